@@ -1,0 +1,49 @@
+// Boundaries between projects are enforced here (tags in each project.json):
+//   type:domain    pure code: may use only other domain libs, and never a framework or I/O client
+//   type:contracts wire formats: depends on no other project
+//   type:shared    config, logging, errors, test helpers
+//   type:infra     event store and Kafka adapters
+//   type:app       the four services: may use libs, never another app
+const nx = require('@nx/eslint-plugin');
+
+const frameworks = [
+  '@nestjs/*', 'typeorm', 'pg', 'pg-*', 'kafkajs', '@eventstore/*', 'express', 'nestjs-pino', 'pino', 'pino-*',
+  'nodemailer', 'fs', 'node:fs', 'http', 'node:http', 'net', 'node:net', 'child_process', 'node:child_process',
+];
+
+module.exports = [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  { ignores: ['**/node_modules', '**/dist', '.cache', '.nx', 'coverage', '**/*.js'] },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allowCircularSelfDependency: false,
+          depConstraints: [
+            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain'], bannedExternalImports: frameworks },
+            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: frameworks },
+            { sourceTag: 'type:shared', onlyDependOnLibsWithTags: ['type:contracts'] },
+            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:shared', 'type:infra'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain', 'type:shared', 'type:infra'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read configuration through the app config class (libs/shared config), not process.env.' },
+        { selector: "CallExpression[callee.name='parseFloat']", message: 'Money is never a float: use bigint micro-credits.' },
+      ],
+    },
+  },
+  {
+    // Tests, scripts and benchmarks may read the environment (they are not services).
+    files: ['**/*.spec.ts', 'scripts/**/*.ts', 'bench/**/*.ts', 'libs/shared/src/config/**/*.ts', 'libs/shared/src/testing/**/*.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+];
