@@ -1,4 +1,5 @@
 // Boundaries between projects are enforced here (tags in each project.json):
+//   type:kernel    money: exact micro-credit values, used by every project
 //   type:domain    pure code: may use only other domain libs, and never a framework or I/O client
 //   type:contracts wire formats: depends on no other project
 //   type:shared    config, logging, errors, test helpers
@@ -24,11 +25,12 @@ module.exports = [
           enforceBuildableLibDependency: false,
           allowCircularSelfDependency: false,
           depConstraints: [
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain'], bannedExternalImports: frameworks },
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: frameworks },
-            { sourceTag: 'type:shared', onlyDependOnLibsWithTags: ['type:contracts'] },
-            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:shared', 'type:infra'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain', 'type:shared', 'type:infra'] },
+            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:kernel'], bannedExternalImports: frameworks },
+            { sourceTag: 'type:kernel', onlyDependOnLibsWithTags: [], bannedExternalImports: frameworks },
+            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:kernel'], bannedExternalImports: frameworks },
+            { sourceTag: 'type:shared', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel'] },
+            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:shared', 'type:infra'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra'] },
           ],
         },
       ],

@@ -1,0 +1,49 @@
+import { plainToInstance, type ClassConstructor } from 'class-transformer';
+import { ValidationError, registerDecorator, validateSync, type ValidationOptions } from 'class-validator';
+import { isCreditString } from '@tally/money';
+import { ContractViolation, type ContractViolationCode, type FieldIssue } from './contract-violation';
+
+/** Account ids, usage ids, idempotency keys: 1–128 printable characters without spaces. */
+export const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldIssue[] {
+  return errors.flatMap((error) => {
+    const field = prefix ? `${prefix}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((reason) => ({ field, reason }));
+    return [...own, ...flattenValidationErrors(error.children ?? [], field)];
+  });
+}
+
+/**
+ * Turns plain JSON into an instance of `cls` and validates it; unknown properties are refused.
+ * `plainToInstance` alone validates nothing, so every edge goes through here.
+ */
+export function validateInto<T extends object>(
+  cls: ClassConstructor<T>,
+  plain: unknown,
+  code: ContractViolationCode = 'INVALID_PAYLOAD',
+  prefix = '',
+): T {
+  if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
+    throw new ContractViolation(code, [{ field: prefix || '(root)', reason: 'must be a JSON object' }]);
+  }
+  const instance = plainToInstance(cls, plain, { enableImplicitConversion: false });
+  const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  if (errors.length > 0) throw new ContractViolation(code, flattenValidationErrors(errors, prefix));
+  return instance;
+}
+
+/** A decimal string of credits with at most 6 decimals ("6.998712"); amounts are never JSON numbers. */
+export function IsCreditAmount(options?: ValidationOptions & { positive?: boolean }) {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isCreditAmount',
+      target: target.constructor,
+      propertyName,
+      options: { message: `${propertyName} must be a decimal string of credits with at most 6 decimals${options?.positive ? ', greater than zero' : ''}`, ...options },
+      validator: {
+        validate: (value: unknown) =>
+          isCreditString(value) && !value.startsWith('-') && (!options?.positive || /[1-9]/.test(value)),
+      },
+    });
+}

@@ -1,0 +1,77 @@
+import type { Micro } from '@tally/money';
+import type { BucketKind, HoldReleaseReason, OverdraftPolicy, UsagePricing } from './account.events';
+
+/** What the decider needs from the outside world. Time comes in here; the domain never reads a clock. */
+export interface Ctx {
+  readonly now: Date;
+}
+
+type Command<Type extends string, Data> = Readonly<{ type: Type; accountId: string } & Data>;
+
+export type GrantCredits = Command<
+  'GrantCredits',
+  {
+    /** Idempotency key; also the id of the bucket it creates. */
+    grantId: string;
+    kind: BucketKind;
+    /** > 0 */
+    amount: Micro;
+    expiresAt?: string;
+    /** e.g. 'purchase:pack-1000', 'promo:welcome' */
+    source: string;
+    paymentReference?: string;
+  }
+>;
+
+export type RecordUsage = Command<
+  'RecordUsage',
+  {
+    usageId: string;
+    /** >= 0, already priced. */
+    amount: Micro;
+    occurredAt: string;
+    feature: string;
+    models: readonly string[];
+    pricing: UsagePricing;
+    holdId?: string;
+    metadata?: Readonly<Record<string, string>>;
+  }
+>;
+
+export type StartCycle = Command<
+  'StartCycle',
+  {
+    cycleId: string;
+    planId: string;
+    periodStart: string;
+    periodEnd: string;
+    allocation: Micro;
+    unlimited: boolean;
+    /** Percents of the allocation, e.g. [20, 5]. */
+    thresholds: readonly number[];
+    overdraftPolicy: OverdraftPolicy;
+  }
+>;
+
+export type ChangePlan = Command<
+  'ChangePlan',
+  { changeId: string; planId: string; unlimited: boolean; thresholds: readonly number[]; overdraftPolicy: OverdraftPolicy }
+>;
+
+export type PlaceHold = Command<'PlaceHold', { holdId: string; amount: Micro; expiresAt: string }>;
+
+export type ReleaseHold = Command<'ReleaseHold', { holdId: string; reason: HoldReleaseReason }>;
+
+/** Housekeeping: expire the buckets and holds due at `ctx.now`. */
+export type ExpireCredits = Command<'ExpireCredits', Record<never, never>>;
+
+export type AccountCommand =
+  | GrantCredits
+  | RecordUsage
+  | StartCycle
+  | ChangePlan
+  | PlaceHold
+  | ReleaseHold
+  | ExpireCredits;
+
+export type AccountCommandType = AccountCommand['type'];

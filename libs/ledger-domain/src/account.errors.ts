@@ -1,0 +1,37 @@
+import type { Micro } from '@tally/money';
+
+export const AccountErrorCode = {
+  InvalidAmount: 'INVALID_AMOUNT',
+  InvalidCommand: 'INVALID_COMMAND',
+  IdempotencyConflict: 'IDEMPOTENCY_CONFLICT',
+  InsufficientCredits: 'INSUFFICIENT_CREDITS',
+} as const;
+export type AccountErrorCode = (typeof AccountErrorCode)[keyof typeof AccountErrorCode];
+
+/** Every refusal of the account decider. Transports map `code` to an HTTP status or to retry / dead-letter. */
+export class AccountError extends Error {
+  constructor(
+    readonly code: AccountErrorCode,
+    message: string,
+    readonly details?: Readonly<Record<string, unknown>>,
+  ) {
+    super(message);
+    this.name = 'AccountError';
+  }
+}
+
+export class InsufficientCreditsError extends AccountError {
+  constructor(
+    readonly required: Micro,
+    readonly available: Micro,
+  ) {
+    super(AccountErrorCode.InsufficientCredits, `insufficient credits: ${required} µcr required, ${available} µcr available`, {
+      required,
+      available,
+    });
+    this.name = 'InsufficientCreditsError';
+  }
+}
+
+export const isAccountError = (error: unknown, code?: AccountErrorCode): error is AccountError =>
+  error instanceof AccountError && (code === undefined || error.code === code);

@@ -1,0 +1,133 @@
+import type { Micro } from '@tally/money';
+
+/**
+ * Events of one account stream. Past tense, plain data: every field is JSON-able except the amounts,
+ * which stay `bigint` micro-credits here; the infrastructure serializes them as decimal strings.
+ * Optional fields are omitted, never set to `undefined`.
+ */
+
+export type BucketKind = 'allowance' | 'promotional' | 'purchased';
+export type OverdraftPolicy = 'carry' | 'write-off';
+export type ExpiryReason = 'expired' | 'cycle-reset' | 'plan-change';
+export type HoldReleaseReason = 'released' | 'expired';
+
+/** The part of an amount taken from (or reserved on) one bucket. */
+export interface BucketShare {
+  readonly bucketId: string;
+  readonly kind: BucketKind;
+  readonly amount: Micro;
+}
+
+export interface PricingLine {
+  readonly model: string;
+  readonly amount: Micro;
+  readonly [k: string]: unknown;
+}
+
+export interface UsagePricing {
+  readonly rateCardVersion: string;
+  readonly lines: readonly PricingLine[];
+}
+
+type Event<Type extends string, Data> = Readonly<{ type: Type; data: Readonly<Data> }>;
+
+export type AccountOpened = Event<'AccountOpened', { accountId: string; openedAt: string }>;
+
+export type CreditsGranted = Event<
+  'CreditsGranted',
+  {
+    grantId: string;
+    bucketId: string;
+    kind: BucketKind;
+    /** What the bucket received: the granted amount minus `overdraftSettled`. */
+    amount: Micro;
+    expiresAt?: string;
+    source: string;
+    paymentReference?: string;
+    grantedAt: string;
+    /** Part of the grant that paid outstanding overdraft (see the OverdraftSettled just before); absent when 0. */
+    overdraftSettled?: Micro;
+  }
+>;
+
+export type UsageDebited = Event<
+  'UsageDebited',
+  {
+    usageId: string;
+    amount: Micro;
+    perBucket: readonly BucketShare[];
+    /** Part of `amount` no bucket covered. */
+    overdraft: Micro;
+    pricing: UsagePricing;
+    feature: string;
+    models: readonly string[];
+    occurredAt: string;
+    debitedAt: string;
+    holdId?: string;
+  }
+>;
+
+export type CreditsExpired = Event<
+  'CreditsExpired',
+  { bucketId: string; kind: BucketKind; amount: Micro; reason: ExpiryReason; expiredAt: string }
+>;
+
+export type OverdraftIncurred = Event<'OverdraftIncurred', { usageId: string; amount: Micro; total: Micro }>;
+export type OverdraftWrittenOff = Event<'OverdraftWrittenOff', { usageId: string; amount: Micro }>;
+export type OverdraftSettled = Event<'OverdraftSettled', { grantId: string; amount: Micro; remaining: Micro }>;
+
+export type LowCreditThresholdCrossed = Event<
+  'LowCreditThresholdCrossed',
+  { thresholdPercent: number; cycleId: string; available: Micro; allocation: Micro }
+>;
+
+export type CreditsDepleted = Event<'CreditsDepleted', { cycleId?: string; usageId?: string }>;
+
+export type CycleStarted = Event<
+  'CycleStarted',
+  {
+    cycleId: string;
+    planId: string;
+    periodStart: string;
+    periodEnd: string;
+    allocation: Micro;
+    unlimited: boolean;
+    thresholds: readonly number[];
+    overdraftPolicy: OverdraftPolicy;
+  }
+>;
+
+export type PlanChanged = Event<
+  'PlanChanged',
+  { changeId: string; planId: string; unlimited: boolean; thresholds: readonly number[]; overdraftPolicy: OverdraftPolicy }
+>;
+
+export type HoldPlaced = Event<
+  'HoldPlaced',
+  { holdId: string; amount: Micro; perBucket: readonly BucketShare[]; expiresAt: string }
+>;
+
+export type HoldSettled = Event<
+  'HoldSettled',
+  { holdId: string; usageId: string; heldAmount: Micro; settledAmount: Micro; releasedAmount: Micro }
+>;
+
+export type HoldReleased = Event<'HoldReleased', { holdId: string; amount: Micro; reason: HoldReleaseReason }>;
+
+export type AccountEvent =
+  | AccountOpened
+  | CreditsGranted
+  | UsageDebited
+  | CreditsExpired
+  | OverdraftIncurred
+  | OverdraftWrittenOff
+  | OverdraftSettled
+  | LowCreditThresholdCrossed
+  | CreditsDepleted
+  | CycleStarted
+  | PlanChanged
+  | HoldPlaced
+  | HoldSettled
+  | HoldReleased;
+
+export type AccountEventType = AccountEvent['type'];

@@ -1,0 +1,32 @@
+import type { Micro } from '@tally/money';
+import type { BucketKind, OverdraftPolicy } from './account.events';
+
+/**
+ * Idempotency keys and the fingerprint of the content they were first used with. `decide` computes the
+ * fingerprint from the command, `evolve` from the event it produced: both must agree, so both use these.
+ */
+export type IdempotencyScope = 'grant' | 'usage' | 'cycle' | 'hold' | 'change';
+
+export const idempotencyKey = (scope: IdempotencyScope, id: string): string => `${scope}:${id}`;
+
+export const grantFingerprint = (g: { kind: BucketKind; amount: Micro; expiresAt?: string }): string =>
+  `${g.kind}|${g.amount}|${g.expiresAt ?? '-'}`;
+
+export const usageFingerprint = (u: { amount: Micro }): string => `${u.amount}`;
+
+/** Only the amount: a retried authorization may well compute a later `expiresAt`. */
+export const holdFingerprint = (h: { amount: Micro }): string => `${h.amount}`;
+
+export const cycleFingerprint = (c: {
+  planId: string;
+  periodStart: string;
+  periodEnd: string;
+  allocation: Micro;
+}): string => `${c.planId}|${c.periodStart}|${c.periodEnd}|${c.allocation}`;
+
+export const planChangeFingerprint = (p: {
+  planId: string;
+  unlimited: boolean;
+  thresholds: readonly number[];
+  overdraftPolicy: OverdraftPolicy;
+}): string => `${p.planId}|${p.unlimited}|${p.thresholds.join(',')}|${p.overdraftPolicy}`;

@@ -1,0 +1,54 @@
+/**
+ * Money in Tally is an integer number of micro-credits (1 credit = 1,000,000 µcr) held as a `bigint`.
+ * On the wire it is a decimal string of credits ("6.998712"). Nothing here ever touches a float.
+ */
+export type Micro = bigint;
+
+export const MICROS_PER_CREDIT = 1_000_000n;
+const DECIMALS = 6;
+const DECIMAL = /^(-)?(\d{1,30})(?:\.(\d{1,6}))?$/;
+
+export class MoneyFormatError extends Error {
+  constructor(readonly input: unknown) {
+    super(`not a decimal amount of credits with at most ${DECIMALS} decimals: ${JSON.stringify(input)}`);
+    this.name = 'MoneyFormatError';
+  }
+}
+
+/** True when `value` is a decimal credit string that `parseCredits` accepts. */
+export function isCreditString(value: unknown): value is string {
+  return typeof value === 'string' && DECIMAL.test(value);
+}
+
+/** "6.998712" → 6998712n. Rejects floats, exponents, more than 6 decimals and anything that is not a string. */
+export function parseCredits(value: string): Micro {
+  const match = typeof value === 'string' ? DECIMAL.exec(value) : null;
+  if (!match) throw new MoneyFormatError(value);
+  const [, sign, whole, fraction = ''] = match;
+  const micros = BigInt(whole) * MICROS_PER_CREDIT + BigInt(fraction.padEnd(DECIMALS, '0'));
+  return sign ? -micros : micros;
+}
+
+/** 6998712n → "6.998712"; 5000000n → "5"; trailing zeros of the fraction are dropped. */
+export function formatCredits(micros: Micro): string {
+  const negative = micros < 0n;
+  const abs = negative ? -micros : micros;
+  const whole = abs / MICROS_PER_CREDIT;
+  const fraction = (abs % MICROS_PER_CREDIT).toString().padStart(DECIMALS, '0').replace(/0+$/, '');
+  return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
+}
+
+/** Whole credits → micro-credits. */
+export function credits(whole: bigint | number): Micro {
+  if (typeof whole === 'number' && !Number.isSafeInteger(whole)) throw new MoneyFormatError(whole);
+  return BigInt(whole) * MICROS_PER_CREDIT;
+}
+
+/** Integer division rounding towards +infinity, for non-negative numerators and positive divisors. */
+export function divCeil(numerator: bigint, divisor: bigint): bigint {
+  if (divisor <= 0n || numerator < 0n) throw new RangeError('divCeil takes a non-negative numerator and a positive divisor');
+  return (numerator + divisor - 1n) / divisor;
+}
+
+export const minMicro = (a: Micro, b: Micro): Micro => (a < b ? a : b);
+export const maxMicro = (a: Micro, b: Micro): Micro => (a > b ? a : b);
