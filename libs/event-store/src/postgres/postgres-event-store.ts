@@ -1,0 +1,365 @@
+import type { Pool, PoolClient } from 'pg';
+import type {
+  AppendRequest,
+  AppendResult,
+  Checkpoint,
+  EventStore,
+  ExpectedVersion,
+  RecordedEvent,
+  Subscription,
+  SubscribeToAllOptions,
+} from '../event-store.port';
+import { EventStoreError, EventStoreErrorCode } from '../event-store.error';
+import { validateAppendRequests } from '../append-request';
+import { DEFAULT_POLLING, PollingSubscription, type PollingOptions, type WakeUpSource } from '../polling-subscription';
+import { decodePgCheckpoint, encodePgCheckpoint } from './postgres-checkpoint';
+import { DEFAULT_EVENT_STORE_SCHEMA, assertSchemaName, notifyChannel } from './postgres-schema';
+
+export interface PostgresEventStoreOptions {
+  /** Owned by the caller: close() does not end it. */
+  pool: Pool;
+  schema?: string;
+  /** Poll timing of subscribeToAll (defaults: 50 ms idle, doubling up to 250 ms; 1 s after an error). */
+  polling?: Partial<PollingOptions>;
+  /**
+   * Wake subscribers with LISTEN/NOTIFY as soon as an append commits (default true). Each subscription then holds
+   * one pool connection for its lifetime; polling alone is still correct, only slower.
+   */
+  listen?: boolean;
+}
+
+interface EventRow {
+  global_position: string;
+  transaction_id: string;
+  stream_id: string;
+  version: number;
+  event_id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  recorded_at: Date;
+}
+
+const EVENT_COLUMNS =
+  'global_position::text, transaction_id::text, stream_id, version, event_id::text, type, data, metadata, recorded_at';
+const SAVEPOINT = 'tally_event_store_append';
+
+/**
+ * The default event store: raw SQL on a pg Pool, in one schema (see postgres-schema.ts for the tables).
+ *
+ * Tailing without gaps: global_position comes from a sequence at INSERT time but rows become visible at COMMIT,
+ * so a transaction can commit after a later-numbered one. readAll therefore orders by
+ * (transaction_id, global_position) and returns only rows of transactions older than the oldest transaction
+ * still running (pg_snapshot_xmin): those can no longer change, and every future transaction gets a larger id.
+ * The cost: the tail waits for the oldest open transaction in the cluster, whatever it does.
+ */
+export class PostgresEventStore implements EventStore {
+  private readonly pool: Pool;
+  private readonly schema: string;
+  private readonly events: string;
+  private readonly streams: string;
+  private readonly polling: PollingOptions;
+  private readonly listen: boolean;
+  private readonly subscriptions = new Set<Subscription>();
+
+  constructor(opts: PostgresEventStoreOptions) {
+    this.schema = opts.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
+    assertSchemaName(this.schema);
+    this.pool = opts.pool;
+    this.events = `"${this.schema}".events`;
+    this.streams = `"${this.schema}".streams`;
+    this.polling = { ...DEFAULT_POLLING, ...opts.polling };
+    this.listen = opts.listen ?? true;
+  }
+
+  async append(req: AppendRequest): Promise<AppendResult> {
+    const [result] = await this.appendMany([req]);
+    return result;
+  }
+
+  /**
+   * One transaction for all requests. With `tx` (a PoolClient inside BEGIN, e.g. the ledger storing Kafka
+   * offsets alongside) we neither begin nor commit; a savepoint still makes this call all-or-nothing and leaves
+   * the caller's transaction usable after a WRONG_EXPECTED_VERSION.
+   */
+  async appendMany(reqs: AppendRequest[], tx?: unknown): Promise<AppendResult[]> {
+    validateAppendRequests(reqs);
+    if (reqs.length === 0) return [];
+    if (tx !== undefined) {
+      const client = asPoolClient(tx);
+      await client.query(`SAVEPOINT ${SAVEPOINT}`);
+      try {
+        const results = await this.appendInTransaction(client, reqs);
+        await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+        return results;
+      } catch (e) {
+        await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`).catch(() => undefined);
+        throw toEventStoreError(e);
+      }
+    }
+    const client = await this.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const results = await this.appendInTransaction(client, reqs);
+      await client.query('COMMIT');
+      return results;
+    } catch (e) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      throw toEventStoreError(e);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async readStream(streamId: string, opts: { fromVersion?: number; toVersion?: number } = {}): Promise<RecordedEvent[]> {
+    const { rows } = await this.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${this.events}
+        WHERE stream_id = $1 AND version >= $2 AND version <= $3
+        ORDER BY version`,
+      [streamId, opts.fromVersion ?? 1, opts.toVersion ?? 2_147_483_647],
+    );
+    return rows.map(toRecordedEvent);
+  }
+
+  async readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]> {
+    if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) {
+      throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'limit must be a positive integer', {
+        limit: opts.limit,
+      });
+    }
+    const after = decodePgCheckpoint(opts.after);
+    const { rows } = await this.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${this.events}
+        WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id, global_position
+        LIMIT $3`,
+      [after.transactionId.toString(), after.globalPosition.toString(), opts.limit],
+    );
+    return rows.map(toRecordedEvent);
+  }
+
+  subscribeToAll(opts: SubscribeToAllOptions): Subscription {
+    decodePgCheckpoint(opts.after); // fail now, not inside the loop
+    const wakeUp = this.listen ? new ListenWakeUp(this.pool, notifyChannel(this.schema)) : undefined;
+    const subscription = new PollingSubscription(
+      (after, limit) => this.readAll({ after, limit }),
+      opts,
+      this.polling,
+      wakeUp,
+    );
+    this.subscriptions.add(subscription);
+    return {
+      stop: async () => {
+        this.subscriptions.delete(subscription);
+        await subscription.stop();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.subscriptions];
+    this.subscriptions.clear();
+    await Promise.all(all.map((s) => s.stop()));
+  }
+
+  private async appendInTransaction(client: PoolClient, reqs: AppendRequest[]): Promise<AppendResult[]> {
+    // Lock streams in one global order so that two concurrent appendMany calls cannot deadlock. The sort is
+    // stable: two requests for the same stream keep their order.
+    const order = reqs.map((req, index) => ({ req, index })).sort((a, b) => compare(a.req.streamId, b.req.streamId));
+    const results = new Array<AppendResult>(reqs.length);
+    let wrote = false;
+    for (const { req, index } of order) {
+      results[index] = await this.appendOne(client, req);
+      wrote ||= !results[index].duplicate && req.events.length > 0;
+    }
+    // Delivered at COMMIT, and only if it commits: exactly when tailing subscribers have something new.
+    if (wrote) await client.query('SELECT pg_notify($1, $2)', [notifyChannel(this.schema), '']);
+    return results;
+  }
+
+  private async appendOne(client: PoolClient, req: AppendRequest): Promise<AppendResult> {
+    const { streamId, expectedVersion, events } = req;
+    // Every writer of a stream takes this row lock first, so what we check below cannot change until we commit.
+    const { rows: locked } = await client.query<{ version: number }>(
+      `SELECT version FROM ${this.streams} WHERE stream_id = $1 FOR UPDATE`,
+      [streamId],
+    );
+    const current = locked[0]?.version ?? 0;
+
+    if (events.length > 0) {
+      const stored = await this.alreadyStored(client, req);
+      if (stored) return stored;
+    }
+    if (!matches(expectedVersion, current)) {
+      throw EventStoreError.wrongExpectedVersion({ streamId, expected: expectedVersion, actual: current });
+    }
+    // An empty append only checks the version; it never creates the stream.
+    if (events.length === 0) return { streamId, nextExpectedVersion: current, duplicate: false };
+
+    const next = current + events.length;
+    if (locked.length > 0) {
+      await client.query(`UPDATE ${this.streams} SET version = $2 WHERE stream_id = $1`, [streamId, next]);
+    } else {
+      const { rowCount } = await client.query(
+        `INSERT INTO ${this.streams} (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING`,
+        [streamId, next],
+      );
+      // A concurrent writer created the stream after our SELECT (and has committed: the insert waited for it).
+      // Start over: the row now exists, so the second pass locks it and decides on its real version.
+      if (rowCount === 0) return this.appendOne(client, req);
+    }
+    const payload = events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata ?? {} }));
+    await client.query(
+      `INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
+       SELECT $1, $2::int + e.ord::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
+         FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(ev, ord)
+        ORDER BY e.ord`,
+      [streamId, current, JSON.stringify(payload)],
+    );
+    return { streamId, nextExpectedVersion: next, duplicate: false };
+  }
+
+  /**
+   * The retry-after-crash case: if every id is already stored in this stream, consecutively and where this
+   * request would have put them, the first attempt committed — report a duplicate and write nothing, whatever the
+   * stream's version is now. Any partial or misplaced match is a conflict: the caller reused an id.
+   */
+  private async alreadyStored(client: PoolClient, req: AppendRequest): Promise<AppendResult | undefined> {
+    const ids = req.events.map((e) => e.id.toLowerCase());
+    const { rows } = await client.query<{ event_id: string; stream_id: string; version: number }>(
+      `SELECT event_id::text, stream_id, version FROM ${this.events} WHERE event_id = ANY($1::uuid[])`,
+      [ids],
+    );
+    if (rows.length === 0) return undefined;
+    const byId = new Map(rows.map((r) => [r.event_id, r]));
+    const first = byId.get(ids[0]);
+    const consecutive =
+      rows.length === ids.length &&
+      first !== undefined &&
+      ids.every((id, i) => {
+        const row = byId.get(id);
+        return row?.stream_id === req.streamId && row.version === first.version + i;
+      });
+    const firstVersion = first?.version ?? 0;
+    const expectedFirst =
+      req.expectedVersion === 'any' ? firstVersion : req.expectedVersion === 'no_stream' ? 1 : req.expectedVersion + 1;
+    if (consecutive && firstVersion === expectedFirst) {
+      return { streamId: req.streamId, nextExpectedVersion: firstVersion + ids.length - 1, duplicate: true };
+    }
+    throw new EventStoreError(
+      EventStoreErrorCode.IDEMPOTENCY_CONFLICT,
+      `stream ${req.streamId}: event ids already stored elsewhere or at other positions`,
+      { streamId: req.streamId, stored: rows.map((r) => ({ id: r.event_id, streamId: r.stream_id, version: r.version })) },
+    );
+  }
+
+  private async query<R extends object>(sql: string, params: unknown[]): Promise<{ rows: R[] }> {
+    try {
+      return await this.pool.query<R & Record<string, unknown>>(sql, params);
+    } catch (e) {
+      throw toEventStoreError(e);
+    }
+  }
+
+  private async connect(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (e) {
+      throw toEventStoreError(e);
+    }
+  }
+}
+
+/** Wakes a subscription on NOTIFY; holds one pool connection while the subscription runs. */
+class ListenWakeUp implements WakeUpSource {
+  private client: PoolClient | undefined;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly channel: string,
+  ) {}
+
+  async start(wake: () => void, onError: (e: Error) => void): Promise<void> {
+    const client = await this.pool.connect();
+    this.client = client;
+    client.on('notification', (n) => {
+      if (n.channel === this.channel) wake();
+    });
+    client.on('error', (e) => {
+      // The connection is gone: give it back broken and carry on polling.
+      onError(e);
+      if (this.client === client) {
+        this.client = undefined;
+        client.release(e);
+      }
+    });
+    await client.query(`LISTEN "${this.channel}"`);
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    try {
+      await client.query(`UNLISTEN "${this.channel}"`);
+      client.release();
+    } catch (e) {
+      client.release(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+}
+
+function matches(expected: ExpectedVersion, current: number): boolean {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream') return current === 0;
+  return expected === current;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function asPoolClient(tx: unknown): PoolClient {
+  if (typeof tx === 'object' && tx !== null && typeof (tx as PoolClient).query === 'function') return tx as PoolClient;
+  throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'tx must be a pg PoolClient inside a transaction');
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    streamId: row.stream_id,
+    version: row.version,
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    recordedAt: row.recorded_at,
+    checkpoint: encodePgCheckpoint({
+      transactionId: BigInt(row.transaction_id),
+      globalPosition: BigInt(row.global_position),
+    }),
+  };
+}
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Maps driver errors onto the port's codes; anything unexpected passes through unchanged. */
+export function toEventStoreError(e: unknown): unknown {
+  if (e instanceof EventStoreError || !(e instanceof Error)) return e;
+  const { code, constraint } = e as Error & { code?: string; constraint?: string };
+  if (code === '23505' && constraint === 'events_event_id_key') {
+    // Two writers appended the same event id at the same time (the stream row lock does not cover a brand new
+    // stream or another stream). Retrying resolves it: the retry sees a duplicate or a real conflict.
+    return new EventStoreError(EventStoreErrorCode.WRONG_EXPECTED_VERSION, 'concurrent append of the same event id', {
+      actual: null,
+    }, { cause: e });
+  }
+  if (
+    (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code))) ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e.message)
+  ) {
+    return new EventStoreError(EventStoreErrorCode.UNAVAILABLE, `PostgreSQL unavailable: ${e.message}`, {}, { cause: e });
+  }
+  return e;
+}

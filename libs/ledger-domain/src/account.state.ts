@@ -1,0 +1,252 @@
+import type { Micro } from '@tally/money';
+import type {
+  AccountEvent,
+  BucketKind,
+  BucketShare,
+  CreditsGranted,
+  ExpiryReason,
+  OverdraftPolicy,
+} from './account.events';
+import {
+  cycleFingerprint,
+  grantFingerprint,
+  holdFingerprint,
+  idempotencyKey,
+  planChangeFingerprint,
+  usageFingerprint,
+} from './account.idempotency';
+
+export interface Bucket {
+  readonly bucketId: string;
+  readonly kind: BucketKind;
+  /** Spendable amount left (reservations of open holds are already taken out). */
+  readonly amount: Micro;
+  readonly expiresAt?: string;
+  /** Set once the bucket was expired: credits later returned to it by a hold are expired too. */
+  readonly closedReason?: ExpiryReason;
+}
+
+export interface Hold {
+  readonly holdId: string;
+  readonly amount: Micro;
+  /** Reservations taken from buckets; given back when the hold settles or is released. */
+  readonly perBucket: readonly BucketShare[];
+  readonly expiresAt: string;
+}
+
+export interface PlanTerms {
+  readonly planId?: string;
+  readonly unlimited: boolean;
+  readonly thresholds: readonly number[];
+  readonly overdraftPolicy: OverdraftPolicy;
+}
+
+export interface Cycle {
+  readonly cycleId: string;
+  readonly periodStart: string;
+  readonly periodEnd: string;
+  readonly allocation: Micro;
+}
+
+export interface AccountState {
+  readonly exists: boolean;
+  readonly accountId?: string;
+  readonly openedAt?: string;
+  /** In grant order; empty buckets no hold refers to are dropped. */
+  readonly buckets: readonly Bucket[];
+  /** Open holds only. */
+  readonly holds: ReadonlyMap<string, Hold>;
+  /** Usage not covered by credits, carried until the next grant pays it. */
+  readonly overdraft: Micro;
+  readonly plan: PlanTerms;
+  readonly cycle?: Cycle;
+  readonly usedThisCycle: Micro;
+  /** Thresholds (percent) already announced in this cycle, i.e. disarmed. */
+  readonly crossedThresholds: ReadonlySet<number>;
+  /** CreditsDepleted was announced and no grant lifted the balance since. */
+  readonly depleted: boolean;
+  /** Idempotency key → fingerprint of the content first seen with it. */
+  readonly seen: ReadonlyMap<string, string>;
+}
+
+export const initialState: AccountState = Object.freeze<AccountState>({
+  exists: false,
+  buckets: [],
+  holds: new Map<string, Hold>(),
+  overdraft: 0n,
+  plan: { unlimited: false, thresholds: [], overdraftPolicy: 'carry' },
+  usedThisCycle: 0n,
+  crossedThresholds: new Set<number>(),
+  depleted: false,
+  seen: new Map<string, string>(),
+});
+
+/** What a new action could spend now: the sum of the buckets (held credits are already out of them). */
+export function available(state: AccountState): Micro {
+  return state.buckets.reduce((sum, bucket) => sum + bucket.amount, 0n);
+}
+
+export function held(state: AccountState): Micro {
+  let sum = 0n;
+  for (const hold of state.holds.values()) sum += hold.amount;
+  return sum;
+}
+
+/** `available` is below `percent`% of `allocation`. Percents may have up to two decimals (2.5). */
+export function isBelowThreshold(availableAmount: Micro, percent: number, allocation: Micro): boolean {
+  return availableAmount * 10_000n < BigInt(Math.round(percent * 100)) * allocation;
+}
+
+const NON_EXPIRING_RANK: Record<BucketKind, number> = { allowance: 0, promotional: 1, purchased: 2 };
+
+/**
+ * Deduction order: buckets with an expiry first, soonest first; then the ones without expiry, promotional
+ * before purchased. Ties keep grant order (the sort is stable and `buckets` is in grant order).
+ */
+export function deductionOrder(buckets: readonly Bucket[]): Bucket[] {
+  return [...buckets].sort((a, b) => {
+    if (a.expiresAt !== undefined && b.expiresAt !== undefined) return Date.parse(a.expiresAt) - Date.parse(b.expiresAt);
+    if (a.expiresAt !== undefined) return -1;
+    if (b.expiresAt !== undefined) return 1;
+    return NON_EXPIRING_RANK[a.kind] - NON_EXPIRING_RANK[b.kind];
+  });
+}
+
+export function evolve(state: AccountState, event: AccountEvent): AccountState {
+  switch (event.type) {
+    case 'AccountOpened':
+      return { ...state, exists: true, accountId: event.data.accountId, openedAt: event.data.openedAt };
+    case 'CreditsGranted':
+      return applyGrant(state, event);
+    case 'UsageDebited': {
+      const { data } = event;
+      return prune({
+        ...state,
+        buckets: moveShares(state.buckets, data.perBucket, -1n),
+        usedThisCycle: state.usedThisCycle + data.amount,
+        seen: remember(state.seen, idempotencyKey('usage', data.usageId), usageFingerprint(data)),
+      });
+    }
+    case 'CreditsExpired': {
+      const { data } = event;
+      const buckets = state.buckets.map((bucket) =>
+        bucket.bucketId === data.bucketId
+          ? { ...bucket, amount: bucket.amount - data.amount, closedReason: bucket.closedReason ?? data.reason }
+          : bucket,
+      );
+      return prune({ ...state, buckets });
+    }
+    case 'OverdraftIncurred':
+      return { ...state, overdraft: state.overdraft + event.data.amount };
+    case 'OverdraftWrittenOff':
+      return state;
+    case 'OverdraftSettled':
+      return { ...state, overdraft: event.data.remaining };
+    case 'LowCreditThresholdCrossed':
+      return { ...state, crossedThresholds: new Set(state.crossedThresholds).add(event.data.thresholdPercent) };
+    case 'CreditsDepleted':
+      return { ...state, depleted: true };
+    case 'CycleStarted': {
+      const { data } = event;
+      return {
+        ...state,
+        cycle: { cycleId: data.cycleId, periodStart: data.periodStart, periodEnd: data.periodEnd, allocation: data.allocation },
+        plan: { planId: data.planId, unlimited: data.unlimited, thresholds: data.thresholds, overdraftPolicy: data.overdraftPolicy },
+        // Allowance of earlier cycles is over: whatever a hold gives back to it later is expired too.
+        buckets: state.buckets.map((bucket) =>
+          bucket.kind === 'allowance' && bucket.closedReason === undefined ? { ...bucket, closedReason: 'cycle-reset' } : bucket,
+        ),
+        usedThisCycle: 0n,
+        crossedThresholds: new Set<number>(),
+        seen: remember(state.seen, idempotencyKey('cycle', data.cycleId), cycleFingerprint(data)),
+      };
+    }
+    case 'PlanChanged': {
+      const { data } = event;
+      return {
+        ...state,
+        plan: { planId: data.planId, unlimited: data.unlimited, thresholds: data.thresholds, overdraftPolicy: data.overdraftPolicy },
+        seen: remember(state.seen, idempotencyKey('change', data.changeId), planChangeFingerprint(data)),
+      };
+    }
+    case 'HoldPlaced': {
+      const { data } = event;
+      const holds = new Map(state.holds);
+      holds.set(data.holdId, { holdId: data.holdId, amount: data.amount, perBucket: data.perBucket, expiresAt: data.expiresAt });
+      return prune({
+        ...state,
+        buckets: moveShares(state.buckets, data.perBucket, -1n),
+        holds,
+        seen: remember(state.seen, idempotencyKey('hold', data.holdId), holdFingerprint(data)),
+      });
+    }
+    case 'HoldSettled':
+    case 'HoldReleased':
+      return resolveHold(state, event.data.holdId);
+    default:
+      return assertNever(event);
+  }
+}
+
+export function fold(events: readonly AccountEvent[], from: AccountState = initialState): AccountState {
+  return events.reduce(evolve, from);
+}
+
+function applyGrant(state: AccountState, { data }: CreditsGranted): AccountState {
+  const buckets =
+    data.amount > 0n
+      ? [
+          ...state.buckets,
+          { bucketId: data.bucketId, kind: data.kind, amount: data.amount, ...(data.expiresAt !== undefined && { expiresAt: data.expiresAt }) },
+        ]
+      : state.buckets;
+  const next: AccountState = {
+    ...state,
+    buckets,
+    seen: remember(
+      state.seen,
+      idempotencyKey('grant', data.grantId),
+      grantFingerprint({ ...data, amount: data.amount + (data.overdraftSettled ?? 0n) }),
+    ),
+  };
+  // A grant re-arms every threshold it lifts the balance back to, and ends depletion.
+  const balance = available(next);
+  const allocation = next.cycle?.allocation ?? 0n;
+  const crossedThresholds = new Set([...state.crossedThresholds].filter((p) => isBelowThreshold(balance, p, allocation)));
+  return { ...next, crossedThresholds, depleted: state.depleted && balance === 0n };
+}
+
+function resolveHold(state: AccountState, holdId: string): AccountState {
+  const hold = state.holds.get(holdId);
+  if (!hold) return state;
+  const holds = new Map(state.holds);
+  holds.delete(holdId);
+  return prune({ ...state, holds, buckets: moveShares(state.buckets, hold.perBucket, 1n) });
+}
+
+function moveShares(buckets: readonly Bucket[], shares: readonly BucketShare[], sign: 1n | -1n): Bucket[] {
+  if (shares.length === 0) return [...buckets];
+  const delta = new Map<string, Micro>();
+  for (const share of shares) delta.set(share.bucketId, (delta.get(share.bucketId) ?? 0n) + share.amount);
+  return buckets.map((bucket) => {
+    const change = delta.get(bucket.bucketId);
+    return change === undefined ? bucket : { ...bucket, amount: bucket.amount + sign * change };
+  });
+}
+
+/** Drop empty buckets that no open hold will give credits back to, so long-lived accounts stay small. */
+function prune(state: AccountState): AccountState {
+  if (!state.buckets.some((bucket) => bucket.amount === 0n)) return state;
+  const referenced = new Set<string>();
+  for (const hold of state.holds.values()) for (const share of hold.perBucket) referenced.add(share.bucketId);
+  return { ...state, buckets: state.buckets.filter((bucket) => bucket.amount !== 0n || referenced.has(bucket.bucketId)) };
+}
+
+function remember(seen: ReadonlyMap<string, string>, key: string, fingerprint: string): ReadonlyMap<string, string> {
+  if (seen.get(key) === fingerprint) return seen;
+  return new Map(seen).set(key, fingerprint);
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected ${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v))}`);
+}

@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+
+/** Helpers for integration tests that run against the real PostgreSQL and Kafka started by scripts/infra.sh. */
+export const testDatabaseUrl = (): string => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tally_test';
+export const testKafkaBrokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
+/** A short random suffix for topic, group and schema names, so test files never share state. */
+export const uniqueSuffix = (): string => randomBytes(4).toString('hex');
+
+/** Creates a fresh schema and returns its name and a function that drops it. */
+export async function createTestSchema(prefix: string): Promise<{ schema: string; drop: () => Promise<void> }> {
+  const schema = `${prefix}_${uniqueSuffix()}`.toLowerCase();
+  const client = new Client({ connectionString: testDatabaseUrl() });
+  await client.connect();
+  await client.query(`create schema "${schema}"`);
+  await client.end();
+  return {
+    schema,
+    drop: async () => {
+      const c = new Client({ connectionString: testDatabaseUrl() });
+      await c.connect();
+      await c.query(`drop schema if exists "${schema}" cascade`);
+      await c.end();
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value other than undefined/false, or fails with the last error after `timeoutMs`. */
+export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`waitFor timed out after ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Picks a free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
