@@ -8,3 +8,4 @@ export * from './http/api-keys';
 export * from './http/api-key.guard';
 export * from './http/bootstrap-http';
 export * from './health/health.controller';
+export * from './time/clock';

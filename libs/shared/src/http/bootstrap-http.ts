@@ -1,4 +1,4 @@
-import { type INestApplication, ValidationPipe, type Type } from '@nestjs/common';
+import { type DynamicModule, type INestApplication, ValidationPipe, type Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
@@ -27,7 +27,7 @@ export interface HttpAppOptions {
  * Creates and starts a service's HTTP app the same way for all four services: structured logs, API keys with
  * scopes, DTO validation with field errors, one error filter, OpenAPI at /docs, graceful shutdown on SIGTERM.
  */
-export async function bootstrapHttpApp(module: Type<unknown>, options: HttpAppOptions): Promise<INestApplication> {
+export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, options: HttpAppOptions): Promise<INestApplication> {
   const logger = createLogger(options.service, options.config.LOG_LEVEL);
   logger.info({ config: redactConfig(options.config) }, 'starting');
   const app = await NestFactory.create(module, { logger: new PinoNestLogger(logger), bodyParser: false });

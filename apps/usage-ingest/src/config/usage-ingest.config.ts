@@ -1,0 +1,26 @@
+import { IsInt, IsString, Max, Min } from 'class-validator';
+import { CommonConfig } from '@tally/shared';
+
+/** Every setting of usage-ingest; validated at boot (the app refuses to start and names the bad variable). */
+export class UsageIngestConfig extends CommonConfig {
+  override PORT = 3001;
+  override DATABASE_SCHEMA = 'ingest';
+
+  /** YAML rate card used to refuse usage that can never be priced. */
+  @IsString()
+  RATE_CARD_PATH = 'config/rate-card.yaml';
+
+  @IsString()
+  USAGE_EVENTS_TOPIC = 'usage.events.v1';
+
+  /** Largest batch per request (the contract says 1,000). */
+  @IsInt() @Min(1) @Max(1000)
+  MAX_BATCH = 1000;
+
+  /** How far in the future `occurredAt` may be (clock skew between services). */
+  @IsInt() @Min(0) @Max(7 * 24 * 3600)
+  MAX_FUTURE_SKEW_SECONDS = 24 * 3600;
+
+  @IsString()
+  BODY_LIMIT = '2mb';
+}

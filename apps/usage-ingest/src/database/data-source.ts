@@ -1,0 +1,16 @@
+import { DataSource } from 'typeorm';
+import type { UsageIngestConfig } from '../config/usage-ingest.config';
+import { AcceptedUsage1763700000000 } from './migrations/1763700000000-accepted-usage';
+
+/** TypeORM for migrations and queries; never `synchronize`. */
+export function createUsageIngestDataSource(config: UsageIngestConfig): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url: config.DATABASE_URL,
+    schema: config.DATABASE_SCHEMA,
+    migrations: [AcceptedUsage1763700000000],
+    migrationsTableName: 'typeorm_migrations',
+    synchronize: false,
+    extra: { max: 10 },
+  });
+}

@@ -1,0 +1,66 @@
+import { DynamicModule, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { DataSource } from 'typeorm';
+import { KafkaProducer, createKafkaClient, kafkaHealth } from '@tally/kafka';
+import { CLOCK, HEALTH_CHECKS, HealthController, createLogger, systemClock, type Clock } from '@tally/shared';
+import { UsageIngestConfig } from './config/usage-ingest.config';
+import { createUsageIngestDataSource } from './database/data-source';
+import { RATE_CARD, loadRateCard } from './rate-card.provider';
+import { RecordUsageHandler } from './usage/record-usage/record-usage.handler';
+import { RecordUsageHttpController } from './usage/record-usage/record-usage.http.controller';
+
+const KAFKA = Symbol('KAFKA');
+
+@Module({})
+export class UsageIngestModule implements OnApplicationShutdown {
+  constructor(
+    private readonly producer: KafkaProducer,
+    private readonly db: DataSource,
+  ) {}
+
+  static forRoot(config: UsageIngestConfig, clock: Clock = systemClock): DynamicModule {
+    const logger = createLogger('usage-ingest', config.LOG_LEVEL);
+    return {
+      module: UsageIngestModule,
+      imports: [TerminusModule.forRoot({ logger: false })],
+      controllers: [RecordUsageHttpController, HealthController],
+      providers: [
+        { provide: UsageIngestConfig, useValue: config },
+        { provide: CLOCK, useValue: clock },
+        { provide: RATE_CARD, useFactory: () => loadRateCard(config.RATE_CARD_PATH) },
+        {
+          provide: DataSource,
+          useFactory: async () => {
+            const db = await createUsageIngestDataSource(config).initialize();
+            await db.runMigrations({ transaction: 'all' });
+            return db;
+          },
+        },
+        { provide: KAFKA, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-usage-ingest`, brokers: config.KAFKA_BROKERS, logger }) },
+        {
+          provide: KafkaProducer,
+          inject: [KAFKA],
+          useFactory: async (kafka: Parameters<typeof kafkaHealth>[0]) => {
+            const producer = new KafkaProducer(kafka);
+            await producer.connect();
+            return producer;
+          },
+        },
+        {
+          provide: HEALTH_CHECKS,
+          inject: [KAFKA, DataSource],
+          useFactory: (kafka: Parameters<typeof kafkaHealth>[0], db: DataSource) => ({
+            postgres: () => db.query('select 1'),
+            kafka: () => kafkaHealth(kafka),
+          }),
+        },
+        RecordUsageHandler,
+      ],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.producer.disconnect();
+    await this.db.destroy();
+  }
+}

@@ -1,0 +1,138 @@
+import type { INestApplication } from '@nestjs/common';
+import { Kafka, logLevel } from 'kafkajs';
+import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
+import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { UsageIngestConfig } from '../src/config/usage-ingest.config';
+import { USAGE_INGEST_STATUS_BY_CODE } from '../src/usage-ingest.errors';
+import { UsageIngestModule } from '../src/usage-ingest.module';
+
+const WRITER = 'ingest-writer-key';
+const NOW = new Date().toISOString();
+const READER = 'ingest-reader-key';
+
+describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
+  let app: INestApplication;
+  let base: string;
+  let dropSchema: () => Promise<void>;
+  const topic = `usage.events.test.${uniqueSuffix()}`;
+  const received: { key: string; value: Record<string, unknown> }[] = [];
+  const kafka = new Kafka({ clientId: 'ingest-test', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `ingest-test-${uniqueSuffix()}` });
+
+  const post = (body: unknown, key = WRITER) =>
+    fetch(`${base}/v1/usage-events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body),
+    });
+
+  const chat = (id: string, overrides: object = {}) => ({
+    id, accountId: 'acct-ingest', occurredAt: NOW, feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300, ...overrides,
+  });
+
+  beforeAll(async () => {
+    const { schema, drop } = await createTestSchema('ingest');
+    dropSchema = drop;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await admin.disconnect();
+    const port = await freePort();
+    const config = loadConfig(UsageIngestConfig, {
+      PORT: String(port), DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, KAFKA_BROKERS: testKafkaBrokers().join(','),
+      USAGE_EVENTS_TOPIC: topic, LOG_LEVEL: 'warn',
+      API_KEYS: JSON.stringify([
+        { name: 'writer', sha256: hashApiKey(WRITER), scopes: ['usage:write'] },
+        { name: 'reader', sha256: hashApiKey(READER), scopes: ['accounts:read'] },
+      ]),
+    });
+    app = await bootstrapHttpApp(UsageIngestModule.forRoot(config), {
+      service: 'usage-ingest', title: 'test', config, statusByCode: USAGE_INGEST_STATUS_BY_CODE, host: '127.0.0.1',
+    });
+    base = `http://127.0.0.1:${port}`;
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        received.push({ key: message.key?.toString() ?? '', value: JSON.parse(message.value?.toString() ?? '{}') });
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await consumer.disconnect();
+    await app?.close();
+    await dropSchema?.();
+  });
+
+  it('accepts a chat event with 202 only once Kafka has it, keyed by account', async () => {
+    const response = await post(chat('u-1'));
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ accepted: 1, duplicates: 0, duplicateIds: [] });
+    const message = await waitFor(() => received.find((m) => m.value.id === 'u-1'));
+    expect(message.key).toBe('acct-ingest');
+    expect(message.value).toMatchObject({ type: 'UsageRecorded', version: 1, accountId: 'acct-ingest', data: { model: 'gpt-4o', inputTokens: 1200 } });
+  });
+
+  it('reports a repeated id as a duplicate and does not produce it again', async () => {
+    await post(chat('u-dup'));
+    const again = await post(chat('u-dup'));
+    expect(again.status).toBe(202);
+    expect(await again.json()).toMatchObject({ accepted: 0, duplicates: 1 });
+    await waitFor(() => received.some((m) => m.value.id === 'u-dup'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received.filter((m) => m.value.id === 'u-dup')).toHaveLength(1);
+  });
+
+  it('refuses the same id with different content as a conflict', async () => {
+    await post(chat('u-conflict'));
+    const response = await post(chat('u-conflict', { outputTokens: 999 }));
+    expect(response.status).toBe(409);
+    expect(await response.json()).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
+  });
+
+  it('refuses a model the rate card cannot price, naming it, and produces nothing', async () => {
+    const response = await post(chat('u-unknown-model', { model: 'gpt-9-imaginary' }));
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { code: string; details: { field: string; reason: string }[] };
+    expect(body.code).toBe('VALIDATION_FAILED');
+    expect(body.details).toEqual([expect.objectContaining({ field: 'model', reason: expect.stringContaining('gpt-9-imaginary') })]);
+  });
+
+  it('refuses a whole batch with a per-event error list when one event is bad', async () => {
+    const response = await post({ events: [chat('b-1'), chat('b-2', { inputTokens: -5 }), chat('b-3', { occurredAt: '2999-01-01T00:00:00Z' })] });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { code: string; details: { field: string; reason: string }[] };
+    expect(body.details.map((d) => d.field)).toEqual(['events.1.inputTokens', 'events.2.occurredAt']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received.some((m) => m.value.id === 'b-1')).toBe(false);
+  });
+
+  it('accepts a council event with one response per model', async () => {
+    const response = await post({
+      id: 'council-1', accountId: 'acct-ingest', occurredAt: new Date().toISOString(), feature: 'council',
+      responses: [{ model: 'gpt-4o', inputTokens: 100, outputTokens: 50 }, { model: 'claude-sonnet-4', inputTokens: 100, outputTokens: 70 }],
+    });
+    expect(response.status).toBe(202);
+  });
+
+  it('refuses batches over 1,000 events', async () => {
+    const response = await post({ events: Array.from({ length: 1001 }, (_, i) => chat(`big-${i}`)) });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ code: 'BATCH_TOO_LARGE' });
+  });
+
+  it('answers 401 without a key and 403 with a key lacking usage:write', async () => {
+    expect((await post(chat('u-auth'), '')).status).toBe(401);
+    const forbidden = await post(chat('u-auth'), READER);
+    expect(forbidden.status).toBe(403);
+    expect(await forbidden.json()).toMatchObject({ code: 'FORBIDDEN' });
+  });
+
+  it('serves health (checking Kafka and PostgreSQL) and OpenAPI without a key', async () => {
+    const health = await fetch(`${base}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', info: { postgres: { status: 'up' }, kafka: { status: 'up' } } });
+    expect((await fetch(`${base}/docs-json`)).status).toBe(200);
+  });
+});
