@@ -1,4 +1,6 @@
-import { IsISO8601, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsISO8601, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { BalanceSnapshotV1 } from './messages/ledger-events.v1';
 import { ID_PATTERN } from './validation';
 
 /** Every Kafka message Tally produces or consumes is this JSON envelope, keyed by `accountId`. */
@@ -30,6 +32,12 @@ export class Envelope<TData extends object = Record<string, unknown>> {
   @IsInt()
   @Min(1)
   streamVersion?: number;
+
+  /** ledger.events.v1 only: the account's balance right after this event (the decider's own numbers). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => BalanceSnapshotV1)
+  balanceAfter?: BalanceSnapshotV1;
 }
 
 export interface EnvelopeOf<TType extends string, TData extends object> {
@@ -40,4 +48,5 @@ export interface EnvelopeOf<TType extends string, TData extends object> {
   occurredAt: string;
   data: TData;
   streamVersion?: number;
+  balanceAfter?: BalanceSnapshotV1;
 }

@@ -51,6 +51,6 @@ export function parseMessage(topic: TopicName, raw: Buffer | string | null): Par
 }
 
 /** Serialises an envelope for Kafka (amounts inside `data` must already be decimal strings). */
-export function serializeEnvelope(envelope: { id: string; type: string; version: number; accountId: string; occurredAt: string; data: object; streamVersion?: number }): Buffer {
+export function serializeEnvelope(envelope: { id: string; type: string; version: number; accountId: string; occurredAt: string; data: object; streamVersion?: number; balanceAfter?: object }): Buffer {
   return Buffer.from(JSON.stringify(envelope));
 }

@@ -34,6 +34,25 @@ export class PricingV1 {
   @IsArray() @ValidateNested({ each: true }) @Type(() => PricingLineV1) lines!: PricingLineV1[];
 }
 
+/**
+ * The account's balance right after an event, computed by the ledger's decider (the authority). Carried on
+ * every ledger.events.v1 envelope as `balanceAfter`, so read models and histories never re-derive money rules.
+ */
+export class BalanceSnapshotV1 {
+  @IsCreditAmount() available!: string;
+  @IsCreditAmount() allowance!: string;
+  @IsCreditAmount() promotional!: string;
+  @IsCreditAmount() purchased!: string;
+  @IsCreditAmount() held!: string;
+  @IsCreditAmount() overdraft!: string;
+  @IsCreditAmount() allocation!: string;
+  @IsCreditAmount() usedThisCycle!: string;
+  @IsOptional() @IsString() @MaxLength(200) cycleId!: string | null;
+  @IsOptional() @IsISO8601({ strict: true }) cycleEnd!: string | null;
+  @IsOptional() @IsString() @MaxLength(64) planId!: string | null;
+  @IsBoolean() unlimited!: boolean;
+}
+
 export class AccountOpenedV1 {
   @Matches(ID_PATTERN) accountId!: string;
   @IsISO8601({ strict: true }) openedAt!: string;

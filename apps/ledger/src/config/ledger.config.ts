@@ -1,0 +1,55 @@
+import { IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { CommonConfig, Sensitive } from '@tally/shared';
+
+/** Every setting of the ledger service; validated at boot. */
+export class LedgerConfig extends CommonConfig {
+  override PORT = 3002;
+  override DATABASE_SCHEMA = 'ledger';
+
+  /** `postgres` (default, exercised in CI) or `eventstoredb` (needs ESDB_CONNECTION_STRING). */
+  @IsIn(['postgres', 'eventstoredb'])
+  EVENT_STORE = 'postgres';
+
+  @Sensitive()
+  @IsOptional()
+  @IsString()
+  ESDB_CONNECTION_STRING?: string;
+
+  @IsString()
+  RATE_CARD_PATH = 'config/rate-card.yaml';
+
+  @IsString() USAGE_EVENTS_TOPIC = 'usage.events.v1';
+  @IsString() USAGE_DLQ_TOPIC = 'usage.events.dlq.v1';
+  @IsString() SUBSCRIPTION_EVENTS_TOPIC = 'subscription.events.v1';
+  @IsString() SUBSCRIPTION_DLQ_TOPIC = 'subscription.events.dlq.v1';
+  @IsString() LEDGER_EVENTS_TOPIC = 'ledger.events.v1';
+  @IsString() LEDGER_DLQ_TOPIC = 'ledger.events.dlq.v1';
+
+  @IsString() CONSUMER_GROUP = 'ledger';
+  @IsString() PROJECTION_GROUP = 'ledger-projections';
+
+  /** Accounts whose decided state stays in memory (LRU); a miss folds the stream from the event store. */
+  @IsInt() @Min(1) @Max(10_000_000)
+  ACCOUNT_CACHE_SIZE = 100_000;
+
+  /** Messages applied per PostgreSQL transaction by the usage consumer. */
+  @IsInt() @Min(1) @Max(10_000)
+  CONSUMER_MAX_BATCH = 1000;
+
+  @IsInt() @Min(1) @Max(64)
+  CONSUMER_PARTITIONS_CONCURRENTLY = 3;
+
+  @IsInt() @Min(10) @Max(10_000)
+  RELAY_POLL_MS = 20;
+
+  @IsInt() @Min(1) @Max(10_000)
+  RELAY_BATCH = 2000;
+
+  /** Default time to live of a hold placed by an authorization. */
+  @IsInt() @Min(1) @Max(86_400)
+  HOLD_DEFAULT_TTL_SECONDS = 300;
+
+  /** Run the background workers (consumers, relay, projections); off for an HTTP-only instance. */
+  @IsIn(['true', 'false'])
+  RUN_WORKERS = 'true';
+}

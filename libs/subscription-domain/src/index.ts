@@ -1,0 +1,16 @@
+export * from './subscription.error';
+export * from './catalogue.model';
+export { parseCatalogue } from './catalogue.parser';
+export { cycleStart, cycleAt, isValidZone, parseInstant, type BillingAnchor, type BillingCycle } from './billing.calendar';
+export type * from './subscription.commands';
+export type * from './subscription.events';
+export {
+  decide,
+  evolve,
+  initialState,
+  nextDueAt,
+  subscriptionDecider,
+  type SubscriptionContext,
+  type SubscriptionState,
+  type PendingPlanChange,
+} from './subscription.decider';

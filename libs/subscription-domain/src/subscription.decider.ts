@@ -1,0 +1,191 @@
+import { cycleAt, cycleStart, isValidZone, parseInstant, type BillingAnchor } from './billing.calendar';
+import type { Catalogue, Plan } from './catalogue.model';
+import type { Cancel, ChangePlan, Subscribe, SubscriptionCommand, Tick } from './subscription.commands';
+import { SubscriptionError } from './subscription.error';
+import type { CycleStarted, PlanChangeScheduled, SubscriptionEvent } from './subscription.events';
+
+export interface SubscriptionContext {
+  readonly now: Date;
+  readonly catalogue: Catalogue;
+}
+
+export interface PendingPlanChange {
+  readonly toPlanId: string;
+  readonly kind: PlanChangeScheduled['data']['kind'];
+  readonly effectiveAt: Date;
+}
+
+export type SubscriptionState =
+  | { readonly status: 'none' }
+  | {
+      readonly status: 'active';
+      readonly accountId: string;
+      readonly planId: string;
+      readonly zone: string;
+      readonly anchor: string;
+      /** Index (under the current anchor) of the last cycle started; -1 right after a new anchor. */
+      readonly lastCycleIndex: number;
+      readonly pending: PendingPlanChange | null;
+    };
+
+type Active = Extract<SubscriptionState, { status: 'active' }>;
+
+export const initialState = (): SubscriptionState => ({ status: 'none' });
+
+function planOf(catalogue: Catalogue, planId: string, field = 'planId'): Plan {
+  const plan = catalogue.plans.get(planId);
+  if (!plan) throw new SubscriptionError('UNKNOWN_PLAN', `no plan "${planId}" in catalogue ${catalogue.version}`, { field, planId });
+  return plan;
+}
+
+function active(state: SubscriptionState, accountId: string): Active {
+  if (state.status !== 'active') throw new SubscriptionError('NOT_SUBSCRIBED', `account ${accountId} has no subscription`, { field: 'accountId', accountId });
+  return state;
+}
+
+const anchorOf = (state: Pick<Active, 'anchor' | 'zone'>): BillingAnchor => ({ at: state.anchor, zone: state.zone });
+
+function cycleStarted(accountId: string, anchor: BillingAnchor, plan: Plan, catalogue: Catalogue, now: Date): CycleStarted {
+  const cycle = cycleAt(anchor, now);
+  return {
+    type: 'CycleStarted',
+    data: {
+      accountId,
+      // The plan is part of the id so that an upgrade in the very millisecond of the anchor still grants.
+      cycleId: `${accountId}:${anchor.at}:${cycle.index}:${plan.id}`,
+      cycleIndex: cycle.index,
+      planId: plan.id,
+      catalogueVersion: catalogue.version,
+      periodStart: cycle.start,
+      periodEnd: cycle.end,
+      allocation: plan.creditsPerMonth,
+      unlimited: plan.unlimited,
+      thresholds: plan.alertThresholds,
+      overdraftPolicy: plan.overdraftPolicy,
+    },
+  };
+}
+
+function subscribe({ data }: Subscribe, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
+  if (state.status === 'active') {
+    throw new SubscriptionError('ALREADY_SUBSCRIBED', `account ${data.accountId} is already subscribed to ${state.planId}`, { field: 'accountId', accountId: data.accountId });
+  }
+  const plan = planOf(catalogue, data.planId);
+  if (!isValidZone(data.zone)) throw new SubscriptionError('INVALID_TIME_ZONE', `not an IANA time zone: ${JSON.stringify(data.zone)}`, { field: 'zone', zone: data.zone });
+  const at = data.at === undefined ? now : parseInstant(data.at);
+  if (!at) throw new SubscriptionError('INVALID_ANCHOR', `not an ISO instant with an offset: ${JSON.stringify(data.at)}`, { field: 'at' });
+  if (at.getTime() > now.getTime()) throw new SubscriptionError('INVALID_ANCHOR', `the anchor ${data.at} is in the future`, { field: 'at' });
+  const anchor = { at: at.toISOString(), zone: data.zone };
+  return [
+    { type: 'Subscribed', data: { accountId: data.accountId, planId: plan.id, zone: data.zone, anchor: anchor.at } },
+    // A back-dated anchor starts the cycle containing now, like a Tick after downtime.
+    cycleStarted(data.accountId, anchor, plan, catalogue, now),
+  ];
+}
+
+function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
+  const current = active(state, data.accountId);
+  const from = planOf(catalogue, current.planId, 'currentPlanId');
+  const to = planOf(catalogue, data.planId);
+  if (to.id === from.id) {
+    // Asking for the plan already held undoes a scheduled change; with nothing scheduled it is an error.
+    if (!current.pending) throw new SubscriptionError('SAME_PLAN', `account ${data.accountId} is already on ${to.id}`, { field: 'planId', planId: to.id });
+    return [{ type: 'PlanChangeCancelled', data: { accountId: data.accountId, planId: from.id, cancelledToPlanId: current.pending.toPlanId, kind: current.pending.kind } }];
+  }
+  if (to.rank > from.rank) {
+    const anchor = { at: now.toISOString(), zone: current.zone };
+    return [
+      { type: 'PlanChanged', data: { accountId: data.accountId, fromPlanId: from.id, toPlanId: to.id, kind: 'upgrade', anchor: anchor.at } },
+      cycleStarted(data.accountId, anchor, to, catalogue, now),
+    ];
+  }
+  return schedule(current, to.id, 'downgrade', now);
+}
+
+function cancel({ data }: Cancel, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
+  const current = active(state, data.accountId);
+  const fallback = planOf(catalogue, catalogue.fallbackPlanId, 'fallbackPlanId');
+  if (current.planId === fallback.id) {
+    throw new SubscriptionError('SAME_PLAN', `account ${data.accountId} is already on the fallback plan ${fallback.id}`, { field: 'planId', planId: fallback.id });
+  }
+  return schedule(current, fallback.id, 'cancel', now);
+}
+
+function schedule(current: Active, toPlanId: string, kind: PendingPlanChange['kind'], now: Date): SubscriptionEvent[] {
+  const pending = current.pending;
+  if (pending && pending.toPlanId === toPlanId && pending.kind === kind) return []; // already scheduled: a retried command
+  const effectiveAt = cycleAt(anchorOf(current), now).end;
+  return [{ type: 'PlanChangeScheduled', data: { accountId: current.accountId, fromPlanId: current.planId, toPlanId, effectiveAt, kind } }];
+}
+
+function tick({ data }: Tick, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
+  const current = active(state, data.accountId);
+  const events: SubscriptionEvent[] = [];
+  let planId = current.planId;
+  if (current.pending && current.pending.effectiveAt.getTime() <= now.getTime()) {
+    planId = planOf(catalogue, current.pending.toPlanId).id;
+    events.push({
+      type: 'PlanChanged',
+      data: { accountId: current.accountId, fromPlanId: current.planId, toPlanId: planId, kind: current.pending.kind, anchor: current.anchor },
+    });
+  }
+  // Only the cycle containing now: allowances of cycles missed during downtime would already have expired.
+  const due = cycleStarted(current.accountId, anchorOf(current), planOf(catalogue, planId, 'currentPlanId'), catalogue, now);
+  if (due.data.cycleIndex > current.lastCycleIndex) events.push(due);
+  return events;
+}
+
+export function decide(command: SubscriptionCommand, state: SubscriptionState, context: SubscriptionContext): SubscriptionEvent[] {
+  switch (command.type) {
+    case 'Subscribe':
+      return subscribe(command, state, context);
+    case 'ChangePlan':
+      return changePlan(command, state, context);
+    case 'Cancel':
+      return cancel(command, state, context);
+    case 'Tick':
+      return tick(command, state, context);
+    default: {
+      const unknown: never = command;
+      throw new Error(`unknown subscription command ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+export function evolve(state: SubscriptionState, event: SubscriptionEvent): SubscriptionState {
+  switch (event.type) {
+    case 'Subscribed': {
+      const { accountId, planId, zone, anchor } = event.data;
+      return { status: 'active', accountId, planId, zone, anchor, lastCycleIndex: -1, pending: null };
+    }
+    case 'CycleStarted':
+      return state.status === 'active' ? { ...state, lastCycleIndex: event.data.cycleIndex } : state;
+    case 'PlanChangeScheduled': {
+      const { toPlanId, kind, effectiveAt } = event.data;
+      return state.status === 'active' ? { ...state, pending: { toPlanId, kind, effectiveAt } } : state;
+    }
+    case 'PlanChangeCancelled':
+      return state.status === 'active' ? { ...state, pending: null } : state;
+    case 'PlanChanged': {
+      if (state.status !== 'active') return state;
+      const { toPlanId, anchor } = event.data;
+      // Any change supersedes a scheduled one; a new anchor restarts cycle numbering.
+      return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex: anchor === state.anchor ? state.lastCycleIndex : -1 };
+    }
+    default: {
+      const unknown: never = event;
+      throw new Error(`unknown subscription event ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/** When the next Tick has work: the next cycle start or a scheduled change, whichever is first; null when never. */
+export function nextDueAt(state: SubscriptionState): Date | null {
+  if (state.status !== 'active') return null;
+  const nextCycle = cycleStart(anchorOf(state), state.lastCycleIndex + 1);
+  const change = state.pending?.effectiveAt;
+  return change && change.getTime() < nextCycle.getTime() ? change : nextCycle;
+}
+
+/** The decider as one value, in the emmett shape. */
+export const subscriptionDecider = { decide, evolve, initialState };

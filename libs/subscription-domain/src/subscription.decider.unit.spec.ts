@@ -1,0 +1,287 @@
+// The spec reads the shipped catalogue; the library itself does no I/O.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCatalogue } from './catalogue.parser';
+import type { SubscriptionCommand } from './subscription.commands';
+import { decide, evolve, initialState, nextDueAt, type SubscriptionState } from './subscription.decider';
+import type { CycleStarted, SubscriptionEvent } from './subscription.events';
+
+const catalogue = parseCatalogue(readFileSync(join(__dirname, '../../../config/plans.yaml'), 'utf8'));
+const accountId = 'acc-1';
+const zone = 'America/New_York';
+const ANCHOR = '2026-01-31T15:00:00.000Z'; // Jan 31 10:00 in New York
+
+/** given(events).when(command, now).then(events) — emmett's DeciderSpecification, in miniature. */
+function given(...events: SubscriptionEvent[]) {
+  const state = events.reduce(evolve, initialState());
+  return {
+    state,
+    when(command: SubscriptionCommand, now: string) {
+      const run = () => decide(command, state, { now: new Date(now), catalogue });
+      return {
+        then: (...expected: SubscriptionEvent[]) => expect(run()).toEqual(expected),
+        thenThrows: (code: string, field: string) => expect(run).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field }) })),
+      };
+    },
+  };
+}
+
+const subscribed = (planId = 'pro', anchor = ANCHOR): SubscriptionEvent => ({ type: 'Subscribed', data: { accountId, planId, zone, anchor } });
+
+function cycle(planId: string, index: number, start: string, end: string, anchor = ANCHOR): CycleStarted {
+  const plan = catalogue.plans.get(planId);
+  if (!plan) throw new Error(planId);
+  return {
+    type: 'CycleStarted',
+    data: {
+      accountId,
+      cycleId: `${accountId}:${anchor}:${index}:${planId}`,
+      cycleIndex: index,
+      planId,
+      catalogueVersion: '2026-11-01',
+      periodStart: new Date(start),
+      periodEnd: new Date(end),
+      allocation: plan.creditsPerMonth,
+      unlimited: plan.unlimited,
+      thresholds: plan.alertThresholds,
+      overdraftPolicy: plan.overdraftPolicy,
+    },
+  };
+}
+
+// Cycle starts of the anchor, in UTC (New York is -05:00 in winter, -04:00 from March 8, 2026).
+const JAN31 = ANCHOR;
+const FEB28 = '2026-02-28T15:00:00.000Z';
+const MAR31 = '2026-03-31T14:00:00.000Z';
+const APR30 = '2026-04-30T14:00:00.000Z';
+const cycle0 = cycle('pro', 0, JAN31, FEB28);
+const cycle1 = cycle('pro', 1, FEB28, MAR31);
+
+const subscribe = (planId = 'pro', at?: string, tz = zone): SubscriptionCommand => ({ type: 'Subscribe', data: { accountId, planId, zone: tz, ...(at ? { at } : {}) } });
+const changePlan = (planId: string): SubscriptionCommand => ({ type: 'ChangePlan', data: { accountId, planId } });
+const cancel: SubscriptionCommand = { type: 'Cancel', data: { accountId } };
+const tick: SubscriptionCommand = { type: 'Tick', data: { accountId } };
+
+describe('Subscribe', () => {
+  it('anchors at now in the account zone and starts cycle 0 at once', () => {
+    given().when(subscribe(), ANCHOR).then(subscribed(), cycle0);
+    expect(cycle0.data).toMatchObject({ allocation: 2_500_000_000n, thresholds: [20, 5], overdraftPolicy: 'write-off', unlimited: false });
+  });
+
+  it('grants an unlimited plan no allocation but flags it unlimited', () => {
+    given().when(subscribe('custom'), ANCHOR).then(subscribed('custom'), cycle('custom', 0, JAN31, FEB28));
+    expect(cycle('custom', 0, JAN31, FEB28).data).toMatchObject({ allocation: 0n, unlimited: true });
+  });
+
+  it('takes a back-dated anchor and starts only the cycle containing now', () => {
+    given()
+      .when(subscribe('pro', '2026-01-31T10:00:00-05:00'), '2026-04-10T00:00:00Z')
+      .then(subscribed(), cycle('pro', 2, MAR31, APR30));
+  });
+
+  it.each([
+    ['an unknown plan', subscribe('platinum'), 'UNKNOWN_PLAN', 'planId'],
+    ['an unknown time zone', subscribe('pro', undefined, 'Mars/Olympus'), 'INVALID_TIME_ZONE', 'zone'],
+    ['an offset instead of a zone', subscribe('pro', undefined, '-05:00'), 'INVALID_TIME_ZONE', 'zone'],
+    ['an anchor in the future', subscribe('pro', '2026-02-01T00:00:00Z'), 'INVALID_ANCHOR', 'at'],
+    ['an anchor without offset', subscribe('pro', '2026-01-01T00:00:00'), 'INVALID_ANCHOR', 'at'],
+  ])('refuses %s', (_case, command, code, field) => {
+    given().when(command, ANCHOR).thenThrows(code, field);
+  });
+
+  it('refuses a second subscription', () => {
+    given(subscribed(), cycle0).when(subscribe('plus'), FEB28).thenThrows('ALREADY_SUBSCRIBED', 'accountId');
+  });
+});
+
+describe('Tick', () => {
+  it('does nothing inside a started cycle', () => {
+    given(subscribed(), cycle0).when(tick, '2026-02-28T14:59:59.999Z').then();
+  });
+
+  it('starts the next cycle at its start, clamped to Feb 28 at 10:00 local', () => {
+    given(subscribed(), cycle0).when(tick, FEB28).then(cycle1);
+  });
+
+  it('starts exactly the current cycle after downtime, not the missed ones', () => {
+    given(subscribed(), cycle0).when(tick, '2026-07-15T00:00:00Z').then(cycle('pro', 5, '2026-06-30T14:00:00.000Z', '2026-07-31T14:00:00.000Z'));
+  });
+
+  it('does not start a cycle twice', () => {
+    given(subscribed(), cycle0, cycle('pro', 5, '2026-06-30T14:00:00.000Z', '2026-07-31T14:00:00.000Z')).when(tick, '2026-07-20T00:00:00Z').then();
+  });
+
+  it('refuses an account without subscription', () => {
+    given().when(tick, FEB28).thenThrows('NOT_SUBSCRIBED', 'accountId');
+  });
+});
+
+describe('ChangePlan', () => {
+  const now = '2026-02-10T12:00:00.000Z'; // Feb 10 07:00 in New York
+
+  it('upgrades at once: a new anchor now and a new cycle with the new allowance', () => {
+    given(subscribed(), cycle0)
+      .when(changePlan('plus'), now)
+      .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'plus', kind: 'upgrade', anchor: now } },
+        // the new cycle ends on Mar 10 at 07:00 New York time, which is daylight time by then
+        cycle('plus', 0, now, '2026-03-10T11:00:00.000Z', now),
+      );
+  });
+
+  it('after an upgrade, cycles follow the new anchor', () => {
+    const upgraded = given(subscribed(), cycle0, ...decide(changePlan('plus'), given(subscribed(), cycle0).state, { now: new Date(now), catalogue }));
+    expect(nextDueAt(upgraded.state)).toEqual(new Date('2026-03-10T11:00:00.000Z'));
+    upgraded.when(tick, FEB28).then();
+    upgraded.when(tick, '2026-03-10T11:00:00.000Z').then(cycle('plus', 1, '2026-03-10T11:00:00.000Z', '2026-04-10T11:00:00.000Z', now));
+  });
+
+  it('schedules a downgrade for the end of the current cycle', () => {
+    given(subscribed(), cycle0)
+      .when(changePlan('starter'), now)
+      .then({ type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', effectiveAt: new Date(FEB28), kind: 'downgrade' } });
+  });
+
+  const downgradeScheduled: SubscriptionEvent = {
+    type: 'PlanChangeScheduled',
+    data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', effectiveAt: new Date(FEB28), kind: 'downgrade' },
+  };
+
+  it('applies a scheduled downgrade on the Tick at the cycle end: the next cycle uses the new plan', () => {
+    given(subscribed(), cycle0, downgradeScheduled).when(tick, '2026-02-20T00:00:00Z').then();
+    given(subscribed(), cycle0, downgradeScheduled)
+      .when(tick, FEB28)
+      .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', kind: 'downgrade', anchor: ANCHOR } },
+        cycle('starter', 1, FEB28, MAR31),
+      );
+  });
+
+  it('applies a scheduled downgrade late after downtime, with only the current cycle', () => {
+    given(subscribed(), cycle0, downgradeScheduled)
+      .when(tick, '2026-04-01T00:00:00Z')
+      .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', kind: 'downgrade', anchor: ANCHOR } },
+        cycle('starter', 2, MAR31, APR30),
+      );
+  });
+
+  it('schedules for the end of the calendar cycle even when the scheduler is behind', () => {
+    given(subscribed(), cycle0)
+      .when(changePlan('starter'), '2026-03-05T00:00:00Z')
+      .then({ type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', effectiveAt: new Date(MAR31), kind: 'downgrade' } });
+  });
+
+  it('is idempotent for a downgrade already scheduled', () => {
+    given(subscribed(), cycle0, downgradeScheduled).when(changePlan('starter'), now).then();
+  });
+
+  it('replaces a scheduled downgrade with another one', () => {
+    given(subscribed(), cycle0, downgradeScheduled)
+      .when(changePlan('free'), now)
+      .then({ type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'pro', toPlanId: 'free', effectiveAt: new Date(FEB28), kind: 'downgrade' } });
+  });
+
+  it('undoes a scheduled downgrade when asked for the plan already held', () => {
+    const undone = given(subscribed(), cycle0, downgradeScheduled, {
+      type: 'PlanChangeCancelled',
+      data: { accountId, planId: 'pro', cancelledToPlanId: 'starter', kind: 'downgrade' },
+    });
+    given(subscribed(), cycle0, downgradeScheduled)
+      .when(changePlan('pro'), now)
+      .then({ type: 'PlanChangeCancelled', data: { accountId, planId: 'pro', cancelledToPlanId: 'starter', kind: 'downgrade' } });
+    undone.when(tick, FEB28).then(cycle1);
+  });
+
+  it('an upgrade supersedes a scheduled downgrade', () => {
+    const events = decide(changePlan('agency'), given(subscribed(), cycle0, downgradeScheduled).state, { now: new Date(now), catalogue });
+    const after = given(subscribed(), cycle0, downgradeScheduled, ...events);
+    expect(after.state).toMatchObject({ planId: 'agency', anchor: now, pending: null, lastCycleIndex: 0 });
+    after.when(tick, FEB28).then();
+  });
+
+  it.each([
+    ['the plan already held', 'pro', 'SAME_PLAN', 'planId'],
+    ['an unknown plan', 'platinum', 'UNKNOWN_PLAN', 'planId'],
+  ])('refuses %s', (_case, planId, code, field) => {
+    given(subscribed(), cycle0).when(changePlan(planId), now).thenThrows(code, field);
+  });
+
+  it('refuses an account without subscription', () => {
+    given().when(changePlan('pro'), now).thenThrows('NOT_SUBSCRIBED', 'accountId');
+  });
+});
+
+describe('Cancel', () => {
+  const now = '2026-03-15T12:00:00.000Z';
+  const cancelScheduled: SubscriptionEvent = {
+    type: 'PlanChangeScheduled',
+    data: { accountId, fromPlanId: 'pro', toPlanId: 'free', effectiveAt: new Date(MAR31), kind: 'cancel' },
+  };
+
+  it('schedules the move to the fallback plan at the end of the current cycle', () => {
+    given(subscribed(), cycle0, cycle1).when(cancel, now).then(cancelScheduled);
+  });
+
+  it('moves to the fallback plan on the Tick at the cycle end', () => {
+    given(subscribed(), cycle0, cycle1, cancelScheduled)
+      .when(tick, MAR31)
+      .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'free', kind: 'cancel', anchor: ANCHOR } },
+        cycle('free', 2, MAR31, APR30),
+      );
+  });
+
+  it('is idempotent', () => {
+    given(subscribed(), cycle0, cycle1, cancelScheduled).when(cancel, now).then();
+  });
+
+  it('can be undone by asking for the current plan', () => {
+    given(subscribed(), cycle0, cycle1, cancelScheduled)
+      .when(changePlan('pro'), now)
+      .then({ type: 'PlanChangeCancelled', data: { accountId, planId: 'pro', cancelledToPlanId: 'free', kind: 'cancel' } });
+  });
+
+  it('refuses to cancel the fallback plan', () => {
+    given(subscribed('free'), cycle('free', 0, JAN31, FEB28)).when(cancel, now).thenThrows('SAME_PLAN', 'planId');
+  });
+
+  it('refuses an account without subscription', () => {
+    given().when(cancel, now).thenThrows('NOT_SUBSCRIBED', 'accountId');
+  });
+});
+
+describe('nextDueAt', () => {
+  const state = (...events: SubscriptionEvent[]): SubscriptionState => given(...events).state;
+
+  it('is null without a subscription', () => {
+    expect(nextDueAt(initialState())).toBeNull();
+  });
+
+  it('is the start of the next cycle', () => {
+    expect(nextDueAt(state(subscribed(), cycle0))).toEqual(new Date(FEB28));
+    expect(nextDueAt(state(subscribed(), cycle0, cycle1))).toEqual(new Date(MAR31));
+  });
+
+  it('is the scheduled change when it comes first', () => {
+    const early: SubscriptionEvent = {
+      type: 'PlanChangeScheduled',
+      data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', effectiveAt: new Date('2026-02-15T00:00:00Z'), kind: 'downgrade' },
+    };
+    expect(nextDueAt(state(subscribed(), cycle0, early))).toEqual(new Date('2026-02-15T00:00:00Z'));
+  });
+
+  it('drives a scheduler: ticking at every due time starts every cycle once, in order', () => {
+    let events: SubscriptionEvent[] = [subscribed(), cycle0];
+    const started: number[] = [];
+    for (let step = 0; step < 24; step++) {
+      const current = given(...events).state;
+      const due = nextDueAt(current);
+      if (!due) throw new Error('expected a due time');
+      const produced = decide(tick, current, { now: due, catalogue });
+      started.push(...produced.flatMap((event) => (event.type === 'CycleStarted' ? [event.data.cycleIndex] : [])));
+      events = [...events, ...produced];
+    }
+    expect(started).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+  });
+});
