@@ -93,7 +93,7 @@ export class PollingSubscription implements Subscription {
   private sleep(ms: number): Promise<void> {
     // A notification that arrived while we were reading means there may be more to read: skip the wait.
     if (this.stopped || this.notified) return Promise.resolve();
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       this.wakeSleeper = done;
       function done(): void {

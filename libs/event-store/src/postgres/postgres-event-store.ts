@@ -179,7 +179,7 @@ export class PostgresEventStore implements EventStore {
     return results;
   }
 
-  private async appendOne(client: PoolClient, req: AppendRequest): Promise<AppendResult> {
+  private async appendOne(client: PoolClient, req: AppendRequest, retried = false): Promise<AppendResult> {
     const { streamId, expectedVersion, events } = req;
     // Every writer of a stream takes this row lock first, so what we check below cannot change until we commit.
     const { rows: locked } = await client.query<{ version: number }>(
@@ -207,8 +207,12 @@ export class PostgresEventStore implements EventStore {
         [streamId, next],
       );
       // A concurrent writer created the stream after our SELECT (and has committed: the insert waited for it).
-      // Start over: the row now exists, so the second pass locks it and decides on its real version.
-      if (rowCount === 0) return this.appendOne(client, req);
+      // Start over once: the row now exists, so the second pass locks it and decides on its real version. (Under
+      // a caller's REPEATABLE READ snapshot the row stays invisible: then report the race instead of looping.)
+      if (rowCount === 0) {
+        if (retried) throw EventStoreError.wrongExpectedVersion({ streamId, expected: expectedVersion, actual: null });
+        return this.appendOne(client, req, true);
+      }
     }
     const payload = events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata ?? {} }));
     await client.query(
@@ -275,6 +279,7 @@ export class PostgresEventStore implements EventStore {
 /** Wakes a subscription on NOTIFY; holds one pool connection while the subscription runs. */
 class ListenWakeUp implements WakeUpSource {
   private client: PoolClient | undefined;
+  private detach: (() => void) | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -283,31 +288,48 @@ class ListenWakeUp implements WakeUpSource {
 
   async start(wake: () => void, onError: (e: Error) => void): Promise<void> {
     const client = await this.pool.connect();
-    this.client = client;
-    client.on('notification', (n) => {
+    const onNotification = (n: { channel: string }): void => {
       if (n.channel === this.channel) wake();
-    });
-    client.on('error', (e) => {
-      // The connection is gone: give it back broken and carry on polling.
+    };
+    const onClientError = (e: Error): void => {
+      // The connection is gone: hand it back broken and carry on polling.
       onError(e);
-      if (this.client === client) {
-        this.client = undefined;
-        client.release(e);
-      }
-    });
-    await client.query(`LISTEN "${this.channel}"`);
+      this.drop(e);
+    };
+    client.on('notification', onNotification);
+    client.on('error', onClientError);
+    this.client = client;
+    // Pooled clients are reused: our listeners must not outlive our use of this one.
+    this.detach = () => {
+      client.removeListener('notification', onNotification);
+      client.removeListener('error', onClientError);
+    };
+    try {
+      await client.query(`LISTEN "${this.channel}"`);
+    } catch (e) {
+      this.drop(e instanceof Error ? e : new Error(String(e)));
+      throw e;
+    }
   }
 
   async stop(): Promise<void> {
     const client = this.client;
-    this.client = undefined;
     if (!client) return;
     try {
       await client.query(`UNLISTEN "${this.channel}"`);
-      client.release();
+      this.drop();
     } catch (e) {
-      client.release(e instanceof Error ? e : new Error(String(e)));
+      this.drop(e instanceof Error ? e : new Error(String(e)));
     }
+  }
+
+  private drop(broken?: Error): void {
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    this.detach?.();
+    this.detach = undefined;
+    client.release(broken);
   }
 }
 
@@ -346,20 +368,24 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 
 /** Maps driver errors onto the port's codes; anything unexpected passes through unchanged. */
 export function toEventStoreError(e: unknown): unknown {
-  if (e instanceof EventStoreError || !(e instanceof Error)) return e;
-  const { code, constraint } = e as Error & { code?: string; constraint?: string };
+  // Duck-typed: socket errors may come from another realm (e.g. under Jest), failing `instanceof Error`.
+  if (e instanceof EventStoreError || typeof e !== 'object' || e === null || !('message' in e)) return e;
+  const { code, constraint, message } = e as Error & { code?: string; constraint?: string };
   if (code === '23505' && constraint === 'events_event_id_key') {
     // Two writers appended the same event id at the same time (the stream row lock does not cover a brand new
     // stream or another stream). Retrying resolves it: the retry sees a duplicate or a real conflict.
-    return new EventStoreError(EventStoreErrorCode.WRONG_EXPECTED_VERSION, 'concurrent append of the same event id', {
-      actual: null,
-    }, { cause: e });
+    return new EventStoreError(
+      EventStoreErrorCode.WRONG_EXPECTED_VERSION,
+      'concurrent append of the same event id',
+      { actual: null, detail: (e as { detail?: string }).detail },
+      { cause: e },
+    );
   }
   if (
     (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code))) ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e.message)
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(String(message))
   ) {
-    return new EventStoreError(EventStoreErrorCode.UNAVAILABLE, `PostgreSQL unavailable: ${e.message}`, {}, { cause: e });
+    return new EventStoreError(EventStoreErrorCode.UNAVAILABLE, `PostgreSQL unavailable: ${String(message)}`, {}, { cause: e });
   }
   return e;
 }

@@ -1,0 +1,333 @@
+import { randomUUID } from 'node:crypto';
+import { START, type Checkpoint, type EventStore, type NewEvent, type RecordedEvent } from '../event-store.port';
+import { EventStoreError, EventStoreErrorCode, isEventStoreError } from '../event-store.error';
+
+export interface EventStoreContractFactory {
+  /** Called once per suite; the store may hold events of other tests (streams are unique per test). */
+  create(): Promise<EventStore>;
+  /** Called after the suite, after store.close(). */
+  dispose?(): Promise<void>;
+  /** PostgreSQL: true. EventStoreDB: false (stream-by-stream; retried safely thanks to idempotent ids). */
+  atomicAppendMany: boolean;
+}
+
+/**
+ * The behaviour every EventStore adapter must show. Each test uses fresh stream ids, so the suite can run
+ * against a store shared with other tests; readAll/subscribe assertions look only at the test's own streams.
+ */
+export function describeEventStoreContract(name: string, factory: EventStoreContractFactory): void {
+  describe(`EventStore contract: ${name}`, () => {
+    let store: EventStore;
+
+    beforeAll(async () => {
+      store = await factory.create();
+    });
+
+    afterAll(async () => {
+      await store?.close();
+      await factory.dispose?.();
+    });
+
+    it('appends events and reads them back in version order, with ranges', async () => {
+      const streamId = stream();
+      const [a, b, c] = [event('Opened', { n: 1 }, { by: 'test' }), event('Credited', { n: 2 }), event('Debited', { n: 3 })];
+
+      const result = await store.append({ streamId, expectedVersion: 'no_stream', events: [a, b, c] });
+
+      expect(result).toEqual({ streamId, nextExpectedVersion: 3, duplicate: false });
+      const read = await store.readStream(streamId);
+      expect(read.map((e) => [e.id, e.version, e.type, e.data, e.metadata])).toEqual([
+        [a.id, 1, 'Opened', { n: 1 }, { by: 'test' }],
+        [b.id, 2, 'Credited', { n: 2 }, {}],
+        [c.id, 3, 'Debited', { n: 3 }, {}],
+      ]);
+      expect(read.every((e) => e.streamId === streamId && e.recordedAt instanceof Date)).toBe(true);
+      expect((await store.readStream(streamId, { fromVersion: 2 })).map((e) => e.version)).toEqual([2, 3]);
+      expect((await store.readStream(streamId, { fromVersion: 1, toVersion: 2 })).map((e) => e.version)).toEqual([1, 2]);
+      expect(await store.readStream(stream())).toEqual([]);
+    });
+
+    it('rejects a stale expected version with WRONG_EXPECTED_VERSION and writes nothing', async () => {
+      const streamId = stream();
+      await store.append({ streamId, expectedVersion: 0, events: [event('A'), event('B')] });
+      expect(await store.append({ streamId, expectedVersion: 2, events: [event('C')] })).toMatchObject({
+        nextExpectedVersion: 3,
+      });
+
+      const error = await rejection(store.append({ streamId, expectedVersion: 1, events: [event('D')] }));
+
+      expect(error.code).toBe(EventStoreErrorCode.WRONG_EXPECTED_VERSION);
+      expect(error.details).toMatchObject({ streamId, expected: 1, actual: 3 });
+      expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(['A', 'B', 'C']);
+    });
+
+    it("honours 'no_stream' and 'any'", async () => {
+      const streamId = stream();
+      await store.append({ streamId, expectedVersion: 'no_stream', events: [event('A')] });
+
+      const error = await rejection(store.append({ streamId, expectedVersion: 'no_stream', events: [event('B')] }));
+      expect(error.code).toBe(EventStoreErrorCode.WRONG_EXPECTED_VERSION);
+      expect(error.details).toMatchObject({ actual: 1 });
+
+      expect(await store.append({ streamId, expectedVersion: 'any', events: [event('C'), event('D')] })).toMatchObject({
+        nextExpectedVersion: 3,
+        duplicate: false,
+      });
+      expect(await store.append({ streamId: stream(), expectedVersion: 'any', events: [event('E')] })).toMatchObject({
+        nextExpectedVersion: 1,
+      });
+    });
+
+    it('treats an empty append as a version check that writes nothing', async () => {
+      const streamId = stream();
+      expect(await store.append({ streamId, expectedVersion: 0, events: [] })).toEqual({
+        streamId,
+        nextExpectedVersion: 0,
+        duplicate: false,
+      });
+      await store.append({ streamId, expectedVersion: 0, events: [event('A')] });
+      expect((await rejection(store.append({ streamId, expectedVersion: 0, events: [] }))).code).toBe(
+        EventStoreErrorCode.WRONG_EXPECTED_VERSION,
+      );
+    });
+
+    it('makes a re-append of stored event ids a duplicate no-op, even once the expected version is stale', async () => {
+      const streamId = stream();
+      const [a, b] = [event('A'), event('B')];
+      await store.append({ streamId, expectedVersion: 0, events: [a, b] });
+
+      // The ledger retrying after a crash: same ids, same expected version.
+      expect(await store.append({ streamId, expectedVersion: 0, events: [a, b] })).toEqual({
+        streamId,
+        nextExpectedVersion: 2,
+        duplicate: true,
+      });
+      await store.append({ streamId, expectedVersion: 2, events: [event('C')] });
+      expect(await store.append({ streamId, expectedVersion: 0, events: [a, b] })).toEqual({
+        streamId,
+        nextExpectedVersion: 2,
+        duplicate: true,
+      });
+      const d = event('D');
+      await store.append({ streamId, expectedVersion: 'any', events: [d] });
+      expect(await store.append({ streamId, expectedVersion: 'any', events: [d] })).toMatchObject({ duplicate: true });
+
+      expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(['A', 'B', 'C', 'D']);
+    });
+
+    it('reports IDEMPOTENCY_CONFLICT when a stored id is reused at another position', async () => {
+      const streamId = stream();
+      const [a, b] = [event('A'), event('B')];
+      await store.append({ streamId, expectedVersion: 0, events: [a, b] });
+
+      const partial = await rejection(store.append({ streamId, expectedVersion: 0, events: [a, event('X')] }));
+      const swapped = await rejection(store.append({ streamId, expectedVersion: 0, events: [b, a] }));
+
+      expect(partial.code).toBe(EventStoreErrorCode.IDEMPOTENCY_CONFLICT);
+      expect(swapped.code).toBe(EventStoreErrorCode.IDEMPOTENCY_CONFLICT);
+      expect(await store.readStream(streamId)).toHaveLength(2);
+    });
+
+    it('rejects malformed requests with INVALID_REQUEST', async () => {
+      const streamId = stream();
+      const notUuid = await rejection(
+        store.append({ streamId, expectedVersion: 'any', events: [{ id: 'nope', type: 'A', data: {} }] }),
+      );
+      const a = event('A');
+      const twice = await rejection(store.append({ streamId, expectedVersion: 'any', events: [a, a] }));
+      expect([notUuid.code, twice.code]).toEqual([EventStoreErrorCode.INVALID_REQUEST, EventStoreErrorCode.INVALID_REQUEST]);
+      expect(await store.readStream(streamId)).toEqual([]);
+    });
+
+    it('appends several streams in one appendMany, results in request order', async () => {
+      const [s1, s2] = [stream(), stream()];
+      const results = await store.appendMany([
+        { streamId: s2, expectedVersion: 'no_stream', events: [event('A')] },
+        { streamId: s1, expectedVersion: 'no_stream', events: [event('B'), event('C')] },
+      ]);
+      expect(results).toEqual([
+        { streamId: s2, nextExpectedVersion: 1, duplicate: false },
+        { streamId: s1, nextExpectedVersion: 2, duplicate: false },
+      ]);
+    });
+
+    if (factory.atomicAppendMany) {
+      it('appendMany is all-or-nothing: one conflict writes nothing', async () => {
+        const [fresh, existing] = [stream(), stream()];
+        await store.append({ streamId: existing, expectedVersion: 0, events: [event('A')] });
+
+        const error = await rejection(
+          store.appendMany([
+            { streamId: fresh, expectedVersion: 'no_stream', events: [event('B')] },
+            { streamId: existing, expectedVersion: 0, events: [event('C')] },
+          ]),
+        );
+
+        expect(error.code).toBe(EventStoreErrorCode.WRONG_EXPECTED_VERSION);
+        expect(await store.readStream(fresh)).toEqual([]);
+        expect(await store.readStream(existing)).toHaveLength(1);
+        // Nothing half-done either: the fresh stream is still a fresh stream.
+        expect(await store.append({ streamId: fresh, expectedVersion: 'no_stream', events: [event('D')] })).toMatchObject({
+          nextExpectedVersion: 1,
+        });
+      });
+    } else {
+      it('appendMany is stream by stream, and retrying the whole call after a conflict is safe', async () => {
+        const [first, second] = [stream(), stream()];
+        await store.append({ streamId: second, expectedVersion: 0, events: [event('A')] });
+        const b = event('B');
+
+        const error = await rejection(
+          store.appendMany([
+            { streamId: first, expectedVersion: 'no_stream', events: [b] },
+            { streamId: second, expectedVersion: 0, events: [event('C')] },
+          ]),
+        );
+        expect(error.code).toBe(EventStoreErrorCode.WRONG_EXPECTED_VERSION);
+
+        const retried = await store.appendMany([
+          { streamId: first, expectedVersion: 'no_stream', events: [b] },
+          { streamId: second, expectedVersion: 1, events: [event('C')] },
+        ]);
+        expect(retried.map((r) => r.duplicate)).toEqual([true, false]);
+        expect(await store.readStream(first)).toHaveLength(1);
+      });
+    }
+
+    it('readAll returns events after a checkpoint in global order, paging without gaps or repeats', async () => {
+      const [s1, s2] = [stream(), stream()];
+      const ids = [event('A'), event('B'), event('C'), event('D')];
+      await store.append({ streamId: s1, expectedVersion: 'no_stream', events: [ids[0]] });
+      await store.append({ streamId: s2, expectedVersion: 'no_stream', events: [ids[1]] });
+      await store.appendMany([{ streamId: s1, expectedVersion: 1, events: [ids[2], ids[3]] }]);
+
+      const all = await eventually(async () => {
+        const read = (await readToEnd(store, START, 3)).filter((e) => e.streamId === s1 || e.streamId === s2);
+        return read.length === 4 ? read : undefined;
+      });
+
+      expect(all.map((e) => e.id)).toEqual(ids.map((e) => e.id));
+      expect(all.map((e) => [e.streamId, e.version])).toEqual([[s1, 1], [s2, 1], [s1, 2], [s1, 3]]);
+      expectIncreasing(all.map((e) => e.checkpoint));
+      // A checkpoint taken mid-way resumes exactly after it.
+      const rest = (await readToEnd(store, all[1].checkpoint, 2)).filter((e) => e.streamId === s1 || e.streamId === s2);
+      expect(rest.map((e) => e.id)).toEqual([ids[2].id, ids[3].id]);
+    });
+
+    it('subscribeToAll delivers appended events in order, each once, sequentially, and stops cleanly', async () => {
+      const [s1, s2] = [stream(), stream()];
+      const ours = new Set([s1, s2]);
+      const delivered: RecordedEvent[] = [];
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const subscription = store.subscribeToAll({
+        after: START,
+        batchSize: 2,
+        onEvents: async (events) => {
+          maxInFlight = Math.max(maxInFlight, ++inFlight);
+          await sleep(5);
+          delivered.push(...events.filter((e) => ours.has(e.streamId)));
+          inFlight--;
+        },
+      });
+      const written = [event('A'), event('B'), event('C'), event('D'), event('E')];
+      await store.append({ streamId: s1, expectedVersion: 'no_stream', events: [written[0], written[1]] });
+      await store.append({ streamId: s2, expectedVersion: 'no_stream', events: [written[2]] });
+      await store.appendMany([
+        { streamId: s1, expectedVersion: 2, events: [written[3]] },
+        { streamId: s2, expectedVersion: 1, events: [written[4]] },
+      ]);
+
+      await eventually(async () => delivered.length >= 5 || undefined);
+      await subscription.stop();
+      await store.append({ streamId: s1, expectedVersion: 3, events: [event('after stop')] });
+      await sleep(400);
+
+      // Within one appendMany the two streams' relative order is the adapter's business; within a stream it is not.
+      expect(delivered.map((e) => e.id).slice(0, 3)).toEqual(written.slice(0, 3).map((e) => e.id));
+      expect(new Set(delivered.slice(3).map((e) => e.id))).toEqual(new Set([written[3].id, written[4].id]));
+      expect(delivered).toHaveLength(5);
+      expectIncreasing(delivered.map((e) => e.checkpoint));
+      expect(maxInFlight).toBe(1);
+    });
+
+    it('subscribeToAll resumes strictly after its checkpoint and offers a failed batch again', async () => {
+      const streamId = stream();
+      const written = [event('A'), event('B'), event('C')];
+      await store.append({ streamId, expectedVersion: 'no_stream', events: written });
+      const [first] = await store.readStream(streamId, { toVersion: 1 });
+      const delivered: string[] = [];
+      const errors: Error[] = [];
+      let failOnce = true;
+
+      const subscription = store.subscribeToAll({
+        after: first.checkpoint,
+        onEvents: async (events) => {
+          const mine = events.filter((e) => e.streamId === streamId);
+          if (mine.length > 0 && failOnce) {
+            failOnce = false;
+            throw new Error('handler failed');
+          }
+          delivered.push(...mine.map((e) => e.id));
+        },
+        onError: (e) => errors.push(e),
+      });
+      try {
+        await eventually(async () => delivered.length >= 2 || undefined);
+        await sleep(100);
+      } finally {
+        await subscription.stop();
+      }
+
+      expect(delivered).toEqual([written[1].id, written[2].id]);
+      expect(errors.map((e) => e.message)).toContain('handler failed');
+    });
+  });
+}
+
+function stream(): string {
+  return `contract-${randomUUID()}`;
+}
+
+function event(type: string, data: Record<string, unknown> = {}, metadata?: Record<string, unknown>): NewEvent {
+  return { id: randomUUID(), type, data, ...(metadata ? { metadata } : {}) };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<EventStoreError> {
+  try {
+    await promise;
+  } catch (e) {
+    if (isEventStoreError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected the call to fail with an EventStoreError');
+}
+
+async function readToEnd(store: EventStore, after: Checkpoint, pageSize: number): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  for (let cp = after; ; ) {
+    const page = await store.readAll({ after: cp, limit: pageSize });
+    out.push(...page);
+    if (page.length < pageSize) return out;
+    cp = page[page.length - 1].checkpoint;
+  }
+}
+
+function expectIncreasing(checkpoints: Checkpoint[]): void {
+  for (let i = 1; i < checkpoints.length; i++) expect(checkpoints[i] > checkpoints[i - 1]).toBe(true);
+}
+
+// Generous: the PostgreSQL tail waits for the oldest open transaction in a cluster shared with other test runs.
+async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
