@@ -18,6 +18,10 @@ export class LedgerConfig extends CommonConfig {
   @IsString()
   RATE_CARD_PATH = 'config/rate-card.yaml';
 
+  /** Plan catalogue; the ledger reads its credit packs for purchases by pack id. */
+  @IsString()
+  PLANS_PATH = 'config/plans.yaml';
+
   @IsString() USAGE_EVENTS_TOPIC = 'usage.events.v1';
   @IsString() USAGE_DLQ_TOPIC = 'usage.events.dlq.v1';
   @IsString() SUBSCRIPTION_EVENTS_TOPIC = 'subscription.events.v1';

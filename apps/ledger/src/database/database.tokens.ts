@@ -3,3 +3,4 @@ export const PG_POOL = Symbol('PG_POOL');
 export const KAFKA_CLIENT = Symbol('KAFKA_CLIENT');
 export const EVENT_STORE = Symbol('EVENT_STORE');
 export const RATE_CARD = Symbol('RATE_CARD');
+export const CATALOGUE = Symbol('CATALOGUE');

@@ -8,6 +8,8 @@ export class AppError<TCode extends string = string> extends Error {
     readonly code: TCode,
     message: string,
     readonly details?: Record<string, unknown>,
+    /** Fields a contract puts at the top level of the error body (e.g. `required`, `available` on a 402). */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message);
     this.name = new.target.name;
@@ -16,6 +18,7 @@ export class AppError<TCode extends string = string> extends Error {
 
 /** What an HTTP client receives for any error. */
 export interface ErrorBody {
+  [field: string]: unknown;
   code: string;
   message: string;
   details?: unknown;

@@ -27,7 +27,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       return [HttpStatus.BAD_REQUEST, { code: 'VALIDATION_FAILED', message: 'The request is invalid.', details: error.issues }];
     }
     if (error instanceof AppError) {
-      return [this.statusByCode[error.code] ?? HttpStatus.UNPROCESSABLE_ENTITY, { code: error.code, message: error.message, details: error.details }];
+      return [this.statusByCode[error.code] ?? HttpStatus.UNPROCESSABLE_ENTITY, { ...error.extra, code: error.code, message: error.message, details: error.details }];
     }
     const parser = error as BodyParserError;
     if (parser?.type === 'entity.too.large') {

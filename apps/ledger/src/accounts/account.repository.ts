@@ -1,0 +1,177 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import type { Pool, PoolClient } from 'pg';
+import { EventStoreError, type AppendRequest, type EventStore, type NewEvent } from '@tally/event-store';
+import {
+  balanceView, decide, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
+} from '@tally/ledger-domain';
+import { CLOCK, type Clock } from '@tally/shared';
+import { LedgerConfig } from '../config/ledger.config';
+import { EVENT_STORE, PG_POOL } from '../database/database.tokens';
+import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent } from './account-event.codec';
+
+export interface LoadedAccount {
+  state: AccountState;
+  /** The stream version this state folds (0 = never seen). */
+  version: number;
+}
+
+export interface Decision {
+  accountId: string;
+  events: AccountEvent[];
+  state: AccountState;
+  version: number;
+}
+
+/** One command of a consumer batch; `reject` dead-letters its message when the domain refuses it. */
+export interface BatchCommand {
+  command: AccountCommand;
+  commandKey: string;
+  reject: (reason: string, details?: unknown) => void;
+}
+
+const MAX_CONFLICT_RETRIES = 5;
+const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
+
+/**
+ * Loads and saves accounts (event streams) for the ledger. Decided state is kept in a bounded LRU cache; every
+ * use first compares the cached version with the store's (one query for a whole batch), so the cache stays
+ * right across partition rebalances, other instances, HTTP commands and rolled-back transactions.
+ */
+@Injectable()
+export class AccountRepository {
+  private readonly cache: LRUCache<string, LoadedAccount>;
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly config: LedgerConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {
+    this.cache = new LRUCache({ max: config.ACCOUNT_CACHE_SIZE });
+  }
+
+  async load(accountId: string): Promise<LoadedAccount> {
+    return (await this.loadMany([accountId])).get(accountId) as LoadedAccount;
+  }
+
+  async loadMany(accountIds: string[], tx?: PoolClient): Promise<Map<string, LoadedAccount>> {
+    const versions = await this.storedVersions(accountIds, tx);
+    const loaded = new Map<string, LoadedAccount>();
+    await Promise.all(
+      accountIds.map(async (accountId) => {
+        const cached = this.cache.get(accountId) ?? EMPTY;
+        const stored = versions ? versions.get(accountId) ?? 0 : undefined;
+        let current: LoadedAccount;
+        if (stored === cached.version) current = cached;
+        // The cache is ahead of the store only after a rolled-back write: start over from the stream.
+        else if (stored !== undefined && stored < cached.version) current = await this.catchUp(accountId, EMPTY);
+        else current = await this.catchUp(accountId, cached);
+        this.cache.set(accountId, current);
+        loaded.set(accountId, current);
+      }),
+    );
+    return loaded;
+  }
+
+  /** HTTP path: decide one command and append it; retried from fresh state on a concurrent write. */
+  async execute(command: AccountCommand, commandKey: string): Promise<Decision> {
+    for (let attempt = 1; ; attempt++) {
+      const account = await this.load(command.accountId);
+      const now = this.clock.now();
+      const { events, newEvents, state } = this.decideWithSnapshots(account.state, command, commandKey, now);
+      if (events.length === 0) return { accountId: command.accountId, events, state: account.state, version: account.version };
+      try {
+        const [result] = await this.store.appendMany([{ streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: newEvents }]);
+        const saved = { state, version: result.nextExpectedVersion };
+        this.cache.set(command.accountId, saved);
+        return { accountId: command.accountId, events, ...saved };
+      } catch (error) {
+        this.cache.delete(command.accountId);
+        if (!(error instanceof EventStoreError && error.code === 'WRONG_EXPECTED_VERSION') || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      }
+    }
+  }
+
+  /**
+   * Consumer path: decides the commands in order, per account, and appends all resulting events inside `tx`
+   * (which also stores the Kafka offsets). Returns the states to cache once `tx` has committed.
+   */
+  async executeInTransaction(tx: PoolClient, commands: BatchCommand[]): Promise<Map<string, LoadedAccount>> {
+    const accountIds = [...new Set(commands.map((c) => c.command.accountId))];
+    const accounts = await this.loadMany(accountIds, tx);
+    const appends = new Map<string, AppendRequest>();
+    const now = this.clock.now();
+    for (const { command, commandKey, reject } of commands) {
+      const account = accounts.get(command.accountId) as LoadedAccount;
+      let decided: ReturnType<AccountRepository['decideWithSnapshots']>;
+      try {
+        decided = this.decideWithSnapshots(account.state, command, commandKey, now);
+      } catch (error) {
+        if (isAccountError(error)) {
+          reject(error.code, { message: error.message, details: error.details });
+          continue;
+        }
+        throw error;
+      }
+      if (decided.events.length === 0) continue;
+      const append = appends.get(command.accountId) ?? { streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: [] as NewEvent[] };
+      append.events.push(...decided.newEvents);
+      appends.set(command.accountId, append);
+      accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length });
+    }
+    if (appends.size > 0) await this.store.appendMany([...appends.values()], tx);
+    return new Map([...accounts].filter(([accountId]) => appends.has(accountId)));
+  }
+
+  /** After the consumer's transaction committed: its states become the cached truth. */
+  remember(saved: Map<string, LoadedAccount>): void {
+    for (const [accountId, account] of saved) this.cache.set(accountId, account);
+  }
+
+  forget(accountIds: Iterable<string>): void {
+    for (const accountId of accountIds) this.cache.delete(accountId);
+  }
+
+  /** The account's events up to an instant, folded: the balance as it was then. */
+  async loadAsOf(accountId: string, at: Date): Promise<LoadedAccount> {
+    const events = await this.store.readStream(accountStreamId(accountId));
+    let { state, version } = EMPTY;
+    for (const stored of events) {
+      if (stored.recordedAt.getTime() > at.getTime()) break;
+      state = evolve(state, decodeEvent(stored));
+      version = stored.version;
+    }
+    return { state, version };
+  }
+
+  private decideWithSnapshots(state: AccountState, command: AccountCommand, commandKey: string, now: Date) {
+    const events = decide(command, state, { now });
+    let next = state;
+    const newEvents = events.map((event, index) => {
+      next = evolve(next, event);
+      return toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceView(next, now)));
+    });
+    return { events, newEvents, state: next };
+  }
+
+  private async catchUp(accountId: string, from: LoadedAccount): Promise<LoadedAccount> {
+    const events = await this.store.readStream(accountStreamId(accountId), { fromVersion: from.version + 1 });
+    let { state, version } = from;
+    for (const stored of events) {
+      state = evolve(state, decodeEvent(stored));
+      version = stored.version;
+    }
+    return { state, version };
+  }
+
+  /** Current stream versions from the PostgreSQL store (null for other stores: then we always catch up). */
+  private async storedVersions(accountIds: string[], tx?: PoolClient): Promise<Map<string, number> | null> {
+    if (this.config.EVENT_STORE !== 'postgres') return null;
+    const { rows } = await (tx ?? this.pool).query<{ stream_id: string; version: number }>(
+      `select stream_id, version from "${this.config.DATABASE_SCHEMA}".streams where stream_id = any($1::text[])`,
+      [accountIds.map(accountStreamId)],
+    );
+    return new Map(rows.map((r) => [accountIdOfStream(r.stream_id), r.version]));
+  }
+}

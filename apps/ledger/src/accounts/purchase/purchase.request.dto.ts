@@ -1,0 +1,20 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
+import { ID_PATTERN, IsCreditAmount } from '@tally/contracts';
+
+export class PurchaseRequest {
+  @ApiProperty({ description: 'Payment reference from the payment provider: the idempotency key', example: 'pi_3Nf9' })
+  @Matches(ID_PATTERN, { message: 'paymentReference must be 1-128 characters of letters, digits and . _ : @ -' })
+  paymentReference!: string;
+
+  @ApiPropertyOptional({ example: 'pack-1000', description: 'A credit pack of the catalogue; or give `amount`' })
+  @ValidateIf((o: PurchaseRequest) => o.amount === undefined)
+  @IsString({ message: 'packId or amount is required' })
+  @MaxLength(64)
+  packId?: string;
+
+  @ApiPropertyOptional({ example: '1000', description: 'Credits bought, a decimal string' })
+  @IsOptional()
+  @IsCreditAmount({ positive: true })
+  amount?: string;
+}

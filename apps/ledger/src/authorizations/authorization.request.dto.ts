@@ -1,0 +1,36 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, Matches, Max, Min, ValidateIf, ValidateNested, IsDefined } from 'class-validator';
+import { ID_PATTERN, IsCreditAmount, UsageRecordedV1 } from '@tally/contracts';
+
+export class HoldRequest {
+  @ApiPropertyOptional({ description: 'Idempotency key of the hold; name it on the usage event to settle it' })
+  @Matches(ID_PATTERN, { message: 'hold.holdId must be 1-128 characters of letters, digits and . _ : @ -' })
+  holdId!: string;
+
+  @ApiPropertyOptional({ description: 'Seconds until the hold releases itself', example: 300 })
+  @IsOptional()
+  @IsInt() @Min(1) @Max(86_400)
+  ttlSeconds?: number;
+}
+
+/** "May this account spend N (or this estimated usage)?", optionally reserving it with a hold. */
+export class AuthorizationRequest {
+  @ApiPropertyOptional({ example: '2.5', description: 'Credits required; or give `usage` to have it priced' })
+  @ValidateIf((o: AuthorizationRequest) => o.usage === undefined)
+  @IsDefined({ message: 'amount or usage is required' })
+  @IsCreditAmount({ positive: true })
+  amount?: string;
+
+  @ApiPropertyOptional({ description: 'A usage estimate priced by the current rate card' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => UsageRecordedV1)
+  usage?: UsageRecordedV1;
+
+  @ApiPropertyOptional({ type: HoldRequest })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => HoldRequest)
+  hold?: HoldRequest;
+}

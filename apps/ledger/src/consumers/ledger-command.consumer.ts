@@ -1,0 +1,102 @@
+import type { Logger } from 'pino';
+import type { Pool } from 'pg';
+import type { Kafka } from 'kafkajs';
+import { parseMessage, type ParsedMessage, type TopicName } from '@tally/contracts';
+import { BatchConsumer, type ConsumedMessage, type HandlerBatch, type KafkaProducer } from '@tally/kafka';
+import type { AccountCommand } from '@tally/ledger-domain';
+import { AccountRepository, type BatchCommand, type LoadedAccount } from '../accounts/account.repository';
+import type { LedgerConfig } from '../config/ledger.config';
+
+/** Turns one message into the account command it asks for; throws a `Rejection` for a message that can never apply. */
+export type ToCommand = (message: ParsedMessage) => { command: AccountCommand; commandKey: string };
+
+export class Rejection extends Error {
+  constructor(readonly code: string, readonly details?: unknown) {
+    super(code);
+  }
+}
+
+export interface LedgerCommandConsumerOptions {
+  name: string;
+  topic: string;
+  /** Which contract the topic carries (its registry), whatever the topic's configured name. */
+  contract: TopicName;
+  deadLetterTopic: string;
+  groupId: string;
+  toCommand: ToCommand;
+}
+
+/**
+ * The ledger's hot path: a Kafka batch is grouped by account, decided, and appended to the event store in the
+ * same PostgreSQL transaction that stores the partition offsets (libs/kafka BatchConsumer). Messages the domain
+ * refuses go to the dead-letter topic with the reason; the partition keeps flowing.
+ */
+export class LedgerCommandConsumer {
+  private consumer?: BatchConsumer<ParsedMessage>;
+  /** States decided in a transaction, cached only once that transaction committed. */
+  private readonly pending = new Map<string, Map<string, LoadedAccount>>();
+
+  constructor(
+    private readonly options: LedgerCommandConsumerOptions,
+    private readonly deps: { kafka: Kafka; pool: Pool; producer: KafkaProducer; accounts: AccountRepository; config: LedgerConfig; logger: Logger },
+  ) {}
+
+  async start(): Promise<void> {
+    const { config, logger } = this.deps;
+    this.consumer = new BatchConsumer<ParsedMessage>({
+      kafka: this.deps.kafka,
+      groupId: this.options.groupId,
+      topics: [this.options.topic],
+      pool: this.deps.pool,
+      offsetsSchema: config.DATABASE_SCHEMA,
+      deadLetterTopic: () => this.options.deadLetterTopic,
+      producer: this.deps.producer,
+      parse: (_topic, message) => parseMessage(this.options.contract, message.value),
+      handle: (batch) => this.apply(batch),
+      maxMessagesPerTransaction: config.CONSUMER_MAX_BATCH,
+      partitionsConsumedConcurrently: config.CONSUMER_PARTITIONS_CONCURRENTLY,
+      logger: logger.child({ consumer: this.options.name }),
+      hooks: {
+        afterDbCommit: async ({ topic, partition }) => {
+          const key = `${topic}:${partition}`;
+          const saved = this.pending.get(key);
+          if (saved) this.deps.accounts.remember(saved);
+          this.pending.delete(key);
+        },
+      },
+    });
+    await this.consumer.start();
+    logger.info({ consumer: this.options.name, topic: this.options.topic, groupId: this.options.groupId }, 'consumer started');
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.stop();
+  }
+
+  private async apply(batch: HandlerBatch<ParsedMessage>): Promise<void> {
+    const key = `${batch.topic}:${batch.partition}`;
+    this.pending.delete(key);
+    const commands: BatchCommand[] = [];
+    for (const message of batch.messages) {
+      const reject = (reason: string, details?: unknown) => batch.deadLetter(message, reason, details);
+      try {
+        commands.push({ ...this.options.toCommand(message.value), reject });
+      } catch (error) {
+        if (!(error instanceof Rejection)) throw error;
+        reject(error.code, error.details);
+        this.logRejection(message, error.code);
+      }
+    }
+    if (commands.length === 0) return;
+    try {
+      this.pending.set(key, await this.deps.accounts.executeInTransaction(batch.tx, commands));
+    } catch (error) {
+      this.deps.accounts.forget(commands.map((c) => c.command.accountId));
+      throw error;
+    }
+  }
+
+  private logRejection(message: ConsumedMessage<ParsedMessage>, code: string) {
+    this.deps.logger.warn({ accountId: message.value.envelope.accountId, messageId: message.value.envelope.id, code }, 'message dead-lettered');
+  }
+}

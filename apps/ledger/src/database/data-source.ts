@@ -1,0 +1,36 @@
+import { DataSource, type MigrationInterface } from 'typeorm';
+import { createEventStoreMigration } from '@tally/event-store';
+import { createKafkaOffsetsMigration } from '@tally/kafka';
+import type { LedgerConfig } from '../config/ledger.config';
+import { RelayCheckpoints1763700001000 } from './migrations/1763700001000-relay-checkpoints';
+
+/**
+ * The ledger's schema: event store, consumer offsets, relay checkpoint and the read models, all created by
+ * migrations (never `synchronize`). Read-model migrations are passed in by the module that owns them.
+ */
+export function createLedgerDataSource(config: LedgerConfig, readModelMigrations: (new () => MigrationInterface)[] = []): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url: config.DATABASE_URL,
+    schema: config.DATABASE_SCHEMA,
+    migrations: [
+      createEventStoreMigration(config.DATABASE_SCHEMA),
+      createKafkaOffsetsMigration(config.DATABASE_SCHEMA),
+      RelayCheckpoints1763700001000,
+      ...readModelMigrations,
+    ],
+    migrationsTableName: 'typeorm_migrations',
+    synchronize: false,
+  });
+}
+
+/** Creates the schema if needed and applies pending migrations (idempotent). */
+export async function migrateLedger(config: LedgerConfig, readModelMigrations: (new () => MigrationInterface)[] = []): Promise<void> {
+  const db = await createLedgerDataSource(config, readModelMigrations).initialize();
+  try {
+    await db.query(`create schema if not exists "${config.DATABASE_SCHEMA}"`);
+    await db.runMigrations({ transaction: 'each' });
+  } finally {
+    await db.destroy();
+  }
+}

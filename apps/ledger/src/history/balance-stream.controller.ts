@@ -1,0 +1,57 @@
+import { Controller, Get, Param, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { RequireScope } from '@tally/shared';
+import { BalanceReadRepository, type ProjectedBalance } from './balance.read';
+import { BalanceNotifications } from './balance.notifications';
+
+/** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
+export const SSE_HEARTBEAT_MS = 15_000;
+
+@ApiTags('history')
+@ApiBearerAuth()
+@Controller('v1/accounts/:accountId/balance/stream')
+export class BalanceStreamController {
+  constructor(
+    private readonly balances: BalanceReadRepository,
+    private readonly notifications: BalanceNotifications,
+  ) {}
+
+  /** Server-sent events: `event: balance` with the current balance, then again after every change. */
+  @Get()
+  @RequireScope('accounts:read')
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: 'event: balance, id: stream version, data: the projected balance (JSON)' })
+  @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
+  async stream(@Param('accountId') accountId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.balances.require(accountId);
+
+    let lastVersion = 0;
+    const send = (balance: ProjectedBalance) => {
+      // Notifications and the first read can race; the stream only ever moves forward.
+      if (balance.streamVersion <= lastVersion || res.writableEnded) return;
+      lastVersion = balance.streamVersion;
+      res.write(`event: balance\nid: ${balance.streamVersion}\ndata: ${JSON.stringify(balance)}\n\n`);
+    };
+    // Subscribe (LISTEN active) before reading, so no change between the read and the subscription is lost.
+    const unsubscribe = await this.notifications.subscribe(accountId, send);
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-cache, no-transform');
+    res.setHeader('Connection', 'keep-alive');
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+    res.write('retry: 3000\n\n');
+
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), SSE_HEARTBEAT_MS);
+    const close = () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+    };
+    req.on('close', close);
+    res.on('error', close);
+
+    const current = await this.balances.find(accountId).catch(() => undefined);
+    if (current) send(current);
+  }
+}

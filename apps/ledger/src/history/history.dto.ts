@@ -1,0 +1,37 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+
+/**
+ * Query strings as they arrive (all strings); their meaning is checked by history.params.ts, which names the
+ * offending field. These classes exist for the global ValidationPipe (unknown parameters → 400) and OpenAPI.
+ */
+export class UsageQueryDto {
+  @ApiPropertyOptional({ enum: ['7d', '30d', 'cycle'], description: 'Instead of from/to. Default: the last 30 days.' })
+  @IsOptional() @IsString() @MaxLength(8) period?: string;
+
+  @ApiPropertyOptional({ example: '2025-01-01T00:00:00Z', description: 'Inclusive, ISO-8601.' })
+  @IsOptional() @IsString() @MaxLength(40) from?: string;
+
+  @ApiPropertyOptional({ example: '2025-02-01T00:00:00Z', description: 'Exclusive, ISO-8601; default now.' })
+  @IsOptional() @IsString() @MaxLength(40) to?: string;
+}
+
+/** Export: same parameters; without any, everything up to now. */
+export class UsageExportQueryDto extends UsageQueryDto {}
+
+export class TransactionsQueryDto {
+  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 500 })
+  @IsOptional() @IsString() @MaxLength(8) limit?: string;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page.' })
+  @IsOptional() @IsString() @MaxLength(128) cursor?: string;
+
+  @ApiPropertyOptional({ example: 'UsageDebited,CreditsGranted', description: 'Comma-separated event types.' })
+  @IsOptional() @IsString() @MaxLength(400) type?: string;
+
+  @ApiPropertyOptional({ description: 'Inclusive, ISO-8601.' })
+  @IsOptional() @IsString() @MaxLength(40) from?: string;
+
+  @ApiPropertyOptional({ description: 'Exclusive, ISO-8601.' })
+  @IsOptional() @IsString() @MaxLength(40) to?: string;
+}

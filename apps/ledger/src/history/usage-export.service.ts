@@ -1,0 +1,101 @@
+import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { Inject, Injectable } from '@nestjs/common';
+import { stringify } from 'csv-stringify';
+import { formatCredits } from '@tally/money';
+import type { Pool } from 'pg';
+import { LedgerConfig } from '../config/ledger.config';
+import { PG_POOL } from '../database/database.tokens';
+import { quoteIdent } from '../read-models/sql';
+import type { TimeRange } from './history.params';
+
+export const USAGE_CSV_COLUMNS = [
+  'occurred_at', 'usage_id', 'feature', 'model', 'input_tokens', 'output_tokens', 'images', 'resolution', 'video_seconds', 'credits', 'rate_card_version',
+] as const;
+
+interface ExportDbRow {
+  occurred_at: string;
+  usage_id: string;
+  feature: string;
+  models: string;
+  input_tokens: string;
+  output_tokens: string;
+  images: number;
+  resolution: string | null;
+  video_seconds: number;
+  amount: string;
+  rate_card_version: string;
+}
+
+/**
+ * Streams one CSV row per usage event in constant memory: keyset pages of (occurred_at, usage_id), each
+ * page a short query of its own (no transaction or cursor held open for the whole download), written
+ * through csv-stringify with backpressure from the client's socket.
+ */
+@Injectable()
+export class UsageExportService {
+  private readonly s: string;
+  pageSize = 5_000;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    config: LedgerConfig,
+  ) {
+    this.s = quoteIdent(config.DATABASE_SCHEMA);
+  }
+
+  async writeCsv(accountId: string, range: TimeRange, out: Writable): Promise<number> {
+    const csv = stringify({ header: true, columns: [...USAGE_CSV_COLUMNS] });
+    const piped = pipeline(csv, out);
+    // Marks the rejection as handled while a page query runs; it is still awaited (and thrown) below.
+    piped.catch(() => undefined);
+    let rows = 0;
+    try {
+      // Microsecond text keeps the keyset exact (a JS Date would round to milliseconds and skip rows).
+      let after: { occurredAt: string; usageId: string } | undefined;
+      for (;;) {
+        const page = await this.page(accountId, range, after);
+        for (const row of page) {
+          if (out.destroyed) return rows;
+          const ok = csv.write([
+            row.occurred_at, row.usage_id, row.feature, row.models, row.input_tokens, row.output_tokens, row.images,
+            row.resolution ?? '', row.video_seconds, formatCredits(BigInt(row.amount)), row.rate_card_version,
+          ]);
+          rows += 1;
+          if (!ok) await Promise.race([once(csv, 'drain'), piped]);
+        }
+        if (page.length < this.pageSize) break;
+        const last = page[page.length - 1];
+        after = { occurredAt: last.occurred_at, usageId: last.usage_id };
+      }
+      csv.end();
+      await piped;
+      return rows;
+    } catch (error) {
+      csv.destroy(error as Error);
+      await piped.catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async page(accountId: string, range: TimeRange, after: { occurredAt: string; usageId: string } | undefined): Promise<ExportDbRow[]> {
+    const params: unknown[] = [accountId, range.from, range.to, this.pageSize];
+    let keyset = '';
+    if (after) {
+      params.push(after.occurredAt, after.usageId);
+      keyset = 'AND (occurred_at, usage_id) > ($5::timestamptz, $6)';
+    }
+    const { rows } = await this.pool.query<ExportDbRow>(
+      `SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at, usage_id, feature, models,
+              input_tokens::text AS input_tokens, output_tokens::text AS output_tokens, images, resolution, video_seconds,
+              amount::text AS amount, rate_card_version
+         FROM ${this.s}.usage_records
+        WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3 ${keyset}
+        ORDER BY occurred_at, usage_id
+        LIMIT $4`,
+      params,
+    );
+    return rows;
+  }
+}

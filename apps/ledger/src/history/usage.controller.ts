@@ -1,0 +1,52 @@
+import { Controller, Get, Logger, Param, Query, Res } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { RequireScope } from '@tally/shared';
+import { UsageExportQueryDto, UsageQueryDto } from './history.dto';
+import { UsageExportService } from './usage-export.service';
+import { UsageQueryService, type UsageSummary } from './usage.query';
+
+@ApiTags('history')
+@ApiBearerAuth()
+@Controller('v1/accounts/:accountId/usage')
+export class UsageController {
+  private readonly logger = new Logger(UsageController.name);
+
+  constructor(
+    private readonly usage: UsageQueryService,
+    private readonly exporter: UsageExportService,
+  ) {}
+
+  /** Credits and requests, in total and by model, feature and UTC day. */
+  @Get()
+  @RequireScope('accounts:read')
+  @ApiOkResponse({ description: '{from, to, totals, byModel, byFeature, byDay}; credits as decimal strings' })
+  @ApiBadRequestResponse({ description: 'VALIDATION_FAILED (period, from, to, accountId)' })
+  @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
+  summary(@Param('accountId') accountId: string, @Query() query: UsageQueryDto): Promise<UsageSummary> {
+    return this.usage.summary(accountId, query);
+  }
+
+  /** One CSV row per usage event, oldest first, streamed. */
+  @Get('export')
+  @RequireScope('accounts:read')
+  @ApiProduces('text/csv')
+  @ApiOkResponse({ description: 'text/csv: ' + 'occurred_at,usage_id,feature,model,input_tokens,output_tokens,images,resolution,video_seconds,credits,rate_card_version' })
+  @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
+  async export(@Param('accountId') accountId: string, @Query() query: UsageExportQueryDto, @Res() res: Response): Promise<void> {
+    // Errors up to here still become JSON error responses; after the headers, a failure can only cut the stream.
+    const range = await this.usage.resolveRange(accountId, query, undefined);
+    const day = (date: Date) => date.toISOString().slice(0, 10);
+    res.status(200);
+    res.setHeader('Content-Type', 'text/csv; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="usage-${accountId.replace(/[^A-Za-z0-9._-]/g, '_')}-${day(range.from)}-${day(range.to)}.csv"`);
+    res.setHeader('Cache-Control', 'no-store');
+    try {
+      const rows = await this.exporter.writeCsv(accountId, range, res);
+      this.logger.log({ accountId, rows }, 'usage exported');
+    } catch (error) {
+      this.logger.warn({ accountId, err: (error as Error).message }, 'usage export interrupted');
+      res.destroy();
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { formatCredits } from '@tally/money';
+import type { Pool } from 'pg';
+import { LedgerConfig } from '../config/ledger.config';
+import { PG_POOL } from '../database/database.tokens';
+import { quoteIdent } from '../read-models/sql';
+import { BalanceReadRepository } from './balance.read';
+import { invalidParam } from './history.errors';
+import { cycleRange, parseRange, type RangeQuery, type TimeRange } from './history.params';
+
+export interface UsageBucket {
+  credits: string;
+  requests: number;
+}
+
+export interface UsageSummary {
+  from: string;
+  to: string;
+  totals: UsageBucket;
+  byModel: (UsageBucket & { model: string })[];
+  byFeature: (UsageBucket & { feature: string })[];
+  /** UTC days that had usage, oldest first (days without usage are left out). */
+  byDay: (UsageBucket & { day: string })[];
+}
+
+interface GroupedRow {
+  grouping: number;
+  feature: string | null;
+  day: string | null;
+  credits: string;
+  requests: string;
+}
+
+const bucket = (row: { credits: string; requests: string }): UsageBucket => ({ credits: formatCredits(BigInt(row.credits)), requests: Number(row.requests) });
+
+@Injectable()
+export class UsageQueryService {
+  private readonly s: string;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    config: LedgerConfig,
+    private readonly balances: BalanceReadRepository,
+  ) {
+    this.s = quoteIdent(config.DATABASE_SCHEMA);
+  }
+
+  /** Resolves `period`/`from`/`to` for an existing account (404 otherwise); `cycle` reads the stored cycle. */
+  async resolveRange(accountId: string, query: RangeQuery, defaultDays: number | undefined, now = new Date()): Promise<TimeRange> {
+    const request = parseRange(query, now, defaultDays);
+    const balance = await this.balances.require(accountId);
+    if (request.kind === 'range') return request.range;
+    const range = cycleRange(balance.cycleStart ? new Date(balance.cycleStart) : null, balance.cycleEnd ? new Date(balance.cycleEnd) : null);
+    if (!range) throw invalidParam('period', 'the account has no billing cycle');
+    return range;
+  }
+
+  async summary(accountId: string, query: RangeQuery): Promise<UsageSummary> {
+    const range = await this.resolveRange(accountId, query, 30);
+    const params = [accountId, range.from, range.to];
+    // One pass over the usage records for totals, features and days (grouping sets), one over the lines for models.
+    const [grouped, models] = await Promise.all([
+      this.pool.query<GroupedRow>(
+        `SELECT GROUPING(feature, day) AS grouping, feature, day, sum(amount)::text AS credits, count(*)::text AS requests
+           FROM (SELECT feature, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, amount
+                   FROM ${this.s}.usage_records
+                  WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3) usage
+          GROUP BY GROUPING SETS ((), (feature), (day))
+          ORDER BY grouping, sum(amount) DESC, feature, day`,
+        params,
+      ),
+      this.pool.query<{ model: string; credits: string; requests: string }>(
+        `SELECT model, sum(amount)::text AS credits, count(*)::text AS requests
+           FROM ${this.s}.usage_lines
+          WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+          GROUP BY model
+          ORDER BY sum(amount) DESC, model`,
+        params,
+      ),
+    ]);
+    const totals = grouped.rows.find((row) => row.grouping === 3);
+    return {
+      from: range.from.toISOString(),
+      to: range.to.toISOString(),
+      totals: totals ? bucket(totals) : { credits: '0', requests: 0 },
+      byModel: models.rows.map((row) => ({ model: row.model, ...bucket(row) })),
+      byFeature: grouped.rows.filter((row) => row.grouping === 1).map((row) => ({ feature: row.feature as string, ...bucket(row) })),
+      byDay: grouped.rows
+        .filter((row) => row.grouping === 2)
+        .map((row) => ({ day: row.day as string, ...bucket(row) }))
+        .sort((a, b) => a.day.localeCompare(b.day)),
+    };
+  }
+}

@@ -1,0 +1,42 @@
+import { AppError } from '@tally/shared';
+import { isAccountError } from '@tally/ledger-domain';
+import { PricingError } from '@tally/pricing';
+
+export type LedgerErrorCode =
+  | 'ACCOUNT_NOT_FOUND'
+  | 'INSUFFICIENT_CREDITS'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'INVALID_AMOUNT'
+  | 'INVALID_COMMAND'
+  | 'UNKNOWN_PACK'
+  | 'UNPRICEABLE_USAGE'
+  | 'HOLD_NOT_FOUND';
+
+export class LedgerError extends AppError<LedgerErrorCode> {}
+
+export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
+  ACCOUNT_NOT_FOUND: 404,
+  INSUFFICIENT_CREDITS: 402,
+  IDEMPOTENCY_CONFLICT: 409,
+  INVALID_AMOUNT: 400,
+  INVALID_COMMAND: 400,
+  UNKNOWN_PACK: 400,
+  UNPRICEABLE_USAGE: 400,
+  HOLD_NOT_FOUND: 404,
+};
+
+/** Domain and pricing errors → the ledger's coded errors (the domain itself knows no transport). */
+export function toLedgerError(error: unknown): unknown {
+  if (isAccountError(error)) {
+    return new LedgerError(error.code as LedgerErrorCode, error.message, jsonSafe(error.details));
+  }
+  if (error instanceof PricingError) {
+    return new LedgerError('UNPRICEABLE_USAGE', error.message, jsonSafe(error.details));
+  }
+  return error;
+}
+
+function jsonSafe(details: unknown): Record<string, unknown> | undefined {
+  if (!details) return undefined;
+  return JSON.parse(JSON.stringify(details, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+}

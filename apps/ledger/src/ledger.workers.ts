@@ -1,0 +1,59 @@
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
+import { Topics } from '@tally/contracts';
+import type { EventStore } from '@tally/event-store';
+import { KafkaProducer } from '@tally/kafka';
+import type { RateCard } from '@tally/pricing';
+import { createLogger } from '@tally/shared';
+import { AccountRepository } from './accounts/account.repository';
+import { LedgerConfig } from './config/ledger.config';
+import { LedgerCommandConsumer } from './consumers/ledger-command.consumer';
+import { subscriptionToCommand } from './cycles/subscription-to-command';
+import { EVENT_STORE, KAFKA_CLIENT, PG_POOL, RATE_CARD } from './database/database.tokens';
+import { LedgerEventsRelay } from './relay/ledger-events.relay';
+import { usageToCommand } from './usage/usage-to-command';
+
+/**
+ * The ledger's background work: the usage and subscription consumers and the relay to ledger.events.v1.
+ * Started after boot; on SIGTERM the consumers finish their in-flight batch and leave their groups first.
+ */
+@Injectable()
+export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger;
+  private readonly usage: LedgerCommandConsumer;
+  private readonly subscriptions: LedgerCommandConsumer;
+  private readonly relay: LedgerEventsRelay;
+
+  constructor(
+    private readonly config: LedgerConfig,
+    @Inject(KAFKA_CLIENT) kafka: Kafka,
+    @Inject(PG_POOL) pool: Pool,
+    @Inject(EVENT_STORE) store: EventStore,
+    @Inject(RATE_CARD) rateCard: RateCard,
+    producer: KafkaProducer,
+    accounts: AccountRepository,
+  ) {
+    this.logger = createLogger('ledger', config.LOG_LEVEL);
+    const deps = { kafka, pool, producer, accounts, config, logger: this.logger };
+    this.usage = new LedgerCommandConsumer(
+      { name: 'usage', topic: config.USAGE_EVENTS_TOPIC, contract: Topics.usageEvents, deadLetterTopic: config.USAGE_DLQ_TOPIC, groupId: config.CONSUMER_GROUP, toCommand: usageToCommand(rateCard) },
+      deps,
+    );
+    this.subscriptions = new LedgerCommandConsumer(
+      { name: 'subscriptions', topic: config.SUBSCRIPTION_EVENTS_TOPIC, contract: Topics.subscriptionEvents, deadLetterTopic: config.SUBSCRIPTION_DLQ_TOPIC, groupId: `${config.CONSUMER_GROUP}-subscriptions`, toCommand: subscriptionToCommand },
+      deps,
+    );
+    this.relay = new LedgerEventsRelay({ store, pool, producer, config, logger: this.logger.child({ worker: 'relay' }) });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.RUN_WORKERS !== 'true') return;
+    await Promise.all([this.usage.start(), this.subscriptions.start(), this.relay.start()]);
+  }
+
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    this.logger.info({ signal }, 'stopping workers');
+    await Promise.all([this.usage.stop(), this.subscriptions.stop(), this.relay.stop()]);
+  }
+}

@@ -1,0 +1,20 @@
+import 'reflect-metadata';
+import { bootstrapHttpApp, loadConfig } from '@tally/shared';
+import { LedgerConfig } from './config/ledger.config';
+import { LEDGER_STATUS_BY_CODE } from './ledger.errors';
+import { LedgerModule } from './ledger.module';
+
+async function main() {
+  const config = loadConfig(LedgerConfig);
+  await bootstrapHttpApp(LedgerModule.forRoot(config), {
+    service: 'ledger',
+    title: 'Tally ledger',
+    config,
+    statusByCode: LEDGER_STATUS_BY_CODE,
+  });
+}
+
+main().catch((error) => {
+  console.error(JSON.stringify({ level: 'fatal', service: 'ledger', msg: 'failed to start', err: String(error) }));
+  process.exit(1);
+});

@@ -1,0 +1,312 @@
+import {
+  ContractViolation,
+  type BalanceSnapshotV1,
+  type CreditsExpiredV1,
+  type CreditsGrantedV1,
+  type Envelope,
+  type HoldPlacedV1,
+  type HoldReleasedV1,
+  type HoldSettledV1,
+  type LedgerCycleStartedV1,
+  type OverdraftIncurredV1,
+  type OverdraftSettledV1,
+  type OverdraftWrittenOffV1,
+  type UsageDebitedV1,
+} from '@tally/contracts';
+import { parseCredits } from '@tally/money';
+
+/**
+ * Pure mapping from ledger.events.v1 envelopes to read-model rows. Amounts leave here as decimal strings of
+ * micro-credits (what pg sends for bigint parameters); nothing here touches a float.
+ */
+
+/** A ledger.events.v1 envelope as the projection needs it: position and balance are mandatory. */
+export type LedgerEnvelope = Envelope<object> & { streamVersion: number; balanceAfter: BalanceSnapshotV1 };
+
+/** The event types that appear in the transaction history, i.e. that move credits or reset the cycle. */
+export const TRANSACTION_TYPES = [
+  'CreditsGranted',
+  'UsageDebited',
+  'CreditsExpired',
+  'OverdraftSettled',
+  'OverdraftIncurred',
+  'OverdraftWrittenOff',
+  'HoldPlaced',
+  'HoldSettled',
+  'HoldReleased',
+  'CycleStarted',
+] as const;
+export type TransactionType = (typeof TRANSACTION_TYPES)[number];
+
+export interface BalanceRow {
+  accountId: string;
+  streamVersion: number;
+  available: string;
+  allowance: string;
+  promotional: string;
+  purchased: string;
+  held: string;
+  overdraft: string;
+  allocation: string;
+  usedThisCycle: string;
+  cycleId: string | null;
+  /** periodStart of the CycleStarted that opened `cycleId`, when this batch saw it; null = keep what is stored. */
+  cycleStart: string | null;
+  cycleEnd: string | null;
+  planId: string | null;
+  unlimited: boolean;
+  updatedAt: string;
+}
+
+export interface TransactionRow {
+  accountId: string;
+  streamVersion: number;
+  eventId: string;
+  type: TransactionType;
+  amount: string | null;
+  balanceAfter: string;
+  occurredAt: string;
+  details: Record<string, unknown>;
+}
+
+export interface UsageRecordRow {
+  accountId: string;
+  usageId: string;
+  streamVersion: number;
+  occurredAt: string;
+  feature: string;
+  models: string;
+  inputTokens: string;
+  outputTokens: string;
+  images: number;
+  resolution: string | null;
+  videoSeconds: number;
+  amount: string;
+  rateCardVersion: string;
+}
+
+export interface UsageLineRow {
+  accountId: string;
+  usageId: string;
+  model: string;
+  feature: string;
+  amount: string;
+  inputTokens: string;
+  outputTokens: string;
+  occurredAt: string;
+}
+
+const micros = (credits: string): string => parseCredits(credits).toString();
+const negative = (credits: string): string => (-parseCredits(credits)).toString();
+const isTransactionType = (type: string): type is TransactionType => (TRANSACTION_TYPES as readonly string[]).includes(type);
+/** Drops undefined values so the jsonb stays small and a rebuild writes byte-identical documents. */
+const compact = (details: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined));
+
+/** Refuses envelopes that lack what the projection keys on; the consumer dead-letters them. */
+export function asLedgerEnvelope(envelope: Envelope<object>): LedgerEnvelope {
+  const issues = [];
+  if (!Number.isInteger(envelope.streamVersion) || (envelope.streamVersion ?? 0) < 1) {
+    issues.push({ field: 'streamVersion', reason: 'is required on ledger.events.v1 (a positive integer)' });
+  }
+  if (!envelope.balanceAfter) issues.push({ field: 'balanceAfter', reason: 'is required on ledger.events.v1' });
+  if (issues.length > 0) throw new ContractViolation('INVALID_ENVELOPE', issues);
+  return envelope as LedgerEnvelope;
+}
+
+export function balanceRow(envelope: LedgerEnvelope, cycleStart: string | null): BalanceRow {
+  const b = envelope.balanceAfter;
+  return {
+    accountId: envelope.accountId,
+    streamVersion: envelope.streamVersion,
+    available: micros(b.available),
+    allowance: micros(b.allowance),
+    promotional: micros(b.promotional),
+    purchased: micros(b.purchased),
+    held: micros(b.held),
+    overdraft: micros(b.overdraft),
+    allocation: micros(b.allocation),
+    usedThisCycle: micros(b.usedThisCycle),
+    cycleId: b.cycleId ?? null,
+    cycleStart,
+    cycleEnd: b.cycleEnd ?? null,
+    planId: b.planId ?? null,
+    unlimited: b.unlimited,
+    updatedAt: envelope.occurredAt,
+  };
+}
+
+/**
+ * The amount and details of an event in the transaction history, or undefined for events that are not
+ * transactions (AccountOpened, thresholds, depletion, plan changes).
+ *
+ * `amount` is the event's face value, signed by its direction for the customer: grants and returned holds
+ * are credits (+); usage, expiry, reserved holds and grant money that paid off an overdraft are debits (−).
+ * A usage debit counts its full price even when part of it became overdraft, so OverdraftIncurred and
+ * OverdraftWrittenOff carry no amount (that money is already in the UsageDebited row); CycleStarted carries
+ * none either (its allowance arrives as CreditsGranted kind=allowance). `balance_after` is the authority.
+ */
+export function transactionOf(type: string, data: object): { type: TransactionType; amount: string | null; details: Record<string, unknown> } | undefined {
+  if (!isTransactionType(type)) return undefined;
+  switch (type) {
+    case 'CreditsGranted': {
+      const d = data as CreditsGrantedV1;
+      return {
+        type,
+        amount: micros(d.amount),
+        details: compact({ kind: d.kind, grantId: d.grantId, bucketId: d.bucketId, source: d.source, expiresAt: d.expiresAt, paymentReference: d.paymentReference }),
+      };
+    }
+    case 'UsageDebited': {
+      const d = data as UsageDebitedV1;
+      return {
+        type,
+        amount: negative(d.amount),
+        details: compact({
+          usageId: d.usageId,
+          feature: d.feature,
+          models: d.models,
+          overdraft: d.overdraft,
+          rateCardVersion: d.pricing.rateCardVersion,
+          holdId: d.holdId,
+        }),
+      };
+    }
+    case 'CreditsExpired': {
+      const d = data as CreditsExpiredV1;
+      return { type, amount: negative(d.amount), details: { bucketId: d.bucketId, kind: d.kind, reason: d.reason } };
+    }
+    case 'OverdraftSettled': {
+      const d = data as OverdraftSettledV1;
+      return { type, amount: negative(d.amount), details: { grantId: d.grantId, remainingOverdraft: d.remaining } };
+    }
+    case 'OverdraftIncurred': {
+      const d = data as OverdraftIncurredV1;
+      return { type, amount: null, details: { usageId: d.usageId, overdraft: d.amount, totalOverdraft: d.total } };
+    }
+    case 'OverdraftWrittenOff': {
+      const d = data as OverdraftWrittenOffV1;
+      return { type, amount: null, details: { usageId: d.usageId, writtenOff: d.amount } };
+    }
+    case 'HoldPlaced': {
+      const d = data as HoldPlacedV1;
+      return { type, amount: negative(d.amount), details: { holdId: d.holdId, expiresAt: d.expiresAt } };
+    }
+    case 'HoldSettled': {
+      const d = data as HoldSettledV1;
+      return {
+        type,
+        amount: micros(d.releasedAmount),
+        details: { holdId: d.holdId, usageId: d.usageId, heldAmount: d.heldAmount, settledAmount: d.settledAmount, releasedAmount: d.releasedAmount },
+      };
+    }
+    case 'HoldReleased': {
+      const d = data as HoldReleasedV1;
+      return { type, amount: micros(d.amount), details: { holdId: d.holdId, reason: d.reason } };
+    }
+    case 'CycleStarted': {
+      const d = data as LedgerCycleStartedV1;
+      return {
+        type,
+        amount: null,
+        details: { cycleId: d.cycleId, planId: d.planId, periodStart: d.periodStart, periodEnd: d.periodEnd, allocation: d.allocation, unlimited: d.unlimited },
+      };
+    }
+    default: {
+      const unreachable: never = type;
+      return unreachable;
+    }
+  }
+}
+
+export function transactionRow(envelope: LedgerEnvelope): TransactionRow | undefined {
+  const transaction = transactionOf(envelope.type, envelope.data);
+  if (!transaction) return undefined;
+  return {
+    accountId: envelope.accountId,
+    streamVersion: envelope.streamVersion,
+    eventId: envelope.id,
+    ...transaction,
+    balanceAfter: micros(envelope.balanceAfter.available),
+    occurredAt: envelope.occurredAt,
+  };
+}
+
+/** One usage record per UsageDebited, plus one line per model (a council answer has several). */
+export function usageRows(envelope: LedgerEnvelope): { record: UsageRecordRow; lines: UsageLineRow[] } | undefined {
+  if (envelope.type !== 'UsageDebited') return undefined;
+  const d = envelope.data as UsageDebitedV1;
+  const sum = (pick: (line: UsageDebitedV1['pricing']['lines'][number]) => number | undefined): number =>
+    d.pricing.lines.reduce((total, line) => total + (pick(line) ?? 0), 0);
+  const record: UsageRecordRow = {
+    accountId: envelope.accountId,
+    usageId: d.usageId,
+    streamVersion: envelope.streamVersion,
+    occurredAt: d.occurredAt,
+    feature: d.feature,
+    models: d.models.join('+'),
+    inputTokens: String(sum((line) => line.inputTokens)),
+    outputTokens: String(sum((line) => line.outputTokens)),
+    images: sum((line) => line.images),
+    resolution: d.pricing.lines.find((line) => line.resolution !== undefined)?.resolution ?? null,
+    videoSeconds: sum((line) => line.videoSeconds),
+    amount: micros(d.amount),
+    rateCardVersion: d.pricing.rateCardVersion,
+  };
+  // The key is (usage, model): two lines of one model (should a rate card ever split them) are merged.
+  const byModel = new Map<string, UsageLineRow>();
+  for (const line of d.pricing.lines) {
+    const previous = byModel.get(line.model);
+    byModel.set(line.model, {
+      accountId: envelope.accountId,
+      usageId: d.usageId,
+      model: line.model,
+      feature: previous?.feature ?? line.feature,
+      amount: ((previous ? BigInt(previous.amount) : 0n) + parseCredits(line.amount)).toString(),
+      inputTokens: String(Number(previous?.inputTokens ?? 0) + (line.inputTokens ?? 0)),
+      outputTokens: String(Number(previous?.outputTokens ?? 0) + (line.outputTokens ?? 0)),
+      occurredAt: d.occurredAt,
+    });
+  }
+  return { record, lines: [...byModel.values()] };
+}
+
+/**
+ * Everything one batch writes. Balances: one row per account, from its highest stream version in the batch
+ * (the database keeps whichever of stored and incoming is newer). Duplicates inside the batch are dropped.
+ */
+export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
+  balances: BalanceRow[];
+  transactions: TransactionRow[];
+  usageRecords: UsageRecordRow[];
+  usageLines: UsageLineRow[];
+} {
+  const latest = new Map<string, LedgerEnvelope>();
+  const cycleStarts = new Map<string, { cycleId: string; periodStart: string; streamVersion: number }>();
+  const transactions = new Map<string, TransactionRow>();
+  const usageRecords = new Map<string, UsageRecordRow>();
+  const usageLines = new Map<string, UsageLineRow>();
+  for (const envelope of envelopes) {
+    const { accountId, streamVersion } = envelope;
+    const current = latest.get(accountId);
+    if (!current || current.streamVersion < streamVersion) latest.set(accountId, envelope);
+    if (envelope.type === 'CycleStarted') {
+      const d = envelope.data as LedgerCycleStartedV1;
+      const seen = cycleStarts.get(accountId);
+      if (!seen || seen.streamVersion < streamVersion) cycleStarts.set(accountId, { cycleId: d.cycleId, periodStart: d.periodStart, streamVersion });
+    }
+    const transaction = transactionRow(envelope);
+    if (transaction) transactions.set(`${accountId}\u0000${streamVersion}`, transaction);
+    const usage = usageRows(envelope);
+    if (usage) {
+      usageRecords.set(`${accountId}\u0000${usage.record.usageId}`, usage.record);
+      for (const line of usage.lines) usageLines.set(`${accountId}\u0000${line.usageId}\u0000${line.model}`, line);
+    }
+  }
+  const balances = [...latest.values()].map((envelope) => {
+    const start = cycleStarts.get(envelope.accountId);
+    const sameCycle = start && start.cycleId === envelope.balanceAfter.cycleId && start.streamVersion <= envelope.streamVersion;
+    return balanceRow(envelope, sameCycle ? start.periodStart : null);
+  });
+  return { balances, transactions: [...transactions.values()], usageRecords: [...usageRecords.values()], usageLines: [...usageLines.values()] };
+}

@@ -1,0 +1,68 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Topics, parseMessage, type Envelope } from '@tally/contracts';
+import { BatchConsumer, KafkaProducer, type KafkaLogger } from '@tally/kafka';
+import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
+import { LedgerConfig } from '../config/ledger.config';
+import { KAFKA_CLIENT, PG_POOL } from '../database/database.tokens';
+import { LedgerProjection } from './ledger.projection';
+import { asLedgerEnvelope } from './ledger-event.rows';
+
+/** Nest's logger behind the slice of pino the kafka library expects. */
+const nestKafkaLogger = (logger: Logger): KafkaLogger => ({
+  debug: (obj, msg) => logger.debug({ ...obj, msg }),
+  info: (obj, msg) => logger.log({ ...obj, msg }),
+  warn: (obj, msg) => logger.warn({ ...obj, msg }),
+  error: (obj, msg) => logger.error({ ...obj, msg }),
+});
+
+/**
+ * Keeps the read models up to date from ledger.events.v1 with its own consumer group. Each batch is applied
+ * in the transaction that also stores the partition offset, so the read models move exactly once per event.
+ */
+@Injectable()
+export class ProjectionConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ProjectionConsumer.name);
+  private consumer: BatchConsumer<Envelope<object>> | undefined;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    private readonly producer: KafkaProducer,
+    private readonly config: LedgerConfig,
+    private readonly projection: LedgerProjection,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.RUN_WORKERS !== 'true') return;
+    const { LEDGER_EVENTS_TOPIC, LEDGER_DLQ_TOPIC, PROJECTION_GROUP, DATABASE_SCHEMA } = this.config;
+    this.consumer = new BatchConsumer<Envelope<object>>({
+      kafka: this.kafka,
+      groupId: PROJECTION_GROUP,
+      topics: [LEDGER_EVENTS_TOPIC],
+      pool: this.pool,
+      offsetsSchema: DATABASE_SCHEMA,
+      producer: this.producer,
+      deadLetterTopic: () => LEDGER_DLQ_TOPIC,
+      // The configured topic carries ledger.events.v1 whatever its name (tests use unique names).
+      parse: (_topic, message) => {
+        const { envelope } = parseMessage(Topics.ledgerEvents, message.value);
+        return asLedgerEnvelope(envelope);
+      },
+      handle: ({ messages, tx }) => this.projection.apply(tx, messages.map((message) => message.value)),
+      logger: nestKafkaLogger(this.logger),
+    });
+    await this.consumer.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.consumer?.stop();
+    this.consumer = undefined;
+  }
+
+  /** For the health check; undefined when workers are off. */
+  health(): Promise<void> | undefined {
+    return this.consumer?.health();
+  }
+}
+

@@ -1,0 +1,34 @@
+import type { UsageRecordedV1 } from '@tally/contracts';
+import type { RecordUsage } from '@tally/ledger-domain';
+import { PricingError, priceUsage, type RateCard } from '@tally/pricing';
+import { Rejection, type ToCommand } from '../consumers/ledger-command.consumer';
+
+/**
+ * A usage message becomes RecordUsage, priced by the rate card in effect when the usage happened (one rounding
+ * up per event; the card version is stamped on the debit). Unpriceable usage is dead-lettered with the reason.
+ */
+export function usageToCommand(rateCard: RateCard): ToCommand {
+  return ({ envelope, data }) => {
+    const usage = data as UsageRecordedV1;
+    let priced: ReturnType<typeof priceUsage>;
+    try {
+      priced = priceUsage(rateCard, usage, new Date(envelope.occurredAt));
+    } catch (error) {
+      if (error instanceof PricingError) throw new Rejection(error.code, { message: error.message, ...error.details });
+      throw error;
+    }
+    const command: RecordUsage = {
+      type: 'RecordUsage',
+      accountId: envelope.accountId,
+      usageId: envelope.id,
+      amount: priced.amount,
+      occurredAt: envelope.occurredAt,
+      feature: usage.feature,
+      models: [...new Set(priced.lines.map((line) => line.model))],
+      pricing: { rateCardVersion: priced.rateCardVersion, lines: priced.lines.map((line) => ({ ...line })) },
+      ...(usage.holdId ? { holdId: usage.holdId } : {}),
+      ...(usage.metadata ? { metadata: usage.metadata } : {}),
+    };
+    return { command, commandKey: `usage:${envelope.id}` };
+  };
+}

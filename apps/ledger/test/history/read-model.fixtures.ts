@@ -1,0 +1,49 @@
+import { createKafkaOffsetsMigration } from '@tally/kafka';
+import { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import { testDatabaseUrl } from '@tally/testing';
+import { LedgerConfig } from '../../src/config/ledger.config';
+import { READ_MODEL_ENTITIES, READ_MODEL_MIGRATIONS } from '../../src/read-models';
+import { LedgerProjection } from '../../src/read-models/ledger.projection';
+import type { Envelope } from '@tally/contracts';
+
+/** Runs the read-model migrations (and, if asked, the consumer offsets table) in `schema`, the way the app does. */
+export async function migrateReadModels(schema: string, withOffsets = false): Promise<void> {
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url: testDatabaseUrl(),
+    schema,
+    entities: READ_MODEL_ENTITIES,
+    migrations: [...(withOffsets ? [createKafkaOffsetsMigration(schema)] : []), ...READ_MODEL_MIGRATIONS],
+    migrationsTableName: 'ledger_migrations',
+    migrationsTransactionMode: 'all',
+    synchronize: false,
+  });
+  await dataSource.initialize();
+  try {
+    await dataSource.runMigrations();
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+export function testConfig(schema: string, overrides: Partial<LedgerConfig> = {}): LedgerConfig {
+  return Object.assign(new LedgerConfig(), { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, RUN_WORKERS: 'false', ...overrides });
+}
+
+export const testPool = (): Pool => new Pool({ connectionString: testDatabaseUrl(), max: 6 });
+
+/** Applies one batch in its own transaction, as the batch consumer does. */
+export async function applyBatch(pool: Pool, schema: string, envelopes: Envelope<object>[]): Promise<void> {
+  const tx = await pool.connect();
+  try {
+    await tx.query('BEGIN');
+    await new LedgerProjection(schema).apply(tx, envelopes);
+    await tx.query('COMMIT');
+  } catch (error) {
+    await tx.query('ROLLBACK');
+    throw error;
+  } finally {
+    tx.release();
+  }
+}

@@ -1,0 +1,84 @@
+import type { INestApplication } from '@nestjs/common';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
+import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { LedgerConfig } from '../src/config/ledger.config';
+import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
+import { LedgerModule } from '../src/ledger.module';
+
+export const API_KEY = 'ledger-test-admin-key';
+
+/** Unique topics, groups and schema for one test file, so files never share state. */
+export function ledgerTestSettings() {
+  const id = uniqueSuffix();
+  return {
+    id,
+    env: {
+      DATABASE_URL: testDatabaseUrl(),
+      KAFKA_BROKERS: testKafkaBrokers().join(','),
+      USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
+      USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
+      SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
+      SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
+      LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
+      LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
+      CONSUMER_GROUP: `ledger-${id}`,
+      PROJECTION_GROUP: `projections-${id}`,
+      LOG_LEVEL: 'warn',
+      API_KEYS: JSON.stringify([{ name: 'test', sha256: hashApiKey(API_KEY), scopes: ['admin'] }]),
+    } as Record<string, string>,
+  };
+}
+
+export async function createTopics(topics: string[], partitions = 3): Promise<void> {
+  const kafka = new Kafka({ clientId: 'test-admin', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+  await admin.disconnect();
+}
+
+export async function startLedger(env: Record<string, string>, schema: string): Promise<{ app: INestApplication; base: string }> {
+  const port = await freePort();
+  const config = loadConfig(LedgerConfig, { ...env, PORT: String(port), DATABASE_SCHEMA: schema });
+  const app = await bootstrapHttpApp(LedgerModule.forRoot(config), {
+    service: 'ledger', title: 'test', config, statusByCode: LEDGER_STATUS_BY_CODE, host: '127.0.0.1',
+  });
+  return { app, base: `http://127.0.0.1:${port}` };
+}
+
+export { createTestSchema };
+
+/** Reads every message of a topic from the beginning into an array (for assertions). */
+export async function collect(topic: string): Promise<{ messages: { key: string; value: string; headers: Record<string, string> }[]; stop: () => Promise<void> }> {
+  const kafka = new Kafka({ clientId: 'test-collector', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
+  const consumer: Consumer = kafka.consumer({ groupId: `collector-${uniqueSuffix()}` });
+  const messages: { key: string; value: string; headers: Record<string, string> }[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      messages.push({
+        key: message.key?.toString() ?? '',
+        value: message.value?.toString() ?? '',
+        headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, v?.toString() ?? ''])),
+      });
+    },
+  });
+  return { messages, stop: () => consumer.disconnect() };
+}
+
+export const json = (base: string) => ({
+  get: async (path: string) => {
+    const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> & Record<string, any> };
+  },
+  post: async (path: string, body: unknown) => {
+    const response = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  },
+});

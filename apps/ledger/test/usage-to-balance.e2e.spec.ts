@@ -1,0 +1,170 @@
+import type { INestApplication } from '@nestjs/common';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Pool } from 'pg';
+import { bootstrapHttpApp, loadConfig } from '@tally/shared';
+import { testDatabaseUrl, testKafkaBrokers, waitFor } from '@tally/testing';
+import { UsageIngestConfig } from '../../usage-ingest/src/config/usage-ingest.config';
+import { USAGE_INGEST_STATUS_BY_CODE } from '../../usage-ingest/src/usage-ingest.errors';
+import { UsageIngestModule } from '../../usage-ingest/src/usage-ingest.module';
+import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger-test-env';
+import { freePort } from '@tally/testing';
+
+/**
+ * Issue 3, end to end on the real broker and database: HTTP ingest → usage.events.v1 → ledger (event store)
+ * → relay → ledger.events.v1 → projection → balance read model → HTTP.
+ */
+describe('usage to balance, end to end', () => {
+  const { env } = ledgerTestSettings();
+  const drops: (() => Promise<void>)[] = [];
+  let ledger: INestApplication;
+  let ingest: INestApplication;
+  let api: ReturnType<typeof json>;
+  let ingestBase: string;
+  let producer: Producer;
+  let pool: Pool;
+  let schema: string;
+  const now = new Date().toISOString();
+
+  const usage = (id: string, accountId: string, fields: object) => ({ id, accountId, occurredAt: now, ...fields });
+  const report = async (event: object) => {
+    const response = await fetch(`${ingestBase}/v1/usage-events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(event),
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  const envelope = (id: string, accountId: string, data: object) =>
+    JSON.stringify({ id, type: 'UsageRecorded', version: 1, accountId, occurredAt: now, data });
+  const balanceOf = (accountId: string) => api.get(`/v1/accounts/${accountId}/balance`);
+  const waitForBalance = (accountId: string, available: string) =>
+    waitFor(async () => {
+      const { status, body } = await balanceOf(accountId);
+      return status === 200 && body.available === available ? body : undefined;
+    }, 20_000);
+  const usageDebits = async (accountId: string) =>
+    (await pool.query(`select data from "${schema}".events where stream_id = $1 and type = 'UsageDebited' order by version`, [`account-${accountId}`])).rows.map((r) => r.data);
+
+  beforeAll(async () => {
+    const ledgerSchema = await createTestSchema('ledger_e2e');
+    const ingestSchema = await createTestSchema('ingest_e2e');
+    drops.push(ledgerSchema.drop, ingestSchema.drop);
+    schema = ledgerSchema.schema;
+    await createTopics([env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC]);
+    const started = await startLedger(env, schema);
+    ledger = started.app;
+    api = json(started.base);
+    const port = await freePort();
+    const ingestConfig = loadConfig(UsageIngestConfig, { ...env, PORT: String(port), DATABASE_SCHEMA: ingestSchema.schema });
+    ingest = await bootstrapHttpApp(UsageIngestModule.forRoot(ingestConfig), {
+      service: 'usage-ingest', title: 'test', config: ingestConfig, statusByCode: USAGE_INGEST_STATUS_BY_CODE, host: '127.0.0.1',
+    });
+    ingestBase = `http://127.0.0.1:${port}`;
+    producer = new Kafka({ clientId: 'e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    pool = new Pool({ connectionString: testDatabaseUrl() });
+  });
+
+  afterAll(async () => {
+    await producer?.disconnect();
+    await ingest?.close();
+    await ledger?.close();
+    await pool?.end();
+    for (const drop of drops) await drop();
+  });
+
+  it('grants 100 credits, then a chat usage lowers the balance read model by its exact price', async () => {
+    expect((await balanceOf('acct-a')).status).toBe(404);
+    const grant = await api.post('/v1/accounts/acct-a/grants', { idempotencyKey: 'welcome', amount: '100' });
+    expect(grant.status).toBe(201);
+    await waitForBalance('acct-a', '100');
+
+    // gpt-4o: 1,234 in × 2.5/M + 567 out × 10/M = 0.003085 + 0.00567 = 0.008755 credits
+    const accepted = await report(usage('chat-1', 'acct-a', { feature: 'chat', model: 'gpt-4o', inputTokens: 1234, outputTokens: 567 }));
+    expect(accepted).toEqual({ status: 202, body: { accepted: 1, duplicates: 0, duplicateIds: [] } });
+    const balance = await waitForBalance('acct-a', '99.991245');
+    expect(balance).toMatchObject({ byKind: { promotional: '99.991245' }, usedThisCycle: '0.008755' });
+  });
+
+  it('charges the same usage id once, even when Kafka delivers it twice', async () => {
+    const data = { feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }; // 0.006 credits
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [{ key: 'acct-a', value: envelope('chat-twice', 'acct-a', data) }] });
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [{ key: 'acct-a', value: envelope('chat-twice', 'acct-a', data) }] });
+    await waitForBalance('acct-a', '99.985245');
+    // A later event proves both copies were consumed; still one debit for chat-twice.
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [{ key: 'acct-a', value: envelope('chat-after', 'acct-a', data) }] });
+    await waitForBalance('acct-a', '99.979245');
+    expect((await usageDebits('acct-a')).filter((d) => d.usageId === 'chat-twice')).toHaveLength(1);
+  });
+
+  it('spends the allowance before purchased credits', async () => {
+    await producer.send({
+      topic: env.SUBSCRIPTION_EVENTS_TOPIC,
+      messages: [{
+        key: 'acct-b',
+        value: JSON.stringify({
+          id: 'cycle-b-0', type: 'CycleStarted', version: 1, accountId: 'acct-b', occurredAt: now,
+          data: { cycleId: 'cycle-b-0', planId: 'starter', periodStart: now, periodEnd: new Date(Date.now() + 30 * 86_400_000).toISOString(), allocation: '10', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry' },
+        }),
+      }],
+    });
+    await waitForBalance('acct-b', '10');
+    const purchase = await api.post('/v1/accounts/acct-b/purchases', { paymentReference: 'pay-b-1', amount: '50' });
+    expect(purchase.status).toBe(201);
+    await waitForBalance('acct-b', '60');
+    // 2,000,000 output tokens of gpt-4o = 20 credits: 10 from the allowance, then 10 purchased.
+    await report(usage('big-b', 'acct-b', { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 2_000_000 }));
+    const balance = await waitForBalance('acct-b', '40');
+    expect(balance.byKind).toEqual({ allowance: '0', promotional: '0', purchased: '40' });
+    const [debit] = await usageDebits('acct-b');
+    expect(debit.perBucket).toEqual([
+      { bucketId: 'allowance:cycle-b-0', kind: 'allowance', amount: '10' },
+      { bucketId: 'purchase:pay-b-1', kind: 'purchased', amount: '10' },
+    ]);
+  });
+
+  it('debits a council answer once, listing each model’s share', async () => {
+    await api.post('/v1/accounts/acct-c/grants', { idempotencyKey: 'c-grant', amount: '1' });
+    await waitForBalance('acct-c', '1');
+    // gpt-4o 100/50 = 0.00075; claude-sonnet-4 100/70 = 0.0003 + 0.00105 = 0.00135; total 0.0021
+    await report(usage('council-1', 'acct-c', {
+      feature: 'council',
+      responses: [{ model: 'gpt-4o', inputTokens: 100, outputTokens: 50 }, { model: 'claude-sonnet-4', inputTokens: 100, outputTokens: 70 }],
+    }));
+    await waitForBalance('acct-c', '0.9979');
+    const debits = await usageDebits('acct-c');
+    expect(debits).toHaveLength(1);
+    expect(debits[0]).toMatchObject({ amount: '0.0021', feature: 'council', models: ['gpt-4o', 'claude-sonnet-4'] });
+    expect(debits[0].pricing.lines.map((l: { model: string; amount: string }) => [l.model, l.amount])).toEqual([
+      ['gpt-4o', '0.00075'],
+      ['claude-sonnet-4', '0.00135'],
+    ]);
+  });
+
+  it('refuses an unknown model at ingest (400): it never reaches the ledger', async () => {
+    const refused = await report(usage('unknown-model', 'acct-a', { feature: 'chat', model: 'gpt-9-imaginary', inputTokens: 1, outputTokens: 1 }));
+    expect(refused.status).toBe(400);
+    expect(refused.body.details[0]).toMatchObject({ field: 'model' });
+    const { rows } = await pool.query(`select count(*)::int as n from "${schema}".events where data->>'usageId' = 'unknown-model'`);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('dead-letters garbage produced straight to Kafka and applies the next valid event on that partition', async () => {
+    const dlq = await collect(env.USAGE_DLQ_TOPIC);
+    try {
+      await producer.send({
+        topic: env.USAGE_EVENTS_TOPIC,
+        messages: [
+          { key: 'acct-a', value: '{"this is": not json' },
+          { key: 'acct-a', value: envelope('after-garbage', 'acct-a', { feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }) },
+        ],
+      });
+      await waitForBalance('acct-a', '99.973245');
+      const dead = await waitFor(() => dlq.messages.find((m) => m.value.includes('this is')));
+      expect(dead.key).toBe('acct-a');
+      expect(JSON.stringify(dead.headers)).toContain('INVALID_JSON');
+    } finally {
+      await dlq.stop();
+    }
+  });
+});
