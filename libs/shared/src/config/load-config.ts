@@ -26,7 +26,7 @@ export class ConfigError extends Error {
  * This is the only place in a service that reads process.env.
  */
 export function loadConfig<T extends object>(cls: ClassConstructor<T>, env: NodeJS.ProcessEnv = process.env): T {
-  const config = plainToInstance(cls, { ...env }, { enableImplicitConversion: true, exposeDefaultValues: true });
+  const config = plainToInstance(cls, coerceToDefaults(cls, env), { enableImplicitConversion: true, exposeDefaultValues: true });
   const errors = validateSync(config, { whitelist: true, forbidUnknownValues: true });
   if (errors.length > 0) {
     const reasons = new Map<string, string[]>();
@@ -34,6 +34,23 @@ export function loadConfig<T extends object>(cls: ClassConstructor<T>, env: Node
     throw new ConfigError([...reasons].map(([variable, list]) => ({ variable, reason: list.join(', ') })));
   }
   return config;
+}
+
+/**
+ * Environment values are strings. A property declared with a number or boolean default (`MAX_BATCH = 1000`)
+ * carries no reflected type (SWC emits none without an annotation), so convert by the default's type; a value
+ * that does not convert is left as it is, for validation to name.
+ */
+function coerceToDefaults<T extends object>(cls: ClassConstructor<T>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const defaults = new cls() as Record<string, unknown>;
+  return Object.fromEntries(
+    Object.entries(env).map(([key, value]) => {
+      if (typeof value !== 'string') return [key, value];
+      if (typeof defaults[key] === 'number' && /^-?\d+(\.\d+)?$/.test(value.trim())) return [key, Number(value)];
+      if (typeof defaults[key] === 'boolean' && (value === 'true' || value === 'false')) return [key, value === 'true'];
+      return [key, value];
+    }),
+  );
 }
 
 /** A copy of the config fit for logs: values of @Sensitive() properties replaced by "[redacted]". */

@@ -17,6 +17,15 @@ describe('loadConfig', () => {
     expect(config.KAFKA_BROKERS).toEqual(['a:1', 'b:2']);
   });
 
+  it('converts variables whose property has a number default but no annotation', () => {
+    class Tuned extends CommonConfig {
+      @IsInt() @Min(1) @Max(100)
+      WORKERS = 4;
+    }
+    expect(loadConfig(Tuned, { ...base, WORKERS: '7' }).WORKERS).toBe(7);
+    expect(() => loadConfig(Tuned, { ...base, WORKERS: 'seven' })).toThrow(ConfigError);
+  });
+
   it('refuses to load, naming each bad variable', () => {
     const error = (() => {
       try {

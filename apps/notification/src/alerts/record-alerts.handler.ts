@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import type { PoolClient } from 'pg';
+import type { LedgerCycleStartedV1 } from '@tally/contracts';
+import type { Logger } from '@tally/shared';
+import type { Clock } from '../clock';
+import { quoteIdent } from '../database/database.providers';
+import type { TypePreferences } from '../notification-types';
+import { decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './decide-notifications';
+
+export interface RecordAlertsOptions {
+  schema: string;
+  clock: Clock;
+  maxRetryMs: number;
+  logger: Logger;
+}
+
+/**
+ * Applies ledger events inside the batch consumer's transaction: remembers cycles (for reset dates) and inserts
+ * the deliveries to make. The unique key (account, type, dedupe key, channel) + ON CONFLICT DO NOTHING makes
+ * a redelivered or re-published event a no-op; the dispatcher sends what was committed.
+ */
+export class RecordAlertsHandler {
+  private readonly s: string;
+
+  constructor(private readonly options: RecordAlertsOptions) {
+    this.s = quoteIdent(options.schema);
+  }
+
+  async apply(tx: PoolClient, events: LedgerEvent[]): Promise<number> {
+    let inserted = 0;
+    for (const event of events) {
+      if (event.type === 'CycleStarted') await this.rememberCycle(tx, event.accountId, event.data as LedgerCycleStartedV1);
+      const planned = decideNotifications(event, await this.settings(tx, event.accountId), await this.cycle(tx, event.accountId));
+      const now = this.options.clock.now();
+      for (const delivery of planned) {
+        const id = randomUUID();
+        const { rowCount } = await tx.query(
+          `INSERT INTO ${this.s}.deliveries
+             (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state,
+              attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, '[]'::jsonb, $9, $10, $9, $9)
+           ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING`,
+          [
+            id, delivery.content.notificationId, event.accountId, delivery.content.type, delivery.dedupeKey, delivery.channel,
+            event.id, JSON.stringify(delivery.content), now, new Date(now.getTime() + this.options.maxRetryMs),
+          ],
+        );
+        if (rowCount === 1) {
+          inserted += 1;
+          this.options.logger.info(
+            { accountId: event.accountId, deliveryId: id, channel: delivery.channel, type: delivery.content.type, eventId: event.id },
+            'notification queued',
+          );
+        } else {
+          this.options.logger.debug({ accountId: event.accountId, eventId: event.id, channel: delivery.channel, dedupeKey: delivery.dedupeKey }, 'notification already queued');
+        }
+      }
+    }
+    return inserted;
+  }
+
+  private async settings(tx: PoolClient, accountId: string): Promise<RecipientSettings | undefined> {
+    const { rows } = await tx.query<{ email: string | null; webhook_url: string | null; has_secret: boolean; preferences: TypePreferences }>(
+      `SELECT email, webhook_url, webhook_secret IS NOT NULL AS has_secret, preferences FROM ${this.s}.notification_settings WHERE account_id = $1`,
+      [accountId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return { email: row.email, webhookUrl: row.has_secret ? row.webhook_url : null, preferences: row.preferences };
+  }
+
+  private async cycle(tx: PoolClient, accountId: string): Promise<KnownCycle | undefined> {
+    const { rows } = await tx.query<{ cycle_id: string; period_end: Date; allocation: string }>(
+      `SELECT cycle_id, period_end, allocation FROM ${this.s}.account_cycles WHERE account_id = $1`,
+      [accountId],
+    );
+    const row = rows[0];
+    return row ? { cycleId: row.cycle_id, periodEnd: row.period_end.toISOString(), allocation: row.allocation } : undefined;
+  }
+
+  /** Keeps the latest cycle only; an older CycleStarted replayed late does not move it back. */
+  private async rememberCycle(tx: PoolClient, accountId: string, data: LedgerCycleStartedV1): Promise<void> {
+    await tx.query(
+      `INSERT INTO ${this.s}.account_cycles (account_id, cycle_id, period_start, period_end, allocation)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (account_id) DO UPDATE
+         SET cycle_id = excluded.cycle_id, period_start = excluded.period_start, period_end = excluded.period_end, allocation = excluded.allocation
+       WHERE ${this.s}.account_cycles.period_start <= excluded.period_start`,
+      [accountId, data.cycleId, data.periodStart, data.periodEnd, data.allocation],
+    );
+  }
+}

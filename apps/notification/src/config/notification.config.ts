@@ -1,0 +1,83 @@
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Topics } from '@tally/contracts';
+import { CommonConfig, Sensitive, splitList } from '@tally/shared';
+
+const toBoolean = ({ value }: { value: unknown }): unknown =>
+  value === 'true' || value === '1' ? true : value === 'false' || value === '0' || value === '' ? false : value;
+
+/**
+ * The notification service's one config class; the app refuses to boot when any value is invalid.
+ * Numbers carry @Type(() => Number): without a type annotation there is no design:type metadata to convert by.
+ */
+export class NotificationConfig extends CommonConfig {
+  @Type(() => Number) @IsInt() @Min(0) @Max(65535)
+  override PORT = 3004;
+
+  @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'DATABASE_SCHEMA must be a lower-case SQL identifier' })
+  override DATABASE_SCHEMA = 'notification';
+
+  // ── Kafka ────────────────────────────────────────────────────────────────────
+  /** Configurable so tests can use a topic of their own; in production always ledger.events.v1. */
+  @IsString() @MaxLength(249)
+  LEDGER_EVENTS_TOPIC: string = Topics.ledgerEvents;
+
+  @IsString() @MaxLength(249)
+  LEDGER_DEAD_LETTER_TOPIC: string = Topics.ledgerDeadLetter;
+
+  @IsString() @MaxLength(200)
+  KAFKA_GROUP_ID = 'notification';
+
+  // ── SMTP ─────────────────────────────────────────────────────────────────────
+  @IsString()
+  SMTP_HOST = '127.0.0.1';
+
+  @Type(() => Number) @IsInt() @Min(1) @Max(65535)
+  SMTP_PORT = 587;
+
+  /** true = implicit TLS (port 465); false = plain connection upgraded with STARTTLS when the server offers it. */
+  @Transform(toBoolean) @IsBoolean()
+  SMTP_SECURE = false;
+
+  @IsOptional() @IsString()
+  SMTP_USER?: string;
+
+  @Sensitive()
+  @IsOptional() @IsString()
+  SMTP_PASSWORD?: string;
+
+  @IsString() @MaxLength(320)
+  MAIL_FROM = 'Tally <alerts@tally.local>';
+
+  /** Where emails send people to buy credits or upgrade. */
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  BILLING_URL = 'https://app.tally.local/billing';
+
+  // ── Webhooks ─────────────────────────────────────────────────────────────────
+  /**
+   * Hosts (names or IP literals) that may be called over plain http and may resolve to private, loopback or
+   * link-local addresses. Empty in production; tests list 127.0.0.1.
+   */
+  @Transform(splitList) @IsString({ each: true })
+  WEBHOOK_HTTP_ALLOWLIST: string[] = [];
+
+  @Type(() => Number) @IsInt() @Min(100) @Max(120_000)
+  WEBHOOK_TIMEOUT_MS = 10_000;
+
+  /** Deliveries (webhook and email) are retried for this long after the first attempt, then marked failed. */
+  @Type(() => Number) @IsInt() @Min(0) @Max(24 * 30)
+  WEBHOOK_MAX_RETRY_HOURS = 24;
+
+  /** First retry delay; doubles per attempt (with jitter) up to RETRY_MAX_DELAY_MS. */
+  @Type(() => Number) @IsInt() @Min(10) @Max(24 * 3_600_000)
+  RETRY_BASE_DELAY_MS = 30_000;
+
+  @Type(() => Number) @IsInt() @Min(10) @Max(24 * 3_600_000)
+  RETRY_MAX_DELAY_MS = 3_600_000;
+
+  @Type(() => Number) @IsInt() @Min(10) @Max(600_000)
+  DISPATCH_INTERVAL_MS = 1_000;
+
+  @Type(() => Number) @IsInt() @Min(1) @Max(500)
+  DISPATCH_BATCH_SIZE = 20;
+}

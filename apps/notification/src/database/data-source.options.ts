@@ -1,0 +1,25 @@
+import type { DataSourceOptions } from 'typeorm';
+import { createKafkaOffsetsMigration } from '@tally/kafka';
+import type { NotificationConfig } from '../config/notification.config';
+import { AccountCycleEntity } from './account-cycle.entity';
+import { DeliveryEntity } from './delivery.entity';
+import { createNotificationTablesMigration } from './migrations/1732400000000-notification-tables';
+import { NotificationSettingsEntity } from './notification-settings.entity';
+
+export const NOTIFICATION_ENTITIES = [NotificationSettingsEntity, DeliveryEntity, AccountCycleEntity];
+
+/** Migrations only, never synchronize; the migrations table lives in the service's own schema. */
+export function notificationDataSourceOptions(config: NotificationConfig): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: config.DATABASE_URL,
+    schema: config.DATABASE_SCHEMA,
+    entities: NOTIFICATION_ENTITIES,
+    migrations: [createKafkaOffsetsMigration(config.DATABASE_SCHEMA), createNotificationTablesMigration(config.DATABASE_SCHEMA)],
+    migrationsTableName: 'migrations',
+    migrationsRun: true,
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    extra: { max: 5 },
+  };
+}

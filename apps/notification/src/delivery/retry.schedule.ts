@@ -1,0 +1,39 @@
+export interface RetrySchedule {
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Measured from the delivery's creation: no retry is scheduled after created + this. */
+  maxRetryMs: number;
+}
+
+/**
+ * Delay before retry number `failedAttempts` (1 after the first failure): exponential from baseDelayMs, capped
+ * at maxDelayMs, with "equal jitter" (half fixed, half random) so receivers that failed together are not
+ * retried in lockstep, yet every wait still grows.
+ */
+export function retryDelayMs(schedule: RetrySchedule, failedAttempts: number, random: () => number = Math.random): number {
+  const exponent = Math.min(Math.max(0, failedAttempts - 1), 40);
+  const ceiling = Math.min(schedule.maxDelayMs, schedule.baseDelayMs * 2 ** exponent);
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/** 2xx ends it; 408, 429 and 5xx are worth retrying; any other 4xx (and 3xx: we do not follow redirects) stops. */
+export function isRetryableHttpStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** SMTP: 4yz replies are transient, 5yz permanent. */
+export function isRetryableSmtpCode(code: number): boolean {
+  return code >= 400 && code < 500;
+}
+
+export type AttemptOutcome =
+  | { kind: 'delivered'; statusCode?: number }
+  | { kind: 'retryable'; statusCode?: number; error: string }
+  | { kind: 'permanent'; statusCode?: number; error: string };
+
+/** When to try next after a failed attempt, or undefined when the delivery should be marked failed. */
+export function nextAttemptAt(schedule: RetrySchedule, outcome: AttemptOutcome, failedAttempts: number, createdAt: Date, now: Date, random?: () => number): Date | undefined {
+  if (outcome.kind !== 'retryable') return undefined;
+  const at = new Date(now.getTime() + retryDelayMs(schedule, failedAttempts, random));
+  return at.getTime() <= createdAt.getTime() + schedule.maxRetryMs ? at : undefined;
+}

@@ -1,0 +1,178 @@
+import { Pool } from 'pg';
+import { Webhook } from 'standardwebhooks';
+import { readStoredOffsets } from '@tally/kafka';
+import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
+import {
+  READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, envelope, ledgerTopic, newWebhookSecret, sleep, startReceiver, startSmtp,
+  thresholdCrossed, type RunningApp,
+} from './notification.harness';
+
+/**
+ * End to end with the real broker, PostgreSQL, an SMTP server (smtp-server + mailparser) and an HTTP receiver:
+ * ledger events in, emails and signed webhooks out, exactly once per threshold per cycle per channel.
+ */
+describe('notification service (e2e)', () => {
+  let schema: { schema: string; drop: () => Promise<void> };
+  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let ledger: Awaited<ReturnType<typeof ledgerTopic>>;
+  let running: RunningApp;
+  let pool: Pool;
+
+  const overrides = () => ({
+    DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: ledger.group, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port),
+  });
+
+  /** Produces and waits until the consumer committed those offsets in PostgreSQL. */
+  const produceAndApply = async (...envelopes: Parameters<typeof ledger.produce>[0]) => {
+    const last = BigInt(await ledger.produce(envelopes));
+    await waitFor(async () => ((await readStoredOffsets(pool, schema.schema, ledger.group, ledger.topic)).get(0) ?? -1n) >= last, 30_000);
+  };
+
+  const mailsTo = (address: string) => smtp.messages.filter((mail) => mail.to && !Array.isArray(mail.to) && mail.to.value[0]?.address === address);
+  const hooksFor = (accountId: string) => receiver.received.filter((hook) => (JSON.parse(hook.body) as { data: { accountId: string } }).data.accountId === accountId);
+
+  const configure = async (accountId: string, extra: object = {}) => {
+    const secret = newWebhookSecret();
+    const email = `${accountId}@example.com`;
+    const response = await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, {
+      email, webhookUrl: `${receiver.url}/${accountId}`, webhookSecret: secret, ...extra,
+    });
+    expect(response.status).toBe(200);
+    return { secret, email };
+  };
+
+  const log = async (accountId: string) => {
+    const response = await call(running.baseUrl, 'GET', `/v1/accounts/${accountId}/notifications`, READER_KEY);
+    expect(response.status).toBe(200);
+    return response.body.items as { channel: string; type: string; state: string; attempts: number; statusCodes: (number | null)[]; nextRetryAt: string | null }[];
+  };
+
+  beforeAll(async () => {
+    schema = await createTestSchema('notification_e2e');
+    pool = new Pool({ connectionString: testDatabaseUrl(), max: 2 });
+    smtp = await startSmtp();
+    receiver = await startReceiver();
+    ledger = await ledgerTopic();
+    running = await bootApp(overrides());
+  });
+
+  afterAll(async () => {
+    await running?.app.close();
+    await ledger?.close();
+    await receiver?.close();
+    await smtp?.close();
+    await pool?.end();
+    await schema?.drop();
+  });
+
+  it('crossing 20% sends one email and one signed webhook; 5% one more of each; redelivery sends nothing new', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    const { secret, email } = await configure(accountId);
+    const events = [cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '199.5')];
+
+    await produceAndApply(...events);
+    await waitFor(() => mailsTo(email).length === 1 && hooksFor(accountId).length === 1);
+
+    const mail = mailsTo(email)[0];
+    expect(mail.subject).toBe('Your credits are below 20%');
+    expect(mail.text).toContain('Available: 199.5 credits');
+    expect(mail.text).toContain('Monthly allocation: 1000 credits');
+    expect(mail.text).toContain('Allowance resets: 1 December 2026, 00:00 UTC');
+    expect(mail.text).toContain('https://app.example.com/billing');
+    expect(mail.html).toContain('199.5 credits');
+    expect(mail.html).toContain('href="https://app.example.com/billing"');
+
+    const hook = hooksFor(accountId)[0];
+    const headers = { 'webhook-id': String(hook.headers['webhook-id']), 'webhook-timestamp': String(hook.headers['webhook-timestamp']), 'webhook-signature': String(hook.headers['webhook-signature']) };
+    expect(new Webhook(secret).verify(hook.body, headers)).toMatchObject({
+      type: 'credits.low',
+      data: { accountId, cycleId: 'c1', thresholdPercent: 20, available: '199.5', allocation: '1000', resetsAt: '2026-12-01T00:00:00.000Z' },
+    });
+    expect(() => new Webhook(newWebhookSecret()).verify(hook.body, headers)).toThrow();
+    expect(JSON.parse(hook.body).id).toBe(headers['webhook-id']);
+
+    const five = thresholdCrossed(accountId, 'c1', 5, '49');
+    await produceAndApply(five);
+    await waitFor(() => mailsTo(email).length === 2 && hooksFor(accountId).length === 2);
+    expect(mailsTo(email)[1].subject).toBe('Your credits are below 5%');
+    expect(JSON.parse(hooksFor(accountId)[1].body).data.thresholdPercent).toBe(5);
+
+    // The ledger relay re-publishes the same events (new offsets, same event ids): nothing new is sent.
+    await produceAndApply(...events, five);
+    await sleep(1_000);
+    expect(mailsTo(email)).toHaveLength(2);
+    expect(hooksFor(accountId)).toHaveLength(2);
+    const entries = await log(accountId);
+    expect(entries).toHaveLength(4);
+    expect(entries.every((entry) => entry.state === 'delivered' && entry.attempts === 1)).toBe(true);
+  });
+
+  it('a receiver that answers 500 twice then 200 gets exactly three attempts, the last recorded as delivered', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    receiver.respondWith(500, 500);
+    await produceAndApply(cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150'));
+
+    const webhook = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'delivered'));
+    expect(webhook).toMatchObject({ type: 'low_credit', attempts: 3, statusCodes: [500, 500, 200], nextRetryAt: null });
+    await sleep(800);
+    expect(hooksFor(accountId)).toHaveLength(3);
+    const ids = new Set(hooksFor(accountId).map((hook) => hook.headers['webhook-id']));
+    expect(ids.size).toBe(1);
+  });
+
+  it('a 4xx other than 408/429 stops retrying', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    receiver.respondWith(410);
+    await produceAndApply(cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150'));
+    const webhook = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'failed'));
+    expect(webhook).toMatchObject({ attempts: 1, statusCodes: [410], nextRetryAt: null });
+    await sleep(800);
+    expect(hooksFor(accountId)).toHaveLength(1);
+  });
+
+  it('opting out stops that type; opting in sends renewals and purchase receipts', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    const { email } = await configure(accountId, { notificationTypes: { low_credit: false, credits_renewed: true, purchase_receipt: true } });
+    await produceAndApply(
+      cycleStarted(accountId, 'c7', '2500'),
+      thresholdCrossed(accountId, 'c7', 20, '400', '2500'),
+      envelope(accountId, 'CreditsGranted', `${accountId}:pay-1`, {
+        grantId: 'g-1', bucketId: 'b-1', kind: 'purchased', amount: '1000', source: 'purchase', paymentReference: 'pay-1', grantedAt: '2026-11-21T10:00:00Z',
+      }),
+      envelope(accountId, 'CreditsGranted', `${accountId}:promo-1`, {
+        grantId: 'g-2', bucketId: 'b-2', kind: 'promotional', amount: '5', source: 'promo', grantedAt: '2026-11-21T10:00:00Z',
+      }),
+    );
+    await waitFor(() => mailsTo(email).length === 2 && hooksFor(accountId).length === 2);
+    await sleep(800);
+    expect(mailsTo(email).map((mail) => mail.subject).sort()).toEqual(['Receipt: credits added to your account', 'Your credits were renewed']);
+    expect(hooksFor(accountId).map((hook) => JSON.parse(hook.body).type).sort()).toEqual(['credits.purchased', 'credits.renewed']);
+    const receipt = hooksFor(accountId).map((hook) => JSON.parse(hook.body)).find((body) => body.type === 'credits.purchased');
+    expect(receipt.data).toMatchObject({ amount: '1000', paymentReference: 'pay-1' });
+    expect((await log(accountId)).map((entry) => entry.type).sort()).toEqual(['credits_renewed', 'credits_renewed', 'purchase_receipt', 'purchase_receipt']);
+  });
+
+  it('a pending retry survives closing the app: a new app on the same schema delivers it', async () => {
+    // A slow retry schedule so the retry is still pending when the app goes away.
+    await running.app.close();
+    running = await bootApp({ ...overrides(), RETRY_BASE_DELAY_MS: '3000', RETRY_MAX_DELAY_MS: '3000' });
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    receiver.respondWith(503);
+    await produceAndApply(cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 5, '10'));
+    const pending = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.attempts === 1));
+    expect(pending).toMatchObject({ state: 'pending', statusCodes: [503] });
+    expect(pending.nextRetryAt).not.toBeNull();
+
+    await running.app.close();
+    expect(hooksFor(accountId)).toHaveLength(1);
+    running = await bootApp(overrides());
+
+    const delivered = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'delivered'), 20_000);
+    expect(delivered).toMatchObject({ attempts: 2, statusCodes: [503, 200] });
+    expect(hooksFor(accountId)).toHaveLength(2);
+  });
+});

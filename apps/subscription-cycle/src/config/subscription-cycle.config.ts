@@ -1,0 +1,41 @@
+import { Type } from 'class-transformer';
+import { IsInt, IsString, Max, Min } from 'class-validator';
+import { CommonConfig } from '@tally/shared';
+import { Topics } from '@tally/contracts';
+
+/**
+ * Every setting of subscription-cycle; validated at boot (the app refuses to start and names the bad variable).
+ * Numbers carry @Type: class-transformer converts env strings by design:type metadata, which SWC emits only for
+ * annotated properties (and lint forbids annotating a literal's type).
+ */
+export class SubscriptionCycleConfig extends CommonConfig {
+  override PORT = 3003;
+  override DATABASE_SCHEMA = 'subscription';
+
+  /** YAML plan catalogue (plans and credit packs). */
+  @IsString()
+  PLANS_PATH = 'config/plans.yaml';
+
+  /** How often the scheduler looks for subscriptions whose next cycle (or scheduled change) is due. */
+  @Type(() => Number) @IsInt() @Min(10) @Max(3_600_000)
+  SCHEDULER_INTERVAL_MS = 5_000;
+
+  /** Subscriptions claimed per scheduler transaction (kept small: the rows stay locked until commit). */
+  @Type(() => Number) @IsInt() @Min(1) @Max(1_000)
+  SCHEDULER_BATCH = 50;
+
+  /** How often the outbox relay publishes pending messages. */
+  @Type(() => Number) @IsInt() @Min(10) @Max(600_000)
+  OUTBOX_INTERVAL_MS = 500;
+
+  /** Outbox messages published per relay transaction. */
+  @Type(() => Number) @IsInt() @Min(1) @Max(1_000)
+  OUTBOX_BATCH = 100;
+
+  @IsString()
+  SUBSCRIPTION_EVENTS_TOPIC: string = Topics.subscriptionEvents;
+
+  /** Partitions for the subscription events topic when this service has to create it. */
+  @Type(() => Number) @IsInt() @Min(1) @Max(256)
+  SUBSCRIPTION_EVENTS_PARTITIONS = 3;
+}

@@ -1,0 +1,38 @@
+import { Client } from 'pg';
+import type { DataSourceOptions } from 'typeorm';
+import type { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
+import { CreateSubscriptionTables1764100000000 } from './migrations/1764100000000-create-subscription-tables';
+import { OutboxMessageEntity } from './outbox-message.entity';
+import { SubscriptionEntity } from './subscription.entity';
+
+export const SUBSCRIPTION_CYCLE_ENTITIES = [SubscriptionEntity, OutboxMessageEntity];
+
+/** TypeORM options: migrations only (never synchronize), every table in DATABASE_SCHEMA. */
+export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: config.DATABASE_URL,
+    schema: config.DATABASE_SCHEMA,
+    entities: SUBSCRIPTION_CYCLE_ENTITIES,
+    migrations: [CreateSubscriptionTables1764100000000],
+    migrationsTableName: 'subscription_cycle_migrations',
+    migrationsRun: true,
+    migrationsTransactionMode: 'all',
+    synchronize: false,
+    extra: { max: 10 },
+  };
+}
+
+/** The migrations table lives in the schema, so the schema has to exist before TypeORM starts. */
+export async function ensureSchema(config: SubscriptionCycleConfig): Promise<void> {
+  const client = new Client({ connectionString: config.DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${config.DATABASE_SCHEMA}"`);
+  } catch (error) {
+    // Two instances starting together race on the catalog; the loser sees a duplicate, which is fine.
+    if (!['23505', '42P06'].includes((error as { code?: string }).code ?? '')) throw error;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,102 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { KafkaProducer, type EnvelopeLike } from '@tally/kafka';
+import type { Logger } from '@tally/shared';
+import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
+import { OutboxMessageEntity } from '../database/outbox-message.entity';
+import { LOGGER } from '../logging.provider';
+import { PollingLoop } from '../scheduler/polling-loop';
+
+/**
+ * Publishes outbox messages to Kafka (keyed by account, acks=all, idempotent producer) and stamps them
+ * published in the same transaction that claimed them.
+ *
+ * Delivery is at least once: if the process dies after Kafka acknowledged but before the commit, the batch is
+ * published again on restart. That is harmless: the ledger applies CycleStarted idempotently by cycleId (and
+ * PlanChanged by changeId), which is the envelope id. Nothing is lost: a message leaves the outbox only after
+ * Kafka acknowledged it.
+ *
+ * Only one relay per schema works at a time (a transaction-scoped advisory lock), so messages of one account
+ * are published in outbox order, which per account is commit order.
+ */
+@Injectable()
+export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly loop: PollingLoop;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly producer: KafkaProducer,
+    private readonly config: SubscriptionCycleConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.loop = new PollingLoop('outbox-relay', config.OUTBOX_INTERVAL_MS, () => this.publishPending(), logger);
+  }
+
+  onApplicationBootstrap(): void {
+    this.loop.start();
+  }
+
+  /** The relay is the producer's only user: once its loop has stopped, nothing sends any more. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.loop.stop();
+    await this.producer.disconnect();
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  /** Publishes everything pending, batch by batch; returns how many messages were published. */
+  async publishPending(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const published = await this.publishBatch();
+      total += published;
+      if (published < this.config.OUTBOX_BATCH) return total;
+    }
+  }
+
+  private async publishBatch(): Promise<number> {
+    return this.dataSource.transaction(async (manager) => {
+      const [{ locked }] = await manager.query(
+        `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`,
+        [`${this.config.DATABASE_SCHEMA}.outbox_relay`],
+      );
+      if (!locked) return 0; // another instance is relaying
+      const rows = await manager
+        .getRepository(OutboxMessageEntity)
+        .createQueryBuilder('m')
+        .where('m.published_at IS NULL')
+        .orderBy('m.id', 'ASC')
+        .limit(this.config.OUTBOX_BATCH)
+        .getMany();
+      if (rows.length === 0) return 0;
+      for (const [topic, group] of groupByTopicInOrder(rows)) {
+        await this.producer.sendEnvelopes(topic, group.map((row) => row.envelope as unknown as EnvelopeLike));
+      }
+      await manager
+        .createQueryBuilder()
+        .update(OutboxMessageEntity)
+        .set({ publishedAt: () => 'now()' })
+        .whereInIds(rows.map((row) => row.id))
+        .execute();
+      this.logger.info({ count: rows.length, firstId: rows[0].id, lastId: rows[rows.length - 1].id }, 'outbox messages published');
+      return rows.length;
+    });
+  }
+}
+
+/** Consecutive runs of one topic, so order is kept even if topics were ever mixed. */
+function groupByTopicInOrder(rows: OutboxMessageEntity[]): [string, OutboxMessageEntity[]][] {
+  const groups: [string, OutboxMessageEntity[]][] = [];
+  for (const row of rows) {
+    const last = groups[groups.length - 1];
+    if (last && last[0] === row.topic) last[1].push(row);
+    else groups.push([row.topic, [row]]);
+  }
+  return groups;
+}

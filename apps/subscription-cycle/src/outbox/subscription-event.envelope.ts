@@ -1,0 +1,64 @@
+import {
+  CycleStartedV1,
+  PlanChangedV1,
+  SUBSCRIPTION_CYCLE_STARTED,
+  SUBSCRIPTION_PLAN_CHANGED,
+  validateInto,
+  type EnvelopeOf,
+} from '@tally/contracts';
+import { formatCredits } from '@tally/money';
+import type { Catalogue, SubscriptionEvent } from '@tally/subscription-domain';
+
+export type SubscriptionEnvelope =
+  | EnvelopeOf<'CycleStarted', CycleStartedV1>
+  | EnvelopeOf<'PlanChanged', PlanChangedV1>;
+
+/**
+ * The decider's events that other services act on, as subscription.events.v1 envelopes (validated against the
+ * contract here, so a bad message fails the transaction instead of reaching the ledger). Subscribed,
+ * PlanChangeScheduled and PlanChangeCancelled stay inside this service.
+ */
+export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, now: Date): SubscriptionEnvelope[] {
+  const occurredAt = now.toISOString();
+  return events.flatMap((event): SubscriptionEnvelope[] => {
+    switch (event.type) {
+      case 'CycleStarted': {
+        const d = event.data;
+        const data = validateInto(CycleStartedV1, {
+          cycleId: d.cycleId,
+          planId: d.planId,
+          periodStart: d.periodStart.toISOString(),
+          periodEnd: d.periodEnd.toISOString(),
+          allocation: formatCredits(d.allocation),
+          unlimited: d.unlimited,
+          thresholds: [...d.thresholds],
+          overdraftPolicy: d.overdraftPolicy,
+        });
+        return [{ id: d.cycleId, ...SUBSCRIPTION_CYCLE_STARTED, accountId: d.accountId, occurredAt, data: { ...data } }];
+      }
+      case 'PlanChanged': {
+        const d = event.data;
+        const plan = catalogue.plans.get(d.toPlanId);
+        if (!plan) throw new Error(`plan ${d.toPlanId} vanished from the catalogue`);
+        // The change instant makes the id unique; the outbox row keeps it stable across re-publishes.
+        const changeId = `${d.accountId}:${occurredAt}:${d.kind}:${d.toPlanId}`;
+        const data = validateInto(PlanChangedV1, {
+          changeId,
+          planId: plan.id,
+          unlimited: plan.unlimited,
+          thresholds: [...plan.alertThresholds],
+          overdraftPolicy: plan.overdraftPolicy,
+        });
+        return [{ id: changeId, ...SUBSCRIPTION_PLAN_CHANGED, accountId: d.accountId, occurredAt, data: { ...data } }];
+      }
+      case 'Subscribed':
+      case 'PlanChangeScheduled':
+      case 'PlanChangeCancelled':
+        return [];
+      default: {
+        const unknown: never = event;
+        throw new Error(`unknown subscription event ${JSON.stringify(unknown)}`);
+      }
+    }
+  });
+}

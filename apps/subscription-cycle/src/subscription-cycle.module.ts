@@ -1,0 +1,73 @@
+import { Module, type Type } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { Kafka } from 'kafkajs';
+import { DataSource } from 'typeorm';
+import { KafkaProducer, createKafkaClient, ensureTopics, kafkaHealth } from '@tally/kafka';
+import { HEALTH_CHECKS, HealthController, type HealthChecks, type Logger } from '@tally/shared';
+import { SubscriptionCycleConfig } from './config/subscription-cycle.config';
+import { dataSourceOptions, ensureSchema } from './database/data-source.options';
+import { LOGGER, serviceLogger } from './logging.provider';
+import { OutboxRelay } from './outbox/outbox.relay';
+import { CATALOGUE, loadCatalogue } from './plans/catalogue.provider';
+import { PlansController } from './plans/plans.controller';
+import { CycleScheduler } from './scheduler/cycle.scheduler';
+import { SubscriptionController } from './subscriptions/subscription.controller';
+import { SubscriptionHandler } from './subscriptions/subscription.handler';
+import { CLOCK, systemClock, type Clock } from './time/clock';
+
+export interface SubscriptionCycleModuleOptions {
+  config: SubscriptionCycleConfig;
+  /** Tests inject a controllable clock; the system clock otherwise. */
+  clock?: Clock;
+}
+
+const KAFKA = Symbol('KAFKA');
+
+/**
+ * Builds the app module for one config and clock. A class per call rather than a DynamicModule because
+ * `bootstrapHttpApp` takes a module class; tests build as many independent instances as they like.
+ */
+export function createSubscriptionCycleModule({ config, clock = systemClock }: SubscriptionCycleModuleOptions): Type<unknown> {
+  @Module({
+    imports: [
+      TerminusModule,
+      TypeOrmModule.forRootAsync({
+        useFactory: async () => {
+          await ensureSchema(config);
+          return dataSourceOptions(config);
+        },
+      }),
+    ],
+    controllers: [HealthController, PlansController, SubscriptionController],
+    providers: [
+      { provide: SubscriptionCycleConfig, useValue: config },
+      { provide: CLOCK, useValue: clock },
+      { provide: LOGGER, useFactory: () => serviceLogger(config) },
+      { provide: CATALOGUE, useFactory: () => loadCatalogue(config.PLANS_PATH) },
+      {
+        provide: KAFKA,
+        inject: [LOGGER],
+        useFactory: async (logger: Logger) => {
+          const kafka = createKafkaClient({ clientId: config.KAFKA_CLIENT_ID, brokers: config.KAFKA_BROKERS, logger: logger.child({ component: 'kafkajs' }) });
+          await ensureTopics(kafka, [config.SUBSCRIPTION_EVENTS_TOPIC], config.SUBSCRIPTION_EVENTS_PARTITIONS);
+          return kafka;
+        },
+      },
+      { provide: KafkaProducer, inject: [KAFKA], useFactory: (kafka: Kafka) => new KafkaProducer(kafka) },
+      {
+        provide: HEALTH_CHECKS,
+        inject: [DataSource, KAFKA],
+        useFactory: (dataSource: DataSource, kafka: Kafka): HealthChecks => ({
+          postgres: () => dataSource.query('SELECT 1'),
+          kafka: () => kafkaHealth(kafka),
+        }),
+      },
+      SubscriptionHandler,
+      CycleScheduler,
+      OutboxRelay,
+    ],
+  })
+  class SubscriptionCycleModule {}
+  return SubscriptionCycleModule;
+}

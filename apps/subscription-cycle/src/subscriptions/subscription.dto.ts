@@ -1,0 +1,43 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+
+export class PutSubscriptionRequestDto {
+  @ApiProperty({ example: 'pro' })
+  @IsString() @MaxLength(64)
+  planId!: string;
+
+  @ApiPropertyOptional({ enum: ['monthly', 'yearly'], description: "When given, must be the plan's billing interval" })
+  @IsOptional() @IsIn(['monthly', 'yearly'])
+  interval?: 'monthly' | 'yearly';
+
+  @ApiPropertyOptional({ example: 'America/New_York', description: 'IANA time zone; required to subscribe, fixed afterwards' })
+  @IsOptional() @IsString() @MaxLength(64)
+  timeZone?: string;
+}
+
+export class CycleDto {
+  @ApiProperty() index!: number;
+  @ApiProperty() start!: string;
+  @ApiProperty({ description: 'Exclusive: the start of the next cycle' }) end!: string;
+}
+
+export class PendingChangeDto {
+  @ApiProperty() planId!: string;
+  @ApiProperty({ enum: ['downgrade', 'cancel'] }) kind!: string;
+  @ApiProperty() effectiveAt!: string;
+}
+
+export class SubscriptionResponseDto {
+  @ApiProperty() accountId!: string;
+  @ApiProperty() planId!: string;
+  @ApiProperty({ enum: ['monthly', 'yearly'] }) interval!: string;
+  @ApiProperty() timeZone!: string;
+  @ApiProperty({ description: 'Billing anchor instant; cycles start at its local wall time, monthly' }) anchor!: string;
+  @ApiProperty({ type: CycleDto }) currentCycle!: CycleDto;
+  @ApiProperty({ type: PendingChangeDto, nullable: true }) pendingChange!: PendingChangeDto | null;
+}
+
+export class PutSubscriptionResponseDto extends SubscriptionResponseDto {
+  @ApiProperty({ enum: ['subscribed', 'upgraded', 'downgrade-scheduled', 'cancel-scheduled', 'change-cancelled', 'unchanged'] })
+  outcome!: string;
+}

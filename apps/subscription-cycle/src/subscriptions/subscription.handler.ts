@@ -1,0 +1,182 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
+import type { Logger } from '@tally/shared';
+import {
+  cycleAt,
+  decide,
+  evolve,
+  isValidZone,
+  type Catalogue,
+  type SubscriptionCommand,
+  type SubscriptionEvent,
+  type SubscriptionState,
+} from '@tally/subscription-domain';
+import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
+import { SubscriptionEntity } from '../database/subscription.entity';
+import { LOGGER } from '../logging.provider';
+import { enqueueEnvelopes } from '../outbox/outbox.writer';
+import { toEnvelopes } from '../outbox/subscription-event.envelope';
+import { CATALOGUE } from '../plans/catalogue.provider';
+import { SubscriptionCycleError, fromDomainError } from '../subscription-cycle.errors';
+import { CLOCK, type Clock } from '../time/clock';
+import type { PutSubscriptionRequestDto, PutSubscriptionResponseDto, SubscriptionResponseDto } from './subscription.dto';
+import { rowFromState, stateFromRow } from './subscription.state';
+
+type Active = Extract<SubscriptionState, { status: 'active' }>;
+
+/** Account ids here are at most 64 characters so cycle ids (account:anchor:index:plan) stay within 128. */
+const ACCOUNT_ID = /^[A-Za-z0-9._:@-]{1,64}$/;
+
+export function assertAccountId(accountId: string): void {
+  if (!ACCOUNT_ID.test(accountId)) {
+    throw new SubscriptionCycleError('INVALID_ACCOUNT_ID', 'The account id is malformed.', [
+      { field: 'accountId', reason: 'must be 1-64 characters of letters, digits and . _ : @ -' },
+    ]);
+  }
+}
+
+/**
+ * Subscribe / change plan / cancel: each runs the pure decider on the account's row, locked for the
+ * transaction, and saves the new state with the outbox messages in one commit. A refused command writes nothing.
+ */
+@Injectable()
+export class SubscriptionHandler {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly config: SubscriptionCycleConfig,
+    @Inject(CATALOGUE) private readonly catalogue: Catalogue,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** PUT: subscribe, or change the plan of an existing subscription. */
+  put(accountId: string, body: PutSubscriptionRequestDto): Promise<PutSubscriptionResponseDto> {
+    assertAccountId(accountId);
+    this.validatePlanRequest(body);
+    return this.execute(accountId, (state) => {
+      if (state.status === 'none') {
+        if (body.timeZone === undefined) {
+          throw new SubscriptionCycleError('TIME_ZONE_REQUIRED', 'A time zone is required to subscribe.', [{ field: 'timeZone', reason: 'is required to subscribe' }]);
+        }
+        return { type: 'Subscribe', data: { accountId, planId: body.planId, zone: body.timeZone } };
+      }
+      if (body.timeZone !== undefined && body.timeZone !== state.zone) {
+        throw new SubscriptionCycleError('TIME_ZONE_IMMUTABLE', `The subscription's time zone is ${state.zone}; it cannot be changed by a plan change.`, [
+          { field: 'timeZone', reason: `must be ${state.zone} (the subscription's time zone) or left out` },
+        ]);
+      }
+      return { type: 'ChangePlan', data: { accountId, planId: body.planId } };
+    });
+  }
+
+  /** DELETE: cancel at the end of the current cycle (falls back to the catalogue's free plan). */
+  cancel(accountId: string): Promise<PutSubscriptionResponseDto> {
+    assertAccountId(accountId);
+    return this.execute(accountId, (state) => {
+      if (state.status === 'none') throw notFound(accountId);
+      return { type: 'Cancel', data: { accountId } };
+    });
+  }
+
+  async get(accountId: string): Promise<SubscriptionResponseDto> {
+    assertAccountId(accountId);
+    const row = await this.dataSource.getRepository(SubscriptionEntity).findOneBy({ accountId });
+    const state = stateFromRow(row);
+    if (state.status === 'none') throw notFound(accountId);
+    return this.view(state);
+  }
+
+  private validatePlanRequest(body: PutSubscriptionRequestDto): void {
+    const plan = this.catalogue.plans.get(body.planId);
+    if (!plan) {
+      throw new SubscriptionCycleError('UNKNOWN_PLAN', `There is no plan "${body.planId}".`, [{ field: 'planId', reason: `is not a plan of catalogue ${this.catalogue.version}` }]);
+    }
+    if (body.timeZone !== undefined && !isValidZone(body.timeZone)) {
+      throw new SubscriptionCycleError('INVALID_TIME_ZONE', `"${body.timeZone}" is not an IANA time zone.`, [{ field: 'timeZone', reason: 'must be an IANA time zone such as America/New_York' }]);
+    }
+    if (body.interval !== undefined && body.interval !== plan.interval) {
+      throw new SubscriptionCycleError('INTERVAL_MISMATCH', `Plan ${plan.id} is billed ${plan.interval}.`, [{ field: 'interval', reason: `must be ${plan.interval} for plan ${plan.id}` }]);
+    }
+  }
+
+  private async execute(accountId: string, command: (state: SubscriptionState) => SubscriptionCommand): Promise<PutSubscriptionResponseDto> {
+    // A first subscription has no row to lock; two racing inserts meet on the primary key and the loser retries,
+    // then sees the winner's row.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, command));
+      } catch (error) {
+        if (isUniqueViolation(error) && attempt < 3) continue;
+        if (isUniqueViolation(error)) throw new SubscriptionCycleError('CONCURRENT_UPDATE', 'The subscription changed concurrently; retry.');
+        throw fromDomainError(error);
+      }
+    }
+  }
+
+  private async decideAndSave(
+    manager: EntityManager,
+    accountId: string,
+    command: (state: SubscriptionState) => SubscriptionCommand,
+  ): Promise<PutSubscriptionResponseDto> {
+    const now = this.clock.now();
+    const row = await manager
+      .getRepository(SubscriptionEntity)
+      .createQueryBuilder('s')
+      .where('s.account_id = :accountId', { accountId })
+      .setLock('pessimistic_write')
+      .getOne();
+    const state = stateFromRow(row);
+    const cmd = command(state);
+    const events = decide(cmd, state, { now, catalogue: this.catalogue });
+    const next = events.reduce<SubscriptionState>(evolve, state);
+    if (next.status !== 'active') throw new Error(`${cmd.type} left account ${accountId} without a subscription`);
+    if (events.length > 0) {
+      if (row) await manager.save(rowFromState(next, row));
+      else await manager.insert(SubscriptionEntity, rowFromState(next, null));
+      await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, toEnvelopes(events, this.catalogue, now));
+    }
+    const outcome = outcomeOf(events);
+    this.logger.info({ accountId, command: cmd.type, outcome, planId: next.planId, events: events.map((e) => e.type) }, 'subscription command applied');
+    return { ...this.view(next, now), outcome };
+  }
+
+  private view(state: Active, now = this.clock.now()): SubscriptionResponseDto {
+    const cycle = cycleAt({ at: state.anchor, zone: state.zone }, now);
+    return {
+      accountId: state.accountId,
+      planId: state.planId,
+      interval: this.catalogue.plans.get(state.planId)?.interval ?? 'monthly',
+      timeZone: state.zone,
+      anchor: state.anchor,
+      currentCycle: { index: cycle.index, start: cycle.start.toISOString(), end: cycle.end.toISOString() },
+      pendingChange: state.pending
+        ? { planId: state.pending.toPlanId, kind: state.pending.kind, effectiveAt: state.pending.effectiveAt.toISOString() }
+        : null,
+    };
+  }
+}
+
+function notFound(accountId: string): SubscriptionCycleError {
+  return new SubscriptionCycleError('SUBSCRIPTION_NOT_FOUND', `Account ${accountId} has no subscription.`);
+}
+
+function outcomeOf(events: SubscriptionEvent[]): string {
+  const first = events[0];
+  if (!first) return 'unchanged';
+  switch (first.type) {
+    case 'Subscribed':
+      return 'subscribed';
+    case 'PlanChanged':
+      return first.data.kind === 'upgrade' ? 'upgraded' : 'changed';
+    case 'PlanChangeScheduled':
+      return first.data.kind === 'cancel' ? 'cancel-scheduled' : 'downgrade-scheduled';
+    case 'PlanChangeCancelled':
+      return 'change-cancelled';
+    default:
+      return 'changed';
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof QueryFailedError && (error.driverError as { code?: string } | undefined)?.code === '23505';
+}

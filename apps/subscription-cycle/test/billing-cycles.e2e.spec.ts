@@ -1,0 +1,132 @@
+import { createTestSchema, uniqueSuffix } from '@tally/testing';
+import { CycleScheduler } from '../src/scheduler/cycle.scheduler';
+import { PublishedMessages, TestClock, http, sleep, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+
+/**
+ * The billing calendar end to end: HTTP → subscriptions table + outbox → relay → Kafka, with a controllable clock,
+ * the real PostgreSQL and the real broker. Each test moves the clock forward only.
+ */
+describe('subscription-cycle: billing cycles on Kafka', () => {
+  const clock = new TestClock(new Date('2027-01-01T00:00:00.000Z'));
+  const topic = testTopic();
+  let dropSchema: () => Promise<void>;
+  let service: TestApp;
+  let published: PublishedMessages;
+  const account = (name: string) => `acct-${name}-${uniqueSuffix()}`;
+
+  beforeAll(async () => {
+    const { schema, drop } = await createTestSchema('sc_cycles');
+    dropSchema = drop;
+    service = await startApp({ schema, topic, clock });
+    published = await PublishedMessages.start(topic);
+  });
+
+  afterAll(async () => {
+    await published?.stop();
+    await service?.app.close();
+    await dropSchema?.();
+  });
+
+  const put = (id: string, body: unknown) => http(service.baseUrl, 'PUT', `/v1/accounts/${id}/subscription`, body);
+
+  it('resets on Feb 28, Mar 31 and Apr 30 at the anchor\'s local time for a Jan 31 anchor in New York', async () => {
+    const id = account('ny');
+    clock.set('2027-01-31T15:00:00.000Z'); // 10:00 EST
+    const subscribed = await put(id, { planId: 'pro', timeZone: 'America/New_York' });
+    expect(subscribed.status).toBe(200);
+    expect(subscribed.body).toMatchObject({ outcome: 'subscribed', planId: 'pro', timeZone: 'America/New_York', anchor: '2027-01-31T15:00:00.000Z' });
+
+    let cycles = await published.waitForCycles(id, 1);
+    expect(cycles[0]).toMatchObject({ planId: 'pro', allocation: '2500', periodStart: '2027-01-31T15:00:00.000Z', periodEnd: '2027-02-28T15:00:00.000Z' });
+
+    clock.set('2027-02-28T14:59:59.999Z'); // a millisecond early: nothing is due
+    await service.app.get(CycleScheduler).runDue();
+    await sleep(150);
+    expect(published.cycles(id)).toHaveLength(1);
+
+    clock.set('2027-02-28T15:00:00.000Z');
+    cycles = await published.waitForCycles(id, 2);
+    clock.set('2027-03-31T14:00:00.000Z'); // 10:00 EDT, after the DST change
+    cycles = await published.waitForCycles(id, 3);
+    clock.set('2027-04-30T14:00:00.000Z');
+    cycles = await published.waitForCycles(id, 4);
+
+    expect(cycles.map((c) => c.periodStart)).toEqual([
+      '2027-01-31T15:00:00.000Z',
+      '2027-02-28T15:00:00.000Z',
+      '2027-03-31T14:00:00.000Z',
+      '2027-04-30T14:00:00.000Z',
+    ]);
+    expect(cycles[3].periodEnd).toBe('2027-05-31T14:00:00.000Z');
+    expect(new Set(cycles.map((c) => c.cycleId)).size).toBe(4);
+    expect(published.of(id).map((m) => m.id)).toEqual(cycles.map((c) => c.cycleId));
+
+    const view = await http(service.baseUrl, 'GET', `/v1/accounts/${id}/subscription`);
+    expect(view.status).toBe(200);
+    expect(view.body).toMatchObject({ planId: 'pro', currentCycle: { index: 3, start: '2027-04-30T14:00:00.000Z', end: '2027-05-31T14:00:00.000Z' }, pendingChange: null });
+  });
+
+  it('resets on Feb 29 in a leap year', async () => {
+    const id = account('leap');
+    clock.set('2028-01-31T15:00:00.000Z');
+    expect((await put(id, { planId: 'starter', timeZone: 'America/New_York' })).status).toBe(200);
+    await published.waitForCycles(id, 1);
+    clock.set('2028-02-29T15:00:00.000Z');
+    await published.waitForCycles(id, 2);
+    clock.set('2028-03-31T14:00:00.000Z');
+    const cycles = await published.waitForCycles(id, 3);
+    expect(cycles.map((c) => c.periodStart)).toEqual(['2028-01-31T15:00:00.000Z', '2028-02-29T15:00:00.000Z', '2028-03-31T14:00:00.000Z']);
+  });
+
+  it('upgrades at once, downgrades and cancels at the next reset', async () => {
+    const up = account('up');
+    const down = account('down');
+    const cancelled = account('cancel');
+    clock.set('2029-01-10T12:00:00.000Z');
+    expect((await put(up, { planId: 'starter', timeZone: 'UTC' })).status).toBe(200);
+    expect((await put(down, { planId: 'pro', timeZone: 'Europe/Berlin' })).status).toBe(200);
+    expect((await put(cancelled, { planId: 'plus', interval: 'monthly', timeZone: 'UTC' })).status).toBe(200);
+    await published.waitForCycles(up, 1);
+    await published.waitForCycles(down, 1);
+    await published.waitForCycles(cancelled, 1);
+
+    clock.set('2029-01-20T12:00:00.000Z');
+    // Upgrade: a new cycle with the new allocation starts now.
+    const upgraded = await put(up, { planId: 'pro' });
+    expect(upgraded.status).toBe(200);
+    expect(upgraded.body).toMatchObject({ outcome: 'upgraded', planId: 'pro', anchor: '2029-01-20T12:00:00.000Z' });
+    const upCycles = await published.waitForCycles(up, 2);
+    expect(upCycles[1]).toMatchObject({ planId: 'pro', allocation: '2500', periodStart: '2029-01-20T12:00:00.000Z', periodEnd: '2029-02-20T12:00:00.000Z' });
+    expect(published.of(up).map((m) => m.type)).toEqual(['CycleStarted', 'PlanChanged', 'CycleStarted']);
+    expect(published.of(up, 'PlanChanged')[0].data).toMatchObject({ planId: 'pro', unlimited: false, overdraftPolicy: 'write-off' });
+
+    // Downgrade: scheduled for the end of the cycle, nothing published now; repeating it is a no-op.
+    const downgraded = await put(down, { planId: 'starter', timeZone: 'Europe/Berlin' });
+    expect(downgraded.status).toBe(200);
+    expect(downgraded.body).toMatchObject({ outcome: 'downgrade-scheduled', planId: 'pro', pendingChange: { planId: 'starter', kind: 'downgrade', effectiveAt: '2029-02-10T12:00:00.000Z' } });
+    expect((await put(down, { planId: 'starter' })).body).toMatchObject({ outcome: 'unchanged' });
+
+    // Cancel: falls back to the free plan at the end of the cycle.
+    const cancel = await http(service.baseUrl, 'DELETE', `/v1/accounts/${cancelled}/subscription`);
+    expect(cancel.status).toBe(200);
+    expect(cancel.body).toMatchObject({ outcome: 'cancel-scheduled', planId: 'plus', pendingChange: { planId: 'free', kind: 'cancel' } });
+
+    await sleep(200);
+    expect(published.cycles(down)).toHaveLength(1);
+    expect(published.cycles(cancelled)).toHaveLength(1);
+
+    clock.set('2029-02-10T12:00:00.000Z');
+    const downCycles = await published.waitForCycles(down, 2);
+    expect(downCycles[1]).toMatchObject({ planId: 'starter', allocation: '1000', periodStart: '2029-02-10T12:00:00.000Z' });
+    expect(published.of(down).map((m) => m.type)).toEqual(['CycleStarted', 'PlanChanged', 'CycleStarted']);
+    const cancelCycles = await published.waitForCycles(cancelled, 2);
+    expect(cancelCycles[1]).toMatchObject({ planId: 'free', allocation: '100', periodStart: '2029-02-10T12:00:00.000Z' });
+
+    const view = await http(service.baseUrl, 'GET', `/v1/accounts/${down}/subscription`);
+    expect(view.body).toMatchObject({ planId: 'starter', pendingChange: null });
+    // The upgraded account's next reset follows its new anchor (Jan 20), not the old one (Jan 10).
+    expect(published.cycles(up)).toHaveLength(2);
+    clock.set('2029-02-20T12:00:00.000Z');
+    expect((await published.waitForCycles(up, 3))[2]).toMatchObject({ planId: 'pro', periodStart: '2029-02-20T12:00:00.000Z' });
+  });
+});

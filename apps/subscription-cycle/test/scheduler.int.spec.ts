@@ -1,0 +1,100 @@
+import { DataSource } from 'typeorm';
+import { createTestSchema, uniqueSuffix, waitFor } from '@tally/testing';
+import { OutboxRelay } from '../src/outbox/outbox.relay';
+import { CycleScheduler } from '../src/scheduler/cycle.scheduler';
+import { PublishedMessages, TestClock, http, sleep, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+
+/**
+ * Two app instances on one schema (each with its scheduler and outbox relay running every 25 ms, small batches
+ * so they contend), one broker topic: every cycle must be published exactly once; after the schedulers were
+ * stopped for three cycles, exactly the current cycle is published.
+ */
+describe('subscription-cycle: scheduler with several instances', () => {
+  const clock = new TestClock(new Date('2030-01-15T09:00:00.000Z'));
+  const topic = testTopic();
+  let dropSchema: () => Promise<void>;
+  let first: TestApp;
+  let second: TestApp;
+  let published: PublishedMessages;
+  const accounts = Array.from({ length: 12 }, (_, i) => `acct-multi-${i}-${uniqueSuffix()}`);
+
+  beforeAll(async () => {
+    const { schema, drop } = await createTestSchema('sc_sched');
+    dropSchema = drop;
+    const env = { SCHEDULER_BATCH: '3', OUTBOX_BATCH: '4' };
+    first = await startApp({ schema, topic, clock, env });
+    second = await startApp({ schema, topic, clock, env }); // migrations already applied: a no-op
+    published = await PublishedMessages.start(topic);
+  });
+
+  afterAll(async () => {
+    await published?.stop();
+    await first?.app.close();
+    await second?.app.close();
+    await dropSchema?.();
+  });
+
+  const unpublished = async () =>
+    Number((await first.app.get(DataSource).query(`SELECT count(*)::int AS n FROM "${first.config.DATABASE_SCHEMA}".outbox_messages WHERE published_at IS NULL`))[0].n);
+
+  it('publishes each cycle exactly once with two instances running', async () => {
+    // Subscriptions arrive through both instances.
+    for (const [i, id] of accounts.entries()) {
+      const via = i % 2 === 0 ? first : second;
+      const response = await http(via.baseUrl, 'PUT', `/v1/accounts/${id}/subscription`, { planId: i % 3 === 0 ? 'go' : 'starter', timeZone: 'Asia/Tokyo' });
+      expect(response.status).toBe(200);
+    }
+    for (let month = 1; month <= 6; month++) {
+      clock.set(`2030-${String(1 + month).padStart(2, '0')}-15T09:00:00.000Z`);
+      for (const id of accounts) await published.waitForCycles(id, 1 + month);
+    }
+    await waitFor(async () => (await unpublished()) === 0);
+    await sleep(500); // room for a duplicate to show up, if there were one
+
+    for (const id of accounts) {
+      const cycles = published.cycles(id);
+      expect(cycles).toHaveLength(7);
+      expect(new Set(cycles.map((c) => c.cycleId)).size).toBe(7);
+      expect(cycles.map((c) => c.periodStart)).toEqual(cycles.map((c) => c.periodStart).sort());
+      expect(new Set(published.of(id).map((m) => m.partition)).size).toBe(1); // keyed by account
+    }
+    expect(published.all).toHaveLength(accounts.length * 7);
+  });
+
+  it('after three missed cycles publishes only the current one', async () => {
+    await Promise.all([first.app.get(CycleScheduler).stop(), second.app.get(CycleScheduler).stop()]);
+    const before = new Map(accounts.map((id) => [id, published.cycles(id).length]));
+    // Last cycle started 2030-07-15; the schedulers sleep through Aug, Sep and Oct, restart on Oct 20.
+    clock.set('2030-10-20T00:00:00.000Z');
+    await sleep(200);
+    expect(published.all).toHaveLength(accounts.length * 7);
+
+    first.app.get(CycleScheduler).start();
+    second.app.get(CycleScheduler).start();
+    for (const id of accounts) await published.waitForCycles(id, (before.get(id) ?? 0) + 1);
+    await sleep(500);
+    for (const id of accounts) {
+      const cycles = published.cycles(id);
+      expect(cycles).toHaveLength(8);
+      expect(cycles[7]).toMatchObject({ periodStart: '2030-10-15T09:00:00.000Z', periodEnd: '2030-11-15T09:00:00.000Z' });
+    }
+
+    const rows = await first.app.get(DataSource).query(`SELECT DISTINCT next_due_at FROM "${first.config.DATABASE_SCHEMA}".subscriptions`);
+    expect(rows.map((r: { next_due_at: Date }) => r.next_due_at.toISOString())).toEqual(['2030-11-15T09:00:00.000Z']);
+  });
+
+  it('keeps due cycles in the outbox while no relay runs, then publishes each once', async () => {
+    await Promise.all([first.app.get(OutboxRelay).stop(), second.app.get(OutboxRelay).stop()]);
+    clock.set('2030-11-15T09:00:00.000Z');
+    await waitFor(async () => (await unpublished()) === accounts.length);
+    await sleep(200);
+    expect(published.all).toHaveLength(accounts.length * 8);
+
+    first.app.get(OutboxRelay).start();
+    second.app.get(OutboxRelay).start();
+    for (const id of accounts) await published.waitForCycles(id, 9);
+    await waitFor(async () => (await unpublished()) === 0);
+    await sleep(300);
+    expect(published.all).toHaveLength(accounts.length * 9);
+  });
+});

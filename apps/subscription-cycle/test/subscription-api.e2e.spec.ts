@@ -1,0 +1,91 @@
+import { DataSource } from 'typeorm';
+import { createTestSchema, uniqueSuffix } from '@tally/testing';
+import { READER_KEY, TestClock, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+
+/** The HTTP contract: plans, scopes, and bad input refused with 400 {code, message, details} and nothing changed. */
+describe('subscription-cycle: HTTP API', () => {
+  const clock = new TestClock(new Date('2031-03-10T08:00:00.000Z'));
+  let dropSchema: () => Promise<void>;
+  let service: TestApp;
+  const id = `acct-api-${uniqueSuffix()}`;
+  const path = `/v1/accounts/${id}/subscription`;
+
+  beforeAll(async () => {
+    const { schema, drop } = await createTestSchema('sc_api');
+    dropSchema = drop;
+    service = await startApp({ schema, topic: testTopic(), clock });
+  });
+
+  afterAll(async () => {
+    await service?.app.close();
+    await dropSchema?.();
+  });
+
+  const snapshot = async () => {
+    const db = service.app.get(DataSource);
+    return {
+      subscriptions: await db.query(`SELECT * FROM "${service.config.DATABASE_SCHEMA}".subscriptions ORDER BY account_id`),
+      outbox: await db.query(`SELECT message_id FROM "${service.config.DATABASE_SCHEMA}".outbox_messages ORDER BY id`),
+    };
+  };
+
+  it('lists plans and packs with amounts as decimal strings (accounts:read)', async () => {
+    const response = await http(service.baseUrl, 'GET', '/v1/plans', undefined, READER_KEY);
+    expect(response.status).toBe(200);
+    const plans = response.body.plans as { id: string; creditsPerMonth: string; price: string }[];
+    expect(plans.find((p) => p.id === 'pro')).toMatchObject({ creditsPerMonth: '2500', price: '19.99', interval: 'monthly' });
+    expect(plans.find((p) => p.id === 'go')).toMatchObject({ creditsPerMonth: '7' });
+    expect(response.body.packs).toEqual(expect.arrayContaining([{ id: 'pack-1000', credits: '1000', price: '10' }]));
+    expect(response.body.fallbackPlanId).toBe('free');
+  });
+
+  it('requires a key with the right scope', async () => {
+    expect((await http(service.baseUrl, 'GET', '/v1/plans', undefined, 'nope')).status).toBe(401);
+    const forbidden = await http(service.baseUrl, 'PUT', path, { planId: 'pro', timeZone: 'UTC' }, READER_KEY);
+    expect(forbidden).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
+  });
+
+  it('answers 404 for an account without a subscription', async () => {
+    expect(await http(service.baseUrl, 'GET', path)).toMatchObject({ status: 404, body: { code: 'SUBSCRIPTION_NOT_FOUND' } });
+    expect((await http(service.baseUrl, 'DELETE', path)).status).toBe(404);
+  });
+
+  it.each([
+    ['an unknown plan', path, { planId: 'platinum', timeZone: 'UTC' }, 'UNKNOWN_PLAN', 'planId'],
+    ['an invalid time zone', path, { planId: 'pro', timeZone: 'Mars/Olympus' }, 'INVALID_TIME_ZONE', 'timeZone'],
+    ['an offset instead of a zone', path, { planId: 'pro', timeZone: '+02:00' }, 'INVALID_TIME_ZONE', 'timeZone'],
+    ['a malformed account id', '/v1/accounts/bad%20id!/subscription', { planId: 'pro', timeZone: 'UTC' }, 'INVALID_ACCOUNT_ID', 'accountId'],
+    ['an interval the plan is not billed at', path, { planId: 'pro', interval: 'yearly', timeZone: 'UTC' }, 'INTERVAL_MISMATCH', 'interval'],
+    ['no time zone on a first subscription', path, { planId: 'pro' }, 'TIME_ZONE_REQUIRED', 'timeZone'],
+    ['a missing plan id', path, { timeZone: 'UTC' }, 'VALIDATION_FAILED', 'planId'],
+    ['an unknown field', path, { planId: 'pro', timeZone: 'UTC', credits: '1000000' }, 'VALIDATION_FAILED', 'credits'],
+  ])('refuses %s with 400 and changes nothing', async (_case, target, body, code, field) => {
+    const before = await snapshot();
+    const response = await http(service.baseUrl, 'PUT', target, body);
+    expect(response.status).toBe(400);
+    expect(response.body).toMatchObject({ code, message: expect.any(String), details: expect.arrayContaining([expect.objectContaining({ field, reason: expect.any(String) })]) });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('refuses a change to the plan already held (SAME_PLAN) and a time zone change, changing nothing', async () => {
+    expect((await http(service.baseUrl, 'PUT', path, { planId: 'pro', timeZone: 'Europe/Paris' })).status).toBe(200);
+    const before = await snapshot();
+    expect(before.outbox).toHaveLength(1);
+
+    const same = await http(service.baseUrl, 'PUT', path, { planId: 'pro' });
+    expect(same).toMatchObject({ status: 400, body: { code: 'SAME_PLAN', details: [{ field: 'planId', reason: expect.any(String) }] } });
+    const zone = await http(service.baseUrl, 'PUT', path, { planId: 'starter', timeZone: 'UTC' });
+    expect(zone).toMatchObject({ status: 400, body: { code: 'TIME_ZONE_IMMUTABLE' } });
+    const unknown = await http(service.baseUrl, 'PUT', path, { planId: 'platinum' });
+    expect(unknown).toMatchObject({ status: 400, body: { code: 'UNKNOWN_PLAN' } });
+    expect(await snapshot()).toEqual(before);
+
+    // Cancelling down to the free plan, then asking for free again, is SAME_PLAN too once it took effect; and
+    // asking for the current plan while a change is pending undoes that change.
+    expect((await http(service.baseUrl, 'DELETE', path)).body).toMatchObject({ outcome: 'cancel-scheduled' });
+    const undo = await http(service.baseUrl, 'PUT', path, { planId: 'pro' });
+    expect(undo.body).toMatchObject({ outcome: 'change-cancelled', pendingChange: null });
+    const view = await http(service.baseUrl, 'GET', path, undefined, READER_KEY);
+    expect(view).toMatchObject({ status: 200, body: { accountId: id, planId: 'pro', interval: 'monthly', timeZone: 'Europe/Paris', anchor: '2031-03-10T08:00:00.000Z', pendingChange: null } });
+  });
+});

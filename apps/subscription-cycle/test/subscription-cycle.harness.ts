@@ -1,0 +1,124 @@
+import { resolve } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { parseMessage, Topics, type CycleStartedV1, type Envelope, type PlanChangedV1 } from '@tally/contracts';
+import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
+import { freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { SubscriptionCycleConfig } from '../src/config/subscription-cycle.config';
+import { createSubscriptionCycleModule } from '../src/subscription-cycle.module';
+import { SUBSCRIPTION_CYCLE_STATUS_BY_CODE } from '../src/subscription-cycle.errors';
+import type { Clock } from '../src/time/clock';
+
+export const WRITER_KEY = 'sc-test-writer';
+export const READER_KEY = 'sc-test-reader';
+
+/** A clock the test moves: a year of billing cycles runs in seconds. */
+export class TestClock implements Clock {
+  constructor(private current: Date) {}
+  now(): Date {
+    return new Date(this.current.getTime());
+  }
+  set(iso: string): void {
+    this.current = new Date(iso);
+  }
+}
+
+export interface TestApp {
+  app: INestApplication;
+  baseUrl: string;
+  config: SubscriptionCycleConfig;
+}
+
+export async function startApp(options: { schema: string; topic: string; clock: Clock; env?: Record<string, string> }): Promise<TestApp> {
+  const port = await freePort();
+  const config = loadConfig(SubscriptionCycleConfig, {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    DATABASE_URL: testDatabaseUrl(),
+    DATABASE_SCHEMA: options.schema,
+    KAFKA_BROKERS: testKafkaBrokers().join(','),
+    KAFKA_CLIENT_ID: `subscription-cycle-test-${uniqueSuffix()}`,
+    SUBSCRIPTION_EVENTS_TOPIC: options.topic,
+    PLANS_PATH: resolve(__dirname, '../../../config/plans.yaml'),
+    SCHEDULER_INTERVAL_MS: '25',
+    OUTBOX_INTERVAL_MS: '25',
+    API_KEYS: JSON.stringify([
+      { name: 'writer', sha256: hashApiKey(WRITER_KEY), scopes: ['accounts:read', 'accounts:write'] },
+      { name: 'reader', sha256: hashApiKey(READER_KEY), scopes: ['accounts:read'] },
+    ]),
+    ...options.env,
+  });
+  const app = await bootstrapHttpApp(createSubscriptionCycleModule({ config, clock: options.clock }), {
+    service: 'subscription-cycle',
+    title: 'subscription-cycle (test)',
+    config,
+    statusByCode: SUBSCRIPTION_CYCLE_STATUS_BY_CODE,
+    host: '127.0.0.1',
+  });
+  return { app, baseUrl: `http://127.0.0.1:${port}`, config };
+}
+
+export interface HttpResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export async function http(baseUrl: string, method: string, path: string, body?: unknown, key = WRITER_KEY): Promise<HttpResult> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+export type PublishedEnvelope = Envelope<CycleStartedV1 | PlanChangedV1> & { partition: number };
+
+/** Reads the test's subscription events topic from the beginning, validating every message against the contract. */
+export class PublishedMessages {
+  readonly all: PublishedEnvelope[] = [];
+  private constructor(private readonly consumer: Consumer) {}
+
+  static async start(topic: string): Promise<PublishedMessages> {
+    const kafka = new Kafka({ clientId: `sc-test-consumer-${uniqueSuffix()}`, brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `sc-test-${uniqueSuffix()}` });
+    const messages = new PublishedMessages(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message, partition }) => {
+        // Validated with the production parser of subscription.events.v1 (the test topic only renames it).
+        const { envelope } = parseMessage(Topics.subscriptionEvents, message.value);
+        if (message.key?.toString() !== envelope.accountId) throw new Error(`message ${envelope.id} not keyed by its account`);
+        messages.all.push({ ...(envelope as Envelope<CycleStartedV1 | PlanChangedV1>), partition });
+      },
+    });
+    return messages;
+  }
+
+  of(accountId: string, type?: 'CycleStarted' | 'PlanChanged'): PublishedEnvelope[] {
+    return this.all.filter((m) => m.accountId === accountId && (type === undefined || m.type === type));
+  }
+
+  cycles(accountId: string): CycleStartedV1[] {
+    return this.of(accountId, 'CycleStarted').map((m) => m.data as CycleStartedV1);
+  }
+
+  /** Waits until `accountId` has exactly `count` CycleStarted messages (and returns them). */
+  async waitForCycles(accountId: string, count: number, timeoutMs = 20_000): Promise<CycleStartedV1[]> {
+    await waitFor(() => this.cycles(accountId).length >= count, timeoutMs);
+    const cycles = this.cycles(accountId);
+    expect(cycles).toHaveLength(count);
+    return cycles;
+  }
+
+  stop(): Promise<void> {
+    return this.consumer.disconnect();
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const testTopic = (): string => `subscription.events.test.${uniqueSuffix()}`;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one test command (README): type-check, lint (project boundaries included), unit tests, then the
+# integration and end-to-end tests against the real Kafka broker and PostgreSQL (scripts/infra.sh up first).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export KAFKAJS_NO_PARTITIONER_WARNING=1
+mkdir -p .cache/test-results
+
+echo "== type-check"
+npx tsc -p tsconfig.json --noEmit
+
+echo "== lint"
+npx nx show projects >/dev/null   # builds the project graph the boundary rule reads
+npx eslint .
+
+echo "== unit tests"
+unit=0
+npx jest --selectProjects=unit --json --outputFile=.cache/test-results/unit.json || unit=$?
+
+echo "== integration and end-to-end tests (real Kafka, real PostgreSQL)"
+int=0
+npx jest --selectProjects=int --runInBand --json --outputFile=.cache/test-results/int.json || int=$?
+
+node -e '
+  const r = ["unit", "int"].map((n) => { try { return require(`./.cache/test-results/${n}.json`); } catch { return { numPassedTests: 0, numFailedTests: 1 }; } });
+  const passed = r.reduce((s, x) => s + x.numPassedTests, 0), failed = r.reduce((s, x) => s + x.numFailedTests, 0);
+  console.log(`tests: ${passed} passed, ${failed} failed`);
+'
+[ "$unit" -eq 0 ] && [ "$int" -eq 0 ]
