@@ -35,6 +35,8 @@ module.exports = [
         },
       ],
       '@typescript-eslint/no-explicit-any': 'error',
+      // Config and DTO classes keep explicit types: they become reflected metadata that validation relies on.
+      '@typescript-eslint/no-inferrable-types': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-syntax': [
         'error',

@@ -1,13 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
-import { bootstrapHttpApp, loadConfig } from '@tally/shared';
-import { testDatabaseUrl, testKafkaBrokers, waitFor } from '@tally/testing';
-import { UsageIngestConfig } from '../../usage-ingest/src/config/usage-ingest.config';
-import { USAGE_INGEST_STATUS_BY_CODE } from '../../usage-ingest/src/usage-ingest.errors';
-import { UsageIngestModule } from '../../usage-ingest/src/usage-ingest.module';
+import { startServiceProcess, testDatabaseUrl, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
 import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger-test-env';
-import { freePort } from '@tally/testing';
 
 /**
  * Issue 3, end to end on the real broker and database: HTTP ingest → usage.events.v1 → ledger (event store)
@@ -17,9 +12,8 @@ describe('usage to balance, end to end', () => {
   const { env } = ledgerTestSettings();
   const drops: (() => Promise<void>)[] = [];
   let ledger: INestApplication;
-  let ingest: INestApplication;
+  let ingest: ServiceProcess;
   let api: ReturnType<typeof json>;
-  let ingestBase: string;
   let producer: Producer;
   let pool: Pool;
   let schema: string;
@@ -27,7 +21,7 @@ describe('usage to balance, end to end', () => {
 
   const usage = (id: string, accountId: string, fields: object) => ({ id, accountId, occurredAt: now, ...fields });
   const report = async (event: object) => {
-    const response = await fetch(`${ingestBase}/v1/usage-events`, {
+    const response = await fetch(`${ingest.base}/v1/usage-events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify(event),
@@ -54,12 +48,8 @@ describe('usage to balance, end to end', () => {
     const started = await startLedger(env, schema);
     ledger = started.app;
     api = json(started.base);
-    const port = await freePort();
-    const ingestConfig = loadConfig(UsageIngestConfig, { ...env, PORT: String(port), DATABASE_SCHEMA: ingestSchema.schema });
-    ingest = await bootstrapHttpApp(UsageIngestModule.forRoot(ingestConfig), {
-      service: 'usage-ingest', title: 'test', config: ingestConfig, statusByCode: USAGE_INGEST_STATUS_BY_CODE, host: '127.0.0.1',
-    });
-    ingestBase = `http://127.0.0.1:${port}`;
+    // usage-ingest runs as its own process, as in production.
+    ingest = await startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema });
     producer = new Kafka({ clientId: 'e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     pool = new Pool({ connectionString: testDatabaseUrl() });
@@ -67,7 +57,7 @@ describe('usage to balance, end to end', () => {
 
   afterAll(async () => {
     await producer?.disconnect();
-    await ingest?.close();
+    await ingest?.kill();
     await ledger?.close();
     await pool?.end();
     for (const drop of drops) await drop();

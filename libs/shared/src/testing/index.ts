@@ -55,3 +55,4 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+export * from './service-process';

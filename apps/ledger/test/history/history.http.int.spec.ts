@@ -1,0 +1,238 @@
+import { get, type IncomingMessage } from 'node:http';
+import { Module, type INestApplication } from '@nestjs/common';
+import type { Envelope } from '@tally/contracts';
+import { parseCredits } from '@tally/money';
+import { bootstrapHttpApp, hashApiKey } from '@tally/shared';
+import { createTestSchema, freePort, waitFor } from '@tally/testing';
+import type { Pool } from 'pg';
+import { LedgerConfig } from '../../src/config/ledger.config';
+import { PG_POOL } from '../../src/database/database.tokens';
+import { BalanceNotifications } from '../../src/history/balance.notifications';
+import { HISTORY_STATUS_BY_CODE } from '../../src/history/history.errors';
+import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from '../../src/history/history.module';
+import { USAGE_CSV_COLUMNS, UsageExportService } from '../../src/history/usage-export.service';
+import { AccountStream, batches } from './envelopes';
+import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
+
+const API_KEY = 'history-test-key';
+const OTHER_KEY = 'usage-only-key';
+const USAGE_EVENTS = 10_000;
+
+/** RFC 4180 lines → fields (quoted fields may hold commas, quotes and newlines). */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i += 1; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; }
+    else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; }
+    else field += c;
+  }
+  if (field !== '' || row.length > 0) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+interface SseEvent { event?: string; id?: string; data?: string }
+
+/** A minimal server-sent events reader over node:http. */
+function openSse(url: string, key: string): Promise<{ response: IncomingMessage; events: SseEvent[]; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' } }, (response) => {
+      const events: SseEvent[] = [];
+      let buffer = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event: SseEvent = {};
+          for (const line of block.split('\n')) {
+            const match = /^(event|id|data): (.*)$/.exec(line);
+            if (match) event[match[1] as keyof SseEvent] = match[2];
+          }
+          if (event.data) events.push(event);
+        }
+      });
+      response.on('error', () => undefined);
+      resolve({ response, events, close: () => request.destroy() });
+    });
+    request.on('error', reject);
+  });
+}
+
+describe('history HTTP API', () => {
+  let pool: Pool;
+  let schema: { schema: string; drop: () => Promise<void> };
+  let app: INestApplication;
+  let base: string;
+  const alice = new AccountStream('alice', '2025-03-01T00:00:00.000Z', false);
+  let debited = 0n;
+
+  const call = (path: string, key = API_KEY) => fetch(`${base}${path}`, { headers: { authorization: `Bearer ${key}` } });
+
+  beforeAll(async () => {
+    pool = testPool();
+    schema = await createTestSchema('ledger_history_http');
+    await migrateReadModels(schema.schema);
+    const events: Envelope<object>[] = [
+      alice.opened(),
+      alice.cycleStarted('c-03', '2025-03-01T00:00:00.000Z', '2025-04-01T00:00:00.000Z', '1000'),
+      alice.granted('allowance', '1000', 'allowance-03'),
+    ];
+    for (let i = 0; i < USAGE_EVENTS; i += 1) {
+      const amount = `0.${String((i * 7919) % 1_000_000).padStart(6, '0')}`;
+      debited += parseCredits(amount);
+      const occurredAt = new Date(Date.parse('2025-03-02T00:00:00.000Z') + i * 60_000 + (i % 3)).toISOString();
+      // Every third one shares its timestamp with the next, so the export's keyset tie-break is exercised.
+      const at = i % 3 === 1 ? new Date(Date.parse(occurredAt) - 60_000 - 1).toISOString() : occurredAt;
+      events.push(alice.usage({
+        usageId: `u-${String(i).padStart(5, '0')}`,
+        occurredAt: at,
+        lines: [{ model: i % 10 === 0 ? 'llama,"70b"' : 'gpt-4o', amount, inputTokens: i, outputTokens: 2 * i }],
+      }));
+    }
+    for (const batch of batches(events, 1000)) await applyBatch(pool, schema.schema, batch);
+
+    const port = await freePort();
+    const config = testConfig(schema.schema, {
+      PORT: port,
+      LOG_LEVEL: 'silent',
+      API_KEYS: JSON.stringify([
+        { name: 'reader', sha256: hashApiKey(API_KEY), scopes: ['accounts:read'] },
+        { name: 'ingest', sha256: hashApiKey(OTHER_KEY), scopes: ['usage:write'] },
+      ]),
+    });
+    @Module({
+      controllers: HISTORY_CONTROLLERS,
+      providers: [...HISTORY_PROVIDERS, { provide: PG_POOL, useValue: pool }, { provide: LedgerConfig, useValue: config }],
+    })
+    class HistoryTestModule {}
+    app = await bootstrapHttpApp(HistoryTestModule, { service: 'ledger-history-test', title: 'test', config, statusByCode: HISTORY_STATUS_BY_CODE, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${port}`;
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await pool.end();
+    await schema.drop();
+  });
+
+  it('exports every usage event as CSV whose credits add up exactly to the debits', async () => {
+    const response = await call('/v1/accounts/alice/usage/export');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(response.headers.get('content-disposition')).toMatch(/^attachment; filename="usage-alice-1970-01-01-\d{4}-\d{2}-\d{2}\.csv"$/);
+    const text = await response.text();
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text.split('\n').length - 1).toBe(USAGE_EVENTS + 1);
+    const rows = parseCsv(text);
+    expect(rows[0]).toEqual([...USAGE_CSV_COLUMNS]);
+    const body = rows.slice(1);
+    expect(body).toHaveLength(USAGE_EVENTS);
+    const credits = USAGE_CSV_COLUMNS.indexOf('credits');
+    expect(body.reduce((sum, row) => sum + parseCredits(row[credits]), 0n)).toBe(debited);
+    expect(new Set(body.map((row) => row[1])).size).toBe(USAGE_EVENTS);
+    const sorted = [...body].sort((a, b) => (a[0] === b[0] ? a[1].localeCompare(b[1]) : a[0].localeCompare(b[0])));
+    expect(body.map((row) => row[1])).toEqual(sorted.map((row) => row[1]));
+    expect(body.find((row) => row[1] === 'u-00010')).toEqual([
+      '2025-03-02T00:09:00.000000Z', 'u-00010', 'chat', 'llama,"70b"', '10', '20', '0', '', '0', '0.07919', '2025-03',
+    ]);
+  });
+
+  it('pages the export on exact microsecond timestamps', async () => {
+    const micro = new AccountStream('micro', '2025-03-01T00:00:00.000Z', false);
+    const events = [micro.opened()];
+    for (let i = 0; i < 25; i += 1) {
+      // Several events inside one millisecond: a keyset rounded to milliseconds would skip or repeat them.
+      events.push(micro.usage({ usageId: `m-${String(24 - i).padStart(2, '0')}`, occurredAt: `2025-03-05T00:00:00.000${String(Math.floor(i / 2)).padStart(3, '0')}Z`, lines: [{ model: 'm', amount: '1' }] }));
+    }
+    await applyBatch(pool, schema.schema, events);
+    const exporter = app.get(UsageExportService);
+    exporter.pageSize = 4;
+    try {
+      const rows = parseCsv(await (await call('/v1/accounts/micro/usage/export')).text()).slice(1);
+      expect(rows.map((row) => row[1]).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `m-${String(i).padStart(2, '0')}`));
+      expect(rows[0][0]).toBe('2025-03-05T00:00:00.000000Z');
+      expect(rows[24][0]).toBe('2025-03-05T00:00:00.000012Z');
+    } finally {
+      exporter.pageSize = 5_000;
+    }
+  });
+
+  it('limits the export to from/to', async () => {
+    const response = await call('/v1/accounts/alice/usage/export?from=2025-03-02T00:00:00Z&to=2025-03-02T01:00:00Z');
+    const rows = parseCsv(await response.text());
+    expect(rows.length - 1).toBe(60);
+  });
+
+  it('summarises usage and pages transactions over HTTP', async () => {
+    const usage = await call('/v1/accounts/alice/usage?period=cycle');
+    expect(usage.status).toBe(200);
+    const summary = (await usage.json()) as { totals: { credits: string; requests: number }; byModel: { model: string; requests: number }[] };
+    expect(summary.totals).toEqual({ credits: (await import('@tally/money')).formatCredits(debited), requests: USAGE_EVENTS });
+    expect(summary.byModel.map((m) => [m.model, m.requests])).toEqual([['gpt-4o', 9000], ['llama,"70b"', 1000]]);
+
+    const first = (await (await call('/v1/accounts/alice/transactions?limit=2&type=UsageDebited')).json()) as { items: { streamVersion: number }[]; nextCursor: string };
+    expect(first.items.map((item) => item.streamVersion)).toEqual([USAGE_EVENTS + 3, USAGE_EVENTS + 2]);
+    const second = (await (await call(`/v1/accounts/alice/transactions?limit=2&type=UsageDebited&cursor=${first.nextCursor}`)).json()) as { items: { streamVersion: number }[] };
+    expect(second.items.map((item) => item.streamVersion)).toEqual([USAGE_EVENTS + 1, USAGE_EVENTS]);
+  });
+
+  it('answers 400 with the field, 404 for unknown accounts, 401/403 without the right key', async () => {
+    const badPeriod = await call('/v1/accounts/alice/usage?period=1y');
+    expect(badPeriod.status).toBe(400);
+    expect(await badPeriod.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'period' }] });
+    const unknownParam = await call('/v1/accounts/alice/transactions?sort=asc');
+    expect(unknownParam.status).toBe(400);
+    const badCursor = await call('/v1/accounts/alice/transactions?cursor=nope');
+    expect(await badCursor.json()).toMatchObject({ details: [{ field: 'cursor' }] });
+    const badId = await call('/v1/accounts/bad%20id/usage');
+    expect(badId.status).toBe(400);
+    expect(await badId.json()).toMatchObject({ details: [{ field: 'accountId' }] });
+    for (const path of ['/usage', '/transactions', '/usage/export', '/balance/stream']) {
+      const missing = await call(`/v1/accounts/ghost${path}`);
+      expect([path, missing.status]).toEqual([path, 404]);
+      expect(await missing.json()).toMatchObject({ code: 'ACCOUNT_NOT_FOUND' });
+    }
+    expect((await call('/v1/accounts/alice/usage', 'wrong')).status).toBe(401);
+    expect((await call('/v1/accounts/alice/usage', OTHER_KEY)).status).toBe(403);
+  });
+
+  it('streams the balance, then the new balance after each change, and cleans up on close', async () => {
+    const notifications = app.get(BalanceNotifications);
+    const sse = await openSse(`${base}/v1/accounts/alice/balance/stream`, API_KEY);
+    try {
+      expect(sse.response.statusCode).toBe(200);
+      expect(sse.response.headers['content-type']).toMatch(/^text\/event-stream/);
+      await waitFor(() => sse.events.length >= 1);
+      const initial = JSON.parse(sse.events[0].data as string) as { streamVersion: number; available: string };
+      expect(initial.streamVersion).toBe(USAGE_EVENTS + 3);
+      expect(sse.events[0]).toMatchObject({ event: 'balance', id: String(USAGE_EVENTS + 3) });
+
+      const grants = [alice.granted('purchased', '500', 'pack-1'), alice.granted('promotional', '7.25', 'promo-1')];
+      await applyBatch(pool, schema.schema, grants);
+      await waitFor(() => sse.events.length >= 2);
+      const next = JSON.parse(sse.events[sse.events.length - 1].data as string) as { streamVersion: number; available: string; purchased: string };
+      expect(next.streamVersion).toBe(USAGE_EVENTS + 5);
+      expect(parseCredits(next.available) - parseCredits(initial.available)).toBe(parseCredits('507.25'));
+      expect(next.purchased).toBe('500');
+      // A redelivery changes nothing, so it pushes nothing.
+      const count = sse.events.length;
+      await applyBatch(pool, schema.schema, grants);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(sse.events).toHaveLength(count);
+    } finally {
+      sse.close();
+    }
+    await waitFor(() => notifications.subscriberCount() === 0);
+  });
+});

@@ -1,0 +1,180 @@
+import type { Envelope } from '@tally/contracts';
+import { createTestSchema } from '@tally/testing';
+import type { Pool } from 'pg';
+import { BalanceReadRepository } from '../../src/history/balance.read';
+import { TransactionQueryService } from '../../src/history/transactions.query';
+import { UsageQueryService } from '../../src/history/usage.query';
+import { rebuildReadModels } from '../../src/read-models/rebuild-read-models';
+import { AccountStream, batches } from './envelopes';
+import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
+
+/** A month of activity for two accounts, interleaved like a Kafka partition would deliver them. */
+function scenario(): { events: Envelope<object>[]; alice: AccountStream; bob: AccountStream } {
+  const alice = new AccountStream('alice');
+  const bob = new AccountStream('bob');
+  const events: Envelope<object>[] = [
+    alice.opened(),
+    alice.cycleStarted('alice-2025-03', '2025-03-01T00:00:00.000Z', '2025-04-01T00:00:00.000Z', '25'),
+    alice.granted('allowance', '25', 'alice-allowance-03'),
+    bob.opened(),
+    bob.granted('purchased', '1000', 'bob-pack', { paymentReference: 'pay-bob' }),
+  ];
+  for (let day = 1; day <= 20; day += 1) {
+    const at = `2025-03-${String(day).padStart(2, '0')}T09:30:00.123456Z`;
+    events.push(alice.usage({ usageId: `alice-chat-${day}`, occurredAt: at, lines: [{ model: 'gpt-4o', amount: '0.333333', inputTokens: 1200, outputTokens: 300 }] }));
+    if (day % 5 === 0) {
+      events.push(
+        alice.usage({
+          usageId: `alice-council-${day}`,
+          occurredAt: `2025-03-${String(day).padStart(2, '0')}T18:00:00Z`,
+          lines: [
+            { model: 'gpt-4o', amount: '0.5', inputTokens: 100, outputTokens: 100 },
+            { model: 'claude-sonnet', amount: '0.75', inputTokens: 100, outputTokens: 120 },
+          ],
+        }),
+      );
+      events.push(bob.usage({ usageId: `bob-image-${day}`, feature: 'image', occurredAt: at, lines: [{ model: 'flux', amount: '4', images: 2, resolution: '1024x1024' }] }));
+    }
+  }
+  events.push(alice.thresholdCrossed(20));
+  events.push(alice.usage({ usageId: 'alice-video', feature: 'video', occurredAt: '2025-03-25T12:00:00Z', lines: [{ model: 'veo', amount: '30', videoSeconds: 8 }] }));
+  events.push(alice.overdraftIncurred('alice-video', '1'));
+  events.push(bob.holdPlaced('bob-hold', '50'));
+  events.push(bob.holdReleased('bob-hold', '50'));
+  return { events, alice, bob };
+}
+
+async function dump(pool: Pool, schema: string): Promise<Record<string, unknown[]>> {
+  const tables: Record<string, string> = {
+    balances: 'account_id',
+    ledger_transactions: 'account_id, stream_version',
+    usage_records: 'account_id, usage_id',
+    usage_lines: 'account_id, usage_id, model',
+  };
+  const out: Record<string, unknown[]> = {};
+  for (const [table, order] of Object.entries(tables)) {
+    out[table] = (await pool.query(`SELECT * FROM "${schema}".${table} ORDER BY ${order}`)).rows;
+  }
+  return out;
+}
+
+describe('LedgerProjection + history queries (PostgreSQL)', () => {
+  let pool: Pool;
+  let live: { schema: string; drop: () => Promise<void> };
+  let rebuilt: { schema: string; drop: () => Promise<void> };
+  const { events, alice } = scenario();
+
+  beforeAll(async () => {
+    pool = testPool();
+    live = await createTestSchema('ledger_rm_live');
+    rebuilt = await createTestSchema('ledger_rm_rebuilt');
+    await migrateReadModels(live.schema);
+    await migrateReadModels(rebuilt.schema);
+    const parts = batches(events, 7);
+    for (const [index, batch] of parts.entries()) {
+      await applyBatch(pool, live.schema, batch);
+      // Redelivery of the batch before, after this one moved past it: nothing may change or go backwards.
+      if (index === 3) await applyBatch(pool, live.schema, parts[2]);
+    }
+    await applyBatch(pool, live.schema, events); // full replay
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await live.drop();
+    await rebuilt.drop();
+  });
+
+  it('keeps the newest balance per account, with the cycle start', async () => {
+    const balances = new BalanceReadRepository(pool, testConfig(live.schema));
+    const balance = await balances.require('alice');
+    expect(balance).toMatchObject({
+      streamVersion: alice.streamVersion,
+      available: '0',
+      allocation: '25',
+      overdraft: '16.66666',
+      cycleId: 'alice-2025-03',
+      cycleStart: '2025-03-01T00:00:00.000Z',
+      cycleEnd: '2025-04-01T00:00:00.000Z',
+      planId: 'pro',
+    });
+    // A late redelivery of the first batch never moves the balance back.
+    await applyBatch(pool, live.schema, batches(events, 7)[0]);
+    expect((await balances.require('alice')).streamVersion).toBe(alice.streamVersion);
+    await expect(balances.require('nobody')).rejects.toMatchObject({ code: 'ACCOUNT_NOT_FOUND' });
+    await expect(balances.require('bad id')).rejects.toThrow(/accountId/);
+  });
+
+  it('writes exactly one row per transaction and per usage, whatever the redeliveries', async () => {
+    const counts = await pool.query(`SELECT
+        (SELECT count(*) FROM "${live.schema}".ledger_transactions)::int AS transactions,
+        (SELECT count(*) FROM "${live.schema}".usage_records)::int AS usages,
+        (SELECT count(*) FROM "${live.schema}".usage_lines)::int AS lines`);
+    const expectedTransactions = events.filter((e) => !['AccountOpened', 'LowCreditThresholdCrossed'].includes(e.type)).length;
+    expect(counts.rows[0]).toEqual({ transactions: expectedTransactions, usages: 29, lines: 33 });
+  });
+
+  it('summarises usage by model, feature and day', async () => {
+    const usage = new UsageQueryService(pool, testConfig(live.schema), new BalanceReadRepository(pool, testConfig(live.schema)));
+    const summary = await usage.summary('alice', { period: 'cycle' });
+    expect(summary.from).toBe('2025-03-01T00:00:00.000Z');
+    expect(summary.to).toBe('2025-04-01T00:00:00.000Z');
+    // 20 × 0.333333 + 4 × 1.25 + 30
+    expect(summary.totals).toEqual({ credits: '41.66666', requests: 25 });
+    expect(summary.byModel).toEqual([
+      { model: 'veo', credits: '30', requests: 1 },
+      { model: 'gpt-4o', credits: '8.66666', requests: 24 },
+      { model: 'claude-sonnet', credits: '3', requests: 4 },
+    ]);
+    expect(summary.byFeature).toEqual([
+      { feature: 'video', credits: '30', requests: 1 },
+      { feature: 'chat', credits: '6.66666', requests: 20 },
+      { feature: 'council', credits: '5', requests: 4 },
+    ]);
+    expect(summary.byDay).toHaveLength(21);
+    expect(summary.byDay[4]).toEqual({ day: '2025-03-05', credits: '1.583333', requests: 2 });
+
+    const window = await usage.summary('alice', { from: '2025-03-05T00:00:00Z', to: '2025-03-06' });
+    expect(window.totals).toEqual({ credits: '1.583333', requests: 2 });
+    const empty = await usage.summary('alice', { period: '7d' });
+    expect(empty).toMatchObject({ totals: { credits: '0', requests: 0 }, byModel: [], byFeature: [], byDay: [] });
+    await expect(usage.summary('ghost', { period: '7d' })).rejects.toMatchObject({ code: 'ACCOUNT_NOT_FOUND' });
+  });
+
+  it('pages transactions newest first with a cursor and filters', async () => {
+    const transactions = new TransactionQueryService(pool, testConfig(live.schema), new BalanceReadRepository(pool, testConfig(live.schema)));
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await transactions.page('alice', { limit: '10', cursor });
+      seen.push(...page.items.map((item) => item.streamVersion));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    const expected = events
+      .filter((e) => e.accountId === 'alice' && !['AccountOpened', 'LowCreditThresholdCrossed'].includes(e.type))
+      .map((e) => e.streamVersion as number)
+      .reverse();
+    expect(seen).toEqual(expected);
+
+    const grants = await transactions.page('alice', { type: 'CreditsGranted,CycleStarted' });
+    expect(grants.items.map((item) => [item.type, item.amount])).toEqual([['CreditsGranted', '25'], ['CycleStarted', null]]);
+    expect(grants.nextCursor).toBeNull();
+    const first = (await transactions.page('alice', { limit: '1' })).items[0];
+    expect(first).toMatchObject({ type: 'OverdraftIncurred', amount: null, balanceAfter: '0', details: { usageId: 'alice-video' } });
+    const video = await transactions.page('alice', { type: 'UsageDebited', from: '2025-03-25T00:00:00Z', to: '2025-03-26T00:00:00Z' });
+    expect(video.items).toHaveLength(1);
+    expect(video.items[0]).toMatchObject({ amount: '-30', details: { usageId: 'alice-video', overdraft: '16.66666' } });
+  });
+
+  it('rebuilds the same tables, row for row, from the event stream', async () => {
+    async function* stream(): AsyncIterable<Envelope<object>[]> {
+      for (const batch of batches(events, 11)) yield batch;
+    }
+    // Garbage first, to prove the rebuild empties the tables.
+    const stale = new AccountStream('stale');
+    await applyBatch(pool, rebuilt.schema, [stale.opened(), stale.granted('promotional', '5', 'stale-grant')]);
+    const result = await rebuildReadModels(pool, rebuilt.schema, stream());
+    expect(result.events).toBe(events.length);
+    expect(await dump(pool, rebuilt.schema)).toEqual(await dump(pool, live.schema));
+  });
+});

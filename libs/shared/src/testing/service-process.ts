@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { freePort, waitFor } from './index';
+
+export interface ServiceProcess {
+  port: number;
+  base: string;
+  child: ChildProcess;
+  /** Everything the service logged (stdout and stderr). */
+  output: () => string;
+  /** Sends a signal and resolves when the process has exited. */
+  kill: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+/**
+ * Starts one of the four services as a real process (`apps/<app>/src/main.ts` through ts-node/swc), the way
+ * `scripts/up.sh` does, and resolves once its /health answers 200.
+ */
+export async function startServiceProcess(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
+  const root = resolve(__dirname, '../../../..');
+  const port = await freePort();
+  const child = spawn(process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`], {
+    cwd: root,
+    env: { ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`${app} exited with ${child.exitCode}: ${log.slice(-2000)}`);
+      const response = await fetch(`${base}/health`).catch(() => undefined);
+      return response?.status === 200;
+    }, timeoutMs, 200);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    port,
+    base,
+    child,
+    output: () => log,
+    kill: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
