@@ -1,6 +1,7 @@
 import { AppError } from '@tally/shared';
 import { isAccountError } from '@tally/ledger-domain';
 import { PricingError } from '@tally/pricing';
+import { HISTORY_STATUS_BY_CODE } from './history/history.errors';
 
 export type LedgerErrorCode =
   | 'ACCOUNT_NOT_FOUND'
@@ -15,6 +16,7 @@ export type LedgerErrorCode =
 export class LedgerError extends AppError<LedgerErrorCode> {}
 
 export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
+  ...HISTORY_STATUS_BY_CODE,
   ACCOUNT_NOT_FOUND: 404,
   INSUFFICIENT_CREDITS: 402,
   IDEMPOTENCY_CONFLICT: 409,

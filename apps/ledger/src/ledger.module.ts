@@ -17,6 +17,7 @@ import { LedgerConfig } from './config/ledger.config';
 import { migrateLedger } from './database/data-source';
 import { CATALOGUE, EVENT_STORE, KAFKA_CLIENT, PG_POOL, RATE_CARD } from './database/database.tokens';
 import { LedgerWorkers } from './ledger.workers';
+import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from './history';
 import { READ_MODEL_MIGRATIONS, READ_MODEL_PROVIDERS } from './read-models';
 
 const MIGRATED = Symbol('MIGRATED');
@@ -71,8 +72,8 @@ export class LedgerModule implements OnApplicationShutdown {
     return {
       module: LedgerModule,
       imports: [TerminusModule.forRoot({ logger: false })],
-      controllers: [HealthController, BalanceHttpController, CreditAccountsHttpController, AuthorizationHttpController],
-      providers: [...infrastructure, AccountRepository, LedgerWorkers, ...READ_MODEL_PROVIDERS],
+      controllers: [HealthController, BalanceHttpController, CreditAccountsHttpController, AuthorizationHttpController, ...HISTORY_CONTROLLERS],
+      providers: [...infrastructure, AccountRepository, LedgerWorkers, ...READ_MODEL_PROVIDERS, ...HISTORY_PROVIDERS],
       exports: [LedgerConfig, CLOCK, RATE_CARD, CATALOGUE, PG_POOL, EVENT_STORE, KAFKA_CLIENT, KafkaProducer, AccountRepository],
     };
   }

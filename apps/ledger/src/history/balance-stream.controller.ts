@@ -48,8 +48,10 @@ export class BalanceStreamController {
       clearInterval(heartbeat);
       unsubscribe();
     };
-    req.on('close', close);
+    // The response's close means the client went away (or the server is shutting down).
+    res.on('close', close);
     res.on('error', close);
+    if (req.socket.destroyed) close();
 
     const current = await this.balances.find(accountId).catch(() => undefined);
     if (current) send(current);

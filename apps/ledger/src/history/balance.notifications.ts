@@ -142,7 +142,13 @@ export class BalanceNotifications implements OnApplicationShutdown {
           return undefined;
         });
         if (balance) {
-          for (const listener of this.subscribers.get(accountId) ?? []) listener(balance);
+          for (const listener of this.subscribers.get(accountId) ?? []) {
+            try {
+              listener(balance);
+            } catch (error) {
+              this.logger.warn({ accountId, err: (error as Error).message }, 'live balance subscriber failed');
+            }
+          }
         }
         if (!this.refreshing.get(accountId)) break;
         this.refreshing.set(accountId, false);

@@ -61,7 +61,7 @@ export class UsageQueryService {
     // One pass over the usage records for totals, features and days (grouping sets), one over the lines for models.
     const [grouped, models] = await Promise.all([
       this.pool.query<GroupedRow>(
-        `SELECT GROUPING(feature, day) AS grouping, feature, day, sum(amount)::text AS credits, count(*)::text AS requests
+        `SELECT GROUPING(feature, day) AS grouping, feature, day, coalesce(sum(amount), 0)::text AS credits, count(*)::text AS requests
            FROM (SELECT feature, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, amount
                    FROM ${this.s}.usage_records
                   WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3) usage

@@ -1,0 +1,141 @@
+import type { INestApplication } from '@nestjs/common';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { testKafkaBrokers, waitFor } from '@tally/testing';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger-test-env';
+
+/** Issue 6 on the real broker and database: refusals, holds for streaming answers, balance history and live stream. */
+describe('authorizations, holds and the live balance', () => {
+  const { env } = ledgerTestSettings();
+  let app: INestApplication;
+  let base: string;
+  let api: ReturnType<typeof json>;
+  let producer: Producer;
+  let drop: () => Promise<void>;
+
+  const usage = (id: string, accountId: string, outputTokens: number, holdId?: string) => ({
+    key: accountId,
+    value: JSON.stringify({
+      id, type: 'UsageRecorded', version: 1, accountId, occurredAt: new Date().toISOString(),
+      // gpt-4o output: 10 credits per million tokens → 100,000 tokens = 1 credit
+      data: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens, ...(holdId ? { holdId } : {}) },
+    }),
+  });
+  const authorize = (accountId: string, body: object) => api.post(`/v1/accounts/${accountId}/authorizations`, body);
+  const waitForBalance = (accountId: string, available: string) =>
+    waitFor(async () => {
+      const { status, body } = await api.get(`/v1/accounts/${accountId}/balance`);
+      return status === 200 && body.available === available ? body : undefined;
+    }, 20_000);
+
+  beforeAll(async () => {
+    const created = await createTestSchema('ledger_auth');
+    drop = created.drop;
+    await createTopics([env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC]);
+    ({ app, base } = await startLedger(env, created.schema));
+    api = json(base);
+    producer = new Kafka({ clientId: 'auth-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+  });
+
+  afterAll(async () => {
+    await producer?.disconnect();
+    await app?.close();
+    await drop?.();
+  });
+
+  it('refuses 2 credits to an account holding 1 with 402 and the exact amounts', async () => {
+    await api.post('/v1/accounts/acct-one/grants', { idempotencyKey: 'one', amount: '1' });
+    const refused = await authorize('acct-one', { amount: '2' });
+    expect(refused.status).toBe(402);
+    expect(refused.body).toMatchObject({ code: 'INSUFFICIENT_CREDITS', required: '2', available: '1', message: 'Insufficient Credits' });
+    expect(refused.body.hint).toMatch(/buy|upgrade/i);
+    const allowed = await authorize('acct-one', { amount: '0.5' });
+    expect(allowed).toMatchObject({ status: 200, body: { allowed: true, required: '0.5', available: '1' } });
+  });
+
+  it('prices a usage estimate with the rate card', async () => {
+    // 200,000 output tokens of gpt-4o = 2 credits > 1 available
+    const refused = await authorize('acct-one', { usage: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 200_000 } });
+    expect(refused.body).toMatchObject({ code: 'INSUFFICIENT_CREDITS', required: '2', available: '1' });
+    expect((await authorize('acct-one', { usage: { feature: 'chat', model: 'nope', inputTokens: 1, outputTokens: 1 } })).status).toBe(400);
+  });
+
+  it('answers 404 for an account never seen and 400 for a malformed id or body', async () => {
+    expect((await authorize('acct-never', { amount: '1' })).status).toBe(404);
+    expect((await authorize('bad id!', { amount: '1' })).status).toBe(400);
+    const invalid = await authorize('acct-one', { amount: 2 });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.details).toEqual([expect.objectContaining({ field: 'amount' })]);
+  });
+
+  it('a hold of 5 leaves others the rest; settling for 3 releases 2; settling twice has no second effect', async () => {
+    await api.post('/v1/accounts/acct-hold/grants', { idempotencyKey: 'h', amount: '10' });
+    const held = await authorize('acct-hold', { amount: '5', hold: { holdId: 'stream-1', ttlSeconds: 600 } });
+    expect(held).toMatchObject({ status: 200, body: { allowed: true, available: '5', hold: { holdId: 'stream-1', amount: '5' } } });
+    expect((await authorize('acct-hold', { amount: '6' })).body).toMatchObject({ code: 'INSUFFICIENT_CREDITS', available: '5' });
+
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('streamed-answer', 'acct-hold', 300_000, 'stream-1')] });
+    const settled = await waitForBalance('acct-hold', '7');
+    expect(settled).toMatchObject({ held: '0', usedThisCycle: '3' });
+
+    // The same hold named again by another usage settles nothing: that usage is simply debited.
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('second-use', 'acct-hold', 100_000, 'stream-1')] });
+    await waitForBalance('acct-hold', '6');
+    const transactions = await api.get('/v1/accounts/acct-hold/transactions?type=HoldSettled');
+    expect(transactions.body.items).toHaveLength(1);
+    expect(transactions.body.items[0].details).toMatchObject({ heldAmount: '5', settledAmount: '3', releasedAmount: '2' });
+  });
+
+  it('an expired hold releases all of it', async () => {
+    await api.post('/v1/accounts/acct-expire/grants', { idempotencyKey: 'e', amount: '4' });
+    await authorize('acct-expire', { amount: '4', hold: { holdId: 'short', ttlSeconds: 1 } });
+    expect((await authorize('acct-expire', { amount: '1' })).status).toBe(402);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await authorize('acct-expire', { amount: '4' })).toMatchObject({ status: 200, body: { available: '4' } });
+  });
+
+  it('a released hold gives its credits back, once', async () => {
+    await api.post('/v1/accounts/acct-release/grants', { idempotencyKey: 'r', amount: '3' });
+    await authorize('acct-release', { amount: '2', hold: { holdId: 'cancelled-stream' } });
+    const release = async () => {
+      const response = await fetch(`${base}/v1/accounts/acct-release/holds/cancelled-stream`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } });
+      return response.json();
+    };
+    expect(await release()).toEqual({ holdId: 'cancelled-stream', released: '2', available: '3' });
+    expect(await release()).toEqual({ holdId: 'cancelled-stream', released: '0', available: '3' });
+  });
+
+  it('the balance at a past instant equals what the balance endpoint said then', async () => {
+    await api.post('/v1/accounts/acct-time/grants', { idempotencyKey: 't1', amount: '20' });
+    const then = await waitForBalance('acct-time', '20');
+    const instant = new Date().toISOString();
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('later', 'acct-time', 500_000)] });
+    await waitForBalance('acct-time', '15');
+    const past = await api.get(`/v1/accounts/acct-time/balance?at=${encodeURIComponent(instant)}`);
+    expect(past.status).toBe(200);
+    const { asOf: _asOf, ...pastFigures } = past.body;
+    expect(pastFigures).toEqual(then);
+    expect((await api.get('/v1/accounts/acct-time/balance?at=not-a-date')).status).toBe(400);
+  });
+
+  it('streams the new balance over server-sent events after a usage event', async () => {
+    await api.post('/v1/accounts/acct-live/grants', { idempotencyKey: 'l', amount: '10' });
+    await waitForBalance('acct-live', '10');
+    const controller = new AbortController();
+    const response = await fetch(`${base}/v1/accounts/acct-live/balance/stream`, { headers: { authorization: `Bearer ${API_KEY}` }, signal: controller.signal });
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${needle}: ${text}`);
+        text += new TextDecoder().decode(value);
+      }
+    };
+    await readUntil('"available":"10"');
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('live-1', 'acct-live', 100_000)] });
+    await readUntil('"available":"9"');
+    controller.abort();
+  });
+});
