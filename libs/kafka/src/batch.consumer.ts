@@ -1,0 +1,347 @@
+import { ContractViolation } from '@tally/contracts';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { Pool, PoolClient } from 'pg';
+import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-offsets.repository';
+import { toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
+import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
+import type { KafkaProducer } from './kafka.producer';
+import { kafkaHealth } from './kafka-topics.admin';
+import { DEFAULT_RETRY_POLICY, backoffDelayMs, type RetryPolicy } from './retry.policy';
+
+export interface ConsumedMessage<T> {
+  offset: string;
+  key: string | null;
+  value: T;
+  headers: Record<string, string>;
+  timestamp: string;
+}
+
+export interface HandlerBatch<T> {
+  topic: string;
+  partition: number;
+  /** Parsed, not yet applied, in offset order; never empty. */
+  messages: ConsumedMessage<T>[];
+  /** Inside BEGIN; the consumer commits it together with the partition's offset. Do not COMMIT/ROLLBACK it. */
+  tx: PoolClient;
+  /**
+   * Marks a message the handler can never apply (e.g. a semantic rule): it goes to the dead-letter topic and
+   * counts as consumed. Whatever the handler wrote for it in `tx` is committed, so write nothing for it.
+   */
+  deadLetter: (message: ConsumedMessage<T>, reason: string, details?: unknown) => void;
+}
+
+export interface BatchConsumerHooks {
+  /** Test seam: runs after each PostgreSQL COMMIT, before the offset is resolved in Kafka. */
+  afterDbCommit?: (committed: { topic: string; partition: number; lastOffset: string }) => Promise<void>;
+}
+
+export interface BatchConsumerOptions<T> {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  pool: Pool;
+  /** PostgreSQL schema holding `kafka_consumer_offsets` (see ensureOffsetsTable / createKafkaOffsetsMigration). */
+  offsetsSchema: string;
+  /** Where poison messages of `topic` go; undefined = log them and move on (the partition never blocks). */
+  deadLetterTopic: (topic: string) => string | undefined;
+  producer: KafkaProducer;
+  /** Pure; a ContractViolation (or any other throw) dead-letters the message. */
+  parse: (topic: string, message: KafkaMessage) => T;
+  /** Applies the messages inside `tx`. Throwing a ContractViolation blames the batch's content (see below); anything else is transient. */
+  handle: (batch: HandlerBatch<T>) => Promise<void>;
+  retry?: Partial<RetryPolicy>;
+  logger?: KafkaLogger;
+  /** Bounds a transaction's size (lock time, memory): a fetched batch is applied in chunks of this many. */
+  maxMessagesPerTransaction?: number;
+  partitionsConsumedConcurrently?: number;
+  /** A new group reads from the earliest offset (default), so nothing produced before the first deploy is missed. */
+  fromBeginning?: boolean;
+  sessionTimeoutMs?: number;
+  rebalanceTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  maxWaitTimeMs?: number;
+  hooks?: BatchConsumerHooks;
+}
+
+export interface BatchConsumerStats {
+  /** Messages handed to `handle` and committed (dead-lettered by the handler excluded). */
+  applied: number;
+  /** Redelivered messages at or below the stored offset, dropped without effect. */
+  skippedRedeliveries: number;
+  deadLettered: number;
+  /** Transient failures that were retried. */
+  retries: number;
+  transactions: number;
+}
+
+/** Thrown out of eachBatch when a batch kept failing; kafkajs then restarts the consumer (`retriable`). */
+export class BatchRetriesExhaustedError extends Error {
+  readonly retriable = true;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly firstOffset: string,
+    override readonly cause: unknown,
+  ) {
+    super(`batch ${topic}[${partition}]@${firstOffset} still failing after retries: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'BatchRetriesExhaustedError';
+  }
+}
+
+/** The handler blamed the content: find the message (one at a time if need be) and dead-letter it. */
+class HandlerRejected extends Error {
+  constructor(
+    readonly violation: ContractViolation,
+    readonly offsets: string[],
+  ) {
+    super(violation.message);
+  }
+}
+
+type Verdict = { reason: string; details?: unknown };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.map(String).join(',') : value.toString();
+  }
+  return out;
+}
+
+function verdictOf(error: unknown): Verdict {
+  if (error instanceof ContractViolation) return { reason: error.code, details: error.issues };
+  // A parser that throws something else is deterministic too: retrying would block the partition forever.
+  return { reason: 'UNPARSEABLE', details: [{ field: '(message)', reason: error instanceof Error ? error.message : String(error) }] };
+}
+
+/**
+ * The hot-path consumer: exactly-once effect over Kafka's at-least-once delivery.
+ *
+ * Per chunk of a fetched batch, in ONE PostgreSQL transaction: lock the partition's stored offset, drop
+ * redelivered messages (offset <= stored), parse, `handle` the valid ones in the same transaction, produce
+ * dead letters, store the last offset, COMMIT. Only then is the offset resolved in Kafka, whose committed
+ * offset is merely where fetching resumes: losing it costs a re-read, never a double effect.
+ *
+ * Transient failures roll back and retry the same chunk with backoff; it is never skipped. Poison messages
+ * are dead-lettered, never retried, so a partition never blocks on them.
+ */
+export class BatchConsumer<T> {
+  private readonly consumer: Consumer;
+  private readonly retryPolicy: RetryPolicy;
+  private readonly logger: KafkaLogger;
+  private readonly maxPerTransaction: number;
+  private readonly heartbeatErrors = new WeakSet<object>();
+  private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0 };
+  private crashed: Error | undefined;
+
+  constructor(private readonly options: BatchConsumerOptions<T>) {
+    this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.logger = options.logger ?? silentKafkaLogger;
+    this.maxPerTransaction = options.maxMessagesPerTransaction ?? 500;
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+      maxWaitTimeInMs: options.maxWaitTimeMs ?? 1_000,
+    });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      this.logger.error({ groupId: options.groupId, error: payload.error.message, restart: payload.restart }, 'kafka consumer crashed');
+      this.crashed = payload.restart ? undefined : payload.error;
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.crashed = undefined;
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.options.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
+    await this.consumer.run({
+      autoCommit: true,
+      // We resolve offsets ourselves, only after the database commit.
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.logger.info({ groupId: this.options.groupId, topics: this.options.topics }, 'batch consumer started');
+  }
+
+  /** Graceful: kafkajs waits for the batch in flight (which finishes and commits), then leaves the group. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    this.logger.info({ groupId: this.options.groupId }, 'batch consumer stopped');
+  }
+
+  /** For Terminus: fails when the consumer crashed for good or the cluster does not answer. */
+  async health(): Promise<void> {
+    if (this.crashed) throw new Error(`Kafka consumer ${this.options.groupId} crashed: ${this.crashed.message}`);
+    await kafkaHealth(this.options.kafka);
+  }
+
+  stats(): Readonly<BatchConsumerStats> {
+    return { ...this.counters };
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition };
+    for (let start = 0; start < batch.messages.length; start += this.maxPerTransaction) {
+      // A seek or a lost partition invalidates what is left; the new owner gets it again from Kafka.
+      if (payload.isStale()) return;
+      const chunk = batch.messages.slice(start, start + this.maxPerTransaction);
+      if (!(await this.applyWithRetry(ref, chunk, payload, new Map()))) return;
+      payload.resolveOffset(chunk[chunk.length - 1].offset);
+      await payload.commitOffsetsIfNecessary();
+      await this.heartbeat(payload);
+    }
+  }
+
+  /** Returns false when the chunk was abandoned (stopping or partition lost while backing off). */
+  private async applyWithRetry(ref: PartitionRef, chunk: KafkaMessage[], payload: EachBatchPayload, verdicts: Map<string, Verdict>): Promise<boolean> {
+    for (let failures = 0; ; ) {
+      try {
+        await this.applyInTransaction(ref, chunk, payload, verdicts);
+        return true;
+      } catch (error) {
+        if (this.heartbeatErrors.has(error as object)) throw error; // rebalance: kafkajs rejoins and redelivers
+        if (error instanceof HandlerRejected) {
+          if (error.offsets.length === 1) {
+            verdicts.set(error.offsets[0], { reason: error.violation.code, details: error.violation.issues });
+            continue;
+          }
+          // Which message did the handler refuse? Apply one per transaction; only the culprit is dead-lettered.
+          this.logger.warn({ ...ref, offsets: error.offsets.length, reason: error.violation.code }, 'handler rejected a batch: isolating the message');
+          for (const message of chunk) {
+            if (!(await this.applyWithRetry(ref, [message], payload, verdicts))) return false;
+          }
+          return true;
+        }
+        failures += 1;
+        if (failures > this.retryPolicy.retries) {
+          this.logger.error({ ...ref, firstOffset: chunk[0].offset, attempts: failures, err: error }, 'batch failed after retries: restarting the consumer');
+          throw new BatchRetriesExhaustedError(ref.topic, ref.partition, chunk[0].offset, error);
+        }
+        this.counters.retries += 1;
+        const delayMs = backoffDelayMs(this.retryPolicy, failures);
+        this.logger.warn({ ...ref, firstOffset: chunk[0].offset, attempt: failures, delayMs, error: error instanceof Error ? error.message : String(error) }, 'batch failed: rolled back, retrying');
+        if (!(await this.backOff(delayMs, payload))) return false;
+      }
+    }
+  }
+
+  /** Sleeps in short slices, heartbeating so a long backoff does not cost the partition. */
+  private async backOff(delayMs: number, payload: EachBatchPayload): Promise<boolean> {
+    const until = Date.now() + delayMs;
+    while (Date.now() < until) {
+      if (!payload.isRunning() || payload.isStale()) return false;
+      await sleep(Math.min(1_000, until - Date.now()));
+      await this.heartbeat(payload);
+    }
+    return payload.isRunning() && !payload.isStale();
+  }
+
+  private async heartbeat(payload: EachBatchPayload): Promise<void> {
+    try {
+      await payload.heartbeat();
+    } catch (error) {
+      if (typeof error === 'object' && error !== null) this.heartbeatErrors.add(error);
+      throw error;
+    }
+  }
+
+  private async applyInTransaction(ref: PartitionRef, chunk: KafkaMessage[], payload: EachBatchPayload, verdicts: Map<string, Verdict>): Promise<void> {
+    const { pool, offsetsSchema, parse, handle, hooks } = this.options;
+    const tx = await pool.connect();
+    let lastOffset: string;
+    let applied = 0;
+    let deadLetters: DeadLetter[] = [];
+    try {
+      await tx.query('BEGIN');
+      const stored = await lockStoredOffset(tx, offsetsSchema, ref);
+      const fresh = chunk.filter((message) => BigInt(message.offset) > stored);
+      if (fresh.length < chunk.length) {
+        this.counters.skippedRedeliveries += chunk.length - fresh.length;
+        this.logger.info({ ...ref, storedOffset: stored.toString(), skipped: chunk.length - fresh.length }, 'skipped redelivered messages');
+      }
+      if (fresh.length === 0) {
+        await tx.query('ROLLBACK');
+        tx.release();
+        return;
+      }
+      lastOffset = fresh[fresh.length - 1].offset;
+
+      const valid: ConsumedMessage<T>[] = [];
+      const raw = new Map<string, KafkaMessage>();
+      for (const message of fresh) {
+        const verdict = verdicts.get(message.offset);
+        if (verdict) {
+          deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdict });
+          continue;
+        }
+        try {
+          const value = parse(ref.topic, message);
+          valid.push({ offset: message.offset, key: message.key?.toString() ?? null, value, headers: headersToStrings(message.headers), timestamp: message.timestamp });
+          raw.set(message.offset, message);
+        } catch (error) {
+          deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdictOf(error) });
+        }
+      }
+
+      if (valid.length > 0) {
+        const rejected: DeadLetter[] = [];
+        const deadLetter = (message: ConsumedMessage<T>, reason: string, details?: unknown) => {
+          const original = raw.get(message.offset);
+          if (!original) throw new Error(`deadLetter: offset ${message.offset} is not in this batch`);
+          rejected.push({ topic: ref.topic, partition: ref.partition, message: original, reason, details });
+        };
+        try {
+          await handle({ topic: ref.topic, partition: ref.partition, messages: valid, tx, deadLetter });
+        } catch (error) {
+          if (error instanceof ContractViolation) throw new HandlerRejected(error, valid.map((message) => message.offset));
+          throw error;
+        }
+        applied = valid.length - rejected.length;
+        deadLetters = deadLetters.concat(rejected).sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset)));
+      }
+
+      await this.heartbeat(payload);
+      // Dead letters are acked by Kafka BEFORE the COMMIT, so a crash cannot lose one. A crash between the
+      // ack and the COMMIT redelivers the chunk and dead-letters the same messages again: the DLQ is
+      // at-least-once (its readers dedupe by original topic/partition/offset).
+      await this.publishDeadLetters(ref, deadLetters);
+      await storeOffset(tx, offsetsSchema, ref, lastOffset);
+      await tx.query('COMMIT');
+      tx.release();
+    } catch (error) {
+      // A broken connection cannot roll back; destroy it rather than return it to the pool.
+      await tx.query('ROLLBACK').then(
+        () => tx.release(),
+        (rollbackError: Error) => tx.release(rollbackError),
+      );
+      throw error;
+    }
+    this.counters.transactions += 1;
+    this.counters.applied += applied;
+    this.counters.deadLettered += deadLetters.length;
+    this.logger.debug({ ...ref, lastOffset, applied, deadLettered: deadLetters.length }, 'batch committed');
+    await hooks?.afterDbCommit?.({ topic: ref.topic, partition: ref.partition, lastOffset });
+  }
+
+  private async publishDeadLetters(ref: PartitionRef, deadLetters: DeadLetter[]): Promise<void> {
+    if (deadLetters.length === 0) return;
+    const target = this.options.deadLetterTopic(ref.topic);
+    for (const deadLetter of deadLetters) {
+      this.logger.warn(
+        { ...ref, offset: deadLetter.message.offset, reason: deadLetter.reason, details: deadLetter.details, deadLetterTopic: target ?? null },
+        target ? 'dead-lettering message' : 'poison message dropped: no dead-letter topic configured',
+      );
+    }
+    if (!target) return;
+    const now = new Date();
+    await this.options.producer.send(target, deadLetters.map((deadLetter) => toDeadLetterMessage(deadLetter, ref.groupId, now)));
+  }
+}

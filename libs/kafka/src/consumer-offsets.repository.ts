@@ -1,0 +1,85 @@
+import type { Pool, PoolClient } from 'pg';
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Schema names come from configuration, never from users, but they are spliced into SQL: refuse anything odd. */
+export function quoteSchema(schema: string): string {
+  if (!IDENTIFIER.test(schema)) throw new Error(`invalid PostgreSQL schema name for Kafka offsets: ${JSON.stringify(schema)}`);
+  return `"${schema}"`;
+}
+
+/**
+ * `committed_offset` is the offset of the LAST message applied (not Kafka's "next offset to read"), so a
+ * message is a redelivery exactly when its offset is <= committed_offset.
+ */
+export function offsetsTableDdl(schema: string): string[] {
+  const s = quoteSchema(schema);
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${s}`,
+    `CREATE TABLE IF NOT EXISTS ${s}.kafka_consumer_offsets (
+       group_id text NOT NULL,
+       topic text NOT NULL,
+       partition integer NOT NULL,
+       committed_offset bigint NOT NULL,
+       updated_at timestamptz NOT NULL DEFAULT now(),
+       PRIMARY KEY (group_id, topic, partition)
+     )`,
+  ];
+}
+
+/** Idempotent; for tests and apps that do not run TypeORM migrations. */
+export async function ensureOffsetsTable(pool: Pool, schema: string): Promise<void> {
+  for (const statement of offsetsTableDdl(schema)) {
+    try {
+      await pool.query(statement);
+    } catch (error) {
+      // Two processes racing `IF NOT EXISTS` can still collide on the catalog's unique index; the loser is fine.
+      if ((error as { code?: string }).code !== '23505') throw error;
+    }
+  }
+}
+
+export interface PartitionRef {
+  groupId: string;
+  topic: string;
+  partition: number;
+}
+
+/**
+ * Locks the partition's offset row for the rest of the transaction and returns the last applied offset
+ * (-1 when none). The lock fences a zombie: a consumer that lost the partition in a rebalance but is still
+ * finishing a batch blocks here until the new owner commits, then sees the new offset and skips.
+ */
+export async function lockStoredOffset(tx: PoolClient, schema: string, ref: PartitionRef): Promise<bigint> {
+  const table = `${quoteSchema(schema)}.kafka_consumer_offsets`;
+  // Insert-if-absent first so there is always a row to lock (SELECT … FOR UPDATE locks nothing on a miss).
+  await tx.query(
+    `INSERT INTO ${table} (group_id, topic, partition, committed_offset) VALUES ($1, $2, $3, -1)
+     ON CONFLICT (group_id, topic, partition) DO NOTHING`,
+    [ref.groupId, ref.topic, ref.partition],
+  );
+  const { rows } = await tx.query<{ committed_offset: string }>(
+    `SELECT committed_offset FROM ${table} WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+    [ref.groupId, ref.topic, ref.partition],
+  );
+  return BigInt(rows[0].committed_offset);
+}
+
+/** Never moves backwards, even if called with an older offset. */
+export async function storeOffset(tx: PoolClient, schema: string, ref: PartitionRef, offset: string): Promise<void> {
+  await tx.query(
+    `UPDATE ${quoteSchema(schema)}.kafka_consumer_offsets
+        SET committed_offset = GREATEST(committed_offset, $4::bigint), updated_at = now()
+      WHERE group_id = $1 AND topic = $2 AND partition = $3`,
+    [ref.groupId, ref.topic, ref.partition, offset],
+  );
+}
+
+/** Last applied offset per partition for a group and topic (operators, tests). */
+export async function readStoredOffsets(pool: Pool, schema: string, groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const { rows } = await pool.query<{ partition: number; committed_offset: string }>(
+    `SELECT partition, committed_offset FROM ${quoteSchema(schema)}.kafka_consumer_offsets WHERE group_id = $1 AND topic = $2`,
+    [groupId, topic],
+  );
+  return new Map(rows.map((row) => [row.partition, BigInt(row.committed_offset)]));
+}

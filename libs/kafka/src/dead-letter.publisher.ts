@@ -1,0 +1,53 @@
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+import type { OutgoingMessage } from './kafka.producer';
+
+/** Header names on dead-lettered messages; operators' tooling reads them, so treat them as a contract. */
+export const DeadLetterHeaders = {
+  reason: 'x-dead-letter-reason',
+  details: 'x-dead-letter-details',
+  originalTopic: 'x-original-topic',
+  originalPartition: 'x-original-partition',
+  originalOffset: 'x-original-offset',
+  originalTimestamp: 'x-original-timestamp',
+  consumerGroup: 'x-consumer-group',
+  failedAt: 'x-dead-lettered-at',
+} as const;
+
+export interface DeadLetter {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+  /** A stable code: a ContractViolation code or the handler's own (e.g. "UNKNOWN_ACCOUNT"). */
+  reason: string;
+  /** JSON-serialisable: the violation's field issues or the handler's details. */
+  details?: unknown;
+}
+
+/**
+ * The original key, value bytes and headers, untouched (so the message can be replayed as is), plus the
+ * reason and where it came from.
+ */
+export function toDeadLetterMessage(deadLetter: DeadLetter, groupId: string, now: Date): OutgoingMessage & { key: string } {
+  const { message } = deadLetter;
+  const headers: Record<string, string | Buffer> = {};
+  for (const [name, value] of Object.entries(message.headers ?? ({} as IHeaders))) {
+    if (value === undefined) continue;
+    headers[name] = Array.isArray(value) ? value.map(String).join(',') : value;
+  }
+  Object.assign(headers, {
+    [DeadLetterHeaders.reason]: deadLetter.reason,
+    [DeadLetterHeaders.details]: JSON.stringify(deadLetter.details ?? null),
+    [DeadLetterHeaders.originalTopic]: deadLetter.topic,
+    [DeadLetterHeaders.originalPartition]: String(deadLetter.partition),
+    [DeadLetterHeaders.originalOffset]: message.offset,
+    [DeadLetterHeaders.originalTimestamp]: message.timestamp,
+    [DeadLetterHeaders.consumerGroup]: groupId,
+    [DeadLetterHeaders.failedAt]: now.toISOString(),
+  });
+  return {
+    // A null key would spread one account's dead letters over partitions; the empty key keeps them together.
+    key: message.key === null ? '' : message.key.toString(),
+    value: message.value ?? Buffer.alloc(0),
+    headers,
+  };
+}

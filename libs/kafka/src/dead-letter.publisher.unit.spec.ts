@@ -1,0 +1,44 @@
+import type { KafkaMessage } from 'kafkajs';
+import { DeadLetterHeaders, toDeadLetterMessage } from './dead-letter.publisher';
+
+const message = (overrides: Partial<Pick<KafkaMessage, 'key' | 'value' | 'headers'>> = {}): KafkaMessage => ({
+  key: Buffer.from('acct-1'),
+  value: Buffer.from([0xff, 0x00, 0x7b]),
+  timestamp: '1732147200000',
+  attributes: 0,
+  offset: '42',
+  headers: { trace: Buffer.from('t-1') },
+  ...overrides,
+});
+
+describe('toDeadLetterMessage', () => {
+  const now = new Date('2024-11-21T00:00:00.000Z');
+
+  it('keeps the original key, bytes and headers and adds the reason and origin', () => {
+    const out = toDeadLetterMessage(
+      { topic: 'usage.events.v1', partition: 3, message: message(), reason: 'INVALID_JSON', details: [{ field: '(message)', reason: 'is not valid JSON' }] },
+      'ledger',
+      now,
+    );
+    expect(out.key).toBe('acct-1');
+    expect(out.value).toEqual(Buffer.from([0xff, 0x00, 0x7b]));
+    expect(out.headers).toEqual({
+      trace: Buffer.from('t-1'),
+      [DeadLetterHeaders.reason]: 'INVALID_JSON',
+      [DeadLetterHeaders.details]: '[{"field":"(message)","reason":"is not valid JSON"}]',
+      [DeadLetterHeaders.originalTopic]: 'usage.events.v1',
+      [DeadLetterHeaders.originalPartition]: '3',
+      [DeadLetterHeaders.originalOffset]: '42',
+      [DeadLetterHeaders.originalTimestamp]: '1732147200000',
+      [DeadLetterHeaders.consumerGroup]: 'ledger',
+      [DeadLetterHeaders.failedAt]: '2024-11-21T00:00:00.000Z',
+    });
+  });
+
+  it('survives a null key, a null value (tombstone) and no details', () => {
+    const out = toDeadLetterMessage({ topic: 't', partition: 0, message: message({ key: null, value: null, headers: undefined }), reason: 'X' }, 'g', now);
+    expect(out.key).toBe('');
+    expect(out.value).toEqual(Buffer.alloc(0));
+    expect(out.headers?.[DeadLetterHeaders.details]).toBe('null');
+  });
+});

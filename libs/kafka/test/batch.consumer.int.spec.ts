@@ -1,0 +1,286 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { KafkaMessage } from 'kafkajs';
+import { Pool } from 'pg';
+import { ContractViolation, type ParsedMessage } from '@tally/contracts';
+import {
+  BatchConsumer, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth,
+  quoteSchema, readStoredOffsets, type BatchConsumerOptions, type KafkaLogger,
+} from '../src';
+import {
+  countApplied, createAppliedTable, deleteKafkaResources, highWatermarks, insertApplied, kafkaCommitted, parseUsage,
+  readMessages, uniqueSuffix, usageEnvelope, waitFor,
+} from './kafka-test.helpers';
+
+const header = (message: KafkaMessage | undefined, name: string): string | undefined => message?.headers?.[name]?.toString();
+
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tally_test';
+const ROOT = resolve(__dirname, '../../..');
+
+const suffix = uniqueSuffix();
+const schema = `kafka_it_${suffix}`;
+const kafka = createKafkaClient({ clientId: `kafka-it-${suffix}`, brokers });
+const pool = new Pool({ connectionString: databaseUrl, max: 6 });
+const producer = new KafkaProducer(kafka);
+const topics: string[] = [];
+const groups: string[] = [];
+const running: BatchConsumer<ParsedMessage>[] = [];
+
+/** A topic + its dead-letter topic + a group, all unique, registered for cleanup. */
+async function scenario(name: string, partitions: number) {
+  const topic = `it.${name}.${suffix}`;
+  const deadLetterTopic = `${topic}.dlq`;
+  const groupId = `it-${name}-${suffix}`;
+  await ensureTopics(kafka, [topic, deadLetterTopic], partitions);
+  topics.push(topic, deadLetterTopic);
+  groups.push(groupId);
+  return { topic, deadLetterTopic, groupId };
+}
+
+function consumerFor(
+  s: { topic: string; deadLetterTopic: string; groupId: string },
+  overrides: Partial<BatchConsumerOptions<ParsedMessage>> = {},
+): BatchConsumer<ParsedMessage> {
+  const consumer = new BatchConsumer<ParsedMessage>({
+    kafka,
+    groupId: s.groupId,
+    topics: [s.topic],
+    pool,
+    offsetsSchema: schema,
+    deadLetterTopic: () => s.deadLetterTopic,
+    producer,
+    parse: parseUsage,
+    handle: ({ topic, partition, messages, tx }) => insertApplied(tx, schema, topic, partition, messages),
+    retry: { retries: 5, minTimeoutMs: 50, maxTimeoutMs: 400 },
+    sessionTimeoutMs: 6_000,
+    rebalanceTimeoutMs: 10_000,
+    ...overrides,
+  });
+  running.push(consumer);
+  return consumer;
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all(running.splice(0).map((consumer) => consumer.stop().catch(() => undefined)));
+}
+
+beforeAll(async () => {
+  await ensureOffsetsTable(pool, schema);
+  await ensureOffsetsTable(pool, schema); // idempotent
+  await createAppliedTable(pool, schema);
+  await producer.connect();
+});
+
+afterEach(stopAll);
+
+afterAll(async () => {
+  await stopAll();
+  await producer.disconnect();
+  await deleteKafkaResources(kafka, topics, groups);
+  await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+  await pool.end();
+});
+
+describe('BatchConsumer on the real broker and PostgreSQL', () => {
+  it('applies N messages exactly once, storing each partition offset in the same transaction', async () => {
+    const s = await scenario('apply', 3);
+    const n = 30;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`u-${i}`, `acct-${i % 7}`)));
+    const consumer = consumerFor(s);
+    await consumer.start();
+    await consumer.health();
+
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 30_000, 'rows');
+    // Offsets are stored in the same transaction as the rows, so once the rows are there the offsets are too.
+    const high = await highWatermarks(kafka, s.topic);
+    const stored = await readStoredOffsets(pool, schema, s.groupId, s.topic);
+    for (const [partition, next] of high) {
+      if (next > 0) expect(stored.get(partition)).toBe(BigInt(next - 1));
+    }
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
+    expect(consumer.stats()).toMatchObject({ applied: n, deadLettered: 0, skippedRedeliveries: 0 });
+  });
+
+  it('dead-letters garbage and handler-rejected messages without blocking the valid one behind them', async () => {
+    const s = await scenario('poison', 1);
+    await producer.send(s.topic, [
+      { key: 'acct-1', value: 'not json {', headers: { 'x-trace': 't-1' } },
+      { key: 'acct-1', value: JSON.stringify(usageEnvelope('good-1', 'acct-1')) },
+      { key: 'acct-1', value: JSON.stringify(usageEnvelope('closed-1', 'acct-1')) },
+    ]);
+    const consumer = consumerFor(s, {
+      handle: async ({ topic, partition, messages, tx, deadLetter }) => {
+        const accepted = messages.filter((m) => {
+          if (m.value.envelope.id !== 'closed-1') return true;
+          deadLetter(m, 'ACCOUNT_CLOSED', { accountId: m.value.envelope.accountId });
+          return false;
+        });
+        await insertApplied(tx, schema, topic, partition, accepted);
+      },
+    });
+    await consumer.start();
+
+    const dead = await readMessages(kafka, s.deadLetterTopic, 2);
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 1, 20_000, 'valid row');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 1, distinct: 1 });
+
+    const byOffset = new Map(dead.map((m) => [header(m, DeadLetterHeaders.originalOffset), m]));
+    expect([...byOffset.keys()].sort()).toEqual(['0', '2']);
+    const garbage = byOffset.get('0');
+    expect(garbage?.value?.toString()).toBe('not json {');
+    expect(garbage?.key?.toString()).toBe('acct-1');
+    expect(header(garbage, DeadLetterHeaders.reason)).toBe('INVALID_JSON');
+    expect(JSON.parse(header(garbage, DeadLetterHeaders.details) ?? '')).toEqual([{ field: '(message)', reason: 'is not valid JSON' }]);
+    expect(header(garbage, DeadLetterHeaders.originalTopic)).toBe(s.topic);
+    expect(header(garbage, DeadLetterHeaders.originalPartition)).toBe('0');
+    expect(header(garbage, DeadLetterHeaders.consumerGroup)).toBe(s.groupId);
+    expect(header(garbage, 'x-trace')).toBe('t-1');
+    const rejected = byOffset.get('2');
+    expect(header(rejected, DeadLetterHeaders.reason)).toBe('ACCOUNT_CLOSED');
+    expect(JSON.parse(header(rejected, DeadLetterHeaders.details) ?? '')).toEqual({ accountId: 'acct-1' });
+    expect(JSON.parse(rejected?.value?.toString() ?? '').id).toBe('closed-1');
+
+    await waitFor(async () => (await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0) === 2n, 10_000, 'offset 2');
+    expect(consumer.stats()).toMatchObject({ applied: 1, deadLettered: 2 });
+  });
+
+  it('isolates the message a handler refuses with a ContractViolation and applies the rest', async () => {
+    const s = await scenario('isolate', 1);
+    await producer.sendEnvelopes(s.topic, ['a', 'bad', 'c'].map((id) => usageEnvelope(id, 'acct-2')));
+    const consumer = consumerFor(s, {
+      handle: async ({ topic, partition, messages, tx }) => {
+        if (messages.some((m) => m.value.envelope.id === 'bad')) {
+          throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'data.model', reason: 'is not on the rate card' }]);
+        }
+        await insertApplied(tx, schema, topic, partition, messages);
+      },
+    });
+    await consumer.start();
+    const [dead] = await readMessages(kafka, s.deadLetterTopic, 1);
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 2, 20_000, 'two rows');
+    expect(JSON.parse(dead.value?.toString() ?? '').id).toBe('bad');
+    expect(header(dead, DeadLetterHeaders.reason)).toBe('INVALID_PAYLOAD');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 2, distinct: 2 });
+  });
+
+  it('retries a transient failure with backoff and applies the batch once, with no dead letter', async () => {
+    const s = await scenario('transient', 1);
+    const n = 5;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`t-${i}`, 'acct-3')));
+    let calls = 0;
+    const consumer = consumerFor(s, {
+      handle: async ({ topic, partition, messages, tx }) => {
+        calls += 1;
+        // Writes first, then fails: the rollback must undo them.
+        await insertApplied(tx, schema, topic, partition, messages);
+        if (calls <= 2) throw new Error('database hiccup');
+      },
+    });
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 20_000, 'rows');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
+    expect(calls).toBe(3);
+    expect(consumer.stats()).toMatchObject({ retries: 2, applied: n, deadLettered: 0 });
+    expect((await highWatermarks(kafka, s.deadLetterTopic)).get(0)).toBe(0);
+  });
+
+  it('after retries are exhausted throws to kafkajs, which redelivers the same batch: never skipped', async () => {
+    const s = await scenario('exhausted', 1);
+    const n = 4;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`x-${i}`, 'acct-6')));
+    const errors: string[] = [];
+    const logger: KafkaLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (_obj, msg) => void errors.push(msg ?? '') };
+    let calls = 0;
+    const consumer = consumerFor(s, {
+      logger,
+      retry: { retries: 1, minTimeoutMs: 20, maxTimeoutMs: 40 },
+      handle: async ({ topic, partition, messages, tx }) => {
+        calls += 1;
+        if (calls <= 3) throw new Error('still down');
+        await insertApplied(tx, schema, topic, partition, messages);
+      },
+    });
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 30_000, 'rows');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
+    expect(errors).toContain('batch failed after retries: restarting the consumer');
+    expect((await highWatermarks(kafka, s.deadLetterTopic)).get(0)).toBe(0);
+  });
+
+  it('stops gracefully: the batch in flight finishes and commits, then the consumer leaves', async () => {
+    const s = await scenario('graceful', 1);
+    const n = 8;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`g-${i}`, 'acct-4')));
+    let entered!: () => void;
+    const inFlight = new Promise<void>((r) => (entered = r));
+    const consumer = consumerFor(s, {
+      handle: async ({ topic, partition, messages, tx }) => {
+        entered();
+        await new Promise((r) => setTimeout(r, 1_500));
+        await insertApplied(tx, schema, topic, partition, messages);
+      },
+    });
+    await consumer.start();
+    await inFlight;
+    expect((await countApplied(pool, schema, s.topic)).rows).toBe(0);
+    await consumer.stop();
+
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
+    expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(BigInt(n - 1));
+    expect((await kafkaCommitted(kafka, s.groupId, s.topic)).get(0)).toBe(n);
+  });
+
+  it('skips redelivered messages after a kill -9 between the database commit and the Kafka commit', async () => {
+    const s = await scenario('redelivery', 1);
+    const n = 10;
+    const perTransaction = 3;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`r-${i}`, 'acct-5')));
+
+    const config = { brokers, databaseUrl, topic: s.topic, groupId: s.groupId, schema, deadLetterTopic: s.deadLetterTopic, maxMessagesPerTransaction: perTransaction };
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'libs/kafka/test/redelivery-crash.child.ts', JSON.stringify(config)],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`child did not crash in time:\n${output}`));
+      }, 45_000);
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolveExit({ code, signal });
+      });
+    });
+    expect({ exit, output }).toMatchObject({ exit: { signal: 'SIGKILL' }, output: expect.stringContaining(`COMMITTED ${perTransaction - 1}`) });
+
+    // The database has the first transaction; Kafka never heard of it.
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: perTransaction, distinct: perTransaction });
+    expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(BigInt(perTransaction - 1));
+    const kafkaOffsetAfterCrash = (await kafkaCommitted(kafka, s.groupId, s.topic)).get(0);
+    expect(kafkaOffsetAfterCrash).toBeLessThan(perTransaction); // -1: nothing committed, so a redelivery is due
+
+    const restarted = consumerFor(s);
+    await restarted.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 40_000, 'all rows after restart');
+    await new Promise((r) => setTimeout(r, 500));
+
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
+    expect(restarted.stats()).toMatchObject({ skippedRedeliveries: perTransaction, applied: n - perTransaction });
+    expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(BigInt(n - 1));
+  }, 100_000);
+});
+
+describe('kafkaHealth', () => {
+  it('resolves against the running broker and rejects against a dead address', async () => {
+    await expect(kafkaHealth(kafka)).resolves.toBeUndefined();
+    const quiet: KafkaLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const dead = createKafkaClient({ clientId: 'dead', brokers: ['127.0.0.1:1'], logger: quiet, retry: { retries: 0 } });
+    await expect(kafkaHealth(dead, 2_000)).rejects.toThrow();
+  });
+});
