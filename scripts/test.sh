@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export KAFKAJS_NO_PARTITIONER_WARNING=1
+# The broker scripts/infra.sh started (KAFKA_PORT, default 9092) unless KAFKA_BROKERS says otherwise.
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
 mkdir -p .cache/test-results
 
 echo "== type-check"
