@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
 import { createEventStoreMigration } from '@tally/event-store';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
@@ -24,13 +25,25 @@ export function createLedgerDataSource(config: LedgerConfig, readModelMigrations
   });
 }
 
-/** Creates the schema if needed and applies pending migrations (idempotent). */
+/**
+ * Creates the schema if needed and applies pending migrations (idempotent). Replicas booting together take
+ * turns: a session advisory lock keyed by the schema is held while one of them migrates.
+ */
 export async function migrateLedger(config: LedgerConfig, readModelMigrations: (new () => MigrationInterface)[] = []): Promise<void> {
-  const db = await createLedgerDataSource(config, readModelMigrations).initialize();
+  const lock = new Client({ connectionString: config.DATABASE_URL });
+  await lock.connect();
+  const key = [config.DATABASE_SCHEMA];
   try {
-    await db.query(`create schema if not exists "${config.DATABASE_SCHEMA}"`);
-    await db.runMigrations({ transaction: 'each' });
+    await lock.query(`select pg_advisory_lock(hashtext('tally-ledger-migrations'), hashtext($1))`, key);
+    const db = await createLedgerDataSource(config, readModelMigrations).initialize();
+    try {
+      await db.query(`create schema if not exists "${config.DATABASE_SCHEMA}"`);
+      await db.runMigrations({ transaction: 'each' });
+    } finally {
+      await db.destroy();
+    }
   } finally {
-    await db.destroy();
+    await lock.query(`select pg_advisory_unlock(hashtext('tally-ledger-migrations'), hashtext($1))`, key).catch(() => undefined);
+    await lock.end();
   }
 }

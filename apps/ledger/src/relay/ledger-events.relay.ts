@@ -6,8 +6,11 @@ import { toLedgerEnvelope } from '../accounts/account-event.codec';
 import type { LedgerConfig } from '../config/ledger.config';
 
 const RELAY_NAME = 'ledger-events';
-/** One relay publishes at a time (an advisory lock); others wait to take over. */
-const RELAY_LOCK_KEY = 7_100_214_001;
+/**
+ * One relay per event store publishes at a time; others wait to take over. The advisory lock is keyed by the
+ * schema (advisory locks are database-wide, and several ledgers may share a database in separate schemas).
+ */
+const LOCK_SQL = (fn: string) => `select ${fn}(hashtext('tally-ledger-relay'), hashtext($1)) as locked`;
 
 /**
  * The event store is the outbox: the relay tails it in commit order (never skipping a late commit) and publishes
@@ -33,7 +36,7 @@ export class LedgerEventsRelay {
     await this.subscription?.stop();
     this.subscription = undefined;
     if (this.lockClient) {
-      await this.lockClient.query('select pg_advisory_unlock($1)', [RELAY_LOCK_KEY]).catch(() => undefined);
+      await this.lockClient.query(LOCK_SQL('pg_advisory_unlock'), [this.deps.config.DATABASE_SCHEMA]).catch(() => undefined);
       this.lockClient.release();
       this.lockClient = undefined;
     }
@@ -42,7 +45,7 @@ export class LedgerEventsRelay {
   private async tryToLead(): Promise<void> {
     if (this.stopped) return;
     const client = await this.deps.pool.connect();
-    const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [RELAY_LOCK_KEY]);
+    const { rows } = await client.query<{ locked: boolean }>(LOCK_SQL('pg_try_advisory_lock'), [this.deps.config.DATABASE_SCHEMA]);
     if (!rows[0].locked) {
       client.release();
       this.retryTimer = setTimeout(() => void this.tryToLead().catch((e) => this.deps.logger.error({ err: e }, 'relay lock failed')), 2000);
