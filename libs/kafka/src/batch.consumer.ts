@@ -135,6 +135,8 @@ export class BatchConsumer<T> {
   private readonly heartbeatErrors = new WeakSet<object>();
   private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0 };
   private crashed: Error | undefined;
+  /** Read at start: stored offsets of another cluster are not trusted (see lockStoredOffset). */
+  private clusterId: string | undefined;
 
   constructor(private readonly options: BatchConsumerOptions<T>) {
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
@@ -157,6 +159,7 @@ export class BatchConsumer<T> {
   }
 
   async start(): Promise<void> {
+    this.clusterId = await this.readClusterId();
     await this.options.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
@@ -176,6 +179,16 @@ export class BatchConsumer<T> {
     this.logger.info({ groupId: this.options.groupId }, 'batch consumer stopped');
   }
 
+  private async readClusterId(): Promise<string> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      return (await admin.describeCluster()).clusterId;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   /** For Terminus: fails when the consumer crashed for good or the cluster does not answer. */
   async health(): Promise<void> {
     if (this.crashed) throw new Error(`Kafka consumer ${this.options.groupId} crashed: ${this.crashed.message}`);
@@ -188,7 +201,7 @@ export class BatchConsumer<T> {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition };
+    const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, clusterId: this.clusterId };
     for (let start = 0; start < batch.messages.length; start += this.maxPerTransaction) {
       // A seek or a lost partition invalidates what is left; the new owner gets it again from Kafka.
       if (payload.isStale()) return;

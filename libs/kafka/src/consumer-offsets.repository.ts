@@ -24,6 +24,8 @@ export function offsetsTableDdl(schema: string): string[] {
        updated_at timestamptz NOT NULL DEFAULT now(),
        PRIMARY KEY (group_id, topic, partition)
      )`,
+    // Offsets are only meaningful on the cluster that assigned them (see lockStoredOffset).
+    `ALTER TABLE ${s}.kafka_consumer_offsets ADD COLUMN IF NOT EXISTS cluster_id text`,
   ];
 }
 
@@ -43,6 +45,8 @@ export interface PartitionRef {
   groupId: string;
   topic: string;
   partition: number;
+  /** The Kafka cluster id the offsets belong to; unknown (undefined) disables the check. */
+  clusterId?: string;
 }
 
 /**
@@ -58,11 +62,25 @@ export async function lockStoredOffset(tx: PoolClient, schema: string, ref: Part
      ON CONFLICT (group_id, topic, partition) DO NOTHING`,
     [ref.groupId, ref.topic, ref.partition],
   );
-  const { rows } = await tx.query<{ committed_offset: string }>(
-    `SELECT committed_offset FROM ${table} WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+  const { rows } = await tx.query<{ committed_offset: string; cluster_id: string | null }>(
+    `SELECT committed_offset, cluster_id FROM ${table} WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
     [ref.groupId, ref.topic, ref.partition],
   );
-  return BigInt(rows[0].committed_offset);
+  const row = rows[0];
+  if (ref.clusterId && row.cluster_id !== ref.clusterId) {
+    // A different Kafka cluster (e.g. a broker whose storage was recreated next to this database) numbers its
+    // offsets from 0 again: a stored offset from the old cluster would make every new message look like a
+    // redelivery and be skipped. Start over on this cluster; the handlers' own idempotency keys (usage id,
+    // stream version, event id) keep a re-read message from applying twice.
+    const reset = row.cluster_id !== null;
+    await tx.query(
+      `UPDATE ${table} SET cluster_id = $4${reset ? ', committed_offset = -1' : ''}, updated_at = now()
+        WHERE group_id = $1 AND topic = $2 AND partition = $3`,
+      [ref.groupId, ref.topic, ref.partition, ref.clusterId],
+    );
+    if (reset) return -1n;
+  }
+  return BigInt(row.committed_offset);
 }
 
 /** Never moves backwards, even if called with an older offset. */

@@ -102,6 +102,21 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(consumer.stats()).toMatchObject({ applied: n, deadLettered: 0, skippedRedeliveries: 0 });
   });
 
+  it('does not trust offsets stored for another Kafka cluster (a recreated broker next to an old database)', async () => {
+    const s = await scenario('fence', 1);
+    // As if an earlier cluster had taken this group far beyond anything the new topic holds.
+    await pool.query(
+      `INSERT INTO ${quoteSchema(schema)}.kafka_consumer_offsets (group_id, topic, partition, committed_offset, cluster_id) VALUES ($1, $2, 0, 999, 'an-old-cluster')`,
+      [s.groupId, s.topic],
+    );
+    await producer.sendEnvelopes(s.topic, [usageEnvelope('after-rebuild-1', 'acct-f'), usageEnvelope('after-rebuild-2', 'acct-f')]);
+    const consumer = consumerFor(s);
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 2, 30_000, 'rows');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 2, distinct: 2 });
+    expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(1n);
+  });
+
   it('dead-letters garbage and handler-rejected messages without blocking the valid one behind them', async () => {
     const s = await scenario('poison', 1);
     await producer.send(s.topic, [
