@@ -24,7 +24,7 @@ export function ledgerTestSettings() {
       LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
       CONSUMER_GROUP: `ledger-${id}`,
       PROJECTION_GROUP: `projections-${id}`,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       API_KEYS: JSON.stringify([{ name: 'test', sha256: hashApiKey(API_KEY), scopes: ['admin'] }]),
     } as Record<string, string>,
   };

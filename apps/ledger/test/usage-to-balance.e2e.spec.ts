@@ -113,6 +113,29 @@ describe('usage to balance, end to end', () => {
     ]);
   });
 
+  it('a new cycle expires the unused allowance and keeps purchased credits (idempotent by cycle id)', async () => {
+    const cycle = (cycleId: string, start: number) => ({
+      key: 'acct-r',
+      value: JSON.stringify({
+        id: cycleId, type: 'CycleStarted', version: 1, accountId: 'acct-r', occurredAt: now,
+        data: { cycleId, planId: 'starter', periodStart: new Date(start).toISOString(), periodEnd: new Date(start + 30 * 86_400_000).toISOString(), allocation: '10', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry' },
+      }),
+    });
+    await producer.send({ topic: env.SUBSCRIPTION_EVENTS_TOPIC, messages: [cycle('cycle-r-0', Date.now() - 86_400_000)] });
+    await waitForBalance('acct-r', '10');
+    await api.post('/v1/accounts/acct-r/purchases', { paymentReference: 'pay-r', packId: 'pack-1000' });
+    await waitForBalance('acct-r', '1010');
+    await report(usage('use-r', 'acct-r', { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 300_000 })); // 3 credits
+    expect((await waitForBalance('acct-r', '1007')).byKind).toEqual({ allowance: '7', promotional: '0', purchased: '1000' });
+
+    await producer.send({ topic: env.SUBSCRIPTION_EVENTS_TOPIC, messages: [cycle('cycle-r-1', Date.now()), cycle('cycle-r-1', Date.now())] });
+    const reset = await waitForBalance('acct-r', '1010');
+    expect(reset).toMatchObject({ byKind: { allowance: '10', promotional: '0', purchased: '1000' }, usedThisCycle: '0', cycleId: 'cycle-r-1', allocation: '10' });
+    const expired = await api.get('/v1/accounts/acct-r/transactions?type=CreditsExpired');
+    expect(expired.body.items).toEqual([expect.objectContaining({ amount: '-7', details: expect.objectContaining({ reason: 'cycle-reset' }) })]);
+    expect((await api.get('/v1/accounts/acct-r/transactions?type=CycleStarted')).body.items).toHaveLength(2);
+  });
+
   it('debits a council answer once, listing each model’s share', async () => {
     await api.post('/v1/accounts/acct-c/grants', { idempotencyKey: 'c-grant', amount: '1' });
     await waitForBalance('acct-c', '1');
