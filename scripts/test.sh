@@ -8,6 +8,10 @@ export KAFKAJS_NO_PARTITIONER_WARNING=1
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
 mkdir -p .cache/test-results
 
+# Works on a fresh clone: installs dependencies and starts PostgreSQL + Kafka if needed (idempotent, seconds).
+[ -d node_modules ] || npm ci --no-audit --no-fund
+bash scripts/infra.sh up
+
 echo "== type-check"
 npx tsc -p tsconfig.json --noEmit
 
