@@ -32,6 +32,8 @@ export class UsageIngestModule implements OnApplicationShutdown {
           provide: DataSource,
           useFactory: async () => {
             const db = await createUsageIngestDataSource(config).initialize();
+            // TypeORM creates its migrations table inside the schema, so the schema must exist first.
+            await db.query(`create schema if not exists "${config.DATABASE_SCHEMA}"`);
             await db.runMigrations({ transaction: 'all' });
             return db;
           },
