@@ -1,30 +1,20 @@
-import { Controller, Get, Inject, Query } from '@nestjs/common';
+import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { Pool } from 'pg';
 import { ContractViolation } from '@tally/contracts';
 import { balanceView } from '@tally/ledger-domain';
-import { formatCredits } from '@tally/money';
 import { RequireScope } from '@tally/shared';
-import { LedgerConfig } from '../../config/ledger.config';
-import { PG_POOL } from '../../database/database.tokens';
+import { BalanceReadRepository } from '../../history/balance.read';
 import { LedgerError } from '../../ledger.errors';
 import { AccountRepository } from '../account.repository';
 import { AccountIdParam } from '../account-id.param';
 import { balanceFromView, balanceResponse, type BalanceResponse } from './balance.response';
-
-interface BalanceRow {
-  stream_version: string;
-  available: string; allowance: string; promotional: string; purchased: string; held: string; overdraft: string;
-  allocation: string; used_this_cycle: string; cycle_id: string | null; cycle_end: Date | null; plan_id: string | null; unlimited: boolean;
-}
 
 @ApiTags('accounts')
 @ApiBearerAuth()
 @Controller('v1/accounts/:accountId/balance')
 export class BalanceHttpController {
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
-    private readonly config: LedgerConfig,
+    private readonly balances: BalanceReadRepository,
     private readonly accounts: AccountRepository,
   ) {}
 
@@ -37,16 +27,8 @@ export class BalanceHttpController {
   }
 
   private async current(accountId: string): Promise<BalanceResponse> {
-    const { rows } = await this.pool.query<BalanceRow>(`select * from "${this.config.DATABASE_SCHEMA}".balances where account_id = $1`, [accountId]);
-    const row = rows[0];
-    if (!row) throw new LedgerError('ACCOUNT_NOT_FOUND', `No account ${accountId}.`, { accountId });
-    const credits = (micros: string) => formatCredits(BigInt(micros));
-    return balanceResponse(accountId, {
-      available: credits(row.available), allowance: credits(row.allowance), promotional: credits(row.promotional),
-      purchased: credits(row.purchased), held: credits(row.held), overdraft: credits(row.overdraft),
-      allocation: credits(row.allocation), usedThisCycle: credits(row.used_this_cycle), cycleId: row.cycle_id,
-      cycleEnd: row.cycle_end ? new Date(row.cycle_end).toISOString() : null, planId: row.plan_id, unlimited: row.unlimited,
-    }, Number(row.stream_version));
+    const { streamVersion, cycleStart: _cycleStart, updatedAt: _updatedAt, accountId: _id, ...snapshot } = await this.balances.require(accountId);
+    return balanceResponse(accountId, snapshot, streamVersion);
   }
 
   private async asOf(accountId: string, at: string): Promise<BalanceResponse> {
