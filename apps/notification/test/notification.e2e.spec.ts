@@ -4,8 +4,9 @@ import { readStoredOffsets } from '@tally/kafka';
 import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
 import {
   READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, envelope, ledgerTopic, newWebhookSecret, sleep, startReceiver, startSmtp,
-  thresholdCrossed, type RunningApp,
+  testEnv, thresholdCrossed, type RunningApp,
 } from './notification.harness';
+import { startServiceProcess } from '@tally/testing';
 
 /**
  * End to end with the real broker, PostgreSQL, an SMTP server (smtp-server + mailparser) and an HTTP receiver:
@@ -174,5 +175,33 @@ describe('notification service (e2e)', () => {
     const delivered = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'delivered'), 20_000);
     expect(delivered).toMatchObject({ attempts: 2, statusCodes: [503, 200] });
     expect(hooksFor(accountId)).toHaveLength(2);
+  });
+
+  // The killed process may hold the retry under its claim lease (2 × WEBHOOK_TIMEOUT_MS + 30 s): the crash path.
+  it('a pending retry survives kill -9 of the service process', async () => {
+    await running.app.close();
+    const env = testEnv({ ...overrides(), LOG_LEVEL: 'warn', RETRY_BASE_DELAY_MS: '3000', RETRY_MAX_DELAY_MS: '3000' });
+    let service = await startServiceProcess('notification', env);
+    running = { ...running, baseUrl: service.base };
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    receiver.respondWith(503);
+    await produceAndApply(cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 5, '10'));
+    const pending = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.attempts === 1));
+    expect(pending).toMatchObject({ state: 'pending', statusCodes: [503] });
+
+    await service.kill('SIGKILL');
+    expect(hooksFor(accountId)).toHaveLength(1);
+    receiver.respondWith(200);
+    service = await startServiceProcess('notification', env);
+    running = { ...running, baseUrl: service.base };
+    try {
+      const delivered = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'delivered'), 60_000);
+      expect(delivered).toMatchObject({ attempts: 2, statusCodes: [503, 200] });
+      expect(hooksFor(accountId)).toHaveLength(2);
+    } finally {
+      await service.kill();
+      running = await bootApp(overrides()); // afterAll closes an in-process app
+    }
   });
 });

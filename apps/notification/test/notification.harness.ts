@@ -72,7 +72,12 @@ export async function startReceiver(): Promise<{
 }
 
 export function testConfig(overrides: Record<string, string>): NotificationConfig {
-  return loadConfig(NotificationConfig, {
+  return loadConfig(NotificationConfig, testEnv(overrides));
+}
+
+/** The environment of a test notification service (also for running it as a separate process). */
+export function testEnv(overrides: Record<string, string>): Record<string, string> {
+  return {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: testDatabaseUrl(),
@@ -89,7 +94,7 @@ export function testConfig(overrides: Record<string, string>): NotificationConfi
     BILLING_URL: 'https://app.example.com/billing',
     MAIL_FROM: 'Tally <alerts@example.com>',
     ...overrides,
-  });
+  };
 }
 
 export interface RunningApp {
