@@ -1,0 +1,126 @@
+/**
+ * HTTP figures with autocannon: usage-ingest's batched POST /v1/usage-events at max rate, and the ledger's
+ * POST /v1/accounts/:id/authorizations at a fixed 1,000 requests/s — each next to the raw HTTP limit of the
+ * same process (GET /health and a 401 refused by the API-key guard, each at max rate).
+ *
+ * autocannon runs inside this script's process; on a 2-core machine its CPU is part of the load, which is why
+ * the raw /health figure is measured the same way, in the same run.
+ */
+import { hashApiKey } from '@tally/shared';
+import type { ServiceProcess } from '@tally/testing';
+import { API_KEY, authHeaders, autocannon, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench-kit';
+import type { LedgerStage } from './ledger-throughput.bench';
+
+export interface HttpFigure {
+  requestsPerSec: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  requests: number;
+}
+
+const non2xx = (r: AutocannonResult) => r.non2xx + r.errors + r.timeouts;
+
+function figure(result: AutocannonResult): HttpFigure {
+  const ok = result['2xx'];
+  return { requestsPerSec: ok / result.duration, p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max, errors: non2xx(result), requests: result.requests.total };
+}
+
+export interface RawHttp {
+  /** GET /health: the brief's raw limit, but it runs `select 1` and opens a Kafka admin connection per call. */
+  health: HttpFigure;
+  /** A request the API-key guard refuses (401) before any handler or I/O: the process's HTTP floor. */
+  floor: HttpFigure;
+}
+
+/** The same process's raw HTTP limits at max rate, measured right after the figure they stand next to. */
+export async function rawHttpLimits(service: ServiceProcess, seconds: number): Promise<RawHttp> {
+  const health = figure(await autocannon({ url: `${service.base}/health`, connections: 20, duration: seconds }));
+  log(`  raw GET /health: ${health.requestsPerSec.toFixed(0)} req/s, p50 ${health.p50} ms, p99 ${health.p99} ms`);
+  const refused = await autocannon({ url: `${service.base}/v1/accounts/raw-limit/balance`, connections: 20, duration: seconds });
+  // Here the 401s are the expected answer: count them as successes.
+  const floor = { ...figure(refused), requestsPerSec: refused.requests.total / refused.duration, errors: refused.errors + refused.timeouts };
+  log(`  raw 401 (guard, no I/O): ${floor.requestsPerSec.toFixed(0)} req/s, p50 ${floor.p50} ms, p99 ${floor.p99} ms`);
+  return { health, floor };
+}
+
+export interface IngestResult extends HttpFigure {
+  batchSize: number;
+  eventsPerSec: number;
+  seconds: number;
+  raw: RawHttp;
+}
+
+export async function measureIngest(ctx: BenchRun, accounts: string[]): Promise<IngestResult> {
+  // Its own usage topic, with no ledger consuming it: the figure is usage-ingest's (validate, dedupe in
+  // PostgreSQL, produce with acks=all), not usage-ingest's share of two cores also running the ledger.
+  const topic = ctx.topic('ingest.usage.events.v1');
+  await ctx.createTopics([topic]);
+  const schema = await ctx.createSchema('ingest');
+  const ingest = await ctx.startService('usage-ingest', {
+    DATABASE_URL: ctx.databaseUrl,
+    DATABASE_SCHEMA: schema,
+    KAFKA_BROKERS: ctx.brokers.join(','),
+    USAGE_EVENTS_TOPIC: topic,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    API_KEYS: JSON.stringify([{ name: 'bench', sha256: hashApiKey(API_KEY), scopes: ['usage:write'] }]),
+  });
+  const batchSize = 100;
+  const seconds = knobs.seconds;
+  let n = 0;
+  // Every request carries 100 fresh usage ids, so nothing is a duplicate and every event is produced.
+  const body = () => {
+    const events = [];
+    for (let i = 0; i < batchSize; i++, n++) events.push(usageRequestItem(`http-${ctx.id}-${n}`, accounts[n % accounts.length], n));
+    return JSON.stringify({ events });
+  };
+  log(`HTTP ingest: POST /v1/usage-events, ${batchSize} events per request, 10 connections, ${seconds} s`);
+  const result = await autocannon({
+    url: `${ingest.base}/v1/usage-events`,
+    method: 'POST',
+    headers: authHeaders,
+    connections: 10,
+    duration: seconds,
+    requests: [{ setupRequest: (request: object) => ({ ...request, body: body() }) }],
+  });
+  const f = figure(result);
+  const { rows } = await ctx.pool.query(`select count(*)::int as n from "${schema}".accepted_usage`);
+  const eventsPerSec = rows[0].n / result.duration;
+  log(`  → ${f.requestsPerSec.toFixed(0)} req/s = ${eventsPerSec.toFixed(0)} events/s accepted; p50 ${f.p50} ms, p99 ${f.p99} ms, errors ${f.errors}`);
+  const raw = await rawHttpLimits(ingest, Math.max(2, knobs.seconds / 2));
+  await ingest.kill();
+  return { ...f, batchSize, eventsPerSec, seconds, raw };
+}
+
+export interface AuthorizationResult extends HttpFigure {
+  targetRate: number;
+  accounts: number;
+  seconds: number;
+  statusCodes: Record<string, number>;
+  raw: RawHttp;
+}
+
+export async function measureAuthorizations(stage: LedgerStage): Promise<AuthorizationResult> {
+  const accounts = stage.accounts.slice(0, 100);
+  const seconds = Math.round(knobs.seconds * 1.5);
+  const targetRate = 1_000;
+  let i = 0;
+  const payload = JSON.stringify({ amount: '0.01' });
+  log(`authorizations: POST /v1/accounts/:id/authorizations at ${targetRate} req/s, 20 connections, ${accounts.length} accounts, ${seconds} s`);
+  const result = await autocannon({
+    url: stage.ledger.base,
+    method: 'POST',
+    headers: authHeaders,
+    connections: 20,
+    overallRate: targetRate,
+    duration: seconds,
+    requests: [{ setupRequest: (request: object) => ({ ...request, path: `/v1/accounts/${accounts[i++ % accounts.length]}/authorizations`, body: payload }) }],
+  });
+  const f = figure(result);
+  const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count]));
+  log(`  → ${f.requestsPerSec.toFixed(0)} req/s ok; p50 ${f.p50} ms, p99 ${f.p99} ms, max ${f.max} ms, errors ${f.errors} (${JSON.stringify(statusCodes)})`);
+  const raw = await rawHttpLimits(stage.ledger, Math.max(2, knobs.seconds / 2));
+  return { ...f, targetRate, accounts: accounts.length, seconds, statusCodes, raw };
+}

@@ -1,0 +1,192 @@
+/**
+ * Ledger throughput on the Kafka-direct path: N usage events are already waiting on usage.events.v1 when the
+ * ledger starts, so the figure is the ledger's own sustained rate (parse + price + decide + append + partition
+ * offsets, one PostgreSQL transaction per batch), not the producer's.
+ */
+import type { ServiceProcess } from '@tally/testing';
+import type { Producer } from 'kafkajs';
+import { cpuSeconds, grantCredits, knobs, log, performance, sleep, usageEnvelope, waitFor, waitForBalances, type BenchRun } from './bench-kit';
+
+/** A ledger with its own schema and topics, and a customer base of accounts that already have credits. */
+export interface LedgerStage {
+  schema: string;
+  env: Record<string, string>;
+  ledger: ServiceProcess;
+  accounts: string[];
+}
+
+export const accountId = (i: number) => `acct-${i}`;
+
+export async function setUpLedger(ctx: BenchRun): Promise<LedgerStage> {
+  const schema = await ctx.createSchema('ledger');
+  const env = ctx.ledgerEnv(schema);
+  await ctx.createTopics([
+    env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC,
+  ]);
+  const ledger = await ctx.startService('ledger', env);
+  const accounts = Array.from({ length: knobs.accounts }, (_, i) => accountId(i));
+  const t0 = performance.now();
+  // Plenty of credits: the run measures debits from a bucket, not overdraft (each debit costs ~0.0003 credits).
+  await grantCredits(ledger.base, accounts, '1000');
+  await waitForBalances(ctx.pool, schema, accounts);
+  log(`granted credits to ${accounts.length} accounts in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return { schema, env, ledger, accounts };
+}
+
+/** Usage messages on the ledger's topic not yet applied (high watermarks minus the offsets stored with effects). */
+export async function ledgerBacklog(ctx: BenchRun, stage: LedgerStage): Promise<number> {
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(stage.env.USAGE_EVENTS_TOPIC);
+    const produced = offsets.reduce((sum, p) => sum + Number(p.high), 0);
+    const { rows } = await ctx.pool.query(
+      `select coalesce(sum(committed_offset + 1), 0)::bigint as n from "${stage.schema}".kafka_consumer_offsets where group_id = $1 and topic = $2`,
+      [stage.env.CONSUMER_GROUP, stage.env.USAGE_EVENTS_TOPIC],
+    );
+    return produced - Number(rows[0].n);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Waits until the ledger applied everything on its topic and the balances caught up, so phases never overlap. */
+export async function waitForLedgerIdle(ctx: BenchRun, stage: LedgerStage, timeoutMs = 300_000): Promise<number> {
+  const t0 = performance.now();
+  await waitFor(async () => {
+    if ((await ledgerBacklog(ctx, stage)) > 0) return false;
+    const { rows } = await ctx.pool.query(
+      `select (select coalesce(sum(version), 0) from "${stage.schema}".streams where stream_id like 'account-%')
+            = (select coalesce(sum(stream_version), 0) from "${stage.schema}".balances) as idle`,
+    );
+    return rows[0].idle === true;
+  }, timeoutMs, 250);
+  return (performance.now() - t0) / 1000;
+}
+
+export interface ThroughputResult {
+  events: number;
+  /** events/s from the first committed batch to the last (the ledger's sustained rate). */
+  eventsPerSec: number;
+  /** events/s including the ledger's cold start after /health (group join, first fetch, cache misses). */
+  eventsPerSecFromReady: number;
+  ledgerSeconds: number;
+  preProduceEventsPerSec: number;
+  /** Seconds from the first committed batch until the balance read model reflected every event. */
+  projectionSeconds: number;
+  /** How far the balance read model finished behind the event store. */
+  projectionLagSeconds: number;
+  /** The ledger process's CPU use while applying, in % of one core (Node runs the hot path on one thread). */
+  ledgerCpuPercent?: number;
+}
+
+/** Produces `count` usage events keyed by account, several sends in flight, and returns events/s acknowledged. */
+export async function preProduce(producer: Producer, topic: string, accounts: string[], count: number, runId: string): Promise<number> {
+  const batchSize = 1000;
+  const inFlight = 6;
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < count) {
+      const start = next;
+      next = Math.min(count, next + batchSize);
+      const messages = [];
+      for (let n = start; n < next; n++) {
+        const account = accounts[n % accounts.length];
+        messages.push({ key: account, value: usageEnvelope(`bench-${runId}-${n}`, account, n) });
+      }
+      await producer.send({ topic, acks: -1, messages });
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return count / ((performance.now() - t0) / 1000);
+}
+
+export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Promise<ThroughputResult> {
+  const { env, schema } = stage;
+  const n = knobs.events;
+
+  // Stop the ledger so the whole load waits in Kafka, then start a fresh process on it (cold account cache:
+  // each account's first batch folds its stream from the event store, as after a deploy).
+  await stage.ledger.kill();
+  const producer = await ctx.producer();
+  log(`pre-producing ${n} usage events over ${stage.accounts.length} accounts to ${env.USAGE_EVENTS_TOPIC}`);
+  const preProduceEventsPerSec = await preProduce(producer, env.USAGE_EVENTS_TOPIC, stage.accounts, n, ctx.id);
+  log(`  → produced at ${preProduceEventsPerSec.toFixed(0)} events/s; starting the ledger`);
+
+  stage.ledger = await ctx.startService('ledger', env);
+  const ready = performance.now();
+  const cpuAtReady = cpuSeconds(stage.ledger.child.pid);
+
+  // Progress is read from the ledger's own partition offsets: they are written in the same transaction as the
+  // UsageDebited events, so "offsets applied" = "debits in the event store", and reading 6 rows costs nothing,
+  // unlike count(*) over a growing jsonb table that would steal CPU from the ledger on a 2-core machine.
+  const applied = async (): Promise<number> => {
+    const { rows } = await ctx.pool.query(
+      `select coalesce(sum(committed_offset + 1), 0)::bigint as n from "${schema}".kafka_consumer_offsets where group_id = $1 and topic = $2`,
+      [env.CONSUMER_GROUP, env.USAGE_EVENTS_TOPIC],
+    ).catch(() => ({ rows: [{ n: '0' }] }));
+    return Number(rows[0].n);
+  };
+  let first: { t: number; count: number } | undefined;
+  let done = 0;
+  // Fail on a stall (no progress for a minute), not on a fixed deadline: slow is a figure, stuck is a failure.
+  let progress = { t: performance.now(), count: 0 };
+  let lastLog = performance.now();
+  for (;;) {
+    const count = await applied();
+    const t = performance.now();
+    if (!first && count > 0) first = { t, count };
+    if (count >= n) {
+      done = t;
+      break;
+    }
+    if (count > progress.count) progress = { t, count };
+    if (t - progress.t > 60_000) {
+      throw new Error(`ledger stalled at ${count}/${n} events; its output:\n${stage.ledger.output().slice(-3000)}`);
+    }
+    if (t - lastLog > 5_000) {
+      log(`  … ${count}/${n} applied`);
+      lastLog = t;
+    }
+    await sleep(100);
+  }
+  // Exact check the brief asks for: every usage event is a UsageDebited in the event store.
+  const { rows } = await ctx.pool.query(`select count(*)::int as n from "${schema}".events where type = 'UsageDebited'`);
+  if (rows[0].n !== n) throw new Error(`expected ${n} UsageDebited, found ${rows[0].n}`);
+  const ledgerSeconds = (done - first!.t) / 1000;
+  const eventsPerSec = (n - first!.count) / ledgerSeconds;
+  const eventsPerSecFromReady = n / ((done - ready) / 1000);
+  const cpuAtDone = cpuSeconds(stage.ledger.child.pid);
+  const ledgerCpuPercent = cpuAtReady !== undefined && cpuAtDone !== undefined ? (100 * (cpuAtDone - cpuAtReady)) / ((done - ready) / 1000) : undefined;
+  log(`  → ledger applied ${n} events: ${eventsPerSec.toFixed(0)} events/s sustained, ${eventsPerSecFromReady.toFixed(0)} events/s from /health; ledger process CPU ${ledgerCpuPercent?.toFixed(0) ?? 'n/a'}% of one core`);
+
+  // The balance read model is complete when, for every account, its row carries the stream's last version.
+  const { rows: target } = await ctx.pool.query(`select sum(version)::bigint as v from "${schema}".streams where stream_id like 'account-%'`);
+  const wanted = Number(target[0].v);
+  let projected = 0;
+  lastLog = performance.now();
+  for (;;) {
+    const { rows: now } = await ctx.pool.query(`select coalesce(sum(stream_version), 0)::bigint as v from "${schema}".balances`);
+    projected = performance.now();
+    if (Number(now[0].v) >= wanted) break;
+    if (projected - lastLog > 5_000) {
+      log(`  … balances at ${now[0].v}/${wanted} stream versions`);
+      lastLog = projected;
+    }
+    if (projected - done > 120_000) {
+      // The relay reads only transactions older than the cluster's oldest running one (pg_snapshot_xmin), so
+      // name the oldest open transactions: a stall here is usually one of them, whatever database it is in.
+      const { rows: open } = await ctx.pool.query(
+        `select pid, datname, state, round(extract(epoch from now() - xact_start))::int as seconds, left(query, 80) as query
+           from pg_stat_activity where backend_xid is not null or backend_xmin is not null order by xact_start limit 5`,
+      );
+      throw new Error(`the balance read model did not catch up within 2 minutes (${now[0].v}/${wanted}); oldest transactions: ${JSON.stringify(open)}\nledger output: ${stage.ledger.output().slice(-2000)}`);
+    }
+    await sleep(100);
+  }
+  const projectionSeconds = (projected - first!.t) / 1000;
+  const projectionLagSeconds = (projected - done) / 1000;
+  log(`  → balances reflected all events ${projectionSeconds.toFixed(1)} s after the first batch (${projectionLagSeconds.toFixed(1)} s after the last append)`);
+  return { events: n, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds, projectionLagSeconds, ledgerCpuPercent };
+}

@@ -1,0 +1,172 @@
+/**
+ * `npm run bench` (bench/run.sh) → this script: measures the raw limits and the service figures in one run,
+ * prints a compact table and writes it as JSON to .cache/bench/last.json.
+ *
+ * Phases (BENCH_ONLY=raw,throughput,latency,authz,ingest selects a subset):
+ *   raw        Kafka ProducerPerformance and batched INSERTs into an events table
+ *   throughput N pre-produced usage events through a freshly started ledger (Kafka-direct path)
+ *   latency    producer ack → balance read model, at a steady rate
+ *   authz      POST /v1/accounts/:id/authorizations at 1,000 req/s, next to GET /health at max rate
+ *   ingest     usage-ingest POST /v1/usage-events (batches of 100) at max rate, next to GET /health
+ */
+// The @tally libs use class-validator/class-transformer decorators, which need the metadata polyfill first.
+import 'reflect-metadata';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { measureBalanceLatency, chooseLatencyRates, type LatencyResult } from './balance-latency.bench';
+import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench-kit';
+import { measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
+import { accountId, measureThroughput, setUpLedger, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
+import { kafkaProducerPerformance, postgresInsertRate, type RawLimits } from './raw-limits.bench';
+
+const ROOT = resolve(__dirname, '..');
+
+interface Results {
+  raw: Partial<RawLimits>;
+  throughput?: ThroughputResult;
+  latency: LatencyResult[];
+  authz?: AuthorizationResult;
+  ingest?: IngestResult;
+}
+
+interface Row {
+  figure: string;
+  value: string;
+  rawLimit: string;
+  target: string;
+  met: 'yes' | 'no' | '—';
+}
+
+const num = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const ms = (n: number) => `${num(n, n < 10 ? 1 : 0)} ms`;
+const pct = (part: number, whole: number | undefined) => (whole ? ` (${num((100 * part) / whole)}% of it)` : '');
+
+function table(r: Results): Row[] {
+  const rows: Row[] = [];
+  const { raw } = r;
+  if (raw.kafkaRecordsPerSec !== undefined) {
+    rows.push({ figure: 'raw: Kafka ProducerPerformance (300 B, acks=all)', value: `${num(raw.kafkaRecordsPerSec)} records/s`, rawLimit: '—', target: '—', met: '—' });
+  }
+  if (raw.pgRowsPerSec !== undefined) {
+    rows.push({ figure: 'raw: PostgreSQL INSERT, 1,000-row txns into events', value: `${num(raw.pgRowsPerSec)} rows/s`, rawLimit: '—', target: '—', met: '—' });
+  }
+  if (r.throughput) {
+    const t = r.throughput;
+    const limits = [raw.kafkaRecordsPerSec && `Kafka ${num(raw.kafkaRecordsPerSec)}/s`, raw.pgRowsPerSec && `PG ${num(raw.pgRowsPerSec)} rows/s`].filter(Boolean).join(', ') || '—';
+    rows.push({
+      figure: `ledger throughput, Kafka-direct (${num(t.events)} events)`,
+      value: `${num(t.eventsPerSec)} events/s${pct(t.eventsPerSec, raw.pgRowsPerSec).replace('of it', 'of PG')}`,
+      rawLimit: limits,
+      target: '≥ 5,000/s',
+      met: t.eventsPerSec >= 5_000 ? 'yes' : 'no',
+    });
+    rows.push({ figure: 'ledger throughput incl. cold start after /health', value: `${num(t.eventsPerSecFromReady)} events/s`, rawLimit: `ledger CPU ${num(t.ledgerCpuPercent)}% of 1 core`, target: '—', met: '—' });
+    rows.push({ figure: 'balances reflect all events (after first batch)', value: `${num(t.projectionSeconds, 1)} s (lag ${num(t.projectionLagSeconds, 1)} s)`, rawLimit: `ledger ${num(t.ledgerSeconds, 1)} s`, target: '—', met: '—' });
+  }
+  for (const l of r.latency) {
+    rows.push({
+      figure: `event→balance latency at ${num(l.rate)}/s (${l.rateReason})`,
+      value: `p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)} (n=${l.samples}${l.missed ? `, missed ${l.missed}` : ''}; backlog at end ${num(l.backlogAtEnd)})`,
+      rawLimit: `Kafka avg ack ${raw.kafkaAvgLatencyMs !== undefined ? ms(raw.kafkaAvgLatencyMs) : 'n/a'} (perf, saturated)`,
+      target: 'p99 ≤ 1 s',
+      met: l.p99 <= 1_000 && l.missed === 0 ? 'yes' : 'no',
+    });
+  }
+  if (r.authz) {
+    const a = r.authz;
+    rows.push({
+      figure: `authorization at ${num(a.targetRate)} req/s (${a.accounts} accounts)`,
+      value: `${num(a.requestsPerSec)} req/s ok; p50 ${ms(a.p50)} p99 ${ms(a.p99)} max ${ms(a.max)}; errors ${a.errors}`,
+      rawLimit: `401 floor ${num(a.raw.floor.requestsPerSec)} req/s (p99 ${ms(a.raw.floor.p99)}); /health ${num(a.raw.health.requestsPerSec)} req/s`,
+      target: 'p99 ≤ 10 ms',
+      met: a.p99 <= 10 && a.errors === 0 && a.requestsPerSec >= a.targetRate * 0.95 ? 'yes' : 'no',
+    });
+  }
+  if (r.ingest) {
+    const i = r.ingest;
+    rows.push({
+      figure: `HTTP ingest, batches of ${i.batchSize}`,
+      value: `${num(i.requestsPerSec)} req/s = ${num(i.eventsPerSec)} events/s; p50 ${ms(i.p50)} p99 ${ms(i.p99)}; errors ${i.errors}`,
+      rawLimit: `Kafka ${num(raw.kafkaRecordsPerSec)} rec/s; 401 floor ${num(i.raw.floor.requestsPerSec)} req/s; /health ${num(i.raw.health.requestsPerSec)} req/s`,
+      target: '—',
+      met: '—',
+    });
+  }
+  return rows;
+}
+
+function printTable(rows: Row[]): void {
+  const headers: Row = { figure: 'figure', value: 'value', rawLimit: 'raw limit (same run)', target: 'target', met: '—' };
+  const keys = ['figure', 'value', 'rawLimit', 'target', 'met'] as const;
+  const all = [{ ...headers, met: 'met?' as Row['met'] }, ...rows];
+  const widths = keys.map((k) => Math.max(...all.map((row) => String(row[k]).length)));
+  const line = (row: Row) => keys.map((k, i) => String(row[k]).padEnd(widths[i])).join(' | ');
+  console.log('\n' + line(all[0]));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const row of rows) console.log(line(row));
+  console.log('');
+}
+
+async function main(): Promise<void> {
+  const ctx = new BenchRun();
+  const t0 = performance.now();
+  const loadAtStart = loadAverage();
+  log(`run ${ctx.id}: events=${knobs.events} seconds=${knobs.seconds} accounts=${knobs.accounts} partitions=${knobs.partitions}; load average ${loadAtStart}`);
+  const results: Results = { raw: {}, latency: [] };
+  let failure: unknown;
+  const interrupted = () => {
+    log('interrupted: cleaning up');
+    void ctx.cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+
+  try {
+    if (phaseEnabled('raw')) {
+      Object.assign(results.raw, await kafkaProducerPerformance(ctx));
+      results.raw.pgRowsPerSec = await postgresInsertRate(ctx);
+    }
+    const needsLedger = ['throughput', 'latency', 'authz'].some(phaseEnabled);
+    let stage: LedgerStage | undefined;
+    if (needsLedger) stage = await setUpLedger(ctx);
+    if (stage && phaseEnabled('throughput')) results.throughput = await measureThroughput(ctx, stage);
+    if (stage && phaseEnabled('latency')) {
+      for (const { rate, reason } of chooseLatencyRates(results.throughput?.eventsPerSec)) {
+        results.latency.push(await measureBalanceLatency(ctx, stage, rate, reason));
+      }
+    }
+    if (stage && phaseEnabled('authz')) results.authz = await measureAuthorizations(stage);
+    // The ledger is not needed any more; stopping it leaves both cores to usage-ingest.
+    if (stage) await stage.ledger.kill();
+    if (phaseEnabled('ingest')) results.ingest = await measureIngest(ctx, stage?.accounts ?? Array.from({ length: knobs.accounts }, (_, i) => accountId(i)));
+  } catch (error) {
+    failure = error;
+    log(`FAILED: ${(error as Error).stack ?? String(error)}`);
+  } finally {
+    log('cleaning up (services, topics, groups, schemas)');
+    await ctx.cleanup();
+  }
+
+  const rows = table(results);
+  const seconds = (performance.now() - t0) / 1000;
+  const loadAtEnd = loadAverage();
+  printTable(rows);
+  console.log(`load average at start ${loadAtStart}, at end ${loadAtEnd}; run took ${seconds.toFixed(0)} s`);
+  const report = {
+    runId: ctx.id,
+    finishedAt: new Date().toISOString(),
+    revision: gitRevision(ROOT),
+    durationSeconds: Math.round(seconds),
+    loadAverage: { start: loadAtStart, end: loadAtEnd },
+    knobs,
+    failed: failure ? String((failure as Error).message ?? failure) : undefined,
+    results,
+    table: rows,
+  };
+  mkdirSync(`${ROOT}/.cache/bench`, { recursive: true });
+  writeFileSync(`${ROOT}/.cache/bench/last.json`, JSON.stringify(report, null, 2) + '\n');
+  console.log(`written to .cache/bench/last.json`);
+  process.exit(failure ? 1 : 0);
+}
+
+void main();
