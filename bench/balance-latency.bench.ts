@@ -46,8 +46,10 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
   const seconds = knobs.seconds * 2;
   const total = Math.round(rate * seconds);
   const sampleCount = Math.ceil(total / SAMPLE_EVERY);
-  // The channel is shared by every ledger on this database (other engineers' tests): ids unique to this run.
-  const sampleAccount = (k: number) => `lat-${ctx.id}-${k}`;
+  // The channel is shared by every ledger on this database (other engineers' tests), and one run measures at
+  // several rates: account and usage ids unique to this run and rate, or a repeat would be a silent no-op.
+  const prefix = `lat${rate}-${ctx.id}`;
+  const sampleAccount = (k: number) => `${prefix}-${k}`;
   const sampleAccounts = Array.from({ length: sampleCount }, (_, k) => sampleAccount(k));
 
   log(`event-to-balance latency: ${rate}/s for ${seconds} s (${rateReason}); granting ${sampleCount} sample accounts`);
@@ -59,7 +61,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
   const listener = new Client({ connectionString: ctx.databaseUrl });
   await listener.connect();
   listener.on('notification', (message) => {
-    if (message.payload && !notifiedAt.has(message.payload) && message.payload.startsWith(`lat-${ctx.id}-`)) notifiedAt.set(message.payload, performance.now());
+    if (message.payload && !notifiedAt.has(message.payload) && message.payload.startsWith(`${prefix}-`)) notifiedAt.set(message.payload, performance.now());
   });
   await listener.query(`LISTEN ${BALANCE_CHANGED_CHANNEL}`);
 
@@ -80,10 +82,10 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
           if (n % SAMPLE_EVERY === 0) {
             const account = sampleAccount(n / SAMPLE_EVERY);
             samples.push(account);
-            messages.push({ key: account, value: usageEnvelope(`lat-${ctx.id}-${n}`, account, n) });
+            messages.push({ key: account, value: usageEnvelope(`${prefix}-u${n}`, account, n) });
           } else {
             const account = stage.accounts[n % stage.accounts.length];
-            messages.push({ key: account, value: usageEnvelope(`lat-${ctx.id}-${n}`, account, n) });
+            messages.push({ key: account, value: usageEnvelope(`${prefix}-u${n}`, account, n) });
           }
         }
         sent = due;
