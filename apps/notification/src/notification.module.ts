@@ -3,7 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { Pool } from 'pg';
 import { HEALTH_CHECKS, HealthController, type HealthChecks } from '@tally/shared';
 import { LedgerEventsKafkaConsumer } from './alerts/ledger-events.kafka.consumer';
-import { CLOCK, systemClock, type Clock } from './clock';
+import { CLOCK, systemClock, type Clock } from '@tally/shared';
 import { NotificationConfig } from './config/notification.config';
 import { DatabaseLifecycle, PG_POOL, databaseProviders } from './database/database.providers';
 import { DeliveryDispatcher } from './delivery/delivery.dispatcher';

@@ -7,7 +7,7 @@ import { SMTPServer } from 'smtp-server';
 import { KafkaProducer, createKafkaClient, ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
 import { freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
-import type { Clock } from '../src/clock';
+import type { Clock } from '@tally/shared';
 import { NotificationConfig } from '../src/config/notification.config';
 import { buildNotificationModule } from '../src/notification.module';
 import { NOTIFICATION_STATUS_BY_CODE } from '../src/notification.errors';

@@ -14,7 +14,7 @@ import { PlansController } from './plans/plans.controller';
 import { CycleScheduler } from './scheduler/cycle.scheduler';
 import { SubscriptionController } from './subscriptions/subscription.controller';
 import { SubscriptionHandler } from './subscriptions/subscription.handler';
-import { CLOCK, systemClock, type Clock } from './time/clock';
+import { CLOCK, systemClock, type Clock } from '@tally/shared';
 
 export interface SubscriptionCycleModuleOptions {
   config: SubscriptionCycleConfig;

@@ -1,13 +1,14 @@
+import { ManualClock } from '@tally/shared';
 import { createTestSchema, uniqueSuffix } from '@tally/testing';
 import { CycleScheduler } from '../src/scheduler/cycle.scheduler';
-import { PublishedMessages, TestClock, http, sleep, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+import { PublishedMessages, http, sleep, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /**
  * The billing calendar end to end: HTTP → subscriptions table + outbox → relay → Kafka, with a controllable clock,
  * the real PostgreSQL and the real broker. Each test moves the clock forward only.
  */
 describe('subscription-cycle: billing cycles on Kafka', () => {
-  const clock = new TestClock(new Date('2027-01-01T00:00:00.000Z'));
+  const clock = new ManualClock(new Date('2027-01-01T00:00:00.000Z'));
   const topic = testTopic();
   let dropSchema: () => Promise<void>;
   let service: TestApp;

@@ -1,8 +1,9 @@
+import { ManualClock } from '@tally/shared';
 import { DataSource } from 'typeorm';
 import { createTestSchema, uniqueSuffix, waitFor } from '@tally/testing';
 import { OutboxRelay } from '../src/outbox/outbox.relay';
 import { CycleScheduler } from '../src/scheduler/cycle.scheduler';
-import { PublishedMessages, TestClock, http, sleep, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+import { PublishedMessages, http, sleep, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /**
  * Two app instances on one schema (each with its scheduler and outbox relay running every 25 ms, small batches
@@ -10,7 +11,7 @@ import { PublishedMessages, TestClock, http, sleep, startApp, testTopic, type Te
  * stopped for three cycles, exactly the current cycle is published.
  */
 describe('subscription-cycle: scheduler with several instances', () => {
-  const clock = new TestClock(new Date('2030-01-15T09:00:00.000Z'));
+  const clock = new ManualClock(new Date('2030-01-15T09:00:00.000Z'));
   const topic = testTopic();
   let dropSchema: () => Promise<void>;
   let first: TestApp;

@@ -1,10 +1,11 @@
+import { ManualClock } from '@tally/shared';
 import { DataSource } from 'typeorm';
 import { createTestSchema, uniqueSuffix } from '@tally/testing';
-import { READER_KEY, TestClock, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+import { READER_KEY, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /** The HTTP contract: plans, scopes, and bad input refused with 400 {code, message, details} and nothing changed. */
 describe('subscription-cycle: HTTP API', () => {
-  const clock = new TestClock(new Date('2031-03-10T08:00:00.000Z'));
+  const clock = new ManualClock(new Date('2031-03-10T08:00:00.000Z'));
   let dropSchema: () => Promise<void>;
   let service: TestApp;
   const id = `acct-api-${uniqueSuffix()}`;

@@ -2,27 +2,16 @@ import { resolve } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { parseMessage, Topics, type CycleStartedV1, type Envelope, type PlanChangedV1 } from '@tally/contracts';
-import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
+import { bootstrapHttpApp, hashApiKey, loadConfig, type Clock } from '@tally/shared';
 import { freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { SubscriptionCycleConfig } from '../src/config/subscription-cycle.config';
 import { createSubscriptionCycleModule } from '../src/subscription-cycle.module';
 import { SUBSCRIPTION_CYCLE_STATUS_BY_CODE } from '../src/subscription-cycle.errors';
-import type { Clock } from '../src/time/clock';
 
 export const WRITER_KEY = 'sc-test-writer';
 export const READER_KEY = 'sc-test-reader';
 
 /** A clock the test moves: a year of billing cycles runs in seconds. */
-export class TestClock implements Clock {
-  constructor(private current: Date) {}
-  now(): Date {
-    return new Date(this.current.getTime());
-  }
-  set(iso: string): void {
-    this.current = new Date(iso);
-  }
-}
-
 export interface TestApp {
   app: INestApplication;
   baseUrl: string;

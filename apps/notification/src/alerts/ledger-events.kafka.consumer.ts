@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { parseMessage, Topics } from '@tally/contracts';
 import { BatchConsumer, KafkaProducer, createKafkaClient } from '@tally/kafka';
 import type { Logger } from '@tally/shared';
-import { CLOCK, type Clock } from '../clock';
+import { CLOCK, type Clock } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL } from '../database/database.providers';
 import { LOGGER } from '../logger';

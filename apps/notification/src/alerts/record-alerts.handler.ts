@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { LedgerCycleStartedV1 } from '@tally/contracts';
 import type { Logger } from '@tally/shared';
-import type { Clock } from '../clock';
+import type { Clock } from '@tally/shared';
 import { quoteIdent } from '../database/database.providers';
 import type { TypePreferences } from '../notification-types';
 import { decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './decide-notifications';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Pool } from 'pg';
 import type { Logger } from '@tally/shared';
-import { CLOCK, type Clock } from '../clock';
+import { CLOCK, type Clock } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL, quoteIdent } from '../database/database.providers';
 import type { AttemptRecord } from '../database/delivery.entity';

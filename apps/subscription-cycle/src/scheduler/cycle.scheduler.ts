@@ -9,7 +9,7 @@ import { enqueueEnvelopes } from '../outbox/outbox.writer';
 import { toEnvelopes } from '../outbox/subscription-event.envelope';
 import { CATALOGUE } from '../plans/catalogue.provider';
 import { rowFromState, stateFromRow } from '../subscriptions/subscription.state';
-import { CLOCK, type Clock } from '../time/clock';
+import { CLOCK, type Clock } from '@tally/shared';
 import { PollingLoop } from './polling-loop';
 
 /** How long a subscription the decider refuses to tick (e.g. its plan left the catalogue) waits before a retry. */

@@ -18,7 +18,7 @@ import { enqueueEnvelopes } from '../outbox/outbox.writer';
 import { toEnvelopes } from '../outbox/subscription-event.envelope';
 import { CATALOGUE } from '../plans/catalogue.provider';
 import { SubscriptionCycleError, fromDomainError } from '../subscription-cycle.errors';
-import { CLOCK, type Clock } from '../time/clock';
+import { CLOCK, type Clock } from '@tally/shared';
 import type { PutSubscriptionRequestDto, PutSubscriptionResponseDto, SubscriptionResponseDto } from './subscription.dto';
 import { rowFromState, stateFromRow } from './subscription.state';
 
