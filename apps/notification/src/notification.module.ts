@@ -1,15 +1,13 @@
 import { Module, type Type } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Pool } from 'pg';
-import { HEALTH_CHECKS, HealthController, type HealthChecks } from '@tally/shared';
 import { LedgerEventsKafkaConsumer } from './alerts/ledger-events.kafka.consumer';
-import { CLOCK, systemClock, type Clock } from '@tally/shared';
+import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock, type HealthChecks } from '@tally/shared';
 import { NotificationConfig } from './config/notification.config';
 import { DatabaseLifecycle, PG_POOL, databaseProviders } from './database/database.providers';
 import { DeliveryDispatcher } from './delivery/delivery.dispatcher';
 import { DeliveryLogHandler } from './delivery-log/delivery-log.handler';
 import { DeliveryLogHttpController } from './delivery-log/delivery-log.http.controller';
-import { LOGGER, createNotificationLogger } from './logger';
 import { NotificationSettingsHandler } from './settings/notification-settings.handler';
 import { NotificationSettingsHttpController } from './settings/notification-settings.http.controller';
 
@@ -30,7 +28,7 @@ export function buildNotificationModule(options: NotificationModuleOptions): Typ
     providers: [
       { provide: NotificationConfig, useValue: options.config },
       { provide: CLOCK, useValue: options.clock ?? systemClock },
-      { provide: LOGGER, useValue: createNotificationLogger(options.config.LOG_LEVEL) },
+      { provide: LOGGER, useValue: createLogger('notification', options.config.LOG_LEVEL) },
       ...databaseProviders,
       DatabaseLifecycle,
       NotificationSettingsHandler,

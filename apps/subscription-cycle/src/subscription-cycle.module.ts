@@ -4,17 +4,15 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Kafka } from 'kafkajs';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, createKafkaClient, ensureTopics, kafkaHealth } from '@tally/kafka';
-import { HEALTH_CHECKS, HealthController, type HealthChecks, type Logger } from '@tally/shared';
 import { SubscriptionCycleConfig } from './config/subscription-cycle.config';
 import { dataSourceOptions, ensureSchema } from './database/data-source.options';
-import { LOGGER, serviceLogger } from './logging.provider';
 import { OutboxRelay } from './outbox/outbox.relay';
 import { CATALOGUE, loadCatalogue } from './plans/catalogue.provider';
 import { PlansController } from './plans/plans.controller';
 import { CycleScheduler } from './scheduler/cycle.scheduler';
 import { SubscriptionController } from './subscriptions/subscription.controller';
 import { SubscriptionHandler } from './subscriptions/subscription.handler';
-import { CLOCK, systemClock, type Clock } from '@tally/shared';
+import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
 
 export interface SubscriptionCycleModuleOptions {
   config: SubscriptionCycleConfig;
@@ -43,7 +41,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
     providers: [
       { provide: SubscriptionCycleConfig, useValue: config },
       { provide: CLOCK, useValue: clock },
-      { provide: LOGGER, useFactory: () => serviceLogger(config) },
+      { provide: LOGGER, useFactory: () => createLogger('subscription-cycle', config.LOG_LEVEL) },
       { provide: CATALOGUE, useFactory: () => loadCatalogue(config.PLANS_PATH) },
       {
         provide: KAFKA,

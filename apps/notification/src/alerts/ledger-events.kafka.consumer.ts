@@ -6,7 +6,7 @@ import type { Logger } from '@tally/shared';
 import { CLOCK, type Clock } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL } from '../database/database.providers';
-import { LOGGER } from '../logger';
+import { LOGGER } from '@tally/shared';
 import type { LedgerEvent } from './decide-notifications';
 import { RecordAlertsHandler } from './record-alerts.handler';
 

@@ -5,7 +5,7 @@ import { CLOCK, type Clock } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL, quoteIdent } from '../database/database.providers';
 import type { AttemptRecord } from '../database/delivery.entity';
-import { LOGGER } from '../logger';
+import { LOGGER } from '@tally/shared';
 import type { Channel, NotificationContent } from '../notification-types';
 import { Mailer } from './mailer';
 import { nextAttemptAt, type AttemptOutcome, type RetrySchedule } from './retry.schedule';

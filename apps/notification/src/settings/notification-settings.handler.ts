@@ -5,7 +5,7 @@ import type { Logger } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { NotificationSettingsEntity } from '../database/notification-settings.entity';
 import { isAllowlisted, literalHostProblem } from '../delivery/ssrf.guard';
-import { LOGGER } from '../logger';
+import { LOGGER } from '@tally/shared';
 import { NotificationError, NotificationErrorCode } from '../notification.errors';
 import { NOTIFICATION_TYPES, effectivePreferences, type NotificationType, type TypePreferences } from '../notification-types';
 import type { NotificationSettingsRequest, NotificationSettingsResponse } from './notification-settings.request.dto';

@@ -4,7 +4,7 @@ import { KafkaProducer, type EnvelopeLike } from '@tally/kafka';
 import type { Logger } from '@tally/shared';
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { OutboxMessageEntity } from '../database/outbox-message.entity';
-import { LOGGER } from '../logging.provider';
+import { LOGGER } from '@tally/shared';
 import { PollingLoop } from '../scheduler/polling-loop';
 
 /**

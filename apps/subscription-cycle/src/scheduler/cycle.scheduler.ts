@@ -4,7 +4,7 @@ import type { Logger } from '@tally/shared';
 import { SubscriptionError, decide, evolve, type Catalogue, type SubscriptionState } from '@tally/subscription-domain';
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { SubscriptionEntity } from '../database/subscription.entity';
-import { LOGGER } from '../logging.provider';
+import { LOGGER } from '@tally/shared';
 import { enqueueEnvelopes } from '../outbox/outbox.writer';
 import { toEnvelopes } from '../outbox/subscription-event.envelope';
 import { CATALOGUE } from '../plans/catalogue.provider';

@@ -7,6 +7,9 @@ export const REDACTED_PATHS = [
   'SMTP_PASSWORD',
 ];
 
+/** Injection token of a service's pino logger (`{ provide: LOGGER, useValue: createLogger(service, level) }`). */
+export const LOGGER = Symbol('LOGGER');
+
 /** Structured JSON logs: `logger.info({ accountId, usageId }, 'usage debited')`. */
 export function createLogger(service: string, level = 'info'): Logger {
   return pino({
