@@ -1,14 +1,11 @@
 import { Param, type PipeTransform } from '@nestjs/common';
-import { ContractViolation, ID_PATTERN } from '@tally/contracts';
+import { checkAccountId } from '../history/history.params';
 
 class AccountIdPipe implements PipeTransform<string, string> {
   transform(value: string): string {
-    if (!ID_PATTERN.test(value)) {
-      throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'accountId', reason: 'must be 1-128 characters of letters, digits and . _ : @ -' }]);
-    }
-    return value;
+    return checkAccountId(value);
   }
 }
 
-/** `:accountId` path parameter, validated like every account id on the wire. */
+/** `:accountId` path parameter, validated like every account id on the wire (400 naming `accountId`). */
 export const AccountIdParam = () => Param('accountId', new AccountIdPipe());
