@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import type { Pool, PoolClient } from 'pg';
-import { EventStoreError, type AppendRequest, type EventStore, type NewEvent } from '@tally/event-store';
+import { EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent } from '@tally/event-store';
 import {
   balanceView, decide, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
 } from '@tally/ledger-domain';
@@ -136,13 +136,10 @@ export class AccountRepository {
   /** The account's events up to an instant, folded: the balance as it was then. */
   async loadAsOf(accountId: string, at: Date): Promise<LoadedAccount> {
     const events = await this.store.readStream(accountStreamId(accountId));
-    let { state, version } = EMPTY;
-    for (const stored of events) {
-      if (stored.recordedAt.getTime() > at.getTime()) break;
-      state = evolve(state, decodeEvent(stored));
-      version = stored.version;
-    }
-    return { state, version };
+    // A prefix of the stream: stop at the first event recorded after `at` (recorded_at is a transaction's start
+    // time, so a later version can carry an earlier time; folding around it would give a state that never was).
+    const end = events.findIndex((stored) => stored.recordedAt.getTime() > at.getTime());
+    return foldStored(EMPTY, end === -1 ? events : events.slice(0, end));
   }
 
   private decideWithSnapshots(state: AccountState, command: AccountCommand, commandKey: string, now: Date) {
@@ -156,13 +153,7 @@ export class AccountRepository {
   }
 
   private async catchUp(accountId: string, from: LoadedAccount): Promise<LoadedAccount> {
-    const events = await this.store.readStream(accountStreamId(accountId), { fromVersion: from.version + 1 });
-    let { state, version } = from;
-    for (const stored of events) {
-      state = evolve(state, decodeEvent(stored));
-      version = stored.version;
-    }
-    return { state, version };
+    return foldStored(from, await this.store.readStream(accountStreamId(accountId), { fromVersion: from.version + 1 }));
   }
 
   /** Current stream versions from the PostgreSQL store (null for other stores: then we always catch up). */
@@ -174,4 +165,14 @@ export class AccountRepository {
     );
     return new Map(rows.map((r) => [accountIdOfStream(r.stream_id), r.version]));
   }
+}
+
+/** Applies stored events (in stream order) to an account. */
+function foldStored(from: LoadedAccount, events: RecordedEvent[]): LoadedAccount {
+  let { state, version } = from;
+  for (const stored of events) {
+    state = evolve(state, decodeEvent(stored));
+    version = stored.version;
+  }
+  return { state, version };
 }
