@@ -1,3 +1,4 @@
+import { ensureTopics } from '@tally/kafka';
 /**
  * Shared helpers for the benchmark scripts (bench/*.bench.ts, run by bench/main.ts through bench/run.sh).
  *
@@ -127,13 +128,7 @@ export class BenchRun {
   }
 
   async createTopics(names: string[], partitions = knobs.partitions): Promise<void> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
-    } finally {
-      await admin.disconnect();
-    }
+    await ensureTopics(this.kafka, names, partitions);
     this.topics.push(...names);
   }
 

@@ -5,7 +5,7 @@ import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, star
 
 /** Issue 6 on the real broker and database: refusals, holds for streaming answers, balance history and live stream. */
 describe('authorizations, holds and the live balance', () => {
-  const { env } = ledgerTestSettings();
+  const { env, topics } = ledgerTestSettings();
   let app: INestApplication;
   let base: string;
   let api: ReturnType<typeof json>;
@@ -30,7 +30,7 @@ describe('authorizations, holds and the live balance', () => {
   beforeAll(async () => {
     const created = await createTestSchema('ledger_auth');
     drop = created.drop;
-    await createTopics([env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC]);
+    await createTopics(topics);
     ({ app, base } = await startLedger(env, created.schema));
     api = json(base);
     producer = new Kafka({ clientId: 'auth-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });

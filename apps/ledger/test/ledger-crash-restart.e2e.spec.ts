@@ -9,7 +9,7 @@ import { createTestSchema, createTopics, ledgerTestSettings } from './ledger-tes
  * read model (fed by the relay) agrees.
  */
 describe('ledger killed with SIGKILL mid-stream', () => {
-  const { env } = ledgerTestSettings();
+  const { env, topics } = ledgerTestSettings();
   const TOTAL = 3000;
   const ACCOUNTS = 20;
   // gpt-4o-mini: 1,000 in × 0.15/M + 1,000 out × 0.6/M = 0.00075 credits = 750 µcr per event
@@ -21,7 +21,7 @@ describe('ledger killed with SIGKILL mid-stream', () => {
 
   beforeAll(async () => {
     ({ schema, drop } = await createTestSchema('ledger_crash'));
-    await createTopics([env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC]);
+    await createTopics(topics);
     pool = new Pool({ connectionString: testDatabaseUrl() });
   });
 

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
 import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
@@ -11,31 +12,26 @@ export const API_KEY = 'ledger-test-admin-key';
 /** Unique topics, groups and schema for one test file, so files never share state. */
 export function ledgerTestSettings() {
   const id = uniqueSuffix();
-  return {
-    id,
-    env: {
-      DATABASE_URL: testDatabaseUrl(),
-      KAFKA_BROKERS: testKafkaBrokers().join(','),
-      USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
-      USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
-      SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
-      SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
-      LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
-      LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
-      CONSUMER_GROUP: `ledger-${id}`,
-      PROJECTION_GROUP: `projections-${id}`,
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-      API_KEYS: JSON.stringify([{ name: 'test', sha256: hashApiKey(API_KEY), scopes: ['admin'] }]),
-    } as Record<string, string>,
-  };
+  const env = {
+    DATABASE_URL: testDatabaseUrl(),
+    KAFKA_BROKERS: testKafkaBrokers().join(','),
+    USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
+    USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
+    SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
+    SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
+    LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
+    LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
+    CONSUMER_GROUP: `ledger-${id}`,
+    PROJECTION_GROUP: `projections-${id}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    API_KEYS: JSON.stringify([{ name: 'test', sha256: hashApiKey(API_KEY), scopes: ['admin'] }]),
+  } as Record<string, string>;
+  const topics = [env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC];
+  return { id, env, topics };
 }
 
 export async function createTopics(topics: string[], partitions = 3): Promise<void> {
-  const kafka = new Kafka({ clientId: 'test-admin', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
-  await admin.disconnect();
+  await ensureTopics(new Kafka({ clientId: 'test-admin', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }), topics, partitions);
 }
 
 export async function startLedger(env: Record<string, string>, schema: string): Promise<{ app: INestApplication; base: string }> {

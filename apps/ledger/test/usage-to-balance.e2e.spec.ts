@@ -9,7 +9,7 @@ import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSetti
  * → relay → ledger.events.v1 → projection → balance read model → HTTP.
  */
 describe('usage to balance, end to end', () => {
-  const { env } = ledgerTestSettings();
+  const { env, topics } = ledgerTestSettings();
   const drops: (() => Promise<void>)[] = [];
   let ledger: INestApplication;
   let ingest: ServiceProcess;
@@ -44,7 +44,7 @@ describe('usage to balance, end to end', () => {
     const ingestSchema = await createTestSchema('ingest_e2e');
     drops.push(ledgerSchema.drop, ingestSchema.drop);
     schema = ledgerSchema.schema;
-    await createTopics([env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC]);
+    await createTopics(topics);
     const started = await startLedger(env, schema);
     ledger = started.app;
     api = json(started.base);

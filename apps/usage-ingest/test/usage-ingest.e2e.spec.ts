@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
+import { ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
 import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { UsageIngestConfig } from '../src/config/usage-ingest.config';
@@ -33,10 +34,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
   beforeAll(async () => {
     const { schema, drop } = await createTestSchema('ingest');
     dropSchema = drop;
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
-    await admin.disconnect();
+    await ensureTopics(kafka, [topic], 3);
     const port = await freePort();
     const config = loadConfig(UsageIngestConfig, {
       PORT: String(port), DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, KAFKA_BROKERS: testKafkaBrokers().join(','),
