@@ -5,6 +5,7 @@ import type {
   Checkpoint,
   EventStore,
   ExpectedVersion,
+  NewEvent,
   RecordedEvent,
   Subscription,
   SubscribeToAllOptions,
@@ -164,99 +165,78 @@ export class PostgresEventStore implements EventStore {
     await Promise.all(all.map((s) => s.stop()));
   }
 
+  /**
+   * Set-based, whatever the number of streams: five statements per call, not four per stream.
+   * 1. Create the missing stream rows (version 0) of requests that write, in one global order. A row another
+   *    transaction is creating makes us wait for it, so no writer ever decides on a stream it cannot see.
+   * 2. Lock every stream row, in the same order (two concurrent calls cannot deadlock on each other).
+   * 3. Look up the event ids already stored (the retry-after-crash case, see duplicateOf).
+   * 4./5. Move the stream versions and insert all events (ordered, so global positions follow the call), and
+   *    notify tailing subscribers, delivered at COMMIT and only if it commits.
+   * Several requests for one stream apply in call order, each on the version the previous one left.
+   */
   private async appendInTransaction(client: PoolClient, reqs: AppendRequest[]): Promise<AppendResult[]> {
-    // Lock streams in one global order so that two concurrent appendMany calls cannot deadlock. The sort is
-    // stable: two requests for the same stream keep their order.
-    const order = reqs.map((req, index) => ({ req, index })).sort((a, b) => compare(a.req.streamId, b.req.streamId));
-    const results = new Array<AppendResult>(reqs.length);
-    let wrote = false;
-    for (const { req, index } of order) {
-      results[index] = await this.appendOne(client, req);
-      wrote ||= !results[index].duplicate && req.events.length > 0;
+    const writing = sortedUnique(reqs.filter((req) => req.events.length > 0).map((req) => req.streamId));
+    if (writing.length > 0) {
+      await client.query(
+        `INSERT INTO ${this.streams} (stream_id, version) SELECT s, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, ord)
+          ORDER BY ord ON CONFLICT (stream_id) DO NOTHING`,
+        [writing],
+      );
     }
-    // Delivered at COMMIT, and only if it commits: exactly when tailing subscribers have something new.
-    if (wrote) await client.query('SELECT pg_notify($1, $2)', [notifyChannel(this.schema), '']);
+    const { rows: locked } = await client.query<{ stream_id: string; version: number }>(
+      `SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($1::text[]) ORDER BY stream_id COLLATE "C" FOR UPDATE`,
+      [sortedUnique(reqs.map((req) => req.streamId))],
+    );
+    const versions = new Map(locked.map((row) => [row.stream_id, row.version]));
+    const stored = await this.storedEvents(client, reqs);
+
+    const results: AppendResult[] = [];
+    const rows: { streamId: string; version: number; event: NewEvent }[] = [];
+    for (const req of reqs) {
+      const duplicate = duplicateOf(req, stored);
+      if (duplicate) {
+        results.push(duplicate);
+        continue;
+      }
+      const current = versions.get(req.streamId) ?? 0;
+      if (!matches(req.expectedVersion, current)) {
+        throw EventStoreError.wrongExpectedVersion({ streamId: req.streamId, expected: req.expectedVersion, actual: current });
+      }
+      req.events.forEach((event, i) => rows.push({ streamId: req.streamId, version: current + i + 1, event }));
+      versions.set(req.streamId, current + req.events.length);
+      results.push({ streamId: req.streamId, nextExpectedVersion: current + req.events.length, duplicate: false });
+    }
+    if (rows.length === 0) return results;
+
+    const moved = sortedUnique(rows.map((row) => row.streamId));
+    await client.query(
+      `UPDATE ${this.streams} AS s SET version = u.version FROM unnest($1::text[], $2::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id`,
+      [moved, moved.map((streamId) => versions.get(streamId))],
+    );
+    const payload = rows.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} }));
+    await client.query(
+      `WITH inserted AS (
+         INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
+         SELECT e.ev->>'s', (e.ev->>'v')::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
+           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(ev, ord)
+          ORDER BY e.ord
+       )
+       SELECT pg_notify($2, '')`,
+      [JSON.stringify(payload), notifyChannel(this.schema)],
+    );
     return results;
   }
 
-  private async appendOne(client: PoolClient, req: AppendRequest, retried = false): Promise<AppendResult> {
-    const { streamId, expectedVersion, events } = req;
-    // Every writer of a stream takes this row lock first, so what we check below cannot change until we commit.
-    const { rows: locked } = await client.query<{ version: number }>(
-      `SELECT version FROM ${this.streams} WHERE stream_id = $1 FOR UPDATE`,
-      [streamId],
-    );
-    const current = locked[0]?.version ?? 0;
-
-    if (events.length > 0) {
-      const stored = await this.alreadyStored(client, req);
-      if (stored) return stored;
-    }
-    if (!matches(expectedVersion, current)) {
-      throw EventStoreError.wrongExpectedVersion({ streamId, expected: expectedVersion, actual: current });
-    }
-    // An empty append only checks the version; it never creates the stream.
-    if (events.length === 0) return { streamId, nextExpectedVersion: current, duplicate: false };
-
-    const next = current + events.length;
-    if (locked.length > 0) {
-      await client.query(`UPDATE ${this.streams} SET version = $2 WHERE stream_id = $1`, [streamId, next]);
-    } else {
-      const { rowCount } = await client.query(
-        `INSERT INTO ${this.streams} (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING`,
-        [streamId, next],
-      );
-      // A concurrent writer created the stream after our SELECT (and has committed: the insert waited for it).
-      // Start over once: the row now exists, so the second pass locks it and decides on its real version. (Under
-      // a caller's REPEATABLE READ snapshot the row stays invisible: then report the race instead of looping.)
-      if (rowCount === 0) {
-        if (retried) throw EventStoreError.wrongExpectedVersion({ streamId, expected: expectedVersion, actual: null });
-        return this.appendOne(client, req, true);
-      }
-    }
-    const payload = events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata ?? {} }));
-    await client.query(
-      `INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
-       SELECT $1, $2::int + e.ord::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
-         FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(ev, ord)
-        ORDER BY e.ord`,
-      [streamId, current, JSON.stringify(payload)],
-    );
-    return { streamId, nextExpectedVersion: next, duplicate: false };
-  }
-
-  /**
-   * The retry-after-crash case: if every id is already stored in this stream, consecutively and where this
-   * request would have put them, the first attempt committed — report a duplicate and write nothing, whatever the
-   * stream's version is now. Any partial or misplaced match is a conflict: the caller reused an id.
-   */
-  private async alreadyStored(client: PoolClient, req: AppendRequest): Promise<AppendResult | undefined> {
-    const ids = req.events.map((e) => e.id.toLowerCase());
-    const { rows } = await client.query<{ event_id: string; stream_id: string; version: number }>(
+  /** Where the call's event ids are already stored, by lower-case id (usually nowhere). */
+  private async storedEvents(client: PoolClient, reqs: AppendRequest[]): Promise<Map<string, StoredPlace>> {
+    const ids = reqs.flatMap((req) => req.events.map((event) => event.id.toLowerCase()));
+    if (ids.length === 0) return new Map();
+    const { rows } = await client.query<StoredPlace & { event_id: string }>(
       `SELECT event_id::text, stream_id, version FROM ${this.events} WHERE event_id = ANY($1::uuid[])`,
       [ids],
     );
-    if (rows.length === 0) return undefined;
-    const byId = new Map(rows.map((r) => [r.event_id, r]));
-    const first = byId.get(ids[0]);
-    const consecutive =
-      rows.length === ids.length &&
-      first !== undefined &&
-      ids.every((id, i) => {
-        const row = byId.get(id);
-        return row?.stream_id === req.streamId && row.version === first.version + i;
-      });
-    const firstVersion = first?.version ?? 0;
-    const expectedFirst =
-      req.expectedVersion === 'any' ? firstVersion : req.expectedVersion === 'no_stream' ? 1 : req.expectedVersion + 1;
-    if (consecutive && firstVersion === expectedFirst) {
-      return { streamId: req.streamId, nextExpectedVersion: firstVersion + ids.length - 1, duplicate: true };
-    }
-    throw new EventStoreError(
-      EventStoreErrorCode.IDEMPOTENCY_CONFLICT,
-      `stream ${req.streamId}: event ids already stored elsewhere or at other positions`,
-      { streamId: req.streamId, stored: rows.map((r) => ({ id: r.event_id, streamId: r.stream_id, version: r.version })) },
-    );
+    return new Map(rows.map((row) => [row.event_id, row]));
   }
 
   private async query<R extends object>(sql: string, params: unknown[]): Promise<{ rows: R[] }> {
@@ -331,6 +311,43 @@ class ListenWakeUp implements WakeUpSource {
     this.detach = undefined;
     client.release(broken);
   }
+}
+
+interface StoredPlace {
+  stream_id: string;
+  version: number;
+}
+
+/**
+ * The retry-after-crash case: if every id of the request is already stored in its stream, consecutively and
+ * where this request would have put them, the first attempt committed — report a duplicate and write nothing,
+ * whatever the stream's version is now. Any partial or misplaced match is a conflict: the caller reused an id.
+ */
+function duplicateOf(req: AppendRequest, stored: Map<string, StoredPlace>): AppendResult | undefined {
+  if (req.events.length === 0 || stored.size === 0) return undefined;
+  const ids = req.events.map((event) => event.id.toLowerCase());
+  const places = ids.map((id) => stored.get(id));
+  const found = places.filter((place): place is StoredPlace => place !== undefined);
+  if (found.length === 0) return undefined;
+  const first = places[0];
+  const firstVersion = first?.version ?? 0;
+  const consecutive =
+    found.length === ids.length && places.every((place, i) => place?.stream_id === req.streamId && place.version === firstVersion + i);
+  const expectedFirst =
+    req.expectedVersion === 'any' ? firstVersion : req.expectedVersion === 'no_stream' ? 1 : req.expectedVersion + 1;
+  if (consecutive && firstVersion === expectedFirst) {
+    return { streamId: req.streamId, nextExpectedVersion: firstVersion + ids.length - 1, duplicate: true };
+  }
+  throw new EventStoreError(
+    EventStoreErrorCode.IDEMPOTENCY_CONFLICT,
+    `stream ${req.streamId}: event ids already stored elsewhere or at other positions`,
+    { streamId: req.streamId, stored: ids.flatMap((id, i) => (places[i] ? [{ id, streamId: places[i].stream_id, version: places[i].version }] : [])) },
+  );
+}
+
+/** Distinct, in code-unit order (= PostgreSQL's COLLATE "C" for the ASCII ids we use): one lock order for all. */
+function sortedUnique(values: string[]): string[] {
+  return [...new Set(values)].sort(compare);
 }
 
 function matches(expected: ExpectedVersion, current: number): boolean {

@@ -151,6 +151,38 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       ]);
     });
 
+    it('appendMany mixes new streams, existing streams, duplicates and one stream twice, in call order', async () => {
+      const [fresh, existing, again] = [stream(), stream(), stream()];
+      const stored = event('stored');
+      await store.append({ streamId: existing, expectedVersion: 'no_stream', events: [stored] });
+      const [a, b, c, d] = [event('A'), event('B'), event('C'), event('D')];
+
+      const results = await store.appendMany([
+        { streamId: again, expectedVersion: 'no_stream', events: [a] },
+        { streamId: existing, expectedVersion: 'no_stream', events: [stored] }, // the retry of a committed append
+        { streamId: fresh, expectedVersion: 'no_stream', events: [b] },
+        { streamId: existing, expectedVersion: 1, events: [c] },
+        { streamId: again, expectedVersion: 1, events: [d] }, // on the version the first request left
+      ]);
+
+      expect(results).toEqual([
+        { streamId: again, nextExpectedVersion: 1, duplicate: false },
+        { streamId: existing, nextExpectedVersion: 1, duplicate: true },
+        { streamId: fresh, nextExpectedVersion: 1, duplicate: false },
+        { streamId: existing, nextExpectedVersion: 2, duplicate: false },
+        { streamId: again, nextExpectedVersion: 2, duplicate: false },
+      ]);
+      expect((await store.readStream(again)).map((e) => [e.id, e.version])).toEqual([[a.id, 1], [d.id, 2]]);
+      expect((await store.readStream(existing)).map((e) => e.id)).toEqual([stored.id, c.id]);
+      // The global order is the call's order.
+      const mine = new Set([a.id, b.id, c.id, d.id]);
+      const all = await eventually(async () => {
+        const read = (await readToEnd(store, START, 500)).filter((e) => mine.has(e.id));
+        return read.length === 4 ? read : undefined;
+      });
+      expect(all.map((e) => e.id)).toEqual([a.id, b.id, c.id, d.id]);
+    });
+
     if (factory.atomicAppendMany) {
       it('appendMany is all-or-nothing: one conflict writes nothing', async () => {
         const [fresh, existing] = [stream(), stream()];

@@ -19,7 +19,9 @@ export interface ServiceProcess {
 export async function startServiceProcess(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
   const root = resolve(__dirname, '../../../..');
   const port = await freePort();
-  const child = spawn(process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`], {
+  // SERVICE_NODE_ARGS: extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a bench.
+  const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`], {
     cwd: root,
     env: { ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
