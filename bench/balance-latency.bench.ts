@@ -25,6 +25,13 @@ export interface LatencyResult {
   p95: number;
   p99: number;
   max: number;
+  /** Where the time goes: ack → debit on ledger.events.v1 (ledger + relay), then → balance (projection). */
+  stages?: { ledgerAndRelay: StageLatency; projection: StageLatency };
+}
+
+export interface StageLatency {
+  p50: number;
+  p99: number;
 }
 
 const SAMPLE_EVERY = 100;
@@ -64,6 +71,24 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     if (message.payload && !notifiedAt.has(message.payload) && message.payload.startsWith(`${prefix}-`)) notifiedAt.set(message.payload, performance.now());
   });
   await listener.query(`LISTEN ${BALANCE_CHANGED_CHANNEL}`);
+  // When each sample's debit reached ledger.events.v1 (the relay's publish), from a watcher group of our own:
+  // it only compares keys, so it costs the 2-core machine little next to the pipeline it watches.
+  const relayedAt = new Map<string, number>();
+  const watcher = ctx.kafka.consumer({ groupId: `bench-watch-${prefix}`, maxWaitTimeInMs: 50 });
+  const joined = new Promise<void>((resolve) => watcher.on(watcher.events.GROUP_JOIN, () => resolve()));
+  await watcher.connect();
+  await watcher.subscribe({ topic: stage.env.LEDGER_EVENTS_TOPIC, fromBeginning: false });
+  await watcher.run({
+    eachBatch: async ({ batch }) => {
+      const t = performance.now();
+      for (const message of batch.messages) {
+        const key = message.key?.toString();
+        if (key?.startsWith(`${prefix}-`) && !relayedAt.has(key) && message.value?.includes('"UsageDebited"')) relayedAt.set(key, t);
+      }
+    },
+  });
+  ctx.onCleanup(`watcher ${prefix}`, () => watcher.disconnect());
+  await joined; // it reads from the end: production must not start before it has its partitions
 
   try {
     const producer = await ctx.producer();
@@ -112,17 +137,26 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     while (notifiedAt.size < sampleCount && performance.now() < settleDeadline) await sleep(100);
 
     const latencies: number[] = [];
+    const [toRelay, toProjection]: number[][] = [[], []];
     for (const account of sampleAccounts) {
       const ack = ackedAt.get(account);
       const seen = notifiedAt.get(account);
+      const relayed = relayedAt.get(account);
       // A notification can beat the ack's callback by a hair on one broker; that counts as 0 ms, not negative.
       if (ack !== undefined && seen !== undefined) latencies.push(Math.max(0, seen - ack));
+      if (ack !== undefined && seen !== undefined && relayed !== undefined) {
+        toRelay.push(Math.max(0, relayed - ack));
+        toProjection.push(Math.max(0, seen - relayed));
+      }
     }
     const stats = summarize(latencies);
-    const result = { rate, rateReason, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max };
+    const [relayStats, projectionStats] = [summarize(toRelay), summarize(toProjection)];
+    const stages = { ledgerAndRelay: { p50: relayStats.p50, p99: relayStats.p99 }, projection: { p50: projectionStats.p50, p99: projectionStats.p99 } };
+    const result = { rate, rateReason, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages };
     log(`  → ${stats.n} samples: p50 ${stats.p50.toFixed(0)} ms, p95 ${stats.p95.toFixed(0)} ms, p99 ${stats.p99.toFixed(0)} ms, max ${stats.max.toFixed(0)} ms (missed ${result.missed}); drained in ${drainSeconds.toFixed(1)} s`);
+    log(`    of which ack → ledger.events (ledger + relay): p50 ${relayStats.p50.toFixed(0)} ms, p99 ${relayStats.p99.toFixed(0)} ms; → balance (projection): p50 ${projectionStats.p50.toFixed(0)} ms, p99 ${projectionStats.p99.toFixed(0)} ms (n=${relayStats.n})`);
     return result;
   } finally {
-    await listener.end();
+    await Promise.all([listener.end(), watcher.disconnect()]);
   }
 }

@@ -12,6 +12,8 @@ export interface LedgerStage {
   schema: string;
   env: Record<string, string>;
   ledger: ServiceProcess;
+  /** The same app with WORKERS=projection: the read models on the second core. */
+  projector: ServiceProcess;
   accounts: string[];
 }
 
@@ -19,18 +21,20 @@ export const accountId = (i: number) => `acct-${i}`;
 
 export async function setUpLedger(ctx: BenchRun): Promise<LedgerStage> {
   const schema = await ctx.createSchema('ledger');
-  const env = ctx.ledgerEnv(schema);
+  // The deployment the README recommends for a 2-core machine: one process decides and relays, one projects.
+  const env: Record<string, string> = { ...ctx.ledgerEnv(schema), WORKERS: 'commands,relay' };
   await ctx.createTopics([
     env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC,
   ]);
   const ledger = await ctx.startService('ledger', env);
+  const projector = await ctx.startService('ledger', { ...env, WORKERS: 'projection' });
   const accounts = Array.from({ length: knobs.accounts }, (_, i) => accountId(i));
   const t0 = performance.now();
   // Plenty of credits: the run measures debits from a bucket, not overdraft (each debit costs ~0.0003 credits).
   await grantCredits(ledger.base, accounts, '1000');
   await waitForBalances(ctx.pool, schema, accounts);
   log(`granted credits to ${accounts.length} accounts in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return { schema, env, ledger, accounts };
+  return { schema, env, ledger, projector, accounts };
 }
 
 /** Usage messages on the ledger's topic not yet applied (high watermarks minus the offsets stored with effects). */
@@ -78,6 +82,8 @@ export interface ThroughputResult {
   projectionLagSeconds: number;
   /** The ledger process's CPU use while applying, in % of one core (Node runs the hot path on one thread). */
   ledgerCpuPercent?: number;
+  /** The projector process's (WORKERS=projection) CPU use over the same interval. */
+  projectorCpuPercent?: number;
 }
 
 /** Produces `count` usage events keyed by account, several sends in flight, and returns events/s acknowledged. */
@@ -117,6 +123,7 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Prom
   stage.ledger = await ctx.startService('ledger', env);
   const ready = performance.now();
   const cpuAtReady = cpuSeconds(stage.ledger.child.pid);
+  const projectorCpuAtReady = cpuSeconds(stage.projector.child.pid);
 
   // Progress is read from the ledger's own partition offsets: they are written in the same transaction as the
   // UsageDebited events, so "offsets applied" = "debits in the event store", and reading 6 rows costs nothing,
@@ -158,8 +165,13 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Prom
   const eventsPerSec = (n - first!.count) / ledgerSeconds;
   const eventsPerSecFromReady = n / ((done - ready) / 1000);
   const cpuAtDone = cpuSeconds(stage.ledger.child.pid);
-  const ledgerCpuPercent = cpuAtReady !== undefined && cpuAtDone !== undefined ? (100 * (cpuAtDone - cpuAtReady)) / ((done - ready) / 1000) : undefined;
-  log(`  → ledger applied ${n} events: ${eventsPerSec.toFixed(0)} events/s sustained, ${eventsPerSecFromReady.toFixed(0)} events/s from /health; ledger process CPU ${ledgerCpuPercent?.toFixed(0) ?? 'n/a'}% of one core`);
+  const cpuPercent = (from?: number, to?: number) => (from !== undefined && to !== undefined ? (100 * (to - from)) / ((done - ready) / 1000) : undefined);
+  const ledgerCpuPercent = cpuPercent(cpuAtReady, cpuAtDone);
+  const projectorCpuPercent = cpuPercent(projectorCpuAtReady, cpuSeconds(stage.projector.child.pid));
+  log(
+    `  → ledger applied ${n} events: ${eventsPerSec.toFixed(0)} events/s sustained, ${eventsPerSecFromReady.toFixed(0)} events/s from /health; ` +
+      `CPU of one core: ledger ${ledgerCpuPercent?.toFixed(0) ?? 'n/a'}%, projector ${projectorCpuPercent?.toFixed(0) ?? 'n/a'}%`,
+  );
 
   // The balance read model is complete when, for every account, its row carries the stream's last version.
   const { rows: target } = await ctx.pool.query(`select sum(version)::bigint as v from "${schema}".streams where stream_id like 'account-%'`);
@@ -181,12 +193,12 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Prom
         `select pid, datname, state, round(extract(epoch from now() - xact_start))::int as seconds, left(query, 80) as query
            from pg_stat_activity where backend_xid is not null or backend_xmin is not null order by xact_start limit 5`,
       );
-      throw new Error(`the balance read model did not catch up within 2 minutes (${now[0].v}/${wanted}); oldest transactions: ${JSON.stringify(open)}\nledger output: ${stage.ledger.output().slice(-2000)}`);
+      throw new Error(`the balance read model did not catch up within 2 minutes (${now[0].v}/${wanted}); oldest transactions: ${JSON.stringify(open)}\nledger output: ${stage.ledger.output().slice(-2000)}\nprojector output: ${stage.projector.output().slice(-2000)}`);
     }
     await sleep(100);
   }
   const projectionSeconds = (projected - first!.t) / 1000;
   const projectionLagSeconds = (projected - done) / 1000;
   log(`  → balances reflected all events ${projectionSeconds.toFixed(1)} s after the first batch (${projectionLagSeconds.toFixed(1)} s after the last append)`);
-  return { events: n, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds, projectionLagSeconds, ledgerCpuPercent };
+  return { events: n, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds, projectionLagSeconds, ledgerCpuPercent, projectorCpuPercent };
 }

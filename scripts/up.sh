@@ -23,7 +23,7 @@ export KAFKAJS_NO_PARTITIONER_WARNING=1
 start() { # app port
   local app=$1 port=$2 pidfile="$RUN/$1.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "[up] $app already running (pid $(cat "$pidfile"))"; return; fi
-  PORT=$port nohup node -r ts-node/register -r tsconfig-paths/register "apps/$app/src/main.ts" > "$RUN/$app.log" 2>&1 &
+  PORT=$port nohup node --max-semi-space-size=32 -r ts-node/register -r tsconfig-paths/register "apps/$app/src/main.ts" > "$RUN/$app.log" 2>&1 &
   echo $! > "$pidfile"
 }
 start usage-ingest 3001

@@ -15,7 +15,8 @@ import { LedgerEventsRelay } from './relay/ledger-events.relay';
 import { usageToCommand } from './usage/usage-to-command';
 
 /**
- * The ledger's background work: the usage and subscription consumers and the relay to ledger.events.v1.
+ * The ledger's background work: the usage and subscription consumers (`commands`) and the relay to
+ * ledger.events.v1 (`relay`), each when WORKERS names it.
  * Started after boot; on SIGTERM the consumers finish their in-flight batch and leave their groups first.
  */
 @Injectable()
@@ -48,8 +49,10 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.config.RUN_WORKERS !== 'true') return;
-    await Promise.all([this.usage.start(), this.subscriptions.start(), this.relay.start()]);
+    const starting: Promise<void>[] = [];
+    if (this.config.runs('commands')) starting.push(this.usage.start(), this.subscriptions.start());
+    if (this.config.runs('relay')) starting.push(this.relay.start());
+    await Promise.all(starting);
   }
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {

@@ -53,13 +53,21 @@ export interface SubscribeToAllOptions {
   onError?: (e: Error) => void;
 }
 
+export interface AppendOptions {
+  /**
+   * With `tx`: wrap the call in a savepoint (default true), so a failed append leaves the caller's transaction
+   * usable. A caller that rolls back its whole transaction on any error passes false and saves two round trips.
+   */
+  savepoint?: boolean;
+}
+
 export interface EventStore {
   append(req: AppendRequest): Promise<AppendResult>;
   /**
    * All-or-nothing where the adapter can (PostgreSQL: one transaction; EventStoreDB: see its adapter).
    * `tx` is adapter-specific: for PostgreSQL, a pg.PoolClient inside an open transaction.
    */
-  appendMany(reqs: AppendRequest[], tx?: unknown): Promise<AppendResult[]>;
+  appendMany(reqs: AppendRequest[], tx?: unknown, options?: AppendOptions): Promise<AppendResult[]>;
   readStream(streamId: string, opts?: { fromVersion?: number; toVersion?: number }): Promise<RecordedEvent[]>;
   /** Events strictly after `after`, in global order; a tailing reader never skips an event. */
   readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]>;

@@ -56,14 +56,11 @@ export interface PartitionRef {
  */
 export async function lockStoredOffset(tx: PoolClient, schema: string, ref: PartitionRef): Promise<bigint> {
   const table = `${quoteSchema(schema)}.kafka_consumer_offsets`;
-  // Insert-if-absent first so there is always a row to lock (SELECT … FOR UPDATE locks nothing on a miss).
-  await tx.query(
-    `INSERT INTO ${table} (group_id, topic, partition, committed_offset) VALUES ($1, $2, $3, -1)
-     ON CONFLICT (group_id, topic, partition) DO NOTHING`,
-    [ref.groupId, ref.topic, ref.partition],
-  );
+  // One statement: insert-if-absent (a new partition starts at -1), and either way lock the row and read it.
   const { rows } = await tx.query<{ committed_offset: string; cluster_id: string | null }>(
-    `SELECT committed_offset, cluster_id FROM ${table} WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+    `INSERT INTO ${table} AS o (group_id, topic, partition, committed_offset) VALUES ($1, $2, $3, -1)
+     ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed_offset = o.committed_offset
+     RETURNING o.committed_offset, o.cluster_id`,
     [ref.groupId, ref.topic, ref.partition],
   );
   const row = rows[0];

@@ -120,7 +120,8 @@ export class AccountRepository {
       appends.set(command.accountId, append);
       accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length });
     }
-    if (appends.size > 0) await this.store.appendMany([...appends.values()], tx);
+    // No savepoint: any failure rolls back the consumer's whole transaction, offsets included.
+    if (appends.size > 0) await this.store.appendMany([...appends.values()], tx, { savepoint: false });
     return new Map([...accounts].filter(([accountId]) => appends.has(accountId)));
   }
 

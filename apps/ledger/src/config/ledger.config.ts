@@ -1,5 +1,9 @@
-import { IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { CommonConfig, Sensitive } from '@tally/shared';
+
+export const LEDGER_WORKERS = ['commands', 'relay', 'projection'] as const;
+export type LedgerWorker = (typeof LEDGER_WORKERS)[number];
+const WORKERS_PATTERN = new RegExp(`^(none|(${LEDGER_WORKERS.join('|')})(,(${LEDGER_WORKERS.join('|')}))*)$`);
 
 /** Every setting of the ledger service; validated at boot. */
 export class LedgerConfig extends CommonConfig {
@@ -36,10 +40,11 @@ export class LedgerConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(10_000_000)
   ACCOUNT_CACHE_SIZE = 100_000;
 
-  /** Messages applied per PostgreSQL transaction by the usage consumer. */
+  /** Messages applied per PostgreSQL transaction by the usage consumer and the projection. */
   @IsInt() @Min(1) @Max(10_000)
   CONSUMER_MAX_BATCH = 1000;
 
+  /** Partitions each consumer (usage, projection) applies at once, each in its own transaction. */
   @IsInt() @Min(1) @Max(64)
   CONSUMER_PARTITIONS_CONCURRENTLY = 3;
 
@@ -53,7 +58,15 @@ export class LedgerConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(86_400)
   HOLD_DEFAULT_TTL_SECONDS = 300;
 
-  /** Run the background workers (consumers, relay, projections); off for an HTTP-only instance. */
-  @IsIn(['true', 'false'])
-  RUN_WORKERS = 'true';
+  /**
+   * Which background workers this process runs, comma-separated: `commands` (the usage and subscription
+   * consumers), `relay` (event store → ledger.events.v1), `projection` (ledger.events.v1 → read models); `none`
+   * for an HTTP-only instance. All three by default; split them over processes to use more than one core.
+   */
+  @Matches(WORKERS_PATTERN, { message: `WORKERS must be "none" or a comma-separated list of ${LEDGER_WORKERS.join(', ')}` })
+  WORKERS = LEDGER_WORKERS.join(',');
+
+  runs(worker: LedgerWorker): boolean {
+    return this.WORKERS.split(',').includes(worker);
+  }
 }

@@ -34,7 +34,7 @@ export class ProjectionConsumer implements OnApplicationBootstrap, OnApplication
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.config.RUN_WORKERS !== 'true') return;
+    if (!this.config.runs('projection')) return;
     const { LEDGER_EVENTS_TOPIC, LEDGER_DLQ_TOPIC, PROJECTION_GROUP, DATABASE_SCHEMA } = this.config;
     this.consumer = new BatchConsumer<Envelope<object>>({
       kafka: this.kafka,
@@ -50,6 +50,8 @@ export class ProjectionConsumer implements OnApplicationBootstrap, OnApplication
         return asLedgerEnvelope(envelope);
       },
       handle: ({ messages, tx }) => this.projection.apply(tx, messages.map((message) => message.value)),
+      maxMessagesPerTransaction: this.config.CONSUMER_MAX_BATCH,
+      partitionsConsumedConcurrently: this.config.CONSUMER_PARTITIONS_CONCURRENTLY,
       logger: nestKafkaLogger(this.logger),
     });
     await this.consumer.start();

@@ -33,14 +33,14 @@ describe('ProjectionConsumer (Kafka → read models)', () => {
   });
 
   it('projects the topic exactly once, dead-letters envelopes without a stream version, stays off without workers', async () => {
-    const config = testConfig(schema.schema, { RUN_WORKERS: 'true', LEDGER_EVENTS_TOPIC: topic, LEDGER_DLQ_TOPIC: dlq, PROJECTION_GROUP: `projections_${uniqueSuffix()}` });
+    const config = testConfig(schema.schema, { WORKERS: 'projection', LEDGER_EVENTS_TOPIC: topic, LEDGER_DLQ_TOPIC: dlq, PROJECTION_GROUP: `projections_${uniqueSuffix()}` });
     const alice = new AccountStream('alice');
     const events = [alice.opened(), alice.granted('purchased', '10', 'pack'), alice.usage({ usageId: 'u-1', occurredAt: '2025-03-02T00:00:00Z', lines: [{ model: 'gpt-4o', amount: '1.5' }] })];
     const { streamVersion: _v, ...poison } = alice.usage({ usageId: 'u-2', occurredAt: '2025-03-02T00:01:00Z', lines: [{ model: 'gpt-4o', amount: '2' }] });
     // Published twice (a relay retry): the second copy must change nothing.
     await producer.sendEnvelopes(topic, [...events, poison as typeof events[number], ...events]);
 
-    const idle = new ProjectionConsumer(pool, kafka, producer, testConfig(schema.schema, { RUN_WORKERS: 'false' }), new LedgerProjection(schema.schema));
+    const idle = new ProjectionConsumer(pool, kafka, producer, testConfig(schema.schema, { WORKERS: 'none' }), new LedgerProjection(schema.schema));
     await idle.onApplicationBootstrap();
     expect(idle.health()).toBeUndefined();
 

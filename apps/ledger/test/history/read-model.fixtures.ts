@@ -28,7 +28,7 @@ export async function migrateReadModels(schema: string, withOffsets = false): Pr
 }
 
 export function testConfig(schema: string, overrides: Partial<LedgerConfig> = {}): LedgerConfig {
-  return Object.assign(new LedgerConfig(), { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, RUN_WORKERS: 'false', ...overrides });
+  return Object.assign(new LedgerConfig(), { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, WORKERS: 'none', ...overrides });
 }
 
 export const testPool = (): Pool => new Pool({ connectionString: testDatabaseUrl(), max: 6 });

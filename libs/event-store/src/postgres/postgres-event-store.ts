@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type {
+  AppendOptions,
   AppendRequest,
   AppendResult,
   Checkpoint,
@@ -80,14 +81,15 @@ export class PostgresEventStore implements EventStore {
 
   /**
    * One transaction for all requests. With `tx` (a PoolClient inside BEGIN, e.g. the ledger storing Kafka
-   * offsets alongside) we neither begin nor commit; a savepoint still makes this call all-or-nothing and leaves
-   * the caller's transaction usable after a WRONG_EXPECTED_VERSION.
+   * offsets alongside) we neither begin nor commit; a savepoint (unless `options.savepoint` is false) still makes
+   * this call all-or-nothing and leaves the caller's transaction usable after a WRONG_EXPECTED_VERSION.
    */
-  async appendMany(reqs: AppendRequest[], tx?: unknown): Promise<AppendResult[]> {
+  async appendMany(reqs: AppendRequest[], tx?: unknown, options: AppendOptions = {}): Promise<AppendResult[]> {
     validateAppendRequests(reqs);
     if (reqs.length === 0) return [];
     if (tx !== undefined) {
       const client = asPoolClient(tx);
+      if (options.savepoint === false) return this.appendInTransaction(client, reqs).catch((e: unknown) => Promise.reject(toEventStoreError(e)));
       await client.query(`SAVEPOINT ${SAVEPOINT}`);
       try {
         const results = await this.appendInTransaction(client, reqs);
@@ -166,33 +168,44 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * Set-based, whatever the number of streams: five statements per call, not four per stream.
-   * 1. Create the missing stream rows (version 0) of requests that write, in one global order. A row another
-   *    transaction is creating makes us wait for it, so no writer ever decides on a stream it cannot see.
-   * 2. Lock every stream row, in the same order (two concurrent calls cannot deadlock on each other).
-   * 3. Look up the event ids already stored (the retry-after-crash case, see duplicateOf).
-   * 4./5. Move the stream versions and insert all events (ordered, so global positions follow the call), and
-   *    notify tailing subscribers, delivered at COMMIT and only if it commits.
+   * Set-based, whatever the number of streams: two statements per call, not four per stream.
+   * 1. Lock the streams and read what is needed to decide, in one statement:
+   *    - streams the call writes are upserted in one global order (a missing one is created at version 0 and
+   *      locked by us; one another transaction is creating makes us wait for it), which also locks existing
+   *      rows in that order, so two concurrent calls cannot deadlock;
+   *    - streams only version-checked (empty requests) are locked without being created;
+   *    - the call's event ids already stored anywhere (the retry-after-crash case, see duplicateOf).
+   * 2. Move the stream versions, insert all events (ordered, so global positions follow the call) and notify
+   *    tailing subscribers (delivered at COMMIT, and only if it commits).
    * Several requests for one stream apply in call order, each on the version the previous one left.
    */
   private async appendInTransaction(client: PoolClient, reqs: AppendRequest[]): Promise<AppendResult[]> {
     const writing = sortedUnique(reqs.filter((req) => req.events.length > 0).map((req) => req.streamId));
-    if (writing.length > 0) {
-      await client.query(
-        `INSERT INTO ${this.streams} (stream_id, version) SELECT s, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, ord)
-          ORDER BY ord ON CONFLICT (stream_id) DO NOTHING`,
-        [writing],
-      );
-    }
-    const { rows: locked } = await client.query<{ stream_id: string; version: number }>(
-      `SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($1::text[]) ORDER BY stream_id COLLATE "C" FOR UPDATE`,
-      [sortedUnique(reqs.map((req) => req.streamId))],
+    const checking = sortedUnique(reqs.filter((req) => req.events.length === 0).map((req) => req.streamId)).filter((id) => !writing.includes(id));
+    const ids = reqs.flatMap((req) => req.events.map((event) => event.id.toLowerCase()));
+    const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null }>(
+      `WITH written AS (
+         INSERT INTO ${this.streams} AS s (stream_id, version)
+         SELECT u.stream_id, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(stream_id, ord) ORDER BY u.ord
+         ON CONFLICT (stream_id) DO UPDATE SET version = s.version
+         RETURNING s.stream_id, s.version
+       ), checked AS (
+         SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($2::text[]) FOR UPDATE
+       )
+       SELECT stream_id, version, NULL AS event_id FROM written
+       UNION ALL SELECT stream_id, version, NULL FROM checked
+       UNION ALL SELECT stream_id, version, event_id::text FROM ${this.events} WHERE event_id = ANY($3::uuid[])`,
+      [writing, checking, ids],
     );
-    const versions = new Map(locked.map((row) => [row.stream_id, row.version]));
-    const stored = await this.storedEvents(client, reqs);
+    const versions = new Map<string, number>();
+    const stored = new Map<string, StoredPlace>();
+    for (const row of rows) {
+      if (row.event_id === null) versions.set(row.stream_id, row.version);
+      else stored.set(row.event_id, row);
+    }
 
     const results: AppendResult[] = [];
-    const rows: { streamId: string; version: number; event: NewEvent }[] = [];
+    const events: { streamId: string; version: number; event: NewEvent }[] = [];
     for (const req of reqs) {
       const duplicate = duplicateOf(req, stored);
       if (duplicate) {
@@ -203,40 +216,28 @@ export class PostgresEventStore implements EventStore {
       if (!matches(req.expectedVersion, current)) {
         throw EventStoreError.wrongExpectedVersion({ streamId: req.streamId, expected: req.expectedVersion, actual: current });
       }
-      req.events.forEach((event, i) => rows.push({ streamId: req.streamId, version: current + i + 1, event }));
+      req.events.forEach((event, i) => events.push({ streamId: req.streamId, version: current + i + 1, event }));
       versions.set(req.streamId, current + req.events.length);
       results.push({ streamId: req.streamId, nextExpectedVersion: current + req.events.length, duplicate: false });
     }
-    if (rows.length === 0) return results;
+    if (events.length === 0) return results;
 
-    const moved = sortedUnique(rows.map((row) => row.streamId));
+    const moved = sortedUnique(events.map((row) => row.streamId));
+    const payload = events.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} }));
     await client.query(
-      `UPDATE ${this.streams} AS s SET version = u.version FROM unnest($1::text[], $2::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id`,
-      [moved, moved.map((streamId) => versions.get(streamId))],
-    );
-    const payload = rows.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} }));
-    await client.query(
-      `WITH inserted AS (
+      `WITH moved AS (
+         UPDATE ${this.streams} AS s SET version = u.version
+           FROM unnest($1::text[], $2::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id
+       ), inserted AS (
          INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
          SELECT e.ev->>'s', (e.ev->>'v')::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
-           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(ev, ord)
+           FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(ev, ord)
           ORDER BY e.ord
        )
-       SELECT pg_notify($2, '')`,
-      [JSON.stringify(payload), notifyChannel(this.schema)],
+       SELECT pg_notify($4, '')`,
+      [moved, moved.map((streamId) => versions.get(streamId)), JSON.stringify(payload), notifyChannel(this.schema)],
     );
     return results;
-  }
-
-  /** Where the call's event ids are already stored, by lower-case id (usually nowhere). */
-  private async storedEvents(client: PoolClient, reqs: AppendRequest[]): Promise<Map<string, StoredPlace>> {
-    const ids = reqs.flatMap((req) => req.events.map((event) => event.id.toLowerCase()));
-    if (ids.length === 0) return new Map();
-    const { rows } = await client.query<StoredPlace & { event_id: string }>(
-      `SELECT event_id::text, stream_id, version FROM ${this.events} WHERE event_id = ANY($1::uuid[])`,
-      [ids],
-    );
-    return new Map(rows.map((row) => [row.event_id, row]));
   }
 
   private async query<R extends object>(sql: string, params: unknown[]): Promise<{ rows: R[] }> {

@@ -13,14 +13,21 @@ export interface ServiceProcess {
 }
 
 /**
+ * A young generation of 32 MB instead of V8's default 16: the hot paths allocate a lot of short-lived objects
+ * (parsed messages, rows), and fewer, cheaper scavenges cut the event-to-balance p99 roughly in half on 2 cores.
+ */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32'];
+
+/**
  * Starts one of the four services as a real process (`apps/<app>/src/main.ts` through ts-node/swc), the way
  * `scripts/up.sh` does, and resolves once its /health answers 200.
  */
 export async function startServiceProcess(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
   const root = resolve(__dirname, '../../../..');
   const port = await freePort();
-  // SERVICE_NODE_ARGS: extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a bench.
-  const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // The services' runtime flags (as in scripts/up.sh and the Dockerfile), then SERVICE_NODE_ARGS: extra flags,
+  // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a bench.
+  const nodeArgs = [...SERVICE_NODE_FLAGS, ...(process.env.SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const child = spawn(process.execPath, [...nodeArgs, '-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`], {
     cwd: root,
     env: { ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },

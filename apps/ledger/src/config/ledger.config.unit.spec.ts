@@ -1,0 +1,35 @@
+import { ConfigError, loadConfig } from '@tally/shared';
+import { LedgerConfig } from './ledger.config';
+
+const base = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tally', KAFKA_BROKERS: '127.0.0.1:9092' };
+
+describe('LedgerConfig WORKERS', () => {
+  it('runs every worker by default', () => {
+    const config = loadConfig(LedgerConfig, base);
+    expect(['commands', 'relay', 'projection'].map((worker) => config.runs(worker as 'commands'))).toEqual([true, true, true]);
+  });
+
+  it('splits workers over processes: commands and relay in one, the projection in another', () => {
+    const deciding = loadConfig(LedgerConfig, { ...base, WORKERS: 'commands,relay' });
+    const projecting = loadConfig(LedgerConfig, { ...base, WORKERS: 'projection' });
+    expect([deciding.runs('commands'), deciding.runs('relay'), deciding.runs('projection')]).toEqual([true, true, false]);
+    expect([projecting.runs('commands'), projecting.runs('relay'), projecting.runs('projection')]).toEqual([false, false, true]);
+  });
+
+  it('"none" is an HTTP-only instance', () => {
+    const config = loadConfig(LedgerConfig, { ...base, WORKERS: 'none' });
+    expect([config.runs('commands'), config.runs('relay'), config.runs('projection')]).toEqual([false, false, false]);
+  });
+
+  it('refuses an unknown worker, naming the variable', () => {
+    const error = (() => {
+      try {
+        loadConfig(LedgerConfig, { ...base, WORKERS: 'commands,projections' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain('WORKERS');
+  });
+});
