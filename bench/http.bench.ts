@@ -10,6 +10,7 @@ import { hashApiKey } from '@tally/shared';
 import type { ServiceProcess } from '@tally/testing';
 import { API_KEY, authHeaders, autocannon, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench-kit';
 import type { LedgerStage } from './ledger-throughput.bench';
+import { pacedLoad } from './paced-load';
 
 export interface HttpFigure {
   requestsPerSec: number;
@@ -94,33 +95,43 @@ export async function measureIngest(ctx: BenchRun, accounts: string[]): Promise<
   return { ...f, batchSize, eventsPerSec, seconds, raw };
 }
 
-export interface AuthorizationResult extends HttpFigure {
+export interface AuthorizationResult {
   targetRate: number;
+  achievedRate: number;
   accounts: number;
   seconds: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  errors: number;
   statusCodes: Record<string, number>;
+  /** The same paced load on a request the API-key guard refuses (no I/O): this process's HTTP floor at that rate. */
+  floorAtRate: { p50: number; p99: number; max: number };
   raw: RawHttp;
 }
 
+/** POST /v1/accounts/:id/authorizations at a steady 1,000 requests/s (paced, open loop: see paced-load.ts). */
 export async function measureAuthorizations(stage: LedgerStage): Promise<AuthorizationResult> {
   const accounts = stage.accounts.slice(0, 100);
   const seconds = Math.round(knobs.seconds * 1.5);
   const targetRate = 1_000;
-  let i = 0;
-  const payload = JSON.stringify({ amount: '0.01' });
-  log(`authorizations: POST /v1/accounts/:id/authorizations at ${targetRate} req/s, 20 connections, ${accounts.length} accounts, ${seconds} s`);
-  const result = await autocannon({
-    url: stage.ledger.base,
-    method: 'POST',
-    headers: authHeaders,
-    connections: 20,
-    overallRate: targetRate,
-    duration: seconds,
-    requests: [{ setupRequest: (request: object) => ({ ...request, path: `/v1/accounts/${accounts[i++ % accounts.length]}/authorizations`, body: payload }) }],
-  });
-  const f = figure(result);
-  const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count]));
-  log(`  → ${f.requestsPerSec.toFixed(0)} req/s ok; p50 ${f.p50} ms, p99 ${f.p99} ms, max ${f.max} ms, errors ${f.errors} (${JSON.stringify(statusCodes)})`);
+  const connections = 32;
+  const body = JSON.stringify({ amount: '0.01' });
+  log(`authorizations: POST /v1/accounts/:id/authorizations paced at ${targetRate} req/s, up to ${connections} in flight, ${accounts.length} accounts, ${seconds} s`);
+  // A short warm-up (JIT, pools, the account cache) that is not counted.
+  const next = (i: number) => ({ method: 'POST', path: `/v1/accounts/${accounts[i % accounts.length]}/authorizations`, headers: authHeaders, body });
+  await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: 2, connections, next });
+  const result = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds, connections, next });
+  const errors = result.errors + Object.entries(result.statusCodes).filter(([code]) => code !== '200').reduce((n, [, count]) => n + count, 0);
+  log(`  → ${result.achievedRate.toFixed(0)} req/s; p50 ${ms(result.p50)} ms, p95 ${ms(result.p95)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms; errors ${errors} (${JSON.stringify(result.statusCodes)})`);
+  const floor = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: Math.max(3, seconds / 3), connections, next: () => ({ method: 'GET', path: '/v1/accounts/raw-limit/balance' }) });
+  log(`  floor: a 401 from the API-key guard, same pace: p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms, max ${ms(floor.max)} ms`);
   const raw = await rawHttpLimits(stage.ledger, Math.max(2, knobs.seconds / 2));
-  return { ...f, targetRate, accounts: accounts.length, seconds, statusCodes, raw };
+  return {
+    targetRate, achievedRate: result.achievedRate, accounts: accounts.length, seconds, p50: result.p50, p95: result.p95, p99: result.p99, max: result.max, errors,
+    statusCodes: result.statusCodes, floorAtRate: { p50: floor.p50, p99: floor.p99, max: floor.max }, raw,
+  };
 }
+
+const ms = (value: number) => value.toFixed(1);

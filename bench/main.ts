@@ -6,7 +6,8 @@
  *   raw        Kafka ProducerPerformance and batched INSERTs into an events table
  *   throughput N pre-produced usage events through a freshly started ledger (Kafka-direct path)
  *   latency    producer ack → balance read model, at a steady rate
- *   authz      POST /v1/accounts/:id/authorizations at 1,000 req/s, next to GET /health at max rate
+ *   authz      POST /v1/accounts/:id/authorizations paced at 1,000 req/s, next to a 401 at the same pace
+ *              and GET /health and a 401 at max rate
  *   ingest     usage-ingest POST /v1/usage-events (batches of 100) at max rate, next to GET /health
  */
 // The @tally libs use class-validator/class-transformer decorators, which need the metadata polyfill first.
@@ -75,11 +76,11 @@ function table(r: Results): Row[] {
   if (r.authz) {
     const a = r.authz;
     rows.push({
-      figure: `authorization at ${num(a.targetRate)} req/s (${a.accounts} accounts)`,
-      value: `${num(a.requestsPerSec)} req/s ok; p50 ${ms(a.p50)} p99 ${ms(a.p99)} max ${ms(a.max)}; errors ${a.errors}`,
-      rawLimit: `401 floor ${num(a.raw.floor.requestsPerSec)} req/s (p99 ${ms(a.raw.floor.p99)}); /health ${num(a.raw.health.requestsPerSec)} req/s`,
+      figure: `authorization paced at ${num(a.targetRate)} req/s (${a.accounts} accounts)`,
+      value: `${num(a.achievedRate)} req/s; p50 ${ms(a.p50)} p95 ${ms(a.p95)} p99 ${ms(a.p99)} max ${ms(a.max)}; errors ${a.errors}`,
+      rawLimit: `401 at same pace p99 ${ms(a.floorAtRate.p99)}; max rate: 401 ${num(a.raw.floor.requestsPerSec)} req/s, /health ${num(a.raw.health.requestsPerSec)} req/s`,
       target: 'p99 ≤ 10 ms',
-      met: a.p99 <= 10 && a.errors === 0 && a.requestsPerSec >= a.targetRate * 0.95 ? 'yes' : 'no',
+      met: a.p99 <= 10 && a.errors === 0 && a.achievedRate >= a.targetRate * 0.95 ? 'yes' : 'no',
     });
   }
   if (r.ingest) {

@@ -1,0 +1,86 @@
+/**
+ * An open-loop load generator at a steady rate: request i is due at t0 + i/rate, and its latency is measured
+ * from that due time (so a stalled server or a lagging generator shows up in the figures instead of silently
+ * lowering the rate — "coordinated omission" corrected, as wrk2 does).
+ *
+ * Why not autocannon's `overallRate`: it lets each connection send its share of a second back to back at the
+ * start of that second and then pause, so "1,000 requests/s" is a burst at full speed every second, and the
+ * latency it reports is that of a saturated server. wrk2 (which paces) is not installable here.
+ */
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { summarize } from './bench-kit';
+
+export interface PacedRequest {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface PacedLoadOptions {
+  base: string;
+  rate: number;
+  seconds: number;
+  /** Most requests in flight at once (keep-alive sockets); a due request waits for one, and that wait counts. */
+  connections: number;
+  next: (i: number) => PacedRequest;
+}
+
+export interface PacedLoadResult {
+  sent: number;
+  achievedRate: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  statusCodes: Record<string, number>;
+  errors: number;
+}
+
+export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadResult> {
+  const url = new URL(options.base);
+  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
+  const total = Math.round(options.rate * options.seconds);
+  const latencies: number[] = [];
+  const statusCodes: Record<string, number> = {};
+  let errors = 0;
+  const inFlight = new Set<Promise<void>>();
+
+  const send = (i: number, due: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const { method, path, headers, body } = options.next(i);
+      const req = request({ host: url.hostname, port: url.port, method, path, headers, agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          latencies.push(performance.now() - due);
+          statusCodes[res.statusCode ?? 0] = (statusCodes[res.statusCode ?? 0] ?? 0) + 1;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        errors += 1;
+        resolve();
+      });
+      req.end(body);
+    });
+
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const now = performance.now();
+    // Everything due by now goes out now (a late tick catches up instead of drifting below the rate).
+    for (; sent < total && t0 + (sent * 1000) / options.rate <= now; sent++) {
+      const promise = send(sent, t0 + (sent * 1000) / options.rate);
+      inFlight.add(promise);
+      void promise.then(() => inFlight.delete(promise));
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(inFlight);
+  const elapsed = (performance.now() - t0) / 1000;
+  agent.destroy();
+  const stats = summarize(latencies);
+  return { sent: total, achievedRate: total / elapsed, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, statusCodes, errors };
+}
+
