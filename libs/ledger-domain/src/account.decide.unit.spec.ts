@@ -3,7 +3,7 @@ import type { AccountCommand } from './account.commands';
 import { decide } from './account.decide';
 import { AccountError, InsufficientCreditsError } from './account.errors';
 import { balanceView } from './account.balance-view';
-import { fold, initialState } from './account.state';
+import { evolve, fold, initialState } from './account.state';
 import { spec } from './testing/decider-specification';
 import {
   ACCOUNT,
@@ -162,12 +162,18 @@ describe('account decider', () => {
     });
 
     it('keeps the seen keys in state', () => {
-      expect(fold(history).seen).toEqual(
-        new Map([
-          ['grant:g1', `purchased|${cr(10)}|-`],
-          ['usage:u1', `${cr(1)}`],
-        ]),
-      );
+      expect(fold(history).seen.toObject()).toEqual({
+        'grant:g1': `purchased|${cr(10)}|-`,
+        'usage:u1': `${cr(1)}`,
+      });
+    });
+
+    it('remembers a new key without touching the previous state (states are values)', () => {
+      const before = fold(history);
+      const after = evolve(before, debited('u2', cr(1), [share('g1', 'purchased', cr(1))]));
+      expect(after.seen.has('usage:u2')).toBe(true);
+      expect(before.seen.has('usage:u2')).toBe(false);
+      expect(before.seen.size).toBe(2);
     });
   });
 

@@ -1,3 +1,4 @@
+import { Map as ImmutableMap } from 'immutable';
 import type { Micro } from '@tally/money';
 import type {
   AccountEvent,
@@ -65,8 +66,12 @@ export interface AccountState {
   readonly crossedThresholds: ReadonlySet<number>;
   /** CreditsDepleted was announced and no grant lifted the balance since. */
   readonly depleted: boolean;
-  /** Idempotency key → fingerprint of the content first seen with it. */
-  readonly seen: ReadonlyMap<string, string>;
+  /**
+   * Idempotency key → fingerprint of the content first seen with it. A persistent map (immutable.js): each event
+   * adds a key in O(log n) and shares the rest with the previous state, where copying a native Map made every
+   * debit cost O(usages so far) in time and garbage.
+   */
+  readonly seen: ImmutableMap<string, string>;
 }
 
 export const initialState: AccountState = Object.freeze<AccountState>({
@@ -78,7 +83,7 @@ export const initialState: AccountState = Object.freeze<AccountState>({
   usedThisCycle: 0n,
   crossedThresholds: new Set<number>(),
   depleted: false,
-  seen: new Map<string, string>(),
+  seen: ImmutableMap<string, string>(),
 });
 
 /** What a new action could spend now: the sum of the buckets (held credits are already out of them). */
@@ -242,9 +247,8 @@ function prune(state: AccountState): AccountState {
   return { ...state, buckets: state.buckets.filter((bucket) => bucket.amount !== 0n || referenced.has(bucket.bucketId)) };
 }
 
-function remember(seen: ReadonlyMap<string, string>, key: string, fingerprint: string): ReadonlyMap<string, string> {
-  if (seen.get(key) === fingerprint) return seen;
-  return new Map(seen).set(key, fingerprint);
+function remember(seen: ImmutableMap<string, string>, key: string, fingerprint: string): ImmutableMap<string, string> {
+  return seen.get(key) === fingerprint ? seen : seen.set(key, fingerprint);
 }
 
 export function assertNever(value: never): never {
