@@ -23,6 +23,7 @@ import type {
 } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.error';
 import { validateAppendRequests } from '../append-request';
+import { SubscriptionRegistry } from '../subscription-registry';
 import {
   comparePositions,
   decodeEsdbCheckpoint,
@@ -47,7 +48,7 @@ const RETRY_BACKOFF_MS = 1_000;
  * - subscribeToAll uses ESDB's catch-up subscription and delivers one event per onEvents call.
  */
 export class EventStoreDbEventStore implements EventStore {
-  private readonly subscriptions = new Set<EsdbSubscription>();
+  private readonly subscriptions = new SubscriptionRegistry();
 
   constructor(
     private readonly client: EventStoreDBClient,
@@ -126,20 +127,11 @@ export class EventStoreDbEventStore implements EventStore {
   }
 
   subscribeToAll(opts: SubscribeToAllOptions): Subscription {
-    const subscription = new EsdbSubscription(this.client, opts, decodeEsdbCheckpoint(opts.after));
-    this.subscriptions.add(subscription);
-    return {
-      stop: async () => {
-        this.subscriptions.delete(subscription);
-        await subscription.stop();
-      },
-    };
+    return this.subscriptions.track(new EsdbSubscription(this.client, opts, decodeEsdbCheckpoint(opts.after)));
   }
 
   async close(): Promise<void> {
-    const all = [...this.subscriptions];
-    this.subscriptions.clear();
-    await Promise.all(all.map((s) => s.stop()));
+    await this.subscriptions.stopAll();
     if (this.ownsClient) await this.client.dispose();
   }
 

@@ -13,6 +13,7 @@ import type {
 } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.error';
 import { validateAppendRequests } from '../append-request';
+import { SubscriptionRegistry } from '../subscription-registry';
 import { DEFAULT_POLLING, PollingSubscription, type PollingOptions, type WakeUpSource } from '../polling-subscription';
 import { decodePgCheckpoint, encodePgCheckpoint } from './postgres-checkpoint';
 import { DEFAULT_EVENT_STORE_SCHEMA, assertSchemaName, notifyChannel } from './postgres-schema';
@@ -62,7 +63,7 @@ export class PostgresEventStore implements EventStore {
   private readonly streams: string;
   private readonly polling: PollingOptions;
   private readonly listen: boolean;
-  private readonly subscriptions = new Set<Subscription>();
+  private readonly subscriptions = new SubscriptionRegistry();
 
   constructor(opts: PostgresEventStoreOptions) {
     this.schema = opts.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
@@ -146,25 +147,11 @@ export class PostgresEventStore implements EventStore {
   subscribeToAll(opts: SubscribeToAllOptions): Subscription {
     decodePgCheckpoint(opts.after); // fail now, not inside the loop
     const wakeUp = this.listen ? new ListenWakeUp(this.pool, notifyChannel(this.schema)) : undefined;
-    const subscription = new PollingSubscription(
-      (after, limit) => this.readAll({ after, limit }),
-      opts,
-      this.polling,
-      wakeUp,
-    );
-    this.subscriptions.add(subscription);
-    return {
-      stop: async () => {
-        this.subscriptions.delete(subscription);
-        await subscription.stop();
-      },
-    };
+    return this.subscriptions.track(new PollingSubscription((after, limit) => this.readAll({ after, limit }), opts, this.polling, wakeUp));
   }
 
   async close(): Promise<void> {
-    const all = [...this.subscriptions];
-    this.subscriptions.clear();
-    await Promise.all(all.map((s) => s.stop()));
+    await this.subscriptions.stopAll();
   }
 
   /**
