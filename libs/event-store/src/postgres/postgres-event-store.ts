@@ -168,7 +168,8 @@ export class PostgresEventStore implements EventStore {
    */
   private async appendInTransaction(client: PoolClient, reqs: AppendRequest[]): Promise<AppendResult[]> {
     const writing = sortedUnique(reqs.filter((req) => req.events.length > 0).map((req) => req.streamId));
-    const checking = sortedUnique(reqs.filter((req) => req.events.length === 0).map((req) => req.streamId)).filter((id) => !writing.includes(id));
+    const written = new Set(writing);
+    const checking = sortedUnique(reqs.filter((req) => req.events.length === 0 && !written.has(req.streamId)).map((req) => req.streamId));
     const ids = reqs.flatMap((req) => req.events.map((event) => event.id.toLowerCase()));
     const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null }>(
       `WITH written AS (
@@ -315,12 +316,10 @@ function duplicateOf(req: AppendRequest, stored: Map<string, StoredPlace>): Appe
   if (req.events.length === 0 || stored.size === 0) return undefined;
   const ids = req.events.map((event) => event.id.toLowerCase());
   const places = ids.map((id) => stored.get(id));
-  const found = places.filter((place): place is StoredPlace => place !== undefined);
-  if (found.length === 0) return undefined;
-  const first = places[0];
-  const firstVersion = first?.version ?? 0;
-  const consecutive =
-    found.length === ids.length && places.every((place, i) => place?.stream_id === req.streamId && place.version === firstVersion + i);
+  if (places.every((place) => place === undefined)) return undefined;
+  const firstVersion = places[0]?.version ?? 0;
+  // Every id found, in this stream, one after the other.
+  const consecutive = places.every((place, i) => place?.stream_id === req.streamId && place.version === firstVersion + i);
   const expectedFirst =
     req.expectedVersion === 'any' ? firstVersion : req.expectedVersion === 'no_stream' ? 1 : req.expectedVersion + 1;
   if (consecutive && firstVersion === expectedFirst) {
