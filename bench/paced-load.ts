@@ -9,7 +9,7 @@
  */
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { summarize } from './bench-kit';
+import { sleep, summarize } from './bench-kit';
 
 export interface PacedRequest {
   method: string;
@@ -70,12 +70,13 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
   while (sent < total) {
     const now = performance.now();
     // Everything due by now goes out now (a late tick catches up instead of drifting below the rate).
-    for (; sent < total && t0 + (sent * 1000) / options.rate <= now; sent++) {
-      const promise = send(sent, t0 + (sent * 1000) / options.rate);
+    const dueAt = (i: number) => t0 + (i * 1000) / options.rate;
+    for (; sent < total && dueAt(sent) <= now; sent++) {
+      const promise = send(sent, dueAt(sent));
       inFlight.add(promise);
       void promise.then(() => inFlight.delete(promise));
     }
-    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    await sleep(1);
   }
   await Promise.all(inFlight);
   const elapsed = (performance.now() - t0) / 1000;

@@ -1,24 +1,26 @@
 import { ConfigError, loadConfig } from '@tally/shared';
-import { LedgerConfig } from './ledger.config';
+import { LEDGER_WORKERS, LedgerConfig } from './ledger.config';
 
 const base = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tally', KAFKA_BROKERS: '127.0.0.1:9092' };
+/** Whether the config runs commands, relay, projection (in that order). */
+const runs = (config: LedgerConfig) => LEDGER_WORKERS.map((worker) => config.runs(worker));
 
 describe('LedgerConfig WORKERS', () => {
   it('runs every worker by default', () => {
     const config = loadConfig(LedgerConfig, base);
-    expect(['commands', 'relay', 'projection'].map((worker) => config.runs(worker as 'commands'))).toEqual([true, true, true]);
+    expect(runs(config)).toEqual([true, true, true]);
   });
 
   it('splits workers over processes: commands and relay in one, the projection in another', () => {
     const deciding = loadConfig(LedgerConfig, { ...base, WORKERS: 'commands,relay' });
     const projecting = loadConfig(LedgerConfig, { ...base, WORKERS: 'projection' });
-    expect([deciding.runs('commands'), deciding.runs('relay'), deciding.runs('projection')]).toEqual([true, true, false]);
-    expect([projecting.runs('commands'), projecting.runs('relay'), projecting.runs('projection')]).toEqual([false, false, true]);
+    expect(runs(deciding)).toEqual([true, true, false]);
+    expect(runs(projecting)).toEqual([false, false, true]);
   });
 
   it('"none" is an HTTP-only instance', () => {
     const config = loadConfig(LedgerConfig, { ...base, WORKERS: 'none' });
-    expect([config.runs('commands'), config.runs('relay'), config.runs('projection')]).toEqual([false, false, false]);
+    expect(runs(config)).toEqual([false, false, false]);
   });
 
   it('refuses an unknown worker, naming the variable', () => {
