@@ -8,7 +8,7 @@
 const nx = require('@nx/eslint-plugin');
 
 const frameworks = [
-  '@nestjs/*', 'typeorm', 'pg', 'pg-*', 'kafkajs', '@eventstore/*', 'express', 'nestjs-pino', 'pino', 'pino-*',
+  '@nestjs/*', 'typeorm', 'pg', 'pg-*', 'kafkajs', '@eventstore/*', 'fastify', '@fastify/*', 'dataloader', 'nestjs-pino', 'pino', 'pino-*',
   'nodemailer', 'fs', 'node:fs', 'http', 'node:http', 'net', 'node:net', 'child_process', 'node:child_process',
 ];
 

@@ -9,7 +9,13 @@ const moduleNameMapper = Object.fromEntries(
 );
 const common = {
   rootDir: __dirname,
-  transform: { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] },
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }],
+    // @fastify/static (the OpenAPI page's assets) depends on an ES-module-only content-disposition, which Node 20
+    // requires natively but Jest does not: that one package is compiled to CommonJS for the tests.
+    '/content-disposition/.+\\.js$': ['@swc/jest', { ...swc, swcrc: false, jsc: { target: 'es2022' } }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!(@fastify/static/node_modules/)?content-disposition/)'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper,
   testEnvironment: 'node',

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
 import type { Pool, PoolClient } from 'pg';
 import { EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent } from '@tally/event-store';
@@ -37,10 +38,15 @@ const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
  * Loads and saves accounts (event streams) for the ledger. Decided state is kept in a bounded LRU cache; every
  * use first compares the cached version with the store's (one query for a whole batch), so the cache stays
  * right across partition rebalances, other instances, HTTP commands and rolled-back transactions.
+ *
+ * HTTP requests check their versions through a DataLoader: every request the process read in one turn of the
+ * event loop shares one query (dispatched on setImmediate, never cached), so a burst costs one round trip
+ * instead of one per request, and each answer is still as fresh as the moment it was asked.
  */
 @Injectable()
 export class AccountRepository {
   private readonly cache: LRUCache<string, LoadedAccount>;
+  private readonly versions: DataLoader<string, number>;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -49,6 +55,13 @@ export class AccountRepository {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.cache = new LRUCache({ max: config.ACCOUNT_CACHE_SIZE });
+    this.versions = new DataLoader(
+      async (accountIds) => {
+        const stored = await this.queryVersions([...accountIds], this.pool);
+        return accountIds.map((accountId) => stored.get(accountId) ?? 0);
+      },
+      { cache: false, batchScheduleFn: (dispatch) => setImmediate(dispatch), maxBatchSize: 1_000 },
+    );
   }
 
   async load(accountId: string): Promise<LoadedAccount> {
@@ -157,13 +170,24 @@ export class AccountRepository {
     return foldStored(from, await this.store.readStream(accountStreamId(accountId), { fromVersion: from.version + 1 }));
   }
 
-  /** Current stream versions from the PostgreSQL store (null for other stores: then we always catch up). */
+  /**
+   * Current stream versions from the PostgreSQL store (null for other stores: then we always catch up). Inside a
+   * consumer's transaction the query runs on it; otherwise it joins the event loop turn's shared query.
+   */
   private async storedVersions(accountIds: string[], tx?: PoolClient): Promise<Map<string, number> | null> {
     if (this.config.EVENT_STORE !== 'postgres') return null;
-    const { rows } = await (tx ?? this.pool).query<{ stream_id: string; version: number }>(
-      `select stream_id, version from "${this.config.DATABASE_SCHEMA}".streams where stream_id = any($1::text[])`,
-      [accountIds.map(accountStreamId)],
-    );
+    if (tx) return this.queryVersions(accountIds, tx);
+    const versions = await Promise.all(accountIds.map((accountId) => this.versions.load(accountId)));
+    return new Map(accountIds.map((accountId, i) => [accountId, versions[i]]));
+  }
+
+  private async queryVersions(accountIds: string[], client: Pool | PoolClient): Promise<Map<string, number>> {
+    // A named statement (one per schema): PostgreSQL parses and plans it once per connection.
+    const { rows } = await client.query<{ stream_id: string; version: number }>({
+      name: `stream-versions:${this.config.DATABASE_SCHEMA}`,
+      text: `select stream_id, version from "${this.config.DATABASE_SCHEMA}".streams where stream_id = any($1::text[])`,
+      values: [accountIds.map(accountStreamId)],
+    });
     return new Map(rows.map((r) => [accountIdOfStream(r.stream_id), r.version]));
   }
 }

@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import type { GrantCredits } from '@tally/ledger-domain';
 import { balanceView } from '@tally/ledger-domain';
 import { formatCredits, parseCredits } from '@tally/money';
@@ -33,7 +33,7 @@ export class CreditAccountsHttpController {
   @HttpCode(201)
   @RequireScope('accounts:write')
   @ApiOperation({ summary: 'Add purchased credits: a catalogue pack or an amount; idempotent by paymentReference' })
-  async purchase(@AccountIdParam() accountId: string, @Body() body: PurchaseRequest, @Res({ passthrough: true }) res: Response) {
+  async purchase(@AccountIdParam() accountId: string, @Body() body: PurchaseRequest, @Res({ passthrough: true }) res: FastifyReply) {
     if (body.packId !== undefined && body.amount !== undefined) {
       throw new LedgerError('INVALID_COMMAND', 'Give either packId or amount, not both.', { fields: ['packId', 'amount'] });
     }
@@ -56,7 +56,7 @@ export class CreditAccountsHttpController {
   @HttpCode(201)
   @RequireScope('accounts:write')
   @ApiOperation({ summary: 'Grant promotional credits with an optional expiry; idempotent by idempotencyKey' })
-  async promote(@AccountIdParam() accountId: string, @Body() body: GrantRequest, @Res({ passthrough: true }) res: Response) {
+  async promote(@AccountIdParam() accountId: string, @Body() body: GrantRequest, @Res({ passthrough: true }) res: FastifyReply) {
     return this.grant(res, {
       type: 'GrantCredits',
       accountId,
@@ -68,7 +68,7 @@ export class CreditAccountsHttpController {
     });
   }
 
-  private async grant(res: Response, command: GrantCredits) {
+  private async grant(res: FastifyReply, command: GrantCredits) {
     const decision = await this.accounts.execute(command, command.grantId).catch((error) => {
       throw toLedgerError(error);
     });

@@ -1,6 +1,6 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequireScope } from '@tally/shared';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.read';
 import { BalanceNotifications } from './balance.notifications';
@@ -23,9 +23,10 @@ export class BalanceStreamController {
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: 'event: balance, id: stream version, data: the projected balance (JSON)' })
   @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
-  async stream(@Param('accountId') accountId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async stream(@Param('accountId') accountId: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     await this.balances.require(accountId);
 
+    const res = reply.raw;
     let lastVersion = 0;
     const send = (balance: ProjectedBalance) => {
       // Notifications and the first read can race; the stream only ever moves forward.
@@ -35,7 +36,9 @@ export class BalanceStreamController {
     };
     // Subscribe (LISTEN active) before reading, so no change between the read and the subscription is lost.
     const unsubscribe = await this.notifications.subscribe(accountId, send);
-    res.status(200);
+    // From here on the handler writes the event stream on the Node response itself; Fastify must not send.
+    reply.hijack();
+    res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('Connection', 'keep-alive');

@@ -1,6 +1,6 @@
 import { Controller, Get, Logger, Param, Query, Res } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { RequireScope } from '@tally/shared';
 import { UsageExportQueryDto, UsageQueryDto } from './history.dto';
 import { UsageExportService } from './usage-export.service';
@@ -33,11 +33,14 @@ export class UsageController {
   @ApiProduces('text/csv')
   @ApiOkResponse({ description: 'text/csv: ' + 'occurred_at,usage_id,feature,model,input_tokens,output_tokens,images,resolution,video_seconds,credits,rate_card_version' })
   @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
-  async export(@Param('accountId') accountId: string, @Query() query: UsageExportQueryDto, @Res() res: Response): Promise<void> {
+  async export(@Param('accountId') accountId: string, @Query() query: UsageExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     // Errors up to here still become JSON error responses; after the headers, a failure can only cut the stream.
     const range = await this.usage.resolveRange(accountId, query, undefined);
     const day = (date: Date) => date.toISOString().slice(0, 10);
-    res.status(200);
+    // From here on the handler writes the Node response itself (a stream Fastify must not touch).
+    reply.hijack();
+    const res = reply.raw;
+    res.statusCode = 200;
     res.setHeader('Content-Type', 'text/csv; charset=utf-8');
     res.setHeader('Content-Disposition', `attachment; filename="usage-${accountId.replace(/[^A-Za-z0-9._-]/g, '_')}-${day(range.from)}-${day(range.to)}.csv"`);
     res.setHeader('Cache-Control', 'no-store');

@@ -1,12 +1,24 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { ContractViolation } from '@tally/contracts';
 import { AppError, type ErrorBody } from './app-error';
 
 /** code → HTTP status, one table per app; unknown codes of AppError are 422. */
 export type HttpStatusByCode = Readonly<Record<string, number>>;
 
-interface BodyParserError { type?: string; status?: number; message?: string }
+/**
+ * Errors the HTTP platform raises before a route runs. Nest turns Fastify's own errors (body too large, media
+ * type, empty JSON body) into an HttpException with their status; the JSON parser's SyntaxError keeps
+ * `statusCode: 400`.
+ */
+const PLATFORM_ERRORS: Readonly<Record<number, ErrorBody>> = {
+  [HttpStatus.BAD_REQUEST]: { code: 'INVALID_JSON', message: 'The request body is not valid JSON.' },
+  [HttpStatus.UNAUTHORIZED]: { code: 'UNAUTHENTICATED', message: 'Unauthenticated.' },
+  [HttpStatus.FORBIDDEN]: { code: 'FORBIDDEN', message: 'Forbidden.' },
+  [HttpStatus.NOT_FOUND]: { code: 'NOT_FOUND', message: 'No such route.' },
+  [HttpStatus.PAYLOAD_TOO_LARGE]: { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large.' },
+  [HttpStatus.UNSUPPORTED_MEDIA_TYPE]: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send the body as application/json.' },
+};
 
 /** The one HTTP error filter: every error leaves as `{ code, message, details? }` with a stable code. */
 @Catch()
@@ -16,10 +28,10 @@ export class HttpErrorFilter implements ExceptionFilter {
   constructor(private readonly statusByCode: HttpStatusByCode) {}
 
   catch(error: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
     const [status, body] = this.toHttp(error);
     if (status >= 500) this.logger.error({ err: error }, 'request failed');
-    response.status(status).json(body);
+    reply.status(status).send(body);
   }
 
   private toHttp(error: unknown): [number, ErrorBody] {
@@ -29,17 +41,13 @@ export class HttpErrorFilter implements ExceptionFilter {
     if (error instanceof AppError) {
       return [this.statusByCode[error.code] ?? HttpStatus.UNPROCESSABLE_ENTITY, { ...error.extra, code: error.code, message: error.message, details: error.details }];
     }
-    const parser = error as BodyParserError;
-    if (parser?.type === 'entity.too.large') {
-      return [HttpStatus.PAYLOAD_TOO_LARGE, { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large.' }];
-    }
-    if (parser?.type === 'entity.parse.failed') {
-      return [HttpStatus.BAD_REQUEST, { code: 'INVALID_JSON', message: 'The request body is not valid JSON.' }];
+    if (error instanceof SyntaxError && (error as { statusCode?: number }).statusCode === HttpStatus.BAD_REQUEST) {
+      return [HttpStatus.BAD_REQUEST, { ...PLATFORM_ERRORS[HttpStatus.BAD_REQUEST], details: { reason: error.message } }];
     }
     if (error instanceof HttpException) {
       const status = error.getStatus();
-      const code = status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : `HTTP_${status}`;
-      return [status, { code, message: error.message }];
+      const known = PLATFORM_ERRORS[status];
+      return [status, known ? { ...known, details: { reason: error.message } } : { code: `HTTP_${status}`, message: error.message }];
     }
     return [HttpStatus.INTERNAL_SERVER_ERROR, { code: 'INTERNAL', message: 'Something went wrong; it has been logged.' }];
   }

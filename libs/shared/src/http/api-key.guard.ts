@@ -1,6 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app-error';
 import { ApiKeyRegistry, type Scope } from './api-keys';
 
@@ -26,7 +26,7 @@ export class ApiKeyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    const request = context.switchToHttp().getRequest<Request & { apiKeyName?: string }>();
+    const request = context.switchToHttp().getRequest<FastifyRequest & { apiKeyName?: string }>();
     const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
     const entry = match ? this.keys.find(match[1]) : undefined;
     if (!entry) throw new AuthError('UNAUTHENTICATED', 'A valid service API key is required (Authorization: Bearer <key>).');
