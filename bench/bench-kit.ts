@@ -59,17 +59,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export const loadAverage = (): string => loadavg().map((n) => n.toFixed(2)).join(' ');
 
-/** Nearest-rank percentile of an unsorted sample (the sample is sorted in place). */
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank];
-}
-
-export function summarize(values: number[]): { n: number; p50: number; p95: number; p99: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
-}
+export { percentile, summarize } from './percentiles';
 
 /** Runs `task` over `items` with at most `limit` in flight (grants over HTTP, without flooding a 2-core box). */
 export async function inParallel<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {

@@ -120,12 +120,12 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   const body = JSON.stringify({ amount: '0.01' });
   log(`authorizations: POST /v1/accounts/:id/authorizations paced at ${targetRate} req/s, up to ${connections} in flight, ${accounts.length} accounts, ${seconds} s`);
   // A short warm-up (JIT, pools, the account cache) that is not counted.
-  const next = (i: number) => ({ method: 'POST', path: `/v1/accounts/${accounts[i % accounts.length]}/authorizations`, headers: authHeaders, body });
-  await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: 2, connections, next });
-  const result = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds, connections, next });
+  const requests = accounts.map((account) => ({ method: 'POST', path: `/v1/accounts/${account}/authorizations`, headers: authHeaders, body }));
+  await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: 2, connections, requests });
+  const result = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds, connections, requests });
   const errors = result.errors + Object.entries(result.statusCodes).filter(([code]) => code !== '200').reduce((n, [, count]) => n + count, 0);
   log(`  → ${result.achievedRate.toFixed(0)} req/s; p50 ${ms(result.p50)} ms, p95 ${ms(result.p95)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms; errors ${errors} (${JSON.stringify(result.statusCodes)})`);
-  const floor = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: Math.max(3, seconds / 3), connections, next: () => ({ method: 'GET', path: '/v1/accounts/raw-limit/balance' }) });
+  const floor = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: Math.max(3, seconds / 3), connections, requests: [{ method: 'GET', path: '/v1/accounts/raw-limit/balance' }] });
   log(`  floor: a 401 from the API-key guard, same pace: p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms, max ${ms(floor.max)} ms`);
   const raw = await rawHttpLimits(stage.ledger, Math.max(2, knobs.seconds / 2));
   return {

@@ -6,10 +6,14 @@
  * Why not autocannon's `overallRate`: it lets each connection send its share of a second back to back at the
  * start of that second and then pause, so "1,000 requests/s" is a burst at full speed every second, and the
  * latency it reports is that of a saturated server. wrk2 (which paces) is not installable here.
+ *
+ * The generator runs in a worker thread of its own, like wrk2's dedicated threads: the bench process's other
+ * work and garbage collection (its Kafka and PostgreSQL clients, the figures) cannot delay a due request.
  */
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { sleep, summarize } from './bench-kit';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { summarize } from './percentiles';
 
 export interface PacedRequest {
   method: string;
@@ -24,7 +28,8 @@ export interface PacedLoadOptions {
   seconds: number;
   /** Most requests in flight at once (keep-alive sockets); a due request waits for one, and that wait counts. */
   connections: number;
-  next: (i: number) => PacedRequest;
+  /** Request i is requests[i % requests.length]. */
+  requests: PacedRequest[];
 }
 
 export interface PacedLoadResult {
@@ -38,7 +43,22 @@ export interface PacedLoadResult {
   errors: number;
 }
 
-export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadResult> {
+/** Runs the load in a worker thread (compiled by ts-node there too) and resolves with its figures. */
+export function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadResult> {
+  const worker = new Worker(`require('ts-node/register'); require(${JSON.stringify(__filename)});`, { eval: true, workerData: options });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (result: PacedLoadResult) => {
+      resolve(result);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`paced-load worker exited with ${code}`)));
+  });
+}
+
+if (!isMainThread && workerData?.requests) void generate(workerData as PacedLoadOptions).then((result) => parentPort?.postMessage(result));
+
+async function generate(options: PacedLoadOptions): Promise<PacedLoadResult> {
   const url = new URL(options.base);
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
   const total = Math.round(options.rate * options.seconds);
@@ -49,7 +69,7 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
 
   const send = (i: number, due: number): Promise<void> =>
     new Promise<void>((resolve) => {
-      const { method, path, headers, body } = options.next(i);
+      const { method, path, headers, body } = options.requests[i % options.requests.length];
       const req = request({ host: url.hostname, port: url.port, method, path, headers, agent }, (res) => {
         res.resume();
         res.on('end', () => {
@@ -76,7 +96,7 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
       inFlight.add(promise);
       void promise.then(() => inFlight.delete(promise));
     }
-    await sleep(1);
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(inFlight);
   const elapsed = (performance.now() - t0) / 1000;
