@@ -55,7 +55,7 @@ export const log = (message: string): void => {
   process.stdout.write(`[bench +${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
 };
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { setTimeout as sleep } from 'node:timers/promises';
 
 export const loadAverage = (): string => loadavg().map((n) => n.toFixed(2)).join(' ');
 

@@ -12,6 +12,7 @@
  */
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { summarize } from './percentiles';
 
@@ -86,17 +87,17 @@ async function generate(options: PacedLoadOptions): Promise<PacedLoadResult> {
     });
 
   const t0 = performance.now();
+  const dueAt = (i: number) => t0 + (i * 1000) / options.rate;
   let sent = 0;
   while (sent < total) {
     const now = performance.now();
     // Everything due by now goes out now (a late tick catches up instead of drifting below the rate).
-    const dueAt = (i: number) => t0 + (i * 1000) / options.rate;
-    for (; sent < total && dueAt(sent) <= now; sent++) {
-      const promise = send(sent, dueAt(sent));
+    for (let due = dueAt(sent); sent < total && due <= now; due = dueAt(++sent)) {
+      const promise = send(sent, due);
       inFlight.add(promise);
       void promise.then(() => inFlight.delete(promise));
     }
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    await sleep(1);
   }
   await Promise.all(inFlight);
   const elapsed = (performance.now() - t0) / 1000;
