@@ -41,14 +41,19 @@ export class HttpErrorFilter implements ExceptionFilter {
     if (error instanceof AppError) {
       return [this.statusByCode[error.code] ?? HttpStatus.UNPROCESSABLE_ENTITY, { ...error.extra, code: error.code, message: error.message, details: error.details }];
     }
-    if (error instanceof SyntaxError && (error as { statusCode?: number }).statusCode === HttpStatus.BAD_REQUEST) {
-      return [HttpStatus.BAD_REQUEST, { ...PLATFORM_ERRORS[HttpStatus.BAD_REQUEST], details: { reason: error.message } }];
-    }
-    if (error instanceof HttpException) {
-      const status = error.getStatus();
+    const status = platformStatus(error);
+    if (status !== undefined) {
       const known = PLATFORM_ERRORS[status];
-      return [status, known ? { ...known, details: { reason: error.message } } : { code: `HTTP_${status}`, message: error.message }];
+      const message = (error as Error).message;
+      return [status, known ? { ...known, details: { reason: message } } : { code: `HTTP_${status}`, message }];
     }
     return [HttpStatus.INTERNAL_SERVER_ERROR, { code: 'INTERNAL', message: 'Something went wrong; it has been logged.' }];
   }
+}
+
+/** The status of an error the platform raised (an HttpException, or the JSON parser's SyntaxError), if it is one. */
+function platformStatus(error: unknown): number | undefined {
+  if (error instanceof HttpException) return error.getStatus();
+  if (error instanceof SyntaxError && (error as { statusCode?: number }).statusCode === HttpStatus.BAD_REQUEST) return HttpStatus.BAD_REQUEST;
+  return undefined;
 }
