@@ -291,6 +291,18 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
   }, 100_000);
 });
 
+describe('KafkaProducer on the real broker', () => {
+  it('sends more than the broker takes in one batch (1 MiB) for one key, whole and in order', async () => {
+    const s = await scenario('big-send', 1);
+    const n = 3_000; // ~1 KiB each: about 3 MiB for one partition, which one produce request would have carried
+    const messages = Array.from({ length: n }, (_, i) => ({ key: 'one-account', value: JSON.stringify({ i, pad: 'x'.repeat(1_000) }) }));
+    await producer.send(s.topic, messages);
+    expect((await highWatermarks(kafka, s.topic)).get(0)).toBe(n);
+    const read = await readMessages(kafka, s.topic, n);
+    expect(read.map((message) => JSON.parse(message.value?.toString() ?? '{}').i)).toEqual(messages.map((_, i) => i));
+  }, 60_000);
+});
+
 describe('kafkaHealth', () => {
   it('resolves against the running broker and rejects against a dead address', async () => {
     await expect(kafkaHealth(kafka)).resolves.toBeUndefined();
