@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { Body, Controller, HttpCode, Module, Post } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { IsString, Matches } from 'class-validator';
@@ -77,6 +78,19 @@ describe('bootstrapHttpApp over real HTTP', () => {
     const body = (await response.json()) as { code: string; details: { field: string }[] };
     expect(body.code).toBe('VALIDATION_FAILED');
     expect(body.details.map((d) => d.field).sort()).toEqual(['amount', 'extra']);
+  });
+
+  // On Node 20 every AsyncResource.bind() call builds two deprecate() wrappers and re-prototypes a function, which
+  // drags each request's objects into the old generation (~6 KB a request, scavenges of 6–7 ms instead of 1.5).
+  // Fastify up to 5.11 bound its body parser's callback once per request; 5.12 does not (package.json overrides).
+  it('parses a request body without AsyncResource.bind', async () => {
+    const bind = jest.spyOn(AsyncResource.prototype, 'bind');
+    try {
+      expect((await post('{"amount":"7"}')).status).toBe(200);
+      expect(bind).not.toHaveBeenCalled();
+    } finally {
+      bind.mockRestore();
+    }
   });
 
   it('answers 401 without a key, 404 NOT_FOUND for an unknown route, and serves the OpenAPI page', async () => {
