@@ -1,4 +1,4 @@
-import { Partitioners, type Kafka, type Producer, type RecordMetadata } from 'kafkajs';
+import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
 import { serializeEnvelope } from '@tally/contracts';
 
 export interface OutgoingMessage {
@@ -19,12 +19,14 @@ export interface EnvelopeLike {
 }
 
 /**
- * Largest share of one send we hand kafkajs at once. kafkajs puts all of a call's messages for one partition in
- * one record batch, and the broker refuses a batch over its `message.max.bytes` (1 MiB by default) with a
+ * Most bytes one produce request carries for one partition. kafkajs puts all of a call's messages for a partition
+ * in one record batch, and the broker refuses a batch over its `message.max.bytes` (1 MiB by default) with a
  * non-retriable MESSAGE_TOO_LARGE: a relay retrying such a batch from its checkpoint would stall forever. Half
- * the broker's default keeps every batch well under it whatever the keys.
+ * the broker's default keeps every batch well under it.
  */
 export const DEFAULT_MAX_SEND_BYTES = 512 * 1024;
+/** The partition a keyed message goes to. */
+export type PartitionOf = (key: string) => number;
 /** What a record costs beyond its key, value and headers (length fields, offsets, timestamps), rounded up. */
 const RECORD_OVERHEAD_BYTES = 64;
 
@@ -36,9 +38,10 @@ const RECORD_OVERHEAD_BYTES = 64;
 export class KafkaProducer {
   private readonly producer: Producer;
   private connecting: Promise<void> | undefined;
+  private readonly partitioners = new Map<string, Promise<PartitionOf>>();
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly maxSendBytes = DEFAULT_MAX_SEND_BYTES,
   ) {
     this.producer = kafka.producer({
@@ -59,14 +62,15 @@ export class KafkaProducer {
   }
 
   /**
-   * Sends in order, in chunks of at most maxSendBytes, one after the other: a later chunk goes only once the
-   * earlier one is acknowledged, so per-partition order holds and a failure leaves no gap after it.
+   * Sends in order, in chunks that carry at most maxSendBytes for any one partition, one after the other: a later
+   * chunk goes only once the earlier one is acknowledged, so per-partition order holds and a failure leaves no gap
+   * after it. Almost every send is one chunk; only a burst for a few keys is split.
    */
   async send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     if (messages.length === 0) return [];
     await this.connect();
     const metadata: RecordMetadata[] = [];
-    for (const chunk of chunkBySize(messages, this.maxSendBytes)) {
+    for (const chunk of chunkBySize(messages, this.maxSendBytes, await this.partitionerFor(topic))) {
       metadata.push(...(await this.producer.send({ topic, acks: -1, messages: chunk })));
     }
     return metadata;
@@ -80,6 +84,25 @@ export class KafkaProducer {
     );
   }
 
+  /**
+   * The producer's own partitioner over the topic's partition count (asked once per topic). Not knowing the count
+   * (metadata unavailable) we count every message against one partition: smaller chunks, never too large ones.
+   */
+  private partitionerFor(topic: string): Promise<PartitionOf> {
+    let partitioner = this.partitioners.get(topic);
+    if (!partitioner) {
+      partitioner = partitionCount(this.kafka, topic).then(
+        (count) => keyPartitioner(topic, count),
+        () => {
+          this.partitioners.delete(topic);
+          return () => 0;
+        },
+      );
+      this.partitioners.set(topic, partitioner);
+    }
+    return partitioner;
+  }
+
   async disconnect(): Promise<void> {
     if (!this.connecting) return;
     this.connecting = undefined;
@@ -87,23 +110,48 @@ export class KafkaProducer {
   }
 }
 
-/** Splits messages, in order, into runs of at most maxBytes (a message bigger than that alone is one run). */
-export function chunkBySize(messages: OutgoingMessage[], maxBytes: number): OutgoingMessage[][] {
+/**
+ * Splits messages, in order, into runs that carry at most maxBytes for any one partition (a message bigger than
+ * that is alone in its run). Without partitionOf, every message counts against the same partition.
+ */
+export function chunkBySize(messages: OutgoingMessage[], maxBytes: number, partitionOf: PartitionOf = () => 0): OutgoingMessage[][] {
   const chunks: OutgoingMessage[][] = [];
   let chunk: OutgoingMessage[] = [];
-  let bytes = 0;
+  let bytesByPartition = new Map<number, number>();
   for (const message of messages) {
     const size = sizeOf(message);
-    if (chunk.length > 0 && bytes + size > maxBytes) {
+    const partition = partitionOf(message.key);
+    const bytes = bytesByPartition.get(partition) ?? 0;
+    if (bytes > 0 && bytes + size > maxBytes) {
       chunks.push(chunk);
       chunk = [];
-      bytes = 0;
+      bytesByPartition = new Map();
     }
     chunk.push(message);
-    bytes += size;
+    bytesByPartition.set(partition, (bytesByPartition.get(partition) ?? 0) + size);
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
+}
+
+/** kafkajs's DefaultPartitioner (murmur2, as the Java client) for keyed messages on a topic of `count` partitions. */
+export function keyPartitioner(topic: string, count: number): PartitionOf {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata: PartitionMetadata[] = Array.from({ length: count }, (_, partitionId) => ({
+    partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0],
+  }));
+  return (key) => partitioner({ topic, partitionMetadata, message: { key, value: null } });
+}
+
+async function partitionCount(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    return topics[0].partitions.length;
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 function sizeOf(message: OutgoingMessage): number {

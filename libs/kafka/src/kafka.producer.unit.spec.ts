@@ -1,4 +1,4 @@
-import { chunkBySize, type OutgoingMessage } from './kafka.producer';
+import { chunkBySize, keyPartitioner, type OutgoingMessage } from './kafka.producer';
 
 const message = (key: string, valueBytes: number): OutgoingMessage => ({ key, value: 'x'.repeat(valueBytes) });
 
@@ -27,5 +27,29 @@ describe('chunkBySize', () => {
 
   it('gives no chunk for no messages', () => {
     expect(chunkBySize([], 1_000)).toEqual([]);
+  });
+});
+
+describe('chunkBySize per partition', () => {
+  const byKey = (key: string) => Number(key.split('-')[0]);
+
+  it('keeps a send in one chunk while no partition exceeds the limit, whatever the total', () => {
+    const messages = Array.from({ length: 6 }, (_, i) => message(`${i}-k`, 1_000));
+    expect(chunkBySize(messages, 1_500, byKey)).toEqual([messages]);
+  });
+
+  it('splits when one partition would exceed the limit, in order', () => {
+    const messages = [message('0-a', 1_000), message('1-b', 1_000), message('0-c', 1_000), message('1-d', 1_000)];
+    expect(chunkBySize(messages, 1_500, byKey)).toEqual([[messages[0], messages[1]], [messages[2], messages[3]]]);
+  });
+});
+
+describe('keyPartitioner', () => {
+  it('puts one key on one partition within the topic, as kafkajs does', () => {
+    const partitionOf = keyPartitioner('t', 6);
+    const partitions = new Set(Array.from({ length: 200 }, (_, i) => partitionOf(`account-${i}`)));
+    expect([...partitions].every((p) => p >= 0 && p < 6)).toBe(true);
+    expect(partitions.size).toBe(6);
+    expect(partitionOf('account-7')).toBe(partitionOf('account-7'));
   });
 });

@@ -4,7 +4,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { Pool } from 'pg';
 import { ContractViolation, type ParsedMessage } from '@tally/contracts';
 import {
-  BatchConsumer, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth,
+  BatchConsumer, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth, keyPartitioner,
   quoteSchema, readStoredOffsets, type BatchConsumerOptions, type KafkaLogger,
 } from '../src';
 import {
@@ -300,6 +300,21 @@ describe('KafkaProducer on the real broker', () => {
     expect((await highWatermarks(kafka, s.topic)).get(0)).toBe(n);
     const read = await readMessages(kafka, s.topic, n);
     expect(read.map((message) => JSON.parse(message.value?.toString() ?? '{}').i)).toEqual(messages.map((_, i) => i));
+  }, 60_000);
+
+  it('splits by partition as the broker assigns them: several busy keys land whole, in order per key', async () => {
+    const s = await scenario('big-send-keys', 6);
+    const keys = ['acct-a', 'acct-b', 'acct-c'];
+    const messages = Array.from({ length: 2_400 }, (_, i) => ({ key: keys[i % 3], value: JSON.stringify({ i, pad: 'x'.repeat(1_000) }) }));
+    await producer.send(s.topic, messages);
+    const partitionOf = keyPartitioner(s.topic, 6);
+    const read = await readMessages(kafka, s.topic, messages.length);
+    for (const key of keys) {
+      const ofKey = read.filter((message) => message.key?.toString() === key);
+      expect(ofKey.map((message) => JSON.parse(message.value?.toString() ?? '{}').i)).toEqual(messages.flatMap((m, i) => (m.key === key ? [i] : [])));
+    }
+    const watermarks = await highWatermarks(kafka, s.topic);
+    for (const key of keys) expect(watermarks.get(partitionOf(key))).toBeGreaterThanOrEqual(800);
   }, 60_000);
 });
 
