@@ -5,7 +5,7 @@ import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-off
 import { toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
 import type { KafkaProducer } from './kafka.producer';
-import { kafkaHealth } from './kafka-topics.admin';
+import { kafkaHealth, withAdmin } from './kafka-topics.admin';
 import { DEFAULT_RETRY_POLICY, backoffDelayMs, type RetryPolicy } from './retry.policy';
 
 export interface ConsumedMessage<T> {
@@ -179,14 +179,8 @@ export class BatchConsumer<T> {
     this.logger.info({ groupId: this.options.groupId }, 'batch consumer stopped');
   }
 
-  private async readClusterId(): Promise<string> {
-    const admin = this.options.kafka.admin();
-    await admin.connect();
-    try {
-      return (await admin.describeCluster()).clusterId;
-    } finally {
-      await admin.disconnect();
-    }
+  private readClusterId(): Promise<string> {
+    return withAdmin(this.options.kafka, async (admin) => (await admin.describeCluster()).clusterId);
   }
 
   /** For Terminus: fails when the consumer crashed for good or the cluster does not answer. */

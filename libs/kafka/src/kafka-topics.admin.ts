@@ -1,4 +1,15 @@
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+
+/** Runs `fn` with a connected admin client and disconnects it afterwards, whatever happens. */
+export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 export interface EnsureTopicsOptions {
   /** Broker default when omitted (1 on the local single-node broker). */
@@ -12,9 +23,7 @@ export interface EnsureTopicsOptions {
  */
 export async function ensureTopics(kafka: Kafka, topics: string[], partitions: number, options: EnsureTopicsOptions = {}): Promise<void> {
   if (topics.length === 0) return;
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+  await withAdmin(kafka, async (admin) => {
     const existing = new Set(await admin.listTopics());
     const missing = [...new Set(topics)].filter((topic) => !existing.has(topic));
     if (missing.length === 0) return;
@@ -27,9 +36,12 @@ export async function ensureTopics(kafka: Kafka, topics: string[], partitions: n
       // Another process (or broker auto-creation) won the race: fine as long as the topic now exists.
       if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
     }
-  } finally {
-    await admin.disconnect();
-  }
+  });
+}
+
+/** How many partitions a topic has, from the cluster's metadata. */
+export function topicPartitionCount(kafka: Kafka, topic: string): Promise<number> {
+  return withAdmin(kafka, async (admin) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions.length);
 }
 
 /**

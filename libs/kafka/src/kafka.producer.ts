@@ -1,5 +1,6 @@
 import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
 import { serializeEnvelope } from '@tally/contracts';
+import { topicPartitionCount } from './kafka-topics.admin';
 
 export interface OutgoingMessage {
   key: string;
@@ -27,6 +28,8 @@ export interface EnvelopeLike {
 export const DEFAULT_MAX_SEND_BYTES = 512 * 1024;
 /** The partition a keyed message goes to. */
 export type PartitionOf = (key: string) => number;
+/** murmur2, as the Java client: the producer's partitioner, and the one chunkBySize's estimate must agree with. */
+const PARTITIONER = Partitioners.DefaultPartitioner;
 /** What a record costs beyond its key, value and headers (length fields, offsets, timestamps), rounded up. */
 const RECORD_OVERHEAD_BYTES = 64;
 
@@ -47,8 +50,8 @@ export class KafkaProducer {
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      // Explicit so kafkajs does not warn about its v2 default change; murmur2, same as the Java client.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // Explicit so kafkajs does not warn about its v2 default change.
+      createPartitioner: PARTITIONER,
     });
   }
 
@@ -91,7 +94,7 @@ export class KafkaProducer {
   private partitionerFor(topic: string): Promise<PartitionOf> {
     let partitioner = this.partitioners.get(topic);
     if (!partitioner) {
-      partitioner = partitionCount(this.kafka, topic).then(
+      partitioner = topicPartitionCount(this.kafka, topic).then(
         (count) => keyPartitioner(topic, count),
         () => {
           this.partitioners.delete(topic);
@@ -121,37 +124,27 @@ export function chunkBySize(messages: OutgoingMessage[], maxBytes: number, parti
   for (const message of messages) {
     const size = sizeOf(message);
     const partition = partitionOf(message.key);
-    const bytes = bytesByPartition.get(partition) ?? 0;
+    let bytes = bytesByPartition.get(partition) ?? 0;
     if (bytes > 0 && bytes + size > maxBytes) {
       chunks.push(chunk);
       chunk = [];
       bytesByPartition = new Map();
+      bytes = 0;
     }
     chunk.push(message);
-    bytesByPartition.set(partition, (bytesByPartition.get(partition) ?? 0) + size);
+    bytesByPartition.set(partition, bytes + size);
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
 }
 
-/** kafkajs's DefaultPartitioner (murmur2, as the Java client) for keyed messages on a topic of `count` partitions. */
+/** The producer's partitioner for keyed messages on a topic of `count` partitions. */
 export function keyPartitioner(topic: string, count: number): PartitionOf {
-  const partitioner = Partitioners.DefaultPartitioner();
+  const partitioner = PARTITIONER();
   const partitionMetadata: PartitionMetadata[] = Array.from({ length: count }, (_, partitionId) => ({
     partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0],
   }));
   return (key) => partitioner({ topic, partitionMetadata, message: { key, value: null } });
-}
-
-async function partitionCount(kafka: Kafka, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-    return topics[0].partitions.length;
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 function sizeOf(message: OutgoingMessage): number {

@@ -4,6 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import { parseMessage, Topics, type ParsedMessage } from '@tally/contracts';
 import { quoteSchema } from '../src/consumer-offsets.repository';
 import type { ConsumedMessage } from '../src/batch.consumer';
+import { withAdmin } from '../src/kafka-topics.admin';
 
 /** Topics, groups and schemas are unique per test file/case so suites can share the broker and database. */
 export const uniqueSuffix = (): string => `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
@@ -73,36 +74,22 @@ export async function readMessages(kafka: Kafka, topic: string, count: number, t
 }
 
 /** Kafka's committed offset (next to read) per partition; -1 = nothing committed. */
-export async function kafkaCommitted(kafka: Kafka, groupId: string, topic: string): Promise<Map<number, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+export function kafkaCommitted(kafka: Kafka, groupId: string, topic: string): Promise<Map<number, number>> {
+  return withAdmin(kafka, async (admin) => {
     const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
     return new Map(result.partitions.map((p) => [p.partition, Number(p.offset)]));
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
-export async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
-  } finally {
-    await admin.disconnect();
-  }
+export function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, number>> {
+  return withAdmin(kafka, async (admin) => new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)])));
 }
 
-export async function deleteKafkaResources(kafka: Kafka, topics: string[], groups: string[]): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+export function deleteKafkaResources(kafka: Kafka, topics: string[], groups: string[]): Promise<void> {
+  return withAdmin(kafka, async (admin) => {
     if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
     const existing = new Set(await admin.listTopics());
     const doomed = topics.filter((topic) => existing.has(topic));
     if (doomed.length > 0) await admin.deleteTopics({ topics: doomed }).catch(() => undefined);
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
