@@ -208,6 +208,59 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
   });
 });
 
+describe('PostgresEventStore.readAll across digit boundaries', () => {
+  // Its own schema: the rows below are placed at explicit transaction ids and positions (both columns have
+  // defaults, so a test may set them), which a shared schema's other events would interleave with.
+  const digitSchema = `es_test_${randomBytes(6).toString('hex')}`;
+  let store: PostgresEventStore;
+
+  beforeAll(async () => {
+    await ensureSchema(pool, digitSchema);
+    store = new PostgresEventStore({ pool, schema: digitSchema, listen: false });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await pool.query(`DROP SCHEMA IF EXISTS "${digitSchema}" CASCADE`);
+  });
+
+  it('returns every event once, in (transaction id, position) numeric order, when ids and positions gain a digit', async () => {
+    // Numerically ordered. As text, "10" < "9" and "100" < "99": a text sort reorders them and a page boundary
+    // then skips some events and repeats others. Transaction ids stay below 101, under any running transaction's
+    // id even on a freshly initialised cluster (readAll returns only transactions older than the oldest running).
+    const placed: [transactionId: number, globalPosition: number][] = [
+      [9, 999], [9, 1_000], [10, 7], [99, 9], [99, 10], [100, 8], [100, 99_999], [100, 100_000], [101, 999_999_999], [101, 1_000_000_000],
+    ];
+    const { rows: [{ xid }] } = await pool.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+    expect(BigInt(xid)).toBeGreaterThan(101n);
+    const stream = `digits-${randomUUID()}`;
+    for (const [i, [transactionId, position]] of placed.entries()) {
+      await pool.query(
+        `INSERT INTO "${digitSchema}".events (global_position, transaction_id, stream_id, version, event_id, type, data)
+         VALUES ($1, $2::text::xid8, $3, $4, $5, 'Placed', '{}')`,
+        [position, transactionId, stream, i + 1, randomUUID()],
+      );
+    }
+    const expected = placed.map(([transactionId, position]) => `${transactionId}/${position}`);
+
+    for (const limit of [1, 2, 3, 100]) {
+      const seen: string[] = [];
+      for (let after: Checkpoint = START; ; ) {
+        const page = await store.readAll({ after, limit });
+        if (page.length === 0) break;
+        seen.push(...page.map(position));
+        after = page[page.length - 1].checkpoint;
+      }
+      expect({ limit, seen }).toEqual({ limit, seen: expected });
+    }
+  });
+});
+
+function position(e: RecordedEvent): string {
+  const [transactionId, globalPosition] = e.checkpoint.split('-').map((part) => BigInt(part));
+  return `${transactionId}/${globalPosition}`;
+}
+
 describe('event store migration (TypeORM)', () => {
   const migrationSchema = `es_test_${randomBytes(6).toString('hex')}`;
   let dataSource: DataSource;

@@ -43,6 +43,11 @@ interface EventRow {
   recorded_at: Date;
 }
 
+/**
+ * The selected columns. The numbers leave as text (JS numbers cannot hold them), so an ORDER BY must name the
+ * table's columns qualified (`e.transaction_id`): an unqualified name means the text output column, which sorts
+ * "10" before "9" and makes a page skip and repeat events whenever an id or position gains a digit.
+ */
 const EVENT_COLUMNS =
   'global_position::text, transaction_id::text, stream_id, version, event_id::text, type, data, metadata, recorded_at';
 const SAVEPOINT = 'tally_event_store_append';
@@ -134,10 +139,10 @@ export class PostgresEventStore implements EventStore {
     }
     const after = decodePgCheckpoint(opts.after);
     const { rows } = await this.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM ${this.events}
-        WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY transaction_id, global_position
+      `SELECT ${EVENT_COLUMNS} FROM ${this.events} AS e
+        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id, e.global_position
         LIMIT $3`,
       [after.transactionId.toString(), after.globalPosition.toString(), opts.limit],
     );
