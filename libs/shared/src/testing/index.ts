@@ -56,3 +56,5 @@ export async function freePort(): Promise<number> {
   });
 }
 export * from './service-process';
+export * from './private-postgres';
+export * from './malformed-requests';
