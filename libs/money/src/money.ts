@@ -6,6 +6,23 @@ export type Micro = bigint;
 
 export const MICROS_PER_CREDIT = 1_000_000n;
 const DECIMALS = 6;
+
+/**
+ * Upper bounds. Every amount that enters Tally (a grant, a purchase, an authorization or hold, a priced usage
+ * event, a plan allocation, a pack, a rate-card price) is at most MAX_AMOUNT_MICROS; every balance the ledger keeps
+ * (available, a bucket kind, held, overdraft, used this cycle) is at most MAX_BALANCE_MICROS. Read models store
+ * amounts in PostgreSQL `bigint` (at most PG_BIGINT_MAX ≈ 9.22e18 µcr ≈ 9.2 trillion credits): the balance bound
+ * is 92 times below it, so a read model may add up a few balances or thousands of bounded amounts (SUM over rows
+ * is `numeric` in PostgreSQL anyway) without ever overflowing, and a value is refused at the edge with a stable
+ * code instead of stalling a projection on every retry.
+ *
+ * 1,000,000,000 credits in one amount and 100,000,000,000 on one account are far above any real purchase or
+ * month of AI usage (1 credit = $1 of list price), and far below what any store holds.
+ */
+export const MAX_AMOUNT_MICROS: Micro = 1_000_000_000n * MICROS_PER_CREDIT;
+export const MAX_BALANCE_MICROS: Micro = 100n * MAX_AMOUNT_MICROS;
+/** The largest value of a PostgreSQL `bigint` (and of a signed 64-bit integer). */
+export const PG_BIGINT_MAX = 9_223_372_036_854_775_807n;
 const DECIMAL = /^(-)?(\d{1,30})(?:\.(\d{1,6}))?$/;
 
 export class MoneyFormatError extends Error {
@@ -13,6 +30,28 @@ export class MoneyFormatError extends Error {
     super(`not a decimal amount of credits with at most ${DECIMALS} decimals: ${JSON.stringify(input)}`);
     this.name = 'MoneyFormatError';
   }
+}
+
+export class AmountOutOfRangeError extends RangeError {
+  constructor(
+    readonly micros: Micro,
+    readonly max: Micro,
+  ) {
+    super(`amount ${formatCredits(micros)} is beyond the bound of ${formatCredits(max)} credits`);
+    this.name = 'AmountOutOfRangeError';
+  }
+}
+
+/** -max <= micros <= max. */
+export function isWithinBound(micros: Micro, max: Micro = MAX_AMOUNT_MICROS): boolean {
+  return micros >= -max && micros <= max;
+}
+
+/** `parseCredits`, refusing anything beyond ±`max` (default: one amount) with AmountOutOfRangeError. */
+export function parseBoundedCredits(value: string, max: Micro = MAX_AMOUNT_MICROS): Micro {
+  const micros = parseCredits(value);
+  if (!isWithinBound(micros, max)) throw new AmountOutOfRangeError(micros, max);
+  return micros;
 }
 
 /** True when `value` is a decimal credit string that `parseCredits` accepts. */

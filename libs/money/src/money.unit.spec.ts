@@ -1,4 +1,16 @@
-import { MoneyFormatError, credits, divCeil, formatCredits, parseCredits } from './money';
+import {
+  AmountOutOfRangeError,
+  MAX_AMOUNT_MICROS,
+  MAX_BALANCE_MICROS,
+  MoneyFormatError,
+  PG_BIGINT_MAX,
+  credits,
+  divCeil,
+  formatCredits,
+  isWithinBound,
+  parseBoundedCredits,
+  parseCredits,
+} from './money';
 
 describe('money', () => {
   it.each([
@@ -36,5 +48,34 @@ describe('money', () => {
     expect(divCeil(10n, 3n)).toBe(4n);
     expect(divCeil(9n, 3n)).toBe(3n);
     expect(divCeil(0n, 7n)).toBe(0n);
+  });
+
+  describe('upper bounds', () => {
+    it('bounds one amount at 1,000,000,000 credits and a balance at 100,000,000,000 credits', () => {
+      expect(formatCredits(MAX_AMOUNT_MICROS)).toBe('1000000000');
+      expect(formatCredits(MAX_BALANCE_MICROS)).toBe('100000000000');
+    });
+
+    it('keeps the balance bound far enough below PostgreSQL bigint that sums of balances and amounts cannot overflow', () => {
+      // A read model row adds up at most a handful of balances; 90 of them still fit.
+      expect(90n * MAX_BALANCE_MICROS).toBeLessThan(PG_BIGINT_MAX);
+      expect(PG_BIGINT_MAX).toBe(2n ** 63n - 1n);
+    });
+
+    it('accepts an amount of exactly the bound and refuses one micro-credit more', () => {
+      expect(parseBoundedCredits('1000000000')).toBe(MAX_AMOUNT_MICROS);
+      expect(() => parseBoundedCredits('1000000000.000001')).toThrow(AmountOutOfRangeError);
+      expect(() => parseBoundedCredits('99999999999999999999999')).toThrow(AmountOutOfRangeError);
+      expect(() => parseBoundedCredits('-1000000000.000001')).toThrow(AmountOutOfRangeError);
+      expect(parseBoundedCredits('100000000000', MAX_BALANCE_MICROS)).toBe(MAX_BALANCE_MICROS);
+    });
+
+    it('tells whether a value is within ±bound', () => {
+      expect(isWithinBound(MAX_AMOUNT_MICROS)).toBe(true);
+      expect(isWithinBound(MAX_AMOUNT_MICROS + 1n)).toBe(false);
+      expect(isWithinBound(-MAX_AMOUNT_MICROS)).toBe(true);
+      expect(isWithinBound(MAX_BALANCE_MICROS, MAX_BALANCE_MICROS)).toBe(true);
+      expect(isWithinBound(MAX_BALANCE_MICROS + 1n, MAX_BALANCE_MICROS)).toBe(false);
+    });
   });
 });
