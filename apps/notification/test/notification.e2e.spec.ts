@@ -109,6 +109,73 @@ describe('notification service (e2e)', () => {
     expect(entries.every((entry) => entry.state === 'delivered' && entry.attempts === 1)).toBe(true);
   });
 
+  it('a threshold re-armed by a purchase and crossed again is sent again, once per crossing, and a redelivered crossing adds nothing', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    const { email } = await configure(accountId);
+    // The ledger's event ids are per decision (account, command key, index): each crossing has its own.
+    const crossing = (percent: number, available: string, usageId: string) => thresholdCrossed(accountId, 'c1', percent, available, '1000', `${accountId}:${usageId}:${percent}`);
+    const firstTwenty = crossing(20, '199.5', 'u-1');
+    const firstFive = crossing(5, '49', 'u-2');
+    await produceAndApply(cycleStarted(accountId, 'c1'), firstTwenty, firstFive);
+    await waitFor(() => mailsTo(email).length === 2 && hooksFor(accountId).length === 2);
+
+    // A pack lifts the balance above 20% (the ledger re-arms both thresholds), then usage spends it down again.
+    const purchase = envelope(accountId, 'CreditsGranted', `${accountId}:pay-1`, {
+      grantId: 'g-1', bucketId: 'b-1', kind: 'purchased', amount: '500', source: 'purchase', paymentReference: 'pay-1', grantedAt: '2026-11-21T10:00:00Z',
+    });
+    const secondTwenty = crossing(20, '150', 'u-3');
+    const secondFive = crossing(5, '30', 'u-4');
+    await produceAndApply(purchase, secondTwenty, secondFive);
+    await waitFor(() => mailsTo(email).length === 4 && hooksFor(accountId).length === 4, 20_000);
+    expect(mailsTo(email).map((mail) => mail.subject)).toEqual([
+      'Your credits are below 20%', 'Your credits are below 5%', 'Your credits are below 20%', 'Your credits are below 5%',
+    ]);
+    const hookBodies = hooksFor(accountId).map((hook) => JSON.parse(hook.body) as { id: string; data: { thresholdPercent: number; available: string; ledgerEventId: string } });
+    expect(hookBodies.map((body) => [body.data.thresholdPercent, body.data.available])).toEqual([[20, '199.5'], [5, '49'], [20, '150'], [5, '30']]);
+    expect(new Set(hookBodies.map((body) => body.id)).size).toBe(4);
+
+    // The relay re-publishes the second crossings (same event ids, new offsets): no third email or webhook.
+    await produceAndApply(secondTwenty, secondFive, firstTwenty);
+    await sleep(1_000);
+    expect(mailsTo(email)).toHaveLength(4);
+    expect(hooksFor(accountId)).toHaveLength(4);
+    const entries = await log(accountId);
+    expect(entries).toHaveLength(8);
+    expect(entries.every((entry) => entry.type === 'low_credit' && entry.state === 'delivered' && entry.attempts === 1)).toBe(true);
+  });
+
+  it('a crossing recorded under the per-cycle key of earlier versions is not sent again when re-published', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    const { email } = await configure(accountId);
+    const crossed = thresholdCrossed(accountId, 'c1', 20, '199.5');
+    await pool.query(
+      `INSERT INTO "${schema.schema}".deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, give_up_at, created_at, updated_at)
+       SELECT gen_random_uuid(), 'ntf_old', $1, 'low_credit', 'cycle:c1:threshold:20', channel, $2, '{}'::jsonb, 'delivered', now(), now(), now()
+       FROM unnest(ARRAY['email', 'webhook']) AS channel`,
+      [accountId, crossed.id],
+    );
+    await produceAndApply(cycleStarted(accountId, 'c1'), crossed);
+    await sleep(1_000);
+    expect(mailsTo(email)).toHaveLength(0);
+    expect(hooksFor(accountId)).toHaveLength(0);
+    expect(await log(accountId)).toHaveLength(2);
+  });
+
+  it('a depletion after a purchase lifted the balance is sent again, once per depletion event', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    const { email } = await configure(accountId);
+    const depleted = (usageId: string) => envelope(accountId, 'CreditsDepleted', `${accountId}:${usageId}:depleted`, { cycleId: 'c1', usageId });
+    const first = depleted('u-1');
+    const second = depleted('u-2');
+    await produceAndApply(cycleStarted(accountId, 'c1'), first);
+    await waitFor(() => mailsTo(email).length === 1 && hooksFor(accountId).length === 1);
+    await produceAndApply(second, first, second);
+    await waitFor(() => mailsTo(email).length === 2 && hooksFor(accountId).length === 2, 20_000);
+    await sleep(1_000);
+    expect(mailsTo(email)).toHaveLength(2);
+    expect(hooksFor(accountId).map((hook) => JSON.parse(hook.body).type)).toEqual(['credits.depleted', 'credits.depleted']);
+  });
+
   it('a receiver that answers 500 twice then 200 gets exactly three attempts, the last recorded as delivered', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);

@@ -153,8 +153,9 @@ export const cycleStarted = (accountId: string, cycleId: string, allocation = '1
     unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry',
   });
 
-export const thresholdCrossed = (accountId: string, cycleId: string, percent: number, available: string, allocation = '1000') =>
-  envelope(accountId, 'LowCreditThresholdCrossed', `${accountId}:${cycleId}:threshold:${percent}`, {
+/** `id` defaults to one per (cycle, threshold); a re-armed threshold crossed again is a new ledger event with its own id. */
+export const thresholdCrossed = (accountId: string, cycleId: string, percent: number, available: string, allocation = '1000', id = `${accountId}:${cycleId}:threshold:${percent}`) =>
+  envelope(accountId, 'LowCreditThresholdCrossed', id, {
     thresholdPercent: percent, cycleId, available, allocation,
   });
 

@@ -32,8 +32,10 @@ export interface KnownCycle {
 export interface PlannedDelivery {
   channel: Channel;
   /**
-   * With accountId, type and channel, the unique key that makes an alert happen once: `cycle:<id>:threshold:<n>`
-   * for thresholds, `cycle:<id>` for depletion and renewal, `grant:<id>` for receipts, `event:<id>` otherwise.
+   * With accountId, type and channel, the unique key that makes an alert happen once. Thresholds and depletion
+   * are keyed by the ledger event (`cycle:<id>:threshold:<n>:event:<eventId>`, `event:<eventId>`): the ledger
+   * disarms a threshold once crossed and re-arms it when a grant lifts the balance, so every crossing it emits is
+   * a new alert, and a re-published event (same id) is not. Renewals are `cycle:<id>`, receipts `grant:<id>`.
    */
   dedupeKey: string;
   content: NotificationContent;
@@ -75,7 +77,7 @@ function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified
       const { cycleId, thresholdPercent, available, allocation } = event.data as LowCreditThresholdCrossedV1;
       return {
         type: 'low_credit',
-        dedupeKey: `cycle:${cycleId}:threshold:${thresholdPercent}`,
+        dedupeKey: `cycle:${cycleId}:threshold:${thresholdPercent}:event:${event.id}`,
         fields: { cycleId, thresholdPercent, available, allocation, resetsAt: resetsAtFor(cycleId) },
       };
     }
@@ -83,8 +85,8 @@ function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified
       const { cycleId } = event.data as CreditsDepletedV1;
       return {
         type: 'credits_depleted',
-        // Once per cycle, like thresholds; without a cycle (no plan) each depletion event stands alone.
-        dedupeKey: cycleId !== undefined ? `cycle:${cycleId}` : `event:${event.id}`,
+        // Once per depletion the ledger announces (it announces again only after a grant lifted the balance).
+        dedupeKey: `event:${event.id}`,
         fields: {
           cycleId, available: '0', resetsAt: resetsAtFor(cycleId),
           allocation: cycleId !== undefined && cycle?.cycleId === cycleId ? cycle.allocation : undefined,

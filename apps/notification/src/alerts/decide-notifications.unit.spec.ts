@@ -7,22 +7,39 @@ const threshold = (percent: number, cycleId = 'c-1') =>
 const cycle = { cycleId: 'c-1', periodEnd: '2026-12-01T00:00:00.000Z', allocation: '100' };
 
 describe('decideNotifications', () => {
-  it('a threshold crossing goes to every configured channel, keyed by cycle and threshold, with the reset date', () => {
+  it('a threshold crossing goes to every configured channel, keyed by cycle, threshold and ledger event, with the reset date', () => {
     const planned = decideNotifications(threshold(20), both, cycle);
     expect(planned.map((p) => p.channel)).toEqual(['email', 'webhook']);
-    expect(planned.every((p) => p.dedupeKey === 'cycle:c-1:threshold:20')).toBe(true);
+    expect(planned.every((p) => p.dedupeKey === 'cycle:c-1:threshold:20:event:evt-c-1-20')).toBe(true);
     expect(planned[0].content).toMatchObject({
       type: 'low_credit', accountId: 'acc-1', eventId: 'evt-c-1-20', thresholdPercent: 20, available: '19.5', allocation: '100',
-      resetsAt: '2026-12-01T00:00:00.000Z', notificationId: notificationIdOf('acc-1', 'low_credit', 'cycle:c-1:threshold:20'),
+      resetsAt: '2026-12-01T00:00:00.000Z', notificationId: notificationIdOf('acc-1', 'low_credit', 'cycle:c-1:threshold:20:event:evt-c-1-20'),
     });
   });
 
-  it('the same threshold in the same cycle always yields the same key and id (even from another event id)', () => {
-    const a = decideNotifications(threshold(5), both, cycle)[0];
-    const b = decideNotifications({ ...threshold(5), id: 'republished' }, both, cycle)[0];
-    expect(a.dedupeKey).toBe(b.dedupeKey);
-    expect(a.content.notificationId).toBe(b.content.notificationId);
-    expect(decideNotifications(threshold(5, 'c-2'), both, cycle)[0].dedupeKey).toBe('cycle:c-2:threshold:5');
+  describe('each crossing the ledger announces is one alert', () => {
+    // given: the 20% crossing the ledger announced first, already turned into deliveries
+    const first = threshold(20);
+    const notified = decideNotifications(first, both, cycle);
+
+    it('when the same event is redelivered or re-published (same id), then it yields the same keys and ids', () => {
+      const again = decideNotifications({ ...first, data: { ...first.data } }, both, cycle);
+      expect(again.map((p) => p.dedupeKey)).toEqual(notified.map((p) => p.dedupeKey));
+      expect(again.map((p) => p.content.notificationId)).toEqual(notified.map((p) => p.content.notificationId));
+    });
+
+    it('when a grant re-armed the threshold and the ledger announces it again (a new event), then it is a new alert', () => {
+      const recrossed = decideNotifications({ ...threshold(20), id: 'evt-c-1-20-after-purchase', data: { ...first.data, available: '15' } }, both, cycle);
+      expect(recrossed).toHaveLength(2);
+      expect(recrossed[0].dedupeKey).toBe('cycle:c-1:threshold:20:event:evt-c-1-20-after-purchase');
+      expect(recrossed[0].dedupeKey).not.toBe(notified[0].dedupeKey);
+      expect(recrossed[0].content.notificationId).not.toBe(notified[0].content.notificationId);
+      expect(recrossed[0].content).toMatchObject({ thresholdPercent: 20, available: '15', eventId: 'evt-c-1-20-after-purchase' });
+    });
+
+    it('when another cycle crosses the same threshold, then its key names that cycle', () => {
+      expect(decideNotifications(threshold(5, 'c-2'), both, cycle)[0].dedupeKey).toBe('cycle:c-2:threshold:5:event:evt-c-2-5');
+    });
   });
 
   it('does not invent a reset date for a cycle it has not seen', () => {
@@ -59,10 +76,11 @@ describe('decideNotifications', () => {
     expect(decideNotifications(promo, prefs, cycle)).toEqual([]);
   });
 
-  it('depletion once per cycle, or per event without a cycle', () => {
-    expect(decideNotifications(event('CreditsDepleted', { cycleId: 'c-1', usageId: 'u-1' }), both, cycle)[0]).toMatchObject({
-      dedupeKey: 'cycle:c-1', content: { type: 'credits_depleted', available: '0', allocation: '100', resetsAt: cycle.periodEnd },
+  it('depletion once per depletion event, with or without a cycle (the ledger announces it again only after a grant)', () => {
+    expect(decideNotifications(event('CreditsDepleted', { cycleId: 'c-1', usageId: 'u-1' }, 'evt-8'), both, cycle)[0]).toMatchObject({
+      dedupeKey: 'event:evt-8', content: { type: 'credits_depleted', available: '0', allocation: '100', resetsAt: cycle.periodEnd },
     });
+    expect(decideNotifications(event('CreditsDepleted', { cycleId: 'c-1', usageId: 'u-2' }, 'evt-10'), both, cycle)[0].dedupeKey).toBe('event:evt-10');
     expect(decideNotifications(event('CreditsDepleted', { usageId: 'u-1' }, 'evt-9'), both, undefined)[0].dedupeKey).toBe('event:evt-9');
   });
 

@@ -16,8 +16,9 @@ export interface RecordAlertsOptions {
 
 /**
  * Applies ledger events inside the batch consumer's transaction: remembers cycles (for reset dates) and inserts
- * the deliveries to make. The unique key (account, type, dedupe key, channel) + ON CONFLICT DO NOTHING makes
- * a redelivered or re-published event a no-op; the dispatcher sends what was committed.
+ * the deliveries to make. The unique keys (account, type, dedupe key, channel) and (account, event, type, channel)
+ * + ON CONFLICT DO NOTHING make a redelivered or re-published event a no-op, also for rows recorded under the
+ * older per-cycle dedupe keys; the dispatcher sends what was committed.
  */
 export class RecordAlertsHandler {
   private readonly s: string;
@@ -39,7 +40,7 @@ export class RecordAlertsHandler {
              (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state,
               attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, '[]'::jsonb, $9, $10, $9, $9)
-           ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING`,
+           ON CONFLICT DO NOTHING`,
           [
             id, delivery.content.notificationId, event.accountId, delivery.content.type, delivery.dedupeKey, delivery.channel,
             event.id, JSON.stringify(delivery.content), now, new Date(now.getTime() + this.options.maxRetryMs),

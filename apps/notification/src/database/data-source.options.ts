@@ -4,6 +4,7 @@ import type { NotificationConfig } from '../config/notification.config';
 import { AccountCycleEntity } from './account-cycle.entity';
 import { DeliveryEntity } from './delivery.entity';
 import { createNotificationTablesMigration } from './migrations/1732400000000-notification-tables';
+import { createDeliveriesOncePerEventMigration } from './migrations/1764500000000-deliveries-once-per-event';
 import { NotificationSettingsEntity } from './notification-settings.entity';
 
 export const NOTIFICATION_ENTITIES = [NotificationSettingsEntity, DeliveryEntity, AccountCycleEntity];
@@ -15,7 +16,11 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
     url: config.DATABASE_URL,
     schema: config.DATABASE_SCHEMA,
     entities: NOTIFICATION_ENTITIES,
-    migrations: [createKafkaOffsetsMigration(config.DATABASE_SCHEMA), createNotificationTablesMigration(config.DATABASE_SCHEMA)],
+    migrations: [
+      createKafkaOffsetsMigration(config.DATABASE_SCHEMA),
+      createNotificationTablesMigration(config.DATABASE_SCHEMA),
+      createDeliveriesOncePerEventMigration(config.DATABASE_SCHEMA),
+    ],
     migrationsTableName: 'migrations',
     migrationsRun: true,
     migrationsTransactionMode: 'each',
