@@ -1,4 +1,4 @@
-import { minMicro, type Micro } from '@tally/money';
+import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS, formatCredits, minMicro, type Micro } from '@tally/money';
 import type {
   AccountCommand,
   ChangePlan,
@@ -27,6 +27,7 @@ import {
   available,
   deductionOrder,
   evolve,
+  held,
   isBelowThreshold,
 } from './account.state';
 
@@ -58,6 +59,7 @@ export function decide(command: AccountCommand, state: AccountState, ctx: Ctx): 
 
 function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): AccountEvent[] {
   requirePositive(command.amount, 'amount');
+  requireWithinAmountBound(command.amount, 'amount');
   if (command.expiresAt !== undefined) requireInstant(command.expiresAt, 'expiresAt');
   if (isRepeat(state, idempotencyKey('grant', command.grantId), grantFingerprint(command))) return [];
 
@@ -76,6 +78,7 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Acc
 
 function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): AccountEvent[] {
   requireNonNegative(command.amount, 'amount');
+  requireWithinAmountBound(command.amount, 'amount');
   if (isRepeat(state, idempotencyKey('usage', command.usageId), usageFingerprint(command))) return [];
 
   const run = begin(command, state, ctx);
@@ -97,6 +100,8 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Accou
   const unlimited = run.state.plan.unlimited;
   const { perBucket, covered } = unlimited ? { perBucket: [], covered: command.amount } : allocate(run.state, command.amount);
   const overdraft = command.amount - covered;
+  requireWithinBalanceBound('usedThisCycle', run.state.usedThisCycle + command.amount);
+  if (overdraft > 0n && run.state.plan.overdraftPolicy !== 'write-off') requireWithinBalanceBound('overdraft', run.state.overdraft + overdraft);
   run.emit({
     type: 'UsageDebited',
     data: {
@@ -135,6 +140,7 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Accou
 
 function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): AccountEvent[] {
   requireNonNegative(command.allocation, 'allocation');
+  requireWithinAmountBound(command.allocation, 'allocation');
   const start = requireInstant(command.periodStart, 'periodStart');
   const end = requireInstant(command.periodEnd, 'periodEnd');
   if (end <= start) throw invalidCommand('periodEnd must be after periodStart', { periodStart: command.periodStart, periodEnd: command.periodEnd });
@@ -196,6 +202,7 @@ function changePlan(command: ChangePlan, state: AccountState, ctx: Ctx): Account
 
 function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): AccountEvent[] {
   requirePositive(command.amount, 'amount');
+  requireWithinAmountBound(command.amount, 'amount');
   requireInstant(command.expiresAt, 'expiresAt');
   if (isRepeat(state, idempotencyKey('hold', command.holdId), holdFingerprint(command))) return [];
 
@@ -303,9 +310,13 @@ interface GrantInput {
   paymentReference?: string;
 }
 
-/** A grant pays outstanding overdraft first; the bucket gets the rest. */
+/**
+ * A grant pays outstanding overdraft first; the bucket gets the rest. The credits the account then owns (available
+ * plus held: holds give theirs back) stay within MAX_BALANCE_MICROS, so no balance of any read model overflows.
+ */
 function grant(run: Run, input: GrantInput): void {
   const settled = minMicro(run.state.overdraft, input.amount);
+  requireWithinBalanceBound('balance', available(run.state) + held(run.state) + input.amount - settled);
   if (settled > 0n) {
     run.emit({
       type: 'OverdraftSettled',
@@ -378,6 +389,27 @@ function requirePositive(amount: Micro, field: string): void {
 function requireNonNegative(amount: Micro, field: string): void {
   if (typeof amount !== 'bigint') throw invalidAmount(field, amount, 'must be a bigint of micro-credits');
   if (amount < 0n) throw invalidAmount(field, amount, 'must not be negative');
+}
+
+function requireWithinAmountBound(amount: Micro, field: string): void {
+  if (amount > MAX_AMOUNT_MICROS) {
+    throw new AccountError(AccountErrorCode.AmountOutOfRange, `${field} must be at most ${formatCredits(MAX_AMOUNT_MICROS)} credits`, {
+      field,
+      amount,
+      max: MAX_AMOUNT_MICROS,
+    });
+  }
+}
+
+/** `balance` names what would exceed the bound: balance (available + held), overdraft or usedThisCycle. */
+function requireWithinBalanceBound(balance: string, wouldBe: Micro): void {
+  if (wouldBe > MAX_BALANCE_MICROS) {
+    throw new AccountError(
+      AccountErrorCode.BalanceLimitExceeded,
+      `${balance} would be ${formatCredits(wouldBe)} credits, above the limit of ${formatCredits(MAX_BALANCE_MICROS)} per account`,
+      { balance, wouldBe, max: MAX_BALANCE_MICROS },
+    );
+  }
 }
 
 function requireInstant(value: string, field: string): number {

@@ -1,3 +1,4 @@
+import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS } from '@tally/money';
 import { accountDecider } from './account.decider';
 import type { AccountCommand } from './account.commands';
 import { decide } from './account.decide';
@@ -561,6 +562,77 @@ describe('account decider', () => {
 
     it('refuses a command type it does not know (the switch is exhaustive at compile time too)', () => {
       expect(() => decide({ type: 'Nope', accountId: ACCOUNT } as unknown as AccountCommand, initialState, { now: NOW })).toThrow(/unexpected/);
+    });
+  });
+  describe('rule 12: upper bounds (one amount at most MAX_AMOUNT_MICROS, every balance at most MAX_BALANCE_MICROS)', () => {
+    const MAX = MAX_AMOUNT_MICROS;
+    /** An account holding exactly the balance bound: 100 purchases of the largest amount. */
+    const full = Array.from({ length: Number(MAX_BALANCE_MICROS / MAX) }, (_, index) => granted(`full-${index}`, 'purchased', MAX));
+
+    it('grants exactly the per-amount bound', () => {
+      given([opened]).when(grantCommand('g1', 'purchased', MAX)).then([granted('g1', 'purchased', MAX)]);
+    });
+
+    it('refuses a grant, a hold, a usage debit and an allocation of one micro-credit above it with AMOUNT_OUT_OF_RANGE', () => {
+      given([opened]).when(grantCommand('g1', 'purchased', MAX + 1n)).thenThrows('AMOUNT_OUT_OF_RANGE', { field: 'amount', amount: MAX + 1n, max: MAX });
+      given([opened]).when(grantCommand('g1', 'promotional', 99_999_999_999_999_999_999_999_000_000n)).thenThrows('AMOUNT_OUT_OF_RANGE');
+      given([opened, granted('g1', 'purchased', MAX)]).when(holdCommand('h1', MAX + 1n)).thenThrows('AMOUNT_OUT_OF_RANGE');
+      given([opened]).when(usageCommand('u1', MAX + 1n)).thenThrows('AMOUNT_OUT_OF_RANGE');
+      given([opened]).when(startCycleCommand('c1', MAX + 1n)).thenThrows('AMOUNT_OUT_OF_RANGE', { field: 'allocation' });
+    });
+
+    it('fills an account up to exactly the balance bound', () => {
+      const [last, ...rest] = [...full].reverse();
+      given([opened, ...rest]).when(grantCommand(last.data.grantId, 'purchased', MAX)).then([last]);
+    });
+
+    it('refuses a grant that would take the balance above the bound with BALANCE_LIMIT_EXCEEDED, and changes nothing', () => {
+      given([opened, ...full])
+        .when(grantCommand('one-more', 'promotional', 1n))
+        .thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'balance', wouldBe: MAX_BALANCE_MICROS + 1n, max: MAX_BALANCE_MICROS });
+    });
+
+    it('counts held credits in the balance: they come back to the account when the hold is released', () => {
+      const { events, state } = given([opened, ...full]).when(holdCommand('h1', MAX)).then([
+        { type: 'HoldPlaced', data: { holdId: 'h1', amount: MAX, perBucket: [share('full-0', 'purchased', MAX)], expiresAt: '2025-03-10T12:05:00.000Z' } },
+      ]);
+      expect(balanceView(state, NOW)).toMatchObject({ available: MAX_BALANCE_MICROS - MAX, held: MAX });
+      given([opened, ...full, ...events]).when(grantCommand('g2', 'promotional', 1n)).thenThrows('BALANCE_LIMIT_EXCEEDED');
+    });
+
+    it('lets a grant in when the part that pays an overdraft keeps the balance within the bound', () => {
+      given([opened, ...full.slice(1), overdraftIncurred('u0', cr(1), cr(1))])
+        .when(grantCommand('g1', 'purchased', MAX))
+        .then([
+          { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(1), remaining: 0n } },
+          granted('g1', 'purchased', MAX - cr(1), { overdraftSettled: cr(1) }),
+        ]);
+    });
+
+    it('refuses the allowance of a new cycle that would take the balance above the bound', () => {
+      given([opened, ...full]).when(startCycleCommand('c1', cr(1))).thenThrows('BALANCE_LIMIT_EXCEEDED');
+    });
+
+    it('refuses usage that would take used-this-cycle above the bound (unlimited plans never run out of credits)', () => {
+      const unlimited = [opened, cycleStarted('c1', 0n, { unlimited: true })];
+      const spent = Array.from({ length: 100 }, (_, index) => debited(`spent-${index}`, MAX, []));
+      const { state } = given([...unlimited, ...spent.slice(1)]).when(usageCommand('spent-0', MAX)).then([debited('spent-0', MAX, [])]);
+      expect(state.usedThisCycle).toBe(MAX_BALANCE_MICROS);
+      given([...unlimited, ...spent])
+        .when(usageCommand('u-over', 1n))
+        .thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'usedThisCycle', wouldBe: MAX_BALANCE_MICROS + 1n });
+    });
+
+    it('refuses usage that would carry an overdraft above the bound, and writes it off under a write-off plan', () => {
+      const owing = [opened, overdraftIncurred('u0', MAX_BALANCE_MICROS, MAX_BALANCE_MICROS)];
+      given(owing).when(usageCommand('u1', 1n)).thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'overdraft' });
+      given([...owing, cycleStarted('c1', 0n, { overdraftPolicy: 'write-off' })])
+        .when(usageCommand('u1', 1n))
+        .then([
+          debited('u1', 1n, [], { overdraft: 1n }),
+          { type: 'OverdraftWrittenOff', data: { usageId: 'u1', amount: 1n } },
+          depleted('u1', 'c1'),
+        ]);
     });
   });
 });

@@ -2,6 +2,10 @@ import type { Micro } from '@tally/money';
 
 export const AccountErrorCode = {
   InvalidAmount: 'INVALID_AMOUNT',
+  /** One amount above MAX_AMOUNT_MICROS (libs/money). */
+  AmountOutOfRange: 'AMOUNT_OUT_OF_RANGE',
+  /** The command would take a balance (available + held, overdraft, used this cycle) above MAX_BALANCE_MICROS. */
+  BalanceLimitExceeded: 'BALANCE_LIMIT_EXCEEDED',
   InvalidCommand: 'INVALID_COMMAND',
   IdempotencyConflict: 'IDEMPOTENCY_CONFLICT',
   InsufficientCredits: 'INSUFFICIENT_CREDITS',
