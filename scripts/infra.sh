@@ -67,6 +67,7 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
+log.message.timestamp.type=LogAppendTime
 log.retention.hours=168
 PROPS
 }

@@ -1,4 +1,4 @@
-import type { Admin, Kafka } from 'kafkajs';
+import { ConfigResourceTypes, ConfigSource, type Admin, type Kafka } from 'kafkajs';
 
 /** Runs `fn` with a connected admin client and disconnects it afterwards, whatever happens. */
 export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
@@ -17,25 +17,70 @@ export interface EnsureTopicsOptions {
 }
 
 /**
+ * Every topic Tally creates stamps messages with the broker's clock (`LogAppendTime`), so a producer whose clock
+ * runs fast cannot be refused: with producer time (`CreateTime`) Kafka 4 rejects anything stamped more than
+ * `message.timestamp.after.max.ms` (1 h) ahead, which would stall an outbox or relay on that producer for good.
+ */
+export const TOPIC_CONFIG: Readonly<Record<string, string>> = { 'message.timestamp.type': 'LogAppendTime' };
+
+/**
  * Creates the topics that do not exist yet and waits until each partition has a leader, so a producer or
- * consumer started right after does not race the creation. Existing topics are left as they are (their
- * partition count is never changed here: that would move keys between partitions).
+ * consumer started right after does not race the creation. Existing topics keep their partition count (changing
+ * it would move keys between partitions) and their other settings, but get TOPIC_CONFIG where they differ.
  */
 export async function ensureTopics(kafka: Kafka, topics: string[], partitions: number, options: EnsureTopicsOptions = {}): Promise<void> {
   if (topics.length === 0) return;
   await withAdmin(kafka, async (admin) => {
+    const wanted = [...new Set(topics)];
     const existing = new Set(await admin.listTopics());
-    const missing = [...new Set(topics)].filter((topic) => !existing.has(topic));
-    if (missing.length === 0) return;
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: options.replicationFactor ?? -1 })),
-      });
-    } catch (error) {
-      // Another process (or broker auto-creation) won the race: fine as long as the topic now exists.
-      if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    const missing = wanted.filter((topic) => !existing.has(topic));
+    if (missing.length > 0) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: partitions,
+            replicationFactor: options.replicationFactor ?? -1,
+            configEntries: Object.entries(TOPIC_CONFIG).map(([name, value]) => ({ name, value })),
+          })),
+        });
+      } catch (error) {
+        // Another process (or broker auto-creation) won the race: fine as long as the topic now exists.
+        if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      }
     }
+    await applyTopicConfig(admin, wanted);
+  });
+}
+
+/**
+ * Brings TOPIC_CONFIG onto topics that lack it (created before, by another tool, or auto-created). kafkajs only
+ * has the non-incremental AlterConfigs, which resets what it does not name: so the topic's own settings are read
+ * first and written back with ours.
+ */
+async function applyTopicConfig(admin: Admin, topics: string[]): Promise<void> {
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+  });
+  const stale = resources.filter((resource) =>
+    Object.entries(TOPIC_CONFIG).some(([name, value]) => resource.configEntries.find((entry) => entry.configName === name)?.configValue !== value),
+  );
+  if (stale.length === 0) return;
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: stale.map((resource) => {
+      const own = resource.configEntries.filter((entry) => entry.configSource === ConfigSource.TOPIC_CONFIG && !(entry.configName in TOPIC_CONFIG));
+      return {
+        type: ConfigResourceTypes.TOPIC,
+        name: resource.resourceName,
+        configEntries: [
+          ...own.map((entry) => ({ name: entry.configName, value: entry.configValue })),
+          ...Object.entries(TOPIC_CONFIG).map(([name, value]) => ({ name, value })),
+        ],
+      };
+    }),
   });
 }
 

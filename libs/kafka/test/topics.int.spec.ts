@@ -1,0 +1,68 @@
+import { ConfigResourceTypes } from 'kafkajs';
+import { testKafkaBrokers } from '@tally/testing';
+import { createKafkaClient, ensureTopics, withAdmin } from '../src';
+import { deleteKafkaResources, readMessages, uniqueSuffix } from './kafka-test.helpers';
+
+const kafka = createKafkaClient({ clientId: `topics-it-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
+const HOUR = 3_600_000;
+
+/** What a producer whose clock runs `aheadMs` fast sends: kafkajs stamps each message with the local clock. */
+async function produceFromFastClock(topic: string, aheadMs: number): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+  await producer.connect();
+  try {
+    await producer.send({ topic, messages: [{ key: 'k', value: 'from the future', timestamp: String(Date.now() + aheadMs) }] });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+function timestampType(topic: string): Promise<string | undefined> {
+  return withAdmin(kafka, async (admin) => {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['message.timestamp.type'] }],
+    });
+    return resources[0].configEntries.find((entry) => entry.configName === 'message.timestamp.type')?.configValue;
+  });
+}
+
+describe('topics Tally creates', () => {
+  const created = `t.${uniqueSuffix()}.clock`;
+  const existing = `t.${uniqueSuffix()}.clock-existing`;
+
+  afterAll(async () => {
+    await deleteKafkaResources(kafka, [created, existing], []);
+  });
+
+  it('accept messages from a producer whose clock is hours fast, stamped with the broker time', async () => {
+    await ensureTopics(kafka, [created], 2);
+    const before = Date.now();
+    await produceFromFastClock(created, 2 * HOUR);
+
+    const [message] = await readMessages(kafka, created, 1);
+    expect(message.value?.toString()).toBe('from the future');
+    // Broker append time: the broker's clock, not the producer's 2 h ahead.
+    expect(Number(message.timestamp)).toBeGreaterThanOrEqual(before - 60_000);
+    expect(Number(message.timestamp)).toBeLessThan(before + HOUR);
+  });
+
+  it('switch a topic created earlier with producer time to broker append time, keeping its other settings', async () => {
+    await withAdmin(kafka, (admin) =>
+      admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic: existing, numPartitions: 1, configEntries: [{ name: 'message.timestamp.type', value: 'CreateTime' }, { name: 'retention.ms', value: '86400000' }] }],
+      }),
+    );
+    await ensureTopics(kafka, [existing], 1);
+
+    expect(await timestampType(existing)).toBe('LogAppendTime');
+    const retention = await withAdmin(kafka, async (admin) => {
+      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: existing, configNames: ['retention.ms'] }] });
+      return resources[0].configEntries[0]?.configValue;
+    });
+    expect(retention).toBe('86400000');
+    await produceFromFastClock(existing, 2 * HOUR);
+    expect(await readMessages(kafka, existing, 1)).toHaveLength(1);
+  });
+});
