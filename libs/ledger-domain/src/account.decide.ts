@@ -224,7 +224,11 @@ function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): AccountEv
 
 function releaseHold(command: ReleaseHold, state: AccountState, ctx: Ctx): AccountEvent[] {
   // A hold resolves at most once; unknown and already resolved holds are both no-ops.
-  if (!state.holds.has(command.holdId)) return [];
+  const open = state.holds.get(command.holdId);
+  if (!open) return [];
+  // Expiring a hold before its time is a no-op: so every decision an expiry makes releases that very hold, and
+  // its idempotency key (`expire:<holdId>`) is used by at most one decision that records events.
+  if (command.reason === 'expired' && !isDue(open.expiresAt, ctx.now)) return [];
 
   const run = begin(command, state, ctx);
   const hold = run.state.holds.get(command.holdId); // housekeeping may just have expired it

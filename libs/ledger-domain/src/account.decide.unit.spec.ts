@@ -499,6 +499,17 @@ describe('account decider', () => {
         .when({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'released' }, at('2025-03-10T12:05:00.000Z'))
         .then([{ type: 'HoldReleased', data: { holdId: 'h1', amount: cr(12), reason: 'expired' } }]);
     });
+
+    it('expiring a hold releases it as expired once it is due, once, and never before its time', () => {
+      const expire: AccountCommand = { type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'expired' };
+      given(held).when(expire, at('2025-03-10T12:04:59.999Z')).then([]);
+      const { state } = given(held)
+        .when(expire, at('2025-03-10T12:05:00.000Z'))
+        .then([{ type: 'HoldReleased', data: { holdId: 'h1', amount: cr(12), reason: 'expired' } }]);
+      expect(balanceView(state, at('2025-03-10T12:05:00.000Z').now)).toMatchObject({ available: cr(20), held: 0n });
+      expect(decide(expire, state, at('2025-03-10T12:06:00.000Z'))).toEqual([]);
+      given(history).when({ ...expire, holdId: 'nope' }).then([]);
+    });
   });
 
   describe('rule 10: usedThisCycle and the balance view', () => {
