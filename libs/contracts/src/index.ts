@@ -1,6 +1,7 @@
 export * from './topics';
 export * from './contract-violation';
 export * from './validation';
+export * from './validation-rules';
 export * from './envelope';
 export * from './message-registry';
 export * from './messages/usage-recorded.v1';

@@ -2,6 +2,7 @@ import { plainToInstance, type ClassConstructor } from 'class-transformer';
 import { ValidationError, registerDecorator, validateSync, type ValidationOptions } from 'class-validator';
 import { isCreditString } from '@tally/money';
 import { ContractViolation, type ContractViolationCode, type FieldIssue } from './contract-violation';
+import { findUnsafeJson } from './validation-rules';
 
 /** Account ids, usage ids, idempotency keys: 1–128 printable characters without spaces. */
 export const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -27,6 +28,8 @@ export function validateInto<T extends object>(
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
     throw new ContractViolation(code, [{ field: prefix || '(root)', reason: 'must be a JSON object' }]);
   }
+  const unsafe = findUnsafeJson(plain, prefix);
+  if (unsafe) throw new ContractViolation(code, [unsafe]);
   const instance = plainToInstance(cls, plain, { enableImplicitConversion: false });
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) throw new ContractViolation(code, flattenValidationErrors(errors, prefix));

@@ -1,15 +1,19 @@
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, ArrayMinSize, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
+  ArrayMaxSize, ArrayMinSize, IsIn, IsInt, IsString, Matches, Max, MaxLength, Min, ValidateNested,
   ValidateIf,
 } from 'class-validator';
 import { ID_PATTERN } from '../validation';
+import { IsBoundedStringRecord, IsOptionalNotNull } from '../validation-rules';
 
 export const USAGE_FEATURES = ['chat', 'agent', 'image', 'video', 'council'] as const;
 export type UsageFeature = (typeof USAGE_FEATURES)[number];
 
 /** Counts are JSON integers (not money): at most 2^31 tokens / images / seconds per event. */
 const MAX_COUNT = 2_147_483_647;
+
+/** At most 32 labels of ≤ 64-character keys and ≤ 512-character values: under 20 KiB per event. */
+export const USAGE_METADATA_LIMITS = { maxEntries: 32, maxKeyLength: 64, maxValueLength: 512 } as const;
 
 export class CouncilResponseV1 {
   @IsString()
@@ -66,12 +70,13 @@ export class UsageRecordedV1 {
   responses?: CouncilResponseV1[];
 
   /** Settles this hold (placed by an authorization) for the actual amount. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @Matches(ID_PATTERN, { message: 'holdId must be 1-128 characters of letters, digits and . _ : @ -' })
   holdId?: string;
 
-  @IsOptional()
-  @IsObject()
+  /** Free-form labels for the caller's own reporting; bounded so an event always fits a Kafka message. */
+  @IsOptionalNotNull()
+  @IsBoundedStringRecord(USAGE_METADATA_LIMITS)
   metadata?: Record<string, string>;
 }
 

@@ -18,7 +18,18 @@ const PLATFORM_ERRORS: Readonly<Record<number, ErrorBody>> = {
   [HttpStatus.NOT_FOUND]: { code: 'NOT_FOUND', message: 'No such route.' },
   [HttpStatus.PAYLOAD_TOO_LARGE]: { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large.' },
   [HttpStatus.UNSUPPORTED_MEDIA_TYPE]: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send the body as application/json.' },
+  [HttpStatus.REQUEST_TIMEOUT]: { code: 'REQUEST_TIMEOUT', message: 'The request took too long to arrive.' },
+  [HttpStatus.URI_TOO_LONG]: { code: 'URL_TOO_LONG', message: 'A path segment of the URL is too long.' },
+  [431]: { code: 'HEADERS_TOO_LARGE', message: 'The request headers are too large.' },
 };
+
+/**
+ * The body of an error the HTTP platform (Fastify, Node's HTTP parser) raised. Never the platform's own message:
+ * it quotes the request (the path, the media type, a slice of the body), which must not be echoed.
+ */
+export function platformErrorBody(status: number): ErrorBody {
+  return PLATFORM_ERRORS[status] ?? { code: `HTTP_${status}`, message: 'The request was refused by the HTTP layer.' };
+}
 
 /** The one HTTP error filter: every error leaves as `{ code, message, details? }` with a stable code. */
 @Catch()
@@ -43,9 +54,7 @@ export class HttpErrorFilter implements ExceptionFilter {
     }
     const status = platformStatus(error);
     if (status !== undefined) {
-      const known = PLATFORM_ERRORS[status];
-      const message = (error as Error).message;
-      return [status, known ? { ...known, details: { reason: message } } : { code: `HTTP_${status}`, message }];
+      return [status, platformErrorBody(status)];
     }
     return [HttpStatus.INTERNAL_SERVER_ERROR, { code: 'INTERNAL', message: 'Something went wrong; it has been logged.' }];
   }

@@ -1,12 +1,16 @@
-import { type DynamicModule, ValidationPipe, type Type } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type ArgumentMetadata, type DynamicModule, ValidationPipe, type Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { parse as parseBytes } from 'bytes';
-import { ContractViolation, flattenValidationErrors } from '@tally/contracts';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ContractViolation, findUnsafeJson, flattenValidationErrors } from '@tally/contracts';
 import type { CommonConfig } from '../config/common.config';
 import { redactConfig } from '../config/load-config';
-import { HttpErrorFilter, type HttpStatusByCode } from '../errors/http-error.filter';
+import type { ErrorBody } from '../errors/app-error';
+import { HttpErrorFilter, platformErrorBody, type HttpStatusByCode } from '../errors/http-error.filter';
 import { createLogger } from '../logging/logger';
 import { PinoNestLogger } from '../logging/pino-nest.logger';
 import { ApiKeyGuard, AUTH_STATUS_BY_CODE } from './api-key.guard';
@@ -37,11 +41,13 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   const bodyLimit = parseBytes(options.bodyLimit ?? '1mb');
   if (bodyLimit === null || bodyLimit <= 0) throw new Error(`bodyLimit must be a size such as '1mb', got ${options.bodyLimit}`);
   // Fastify's own JSON parser (with its prototype-poisoning guard) and nothing else: no form or text bodies.
-  const adapter = new FastifyAdapter({ bodyLimit });
+  // Errors Fastify and Node answer before any route (bad URL, header block too large) leave in Tally's shape too;
+  // a path parameter may be as long as the longest id (128 characters).
+  const adapter = new FastifyAdapter({ bodyLimit, routerOptions: { maxParamLength: 256 }, frameworkErrors: answerFrameworkError, clientErrorHandler: answerClientError });
   adapter.getInstance().removeContentTypeParser('text/plain');
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(logger), bodyParser: false });
   app.useGlobalPipes(
-    new ValidationPipe({
+    new EdgeValidationPipe({
       whitelist: true,
       forbidNonWhitelisted: true,
       transform: true,
@@ -61,4 +67,46 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
     logger.info({ port: options.config.PORT }, 'listening');
   }
   return app;
+}
+
+/**
+ * Nest's ValidationPipe, plus what it lets through for every body, query and path parameter: a body that is not a
+ * JSON object (Nest would turn null into `{}`), nesting deep enough to overflow class-transformer's recursion, and
+ * text PostgreSQL cannot store (NUL, unpaired surrogates). Runs before the DTO (or the handler, for `unknown` bodies).
+ */
+class EdgeValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+      throw new ContractViolation('INVALID_PAYLOAD', [{ field: '(root)', reason: 'the body must be a JSON object' }]);
+    }
+    if (metadata.type !== 'custom') {
+      const unsafe = findUnsafeJson(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
+      if (unsafe) throw new ContractViolation('INVALID_PAYLOAD', [unsafe]);
+    }
+    return super.transform(value, metadata);
+  }
+}
+
+const FRAMEWORK_ERRORS: Readonly<Record<string, [number, ErrorBody]>> = {
+  FST_ERR_BAD_URL: [400, { code: 'INVALID_URL', message: 'The request URL is not valid (bad percent-encoding).' }],
+  FST_ERR_MAX_PARAM_LENGTH: [414, platformErrorBody(414)],
+};
+
+/** Fastify's routing errors (before Nest sees the request), in the same `{code, message}` shape, quoting nothing. */
+function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const [status, body] = FRAMEWORK_ERRORS[error.code] ?? [400, { code: 'BAD_REQUEST', message: 'The request is not valid.' }];
+  void reply.code(status).send(body);
+}
+
+/** Node's HTTP parser errors (header block over 16 KiB, malformed request line): answered on the socket, then closed. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = JSON.stringify(status === 400 ? { code: 'BAD_REQUEST', message: 'The request is not valid HTTP.' } : platformErrorBody(status));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

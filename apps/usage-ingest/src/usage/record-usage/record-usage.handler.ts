@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { ContractViolation, USAGE_RECORDED, type EnvelopeOf, type FieldIssue, type UsageRecordedV1 } from '@tally/contracts';
+import { ContractViolation, type FieldIssue } from '@tally/contracts';
 import { KafkaProducer } from '@tally/kafka';
 import type { RateCard } from '@tally/pricing';
 import { CLOCK, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from '../../config/usage-ingest.config';
 import { UsageIngestError } from '../../usage-ingest.errors';
 import { RATE_CARD } from '../../rate-card.provider';
+import { matchesFingerprint, toUsageEnvelope, usageFingerprint } from './usage-event.fingerprint';
 import { validateUsageEvent } from './usage-event.validation';
 import type { RecordUsageResult, UsageEventRequest } from './usage-event.request.dto';
 
@@ -28,10 +28,9 @@ export class RecordUsageHandler {
   ) {}
 
   async execute(body: unknown): Promise<RecordUsageResult> {
-    const events = this.validate(body);
-    const fingerprints = new Map(events.map((e) => [e.id, fingerprint(e)]));
+    const { events, repeatedIds } = this.validate(body);
     const known = await this.acceptedEarlier(events);
-    const conflicts = events.filter((e) => known.has(key(e)) && known.get(key(e)) !== fingerprints.get(e.id));
+    const conflicts = events.filter((e) => known.has(key(e)) && !matchesFingerprint(known.get(key(e)) as string, e));
     if (conflicts.length > 0) {
       throw new UsageIngestError('IDEMPOTENCY_CONFLICT', 'A usage id was already accepted with different content.', {
         ids: conflicts.map((e) => e.id),
@@ -40,29 +39,41 @@ export class RecordUsageHandler {
     const fresh = events.filter((e) => !known.has(key(e)));
     if (fresh.length > 0) {
       try {
-        await this.producer.sendEnvelopes(this.config.USAGE_EVENTS_TOPIC, fresh.map(toEnvelope));
+        await this.producer.sendEnvelopes(this.config.USAGE_EVENTS_TOPIC, fresh.map(toUsageEnvelope));
       } catch (error) {
         throw new UsageIngestError('KAFKA_UNAVAILABLE', 'The usage could not be handed to Kafka; retry with the same ids.', {
           reason: (error as Error).message,
         });
       }
-      await this.remember(fresh, fingerprints);
+      await this.remember(fresh);
     }
-    const duplicateIds = events.filter((e) => known.has(key(e))).map((e) => e.id);
+    // Every event sent is either accepted or a duplicate: of an earlier request, or of an event earlier in this batch.
+    const duplicateIds = [...events.filter((e) => known.has(key(e))).map((e) => e.id), ...repeatedIds];
     return { accepted: fresh.length, duplicates: duplicateIds.length, duplicateIds };
   }
 
-  private validate(body: unknown): UsageEventRequest[] {
+  /**
+   * The batch's distinct events, and the ids repeated in it with the same meaning (a repeat with another meaning
+   * is refused, naming its `id` field).
+   */
+  private validate(body: unknown): { events: UsageEventRequest[]; repeatedIds: string[] } {
     const isBatch = typeof body === 'object' && body !== null && 'events' in body;
     const items: unknown[] = isBatch ? (body as { events: unknown }).events as unknown[] : [body];
-    if (isBatch && (!Array.isArray(items) || items.length === 0)) {
-      throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'events', reason: 'must be a non-empty array of usage events' }]);
+    if (isBatch) {
+      const extra = Object.keys(body as object).filter((k) => k !== 'events');
+      if (extra.length > 0) {
+        throw new ContractViolation('INVALID_PAYLOAD', extra.map((field) => ({ field, reason: 'is not a property of a batch (only events)' })));
+      }
+      if (!Array.isArray(items) || items.length === 0) {
+        throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'events', reason: 'must be a non-empty array of usage events' }]);
+      }
     }
     if (items.length > this.config.MAX_BATCH) {
       throw new UsageIngestError('BATCH_TOO_LARGE', `A batch holds at most ${this.config.MAX_BATCH} events.`, { count: items.length });
     }
     const issues: FieldIssue[] = [];
-    const valid: UsageEventRequest[] = [];
+    const events: UsageEventRequest[] = [];
+    const repeatedIds: string[] = [];
     const seen = new Map<string, string>();
     items.forEach((item, index) => {
       const prefix = isBatch ? `events.${index}` : '';
@@ -73,16 +84,19 @@ export class RecordUsageHandler {
       });
       if ('issues' in result) return void issues.push(...result.issues);
       const event = result.event;
+      const meaning = usageFingerprint(event);
       const previous = seen.get(key(event));
       if (previous === undefined) {
-        seen.set(key(event), fingerprint(event));
-        valid.push(event);
-      } else if (previous !== fingerprint(event)) {
-        issues.push({ field: `${prefix}.id`, reason: 'appears twice in the batch with different content' });
+        seen.set(key(event), meaning);
+        events.push(event);
+      } else if (previous === meaning) {
+        repeatedIds.push(event.id);
+      } else {
+        issues.push({ field: `${prefix}.id`, reason: 'appears earlier in the batch with different content' });
       }
     });
     if (issues.length > 0) throw new ContractViolation('INVALID_PAYLOAD', issues);
-    return valid;
+    return { events, repeatedIds };
   }
 
   private async acceptedEarlier(events: UsageEventRequest[]): Promise<Map<string, string>> {
@@ -94,23 +108,13 @@ export class RecordUsageHandler {
     return new Map(rows.map((r) => [`${r.account_id}\u0000${r.usage_id}`, r.fingerprint]));
   }
 
-  private async remember(events: UsageEventRequest[], fingerprints: Map<string, string>): Promise<void> {
+  private async remember(events: UsageEventRequest[]): Promise<void> {
     await this.db.query(
       `insert into "${this.config.DATABASE_SCHEMA}".accepted_usage (account_id, usage_id, fingerprint)
        select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing`,
-      [events.map((e) => e.accountId), events.map((e) => e.id), events.map((e) => fingerprints.get(e.id) ?? '')],
+      [events.map((e) => e.accountId), events.map((e) => e.id), events.map(usageFingerprint)],
     );
   }
 }
 
 const key = (e: UsageEventRequest) => `${e.accountId}\u0000${e.id}`;
-
-/** Content hash of an event, to tell a true duplicate from the same id reused for different usage. */
-function fingerprint(event: UsageEventRequest): string {
-  return createHash('sha256').update(JSON.stringify(toEnvelope(event))).digest('hex');
-}
-
-function toEnvelope(event: UsageEventRequest): EnvelopeOf<'UsageRecorded', UsageRecordedV1> {
-  const { id, accountId, occurredAt, ...data } = event;
-  return { id, type: USAGE_RECORDED.type, version: USAGE_RECORDED.version, accountId, occurredAt, data };
-}

@@ -20,9 +20,13 @@ export class UsageEventRequest extends UsageRecordedV1 {
   occurredAt!: string;
 }
 
+/** `accepted + duplicates` is always the number of events sent. */
 export interface RecordUsageResult {
   accepted: number;
   duplicates: number;
-  /** Ids that were already accepted earlier (reported, not produced again). */
+  /**
+   * One entry per duplicate (reported, not produced again): an id accepted by an earlier request, or repeated with
+   * the same meaning inside this batch (an id repeated with another meaning refuses the batch with 400 on `events.N.id`).
+   */
   duplicateIds: string[];
 }
