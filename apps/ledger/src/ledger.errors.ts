@@ -8,6 +8,8 @@ export type LedgerErrorCode =
   | 'INSUFFICIENT_CREDITS'
   | 'IDEMPOTENCY_CONFLICT'
   | 'INVALID_AMOUNT'
+  | 'AMOUNT_OUT_OF_RANGE'
+  | 'BALANCE_LIMIT_EXCEEDED'
   | 'INVALID_COMMAND'
   | 'UNKNOWN_PACK'
   | 'UNPRICEABLE_USAGE'
@@ -21,6 +23,9 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   INSUFFICIENT_CREDITS: 402,
   IDEMPOTENCY_CONFLICT: 409,
   INVALID_AMOUNT: 400,
+  // Bounds of libs/money: an amount above 1,000,000,000 credits, or a balance that would pass 100,000,000,000.
+  AMOUNT_OUT_OF_RANGE: 400,
+  BALANCE_LIMIT_EXCEEDED: 400,
   INVALID_COMMAND: 400,
   UNKNOWN_PACK: 400,
   UNPRICEABLE_USAGE: 400,
@@ -33,7 +38,8 @@ export function toLedgerError(error: unknown): unknown {
     return new LedgerError(error.code as LedgerErrorCode, error.message, jsonSafe(error.details));
   }
   if (error instanceof PricingError) {
-    return new LedgerError('UNPRICEABLE_USAGE', error.message, jsonSafe(error.details));
+    const code = error.code === 'AMOUNT_OUT_OF_RANGE' ? 'AMOUNT_OUT_OF_RANGE' : 'UNPRICEABLE_USAGE';
+    return new LedgerError(code, error.message, jsonSafe(error.details));
   }
   return error;
 }

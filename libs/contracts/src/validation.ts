@@ -1,6 +1,6 @@
 import { plainToInstance, type ClassConstructor } from 'class-transformer';
 import { ValidationError, registerDecorator, validateSync, type ValidationOptions } from 'class-validator';
-import { isCreditString } from '@tally/money';
+import { MAX_BALANCE_MICROS, formatCredits, isCreditString, parseCredits, type Micro } from '@tally/money';
 import { ContractViolation, type ContractViolationCode, type FieldIssue } from './contract-violation';
 import { findUnsafeJson } from './validation-rules';
 
@@ -36,17 +36,27 @@ export function validateInto<T extends object>(
   return instance;
 }
 
-/** A decimal string of credits with at most 6 decimals ("6.998712"); amounts are never JSON numbers. */
-export function IsCreditAmount(options?: ValidationOptions & { positive?: boolean }) {
+/**
+ * A decimal string of credits with at most 6 decimals ("6.998712"), never negative and at most `max` micro-credits;
+ * amounts are never JSON numbers. `max` defaults to MAX_BALANCE_MICROS (the bound of anything the ledger stores);
+ * edges that take one amount in (HTTP requests, plan allocations) pass MAX_AMOUNT_MICROS.
+ */
+export function IsCreditAmount(options?: ValidationOptions & { positive?: boolean; max?: Micro }) {
+  const { positive = false, max = MAX_BALANCE_MICROS, ...validationOptions } = options ?? {};
+  const isShaped = (value: unknown): value is string =>
+    isCreditString(value) && !value.startsWith('-') && (!positive || /[1-9]/.test(value));
   return (target: object, propertyName: string) =>
     registerDecorator({
       name: 'isCreditAmount',
       target: target.constructor,
       propertyName,
-      options: { message: `${propertyName} must be a decimal string of credits with at most 6 decimals${options?.positive ? ', greater than zero' : ''}`, ...options },
-      validator: {
-        validate: (value: unknown) =>
-          isCreditString(value) && !value.startsWith('-') && (!options?.positive || /[1-9]/.test(value)),
+      options: {
+        message: ({ value }) =>
+          isShaped(value)
+            ? `${propertyName} must be at most ${formatCredits(max)} credits`
+            : `${propertyName} must be a decimal string of credits with at most 6 decimals${positive ? ', greater than zero' : ''}`,
+        ...validationOptions,
       },
+      validator: { validate: (value: unknown) => isShaped(value) && parseCredits(value) <= max },
     });
 }

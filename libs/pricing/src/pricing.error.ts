@@ -4,7 +4,9 @@ export type PricingErrorCode =
   | 'UNKNOWN_MODEL'
   | 'UNKNOWN_RESOLUTION'
   | 'UNPRICEABLE'
-  | 'INVALID_USAGE';
+  | 'INVALID_USAGE'
+  /** The priced amount of one usage event is above MAX_AMOUNT_MICROS (libs/money). */
+  | 'AMOUNT_OUT_OF_RANGE';
 
 export interface PricingErrorDetails {
   /** Where the problem is: a rate-card path (`versions[1].models.gpt-4o.chat.inputPerMillion`) or a usage field. */

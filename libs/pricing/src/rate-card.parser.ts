@@ -1,4 +1,4 @@
-import { parseCredits, type Micro } from '@tally/money';
+import { MAX_AMOUNT_MICROS, formatCredits, parseCredits, type Micro } from '@tally/money';
 import { DateTime } from 'luxon';
 import { parse as parseYaml } from 'yaml';
 import { PricingError } from './pricing.error';
@@ -48,7 +48,10 @@ function price(value: Node, path: string): Micro {
   if (typeof value !== 'string' || !DECIMAL_PRICE.test(value)) {
     throw invalid(path, `must be a non-negative decimal with at most 6 decimals, got ${JSON.stringify(value)}`);
   }
-  return parseCredits(value);
+  const micros = parseCredits(value);
+  // One unit (a million tokens, an image, a second) never costs more than one amount may be.
+  if (micros > MAX_AMOUNT_MICROS) throw invalid(path, `must be at most ${formatCredits(MAX_AMOUNT_MICROS)} credits, got "${value}"`);
+  return micros;
 }
 
 function instant(map: Mapping, key: string, path: string): Date {

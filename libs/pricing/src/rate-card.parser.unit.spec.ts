@@ -45,6 +45,10 @@ describe('parseRateCard', () => {
     expect(card.versions[0].models.get('m')?.chat).toEqual({ inputPerMillion: 1n, outputPerMillion: 123_456_789_123_456n });
   });
 
+  it('accepts a price of exactly the per-amount bound', () => {
+    expect(parseRateCard(minimal('      m:\n        video: { perSecond: "1000000000" }')).versions[0].models.get('m')?.video).toEqual({ perSecond: 1_000_000_000_000_000n });
+  });
+
   it('sorts versions by effectiveFrom', () => {
     const card = parseRateCard(`
 versions:
@@ -65,6 +69,8 @@ versions:
     ['an exponent', minimal('      m:\n        chat: { inputPerMillion: "1e3", outputPerMillion: "1" }'), 'versions[0].models.m.chat.inputPerMillion'],
     ['too many decimals', minimal('      m:\n        chat: { inputPerMillion: "0.0000001", outputPerMillion: "1" }'), 'versions[0].models.m.chat.inputPerMillion'],
     ['a missing price', minimal('      m:\n        chat: { inputPerMillion: "1" }'), 'versions[0].models.m.chat.outputPerMillion'],
+    ['a price above the per-amount bound', minimal('      m:\n        video: { perSecond: "1000000000.000001" }'), 'versions[0].models.m.video.perSecond'],
+    ['a price of 23 digits', minimal('      m:\n        image: { "1024x1024": "99999999999999999999999" }'), 'versions[0].models.m.image.1024x1024'],
     ['a price that is a list', minimal('      m:\n        video: { perSecond: ["1"] }'), 'versions[0].models.m.video.perSecond'],
     ['a bad resolution', minimal('      m:\n        image: { "big": "1" }'), 'versions[0].models.m.image.big'],
     ['an empty image table', minimal('      m:\n        image: {}'), 'versions[0].models.m.image'],

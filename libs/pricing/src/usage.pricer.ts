@@ -1,4 +1,4 @@
-import { divCeil, type Micro } from '@tally/money';
+import { MAX_AMOUNT_MICROS, divCeil, formatCredits, type Micro } from '@tally/money';
 import { PricingError } from './pricing.error';
 import { rateCardAt } from './rate-card.parser';
 import type { ModelPrices, PricedLine, PricedUsage, RateCard, RateCardVersion, TokenPrices, UsageToPrice } from './rate-card.model';
@@ -12,6 +12,8 @@ const FINE_PER_MICRO = 1_000_000n;
 interface CostedLine {
   line: Omit<PricedLine, 'amount'>;
   fine: bigint;
+  /** The usage field that costs the most on this line: named when the event's price is out of range. */
+  field: string;
 }
 
 function count(value: number | undefined, field: string): bigint {
@@ -36,8 +38,9 @@ function unpriceable(version: RateCardVersion, feature: string, model: string): 
 }
 
 function tokenLine(prices: TokenPrices, model: string, feature: string, inputTokens: number, outputTokens: number, fieldPrefix = ''): CostedLine {
-  const fine = prices.inputPerMillion * count(inputTokens, `${fieldPrefix}inputTokens`) + prices.outputPerMillion * count(outputTokens, `${fieldPrefix}outputTokens`);
-  return { line: { model, feature, inputTokens, outputTokens }, fine };
+  const input = prices.inputPerMillion * count(inputTokens, `${fieldPrefix}inputTokens`);
+  const output = prices.outputPerMillion * count(outputTokens, `${fieldPrefix}outputTokens`);
+  return { line: { model, feature, inputTokens, outputTokens }, fine: input + output, field: `${fieldPrefix}${input >= output ? 'inputTokens' : 'outputTokens'}` };
 }
 
 function costLines(version: RateCardVersion, usage: UsageToPrice): CostedLine[] {
@@ -65,14 +68,14 @@ function costLines(version: RateCardVersion, usage: UsageToPrice): CostedLine[] 
           resolution: usage.resolution,
         });
       }
-      return [{ line: { model, feature, images: usage.images, resolution: usage.resolution }, fine: perImage * images * FINE_PER_MICRO }];
+      return [{ line: { model, feature, images: usage.images, resolution: usage.resolution }, fine: perImage * images * FINE_PER_MICRO, field: 'images' }];
     }
     case 'video': {
       const video = modelOf(version, usage.model, 'model').video;
       const model = usage.model as string;
       if (!video) throw unpriceable(version, feature, model);
       const seconds = count(usage.videoSeconds, 'videoSeconds');
-      return [{ line: { model, feature, videoSeconds: usage.videoSeconds }, fine: video.perSecond * seconds * FINE_PER_MICRO }];
+      return [{ line: { model, feature, videoSeconds: usage.videoSeconds }, fine: video.perSecond * seconds * FINE_PER_MICRO, field: 'videoSeconds' }];
     }
     case 'council': {
       const responses = usage.responses;
@@ -102,6 +105,7 @@ function costLines(version: RateCardVersion, usage: UsageToPrice): CostedLine[] 
                   outputTokens: (previous.line.outputTokens ?? 0) + response.outputTokens,
                 },
                 fine: previous.fine + costed.fine,
+                field: costed.fine > previous.fine ? costed.field : previous.field,
               }
             : costed,
         );
@@ -142,6 +146,14 @@ export function priceUsage(card: RateCard, usage: UsageToPrice, at: Date): Price
     costed.reduce((sum, { fine }) => sum + fine, 0n),
     FINE_PER_MICRO,
   );
+  if (amount > MAX_AMOUNT_MICROS) {
+    const costliest = costed.reduce((a, b) => (b.fine > a.fine ? b : a));
+    throw new PricingError(
+      'AMOUNT_OUT_OF_RANGE',
+      `this usage would cost ${formatCredits(amount)} credits, above the bound of ${formatCredits(MAX_AMOUNT_MICROS)} credits per usage event`,
+      { field: costliest.field, amount: formatCredits(amount), max: formatCredits(MAX_AMOUNT_MICROS) },
+    );
+  }
   const shares = share(costed, amount);
   return {
     amount,

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { MAX_AMOUNT_MICROS } from '@tally/money';
 import { PricingError } from './pricing.error';
 import { parseRateCard } from './rate-card.parser';
 import type { UsageToPrice } from './rate-card.model';
@@ -131,10 +132,36 @@ describe('priceUsage', () => {
     );
   });
 
-  it('handles token counts far beyond float precision exactly', () => {
-    const tokens = Number.MAX_SAFE_INTEGER; // 9007199254740991
+  it('handles token counts far beyond 32 bits exactly', () => {
+    const tokens = 66_666_666_666_666; // × 15 µcr per token = 999,999,999,999,990 µcr, just within the per-amount bound
     const priced = priceUsage(card, { feature: 'chat', model: 'claude-opus-4', inputTokens: tokens, outputTokens: 0 }, now);
     expect(priced.amount).toBe(BigInt(tokens) * 15n); // 15 credits per million = 15 µcr per token
+  });
+
+  it('prices a usage event of exactly the per-amount bound', () => {
+    // veo-3 at 0.4 credits a second on the current card: 2,500,000,000 s = 1,000,000,000 credits
+    expect(priceUsage(card, { feature: 'video', model: 'veo-3', videoSeconds: 2_500_000_000 }, now).amount).toBe(MAX_AMOUNT_MICROS);
+  });
+});
+
+describe('a price above the per-amount bound (MAX_AMOUNT_MICROS)', () => {
+  it.each<[string, UsageToPrice, Date, string]>([
+    ['the longest video the contract allows, at 0.75 credits a second', { feature: 'video', model: 'veo-3', videoSeconds: 2_147_483_647 }, june, 'videoSeconds'],
+    ['one second more than the bound buys', { feature: 'video', model: 'veo-3', videoSeconds: 2_500_000_001 }, now, 'videoSeconds'],
+    ['output tokens beyond float precision', { feature: 'chat', model: 'claude-opus-4', inputTokens: 10, outputTokens: Number.MAX_SAFE_INTEGER }, now, 'outputTokens'],
+    ['input tokens beyond float precision', { feature: 'agent', model: 'gpt-4o-mini', inputTokens: Number.MAX_SAFE_INTEGER, outputTokens: 0 }, now, 'inputTokens'],
+    ['images', { feature: 'image', model: 'dall-e-3', images: 2 ** 52, resolution: '1024x1024' }, now, 'images'],
+    [
+      'one council member',
+      { feature: 'council', responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }, { model: 'o3', inputTokens: 0, outputTokens: 2 ** 52 }] },
+      now,
+      'responses[1].outputTokens',
+    ],
+  ])('is refused with AMOUNT_OUT_OF_RANGE naming the costliest field: %s', (_case, usage, at, field) => {
+    const error = failure(usage, at);
+    expect(error.code).toBe('AMOUNT_OUT_OF_RANGE');
+    expect(error.details).toMatchObject({ field, max: '1000000000' });
+    expect(error.message).toMatch(/above the bound of 1000000000 credits/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { parseCredits, type Micro } from '@tally/money';
+import { MAX_AMOUNT_MICROS, formatCredits, parseCredits, type Micro } from '@tally/money';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_ALERT_THRESHOLDS, type Catalogue, type CreditPack, type Plan } from './catalogue.model';
 import { SubscriptionError } from './subscription.error';
@@ -57,7 +57,10 @@ function id(map: Mapping, path: string): string {
 function credits(map: Mapping, key: string, path: string): Micro {
   const value = scalar(map, key, path);
   if (!CREDITS.test(value)) throw invalid(join(path, key), `must be a non-negative decimal of credits with at most 6 decimals, got "${value}"`);
-  return parseCredits(value);
+  const micros = parseCredits(value);
+  // An allowance or a pack is one grant: the same bound as any amount the ledger takes in.
+  if (micros > MAX_AMOUNT_MICROS) throw invalid(join(path, key), `must be at most ${formatCredits(MAX_AMOUNT_MICROS)} credits, got "${value}"`);
+  return micros;
 }
 
 function usd(map: Mapping, path: string): { price: string; priceCents: bigint } {

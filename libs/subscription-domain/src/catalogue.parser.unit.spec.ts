@@ -56,6 +56,12 @@ describe('parseCatalogue', () => {
     ]);
   });
 
+  it('accepts an allowance and a pack of exactly the per-amount bound (1,000,000,000 credits)', () => {
+    const catalogue = parseCatalogue(withPlan(good.replace('"10"', '"1000000000"'), 'packs:\n  - { id: k, credits: "1000000000", price: "1" }'));
+    expect(catalogue.plans.get('p')?.creditsPerMonth).toBe(1_000_000_000_000_000n);
+    expect(catalogue.packs.get('k')?.credits).toBe(1_000_000_000_000_000n);
+  });
+
   it('accepts custom thresholds, highest first', () => {
     expect(parseCatalogue(withPlan(good.replace('rank: 1', 'rank: 1, alertThresholds: [50, 10, 1]'))).plans.get('p')?.alertThresholds).toEqual([50, 10, 1]);
   });
@@ -68,6 +74,9 @@ describe('parseCatalogue', () => {
     ['a negative price', withPlan(good.replace('"9.99"', '"-1"')), 'plans[1].price'],
     ['credits that are not decimal', withPlan(good.replace('"10"', '"ten"')), 'plans[1].creditsPerMonth'],
     ['negative credits', withPlan(good.replace('"10"', '"-10"')), 'plans[1].creditsPerMonth'],
+    ['an allowance above the per-amount bound', withPlan(good.replace('"10"', '"1000000000.000001"')), 'plans[1].creditsPerMonth'],
+    ['an allowance of 23 digits', withPlan(good.replace('"10"', '"99999999999999999999999"')), 'plans[1].creditsPerMonth'],
+    ['a pack above the per-amount bound', withPlan(good, 'packs:\n  - { id: k, credits: "1000000001", price: "1" }'), 'packs[0].credits'],
     ['a missing allowance', withPlan(good.replace('creditsPerMonth: "10", ', '')), 'plans[1].creditsPerMonth'],
     ['an allowance on an unlimited plan', withPlan(good.replace('rank: 1', 'rank: 1, unlimited: true')), 'plans[1].creditsPerMonth'],
     ['an unlimited flag that is not boolean', withPlan(good.replace('rank: 1', 'rank: 1, unlimited: yes')), 'plans[1].unlimited'],

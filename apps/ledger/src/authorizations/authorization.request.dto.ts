@@ -1,7 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Matches, Max, Min, ValidateIf, ValidateNested, IsDefined } from 'class-validator';
-import { ID_PATTERN, IsCreditAmount, UsageRecordedV1 } from '@tally/contracts';
+import { IsInt, IsObject, Matches, Max, Min, ValidateIf, ValidateNested, IsDefined } from 'class-validator';
+import { ID_PATTERN, IsCreditAmount, IsOptionalNotNull, UsageRecordedV1 } from '@tally/contracts';
+import { MAX_AMOUNT_MICROS } from '@tally/money';
 
 export class HoldRequest {
   @ApiPropertyOptional({ description: 'Idempotency key of the hold; name it on the usage event to settle it' })
@@ -9,7 +10,7 @@ export class HoldRequest {
   holdId!: string;
 
   @ApiPropertyOptional({ description: 'Seconds until the hold releases itself', example: 300 })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt() @Min(1) @Max(86_400)
   ttlSeconds?: number;
 }
@@ -17,19 +18,21 @@ export class HoldRequest {
 /** "May this account spend N (or this estimated usage)?", optionally reserving it with a hold. */
 export class AuthorizationRequest {
   @ApiPropertyOptional({ example: '2.5', description: 'Credits required; or give `usage` to have it priced' })
-  @ValidateIf((o: AuthorizationRequest) => o.usage === undefined)
+  @ValidateIf((o: AuthorizationRequest) => o.usage === undefined || o.amount !== undefined)
   @IsDefined({ message: 'amount or usage is required' })
-  @IsCreditAmount({ positive: true })
+  @IsCreditAmount({ positive: true, max: MAX_AMOUNT_MICROS })
   amount?: string;
 
   @ApiPropertyOptional({ description: 'A usage estimate priced by the current rate card' })
-  @IsOptional()
+  @IsOptionalNotNull()
+  @IsObject({ message: 'usage must be a JSON object' })
   @ValidateNested()
   @Type(() => UsageRecordedV1)
   usage?: UsageRecordedV1;
 
   @ApiPropertyOptional({ type: HoldRequest })
-  @IsOptional()
+  @IsOptionalNotNull()
+  @IsObject({ message: 'hold must be a JSON object' })
   @ValidateNested()
   @Type(() => HoldRequest)
   hold?: HoldRequest;

@@ -1,4 +1,5 @@
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsISO8601, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { MAX_AMOUNT_MICROS } from '@tally/money';
 import { ID_PATTERN, IsCreditAmount } from '../validation';
 
 export const OVERDRAFT_POLICIES = ['carry', 'write-off'] as const;
@@ -10,7 +11,7 @@ export class CycleStartedV1 {
   @IsString() @MaxLength(64) planId!: string;
   @IsISO8601({ strict: true }) periodStart!: string;
   @IsISO8601({ strict: true }) periodEnd!: string;
-  @IsCreditAmount() allocation!: string;
+  @IsCreditAmount({ max: MAX_AMOUNT_MICROS }) allocation!: string;
   @IsBoolean() unlimited!: boolean;
   @IsArray() @ArrayMaxSize(10) @IsInt({ each: true }) @Min(1, { each: true }) @Max(100, { each: true }) thresholds!: number[];
   @IsIn(OVERDRAFT_POLICIES) overdraftPolicy!: OverdraftPolicy;

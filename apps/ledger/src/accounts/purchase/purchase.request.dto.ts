@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
-import { ID_PATTERN, IsCreditAmount } from '@tally/contracts';
+import { IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
+import { ID_PATTERN, IsCreditAmount, IsOptionalNotNull } from '@tally/contracts';
+import { MAX_AMOUNT_MICROS } from '@tally/money';
 
 export class PurchaseRequest {
   @ApiProperty({ description: 'Payment reference from the payment provider: the idempotency key', example: 'pi_3Nf9' })
@@ -8,13 +9,13 @@ export class PurchaseRequest {
   paymentReference!: string;
 
   @ApiPropertyOptional({ example: 'pack-1000', description: 'A credit pack of the catalogue; or give `amount`' })
-  @ValidateIf((o: PurchaseRequest) => o.amount === undefined)
+  @ValidateIf((o: PurchaseRequest) => o.amount === undefined || o.packId !== undefined)
   @IsString({ message: 'packId or amount is required' })
   @MaxLength(64)
   packId?: string;
 
   @ApiPropertyOptional({ example: '1000', description: 'Credits bought, a decimal string' })
-  @IsOptional()
-  @IsCreditAmount({ positive: true })
+  @IsOptionalNotNull()
+  @IsCreditAmount({ positive: true, max: MAX_AMOUNT_MICROS })
   amount?: string;
 }
