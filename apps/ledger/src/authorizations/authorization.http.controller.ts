@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, HttpCode, Inject, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { balanceView, type AccountError } from '@tally/ledger-domain';
 import { isAccountError } from '@tally/ledger-domain';
@@ -6,7 +6,7 @@ import { formatCredits, parseCredits, type Micro } from '@tally/money';
 import { priceUsage, type RateCard } from '@tally/pricing';
 import { CLOCK, RequireScope, type Clock } from '@tally/shared';
 import { AccountRepository } from '../accounts/account.repository';
-import { AccountIdParam } from '../accounts/account-id.param';
+import { AccountIdParam, HoldIdParam } from '../accounts/account-id.param';
 import { LedgerConfig } from '../config/ledger.config';
 import { RATE_CARD } from '../database/database.tokens';
 import { LedgerError, toLedgerError } from '../ledger.errors';
@@ -49,7 +49,7 @@ export class AuthorizationHttpController {
   @HttpCode(200)
   @RequireScope('accounts:write')
   @ApiOperation({ summary: 'Release a hold before it expires (a hold resolves at most once)' })
-  async release(@AccountIdParam() accountId: string, @Param('holdId') holdId: string) {
+  async release(@AccountIdParam() accountId: string, @HoldIdParam() holdId: string) {
     const decision = await this.accounts
       .execute({ type: 'ReleaseHold', accountId, holdId, reason: 'released' }, `release:${holdId}`)
       .catch((error) => {

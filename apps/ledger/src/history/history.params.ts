@@ -77,7 +77,7 @@ export function parseTypes(value: string | undefined): TransactionType[] | undef
   if (value === undefined || value === '') return undefined;
   const types = value.split(',').map((type) => type.trim());
   const unknown = types.filter((type) => !(TRANSACTION_TYPES as readonly string[]).includes(type));
-  if (unknown.length > 0) throw invalidParam('type', `unknown type(s) ${unknown.join(', ')}; one of ${TRANSACTION_TYPES.join(', ')}`);
+  if (unknown.length > 0) throw invalidParam('type', `must be a comma-separated list of ${TRANSACTION_TYPES.join(', ')}`);
   return [...new Set(types)] as TransactionType[];
 }
 
