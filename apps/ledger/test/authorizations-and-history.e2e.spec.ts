@@ -118,6 +118,29 @@ describe('authorizations, holds and the live balance', () => {
     expect((await api.get('/v1/accounts/acct-time/balance?at=not-a-date')).status).toBe(400);
   });
 
+  it('a purchase that pays off an overdraft reaches the balance and the history, and the history adds up', async () => {
+    await api.post('/v1/accounts/acct-owe/grants', { idempotencyKey: 'o', amount: '1' });
+    await waitForBalance('acct-owe', '1');
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('over', 'acct-owe', 125_000)] }); // 1.25 credits
+    await waitFor(async () => (await api.get('/v1/accounts/acct-owe/balance')).body.overdraft === '0.25', 20_000);
+    expect((await api.post('/v1/accounts/acct-owe/purchases', { paymentReference: 'pay-owe', amount: '10' })).status).toBe(201);
+
+    const balance = await waitForBalance('acct-owe', '9.75');
+    expect(balance).toMatchObject({ overdraft: '0', byKind: { purchased: '9.75' } });
+    const { body } = await api.get('/v1/accounts/acct-owe/transactions');
+    const rows = (body.items as { type: string; amount: string | null; balanceAfter: string; details: Record<string, unknown> }[]).slice().reverse();
+    expect(rows.map((row) => [row.type, row.amount, row.balanceAfter])).toEqual([
+      ['CreditsGranted', '1', '1'],
+      ['UsageDebited', '-1.25', '-0.25'],
+      ['OverdraftIncurred', null, '-0.25'],
+      ['OverdraftSettled', null, '-0.25'],
+      ['CreditsGranted', '10', '9.75'],
+    ]);
+    expect(rows[4].details).toMatchObject({ kind: 'purchased', paymentReference: 'pay-owe', overdraftSettled: '0.25' });
+    const micros = rows.reduce((sum, row) => sum + (row.amount === null ? 0n : BigInt(Math.round(Number(row.amount) * 1e6))), 0n);
+    expect(micros).toBe(9_750_000n);
+  });
+
   it('streams the new balance over server-sent events after a usage event', async () => {
     await api.post('/v1/accounts/acct-live/grants', { idempotencyKey: 'l', amount: '10' });
     await waitForBalance('acct-live', '10');

@@ -34,7 +34,15 @@ export function balanceView(state: AccountState, now: Date): BalanceView {
     },
   };
   housekeeping(run);
-  const current = run.state;
+  return balanceOf(run.state);
+}
+
+/**
+ * The balance exactly as the events so far leave it, with no housekeeping: what the ledger stamps on each event
+ * as `balanceAfter`, so that every event's balance differs from the one before by that event alone (the
+ * transaction history adds up row by row). After a whole decision it equals balanceView at the decision's time.
+ */
+export function balanceOf(current: AccountState): BalanceView {
   const byKind: Record<BucketKind, Micro> = { allowance: 0n, promotional: 0n, purchased: 0n };
   for (const bucket of current.buckets) byKind[bucket.kind] += bucket.amount;
   return {

@@ -203,22 +203,21 @@ function changePlan(command: ChangePlan, state: AccountState, ctx: Ctx): Account
 function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): AccountEvent[] {
   requirePositive(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
-  requireInstant(command.expiresAt, 'expiresAt');
+  const expiresAt = requireInstant(command.expiresAt, 'expiresAt');
   if (isRepeat(state, idempotencyKey('hold', command.holdId), holdFingerprint(command))) return [];
+  // A hold already due would be placed and expired at once: the balance would never show it, the history would.
+  if (expiresAt <= ctx.now.getTime()) throw invalidCommand('expiresAt must be after now', { expiresAt: command.expiresAt });
 
   const run = begin(command, state, ctx);
-  const unlimited = run.state.plan.unlimited;
-  let perBucket: BucketShare[] = [];
-  if (!unlimited) {
-    const allocation = allocate(run.state, command.amount);
-    if (allocation.covered < command.amount) throw new InsufficientCreditsError(command.amount, allocation.covered);
-    perBucket = allocation.perBucket;
-  }
+  // An unlimited plan reserves nothing: there is nothing to hold, release or settle, and no balance moves.
+  if (run.state.plan.unlimited) return run.events;
+  const allocation = allocate(run.state, command.amount);
+  if (allocation.covered < command.amount) throw new InsufficientCreditsError(command.amount, allocation.covered);
   run.emit({
     type: 'HoldPlaced',
-    data: { holdId: command.holdId, amount: command.amount, perBucket, expiresAt: command.expiresAt },
+    data: { holdId: command.holdId, amount: command.amount, perBucket: allocation.perBucket, expiresAt: command.expiresAt },
   });
-  if (!unlimited) announceThresholds(run);
+  announceThresholds(run);
   return run.events;
 }
 

@@ -254,10 +254,22 @@ describe('account decider', () => {
         .then([debited('u1', cr(5), [])]);
     });
 
-    it('places holds without reserving credits', () => {
-      given([opened, cycleStarted('c1', 0n, { unlimited: true })])
+    it('allows a hold without reserving anything: no hold is recorded, so none is released or settled later', () => {
+      const { state } = given([opened, cycleStarted('c1', 0n, { unlimited: true })])
         .when(holdCommand('h1', cr(1000)))
-        .then([{ type: 'HoldPlaced', data: { holdId: 'h1', amount: cr(1000), perBucket: [], expiresAt: '2025-03-10T12:05:00.000Z' } }]);
+        .then([]);
+      expect(balanceView(state, NOW)).toMatchObject({ held: 0n, available: 0n });
+      given([opened, cycleStarted('c1', 0n, { unlimited: true })])
+        .when(usageCommand('u1', cr(3), { holdId: 'h1' }))
+        .then([debited('u1', cr(3), [])]);
+    });
+  });
+
+  describe('holds that are already due', () => {
+    it('refuses a hold whose expiry is not after now (it would be placed and expired at once)', () => {
+      given([opened, ...cycleWithAllowance('c1', cr(10))])
+        .when(holdCommand('h1', cr(1), AT))
+        .thenThrows('INVALID_COMMAND', { expiresAt: AT });
     });
   });
 

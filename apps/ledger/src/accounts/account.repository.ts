@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { Pool, PoolClient } from 'pg';
 import { EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent } from '@tally/event-store';
 import {
-  balanceView, decide, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
+  balanceOf, decide, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
 } from '@tally/ledger-domain';
 import { CLOCK, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
@@ -161,7 +161,7 @@ export class AccountRepository {
     let next = state;
     const newEvents = events.map((event, index) => {
       next = evolve(next, event);
-      return toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceView(next, now)));
+      return toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceOf(next)));
     });
     return { events, newEvents, state: next };
   }

@@ -140,36 +140,56 @@ export function balanceRow(envelope: LedgerEnvelope, cycleStart: string | null):
  * The amount and details of an event in the transaction history, or undefined for events that are not
  * transactions (AccountOpened, thresholds, depletion, plan changes).
  *
- * `amount` is the event's face value, signed by its direction for the customer: grants and returned holds
- * are credits (+); usage, expiry, reserved holds and grant money that paid off an overdraft are debits (−).
- * A usage debit counts its full price even when part of it became overdraft, so OverdraftIncurred and
- * OverdraftWrittenOff carry no amount (that money is already in the UsageDebited row); CycleStarted carries
- * none either (its allowance arrives as CreditsGranted kind=allowance). `balance_after` is the authority.
+ * The history adds up: `amount` is what the event changes in the account's net balance (available minus
+ * overdraft owed), so an account's entries sum to its balance, and each row's `balance_after` is the sum of the
+ * entries up to it (see transactionRow). Per type:
+ * - CreditsGranted: + the gross grant, including the part that paid off overdraft (a purchase of 10 that repaid
+ *   0.25 shows +10); its OverdraftSettled row is informational (no amount) and names the grant.
+ * - UsageDebited: − what the usage costs the account: the buckets it took plus the overdraft it left (its full
+ *   price), 0 under an unlimited plan; the price stays in the details. OverdraftIncurred is informational; an
+ *   OverdraftWrittenOff gives back the part the plan forgave (+).
+ * - CreditsExpired and HoldPlaced: −; HoldReleased: + what was held; HoldSettled: + the whole hold (given back
+ *   before the usage that settles it is debited in full).
+ * - CycleStarted: no amount (its allowance arrives as CreditsGranted kind=allowance).
+ * `unshown` is the part of the entry that the event's own balance snapshot does not reflect yet because a later
+ * event of the same decision carries it (a usage's overdraft, incurred just after it) or that it already reflects
+ * from an earlier one (a settlement, which the grant after it shows).
  */
-export function transactionOf(type: string, data: object): { type: TransactionType; amount: string | null; details: Record<string, unknown> } | undefined {
+export function transactionOf(
+  type: string,
+  data: object,
+): { type: TransactionType; amount: string | null; details: Record<string, unknown>; unshown?: bigint } | undefined {
   if (!isTransactionType(type)) return undefined;
   switch (type) {
     case 'CreditsGranted': {
       const d = data as CreditsGrantedV1;
+      const settled = d.overdraftSettled === undefined ? 0n : parseCredits(d.overdraftSettled);
       return {
         type,
-        amount: micros(d.amount),
-        details: compact({ kind: d.kind, grantId: d.grantId, bucketId: d.bucketId, source: d.source, expiresAt: d.expiresAt, paymentReference: d.paymentReference }),
+        amount: (parseCredits(d.amount) + settled).toString(),
+        details: compact({
+          kind: d.kind, grantId: d.grantId, bucketId: d.bucketId, source: d.source, expiresAt: d.expiresAt, paymentReference: d.paymentReference,
+          overdraftSettled: d.overdraftSettled,
+        }),
       };
     }
     case 'UsageDebited': {
       const d = data as UsageDebitedV1;
+      const overdraft = parseCredits(d.overdraft);
+      const charged = d.perBucket.reduce((sum, share) => sum + parseCredits(share.amount), 0n) + overdraft;
       return {
         type,
-        amount: negative(d.amount),
+        amount: (-charged).toString(),
         details: compact({
           usageId: d.usageId,
           feature: d.feature,
           models: d.models,
+          price: d.amount,
           overdraft: d.overdraft,
           rateCardVersion: d.pricing.rateCardVersion,
           holdId: d.holdId,
         }),
+        unshown: -overdraft,
       };
     }
     case 'CreditsExpired': {
@@ -178,7 +198,7 @@ export function transactionOf(type: string, data: object): { type: TransactionTy
     }
     case 'OverdraftSettled': {
       const d = data as OverdraftSettledV1;
-      return { type, amount: negative(d.amount), details: { grantId: d.grantId, remainingOverdraft: d.remaining } };
+      return { type, amount: null, details: { grantId: d.grantId, settled: d.amount, remainingOverdraft: d.remaining }, unshown: -parseCredits(d.amount) };
     }
     case 'OverdraftIncurred': {
       const d = data as OverdraftIncurredV1;
@@ -186,7 +206,7 @@ export function transactionOf(type: string, data: object): { type: TransactionTy
     }
     case 'OverdraftWrittenOff': {
       const d = data as OverdraftWrittenOffV1;
-      return { type, amount: null, details: { usageId: d.usageId, writtenOff: d.amount } };
+      return { type, amount: micros(d.amount), details: { usageId: d.usageId, writtenOff: d.amount } };
     }
     case 'HoldPlaced': {
       const d = data as HoldPlacedV1;
@@ -196,7 +216,7 @@ export function transactionOf(type: string, data: object): { type: TransactionTy
       const d = data as HoldSettledV1;
       return {
         type,
-        amount: micros(d.releasedAmount),
+        amount: micros(d.heldAmount),
         details: { holdId: d.holdId, usageId: d.usageId, heldAmount: d.heldAmount, settledAmount: d.settledAmount, releasedAmount: d.releasedAmount },
       };
     }
@@ -219,15 +239,21 @@ export function transactionOf(type: string, data: object): { type: TransactionTy
   }
 }
 
+/** The account's net balance after the event: available minus overdraft owed (negative while in overdraft). */
+export function netBalance(balance: BalanceSnapshotV1): bigint {
+  return parseCredits(balance.available) - parseCredits(balance.overdraft);
+}
+
 export function transactionRow(envelope: LedgerEnvelope): TransactionRow | undefined {
   const transaction = transactionOf(envelope.type, envelope.data);
   if (!transaction) return undefined;
+  const { unshown = 0n, ...row } = transaction;
   return {
     accountId: envelope.accountId,
     streamVersion: envelope.streamVersion,
     eventId: envelope.id,
-    ...transaction,
-    balanceAfter: micros(envelope.balanceAfter.available),
+    ...row,
+    balanceAfter: (netBalance(envelope.balanceAfter) + unshown).toString(),
     occurredAt: envelope.occurredAt,
   };
 }

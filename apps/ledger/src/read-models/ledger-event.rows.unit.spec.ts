@@ -41,7 +41,7 @@ describe('ledger event → read-model rows', () => {
   it('signs usage, expiry and holds as debits, releases as credits', () => {
     expect(transactionRow(ledger(council))).toMatchObject({ type: 'UsageDebited', amount: '-3000001', balanceAfter: '107499999' });
     expect(transactionRow(ledger(council))?.details).toEqual({
-      usageId: 'u-council', feature: 'council', models: ['gpt-4o', 'claude'], overdraft: '0', rateCardVersion: '2025-03',
+      usageId: 'u-council', feature: 'council', models: ['gpt-4o', 'claude'], price: '3.000001', overdraft: '0', rateCardVersion: '2025-03',
     });
     expect(transactionRow(ledger(expired))).toMatchObject({ type: 'CreditsExpired', amount: '-96999999' });
     expect(transactionRow(ledger(hold))).toMatchObject({ type: 'HoldPlaced', amount: '-3000000' });

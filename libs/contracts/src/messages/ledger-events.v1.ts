@@ -67,6 +67,11 @@ export class CreditsGrantedV1 {
   @IsString() @MaxLength(200) source!: string;
   @IsOptional() @IsString() @MaxLength(200) paymentReference?: string;
   @IsISO8601({ strict: true }) grantedAt!: string;
+  /**
+   * Part of the grant that paid outstanding overdraft (the OverdraftSettled just before carries the detail);
+   * absent when nothing was owed. `amount` is what the bucket received, so the gross grant is the sum of both.
+   */
+  @IsOptional() @IsCreditAmount() overdraftSettled?: string;
 }
 
 export class UsageDebitedV1 {
