@@ -5,18 +5,20 @@ import { Topics } from '@tally/contracts';
 import type { EventStore } from '@tally/event-store';
 import { KafkaProducer } from '@tally/kafka';
 import type { RateCard } from '@tally/pricing';
-import { createLogger } from '@tally/shared';
+import { CLOCK, createLogger, type Clock } from '@tally/shared';
 import { AccountRepository } from './accounts/account.repository';
 import { LedgerConfig } from './config/ledger.config';
 import { LedgerCommandConsumer } from './consumers/ledger-command.consumer';
 import { subscriptionToCommand } from './cycles/subscription-to-command';
 import { EVENT_STORE, KAFKA_CLIENT, PG_POOL, RATE_CARD } from './database/database.tokens';
+import { HoldExpirySchedule } from './holds/hold-expiry.schedule';
+import { HoldExpiryWorker } from './holds/hold-expiry.worker';
 import { LedgerEventsRelay } from './relay/ledger-events.relay';
 import { usageToCommand } from './usage/usage-to-command';
 
 /**
- * The ledger's background work: the usage and subscription consumers (`commands`) and the relay to
- * ledger.events.v1 (`relay`), each when WORKERS names it.
+ * The ledger's background work: the usage and subscription consumers and the hold-expiry worker (`commands`)
+ * and the relay to ledger.events.v1 (`relay`), each when WORKERS names it.
  * Started after boot; on SIGTERM the consumers finish their in-flight batch and leave their groups first.
  */
 @Injectable()
@@ -25,6 +27,7 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
   private readonly usage: LedgerCommandConsumer;
   private readonly subscriptions: LedgerCommandConsumer;
   private readonly relay: LedgerEventsRelay;
+  private readonly holds: HoldExpiryWorker;
 
   constructor(
     private readonly config: LedgerConfig,
@@ -34,6 +37,7 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
     @Inject(RATE_CARD) rateCard: RateCard,
     producer: KafkaProducer,
     accounts: AccountRepository,
+    @Inject(CLOCK) clock: Clock,
   ) {
     this.logger = createLogger('ledger', config.LOG_LEVEL);
     const deps = { kafka, pool, producer, accounts, config, logger: this.logger };
@@ -46,17 +50,19 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
       deps,
     );
     this.relay = new LedgerEventsRelay({ store, pool, producer, config, logger: this.logger.child({ worker: 'relay' }) });
+    const schedule = new HoldExpirySchedule(pool, config.DATABASE_SCHEMA);
+    this.holds = new HoldExpiryWorker({ schedule, accounts, clock, logger: this.logger.child({ worker: 'hold-expiry' }) });
   }
 
   async onApplicationBootstrap(): Promise<void> {
     const starting: Promise<void>[] = [];
-    if (this.config.runs('commands')) starting.push(this.usage.start(), this.subscriptions.start());
+    if (this.config.runs('commands')) starting.push(this.usage.start(), this.subscriptions.start(), this.holds.start());
     if (this.config.runs('relay')) starting.push(this.relay.start());
     await Promise.all(starting);
   }
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     this.logger.info({ signal }, 'stopping workers');
-    await Promise.all([this.usage.stop(), this.subscriptions.stop(), this.relay.stop()]);
+    await Promise.all([this.usage.stop(), this.subscriptions.stop(), this.relay.stop(), this.holds.stop()]);
   }
 }

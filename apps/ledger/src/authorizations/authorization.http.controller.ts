@@ -1,4 +1,5 @@
 import { Body, Controller, Delete, HttpCode, Inject, Post } from '@nestjs/common';
+import type { Pool } from 'pg';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { balanceView, type AccountError } from '@tally/ledger-domain';
 import { isAccountError } from '@tally/ledger-domain';
@@ -8,7 +9,8 @@ import { CLOCK, RequireScope, type Clock } from '@tally/shared';
 import { AccountRepository } from '../accounts/account.repository';
 import { AccountIdParam, HoldIdParam } from '../accounts/account-id.param';
 import { LedgerConfig } from '../config/ledger.config';
-import { RATE_CARD } from '../database/database.tokens';
+import { PG_POOL, RATE_CARD } from '../database/database.tokens';
+import { HoldExpirySchedule } from '../holds/hold-expiry.schedule';
 import { LedgerError, toLedgerError } from '../ledger.errors';
 import { AuthorizationRequest } from './authorization.request.dto';
 
@@ -22,12 +24,17 @@ const HINT = 'Buy a credit pack or upgrade your plan to continue.';
 @ApiBearerAuth()
 @Controller('v1/accounts/:accountId')
 export class AuthorizationHttpController {
+  private readonly expiries: HoldExpirySchedule;
+
   constructor(
     private readonly accounts: AccountRepository,
     private readonly config: LedgerConfig,
     @Inject(RATE_CARD) private readonly rateCard: RateCard,
     @Inject(CLOCK) private readonly clock: Clock,
-  ) {}
+    @Inject(PG_POOL) pool: Pool,
+  ) {
+    this.expiries = new HoldExpirySchedule(pool, config.DATABASE_SCHEMA);
+  }
 
   @Post('authorizations')
   @HttpCode(200)
@@ -66,6 +73,8 @@ export class AuthorizationHttpController {
   private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, now: Date) {
     const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
     try {
+      // Before the append, so no hold is ever recorded without its expiry being scheduled (see HoldExpiryWorker).
+      await this.expiries.add(accountId, holdId, expiresAt);
       const decision = await this.accounts.execute({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt }, `hold:${holdId}`);
       const hold = decision.state.holds.get(holdId);
       return {

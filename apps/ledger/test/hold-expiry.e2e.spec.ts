@@ -1,0 +1,97 @@
+import { Pool } from 'pg';
+import { startServiceProcess, testDatabaseUrl, waitFor, type ServiceProcess } from '@tally/testing';
+import { createTestSchema, createTopics, json, ledgerTestSettings } from './ledger-test-env';
+
+/**
+ * A hold past its TTL is released by the ledger itself, with no other activity on the account: the balance read
+ * model, the history and the event stream show one HoldReleased (reason 'expired'), also when the ledger was
+ * killed before the hold expired, and a restart afterwards releases nothing twice. Real process, HTTP, Kafka and
+ * PostgreSQL.
+ */
+describe('expired holds are released by themselves', () => {
+  const { env, topics } = ledgerTestSettings();
+  let schema: string;
+  let drop: () => Promise<void>;
+  let pool: Pool;
+  let ledger: ServiceProcess | undefined;
+  let ledgerEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    ({ schema, drop } = await createTestSchema('ledger_hold_expiry'));
+    await createTopics(topics);
+    pool = new Pool({ connectionString: testDatabaseUrl(), max: 2 });
+    ledgerEnv = { ...env, DATABASE_SCHEMA: schema };
+    ledger = await startServiceProcess('ledger', ledgerEnv);
+  });
+
+  afterAll(async () => {
+    await ledger?.kill('SIGKILL');
+    await pool?.end();
+    await drop?.();
+  });
+
+  const api = () => json((ledger as ServiceProcess).base);
+  const releasedEvents = async (accountId: string, holdId: string) =>
+    (
+      await pool.query<{ reason: string }>(
+        `select data->>'reason' as reason from "${schema}".events where stream_id = $1 and type = 'HoldReleased' and data->>'holdId' = $2`,
+        [`account-${accountId}`, holdId],
+      )
+    ).rows;
+  const balanceWhen = (accountId: string, ok: (body: Record<string, any>) => boolean, timeoutMs = 15_000) =>
+    waitFor(async () => {
+      const { status, body } = await api().get(`/v1/accounts/${accountId}/balance`);
+      return status === 200 && ok(body) ? body : undefined;
+    }, timeoutMs, 200);
+
+  it('a 2 s hold is released within seconds of expiry, once, shown in the balance and the history', async () => {
+    const accountId = 'hold-expiry-a';
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'g', amount: '10' })).status).toBe(201);
+    const placed = await api().post(`/v1/accounts/${accountId}/authorizations`, { amount: '4', hold: { holdId: 'stream-a', ttlSeconds: 2 } });
+    expect(placed).toMatchObject({ status: 200, body: { allowed: true, available: '6' } });
+    await balanceWhen(accountId, (body) => body.held === '4' && body.available === '6');
+    const placedAt = Date.now();
+
+    // Nothing else happens to the account: the ledger releases the hold by itself.
+    const released = await balanceWhen(accountId, (body) => body.held === '0' && body.available === '10');
+    expect(Date.now() - placedAt).toBeLessThan(12_000);
+    expect(released).toMatchObject({ held: '0', available: '10' });
+
+    const history = await waitFor(async () => {
+      const { status, body } = await api().get(`/v1/accounts/${accountId}/transactions?type=HoldReleased`);
+      return status === 200 && body.items.length > 0 ? body.items : undefined;
+    }, 10_000);
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({ type: 'HoldReleased', amount: '4', details: { holdId: 'stream-a', reason: 'expired' } });
+    expect(await releasedEvents(accountId, 'stream-a')).toEqual([{ reason: 'expired' }]);
+  });
+
+  it('a hold that expires while the ledger is down is released after the restart, and no restart releases it twice', async () => {
+    const accountId = 'hold-expiry-b';
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'g', amount: '5' })).status).toBe(201);
+    const placed = await api().post(`/v1/accounts/${accountId}/authorizations`, { amount: '5', hold: { holdId: 'stream-b', ttlSeconds: 3 } });
+    expect(placed).toMatchObject({ status: 200, body: { available: '0' } });
+    await balanceWhen(accountId, (body) => body.held === '5' && body.available === '0');
+    await (ledger as ServiceProcess).kill('SIGKILL');
+    ledger = undefined;
+    expect(await releasedEvents(accountId, 'stream-b')).toEqual([]);
+    // Let the hold expire while no ledger runs.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(placed.body.hold.expiresAt) + 300 - Date.now())));
+
+    ledger = await startServiceProcess('ledger', ledgerEnv);
+    const restartedAt = Date.now();
+    await waitFor(async () => (await releasedEvents(accountId, 'stream-b')).length > 0, 10_000, 100);
+    expect(Date.now() - restartedAt).toBeLessThan(10_000);
+    // The read model follows once the projection has rejoined its group (after a kill -9: the dead member's session timeout).
+    await balanceWhen(accountId, (body) => body.held === '0' && body.available === '5', 90_000);
+    expect(await releasedEvents(accountId, 'stream-b')).toEqual([{ reason: 'expired' }]);
+
+    // Another restart: the expiry index and the decider agree there is nothing left to release.
+    await (ledger as ServiceProcess).kill('SIGTERM');
+    ledger = await startServiceProcess('ledger', ledgerEnv);
+    await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'g2', amount: '1' });
+    await balanceWhen(accountId, (body) => body.available === '6');
+    expect(await releasedEvents(accountId, 'stream-b')).toEqual([{ reason: 'expired' }]);
+    expect(await releasedEvents('hold-expiry-a', 'stream-a')).toEqual([{ reason: 'expired' }]);
+  }, 180_000);
+});
