@@ -18,7 +18,7 @@ import { migrateLedger } from './database/data-source';
 import { CATALOGUE, EVENT_STORE, KAFKA_CLIENT, PG_POOL, RATE_CARD } from './database/database.tokens';
 import { LedgerWorkers } from './ledger.workers';
 import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from './history';
-import { READ_MODEL_MIGRATIONS, READ_MODEL_PROVIDERS } from './read-models';
+import { ProjectionConsumer, READ_MODEL_MIGRATIONS, READ_MODEL_PROVIDERS } from './read-models';
 
 const MIGRATED = Symbol('MIGRATED');
 
@@ -64,9 +64,15 @@ export class LedgerModule implements OnApplicationShutdown {
         },
       },
       {
+        // Readiness: the dependencies, then each worker this process runs (started, or still joining, and not stalled).
         provide: HEALTH_CHECKS,
-        inject: [KAFKA_CLIENT, PG_POOL],
-        useFactory: (kafka: Kafka, pool: Pool) => ({ postgres: () => pool.query('select 1'), kafka: () => kafkaHealth(kafka) }),
+        inject: [KAFKA_CLIENT, PG_POOL, LedgerWorkers, ProjectionConsumer],
+        useFactory: (kafka: Kafka, pool: Pool, workers: LedgerWorkers, projection: ProjectionConsumer) => ({
+          postgres: () => pool.query('select 1'),
+          kafka: () => kafkaHealth(kafka),
+          ...workers.healthChecks(),
+          ...(config.runs('projection') ? { 'projection-consumer': () => projection.checkFlowing() } : {}),
+        }),
       },
     ];
     return {

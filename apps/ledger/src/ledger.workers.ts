@@ -5,7 +5,7 @@ import { Topics } from '@tally/contracts';
 import type { EventStore } from '@tally/event-store';
 import { KafkaProducer } from '@tally/kafka';
 import type { RateCard } from '@tally/pricing';
-import { CLOCK, createLogger, type Clock } from '@tally/shared';
+import { BackgroundStart, CLOCK, createLogger, type Clock, type HealthChecks } from '@tally/shared';
 import { AccountRepository } from './accounts/account.repository';
 import { LedgerConfig } from './config/ledger.config';
 import { LedgerCommandConsumer } from './consumers/ledger-command.consumer';
@@ -19,7 +19,9 @@ import { usageToCommand } from './usage/usage-to-command';
 /**
  * The ledger's background work: the usage and subscription consumers and the hold-expiry worker (`commands`)
  * and the relay to ledger.events.v1 (`relay`), each when WORKERS names it.
- * Started after boot; on SIGTERM the consumers finish their in-flight batch and leave their groups first.
+ * Started in the background (never awaited before the HTTP listener: joining a group can take 30+ s after a
+ * crash), a failed start retried and shown in readiness; on SIGTERM the consumers finish their in-flight batch
+ * and leave their groups first.
  */
 @Injectable()
 export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -28,6 +30,9 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
   private readonly subscriptions: LedgerCommandConsumer;
   private readonly relay: LedgerEventsRelay;
   private readonly holds: HoldExpiryWorker;
+  /** Readiness checks of the workers this process runs, by name. */
+  private readonly checks: HealthChecks = {};
+  private readonly starts: BackgroundStart[] = [];
 
   constructor(
     private readonly config: LedgerConfig,
@@ -52,17 +57,35 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
     this.relay = new LedgerEventsRelay({ store, pool, producer, config, logger: this.logger.child({ worker: 'relay' }) });
     const schedule = new HoldExpirySchedule(pool, config.DATABASE_SCHEMA);
     this.holds = new HoldExpiryWorker({ schedule, accounts, clock, logger: this.logger.child({ worker: 'hold-expiry' }) });
+    if (config.runs('commands')) {
+      this.inBackground('usage-consumer', this.usage);
+      this.inBackground('subscriptions-consumer', this.subscriptions);
+      this.inBackground('hold-expiry', this.holds);
+    }
+    if (config.runs('relay')) this.inBackground('relay', this.relay);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    const starting: Promise<void>[] = [];
-    if (this.config.runs('commands')) starting.push(this.usage.start(), this.subscriptions.start(), this.holds.start());
-    if (this.config.runs('relay')) starting.push(this.relay.start());
-    await Promise.all(starting);
+  onApplicationBootstrap(): void {
+    for (const start of this.starts) start.begin();
+  }
+
+  /** For /health/ready: each worker started (or still joining) and flowing, not stalled. */
+  healthChecks(): HealthChecks {
+    return this.checks;
+  }
+
+  private inBackground(name: string, worker: { start(): Promise<void>; checkFlowing(): void }): void {
+    const start = new BackgroundStart({ name, start: () => worker.start(), logger: this.logger });
+    this.starts.push(start);
+    this.checks[name] = () => {
+      start.check();
+      worker.checkFlowing();
+    };
   }
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     this.logger.info({ signal }, 'stopping workers');
+    for (const start of this.starts) start.stop();
     await Promise.all([this.usage.stop(), this.subscriptions.stop(), this.relay.stop(), this.holds.stop()]);
   }
 }

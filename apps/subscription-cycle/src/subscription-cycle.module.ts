@@ -55,10 +55,11 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
       { provide: KafkaProducer, inject: [KAFKA], useFactory: (kafka: Kafka) => new KafkaProducer(kafka) },
       {
         provide: HEALTH_CHECKS,
-        inject: [DataSource, KAFKA],
-        useFactory: (dataSource: DataSource, kafka: Kafka): HealthChecks => ({
+        inject: [DataSource, KAFKA, OutboxRelay],
+        useFactory: (dataSource: DataSource, kafka: Kafka, outbox: OutboxRelay): HealthChecks => ({
           postgres: () => dataSource.query('SELECT 1'),
           kafka: () => kafkaHealth(kafka),
+          outbox: () => outbox.health(),
         }),
       },
       SubscriptionHandler,

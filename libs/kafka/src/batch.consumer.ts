@@ -1,4 +1,5 @@
 import { ContractViolation } from '@tally/contracts';
+import { NotReadyError, StallDetector, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-offsets.repository';
@@ -61,7 +62,17 @@ export interface BatchConsumerOptions<T> {
   heartbeatIntervalMs?: number;
   maxWaitTimeMs?: number;
   hooks?: BatchConsumerHooks;
+  /** When a partition that keeps failing on the same batch counts as stalled (readiness); see DEFAULT_STALL. */
+  stall?: Partial<StallThresholds>;
+  /** After this many failed attempts, a batch of several messages is applied one message per transaction, to name the one that fails. */
+  isolateAfterFailures?: number;
 }
+
+/**
+ * A transient failure (a deadlock, a PostgreSQL blip) clears within a retry or two; the same batch failing five
+ * times (about 2-3 s of backoff with the default retry policy) or for 30 s is not transient any more.
+ */
+export const DEFAULT_STALL: StallThresholds = { afterAttempts: 5, afterMs: 30_000 };
 
 export interface BatchConsumerStats {
   /** Messages handed to `handle` and committed (dead-lettered by the handler excluded). */
@@ -137,11 +148,16 @@ export class BatchConsumer<T> {
   private crashed: Error | undefined;
   /** Read at start: stored offsets of another cluster are not trusted (see lockStoredOffset). */
   private clusterId: string | undefined;
+  /** Per partition (`topic:partition`): the batch that keeps failing, for readiness. */
+  private readonly stalls: StallDetector;
+  private readonly isolateAfter: number;
 
   constructor(private readonly options: BatchConsumerOptions<T>) {
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.logger = options.logger ?? silentKafkaLogger;
     this.maxPerTransaction = options.maxMessagesPerTransaction ?? 500;
+    this.stalls = new StallDetector({ ...DEFAULT_STALL, ...options.stall });
+    this.isolateAfter = options.isolateAfterFailures ?? 3;
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
@@ -153,29 +169,43 @@ export class BatchConsumer<T> {
       this.logger.error({ groupId: options.groupId, error: payload.error.message, restart: payload.restart }, 'kafka consumer crashed');
       this.crashed = payload.restart ? undefined : payload.error;
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       this.crashed = undefined;
+      // A partition that went to another member is no longer ours to report.
+      const assigned = new Set(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)));
+      this.stalls.retain((key) => assigned.has(key));
     });
   }
 
+  /**
+   * Connects, subscribes and joins the group; resolves once joined (after a crash that waits for the dead
+   * member's session to time out), so callers that must not wait (an HTTP listener) start it in the background.
+   * A failed start leaves nothing connected, so it can simply be called again.
+   */
   async start(): Promise<void> {
-    this.clusterId = await this.readClusterId();
-    await this.options.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
-    await this.consumer.run({
-      autoCommit: true,
-      // We resolve offsets ourselves, only after the database commit.
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
+    try {
+      this.clusterId = await this.readClusterId();
+      await this.options.producer.connect();
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
+      await this.consumer.run({
+        autoCommit: true,
+        // We resolve offsets ourselves, only after the database commit.
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+        eachBatch: (payload) => this.onBatch(payload),
+      });
+    } catch (error) {
+      await this.consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
     this.logger.info({ groupId: this.options.groupId, topics: this.options.topics }, 'batch consumer started');
   }
 
   /** Graceful: kafkajs waits for the batch in flight (which finishes and commits), then leaves the group. */
   async stop(): Promise<void> {
     await this.consumer.disconnect();
+    this.stalls.clear();
     this.logger.info({ groupId: this.options.groupId }, 'batch consumer stopped');
   }
 
@@ -183,9 +213,27 @@ export class BatchConsumer<T> {
     return withAdmin(this.options.kafka, async (admin) => (await admin.describeCluster()).clusterId);
   }
 
-  /** For Terminus: fails when the consumer crashed for good or the cluster does not answer. */
+  /**
+   * Readiness without I/O: throws a NotReadyError when the consumer crashed for good, or when a partition keeps
+   * failing on the same batch (naming group, topic, partition, offset, attempts and the last error).
+   */
+  checkFlowing(): void {
+    const { groupId } = this.options;
+    if (this.crashed) throw new NotReadyError(`Kafka consumer ${groupId} crashed: ${this.crashed.message}`, { groupId });
+    const stalled = this.stalls.stalled();
+    if (stalled.length === 0) return;
+    const [first] = stalled;
+    const at = first.where as { topic: string; partition: number; offset: string };
+    throw new NotReadyError(
+      `consumer group ${groupId} stalled on ${at.topic}[${at.partition}]@${at.offset}: failed ${first.attempts} times since ${first.since}: ${first.lastError}` +
+        (stalled.length > 1 ? ` (and ${stalled.length - 1} more partitions)` : ''),
+      { groupId, stalled },
+    );
+  }
+
+  /** For Terminus: checkFlowing, then whether the cluster answers. */
   async health(): Promise<void> {
-    if (this.crashed) throw new Error(`Kafka consumer ${this.options.groupId} crashed: ${this.crashed.message}`);
+    this.checkFlowing();
     await kafkaHealth(this.options.kafka);
   }
 
@@ -201,6 +249,7 @@ export class BatchConsumer<T> {
       if (payload.isStale()) return;
       const chunk = batch.messages.slice(start, start + this.maxPerTransaction);
       if (!(await this.applyWithRetry(ref, chunk, payload, new Map()))) return;
+      this.stalls.succeeded(`${ref.topic}:${ref.partition}`);
       payload.resolveOffset(chunk[chunk.length - 1].offset);
       await payload.commitOffsetsIfNecessary();
       await this.heartbeat(payload);
@@ -228,13 +277,26 @@ export class BatchConsumer<T> {
           return true;
         }
         failures += 1;
+        // The streak outlives kafkajs's restart after BatchRetriesExhaustedError: the same batch comes back.
+        const offsets = { offset: chunk[0].offset, lastOffset: chunk[chunk.length - 1].offset, messages: chunk.length };
+        const streak = this.stalls.failed(`${ref.topic}:${ref.partition}`, { groupId: ref.groupId, topic: ref.topic, partition: ref.partition, ...offsets }, error);
+        const cause = error instanceof Error ? error.message : String(error);
         if (failures > this.retryPolicy.retries) {
-          this.logger.error({ ...ref, firstOffset: chunk[0].offset, attempts: failures, err: error }, 'batch failed after retries: restarting the consumer');
+          this.logger.error({ ...ref, ...offsets, attempts: failures, failingSince: streak.since, err: error }, 'batch failed after retries: restarting the consumer');
           throw new BatchRetriesExhaustedError(ref.topic, ref.partition, chunk[0].offset, error);
         }
         this.counters.retries += 1;
+        if (failures >= this.isolateAfter && chunk.length > 1) {
+          // The same batch keeps failing: one message per transaction names the culprit (and commits those before it).
+          this.logger.warn({ ...ref, ...offsets, attempt: failures, cause }, 'batch keeps failing: applying its messages one at a time');
+          for (const message of chunk) {
+            if (!(await this.applyWithRetry(ref, [message], payload, verdicts))) return false;
+            this.stalls.succeeded(`${ref.topic}:${ref.partition}`);
+          }
+          return true;
+        }
         const delayMs = backoffDelayMs(this.retryPolicy, failures);
-        this.logger.warn({ ...ref, firstOffset: chunk[0].offset, attempt: failures, delayMs, error: error instanceof Error ? error.message : String(error) }, 'batch failed: rolled back, retrying');
+        this.logger.warn({ ...ref, ...offsets, attempt: failures, attemptsInStreak: streak.attempts, failingSince: streak.since, delayMs, cause }, 'batch failed: rolled back, retrying');
         if (!(await this.backOff(delayMs, payload))) return false;
       }
     }

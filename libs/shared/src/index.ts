@@ -8,4 +8,5 @@ export * from './http/api-keys';
 export * from './http/api-key.guard';
 export * from './http/bootstrap-http';
 export * from './health/health.controller';
+export * from './health/worker-health';
 export * from './time/clock';

@@ -41,7 +41,24 @@ export class LedgerCommandConsumer {
     private readonly deps: { kafka: Kafka; pool: Pool; producer: KafkaProducer; accounts: AccountRepository; config: LedgerConfig; logger: Logger },
   ) {}
 
+  /** Resolves once the group is joined; a failed start can be retried (the same BatchConsumer is reused). */
   async start(): Promise<void> {
+    const { logger } = this.deps;
+    await this.batchConsumer().start();
+    logger.info({ consumer: this.options.name, topic: this.options.topic, groupId: this.options.groupId }, 'consumer started');
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.stop();
+  }
+
+  /** Readiness: throws a NotReadyError naming the stalled partition and offset (see BatchConsumer.checkFlowing). */
+  checkFlowing(): void {
+    this.consumer?.checkFlowing();
+  }
+
+  private batchConsumer(): BatchConsumer<ParsedMessage> {
+    if (this.consumer) return this.consumer;
     const { config, logger } = this.deps;
     this.consumer = new BatchConsumer<ParsedMessage>({
       kafka: this.deps.kafka,
@@ -65,12 +82,7 @@ export class LedgerCommandConsumer {
         },
       },
     });
-    await this.consumer.start();
-    logger.info({ consumer: this.options.name, topic: this.options.topic, groupId: this.options.groupId }, 'consumer started');
-  }
-
-  async stop(): Promise<void> {
-    await this.consumer?.stop();
+    return this.consumer;
   }
 
   private async apply(batch: HandlerBatch<ParsedMessage>): Promise<void> {

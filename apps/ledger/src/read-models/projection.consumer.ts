@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Topics, parseMessage, type Envelope } from '@tally/contracts';
 import { BatchConsumer, KafkaProducer, type KafkaLogger } from '@tally/kafka';
+import { BackgroundStart } from '@tally/shared';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../config/ledger.config';
@@ -24,6 +25,7 @@ const nestKafkaLogger = (logger: Logger): KafkaLogger => ({
 export class ProjectionConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ProjectionConsumer.name);
   private consumer: BatchConsumer<Envelope<object>> | undefined;
+  private starting: BackgroundStart | undefined;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -33,7 +35,8 @@ export class ProjectionConsumer implements OnApplicationBootstrap, OnApplication
     private readonly projection: LedgerProjection,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** Starts the consumer in the background (joining the group must not hold up the HTTP listener); a failed start is retried. */
+  onApplicationBootstrap(): void {
     if (!this.config.runs('projection')) return;
     const { LEDGER_EVENTS_TOPIC, LEDGER_DLQ_TOPIC, PROJECTION_GROUP, DATABASE_SCHEMA } = this.config;
     this.consumer = new BatchConsumer<Envelope<object>>({
@@ -54,10 +57,13 @@ export class ProjectionConsumer implements OnApplicationBootstrap, OnApplication
       partitionsConsumedConcurrently: this.config.CONSUMER_PARTITIONS_CONCURRENTLY,
       logger: nestKafkaLogger(this.logger),
     });
-    await this.consumer.start();
+    const consumer = this.consumer;
+    this.starting = new BackgroundStart({ name: 'projection-consumer', start: () => consumer.start(), logger: nestKafkaLogger(this.logger) });
+    this.starting.begin();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.starting?.stop();
     await this.consumer?.stop();
     this.consumer = undefined;
   }
@@ -65,6 +71,17 @@ export class ProjectionConsumer implements OnApplicationBootstrap, OnApplication
   /** For the health check; undefined when workers are off. */
   health(): Promise<void> | undefined {
     return this.consumer?.health();
+  }
+
+  /** Readiness without I/O: started (or still joining) and not stalled on a message; a no-op when workers are off. */
+  checkFlowing(): void {
+    this.starting?.check();
+    this.consumer?.checkFlowing();
+  }
+
+  /** Whether the consumer has joined its group. */
+  get started(): boolean {
+    return this.starting?.started ?? false;
   }
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Pool, PoolClient } from 'pg';
 import type { EventStore, Subscription } from '@tally/event-store';
 import type { KafkaProducer } from '@tally/kafka';
+import { NotReadyError, StallDetector } from '@tally/shared';
 import { toLedgerEnvelope } from '../accounts/account-event.codec';
 import type { LedgerConfig } from '../config/ledger.config';
 
@@ -11,6 +12,14 @@ const RELAY_NAME = 'ledger-events';
  * schema (advisory locks are database-wide, and several ledgers may share a database in separate schemas).
  */
 const LOCK_SQL = (fn: string) => `select ${fn}(hashtext('tally-ledger-relay'), hashtext($1)) as locked`;
+const STANDBY_RETRY_MS = 2_000;
+/** How often the leader checks that its lock connection (and so its lock) is still alive. */
+const LOCK_PROBE_MS = 5_000;
+/**
+ * Readiness: not ready once publishing has failed 5 times in a row or for 30 s (the subscription retries every
+ * second). Its empty polls are silent, so a streak with no failure for 15 s is over.
+ */
+const RELAY_STALL = { afterAttempts: 5, afterMs: 30_000, quietAfterMs: 15_000 };
 
 /**
  * The event store is the outbox: the relay tails it in commit order (never skipping a late commit) and publishes
@@ -22,6 +31,9 @@ export class LedgerEventsRelay {
   private lockClient?: PoolClient;
   private stopped = false;
   private retryTimer?: NodeJS.Timeout;
+  private lockProbe?: NodeJS.Timeout;
+  private forgetLockClient?: () => void;
+  private readonly stalls = new StallDetector(RELAY_STALL);
 
   constructor(private readonly deps: { store: EventStore; pool: Pool; producer: KafkaProducer; config: LedgerConfig; logger: Logger }) {}
 
@@ -35,35 +47,111 @@ export class LedgerEventsRelay {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.subscription?.stop();
     this.subscription = undefined;
-    if (this.lockClient) {
-      await this.lockClient.query(LOCK_SQL('pg_advisory_unlock'), [this.deps.config.DATABASE_SCHEMA]).catch(() => undefined);
-      this.lockClient.release();
-      this.lockClient = undefined;
+    const client = this.lockClient;
+    if (client) {
+      this.releaseLockClient();
+      await client.query(LOCK_SQL('pg_advisory_unlock'), [this.deps.config.DATABASE_SCHEMA]).then(() => client.release(), (e: Error) => client.release(e));
     }
+  }
+
+  /** Readiness: throws a NotReadyError while publishing keeps failing (attempts, since, last error). */
+  checkFlowing(): void {
+    const [stalled] = this.stalls.stalled();
+    if (stalled) throw new NotReadyError(`relay to ${this.deps.config.LEDGER_EVENTS_TOPIC} failing: ${stalled.attempts} attempts since ${stalled.since}: ${stalled.lastError}`, { ...stalled });
   }
 
   private async tryToLead(): Promise<void> {
     if (this.stopped) return;
     const client = await this.deps.pool.connect();
-    const { rows } = await client.query<{ locked: boolean }>(LOCK_SQL('pg_try_advisory_lock'), [this.deps.config.DATABASE_SCHEMA]);
-    if (!rows[0].locked) {
+    let locked: boolean;
+    try {
+      ({ rows: [{ locked }] } = await client.query<{ locked: boolean }>(LOCK_SQL('pg_try_advisory_lock'), [this.deps.config.DATABASE_SCHEMA]));
+    } catch (error) {
+      client.release(error as Error);
+      throw error;
+    }
+    if (!locked) {
       client.release();
-      this.retryTimer = setTimeout(() => void this.tryToLead().catch((e) => this.deps.logger.error({ err: e }, 'relay lock failed')), 2000);
+      this.stalls.succeeded('lead');
+      this.retryTimer = setTimeout(() => this.retryToLead(), STANDBY_RETRY_MS);
       return;
     }
     this.lockClient = client;
-    const after = await this.loadCheckpoint();
+    let after: string;
+    try {
+      after = await this.loadCheckpoint();
+    } catch (error) {
+      // Give the lock back, so this instance (or another) can take over on the next try.
+      this.lockClient = undefined;
+      await client.query(LOCK_SQL('pg_advisory_unlock'), [this.deps.config.DATABASE_SCHEMA]).then(() => client.release(), (e: Error) => client.release(e));
+      throw error;
+    }
+    this.stalls.succeeded('lead');
+    this.watchLock(client);
     const { config, producer, logger } = this.deps;
     this.subscription = this.deps.store.subscribeToAll({
       after,
       batchSize: config.RELAY_BATCH,
       onEvents: async (events) => {
+        // Once the lock is gone another instance may lead: publish nothing more (stopping is under way).
+        if (this.lockClient !== client) throw new Error('relay lost its lock');
         await producer.sendEnvelopes(config.LEDGER_EVENTS_TOPIC, events.map(toLedgerEnvelope));
         await this.saveCheckpoint(events[events.length - 1].checkpoint);
+        this.stalls.succeeded('publish');
       },
-      onError: (error) => logger.error({ err: error }, 'relay failed; retrying from its checkpoint'),
+      onError: (error) => {
+        const streak = this.stalls.failed('publish', { topic: config.LEDGER_EVENTS_TOPIC }, error);
+        logger.error({ err: error, attempt: streak.attempts, failingSince: streak.since }, 'relay failed; retrying from its checkpoint');
+      },
     });
     logger.info({ after }, 'relay publishing ledger events');
+  }
+
+  /**
+   * The session-level advisory lock lives and dies with its connection: a PostgreSQL restart, a terminated backend
+   * or a network cut frees it, and another instance may take the lead. Notice it (the client's 'error' event, or a
+   * probe query failing), stop publishing and compete for the lead again.
+   */
+  private watchLock(client: PoolClient): void {
+    const onError = (error: Error) => this.lostLock(client, error);
+    client.on('error', onError);
+    this.lockProbe = setInterval(() => {
+      client.query('select 1').catch((error: Error) => this.lostLock(client, error));
+    }, LOCK_PROBE_MS);
+    this.lockProbe.unref();
+    this.forgetLockClient = () => client.removeListener('error', onError);
+  }
+
+  /** Stops watching the lock client and forgets it (the caller releases it). */
+  private releaseLockClient(): void {
+    clearInterval(this.lockProbe);
+    this.lockProbe = undefined;
+    this.forgetLockClient?.();
+    this.forgetLockClient = undefined;
+    this.lockClient = undefined;
+  }
+
+  private lostLock(client: PoolClient, error: Error): void {
+    if (this.lockClient !== client) return;
+    this.releaseLockClient();
+    client.release(error);
+    this.deps.logger.warn({ err: error.message }, 'relay lost its lock connection: stopping, then taking the lead again');
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    void (subscription?.stop() ?? Promise.resolve())
+      .catch((e: unknown) => this.deps.logger.error({ err: e }, 'relay subscription did not stop cleanly'))
+      .finally(() => {
+        if (!this.stopped) this.retryTimer = setTimeout(() => this.retryToLead(), STANDBY_RETRY_MS);
+      });
+  }
+
+  /** A standby's retry must never end the relay: a failure (e.g. PostgreSQL down) is reported and retried. */
+  private retryToLead(): void {
+    this.tryToLead().catch((error: unknown) => {
+      const streak = this.stalls.failed('lead', { step: 'take the relay lock' }, error);
+      this.deps.logger.error({ err: error, attempt: streak.attempts }, 'relay lock failed; retrying');
+      if (!this.stopped) this.retryTimer = setTimeout(() => this.retryToLead(), STANDBY_RETRY_MS);
+    });
   }
 
   private async loadCheckpoint(): Promise<string> {

@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { parseMessage, Topics } from '@tally/contracts';
 import { BatchConsumer, KafkaProducer, createKafkaClient } from '@tally/kafka';
 import type { Logger } from '@tally/shared';
-import { CLOCK, type Clock } from '@tally/shared';
+import { BackgroundStart, CLOCK, type Clock } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL } from '../database/database.providers';
 import { LOGGER } from '@tally/shared';
@@ -18,6 +18,7 @@ import { RecordAlertsHandler } from './record-alerts.handler';
 export class LedgerEventsKafkaConsumer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly consumer: BatchConsumer<LedgerEvent>;
   private readonly producer: KafkaProducer;
+  private readonly starting: BackgroundStart;
 
   constructor(
     config: NotificationConfig,
@@ -45,18 +46,23 @@ export class LedgerEventsKafkaConsumer implements OnApplicationBootstrap, OnModu
       },
       logger: logger.child({ component: 'ledger-events-consumer' }),
     });
+    this.starting = new BackgroundStart({ name: 'ledger-events-consumer', start: () => this.consumer.start(), logger });
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.consumer.start();
+  /** In the background: joining the group (30+ s after a crash) must not hold up the HTTP listener; a failed start is retried. */
+  onApplicationBootstrap(): void {
+    this.starting.begin();
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.starting.stop();
     await this.consumer.stop().catch((error: Error) => this.logger.warn({ err: error }, 'stopping the consumer failed'));
     await this.producer.disconnect().catch(() => undefined);
   }
 
-  health(): Promise<void> {
-    return this.consumer.health();
+  /** Readiness: started (or still joining), not stalled on a message, and Kafka answers. */
+  async health(): Promise<void> {
+    this.starting.check();
+    await this.consumer.health();
   }
 }

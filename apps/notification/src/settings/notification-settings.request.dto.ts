@@ -1,8 +1,10 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEmail, IsObject, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsOptionalNotNull } from '@tally/contracts';
 
 /**
- * PUT body: replaces the account's settings. Omitted or null email / webhookUrl = that channel is off.
+ * PUT body: replaces the account's settings. Omitted or null email / webhookUrl = that channel is off (null is
+ * refused for the other fields, where it means nothing).
  * webhookSecret is write-only; when omitted, an already stored secret is kept (while a webhook URL is set).
  */
 export class NotificationSettingsRequest {
@@ -15,14 +17,14 @@ export class NotificationSettingsRequest {
   webhookUrl?: string | null;
 
   @ApiPropertyOptional({ description: 'Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes. Never returned.', writeOnly: true })
-  @IsOptional() @IsString() @MaxLength(200)
+  @IsOptionalNotNull() @IsString() @MaxLength(200)
   webhookSecret?: string;
 
   @ApiPropertyOptional({
     description: 'Per-type choices; omitted types keep their default (low_credit, credits_depleted on; credits_renewed, purchase_receipt off).',
     example: { low_credit: true, credits_renewed: true },
   })
-  @IsOptional() @IsObject()
+  @IsOptionalNotNull() @IsObject()
   notificationTypes?: Record<string, unknown>;
 }
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, type EnvelopeLike } from '@tally/kafka';
-import type { Logger } from '@tally/shared';
+import { NotReadyError, StallDetector, type Logger } from '@tally/shared';
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { OutboxMessageEntity } from '../database/outbox-message.entity';
 import { LOGGER } from '@tally/shared';
@@ -19,9 +19,17 @@ import { PollingLoop } from '../scheduler/polling-loop';
  * Only one relay per schema works at a time (a transaction-scoped advisory lock), so messages of one account
  * are published in outbox order, which per account is commit order.
  */
+/**
+ * Readiness: not ready while publishing keeps failing (3 runs in a row, or 30 s) and the oldest unpublished
+ * message is older than OUTBOX_STALL_MS, e.g. a broker that refuses every send ("timestamp out of acceptable range").
+ */
+const OUTBOX_STALL = { afterAttempts: 3, afterMs: 30_000 };
+export const OUTBOX_STALL_MS = 30_000;
+
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly loop: PollingLoop;
+  private readonly stalls = new StallDetector(OUTBOX_STALL);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -29,7 +37,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly config: SubscriptionCycleConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.loop = new PollingLoop('outbox-relay', config.OUTBOX_INTERVAL_MS, () => this.publishPending(), logger);
+    this.loop = new PollingLoop('outbox-relay', config.OUTBOX_INTERVAL_MS, () => this.publishTracked(), logger);
   }
 
   onApplicationBootstrap(): void {
@@ -48,6 +56,38 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   stop(): Promise<void> {
     return this.loop.stop();
+  }
+
+  /**
+   * Readiness: throws a NotReadyError when publishing keeps failing and the oldest unpublished message is older
+   * than OUTBOX_STALL_MS (names it, its age and the last error).
+   */
+  async health(): Promise<void> {
+    const [failing] = this.stalls.stalled();
+    if (!failing) return;
+    const [oldest] = await this.dataSource.query(
+      `SELECT id::text AS id, message_id AS "messageId", topic, created_at AS "createdAt",
+              (extract(epoch FROM now() - created_at) * 1000)::bigint::text AS "ageMs"
+         FROM "${this.config.DATABASE_SCHEMA}".outbox_messages WHERE published_at IS NULL ORDER BY id LIMIT 1`,
+    );
+    if (!oldest || Number(oldest.ageMs) < OUTBOX_STALL_MS) return;
+    throw new NotReadyError(
+      `outbox stuck: message ${oldest.messageId} (id ${oldest.id}) unpublished for ${Math.round(Number(oldest.ageMs) / 1000)} s; publishing failed ${failing.attempts} times since ${failing.since}: ${failing.lastError}`,
+      { oldestUnpublished: oldest, attempts: failing.attempts, since: failing.since, lastError: failing.lastError },
+    );
+  }
+
+  /** One run of the loop, remembered for readiness. */
+  private async publishTracked(): Promise<number> {
+    try {
+      const published = await this.publishPending();
+      this.stalls.succeeded('publish');
+      return published;
+    } catch (error) {
+      const streak = this.stalls.failed('publish', {}, error);
+      this.logger.error({ err: error, attempt: streak.attempts, failingSince: streak.since }, 'outbox publish failed; retrying');
+      return 0;
+    }
   }
 
   /** Publishes everything pending, batch by batch; returns how many messages were published. */

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsString, MaxLength } from 'class-validator';
+import { IsOptionalNotNull } from '@tally/contracts';
 
 export class PutSubscriptionRequestDto {
   @ApiProperty({ example: 'pro' })
@@ -7,11 +8,11 @@ export class PutSubscriptionRequestDto {
   planId!: string;
 
   @ApiPropertyOptional({ enum: ['monthly', 'yearly'], description: "When given, must be the plan's billing interval" })
-  @IsOptional() @IsIn(['monthly', 'yearly'])
+  @IsOptionalNotNull() @IsIn(['monthly', 'yearly'])
   interval?: 'monthly' | 'yearly';
 
   @ApiPropertyOptional({ example: 'America/New_York', description: 'IANA time zone; required to subscribe, fixed afterwards' })
-  @IsOptional() @IsString() @MaxLength(64)
+  @IsOptionalNotNull() @IsString() @MaxLength(64)
   timeZone?: string;
 }
 

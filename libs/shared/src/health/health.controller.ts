@@ -1,11 +1,23 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../http/api-key.guard';
+import { NotReadyError } from './worker-health';
 
-/** Named dependency checks (e.g. postgres, kafka); each throws when its dependency is unreachable. */
+/**
+ * Named readiness checks: dependencies (postgres, kafka) and background workers (consumers, relay, outbox).
+ * Each throws when its dependency is unreachable or its worker is not flowing; a NotReadyError's details
+ * (which consumer, partition, offset, last error) are reported in the 503 body.
+ */
 export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
-export type HealthChecks = Record<string, () => Promise<unknown>>;
+export type HealthChecks = Record<string, () => Promise<unknown> | unknown>;
 
+/**
+ * `GET /health/live`: the process is up and its event loop answers; no dependency is checked, so a restart
+ * never fixes what makes it fail (use it for liveness).
+ * `GET /health/ready` (and `GET /health`, kept for compatibility): the service can serve, i.e. every check
+ * passes; 503 names what does not (use it for readiness and for waiting on a service).
+ */
 @Controller('health')
 export class HealthController {
   constructor(
@@ -14,10 +26,41 @@ export class HealthController {
     @Inject(HEALTH_CHECKS) private readonly checks: HealthChecks,
   ) {}
 
+  @Get('live')
+  @Public()
+  live() {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @Public()
+  @HealthCheck()
+  ready(@Res({ passthrough: true }) reply: FastifyReply) {
+    return this.readiness(reply);
+  }
+
   @Get()
   @Public()
   @HealthCheck()
-  check() {
+  check(@Res({ passthrough: true }) reply: FastifyReply) {
+    return this.readiness(reply);
+  }
+
+  /**
+   * The 503 body (which check is down, and why) is sent as is: thrown, the global error filter would replace it
+   * with a generic body, and an operator could not see which consumer, partition or offset is stuck.
+   */
+  private async readiness(reply: FastifyReply) {
+    try {
+      return await this.runChecks();
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      reply.status(503);
+      return error.getResponse();
+    }
+  }
+
+  private runChecks() {
     return this.health.check(
       Object.entries(this.checks).map(([name, probe]) => async () => {
         const indicator = this.indicators.check(name);
@@ -25,7 +68,8 @@ export class HealthController {
           await probe();
           return indicator.up();
         } catch (error) {
-          return indicator.down({ message: (error as Error).message });
+          const details = error instanceof NotReadyError ? error.details : {};
+          return indicator.down({ ...details, message: (error as Error).message });
         }
       }),
     );

@@ -29,6 +29,8 @@ export interface BodyEndpoint {
   strictFields: string[];
   /** Optional fields where null or any other hostile value is still refused (replaced, never removed). */
   optionalFields?: string[];
+  /** Optional fields where null has a meaning (e.g. "channel off"): replaced with every other hostile value. */
+  nullableFields?: string[];
 }
 
 const M = ECHO_MARKER;
@@ -83,12 +85,16 @@ export function rawBodyCases(method: string, path: string): MalformedRequest[] {
 
 /** Seeded mutations of a valid body: each replaces or removes strict fields, or adds unknown properties. */
 export function mutatedBodyCases(endpoint: BodyEndpoint, options: { seed: number; runs: number }): MalformedRequest[] {
-  const { strictFields, optionalFields = [] } = endpoint;
-  const mutation = fc.oneof(
-    fc.record({ kind: fc.constant('replace' as const), field: fc.constantFrom(...strictFields, ...optionalFields), value: fc.constantFrom(...HOSTILE_VALUES) }),
-    fc.record({ kind: fc.constant('remove' as const), field: fc.constantFrom(...strictFields) }),
-    fc.record({ kind: fc.constant('unknown' as const), field: fc.constantFrom('', ...[...strictFields, ...optionalFields].filter((f) => isObject(get(endpoint.valid, f)))), value: fc.constantFrom(...HOSTILE_VALUES.slice(0, 5)) }),
-  );
+  const { strictFields, optionalFields = [], nullableFields = [] } = endpoint;
+  const replaceable = [...strictFields, ...optionalFields];
+  const objects = ['', ...replaceable.filter((f) => isObject(get(endpoint.valid, f)))];
+  const choices = [
+    ...(replaceable.length > 0 ? [fc.record({ kind: fc.constant('replace' as const), field: fc.constantFrom(...replaceable), value: fc.constantFrom(...HOSTILE_VALUES) })] : []),
+    ...(nullableFields.length > 0 ? [fc.record({ kind: fc.constant('replace' as const), field: fc.constantFrom(...nullableFields), value: fc.constantFrom(...HOSTILE_VALUES.filter((v) => v !== null)) })] : []),
+    ...(strictFields.length > 0 ? [fc.record({ kind: fc.constant('remove' as const), field: fc.constantFrom(...strictFields) })] : []),
+    fc.record({ kind: fc.constant('unknown' as const), field: fc.constantFrom(...objects), value: fc.constantFrom(...HOSTILE_VALUES.slice(0, 5)) }),
+  ];
+  const mutation = fc.oneof(...choices);
   const samples = fc.sample(fc.array(mutation, { minLength: 1, maxLength: 3 }), { seed: options.seed, numRuns: options.runs });
   return samples.map((mutations, index) => {
     const body = structuredClone(endpoint.valid);

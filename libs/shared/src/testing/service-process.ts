@@ -20,9 +20,10 @@ export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32'];
 
 /**
  * Starts one of the four services as a real process (`apps/<app>/src/main.ts` through ts-node/swc), the way
- * `scripts/up.sh` does, and resolves once its /health answers 200.
+ * `scripts/up.sh` does, and resolves once `waitPath` (default /health/ready: it can serve, its workers flowing)
+ * answers 200; `/health/live` resolves as soon as the process listens.
  */
-export async function startServiceProcess(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
+export async function startServiceProcess(app: string, env: Record<string, string>, timeoutMs = 60_000, waitPath = '/health/ready'): Promise<ServiceProcess> {
   const root = resolve(__dirname, '../../../..');
   const port = await freePort();
   // The services' runtime flags (as in scripts/up.sh and the Dockerfile), then SERVICE_NODE_ARGS: extra flags,
@@ -41,7 +42,7 @@ export async function startServiceProcess(app: string, env: Record<string, strin
   try {
     await waitFor(async () => {
       if (child.exitCode !== null) throw new Error(`${app} exited with ${child.exitCode}: ${log.slice(-2000)}`);
-      const response = await fetch(`${base}/health`).catch(() => undefined);
+      const response = await fetch(`${base}${waitPath}`).catch(() => undefined);
       return response?.status === 200;
     }, timeoutMs, 200);
   } catch (error) {
