@@ -39,9 +39,9 @@ USER node
 
 EXPOSE 3001 3002 3003 3004
 
-# /health checks the service's PostgreSQL and Kafka. PORT falls back to the app's default port.
+# /health/ready: the service's PostgreSQL and Kafka reachable and its workers flowing (/health/live: the process answers). PORT falls back to the app's default port.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
-  CMD node -e "const p=process.env.PORT||{'usage-ingest':3001,ledger:3002,'subscription-cycle':3003,notification:3004}[process.env.APP];fetch('http://127.0.0.1:'+p+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD node -e "const p=process.env.PORT||{'usage-ingest':3001,ledger:3002,'subscription-cycle':3003,notification:3004}[process.env.APP];fetch('http://127.0.0.1:'+p+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 
 # SIGTERM reaches node directly (exec): Nest's shutdown hooks stop the HTTP server and the Kafka consumers,
 # which finish and commit the batch in flight before leaving their group.

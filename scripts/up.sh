@@ -34,7 +34,7 @@ start notification 3004
 for pair in usage-ingest:3001 ledger:3002 subscription-cycle:3003 notification:3004; do
   app=${pair%%:*} port=${pair##*:}
   for _ in $(seq 1 120); do
-    if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then echo "[up] $app ready on http://127.0.0.1:$port (docs: /docs)"; continue 2; fi
+    if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then echo "[up] $app ready on http://127.0.0.1:$port (docs: /docs)"; continue 2; fi
     kill -0 "$(cat "$RUN/$app.pid")" 2>/dev/null || { tail -20 "$RUN/$app.log" >&2; echo "[up] $app failed to start; log: $RUN/$app.log" >&2; exit 1; }
     sleep 0.5
   done
@@ -48,7 +48,10 @@ Tally is up. API key (admin scope, development only): $API_KEY
 Send usage:
   curl -s -X POST http://127.0.0.1:3001/v1/usage-events -H "Authorization: Bearer $API_KEY" -H 'content-type: application/json' \\
     -d '{"id":"u-1","accountId":"acct-1","occurredAt":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","feature":"chat","model":"gpt-4o","inputTokens":1200,"outputTokens":300}'
-  (or produce the same JSON, wrapped in {id,type:"UsageRecorded",version:1,accountId,occurredAt,data}, to Kafka topic usage.events.v1 at $KAFKA_BROKERS)
+Or produce it to Kafka directly (key = account id; the envelope carries id, accountId and occurredAt, data the rest):
+  echo 'acct-1|{"id":"u-2","type":"UsageRecorded","version":1,"accountId":"acct-1","occurredAt":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","data":{"feature":"chat","model":"gpt-4o","inputTokens":1200,"outputTokens":300}}' \\
+    | java -cp '$ROOT/.cache/kafka/lib/*' org.apache.kafka.tools.ConsoleProducer --bootstrap-server $KAFKA_BROKERS --topic usage.events.v1 \\
+        --property parse.key=true --property key.separator='|'
 See the balance:
   curl -s http://127.0.0.1:3002/v1/accounts/acct-1/balance -H "Authorization: Bearer $API_KEY"
 Logs: $RUN/*.log    Stop: bash scripts/down.sh
