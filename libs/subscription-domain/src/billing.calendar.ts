@@ -41,7 +41,9 @@ function anchorIn(anchor: BillingAnchor): DateTime {
 function startOf(local: DateTime, n: number): Date {
   // Calendar arithmetic in the anchor's zone: the day is clamped to the month's last day (Jan 31 → Feb 28),
   // the wall time is kept across DST changes; a wall time that does not exist that day (spring-forward gap)
-  // moves forward by the gap, an ambiguous one (fall-back) resolves deterministically from the anchor.
+  // moves forward by the gap (02:30 on a 02:00 → 03:00 day starts at 03:30), an ambiguous one (fall-back: the
+  // wall time happens twice) is the occurrence with the anchor's own UTC offset if it has one, else the other
+  // (luxon keeps the original offset when it is valid). Documented in apps/subscription-cycle/README.md.
   return local.plus({ months: n }).toJSDate();
 }
 

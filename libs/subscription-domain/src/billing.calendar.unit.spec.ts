@@ -34,6 +34,14 @@ describe('cycleStart', () => {
     expect(local(cycleStart(newYork('2027-02-14T02:30'), 1), 'America/New_York')).toBe('2027-03-14T03:30:00.000 -04:00');
   });
 
+  it('resolves a wall time that happens twice that day to the occurrence with the anchor\'s own offset', () => {
+    // 2025-10-26 01:30 happens twice in London (BST +01:00, then GMT +00:00).
+    const summerAnchor = { at: '2025-09-26T01:30:00+01:00', zone: 'Europe/London' };
+    const winterAnchor = { at: '2025-01-26T01:30:00+00:00', zone: 'Europe/London' };
+    expect(cycleStart(summerAnchor, 1).toISOString()).toBe('2025-10-26T00:30:00.000Z'); // the first 01:30 (+01:00)
+    expect(cycleStart(winterAnchor, 9).toISOString()).toBe('2025-10-26T01:30:00.000Z'); // the second 01:30 (+00:00)
+  });
+
   it('is computed in the anchor zone, whatever offset the anchor instant was written with', () => {
     const anchor = { at: '2026-01-31T23:30:00Z', zone: 'Asia/Kolkata' }; // Feb 1 05:00 in Kolkata
     expect(local(cycleStart(anchor, 1), anchor.zone)).toBe('2026-03-01T05:00:00.000 +05:30');

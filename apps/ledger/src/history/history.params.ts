@@ -38,7 +38,7 @@ export function parseInstant(field: string, value: string): Date {
 
 /**
  * `period=7d|30d|cycle`, or `from`/`to` (ISO), never both. `to` defaults to now; `from` without a period
- * defaults to `defaultDays` before `to` (undefined = from the beginning of time, for exports).
+ * defaults to `defaultDays` before `to` (undefined = from the beginning of time).
  */
 export function parseRange(query: RangeQuery, now: Date, defaultDays: number | undefined): RangeRequest {
   const { period, from, to } = query;
@@ -62,6 +62,9 @@ export function cycleRange(cycleStart: Date | null, cycleEnd: Date | null): Time
   const from = cycleStart ?? DateTime.fromJSDate(cycleEnd, { zone: 'utc' }).minus({ months: 1 }).toJSDate();
   return { from, to: cycleEnd };
 }
+
+/** The usage summary and the CSV export cover the last 30 days unless asked otherwise. */
+export const DEFAULT_USAGE_DAYS = 30;
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;

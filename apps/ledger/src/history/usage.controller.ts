@@ -3,6 +3,7 @@ import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkRespons
 import type { FastifyReply } from 'fastify';
 import { RequireScope } from '@tally/shared';
 import { UsageExportQueryDto, UsageQueryDto } from './history.dto';
+import { DEFAULT_USAGE_DAYS } from './history.params';
 import { UsageExportService } from './usage-export.service';
 import { UsageQueryService, type UsageSummary } from './usage.query';
 
@@ -27,7 +28,7 @@ export class UsageController {
     return this.usage.summary(accountId, query);
   }
 
-  /** One CSV row per usage event, oldest first, streamed. */
+  /** One CSV row per usage event, oldest first, streamed; the last 30 days unless `period` or `from`/`to` say otherwise. */
   @Get('export')
   @RequireScope('accounts:read')
   @ApiProduces('text/csv')
@@ -35,7 +36,7 @@ export class UsageController {
   @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
   async export(@Param('accountId') accountId: string, @Query() query: UsageExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     // Errors up to here still become JSON error responses; after the headers, a failure can only cut the stream.
-    const range = await this.usage.resolveRange(accountId, query, undefined);
+    const range = await this.usage.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
     const day = (date: Date) => date.toISOString().slice(0, 10);
     // From here on the handler writes the Node response itself (a stream Fastify must not touch).
     reply.hijack();

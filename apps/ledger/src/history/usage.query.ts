@@ -6,7 +6,7 @@ import { PG_POOL } from '../database/database.tokens';
 import { quoteIdent } from '../read-models/sql';
 import { BalanceReadRepository } from './balance.read';
 import { invalidParam } from './history.errors';
-import { cycleRange, parseRange, type RangeQuery, type TimeRange } from './history.params';
+import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, type RangeQuery, type TimeRange } from './history.params';
 
 export interface UsageBucket {
   credits: string;
@@ -56,7 +56,7 @@ export class UsageQueryService {
   }
 
   async summary(accountId: string, query: RangeQuery): Promise<UsageSummary> {
-    const range = await this.resolveRange(accountId, query, 30);
+    const range = await this.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
     const params = [accountId, range.from, range.to];
     // One pass over the usage records for totals, features and days (grouping sets), one over the lines for models.
     const [grouped, models] = await Promise.all([

@@ -127,10 +127,10 @@ describe('history HTTP API', () => {
   });
 
   it('exports every usage event as CSV whose credits add up exactly to the debits', async () => {
-    const response = await call('/v1/accounts/alice/usage/export');
+    const response = await call('/v1/accounts/alice/usage/export?from=2025-01-01T00:00:00Z');
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
-    expect(response.headers.get('content-disposition')).toMatch(/^attachment; filename="usage-alice-1970-01-01-\d{4}-\d{2}-\d{2}\.csv"$/);
+    expect(response.headers.get('content-disposition')).toMatch(/^attachment; filename="usage-alice-2025-01-01-\d{4}-\d{2}-\d{2}\.csv"$/);
     const text = await response.text();
     expect(text.endsWith('\n')).toBe(true);
     expect(text.split('\n').length - 1).toBe(USAGE_EVENTS + 1);
@@ -159,13 +159,26 @@ describe('history HTTP API', () => {
     const exporter = app.get(UsageExportService);
     exporter.pageSize = 4;
     try {
-      const rows = parseCsv(await (await call('/v1/accounts/micro/usage/export')).text()).slice(1);
+      const rows = parseCsv(await (await call('/v1/accounts/micro/usage/export?from=2025-01-01T00:00:00Z')).text()).slice(1);
       expect(rows.map((row) => row[1]).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `m-${String(i).padStart(2, '0')}`));
       expect(rows[0][0]).toBe('2025-03-05T00:00:00.000000Z');
       expect(rows[24][0]).toBe('2025-03-05T00:00:00.000012Z');
     } finally {
       exporter.pageSize = 5_000;
     }
+  });
+
+  it('exports the last 30 days when no range is given, like the usage summary', async () => {
+    const recent = new AccountStream('recent', new Date(Date.now() - 60 * 86_400_000).toISOString(), false);
+    const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+    await applyBatch(pool, schema.schema, [
+      recent.opened(),
+      recent.usage({ usageId: 'r-old', occurredAt: day(31), lines: [{ model: 'm', amount: '1' }] }),
+      recent.usage({ usageId: 'r-new', occurredAt: day(29), lines: [{ model: 'm', amount: '2' }] }),
+    ]);
+    const response = await call('/v1/accounts/recent/usage/export');
+    expect(response.headers.get('content-disposition')).toContain(`usage-recent-${day(30).slice(0, 10)}-${day(0).slice(0, 10)}.csv`);
+    expect(parseCsv(await response.text()).slice(1).map((row) => row[1])).toEqual(['r-new']);
   });
 
   it('limits the export to from/to', async () => {
