@@ -7,7 +7,7 @@ import { Pool } from 'pg';
 import { createEventStore, type EventStore } from '@tally/event-store';
 import { KafkaProducer, createKafkaClient, kafkaHealth } from '@tally/kafka';
 import { parseRateCard } from '@tally/pricing';
-import { CLOCK, HEALTH_CHECKS, HealthController, createLogger, systemClock, type Clock } from '@tally/shared';
+import { CLOCK, HEALTH_CHECKS, HealthController, createLogger, surviveConnectionLoss, systemClock, type Clock } from '@tally/shared';
 import { parseCatalogue } from '@tally/subscription-domain';
 import { AccountRepository } from './accounts/account.repository';
 import { BalanceHttpController } from './accounts/balance/balance.http.controller';
@@ -44,7 +44,12 @@ export class LedgerModule implements OnApplicationShutdown {
       { provide: RATE_CARD, useFactory: () => parseRateCard(readFileSync(resolve(config.RATE_CARD_PATH), 'utf8')) },
       { provide: CATALOGUE, useFactory: () => parseCatalogue(readFileSync(resolve(config.PLANS_PATH), 'utf8')) },
       { provide: MIGRATED, useFactory: () => migrateLedger(config, READ_MODEL_MIGRATIONS) },
-      { provide: PG_POOL, inject: [MIGRATED], useFactory: () => new Pool({ connectionString: config.DATABASE_URL, max: 20 }) },
+      {
+        provide: PG_POOL,
+        inject: [MIGRATED],
+        // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
+        useFactory: () => surviveConnectionLoss(new Pool({ connectionString: config.DATABASE_URL, max: 20 }), logger, 'ledger'),
+      },
       {
         provide: EVENT_STORE,
         inject: [PG_POOL],

@@ -4,6 +4,8 @@ export * from './logging/logger';
 export * from './logging/pino-nest.logger';
 export * from './errors/app-error';
 export * from './errors/http-error.filter';
+export * from './errors/dependency-unavailable';
+export * from './database/pg-connection-loss';
 export * from './http/api-keys';
 export * from './http/api-key.guard';
 export * from './http/bootstrap-http';

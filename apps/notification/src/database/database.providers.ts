@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
+import { LOGGER, surviveConnectionLoss, type Logger } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { notificationDataSourceOptions } from './data-source.options';
 
@@ -10,8 +11,10 @@ export const PG_POOL = Symbol('PG_POOL');
 export const databaseProviders: Provider[] = [
   {
     provide: PG_POOL,
-    inject: [NotificationConfig],
-    useFactory: (config: NotificationConfig) => new Pool({ connectionString: config.DATABASE_URL, max: 5 }),
+    inject: [NotificationConfig, LOGGER],
+    // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
+    useFactory: (config: NotificationConfig, logger: Logger) =>
+      surviveConnectionLoss(new Pool({ connectionString: config.DATABASE_URL, max: 5 }), logger, 'notification'),
   },
   {
     provide: DataSource,

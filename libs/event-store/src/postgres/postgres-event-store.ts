@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { isPgConnectionError } from '@tally/shared';
 import type {
   AppendOptions,
   AppendRequest,
@@ -250,10 +251,19 @@ export class PostgresEventStore implements EventStore {
   }
 }
 
-/** Wakes a subscription on NOTIFY; holds one pool connection while the subscription runs. */
+/** After the LISTEN connection is lost (e.g. a PostgreSQL restart), listen again this often until it works. */
+const RELISTEN_DELAY_MS = 1_000;
+
+/**
+ * Wakes a subscription on NOTIFY; holds one pool connection while the subscription runs. A lost connection is
+ * reported and replaced (polling carries on meanwhile), so a PostgreSQL restart does not leave the tail on
+ * polling alone for the rest of the process's life.
+ */
 class ListenWakeUp implements WakeUpSource {
   private client: PoolClient | undefined;
   private detach: (() => void) | undefined;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -261,14 +271,39 @@ class ListenWakeUp implements WakeUpSource {
   ) {}
 
   async start(wake: () => void, onError: (e: Error) => void): Promise<void> {
+    this.stopped = false;
+    try {
+      await this.listen(wake, onError);
+    } catch (e) {
+      this.listenLater(wake, onError);
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const client = this.client;
+    if (!client) return;
+    try {
+      await client.query(`UNLISTEN "${this.channel}"`);
+      this.drop();
+    } catch (e) {
+      this.drop(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private async listen(wake: () => void, onError: (e: Error) => void): Promise<void> {
     const client = await this.pool.connect();
     const onNotification = (n: { channel: string }): void => {
       if (n.channel === this.channel) wake();
     };
     const onClientError = (e: Error): void => {
-      // The connection is gone: hand it back broken and carry on polling.
+      // The connection is gone: hand it back broken, carry on polling, and listen again on a new one.
       onError(e);
       this.drop(e);
+      this.listenLater(wake, onError);
     };
     client.on('notification', onNotification);
     client.on('error', onClientError);
@@ -284,17 +319,24 @@ class ListenWakeUp implements WakeUpSource {
       this.drop(e instanceof Error ? e : new Error(String(e)));
       throw e;
     }
+    if (this.stopped) await this.stop();
   }
 
-  async stop(): Promise<void> {
-    const client = this.client;
-    if (!client) return;
-    try {
-      await client.query(`UNLISTEN "${this.channel}"`);
-      this.drop();
-    } catch (e) {
-      this.drop(e instanceof Error ? e : new Error(String(e)));
-    }
+  private listenLater(wake: () => void, onError: (e: Error) => void): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.stopped || this.client) return;
+      this.listen(wake, onError).then(
+        // Whatever was appended while we were not listening is read now rather than at the next poll.
+        () => wake(),
+        (e: unknown) => {
+          onError(e instanceof Error ? e : new Error(String(e)));
+          this.listenLater(wake, onError);
+        },
+      );
+    }, RELISTEN_DELAY_MS);
+    this.retryTimer.unref();
   }
 
   private drop(broken?: Error): void {
@@ -373,8 +415,6 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
   };
 }
 
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
-
 /** Maps driver errors onto the port's codes; anything unexpected passes through unchanged. */
 export function toEventStoreError(e: unknown): unknown {
   // Duck-typed: socket errors may come from another realm (e.g. under Jest), failing `instanceof Error`.
@@ -390,10 +430,7 @@ export function toEventStoreError(e: unknown): unknown {
       { cause: e },
     );
   }
-  if (
-    (code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code))) ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(String(message))
-  ) {
+  if (isPgConnectionError(e)) {
     return new EventStoreError(EventStoreErrorCode.UNAVAILABLE, `PostgreSQL unavailable: ${String(message)}`, {}, { cause: e });
   }
   return e;

@@ -2,6 +2,10 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import type { FastifyReply } from 'fastify';
 import { ContractViolation } from '@tally/contracts';
 import { AppError, type ErrorBody } from './app-error';
+import { unavailableDependency } from './dependency-unavailable';
+
+/** Seconds a client is told to wait on a 503: about what a PostgreSQL restart or a broker failover takes. */
+export const RETRY_AFTER_SECONDS = 2;
 
 /** code → HTTP status, one table per app; unknown codes of AppError are 422. */
 export type HttpStatusByCode = Readonly<Record<string, number>>;
@@ -41,7 +45,11 @@ export class HttpErrorFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const [status, body] = this.toHttp(error);
-    if (status >= 500) this.logger.error({ err: error }, 'request failed');
+    if (status === HttpStatus.SERVICE_UNAVAILABLE) {
+      // Retryable by definition: say when. A dependency outage is expected operations, not a bug: warn, once per request.
+      reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+      this.logger.warn({ code: body.code, err: error instanceof Error ? error.message : String(error) }, 'request refused: dependency unavailable');
+    } else if (status >= 500) this.logger.error({ err: error }, 'request failed');
     reply.status(status).send(body);
   }
 
@@ -51,6 +59,10 @@ export class HttpErrorFilter implements ExceptionFilter {
     }
     if (error instanceof AppError) {
       return [this.statusByCode[error.code] ?? HttpStatus.UNPROCESSABLE_ENTITY, { ...error.extra, code: error.code, message: error.message, details: error.details }];
+    }
+    const dependency = unavailableDependency(error);
+    if (dependency !== undefined) {
+      return [HttpStatus.SERVICE_UNAVAILABLE, { code: 'DEPENDENCY_UNAVAILABLE', message: 'A dependency of this service is unavailable; retry after the Retry-After delay.', details: { dependency } }];
     }
     const status = platformStatus(error);
     if (status !== undefined) {

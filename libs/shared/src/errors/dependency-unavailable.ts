@@ -1,0 +1,69 @@
+/** The dependency an error says cannot be reached right now (retrying later may succeed), if it says so. */
+export type UnavailableDependency = 'postgres' | 'kafka' | 'event-store';
+
+/** Socket-level failures: the server is down, restarting or unreachable. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * PostgreSQL SQLSTATEs of a server going away or not there yet: class 08 (connection exception), 57P01
+ * admin_shutdown ("terminating connection due to administrator command"), 57P02 crash_shutdown, 57P03
+ * cannot_connect_now ("the database system is starting up"), 53300 too_many_connections.
+ */
+const PG_UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** node-postgres reports a lost or unobtainable connection with these messages and no code. */
+const PG_CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Cannot use a pool after calling end/i;
+
+/** kafkajs errors (by name: they may come from another realm) that mean the cluster cannot be reached. */
+const KAFKA_UNAVAILABLE_NAMES = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSLockTimeout',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTimeout',
+]);
+
+interface ErrorLike {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  retriable?: unknown;
+  cause?: unknown;
+  originalError?: unknown;
+}
+
+/** Whether this one error (not its causes) is a PostgreSQL connection failure. */
+export function isPgConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as ErrorLike;
+  if (typeof code === 'string' && (SOCKET_CODES.has(code) || PG_UNAVAILABLE_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  return PG_CONNECTION_MESSAGES.test(String(message ?? ''));
+}
+
+function classifyOne(error: ErrorLike): UnavailableDependency | undefined {
+  const name = typeof error.name === 'string' ? error.name : '';
+  if (name.startsWith('KafkaJS')) {
+    // A protocol error flagged retriable is a leader election or a broker restarting (LEADER_NOT_AVAILABLE …).
+    return KAFKA_UNAVAILABLE_NAMES.has(name) || (name === 'KafkaJSProtocolError' && error.retriable === true) ? 'kafka' : undefined;
+  }
+  if (name === 'EventStoreError') return error.code === 'UNAVAILABLE' ? 'event-store' : undefined;
+  return isPgConnectionError(error) ? 'postgres' : undefined;
+}
+
+/**
+ * Which dependency an error (or one of its causes: `cause`, kafkajs's `originalError`) says is unreachable, or
+ * undefined when it is any other error. Duck-typed, because drivers' errors may come from another realm.
+ */
+export function unavailableDependency(error: unknown): UnavailableDependency | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const found = classifyOne(current as ErrorLike);
+    if (found) return found;
+    const { cause, originalError } = current as ErrorLike;
+    current = cause ?? originalError;
+  }
+  return undefined;
+}
