@@ -1,12 +1,20 @@
 import type { Logger } from 'pino';
-import { NotReadyError, StallDetector, type Clock } from '@tally/shared';
+import type { Clock } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
 import type { DueHold, HoldExpirySchedule } from './hold-expiry.schedule';
 
 const POLL_MS = 500;
 const BATCH = 200;
 /** Readiness: not ready once the same hold (or the poll itself) has failed 5 times in a row or for 30 s. */
-const EXPIRY_STALL = { afterAttempts: 5, afterMs: 30_000 };
+const STALL_AFTER_ATTEMPTS = 5;
+const STALL_AFTER_MS = 30_000;
+
+interface Streak {
+  where: Record<string, unknown>;
+  since: number;
+  attempts: number;
+  lastError: string;
+}
 
 /**
  * Releases holds past their TTL without waiting for other activity on the account. Every POLL_MS it reads the
@@ -21,7 +29,8 @@ export class HoldExpiryWorker {
   private stopped = true;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
-  private readonly stalls = new StallDetector(EXPIRY_STALL);
+  /** Consecutive failures per hold (and of the poll), for readiness and the log. */
+  private readonly streaks = new Map<string, Streak>();
 
   constructor(private readonly deps: { schedule: HoldExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger }) {}
 
@@ -36,9 +45,14 @@ export class HoldExpiryWorker {
     await this.running;
   }
 
+  /** Readiness: throws while expiring keeps failing (which hold, attempts, since, last error). */
   checkFlowing(): void {
-    const [stalled] = this.stalls.stalled();
-    if (stalled) throw new NotReadyError(`hold expiry failing: ${stalled.attempts} attempts since ${stalled.since}: ${stalled.lastError}`, { ...stalled });
+    const now = Date.now();
+    for (const streak of this.streaks.values()) {
+      if (streak.attempts >= STALL_AFTER_ATTEMPTS || now - streak.since >= STALL_AFTER_MS) {
+        throw new Error(`hold expiry failing: ${streak.attempts} attempts since ${new Date(streak.since).toISOString()} (${JSON.stringify(streak.where)}): ${streak.lastError}`);
+      }
+    }
   }
 
   /** One pass over the holds due now; returns how many were released. Exposed for tests. */
@@ -46,24 +60,24 @@ export class HoldExpiryWorker {
     let due: DueHold[];
     try {
       due = await this.deps.schedule.due(this.deps.clock.now(), BATCH);
-      this.stalls.succeeded('poll');
+      this.streaks.delete('poll');
     } catch (error) {
-      const streak = this.stalls.failed('poll', {}, error);
+      const streak = this.failed('poll', {}, error);
       this.deps.logger.warn({ err: error, attempts: streak.attempts }, 'reading due holds failed');
       return 0;
     }
     // Streaks of holds no longer due here (released meanwhile, e.g. by another instance) are over.
     const keys = new Set(due.map((hold) => `${hold.accountId}\u0000${hold.holdId}`));
-    this.stalls.retain((key) => key === 'poll' || keys.has(key));
+    for (const key of [...this.streaks.keys()]) if (key !== 'poll' && !keys.has(key)) this.streaks.delete(key);
     let released = 0;
     for (const hold of due) {
       if (this.stopped) break;
       const key = `${hold.accountId}\u0000${hold.holdId}`;
       try {
         released += await this.expire(hold);
-        this.stalls.succeeded(key);
+        this.streaks.delete(key);
       } catch (error) {
-        const streak = this.stalls.failed(key, { accountId: hold.accountId, holdId: hold.holdId }, error);
+        const streak = this.failed(key, { accountId: hold.accountId, holdId: hold.holdId }, error);
         this.deps.logger.warn({ err: error, accountId: hold.accountId, holdId: hold.holdId, attempts: streak.attempts }, 'expiring a hold failed; retrying');
       }
     }
@@ -81,6 +95,18 @@ export class HoldExpiryWorker {
     const released = decision.events.filter((event) => event.type === 'HoldReleased').length;
     if (released > 0) this.deps.logger.info({ accountId, holdId, released }, 'expired holds released');
     return released;
+  }
+
+  private failed(key: string, where: Record<string, unknown>, error: unknown): Streak {
+    const previous = this.streaks.get(key);
+    const streak = {
+      where,
+      since: previous?.since ?? Date.now(),
+      attempts: (previous?.attempts ?? 0) + 1,
+      lastError: error instanceof Error ? error.message : String(error),
+    };
+    this.streaks.set(key, streak);
+    return streak;
   }
 
   private tick(): void {
