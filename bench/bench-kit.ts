@@ -239,7 +239,6 @@ export interface AutocannonResult {
   statusCodeStats: Record<string, { count: number }>;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannonLib = require('autocannon') as (options: object) => Promise<AutocannonResult>;
 
 export async function autocannon(options: object): Promise<AutocannonResult> {

@@ -161,8 +161,9 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Prom
   // Exact check the brief asks for: every usage event is a UsageDebited in the event store.
   const { rows } = await ctx.pool.query(`select count(*)::int as n from "${schema}".events where type = 'UsageDebited'`);
   if (rows[0].n !== n) throw new Error(`expected ${n} UsageDebited, found ${rows[0].n}`);
-  const ledgerSeconds = (done - first!.t) / 1000;
-  const eventsPerSec = (n - first!.count) / ledgerSeconds;
+  if (!first) throw new Error('the ledger applied every event before the first poll saw one');
+  const ledgerSeconds = (done - first.t) / 1000;
+  const eventsPerSec = (n - first.count) / ledgerSeconds;
   const eventsPerSecFromReady = n / ((done - ready) / 1000);
   const cpuAtDone = cpuSeconds(stage.ledger.child.pid);
   const cpuPercent = (from?: number, to?: number) => (from !== undefined && to !== undefined ? (100 * (to - from)) / ((done - ready) / 1000) : undefined);
@@ -197,7 +198,7 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Prom
     }
     await sleep(100);
   }
-  const projectionSeconds = (projected - first!.t) / 1000;
+  const projectionSeconds = (projected - first.t) / 1000;
   const projectionLagSeconds = (projected - done) / 1000;
   log(`  → balances reflected all events ${projectionSeconds.toFixed(1)} s after the first batch (${projectionLagSeconds.toFixed(1)} s after the last append)`);
   return { events: n, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds, projectionLagSeconds, ledgerCpuPercent, projectorCpuPercent };
