@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   CycleStartedV1,
   PlanChangedV1,
@@ -40,8 +41,7 @@ export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, n
         const d = event.data;
         const plan = catalogue.plans.get(d.toPlanId);
         if (!plan) throw new Error(`plan ${d.toPlanId} vanished from the catalogue`);
-        // The change instant makes the id unique; the outbox row keeps it stable across re-publishes.
-        const changeId = `${d.accountId}:${occurredAt}:${d.kind}:${d.toPlanId}`;
+        const changeId = planChangeId(d.accountId, occurredAt, d.kind, d.toPlanId);
         const data = validateInto(PlanChangedV1, {
           changeId,
           planId: plan.id,
@@ -61,4 +61,17 @@ export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, n
       }
     }
   });
+}
+
+/** Ids on the wire are at most 128 characters (ID_PATTERN). */
+const MAX_ID_LENGTH = 128;
+
+/**
+ * The change instant makes the id unique; the outbox row keeps it stable across re-publishes. Readable when it
+ * fits; for long account and plan ids (up to 64 + 63 characters) a digest of the same parts keeps it within 128.
+ */
+export function planChangeId(accountId: string, occurredAt: string, kind: string, planId: string): string {
+  const readable = `${accountId}:${occurredAt}:${kind}:${planId}`;
+  if (readable.length <= MAX_ID_LENGTH) return readable;
+  return `${accountId}:change:${createHash('sha256').update(readable).digest('hex').slice(0, 40)}`;
 }

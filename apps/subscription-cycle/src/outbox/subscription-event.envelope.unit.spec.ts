@@ -42,6 +42,22 @@ describe('subscription events as subscription.events.v1 envelopes', () => {
     for (const envelope of envelopes) expect(() => parseMessage(Topics.subscriptionEvents, serializeEnvelope(envelope))).not.toThrow();
   });
 
+  it('publishes a PlanChanged the ledger accepts for the longest account and plan ids allowed', () => {
+    const accountId = 'a'.repeat(64); // the longest account id subscription-cycle accepts
+    const planId = 'p'.repeat(63); // the longest plan id the catalogue accepts
+    const longCatalogue = { ...catalogue, plans: new Map([...catalogue.plans, [planId, { ...(catalogue.plans.get('go') as NonNullable<ReturnType<typeof catalogue.plans.get>>), id: planId }]]) };
+    const [envelope] = toEnvelopes(
+      [{ type: 'PlanChanged', data: { accountId, fromPlanId: 'go', toPlanId: planId, kind: 'downgrade', anchor: now.toISOString() } }],
+      longCatalogue,
+      now,
+    );
+    const parsed = parseMessage(Topics.subscriptionEvents, serializeEnvelope(envelope));
+    expect(parsed.envelope.id).toBe(envelope.id);
+    expect(parsed.data).toMatchObject({ changeId: envelope.id, planId });
+    // Stable: the same change at the same instant has the same id.
+    expect(toEnvelopes([{ type: 'PlanChanged', data: { accountId, fromPlanId: 'go', toPlanId: planId, kind: 'downgrade', anchor: now.toISOString() } }], longCatalogue, now)[0].id).toBe(envelope.id);
+  });
+
   it('round-trips the decider state through the subscriptions row', () => {
     const events = decide({ type: 'Subscribe', data: { accountId: 'acct-3', planId: 'pro', zone: 'Asia/Tokyo' } }, initialState(), { now, catalogue });
     let state = events.reduce<SubscriptionState>(evolve, initialState());
