@@ -89,6 +89,34 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(await response.json()).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
   });
 
+  it('recognises a retry with its keys in another order and occurredAt spelled with milliseconds as a duplicate, not a conflict', async () => {
+    const first = chat('u-spelling', { occurredAt: '2026-11-21T10:00:00Z', metadata: { source: 'ui', session: 's-1' } });
+    expect((await post(first)).status).toBe(202);
+    const respelled = Object.fromEntries(Object.entries({ ...first, occurredAt: '2026-11-21T10:00:00.000Z', metadata: { session: 's-1', source: 'ui' } }).reverse());
+    const again = await post(respelled);
+    expect(again.status).toBe(202);
+    expect(await again.json()).toEqual({ accepted: 0, duplicates: 1, duplicateIds: ['u-spelling'] });
+    expect((await post({ ...first, occurredAt: '2026-11-21T11:00:00+01:00' })).status).toBe(202);
+    expect((await post({ ...first, occurredAt: '2026-11-21T10:00:01Z' })).status).toBe(409);
+  });
+
+  it('reports an identical repeat inside one batch as a duplicate and produces it once', async () => {
+    const response = await post({ events: [chat('u-twice'), chat('u-twice'), chat('u-once')] });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ accepted: 2, duplicates: 1, duplicateIds: ['u-twice'] });
+    await waitFor(() => received.some((m) => m.value.id === 'u-once'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received.filter((m) => m.value.id === 'u-twice')).toHaveLength(1);
+  });
+
+  it('refuses a batch that repeats an id with different content, naming the later one, and produces nothing', async () => {
+    const response = await post({ events: [chat('u-clash'), chat('u-clash', { outputTokens: 1 })] });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'events.1.id', reason: expect.stringContaining('different content') }] });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received.some((m) => m.value.id === 'u-clash')).toBe(false);
+  });
+
   it('refuses a model the rate card cannot price, naming it, and produces nothing', async () => {
     const response = await post(chat('u-unknown-model', { model: 'gpt-9-imaginary' }));
     expect(response.status).toBe(400);
