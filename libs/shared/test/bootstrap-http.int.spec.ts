@@ -93,6 +93,50 @@ describe('bootstrapHttpApp over real HTTP', () => {
     }
   });
 
+  // The services' malformed-request specs send 10,000 levels (a 500 before); this app's body limit is 1 KiB.
+  it('refuses JSON nested deeper than 32 levels with 400 naming the depth', async () => {
+    const deep = `${'{"a":'.repeat(150)}1${'}'.repeat(150)}`;
+    const response = await fetch(`${base}/v1/echo`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: deep });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ reason: 'nests deeper than 32 levels' }] });
+  });
+
+  it.each([
+    ['a null body', 'null'],
+    ['an array body', '[{"amount":"1"}]'],
+  ])('refuses %s with 400 naming the root', async (_name, body) => {
+    const response = await post(body);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: '(root)' }] });
+  });
+
+  it('refuses a NUL byte in a body string with 400 naming the field, without quoting it', async () => {
+    const body = await post('{"amount":"1\\u0000secret"}');
+    expect(body.status).toBe(400);
+    const text = await body.text();
+    expect(JSON.parse(text)).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'amount', reason: expect.stringContaining('NUL') }] });
+    expect(text).not.toContain('secret');
+  });
+
+  it('answers platform errors in the {code, message} shape without echoing the request', async () => {
+    const invalid = await post('{"amount":"secret-token');
+    expect(await invalid.json()).toEqual({ code: 'INVALID_JSON', message: 'The request body is not valid JSON.' });
+    const media = await post('{}', 'application/secret-type');
+    expect(await media.json()).toEqual({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send the body as application/json.' });
+    const badUrl = await fetch(`${base}/v1/secret%zz`, { headers: { authorization: `Bearer ${KEY}` } });
+    expect(badUrl.status).toBe(400);
+    expect(await badUrl.json()).toEqual({ code: 'INVALID_URL', message: 'The request URL is not valid (bad percent-encoding).' });
+    const missing = await fetch(`${base}/v1/secret-route`, { headers: { authorization: `Bearer ${KEY}` } });
+    expect(await missing.json()).toEqual({ code: 'NOT_FOUND', message: 'No such route.' });
+  });
+
+  it('answers a header block over 16 KiB with 431 in the {code, message} shape', async () => {
+    const response = await fetch(`${base}/v1/echo`, { headers: { 'x-junk': 'h'.repeat(20_000) } });
+    expect(response.status).toBe(431);
+    expect(await response.json()).toEqual({ code: 'HEADERS_TOO_LARGE', message: 'The request headers are too large.' });
+    expect((await post('{"amount":"3"}')).status).toBe(200);
+  });
+
   it('answers 401 without a key, 404 NOT_FOUND for an unknown route, and serves the OpenAPI page', async () => {
     expect((await fetch(`${base}/v1/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
     const missing = await fetch(`${base}/v1/nothing-here`, { headers: { authorization: `Bearer ${KEY}` } });
