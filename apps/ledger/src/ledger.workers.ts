@@ -11,8 +11,8 @@ import { LedgerConfig } from './config/ledger.config';
 import { LedgerCommandConsumer } from './consumers/ledger-command.consumer';
 import { subscriptionToCommand } from './cycles/subscription-to-command';
 import { EVENT_STORE, KAFKA_CLIENT, PG_POOL, RATE_CARD } from './database/database.tokens';
-import { HoldExpirySchedule } from './holds/hold-expiry.schedule';
-import { HoldExpiryWorker } from './holds/hold-expiry.worker';
+import { ExpirySchedule } from './expiry/expiry.schedule';
+import { ExpiryWorker } from './expiry/expiry.worker';
 import { LedgerEventsRelay } from './relay/ledger-events.relay';
 import { usageToCommand } from './usage/usage-to-command';
 
@@ -29,7 +29,7 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
   private readonly usage: LedgerCommandConsumer;
   private readonly subscriptions: LedgerCommandConsumer;
   private readonly relay: LedgerEventsRelay;
-  private readonly holds: HoldExpiryWorker;
+  private readonly expiry: ExpiryWorker;
   /** Readiness checks of the workers this process runs, by name. */
   private readonly checks: HealthChecks = {};
   private readonly starts: BackgroundStart[] = [];
@@ -55,12 +55,12 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
       deps,
     );
     this.relay = new LedgerEventsRelay({ store, pool, producer, config, logger: this.logger.child({ worker: 'relay' }) });
-    const schedule = new HoldExpirySchedule(pool, config.DATABASE_SCHEMA);
-    this.holds = new HoldExpiryWorker({ schedule, accounts, clock, logger: this.logger.child({ worker: 'hold-expiry' }) });
+    const schedule = new ExpirySchedule(pool, config.DATABASE_SCHEMA);
+    this.expiry = new ExpiryWorker({ schedule, accounts, clock, logger: this.logger.child({ worker: 'expiry' }) });
     if (config.runs('commands')) {
       this.inBackground('usage-consumer', this.usage);
       this.inBackground('subscriptions-consumer', this.subscriptions);
-      this.inBackground('hold-expiry', this.holds);
+      this.inBackground('expiry', this.expiry);
     }
     if (config.runs('relay')) this.inBackground('relay', this.relay);
   }
@@ -86,6 +86,6 @@ export class LedgerWorkers implements OnApplicationBootstrap, BeforeApplicationS
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     this.logger.info({ signal }, 'stopping workers');
     for (const start of this.starts) start.stop();
-    await Promise.all([this.usage.stop(), this.subscriptions.stop(), this.relay.stop(), this.holds.stop()]);
+    await Promise.all([this.usage.stop(), this.subscriptions.stop(), this.relay.stop(), this.expiry.stop()]);
   }
 }

@@ -3,12 +3,12 @@ import { startServiceProcess, testDatabaseUrl, waitFor, type ServiceProcess } fr
 import { createTestSchema, createTopics, json, ledgerTestSettings } from './ledger-test-env';
 
 /**
- * A hold past its TTL is released by the ledger itself, with no other activity on the account: the balance read
- * model, the history and the event stream show one HoldReleased (reason 'expired'), also when the ledger was
- * killed before the hold expired, and a restart afterwards releases nothing twice. Real process, HTTP, Kafka and
- * PostgreSQL.
+ * A hold past its TTL is released, and a promotional grant past its expiry expired, by the ledger itself, with no
+ * other activity on the account: the balance read model, the history and the event stream show one HoldReleased
+ * (reason 'expired') or CreditsExpired, also when the ledger was killed before the hold expired, and a restart
+ * afterwards releases nothing twice. Real process, HTTP, Kafka and PostgreSQL.
  */
-describe('expired holds are released by themselves', () => {
+describe('expired holds and grants are resolved by themselves', () => {
   const { env, topics } = ledgerTestSettings();
   let schema: string;
   let drop: () => Promise<void>;
@@ -64,6 +64,26 @@ describe('expired holds are released by themselves', () => {
     expect(history).toHaveLength(1);
     expect(history[0]).toMatchObject({ type: 'HoldReleased', amount: '4', details: { holdId: 'stream-a', reason: 'expired' } });
     expect(await releasedEvents(accountId, 'stream-a')).toEqual([{ reason: 'expired' }]);
+  });
+
+  it('a promotional grant is expired within seconds of its expiry, once, shown in the balance and the history', async () => {
+    const accountId = 'grant-expiry-a';
+    const expiresAt = new Date(Date.now() + 2_000).toISOString();
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'lasting', amount: '2' })).status).toBe(201);
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'promo', amount: '3', expiresAt })).status).toBe(201);
+    await balanceWhen(accountId, (body) => body.available === '5');
+
+    // Nothing else happens to the account: the ledger expires the grant by itself.
+    await balanceWhen(accountId, (body) => body.available === '2' && body.byKind.promotional === '2');
+    expect(Date.now() - Date.parse(expiresAt)).toBeLessThan(10_000);
+    const history = await waitFor(async () => {
+      const { status, body } = await api().get(`/v1/accounts/${accountId}/transactions?type=CreditsExpired`);
+      return status === 200 && body.items.length > 0 ? body.items : undefined;
+    }, 10_000);
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({ type: 'CreditsExpired', amount: '-3', balanceAfter: '2', details: { bucketId: 'grant:promo', reason: 'expired' } });
+    const { rows } = await pool.query(`select count(*)::int as n from "${schema}".expiries where account_id = $1`, [accountId]);
+    expect(rows[0].n).toBe(0);
   });
 
   it('a hold that expires while the ledger is down is released after the restart, and no restart releases it twice', async () => {

@@ -62,8 +62,12 @@ export type PlaceHold = Command<'PlaceHold', { holdId: string; amount: Micro; ex
 
 export type ReleaseHold = Command<'ReleaseHold', { holdId: string; reason: HoldReleaseReason }>;
 
-/** Housekeeping: expire the buckets and holds due at `ctx.now`. */
-export type ExpireCredits = Command<'ExpireCredits', Record<never, never>>;
+/**
+ * Housekeeping: expire the buckets and holds due at `ctx.now`. With `bucketId` (the ledger's expiry worker), a
+ * no-op unless that bucket still holds credits and is due: so the one decision that records events under the
+ * worker's key (`expire-credits:<bucketId>`) is the one that expires that very bucket, and its key is never reused.
+ */
+export type ExpireCredits = Command<'ExpireCredits', { bucketId?: string }>;
 
 export type AccountCommand =
   | GrantCredits

@@ -240,6 +240,10 @@ function releaseHold(command: ReleaseHold, state: AccountState, ctx: Ctx): Accou
 
 function expireCredits(command: ExpireCredits, state: AccountState, ctx: Ctx): AccountEvent[] {
   if (!state.exists) return []; // nothing to expire: housekeeping does not open an account
+  if (command.bucketId !== undefined) {
+    const bucket = state.buckets.find((b) => b.bucketId === command.bucketId);
+    if (!bucket || bucket.amount <= 0n || bucket.expiresAt === undefined || !isDue(bucket.expiresAt, ctx.now)) return [];
+  }
   return begin(command, state, ctx).events;
 }
 

@@ -424,6 +424,15 @@ describe('account decider', () => {
       given(history).when({ type: 'ExpireCredits', accountId: ACCOUNT }, at('2025-03-10T11:59:59.999Z')).then([]);
     });
 
+    it('ExpireCredits for one bucket expires it once it is due, and is a no-op before, after, or for a bucket without expiry', () => {
+      const forPromo = { type: 'ExpireCredits' as const, accountId: ACCOUNT, bucketId: 'promo' };
+      given(history).when(forPromo, at('2025-03-10T11:59:59.999Z')).then([]);
+      given(history).when(forPromo).then([promoExpired]);
+      given([...history, promoExpired]).when(forPromo).then([]);
+      given(history).when({ ...forPromo, bucketId: 'g1' }).then([]);
+      given(history).when({ ...forPromo, bucketId: 'unknown' }).then([]);
+    });
+
     it('releases due holds, giving their reservations back', () => {
       const hold = { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(3), perBucket: [share('g1', 'purchased', cr(3))], expiresAt: '2025-03-10T11:00:00.000Z' } };
       const { state } = given([opened, granted('g1', 'purchased', cr(10)), hold])

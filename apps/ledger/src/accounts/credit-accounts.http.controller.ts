@@ -6,7 +6,10 @@ import { balanceView } from '@tally/ledger-domain';
 import { formatCredits, parseCredits } from '@tally/money';
 import { CLOCK, RequireScope, type Clock } from '@tally/shared';
 import type { Catalogue } from '@tally/subscription-domain';
-import { CATALOGUE } from '../database/database.tokens';
+import type { Pool } from 'pg';
+import { LedgerConfig } from '../config/ledger.config';
+import { CATALOGUE, PG_POOL } from '../database/database.tokens';
+import { ExpirySchedule } from '../expiry/expiry.schedule';
 import { LedgerError, toLedgerError } from '../ledger.errors';
 import { AccountRepository } from './account.repository';
 import { AccountIdParam } from './account-id.param';
@@ -23,11 +26,17 @@ import { PurchaseRequest } from './purchase/purchase.request.dto';
 @ApiBearerAuth()
 @Controller('v1/accounts/:accountId')
 export class CreditAccountsHttpController {
+  private readonly expiries: ExpirySchedule;
+
   constructor(
     private readonly accounts: AccountRepository,
     @Inject(CATALOGUE) private readonly catalogue: Catalogue,
     @Inject(CLOCK) private readonly clock: Clock,
-  ) {}
+    @Inject(PG_POOL) pool: Pool,
+    config: LedgerConfig,
+  ) {
+    this.expiries = new ExpirySchedule(pool, config.DATABASE_SCHEMA);
+  }
 
   @Post('purchases')
   @HttpCode(201)
@@ -69,6 +78,8 @@ export class CreditAccountsHttpController {
   }
 
   private async grant(res: FastifyReply, command: GrantCredits) {
+    // Before the append, so no expiring grant is ever recorded without its expiry being scheduled (see ExpiryWorker).
+    if (command.expiresAt !== undefined) await this.expiries.add(command.accountId, 'credits', command.grantId, command.expiresAt);
     const decision = await this.accounts.execute(command, command.grantId).catch((error) => {
       throw toLedgerError(error);
     });

@@ -10,7 +10,7 @@ import { AccountRepository } from '../accounts/account.repository';
 import { AccountIdParam, HoldIdParam } from '../accounts/account-id.param';
 import { LedgerConfig } from '../config/ledger.config';
 import { PG_POOL, RATE_CARD } from '../database/database.tokens';
-import { HoldExpirySchedule } from '../holds/hold-expiry.schedule';
+import { ExpirySchedule } from '../expiry/expiry.schedule';
 import { LedgerError, toLedgerError } from '../ledger.errors';
 import { AuthorizationRequest } from './authorization.request.dto';
 
@@ -24,7 +24,7 @@ const HINT = 'Buy a credit pack or upgrade your plan to continue.';
 @ApiBearerAuth()
 @Controller('v1/accounts/:accountId')
 export class AuthorizationHttpController {
-  private readonly expiries: HoldExpirySchedule;
+  private readonly expiries: ExpirySchedule;
 
   constructor(
     private readonly accounts: AccountRepository,
@@ -33,7 +33,7 @@ export class AuthorizationHttpController {
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(PG_POOL) pool: Pool,
   ) {
-    this.expiries = new HoldExpirySchedule(pool, config.DATABASE_SCHEMA);
+    this.expiries = new ExpirySchedule(pool, config.DATABASE_SCHEMA);
   }
 
   @Post('authorizations')
@@ -73,8 +73,8 @@ export class AuthorizationHttpController {
   private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, now: Date) {
     const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
     try {
-      // Before the append, so no hold is ever recorded without its expiry being scheduled (see HoldExpiryWorker).
-      await this.expiries.add(accountId, holdId, expiresAt);
+      // Before the append, so no hold is ever recorded without its expiry being scheduled (see ExpiryWorker).
+      await this.expiries.add(accountId, 'hold', holdId, expiresAt);
       const decision = await this.accounts.execute({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt }, `hold:${holdId}`);
       const hold = decision.state.holds.get(holdId);
       return {

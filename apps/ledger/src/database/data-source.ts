@@ -4,7 +4,7 @@ import { createEventStoreMigration } from '@tally/event-store';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { LedgerConfig } from '../config/ledger.config';
 import { RelayCheckpoints1763700001000 } from './migrations/1763700001000-relay-checkpoints';
-import { HoldExpiries1764500000000 } from './migrations/1764500000000-hold-expiries';
+import { Expiries1764500000000 } from './migrations/1764500000000-expiries';
 
 /**
  * The ledger's schema: event store, consumer offsets, relay checkpoint and the read models, all created by
@@ -20,7 +20,7 @@ export function createLedgerDataSource(config: LedgerConfig, readModelMigrations
       createKafkaOffsetsMigration(config.DATABASE_SCHEMA),
       RelayCheckpoints1763700001000,
       ...readModelMigrations,
-      HoldExpiries1764500000000,
+      Expiries1764500000000,
     ],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,

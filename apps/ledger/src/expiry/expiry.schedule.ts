@@ -1,49 +1,53 @@
 import type { Pool } from 'pg';
 
-export interface DueHold {
+/** What expires: an open hold (its hold id) or a promotional grant with an expiry (its bucket id). */
+export type ExpiryKind = 'hold' | 'credits';
+
+export interface DueExpiry {
   accountId: string;
-  holdId: string;
-  expiresAt: Date;
+  kind: ExpiryKind;
+  itemId: string;
+  dueAt: Date;
 }
 
 /**
- * The ledger's wake-up list for holds (`hold_expiries`): which hold of which account may expire when. It is only
- * an index, never the truth: the account's event stream decides whether a hold is still open and due. A row is
- * written before its HoldPlaced is appended (so a crash can leave a row without a hold, never a hold without a
- * row) and removed by the expiry worker once the account no longer holds it.
+ * The ledger's wake-up list (`expiries`): which hold or expiring grant of which account may be due when. It is only
+ * an index, never the truth: the account's event stream decides whether the item is still open and due. A row is
+ * written before the event that creates the item is appended (so a crash can leave a row without an item, never an
+ * item without a row) and removed by the expiry worker once the account no longer has the item open.
  */
-export class HoldExpirySchedule {
+export class ExpirySchedule {
   private readonly table: string;
 
   constructor(
     private readonly pool: Pool,
     private readonly schema: string,
   ) {
-    this.table = `"${schema}".hold_expiries`;
+    this.table = `"${schema}".expiries`;
   }
 
-  /** Idempotent: a retried PlaceHold keeps the first (earliest) time; the worker moves it to the hold's own. */
-  async add(accountId: string, holdId: string, expiresAt: string): Promise<void> {
+  /** Idempotent: a retried command keeps the first (earliest) time; the worker moves it to the item's own. */
+  async add(accountId: string, kind: ExpiryKind, itemId: string, dueAt: string): Promise<void> {
     await this.pool.query({
-      name: `hold-expiries-add:${this.schema}`,
-      text: `insert into ${this.table} (account_id, hold_id, expires_at) values ($1, $2, $3) on conflict do nothing`,
-      values: [accountId, holdId, expiresAt],
+      name: `expiries-add:${this.schema}`,
+      text: `insert into ${this.table} (account_id, kind, item_id, due_at) values ($1, $2, $3, $4) on conflict do nothing`,
+      values: [accountId, kind, itemId, dueAt],
     });
   }
 
-  async due(now: Date, limit: number): Promise<DueHold[]> {
-    const { rows } = await this.pool.query<{ account_id: string; hold_id: string; expires_at: Date }>(
-      `select account_id, hold_id, expires_at from ${this.table} where expires_at <= $1 order by expires_at limit $2`,
+  async due(now: Date, limit: number): Promise<DueExpiry[]> {
+    const { rows } = await this.pool.query<{ account_id: string; kind: ExpiryKind; item_id: string; due_at: Date }>(
+      `select account_id, kind, item_id, due_at from ${this.table} where due_at <= $1 order by due_at limit $2`,
       [now, limit],
     );
-    return rows.map((row) => ({ accountId: row.account_id, holdId: row.hold_id, expiresAt: row.expires_at }));
+    return rows.map((row) => ({ accountId: row.account_id, kind: row.kind, itemId: row.item_id, dueAt: row.due_at }));
   }
 
-  async reschedule(accountId: string, holdId: string, expiresAt: string): Promise<void> {
-    await this.pool.query(`update ${this.table} set expires_at = $3 where account_id = $1 and hold_id = $2`, [accountId, holdId, expiresAt]);
+  async reschedule({ accountId, kind, itemId }: DueExpiry, dueAt: string): Promise<void> {
+    await this.pool.query(`update ${this.table} set due_at = $4 where account_id = $1 and kind = $2 and item_id = $3`, [accountId, kind, itemId, dueAt]);
   }
 
-  async remove(accountId: string, holdId: string): Promise<void> {
-    await this.pool.query(`delete from ${this.table} where account_id = $1 and hold_id = $2`, [accountId, holdId]);
+  async remove({ accountId, kind, itemId }: DueExpiry): Promise<void> {
+    await this.pool.query(`delete from ${this.table} where account_id = $1 and kind = $2 and item_id = $3`, [accountId, kind, itemId]);
   }
 }

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { Clock } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
-import type { DueHold, HoldExpirySchedule } from './hold-expiry.schedule';
+import type { DueExpiry, ExpirySchedule } from './expiry.schedule';
 
 const POLL_MS = 500;
 const BATCH = 200;
-/** Readiness: not ready once the same hold (or the poll itself) has failed 5 times in a row or for 30 s. */
+/** Readiness: not ready once the same item (or the poll itself) has failed 5 times in a row or for 30 s. */
 const STALL_AFTER_ATTEMPTS = 5;
 const STALL_AFTER_MS = 30_000;
 
@@ -17,22 +17,25 @@ interface Streak {
 }
 
 /**
- * Releases holds past their TTL without waiting for other activity on the account. Every POLL_MS it reads the
- * due rows of the hold-expiry schedule and sends each account `ReleaseHold {reason: 'expired'}` through the same
- * AccountRepository path as `DELETE /holds/:holdId`, with the idempotency key `expire:<holdId>`.
+ * Releases holds past their TTL and expires promotional grants past their expiry without waiting for other activity
+ * on the account. Every POLL_MS it reads the due rows of the expiry schedule and sends each account, through the
+ * same AccountRepository path as the HTTP commands:
+ * - a hold: `ReleaseHold {reason: 'expired'}` with the idempotency key `expire:<holdId>`;
+ * - expiring credits: `ExpireCredits {bucketId}` with the key `expire-credits:<bucketId>`.
  *
- * Exactly once without a leader: the decider releases a hold at most once and refuses to expire it before it is
- * due, and the append is version-checked, so a second instance, a redo after a crash or a stale row decides
- * nothing. The row is then removed, or moved to the hold's own expiry if it is still open.
+ * Exactly once without a leader: the decider releases a hold at most once and expires a bucket at most once, and
+ * both commands are no-ops before the item is due, so the one decision that records events under a key is the one
+ * that resolves that item; the append is version-checked, so a second instance, a redo after a crash or a stale row
+ * decides nothing. The row is then removed, or moved to the item's own time if it is still open and not yet due.
  */
-export class HoldExpiryWorker {
+export class ExpiryWorker {
   private stopped = true;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
-  /** Consecutive failures per hold (and of the poll), for readiness and the log. */
+  /** Consecutive failures per item (and of the poll), for readiness and the log. */
   private readonly streaks = new Map<string, Streak>();
 
-  constructor(private readonly deps: { schedule: HoldExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger }) {}
+  constructor(private readonly deps: { schedule: ExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger }) {}
 
   async start(): Promise<void> {
     this.stopped = false;
@@ -45,56 +48,73 @@ export class HoldExpiryWorker {
     await this.running;
   }
 
-  /** Readiness: throws while expiring keeps failing (which hold, attempts, since, last error). */
+  /** Readiness: throws while expiring keeps failing (which item, attempts, since, last error). */
   checkFlowing(): void {
     const now = Date.now();
     for (const streak of this.streaks.values()) {
       if (streak.attempts >= STALL_AFTER_ATTEMPTS || now - streak.since >= STALL_AFTER_MS) {
-        throw new Error(`hold expiry failing: ${streak.attempts} attempts since ${new Date(streak.since).toISOString()} (${JSON.stringify(streak.where)}): ${streak.lastError}`);
+        throw new Error(`expiry failing: ${streak.attempts} attempts since ${new Date(streak.since).toISOString()} (${JSON.stringify(streak.where)}): ${streak.lastError}`);
       }
     }
   }
 
-  /** One pass over the holds due now; returns how many were released. Exposed for tests. */
+  /** One pass over the items due now; returns how many were released or expired. Exposed for tests. */
   async expireDue(): Promise<number> {
-    let due: DueHold[];
+    let due: DueExpiry[];
     try {
       due = await this.deps.schedule.due(this.deps.clock.now(), BATCH);
       this.streaks.delete('poll');
     } catch (error) {
       const streak = this.failed('poll', {}, error);
-      this.deps.logger.warn({ err: error, attempts: streak.attempts }, 'reading due holds failed');
+      this.deps.logger.warn({ err: error, attempts: streak.attempts }, 'reading due expiries failed');
       return 0;
     }
-    // Streaks of holds no longer due here (released meanwhile, e.g. by another instance) are over.
-    const keys = new Set(due.map((hold) => `${hold.accountId}\u0000${hold.holdId}`));
+    // Streaks of items no longer due here (resolved meanwhile, e.g. by another instance) are over.
+    const keyOf = (item: DueExpiry) => `${item.accountId}\u0000${item.kind}\u0000${item.itemId}`;
+    const keys = new Set(due.map(keyOf));
     for (const key of [...this.streaks.keys()]) if (key !== 'poll' && !keys.has(key)) this.streaks.delete(key);
-    let released = 0;
-    for (const hold of due) {
+    let resolved = 0;
+    for (const item of due) {
       if (this.stopped) break;
-      const key = `${hold.accountId}\u0000${hold.holdId}`;
+      const key = keyOf(item);
       try {
-        released += await this.expire(hold);
+        resolved += item.kind === 'hold' ? await this.releaseHold(item) : await this.expireCredits(item);
         this.streaks.delete(key);
       } catch (error) {
-        const streak = this.failed(key, { accountId: hold.accountId, holdId: hold.holdId }, error);
-        this.deps.logger.warn({ err: error, accountId: hold.accountId, holdId: hold.holdId, attempts: streak.attempts }, 'expiring a hold failed; retrying');
+        const where = { accountId: item.accountId, kind: item.kind, itemId: item.itemId };
+        const streak = this.failed(key, where, error);
+        this.deps.logger.warn({ err: error, ...where, attempts: streak.attempts }, 'expiring failed; retrying');
       }
     }
-    return released;
+    return resolved;
   }
 
-  private async expire({ accountId, holdId }: DueHold): Promise<number> {
+  private async releaseHold(item: DueExpiry): Promise<number> {
+    const { accountId, itemId: holdId } = item;
     const decision = await this.deps.accounts.execute({ type: 'ReleaseHold', accountId, holdId, reason: 'expired' }, `expire:${holdId}`);
     const open = decision.state.holds.get(holdId);
     if (open) {
-      await this.deps.schedule.reschedule(accountId, holdId, open.expiresAt);
+      await this.deps.schedule.reschedule(item, open.expiresAt);
       return 0;
     }
-    await this.deps.schedule.remove(accountId, holdId);
+    await this.deps.schedule.remove(item);
     const released = decision.events.filter((event) => event.type === 'HoldReleased').length;
     if (released > 0) this.deps.logger.info({ accountId, holdId, released }, 'expired holds released');
     return released;
+  }
+
+  private async expireCredits(item: DueExpiry): Promise<number> {
+    const { accountId, itemId: bucketId } = item;
+    const decision = await this.deps.accounts.execute({ type: 'ExpireCredits', accountId, bucketId }, `expire-credits:${bucketId}`);
+    const open = decision.state.buckets.find((bucket) => bucket.bucketId === bucketId && bucket.amount > 0n);
+    if (open?.expiresAt !== undefined && Date.parse(open.expiresAt) > this.deps.clock.now().getTime()) {
+      await this.deps.schedule.reschedule(item, open.expiresAt);
+      return 0;
+    }
+    await this.deps.schedule.remove(item);
+    const expired = decision.events.filter((event) => event.type === 'CreditsExpired').length;
+    if (expired > 0) this.deps.logger.info({ accountId, bucketId, expired }, 'expired credits removed');
+    return expired;
   }
 
   private failed(key: string, where: Record<string, unknown>, error: unknown): Streak {
