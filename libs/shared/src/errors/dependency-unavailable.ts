@@ -33,6 +33,7 @@ interface ErrorLike {
   retriable?: unknown;
   cause?: unknown;
   originalError?: unknown;
+  driverError?: unknown;
 }
 
 /** Whether this one error (not its causes) is a PostgreSQL connection failure. */
@@ -54,7 +55,7 @@ function classifyOne(error: ErrorLike): UnavailableDependency | undefined {
 }
 
 /**
- * Which dependency an error (or one of its causes: `cause`, kafkajs's `originalError`) says is unreachable, or
+ * Which dependency an error (or one of its causes: `cause`, kafkajs's `originalError`, TypeORM's `driverError`) says is unreachable, or
  * undefined when it is any other error. Duck-typed, because drivers' errors may come from another realm.
  */
 export function unavailableDependency(error: unknown): UnavailableDependency | undefined {
@@ -62,8 +63,8 @@ export function unavailableDependency(error: unknown): UnavailableDependency | u
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
     const found = classifyOne(current as ErrorLike);
     if (found) return found;
-    const { cause, originalError } = current as ErrorLike;
-    current = cause ?? originalError;
+    const { cause, originalError, driverError } = current as ErrorLike;
+    current = cause ?? originalError ?? driverError;
   }
   return undefined;
 }

@@ -26,6 +26,7 @@ describe('unavailableDependency', () => {
   it('follows causes: an event store error wrapping a lost connection, a wrapper of a pg error', () => {
     expect(unavailableDependency(named('EventStoreError', { code: 'UNAVAILABLE' }))).toBe('event-store');
     expect(unavailableDependency(new Error('load failed', { cause: pgError('57P01') }))).toBe('postgres');
+    expect(unavailableDependency(named('QueryFailedError', { driverError: new Error('Connection terminated unexpectedly') }))).toBe('postgres');
   });
 
   it('leaves every other error alone (they stay 4xx or 500)', () => {

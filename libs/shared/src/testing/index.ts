@@ -58,3 +58,4 @@ export async function freePort(): Promise<number> {
 export * from './service-process';
 export * from './private-postgres';
 export * from './malformed-requests';
+export * from './outage-answers';

@@ -1,0 +1,108 @@
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { ensureTopics } from '@tally/kafka';
+import { hashApiKey } from '@tally/shared';
+import {
+  OutageAnswers, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor, type PrivatePostgres, type ServiceProcess,
+} from '@tally/testing';
+
+const WRITER = 'ingest-restart-writer';
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * PostgreSQL restarts (fast restart, then a few seconds down) on a PostgreSQL of the test's own while usage is
+ * posted: usage-ingest keeps running, answers 503 + Retry-After meanwhile (never 500, never a hang), and every
+ * usage event it acknowledged (202) is on the topic.
+ */
+describe('usage-ingest across PostgreSQL restarts', () => {
+  const topic = `t.${uniqueSuffix()}.usage.events.v1`;
+  let pg: PrivatePostgres | undefined;
+  let service: ServiceProcess | undefined;
+  let consumer: Consumer | undefined;
+
+  beforeAll(async () => {
+    pg = await startPrivatePostgres();
+    await ensureTopics(new Kafka({ clientId: 'ingest-restart-admin', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }), [topic], 3);
+  }, 60_000);
+
+  afterAll(async () => {
+    await service?.kill('SIGKILL');
+    await consumer?.disconnect().catch(() => undefined);
+    await pg?.destroy();
+  });
+
+  it('rides out PostgreSQL restarts with 503 + Retry-After and publishes every acknowledged usage event', async () => {
+    if (!pg) throw new Error('setup failed');
+    const db = pg;
+    const running = (service = await startServiceProcess('usage-ingest', {
+      LOG_LEVEL: 'warn', DATABASE_URL: db.url, KAFKA_BROKERS: testKafkaBrokers().join(','), USAGE_EVENTS_TOPIC: topic,
+      API_KEYS: JSON.stringify([{ name: 'writer', sha256: hashApiKey(WRITER), scopes: ['usage:write'] }]),
+    }));
+    const alive = () => (running.child.exitCode === null && running.child.signalCode === null ? 'running' : `exited ${running.child.exitCode ?? running.child.signalCode}: ${running.output().slice(-1500)}`);
+    const http = new OutageAnswers(running.base, WRITER);
+    const usage = (id: string) => ({
+      id, accountId: `acct-${Number(id.slice(2)) % 5}`, occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 10,
+    });
+    const acked = new Set<string>();
+    const unsure = new Set<string>();
+
+    let posting = true;
+    let n = 0;
+    const post = async () => {
+      while (posting) {
+        const id = `u-${n++}`;
+        const status = await http.request('POST', '/v1/usage-events', usage(id));
+        (status === 202 ? acked : unsure).add(id);
+        await sleep(20);
+      }
+    };
+    const load = Promise.all([post(), post()]);
+    let downFrom = 0;
+    let downUntil = 0;
+    let restartedAt = 0;
+    let startedAt = 0;
+    try {
+      await sleep(1_500);
+      await db.restart();
+      restartedAt = Date.now();
+      await sleep(3_000);
+      expect(alive()).toBe('running');
+      await db.stop();
+      downFrom = Date.now();
+      await sleep(5_000);
+      downUntil = Date.now();
+      await db.start();
+      startedAt = Date.now();
+      await sleep(3_000);
+    } finally {
+      posting = false;
+      await load;
+    }
+    expect(alive()).toBe('running');
+    expect(http.failures).toEqual([]);
+    expect(http.wrong()).toEqual([]);
+    const duringOutage = http.between(downFrom, downUntil);
+    expect(duringOutage.length).toBeGreaterThan(0);
+    expect(duringOutage.filter((a) => a.status !== 503)).toEqual([]);
+
+    // What was refused is sent again with the same id, as a client would; then every id is on the topic.
+    await waitFor(async () => {
+      for (const id of unsure) {
+        if ((await http.request('POST', '/v1/usage-events', usage(id))) !== 202) return false;
+        unsure.delete(id);
+        acked.add(id);
+      }
+      return true;
+    }, 30_000, 500);
+    const seen = new Set<string>();
+    consumer = new Kafka({ clientId: 'ingest-restart-reader', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).consumer({ groupId: `reader-${uniqueSuffix()}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void seen.add((JSON.parse(message.value?.toString() ?? '{}') as { id: string }).id) });
+    await waitFor(() => [...acked].every((id) => seen.has(id)), 30_000, 200).catch(() => undefined);
+    expect([...acked].filter((id) => !seen.has(id))).toEqual([]);
+    console.log(JSON.stringify({
+      acked: acked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: duringOutage.length,
+      okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
+    }));
+  }, 110_000);
+});
