@@ -1,6 +1,6 @@
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
-import { startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor, type PrivatePostgres, type ServiceProcess } from '@tally/testing';
+import { OutageAnswers, startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor, type PrivatePostgres, type ServiceProcess } from '@tally/testing';
 import { API_KEY, createTopics, ledgerTestSettings } from './ledger-test-env';
 
 /**
@@ -39,7 +39,6 @@ describe('ledger across PostgreSQL restarts', () => {
     commands = await startServiceProcess('ledger', { ...ledgerEnv, WORKERS: 'commands,relay' });
     projection = await startServiceProcess('ledger', { ...ledgerEnv, WORKERS: 'projection' });
     const processes = [commands, projection];
-    const api = commands.base;
     // The process list, each with how it ended (none, if all is well) and the end of its log.
     const exited = () =>
       processes
@@ -54,8 +53,6 @@ describe('ledger across PostgreSQL restarts', () => {
     const usageAcked = new Map<string, number>();
     const grantsAcked = new Map<string, number>();
     const grantsUnsure = new Map<string, number>();
-    const answers: { at: number; status: number; code?: string; retryAfter: string | null; path: string }[] = [];
-    const failures: string[] = [];
     let loading = true;
     let sequence = 0;
 
@@ -79,23 +76,8 @@ describe('ledger across PostgreSQL restarts', () => {
       }
     };
 
-    const call = async (path: string, body?: unknown) => {
-      const started = Date.now();
-      try {
-        const response = await fetch(`${api}${path}`, {
-          method: body ? 'POST' : 'GET',
-          headers: { authorization: `Bearer ${API_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-          body: body ? JSON.stringify(body) : undefined,
-          signal: AbortSignal.timeout(10_000),
-        });
-        const parsed = (await response.json().catch(() => ({}))) as { code?: string };
-        answers.push({ at: started, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), path });
-        return response.status;
-      } catch (error) {
-        failures.push(`${path}: ${(error as Error).message} after ${Date.now() - started} ms`);
-        return 0;
-      }
-    };
+    const http = new OutageAnswers(commands.base, API_KEY);
+    const call = (path: string, body?: unknown) => http.request(body === undefined ? 'GET' : 'POST', path, body);
 
     let grantNo = 0;
     const httpLoop = async () => {
@@ -137,11 +119,9 @@ describe('ledger across PostgreSQL restarts', () => {
     expect(exited()).toEqual([]);
 
     // While it was down, the API answered 503 with Retry-After and a stable code: never 500, never a hang.
-    expect(failures).toEqual([]);
-    expect(answers.filter((a) => a.status >= 500 && a.status !== 503)).toEqual([]);
-    const unavailable = answers.filter((a) => a.status === 503);
-    expect(unavailable.filter((a) => a.retryAfter === null || a.code !== 'DEPENDENCY_UNAVAILABLE')).toEqual([]);
-    const duringOutage = answers.filter((a) => a.at >= downFrom + 500 && a.at <= downUntil - 500);
+    expect(http.failures).toEqual([]);
+    expect(http.wrong()).toEqual([]);
+    const duringOutage = http.between(downFrom, downUntil);
     expect(duringOutage.length).toBeGreaterThan(0);
     expect(duringOutage.filter((a) => a.status !== 503)).toEqual([]);
 
@@ -180,10 +160,9 @@ describe('ledger across PostgreSQL restarts', () => {
     await waitFor(async () => Number((await one(`select count(*) as n from pg_locks where locktype = 'advisory' and granted`)).n) === 1, 15_000, 250);
     expect(exited()).toEqual([]);
     // Figures: how long after PostgreSQL was back the API answered 2xx again.
-    const firstOkAfter = (t: number) => (answers.find((a) => a.at >= t && a.status < 300)?.at ?? NaN) - t;
     console.log(JSON.stringify({
-      usageEvents: usageAcked.size, grants: grantsAcked.size, answers: answers.length, unavailable: unavailable.length, duringOutage: duringOutage.length,
-      okAfterRestartMs: firstOkAfter(restartedAt), okAfterStartMs: firstOkAfter(startedAt),
+      usageEvents: usageAcked.size, grants: grantsAcked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length,
+      duringOutage: duringOutage.length, okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
     }));
   }, 110_000);
 });

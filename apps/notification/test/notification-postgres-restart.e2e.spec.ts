@@ -1,5 +1,5 @@
 import { Pool } from 'pg';
-import { startPrivatePostgres, startServiceProcess, waitFor, type PrivatePostgres, type ServiceProcess } from '@tally/testing';
+import { OutageAnswers, startPrivatePostgres, startServiceProcess, waitFor, type PrivatePostgres, type ServiceProcess } from '@tally/testing';
 import { READER_KEY, WRITER_KEY, cycleStarted, ledgerTopic, newWebhookSecret, sleep, startReceiver, startSmtp, testEnv, thresholdCrossed } from './notification.harness';
 
 /**
@@ -39,25 +39,8 @@ describe('notification service across PostgreSQL restarts', () => {
     })));
     const alive = () => (running.child.exitCode === null && running.child.signalCode === null ? 'running' : `exited ${running.child.exitCode ?? running.child.signalCode}: ${running.output().slice(-1500)}`);
 
-    const answers: { at: number; status: number; code?: string; retryAfter: string | null; path: string }[] = [];
-    const failures: string[] = [];
-    const request = async (method: string, path: string, key: string, body?: unknown) => {
-      const started = Date.now();
-      try {
-        const response = await fetch(`${running.base}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-          body: body ? JSON.stringify(body) : undefined,
-          signal: AbortSignal.timeout(10_000),
-        });
-        const parsed = (await response.json().catch(() => ({}))) as { code?: string };
-        answers.push({ at: started, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), path });
-        return response.status;
-      } catch (error) {
-        failures.push(`${method} ${path}: ${(error as Error).message} after ${Date.now() - started} ms`);
-        return 0;
-      }
-    };
+    const http = new OutageAnswers(running.base, WRITER_KEY);
+    const request = (method: string, path: string, key: string, body?: unknown) => http.request(method, path, body, key);
 
     // 12 accounts, each crossing 20% then 5% of its allocation: a third of them before, during and after the outages.
     const accounts = Array.from({ length: 12 }, (_, i) => `restart-${i}`);
@@ -101,11 +84,9 @@ describe('notification service across PostgreSQL restarts', () => {
     }
     expect(alive()).toBe('running');
 
-    expect(failures).toEqual([]);
-    expect(answers.filter((a) => a.status >= 500 && a.status !== 503)).toEqual([]);
-    const unavailable = answers.filter((a) => a.status === 503);
-    expect(unavailable.filter((a) => a.retryAfter === null || a.code !== 'DEPENDENCY_UNAVAILABLE')).toEqual([]);
-    const duringOutage = answers.filter((a) => a.at >= downFrom + 500 && a.at <= downUntil - 500);
+    expect(http.failures).toEqual([]);
+    expect(http.wrong()).toEqual([]);
+    const duringOutage = http.between(downFrom, downUntil);
     expect(duringOutage.length).toBeGreaterThan(0);
     expect(duringOutage.filter((a) => a.status !== 503)).toEqual([]);
 
@@ -126,6 +107,6 @@ describe('notification service across PostgreSQL restarts', () => {
       expect([accountId, ids.size]).toEqual([accountId, 2]);
     }
     expect(alive()).toBe('running');
-    console.log(JSON.stringify({ answers: answers.length, unavailable: unavailable.length, duringOutage: duringOutage.length, webhooks: hooks.received.length, mails: smtp.messages.length }));
+    console.log(JSON.stringify({ answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: duringOutage.length, webhooks: hooks.received.length, mails: smtp.messages.length }));
   }, 110_000);
 });
