@@ -11,6 +11,9 @@ import { RecordUsageHttpController } from './usage/record-usage/record-usage.htt
 
 const KAFKA = Symbol('KAFKA');
 
+/** Two retries (0.3 s, then 0.6 s): ride out a leader election, not a broker that is down. */
+const REQUEST_PATH_RETRY = { initialRetryTime: 300, maxRetryTime: 1_000, retries: 2 };
+
 @Module({})
 export class UsageIngestModule implements OnApplicationShutdown {
   constructor(
@@ -38,7 +41,12 @@ export class UsageIngestModule implements OnApplicationShutdown {
             return db;
           },
         },
-        { provide: KAFKA, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-usage-ingest`, brokers: config.KAFKA_BROKERS, logger }) },
+        {
+          provide: KAFKA,
+          // A request waits for its send: give up within seconds (the client gets 503 + Retry-After and retries with
+          // the same ids) rather than the default retry budget of about a minute while the broker is down.
+          useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-usage-ingest`, brokers: config.KAFKA_BROKERS, logger, retry: REQUEST_PATH_RETRY }),
+        },
         {
           provide: KafkaProducer,
           inject: [KAFKA],

@@ -59,3 +59,4 @@ export * from './service-process';
 export * from './private-postgres';
 export * from './malformed-requests';
 export * from './outage-answers';
+export * from './private-kafka';

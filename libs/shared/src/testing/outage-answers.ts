@@ -6,6 +6,8 @@ export interface OutageAnswer {
   status: number;
   code?: string;
   retryAfter: string | null;
+  /** How long the answer took. */
+  ms: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export class OutageAnswers {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
       const parsed = (await response.json().catch(() => ({}))) as { code?: string };
-      this.answers.push({ at: started, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after') });
+      this.answers.push({ at: started, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), ms: Date.now() - started });
       return response.status;
     } catch (error) {
       this.failures.push(`${method} ${path}: ${(error as Error).message} after ${Date.now() - started} ms`);
@@ -42,9 +44,9 @@ export class OutageAnswers {
     }
   }
 
-  /** Answers that broke the rule: any 5xx but 503, and any 503 without Retry-After or without the stable code. */
-  wrong(): OutageAnswer[] {
-    return this.answers.filter((a) => (a.status >= 500 && a.status !== 503) || (a.status === 503 && (a.retryAfter === null || a.code !== 'DEPENDENCY_UNAVAILABLE')));
+  /** Answers that broke the rule: any 5xx but 503, and any 503 without Retry-After or without one of the stable codes. */
+  wrong(codes: string[] = ['DEPENDENCY_UNAVAILABLE']): OutageAnswer[] {
+    return this.answers.filter((a) => (a.status >= 500 && a.status !== 503) || (a.status === 503 && (a.retryAfter === null || !codes.includes(a.code ?? ''))));
   }
 
   /** Answers to requests sent between `from` and `until`, `marginMs` inside both ends. */
