@@ -56,7 +56,7 @@ export class LedgerModule implements OnApplicationShutdown {
         useFactory: (pool: Pool) =>
           config.EVENT_STORE === 'eventstoredb'
             ? createEventStore({ kind: 'eventstoredb', connectionString: config.ESDB_CONNECTION_STRING ?? '' })
-            : createEventStore({ kind: 'postgres', pool, schema: config.DATABASE_SCHEMA }),
+            : createEventStore({ kind: 'postgres', pool, schema: config.DATABASE_SCHEMA, transactional: config.EVENT_STORE_TRANSACTIONAL }),
       },
       { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, brokers: config.KAFKA_BROKERS, logger }) },
       {

@@ -53,21 +53,55 @@ export interface SubscribeToAllOptions {
   onError?: (e: Error) => void;
 }
 
+/**
+ * A unit of work the store takes part in: a transaction the CALLER opened and will commit or roll back (the
+ * ledger's Kafka consumer, which stores its partition offsets in it). Made only by the store's own
+ * `joinTransaction`, accepted only by that store; opaque to everyone else.
+ */
+export interface UnitOfWork {
+  readonly [unitOfWorkBrand]: true;
+}
+declare const unitOfWorkBrand: unique symbol;
+
+/** What `joinTransaction` needs of the caller's open transaction: for PostgreSQL, a pg PoolClient after BEGIN. */
+export interface SqlTransaction {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
+
 export interface AppendOptions {
   /**
-   * With `tx`: wrap the call in a savepoint (default true), so a failed append leaves the caller's transaction
-   * usable. A caller that rolls back its whole transaction on any error passes false and saves two round trips.
+   * With a unit of work: wrap the call in a savepoint (default true), so a failed append leaves the caller's
+   * transaction usable. A caller that rolls back its whole transaction on any error passes false and saves two
+   * round trips.
    */
   savepoint?: boolean;
 }
 
+/**
+ * Two ways to get exactly-once effects from at-least-once input (README, "Money and exactly-once"):
+ * - Shared transaction: a store that can join the caller's transaction has `joinTransaction`; appends made with
+ *   the unit of work commit or roll back with whatever else the caller wrote in it (Kafka offsets).
+ * - Idempotent append: a store without it (EventStoreDB; PostgreSQL with `transactional: false`) commits each
+ *   appendMany on its own. Callers append first and record their progress after; a redelivery re-decides on the
+ *   current stream, and deterministic event ids at the expected version make a repeated append a duplicate no-op.
+ */
 export interface EventStore {
+  /**
+   * Present only when the store can take part in a transaction the caller opened on the same database.
+   * Test `if (store.joinTransaction)`: there is no way to pass a transaction to a store that cannot honour it.
+   */
+  readonly joinTransaction?: (tx: SqlTransaction) => UnitOfWork;
   append(req: AppendRequest): Promise<AppendResult>;
   /**
-   * All-or-nothing where the adapter can (PostgreSQL: one transaction; EventStoreDB: see its adapter).
-   * `tx` is adapter-specific: for PostgreSQL, a pg.PoolClient inside an open transaction.
+   * All-or-nothing where the adapter can (PostgreSQL: one transaction; EventStoreDB: see its adapter). With a
+   * unit of work the events are written in it and become visible when the caller commits it.
    */
-  appendMany(reqs: AppendRequest[], tx?: unknown, options?: AppendOptions): Promise<AppendResult[]>;
+  appendMany(reqs: AppendRequest[], unitOfWork?: UnitOfWork, options?: AppendOptions): Promise<AppendResult[]>;
+  /**
+   * Each stream's current version (its last event's; 0 for an empty or missing stream), for every id asked.
+   * With a unit of work, as that transaction sees them (and without locking anything).
+   */
+  streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>>;
   readStream(streamId: string, opts?: { fromVersion?: number; toVersion?: number }): Promise<RecordedEvent[]>;
   /** Events strictly after `after`, in global order; a tailing reader never skips an event. */
   readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]>;

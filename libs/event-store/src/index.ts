@@ -16,4 +16,4 @@ export { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store'
 export type { PollingOptions } from './polling-subscription';
 // The contract suite uses Jest globals: import it from test code only ('@tally/event-store/testing' has no path
 // alias yet, so it is re-exported here; it registers nothing until describeEventStoreContract is called).
-export { describeEventStoreContract, type EventStoreContractFactory } from './testing';
+export { describeEventStoreContract, type EventStoreContractFactory, type OpenTransaction } from './testing';

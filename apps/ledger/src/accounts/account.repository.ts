@@ -1,14 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
-import type { Pool, PoolClient } from 'pg';
-import { EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent } from '@tally/event-store';
+import type { PoolClient } from 'pg';
+import {
+  EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork,
+} from '@tally/event-store';
 import {
   balanceOf, decide, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
 } from '@tally/ledger-domain';
 import { CLOCK, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
-import { EVENT_STORE, PG_POOL } from '../database/database.tokens';
+import { EVENT_STORE } from '../database/database.tokens';
 import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent } from './account-event.codec';
 
 export interface LoadedAccount {
@@ -50,15 +52,14 @@ export class AccountRepository {
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
-    @Inject(PG_POOL) private readonly pool: Pool,
-    private readonly config: LedgerConfig,
+    config: LedgerConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.cache = new LRUCache({ max: config.ACCOUNT_CACHE_SIZE });
     this.versions = new DataLoader(
       async (accountIds) => {
-        const stored = await this.queryVersions([...accountIds], this.pool);
-        return accountIds.map((accountId) => stored.get(accountId) ?? 0);
+        const stored = await this.store.streamVersions(accountIds.map(accountStreamId));
+        return accountIds.map((accountId) => stored.get(accountStreamId(accountId)) ?? 0);
       },
       { cache: false, batchScheduleFn: (dispatch) => setImmediate(dispatch), maxBatchSize: 1_000 },
     );
@@ -68,17 +69,17 @@ export class AccountRepository {
     return (await this.loadMany([accountId])).get(accountId) as LoadedAccount;
   }
 
-  async loadMany(accountIds: string[], tx?: PoolClient): Promise<Map<string, LoadedAccount>> {
-    const versions = await this.storedVersions(accountIds, tx);
+  async loadMany(accountIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, LoadedAccount>> {
+    const versions = await this.storedVersions(accountIds, unitOfWork);
     const loaded = new Map<string, LoadedAccount>();
     await Promise.all(
       accountIds.map(async (accountId) => {
         const cached = this.cache.get(accountId) ?? EMPTY;
-        const stored = versions ? versions.get(accountId) ?? 0 : undefined;
+        const stored = versions.get(accountId) ?? 0;
         let current: LoadedAccount;
         if (stored === cached.version) current = cached;
         // The cache is ahead of the store only after a rolled-back write: start over from the stream.
-        else if (stored !== undefined && stored < cached.version) current = await this.catchUp(accountId, EMPTY);
+        else if (stored < cached.version) current = await this.catchUp(accountId, EMPTY);
         else current = await this.catchUp(accountId, cached);
         this.cache.set(accountId, current);
         loaded.set(accountId, current);
@@ -100,19 +101,39 @@ export class AccountRepository {
         this.cache.set(command.accountId, saved);
         return { accountId: command.accountId, events, ...saved };
       } catch (error) {
-        this.cache.delete(command.accountId);
-        if (!(error instanceof EventStoreError && error.code === 'WRONG_EXPECTED_VERSION') || attempt >= MAX_CONFLICT_RETRIES) throw error;
+        const conflict = error instanceof EventStoreError && error.code === 'WRONG_EXPECTED_VERSION';
+        // A lost race leaves the cached state a true prefix of the stream: the next attempt reads only what the
+        // winner appended. Dropping it made every retry re-read the whole stream, which against a consumer
+        // catching up on a big backlog always lost again (grants failed for as long as the catch-up lasted).
+        if (!conflict) this.cache.delete(command.accountId);
+        if (!conflict || attempt >= MAX_CONFLICT_RETRIES) throw error;
       }
     }
   }
 
   /**
-   * Consumer path: decides the commands in order, per account, and appends all resulting events inside `tx`
-   * (which also stores the Kafka offsets). Returns the states to cache once `tx` has committed.
+   * The consumer's transaction (which stores its Kafka offsets) as a unit of work of the event store, when the
+   * store can share it; undefined when it cannot (EventStoreDB, EVENT_STORE_TRANSACTIONAL=false).
    */
-  async executeInTransaction(tx: PoolClient, commands: BatchCommand[]): Promise<Map<string, LoadedAccount>> {
+  joinTransaction(tx: PoolClient): UnitOfWork | undefined {
+    return this.store.joinTransaction?.(tx);
+  }
+
+  /** Whether the consumer's appends commit with its offsets (true) or before them (the idempotent path). */
+  sharesTransactions(): boolean {
+    return this.store.joinTransaction !== undefined;
+  }
+
+  /**
+   * Consumer path: decides the commands in order, per account, and appends all resulting events in one
+   * appendMany. With a unit of work the append commits with the consumer's offsets; without one it commits now,
+   * before the offset is stored, and a redelivery is made harmless by deterministic event ids, expected versions
+   * and the decider's idempotency (README, "Money and exactly-once"). Returns the states to cache once the
+   * consumer's transaction has committed.
+   */
+  async executeBatch(commands: BatchCommand[], unitOfWork: UnitOfWork | undefined): Promise<Map<string, LoadedAccount>> {
     const accountIds = [...new Set(commands.map((c) => c.command.accountId))];
-    const accounts = await this.loadMany(accountIds, tx);
+    const accounts = await this.loadMany(accountIds, unitOfWork);
     const appends = new Map<string, AppendRequest>();
     const now = this.clock.now();
     for (const { command, commandKey, reject } of commands) {
@@ -134,7 +155,7 @@ export class AccountRepository {
       accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length });
     }
     // No savepoint: any failure rolls back the consumer's whole transaction, offsets included.
-    if (appends.size > 0) await this.store.appendMany([...appends.values()], tx, { savepoint: false });
+    if (appends.size > 0) await this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false });
     return new Map([...accounts].filter(([accountId]) => appends.has(accountId)));
   }
 
@@ -171,24 +192,16 @@ export class AccountRepository {
   }
 
   /**
-   * Current stream versions from the PostgreSQL store (null for other stores: then we always catch up). Inside a
-   * consumer's transaction the query runs on it; otherwise it joins the event loop turn's shared query.
+   * Current stream versions, from the store. In the consumer's unit of work the query runs in it; otherwise it
+   * joins the event loop turn's shared query.
    */
-  private async storedVersions(accountIds: string[], tx?: PoolClient): Promise<Map<string, number> | null> {
-    if (this.config.EVENT_STORE !== 'postgres') return null;
-    if (tx) return this.queryVersions(accountIds, tx);
+  private async storedVersions(accountIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
+    if (unitOfWork) {
+      const stored = await this.store.streamVersions(accountIds.map(accountStreamId), unitOfWork);
+      return new Map([...stored].map(([streamId, version]) => [accountIdOfStream(streamId), version]));
+    }
     const versions = await Promise.all(accountIds.map((accountId) => this.versions.load(accountId)));
     return new Map(accountIds.map((accountId, i) => [accountId, versions[i]]));
-  }
-
-  private async queryVersions(accountIds: string[], client: Pool | PoolClient): Promise<Map<string, number>> {
-    // A named statement (one per schema): PostgreSQL parses and plans it once per connection.
-    const { rows } = await client.query<{ stream_id: string; version: number }>({
-      name: `stream-versions:${this.config.DATABASE_SCHEMA}`,
-      text: `select stream_id, version from "${this.config.DATABASE_SCHEMA}".streams where stream_id = any($1::text[])`,
-      values: [accountIds.map(accountStreamId)],
-    });
-    return new Map(rows.map((r) => [accountIdOfStream(r.stream_id), r.version]));
   }
 }
 

@@ -1,4 +1,4 @@
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { CommonConfig, Sensitive } from '@tally/shared';
 
 export const LEDGER_WORKERS = ['commands', 'relay', 'projection'] as const;
@@ -13,6 +13,14 @@ export class LedgerConfig extends CommonConfig {
   /** `postgres` (default, exercised in CI) or `eventstoredb` (needs ESDB_CONNECTION_STRING). */
   @IsIn(['postgres', 'eventstoredb'])
   EVENT_STORE = 'postgres';
+
+  /**
+   * PostgreSQL store only: whether the usage and subscription consumers append their events in the transaction
+   * that stores their Kafka offsets (true, the default) or take the idempotent path EventStoreDB needs: append
+   * first, then store the offset (false; CI runs the kill -9 tests both ways). EventStoreDB is always the latter.
+   */
+  @IsBoolean()
+  EVENT_STORE_TRANSACTIONAL = true;
 
   @Sensitive()
   @IsOptional()

@@ -35,3 +35,14 @@ describe('LedgerConfig WORKERS', () => {
     expect((error as ConfigError).message).toContain('WORKERS');
   });
 });
+
+describe('LedgerConfig EVENT_STORE_TRANSACTIONAL', () => {
+  it('shares the consumer transaction by default, and takes the idempotent path when false', () => {
+    expect(loadConfig(LedgerConfig, base).EVENT_STORE_TRANSACTIONAL).toBe(true);
+    expect(loadConfig(LedgerConfig, { ...base, EVENT_STORE_TRANSACTIONAL: 'false' }).EVENT_STORE_TRANSACTIONAL).toBe(false);
+  });
+
+  it('refuses anything but true or false, naming the variable', () => {
+    expect(() => loadConfig(LedgerConfig, { ...base, EVENT_STORE_TRANSACTIONAL: 'no' })).toThrow(/EVENT_STORE_TRANSACTIONAL/);
+  });
+});

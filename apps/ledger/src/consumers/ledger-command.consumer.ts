@@ -27,9 +27,16 @@ export interface LedgerCommandConsumerOptions {
 }
 
 /**
- * The ledger's hot path: a Kafka batch is grouped by account, decided, and appended to the event store in the
- * same PostgreSQL transaction that stores the partition offsets (libs/kafka BatchConsumer). Messages the domain
- * refuses go to the dead-letter topic with the reason; the partition keeps flowing.
+ * The ledger's hot path: a Kafka batch is grouped by account, decided, and appended to the event store; the
+ * partition's offset is stored in PostgreSQL by libs/kafka's BatchConsumer, in its transaction. Two paths to
+ * exactly-once effects (README, "Money and exactly-once"):
+ * - shared transaction (PostgreSQL store, the default): the events are appended in that same transaction, so
+ *   events and offset commit together or not at all;
+ * - idempotent append (EventStoreDB, or EVENT_STORE_TRANSACTIONAL=false): the append commits first, on its own,
+ *   and the offset after it. A crash in between redelivers the messages; they are decided again on the stream as
+ *   it now is, where the decider finds their idempotency keys already applied (no events), and an append that is
+ *   repeated anyway carries the same event ids at the same expected version and comes back as a duplicate.
+ * Messages the domain refuses go to the dead-letter topic with the reason; the partition keeps flowing.
  */
 export class LedgerCommandConsumer {
   private consumer?: BatchConsumer<ParsedMessage>;
@@ -45,7 +52,8 @@ export class LedgerCommandConsumer {
   async start(): Promise<void> {
     const { logger } = this.deps;
     await this.batchConsumer().start();
-    logger.info({ consumer: this.options.name, topic: this.options.topic, groupId: this.options.groupId }, 'consumer started');
+    const exactlyOnce = this.deps.accounts.sharesTransactions() ? 'shared-transaction' : 'idempotent-append-then-offset';
+    logger.info({ consumer: this.options.name, topic: this.options.topic, groupId: this.options.groupId, exactlyOnce }, 'consumer started');
   }
 
   async stop(): Promise<void> {
@@ -101,7 +109,9 @@ export class LedgerCommandConsumer {
     }
     if (commands.length === 0) return;
     try {
-      this.pending.set(key, await this.deps.accounts.executeInTransaction(batch.tx, commands));
+      // undefined when the store cannot share the offsets' transaction: the append then commits on its own, first.
+      const unitOfWork = this.deps.accounts.joinTransaction(batch.tx);
+      this.pending.set(key, await this.deps.accounts.executeBatch(commands, unitOfWork));
     } catch (error) {
       this.deps.accounts.forget(commands.map((c) => c.command.accountId));
       throw error;

@@ -1,13 +1,11 @@
-import { EventStoreDBClient } from '@eventstore/db-client';
 import { createEventStore } from '../create-event-store';
 import { describeEventStoreContract } from '../testing';
-import { EventStoreDbEventStore } from './eventstoredb-event-store';
 
-// No EventStoreDB server can run on the CI machines (infrastructure.md): the contract suite is only declared
-// when ESDB_CONNECTION_STRING points at one (docker-compose.yml starts one), e.g.
-//   ESDB_CONNECTION_STRING='esdb://localhost:2113?tls=false' npx jest --selectProjects int libs/event-store
-// Without it this file declares no skipped tests, only a check that the adapter loads and builds its client
-// (which connects lazily, so no server is needed).
+// No EventStoreDB server can run on the CI machines (docs: infrastructure.md), so without ESDB_CONNECTION_STRING
+// the contract suite is reported as SKIPPED, with the reason, rather than replaced by a test that passes without
+// checking anything. With a server (docker-compose.yml starts one):
+//   ESDB_CONNECTION_STRING='esdb://localhost:2113?tls=false' npx jest --selectProjects int --testPathPattern eventstoredb
+// the whole contract runs against it, including streamVersions and the absence of a shared transaction.
 const connectionString = process.env.ESDB_CONNECTION_STRING;
 
 if (connectionString) {
@@ -16,10 +14,9 @@ if (connectionString) {
     create: async () => createEventStore({ kind: 'eventstoredb', connectionString }),
   });
 } else {
-  it('loads the EventStoreDB adapter and builds its client without a server', async () => {
-    const store = createEventStore({ kind: 'eventstoredb', connectionString: 'esdb://localhost:2113?tls=false' });
-    expect(store).toBeInstanceOf(EventStoreDbEventStore);
-    expect(EventStoreDBClient.connectionString('esdb://localhost:2113?tls=false')).toBeInstanceOf(EventStoreDBClient);
-    await store.close();
+  describe('EventStore contract: EventStoreDB', () => {
+    it.skip('NOT RUN: no EventStoreDB server runs on these machines; set ESDB_CONNECTION_STRING to run the contract suite', () => {
+      // Intentionally empty: a skipped test with its reason, so the report shows the adapter as unverified.
+    });
   });
 }

@@ -20,6 +20,7 @@ import type {
   RecordedEvent,
   Subscription,
   SubscribeToAllOptions,
+  UnitOfWork,
 } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.error';
 import { validateAppendRequests } from '../append-request';
@@ -36,12 +37,17 @@ import {
 } from './eventstoredb-mapping';
 
 const RETRY_BACKOFF_MS = 1_000;
+/** streamVersions reads this many streams' last events at once. */
+const VERSION_READS_IN_FLIGHT = 32;
 
 /**
  * The EventStoreDB adapter. Differences from PostgreSQL, all covered by idempotent event ids:
  * - appendMany is NOT atomic across streams (ESDB has no multi-stream transaction): it appends stream by stream,
  *   stops at the first failure and leaves earlier streams written. Retrying the whole call is safe because each
- *   stream's events carry the same ids at the same positions and come back as duplicates. `tx` is not supported.
+ *   stream's events carry the same ids at the same positions and come back as duplicates.
+ * - No `joinTransaction`: there is no transaction to share with the caller (e.g. with Kafka offsets kept in
+ *   PostgreSQL), so the ledger takes its idempotent path: append, then store the offset (README).
+ * - streamVersions reads each stream's last event (one read per stream, 32 at a time).
  * - Duplicates are detected by reading the positions the request targets (numeric / no_stream expectations),
  *   or the stream's last events for 'any'; an id reused in another stream is not detected (ESDB ids are not
  *   globally unique).
@@ -65,14 +71,33 @@ export class EventStoreDbEventStore implements EventStore {
     return this.appendValidated(req);
   }
 
-  async appendMany(reqs: AppendRequest[], tx?: unknown): Promise<AppendResult[]> {
-    if (tx !== undefined) {
+  async appendMany(reqs: AppendRequest[], unitOfWork?: UnitOfWork): Promise<AppendResult[]> {
+    if (unitOfWork !== undefined) {
+      // Only reachable by a cast: this store has no joinTransaction to make one.
       throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'EventStoreDB cannot join an external transaction');
     }
     validateAppendRequests(reqs);
     const results: AppendResult[] = [];
     for (const req of reqs) results.push(await this.appendValidated(req));
     return results;
+  }
+
+  async streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
+    if (unitOfWork !== undefined) {
+      throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'EventStoreDB cannot join an external transaction');
+    }
+    const unique = [...new Set(streamIds)];
+    const versions = new Map<string, number>();
+    try {
+      for (let i = 0; i < unique.length; i += VERSION_READS_IN_FLIGHT) {
+        const slice = unique.slice(i, i + VERSION_READS_IN_FLIGHT);
+        const read = await Promise.all(slice.map((streamId) => this.currentVersion(streamId)));
+        slice.forEach((streamId, j) => versions.set(streamId, read[j]));
+      }
+    } catch (e) {
+      throw toEventStoreError(e);
+    }
+    return versions;
   }
 
   async readStream(streamId: string, opts: { fromVersion?: number; toVersion?: number } = {}): Promise<RecordedEvent[]> {

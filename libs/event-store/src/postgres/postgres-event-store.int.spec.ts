@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
-import { START, type Checkpoint, type EventStore, type NewEvent, type RecordedEvent } from '../event-store.port';
+import { START, type Checkpoint, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork } from '../event-store.port';
 import { EventStoreErrorCode, isEventStoreError } from '../event-store.error';
 import { createEventStore } from '../create-event-store';
 import { describeEventStoreContract } from '../testing';
@@ -28,6 +28,24 @@ afterAll(async () => {
 describeEventStoreContract('PostgreSQL', {
   atomicAppendMany: true,
   create: async () => createEventStore({ kind: 'postgres', pool, schema, polling: fastPolling }),
+  openTransaction: async () => {
+    const client = await pool.connect();
+    await client.query('BEGIN');
+    const end = (sql: string) => async () => {
+      try {
+        await client.query(sql);
+      } finally {
+        client.release();
+      }
+    };
+    return { tx: client, commit: end('COMMIT'), rollback: end('ROLLBACK') };
+  },
+});
+
+// The store as the ledger's idempotent path sees it (and as it sees EventStoreDB): no shared transaction.
+describeEventStoreContract('PostgreSQL without a shared transaction (transactional: false)', {
+  atomicAppendMany: true,
+  create: async () => createEventStore({ kind: 'postgres', pool, schema, polling: fastPolling, transactional: false }),
 });
 
 describe('PostgresEventStore (PostgreSQL specifics)', () => {
@@ -56,7 +74,7 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     try {
       // A takes its transaction id and global position first, then stays open.
       await txA.query('BEGIN');
-      await store.appendMany([{ streamId: streamA, expectedVersion: 'no_stream', events: [a1] }], txA);
+      await store.appendMany([{ streamId: streamA, expectedVersion: 'no_stream', events: [a1] }], join(store, txA));
       // B starts later, so gets a larger position, and commits first.
       await store.append({ streamId: streamB, expectedVersion: 'no_stream', events: [b1] });
       expect(await store.readStream(streamB)).toHaveLength(1); // B is committed and visible...
@@ -94,7 +112,7 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
           { streamId: s1, expectedVersion: 'no_stream', events: [event('A')] },
           { streamId: s2, expectedVersion: 'no_stream', events: [event('B'), event('C')] },
         ],
-        tx,
+        join(store, tx),
       );
       expect(results.map((r) => r.nextExpectedVersion)).toEqual([1, 2]);
       expect(await store.readStream(s1)).toEqual([]); // not committed: invisible to others
@@ -119,9 +137,9 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     const tx = await pool.connect();
     try {
       await tx.query('BEGIN');
-      await store.appendMany([{ streamId: s1, expectedVersion: 'no_stream', events: [event('A')] }], tx);
+      await store.appendMany([{ streamId: s1, expectedVersion: 'no_stream', events: [event('A')] }], join(store, tx));
       const conflict = await store
-        .appendMany([{ streamId: s2, expectedVersion: 0, events: [event('B')] }], tx)
+        .appendMany([{ streamId: s2, expectedVersion: 0, events: [event('B')] }], join(store, tx))
         .catch((e: unknown) => e);
       expect(isEventStoreError(conflict, EventStoreErrorCode.WRONG_EXPECTED_VERSION)).toBe(true);
       await tx.query(`INSERT INTO "${schema}".consumer_offsets VALUES ($1, 42)`, [s1]);
@@ -319,6 +337,11 @@ async function eventually(probe: () => boolean, timeoutMs = 15_000): Promise<voi
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(20);
   }
+}
+
+function join(store: EventStore, tx: PoolClient): UnitOfWork {
+  if (!store.joinTransaction) throw new Error('the store offers no joinTransaction');
+  return store.joinTransaction(tx);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -9,8 +9,10 @@ import type {
   ExpectedVersion,
   NewEvent,
   RecordedEvent,
+  SqlTransaction,
   Subscription,
   SubscribeToAllOptions,
+  UnitOfWork,
 } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.error';
 import { validateAppendRequests } from '../append-request';
@@ -30,6 +32,12 @@ export interface PostgresEventStoreOptions {
    * one pool connection for its lifetime; polling alone is still correct, only slower.
    */
   listen?: boolean;
+  /**
+   * Whether the store offers `joinTransaction` (default true), so a caller can append in its own transaction (the
+   * ledger's consumer, with its Kafka offsets). false = every appendMany commits on its own, as with EventStoreDB:
+   * the ledger then takes its idempotent path (append, then store the offset), which CI tests this way.
+   */
+  transactional?: boolean;
 }
 
 interface EventRow {
@@ -70,6 +78,9 @@ export class PostgresEventStore implements EventStore {
   private readonly polling: PollingOptions;
   private readonly listen: boolean;
   private readonly subscriptions = new SubscriptionRegistry();
+  /** The transactions behind the units of work this store made (only this store can resolve its handles). */
+  private readonly joined = new WeakMap<UnitOfWork, PoolClient>();
+  readonly joinTransaction?: (tx: SqlTransaction) => UnitOfWork;
 
   constructor(opts: PostgresEventStoreOptions) {
     this.schema = opts.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
@@ -79,6 +90,20 @@ export class PostgresEventStore implements EventStore {
     this.streams = `"${this.schema}".streams`;
     this.polling = { ...DEFAULT_POLLING, ...opts.polling };
     this.listen = opts.listen ?? true;
+    if (opts.transactional ?? true) this.joinTransaction = (tx) => this.join(tx);
+  }
+
+  /** The caller's pg PoolClient, inside BEGIN: we neither begin nor commit it. */
+  private join(tx: SqlTransaction): UnitOfWork {
+    const unitOfWork = Object.freeze({}) as UnitOfWork;
+    this.joined.set(unitOfWork, asPoolClient(tx));
+    return unitOfWork;
+  }
+
+  private clientOf(unitOfWork: UnitOfWork): PoolClient {
+    const client = this.joined.get(unitOfWork);
+    if (!client) throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'unit of work not made by this store (joinTransaction)');
+    return client;
   }
 
   async append(req: AppendRequest): Promise<AppendResult> {
@@ -87,15 +112,15 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * One transaction for all requests. With `tx` (a PoolClient inside BEGIN, e.g. the ledger storing Kafka
+   * One transaction for all requests. With a unit of work (the caller's transaction, e.g. the ledger storing Kafka
    * offsets alongside) we neither begin nor commit; a savepoint (unless `options.savepoint` is false) still makes
    * this call all-or-nothing and leaves the caller's transaction usable after a WRONG_EXPECTED_VERSION.
    */
-  async appendMany(reqs: AppendRequest[], tx?: unknown, options: AppendOptions = {}): Promise<AppendResult[]> {
+  async appendMany(reqs: AppendRequest[], unitOfWork?: UnitOfWork, options: AppendOptions = {}): Promise<AppendResult[]> {
     validateAppendRequests(reqs);
     if (reqs.length === 0) return [];
-    if (tx !== undefined) {
-      const client = asPoolClient(tx);
+    if (unitOfWork !== undefined) {
+      const client = this.clientOf(unitOfWork);
       if (options.savepoint === false) return this.appendInTransaction(client, reqs).catch((e: unknown) => Promise.reject(toEventStoreError(e)));
       await client.query(`SAVEPOINT ${SAVEPOINT}`);
       try {
@@ -119,6 +144,24 @@ export class PostgresEventStore implements EventStore {
       throw toEventStoreError(e);
     } finally {
       client.release(broken);
+    }
+  }
+
+  async streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
+    const versions = new Map(streamIds.map((streamId) => [streamId, 0]));
+    if (streamIds.length === 0) return versions;
+    const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
+    try {
+      // A named statement (one per schema): PostgreSQL parses and plans it once per connection.
+      const { rows } = await client.query<{ stream_id: string; version: number }>({
+        name: `tally-stream-versions:${this.schema}`,
+        text: `SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($1::text[])`,
+        values: [streamIds],
+      });
+      for (const row of rows) versions.set(row.stream_id, row.version);
+      return versions;
+    } catch (e) {
+      throw toEventStoreError(e);
     }
   }
 
@@ -394,9 +437,9 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function asPoolClient(tx: unknown): PoolClient {
-  if (typeof tx === 'object' && tx !== null && typeof (tx as PoolClient).query === 'function') return tx as PoolClient;
-  throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'tx must be a pg PoolClient inside a transaction');
+function asPoolClient(tx: SqlTransaction): PoolClient {
+  if (typeof tx === 'object' && tx !== null && typeof tx.query === 'function') return tx as PoolClient;
+  throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'joinTransaction needs a pg PoolClient inside a transaction');
 }
 
 function toRecordedEvent(row: EventRow): RecordedEvent {

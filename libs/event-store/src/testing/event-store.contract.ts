@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { START, type Checkpoint, type EventStore, type NewEvent, type RecordedEvent } from '../event-store.port';
+import {
+  START,
+  type Checkpoint,
+  type EventStore,
+  type NewEvent,
+  type RecordedEvent,
+  type SqlTransaction,
+  type UnitOfWork,
+} from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode, isEventStoreError } from '../event-store.error';
 
 export interface EventStoreContractFactory {
@@ -9,6 +17,18 @@ export interface EventStoreContractFactory {
   dispose?(): Promise<void>;
   /** PostgreSQL: true. EventStoreDB: false (stream-by-stream; retried safely thanks to idempotent ids). */
   atomicAppendMany: boolean;
+  /**
+   * How to open a transaction the store can join (`joinTransaction`), for stores that offer one; undefined for
+   * stores that must not offer it (EventStoreDB, PostgreSQL with `transactional: false`), which the suite checks.
+   */
+  openTransaction?: () => Promise<OpenTransaction>;
+}
+
+/** A transaction the test opened (PostgreSQL: a pool client after BEGIN); commit/rollback also release it. */
+export interface OpenTransaction {
+  tx: SqlTransaction;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
 }
 
 /**
@@ -226,6 +246,105 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       });
     }
 
+    it('streamVersions gives each stream its current version, 0 for a missing one, following appends', async () => {
+      const [s1, s2, missing] = [stream(), stream(), stream()];
+      expect(await store.streamVersions([])).toEqual(new Map());
+      await store.append({ streamId: s1, expectedVersion: 'no_stream', events: [event('A'), event('B')] });
+      await store.append({ streamId: s2, expectedVersion: 'no_stream', events: [event('C')] });
+
+      expect(await store.streamVersions([s1, s2, missing])).toEqual(new Map([[s1, 2], [s2, 1], [missing, 0]]));
+      await store.appendMany([{ streamId: s2, expectedVersion: 1, events: [event('D'), event('E')] }]);
+      // Asked twice, answered once; a duplicate append moves nothing.
+      await store.append({ streamId: s1, expectedVersion: 'no_stream', events: (await store.readStream(s1)).map(asNew) });
+      expect(await store.streamVersions([s2, s1, s2])).toEqual(new Map([[s2, 3], [s1, 2]]));
+      // What the ledger checks its cached state against: the version of the stream's last event.
+      const last = (await store.readStream(s2)).at(-1);
+      expect(last?.version).toBe(3);
+    });
+
+    const openTransaction = factory.openTransaction;
+    if (openTransaction) {
+      describe('unit of work (a transaction shared with the caller)', () => {
+        it('offers joinTransaction', () => {
+          expect(typeof store.joinTransaction).toBe('function');
+        });
+
+        it('appends in the caller\'s transaction: invisible until it commits, then all there', async () => {
+          const [s1, s2] = [stream(), stream()];
+          const open = await openTransaction();
+          const unitOfWork = join(store, open.tx);
+          try {
+            const results = await store.appendMany(
+              [
+                { streamId: s1, expectedVersion: 'no_stream', events: [event('A')] },
+                { streamId: s2, expectedVersion: 'no_stream', events: [event('B'), event('C')] },
+              ],
+              unitOfWork,
+            );
+            expect(results.map((r) => r.nextExpectedVersion)).toEqual([1, 2]);
+            // The unit of work sees its own writes; everyone else sees nothing yet.
+            expect(await store.streamVersions([s1, s2], unitOfWork)).toEqual(new Map([[s1, 1], [s2, 2]]));
+            expect(await store.streamVersions([s1, s2])).toEqual(new Map([[s1, 0], [s2, 0]]));
+            expect(await store.readStream(s2)).toEqual([]);
+          } catch (e) {
+            await open.rollback();
+            throw e;
+          }
+          await open.commit();
+          expect(await store.streamVersions([s1, s2])).toEqual(new Map([[s1, 1], [s2, 2]]));
+          expect((await store.readStream(s2)).map((e) => e.type)).toEqual(['B', 'C']);
+        });
+
+        it('writes nothing when the caller rolls back, and the stream stays new', async () => {
+          const streamId = stream();
+          const open = await openTransaction();
+          try {
+            await store.appendMany([{ streamId, expectedVersion: 'no_stream', events: [event('A')] }], join(store, open.tx));
+          } finally {
+            await open.rollback();
+          }
+          expect(await store.readStream(streamId)).toEqual([]);
+          expect(await store.streamVersions([streamId])).toEqual(new Map([[streamId, 0]]));
+          expect(await store.append({ streamId, expectedVersion: 'no_stream', events: [event('B')] })).toMatchObject({
+            nextExpectedVersion: 1,
+          });
+        });
+
+        it('refuses a unit of work it did not make with INVALID_REQUEST', async () => {
+          const streamId = stream();
+          const forged = Object.freeze({}) as UnitOfWork;
+          const error = await rejection(store.appendMany([{ streamId, expectedVersion: 'any', events: [event('A')] }], forged));
+          expect(error.code).toBe(EventStoreErrorCode.INVALID_REQUEST);
+          expect((await rejection(store.streamVersions([streamId], forged))).code).toBe(EventStoreErrorCode.INVALID_REQUEST);
+          expect(await store.readStream(streamId)).toEqual([]);
+        });
+      });
+    } else {
+      it('offers no joinTransaction: each appendMany commits on its own (callers take the idempotent path)', async () => {
+        expect(store.joinTransaction).toBeUndefined();
+        const streamId = stream();
+        const forged = Object.freeze({}) as UnitOfWork;
+        const error = await rejection(store.appendMany([{ streamId, expectedVersion: 'any', events: [event('A')] }], forged));
+        expect(error.code).toBe(EventStoreErrorCode.INVALID_REQUEST);
+        expect(await store.readStream(streamId)).toEqual([]);
+      });
+    }
+
+    it('makes the idempotent path safe: a redelivered decision appended again after its first commit is a duplicate', async () => {
+      // The ledger without a shared transaction: append, crash before the Kafka offset is stored, redeliver, decide
+      // again on an unchanged cache (worst case) with the same deterministic ids and the same expected version.
+      const streamId = stream();
+      await store.append({ streamId, expectedVersion: 'no_stream', events: [event('Opened')] });
+      const decided = [event('Debited'), event('Debited')];
+      const first = await store.appendMany([{ streamId, expectedVersion: 1, events: decided }]);
+      const again = await store.appendMany([{ streamId, expectedVersion: 1, events: decided }]);
+
+      expect(first).toEqual([{ streamId, nextExpectedVersion: 3, duplicate: false }]);
+      expect(again).toEqual([{ streamId, nextExpectedVersion: 3, duplicate: true }]);
+      expect(await store.streamVersions([streamId])).toEqual(new Map([[streamId, 3]]));
+      expect(await store.readStream(streamId)).toHaveLength(3);
+    });
+
     it('readAll returns events after a checkpoint in global order, paging without gaps or repeats', async () => {
       const [s1, s2] = [stream(), stream()];
       const ids = [event('A'), event('B'), event('C'), event('D')];
@@ -323,6 +442,15 @@ function stream(): string {
 
 function event(type: string, data: Record<string, unknown> = {}, metadata?: Record<string, unknown>): NewEvent {
   return { id: randomUUID(), type, data, ...(metadata ? { metadata } : {}) };
+}
+
+function asNew(stored: RecordedEvent): NewEvent {
+  return { id: stored.id, type: stored.type, data: stored.data, metadata: stored.metadata };
+}
+
+function join(store: EventStore, tx: SqlTransaction): UnitOfWork {
+  if (!store.joinTransaction) throw new Error('the store offers no joinTransaction');
+  return store.joinTransaction(tx);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<EventStoreError> {
