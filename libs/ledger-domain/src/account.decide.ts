@@ -115,6 +115,7 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Accou
       occurredAt: command.occurredAt,
       debitedAt: run.at,
       ...(hold && { holdId: hold.holdId }),
+      ...(command.metadata && Object.keys(command.metadata).length > 0 && { metadata: command.metadata }),
     },
   });
   if (overdraft > 0n) {

@@ -18,10 +18,16 @@ export interface BucketShare {
   readonly amount: Micro;
 }
 
+/** One model's share of a priced usage event, with the counts it was priced on. */
 export interface PricingLine {
   readonly model: string;
+  readonly feature: string;
   readonly amount: Micro;
-  readonly [k: string]: unknown;
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
+  readonly images?: number;
+  readonly resolution?: string;
+  readonly videoSeconds?: number;
 }
 
 export interface UsagePricing {
@@ -64,6 +70,8 @@ export type UsageDebited = Event<
     occurredAt: string;
     debitedAt: string;
     holdId?: string;
+    /** The usage's labels as reported (RecordUsage.metadata); omitted when it had none. */
+    metadata?: Readonly<Record<string, string>>;
   }
 >;
 

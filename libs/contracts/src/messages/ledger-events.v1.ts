@@ -6,11 +6,17 @@ import { ID_PATTERN, IsCreditAmount } from '../validation';
 import { OVERDRAFT_POLICIES, type OverdraftPolicy } from './subscription-events.v1';
 
 /**
- * Payloads of ledger.events.v1 (version 1 of each type). The ledger's relay publishes every event it appended,
- * amounts as decimal credit strings, with `streamVersion` on the envelope.
+ * Payloads of ledger.events.v1, version 1 of each type (the current version of most; see ledger-events.ts for
+ * which version of each is current and the upcasters). The ledger's relay publishes every event it appended,
+ * amounts as decimal credit strings, with `streamVersion` on the envelope. A released class is frozen: a change
+ * of shape is a new version with an upcaster, never an edit here.
  */
 export const BUCKET_KINDS = ['allowance', 'promotional', 'purchased'] as const;
 export type BucketKindV1 = (typeof BUCKET_KINDS)[number];
+export const EXPIRY_REASONS = ['expired', 'cycle-reset', 'plan-change'] as const;
+export type ExpiryReasonV1 = (typeof EXPIRY_REASONS)[number];
+export const HOLD_RELEASE_REASONS = ['released', 'expired'] as const;
+export type HoldReleaseReasonV1 = (typeof HOLD_RELEASE_REASONS)[number];
 
 export class BucketShareV1 {
   @IsString() @MaxLength(200) bucketId!: string;
@@ -92,7 +98,7 @@ export class CreditsExpiredV1 {
   @IsString() @MaxLength(200) bucketId!: string;
   @IsIn(BUCKET_KINDS) kind!: BucketKindV1;
   @IsCreditAmount() amount!: string;
-  @IsIn(['expired', 'cycle-reset', 'plan-change']) reason!: string;
+  @IsIn(EXPIRY_REASONS) reason!: ExpiryReasonV1;
   @IsISO8601({ strict: true }) expiredAt!: string;
 }
 
@@ -162,26 +168,5 @@ export class HoldSettledV1 {
 export class HoldReleasedV1 {
   @Matches(ID_PATTERN) holdId!: string;
   @IsCreditAmount() amount!: string;
-  @IsIn(['released', 'expired']) reason!: string;
+  @IsIn(HOLD_RELEASE_REASONS) reason!: HoldReleaseReasonV1;
 }
-
-/** type → payload class, for every ledger event type at version 1. */
-export const LEDGER_EVENT_CLASSES = {
-  AccountOpened: AccountOpenedV1,
-  CreditsGranted: CreditsGrantedV1,
-  UsageDebited: UsageDebitedV1,
-  CreditsExpired: CreditsExpiredV1,
-  OverdraftIncurred: OverdraftIncurredV1,
-  OverdraftWrittenOff: OverdraftWrittenOffV1,
-  OverdraftSettled: OverdraftSettledV1,
-  LowCreditThresholdCrossed: LowCreditThresholdCrossedV1,
-  CreditsDepleted: CreditsDepletedV1,
-  CycleStarted: LedgerCycleStartedV1,
-  PlanChanged: LedgerPlanChangedV1,
-  HoldPlaced: HoldPlacedV1,
-  HoldSettled: HoldSettledV1,
-  HoldReleased: HoldReleasedV1,
-} as const;
-
-export type LedgerEventType = keyof typeof LEDGER_EVENT_CLASSES;
-export type LedgerEventPayload<T extends LedgerEventType> = InstanceType<(typeof LEDGER_EVENT_CLASSES)[T]>;

@@ -13,7 +13,7 @@ export const cr = (n: number): Micro => credits(n);
 
 export const opened: AccountEvent = { type: 'AccountOpened', data: { accountId: ACCOUNT, openedAt: '2025-01-01T00:00:00.000Z' } };
 
-export const PRICING = { rateCardVersion: 'rc-2025-03', lines: [{ model: 'gpt-x', amount: 0n }] };
+export const PRICING = { rateCardVersion: 'rc-2025-03', lines: [{ model: 'gpt-x', feature: 'chat', amount: 0n }] };
 
 export const grantCommand = (grantId: string, kind: BucketKind, amount: Micro, extra: Partial<GrantCredits> = {}): GrantCredits => ({
   type: 'GrantCredits',
