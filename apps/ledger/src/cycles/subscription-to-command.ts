@@ -1,4 +1,4 @@
-import type { CycleStartedV1, PlanChangedV1 } from '@tally/contracts';
+import { Topics } from '@tally/contracts';
 import type { ChangePlan, StartCycle } from '@tally/ledger-domain';
 import { parseCredits } from '@tally/money';
 import { Rejection, type ToCommand } from '../consumers/ledger-command.consumer';
@@ -7,10 +7,13 @@ import { Rejection, type ToCommand } from '../consumers/ledger-command.consumer'
  * subscription.events.v1 → account commands. CycleStarted resets the allowance (expire the rest, settle any
  * overdraft, grant the new allocation, re-arm thresholds), idempotent by cycle id; PlanChanged updates the rules.
  */
-export const subscriptionToCommand: ToCommand = ({ envelope, data }) => {
-  switch (envelope.type) {
+export const subscriptionToCommand: ToCommand = (message) => {
+  // The consumer is wired to subscription.events.v1; a message of another topic is not a subscription fact.
+  if (message.topic !== Topics.subscriptionEvents) throw new Rejection('UNKNOWN_MESSAGE_TYPE', { topic: message.topic, type: message.type });
+  const { envelope } = message;
+  switch (message.type) {
     case 'CycleStarted': {
-      const cycle = data as CycleStartedV1;
+      const cycle = message.data;
       const command: StartCycle = {
         type: 'StartCycle',
         accountId: envelope.accountId,
@@ -26,7 +29,7 @@ export const subscriptionToCommand: ToCommand = ({ envelope, data }) => {
       return { command, commandKey: `cycle:${cycle.cycleId}` };
     }
     case 'PlanChanged': {
-      const change = data as PlanChangedV1;
+      const change = message.data;
       const command: ChangePlan = {
         type: 'ChangePlan',
         accountId: envelope.accountId,
@@ -38,7 +41,10 @@ export const subscriptionToCommand: ToCommand = ({ envelope, data }) => {
       };
       return { command, commandKey: `plan:${change.changeId}` };
     }
-    default:
-      throw new Rejection('UNKNOWN_MESSAGE_TYPE', { type: envelope.type });
+    default: {
+      // parseMessage refuses unknown types; this keeps a new subscription message from being forgotten here.
+      const unknown: never = message;
+      throw new Rejection('UNKNOWN_MESSAGE_TYPE', { type: (unknown as { type: string }).type });
+    }
   }
 };

@@ -1,17 +1,11 @@
 import {
   ContractViolation,
+  isLedgerEventType,
   type BalanceSnapshotV1,
-  type CreditsExpiredV1,
-  type CreditsGrantedV1,
   type Envelope,
-  type HoldPlacedV1,
-  type HoldReleasedV1,
-  type HoldSettledV1,
-  type LedgerCycleStartedV1,
-  type OverdraftIncurredV1,
-  type OverdraftSettledV1,
-  type OverdraftWrittenOffV1,
-  type UsageDebitedV1,
+  type LedgerEventEnvelope,
+  type LedgerEventPayload,
+  type UsageDebitedV2,
 } from '@tally/contracts';
 import { parseCredits } from '@tally/money';
 
@@ -20,8 +14,11 @@ import { parseCredits } from '@tally/money';
  * micro-credits (what pg sends for bigint parameters); nothing here touches a float.
  */
 
-/** A ledger.events.v1 envelope as the projection needs it: position and balance are mandatory. */
-export type LedgerEnvelope = Envelope<object> & { streamVersion: number; balanceAfter: BalanceSnapshotV1 };
+/**
+ * A ledger.events.v1 envelope as the projection needs it: narrowed by `type` (the payload at its current version,
+ * whichever version was sent), position and balance mandatory.
+ */
+export type LedgerEnvelope = LedgerEventEnvelope & { streamVersion: number; balanceAfter: BalanceSnapshotV1 };
 
 /** The event types that appear in the transaction history, i.e. that move credits or reset the cycle. */
 export const TRANSACTION_TYPES = [
@@ -98,18 +95,25 @@ export interface UsageLineRow {
 
 const micros = (credits: string): string => parseCredits(credits).toString();
 const negative = (credits: string): string => (-parseCredits(credits)).toString();
-const isTransactionType = (type: string): type is TransactionType => (TRANSACTION_TYPES as readonly string[]).includes(type);
 /** Drops undefined values so the jsonb stays small and a rebuild writes byte-identical documents. */
 const compact = (details: Record<string, unknown>): Record<string, unknown> =>
   Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined));
 
-/** Refuses envelopes that lack what the projection keys on; the consumer dead-letters them. */
+/**
+ * Refuses envelopes that lack what the projection keys on; the consumer dead-letters them. An envelope from
+ * parseMessage is typed already; one from elsewhere (the rebuild reads the store through the ledger's codec, tests
+ * build their own) has its type checked here and its payload trusted as the current version of that type.
+ */
+export function asLedgerEnvelope(envelope: LedgerEventEnvelope): LedgerEnvelope;
+export function asLedgerEnvelope(envelope: Envelope<object>): LedgerEnvelope;
 export function asLedgerEnvelope(envelope: Envelope<object>): LedgerEnvelope {
   const issues = [];
-  if (!Number.isInteger(envelope.streamVersion) || (envelope.streamVersion ?? 0) < 1) {
+  const { streamVersion, balanceAfter, type } = envelope;
+  if (!isLedgerEventType(type)) issues.push({ field: 'type', reason: `${type} is not a ledger event` });
+  if (streamVersion === undefined || !Number.isInteger(streamVersion) || streamVersion < 1) {
     issues.push({ field: 'streamVersion', reason: 'is required on ledger.events.v1 (a positive integer)' });
   }
-  if (!envelope.balanceAfter) issues.push({ field: 'balanceAfter', reason: 'is required on ledger.events.v1' });
+  if (!balanceAfter) issues.push({ field: 'balanceAfter', reason: 'is required on ledger.events.v1' });
   if (issues.length > 0) throw new ContractViolation('INVALID_ENVELOPE', issues);
   return envelope as LedgerEnvelope;
 }
@@ -156,16 +160,19 @@ export function balanceRow(envelope: LedgerEnvelope, cycleStart: string | null):
  * from an earlier one (a settlement, which the grant after it shows).
  */
 export function transactionOf(
-  type: string,
-  data: object,
+  event: LedgerEventPayload,
 ): { type: TransactionType; amount: string | null; details: Record<string, unknown>; unshown?: bigint } | undefined {
-  if (!isTransactionType(type)) return undefined;
-  switch (type) {
+  switch (event.type) {
+    case 'AccountOpened':
+    case 'LowCreditThresholdCrossed':
+    case 'CreditsDepleted':
+    case 'PlanChanged':
+      return undefined;
     case 'CreditsGranted': {
-      const d = data as CreditsGrantedV1;
+      const d = event.data;
       const settled = d.overdraftSettled === undefined ? 0n : parseCredits(d.overdraftSettled);
       return {
-        type,
+        type: event.type,
         amount: (parseCredits(d.amount) + settled).toString(),
         details: compact({
           kind: d.kind, grantId: d.grantId, bucketId: d.bucketId, source: d.source, expiresAt: d.expiresAt, paymentReference: d.paymentReference,
@@ -174,11 +181,11 @@ export function transactionOf(
       };
     }
     case 'UsageDebited': {
-      const d = data as UsageDebitedV1;
+      const d = event.data;
       const overdraft = parseCredits(d.overdraft);
       const charged = d.perBucket.reduce((sum, share) => sum + parseCredits(share.amount), 0n) + overdraft;
       return {
-        type,
+        type: event.type,
         amount: (-charged).toString(),
         details: compact({
           usageId: d.usageId,
@@ -193,47 +200,47 @@ export function transactionOf(
       };
     }
     case 'CreditsExpired': {
-      const d = data as CreditsExpiredV1;
-      return { type, amount: negative(d.amount), details: { bucketId: d.bucketId, kind: d.kind, reason: d.reason } };
+      const d = event.data;
+      return { type: event.type, amount: negative(d.amount), details: { bucketId: d.bucketId, kind: d.kind, reason: d.reason } };
     }
     case 'OverdraftSettled': {
-      const d = data as OverdraftSettledV1;
-      return { type, amount: null, details: { grantId: d.grantId, settled: d.amount, remainingOverdraft: d.remaining }, unshown: -parseCredits(d.amount) };
+      const d = event.data;
+      return { type: event.type, amount: null, details: { grantId: d.grantId, settled: d.amount, remainingOverdraft: d.remaining }, unshown: -parseCredits(d.amount) };
     }
     case 'OverdraftIncurred': {
-      const d = data as OverdraftIncurredV1;
-      return { type, amount: null, details: { usageId: d.usageId, overdraft: d.amount, totalOverdraft: d.total } };
+      const d = event.data;
+      return { type: event.type, amount: null, details: { usageId: d.usageId, overdraft: d.amount, totalOverdraft: d.total } };
     }
     case 'OverdraftWrittenOff': {
-      const d = data as OverdraftWrittenOffV1;
-      return { type, amount: micros(d.amount), details: { usageId: d.usageId, writtenOff: d.amount } };
+      const d = event.data;
+      return { type: event.type, amount: micros(d.amount), details: { usageId: d.usageId, writtenOff: d.amount } };
     }
     case 'HoldPlaced': {
-      const d = data as HoldPlacedV1;
-      return { type, amount: negative(d.amount), details: { holdId: d.holdId, expiresAt: d.expiresAt } };
+      const d = event.data;
+      return { type: event.type, amount: negative(d.amount), details: { holdId: d.holdId, expiresAt: d.expiresAt } };
     }
     case 'HoldSettled': {
-      const d = data as HoldSettledV1;
+      const d = event.data;
       return {
-        type,
+        type: event.type,
         amount: micros(d.heldAmount),
         details: { holdId: d.holdId, usageId: d.usageId, heldAmount: d.heldAmount, settledAmount: d.settledAmount, releasedAmount: d.releasedAmount },
       };
     }
     case 'HoldReleased': {
-      const d = data as HoldReleasedV1;
-      return { type, amount: micros(d.amount), details: { holdId: d.holdId, reason: d.reason } };
+      const d = event.data;
+      return { type: event.type, amount: micros(d.amount), details: { holdId: d.holdId, reason: d.reason } };
     }
     case 'CycleStarted': {
-      const d = data as LedgerCycleStartedV1;
+      const d = event.data;
       return {
-        type,
+        type: event.type,
         amount: null,
         details: { cycleId: d.cycleId, planId: d.planId, periodStart: d.periodStart, periodEnd: d.periodEnd, allocation: d.allocation, unlimited: d.unlimited },
       };
     }
     default: {
-      const unreachable: never = type;
+      const unreachable: never = event;
       return unreachable;
     }
   }
@@ -245,7 +252,7 @@ export function netBalance(balance: BalanceSnapshotV1): bigint {
 }
 
 export function transactionRow(envelope: LedgerEnvelope): TransactionRow | undefined {
-  const transaction = transactionOf(envelope.type, envelope.data);
+  const transaction = transactionOf(envelope);
   if (!transaction) return undefined;
   const { unshown = 0n, ...row } = transaction;
   return {
@@ -261,8 +268,8 @@ export function transactionRow(envelope: LedgerEnvelope): TransactionRow | undef
 /** One usage record per UsageDebited, plus one line per model (a council answer has several). */
 export function usageRows(envelope: LedgerEnvelope): { record: UsageRecordRow; lines: UsageLineRow[] } | undefined {
   if (envelope.type !== 'UsageDebited') return undefined;
-  const d = envelope.data as UsageDebitedV1;
-  const sum = (pick: (line: UsageDebitedV1['pricing']['lines'][number]) => number | undefined): number =>
+  const d = envelope.data;
+  const sum = (pick: (line: UsageDebitedV2['pricing']['lines'][number]) => number | undefined): number =>
     d.pricing.lines.reduce((total, line) => total + (pick(line) ?? 0), 0);
   const record: UsageRecordRow = {
     accountId: envelope.accountId,
@@ -317,7 +324,7 @@ export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
     const current = latest.get(accountId);
     if (!current || current.streamVersion < streamVersion) latest.set(accountId, envelope);
     if (envelope.type === 'CycleStarted') {
-      const d = envelope.data as LedgerCycleStartedV1;
+      const d = envelope.data;
       const seen = cycleStarts.get(accountId);
       if (!seen || seen.streamVersion < streamVersion) cycleStarts.set(accountId, { cycleId: d.cycleId, periodStart: d.periodStart, streamVersion });
     }

@@ -1,4 +1,4 @@
-import type { UsageRecordedV1 } from '@tally/contracts';
+import { Topics } from '@tally/contracts';
 import type { RecordUsage } from '@tally/ledger-domain';
 import { PricingError, priceUsage, type RateCard } from '@tally/pricing';
 import { Rejection, type ToCommand } from '../consumers/ledger-command.consumer';
@@ -8,8 +8,10 @@ import { Rejection, type ToCommand } from '../consumers/ledger-command.consumer'
  * up per event; the card version is stamped on the debit). Unpriceable usage is dead-lettered with the reason.
  */
 export function usageToCommand(rateCard: RateCard): ToCommand {
-  return ({ envelope, data }) => {
-    const usage = data as UsageRecordedV1;
+  return (message) => {
+    // The consumer is wired to usage.events.v1; a message of another topic can never become usage.
+    if (message.topic !== Topics.usageEvents) throw new Rejection('UNKNOWN_MESSAGE_TYPE', { topic: message.topic, type: message.type });
+    const { envelope, data: usage } = message;
     let priced: ReturnType<typeof priceUsage>;
     try {
       priced = priceUsage(rateCard, usage, new Date(envelope.occurredAt));

@@ -1,19 +1,16 @@
 import { createHash } from 'node:crypto';
-import type {
-  CreditsDepletedV1, CreditsGrantedV1, LedgerCycleStartedV1, LowCreditThresholdCrossedV1,
-} from '@tally/contracts';
+import type { LedgerEventData, LedgerEventType } from '@tally/contracts';
 import {
   CHANNELS, effectivePreferences, type Channel, type NotificationContent, type NotificationType, type TypePreferences,
 } from '../notification-types';
 
-/** A ledger event as the consumer hands it over: envelope fields and the payload validated by its contract class. */
-export interface LedgerEvent {
-  id: string;
-  type: string;
-  accountId: string;
-  occurredAt: string;
-  data: object;
-}
+/**
+ * A ledger event as the consumer hands it over: envelope fields and the payload validated by its contract class
+ * (upcast to the current version, whichever the ledger sent), narrowed by `type`.
+ */
+export type LedgerEvent = {
+  [K in LedgerEventType]: { id: string; type: K; accountId: string; occurredAt: string; data: LedgerEventData[K] };
+}[LedgerEventType];
 
 /** Where and what an account wants to hear about. */
 export interface RecipientSettings {
@@ -74,7 +71,7 @@ function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified
   const resetsAtFor = (cycleId: string | undefined) => (cycleId !== undefined && cycle?.cycleId === cycleId ? cycle.periodEnd : undefined);
   switch (event.type) {
     case 'LowCreditThresholdCrossed': {
-      const { cycleId, thresholdPercent, available, allocation } = event.data as LowCreditThresholdCrossedV1;
+      const { cycleId, thresholdPercent, available, allocation } = event.data;
       return {
         type: 'low_credit',
         dedupeKey: `cycle:${cycleId}:threshold:${thresholdPercent}:event:${event.id}`,
@@ -82,7 +79,7 @@ function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified
       };
     }
     case 'CreditsDepleted': {
-      const { cycleId } = event.data as CreditsDepletedV1;
+      const { cycleId } = event.data;
       return {
         type: 'credits_depleted',
         // Once per depletion the ledger announces (it announces again only after a grant lifted the balance).
@@ -94,7 +91,7 @@ function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified
       };
     }
     case 'CycleStarted': {
-      const { cycleId, planId, periodStart, periodEnd, allocation, unlimited } = event.data as LedgerCycleStartedV1;
+      const { cycleId, planId, periodStart, periodEnd, allocation, unlimited } = event.data;
       if (unlimited) return undefined;
       return {
         type: 'credits_renewed',
@@ -103,7 +100,7 @@ function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified
       };
     }
     case 'CreditsGranted': {
-      const { kind, grantId, amount, paymentReference } = event.data as CreditsGrantedV1;
+      const { kind, grantId, amount, paymentReference } = event.data;
       if (kind !== 'purchased') return undefined;
       return { type: 'purchase_receipt', dedupeKey: `grant:${grantId}`, fields: { amount, paymentReference } };
     }

@@ -1,7 +1,10 @@
+import type { LedgerEventData, LedgerEventType } from '@tally/contracts';
 import { decideNotifications, notificationIdOf, type LedgerEvent, type RecipientSettings } from './decide-notifications';
 
 const both: RecipientSettings = { email: 'ops@example.com', webhookUrl: 'https://hooks.example.com/x', preferences: {} };
-const event = (type: string, data: object, id = `evt-${type}`): LedgerEvent => ({ id, type, accountId: 'acc-1', occurredAt: '2026-11-21T10:00:00Z', data });
+// Payloads here carry only what the decision reads (the consumer hands over validated, complete ones).
+const event = <K extends LedgerEventType>(type: K, data: Partial<LedgerEventData[K]>, id = `evt-${type}`) =>
+  ({ id, type, accountId: 'acc-1', occurredAt: '2026-11-21T10:00:00Z', data }) as unknown as Extract<LedgerEvent, { type: K }>;
 const threshold = (percent: number, cycleId = 'c-1') =>
   event('LowCreditThresholdCrossed', { thresholdPercent: percent, cycleId, available: '19.5', allocation: '100' }, `evt-${cycleId}-${percent}`);
 const cycle = { cycleId: 'c-1', periodEnd: '2026-12-01T00:00:00.000Z', allocation: '100' };

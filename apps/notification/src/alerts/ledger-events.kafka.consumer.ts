@@ -40,7 +40,7 @@ export class LedgerEventsKafkaConsumer implements OnApplicationBootstrap, OnModu
       producer: this.producer,
       deadLetterTopic: () => config.LEDGER_DEAD_LETTER_TOPIC,
       // The registry is keyed by the contract topic; the configured name may differ (tests).
-      parse: (_topic, message) => parseMessage(Topics.ledgerEvents, message.value).envelope as LedgerEvent,
+      parse: (_topic, message): LedgerEvent => parseMessage(Topics.ledgerEvents, message.value).envelope,
       handle: async ({ messages, tx }) => {
         await handler.apply(tx, messages.map((message) => message.value));
       },
