@@ -1,6 +1,7 @@
 import { AppError } from '@tally/shared';
 import { isAccountError } from '@tally/ledger-domain';
 import { PricingError } from '@tally/pricing';
+import { EventStoreErrorCode, isEventStoreError } from '@tally/event-store';
 import { HISTORY_STATUS_BY_CODE } from './history/history.errors';
 
 export type LedgerErrorCode =
@@ -13,7 +14,8 @@ export type LedgerErrorCode =
   | 'INVALID_COMMAND'
   | 'UNKNOWN_PACK'
   | 'UNPRICEABLE_USAGE'
-  | 'HOLD_NOT_FOUND';
+  | 'HOLD_NOT_FOUND'
+  | 'ACCOUNT_BUSY';
 
 export class LedgerError extends AppError<LedgerErrorCode> {}
 
@@ -30,10 +32,15 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   UNKNOWN_PACK: 400,
   UNPRICEABLE_USAGE: 400,
   HOLD_NOT_FOUND: 404,
+  // Retryable (with Retry-After): other writes to the account kept winning the race, e.g. consumers catching up.
+  ACCOUNT_BUSY: 503,
 };
 
 /** Domain and pricing errors → the ledger's coded errors (the domain itself knows no transport). */
 export function toLedgerError(error: unknown): unknown {
+  if (isEventStoreError(error, EventStoreErrorCode.WRONG_EXPECTED_VERSION)) {
+    return new LedgerError('ACCOUNT_BUSY', 'The account is being changed by other writes; retry with the same idempotency key.');
+  }
   if (isAccountError(error)) {
     return new LedgerError(error.code as LedgerErrorCode, error.message, jsonSafe(error.details));
   }

@@ -11,6 +11,8 @@ import { API_KEY, createTopics, ledgerTestSettings } from './ledger-test-env';
 describe('ledger across PostgreSQL restarts', () => {
   const { env, topics } = ledgerTestSettings();
   const ACCOUNTS = 8;
+  // How long PostgreSQL stays stopped; PG_OUTAGE_SECONDS=60 tries an outage longer than the consumers' retry budget.
+  const DOWN_MS = Number(process.env.PG_OUTAGE_SECONDS ?? 5) * 1_000;
   // gpt-4o-mini: 1,000 in × 0.15/M + 1,000 out × 0.6/M = 750 µcr per event; a grant is 1 credit.
   const USAGE_MICROS = 750n;
   const GRANT_MICROS = 1_000_000n;
@@ -107,7 +109,7 @@ describe('ledger across PostgreSQL restarts', () => {
       // 2. Down for a few seconds: connections are refused meanwhile.
       await db.stop();
       downFrom = Date.now();
-      await sleep(5_000);
+      await sleep(DOWN_MS);
       downUntil = Date.now();
       await db.start();
       startedAt = Date.now();
@@ -134,7 +136,9 @@ describe('ledger across PostgreSQL restarts', () => {
         grantsAcked.set(key, account);
       }
       return true;
-    }, 30_000, 500);
+    }, 30_000, 500).catch((error: Error) => {
+      throw new Error(`${error.message}; last answers ${JSON.stringify(http.answers.slice(-3))}; ledger log: ${commands?.output().slice(-3000)}`);
+    });
 
     const check = (pool = new Pool({ connectionString: db.url, max: 2 }));
     const one = async (sql: string) => (await check.query(sql)).rows[0];
@@ -164,7 +168,7 @@ describe('ledger across PostgreSQL restarts', () => {
       usageEvents: usageAcked.size, grants: grantsAcked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length,
       duringOutage: duringOutage.length, okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
     }));
-  }, 110_000);
+  }, 110_000 + DOWN_MS);
 });
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -33,7 +33,12 @@ export interface BatchCommand {
   reject: (reason: string, details?: unknown) => void;
 }
 
-const MAX_CONFLICT_RETRIES = 5;
+const MAX_CONFLICT_RETRIES = 8;
+/**
+ * Between attempts of an HTTP command that lost a race: a growing, jittered pause, so a command competing with a
+ * consumer appending to the same account in big batches (e.g. catching up after an outage) gets a window.
+ */
+const conflictPauseMs = (attempt: number): number => attempt * 10 + Math.random() * attempt * 20;
 const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
 
 /**
@@ -108,6 +113,7 @@ export class AccountRepository {
         if (!conflict) this.cache.delete(command.accountId);
         if (!conflict || attempt >= MAX_CONFLICT_RETRIES) throw error;
       }
+      await new Promise((resolve) => setTimeout(resolve, conflictPauseMs(attempt)));
     }
   }
 
