@@ -1,11 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
-
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+import { quoteIdentifier } from '@tally/shared';
 
 /** Schema names come from configuration, never from users, but they are spliced into SQL: refuse anything odd. */
 export function quoteSchema(schema: string): string {
-  if (!IDENTIFIER.test(schema)) throw new Error(`invalid PostgreSQL schema name for Kafka offsets: ${JSON.stringify(schema)}`);
-  return `"${schema}"`;
+  return quoteIdentifier(schema, 'PostgreSQL schema name for Kafka offsets');
 }
 
 /**

@@ -6,6 +6,7 @@ export * from './errors/app-error';
 export * from './errors/http-error.filter';
 export * from './errors/dependency-unavailable';
 export * from './database/pg-connection-loss';
+export * from './database/sql-identifier';
 export * from './http/api-keys';
 export * from './http/api-key.guard';
 export * from './http/bootstrap-http';

@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { formatCredits } from '@tally/money';
+import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../config/ledger.config';
 import { PG_POOL } from '../database/database.tokens';
-import { quoteIdent } from '../read-models/sql';
 import { accountNotFound } from './history.errors';
 import { checkAccountId } from './history.params';
 
@@ -57,7 +57,7 @@ export class BalanceReadRepository {
     @Inject(PG_POOL) private readonly pool: Pool,
     config: LedgerConfig,
   ) {
-    this.s = quoteIdent(config.DATABASE_SCHEMA);
+    this.s = quoteIdentifier(config.DATABASE_SCHEMA);
   }
 
   async find(accountId: string): Promise<ProjectedBalance | undefined> {

@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { formatCredits } from '@tally/money';
+import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../config/ledger.config';
 import { PG_POOL } from '../database/database.tokens';
-import { quoteIdent } from '../read-models/sql';
 import { BalanceReadRepository } from './balance.read';
 import { decodeCursor, encodeCursor, parseInstant, parseLimit, parseTypes } from './history.params';
 
@@ -51,7 +51,7 @@ export class TransactionQueryService {
     config: LedgerConfig,
     private readonly balances: BalanceReadRepository,
   ) {
-    this.s = quoteIdent(config.DATABASE_SCHEMA);
+    this.s = quoteIdentifier(config.DATABASE_SCHEMA);
   }
 
   /** Newest first, keyset-paginated on the stream version (stable while new events arrive). */

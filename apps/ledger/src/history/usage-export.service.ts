@@ -4,10 +4,10 @@ import type { Writable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { stringify } from 'csv-stringify';
 import { formatCredits } from '@tally/money';
+import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../config/ledger.config';
 import { PG_POOL } from '../database/database.tokens';
-import { quoteIdent } from '../read-models/sql';
 import type { TimeRange } from './history.params';
 
 export const USAGE_CSV_COLUMNS = [
@@ -42,7 +42,7 @@ export class UsageExportService {
     @Inject(PG_POOL) private readonly pool: Pool,
     config: LedgerConfig,
   ) {
-    this.s = quoteIdent(config.DATABASE_SCHEMA);
+    this.s = quoteIdentifier(config.DATABASE_SCHEMA);
   }
 
   async writeCsv(accountId: string, range: TimeRange, out: Writable): Promise<number> {

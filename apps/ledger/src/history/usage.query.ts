@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { formatCredits } from '@tally/money';
+import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../config/ledger.config';
 import { PG_POOL } from '../database/database.tokens';
-import { quoteIdent } from '../read-models/sql';
 import { BalanceReadRepository } from './balance.read';
 import { invalidParam } from './history.errors';
 import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, type RangeQuery, type TimeRange } from './history.params';
@@ -42,7 +42,7 @@ export class UsageQueryService {
     config: LedgerConfig,
     private readonly balances: BalanceReadRepository,
   ) {
-    this.s = quoteIdent(config.DATABASE_SCHEMA);
+    this.s = quoteIdentifier(config.DATABASE_SCHEMA);
   }
 
   /** Resolves `period`/`from`/`to` for an existing account (404 otherwise); `cycle` reads the stored cycle. */

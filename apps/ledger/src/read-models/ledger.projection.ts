@@ -1,7 +1,7 @@
 import type { Envelope } from '@tally/contracts';
 import type { PoolClient } from 'pg';
+import { quoteIdentifier } from '@tally/shared';
 import { asLedgerEnvelope, projectBatch } from './ledger-event.rows';
-import { quoteIdent } from './sql';
 
 /** The channel live balance streams LISTEN on; the payload is the account id. */
 export const BALANCE_CHANGED_CHANNEL = 'balance_changed';
@@ -16,7 +16,7 @@ export class LedgerProjection {
   private readonly s: string;
 
   constructor(schema: string) {
-    this.s = quoteIdent(schema);
+    this.s = quoteIdentifier(schema);
   }
 
   async apply(tx: PoolClient, envelopes: readonly Envelope<object>[]): Promise<void> {

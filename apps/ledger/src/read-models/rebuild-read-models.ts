@@ -1,7 +1,7 @@
 import type { Envelope } from '@tally/contracts';
 import type { Pool } from 'pg';
+import { quoteIdentifier } from '@tally/shared';
 import { LedgerProjection, READ_MODEL_TABLES } from './ledger.projection';
-import { quoteIdent } from './sql';
 
 export interface RebuildResult {
   batches: number;
@@ -18,7 +18,7 @@ export interface RebuildResult {
  */
 export async function rebuildReadModels(pool: Pool, schema: string, readAllEnvelopes: AsyncIterable<Envelope<object>[]>): Promise<RebuildResult> {
   const projection = new LedgerProjection(schema);
-  const s = quoteIdent(schema);
+  const s = quoteIdentifier(schema);
   const tx = await pool.connect();
   const result: RebuildResult = { batches: 0, events: 0 };
   try {

@@ -160,7 +160,7 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     expect(grants.items.map((item) => [item.type, item.amount])).toEqual([['CreditsGranted', '25'], ['CycleStarted', null]]);
     expect(grants.nextCursor).toBeNull();
     const first = (await transactions.page('alice', { limit: '1' })).items[0];
-    expect(first).toMatchObject({ type: 'OverdraftIncurred', amount: null, balanceAfter: '0', details: { usageId: 'alice-video' } });
+    expect(first).toMatchObject({ type: 'OverdraftIncurred', amount: null, balanceAfter: '-16.66666', details: { usageId: 'alice-video' } });
     const video = await transactions.page('alice', { type: 'UsageDebited', from: '2025-03-25T00:00:00Z', to: '2025-03-26T00:00:00Z' });
     expect(video.items).toHaveLength(1);
     expect(video.items[0]).toMatchObject({ amount: '-30', details: { usageId: 'alice-video', overdraft: '16.66666' } });

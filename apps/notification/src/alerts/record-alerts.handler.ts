@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { LedgerCycleStartedV1 } from '@tally/contracts';
-import type { Logger } from '@tally/shared';
-import type { Clock } from '@tally/shared';
-import { quoteIdent } from '../database/database.providers';
+import { quoteIdentifier, type Clock, type Logger } from '@tally/shared';
 import type { TypePreferences } from '../notification-types';
 import { decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './decide-notifications';
 
@@ -24,7 +22,7 @@ export class RecordAlertsHandler {
   private readonly s: string;
 
   constructor(private readonly options: RecordAlertsOptions) {
-    this.s = quoteIdent(options.schema);
+    this.s = quoteIdentifier(options.schema);
   }
 
   async apply(tx: PoolClient, events: LedgerEvent[]): Promise<number> {

@@ -43,7 +43,3 @@ export class DatabaseLifecycle implements OnApplicationShutdown {
   }
 }
 
-export const quoteIdent = (name: string): string => {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid identifier ${JSON.stringify(name)}`);
-  return `"${name}"`;
-};

@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Pool } from 'pg';
 import type { Logger } from '@tally/shared';
-import { CLOCK, type Clock } from '@tally/shared';
+import { CLOCK, type Clock, quoteIdentifier } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
-import { PG_POOL, quoteIdent } from '../database/database.providers';
+import { PG_POOL } from '../database/database.providers';
 import type { AttemptRecord } from '../database/delivery.entity';
 import { LOGGER } from '@tally/shared';
 import type { Channel, NotificationContent } from '../notification-types';
@@ -52,7 +52,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.s = quoteIdent(config.DATABASE_SCHEMA);
+    this.s = quoteIdentifier(config.DATABASE_SCHEMA);
     this.schedule = {
       baseDelayMs: config.RETRY_BASE_DELAY_MS,
       maxDelayMs: config.RETRY_MAX_DELAY_MS,

@@ -1,13 +1,12 @@
 import type { Pool, PoolClient } from 'pg';
+import { isSqlIdentifier } from '@tally/shared';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.error';
 
 export const DEFAULT_EVENT_STORE_SCHEMA = 'event_store';
 
 // Schema names are interpolated into SQL (identifiers cannot be bound parameters): accept plain identifiers only.
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-
 export function assertSchemaName(schema: string): void {
-  if (!IDENTIFIER.test(schema)) {
+  if (!isSqlIdentifier(schema)) {
     throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'schema must match ^[a-z_][a-z0-9_]{0,62}$', {
       schema,
     });

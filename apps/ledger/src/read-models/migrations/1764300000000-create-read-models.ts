@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { quoteIdent } from '../sql';
+import { quoteIdentifier } from '@tally/shared';
 
 /** The ledger's read models (balances, transactions, usage), in the DataSource's schema (DATABASE_SCHEMA). */
 export class CreateReadModels1764300000000 implements MigrationInterface {
@@ -85,5 +85,5 @@ export class CreateReadModels1764300000000 implements MigrationInterface {
 function schemaOf(queryRunner: QueryRunner): string {
   const schema = (queryRunner.connection.driver as { schema?: string }).schema;
   if (!schema) throw new Error('the ledger DataSource must be configured with a schema (DATABASE_SCHEMA)');
-  return quoteIdent(schema);
+  return quoteIdentifier(schema);
 }

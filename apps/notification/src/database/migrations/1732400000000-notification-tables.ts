@@ -1,10 +1,10 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { isSqlIdentifier } from '@tally/shared';
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** The service's tables in `schema` (configurable, so each test file gets its own). */
 export function createNotificationTablesMigration(schema: string): new () => MigrationInterface {
-  if (!IDENTIFIER.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  if (!isSqlIdentifier(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
   const s = `"${schema}"`;
   return class NotificationTables1732400000000 implements MigrationInterface {
     name = 'NotificationTables1732400000000';

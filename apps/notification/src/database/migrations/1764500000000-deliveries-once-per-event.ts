@@ -1,6 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { isSqlIdentifier } from '@tally/shared';
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * Threshold and depletion alerts are now keyed by the ledger event that announced them (a re-armed threshold
@@ -9,7 +9,7 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
  * existing rows: an event id always yielded one dedupe key per type, so one row per (event, type, channel).
  */
 export function createDeliveriesOncePerEventMigration(schema: string): new () => MigrationInterface {
-  if (!IDENTIFIER.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  if (!isSqlIdentifier(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
   const s = `"${schema}"`;
   return class DeliveriesOncePerEvent1764500000000 implements MigrationInterface {
     name = 'DeliveriesOncePerEvent1764500000000';
