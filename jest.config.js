@@ -1,5 +1,5 @@
-// One Jest configuration, two projects: `unit` needs no infrastructure; `int` talks to the real
-// Kafka broker and PostgreSQL started by scripts/infra.sh (integration and end-to-end specs).
+// One Jest configuration, three projects: `unit` needs no infrastructure; `int` and `e2e` talk to the real
+// Kafka broker and PostgreSQL started by scripts/infra.sh (integration specs, then end-to-end specs).
 const fs = require('node:fs');
 const swc = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
 const { compilerOptions } = require('./tsconfig.base.json');
@@ -26,10 +26,18 @@ const common = {
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.unit.spec.ts'] },
+    // One part of the system against the real broker and database (an adapter, a repository, one module over HTTP).
     {
       ...common,
       displayName: 'int',
-      testMatch: ['<rootDir>/{apps,libs}/**/*.{int,e2e}.spec.ts'],
+      testMatch: ['<rootDir>/{apps,libs}/**/*.int.spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/jest.int.setup.js'],
+    },
+    // Whole services as a user or operator meets them: real processes, HTTP, Kafka, PostgreSQL, SMTP, kill -9.
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/{apps,libs}/**/*.e2e.spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/jest.int.setup.js'],
     },
   ],
