@@ -5,7 +5,7 @@ import { decide } from './account.decide';
 import { AccountError, InsufficientCreditsError } from './account.errors';
 import { balanceView } from './account.balance-view';
 import { evolve, fold, initialState } from './account.state';
-import { spec } from './testing/decider-specification';
+import { spec } from '@tally/decider/testing';
 import {
   ACCOUNT,
   AT,

@@ -19,4 +19,3 @@ export {
 export { allowanceGrantId, decide } from './account.decide';
 export * from './account.balance-view';
 export * from './account.decider';
-export * from './testing/decider-specification';

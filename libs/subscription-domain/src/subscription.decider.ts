@@ -1,3 +1,4 @@
+import type { Decider } from '@tally/decider';
 import { cycleAt, cycleStart, isValidZone, parseInstant, type BillingAnchor } from './billing.calendar';
 import type { Catalogue, Plan } from './catalogue.model';
 import type { Cancel, ChangePlan, Subscribe, SubscriptionCommand, Tick } from './subscription.commands';
@@ -187,5 +188,9 @@ export function nextDueAt(state: SubscriptionState): Date | null {
   return change && change.getTime() < nextCycle.getTime() ? change : nextCycle;
 }
 
-/** The decider as one value, in the emmett shape. */
-export const subscriptionDecider = { decide, evolve, initialState };
+/** The decider as one value, in the emmett shape (the same `Decider` as the account's). */
+export const subscriptionDecider: Decider<SubscriptionState, SubscriptionCommand, SubscriptionEvent, SubscriptionContext> = {
+  decide,
+  evolve,
+  initialState: initialState(),
+};

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCatalogue } from './catalogue.parser';
 import type { SubscriptionCommand } from './subscription.commands';
-import { decide, evolve, initialState, nextDueAt, type SubscriptionState } from './subscription.decider';
+import { spec } from '@tally/decider/testing';
+import { decide, initialState, nextDueAt, subscriptionDecider, type SubscriptionState } from './subscription.decider';
 import type { CycleStarted, SubscriptionEvent } from './subscription.events';
 
 const catalogue = parseCatalogue(readFileSync(join(__dirname, '../../../config/plans.yaml'), 'utf8'));
@@ -11,16 +12,20 @@ const accountId = 'acc-1';
 const zone = 'America/New_York';
 const ANCHOR = '2026-01-31T15:00:00.000Z'; // Jan 31 10:00 in New York
 
-/** given(events).when(command, now).then(events) — emmett's DeciderSpecification, in miniature. */
+/**
+ * given(events).when(command, now).then(events): the shared given/when/then of @tally/decider/testing, with the
+ * catalogue in the context and instants written as ISO strings.
+ */
+const subscriptions = spec(subscriptionDecider);
 function given(...events: SubscriptionEvent[]) {
-  const state = events.reduce(evolve, initialState());
+  const history = subscriptions.given(events);
   return {
-    state,
+    state: history.state(),
     when(command: SubscriptionCommand, now: string) {
-      const run = () => decide(command, state, { now: new Date(now), catalogue });
+      const decision = history.when(command, { now: new Date(now), catalogue });
       return {
-        then: (...expected: SubscriptionEvent[]) => expect(run()).toEqual(expected),
-        thenThrows: (code: string, field: string) => expect(run).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field }) })),
+        then: (...expected: SubscriptionEvent[]) => decision.then(expected),
+        thenThrows: (code: string, field: string) => decision.thenThrows(code, { field }),
       };
     },
   };

@@ -1,4 +1,5 @@
 import { deepStrictEqual } from 'node:assert';
+import type { Decider } from '../index';
 
 /**
  * Given/when/then for deciders (after emmett's DeciderSpecification):
@@ -9,11 +10,7 @@ import { deepStrictEqual } from 'node:assert';
  * Framework-free (node:assert), so any test runner can use it. Events are compared strictly: an optional
  * field must be absent, not `undefined`.
  */
-export interface SpecDecider<State, Command, Event, Context> {
-  decide(command: Command, state: State, ctx: Context): Event[];
-  evolve(state: State, event: Event): State;
-  readonly initialState: State;
-}
+export type SpecDecider<State, Command, Event, Context> = Decider<State, Command, Event, Context>;
 
 export interface When<State, Event> {
   /** The decided events equal `expected` (order included). Returns them and the state they lead to. */
