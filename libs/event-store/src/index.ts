@@ -14,6 +14,4 @@ export {
 } from './postgres/migrations/1763700000000-create-event-store';
 export { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store';
 export type { PollingOptions } from './polling-subscription';
-// The contract suite uses Jest globals: import it from test code only ('@tally/event-store/testing' has no path
-// alias yet, so it is re-exported here; it registers nothing until describeEventStoreContract is called).
-export { describeEventStoreContract, type EventStoreContractFactory, type OpenTransaction } from './testing';
+// The contract suite (Jest globals) is test code: '@tally/event-store/testing', never this production barrel.
