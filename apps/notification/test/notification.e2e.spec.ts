@@ -3,7 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import { readStoredOffsets } from '@tally/kafka';
 import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
 import {
-  READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, envelope, ledgerTopic, newWebhookSecret, sleep, startReceiver, startSmtp,
+  READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, envelope, ledgerTopic, newWebhookSecret, startReceiver, startSmtp,
   testEnv, thresholdCrossed, type RunningApp,
 } from './notification.harness';
 import { startServiceProcess } from '@tally/testing';
@@ -47,6 +47,16 @@ describe('notification service (e2e)', () => {
     const response = await call(running.baseUrl, 'GET', `/v1/accounts/${accountId}/notifications`, READER_KEY);
     expect(response.status).toBe(200);
     return response.body.items as { channel: string; type: string; state: string; attempts: number; statusCodes: (number | null)[]; nextRetryAt: string | null }[];
+  };
+
+  /**
+   * The sentinel instead of "sleep, then expect nothing more": produceAndApply has waited until the consumer
+   * committed the messages (so every delivery they call for is recorded in the same transaction), and this waits
+   * until the dispatcher has nothing pending for the account, so nothing more can be sent for it.
+   */
+  const settled = async (accountId: string) => {
+    await waitFor(async () => (await log(accountId)).every((entry) => entry.state !== 'pending'), 20_000);
+    return log(accountId);
   };
 
   beforeAll(async () => {
@@ -101,7 +111,7 @@ describe('notification service (e2e)', () => {
 
     // The ledger relay re-publishes the same events (new offsets, same event ids): nothing new is sent.
     await produceAndApply(...events, five);
-    await sleep(1_000);
+    await settled(accountId);
     expect(mailsTo(email)).toHaveLength(2);
     expect(hooksFor(accountId)).toHaveLength(2);
     const entries = await log(accountId);
@@ -127,16 +137,17 @@ describe('notification service (e2e)', () => {
     const secondFive = crossing(5, '30', 'u-4');
     await produceAndApply(purchase, secondTwenty, secondFive);
     await waitFor(() => mailsTo(email).length === 4 && hooksFor(accountId).length === 4, 20_000);
-    expect(mailsTo(email).map((mail) => mail.subject)).toEqual([
-      'Your credits are below 20%', 'Your credits are below 5%', 'Your credits are below 20%', 'Your credits are below 5%',
+    // The dispatcher sends an account's pending alerts concurrently: compare them as sets, not in arrival order.
+    expect(mailsTo(email).map((mail) => mail.subject).sort()).toEqual([
+      'Your credits are below 20%', 'Your credits are below 20%', 'Your credits are below 5%', 'Your credits are below 5%',
     ]);
     const hookBodies = hooksFor(accountId).map((hook) => JSON.parse(hook.body) as { id: string; data: { thresholdPercent: number; available: string; ledgerEventId: string } });
-    expect(hookBodies.map((body) => [body.data.thresholdPercent, body.data.available])).toEqual([[20, '199.5'], [5, '49'], [20, '150'], [5, '30']]);
+    expect(hookBodies.map((body) => `${body.data.thresholdPercent}@${body.data.available}`).sort()).toEqual(['20@150', '20@199.5', '5@30', '5@49']);
     expect(new Set(hookBodies.map((body) => body.id)).size).toBe(4);
 
     // The relay re-publishes the second crossings (same event ids, new offsets): no third email or webhook.
     await produceAndApply(secondTwenty, secondFive, firstTwenty);
-    await sleep(1_000);
+    await settled(accountId);
     expect(mailsTo(email)).toHaveLength(4);
     expect(hooksFor(accountId)).toHaveLength(4);
     const entries = await log(accountId);
@@ -155,7 +166,7 @@ describe('notification service (e2e)', () => {
       [accountId, crossed.id],
     );
     await produceAndApply(cycleStarted(accountId, 'c1'), crossed);
-    await sleep(1_000);
+    await settled(accountId);
     expect(mailsTo(email)).toHaveLength(0);
     expect(hooksFor(accountId)).toHaveLength(0);
     expect(await log(accountId)).toHaveLength(2);
@@ -171,7 +182,7 @@ describe('notification service (e2e)', () => {
     await waitFor(() => mailsTo(email).length === 1 && hooksFor(accountId).length === 1);
     await produceAndApply(second, first, second);
     await waitFor(() => mailsTo(email).length === 2 && hooksFor(accountId).length === 2, 20_000);
-    await sleep(1_000);
+    await settled(accountId);
     expect(mailsTo(email)).toHaveLength(2);
     expect(hooksFor(accountId).map((hook) => JSON.parse(hook.body).type)).toEqual(['credits.depleted', 'credits.depleted']);
   });
@@ -184,7 +195,7 @@ describe('notification service (e2e)', () => {
 
     const webhook = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'delivered'));
     expect(webhook).toMatchObject({ type: 'low_credit', attempts: 3, statusCodes: [500, 500, 200], nextRetryAt: null });
-    await sleep(800);
+    await settled(accountId);
     expect(hooksFor(accountId)).toHaveLength(3);
     const ids = new Set(hooksFor(accountId).map((hook) => hook.headers['webhook-id']));
     expect(ids.size).toBe(1);
@@ -197,7 +208,7 @@ describe('notification service (e2e)', () => {
     await produceAndApply(cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150'));
     const webhook = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'failed'));
     expect(webhook).toMatchObject({ attempts: 1, statusCodes: [410], nextRetryAt: null });
-    await sleep(800);
+    await settled(accountId);
     expect(hooksFor(accountId)).toHaveLength(1);
   });
 
@@ -215,7 +226,7 @@ describe('notification service (e2e)', () => {
       }),
     );
     await waitFor(() => mailsTo(email).length === 2 && hooksFor(accountId).length === 2);
-    await sleep(800);
+    await settled(accountId);
     expect(mailsTo(email).map((mail) => mail.subject).sort()).toEqual(['Receipt: credits added to your account', 'Your credits were renewed']);
     expect(hooksFor(accountId).map((hook) => JSON.parse(hook.body).type).sort()).toEqual(['credits.purchased', 'credits.renewed']);
     const receipt = hooksFor(accountId).map((hook) => JSON.parse(hook.body)).find((body) => body.type === 'credits.purchased');

@@ -1,7 +1,8 @@
 import { ManualClock } from '@tally/shared';
-import { createTestSchema, uniqueSuffix } from '@tally/testing';
+import { DataSource } from 'typeorm';
+import { createTestSchema, uniqueSuffix, waitFor } from '@tally/testing';
 import { CycleScheduler } from '../src/scheduler/cycle.scheduler';
-import { PublishedMessages, http, sleep, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+import { PublishedMessages, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /**
  * The billing calendar end to end: HTTP → subscriptions table + outbox → relay → Kafka, with a controllable clock,
@@ -29,6 +30,13 @@ describe('subscription-cycle: billing cycles on Kafka', () => {
   });
 
   const put = (id: string, body: unknown) => http(service.baseUrl, 'PUT', `/v1/accounts/${id}/subscription`, body);
+  /** Sentinel: the outbox holds nothing unpublished and every published message has been read. */
+  const drained = async () => {
+    const unpublished = async () =>
+      Number((await service.app.get(DataSource).query(`SELECT count(*)::int AS n FROM "${service.config.DATABASE_SCHEMA}".outbox_messages WHERE published_at IS NULL`))[0].n);
+    await waitFor(async () => (await unpublished()) === 0);
+    await published.caughtUp();
+  };
 
   it('resets on Feb 28, Mar 31 and Apr 30 at the anchor\'s local time for a Jan 31 anchor in New York', async () => {
     const id = account('ny');
@@ -42,7 +50,7 @@ describe('subscription-cycle: billing cycles on Kafka', () => {
 
     clock.set('2027-02-28T14:59:59.999Z'); // a millisecond early: nothing is due
     await service.app.get(CycleScheduler).runDue();
-    await sleep(150);
+    await drained();
     expect(published.cycles(id)).toHaveLength(1);
 
     clock.set('2027-02-28T15:00:00.000Z');
@@ -112,7 +120,7 @@ describe('subscription-cycle: billing cycles on Kafka', () => {
     expect(cancel.status).toBe(200);
     expect(cancel.body).toMatchObject({ outcome: 'cancel-scheduled', planId: 'plus', pendingChange: { planId: 'free', kind: 'cancel' } });
 
-    await sleep(200);
+    await drained();
     expect(published.cycles(down)).toHaveLength(1);
     expect(published.cycles(cancelled)).toHaveLength(1);
 

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { createTestSchema, uniqueSuffix, waitFor } from '@tally/testing';
 import { OutboxRelay } from '../src/outbox/outbox.relay';
 import { CycleScheduler } from '../src/scheduler/cycle.scheduler';
-import { PublishedMessages, http, sleep, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+import { PublishedMessages, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /**
  * Two app instances on one schema (each with its scheduler and outbox relay running every 25 ms, small batches
@@ -50,7 +50,7 @@ describe('subscription-cycle: scheduler with several instances', () => {
       for (const id of accounts) await published.waitForCycles(id, 1 + month);
     }
     await waitFor(async () => (await unpublished()) === 0);
-    await sleep(500); // room for a duplicate to show up, if there were one
+    await published.caughtUp(); // every message published so far has been read: a duplicate would be counted
 
     for (const id of accounts) {
       const cycles = published.cycles(id);
@@ -67,13 +67,14 @@ describe('subscription-cycle: scheduler with several instances', () => {
     const before = new Map(accounts.map((id) => [id, published.cycles(id).length]));
     // Last cycle started 2030-07-15; the schedulers sleep through Aug, Sep and Oct, restart on Oct 20.
     clock.set('2030-10-20T00:00:00.000Z');
-    await sleep(200);
+    await published.caughtUp(); // stopped schedulers (their loops have ended) published nothing more
     expect(published.all).toHaveLength(accounts.length * 7);
 
     first.app.get(CycleScheduler).start();
     second.app.get(CycleScheduler).start();
     for (const id of accounts) await published.waitForCycles(id, (before.get(id) ?? 0) + 1);
-    await sleep(500);
+    await waitFor(async () => (await unpublished()) === 0);
+    await published.caughtUp();
     for (const id of accounts) {
       const cycles = published.cycles(id);
       expect(cycles).toHaveLength(8);
@@ -88,14 +89,14 @@ describe('subscription-cycle: scheduler with several instances', () => {
     await Promise.all([first.app.get(OutboxRelay).stop(), second.app.get(OutboxRelay).stop()]);
     clock.set('2030-11-15T09:00:00.000Z');
     await waitFor(async () => (await unpublished()) === accounts.length);
-    await sleep(200);
+    await published.caughtUp(); // the stopped relays published none of them
     expect(published.all).toHaveLength(accounts.length * 8);
 
     first.app.get(OutboxRelay).start();
     second.app.get(OutboxRelay).start();
     for (const id of accounts) await published.waitForCycles(id, 9);
     await waitFor(async () => (await unpublished()) === 0);
-    await sleep(300);
+    await published.caughtUp();
     expect(published.all).toHaveLength(accounts.length * 9);
   });
 });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { withAdmin } from '@tally/kafka';
 import { parseMessage, Topics, type CycleStartedV1, type Envelope, type PlanChangedV1 } from '@tally/contracts';
 import { bootstrapHttpApp, hashApiKey, loadConfig, type Clock } from '@tally/shared';
 import { freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
@@ -68,12 +69,18 @@ export type PublishedEnvelope = Envelope<CycleStartedV1 | PlanChangedV1> & { par
 /** Reads the test's subscription events topic from the beginning, validating every message against the contract. */
 export class PublishedMessages {
   readonly all: PublishedEnvelope[] = [];
-  private constructor(private readonly consumer: Consumer) {}
+  /** Highest offset read per partition. */
+  private readonly read = new Map<number, bigint>();
+  private constructor(
+    private readonly consumer: Consumer,
+    private readonly kafka: Kafka,
+    private readonly topic: string,
+  ) {}
 
   static async start(topic: string): Promise<PublishedMessages> {
     const kafka = new Kafka({ clientId: `sc-test-consumer-${uniqueSuffix()}`, brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: `sc-test-${uniqueSuffix()}` });
-    const messages = new PublishedMessages(consumer);
+    const messages = new PublishedMessages(consumer, kafka, topic);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
@@ -82,6 +89,7 @@ export class PublishedMessages {
         const { envelope } = parseMessage(Topics.subscriptionEvents, message.value);
         if (message.key?.toString() !== envelope.accountId) throw new Error(`message ${envelope.id} not keyed by its account`);
         messages.all.push({ ...(envelope as Envelope<CycleStartedV1 | PlanChangedV1>), partition });
+        messages.read.set(partition, BigInt(message.offset));
       },
     });
     return messages;
@@ -103,11 +111,19 @@ export class PublishedMessages {
     return cycles;
   }
 
+  /**
+   * The sentinel that replaces "sleep, then expect nothing more": resolves once every message the topic holds now
+   * (its high watermark per partition) has been read, so counts checked afterwards are final for what was published.
+   */
+  async caughtUp(timeoutMs = 20_000): Promise<void> {
+    const ends = await withAdmin(this.kafka, (admin) => admin.fetchTopicOffsets(this.topic));
+    await waitFor(() => ends.every(({ partition, high }) => BigInt(high) === 0n || (this.read.get(partition) ?? -1n) >= BigInt(high) - 1n), timeoutMs);
+  }
+
   stop(): Promise<void> {
     return this.consumer.disconnect();
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export const testTopic = (): string => `subscription.events.test.${uniqueSuffix()}`;
