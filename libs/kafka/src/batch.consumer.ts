@@ -182,7 +182,15 @@ export class BatchConsumer<T> {
    * member's session to time out), so callers that must not wait (an HTTP listener) start it in the background.
    * A failed start leaves nothing connected, so it can simply be called again.
    */
-  async start(): Promise<void> {
+  /** The start in flight, so stop() can wait for it instead of racing it (see stop). */
+  private starting?: Promise<void>;
+
+  start(): Promise<void> {
+    this.starting = this.connectAndRun();
+    return this.starting;
+  }
+
+  private async connectAndRun(): Promise<void> {
     try {
       this.clusterId = await this.readClusterId();
       await this.options.producer.connect();
@@ -202,8 +210,13 @@ export class BatchConsumer<T> {
     this.logger.info({ groupId: this.options.groupId, topics: this.options.topics }, 'batch consumer started');
   }
 
-  /** Graceful: kafkajs waits for the batch in flight (which finishes and commits), then leaves the group. */
+  /**
+   * Graceful: kafkajs waits for the batch in flight (which finishes and commits), then leaves the group. A start
+   * still in flight (a background start joining its group) is waited for first: disconnecting while it runs would
+   * let it connect again afterwards and leave a consumer nobody stops.
+   */
   async stop(): Promise<void> {
+    await this.starting?.catch(() => undefined);
     await this.consumer.disconnect();
     this.stalls.clear();
     this.logger.info({ groupId: this.options.groupId }, 'batch consumer stopped');

@@ -5,7 +5,7 @@ import { Pool } from 'pg';
 import { ContractViolation, type ParsedMessage } from '@tally/contracts';
 import {
   BatchConsumer, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth, keyPartitioner,
-  quoteSchema, readStoredOffsets, type BatchConsumerOptions, type KafkaLogger,
+  quoteSchema, readStoredOffsets, withAdmin, type BatchConsumerOptions, type KafkaLogger,
 } from '../src';
 import {
   countApplied, createAppliedTable, deleteKafkaResources, highWatermarks, insertApplied, kafkaCommitted, parseUsage,
@@ -245,6 +245,22 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
     expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(BigInt(n - 1));
     expect((await kafkaCommitted(kafka, s.groupId, s.topic)).get(0)).toBe(n);
+  });
+
+  it('stopped while it is still starting, it leaves no consumer behind in its group', async () => {
+    const s = await scenario('stop-while-starting', 1);
+    const early = consumerFor(s);
+    const starting = early.start();
+    await early.stop(); // e.g. the app closes while a background start is joining the group
+    await starting.catch(() => undefined);
+
+    // Sentinel: a fresh member of the same group gets the partition and applies a message; at that point a
+    // consumer the early start had left running would be a member of the group too.
+    await producer.sendEnvelopes(s.topic, [usageEnvelope('after-stop', 'acct-s')]);
+    await consumerFor(s).start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows === 1);
+    const members = await withAdmin(kafka, async (admin) => (await admin.describeGroups([s.groupId])).groups[0].members);
+    expect(members).toHaveLength(1);
   });
 
   it('skips redelivered messages after a kill -9 between the database commit and the Kafka commit', async () => {

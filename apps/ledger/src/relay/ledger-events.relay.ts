@@ -45,6 +45,9 @@ export class LedgerEventsRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    // An attempt to lead still in flight (a background start, a standby's retry) finishes first: tearing down
+    // while it runs would let it subscribe afterwards and leave a publisher nobody stops.
+    await this.leading?.catch(() => undefined);
     await this.subscription?.stop();
     this.subscription = undefined;
     const client = this.lockClient;
@@ -60,7 +63,20 @@ export class LedgerEventsRelay {
     if (stalled) throw new NotReadyError(`relay to ${this.deps.config.LEDGER_EVENTS_TOPIC} failing: ${stalled.attempts} attempts since ${stalled.since}: ${stalled.lastError}`, { ...stalled });
   }
 
+  /** The attempt to lead in flight, if any (see stop). */
+  private leading?: Promise<void>;
+
   private async tryToLead(): Promise<void> {
+    const attempt = this.lead();
+    this.leading = attempt;
+    try {
+      await attempt;
+    } finally {
+      if (this.leading === attempt) this.leading = undefined;
+    }
+  }
+
+  private async lead(): Promise<void> {
     if (this.stopped) return;
     const client = await this.deps.pool.connect();
     let locked: boolean;
@@ -73,7 +89,7 @@ export class LedgerEventsRelay {
     if (!locked) {
       client.release();
       this.stalls.succeeded('lead');
-      this.retryTimer = setTimeout(() => this.retryToLead(), STANDBY_RETRY_MS);
+      if (!this.stopped) this.retryTimer = setTimeout(() => this.retryToLead(), STANDBY_RETRY_MS);
       return;
     }
     this.lockClient = client;
