@@ -51,6 +51,9 @@ function classifyOne(error: ErrorLike): UnavailableDependency | undefined {
     return KAFKA_UNAVAILABLE_NAMES.has(name) || (name === 'KafkaJSProtocolError' && error.retriable === true) ? 'kafka' : undefined;
   }
   if (name === 'EventStoreError') return error.code === 'UNAVAILABLE' ? 'event-store' : undefined;
+  // TypeORM marks a query runner released the moment its connection reports an error (a restart ends the backend
+  // between two statements of a transaction); the next statement then fails with this, not the driver's error.
+  if (name === 'QueryRunnerAlreadyReleasedError') return 'postgres';
   return isPgConnectionError(error) ? 'postgres' : undefined;
 }
 
