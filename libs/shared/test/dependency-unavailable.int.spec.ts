@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { testDatabaseUrl, waitFor } from '@tally/testing';
+import { testDatabaseUrl, waitFor } from '../src/testing/index';
 import { unavailableDependency } from '../src';
 
 /**
