@@ -29,6 +29,11 @@ export interface HandlerBatch<T> {
    * counts as consumed. Whatever the handler wrote for it in `tx` is committed, so write nothing for it.
    */
   deadLetter: (message: ConsumedMessage<T>, reason: string, details?: unknown) => void;
+  /**
+   * Runs `effect` once this transaction has committed (e.g. caching state decided in it); never for an attempt
+   * that rolled back. A throw is logged, not retried: the batch is already committed.
+   */
+  afterCommit: (effect: () => void | Promise<void>) => void;
 }
 
 export interface BatchConsumerHooks {
@@ -341,6 +346,7 @@ export class BatchConsumer<T> {
     let lastOffset: string;
     let applied = 0;
     let deadLetters: DeadLetter[] = [];
+    const afterCommit: Array<() => void | Promise<void>> = [];
     try {
       await tx.query('BEGIN');
       const stored = await lockStoredOffset(tx, offsetsSchema, ref);
@@ -381,7 +387,7 @@ export class BatchConsumer<T> {
           rejected.push({ topic: ref.topic, partition: ref.partition, message: original, reason, details });
         };
         try {
-          await handle({ topic: ref.topic, partition: ref.partition, messages: valid, tx, deadLetter });
+          await handle({ topic: ref.topic, partition: ref.partition, messages: valid, tx, deadLetter, afterCommit: (effect) => afterCommit.push(effect) });
         } catch (error) {
           if (error instanceof ContractViolation) throw new HandlerRejected(error, valid.map((message) => message.offset));
           throw error;
@@ -410,6 +416,13 @@ export class BatchConsumer<T> {
     this.counters.applied += applied;
     this.counters.deadLettered += deadLetters.length;
     this.logger.debug({ ...ref, lastOffset, applied, deadLettered: deadLetters.length }, 'batch committed');
+    for (const effect of afterCommit) {
+      try {
+        await effect();
+      } catch (error) {
+        this.logger.error({ ...ref, lastOffset, err: error }, 'after-commit effect failed (the batch stays committed)');
+      }
+    }
     await hooks?.afterDbCommit?.({ topic: ref.topic, partition: ref.partition, lastOffset });
   }
 

@@ -7,3 +7,5 @@ export * from './consumer-offsets.migration';
 export * from './dead-letter.publisher';
 export * from './retry.policy';
 export * from './batch.consumer';
+export * from './kafka-batch.transport';
+export * from './kafka-batch-handler.decorator';
