@@ -1,6 +1,6 @@
 import { bootstrapHttpApp, loadConfig } from '@tally/shared';
 import { NotificationConfig } from './config/notification.config';
-import { buildNotificationModule } from './notification.module';
+import { buildNotificationModule, notificationMicroservices } from './notification.module';
 import { NOTIFICATION_STATUS_BY_CODE } from './notification.errors';
 
 async function main(): Promise<void> {
@@ -10,6 +10,7 @@ async function main(): Promise<void> {
     title: 'Tally notification',
     config,
     statusByCode: NOTIFICATION_STATUS_BY_CODE,
+    microservices: notificationMicroservices,
   });
 }
 

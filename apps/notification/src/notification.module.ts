@@ -1,8 +1,11 @@
-import { Module, type Type } from '@nestjs/common';
+import { Module, type INestApplication, type Type } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Pool } from 'pg';
-import { LedgerEventsKafkaConsumer } from './alerts/ledger-events.kafka.consumer';
-import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock, type HealthChecks } from '@tally/shared';
+import { KafkaBatchTransport } from '@tally/kafka';
+import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
+import { LedgerEventsKafkaController } from './alerts/ledger-events.kafka.controller';
+import { ledgerEventsTransportProvider } from './alerts/ledger-events.kafka.transport';
+import { RecordAlertsHandler } from './alerts/record-alerts.handler';
 import { NotificationConfig } from './config/notification.config';
 import { DatabaseLifecycle, PG_POOL, databaseProviders } from './database/database.providers';
 import { DeliveryDispatcher } from './delivery/delivery.dispatcher';
@@ -24,7 +27,7 @@ export interface NotificationModuleOptions {
 export function buildNotificationModule(options: NotificationModuleOptions): Type<unknown> {
   @Module({
     imports: [TerminusModule],
-    controllers: [HealthController, NotificationSettingsHttpController, DeliveryLogHttpController],
+    controllers: [HealthController, NotificationSettingsHttpController, DeliveryLogHttpController, LedgerEventsKafkaController],
     providers: [
       { provide: NotificationConfig, useValue: options.config },
       { provide: CLOCK, useValue: options.clock ?? systemClock },
@@ -33,14 +36,21 @@ export function buildNotificationModule(options: NotificationModuleOptions): Typ
       DatabaseLifecycle,
       NotificationSettingsHandler,
       DeliveryLogHandler,
-      LedgerEventsKafkaConsumer,
+      {
+        provide: RecordAlertsHandler,
+        inject: [NotificationConfig, CLOCK, LOGGER],
+        useFactory: (config: NotificationConfig, clock: Clock, logger: Logger) =>
+          new RecordAlertsHandler({ schema: config.DATABASE_SCHEMA, clock, maxRetryMs: config.WEBHOOK_MAX_RETRY_HOURS * 3_600_000, logger }),
+      },
+      ledgerEventsTransportProvider,
       DeliveryDispatcher,
       {
         provide: HEALTH_CHECKS,
-        inject: [PG_POOL, LedgerEventsKafkaConsumer],
-        useFactory: (pool: Pool, consumer: LedgerEventsKafkaConsumer): HealthChecks => ({
+        inject: [PG_POOL, KafkaBatchTransport],
+        // kafka: the transport listening, its consumer started (or still joining in time), not stalled, and Kafka answering.
+        useFactory: (pool: Pool, transport: KafkaBatchTransport): HealthChecks => ({
           postgres: () => pool.query('SELECT 1'),
-          kafka: () => consumer.health(),
+          kafka: () => transport.health(),
         }),
       },
     ],
@@ -48,3 +58,6 @@ export function buildNotificationModule(options: NotificationModuleOptions): Typ
   class NotificationModule {}
   return NotificationModule;
 }
+
+/** The app's Nest microservices: ledger.events.v1 through libs/kafka's KafkaBatchTransport (see bootstrapHttpApp). */
+export const notificationMicroservices = (app: INestApplication): object[] => [{ strategy: app.get(KafkaBatchTransport) }];

@@ -9,7 +9,7 @@ import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
 import { freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
 import type { Clock } from '@tally/shared';
 import { NotificationConfig } from '../src/config/notification.config';
-import { buildNotificationModule } from '../src/notification.module';
+import { buildNotificationModule, notificationMicroservices } from '../src/notification.module';
 import { NOTIFICATION_STATUS_BY_CODE } from '../src/notification.errors';
 
 export const WRITER_KEY = 'test-writer-key';
@@ -109,6 +109,7 @@ export async function bootApp(overrides: Record<string, string>, clock?: Clock):
   const config = testConfig({ PORT: String(port), ...overrides });
   const app = await bootstrapHttpApp(buildNotificationModule({ config, clock }), {
     service: 'notification', title: 'Tally notification', config, statusByCode: NOTIFICATION_STATUS_BY_CODE, host: '127.0.0.1',
+    microservices: notificationMicroservices,
   });
   return { app, baseUrl: `http://127.0.0.1:${port}`, config };
 }

@@ -26,6 +26,12 @@ export interface HttpAppOptions {
   /** Bind address; defaults to all interfaces. */
   host?: string;
   listen?: boolean;
+  /**
+   * Nest microservices to connect (`app.connectMicroservice`), e.g. `[{ strategy: app.get(KafkaBatchTransport) }]`
+   * from libs/kafka; started before the HTTP listener, so their `listen()` must return at once (joining Kafka groups
+   * happens in the background). Not inheriting the app's global guards, pipes and filters (those are HTTP's).
+   */
+  microservices?: (app: NestFastifyApplication) => object[];
 }
 
 /**
@@ -62,7 +68,9 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   );
   SwaggerModule.setup('docs', app, document);
   app.enableShutdownHooks();
+  for (const microservice of options.microservices?.(app) ?? []) app.connectMicroservice(microservice);
   if (options.listen !== false) {
+    await app.startAllMicroservices();
     await app.listen(options.config.PORT, options.host ?? '0.0.0.0');
     logger.info({ port: options.config.PORT }, 'listening');
   }
