@@ -2,7 +2,6 @@ import { AppError } from '@tally/shared';
 import { isAccountError } from '@tally/ledger-domain';
 import { PricingError } from '@tally/pricing';
 import { EventStoreErrorCode, isEventStoreError } from '@tally/event-store';
-import { HISTORY_STATUS_BY_CODE } from './history/history.errors';
 
 export type LedgerErrorCode =
   | 'ACCOUNT_NOT_FOUND'
@@ -19,8 +18,8 @@ export type LedgerErrorCode =
 
 export class LedgerError extends AppError<LedgerErrorCode> {}
 
+/** The read side's codes (HISTORY_STATUS_BY_CODE) are merged in by main.ts; ACCOUNT_NOT_FOUND is a 404 in both. */
 export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
-  ...HISTORY_STATUS_BY_CODE,
   ACCOUNT_NOT_FOUND: 404,
   INSUFFICIENT_CREDITS: 402,
   IDEMPOTENCY_CONFLICT: 409,

@@ -3,6 +3,7 @@ import { bootstrapHttpApp, loadConfig } from '@tally/shared';
 import { LedgerConfig } from './config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from './ledger.errors';
 import { LedgerModule } from './ledger.module';
+import { HISTORY_STATUS_BY_CODE } from './read-models/history/history.errors';
 
 async function main() {
   const config = loadConfig(LedgerConfig);
@@ -10,7 +11,7 @@ async function main() {
     service: 'ledger',
     title: 'Tally ledger',
     config,
-    statusByCode: LEDGER_STATUS_BY_CODE,
+    statusByCode: { ...HISTORY_STATUS_BY_CODE, ...LEDGER_STATUS_BY_CODE },
   });
 }
 

@@ -1,7 +1,16 @@
 import { Param, type PipeTransform } from '@nestjs/common';
-import { ID_PATTERN } from '@tally/contracts';
-import { checkAccountId } from '../history/history.params';
-import { invalidParam } from '../history/history.errors';
+import { ContractViolation, ID_PATTERN } from '@tally/contracts';
+
+const ID_RULE = 'must be 1-128 characters of letters, digits and . _ : @ -';
+
+/** A 400 naming the offending path parameter. */
+const invalidId = (field: string): ContractViolation => new ContractViolation('INVALID_PAYLOAD', [{ field, reason: ID_RULE }]);
+
+/** An account id as every endpoint accepts it (400 naming `accountId`). */
+export function checkAccountId(accountId: string): string {
+  if (!ID_PATTERN.test(accountId)) throw invalidId('accountId');
+  return accountId;
+}
 
 class AccountIdPipe implements PipeTransform<string, string> {
   transform(value: string): string {
@@ -14,7 +23,7 @@ export const AccountIdParam = () => Param('accountId', new AccountIdPipe());
 
 class HoldIdPipe implements PipeTransform<string, string> {
   transform(value: string): string {
-    if (!ID_PATTERN.test(value)) throw invalidParam('holdId', 'must be 1-128 characters of letters, digits and . _ : @ -');
+    if (!ID_PATTERN.test(value)) throw invalidId('holdId');
     return value;
   }
 }

@@ -26,11 +26,24 @@ export interface Decision {
   version: number;
 }
 
-/** One command of a consumer batch; `reject` dead-letters its message when the domain refuses it. */
+/** One command of a consumer batch. */
 export interface BatchCommand {
   command: AccountCommand;
   commandKey: string;
-  reject: (reason: string, details?: unknown) => void;
+}
+
+/** A command of the batch the domain refused (its index in the batch): it changed nothing; the caller decides what to do with it. */
+export interface Refusal {
+  index: number;
+  code: string;
+  message: string;
+  details: unknown;
+}
+
+export interface BatchOutcome {
+  /** The states to cache once the consumer's transaction has committed. */
+  saved: Map<string, LoadedAccount>;
+  refused: Refusal[];
 }
 
 const MAX_CONFLICT_RETRIES = 8;
@@ -135,21 +148,22 @@ export class AccountRepository {
    * appendMany. With a unit of work the append commits with the consumer's offsets; without one it commits now,
    * before the offset is stored, and a redelivery is made harmless by deterministic event ids, expected versions
    * and the decider's idempotency (README, "Money and exactly-once"). Returns the states to cache once the
-   * consumer's transaction has committed.
+   * consumer's transaction has committed, and the commands the domain refused.
    */
-  async executeBatch(commands: BatchCommand[], unitOfWork: UnitOfWork | undefined): Promise<Map<string, LoadedAccount>> {
+  async executeBatch(commands: BatchCommand[], unitOfWork: UnitOfWork | undefined): Promise<BatchOutcome> {
     const accountIds = [...new Set(commands.map((c) => c.command.accountId))];
     const accounts = await this.loadMany(accountIds, unitOfWork);
     const appends = new Map<string, AppendRequest>();
     const now = this.clock.now();
-    for (const { command, commandKey, reject } of commands) {
+    const refused: Refusal[] = [];
+    for (const [index, { command, commandKey }] of commands.entries()) {
       const account = accounts.get(command.accountId) as LoadedAccount;
       let decided: ReturnType<AccountRepository['decideWithSnapshots']>;
       try {
         decided = this.decideWithSnapshots(account.state, command, commandKey, now);
       } catch (error) {
         if (isAccountError(error)) {
-          reject(error.code, { message: error.message, details: error.details });
+          refused.push({ index, code: error.code, message: error.message, details: error.details });
           continue;
         }
         throw error;
@@ -162,7 +176,7 @@ export class AccountRepository {
     }
     // No savepoint: any failure rolls back the consumer's whole transaction, offsets included.
     if (appends.size > 0) await this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false });
-    return new Map([...accounts].filter(([accountId]) => appends.has(accountId)));
+    return { saved: new Map([...accounts].filter(([accountId]) => appends.has(accountId))), refused };
   }
 
   /** After the consumer's transaction committed: its states become the cached truth. */

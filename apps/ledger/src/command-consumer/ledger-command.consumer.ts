@@ -1,20 +1,14 @@
+import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Pool } from 'pg';
 import type { Kafka } from 'kafkajs';
 import { parseMessage, type ParsedMessage, type TopicName } from '@tally/contracts';
-import { BatchConsumer, type ConsumedMessage, type HandlerBatch, type KafkaProducer } from '@tally/kafka';
-import type { AccountCommand } from '@tally/ledger-domain';
+import { BatchConsumer, KafkaProducer, type ConsumedMessage, type HandlerBatch } from '@tally/kafka';
+import { Rejection, type ToCommand } from '../accounts/account-command';
 import { AccountRepository, type BatchCommand, type LoadedAccount } from '../accounts/account.repository';
-import type { LedgerConfig } from '../config/ledger.config';
-
-/** Turns one message into the account command it asks for; throws a `Rejection` for a message that can never apply. */
-export type ToCommand = (message: ParsedMessage) => { command: AccountCommand; commandKey: string };
-
-export class Rejection extends Error {
-  constructor(readonly code: string, readonly details?: unknown) {
-    super(code);
-  }
-}
+import { LedgerConfig } from '../config/ledger.config';
+import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../database/database.tokens';
+import { BackgroundWorkers } from '../workers/background-workers';
 
 export interface LedgerCommandConsumerOptions {
   name: string;
@@ -24,6 +18,43 @@ export interface LedgerCommandConsumerOptions {
   deadLetterTopic: string;
   groupId: string;
   toCommand: ToCommand;
+}
+
+interface LedgerCommandConsumerDeps {
+  kafka: Kafka;
+  pool: Pool;
+  producer: KafkaProducer;
+  accounts: AccountRepository;
+  config: LedgerConfig;
+  logger: Logger;
+}
+
+/**
+ * Builds the command consumers of the use cases (record-usage, apply-subscription-event), each run in the
+ * background when WORKERS names `commands`.
+ */
+@Injectable()
+export class LedgerCommandConsumers {
+  private readonly deps: LedgerCommandConsumerDeps;
+
+  constructor(
+    @Inject(KAFKA_CLIENT) kafka: Kafka,
+    @Inject(PG_POOL) pool: Pool,
+    producer: KafkaProducer,
+    accounts: AccountRepository,
+    config: LedgerConfig,
+    @Inject(LOGGER) logger: Logger,
+    private readonly workers: BackgroundWorkers,
+  ) {
+    this.deps = { kafka, pool, producer, accounts, config, logger };
+  }
+
+  /** A consumer of `options.topic` whose messages become account commands; `workerName` names it in readiness. */
+  run(workerName: string, options: LedgerCommandConsumerOptions): LedgerCommandConsumer {
+    const consumer = new LedgerCommandConsumer(options, this.deps);
+    this.workers.add(workerName, consumer, this.deps.config.runs('commands'));
+    return consumer;
+  }
 }
 
 /**
@@ -45,7 +76,7 @@ export class LedgerCommandConsumer {
 
   constructor(
     private readonly options: LedgerCommandConsumerOptions,
-    private readonly deps: { kafka: Kafka; pool: Pool; producer: KafkaProducer; accounts: AccountRepository; config: LedgerConfig; logger: Logger },
+    private readonly deps: LedgerCommandConsumerDeps,
   ) {}
 
   /** Resolves once the group is joined; a failed start can be retried (the same BatchConsumer is reused). */
@@ -97,13 +128,14 @@ export class LedgerCommandConsumer {
     const key = `${batch.topic}:${batch.partition}`;
     this.pending.delete(key);
     const commands: BatchCommand[] = [];
+    const sources: ConsumedMessage<ParsedMessage>[] = [];
     for (const message of batch.messages) {
-      const reject = (reason: string, details?: unknown) => batch.deadLetter(message, reason, details);
       try {
-        commands.push({ ...this.options.toCommand(message.value), reject });
+        commands.push(this.options.toCommand(message.value));
+        sources.push(message);
       } catch (error) {
         if (!(error instanceof Rejection)) throw error;
-        reject(error.code, error.details);
+        batch.deadLetter(message, error.code, error.details);
         this.logRejection(message, error.code);
       }
     }
@@ -111,7 +143,10 @@ export class LedgerCommandConsumer {
     try {
       // undefined when the store cannot share the offsets' transaction: the append then commits on its own, first.
       const unitOfWork = this.deps.accounts.joinTransaction(batch.tx);
-      this.pending.set(key, await this.deps.accounts.executeBatch(commands, unitOfWork));
+      const { saved, refused } = await this.deps.accounts.executeBatch(commands, unitOfWork);
+      // A command the domain refused changed nothing: its message goes to the dead-letter topic with the reason.
+      for (const { index, code, message, details } of refused) batch.deadLetter(sources[index], code, { message, details });
+      this.pending.set(key, saved);
     } catch (error) {
       this.deps.accounts.forget(commands.map((c) => c.command.accountId));
       throw error;

@@ -1,14 +1,26 @@
-import type { Provider } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { AccountsModule } from '../accounts/accounts.module';
 import { LedgerConfig } from '../config/ledger.config';
+import { BalanceHttpController } from './balance/balance.http.controller';
+import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from './history/history.providers';
 import { LedgerProjection } from './ledger.projection';
 import { ProjectionConsumer } from './projection.consumer';
 
 /**
- * Providers for the root module to spread in. They expect PG_POOL, KAFKA_CLIENT, KafkaProducer and
- * LedgerConfig from the root module; the read-model migration (READ_MODEL_MIGRATIONS) and the consumer
- * offsets table of DATABASE_SCHEMA must be in the ledger DataSource's migrations.
+ * The read side: the projection of ledger.events.v1 into the read models (its own consumer group), the balance
+ * (live, streamed, and `?at=` an instant, folded from the event stream by AccountsModule), the transaction and
+ * usage history and the CSV export. The write side never imports it (lint: eslint.config.js). It expects the
+ * read-model migration (READ_MODEL_MIGRATIONS) and the consumer offsets table of DATABASE_SCHEMA in the ledger's
+ * migrations.
  */
-export const READ_MODEL_PROVIDERS: Provider[] = [
-  { provide: LedgerProjection, inject: [LedgerConfig], useFactory: (config: LedgerConfig) => new LedgerProjection(config.DATABASE_SCHEMA) },
-  ProjectionConsumer,
-];
+@Module({
+  imports: [AccountsModule],
+  controllers: [BalanceHttpController, ...HISTORY_CONTROLLERS],
+  providers: [
+    { provide: LedgerProjection, inject: [LedgerConfig], useFactory: (config: LedgerConfig) => new LedgerProjection(config.DATABASE_SCHEMA) },
+    ProjectionConsumer,
+    ...HISTORY_PROVIDERS,
+  ],
+  exports: [ProjectionConsumer],
+})
+export class ReadModelsModule {}

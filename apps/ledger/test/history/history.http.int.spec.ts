@@ -7,10 +7,10 @@ import { createTestSchema, freePort, waitFor } from '@tally/testing';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../src/config/ledger.config';
 import { PG_POOL } from '../../src/database/database.tokens';
-import { BalanceNotifications } from '../../src/history/balance.notifications';
-import { HISTORY_STATUS_BY_CODE } from '../../src/history/history.errors';
-import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from '../../src/history/history.module';
-import { USAGE_CSV_COLUMNS, UsageExportService } from '../../src/history/usage-export.service';
+import { BalanceNotifications } from '../../src/read-models/balance/balance.notifications';
+import { HISTORY_STATUS_BY_CODE } from '../../src/read-models/history/history.errors';
+import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from '../../src/read-models/history/history.providers';
+import { USAGE_CSV_COLUMNS, UsageExportService } from '../../src/read-models/history/usage-export.service';
 import { AccountStream, batches } from './envelopes';
 import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
 

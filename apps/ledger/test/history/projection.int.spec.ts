@@ -1,9 +1,9 @@
 import type { Envelope } from '@tally/contracts';
 import { createTestSchema } from '@tally/testing';
 import type { Pool } from 'pg';
-import { BalanceReadRepository } from '../../src/history/balance.read';
-import { TransactionQueryService } from '../../src/history/transactions.query';
-import { UsageQueryService } from '../../src/history/usage.query';
+import { BalanceReadRepository } from '../../src/read-models/balance/balance.read';
+import { TransactionQueryService } from '../../src/read-models/history/transactions.query';
+import { UsageQueryService } from '../../src/read-models/history/usage.query';
 import { rebuildReadModels } from '../../src/read-models/rebuild-read-models';
 import { AccountStream, batches } from './envelopes';
 import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';

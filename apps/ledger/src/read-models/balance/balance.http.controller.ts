@@ -3,11 +3,11 @@ import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger'
 import { ContractViolation } from '@tally/contracts';
 import { balanceView } from '@tally/ledger-domain';
 import { RequireScope } from '@tally/shared';
-import { BalanceReadRepository } from '../../history/balance.read';
+import { balanceFromView, balanceResponse, type BalanceResponse } from '../../accounts/account-balance.view';
+import { AccountIdParam } from '../../accounts/account-id.param';
+import { AccountRepository } from '../../accounts/account.repository';
 import { LedgerError } from '../../ledger.errors';
-import { AccountRepository } from '../account.repository';
-import { AccountIdParam } from '../account-id.param';
-import { balanceFromView, balanceResponse, type BalanceResponse } from './balance.response';
+import { BalanceReadRepository } from './balance.read';
 
 @ApiTags('accounts')
 @ApiBearerAuth()

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Notification, Pool, PoolClient } from 'pg';
-import { PG_POOL } from '../database/database.tokens';
-import { BALANCE_CHANGED_CHANNEL } from '../read-models/ledger.projection';
+import { PG_POOL } from '../../database/database.tokens';
+import { BALANCE_CHANGED_CHANNEL } from '../ledger.projection';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.read';
 
 export type BalanceListener = (balance: ProjectedBalance) => void;

@@ -2,10 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
-import { LedgerConfig } from '../config/ledger.config';
-import { PG_POOL } from '../database/database.tokens';
-import { accountNotFound } from './history.errors';
-import { checkAccountId } from './history.params';
+import { LedgerConfig } from '../../config/ledger.config';
+import { PG_POOL } from '../../database/database.tokens';
+import { accountNotFound } from '../history/history.errors';
+import { checkAccountId } from '../history/history.params';
 
 interface BalanceDbRow {
   account_id: string;

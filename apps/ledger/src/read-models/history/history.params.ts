@@ -1,14 +1,11 @@
-import { ID_PATTERN } from '@tally/contracts';
 import { DateTime } from 'luxon';
-import { TRANSACTION_TYPES, type TransactionType } from '../read-models/ledger-event.rows';
+import { checkAccountId } from '../../accounts/account-id.param';
+import { TRANSACTION_TYPES, type TransactionType } from '../ledger-event.rows';
 import { invalidParam } from './history.errors';
 
 /** Pure parsing of the history endpoints' path and query parameters; every refusal names its field. */
 
-export function checkAccountId(accountId: string): string {
-  if (!ID_PATTERN.test(accountId)) throw invalidParam('accountId', 'must be 1-128 characters of letters, digits and . _ : @ -');
-  return accountId;
-}
+export { checkAccountId };
 
 export const PERIODS = ['7d', '30d', 'cycle'] as const;
 export type Period = (typeof PERIODS)[number];

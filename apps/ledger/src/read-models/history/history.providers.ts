@@ -1,7 +1,7 @@
 import type { Provider, Type } from '@nestjs/common';
-import { BalanceReadRepository } from './balance.read';
-import { BalanceNotifications } from './balance.notifications';
-import { BalanceStreamController } from './balance-stream.controller';
+import { BalanceReadRepository } from '../balance/balance.read';
+import { BalanceNotifications } from '../balance/balance.notifications';
+import { BalanceStreamController } from '../balance/balance-stream.controller';
 import { TransactionsController } from './transactions.controller';
 import { TransactionQueryService } from './transactions.query';
 import { UsageController } from './usage.controller';
@@ -9,8 +9,8 @@ import { UsageExportService } from './usage-export.service';
 import { UsageQueryService } from './usage.query';
 
 /**
- * For the root module to spread in (it provides PG_POOL and LedgerConfig, and merges HISTORY_STATUS_BY_CODE
- * into the app's statusByCode so ACCOUNT_NOT_FOUND is a 404).
+ * The history endpoints and the live balance stream, with what they need; ReadModelsModule provides them
+ * (and a test app can, given PG_POOL and LedgerConfig, with HISTORY_STATUS_BY_CODE so ACCOUNT_NOT_FOUND is a 404).
  */
 export const HISTORY_CONTROLLERS: Type<unknown>[] = [UsageController, TransactionsController, BalanceStreamController];
 

@@ -6,8 +6,8 @@ import { stringify } from 'csv-stringify';
 import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
-import { LedgerConfig } from '../config/ledger.config';
-import { PG_POOL } from '../database/database.tokens';
+import { LedgerConfig } from '../../config/ledger.config';
+import { PG_POOL } from '../../database/database.tokens';
 import type { TimeRange } from './history.params';
 
 export const USAGE_CSV_COLUMNS = [

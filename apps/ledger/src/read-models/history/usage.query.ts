@@ -2,9 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
-import { LedgerConfig } from '../config/ledger.config';
-import { PG_POOL } from '../database/database.tokens';
-import { BalanceReadRepository } from './balance.read';
+import { LedgerConfig } from '../../config/ledger.config';
+import { PG_POOL } from '../../database/database.tokens';
+import { BalanceReadRepository } from '../balance/balance.read';
 import { invalidParam } from './history.errors';
 import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, type RangeQuery, type TimeRange } from './history.params';
 

@@ -1,0 +1,79 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { balanceView, isAccountError, type AccountError } from '@tally/ledger-domain';
+import { formatCredits, parseCredits, type Micro } from '@tally/money';
+import { priceUsage, type RateCard } from '@tally/pricing';
+import { CLOCK, type Clock } from '@tally/shared';
+import { AccountRepository } from '../accounts/account.repository';
+import { LedgerConfig } from '../config/ledger.config';
+import { RATE_CARD } from '../database/database.tokens';
+import { ExpirySchedule } from '../expiry/expiry.schedule';
+import { LedgerError, toLedgerError } from '../ledger.errors';
+import type { AuthorizationRequest } from './authorization.request.dto';
+
+const HINT = 'Buy a credit pack or upgrade your plan to continue.';
+
+/**
+ * May this account spend N (or this estimated usage, priced by the current rate card)? Answers from the ledger's
+ * own state (the event stream, via the version-checked cache), never from a read model that may lag; with a hold,
+ * places it (PlaceHold) after scheduling its expiry.
+ */
+@Injectable()
+export class AuthorizeHandler {
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly expiries: ExpirySchedule,
+    private readonly config: LedgerConfig,
+    @Inject(RATE_CARD) private readonly rateCard: RateCard,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async authorize(accountId: string, body: AuthorizationRequest) {
+    const now = this.clock.now();
+    const required = this.required(body, now);
+    if (body.hold) return this.placeHold(accountId, required, body.hold.holdId, body.hold.ttlSeconds ?? this.config.HOLD_DEFAULT_TTL_SECONDS, now);
+    const account = await this.accounts.load(accountId);
+    if (account.version === 0) throw new LedgerError('ACCOUNT_NOT_FOUND', `No account ${accountId}.`, { accountId });
+    const view = balanceView(account.state, now);
+    if (!view.unlimited && view.available < required) throw insufficient(required, view.available);
+    return { allowed: true, required: formatCredits(required), available: formatCredits(view.available), unlimited: view.unlimited };
+  }
+
+  private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, now: Date) {
+    const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
+    try {
+      // Before the append, so no hold is ever recorded without its expiry being scheduled (see ExpiryWorker).
+      await this.expiries.add(accountId, 'hold', holdId, expiresAt);
+      const decision = await this.accounts.execute({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt }, `hold:${holdId}`);
+      const hold = decision.state.holds.get(holdId);
+      return {
+        allowed: true,
+        required: formatCredits(required),
+        available: formatCredits(balanceView(decision.state, now).available),
+        hold: { holdId, amount: formatCredits(required), expiresAt: hold?.expiresAt ?? expiresAt },
+      };
+    } catch (error) {
+      if (isAccountError(error, 'INSUFFICIENT_CREDITS')) {
+        const { available } = error as AccountError & { available: Micro };
+        throw insufficient(required, available);
+      }
+      throw toLedgerError(error);
+    }
+  }
+
+  private required(body: AuthorizationRequest, now: Date): Micro {
+    if (body.amount !== undefined) return parseCredits(body.amount);
+    try {
+      return priceUsage(this.rateCard, body.usage as NonNullable<AuthorizationRequest['usage']>, now).amount;
+    } catch (error) {
+      throw toLedgerError(error);
+    }
+  }
+}
+
+function insufficient(required: Micro, available: Micro): LedgerError {
+  return new LedgerError('INSUFFICIENT_CREDITS', 'Insufficient Credits', undefined, {
+    required: formatCredits(required),
+    available: formatCredits(available < 0n ? 0n : available),
+    hint: HINT,
+  });
+}

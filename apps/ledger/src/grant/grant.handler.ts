@@ -1,0 +1,51 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { balanceView, type GrantCredits } from '@tally/ledger-domain';
+import { formatCredits, parseCredits } from '@tally/money';
+import { CLOCK, type Clock } from '@tally/shared';
+import { balanceFromView } from '../accounts/account-balance.view';
+import { AccountRepository } from '../accounts/account.repository';
+import { ExpirySchedule } from '../expiry/expiry.schedule';
+import { toLedgerError } from '../ledger.errors';
+import type { GrantRequest } from './grant.request.dto';
+
+/**
+ * GrantCredits: promotional grants (optional expiry; idempotent by key) here, and purchases (purchase/, which
+ * sends the same command). A repeat with the same content is a duplicate answered with the first result's grant;
+ * the same key with different content is refused (IDEMPOTENCY_CONFLICT).
+ */
+@Injectable()
+export class GrantHandler {
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly expiries: ExpirySchedule,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  grant(accountId: string, body: GrantRequest) {
+    return this.credit({
+      type: 'GrantCredits',
+      accountId,
+      grantId: `grant:${body.idempotencyKey}`,
+      kind: 'promotional',
+      amount: parseCredits(body.amount),
+      source: `promo:${body.reason ?? body.idempotencyKey}`,
+      ...(body.expiresAt ? { expiresAt: new Date(body.expiresAt).toISOString() } : {}),
+    });
+  }
+
+  async credit(command: GrantCredits) {
+    // Before the append, so no expiring grant is ever recorded without its expiry being scheduled (see ExpiryWorker).
+    if (command.expiresAt !== undefined) await this.expiries.add(command.accountId, 'credits', command.grantId, command.expiresAt);
+    const decision = await this.accounts.execute(command, command.grantId).catch((error) => {
+      throw toLedgerError(error);
+    });
+    return {
+      accountId: command.accountId,
+      grantId: command.grantId,
+      kind: command.kind,
+      amount: formatCredits(command.amount),
+      duplicate: decision.events.length === 0,
+      balance: balanceFromView(command.accountId, balanceView(decision.state, this.clock.now()), decision.version),
+    };
+  }
+}

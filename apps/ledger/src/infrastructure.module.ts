@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DynamicModule, Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { Pool } from 'pg';
+import type { MigrationInterface } from 'typeorm';
+import { KafkaProducer, createKafkaClient } from '@tally/kafka';
+import { parseRateCard } from '@tally/pricing';
+import { CLOCK, createLogger, surviveConnectionLoss, type Clock } from '@tally/shared';
+import { parseCatalogue } from '@tally/subscription-domain';
+import { LedgerConfig } from './config/ledger.config';
+import { migrateLedger } from './database/data-source';
+import { CATALOGUE, KAFKA_CLIENT, LOGGER, PG_POOL, RATE_CARD } from './database/database.tokens';
+
+const MIGRATED = Symbol('MIGRATED');
+
+/**
+ * What every module of the ledger uses and none owns: the config, the clock, the logger, the rate card and plan
+ * catalogue, the PostgreSQL pool (after migrations) and the Kafka client and producer. Global, like a config
+ * module; being global it is also shut down last, after the modules that use the pool and the producer.
+ */
+@Global()
+@Module({})
+export class InfrastructureModule implements OnApplicationShutdown {
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly producer: KafkaProducer,
+  ) {}
+
+  /** `migrations`: the read models' migrations, passed in by the root module (database/ knows no read model). */
+  static forRoot(config: LedgerConfig, clock: Clock, migrations: (new () => MigrationInterface)[]): DynamicModule {
+    const logger = createLogger('ledger', config.LOG_LEVEL);
+    return {
+      module: InfrastructureModule,
+      providers: [
+        { provide: LedgerConfig, useValue: config },
+        { provide: CLOCK, useValue: clock },
+        { provide: LOGGER, useValue: logger },
+        { provide: RATE_CARD, useFactory: () => parseRateCard(readFileSync(resolve(config.RATE_CARD_PATH), 'utf8')) },
+        { provide: CATALOGUE, useFactory: () => parseCatalogue(readFileSync(resolve(config.PLANS_PATH), 'utf8')) },
+        { provide: MIGRATED, useFactory: () => migrateLedger(config, migrations) },
+        {
+          provide: PG_POOL,
+          inject: [MIGRATED],
+          // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
+          useFactory: () => surviveConnectionLoss(new Pool({ connectionString: config.DATABASE_URL, max: 20 }), logger, 'ledger'),
+        },
+        { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, brokers: config.KAFKA_BROKERS, logger }) },
+        {
+          provide: KafkaProducer,
+          inject: [KAFKA_CLIENT],
+          useFactory: async (kafka: Kafka) => {
+            const producer = new KafkaProducer(kafka);
+            await producer.connect();
+            return producer;
+          },
+        },
+      ],
+      exports: [LedgerConfig, CLOCK, LOGGER, RATE_CARD, CATALOGUE, PG_POOL, KAFKA_CLIENT, KafkaProducer],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.producer.disconnect();
+    await this.pool.end();
+  }
+}

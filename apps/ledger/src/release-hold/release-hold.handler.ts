@@ -1,0 +1,29 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { balanceView } from '@tally/ledger-domain';
+import { formatCredits, type Micro } from '@tally/money';
+import { CLOCK, type Clock } from '@tally/shared';
+import { AccountRepository } from '../accounts/account.repository';
+import { toLedgerError } from '../ledger.errors';
+
+/** ReleaseHold before the hold expires; a hold resolves at most once (a repeat releases nothing). */
+@Injectable()
+export class ReleaseHoldHandler {
+  constructor(
+    private readonly accounts: AccountRepository,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async release(accountId: string, holdId: string) {
+    const decision = await this.accounts
+      .execute({ type: 'ReleaseHold', accountId, holdId, reason: 'released' }, `release:${holdId}`)
+      .catch((error) => {
+        throw toLedgerError(error);
+      });
+    const released = decision.events.find((e) => e.type === 'HoldReleased');
+    return {
+      holdId,
+      released: released ? formatCredits(released.data.amount as Micro) : '0',
+      available: formatCredits(balanceView(decision.state, this.clock.now()).available),
+    };
+  }
+}
