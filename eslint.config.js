@@ -46,6 +46,23 @@ module.exports = [
     },
   },
   {
+    // The ledger's write side (its use cases and what they share) never imports its read side (read-models/):
+    // dependencies run write side -> shared kernel, read side -> its own + the account kernel + contracts.
+    // Only the composition root (ledger.module.ts, main.ts) wires both; tests may read across.
+    files: [
+      'apps/ledger/src/{accounts,record-usage,apply-subscription-event,authorize,release-hold,purchase,grant,command-consumer,expiry,relay,workers,config,database}/**/*.ts',
+      'apps/ledger/src/ledger.errors.ts',
+      'apps/ledger/src/infrastructure.module.ts',
+    ],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/read-models', '**/read-models/**'], message: 'The ledger write side must not import the read side (read-models/).' }] },
+      ],
+    },
+  },
+  {
     // Tests, scripts and benchmarks may read the environment (they are not services).
     files: ['**/*.spec.ts', '**/test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts', 'libs/shared/src/config/**/*.ts', 'libs/shared/src/testing/**/*.ts'],
     rules: { 'no-restricted-syntax': 'off' },

@@ -41,6 +41,19 @@ describe('lint enforces the project boundaries', () => {
       .toEqual([expect.stringContaining('@nx/enforce-module-boundaries')]);
   });
 
+  it.each([
+    ['apps/ledger/src/record-usage/boundary-probe.ts', "import { ReadModelsModule } from '../read-models/read-models.module';\nexport const x = ReadModelsModule;\n"],
+    ['apps/ledger/src/accounts/boundary-probe.ts', "import { BalanceReadRepository } from '../read-models/balance/balance.read';\nexport const x = BalanceReadRepository;\n"],
+    ['apps/ledger/src/ledger.errors.ts', "import { HISTORY_STATUS_BY_CODE } from './read-models/history/history.errors';\nexport const x = HISTORY_STATUS_BY_CODE;\n"],
+  ])('fails when the ledger write side imports its read side (%s)', async (file, code) => {
+    expect(await problems(file, code)).toEqual([expect.stringContaining('no-restricted-imports: ')]);
+  });
+
+  it('lets the ledger read side use the account kernel and the composition root use both sides', async () => {
+    expect(await problems('apps/ledger/src/read-models/balance/boundary-probe.ts', "import { AccountRepository } from '../../accounts/account.repository';\nexport const x = AccountRepository;\n")).toEqual([]);
+    expect(await problems('apps/ledger/src/ledger.module.ts', "import { ReadModelsModule } from './read-models/read-models.module';\nimport { RecordUsageModule } from './record-usage/record-usage.module';\nexport const x = [ReadModelsModule, RecordUsageModule];\n")).toEqual([]);
+  });
+
   it('accepts what the boundaries allow', async () => {
     expect(await problems('libs/ledger-domain/src/boundary-probe.ts', "import { parseCredits } from '@tally/money';\nexport const x = parseCredits;\n")).toEqual([]);
     expect(await problems('apps/ledger/src/boundary-probe.ts', "import { parseCredits } from '@tally/money';\nimport { decide } from '@tally/ledger-domain';\nexport const x = [parseCredits, decide];\n")).toEqual([]);
