@@ -52,6 +52,11 @@ export interface KafkaBatchTransportOptions {
   groupId?: string;
   /** Per pattern topic (the contract's topic name): what config decides. */
   bindings?: Record<string, KafkaBatchBinding>;
+  /**
+   * Which patterns this process consumes (e.g. the ledger's WORKERS setting); default all. A pattern left out
+   * gets no consumer, so it is neither consumed nor in readiness.
+   */
+  consumes?: (pattern: KafkaBatchPattern) => boolean;
   /** Defaults for every consumer, under the handler's settings and the bindings. */
   defaults?: Omit<KafkaBatchConsumerSettings, 'group'>;
   sessionTimeoutMs?: number;
@@ -110,7 +115,7 @@ export interface ResolvedKafkaConsumer {
 
 export function resolveKafkaConsumers(
   handlers: ReadonlyMap<string, Pick<MessageHandler, 'isEventHandler' | 'extras' | 'next'>>,
-  options: Pick<KafkaBatchTransportOptions, 'groupId' | 'bindings' | 'defaults'>,
+  options: Pick<KafkaBatchTransportOptions, 'groupId' | 'bindings' | 'defaults' | 'consumes'>,
 ): ResolvedKafkaConsumer[] {
   const resolved: ResolvedKafkaConsumer[] = [];
   const groups = new Map<string, string>();
@@ -118,6 +123,7 @@ export function resolveKafkaConsumers(
     if (!handler.isEventHandler) throw new Error(`Kafka batch pattern ${key}: use @EventPattern (or @KafkaBatchHandler); there is no reply to a batch`);
     if (handler.next) throw new Error(`Kafka batch pattern ${key} has several handlers: one handler per pattern (they would share one transaction)`);
     const pattern = parseKafkaBatchPattern(key);
+    if (options.consumes && !options.consumes(pattern)) continue;
     const extras = (handler.extras ?? {}) as KafkaBatchConsumerSettings;
     const { topic: boundTopic, groupId: boundGroup, hooks, ...bound } = options.bindings?.[pattern.topic] ?? {};
     const settings = { ...options.defaults, ...withoutUndefined(extras), ...withoutUndefined(bound) };

@@ -47,6 +47,11 @@ describe('resolveKafkaConsumers', () => {
     expect(groups).toEqual([['a', 'from-pattern'], ['b', 'from-handler'], ['c', 'from-transport']]);
   });
 
+  it('builds no consumer for a pattern this process does not consume', () => {
+    const handlers = new Map([['a', eventHandler({ parse, group: 'ga' })], ['{"group":"gb","topic":"b"}', eventHandler({ parse })]]);
+    expect(resolveKafkaConsumers(handlers, { consumes: ({ topic }) => topic === 'b' }).map(({ name }) => name)).toEqual(['{"group":"gb","topic":"b"}']);
+  });
+
   it('refuses what cannot be consumed safely: no group, no parser, two handlers or two patterns in one group, a message pattern', () => {
     expect(() => resolveKafkaConsumers(new Map([['a', eventHandler({ parse })]]), {})).toThrow(/a: no consumer group/);
     expect(() => resolveKafkaConsumers(new Map([['a', eventHandler({})]]), { groupId: 'g' })).toThrow(/a: no parse/);
