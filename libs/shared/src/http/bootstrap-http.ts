@@ -70,6 +70,8 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   app.enableShutdownHooks();
   for (const microservice of options.microservices?.(app) ?? []) app.connectMicroservice(microservice);
   if (options.listen !== false) {
+    // Init hooks first (as when a worker started in onApplicationBootstrap), then the consumers, then HTTP.
+    await app.init();
     await app.startAllMicroservices();
     await app.listen(options.config.PORT, options.host ?? '0.0.0.0');
     logger.info({ port: options.config.PORT }, 'listening');
