@@ -56,8 +56,6 @@ export class LedgerConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(64)
   CONSUMER_PARTITIONS_CONCURRENTLY = 3;
 
-  @IsInt() @Min(10) @Max(10_000)
-  RELAY_POLL_MS = 20;
 
   @IsInt() @Min(1) @Max(10_000)
   RELAY_BATCH = 2000;
