@@ -33,6 +33,11 @@ export interface KafkaBatchConsumerSettings<T = unknown> {
 
 /** What configuration decides for a pattern at deployment (the real topic name, the group), over the handler's defaults. */
 export interface KafkaBatchBinding extends Omit<KafkaBatchConsumerSettings, 'parse' | 'group'> {
+  /**
+   * Names the consumer in readiness (`checkFlowing(name)`, a health check per consumer) and in start logs, e.g.
+   * `usage-consumer`; default: `kafka consumer <group> (<topic>)`.
+   */
+  name?: string;
   /** The topic actually consumed; default: the pattern's topic (the contract's name). */
   topic?: string;
   groupId?: string;
@@ -106,7 +111,10 @@ export function parseKafkaBatchPattern(key: string): KafkaBatchPattern {
 
 /** One consumer's resolved settings (pure, unit-tested): handler extras < transport defaults < binding. */
 export interface ResolvedKafkaConsumer {
+  /** The pattern's key, as Nest stores the handler. */
   name: string;
+  /** The binding's `name`, if any: readiness and logs. */
+  readinessName?: string;
   topic: string;
   groupId: string;
   settings: KafkaBatchConsumerSettings & { parse: NonNullable<KafkaBatchConsumerSettings['parse']> };
@@ -125,7 +133,7 @@ export function resolveKafkaConsumers(
     const pattern = parseKafkaBatchPattern(key);
     if (options.consumes && !options.consumes(pattern)) continue;
     const extras = (handler.extras ?? {}) as KafkaBatchConsumerSettings;
-    const { topic: boundTopic, groupId: boundGroup, hooks, ...bound } = options.bindings?.[pattern.topic] ?? {};
+    const { name: readinessName, topic: boundTopic, groupId: boundGroup, hooks, ...bound } = options.bindings?.[pattern.topic] ?? {};
     const settings = { ...options.defaults, ...withoutUndefined(extras), ...withoutUndefined(bound) };
     const groupId = boundGroup ?? pattern.group ?? extras.group ?? options.groupId;
     if (!groupId) throw new Error(`Kafka batch pattern ${key}: no consumer group (pattern, handler, binding or transport groupId)`);
@@ -133,7 +141,14 @@ export function resolveKafkaConsumers(
     const owner = groups.get(groupId);
     if (owner) throw new Error(`Kafka batch patterns ${owner} and ${key} share consumer group ${groupId}: one group per consumer`);
     groups.set(groupId, key);
-    resolved.push({ name: key, topic: boundTopic ?? pattern.topic, groupId, settings: { ...settings, parse: settings.parse }, hooks });
+    resolved.push({
+      name: key,
+      ...(readinessName === undefined ? {} : { readinessName }),
+      topic: boundTopic ?? pattern.topic,
+      groupId,
+      settings: { ...settings, parse: settings.parse },
+      hooks,
+    });
   }
   return resolved;
 }
@@ -200,10 +215,16 @@ export class KafkaBatchTransport extends Server implements CustomTransportStrate
     if (this.ownsProducer) await this.producer.disconnect().catch(() => undefined);
   }
 
-  /** Readiness without I/O: listening, every consumer started (or still joining in time) and not stalled. */
-  checkFlowing(): void {
+  /**
+   * Readiness without I/O: listening, every consumer started (or still joining in time) and not stalled. With a
+   * `name` (a binding's `name`), only that consumer, so readiness can list each consumer under its own name; a
+   * name no running consumer has is not ready (a controller or binding missing).
+   */
+  checkFlowing(name?: string): void {
     if (this.state !== 'listening') throw new NotReadyError(`Kafka batch transport is ${this.state === 'idle' ? 'not started (app.startAllMicroservices)' : 'closed'}`);
-    for (const { starting, consumer } of this.running) {
+    const checked = name === undefined ? this.running : this.running.filter(({ spec }) => spec.readinessName === name);
+    if (name !== undefined && checked.length === 0) throw new NotReadyError(`Kafka batch transport has no consumer named ${name}`, { consumer: name });
+    for (const { starting, consumer } of checked) {
       starting.check();
       consumer.checkFlowing();
     }
@@ -257,7 +278,7 @@ export class KafkaBatchTransport extends Server implements CustomTransportStrate
       hooks: spec.hooks,
     });
     const starting = new BackgroundStart({
-      name: `kafka consumer ${spec.groupId} (${spec.topic})`,
+      name: spec.readinessName ?? `kafka consumer ${spec.groupId} (${spec.topic})`,
       start: () => consumer.start(),
       logger: this.log,
       slowAfterMs: options.slowStartAfterMs,

@@ -37,6 +37,13 @@ describe('resolveKafkaConsumers', () => {
     expect(consumer.settings).toMatchObject({ parse, deadLetterTopic: 'dlq.b', maxMessagesPerTransaction: 100, partitionsConsumedConcurrently: 2, fromBeginning: true });
   });
 
+  it('names a consumer for readiness by its binding, and only when the binding names it', () => {
+    const handlers = new Map([['a', eventHandler({ parse })], ['b', eventHandler({ parse })]]);
+    const consumers = resolveKafkaConsumers(handlers, { bindings: { a: { name: 'a-consumer', groupId: 'ga' }, b: { groupId: 'gb' } } });
+    expect(consumers.map(({ name, readinessName }) => [name, readinessName])).toEqual([['a', 'a-consumer'], ['b', undefined]]);
+    expect(consumers[0].settings).not.toHaveProperty('name');
+  });
+
   it('takes the group from the pattern, then the handler, then the transport', () => {
     const handlers = new Map([
       ['{"group":"from-pattern","topic":"a"}', eventHandler({ parse, group: 'from-handler' })],
@@ -121,5 +128,19 @@ describe('KafkaBatchTransport with Nest (no broker: handlers registered, not con
   it('is not ready before it listens', () => {
     expect(() => transport.checkFlowing()).toThrow(NotReadyError);
     expect(() => transport.checkFlowing()).toThrow(/not started/);
+  });
+});
+
+describe('KafkaBatchTransport readiness by consumer name', () => {
+  it('while listening, is not ready for a name no running consumer has (a missing controller or binding)', async () => {
+    const kafka = { consumer: () => ({}), producer: () => ({}) } as unknown as Kafka;
+    const transport = new KafkaBatchTransport({ kafka, pool: {} as Pool, offsetsSchema: 'test', producer: {} as never });
+    expect(() => transport.checkFlowing('usage-consumer')).toThrow(/not started/);
+    await new Promise<void>((resolve, reject) => transport.listen((error) => (error ? reject(error as Error) : resolve())));
+    expect(() => transport.checkFlowing()).not.toThrow();
+    expect(() => transport.checkFlowing('usage-consumer')).toThrow(NotReadyError);
+    expect(() => transport.checkFlowing('usage-consumer')).toThrow(/no consumer named usage-consumer/);
+    await transport.close();
+    expect(() => transport.checkFlowing()).toThrow(/closed/);
   });
 });
