@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
@@ -7,7 +8,6 @@ import {
 } from '@tally/testing';
 import { PublishedMessages, WRITER_KEY } from './subscription-cycle.harness';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * PostgreSQL restarts (fast restart, then a few seconds down) on a PostgreSQL of the test's own while accounts

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { hashApiKey } from '@tally/shared';
@@ -6,7 +7,6 @@ import {
 } from '@tally/testing';
 
 const WRITER = 'ingest-kafka-restart-writer';
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The Kafka broker crashes (kill -9) and stays down a few seconds while usage is posted, on a broker of the

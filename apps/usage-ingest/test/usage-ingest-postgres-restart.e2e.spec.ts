@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { hashApiKey } from '@tally/shared';
@@ -6,7 +7,6 @@ import {
 } from '@tally/testing';
 
 const WRITER = 'ingest-restart-writer';
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * PostgreSQL restarts (fast restart, then a few seconds down) on a PostgreSQL of the test's own while usage is

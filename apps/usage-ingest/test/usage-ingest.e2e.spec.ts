@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
@@ -78,7 +79,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(again.status).toBe(202);
     expect(await again.json()).toMatchObject({ accepted: 0, duplicates: 1 });
     await waitFor(() => received.some((m) => m.value.id === 'u-dup'));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(received.filter((m) => m.value.id === 'u-dup')).toHaveLength(1);
   });
 
@@ -105,7 +106,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(response.status).toBe(202);
     expect(await response.json()).toEqual({ accepted: 2, duplicates: 1, duplicateIds: ['u-twice'] });
     await waitFor(() => received.some((m) => m.value.id === 'u-once'));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(received.filter((m) => m.value.id === 'u-twice')).toHaveLength(1);
   });
 
@@ -113,7 +114,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     const response = await post({ events: [chat('u-clash'), chat('u-clash', { outputTokens: 1 })] });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'events.1.id', reason: expect.stringContaining('different content') }] });
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(received.some((m) => m.value.id === 'u-clash')).toBe(false);
   });
 
@@ -130,7 +131,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(response.status).toBe(400);
     const body = (await response.json()) as { code: string; details: { field: string; reason: string }[] };
     expect(body.details.map((d) => d.field)).toEqual(['events.1.inputTokens', 'events.2.occurredAt']);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(received.some((m) => m.value.id === 'b-1')).toBe(false);
   });
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Checkpoint, RecordedEvent } from './event-store.port';
 import { PollingSubscription, type WakeUpSource } from './polling-subscription';
 
@@ -23,7 +24,7 @@ function log(): { events: RecordedEvent[]; read: (after: Checkpoint, limit: numb
 }
 
 async function until(probe: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !probe(); i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 400 && !probe(); i++) await sleep(5);
   expect(probe()).toBe(true);
 }
 
@@ -96,7 +97,7 @@ describe('PollingSubscription', () => {
       { minIdleMs: 60_000, maxIdleMs: 60_000, errorBackoffMs: 1 },
       source,
     );
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     events.push(recorded(1));
     wake();
     await until(() => seen.length === 1);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ContractViolation } from '@tally/contracts';
 import { NotReadyError, StallDetector, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
@@ -115,8 +116,6 @@ class HandlerRejected extends Error {
 }
 
 type Verdict = { reason: string; details?: unknown };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};

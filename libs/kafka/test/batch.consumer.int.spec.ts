@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
@@ -194,7 +195,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     });
     await consumer.start();
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 20_000, 'rows');
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
     expect(calls).toBe(3);
     expect(consumer.stats()).toMatchObject({ retries: 2, applied: n, deadLettered: 0 });
@@ -233,7 +234,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const consumer = consumerFor(s, {
       handle: async ({ topic, partition, messages, tx }) => {
         entered();
-        await new Promise((r) => setTimeout(r, 1_500));
+        await sleep(1_500);
         await insertApplied(tx, schema, topic, partition, messages);
       },
     });
@@ -299,7 +300,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const restarted = consumerFor(s);
     await restarted.start();
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 40_000, 'all rows after restart');
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
 
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
     expect(restarted.stats()).toMatchObject({ skippedRedeliveries: perTransaction, applied: n - perTransaction });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { type Kafka, type KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
@@ -52,7 +53,7 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000,
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
@@ -344,6 +345,3 @@ function join(store: EventStore, tx: PoolClient): UnitOfWork {
   return store.joinTransaction(tx);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BackgroundStart, NotReadyError, StallDetector } from './worker-health';
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -52,7 +53,7 @@ describe('BackgroundStart', () => {
     expect(() => start.check()).toThrow(NotReadyError);
     expect(() => start.check()).toThrow(/test consumer failed to start .*broker unreachable/);
 
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     expect(attempts).toBe(2);
     expect(() => start.check()).not.toThrow(); // joining: ready, the service serves meanwhile
     expect(start.started).toBe(false);

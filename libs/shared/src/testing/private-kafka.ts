@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,7 +75,7 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
     while (!output.slice(from).includes('Kafka Server started')) {
       if (broker.exitCode !== null) throw new Error(`private Kafka exited with ${broker.exitCode}: ${output.slice(-2000)}`);
       if (Date.now() > deadline) throw new Error(`private Kafka did not start within 60 s: ${output.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   };
   const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> => {
