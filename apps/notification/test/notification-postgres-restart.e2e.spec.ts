@@ -1,5 +1,7 @@
 import { Pool } from 'pg';
-import { OutageAnswers, startPrivatePostgres, startServiceProcess, waitFor, type PrivatePostgres, type ServiceProcess } from '@tally/testing';
+import {
+  OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, waitFor, type OutageTimeline, type PrivatePostgres, type ServiceProcess,
+} from '@tally/testing';
 import { READER_KEY, WRITER_KEY, cycleStarted, ledgerTopic, newWebhookSecret, sleep, startReceiver, startSmtp, testEnv, thresholdCrossed } from './notification.harness';
 
 /**
@@ -52,43 +54,31 @@ describe('notification service across PostgreSQL restarts', () => {
     }
     const cross = (ids: string[]) => topic.produce(ids.flatMap((accountId) => [cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '199.5'), thresholdCrossed(accountId, 'c1', 5, '49')]));
 
-    let probing = true;
-    const probe = (async () => {
-      while (probing) {
+    const probe = async (running: () => boolean) => {
+      while (running()) {
         await request('GET', `/v1/accounts/${accounts[0]}/notification-settings`, READER_KEY);
         await request('GET', `/v1/accounts/${accounts[0]}/notifications`, READER_KEY);
         await sleep(50);
       }
-    })();
-    let downFrom = 0;
-    let downUntil = 0;
+    };
+    // A third of the accounts cross their thresholds before the outages, and the rest at each step of them.
+    const crossingAt = { warm: accounts.slice(0, 4), restarted: accounts.slice(4, 6), down: accounts.slice(6, 8), started: accounts.slice(8) };
+    const load = loadWhile(probe);
+    let timeline: OutageTimeline;
     try {
-      await cross(accounts.slice(0, 4));
-      await sleep(1_500);
-      await db.restart();
-      await cross(accounts.slice(4, 6));
-      await sleep(3_000);
-      expect(alive()).toBe('running');
-
-      await db.stop();
-      downFrom = Date.now();
-      await cross(accounts.slice(6, 8));
-      await sleep(5_000);
-      downUntil = Date.now();
-      await db.start();
-      await cross(accounts.slice(8));
-      await sleep(3_000);
+      timeline = await postgresOutage(db, {
+        onStep: async (step) => {
+          if (step === 'down') expect(alive()).toBe('running');
+          await cross(crossingAt[step]);
+        },
+      });
     } finally {
-      probing = false;
-      await probe;
+      await load.stop();
     }
     expect(alive()).toBe('running');
-
-    expect(http.failures).toEqual([]);
-    expect(http.wrong()).toEqual([]);
-    const duringOutage = http.between(downFrom, downUntil);
-    expect(duringOutage.length).toBeGreaterThan(0);
-    expect(duringOutage.filter((a) => a.status !== 503)).toEqual([]);
+    const outcome = http.outcome(timeline);
+    expect(outcome).toMatchObject({ failures: [], wrong: [], notUnavailableWhileDown: [] });
+    expect(outcome.duringOutage).toBeGreaterThan(0);
 
     // Every crossing delivered once per channel: two delivered rows per channel per account, and the receiver saw
     // two distinct webhook ids per account (a resend after a lost acknowledgement would carry the same id).
@@ -107,6 +97,6 @@ describe('notification service across PostgreSQL restarts', () => {
       expect([accountId, ids.size]).toEqual([accountId, 2]);
     }
     expect(alive()).toBe('running');
-    console.log(JSON.stringify({ answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: duringOutage.length, webhooks: hooks.received.length, mails: smtp.messages.length }));
+    console.log(JSON.stringify({ answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: outcome.duringOutage, webhooks: hooks.received.length, mails: smtp.messages.length }));
   }, 110_000);
 });

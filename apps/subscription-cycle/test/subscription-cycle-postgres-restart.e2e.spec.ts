@@ -4,7 +4,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { hashApiKey } from '@tally/shared';
 import {
-  OutageAnswers, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor, type PrivatePostgres, type ServiceProcess,
+  OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor,
+  type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
 import { PublishedMessages, WRITER_KEY } from './subscription-cycle.harness';
 
@@ -45,10 +46,9 @@ describe('subscription-cycle across PostgreSQL restarts', () => {
     const acked = new Set<string>();
     const unsure = new Set<string>();
 
-    let subscribing = true;
     let n = 0;
-    const subscribe = async () => {
-      while (subscribing) {
+    const subscribe = async (running: () => boolean) => {
+      while (running()) {
         const accountId = `sub-${n++}`;
         const status = await http.request('PUT', `/v1/accounts/${accountId}/subscription`, { planId: 'pro', timeZone: 'UTC' });
         (status >= 200 && status < 300 ? acked : unsure).add(accountId);
@@ -56,34 +56,18 @@ describe('subscription-cycle across PostgreSQL restarts', () => {
         await sleep(50);
       }
     };
-    const load = Promise.all([subscribe(), subscribe()]);
-    let downFrom = 0;
-    let downUntil = 0;
-    let restartedAt = 0;
-    let startedAt = 0;
+    const load = loadWhile(subscribe, subscribe);
+    let timeline: OutageTimeline;
     try {
-      await sleep(1_500);
-      await db.restart();
-      restartedAt = Date.now();
-      await sleep(3_000);
-      expect(alive()).toBe('running');
-      await db.stop();
-      downFrom = Date.now();
-      await sleep(5_000);
-      downUntil = Date.now();
-      await db.start();
-      startedAt = Date.now();
-      await sleep(3_000);
+      timeline = await postgresOutage(db, { onStep: (step) => void (step === 'down' && expect(alive()).toBe('running')) });
     } finally {
-      subscribing = false;
-      await load;
+      await load.stop();
     }
     expect(alive()).toBe('running');
-    expect(http.failures).toEqual([]);
-    expect(http.wrong()).toEqual([]);
-    const duringOutage = http.between(downFrom, downUntil);
-    expect(duringOutage.length).toBeGreaterThan(0);
-    expect(duringOutage.filter((a) => a.status !== 503)).toEqual([]);
+    const outcome = http.outcome(timeline);
+    expect(outcome).toMatchObject({ failures: [], wrong: [], notUnavailableWhileDown: [] });
+    expect(outcome.duringOutage).toBeGreaterThan(0);
+    const { restartedAt, startedAt } = timeline;
 
     // Refused subscriptions are sent again, as a client would (PUT is idempotent); then each account has one cycle.
     await waitFor(async () => {
@@ -101,7 +85,7 @@ describe('subscription-cycle across PostgreSQL restarts', () => {
     expect([...acked].filter((accountId) => new Set(messages.of(accountId, 'CycleStarted').map((m) => m.id)).size !== 1)).toEqual([]);
     expect(alive()).toBe('running');
     console.log(JSON.stringify({
-      acked: acked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: duringOutage.length,
+      acked: acked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: outcome.duringOutage,
       okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
     }));
   }, 110_000);

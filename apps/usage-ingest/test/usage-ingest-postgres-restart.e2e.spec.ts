@@ -3,7 +3,8 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { hashApiKey } from '@tally/shared';
 import {
-  OutageAnswers, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor, type PrivatePostgres, type ServiceProcess,
+  OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor,
+  type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
 
 const WRITER = 'ingest-restart-writer';
@@ -45,44 +46,27 @@ describe('usage-ingest across PostgreSQL restarts', () => {
     const acked = new Set<string>();
     const unsure = new Set<string>();
 
-    let posting = true;
     let n = 0;
-    const post = async () => {
-      while (posting) {
+    const post = async (running: () => boolean) => {
+      while (running()) {
         const id = `u-${n++}`;
         const status = await http.request('POST', '/v1/usage-events', usage(id));
         (status === 202 ? acked : unsure).add(id);
         await sleep(20);
       }
     };
-    const load = Promise.all([post(), post()]);
-    let downFrom = 0;
-    let downUntil = 0;
-    let restartedAt = 0;
-    let startedAt = 0;
+    const load = loadWhile(post, post);
+    let timeline: OutageTimeline;
     try {
-      await sleep(1_500);
-      await db.restart();
-      restartedAt = Date.now();
-      await sleep(3_000);
-      expect(alive()).toBe('running');
-      await db.stop();
-      downFrom = Date.now();
-      await sleep(5_000);
-      downUntil = Date.now();
-      await db.start();
-      startedAt = Date.now();
-      await sleep(3_000);
+      timeline = await postgresOutage(db, { onStep: (step) => void (step === 'down' && expect(alive()).toBe('running')) });
     } finally {
-      posting = false;
-      await load;
+      await load.stop();
     }
     expect(alive()).toBe('running');
-    expect(http.failures).toEqual([]);
-    expect(http.wrong()).toEqual([]);
-    const duringOutage = http.between(downFrom, downUntil);
-    expect(duringOutage.length).toBeGreaterThan(0);
-    expect(duringOutage.filter((a) => a.status !== 503)).toEqual([]);
+    const outcome = http.outcome(timeline);
+    expect(outcome).toMatchObject({ failures: [], wrong: [], notUnavailableWhileDown: [] });
+    expect(outcome.duringOutage).toBeGreaterThan(0);
+    const { restartedAt, startedAt } = timeline;
 
     // What was refused is sent again with the same id, as a client would; then every id is on the topic.
     await waitFor(async () => {
@@ -101,7 +85,7 @@ describe('usage-ingest across PostgreSQL restarts', () => {
     await waitFor(() => [...acked].every((id) => seen.has(id)), 30_000, 200).catch(() => undefined);
     expect([...acked].filter((id) => !seen.has(id))).toEqual([]);
     console.log(JSON.stringify({
-      acked: acked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: duringOutage.length,
+      acked: acked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: outcome.duringOutage,
       okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
     }));
   }, 110_000);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 /** One HTTP answer seen while a dependency was restarted: when it was asked, what came back. */
 export interface OutageAnswer {
   at: number;
@@ -54,8 +55,84 @@ export class OutageAnswers {
     return this.answers.filter((a) => a.at >= from + marginMs && a.at <= until - marginMs);
   }
 
+  /**
+   * What a test asserts after an outage, in one value: requests that got no answer, answers that broke the rule
+   * (see `wrong`), and answers other than 503 while the dependency was down. All three are empty when the service
+   * rode it out; `duringOutage` counts the answers in that window (a test expects some).
+   */
+  outcome(timeline: Pick<OutageTimeline, 'downFrom' | 'downUntil'>, codes?: string[]) {
+    const duringOutage = this.between(timeline.downFrom, timeline.downUntil);
+    return {
+      failures: this.failures,
+      wrong: this.wrong(codes),
+      notUnavailableWhileDown: duringOutage.filter((a) => a.status !== 503),
+      duringOutage: duringOutage.length,
+    };
+  }
+
   /** Milliseconds from `t` to the first 2xx answer asked at or after it (NaN if none). */
   firstOkAfter(t: number): number {
     return (this.answers.find((a) => a.at >= t && a.status < 300)?.at ?? NaN) - t;
   }
+}
+
+/** When each step of a PostgreSQL outage happened (ms since the epoch). */
+export interface OutageTimeline {
+  restartedAt: number;
+  downFrom: number;
+  downUntil: number;
+  startedAt: number;
+}
+
+export interface PostgresOutageOptions {
+  /** Load before the first fault (default 1.5 s). */
+  warmupMs?: number;
+  /** After the fast restart, before the stop (default 3 s). */
+  afterRestartMs?: number;
+  /** How long PostgreSQL stays down (default 5 s). */
+  downMs?: number;
+  /** After it is back, before the load stops (default 3 s). */
+  afterStartMs?: number;
+  /** Called as each step begins (e.g. to produce more messages then, or to check the process is alive). */
+  onStep?: (step: 'warm' | 'restarted' | 'down' | 'started') => Promise<void> | void;
+}
+
+/**
+ * The PostgreSQL outage every restart test puts a service through, under load: a fast restart (every session
+ * terminated, 57P01), then the server down for a few seconds (connections refused), then back. Returns when each
+ * step happened, for `OutageAnswers.between` and `firstOkAfter`.
+ */
+export async function postgresOutage(db: { restart(): Promise<void>; stop(): Promise<void>; start(): Promise<void> }, options: PostgresOutageOptions = {}): Promise<OutageTimeline> {
+  const { warmupMs = 1_500, afterRestartMs = 3_000, downMs = 5_000, afterStartMs = 3_000, onStep } = options;
+  await onStep?.('warm');
+  await sleep(warmupMs);
+  await db.restart();
+  const restartedAt = Date.now();
+  await onStep?.('restarted');
+  await sleep(afterRestartMs);
+  await db.stop();
+  const downFrom = Date.now();
+  await onStep?.('down');
+  await sleep(downMs);
+  const downUntil = Date.now();
+  await db.start();
+  const startedAt = Date.now();
+  await onStep?.('started');
+  await sleep(afterStartMs);
+  return { restartedAt, downFrom, downUntil, startedAt };
+}
+
+/**
+ * Runs `loops` concurrently until `stop()` is called; `stop()` resolves once every loop has finished its iteration.
+ * Each loop gets `running()` to check between requests.
+ */
+export function loadWhile(...loops: ((running: () => boolean) => Promise<void>)[]): { stop: () => Promise<void> } {
+  let on = true;
+  const done = Promise.all(loops.map((loop) => loop(() => on)));
+  return {
+    stop: async () => {
+      on = false;
+      await done;
+    },
+  };
 }
