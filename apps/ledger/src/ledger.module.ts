@@ -2,7 +2,7 @@ import { DynamicModule, Inject, Module, type OnModuleInit } from '@nestjs/common
 import { TerminusModule } from '@nestjs/terminus';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
-import { kafkaHealth } from '@tally/kafka';
+import { KafkaBatchTransport, kafkaHealth } from '@tally/kafka';
 import { HEALTH_CHECKS, HealthController, systemClock, type Clock, type HealthChecks } from '@tally/shared';
 import { ApplySubscriptionEventModule } from './apply-subscription-event/apply-subscription-event.module';
 import { AuthorizeModule } from './authorize/authorize.module';
@@ -12,19 +12,21 @@ import { ExpiryModule } from './expiry/expiry.module';
 import { GrantModule } from './grant/grant.module';
 import { InfrastructureModule } from './infrastructure.module';
 import { PurchaseModule } from './purchase/purchase.module';
-import { ProjectionConsumer, READ_MODEL_MIGRATIONS } from './read-models';
+import { READ_MODEL_MIGRATIONS } from './read-models';
 import { ReadModelsModule } from './read-models/read-models.module';
 import { RecordUsageModule } from './record-usage/record-usage.module';
 import { RelayModule } from './relay/relay.module';
 import { ReleaseHoldModule } from './release-hold/release-hold.module';
 import { BackgroundWorkers } from './workers/background-workers';
+import { ledgerConsumerChecks } from './workers/ledger.kafka.transport';
 import { WorkersModule } from './workers/workers.module';
 
 /**
  * The ledger service. Write side, one module per use case: record-usage and apply-subscription-event (Kafka),
  * authorize, release-hold, purchase and grant (HTTP), on the account aggregate (AccountsModule); the hold and
- * grant expiry worker; the relay to ledger.events.v1. Read side: ReadModelsModule. This root module only
- * composes them and answers readiness.
+ * grant expiry worker; the relay to ledger.events.v1. Read side: ReadModelsModule. The Kafka use cases and the
+ * projection are controllers on one KafkaBatchTransport (workers/ledger.kafka.transport.ts; main.ts connects it
+ * with `ledgerMicroservices`). This root module only composes them and answers readiness.
  */
 @Module({})
 export class LedgerModule implements OnModuleInit {
@@ -34,7 +36,7 @@ export class LedgerModule implements OnModuleInit {
     @Inject(PG_POOL) private readonly pool: Pool,
     private readonly config: LedgerConfig,
     private readonly workers: BackgroundWorkers,
-    private readonly projection: ProjectionConsumer,
+    private readonly transport: KafkaBatchTransport,
   ) {}
 
   static forRoot(config: LedgerConfig, clock: Clock = systemClock): DynamicModule {
@@ -60,13 +62,17 @@ export class LedgerModule implements OnModuleInit {
     };
   }
 
-  /** Readiness: the dependencies, then each worker this process runs (started, or still joining, and not stalled). */
+  /**
+   * Readiness: the dependencies, then each consumer and worker this process runs (started, or still joining, and
+   * not stalled): usage-consumer, subscriptions-consumer, expiry, relay, projection-consumer.
+   */
   onModuleInit(): void {
     Object.assign(this.checks, {
       postgres: () => this.pool.query('select 1'),
       kafka: () => kafkaHealth(this.kafka),
+      ...ledgerConsumerChecks(this.config, this.transport, 'commands'),
       ...this.workers.healthChecks(),
-      ...(this.config.runs('projection') ? { 'projection-consumer': () => this.projection.checkFlowing() } : {}),
+      ...ledgerConsumerChecks(this.config, this.transport, 'projection'),
     });
   }
 }

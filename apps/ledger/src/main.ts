@@ -4,6 +4,7 @@ import { LedgerConfig } from './config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from './ledger.errors';
 import { LedgerModule } from './ledger.module';
 import { HISTORY_STATUS_BY_CODE } from './read-models/history/history.errors';
+import { ledgerMicroservices } from './workers/ledger.kafka.transport';
 
 async function main() {
   const config = loadConfig(LedgerConfig);
@@ -12,6 +13,8 @@ async function main() {
     title: 'Tally ledger',
     config,
     statusByCode: { ...HISTORY_STATUS_BY_CODE, ...LEDGER_STATUS_BY_CODE },
+    // The Kafka controllers (usage, subscriptions, projection) on libs/kafka's KafkaBatchTransport.
+    microservices: ledgerMicroservices,
   });
 }
 

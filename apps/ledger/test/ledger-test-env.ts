@@ -6,6 +6,7 @@ import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSu
 import { LedgerConfig } from '../src/config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
 import { LedgerModule } from '../src/ledger.module';
+import { ledgerMicroservices } from '../src/workers/ledger.kafka.transport';
 
 export const API_KEY = 'ledger-test-admin-key';
 
@@ -38,7 +39,7 @@ export async function startLedger(env: Record<string, string>, schema: string): 
   const port = await freePort();
   const config = loadConfig(LedgerConfig, { ...env, PORT: String(port), DATABASE_SCHEMA: schema });
   const app = await bootstrapHttpApp(LedgerModule.forRoot(config), {
-    service: 'ledger', title: 'test', config, statusByCode: LEDGER_STATUS_BY_CODE, host: '127.0.0.1',
+    service: 'ledger', title: 'test', config, statusByCode: LEDGER_STATUS_BY_CODE, host: '127.0.0.1', microservices: ledgerMicroservices,
   });
   return { app, base: `http://127.0.0.1:${port}` };
 }

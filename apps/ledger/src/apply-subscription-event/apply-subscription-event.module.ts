@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { CommandConsumerModule } from '../command-consumer/command-consumer.module';
-import { ApplySubscriptionEventConsumer } from './apply-subscription-event.consumer';
+import { ApplySubscriptionEventKafkaController } from './apply-subscription-event.kafka.controller';
 
-@Module({ imports: [CommandConsumerModule], providers: [ApplySubscriptionEventConsumer] })
+@Module({ imports: [CommandConsumerModule], controllers: [ApplySubscriptionEventKafkaController] })
 export class ApplySubscriptionEventModule {}

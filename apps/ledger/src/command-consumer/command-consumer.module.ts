@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AccountsModule } from '../accounts/accounts.module';
-import { WorkersModule } from '../workers/workers.module';
-import { LedgerCommandConsumers } from './ledger-command.consumer';
+import { ApplyCommandBatchHandler } from './apply-command-batch.handler';
 
-/** The batch consumer engine the Kafka use cases (record-usage, apply-subscription-event) are wired to. */
-@Module({ imports: [AccountsModule, WorkersModule], providers: [LedgerCommandConsumers], exports: [LedgerCommandConsumers] })
+/** What the Kafka use cases (record-usage, apply-subscription-event) apply their batches with. */
+@Module({ imports: [AccountsModule], providers: [ApplyCommandBatchHandler], exports: [ApplyCommandBatchHandler] })
 export class CommandConsumerModule {}

@@ -3,7 +3,7 @@ import { CreateReadModels1764300000000 } from './migrations/1764300000000-create
 export * from './read-model.entities';
 export * from './ledger-event.rows';
 export * from './ledger.projection';
-export * from './projection.consumer';
+export * from './projection.kafka.controller';
 export * from './rebuild-read-models';
 export * from './read-models.module';
 export { CreateReadModels1764300000000 };

@@ -4,23 +4,21 @@ import { LedgerConfig } from '../config/ledger.config';
 import { BalanceHttpController } from './balance/balance.http.controller';
 import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from './history/history.providers';
 import { LedgerProjection } from './ledger.projection';
-import { ProjectionConsumer } from './projection.consumer';
+import { ProjectionKafkaController } from './projection.kafka.controller';
 
 /**
- * The read side: the projection of ledger.events.v1 into the read models (its own consumer group), the balance
- * (live, streamed, and `?at=` an instant, folded from the event stream by AccountsModule), the transaction and
- * usage history and the CSV export. The write side never imports it (lint: eslint.config.js). It expects the
+ * The read side: the projection of ledger.events.v1 into the read models (a Kafka controller on the ledger's
+ * KafkaBatchTransport, its own consumer group), the balance (live, streamed, and `?at=` an instant, folded from
+ * the event stream by AccountsModule), the transaction and usage history and the CSV export. The write side never imports it (lint: eslint.config.js). It expects the
  * read-model migration (READ_MODEL_MIGRATIONS) and the consumer offsets table of DATABASE_SCHEMA in the ledger's
  * migrations.
  */
 @Module({
   imports: [AccountsModule],
-  controllers: [BalanceHttpController, ...HISTORY_CONTROLLERS],
+  controllers: [BalanceHttpController, ...HISTORY_CONTROLLERS, ProjectionKafkaController],
   providers: [
     { provide: LedgerProjection, inject: [LedgerConfig], useFactory: (config: LedgerConfig) => new LedgerProjection(config.DATABASE_SCHEMA) },
-    ProjectionConsumer,
     ...HISTORY_PROVIDERS,
   ],
-  exports: [ProjectionConsumer],
 })
 export class ReadModelsModule {}

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { CommandConsumerModule } from '../command-consumer/command-consumer.module';
-import { RecordUsageConsumer } from './record-usage.consumer';
+import { RecordUsageKafkaController } from './record-usage.kafka.controller';
 
-@Module({ imports: [CommandConsumerModule], providers: [RecordUsageConsumer] })
+@Module({ imports: [CommandConsumerModule], controllers: [RecordUsageKafkaController] })
 export class RecordUsageModule {}

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { BackgroundStart, type HealthChecks } from '@tally/shared';
 import { LOGGER } from '../database/database.tokens';
 
-/** What the ledger runs in the background: a Kafka consumer, the relay, the expiry worker. */
+/** What the ledger runs in the background besides its Kafka consumers (KafkaBatchTransport): the relay, the expiry worker. */
 export interface BackgroundWorker {
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -12,15 +12,15 @@ export interface BackgroundWorker {
 }
 
 /** Readiness lists the workers in this order, whatever order their modules happened to be built in. */
-const READINESS_ORDER = ['usage-consumer', 'subscriptions-consumer', 'expiry', 'relay'];
+const READINESS_ORDER = ['expiry', 'relay'];
 const rank = (name: string): number => (READINESS_ORDER.includes(name) ? READINESS_ORDER.indexOf(name) : READINESS_ORDER.length);
 
 /**
- * The write side's background work (the usage and subscription consumers, the hold-expiry worker, the relay),
- * each added by its own module, run when WORKERS names it.
- * Started in the background (never awaited before the HTTP listener: joining a group can take 30+ s after a
- * crash), a failed start retried and shown in readiness; on SIGTERM the consumers finish their in-flight batch
- * and leave their groups first.
+ * The write side's background work other than Kafka consumers (the hold-expiry worker, the relay), each added by
+ * its own module, run when WORKERS names it. The Kafka consumers are controllers on the KafkaBatchTransport
+ * (ledger.kafka.transport.ts), started and closed with the app's microservices.
+ * Started in the background (never awaited before the HTTP listener), a failed start retried and shown in
+ * readiness; stopped first on SIGTERM (beforeApplicationShutdown).
  */
 @Injectable()
 export class BackgroundWorkers implements OnApplicationBootstrap, BeforeApplicationShutdown {

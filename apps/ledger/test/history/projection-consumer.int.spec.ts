@@ -1,20 +1,50 @@
-import { Logger } from '@nestjs/common';
-import { KafkaProducer, createKafkaClient, ensureTopics } from '@tally/kafka';
+import { Logger, Module, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { KafkaBatchTransport, KafkaProducer, createKafkaClient, ensureTopics } from '@tally/kafka';
+import { createLogger } from '@tally/shared';
 import { createTestSchema, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
+import { LedgerConfig } from '../../src/config/ledger.config';
+import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../../src/database/database.tokens';
 import { LedgerProjection } from '../../src/read-models/ledger.projection';
-import { ProjectionConsumer } from '../../src/read-models/projection.consumer';
+import { ProjectionKafkaController } from '../../src/read-models/projection.kafka.controller';
+import { ledgerKafkaTransportProvider } from '../../src/workers/ledger.kafka.transport';
 import { AccountStream } from './envelopes';
 import { migrateReadModels, testConfig, testPool } from './read-model.fixtures';
 
-describe('ProjectionConsumer (Kafka → read models)', () => {
+describe('ProjectionKafkaController on the ledger KafkaBatchTransport (Kafka → read models)', () => {
   let pool: Pool;
   let kafka: Kafka;
   let producer: KafkaProducer;
   let schema: { schema: string; drop: () => Promise<void> };
   const topic = `ledger_events_test_${uniqueSuffix()}`;
   const dlq = `${topic}_dlq`;
+
+  /** The projection controller and the ledger's own transport provider (bindings, WORKERS), as a Nest microservice. */
+  async function startProjection(config: LedgerConfig): Promise<{ app: INestApplication; transport: KafkaBatchTransport }> {
+    @Module({
+      controllers: [ProjectionKafkaController],
+      providers: [
+        { provide: LedgerConfig, useValue: config },
+        { provide: KAFKA_CLIENT, useValue: kafka },
+        { provide: PG_POOL, useValue: pool },
+        { provide: KafkaProducer, useValue: producer },
+        { provide: LOGGER, useValue: createLogger('ledger-test', 'warn') },
+        { provide: LedgerProjection, useValue: new LedgerProjection(config.DATABASE_SCHEMA) },
+        ledgerKafkaTransportProvider,
+      ],
+    })
+    class ProjectionTestModule {}
+    // Connected as main.ts does (bootstrapHttpApp with ledgerMicroservices), without an HTTP listener.
+    const app = await NestFactory.create(ProjectionTestModule, new FastifyAdapter(), { logger: false });
+    const transport = app.get(KafkaBatchTransport);
+    app.connectMicroservice({ strategy: transport });
+    await app.init();
+    await app.startAllMicroservices();
+    return { app, transport };
+  }
 
   beforeAll(async () => {
     Logger.overrideLogger(false);
@@ -40,12 +70,14 @@ describe('ProjectionConsumer (Kafka → read models)', () => {
     // Published twice (a relay retry): the second copy must change nothing.
     await producer.sendEnvelopes(topic, [...events, poison as typeof events[number], ...events]);
 
-    const idle = new ProjectionConsumer(pool, kafka, producer, testConfig(schema.schema, { WORKERS: 'none' }), new LedgerProjection(schema.schema));
-    await idle.onApplicationBootstrap();
-    expect(idle.health()).toBeUndefined();
+    const idle = await startProjection(testConfig(schema.schema, { WORKERS: 'none', LEDGER_EVENTS_TOPIC: topic, LEDGER_DLQ_TOPIC: dlq }));
+    try {
+      expect(idle.transport.stats()).toEqual({}); // no consumer without the projection worker
+    } finally {
+      await idle.app.close();
+    }
 
-    const consumer = new ProjectionConsumer(pool, kafka, producer, config, new LedgerProjection(schema.schema));
-    await consumer.onApplicationBootstrap();
+    const { app, transport } = await startProjection(config);
     try {
       const balance = await waitFor(async () => {
         const { rows } = await pool.query(`SELECT stream_version, available::text FROM "${schema.schema}".balances WHERE account_id = 'alice'`);
@@ -67,8 +99,9 @@ describe('ProjectionConsumer (Kafka → read models)', () => {
       } finally {
         await admin.disconnect();
       }
+      expect(() => transport.checkFlowing('projection-consumer')).not.toThrow();
     } finally {
-      await consumer.onApplicationShutdown();
+      await app.close();
     }
   });
 });

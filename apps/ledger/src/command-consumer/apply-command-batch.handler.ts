@@ -1,0 +1,69 @@
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Logger } from 'pino';
+import type { ParsedMessage } from '@tally/contracts';
+import type { ConsumedMessage, KafkaBatch } from '@tally/kafka';
+import { Rejection, type ToCommand } from '../accounts/account-command';
+import { AccountRepository, type BatchCommand } from '../accounts/account.repository';
+import { LedgerConfig } from '../config/ledger.config';
+import { LOGGER } from '../database/database.tokens';
+
+/**
+ * The ledger's hot path, shared by the Kafka use cases (record-usage, apply-subscription-event): a batch of one
+ * partition, handed over by libs/kafka's KafkaBatchTransport with the open transaction its offset commits in, is
+ * turned into account commands, decided per account and appended to the event store. Two paths to exactly-once
+ * effects (README, "Money and exactly-once"):
+ * - shared transaction (PostgreSQL store, the default): the events are appended in the batch's transaction, so
+ *   events and offset commit together or not at all;
+ * - idempotent append (EventStoreDB, or EVENT_STORE_TRANSACTIONAL=false): the append commits first, on its own,
+ *   and the offset after it. A crash in between redelivers the messages; they are decided again on the stream as
+ *   it now is, where the decider finds their idempotency keys already applied (no events), and an append that is
+ *   repeated anyway carries the same event ids at the same expected version and comes back as a duplicate.
+ * A message that can never become a command, or whose command the domain refuses, is dead-lettered with the
+ * reason (the consumer's decision, not the repository's); the partition keeps flowing.
+ */
+@Injectable()
+export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly config: LedgerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.runs('commands')) return;
+    const exactlyOnce = this.accounts.sharesTransactions() ? 'shared-transaction' : 'idempotent-append-then-offset';
+    this.logger.info({ exactlyOnce }, 'command consumers: exactly-once path');
+  }
+
+  async apply(batch: KafkaBatch<ParsedMessage>, toCommand: ToCommand): Promise<void> {
+    const commands: BatchCommand[] = [];
+    const sources: ConsumedMessage<ParsedMessage>[] = [];
+    for (const message of batch.messages) {
+      try {
+        commands.push(toCommand(message.value));
+        sources.push(message);
+      } catch (error) {
+        if (!(error instanceof Rejection)) throw error;
+        batch.deadLetter(message, error.code, error.details);
+        this.logRejection(message, error.code);
+      }
+    }
+    if (commands.length === 0) return;
+    try {
+      // undefined when the store cannot share the offsets' transaction: the append then commits on its own, first.
+      const unitOfWork = this.accounts.joinTransaction(batch.tx);
+      const { saved, refused } = await this.accounts.executeBatch(commands, unitOfWork);
+      // A command the domain refused changed nothing: its message goes to the dead-letter topic with the reason.
+      for (const { index, code, message, details } of refused) batch.deadLetter(sources[index], code, { message, details });
+      // States decided in this transaction are cached only once it committed (never for an attempt rolled back).
+      batch.afterCommit(() => this.accounts.remember(saved));
+    } catch (error) {
+      this.accounts.forget(commands.map((c) => c.command.accountId));
+      throw error;
+    }
+  }
+
+  private logRejection(message: ConsumedMessage<ParsedMessage>, code: string) {
+    this.logger.warn({ accountId: message.value.envelope.accountId, messageId: message.value.envelope.id, code }, 'message dead-lettered');
+  }
+}

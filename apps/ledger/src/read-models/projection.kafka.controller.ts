@@ -1,0 +1,21 @@
+import { Controller } from '@nestjs/common';
+import { Topics, parseMessage } from '@tally/contracts';
+import { KafkaBatchHandler, type KafkaBatch } from '@tally/kafka';
+import { LedgerProjection } from './ledger.projection';
+import { asLedgerEnvelope, type LedgerEnvelope } from './ledger-event.rows';
+
+/**
+ * Keeps the read models up to date from ledger.events.v1 with its own consumer group (PROJECTION_GROUP), on
+ * libs/kafka's KafkaBatchTransport: each batch is applied in the transaction that also stores the partition
+ * offset, so the read models move exactly once per event; an envelope the projection cannot use is dead-lettered.
+ */
+@Controller()
+export class ProjectionKafkaController {
+  constructor(private readonly projection: LedgerProjection) {}
+
+  // The configured topic carries ledger.events.v1 whatever its name (tests use unique names).
+  @KafkaBatchHandler(Topics.ledgerEvents, { parse: (_topic, message) => asLedgerEnvelope(parseMessage(Topics.ledgerEvents, message.value).envelope) })
+  async project({ messages, tx }: KafkaBatch<LedgerEnvelope>): Promise<void> {
+    await this.projection.apply(tx, messages.map((message) => message.value));
+  }
+}

@@ -1,0 +1,31 @@
+import { Controller, Inject } from '@nestjs/common';
+import { Topics, parseMessage, type ParsedMessage } from '@tally/contracts';
+import { KafkaBatchHandler, type KafkaBatch } from '@tally/kafka';
+import type { RateCard } from '@tally/pricing';
+import type { ToCommand } from '../accounts/account-command';
+import { ApplyCommandBatchHandler } from '../command-consumer/apply-command-batch.handler';
+import { RATE_CARD } from '../database/database.tokens';
+import { usageToCommand } from './record-usage.handler';
+
+/**
+ * The transport of RecordUsage: usage.events.v1 → usageToCommand → the account, on libs/kafka's
+ * KafkaBatchTransport; refusals to the usage DLQ. The topic actually consumed, the group (CONSUMER_GROUP) and the
+ * dead-letter topic come from config (workers/ledger.kafka.transport.ts).
+ */
+@Controller()
+export class RecordUsageKafkaController {
+  private readonly toCommand: ToCommand;
+
+  constructor(
+    private readonly commands: ApplyCommandBatchHandler,
+    @Inject(RATE_CARD) rateCard: RateCard,
+  ) {
+    this.toCommand = usageToCommand(rateCard);
+  }
+
+  // The registry is keyed by the contract topic, whatever the configured topic's name.
+  @KafkaBatchHandler(Topics.usageEvents, { parse: (_topic, message) => parseMessage(Topics.usageEvents, message.value) })
+  async recordUsage(batch: KafkaBatch<ParsedMessage>): Promise<void> {
+    await this.commands.apply(batch, this.toCommand);
+  }
+}
