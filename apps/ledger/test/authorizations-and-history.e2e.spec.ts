@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { testKafkaBrokers, waitFor } from '@tally/testing';
@@ -90,7 +91,7 @@ describe('authorizations, holds and the live balance', () => {
     await api.post('/v1/accounts/acct-expire/grants', { idempotencyKey: 'e', amount: '4' });
     await authorize('acct-expire', { amount: '4', hold: { holdId: 'short', ttlSeconds: 1 } });
     expect((await authorize('acct-expire', { amount: '1' })).status).toBe(402);
-    await new Promise((r) => setTimeout(r, 1200));
+    await sleep(1200);
     expect(await authorize('acct-expire', { amount: '4' })).toMatchObject({ status: 200, body: { available: '4' } });
   });
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import { PostgresEventStore, ensureSchema, type NewEvent } from '@tally/event-store';
 import { initialState, type AccountCommand, type AccountState } from '@tally/ledger-domain';
@@ -7,7 +8,6 @@ import { AccountRepository } from '../src/accounts/account.repository';
 import { accountStreamId } from '../src/accounts/account-event.codec';
 import type { LedgerConfig } from '../src/config/ledger.config';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const grant = (accountId: string, key: string): AccountCommand => ({ type: 'GrantCredits', accountId, grantId: key, kind: 'promotional', amount: 1_000_000n, source: `promo:${key}` });
 
 /**

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import { startServiceProcess, testDatabaseUrl, waitFor, type ServiceProcess } from '@tally/testing';
 import { createTestSchema, createTopics, json, ledgerTestSettings } from './ledger-test-env';
@@ -96,7 +97,7 @@ describe('expired holds and grants are resolved by themselves', () => {
     ledger = undefined;
     expect(await releasedEvents(accountId, 'stream-b')).toEqual([]);
     // Let the hold expire while no ledger runs.
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(placed.body.hold.expiresAt) + 300 - Date.now())));
+    await sleep(Math.max(0, Date.parse(placed.body.hold.expiresAt) + 300 - Date.now()));
 
     ledger = await startServiceProcess('ledger', ledgerEnv);
     const restartedAt = Date.now();

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Pool } from 'pg';
 import { ensureOffsetsTable, readStoredOffsets } from '@tally/kafka';
@@ -73,7 +74,7 @@ describe.each([
 
     ledger = await startServiceProcess('ledger', ledgerEnv);
     await waitFor(async () => (await count(debits)) === TOTAL, 120_000, 200);
-    await new Promise((r) => setTimeout(r, 1000)); // any redelivery would land now
+    await sleep(1000); // any redelivery would land now
     expect(await count(debits)).toBe(TOTAL);
     expect(await count(`select count(*) as n from (select data->>'usageId' from "${schema}".events where type = 'UsageDebited' group by 1 having count(*) > 1) d`)).toBe(0);
 

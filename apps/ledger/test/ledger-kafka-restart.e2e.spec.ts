@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import { ensureTopics } from '@tally/kafka';
@@ -6,7 +7,6 @@ import {
 } from '@tally/testing';
 import { API_KEY, ledgerTestSettings } from './ledger-test-env';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The Kafka broker crashes (kill -9) and stays down a few seconds under load, on a broker of the test's own: the

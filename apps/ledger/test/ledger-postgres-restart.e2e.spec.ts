@@ -1,6 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
-import { OutageAnswers, startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor, type PrivatePostgres, type ServiceProcess } from '@tally/testing';
+import {
+  OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor,
+  type OutageTimeline, type PrivatePostgres, type ServiceProcess,
+} from '@tally/testing';
 import { API_KEY, createTopics, ledgerTestSettings } from './ledger-test-env';
 
 /**
@@ -55,12 +59,11 @@ describe('ledger across PostgreSQL restarts', () => {
     const usageAcked = new Map<string, number>();
     const grantsAcked = new Map<string, number>();
     const grantsUnsure = new Map<string, number>();
-    let loading = true;
     let sequence = 0;
 
-    const usageLoop = async () => {
+    const usageLoop = async (running: () => boolean) => {
       const occurredAt = new Date().toISOString();
-      while (loading) {
+      while (running()) {
         const batch = Array.from({ length: 25 }, () => {
           const n = sequence++;
           return { id: `usage-${n}`, account: n % ACCOUNTS };
@@ -82,8 +85,8 @@ describe('ledger across PostgreSQL restarts', () => {
     const call = (path: string, body?: unknown) => http.request(body === undefined ? 'GET' : 'POST', path, body);
 
     let grantNo = 0;
-    const httpLoop = async () => {
-      while (loading) {
+    const httpLoop = async (running: () => boolean) => {
+      while (running()) {
         const key = `g-${grantNo++}`;
         const account = grantNo % ACCOUNTS;
         const status = await call(`/v1/accounts/acct-${account}/grants`, { idempotencyKey: key, amount: '1' });
@@ -93,39 +96,27 @@ describe('ledger across PostgreSQL restarts', () => {
       }
     };
 
-    const load = Promise.all([usageLoop(), httpLoop(), httpLoop()]);
-    let downFrom = 0;
-    let downUntil = 0;
-    let restartedAt = 0;
-    let startedAt = 0;
+    const load = loadWhile(usageLoop, httpLoop, httpLoop);
+    let timeline: OutageTimeline;
     try {
-      await sleep(3_000);
-      // 1. A fast restart: every session is terminated (57P01).
-      await db.restart();
-      restartedAt = Date.now();
-      await sleep(4_000);
-      expect(exited()).toEqual([]);
-
-      // 2. Down for a few seconds: connections are refused meanwhile.
-      await db.stop();
-      downFrom = Date.now();
-      await sleep(DOWN_MS);
-      downUntil = Date.now();
-      await db.start();
-      startedAt = Date.now();
-      await sleep(4_000);
+      // A fast restart (every session terminated, 57P01), then down for DOWN_MS (connections refused), then back.
+      timeline = await postgresOutage(db, {
+        warmupMs: 3_000,
+        afterRestartMs: 4_000,
+        downMs: DOWN_MS,
+        afterStartMs: 4_000,
+        onStep: (step) => void (step === 'down' && expect(exited()).toEqual([])),
+      });
     } finally {
-      loading = false;
-      await load;
+      await load.stop();
     }
     expect(exited()).toEqual([]);
 
     // While it was down, the API answered 503 with Retry-After and a stable code: never 500, never a hang.
-    expect(http.failures).toEqual([]);
-    expect(http.wrong(['DEPENDENCY_UNAVAILABLE', 'ACCOUNT_BUSY'])).toEqual([]);
-    const duringOutage = http.between(downFrom, downUntil);
-    expect(duringOutage.length).toBeGreaterThan(0);
-    expect(duringOutage.filter((a) => a.status !== 503)).toEqual([]);
+    const outcome = http.outcome(timeline, ['DEPENDENCY_UNAVAILABLE', 'ACCOUNT_BUSY']);
+    expect(outcome).toMatchObject({ failures: [], wrong: [], notUnavailableWhileDown: [] });
+    expect(outcome.duringOutage).toBeGreaterThan(0);
+    const { restartedAt, startedAt } = timeline;
 
     // Grants whose answer was not 2xx may or may not have been applied: retried with the same key, they count once.
     await waitFor(async () => {
@@ -166,9 +157,8 @@ describe('ledger across PostgreSQL restarts', () => {
     // Figures: how long after PostgreSQL was back the API answered 2xx again.
     console.log(JSON.stringify({
       usageEvents: usageAcked.size, grants: grantsAcked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length,
-      duringOutage: duringOutage.length, okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
+      duringOutage: outcome.duringOutage, okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
     }));
   }, 110_000 + DOWN_MS);
 });
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

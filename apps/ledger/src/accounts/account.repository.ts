@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
@@ -126,7 +127,7 @@ export class AccountRepository {
         if (!conflict) this.cache.delete(command.accountId);
         if (!conflict || attempt >= MAX_CONFLICT_RETRIES) throw error;
       }
-      await new Promise((resolve) => setTimeout(resolve, conflictPauseMs(attempt)));
+      await sleep(conflictPauseMs(attempt));
     }
   }
 

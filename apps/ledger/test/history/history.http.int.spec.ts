@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { get, type IncomingMessage } from 'node:http';
 import { Module, type INestApplication } from '@nestjs/common';
 import type { Envelope } from '@tally/contracts';
@@ -241,7 +242,7 @@ describe('history HTTP API', () => {
       // A redelivery changes nothing, so it pushes nothing.
       const count = sse.events.length;
       await applyBatch(pool, schema.schema, grants);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       expect(sse.events).toHaveLength(count);
     } finally {
       sse.close();
