@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Pool } from 'pg';
 import { ensureOffsetsTable, readStoredOffsets } from '@tally/kafka';
@@ -74,7 +73,7 @@ describe.each([
 
     ledger = await startServiceProcess('ledger', ledgerEnv);
     await waitFor(async () => (await count(debits)) === TOTAL, 120_000, 200);
-    await sleep(1000); // any redelivery would land now
+    await offsetsAtEnd(env.CONSUMER_GROUP, env.USAGE_EVENTS_TOPIC); // sentinel: every redelivered message was consumed again
     expect(await count(debits)).toBe(TOTAL);
     expect(await count(`select count(*) as n from (select data->>'usageId' from "${schema}".events where type = 'UsageDebited' group by 1 having count(*) > 1) d`)).toBe(0);
 
@@ -131,12 +130,7 @@ describe.each([
 
     ledger = await startServiceProcess('ledger', windowEnv);
     await waitFor(async () => (await count(debits)) === EVENTS, 120_000, 200);
-    // Sentinel: every partition's offset is stored at its end, so every redelivered message was consumed again.
-    await waitFor(async () => {
-      const stored = await readStoredOffsets(pool, schema, windowEnv.CONSUMER_GROUP, windowEnv.USAGE_EVENTS_TOPIC);
-      const ends = await topicEnds(windowEnv.USAGE_EVENTS_TOPIC);
-      return [...ends].every(([partition, end]) => end === 0n || stored.get(partition) === end - 1n);
-    }, 60_000, 200);
+    await offsetsAtEnd(windowEnv.CONSUMER_GROUP, windowEnv.USAGE_EVENTS_TOPIC); // sentinel, as above
     expect(await count(debits)).toBe(EVENTS);
     expect(await count(`select count(*) as n from (select data->>'usageId' from "${schema}".events where type = 'UsageDebited' and data->>'usageId' like '${prefix}-%' group by 1 having count(*) > 1) d`)).toBe(0);
   });
@@ -155,6 +149,15 @@ describe.each([
     });
     for (let i = 0; i < total; i += 500) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 500) });
     await producer.disconnect();
+  }
+
+  /** Sentinel: every partition's offset is stored at its end, so every message (redeliveries too) was consumed. */
+  async function offsetsAtEnd(group: string, topic: string): Promise<void> {
+    await waitFor(async () => {
+      const stored = await readStoredOffsets(pool, schema, group, topic);
+      const ends = await topicEnds(topic);
+      return [...ends].every(([partition, end]) => end === 0n || stored.get(partition) === end - 1n);
+    }, 60_000, 200);
   }
 
   async function topicEnds(topic: string): Promise<Map<number, bigint>> {

@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { START, type Checkpoint, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork } from '../event-store.port';
 import { EventStoreErrorCode, isEventStoreError } from '../event-store.error';
 import { createEventStore } from '../create-event-store';
-import { describeEventStoreContract } from '../testing';
+import { deliveredToAnother, describeEventStoreContract } from '../testing';
 import { PostgresEventStore } from './postgres-event-store';
 import { ensureSchema } from './postgres-schema';
 import { createEventStoreMigration } from './migrations/1763700000000-create-event-store';
@@ -80,7 +80,14 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
       await store.append({ streamId: streamB, expectedVersion: 'no_stream', events: [b1] });
       expect(await store.readStream(streamB)).toHaveLength(1); // B is committed and visible...
 
-      await sleep(600); // ...yet several polls (and B's NOTIFY) later the tail has delivered nothing past A
+      // ...yet several polls (and B's NOTIFY) later the tail has delivered nothing past A. Sentinel: the
+      // subscription's own reads, counted, not a guess at how long they take.
+      const reads = jest.spyOn(store, 'readAll');
+      try {
+        await eventually(() => reads.mock.calls.length >= 3);
+      } finally {
+        reads.mockRestore();
+      }
       expect(delivered).toEqual([]);
       expect(await store.readAll({ after: tail, limit: 10 })).toEqual([]);
 
@@ -89,8 +96,13 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
       txA.release();
     }
     await eventually(() => delivered.length >= 2);
-    await sleep(300); // and nothing is delivered twice
+    // And nothing is delivered twice. Sentinel: delivery is in order, so once a later marker has arrived, a repeat
+    // of A or B would have too.
+    const marker = event('marker');
+    await store.append({ streamId: streamB, expectedVersion: 1, events: [marker] });
+    await eventually(() => delivered.some((e) => e.id === marker.id));
     await subscription.stop();
+    delivered.splice(delivered.findIndex((e) => e.id === marker.id), 1);
 
     const [storedA] = await store.readStream(streamA);
     const [storedB] = await store.readStream(streamB);
@@ -99,7 +111,7 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
       [b1.id, storedB.checkpoint],
     ]);
     expect(storedA.checkpoint < storedB.checkpoint).toBe(true);
-    expect((await store.readAll({ after: tail, limit: 10 })).map((e) => e.id)).toEqual([a1.id, b1.id]);
+    expect((await store.readAll({ after: tail, limit: 10 })).map((e) => e.id)).toEqual([a1.id, b1.id, marker.id]);
   });
 
   it('appendMany in an external transaction that is rolled back leaves nothing', async () => {
@@ -221,8 +233,9 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     await polling.append({ streamId, expectedVersion: 'no_stream', events: [a] });
     await eventually(() => seen.length === 1);
     await polling.close();
-    await polling.append({ streamId, expectedVersion: 1, events: [event('B')] });
-    await sleep(300);
+    const b = event('B');
+    await polling.append({ streamId, expectedVersion: 1, events: [b] });
+    await deliveredToAnother(store, b.id); // sentinel: a running subscription has B, a closed one must not
     expect(seen).toEqual([a.id]);
   });
 });

@@ -392,8 +392,10 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
 
       await eventually(async () => delivered.length >= 5 || undefined);
       await subscription.stop();
-      await store.append({ streamId: s1, expectedVersion: 3, events: [event('after stop')] });
-      await sleep(400);
+      const afterStop = event('after stop');
+      await store.append({ streamId: s1, expectedVersion: 3, events: [afterStop] });
+      // Sentinel: a subscription still running delivers the event, so a stopped one would have had it by now too.
+      await deliveredToAnother(store, afterStop.id);
 
       // Within one appendMany the two streams' relative order is the adapter's business; within a stream it is not.
       expect(delivered.map((e) => e.id).slice(0, 3)).toEqual(written.slice(0, 3).map((e) => e.id));
@@ -426,7 +428,11 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       });
       try {
         await eventually(async () => delivered.length >= 2 || undefined);
-        await sleep(100);
+        // Sentinel: events are delivered in order, so once a later marker arrives, a repeat of B or C would have too.
+        const marker = event('marker');
+        await store.append({ streamId, expectedVersion: 3, events: [marker] });
+        await eventually(async () => delivered.includes(marker.id) || undefined);
+        delivered.splice(delivered.indexOf(marker.id), 1);
       } finally {
         await subscription.stop();
       }
@@ -476,6 +482,22 @@ async function readToEnd(store: EventStore, after: Checkpoint, pageSize: number)
 
 function expectIncreasing(checkpoints: Checkpoint[]): void {
   for (let i = 1; i < checkpoints.length; i++) expect(checkpoints[i] > checkpoints[i - 1]).toBe(true);
+}
+
+/** Resolves once a fresh subscription from the start of the store has delivered `eventId` (then stops it). */
+export async function deliveredToAnother(store: EventStore, eventId: string): Promise<void> {
+  let seen = false;
+  const probe = store.subscribeToAll({
+    after: START,
+    onEvents: async (events) => {
+      if (events.some((e) => e.id === eventId)) seen = true;
+    },
+  });
+  try {
+    await eventually(async () => seen || undefined, 30_000);
+  } finally {
+    await probe.stop();
+  }
 }
 
 // Generous: the PostgreSQL tail waits for the oldest open transaction in a cluster shared with other test runs.

@@ -1,1 +1,1 @@
-export { describeEventStoreContract, type EventStoreContractFactory, type OpenTransaction } from './event-store.contract';
+export { deliveredToAnother, describeEventStoreContract, type EventStoreContractFactory, type OpenTransaction } from './event-store.contract';
