@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
-import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
+import { bootstrapHttpApp, hashApiKey, loadConfig, type Clock } from '@tally/shared';
 import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
@@ -35,10 +35,10 @@ export async function createTopics(topics: string[], partitions = 3): Promise<vo
   await ensureTopics(new Kafka({ clientId: 'test-admin', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }), topics, partitions);
 }
 
-export async function startLedger(env: Record<string, string>, schema: string): Promise<{ app: INestApplication; base: string }> {
+export async function startLedger(env: Record<string, string>, schema: string, clock?: Clock): Promise<{ app: INestApplication; base: string }> {
   const port = await freePort();
   const config = loadConfig(LedgerConfig, { ...env, PORT: String(port), DATABASE_SCHEMA: schema });
-  const app = await bootstrapHttpApp(LedgerModule.forRoot(config), {
+  const app = await bootstrapHttpApp(LedgerModule.forRoot(config, clock), {
     service: 'ledger', title: 'test', config, statusByCode: LEDGER_STATUS_BY_CODE, host: '127.0.0.1', microservices: ledgerMicroservices,
   });
   return { app, base: `http://127.0.0.1:${port}` };
