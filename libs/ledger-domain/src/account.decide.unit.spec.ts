@@ -325,6 +325,21 @@ describe('account decider', () => {
         .then([debited('u2', cr(6), [share('allowance:c1', 'allowance', cr(4)), share('g1', 'purchased', cr(2))]), crossed(5, cr(4))]);
     });
 
+    it('announces a threshold when expiring credits take available below it (a promotion ending), while the cycle runs', () => {
+      const promo = granted('promo', 'promotional', cr(15), { expiresAt: '2025-03-20T00:00:00.000Z' });
+      const boosted = [...cycle, use('u1', cr(90)), crossed(20, cr(10)), promo]; // 25 left: 20% re-armed
+      given(boosted)
+        .when({ type: 'ExpireCredits', accountId: ACCOUNT, bucketId: 'promo' }, at('2025-03-20T00:00:00.000Z'))
+        .then([
+          { type: 'CreditsExpired', data: { bucketId: 'promo', kind: 'promotional', amount: cr(15), reason: 'expired', expiredAt: '2025-03-20T00:00:00.000Z' } },
+          crossed(20, cr(10)),
+        ]);
+      // At the end of the period the allowance expires with the cycle: that is no low balance.
+      given([...cycle, use('u1', cr(70))])
+        .when({ type: 'ExpireCredits', accountId: ACCOUNT }, at(CYCLE_END))
+        .then([{ type: 'CreditsExpired', data: { bucketId: 'allowance:c1', kind: 'allowance', amount: cr(30), reason: 'expired', expiredAt: CYCLE_END } }]);
+    });
+
     it('re-arms every threshold when a new cycle starts', () => {
       const previous = [...cycle, use('u1', cr(96)), crossed(20, cr(4)), crossed(5, cr(4))];
       const state = fold([...previous, cycleStarted('c2', cr(100))]);
