@@ -1,0 +1,107 @@
+import fc from 'fast-check';
+import { Topics, parseMessage, serializeEnvelope } from '@tally/contracts';
+import type { RecordedEvent } from '@tally/event-store';
+import { type AccountEvent, type AccountState, balanceOf, balanceView, decide, evolve, initialState, isAccountError } from '@tally/ledger-domain';
+import { ACCOUNT, describeSteps, modelBalance, modelBalanceAt, modelInitialState, modelStep, simHistory, toCommands, type SimStep } from '@tally/ledger-domain/testing';
+import { accountStreamId, decodeEvent, snapshotOf, toLedgerEnvelope, toNewEvent } from './account-event.codec';
+
+/**
+ * The simulation: seeded command histories (libs/ledger-domain/src/testing/reference-model/account.simulation.ts),
+ * each command decided by the account decider and by the reference model (account.model.ts, written from the
+ * docs), and at every step the two must agree: the same events (or the same refusal code) and the same balance.
+ * Every event the decider emits also survives store → relay envelope → contract parse → decode.
+ *
+ * A failure prints the shortest history fast-check shrank it to, the step where they part, and the seed and path.
+ * Replay it:   FC_SEED=<seed> FC_PATH=<path> npx jest --selectProjects unit --testPathPattern account.simulation
+ * Run longer:  SIM_RUNS=20000 npx jest --selectProjects unit --testPathPattern account.simulation
+ */
+const runs = Number(process.env.SIM_RUNS ?? 600);
+const seed = process.env.FC_SEED === undefined ? undefined : Number(process.env.FC_SEED);
+const path = process.env.FC_PATH;
+
+describe('account simulation: the decider against the reference model', () => {
+  it('agrees with the model at every step of any history, and every event survives the wire', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(simHistory, (ops) => {
+        const steps = toCommands(ops);
+        let state: AccountState = initialState;
+        let model = modelInitialState;
+        let version = 0;
+        steps.forEach((step, index) => {
+          const decided = decideOrRefuse(state, step);
+          const expected = modelStep(model, step.command, step.now);
+          const actual = decided.ok ? { ok: true, events: decided.events } : { ok: false, code: decided.code };
+          const wanted = expected.ok ? { ok: true, events: expected.events } : { ok: false, code: expected.code };
+          if (!equal(actual, wanted)) throw new Disagreement(steps, index, 'decision', actual, wanted);
+          if (!decided.ok || !expected.ok) {
+            seen.add(`refused:${decided.ok ? '' : decided.code}`);
+            return;
+          }
+          for (const [i, event] of decided.events.entries()) {
+            state = evolve(state, event);
+            version += 1;
+            seen.add(event.type);
+            survivesTheWire(event, state, version, step, i);
+          }
+          model = expected.state;
+          const views = { balanceOf: balanceOf(state), balanceView: balanceView(state, step.now) };
+          const modelViews = { balanceOf: modelBalance(model), balanceView: modelBalanceAt(model, step.now) };
+          if (!equal(views, modelViews)) throw new Disagreement(steps, index, 'balance', views, modelViews);
+        });
+      }),
+      { numRuns: runs, ...(seed !== undefined && { seed }), ...(path !== undefined && { path }) },
+    );
+    // The histories reach every event type and the refusals production sees.
+    expect([...seen].sort()).toEqual(
+      expect.arrayContaining([
+        'AccountOpened', 'CreditsGranted', 'UsageDebited', 'CreditsExpired', 'OverdraftIncurred', 'OverdraftWrittenOff', 'OverdraftSettled',
+        'LowCreditThresholdCrossed', 'CreditsDepleted', 'CycleStarted', 'PlanChanged', 'HoldPlaced', 'HoldSettled', 'HoldReleased',
+        'refused:AMOUNT_OUT_OF_RANGE', 'refused:BALANCE_LIMIT_EXCEEDED', 'refused:IDEMPOTENCY_CONFLICT', 'refused:INSUFFICIENT_CREDITS', 'refused:INVALID_AMOUNT',
+      ]),
+    );
+  });
+});
+
+type Decided = { ok: true; events: AccountEvent[] } | { ok: false; code: string };
+
+function decideOrRefuse(state: AccountState, { command, now }: SimStep): Decided {
+  try {
+    return { ok: true, events: decide(command, state, { now }) };
+  } catch (error) {
+    if (isAccountError(error)) return { ok: false, code: error.code };
+    throw error;
+  }
+}
+
+/** Stored as the ledger stores it, published as the relay publishes it, parsed by the contract, decoded: unchanged. */
+function survivesTheWire(event: AccountEvent, state: AccountState, version: number, { command, now }: SimStep, index: number): void {
+  const key = `${command.type}:${JSON.stringify(command, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v))}`;
+  const stored = toNewEvent(ACCOUNT, key, index, event, snapshotOf(balanceOf(state)));
+  const recorded: RecordedEvent = { ...stored, streamId: accountStreamId(ACCOUNT), version, metadata: stored.metadata ?? {}, recordedAt: now, checkpoint: String(version) };
+  const reloaded = { ...recorded, data: JSON.parse(JSON.stringify(recorded.data)) as Record<string, unknown> };
+  const { envelope } = parseMessage(Topics.ledgerEvents, serializeEnvelope(toLedgerEnvelope(reloaded)));
+  const decoded = decodeEvent({ type: envelope.type, data: envelope.data as Record<string, unknown> });
+  if (!equal(decoded, event)) throw new Error(`${event.type} does not survive the wire:\n  emitted ${show(event)}\n  decoded ${show(decoded)}`);
+}
+
+class Disagreement extends Error {
+  constructor(steps: readonly SimStep[], index: number, what: string, decider: unknown, model: unknown) {
+    super(
+      `decider and model disagree on the ${what} at step ${index + 1}:\n` +
+        `  decider: ${show(decider)}\n  model:   ${show(model)}\n` +
+        `history (${index + 1} of ${steps.length} steps):\n${describeSteps(steps.slice(0, index + 1))}`,
+    );
+  }
+}
+
+const plain = (value: unknown): string => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+const show = plain;
+/** Class instances and plain objects compare by their own enumerable fields; key order does not matter. */
+function equal(a: unknown, b: unknown): boolean {
+  const sorted = (value: unknown): unknown =>
+    JSON.parse(plain(value), (_k, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y))) : v,
+    );
+  return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
+}

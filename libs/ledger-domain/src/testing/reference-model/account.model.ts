@@ -1,0 +1,462 @@
+import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS, type Micro } from '@tally/money';
+import type { AccountCommand, GrantCredits, PlaceHold, RecordUsage, ReleaseHold, StartCycle } from '../../account.commands';
+import type { AccountErrorCode } from '../../account.errors';
+import type { AccountEvent, BucketKind, BucketShare, HoldReleaseReason, OverdraftPolicy } from '../../account.events';
+import type { BalanceView } from '../../account.balance-view';
+
+/**
+ * A second, deliberately simple model of the account, written from docs/architecture.md ("The account") and the
+ * README ("Money and exactly-once"), not from the decider. It is slow on purpose: plain objects, arrays searched
+ * from the start, a state copied whole on every command. It speaks the decider's language (its commands, events,
+ * refusal codes and BalanceView) so a simulation can compare the two step by step.
+ *
+ * Each rule below names where it comes from: [A] docs/architecture.md, [R] README, [D] a rule the docs are silent
+ * on, aligned with the decider and written down in architecture.md as a (since) bullet.
+ */
+
+export interface ModelBucket {
+  readonly id: string;
+  readonly kind: BucketKind;
+  amount: Micro;
+  readonly expiresAt?: string;
+  /** Grant order, for ties. */
+  readonly seq: number;
+  /** Set when a cycle reset expired this allowance: credits a hold gives back to it later expire too. */
+  closed?: true;
+}
+
+export interface ModelHold {
+  readonly id: string;
+  readonly amount: Micro;
+  readonly perBucket: BucketShare[];
+  readonly expiresAt: string;
+}
+
+export interface ModelPlan {
+  planId: string | null;
+  unlimited: boolean;
+  thresholds: number[];
+  overdraftPolicy: OverdraftPolicy;
+}
+
+export interface ModelCycle {
+  cycleId: string;
+  allocation: Micro;
+  periodEnd: string;
+}
+
+export interface ModelState {
+  exists: boolean;
+  buckets: ModelBucket[];
+  holds: ModelHold[];
+  overdraft: Micro;
+  usedThisCycle: Micro;
+  cycle: ModelCycle | null;
+  plan: ModelPlan;
+  /** Thresholds announced and not re-armed. */
+  crossed: number[];
+  depleted: boolean;
+  /** Idempotency key → the content it was first used with. */
+  keys: Record<string, string>;
+  seq: number;
+}
+
+export const modelInitialState: ModelState = {
+  exists: false,
+  buckets: [],
+  holds: [],
+  overdraft: 0n,
+  usedThisCycle: 0n,
+  cycle: null,
+  plan: { planId: null, unlimited: false, thresholds: [], overdraftPolicy: 'carry' },
+  crossed: [],
+  depleted: false,
+  keys: {},
+  seq: 0,
+};
+
+export type ModelResult =
+  | { readonly ok: true; readonly events: AccountEvent[]; readonly state: ModelState }
+  | { readonly ok: false; readonly code: AccountErrorCode };
+
+/** A refusal inside the model: thrown, caught by `modelStep`, so a refused command changes nothing [R]. */
+class Refused {
+  constructor(readonly code: AccountErrorCode) {}
+}
+const refuse = (code: AccountErrorCode): never => {
+  throw new Refused(code);
+};
+
+const ms = (iso: string) => Date.parse(iso);
+const isDue = (expiresAt: string | undefined, now: Date) => expiresAt !== undefined && ms(expiresAt) <= now.getTime();
+const sum = (values: Micro[]) => values.reduce((a, b) => a + b, 0n);
+
+export const modelAvailable = (s: ModelState): Micro => sum(s.buckets.map((b) => b.amount));
+export const modelHeld = (s: ModelState): Micro => sum(s.holds.map((h) => h.amount));
+
+/** [R][A] Allowance and promotional by soonest expiry, no expiry after any expiry, purchased last; ties by grant order. */
+function inDeductionOrder(s: ModelState): ModelBucket[] {
+  const rank = (b: ModelBucket) => [b.expiresAt === undefined ? Infinity : ms(b.expiresAt), b.kind === 'purchased' ? 1 : 0, b.seq];
+  return s.buckets
+    .filter((b) => b.amount > 0n)
+    .sort((x, y) => {
+      const [a, b] = [rank(x), rank(y)];
+      for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+      return 0;
+    });
+}
+
+/** Takes up to `amount` from the buckets in deduction order; returns the shares taken. */
+function take(s: ModelState, amount: Micro): BucketShare[] {
+  const shares: BucketShare[] = [];
+  let left = amount;
+  for (const bucket of inDeductionOrder(s)) {
+    if (left === 0n) break;
+    const part = bucket.amount < left ? bucket.amount : left;
+    bucket.amount -= part;
+    left -= part;
+    shares.push({ bucketId: bucket.id, kind: bucket.kind, amount: part });
+  }
+  return shares;
+}
+
+function giveBack(s: ModelState, shares: readonly BucketShare[]): void {
+  for (const share of shares) {
+    const bucket = s.buckets.find((b) => b.id === share.bucketId);
+    if (bucket) bucket.amount += share.amount;
+  }
+}
+
+/** One step of the model: the events the command produces and the state after them, or the refusal code. */
+export function modelStep(state: ModelState, command: AccountCommand, now: Date): ModelResult {
+  const s = structuredClone(state);
+  const out: AccountEvent[] = [];
+  try {
+    decideInto(s, command, now, out);
+    return { ok: true, events: out, state: s };
+  } catch (error) {
+    if (error instanceof Refused) return { ok: false, code: error.code };
+    throw error;
+  }
+}
+
+function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEvent[]): void {
+  const at = now.toISOString();
+  validate(c);
+
+  // [A] Same key + same content returns the first result (nothing new); same key + other content is a conflict.
+  const key = keyOf(c);
+  if (key) {
+    const seen = s.keys[key.key];
+    if (seen !== undefined) {
+      if (seen === key.content) return;
+      refuse('IDEMPOTENCY_CONFLICT');
+    }
+  }
+
+  // [D] The expiry worker's sweep for one bucket does something only when that bucket still holds credits and is
+  // due, so its key (expire-credits:<bucketId>) records events once, for that very bucket.
+  if (c.type === 'ExpireCredits' && c.bucketId !== undefined) {
+    const bucket = s.buckets.find((b) => b.id === c.bucketId);
+    if (!bucket || bucket.amount === 0n || !isDue(bucket.expiresAt, now)) return;
+  }
+
+  // [D] Releasing a hold that is not open (unknown, settled, released), or expiring one before its time, is a no-op.
+  if (c.type === 'ReleaseHold') {
+    const hold = s.holds.find((h) => h.id === c.holdId);
+    if (!hold || (c.reason === 'expired' && !isDue(hold.expiresAt, now))) return;
+  }
+
+  // [A] The first command opens the account; [D] housekeeping and a release of an unknown hold do not.
+  if (!s.exists) {
+    if (c.type === 'ExpireCredits' || c.type === 'ReleaseHold') return;
+    s.exists = true;
+    out.push({ type: 'AccountOpened', data: { accountId: c.accountId, openedAt: at } });
+  }
+
+  // [A] (since) Holds past their TTL and grants past their expiry are released and expired: before the command...
+  const before = out.length;
+  housekeeping(s, now, out);
+  // [A] ...and credits expiring take available down like spending does, so thresholds are announced (while the
+  // cycle runs: [D] at its end the allowance expires with the cycle, which is no low balance).
+  if (s.cycle && now.getTime() < ms(s.cycle.periodEnd) && out.slice(before).some((e) => e.type === 'CreditsExpired')) announceThresholds(s, out);
+
+  switch (c.type) {
+    case 'GrantCredits':
+      grant(s, c, now, out);
+      break;
+    case 'RecordUsage':
+      usage(s, c, now, out);
+      break;
+    case 'StartCycle':
+      startCycle(s, c, now, out);
+      break;
+    case 'ChangePlan':
+      s.plan = { planId: c.planId, unlimited: c.unlimited, thresholds: [...c.thresholds], overdraftPolicy: c.overdraftPolicy };
+      out.push({ type: 'PlanChanged', data: { changeId: c.changeId, planId: c.planId, unlimited: c.unlimited, thresholds: [...c.thresholds], overdraftPolicy: c.overdraftPolicy } });
+      break;
+    case 'PlaceHold':
+      placeHold(s, c, now, out);
+      break;
+    case 'ReleaseHold':
+      releaseHold(s, c, out);
+      break;
+    case 'ExpireCredits':
+      break;
+  }
+  // A key is remembered with the events it recorded ([A] an unlimited plan's hold records none, so none is kept).
+  if (key && out.length > 0) s.keys[key.key] = key.content;
+  // ...and after it, for credits a released hold gave back to a bucket already due.
+  housekeeping(s, now, out);
+}
+
+/** [R] One amount at most MAX_AMOUNT_MICROS; grants and holds positive, usage and allocations not negative. */
+function validate(c: AccountCommand): void {
+  const amount = (value: unknown, positive: boolean) => {
+    if (typeof value !== 'bigint' || value < 0n || (positive && value === 0n)) refuse('INVALID_AMOUNT');
+    if ((value as bigint) > MAX_AMOUNT_MICROS) refuse('AMOUNT_OUT_OF_RANGE');
+  };
+  switch (c.type) {
+    case 'GrantCredits':
+      return amount(c.amount, true);
+    case 'PlaceHold':
+      return amount(c.amount, true);
+    case 'RecordUsage':
+      return amount(c.amount, false);
+    case 'StartCycle':
+      amount(c.allocation, false);
+      if (ms(c.periodEnd) <= ms(c.periodStart)) refuse('INVALID_COMMAND');
+      if (c.thresholds.some((t) => !(t > 0 && t < 100))) refuse('INVALID_COMMAND');
+      return;
+    case 'ChangePlan':
+      if (c.thresholds.some((t) => !(t > 0 && t < 100))) refuse('INVALID_COMMAND');
+      return;
+    case 'ReleaseHold':
+    case 'ExpireCredits':
+      return;
+  }
+}
+
+/** [A] Every command that changes money carries an idempotency key; its content compared as meaning [R]. */
+function keyOf(c: AccountCommand): { key: string; content: string } | null {
+  const instant = (iso: string | undefined) => (iso === undefined ? '-' : String(ms(iso)));
+  switch (c.type) {
+    case 'GrantCredits':
+      return { key: `grant:${c.grantId}`, content: `${c.kind}|${c.amount}|${instant(c.expiresAt)}` };
+    case 'RecordUsage':
+      return { key: `usage:${c.usageId}`, content: `${c.amount}` };
+    case 'StartCycle':
+      return { key: `cycle:${c.cycleId}`, content: `${c.planId}|${instant(c.periodStart)}|${instant(c.periodEnd)}|${c.allocation}` };
+    case 'ChangePlan':
+      return { key: `change:${c.changeId}`, content: `${c.planId}|${c.unlimited}|${c.thresholds.join(',')}|${c.overdraftPolicy}` };
+    case 'PlaceHold':
+      return { key: `hold:${c.holdId}`, content: `${c.amount}` };
+    case 'ReleaseHold':
+    case 'ExpireCredits':
+      return null;
+  }
+}
+
+function housekeeping(s: ModelState, now: Date, out: AccountEvent[]): void {
+  for (const hold of [...s.holds]) if (isDue(hold.expiresAt, now)) release(s, hold, 'expired', out);
+  for (const bucket of s.buckets) {
+    if (bucket.amount > 0n && (bucket.closed || isDue(bucket.expiresAt, now))) {
+      // [D] Past its date it is 'expired', whatever closed it before.
+      const reason = isDue(bucket.expiresAt, now) ? 'expired' : 'cycle-reset';
+      out.push({ type: 'CreditsExpired', data: { bucketId: bucket.id, kind: bucket.kind, amount: bucket.amount, reason, expiredAt: now.toISOString() } });
+      bucket.amount = 0n;
+    }
+  }
+}
+
+function release(s: ModelState, hold: ModelHold, reason: HoldReleaseReason, out: AccountEvent[]): void {
+  giveBack(s, hold.perBucket);
+  s.holds = s.holds.filter((h) => h.id !== hold.id);
+  out.push({ type: 'HoldReleased', data: { holdId: hold.id, amount: hold.amount, reason } });
+}
+
+/** [R] A grant, purchase or allowance may not lift available + held above the balance bound. */
+function checkBalance(s: ModelState, adding: Micro): void {
+  if (modelAvailable(s) + modelHeld(s) + adding > MAX_BALANCE_MICROS) refuse('BALANCE_LIMIT_EXCEEDED');
+}
+
+/** [A] The next grant settles carried overdraft first; the bucket gets the rest. Then thresholds may re-arm. */
+function addGrant(
+  s: ModelState,
+  g: { grantId: string; kind: BucketKind; amount: Micro; expiresAt?: string; source: string; paymentReference?: string },
+  now: Date,
+  out: AccountEvent[],
+): void {
+  const settled = s.overdraft < g.amount ? s.overdraft : g.amount;
+  const net = g.amount - settled;
+  checkBalance(s, net);
+  if (settled > 0n) {
+    s.overdraft -= settled;
+    out.push({ type: 'OverdraftSettled', data: { grantId: g.grantId, amount: settled, remaining: s.overdraft } });
+  }
+  s.seq += 1;
+  s.buckets.push({ id: g.grantId, kind: g.kind, amount: net, ...(g.expiresAt !== undefined && { expiresAt: g.expiresAt }), seq: s.seq });
+  out.push({
+    type: 'CreditsGranted',
+    data: {
+      grantId: g.grantId,
+      bucketId: g.grantId,
+      kind: g.kind,
+      amount: net,
+      ...(g.expiresAt !== undefined && { expiresAt: g.expiresAt }),
+      source: g.source,
+      ...(g.paymentReference !== undefined && { paymentReference: g.paymentReference }),
+      grantedAt: now.toISOString(),
+      ...(settled > 0n && { overdraftSettled: settled }),
+    },
+  });
+  // [A] A grant that lifts available back to a threshold re-arms it; [D] and lifts depletion.
+  const allocation = s.cycle?.allocation ?? 0n;
+  s.crossed = s.crossed.filter((t) => modelAvailable(s) * 100n < BigInt(t) * allocation);
+  if (modelAvailable(s) > 0n) s.depleted = false;
+}
+
+function grant(s: ModelState, c: GrantCredits, now: Date, out: AccountEvent[]): void {
+  addGrant(s, c, now, out);
+}
+
+function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): void {
+  // [R] used this cycle is a balance: at most MAX_BALANCE_MICROS.
+  if (s.usedThisCycle + c.amount > MAX_BALANCE_MICROS) refuse('BALANCE_LIMIT_EXCEEDED');
+  const debit = (perBucket: BucketShare[], overdraft: Micro, holdId?: string): AccountEvent => ({
+    type: 'UsageDebited',
+    data: {
+      usageId: c.usageId,
+      amount: c.amount,
+      perBucket,
+      overdraft,
+      pricing: c.pricing,
+      feature: c.feature,
+      models: c.models,
+      occurredAt: c.occurredAt,
+      debitedAt: now.toISOString(),
+      ...(holdId !== undefined && { holdId }),
+      ...(c.metadata !== undefined && { metadata: c.metadata }),
+    },
+  });
+  s.usedThisCycle += c.amount;
+  // [R] A usage event naming a hold settles it for the actual amount: the reservation goes back, the usage is taken.
+  // [D] Also under an unlimited plan, for a hold placed before the plan became unlimited.
+  const hold = c.holdId === undefined ? undefined : s.holds.find((h) => h.id === c.holdId);
+  if (hold) {
+    giveBack(s, hold.perBucket);
+    s.holds = s.holds.filter((h) => h.id !== hold.id);
+    const released = hold.amount > c.amount ? hold.amount - c.amount : 0n;
+    out.push({ type: 'HoldSettled', data: { holdId: hold.id, usageId: c.usageId, heldAmount: hold.amount, settledAmount: c.amount, releasedAmount: released } });
+  }
+  // [A] Unlimited plans record usage and never refuse or alert.
+  if (s.plan.unlimited) {
+    out.push(debit([], 0n, hold?.id));
+    return;
+  }
+  const shares = take(s, c.amount);
+  const short = c.amount - sum(shares.map((x) => x.amount));
+  out.push(debit(shares, short, hold?.id));
+  // [A] Usage is never dropped: the rest is carried as overdraft, or written off under a write-off plan.
+  if (short > 0n) {
+    if (s.plan.overdraftPolicy === 'carry') {
+      if (s.overdraft + short > MAX_BALANCE_MICROS) refuse('BALANCE_LIMIT_EXCEEDED');
+      s.overdraft += short;
+      out.push({ type: 'OverdraftIncurred', data: { usageId: c.usageId, amount: short, total: s.overdraft } });
+    } else {
+      out.push({ type: 'OverdraftWrittenOff', data: { usageId: c.usageId, amount: short } });
+    }
+  }
+  announceThresholds(s, out);
+  if (!s.depleted && modelAvailable(s) === 0n) {
+    s.depleted = true;
+    out.push({ type: 'CreditsDepleted', data: { ...(s.cycle && { cycleId: s.cycle.cycleId }), usageId: c.usageId } });
+  }
+}
+
+/** [A] Announced once when available first falls below N% of the cycle's allocation, the higher threshold first. */
+function announceThresholds(s: ModelState, out: AccountEvent[]): void {
+  if (s.plan.unlimited || !s.cycle || s.cycle.allocation === 0n) return;
+  const available = modelAvailable(s);
+  for (const t of [...s.plan.thresholds].sort((a, b) => b - a)) {
+    if (s.crossed.includes(t) || available * 100n >= BigInt(t) * s.cycle.allocation) continue;
+    s.crossed.push(t);
+    out.push({ type: 'LowCreditThresholdCrossed', data: { thresholdPercent: t, cycleId: s.cycle.cycleId, available, allocation: s.cycle.allocation } });
+  }
+}
+
+/** [A] A new cycle: the previous allowance expires (no rollover), thresholds re-arm, the allocation is granted. */
+function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]): void {
+  for (const bucket of s.buckets) {
+    if (bucket.kind !== 'allowance') continue;
+    if (bucket.amount > 0n) out.push({ type: 'CreditsExpired', data: { bucketId: bucket.id, kind: 'allowance', amount: bucket.amount, reason: 'cycle-reset', expiredAt: now.toISOString() } });
+    bucket.amount = 0n;
+    bucket.closed = true;
+  }
+  s.cycle = { cycleId: c.cycleId, allocation: c.allocation, periodEnd: c.periodEnd };
+  s.plan = { planId: c.planId, unlimited: c.unlimited, thresholds: [...c.thresholds], overdraftPolicy: c.overdraftPolicy };
+  s.usedThisCycle = 0n;
+  s.crossed = [];
+  const cycleData = {
+    cycleId: c.cycleId,
+    planId: c.planId,
+    periodStart: c.periodStart,
+    periodEnd: c.periodEnd,
+    allocation: c.allocation,
+    unlimited: c.unlimited,
+    thresholds: [...c.thresholds],
+    overdraftPolicy: c.overdraftPolicy,
+  };
+  if (c.allocation === 0n) {
+    out.push({ type: 'CycleStarted', data: cycleData });
+    return;
+  }
+  out.push({ type: 'CycleStarted', data: cycleData });
+  addGrant(s, { grantId: `allowance:${c.cycleId}`, kind: 'allowance', amount: c.allocation, expiresAt: c.periodEnd, source: `plan:${c.planId}` }, now, out);
+}
+
+function placeHold(s: ModelState, c: PlaceHold, now: Date, out: AccountEvent[]): void {
+  // [D] A hold already due would be placed and expired at once: refused (after the idempotency check, so a retry of
+  // a hold placed earlier is recognised whatever its expiry).
+  if (ms(c.expiresAt) <= now.getTime()) refuse('INVALID_COMMAND');
+  // [A] (since) Under an unlimited plan a hold reserves nothing and records no event.
+  if (s.plan.unlimited) return;
+  const available = modelAvailable(s);
+  if (c.amount > available) refuse('INSUFFICIENT_CREDITS');
+  const perBucket = take(s, c.amount);
+  s.holds.push({ id: c.holdId, amount: c.amount, perBucket, expiresAt: c.expiresAt });
+  out.push({ type: 'HoldPlaced', data: { holdId: c.holdId, amount: c.amount, perBucket, expiresAt: c.expiresAt } });
+  announceThresholds(s, out);
+}
+
+function releaseHold(s: ModelState, c: ReleaseHold, out: AccountEvent[]): void {
+  // A due hold was already released as expired by the housekeeping above; 'expired' before its time is a no-op.
+  const hold = s.holds.find((h) => h.id === c.holdId);
+  if (!hold || c.reason === 'expired') return;
+  release(s, hold, 'released', out);
+}
+
+/** The balance the model keeps, in the decider's BalanceView shape. */
+export function modelBalance(s: ModelState): BalanceView {
+  const byKind: Record<BucketKind, Micro> = { allowance: 0n, promotional: 0n, purchased: 0n };
+  for (const b of s.buckets) byKind[b.kind] += b.amount;
+  return {
+    available: modelAvailable(s),
+    byKind,
+    held: modelHeld(s),
+    overdraft: s.overdraft,
+    allocation: s.cycle?.allocation ?? 0n,
+    usedThisCycle: s.usedThisCycle,
+    cycleId: s.cycle?.cycleId ?? null,
+    cycleEnd: s.cycle?.periodEnd ?? null,
+    unlimited: s.plan.unlimited,
+    planId: s.plan.planId,
+  };
+}
+
+/** [A] The balance as read at `now`: holds and credits already due are left out, housekeeping recorded or not. */
+export function modelBalanceAt(state: ModelState, now: Date): BalanceView {
+  const s = structuredClone(state);
+  housekeeping(s, now, []);
+  return modelBalance(s);
+}

@@ -1,0 +1,2 @@
+export * from './account.model';
+export * from './account.simulation';
