@@ -37,9 +37,14 @@ const RECORD_OVERHEAD_BYTES = 64;
  * Idempotent producer: the broker dedupes retried batches (producer id + sequence numbers), so a retry after a
  * lost ack never writes a message twice, and with one request in flight per broker the order per partition
  * survives retries. acks=-1: a send resolves only once every in-sync replica has the messages.
+ *
+ * After a send that failed, the next send goes through a new kafkajs producer (a new producer id). kafkajs moves a
+ * partition's sequence number on only when a send succeeds, so after a failure whose batch the broker did append
+ * (its answer was lost or came too late) the next batch would reuse the number: the broker takes it for a
+ * duplicate of the appended one, drops it and answers success, and a message that was acknowledged is gone.
  */
 export class KafkaProducer {
-  private readonly producer: Producer;
+  private producer: Producer;
   private connecting: Promise<void> | undefined;
   private readonly partitioners = new Map<string, Promise<PartitionOf>>();
 
@@ -47,12 +52,24 @@ export class KafkaProducer {
     private readonly kafka: Kafka,
     private readonly maxSendBytes = DEFAULT_MAX_SEND_BYTES,
   ) {
-    this.producer = kafka.producer({
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       // Explicit so kafkajs does not warn about its v2 default change.
       createPartitioner: PARTITIONER,
     });
+  }
+
+  /** Retires a producer whose send failed (see the class comment); sends already under way on it finish there. */
+  private retire(failed: Producer): void {
+    if (this.producer !== failed) return; // another failed send replaced it already
+    this.producer = this.newProducer();
+    this.connecting = undefined;
+    void failed.disconnect().catch(() => undefined);
   }
 
   /** Safe to call from several owners (an app and its consumers share one producer). */
@@ -72,9 +89,15 @@ export class KafkaProducer {
   async send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     if (messages.length === 0) return [];
     await this.connect();
+    const producer = this.producer;
     const metadata: RecordMetadata[] = [];
-    for (const chunk of chunkBySize(messages, this.maxSendBytes, await this.partitionerFor(topic))) {
-      metadata.push(...(await this.producer.send({ topic, acks: -1, messages: chunk })));
+    try {
+      for (const chunk of chunkBySize(messages, this.maxSendBytes, await this.partitionerFor(topic))) {
+        metadata.push(...(await producer.send({ topic, acks: -1, messages: chunk })));
+      }
+    } catch (error) {
+      this.retire(producer);
+      throw error;
     }
     return metadata;
   }

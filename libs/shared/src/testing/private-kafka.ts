@@ -15,6 +15,10 @@ export interface PrivateKafka {
   stop: (signal?: 'SIGTERM' | 'SIGKILL') => Promise<void>;
   /** Starts it again on the same data and port; resolves once it serves. */
   start: () => Promise<void>;
+  /** Freezes the broker process (SIGSTOP): connections stay open, requests wait unanswered until `resume`. */
+  pause: () => void;
+  /** Lets a paused broker run again (SIGCONT): it then handles the requests that waited. */
+  resume: () => void;
   log: () => string;
   /** Kills it and deletes its data; safe to call twice. */
   destroy: () => Promise<void>;
@@ -103,5 +107,6 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
     await destroy();
     throw error;
   }
-  return { broker: `127.0.0.1:${port}`, stop, start, log: () => output, destroy };
+  const signal = (name: 'SIGSTOP' | 'SIGCONT') => () => void child?.kill(name);
+  return { broker: `127.0.0.1:${port}`, stop, start, pause: signal('SIGSTOP'), resume: signal('SIGCONT'), log: () => output, destroy };
 }

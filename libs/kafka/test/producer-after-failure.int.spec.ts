@@ -1,0 +1,68 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import { startPrivateKafka, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
+import { KafkaProducer, createKafkaClient, ensureTopics } from '../src';
+import { deleteKafkaResources } from './kafka-test.helpers';
+
+/**
+ * A send that fails after the broker may already have appended it (the answer never came back in time) must not
+ * make a later send vanish. kafkajs's idempotent producer numbers each partition's batches and moves the number on
+ * only when a send succeeds; after a failed send the next batch reuses the number, and a broker that did append
+ * the failed one takes the next batch for its duplicate and drops it while answering success. Shown here on a
+ * broker of the test's own, frozen (SIGSTOP) while a send waits, so the send times out and is appended afterwards.
+ */
+describe('KafkaProducer after a failed send', () => {
+  let broker: PrivateKafka | undefined;
+
+  beforeAll(async () => {
+    broker = await startPrivateKafka();
+  }, 90_000);
+
+  afterAll(async () => {
+    broker?.resume();
+    await broker?.destroy();
+  });
+
+  it('never loses a later message to the failed send it followed', async () => {
+    if (!broker) throw new Error('no broker');
+    const topic = `t.${uniqueSuffix()}.after-failure`;
+    // One partition, short timeouts and one retry (the least an idempotent producer takes): the send fails fast while the broker is frozen.
+    const kafka = createKafkaClient({ clientId: `after-failure-${uniqueSuffix()}`, brokers: [broker.broker] });
+    const quick = new Kafka({ clientId: 'quick', brokers: [broker.broker], requestTimeout: 1_500, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 }, logLevel: logLevel.NOTHING });
+    await ensureTopics(kafka, [topic], 1);
+    const producer = new KafkaProducer(quick);
+    try {
+      await producer.send(topic, [{ key: 'k', value: 'first' }]);
+
+      broker.pause();
+      await expect(producer.send(topic, [{ key: 'k', value: 'timed out, appended later' }])).rejects.toThrow();
+      broker.resume();
+      await sleep(1_000); // the frozen broker now handles the request that waited (its answer goes nowhere)
+
+      await producer.send(topic, [{ key: 'k', value: 'after the failure' }]);
+      await producer.send(topic, [{ key: 'k', value: 'sentinel' }]);
+      // Read up to the sentinel, sent last: whatever the topic holds before it is all there will be.
+      const values = await readUntil(kafka, topic, 'sentinel');
+      expect(values).toContain('after the failure');
+      expect(values.filter((value) => value === 'first')).toHaveLength(1);
+    } finally {
+      await producer.disconnect().catch(() => undefined);
+    }
+  }, 90_000);
+});
+
+async function readUntil(kafka: Kafka, topic: string, last: string): Promise<string[]> {
+  const groupId = `reader-${uniqueSuffix()}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
+  const values: string[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value?.toString() ?? '') });
+    await waitFor(() => values.includes(last), 20_000);
+    return values;
+  } finally {
+    await consumer.disconnect();
+    await deleteKafkaResources(kafka, [], [groupId]);
+  }
+}
