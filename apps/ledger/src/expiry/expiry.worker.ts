@@ -1,20 +1,12 @@
 import type { Logger } from 'pino';
-import type { Clock } from '@tally/shared';
+import { NotReadyError, StallDetector, type Clock } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
 import type { DueExpiry, ExpirySchedule } from './expiry.schedule';
 
 const POLL_MS = 500;
 const BATCH = 200;
 /** Readiness: not ready once the same item (or the poll itself) has failed 5 times in a row or for 30 s. */
-const STALL_AFTER_ATTEMPTS = 5;
-const STALL_AFTER_MS = 30_000;
-
-interface Streak {
-  where: Record<string, unknown>;
-  since: number;
-  attempts: number;
-  lastError: string;
-}
+const EXPIRY_STALL = { afterAttempts: 5, afterMs: 30_000 };
 
 /**
  * Releases holds past their TTL and expires promotional grants past their expiry without waiting for other activity
@@ -33,7 +25,7 @@ export class ExpiryWorker {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   /** Consecutive failures per item (and of the poll), for readiness and the log. */
-  private readonly streaks = new Map<string, Streak>();
+  private readonly stalls = new StallDetector(EXPIRY_STALL);
 
   constructor(private readonly deps: { schedule: ExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger }) {}
 
@@ -50,11 +42,9 @@ export class ExpiryWorker {
 
   /** Readiness: throws while expiring keeps failing (which item, attempts, since, last error). */
   checkFlowing(): void {
-    const now = Date.now();
-    for (const streak of this.streaks.values()) {
-      if (streak.attempts >= STALL_AFTER_ATTEMPTS || now - streak.since >= STALL_AFTER_MS) {
-        throw new Error(`expiry failing: ${streak.attempts} attempts since ${new Date(streak.since).toISOString()} (${JSON.stringify(streak.where)}): ${streak.lastError}`);
-      }
+    const [stalled] = this.stalls.stalled();
+    if (stalled) {
+      throw new NotReadyError(`expiry failing: ${stalled.attempts} attempts since ${stalled.since} (${JSON.stringify(stalled.where)}): ${stalled.lastError}`, { ...stalled });
     }
   }
 
@@ -63,26 +53,26 @@ export class ExpiryWorker {
     let due: DueExpiry[];
     try {
       due = await this.deps.schedule.due(this.deps.clock.now(), BATCH);
-      this.streaks.delete('poll');
+      this.stalls.succeeded('poll');
     } catch (error) {
-      const streak = this.failed('poll', {}, error);
+      const streak = this.stalls.failed('poll', {}, error);
       this.deps.logger.warn({ err: error, attempts: streak.attempts }, 'reading due expiries failed');
       return 0;
     }
     // Streaks of items no longer due here (resolved meanwhile, e.g. by another instance) are over.
     const keyOf = (item: DueExpiry) => `${item.accountId}\u0000${item.kind}\u0000${item.itemId}`;
     const keys = new Set(due.map(keyOf));
-    for (const key of [...this.streaks.keys()]) if (key !== 'poll' && !keys.has(key)) this.streaks.delete(key);
+    this.stalls.retain((key) => key === 'poll' || keys.has(key));
     let resolved = 0;
     for (const item of due) {
       if (this.stopped) break;
       const key = keyOf(item);
       try {
         resolved += item.kind === 'hold' ? await this.releaseHold(item) : await this.expireCredits(item);
-        this.streaks.delete(key);
+        this.stalls.succeeded(key);
       } catch (error) {
         const where = { accountId: item.accountId, kind: item.kind, itemId: item.itemId };
-        const streak = this.failed(key, where, error);
+        const streak = this.stalls.failed(key, where, error);
         this.deps.logger.warn({ err: error, ...where, attempts: streak.attempts }, 'expiring failed; retrying');
       }
     }
@@ -115,18 +105,6 @@ export class ExpiryWorker {
     const expired = decision.events.filter((event) => event.type === 'CreditsExpired').length;
     if (expired > 0) this.deps.logger.info({ accountId, bucketId, expired }, 'expired credits removed');
     return expired;
-  }
-
-  private failed(key: string, where: Record<string, unknown>, error: unknown): Streak {
-    const previous = this.streaks.get(key);
-    const streak = {
-      where,
-      since: previous?.since ?? Date.now(),
-      attempts: (previous?.attempts ?? 0) + 1,
-      lastError: error instanceof Error ? error.message : String(error),
-    };
-    this.streaks.set(key, streak);
-    return streak;
   }
 
   private tick(): void {
