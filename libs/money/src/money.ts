@@ -32,28 +32,6 @@ export class MoneyFormatError extends Error {
   }
 }
 
-export class AmountOutOfRangeError extends RangeError {
-  constructor(
-    readonly micros: Micro,
-    readonly max: Micro,
-  ) {
-    super(`amount ${formatCredits(micros)} is beyond the bound of ${formatCredits(max)} credits`);
-    this.name = 'AmountOutOfRangeError';
-  }
-}
-
-/** -max <= micros <= max. */
-export function isWithinBound(micros: Micro, max: Micro = MAX_AMOUNT_MICROS): boolean {
-  return micros >= -max && micros <= max;
-}
-
-/** `parseCredits`, refusing anything beyond ±`max` (default: one amount) with AmountOutOfRangeError. */
-export function parseBoundedCredits(value: string, max: Micro = MAX_AMOUNT_MICROS): Micro {
-  const micros = parseCredits(value);
-  if (!isWithinBound(micros, max)) throw new AmountOutOfRangeError(micros, max);
-  return micros;
-}
-
 /** True when `value` is a decimal credit string that `parseCredits` accepts. */
 export function isCreditString(value: unknown): value is string {
   return typeof value === 'string' && DECIMAL.test(value);
