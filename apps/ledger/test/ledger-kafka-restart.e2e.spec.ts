@@ -3,7 +3,7 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import { ensureTopics } from '@tally/kafka';
 import {
-  OutageAnswers, createTestSchema, startPrivateKafka, startServiceProcess, testDatabaseUrl, waitFor, type PrivateKafka, type ServiceProcess,
+  Acknowledgements, OutageAnswers, createTestSchema, startPrivateKafka, startServiceProcess, testDatabaseUrl, waitFor, type PrivateKafka, type ServiceProcess,
 } from '@tally/testing';
 import { API_KEY, ledgerTestSettings } from './ledger-test-env';
 
@@ -49,8 +49,8 @@ describe('ledger across a Kafka broker restart', () => {
     const http = new OutageAnswers(running.base, API_KEY);
 
     const usageAcked = new Map<string, number>();
-    const grantsAcked = new Map<string, number>();
-    const grantsUnsure = new Map<string, number>();
+    const grants = new Acknowledgements<string, number>();
+    const { acked: grantsAcked, unsure: grantsUnsure } = grants;
     let loading = true;
     let sequence = 0;
     const usageLoop = async () => {
@@ -80,7 +80,7 @@ describe('ledger across a Kafka broker restart', () => {
         const key = `g-${grantNo++}`;
         const account = grantNo % ACCOUNTS;
         const status = await http.request('POST', `/v1/accounts/acct-${account}/grants`, { idempotencyKey: key, amount: '1' });
-        (status === 201 || status === 200 ? grantsAcked : grantsUnsure).set(key, account);
+        grants.record(key, status, account);
         await http.request('GET', `/v1/accounts/acct-${account}/balance`);
         await sleep(20);
       }

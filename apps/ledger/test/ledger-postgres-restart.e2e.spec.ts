@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import {
-  OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor,
+  Acknowledgements, OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor,
   type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
 import { API_KEY, createTopics, ledgerTestSettings } from './ledger-test-env';
@@ -57,8 +57,8 @@ describe('ledger across PostgreSQL restarts', () => {
 
     // Load: usage through Kafka (acknowledged = acked by the broker) and grants over HTTP (acknowledged = 2xx).
     const usageAcked = new Map<string, number>();
-    const grantsAcked = new Map<string, number>();
-    const grantsUnsure = new Map<string, number>();
+    const grants = new Acknowledgements<string, number>();
+    const grantsAcked = grants.acked;
     let sequence = 0;
 
     const usageLoop = async (running: () => boolean) => {
@@ -90,7 +90,7 @@ describe('ledger across PostgreSQL restarts', () => {
         const key = `g-${grantNo++}`;
         const account = grantNo % ACCOUNTS;
         const status = await call(`/v1/accounts/acct-${account}/grants`, { idempotencyKey: key, amount: '1' });
-        (status === 201 || status === 200 ? grantsAcked : grantsUnsure).set(key, account);
+        grants.record(key, status, account);
         await call(`/v1/accounts/acct-${account}/balance`);
         await sleep(20);
       }
@@ -119,15 +119,7 @@ describe('ledger across PostgreSQL restarts', () => {
     const { restartedAt, startedAt } = timeline;
 
     // Grants whose answer was not 2xx may or may not have been applied: retried with the same key, they count once.
-    await waitFor(async () => {
-      for (const [key, account] of grantsUnsure) {
-        const status = await call(`/v1/accounts/acct-${account}/grants`, { idempotencyKey: key, amount: '1' });
-        if (status !== 201 && status !== 200) return false;
-        grantsUnsure.delete(key);
-        grantsAcked.set(key, account);
-      }
-      return true;
-    }, 30_000, 500).catch((error: Error) => {
+    await grants.resendUnsure((key, account) => call(`/v1/accounts/acct-${account}/grants`, { idempotencyKey: key, amount: '1' })).catch((error: Error) => {
       throw new Error(`${error.message}; last answers ${JSON.stringify(http.answers.slice(-3))}; ledger log: ${commands?.output().slice(-3000)}`);
     });
 

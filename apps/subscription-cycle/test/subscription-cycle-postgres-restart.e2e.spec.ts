@@ -4,7 +4,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { hashApiKey } from '@tally/shared';
 import {
-  OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor,
+  Acknowledgements, OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor,
   type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
 import { PublishedMessages, WRITER_KEY } from './subscription-cycle.harness';
@@ -43,15 +43,14 @@ describe('subscription-cycle across PostgreSQL restarts', () => {
     }));
     const alive = () => (running.child.exitCode === null && running.child.signalCode === null ? 'running' : `exited ${running.child.exitCode ?? running.child.signalCode}: ${running.output().slice(-1500)}`);
     const http = new OutageAnswers(running.base, WRITER_KEY);
-    const acked = new Set<string>();
-    const unsure = new Set<string>();
+    const requests = new Acknowledgements<string>();
 
     let n = 0;
     const subscribe = async (running: () => boolean) => {
       while (running()) {
         const accountId = `sub-${n++}`;
         const status = await http.request('PUT', `/v1/accounts/${accountId}/subscription`, { planId: 'pro', timeZone: 'UTC' });
-        (status >= 200 && status < 300 ? acked : unsure).add(accountId);
+        requests.record(accountId, status);
         await http.request('GET', `/v1/accounts/${accountId}/subscription`);
         await sleep(50);
       }
@@ -70,22 +69,15 @@ describe('subscription-cycle across PostgreSQL restarts', () => {
     const { restartedAt, startedAt } = timeline;
 
     // Refused subscriptions are sent again, as a client would (PUT is idempotent); then each account has one cycle.
-    await waitFor(async () => {
-      for (const accountId of unsure) {
-        const status = await http.request('PUT', `/v1/accounts/${accountId}/subscription`, { planId: 'pro', timeZone: 'UTC' });
-        if (status < 200 || status >= 300) return false;
-        unsure.delete(accountId);
-        acked.add(accountId);
-      }
-      return true;
-    }, 30_000, 500);
+    await requests.resendUnsure((accountId) => http.request('PUT', `/v1/accounts/${accountId}/subscription`, { planId: 'pro', timeZone: 'UTC' }));
+    const acked = [...requests.acked.keys()];
     await waitFor(() => [...acked].every((accountId) => messages.cycles(accountId).length > 0), 30_000, 200).catch(() => undefined);
     expect([...acked].filter((accountId) => messages.cycles(accountId).length === 0)).toEqual([]);
     // Republishing after a lost acknowledgement repeats the same message id; no account gets two first cycles.
     expect([...acked].filter((accountId) => new Set(messages.of(accountId, 'CycleStarted').map((m) => m.id)).size !== 1)).toEqual([]);
     expect(alive()).toBe('running');
     console.log(JSON.stringify({
-      acked: acked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: outcome.duringOutage,
+      acked: acked.length, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: outcome.duringOutage,
       okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
     }));
   }, 110_000);

@@ -3,7 +3,7 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { hashApiKey } from '@tally/shared';
 import {
-  OutageAnswers, createTestSchema, startPrivateKafka, startServiceProcess, testDatabaseUrl, uniqueSuffix, waitFor, type PrivateKafka, type ServiceProcess,
+  Acknowledgements, OutageAnswers, createTestSchema, startPrivateKafka, startServiceProcess, testDatabaseUrl, uniqueSuffix, waitFor, type PrivateKafka, type ServiceProcess,
 } from '@tally/testing';
 
 const WRITER = 'ingest-kafka-restart-writer';
@@ -45,15 +45,14 @@ describe('usage-ingest across a Kafka broker restart', () => {
     const usage = (id: string) => ({
       id, accountId: `acct-${Number(id.slice(2)) % 5}`, occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 10,
     });
-    const acked = new Set<string>();
-    const unsure = new Set<string>();
+    const requests = new Acknowledgements<string>();
     let posting = true;
     let n = 0;
     const post = async () => {
       while (posting) {
         const id = `u-${n++}`;
         const status = await http.request('POST', '/v1/usage-events', usage(id));
-        (status === 202 ? acked : unsure).add(id);
+        requests.record(id, status);
         await sleep(20);
       }
     };
@@ -82,14 +81,8 @@ describe('usage-ingest across a Kafka broker restart', () => {
     expect(duringOutage.length).toBeGreaterThan(0);
     expect(duringOutage.filter((a) => a.status !== 503)).toEqual([]);
 
-    await waitFor(async () => {
-      for (const id of unsure) {
-        if ((await http.request('POST', '/v1/usage-events', usage(id))) !== 202) return false;
-        unsure.delete(id);
-        acked.add(id);
-      }
-      return true;
-    }, 30_000, 500);
+    await requests.resendUnsure((id) => http.request('POST', '/v1/usage-events', usage(id)));
+    const acked = [...requests.acked.keys()];
     const seen = new Set<string>();
     consumer = new Kafka({ clientId: 'ingest-kafka-restart-reader', brokers: [broker.broker], logLevel: logLevel.NOTHING }).consumer({ groupId: `reader-${uniqueSuffix()}` });
     await consumer.connect();
@@ -100,6 +93,6 @@ describe('usage-ingest across a Kafka broker restart', () => {
     // Not a hang: a refused request is refused within seconds, not after the client library's minute of retries.
     const slowest503 = Math.max(0, ...http.answers.filter((a) => a.status === 503).map((a) => a.ms));
     expect(slowest503).toBeLessThan(5_000);
-    console.log(JSON.stringify({ acked: acked.size, answers: http.answers.length, duringOutage: duringOutage.length, okAfterStartMs: http.firstOkAfter(startedAt), slowest503 }));
+    console.log(JSON.stringify({ acked: acked.length, answers: http.answers.length, duringOutage: duringOutage.length, okAfterStartMs: http.firstOkAfter(startedAt), slowest503 }));
   }, 150_000);
 });

@@ -3,7 +3,7 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { hashApiKey } from '@tally/shared';
 import {
-  OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor,
+  Acknowledgements, OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor,
   type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
 
@@ -43,15 +43,14 @@ describe('usage-ingest across PostgreSQL restarts', () => {
     const usage = (id: string) => ({
       id, accountId: `acct-${Number(id.slice(2)) % 5}`, occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 10,
     });
-    const acked = new Set<string>();
-    const unsure = new Set<string>();
+    const requests = new Acknowledgements<string>();
 
     let n = 0;
     const post = async (running: () => boolean) => {
       while (running()) {
         const id = `u-${n++}`;
         const status = await http.request('POST', '/v1/usage-events', usage(id));
-        (status === 202 ? acked : unsure).add(id);
+        requests.record(id, status);
         await sleep(20);
       }
     };
@@ -69,14 +68,8 @@ describe('usage-ingest across PostgreSQL restarts', () => {
     const { restartedAt, startedAt } = timeline;
 
     // What was refused is sent again with the same id, as a client would; then every id is on the topic.
-    await waitFor(async () => {
-      for (const id of unsure) {
-        if ((await http.request('POST', '/v1/usage-events', usage(id))) !== 202) return false;
-        unsure.delete(id);
-        acked.add(id);
-      }
-      return true;
-    }, 30_000, 500);
+    await requests.resendUnsure((id) => http.request('POST', '/v1/usage-events', usage(id)));
+    const acked = [...requests.acked.keys()];
     const seen = new Set<string>();
     consumer = new Kafka({ clientId: 'ingest-restart-reader', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).consumer({ groupId: `reader-${uniqueSuffix()}` });
     await consumer.connect();
@@ -85,7 +78,7 @@ describe('usage-ingest across PostgreSQL restarts', () => {
     await waitFor(() => [...acked].every((id) => seen.has(id)), 30_000, 200).catch(() => undefined);
     expect([...acked].filter((id) => !seen.has(id))).toEqual([]);
     console.log(JSON.stringify({
-      acked: acked.size, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: outcome.duringOutage,
+      acked: acked.length, answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: outcome.duringOutage,
       okAfterRestartMs: http.firstOkAfter(restartedAt), okAfterStartMs: http.firstOkAfter(startedAt),
     }));
   }, 110_000);

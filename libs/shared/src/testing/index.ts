@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
@@ -27,23 +26,7 @@ export async function createTestSchema(prefix: string): Promise<{ schema: string
   };
 }
 
-/** Polls `probe` until it returns a value other than undefined/false, or fails with the last error after `timeoutMs`. */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`waitFor timed out after ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
-}
+export { waitFor } from './wait-for';
 
 /** Picks a free TCP port on loopback. */
 export async function freePort(): Promise<number> {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './wait-for';
 /** One HTTP answer seen while a dependency was restarted: when it was asked, what came back. */
 export interface OutageAnswer {
   at: number;
@@ -135,4 +136,32 @@ export function loadWhile(...loops: ((running: () => boolean) => Promise<void>)[
       await done;
     },
   };
+}
+
+/**
+ * What a client of a service under test knows about the requests it sent during an outage: the keys it got a 2xx
+ * for (acknowledged: must be applied exactly once), and the ones it got anything else for (unsure: maybe applied,
+ * maybe not), which it sends again with the same key until acknowledged, as a well-behaved client would.
+ */
+export class Acknowledgements<Key, Value = undefined> {
+  readonly acked = new Map<Key, Value>();
+  readonly unsure = new Map<Key, Value>();
+
+  /** Files `key` under acked (2xx) or unsure (anything else), with what the test needs to check it later. */
+  record(key: Key, status: number, value?: Value): void {
+    (status >= 200 && status < 300 ? this.acked : this.unsure).set(key, value as Value);
+  }
+
+  /** Sends every unsure request again (same key) until each is acknowledged; fails after `timeoutMs`. */
+  async resendUnsure(send: (key: Key, value: Value) => Promise<number>, timeoutMs = 30_000): Promise<void> {
+    await waitFor(async () => {
+      for (const [key, value] of this.unsure) {
+        const status = await send(key, value);
+        if (status < 200 || status >= 300) return false;
+        this.unsure.delete(key);
+        this.acked.set(key, value);
+      }
+      return true;
+    }, timeoutMs, 500);
+  }
 }
