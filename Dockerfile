@@ -46,6 +46,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
 # SIGTERM reaches node directly (exec): Nest's shutdown hooks stop the HTTP server and the Kafka consumers,
 # which finish and commit the batch in flight before leaving their group.
 STOPSIGNAL SIGTERM
-# A larger young generation: fewer, cheaper scavenges on the hot paths (see libs/shared/src/testing/service-process.ts).
+# A larger young generation: fewer, cheaper scavenges on the hot paths (see libs/shared/src/testing/service-process.harness.ts).
 ENV NODE_OPTIONS="--max-semi-space-size=32"
 CMD ["sh", "-c", "case \"$APP\" in usage-ingest|ledger|subscription-cycle|notification) ;; *) echo \"APP must be usage-ingest, ledger, subscription-cycle or notification (got '$APP')\" >&2; exit 64;; esac; exec node -r ts-node/register -r tsconfig-paths/register \"apps/$APP/src/main.ts\""]

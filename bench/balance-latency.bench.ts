@@ -7,7 +7,7 @@
  */
 import { Client } from 'pg';
 import { BALANCE_CHANGED_CHANNEL } from '../apps/ledger/src/read-models/ledger.projection';
-import { grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, waitForBalances, type BenchRun } from './bench-kit';
+import { grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, waitForBalances, type BenchRun } from './bench.harness';
 import { ledgerBacklog, waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
 
 export interface LatencyResult {

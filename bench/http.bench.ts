@@ -8,9 +8,9 @@
  */
 import { hashApiKey } from '@tally/shared';
 import type { ServiceProcess } from '@tally/testing';
-import { API_KEY, authHeaders, autocannon, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench-kit';
+import { API_KEY, authHeaders, autocannon, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
 import type { LedgerStage } from './ledger-throughput.bench';
-import { pacedLoad } from './paced-load';
+import { pacedLoad } from './paced-load.harness';
 
 export interface HttpFigure {
   requestsPerSec: number;
@@ -111,7 +111,7 @@ export interface AuthorizationResult {
   raw: RawHttp;
 }
 
-/** POST /v1/accounts/:id/authorizations at a steady 1,000 requests/s (paced, open loop: see paced-load.ts). */
+/** POST /v1/accounts/:id/authorizations at a steady 1,000 requests/s (paced, open loop: see paced-load.harness.ts). */
 export async function measureAuthorizations(stage: LedgerStage): Promise<AuthorizationResult> {
   const accounts = stage.accounts.slice(0, 100);
   const seconds = Math.round(knobs.seconds * 1.5);

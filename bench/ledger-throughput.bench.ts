@@ -5,7 +5,7 @@
  */
 import type { ServiceProcess } from '@tally/testing';
 import type { Producer } from 'kafkajs';
-import { cpuSeconds, grantCredits, knobs, log, performance, sleep, usageEnvelope, waitFor, waitForBalances, type BenchRun } from './bench-kit';
+import { cpuSeconds, grantCredits, knobs, log, performance, sleep, usageEnvelope, waitFor, waitForBalances, type BenchRun } from './bench.harness';
 
 /** A ledger with its own schema and topics, and a customer base of accounts that already have credits. */
 export interface LedgerStage {

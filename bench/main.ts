@@ -15,7 +15,7 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { measureBalanceLatency, chooseLatencyRates, type LatencyResult } from './balance-latency.bench';
-import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench-kit';
+import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench.harness';
 import { measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
 import { accountId, measureThroughput, setUpLedger, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
 import { kafkaProducerPerformance, postgresInsertRate, type RawLimits } from './raw-limits.bench';

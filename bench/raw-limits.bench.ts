@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ensureSchema } from '@tally/event-store';
-import { knobs, log, performance, run, type BenchRun } from './bench-kit';
+import { knobs, log, performance, run, type BenchRun } from './bench.harness';
 
 export interface RawLimits {
   kafkaRecordsPerSec: number;

@@ -140,7 +140,7 @@ provision() {
   # Topics and migrations need the project's node_modules (npm ci).
   if [ ! -d "$ROOT/node_modules" ]; then say "node_modules missing: run npm ci, then scripts/infra.sh up again to create topics and run migrations"; return; fi
   ( cd "$ROOT" && KAFKA_BROKERS="127.0.0.1:${KAFKA_PORT}" KAFKA_PARTITIONS="$KAFKA_PARTITIONS" \
-      node -r ts-node/register -r tsconfig-paths/register scripts/provision.ts )
+      node -r ts-node/register -r tsconfig-paths/register scripts/provision.script.ts )
 }
 
 case "${1:-}" in

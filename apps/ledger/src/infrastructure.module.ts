@@ -9,8 +9,8 @@ import { parseRateCard } from '@tally/pricing';
 import { CLOCK, createLogger, surviveConnectionLoss, type Clock } from '@tally/shared';
 import { parseCatalogue } from '@tally/subscription-domain';
 import { LedgerConfig } from './config/ledger.config';
-import { migrateLedger } from './database/data-source';
-import { CATALOGUE, KAFKA_CLIENT, LOGGER, PG_POOL, RATE_CARD } from './database/database.tokens';
+import { migrateLedger } from './database/data-source.provider';
+import { CATALOGUE, KAFKA_CLIENT, LOGGER, PG_POOL, RATE_CARD } from './database/tokens.provider';
 
 const MIGRATED = Symbol('MIGRATED');
 

@@ -7,7 +7,7 @@ import { HEALTH_CHECKS, HealthController, systemClock, type Clock, type HealthCh
 import { ApplySubscriptionEventModule } from './apply-subscription-event/apply-subscription-event.module';
 import { AuthorizeModule } from './authorize/authorize.module';
 import { LedgerConfig } from './config/ledger.config';
-import { KAFKA_CLIENT, PG_POOL } from './database/database.tokens';
+import { KAFKA_CLIENT, PG_POOL } from './database/tokens.provider';
 import { ExpiryModule } from './expiry/expiry.module';
 import { GrantModule } from './grant/grant.module';
 import { InfrastructureModule } from './infrastructure.module';
@@ -17,7 +17,7 @@ import { ReadModelsModule } from './read-models/read-models.module';
 import { RecordUsageModule } from './record-usage/record-usage.module';
 import { RelayModule } from './relay/relay.module';
 import { ReleaseHoldModule } from './release-hold/release-hold.module';
-import { BackgroundWorkers } from './workers/background-workers';
+import { BackgroundWorkers } from './workers/background.worker';
 import { ledgerConsumerChecks } from './workers/ledger.kafka.transport';
 import { WorkersModule } from './workers/workers.module';
 

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { startServiceProcess, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
-import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger-test-env';
+import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
 
 /**
  * Amounts have an upper bound (libs/money: 1,000,000,000 credits per amount, 100,000,000,000 per balance), so

@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { AdvancingClock } from '@tally/shared';
 import { testKafkaBrokers, waitFor } from '@tally/testing';
-import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger-test-env';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
 
 /** Issue 6 on the real broker and database: refusals, holds for streaming answers, balance history and live stream. */
 describe('authorizations, holds and the live balance', () => {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import { startServiceProcess, testDatabaseUrl, waitFor, type ServiceProcess } from '@tally/testing';
-import { createTestSchema, createTopics, json, ledgerTestSettings } from './ledger-test-env';
+import { createTestSchema, createTopics, json, ledgerTestSettings } from './ledger.harness';
 
 /**
  * A hold past its TTL is released, and a promotional grant past its expiry expired, by the ledger itself, with no

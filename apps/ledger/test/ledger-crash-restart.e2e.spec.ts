@@ -2,7 +2,7 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Pool } from 'pg';
 import { ensureOffsetsTable, readStoredOffsets } from '@tally/kafka';
 import { startServiceProcess, testDatabaseUrl, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
-import { createTestSchema, createTopics, ledgerTestSettings } from './ledger-test-env';
+import { createTestSchema, createTopics, ledgerTestSettings } from './ledger.harness';
 
 /**
  * Issue 3: restart the ledger mid-stream with kill -9; after the restart every usage event is applied exactly

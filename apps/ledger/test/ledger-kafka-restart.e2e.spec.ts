@@ -5,7 +5,7 @@ import { ensureTopics } from '@tally/kafka';
 import {
   Acknowledgements, OutageAnswers, createTestSchema, startPrivateKafka, startServiceProcess, testDatabaseUrl, waitFor, type PrivateKafka, type ServiceProcess,
 } from '@tally/testing';
-import { API_KEY, ledgerTestSettings } from './ledger-test-env';
+import { API_KEY, ledgerTestSettings } from './ledger.harness';
 
 
 /**

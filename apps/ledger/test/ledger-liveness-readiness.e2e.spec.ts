@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
 import { startServiceProcess, testDatabaseUrl, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
-import { createTestSchema, createTopics, json, ledgerTestSettings } from './ledger-test-env';
+import { createTestSchema, createTopics, json, ledgerTestSettings } from './ledger.harness';
 
 const kafka = new Kafka({ clientId: 'readiness-test', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
 

@@ -5,7 +5,7 @@ import {
   Acknowledgements, OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor,
   type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
-import { API_KEY, createTopics, ledgerTestSettings } from './ledger-test-env';
+import { API_KEY, createTopics, ledgerTestSettings } from './ledger.harness';
 
 /**
  * PostgreSQL restarts under load, on a PostgreSQL of the test's own: the ledger (split as recommended into

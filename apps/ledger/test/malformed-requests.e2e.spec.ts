@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import {
   ECHO_MARKER, headerCases, mutatedBodyCases, problemWith, rawBodyCases, sendAll, testDatabaseUrl, urlCases, type MalformedRequest,
 } from '@tally/testing';
-import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger-test-env';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
 
 const SEED = 20261130;
 const ACCOUNT = 'acct-fuzz';

@@ -7,8 +7,8 @@ import { LedgerEventsKafkaController } from './alerts/ledger-events.kafka.contro
 import { ledgerEventsTransportProvider } from './alerts/ledger-events.kafka.transport';
 import { RecordAlertsHandler } from './alerts/record-alerts.handler';
 import { NotificationConfig } from './config/notification.config';
-import { DatabaseLifecycle, PG_POOL, databaseProviders } from './database/database.providers';
-import { DeliveryDispatcher } from './delivery/delivery.dispatcher';
+import { DatabaseLifecycle, PG_POOL, databaseProviders } from './database/database.provider';
+import { DeliveryDispatcher } from './delivery/delivery.worker';
 import { DeliveryLogHandler } from './delivery-log/delivery-log.handler';
 import { DeliveryLogHttpController } from './delivery-log/delivery-log.http.controller';
 import { NotificationSettingsHandler } from './settings/notification-settings.handler';

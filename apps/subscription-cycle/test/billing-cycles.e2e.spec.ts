@@ -1,7 +1,7 @@
 import { ManualClock } from '@tally/shared';
 import { DataSource } from 'typeorm';
 import { createTestSchema, uniqueSuffix, waitFor } from '@tally/testing';
-import { CycleScheduler } from '../src/scheduler/cycle.scheduler';
+import { CycleScheduler } from '../src/scheduler/cycle.worker';
 import { PublishedMessages, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /**

@@ -2,7 +2,7 @@ import { ManualClock } from '@tally/shared';
 import { DataSource } from 'typeorm';
 import { createTestSchema, uniqueSuffix, waitFor } from '@tally/testing';
 import { OutboxRelay } from '../src/outbox/outbox.relay';
-import { CycleScheduler } from '../src/scheduler/cycle.scheduler';
+import { CycleScheduler } from '../src/scheduler/cycle.worker';
 import { PublishedMessages, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /**

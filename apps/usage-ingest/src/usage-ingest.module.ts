@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { KafkaProducer, createKafkaClient, kafkaHealth } from '@tally/kafka';
 import { CLOCK, HEALTH_CHECKS, HealthController, createLogger, systemClock, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from './config/usage-ingest.config';
-import { createUsageIngestDataSource } from './database/data-source';
+import { createUsageIngestDataSource } from './database/data-source.provider';
 import { RATE_CARD, loadRateCard } from './rate-card.provider';
 import { RecordUsageHandler } from './usage/record-usage/record-usage.handler';
 import { RecordUsageHttpController } from './usage/record-usage/record-usage.http.controller';

@@ -1,6 +1,6 @@
 import { validateSync } from 'class-validator';
 import { MAX_AMOUNT_MICROS } from '@tally/money';
-import { IsCreditAmount } from './validation';
+import { IsCreditAmount } from './validation.parser';
 
 class Balance {
   @IsCreditAmount() available!: unknown;

@@ -1,6 +1,6 @@
 // The event store port: what the ledger needs from an append-only, stream-partitioned log.
 // Two adapters implement it (PostgreSQL, the default, and EventStoreDB); both pass the same contract suite
-// (testing/event-store.contract.ts).
+// (testing/event-store-contract.harness.ts).
 
 export interface NewEvent {
   /** uuid. Idempotency key: appending the same id again at the same position is a no-op. */

@@ -1,17 +1,17 @@
 export * from './event-store.port';
-export * from './event-store.error';
-export { createEventStore, type EventStoreConfig } from './create-event-store';
-export { PostgresEventStore, type PostgresEventStoreOptions } from './postgres/postgres-event-store';
+export * from './event-store.errors';
+export { createEventStore, type EventStoreConfig } from './event-store.provider';
+export { PostgresEventStore, type PostgresEventStoreOptions } from './postgres/postgres-event-store.adapter';
 export {
   DEFAULT_EVENT_STORE_SCHEMA,
   ensureSchema,
   eventStoreDownSql,
   eventStoreUpSql,
-} from './postgres/postgres-schema';
+} from './postgres/postgres-schema.migration';
 export {
   CreateEventStore1763700000000,
   createEventStoreMigration,
 } from './postgres/migrations/1763700000000-create-event-store';
-export { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store';
-export type { PollingOptions } from './polling-subscription';
+export { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store.adapter';
+export type { PollingOptions } from './polling-subscription.worker';
 // The contract suite (Jest globals) is test code: '@tally/event-store/testing', never this production barrel.

@@ -7,8 +7,8 @@ import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-off
 import { toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
 import type { KafkaProducer } from './kafka.producer';
-import { kafkaHealth, withAdmin } from './kafka-topics.admin';
-import { DEFAULT_RETRY_POLICY, backoffDelayMs, type RetryPolicy } from './retry.policy';
+import { kafkaHealth, withAdmin } from './kafka-topics.client';
+import { DEFAULT_RETRY_POLICY, backoffDelayMs, type RetryPolicy } from './retry.schedule';
 
 export interface ConsumedMessage<T> {
   offset: string;

@@ -6,8 +6,8 @@ import { isObservable, lastValueFrom } from 'rxjs';
 import { BatchConsumer, type BatchConsumerHooks, type BatchConsumerStats, type HandlerBatch } from './batch.consumer';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
 import { KafkaProducer } from './kafka.producer';
-import { kafkaHealth } from './kafka-topics.admin';
-import type { RetryPolicy } from './retry.policy';
+import { kafkaHealth } from './kafka-topics.client';
+import type { RetryPolicy } from './retry.schedule';
 
 /** The transport's id: `@KafkaBatchHandler` binds its handlers to this transport only, whatever else the app connects. */
 export const KAFKA_BATCH_TRANSPORT = Symbol('KafkaBatchTransport');

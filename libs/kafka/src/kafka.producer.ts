@@ -1,6 +1,6 @@
 import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
 import { serializeEnvelope } from '@tally/contracts';
-import { topicPartitionCount } from './kafka-topics.admin';
+import { topicPartitionCount } from './kafka-topics.client';
 
 export interface OutgoingMessage {
   key: string;

@@ -11,7 +11,7 @@ import {
 import {
   countApplied, createAppliedTable, deleteKafkaResources, highWatermarks, insertApplied, kafkaCommitted, parseUsage,
   readMessages, uniqueSuffix, usageEnvelope, waitFor,
-} from './kafka-test.helpers';
+} from './kafka.harness';
 
 const header = (message: KafkaMessage | undefined, name: string): string | undefined => message?.headers?.[name]?.toString();
 
@@ -273,7 +273,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const config = { brokers, databaseUrl, topic: s.topic, groupId: s.groupId, schema, deadLetterTopic: s.deadLetterTopic, maxMessagesPerTransaction: perTransaction };
     const child = spawn(
       process.execPath,
-      ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'libs/kafka/test/redelivery-crash.child.ts', JSON.stringify(config)],
+      ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'libs/kafka/test/redelivery-crash.harness.ts', JSON.stringify(config)],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';

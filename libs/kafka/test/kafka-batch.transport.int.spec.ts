@@ -12,7 +12,7 @@ import {
 import {
   countApplied, createAppliedTable, deleteKafkaResources, highWatermarks, insertApplied, parseUsage, readMessages, uniqueSuffix,
   usageEnvelope, waitFor,
-} from './kafka-test.helpers';
+} from './kafka.harness';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tally_test';

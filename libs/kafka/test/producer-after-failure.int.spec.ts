@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { startPrivateKafka, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
 import { KafkaProducer, createKafkaClient, ensureTopics } from '../src';
-import { deleteKafkaResources } from './kafka-test.helpers';
+import { deleteKafkaResources } from './kafka.harness';
 
 /**
  * A send that fails after the broker may already have appended it (the answer never came back in time) must not

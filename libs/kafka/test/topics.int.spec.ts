@@ -1,7 +1,7 @@
 import { ConfigResourceTypes } from 'kafkajs';
 import { testKafkaBrokers } from '@tally/testing';
 import { createKafkaClient, ensureTopics, withAdmin } from '../src';
-import { deleteKafkaResources, readMessages, uniqueSuffix } from './kafka-test.helpers';
+import { deleteKafkaResources, readMessages, uniqueSuffix } from './kafka.harness';
 
 const kafka = createKafkaClient({ clientId: `topics-it-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
 const HOUR = 3_600_000;

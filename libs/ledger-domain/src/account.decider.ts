@@ -1,9 +1,448 @@
 import type { Decider } from '@tally/decider';
-import type { AccountCommand, Ctx } from './account.commands';
-import { decide } from './account.decide';
-import type { AccountEvent } from './account.events';
-import { type AccountState, evolve, initialState } from './account.state';
+import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS, formatCredits, minMicro, type Micro } from '@tally/money';
+import type {
+  AccountCommand,
+  ChangePlan,
+  Ctx,
+  ExpireCredits,
+  GrantCredits,
+  PlaceHold,
+  RecordUsage,
+  ReleaseHold,
+  StartCycle,
+} from './account.commands';
+import type { AccountEvent, BucketKind, BucketShare } from './account.events';
+import { AccountError, AccountErrorCode, InsufficientCreditsError } from './account.errors';
+import {
+  cycleFingerprint,
+  grantFingerprint,
+  holdFingerprint,
+  idempotencyKey,
+  planChangeFingerprint,
+  usageFingerprint,
+} from './account-idempotency.model';
+import {
+  type AccountState,
+  type Bucket,
+  assertNever,
+  available,
+  deductionOrder,
+  evolve,
+  held,
+  initialState,
+  isBelowThreshold,
+} from './account.state';
 
+/**
+ * decide(command, state, ctx) → events. Every command goes through the same steps:
+ * validate the input → idempotency (a repeat is a no-op, a conflicting repeat throws) → open the account if
+ * unseen → housekeeping due at ctx.now (expired holds, then expired buckets) → the command's own events.
+ */
+export function decide(command: AccountCommand, state: AccountState, ctx: Ctx): AccountEvent[] {
+  switch (command.type) {
+    case 'GrantCredits':
+      return grantCredits(command, state, ctx);
+    case 'RecordUsage':
+      return recordUsage(command, state, ctx);
+    case 'StartCycle':
+      return startCycle(command, state, ctx);
+    case 'ChangePlan':
+      return changePlan(command, state, ctx);
+    case 'PlaceHold':
+      return placeHold(command, state, ctx);
+    case 'ReleaseHold':
+      return releaseHold(command, state, ctx);
+    case 'ExpireCredits':
+      return expireCredits(command, state, ctx);
+    default:
+      return assertNever(command);
+  }
+}
+
+function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): AccountEvent[] {
+  requirePositive(command.amount, 'amount');
+  requireWithinAmountBound(command.amount, 'amount');
+  if (command.expiresAt !== undefined) requireInstant(command.expiresAt, 'expiresAt');
+  if (isRepeat(state, idempotencyKey('grant', command.grantId), grantFingerprint(command))) return [];
+
+  const run = begin(command, state, ctx);
+  grant(run, {
+    grantId: command.grantId,
+    kind: command.kind,
+    amount: command.amount,
+    source: command.source,
+    ...(command.expiresAt !== undefined && { expiresAt: command.expiresAt }),
+    ...(command.paymentReference !== undefined && { paymentReference: command.paymentReference }),
+  });
+  expireDueBuckets(run); // a grant that arrives already expired
+  return run.events;
+}
+
+function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): AccountEvent[] {
+  requireNonNegative(command.amount, 'amount');
+  requireWithinAmountBound(command.amount, 'amount');
+  if (isRepeat(state, idempotencyKey('usage', command.usageId), usageFingerprint(command))) return [];
+
+  const run = begin(command, state, ctx);
+  const hold = command.holdId !== undefined ? run.state.holds.get(command.holdId) : undefined;
+  if (hold) {
+    // Give the reservations back first, then debit the actual amount in deduction order.
+    run.emit({
+      type: 'HoldSettled',
+      data: {
+        holdId: hold.holdId,
+        usageId: command.usageId,
+        heldAmount: hold.amount,
+        settledAmount: command.amount,
+        releasedAmount: hold.amount > command.amount ? hold.amount - command.amount : 0n,
+      },
+    });
+  }
+
+  const unlimited = run.state.plan.unlimited;
+  const { perBucket, covered } = unlimited ? { perBucket: [], covered: command.amount } : allocate(run.state, command.amount);
+  const overdraft = command.amount - covered;
+  requireWithinBalanceBound('usedThisCycle', run.state.usedThisCycle + command.amount);
+  if (overdraft > 0n && run.state.plan.overdraftPolicy !== 'write-off') requireWithinBalanceBound('overdraft', run.state.overdraft + overdraft);
+  run.emit({
+    type: 'UsageDebited',
+    data: {
+      usageId: command.usageId,
+      amount: command.amount,
+      perBucket,
+      overdraft,
+      pricing: command.pricing,
+      feature: command.feature,
+      models: command.models,
+      occurredAt: command.occurredAt,
+      debitedAt: run.at,
+      ...(hold && { holdId: hold.holdId }),
+      ...(command.metadata && Object.keys(command.metadata).length > 0 && { metadata: command.metadata }),
+    },
+  });
+  if (overdraft > 0n) {
+    if (run.state.plan.overdraftPolicy === 'write-off') {
+      run.emit({ type: 'OverdraftWrittenOff', data: { usageId: command.usageId, amount: overdraft } });
+    } else {
+      run.emit({
+        type: 'OverdraftIncurred',
+        data: { usageId: command.usageId, amount: overdraft, total: run.state.overdraft + overdraft },
+      });
+    }
+  }
+  expireDueBuckets(run); // reservations given back to buckets that expired while held
+  if (!unlimited) {
+    announceThresholds(run);
+    if (!run.state.depleted && available(run.state) === 0n) {
+      const cycleId = run.state.cycle?.cycleId;
+      run.emit({ type: 'CreditsDepleted', data: { ...(cycleId !== undefined && { cycleId }), usageId: command.usageId } });
+    }
+  }
+  return run.events;
+}
+
+function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): AccountEvent[] {
+  requireNonNegative(command.allocation, 'allocation');
+  requireWithinAmountBound(command.allocation, 'allocation');
+  const start = requireInstant(command.periodStart, 'periodStart');
+  const end = requireInstant(command.periodEnd, 'periodEnd');
+  if (end <= start) throw invalidCommand('periodEnd must be after periodStart', { periodStart: command.periodStart, periodEnd: command.periodEnd });
+  requireThresholds(command.thresholds);
+  if (isRepeat(state, idempotencyKey('cycle', command.cycleId), cycleFingerprint(command))) return [];
+
+  const run = begin(command, state, ctx);
+  for (const bucket of run.state.buckets) {
+    if (bucket.kind === 'allowance' && bucket.amount > 0n) {
+      run.emit({
+        type: 'CreditsExpired',
+        data: { bucketId: bucket.bucketId, kind: bucket.kind, amount: bucket.amount, reason: 'cycle-reset', expiredAt: run.at },
+      });
+    }
+  }
+  run.emit({
+    type: 'CycleStarted',
+    data: {
+      cycleId: command.cycleId,
+      planId: command.planId,
+      periodStart: command.periodStart,
+      periodEnd: command.periodEnd,
+      allocation: command.allocation,
+      unlimited: command.unlimited,
+      thresholds: command.thresholds,
+      overdraftPolicy: command.overdraftPolicy,
+    },
+  });
+  if (command.allocation > 0n) {
+    grant(run, {
+      grantId: allowanceGrantId(command.cycleId),
+      kind: 'allowance',
+      amount: command.allocation,
+      expiresAt: command.periodEnd,
+      source: `plan:${command.planId}`,
+    });
+  }
+  expireDueBuckets(run);
+  return run.events;
+}
+
+function changePlan(command: ChangePlan, state: AccountState, ctx: Ctx): AccountEvent[] {
+  requireThresholds(command.thresholds);
+  if (isRepeat(state, idempotencyKey('change', command.changeId), planChangeFingerprint(command))) return [];
+
+  const run = begin(command, state, ctx);
+  run.emit({
+    type: 'PlanChanged',
+    data: {
+      changeId: command.changeId,
+      planId: command.planId,
+      unlimited: command.unlimited,
+      thresholds: command.thresholds,
+      overdraftPolicy: command.overdraftPolicy,
+    },
+  });
+  return run.events;
+}
+
+function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): AccountEvent[] {
+  requirePositive(command.amount, 'amount');
+  requireWithinAmountBound(command.amount, 'amount');
+  const expiresAt = requireInstant(command.expiresAt, 'expiresAt');
+  if (isRepeat(state, idempotencyKey('hold', command.holdId), holdFingerprint(command))) return [];
+  // A hold already due would be placed and expired at once: the balance would never show it, the history would.
+  if (expiresAt <= ctx.now.getTime()) throw invalidCommand('expiresAt must be after now', { expiresAt: command.expiresAt });
+
+  const run = begin(command, state, ctx);
+  // An unlimited plan reserves nothing: there is nothing to hold, release or settle, and no balance moves.
+  if (run.state.plan.unlimited) return run.events;
+  const allocation = allocate(run.state, command.amount);
+  if (allocation.covered < command.amount) throw new InsufficientCreditsError(command.amount, allocation.covered);
+  run.emit({
+    type: 'HoldPlaced',
+    data: { holdId: command.holdId, amount: command.amount, perBucket: allocation.perBucket, expiresAt: command.expiresAt },
+  });
+  announceThresholds(run);
+  return run.events;
+}
+
+function releaseHold(command: ReleaseHold, state: AccountState, ctx: Ctx): AccountEvent[] {
+  // A hold resolves at most once; unknown and already resolved holds are both no-ops.
+  const open = state.holds.get(command.holdId);
+  if (!open) return [];
+  // Expiring a hold before its time is a no-op: so every decision an expiry makes releases that very hold, and
+  // its idempotency key (`expire:<holdId>`) is used by at most one decision that records events.
+  if (command.reason === 'expired' && !isDue(open.expiresAt, ctx.now)) return [];
+
+  const run = begin(command, state, ctx);
+  const hold = run.state.holds.get(command.holdId); // housekeeping may just have expired it
+  if (hold) {
+    run.emit({ type: 'HoldReleased', data: { holdId: hold.holdId, amount: hold.amount, reason: command.reason } });
+    expireDueBuckets(run);
+  }
+  return run.events;
+}
+
+function expireCredits(command: ExpireCredits, state: AccountState, ctx: Ctx): AccountEvent[] {
+  if (!state.exists) return []; // nothing to expire: housekeeping does not open an account
+  if (command.bucketId !== undefined) {
+    const bucket = state.buckets.find((b) => b.bucketId === command.bucketId);
+    if (!bucket || bucket.amount <= 0n || bucket.expiresAt === undefined || !isDue(bucket.expiresAt, ctx.now)) return [];
+  }
+  return begin(command, state, ctx).events;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export const allowanceGrantId = (cycleId: string): string => `allowance:${cycleId}`;
+
+/** Events emitted so far and the state they lead to, so each step decides on up-to-date state. */
+class Run {
+  readonly events: AccountEvent[] = [];
+  readonly at: string;
+
+  constructor(
+    public state: AccountState,
+    readonly now: Date,
+  ) {
+    this.at = now.toISOString();
+  }
+
+  emit(event: AccountEvent): void {
+    this.events.push(event);
+    this.state = evolve(this.state, event);
+  }
+}
+
+function begin(command: AccountCommand, state: AccountState, ctx: Ctx): Run {
+  if (state.exists && state.accountId !== command.accountId) {
+    throw invalidCommand('command is for another account', { accountId: command.accountId, streamAccountId: state.accountId });
+  }
+  const run = new Run(state, ctx.now);
+  if (!state.exists) run.emit({ type: 'AccountOpened', data: { accountId: command.accountId, openedAt: run.at } });
+  housekeeping(run);
+  // Credits expiring during the cycle can take available below a threshold as much as spending can (a promotion
+  // ending); at the end of the period the allowance expires with the cycle, which is no low balance.
+  const { cycle } = run.state;
+  if (cycle && run.now.getTime() < Date.parse(cycle.periodEnd) && run.events.some((e) => e.type === 'CreditsExpired')) announceThresholds(run);
+  return run;
+}
+
+/** Releases the holds and expires the buckets that are due at `run.now`. */
+export function housekeeping(run: { state: AccountState; readonly now: Date; readonly at: string; emit(event: AccountEvent): void }): void {
+  for (const hold of run.state.holds.values()) {
+    if (isDue(hold.expiresAt, run.now)) {
+      run.emit({ type: 'HoldReleased', data: { holdId: hold.holdId, amount: hold.amount, reason: 'expired' } });
+    }
+  }
+  expireDueBuckets(run);
+}
+
+/** Expires what is left in buckets past their expiry, and credits given back to buckets already closed. */
+function expireDueBuckets(run: { state: AccountState; readonly now: Date; readonly at: string; emit(event: AccountEvent): void }): void {
+  for (const bucket of run.state.buckets) {
+    if (bucket.amount <= 0n) continue;
+    const due = bucket.expiresAt !== undefined && isDue(bucket.expiresAt, run.now);
+    if (!due && bucket.closedReason === undefined) continue;
+    run.emit({
+      type: 'CreditsExpired',
+      data: {
+        bucketId: bucket.bucketId,
+        kind: bucket.kind,
+        amount: bucket.amount,
+        reason: due ? 'expired' : (bucket.closedReason ?? 'expired'),
+        expiredAt: run.at,
+      },
+    });
+  }
+}
+
+interface GrantInput {
+  grantId: string;
+  kind: BucketKind;
+  amount: Micro;
+  expiresAt?: string;
+  source: string;
+  paymentReference?: string;
+}
+
+/**
+ * A grant pays outstanding overdraft first; the bucket gets the rest. The credits the account then owns (available
+ * plus held: holds give theirs back) stay within MAX_BALANCE_MICROS, so no balance of any read model overflows.
+ */
+function grant(run: Run, input: GrantInput): void {
+  const settled = minMicro(run.state.overdraft, input.amount);
+  requireWithinBalanceBound('balance', available(run.state) + held(run.state) + input.amount - settled);
+  if (settled > 0n) {
+    run.emit({
+      type: 'OverdraftSettled',
+      data: { grantId: input.grantId, amount: settled, remaining: run.state.overdraft - settled },
+    });
+  }
+  run.emit({
+    type: 'CreditsGranted',
+    data: {
+      grantId: input.grantId,
+      bucketId: input.grantId,
+      kind: input.kind,
+      amount: input.amount - settled,
+      ...(input.expiresAt !== undefined && { expiresAt: input.expiresAt }),
+      source: input.source,
+      ...(input.paymentReference !== undefined && { paymentReference: input.paymentReference }),
+      grantedAt: run.at,
+      ...(settled > 0n && { overdraftSettled: settled }),
+    },
+  });
+}
+
+/** Takes up to `amount` from the buckets in deduction order. */
+function allocate(state: AccountState, amount: Micro): { perBucket: BucketShare[]; covered: Micro } {
+  const perBucket: BucketShare[] = [];
+  let remaining = amount;
+  for (const bucket of deductionOrder(state.buckets) as readonly Bucket[]) {
+    if (remaining === 0n) break;
+    if (bucket.amount <= 0n) continue;
+    const take = minMicro(bucket.amount, remaining);
+    perBucket.push({ bucketId: bucket.bucketId, kind: bucket.kind, amount: take });
+    remaining -= take;
+  }
+  return { perBucket, covered: amount - remaining };
+}
+
+/** Announces, highest first, every armed threshold of the cycle the balance is now below. */
+function announceThresholds(run: Run): void {
+  const { cycle, plan, crossedThresholds } = run.state;
+  if (plan.unlimited || !cycle || cycle.allocation <= 0n) return;
+  const balance = available(run.state);
+  const percents = [...new Set(plan.thresholds)].sort((a, b) => b - a);
+  for (const percent of percents) {
+    if (crossedThresholds.has(percent) || !isBelowThreshold(balance, percent, cycle.allocation)) continue;
+    run.emit({
+      type: 'LowCreditThresholdCrossed',
+      data: { thresholdPercent: percent, cycleId: cycle.cycleId, available: balance, allocation: cycle.allocation },
+    });
+  }
+}
+
+function isRepeat(state: AccountState, key: string, fingerprint: string): boolean {
+  const first = state.seen.get(key);
+  if (first === undefined) return false;
+  if (first === fingerprint) return true;
+  throw new AccountError(AccountErrorCode.IdempotencyConflict, `${key} was already used with different content`, {
+    key,
+    first,
+    now: fingerprint,
+  });
+}
+
+const isDue = (instant: string, now: Date): boolean => Date.parse(instant) <= now.getTime();
+
+function requirePositive(amount: Micro, field: string): void {
+  if (typeof amount !== 'bigint') throw invalidAmount(field, amount, 'must be a bigint of micro-credits');
+  if (amount <= 0n) throw invalidAmount(field, amount, 'must be positive');
+}
+
+function requireNonNegative(amount: Micro, field: string): void {
+  if (typeof amount !== 'bigint') throw invalidAmount(field, amount, 'must be a bigint of micro-credits');
+  if (amount < 0n) throw invalidAmount(field, amount, 'must not be negative');
+}
+
+function requireWithinAmountBound(amount: Micro, field: string): void {
+  if (amount > MAX_AMOUNT_MICROS) {
+    throw new AccountError(AccountErrorCode.AmountOutOfRange, `${field} must be at most ${formatCredits(MAX_AMOUNT_MICROS)} credits`, {
+      field,
+      amount,
+      max: MAX_AMOUNT_MICROS,
+    });
+  }
+}
+
+/** `balance` names what would exceed the bound: balance (available + held), overdraft or usedThisCycle. */
+function requireWithinBalanceBound(balance: string, wouldBe: Micro): void {
+  if (wouldBe > MAX_BALANCE_MICROS) {
+    throw new AccountError(
+      AccountErrorCode.BalanceLimitExceeded,
+      `${balance} would be ${formatCredits(wouldBe)} credits, above the limit of ${formatCredits(MAX_BALANCE_MICROS)} per account`,
+      { balance, wouldBe, max: MAX_BALANCE_MICROS },
+    );
+  }
+}
+
+function requireInstant(value: string, field: string): number {
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) throw invalidCommand(`${field} is not an ISO instant`, { [field]: value });
+  return ms;
+}
+
+function requireThresholds(thresholds: readonly number[]): void {
+  if (!thresholds.every((p) => typeof p === 'number' && Number.isFinite(p) && p > 0 && p <= 100)) {
+    throw invalidCommand('thresholds are percents in (0, 100]', { thresholds });
+  }
+}
+
+const invalidAmount = (field: string, amount: unknown, why: string): AccountError =>
+  new AccountError(AccountErrorCode.InvalidAmount, `${field} ${why}`, { field, amount });
+
+const invalidCommand = (message: string, details: Record<string, unknown>): AccountError =>
+  new AccountError(AccountErrorCode.InvalidCommand, message, details);
 
 export type AccountDecider = Decider<AccountState, AccountCommand, AccountEvent, Ctx>;
 

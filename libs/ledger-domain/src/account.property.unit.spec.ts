@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import type { AccountEvent } from './account.events';
-import { balanceView } from './account.balance-view';
+import { balanceView } from './account-balance.view';
 import { available, fold, held } from './account.state';
-import { accountHistory, play } from './testing/account.histories';
+import { accountHistory, play } from './testing/account-histories.fixtures';
 
 const sum = (values: Iterable<bigint>) => [...values].reduce((a, b) => a + b, 0n);
 const ofType = <T extends AccountEvent['type']>(events: AccountEvent[], type: T) =>

@@ -15,7 +15,7 @@ import {
   idempotencyKey,
   planChangeFingerprint,
   usageFingerprint,
-} from './account.idempotency';
+} from './account-idempotency.model';
 
 export interface Bucket {
   readonly bucketId: string;

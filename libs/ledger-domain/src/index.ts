@@ -1,7 +1,7 @@
 export * from './account.events';
 export * from './account.commands';
 export * from './account.errors';
-export * from './account.idempotency';
+export * from './account-idempotency.model';
 export {
   type AccountState,
   type Bucket,
@@ -16,6 +16,5 @@ export {
   initialState,
   isBelowThreshold,
 } from './account.state';
-export { allowanceGrantId, decide } from './account.decide';
-export * from './account.balance-view';
-export * from './account.decider';
+export { type AccountDecider, accountDecider, allowanceGrantId, decide } from './account.decider';
+export * from './account-balance.view';

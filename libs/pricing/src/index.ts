@@ -1,4 +1,4 @@
-export * from './pricing.error';
+export * from './pricing.errors';
 export * from './rate-card.model';
 export { parseRateCard, rateCardAt } from './rate-card.parser';
-export { priceUsage, canPrice } from './usage.pricer';
+export { priceUsage, canPrice } from './usage-pricing.model';

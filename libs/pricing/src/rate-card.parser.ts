@@ -1,7 +1,7 @@
 import { MAX_AMOUNT_MICROS, formatCredits, parseCredits, type Micro } from '@tally/money';
 import { DateTime } from 'luxon';
 import { parse as parseYaml } from 'yaml';
-import { PricingError } from './pricing.error';
+import { PricingError } from './pricing.errors';
 import type { ModelPrices, RateCard, RateCardVersion, TokenPrices } from './rate-card.model';
 
 // Prices are written as plain decimals ("2.5"); the failsafe schema keeps every scalar as the exact text

@@ -1,7 +1,7 @@
 // The spec reads the shipped file; the library itself does no I/O.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PricingError } from './pricing.error';
+import { PricingError } from './pricing.errors';
 import { parseRateCard, rateCardAt } from './rate-card.parser';
 
 const shipped = readFileSync(join(__dirname, '../../../config/rate-card.yaml'), 'utf8');

@@ -3,9 +3,9 @@ import { Body, Controller, HttpCode, Module, Post } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { IsString, Matches } from 'class-validator';
 import { CommonConfig } from '../src/config/common.config';
-import { hashApiKey } from '../src/http/api-keys';
+import { hashApiKey } from '../src/http/api-keys.config';
 import { RequireScope } from '../src/http/api-key.guard';
-import { bootstrapHttpApp } from '../src/http/bootstrap-http';
+import { bootstrapHttpApp } from '../src/http/http-app.provider';
 import { freePort } from '../src/testing';
 
 const KEY = 'bootstrap-test-key';

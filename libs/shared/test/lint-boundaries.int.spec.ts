@@ -43,7 +43,7 @@ describe('lint enforces the project boundaries', () => {
 
   it.each([
     ['apps/ledger/src/record-usage/boundary-probe.ts', "import { ReadModelsModule } from '../read-models/read-models.module';\nexport const x = ReadModelsModule;\n"],
-    ['apps/ledger/src/accounts/boundary-probe.ts', "import { BalanceReadRepository } from '../read-models/balance/balance.read';\nexport const x = BalanceReadRepository;\n"],
+    ['apps/ledger/src/accounts/boundary-probe.ts', "import { BalanceReadRepository } from '../read-models/balance/balance.repository';\nexport const x = BalanceReadRepository;\n"],
     ['apps/ledger/src/ledger.errors.ts', "import { HISTORY_STATUS_BY_CODE } from './read-models/history/history.errors';\nexport const x = HISTORY_STATUS_BY_CODE;\n"],
   ])('fails when the ledger write side imports its read side (%s)', async (file, code) => {
     expect(await problems(file, code)).toEqual([expect.stringContaining('no-restricted-imports: ')]);

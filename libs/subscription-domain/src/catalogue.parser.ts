@@ -1,7 +1,7 @@
 import { MAX_AMOUNT_MICROS, formatCredits, parseCredits, type Micro } from '@tally/money';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_ALERT_THRESHOLDS, type Catalogue, type CreditPack, type Plan } from './catalogue.model';
-import { SubscriptionError } from './subscription.error';
+import { SubscriptionError } from './subscription.errors';
 
 // The failsafe schema keeps every scalar as the text written ("9.99", "true", "20"), so amounts never pass
 // through a JavaScript number; this file turns each into its type and says where it went wrong.

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCatalogue } from './catalogue.parser';
-import { SubscriptionError } from './subscription.error';
+import { SubscriptionError } from './subscription.errors';
 
 const shipped = readFileSync(join(__dirname, '../../../config/plans.yaml'), 'utf8');
 

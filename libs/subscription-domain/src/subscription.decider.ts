@@ -1,8 +1,8 @@
 import type { Decider } from '@tally/decider';
-import { cycleAt, cycleStart, isValidZone, parseInstant, type BillingAnchor } from './billing.calendar';
+import { cycleAt, cycleStart, isValidZone, parseInstant, type BillingAnchor } from './billing-calendar.model';
 import type { Catalogue, Plan } from './catalogue.model';
 import type { Cancel, ChangePlan, Subscribe, SubscriptionCommand, Tick } from './subscription.commands';
-import { SubscriptionError } from './subscription.error';
+import { SubscriptionError } from './subscription.errors';
 import type { CycleStarted, PlanChangeScheduled, SubscriptionEvent } from './subscription.events';
 
 export interface SubscriptionContext {

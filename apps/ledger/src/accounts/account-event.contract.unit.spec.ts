@@ -3,7 +3,7 @@ import { Topics, parseMessage, serializeEnvelope } from '@tally/contracts';
 import type { RecordedEvent } from '@tally/event-store';
 import { balanceOf, balanceView, evolve, initialState } from '@tally/ledger-domain';
 import { ACCOUNT, accountHistory, play } from '@tally/ledger-domain/testing';
-import { asLedgerEnvelope, netBalance, transactionRow } from '../read-models/ledger-event.rows';
+import { asLedgerEnvelope, netBalance, transactionRow } from '../read-models/ledger-event-rows.codec';
 import { accountStreamId, decodeEvent, snapshotOf, toLedgerEnvelope, toNewEvent } from './account-event.codec';
 
 /**

@@ -11,7 +11,7 @@ import {
 } from '@tally/ledger-domain';
 import { CLOCK, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
-import { EVENT_STORE } from '../database/database.tokens';
+import { EVENT_STORE } from '../database/tokens.provider';
 import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent } from './account-event.codec';
 
 export interface LoadedAccount {

@@ -6,7 +6,7 @@ import { ACCOUNT, describeSteps, modelBalance, modelBalanceAt, modelInitialState
 import { accountStreamId, decodeEvent, snapshotOf, toLedgerEnvelope, toNewEvent } from './account-event.codec';
 
 /**
- * The simulation: seeded command histories (libs/ledger-domain/src/testing/reference-model/account.simulation.ts),
+ * The simulation: seeded command histories (libs/ledger-domain/src/testing/reference-model/account-simulation.fixtures.ts),
  * each command decided by the account decider and by the reference model (account.model.ts, written from the
  * docs), and at every step the two must agree: the same events (or the same refusal code) and the same balance.
  * Every event the decider emits also survives store → relay envelope → contract parse → decode.

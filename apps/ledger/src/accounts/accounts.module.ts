@@ -2,7 +2,7 @@ import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { createEventStore, type EventStore } from '@tally/event-store';
 import { LedgerConfig } from '../config/ledger.config';
-import { EVENT_STORE, PG_POOL } from '../database/database.tokens';
+import { EVENT_STORE, PG_POOL } from '../database/tokens.provider';
 import { AccountRepository } from './account.repository';
 
 /**

@@ -1,7 +1,7 @@
 import { Topics } from '@tally/contracts';
 import type { ChangePlan, StartCycle } from '@tally/ledger-domain';
 import { parseCredits } from '@tally/money';
-import { Rejection, type ToCommand } from '../accounts/account-command';
+import { Rejection, type ToCommand } from '../accounts/account.commands';
 
 /**
  * subscription.events.v1 → account commands. CycleStarted resets the allowance (expire the rest, settle any

@@ -5,7 +5,7 @@ import { priceUsage, type RateCard } from '@tally/pricing';
 import { CLOCK, type Clock } from '@tally/shared';
 import { AccountRepository } from '../accounts/account.repository';
 import { LedgerConfig } from '../config/ledger.config';
-import { RATE_CARD } from '../database/database.tokens';
+import { RATE_CARD } from '../database/tokens.provider';
 import { ExpirySchedule } from '../expiry/expiry.schedule';
 import { LedgerError, toLedgerError } from '../ledger.errors';
 import type { AuthorizationRequest } from './authorization.request.dto';

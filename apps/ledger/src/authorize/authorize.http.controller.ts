@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { RequireScope } from '@tally/shared';
-import { AccountIdParam } from '../accounts/account-id.param';
+import { AccountIdParam } from '../accounts/account-id.decorator';
 import { AuthorizationRequest } from './authorization.request.dto';
 import { AuthorizeHandler } from './authorize.handler';
 

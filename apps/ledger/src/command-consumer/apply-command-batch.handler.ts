@@ -2,10 +2,10 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import type { Logger } from 'pino';
 import type { ParsedMessage } from '@tally/contracts';
 import type { ConsumedMessage, KafkaBatch } from '@tally/kafka';
-import { Rejection, type ToCommand } from '../accounts/account-command';
+import { Rejection, type ToCommand } from '../accounts/account.commands';
 import { AccountRepository, type BatchCommand } from '../accounts/account.repository';
 import { LedgerConfig } from '../config/ledger.config';
-import { LOGGER } from '../database/database.tokens';
+import { LOGGER } from '../database/tokens.provider';
 
 /**
  * The ledger's hot path, shared by the Kafka use cases (record-usage, apply-subscription-event): a batch of one

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { parseCredits } from '@tally/money';
 import type { Catalogue } from '@tally/subscription-domain';
-import { CATALOGUE } from '../database/database.tokens';
+import { CATALOGUE } from '../database/tokens.provider';
 import { GrantHandler } from '../grant/grant.handler';
 import { LedgerError } from '../ledger.errors';
 import type { PurchaseRequest } from './purchase.request.dto';

@@ -2,7 +2,7 @@ import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { RequireScope } from '@tally/shared';
-import { AccountIdParam } from '../accounts/account-id.param';
+import { AccountIdParam } from '../accounts/account-id.decorator';
 import { PurchaseHandler } from './purchase.handler';
 import { PurchaseRequest } from './purchase.request.dto';
 

@@ -1,10 +1,10 @@
 import { CreateReadModels1764300000000 } from './migrations/1764300000000-create-read-models';
 
-export * from './read-model.entities';
-export * from './ledger-event.rows';
+export * from './read-model.entity';
+export * from './ledger-event-rows.codec';
 export * from './ledger.projection';
 export * from './projection.kafka.controller';
-export * from './rebuild-read-models';
+export * from './read-model-rebuild.projection';
 export * from './read-models.module';
 export { CreateReadModels1764300000000 };
 

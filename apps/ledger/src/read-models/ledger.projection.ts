@@ -1,7 +1,7 @@
 import type { Envelope } from '@tally/contracts';
 import type { PoolClient } from 'pg';
 import { quoteIdentifier } from '@tally/shared';
-import { asLedgerEnvelope, projectBatch } from './ledger-event.rows';
+import { asLedgerEnvelope, projectBatch } from './ledger-event-rows.codec';
 
 /** The channel live balance streams LISTEN on; the payload is the account id. */
 export const BALANCE_CHANGED_CHANNEL = 'balance_changed';

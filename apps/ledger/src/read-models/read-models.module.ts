@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { AccountsModule } from '../accounts/accounts.module';
 import { LedgerConfig } from '../config/ledger.config';
 import { BalanceHttpController } from './balance/balance.http.controller';
-import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from './history/history.providers';
+import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from './history/history.provider';
 import { LedgerProjection } from './ledger.projection';
 import { ProjectionKafkaController } from './projection.kafka.controller';
 

@@ -1,7 +1,7 @@
 import { Topics } from '@tally/contracts';
 import type { RecordUsage } from '@tally/ledger-domain';
 import { PricingError, priceUsage, type RateCard } from '@tally/pricing';
-import { Rejection, type ToCommand } from '../accounts/account-command';
+import { Rejection, type ToCommand } from '../accounts/account.commands';
 
 /**
  * A usage message becomes RecordUsage, priced by the rate card in effect when the usage happened (one rounding

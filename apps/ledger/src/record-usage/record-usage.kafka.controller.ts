@@ -2,9 +2,9 @@ import { Controller, Inject } from '@nestjs/common';
 import { Topics, parseMessage, type ParsedMessage } from '@tally/contracts';
 import { KafkaBatchHandler, type KafkaBatch } from '@tally/kafka';
 import type { RateCard } from '@tally/pricing';
-import type { ToCommand } from '../accounts/account-command';
+import type { ToCommand } from '../accounts/account.commands';
 import { ApplyCommandBatchHandler } from '../command-consumer/apply-command-batch.handler';
-import { RATE_CARD } from '../database/database.tokens';
+import { RATE_CARD } from '../database/tokens.provider';
 import { usageToCommand } from './record-usage.handler';
 
 /**

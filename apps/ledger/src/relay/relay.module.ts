@@ -5,8 +5,8 @@ import type { EventStore } from '@tally/event-store';
 import { KafkaProducer } from '@tally/kafka';
 import { AccountsModule } from '../accounts/accounts.module';
 import { LedgerConfig } from '../config/ledger.config';
-import { EVENT_STORE, LOGGER, PG_POOL } from '../database/database.tokens';
-import { BackgroundWorkers } from '../workers/background-workers';
+import { EVENT_STORE, LOGGER, PG_POOL } from '../database/tokens.provider';
+import { BackgroundWorkers } from '../workers/background.worker';
 import { WorkersModule } from '../workers/workers.module';
 import { LedgerEventsRelay } from './ledger-events.relay';
 

@@ -1,7 +1,7 @@
 import { Controller, Delete, HttpCode } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { RequireScope } from '@tally/shared';
-import { AccountIdParam, HoldIdParam } from '../accounts/account-id.param';
+import { AccountIdParam, HoldIdParam } from '../accounts/account-id.decorator';
 import { ReleaseHoldHandler } from './release-hold.handler';
 
 @ApiTags('authorizations')

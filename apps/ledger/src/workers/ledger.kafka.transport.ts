@@ -6,7 +6,7 @@ import { Topics } from '@tally/contracts';
 import { KafkaBatchTransport, KafkaProducer } from '@tally/kafka';
 import type { HealthChecks } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
-import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../database/database.tokens';
+import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../database/tokens.provider';
 
 /** Readiness names of the ledger's Kafka consumers (unchanged since they were wired by hand). */
 export const LedgerConsumerNames = {

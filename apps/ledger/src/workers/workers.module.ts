@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { BackgroundWorkers } from './background-workers';
+import { BackgroundWorkers } from './background.worker';
 import { ledgerKafkaTransportProvider } from './ledger.kafka.transport';
 
 /**

@@ -7,12 +7,12 @@ import { bootstrapHttpApp, hashApiKey } from '@tally/shared';
 import { createTestSchema, freePort, waitFor } from '@tally/testing';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../src/config/ledger.config';
-import { PG_POOL } from '../../src/database/database.tokens';
-import { BalanceNotifications } from '../../src/read-models/balance/balance.notifications';
+import { PG_POOL } from '../../src/database/tokens.provider';
+import { BalanceNotifications } from '../../src/read-models/balance/balance-notifications.service';
 import { HISTORY_STATUS_BY_CODE } from '../../src/read-models/history/history.errors';
-import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from '../../src/read-models/history/history.providers';
+import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from '../../src/read-models/history/history.provider';
 import { USAGE_CSV_COLUMNS, UsageExportService } from '../../src/read-models/history/usage-export.service';
-import { AccountStream, batches } from './envelopes';
+import { AccountStream, batches } from './account-stream.fixtures';
 import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
 
 const API_KEY = 'history-test-key';

@@ -7,11 +7,11 @@ import { createTestSchema, testKafkaBrokers, uniqueSuffix, waitFor } from '@tall
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../src/config/ledger.config';
-import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../../src/database/database.tokens';
+import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../../src/database/tokens.provider';
 import { LedgerProjection } from '../../src/read-models/ledger.projection';
 import { ProjectionKafkaController } from '../../src/read-models/projection.kafka.controller';
 import { ledgerKafkaTransportProvider } from '../../src/workers/ledger.kafka.transport';
-import { AccountStream } from './envelopes';
+import { AccountStream } from './account-stream.fixtures';
 import { migrateReadModels, testConfig, testPool } from './read-model.fixtures';
 
 describe('ProjectionKafkaController on the ledger KafkaBatchTransport (Kafka → read models)', () => {

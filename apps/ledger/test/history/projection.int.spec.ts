@@ -1,11 +1,11 @@
 import type { Envelope } from '@tally/contracts';
 import { createTestSchema } from '@tally/testing';
 import type { Pool } from 'pg';
-import { BalanceReadRepository } from '../../src/read-models/balance/balance.read';
+import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
 import { TransactionQueryService } from '../../src/read-models/history/transactions.query';
 import { UsageQueryService } from '../../src/read-models/history/usage.query';
-import { rebuildReadModels } from '../../src/read-models/rebuild-read-models';
-import { AccountStream, batches } from './envelopes';
+import { rebuildReadModels } from '../../src/read-models/read-model-rebuild.projection';
+import { AccountStream, batches } from './account-stream.fixtures';
 import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
 
 /** A month of activity for two accounts, interleaved like a Kafka partition would deliver them. */

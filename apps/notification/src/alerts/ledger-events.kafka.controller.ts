@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { parseMessage, Topics } from '@tally/contracts';
 import { KafkaBatchHandler, type KafkaBatch } from '@tally/kafka';
-import type { LedgerEvent } from './decide-notifications';
+import type { LedgerEvent } from './notifications.decider';
 import { RecordAlertsHandler } from './record-alerts.handler';
 
 /**

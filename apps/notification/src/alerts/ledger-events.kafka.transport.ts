@@ -4,7 +4,7 @@ import { Topics } from '@tally/contracts';
 import { KafkaBatchTransport, createKafkaClient } from '@tally/kafka';
 import { LOGGER, type Logger } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
-import { PG_POOL } from '../database/database.providers';
+import { PG_POOL } from '../database/database.provider';
 
 /**
  * The service's Kafka transport, a provider so readiness can ask it (HEALTH_CHECKS) and main.ts can connect it

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { LedgerCycleStartedV1 } from '@tally/contracts';
 import { quoteIdentifier, type Clock, type Logger } from '@tally/shared';
-import type { TypePreferences } from '../notification-types';
-import { decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './decide-notifications';
+import type { TypePreferences } from '../notification-type.model';
+import { decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './notifications.decider';
 
 export interface RecordAlertsOptions {
   schema: string;

@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
-import type { TypePreferences } from '../notification-types';
+import type { TypePreferences } from '../notification-type.model';
 
 @Entity({ name: 'notification_settings' })
 export class NotificationSettingsEntity {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { DeliveryEntity, type DeliveryState } from '../database/delivery.entity';
-import type { Channel } from '../notification-types';
+import type { Channel } from '../notification-type.model';
 import { assertAccountId } from '../settings/notification-settings.handler';
 
 export interface DeliveryLogEntry {

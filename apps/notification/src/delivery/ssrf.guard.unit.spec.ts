@@ -1,6 +1,6 @@
 import type { LookupAddress } from 'node:dns';
 import { BlockedDestinationError, guardedLookup, isAllowlisted, isPublicAddress, literalHostProblem } from './ssrf.guard';
-import { WebhookSender } from './webhook.sender';
+import { WebhookSender } from './webhook.client';
 
 const resolver = (addresses: LookupAddress[]) =>
   (_host: string, _options: object, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => callback(null, addresses);

@@ -7,7 +7,7 @@ import { NotificationSettingsEntity } from '../database/notification-settings.en
 import { isAllowlisted, literalHostProblem } from '../delivery/ssrf.guard';
 import { LOGGER } from '@tally/shared';
 import { NotificationError, NotificationErrorCode } from '../notification.errors';
-import { NOTIFICATION_TYPES, effectivePreferences, type NotificationType, type TypePreferences } from '../notification-types';
+import { NOTIFICATION_TYPES, effectivePreferences, type NotificationType, type TypePreferences } from '../notification-type.model';
 import type { NotificationSettingsRequest, NotificationSettingsResponse } from './notification-settings.request.dto';
 
 const MIN_SECRET_BYTES = 24;

@@ -5,7 +5,7 @@ import { NotReadyError, StallDetector, type Logger } from '@tally/shared';
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { OutboxMessageEntity } from '../database/outbox-message.entity';
 import { LOGGER } from '@tally/shared';
-import { PollingLoop } from '../scheduler/polling-loop';
+import { PollingLoop } from '../scheduler/polling-loop.worker';
 
 /**
  * Publishes outbox messages to Kafka (keyed by account, acks=all, idempotent producer) and stamps them

@@ -14,8 +14,8 @@ import {
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { SubscriptionEntity } from '../database/subscription.entity';
 import { LOGGER } from '@tally/shared';
-import { enqueueEnvelopes } from '../outbox/outbox.writer';
-import { toEnvelopes } from '../outbox/subscription-event.envelope';
+import { enqueueEnvelopes } from '../outbox/outbox.repository';
+import { toEnvelopes } from '../outbox/subscription-event.codec';
 import { CATALOGUE } from '../plans/catalogue.provider';
 import { SubscriptionCycleError, fromDomainError } from '../subscription-cycle.errors';
 import { CLOCK, type Clock } from '@tally/shared';

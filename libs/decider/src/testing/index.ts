@@ -1,2 +1,2 @@
 // Given/when/then for any Decider; test code only, never imported by production code.
-export * from './decider-specification';
+export * from './decider.harness';

@@ -1,1 +1,1 @@
-export { deliveredToAnother, describeEventStoreContract, type EventStoreContractFactory, type OpenTransaction } from './event-store.contract';
+export { deliveredToAnother, describeEventStoreContract, type EventStoreContractFactory, type OpenTransaction } from './event-store-contract.harness';

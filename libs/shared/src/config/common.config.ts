@@ -1,6 +1,6 @@
 import { Transform } from 'class-transformer';
 import { ArrayMinSize, IsIn, IsInt, IsString, Matches, Max, Min } from 'class-validator';
-import { Sensitive, splitList } from './load-config';
+import { Sensitive, splitList } from './env-config.parser';
 
 /** Settings every service shares. Each app's config class extends this one. */
 export class CommonConfig {

@@ -1,8 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { ContractViolation } from '@tally/contracts';
-import { AppError, type ErrorBody } from './app-error';
-import { unavailableDependency } from './dependency-unavailable';
+import { AppError, type ErrorBody } from './app.errors';
+import { unavailableDependency } from './dependency-unavailable.errors';
 
 /** Seconds a client is told to wait on a 503: about what a PostgreSQL restart or a broker failover takes. */
 export const RETRY_AFTER_SECONDS = 2;

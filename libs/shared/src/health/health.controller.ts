@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nest
 import type { FastifyReply } from 'fastify';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../http/api-key.guard';
-import { NotReadyError } from './worker-health';
+import { NotReadyError } from './worker-health.service';
 
 /**
  * Named readiness checks: dependencies (postgres, kafka) and background workers (consumers, relay, outbox).

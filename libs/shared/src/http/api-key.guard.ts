@@ -1,8 +1,8 @@
 import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../errors/app-error';
-import { ApiKeyRegistry, type Scope } from './api-keys';
+import { AppError } from '../errors/app.errors';
+import { ApiKeyRegistry, type Scope } from './api-keys.config';
 
 const SCOPE_KEY = 'tally:required-scope';
 const PUBLIC_KEY = 'tally:public';

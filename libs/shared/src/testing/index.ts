@@ -26,7 +26,7 @@ export async function createTestSchema(prefix: string): Promise<{ schema: string
   };
 }
 
-export { waitFor } from './wait-for';
+export { waitFor } from './wait-for.harness';
 
 /** Picks a free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -39,8 +39,8 @@ export async function freePort(): Promise<number> {
     });
   });
 }
-export * from './service-process';
-export * from './private-postgres';
-export * from './malformed-requests';
-export * from './outage-answers';
-export * from './private-kafka';
+export * from './service-process.harness';
+export * from './private-postgres.harness';
+export * from './malformed-requests.fixtures';
+export * from './outage-answers.harness';
+export * from './private-kafka.harness';

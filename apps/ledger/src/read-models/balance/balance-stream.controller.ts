@@ -2,8 +2,8 @@ import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequireScope } from '@tally/shared';
-import { BalanceReadRepository, type ProjectedBalance } from './balance.read';
-import { BalanceNotifications } from './balance.notifications';
+import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
+import { BalanceNotifications } from './balance-notifications.service';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
 export const SSE_HEARTBEAT_MS = 15_000;

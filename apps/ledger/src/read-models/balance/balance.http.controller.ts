@@ -4,10 +4,10 @@ import { ContractViolation } from '@tally/contracts';
 import { balanceView } from '@tally/ledger-domain';
 import { RequireScope } from '@tally/shared';
 import { balanceFromView, balanceResponse, type BalanceResponse } from '../../accounts/account-balance.view';
-import { AccountIdParam } from '../../accounts/account-id.param';
+import { AccountIdParam } from '../../accounts/account-id.decorator';
 import { AccountRepository } from '../../accounts/account.repository';
 import { LedgerError } from '../../ledger.errors';
-import { BalanceReadRepository } from './balance.read';
+import { BalanceReadRepository } from './balance.repository';
 
 @ApiTags('accounts')
 @ApiBearerAuth()

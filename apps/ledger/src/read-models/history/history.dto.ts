@@ -2,7 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength } from 'class-validator';
 
 /**
- * Query strings as they arrive (all strings); their meaning is checked by history.params.ts, which names the
+ * Query strings as they arrive (all strings); their meaning is checked by history.parser.ts, which names the
  * offending field. These classes exist for the global ValidationPipe (unknown parameters → 400) and OpenAPI.
  */
 export class UsageQueryDto {

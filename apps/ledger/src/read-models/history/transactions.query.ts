@@ -3,9 +3,9 @@ import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../config/ledger.config';
-import { PG_POOL } from '../../database/database.tokens';
-import { BalanceReadRepository } from '../balance/balance.read';
-import { decodeCursor, encodeCursor, parseInstant, parseLimit, parseTypes } from './history.params';
+import { PG_POOL } from '../../database/tokens.provider';
+import { BalanceReadRepository } from '../balance/balance.repository';
+import { decodeCursor, encodeCursor, parseInstant, parseLimit, parseTypes } from './history.parser';
 
 export interface TransactionsQuery {
   limit?: string;

@@ -7,8 +7,8 @@ import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../config/ledger.config';
-import { PG_POOL } from '../../database/database.tokens';
-import type { TimeRange } from './history.params';
+import { PG_POOL } from '../../database/tokens.provider';
+import type { TimeRange } from './history.parser';
 
 export const USAGE_CSV_COLUMNS = [
   'occurred_at', 'usage_id', 'feature', 'model', 'input_tokens', 'output_tokens', 'images', 'resolution', 'video_seconds', 'credits', 'rate_card_version',

@@ -3,7 +3,7 @@ import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkRespons
 import type { FastifyReply } from 'fastify';
 import { RequireScope } from '@tally/shared';
 import { UsageExportQueryDto, UsageQueryDto } from './history.dto';
-import { DEFAULT_USAGE_DAYS } from './history.params';
+import { DEFAULT_USAGE_DAYS } from './history.parser';
 import { UsageExportService } from './usage-export.service';
 import { UsageQueryService, type UsageSummary } from './usage.query';
 

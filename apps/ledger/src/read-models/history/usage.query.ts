@@ -3,10 +3,10 @@ import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../config/ledger.config';
-import { PG_POOL } from '../../database/database.tokens';
-import { BalanceReadRepository } from '../balance/balance.read';
+import { PG_POOL } from '../../database/tokens.provider';
+import { BalanceReadRepository } from '../balance/balance.repository';
 import { invalidParam } from './history.errors';
-import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, type RangeQuery, type TimeRange } from './history.params';
+import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, type RangeQuery, type TimeRange } from './history.parser';
 
 export interface UsageBucket {
   credits: string;

@@ -7,8 +7,8 @@ import { CLOCK, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from '../../config/usage-ingest.config';
 import { UsageIngestError } from '../../usage-ingest.errors';
 import { RATE_CARD } from '../../rate-card.provider';
-import { matchesFingerprint, toUsageEnvelope, usageFingerprint } from './usage-event.fingerprint';
-import { validateUsageEvent } from './usage-event.validation';
+import { matchesFingerprint, toUsageEnvelope, usageFingerprint } from './usage-event.codec';
+import { validateUsageEvent } from './usage-event.parser';
 import type { RecordUsageResult, UsageEventRequest } from './usage-event.request.dto';
 
 /**

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { DEFAULT_EVENT_STORE_SCHEMA, assertSchemaName, eventStoreDownSql, eventStoreUpSql } from '../postgres-schema';
+import { DEFAULT_EVENT_STORE_SCHEMA, assertSchemaName, eventStoreDownSql, eventStoreUpSql } from '../postgres-schema.migration';
 
 const TIMESTAMP = 1763700000000;
 

@@ -2,7 +2,7 @@ import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS, type Micro } from '@tally/money'
 import type { AccountCommand, GrantCredits, PlaceHold, RecordUsage, ReleaseHold, StartCycle } from '../../account.commands';
 import type { AccountErrorCode } from '../../account.errors';
 import type { AccountEvent, BucketKind, BucketShare, HoldReleaseReason, OverdraftPolicy } from '../../account.events';
-import type { BalanceView } from '../../account.balance-view';
+import type { BalanceView } from '../../account-balance.view';
 
 /**
  * A second, deliberately simple model of the account, written from docs/architecture.md ("The account") and the

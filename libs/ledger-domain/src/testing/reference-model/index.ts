@@ -1,2 +1,2 @@
 export * from './account.model';
-export * from './account.simulation';
+export * from './account-simulation.fixtures';

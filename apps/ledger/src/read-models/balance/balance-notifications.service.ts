@@ -1,0 +1,160 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { Notification, Pool, PoolClient } from 'pg';
+import { PG_POOL } from '../../database/tokens.provider';
+import { BALANCE_CHANGED_CHANNEL } from '../ledger.projection';
+import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
+
+export type BalanceListener = (balance: ProjectedBalance) => void;
+
+const RECONNECT_DELAY_MS = 1_000;
+
+/**
+ * One LISTEN connection per process, fanned out to the live balance streams of each account. A notification
+ * only says "this account changed": the balance is read once per notification and handed to every
+ * subscriber of the account. Reads of one account never overlap, so subscribers see versions in order.
+ * NOTIFY is database-wide; notifications for accounts nobody here follows cost nothing.
+ */
+@Injectable()
+export class BalanceNotifications implements OnApplicationShutdown {
+  private readonly logger = new Logger(BalanceNotifications.name);
+  private readonly subscribers = new Map<string, Set<BalanceListener>>();
+  /** Accounts being read now; `true` = another notification came meanwhile, read again afterwards. */
+  private readonly refreshing = new Map<string, boolean>();
+  private client: PoolClient | undefined;
+  private connecting: Promise<void> | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly balances: BalanceReadRepository,
+  ) {}
+
+  /** Resolves once LISTEN is active, so a balance read after it cannot miss a change. */
+  async subscribe(accountId: string, listener: BalanceListener): Promise<() => void> {
+    let listeners = this.subscribers.get(accountId);
+    if (!listeners) this.subscribers.set(accountId, (listeners = new Set()));
+    listeners.add(listener);
+    try {
+      await this.connect();
+    } catch (error) {
+      this.remove(accountId, listener);
+      throw error;
+    }
+    return () => this.remove(accountId, listener);
+  }
+
+  subscriberCount(): number {
+    let count = 0;
+    for (const listeners of this.subscribers.values()) count += listeners.size;
+    return count;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.subscribers.clear();
+    await this.disconnect();
+  }
+
+  private remove(accountId: string, listener: BalanceListener): void {
+    const listeners = this.subscribers.get(accountId);
+    listeners?.delete(listener);
+    if (listeners?.size === 0) this.subscribers.delete(accountId);
+    // The connection stays: reconnecting per page view would cost more than one idle connection.
+  }
+
+  private connect(): Promise<void> {
+    if (this.client) return Promise.resolve();
+    this.connecting ??= (async () => {
+      const client = await this.pool.connect();
+      try {
+        client.on('notification', (message: Notification) => {
+          if (message.channel === BALANCE_CHANGED_CHANNEL && message.payload) this.changed(message.payload);
+        });
+        client.on('error', (error: Error) => this.lost(client, error));
+        await client.query(`LISTEN ${BALANCE_CHANGED_CHANNEL}`);
+        this.client = client;
+      } catch (error) {
+        client.release(error as Error);
+        throw error;
+      }
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async disconnect(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    client.removeAllListeners('notification');
+    await client.query(`UNLISTEN ${BALANCE_CHANGED_CHANNEL}`).then(
+      () => client.release(),
+      (error: Error) => client.release(error),
+    );
+  }
+
+  /** The connection broke: drop it, reconnect, and re-read every followed account (changes may have been missed). */
+  private lost(client: PoolClient, error: Error): void {
+    if (this.client !== client) return;
+    this.logger.warn({ err: error.message }, 'balance LISTEN connection lost; reconnecting');
+    this.client = undefined;
+    client.removeAllListeners('notification');
+    client.release(error);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.closed || this.subscribers.size === 0) return;
+      this.connect().then(
+        () => {
+          for (const accountId of this.subscribers.keys()) this.changed(accountId);
+        },
+        (error: Error) => {
+          this.logger.warn({ err: error.message }, 'balance LISTEN reconnect failed');
+          this.scheduleReconnect();
+        },
+      );
+    }, RECONNECT_DELAY_MS);
+    this.reconnectTimer.unref();
+  }
+
+  private changed(accountId: string): void {
+    if (!this.subscribers.has(accountId)) return;
+    if (this.refreshing.has(accountId)) {
+      this.refreshing.set(accountId, true);
+      return;
+    }
+    this.refreshing.set(accountId, false);
+    void this.refresh(accountId);
+  }
+
+  private async refresh(accountId: string): Promise<void> {
+    try {
+      for (;;) {
+        const balance = await this.balances.find(accountId).catch((error: Error) => {
+          this.logger.warn({ accountId, err: error.message }, 'could not read balance for live streams');
+          return undefined;
+        });
+        if (balance) {
+          for (const listener of this.subscribers.get(accountId) ?? []) {
+            try {
+              listener(balance);
+            } catch (error) {
+              this.logger.warn({ accountId, err: (error as Error).message }, 'live balance subscriber failed');
+            }
+          }
+        }
+        if (!this.refreshing.get(accountId)) break;
+        this.refreshing.set(accountId, false);
+      }
+    } finally {
+      this.refreshing.delete(accountId);
+    }
+  }
+}

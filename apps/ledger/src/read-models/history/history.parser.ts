@@ -1,0 +1,98 @@
+import { DateTime } from 'luxon';
+import { checkAccountId } from '../../accounts/account-id.decorator';
+import { TRANSACTION_TYPES, type TransactionType } from '../ledger-event-rows.codec';
+import { invalidParam } from './history.errors';
+
+/** Pure parsing of the history endpoints' path and query parameters; every refusal names its field. */
+
+export { checkAccountId };
+
+export const PERIODS = ['7d', '30d', 'cycle'] as const;
+export type Period = (typeof PERIODS)[number];
+
+export interface RangeQuery {
+  period?: string;
+  from?: string;
+  to?: string;
+}
+
+/** A half-open interval [from, to). */
+export interface TimeRange {
+  from: Date;
+  to: Date;
+}
+
+/** Either a concrete range or "the account's current cycle", which only the database knows. */
+export type RangeRequest = { kind: 'range'; range: TimeRange } | { kind: 'cycle' };
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+
+export function parseInstant(field: string, value: string): Date {
+  const parsed = ISO_INSTANT.test(value) ? DateTime.fromISO(value, { zone: 'utc' }) : undefined;
+  if (!parsed?.isValid) throw invalidParam(field, 'must be an ISO-8601 date (2025-01-31) or instant with offset (2025-01-31T10:00:00Z)');
+  return parsed.toJSDate();
+}
+
+/**
+ * `period=7d|30d|cycle`, or `from`/`to` (ISO), never both. `to` defaults to now; `from` without a period
+ * defaults to `defaultDays` before `to` (undefined = from the beginning of time).
+ */
+export function parseRange(query: RangeQuery, now: Date, defaultDays: number | undefined): RangeRequest {
+  const { period, from, to } = query;
+  if (period !== undefined) {
+    if (!(PERIODS as readonly string[]).includes(period)) throw invalidParam('period', `must be one of ${PERIODS.join(', ')}`);
+    if (from !== undefined || to !== undefined) throw invalidParam('period', 'cannot be combined with from/to');
+    if (period === 'cycle') return { kind: 'cycle' };
+    const days = period === '7d' ? 7 : 30;
+    return { kind: 'range', range: { from: new Date(now.getTime() - days * 86_400_000), to: now } };
+  }
+  const end = to !== undefined ? parseInstant('to', to) : now;
+  const start =
+    from !== undefined ? parseInstant('from', from) : defaultDays !== undefined ? new Date(end.getTime() - defaultDays * 86_400_000) : new Date(0);
+  if (start.getTime() >= end.getTime()) throw invalidParam(from !== undefined ? 'from' : 'to', 'from must be before to');
+  return { kind: 'range', range: { from: start, to: end } };
+}
+
+/** The current cycle as stored; without a recorded start, the month before its end (cycles are monthly). */
+export function cycleRange(cycleStart: Date | null, cycleEnd: Date | null): TimeRange | undefined {
+  if (!cycleEnd) return undefined;
+  const from = cycleStart ?? DateTime.fromJSDate(cycleEnd, { zone: 'utc' }).minus({ months: 1 }).toJSDate();
+  return { from, to: cycleEnd };
+}
+
+/** The usage summary and the CSV export cover the last 30 days unless asked otherwise. */
+export const DEFAULT_USAGE_DAYS = 30;
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+
+export function parseLimit(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_PAGE_SIZE;
+  const limit = /^\d{1,4}$/.test(value) ? Number(value) : NaN;
+  if (!(limit >= 1 && limit <= MAX_PAGE_SIZE)) throw invalidParam('limit', `must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  return limit;
+}
+
+export function parseTypes(value: string | undefined): TransactionType[] | undefined {
+  if (value === undefined || value === '') return undefined;
+  const types = value.split(',').map((type) => type.trim());
+  const unknown = types.filter((type) => !(TRANSACTION_TYPES as readonly string[]).includes(type));
+  if (unknown.length > 0) throw invalidParam('type', `must be a comma-separated list of ${TRANSACTION_TYPES.join(', ')}`);
+  return [...new Set(types)] as TransactionType[];
+}
+
+/**
+ * Opaque to clients: base64url of "v1:<streamVersion>", the version of the last item returned; the next page
+ * holds the older versions. The prefix lets the format change without misreading old cursors.
+ */
+export function encodeCursor(streamVersion: number): string {
+  return Buffer.from(`v1:${streamVersion}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  const match = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? /^v1:(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8')) : null;
+  const version = match ? Number(match[1]) : NaN;
+  if (!(version >= 1 && version <= 2_147_483_647)) throw invalidParam('cursor', 'is not a cursor this API returned');
+  return version;
+}

@@ -1,0 +1,66 @@
+import { ContractViolation } from '@tally/contracts';
+import { checkAccountId, cycleRange, decodeCursor, encodeCursor, parseLimit, parseRange, parseTypes } from './history.parser';
+
+const now = new Date('2025-03-31T12:00:00.000Z');
+
+function issueOf(fn: () => unknown): { field: string; reason: string } {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ContractViolation) return error.issues[0];
+    throw error;
+  }
+  throw new Error('expected a ContractViolation');
+}
+
+describe('history parameters', () => {
+  it('turns 7d and 30d into ranges ending now', () => {
+    expect(parseRange({ period: '7d' }, now, 30)).toEqual({ kind: 'range', range: { from: new Date('2025-03-24T12:00:00.000Z'), to: now } });
+    expect(parseRange({ period: '30d' }, now, 30)).toEqual({ kind: 'range', range: { from: new Date('2025-03-01T12:00:00.000Z'), to: now } });
+    expect(parseRange({ period: 'cycle' }, now, 30)).toEqual({ kind: 'cycle' });
+  });
+
+  it('accepts from/to as dates or instants, with defaults', () => {
+    expect(parseRange({ from: '2025-01-01', to: '2025-02-01T00:00:00+01:00' }, now, 30)).toEqual({
+      kind: 'range', range: { from: new Date('2025-01-01T00:00:00Z'), to: new Date('2025-01-31T23:00:00Z') },
+    });
+    expect(parseRange({}, now, 30)).toEqual({ kind: 'range', range: { from: new Date('2025-03-01T12:00:00.000Z'), to: now } });
+    expect(parseRange({}, now, undefined)).toEqual({ kind: 'range', range: { from: new Date(0), to: now } });
+  });
+
+  it('names the bad field', () => {
+    expect(issueOf(() => parseRange({ period: '1y' }, now, 30)).field).toBe('period');
+    expect(issueOf(() => parseRange({ period: '7d', from: '2025-01-01' }, now, 30)).field).toBe('period');
+    expect(issueOf(() => parseRange({ from: 'yesterday' }, now, 30)).field).toBe('from');
+    expect(issueOf(() => parseRange({ to: '2025-02-30' }, now, 30)).field).toBe('to');
+    expect(issueOf(() => parseRange({ from: '2025-03-02', to: '2025-03-01' }, now, 30)).field).toBe('from');
+    expect(issueOf(() => parseLimit('0')).field).toBe('limit');
+    expect(issueOf(() => parseLimit('abc')).field).toBe('limit');
+    expect(issueOf(() => parseTypes('UsageDebited,Nope')).field).toBe('type');
+    expect(issueOf(() => checkAccountId('has space')).field).toBe('accountId');
+  });
+
+  it('parses limits and type lists', () => {
+    expect(parseLimit(undefined)).toBe(50);
+    expect(parseLimit('500')).toBe(500);
+    expect(parseTypes('UsageDebited, CreditsGranted,UsageDebited')).toEqual(['UsageDebited', 'CreditsGranted']);
+    expect(parseTypes(undefined)).toBeUndefined();
+  });
+
+  it('round-trips opaque cursors and refuses forged ones', () => {
+    const cursor = encodeCursor(12345);
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeCursor(cursor)).toBe(12345);
+    expect(decodeCursor(undefined)).toBeUndefined();
+    expect(issueOf(() => decodeCursor('12345')).field).toBe('cursor');
+    expect(issueOf(() => decodeCursor(Buffer.from('v1:-3').toString('base64url'))).field).toBe('cursor');
+    expect(issueOf(() => decodeCursor('!!')).field).toBe('cursor');
+  });
+
+  it('derives the cycle range, falling back to a month before its end', () => {
+    const end = new Date('2025-04-01T00:00:00Z');
+    expect(cycleRange(new Date('2025-03-01T00:00:00Z'), end)).toEqual({ from: new Date('2025-03-01T00:00:00Z'), to: end });
+    expect(cycleRange(null, end)).toEqual({ from: new Date('2025-03-01T00:00:00Z'), to: end });
+    expect(cycleRange(null, null)).toBeUndefined();
+  });
+});

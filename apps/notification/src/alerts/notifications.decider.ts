@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import type { LedgerEventData, LedgerEventType } from '@tally/contracts';
+import {
+  CHANNELS, effectivePreferences, type Channel, type NotificationContent, type NotificationType, type TypePreferences,
+} from '../notification-type.model';
+
+/**
+ * A ledger event as the consumer hands it over: envelope fields and the payload validated by its contract class
+ * (upcast to the current version, whichever the ledger sent), narrowed by `type`.
+ */
+export type LedgerEvent = {
+  [K in LedgerEventType]: { id: string; type: K; accountId: string; occurredAt: string; data: LedgerEventData[K] };
+}[LedgerEventType];
+
+/** Where and what an account wants to hear about. */
+export interface RecipientSettings {
+  email: string | null;
+  webhookUrl: string | null;
+  preferences: TypePreferences;
+}
+
+/** The account's current billing cycle as last seen on CycleStarted (for the reset date). */
+export interface KnownCycle {
+  cycleId: string;
+  periodEnd: string;
+  allocation: string;
+}
+
+export interface PlannedDelivery {
+  channel: Channel;
+  /**
+   * With accountId, type and channel, the unique key that makes an alert happen once. Thresholds and depletion
+   * are keyed by the ledger event (`cycle:<id>:threshold:<n>:event:<eventId>`, `event:<eventId>`): the ledger
+   * disarms a threshold once crossed and re-arms it when a grant lifts the balance, so every crossing it emits is
+   * a new alert, and a re-published event (same id) is not. Renewals are `cycle:<id>`, receipts `grant:<id>`.
+   */
+  dedupeKey: string;
+  content: NotificationContent;
+}
+
+export const notificationIdOf = (accountId: string, type: NotificationType, dedupeKey: string): string =>
+  `ntf_${createHash('sha256').update(`${accountId}\u0000${type}\u0000${dedupeKey}`).digest('hex').slice(0, 32)}`;
+
+/**
+ * Turns one ledger event and the account's settings into the deliveries to make (one per enabled channel).
+ * Pure: no clock, no I/O. Events that concern nobody (other types, no settings, opted out) yield [].
+ */
+export function decideNotifications(event: LedgerEvent, settings: RecipientSettings | undefined, cycle: KnownCycle | undefined): PlannedDelivery[] {
+  const what = classify(event, cycle);
+  if (!what || !settings) return [];
+  if (!effectivePreferences(settings.preferences)[what.type]) return [];
+  const channels = CHANNELS.filter((channel) => (channel === 'email' ? settings.email : settings.webhookUrl));
+  const content: NotificationContent = {
+    notificationId: notificationIdOf(event.accountId, what.type, what.dedupeKey),
+    type: what.type,
+    accountId: event.accountId,
+    eventId: event.id,
+    occurredAt: event.occurredAt,
+    ...what.fields,
+  };
+  return channels.map((channel) => ({ channel, dedupeKey: what.dedupeKey, content }));
+}
+
+interface Classified {
+  type: NotificationType;
+  dedupeKey: string;
+  fields: Partial<NotificationContent>;
+}
+
+function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified | undefined {
+  const resetsAtFor = (cycleId: string | undefined) => (cycleId !== undefined && cycle?.cycleId === cycleId ? cycle.periodEnd : undefined);
+  switch (event.type) {
+    case 'LowCreditThresholdCrossed': {
+      const { cycleId, thresholdPercent, available, allocation } = event.data;
+      return {
+        type: 'low_credit',
+        dedupeKey: `cycle:${cycleId}:threshold:${thresholdPercent}:event:${event.id}`,
+        fields: { cycleId, thresholdPercent, available, allocation, resetsAt: resetsAtFor(cycleId) },
+      };
+    }
+    case 'CreditsDepleted': {
+      const { cycleId } = event.data;
+      return {
+        type: 'credits_depleted',
+        // Once per depletion the ledger announces (it announces again only after a grant lifted the balance).
+        dedupeKey: `event:${event.id}`,
+        fields: {
+          cycleId, available: '0', resetsAt: resetsAtFor(cycleId),
+          allocation: cycleId !== undefined && cycle?.cycleId === cycleId ? cycle.allocation : undefined,
+        },
+      };
+    }
+    case 'CycleStarted': {
+      const { cycleId, planId, periodStart, periodEnd, allocation, unlimited } = event.data;
+      if (unlimited) return undefined;
+      return {
+        type: 'credits_renewed',
+        dedupeKey: `cycle:${cycleId}`,
+        fields: { cycleId, planId, periodStart, periodEnd, allocation, resetsAt: periodEnd },
+      };
+    }
+    case 'CreditsGranted': {
+      const { kind, grantId, amount, paymentReference } = event.data;
+      if (kind !== 'purchased') return undefined;
+      return { type: 'purchase_receipt', dedupeKey: `grant:${grantId}`, fields: { amount, paymentReference } };
+    }
+    default:
+      return undefined;
+  }
+}

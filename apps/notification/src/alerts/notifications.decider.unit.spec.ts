@@ -1,0 +1,93 @@
+import type { LedgerEventData, LedgerEventType } from '@tally/contracts';
+import { decideNotifications, notificationIdOf, type LedgerEvent, type RecipientSettings } from './notifications.decider';
+
+const both: RecipientSettings = { email: 'ops@example.com', webhookUrl: 'https://hooks.example.com/x', preferences: {} };
+// Payloads here carry only what the decision reads (the consumer hands over validated, complete ones).
+const event = <K extends LedgerEventType>(type: K, data: Partial<LedgerEventData[K]>, id = `evt-${type}`) =>
+  ({ id, type, accountId: 'acc-1', occurredAt: '2026-11-21T10:00:00Z', data }) as unknown as Extract<LedgerEvent, { type: K }>;
+const threshold = (percent: number, cycleId = 'c-1') =>
+  event('LowCreditThresholdCrossed', { thresholdPercent: percent, cycleId, available: '19.5', allocation: '100' }, `evt-${cycleId}-${percent}`);
+const cycle = { cycleId: 'c-1', periodEnd: '2026-12-01T00:00:00.000Z', allocation: '100' };
+
+describe('decideNotifications', () => {
+  it('a threshold crossing goes to every configured channel, keyed by cycle, threshold and ledger event, with the reset date', () => {
+    const planned = decideNotifications(threshold(20), both, cycle);
+    expect(planned.map((p) => p.channel)).toEqual(['email', 'webhook']);
+    expect(planned.every((p) => p.dedupeKey === 'cycle:c-1:threshold:20:event:evt-c-1-20')).toBe(true);
+    expect(planned[0].content).toMatchObject({
+      type: 'low_credit', accountId: 'acc-1', eventId: 'evt-c-1-20', thresholdPercent: 20, available: '19.5', allocation: '100',
+      resetsAt: '2026-12-01T00:00:00.000Z', notificationId: notificationIdOf('acc-1', 'low_credit', 'cycle:c-1:threshold:20:event:evt-c-1-20'),
+    });
+  });
+
+  describe('each crossing the ledger announces is one alert', () => {
+    // given: the 20% crossing the ledger announced first, already turned into deliveries
+    const first = threshold(20);
+    const notified = decideNotifications(first, both, cycle);
+
+    it('when the same event is redelivered or re-published (same id), then it yields the same keys and ids', () => {
+      const again = decideNotifications({ ...first, data: { ...first.data } }, both, cycle);
+      expect(again.map((p) => p.dedupeKey)).toEqual(notified.map((p) => p.dedupeKey));
+      expect(again.map((p) => p.content.notificationId)).toEqual(notified.map((p) => p.content.notificationId));
+    });
+
+    it('when a grant re-armed the threshold and the ledger announces it again (a new event), then it is a new alert', () => {
+      const recrossed = decideNotifications({ ...threshold(20), id: 'evt-c-1-20-after-purchase', data: { ...first.data, available: '15' } }, both, cycle);
+      expect(recrossed).toHaveLength(2);
+      expect(recrossed[0].dedupeKey).toBe('cycle:c-1:threshold:20:event:evt-c-1-20-after-purchase');
+      expect(recrossed[0].dedupeKey).not.toBe(notified[0].dedupeKey);
+      expect(recrossed[0].content.notificationId).not.toBe(notified[0].content.notificationId);
+      expect(recrossed[0].content).toMatchObject({ thresholdPercent: 20, available: '15', eventId: 'evt-c-1-20-after-purchase' });
+    });
+
+    it('when another cycle crosses the same threshold, then its key names that cycle', () => {
+      expect(decideNotifications(threshold(5, 'c-2'), both, cycle)[0].dedupeKey).toBe('cycle:c-2:threshold:5:event:evt-c-2-5');
+    });
+  });
+
+  it('does not invent a reset date for a cycle it has not seen', () => {
+    expect(decideNotifications(threshold(20, 'c-9'), both, cycle)[0].content.resetsAt).toBeUndefined();
+  });
+
+  it('only configured channels get a delivery', () => {
+    expect(decideNotifications(threshold(20), { ...both, webhookUrl: null }, cycle).map((p) => p.channel)).toEqual(['email']);
+    expect(decideNotifications(threshold(20), { ...both, email: null }, cycle).map((p) => p.channel)).toEqual(['webhook']);
+    expect(decideNotifications(threshold(20), undefined, cycle)).toEqual([]);
+  });
+
+  it('honours opt-outs, and renewals and receipts are opt-in', () => {
+    expect(decideNotifications(threshold(20), { ...both, preferences: { low_credit: false } }, cycle)).toEqual([]);
+    const started = event('CycleStarted', {
+      cycleId: 'c-2', planId: 'pro', periodStart: '2026-12-01T00:00:00Z', periodEnd: '2027-01-01T00:00:00Z', allocation: '2500', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry',
+    });
+    expect(decideNotifications(started, both, cycle)).toEqual([]);
+    const renewed = decideNotifications(started, { ...both, preferences: { credits_renewed: true } }, cycle);
+    expect(renewed).toHaveLength(2);
+    expect(renewed[0]).toMatchObject({ dedupeKey: 'cycle:c-2', content: { type: 'credits_renewed', allocation: '2500', resetsAt: '2027-01-01T00:00:00Z' } });
+  });
+
+  it('unlimited plans are never told about renewals', () => {
+    const started = event('CycleStarted', { cycleId: 'c-2', planId: 'custom', periodStart: 'x', periodEnd: 'y', allocation: '0', unlimited: true, thresholds: [], overdraftPolicy: 'carry' });
+    expect(decideNotifications(started, { ...both, preferences: { credits_renewed: true } }, undefined)).toEqual([]);
+  });
+
+  it('purchase receipts only for purchased grants, keyed by grant', () => {
+    const prefs = { ...both, preferences: { purchase_receipt: true } };
+    const purchased = event('CreditsGranted', { grantId: 'g-1', bucketId: 'b', kind: 'purchased', amount: '1000', source: 'shop', paymentReference: 'pay-1', grantedAt: '2026-11-21T10:00:00Z' });
+    expect(decideNotifications(purchased, prefs, cycle)[0]).toMatchObject({ dedupeKey: 'grant:g-1', content: { type: 'purchase_receipt', amount: '1000', paymentReference: 'pay-1' } });
+    const promo = event('CreditsGranted', { grantId: 'g-2', bucketId: 'b', kind: 'promotional', amount: '5', source: 'promo', grantedAt: '2026-11-21T10:00:00Z' });
+    expect(decideNotifications(promo, prefs, cycle)).toEqual([]);
+  });
+
+  it('depletion once per depletion event, with or without a cycle (the ledger announces it again only after a grant)', () => {
+    expect(decideNotifications(event('CreditsDepleted', { cycleId: 'c-1', usageId: 'u-1' }, 'evt-8'), both, cycle)[0]).toMatchObject({
+      dedupeKey: 'event:evt-8', content: { type: 'credits_depleted', available: '0', allocation: '100', resetsAt: cycle.periodEnd },
+    });
+    expect(decideNotifications(event('CreditsDepleted', { cycleId: 'c-1', usageId: 'u-2' }, 'evt-10'), both, cycle)[0].dedupeKey).toBe('event:evt-10');
+    expect(decideNotifications(event('CreditsDepleted', { usageId: 'u-1' }, 'evt-9'), both, undefined)[0].dedupeKey).toBe('event:evt-9');
+  });
+
+  it('ignores every other ledger event', () => {
+    expect(decideNotifications(event('UsageDebited', { usageId: 'u-1' }), both, cycle)).toEqual([]);
+  });
+});

@@ -1,0 +1,171 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { Pool } from 'pg';
+import type { Logger } from '@tally/shared';
+import { CLOCK, type Clock, quoteIdentifier } from '@tally/shared';
+import { NotificationConfig } from '../config/notification.config';
+import { PG_POOL } from '../database/database.provider';
+import type { AttemptRecord } from '../database/delivery.entity';
+import { LOGGER } from '@tally/shared';
+import type { Channel, NotificationContent } from '../notification-type.model';
+import { Mailer } from './email.client';
+import { nextAttemptAt, type AttemptOutcome, type RetrySchedule } from './retry.schedule';
+import { WebhookSender } from './webhook.client';
+
+interface ClaimedRow {
+  id: string;
+  account_id: string;
+  channel: Channel;
+  content: NotificationContent;
+  attempts: number;
+  created_at: Date;
+}
+
+interface Destination {
+  email: string | null;
+  webhook_url: string | null;
+  webhook_secret: string | null;
+}
+
+/**
+ * Works off the deliveries table. A claim (FOR UPDATE SKIP LOCKED, so several instances share the work) pushes
+ * next_attempt_at forward by a lease and commits; the attempt runs outside any transaction; its outcome is
+ * written afterwards. A crash mid-attempt leaves the row pending: it is retried when the lease ends.
+ *
+ * At-least-once window: if the process dies after the receiver accepted (SMTP 250 / HTTP 2xx) but before the
+ * outcome is written, the notification is sent again after the lease. Emails carry a stable Message-ID and
+ * webhooks a stable webhook-id (the notification id) so receivers can drop that duplicate.
+ */
+@Injectable()
+export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly s: string;
+  private readonly schedule: RetrySchedule;
+  private readonly leaseMs: number;
+  private readonly mailer: Mailer;
+  private readonly webhooks: WebhookSender;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly config: NotificationConfig,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.s = quoteIdentifier(config.DATABASE_SCHEMA);
+    this.schedule = {
+      baseDelayMs: config.RETRY_BASE_DELAY_MS,
+      maxDelayMs: config.RETRY_MAX_DELAY_MS,
+      maxRetryMs: config.WEBHOOK_MAX_RETRY_HOURS * 3_600_000,
+    };
+    this.leaseMs = config.WEBHOOK_TIMEOUT_MS * 2 + 30_000;
+    this.mailer = new Mailer(config);
+    this.webhooks = new WebhookSender({ timeoutMs: config.WEBHOOK_TIMEOUT_MS, allowlist: config.WEBHOOK_HTTP_ALLOWLIST });
+  }
+
+  onApplicationBootstrap(): void {
+    this.scheduleTick(0);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    this.mailer.close();
+  }
+
+  /** One pass: claim due deliveries and attempt them. Returns how many were claimed (tests call it directly). */
+  async dispatchDue(): Promise<number> {
+    const rows = await this.claim();
+    await Promise.all(rows.map((row) => this.attempt(row)));
+    return rows.length;
+  }
+
+  private scheduleTick(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.dispatchDue()
+        .then((claimed) => this.scheduleTick(claimed >= this.config.DISPATCH_BATCH_SIZE ? 0 : this.config.DISPATCH_INTERVAL_MS))
+        .catch((error: unknown) => {
+          this.logger.error({ err: error }, 'dispatch pass failed');
+          this.scheduleTick(this.config.DISPATCH_INTERVAL_MS);
+        });
+    }, delayMs);
+  }
+
+  private async claim(): Promise<ClaimedRow[]> {
+    const now = this.clock.now();
+    const { rows } = await this.pool.query<ClaimedRow>(
+      `WITH due AS (
+         SELECT id FROM ${this.s}.deliveries
+          WHERE state = 'pending' AND next_attempt_at <= $1
+          ORDER BY next_attempt_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE ${this.s}.deliveries d SET next_attempt_at = $3, updated_at = $1
+         FROM due WHERE d.id = due.id
+       RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at`,
+      [now, this.config.DISPATCH_BATCH_SIZE, new Date(now.getTime() + this.leaseMs)],
+    );
+    return rows;
+  }
+
+  private async attempt(row: ClaimedRow): Promise<void> {
+    const started = this.clock.now();
+    const destination = await this.destination(row.account_id);
+    let outcome: AttemptOutcome | 'cancelled';
+    if (row.channel === 'email') {
+      outcome = destination?.email ? await this.mailer.send(destination.email, row.content) : 'cancelled';
+    } else {
+      outcome = destination?.webhook_url && destination.webhook_secret
+        ? await this.webhooks.send(destination.webhook_url, destination.webhook_secret, row.content, started)
+        : 'cancelled';
+    }
+    const finished = this.clock.now();
+    const log = { accountId: row.account_id, deliveryId: row.id, channel: row.channel, type: row.content.type };
+    if (outcome === 'cancelled') {
+      await this.pool.query(
+        `UPDATE ${this.s}.deliveries SET state = 'cancelled', next_attempt_at = NULL, last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
+        [row.id, `the ${row.channel} channel is no longer configured`, finished],
+      );
+      this.logger.info(log, 'delivery cancelled: channel no longer configured');
+      return;
+    }
+    const attempts = row.attempts + 1;
+    const record: AttemptRecord = {
+      at: started.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      ...(outcome.statusCode !== undefined ? { statusCode: outcome.statusCode } : {}),
+      ...(outcome.kind !== 'delivered' ? { error: outcome.error.slice(0, 500) } : {}),
+    };
+    if (outcome.kind === 'delivered') {
+      await this.pool.query(
+        `UPDATE ${this.s}.deliveries
+            SET state = 'delivered', attempts = $2, attempt_log = attempt_log || $3::jsonb, next_attempt_at = NULL,
+                delivered_at = $4, updated_at = $4, last_error = NULL
+          WHERE id = $1 AND state = 'pending'`,
+        [row.id, attempts, JSON.stringify([record]), finished],
+      );
+      this.logger.info({ ...log, attempts, statusCode: outcome.statusCode }, `${row.channel} delivered`);
+      return;
+    }
+    const next = nextAttemptAt(this.schedule, outcome, attempts, row.created_at, finished);
+    await this.pool.query(
+      `UPDATE ${this.s}.deliveries
+          SET state = $2, attempts = $3, attempt_log = attempt_log || $4::jsonb, next_attempt_at = $5, last_error = $6, updated_at = $7
+        WHERE id = $1 AND state = 'pending'`,
+      [row.id, next ? 'pending' : 'failed', attempts, JSON.stringify([record]), next ?? null, record.error ?? null, finished],
+    );
+    if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error: record.error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
+    else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
+  }
+
+  private async destination(accountId: string): Promise<Destination | undefined> {
+    const { rows } = await this.pool.query<Destination>(
+      `SELECT email, webhook_url, webhook_secret FROM ${this.s}.notification_settings WHERE account_id = $1`,
+      [accountId],
+    );
+    return rows[0];
+  }
+}

@@ -1,0 +1,27 @@
+import { renderEmail } from './email.view';
+
+const links = { billingUrl: 'https://app.example.com/billing' };
+const base = { notificationId: 'ntf_1', accountId: 'acc-<1>', eventId: 'e-1', occurredAt: '2026-11-21T10:00:00Z' };
+
+describe('email templates', () => {
+  it('a low-credit email shows balance, allocation, reset date and what to do', () => {
+    const email = renderEmail({ ...base, type: 'low_credit', thresholdPercent: 5, available: '4.5', allocation: '100', resetsAt: '2026-12-01T00:00:00Z' }, links);
+    expect(email.subject).toBe('Your credits are below 5%');
+    for (const part of ['Available: 4.5 credits', 'Monthly allocation: 100 credits', 'Allowance resets: 1 December 2026, 00:00 UTC', 'buy a credit pack or upgrade', links.billingUrl]) {
+      expect(email.text).toContain(part);
+    }
+    expect(email.html).toContain('<td>4.5 credits</td>');
+  });
+
+  it('escapes values in HTML', () => {
+    const email = renderEmail({ ...base, type: 'credits_depleted' }, links);
+    expect(email.html).toContain('acc-&lt;1&gt;');
+    expect(email.html).not.toContain('acc-<1>');
+  });
+
+  it('renders renewals and receipts', () => {
+    expect(renderEmail({ ...base, type: 'credits_renewed', allocation: '2500', periodStart: '2026-12-01T00:00:00Z', periodEnd: '2027-01-01T00:00:00Z' }, links).text)
+      .toContain('your allowance of 2500 credits');
+    expect(renderEmail({ ...base, type: 'purchase_receipt', amount: '1000', paymentReference: 'pay-1' }, links).text).toContain('Payment reference: pay-1');
+  });
+});

@@ -1,0 +1,93 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import ipaddr from 'ipaddr.js';
+import { Webhook } from 'standardwebhooks';
+import { WEBHOOK_EVENT_TYPES, type NotificationContent } from '../notification-type.model';
+import type { AttemptOutcome } from './retry.schedule';
+import { isRetryableHttpStatus } from './retry.schedule';
+import { BlockedDestinationError, addressRange, guardedLookup, isAllowlisted, isPublicAddress } from './ssrf.guard';
+
+export interface WebhookSenderOptions {
+  timeoutMs: number;
+  allowlist: readonly string[];
+}
+
+/** The JSON body of a webhook: a public contract (Standard Webhooks shape: type, timestamp, data). */
+export function webhookBody(content: NotificationContent): string {
+  const data: Record<string, unknown> = {
+    accountId: content.accountId,
+    cycleId: content.cycleId,
+    thresholdPercent: content.thresholdPercent,
+    available: content.available,
+    allocation: content.allocation,
+    resetsAt: content.resetsAt,
+    periodStart: content.periodStart,
+    periodEnd: content.periodEnd,
+    planId: content.planId,
+    amount: content.amount,
+    paymentReference: content.paymentReference,
+    ledgerEventId: content.eventId,
+  };
+  for (const key of Object.keys(data)) if (data[key] === undefined) delete data[key];
+  return JSON.stringify({ id: content.notificationId, type: WEBHOOK_EVENT_TYPES[content.type], timestamp: content.occurredAt, data });
+}
+
+/** Signed Standard Webhooks POSTs with a timeout, no redirects, and SSRF protection. */
+export class WebhookSender {
+  constructor(private readonly options: WebhookSenderOptions) {}
+
+  async send(url: string, secret: string, content: NotificationContent, now: Date): Promise<AttemptOutcome> {
+    const body = webhookBody(content);
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return { kind: 'permanent', error: 'invalid webhook URL' };
+    }
+    const allowlisted = isAllowlisted(target.hostname, this.options.allowlist);
+    if (target.protocol !== 'https:' && !(target.protocol === 'http:' && allowlisted)) {
+      return { kind: 'permanent', error: 'webhook URL must use https' };
+    }
+    // IP literals never go through `lookup`, so check them here.
+    const bare = target.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (!allowlisted && ipaddr.isValid(bare) && !isPublicAddress(bare)) {
+      return { kind: 'permanent', error: new BlockedDestinationError(target.hostname, bare, addressRange(bare)).message };
+    }
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'Tally-Webhooks/1',
+      'webhook-id': content.notificationId,
+      'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+      'webhook-signature': new Webhook(secret).sign(content.notificationId, now, body),
+    };
+    try {
+      const status = await this.post(target, headers, body);
+      if (status >= 200 && status < 300) return { kind: 'delivered', statusCode: status };
+      const error = `receiver answered ${status}`;
+      return isRetryableHttpStatus(status) ? { kind: 'retryable', statusCode: status, error } : { kind: 'permanent', statusCode: status, error };
+    } catch (error) {
+      if (error instanceof BlockedDestinationError) return { kind: 'permanent', error: error.message };
+      return { kind: 'retryable', error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private post(target: URL, headers: Record<string, string>, body: string): Promise<number> {
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<number>((resolve, reject) => {
+      const req = send(
+        target,
+        { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, lookup: guardedLookup(this.options.allowlist) as never },
+        (res: IncomingMessage) => {
+          // The body is not needed; drain it so the socket is freed.
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', reject);
+        },
+      );
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      req.on('error', reject);
+      req.on('close', () => clearTimeout(timer));
+      req.end(body);
+    });
+  }
+}

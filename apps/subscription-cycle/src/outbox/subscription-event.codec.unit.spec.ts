@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseMessage, serializeEnvelope, Topics } from '@tally/contracts';
+import { decide, evolve, initialState, parseCatalogue, type SubscriptionState } from '@tally/subscription-domain';
+import { rowFromState, stateFromRow } from '../subscriptions/subscription.state';
+import { toEnvelopes } from './subscription-event.codec';
+
+const catalogue = parseCatalogue(readFileSync(resolve(__dirname, '../../../../config/plans.yaml'), 'utf8'));
+const now = new Date('2027-01-31T15:00:00.000Z');
+
+describe('subscription events as subscription.events.v1 envelopes', () => {
+  it('turns Subscribed + CycleStarted into one valid CycleStarted envelope with a decimal allocation', () => {
+    const events = decide({ type: 'Subscribe', data: { accountId: 'acct-1', planId: 'go', zone: 'America/New_York' } }, initialState(), { now, catalogue });
+    const envelopes = toEnvelopes(events, catalogue, now);
+    expect(envelopes).toHaveLength(1);
+    const [envelope] = envelopes;
+    expect(envelope).toMatchObject({ type: 'CycleStarted', version: 1, accountId: 'acct-1', occurredAt: now.toISOString() });
+    expect(envelope.type === 'CycleStarted' && envelope.data.cycleId).toBe(envelope.id);
+    expect(envelope.data).toEqual({
+      cycleId: envelope.id,
+      planId: 'go',
+      periodStart: '2027-01-31T15:00:00.000Z',
+      periodEnd: '2027-02-28T15:00:00.000Z',
+      allocation: '7',
+      unlimited: false,
+      thresholds: [20, 5],
+      overdraftPolicy: 'carry',
+    });
+    // The consumer-side parser accepts exactly what we publish.
+    expect(parseMessage(Topics.subscriptionEvents, serializeEnvelope(envelope)).envelope.id).toBe(envelope.id);
+  });
+
+  it('publishes PlanChanged with the new plan\'s rules on an upgrade', () => {
+    const subscribed = decide({ type: 'Subscribe', data: { accountId: 'acct-2', planId: 'starter', zone: 'UTC' } }, initialState(), { now, catalogue });
+    const state = subscribed.reduce<SubscriptionState>(evolve, initialState());
+    const later = new Date('2027-02-10T00:00:00.000Z');
+    const events = decide({ type: 'ChangePlan', data: { accountId: 'acct-2', planId: 'custom' } }, state, { now: later, catalogue });
+    const envelopes = toEnvelopes(events, catalogue, later);
+    expect(envelopes.map((e) => e.type)).toEqual(['PlanChanged', 'CycleStarted']);
+    expect(envelopes[0].data).toMatchObject({ planId: 'custom', unlimited: true, thresholds: [] });
+    expect(envelopes[1].data).toMatchObject({ planId: 'custom', allocation: '0', unlimited: true, periodStart: later.toISOString() });
+    for (const envelope of envelopes) expect(() => parseMessage(Topics.subscriptionEvents, serializeEnvelope(envelope))).not.toThrow();
+  });
+
+  it('publishes a PlanChanged the ledger accepts for the longest account and plan ids allowed', () => {
+    const accountId = 'a'.repeat(64); // the longest account id subscription-cycle accepts
+    const planId = 'p'.repeat(63); // the longest plan id the catalogue accepts
+    const longCatalogue = { ...catalogue, plans: new Map([...catalogue.plans, [planId, { ...(catalogue.plans.get('go') as NonNullable<ReturnType<typeof catalogue.plans.get>>), id: planId }]]) };
+    const [envelope] = toEnvelopes(
+      [{ type: 'PlanChanged', data: { accountId, fromPlanId: 'go', toPlanId: planId, kind: 'downgrade', anchor: now.toISOString() } }],
+      longCatalogue,
+      now,
+    );
+    const parsed = parseMessage(Topics.subscriptionEvents, serializeEnvelope(envelope));
+    expect(parsed.envelope.id).toBe(envelope.id);
+    expect(parsed.data).toMatchObject({ changeId: envelope.id, planId });
+    // Stable: the same change at the same instant has the same id.
+    expect(toEnvelopes([{ type: 'PlanChanged', data: { accountId, fromPlanId: 'go', toPlanId: planId, kind: 'downgrade', anchor: now.toISOString() } }], longCatalogue, now)[0].id).toBe(envelope.id);
+  });
+
+  it('round-trips the decider state through the subscriptions row', () => {
+    const events = decide({ type: 'Subscribe', data: { accountId: 'acct-3', planId: 'pro', zone: 'Asia/Tokyo' } }, initialState(), { now, catalogue });
+    let state = events.reduce<SubscriptionState>(evolve, initialState());
+    state = decide({ type: 'Cancel', data: { accountId: 'acct-3' } }, state, { now, catalogue }).reduce<SubscriptionState>(evolve, state);
+    if (state.status !== 'active') throw new Error('expected an active subscription');
+    const row = rowFromState(state, null);
+    expect(row.nextDueAt?.toISOString()).toBe('2027-02-28T15:00:00.000Z');
+    expect(row.pendingKind).toBe('cancel');
+    expect(stateFromRow(row)).toEqual(state);
+  });
+});

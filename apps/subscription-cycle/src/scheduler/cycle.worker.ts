@@ -1,0 +1,105 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { Logger } from '@tally/shared';
+import { SubscriptionError, decide, evolve, type Catalogue, type SubscriptionState } from '@tally/subscription-domain';
+import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
+import { SubscriptionEntity } from '../database/subscription.entity';
+import { LOGGER } from '@tally/shared';
+import { enqueueEnvelopes } from '../outbox/outbox.repository';
+import { toEnvelopes } from '../outbox/subscription-event.codec';
+import { CATALOGUE } from '../plans/catalogue.provider';
+import { rowFromState, stateFromRow } from '../subscriptions/subscription.state';
+import { CLOCK, type Clock } from '@tally/shared';
+import { PollingLoop } from './polling-loop.worker';
+
+/** How long a subscription the decider refuses to tick (e.g. its plan left the catalogue) waits before a retry. */
+const PARK_MS = 60 * 60 * 1000;
+
+/**
+ * Starts due billing cycles and applies due plan changes. Safe with any number of instances: each batch claims
+ * due rows with `FOR UPDATE SKIP LOCKED`, so two instances never tick the same subscription at once, and the
+ * Tick, the new state and the outbox messages commit together (a crash loses or duplicates nothing).
+ * After downtime a Tick starts only the cycle containing now; missed cycles are not stacked (the decider's rule).
+ */
+@Injectable()
+export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly loop: PollingLoop;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly config: SubscriptionCycleConfig,
+    @Inject(CATALOGUE) private readonly catalogue: Catalogue,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.loop = new PollingLoop('cycle-scheduler', config.SCHEDULER_INTERVAL_MS, () => this.runDue(), logger);
+  }
+
+  onApplicationBootstrap(): void {
+    this.loop.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  /** Ticks every subscription due now, batch by batch; returns how many were ticked. */
+  async runDue(): Promise<number> {
+    const now = this.clock.now();
+    let total = 0;
+    for (;;) {
+      const claimed = await this.runBatch(now);
+      total += claimed;
+      if (claimed < this.config.SCHEDULER_BATCH) return total;
+    }
+  }
+
+  private runBatch(now: Date): Promise<number> {
+    return this.dataSource.transaction(async (manager) => {
+      const due = await manager
+        .getRepository(SubscriptionEntity)
+        .createQueryBuilder('s')
+        .where('s.next_due_at <= :now', { now })
+        .orderBy('s.next_due_at', 'ASC')
+        .limit(this.config.SCHEDULER_BATCH)
+        .setLock('pessimistic_write')
+        .setOnLocked('skip_locked')
+        .getMany();
+      for (const row of due) await this.tick(manager, row, now);
+      return due.length;
+    });
+  }
+
+  private async tick(manager: EntityManager, row: SubscriptionEntity, now: Date): Promise<void> {
+    const state = stateFromRow(row);
+    let events;
+    try {
+      events = decide({ type: 'Tick', data: { accountId: row.accountId } }, state, { now, catalogue: this.catalogue });
+    } catch (error) {
+      if (!(error instanceof SubscriptionError)) throw error;
+      // One broken subscription must not stall the others: park it and say why.
+      this.logger.error({ accountId: row.accountId, code: error.code, err: error }, 'subscription cannot be ticked; parked');
+      await manager.update(SubscriptionEntity, { accountId: row.accountId }, { nextDueAt: new Date(now.getTime() + PARK_MS) });
+      return;
+    }
+    const next = events.reduce<SubscriptionState>(evolve, state);
+    if (next.status !== 'active') throw new Error(`tick left account ${row.accountId} without a subscription`);
+    await manager.save(rowFromState(next, row));
+    await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, toEnvelopes(events, this.catalogue, now));
+    for (const event of events) {
+      if (event.type === 'CycleStarted') {
+        this.logger.info({ accountId: row.accountId, cycleId: event.data.cycleId, planId: event.data.planId, periodStart: event.data.periodStart }, 'cycle started');
+      } else {
+        this.logger.info({ accountId: row.accountId, event: event.type }, 'subscription changed by scheduler');
+      }
+    }
+  }
+}

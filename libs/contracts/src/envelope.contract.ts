@@ -1,0 +1,52 @@
+import { Type } from 'class-transformer';
+import { IsISO8601, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { BalanceSnapshotV1 } from './messages/ledger-events.v1.contract';
+import { ID_PATTERN } from './validation.parser';
+
+/** Every Kafka message Tally produces or consumes is this JSON envelope, keyed by `accountId`. */
+export class Envelope<TData extends object = Record<string, unknown>> {
+  /** Unique message id; for usage this is the idempotency key (usage id). */
+  @Matches(ID_PATTERN, { message: 'id must be 1-128 characters of letters, digits and . _ : @ -' })
+  id!: string;
+
+  @IsString()
+  @MaxLength(64)
+  type!: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  version!: number;
+
+  @Matches(ID_PATTERN, { message: 'accountId must be 1-128 characters of letters, digits and . _ : @ -' })
+  accountId!: string;
+
+  @IsISO8601({ strict: true }, { message: 'occurredAt must be an ISO-8601 timestamp' })
+  occurredAt!: string;
+
+  @IsObject()
+  data!: TData;
+
+  /** ledger.events.v1 only: the event's 1-based position in its account stream (consumers dedupe by it). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  streamVersion?: number;
+
+  /** ledger.events.v1 only: the account's balance right after this event (the decider's own numbers). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => BalanceSnapshotV1)
+  balanceAfter?: BalanceSnapshotV1;
+}
+
+export interface EnvelopeOf<TType extends string, TData extends object> {
+  id: string;
+  type: TType;
+  version: number;
+  accountId: string;
+  occurredAt: string;
+  data: TData;
+  streamVersion?: number;
+  balanceAfter?: BalanceSnapshotV1;
+}

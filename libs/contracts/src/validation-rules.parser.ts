@@ -1,0 +1,73 @@
+import { ValidateIf, registerDecorator, type ValidationOptions } from 'class-validator';
+import type { FieldIssue } from './contract.errors';
+
+/** How deep any request body or message may nest: Tally's own contracts need 4; class-transformer recurses. */
+export const MAX_JSON_DEPTH = 32;
+
+/** PostgreSQL text and jsonb refuse NUL; jsonb and UTF-8 refuse a UTF-16 surrogate without its pair. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this must find
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * The first place in a parsed JSON value that no store can hold and no contract needs: a string (value or
+ * property name) with a NUL or an unpaired surrogate, or nesting deeper than `maxDepth`. The issue names the
+ * field by its path and never quotes the offending text. Iterative, so a hostile depth cannot overflow the stack.
+ */
+export function findUnsafeJson(value: unknown, prefix = '', maxDepth = MAX_JSON_DEPTH): FieldIssue | undefined {
+  const stack: [unknown, string, number][] = [[value, prefix, 0]];
+  while (stack.length > 0) {
+    const [node, path, depth] = stack.pop() as [unknown, string, number];
+    const field = path || '(root)';
+    if (typeof node === 'string') {
+      if (UNSTORABLE_TEXT.test(node)) return { field, reason: 'must not contain a NUL character or an unpaired UTF-16 surrogate' };
+      continue;
+    }
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= maxDepth) return { field, reason: `nests deeper than ${maxDepth} levels` };
+    const entries: [string, unknown][] = Array.isArray(node) ? node.map((v, i) => [String(i), v]) : Object.entries(node);
+    for (const [key, child] of entries) {
+      if (UNSTORABLE_TEXT.test(key)) return { field, reason: 'has a property name with a NUL character or an unpaired UTF-16 surrogate' };
+      stack.push([child, path ? `${path}.${key}` : key, depth + 1]);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Like `@IsOptional()`, except that only absence skips the field's rules: an explicit `null` is checked (and
+ * refused) like any other value. Use it wherever null has no meaning of its own.
+ */
+export function IsOptionalNotNull(options?: ValidationOptions) {
+  return ValidateIf((_object: object, value: unknown) => value !== undefined, options);
+}
+
+export interface StringRecordLimits {
+  maxEntries: number;
+  maxKeyLength: number;
+  maxValueLength: number;
+}
+
+/** A flat JSON object of strings with bounded size (e.g. usage metadata), so one event stays a small message. */
+export function IsBoundedStringRecord(limits: StringRecordLimits, options?: ValidationOptions) {
+  const { maxEntries, maxKeyLength, maxValueLength } = limits;
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isBoundedStringRecord',
+      target: target.constructor,
+      propertyName,
+      options: {
+        message: `${propertyName} must be an object of at most ${maxEntries} string values (keys 1-${maxKeyLength} characters, values at most ${maxValueLength})`,
+        ...options,
+      },
+      validator: {
+        validate: (value: unknown) => {
+          if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+          const entries = Object.entries(value);
+          return (
+            entries.length <= maxEntries &&
+            entries.every(([k, v]) => k.length >= 1 && k.length <= maxKeyLength && typeof v === 'string' && v.length <= maxValueLength)
+          );
+        },
+      },
+    });
+}

@@ -1,0 +1,37 @@
+import { parseMessage } from './message-registry.contract';
+import { ContractViolation } from './contract.errors';
+import { Topics } from './topics.contract';
+import { findUnsafeJson } from './validation-rules.parser';
+
+const usage = (data: object) =>
+  JSON.stringify({ id: 'u-1', type: 'UsageRecorded', version: 1, accountId: 'acct-1', occurredAt: '2026-11-21T10:00:00Z', data });
+const chat = { feature: 'chat', model: 'gpt-4o', inputTokens: 1, outputTokens: 1 };
+
+describe('JSON that no store can hold', () => {
+  it.each([
+    ['a NUL in a value', { a: { b: 'x\u0000' } }, 'a.b'],
+    ['a lone high surrogate', { list: ['ok', '\ud83d'] }, 'list.1'],
+    ['a lone low surrogate', { s: '\ude00x' }, 's'],
+    ['a NUL in a property name', { a: { 'k\u0000': 1 } }, 'a'],
+  ])('finds %s and names its field', (_name, value, field) => {
+    expect(findUnsafeJson(value)).toEqual({ field, reason: expect.any(String) });
+  });
+
+  it('passes surrogate pairs, other control characters and plain JSON', () => {
+    expect(findUnsafeJson({ emoji: '🙂', tab: 'a\tb', n: [1, null, true, { x: 'y' }] })).toBeUndefined();
+  });
+
+  it('stops at 32 levels without recursing (10,000 deep does not overflow the stack)', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 10_000; i += 1) deep = [deep];
+    expect(findUnsafeJson(deep)).toEqual({ field: Array.from({ length: 32 }, () => '0').join('.'), reason: 'nests deeper than 32 levels' });
+    let ok: unknown = 1;
+    for (let i = 0; i < 32; i += 1) ok = [ok];
+    expect(findUnsafeJson(ok)).toBeUndefined();
+  });
+
+  it('makes a Kafka-direct usage message with a NUL in its metadata a contract violation (dead-lettered, not stored)', () => {
+    expect(() => parseMessage(Topics.usageEvents, usage({ ...chat, metadata: { note: 'a\u0000b' } }))).toThrow(ContractViolation);
+    expect(() => parseMessage(Topics.usageEvents, usage({ ...chat, metadata: { note: 'fine' } }))).not.toThrow();
+  });
+});

@@ -1,0 +1,107 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Checkpoint, RecordedEvent } from './event-store.port';
+import { PollingSubscription, type WakeUpSource } from './polling-subscription.worker';
+
+const polling = { minIdleMs: 5, maxIdleMs: 20, errorBackoffMs: 5 };
+
+function recorded(n: number): RecordedEvent {
+  return {
+    id: `e${n}`,
+    streamId: 's',
+    version: n,
+    type: 'T',
+    data: {},
+    metadata: {},
+    recordedAt: new Date(0),
+    checkpoint: String(n).padStart(4, '0'),
+  };
+}
+
+/** An in-memory log read like readAll: strictly after the checkpoint, up to limit. */
+function log(): { events: RecordedEvent[]; read: (after: Checkpoint, limit: number) => Promise<RecordedEvent[]> } {
+  const events: RecordedEvent[] = [];
+  return { events, read: async (after, limit) => events.filter((e) => e.checkpoint > after).slice(0, limit) };
+}
+
+async function until(probe: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !probe(); i++) await sleep(5);
+  expect(probe()).toBe(true);
+}
+
+describe('PollingSubscription', () => {
+  it('delivers batches in order, sequentially, and keeps tailing', async () => {
+    const { events, read } = log();
+    events.push(...[1, 2, 3, 4, 5].map(recorded));
+    const batches: string[][] = [];
+    const sub = new PollingSubscription(read, { after: '', batchSize: 2, onEvents: async (b) => void batches.push(b.map((e) => e.id)) }, polling);
+    await until(() => batches.length === 3);
+    events.push(recorded(6));
+    await until(() => batches.length === 4);
+    await sub.stop();
+    expect(batches).toEqual([['e1', 'e2'], ['e3', 'e4'], ['e5'], ['e6']]);
+  });
+
+  it('offers a batch again after onEvents fails, and reports the error', async () => {
+    const { events, read } = log();
+    events.push(recorded(1));
+    const seen: string[] = [];
+    const errors: string[] = [];
+    let fail = true;
+    const sub = new PollingSubscription(
+      read,
+      {
+        after: '',
+        onEvents: async (b) => {
+          if (fail) {
+            fail = false;
+            throw new Error('boom');
+          }
+          seen.push(...b.map((e) => e.id));
+        },
+        onError: (e) => errors.push(e.message),
+      },
+      polling,
+    );
+    await until(() => seen.length === 1);
+    await sub.stop();
+    expect([seen, errors]).toEqual([['e1'], ['boom']]);
+  });
+
+  it('survives failing reads and stops promptly while idle', async () => {
+    let calls = 0;
+    const errors: Error[] = [];
+    const sub = new PollingSubscription(
+      async () => {
+        if (++calls === 1) throw new Error('down');
+        return [];
+      },
+      { after: '', onEvents: async () => undefined, onError: (e) => errors.push(e) },
+      { minIdleMs: 10_000, maxIdleMs: 10_000, errorBackoffMs: 1 },
+    );
+    await until(() => calls >= 2);
+    const started = Date.now();
+    await sub.stop();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(errors.map((e) => e.message)).toEqual(['down']);
+  });
+
+  it('wakes early on a wake-up signal and releases the source on stop', async () => {
+    const { events, read } = log();
+    let wake: () => void = () => undefined;
+    const stopped = jest.fn(async () => undefined);
+    const source: WakeUpSource = { start: async (w) => void (wake = w), stop: stopped };
+    const seen: string[] = [];
+    const sub = new PollingSubscription(
+      read,
+      { after: '', onEvents: async (b) => void seen.push(...b.map((e) => e.id)) },
+      { minIdleMs: 60_000, maxIdleMs: 60_000, errorBackoffMs: 1 },
+      source,
+    );
+    await sleep(20);
+    events.push(recorded(1));
+    wake();
+    await until(() => seen.length === 1);
+    await sub.stop();
+    expect(stopped).toHaveBeenCalledTimes(1);
+  });
+});

@@ -1,0 +1,360 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Pool, type PoolClient } from 'pg';
+import { DataSource } from 'typeorm';
+import { START, type Checkpoint, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork } from '../event-store.port';
+import { EventStoreErrorCode, isEventStoreError } from '../event-store.errors';
+import { createEventStore } from '../event-store.provider';
+import { deliveredToAnother, describeEventStoreContract } from '../testing';
+import { PostgresEventStore } from './postgres-event-store.adapter';
+import { ensureSchema } from './postgres-schema.migration';
+import { createEventStoreMigration } from './migrations/1763700000000-create-event-store';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tally_test';
+// One schema per test file so this file can run in parallel with other suites on the same database.
+const schema = `es_test_${randomBytes(6).toString('hex')}`;
+const pool = new Pool({ connectionString: DATABASE_URL, max: 10 });
+const fastPolling = { minIdleMs: 20, maxIdleMs: 100, errorBackoffMs: 50 };
+
+beforeAll(async () => {
+  await ensureSchema(pool, schema);
+  await ensureSchema(pool, schema); // idempotent: tools may call it on every start
+});
+
+afterAll(async () => {
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+});
+
+describeEventStoreContract('PostgreSQL', {
+  atomicAppendMany: true,
+  create: async () => createEventStore({ kind: 'postgres', pool, schema, polling: fastPolling }),
+  openTransaction: async () => {
+    const client = await pool.connect();
+    await client.query('BEGIN');
+    const end = (sql: string) => async () => {
+      try {
+        await client.query(sql);
+      } finally {
+        client.release();
+      }
+    };
+    return { tx: client, commit: end('COMMIT'), rollback: end('ROLLBACK') };
+  },
+});
+
+// The store as the ledger's idempotent path sees it (and as it sees EventStoreDB): no shared transaction.
+describeEventStoreContract('PostgreSQL without a shared transaction (transactional: false)', {
+  atomicAppendMany: true,
+  create: async () => createEventStore({ kind: 'postgres', pool, schema, polling: fastPolling, transactional: false }),
+});
+
+describe('PostgresEventStore (PostgreSQL specifics)', () => {
+  let store: PostgresEventStore;
+
+  beforeAll(() => {
+    store = new PostgresEventStore({ pool, schema, polling: fastPolling });
+  });
+
+  afterAll(async () => {
+    await store.close();
+  });
+
+  it('never delivers past a transaction that commits late, then delivers it first (no skipped events)', async () => {
+    const tail = await readToEnd(store, START);
+    const [streamA, streamB] = [`late-a-${randomUUID()}`, `late-b-${randomUUID()}`];
+    const [a1, b1] = [event('A1'), event('B1')];
+    const delivered: RecordedEvent[] = [];
+    const subscription = store.subscribeToAll({
+      after: tail,
+      onEvents: async (events) => {
+        delivered.push(...events);
+      },
+    });
+    const txA = await pool.connect();
+    try {
+      // A takes its transaction id and global position first, then stays open.
+      await txA.query('BEGIN');
+      await store.appendMany([{ streamId: streamA, expectedVersion: 'no_stream', events: [a1] }], join(store, txA));
+      // B starts later, so gets a larger position, and commits first.
+      await store.append({ streamId: streamB, expectedVersion: 'no_stream', events: [b1] });
+      expect(await store.readStream(streamB)).toHaveLength(1); // B is committed and visible...
+
+      // ...yet several polls (and B's NOTIFY) later the tail has delivered nothing past A. Sentinel: the
+      // subscription's own reads, counted, not a guess at how long they take.
+      const reads = jest.spyOn(store, 'readAll');
+      try {
+        await eventually(() => reads.mock.calls.length >= 3);
+      } finally {
+        reads.mockRestore();
+      }
+      expect(delivered).toEqual([]);
+      expect(await store.readAll({ after: tail, limit: 10 })).toEqual([]);
+
+      await txA.query('COMMIT');
+    } finally {
+      txA.release();
+    }
+    await eventually(() => delivered.length >= 2);
+    // And nothing is delivered twice. Sentinel: delivery is in order, so once a later marker has arrived, a repeat
+    // of A or B would have too.
+    const marker = event('marker');
+    await store.append({ streamId: streamB, expectedVersion: 1, events: [marker] });
+    await eventually(() => delivered.some((e) => e.id === marker.id));
+    await subscription.stop();
+    delivered.splice(delivered.findIndex((e) => e.id === marker.id), 1);
+
+    const [storedA] = await store.readStream(streamA);
+    const [storedB] = await store.readStream(streamB);
+    expect(delivered.map((e) => [e.id, e.checkpoint])).toEqual([
+      [a1.id, storedA.checkpoint],
+      [b1.id, storedB.checkpoint],
+    ]);
+    expect(storedA.checkpoint < storedB.checkpoint).toBe(true);
+    expect((await store.readAll({ after: tail, limit: 10 })).map((e) => e.id)).toEqual([a1.id, b1.id, marker.id]);
+  });
+
+  it('appendMany in an external transaction that is rolled back leaves nothing', async () => {
+    const [s1, s2] = [`tx-${randomUUID()}`, `tx-${randomUUID()}`];
+    const tail = await readToEnd(store, START);
+    const tx = await pool.connect();
+    try {
+      await tx.query('BEGIN');
+      const results = await store.appendMany(
+        [
+          { streamId: s1, expectedVersion: 'no_stream', events: [event('A')] },
+          { streamId: s2, expectedVersion: 'no_stream', events: [event('B'), event('C')] },
+        ],
+        join(store, tx),
+      );
+      expect(results.map((r) => r.nextExpectedVersion)).toEqual([1, 2]);
+      expect(await store.readStream(s1)).toEqual([]); // not committed: invisible to others
+      await tx.query('ROLLBACK');
+    } finally {
+      tx.release();
+    }
+
+    expect(await store.readStream(s1)).toEqual([]);
+    expect(await store.readStream(s2)).toEqual([]);
+    expect((await readToEnd(store, tail)) === tail).toBe(true);
+    // Not even the stream row survived: the stream is still new.
+    expect(await store.append({ streamId: s1, expectedVersion: 'no_stream', events: [event('D')] })).toMatchObject({
+      nextExpectedVersion: 1,
+    });
+  });
+
+  it("commits events with the caller's own writes, and a conflict leaves the caller's transaction usable", async () => {
+    await pool.query(`CREATE TABLE IF NOT EXISTS "${schema}".consumer_offsets (topic_partition text PRIMARY KEY, "offset" bigint)`);
+    const [s1, s2] = [`tx-${randomUUID()}`, `tx-${randomUUID()}`];
+    await store.append({ streamId: s2, expectedVersion: 0, events: [event('existing')] });
+    const tx = await pool.connect();
+    try {
+      await tx.query('BEGIN');
+      await store.appendMany([{ streamId: s1, expectedVersion: 'no_stream', events: [event('A')] }], join(store, tx));
+      const conflict = await store
+        .appendMany([{ streamId: s2, expectedVersion: 0, events: [event('B')] }], join(store, tx))
+        .catch((e: unknown) => e);
+      expect(isEventStoreError(conflict, EventStoreErrorCode.WRONG_EXPECTED_VERSION)).toBe(true);
+      await tx.query(`INSERT INTO "${schema}".consumer_offsets VALUES ($1, 42)`, [s1]);
+      await tx.query('COMMIT');
+    } finally {
+      tx.release();
+    }
+
+    expect(await store.readStream(s1)).toHaveLength(1);
+    expect(await store.readStream(s2)).toHaveLength(1);
+    const { rows } = await pool.query(`SELECT "offset" FROM "${schema}".consumer_offsets WHERE topic_partition = $1`, [s1]);
+    expect(rows).toEqual([{ offset: '42' }]);
+  });
+
+  it('serialises concurrent writers of one stream: no gaps with "any", exactly one winner with a version', async () => {
+    const streamId = `race-${randomUUID()}`;
+    const anyResults = await Promise.all(
+      Array.from({ length: 8 }, () => store.append({ streamId, expectedVersion: 'any', events: [event('X')] })),
+    );
+    expect(anyResults.map((r) => r.nextExpectedVersion).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+
+    const contenders = await Promise.allSettled(
+      Array.from({ length: 6 }, () => store.append({ streamId, expectedVersion: 8, events: [event('Y')] })),
+    );
+    expect(contenders.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const losers = contenders.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    expect(losers.every((e) => isEventStoreError(e, EventStoreErrorCode.WRONG_EXPECTED_VERSION))).toBe(true);
+    expect((await store.readStream(streamId)).map((e) => e.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('a concurrent retry of the same new events stores them once', async () => {
+    const streamId = `retry-${randomUUID()}`;
+    const events = [event('A'), event('B')];
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 4 }, () => store.append({ streamId, expectedVersion: 'no_stream', events })),
+    );
+    // Losers either see the duplicate or a retryable WRONG_EXPECTED_VERSION; a retry then sees the duplicate.
+    for (const attempt of attempts) {
+      if (attempt.status === 'rejected') {
+        expect(isEventStoreError(attempt.reason, EventStoreErrorCode.WRONG_EXPECTED_VERSION)).toBe(true);
+      }
+    }
+    expect(await store.append({ streamId, expectedVersion: 'no_stream', events })).toMatchObject({ duplicate: true });
+    expect(await store.readStream(streamId)).toHaveLength(2);
+  });
+
+  it('rejects a checkpoint it did not issue', async () => {
+    await expect(store.readAll({ after: 'garbage', limit: 1 })).rejects.toMatchObject({
+      code: EventStoreErrorCode.INVALID_REQUEST,
+    });
+  });
+
+  it('reports UNAVAILABLE when PostgreSQL cannot be reached', async () => {
+    const deadPool = new Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 1_000 });
+    const dead = new PostgresEventStore({ pool: deadPool, schema });
+    try {
+      await expect(dead.readAll({ after: START, limit: 1 })).rejects.toMatchObject({ code: EventStoreErrorCode.UNAVAILABLE });
+      await expect(
+        dead.append({ streamId: 's', expectedVersion: 'any', events: [event('A')] }),
+      ).rejects.toMatchObject({ code: EventStoreErrorCode.UNAVAILABLE });
+    } finally {
+      await dead.close();
+      await deadPool.end();
+    }
+  });
+
+  it('subscribes without LISTEN too (polling alone), and close() stops its subscriptions', async () => {
+    const polling = new PostgresEventStore({ pool, schema, polling: fastPolling, listen: false });
+    const streamId = `poll-${randomUUID()}`;
+    const seen: string[] = [];
+    polling.subscribeToAll({
+      after: await readToEnd(polling, START),
+      onEvents: async (events) => {
+        seen.push(...events.filter((e) => e.streamId === streamId).map((e) => e.id));
+      },
+    });
+    const a = event('A');
+    await polling.append({ streamId, expectedVersion: 'no_stream', events: [a] });
+    await eventually(() => seen.length === 1);
+    await polling.close();
+    const b = event('B');
+    await polling.append({ streamId, expectedVersion: 1, events: [b] });
+    await deliveredToAnother(store, b.id); // sentinel: a running subscription has B, a closed one must not
+    expect(seen).toEqual([a.id]);
+  });
+});
+
+describe('PostgresEventStore.readAll across digit boundaries', () => {
+  // Its own schema: the rows below are placed at explicit transaction ids and positions (both columns have
+  // defaults, so a test may set them), which a shared schema's other events would interleave with.
+  const digitSchema = `es_test_${randomBytes(6).toString('hex')}`;
+  let store: PostgresEventStore;
+
+  beforeAll(async () => {
+    await ensureSchema(pool, digitSchema);
+    store = new PostgresEventStore({ pool, schema: digitSchema, listen: false });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await pool.query(`DROP SCHEMA IF EXISTS "${digitSchema}" CASCADE`);
+  });
+
+  it('returns every event once, in (transaction id, position) numeric order, when ids and positions gain a digit', async () => {
+    // Numerically ordered. As text, "10" < "9" and "100" < "99": a text sort reorders them and a page boundary
+    // then skips some events and repeats others. Transaction ids stay below 101, under any running transaction's
+    // id even on a freshly initialised cluster (readAll returns only transactions older than the oldest running).
+    const placed: [transactionId: number, globalPosition: number][] = [
+      [9, 999], [9, 1_000], [10, 7], [99, 9], [99, 10], [100, 8], [100, 99_999], [100, 100_000], [101, 999_999_999], [101, 1_000_000_000],
+    ];
+    const { rows: [{ xid }] } = await pool.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+    expect(BigInt(xid)).toBeGreaterThan(101n);
+    const stream = `digits-${randomUUID()}`;
+    for (const [i, [transactionId, position]] of placed.entries()) {
+      await pool.query(
+        `INSERT INTO "${digitSchema}".events (global_position, transaction_id, stream_id, version, event_id, type, data)
+         VALUES ($1, $2::text::xid8, $3, $4, $5, 'Placed', '{}')`,
+        [position, transactionId, stream, i + 1, randomUUID()],
+      );
+    }
+    const expected = placed.map(([transactionId, position]) => `${transactionId}/${position}`);
+
+    for (const limit of [1, 2, 3, 100]) {
+      const seen: string[] = [];
+      for (let after: Checkpoint = START; ; ) {
+        const page = await store.readAll({ after, limit });
+        if (page.length === 0) break;
+        seen.push(...page.map(position));
+        after = page[page.length - 1].checkpoint;
+      }
+      expect({ limit, seen }).toEqual({ limit, seen: expected });
+    }
+  });
+});
+
+function position(e: RecordedEvent): string {
+  const [transactionId, globalPosition] = e.checkpoint.split('-').map((part) => BigInt(part));
+  return `${transactionId}/${globalPosition}`;
+}
+
+describe('event store migration (TypeORM)', () => {
+  const migrationSchema = `es_test_${randomBytes(6).toString('hex')}`;
+  let dataSource: DataSource;
+
+  beforeAll(async () => {
+    // TypeORM keeps its migrations table in `schema`, which must exist before the first migration runs.
+    await pool.query(`CREATE SCHEMA "${migrationSchema}"`);
+    dataSource = new DataSource({
+      type: 'postgres',
+      url: DATABASE_URL,
+      schema: migrationSchema,
+      migrations: [createEventStoreMigration(migrationSchema)],
+      logging: false,
+    });
+    await dataSource.initialize();
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await pool.query(`DROP SCHEMA IF EXISTS "${migrationSchema}" CASCADE`);
+  });
+
+  it('creates the tables the adapter uses, and drops them on revert', async () => {
+    const ran = await dataSource.runMigrations();
+    expect(ran.map((m) => m.name)).toEqual([`CreateEventStore_${migrationSchema}_1763700000000`]);
+    const migrated = new PostgresEventStore({ pool, schema: migrationSchema, listen: false });
+    const streamId = `migrated-${randomUUID()}`;
+    await migrated.append({ streamId, expectedVersion: 'no_stream', events: [event('A')] });
+    expect(await migrated.readStream(streamId)).toHaveLength(1);
+    await ensureSchema(pool, migrationSchema); // same SQL: a no-op on a migrated schema
+    await migrated.close();
+
+    await dataSource.undoLastMigration();
+    const { rows } = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1`, [
+      migrationSchema,
+    ]);
+    expect(rows.map((r: { table_name: string }) => r.table_name)).toEqual(['migrations']);
+  });
+});
+
+function event(type: string): NewEvent {
+  return { id: randomUUID(), type, data: { type } };
+}
+
+async function readToEnd(store: EventStore, after: Checkpoint): Promise<Checkpoint> {
+  for (let cp = after; ; ) {
+    const page = await store.readAll({ after: cp, limit: 500 });
+    if (page.length === 0) return cp;
+    cp = page[page.length - 1].checkpoint;
+  }
+}
+
+async function eventually(probe: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+function join(store: EventStore, tx: PoolClient): UnitOfWork {
+  if (!store.joinTransaction) throw new Error('the store offers no joinTransaction');
+  return store.joinTransaction(tx);
+}
+

@@ -1,0 +1,480 @@
+import type { Pool, PoolClient } from 'pg';
+import { isPgConnectionError } from '@tally/shared';
+import type {
+  AppendOptions,
+  AppendRequest,
+  AppendResult,
+  Checkpoint,
+  EventStore,
+  ExpectedVersion,
+  NewEvent,
+  RecordedEvent,
+  SqlTransaction,
+  Subscription,
+  SubscribeToAllOptions,
+  UnitOfWork,
+} from '../event-store.port';
+import { EventStoreError, EventStoreErrorCode } from '../event-store.errors';
+import { validateAppendRequests } from '../append-request.parser';
+import { SubscriptionRegistry } from '../subscription-registry.service';
+import { DEFAULT_POLLING, PollingSubscription, type PollingOptions, type WakeUpSource } from '../polling-subscription.worker';
+import { decodePgCheckpoint, encodePgCheckpoint } from './postgres-checkpoint.codec';
+import { DEFAULT_EVENT_STORE_SCHEMA, assertSchemaName, notifyChannel } from './postgres-schema.migration';
+
+export interface PostgresEventStoreOptions {
+  /** Owned by the caller: close() does not end it. */
+  pool: Pool;
+  schema?: string;
+  /** Poll timing of subscribeToAll (defaults: 50 ms idle, doubling up to 250 ms; 1 s after an error). */
+  polling?: Partial<PollingOptions>;
+  /**
+   * Wake subscribers with LISTEN/NOTIFY as soon as an append commits (default true). Each subscription then holds
+   * one pool connection for its lifetime; polling alone is still correct, only slower.
+   */
+  listen?: boolean;
+  /**
+   * Whether the store offers `joinTransaction` (default true), so a caller can append in its own transaction (the
+   * ledger's consumer, with its Kafka offsets). false = every appendMany commits on its own, as with EventStoreDB:
+   * the ledger then takes its idempotent path (append, then store the offset), which CI tests this way.
+   */
+  transactional?: boolean;
+}
+
+interface EventRow {
+  global_position: string;
+  transaction_id: string;
+  stream_id: string;
+  version: number;
+  event_id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  recorded_at: Date;
+}
+
+/**
+ * The selected columns. The numbers leave as text (JS numbers cannot hold them), so an ORDER BY must name the
+ * table's columns qualified (`e.transaction_id`): an unqualified name means the text output column, which sorts
+ * "10" before "9" and makes a page skip and repeat events whenever an id or position gains a digit.
+ */
+const EVENT_COLUMNS =
+  'global_position::text, transaction_id::text, stream_id, version, event_id::text, type, data, metadata, recorded_at';
+const SAVEPOINT = 'tally_event_store_append';
+
+/**
+ * The default event store: raw SQL on a pg Pool, in one schema (see postgres-schema.migration.ts for the tables).
+ *
+ * Tailing without gaps: global_position comes from a sequence at INSERT time but rows become visible at COMMIT,
+ * so a transaction can commit after a later-numbered one. readAll therefore orders by
+ * (transaction_id, global_position) and returns only rows of transactions older than the oldest transaction
+ * still running (pg_snapshot_xmin): those can no longer change, and every future transaction gets a larger id.
+ * The cost: the tail waits for the oldest open transaction in the cluster, whatever it does.
+ */
+export class PostgresEventStore implements EventStore {
+  private readonly pool: Pool;
+  private readonly schema: string;
+  private readonly events: string;
+  private readonly streams: string;
+  private readonly polling: PollingOptions;
+  private readonly listen: boolean;
+  private readonly subscriptions = new SubscriptionRegistry();
+  /** The transactions behind the units of work this store made (only this store can resolve its handles). */
+  private readonly joined = new WeakMap<UnitOfWork, PoolClient>();
+  readonly joinTransaction?: (tx: SqlTransaction) => UnitOfWork;
+
+  constructor(opts: PostgresEventStoreOptions) {
+    this.schema = opts.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
+    assertSchemaName(this.schema);
+    this.pool = opts.pool;
+    this.events = `"${this.schema}".events`;
+    this.streams = `"${this.schema}".streams`;
+    this.polling = { ...DEFAULT_POLLING, ...opts.polling };
+    this.listen = opts.listen ?? true;
+    if (opts.transactional ?? true) this.joinTransaction = (tx) => this.join(tx);
+  }
+
+  /** The caller's pg PoolClient, inside BEGIN: we neither begin nor commit it. */
+  private join(tx: SqlTransaction): UnitOfWork {
+    const unitOfWork = Object.freeze({}) as UnitOfWork;
+    this.joined.set(unitOfWork, asPoolClient(tx));
+    return unitOfWork;
+  }
+
+  private clientOf(unitOfWork: UnitOfWork): PoolClient {
+    const client = this.joined.get(unitOfWork);
+    if (!client) throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'unit of work not made by this store (joinTransaction)');
+    return client;
+  }
+
+  async append(req: AppendRequest): Promise<AppendResult> {
+    const [result] = await this.appendMany([req]);
+    return result;
+  }
+
+  /**
+   * One transaction for all requests. With a unit of work (the caller's transaction, e.g. the ledger storing Kafka
+   * offsets alongside) we neither begin nor commit; a savepoint (unless `options.savepoint` is false) still makes
+   * this call all-or-nothing and leaves the caller's transaction usable after a WRONG_EXPECTED_VERSION.
+   */
+  async appendMany(reqs: AppendRequest[], unitOfWork?: UnitOfWork, options: AppendOptions = {}): Promise<AppendResult[]> {
+    validateAppendRequests(reqs);
+    if (reqs.length === 0) return [];
+    if (unitOfWork !== undefined) {
+      const client = this.clientOf(unitOfWork);
+      if (options.savepoint === false) return this.appendInTransaction(client, reqs).catch((e: unknown) => Promise.reject(toEventStoreError(e)));
+      await client.query(`SAVEPOINT ${SAVEPOINT}`);
+      try {
+        const results = await this.appendInTransaction(client, reqs);
+        await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+        return results;
+      } catch (e) {
+        await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`).catch(() => undefined);
+        throw toEventStoreError(e);
+      }
+    }
+    const client = await this.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const results = await this.appendInTransaction(client, reqs);
+      await client.query('COMMIT');
+      return results;
+    } catch (e) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      throw toEventStoreError(e);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
+    const versions = new Map(streamIds.map((streamId) => [streamId, 0]));
+    if (streamIds.length === 0) return versions;
+    const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
+    try {
+      // A named statement (one per schema): PostgreSQL parses and plans it once per connection.
+      const { rows } = await client.query<{ stream_id: string; version: number }>({
+        name: `tally-stream-versions:${this.schema}`,
+        text: `SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($1::text[])`,
+        values: [streamIds],
+      });
+      for (const row of rows) versions.set(row.stream_id, row.version);
+      return versions;
+    } catch (e) {
+      throw toEventStoreError(e);
+    }
+  }
+
+  async readStream(streamId: string, opts: { fromVersion?: number; toVersion?: number } = {}): Promise<RecordedEvent[]> {
+    const { rows } = await this.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${this.events}
+        WHERE stream_id = $1 AND version >= $2 AND version <= $3
+        ORDER BY version`,
+      [streamId, opts.fromVersion ?? 1, opts.toVersion ?? 2_147_483_647],
+    );
+    return rows.map(toRecordedEvent);
+  }
+
+  async readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]> {
+    if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) {
+      throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'limit must be a positive integer', {
+        limit: opts.limit,
+      });
+    }
+    const after = decodePgCheckpoint(opts.after);
+    const { rows } = await this.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${this.events} AS e
+        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id, e.global_position
+        LIMIT $3`,
+      [after.transactionId.toString(), after.globalPosition.toString(), opts.limit],
+    );
+    return rows.map(toRecordedEvent);
+  }
+
+  subscribeToAll(opts: SubscribeToAllOptions): Subscription {
+    decodePgCheckpoint(opts.after); // fail now, not inside the loop
+    const wakeUp = this.listen ? new ListenWakeUp(this.pool, notifyChannel(this.schema)) : undefined;
+    return this.subscriptions.track(new PollingSubscription((after, limit) => this.readAll({ after, limit }), opts, this.polling, wakeUp));
+  }
+
+  async close(): Promise<void> {
+    await this.subscriptions.stopAll();
+  }
+
+  /**
+   * Set-based, whatever the number of streams: two statements per call, not four per stream.
+   * 1. Lock the streams and read what is needed to decide, in one statement:
+   *    - streams the call writes are upserted in one global order (a missing one is created at version 0 and
+   *      locked by us; one another transaction is creating makes us wait for it), which also locks existing
+   *      rows in that order, so two concurrent calls cannot deadlock;
+   *    - streams only version-checked (empty requests) are locked without being created;
+   *    - the call's event ids already stored anywhere (the retry-after-crash case, see duplicateOf).
+   * 2. Move the stream versions, insert all events (ordered, so global positions follow the call) and notify
+   *    tailing subscribers (delivered at COMMIT, and only if it commits).
+   * Several requests for one stream apply in call order, each on the version the previous one left.
+   */
+  private async appendInTransaction(client: PoolClient, reqs: AppendRequest[]): Promise<AppendResult[]> {
+    const writing = sortedUnique(reqs.filter((req) => req.events.length > 0).map((req) => req.streamId));
+    const written = new Set(writing);
+    const checking = sortedUnique(reqs.filter((req) => req.events.length === 0 && !written.has(req.streamId)).map((req) => req.streamId));
+    const ids = reqs.flatMap((req) => req.events.map((event) => event.id.toLowerCase()));
+    const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null }>(
+      `WITH written AS (
+         INSERT INTO ${this.streams} AS s (stream_id, version)
+         SELECT u.stream_id, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(stream_id, ord) ORDER BY u.ord
+         ON CONFLICT (stream_id) DO UPDATE SET version = s.version
+         RETURNING s.stream_id, s.version
+       ), checked AS (
+         SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($2::text[]) FOR UPDATE
+       )
+       SELECT stream_id, version, NULL AS event_id FROM written
+       UNION ALL SELECT stream_id, version, NULL FROM checked
+       UNION ALL SELECT stream_id, version, event_id::text FROM ${this.events} WHERE event_id = ANY($3::uuid[])`,
+      [writing, checking, ids],
+    );
+    const versions = new Map<string, number>();
+    const stored = new Map<string, StoredPlace>();
+    for (const row of rows) {
+      if (row.event_id === null) versions.set(row.stream_id, row.version);
+      else stored.set(row.event_id, row);
+    }
+
+    const results: AppendResult[] = [];
+    const events: { streamId: string; version: number; event: NewEvent }[] = [];
+    for (const req of reqs) {
+      const duplicate = duplicateOf(req, stored);
+      if (duplicate) {
+        results.push(duplicate);
+        continue;
+      }
+      const current = versions.get(req.streamId) ?? 0;
+      if (!matches(req.expectedVersion, current)) {
+        throw EventStoreError.wrongExpectedVersion({ streamId: req.streamId, expected: req.expectedVersion, actual: current });
+      }
+      req.events.forEach((event, i) => events.push({ streamId: req.streamId, version: current + i + 1, event }));
+      versions.set(req.streamId, current + req.events.length);
+      results.push({ streamId: req.streamId, nextExpectedVersion: current + req.events.length, duplicate: false });
+    }
+    if (events.length === 0) return results;
+
+    const moved = sortedUnique(events.map((row) => row.streamId));
+    const payload = events.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} }));
+    await client.query(
+      `WITH moved AS (
+         UPDATE ${this.streams} AS s SET version = u.version
+           FROM unnest($1::text[], $2::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id
+       ), inserted AS (
+         INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
+         SELECT e.ev->>'s', (e.ev->>'v')::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
+           FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(ev, ord)
+          ORDER BY e.ord
+       )
+       SELECT pg_notify($4, '')`,
+      [moved, moved.map((streamId) => versions.get(streamId)), JSON.stringify(payload), notifyChannel(this.schema)],
+    );
+    return results;
+  }
+
+  private async query<R extends object>(sql: string, params: unknown[]): Promise<{ rows: R[] }> {
+    try {
+      return await this.pool.query<R & Record<string, unknown>>(sql, params);
+    } catch (e) {
+      throw toEventStoreError(e);
+    }
+  }
+
+  private async connect(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (e) {
+      throw toEventStoreError(e);
+    }
+  }
+}
+
+/** After the LISTEN connection is lost (e.g. a PostgreSQL restart), listen again this often until it works. */
+const RELISTEN_DELAY_MS = 1_000;
+
+/**
+ * Wakes a subscription on NOTIFY; holds one pool connection while the subscription runs. A lost connection is
+ * reported and replaced (polling carries on meanwhile), so a PostgreSQL restart does not leave the tail on
+ * polling alone for the rest of the process's life.
+ */
+class ListenWakeUp implements WakeUpSource {
+  private client: PoolClient | undefined;
+  private detach: (() => void) | undefined;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly channel: string,
+  ) {}
+
+  async start(wake: () => void, onError: (e: Error) => void): Promise<void> {
+    this.stopped = false;
+    try {
+      await this.listen(wake, onError);
+    } catch (e) {
+      this.listenLater(wake, onError);
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const client = this.client;
+    if (!client) return;
+    try {
+      await client.query(`UNLISTEN "${this.channel}"`);
+      this.drop();
+    } catch (e) {
+      this.drop(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private async listen(wake: () => void, onError: (e: Error) => void): Promise<void> {
+    const client = await this.pool.connect();
+    const onNotification = (n: { channel: string }): void => {
+      if (n.channel === this.channel) wake();
+    };
+    const onClientError = (e: Error): void => {
+      // The connection is gone: hand it back broken, carry on polling, and listen again on a new one.
+      onError(e);
+      this.drop(e);
+      this.listenLater(wake, onError);
+    };
+    client.on('notification', onNotification);
+    client.on('error', onClientError);
+    this.client = client;
+    // Pooled clients are reused: our listeners must not outlive our use of this one.
+    this.detach = () => {
+      client.removeListener('notification', onNotification);
+      client.removeListener('error', onClientError);
+    };
+    try {
+      await client.query(`LISTEN "${this.channel}"`);
+    } catch (e) {
+      this.drop(e instanceof Error ? e : new Error(String(e)));
+      throw e;
+    }
+    if (this.stopped) await this.stop();
+  }
+
+  private listenLater(wake: () => void, onError: (e: Error) => void): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.stopped || this.client) return;
+      this.listen(wake, onError).then(
+        // Whatever was appended while we were not listening is read now rather than at the next poll.
+        () => wake(),
+        (e: unknown) => {
+          onError(e instanceof Error ? e : new Error(String(e)));
+          this.listenLater(wake, onError);
+        },
+      );
+    }, RELISTEN_DELAY_MS);
+    this.retryTimer.unref();
+  }
+
+  private drop(broken?: Error): void {
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    this.detach?.();
+    this.detach = undefined;
+    client.release(broken);
+  }
+}
+
+interface StoredPlace {
+  stream_id: string;
+  version: number;
+}
+
+/**
+ * The retry-after-crash case: if every id of the request is already stored in its stream, consecutively and
+ * where this request would have put them, the first attempt committed — report a duplicate and write nothing,
+ * whatever the stream's version is now. Any partial or misplaced match is a conflict: the caller reused an id.
+ */
+function duplicateOf(req: AppendRequest, stored: Map<string, StoredPlace>): AppendResult | undefined {
+  if (req.events.length === 0 || stored.size === 0) return undefined;
+  const ids = req.events.map((event) => event.id.toLowerCase());
+  const places = ids.map((id) => stored.get(id));
+  if (places.every((place) => place === undefined)) return undefined;
+  const firstVersion = places[0]?.version ?? 0;
+  // Every id found, in this stream, one after the other.
+  const consecutive = places.every((place, i) => place?.stream_id === req.streamId && place.version === firstVersion + i);
+  const expectedFirst =
+    req.expectedVersion === 'any' ? firstVersion : req.expectedVersion === 'no_stream' ? 1 : req.expectedVersion + 1;
+  if (consecutive && firstVersion === expectedFirst) {
+    return { streamId: req.streamId, nextExpectedVersion: firstVersion + ids.length - 1, duplicate: true };
+  }
+  throw new EventStoreError(
+    EventStoreErrorCode.IDEMPOTENCY_CONFLICT,
+    `stream ${req.streamId}: event ids already stored elsewhere or at other positions`,
+    { streamId: req.streamId, stored: ids.flatMap((id, i) => (places[i] ? [{ id, streamId: places[i].stream_id, version: places[i].version }] : [])) },
+  );
+}
+
+/** Distinct, in code-unit order (= PostgreSQL's COLLATE "C" for the ASCII ids we use): one lock order for all. */
+function sortedUnique(values: string[]): string[] {
+  return [...new Set(values)].sort(compare);
+}
+
+function matches(expected: ExpectedVersion, current: number): boolean {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream') return current === 0;
+  return expected === current;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function asPoolClient(tx: SqlTransaction): PoolClient {
+  if (typeof tx === 'object' && tx !== null && typeof tx.query === 'function') return tx as PoolClient;
+  throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'joinTransaction needs a pg PoolClient inside a transaction');
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    streamId: row.stream_id,
+    version: row.version,
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    recordedAt: row.recorded_at,
+    checkpoint: encodePgCheckpoint({
+      transactionId: BigInt(row.transaction_id),
+      globalPosition: BigInt(row.global_position),
+    }),
+  };
+}
+
+/** Maps driver errors onto the port's codes; anything unexpected passes through unchanged. */
+export function toEventStoreError(e: unknown): unknown {
+  // Duck-typed: socket errors may come from another realm (e.g. under Jest), failing `instanceof Error`.
+  if (e instanceof EventStoreError || typeof e !== 'object' || e === null || !('message' in e)) return e;
+  const { code, constraint, message } = e as Error & { code?: string; constraint?: string };
+  if (code === '23505' && constraint === 'events_event_id_key') {
+    // Two writers appended the same event id at the same time (the stream row lock does not cover a brand new
+    // stream or another stream). Retrying resolves it: the retry sees a duplicate or a real conflict.
+    return new EventStoreError(
+      EventStoreErrorCode.WRONG_EXPECTED_VERSION,
+      'concurrent append of the same event id',
+      { actual: null, detail: (e as { detail?: string }).detail },
+      { cause: e },
+    );
+  }
+  if (isPgConnectionError(e)) {
+    return new EventStoreError(EventStoreErrorCode.UNAVAILABLE, `PostgreSQL unavailable: ${String(message)}`, {}, { cause: e });
+  }
+  return e;
+}

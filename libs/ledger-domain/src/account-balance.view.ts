@@ -1,0 +1,60 @@
+import type { Micro } from '@tally/money';
+import type { AccountEvent, BucketKind } from './account.events';
+import { housekeeping } from './account.decider';
+import { type AccountState, available, evolve, held } from './account.state';
+
+export interface BalanceView {
+  /** What a new action could spend now. */
+  readonly available: Micro;
+  readonly byKind: Readonly<Record<BucketKind, Micro>>;
+  /** Reserved by open holds (already out of `available`). */
+  readonly held: Micro;
+  /** Carried usage the next grant pays first. */
+  readonly overdraft: Micro;
+  /** This cycle's allocation; 0 without a cycle. */
+  readonly allocation: Micro;
+  readonly usedThisCycle: Micro;
+  readonly cycleId: string | null;
+  readonly cycleEnd: string | null;
+  readonly unlimited: boolean;
+  readonly planId: string | null;
+}
+
+/**
+ * The balance as of `now`: buckets and holds due by then are left out even if the housekeeping events
+ * were not recorded yet, so a read never shows credits that already expired.
+ */
+export function balanceView(state: AccountState, now: Date): BalanceView {
+  const run = {
+    state,
+    now,
+    at: now.toISOString(),
+    emit(event: AccountEvent) {
+      this.state = evolve(this.state, event);
+    },
+  };
+  housekeeping(run);
+  return balanceOf(run.state);
+}
+
+/**
+ * The balance exactly as the events so far leave it, with no housekeeping: what the ledger stamps on each event
+ * as `balanceAfter`, so that every event's balance differs from the one before by that event alone (the
+ * transaction history adds up row by row). After a whole decision it equals balanceView at the decision's time.
+ */
+export function balanceOf(current: AccountState): BalanceView {
+  const byKind: Record<BucketKind, Micro> = { allowance: 0n, promotional: 0n, purchased: 0n };
+  for (const bucket of current.buckets) byKind[bucket.kind] += bucket.amount;
+  return {
+    available: available(current),
+    byKind,
+    held: held(current),
+    overdraft: current.overdraft,
+    allocation: current.cycle?.allocation ?? 0n,
+    usedThisCycle: current.usedThisCycle,
+    cycleId: current.cycle?.cycleId ?? null,
+    cycleEnd: current.cycle?.periodEnd ?? null,
+    unlimited: current.plan.unlimited,
+    planId: current.plan.planId ?? null,
+  };
+}

@@ -1,0 +1,692 @@
+import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS } from '@tally/money';
+import { accountDecider, decide } from './account.decider';
+import type { AccountCommand } from './account.commands';
+import { AccountError, InsufficientCreditsError } from './account.errors';
+import { balanceView } from './account-balance.view';
+import { evolve, fold, initialState } from './account.state';
+import { spec } from '@tally/decider/testing';
+import {
+  ACCOUNT,
+  AT,
+  CYCLE_END,
+  NOW,
+  cr,
+  cycleStarted,
+  cycleWithAllowance,
+  debited,
+  grantCommand,
+  granted,
+  holdCommand,
+  opened,
+  share,
+  startCycleCommand,
+  usageCommand,
+} from './testing/account.fixtures';
+
+const { given } = spec(accountDecider, { now: NOW });
+const at = (iso: string) => ({ now: new Date(iso) });
+
+describe('account decider', () => {
+  describe('rule 1: the first command opens the account', () => {
+    it('starts from a state that does not exist', () => {
+      expect(initialState.exists).toBe(false);
+      expect(fold([opened]).exists).toBe(true);
+    });
+
+    it('emits AccountOpened before the events of a grant', () => {
+      given([])
+        .when(grantCommand('g1', 'purchased', cr(10)))
+        .then([{ type: 'AccountOpened', data: { accountId: ACCOUNT, openedAt: AT } }, granted('g1', 'purchased', cr(10))]);
+    });
+
+    it('opens the account on a usage event never seen before: the usage becomes overdraft, never dropped', () => {
+      given([])
+        .when(usageCommand('u1', cr(2)))
+        .then([
+          { type: 'AccountOpened', data: { accountId: ACCOUNT, openedAt: AT } },
+          debited('u1', cr(2), [], { overdraft: cr(2) }),
+          { type: 'OverdraftIncurred', data: { usageId: 'u1', amount: cr(2), total: cr(2) } },
+          { type: 'CreditsDepleted', data: { usageId: 'u1' } },
+        ]);
+    });
+
+    it('does not open an existing account again', () => {
+      given([opened]).when(grantCommand('g1', 'purchased', cr(10))).then([granted('g1', 'purchased', cr(10))]);
+    });
+
+    it('refuses a command addressed to another account', () => {
+      given([opened])
+        .when({ ...grantCommand('g1', 'purchased', cr(10)), accountId: 'acc-2' })
+        .thenThrows('INVALID_COMMAND');
+    });
+
+    it('does not open an account for housekeeping or for releasing a hold it never had', () => {
+      given([]).when({ type: 'ExpireCredits', accountId: ACCOUNT }).then([]);
+      given([]).when({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'released' }).then([]);
+    });
+  });
+
+  describe('rule 2: deduction order', () => {
+    it('takes soonest expiry first, then promotional without expiry, then purchased', () => {
+      given([
+        opened,
+        granted('purchased-1', 'purchased', cr(10)),
+        granted('promo-forever', 'promotional', cr(10)),
+        ...cycleWithAllowance('c1', cr(10)),
+        granted('promo-apr', 'promotional', cr(10), { expiresAt: '2025-04-15T00:00:00.000Z' }),
+        granted('promo-mar', 'promotional', cr(10), { expiresAt: '2025-03-20T00:00:00.000Z' }),
+      ])
+        .when(usageCommand('u1', cr(45)))
+        .then([
+          debited('u1', cr(45), [
+            share('promo-mar', 'promotional', cr(10)),
+            share('allowance:c1', 'allowance', cr(10)),
+            share('promo-apr', 'promotional', cr(10)),
+            share('promo-forever', 'promotional', cr(10)),
+            share('purchased-1', 'purchased', cr(5)),
+          ]),
+        ]);
+    });
+
+    it('breaks ties by grant order', () => {
+      const expiresAt = '2025-03-20T00:00:00.000Z';
+      given([
+        opened,
+        granted('p1', 'purchased', cr(1)),
+        granted('p2', 'purchased', cr(1)),
+        granted('e1', 'promotional', cr(1), { expiresAt }),
+        granted('e2', 'allowance', cr(1), { expiresAt }),
+      ])
+        .when(usageCommand('u1', cr(3)))
+        .then([
+          debited('u1', cr(3), [
+            share('e1', 'promotional', cr(1)),
+            share('e2', 'allowance', cr(1)),
+            share('p1', 'purchased', cr(1)),
+          ]),
+        ]);
+    });
+
+    it('StartCycle creates the allowance bucket allowance:<cycleId> expiring at periodEnd', () => {
+      const state = fold([opened, ...cycleWithAllowance('c1', cr(100))]);
+      expect(state.buckets).toEqual([{ bucketId: 'allowance:c1', kind: 'allowance', amount: cr(100), expiresAt: CYCLE_END }]);
+    });
+  });
+
+  describe('rule 3: idempotency keys', () => {
+    const history = [opened, granted('g1', 'purchased', cr(10)), debited('u1', cr(1), [share('g1', 'purchased', cr(1))])];
+
+    it('ignores a repeated usage with the same amount and refuses one with another amount', () => {
+      given(history).when(usageCommand('u1', cr(1))).then([]);
+      given(history).when(usageCommand('u1', cr(2))).thenThrows('IDEMPOTENCY_CONFLICT');
+    });
+
+    it('ignores a repeated grant and refuses the same grant id with other kind, amount or expiry', () => {
+      given(history).when(grantCommand('g1', 'purchased', cr(10))).then([]);
+      given(history).when(grantCommand('g1', 'purchased', cr(11))).thenThrows('IDEMPOTENCY_CONFLICT');
+      given(history).when(grantCommand('g1', 'promotional', cr(10))).thenThrows('IDEMPOTENCY_CONFLICT');
+      given(history)
+        .when(grantCommand('g1', 'purchased', cr(10), { expiresAt: CYCLE_END }))
+        .thenThrows('IDEMPOTENCY_CONFLICT');
+    });
+
+    it('recognises a repeated grant whose first delivery paid overdraft', () => {
+      const { state } = given([opened, debited('u0', cr(3), [], { overdraft: cr(3) }), overdraftIncurred('u0', cr(3), cr(3))])
+        .when(grantCommand('g1', 'purchased', cr(10)))
+        .then([
+          { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(3), remaining: 0n } },
+          granted('g1', 'purchased', cr(7), { overdraftSettled: cr(3) }),
+        ]);
+      expect(decide(grantCommand('g1', 'purchased', cr(10)), state, { now: NOW })).toEqual([]);
+    });
+
+    it('ignores a repeated StartCycle and refuses the same cycle id with other terms', () => {
+      const h = [opened, ...cycleWithAllowance('c1', cr(100))];
+      given(h).when(startCycleCommand('c1', cr(100))).then([]);
+      given(h).when(startCycleCommand('c1', cr(200))).thenThrows('IDEMPOTENCY_CONFLICT');
+    });
+
+    it('ignores a repeated PlaceHold and refuses the same hold id with another amount', () => {
+      const h = [...history, { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(2), perBucket: [share('g1', 'purchased', cr(2))], expiresAt: '2025-03-10T12:05:00.000Z' } }];
+      given(h).when(holdCommand('h1', cr(2))).then([]);
+      given(h).when(holdCommand('h1', cr(3))).thenThrows('IDEMPOTENCY_CONFLICT');
+    });
+
+    it('ignores a repeated ChangePlan and refuses the same change id with other terms', () => {
+      const change: AccountCommand = { type: 'ChangePlan', accountId: ACCOUNT, changeId: 'ch1', planId: 'max', unlimited: false, thresholds: [20], overdraftPolicy: 'carry' };
+      const { state } = given([opened]).when(change).then([
+        { type: 'PlanChanged', data: { changeId: 'ch1', planId: 'max', unlimited: false, thresholds: [20], overdraftPolicy: 'carry' } },
+      ]);
+      expect(decide(change, state, { now: NOW })).toEqual([]);
+      expect(() => decide({ ...change, planId: 'mini' }, state, { now: NOW })).toThrow(AccountError);
+    });
+
+    it('keeps the seen keys in state', () => {
+      expect(fold(history).seen.toObject()).toEqual({
+        'grant:g1': `purchased|${cr(10)}|-`,
+        'usage:u1': `${cr(1)}`,
+      });
+    });
+
+    it('remembers a new key without touching the previous state (states are values)', () => {
+      const before = fold(history);
+      const after = evolve(before, debited('u2', cr(1), [share('g1', 'purchased', cr(1))]));
+      expect(after.seen.has('usage:u2')).toBe(true);
+      expect(before.seen.has('usage:u2')).toBe(false);
+      expect(before.seen.size).toBe(2);
+    });
+  });
+
+  describe('rule 4: usage is never dropped', () => {
+    it('takes what is available and carries the rest as overdraft (default policy)', () => {
+      given([opened, granted('g1', 'purchased', cr(3))])
+        .when(usageCommand('u1', cr(5)))
+        .then([
+          debited('u1', cr(5), [share('g1', 'purchased', cr(3))], { overdraft: cr(2) }),
+          overdraftIncurred('u1', cr(2), cr(2)),
+          { type: 'CreditsDepleted', data: { usageId: 'u1' } },
+        ]);
+    });
+
+    it('adds to the overdraft already carried', () => {
+      given([opened, debited('u0', cr(1), [], { overdraft: cr(1) }), overdraftIncurred('u0', cr(1), cr(1)), depleted('u0')])
+        .when(usageCommand('u1', cr(2)))
+        .then([debited('u1', cr(2), [], { overdraft: cr(2) }), overdraftIncurred('u1', cr(2), cr(3))]);
+    });
+
+    it('records and writes off the rest under a write-off plan', () => {
+      const { state } = given([opened, ...cycleWithAllowance('c1', cr(1), { thresholds: [], overdraftPolicy: 'write-off' })])
+        .when(usageCommand('u1', cr(3)))
+        .then([
+          debited('u1', cr(3), [share('allowance:c1', 'allowance', cr(1))], { overdraft: cr(2) }),
+          { type: 'OverdraftWrittenOff', data: { usageId: 'u1', amount: cr(2) } },
+          { type: 'CreditsDepleted', data: { cycleId: 'c1', usageId: 'u1' } },
+        ]);
+      expect(state.overdraft).toBe(0n);
+    });
+
+    it('settles the overdraft from the next grant first, the bucket gets the rest', () => {
+      const { state } = given([opened, debited('u0', cr(4), [], { overdraft: cr(4) }), overdraftIncurred('u0', cr(4), cr(4))])
+        .when(grantCommand('g1', 'purchased', cr(10)))
+        .then([
+          { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(4), remaining: 0n } },
+          granted('g1', 'purchased', cr(6), { overdraftSettled: cr(4) }),
+        ]);
+      expect(balanceView(state, NOW)).toMatchObject({ available: cr(6), overdraft: 0n });
+    });
+
+    it('keeps carrying what a small grant could not settle', () => {
+      const { state } = given([opened, debited('u0', cr(4), [], { overdraft: cr(4) }), overdraftIncurred('u0', cr(4), cr(4))])
+        .when(grantCommand('g1', 'purchased', cr(1)))
+        .then([
+          { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(1), remaining: cr(3) } },
+          granted('g1', 'purchased', 0n, { overdraftSettled: cr(1) }),
+        ]);
+      expect(state.overdraft).toBe(cr(3));
+      expect(state.buckets).toEqual([]);
+    });
+
+    it('settles the overdraft from a new cycle allowance', () => {
+      given([opened, debited('u0', cr(4), [], { overdraft: cr(4) }), overdraftIncurred('u0', cr(4), cr(4))])
+        .when(startCycleCommand('c1', cr(100)))
+        .then([
+          cycleStarted('c1', cr(100)),
+          { type: 'OverdraftSettled', data: { grantId: 'allowance:c1', amount: cr(4), remaining: 0n } },
+          granted('allowance:c1', 'allowance', cr(96), { expiresAt: CYCLE_END, source: 'plan:pro', overdraftSettled: cr(4) }),
+        ]);
+    });
+  });
+
+  describe('rule 5: unlimited accounts', () => {
+    const unlimited = [opened, ...cycleWithAllowance('c1', cr(10), { unlimited: true })];
+
+    it('records usage without touching buckets, overdraft, thresholds or depletion', () => {
+      const { state } = given(unlimited)
+        .when(usageCommand('u1', cr(500)))
+        .then([debited('u1', cr(500), [])]);
+      expect(balanceView(state, NOW)).toMatchObject({ available: cr(10), overdraft: 0n, usedThisCycle: cr(500), unlimited: true });
+    });
+
+    it('becomes unlimited through ChangePlan', () => {
+      given([opened, { type: 'PlanChanged', data: { changeId: 'ch1', planId: 'custom', unlimited: true, thresholds: [], overdraftPolicy: 'carry' } }])
+        .when(usageCommand('u1', cr(5)))
+        .then([debited('u1', cr(5), [])]);
+    });
+
+    it('allows a hold without reserving anything: no hold is recorded, so none is released or settled later', () => {
+      const { state } = given([opened, cycleStarted('c1', 0n, { unlimited: true })])
+        .when(holdCommand('h1', cr(1000)))
+        .then([]);
+      expect(balanceView(state, NOW)).toMatchObject({ held: 0n, available: 0n });
+      given([opened, cycleStarted('c1', 0n, { unlimited: true })])
+        .when(usageCommand('u1', cr(3), { holdId: 'h1' }))
+        .then([debited('u1', cr(3), [])]);
+    });
+  });
+
+  describe('holds that are already due', () => {
+    it('refuses a hold whose expiry is not after now (it would be placed and expired at once)', () => {
+      given([opened, ...cycleWithAllowance('c1', cr(10))])
+        .when(holdCommand('h1', cr(1), AT))
+        .thenThrows('INVALID_COMMAND', { expiresAt: AT });
+    });
+  });
+
+  describe('rule 6: low-credit thresholds and depletion', () => {
+    const cycle = [opened, ...cycleWithAllowance('c1', cr(100))];
+    const crossed = (thresholdPercent: number, available: bigint, cycleId = 'c1') => ({
+      type: 'LowCreditThresholdCrossed' as const,
+      data: { thresholdPercent, cycleId, available, allocation: cr(100) },
+    });
+    const use = (usageId: string, amount: bigint) => debited(usageId, amount, [share('allowance:c1', 'allowance', amount)]);
+
+    it('announces a threshold when available falls below it', () => {
+      given(cycle).when(usageCommand('u1', cr(81))).then([use('u1', cr(81)), crossed(20, cr(19))]);
+    });
+
+    it('does not announce at exactly the threshold', () => {
+      given(cycle).when(usageCommand('u1', cr(80))).then([use('u1', cr(80))]);
+    });
+
+    it('announces each threshold once per cycle', () => {
+      given([...cycle, use('u1', cr(81)), crossed(20, cr(19))])
+        .when(usageCommand('u2', cr(1)))
+        .then([use('u2', cr(1))]);
+    });
+
+    it('announces every threshold one debit crosses, the higher first', () => {
+      given(cycle).when(usageCommand('u1', cr(96))).then([use('u1', cr(96)), crossed(20, cr(4)), crossed(5, cr(4))]);
+    });
+
+    it('announces a threshold crossed by a hold', () => {
+      given(cycle)
+        .when(holdCommand('h1', cr(85)))
+        .then([
+          { type: 'HoldPlaced', data: { holdId: 'h1', amount: cr(85), perBucket: [share('allowance:c1', 'allowance', cr(85))], expiresAt: '2025-03-10T12:05:00.000Z' } },
+          crossed(20, cr(15)),
+        ]);
+    });
+
+    it('never announces without an allocation', () => {
+      given([opened, granted('g1', 'purchased', cr(10))]).when(usageCommand('u1', cr(9))).then([debited('u1', cr(9), [share('g1', 'purchased', cr(9))])]);
+      given([opened, cycleStarted('c1', 0n), granted('g1', 'purchased', cr(10))])
+        .when(usageCommand('u1', cr(9)))
+        .then([debited('u1', cr(9), [share('g1', 'purchased', cr(9))])]);
+    });
+
+    it('re-arms a threshold when a grant lifts available back to it', () => {
+      const { state } = given([...cycle, use('u1', cr(96)), crossed(20, cr(4)), crossed(5, cr(4))])
+        .when(grantCommand('g1', 'purchased', cr(6)))
+        .then([granted('g1', 'purchased', cr(6))]);
+      expect([...state.crossedThresholds]).toEqual([20]); // 10 credits left: 5% is armed again, 20% not
+      given([...cycle, use('u1', cr(96)), crossed(20, cr(4)), crossed(5, cr(4)), granted('g1', 'purchased', cr(6))])
+        .when(usageCommand('u2', cr(6)))
+        .then([debited('u2', cr(6), [share('allowance:c1', 'allowance', cr(4)), share('g1', 'purchased', cr(2))]), crossed(5, cr(4))]);
+    });
+
+    it('announces a threshold when expiring credits take available below it (a promotion ending), while the cycle runs', () => {
+      const promo = granted('promo', 'promotional', cr(15), { expiresAt: '2025-03-20T00:00:00.000Z' });
+      const boosted = [...cycle, use('u1', cr(90)), crossed(20, cr(10)), promo]; // 25 left: 20% re-armed
+      given(boosted)
+        .when({ type: 'ExpireCredits', accountId: ACCOUNT, bucketId: 'promo' }, at('2025-03-20T00:00:00.000Z'))
+        .then([
+          { type: 'CreditsExpired', data: { bucketId: 'promo', kind: 'promotional', amount: cr(15), reason: 'expired', expiredAt: '2025-03-20T00:00:00.000Z' } },
+          crossed(20, cr(10)),
+        ]);
+      // At the end of the period the allowance expires with the cycle: that is no low balance.
+      given([...cycle, use('u1', cr(70))])
+        .when({ type: 'ExpireCredits', accountId: ACCOUNT }, at(CYCLE_END))
+        .then([{ type: 'CreditsExpired', data: { bucketId: 'allowance:c1', kind: 'allowance', amount: cr(30), reason: 'expired', expiredAt: CYCLE_END } }]);
+    });
+
+    it('re-arms every threshold when a new cycle starts', () => {
+      const previous = [...cycle, use('u1', cr(96)), crossed(20, cr(4)), crossed(5, cr(4))];
+      const state = fold([...previous, cycleStarted('c2', cr(100))]);
+      expect(state.crossedThresholds.size).toBe(0);
+    });
+
+    it('announces depletion when available reaches 0, once until a grant lifts it', () => {
+      const emptied = [...cycle, use('u1', cr(100)), crossed(20, 0n), crossed(5, 0n)];
+      given(cycle)
+        .when(usageCommand('u1', cr(100)))
+        .then([...emptied.slice(cycle.length), { type: 'CreditsDepleted', data: { cycleId: 'c1', usageId: 'u1' } }]);
+      const depletedHistory = [...emptied, depleted('u1', 'c1')];
+      given(depletedHistory).when(usageCommand('u2', 0n)).then([debited('u2', 0n, [])]);
+      given([...depletedHistory, granted('g1', 'purchased', cr(1))])
+        .when(usageCommand('u2', cr(1)))
+        .then([debited('u2', cr(1), [share('g1', 'purchased', cr(1))]), { type: 'CreditsDepleted', data: { cycleId: 'c1', usageId: 'u2' } }]);
+    });
+  });
+
+  describe('rule 7: StartCycle', () => {
+    const previous = [
+      opened,
+      ...cycleWithAllowance('c1', cr(100)),
+      granted('g1', 'purchased', cr(50)),
+      granted('promo', 'promotional', cr(5)),
+      debited('u1', cr(70), [share('allowance:c1', 'allowance', cr(70))]),
+    ];
+    const next = { cycleId: 'c2', periodStart: CYCLE_END, periodEnd: '2025-05-01T00:00:00.000Z', planId: 'max' };
+
+    it('expires what is left of the previous allowance, starts the cycle and grants the allocation', () => {
+      const { state } = given(previous)
+        .when(startCycleCommand('c2', cr(200), next))
+        .then([
+          { type: 'CreditsExpired', data: { bucketId: 'allowance:c1', kind: 'allowance', amount: cr(30), reason: 'cycle-reset', expiredAt: AT } },
+          cycleStarted('c2', cr(200), next),
+          granted('allowance:c2', 'allowance', cr(200), { expiresAt: next.periodEnd, source: 'plan:max' }),
+        ]);
+      expect(balanceView(state, NOW)).toEqual({
+        available: cr(255),
+        byKind: { allowance: cr(200), promotional: cr(5), purchased: cr(50) },
+        held: 0n,
+        overdraft: 0n,
+        allocation: cr(200),
+        usedThisCycle: 0n,
+        cycleId: 'c2',
+        cycleEnd: next.periodEnd,
+        unlimited: false,
+        planId: 'max',
+      });
+    });
+
+    it('expires nothing when the previous allowance was spent', () => {
+      given([opened, ...cycleWithAllowance('c1', cr(10)), debited('u1', cr(10), [share('allowance:c1', 'allowance', cr(10))])])
+        .when(startCycleCommand('c2', cr(10), next))
+        .then([cycleStarted('c2', cr(10), next), granted('allowance:c2', 'allowance', cr(10), { expiresAt: next.periodEnd, source: 'plan:max' })]);
+    });
+
+    it('at the period boundary the previous allowance has already expired by date', () => {
+      given(previous)
+        .when(startCycleCommand('c2', cr(200), next), at(CYCLE_END))
+        .then([
+          { type: 'CreditsExpired', data: { bucketId: 'allowance:c1', kind: 'allowance', amount: cr(30), reason: 'expired', expiredAt: CYCLE_END } },
+          cycleStarted('c2', cr(200), next),
+          granted('allowance:c2', 'allowance', cr(200), { expiresAt: next.periodEnd, source: 'plan:max', grantedAt: CYCLE_END }),
+        ]);
+    });
+
+    it('resets usedThisCycle', () => {
+      expect(fold(previous).usedThisCycle).toBe(cr(70));
+      expect(fold([...previous, cycleStarted('c2', cr(200), next)]).usedThisCycle).toBe(0n);
+    });
+
+    it('rejects a negative allocation or a period that ends before it starts', () => {
+      given(previous).when(startCycleCommand('c2', -1n, next)).thenThrows('INVALID_AMOUNT');
+      given(previous).when(startCycleCommand('c2', cr(1), { ...next, periodEnd: next.periodStart })).thenThrows('INVALID_COMMAND');
+      given(previous).when(startCycleCommand('c2', cr(1), { ...next, thresholds: [120] })).thenThrows('INVALID_COMMAND');
+    });
+  });
+
+  describe('rule 8: expiry', () => {
+    const history = [
+      opened,
+      granted('promo', 'promotional', cr(5), { expiresAt: '2025-03-10T12:00:00.000Z' }),
+      granted('later', 'promotional', cr(5), { expiresAt: '2025-03-20T00:00:00.000Z' }),
+      granted('g1', 'purchased', cr(10)),
+    ];
+    const promoExpired = { type: 'CreditsExpired' as const, data: { bucketId: 'promo', kind: 'promotional' as const, amount: cr(5), reason: 'expired' as const, expiredAt: AT } };
+
+    it('expires due buckets (expiresAt <= now) before the command events', () => {
+      given(history)
+        .when(usageCommand('u1', cr(1)))
+        .then([promoExpired, debited('u1', cr(1), [share('later', 'promotional', cr(1))])]);
+    });
+
+    it('ExpireCredits only does the housekeeping', () => {
+      given(history).when({ type: 'ExpireCredits', accountId: ACCOUNT }).then([promoExpired]);
+      given(history).when({ type: 'ExpireCredits', accountId: ACCOUNT }, at('2025-03-10T11:59:59.999Z')).then([]);
+    });
+
+    it('ExpireCredits for one bucket expires it once it is due, and is a no-op before, after, or for a bucket without expiry', () => {
+      const forPromo = { type: 'ExpireCredits' as const, accountId: ACCOUNT, bucketId: 'promo' };
+      given(history).when(forPromo, at('2025-03-10T11:59:59.999Z')).then([]);
+      given(history).when(forPromo).then([promoExpired]);
+      given([...history, promoExpired]).when(forPromo).then([]);
+      given(history).when({ ...forPromo, bucketId: 'g1' }).then([]);
+      given(history).when({ ...forPromo, bucketId: 'unknown' }).then([]);
+    });
+
+    it('releases due holds, giving their reservations back', () => {
+      const hold = { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(3), perBucket: [share('g1', 'purchased', cr(3))], expiresAt: '2025-03-10T11:00:00.000Z' } };
+      const { state } = given([opened, granted('g1', 'purchased', cr(10)), hold])
+        .when({ type: 'ExpireCredits', accountId: ACCOUNT })
+        .then([{ type: 'HoldReleased', data: { holdId: 'h1', amount: cr(3), reason: 'expired' } }]);
+      expect(balanceView(state, NOW)).toMatchObject({ available: cr(10), held: 0n });
+    });
+
+    it('expires credits a hold gives back to a bucket that expired meanwhile', () => {
+      const hold = { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(5), perBucket: [share('promo', 'promotional', cr(5))], expiresAt: '2025-03-10T13:00:00.000Z' } };
+      given([...history, hold])
+        .when({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'released' })
+        .then([
+          { type: 'HoldReleased', data: { holdId: 'h1', amount: cr(5), reason: 'released' } },
+          promoExpired,
+        ]);
+    });
+  });
+
+  describe('rule 9: holds', () => {
+    const history = [
+      opened,
+      ...cycleWithAllowance('c1', cr(10), { thresholds: [] }),
+      granted('g1', 'purchased', cr(10)),
+    ];
+    const placed = (holdId: string, amount: bigint, perBucket: ReturnType<typeof share>[]) => ({
+      type: 'HoldPlaced' as const,
+      data: { holdId, amount, perBucket, expiresAt: '2025-03-10T12:05:00.000Z' },
+    });
+    const held = [...history, placed('h1', cr(12), [share('allowance:c1', 'allowance', cr(10)), share('g1', 'purchased', cr(2))])];
+
+    it('reserves the amount from buckets in deduction order', () => {
+      const { state } = given(history)
+        .when(holdCommand('h1', cr(12)))
+        .then([placed('h1', cr(12), [share('allowance:c1', 'allowance', cr(10)), share('g1', 'purchased', cr(2))])]);
+      expect(balanceView(state, NOW)).toMatchObject({ available: cr(8), held: cr(12) });
+    });
+
+    it('refuses a hold larger than what is available', () => {
+      const error = given(held).when(holdCommand('h2', cr(9))).thenThrows('INSUFFICIENT_CREDITS', { required: cr(9), available: cr(8) });
+      expect(error).toBeInstanceOf(InsufficientCreditsError);
+      expect(error).toMatchObject({ required: cr(9), available: cr(8) });
+    });
+
+    it('settles a hold: reservations go back, the actual amount is debited in order', () => {
+      given(held)
+        .when(usageCommand('u1', cr(11), { holdId: 'h1' }))
+        .then([
+          { type: 'HoldSettled', data: { holdId: 'h1', usageId: 'u1', heldAmount: cr(12), settledAmount: cr(11), releasedAmount: cr(1) } },
+          debited('u1', cr(11), [share('allowance:c1', 'allowance', cr(10)), share('g1', 'purchased', cr(1))], { holdId: 'h1' }),
+        ]);
+    });
+
+    it('settles for more than was held', () => {
+      given(held)
+        .when(usageCommand('u1', cr(15), { holdId: 'h1' }))
+        .then([
+          { type: 'HoldSettled', data: { holdId: 'h1', usageId: 'u1', heldAmount: cr(12), settledAmount: cr(15), releasedAmount: 0n } },
+          debited('u1', cr(15), [share('allowance:c1', 'allowance', cr(10)), share('g1', 'purchased', cr(5))], { holdId: 'h1' }),
+        ]);
+    });
+
+    it('a hold resolves at most once: a later usage naming it is debited without it', () => {
+      const settled = [
+        ...held,
+        { type: 'HoldSettled' as const, data: { holdId: 'h1', usageId: 'u1', heldAmount: cr(12), settledAmount: cr(1), releasedAmount: cr(11) } },
+        debited('u1', cr(1), [share('allowance:c1', 'allowance', cr(1))], { holdId: 'h1' }),
+      ];
+      given(settled)
+        .when(usageCommand('u2', cr(1), { holdId: 'h1' }))
+        .then([debited('u2', cr(1), [share('allowance:c1', 'allowance', cr(1))])]);
+      given(history).when(usageCommand('u2', cr(1), { holdId: 'unknown' })).then([debited('u2', cr(1), [share('allowance:c1', 'allowance', cr(1))])]);
+    });
+
+    it('releases a hold once', () => {
+      const release: AccountCommand = { type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'released' };
+      const { state } = given(held).when(release).then([{ type: 'HoldReleased', data: { holdId: 'h1', amount: cr(12), reason: 'released' } }]);
+      expect(balanceView(state, NOW)).toMatchObject({ available: cr(20), held: 0n });
+      expect(decide(release, state, { now: NOW })).toEqual([]);
+      given(history).when({ ...release, holdId: 'nope' }).then([]);
+    });
+
+    it('a hold that expired before its release is released as expired, once', () => {
+      given(held)
+        .when({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'released' }, at('2025-03-10T12:05:00.000Z'))
+        .then([{ type: 'HoldReleased', data: { holdId: 'h1', amount: cr(12), reason: 'expired' } }]);
+    });
+
+    it('expiring a hold releases it as expired once it is due, once, and never before its time', () => {
+      const expire: AccountCommand = { type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'expired' };
+      given(held).when(expire, at('2025-03-10T12:04:59.999Z')).then([]);
+      const { state } = given(held)
+        .when(expire, at('2025-03-10T12:05:00.000Z'))
+        .then([{ type: 'HoldReleased', data: { holdId: 'h1', amount: cr(12), reason: 'expired' } }]);
+      expect(balanceView(state, at('2025-03-10T12:05:00.000Z').now)).toMatchObject({ available: cr(20), held: 0n });
+      expect(decide(expire, state, at('2025-03-10T12:06:00.000Z'))).toEqual([]);
+      given(history).when({ ...expire, holdId: 'nope' }).then([]);
+    });
+  });
+
+  describe('rule 10: usedThisCycle and the balance view', () => {
+    it('accumulates the debited amounts of the cycle, overdraft included', () => {
+      const state = fold([
+        opened,
+        ...cycleWithAllowance('c1', cr(10)),
+        debited('u1', cr(4), [share('allowance:c1', 'allowance', cr(4))]),
+        debited('u2', cr(8), [share('allowance:c1', 'allowance', cr(6))], { overdraft: cr(2) }),
+        overdraftIncurred('u2', cr(2), cr(2)),
+      ]);
+      expect(balanceView(state, NOW)).toEqual({
+        available: 0n,
+        byKind: { allowance: 0n, promotional: 0n, purchased: 0n },
+        held: 0n,
+        overdraft: cr(2),
+        allocation: cr(10),
+        usedThisCycle: cr(12),
+        cycleId: 'c1',
+        cycleEnd: CYCLE_END,
+        unlimited: false,
+        planId: 'pro',
+      });
+    });
+
+    it('leaves out what is due at the time of reading, even before housekeeping ran', () => {
+      const state = fold([opened, granted('promo', 'promotional', cr(5), { expiresAt: '2025-03-11T00:00:00.000Z' }), granted('g1', 'purchased', cr(1))]);
+      expect(balanceView(state, NOW).available).toBe(cr(6));
+      expect(balanceView(state, new Date('2025-03-11T00:00:00.000Z'))).toMatchObject({ available: cr(1), byKind: { promotional: 0n, purchased: cr(1) } });
+      expect(balanceView(initialState, NOW)).toMatchObject({ available: 0n, cycleId: null, planId: null, unlimited: false });
+    });
+  });
+
+  describe('rule 11: input errors', () => {
+    it('refuses grants and holds that are not positive, and negative usage', () => {
+      given([opened]).when(grantCommand('g1', 'purchased', 0n)).thenThrows('INVALID_AMOUNT');
+      given([opened]).when(grantCommand('g1', 'purchased', -5n)).thenThrows('INVALID_AMOUNT');
+      given([opened]).when(holdCommand('h1', 0n)).thenThrows('INVALID_AMOUNT');
+      given([opened]).when(usageCommand('u1', -1n)).thenThrows('INVALID_AMOUNT');
+    });
+
+    it('refuses money that is not a bigint', () => {
+      given([opened])
+        .when(grantCommand('g1', 'purchased', 5 as unknown as bigint))
+        .thenThrows('INVALID_AMOUNT');
+    });
+
+    it('accepts a usage of 0', () => {
+      given([opened, granted('g1', 'purchased', cr(1))]).when(usageCommand('u1', 0n)).then([debited('u1', 0n, [])]);
+    });
+
+    it('throws AccountError with a code and details', () => {
+      try {
+        decide(grantCommand('g1', 'purchased', 0n), initialState, { now: NOW });
+        throw new Error('expected a throw');
+      } catch (error) {
+        expect(error).toBeInstanceOf(AccountError);
+        expect(error).toMatchObject({ code: 'INVALID_AMOUNT', details: { field: 'amount', amount: 0n } });
+      }
+    });
+
+    it('refuses a command type it does not know (the switch is exhaustive at compile time too)', () => {
+      expect(() => decide({ type: 'Nope', accountId: ACCOUNT } as unknown as AccountCommand, initialState, { now: NOW })).toThrow(/unexpected/);
+    });
+  });
+  describe('rule 12: upper bounds (one amount at most MAX_AMOUNT_MICROS, every balance at most MAX_BALANCE_MICROS)', () => {
+    const MAX = MAX_AMOUNT_MICROS;
+    /** An account holding exactly the balance bound: 100 purchases of the largest amount. */
+    const full = Array.from({ length: Number(MAX_BALANCE_MICROS / MAX) }, (_, index) => granted(`full-${index}`, 'purchased', MAX));
+
+    it('grants exactly the per-amount bound', () => {
+      given([opened]).when(grantCommand('g1', 'purchased', MAX)).then([granted('g1', 'purchased', MAX)]);
+    });
+
+    it('refuses a grant, a hold, a usage debit and an allocation of one micro-credit above it with AMOUNT_OUT_OF_RANGE', () => {
+      given([opened]).when(grantCommand('g1', 'purchased', MAX + 1n)).thenThrows('AMOUNT_OUT_OF_RANGE', { field: 'amount', amount: MAX + 1n, max: MAX });
+      given([opened]).when(grantCommand('g1', 'promotional', 99_999_999_999_999_999_999_999_000_000n)).thenThrows('AMOUNT_OUT_OF_RANGE');
+      given([opened, granted('g1', 'purchased', MAX)]).when(holdCommand('h1', MAX + 1n)).thenThrows('AMOUNT_OUT_OF_RANGE');
+      given([opened]).when(usageCommand('u1', MAX + 1n)).thenThrows('AMOUNT_OUT_OF_RANGE');
+      given([opened]).when(startCycleCommand('c1', MAX + 1n)).thenThrows('AMOUNT_OUT_OF_RANGE', { field: 'allocation' });
+    });
+
+    it('fills an account up to exactly the balance bound', () => {
+      const [last, ...rest] = [...full].reverse();
+      given([opened, ...rest]).when(grantCommand(last.data.grantId, 'purchased', MAX)).then([last]);
+    });
+
+    it('refuses a grant that would take the balance above the bound with BALANCE_LIMIT_EXCEEDED, and changes nothing', () => {
+      given([opened, ...full])
+        .when(grantCommand('one-more', 'promotional', 1n))
+        .thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'balance', wouldBe: MAX_BALANCE_MICROS + 1n, max: MAX_BALANCE_MICROS });
+    });
+
+    it('counts held credits in the balance: they come back to the account when the hold is released', () => {
+      const { events, state } = given([opened, ...full]).when(holdCommand('h1', MAX)).then([
+        { type: 'HoldPlaced', data: { holdId: 'h1', amount: MAX, perBucket: [share('full-0', 'purchased', MAX)], expiresAt: '2025-03-10T12:05:00.000Z' } },
+      ]);
+      expect(balanceView(state, NOW)).toMatchObject({ available: MAX_BALANCE_MICROS - MAX, held: MAX });
+      given([opened, ...full, ...events]).when(grantCommand('g2', 'promotional', 1n)).thenThrows('BALANCE_LIMIT_EXCEEDED');
+    });
+
+    it('lets a grant in when the part that pays an overdraft keeps the balance within the bound', () => {
+      given([opened, ...full.slice(1), overdraftIncurred('u0', cr(1), cr(1))])
+        .when(grantCommand('g1', 'purchased', MAX))
+        .then([
+          { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(1), remaining: 0n } },
+          granted('g1', 'purchased', MAX - cr(1), { overdraftSettled: cr(1) }),
+        ]);
+    });
+
+    it('refuses the allowance of a new cycle that would take the balance above the bound', () => {
+      given([opened, ...full]).when(startCycleCommand('c1', cr(1))).thenThrows('BALANCE_LIMIT_EXCEEDED');
+    });
+
+    it('refuses usage that would take used-this-cycle above the bound (unlimited plans never run out of credits)', () => {
+      const unlimited = [opened, cycleStarted('c1', 0n, { unlimited: true })];
+      const spent = Array.from({ length: 100 }, (_, index) => debited(`spent-${index}`, MAX, []));
+      const { state } = given([...unlimited, ...spent.slice(1)]).when(usageCommand('spent-0', MAX)).then([debited('spent-0', MAX, [])]);
+      expect(state.usedThisCycle).toBe(MAX_BALANCE_MICROS);
+      given([...unlimited, ...spent])
+        .when(usageCommand('u-over', 1n))
+        .thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'usedThisCycle', wouldBe: MAX_BALANCE_MICROS + 1n });
+    });
+
+    it('refuses usage that would carry an overdraft above the bound, and writes it off under a write-off plan', () => {
+      const owing = [opened, overdraftIncurred('u0', MAX_BALANCE_MICROS, MAX_BALANCE_MICROS)];
+      given(owing).when(usageCommand('u1', 1n)).thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'overdraft' });
+      given([...owing, cycleStarted('c1', 0n, { overdraftPolicy: 'write-off' })])
+        .when(usageCommand('u1', 1n))
+        .then([
+          debited('u1', 1n, [], { overdraft: 1n }),
+          { type: 'OverdraftWrittenOff', data: { usageId: 'u1', amount: 1n } },
+          depleted('u1', 'c1'),
+        ]);
+    });
+  });
+});
+
+function overdraftIncurred(usageId: string, amount: bigint, total: bigint) {
+  return { type: 'OverdraftIncurred' as const, data: { usageId, amount, total } };
+}
+
+function depleted(usageId: string, cycleId?: string) {
+  return { type: 'CreditsDepleted' as const, data: { ...(cycleId !== undefined && { cycleId }), usageId } };
+}

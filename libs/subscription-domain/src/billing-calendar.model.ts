@@ -1,0 +1,69 @@
+import { DateTime, Info } from 'luxon';
+import { SubscriptionError } from './subscription.errors';
+
+/** The instant a subscription's billing started and the account's IANA time zone. */
+export interface BillingAnchor {
+  /** ISO-8601 instant with an offset ("2026-01-31T15:00:00.000Z"). */
+  readonly at: string;
+  readonly zone: string;
+}
+
+export interface BillingCycle {
+  readonly index: number;
+  readonly start: Date;
+  /** Exclusive: the start of the next cycle. */
+  readonly end: Date;
+}
+
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/** True for an IANA zone name luxon (and so Intl) knows: "Europe/Berlin", "UTC"; false for offsets like "+02:00". */
+export function isValidZone(zone: unknown): zone is string {
+  return typeof zone === 'string' && zone !== '' && Info.isValidIANAZone(zone);
+}
+
+/** Parses an ISO instant that carries its offset; null when it is not one. */
+export function parseInstant(value: unknown): Date | null {
+  if (typeof value !== 'string' || !INSTANT.test(value)) return null;
+  const parsed = DateTime.fromISO(value, { setZone: true });
+  return parsed.isValid ? parsed.toJSDate() : null;
+}
+
+function anchorIn(anchor: BillingAnchor): DateTime {
+  if (!isValidZone(anchor.zone)) {
+    throw new SubscriptionError('INVALID_TIME_ZONE', `not an IANA time zone: ${JSON.stringify(anchor.zone)}`, { field: 'zone', zone: anchor.zone });
+  }
+  const at = parseInstant(anchor.at);
+  if (!at) throw new SubscriptionError('INVALID_ANCHOR', `not an ISO instant with an offset: ${JSON.stringify(anchor.at)}`, { field: 'at' });
+  return DateTime.fromJSDate(at, { zone: anchor.zone });
+}
+
+function startOf(local: DateTime, n: number): Date {
+  // Calendar arithmetic in the anchor's zone: the day is clamped to the month's last day (Jan 31 → Feb 28),
+  // the wall time is kept across DST changes; a wall time that does not exist that day (spring-forward gap)
+  // moves forward by the gap (02:30 on a 02:00 → 03:00 day starts at 03:30), an ambiguous one (fall-back: the
+  // wall time happens twice) is the occurrence with the anchor's own UTC offset if it has one, else the other
+  // (luxon keeps the original offset when it is valid). Documented in apps/subscription-cycle/README.md.
+  return local.plus({ months: n }).toJSDate();
+}
+
+/** Start of cycle `n` (0 = the anchor itself): anchor + n months in the anchor's zone, always from the anchor. */
+export function cycleStart(anchor: BillingAnchor, n: number): Date {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`cycle index must be a non-negative integer, got ${n}`);
+  return startOf(anchorIn(anchor), n);
+}
+
+/** The cycle that contains `now` (start <= now < end). */
+export function cycleAt(anchor: BillingAnchor, now: Date): BillingCycle {
+  const local = anchorIn(anchor);
+  if (Number.isNaN(now.getTime())) throw new RangeError('now is not a valid date');
+  if (now.getTime() < local.toMillis()) {
+    throw new SubscriptionError('INVALID_ANCHOR', `${now.toISOString()} is before the billing anchor ${anchor.at}`, { field: 'at' });
+  }
+  const nowLocal = DateTime.fromJSDate(now, { zone: anchor.zone });
+  // The month difference is right to within one; the loops settle it against the real cycle starts.
+  let index = Math.max(0, (nowLocal.year - local.year) * 12 + (nowLocal.month - local.month));
+  while (index > 0 && startOf(local, index).getTime() > now.getTime()) index--;
+  while (startOf(local, index + 1).getTime() <= now.getTime()) index++;
+  return { index, start: startOf(local, index), end: startOf(local, index + 1) };
+}
