@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Stops the four services started by scripts/up.sh (SIGTERM: consumers finish their batch), then Kafka.
+# Stops the four services started by scripts/up.sh, then Kafka. Each pid file is a service's supervisor
+# (scripts/supervise.sh): SIGTERM to it stops the service gracefully (consumers finish their batch) and no restart follows.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 for pidfile in "$ROOT"/.cache/run/*.pid; do
   [ -f "$pidfile" ] || continue
+  case "$pidfile" in *.child.pid) continue ;; esac   # the service itself: its supervisor stops it
   pid="$(cat "$pidfile")"
   if kill -0 "$pid" 2>/dev/null; then
     echo "[down] stopping $(basename "$pidfile" .pid) (pid $pid)"

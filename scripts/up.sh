@@ -20,10 +20,15 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tally}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 
+# Each service runs under scripts/supervise.sh, which restarts it when it crashes and logs the restart in its log
+# ($RUN/<app>.log, a JSON line with "supervisor":true). $RUN/<app>.pid is the supervisor's pid (scripts/down.sh
+# stops it, and it stops the service gracefully); $RUN/<app>.child.pid is the running service's.
 start() { # app port
   local app=$1 port=$2 pidfile="$RUN/$1.pid"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "[up] $app already running (pid $(cat "$pidfile"))"; return; fi
-  PORT=$port nohup node --max-semi-space-size=32 -r ts-node/register -r tsconfig-paths/register "apps/$app/src/main.ts" > "$RUN/$app.log" 2>&1 &
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "[up] $app already running (supervisor pid $(cat "$pidfile"))"; return; fi
+  : > "$RUN/$app.log"
+  PORT=$port nohup bash scripts/supervise.sh "$app" "$RUN" -- \
+    node --max-semi-space-size=32 -r ts-node/register -r tsconfig-paths/register "apps/$app/src/main.ts" >/dev/null 2>&1 &
   echo $! > "$pidfile"
 }
 start usage-ingest 3001
@@ -35,7 +40,9 @@ for pair in usage-ingest:3001 ledger:3002 subscription-cycle:3003 notification:3
   app=${pair%%:*} port=${pair##*:}
   for _ in $(seq 1 120); do
     if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then echo "[up] $app ready on http://127.0.0.1:$port (docs: /docs)"; continue 2; fi
-    kill -0 "$(cat "$RUN/$app.pid")" 2>/dev/null || { tail -20 "$RUN/$app.log" >&2; echo "[up] $app failed to start; log: $RUN/$app.log" >&2; exit 1; }
+    if [ "$(grep -c '"supervisor":true' "$RUN/$app.log")" -ge 3 ]; then
+      tail -20 "$RUN/$app.log" >&2; echo "[up] $app keeps crashing at start (its supervisor goes on retrying; bash scripts/down.sh stops it); log: $RUN/$app.log" >&2; exit 1
+    fi
     sleep 0.5
   done
   echo "[up] $app did not become healthy; log: $RUN/$app.log" >&2; exit 1
@@ -54,5 +61,5 @@ Or produce it to Kafka directly (key = account id; the envelope carries id, acco
         --property parse.key=true --property key.separator='|'
 See the balance:
   curl -s http://127.0.0.1:3002/v1/accounts/acct-1/balance -H "Authorization: Bearer $API_KEY"
-Logs: $RUN/*.log    Stop: bash scripts/down.sh
+Logs: $RUN/*.log (a crashed service is restarted; the restart is a "supervisor":true line there)    Stop: bash scripts/down.sh
 MSG
