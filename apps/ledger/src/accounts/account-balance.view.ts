@@ -2,23 +2,19 @@ import type { BalanceSnapshotV1 } from '@tally/contracts';
 import type { BalanceView } from '@tally/ledger-domain';
 import { snapshotOf } from './account-event.codec';
 
-/** The balance as the HTTP API shows it: amounts as decimal credit strings. */
-export interface BalanceResponse {
+type BucketFigures = 'allowance' | 'promotional' | 'purchased';
+
+/**
+ * The balance as the HTTP API shows it: the figures of the ledger.events.v1 snapshot (decimal credit strings),
+ * the three bucket kinds grouped under `byKind`, and the stream version they include.
+ */
+export type BalanceResponse = Omit<BalanceSnapshotV1, BucketFigures> & {
   accountId: string;
-  available: string;
-  byKind: { allowance: string; promotional: string; purchased: string };
-  held: string;
-  overdraft: string;
-  allocation: string;
-  usedThisCycle: string;
-  planId: string | null;
-  unlimited: boolean;
-  cycleId: string | null;
-  cycleEnd: string | null;
+  byKind: Pick<BalanceSnapshotV1, BucketFigures>;
   /** Stream version the figures include. */
   asOfVersion: number;
   asOf?: string;
-}
+};
 
 export function balanceResponse(accountId: string, snapshot: BalanceSnapshotV1, version: number, asOf?: string): BalanceResponse {
   return {

@@ -35,6 +35,13 @@ export const TRANSACTION_TYPES = [
 ] as const;
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 
+/**
+ * A `balances` row as the projection writes it: the one declaration of the balance read model's columns
+ * (camelCase here, snake_case in the table). Amounts are micro-credits as int8 decimal text, where BalanceSnapshotV1
+ * and what clients see carry decimal credit strings: the same TypeScript type in another unit, so the row is
+ * declared on its own, not derived from the snapshot, and only balanceRow (credits → micros) and the balance
+ * repository (micros → credits) cross between the two.
+ */
 export interface BalanceRow {
   accountId: string;
   streamVersion: number;

@@ -1,12 +1,21 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { BalanceRow } from './ledger-event-rows.codec';
 
 /**
  * TypeORM views of the read-model tables. The tables are created by the raw-SQL migration beside this file
  * (never synchronize) and written by LedgerProjection with plain SQL; amounts are micro-credits, which pg
  * returns as strings (int8), so they are typed `string` here and parsed with BigInt where arithmetic is needed.
  */
+/** A `balances` row as pg reads it back: BalanceRow with its timestamptz columns parsed to Date. */
+export type StoredBalanceRow = Omit<BalanceRow, 'cycleStart' | 'cycleEnd' | 'updatedAt'> & {
+  cycleStart: Date | null;
+  cycleEnd: Date | null;
+  updatedAt: Date;
+};
+
+/** TypeORM needs a decorated property per column; `implements` keeps them the row's fields and types. */
 @Entity({ name: 'balances' })
-export class BalanceEntity {
+export class BalanceEntity implements StoredBalanceRow {
   @PrimaryColumn({ name: 'account_id', type: 'varchar', length: 128 }) accountId!: string;
   @Column({ name: 'stream_version', type: 'integer' }) streamVersion!: number;
   @Column({ type: 'bigint' }) available!: string;

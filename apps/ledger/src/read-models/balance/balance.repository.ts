@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { BalanceSnapshotV1 } from '@tally/contracts';
 import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
@@ -6,45 +7,26 @@ import { LedgerConfig } from '../../config/ledger.config';
 import { PG_POOL } from '../../database/tokens.provider';
 import { accountNotFound } from '../history/history.errors';
 import { checkAccountId } from '../history/history.parser';
+import type { StoredBalanceRow } from '../read-model.entity';
 
-interface BalanceDbRow {
-  account_id: string;
-  stream_version: number;
-  available: string;
-  allowance: string;
-  promotional: string;
-  purchased: string;
-  held: string;
-  overdraft: string;
-  allocation: string;
-  used_this_cycle: string;
-  cycle_id: string | null;
-  cycle_start: Date | null;
-  cycle_end: Date | null;
-  plan_id: string | null;
-  unlimited: boolean;
-  updated_at: Date;
-}
+/** `usedThisCycle` → `used_this_cycle`: a camelCase row type's column names. */
+type SnakeCase<S extends string> = S extends `${infer Head}${infer Tail}`
+  ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${SnakeCase<Tail>}`
+  : S;
 
-/** The projected balance as the live stream sends it; amounts as decimal credit strings. */
-export interface ProjectedBalance {
+/** A `balances` row as node-postgres hands it over (`SELECT *`: the table's own column names). */
+type BalanceDbRow = { [K in keyof StoredBalanceRow as SnakeCase<K & string>]: StoredBalanceRow[K] };
+
+/**
+ * The projected balance as the live stream sends it: the figures of the ledger.events.v1 snapshot (decimal credit
+ * strings, converted from the row's micro-credits below), and where the read model stands.
+ */
+export type ProjectedBalance = BalanceSnapshotV1 & {
   accountId: string;
   streamVersion: number;
-  available: string;
-  allowance: string;
-  promotional: string;
-  purchased: string;
-  held: string;
-  overdraft: string;
-  allocation: string;
-  usedThisCycle: string;
-  cycleId: string | null;
   cycleStart: string | null;
-  cycleEnd: string | null;
-  planId: string | null;
-  unlimited: boolean;
   updatedAt: string;
-}
+};
 
 const credits = (micros: string): string => formatCredits(BigInt(micros));
 
