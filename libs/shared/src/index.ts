@@ -13,3 +13,4 @@ export * from './http/http-app.provider';
 export * from './health/health.controller';
 export * from './health/worker-health.service';
 export * from './time/clock.provider';
+export * from './openapi';

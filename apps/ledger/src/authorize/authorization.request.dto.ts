@@ -1,15 +1,16 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsObject, Matches, Max, Min, ValidateIf, ValidateNested, IsDefined } from 'class-validator';
 import { ID_PATTERN, IsCreditAmount, IsOptionalNotNull, UsageRecordedV1 } from '@tally/contracts';
 import { MAX_AMOUNT_MICROS } from '@tally/money';
+import { API_ID_PATTERN, ApiCreditAmount, UsageRecordedDto } from '@tally/shared';
 
 export class HoldRequest {
-  @ApiPropertyOptional({ description: 'Idempotency key of the hold; name it on the usage event to settle it' })
+  @ApiProperty({ description: 'Idempotency key of the hold; name it on the usage event to settle it', pattern: API_ID_PATTERN })
   @Matches(ID_PATTERN, { message: 'hold.holdId must be 1-128 characters of letters, digits and . _ : @ -' })
   holdId!: string;
 
-  @ApiPropertyOptional({ description: 'Seconds until the hold releases itself', example: 300 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 86_400, description: 'Seconds until the hold releases itself (default HOLD_DEFAULT_TTL_SECONDS)', example: 300 })
   @IsOptionalNotNull()
   @IsInt() @Min(1) @Max(86_400)
   ttlSeconds?: number;
@@ -17,13 +18,13 @@ export class HoldRequest {
 
 /** "May this account spend N (or this estimated usage)?", optionally reserving it with a hold. */
 export class AuthorizationRequest {
-  @ApiPropertyOptional({ example: '2.5', description: 'Credits required; or give `usage` to have it priced' })
+  @ApiCreditAmount({ positive: true, max: MAX_AMOUNT_MICROS, required: false, example: '2.5', description: 'Credits required; or give `usage` to have it priced' })
   @ValidateIf((o: AuthorizationRequest) => o.usage === undefined || o.amount !== undefined)
   @IsDefined({ message: 'amount or usage is required' })
   @IsCreditAmount({ positive: true, max: MAX_AMOUNT_MICROS })
   amount?: string;
 
-  @ApiPropertyOptional({ description: 'A usage estimate priced by the current rate card' })
+  @ApiPropertyOptional({ type: UsageRecordedDto, description: 'A usage estimate priced by the current rate card (when `amount` is not given)' })
   @IsOptionalNotNull()
   @IsObject({ message: 'usage must be a JSON object' })
   @ValidateNested()

@@ -1,13 +1,14 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { RequireScope } from '@tally/shared';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
 import { AccountIdParam } from '../accounts/account-id.decorator';
 import { AuthorizationRequest } from './authorization.request.dto';
+import { AuthorizationResponseDto } from './authorization.response.dto';
 import { AuthorizeHandler } from './authorize.handler';
 
 /** Refuses an AI action before it starts when the account cannot pay. */
-@ApiTags('authorizations')
 @ApiBearerAuth()
+@ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId')
 export class AuthorizeHttpController {
   constructor(private readonly handler: AuthorizeHandler) {}
@@ -15,9 +16,16 @@ export class AuthorizeHttpController {
   @Post('authorizations')
   @HttpCode(200)
   @RequireScope('accounts:write')
-  @ApiOperation({ summary: 'May this account spend N (or this estimated usage)? Optionally place a hold with a TTL' })
-  @ApiResponse({ status: 402, description: '{code:"INSUFFICIENT_CREDITS", required, available, message, hint}' })
-  authorize(@AccountIdParam() accountId: string, @Body() body: AuthorizationRequest) {
+  @ApiOperation({ operationId: 'authorize', summary: 'May this account spend N (or this estimated usage)? Optionally place a hold with a TTL' })
+  @ApiOkResponse({ type: AuthorizationResponseDto })
+  @ApiErrors({
+    400: ['AMOUNT_OUT_OF_RANGE', 'BALANCE_LIMIT_EXCEEDED', 'INVALID_AMOUNT', 'INVALID_COMMAND', 'UNPRICEABLE_USAGE'],
+    402: ['INSUFFICIENT_CREDITS'],
+    404: ['ACCOUNT_NOT_FOUND'],
+    409: ['IDEMPOTENCY_CONFLICT'],
+    503: ['ACCOUNT_BUSY'],
+  })
+  authorize(@AccountIdParam() accountId: string, @Body() body: AuthorizationRequest): Promise<AuthorizationResponseDto> {
     return this.handler.authorize(accountId, body);
   }
 }

@@ -1,11 +1,12 @@
 import { Controller, Delete, HttpCode } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequireScope } from '@tally/shared';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
 import { AccountIdParam, HoldIdParam } from '../accounts/account-id.decorator';
 import { ReleaseHoldHandler } from './release-hold.handler';
+import { ReleaseHoldResponseDto } from './release-hold.response.dto';
 
-@ApiTags('authorizations')
 @ApiBearerAuth()
+@ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId')
 export class ReleaseHoldHttpController {
   constructor(private readonly handler: ReleaseHoldHandler) {}
@@ -13,8 +14,11 @@ export class ReleaseHoldHttpController {
   @Delete('holds/:holdId')
   @HttpCode(200)
   @RequireScope('accounts:write')
-  @ApiOperation({ summary: 'Release a hold before it expires (a hold resolves at most once)' })
-  release(@AccountIdParam() accountId: string, @HoldIdParam() holdId: string) {
+  @ApiIdParam('holdId', 'The hold id given when the hold was placed')
+  @ApiOperation({ operationId: 'releaseHold', summary: 'Release a hold before it expires (a hold resolves at most once)' })
+  @ApiOkResponse({ type: ReleaseHoldResponseDto })
+  @ApiErrors({ 400: ['INVALID_COMMAND'], 404: ['ACCOUNT_NOT_FOUND', 'HOLD_NOT_FOUND'], 409: ['IDEMPOTENCY_CONFLICT'], 503: ['ACCOUNT_BUSY'] })
+  release(@AccountIdParam() accountId: string, @HoldIdParam() holdId: string): Promise<ReleaseHoldResponseDto> {
     return this.handler.release(accountId, holdId);
   }
 }

@@ -1,24 +1,31 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { RequireScope } from '@tally/shared';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
 import { NotificationSettingsHandler } from './notification-settings.handler';
-import { NotificationSettingsRequest, type NotificationSettingsResponse } from './notification-settings.request.dto';
+import { NotificationSettingsRequest } from './notification-settings.request.dto';
+import { NotificationSettingsResponseDto } from './notification-settings.response.dto';
 
-@ApiTags('notification settings')
 @ApiBearerAuth()
+@ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/notification-settings')
 export class NotificationSettingsHttpController {
   constructor(private readonly handler: NotificationSettingsHandler) {}
 
   @Get()
   @RequireScope('accounts:read')
-  get(@Param('accountId') accountId: string): Promise<NotificationSettingsResponse> {
+  @ApiOperation({ operationId: 'getNotificationSettings', summary: "The account's notification channels and per-type choices" })
+  @ApiOkResponse({ type: NotificationSettingsResponseDto })
+  @ApiErrors({ 400: ['INVALID_ACCOUNT_ID'], 404: ['NOTIFICATION_SETTINGS_NOT_FOUND'] })
+  get(@Param('accountId') accountId: string): Promise<NotificationSettingsResponseDto> {
     return this.handler.get(accountId);
   }
 
   @Put()
   @RequireScope('accounts:write')
-  put(@Param('accountId') accountId: string, @Body() body: NotificationSettingsRequest): Promise<NotificationSettingsResponse> {
+  @ApiOperation({ operationId: 'putNotificationSettings', summary: "Replace the account's notification settings" })
+  @ApiOkResponse({ type: NotificationSettingsResponseDto })
+  @ApiErrors({ 400: ['INVALID_ACCOUNT_ID'] })
+  put(@Param('accountId') accountId: string, @Body() body: NotificationSettingsRequest): Promise<NotificationSettingsResponseDto> {
     return this.handler.put(accountId, body);
   }
 }

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEmail, IsObject, IsOptional, IsString, MaxLength } from 'class-validator';
 import { IsOptionalNotNull } from '@tally/contracts';
+import { NOTIFICATION_TYPES } from '../notification-type.model';
 
 /**
  * PUT body: replaces the account's settings. Omitted or null email / webhookUrl = that channel is off (null is
@@ -8,19 +9,33 @@ import { IsOptionalNotNull } from '@tally/contracts';
  * webhookSecret is write-only; when omitted, an already stored secret is kept (while a webhook URL is set).
  */
 export class NotificationSettingsRequest {
-  @ApiPropertyOptional({ example: 'ops@example.com', nullable: true })
+  @ApiPropertyOptional({ type: String, maxLength: 320, example: 'ops@example.com', nullable: true, description: 'A well-formed email address; null or omitted: no email' })
   @IsOptional() @IsEmail({}, { message: 'email must be a well-formed email address' }) @MaxLength(320)
   email?: string | null;
 
-  @ApiPropertyOptional({ example: 'https://example.com/hooks/tally', nullable: true })
+  @ApiPropertyOptional({
+    type: String,
+    maxLength: 2048,
+    example: 'https://example.com/hooks/tally',
+    nullable: true,
+    description: 'An absolute https URL (plain http only for allowlisted hosts), no credentials, no fragment; null or omitted: no webhook',
+  })
   @IsOptional() @IsString() @MaxLength(2048)
   webhookUrl?: string | null;
 
-  @ApiPropertyOptional({ description: 'Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes. Never returned.', writeOnly: true })
+  @ApiPropertyOptional({
+    description: 'Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes; required with a webhook URL unless one is stored. Never returned.',
+    pattern: '^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$',
+    maxLength: 200,
+    writeOnly: true,
+  })
   @IsOptionalNotNull() @IsString() @MaxLength(200)
   webhookSecret?: string;
 
   @ApiPropertyOptional({
+    type: 'object',
+    properties: Object.fromEntries(NOTIFICATION_TYPES.map((type) => [type, { type: 'boolean' }])),
+    additionalProperties: false,
     description: 'Per-type choices; omitted types keep their default (low_credit, credits_depleted on; credits_renewed, purchase_receipt off).',
     example: { low_credit: true, credits_renewed: true },
   })

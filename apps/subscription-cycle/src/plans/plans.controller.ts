@@ -1,11 +1,10 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import { RequireScope } from '@tally/shared';
 import type { Catalogue } from '@tally/subscription-domain';
 import { CATALOGUE } from './catalogue.provider';
 import { PlansResponseDto } from './plans.dto';
 
-@ApiTags('plans')
 @ApiBearerAuth()
 @Controller('v1/plans')
 export class PlansController {
@@ -17,6 +16,7 @@ export class PlansController {
 
   @Get()
   @RequireScope('accounts:read')
+  @ApiOperation({ operationId: 'listPlans', summary: 'The plans catalogue and the credit packs' })
   @ApiOkResponse({ type: PlansResponseDto })
   list(): PlansResponseDto {
     return this.body;

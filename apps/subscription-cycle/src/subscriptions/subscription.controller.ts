@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, Param, Put } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { RequireScope } from '@tally/shared';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
 import { PutSubscriptionRequestDto, PutSubscriptionResponseDto, SubscriptionResponseDto } from './subscription.dto';
 import { SubscriptionHandler } from './subscription.handler';
 
-@ApiTags('subscriptions')
 @ApiBearerAuth()
+@ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/subscription')
 export class SubscriptionController {
   constructor(private readonly handler: SubscriptionHandler) {}
@@ -13,16 +13,22 @@ export class SubscriptionController {
   /** Subscribe, or change plan: an upgrade starts a new cycle now; a downgrade takes effect at the cycle end. */
   @Put()
   @RequireScope('accounts:write')
+  @ApiOperation({ operationId: 'putSubscription', summary: 'Subscribe, or change plan (upgrade now, downgrade at the cycle end)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
-  @ApiBadRequestResponse({ description: 'UNKNOWN_PLAN, INVALID_TIME_ZONE, INVALID_ACCOUNT_ID, SAME_PLAN, ...' })
+  @ApiErrors({
+    400: ['INVALID_ACCOUNT_ID', 'UNKNOWN_PLAN', 'INVALID_TIME_ZONE', 'INVALID_ANCHOR', 'INTERVAL_MISMATCH', 'TIME_ZONE_REQUIRED', 'TIME_ZONE_IMMUTABLE', 'SAME_PLAN'],
+    404: ['NOT_SUBSCRIBED'],
+    409: ['ALREADY_SUBSCRIBED', 'CONCURRENT_UPDATE'],
+  })
   put(@Param('accountId') accountId: string, @Body() body: PutSubscriptionRequestDto): Promise<PutSubscriptionResponseDto> {
     return this.handler.put(accountId, body);
   }
 
   @Get()
   @RequireScope('accounts:read')
+  @ApiOperation({ operationId: 'getSubscription', summary: "The account's plan, current cycle and pending change" })
   @ApiOkResponse({ type: SubscriptionResponseDto })
-  @ApiNotFoundResponse({ description: 'SUBSCRIPTION_NOT_FOUND' })
+  @ApiErrors({ 400: ['INVALID_ACCOUNT_ID'], 404: ['SUBSCRIPTION_NOT_FOUND'] })
   get(@Param('accountId') accountId: string): Promise<SubscriptionResponseDto> {
     return this.handler.get(accountId);
   }
@@ -30,7 +36,9 @@ export class SubscriptionController {
   /** Cancel at the end of the current cycle; the account then falls back to the free plan. */
   @Delete()
   @RequireScope('accounts:write')
+  @ApiOperation({ operationId: 'cancelSubscription', summary: 'Cancel at the end of the current cycle (then the fallback plan)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
+  @ApiErrors({ 400: ['INVALID_ACCOUNT_ID', 'SAME_PLAN'], 404: ['SUBSCRIPTION_NOT_FOUND', 'NOT_SUBSCRIBED'], 409: ['CONCURRENT_UPDATE'] })
   cancel(@Param('accountId') accountId: string): Promise<PutSubscriptionResponseDto> {
     return this.handler.cancel(accountId);
   }

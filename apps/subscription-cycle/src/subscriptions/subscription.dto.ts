@@ -3,7 +3,7 @@ import { IsIn, IsString, MaxLength } from 'class-validator';
 import { IsOptionalNotNull } from '@tally/contracts';
 
 export class PutSubscriptionRequestDto {
-  @ApiProperty({ example: 'pro' })
+  @ApiProperty({ maxLength: 64, example: 'pro', description: 'A plan id of the catalogue (GET /v1/plans)' })
   @IsString() @MaxLength(64)
   planId!: string;
 
@@ -11,21 +11,21 @@ export class PutSubscriptionRequestDto {
   @IsOptionalNotNull() @IsIn(['monthly', 'yearly'])
   interval?: 'monthly' | 'yearly';
 
-  @ApiPropertyOptional({ example: 'America/New_York', description: 'IANA time zone; required to subscribe, fixed afterwards' })
+  @ApiPropertyOptional({ maxLength: 64, example: 'America/New_York', description: 'IANA time zone; required to subscribe, fixed afterwards' })
   @IsOptionalNotNull() @IsString() @MaxLength(64)
   timeZone?: string;
 }
 
 export class CycleDto {
-  @ApiProperty() index!: number;
-  @ApiProperty() start!: string;
-  @ApiProperty({ description: 'Exclusive: the start of the next cycle' }) end!: string;
+  @ApiProperty({ type: 'integer', minimum: 0 }) index!: number;
+  @ApiProperty({ format: 'date-time' }) start!: string;
+  @ApiProperty({ format: 'date-time', description: 'Exclusive: the start of the next cycle' }) end!: string;
 }
 
 export class PendingChangeDto {
   @ApiProperty() planId!: string;
   @ApiProperty({ enum: ['downgrade', 'cancel'] }) kind!: string;
-  @ApiProperty() effectiveAt!: string;
+  @ApiProperty({ format: 'date-time' }) effectiveAt!: string;
 }
 
 export class SubscriptionResponseDto {
@@ -33,7 +33,7 @@ export class SubscriptionResponseDto {
   @ApiProperty() planId!: string;
   @ApiProperty({ enum: ['monthly', 'yearly'] }) interval!: string;
   @ApiProperty() timeZone!: string;
-  @ApiProperty({ description: 'Billing anchor instant; cycles start at its local wall time, monthly' }) anchor!: string;
+  @ApiProperty({ format: 'date-time', description: 'Billing anchor instant; cycles start at its local wall time, monthly' }) anchor!: string;
   @ApiProperty({ type: CycleDto }) currentCycle!: CycleDto;
   @ApiProperty({ type: PendingChangeDto, nullable: true }) pendingChange!: PendingChangeDto | null;
 }

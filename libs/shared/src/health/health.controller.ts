@@ -1,4 +1,5 @@
 import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../http/api-key.guard';
@@ -28,12 +29,15 @@ export class HealthController {
 
   @Get('live')
   @Public()
+  @ApiOperation({ operationId: 'getLiveness', summary: 'The process is up (no dependency checked)' })
+  @ApiOkResponse({ schema: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } })
   live() {
     return { status: 'ok' };
   }
 
   @Get('ready')
   @Public()
+  @ApiOperation({ operationId: 'getReadiness', summary: 'The service can serve: every dependency and worker check passes (503 names what does not)' })
   @HealthCheck()
   ready(@Res({ passthrough: true }) reply: FastifyReply) {
     return this.readiness(reply);
@@ -41,6 +45,7 @@ export class HealthController {
 
   @Get()
   @Public()
+  @ApiOperation({ operationId: 'getHealth', summary: 'Same as /health/ready (kept for compatibility)' })
   @HealthCheck()
   check(@Res({ passthrough: true }) reply: FastifyReply) {
     return this.readiness(reply);

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { type ArgumentMetadata, type DynamicModule, ValidationPipe, type Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { parse as parseBytes } from 'bytes';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ContractViolation, findUnsafeJson, flattenValidationErrors } from '@tally/contracts';
@@ -13,6 +13,7 @@ import type { ErrorBody } from '../errors/app.errors';
 import { HttpErrorFilter, platformErrorBody, type HttpStatusByCode } from '../errors/http-error.filter';
 import { createLogger } from '../logging/pino.logger';
 import { PinoNestLogger } from '../logging/pino-nest.logger';
+import { buildOpenApiDocument } from '../openapi/openapi-document.view';
 import { ApiKeyGuard, AUTH_STATUS_BY_CODE } from './api-key.guard';
 import { ApiKeyRegistry } from './api-keys.config';
 
@@ -62,10 +63,8 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   );
   app.useGlobalFilters(new HttpErrorFilter({ ...AUTH_STATUS_BY_CODE, ...options.statusByCode }));
   app.useGlobalGuards(new ApiKeyGuard(app.get(Reflector), ApiKeyRegistry.fromJson(options.config.API_KEYS)));
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder().setTitle(options.title).setVersion('1').addBearerAuth().build(),
-  );
+  // Each service serves its own document (JSON at /docs-json); docs/openapi.json merges the four (scripts/openapi.script.ts).
+  const document = buildOpenApiDocument(app, { service: options.service, title: options.title });
   SwaggerModule.setup('docs', app, document);
   app.enableShutdownHooks();
   for (const microservice of options.microservices?.(app) ?? []) app.connectMicroservice(microservice);

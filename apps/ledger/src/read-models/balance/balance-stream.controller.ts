@@ -1,15 +1,15 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
 import { BalanceNotifications } from './balance-notifications.service';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
 
-@ApiTags('history')
 @ApiBearerAuth()
+@ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/balance/stream')
 export class BalanceStreamController {
   constructor(
@@ -20,9 +20,12 @@ export class BalanceStreamController {
   /** Server-sent events: `event: balance` with the current balance, then again after every change. */
   @Get()
   @RequireScope('accounts:read')
-  @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: 'event: balance, id: stream version, data: the projected balance (JSON)' })
-  @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
+  @ApiOperation({ operationId: 'streamBalance', summary: 'Server-sent events: the balance now, then after every change' })
+  @ApiOkResponse({
+    description: 'An event stream: `event: balance`, `id:` the stream version, `data:` the projected balance (JSON); a comment line every 15 s',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  })
+  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
   async stream(@Param('accountId') accountId: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     await this.balances.require(accountId);
 

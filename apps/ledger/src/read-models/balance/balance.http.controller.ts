@@ -1,16 +1,17 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery } from '@nestjs/swagger';
 import { ContractViolation } from '@tally/contracts';
 import { balanceView } from '@tally/ledger-domain';
-import { RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
 import { balanceFromView, balanceResponse, type BalanceResponse } from '../../accounts/account-balance.view';
 import { AccountIdParam } from '../../accounts/account-id.decorator';
 import { AccountRepository } from '../../accounts/account.repository';
+import { BalanceResponseDto } from '../../accounts/balance.response.dto';
 import { LedgerError } from '../../ledger.errors';
 import { BalanceReadRepository } from './balance.repository';
 
-@ApiTags('accounts')
 @ApiBearerAuth()
+@ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/balance')
 export class BalanceHttpController {
   constructor(
@@ -20,8 +21,10 @@ export class BalanceHttpController {
 
   @Get()
   @RequireScope('accounts:read')
-  @ApiOperation({ summary: 'Live balance from the read model, or `?at=` an instant: folded from the event stream' })
-  @ApiQuery({ name: 'at', required: false, description: 'ISO-8601 instant' })
+  @ApiOperation({ operationId: 'getBalance', summary: 'Live balance from the read model, or `?at=` an instant: folded from the event stream' })
+  @ApiQuery({ name: 'at', required: false, description: 'ISO-8601 instant', schema: { type: 'string', format: 'date-time' } })
+  @ApiOkResponse({ type: BalanceResponseDto })
+  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
   async balance(@AccountIdParam() accountId: string, @Query('at') at?: string): Promise<BalanceResponse> {
     return at === undefined ? this.current(accountId) : this.asOf(accountId, at);
   }

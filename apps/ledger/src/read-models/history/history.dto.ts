@@ -9,10 +9,10 @@ export class UsageQueryDto {
   @ApiPropertyOptional({ enum: ['7d', '30d', 'cycle'], description: 'Instead of from/to. Default: the last 30 days.' })
   @IsOptional() @IsString() @MaxLength(8) period?: string;
 
-  @ApiPropertyOptional({ example: '2025-01-01T00:00:00Z', description: 'Inclusive, ISO-8601.' })
+  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, example: '2025-01-01T00:00:00Z', description: 'Inclusive, ISO-8601.' })
   @IsOptional() @IsString() @MaxLength(40) from?: string;
 
-  @ApiPropertyOptional({ example: '2025-02-01T00:00:00Z', description: 'Exclusive, ISO-8601; default now.' })
+  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, example: '2025-02-01T00:00:00Z', description: 'Exclusive, ISO-8601; default now.' })
   @IsOptional() @IsString() @MaxLength(40) to?: string;
 }
 
@@ -20,18 +20,18 @@ export class UsageQueryDto {
 export class UsageExportQueryDto extends UsageQueryDto {}
 
 export class TransactionsQueryDto {
-  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 500 })
+  @ApiPropertyOptional({ type: 'integer', default: 50, minimum: 1, maximum: 500 })
   @IsOptional() @IsString() @MaxLength(8) limit?: string;
 
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page.' })
+  @ApiPropertyOptional({ maxLength: 128, description: 'nextCursor of the previous page.' })
   @IsOptional() @IsString() @MaxLength(128) cursor?: string;
 
-  @ApiPropertyOptional({ example: 'UsageDebited,CreditsGranted', description: 'Comma-separated event types.' })
+  @ApiPropertyOptional({ maxLength: 400, example: 'UsageDebited,CreditsGranted', description: 'Comma-separated event types.' })
   @IsOptional() @IsString() @MaxLength(400) type?: string;
 
-  @ApiPropertyOptional({ description: 'Inclusive, ISO-8601.' })
+  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, description: 'Inclusive, ISO-8601.' })
   @IsOptional() @IsString() @MaxLength(40) from?: string;
 
-  @ApiPropertyOptional({ description: 'Exclusive, ISO-8601.' })
+  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, description: 'Exclusive, ISO-8601.' })
   @IsOptional() @IsString() @MaxLength(40) to?: string;
 }

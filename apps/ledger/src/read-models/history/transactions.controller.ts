@@ -1,11 +1,12 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { RequireScope } from '@tally/shared';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
 import { TransactionsQueryDto } from './history.dto';
+import { TransactionPageDto } from './history.response.dto';
 import { TransactionQueryService, type TransactionPage } from './transactions.query';
 
-@ApiTags('history')
 @ApiBearerAuth()
+@ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/transactions')
 export class TransactionsController {
   constructor(private readonly transactions: TransactionQueryService) {}
@@ -13,9 +14,9 @@ export class TransactionsController {
   /** Money movements, newest first; pass `nextCursor` back as `cursor` for the next page. */
   @Get()
   @RequireScope('accounts:read')
-  @ApiOkResponse({ description: '{items:[{streamVersion, eventId, type, amount, balanceAfter, occurredAt, details}], nextCursor}' })
-  @ApiBadRequestResponse({ description: 'VALIDATION_FAILED (limit, cursor, type, from, to, accountId)' })
-  @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
+  @ApiOperation({ operationId: 'listTransactions', summary: 'Money movements with their cause, newest first, paginated' })
+  @ApiOkResponse({ type: TransactionPageDto })
+  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
   list(@Param('accountId') accountId: string, @Query() query: TransactionsQueryDto): Promise<TransactionPage> {
     return this.transactions.page(accountId, query);
   }

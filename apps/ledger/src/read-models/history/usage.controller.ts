@@ -1,14 +1,15 @@
 import { Controller, Get, Logger, Param, Query, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
 import { UsageExportQueryDto, UsageQueryDto } from './history.dto';
+import { UsageSummaryDto } from './history.response.dto';
 import { DEFAULT_USAGE_DAYS } from './history.parser';
 import { UsageExportService } from './usage-export.service';
-import { UsageQueryService, type UsageSummary } from './usage.query';
+import { UsageQueryService } from './usage.query';
 
-@ApiTags('history')
 @ApiBearerAuth()
+@ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/usage')
 export class UsageController {
   private readonly logger = new Logger(UsageController.name);
@@ -21,19 +22,22 @@ export class UsageController {
   /** Credits and requests, in total and by model, feature and UTC day. */
   @Get()
   @RequireScope('accounts:read')
-  @ApiOkResponse({ description: '{from, to, totals, byModel, byFeature, byDay}; credits as decimal strings' })
-  @ApiBadRequestResponse({ description: 'VALIDATION_FAILED (period, from, to, accountId)' })
-  @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
-  summary(@Param('accountId') accountId: string, @Query() query: UsageQueryDto): Promise<UsageSummary> {
+  @ApiOperation({ operationId: 'getUsage', summary: 'Credits and requests in a period, in total and by model, feature and UTC day' })
+  @ApiOkResponse({ type: UsageSummaryDto })
+  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
+  summary(@Param('accountId') accountId: string, @Query() query: UsageQueryDto): Promise<UsageSummaryDto> {
     return this.usage.summary(accountId, query);
   }
 
   /** One CSV row per usage event, oldest first, streamed; the last 30 days unless `period` or `from`/`to` say otherwise. */
   @Get('export')
   @RequireScope('accounts:read')
-  @ApiProduces('text/csv')
-  @ApiOkResponse({ description: 'text/csv: ' + 'occurred_at,usage_id,feature,model,input_tokens,output_tokens,images,resolution,video_seconds,credits,rate_card_version' })
-  @ApiNotFoundResponse({ description: 'ACCOUNT_NOT_FOUND' })
+  @ApiOperation({ operationId: 'exportUsage', summary: 'One CSV row per usage event in a period, streamed' })
+  @ApiOkResponse({
+    description: 'CSV with the header occurred_at,usage_id,feature,model,input_tokens,output_tokens,images,resolution,video_seconds,credits,rate_card_version',
+    content: { 'text/csv': { schema: { type: 'string' } } },
+  })
+  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
   async export(@Param('accountId') accountId: string, @Query() query: UsageExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
     // Errors up to here still become JSON error responses; after the headers, a failure can only cut the stream.
     const range = await this.usage.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);

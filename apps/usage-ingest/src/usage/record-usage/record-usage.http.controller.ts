@@ -1,11 +1,11 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { RequireScope } from '@tally/shared';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiExtraModels, ApiOperation, getSchemaPath } from '@nestjs/swagger';
+import { ApiErrors, RequireScope } from '@tally/shared';
 import { RecordUsageHandler } from './record-usage.handler';
-import { UsageEventRequest, type RecordUsageResult } from './usage-event.request.dto';
+import { RecordUsageResult, UsageEventBatchRequest, UsageEventRequest } from './usage-event.request.dto';
 
-@ApiTags('usage')
 @ApiBearerAuth()
+@ApiExtraModels(UsageEventRequest, UsageEventBatchRequest)
 @Controller('v1/usage-events')
 export class RecordUsageHttpController {
   constructor(private readonly handler: RecordUsageHandler) {}
@@ -13,10 +13,10 @@ export class RecordUsageHttpController {
   @Post()
   @HttpCode(202)
   @RequireScope('usage:write')
-  @ApiOperation({ summary: 'Report one usage event, or {events:[…]} (at most 1,000); 202 once Kafka acknowledged' })
-  @ApiBody({ type: UsageEventRequest })
-  @ApiResponse({ status: 202, description: '{accepted, duplicates, duplicateIds}' })
-  @ApiResponse({ status: 400, description: '{code:"VALIDATION_FAILED", details:[{field, reason}]}; nothing accepted' })
+  @ApiOperation({ operationId: 'recordUsage', summary: 'Report one usage event, or {events:[…]} (at most 1,000); 202 once Kafka acknowledged' })
+  @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(UsageEventRequest) }, { $ref: getSchemaPath(UsageEventBatchRequest) }] } })
+  @ApiAcceptedResponse({ type: RecordUsageResult, description: 'Every event accepted or a duplicate' })
+  @ApiErrors({ 409: ['IDEMPOTENCY_CONFLICT'], 413: ['BATCH_TOO_LARGE'], 503: ['KAFKA_UNAVAILABLE'] })
   record(@Body() body: unknown): Promise<RecordUsageResult> {
     return this.handler.execute(body);
   }

@@ -1,0 +1,17 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiCredits } from '@tally/shared';
+
+export class PlacedHoldDto {
+  @ApiProperty() holdId!: string;
+  @ApiCredits() amount!: string;
+  @ApiProperty({ format: 'date-time' }) expiresAt!: string;
+}
+
+/** The account can pay (otherwise 402 INSUFFICIENT_CREDITS); with `hold`, the credits are reserved. */
+export class AuthorizationResponseDto {
+  @ApiProperty({ enum: [true] }) allowed!: boolean;
+  @ApiCredits({ description: 'Credits the action needs' }) required!: string;
+  @ApiCredits({ description: 'Available credits (after the hold, when one was placed)' }) available!: string;
+  @ApiPropertyOptional({ description: 'Without a hold: whether the plan is unlimited' }) unlimited?: boolean;
+  @ApiPropertyOptional({ type: PlacedHoldDto }) hold?: PlacedHoldDto;
+}

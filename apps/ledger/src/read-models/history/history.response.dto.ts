@@ -1,0 +1,45 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { ApiCredits } from '@tally/shared';
+import type { TransactionItem, TransactionPage } from './transactions.query';
+import type { UsageSummary } from './usage.query';
+
+export class TransactionItemDto implements TransactionItem {
+  @ApiProperty({ type: 'integer', minimum: 1 }) streamVersion!: number;
+  @ApiProperty() eventId!: string;
+  @ApiProperty({ example: 'UsageDebited' }) type!: string;
+  @ApiCredits({ nullable: true, description: 'Signed (credit +, debit −); null for events that move no credits' }) amount!: string | null;
+  @ApiCredits({ description: 'Available credits right after the event' }) balanceAfter!: string;
+  @ApiProperty({ format: 'date-time' }) occurredAt!: string;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'The cause: model, feature, pack, cycle, expiry …' }) details!: Record<string, unknown>;
+}
+
+export class TransactionPageDto implements TransactionPage {
+  @ApiProperty({ type: [TransactionItemDto] }) items!: TransactionItemDto[];
+  @ApiProperty({ type: String, nullable: true, description: 'Pass back as `cursor` for the next page; null on the last' }) nextCursor!: string | null;
+}
+
+export class UsageBucketDto {
+  @ApiCredits() credits!: string;
+  @ApiProperty({ type: 'integer', minimum: 0 }) requests!: number;
+}
+
+export class UsageByModelDto extends UsageBucketDto {
+  @ApiProperty() model!: string;
+}
+
+export class UsageByFeatureDto extends UsageBucketDto {
+  @ApiProperty() feature!: string;
+}
+
+export class UsageByDayDto extends UsageBucketDto {
+  @ApiProperty({ format: 'date', example: '2026-11-21' }) day!: string;
+}
+
+export class UsageSummaryDto implements UsageSummary {
+  @ApiProperty({ format: 'date-time' }) from!: string;
+  @ApiProperty({ format: 'date-time' }) to!: string;
+  @ApiProperty({ type: UsageBucketDto }) totals!: UsageBucketDto;
+  @ApiProperty({ type: [UsageByModelDto] }) byModel!: UsageByModelDto[];
+  @ApiProperty({ type: [UsageByFeatureDto] }) byFeature!: UsageByFeatureDto[];
+  @ApiProperty({ type: [UsageByDayDto], description: 'UTC days that had usage, oldest first' }) byDay!: UsageByDayDto[];
+}
