@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { waitFor } from '@tally/testing';
+import { waitFor } from '../src/testing/wait-for.harness';
 
 /**
  * scripts/supervise.sh keeps a service running under scripts/up.sh. A real bash process supervises a real node
@@ -55,8 +55,9 @@ describe('scripts/supervise.sh', () => {
   });
 
   it('restarts a service that crashed or was killed, logs each restart, and stops it gracefully on SIGTERM', async () => {
-    supervisor = spawn('bash', [script, 'svc', run, '--', process.execPath, '-e', service], { cwd: run, stdio: 'ignore' });
-    const exited = new Promise<number | null>((done) => supervisor!.once('exit', (code) => done(code)));
+    const started = spawn('bash', [script, 'svc', run, '--', process.execPath, '-e', service], { cwd: run, stdio: 'ignore' });
+    supervisor = started;
+    const exited = new Promise<number | null>((done) => started.once('exit', (code) => done(code)));
 
     // The crash at boot is followed by a restart after 1 s.
     const second = await waitFor(() => starts() === 2 && childPid(), 10_000);
@@ -71,7 +72,7 @@ describe('scripts/supervise.sh', () => {
 
     // SIGTERM to the supervisor: the service gets SIGTERM and exits 0; the supervisor exits 0 and restarts nothing.
     await waitFor(() => alive(third), 5_000);
-    supervisor.kill('SIGTERM');
+    started.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(readFileSync(join(run, 'graceful'), 'utf8')).toBe(String(third));
     expect(alive(third)).toBe(false);

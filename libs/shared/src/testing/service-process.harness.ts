@@ -19,17 +19,34 @@ export interface ServiceProcess {
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32'];
 
 /**
- * Starts one of the four services as a real process (`apps/<app>/src/main.ts` through ts-node/swc), the way
- * `scripts/up.sh` does, and resolves once `waitPath` (default /health/ready: it can serve, its workers flowing)
+ * How a service process runs: from source (`apps/<app>/src/main.ts` through ts-node/swc, as scripts/up.sh runs
+ * it), or the compiled build (`dist/apps/<app>/src/main.js` from `npm run build`, as the Docker image runs it)
+ * with a given Node binary.
+ */
+export type ServiceRuntime = { kind: 'source' } | { kind: 'compiled'; node: string };
+
+/**
+ * Starts one of the four services as a real process, the way `scripts/up.sh` does (or the Docker image, with a
+ * compiled `runtime`), and resolves once `waitPath` (default /health/ready: it can serve, its workers flowing)
  * answers 200; `/health/live` resolves as soon as the process listens.
  */
-export async function startServiceProcess(app: string, env: Record<string, string>, timeoutMs = 60_000, waitPath = '/health/ready'): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  app: string,
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  waitPath = '/health/ready',
+  runtime: ServiceRuntime = { kind: 'source' },
+): Promise<ServiceProcess> {
   const root = resolve(__dirname, '../../../..');
   const port = await freePort();
   // The services' runtime flags (as in scripts/up.sh and the Dockerfile), then SERVICE_NODE_ARGS: extra flags,
   // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a bench.
   const nodeArgs = [...SERVICE_NODE_FLAGS, ...(process.env.SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const child = spawn(process.execPath, [...nodeArgs, '-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`], {
+  const [node, entry] =
+    runtime.kind === 'compiled'
+      ? [runtime.node, [`dist/apps/${app}/src/main.js`]]
+      : [process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`]];
+  const child = spawn(node, [...nodeArgs, ...entry], {
     cwd: root,
     env: { ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

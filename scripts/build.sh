@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Compiles the four services and the libraries to JavaScript in dist/ (npm run build): swc (the compiler the
+# tests and ts-node already use, with decorator metadata for NestJS) turns each TypeScript file into CommonJS,
+# then tsc-alias rewrites the @tally/* path aliases into relative requires, so `node dist/apps/<app>/src/main.js`
+# runs with production dependencies only (no ts-node, swc or tsconfig-paths at run time). Tests and test
+# support (`*.spec.ts`, `testing/` folders) are left out. Type-checking is `npm run typecheck`, not this.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+rm -rf dist
+npx swc apps/*/src libs/*/src -d dist --config-file .swcrc --ignore '**/*.spec.ts,**/testing/**' --quiet
+npx tsc-alias -p tsconfig.build.json
+echo "[build] $(find dist -name '*.js' | wc -l) files in dist/ (node dist/apps/<app>/src/main.js)"
