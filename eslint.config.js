@@ -4,7 +4,8 @@
 //   type:contracts wire formats: depends on no other project
 //   type:shared    config, logging, errors, test helpers
 //   type:infra     event store and Kafka adapters
-//   type:app       the four services: may use libs, never another app
+//   type:ledger    the ledger's own code that its service and the operator CLI share (event codec, read models)
+//   type:app       the four services and the operator CLI: may use libs, never another app
 const nx = require('@nx/eslint-plugin');
 
 const frameworks = [
@@ -30,7 +31,8 @@ module.exports = [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:kernel'], bannedExternalImports: frameworks },
             { sourceTag: 'type:shared', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel'] },
             { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:shared', 'type:infra'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra'] },
+            { sourceTag: 'type:ledger', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra', 'type:ledger'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra', 'type:ledger'] },
           ],
         },
       ],
@@ -58,13 +60,13 @@ module.exports = [
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/read-models', '**/read-models/**'], message: 'The ledger write side must not import the read side (read-models/).' }] },
+        { patterns: [{ group: ['**/read-models', '**/read-models/**', '@tally/ledger-read-models'], message: 'The ledger write side must not import the read side (read-models/, @tally/ledger-read-models).' }] },
       ],
     },
   },
   {
     // Tests, scripts and benchmarks may read the environment (they are not services).
-    files: ['**/*.spec.ts', '**/test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts', 'libs/shared/src/config/**/*.ts', 'libs/shared/src/testing/**/*.ts'],
+    files: ['**/*.spec.ts', '**/test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts', 'chaos/**/*.ts', 'libs/shared/src/config/**/*.ts', 'libs/shared/src/testing/**/*.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {

@@ -6,7 +6,7 @@
  * transaction, i.e. the moment a balance read would first see the new value.
  */
 import { Client } from 'pg';
-import { BALANCE_CHANGED_CHANNEL } from '../apps/ledger/src/read-models/ledger.projection';
+import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
 import { grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, waitForBalances, type BenchRun } from './bench.harness';
 import { ledgerBacklog, waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
 

@@ -5,7 +5,7 @@ import { initialState, type AccountCommand, type AccountState } from '@tally/led
 import { systemClock } from '@tally/shared';
 import { createTestSchema, testDatabaseUrl } from '@tally/testing';
 import { AccountRepository } from '../src/accounts/account.repository';
-import { accountStreamId } from '../src/accounts/account-event.codec';
+import { accountStreamId } from '@tally/ledger-events';
 import type { LedgerConfig } from '../src/config/ledger.config';
 
 const grant = (accountId: string, key: string): AccountCommand => ({ type: 'GrantCredits', accountId, grantId: key, kind: 'promotional', amount: 1_000_000n, source: `promo:${key}` });

@@ -4,7 +4,7 @@ import { PostgresEventStore, ensureSchema, type NewEvent } from '@tally/event-st
 import { balanceOf, type RecordUsage } from '@tally/ledger-domain';
 import type { Clock } from '@tally/shared';
 import { createTestSchema, testDatabaseUrl } from '@tally/testing';
-import { accountStreamId, decodeEvent, toLedgerEnvelope } from '../src/accounts/account-event.codec';
+import { accountStreamId, decodeEvent, toLedgerEnvelope } from '@tally/ledger-events';
 import { AccountRepository } from '../src/accounts/account.repository';
 import type { LedgerConfig } from '../src/config/ledger.config';
 import { applyBatch, migrateReadModels } from './history/read-model.fixtures';

@@ -1,6 +1,6 @@
 import type { BalanceSnapshotV1 } from '@tally/contracts';
 import type { BalanceView } from '@tally/ledger-domain';
-import { snapshotOf } from './account-event.codec';
+import { snapshotOf } from '@tally/ledger-events';
 
 type BucketFigures = 'allowance' | 'promotional' | 'purchased';
 

@@ -3,8 +3,8 @@ import { Topics, parseMessage, serializeEnvelope } from '@tally/contracts';
 import type { RecordedEvent } from '@tally/event-store';
 import { balanceOf, balanceView, evolve, initialState } from '@tally/ledger-domain';
 import { ACCOUNT, accountHistory, play } from '@tally/ledger-domain/testing';
-import { asLedgerEnvelope, netBalance, transactionRow } from '../read-models/ledger-event-rows.codec';
-import { accountStreamId, decodeEvent, snapshotOf, toLedgerEnvelope, toNewEvent } from './account-event.codec';
+import { asLedgerEnvelope, netBalance, transactionRow } from '@tally/ledger-read-models';
+import { accountStreamId, decodeEvent, snapshotOf, toLedgerEnvelope, toNewEvent } from '@tally/ledger-events';
 
 /**
  * Every event the decider can emit reaches the projection and the notification service intact: stored as the

@@ -3,7 +3,7 @@ import { Topics, parseMessage, serializeEnvelope } from '@tally/contracts';
 import type { RecordedEvent } from '@tally/event-store';
 import { type AccountEvent, type AccountState, balanceOf, balanceView, decide, evolve, initialState, isAccountError } from '@tally/ledger-domain';
 import { ACCOUNT, describeSteps, modelBalance, modelBalanceAt, modelInitialState, modelStep, simHistory, toCommands, type SimStep } from '@tally/ledger-domain/testing';
-import { accountStreamId, decodeEvent, snapshotOf, toLedgerEnvelope, toNewEvent } from './account-event.codec';
+import { accountStreamId, decodeEvent, snapshotOf, toLedgerEnvelope, toNewEvent } from '@tally/ledger-events';
 
 /**
  * The simulation: seeded command histories (libs/ledger-domain/src/testing/reference-model/account-simulation.fixtures.ts),

@@ -1,12 +1,6 @@
-import { CreateReadModels1764300000000 } from './migrations/1764300000000-create-read-models';
-
 export * from './read-model.entity';
-export * from './ledger-event-rows.codec';
-export * from './ledger.projection';
 export * from './projection.kafka.controller';
-export * from './read-model-rebuild.projection';
 export * from './read-models.module';
-export { CreateReadModels1764300000000 };
-
-/** Add to the ledger DataSource's `migrations` (after the consumer offsets migration of DATABASE_SCHEMA). */
-export const READ_MODEL_MIGRATIONS = [CreateReadModels1764300000000];
+// The projection, its row codec, the read-model migrations and the rebuild live in libs/ledger-read-models, shared
+// with the operator CLI (apps/cli).
+export { READ_MODEL_MIGRATIONS } from '@tally/ledger-read-models';

@@ -1,6 +1,6 @@
 import { ContractViolation, type Envelope } from '@tally/contracts';
 import { AccountStream } from '../../test/history/account-stream.fixtures';
-import { asLedgerEnvelope, projectBatch, transactionRow, usageRows, type LedgerEnvelope } from './ledger-event-rows.codec';
+import { asLedgerEnvelope, projectBatch, transactionRow, usageRows, type LedgerEnvelope } from '@tally/ledger-read-models';
 
 const ledger = (envelope: Envelope<object>): LedgerEnvelope => asLedgerEnvelope(envelope);
 

@@ -1,8 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { Topics, parseMessage } from '@tally/contracts';
 import { KafkaBatchHandler, type KafkaBatch } from '@tally/kafka';
-import { LedgerProjection } from './ledger.projection';
-import { asLedgerEnvelope, type LedgerEnvelope } from './ledger-event-rows.codec';
+import { asLedgerEnvelope, LedgerProjection, type LedgerEnvelope } from '@tally/ledger-read-models';
 
 /**
  * Keeps the read models up to date from ledger.events.v1 with its own consumer group (PROJECTION_GROUP), on

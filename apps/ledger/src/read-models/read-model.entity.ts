@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { BalanceRow } from './ledger-event-rows.codec';
+import type { BalanceRow } from '@tally/ledger-read-models';
 
 /**
  * TypeORM views of the read-model tables. The tables are created by the raw-SQL migration beside this file

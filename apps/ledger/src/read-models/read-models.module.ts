@@ -3,7 +3,7 @@ import { AccountsModule } from '../accounts/accounts.module';
 import { LedgerConfig } from '../config/ledger.config';
 import { BalanceHttpController } from './balance/balance.http.controller';
 import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from './history/history.provider';
-import { LedgerProjection } from './ledger.projection';
+import { LedgerProjection } from '@tally/ledger-read-models';
 import { ProjectionKafkaController } from './projection.kafka.controller';
 
 /**

@@ -8,7 +8,7 @@ import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../src/config/ledger.config';
 import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../../src/database/tokens.provider';
-import { LedgerProjection } from '../../src/read-models/ledger.projection';
+import { LedgerProjection } from '@tally/ledger-read-models';
 import { ProjectionKafkaController } from '../../src/read-models/projection.kafka.controller';
 import { ledgerKafkaTransportProvider } from '../../src/workers/ledger.kafka.transport';
 import { AccountStream } from './account-stream.fixtures';

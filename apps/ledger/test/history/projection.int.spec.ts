@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
 import { TransactionQueryService } from '../../src/read-models/history/transactions.query';
 import { UsageQueryService } from '../../src/read-models/history/usage.query';
-import { rebuildReadModels } from '../../src/read-models/read-model-rebuild.projection';
+import { rebuildReadModels, verifyReadModels, type EnvelopeSource } from '@tally/ledger-read-models';
 import { AccountStream, batches } from './account-stream.fixtures';
 import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
 
@@ -166,15 +166,32 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     expect(video.items[0]).toMatchObject({ amount: '-30', details: { usageId: 'alice-video', overdraft: '16.66666' } });
   });
 
-  it('rebuilds the same tables, row for row, from the event stream', async () => {
-    async function* stream(): AsyncIterable<Envelope<object>[]> {
-      for (const batch of batches(events, 11)) yield batch;
-    }
-    // Garbage first, to prove the rebuild empties the tables.
+  it('rebuilds the same tables, row for row, from the event stream, into shadow tables swapped in', async () => {
+    // The events as a source in commit order; the checkpoint is the index of the last one read, zero-padded.
+    const source: EnvelopeSource = {
+      async read(after, limit) {
+        const from = after === '' ? 0 : Number(after) + 1;
+        const envelopes = events.slice(from, from + limit);
+        return { envelopes, next: envelopes.length > 0 ? String(from + envelopes.length - 1).padStart(8, '0') : after };
+      },
+    };
+    // Garbage first, to prove the rebuilt tables replace the old ones.
     const stale = new AccountStream('stale');
     await applyBatch(pool, rebuilt.schema, [stale.opened(), stale.granted('promotional', '5', 'stale-grant')]);
-    const result = await rebuildReadModels(pool, rebuilt.schema, stream());
-    expect(result.events).toBe(events.length);
+    const result = await rebuildReadModels({ pool, schema: rebuilt.schema, source, batchSize: 11 });
+    expect(result).toMatchObject({ events: events.length, skipped: 0, caughtUpAtSwap: 0 });
     expect(await dump(pool, rebuilt.schema)).toEqual(await dump(pool, live.schema));
+    const verified = await verifyReadModels({ pool, schema: rebuilt.schema, source, settleMs: 0 });
+    expect(verified).toMatchObject({ identical: true, differenceCount: 0, pending: 0, ahead: 0 });
+
+    // A wrong balance and a lost transaction row are each reported, naming the account and the table.
+    await pool.query(`UPDATE "${rebuilt.schema}".balances SET available = available + 1 WHERE account_id = 'alice'`);
+    await pool.query(`DELETE FROM "${rebuilt.schema}".ledger_transactions WHERE account_id = 'bob' AND stream_version = 2`);
+    const broken = await verifyReadModels({ pool, schema: rebuilt.schema, source, settleMs: 0 });
+    expect(broken).toMatchObject({ identical: false, differenceCount: 2, pending: 0 });
+    expect(broken.differences.map(({ table, accountId, kind }) => [table, accountId, kind]).sort()).toEqual([
+      ['balances', 'alice', 'differs'],
+      ['ledger_transactions', 'bob', 'missing in live'],
+    ]);
   });
 });

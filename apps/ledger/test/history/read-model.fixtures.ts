@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { testDatabaseUrl } from '@tally/testing';
 import { LedgerConfig } from '../../src/config/ledger.config';
 import { READ_MODEL_ENTITIES, READ_MODEL_MIGRATIONS } from '../../src/read-models';
-import { LedgerProjection } from '../../src/read-models/ledger.projection';
+import { LedgerProjection } from '@tally/ledger-read-models';
 import type { Envelope } from '@tally/contracts';
 
 /** Runs the read-model migrations (and, if asked, the consumer offsets table) in `schema`, the way the app does. */

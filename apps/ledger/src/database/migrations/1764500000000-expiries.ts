@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { ACCOUNT_STREAM_PREFIX } from '../../accounts/account-event.codec';
+import { ACCOUNT_STREAM_PREFIX } from '@tally/ledger-events';
 
 /**
  * When each open hold and each expiring promotional grant of an account is due (see expiry/expiry.schedule.ts),

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Notification, Pool, PoolClient } from 'pg';
 import { PG_POOL } from '../../database/tokens.provider';
-import { BALANCE_CHANGED_CHANNEL } from '../ledger.projection';
+import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
 
 export type BalanceListener = (balance: ProjectedBalance) => void;

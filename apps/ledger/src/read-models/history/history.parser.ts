@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { checkAccountId } from '../../accounts/account-id.decorator';
-import { TRANSACTION_TYPES, type TransactionType } from '../ledger-event-rows.codec';
+import { TRANSACTION_TYPES, type TransactionType } from '@tally/ledger-read-models';
 import { invalidParam } from './history.errors';
 
 /** Pure parsing of the history endpoints' path and query parameters; every refusal names its field. */

@@ -12,7 +12,7 @@ import { formatCredits, parseCredits } from '@tally/money';
  *
  * Compile-time ties (below): the domain's event types are exactly the contract's, and each contract class has
  * exactly the fields of its domain event with bigint ↔ string; a type or field added on one side only fails to
- * compile here (apps/ledger is the one project that sees both: libs/ledger-domain may not import the contracts).
+ * compile here (libs/ledger-events sees both: libs/ledger-domain may not import the contracts).
  */
 
 export type DomainData<K extends AccountEventType> = Extract<AccountEvent, { type: K }>['data'];

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { LEDGER_EVENTS, isLedgerEventType, upcastToCurrent, type BalanceSnapshotV1, type EnvelopeOf, type LedgerEventData } from '@tally/contracts';
+import type { NewEvent, RecordedEvent } from '@tally/event-store';
+import type { AccountEvent, BalanceView } from '@tally/ledger-domain';
+import { formatCredits } from '@tally/money';
+import { decodeData, encodeData } from './account-event-data.codec';
+
+/**
+ * Domain events keep amounts as bigint micro-credits; stored and published events carry the contract's payload
+ * at its current version (amounts as decimal credit strings), so the event store and ledger.events.v1 hold the
+ * same payload. Each stored event records its payload version in its metadata (`schemaVersion`; absent = 1, what
+ * the ledger wrote before versions were recorded); reading upcasts older versions to the current one, so the
+ * decider folds, and the relay publishes, only the current version.
+ */
+export const SCHEMA_VERSION_KEY = 'schemaVersion';
+
+export const ACCOUNT_STREAM_PREFIX = 'account-';
+export const accountStreamId = (accountId: string) => `${ACCOUNT_STREAM_PREFIX}${accountId}`;
+export const accountIdOfStream = (streamId: string) => streamId.slice(ACCOUNT_STREAM_PREFIX.length);
+
+/** The payload version a stored event was written with. */
+export function schemaVersionOf(metadata: Record<string, unknown> | undefined): number {
+  const version = metadata?.[SCHEMA_VERSION_KEY];
+  return typeof version === 'number' ? version : 1;
+}
+
+export function encodeEventData(event: AccountEvent): Record<string, unknown> {
+  return { ...encodeData(event) };
+}
+
+/**
+ * A stored (or published) event back to the domain: upcast from the version it was written with, then decoded
+ * by its type's codec. Without metadata the payload is taken as version 1 (upcasting a current payload is a no-op).
+ */
+export function decodeEvent(stored: { type: string; data: Record<string, unknown>; metadata?: Record<string, unknown> }): AccountEvent {
+  const { type } = stored;
+  if (!isLedgerEventType(type)) throw new Error(`unknown account event type ${type}`);
+  // The store holds what this codec wrote (or an older version of it): typed here, not validated again.
+  const current = upcastToCurrent(LEDGER_EVENTS[type], schemaVersionOf(stored.metadata), stored.data) as LedgerEventData[typeof type];
+  return { type, data: decodeData(type, current) } as AccountEvent;
+}
+
+export function snapshotOf(view: BalanceView): BalanceSnapshotV1 {
+  return {
+    available: formatCredits(view.available),
+    allowance: formatCredits(view.byKind.allowance),
+    promotional: formatCredits(view.byKind.promotional),
+    purchased: formatCredits(view.byKind.purchased),
+    held: formatCredits(view.held),
+    overdraft: formatCredits(view.overdraft),
+    allocation: formatCredits(view.allocation),
+    usedThisCycle: formatCredits(view.usedThisCycle),
+    cycleId: view.cycleId,
+    cycleEnd: view.cycleEnd,
+    planId: view.planId,
+    unlimited: view.unlimited,
+  };
+}
+
+/**
+ * Deterministic event id (UUID-shaped) from the account, the command's idempotency key and the event's index in
+ * the decision: retrying a decision after a crash appends the same ids, which the event store treats as a no-op.
+ */
+export function eventId(accountId: string, commandKey: string, index: number): string {
+  const hex = createHash('sha256').update(`${accountId}\u0000${commandKey}\u0000${index}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function toNewEvent(accountId: string, commandKey: string, index: number, event: AccountEvent, balanceAfter: BalanceSnapshotV1): NewEvent {
+  return {
+    id: eventId(accountId, commandKey, index),
+    type: event.type,
+    data: encodeEventData(event),
+    metadata: { balanceAfter, commandKey, [SCHEMA_VERSION_KEY]: LEDGER_EVENTS[event.type].version },
+  };
+}
+
+export type LedgerEnvelope = EnvelopeOf<string, object> & { streamVersion: number; balanceAfter?: BalanceSnapshotV1 };
+
+/** A stored event as published on ledger.events.v1: at the current version of its type, whatever it was stored as. */
+export function toLedgerEnvelope(stored: RecordedEvent): LedgerEnvelope {
+  const known = isLedgerEventType(stored.type) ? LEDGER_EVENTS[stored.type] : undefined;
+  return {
+    id: stored.id,
+    type: stored.type,
+    // An unknown type is published as stored; consumers dead-letter it (as before versions existed).
+    version: known?.version ?? schemaVersionOf(stored.metadata),
+    accountId: accountIdOfStream(stored.streamId),
+    occurredAt: stored.recordedAt.toISOString(),
+    streamVersion: stored.version,
+    data: known ? upcastToCurrent(known, schemaVersionOf(stored.metadata), stored.data) : stored.data,
+    balanceAfter: stored.metadata.balanceAfter as BalanceSnapshotV1 | undefined,
+  };
+}

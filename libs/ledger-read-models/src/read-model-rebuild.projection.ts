@@ -1,0 +1,220 @@
+import type { Envelope } from '@tally/contracts';
+import type { Checkpoint, RecordedEvent } from '@tally/event-store';
+import { toLedgerEnvelope } from '@tally/ledger-events';
+import { quoteIdentifier } from '@tally/shared';
+import type { Pool, PoolClient } from 'pg';
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { asLedgerEnvelope } from './ledger-event-rows.codec';
+import { BALANCE_CHANGED_CHANNEL, LedgerProjection, READ_MODEL_TABLES } from './ledger.projection';
+import { READ_MODEL_MIGRATIONS } from './migrations';
+
+/** Where a rebuild reads the ledger's events from: the event store in commit order (never Kafka). */
+export interface EnvelopeSource {
+  /** Up to `limit` events strictly after `after`, as ledger.events.v1 envelopes, and the checkpoint of the last. */
+  read(after: Checkpoint, limit: number): Promise<{ envelopes: Envelope<object>[]; next: Checkpoint }>;
+}
+
+/** The event store (its `readAll`, which never skips a late commit) as the relay publishes it. */
+export function eventStoreSource(store: { readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]> }): EnvelopeSource {
+  return {
+    async read(after, limit) {
+      const events = await store.readAll({ after, limit });
+      return { envelopes: events.map(toLedgerEnvelope), next: events.length > 0 ? events[events.length - 1].checkpoint : after };
+    },
+  };
+}
+
+export interface RebuildProgress {
+  phase: 'fold' | 'catch-up' | 'swap';
+  /** Events folded into the shadow tables so far. */
+  events: number;
+  /** Events the projection cannot use (it dead-letters them from Kafka): skipped, as the live projection does. */
+  skipped: number;
+}
+
+export interface FoldOptions {
+  pool: Pool;
+  /** The schema of the live read models (the ledger's DATABASE_SCHEMA). */
+  schema: string;
+  source: EnvelopeSource;
+  /** Events per read and per transaction into the shadow tables. */
+  batchSize?: number;
+  onProgress?: (progress: RebuildProgress) => void;
+}
+
+export interface RebuildResult {
+  events: number;
+  skipped: number;
+  /** Events folded while the live tables were locked for the swap (what the live projection could have applied since the snapshot). */
+  caughtUpAtSwap: number;
+  /** Accounts whose balance the swap moved forward (notified on the live balance channel). */
+  movedForward: number;
+  /** How long the live tables were locked against the live projection's writes (reads wait only for the renames). */
+  lockedMs: number;
+}
+
+const DEFAULT_BATCH = 2_000;
+/** A swap that waits longer than this for its lock gives up and tries again (readers queue behind a waiting lock). */
+const SWAP_LOCK_TIMEOUT = '3s';
+const SWAP_ATTEMPTS = 10;
+
+/**
+ * Rebuilds the read models of `schema` from the event store without taking them away from readers:
+ *
+ * 1. A shadow schema `<schema>_rebuild` gets empty tables from the read models' own migrations, and every event of
+ *    the store is folded into it in commit order by the live projection's own code (LedgerProjection), in
+ *    batches, while the live tables keep serving reads and the live projection keeps writing them.
+ * 2. The swap, in one transaction: lock the live tables against writes (EXCLUSIVE: readers go on), read what the
+ *    store committed since the fold's last checkpoint, fold it into the shadow, notify the accounts the shadow is
+ *    ahead on, then move the live tables out to `<schema>_retired` and the shadow tables in (renames take
+ *    ACCESS EXCLUSIVE for a moment: readers wait, never see a missing table or a missing row), commit.
+ *
+ * Why nothing is lost or applied twice: everything the live projection applied came from the relay, which
+ * publishes only events the store has committed and its `readAll` returns; the catch-up runs after the lock
+ * stopped the live projection, so the shadow holds every event it had applied (and maybe some it had not yet).
+ * The projection is idempotent by (account, stream version): whatever it applies after the swap that the shadow
+ * already holds is ignored (rows insert-or-ignore, balances only move forward). Its Kafka offsets are untouched.
+ */
+export async function rebuildReadModels(options: FoldOptions & { keepRetired?: boolean }): Promise<RebuildResult> {
+  const { pool, schema } = options;
+  return withRebuildLock(pool, schema, async () => {
+    const shadow = await foldIntoNewSchema(options, `${schema}_rebuild`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const swap = await swapIn(options, shadow.schema, shadow.next, shadow.events, shadow.skipped);
+        if (!options.keepRetired) await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(`${schema}_retired`)} CASCADE`);
+        return swap;
+      } catch (error) {
+        // Another writer's statement held one table while waiting for another we hold: retry the swap.
+        const code = (error as { code?: string }).code;
+        if (attempt >= SWAP_ATTEMPTS || (code !== '40P01' && code !== '55P03')) throw error;
+      }
+    }
+  });
+}
+
+/** A fresh schema with empty read-model tables, and every event of the source folded into it. */
+export async function foldIntoNewSchema(options: FoldOptions, target: string): Promise<{ schema: string; next: Checkpoint; events: number; skipped: number }> {
+  const { pool, source, batchSize = DEFAULT_BATCH, onProgress } = options;
+  const t = quoteIdentifier(target, 'shadow schema name');
+  await pool.query(`DROP SCHEMA IF EXISTS ${t} CASCADE`);
+  await pool.query(`CREATE SCHEMA ${t}`);
+  await createReadModelTables(pool, target);
+  const projection = new LedgerProjection(target, { notify: false });
+  const counts = { events: 0, skipped: 0 };
+  let next: Checkpoint = '';
+  for (;;) {
+    const batch = await source.read(next, batchSize);
+    if (batch.envelopes.length === 0) break;
+    await inTransaction(pool, (tx) => applyUsable(projection, tx, batch.envelopes, counts));
+    next = batch.next;
+    onProgress?.({ phase: 'fold', ...counts });
+  }
+  return { schema: target, next, ...counts };
+}
+
+/**
+ * Folds what the source has after `after` into `schema`'s tables in the caller's transaction. The store's `readAll`
+ * returns only transactions older than every one still running (so it never skips a late commit); that horizon only
+ * moves forward, so a later read sees at least every event an earlier read (the relay's) returned.
+ */
+export async function catchUp(tx: PoolClient, options: FoldOptions, schema: string, after: Checkpoint, counts: { events: number; skipped: number }): Promise<{ next: Checkpoint; events: number }> {
+  const { source, batchSize = DEFAULT_BATCH } = options;
+  const projection = new LedgerProjection(schema, { notify: false });
+  const before = counts.events + counts.skipped;
+  let next = after;
+  for (;;) {
+    const batch = await source.read(next, batchSize);
+    if (batch.envelopes.length === 0) break;
+    await applyUsable(projection, tx, batch.envelopes, counts);
+    next = batch.next;
+  }
+  return { next, events: counts.events + counts.skipped - before };
+}
+
+async function swapIn(options: FoldOptions, shadow: string, after: Checkpoint, events: number, skipped: number): Promise<RebuildResult> {
+  const { pool, schema, onProgress } = options;
+  const live = quoteIdentifier(schema);
+  const s = quoteIdentifier(shadow);
+  const retired = quoteIdentifier(`${schema}_retired`);
+  const counts = { events, skipped };
+  // Most of what arrived during the fold is folded before taking any lock, so the locked catch-up is short.
+  const unlocked = await inTransaction(pool, (tx) => catchUp(tx, options, shadow, after, counts));
+  onProgress?.({ phase: 'catch-up', ...counts });
+  return inTransaction(pool, async (tx) => {
+    await tx.query(`SET LOCAL lock_timeout = '${SWAP_LOCK_TIMEOUT}'`);
+    await tx.query(`LOCK TABLE ${READ_MODEL_TABLES.map((table) => `${live}.${table}`).join(', ')} IN EXCLUSIVE MODE`);
+    const lockedAt = Date.now();
+    const locked = await catchUp(tx, options, shadow, unlocked.next, counts);
+    onProgress?.({ phase: 'swap', ...counts });
+    // Balance streams learn of every account the shadow is ahead on (the live projection will find nothing to move).
+    const { rows } = await tx.query<{ moved: string }>(
+      `SELECT count(pg_notify('${BALANCE_CHANGED_CHANNEL}', n.account_id))::text AS moved
+         FROM ${s}.balances n LEFT JOIN ${live}.balances o USING (account_id)
+        WHERE o.stream_version IS DISTINCT FROM n.stream_version`,
+    );
+    await tx.query(`DROP SCHEMA IF EXISTS ${retired} CASCADE`);
+    await tx.query(`CREATE SCHEMA ${retired}`);
+    for (const table of READ_MODEL_TABLES) {
+      await tx.query(`ALTER TABLE ${live}.${table} SET SCHEMA ${retired}`);
+      await tx.query(`ALTER TABLE ${s}.${table} SET SCHEMA ${live}`);
+    }
+    await tx.query(`DROP SCHEMA ${s}`);
+    const lockedMs = Date.now() - lockedAt;
+    return { events: counts.events, skipped: counts.skipped, caughtUpAtSwap: locked.events, movedForward: Number(rows[0].moved), lockedMs };
+  });
+}
+
+/** Applies the envelopes the projection can use; counts the others (the live projection dead-letters them). */
+async function applyUsable(projection: LedgerProjection, tx: PoolClient, envelopes: Envelope<object>[], counts: { events: number; skipped: number }): Promise<void> {
+  const usable = envelopes.filter((envelope) => {
+    try {
+      asLedgerEnvelope(envelope);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  await projection.apply(tx, usable);
+  counts.events += usable.length;
+  counts.skipped += envelopes.length - usable.length;
+}
+
+/** The read-model tables in `schema`, by the read models' own migrations (same columns, indexes and their names). */
+export async function createReadModelTables(pool: Pool, schema: string): Promise<void> {
+  const queryRunner = { connection: { driver: { schema } }, query: (sql: string) => pool.query(sql) } as unknown as QueryRunner;
+  for (const Migration of READ_MODEL_MIGRATIONS as (new () => MigrationInterface)[]) await new Migration().up(queryRunner);
+}
+
+/** One rebuild or verify per schema at a time (a session advisory lock on its own connection). */
+export async function withRebuildLock<T>(pool: Pool, schema: string, work: () => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext('tally-read-model-rebuild'), hashtext($1)) AS locked`, [schema]);
+    if (!rows[0].locked) throw new Error(`another read-model rebuild or verify of schema ${schema} is running`);
+    try {
+      return await work();
+    } finally {
+      await client.query(`SELECT pg_advisory_unlock(hashtext('tally-read-model-rebuild'), hashtext($1))`, [schema]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+export async function inTransaction<T>(pool: Pool, work: (tx: PoolClient) => Promise<T>): Promise<T> {
+  const tx = await pool.connect();
+  try {
+    await tx.query('BEGIN');
+    const result = await work(tx);
+    await tx.query('COMMIT');
+    tx.release();
+    return result;
+  } catch (error) {
+    await tx.query('ROLLBACK').then(
+      () => tx.release(),
+      (rollbackError: Error) => tx.release(rollbackError),
+    );
+    throw error;
+  }
+}
