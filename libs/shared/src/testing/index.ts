@@ -44,3 +44,4 @@ export * from './private-postgres.harness';
 export * from './malformed-requests.fixtures';
 export * from './outage-answers.harness';
 export * from './private-kafka.harness';
+export * from './openapi-contract.harness';

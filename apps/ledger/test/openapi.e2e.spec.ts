@@ -1,0 +1,56 @@
+import type { INestApplication } from '@nestjs/common';
+import { OpenApiContract, conformanceProblems, waitFor } from '@tally/testing';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
+
+const ACCOUNT = 'acct-openapi';
+
+/** The real ledger (its consumers and projection running) answers only what its OpenAPI document describes. */
+describe('the ledger and its OpenAPI document', () => {
+  const { env, topics } = ledgerTestSettings();
+  let app: INestApplication;
+  let base: string;
+  let drop: () => Promise<void>;
+  let contract: OpenApiContract;
+
+  beforeAll(async () => {
+    const created = await createTestSchema('ledger_openapi');
+    drop = created.drop;
+    await createTopics(topics);
+    ({ app, base } = await startLedger({ ...env, LOG_LEVEL: 'silent' }, created.schema));
+    contract = await OpenApiContract.served(base);
+    // The read side (balance, history) answers once the projection has the account.
+    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'oa-funds', amount: '100' })).status).toBe(201);
+    await waitFor(async () => (await json(base).get(`/v1/accounts/${ACCOUNT}/balance`)).status === 200, 30_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await drop?.();
+  });
+
+  it('answers valid and invalid requests to every operation only as the document describes', async () => {
+    const account = `/v1/accounts/${ACCOUNT}`;
+    const problems = await conformanceProblems(contract, base, API_KEY, {
+      grantCredits: [
+        { path: `${account}/grants`, body: { idempotencyKey: 'oa-g1', amount: '5.5', expiresAt: '2099-01-01T00:00:00Z', reason: 'promo' } },
+        { path: `${account}/grants`, body: { idempotencyKey: 'oa-g1', amount: '5.5', expiresAt: '2099-01-01T00:00:00Z', reason: 'promo' } },
+      ],
+      purchaseCredits: [
+        { path: `${account}/purchases`, body: { paymentReference: 'oa-p1', amount: '2' } },
+        { path: `${account}/purchases`, body: { paymentReference: 'oa-p2', packId: 'pack-1000' } },
+      ],
+      authorize: [
+        { path: `${account}/authorizations`, body: { amount: '1' } },
+        { path: `${account}/authorizations`, body: { amount: '1', hold: { holdId: 'oa-h1', ttlSeconds: 60 } } },
+        { path: `${account}/authorizations`, body: { usage: { feature: 'chat', model: 'gpt-4o', inputTokens: 10, outputTokens: 5 } } },
+      ],
+      releaseHold: [{ path: `${account}/holds/oa-h1` }],
+      getBalance: [{ path: `${account}/balance` }, { path: `${account}/balance?at=${new Date().toISOString()}` }],
+      streamBalance: [{ path: `${account}/balance/stream` }],
+      listTransactions: [{ path: `${account}/transactions?limit=5` }],
+      getUsage: [{ path: `${account}/usage?period=7d` }],
+      exportUsage: [{ path: `${account}/usage/export` }],
+    });
+    expect(problems).toEqual([]);
+  });
+});

@@ -1,0 +1,55 @@
+import type { INestApplication } from '@nestjs/common';
+import { Kafka, logLevel } from 'kafkajs';
+import { ensureTopics } from '@tally/kafka';
+import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
+import { OpenApiContract, conformanceProblems, createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { UsageIngestConfig } from '../src/config/usage-ingest.config';
+import { USAGE_INGEST_STATUS_BY_CODE } from '../src/usage-ingest.errors';
+import { UsageIngestModule } from '../src/usage-ingest.module';
+
+const KEY = 'openapi-writer-key';
+
+/** The real service answers only what its OpenAPI document (served at /docs-json) describes. */
+describe('usage-ingest and its OpenAPI document', () => {
+  let app: INestApplication;
+  let base: string;
+  let dropSchema: () => Promise<void>;
+  let contract: OpenApiContract;
+  const topic = `usage.events.openapi.${uniqueSuffix()}`;
+
+  beforeAll(async () => {
+    const created = await createTestSchema('ingest_openapi');
+    dropSchema = created.drop;
+    await ensureTopics(new Kafka({ clientId: 'ingest-openapi', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }), [topic], 3);
+    const port = await freePort();
+    const config = loadConfig(UsageIngestConfig, {
+      PORT: String(port), DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: created.schema, KAFKA_BROKERS: testKafkaBrokers().join(','),
+      USAGE_EVENTS_TOPIC: topic, LOG_LEVEL: 'silent',
+      API_KEYS: JSON.stringify([{ name: 'writer', sha256: hashApiKey(KEY), scopes: ['usage:write'] }]),
+    });
+    app = await bootstrapHttpApp(UsageIngestModule.forRoot(config), {
+      service: 'usage-ingest', title: 'test', config, statusByCode: USAGE_INGEST_STATUS_BY_CODE, host: '127.0.0.1',
+    });
+    base = `http://127.0.0.1:${port}`;
+    contract = await OpenApiContract.served(base);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await dropSchema?.();
+  });
+
+  it('answers valid and invalid requests to every operation only as the document describes', async () => {
+    const chat = (id: string) => ({
+      id, accountId: 'acct-openapi', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 10, outputTokens: 5, metadata: { source: 'chat-ui' },
+    });
+    const problems = await conformanceProblems(contract, base, KEY, {
+      recordUsage: [
+        { path: '/v1/usage-events', body: chat('oa-1') },
+        { path: '/v1/usage-events', body: chat('oa-1') },
+        { path: '/v1/usage-events', body: { events: [chat('oa-2'), chat('oa-3'), { ...chat('oa-4'), feature: 'image', model: 'gpt-image-1', images: 1, resolution: '1024x1024', inputTokens: undefined, outputTokens: undefined }] } },
+      ],
+    });
+    expect(problems).toEqual([]);
+  });
+});
