@@ -37,7 +37,8 @@ module.exports = {
     {
       ...common,
       displayName: 'e2e',
-      testMatch: ['<rootDir>/{apps,libs}/**/*.e2e.spec.ts'],
+      // chaos/: the fault run of the whole system at its CI size (CHAOS_SHORT=1).
+      testMatch: ['<rootDir>/{apps,libs,chaos}/**/*.e2e.spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/jest.int.setup.js'],
     },
   ],

@@ -1,0 +1,163 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SERVICES, type ChaosSystem, type ServiceName } from './chaos.harness';
+import { SeededRandom } from './workload.fixtures';
+
+export type Fault =
+  /** kill -9 of a running service, then started again (ready). */
+  | { kind: 'kill'; service: ServiceName }
+  /** A service killed -9 again while it starts, before it reports ready; then started for good. */
+  | { kind: 'kill-during-start-up'; service: ServiceName; afterMs: number }
+  /** kill -9 of the broker; down for `downMs`, then started on the same data. */
+  | { kind: 'broker-kill'; downMs: number }
+  /** pg_ctl restart -m fast: every session terminated. */
+  | { kind: 'postgres-restart' }
+  /** PostgreSQL stopped for `downMs` (connections refused), then started. */
+  | { kind: 'postgres-stop'; downMs: number }
+  /** SIGSTOP past the consumers' Kafka session timeout, then SIGCONT. */
+  | { kind: 'pause'; service: ServiceName; ms: number };
+
+export interface ScheduledFault {
+  /** Quiet time before it, under load. */
+  gapMs: number;
+  fault: Fault;
+}
+
+/** What happened when a fault ran; `window` is when answers other than 2xx are documented behaviour. */
+export interface InjectedFault {
+  fault: Fault;
+  label: string;
+  startedAt: number;
+  endedAt: number;
+  detail: string;
+  /** The part of the system that was unavailable, and from when until when (end = back + the grace period). */
+  window: { scope: 'all' | ServiceName; from: number; until: number };
+}
+
+export const describeFault = (fault: Fault): string => {
+  switch (fault.kind) {
+    case 'kill':
+      return `kill -9 ${fault.service}`;
+    case 'kill-during-start-up':
+      return `kill -9 ${fault.service} during start-up`;
+    case 'broker-kill':
+      return `kill -9 broker, down ${(fault.downMs / 1000).toFixed(1)} s`;
+    case 'postgres-restart':
+      return 'PostgreSQL fast restart';
+    case 'postgres-stop':
+      return `PostgreSQL stopped ${(fault.downMs / 1000).toFixed(1)} s`;
+    case 'pause':
+      return `SIGSTOP ${fault.service} ${(fault.ms / 1000).toFixed(0)} s, SIGCONT`;
+  }
+};
+
+/**
+ * The faults of a run, from its seed: the short (CI) size always has a kill -9 of the ledger and a broker kill -9;
+ * the full size kills each service twice (once while it starts), the broker, restarts and stops PostgreSQL, and
+ * pauses the ledger past its session timeout; more faults than that draw more of the same kinds.
+ */
+export function faultSchedule(seed: number, count: number, options: { short: boolean; pauseMs: number }): ScheduledFault[] {
+  const random = new SeededRandom(seed ^ 0x5eed);
+  const startUpKill = (service: ServiceName): Fault => ({ kind: 'kill-during-start-up', service, afterMs: random.int(300, 2_500) });
+  const kinds: (() => Fault)[] = [
+    () => ({ kind: 'kill', service: random.pick(SERVICES) }),
+    () => startUpKill(random.pick(SERVICES)),
+    () => ({ kind: 'broker-kill', downMs: random.int(1_000, 6_000) }),
+    () => ({ kind: 'postgres-restart' }),
+    () => ({ kind: 'postgres-stop', downMs: random.int(1_000, 5_000) }),
+    () => ({ kind: 'pause', service: random.pick(['ledger', 'notification'] as const), ms: options.pauseMs }),
+  ];
+  const required: Fault[] = options.short
+    ? [{ kind: 'kill', service: 'ledger' }, { kind: 'broker-kill', downMs: random.int(1_000, 4_000) }]
+    : [
+        ...SERVICES.map((service): Fault => ({ kind: 'kill', service })),
+        ...SERVICES.map(startUpKill),
+        { kind: 'broker-kill', downMs: random.int(1_000, 6_000) },
+        { kind: 'postgres-restart' },
+        { kind: 'postgres-stop', downMs: random.int(1_000, 5_000) },
+        { kind: 'pause', service: 'ledger', ms: options.pauseMs },
+      ];
+  const faults = random.shuffle(required.slice(0, Math.max(count, 2)));
+  // The short size keeps its required two and adds kinds it does not have yet; a larger count draws from every kind.
+  const others = random.shuffle(kinds.slice(1).filter((_, i) => i !== 1));
+  while (faults.length < count) faults.splice(random.int(0, faults.length), 0, (others.shift() ?? random.pick(kinds))());
+  return faults.map((fault) => ({ gapMs: random.int(3_000, 8_000), fault }));
+}
+
+/** Roughly how long a schedule takes (for pacing the load over it). */
+export function scheduleDurationMs(schedule: ScheduledFault[]): number {
+  const cost = (fault: Fault) => {
+    switch (fault.kind) {
+      case 'kill':
+        return 12_000;
+      case 'kill-during-start-up':
+        return 14_000;
+      case 'broker-kill':
+        return fault.downMs + 6_000;
+      case 'postgres-restart':
+        return 3_000;
+      case 'postgres-stop':
+        return fault.downMs + 3_000;
+      case 'pause':
+        return fault.ms + 3_000;
+    }
+  };
+  return schedule.reduce((sum, { gapMs, fault }) => sum + gapMs + cost(fault), 0);
+}
+
+/** Runs one fault against the system and says what happened. */
+export async function inject(system: ChaosSystem, fault: Fault, graceMs: number): Promise<InjectedFault> {
+  const startedAt = Date.now();
+  let detail = '';
+  let scope: 'all' | ServiceName = 'all';
+  switch (fault.kind) {
+    case 'kill': {
+      scope = fault.service;
+      const service = system.service(fault.service);
+      await service.signal('SIGKILL');
+      const readyIn = await service.start();
+      detail = `ready again in ${(readyIn / 1000).toFixed(1)} s`;
+      break;
+    }
+    case 'kill-during-start-up': {
+      scope = fault.service;
+      const service = system.service(fault.service);
+      await service.signal('SIGKILL');
+      service.spawn();
+      await sleep(fault.afterMs);
+      const wasReady = await service.ready();
+      await service.signal('SIGKILL');
+      const readyIn = await service.start();
+      detail = `killed ${(fault.afterMs / 1000).toFixed(1)} s into start-up (${wasReady ? 'already ready' : 'not ready yet'}), ready again in ${(readyIn / 1000).toFixed(1)} s`;
+      break;
+    }
+    case 'broker-kill': {
+      await system.kafka.stop('SIGKILL');
+      await sleep(fault.downMs);
+      const t = Date.now();
+      await system.kafka.start();
+      detail = `broker serving again ${((Date.now() - t) / 1000).toFixed(1)} s after its start`;
+      break;
+    }
+    case 'postgres-restart':
+      await system.postgres.restart();
+      detail = `restarted in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`;
+      break;
+    case 'postgres-stop':
+      await system.postgres.stop();
+      await sleep(fault.downMs);
+      await system.postgres.start();
+      detail = `back ${((Date.now() - startedAt) / 1000).toFixed(1)} s after the stop`;
+      break;
+    case 'pause': {
+      scope = fault.service;
+      const service = system.service(fault.service);
+      await service.signal('SIGSTOP');
+      await sleep(fault.ms);
+      await service.signal('SIGCONT');
+      detail = `${service.running() ? 'running' : 'exited'} after SIGCONT`;
+      break;
+    }
+  }
+  const endedAt = Date.now();
+  return { fault, label: describeFault(fault), startedAt, endedAt, detail, window: { scope, from: startedAt, until: endedAt + graceMs } };
+}

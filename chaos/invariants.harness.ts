@@ -1,0 +1,424 @@
+import { Topics } from '@tally/contracts';
+import { readStoredOffsets } from '@tally/kafka';
+import { balanceOf, evolve, initialState, type AccountCommand, type AccountEvent, type AccountState, type BalanceView } from '@tally/ledger-domain';
+import { modelBalance, modelInitialState, modelStep, type ModelState } from '@tally/ledger-domain/testing';
+import { parseCredits } from '@tally/money';
+import { decodeEvent } from '@tally/ledger-events';
+import { API_KEY, CONSUMER_GROUPS, type ChaosSystem } from './chaos.harness';
+import type { InjectedFault } from './fault.schedule';
+import type { Workload } from './workload.fixtures';
+import type { Answer, WorkloadClient } from './workload.client';
+
+export interface InvariantResult {
+  name: string;
+  checked: number;
+  failures: number;
+  /** The first few failures, said plainly (what was expected, what was found). */
+  examples: string[];
+  /** What the check found besides pass/fail (e.g. about never-acknowledged requests). */
+  notes: string[];
+}
+
+class Invariant implements InvariantResult {
+  checked = 0;
+  failures = 0;
+  examples: string[] = [];
+  notes: string[] = [];
+
+  constructor(readonly name: string) {}
+
+  check(ok: boolean, failure: () => string): void {
+    this.checked += 1;
+    if (ok) return;
+    this.failures += 1;
+    if (this.examples.length < 8) this.examples.push(failure());
+  }
+}
+
+/** One stored event of an account stream, decoded. */
+interface StoredEvent {
+  version: number;
+  event: AccountEvent;
+  commandKey: string;
+  recordedAt: Date;
+}
+
+const plain = (value: unknown): string =>
+  JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y))) : v));
+const micros = (credits: unknown): bigint => parseCredits(String(credits));
+
+/** Consumer lag per group: the topic's end minus the offset the service stored with its effects, summed over partitions. */
+export async function consumerLag(system: ChaosSystem): Promise<Map<string, bigint>> {
+  const admin = system.kafkaClient('chaos-lag').admin();
+  await admin.connect();
+  try {
+    const ends = new Map<string, { partition: number; high: string }[]>();
+    for (const topic of new Set(CONSUMER_GROUPS.map((g) => g.topic))) ends.set(topic, await admin.fetchTopicOffsets(topic));
+    const lag = new Map<string, bigint>();
+    for (const group of CONSUMER_GROUPS) {
+      const stored = await readStoredOffsets(system.pool, group.schema, group.group, group.topic).catch(() => new Map<number, bigint>());
+      let behind = 0n;
+      for (const { partition, high } of ends.get(group.topic) ?? []) {
+        const last = BigInt(high) - 1n;
+        const done = stored.get(partition) ?? -1n;
+        if (last > done) behind += last - done;
+      }
+      lag.set(group.name, behind);
+    }
+    return lag;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Every message of a topic, from the beginning to its current end. */
+export async function readTopic(system: ChaosSystem, topic: string): Promise<{ key: string; value: string; headers: Record<string, string> }[]> {
+  const kafka = system.kafkaClient(`chaos-read-${topic}`);
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const wanted = ends.filter((p) => BigInt(p.high) > BigInt(p.low));
+  if (wanted.length === 0) return [];
+  const messages: { key: string; value: string; headers: Record<string, string> }[] = [];
+  const consumer = kafka.consumer({ groupId: `chaos-reader-${topic}-${Date.now()}` });
+  const remaining = new Set(wanted.map((p) => p.partition));
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`reading ${topic} timed out`)), 60_000);
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        messages.push({
+          key: message.key?.toString() ?? '',
+          value: message.value?.toString() ?? '',
+          headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, v?.toString() ?? ''])),
+        });
+        const end = ends.find((p) => p.partition === partition);
+        if (end && BigInt(message.offset) >= BigInt(end.high) - 1n) remaining.delete(partition);
+        if (remaining.size === 0) {
+          clearTimeout(timer);
+          done();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return messages;
+}
+
+export interface CheckInput {
+  system: ChaosSystem;
+  workload: Workload;
+  driver: WorkloadClient;
+  faults: InjectedFault[];
+  /** Per consumer group: ms from the last fault's end (and from the load's end) until its lag was 0 for good. */
+  lagRecovery: Map<string, { afterLastFaultMs: number; afterLoadMs: number } | undefined>;
+  lagBoundMs: number;
+}
+
+export async function checkInvariants(input: CheckInput): Promise<InvariantResult[]> {
+  const { system } = input;
+  const streams = (await system.pool.query<{ stream_id: string }>(`select stream_id from ledger.streams order by stream_id`)).rows.map((r) => r.stream_id);
+  const perAccount = new Map<string, StoredEvent[]>();
+  for (const streamId of streams) {
+    const { rows } = await system.pool.query<{ version: number; type: string; data: Record<string, unknown>; metadata: Record<string, unknown>; recorded_at: Date }>(
+      `select version, type, data, metadata, recorded_at from ledger.events where stream_id = $1 order by version`,
+      [streamId],
+    );
+    perAccount.set(streamId.slice('account-'.length), rows.map((row) => ({
+      version: row.version, event: decodeEvent(row), commandKey: String(row.metadata.commandKey ?? ''), recordedAt: row.recorded_at,
+    })));
+  }
+  return [
+    await chargedOnce(input),
+    ...(await balances(input, perAccount)),
+    await alerts(input),
+    await deadLetters(input),
+    lagBackToZero(input),
+    fiveHundreds(input),
+    intended(input),
+  ];
+}
+
+/** 1. Every acknowledged usage id charged exactly once. */
+async function chargedOnce({ system, driver }: CheckInput): Promise<InvariantResult> {
+  const result = new Invariant('1. every acknowledged usage id charged exactly once');
+  const { rows } = await system.pool.query<{ id: string; n: number }>(`select data->>'usageId' as id, count(*)::int as n from ledger.events where type = 'UsageDebited' group by 1`);
+  const charged = new Map(rows.map((r) => [r.id, r.n]));
+  const { acked, unsure } = driver.usageIds();
+  for (const id of acked) result.check(charged.get(id) === 1, () => `usage ${id} acknowledged, charged ${charged.get(id) ?? 0} times`);
+  for (const [id, n] of charged) if (!acked.has(id)) result.check(unsure.has(id) && n === 1, () => `usage ${id} charged ${n} times but ${unsure.has(id) ? 'never acknowledged' : 'never sent'}`);
+  result.notes.push(`${acked.size} usage ids acknowledged, ${charged.size} charged`);
+  if (unsure.size > 0) {
+    const found = [...unsure].filter((id) => charged.has(id)).length;
+    result.notes.push(`${unsure.size} never acknowledged: ${found} of them charged once, ${unsure.size - found} not charged`);
+  }
+  return result;
+}
+
+/** The account's money from its events: what came in, what went out, what is held. */
+function ledgerTotals(events: StoredEvent[]) {
+  let granted = 0n;
+  let charged = 0n;
+  let held = 0n;
+  for (const { event } of events) {
+    switch (event.type) {
+      case 'CreditsGranted':
+        granted += event.data.amount + (event.data.overdraftSettled ?? 0n);
+        break;
+      case 'UsageDebited':
+        charged += event.data.perBucket.reduce((sum, share) => sum + share.amount, 0n) + event.data.overdraft;
+        break;
+      case 'CreditsExpired':
+        charged += event.data.amount;
+        break;
+      case 'OverdraftWrittenOff':
+        charged -= event.data.amount;
+        break;
+      case 'HoldPlaced':
+        held += event.data.amount;
+        break;
+      case 'HoldReleased':
+        held -= event.data.amount;
+        break;
+      case 'HoldSettled':
+        held -= event.data.heldAmount;
+        break;
+      default:
+        break;
+    }
+  }
+  return { granted, charged, held };
+}
+
+async function get(system: ChaosSystem, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${system.service('ledger').base}${path}`, { headers: { authorization: `Bearer ${API_KEY}` }, signal: AbortSignal.timeout(30_000) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function history(system: ChaosSystem, accountId: string): Promise<{ sum: bigint; rows: number }> {
+  let cursor: string | null = null;
+  let sum = 0n;
+  let rows = 0;
+  do {
+    const query: string = `limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const page = await get(system, `/v1/accounts/${accountId}/transactions?${query}`);
+    if (page.status !== 200) throw new Error(`transactions of ${accountId}: ${page.status} ${JSON.stringify(page.body)}`);
+    const items = page.body.items as { amount: string | null }[];
+    for (const item of items) if (item.amount !== null) sum += micros(item.amount);
+    rows += items.length;
+    cursor = page.body.nextCursor as string | null;
+  } while (cursor);
+  return { sum, rows };
+}
+
+const VIEW_FIELDS = ['available', 'held', 'overdraft', 'allocation', 'usedThisCycle', 'cycleId', 'planId', 'unlimited'] as const;
+function viewOf(view: BalanceView) {
+  return { ...Object.fromEntries(VIEW_FIELDS.map((f) => [f, view[f]])), ...view.byKind };
+}
+
+/** 2 and 3: the account's money adds up three ways, and its balance is the same three ways. */
+async function balances({ system, workload }: CheckInput, perAccount: Map<string, StoredEvent[]>): Promise<InvariantResult[]> {
+  const sums = new Invariant('2. per account: granted − charged − held == available − overdraft == Σ history');
+  const folds = new Invariant('3. balance read model == fold of the event stream == reference model');
+  const ttls = new Map(workload.steps.flatMap((s) => (s.kind === 'hold' ? [[s.key, s.ttlSeconds] as const] : [])));
+  const { rows } = await system.pool.query<Record<string, string | number | boolean | null>>(`select * from ledger.balances`);
+  const readModel = new Map(rows.map((r) => [String(r.account_id), r]));
+  let steps = 0;
+  for (const account of workload.accounts) {
+    const events = perAccount.get(account.accountId) ?? [];
+    if (events.length === 0) continue;
+    const balance = await get(system, `/v1/accounts/${account.accountId}/balance`);
+    const { granted, charged, held } = ledgerTotals(events);
+    const net = micros(balance.body.available) - micros(balance.body.overdraft);
+    const { sum } = await history(system, account.accountId);
+    sums.check(granted - charged - held === net && net === sum, () =>
+      `${account.accountId}: granted ${granted} − charged ${charged} − held ${held} = ${granted - charged - held} µcr, available − overdraft = ${net}, history sums to ${sum}`);
+
+    // The fold of the stream with the decider's evolve, and the reference model fed the accepted commands.
+    const state = events.reduce<AccountState>((s, e) => evolve(s, e.event), initialState);
+    const folded = viewOf(balanceOf(state));
+    const row = readModel.get(account.accountId);
+    const projected = row && {
+      available: BigInt(row.available as string), held: BigInt(row.held as string), overdraft: BigInt(row.overdraft as string), allocation: BigInt(row.allocation as string),
+      usedThisCycle: BigInt(row.used_this_cycle as string), cycleId: row.cycle_id, planId: row.plan_id, unlimited: row.unlimited,
+      allowance: BigInt(row.allowance as string), promotional: BigInt(row.promotional as string), purchased: BigInt(row.purchased as string),
+    };
+    const replay = replayOnModel(account.accountId, events, ttls);
+    steps += replay.steps;
+    const modelled = replay.state ? viewOf(modelBalance(replay.state)) : undefined;
+    folds.check(
+      projected !== undefined && plain(projected) === plain(folded) && Number(row?.stream_version) === events.length && replay.failure === undefined && plain(modelled) === plain(folded),
+      () => replay.failure ?? `${account.accountId}: read model ${plain(projected)} at version ${row?.stream_version}, fold ${plain(folded)} at ${events.length}, model ${plain(modelled)}`,
+    );
+  }
+  folds.notes.push(`${steps} accepted commands replayed on the reference model`);
+  const types = new Map<string, number>();
+  for (const events of perAccount.values()) for (const { event } of events) types.set(event.type, (types.get(event.type) ?? 0) + 1);
+  folds.notes.push(`events in the store: ${[...types].sort(([a], [b]) => a.localeCompare(b)).map(([type, n]) => `${type} ${n}`).join(', ')}`);
+  return [sums, folds];
+}
+
+/**
+ * The commands the ledger accepted, rebuilt from the stream (events of one decision share its command key), fed to
+ * the reference model in the ledger's order. A decision's instant is in its events when they carry one
+ * (openedAt, grantedAt, debitedAt, expiredAt); otherwise it lies between the hold's request and the commit,
+ * so the model is asked at each candidate instant and must produce exactly the stored events at one of them.
+ */
+function replayOnModel(accountId: string, events: StoredEvent[], ttls: Map<string, number>): { state?: ModelState; steps: number; failure?: string } {
+  let model = modelInitialState;
+  let steps = 0;
+  for (let i = 0; i < events.length;) {
+    const key = events[i].commandKey;
+    let j = i;
+    while (j < events.length && events[j].commandKey === key) j += 1;
+    const group = events.slice(i, j);
+    const command = commandOf(accountId, key, group.map((g) => g.event));
+    if (!command) return { steps, failure: `${accountId} v${events[i].version}: no command to rebuild from ${key} (${group.map((g) => g.event.type).join(', ')})` };
+    const candidates = new Set<number>();
+    for (const { event } of group) {
+      const data = event.data as Record<string, unknown>;
+      for (const field of ['openedAt', 'grantedAt', 'debitedAt', 'expiredAt']) if (typeof data[field] === 'string') candidates.add(Date.parse(data[field] as string));
+      if (event.type === 'HoldPlaced' && ttls.has(event.data.holdId)) candidates.add(Date.parse(event.data.expiresAt) - (ttls.get(event.data.holdId) ?? 0) * 1000);
+    }
+    candidates.add(group[0].recordedAt.getTime());
+    const stored = plain(group.map((g) => g.event));
+    let matched: ModelState | undefined;
+    let tried = '';
+    for (const at of candidates) {
+      const result = modelStep(model, command, new Date(at));
+      if (result.ok && plain(result.events) === stored) {
+        matched = result.state;
+        break;
+      }
+      tried = result.ok ? plain(result.events) : `refused ${result.code}`;
+    }
+    if (!matched) return { steps, failure: `${accountId} v${events[i].version} ${key}: the ledger recorded ${stored}; the model decided ${tried}` };
+    model = matched;
+    steps += 1;
+    i = j;
+  }
+  return { state: model, steps };
+}
+
+function commandOf(accountId: string, key: string, events: AccountEvent[]): AccountCommand | undefined {
+  const find = <T extends AccountEvent['type']>(type: T) => events.find((e) => e.type === type) as Extract<AccountEvent, { type: T }> | undefined;
+  if (key.startsWith('usage:')) {
+    const d = find('UsageDebited')?.data;
+    return d && { type: 'RecordUsage', accountId, usageId: d.usageId, amount: d.amount, occurredAt: d.occurredAt, feature: d.feature, models: d.models, pricing: d.pricing, ...(d.holdId ? { holdId: d.holdId } : {}), ...(d.metadata ? { metadata: d.metadata } : {}) };
+  }
+  if (key.startsWith('cycle:')) {
+    const d = find('CycleStarted')?.data;
+    return d && { type: 'StartCycle', accountId, ...d };
+  }
+  if (key.startsWith('plan:')) {
+    const d = find('PlanChanged')?.data;
+    return d && { type: 'ChangePlan', accountId, ...d };
+  }
+  if (key.startsWith('grant:') || key.startsWith('purchase:')) {
+    const d = events.find((e): e is Extract<AccountEvent, { type: 'CreditsGranted' }> => e.type === 'CreditsGranted' && e.data.grantId === key)?.data;
+    return d && {
+      type: 'GrantCredits', accountId, grantId: d.grantId, kind: d.kind, amount: d.amount + (d.overdraftSettled ?? 0n), source: d.source,
+      ...(d.expiresAt ? { expiresAt: d.expiresAt } : {}), ...(d.paymentReference ? { paymentReference: d.paymentReference } : {}),
+    };
+  }
+  if (key.startsWith('hold:')) {
+    const d = find('HoldPlaced')?.data;
+    return d && { type: 'PlaceHold', accountId, holdId: d.holdId, amount: d.amount, expiresAt: d.expiresAt };
+  }
+  if (key.startsWith('release:')) return { type: 'ReleaseHold', accountId, holdId: key.slice('release:'.length), reason: 'released' };
+  if (key.startsWith('expire-credits:')) return { type: 'ExpireCredits', accountId, bucketId: key.slice('expire-credits:'.length) };
+  if (key.startsWith('expire:')) return { type: 'ReleaseHold', accountId, holdId: key.slice('expire:'.length), reason: 'expired' };
+  return undefined;
+}
+
+/** 4. Every alert the ledger's events call for delivered exactly once per channel (after dropping resends of one id). */
+async function alerts({ system }: CheckInput): Promise<InvariantResult> {
+  const result = new Invariant('4. every 20% / 5% / depletion alert delivered exactly once per channel');
+  const { rows } = await system.pool.query<{ notification_id: string; event_id: string; channel: string; state: string }>(`select notification_id, event_id, channel, state from notification.deliveries`);
+  const { rows: ids } = await system.pool.query<{ stream_id: string; version: number; event_id: string }>(
+    `select stream_id, version, event_id::text from ledger.events where type in ('LowCreditThresholdCrossed', 'CreditsDepleted')`,
+  );
+  const emails = new Map<string, number>();
+  for (const mail of system.smtp.messages) {
+    const id = (mail.messageId ?? '').replace(/^<|@tally\.notification>$/g, '');
+    emails.set(id, (emails.get(id) ?? 0) + 1);
+  }
+  const hooks = new Map<string, number>();
+  for (const hook of system.receiver.received) {
+    const id = String(hook.headers['webhook-id'] ?? '');
+    hooks.set(id, (hooks.get(id) ?? 0) + 1);
+  }
+  const byEvent = new Map<string, typeof rows>();
+  for (const row of rows) byEvent.set(`${row.event_id}|${row.channel}`, [...(byEvent.get(`${row.event_id}|${row.channel}`) ?? []), row]);
+  let resent = 0;
+  for (const { event_id: eventId, stream_id: streamId, version } of ids) {
+    for (const [channel, received] of [['email', emails], ['webhook', hooks]] as const) {
+      const deliveries = byEvent.get(`${eventId}|${channel}`) ?? [];
+      const times = deliveries.map((d) => received.get(d.notification_id) ?? 0);
+      resent += times.reduce((a, b) => a + Math.max(0, b - 1), 0);
+      result.check(deliveries.length === 1 && times[0] >= 1, () =>
+        `${streamId} v${version} (${eventId}) ${channel}: ${deliveries.length} deliveries (${deliveries.map((d) => d.state).join(', ')}), received ${times.join('+') || 0} times`);
+    }
+  }
+  const expected = new Set(rows.map((r) => r.notification_id));
+  const stray = [...emails.keys(), ...hooks.keys()].filter((id) => !expected.has(id));
+  result.check(stray.length === 0, () => `${stray.length} messages received for no delivery the ledger's events called for: ${stray.slice(0, 3).join(', ')}`);
+  result.notes.push(`${ids.length} alert events; ${system.smtp.messages.length} emails and ${system.receiver.received.length} webhooks received; ${resent} resends of an already-received id (the documented at-least-once window, dropped by id)`);
+  return result;
+}
+
+/** 5. Nothing dead-lettered but the poison messages the workload sent on purpose (each at least once). */
+async function deadLetters({ system, workload }: CheckInput): Promise<InvariantResult> {
+  const result = new Invariant('5. nothing dead-lettered but the poison messages sent on purpose');
+  const poison = new Set(workload.poisonKeys);
+  const seen = new Set<string>();
+  for (const topic of [Topics.usageDeadLetter, Topics.subscriptionDeadLetter, Topics.ledgerDeadLetter]) {
+    for (const message of await readTopic(system, topic)) {
+      const expected = topic === Topics.usageDeadLetter && poison.has(message.key);
+      if (expected) seen.add(message.key);
+      result.check(expected, () => `${topic}: key ${message.key}, reason ${message.headers['x-dead-letter-reason']} ${message.headers['x-dead-letter-details'] ?? ''}: ${message.value.slice(0, 200)}`);
+    }
+  }
+  for (const key of poison) result.check(seen.has(key), () => `poison message ${key} was not dead-lettered`);
+  return result;
+}
+
+/** 6. Every consumer group's lag back to 0 within the stated bound. */
+function lagBackToZero({ lagRecovery, lagBoundMs }: CheckInput): InvariantResult {
+  const result = new Invariant(`6. every consumer's lag back to 0 within ${lagBoundMs / 1000} s of the last fault and the load's end`);
+  for (const group of CONSUMER_GROUPS) {
+    const recovery = lagRecovery.get(group.name);
+    result.check(recovery !== undefined && recovery.afterLoadMs <= lagBoundMs, () => `${group.name}: ${recovery ? `${(recovery.afterLoadMs / 1000).toFixed(1)} s after the load's end` : 'never back to 0'}`);
+  }
+  return result;
+}
+
+/** Codes a 503 may carry: the documented answers while a dependency is down or an account is being caught up. */
+const DOCUMENTED_503 = ['DEPENDENCY_UNAVAILABLE', 'KAFKA_UNAVAILABLE', 'ACCOUNT_BUSY'];
+
+export function inWindow(answer: Answer, faults: InjectedFault[]): boolean {
+  return faults.some(({ window }) => (window.scope === 'all' || window.scope === answer.service) && answer.at >= window.from && answer.at <= window.until);
+}
+
+/** 7. No 5xx but a documented 503 (Retry-After, stable code) inside a fault's window. */
+function fiveHundreds({ driver, faults }: CheckInput): InvariantResult {
+  const result = new Invariant('7. no 5xx but 503 + Retry-After inside a fault\'s documented window');
+  for (const answer of driver.answers) {
+    if (answer.status < 500) continue;
+    const documented = answer.status === 503 && answer.retryAfter !== null && DOCUMENTED_503.includes(answer.code ?? '') && inWindow(answer, faults);
+    result.check(documented, () => `${new Date(answer.at).toISOString()} ${answer.service} ${answer.method} ${answer.path}: ${answer.status} ${answer.code ?? ''} (Retry-After ${answer.retryAfter ?? 'none'}), ${inWindow(answer, faults) ? 'in' : 'outside'} a fault window`);
+  }
+  if (result.checked === 0) result.notes.push('no 5xx at all');
+  return result;
+}
+
+/** 8. Every request the workload meant to succeed was accepted (a 4xx there is a defect or a workload bug). */
+function intended({ driver }: CheckInput): InvariantResult {
+  const result = new Invariant('8. no request refused that should have been accepted');
+  result.checked = driver.acks.acked.size;
+  result.failures = driver.refusals.length;
+  result.examples = driver.refusals.slice(0, 8).map((r) => `${r.step}: ${r.status} ${r.code ?? ''}`);
+  return result;
+}
