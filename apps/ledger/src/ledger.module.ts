@@ -3,6 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { KafkaBatchTransport, kafkaHealth } from '@tally/kafka';
+import { MetricsModule } from '@tally/metrics';
 import { HEALTH_CHECKS, HealthController, systemClock, type Clock, type HealthChecks } from '@tally/shared';
 import { ApplySubscriptionEventModule } from './apply-subscription-event/apply-subscription-event.module';
 import { AuthorizeModule } from './authorize/authorize.module';
@@ -45,6 +46,7 @@ export class LedgerModule implements OnModuleInit {
       imports: [
         InfrastructureModule.forRoot(config, clock, READ_MODEL_MIGRATIONS),
         TerminusModule.forRoot({ logger: false }),
+        MetricsModule.forRoot({ enabled: config.METRICS_ENABLED }),
         WorkersModule,
         RecordUsageModule,
         ApplySubscriptionEventModule,

@@ -2,6 +2,7 @@ import { Module, type INestApplication, type Type } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Pool } from 'pg';
 import { KafkaBatchTransport } from '@tally/kafka';
+import { MetricsModule } from '@tally/metrics';
 import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
 import { LedgerEventsKafkaController } from './alerts/ledger-events.kafka.controller';
 import { ledgerEventsTransportProvider } from './alerts/ledger-events.kafka.transport';
@@ -26,7 +27,7 @@ export interface NotificationModuleOptions {
  */
 export function buildNotificationModule(options: NotificationModuleOptions): Type<unknown> {
   @Module({
-    imports: [TerminusModule],
+    imports: [TerminusModule, MetricsModule.forRoot({ enabled: options.config.METRICS_ENABLED })],
     controllers: [HealthController, NotificationSettingsHttpController, DeliveryLogHttpController, LedgerEventsKafkaController],
     providers: [
       { provide: NotificationConfig, useValue: options.config },

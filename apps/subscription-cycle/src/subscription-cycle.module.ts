@@ -12,6 +12,7 @@ import { PlansController } from './plans/plans.controller';
 import { CycleScheduler } from './scheduler/cycle.worker';
 import { SubscriptionController } from './subscriptions/subscription.controller';
 import { SubscriptionHandler } from './subscriptions/subscription.handler';
+import { MetricsModule } from '@tally/metrics';
 import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
 
 export interface SubscriptionCycleModuleOptions {
@@ -30,6 +31,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
   @Module({
     imports: [
       TerminusModule,
+      MetricsModule.forRoot({ enabled: config.METRICS_ENABLED }),
       TypeOrmModule.forRootAsync({
         useFactory: async () => {
           await ensureSchema(config);

@@ -2,6 +2,7 @@ import { DynamicModule, Module, type OnApplicationShutdown } from '@nestjs/commo
 import { TerminusModule } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, createKafkaClient, kafkaHealth } from '@tally/kafka';
+import { MetricsModule } from '@tally/metrics';
 import { CLOCK, HEALTH_CHECKS, HealthController, createLogger, systemClock, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from './config/usage-ingest.config';
 import { createUsageIngestDataSource } from './database/data-source.provider';
@@ -25,7 +26,7 @@ export class UsageIngestModule implements OnApplicationShutdown {
     const logger = createLogger('usage-ingest', config.LOG_LEVEL);
     return {
       module: UsageIngestModule,
-      imports: [TerminusModule.forRoot({ logger: false })],
+      imports: [TerminusModule.forRoot({ logger: false }), MetricsModule.forRoot({ enabled: config.METRICS_ENABLED })],
       controllers: [RecordUsageHttpController, HealthController],
       providers: [
         { provide: UsageIngestConfig, useValue: config },

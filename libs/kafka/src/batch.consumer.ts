@@ -4,6 +4,7 @@ import { NotReadyError, StallDetector, type StallThresholds } from '@tally/share
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-offsets.repository';
+import { ConsumerCounters, consumerMetricSources, type ConsumerMetricsSource, type PartitionMetrics } from './batch-consumer.metrics';
 import { toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
 import type { KafkaProducer } from './kafka.producer';
@@ -142,7 +143,7 @@ function verdictOf(error: unknown): Verdict {
  * Transient failures roll back and retry the same chunk with backoff; it is never skipped. Poison messages
  * are dead-lettered, never retried, so a partition never blocks on them.
  */
-export class BatchConsumer<T> {
+export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly consumer: Consumer;
   private readonly retryPolicy: RetryPolicy;
   private readonly logger: KafkaLogger;
@@ -155,8 +156,14 @@ export class BatchConsumer<T> {
   /** Per partition (`topic:partition`): the batch that keeps failing, for readiness. */
   private readonly stalls: StallDetector;
   private readonly isolateAfter: number;
+  /** Per partition (`topic:partition`): where it stands, for the scrape-time gauges (lag, last message age). */
+  private readonly progress = new Map<string, { topic: string; partition: number; highWatermark: bigint; nextOffset?: bigint; lastMessageAt?: number }>();
+  private readonly metrics: ConsumerCounters;
+  readonly groupId: string;
 
   constructor(private readonly options: BatchConsumerOptions<T>) {
+    this.groupId = options.groupId;
+    this.metrics = new ConsumerCounters(options.groupId);
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.logger = options.logger ?? silentKafkaLogger;
     this.maxPerTransaction = options.maxMessagesPerTransaction ?? 500;
@@ -178,6 +185,7 @@ export class BatchConsumer<T> {
       // A partition that went to another member is no longer ours to report.
       const assigned = new Set(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)));
       this.stalls.retain((key) => assigned.has(key));
+      for (const key of [...this.progress.keys()]) if (!assigned.has(key)) this.progress.delete(key);
     });
   }
 
@@ -211,6 +219,7 @@ export class BatchConsumer<T> {
       await this.consumer.disconnect().catch(() => undefined);
       throw error;
     }
+    consumerMetricSources.add(this);
     this.logger.info({ groupId: this.options.groupId, topics: this.options.topics }, 'batch consumer started');
   }
 
@@ -222,6 +231,8 @@ export class BatchConsumer<T> {
   async stop(): Promise<void> {
     await this.starting?.catch(() => undefined);
     await this.consumer.disconnect();
+    consumerMetricSources.delete(this);
+    this.progress.clear();
     this.stalls.clear();
     this.logger.info({ groupId: this.options.groupId }, 'batch consumer stopped');
   }
@@ -258,9 +269,34 @@ export class BatchConsumer<T> {
     return { ...this.counters };
   }
 
+  /** For the scrape (batch-consumer.metrics.ts): each partition this member owns and has fetched from. */
+  *partitionMetrics(): Iterable<PartitionMetrics> {
+    const stalled = new Set(this.stalls.stalled().map(({ where }) => `${String(where.topic)}:${String(where.partition)}`));
+    for (const [key, { topic, partition, highWatermark, nextOffset, lastMessageAt }] of this.progress) {
+      const lag = nextOffset === undefined ? 0 : Number(highWatermark > nextOffset ? highWatermark - nextOffset : 0n);
+      yield { topic, partition, lag, lastMessageAt, stalled: stalled.has(key) };
+    }
+  }
+
+  /** A fetch tells the partition's high watermark; the next offset to apply is its first message until a commit moves it. */
+  private fetched(topic: string, partition: number, highWatermark: string, firstOffset: string | undefined): void {
+    const key = `${topic}:${partition}`;
+    const known = this.progress.get(key);
+    if (known) known.highWatermark = BigInt(highWatermark);
+    else this.progress.set(key, { topic, partition, highWatermark: BigInt(highWatermark), nextOffset: firstOffset === undefined ? undefined : BigInt(firstOffset) });
+  }
+
+  private applied(topic: string, partition: number, last: KafkaMessage): void {
+    const known = this.progress.get(`${topic}:${partition}`);
+    if (!known) return;
+    known.nextOffset = BigInt(last.offset) + 1n;
+    known.lastMessageAt = Number(last.timestamp);
+  }
+
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, clusterId: this.clusterId };
+    this.fetched(batch.topic, batch.partition, batch.highWatermark, batch.messages[0]?.offset);
     for (let start = 0; start < batch.messages.length; start += this.maxPerTransaction) {
       // A seek or a lost partition invalidates what is left; the new owner gets it again from Kafka.
       if (payload.isStale()) return;
@@ -294,6 +330,7 @@ export class BatchConsumer<T> {
           return true;
         }
         failures += 1;
+        this.metrics.failed(ref.topic, ref.partition, error);
         // The streak outlives kafkajs's restart after BatchRetriesExhaustedError: the same batch comes back.
         const offsets = { offset: chunk[0].offset, lastOffset: chunk[chunk.length - 1].offset, messages: chunk.length };
         const streak = this.stalls.failed(`${ref.topic}:${ref.partition}`, { groupId: ref.groupId, topic: ref.topic, partition: ref.partition, ...offsets }, error);
@@ -341,6 +378,7 @@ export class BatchConsumer<T> {
 
   private async applyInTransaction(ref: PartitionRef, chunk: KafkaMessage[], payload: EachBatchPayload, verdicts: Map<string, Verdict>): Promise<void> {
     const { pool, offsetsSchema, parse, handle, hooks } = this.options;
+    const startedAt = process.hrtime.bigint();
     const tx = await pool.connect();
     let lastOffset: string;
     let applied = 0;
@@ -357,6 +395,7 @@ export class BatchConsumer<T> {
       if (fresh.length === 0) {
         await tx.query('ROLLBACK');
         tx.release();
+        this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
         return;
       }
       lastOffset = fresh[fresh.length - 1].offset;
@@ -414,6 +453,8 @@ export class BatchConsumer<T> {
     this.counters.transactions += 1;
     this.counters.applied += applied;
     this.counters.deadLettered += deadLetters.length;
+    this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
+    this.metrics.committed(ref.topic, ref.partition, applied, Number(process.hrtime.bigint() - startedAt) / 1e9);
     this.logger.debug({ ...ref, lastOffset, applied, deadLettered: deadLetters.length }, 'batch committed');
     for (const effect of afterCommit) {
       try {
@@ -429,6 +470,7 @@ export class BatchConsumer<T> {
     if (deadLetters.length === 0) return;
     const target = this.options.deadLetterTopic(ref.topic);
     for (const deadLetter of deadLetters) {
+      this.metrics.deadLettered(ref.topic, deadLetter.reason);
       this.logger.warn(
         { ...ref, offset: deadLetter.message.offset, reason: deadLetter.reason, details: deadLetter.details, deadLetterTopic: target ?? null },
         target ? 'dead-lettering message' : 'poison message dropped: no dead-letter topic configured',

@@ -12,6 +12,7 @@ import {
 import { CLOCK, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
+import { accountCacheHits, accountCacheMisses, timedAppend } from './account.metrics';
 import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent } from './account-event.codec';
 
 export interface LoadedAccount {
@@ -91,12 +92,16 @@ export class AccountRepository {
   async loadMany(accountIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, LoadedAccount>> {
     const versions = await this.storedVersions(accountIds, unitOfWork);
     const loaded = new Map<string, LoadedAccount>();
+    let hits = 0;
     await Promise.all(
       accountIds.map(async (accountId) => {
         const cached = this.cache.get(accountId) ?? EMPTY;
         const stored = versions.get(accountId) ?? 0;
         let current: LoadedAccount;
-        if (stored === cached.version) current = cached;
+        if (stored === cached.version) {
+          current = cached;
+          if (cached !== EMPTY) hits += 1;
+        }
         // The cache is ahead of the store only after a rolled-back write: start over from the stream.
         else if (stored < cached.version) current = await this.catchUp(accountId, EMPTY);
         else current = await this.catchUp(accountId, cached);
@@ -104,6 +109,9 @@ export class AccountRepository {
         loaded.set(accountId, current);
       }),
     );
+    // Once per load, not per account (the consumer loads thousands of accounts a second).
+    if (hits > 0) accountCacheHits.inc(hits);
+    if (accountIds.length > hits) accountCacheMisses.inc(accountIds.length - hits);
     return loaded;
   }
 
@@ -115,7 +123,9 @@ export class AccountRepository {
       const { events, newEvents, state } = this.decideWithSnapshots(account.state, command, commandKey, now);
       if (events.length === 0) return { accountId: command.accountId, events, state: account.state, version: account.version };
       try {
-        const [result] = await this.store.appendMany([{ streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: newEvents }]);
+        const [result] = await timedAppend('command', () =>
+          this.store.appendMany([{ streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: newEvents }]),
+        );
         const saved = { state, version: result.nextExpectedVersion };
         this.cache.set(command.accountId, saved);
         return { accountId: command.accountId, events, ...saved };
@@ -176,7 +186,7 @@ export class AccountRepository {
       accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length });
     }
     // No savepoint: any failure rolls back the consumer's whole transaction, offsets included.
-    if (appends.size > 0) await this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false });
+    if (appends.size > 0) await timedAppend('batch', () => this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false }));
     return { saved: new Map([...accounts].filter(([accountId]) => appends.has(accountId))), refused };
   }
 

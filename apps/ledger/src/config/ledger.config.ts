@@ -56,6 +56,19 @@ export class LedgerConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(64)
   CONSUMER_PARTITIONS_CONCURRENTLY = 3;
 
+  /**
+   * Longest wait between two attempts at a batch that keeps failing (exponential backoff from 200 ms, libs/kafka's
+   * retry schedule): how soon a consumer notices that the fault is gone.
+   */
+  @IsInt() @Min(100) @Max(300_000)
+  CONSUMER_RETRY_MAX_MS = 30_000;
+
+  /** A partition whose batch failed this many times in a row, or for CONSUMER_STALL_SECONDS, is stalled: not ready, `tally_kafka_consumer_stalled` 1. */
+  @IsInt() @Min(1) @Max(1_000)
+  CONSUMER_STALL_ATTEMPTS = 5;
+
+  @IsInt() @Min(1) @Max(3_600)
+  CONSUMER_STALL_SECONDS = 30;
 
   @IsInt() @Min(1) @Max(10_000)
   RELAY_BATCH = 2000;

@@ -46,3 +46,27 @@ describe('LedgerConfig EVENT_STORE_TRANSACTIONAL', () => {
     expect(() => loadConfig(LedgerConfig, { ...base, EVENT_STORE_TRANSACTIONAL: 'no' })).toThrow(/EVENT_STORE_TRANSACTIONAL/);
   });
 });
+
+describe('LedgerConfig consumer retry and stall thresholds, METRICS_ENABLED', () => {
+  it('defaults: backoff up to 30 s, stalled after 5 attempts or 30 s, metrics on', () => {
+    const config = loadConfig(LedgerConfig, base);
+    expect([config.CONSUMER_RETRY_MAX_MS, config.CONSUMER_STALL_ATTEMPTS, config.CONSUMER_STALL_SECONDS, config.METRICS_ENABLED]).toEqual([30_000, 5, 30, true]);
+  });
+
+  it('takes smaller thresholds and metrics off', () => {
+    const config = loadConfig(LedgerConfig, { ...base, CONSUMER_RETRY_MAX_MS: '500', CONSUMER_STALL_ATTEMPTS: '2', CONSUMER_STALL_SECONDS: '1', METRICS_ENABLED: 'false' });
+    expect([config.CONSUMER_RETRY_MAX_MS, config.CONSUMER_STALL_ATTEMPTS, config.CONSUMER_STALL_SECONDS, config.METRICS_ENABLED]).toEqual([500, 2, 1, false]);
+  });
+
+  it('refuses values out of range or not a boolean, naming each variable', () => {
+    const error = (() => {
+      try {
+        loadConfig(LedgerConfig, { ...base, CONSUMER_RETRY_MAX_MS: '10', CONSUMER_STALL_ATTEMPTS: '0', METRICS_ENABLED: 'yes' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.map((problem) => problem.variable).sort()).toEqual(['CONSUMER_RETRY_MAX_MS', 'CONSUMER_STALL_ATTEMPTS', 'METRICS_ENABLED']);
+  });
+});

@@ -5,6 +5,7 @@ import type { KafkaProducer } from '@tally/kafka';
 import { NotReadyError, StallDetector } from '@tally/shared';
 import { toLedgerEnvelope } from '../accounts/account-event.codec';
 import type { LedgerConfig } from '../config/ledger.config';
+import { postgresRelayLag, relayLagSources, relayPublishFailures, relayPublished, type RelayLagSource } from './relay.metrics';
 
 const RELAY_NAME = 'ledger-events';
 /**
@@ -34,16 +35,22 @@ export class LedgerEventsRelay {
   private lockProbe?: NodeJS.Timeout;
   private forgetLockClient?: () => void;
   private readonly stalls = new StallDetector(RELAY_STALL);
+  /** tally_relay_lag_*: read from the PostgreSQL event store at scrape time (not available on EventStoreDB). */
+  private readonly lag?: RelayLagSource;
 
-  constructor(private readonly deps: { store: EventStore; pool: Pool; producer: KafkaProducer; config: LedgerConfig; logger: Logger }) {}
+  constructor(private readonly deps: { store: EventStore; pool: Pool; producer: KafkaProducer; config: LedgerConfig; logger: Logger }) {
+    if (deps.config.EVENT_STORE === 'postgres') this.lag = postgresRelayLag(deps.pool, deps.config.DATABASE_SCHEMA, RELAY_NAME);
+  }
 
   async start(): Promise<void> {
     this.stopped = false;
+    if (this.lag) relayLagSources.add(this.lag);
     await this.tryToLead();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.lag) relayLagSources.delete(this.lag);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     // An attempt to lead still in flight (a background start, a standby's retry) finishes first: tearing down
     // while it runs would let it subscribe afterwards and leave a publisher nobody stops.
@@ -114,8 +121,10 @@ export class LedgerEventsRelay {
         await producer.sendEnvelopes(config.LEDGER_EVENTS_TOPIC, events.map(toLedgerEnvelope));
         await this.saveCheckpoint(events[events.length - 1].checkpoint);
         this.stalls.succeeded('publish');
+        relayPublished.inc(events.length);
       },
       onError: (error) => {
+        relayPublishFailures.inc();
         const streak = this.stalls.failed('publish', { topic: config.LEDGER_EVENTS_TOPIC }, error);
         logger.error({ err: error, attempt: streak.attempts, failingSince: streak.since }, 'relay failed; retrying from its checkpoint');
       },

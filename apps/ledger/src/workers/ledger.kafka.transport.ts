@@ -31,7 +31,12 @@ export const ledgerKafkaTransportProvider: Provider = {
       offsetsSchema: config.DATABASE_SCHEMA,
       producer,
       logger: logger.child({ component: 'kafka-consumers' }),
-      defaults: { maxMessagesPerTransaction: config.CONSUMER_MAX_BATCH, partitionsConsumedConcurrently: config.CONSUMER_PARTITIONS_CONCURRENTLY },
+      defaults: {
+        maxMessagesPerTransaction: config.CONSUMER_MAX_BATCH,
+        partitionsConsumedConcurrently: config.CONSUMER_PARTITIONS_CONCURRENTLY,
+        retry: { maxTimeoutMs: config.CONSUMER_RETRY_MAX_MS },
+        stall: { afterAttempts: config.CONSUMER_STALL_ATTEMPTS, afterMs: config.CONSUMER_STALL_SECONDS * 1_000 },
+      },
       bindings: {
         [Topics.usageEvents]: { name: LedgerConsumerNames.usage, topic: config.USAGE_EVENTS_TOPIC, groupId: config.CONSUMER_GROUP, deadLetterTopic: config.USAGE_DLQ_TOPIC },
         [Topics.subscriptionEvents]: {

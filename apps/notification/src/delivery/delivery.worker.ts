@@ -10,6 +10,7 @@ import type { Channel, NotificationContent } from '../notification-type.model';
 import { Mailer } from './email.client';
 import { nextAttemptAt, type AttemptOutcome, type RetrySchedule } from './retry.schedule';
 import { WebhookSender } from './webhook.client';
+import { deliveryAttempts, deliveryDuration } from './delivery.metrics';
 
 interface ClaimedRow {
   id: string;
@@ -130,9 +131,11 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
         [row.id, `the ${row.channel} channel is no longer configured`, finished],
       );
       this.logger.info(log, 'delivery cancelled: channel no longer configured');
+      deliveryAttempts.inc({ channel: row.channel, outcome: 'cancelled' });
       return;
     }
     const attempts = row.attempts + 1;
+    deliveryDuration.observe({ channel: row.channel }, (finished.getTime() - started.getTime()) / 1000);
     const record: AttemptRecord = {
       at: started.toISOString(),
       durationMs: finished.getTime() - started.getTime(),
@@ -148,6 +151,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
         [row.id, attempts, JSON.stringify([record]), finished],
       );
       this.logger.info({ ...log, attempts, statusCode: outcome.statusCode }, `${row.channel} delivered`);
+      deliveryAttempts.inc({ channel: row.channel, outcome: 'delivered' });
       return;
     }
     const next = nextAttemptAt(this.schedule, outcome, attempts, row.created_at, finished);
@@ -157,6 +161,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
         WHERE id = $1 AND state = 'pending'`,
       [row.id, next ? 'pending' : 'failed', attempts, JSON.stringify([record]), next ?? null, record.error ?? null, finished],
     );
+    deliveryAttempts.inc({ channel: row.channel, outcome: next ? 'retrying' : 'failed' });
     if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error: record.error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
     else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
   }

@@ -6,6 +6,7 @@ import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { OutboxMessageEntity } from '../database/outbox-message.entity';
 import { LOGGER } from '@tally/shared';
 import { PollingLoop } from '../scheduler/polling-loop.worker';
+import { outboxBacklogSources, outboxPublishFailures, outboxPublished, type OutboxBacklogSource } from './outbox.metrics';
 
 /**
  * Publishes outbox messages to Kafka (keyed by account, acks=all, idempotent producer) and stamps them
@@ -30,6 +31,16 @@ export const OUTBOX_STALL_MS = 30_000;
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly loop: PollingLoop;
   private readonly stalls = new StallDetector(OUTBOX_STALL);
+  /** tally_outbox_depth_messages, tally_outbox_oldest_age_seconds: read at scrape time. */
+  private readonly backlog: OutboxBacklogSource = {
+    backlog: async () => {
+      const [row] = await this.dataSource.query(
+        `SELECT count(*)::int AS depth, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS "oldestAgeSeconds"
+           FROM "${this.config.DATABASE_SCHEMA}".outbox_messages WHERE published_at IS NULL`,
+      );
+      return { depth: Number(row.depth), oldestAgeSeconds: Math.max(0, Number(row.oldestAgeSeconds)) };
+    },
+  };
 
   constructor(
     private readonly dataSource: DataSource,
@@ -41,11 +52,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   onApplicationBootstrap(): void {
+    outboxBacklogSources.add(this.backlog);
     this.loop.start();
   }
 
   /** The relay is the producer's only user: once its loop has stopped, nothing sends any more. */
   async onApplicationShutdown(): Promise<void> {
+    outboxBacklogSources.delete(this.backlog);
     await this.loop.stop();
     await this.producer.disconnect();
   }
@@ -84,6 +97,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       this.stalls.succeeded('publish');
       return published;
     } catch (error) {
+      outboxPublishFailures.inc();
       const streak = this.stalls.failed('publish', {}, error);
       this.logger.error({ err: error, attempt: streak.attempts, failingSince: streak.since }, 'outbox publish failed; retrying');
       return 0;
@@ -95,6 +109,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     let total = 0;
     for (;;) {
       const published = await this.publishBatch();
+      // Counted once committed: a batch whose stamp rolled back is published (and counted) again.
+      if (published > 0) outboxPublished.inc(published);
       total += published;
       if (published < this.config.OUTBOX_BATCH) return total;
     }

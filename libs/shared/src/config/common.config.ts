@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { ArrayMinSize, IsIn, IsInt, IsString, Matches, Max, Min } from 'class-validator';
+import { ArrayMinSize, IsBoolean, IsIn, IsInt, IsString, Matches, Max, Min } from 'class-validator';
 import { Sensitive, splitList } from './env-config.parser';
 
 /** Settings every service shares. Each app's config class extends this one. */
@@ -36,4 +36,12 @@ export class CommonConfig {
   @Sensitive()
   @IsString()
   API_KEYS: string = '[]';
+
+  /**
+   * `GET /metrics` (Prometheus text) and the HTTP request metrics. Unauthenticated like /health/*: keep the path off
+   * the public ingress, or turn it off here. No type annotation: a reflected `Boolean` would let class-transformer turn
+   * any string (`yes`) into true; unannotated, only `true`/`false` convert and anything else is refused.
+   */
+  @IsBoolean()
+  METRICS_ENABLED = true;
 }

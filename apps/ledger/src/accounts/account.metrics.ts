@@ -1,0 +1,30 @@
+import { LATENCY_BUCKETS_SECONDS, counter, histogram } from '@tally/metrics';
+
+/** Loads of an account's decided state answered by the LRU cache (its version still the stream's). Hit ratio: hits / (hits + misses). */
+export const accountCacheHits = counter({
+  name: 'tally_ledger_account_cache_hits_total',
+  help: "Account loads answered from the ledger's account cache (cached version equal to the stream's).",
+});
+
+export const accountCacheMisses = counter({
+  name: 'tally_ledger_account_cache_misses_total',
+  help: 'Account loads that had to read events from the event store (not cached, evicted, or behind the stream).',
+});
+
+/** One observation per appendMany (an HTTP command, or a consumer batch's appends inside its transaction). */
+export const eventStoreAppendDuration = histogram({
+  name: 'tally_event_store_append_duration_seconds',
+  help: "Time of one append to the event store (an HTTP command's, or a consumer batch's inside its transaction, before COMMIT), by path.",
+  labelNames: ['path'],
+  buckets: LATENCY_BUCKETS_SECONDS,
+});
+
+/** Times `append`, observing it under `path` whether it succeeds or fails. */
+export async function timedAppend<T>(path: 'command' | 'batch', append: () => Promise<T>): Promise<T> {
+  const end = eventStoreAppendDuration.startTimer({ path });
+  try {
+    return await append();
+  } finally {
+    end();
+  }
+}

@@ -1,0 +1,86 @@
+import type { Pool } from 'pg';
+import { MetricSources, counter, gauge } from '@tally/metrics';
+import { quoteIdentifier } from '@tally/shared';
+
+/** Reads, at scrape time, how far the relay is behind the event store. */
+export interface RelayLagSource {
+  lag(): Promise<{ events: number; seconds: number }>;
+}
+
+/** The relays of this process (one, when WORKERS names `relay` and the event store is PostgreSQL). */
+export const relayLagSources = new MetricSources<RelayLagSource>();
+
+/** Counting stops here: a relay further behind than this is reported as this many (the count stays cheap). */
+export const RELAY_LAG_COUNT_LIMIT = 100_000;
+
+async function readLag(): Promise<{ events: number; seconds: number } | undefined> {
+  for (const source of relayLagSources) {
+    try {
+      return await source.lag();
+    } catch {
+      // PostgreSQL down: the gauges are left out of this scrape (the readiness check says why).
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+gauge({
+  name: 'tally_relay_lag_events',
+  help: `Events in the event store the relay has not yet published to ledger.events.v1 (counted up to ${RELAY_LAG_COUNT_LIMIT}).`,
+  async collect() {
+    this.reset();
+    const lag = await readLag();
+    if (lag) this.set(lag.events);
+  },
+});
+
+gauge({
+  name: 'tally_relay_lag_seconds',
+  help: 'Age of the oldest event the relay has not yet published (0 when it is caught up).',
+  async collect() {
+    this.reset();
+    const lag = await readLag();
+    if (lag) this.set(lag.seconds);
+  },
+});
+
+export const relayPublished = counter({
+  name: 'tally_relay_published_events_total',
+  help: 'Events the relay published to ledger.events.v1 (a crash between publishing and the checkpoint publishes a few again).',
+});
+
+export const relayPublishFailures = counter({
+  name: 'tally_relay_publish_failures_total',
+  help: 'Failed relay batches (publish or checkpoint), retried from the checkpoint.',
+});
+
+/**
+ * The PostgreSQL event store's lag behind the relay checkpoint `(transaction id, global position)`, as the relay
+ * tails it: pending events and the age of the oldest (its transaction's start, `recorded_at`). Uses the
+ * events_transaction_position_idx index; counts at most RELAY_LAG_COUNT_LIMIT rows.
+ */
+export function postgresRelayLag(pool: Pool, schema: string, relayName: string): RelayLagSource {
+  const s = quoteIdentifier(schema);
+  // Checkpoints are zero-padded decimals; xid8's input would read a leading zero as octal, so go through numeric.
+  const sql = `
+    with checkpoint as (
+      select coalesce((select checkpoint from ${s}.relay_checkpoints where name = $1), '') as value
+    ), position as (
+      select case when value = '' then '0'::xid8 else (split_part(value, '-', 1)::numeric)::text::xid8 end as transaction_id,
+             case when value = '' then 0::bigint else split_part(value, '-', 2)::bigint end as global_position
+      from checkpoint
+    )
+    select count(*)::int as events, coalesce(extract(epoch from now() - min(pending.recorded_at)), 0)::float8 as seconds
+    from (
+      select e.recorded_at from ${s}.events e, position p
+      where (e.transaction_id, e.global_position) > (p.transaction_id, p.global_position)
+      limit ${RELAY_LAG_COUNT_LIMIT}
+    ) pending`;
+  return {
+    lag: async () => {
+      const { rows } = await pool.query<{ events: number; seconds: number }>(sql, [relayName]);
+      return { events: rows[0].events, seconds: Math.max(0, rows[0].seconds) };
+    },
+  };
+}

@@ -1,0 +1,121 @@
+import { LATENCY_BUCKETS_SECONDS, MetricSources, counter, errorClass, gauge, histogram } from '@tally/metrics';
+
+/** One partition a consumer owns, as a scrape sees it. */
+export interface PartitionMetrics {
+  topic: string;
+  partition: number;
+  /** High watermark at the last fetch − the next offset to apply; 0 when caught up. */
+  lag: number;
+  /** Broker timestamp (ms) of the last message applied (committed or skipped as a redelivery); undefined before the first. */
+  lastMessageAt?: number;
+  stalled: boolean;
+}
+
+/** What a running BatchConsumer reports at scrape time (no I/O: what it learnt from its last fetch and commit). */
+export interface ConsumerMetricsSource {
+  readonly groupId: string;
+  partitionMetrics(): Iterable<PartitionMetrics>;
+}
+
+/** The running consumers of this process; a consumer adds itself on start and leaves on stop. */
+export const consumerMetricSources = new MetricSources<ConsumerMetricsSource>();
+
+const PARTITION_LABELS = ['group', 'topic', 'partition'] as const;
+
+function collectPartitions(set: (labels: { group: string; topic: string; partition: string }, partition: PartitionMetrics) => void): void {
+  for (const source of consumerMetricSources) {
+    for (const partition of source.partitionMetrics()) set({ group: source.groupId, topic: partition.topic, partition: String(partition.partition) }, partition);
+  }
+}
+
+gauge({
+  name: 'tally_kafka_consumer_lag_messages',
+  help: 'Messages of the partition not yet applied by the group: high watermark at the last fetch minus the next offset to apply.',
+  labelNames: PARTITION_LABELS,
+  collect() {
+    this.reset();
+    collectPartitions((labels, { lag }) => this.set(labels, lag));
+  },
+});
+
+gauge({
+  name: 'tally_kafka_consumer_last_message_age_seconds',
+  help: 'Age of the last message the group applied on the partition (broker timestamp); with lag > 0, how far behind in time it is.',
+  labelNames: PARTITION_LABELS,
+  collect() {
+    this.reset();
+    const now = Date.now();
+    collectPartitions((labels, { lastMessageAt }) => {
+      if (lastMessageAt !== undefined) this.set(labels, Math.max(0, (now - lastMessageAt) / 1000));
+    });
+  },
+});
+
+gauge({
+  name: 'tally_kafka_consumer_stalled',
+  help: '1 while the partition keeps failing on the same batch (the StallDetector thresholds; /health/ready is 503 meanwhile), else 0.',
+  labelNames: PARTITION_LABELS,
+  collect() {
+    this.reset();
+    collectPartitions((labels, { stalled }) => this.set(labels, stalled ? 1 : 0));
+  },
+});
+
+const batches = counter({
+  name: 'tally_kafka_consumer_batches_total',
+  help: 'Transactions committed by the group on the partition (one per chunk of a fetched batch).',
+  labelNames: PARTITION_LABELS,
+});
+
+const messages = counter({
+  name: 'tally_kafka_consumer_messages_total',
+  help: 'Messages applied and committed by the group on the partition (dead letters and skipped redeliveries excluded).',
+  labelNames: PARTITION_LABELS,
+});
+
+const failures = counter({
+  name: 'tally_kafka_consumer_failures_total',
+  help: 'Failed attempts to apply a batch (rolled back, to be retried), by error class (connection, conflict, database, kafka, timeout, other).',
+  labelNames: [...PARTITION_LABELS, 'reason'],
+});
+
+const deadLetters = counter({
+  name: 'tally_kafka_consumer_dead_letters_total',
+  help: 'Messages sent to the dead-letter topic (or dropped when none is configured), by reason code.',
+  labelNames: ['group', 'topic', 'reason'],
+});
+
+const batchDuration = histogram({
+  name: 'tally_kafka_consumer_batch_duration_seconds',
+  help: 'Time to apply and commit one transaction of the group (from BEGIN to COMMIT).',
+  labelNames: ['group', 'topic'],
+  buckets: LATENCY_BUCKETS_SECONDS,
+});
+
+/** Counters of one consumer group, bound to their labels once (the hot path increments per batch, never per message). */
+export class ConsumerCounters {
+  private readonly partitions = new Map<string, { batches: ReturnType<typeof batches.labels>; messages: ReturnType<typeof messages.labels> }>();
+
+  constructor(private readonly groupId: string) {}
+
+  committed(topic: string, partition: number, applied: number, seconds: number): void {
+    const key = `${topic}:${partition}`;
+    let bound = this.partitions.get(key);
+    if (!bound) {
+      const labels = { group: this.groupId, topic, partition: String(partition) };
+      bound = { batches: batches.labels(labels), messages: messages.labels(labels) };
+      this.partitions.set(key, bound);
+    }
+    bound.batches.inc();
+    if (applied > 0) bound.messages.inc(applied);
+    batchDuration.observe({ group: this.groupId, topic }, seconds);
+  }
+
+  failed(topic: string, partition: number, error: unknown): void {
+    failures.inc({ group: this.groupId, topic, partition: String(partition), reason: errorClass(error) });
+  }
+
+  deadLettered(topic: string, reason: string): void {
+    deadLetters.inc({ group: this.groupId, topic, reason });
+  }
+}
