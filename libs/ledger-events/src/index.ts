@@ -1,2 +1,3 @@
 export * from './account-event.codec';
 export * from './account-event-data.codec';
+export * from './account-as-of.view';

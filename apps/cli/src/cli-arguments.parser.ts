@@ -1,0 +1,28 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Option and argument parsers: commander reports the refusal with the option's name and exits with code 1. */
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${value} is not a positive integer`);
+  return n;
+}
+
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${value} is not a non-negative integer`);
+  return n;
+}
+
+/** A Kafka offset: a non-negative integer, kept as a decimal string (offsets are int64). */
+export function kafkaOffset(value: string): string {
+  if (!/^\d{1,19}$/.test(value)) throw new InvalidArgumentError(`${value} is not a Kafka offset`);
+  return BigInt(value).toString();
+}
+
+/** An ISO-8601 instant with a date and a time (`2026-11-30T12:00:00Z`). */
+export function instant(value: string): Date {
+  const at = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(at.getTime())) throw new InvalidArgumentError(`${value} is not an ISO-8601 instant`);
+  return at;
+}

@@ -1,0 +1,98 @@
+import { withAdmin } from '@tally/kafka';
+import { Command, Option } from 'commander';
+import { kafkaOffset, nonNegativeInt } from '../cli-arguments.parser';
+import type { CliContext } from '../cli-context.provider';
+import { partitionRanges, type PartitionRange } from '../dead-letters/dead-letter.client';
+import { json, print, table } from '../output.view';
+import { setStoredOffset, storedOffsets } from './consumer-offsets.query';
+
+/** `tally consumers lag|set-offset`: the services' consumer groups, by the offsets they store in PostgreSQL. */
+export function consumersCommand(context: CliContext): Command {
+  const command = new Command('consumers').description(
+    "the services' Kafka consumer groups: each stores the offset of the last message it applied in PostgreSQL (<schema>.kafka_consumer_offsets, " +
+      'in the transaction of its effects); Kafka\'s own committed offset only says where fetching resumes',
+  );
+
+  command
+    .command('lag')
+    .description('per group and partition: the stored offset, the topic\'s high watermark and the lag between them (messages not applied yet), from every schema in OFFSETS_SCHEMAS')
+    .option('--group <groupId>', 'only this consumer group')
+    .option('--json', 'as JSON')
+    .addHelpText('after', '\nExample:\n  npm run tally -- consumers lag\n  OFFSETS_SCHEMAS=ledger npm run tally -- consumers lag --group ledger-projections --json')
+    .action(async (options: { group?: string; json?: boolean }) => {
+      const stored = (await storedOffsets(context.pool, context.config.OFFSETS_SCHEMAS)).filter((row) => !options.group || row.groupId === options.group);
+      const highs = new Map<string, Map<number, PartitionRange>>();
+      for (const topic of new Set(stored.map((row) => row.topic))) {
+        try {
+          highs.set(topic, new Map((await partitionRanges(context.kafka, topic)).map((range) => [range.partition, range])));
+        } catch {
+          highs.set(topic, new Map()); // the topic is gone (a test's, a renamed one): its rows show no watermark
+        }
+      }
+      const rows = stored.map((row) => {
+        const range = highs.get(row.topic)?.get(row.partition);
+        // The next message to apply is committed + 1, or the log start if older messages were deleted (retention).
+        const next = range ? max(BigInt(row.committedOffset) + 1n, BigInt(range.low)) : undefined;
+        return {
+          schema: row.schema,
+          group: row.groupId,
+          topic: row.topic,
+          partition: row.partition,
+          applied: row.committedOffset,
+          high: range?.high ?? null,
+          lag: range && next !== undefined ? (BigInt(range.high) - next).toString() : null,
+          updatedAt: row.updatedAt.toISOString(),
+        };
+      });
+      print(options.json ? json(rows) : table(rows));
+    });
+
+  command
+    .command('set-offset')
+    .description(
+      'move a group\'s stored offset of one partition, in PostgreSQL and in Kafka, so its consumers resume at --offset (re-reading or skipping messages). ' +
+        'Refused while the group has live members: stop its consumers first. Re-read messages are applied once only (consumers skip what they applied, by message id)',
+    )
+    .requiredOption('--group <groupId>', 'the consumer group')
+    .requiredOption('--topic <topic>', 'the topic')
+    .requiredOption('--partition <partition>', 'the partition', nonNegativeInt)
+    .addOption(new Option('--offset <offset>', 'the next offset to apply (the stored last-applied offset becomes offset - 1)').argParser(kafkaOffset))
+    .option('--to-end', 'resume at the high watermark: skip everything not applied yet')
+    .option('--to-start', 'resume at the log start: re-read everything the broker still has')
+    .option('--schema <schema>', 'the schema whose kafka_consumer_offsets holds the group (default: the one of OFFSETS_SCHEMAS that has it)')
+    .option('--dry-run', 'show the change, make none')
+    .addHelpText('after', '\nExample (stop the group\'s consumers first, e.g. the ledger\'s projection workers):\n  npm run tally -- consumers set-offset --group ledger-projections --topic ledger.events.v1 --partition 0 --offset 1200 --dry-run')
+    .action(async (options: { group: string; topic: string; partition: number; offset?: string; toEnd?: boolean; toStart?: boolean; schema?: string; dryRun?: boolean }) => {
+      if ([options.offset !== undefined, options.toEnd, options.toStart].filter(Boolean).length !== 1) throw new Error('give exactly one of --offset, --to-end, --to-start');
+      const { pool, kafka, config } = context;
+      const stored = (await storedOffsets(pool, options.schema ? [options.schema] : config.OFFSETS_SCHEMAS)).filter(
+        (row) => row.groupId === options.group && row.topic === options.topic,
+      );
+      const schema = options.schema ?? stored[0]?.schema;
+      if (!schema) throw new Error(`group ${options.group} stored no offset of ${options.topic} in ${config.OFFSETS_SCHEMAS.join(', ')}: name the schema with --schema`);
+      const range = (await partitionRanges(kafka, options.topic)).find((r) => r.partition === options.partition);
+      if (!range) throw new Error(`${options.topic} has no partition ${options.partition}`);
+      const next = options.toEnd ? range.high : options.toStart ? range.low : (options.offset as string);
+      if (BigInt(next) > BigInt(range.high)) throw new Error(`offset ${next} is past the high watermark ${range.high} of ${options.topic}[${options.partition}]`);
+      const group = await withAdmin(kafka, async (admin) => (await admin.describeGroups([options.group])).groups[0]);
+      const live = group && group.members.length > 0;
+      const current = stored.find((row) => row.partition === options.partition)?.committedOffset ?? '(none)';
+      print(`${schema}: group ${options.group} ${options.topic}[${options.partition}]: last applied ${current} → ${BigInt(next) - 1n} (resumes at ${next}; log ${range.low}..${range.high})`);
+      if (live) {
+        process.stderr.write(`refused: group ${options.group} has ${group.members.length} live members (${group.state}); stop its consumers first\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (options.dryRun) {
+        print('dry run: nothing changed');
+        return;
+      }
+      // Kafka first: a consumer resumes fetching at Kafka's offset, then skips what PostgreSQL says it applied.
+      await withAdmin(kafka, (admin) => admin.setOffsets({ groupId: options.group, topic: options.topic, partitions: [{ partition: options.partition, offset: next }] }));
+      await setStoredOffset(pool, { schema, groupId: options.group, topic: options.topic, partition: options.partition }, (BigInt(next) - 1n).toString());
+      print('done');
+    });
+  return command;
+}
+
+const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { withAdmin } from '@tally/kafka';
+import type { IHeaders, Kafka } from 'kafkajs';
+
+/** Dead-letter topics are the source topic's name with `.dlq.v1` for `.v1` (usage.events.v1 → usage.events.dlq.v1). */
+export const DEAD_LETTER_SUFFIX = '.dlq.v1';
+
+export interface PartitionRange {
+  partition: number;
+  /** First offset kept by the broker (log start). */
+  low: string;
+  /** The high watermark: the next offset to be written. */
+  high: string;
+}
+
+export interface StoredMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+export async function deadLetterTopics(kafka: Kafka): Promise<string[]> {
+  return withAdmin(kafka, async (admin) => (await admin.listTopics()).filter((topic) => topic.endsWith(DEAD_LETTER_SUFFIX)).sort());
+}
+
+export async function partitionRanges(kafka: Kafka, topic: string): Promise<PartitionRange[]> {
+  return withAdmin(kafka, async (admin) =>
+    (await admin.fetchTopicOffsets(topic)).map(({ partition, low, high }) => ({ partition, low, high })).sort((a, b) => a.partition - b.partition),
+  );
+}
+
+/**
+ * Reads `topic` from each range's `from` up to (not including) its `to`, with a throwaway consumer group that never
+ * commits and is deleted afterwards. Resolves once every range is read; fails after `timeoutMs`.
+ */
+export async function readMessages(kafka: Kafka, topic: string, ranges: { partition: number; from: string; to: string }[], timeoutMs = 30_000): Promise<StoredMessage[]> {
+  const wanted = ranges.filter((range) => BigInt(range.from) < BigInt(range.to));
+  if (wanted.length === 0) return [];
+  const groupId = `tally-cli-read-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  const messages: StoredMessage[] = [];
+  const remaining = new Map(wanted.map((range) => [range.partition, range]));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`reading ${topic} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      consumer
+        .run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            const range = remaining.get(partition);
+            if (!range || BigInt(message.offset) < BigInt(range.from)) return;
+            if (BigInt(message.offset) < BigInt(range.to)) {
+              messages.push({ topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key?.toString() ?? null, value: message.value, headers: headerStrings(message.headers) });
+            }
+            if (BigInt(message.offset) >= BigInt(range.to) - 1n) remaining.delete(partition);
+            if (remaining.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .then(() => {
+          for (const range of wanted) consumer.seek({ topic, partition: range.partition, offset: range.from });
+        }, reject);
+    });
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await withAdmin(kafka, (admin) => admin.deleteGroups([groupId])).catch(() => undefined);
+  }
+  return messages.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
+}
+
+export function headerStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.map(String).join(',') : value.toString();
+  }
+  return out;
+}
