@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Pool } from 'pg';
 import { parsePrometheusText, samplesOf, sumOf, type PrometheusSample } from '@tally/metrics';
 import { startServiceProcess, testDatabaseUrl, waitFor, type ServiceProcess } from '@tally/testing';
@@ -105,6 +107,7 @@ describe('ledger metrics while the projection is stuck on one message', () => {
     expect(consumer.groupId).toBe(env.PROJECTION_GROUP);
     expect(consumer.stalled[0].where).toMatchObject({ topic: env.LEDGER_EVENTS_TOPIC, partition: Number(stuck.partition) });
     expect(consumer.stalled[0].lastError).toContain('production bug: cannot project');
+    expect(sumOf(await scrape(), 'tally_health_check_up', { check: 'projection-consumer' })).toBe(0);
     const logged = ledger.output().split('\n').filter((line) => line.includes('batch failed: rolled back, retrying') && line.includes(env.LEDGER_EVENTS_TOPIC));
     expect(logged[logged.length - 1]).toContain(`"partition":${stuck.partition}`);
     expect(logged[logged.length - 1]).toContain('production bug: cannot project');
@@ -118,6 +121,7 @@ describe('ledger metrics while the projection is stuck on one message', () => {
     }, 60_000, 200);
     expect(sumOf(recovered, 'tally_kafka_consumer_failures_total', at)).toBeGreaterThanOrEqual(stuck.failures + 2);
     await waitFor(async () => (await readiness()).status === 200, 30_000, 200);
+    expect(sumOf(await scrape(), 'tally_health_check_up', { check: 'projection-consumer' })).toBe(1);
     const balance = await api.get('/v1/accounts/stuck-account/balance');
     expect(balance.status).toBe(200);
     expect(balance.body.available).toBe('15');
@@ -132,5 +136,17 @@ describe('ledger metrics while the projection is stuck on one message', () => {
     expect(sumOf(final, 'tally_event_store_append_duration_seconds_count', { path: 'command' })).toBeGreaterThanOrEqual(5);
     expect(sumOf(final, 'tally_relay_lag_events')).toBe(0);
     expect(samplesOf(final, 'nodejs_eventloop_lag_p99_seconds')).toHaveLength(1);
+
+    // The dashboard and the alert rules name, of what the ledger defines (libs, the ledger's own metrics), only series its scrape has.
+    const text = await (await fetch(`${ledger.base}/metrics`)).text();
+    const exposed = new Set(text.split('\n').flatMap((line) => {
+      const typed = /^# TYPE (\S+) (\S+)$/.exec(line);
+      if (!typed) return [];
+      return typed[2] === 'histogram' ? [typed[1], `${typed[1]}_bucket`, `${typed[1]}_sum`, `${typed[1]}_count`] : [typed[1]];
+    }));
+    const monitoring = readFileSync(resolve(__dirname, '../../../deploy/grafana/tally.dashboard.json'), 'utf8') + readFileSync(resolve(__dirname, '../../../deploy/prometheus/tally.rules.yaml'), 'utf8');
+    const ledgerNamed = [...new Set([...monitoring.matchAll(/\b((?:tally_(?:kafka|relay|ledger|event_store|http|health)|nodejs|process)_[a-z0-9_]+)/g)].map(([, name]) => name))];
+    expect(ledgerNamed.length).toBeGreaterThan(20);
+    expect(ledgerNamed.filter((name) => !exposed.has(name))).toEqual([]);
   }, 300_000);
 });

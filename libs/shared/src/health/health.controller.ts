@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../http/api-key.guard';
+import { recordHealthChecks } from './health.metrics';
 import { NotReadyError } from './worker-health.service';
 
 /**
@@ -57,11 +58,15 @@ export class HealthController {
    */
   private async readiness(reply: FastifyReply) {
     try {
-      return await this.runChecks();
+      const result = await this.runChecks();
+      recordHealthChecks(result.details);
+      return result;
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       reply.status(503);
-      return error.getResponse();
+      const body = error.getResponse();
+      recordHealthChecks((body as { details?: Record<string, { status: string }> }).details);
+      return body;
     }
   }
 

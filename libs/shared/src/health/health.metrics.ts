@@ -1,0 +1,16 @@
+import { gauge } from '../metrics/process.metrics';
+
+/**
+ * The outcome of the last readiness evaluation, per check (postgres, kafka, each consumer, relay, outbox…): set each
+ * time `GET /health/ready` answers (the kubelet's readiness probe asks every 10 s), not at scrape time, so a scrape
+ * never waits on PostgreSQL or Kafka.
+ */
+const healthCheckUp = gauge({
+  name: 'tally_health_check_up',
+  help: 'Last GET /health/ready outcome per check: 1 up, 0 down (the 503 body says why). Updated when readiness is asked.',
+  labelNames: ['check'],
+});
+
+export function recordHealthChecks(checks: Record<string, { status: string }> | undefined): void {
+  for (const [check, { status }] of Object.entries(checks ?? {})) healthCheckUp.set({ check }, status === 'up' ? 1 : 0);
+}

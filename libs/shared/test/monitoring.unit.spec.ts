@@ -1,0 +1,104 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { collectProcessMetrics, metricsRegistry } from '../src/metrics/process.metrics';
+
+/**
+ * deploy/prometheus/tally.rules.yaml, its PrometheusRule copy and deploy/grafana/tally.dashboard.json are not loaded
+ * by a Prometheus or a Grafana here, so what they promise is checked by reading them: every rule is complete, and
+ * every metric a rule or a panel names is one the services define (the `name:` of a prom-client metric in a
+ * `*.metrics.ts` file, or Node's default metrics). apps/ledger/test/stuck-consumer-metrics.e2e.spec.ts checks the
+ * ledger's share against a real scrape.
+ */
+const root = resolve(__dirname, '../../..');
+const read = (path: string) => readFileSync(resolve(root, path), 'utf8');
+
+interface Rule {
+  alert: string;
+  expr: string;
+  for: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+const rules = parse(read('deploy/prometheus/tally.rules.yaml')) as { groups: { name: string; rules: Rule[] }[] };
+const dashboard = JSON.parse(read('deploy/grafana/tally.dashboard.json')) as { panels: { type: string; title: string; targets?: { expr: string }[] }[] };
+
+/** Metric names a PromQL expression reads (Tally's, Node's and process defaults, and `up`). */
+function metricNames(expr: string): string[] {
+  return [...expr.matchAll(/\b((?:tally|nodejs|process)_[a-z0-9_]+|up)\b(?!\s*\()/g)].map(([, name]) => name);
+}
+
+/** Every series name the services can expose: prom-client definitions in *.metrics.ts files, plus Node's defaults. */
+function definedSeries(): Set<string> {
+  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.metrics.ts'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
+  const series = new Set<string>(['up']);
+  for (const file of files) {
+    const source = read(file);
+    for (const [, kind, body] of source.matchAll(/\b(counter|gauge|histogram)\(\{([\s\S]*?)\n\}\)/g)) {
+      const name = /name: '([a-z0-9_]+)'/.exec(body)?.[1];
+      if (!name) continue;
+      series.add(name);
+      if (kind === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) series.add(name + suffix);
+    }
+  }
+  collectProcessMetrics();
+  for (const metric of metricsRegistry.getMetricsAsArray()) {
+    const { name, type } = metric as unknown as { name: string; type: string };
+    series.add(name);
+    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) series.add(name + suffix);
+  }
+  return series;
+}
+
+describe('Prometheus alert rules (deploy/prometheus/tally.rules.yaml)', () => {
+  const all = rules.groups.flatMap((group) => group.rules);
+
+  it('has the alerts the issue asks for: consumer stuck and lag growing, relay lag, DLQ growth, outbox age, readiness', () => {
+    expect(all.map((rule) => rule.alert)).toEqual(
+      expect.arrayContaining(['TallyConsumerStalled', 'TallyConsumerLagGrowing', 'TallyRelayLagging', 'TallyDeadLettersGrowing', 'TallyOutboxStale', 'TallyNotReady']),
+    );
+  });
+
+  it('gives every rule an expr, a for duration, a severity label and a summary and description', () => {
+    for (const rule of all) {
+      expect({ alert: rule.alert, expr: typeof rule.expr, for: /^\d+[smh]$/.test(rule.for), severity: ['page', 'warn'].includes(rule.labels?.severity) })
+        .toEqual({ alert: rule.alert, expr: 'string', for: true, severity: true });
+      expect(rule.expr.trim().length).toBeGreaterThan(0);
+      expect(rule.annotations.summary?.length).toBeGreaterThan(0);
+      expect(rule.annotations.description?.length).toBeGreaterThan(0);
+    }
+    expect(new Set(all.map((rule) => rule.alert)).size).toBe(all.length);
+  });
+
+  it('is copied word for word into the PrometheusRule of deploy/k8s/monitoring', () => {
+    const [resource] = parseAllDocuments(read('deploy/k8s/monitoring/prometheusrule.yaml')).map((doc) => doc.toJS());
+    expect(resource.kind).toBe('PrometheusRule');
+    expect(resource.spec.groups).toEqual(rules.groups);
+  });
+});
+
+describe('monitoring names only metrics the services define', () => {
+  const series = definedSeries();
+
+  it('finds the definitions (a sanity check of the scan itself)', () => {
+    for (const name of ['tally_kafka_consumer_lag_messages', 'tally_relay_lag_seconds', 'tally_outbox_oldest_age_seconds', 'tally_http_request_duration_seconds_bucket', 'nodejs_eventloop_lag_p99_seconds']) {
+      expect(series).toContain(name);
+    }
+  });
+
+  it('in every alert rule', () => {
+    const unknown = rules.groups.flatMap((group) => group.rules.flatMap((rule) => metricNames(rule.expr).filter((name) => !series.has(name)).map((name) => `${rule.alert}: ${name}`)));
+    expect(unknown).toEqual([]);
+  });
+
+  it('in every dashboard panel, and every panel has a query', () => {
+    const panels = dashboard.panels.filter((panel) => panel.type !== 'row');
+    expect(panels.length).toBeGreaterThanOrEqual(20);
+    const unknown = panels.flatMap((panel) => {
+      expect(panel.targets?.length).toBeGreaterThan(0);
+      return (panel.targets ?? []).flatMap((target) => metricNames(target.expr).filter((name) => !series.has(name)).map((name) => `${panel.title}: ${name}`));
+    });
+    expect(unknown).toEqual([]);
+  });
+});
