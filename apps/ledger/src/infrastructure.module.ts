@@ -45,7 +45,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
           // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
           useFactory: () => surviveConnectionLoss(new Pool({ connectionString: config.DATABASE_URL, max: 20 }), logger, 'ledger'),
         },
-        { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, brokers: config.KAFKA_BROKERS, logger }) },
+        { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, ...config.kafkaConnection(), logger }) },
         {
           provide: KafkaProducer,
           inject: [KAFKA_CLIENT],

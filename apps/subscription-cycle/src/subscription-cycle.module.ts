@@ -49,7 +49,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
         provide: KAFKA,
         inject: [LOGGER],
         useFactory: async (logger: Logger) => {
-          const kafka = createKafkaClient({ clientId: config.KAFKA_CLIENT_ID, brokers: config.KAFKA_BROKERS, logger: logger.child({ component: 'kafkajs' }) });
+          const kafka = createKafkaClient({ clientId: config.KAFKA_CLIENT_ID, ...config.kafkaConnection(), logger: logger.child({ component: 'kafkajs' }) });
           await ensureTopics(kafka, [config.SUBSCRIPTION_EVENTS_TOPIC], config.SUBSCRIPTION_EVENTS_PARTITIONS);
           return kafka;
         },

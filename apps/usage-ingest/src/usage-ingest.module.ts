@@ -46,7 +46,7 @@ export class UsageIngestModule implements OnApplicationShutdown {
           provide: KAFKA,
           // A request waits for its send: give up within seconds (the client gets 503 + Retry-After and retries with
           // the same ids) rather than the default retry budget of about a minute while the broker is down.
-          useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-usage-ingest`, brokers: config.KAFKA_BROKERS, logger, retry: REQUEST_PATH_RETRY }),
+          useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-usage-ingest`, ...config.kafkaConnection(), logger, retry: REQUEST_PATH_RETRY }),
         },
         {
           provide: KafkaProducer,

@@ -1,9 +1,13 @@
-import { Kafka, logLevel, type RetryOptions } from 'kafkajs';
+import { Kafka, logLevel, type RetryOptions, type SASLOptions } from 'kafkajs';
 import { kafkaLogCreator, silentKafkaLogger, type KafkaLogger } from './kafka.logger';
 
 export interface KafkaClientOptions {
   clientId: string;
   brokers: string[];
+  /** TLS: `true` trusts Node's CAs, `{ ca }` the given PEM CAs (CommonConfig.kafkaConnection() builds both from config). */
+  ssl?: true | { ca: string[] };
+  /** SASL authentication (plain, scram-sha-256, scram-sha-512). */
+  sasl?: SASLOptions;
   logger?: KafkaLogger;
   /** kafkajs log level; INFO by default (DEBUG is a firehose). */
   logLevel?: logLevel;
@@ -20,6 +24,8 @@ export function createKafkaClient(options: KafkaClientOptions): Kafka {
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
+    ...(options.ssl ? { ssl: options.ssl } : {}),
+    ...(options.sasl ? { sasl: options.sasl } : {}),
     connectionTimeout: 3_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: 8, factor: 0.2, multiplier: 2, ...options.retry },

@@ -15,7 +15,7 @@ export const ledgerEventsTransportProvider: Provider = {
   inject: [NotificationConfig, PG_POOL, LOGGER],
   useFactory: (config: NotificationConfig, pool: Pool, logger: Logger) =>
     new KafkaBatchTransport({
-      kafka: createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-notification`, brokers: config.KAFKA_BROKERS, logger: logger.child({ component: 'kafka' }) }),
+      kafka: createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-notification`, ...config.kafkaConnection(), logger: logger.child({ component: 'kafka' }) }),
       pool,
       offsetsSchema: config.DATABASE_SCHEMA,
       logger: logger.child({ component: 'ledger-events-consumer' }),

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,8 +20,18 @@ export interface PrivateKafka {
   /** Lets a paused broker run again (SIGCONT): it then handles the requests that waited. */
   resume: () => void;
   log: () => string;
+  /** With `saslSsl`: the TLS + SASL/PLAIN listener (`127.0.0.1:<port>`) and the PEM file of the CA that signed its certificate. */
+  secured?: { broker: string; caFile: string };
   /** Kills it and deletes its data; safe to call twice. */
   destroy: () => Promise<void>;
+}
+
+export interface PrivateKafkaOptions {
+  /**
+   * Also listen with TLS and SASL/PLAIN, as managed Kafka does: a certificate for 127.0.0.1 signed by a CA made
+   * for this broker (openssl), and these users (name → password).
+   */
+  saslSsl?: { users: Record<string, string> };
 }
 
 /**
@@ -29,7 +39,7 @@ export interface PrivateKafka {
  * data dir, free ports), for tests that stop or restart the broker: the shared one must never be restarted under
  * other tests. Settings as in scripts/infra.sh, with a small heap.
  */
-export async function startPrivateKafka(): Promise<PrivateKafka> {
+export async function startPrivateKafka(options: PrivateKafkaOptions = {}): Promise<PrivateKafka> {
   const root = resolve(__dirname, '../../../..');
   const lib = join(root, '.cache/kafka/lib');
   if (!existsSync(lib)) throw new Error(`no Kafka jars in ${lib}: run scripts/infra.sh up first`);
@@ -38,15 +48,17 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
   const dir = mkdtempSync(join(tmpdir(), 'tally-kafka-'));
   const [port, controllerPort] = [await freePort(), await freePort()];
   const config = join(dir, 'server.properties');
+  const secured = options.saslSsl ? await securedListener(dir, await freePort(), options.saslSsl.users) : undefined;
   writeFileSync(config, [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${secured ? `,SASL_SSL://${secured.broker}` : ''}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${secured ? `,SASL_SSL://${secured.broker}` : ''}`,
     'inter.broker.listener.name=PLAINTEXT',
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${secured ? ',SASL_SSL:SASL_SSL' : ''}`,
+    ...(secured?.properties ?? []),
     `log.dirs=${join(dir, 'data')}`,
     'num.partitions=3',
     'offsets.topic.replication.factor=1',
@@ -108,5 +120,33 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
     throw error;
   }
   const signal = (name: 'SIGSTOP' | 'SIGCONT') => () => void child?.kill(name);
-  return { broker: `127.0.0.1:${port}`, stop, start, pause: signal('SIGSTOP'), resume: signal('SIGCONT'), log: () => output, destroy };
+  return {
+    broker: `127.0.0.1:${port}`,
+    ...(secured ? { secured: { broker: secured.broker, caFile: secured.caFile } } : {}),
+    stop, start, pause: signal('SIGSTOP'), resume: signal('SIGCONT'), log: () => output, destroy,
+  };
+}
+
+/** A CA and a certificate for 127.0.0.1 (openssl), and the broker properties of a SASL_SSL listener with PLAIN users. */
+async function securedListener(dir: string, port: number, users: Record<string, string>): Promise<{ broker: string; caFile: string; properties: string[] }> {
+  const file = (name: string) => join(dir, name);
+  const days = ['-days', '2'];
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), ...days, '-subj', '/CN=tally-test-ca']);
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1']);
+  writeFileSync(file('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  await run('openssl', ['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.crt'), ...days, '-extfile', file('san.ext')]);
+  // Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate chain.
+  writeFileSync(file('keystore.pem'), readFileSync(file('server.key'), 'utf8') + readFileSync(file('server.crt'), 'utf8') + readFileSync(file('ca.pem'), 'utf8'));
+  const quote = (value: string) => JSON.stringify(value);
+  const jaas = Object.entries(users).map(([name, password]) => `user_${name}=${quote(password)}`).join(' ');
+  return {
+    broker: `127.0.0.1:${port}`,
+    caFile: file('ca.pem'),
+    properties: [
+      'sasl.enabled.mechanisms=PLAIN',
+      `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${jaas};`,
+      'listener.name.sasl_ssl.ssl.keystore.type=PEM',
+      `listener.name.sasl_ssl.ssl.keystore.location=${file('keystore.pem')}`,
+    ],
+  };
 }

@@ -56,12 +56,19 @@ export async function startServiceProcess(
   child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const base = `http://127.0.0.1:${port}`;
+  // A process that exits before it answers fails the start at once, with its log (not when the wait times out).
+  const exitedBeforeReady = exited.then(() => {
+    throw new Error(`${app} exited with ${child.exitCode ?? child.signalCode} before ${waitPath} answered 200: ${log.slice(-2000)}`);
+  });
+  exitedBeforeReady.catch(() => undefined); // also exits later, on kill: not an unhandled rejection then
   try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`${app} exited with ${child.exitCode}: ${log.slice(-2000)}`);
-      const response = await fetch(`${base}${waitPath}`).catch(() => undefined);
-      return response?.status === 200;
-    }, timeoutMs, 200);
+    await Promise.race([
+      waitFor(async () => {
+        const response = await fetch(`${base}${waitPath}`).catch(() => undefined);
+        return response?.status === 200;
+      }, timeoutMs, 200),
+      exitedBeforeReady,
+    ]);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

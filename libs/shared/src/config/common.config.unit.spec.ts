@@ -1,0 +1,49 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommonConfig } from './common.config';
+import { ConfigError, loadConfig, redactConfig } from './env-config.parser';
+
+const base = { PORT: '3000', DATABASE_SCHEMA: 'ledger', KAFKA_BROKERS: 'kafka-1:9093,kafka-2:9093' };
+const problems = (env: Record<string, string>): string[] => {
+  try {
+    loadConfig(CommonConfig, { ...base, ...env });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => p.variable).sort();
+    throw error;
+  }
+  return [];
+};
+
+describe('CommonConfig: how the Kafka clients connect', () => {
+  it('connects in plain text without authentication by default', () => {
+    expect(loadConfig(CommonConfig, base).kafkaConnection()).toEqual({ brokers: ['kafka-1:9093', 'kafka-2:9093'] });
+  });
+
+  it('turns on TLS with Node\'s CAs, or with the CA file given', () => {
+    expect(loadConfig(CommonConfig, { ...base, KAFKA_SSL: 'true' }).kafkaConnection().ssl).toBe(true);
+    const caFile = join(mkdtempSync(join(tmpdir(), 'kafka-ca-')), 'ca.pem');
+    writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    expect(loadConfig(CommonConfig, { ...base, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: caFile }).kafkaConnection().ssl).toEqual({
+      ca: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'],
+    });
+  });
+
+  it('authenticates with SASL and redacts the password wherever the config is logged', () => {
+    const config = loadConfig(CommonConfig, { ...base, KAFKA_SSL: 'true', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'tally', KAFKA_SASL_PASSWORD: 's3cret' });
+    expect(config.kafkaConnection().sasl).toEqual({ mechanism: 'scram-sha-512', username: 'tally', password: 's3cret' });
+    expect(redactConfig(config)).toMatchObject({ KAFKA_SASL_USERNAME: 'tally', KAFKA_SASL_PASSWORD: '[redacted]' });
+  });
+
+  it('refuses an unknown mechanism, SASL without credentials, and a TLS flag that is not a boolean', () => {
+    expect(problems({ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' })).toEqual(['KAFKA_SASL_MECHANISM']);
+    expect(problems({ KAFKA_SASL_MECHANISM: 'plain' })).toEqual(['KAFKA_SASL_PASSWORD', 'KAFKA_SASL_USERNAME']);
+    expect(problems({ KAFKA_SSL: 'yes' })).toEqual(['KAFKA_SSL']);
+    expect(problems({ KAFKA_SSL_CA_FILE: '' })).toEqual(['KAFKA_SSL_CA_FILE']);
+  });
+
+  it('stops at boot naming the CA file when it cannot be read', () => {
+    const config = loadConfig(CommonConfig, { ...base, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' });
+    expect(() => config.kafkaConnection()).toThrow(/\/nonexistent\/ca\.pem/);
+  });
+});
