@@ -57,6 +57,8 @@ const DEFAULT_BATCH = 2_000;
 /** A swap that waits longer than this for its lock gives up and tries again (readers queue behind a waiting lock). */
 const SWAP_LOCK_TIMEOUT = '3s';
 const SWAP_ATTEMPTS = 10;
+/** Catch-up passes before the swap's lock at most (each folds what arrived during the one before). */
+const UNLOCKED_PASSES = 5;
 
 /**
  * Rebuilds the read models of `schema` from the event store without taking them away from readers:
@@ -138,9 +140,14 @@ async function swapIn(options: FoldOptions, shadow: string, after: Checkpoint, e
   const s = quoteIdentifier(shadow);
   const retired = quoteIdentifier(`${schema}_retired`);
   const counts = { events, skipped };
-  // Most of what arrived during the fold is folded before taking any lock, so the locked catch-up is short.
-  const unlocked = await inTransaction(pool, (tx) => catchUp(tx, options, shadow, after, counts));
-  onProgress?.({ phase: 'catch-up', ...counts });
+  // What arrived during the fold is folded before taking any lock, pass after pass while the passes shrink, so the
+  // locked catch-up (during which the live projection waits) is short.
+  let unlocked = { next: after, events: Number.POSITIVE_INFINITY };
+  for (let pass = 0; pass < UNLOCKED_PASSES && unlocked.events > (options.batchSize ?? DEFAULT_BATCH) / 10; pass++) {
+    const from = unlocked.next;
+    unlocked = await inTransaction(pool, (tx) => catchUp(tx, options, shadow, from, counts));
+    onProgress?.({ phase: 'catch-up', ...counts });
+  }
   return inTransaction(pool, async (tx) => {
     await tx.query(`SET LOCAL lock_timeout = '${SWAP_LOCK_TIMEOUT}'`);
     await tx.query(`LOCK TABLE ${READ_MODEL_TABLES.map((table) => `${live}.${table}`).join(', ')} IN EXCLUSIVE MODE`);
