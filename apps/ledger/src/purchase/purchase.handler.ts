@@ -20,7 +20,7 @@ export class PurchaseHandler {
     }
     const pack = body.packId === undefined ? undefined : this.catalogue.packs.get(body.packId);
     if (body.packId !== undefined && !pack) {
-      throw new LedgerError('UNKNOWN_PACK', `No credit pack ${body.packId}.`, { field: 'packId', packs: [...this.catalogue.packs.keys()] });
+      throw new LedgerError('UNKNOWN_PACK', 'There is no credit pack with this id.', { field: 'packId', packs: [...this.catalogue.packs.keys()] });
     }
     return this.grants.credit({
       type: 'GrantCredits',

@@ -89,10 +89,10 @@ export class SubscriptionHandler {
   private validatePlanRequest(body: PutSubscriptionRequestDto): void {
     const plan = this.catalogue.plans.get(body.planId);
     if (!plan) {
-      throw new SubscriptionCycleError('UNKNOWN_PLAN', `There is no plan "${body.planId}".`, [{ field: 'planId', reason: `is not a plan of catalogue ${this.catalogue.version}` }]);
+      throw new SubscriptionCycleError('UNKNOWN_PLAN', 'There is no plan with this id.', [{ field: 'planId', reason: `is not a plan of catalogue ${this.catalogue.version}` }]);
     }
     if (body.timeZone !== undefined && !isValidZone(body.timeZone)) {
-      throw new SubscriptionCycleError('INVALID_TIME_ZONE', `"${body.timeZone}" is not an IANA time zone.`, [{ field: 'timeZone', reason: 'must be an IANA time zone such as America/New_York' }]);
+      throw new SubscriptionCycleError('INVALID_TIME_ZONE', 'The time zone is not an IANA time zone.', [{ field: 'timeZone', reason: 'must be an IANA time zone such as America/New_York' }]);
     }
     if (body.interval !== undefined && body.interval !== plan.interval) {
       throw new SubscriptionCycleError('INTERVAL_MISMATCH', `Plan ${plan.id} is billed ${plan.interval}.`, [{ field: 'interval', reason: `must be ${plan.interval} for plan ${plan.id}` }]);
