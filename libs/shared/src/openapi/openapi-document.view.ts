@@ -45,7 +45,7 @@ export function buildOpenApiDocument(app: INestApplication, options: { service: 
 }
 
 /**
- * Adds to every operation (but the health probes, which answer their own shape) the errors the HTTP platform
+ * Adds to every operation (the health probes: only 400 and 431, they answer their own shape) the errors the HTTP platform
  * answers for any route, in the one error shape, merging codes into those the route declares: a malformed URL
  * (400), 401/403 when it takes an API key, a route that no longer matches or a too long path parameter (404, 414),
  * a body that is not JSON, too large or of another media type (400, 413, 415), headers over 16 KiB (431) and a
@@ -53,14 +53,19 @@ export function buildOpenApiDocument(app: INestApplication, options: { service: 
  */
 export function completeErrorResponses(document: OpenAPIObject): OpenAPIObject {
   for (const { path, method, operation } of operationsOf(document)) {
-    if (path.startsWith('/health')) continue;
-    const takesBody = method === 'post' || method === 'put' || method === 'patch' || method === 'delete';
-    const hasPathParameters = path.includes('{');
-    const hasInput = hasPathParameters || takesBody || (operation.parameters ?? []).length > 0;
     const add = (status: number, codes: string[]) => {
       const existing = operation.responses[status] as ResponseObject | undefined;
       operation.responses[status] = errorResponse(status, [...(errorCodesOf(existing) ?? []), ...codes]);
     };
+    if (path.startsWith('/health')) {
+      // The probes answer their own shape (Terminus's, 503 included); only the platform's refusals are added.
+      add(400, ['INVALID_URL', 'BAD_REQUEST']);
+      add(431, ['HEADERS_TOO_LARGE']);
+      continue;
+    }
+    const takesBody = method === 'post' || method === 'put' || method === 'patch' || method === 'delete';
+    const hasPathParameters = path.includes('{');
+    const hasInput = hasPathParameters || takesBody || (operation.parameters ?? []).length > 0;
     add(400, ['INVALID_URL', 'BAD_REQUEST', ...(hasInput ? ['VALIDATION_FAILED'] : []), ...(takesBody ? ['INVALID_JSON'] : [])]);
     if ((operation.security ?? []).length > 0) {
       add(401, ['UNAUTHENTICATED']);

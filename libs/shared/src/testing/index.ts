@@ -41,7 +41,9 @@ export async function freePort(): Promise<number> {
 }
 export * from './service-process.harness';
 export * from './private-postgres.harness';
-export * from './malformed-requests.fixtures';
 export * from './outage-answers.harness';
 export * from './private-kafka.harness';
 export * from './openapi-contract.harness';
+export * from './json-schema-arbitrary.fixtures';
+export * from './openapi-fuzz.fixtures';
+export * from './openapi-fuzz.harness';

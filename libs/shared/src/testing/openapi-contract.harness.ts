@@ -34,6 +34,7 @@ type Json = Record<string, unknown>;
 export class OpenApiContract {
   private readonly ajv: Ajv;
   private readonly validators = new Map<string, ValidateFunction>();
+  private readonly schemaValidators = new WeakMap<object, ValidateFunction>();
   readonly operations: ApiOperation[];
 
   constructor(readonly document: OpenAPIObject) {
@@ -79,6 +80,16 @@ export class OpenApiContract {
       return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, walk(value)]));
     };
     return walk(schema);
+  }
+
+  /** Whether a value satisfies a schema of the document (resolved or with `$ref`s to its components). */
+  accepts(schema: unknown, value: unknown): boolean {
+    let validate = this.schemaValidators.get(schema as object);
+    if (!validate) {
+      validate = this.ajv.compile(toJsonSchema(schema, 'openapi') as Json);
+      this.schemaValidators.set(schema as object, validate);
+    }
+    return validate(value) as boolean;
   }
 
   /** The codes the document allows for this operation and status (empty when the status is not an error of it). */
@@ -127,7 +138,7 @@ export class OpenApiContract {
  * OpenAPI 3.0 schema → JSON Schema for Ajv: `nullable: true` becomes a `null` alternative, and `$ref`s to
  * components point into the schema registered as `refBase` (when given).
  */
-function toJsonSchema(node: unknown, refBase?: string): unknown {
+export function toJsonSchema(node: unknown, refBase?: string): unknown {
   if (Array.isArray(node)) return node.map((item) => toJsonSchema(item, refBase));
   if (typeof node !== 'object' || node === null) return node;
   const { nullable, ...rest } = node as Json;
