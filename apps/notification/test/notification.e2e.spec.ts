@@ -1,6 +1,7 @@
 import { Pool } from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { readStoredOffsets } from '@tally/kafka';
+import { parsePrometheusText, sumOf } from '@tally/metrics';
 import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
 import {
   READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, envelope, ledgerTopic, newWebhookSecret, startReceiver, startSmtp,
@@ -23,6 +24,13 @@ describe('notification service (e2e)', () => {
   const overrides = () => ({
     DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: ledger.group, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port),
   });
+
+  /** tally_notification_deliveries_total of the webhook channel, by outcome, from the running app's GET /metrics. */
+  const webhookOutcomes = async () => {
+    const samples = parsePrometheusText(await (await fetch(`${running.baseUrl}/metrics`)).text());
+    const count = (outcome: string) => sumOf(samples, 'tally_notification_deliveries_total', { channel: 'webhook', outcome });
+    return { retrying: count('retrying'), delivered: count('delivered'), failed: count('failed') };
+  };
 
   /** Produces and waits until the consumer committed those offsets in PostgreSQL. */
   const produceAndApply = async (...envelopes: Parameters<typeof ledger.produce>[0]) => {
@@ -191,6 +199,7 @@ describe('notification service (e2e)', () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);
     receiver.respondWith(500, 500);
+    const before = await webhookOutcomes();
     await produceAndApply(cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150'));
 
     const webhook = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'delivered'));
@@ -199,17 +208,29 @@ describe('notification service (e2e)', () => {
     expect(hooksFor(accountId)).toHaveLength(3);
     const ids = new Set(hooksFor(accountId).map((hook) => hook.headers['webhook-id']));
     expect(ids.size).toBe(1);
+    // GET /metrics counts each attempt by channel and outcome.
+    const after = await waitFor(async () => {
+      const outcomes = await webhookOutcomes();
+      return outcomes.delivered > before.delivered ? outcomes : undefined;
+    });
+    expect({ retrying: after.retrying - before.retrying, delivered: after.delivered - before.delivered, failed: after.failed - before.failed }).toEqual({ retrying: 2, delivered: 1, failed: 0 });
   });
 
   it('a 4xx other than 408/429 stops retrying', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);
     receiver.respondWith(410);
+    const before = await webhookOutcomes();
     await produceAndApply(cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150'));
     const webhook = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state === 'failed'));
     expect(webhook).toMatchObject({ attempts: 1, statusCodes: [410], nextRetryAt: null });
     await settled(accountId);
     expect(hooksFor(accountId)).toHaveLength(1);
+    const after = await waitFor(async () => {
+      const outcomes = await webhookOutcomes();
+      return outcomes.failed > before.failed ? outcomes : undefined;
+    });
+    expect({ retrying: after.retrying - before.retrying, failed: after.failed - before.failed }).toEqual({ retrying: 0, failed: 1 });
   });
 
   it('opting out stops that type; opting in sends renewals and purchase receipts', async () => {

@@ -1,3 +1,4 @@
+import { parsePrometheusText, sumOf } from '@tally/metrics';
 import { ManualClock } from '@tally/shared';
 import { DataSource } from 'typeorm';
 import { createTestSchema, uniqueSuffix, waitFor } from '@tally/testing';
@@ -35,6 +36,7 @@ describe('subscription-cycle: scheduler with several instances', () => {
     await dropSchema?.();
   });
 
+  const scrape = async () => parsePrometheusText(await (await fetch(`${first.baseUrl}/metrics`)).text());
   const unpublished = async () =>
     Number((await first.app.get(DataSource).query(`SELECT count(*)::int AS n FROM "${first.config.DATABASE_SCHEMA}".outbox_messages WHERE published_at IS NULL`))[0].n);
 
@@ -91,6 +93,12 @@ describe('subscription-cycle: scheduler with several instances', () => {
     await waitFor(async () => (await unpublished()) === accounts.length);
     await published.caughtUp(); // the stopped relays published none of them
     expect(published.all).toHaveLength(accounts.length * 8);
+    // GET /metrics: the backlog, read at scrape time.
+    const waiting = await scrape();
+    expect(sumOf(waiting, 'tally_outbox_depth_messages')).toBe(accounts.length);
+    expect(sumOf(waiting, 'tally_outbox_oldest_age_seconds')).toBeGreaterThan(0);
+    expect(sumOf(waiting, 'tally_outbox_oldest_age_seconds')).toBeLessThan(600);
+    const publishedBefore = sumOf(waiting, 'tally_outbox_published_messages_total');
 
     first.app.get(OutboxRelay).start();
     second.app.get(OutboxRelay).start();
@@ -98,5 +106,8 @@ describe('subscription-cycle: scheduler with several instances', () => {
     await waitFor(async () => (await unpublished()) === 0);
     await published.caughtUp();
     expect(published.all).toHaveLength(accounts.length * 9);
+    const drained = await scrape();
+    expect([sumOf(drained, 'tally_outbox_depth_messages'), sumOf(drained, 'tally_outbox_oldest_age_seconds')]).toEqual([0, 0]);
+    expect(sumOf(drained, 'tally_outbox_published_messages_total') - publishedBefore).toBe(accounts.length);
   });
 });
