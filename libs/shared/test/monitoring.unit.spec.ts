@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { collectProcessMetrics, metricsRegistry } from '../src/metrics/process.metrics';
 
@@ -100,5 +100,39 @@ describe('monitoring names only metrics the services define', () => {
       return (panel.targets ?? []).flatMap((target) => metricNames(target.expr).filter((name) => !series.has(name)).map((name) => `${panel.title}: ${name}`));
     });
     expect(unknown).toEqual([]);
+  });
+});
+
+describe('Kubernetes scraping (deploy/k8s and deploy/k8s/monitoring)', () => {
+  interface Manifest {
+    kind: string;
+    metadata: { name: string; labels?: Record<string, string> };
+    spec: any;
+  }
+  const load = (dir: string): Manifest[] =>
+    readdirSync(resolve(root, dir))
+      .filter((file) => file.endsWith('.yaml') && file !== 'kustomization.yaml')
+      .flatMap((file) => parseAllDocuments(read(join(dir, file))).map((doc) => doc.toJS() as Manifest | null))
+      .filter((m): m is Manifest => m !== null);
+  const manifests = load('deploy/k8s');
+  const [monitor] = load('deploy/k8s/monitoring').filter((m) => m.kind === 'ServiceMonitor');
+
+  it('the ServiceMonitor scrapes /metrics on the http port of the Services labelled tally.dev/metrics, job = the app', () => {
+    expect(monitor.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/part-of': 'tally', 'tally.dev/metrics': 'true' });
+    expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics' })]);
+    expect(monitor.spec.jobLabel).toBe('app.kubernetes.io/name');
+  });
+
+  it('every pod of every Deployment (the ledger workers included) is behind exactly one scraped Service', () => {
+    const selected = (labels: Record<string, string>, selector: Record<string, string>) => Object.entries(selector).every(([key, value]) => labels[key] === value);
+    const scraped = manifests.filter((m) => m.kind === 'Service' && selected(m.metadata.labels ?? {}, monitor.spec.selector.matchLabels));
+    for (const service of scraped) expect(service.spec.ports.map((port: { name: string }) => port.name)).toContain('http');
+    const deployments = manifests.filter((m) => m.kind === 'Deployment');
+    expect(deployments.map((d) => d.metadata.name)).toEqual(expect.arrayContaining(['ledger-api', 'ledger-commands', 'ledger-projection']));
+    for (const deployment of deployments) {
+      const podLabels = deployment.spec.template.metadata.labels as Record<string, string>;
+      const services = scraped.filter((service) => selected(podLabels, service.spec.selector)).map((service) => service.metadata.name);
+      expect({ deployment: deployment.metadata.name, services: services.length }).toEqual({ deployment: deployment.metadata.name, services: 1 });
+    }
   });
 });
