@@ -398,8 +398,9 @@ function lagBackToZero({ lagRecovery, lagBoundMs }: CheckInput): InvariantResult
 /** Codes a 503 may carry: the documented answers while a dependency is down or an account is being caught up. */
 const DOCUMENTED_503 = ['DEPENDENCY_UNAVAILABLE', 'KAFKA_UNAVAILABLE', 'ACCOUNT_BUSY'];
 
+/** Whether the request was in flight at some moment of a fault's window (sent before it and answered during it counts). */
 export function inWindow(answer: Answer, faults: InjectedFault[]): boolean {
-  return faults.some(({ window }) => (window.scope === 'all' || window.scope === answer.service) && answer.at >= window.from && answer.at <= window.until);
+  return faults.some(({ window }) => (window.scope === 'all' || window.scope === answer.service) && answer.answeredAt >= window.from && answer.at <= window.until);
 }
 
 /** 7. No 5xx but a documented 503 (Retry-After, stable code) inside a fault's window. */

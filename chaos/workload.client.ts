@@ -7,7 +7,9 @@ import type { Step, UsageBody, Workload } from './workload.fixtures';
 
 /** One HTTP answer (status 0: none — connection refused, reset or timed out). */
 export interface Answer {
+  /** When the request was sent, and when its answer came (or the client gave up). */
   at: number;
+  answeredAt: number;
   service: ServiceName;
   method: string;
   path: string;
@@ -236,10 +238,10 @@ export class WorkloadClient {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const parsed = (await response.json().catch(() => ({}))) as { code?: string };
-      this.answers.push({ at, service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after') });
+      this.answers.push({ at, answeredAt: Date.now(), service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after') });
       return response.status;
     } catch {
-      this.answers.push({ at, service, method, path, status: 0, retryAfter: null });
+      this.answers.push({ at, answeredAt: Date.now(), service, method, path, status: 0, retryAfter: null });
       return 0;
     }
   }
