@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { PostgresEventStore, START } from '@tally/event-store';
+import { loadConfig } from '@tally/shared';
+import { createTestSchema, testDatabaseUrl } from '@tally/testing';
+import { LedgerConfig } from '../src/config/ledger.config';
+import { migrateLedger } from '../src/database/data-source.provider';
+import { postgresRelayLag } from '../src/relay/relay.metrics';
+
+/**
+ * tally_relay_lag_events / _seconds read the PostgreSQL event store behind the relay's stored checkpoint (the
+ * zero-padded `(transaction id, global position)` pair), on the real database: everything pending before the
+ * relay's first checkpoint, the rest after a checkpoint mid-way, nothing once it is at the end.
+ */
+describe('relay lag (PostgreSQL event store)', () => {
+  let schema: string;
+  let drop: () => Promise<void>;
+  let pool: Pool;
+
+  beforeAll(async () => {
+    ({ schema, drop } = await createTestSchema('relay_lag'));
+    await migrateLedger(loadConfig(LedgerConfig, { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema }));
+    pool = new Pool({ connectionString: testDatabaseUrl(), max: 2 });
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await drop();
+  });
+
+  const checkpointAt = (checkpoint: string) =>
+    pool.query(
+      `insert into "${schema}".relay_checkpoints (name, checkpoint, updated_at) values ('ledger-events', $1, now())
+       on conflict (name) do update set checkpoint = excluded.checkpoint`,
+      [checkpoint],
+    );
+
+  it('counts the events after the checkpoint and the age of the oldest of them', async () => {
+    const store = new PostgresEventStore({ pool, schema, listen: false });
+    const lag = postgresRelayLag(pool, schema, 'ledger-events');
+    expect(await lag.lag()).toEqual({ events: 0, seconds: 0 });
+
+    // Three transactions, so the checkpoints differ in their transaction ids (large, zero-padded: not octal).
+    for (const version of [0, 1, 2]) {
+      await store.appendMany([{ streamId: 'account-lag', expectedVersion: version, events: [{ id: randomUUID(), type: 'Tested', data: { version } }] }]);
+    }
+    await pool.query(`update "${schema}".events set recorded_at = now() - interval '42 seconds' where version = 1`);
+    const events = await store.readAll({ after: START, limit: 10 });
+    expect(events).toHaveLength(3);
+
+    const before = await lag.lag();
+    expect(before.events).toBe(3);
+    expect(before.seconds).toBeGreaterThanOrEqual(42);
+    expect(before.seconds).toBeLessThan(100);
+
+    await checkpointAt(events[1].checkpoint);
+    const behind = await lag.lag();
+    expect(behind.events).toBe(1);
+    expect(behind.seconds).toBeLessThan(42);
+
+    await checkpointAt(events[2].checkpoint);
+    expect(await lag.lag()).toEqual({ events: 0, seconds: 0 });
+    await store.close();
+  });
+});
