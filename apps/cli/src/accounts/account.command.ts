@@ -62,9 +62,9 @@ export function accountCommand(context: CliContext): Command {
       }
       print(`account ${accountId}: ${events.length} events${shown.length < events.length ? ` (the last ${shown.length} shown)` : ''}`);
       print(table(shown.map((e) => ({ v: e.version, recordedAt: e.recordedAt, type: e.type, amount: e.amount, key: e.key, cause: e.cause, metadata: e.metadata }))));
-      print(`\nbalance at ${at.toISOString()} (folded from versions 1..${asOf.version}):`);
+      print(`\nbalance at ${at.toISOString()} (${asOf.version === 0 ? 'before the first event: nothing to fold' : `folded from versions 1..${asOf.version}`}):`);
       print(table([{ ...asOf.balance }]));
-      print(`\nread model (${context.config.DATABASE_SCHEMA}.balances, version ${readModel.balance?.stream_version ?? 'none'}):`);
+      print(`\nread model (${context.config.DATABASE_SCHEMA}.balances, version ${readModel.balance?.stream_version ?? 'none'}; amounts in micro-credits):`);
       print(readModel.balance ? table([readModel.balance]) : '(no balances row: the projection has not seen this account)');
       print(`transactions: ${readModel.transactions} rows, usage records: ${readModel.usageRecords} rows; the last ${readModel.lastTransactions.length} transactions:`);
       print(table(readModel.lastTransactions));

@@ -38,7 +38,15 @@ export async function partitionRanges(kafka: Kafka, topic: string): Promise<Part
  * commits and is deleted afterwards. Resolves once every range is read; fails after `timeoutMs`.
  */
 export async function readMessages(kafka: Kafka, topic: string, ranges: { partition: number; from: string; to: string }[], timeoutMs = 30_000): Promise<StoredMessage[]> {
-  const wanted = ranges.filter((range) => BigInt(range.from) < BigInt(range.to));
+  // Only what the broker has: a range beyond the high watermark (or deleted by retention) would never be reached.
+  const held = new Map((await partitionRanges(kafka, topic)).map((range) => [range.partition, range]));
+  const wanted = ranges.flatMap((range) => {
+    const partition = held.get(range.partition);
+    if (!partition) return [];
+    const from = max(BigInt(range.from), BigInt(partition.low));
+    const to = min(BigInt(range.to), BigInt(partition.high));
+    return from < to ? [{ partition: range.partition, from: from.toString(), to: to.toString() }] : [];
+  });
   if (wanted.length === 0) return [];
   const groupId = `tally-cli-read-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
@@ -84,3 +92,6 @@ export function headerStrings(headers: IHeaders | undefined): Record<string, str
   }
   return out;
 }
+
+const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
