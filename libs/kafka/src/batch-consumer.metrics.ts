@@ -4,7 +4,7 @@ import { LATENCY_BUCKETS_SECONDS, MetricSources, counter, errorClass, gauge, his
 export interface PartitionMetrics {
   topic: string;
   partition: number;
-  /** High watermark at the last fetch − the next offset to apply; 0 when caught up. */
+  /** High watermark (last fetch, or the broker asked at scrape time) − the next offset to apply; 0 when caught up. */
   lag: number;
   /** Broker timestamp (ms) of the last message applied (committed or skipped as a redelivery); undefined before the first. */
   lastMessageAt?: number;
@@ -30,7 +30,7 @@ function collectPartitions(set: (labels: { group: string; topic: string; partiti
 
 gauge({
   name: 'tally_kafka_consumer_lag_messages',
-  help: 'Messages of the partition not yet applied by the group: high watermark at the last fetch minus the next offset to apply.',
+  help: 'Messages of the partition not yet applied by the group: high watermark (at the last fetch, or asked at scrape time at most every 10 s) minus the next offset to apply.',
   labelNames: PARTITION_LABELS,
   collect() {
     this.reset();

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContractViolation } from '@tally/contracts';
-import { NotReadyError, StallDetector, type StallThresholds } from '@tally/shared';
+import { SpanKind, type Span } from '@opentelemetry/api';
+import { NotReadyError, StallDetector, carrierFromHeaders, continueTrace, endSpan, tracingEnabled, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-offsets.repository';
@@ -81,6 +82,9 @@ export interface BatchConsumerOptions<T> {
  */
 export const DEFAULT_STALL: StallThresholds = { afterAttempts: 5, afterMs: 30_000 };
 
+/** How often a scrape may ask the broker for the partitions' high watermarks (tally_kafka_consumer_lag_messages). */
+const WATERMARK_REFRESH_MS = 10_000;
+
 export interface BatchConsumerStats {
   /** Messages handed to `handle` and committed (dead-lettered by the handler excluded). */
   applied: number;
@@ -159,6 +163,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   /** Per partition (`topic:partition`): where it stands, for the scrape-time gauges (lag, last message age). */
   private readonly progress = new Map<string, { topic: string; partition: number; highWatermark: bigint; nextOffset?: bigint; lastMessageAt?: number }>();
   private readonly metrics: ConsumerCounters;
+  /** The high watermarks refreshed from the broker at scrape time (see refreshHighWatermarks). */
+  private watermarksRefreshedAt = 0;
+  private refreshingWatermarks?: Promise<void>;
   readonly groupId: string;
 
   constructor(private readonly options: BatchConsumerOptions<T>) {
@@ -271,6 +278,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
 
   /** For the scrape (batch-consumer.metrics.ts): each partition this member owns and has fetched from. */
   *partitionMetrics(): Iterable<PartitionMetrics> {
+    this.refreshHighWatermarks();
     const stalled = new Set(this.stalls.stalled().map(({ where }) => `${String(where.topic)}:${String(where.partition)}`));
     for (const [key, { topic, partition, highWatermark, nextOffset, lastMessageAt }] of this.progress) {
       const lag = nextOffset === undefined ? 0 : Number(highWatermark > nextOffset ? highWatermark - nextOffset : 0n);
@@ -278,11 +286,32 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     }
   }
 
+  /**
+   * A partition stuck on a batch fetches nothing new, so its high watermark (and lag) would stand still while
+   * producers go on: a scrape also asks the broker, in the background and at most every 10 s; the next scrape
+   * shows it. Only partitions this member already fetched from, and the watermark only moves forward.
+   */
+  private refreshHighWatermarks(): void {
+    if (this.refreshingWatermarks || this.progress.size === 0 || Date.now() - this.watermarksRefreshedAt < WATERMARK_REFRESH_MS) return;
+    this.watermarksRefreshedAt = Date.now();
+    const topics = [...new Set([...this.progress.values()].map(({ topic }) => topic))];
+    this.refreshingWatermarks = withAdmin(this.options.kafka, async (admin) => {
+      for (const topic of topics) {
+        for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+          const known = this.progress.get(`${topic}:${partition}`);
+          if (known && BigInt(high) > known.highWatermark) known.highWatermark = BigInt(high);
+        }
+      }
+    })
+      .catch((error: unknown) => this.logger.debug({ groupId: this.groupId, err: error }, 'high watermarks not refreshed for the metrics'))
+      .finally(() => (this.refreshingWatermarks = undefined));
+  }
+
   /** A fetch tells the partition's high watermark; the next offset to apply is its first message until a commit moves it. */
   private fetched(topic: string, partition: number, highWatermark: string, firstOffset: string | undefined): void {
     const key = `${topic}:${partition}`;
     const known = this.progress.get(key);
-    if (known) known.highWatermark = BigInt(highWatermark);
+    if (known) known.highWatermark = BigInt(highWatermark) > known.highWatermark ? BigInt(highWatermark) : known.highWatermark;
     else this.progress.set(key, { topic, partition, highWatermark: BigInt(highWatermark), nextOffset: firstOffset === undefined ? undefined : BigInt(firstOffset) });
   }
 
@@ -481,3 +510,21 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     await this.options.producer.send(target, deadLetters.map((deadLetter) => toDeadLetterMessage(deadLetter, ref.groupId, now)));
   }
 }
+
+/**
+ * When tracing is on: a `<topic> process` span per message of the batch that carries a sampled trace context (child
+ * of its producer's span), to end once the batch is applied. Off, or no traced message: nothing is allocated.
+ */
+export function traceBatch(batch: Pick<HandlerBatch<unknown>, 'topic' | 'partition' | 'messages'>): (error?: unknown) => void {
+  if (!tracingEnabled()) return NO_SPANS;
+  const spans: Span[] = [];
+  for (const message of batch.messages) {
+    const span = continueTrace(`${batch.topic} process`, SpanKind.CONSUMER, carrierFromHeaders(message.headers), {
+      'messaging.system': 'kafka', 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.kafka.offset': message.offset,
+    })?.span;
+    if (span) spans.push(span);
+  }
+  return spans.length === 0 ? NO_SPANS : (error?: unknown) => spans.forEach((span) => endSpan(span, error));
+}
+
+const NO_SPANS = (): void => undefined;

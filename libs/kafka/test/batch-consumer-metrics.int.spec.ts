@@ -84,3 +84,42 @@ it('counts applied messages, dead letters by reason and failures by error class;
   expect(samplesOf(after, 'tally_kafka_consumer_lag_messages', ours)).toEqual([]);
   expect(sumOf(after, 'tally_kafka_consumer_messages_total', ours)).toBe(5);
 }, 60_000);
+
+it('a partition stuck on a batch shows its lag growing as producers go on (high watermarks asked at scrape time)', async () => {
+  const stuckTopic = `${topic}.stuck`;
+  const stuckGroup = `${groupId}-stuck`;
+  await ensureTopics(kafka, [stuckTopic], 1);
+  const consumer = new BatchConsumer<ParsedMessage>({
+    kafka,
+    groupId: stuckGroup,
+    topics: [stuckTopic],
+    pool,
+    offsetsSchema: schema,
+    deadLetterTopic: () => undefined,
+    producer,
+    parse: parseUsage,
+    handle: async () => {
+      throw Object.assign(new Error('a bug in production'), { code: 'P0001' });
+    },
+    // Retries inside one batch for the whole test: no consumer restart (and so no new fetch) refreshes the watermark.
+    retry: { retries: 1_000, minTimeoutMs: 100, maxTimeoutMs: 200 },
+    stall: { afterAttempts: 3 },
+    sessionTimeoutMs: 6_000,
+    rebalanceTimeoutMs: 10_000,
+  });
+  const at = { group: stuckGroup, topic: stuckTopic, partition: '0' };
+  await producer.send(stuckTopic, [{ key: 'acct-1', value: JSON.stringify(usageEnvelope('stuck-0', 'acct-1')) }]);
+  await consumer.start();
+  try {
+    await waitFor(async () => {
+      const samples = await scrape();
+      return sumOf(samples, 'tally_kafka_consumer_stalled', at) === 1 && sumOf(samples, 'tally_kafka_consumer_lag_messages', at) === 1;
+    }, 30_000, 'stalled with lag 1');
+    await producer.send(stuckTopic, [1, 2, 3].map((i) => ({ key: 'acct-1', value: JSON.stringify(usageEnvelope(`stuck-${i}`, 'acct-1')) })));
+    await waitFor(async () => sumOf(await scrape(), 'tally_kafka_consumer_lag_messages', at) === 4, 40_000, 'lag 4');
+    expect(sumOf(await scrape(), 'tally_kafka_consumer_failures_total', { ...at, reason: 'database' })).toBeGreaterThanOrEqual(3);
+  } finally {
+    await consumer.stop();
+    await deleteKafkaResources(kafka, [stuckTopic], [stuckGroup]);
+  }
+}, 90_000);
