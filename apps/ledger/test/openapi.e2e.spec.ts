@@ -1,6 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
-import { OpenApiContract, conformanceProblems, waitFor } from '@tally/testing';
+import { AUTH_STATUS_BY_CODE } from '@tally/shared';
+import { OpenApiContract, catalogueProblems, conformanceProblems, waitFor } from '@tally/testing';
 import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
+import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
+import { HISTORY_STATUS_BY_CODE } from '../src/read-models/history/history.errors';
 
 const ACCOUNT = 'acct-openapi';
 
@@ -52,5 +55,9 @@ describe('the ledger and its OpenAPI document', () => {
       exportUsage: [{ path: `${account}/usage/export` }],
     });
     expect(problems).toEqual([]);
+  });
+
+  it("documents each of the service's error codes under the status its error filter answers it with", () => {
+    expect(catalogueProblems(contract, { ...AUTH_STATUS_BY_CODE, ...HISTORY_STATUS_BY_CODE, ...LEDGER_STATUS_BY_CODE })).toEqual([]);
   });
 });

@@ -1,5 +1,7 @@
-import { OpenApiContract, conformanceProblems, createTestSchema } from '@tally/testing';
+import { AUTH_STATUS_BY_CODE } from '@tally/shared';
+import { OpenApiContract, catalogueProblems, conformanceProblems, createTestSchema } from '@tally/testing';
 import { WRITER_KEY, bootApp, ledgerTopic, newWebhookSecret, type RunningApp } from './notification.harness';
+import { NOTIFICATION_STATUS_BY_CODE } from '../src/notification.errors';
 
 const ACCOUNT = 'acct-openapi';
 
@@ -34,5 +36,9 @@ describe('the notification service and its OpenAPI document', () => {
       listNotifications: [{ path: `/v1/accounts/${ACCOUNT}/notifications?limit=10` }],
     });
     expect(problems).toEqual([]);
+  });
+
+  it("documents each of the service's error codes under the status its error filter answers it with", () => {
+    expect(catalogueProblems(contract, { ...AUTH_STATUS_BY_CODE, ...NOTIFICATION_STATUS_BY_CODE })).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
-import { ManualClock } from '@tally/shared';
-import { OpenApiContract, conformanceProblems, createTestSchema } from '@tally/testing';
+import { AUTH_STATUS_BY_CODE, ManualClock } from '@tally/shared';
+import { OpenApiContract, catalogueProblems, conformanceProblems, createTestSchema } from '@tally/testing';
 import { WRITER_KEY, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+import { SUBSCRIPTION_CYCLE_STATUS_BY_CODE } from '../src/subscription-cycle.errors';
 
 const ACCOUNT = 'acct-openapi';
 
@@ -32,5 +33,9 @@ describe('subscription-cycle and its OpenAPI document', () => {
       cancelSubscription: [{ path: subscription }],
     });
     expect(problems).toEqual([]);
+  });
+
+  it("documents each of the service's error codes under the status its error filter answers it with", () => {
+    expect(catalogueProblems(contract, { ...AUTH_STATUS_BY_CODE, ...SUBSCRIPTION_CYCLE_STATUS_BY_CODE })).toEqual([]);
   });
 });

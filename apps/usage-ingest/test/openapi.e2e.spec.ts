@@ -1,8 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
-import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
-import { OpenApiContract, conformanceProblems, createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { AUTH_STATUS_BY_CODE, bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
+import { OpenApiContract, catalogueProblems, conformanceProblems, createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
 import { UsageIngestConfig } from '../src/config/usage-ingest.config';
 import { USAGE_INGEST_STATUS_BY_CODE } from '../src/usage-ingest.errors';
 import { UsageIngestModule } from '../src/usage-ingest.module';
@@ -51,5 +51,9 @@ describe('usage-ingest and its OpenAPI document', () => {
       ],
     });
     expect(problems).toEqual([]);
+  });
+
+  it("documents each of the service's error codes under the status its error filter answers it with", () => {
+    expect(catalogueProblems(contract, { ...AUTH_STATUS_BY_CODE, ...USAGE_INGEST_STATUS_BY_CODE })).toEqual([]);
   });
 });

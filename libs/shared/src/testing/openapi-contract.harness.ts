@@ -254,3 +254,22 @@ export function pathValue(operation: ApiOperation, path: string, name: string): 
   const value = pattern.exec(path)?.groups?.[name];
   return value === undefined ? 'x' : decodeURIComponent(value);
 }
+
+/**
+ * Where the document and the service's error catalogue (code → HTTP status, as its error filter maps them)
+ * disagree: a code documented under another status than the one the service answers it with. Codes the catalogue
+ * does not hold (the platform's: VALIDATION_FAILED, INVALID_JSON …) are the filter's own and are not checked here.
+ */
+export function catalogueProblems(contract: OpenApiContract, statusByCode: Readonly<Record<string, number>>): string[] {
+  return contract.operations.flatMap((operation) =>
+    Object.keys(operation.operation.responses)
+      .map(Number)
+      .filter((status) => status >= 400)
+      .flatMap((status) =>
+        contract
+          .errorCodes(operation, status)
+          .filter((code) => code in statusByCode && statusByCode[code] !== status)
+          .map((code) => `${operation.operationId} documents ${code} as ${status}, the service answers it with ${statusByCode[code]}`),
+      ),
+  );
+}
