@@ -3,6 +3,13 @@ import { ConfigError } from '@tally/shared';
 import { buildCli } from './cli.command';
 import { CliContext } from './cli-context.provider';
 
+// kafkajs arms some timers with a negative delay (Node clamps them to 1 ms and warns): harmless, but not for an
+// operator's terminal. Every other warning is printed as Node would.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name !== 'TimeoutNegativeWarning') process.stderr.write(`${warning.name}: ${warning.message}\n`);
+});
+
 async function main(): Promise<void> {
   const context = new CliContext();
   try {
