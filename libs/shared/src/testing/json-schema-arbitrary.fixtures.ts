@@ -27,12 +27,19 @@ export interface JsonSchema {
 /** Bounds that keep generated requests small (a fuzz run sends hundreds); the schema's own bounds still hold. */
 const CAP = { string: 48, items: 4, keys: 4 } as const;
 
+const DAY = 24 * 3600 * 1000;
+
 /** Lookahead assertions (`(?=…)`, `(?!…)`): fast-check's stringMatching does not take them, Ajv-style filtering does. */
 const LOOKAHEAD = /\(\?[=!][^()]*\)/g;
 
 function stringArbitrary(schema: JsonSchema): fc.Arbitrary<string> {
-  if (schema.format === 'date-time') return fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
-  if (schema.format === 'date') return fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
+  if (schema.format === 'date-time' || schema.format === 'date') {
+    // Instants near now half the time: services refuse most of a century (usage from the future, expiries in the past).
+    const now = Date.now();
+    const near = fc.integer({ min: -7 * DAY, max: 7 * DAY }).map((offset) => new Date(now + offset));
+    const wide = fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T00:00:00Z'), noInvalidDate: true });
+    return fc.oneof(near, wide).map((d) => (schema.format === 'date' ? d.toISOString().slice(0, 10) : d.toISOString()));
+  }
   const minLength = schema.minLength ?? 0;
   const maxLength = schema.maxLength ?? Math.max(minLength, CAP.string);
   if (schema.pattern) {
