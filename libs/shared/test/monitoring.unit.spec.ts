@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
@@ -29,9 +28,17 @@ function metricNames(expr: string): string[] {
   return [...expr.matchAll(/\b((?:tally|nodejs|process)_[a-z0-9_]+|up)\b(?!\s*\()/g)].map(([, name]) => name);
 }
 
+/** The `*.metrics.ts` files under `dir` (relative to the repository), node_modules aside. */
+function metricsFiles(dir: string): string[] {
+  return readdirSync(resolve(root, dir), { withFileTypes: true }).flatMap((entry) => {
+    if (entry.isDirectory()) return entry.name === 'node_modules' ? [] : metricsFiles(join(dir, entry.name));
+    return entry.name.endsWith('.metrics.ts') ? [join(dir, entry.name)] : [];
+  });
+}
+
 /** Every series name the services can expose: prom-client definitions in *.metrics.ts files, plus Node's defaults. */
 function definedSeries(): Set<string> {
-  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.metrics.ts'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
+  const files = ['apps', 'libs'].flatMap((dir) => metricsFiles(dir));
   const series = new Set<string>(['up']);
   for (const file of files) {
     const source = read(file);
