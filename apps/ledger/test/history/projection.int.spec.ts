@@ -166,6 +166,45 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     expect(video.items[0]).toMatchObject({ amount: '-30', details: { usageId: 'alice-video', overdraft: '16.66666' } });
   });
 
+  it('loses nothing the live projection applied after the fold: the swap folds it in under its lock', async () => {
+    const racing = await createTestSchema('ledger_rm_racing');
+    try {
+      await migrateReadModels(racing.schema);
+      const split = events.length - 5;
+      // The store as the rebuild reads it: it grows while the rebuild runs (the commands go on).
+      const store: Envelope<object>[] = events.slice(0, split);
+      await applyBatch(pool, racing.schema, store); // the live projection, caught up so far
+      const source: EnvelopeSource = {
+        async read(after, limit) {
+          const from = after === '' ? 0 : Number(after) + 1;
+          const envelopes = store.slice(from, from + limit);
+          return { envelopes, next: envelopes.length > 0 ? String(from + envelopes.length - 1).padStart(8, '0') : after };
+        },
+      };
+      let appended = false;
+      const result = await rebuildReadModels({
+        pool,
+        schema: racing.schema,
+        source,
+        batchSize: 100,
+        onProgress: (progress) => {
+          // After the last unlocked pass: five more events are committed, published and applied to the live tables,
+          // after the shadow's snapshot. Only the catch-up under the swap's lock can bring them into the new tables.
+          if (progress.phase !== 'catch-up' || appended) return;
+          appended = true;
+          const late = events.slice(split);
+          store.push(...late);
+          void applyBatch(pool, racing.schema, late);
+        },
+      });
+      expect(appended).toBe(true);
+      expect(result).toMatchObject({ events: events.length, caughtUpAtSwap: 5 });
+      expect(await dump(pool, racing.schema)).toEqual(await dump(pool, live.schema));
+    } finally {
+      await racing.drop();
+    }
+  });
+
   it('rebuilds the same tables, row for row, from the event stream, into shadow tables swapped in', async () => {
     // The events as a source in commit order; the checkpoint is the index of the last one read, zero-padded.
     const source: EnvelopeSource = {
