@@ -3,6 +3,10 @@ import { IsISO8601, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLeng
 import { BalanceSnapshotV1 } from './messages/ledger-events.v1.contract';
 import { ID_PATTERN } from './validation.parser';
 
+/** An actor is an API key's name (API_KEYS: at most 64 characters): printable, no control characters. */
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
+const ACTOR_PATTERN = /^[^\u0000-\u001f\u007f]{1,64}$/;
+
 /** Every Kafka message Tally produces or consumes is this JSON envelope, keyed by `accountId`. */
 export class Envelope<TData extends object = Record<string, unknown>> {
   /** Unique message id; for usage this is the idempotency key (usage id). */
@@ -38,6 +42,16 @@ export class Envelope<TData extends object = Record<string, unknown>> {
   @ValidateNested()
   @Type(() => BalanceSnapshotV1)
   balanceAfter?: BalanceSnapshotV1;
+
+  /**
+   * Optional, any topic: who caused the message, the name of the API key that sent it (usage-ingest sets it on
+   * usage.events.v1; the ledger records it on the event's metadata and publishes it with the event). Absent from
+   * older messages and from producers that do not set it.
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(ACTOR_PATTERN, { message: 'actor must be 1-64 characters, none a control character' })
+  actor?: string;
 }
 
 export interface EnvelopeOf<TType extends string, TData extends object> {
@@ -49,4 +63,5 @@ export interface EnvelopeOf<TType extends string, TData extends object> {
   data: TData;
   streamVersion?: number;
   balanceAfter?: BalanceSnapshotV1;
+  actor?: string;
 }

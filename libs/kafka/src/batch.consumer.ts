@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContractViolation } from '@tally/contracts';
-import { NotReadyError, StallDetector, type StallThresholds } from '@tally/shared';
+import { SpanKind, type Span } from '@opentelemetry/api';
+import { NotReadyError, StallDetector, carrierFromHeaders, continueTrace, endSpan, tracingEnabled, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-offsets.repository';
@@ -510,3 +511,20 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   }
 }
 
+/**
+ * When tracing is on: a `<topic> process` span per message of the batch that carries a sampled trace context (child
+ * of its producer's span), to end once the batch is applied. Off, or no traced message: nothing is allocated.
+ */
+export function traceBatch(batch: Pick<HandlerBatch<unknown>, 'topic' | 'partition' | 'messages'>): (error?: unknown) => void {
+  if (!tracingEnabled()) return NO_SPANS;
+  const spans: Span[] = [];
+  for (const message of batch.messages) {
+    const span = continueTrace(`${batch.topic} process`, SpanKind.CONSUMER, carrierFromHeaders(message.headers), {
+      'messaging.system': 'kafka', 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.kafka.offset': message.offset,
+    })?.span;
+    if (span) spans.push(span);
+  }
+  return spans.length === 0 ? NO_SPANS : (error?: unknown) => spans.forEach((span) => endSpan(span, error));
+}
+
+const NO_SPANS = (): void => undefined;

@@ -102,11 +102,17 @@ export class KafkaProducer {
     return metadata;
   }
 
-  /** Keyed by account id, so one account's messages stay in order on one partition. */
-  sendEnvelopes(topic: string, envelopes: EnvelopeLike[]): Promise<RecordMetadata[]> {
+  /**
+   * Keyed by account id, so one account's messages stay in order on one partition. `headers`: the same for every
+   * message (a request's trace context), or per envelope (the relay's, each event's own).
+   */
+  sendEnvelopes(topic: string, envelopes: EnvelopeLike[], headers?: Record<string, string> | ((envelope: EnvelopeLike, index: number) => Record<string, string> | undefined)): Promise<RecordMetadata[]> {
     return this.send(
       topic,
-      envelopes.map((envelope) => ({ key: envelope.accountId, value: serializeEnvelope(envelope) })),
+      envelopes.map((envelope, index) => {
+        const own = typeof headers === 'function' ? headers(envelope, index) : headers;
+        return own ? { key: envelope.accountId, value: serializeEnvelope(envelope), headers: own } : { key: envelope.accountId, value: serializeEnvelope(envelope) };
+      }),
     );
   }
 

@@ -66,13 +66,32 @@ export function eventId(accountId: string, commandKey: string, index: number): s
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-export function toNewEvent(accountId: string, commandKey: string, index: number, event: AccountEvent, balanceAfter: BalanceSnapshotV1): NewEvent {
-  return {
-    id: eventId(accountId, commandKey, index),
-    type: event.type,
-    data: encodeEventData(event),
-    metadata: { balanceAfter, commandKey, [SCHEMA_VERSION_KEY]: LEDGER_EVENTS[event.type].version },
-  };
+/**
+ * Who and what caused an event, kept in its metadata (the audit trail): `actor` is the name of the API key that sent
+ * the command (an HTTP command, or usage through usage-ingest), `requestId` the request's id, and `traceparent` /
+ * `tracestate` its W3C trace context, so the relay, the projection and notifications continue the same trace later.
+ */
+export interface EventAudit {
+  actor?: string;
+  requestId?: string;
+  traceparent?: string;
+  tracestate?: string;
+}
+
+export function toNewEvent(accountId: string, commandKey: string, index: number, event: AccountEvent, balanceAfter: BalanceSnapshotV1, audit?: EventAudit): NewEvent {
+  const metadata: Record<string, unknown> = { balanceAfter, commandKey, [SCHEMA_VERSION_KEY]: LEDGER_EVENTS[event.type].version };
+  if (audit) {
+    if (audit.actor !== undefined) metadata.actor = audit.actor;
+    if (audit.requestId !== undefined) metadata.requestId = audit.requestId;
+    if (audit.traceparent !== undefined) metadata.traceparent = audit.traceparent;
+    if (audit.tracestate !== undefined) metadata.tracestate = audit.tracestate;
+  }
+  return { id: eventId(accountId, commandKey, index), type: event.type, data: encodeEventData(event), metadata };
+}
+
+/** The actor recorded on a stored event, if any. */
+export function actorOf(metadata: Readonly<Record<string, unknown>>): string | undefined {
+  return typeof metadata.actor === 'string' ? metadata.actor : undefined;
 }
 
 export type LedgerEnvelope = EnvelopeOf<string, object> & { streamVersion: number; balanceAfter?: BalanceSnapshotV1 };
@@ -90,5 +109,6 @@ export function toLedgerEnvelope(stored: RecordedEvent): LedgerEnvelope {
     streamVersion: stored.version,
     data: known ? upcastToCurrent(known, schemaVersionOf(stored.metadata), stored.data) : stored.data,
     balanceAfter: stored.metadata.balanceAfter as BalanceSnapshotV1 | undefined,
+    ...(typeof stored.metadata.actor === 'string' && { actor: stored.metadata.actor }),
   };
 }

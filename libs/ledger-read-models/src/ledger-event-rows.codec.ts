@@ -71,6 +71,8 @@ export interface TransactionRow {
   balanceAfter: string;
   occurredAt: string;
   details: Record<string, unknown>;
+  /** The API key's name that sent the command (the event's metadata), null when none did. */
+  actor: string | null;
 }
 
 export interface UsageRecordRow {
@@ -269,6 +271,7 @@ export function transactionRow(envelope: LedgerEnvelope): TransactionRow | undef
     ...row,
     balanceAfter: (netBalance(envelope.balanceAfter) + unshown).toString(),
     occurredAt: envelope.occurredAt,
+    actor: envelope.actor ?? null,
   };
 }
 

@@ -35,8 +35,8 @@ export class LedgerProjection {
     // cycle_start is only known from a CycleStarted; a later batch of the same cycle keeps the stored one.
     await tx.query(
       `WITH transactions AS (
-         INSERT INTO ${this.s}.ledger_transactions (account_id, stream_version, event_id, type, amount, balance_after, occurred_at, details)
-         SELECT * FROM unnest($1::varchar[], $2::int[], $3::varchar[], $4::varchar[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::jsonb[])
+         INSERT INTO ${this.s}.ledger_transactions (account_id, stream_version, event_id, type, amount, balance_after, occurred_at, details, actor)
+         SELECT * FROM unnest($1::varchar[], $2::int[], $3::varchar[], $4::varchar[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::jsonb[], $46::varchar[])
          ON CONFLICT (account_id, stream_version) DO NOTHING
        ), records AS (
          INSERT INTO ${this.s}.usage_records (account_id, usage_id, stream_version, occurred_at, feature, models, input_tokens, output_tokens,
@@ -82,6 +82,7 @@ export class LedgerProjection {
         ...columns(usageRecords, ['accountId', 'usageId', 'streamVersion', 'occurredAt', 'feature', 'models', 'inputTokens', 'outputTokens', 'images', 'resolution', 'videoSeconds', 'amount', 'rateCardVersion']),
         ...columns(usageLines, ['accountId', 'usageId', 'model', 'feature', 'amount', 'inputTokens', 'outputTokens', 'occurredAt']),
         ...columns(balances, ['accountId', 'streamVersion', 'available', 'allowance', 'promotional', 'purchased', 'held', 'overdraft', 'allocation', 'usedThisCycle', 'cycleId', 'cycleStart', 'cycleEnd', 'planId', 'unlimited', 'updatedAt']),
+        transactions.map((row) => row.actor),
       ],
     );
   }

@@ -14,3 +14,6 @@ export * from './health/health.controller';
 export * from './health/worker-health.service';
 export * from './time/clock.provider';
 export * from './openapi';
+export * from './telemetry/tracing.provider';
+export * from './telemetry/trace-context.codec';
+export * from './http/request-context.logger';

@@ -9,11 +9,11 @@ import {
 import {
   balanceOf, decide, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
 } from '@tally/ledger-domain';
-import { CLOCK, type Clock } from '@tally/shared';
+import { CLOCK, carrierOf, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
 import { accountCacheHits, accountCacheMisses, timedAppend } from './account.metrics';
-import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent } from './account-event.codec';
+import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent, type EventAudit } from './account-event.codec';
 
 export interface LoadedAccount {
   state: AccountState;
@@ -32,6 +32,8 @@ export interface Decision {
 export interface BatchCommand {
   command: AccountCommand;
   commandKey: string;
+  /** Who sent it and the trace it continues, recorded on its events' metadata (EventAudit). */
+  audit?: EventAudit;
 }
 
 /** A command of the batch the domain refused (its index in the batch): it changed nothing; the caller decides what to do with it. */
@@ -115,12 +117,16 @@ export class AccountRepository {
     return loaded;
   }
 
-  /** HTTP path: decide one command and append it; retried from fresh state on a concurrent write. */
-  async execute(command: AccountCommand, commandKey: string): Promise<Decision> {
+  /**
+   * HTTP path: decide one command and append it; retried from fresh state on a concurrent write. `actor` (the API
+   * key's name) and the active request's id and trace context are recorded on the events' metadata.
+   */
+  async execute(command: AccountCommand, commandKey: string, actor?: string): Promise<Decision> {
+    const audit: EventAudit = { ...(actor !== undefined && { actor }), ...carrierOf() };
     for (let attempt = 1; ; attempt++) {
       const account = await this.load(command.accountId);
       const now = this.clock.now();
-      const { events, newEvents, state } = this.decideWithSnapshots(account.state, command, commandKey, now);
+      const { events, newEvents, state } = this.decideWithSnapshots(account.state, command, commandKey, now, audit);
       if (events.length === 0) return { accountId: command.accountId, events, state: account.state, version: account.version };
       try {
         const [result] = await timedAppend('command', () =>
@@ -167,11 +173,11 @@ export class AccountRepository {
     const appends = new Map<string, AppendRequest>();
     const now = this.clock.now();
     const refused: Refusal[] = [];
-    for (const [index, { command, commandKey }] of commands.entries()) {
+    for (const [index, { command, commandKey, audit }] of commands.entries()) {
       const account = accounts.get(command.accountId) as LoadedAccount;
       let decided: ReturnType<AccountRepository['decideWithSnapshots']>;
       try {
-        decided = this.decideWithSnapshots(account.state, command, commandKey, now);
+        decided = this.decideWithSnapshots(account.state, command, commandKey, now, audit);
       } catch (error) {
         if (isAccountError(error)) {
           refused.push({ index, code: error.code, message: error.message, details: error.details });
@@ -208,12 +214,12 @@ export class AccountRepository {
     return foldStored(EMPTY, end === -1 ? events : events.slice(0, end));
   }
 
-  private decideWithSnapshots(state: AccountState, command: AccountCommand, commandKey: string, now: Date) {
+  private decideWithSnapshots(state: AccountState, command: AccountCommand, commandKey: string, now: Date, audit?: EventAudit) {
     const events = decide(command, state, { now });
     let next = state;
     const newEvents = events.map((event, index) => {
       next = evolve(next, event);
-      return toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceOf(next)));
+      return toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceOf(next)), audit);
     });
     return { events, newEvents, state: next };
   }

@@ -29,10 +29,11 @@ export class AuthorizeHandler {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async authorize(accountId: string, body: AuthorizationRequest) {
+  /** `actor`: the API key's name, recorded on a hold's event (the audit trail). */
+  async authorize(accountId: string, body: AuthorizationRequest, actor?: string) {
     const now = this.clock.now();
     const required = this.required(body, now);
-    if (body.hold) return this.placeHold(accountId, required, body.hold.holdId, body.hold.ttlSeconds ?? this.config.HOLD_DEFAULT_TTL_SECONDS, now);
+    if (body.hold) return this.placeHold(accountId, required, body.hold.holdId, body.hold.ttlSeconds ?? this.config.HOLD_DEFAULT_TTL_SECONDS, now, actor);
     const account = await this.accounts.load(accountId);
     if (account.version === 0) throw new LedgerError('ACCOUNT_NOT_FOUND', `No account ${accountId}.`, { accountId });
     const view = balanceView(account.state, now);
@@ -47,14 +48,14 @@ export class AuthorizeHandler {
    * was valid. Then the hold is decided again from a fresh instant (the refusal recorded nothing; the idempotency
    * fingerprint of a hold is its amount, so a retry of a hold placed meanwhile is still recognised).
    */
-  private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, requestedAt: Date) {
+  private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, requestedAt: Date, actor?: string) {
     for (let attempt = 1; ; attempt += 1) {
       const now = attempt === 1 ? requestedAt : this.clock.now();
       const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
       try {
         // Before the append, so no hold is ever recorded without its expiry being scheduled (see ExpiryWorker).
         await this.expiries.add(accountId, 'hold', holdId, expiresAt);
-        const decision = await this.accounts.execute({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt }, `hold:${holdId}`);
+        const decision = await this.accounts.execute({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt }, `hold:${holdId}`, actor);
         const hold = decision.state.holds.get(holdId);
         return {
           allowed: true,

@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, ApiKeyName, RequireScope } from '@tally/shared';
 import { AccountIdParam } from '../accounts/account-id.decorator';
 import { AuthorizationRequest } from './authorization.request.dto';
 import { AuthorizationResponseDto } from './authorization.response.dto';
@@ -25,7 +25,7 @@ export class AuthorizeHttpController {
     409: ['IDEMPOTENCY_CONFLICT'],
     503: ['ACCOUNT_BUSY'],
   })
-  authorize(@AccountIdParam() accountId: string, @Body() body: AuthorizationRequest): Promise<AuthorizationResponseDto> {
-    return this.handler.authorize(accountId, body);
+  authorize(@AccountIdParam() accountId: string, @Body() body: AuthorizationRequest, @ApiKeyName() actor: string | undefined): Promise<AuthorizationResponseDto> {
+    return this.handler.authorize(accountId, body, actor);
   }
 }

@@ -1,7 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { context, SpanKind } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { ParsedMessage } from '@tally/contracts';
 import type { ConsumedMessage, KafkaBatch } from '@tally/kafka';
+import { carrierFromHeaders, continueTrace, endSpan, type ConsumedTrace } from '@tally/shared';
 import { Rejection, type ToCommand } from '../accounts/account.commands';
 import { AccountRepository, type BatchCommand } from '../accounts/account.repository';
 import { LedgerConfig } from '../config/ledger.config';
@@ -38,14 +40,28 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
   async apply(batch: KafkaBatch<ParsedMessage>, toCommand: ToCommand): Promise<void> {
     const commands: BatchCommand[] = [];
     const sources: ConsumedMessage<ParsedMessage>[] = [];
+    // Per message that carries a trace context or request id (README "Tracing"): its context, for its log lines,
+    // and its `process` span when traced, which ends once the batch's events are appended. Without either, nothing.
+    const traces: Array<ConsumedTrace | undefined> = [];
+    const logApplied = this.logger.isLevelEnabled('debug');
     for (const message of batch.messages) {
+      const { envelope } = message.value;
+      const traced = continueTrace(`${batch.topic} process`, SpanKind.CONSUMER, carrierFromHeaders(message.headers), {
+        'messaging.system': 'kafka', 'messaging.destination.name': batch.topic, 'messaging.kafka.offset': message.offset,
+        'messaging.destination.partition.id': String(batch.partition), 'tally.account_id': envelope.accountId, 'tally.message_id': envelope.id,
+      });
       try {
-        commands.push(toCommand(message.value));
+        const command = toCommand(message.value);
+        // The audit trail: who sent it (usage-ingest's API key name, `actor` of the envelope) and the trace it continues.
+        const audit = traced || envelope.actor !== undefined ? { ...(envelope.actor !== undefined && { actor: envelope.actor }), ...traced?.carrier } : undefined;
+        commands.push(audit ? { ...command, audit } : command);
         sources.push(message);
+        traces.push(traced);
       } catch (error) {
         if (!(error instanceof Rejection)) throw error;
         batch.deadLetter(message, error.code, error.details);
-        this.logRejection(message, error.code);
+        this.inContextOf(traced, () => this.logRejection(message, error.code));
+        endSpan(traced?.span, error);
       }
     }
     if (commands.length === 0) return;
@@ -54,13 +70,34 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
       const unitOfWork = this.accounts.joinTransaction(batch.tx);
       const { saved, refused } = await this.accounts.executeBatch(commands, unitOfWork);
       // A command the domain refused changed nothing: its message goes to the dead-letter topic with the reason.
-      for (const { index, code, message, details } of refused) batch.deadLetter(sources[index], code, { message, details });
+      const refusedAt = new Set<number>();
+      for (const { index, code, message, details } of refused) {
+        refusedAt.add(index);
+        batch.deadLetter(sources[index], code, { message, details });
+        this.inContextOf(traces[index], () => this.logRejection(sources[index], code));
+        traces[index]?.span?.setAttribute('tally.refused', code);
+      }
+      if (logApplied) {
+        sources.forEach((source, index) => {
+          if (refusedAt.has(index)) return;
+          const { accountId, id } = source.value.envelope;
+          this.inContextOf(traces[index], () => this.logger.debug({ accountId, messageId: id, commandKey: commands[index].commandKey, offset: source.offset }, 'command applied'));
+        });
+      }
+      for (const traced of traces) endSpan(traced?.span);
       // States decided in this transaction are cached only once it committed (never for an attempt rolled back).
       batch.afterCommit(() => this.accounts.remember(saved));
     } catch (error) {
+      for (const traced of traces) endSpan(traced?.span, error);
       this.accounts.forget(commands.map((c) => c.command.accountId));
       throw error;
     }
+  }
+
+  /** Runs `write` (a log line) in a message's context, so it carries the message's request id and trace id. */
+  private inContextOf(traced: ConsumedTrace | undefined, write: () => void): void {
+    if (traced) context.with(traced.ctx, write);
+    else write();
   }
 
   private logRejection(message: ConsumedMessage<ParsedMessage>, code: string) {

@@ -3,6 +3,9 @@ import { NotReadyError, StallDetector, type Clock } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
 import type { DueExpiry, ExpirySchedule } from './expiry.schedule';
 
+/** The actor on the events expiry decides (no API key asked for them). */
+const EXPIRY_ACTOR = 'system:expiry';
+
 const POLL_MS = 500;
 const BATCH = 200;
 /** Readiness: not ready once the same item (or the poll itself) has failed 5 times in a row or for 30 s. */
@@ -81,7 +84,7 @@ export class ExpiryWorker {
 
   private async releaseHold(item: DueExpiry): Promise<number> {
     const { accountId, itemId: holdId } = item;
-    const decision = await this.deps.accounts.execute({ type: 'ReleaseHold', accountId, holdId, reason: 'expired' }, `expire:${holdId}`);
+    const decision = await this.deps.accounts.execute({ type: 'ReleaseHold', accountId, holdId, reason: 'expired' }, `expire:${holdId}`, EXPIRY_ACTOR);
     const open = decision.state.holds.get(holdId);
     if (open) {
       await this.deps.schedule.reschedule(item, open.expiresAt);
@@ -95,7 +98,7 @@ export class ExpiryWorker {
 
   private async expireCredits(item: DueExpiry): Promise<number> {
     const { accountId, itemId: bucketId } = item;
-    const decision = await this.deps.accounts.execute({ type: 'ExpireCredits', accountId, bucketId }, `expire-credits:${bucketId}`);
+    const decision = await this.deps.accounts.execute({ type: 'ExpireCredits', accountId, bucketId }, `expire-credits:${bucketId}`, EXPIRY_ACTOR);
     const open = decision.state.buckets.find((bucket) => bucket.bucketId === bucketId && bucket.amount > 0n);
     if (open?.expiresAt !== undefined && Date.parse(open.expiresAt) > this.deps.clock.now().getTime()) {
       await this.deps.schedule.reschedule(item, open.expiresAt);

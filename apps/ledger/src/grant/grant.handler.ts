@@ -21,7 +21,7 @@ export class GrantHandler {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  grant(accountId: string, body: GrantRequest) {
+  grant(accountId: string, body: GrantRequest, actor?: string) {
     return this.credit({
       type: 'GrantCredits',
       accountId,
@@ -30,13 +30,14 @@ export class GrantHandler {
       amount: parseCredits(body.amount),
       source: `promo:${body.reason ?? body.idempotencyKey}`,
       ...(body.expiresAt ? { expiresAt: new Date(body.expiresAt).toISOString() } : {}),
-    });
+    }, actor);
   }
 
-  async credit(command: GrantCredits) {
+  /** `actor`: the API key's name, recorded on the event (the audit trail). */
+  async credit(command: GrantCredits, actor?: string) {
     // Before the append, so no expiring grant is ever recorded without its expiry being scheduled (see ExpiryWorker).
     if (command.expiresAt !== undefined) await this.expiries.add(command.accountId, 'credits', command.grantId, command.expiresAt);
-    const decision = await this.accounts.execute(command, command.grantId).catch((error) => {
+    const decision = await this.accounts.execute(command, command.grantId, actor).catch((error) => {
       throw toLedgerError(error);
     });
     return {

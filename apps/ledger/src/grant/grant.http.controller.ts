@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, ApiKeyName, RequireScope } from '@tally/shared';
 import { AccountIdParam } from '../accounts/account-id.decorator';
 import { GrantHandler } from './grant.handler';
 import { GrantRequest } from './grant.request.dto';
@@ -25,8 +25,8 @@ export class GrantHttpController {
     409: ['IDEMPOTENCY_CONFLICT'],
     503: ['ACCOUNT_BUSY'],
   })
-  async promote(@AccountIdParam() accountId: string, @Body() body: GrantRequest, @Res({ passthrough: true }) res: FastifyReply): Promise<CreditsGrantedResponseDto> {
-    const granted = await this.handler.grant(accountId, body);
+  async promote(@AccountIdParam() accountId: string, @Body() body: GrantRequest, @ApiKeyName() actor: string | undefined, @Res({ passthrough: true }) res: FastifyReply): Promise<CreditsGrantedResponseDto> {
+    const granted = await this.handler.grant(accountId, body, actor);
     if (granted.duplicate) res.status(200);
     return granted;
   }

@@ -14,7 +14,7 @@ export class PurchaseHandler {
     @Inject(CATALOGUE) private readonly catalogue: Catalogue,
   ) {}
 
-  purchase(accountId: string, body: PurchaseRequest) {
+  purchase(accountId: string, body: PurchaseRequest, actor?: string) {
     if (body.packId !== undefined && body.amount !== undefined) {
       throw new LedgerError('INVALID_COMMAND', 'Give either packId or amount, not both.', { fields: ['packId', 'amount'] });
     }
@@ -30,6 +30,6 @@ export class PurchaseHandler {
       amount: pack ? pack.credits : parseCredits(body.amount as string),
       source: pack ? `pack:${pack.id}` : 'purchase',
       paymentReference: body.paymentReference,
-    });
+    }, actor);
   }
 }

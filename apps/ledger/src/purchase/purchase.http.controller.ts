@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, ApiKeyName, RequireScope } from '@tally/shared';
 import { AccountIdParam } from '../accounts/account-id.decorator';
 import { PurchaseHandler } from './purchase.handler';
 import { PurchaseRequest } from './purchase.request.dto';
@@ -25,8 +25,8 @@ export class PurchaseHttpController {
     409: ['IDEMPOTENCY_CONFLICT'],
     503: ['ACCOUNT_BUSY'],
   })
-  async purchase(@AccountIdParam() accountId: string, @Body() body: PurchaseRequest, @Res({ passthrough: true }) res: FastifyReply): Promise<CreditsGrantedResponseDto> {
-    const purchased = await this.handler.purchase(accountId, body);
+  async purchase(@AccountIdParam() accountId: string, @Body() body: PurchaseRequest, @ApiKeyName() actor: string | undefined, @Res({ passthrough: true }) res: FastifyReply): Promise<CreditsGrantedResponseDto> {
+    const purchased = await this.handler.purchase(accountId, body, actor);
     if (purchased.duplicate) res.status(200);
     return purchased;
   }

@@ -34,8 +34,14 @@ describe('ledger event → read-model rows', () => {
       balanceAfter: '110500000',
       occurredAt: purchase.occurredAt,
       details: { kind: 'purchased', grantId: 'g-pack', bucketId: 'g-pack', source: 'purchase', paymentReference: 'pay-1' },
+      actor: null,
     });
     expect(transactionRow(ledger(allowance))?.details).toMatchObject({ kind: 'allowance' });
+  });
+
+  it('keeps the actor the event was published with (the API key that sent the command), null without one', () => {
+    expect(transactionRow({ ...ledger(purchase), actor: 'support-tool' })?.actor).toBe('support-tool');
+    expect(transactionRow(ledger(purchase))?.actor).toBeNull();
   });
 
   it('signs usage, expiry and holds as debits, releases as credits', () => {

@@ -1,6 +1,6 @@
 import { Controller } from '@nestjs/common';
 import { Topics, parseMessage } from '@tally/contracts';
-import { KafkaBatchHandler, type KafkaBatch } from '@tally/kafka';
+import { KafkaBatchHandler, traceBatch, type KafkaBatch } from '@tally/kafka';
 import { asLedgerEnvelope, LedgerProjection, type LedgerEnvelope } from '@tally/ledger-read-models';
 
 /**
@@ -14,7 +14,14 @@ export class ProjectionKafkaController {
 
   // The configured topic carries ledger.events.v1 whatever its name (tests use unique names).
   @KafkaBatchHandler(Topics.ledgerEvents, { parse: (_topic, message) => asLedgerEnvelope(parseMessage(Topics.ledgerEvents, message.value).envelope) })
-  async project({ messages, tx }: KafkaBatch<LedgerEnvelope>): Promise<void> {
-    await this.projection.apply(tx, messages.map((message) => message.value));
+  async project(batch: KafkaBatch<LedgerEnvelope>): Promise<void> {
+    const ended = traceBatch(batch);
+    try {
+      await this.projection.apply(batch.tx, batch.messages.map((message) => message.value));
+      ended();
+    } catch (error) {
+      ended(error);
+      throw error;
+    }
   }
 }

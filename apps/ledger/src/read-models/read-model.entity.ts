@@ -47,6 +47,8 @@ export class LedgerTransactionEntity {
   @Column({ name: 'balance_after', type: 'bigint' }) balanceAfter!: string;
   @Column({ name: 'occurred_at', type: 'timestamptz' }) occurredAt!: Date;
   @Column({ type: 'jsonb' }) details!: Record<string, unknown>;
+  /** The API key's name that sent the command (audit trail); null when none did. */
+  @Column({ type: 'varchar', length: 64, nullable: true }) actor!: string | null;
 }
 
 @Entity({ name: 'usage_records' })

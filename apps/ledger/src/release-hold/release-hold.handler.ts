@@ -13,9 +13,10 @@ export class ReleaseHoldHandler {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async release(accountId: string, holdId: string) {
+  /** `actor`: the API key's name, recorded on the event (the audit trail). */
+  async release(accountId: string, holdId: string, actor?: string) {
     const decision = await this.accounts
-      .execute({ type: 'ReleaseHold', accountId, holdId, reason: 'released' }, `release:${holdId}`)
+      .execute({ type: 'ReleaseHold', accountId, holdId, reason: 'released' }, `release:${holdId}`, actor)
       .catch((error) => {
         throw toLedgerError(error);
       });

@@ -1,6 +1,6 @@
 import { Controller, Delete, HttpCode } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, ApiKeyName, RequireScope } from '@tally/shared';
 import { AccountIdParam, HoldIdParam } from '../accounts/account-id.decorator';
 import { ReleaseHoldHandler } from './release-hold.handler';
 import { ReleaseHoldResponseDto } from './release-hold.response.dto';
@@ -18,7 +18,7 @@ export class ReleaseHoldHttpController {
   @ApiOperation({ operationId: 'releaseHold', summary: 'Release a hold before it expires (a hold resolves at most once)' })
   @ApiOkResponse({ type: ReleaseHoldResponseDto })
   @ApiErrors({ 400: ['INVALID_COMMAND'], 404: ['ACCOUNT_NOT_FOUND', 'HOLD_NOT_FOUND'], 409: ['IDEMPOTENCY_CONFLICT'], 503: ['ACCOUNT_BUSY'] })
-  release(@AccountIdParam() accountId: string, @HoldIdParam() holdId: string): Promise<ReleaseHoldResponseDto> {
-    return this.handler.release(accountId, holdId);
+  release(@AccountIdParam() accountId: string, @HoldIdParam() holdId: string, @ApiKeyName() actor: string | undefined): Promise<ReleaseHoldResponseDto> {
+    return this.handler.release(accountId, holdId, actor);
   }
 }

@@ -1,6 +1,6 @@
 import { Controller } from '@nestjs/common';
 import { parseMessage, Topics } from '@tally/contracts';
-import { KafkaBatchHandler, type KafkaBatch } from '@tally/kafka';
+import { KafkaBatchHandler, traceBatch, type KafkaBatch } from '@tally/kafka';
 import type { LedgerEvent } from './notifications.decider';
 import { RecordAlertsHandler } from './record-alerts.handler';
 
@@ -16,7 +16,14 @@ export class LedgerEventsKafkaController {
 
   // The registry is keyed by the contract topic; the configured topic name may differ (tests).
   @KafkaBatchHandler(Topics.ledgerEvents, { parse: (_topic, message): LedgerEvent => parseMessage(Topics.ledgerEvents, message.value).envelope })
-  async recordAlertsFor({ messages, tx }: KafkaBatch<LedgerEvent>): Promise<void> {
-    await this.recordAlerts.apply(tx, messages.map((message) => message.value));
+  async recordAlertsFor(batch: KafkaBatch<LedgerEvent>): Promise<void> {
+    const ended = traceBatch(batch);
+    try {
+      await this.recordAlerts.apply(batch.tx, batch.messages.map((message) => message.value));
+      ended();
+    } catch (error) {
+      ended(error);
+      throw error;
+    }
   }
 }

@@ -68,6 +68,34 @@ export class CommonConfig {
   METRICS_ENABLED = true;
 
   /**
+   * Traces (OpenTelemetry, README "Tracing"): `none` (the default: the API's no-op tracer, nothing recorded) or `otlp`
+   * (OTLP/HTTP JSON to OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, read by the exporter).
+   */
+  @IsIn(['none', 'otlp', 'console'])
+  OTEL_TRACES_EXPORTER: 'none' | 'otlp' | 'console' = 'none';
+
+  /** Where OTLP/HTTP goes (`/v1/traces` is appended); the exporter's default is http://localhost:4318. */
+  @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL' })
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  /** The traces' `service.name`; default the service's own name. */
+  @IsOptional() @Matches(/^[\w.-]{1,100}$/, { message: 'OTEL_SERVICE_NAME must be 1-100 letters, digits, _ . or -' })
+  OTEL_SERVICE_NAME?: string;
+
+  /** The standard sampler names; parent-based by default, so a trace is kept or dropped whole. */
+  @IsIn(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+  OTEL_TRACES_SAMPLER = 'parentbased_always_on';
+
+  /** The ratio of the `traceidratio` samplers, 0 to 1. */
+  @IsOptional() @Transform(({ value }) => (value === undefined || value === '' ? undefined : Number(value)))
+  @Min(0) @Max(1)
+  OTEL_TRACES_SAMPLER_ARG?: number;
+
+  /** Milliseconds between two exports of the batch span processor (the standard OTEL_BSP_SCHEDULE_DELAY). */
+  @IsInt() @Min(1) @Max(60_000)
+  OTEL_BSP_SCHEDULE_DELAY = 5_000;
+
+  /**
    * How every Kafka client of the service connects: brokers, TLS and SASL, in kafkajs's option shapes (spread
    * into `createKafkaClient`). Reads the CA file, so a missing file stops the service at boot with its path.
    */

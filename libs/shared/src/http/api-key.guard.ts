@@ -1,4 +1,4 @@
-import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { CanActivate, createParamDecorator, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.errors';
@@ -26,7 +26,7 @@ export class ApiKeyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    const request = context.switchToHttp().getRequest<FastifyRequest & { apiKeyName?: string }>();
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
     const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
     const entry = match ? this.keys.find(match[1]) : undefined;
     if (!entry) throw new AuthError('UNAUTHENTICATED', 'A valid service API key is required (Authorization: Bearer <key>).');
@@ -38,3 +38,11 @@ export class ApiKeyGuard implements CanActivate {
     return true;
   }
 }
+
+/**
+ * The name of the API key that authenticated the request (set by ApiKeyGuard): the actor recorded on the events a
+ * money-changing command appends (README "Logs", who did what).
+ */
+export const ApiKeyName = createParamDecorator((_data: unknown, context: ExecutionContext): string | undefined =>
+  context.switchToHttp().getRequest<FastifyRequest>().apiKeyName,
+);

@@ -16,6 +16,8 @@ import { PinoNestLogger } from '../logging/pino-nest.logger';
 import { buildOpenApiDocument } from '../openapi/openapi-document.view';
 import { ApiKeyGuard, AUTH_STATUS_BY_CODE } from './api-key.guard';
 import { ApiKeyRegistry } from './api-keys.config';
+import { registerRequestContext } from './request-context.logger';
+import { startTracing, stopTracing } from '../telemetry/tracing.provider';
 
 export interface HttpAppOptions {
   service: string;
@@ -43,6 +45,8 @@ export interface HttpAppOptions {
  * than on Express (measured in the session notes of issue 6), which is what the authorization latency needs.
  */
 export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, options: HttpAppOptions): Promise<NestFastifyApplication> {
+  // Before anything logs or listens: the context every log line reads, and the tracer (README "Tracing").
+  startTracing(options.service, options.config);
   const logger = createLogger(options.service, options.config.LOG_LEVEL);
   logger.info({ config: redactConfig(options.config) }, 'starting');
   const bodyLimit = parseBytes(options.bodyLimit ?? '1mb');
@@ -52,6 +56,9 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   // a path parameter may be as long as the longest id (128 characters).
   const adapter = new FastifyAdapter({ bodyLimit, routerOptions: { maxParamLength: 256 }, frameworkErrors: answerFrameworkError, clientErrorHandler: answerClientError });
   adapter.getInstance().removeContentTypeParser('text/plain');
+  registerRequestContext(adapter.getInstance(), logger);
+  // Spans still buffered leave before the process does (after Nest's own shutdown hooks closed the server).
+  adapter.getInstance().addHook('onClose', async () => stopTracing());
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(logger), bodyParser: false });
   app.useGlobalPipes(
     new EdgeValidationPipe({

@@ -11,6 +11,7 @@ export class TransactionItemDto implements TransactionItem {
   @ApiCredits({ description: 'Available credits right after the event' }) balanceAfter!: string;
   @ApiProperty({ format: 'date-time' }) occurredAt!: string;
   @ApiProperty({ type: 'object', additionalProperties: true, description: 'The cause: model, feature, pack, cycle, expiry …' }) details!: Record<string, unknown>;
+  @ApiProperty({ type: String, nullable: true, example: 'support-tool', description: 'Who did it (audit trail): the name of the API key that sent the command, `system:expiry` for expiries; null when no key asked (subscription events, events recorded before the audit trail)' }) actor!: string | null;
 }
 
 export class TransactionPageDto implements TransactionPage {

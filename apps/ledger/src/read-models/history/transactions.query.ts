@@ -25,6 +25,8 @@ export interface TransactionItem {
   balanceAfter: string;
   occurredAt: string;
   details: Record<string, unknown>;
+  /** Who did it: the name of the API key that sent the command; null when none did (subscription events, older events). */
+  actor: string | null;
 }
 
 export interface TransactionPage {
@@ -40,6 +42,7 @@ interface TransactionDbRow {
   balance_after: string;
   occurred_at: Date;
   details: Record<string, unknown>;
+  actor: string | null;
 }
 
 @Injectable()
@@ -75,7 +78,7 @@ export class TransactionQueryService {
     if (to) add((p) => `occurred_at < ${p}`, to);
     params.push(limit + 1);
     const { rows } = await this.pool.query<TransactionDbRow>(
-      `SELECT stream_version, event_id, type, amount::text AS amount, balance_after::text AS balance_after, occurred_at, details
+      `SELECT stream_version, event_id, type, amount::text AS amount, balance_after::text AS balance_after, occurred_at, details, actor
          FROM ${this.s}.ledger_transactions
         WHERE ${where.join(' AND ')}
         ORDER BY stream_version DESC
@@ -90,6 +93,7 @@ export class TransactionQueryService {
       balanceAfter: formatCredits(BigInt(row.balance_after)),
       occurredAt: row.occurred_at.toISOString(),
       details: row.details,
+      actor: row.actor,
     }));
     return { items, nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1].streamVersion) : null };
   }

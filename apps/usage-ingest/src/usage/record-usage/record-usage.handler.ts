@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { ContractViolation, type FieldIssue } from '@tally/contracts';
+import { ContractViolation, type EnvelopeOf, type FieldIssue, type UsageRecordedV1 } from '@tally/contracts';
 import { KafkaProducer } from '@tally/kafka';
 import type { RateCard } from '@tally/pricing';
-import { CLOCK, type Clock } from '@tally/shared';
+import { context, SpanKind, trace } from '@opentelemetry/api';
+import { CLOCK, carrierHeaders, carrierOf, endSpan, startChildSpan, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from '../../config/usage-ingest.config';
 import { UsageIngestError } from '../../usage-ingest.errors';
 import { RATE_CARD } from '../../rate-card.provider';
@@ -27,7 +28,8 @@ export class RecordUsageHandler {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async execute(body: unknown): Promise<RecordUsageResult> {
+  /** `actor`: the API key's name, carried on each envelope (the ledger's audit trail). */
+  async execute(body: unknown, actor?: string): Promise<RecordUsageResult> {
     const { events, repeatedIds } = this.validate(body);
     const known = await this.acceptedEarlier(events);
     const conflicts = events.filter((e) => known.has(key(e)) && !matchesFingerprint(known.get(key(e)) as string, e));
@@ -39,7 +41,7 @@ export class RecordUsageHandler {
     const fresh = events.filter((e) => !known.has(key(e)));
     if (fresh.length > 0) {
       try {
-        await this.producer.sendEnvelopes(this.config.USAGE_EVENTS_TOPIC, fresh.map(toUsageEnvelope));
+        await this.produce(fresh.map((event) => toUsageEnvelope(event, actor)));
       } catch (error) {
         throw new UsageIngestError('KAFKA_UNAVAILABLE', 'The usage could not be handed to Kafka; retry with the same ids.', {
           reason: (error as Error).message,
@@ -50,6 +52,25 @@ export class RecordUsageHandler {
     // Every event sent is either accepted or a duplicate: of an earlier request, or of an event earlier in this batch.
     const duplicateIds = [...events.filter((e) => known.has(key(e))).map((e) => e.id), ...repeatedIds];
     return { accepted: fresh.length, duplicates: duplicateIds.length, duplicateIds };
+  }
+
+  /**
+   * To Kafka with the request's trace context and request id in every message's headers (one `publish` span when
+   * tracing is on), so the ledger's work on them continues the request's trace and log context.
+   */
+  private async produce(envelopes: EnvelopeOf<'UsageRecorded', UsageRecordedV1>[]): Promise<void> {
+    const topic = this.config.USAGE_EVENTS_TOPIC;
+    const span = startChildSpan(`${topic} publish`, SpanKind.PRODUCER, context.active(), {
+      'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.batch.message_count': envelopes.length,
+    });
+    const headers = carrierHeaders(carrierOf(span ? trace.setSpan(context.active(), span) : context.active()));
+    try {
+      await this.producer.sendEnvelopes(topic, envelopes, headers);
+      endSpan(span);
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiExtraModels, ApiOperation, getSchemaPath } from '@nestjs/swagger';
-import { ApiErrors, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiKeyName, RequireScope } from '@tally/shared';
 import { RecordUsageHandler } from './record-usage.handler';
 import { RecordUsageResult, UsageEventBatchRequest, UsageEventRequest } from './usage-event.request.dto';
 
@@ -17,7 +17,7 @@ export class RecordUsageHttpController {
   @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(UsageEventRequest) }, { $ref: getSchemaPath(UsageEventBatchRequest) }] } })
   @ApiAcceptedResponse({ type: RecordUsageResult, description: 'Every event accepted or a duplicate' })
   @ApiErrors({ 409: ['IDEMPOTENCY_CONFLICT'], 413: ['BATCH_TOO_LARGE'], 503: ['KAFKA_UNAVAILABLE'] })
-  record(@Body() body: unknown): Promise<RecordUsageResult> {
-    return this.handler.execute(body);
+  record(@Body() body: unknown, @ApiKeyName() actor: string | undefined): Promise<RecordUsageResult> {
+    return this.handler.execute(body, actor);
   }
 }

@@ -2,10 +2,13 @@ import { createHash } from 'node:crypto';
 import { USAGE_RECORDED, type EnvelopeOf, type UsageRecordedV1 } from '@tally/contracts';
 import type { UsageEventRequest } from './usage-event.request.dto';
 
-/** The usage.events.v1 envelope of a validated event, exactly as it is produced. */
-export function toUsageEnvelope(event: UsageEventRequest): EnvelopeOf<'UsageRecorded', UsageRecordedV1> {
+/**
+ * The usage.events.v1 envelope of a validated event, exactly as it is produced; `actor` is the name of the API key
+ * that reported it (the ledger records it on the debit). Not part of the event's meaning (the fingerprint).
+ */
+export function toUsageEnvelope(event: UsageEventRequest, actor?: string): EnvelopeOf<'UsageRecorded', UsageRecordedV1> {
   const { id, accountId, occurredAt, ...data } = event;
-  return { id, type: USAGE_RECORDED.type, version: USAGE_RECORDED.version, accountId, occurredAt, data };
+  return { id, type: USAGE_RECORDED.type, version: USAGE_RECORDED.version, accountId, occurredAt, data, ...(actor !== undefined && { actor }) };
 }
 
 /**

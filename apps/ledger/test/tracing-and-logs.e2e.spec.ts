@@ -1,0 +1,162 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hashApiKey } from '@tally/shared';
+import { startServiceProcess, waitFor, type ServiceProcess } from '@tally/testing';
+import { createTestSchema, createTopics, ledgerTestSettings } from './ledger.harness';
+
+interface ExportedSpan {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+}
+
+/** A small OTLP/HTTP receiver (JSON, what @opentelemetry/exporter-trace-otlp-http sends): every span it is sent. */
+async function startOtlpReceiver(): Promise<{ url: string; spans: ExportedSpan[]; close: () => Promise<void> }> {
+  const spans: ExportedSpan[] = [];
+  const server: Server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      if (request.url === '/v1/traces') {
+        const exported = JSON.parse(body) as {
+          resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: ExportedSpan[] }[] }[];
+        };
+        for (const { resource, scopeSpans } of exported.resourceSpans) {
+          const service = resource.attributes.find((attribute) => attribute.key === 'service.name')?.value.stringValue ?? '?';
+          for (const { spans: sent } of scopeSpans) {
+            for (const { traceId, spanId, parentSpanId, name, kind } of sent) spans.push({ service, traceId, spanId, parentSpanId: parentSpanId || undefined, name, kind });
+          }
+        }
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, close: () => new Promise((done) => server.close(() => done())) };
+}
+
+/** The JSON log lines of a service's output. */
+function logLines(service: ServiceProcess): Record<string, unknown>[] {
+  return service.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+const SUPPORT_KEY = 'support-tool-key';
+const PRODUCER_KEY = 'chat-backend-key';
+
+/**
+ * Issue 15, items 2 and 3, with the real services as processes (usage-ingest, the ledger with its consumers, relay
+ * and projection), the real broker and PostgreSQL, and OTLP/HTTP exported to a receiver the test runs: the access
+ * log line and X-Request-Id; the request's trace id on the ledger's log line for the message it caused; the API
+ * key's name as the actor in the history; and one trace from POST /v1/usage-events to the projection.
+ */
+describe('traces across Kafka, request-scoped logs and the audit actor', () => {
+  const { env, topics } = ledgerTestSettings();
+  const services: ServiceProcess[] = [];
+  const drops: (() => Promise<void>)[] = [];
+  let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
+  let ledger: ServiceProcess;
+  let ingest: ServiceProcess;
+
+  beforeAll(async () => {
+    otlp = await startOtlpReceiver();
+    await createTopics(topics);
+    const common = {
+      ...env,
+      API_KEYS: JSON.stringify([
+        { name: 'support-tool', sha256: hashApiKey(SUPPORT_KEY), scopes: ['accounts:write', 'accounts:read'] },
+        { name: 'chat-backend', sha256: hashApiKey(PRODUCER_KEY), scopes: ['usage:write'] },
+      ]),
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    };
+    for (const app of ['ledger', 'usage-ingest'] as const) {
+      const schema = await createTestSchema(`${app.replace('-', '_')}_trace`);
+      drops.push(schema.drop);
+      const service = await startServiceProcess(app, { ...common, DATABASE_SCHEMA: schema.schema, LOG_LEVEL: app === 'ledger' ? 'debug' : 'info' }, 90_000);
+      services.push(service);
+      if (app === 'ledger') ledger = service;
+      else ingest = service;
+    }
+  }, 200_000);
+
+  afterAll(async () => {
+    for (const service of services) await service.kill();
+    for (const drop of drops) await drop();
+    await otlp?.close();
+  });
+
+  const transactions = async (accountId: string) => {
+    const response = await fetch(`${ledger.base}/v1/accounts/${accountId}/transactions`, { headers: { authorization: `Bearer ${SUPPORT_KEY}` } });
+    return response.status === 200 ? ((await response.json()) as { items: { type: string; actor: string | null }[] }).items : [];
+  };
+
+  it('one access line per request with the echoed request id, and the key name as the grant\'s actor in the history', async () => {
+    const granted = await fetch(`${ledger.base}/v1/accounts/acct-audit/grants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SUPPORT_KEY}`, 'content-type': 'application/json', 'x-request-id': 'grant-req-1' },
+      body: JSON.stringify({ idempotencyKey: 'welcome', amount: '10' }),
+    });
+    expect(granted.status).toBe(201);
+    expect(granted.headers.get('x-request-id')).toBe('grant-req-1');
+    // No X-Request-Id and no traceparent: one is made up, and still echoed.
+    const health = await fetch(`${ledger.base}/health/live`);
+    expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+
+    const history = await waitFor(async () => {
+      const items = await transactions('acct-audit');
+      return items.length > 0 ? items : undefined;
+    });
+    expect(history).toEqual([expect.objectContaining({ type: 'CreditsGranted', actor: 'support-tool' })]);
+
+    const access = logLines(ledger).filter((line) => line.msg === 'request completed' && line.requestId === 'grant-req-1');
+    expect(access).toEqual([
+      expect.objectContaining({ method: 'POST', route: '/v1/accounts/:accountId/grants', status: 201, actor: 'support-tool', traceId: expect.stringMatching(/^[0-9a-f]{32}$/) }),
+    ]);
+  });
+
+  it('one trace from POST /v1/usage-events through the ledger consumer, its append, the relay and the projection; the ledger logs the message with the request trace id', async () => {
+    const traceId = 'ab12cd34ef56ab12cd34ef56ab12cd34';
+    const callerSpan = '1234567890abcdef';
+    const reported = await fetch(`${ingest.base}/v1/usage-events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PRODUCER_KEY}`, 'content-type': 'application/json', traceparent: `00-${traceId}-${callerSpan}-01` },
+      body: JSON.stringify({ id: 'traced-1', accountId: 'acct-audit', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }),
+    });
+    expect(reported.status).toBe(202);
+    // No X-Request-Id: the request id is the caller's trace id.
+    expect(reported.headers.get('x-request-id')).toBe(traceId);
+
+    // Who did it: the producer's key name travels in the envelope and lands on the debit.
+    const debit = await waitFor(async () => (await transactions('acct-audit')).find((item) => item.type === 'UsageDebited'));
+    expect(debit.actor).toBe('chat-backend');
+
+    // The ledger's line for this message, written while consuming it, carries the HTTP request's trace id.
+    const applied = await waitFor(async () => logLines(ledger).find((line) => line.msg === 'command applied' && line.messageId === 'traced-1'));
+    expect(applied).toMatchObject({ traceId, requestId: traceId });
+    const ingestAccess = logLines(ingest).find((line) => line.msg === 'request completed' && line.route === '/v1/usage-events');
+    expect(ingestAccess).toMatchObject({ traceId, requestId: traceId, status: 202, actor: 'chat-backend' });
+
+    const named = (service: string, name: string) => otlp.spans.find((span) => span.traceId === traceId && span.service === service && span.name === name);
+    const spans = await waitFor(() => {
+      const found = {
+        server: named('usage-ingest', 'POST /v1/usage-events'),
+        produce: named('usage-ingest', `${env.USAGE_EVENTS_TOPIC} publish`),
+        consume: named('ledger', `${env.USAGE_EVENTS_TOPIC} process`),
+        relay: named('ledger', `${env.LEDGER_EVENTS_TOPIC} publish`),
+        project: named('ledger', `${env.LEDGER_EVENTS_TOPIC} process`),
+      };
+      return Object.values(found).every(Boolean) ? (found as Record<keyof typeof found, ExportedSpan>) : undefined;
+    }, 30_000);
+    // Parent/child across every hop: caller → HTTP server → Kafka publish → ledger consume (decide + append) →
+    // relay publish (from the stored event's metadata) → projection.
+    expect(spans.server.parentSpanId).toBe(callerSpan);
+    expect(spans.produce.parentSpanId).toBe(spans.server.spanId);
+    expect(spans.consume.parentSpanId).toBe(spans.produce.spanId);
+    expect(spans.relay.parentSpanId).toBe(spans.consume.spanId);
+    expect(spans.project.parentSpanId).toBe(spans.relay.spanId);
+  }, 90_000);
+});
