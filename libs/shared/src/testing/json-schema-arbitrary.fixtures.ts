@@ -46,7 +46,9 @@ function stringArbitrary(schema: JsonSchema): fc.Arbitrary<string> {
     const full = new RegExp(schema.pattern);
     return fc.stringMatching(new RegExp(schema.pattern.replace(LOOKAHEAD, ''))).filter((s) => full.test(s) && s.length >= minLength && s.length <= maxLength);
   }
-  return fc.string({ minLength, maxLength: Math.min(maxLength, Math.max(minLength, CAP.string)) });
+  const short = fc.string({ minLength, maxLength: Math.min(maxLength, Math.max(minLength, CAP.string)) });
+  // Strings at the schema's own limit too: the edge a validator or a column is most likely to get wrong.
+  return schema.maxLength === undefined ? short : fc.oneof(short, fc.string({ minLength: schema.maxLength, maxLength: schema.maxLength, unit: 'grapheme-ascii' }));
 }
 
 function objectArbitrary(schema: JsonSchema): fc.Arbitrary<Record<string, unknown>> {
