@@ -42,7 +42,20 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
     const rate = Math.min(MAX_RATE, Math.ceil(workload.usageEvents / seconds));
     log(`${at()} load: about ${rate} usage events/s for ${seconds.toFixed(0)} s, faults meanwhile`);
     const loadFrom = Date.now();
-    const load = client.run(rate, settings.short ? 4 : 8);
+    // Back-pressure: the load waits while the ledger's usage consumer is more than this far behind.
+    const maxBacklog = settings.short ? 5_000 : 30_000;
+    let behind = 0n;
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const lag = await consumerLag(running).catch(() => undefined);
+        if (lag) behind = lag.get('ledger usage') ?? 0n;
+        await sleep(1_000);
+      }
+    })();
+    const load = client.run(rate, settings.short ? 4 : 8, () => behind > BigInt(maxBacklog)).finally(() => {
+      polling = false;
+    });
     const faults: InjectedFault[] = [];
     for (const { gapMs, fault } of schedule) {
       await sleep(gapMs);
@@ -51,8 +64,9 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
       log(`${at()} fault ${faults.length}/${schedule.length}: ${done.label} (${((done.endedAt - done.startedAt) / 1000).toFixed(1)} s): ${done.detail}`);
     }
     await load;
+    await poller;
     log(`${at()} load sent; sending unsure requests again until acknowledged (${client.acks.unsure.size} now)`);
-    await client.resendAllUnsure(180_000);
+    await client.resendAllUnsure(settings.short ? 180_000 : 600_000);
     const loadUntil = Date.now();
     const lastFaultEnd = Math.max(...faults.map((f) => f.endedAt));
     const lagRecovery = await waitForLagZero(running, lastFaultEnd, loadUntil, settings.lagBoundMs + 60_000);

@@ -65,7 +65,7 @@ export function chaosSettings(env: NodeJS.ProcessEnv = process.env): ChaosSettin
     accounts: knobs.CHAOS_ACCOUNTS ?? (short ? 16 : 400),
     faults: knobs.CHAOS_FAULTS ?? (short ? 4 : 12),
     deadlineMs: (knobs.CHAOS_DEADLINE_SECONDS ?? (short ? 600 : 2_400)) * 1000,
-    lagBoundMs: (knobs.CHAOS_LAG_BOUND_SECONDS ?? (short ? 60 : 120)) * 1000,
+    lagBoundMs: (knobs.CHAOS_LAG_BOUND_SECONDS ?? (short ? 60 : 180)) * 1000,
     graceMs: 15_000,
     pauseMs: 33_000,
     keepLogs: knobs.CHAOS_KEEP_LOGS,

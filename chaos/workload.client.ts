@@ -79,7 +79,7 @@ export class WorkloadClient {
    * settlements and releases) as they fall due, and unsure requests again every second; resolves once every step
    * was sent (not necessarily acknowledged: see `resendAllUnsure`).
    */
-  async run(eventsPerSecond: number, concurrency: number): Promise<void> {
+  async run(eventsPerSecond: number, concurrency: number, backlog: () => boolean = () => false): Promise<void> {
     const started = Date.now();
     const due: number[] = [];
     let events = 0;
@@ -93,6 +93,8 @@ export class WorkloadClient {
         const index = next++;
         const wait = due[index] - Date.now();
         if (wait > 0) await sleep(wait);
+        // Back-pressure: a fault run checks what happens to the load, not how much the ledger can take.
+        while (backlog()) await sleep(250);
         await this.send(this.workload.steps[index]);
         const followUp = this.followUps.shift();
         if (followUp) await this.send(followUp);
@@ -106,13 +108,25 @@ export class WorkloadClient {
     await retries;
   }
 
-  /** After the load: every unsure request again until acknowledged (fails after `timeoutMs`). */
-  async resendAllUnsure(timeoutMs: number): Promise<void> {
-    await this.acks.resendUnsure(async (_key, step) => {
-      const status = await this.send(step);
-      while (this.followUps.length > 0) await this.send(this.followUps.shift() as Step);
-      return status;
-    }, timeoutMs);
+  /**
+   * After the load: every unsure request again (same key), `concurrency` at a time, round after round, until each
+   * is acknowledged; fails after `timeoutMs` naming how many are left.
+   */
+  async resendAllUnsure(timeoutMs: number, concurrency = 8): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.acks.unsure.size > 0 || this.followUps.length > 0) {
+      if (Date.now() > deadline) throw new Error(`${this.acks.unsure.size} requests still unsure after ${timeoutMs / 1000} s`);
+      const round = [...this.acks.unsure.values(), ...this.followUps.splice(0)];
+      let next = 0;
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        while (next < round.length) {
+          const step = round[next++];
+          this.sent.resends += 1;
+          await this.send(step);
+        }
+      }));
+      if (this.acks.unsure.size > 0) await sleep(500);
+    }
   }
 
   async close(): Promise<void> {
