@@ -13,9 +13,10 @@ interface ExportedSpan {
   kind: number;
 }
 
-/** A small OTLP/HTTP receiver (JSON, what @opentelemetry/exporter-trace-otlp-http sends): every span it is sent. */
-async function startOtlpReceiver(): Promise<{ url: string; spans: ExportedSpan[]; close: () => Promise<void> }> {
+/** A small OTLP/HTTP receiver (JSON, what @opentelemetry/exporter-trace-otlp-http sends): every span it is sent; and webhooks at /hooks. */
+async function startOtlpReceiver(): Promise<{ url: string; spans: ExportedSpan[]; webhooks: string[]; close: () => Promise<void> }> {
   const spans: ExportedSpan[] = [];
+  const webhooks: string[] = [];
   const server: Server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -31,11 +32,13 @@ async function startOtlpReceiver(): Promise<{ url: string; spans: ExportedSpan[]
           }
         }
       }
+      // The same server receives the notification service's webhooks.
+      if (request.url === '/hooks') webhooks.push(body);
       response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, close: () => new Promise((done) => server.close(() => done())) };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, webhooks, close: () => new Promise((done) => server.close(() => done())) };
 }
 
 /** The JSON log lines of a service's output. */
@@ -48,9 +51,10 @@ const PRODUCER_KEY = 'chat-backend-key';
 
 /**
  * Issue 15, items 2 and 3, with the real services as processes (usage-ingest, the ledger with its consumers, relay
- * and projection), the real broker and PostgreSQL, and OTLP/HTTP exported to a receiver the test runs: the access
- * log line and X-Request-Id; the request's trace id on the ledger's log line for the message it caused; the API
- * key's name as the actor in the history; and one trace from POST /v1/usage-events to the projection.
+ * and projection, notification), the real broker and PostgreSQL, and OTLP/HTTP exported to a receiver the test
+ * runs: the access log line and X-Request-Id; the request's trace id on the ledger's and the notification service's
+ * log lines for the work it caused; the API key's name as the actor in the history; and one trace from
+ * POST /v1/usage-events to the webhook delivery.
  */
 describe('traces across Kafka, request-scoped logs and the audit actor', () => {
   const { env, topics } = ledgerTestSettings();
@@ -59,6 +63,7 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
   let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
   let ledger: ServiceProcess;
   let ingest: ServiceProcess;
+  let notification: ServiceProcess;
 
   beforeAll(async () => {
     otlp = await startOtlpReceiver();
@@ -73,13 +78,18 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
       OTEL_BSP_SCHEDULE_DELAY: '200',
     };
-    for (const app of ['ledger', 'usage-ingest'] as const) {
+    const notificationEnv = {
+      KAFKA_GROUP_ID: `notification-${env.CONSUMER_GROUP}`, LEDGER_DEAD_LETTER_TOPIC: env.LEDGER_DLQ_TOPIC, WEBHOOK_HTTP_ALLOWLIST: '127.0.0.1', DISPATCH_INTERVAL_MS: '100',
+    };
+    for (const app of ['ledger', 'usage-ingest', 'notification'] as const) {
       const schema = await createTestSchema(`${app.replace('-', '_')}_trace`);
       drops.push(schema.drop);
-      const service = await startServiceProcess(app, { ...common, DATABASE_SCHEMA: schema.schema, LOG_LEVEL: app === 'ledger' ? 'debug' : 'info' }, 90_000);
+      const own = app === 'ledger' ? { LOG_LEVEL: 'debug' } : app === 'notification' ? notificationEnv : {};
+      const service = await startServiceProcess(app, { ...common, LOG_LEVEL: 'info', DATABASE_SCHEMA: schema.schema, ...own }, 90_000);
       services.push(service);
       if (app === 'ledger') ledger = service;
-      else ingest = service;
+      else if (app === 'usage-ingest') ingest = service;
+      else notification = service;
     }
   }, 200_000);
 
@@ -118,20 +128,35 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     ]);
   });
 
-  it('one trace from POST /v1/usage-events through the ledger consumer, its append, the relay and the projection; the ledger logs the message with the request trace id', async () => {
+  it('one trace from POST /v1/usage-events through the ledger consumer, its append, the relay, the projection and the notification delivery; the ledger logs the message with the request trace id', async () => {
+    // An account with a webhook, and 1 µcr: the usage depletes it, so the ledger announces CreditsDepleted (in
+    // the same decision as the debit, so in the same trace) and the notification service delivers an alert.
+    const settings = await fetch(`${notification.base}/v1/accounts/acct-trace/notification-settings`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${SUPPORT_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ webhookUrl: `${otlp.url}/hooks`, webhookSecret: `whsec_${Buffer.alloc(32, 7).toString('base64')}` }),
+    });
+    expect(settings.status).toBe(200);
+    const granted = await fetch(`${ledger.base}/v1/accounts/acct-trace/grants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SUPPORT_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ idempotencyKey: 'tiny', amount: '0.000001' }),
+    });
+    expect(granted.status).toBe(201);
+
     const traceId = 'ab12cd34ef56ab12cd34ef56ab12cd34';
     const callerSpan = '1234567890abcdef';
     const reported = await fetch(`${ingest.base}/v1/usage-events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${PRODUCER_KEY}`, 'content-type': 'application/json', traceparent: `00-${traceId}-${callerSpan}-01` },
-      body: JSON.stringify({ id: 'traced-1', accountId: 'acct-audit', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }),
+      body: JSON.stringify({ id: 'traced-1', accountId: 'acct-trace', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }),
     });
     expect(reported.status).toBe(202);
     // No X-Request-Id: the request id is the caller's trace id.
     expect(reported.headers.get('x-request-id')).toBe(traceId);
 
     // Who did it: the producer's key name travels in the envelope and lands on the debit.
-    const debit = await waitFor(async () => (await transactions('acct-audit')).find((item) => item.type === 'UsageDebited'));
+    const debit = await waitFor(async () => (await transactions('acct-trace')).find((item) => item.type === 'UsageDebited'));
     expect(debit.actor).toBe('chat-backend');
 
     // The ledger's line for this message, written while consuming it, carries the HTTP request's trace id.
@@ -139,24 +164,41 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     expect(applied).toMatchObject({ traceId, requestId: traceId });
     const ingestAccess = logLines(ingest).find((line) => line.msg === 'request completed' && line.route === '/v1/usage-events');
     expect(ingestAccess).toMatchObject({ traceId, requestId: traceId, status: 202, actor: 'chat-backend' });
+    // So does the notification service's, for the alert it queued and delivered, two Kafka hops and a table later.
+    const delivered = await waitFor(async () => logLines(notification).find((line) => line.msg === 'webhook delivered' && line.accountId === 'acct-trace'), 30_000);
+    expect(delivered).toMatchObject({ traceId, requestId: traceId });
+    expect(otlp.webhooks.some((body) => body.includes('acct-trace'))).toBe(true);
 
-    const named = (service: string, name: string) => otlp.spans.find((span) => span.traceId === traceId && span.service === service && span.name === name);
+    const inTrace = (service: string, name: string) => otlp.spans.filter((span) => span.traceId === traceId && span.service === service && span.name === name);
     const spans = await waitFor(() => {
       const found = {
-        server: named('usage-ingest', 'POST /v1/usage-events'),
-        produce: named('usage-ingest', `${env.USAGE_EVENTS_TOPIC} publish`),
-        consume: named('ledger', `${env.USAGE_EVENTS_TOPIC} process`),
-        relay: named('ledger', `${env.LEDGER_EVENTS_TOPIC} publish`),
-        project: named('ledger', `${env.LEDGER_EVENTS_TOPIC} process`),
+        server: inTrace('usage-ingest', 'POST /v1/usage-events'),
+        produce: inTrace('usage-ingest', `${env.USAGE_EVENTS_TOPIC} publish`),
+        consume: inTrace('ledger', `${env.USAGE_EVENTS_TOPIC} process`),
+        relay: inTrace('ledger', `${env.LEDGER_EVENTS_TOPIC} publish`),
+        project: inTrace('ledger', `${env.LEDGER_EVENTS_TOPIC} process`),
+        notify: inTrace('notification', `${env.LEDGER_EVENTS_TOPIC} process`),
+        deliver: inTrace('notification', 'notification deliver webhook'),
       };
-      return Object.values(found).every(Boolean) ? (found as Record<keyof typeof found, ExportedSpan>) : undefined;
+      return Object.values(found).every((list) => list.length > 0) ? found : undefined;
     }, 30_000);
     // Parent/child across every hop: caller → HTTP server → Kafka publish → ledger consume (decide + append) →
-    // relay publish (from the stored event's metadata) → projection.
-    expect(spans.server.parentSpanId).toBe(callerSpan);
-    expect(spans.produce.parentSpanId).toBe(spans.server.spanId);
-    expect(spans.consume.parentSpanId).toBe(spans.produce.spanId);
-    expect(spans.relay.parentSpanId).toBe(spans.consume.spanId);
-    expect(spans.project.parentSpanId).toBe(spans.relay.spanId);
-  }, 90_000);
+    // relay publish, one per event of the decision (from the stored event's metadata) → projection and
+    // notification consume → the webhook delivery (from the delivery row).
+    const one = <T>(list: T[]): T => {
+      expect(list).toHaveLength(1);
+      return list[0];
+    };
+    const server = one(spans.server);
+    const produce = one(spans.produce);
+    const consume = one(spans.consume);
+    expect(server.parentSpanId).toBe(callerSpan);
+    expect(produce.parentSpanId).toBe(server.spanId);
+    expect(consume.parentSpanId).toBe(produce.spanId);
+    expect(spans.relay.length).toBeGreaterThanOrEqual(2); // UsageDebited and CreditsDepleted at least
+    for (const relayed of spans.relay) expect(relayed.parentSpanId).toBe(consume.spanId);
+    const relayIds = spans.relay.map((span) => span.spanId);
+    for (const consumed of [...spans.project, ...spans.notify]) expect(relayIds).toContain(consumed.parentSpanId);
+    expect(spans.notify.map((span) => span.spanId)).toContain(one(spans.deliver).parentSpanId);
+  }, 120_000);
 });

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContractViolation } from '@tally/contracts';
-import { SpanKind, type Span } from '@opentelemetry/api';
-import { NotReadyError, StallDetector, carrierFromHeaders, continueTrace, endSpan, tracingEnabled, type StallThresholds } from '@tally/shared';
+import { SpanKind } from '@opentelemetry/api';
+import { NotReadyError, StallDetector, carrierFromHeaders, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-offsets.repository';
@@ -511,20 +511,32 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   }
 }
 
+/** The trace of a consumed batch's messages (traceBatch). */
+export interface BatchTrace {
+  /**
+   * The context of the batch's `index`-th message (its `process` span's when traced, else the one its headers
+   * carry: request id and trace id for log lines), or undefined when it carries none. Built on first ask.
+   */
+  of(index: number): ConsumedTrace | undefined;
+  /** Ends the batch's spans, failed when `error` is given. */
+  end(error?: unknown): void;
+}
+
 /**
  * When tracing is on: a `<topic> process` span per message of the batch that carries a sampled trace context (child
- * of its producer's span), to end once the batch is applied. Off, or no traced message: nothing is allocated.
+ * of its producer's span), to end once the batch is applied. Off: nothing is allocated until a message's context is
+ * asked for (`of`, e.g. to write a log line for it).
  */
-export function traceBatch(batch: Pick<HandlerBatch<unknown>, 'topic' | 'partition' | 'messages'>): (error?: unknown) => void {
-  if (!tracingEnabled()) return NO_SPANS;
-  const spans: Span[] = [];
-  for (const message of batch.messages) {
-    const span = continueTrace(`${batch.topic} process`, SpanKind.CONSUMER, carrierFromHeaders(message.headers), {
-      'messaging.system': 'kafka', 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.kafka.offset': message.offset,
-    })?.span;
-    if (span) spans.push(span);
+export function traceBatch(batch: Pick<HandlerBatch<unknown>, 'topic' | 'partition' | 'messages'>): BatchTrace {
+  const name = `${batch.topic} process`;
+  const attributesOf = (offset: string) => ({
+    'messaging.system': 'kafka', 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.kafka.offset': offset,
+  });
+  if (!tracingEnabled()) {
+    return { of: (index) => continueTrace(name, SpanKind.CONSUMER, carrierFromHeaders(batch.messages[index].headers)), end: NO_SPANS };
   }
-  return spans.length === 0 ? NO_SPANS : (error?: unknown) => spans.forEach((span) => endSpan(span, error));
+  const traces = batch.messages.map((message) => continueTrace(name, SpanKind.CONSUMER, carrierFromHeaders(message.headers), attributesOf(message.offset)));
+  return { of: (index) => traces[index], end: (error?: unknown) => traces.forEach((traced) => endSpan(traced?.span, error)) };
 }
 
 const NO_SPANS = (): void => undefined;

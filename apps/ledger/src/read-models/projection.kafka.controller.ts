@@ -15,12 +15,12 @@ export class ProjectionKafkaController {
   // The configured topic carries ledger.events.v1 whatever its name (tests use unique names).
   @KafkaBatchHandler(Topics.ledgerEvents, { parse: (_topic, message) => asLedgerEnvelope(parseMessage(Topics.ledgerEvents, message.value).envelope) })
   async project(batch: KafkaBatch<LedgerEnvelope>): Promise<void> {
-    const ended = traceBatch(batch);
+    const traced = traceBatch(batch);
     try {
       await this.projection.apply(batch.tx, batch.messages.map((message) => message.value));
-      ended();
+      traced.end();
     } catch (error) {
-      ended(error);
+      traced.end(error);
       throw error;
     }
   }

@@ -17,12 +17,12 @@ export class LedgerEventsKafkaController {
   // The registry is keyed by the contract topic; the configured topic name may differ (tests).
   @KafkaBatchHandler(Topics.ledgerEvents, { parse: (_topic, message): LedgerEvent => parseMessage(Topics.ledgerEvents, message.value).envelope })
   async recordAlertsFor(batch: KafkaBatch<LedgerEvent>): Promise<void> {
-    const ended = traceBatch(batch);
+    const traced = traceBatch(batch);
     try {
-      await this.recordAlerts.apply(batch.tx, batch.messages.map((message) => message.value));
-      ended();
+      await this.recordAlerts.apply(batch.tx, batch.messages.map((message) => message.value), (index) => traced.of(index));
+      traced.end();
     } catch (error) {
-      ended(error);
+      traced.end(error);
       throw error;
     }
   }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { LedgerCycleStartedV1 } from '@tally/contracts';
-import { quoteIdentifier, type Clock, type Logger } from '@tally/shared';
+import { context } from '@opentelemetry/api';
+import { quoteIdentifier, type Clock, type ConsumedTrace, type Logger } from '@tally/shared';
 import type { TypePreferences } from '../notification-type.model';
 import { decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './notifications.decider';
 
@@ -25,33 +26,40 @@ export class RecordAlertsHandler {
     this.s = quoteIdentifier(options.schema);
   }
 
-  async apply(tx: PoolClient, events: LedgerEvent[]): Promise<number> {
+  /**
+   * `traceOf(index)`: the trace context the index-th event arrived with, kept on its deliveries so the dispatcher's
+   * attempts continue the trace, and its log lines carry the request id and trace id (README "Tracing").
+   */
+  async apply(tx: PoolClient, events: LedgerEvent[], traceOf: (index: number) => ConsumedTrace | undefined = () => undefined): Promise<number> {
     let inserted = 0;
-    for (const event of events) {
+    for (const [index, event] of events.entries()) {
       if (event.type === 'CycleStarted') await this.rememberCycle(tx, event.accountId, event.data as LedgerCycleStartedV1);
       const planned = decideNotifications(event, await this.settings(tx, event.accountId), await this.cycle(tx, event.accountId));
       const now = this.options.clock.now();
+      const traced = planned.length > 0 ? traceOf(index) : undefined;
+      const log = (write: () => void) => (traced ? context.with(traced.ctx, write) : write());
       for (const delivery of planned) {
         const id = randomUUID();
         const { rowCount } = await tx.query(
           `INSERT INTO ${this.s}.deliveries
              (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state,
-              attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, '[]'::jsonb, $9, $10, $9, $9)
+              attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at, trace_context)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, '[]'::jsonb, $9, $10, $9, $9, $11)
            ON CONFLICT DO NOTHING`,
           [
             id, delivery.content.notificationId, event.accountId, delivery.content.type, delivery.dedupeKey, delivery.channel,
             event.id, JSON.stringify(delivery.content), now, new Date(now.getTime() + this.options.maxRetryMs),
+            traced ? JSON.stringify(traced.carrier) : null,
           ],
         );
         if (rowCount === 1) {
           inserted += 1;
-          this.options.logger.info(
+          log(() => this.options.logger.info(
             { accountId: event.accountId, deliveryId: id, channel: delivery.channel, type: delivery.content.type, eventId: event.id },
             'notification queued',
-          );
+          ));
         } else {
-          this.options.logger.debug({ accountId: event.accountId, eventId: event.id, channel: delivery.channel, dedupeKey: delivery.dedupeKey }, 'notification already queued');
+          log(() => this.options.logger.debug({ accountId: event.accountId, eventId: event.id, channel: delivery.channel, dedupeKey: delivery.dedupeKey }, 'notification already queued'));
         }
       }
     }

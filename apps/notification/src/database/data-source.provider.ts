@@ -5,6 +5,7 @@ import { AccountCycleEntity } from './account-cycle.entity';
 import { DeliveryEntity } from './delivery.entity';
 import { createNotificationTablesMigration } from './migrations/1732400000000-notification-tables';
 import { createDeliveriesOncePerEventMigration } from './migrations/1764500000000-deliveries-once-per-event';
+import { createDeliveryTraceContextMigration } from './migrations/1764800000000-delivery-trace-context';
 import { NotificationSettingsEntity } from './notification-settings.entity';
 
 export const NOTIFICATION_ENTITIES = [NotificationSettingsEntity, DeliveryEntity, AccountCycleEntity];
@@ -20,6 +21,7 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
       createKafkaOffsetsMigration(config.DATABASE_SCHEMA),
       createNotificationTablesMigration(config.DATABASE_SCHEMA),
       createDeliveriesOncePerEventMigration(config.DATABASE_SCHEMA),
+      createDeliveryTraceContextMigration(config.DATABASE_SCHEMA),
     ],
     migrationsTableName: 'migrations',
     migrationsRun: true,

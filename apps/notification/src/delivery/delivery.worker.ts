@@ -1,7 +1,8 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Pool } from 'pg';
 import type { Logger } from '@tally/shared';
-import { CLOCK, type Clock, quoteIdentifier } from '@tally/shared';
+import { context, SpanKind } from '@opentelemetry/api';
+import { CLOCK, continueTrace, endSpan, type Clock, quoteIdentifier, type TraceCarrier } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL } from '../database/database.provider';
 import type { AttemptRecord } from '../database/delivery.entity';
@@ -19,6 +20,8 @@ interface ClaimedRow {
   content: NotificationContent;
   attempts: number;
   created_at: Date;
+  /** The trace context and request id of the event the delivery was decided for (null: none). */
+  trace_context: TraceCarrier | null;
 }
 
 interface Destination {
@@ -106,13 +109,31 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
        )
        UPDATE ${this.s}.deliveries d SET next_attempt_at = $3, updated_at = $1
          FROM due WHERE d.id = due.id
-       RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at`,
+       RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at, d.trace_context`,
       [now, this.config.DISPATCH_BATCH_SIZE, new Date(now.getTime() + this.leaseMs)],
     );
     return rows;
   }
 
+  /**
+   * One attempt, in the context of the event that caused it (README "Tracing"): its log lines carry that request id
+   * and trace id, and when tracing is on a `notification deliver` span continues the trace.
+   */
   private async attempt(row: ClaimedRow): Promise<void> {
+    const traced = continueTrace(`notification deliver ${row.channel}`, SpanKind.CLIENT, row.trace_context ?? undefined, {
+      'tally.account_id': row.account_id, 'tally.delivery_id': row.id, 'tally.channel': row.channel, 'tally.attempt': row.attempts + 1,
+    });
+    if (!traced) return this.attemptInContext(row);
+    try {
+      await context.with(traced.ctx, () => this.attemptInContext(row));
+      endSpan(traced.span);
+    } catch (error) {
+      endSpan(traced.span, error);
+      throw error;
+    }
+  }
+
+  private async attemptInContext(row: ClaimedRow): Promise<void> {
     const started = this.clock.now();
     const destination = await this.destination(row.account_id);
     let outcome: AttemptOutcome | 'cancelled';
