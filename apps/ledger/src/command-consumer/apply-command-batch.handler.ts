@@ -1,10 +1,13 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { context, SpanKind } from '@opentelemetry/api';
+import { context, SpanKind, type Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { ParsedMessage } from '@tally/contracts';
 import type { ConsumedMessage, KafkaBatch } from '@tally/kafka';
-import { carrierFromHeaders, continueTrace, endSpan, type ConsumedTrace } from '@tally/shared';
+import {
+  REQUEST_ID_HEADER, carrierFromHeaders, contextOf, continueTrace, endSpan, isValidRequestId, tracingEnabled, type ConsumedTrace, type TraceCarrier,
+} from '@tally/shared';
 import { Rejection, type ToCommand } from '../accounts/account.commands';
+import type { EventAudit } from '../accounts/account-event.codec';
 import { AccountRepository, type BatchCommand } from '../accounts/account.repository';
 import { LedgerConfig } from '../config/ledger.config';
 import { LOGGER } from '../database/tokens.provider';
@@ -40,27 +43,31 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
   async apply(batch: KafkaBatch<ParsedMessage>, toCommand: ToCommand): Promise<void> {
     const commands: BatchCommand[] = [];
     const sources: ConsumedMessage<ParsedMessage>[] = [];
-    // Per message that carries a trace context or request id (README "Tracing"): its context, for its log lines,
-    // and its `process` span when traced, which ends once the batch's events are appended. Without either, nothing.
-    const traces: Array<ConsumedTrace | undefined> = [];
+    // When tracing is on, a `process` span per message carrying a sampled trace context (child of its producer's),
+    // ending once the batch's events are appended (README "Tracing"). Off: no span, no context object; a message's
+    // context is built only for a line logged about it.
+    const spans: Array<ConsumedTrace | undefined> | undefined = tracingEnabled() ? [] : undefined;
+    const spanName = spans ? `${batch.topic} process` : '';
     const logApplied = this.logger.isLevelEnabled('debug');
     for (const message of batch.messages) {
       const { envelope } = message.value;
-      const traced = continueTrace(`${batch.topic} process`, SpanKind.CONSUMER, carrierFromHeaders(message.headers), {
+      const traced = spans && continueTrace(spanName, SpanKind.CONSUMER, carrierFromHeaders(message.headers), {
         'messaging.system': 'kafka', 'messaging.destination.name': batch.topic, 'messaging.kafka.offset': message.offset,
         'messaging.destination.partition.id': String(batch.partition), 'tally.account_id': envelope.accountId, 'tally.message_id': envelope.id,
       });
+      // The audit trail, recorded on the events' metadata: who sent it (usage-ingest's API key name, the envelope's
+      // `actor`), its request id and the trace it continues (the process span's when traced, else the headers').
+      const audit = auditOf(envelope.actor, traced ? traced.carrier : message.headers);
       try {
-        const command = toCommand(message.value);
-        // The audit trail: who sent it (usage-ingest's API key name, `actor` of the envelope) and the trace it continues.
-        const audit = traced || envelope.actor !== undefined ? { ...(envelope.actor !== undefined && { actor: envelope.actor }), ...traced?.carrier } : undefined;
-        commands.push(audit ? { ...command, audit } : command);
+        const command: BatchCommand = toCommand(message.value);
+        if (audit) command.audit = audit;
+        commands.push(command);
         sources.push(message);
-        traces.push(traced);
+        spans?.push(traced);
       } catch (error) {
         if (!(error instanceof Rejection)) throw error;
         batch.deadLetter(message, error.code, error.details);
-        this.inContextOf(traced, () => this.logRejection(message, error.code));
+        this.inContextOf(traced?.ctx, audit, () => this.logRejection(message, error.code));
         endSpan(traced?.span, error);
       }
     }
@@ -70,37 +77,56 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
       const unitOfWork = this.accounts.joinTransaction(batch.tx);
       const { saved, refused } = await this.accounts.executeBatch(commands, unitOfWork);
       // A command the domain refused changed nothing: its message goes to the dead-letter topic with the reason.
-      const refusedAt = new Set<number>();
+      const refusedAt = refused.length > 0 ? new Set<number>() : undefined;
       for (const { index, code, message, details } of refused) {
-        refusedAt.add(index);
+        refusedAt?.add(index);
         batch.deadLetter(sources[index], code, { message, details });
-        this.inContextOf(traces[index], () => this.logRejection(sources[index], code));
-        traces[index]?.span?.setAttribute('tally.refused', code);
+        this.inContextOf(spans?.[index]?.ctx, commands[index].audit, () => this.logRejection(sources[index], code));
+        spans?.[index]?.span?.setAttribute('tally.refused', code);
       }
       if (logApplied) {
         sources.forEach((source, index) => {
-          if (refusedAt.has(index)) return;
+          if (refusedAt?.has(index)) return;
           const { accountId, id } = source.value.envelope;
-          this.inContextOf(traces[index], () => this.logger.debug({ accountId, messageId: id, commandKey: commands[index].commandKey, offset: source.offset }, 'command applied'));
+          this.inContextOf(spans?.[index]?.ctx, commands[index].audit, () =>
+            this.logger.debug({ accountId, messageId: id, commandKey: commands[index].commandKey, offset: source.offset }, 'command applied'),
+          );
         });
       }
-      for (const traced of traces) endSpan(traced?.span);
+      spans?.forEach((traced) => endSpan(traced?.span));
       // States decided in this transaction are cached only once it committed (never for an attempt rolled back).
       batch.afterCommit(() => this.accounts.remember(saved));
     } catch (error) {
-      for (const traced of traces) endSpan(traced?.span, error);
+      spans?.forEach((traced) => endSpan(traced?.span, error));
       this.accounts.forget(commands.map((c) => c.command.accountId));
       throw error;
     }
   }
 
   /** Runs `write` (a log line) in a message's context, so it carries the message's request id and trace id. */
-  private inContextOf(traced: ConsumedTrace | undefined, write: () => void): void {
-    if (traced) context.with(traced.ctx, write);
+  private inContextOf(ctx: Context | undefined, carrier: TraceCarrier | undefined, write: () => void): void {
+    if (ctx) context.with(ctx, write);
+    else if (carrier) context.with(contextOf(carrier), write);
     else write();
   }
 
   private logRejection(message: ConsumedMessage<ParsedMessage>, code: string) {
     this.logger.warn({ accountId: message.value.envelope.accountId, messageId: message.value.envelope.id, code }, 'message dead-lettered');
   }
+}
+
+/**
+ * What a command records about its cause: one object per message that carries an actor, a request id or a trace
+ * context (the headers are read directly, no intermediate carrier), undefined for one that carries none.
+ */
+function auditOf(actor: string | undefined, carried: TraceCarrier | Readonly<Record<string, string>>): EventAudit | undefined {
+  const { traceparent, tracestate } = carried as TraceCarrier;
+  const requestId = (carried as TraceCarrier).requestId ?? (carried as Record<string, string | undefined>)[REQUEST_ID_HEADER];
+  if (actor === undefined && traceparent === undefined && requestId === undefined) return undefined;
+  const audit: EventAudit = {};
+  if (actor !== undefined) audit.actor = actor;
+  if (isValidRequestId(requestId)) audit.requestId = requestId;
+  if (traceparent !== undefined) audit.traceparent = traceparent;
+  if (tracestate !== undefined) audit.tracestate = tracestate;
+  return audit;
 }

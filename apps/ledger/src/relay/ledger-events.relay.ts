@@ -3,7 +3,9 @@ import type { Pool, PoolClient } from 'pg';
 import type { EventStore, Subscription } from '@tally/event-store';
 import type { KafkaProducer } from '@tally/kafka';
 import type { RecordedEvent } from '@tally/event-store';
-import { NotReadyError, StallDetector, carrierFromMetadata, carrierHeaders, continueTrace, endSpan, type ConsumedTrace } from '@tally/shared';
+import {
+  NotReadyError, REQUEST_ID_HEADER, StallDetector, carrierFromMetadata, carrierHeaders, continueTrace, endSpan, tracingEnabled,
+} from '@tally/shared';
 import { SpanKind } from '@opentelemetry/api';
 import { toLedgerEnvelope } from '../accounts/account-event.codec';
 import type { LedgerConfig } from '../config/ledger.config';
@@ -201,25 +203,35 @@ export class LedgerEventsRelay {
 /**
  * Publishes stored events with the trace context and request id their command left in their metadata (Kafka
  * headers), so the projection and notifications continue the request's trace however much later the relay runs.
- * When tracing is on, a `publish` span per traced event (child of the command's span); events without one cost
- * nothing more than before.
+ * Tracing off: the headers are copied from the metadata (one object per event that has them, none otherwise).
+ * On: a `publish` span per traced event (child of the command's span), whose context the headers carry.
  */
 async function publishTraced(producer: KafkaProducer, topic: string, events: RecordedEvent[]): Promise<void> {
-  let traces: Array<ConsumedTrace | undefined> | undefined;
-  events.forEach((event, index) => {
-    const carrier = carrierFromMetadata(event.metadata);
-    if (!carrier) return;
-    traces ??= new Array<ConsumedTrace | undefined>(events.length);
-    traces[index] = continueTrace(`${topic} publish`, SpanKind.PRODUCER, carrier, {
+  const envelopes = events.map(toLedgerEnvelope);
+  if (!tracingEnabled()) {
+    await producer.sendEnvelopes(topic, envelopes, (_envelope, index) => headersOfMetadata(events[index].metadata));
+    return;
+  }
+  const traces = events.map((event) =>
+    continueTrace(`${topic} publish`, SpanKind.PRODUCER, carrierFromMetadata(event.metadata), {
       'messaging.system': 'kafka', 'messaging.destination.name': topic, 'tally.event_id': event.id, 'tally.stream_version': event.version,
-    });
-  });
-  const spans = traces;
+    }),
+  );
   try {
-    await producer.sendEnvelopes(topic, events.map(toLedgerEnvelope), spans && ((_envelope, index) => carrierHeaders(spans[index]?.carrier)));
-    spans?.forEach((traced) => endSpan(traced?.span));
+    await producer.sendEnvelopes(topic, envelopes, (_envelope, index) => carrierHeaders(traces[index]?.carrier));
+    traces.forEach((traced) => endSpan(traced?.span));
   } catch (error) {
-    spans?.forEach((traced) => endSpan(traced?.span, error));
+    traces.forEach((traced) => endSpan(traced?.span, error));
     throw error;
   }
+}
+
+function headersOfMetadata(metadata: Readonly<Record<string, unknown>>): Record<string, string> | undefined {
+  const { traceparent, tracestate, requestId } = metadata;
+  if (typeof traceparent !== 'string' && typeof requestId !== 'string') return undefined;
+  const headers: Record<string, string> = {};
+  if (typeof traceparent === 'string') headers.traceparent = traceparent;
+  if (typeof tracestate === 'string') headers.tracestate = tracestate;
+  if (typeof requestId === 'string') headers[REQUEST_ID_HEADER] = requestId;
+  return headers;
 }
