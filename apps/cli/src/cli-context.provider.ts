@@ -27,7 +27,7 @@ export class CliContext {
   }
 
   get kafka(): Kafka {
-    return (this.cachedKafka ??= createKafkaClient({ clientId: this.config.KAFKA_CLIENT_ID, brokers: this.config.KAFKA_BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 3 } }));
+    return (this.cachedKafka ??= createKafkaClient({ clientId: this.config.KAFKA_CLIENT_ID, ...this.config.kafkaConnection(), logLevel: logLevel.NOTHING, retry: { retries: 3 } }));
   }
 
   /** The ledger's event store, as the ledger is configured (no LISTEN: the CLI only reads). */

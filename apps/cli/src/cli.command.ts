@@ -16,7 +16,7 @@ export function buildCli(context: CliContext): Command {
     .showHelpAfterError()
     .addHelpText(
       'after',
-      '\nConfiguration: the services\' environment variables (DATABASE_URL, DATABASE_SCHEMA=ledger, KAFKA_BROKERS, EVENT_STORE, OFFSETS_SCHEMAS, CLI_SCHEMA).\n' +
+      '\nConfiguration: the services\' environment variables (DATABASE_URL, DATABASE_SCHEMA=ledger, KAFKA_BROKERS, KAFKA_SSL and KAFKA_SASL_*, EVENT_STORE, OFFSETS_SCHEMAS, CLI_SCHEMA).\n' +
         'Run: npm run tally -- <command> [options]; every command has --help.',
     );
   program.addCommand(readModelsCommand(context));
