@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { REQUEST_ID_HEADER, isValidRequestId, withRequestId } from '../telemetry/trace-context.codec';
 import { startSpan } from '../telemetry/tracing.provider';
 
+const UNTRACED_ROUTES = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
+
 interface RequestScope {
   requestId: string;
   ctx: Context;
@@ -36,7 +38,8 @@ export function registerRequestContext(fastify: FastifyInstance, logger: Logger)
     const callerTrace = trace.getSpanContext(ctx);
     const requestId = isValidRequestId(incoming) ? incoming : (callerTrace?.traceId ?? randomUUID());
     const route = request.routeOptions.url ?? '(unmatched)';
-    const span = startSpan(`${request.method} ${route}`, SpanKind.SERVER, ctx, {
+    // Probes and scrapes (every few seconds, forever) would be most of the traces: access line yes, span no.
+    const span = UNTRACED_ROUTES.has(route) ? undefined : startSpan(`${request.method} ${route}`, SpanKind.SERVER, ctx, {
       'http.request.method': request.method, 'http.route': route, 'url.path': request.url.split('?')[0], 'tally.request_id': requestId,
     });
     if (span) ctx = trace.setSpan(ctx, span);
