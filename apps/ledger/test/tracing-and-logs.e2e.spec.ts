@@ -104,7 +104,7 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     return response.status === 200 ? ((await response.json()) as { items: { type: string; actor: string | null }[] }).items : [];
   };
 
-  it('one access line per request with the echoed request id, and the key name as the grant\'s actor in the history', async () => {
+  it('one access line per request with the echoed request id, and the key name as the actor of grants, purchases, holds and releases in the history', async () => {
     const granted = await fetch(`${ledger.base}/v1/accounts/acct-audit/grants`, {
       method: 'POST',
       headers: { authorization: `Bearer ${SUPPORT_KEY}`, 'content-type': 'application/json', 'x-request-id': 'grant-req-1' },
@@ -121,6 +121,25 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
       return items.length > 0 ? items : undefined;
     });
     expect(history).toEqual([expect.objectContaining({ type: 'CreditsGranted', actor: 'support-tool' })]);
+
+    // Every money-changing command records its key: a purchase, a hold and its release too.
+    const write = (method: string, path: string, body?: object) =>
+      fetch(`${ledger.base}/v1/accounts/acct-audit${path}`, {
+        method, headers: { authorization: `Bearer ${SUPPORT_KEY}`, ...(body && { 'content-type': 'application/json' }) }, ...(body && { body: JSON.stringify(body) }),
+      });
+    expect((await write('POST', '/purchases', { paymentReference: 'pay-audit', amount: '2' })).status).toBe(201);
+    expect((await write('POST', '/authorizations', { amount: '1', hold: { holdId: 'h-audit', ttlSeconds: 600 } })).status).toBe(200);
+    expect((await write('DELETE', '/holds/h-audit')).status).toBe(200);
+    const all = await waitFor(async () => {
+      const items = await transactions('acct-audit');
+      return items.length >= 4 ? items : undefined;
+    });
+    expect(all.map(({ type, actor }) => ({ type, actor }))).toEqual([
+      { type: 'HoldReleased', actor: 'support-tool' },
+      { type: 'HoldPlaced', actor: 'support-tool' },
+      { type: 'CreditsGranted', actor: 'support-tool' },
+      { type: 'CreditsGranted', actor: 'support-tool' },
+    ]);
 
     const access = logLines(ledger).filter((line) => line.msg === 'request completed' && line.requestId === 'grant-req-1');
     expect(access).toEqual([

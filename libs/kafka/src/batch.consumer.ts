@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContractViolation } from '@tally/contracts';
-import { SpanKind } from '@opentelemetry/api';
-import { NotReadyError, StallDetector, carrierFromHeaders, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type StallThresholds } from '@tally/shared';
+import { context, SpanKind } from '@opentelemetry/api';
+import { NotReadyError, StallDetector, carrierFromHeaders, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-offsets.repository';
@@ -500,9 +500,12 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     const target = this.options.deadLetterTopic(ref.topic);
     for (const deadLetter of deadLetters) {
       this.metrics.deadLettered(ref.topic, deadLetter.reason);
-      this.logger.warn(
-        { ...ref, offset: deadLetter.message.offset, reason: deadLetter.reason, details: deadLetter.details, deadLetterTopic: target ?? null },
-        target ? 'dead-lettering message' : 'poison message dropped: no dead-letter topic configured',
+      // In the message's context (rare, so built here): the line names the request that sent it and its trace.
+      context.with(contextOf(carrierFromHeaders(headersToStrings(deadLetter.message.headers))), () =>
+        this.logger.warn(
+          { ...ref, offset: deadLetter.message.offset, reason: deadLetter.reason, details: deadLetter.details, deadLetterTopic: target ?? null },
+          target ? 'dead-lettering message' : 'poison message dropped: no dead-letter topic configured',
+        ),
       );
     }
     if (!target) return;
