@@ -6,12 +6,32 @@
 //   type:infra     event store and Kafka adapters
 //   type:ledger    the ledger's own code that its service and the operator CLI share (event codec, read models)
 //   type:app       the four services and the operator CLI: may use libs, never another app
+//   type:client    libs/client, published as @tally/client for product services: stands alone (no other project);
+//                  only its tests use the test helpers, and only tests (and examples) elsewhere use it
 const nx = require('@nx/eslint-plugin');
 
 const frameworks = [
   '@nestjs/*', 'typeorm', 'pg', 'pg-*', 'kafkajs', '@eventstore/*', 'fastify', '@fastify/*', 'dataloader', 'nestjs-pino', 'pino', 'pino-*',
   'nodemailer', 'fs', 'node:fs', 'http', 'node:http', 'net', 'node:net', 'child_process', 'node:child_process',
 ];
+
+const depConstraints = [
+  { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:kernel'], bannedExternalImports: frameworks },
+  { sourceTag: 'type:kernel', onlyDependOnLibsWithTags: [], bannedExternalImports: frameworks },
+  { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:kernel'], bannedExternalImports: frameworks },
+  { sourceTag: 'type:shared', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel'] },
+  { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:shared', 'type:infra'] },
+  { sourceTag: 'type:ledger', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra', 'type:ledger'] },
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra', 'type:ledger'] },
+  { sourceTag: 'type:client', onlyDependOnLibsWithTags: [], bannedExternalImports: frameworks },
+];
+// Tests of the services may use the client (the e2e tests call the API through it), and the client's own tests
+// the test helpers that start the services; the published client code keeps the constraint above.
+const testDepConstraints = depConstraints.map((constraint) =>
+  constraint.sourceTag === 'type:app' ? { ...constraint, onlyDependOnLibsWithTags: [...constraint.onlyDependOnLibsWithTags, 'type:client'] }
+  : constraint.sourceTag === 'type:client' ? { ...constraint, onlyDependOnLibsWithTags: ['type:shared', 'type:contracts', 'type:kernel'], bannedExternalImports: [] }
+  : constraint,
+);
 
 module.exports = [
   ...nx.configs['flat/base'],
@@ -25,15 +45,7 @@ module.exports = [
         {
           enforceBuildableLibDependency: false,
           allowCircularSelfDependency: false,
-          depConstraints: [
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:kernel'], bannedExternalImports: frameworks },
-            { sourceTag: 'type:kernel', onlyDependOnLibsWithTags: [], bannedExternalImports: frameworks },
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:kernel'], bannedExternalImports: frameworks },
-            { sourceTag: 'type:shared', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel'] },
-            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:shared', 'type:infra'] },
-            { sourceTag: 'type:ledger', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra', 'type:ledger'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra', 'type:ledger'] },
-          ],
+          depConstraints,
         },
       ],
       '@typescript-eslint/no-explicit-any': 'error',
@@ -61,6 +73,20 @@ module.exports = [
       'no-restricted-imports': [
         'error',
         { patterns: [{ group: ['**/read-models', '**/read-models/**', '@tally/ledger-read-models'], message: 'The ledger write side must not import the read side (read-models/, @tally/ledger-read-models).' }] },
+      ],
+    },
+  },
+  {
+    // Tests: testDepConstraints (above).
+    files: ['**/*.spec.ts', '**/test/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allowCircularSelfDependency: false,
+          depConstraints: testDepConstraints,
+        },
       ],
     },
   },

@@ -1,0 +1,78 @@
+import { TallyError } from './tally.errors';
+
+export interface RetryOptions {
+  /** Attempts in all, the first included (1 = no retry). */
+  attempts: number;
+  /** The delay before the first retry; it doubles with each further one. */
+  baseDelayMs: number;
+  /** No wait is longer than this, whatever the backoff or a Retry-After asks. */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryOptions = { attempts: 4, baseDelayMs: 250, maxDelayMs: 5_000 };
+
+/**
+ * The wait before retry number `retry` (1, 2, …): the server's Retry-After when it sent one, otherwise exponential
+ * backoff with jitter between half and all of `baseDelayMs · 2^(retry-1)`; never more than `maxDelayMs`.
+ */
+export function retryDelayMs(retry: number, options: RetryOptions, retryAfterSeconds?: number, random: () => number = Math.random): number {
+  if (retryAfterSeconds !== undefined) return Math.min(retryAfterSeconds * 1_000, options.maxDelayMs);
+  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (retry - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** Answers worth another try of the very same request: the server or a dependency was unavailable. */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
+/** One attempt's answer, as openapi-fetch gives it. */
+export interface Answer {
+  response: Response;
+}
+
+/**
+ * Sends the same request (same body, same idempotency keys: `send` must not change them) until it is answered with
+ * anything but a retryable status, or `options.attempts` are spent. A network failure is retried too and, when
+ * the attempts run out, thrown as a TallyError `NETWORK_ERROR` (status 0). An abort is never retried.
+ */
+export async function sendWithRetries<T extends Answer>(send: () => Promise<T>, options: RetryOptions, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    let answer: T;
+    try {
+      answer = await send();
+    } catch (error) {
+      if (signal?.aborted || isAbort(error)) throw error;
+      if (attempt >= options.attempts) throw new TallyError(0, 'NETWORK_ERROR', `Tally could not be reached after ${attempt} attempts`, undefined, { cause: error });
+      await sleep(retryDelayMs(attempt, options), signal);
+      continue;
+    }
+    if (attempt >= options.attempts || !isRetryableStatus(answer.response.status)) return answer;
+    await sleep(retryDelayMs(attempt, options, retryAfterSeconds(answer.response)), signal);
+  }
+}
+
+function retryAfterSeconds(response: Response): number | undefined {
+  const header = response.headers.get('retry-after');
+  if (header === null || !/^\d+$/.test(header.trim())) return undefined;
+  return Number(header);
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((done, fail) => {
+    if (signal?.aborted) return fail(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      done();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      fail(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

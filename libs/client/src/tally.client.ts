@@ -1,0 +1,218 @@
+import createClient, { type Client } from 'openapi-fetch';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { components, paths } from './tally-api.generated';
+import { DEFAULT_RETRY, sendWithRetries, type RetryOptions } from './retry.schedule';
+import { insufficientCredits, TallyError, type InsufficientCredits } from './tally.errors';
+
+type Schemas = components['schemas'];
+export type Balance = Schemas['BalanceResponseDto'];
+export type PlacedHold = Schemas['PlacedHoldDto'];
+export type ReleasedHold = Schemas['ReleaseHoldResponseDto'];
+/** What a piece of work used (`{ feature: 'chat', model, inputTokens, outputTokens }`), priced by Tally's rate card. */
+export type Usage = Omit<Schemas['UsageRecordedDto'], 'holdId'>;
+/** A usage event; the client fills in `id` (the idempotency key) and `occurredAt` (now) when they are not given. */
+export type UsageEvent = Omit<Schemas['UsageEventRequest'], 'id' | 'occurredAt'> & { id?: string; occurredAt?: string };
+/** The ingest's answer plus the ids the events were sent with (generated ones included). */
+export type UsageReport = Schemas['RecordUsageResult'] & { ids: string[] };
+/** How much an action may cost: credits as a decimal string, or a usage estimate Tally prices. */
+export type Estimate = { amount: string } | { usage: Usage };
+export interface HoldOptions {
+  /** The hold's idempotency key (generated when not given): placing it again with the same id places nothing new. */
+  holdId?: string;
+  ttlSeconds?: number;
+}
+
+export type Authorization = { ok: true; required: string; available: string; unlimited?: boolean; hold?: PlacedHold } | InsufficientCredits;
+export type Hold = { ok: true; required: string; available: string; hold: PlacedHold } | InsufficientCredits;
+export type HeldWork = { ok: true; hold: PlacedHold; usage: Usage; settled: UsageReport } | InsufficientCredits;
+
+/**
+ * One frame of the live balance stream (`GET …/balance/stream`, server-sent `event: balance`): the balance read
+ * model as the ledger projects it. The OpenAPI document describes the stream only as text, so this shape is kept
+ * here by hand (the e2e test reads it from the real service).
+ */
+export interface LiveBalance {
+  accountId: string;
+  /** The account stream's version; frames only ever move forward. */
+  streamVersion: number;
+  available: string;
+  allowance: string;
+  promotional: string;
+  purchased: string;
+  held: string;
+  overdraft: string;
+  allocation: string;
+  usedThisCycle: string;
+  cycleId: string | null;
+  cycleStart: string | null;
+  cycleEnd: string | null;
+  planId: string | null;
+  updatedAt: string;
+}
+
+export interface TallyClientOptions {
+  /** A service API key (`Authorization: Bearer <key>`), with the scopes of what you call (usage:write, accounts:read, accounts:write). */
+  apiKey: string;
+  /** Where each service answers; behind one gateway give the same URL to each. */
+  urls: { usageIngest: string; ledger: string; subscriptionCycle?: string; notification?: string };
+  /** Bounded retries of network failures and 5xx/408/429 answers (Retry-After honoured); every retry resends the same keys. */
+  retry?: Partial<RetryOptions>;
+}
+
+/** The most events one POST /v1/usage-events takes (UsageEventBatchRequest.events.maxItems). */
+export const USAGE_BATCH_LIMIT = 1000;
+
+/**
+ * The typed client of the Tally API for a product service. `api` holds the generated, fully typed openapi-fetch
+ * clients of each service for anything the helpers do not cover.
+ */
+export class TallyClient {
+  readonly api: { usageIngest: Client<paths>; ledger: Client<paths>; subscriptionCycle?: Client<paths>; notification?: Client<paths> };
+  private readonly retry: RetryOptions;
+
+  constructor(private readonly options: TallyClientOptions) {
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    const client = (baseUrl: string) => createClient<paths>({ baseUrl, headers: { authorization: `Bearer ${options.apiKey}` } });
+    const { usageIngest, ledger, subscriptionCycle, notification } = options.urls;
+    this.api = {
+      usageIngest: client(usageIngest),
+      ledger: client(ledger),
+      subscriptionCycle: subscriptionCycle === undefined ? undefined : client(subscriptionCycle),
+      notification: notification === undefined ? undefined : client(notification),
+    };
+  }
+
+  /** Reports one usage event (retried with the same id, so it is charged once). */
+  reportUsage(event: UsageEvent): Promise<UsageReport> {
+    return this.reportUsageBatch([event]);
+  }
+
+  /**
+   * Reports usage events, in requests of at most 1000. Ids and timestamps are fixed before the first attempt, so a
+   * retry after a lost answer resends the same events and the ingest counts them as duplicates, never twice.
+   */
+  async reportUsageBatch(events: UsageEvent[]): Promise<UsageReport> {
+    const now = new Date().toISOString();
+    const keyed = events.map((event) => ({ ...event, id: event.id ?? newId('usage'), occurredAt: event.occurredAt ?? now }));
+    const report: UsageReport = { accepted: 0, duplicates: 0, duplicateIds: [], ids: keyed.map((event) => event.id) };
+    for (let start = 0; start < keyed.length; start += USAGE_BATCH_LIMIT) {
+      const chunk = keyed.slice(start, start + USAGE_BATCH_LIMIT);
+      const body = chunk.length === 1 ? chunk[0] : { events: chunk };
+      const { data, error, response } = await sendWithRetries(() => this.api.usageIngest.POST('/v1/usage-events', { body }), this.retry);
+      if (!data) throw TallyError.fromAnswer(response.status, error);
+      report.accepted += data.accepted;
+      report.duplicates += data.duplicates;
+      report.duplicateIds.push(...data.duplicateIds);
+    }
+    return report;
+  }
+
+  /** May this account spend this much now? With `hold`, also reserves it (see `placeHold`). */
+  async authorize(accountId: string, estimate: Estimate, hold?: HoldOptions): Promise<Authorization> {
+    const body = { ...estimate, ...(hold && { hold: { holdId: hold.holdId ?? newId('hold'), ttlSeconds: hold.ttlSeconds } }) };
+    const { data, error, response } = await sendWithRetries(
+      () => this.api.ledger.POST('/v1/accounts/{accountId}/authorizations', { params: { path: { accountId } }, body }),
+      this.retry,
+    );
+    if (data) return { ok: true, required: data.required, available: data.available, unlimited: data.unlimited, hold: data.hold };
+    if (response.status === 402 && error?.code === 'INSUFFICIENT_CREDITS') return insufficientCredits(error);
+    throw TallyError.fromAnswer(response.status, error);
+  }
+
+  /** Reserves an estimate until it is settled by a usage event naming the hold, released, or its TTL runs out. */
+  async placeHold(accountId: string, estimate: Estimate, hold: HoldOptions = {}): Promise<Hold> {
+    const result = await this.authorize(accountId, estimate, hold);
+    if (!result.ok) return result;
+    if (!result.hold) throw new TallyError(200, 'HOLD_NOT_PLACED', 'The authorization answered without the hold it was asked to place');
+    return { ok: true, required: result.required, available: result.available, hold: result.hold };
+  }
+
+  /** Settles a hold with what the work actually used (one usage event naming the hold, id `settle-<holdId>` by default). */
+  settleHold(accountId: string, holdId: string, usage: Usage, event: { id?: string; occurredAt?: string } = {}): Promise<UsageReport> {
+    return this.reportUsage({ ...usage, ...event, id: event.id ?? `settle-${holdId}`, accountId, holdId });
+  }
+
+  /** Gives a hold's credits back (idempotent: a hold already settled or released releases "0"). */
+  async releaseHold(accountId: string, holdId: string): Promise<ReleasedHold> {
+    const { data, error, response } = await sendWithRetries(
+      () => this.api.ledger.DELETE('/v1/accounts/{accountId}/holds/{holdId}', { params: { path: { accountId, holdId } } }),
+      this.retry,
+    );
+    if (!data) throw TallyError.fromAnswer(response.status, error);
+    return data;
+  }
+
+  /**
+   * Hold, work, settle: reserves `estimate`, runs `work` (e.g. streaming an answer) and settles the hold with the
+   * usage it returns. If the work or the settling throws, the hold is released and the error rethrown, so a hold is
+   * never left behind (if even the release fails, both errors are thrown together; the hold's TTL is the backstop).
+   */
+  async withHold(accountId: string, estimate: Estimate, work: (hold: PlacedHold) => Promise<Usage>, hold: HoldOptions = {}): Promise<HeldWork> {
+    const placed = await this.placeHold(accountId, estimate, hold);
+    if (!placed.ok) return placed;
+    try {
+      const usage = await work(placed.hold);
+      const settled = await this.settleHold(accountId, placed.hold.holdId, usage);
+      return { ok: true, hold: placed.hold, usage, settled };
+    } catch (error) {
+      try {
+        await this.releaseHold(accountId, placed.hold.holdId);
+      } catch (releaseError) {
+        throw new AggregateError([error, releaseError], `The work failed and hold ${placed.hold.holdId} could not be released (it expires at ${placed.hold.expiresAt})`);
+      }
+      throw error;
+    }
+  }
+
+  /** The account's balance now (the read model; a usage event shows here within moments). */
+  async balance(accountId: string): Promise<Balance> {
+    const { data, error, response } = await sendWithRetries(
+      () => this.api.ledger.GET('/v1/accounts/{accountId}/balance', { params: { path: { accountId } } }),
+      this.retry,
+    );
+    if (!data) throw TallyError.fromAnswer(response.status, error);
+    return data;
+  }
+
+  /**
+   * The live balance: the balance now, then again after every change, until `signal` aborts (the iteration then
+   * simply ends) or the loop is left. Not reconnected: a dropped stream ends the iteration with a TallyError.
+   */
+  async *balanceStream(accountId: string, { signal }: { signal?: AbortSignal } = {}): AsyncGenerator<LiveBalance> {
+    const { error, response } = await this.api.ledger
+      .GET('/v1/accounts/{accountId}/balance/stream', { params: { path: { accountId } }, parseAs: 'stream', signal })
+      .catch((failure: unknown) => {
+        if (signal?.aborted) return { error: undefined, response: undefined };
+        throw new TallyError(0, 'NETWORK_ERROR', 'Tally could not be reached', undefined, { cause: failure });
+      });
+    if (!response) return;
+    if (!response.ok || !response.body) throw TallyError.fromAnswer(response.status, error);
+
+    const frames: LiveBalance[] = [];
+    const parser = createParser({ onEvent: (message: EventSourceMessage) => message.event === 'balance' && frames.push(JSON.parse(message.data)) });
+    const decoder = new TextDecoder();
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const chunk = await reader.read().catch((failure: unknown) => {
+          if (signal?.aborted) return { done: true as const, value: undefined };
+          throw new TallyError(0, 'NETWORK_ERROR', 'The balance stream broke off', undefined, { cause: failure });
+        });
+        if (chunk.done) break;
+        parser.feed(decoder.decode(chunk.value, { stream: true }));
+        yield* frames.splice(0);
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+    if (!signal?.aborted) throw new TallyError(0, 'STREAM_ENDED', 'The balance stream was closed by the server');
+  }
+
+  // Portal tokens (issue 16, item 3) come next to these: once the mint operation is in docs/openapi.json and the
+  // types are regenerated, a `mintPortalToken(accountId, rights)` here calls it through `this.api` like `balance`.
+}
+
+/** An id matching the API's id pattern ([A-Za-z0-9._:@-]{1,128}). */
+function newId(prefix: string): string {
+  return `${prefix}-${globalThis.crypto.randomUUID()}`;
+}

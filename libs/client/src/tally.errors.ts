@@ -1,0 +1,61 @@
+import type { components } from './tally-api.generated';
+
+export type FieldIssue = components['schemas']['FieldIssueDto'];
+type ErrorBody = components['schemas']['ErrorBodyDto'];
+
+/**
+ * Every failure the API answers (and a network failure that outlived the retries, `status: 0`), with the stable
+ * `code` of its error body. Running out of credits is not one of these: it is an `InsufficientCredits` result.
+ */
+export class TallyError extends Error {
+  override readonly name = 'TallyError';
+
+  constructor(
+    /** The HTTP status; 0 when no answer came (NETWORK_ERROR). */
+    readonly status: number,
+    /** The stable error code (`VALIDATION_FAILED`, `ACCOUNT_NOT_FOUND`, `IDEMPOTENCY_CONFLICT`, …). */
+    readonly code: string,
+    message: string,
+    readonly details?: ErrorBody['details'],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** The field issues of a VALIDATION_FAILED answer (empty for other codes). */
+  get issues(): FieldIssue[] {
+    return Array.isArray(this.details) ? this.details : [];
+  }
+
+  /** The first field the API refused (`events.3.inputTokens`), if any. */
+  get field(): string | undefined {
+    return this.issues[0]?.field;
+  }
+
+  /** Builds the error of an answer from its status and (possibly non-JSON) body. */
+  static fromAnswer(status: number, body: unknown): TallyError {
+    const error = isErrorBody(body) ? body : undefined;
+    return new TallyError(status, error?.code ?? `HTTP_${status}`, error?.message ?? `Tally answered ${status}`, error?.details);
+  }
+}
+
+/** What `authorize`, `placeHold` and `withHold` give when the account cannot pay: a result, not an exception. */
+export interface InsufficientCredits {
+  ok: false;
+  reason: 'INSUFFICIENT_CREDITS';
+  /** Credits the action needs, a decimal string. */
+  required: string;
+  /** Credits available (never negative), a decimal string. */
+  available: string;
+  /** What the user can do ("Buy a credit pack or upgrade your plan to continue."). */
+  hint: string;
+  message: string;
+}
+
+export function insufficientCredits(body: components['schemas']['InsufficientCreditsBodyDto']): InsufficientCredits {
+  return { ok: false, reason: 'INSUFFICIENT_CREDITS', required: body.required, available: body.available, hint: body.hint, message: body.message };
+}
+
+function isErrorBody(body: unknown): body is ErrorBody {
+  return typeof body === 'object' && body !== null && typeof (body as ErrorBody).code === 'string' && typeof (body as ErrorBody).message === 'string';
+}

@@ -1,0 +1,134 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
+import { DEFAULT_RETRY, retryDelayMs, TallyClient, TallyError, type Authorization } from '../src';
+
+interface Seen {
+  method: string;
+  url: string;
+  body: any;
+}
+type Answer = (seen: Seen, res: ServerResponse) => void;
+
+/** A real HTTP server on a free port that answers request n with `answers[n]` (the last one again after that). */
+async function serve(answers: Answer[]): Promise<{ seen: Seen[]; url: string; close: () => Promise<void> }> {
+  const seen: Seen[] = [];
+  const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    let text = '';
+    for await (const chunk of req) text += chunk;
+    const request = { method: req.method ?? '', url: req.url ?? '', body: text ? JSON.parse(text) : undefined };
+    seen.push(request);
+    answers[Math.min(seen.length, answers.length) - 1](request, res);
+  });
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { seen, url, close: () => new Promise((done) => {
+    server.close(() => done());
+    server.closeAllConnections();
+  }) };
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): Answer => (_seen, res) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+};
+/** Drops the connection without an answer: a network failure on the client's side. */
+const hangUp: Answer = (_seen, res) => res.socket?.destroy();
+const unavailable = json(503, { code: 'DEPENDENCY_UNAVAILABLE', message: 'Try again shortly.' }, { 'retry-after': '0' });
+
+const clientOf = (url: string, attempts = 4) =>
+  new TallyClient({ apiKey: 'test-key', urls: { usageIngest: url, ledger: url }, retry: { attempts, baseDelayMs: 1, maxDelayMs: 20 } });
+
+describe('libs/client against a real HTTP server', () => {
+  let server: Awaited<ReturnType<typeof serve>> | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('retries a usage event after a 503 with Retry-After and a dropped connection, resending the same id and time', async () => {
+    server = await serve([unavailable, hangUp, json(202, { accepted: 1, duplicates: 0, duplicateIds: [] })]);
+    const report = await clientOf(server.url).reportUsage({ accountId: 'acct-1', feature: 'chat', model: 'gpt-4o', inputTokens: 10, outputTokens: 5 });
+
+    expect(report).toEqual({ accepted: 1, duplicates: 0, duplicateIds: [], ids: [expect.stringMatching(/^usage-[0-9a-f-]{36}$/)] });
+    expect(server.seen).toHaveLength(3);
+    const [first, ...retries] = server.seen;
+    expect(first).toMatchObject({ method: 'POST', url: '/v1/usage-events', body: { id: report.ids[0], accountId: 'acct-1' } });
+    for (const retry of retries) expect(retry.body).toEqual(first.body); // same idempotency key, same occurredAt
+  });
+
+  it('retries a batch as one unit, each event keeping its id, and splits more than 1000 events into requests of 1000', async () => {
+    server = await serve([hangUp, (seen, res) => json(202, { accepted: seen.body.events?.length ?? 1, duplicates: 0, duplicateIds: [] })(seen, res)]);
+    const events = Array.from({ length: 1001 }, (_, n) => ({ id: `e-${n}`, accountId: 'acct-1', feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));
+    const report = await clientOf(server.url).reportUsageBatch(events);
+
+    expect(report.accepted).toBe(1001);
+    // 1000 events dropped, the same 1000 again, then a one-event request (sent as a single event).
+    expect(server.seen.map((s) => s.body.events?.length ?? 1)).toEqual([1000, 1000, 1]);
+    expect(server.seen[1].body).toEqual(server.seen[0].body);
+    expect(server.seen[2].body.id).toBe('e-1000');
+  });
+
+  it('stops after the configured attempts: the last 503 as a TallyError with its code', async () => {
+    server = await serve([unavailable]);
+    const failure = await clientOf(server.url, 3).balance('acct-1').catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(TallyError);
+    expect(failure).toMatchObject({ status: 503, code: 'DEPENDENCY_UNAVAILABLE' });
+    expect(server.seen).toHaveLength(3);
+  });
+
+  it('gives up on a server that never answers with NETWORK_ERROR (status 0)', async () => {
+    server = await serve([hangUp]);
+    await expect(clientOf(server.url, 2).balance('acct-1')).rejects.toMatchObject({ status: 0, code: 'NETWORK_ERROR' });
+    expect(server.seen).toHaveLength(2);
+  });
+
+  it('does not retry a 4xx: a refused field comes back at once as a TallyError naming it', async () => {
+    server = await serve([json(400, { code: 'VALIDATION_FAILED', message: 'The request is invalid.', details: [{ field: 'amount', reason: 'amount must be a decimal string' }] })]);
+    const failure = (await clientOf(server.url).authorize('acct-1', { amount: 'x' }).catch((error: unknown) => error)) as TallyError;
+    expect(failure).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', field: 'amount' });
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('gives running out of credits as a typed result, not an exception', async () => {
+    server = await serve([json(402, { code: 'INSUFFICIENT_CREDITS', message: 'Not enough credits.', required: '2.5', available: '0.75', hint: 'Buy a credit pack or upgrade your plan to continue.' })]);
+    const result: Authorization = await clientOf(server.url).authorize('acct-1', { amount: '2.5' }, { ttlSeconds: 60 });
+
+    expect(result).toEqual({ ok: false, reason: 'INSUFFICIENT_CREDITS', required: '2.5', available: '0.75', hint: 'Buy a credit pack or upgrade your plan to continue.', message: 'Not enough credits.' });
+    // The hold id is generated before the first attempt (a retried hold is the same hold).
+    expect(server.seen[0].body).toEqual({ amount: '2.5', hold: { holdId: expect.stringMatching(/^hold-/), ttlSeconds: 60 } });
+    if (result.ok) throw new Error('expected the insufficient-credits result');
+    // Narrowed by `ok`: the failure's fields are typed, the success's are not there.
+    const reason: 'INSUFFICIENT_CREDITS' = result.reason;
+    expect(reason).toBe('INSUFFICIENT_CREDITS');
+    // @ts-expect-error a refused authorization has no hold
+    expect(result.hold).toBeUndefined();
+  });
+
+  it('releases the hold when the work throws, and rethrows the work error', async () => {
+    const hold = { holdId: 'h-1', amount: '1', expiresAt: '2026-12-01T00:00:00.000Z' };
+    server = await serve([
+      json(200, { allowed: true, required: '1', available: '9', hold }),
+      json(200, { holdId: 'h-1', released: '1', available: '10' }),
+    ]);
+    const work = async () => {
+      throw new Error('the model failed');
+    };
+    await expect(clientOf(server.url).withHold('acct-1', { amount: '1' }, work, { holdId: 'h-1' })).rejects.toThrow('the model failed');
+    expect(server.seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /v1/accounts/acct-1/authorizations', 'DELETE /v1/accounts/acct-1/holds/h-1']);
+  });
+});
+
+describe('retry backoff', () => {
+  it('is bounded by maxDelayMs, grows from baseDelayMs, and honours (but caps) Retry-After', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 60 }), fc.double({ min: 0, max: 1, noNaN: true }), (retry, random) => {
+        const delay = retryDelayMs(retry, DEFAULT_RETRY, undefined, () => random);
+        const ceiling = Math.min(DEFAULT_RETRY.maxDelayMs, DEFAULT_RETRY.baseDelayMs * 2 ** (retry - 1));
+        return delay >= ceiling / 2 - 1 && delay <= ceiling && delay <= DEFAULT_RETRY.maxDelayMs;
+      }),
+    );
+    expect(retryDelayMs(1, DEFAULT_RETRY, undefined, () => 1)).toBe(DEFAULT_RETRY.baseDelayMs);
+    expect(retryDelayMs(1, DEFAULT_RETRY, 2)).toBe(2_000);
+    expect(retryDelayMs(1, DEFAULT_RETRY, 3_600)).toBe(DEFAULT_RETRY.maxDelayMs);
+  });
+});
