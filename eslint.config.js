@@ -29,7 +29,7 @@ const depConstraints = [
 // the test helpers that start the services; the published client code keeps the constraint above.
 const testDepConstraints = depConstraints.map((constraint) =>
   constraint.sourceTag === 'type:app' ? { ...constraint, onlyDependOnLibsWithTags: [...constraint.onlyDependOnLibsWithTags, 'type:client'] }
-  : constraint.sourceTag === 'type:client' ? { ...constraint, onlyDependOnLibsWithTags: ['type:shared', 'type:contracts', 'type:kernel'], bannedExternalImports: [] }
+  : constraint.sourceTag === 'type:client' ? { ...constraint, onlyDependOnLibsWithTags: ['type:shared', 'type:infra', 'type:contracts', 'type:kernel'], bannedExternalImports: [] }
   : constraint,
 );
 

@@ -1,0 +1,156 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { ensureTopics } from '@tally/kafka';
+import { hashApiKey } from '@tally/shared';
+import { createTestSchema, startServiceProcess, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor, type ServiceProcess } from '@tally/testing';
+import { TallyClient, TallyError, type Balance } from '../src';
+import { ChatProduct, type ChatModel } from './chat-product.example';
+
+const PRODUCT_KEY = 'chat-product-key';
+
+/**
+ * Issue 16: a product service written only against libs/client (chat-product.example.ts) against the real
+ * usage-ingest and ledger processes on the real Kafka and PostgreSQL: authorize and hold, stream the answer,
+ * settle, read the balance (and see it change on the live stream); a failing answer releases its hold; an
+ * account without enough credits gets the typed InsufficientCredits result.
+ */
+describe('a product service on @tally/client, end to end', () => {
+  const id = uniqueSuffix();
+  const env: Record<string, string> = {
+    DATABASE_URL: testDatabaseUrl(),
+    KAFKA_BROKERS: testKafkaBrokers().join(','),
+    USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
+    USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
+    SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
+    SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
+    LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
+    LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
+    CONSUMER_GROUP: `ledger-${id}`,
+    PROJECTION_GROUP: `projections-${id}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    // The product's key: what a product service needs, no admin.
+    API_KEYS: JSON.stringify([{ name: 'chat-product', sha256: hashApiKey(PRODUCT_KEY), scopes: ['usage:write', 'accounts:read', 'accounts:write'] }]),
+  };
+  const drops: (() => Promise<void>)[] = [];
+  const services: ServiceProcess[] = [];
+  let tally: TallyClient;
+
+  beforeAll(async () => {
+    const kafka = new Kafka({ clientId: 'client-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
+    await ensureTopics(kafka, Object.entries(env).filter(([name]) => name.endsWith('_TOPIC')).map(([, topic]) => topic), 3);
+    const ledgerSchema = await createTestSchema('client_ledger');
+    const ingestSchema = await createTestSchema('client_ingest');
+    drops.push(ledgerSchema.drop, ingestSchema.drop);
+    const [ledger, ingest] = await Promise.all([
+      startServiceProcess('ledger', { ...env, DATABASE_SCHEMA: ledgerSchema.schema }, 120_000),
+      startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema }, 120_000),
+    ]);
+    services.push(ledger, ingest);
+    tally = new TallyClient({ apiKey: PRODUCT_KEY, urls: { ledger: ledger.base, usageIngest: ingest.base } });
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const service of services) await service.kill();
+    for (const drop of drops) await drop();
+  });
+
+  /** Grants credits through the typed API and waits until the balance read model shows them. */
+  const fund = async (accountId: string, amount: string) => {
+    const { response } = await tally.api.ledger.POST('/v1/accounts/{accountId}/grants', {
+      params: { path: { accountId } },
+      body: { idempotencyKey: `welcome-${accountId}`, amount },
+    });
+    expect(response.status).toBe(201);
+    await balanceWhen(accountId, (balance) => balance.available === amount);
+  };
+  /** Reads the balance through the client until `accept` holds (a new account is ACCOUNT_NOT_FOUND until projected). */
+  const balanceWhen = (accountId: string, accept: (balance: Balance) => boolean) =>
+    waitFor(async () => {
+      const balance = await tally.balance(accountId).catch((error: unknown) => {
+        if (error instanceof TallyError && error.code === 'ACCOUNT_NOT_FOUND') return undefined;
+        throw error;
+      });
+      return balance && accept(balance) ? balance : undefined;
+    }, 30_000, 100);
+
+  /** Waits until the account's balance read model shows the hold the product placed for `prompt`. */
+  const holdVisible = (accountId: string) => balanceWhen(accountId, (balance) => balance.held === '0.020015');
+  /**
+   * The simulated model: streams `tokens` tokens; after the first it waits for `afterFirstToken` (the test checks the
+   * credits are reserved while the answer streams), and with `failAt` it throws at that token.
+   */
+  const model = (tokens: number, afterFirstToken: () => Promise<unknown>, failAt?: number): ChatModel => ({
+    async *stream() {
+      for (let n = 0; n < tokens; n++) {
+        if (n === failAt) throw new Error('the model failed midway');
+        yield `token-${n} `;
+        if (n === 0) await afterFirstToken();
+      }
+    },
+  });
+  // 6 words in; the hold: 6 × 2.5/M + 2,000 × 10/M = 0.020015 credits (gpt-4o).
+  const prompt = 'how many credits do I have';
+
+  it('authorizes and holds, streams the answer, settles what it used, and the live balance shows the change', async () => {
+    await fund('acct-chat', '1');
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const live = (async () => {
+      for await (const available of new ChatProduct(tally, model(0, async () => undefined)).liveBalance('acct-chat', stop.signal)) seen.push(available);
+    })();
+    await waitFor(async () => seen.includes('1'), 10_000, 50);
+
+    // While the answer streams, the hold shows in the balance and on the live stream (1 - 0.020015).
+    const heldWhileStreaming = async () => {
+      await holdVisible('acct-chat');
+      await waitFor(async () => seen.includes('0.979985'), 10_000, 50);
+    };
+    const answer = await new ChatProduct(tally, model(500, heldWhileStreaming)).answer('acct-chat', prompt);
+
+    if (!answer.ok) throw new Error(`expected an answer, got ${answer.reason}`);
+    expect(answer.text.split(' ').filter(Boolean)).toHaveLength(500);
+    expect(answer.usage).toEqual({ feature: 'chat', model: 'gpt-4o', inputTokens: 6, outputTokens: 500 });
+    // Settled at the actual price: 6 × 2.5/M + 500 × 10/M = 0.005015; the rest of the hold is free again.
+    const settled = await balanceWhen('acct-chat', (balance) => balance.available === '0.994985' && balance.held === '0');
+    expect(settled.usedThisCycle).toBe('0.005015');
+    // The live stream sees the settlement too, without polling.
+    await waitFor(async () => seen.includes('0.994985'), 10_000, 50);
+    expect(seen.indexOf('0.979985')).toBeLessThan(seen.indexOf('0.994985'));
+    stop.abort();
+    await live; // the iteration ends on abort, without an error
+  }, 60_000);
+
+  it('releases the hold when the answer fails midway, and the caller gets the error', async () => {
+    await fund('acct-fail', '1');
+    const product = new ChatProduct(tally, model(500, () => holdVisible('acct-fail'), 3));
+
+    await expect(product.answer('acct-fail', prompt)).rejects.toThrow('the model failed midway');
+
+    // The hold was placed (the model saw it) and is released: nothing charged, nothing held.
+    const after = await balanceWhen('acct-fail', (balance) => balance.held === '0');
+    expect(after.available).toBe('1');
+  }, 60_000);
+
+  it('answers "Insufficient Credits" as a typed result when the hold does not fit, without running the model', async () => {
+    await fund('acct-poor', '0.01');
+    let ran = false;
+    const product = new ChatProduct(tally, {
+      async *stream() {
+        ran = true;
+        yield 'never';
+      },
+    });
+
+    const answer = await product.answer('acct-poor', prompt);
+
+    expect(answer).toEqual({
+      ok: false,
+      reason: 'INSUFFICIENT_CREDITS',
+      required: '0.020015',
+      available: '0.01',
+      hint: expect.any(String),
+      message: expect.any(String),
+    });
+    expect(ran).toBe(false);
+    expect((await tally.balance('acct-poor')).held).toBe('0');
+  }, 60_000);
+});
