@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hashApiKey } from '@tally/shared';
 import { startServiceProcess, waitFor, type ServiceProcess } from '@tally/testing';
-import { createTestSchema, createTopics, ledgerTestSettings } from './ledger.harness';
+import { collect, createTestSchema, createTopics, ledgerTestSettings } from './ledger.harness';
 
 interface ExportedSpan {
   service: string;
@@ -220,4 +220,57 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     for (const consumed of [...spans.project, ...spans.notify]) expect(relayIds).toContain(consumed.parentSpanId);
     expect(spans.notify.map((span) => span.spanId)).toContain(one(spans.deliver).parentSpanId);
   }, 120_000);
+});
+
+/**
+ * Tracing off (the default, no OTEL_* set): nothing is recorded, but the request id and a caller's trace context are
+ * still passed along (Kafka headers, the event's metadata), so the ledger's lines and the relay's messages name them.
+ */
+describe('request-scoped logs with tracing off', () => {
+  const { env, topics } = ledgerTestSettings();
+  const services: ServiceProcess[] = [];
+  const drops: (() => Promise<void>)[] = [];
+  let ledger: ServiceProcess;
+  let ingest: ServiceProcess;
+
+  beforeAll(async () => {
+    await createTopics(topics);
+    const common = { ...env, API_KEYS: JSON.stringify([{ name: 'chat-backend', sha256: hashApiKey(PRODUCER_KEY), scopes: ['usage:write', 'accounts:read'] }]) };
+    for (const app of ['ledger', 'usage-ingest'] as const) {
+      const schema = await createTestSchema(`${app.replace('-', '_')}_untraced`);
+      drops.push(schema.drop);
+      const service = await startServiceProcess(app, { ...common, DATABASE_SCHEMA: schema.schema, LOG_LEVEL: app === 'ledger' ? 'debug' : 'info' }, 90_000);
+      services.push(service);
+      if (app === 'ledger') ledger = service;
+      else ingest = service;
+    }
+  }, 200_000);
+
+  afterAll(async () => {
+    for (const service of services) await service.kill();
+    for (const drop of drops) await drop();
+  });
+
+  it('passes the request id and the caller\'s traceparent through usage-ingest, the ledger and the relay', async () => {
+    const traceId = '0123456789abcdef0123456789abcdef';
+    const traceparent = `00-${traceId}-fedcba9876543210-01`;
+    const relayed = await collect(env.LEDGER_EVENTS_TOPIC);
+    try {
+      const reported = await fetch(`${ingest.base}/v1/usage-events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${PRODUCER_KEY}`, 'content-type': 'application/json', traceparent, 'x-request-id': 'req-untraced-1' },
+        body: JSON.stringify({ id: 'untraced-1', accountId: 'acct-untraced', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 10, outputTokens: 1 }),
+      });
+      expect(reported.status).toBe(202);
+      expect(reported.headers.get('x-request-id')).toBe('req-untraced-1');
+      const applied = await waitFor(async () => logLines(ledger).find((line) => line.msg === 'command applied' && line.messageId === 'untraced-1'), 30_000);
+      // No span of its own (off): the caller's span id is passed on unchanged.
+      expect(applied).toMatchObject({ requestId: 'req-untraced-1', traceId, spanId: 'fedcba9876543210' });
+      const published = await waitFor(() => relayed.messages.find((message) => message.value.includes('"UsageDebited"')), 30_000);
+      expect(published.headers).toMatchObject({ traceparent, 'x-request-id': 'req-untraced-1' });
+      expect(JSON.parse(published.value)).toMatchObject({ actor: 'chat-backend' });
+    } finally {
+      await relayed.stop();
+    }
+  }, 90_000);
 });
