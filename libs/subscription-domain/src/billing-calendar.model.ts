@@ -17,10 +17,15 @@ export interface BillingCycle {
 
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
 
-/** True for an IANA zone name luxon (and so Intl) knows: "Europe/Berlin", "UTC"; false for offsets like "+02:00". */
+/**
+ * True for an IANA zone name luxon (and so Intl) knows: "Europe/Berlin", "UTC"; false for offsets like "+02:00".
+ * Intl itself accepts offset zones ("+02:00", "-0530") since Node 22's ICU, so they are refused by their sign: an
+ * account's calendar follows its zone's daylight-saving rules, which a fixed offset does not have.
+ */
 export function isValidZone(zone: unknown): zone is string {
-  return typeof zone === 'string' && zone !== '' && Info.isValidIANAZone(zone);
+  return typeof zone === 'string' && zone !== '' && !OFFSET_ZONE.test(zone) && Info.isValidIANAZone(zone);
 }
+const OFFSET_ZONE = /^[+\-\u2212]/;
 
 /** Parses an ISO instant that carries its offset; null when it is not one. */
 export function parseInstant(value: unknown): Date | null {

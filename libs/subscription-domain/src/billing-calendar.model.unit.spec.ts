@@ -87,6 +87,11 @@ describe('isValidZone', () => {
     ['Australia/Lord_Howe', true],
     ['Mars/Olympus', false],
     ['+02:00', false],
+    ['-05:00', false],
+    ['-0530', false],
+    ['+14', false],
+    ['\u221202:00', false],
+    ['Etc/GMT+2', true],
     ['', false],
     [undefined, false],
   ])('%s → %s', (zone, valid) => expect(isValidZone(zone)).toBe(valid));
