@@ -23,5 +23,6 @@ if ! port_open "$KAFKA_PORT" || ! pg_isready -q -h 127.0.0.1 -p 5432 || [ -n "${
   bash scripts/infra.sh up
 fi
 
+source scripts/runtime.sh
 say "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 exec node -r ts-node/register -r tsconfig-paths/register bench/main.ts

@@ -14,6 +14,7 @@ say() { printf '[chaos] %s\n' "$*"; }
 # The private broker runs from the Kafka jars scripts/infra.sh downloads once.
 [ -d .cache/kafka/lib ] || bash scripts/infra.sh up
 
+source scripts/runtime.sh
 say "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 exec node -r ts-node/register -r tsconfig-paths/register chaos/main.ts

@@ -12,6 +12,7 @@ rm -f .cache/test-results/*.json   # a runner that dies must count as failed, no
 # Works on a fresh clone: installs dependencies and starts PostgreSQL + Kafka if needed (idempotent, seconds).
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/infra.sh up
+ROOT="$PWD" && source scripts/runtime.sh
 
 echo "== type-check"
 npx tsc -p tsconfig.json --noEmit

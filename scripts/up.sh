@@ -9,6 +9,7 @@ mkdir -p "$RUN"
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/infra.sh up
+source scripts/runtime.sh
 
 # A development API key with every scope, made once and kept in .cache (only its hash is given to the services).
 KEY_FILE="$RUN/dev-api-key"
