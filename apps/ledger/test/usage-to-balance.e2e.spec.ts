@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
+import { TallyClient, type components } from '@tally/client';
 import { startServiceProcess, testDatabaseUrl, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
 import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
 
@@ -19,14 +20,14 @@ describe('usage to balance, end to end', () => {
   let schema: string;
   const now = new Date().toISOString();
 
-  const usage = (id: string, accountId: string, fields: object) => ({ id, accountId, occurredAt: now, ...fields });
-  const report = async (event: object) => {
-    const response = await fetch(`${ingest.base}/v1/usage-events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify(event),
-    });
-    return { status: response.status, body: (await response.json()) as any };
+  type UsageEventRequest = components['schemas']['UsageEventRequest'];
+  let tally: TallyClient;
+
+  const usage = (id: string, accountId: string, fields: Omit<UsageEventRequest, 'id' | 'accountId' | 'occurredAt'>): UsageEventRequest => ({ id, accountId, occurredAt: now, ...fields });
+  // Through the typed client's generated call (no retries: the test reads each answer's exact status and body).
+  const report = async (event: UsageEventRequest) => {
+    const { data, error, response } = await tally.api.usageIngest.POST('/v1/usage-events', { body: event });
+    return { status: response.status, body: (data ?? error) as any };
   };
   const envelope = (id: string, accountId: string, data: object) =>
     JSON.stringify({ id, type: 'UsageRecorded', version: 1, accountId, occurredAt: now, data });
@@ -50,6 +51,7 @@ describe('usage to balance, end to end', () => {
     api = json(started.base);
     // usage-ingest runs as its own process, as in production.
     ingest = await startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema });
+    tally = new TallyClient({ apiKey: API_KEY, urls: { usageIngest: ingest.base, ledger: started.base } });
     producer = new Kafka({ clientId: 'e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     pool = new Pool({ connectionString: testDatabaseUrl() });
