@@ -263,8 +263,9 @@ async function balances({ system, workload }: CheckInput, perAccount: Map<string
 /**
  * The commands the ledger accepted, rebuilt from the stream (events of one decision share its command key), fed to
  * the reference model in the ledger's order. A decision's instant is in its events when they carry one
- * (openedAt, grantedAt, debitedAt, expiredAt); otherwise it lies between the hold's request and the commit,
- * so the model is asked at each candidate instant and must produce exactly the stored events at one of them.
+ * (openedAt, grantedAt, debitedAt, expiredAt); otherwise it lies between the transaction's start (recorded_at) and
+ * the commit, so the model is asked at each candidate instant (recorded_at, a hold's request, a hold that expired
+ * on the way) and must produce exactly the stored events at one of them.
  */
 function replayOnModel(accountId: string, events: StoredEvent[], ttls: Map<string, number>): { state?: ModelState; steps: number; failure?: string } {
   let model = modelInitialState;
@@ -282,7 +283,16 @@ function replayOnModel(accountId: string, events: StoredEvent[], ttls: Map<strin
       for (const field of ['openedAt', 'grantedAt', 'debitedAt', 'expiredAt']) if (typeof data[field] === 'string') candidates.add(Date.parse(data[field] as string));
       if (event.type === 'HoldPlaced' && ttls.has(event.data.holdId)) candidates.add(Date.parse(event.data.expiresAt) - (ttls.get(event.data.holdId) ?? 0) * 1000);
     }
-    candidates.add(group[0].recordedAt.getTime());
+    const recordedAt = group[0].recordedAt.getTime();
+    candidates.add(recordedAt);
+    // A decision whose events carry no instant (a plan change, a cycle, a release) but expire a hold on the way was
+    // taken at or after that hold's expiry, which can be later than the row's recorded_at (the transaction's start:
+    // the consumers open it before deciding): the earliest instant consistent with the record is tried too.
+    for (const { event } of group) {
+      if (event.type !== 'HoldReleased' || event.data.reason !== 'expired') continue;
+      const hold = model.holds.find((h) => h.id === event.data.holdId);
+      if (hold) candidates.add(Math.max(recordedAt, Date.parse(hold.expiresAt)));
+    }
     const stored = plain(group.map((g) => g.event));
     let matched: ModelState | undefined;
     let tried = '';
