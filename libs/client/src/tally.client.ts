@@ -17,7 +17,10 @@ export type UsageReport = Schemas['RecordUsageResult'] & { ids: string[] };
 /** How much an action may cost: credits as a decimal string, or a usage estimate Tally prices. */
 export type Estimate = { amount: string } | { usage: Usage };
 export interface HoldOptions {
-  /** The hold's idempotency key (generated when not given): placing it again with the same id places nothing new. */
+  /**
+   * The hold's idempotency key (generated when not given): placing it again with the same id places nothing new.
+   * At most 121 characters with `withHold`, whose settling usage id is `settle-<holdId>` (128 at most).
+   */
   holdId?: string;
   ttlSeconds?: number;
 }

@@ -116,6 +116,68 @@ describe('libs/client against a real HTTP server', () => {
     await expect(clientOf(server.url).withHold('acct-1', { amount: '1' }, work, { holdId: 'h-1' })).rejects.toThrow('the model failed');
     expect(server.seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /v1/accounts/acct-1/authorizations', 'DELETE /v1/accounts/acct-1/holds/h-1']);
   });
+
+  it('releases the hold when settling is refused, and rethrows that refusal', async () => {
+    const hold = { holdId: 'h-2', amount: '1', expiresAt: '2026-12-01T00:00:00.000Z' };
+    server = await serve([
+      json(200, { allowed: true, required: '1', available: '9', hold }),
+      json(400, { code: 'VALIDATION_FAILED', message: 'The request is invalid.', details: [{ field: 'model', reason: 'unknown model' }] }),
+      json(200, { holdId: 'h-2', released: '1', available: '10' }),
+    ]);
+    const work = async () => ({ feature: 'chat' as const, model: 'gpt-9-imaginary', inputTokens: 1, outputTokens: 1 });
+    await expect(clientOf(server.url).withHold('acct-1', { amount: '1' }, work, { holdId: 'h-2' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED', field: 'model' });
+    expect(server.seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST /v1/accounts/acct-1/authorizations',
+      'POST /v1/usage-events',
+      'DELETE /v1/accounts/acct-1/holds/h-2',
+    ]);
+    expect(server.seen[1].body).toMatchObject({ id: 'settle-h-2', holdId: 'h-2', accountId: 'acct-1' });
+  });
+});
+
+describe('the live balance stream against a real HTTP server', () => {
+  let server: Awaited<ReturnType<typeof serve>> | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+  const frame = (version: number, available: string) => `event: balance\nid: ${version}\ndata: ${JSON.stringify({ accountId: 'acct-1', streamVersion: version, available })}\n\n`;
+
+  it('yields each `event: balance` frame (split across chunks, between comments) until the signal aborts', async () => {
+    server = await serve([
+      (_seen, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('retry: 3000\n\n');
+        const first = frame(1, '10');
+        res.write(first.slice(0, 20)); // a frame cut in two: the parser joins it
+        setTimeout(() => res.write(first.slice(20) + ': heartbeat\n\n' + frame(2, '9.5')), 20);
+      },
+    ]);
+    const stop = new AbortController();
+    const seen: string[] = [];
+    for await (const balance of clientOf(server.url).balanceStream('acct-1', { signal: stop.signal })) {
+      seen.push(balance.available);
+      if (seen.length === 2) stop.abort(); // the loop then ends without an error
+    }
+    expect(seen).toEqual(['10', '9.5']);
+    expect(server.seen[0]).toMatchObject({ method: 'GET', url: '/v1/accounts/acct-1/balance/stream' });
+  });
+
+  it('throws STREAM_ENDED when the server closes the stream, and a TallyError when it refuses it', async () => {
+    server = await serve([
+      (_seen, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).end(frame(1, '10')),
+      json(404, { code: 'ACCOUNT_NOT_FOUND', message: 'No such account.' }),
+    ]);
+    const seen: string[] = [];
+    const ended = await (async () => {
+      for await (const balance of clientOf(server.url).balanceStream('acct-1')) seen.push(balance.available);
+    })().catch((error: unknown) => error);
+    expect(seen).toEqual(['10']);
+    expect(ended).toMatchObject({ code: 'STREAM_ENDED' });
+
+    const refused = clientOf(server.url).balanceStream('acct-2')[Symbol.asyncIterator]().next();
+    await expect(refused).rejects.toMatchObject({ status: 404, code: 'ACCOUNT_NOT_FOUND' });
+  });
 });
 
 describe('retry backoff', () => {
