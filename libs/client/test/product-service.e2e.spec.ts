@@ -130,6 +130,18 @@ describe('a product service on @tally/client, end to end', () => {
     expect(after.available).toBe('1');
   }, 60_000);
 
+  it('places a hold once however often it is sent with the same hold id (what a retry sends)', async () => {
+    await fund('acct-retry', '1');
+    const first = await tally.placeHold('acct-retry', { amount: '0.25' }, { holdId: 'answer-1', ttlSeconds: 300 });
+    const again = await tally.placeHold('acct-retry', { amount: '0.25' }, { holdId: 'answer-1', ttlSeconds: 300 });
+
+    if (!first.ok || !again.ok) throw new Error('expected both holds to be placed');
+    expect(again.hold).toEqual(first.hold);
+    await balanceWhen('acct-retry', (balance) => balance.held === '0.25' && balance.available === '0.75');
+    expect(await tally.releaseHold('acct-retry', 'answer-1')).toMatchObject({ holdId: 'answer-1', released: '0.25' });
+    await balanceWhen('acct-retry', (balance) => balance.held === '0' && balance.available === '1');
+  }, 60_000);
+
   it('answers "Insufficient Credits" as a typed result when the hold does not fit, without running the model', async () => {
     await fund('acct-poor', '0.01');
     let ran = false;
