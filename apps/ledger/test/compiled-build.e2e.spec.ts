@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startServiceProcess, waitFor, type ServiceProcess, type ServiceRuntime } from '@tally/testing';
-import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings } from './ledger.harness';
+import { startServiceProcess, type ServiceProcess, type ServiceRuntime } from '@tally/testing';
+import { createTestSchema, createTopics, grantThenChargeOneChat, ledgerTestSettings } from './ledger.harness';
 
 /**
  * The deployable build (issue 15): `npm run build` compiles the services to JavaScript, which runs with
@@ -59,20 +59,7 @@ describe('the compiled build', () => {
     services.push(ledger);
     const ingest = await startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema }, 90_000, '/health/ready', compiled);
     services.push(ingest);
-    const api = json(ledger.base);
-
-    expect((await api.post('/v1/accounts/acct-dist/grants', { idempotencyKey: 'welcome', amount: '10' })).status).toBe(201);
-    const reported = await fetch(`${ingest.base}/v1/usage-events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'dist-1', accountId: 'acct-dist', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }),
-    });
-    expect(reported.status).toBe(202);
-    // gpt-4o: 1,200 in × 2.5/M + 300 out × 10/M = 0.006 credits
-    const balance = await waitFor(async () => {
-      const { status, body } = await api.get('/v1/accounts/acct-dist/balance');
-      return status === 200 && body.available === '9.994' ? body : undefined;
-    }, 30_000);
-    expect(balance).toMatchObject({ usedThisCycle: '0.006' });
+    // The whole path, compiled: the ledger's HTTP, relay, projection and usage consumer, ingest's HTTP and producer.
+    expect(await grantThenChargeOneChat(ledger.base, ingest.base, 'acct-dist')).toMatchObject({ available: '9.994', usedThisCycle: '0.006' });
   }, 240_000);
 });

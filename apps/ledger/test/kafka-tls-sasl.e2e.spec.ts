@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
-import { startPrivateKafka, startServiceProcess, waitFor, type PrivateKafka, type ServiceProcess } from '@tally/testing';
-import { API_KEY, createTestSchema, json, ledgerTestSettings } from './ledger.harness';
+import { startPrivateKafka, startServiceProcess, type PrivateKafka, type ServiceProcess } from '@tally/testing';
+import { createTestSchema, grantThenChargeOneChat, ledgerTestSettings } from './ledger.harness';
 
 /**
  * Kafka over TLS with SASL, as managed Kafka requires (issue 15): a broker of the test's own with a SASL_SSL
@@ -49,19 +49,8 @@ describe('Kafka over TLS and SASL', () => {
   it('carries usage from usage-ingest to the ledger balance over SASL_SSL', async () => {
     const ledger = await start('ledger', security());
     const ingest = await start('usage-ingest', security());
-    const api = json(ledger.base);
-    expect((await api.post('/v1/accounts/acct-tls/grants', { idempotencyKey: 'welcome', amount: '10' })).status).toBe(201);
-    const reported = await fetch(`${ingest.base}/v1/usage-events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'tls-1', accountId: 'acct-tls', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }),
-    });
-    expect(reported.status).toBe(202);
-    // The grant went through the relay and the projection, the usage through ingest's producer and the ledger's consumer.
-    await waitFor(async () => {
-      const { status, body } = await api.get('/v1/accounts/acct-tls/balance');
-      return status === 200 && body.available === '9.994' && body.usedThisCycle === '0.006';
-    }, 30_000);
+    // The grant goes through the relay and the projection, the usage through ingest's producer and the ledger's consumer.
+    expect(await grantThenChargeOneChat(ledger.base, ingest.base, 'acct-tls')).toMatchObject({ available: '9.994', usedThisCycle: '0.006' });
   }, 240_000);
 
   // A service that cannot authenticate to or trust the broker refuses to start (exit 1, kafkajs's reason in its log),

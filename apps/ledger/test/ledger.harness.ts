@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig, type Clock } from '@tally/shared';
-import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
 import { LedgerModule } from '../src/ledger.module';
@@ -79,3 +79,26 @@ export const json = (base: string) => ({
     return { status: response.status, body: (await response.json()) as Record<string, any> };
   },
 });
+
+/**
+ * The whole path in one step, for tests that run the services some other way (compiled, over TLS): grants 10
+ * credits over the ledger's API, reports one gpt-4o chat usage to usage-ingest (1,200 in × 2.5/M + 300 out × 10/M
+ * = 0.006 credits) and waits until the balance shows both, which takes the relay, the projection, ingest's
+ * producer and the ledger's usage consumer. Resolves with that balance.
+ */
+export async function grantThenChargeOneChat(ledgerBase: string, ingestBase: string, accountId: string): Promise<Record<string, any>> {
+  const api = json(ledgerBase);
+  const granted = await api.post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'welcome', amount: '10' });
+  if (granted.status !== 201) throw new Error(`grant answered ${granted.status}: ${JSON.stringify(granted.body)}`);
+  const reported = await fetch(`${ingestBase}/v1/usage-events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: `${accountId}-chat-1`, accountId, occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }),
+  });
+  if (reported.status !== 202) throw new Error(`usage answered ${reported.status}: ${await reported.text()}`);
+  return waitFor(async () => {
+    const { status, body } = await api.get(`/v1/accounts/${accountId}/balance`);
+    return status === 200 && body.available === '9.994' && body.usedThisCycle === '0.006' ? body : undefined;
+  }, 30_000);
+}
+
