@@ -89,10 +89,15 @@ start_kafka() {
   local started; started=$(date +%s%N)
   say "starting Kafka on 127.0.0.1:${KAFKA_PORT}"
   : > "$LOG"
-  nohup java -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC \
+  # A session of its own (setsid): the broker must outlive whatever started it. Left in the caller's process group, a
+  # signal to that group (a CI step or a tool timeout ending a job with `kill -- -PGID`, `timeout`) killed it
+  # mid-run with no shutdown. The pid is written by the process that then becomes the broker (exec).
+  rm -f "$PIDFILE"
+  setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$PIDFILE" \
+    java -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
-    -cp "$(java_cp)" kafka.Kafka "$CONF" >>"$LOG" 2>&1 &
-  echo $! > "$PIDFILE"
+    -cp "$(java_cp)" kafka.Kafka "$CONF" </dev/null >>"$LOG" 2>&1 &
+  for _ in $(seq 1 50); do [ -s "$PIDFILE" ] && break; sleep 0.1; done
   for _ in $(seq 1 120); do
     if grep -q "Kafka Server started" "$LOG" 2>/dev/null; then
       say "Kafka ready in $(( ($(date +%s%N) - started) / 1000000 )) ms"
