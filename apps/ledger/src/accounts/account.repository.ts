@@ -67,6 +67,16 @@ const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
  * event loop shares one query (dispatched on setImmediate, never cached), so a burst costs one round trip
  * instead of one per request, and each answer is still as fresh as the moment it was asked.
  */
+/**
+ * A command that depends on the instant it is decided at (a hold's expiry is its TTL from the decision): built
+ * again at each attempt's instant, so a decision that comes late (a lost race, a slow database) is not refused
+ * for an instant taken before it.
+ */
+export interface CommandAt {
+  accountId: string;
+  at: (now: Date) => AccountCommand;
+}
+
 @Injectable()
 export class AccountRepository {
   private readonly cache: LRUCache<string, LoadedAccount>;
@@ -121,11 +131,12 @@ export class AccountRepository {
    * HTTP path: decide one command and append it; retried from fresh state on a concurrent write. `actor` (the API
    * key's name) and the active request's id and trace context are recorded on the events' metadata.
    */
-  async execute(command: AccountCommand, commandKey: string, actor?: string): Promise<Decision> {
+  async execute(commandOrAt: AccountCommand | CommandAt, commandKey: string, actor?: string): Promise<Decision> {
     const audit: EventAudit = { ...(actor !== undefined && { actor }), ...carrierOf() };
     for (let attempt = 1; ; attempt++) {
-      const account = await this.load(command.accountId);
+      const account = await this.load(commandOrAt.accountId);
       const now = this.clock.now();
+      const command = 'at' in commandOrAt ? commandOrAt.at(now) : commandOrAt;
       const { events, newEvents, state } = this.decideWithSnapshots(account.state, command, commandKey, now, audit);
       if (events.length === 0) return { accountId: command.accountId, events, state: account.state, version: account.version };
       try {

@@ -11,8 +11,6 @@ import { LedgerError, toLedgerError } from '../ledger.errors';
 import type { AuthorizationRequest } from './authorization.request.dto';
 
 const HINT = 'Buy a credit pack or upgrade your plan to continue.';
-/** Decisions of one hold request that came later than its TTL (see placeHold) before it gives up. */
-const MAX_HOLD_ATTEMPTS = 3;
 
 /**
  * May this account spend N (or this estimated usage, priced by the current rate card)? Answers from the ledger's
@@ -42,36 +40,34 @@ export class AuthorizeHandler {
   }
 
   /**
-   * The TTL runs from when the hold is placed. The request reads the clock on arrival, the repository decides at its
-   * own instant, later (after the expiry insert, loading the account, a lost race for it): when more than the TTL
-   * passed in between, the decider would see a hold already due and refuse it (INVALID_COMMAND) although the request
-   * was valid. Then the hold is decided again from a fresh instant (the refusal recorded nothing; the idempotency
-   * fingerprint of a hold is its amount, so a retry of a hold placed meanwhile is still recognised).
+   * The TTL runs from when the hold is placed: the repository builds the command at its decision's instant (each
+   * attempt's), so a decision that comes later than the TTL after the request (a lost race for the account, a slow
+   * database) still places the hold instead of refusing it as already due (INVALID_COMMAND). The expiry is scheduled
+   * first with the request's instant, earlier or equal: the worker reschedules it to the hold's own expiry.
    */
-  private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, requestedAt: Date, actor?: string) {
-    for (let attempt = 1; ; attempt += 1) {
-      const now = attempt === 1 ? requestedAt : this.clock.now();
-      const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
-      try {
-        // Before the append, so no hold is ever recorded without its expiry being scheduled (see ExpiryWorker).
-        await this.expiries.add(accountId, 'hold', holdId, expiresAt);
-        const decision = await this.accounts.execute({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt }, `hold:${holdId}`, actor);
-        const hold = decision.state.holds.get(holdId);
-        return {
-          allowed: true,
-          required: formatCredits(required),
-          available: formatCredits(balanceView(decision.state, now).available),
-          hold: { holdId, amount: formatCredits(required), expiresAt: hold?.expiresAt ?? expiresAt },
-        };
-      } catch (error) {
-        const dueBeforeDecided = isAccountError(error, 'INVALID_COMMAND') && Date.parse(expiresAt) <= this.clock.now().getTime();
-        if (dueBeforeDecided && attempt < MAX_HOLD_ATTEMPTS) continue;
-        if (isAccountError(error, 'INSUFFICIENT_CREDITS')) {
-          const { available } = error as AccountError & { available: Micro };
-          throw insufficient(required, available);
-        }
-        throw toLedgerError(error);
+  private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, now: Date, actor?: string) {
+    const expiresAt = (at: Date) => new Date(at.getTime() + ttlSeconds * 1000).toISOString();
+    try {
+      // Before the append, so no hold is ever recorded without its expiry being scheduled (see ExpiryWorker).
+      await this.expiries.add(accountId, 'hold', holdId, expiresAt(now));
+      const decision = await this.accounts.execute(
+        { accountId, at: (decidedAt) => ({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt: expiresAt(decidedAt) }) },
+        `hold:${holdId}`,
+        actor,
+      );
+      const hold = decision.state.holds.get(holdId);
+      return {
+        allowed: true,
+        required: formatCredits(required),
+        available: formatCredits(balanceView(decision.state, now).available),
+        hold: { holdId, amount: formatCredits(required), expiresAt: hold?.expiresAt ?? expiresAt(now) },
+      };
+    } catch (error) {
+      if (isAccountError(error, 'INSUFFICIENT_CREDITS')) {
+        const { available } = error as AccountError & { available: Micro };
+        throw insufficient(required, available);
       }
+      throw toLedgerError(error);
     }
   }
 
