@@ -2,7 +2,7 @@ import { ManualClock } from '@tally/shared';
 import { DataSource } from 'typeorm';
 import { createTestSchema, uniqueSuffix, waitFor } from '@tally/testing';
 import { CycleScheduler } from '../src/scheduler/cycle.worker';
-import { PublishedMessages, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
+import { PublishedMessages, WRITER_KEY, http, startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /**
  * The billing calendar end to end: HTTP → subscriptions table + outbox → relay → Kafka, with a controllable clock,
@@ -85,6 +85,34 @@ describe('subscription-cycle: billing cycles on Kafka', () => {
     clock.set('2028-03-31T14:00:00.000Z');
     const cycles = await published.waitForCycles(id, 3);
     expect(cycles.map((c) => c.periodStart)).toEqual(['2028-01-31T15:00:00.000Z', '2028-02-29T15:00:00.000Z', '2028-03-31T14:00:00.000Z']);
+  });
+
+  it('records who caused each message: the API key on a change, with the request id and trace it came with; the scheduler on a renewal', async () => {
+    const id = account('audit');
+    clock.set('2030-01-05T09:00:00.000Z');
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const headers = { 'x-request-id': 'req-audit-subscribe', traceparent };
+    expect((await http(service.baseUrl, 'PUT', `/v1/accounts/${id}/subscription`, { planId: 'starter', timeZone: 'UTC' }, WRITER_KEY, headers)).status).toBe(200);
+    await published.waitForCycles(id, 1);
+    const [subscribed] = published.of(id);
+    expect(subscribed.actor).toBe('writer');
+    expect(subscribed.headers['x-request-id']).toBe('req-audit-subscribe');
+    // The caller's trace continues through the outbox: same trace id, whichever span published it.
+    expect(subscribed.headers.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-0[01]$/);
+
+    clock.set('2030-01-06T09:00:00.000Z');
+    expect((await http(service.baseUrl, 'PUT', `/v1/accounts/${id}/subscription`, { planId: 'pro' }, WRITER_KEY, { 'x-request-id': 'req-audit-upgrade' })).status).toBe(200);
+    await published.waitForCycles(id, 2);
+    const upgrade = published.of(id).slice(1);
+    expect(upgrade.map((m) => [m.type, m.actor, m.headers['x-request-id']])).toEqual([
+      ['PlanChanged', 'writer', 'req-audit-upgrade'],
+      ['CycleStarted', 'writer', 'req-audit-upgrade'],
+    ]);
+
+    clock.set('2030-02-06T09:00:00.000Z');
+    const renewed = (await published.waitForCycles(id, 3)) && published.of(id, 'CycleStarted')[2];
+    expect(renewed.actor).toBe('system:scheduler');
+    expect(renewed.headers['x-request-id']).toBeUndefined();
   });
 
   it('upgrades at once, downgrades and cancels at the next reset', async () => {

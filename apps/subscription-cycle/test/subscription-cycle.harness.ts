@@ -54,17 +54,18 @@ export interface HttpResult {
   body: Record<string, unknown>;
 }
 
-export async function http(baseUrl: string, method: string, path: string, body?: unknown, key = WRITER_KEY): Promise<HttpResult> {
+export async function http(baseUrl: string, method: string, path: string, body?: unknown, key = WRITER_KEY, headers: Record<string, string> = {}): Promise<HttpResult> {
   const response = await fetch(`${baseUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-export type PublishedEnvelope = Envelope<CycleStartedV1 | PlanChangedV1> & { partition: number };
+/** A published envelope, with its partition and its Kafka headers (trace context, request id). */
+export type PublishedEnvelope = Envelope<CycleStartedV1 | PlanChangedV1> & { partition: number; headers: Record<string, string> };
 
 /** Reads the test's subscription events topic from the beginning, validating every message against the contract. */
 export class PublishedMessages {
@@ -88,7 +89,8 @@ export class PublishedMessages {
         // Validated with the production parser of subscription.events.v1 (the test topic only renames it).
         const { envelope } = parseMessage(Topics.subscriptionEvents, message.value);
         if (message.key?.toString() !== envelope.accountId) throw new Error(`message ${envelope.id} not keyed by its account`);
-        messages.all.push({ ...(envelope as Envelope<CycleStartedV1 | PlanChangedV1>), partition });
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]));
+        messages.all.push({ ...(envelope as Envelope<CycleStartedV1 | PlanChangedV1>), partition, headers });
         messages.read.set(partition, BigInt(message.offset));
       },
     });

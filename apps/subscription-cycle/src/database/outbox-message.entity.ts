@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { TraceCarrier } from '@tally/shared';
 
 /**
  * Transactional outbox: envelopes written in the same transaction as the subscription change that produced
@@ -26,6 +27,10 @@ export class OutboxMessageEntity {
   /** The whole envelope as published. */
   @Column({ name: 'envelope', type: 'jsonb' })
   envelope!: Record<string, unknown>;
+
+  /** The trace context and request id of the work that queued it, published as the message's headers. */
+  @Column({ name: 'trace', type: 'jsonb', nullable: true })
+  trace!: TraceCarrier | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, type EnvelopeLike } from '@tally/kafka';
-import { NotReadyError, StallDetector, type Logger } from '@tally/shared';
+import { carrierHeaders, NotReadyError, StallDetector, type Logger } from '@tally/shared';
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { OutboxMessageEntity } from '../database/outbox-message.entity';
 import { LOGGER } from '@tally/shared';
@@ -132,7 +132,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         .getMany();
       if (rows.length === 0) return 0;
       for (const [topic, group] of groupByTopicInOrder(rows)) {
-        await this.producer.sendEnvelopes(topic, group.map((row) => row.envelope as unknown as EnvelopeLike));
+        await this.producer.sendEnvelopes(topic, group.map((row) => row.envelope as unknown as EnvelopeLike), (_envelope, index) => carrierHeaders(group[index].trace ?? undefined));
       }
       await manager
         .createQueryBuilder()

@@ -10,6 +10,9 @@ import {
 import { formatCredits } from '@tally/money';
 import type { Catalogue, SubscriptionEvent } from '@tally/subscription-domain';
 
+/** The actor on the messages the billing calendar causes by itself (renewals, scheduled changes taking effect). */
+export const SCHEDULER_ACTOR = 'system:scheduler';
+
 export type SubscriptionEnvelope =
   | EnvelopeOf<'CycleStarted', CycleStartedV1>
   | EnvelopeOf<'PlanChanged', PlanChangedV1>;
@@ -17,10 +20,12 @@ export type SubscriptionEnvelope =
 /**
  * The decider's events that other services act on, as subscription.events.v1 envelopes (validated against the
  * contract here, so a bad message fails the transaction instead of reaching the ledger). Subscribed,
- * PlanChangeScheduled and PlanChangeCancelled stay inside this service.
+ * PlanChangeScheduled and PlanChangeCancelled stay inside this service. `actor` (the audit trail): the API key
+ * that asked for the change, or SCHEDULER_ACTOR for what the calendar does (renewals, changes taking effect).
  */
-export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, now: Date): SubscriptionEnvelope[] {
+export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, now: Date, actor?: string): SubscriptionEnvelope[] {
   const occurredAt = now.toISOString();
+  const audit = actor === undefined ? {} : { actor };
   return events.flatMap((event): SubscriptionEnvelope[] => {
     switch (event.type) {
       case 'CycleStarted': {
@@ -35,7 +40,7 @@ export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, n
           thresholds: [...d.thresholds],
           overdraftPolicy: d.overdraftPolicy,
         });
-        return [{ id: d.cycleId, ...SUBSCRIPTION_CYCLE_STARTED, accountId: d.accountId, occurredAt, data: { ...data } }];
+        return [{ id: d.cycleId, ...SUBSCRIPTION_CYCLE_STARTED, accountId: d.accountId, occurredAt, ...audit, data: { ...data } }];
       }
       case 'PlanChanged': {
         const d = event.data;
@@ -49,7 +54,7 @@ export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, n
           thresholds: [...plan.alertThresholds],
           overdraftPolicy: plan.overdraftPolicy,
         });
-        return [{ id: changeId, ...SUBSCRIPTION_PLAN_CHANGED, accountId: d.accountId, occurredAt, data: { ...data } }];
+        return [{ id: changeId, ...SUBSCRIPTION_PLAN_CHANGED, accountId: d.accountId, occurredAt, ...audit, data: { ...data } }];
       }
       case 'Subscribed':
       case 'PlanChangeScheduled':

@@ -9,6 +9,14 @@ const catalogue = parseCatalogue(readFileSync(resolve(__dirname, '../../../../co
 const now = new Date('2027-01-31T15:00:00.000Z');
 
 describe('subscription events as subscription.events.v1 envelopes', () => {
+  it('carries the actor that caused the change (the audit trail), which the consumer-side parser accepts', () => {
+    const events = decide({ type: 'Subscribe', data: { accountId: 'acct-1', planId: 'go', zone: 'UTC' } }, initialState(), { now, catalogue });
+    const [byKey] = toEnvelopes(events, catalogue, now, 'billing-backend');
+    expect(byKey.actor).toBe('billing-backend');
+    expect(parseMessage(Topics.subscriptionEvents, serializeEnvelope(byKey)).envelope.actor).toBe('billing-backend');
+    expect(toEnvelopes(events, catalogue, now)[0]).not.toHaveProperty('actor');
+  });
+
   it('turns Subscribed + CycleStarted into one valid CycleStarted envelope with a decimal allocation', () => {
     const events = decide({ type: 'Subscribe', data: { accountId: 'acct-1', planId: 'go', zone: 'America/New_York' } }, initialState(), { now, catalogue });
     const envelopes = toEnvelopes(events, catalogue, now);

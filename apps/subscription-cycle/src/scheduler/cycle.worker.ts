@@ -6,7 +6,7 @@ import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { SubscriptionEntity } from '../database/subscription.entity';
 import { LOGGER } from '@tally/shared';
 import { enqueueEnvelopes } from '../outbox/outbox.repository';
-import { toEnvelopes } from '../outbox/subscription-event.codec';
+import { SCHEDULER_ACTOR, toEnvelopes } from '../outbox/subscription-event.codec';
 import { CATALOGUE } from '../plans/catalogue.provider';
 import { rowFromState, stateFromRow } from '../subscriptions/subscription.state';
 import { CLOCK, type Clock } from '@tally/shared';
@@ -93,7 +93,7 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
     const next = events.reduce<SubscriptionState>(evolve, state);
     if (next.status !== 'active') throw new Error(`tick left account ${row.accountId} without a subscription`);
     await manager.save(rowFromState(next, row));
-    await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, toEnvelopes(events, this.catalogue, now));
+    await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, toEnvelopes(events, this.catalogue, now, SCHEDULER_ACTOR));
     for (const event of events) {
       if (event.type === 'CycleStarted') {
         this.logger.info({ accountId: row.accountId, cycleId: event.data.cycleId, planId: event.data.planId, periodStart: event.data.periodStart }, 'cycle started');

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Param, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, ApiKeyName, RequireScope } from '@tally/shared';
 import { PutSubscriptionRequestDto, PutSubscriptionResponseDto, SubscriptionResponseDto } from './subscription.dto';
 import { SubscriptionHandler } from './subscription.handler';
 
@@ -20,8 +20,8 @@ export class SubscriptionController {
     404: ['NOT_SUBSCRIBED'],
     409: ['ALREADY_SUBSCRIBED', 'CONCURRENT_UPDATE'],
   })
-  put(@Param('accountId') accountId: string, @Body() body: PutSubscriptionRequestDto): Promise<PutSubscriptionResponseDto> {
-    return this.handler.put(accountId, body);
+  put(@Param('accountId') accountId: string, @Body() body: PutSubscriptionRequestDto, @ApiKeyName() actor: string | undefined): Promise<PutSubscriptionResponseDto> {
+    return this.handler.put(accountId, body, actor);
   }
 
   @Get()
@@ -39,7 +39,7 @@ export class SubscriptionController {
   @ApiOperation({ operationId: 'cancelSubscription', summary: 'Cancel at the end of the current cycle (then the fallback plan)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
   @ApiErrors({ 400: ['INVALID_ACCOUNT_ID', 'SAME_PLAN'], 404: ['SUBSCRIPTION_NOT_FOUND', 'NOT_SUBSCRIBED'], 409: ['CONCURRENT_UPDATE'] })
-  cancel(@Param('accountId') accountId: string): Promise<PutSubscriptionResponseDto> {
-    return this.handler.cancel(accountId);
+  cancel(@Param('accountId') accountId: string, @ApiKeyName() actor: string | undefined): Promise<PutSubscriptionResponseDto> {
+    return this.handler.cancel(accountId, actor);
   }
 }

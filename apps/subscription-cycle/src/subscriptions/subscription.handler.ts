@@ -49,11 +49,11 @@ export class SubscriptionHandler {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** PUT: subscribe, or change the plan of an existing subscription. */
-  put(accountId: string, body: PutSubscriptionRequestDto): Promise<PutSubscriptionResponseDto> {
+  /** PUT: subscribe, or change the plan of an existing subscription. `actor`: the API key's name, on the messages it causes. */
+  put(accountId: string, body: PutSubscriptionRequestDto, actor?: string): Promise<PutSubscriptionResponseDto> {
     assertAccountId(accountId);
     this.validatePlanRequest(body);
-    return this.execute(accountId, (state) => {
+    return this.execute(accountId, actor, (state) => {
       if (state.status === 'none') {
         if (body.timeZone === undefined) {
           throw new SubscriptionCycleError('TIME_ZONE_REQUIRED', 'A time zone is required to subscribe.', [{ field: 'timeZone', reason: 'is required to subscribe' }]);
@@ -70,9 +70,9 @@ export class SubscriptionHandler {
   }
 
   /** DELETE: cancel at the end of the current cycle (falls back to the catalogue's free plan). */
-  cancel(accountId: string): Promise<PutSubscriptionResponseDto> {
+  cancel(accountId: string, actor?: string): Promise<PutSubscriptionResponseDto> {
     assertAccountId(accountId);
-    return this.execute(accountId, (state) => {
+    return this.execute(accountId, actor, (state) => {
       if (state.status === 'none') throw notFound(accountId);
       return { type: 'Cancel', data: { accountId } };
     });
@@ -99,12 +99,12 @@ export class SubscriptionHandler {
     }
   }
 
-  private async execute(accountId: string, command: (state: SubscriptionState) => SubscriptionCommand): Promise<PutSubscriptionResponseDto> {
+  private async execute(accountId: string, actor: string | undefined, command: (state: SubscriptionState) => SubscriptionCommand): Promise<PutSubscriptionResponseDto> {
     // A first subscription has no row to lock; two racing inserts meet on the primary key and the loser retries,
     // then sees the winner's row.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, command));
+        return await this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, actor, command));
       } catch (error) {
         if (isUniqueViolation(error) && attempt < 3) continue;
         if (isUniqueViolation(error)) throw new SubscriptionCycleError('CONCURRENT_UPDATE', 'The subscription changed concurrently; retry.');
@@ -116,6 +116,7 @@ export class SubscriptionHandler {
   private async decideAndSave(
     manager: EntityManager,
     accountId: string,
+    actor: string | undefined,
     command: (state: SubscriptionState) => SubscriptionCommand,
   ): Promise<PutSubscriptionResponseDto> {
     const now = this.clock.now();
@@ -133,7 +134,7 @@ export class SubscriptionHandler {
     if (events.length > 0) {
       if (row) await manager.save(rowFromState(next, row));
       else await manager.insert(SubscriptionEntity, rowFromState(next, null));
-      await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, toEnvelopes(events, this.catalogue, now));
+      await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, toEnvelopes(events, this.catalogue, now, actor));
     }
     const outcome = outcomeOf(events);
     this.logger.info({ accountId, command: cmd.type, outcome, planId: next.planId, events: events.map((e) => e.type) }, 'subscription command applied');

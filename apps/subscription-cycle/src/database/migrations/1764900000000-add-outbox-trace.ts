@@ -1,0 +1,26 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
+
+/**
+ * The trace context (W3C traceparent / tracestate) and request id of the work that queued an outbox message, so
+ * the relay publishes it with those Kafka headers and the ledger continues the same trace. Null for messages
+ * queued before this column, or by work that carried neither.
+ */
+export class AddOutboxTrace1764900000000 implements MigrationInterface {
+  readonly name = 'AddOutboxTrace1764900000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`ALTER TABLE ${schemaOf(queryRunner)}.outbox_messages ADD COLUMN trace jsonb`);
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`ALTER TABLE ${schemaOf(queryRunner)}.outbox_messages DROP COLUMN IF EXISTS trace`);
+  }
+}
+
+function schemaOf(queryRunner: QueryRunner): string {
+  const schema = (queryRunner.connection.options as { schema?: string }).schema;
+  if (!schema) throw new Error('the subscription-cycle DataSource must be configured with a schema');
+  return quote(schema);
+}
