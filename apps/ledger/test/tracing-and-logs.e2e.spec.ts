@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hashApiKey } from '@tally/shared';
 import { startServiceProcess, waitFor, type ServiceProcess } from '@tally/testing';
@@ -13,10 +13,15 @@ interface ExportedSpan {
   kind: number;
 }
 
+interface ReceivedWebhook {
+  body: string;
+  headers: IncomingHttpHeaders;
+}
+
 /** A small OTLP/HTTP receiver (JSON, what @opentelemetry/exporter-trace-otlp-http sends): every span it is sent; and webhooks at /hooks. */
-async function startOtlpReceiver(): Promise<{ url: string; spans: ExportedSpan[]; webhooks: string[]; close: () => Promise<void> }> {
+async function startOtlpReceiver(): Promise<{ url: string; spans: ExportedSpan[]; webhooks: ReceivedWebhook[]; close: () => Promise<void> }> {
   const spans: ExportedSpan[] = [];
-  const webhooks: string[] = [];
+  const webhooks: ReceivedWebhook[] = [];
   const server: Server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -33,7 +38,7 @@ async function startOtlpReceiver(): Promise<{ url: string; spans: ExportedSpan[]
         }
       }
       // The same server receives the notification service's webhooks.
-      if (request.url === '/hooks') webhooks.push(body);
+      if (request.url === '/hooks') webhooks.push({ body, headers: request.headers });
       response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
@@ -186,7 +191,10 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     // So does the notification service's, for the alert it queued and delivered, two Kafka hops and a table later.
     const delivered = await waitFor(async () => logLines(notification).find((line) => line.msg === 'webhook delivered' && line.accountId === 'acct-trace'), 30_000);
     expect(delivered).toMatchObject({ traceId, requestId: traceId });
-    expect(otlp.webhooks.some((body) => body.includes('acct-trace'))).toBe(true);
+    const webhook = otlp.webhooks.find(({ body }) => body.includes('acct-trace'));
+    expect(webhook).toBeDefined();
+    // The receiver can join the trace too: the webhook carries the request id and the delivery span's traceparent.
+    expect(webhook?.headers['x-request-id']).toBe(traceId);
 
     const inTrace = (service: string, name: string) => otlp.spans.filter((span) => span.traceId === traceId && span.service === service && span.name === name);
     const spans = await waitFor(() => {
@@ -218,7 +226,9 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     for (const relayed of spans.relay) expect(relayed.parentSpanId).toBe(consume.spanId);
     const relayIds = spans.relay.map((span) => span.spanId);
     for (const consumed of [...spans.project, ...spans.notify]) expect(relayIds).toContain(consumed.parentSpanId);
-    expect(spans.notify.map((span) => span.spanId)).toContain(one(spans.deliver).parentSpanId);
+    const deliver = one(spans.deliver);
+    expect(spans.notify.map((span) => span.spanId)).toContain(deliver.parentSpanId);
+    expect(webhook?.headers.traceparent).toBe(`00-${traceId}-${deliver.spanId}-01`);
   }, 120_000);
 });
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy }
 import type { Pool } from 'pg';
 import type { Logger } from '@tally/shared';
 import { context, SpanKind } from '@opentelemetry/api';
-import { CLOCK, continueTrace, endSpan, type Clock, quoteIdentifier, type TraceCarrier } from '@tally/shared';
+import { CLOCK, contextOf, continueTrace, endSpan, type Clock, quoteIdentifier, type TraceCarrier } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL } from '../database/database.provider';
 import type { AttemptRecord } from '../database/delivery.entity';
@@ -123,7 +123,9 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     const traced = continueTrace(`notification deliver ${row.channel}`, SpanKind.CLIENT, row.trace_context ?? undefined, {
       'tally.account_id': row.account_id, 'tally.delivery_id': row.id, 'tally.channel': row.channel, 'tally.attempt': row.attempts + 1,
     });
-    if (!traced) return this.attemptInContext(row);
+    // Untraced (tracing off or not sampled): still in the event's context, so log lines, the webhook's and the
+    // email's headers carry its request id and the caller's traceparent.
+    if (!traced) return context.with(contextOf(row.trace_context ?? undefined), () => this.attemptInContext(row));
     try {
       await context.with(traced.ctx, () => this.attemptInContext(row));
       endSpan(traced.span);

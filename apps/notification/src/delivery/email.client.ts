@@ -1,4 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+import { carrierHeaders, carrierOf } from '@tally/shared';
 import type { NotificationConfig } from '../config/notification.config';
 import type { NotificationContent } from '../notification-type.model';
 import { renderEmail } from './email.view';
@@ -31,7 +32,8 @@ export class Mailer {
         html: email.html,
         // Stable across retries, so a resend inside the at-least-once window can be recognised downstream.
         messageId: `<${content.notificationId}@tally.notification>`,
-        headers: { 'X-Tally-Notification-Id': content.notificationId, 'X-Tally-Notification-Type': content.type },
+        // And the trace context and request id of the delivery, as on webhooks.
+        headers: { 'X-Tally-Notification-Id': content.notificationId, 'X-Tally-Notification-Type': content.type, ...carrierHeaders(carrierOf()) },
       });
       return { kind: 'delivered', statusCode: smtpCode(info.response) };
     } catch (error) {

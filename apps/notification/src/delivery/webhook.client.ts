@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import ipaddr from 'ipaddr.js';
 import { Webhook } from 'standardwebhooks';
+import { carrierHeaders, carrierOf } from '@tally/shared';
 import { WEBHOOK_EVENT_TYPES, type NotificationContent } from '../notification-type.model';
 import type { AttemptOutcome } from './retry.schedule';
 import { isRetryableHttpStatus } from './retry.schedule';
@@ -59,6 +60,8 @@ export class WebhookSender {
       'webhook-id': content.notificationId,
       'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
       'webhook-signature': new Webhook(secret).sign(content.notificationId, now, body),
+      // The receiver can join the trace: traceparent / tracestate / x-request-id of the delivery's context.
+      ...carrierHeaders(carrierOf()),
     };
     try {
       const status = await this.post(target, headers, body);
