@@ -12,6 +12,7 @@ import { KAFKA_CLIENT, PG_POOL } from './database/tokens.provider';
 import { ExpiryModule } from './expiry/expiry.module';
 import { GrantModule } from './grant/grant.module';
 import { InfrastructureModule } from './infrastructure.module';
+import { PortalPageModule } from './portal-page/portal-page.module';
 import { PurchaseModule } from './purchase/purchase.module';
 import { READ_MODEL_MIGRATIONS } from './read-models';
 import { ReadModelsModule } from './read-models/read-models.module';
@@ -57,6 +58,7 @@ export class LedgerModule implements OnModuleInit {
         ExpiryModule,
         RelayModule,
         ReadModelsModule,
+        PortalPageModule,
       ],
       controllers: [HealthController],
       // Filled in onModuleInit, once every module has added its workers.

@@ -34,6 +34,13 @@ export class LedgerConfig extends CommonConfig {
   @IsString()
   PLANS_PATH = 'config/plans.yaml';
 
+  /**
+   * The credits page's build (`npm run build:page`), served at /portal/ without an API key (the page is public; the
+   * API it calls is not). Relative to the working directory like the paths above; empty serves no page.
+   */
+  @IsString()
+  PORTAL_PAGE_DIR = 'apps/credits-page/dist';
+
   @IsString() USAGE_EVENTS_TOPIC = 'usage.events.v1';
   @IsString() USAGE_DLQ_TOPIC = 'usage.events.dlq.v1';
   @IsString() SUBSCRIPTION_EVENTS_TOPIC = 'subscription.events.v1';

@@ -1,0 +1,152 @@
+import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import { creditAlert, formatCredits } from './credits.model';
+import { PortalApi } from './portal-api.client';
+import { PortalConnection, type ConnectionSnapshot } from './portal-connection.service';
+import { parseApiBase, parseColor, parseDecimals, parseToken, parseUnit } from './page-options.parser';
+import { themeStyles } from './theme.view';
+
+/**
+ * `<tally-balance-badge token="…" unit="credits" href="/credits">`: the balance for a header or sidebar, live,
+ * coloured when low (below 20% / 5% of the allocation) or out of credits. With `href` it is a link to the
+ * product's credits page. Same data and theme as `<tally-credits-page>`.
+ */
+export class TallyBalanceBadge extends LitElement {
+  static override properties = {
+    token: { type: String },
+    apiBase: { type: String, attribute: 'api-base' },
+    unit: { type: String },
+    accent: { type: String },
+    theme: { type: String, reflect: true },
+    href: { type: String },
+    decimals: { type: String },
+    snapshot: { state: true },
+  };
+
+  declare token: string | undefined;
+  declare apiBase: string | undefined;
+  declare unit: string | undefined;
+  declare accent: string | undefined;
+  declare theme: string | undefined;
+  declare href: string | undefined;
+  declare decimals: string | undefined;
+  declare snapshot: ConnectionSnapshot;
+  private connection?: PortalConnection;
+  /** The token and API base the open connection uses; another pair opens a new one. */
+  private openedWith?: string;
+
+  constructor() {
+    super();
+    this.snapshot = { state: 'idle' };
+  }
+
+  static override styles = [
+    themeStyles,
+    css`
+      :host {
+        display: inline-block;
+      }
+      .badge {
+        display: inline-flex;
+        align-items: center;
+        gap: 0.4em;
+        padding: 0.3em 0.75em;
+        border-radius: 999px;
+        border: 1px solid var(--_border);
+        background: var(--_surface);
+        color: var(--_fg);
+        font-size: 0.95em;
+        text-decoration: none;
+        white-space: nowrap;
+      }
+      a.badge:hover {
+        border-color: var(--_accent);
+      }
+      .dot {
+        width: 0.55em;
+        height: 0.55em;
+        border-radius: 50%;
+        background: var(--_ok);
+        flex: none;
+      }
+      .badge[data-alert='low-20'],
+      .badge[data-alert='low-5'] {
+        background: var(--_warning-bg);
+        color: var(--_warning-fg);
+        border-color: currentColor;
+      }
+      .badge[data-alert='low-20'] .dot,
+      .badge[data-alert='low-5'] .dot {
+        background: currentColor;
+      }
+      .badge[data-alert='insufficient'] {
+        background: var(--_danger-bg);
+        color: var(--_danger-fg);
+        border-color: currentColor;
+      }
+      .badge[data-alert='insufficient'] .dot {
+        background: currentColor;
+      }
+      .amount {
+        font-weight: 650;
+      }
+    `,
+  ];
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.hasUpdated && this.openedWith === undefined) this.open();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.connection?.stop();
+    this.openedWith = undefined;
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    if (this.openedWith !== `${this.token} ${this.apiBase}`) this.open();
+    if (changed.has('accent')) {
+      const accent = parseColor(this.accent);
+      if (accent) this.style.setProperty('--tally-accent', accent);
+      else this.style.removeProperty('--tally-accent');
+    }
+  }
+
+  private open(): void {
+    this.connection?.stop();
+    this.openedWith = `${this.token} ${this.apiBase}`;
+    const token = parseToken(this.token);
+    if (!token) {
+      this.connection = undefined;
+      this.snapshot = { state: 'error', problem: 'No portal token' };
+      return;
+    }
+    this.connection = new PortalConnection(new PortalApi(token, parseApiBase(this.apiBase)), (snapshot) => (this.snapshot = snapshot));
+    this.connection.start();
+  }
+
+  override render() {
+    const unit = parseUnit(this.unit);
+    const { balance, state } = this.snapshot;
+    const alert = balance ? creditAlert(balance) : 'none';
+    const amount = balance ? formatCredits(balance.available, { maxDecimals: parseDecimals(this.decimals) }) : '…';
+    const words =
+      alert === 'insufficient' ? `Insufficient ${unit}` : alert === 'low-5' || alert === 'low-20' ? `Low ${unit}` : state === 'error' ? `${unit} unavailable` : '';
+    const label = balance ? `${amount} ${unit} available${words ? `, ${words.toLowerCase()}` : ''}` : state === 'error' ? `${unit} unavailable` : `Loading ${unit}`;
+    const content = html`<span class="dot" aria-hidden="true"></span><span class="amount num" data-testid="badge-amount">${amount}</span>
+      <span>${unit}</span>${words && alert !== 'none' ? html`<span class="visually-hidden">, ${words}</span>` : nothing}`;
+    // role=status: a screen reader hears the new balance when it changes, without moving focus.
+    return this.href
+      ? html`<a class="badge" part="badge" href=${this.href} data-alert=${alert} aria-label=${label} data-testid="badge">${content}</a>
+          <span class="visually-hidden" role="status">${label}</span>`
+      : html`<span class="badge" part="badge" role="status" data-alert=${alert} aria-label=${label} data-testid="badge">${content}</span>`;
+  }
+}
+
+if (!customElements.get('tally-balance-badge')) customElements.define('tally-balance-badge', TallyBalanceBadge);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'tally-balance-badge': TallyBalanceBadge;
+  }
+}

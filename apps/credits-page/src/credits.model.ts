@@ -1,0 +1,148 @@
+import { parseCredits, type Micro } from '@tally/money';
+
+/**
+ * The balance as the page reads it: every amount in micro-credits (bigint), parsed once from the API's decimal
+ * strings. Nothing on the page does arithmetic on a float; Number appears only for ratios drawn on screen.
+ */
+export interface Balance {
+  accountId: string;
+  available: Micro;
+  allowance: Micro;
+  promotional: Micro;
+  purchased: Micro;
+  held: Micro;
+  overdraft: Micro;
+  allocation: Micro;
+  usedThisCycle: Micro;
+  unlimited: boolean;
+  planId: string | null;
+  cycleEnd: string | null;
+  /** The account stream version the figures include: a later one replaces an earlier one, never the reverse. */
+  version: number;
+}
+
+type Json = Record<string, unknown>;
+
+const text = (value: unknown, field: string): string => {
+  if (typeof value !== 'string') throw new Error(`the balance has no ${field}`);
+  return value;
+};
+const amount = (value: unknown, field: string): Micro => parseCredits(text(value, field));
+const optionalText = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+/**
+ * Reads both shapes the ledger sends: `GET /balance` (BalanceResponseDto, the kinds under `byKind`, `asOfVersion`)
+ * and an event of `GET /balance/stream` (the projected row: kinds at the top level, `streamVersion`).
+ */
+export function balanceFrom(json: unknown): Balance {
+  if (typeof json !== 'object' || json === null) throw new Error('the balance is not an object');
+  const b = json as Json;
+  const kinds = (typeof b.byKind === 'object' && b.byKind !== null ? b.byKind : b) as Json;
+  const version = typeof b.asOfVersion === 'number' ? b.asOfVersion : typeof b.streamVersion === 'number' ? b.streamVersion : 0;
+  return {
+    accountId: text(b.accountId, 'accountId'),
+    available: amount(b.available, 'available'),
+    allowance: amount(kinds.allowance, 'allowance'),
+    promotional: amount(kinds.promotional, 'promotional'),
+    purchased: amount(kinds.purchased, 'purchased'),
+    held: amount(b.held, 'held'),
+    overdraft: amount(b.overdraft, 'overdraft'),
+    allocation: amount(b.allocation, 'allocation'),
+    usedThisCycle: amount(b.usedThisCycle, 'usedThisCycle'),
+    unlimited: b.unlimited === true,
+    planId: optionalText(b.planId),
+    cycleEnd: optionalText(b.cycleEnd),
+    version,
+  };
+}
+
+/** What the page warns about: the ledger's own thresholds (20% and 5% of the cycle's allocation), then zero. */
+export type CreditAlert = 'none' | 'low-20' | 'low-5' | 'insufficient';
+
+export const LOW_CREDIT_PERCENTS = [20, 5] as const;
+
+/** Strictly below `percent` % of the allocation, as the ledger decides it (account.state.ts isBelowThreshold). */
+export function isBelowPercent(available: Micro, percent: number, allocation: Micro): boolean {
+  return available * 100n < BigInt(percent) * allocation;
+}
+
+/**
+ * "Insufficient Credits" at zero available or in overdraft (what an authorization would refuse); otherwise the
+ * lowest threshold the balance is below. Unlimited plans never warn; without an allocation (no plan, only packs)
+ * there is no percentage to be below, only the empty state.
+ */
+export function creditAlert(balance: Balance): CreditAlert {
+  if (balance.unlimited) return 'none';
+  if (balance.overdraft > 0n || balance.available <= 0n) return 'insufficient';
+  if (balance.allocation <= 0n) return 'none';
+  if (isBelowPercent(balance.available, 5, balance.allocation)) return 'low-5';
+  if (isBelowPercent(balance.available, 20, balance.allocation)) return 'low-20';
+  return 'none';
+}
+
+/** `part` of `whole` in tenths of a percent, rounded down, clamped to 0..1000 (0 when `whole` is not positive). */
+export function permille(part: Micro, whole: Micro): number {
+  if (whole <= 0n || part <= 0n) return 0;
+  const value = (part * 1000n) / whole;
+  return Number(value > 1000n ? 1000n : value);
+}
+
+/** 125 → "12.5%", 1000 → "100%". */
+export function formatPermille(value: number, locale?: string): string {
+  return new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 1 }).format(value / 1000);
+}
+
+export interface AllowanceUse {
+  used: Micro;
+  allocation: Micro;
+  /** Tenths of a percent of the allocation used, 0..1000 (the bar's width). */
+  permille: number;
+  /** Allowance credits still there this cycle. */
+  left: Micro;
+}
+
+export function allowanceUse(balance: Balance): AllowanceUse {
+  return {
+    used: balance.usedThisCycle,
+    allocation: balance.allocation,
+    permille: permille(balance.usedThisCycle, balance.allocation),
+    left: balance.allowance,
+  };
+}
+
+export interface FormatOptions {
+  locale?: string;
+  /** Decimals shown at most (0-6); the rest is cut towards zero, so a balance never reads as more than it is. */
+  maxDecimals?: number;
+  /** Always show a sign (+ for credits, − for debits), as the transaction history does. */
+  signed?: boolean;
+}
+
+/**
+ * Micro-credits for people: the whole part grouped by the locale (Intl formats the bigint exactly), then up to
+ * `maxDecimals` decimals without trailing zeros. 6998712n → "6.998712", 1234500000n → "1,234.5".
+ */
+export function formatCredits(micros: Micro, { locale, maxDecimals = 6, signed = false }: FormatOptions = {}): string {
+  const decimals = Math.max(0, Math.min(6, Math.trunc(maxDecimals)));
+  const negative = micros < 0n;
+  const abs = negative ? -micros : micros;
+  const whole = abs / 1_000_000n;
+  const fraction = (abs % 1_000_000n).toString().padStart(6, '0').slice(0, decimals).replace(/0+$/, '');
+  const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+  const separator = new Intl.NumberFormat(locale).formatToParts(1.5).find((part) => part.type === 'decimal')?.value ?? '.';
+  const digits = `${number.format(whole)}${fraction ? `${separator}${fraction}` : ''}`;
+  const isZero = whole === 0n && fraction === '';
+  const sign = negative && !isZero ? '−' : signed && !isZero ? '+' : '';
+  return `${sign}${digits}`;
+}
+
+/** Sum of decimal credit strings, exactly. */
+export function sumCredits(values: readonly string[]): Micro {
+  return values.reduce((sum, value) => sum + parseCredits(value), 0n);
+}
+
+/** Ratio of `value` to `max` in 0..1 for drawing (a bar's height); exact in bigint, then one division for the screen. */
+export function ratio(value: Micro, max: Micro): number {
+  if (max <= 0n || value <= 0n) return 0;
+  return Number((value * 10_000n) / max) / 10_000;
+}

@@ -1,0 +1,114 @@
+import { allowanceUse, balanceFrom, creditAlert, formatCredits, formatPermille, isBelowPercent, permille, ratio, sumCredits, type Balance } from './credits.model';
+
+const balance = (over: Partial<Balance> = {}): Balance => ({
+  accountId: 'acct-1',
+  available: 100_000_000n,
+  allowance: 100_000_000n,
+  promotional: 0n,
+  purchased: 0n,
+  held: 0n,
+  overdraft: 0n,
+  allocation: 100_000_000n,
+  usedThisCycle: 0n,
+  unlimited: false,
+  planId: 'pro',
+  cycleEnd: '2026-06-01T00:00:00.000Z',
+  version: 3,
+  ...over,
+});
+
+describe('balanceFrom', () => {
+  it('reads GET /balance (kinds under byKind, asOfVersion) into micro-credits', () => {
+    const b = balanceFrom({
+      accountId: 'acct-1', available: '6.998712', byKind: { allowance: '1.5', promotional: '0.498712', purchased: '5' }, held: '0.25', overdraft: '0',
+      allocation: '25', usedThisCycle: '23.5', planId: 'plus', unlimited: false, cycleId: 'c-1', cycleEnd: '2026-06-01T00:00:00.000Z', asOfVersion: 12,
+    });
+    expect(b).toMatchObject({ available: 6_998_712n, allowance: 1_500_000n, promotional: 498_712n, purchased: 5_000_000n, held: 250_000n, allocation: 25_000_000n, usedThisCycle: 23_500_000n, version: 12 });
+  });
+
+  it('reads a /balance/stream event (kinds at the top, streamVersion)', () => {
+    const b = balanceFrom({
+      accountId: 'acct-1', streamVersion: 13, available: '9.994', allowance: '0', promotional: '9.994', purchased: '0', held: '0', overdraft: '0',
+      allocation: '0', usedThisCycle: '0.006', cycleId: null, cycleStart: null, cycleEnd: null, planId: null, unlimited: false, updatedAt: '2026-05-01T00:00:00Z',
+    });
+    expect(b).toMatchObject({ available: 9_994_000n, promotional: 9_994_000n, usedThisCycle: 6_000n, cycleEnd: null, version: 13 });
+  });
+
+  it('refuses a float or a missing amount rather than guessing', () => {
+    expect(() => balanceFrom({ accountId: 'a', available: 1.5 })).toThrow('available');
+    expect(() => balanceFrom({ accountId: 'a', available: '1e3' })).toThrow();
+  });
+});
+
+describe('creditAlert: the ledger thresholds (strictly below 20% and 5% of the allocation), then insufficient', () => {
+  it.each([
+    [100_000_000n, 'none'],
+    [20_000_000n, 'none'], // exactly 20% is not below it
+    [19_999_999n, 'low-20'],
+    [5_000_000n, 'low-20'],
+    [4_999_999n, 'low-5'],
+    [1n, 'low-5'],
+    [0n, 'insufficient'],
+  ] as const)('available %s of 100 → %s', (available, alert) => {
+    expect(creditAlert(balance({ available }))).toBe(alert);
+  });
+
+  it('is insufficient in overdraft, and never alerts on an unlimited plan', () => {
+    expect(creditAlert(balance({ available: 0n, overdraft: 2_000_000n }))).toBe('insufficient');
+    expect(creditAlert(balance({ available: 0n, unlimited: true }))).toBe('none');
+  });
+
+  it('has no percentage without an allocation (only packs): only the empty state', () => {
+    expect(creditAlert(balance({ allocation: 0n, available: 1n }))).toBe('none');
+    expect(creditAlert(balance({ allocation: 0n, available: 0n }))).toBe('insufficient');
+  });
+
+  it('agrees with the ledger on amounts past any float (100 billion credits)', () => {
+    const allocation = 100_000_000_000_000_000n;
+    expect(isBelowPercent(allocation / 5n - 1n, 20, allocation)).toBe(true);
+    expect(isBelowPercent(allocation / 5n, 20, allocation)).toBe(false);
+  });
+});
+
+describe('permille and the allowance bar', () => {
+  it('rounds down, clamps to 0..1000', () => {
+    expect(permille(1n, 3n)).toBe(333);
+    expect(permille(2n, 3n)).toBe(666);
+    expect(permille(5n, 3n)).toBe(1000);
+    expect(permille(-1n, 3n)).toBe(0);
+    expect(permille(1n, 0n)).toBe(0);
+  });
+
+  it('shows used of allocation and what is left of the allowance', () => {
+    expect(allowanceUse(balance({ usedThisCycle: 81_250_000n, allowance: 18_750_000n }))).toEqual({ used: 81_250_000n, allocation: 100_000_000n, permille: 812, left: 18_750_000n });
+    expect(formatPermille(812, 'en')).toBe('81.2%');
+    expect(formatPermille(1000, 'en')).toBe('100%');
+  });
+
+  it('ratio is a bigint division first', () => {
+    expect(ratio(1n, 4n)).toBe(0.25);
+    expect(ratio(0n, 4n)).toBe(0);
+    expect(ratio(10n ** 30n, 10n ** 30n)).toBe(1);
+  });
+});
+
+describe('formatCredits', () => {
+  it('keeps every micro-credit and groups the whole part by locale', () => {
+    expect(formatCredits(6_998_712n, { locale: 'en' })).toBe('6.998712');
+    expect(formatCredits(1_234_500_000n, { locale: 'en' })).toBe('1,234.5');
+    expect(formatCredits(1_234_500_000n, { locale: 'de' })).toBe('1.234,5');
+    expect(formatCredits(100_000_000_000_000_000n, { locale: 'en' })).toBe('100,000,000,000');
+    expect(formatCredits(0n, { locale: 'en' })).toBe('0');
+  });
+
+  it('cuts extra decimals towards zero (never shows more than there is) and signs history entries', () => {
+    expect(formatCredits(9_999_999n, { locale: 'en', maxDecimals: 2 })).toBe('9.99');
+    expect(formatCredits(-6_000n, { locale: 'en', signed: true })).toBe('−0.006');
+    expect(formatCredits(10_000_000n, { locale: 'en', signed: true })).toBe('+10');
+    expect(formatCredits(-4_000n, { locale: 'en', maxDecimals: 2 })).toBe('0');
+  });
+
+  it('sums decimal strings exactly', () => {
+    expect(sumCredits(['0.1', '0.2', '0.000001'])).toBe(300_001n);
+  });
+});

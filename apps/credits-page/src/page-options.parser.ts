@@ -1,0 +1,91 @@
+/**
+ * What a product passes to the page: attributes of the elements, or for the iframe page (index.html) query
+ * parameters and the URL fragment (`#token=…`: a fragment never reaches a server or a Referer header). Each value
+ * is checked here; an unusable one is dropped (the page falls back to its default) rather than trusted.
+ */
+export type Theme = 'light' | 'dark' | 'auto';
+
+export interface PageOptions {
+  token?: string;
+  unit: string;
+  logo?: string;
+  accent?: string;
+  theme: Theme;
+  /** Where the ledger API is; '' = the page's own origin (the ledger serves the page at /portal/). */
+  apiBase: string;
+  /** Decimals shown at most (0-6). */
+  decimals: number;
+}
+
+export const DEFAULT_UNIT = 'credits';
+
+export function parseUnit(value: string | null | undefined): string {
+  const unit = value?.trim() ?? '';
+  return /^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,23}$/u.test(unit) ? unit : DEFAULT_UNIT;
+}
+
+/** A colour a product may set: hex, rgb()/hsl()/oklch()/… with plain arguments, or a named colour. */
+export function parseColor(value: string | null | undefined): string | undefined {
+  const color = value?.trim() ?? '';
+  if (/^#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.test(color)) return color;
+  if (/^(rgb|rgba|hsl|hsla|hwb|lab|lch|oklab|oklch)\([0-9a-z.,%/ +-]{1,60}\)$/i.test(color)) return color;
+  if (/^[a-z]{3,20}$/i.test(color)) return color;
+  return undefined;
+}
+
+/** An http(s) URL or a same-origin path for the logo; nothing that runs code (javascript:, data: other than images). */
+export function parseLogo(value: string | null | undefined): string | undefined {
+  const logo = value?.trim() ?? '';
+  if (logo === '' || logo.length > 2048) return undefined;
+  if (/^data:image\/(png|gif|jpeg|webp);base64,[A-Za-z0-9+/=]+$/.test(logo)) return logo;
+  if (/^\/(?!\/)/.test(logo)) return logo;
+  try {
+    const url = new URL(logo);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseTheme(value: string | null | undefined): Theme {
+  return value === 'dark' || value === 'light' ? value : 'auto';
+}
+
+export function parseDecimals(value: string | null | undefined): number {
+  return value !== null && value !== undefined && /^[0-6]$/.test(value) ? Number(value) : 6;
+}
+
+/** An http(s) origin (with an optional path) for the API, without a trailing slash; '' for the page's own origin. */
+export function parseApiBase(value: string | null | undefined): string {
+  const base = value?.trim() ?? '';
+  if (base === '') return '';
+  try {
+    const url = new URL(base);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href.replace(/\/+$/, '') : '';
+  } catch {
+    return '';
+  }
+}
+
+/** A portal token as it may appear: base64url segments and dots (a JWS), nothing else. */
+export function parseToken(value: string | null | undefined): string | undefined {
+  const token = value?.trim() ?? '';
+  return /^[A-Za-z0-9._~+/=-]{8,4096}$/.test(token) ? token : undefined;
+}
+
+/** The iframe page's options: `?unit=karma&logo=…&accent=%23…&theme=dark&decimals=2#token=…`. */
+export function optionsFromUrl(href: string): PageOptions {
+  const url = new URL(href);
+  const query = url.searchParams;
+  const fragment = new URLSearchParams(url.hash.replace(/^#/, ''));
+  return {
+    token: parseToken(fragment.get('token')),
+    unit: parseUnit(query.get('unit')),
+    logo: parseLogo(query.get('logo')),
+    accent: parseColor(query.get('accent')),
+    theme: parseTheme(query.get('theme')),
+    // The iframe page talks to the origin that served it; only the web component takes another API base.
+    apiBase: '',
+    decimals: parseDecimals(query.get('decimals')),
+  };
+}

@@ -1,0 +1,26 @@
+import { optionsFromUrl, parseApiBase, parseColor, parseLogo, parseToken, parseUnit } from './page-options.parser';
+
+describe('page options', () => {
+  it('reads the iframe URL: the token from the fragment, the theme from the query', () => {
+    const options = optionsFromUrl('https://tally.example/portal/?unit=karma&logo=https://cdn.example/logo.svg&accent=%23ff5500&theme=dark&decimals=2#token=abc.def.ghi');
+    expect(options).toEqual({ token: 'abc.def.ghi', unit: 'karma', logo: 'https://cdn.example/logo.svg', accent: '#ff5500', theme: 'dark', apiBase: '', decimals: 2 });
+  });
+
+  it('falls back to defaults for what it cannot use', () => {
+    const options = optionsFromUrl('https://tally.example/portal/?unit=%3Cscript%3E&logo=javascript:alert(1)&accent=red;background:url(x)&theme=neon&decimals=9');
+    expect(options).toEqual({ token: undefined, unit: 'credits', logo: undefined, accent: undefined, theme: 'auto', apiBase: '', decimals: 6 });
+  });
+
+  it('takes colours, logos, units, tokens and API bases only in safe shapes', () => {
+    expect(parseColor('oklch(70% 0.1 200)')).toBe('oklch(70% 0.1 200)');
+    expect(parseColor('rebeccapurple')).toBe('rebeccapurple');
+    expect(parseColor('url(https://x)')).toBeUndefined();
+    expect(parseLogo('/brand/logo.png')).toBe('/brand/logo.png');
+    expect(parseLogo('//evil.example/x.png')).toBeUndefined();
+    expect(parseLogo('data:image/svg+xml;base64,AAAA')).toBeUndefined();
+    expect(parseUnit(' Karma ')).toBe('Karma');
+    expect(parseToken('a b')).toBeUndefined();
+    expect(parseApiBase('https://api.example/tally/')).toBe('https://api.example/tally');
+    expect(parseApiBase('ftp://x')).toBe('');
+  });
+});

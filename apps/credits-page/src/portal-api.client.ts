@@ -1,0 +1,183 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { balanceFrom, type Balance } from './credits.model';
+import { usageQuery, type RangeChoice } from './usage-range.model';
+
+/**
+ * The ledger API as the credits page uses it, with the portal token as the bearer: the session (who, what rights,
+ * which links), the balance and its live stream, usage, the history and the CSV export. Nothing else: a portal
+ * token can read one account, never spend or mint.
+ */
+export interface PortalSession {
+  accountId: string;
+  expiresAt?: string;
+  rights: string[];
+  links: { checkoutUrl?: string; upgradeUrl?: string };
+  timeZone?: string | null;
+}
+
+export interface UsageBucket {
+  credits: string;
+  requests: number;
+}
+
+export interface UsageSummary {
+  from: string;
+  to: string;
+  totals: UsageBucket;
+  byModel: (UsageBucket & { model: string })[];
+  byFeature: (UsageBucket & { feature: string })[];
+  byDay: (UsageBucket & { day: string })[];
+}
+
+export interface TransactionItem {
+  streamVersion: number;
+  eventId: string;
+  type: string;
+  amount: string | null;
+  balanceAfter: string;
+  occurredAt: string;
+  details: Record<string, unknown>;
+}
+
+export interface TransactionPage {
+  items: TransactionItem[];
+  nextCursor: string | null;
+}
+
+/** An answer other than 2xx, with the API's stable error code (`ACCOUNT_NOT_FOUND`, `UNAUTHORIZED`, …). */
+export class PortalApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PortalApiError';
+  }
+
+  /** Nothing a retry mends: the token is refused or expired, or the account is not there. */
+  get permanent(): boolean {
+    return this.status === 400 || this.status === 401 || this.status === 403 || this.status === 404;
+  }
+}
+
+type Fetch = typeof fetch;
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+export class PortalApi {
+  private readonly fetch: Fetch;
+
+  constructor(
+    private readonly token: string,
+    private readonly base = '',
+    fetchImpl?: Fetch,
+  ) {
+    this.fetch = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  private url(path: string, query: Record<string, string> = {}): string {
+    const search = new URLSearchParams(query).toString();
+    return `${this.base}${path}${search ? `?${search}` : ''}`;
+  }
+
+  private account(accountId: string, rest = ''): string {
+    return `/v1/accounts/${encodeURIComponent(accountId)}${rest}`;
+  }
+
+  private async request(path: string, query?: Record<string, string>, accept = 'application/json', signal?: AbortSignal): Promise<Response> {
+    const response = await this.fetch(this.url(path, query), {
+      headers: { authorization: `Bearer ${this.token}`, accept },
+      cache: 'no-store',
+      signal,
+    });
+    if (!response.ok) throw await errorOf(response);
+    return response;
+  }
+
+  private async json<T>(path: string, query?: Record<string, string>): Promise<T> {
+    return (await (await this.request(path, query)).json()) as T;
+  }
+
+  session(): Promise<PortalSession> {
+    return this.json<PortalSession>('/v1/portal/session');
+  }
+
+  async balance(accountId: string): Promise<Balance> {
+    return balanceFrom(await this.json<unknown>(this.account(accountId, '/balance')));
+  }
+
+  usage(accountId: string, range: RangeChoice): Promise<UsageSummary> {
+    return this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range));
+  }
+
+  transactions(accountId: string, cursor?: string, limit = 20): Promise<TransactionPage> {
+    return this.json<TransactionPage>(this.account(accountId, '/transactions'), { limit: String(limit), ...(cursor ? { cursor } : {}) });
+  }
+
+  /** The CSV of the range, downloaded with the bearer (a plain link could not send it), and the server's file name. */
+  async exportCsv(accountId: string, range: RangeChoice): Promise<{ blob: Blob; filename: string }> {
+    const response = await this.request(this.account(accountId, '/usage/export'), usageQuery(range), 'text/csv');
+    const disposition = response.headers.get('content-disposition') ?? '';
+    const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `usage-${accountId}.csv`;
+    return { blob: await response.blob(), filename };
+  }
+
+  /**
+   * Follows `GET /balance/stream` until `signal` aborts: fetch (EventSource cannot send an Authorization header)
+   * read through eventsource-parser; every `balance` event goes to `onBalance`. A dropped stream is opened again
+   * after the server's `retry:` (3 s), doubling up to 30 s while it keeps failing; `onState` says which. A refused
+   * token or an unknown account ends it with the error (a retry would not mend that).
+   */
+  async watchBalance(
+    accountId: string,
+    onBalance: (balance: Balance) => void,
+    { signal, onState }: { signal: AbortSignal; onState?: (state: 'live' | 'reconnecting') => void },
+  ): Promise<void> {
+    let retryMs = 3000;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const response = await this.request(this.account(accountId, '/balance/stream'), undefined, 'text/event-stream', signal);
+        if (!response.body) throw new PortalApiError(0, 'NO_STREAM', 'the balance stream has no body');
+        onState?.('live');
+        failures = 0;
+        const parser = createParser({
+          onEvent: (message: EventSourceMessage) => {
+            if (message.event === 'balance') onBalance(balanceFrom(JSON.parse(message.data)));
+          },
+          onRetry: (ms: number) => (retryMs = Math.max(500, Math.min(ms, 30_000))),
+        });
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            parser.feed(decoder.decode(value, { stream: true }));
+          }
+        } finally {
+          await reader.cancel().catch(() => undefined);
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        if (error instanceof PortalApiError && error.permanent) throw error;
+      }
+      if (signal.aborted) return;
+      onState?.('reconnecting');
+      await sleep(Math.min(retryMs * 2 ** Math.min(failures, 4), 30_000), signal);
+      failures += 1;
+    }
+  }
+}
+
+async function errorOf(response: Response): Promise<PortalApiError> {
+  const body = (await response.json().catch(() => undefined)) as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof body?.code === 'string' ? body.code : `HTTP_${response.status}`;
+  const message = typeof body?.message === 'string' ? body.message : `The ledger answered ${response.status}.`;
+  return new PortalApiError(response.status, code, message);
+}

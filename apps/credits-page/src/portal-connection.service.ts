@@ -1,0 +1,92 @@
+import type { Balance } from './credits.model';
+import { PortalApi, PortalApiError, type PortalSession } from './portal-api.client';
+
+export type ConnectionState = 'idle' | 'loading' | 'live' | 'reconnecting' | 'empty' | 'error';
+
+export interface ConnectionSnapshot {
+  state: ConnectionState;
+  session?: PortalSession;
+  balance?: Balance;
+  /** What went wrong, for people (the token expired, the ledger cannot be reached). */
+  problem?: string;
+}
+
+const EMPTY_RETRY_MS = 10_000;
+
+/**
+ * What both elements share: the session of the portal token, then the balance kept live on the SSE stream. Each
+ * element owns one; `start` opens it (again after a token change), `stop` closes the stream. Changes reach the
+ * element through `onChange`, which it answers by rendering.
+ */
+export class PortalConnection {
+  snapshot: ConnectionSnapshot = { state: 'idle' };
+  private abort?: AbortController;
+
+  constructor(
+    readonly api: PortalApi,
+    private readonly onChange: (snapshot: ConnectionSnapshot) => void,
+  ) {}
+
+  start(): void {
+    this.stop();
+    const abort = new AbortController();
+    this.abort = abort;
+    this.set({ state: 'loading' });
+    void this.run(abort.signal);
+  }
+
+  stop(): void {
+    this.abort?.abort();
+    this.abort = undefined;
+  }
+
+  private set(change: Partial<ConnectionSnapshot>): void {
+    this.snapshot = { ...this.snapshot, ...change };
+    this.onChange(this.snapshot);
+  }
+
+  /** A newer stream version replaces the balance; an older one (a late read racing the stream) is ignored. */
+  private apply(balance: Balance): void {
+    const current = this.snapshot.balance;
+    if (current && current.accountId === balance.accountId && balance.version < current.version) return;
+    this.set({ balance });
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    try {
+      const session = this.snapshot.session ?? (await this.api.session());
+      if (signal.aborted) return;
+      this.set({ session });
+      while (!signal.aborted) {
+        try {
+          this.apply(await this.api.balance(session.accountId));
+        } catch (error) {
+          // An account with no event yet has no balance: say so, and look again now and then.
+          if (error instanceof PortalApiError && error.code === 'ACCOUNT_NOT_FOUND') {
+            this.set({ state: 'empty' });
+            await new Promise((resolve) => setTimeout(resolve, EMPTY_RETRY_MS));
+            continue;
+          }
+          throw error;
+        }
+        this.set({ state: 'live' });
+        await this.api.watchBalance(session.accountId, (balance) => this.apply(balance), {
+          signal,
+          onState: (state) => this.set({ state, problem: undefined }),
+        });
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      this.set({ state: 'error', problem: describe(error) });
+    }
+  }
+}
+
+export function describe(error: unknown): string {
+  if (error instanceof PortalApiError) {
+    if (error.status === 401) return 'This link has expired or is not valid. Reload the page from your account to see your credits.';
+    if (error.status === 403) return 'This link does not allow viewing these credits.';
+    return error.message;
+  }
+  return 'The credits service cannot be reached right now. It will be tried again when you reload.';
+}

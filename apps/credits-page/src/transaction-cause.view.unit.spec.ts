@@ -1,0 +1,30 @@
+import { transactionCause } from './transaction-cause.view';
+
+describe('transaction causes', () => {
+  it('a usage names its feature and models', () => {
+    expect(transactionCause({ type: 'UsageDebited', details: { feature: 'chat', models: ['gpt-4o'] } })).toEqual({ title: 'Chat', cause: 'gpt-4o', kind: 'usage' });
+    expect(transactionCause({ type: 'UsageDebited', details: { feature: 'council', models: ['gpt-4o', 'claude-sonnet'] } }).cause).toBe('gpt-4o + claude-sonnet');
+  });
+
+  it('grants name the plan, the pack or the promotion', () => {
+    expect(transactionCause({ type: 'CreditsGranted', details: { kind: 'allowance', source: 'plan:pro' } })).toMatchObject({ title: 'Plan allowance', cause: 'Monthly credits of plan pro' });
+    expect(transactionCause({ type: 'CreditsGranted', details: { kind: 'purchased', source: 'pack:credits-1000' } })).toMatchObject({ title: 'Purchase', cause: 'Pack credits-1000', kind: 'purchase' });
+    expect(transactionCause({ type: 'CreditsGranted', details: { kind: 'purchased', source: 'purchase' } }, { unit: 'karma' }).cause).toBe('Karma bought');
+    expect(
+      transactionCause({ type: 'CreditsGranted', details: { kind: 'promotional', source: 'promo:welcome', expiresAt: '2026-07-01T00:00:00Z' } }, { locale: 'en-GB' }).cause,
+    ).toBe('welcome · expires 1 Jul 2026');
+  });
+
+  it('expiries say whether the cycle reset, a plan change or an expiry date ended them', () => {
+    expect(transactionCause({ type: 'CreditsExpired', details: { kind: 'allowance', reason: 'cycle-reset' } })).toMatchObject({ title: 'Cycle reset', kind: 'reset' });
+    expect(transactionCause({ type: 'CreditsExpired', details: { kind: 'promotional', reason: 'expired' } })).toMatchObject({ title: 'Expired', kind: 'expiry' });
+    expect(transactionCause({ type: 'CreditsExpired', details: { kind: 'allowance', reason: 'plan-change' } }).title).toBe('Plan change');
+  });
+
+  it('holds, overdraft and cycles have words too; an unknown type is spelt out', () => {
+    expect(transactionCause({ type: 'HoldReleased', details: { reason: 'expired' } }).cause).toBe('The reservation timed out');
+    expect(transactionCause({ type: 'OverdraftIncurred', details: {} }).kind).toBe('overdraft');
+    expect(transactionCause({ type: 'CycleStarted', details: { planId: 'plus' } })).toMatchObject({ title: 'New billing cycle', cause: 'Plan plus' });
+    expect(transactionCause({ type: 'SomethingNew', details: {} }).title).toBe('Something New');
+  });
+});
