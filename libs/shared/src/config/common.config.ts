@@ -69,7 +69,8 @@ export class CommonConfig {
 
   /**
    * Traces (OpenTelemetry, README "Tracing"): `none` (the default: the API's no-op tracer, nothing recorded) or `otlp`
-   * (OTLP/HTTP JSON to OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, read by the exporter).
+   * (OTLP/HTTP JSON to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`). Every
+   * OTEL_* setting the exporter uses is validated here and passed to it explicitly (`otlpExporterOptions`).
    */
   @IsIn(['none', 'otlp', 'console'])
   OTEL_TRACES_EXPORTER: 'none' | 'otlp' | 'console' = 'none';
@@ -77,6 +78,23 @@ export class CommonConfig {
   /** Where OTLP/HTTP goes (`/v1/traces` is appended); the exporter's default is http://localhost:4318. */
   @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL' })
   OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  /** The full URL traces are sent to, as given (takes precedence over OTEL_EXPORTER_OTLP_ENDPOINT). */
+  @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL' })
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+
+  /** Headers on every export, `key=value` pairs separated by commas, values URL-encoded (a vendor's API key): redacted in logs. */
+  @Sensitive()
+  @IsOptional()
+  @Matches(/^\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*=[^,]*(,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*=[^,]*)*$/, {
+    message: 'OTEL_EXPORTER_OTLP_HEADERS must be key=value pairs separated by commas',
+  })
+  OTEL_EXPORTER_OTLP_HEADERS?: string;
+
+  /** Milliseconds an export may take before it is abandoned (the standard default: 10 s). */
+  @IsOptional() @Transform(({ value }) => (value === undefined || value === '' ? undefined : Number(value)))
+  @IsInt() @Min(1) @Max(600_000)
+  OTEL_EXPORTER_OTLP_TIMEOUT?: number;
 
   /** The traces' `service.name`; default the service's own name. */
   @IsOptional() @Matches(/^[\w.-]{1,100}$/, { message: 'OTEL_SERVICE_NAME must be 1-100 letters, digits, _ . or -' })
@@ -94,6 +112,20 @@ export class CommonConfig {
   /** Milliseconds between two exports of the batch span processor (the standard OTEL_BSP_SCHEDULE_DELAY). */
   @IsInt() @Min(1) @Max(60_000)
   OTEL_BSP_SCHEDULE_DELAY = 5_000;
+
+  /** The OTLP/HTTP exporter's options from the validated OTEL_EXPORTER_OTLP_* settings (what is not set is left out). */
+  otlpExporterOptions(): { url?: string; headers?: Record<string, string>; timeoutMillis?: number } {
+    const url = this.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (this.OTEL_EXPORTER_OTLP_ENDPOINT && `${this.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`);
+    const headers = this.OTEL_EXPORTER_OTLP_HEADERS
+      ? Object.fromEntries(
+          this.OTEL_EXPORTER_OTLP_HEADERS.split(',').map((pair) => {
+            const at = pair.indexOf('=');
+            return [pair.slice(0, at).trim(), decodeURIComponent(pair.slice(at + 1).trim())];
+          }),
+        )
+      : undefined;
+    return { ...(url && { url }), ...(headers && { headers }), ...(this.OTEL_EXPORTER_OTLP_TIMEOUT !== undefined && { timeoutMillis: this.OTEL_EXPORTER_OTLP_TIMEOUT }) };
+  }
 
   /**
    * How every Kafka client of the service connects: brokers, TLS and SASL, in kafkajs's option shapes (spread

@@ -47,3 +47,25 @@ describe('CommonConfig: how the Kafka clients connect', () => {
     expect(() => config.kafkaConnection()).toThrow(/\/nonexistent\/ca\.pem/);
   });
 });
+
+describe('CommonConfig: where traces are exported (the standard OTEL_* variables, validated)', () => {
+  it('sends OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, or to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given', () => {
+    expect(loadConfig(CommonConfig, base).otlpExporterOptions()).toEqual({});
+    expect(loadConfig(CommonConfig, { ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318/' }).otlpExporterOptions()).toEqual({ url: 'https://otel.example:4318/v1/traces' });
+    expect(
+      loadConfig(CommonConfig, { ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/ingest' }).otlpExporterOptions(),
+    ).toEqual({ url: 'https://traces.example/ingest' });
+  });
+
+  it('sends the headers (e.g. a vendor API key) and the timeout, and redacts the headers wherever the config is logged', () => {
+    const config = loadConfig(CommonConfig, { ...base, OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s3cret, x-tenant=tally%20prod', OTEL_EXPORTER_OTLP_TIMEOUT: '2500' });
+    expect(config.otlpExporterOptions()).toEqual({ headers: { 'api-key': 's3cret', 'x-tenant': 'tally prod' }, timeoutMillis: 2500 });
+    expect(redactConfig(config)).toMatchObject({ OTEL_EXPORTER_OTLP_HEADERS: '[redacted]' });
+  });
+
+  it('refuses headers that are not key=value pairs, a traces endpoint that is not a URL, and a timeout out of range', () => {
+    expect(problems({ OTEL_EXPORTER_OTLP_HEADERS: 'just-a-token' })).toEqual(['OTEL_EXPORTER_OTLP_HEADERS']);
+    expect(problems({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'otel:4318' })).toEqual(['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
+    expect(problems({ OTEL_EXPORTER_OTLP_TIMEOUT: '0' })).toEqual(['OTEL_EXPORTER_OTLP_TIMEOUT']);
+  });
+});

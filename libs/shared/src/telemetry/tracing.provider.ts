@@ -14,7 +14,7 @@ import { carrierOf, contextOf, type TraceCarrier } from './trace-context.codec';
 
 type TracingConfig = Pick<
   CommonConfig,
-  'OTEL_TRACES_EXPORTER' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_SERVICE_NAME' | 'OTEL_TRACES_SAMPLER' | 'OTEL_TRACES_SAMPLER_ARG' | 'OTEL_BSP_SCHEDULE_DELAY'
+  'OTEL_TRACES_EXPORTER' | 'OTEL_SERVICE_NAME' | 'OTEL_TRACES_SAMPLER' | 'OTEL_TRACES_SAMPLER_ARG' | 'OTEL_BSP_SCHEDULE_DELAY' | 'otlpExporterOptions'
 >;
 
 let provider: TracerProvider | undefined;
@@ -41,7 +41,7 @@ export function startTracing(service: string, config: TracingConfig): void {
   const exporter: SpanExporter =
     config.OTEL_TRACES_EXPORTER === 'console'
       ? new ConsoleSpanExporter()
-      : new OTLPTraceExporter(config.OTEL_EXPORTER_OTLP_ENDPOINT ? { url: `${config.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces` } : {});
+      : new OTLPTraceExporter(config.otlpExporterOptions());
   provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.OTEL_SERVICE_NAME ?? service }),
     sampler: samplerOf(config.OTEL_TRACES_SAMPLER, config.OTEL_TRACES_SAMPLER_ARG ?? 1),
