@@ -20,9 +20,7 @@ describe('the compiled build', () => {
   const services: ServiceProcess[] = [];
 
   const jsFiles = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-      entry.isDirectory() ? jsFiles(join(dir, entry.name)) : entry.name.endsWith('.js') ? [join(dir, entry.name)] : [],
-    );
+    readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js')).map((file) => join(dir, file));
   /** "@nestjs/core/x" → "@nestjs/core", "pg/lib/x" → "pg". */
   const packageOf = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 

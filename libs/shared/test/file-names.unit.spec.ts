@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /**
  * Every TypeScript file is named `<subject>.<role>.ts` with a role from the table in docs/architecture.md
@@ -42,11 +42,8 @@ function typeScriptFiles(): string[] {
   try {
     return execFileSync('git', ['ls-files', '-z', '--', '*.ts'], { cwd: root, encoding: 'utf8' }).split('\0').filter(Boolean);
   } catch {
-    const walk = (dir: string): string[] =>
-      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-        e.isDirectory() ? (['node_modules', '.cache', 'dist', '.git'].includes(e.name) ? [] : walk(join(dir, e.name))) : e.name.endsWith('.ts') ? [relative(root, join(dir, e.name))] : [],
-      );
-    return walk(root);
+    const skipped = /(^|\/)(node_modules|\.cache|dist|\.git)\//;
+    return readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts') && !skipped.test(file));
   }
 }
 

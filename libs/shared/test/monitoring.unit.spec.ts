@@ -30,10 +30,9 @@ function metricNames(expr: string): string[] {
 
 /** The `*.metrics.ts` files under `dir` (relative to the repository), node_modules aside. */
 function metricsFiles(dir: string): string[] {
-  return readdirSync(resolve(root, dir), { withFileTypes: true }).flatMap((entry) => {
-    if (entry.isDirectory()) return entry.name === 'node_modules' ? [] : metricsFiles(join(dir, entry.name));
-    return entry.name.endsWith('.metrics.ts') ? [join(dir, entry.name)] : [];
-  });
+  return readdirSync(resolve(root, dir), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.metrics.ts') && !/(^|\/)node_modules\//.test(file))
+    .map((file) => join(dir, file));
 }
 
 /** Every series name the services can expose: prom-client definitions in *.metrics.ts files, plus Node's defaults. */

@@ -13,7 +13,7 @@ import { CLOCK, carrierOf, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
 import { accountCacheHits, accountCacheMisses, timedAppend } from './account.metrics';
-import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent, type EventAudit } from './account-event.codec';
+import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
 
 export interface LoadedAccount {
   state: AccountState;

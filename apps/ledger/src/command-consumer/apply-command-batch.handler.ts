@@ -7,7 +7,7 @@ import {
   REQUEST_ID_HEADER, carrierFromHeaders, contextOf, continueTrace, endSpan, isValidRequestId, tracingEnabled, type ConsumedTrace, type TraceCarrier,
 } from '@tally/shared';
 import { Rejection, type ToCommand } from '../accounts/account.commands';
-import type { EventAudit } from '../accounts/account-event.codec';
+import type { EventAudit } from '@tally/ledger-events';
 import { AccountRepository, type BatchCommand } from '../accounts/account.repository';
 import { LedgerConfig } from '../config/ledger.config';
 import { LOGGER } from '../database/tokens.provider';

@@ -7,7 +7,7 @@ import {
   NotReadyError, REQUEST_ID_HEADER, StallDetector, carrierFromMetadata, carrierHeaders, continueTrace, endSpan, tracingEnabled,
 } from '@tally/shared';
 import { SpanKind } from '@opentelemetry/api';
-import { toLedgerEnvelope } from '../accounts/account-event.codec';
+import { toLedgerEnvelope } from '@tally/ledger-events';
 import type { LedgerConfig } from '../config/ledger.config';
 import { postgresRelayLag, relayLagSources, relayPublishFailures, relayPublished, type RelayLagSource } from './relay.metrics';
 
