@@ -13,9 +13,10 @@ const common = {
     '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }],
     // @fastify/static (the OpenAPI page's assets) depends on an ES-module-only content-disposition, which Node 20
     // requires natively but Jest does not: that one package is compiled to CommonJS for the tests.
-    '/content-disposition/.+\\.js$': ['@swc/jest', { ...swc, swcrc: false, jsc: { target: 'es2022' } }],
+    // jose (portal tokens) is ES-module only too.
+    '/(content-disposition|jose)/.+\\.js$': ['@swc/jest', { ...swc, swcrc: false, jsc: { target: 'es2022' } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(@fastify/static/node_modules/)?content-disposition/)'],
+  transformIgnorePatterns: ['/node_modules/(?!((@fastify/static/node_modules/)?content-disposition|jose)/)'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper,
   testEnvironment: 'node',

@@ -17,6 +17,10 @@ KEY_FILE="$RUN/dev-api-key"
 API_KEY="$(cat "$KEY_FILE")"
 HASH="$(node -e "process.stdout.write(require('crypto').createHash('sha256').update(process.argv[1]).digest('hex'))" "$API_KEY")"
 export API_KEYS="[{\"name\":\"dev\",\"sha256\":\"$HASH\",\"scopes\":[\"admin\"]}]"
+# The ledger's portal-token secret (issue 16), made once like the key; PORTAL_TOKEN_SECRET in the environment wins.
+PORTAL_SECRET_FILE="$RUN/dev-portal-token-secret"
+[ -f "$PORTAL_SECRET_FILE" ] || node -e "process.stdout.write(require('crypto').randomBytes(48).toString('base64url'))" > "$PORTAL_SECRET_FILE"
+export PORTAL_TOKEN_SECRET="${PORTAL_TOKEN_SECRET:-$(cat "$PORTAL_SECRET_FILE")}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tally}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
 export KAFKAJS_NO_PARTITIONER_WARNING=1
@@ -24,6 +28,9 @@ export KAFKAJS_NO_PARTITIONER_WARNING=1
 # Each service runs under scripts/supervise.sh, which restarts it when it crashes and logs the restart in its log
 # ($RUN/<app>.log, a JSON line with "supervisor":true). $RUN/<app>.pid is the supervisor's pid (scripts/down.sh
 # stops it, and it stops the service gracefully); $RUN/<app>.child.pid is the running service's.
+# The credits page the ledger serves at /portal/ (apps/credits-page/dist; a few seconds with Vite).
+npm run build:page --silent >/dev/null && echo "[up] credits page built (apps/credits-page/dist)"
+
 start() { # app port
   local app=$1 port=$2 pidfile="$RUN/$1.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "[up] $app already running (supervisor pid $(cat "$pidfile"))"; return; fi

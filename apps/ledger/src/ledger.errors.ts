@@ -14,7 +14,8 @@ export type LedgerErrorCode =
   | 'UNKNOWN_PACK'
   | 'UNPRICEABLE_USAGE'
   | 'HOLD_NOT_FOUND'
-  | 'ACCOUNT_BUSY';
+  | 'ACCOUNT_BUSY'
+  | 'PORTAL_DISABLED';
 
 export class LedgerError extends AppError<LedgerErrorCode> {}
 
@@ -33,6 +34,8 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   HOLD_NOT_FOUND: 404,
   // Retryable (with Retry-After): other writes to the account kept winning the race, e.g. consumers catching up.
   ACCOUNT_BUSY: 503,
+  // Server configuration, not the request: minting portal tokens needs PORTAL_TOKEN_SECRET.
+  PORTAL_DISABLED: 503,
 };
 
 /** Domain and pricing errors → the ledger's coded errors (the domain itself knows no transport). */

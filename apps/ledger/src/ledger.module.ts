@@ -12,6 +12,7 @@ import { KAFKA_CLIENT, PG_POOL } from './database/tokens.provider';
 import { ExpiryModule } from './expiry/expiry.module';
 import { GrantModule } from './grant/grant.module';
 import { InfrastructureModule } from './infrastructure.module';
+import { MintPortalTokenModule } from './mint-portal-token/mint-portal-token.module';
 import { PortalPageModule } from './portal-page/portal-page.module';
 import { PurchaseModule } from './purchase/purchase.module';
 import { READ_MODEL_MIGRATIONS } from './read-models';
@@ -59,6 +60,7 @@ export class LedgerModule implements OnModuleInit {
         RelayModule,
         ReadModelsModule,
         PortalPageModule,
+        MintPortalTokenModule,
       ],
       controllers: [HealthController],
       // Filled in onModuleInit, once every module has added its workers.

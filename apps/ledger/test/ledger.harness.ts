@@ -1,11 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
-import { bootstrapHttpApp, hashApiKey, loadConfig, type Clock } from '@tally/shared';
-import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { bootstrapHttpApp, hashApiKey, loadConfig, systemClock, type Clock } from '@tally/shared';
+import { createTestSchema, freePort, TEST_PORTAL_TOKEN_SECRET, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
 import { LedgerModule } from '../src/ledger.module';
+import { portalHttpOptions } from '../src/mint-portal-token/portal-access.provider';
 import { ledgerMicroservices } from '../src/workers/ledger.kafka.transport';
 
 export const API_KEY = 'ledger-test-admin-key';
@@ -26,6 +27,7 @@ export function ledgerTestSettings() {
     PROJECTION_GROUP: `projections-${id}`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     API_KEYS: JSON.stringify([{ name: 'test', sha256: hashApiKey(API_KEY), scopes: ['admin'] }]),
+    PORTAL_TOKEN_SECRET: TEST_PORTAL_TOKEN_SECRET,
   } as Record<string, string>;
   const topics = [env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC];
   return { id, env, topics };
@@ -40,6 +42,7 @@ export async function startLedger(env: Record<string, string>, schema: string, c
   const config = loadConfig(LedgerConfig, { ...env, PORT: String(port), DATABASE_SCHEMA: schema });
   const app = await bootstrapHttpApp(LedgerModule.forRoot(config, clock), {
     service: 'ledger', title: 'test', config, statusByCode: LEDGER_STATUS_BY_CODE, host: '127.0.0.1', microservices: ledgerMicroservices,
+    ...portalHttpOptions(config, clock ?? systemClock),
   });
   return { app, base: `http://127.0.0.1:${port}` };
 }

@@ -53,6 +53,11 @@ describe('the ledger and its OpenAPI document', () => {
       listTransactions: [{ path: `${account}/transactions?limit=5` }],
       getUsage: [{ path: `${account}/usage?period=7d` }],
       exportUsage: [{ path: `${account}/usage/export` }],
+      mintPortalToken: [
+        { path: `${account}/portal-tokens`, body: {} },
+        { path: `${account}/portal-tokens`, body: { ttlSeconds: 120, purchase: true, checkoutUrl: 'https://chat.example/buy', upgradeUrl: 'https://chat.example/plans', timeZone: 'Asia/Tokyo' } },
+      ],
+      getPortalSession: [{ path: `/v1/portal/session?accountId=${ACCOUNT}` }],
     });
     expect(problems).toEqual([]);
   });

@@ -124,6 +124,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/accounts/{accountId}/portal-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mint a short-lived portal token: read-only access to this one account for a browser (the credits page) */
+        post: operations["mintPortalToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/accounts/{accountId}/purchases": {
         parameters: {
             query?: never;
@@ -220,6 +237,23 @@ export interface paths {
         };
         /** The plans catalogue and the credit packs */
         get: operations["listPlans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/portal/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the presented portal token grants: account, expiry, rights, the product's links, time zone */
+        get: operations["getPortalSession"];
         put?: never;
         post?: never;
         delete?: never;
@@ -436,6 +470,29 @@ export interface components {
             /** @example Buy a credit pack or upgrade your plan to continue. */
             hint: string;
         };
+        MintPortalTokenRequest: {
+            /** @description How long the token is valid, in seconds; 3600 when omitted */
+            ttlSeconds?: number;
+            /** @description Whether the page may offer "Buy credits" (through checkoutUrl); false (read only) when omitted */
+            purchase?: boolean;
+            /**
+             * Format: uri
+             * @description The product's checkout page; signed into the token
+             * @example https://chat.example/billing/checkout
+             */
+            checkoutUrl?: string;
+            /**
+             * Format: uri
+             * @description The product's upgrade page; signed into the token
+             * @example https://chat.example/billing/plans
+             */
+            upgradeUrl?: string;
+            /**
+             * @description IANA time zone the page shows dates in (the reset date)
+             * @example Europe/Berlin
+             */
+            timeZone?: string;
+        };
         NotificationSettingsRequest: {
             /**
              * @description A well-formed email address; null or omitted: no email
@@ -515,6 +572,59 @@ export interface components {
             fallbackPlanId: string;
             plans: components["schemas"]["PlanDto"][];
             packs: components["schemas"]["CreditPackDto"][];
+        };
+        PortalLinksDto: {
+            /** Format: uri */
+            checkoutUrl?: string;
+            /** Format: uri */
+            upgradeUrl?: string;
+        };
+        PortalSessionDto: {
+            accountId: string;
+            /**
+             * Format: date-time
+             * @description When the token expires; null for a service API key
+             */
+            expiresAt: string | null;
+            /**
+             * @description `read`, and `purchase` when the page may offer buying credits
+             * @example [
+             *       "read"
+             *     ]
+             */
+            rights: ("read" | "purchase")[];
+            links: components["schemas"]["PortalLinksDto"];
+            /**
+             * @description IANA time zone to show dates in
+             * @example Europe/Berlin
+             */
+            timeZone?: string;
+        };
+        PortalTokenResponseDto: {
+            /** @description The portal token: `Authorization: Bearer <token>` on the read routes of this account */
+            token: string;
+            accountId: string;
+            /**
+             * Format: date-time
+             * @description When the token expires
+             */
+            expiresAt: string;
+            /**
+             * @description `read`, and `purchase` when minted with purchase: true
+             * @example [
+             *       "read"
+             *     ]
+             */
+            rights: ("read" | "purchase")[];
+            links: components["schemas"]["PortalLinksDto"];
+            /** @example Europe/Berlin */
+            timeZone?: string;
+            /**
+             * Format: uri
+             * @description The credits page with the token in the URL fragment (never sent to a server)
+             * @example http://localhost:3002/portal/#token=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhY2N0LTEifQ.c2ln
+             */
+            pageUrl: string;
         };
         PurchaseRequest: {
             /**
@@ -1796,6 +1906,141 @@ export interface operations {
             };
         };
     };
+    mintPortalToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                accountId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MintPortalTokenRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortalTokenResponseDto"];
+                };
+            };
+            /** @description Bad Request: BAD_REQUEST, INVALID_JSON, INVALID_URL, VALIDATION_FAILED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "BAD_REQUEST" | "INVALID_JSON" | "INVALID_URL" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /** @description Unauthorized: UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description Forbidden: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description Not Found: ACCOUNT_NOT_FOUND, NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "ACCOUNT_NOT_FOUND" | "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Payload Too Large: PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description URI Too Long: URL_TOO_LONG */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "URL_TOO_LONG";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE, PORTAL_DISABLED */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (2) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "DEPENDENCY_UNAVAILABLE" | "PORTAL_DISABLED";
+                    };
+                };
+            };
+        };
+    };
     purchaseCredits: {
         parameters: {
             query?: never;
@@ -2722,6 +2967,90 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "BAD_REQUEST" | "INVALID_URL";
+                    };
+                };
+            };
+            /** @description Unauthorized: UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description Forbidden: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (2) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "DEPENDENCY_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    getPortalSession: {
+        parameters: {
+            query?: {
+                /** @description Required with a service API key; with a portal token, must be its account when given */
+                accountId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortalSessionDto"];
+                };
+            };
+            /** @description Bad Request: BAD_REQUEST, INVALID_URL, VALIDATION_FAILED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "BAD_REQUEST" | "INVALID_URL" | "VALIDATION_FAILED";
                     };
                 };
             };

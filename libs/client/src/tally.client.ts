@@ -8,6 +8,12 @@ type Schemas = components['schemas'];
 export type Balance = Schemas['BalanceResponseDto'];
 export type PlacedHold = Schemas['PlacedHoldDto'];
 export type ReleasedHold = Schemas['ReleaseHoldResponseDto'];
+/** What a portal token is minted with: lifetime, purchase right, the product's links, the page's time zone. */
+export type PortalTokenOptions = Schemas['MintPortalTokenRequest'];
+/** A minted portal token: the token, its expiry and rights, and the credits page URL with it in the fragment. */
+export type PortalToken = Schemas['PortalTokenResponseDto'];
+/** What a portal token grants (`GET /v1/portal/session`). */
+export type PortalSession = Schemas['PortalSessionDto'];
 /** What a piece of work used (`{ feature: 'chat', model, inputTokens, outputTokens }`), priced by Tally's rate card. */
 export type Usage = Omit<Schemas['UsageRecordedDto'], 'holdId'>;
 /** A usage event; the client fills in `id` (the idempotency key) and `occurredAt` (now) when they are not given. */
@@ -211,8 +217,20 @@ export class TallyClient {
     if (!signal?.aborted) throw new TallyError(0, 'STREAM_ENDED', 'The balance stream was closed by the server');
   }
 
-  // Portal tokens (issue 16, item 3) come next to these: once the mint operation is in docs/openapi.json and the
-  // types are regenerated, a `mintPortalToken(accountId, rights)` here calls it through `this.api` like `balance`.
+  /**
+   * Mints a portal token for the credits page (needs a key with the portal:mint scope): read-only access to this one
+   * account for a browser, for `ttlSeconds` (60-86,400, default 3,600); with `purchase`, the page may offer buying
+   * credits through `checkoutUrl`. Hand the browser `pageUrl` (the token rides in its fragment) or `token`; never
+   * your API key. Retried like every call; a 503 PORTAL_DISABLED means the ledger has no PORTAL_TOKEN_SECRET.
+   */
+  async mintPortalToken(accountId: string, options: PortalTokenOptions = {}): Promise<PortalToken> {
+    const { data, error, response } = await sendWithRetries(
+      () => this.api.ledger.POST('/v1/accounts/{accountId}/portal-tokens', { params: { path: { accountId } }, body: options }),
+      this.retry,
+    );
+    if (!data) throw TallyError.fromAnswer(response.status, error);
+    return data;
+  }
 }
 
 /** An id matching the API's id pattern ([A-Za-z0-9._:@-]{1,128}). */

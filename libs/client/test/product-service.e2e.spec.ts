@@ -28,7 +28,7 @@ describe('a product service on @tally/client, end to end', () => {
     PROJECTION_GROUP: `projections-${id}`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     // The product's key: what a product service needs, no admin.
-    API_KEYS: JSON.stringify([{ name: 'chat-product', sha256: hashApiKey(PRODUCT_KEY), scopes: ['usage:write', 'accounts:read', 'accounts:write'] }]),
+    API_KEYS: JSON.stringify([{ name: 'chat-product', sha256: hashApiKey(PRODUCT_KEY), scopes: ['usage:write', 'accounts:read', 'accounts:write', 'portal:mint'] }]),
   };
   const drops: (() => Promise<void>)[] = [];
   const services: ServiceProcess[] = [];
@@ -164,5 +164,19 @@ describe('a product service on @tally/client, end to end', () => {
     });
     expect(ran).toBe(false);
     expect((await tally.balance('acct-poor')).held).toBe('0');
+  }, 60_000);
+
+  it("mints a portal token for the credits page, and the token reads that account's balance and nothing else", async () => {
+    await fund('acct-portal', '3');
+    const minted = await tally.mintPortalToken('acct-portal', { ttlSeconds: 300, purchase: true, checkoutUrl: 'https://chat.example/buy', timeZone: 'America/New_York' });
+    expect(minted).toMatchObject({ accountId: 'acct-portal', rights: ['read', 'purchase'], links: { checkoutUrl: 'https://chat.example/buy' }, timeZone: 'America/New_York' });
+    expect(minted.pageUrl).toMatch(/\/portal\/#token=/);
+
+    // The browser's side: the token is its bearer.
+    const browser = new TallyClient({ apiKey: minted.token, urls: { ledger: services[0].base, usageIngest: services[1].base }, retry: { attempts: 1 } });
+    expect((await browser.balance('acct-portal')).available).toBe('3');
+    await expect(browser.balance('acct-poor')).rejects.toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    await expect(browser.mintPortalToken('acct-portal')).rejects.toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    await expect(tally.mintPortalToken('acct-nobody')).rejects.toMatchObject({ status: 404, code: 'ACCOUNT_NOT_FOUND' });
   }, 60_000);
 });

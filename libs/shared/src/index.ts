@@ -9,6 +9,7 @@ export * from './database/pg-connection-loss.provider';
 export * from './database/sql-identifier.parser';
 export * from './http/api-keys.config';
 export * from './http/api-key.guard';
+export * from './http/portal-token.codec';
 export * from './http/http-app.provider';
 export * from './health/health.controller';
 export * from './health/worker-health.service';

@@ -1,8 +1,11 @@
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { CommonConfig, Sensitive } from '@tally/shared';
+import { Transform } from 'class-transformer';
+import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { CommonConfig, Sensitive, splitList } from '@tally/shared';
 
 export const LEDGER_WORKERS = ['commands', 'relay', 'projection'] as const;
 export type LedgerWorker = (typeof LEDGER_WORKERS)[number];
+/** A browser origin: scheme, host and optional port, nothing after (`https://app.example`, `http://localhost:5173`). */
+const ORIGIN_PATTERN = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:\d{1,5})?$/;
 const WORKERS_PATTERN = new RegExp(`^(none|(${LEDGER_WORKERS.join('|')})(,(${LEDGER_WORKERS.join('|')}))*)$`);
 
 /** Every setting of the ledger service; validated at boot. */
@@ -91,6 +94,30 @@ export class LedgerConfig extends CommonConfig {
    */
   @Matches(WORKERS_PATTERN, { message: `WORKERS must be "none" or a comma-separated list of ${LEDGER_WORKERS.join(', ')}` })
   WORKERS = LEDGER_WORKERS.join(',');
+
+  /**
+   * Signs portal tokens (HS256; at least 32 characters, e.g. `openssl rand -base64 48`). Unset: minting answers 503
+   * PORTAL_DISABLED and portal tokens are refused.
+   */
+  @Sensitive()
+  @IsOptional() @IsString() @MinLength(32) @MaxLength(512)
+  PORTAL_TOKEN_SECRET?: string;
+
+  /** The secret before the current one, during a rotation: tokens it signed still verify until they expire. */
+  @Sensitive()
+  @IsOptional() @IsString() @MinLength(32) @MaxLength(512)
+  PORTAL_TOKEN_PREVIOUS_SECRET?: string;
+
+  /** Origins whose pages may read the API from a browser (CORS), comma-separated; none by default. */
+  @Transform(splitList)
+  @IsArray()
+  @Matches(ORIGIN_PATTERN, { each: true, message: 'PORTAL_ALLOWED_ORIGINS must be origins such as https://app.example (scheme, host, optional port), comma-separated' })
+  PORTAL_ALLOWED_ORIGINS: string[] = [];
+
+  /** Where the credits page is served, for the `pageUrl` a mint answers (`<base>/portal/#token=…`); default http://localhost:PORT. */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s?#]+$/, { message: 'PORTAL_PAGE_BASE_URL must be an http(s) URL without query or fragment' })
+  PORTAL_PAGE_BASE_URL?: string;
 
   runs(worker: LedgerWorker): boolean {
     return this.WORKERS.split(',').includes(worker);

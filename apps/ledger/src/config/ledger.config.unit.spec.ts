@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '@tally/shared';
+import { ConfigError, loadConfig, redactConfig } from '@tally/shared';
 import { LEDGER_WORKERS, LedgerConfig } from './ledger.config';
 
 const base = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tally', KAFKA_BROKERS: '127.0.0.1:9092' };
@@ -68,5 +68,43 @@ describe('LedgerConfig consumer retry and stall thresholds, METRICS_ENABLED', ()
     })();
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems.map((problem) => problem.variable).sort()).toEqual(['CONSUMER_RETRY_MAX_MS', 'CONSUMER_STALL_ATTEMPTS', 'METRICS_ENABLED']);
+  });
+});
+
+describe('LedgerConfig portal tokens and CORS', () => {
+  const secret = 'a-portal-token-secret-of-32-chars!';
+
+  it('has no secret, no origins and no page base by default (portal tokens off, no cross-origin access)', () => {
+    const config = loadConfig(LedgerConfig, base);
+    expect([config.PORTAL_TOKEN_SECRET, config.PORTAL_TOKEN_PREVIOUS_SECRET, config.PORTAL_ALLOWED_ORIGINS, config.PORTAL_PAGE_BASE_URL]).toEqual([undefined, undefined, [], undefined]);
+  });
+
+  it('takes a secret, a previous secret, origins and a page base', () => {
+    const config = loadConfig(LedgerConfig, {
+      ...base,
+      PORTAL_TOKEN_SECRET: secret,
+      PORTAL_TOKEN_PREVIOUS_SECRET: `${secret}-old`,
+      PORTAL_ALLOWED_ORIGINS: 'https://app.example, http://localhost:5173,http://[::1]:8080',
+      PORTAL_PAGE_BASE_URL: 'https://credits.example/tally',
+    });
+    expect(config.PORTAL_ALLOWED_ORIGINS).toEqual(['https://app.example', 'http://localhost:5173', 'http://[::1]:8080']);
+    expect([config.PORTAL_TOKEN_SECRET, config.PORTAL_PAGE_BASE_URL]).toEqual([secret, 'https://credits.example/tally']);
+  });
+
+  it('refuses a short secret, an origin with a path or a wildcard, and a page base with a fragment, naming each variable', () => {
+    const error = (() => {
+      try {
+        loadConfig(LedgerConfig, { ...base, PORTAL_TOKEN_SECRET: 'short', PORTAL_TOKEN_PREVIOUS_SECRET: 'also-short', PORTAL_ALLOWED_ORIGINS: 'https://app.example/,*', PORTAL_PAGE_BASE_URL: 'https://x.example/#a' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.map((problem) => problem.variable).sort()).toEqual(['PORTAL_ALLOWED_ORIGINS', 'PORTAL_PAGE_BASE_URL', 'PORTAL_TOKEN_PREVIOUS_SECRET', 'PORTAL_TOKEN_SECRET']);
+  });
+
+  it('keeps the secrets out of what it logs', () => {
+    const logged = redactConfig(loadConfig(LedgerConfig, { ...base, PORTAL_TOKEN_SECRET: secret, PORTAL_TOKEN_PREVIOUS_SECRET: `${secret}-old` }));
+    expect([logged.PORTAL_TOKEN_SECRET, logged.PORTAL_TOKEN_PREVIOUS_SECRET]).toEqual(['[redacted]', '[redacted]']);
   });
 });

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AccountsModule } from '../accounts/accounts.module';
 import { LedgerConfig } from '../config/ledger.config';
 import { BalanceHttpController } from './balance/balance.http.controller';
+import { BalanceReadRepository } from './balance/balance.repository';
 import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from './history/history.provider';
 import { LedgerProjection } from '@tally/ledger-read-models';
 import { ProjectionKafkaController } from './projection.kafka.controller';
@@ -20,5 +21,7 @@ import { ProjectionKafkaController } from './projection.kafka.controller';
     { provide: LedgerProjection, inject: [LedgerConfig], useFactory: (config: LedgerConfig) => new LedgerProjection(config.DATABASE_SCHEMA) },
     ...HISTORY_PROVIDERS,
   ],
+  // Minting a portal token (mint-portal-token/) checks the account has a balance.
+  exports: [BalanceReadRepository],
 })
 export class ReadModelsModule {}

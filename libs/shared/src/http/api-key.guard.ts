@@ -2,39 +2,93 @@ import { CanActivate, createParamDecorator, ExecutionContext, Injectable, SetMet
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.errors';
+import type { Clock } from '../time/clock.provider';
 import { ApiKeyRegistry, type Scope } from './api-keys.config';
+import { hasPortalTokenShape, PortalTokenError, type PortalGrant, type PortalTokenCodec } from './portal-token.codec';
 
 const SCOPE_KEY = 'tally:required-scope';
 const PUBLIC_KEY = 'tally:public';
+const PORTAL_READABLE_KEY = 'tally:portal-readable';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by ApiKeyGuard when a portal token authenticated the request: what the token grants. */
+    portalGrant?: PortalGrant;
+  }
+}
 
 /** The scope a route requires; the `admin` scope satisfies every requirement. */
 export const RequireScope = (scope: Scope) => SetMetadata(SCOPE_KEY, scope);
 /** Routes without a key: /health and /docs only. */
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
+/**
+ * A read route a portal token may call (besides API keys with the route's scope): only for the account the token
+ * was minted for, the route's `:accountId` (or `?accountId`) being the token's subject. Never on a route that
+ * changes money or mints.
+ */
+export const PortalReadable = () => SetMetadata(PORTAL_READABLE_KEY, true);
 
 export class AuthError extends AppError<'UNAUTHENTICATED' | 'FORBIDDEN'> {}
 
 export const AUTH_STATUS_BY_CODE = { UNAUTHENTICATED: 401, FORBIDDEN: 403 } as const;
+
+/** How the guard checks portal tokens; without it (the services other than the ledger) they are refused. */
+export interface PortalTokenCheck {
+  codec: PortalTokenCodec;
+  clock: Clock;
+}
 
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly keys: ApiKeyRegistry,
+    private readonly portal?: PortalTokenCheck,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  /** Synchronous for API keys (the hot path); a portal token's signature check is asynchronous. */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
-    const entry = match ? this.keys.find(match[1]) : undefined;
-    if (!entry) throw new AuthError('UNAUTHENTICATED', 'A valid service API key is required (Authorization: Bearer <key>).');
+    const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const entry = bearer === undefined ? undefined : this.keys.find(bearer);
+    if (!entry) {
+      if (bearer !== undefined && hasPortalTokenShape(bearer)) return this.admitPortalToken(bearer, request, targets);
+      throw new AuthError('UNAUTHENTICATED', 'A valid service API key is required (Authorization: Bearer <key>).');
+    }
     const required = this.reflector.getAllAndOverride<Scope | undefined>(SCOPE_KEY, targets);
     if (required && !entry.scopes.includes(required) && !entry.scopes.includes('admin')) {
       throw new AuthError('FORBIDDEN', `This API key lacks the ${required} scope.`, { requiredScope: required });
     }
     request.apiKeyName = entry.name;
+    return true;
+  }
+
+  /**
+   * A portal token: verified first (401 when expired or not valid, whatever the route), then allowed only on a
+   * portal-readable route of its own account (403 otherwise). Messages never quote the token.
+   */
+  private async admitPortalToken(token: string, request: FastifyRequest, targets: Parameters<Reflector['getAllAndOverride']>[1]): Promise<boolean> {
+    if (!this.portal) throw new AuthError('UNAUTHENTICATED', 'Portal tokens are not accepted here; use a service API key.', { reason: 'PORTAL_TOKENS_DISABLED' });
+    let grant: PortalGrant;
+    try {
+      grant = await this.portal.codec.verify(token, this.portal.clock.now());
+    } catch (error) {
+      if (!(error instanceof PortalTokenError)) throw error;
+      const reason = error.reason === 'expired' ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID';
+      throw new AuthError('UNAUTHENTICATED', error.message, { reason });
+    }
+    if (!this.reflector.getAllAndOverride<boolean>(PORTAL_READABLE_KEY, targets)) {
+      throw new AuthError('FORBIDDEN', 'A portal token may only read its own account; this route needs a service API key.', { reason: 'PORTAL_TOKEN_NOT_ALLOWED' });
+    }
+    const accountId = (request.params as Record<string, unknown> | undefined)?.accountId ?? (request.query as Record<string, unknown> | undefined)?.accountId;
+    if (accountId !== undefined && accountId !== grant.accountId) {
+      throw new AuthError('FORBIDDEN', 'This portal token is for another account.', { reason: 'OTHER_ACCOUNT' });
+    }
+    request.portalGrant = grant;
+    // The audit trail's actor; portal tokens only read, so no event ever records it, but access lines do.
+    request.apiKeyName = `portal:${grant.accountId}`;
     return true;
   }
 }
@@ -45,4 +99,9 @@ export class ApiKeyGuard implements CanActivate {
  */
 export const ApiKeyName = createParamDecorator((_data: unknown, context: ExecutionContext): string | undefined =>
   context.switchToHttp().getRequest<FastifyRequest>().apiKeyName,
+);
+
+/** The grant of the portal token that authenticated the request; undefined for a service API key. */
+export const PortalGrantOf = createParamDecorator((_data: unknown, context: ExecutionContext): PortalGrant | undefined =>
+  context.switchToHttp().getRequest<FastifyRequest>().portalGrant,
 );

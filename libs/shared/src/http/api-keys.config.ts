@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { ContractViolation, validateInto } from '@tally/contracts';
 
-export const SCOPES = ['usage:write', 'accounts:read', 'accounts:write', 'admin'] as const;
+export const SCOPES = ['usage:write', 'accounts:read', 'accounts:write', 'portal:mint', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export class ApiKeyEntry {

@@ -14,7 +14,8 @@ import { HttpErrorFilter, platformErrorBody, type HttpStatusByCode } from '../er
 import { createLogger } from '../logging/pino.logger';
 import { PinoNestLogger } from '../logging/pino-nest.logger';
 import { buildOpenApiDocument } from '../openapi/openapi-document.view';
-import { ApiKeyGuard, AUTH_STATUS_BY_CODE } from './api-key.guard';
+import fastifyCors from '@fastify/cors';
+import { ApiKeyGuard, AUTH_STATUS_BY_CODE, type PortalTokenCheck } from './api-key.guard';
 import { ApiKeyRegistry } from './api-keys.config';
 import { registerRequestContext } from './request-context.logger';
 import { startTracing, stopTracing } from '../telemetry/tracing.provider';
@@ -35,6 +36,13 @@ export interface HttpAppOptions {
    * happens in the background). Not inheriting the app's global guards, pipes and filters (those are HTTP's).
    */
   microservices?: (app: NestFastifyApplication) => object[];
+  /** Portal tokens (the ledger): accepted on routes marked `@PortalReadable()`, checked with this codec and clock. */
+  portalTokens?: PortalTokenCheck;
+  /**
+   * Origins (`https://app.example`) whose pages may call the API from a browser (CORS): GET with an Authorization
+   * header, Content-Disposition and X-Request-Id readable. None by default: no cross-origin access at all.
+   */
+  corsOrigins?: readonly string[];
 }
 
 /**
@@ -69,7 +77,17 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
     }),
   );
   app.useGlobalFilters(new HttpErrorFilter({ ...AUTH_STATUS_BY_CODE, ...options.statusByCode }));
-  app.useGlobalGuards(new ApiKeyGuard(app.get(Reflector), ApiKeyRegistry.fromJson(options.config.API_KEYS)));
+  app.useGlobalGuards(new ApiKeyGuard(app.get(Reflector), ApiKeyRegistry.fromJson(options.config.API_KEYS), options.portalTokens));
+  if (options.corsOrigins?.length) {
+    // An onRequest hook (before the guard, so a preflight needs no key); streamed answers copy its headers (hijackReply).
+    await app.register(fastifyCors, {
+      origin: [...options.corsOrigins],
+      methods: ['GET'],
+      allowedHeaders: ['Authorization'],
+      exposedHeaders: ['Content-Disposition', 'X-Request-Id'],
+      maxAge: 600,
+    });
+  }
   // Each service serves its own document (JSON at /docs-json); docs/openapi.json merges the four (scripts/openapi.script.ts).
   const document = buildOpenApiDocument(app, { service: options.service, title: options.title });
   SwaggerModule.setup('docs', app, document);
@@ -83,6 +101,19 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
     logger.info({ port: options.config.PORT }, 'listening');
   }
   return app;
+}
+
+/**
+ * Takes the response over from Fastify, for a handler that writes the Node response itself (an event stream, a CSV
+ * download), keeping the headers hooks already set on the reply (X-Request-Id, CORS), which Fastify would only have
+ * written when it sent the answer itself.
+ */
+export function hijackReply(reply: FastifyReply): FastifyReply['raw'] {
+  reply.hijack();
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) reply.raw.setHeader(name, value);
+  }
+  return reply.raw;
 }
 
 /**

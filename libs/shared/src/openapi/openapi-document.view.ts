@@ -31,7 +31,9 @@ export function buildOpenApiDocument(app: INestApplication, options: { service: 
     .addSecurity(API_KEY_SCHEME, {
       type: 'http',
       scheme: 'bearer',
-      description: 'An opaque service API key, `Authorization: Bearer <key>` (not a JWT); each key has scopes (usage:write, accounts:read, accounts:write, admin).',
+      description:
+        'An opaque service API key, `Authorization: Bearer <key>`; each key has scopes (usage:write, accounts:read, accounts:write, portal:mint, admin). ' +
+        'The read routes of one account (balance, its stream, transactions, usage, export) and GET /v1/portal/session also take a portal token (a JWT minted by POST /v1/accounts/{accountId}/portal-tokens) for that account.',
     })
     .build();
   const document = SwaggerModule.createDocument(app, config, {

@@ -5,6 +5,12 @@ import { Client } from 'pg';
 export const testDatabaseUrl = (): string => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tally_test';
 export const testKafkaBrokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
+/**
+ * The portal-token secret the services tests start get (PORTAL_TOKEN_SECRET; a test may pass its own): tests sign
+ * tokens with it to check what the ledger refuses (expired, other audience).
+ */
+export const TEST_PORTAL_TOKEN_SECRET = 'tally-test-portal-token-secret-0123456789';
+
 /** A short random suffix for topic, group and schema names, so test files never share state. */
 export const uniqueSuffix = (): string => randomBytes(4).toString('hex');
 

@@ -42,6 +42,10 @@ function stringArbitrary(schema: JsonSchema): fc.Arbitrary<string> {
   }
   const minLength = schema.minLength ?? 0;
   const maxLength = schema.maxLength ?? Math.max(minLength, CAP.string);
+  if (schema.format === 'uri') {
+    // Absolute http(s) URLs (the product links a portal token carries).
+    return fc.webUrl({ validSchemes: ['http', 'https'], withQueryParameters: true }).filter((s) => s.length >= minLength && s.length <= maxLength);
+  }
   if (schema.pattern) {
     const full = new RegExp(schema.pattern);
     return fc.stringMatching(new RegExp(schema.pattern.replace(LOOKAHEAD, ''))).filter((s) => full.test(s) && s.length >= minLength && s.length <= maxLength);

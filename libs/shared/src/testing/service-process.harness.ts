@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { freePort, waitFor } from './index';
+import { freePort, TEST_PORTAL_TOKEN_SECRET, waitFor } from './index';
 
 export interface ServiceProcess {
   port: number;
@@ -32,7 +32,8 @@ export type ServiceRuntime = { kind: 'source' } | { kind: 'compiled'; node: stri
  */
 export async function startServiceProcess(
   app: string,
-  env: Record<string, string>,
+  /** Added to this process's environment; a name set to undefined is left out (e.g. PORTAL_TOKEN_SECRET, set by default). */
+  env: Record<string, string | undefined>,
   timeoutMs = 60_000,
   waitPath = '/health/ready',
   runtime: ServiceRuntime = { kind: 'source' },
@@ -48,7 +49,7 @@ export async function startServiceProcess(
       : [process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`]];
   const child = spawn(node, [...nodeArgs, ...entry], {
     cwd: root,
-    env: { ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+    env: { PORTAL_TOKEN_SECRET: TEST_PORTAL_TOKEN_SECRET, ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, hijackReply, PortalReadable, RequireScope } from '@tally/shared';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
 import { BalanceNotifications } from './balance-notifications.service';
 
@@ -20,6 +20,7 @@ export class BalanceStreamController {
   /** Server-sent events: `event: balance` with the current balance, then again after every change. */
   @Get()
   @RequireScope('accounts:read')
+  @PortalReadable()
   @ApiOperation({ operationId: 'streamBalance', summary: 'Server-sent events: the balance now, then after every change' })
   @ApiOkResponse({
     description: 'An event stream: `event: balance`, `id:` the stream version, `data:` the projected balance (JSON); a comment line every 15 s',
@@ -40,7 +41,7 @@ export class BalanceStreamController {
     // Subscribe (LISTEN active) before reading, so no change between the read and the subscription is lost.
     const unsubscribe = await this.notifications.subscribe(accountId, send);
     // From here on the handler writes the event stream on the Node response itself; Fastify must not send.
-    reply.hijack();
+    hijackReply(reply);
     res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');

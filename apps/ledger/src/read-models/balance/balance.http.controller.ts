@@ -2,7 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery } from '@nestjs/swagger';
 import { ContractViolation } from '@tally/contracts';
 import { balanceView } from '@tally/ledger-domain';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, PortalReadable, RequireScope } from '@tally/shared';
 import { balanceFromView, balanceResponse, type BalanceResponse } from '../../accounts/account-balance.view';
 import { AccountIdParam } from '../../accounts/account-id.decorator';
 import { AccountRepository } from '../../accounts/account.repository';
@@ -21,6 +21,7 @@ export class BalanceHttpController {
 
   @Get()
   @RequireScope('accounts:read')
+  @PortalReadable()
   @ApiOperation({ operationId: 'getBalance', summary: 'Live balance from the read model, or `?at=` an instant: folded from the event stream' })
   @ApiQuery({ name: 'at', required: false, description: 'ISO-8601 instant', schema: { type: 'string', format: 'date-time' } })
   @ApiOkResponse({ type: BalanceResponseDto })

@@ -1,6 +1,6 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, PortalReadable, RequireScope } from '@tally/shared';
 import { TransactionsQueryDto } from './history.dto';
 import { TransactionPageDto } from './history.response.dto';
 import { TransactionQueryService, type TransactionPage } from './transactions.query';
@@ -14,6 +14,7 @@ export class TransactionsController {
   /** Money movements, newest first; pass `nextCursor` back as `cursor` for the next page. */
   @Get()
   @RequireScope('accounts:read')
+  @PortalReadable()
   @ApiOperation({ operationId: 'listTransactions', summary: 'Money movements with their cause, newest first, paginated' })
   @ApiOkResponse({ type: TransactionPageDto })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })

@@ -1,7 +1,7 @@
 import { Controller, Get, Logger, Param, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, hijackReply, PortalReadable, RequireScope } from '@tally/shared';
 import { UsageExportQueryDto, UsageQueryDto } from './history.dto';
 import { UsageSummaryDto } from './history.response.dto';
 import { DEFAULT_USAGE_DAYS } from './history.parser';
@@ -22,6 +22,7 @@ export class UsageController {
   /** Credits and requests, in total and by model, feature and UTC day. */
   @Get()
   @RequireScope('accounts:read')
+  @PortalReadable()
   @ApiOperation({ operationId: 'getUsage', summary: 'Credits and requests in a period, in total and by model, feature and UTC day' })
   @ApiOkResponse({ type: UsageSummaryDto })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
@@ -32,6 +33,7 @@ export class UsageController {
   /** One CSV row per usage event, oldest first, streamed; the last 30 days unless `period` or `from`/`to` say otherwise. */
   @Get('export')
   @RequireScope('accounts:read')
+  @PortalReadable()
   @ApiOperation({ operationId: 'exportUsage', summary: 'One CSV row per usage event in a period, streamed' })
   @ApiOkResponse({
     description: 'CSV with the header occurred_at,usage_id,feature,model,input_tokens,output_tokens,images,resolution,video_seconds,credits,rate_card_version',
@@ -43,8 +45,7 @@ export class UsageController {
     const range = await this.usage.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
     const day = (date: Date) => date.toISOString().slice(0, 10);
     // From here on the handler writes the Node response itself (a stream Fastify must not touch).
-    reply.hijack();
-    const res = reply.raw;
+    const res = hijackReply(reply);
     res.statusCode = 200;
     res.setHeader('Content-Type', 'text/csv; charset=utf-8');
     res.setHeader('Content-Disposition', `attachment; filename="usage-${accountId.replace(/[^A-Za-z0-9._-]/g, '_')}-${day(range.from)}-${day(range.to)}.csv"`);

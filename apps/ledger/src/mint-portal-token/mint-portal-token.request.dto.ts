@@ -1,0 +1,43 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsInt, IsString, IsUrl, Matches, Max, MaxLength, Min, ValidateBy } from 'class-validator';
+import { ID_PATTERN, IsOptionalNotNull } from '@tally/contracts';
+import { API_ID_PATTERN } from '@tally/shared';
+import { isValidZone } from '@tally/subscription-domain';
+
+export const PORTAL_TOKEN_TTL = { min: 60, max: 86_400, default: 3_600 } as const;
+
+const HTTP_URL = { protocols: ['http', 'https'], require_protocol: true, require_tld: false };
+
+/** An IANA time zone as the billing calendar accepts it (`Europe/Berlin`, `UTC`; no fixed offsets). */
+const IsIanaZone = () =>
+  ValidateBy({ name: 'isIanaZone', validator: { validate: (value) => isValidZone(value), defaultMessage: () => 'timeZone must be an IANA time zone such as Europe/Berlin' } });
+
+export class MintPortalTokenRequest {
+  @ApiPropertyOptional({ type: 'integer', minimum: PORTAL_TOKEN_TTL.min, maximum: PORTAL_TOKEN_TTL.max, description: `How long the token is valid, in seconds; ${PORTAL_TOKEN_TTL.default} when omitted` })
+  @IsOptionalNotNull() @IsInt() @Min(PORTAL_TOKEN_TTL.min) @Max(PORTAL_TOKEN_TTL.max)
+  ttlSeconds?: number;
+
+  @ApiPropertyOptional({ description: 'Whether the page may offer "Buy credits" (through checkoutUrl); false (read only) when omitted' })
+  @IsOptionalNotNull() @IsBoolean()
+  purchase?: boolean;
+
+  @ApiPropertyOptional({ format: 'uri', maxLength: 2048, example: 'https://chat.example/billing/checkout', description: "The product's checkout page; signed into the token" })
+  @IsOptionalNotNull() @IsString() @MaxLength(2048) @IsUrl(HTTP_URL, { message: 'checkoutUrl must be an absolute http(s) URL' })
+  checkoutUrl?: string;
+
+  @ApiPropertyOptional({ format: 'uri', maxLength: 2048, example: 'https://chat.example/billing/plans', description: "The product's upgrade page; signed into the token" })
+  @IsOptionalNotNull() @IsString() @MaxLength(2048) @IsUrl(HTTP_URL, { message: 'upgradeUrl must be an absolute http(s) URL' })
+  upgradeUrl?: string;
+
+  @ApiPropertyOptional({ maxLength: 64, example: 'Europe/Berlin', description: 'IANA time zone the page shows dates in (the reset date)' })
+  @IsOptionalNotNull() @IsString() @MaxLength(64) @IsIanaZone()
+  timeZone?: string;
+}
+
+/** `GET /v1/portal/session?accountId=`: which account a service API key asks about (a portal token names its own). */
+export class PortalSessionQuery {
+  @ApiPropertyOptional({ pattern: API_ID_PATTERN, description: 'Required with a service API key; with a portal token, must be its account when given' })
+  @IsOptionalNotNull()
+  @Matches(ID_PATTERN, { message: 'accountId must be 1-128 characters of letters, digits and . _ : @ -' })
+  accountId?: string;
+}

@@ -1,0 +1,291 @@
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { hashApiKey, PortalTokenCodec, type PortalGrant } from '@tally/shared';
+import { createTestSchema, startServiceProcess, TEST_PORTAL_TOKEN_SECRET, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
+import { createTopics, ledgerTestSettings } from './ledger.harness';
+
+const KEYS = { ops: 'portal-ops-key', reader: 'portal-reader-key', reporter: 'portal-reporter-key', minter: 'portal-minter-key' };
+const ALLOWED_ORIGIN = 'https://app.example';
+const ACCOUNT = 'acct-portal';
+const OTHER = 'acct-portal-other';
+
+/**
+ * Issue 16, item 3: portal tokens and CORS on the real ledger process (its consumers, relay and projection on the
+ * real Kafka and PostgreSQL). A product's backend (portal:mint) mints a token for one account; the token reads that
+ * account's balance, live stream, history, usage and export, and nothing else; expired, tampered and other-account
+ * tokens are refused; browsers from the configured origins get CORS headers, on the streamed answers too.
+ */
+describe('portal tokens and CORS on the ledger', () => {
+  const { id, env, topics } = ledgerTestSettings();
+  let ledger: ServiceProcess;
+  let disabled: ServiceProcess;
+  let producer: Producer;
+  const drops: (() => Promise<void>)[] = [];
+
+  const call = (base: string, path: string, bearer: string, init: RequestInit = {}) =>
+    fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${bearer}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers } });
+  const answer = async (response: Response) => ({ status: response.status, body: (await response.json()) as Record<string, any> });
+  const get = async (path: string, bearer: string) => answer(await call(ledger.base, path, bearer));
+  const post = async (path: string, bearer: string, body: object, base = ledger.base) => answer(await call(base, path, bearer, { method: 'POST', body: JSON.stringify(body) }));
+  const mint = (accountId: string, body: object, key = KEYS.minter) => post(`/v1/accounts/${accountId}/portal-tokens`, key, body);
+  /** A token signed by the test itself with the ledger's secret (or another), for what the ledger must refuse. */
+  const signed = (grant: Partial<PortalGrant>, secret = TEST_PORTAL_TOKEN_SECRET) =>
+    new PortalTokenCodec({ secret }).sign({
+      accountId: ACCOUNT, tokenId: 'test-token', issuedAt: new Date(Date.now() - 7_200_000), expiresAt: new Date(Date.now() + 3_600_000), rights: ['read'], links: {}, ...grant,
+    });
+
+  beforeAll(async () => {
+    await createTopics(topics);
+    const [schema, disabledSchema] = await Promise.all([createTestSchema('ledger_portal'), createTestSchema('ledger_portal_off')]);
+    drops.push(schema.drop, disabledSchema.drop);
+    const apiKeys = JSON.stringify([
+      { name: 'ops', sha256: hashApiKey(KEYS.ops), scopes: ['admin'] },
+      { name: 'reader', sha256: hashApiKey(KEYS.reader), scopes: ['accounts:read'] },
+      { name: 'reporter', sha256: hashApiKey(KEYS.reporter), scopes: ['usage:write'] },
+      { name: 'product-backend', sha256: hashApiKey(KEYS.minter), scopes: ['portal:mint'] },
+    ]);
+    const common = { ...env, API_KEYS: apiKeys, PORTAL_ALLOWED_ORIGINS: `${ALLOWED_ORIGIN},http://localhost:5173`, PORTAL_PAGE_BASE_URL: 'https://credits.example/' };
+    [ledger, disabled] = await Promise.all([
+      // PORTAL_TOKEN_SECRET: the harness's TEST_PORTAL_TOKEN_SECRET.
+      startServiceProcess('ledger', { ...common, DATABASE_SCHEMA: schema.schema }, 120_000),
+      // No secret: portal tokens off. HTTP only, on topics and groups of its own, so it takes nothing from the first.
+      startServiceProcess('ledger', { ...common, DATABASE_SCHEMA: disabledSchema.schema, CONSUMER_GROUP: `ledger-off-${id}`, PROJECTION_GROUP: `projections-off-${id}`, WORKERS: 'none', PORTAL_TOKEN_SECRET: undefined }, 120_000),
+    ]);
+    producer = new Kafka({ clientId: 'portal-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    // Two accounts with a balance; ACCOUNT also with one usage event (gpt-4o, 300,000 output tokens = 3 credits).
+    for (const accountId of [ACCOUNT, OTHER]) expect((await post(`/v1/accounts/${accountId}/grants`, KEYS.ops, { idempotencyKey: 'welcome', amount: '10' })).status).toBe(201);
+    await producer.send({
+      topic: env.USAGE_EVENTS_TOPIC,
+      messages: [{ key: ACCOUNT, value: JSON.stringify({ id: 'portal-u1', type: 'UsageRecorded', version: 1, accountId: ACCOUNT, occurredAt: new Date().toISOString(), data: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 300_000 } }) }],
+    });
+    await waitFor(async () => (await get(`/v1/accounts/${ACCOUNT}/balance`, KEYS.ops)).body.available === '7', 30_000);
+    await waitFor(async () => (await get(`/v1/accounts/${OTHER}/balance`, KEYS.ops)).status === 200, 30_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await producer?.disconnect();
+    for (const service of [ledger, disabled]) await service?.kill();
+    for (const drop of drops) await drop();
+  });
+
+  describe('minting', () => {
+    it('refuses keys without portal:mint (accounts:read, usage:write) with 403', async () => {
+      for (const key of [KEYS.reader, KEYS.reporter]) {
+        expect(await mint(ACCOUNT, {}, key)).toEqual({ status: 403, body: expect.objectContaining({ code: 'FORBIDDEN', details: { requiredScope: 'portal:mint' } }) });
+      }
+    });
+
+    it('mints for a portal:mint key: 201 with the token, its expiry, rights, signed links, zone and the page URL', async () => {
+      const before = Date.now();
+      const links = { checkoutUrl: 'https://chat.example/billing/checkout?pack=1000', upgradeUrl: 'https://chat.example/billing/plans' };
+      const { status, body } = await mint(ACCOUNT, { ttlSeconds: 600, purchase: true, ...links, timeZone: 'Europe/Berlin' });
+      expect(status).toBe(201);
+      expect(body).toEqual({
+        token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/), accountId: ACCOUNT, expiresAt: expect.any(String), rights: ['read', 'purchase'], links, timeZone: 'Europe/Berlin',
+        pageUrl: `https://credits.example/portal/#token=${body.token}`,
+      });
+      const expiresIn = Date.parse(body.expiresAt) - before;
+      expect(expiresIn).toBeGreaterThan(598_000);
+      expect(expiresIn).toBeLessThanOrEqual(601_000);
+      // The page configures itself from the session the token grants.
+      expect(await get('/v1/portal/session', body.token)).toEqual({ status: 200, body: { accountId: ACCOUNT, expiresAt: body.expiresAt, rights: ['read', 'purchase'], links, timeZone: 'Europe/Berlin' } });
+    });
+
+    it('defaults to one hour, read only, no links, no zone', async () => {
+      const { status, body } = await mint(ACCOUNT, {});
+      expect(status).toBe(201);
+      expect(body).toEqual(expect.objectContaining({ rights: ['read'], links: {} }));
+      expect(body.timeZone).toBeUndefined();
+      expect(Math.abs(Date.parse(body.expiresAt) - Date.now() - 3_600_000)).toBeLessThan(5_000);
+      expect((await get('/v1/portal/session', body.token)).body).toEqual({ accountId: ACCOUNT, expiresAt: body.expiresAt, rights: ['read'], links: {} });
+    });
+
+    it('refuses a bad body naming each field, and an account with no balance with 404 ACCOUNT_NOT_FOUND', async () => {
+      const refused = await mint(ACCOUNT, { ttlSeconds: 59, purchase: 'yes', checkoutUrl: 'javascript:alert(1)', upgradeUrl: `https://x.example/${'a'.repeat(2048)}`, timeZone: '+02:00' });
+      expect(refused.status).toBe(400);
+      expect(refused.body.details.map((issue: { field: string }) => issue.field).sort()).toEqual(['checkoutUrl', 'purchase', 'timeZone', 'ttlSeconds', 'upgradeUrl']);
+      expect((await mint(ACCOUNT, { ttlSeconds: 86_401 })).status).toBe(400);
+      expect((await mint(ACCOUNT, { timeZone: 'Mars/Olympus' })).status).toBe(400);
+      expect(await mint('acct-never-seen', {})).toEqual({ status: 404, body: expect.objectContaining({ code: 'ACCOUNT_NOT_FOUND' }) });
+    });
+
+    it('answers 503 PORTAL_DISABLED on a ledger without PORTAL_TOKEN_SECRET, which also refuses portal tokens', async () => {
+      expect(await post(`/v1/accounts/${ACCOUNT}/portal-tokens`, KEYS.minter, {}, disabled.base)).toEqual({ status: 503, body: expect.objectContaining({ code: 'PORTAL_DISABLED' }) });
+      const token = await signed({});
+      expect(await answer(await call(disabled.base, '/v1/portal/session', token))).toEqual({ status: 401, body: expect.objectContaining({ code: 'UNAUTHENTICATED' }) });
+    });
+  });
+
+  describe('what a token reads', () => {
+    let token: string;
+    beforeAll(async () => {
+      token = (await mint(ACCOUNT, { ttlSeconds: 900 })).body.token;
+    });
+
+    it('reads its own balance, transactions, usage and the CSV export', async () => {
+      expect(await get(`/v1/accounts/${ACCOUNT}/balance`, token)).toEqual({ status: 200, body: expect.objectContaining({ accountId: ACCOUNT, available: '7' }) });
+      const history = await get(`/v1/accounts/${ACCOUNT}/transactions`, token);
+      expect(history.status).toBe(200);
+      expect(history.body.items.length).toBe(2);
+      expect(await get(`/v1/accounts/${ACCOUNT}/usage?period=7d`, token)).toEqual({ status: 200, body: expect.objectContaining({ totals: expect.objectContaining({ credits: '3', requests: 1 }) }) });
+      const csv = await call(ledger.base, `/v1/accounts/${ACCOUNT}/usage/export`, token);
+      expect(csv.status).toBe(200);
+      expect((await csv.text()).split('\n').filter(Boolean)).toEqual([expect.stringMatching(/^occurred_at,usage_id/), expect.stringContaining('portal-u1')]);
+    });
+
+    it('follows its own live balance stream, a grant showing up while it listens', async () => {
+      const stream = await streamFrames(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, token);
+      try {
+        await waitFor(() => stream.frames.some((frame) => frame.available === '7'), 10_000);
+        expect((await post(`/v1/accounts/${ACCOUNT}/grants`, KEYS.ops, { idempotencyKey: 'while-streaming', amount: '1' })).status).toBe(201);
+        await waitFor(() => stream.frames.some((frame) => frame.available === '8'), 20_000);
+      } finally {
+        stream.close();
+      }
+    });
+
+    it('refuses another account with 403, on every read route and the session', async () => {
+      for (const path of ['balance', 'balance/stream', 'transactions', 'usage', 'usage/export']) {
+        expect(await get(`/v1/accounts/${OTHER}/${path}`, token)).toEqual({ status: 403, body: expect.objectContaining({ code: 'FORBIDDEN', details: { reason: 'OTHER_ACCOUNT' } }) });
+      }
+      expect((await get(`/v1/portal/session?accountId=${OTHER}`, token)).status).toBe(403);
+      expect((await get(`/v1/portal/session?accountId=${ACCOUNT}`, token)).status).toBe(200);
+    });
+
+    it('can never spend, credit, release or mint: 403 on every write route, even of its own account', async () => {
+      const writes: [string, string, object?][] = [
+        ['POST', `/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'portal-grant', amount: '1' }],
+        ['POST', `/v1/accounts/${ACCOUNT}/purchases`, { paymentReference: 'portal-pay', amount: '1' }],
+        ['POST', `/v1/accounts/${ACCOUNT}/authorizations`, { amount: '1', hold: { holdId: 'portal-hold', ttlSeconds: 60 } }],
+        ['DELETE', `/v1/accounts/${ACCOUNT}/holds/any-hold`],
+        ['POST', `/v1/accounts/${ACCOUNT}/portal-tokens`, {}],
+      ];
+      for (const [method, path, body] of writes) {
+        const refused = await answer(await call(ledger.base, path, token, { method, ...(body && { body: JSON.stringify(body) }) }));
+        expect({ path, ...refused }).toEqual({ path, status: 403, body: expect.objectContaining({ code: 'FORBIDDEN', details: { reason: 'PORTAL_TOKEN_NOT_ALLOWED' } }) });
+      }
+      expect((await get(`/v1/accounts/${ACCOUNT}/balance`, KEYS.ops)).body.available).toBe('8');
+    });
+
+    it('an API key reads the session of ?accountId (no expiry, read only), and must name it', async () => {
+      expect(await get(`/v1/portal/session?accountId=${ACCOUNT}`, KEYS.reader)).toEqual({ status: 200, body: { accountId: ACCOUNT, expiresAt: null, rights: ['read'], links: {} } });
+      expect(await get('/v1/portal/session', KEYS.reader)).toEqual({ status: 400, body: expect.objectContaining({ code: 'VALIDATION_FAILED' }) });
+      expect((await get(`/v1/portal/session?accountId=${ACCOUNT}`, KEYS.reporter)).status).toBe(403);
+    });
+  });
+
+  describe('refused tokens', () => {
+    it('an expired token: 401 UNAUTHENTICATED saying it expired', async () => {
+      const expired = await signed({ issuedAt: new Date(Date.now() - 3_700_000), expiresAt: new Date(Date.now() - 100_000) });
+      const refused = await get(`/v1/accounts/${ACCOUNT}/balance`, expired);
+      expect(refused).toEqual({ status: 401, body: { code: 'UNAUTHENTICATED', message: expect.stringContaining('expired'), details: { reason: 'TOKEN_EXPIRED' } } });
+      // An expired token is refused before the route is looked at: 401, not 403, on a write route too.
+      expect((await post(`/v1/accounts/${ACCOUNT}/grants`, expired, { idempotencyKey: 'x', amount: '1' })).status).toBe(401);
+    });
+
+    it('a tampered token (another account in the payload, a changed signature), another secret or another audience: 401', async () => {
+      const token = (await mint(ACCOUNT, {})).body.token as string;
+      const [header, payload, signature] = token.split('.');
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+      const otherAccount = `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: OTHER })).toString('base64url')}.${signature}`;
+      const otherSignature = `${header}.${payload}.${signature.slice(0, -4)}${signature.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
+      const wrongAudience = await signJwt({ ...claims, aud: 'someone-else' });
+      const otherSecret = await signed({}, 'not-the-ledger-secret-but-32-characters-long');
+      for (const bad of [otherAccount, otherSignature, wrongAudience, otherSecret, 'a.b.c']) {
+        const path = bad === otherAccount ? `/v1/accounts/${OTHER}/balance` : `/v1/accounts/${ACCOUNT}/balance`;
+        const refused = await get(path, bad);
+        expect(refused).toEqual({ status: 401, body: { code: 'UNAUTHENTICATED', message: expect.any(String), details: { reason: 'TOKEN_INVALID' } } });
+        expect(JSON.stringify(refused.body)).not.toContain(bad);
+      }
+    });
+
+    it('never writes a token to the logs', async () => {
+      const token = (await mint(ACCOUNT, {})).body.token as string;
+      await get(`/v1/accounts/${ACCOUNT}/balance`, token);
+      await get(`/v1/accounts/${OTHER}/balance`, token);
+      const [, , signature] = token.split('.');
+      expect(ledger.output()).not.toContain(signature);
+    });
+  });
+
+  describe('CORS', () => {
+    const preflight = (origin: string) =>
+      fetch(`${ledger.base}/v1/accounts/${ACCOUNT}/balance`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+
+    it('lets a preflight from an allowed origin through: GET with Authorization', async () => {
+      const response = await preflight(ALLOWED_ORIGIN);
+      expect(response.status).toBe(204);
+      expect(response.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
+      expect(response.headers.get('access-control-allow-methods')).toBe('GET');
+      expect(response.headers.get('access-control-allow-headers')?.toLowerCase()).toBe('authorization');
+    });
+
+    it('gives a disallowed origin no Access-Control-Allow-Origin, on the preflight or the request', async () => {
+      expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+      const token = (await mint(ACCOUNT, {})).body.token as string;
+      const response = await call(ledger.base, `/v1/accounts/${ACCOUNT}/balance`, token, { headers: { origin: 'https://evil.example' } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    });
+
+    it('answers the allowed origin on JSON, the SSE stream and the CSV export, exposing Content-Disposition', async () => {
+      const token = (await mint(ACCOUNT, {})).body.token as string;
+      const origin = { origin: ALLOWED_ORIGIN };
+      const json = await call(ledger.base, `/v1/accounts/${ACCOUNT}/balance`, token, { headers: origin });
+      expect(json.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
+
+      const csv = await call(ledger.base, `/v1/accounts/${ACCOUNT}/usage/export`, token, { headers: origin });
+      expect(csv.status).toBe(200);
+      expect(csv.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
+      expect(csv.headers.get('access-control-expose-headers')).toContain('Content-Disposition');
+      expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="usage-acct-portal-/);
+      expect(csv.headers.get('x-request-id')).toBeTruthy();
+      await csv.text();
+
+      const controller = new AbortController();
+      const sse = await call(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, token, { headers: origin, signal: controller.signal });
+      try {
+        expect(sse.status).toBe(200);
+        expect(sse.headers.get('content-type')).toMatch(/^text\/event-stream/);
+        expect(sse.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
+        expect(sse.headers.get('x-request-id')).toBeTruthy();
+      } finally {
+        controller.abort();
+      }
+    });
+  });
+});
+
+/** A JWT signed with the ledger's test secret over any claims (HS256), for claims the codec itself would not write. */
+async function signJwt(claims: object): Promise<string> {
+  const { createHmac } = await import('node:crypto');
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const unsigned = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode(claims)}`;
+  return `${unsigned}.${createHmac('sha256', TEST_PORTAL_TOKEN_SECRET).update(unsigned).digest('base64url')}`;
+}
+
+/** Reads server-sent `balance` frames in the background until closed. */
+async function streamFrames(base: string, path: string, bearer: string): Promise<{ frames: Record<string, any>[]; close: () => void }> {
+  const controller = new AbortController();
+  const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${bearer}` }, signal: controller.signal });
+  if (response.status !== 200 || !response.body) throw new Error(`the stream answered ${response.status}`);
+  const frames: Record<string, any>[] = [];
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  void (async () => {
+    for (;;) {
+      const chunk = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+      if (chunk.done) return;
+      buffered += decoder.decode(chunk.value, { stream: true });
+      let end: number;
+      while ((end = buffered.indexOf('\n\n')) >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const data = block.split('\n').find((line) => line.startsWith('data: '));
+        if (block.includes('event: balance') && data) frames.push(JSON.parse(data.slice(6)));
+      }
+    }
+  })();
+  return { frames, close: () => controller.abort() };
+}
