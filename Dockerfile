@@ -21,6 +21,8 @@ COPY scripts/build.sh ./scripts/
 COPY libs ./libs
 COPY apps ./apps
 RUN bash scripts/build.sh
+# The credits page (Lit + Vite), served by the ledger at /portal/ from apps/credits-page/dist (PORTAL_PAGE_DIR).
+RUN npm run build:page
 
 # ── production dependencies only (no TypeScript, swc, test tools; no optional extras such as a second Node) ─
 FROM ${NODE_IMAGE} AS production-dependencies
@@ -39,6 +41,7 @@ WORKDIR /app
 
 COPY --from=production-dependencies --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
+COPY --from=build --chown=node:node /app/apps/credits-page/dist ./apps/credits-page/dist
 COPY --chown=node:node package.json ./
 # Rate card and plan catalogue (RATE_CARD_PATH / PLANS_PATH are relative to /app). In Kubernetes they can be
 # replaced by mounting a ConfigMap over /app/config.

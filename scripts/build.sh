@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rm -rf dist
-npx swc apps/*/src libs/*/src -d dist --config-file .swcrc --ignore '**/*.spec.ts,**/testing/**' --quiet
+# apps/credits-page is browser code, bundled by Vite instead (npm run build:page, into apps/credits-page/dist).
+npx swc $(ls -d apps/*/src libs/*/src | grep -v '^apps/credits-page/') -d dist --config-file .swcrc --ignore '**/*.spec.ts,**/testing/**' --quiet
 npx tsc-alias -p tsconfig.build.json
 echo "[build] $(find dist -name '*.js' | wc -l) files in dist/ (node dist/apps/<app>/src/main.js)"

@@ -16,6 +16,10 @@ ROOT="$PWD" && source scripts/runtime.sh
 
 echo "== type-check"
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p apps/credits-page/tsconfig.json --noEmit   # the credits page (browser code, DOM types)
+
+echo "== credits page build (apps/credits-page/dist: the ledger serves it, the browser tests load it)"
+npm run build:page --silent
 
 echo "== lint"
 npx nx show projects >/dev/null   # builds the project graph the boundary rule reads

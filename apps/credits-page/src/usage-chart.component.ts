@@ -1,4 +1,5 @@
 import { LitElement, css, html, svg } from 'lit';
+import { styleMap } from 'lit/directives/style-map.js';
 import { formatCredits, ratio } from './credits.model';
 import { formatDay } from './time-zone.model';
 import type { DayUsage } from './usage-range.model';
@@ -35,7 +36,7 @@ export class TallyUsageChart extends LitElement {
       }
       svg {
         width: 100%;
-        height: 180px;
+        height: 160px;
         display: block;
       }
       .bar {
@@ -47,9 +48,16 @@ export class TallyUsageChart extends LitElement {
       .axis {
         stroke: var(--_border);
       }
-      .label {
-        fill: var(--_muted);
-        font-size: 11px;
+      .labels {
+        position: relative;
+        height: 1.2rem;
+        font-size: 0.75rem;
+        color: var(--_muted);
+      }
+      .labels span {
+        position: absolute;
+        top: 0;
+        white-space: nowrap;
       }
       details {
         margin-top: 0.5rem;
@@ -81,9 +89,9 @@ export class TallyUsageChart extends LitElement {
     const max = days.reduce((m, d) => (d.credits > m ? d.credits : m), 0n);
     const fmt = (micros: bigint) => formatCredits(micros, { maxDecimals: this.decimals });
     const width = 600;
-    const height = 180;
+    const height = 160;
     const top = 10;
-    const bottom = 24;
+    const bottom = 2;
     const plot = height - top - bottom;
     const step = days.length > 0 ? width / days.length : width;
     const barWidth = Math.max(2, step * 0.7);
@@ -104,9 +112,18 @@ export class TallyUsageChart extends LitElement {
           const x = i * step + (step - barWidth) / 2;
           return svg`<rect class="bar ${d.credits > 0n ? '' : 'empty'}" x=${x} y=${top + plot - h} width=${barWidth} height=${Math.max(h, 1)}
               data-day=${d.day}><title>${formatDay(d.day)}: ${fmt(d.credits)} ${this.unit}, ${d.requests} requests</title></rect>
-            ${i % every === 0 ? svg`<text class="label" x=${i * step + step / 2} y=${height - 6} text-anchor="middle">${formatDay(d.day)}</text>` : ''}`;
+`;
         })}
       </svg>
+      <div class="labels" aria-hidden="true">
+        ${days.map((d, i) =>
+          i % every === 0
+            ? html`<span style=${styleMap({ left: `${((i + 0.5) / days.length) * 100}%`, transform: i === 0 ? 'none' : i + every >= days.length ? 'translateX(-100%)' : 'translateX(-50%)' })}
+                >${formatDay(d.day)}</span
+              >`
+            : '',
+        )}
+      </div>
       <details>
         <summary>Show as table</summary>
         <table data-testid="usage-by-day">

@@ -1,0 +1,362 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ensureTopics } from '@tally/kafka';
+import { parseCredits } from '@tally/money';
+import { hashApiKey } from '@tally/shared';
+import { createTestSchema, startServiceProcess, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor, type ServiceProcess } from '@tally/testing';
+import { TallyClient } from '@tally/client';
+
+/**
+ * Issue 16 item 5: the credits page in a real Chromium (Debian's, driven by playwright-core) against the real
+ * ledger and usage-ingest processes on the real Kafka and PostgreSQL. The page is the build the ledger serves at
+ * /portal/ (npm run build:page), opened with a portal token in its fragment as a product's iframe would; usage is
+ * reported through @tally/client as a product service would. Screenshots go to docs/screenshots/ (README).
+ */
+const ROOT = resolve(__dirname, '../../..');
+const PAGE_DIR = join(ROOT, 'apps/credits-page/dist');
+const SHOTS = join(ROOT, 'docs/screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const KEY = 'credits-page-product-key';
+const PORTAL_SECRET = 'credits-page-e2e-portal-secret-0123456789abcdef';
+const ACCOUNT = 'acct-page';
+const DAY = 86_400_000;
+
+/** The figure a person reads ("1,234.5", "−0.006") as micro-credits. */
+const micros = (text: string): bigint => parseCredits(text.trim().split(/\s+/)[0].replace(/,/g, '').replace('−', '-'));
+
+/** RFC 4180 rows (the export quotes only what needs it). */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  const endField = () => {
+    row.push(field);
+    field = '';
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') endField();
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      endField();
+      rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  if (field !== '' || row.length > 0) {
+    endField();
+    rows.push(row);
+  }
+  return rows;
+}
+
+describe('the credits page in Chromium, on the real services', () => {
+  const id = uniqueSuffix();
+  const env: Record<string, string> = {
+    DATABASE_URL: testDatabaseUrl(),
+    KAFKA_BROKERS: testKafkaBrokers().join(','),
+    USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
+    USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
+    SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
+    SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
+    LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
+    LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
+    CONSUMER_GROUP: `ledger-${id}`,
+    PROJECTION_GROUP: `projections-${id}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    API_KEYS: JSON.stringify([{ name: 'product', sha256: hashApiKey(KEY), scopes: ['admin'] }]),
+    PORTAL_TOKEN_SECRET: PORTAL_SECRET,
+    PORTAL_PAGE_DIR: PAGE_DIR,
+  };
+  const drops: (() => Promise<void>)[] = [];
+  const services: ServiceProcess[] = [];
+  let ledger: ServiceProcess;
+  let tally: TallyClient;
+  let producer: Producer;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  let token: string;
+  const cycleEnd = new Date(Math.ceil((Date.now() + 20 * DAY) / DAY) * DAY + 15 * 3_600_000).toISOString(); // 15:00 UTC = 00:00 in Tokyo
+
+  const api = async (path: string): Promise<any> => {
+    const response = await fetch(`${ledger.base}${path}`, { headers: { authorization: `Bearer ${KEY}` } });
+    if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+    return response.json();
+  };
+  const balanceIs = (available: string) => waitFor(async () => (await api(`/v1/accounts/${ACCOUNT}/balance`).catch(() => undefined))?.available === available, 30_000, 50);
+  const testId = (p: Page, name: string) => p.getByTestId(name).first();
+  const text = async (p: Page, name: string) => (await testId(p, name).textContent()) ?? '';
+  let usageSeq = 0;
+  const chat = (model: string, outputTokens: number, daysAgo = 0, feature: 'chat' | 'agent' = 'chat') => ({
+    id: `u-${id}-${++usageSeq}`,
+    accountId: ACCOUNT,
+    occurredAt: new Date(Date.now() - daysAgo * DAY).toISOString(),
+    feature,
+    model,
+    inputTokens: 0,
+    outputTokens,
+  });
+
+  beforeAll(async () => {
+    if (!existsSync(join(PAGE_DIR, 'index.html'))) {
+      const build = spawnSync('npm', ['run', 'build:page'], { cwd: ROOT, encoding: 'utf8' });
+      if (build.status !== 0) throw new Error(`npm run build:page failed: ${build.stdout}${build.stderr}`);
+    }
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
+    const kafka = new Kafka({ clientId: 'credits-page-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
+    await ensureTopics(kafka, Object.entries(env).filter(([name]) => name.endsWith('_TOPIC')).map(([, topic]) => topic), 3);
+    producer = kafka.producer();
+    await producer.connect();
+    const ledgerSchema = await createTestSchema('page_ledger');
+    const ingestSchema = await createTestSchema('page_ingest');
+    drops.push(ledgerSchema.drop, ingestSchema.drop);
+    const [started, ingest] = await Promise.all([
+      startServiceProcess('ledger', { ...env, DATABASE_SCHEMA: ledgerSchema.schema }, 120_000),
+      startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema }, 120_000),
+    ]);
+    ledger = started;
+    services.push(ledger, ingest);
+    tally = new TallyClient({ apiKey: KEY, urls: { ledger: ledger.base, usageIngest: ingest.base } });
+
+    // The account: a plan cycle of 10 credits (what subscription-cycle would send), a promotional grant and a purchase.
+    const periodStart = new Date(Date.now() - 10 * DAY).toISOString();
+    await producer.send({
+      topic: env.SUBSCRIPTION_EVENTS_TOPIC,
+      messages: [{
+        key: ACCOUNT,
+        value: JSON.stringify({
+          id: `cycle-${id}`, type: 'CycleStarted', version: 1, accountId: ACCOUNT, occurredAt: periodStart,
+          data: { cycleId: `cycle-${id}`, planId: 'starter', periodStart, periodEnd: cycleEnd, allocation: '10', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry' },
+        }),
+      }],
+    });
+    await balanceIs('10');
+    const post = (path: string, body: unknown) =>
+      fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'welcome', amount: '0.5' })).status).toBe(201);
+    expect((await post(`/v1/accounts/${ACCOUNT}/purchases`, { paymentReference: 'pay-1', amount: '0.5' })).status).toBe(201);
+    await balanceIs('11');
+
+    // The product's backend mints the token the page gets (read + purchase, its checkout and upgrade pages, the account's zone).
+    const minted = await post(`/v1/accounts/${ACCOUNT}/portal-tokens`, {
+      ttlSeconds: 3600, purchase: true, checkoutUrl: 'https://product.example/checkout', upgradeUrl: 'https://product.example/upgrade', timeZone: 'Asia/Tokyo',
+    });
+    expect(minted.status).toBe(201);
+    token = ((await minted.json()) as { token: string }).token;
+
+    profile = mkdtempSync(join(tmpdir(), 'tally-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      locale: 'en-US',
+      timezoneId: 'Europe/Paris',
+      viewport: { width: 1200, height: 900 },
+      acceptDownloads: true,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    mkdirSync(SHOTS, { recursive: true });
+  }, 240_000);
+
+  afterAll(async () => {
+    await context?.close().catch(() => undefined);
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await producer?.disconnect().catch(() => undefined);
+    for (const service of services) await service.kill();
+    for (const drop of drops) await drop();
+  });
+
+  it('serves the page at /portal/ without a key, with its CSP; the API behind it still wants a token', async () => {
+    const html = await fetch(`${ledger.base}/portal/`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await html.text()).toContain('<main id="app">');
+    expect((await fetch(`${ledger.base}/portal/tally-elements.js`)).headers.get('access-control-allow-origin')).toBe('*');
+    expect((await fetch(`${ledger.base}/v1/accounts/${ACCOUNT}/balance`)).status).toBe(401);
+  });
+
+  it('shows the balance, the allowance and its reset in the account zone, credits outside the allowance, and the links', async () => {
+    await page.goto(`${ledger.base}/portal/?unit=credits#token=${token}`);
+    await waitFor(async () => (await text(page, 'connection')) === 'Live', 20_000, 100);
+    expect(micros(await text(page, 'available'))).toBe(11_000_000n);
+    expect(micros(await text(page, 'purchased'))).toBe(500_000n);
+    expect(micros(await text(page, 'promotional'))).toBe(500_000n);
+    expect(await text(page, 'allowance-used')).toContain('0 of 10 credits used (0%)');
+    expect(await text(page, 'reset-zone')).toContain('Asia/Tokyo');
+    expect(await testId(page, 'reset').locator('time').getAttribute('datetime')).toBe(cycleEnd);
+    expect(await text(page, 'reset')).toMatch(/12:00\s?AM/); // 15:00 UTC is midnight in Tokyo
+    expect(await testId(page, 'buy').getAttribute('href')).toBe('https://product.example/checkout');
+    expect(await testId(page, 'upgrade').getAttribute('href')).toBe('https://product.example/upgrade');
+    // The token left the address bar (it would be copied with the URL).
+    expect(page.url()).not.toContain('token=');
+  }, 60_000);
+
+  it('updates the balance within a second of the ledger, without a reload, when usage is reported through the client', async () => {
+    await page.evaluate(() => ((globalThis as any).__sameDocument = true));
+    const before = micros(await text(page, 'available'));
+    await tally.reportUsage(chat('gpt-4o', 600)); // 0.006 credits
+    const expected = before - 6_000n;
+    let ledgerAt = 0;
+    let pageAt = 0;
+    await Promise.all([
+      waitFor(async () => ((await api(`/v1/accounts/${ACCOUNT}/balance`)).available === '10.994' ? (ledgerAt = Date.now()) : undefined), 30_000, 25),
+      waitFor(async () => (micros(await text(page, 'available')) === expected ? (pageAt = Date.now()) : undefined), 30_000, 25),
+    ]);
+    expect(pageAt - ledgerAt).toBeLessThan(1_000);
+    expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
+    // The history shows it with its cause, live too.
+    await waitFor(async () => ((await testId(page, 'transactions').locator('tr[data-type="UsageDebited"]').count()) >= 1), 10_000, 100);
+    expect(await testId(page, 'transactions').locator('tr[data-type="UsageDebited"]').first().textContent()).toContain('gpt-4o');
+  }, 60_000);
+
+  it('filters usage by 7 days, 30 days and custom days, with the same totals as the usage API', async () => {
+    // Usage over the past: today, 3 days ago (both in 7d), 12 days ago (30d only), 40 days ago (neither).
+    await tally.reportUsageBatch([
+      chat('gpt-4o-mini', 100_000, 0, 'agent'),
+      chat('gpt-4o', 10_000, 3),
+      chat('gpt-4o-mini', 200_000, 12),
+      chat('gpt-4o', 20_000, 40),
+      // Enough entries for a second page of history.
+      ...Array.from({ length: 20 }, () => chat('gpt-4o-mini', 1_000, 1)),
+    ]);
+    await waitFor(async () => (await api(`/v1/accounts/${ACCOUNT}/usage?period=30d`)).totals.requests === 24, 30_000, 100);
+    const totalsMatch = async (query: string) => {
+      const summary = await api(`/v1/accounts/${ACCOUNT}/usage?${query}`);
+      await waitFor(
+        async () => Number(await text(page, 'total-requests')) === summary.totals.requests && micros(await text(page, 'total-credits')) === parseCredits(summary.totals.credits),
+        15_000,
+        100,
+      );
+      return summary;
+    };
+
+    await testId(page, 'range-7d').click();
+    expect(await testId(page, 'range-7d').getAttribute('aria-pressed')).toBe('true');
+    const week = await totalsMatch('period=7d');
+    expect(week.totals.requests).toBe(23);
+    expect(await testId(page, 'by-model').textContent()).toContain('gpt-4o-mini');
+    expect(await testId(page, 'by-feature').textContent()).toContain('Agent');
+
+    await testId(page, 'range-30d').click();
+    const month = await totalsMatch('period=30d');
+    expect(month.totals.requests).toBe(24);
+    expect(await page.getByTestId('usage-chart').locator('rect.bar:not(.empty)').count()).toBe(month.byDay.length);
+
+    // Custom: the UTC day 40 days ago alone (keyboard: fill the date inputs, Apply).
+    const day = new Date(Date.now() - 40 * DAY).toISOString().slice(0, 10);
+    await testId(page, 'range-custom').click();
+    await testId(page, 'custom-from').fill(day);
+    await testId(page, 'custom-to').fill(day);
+    await testId(page, 'custom-apply').press('Enter');
+    const nextDay = new Date(Date.parse(`${day}T00:00:00Z`) + DAY).toISOString().replace('.000Z', 'Z');
+    const custom = await totalsMatch(`from=${day}T00:00:00Z&to=${nextDay}`);
+    expect(custom.totals.requests).toBe(1);
+    expect(custom.totals.credits).toBe('0.2');
+  }, 90_000);
+
+  it('exports the chosen range as CSV through the bearer, and the rows add up to the totals', async () => {
+    await testId(page, 'range-30d').click();
+    const month = await api(`/v1/accounts/${ACCOUNT}/usage?period=30d`);
+    const [download] = await Promise.all([page.waitForEvent('download'), testId(page, 'export').click()]);
+    expect(download.suggestedFilename()).toMatch(/^usage-acct-page-.+\.csv$/);
+    const rows = parseCsv(readFileSync((await download.path()) as string, 'utf8'));
+    const [header, ...data] = rows;
+    expect(header).toEqual(['occurred_at', 'usage_id', 'feature', 'model', 'input_tokens', 'output_tokens', 'images', 'resolution', 'video_seconds', 'credits', 'rate_card_version']);
+    expect(data).toHaveLength(month.totals.requests);
+    const credits = header.indexOf('credits');
+    expect(data.reduce((sum, row) => sum + parseCredits(row[credits]), 0n)).toBe(parseCredits(month.totals.credits));
+  }, 60_000);
+
+  it('pages the transaction history with the cursor, each entry with its cause', async () => {
+    // Opened again from the product (a reload has no token: the page took it out of the address bar).
+    await page.goto(`${ledger.base}/portal/#token=${token}`);
+    await waitFor(async () => (await testId(page, 'transactions').locator('tr[data-type]').count()) === 20, 20_000, 100);
+    await testId(page, 'older').click();
+    const all = (await api(`/v1/accounts/${ACCOUNT}/transactions?limit=500`)).items.length;
+    await waitFor(async () => (await testId(page, 'transactions').locator('tr[data-type]').count()) === Math.min(all, 40), 20_000, 100);
+    const history = (await testId(page, 'transactions').textContent()) ?? '';
+    for (const cause of ['Plan allowance', 'Monthly credits of plan starter', 'Purchase', 'Promotional grant', 'welcome', 'gpt-4o-mini', 'Agent']) {
+      if (all > 40 && cause !== 'gpt-4o-mini' && cause !== 'Agent') continue;
+      expect(history).toContain(cause);
+    }
+    await page.screenshot({ path: join(SHOTS, 'credits-page.png'), fullPage: true });
+  }, 60_000);
+
+  it('the badge and the web component take attributes (unit, theme, accent) on a product page', async () => {
+    const host = await context.newPage();
+    // A product's own page on the ledger's origin (no CORS needed for this test), loading the elements bundle.
+    await host.route(`${ledger.base}/product-page.html`, (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<!doctype html><html lang="en"><body style="margin:0;font-family:system-ui;background:#0f172a">
+          <header style="display:flex;justify-content:space-between;align-items:center;padding:12px 20px;background:#111827;color:#fff">
+            <strong>Product</strong><tally-balance-badge id="badge" unit="karma" theme="dark" accent="#f59e0b" href="#credits"></tally-balance-badge>
+          </header>
+          <tally-credits-page id="page" unit="karma" theme="dark" accent="#f59e0b" decimals="2"></tally-credits-page>
+          <script type="module">
+            import '/portal/tally-elements.js';
+            for (const el of document.querySelectorAll('#badge, #page')) el.token = ${JSON.stringify(token)};
+          </script></body></html>`,
+      }),
+    );
+    await host.goto(`${ledger.base}/product-page.html`);
+    const balance = await api(`/v1/accounts/${ACCOUNT}/balance`);
+    const badgeShows = async () => {
+      const shown = (await host.locator('#badge').getByTestId('badge-amount').textContent()) ?? '';
+      return /\d/.test(shown) && micros(shown) === parseCredits(balance.available);
+    };
+    await waitFor(badgeShows, 20_000, 100);
+    expect(await host.locator('#badge').getByTestId('badge').getAttribute('aria-label')).toContain('karma available');
+    expect(await host.locator('#page h1').textContent()).toBe('Karma');
+    expect(await host.locator('#page').getByTestId('buy').textContent()).toContain('Buy karma');
+    await host.locator('#badge').screenshot({ path: join(SHOTS, 'balance-badge.png') });
+    await host.screenshot({ path: join(SHOTS, 'credits-page-dark-karma.png') });
+    await host.close();
+  }, 60_000);
+
+  it('shows the low-credit banner when the balance crosses 20% of the allocation, then "Insufficient Credits" in overdraft', async () => {
+    await page.goto(`${ledger.base}/portal/#token=${token}`);
+    await waitFor(async () => (await text(page, 'connection')) === 'Live', 20_000, 100);
+    expect(await page.getByTestId('low-credit').count()).toBe(0);
+    const available = parseCredits((await api(`/v1/accounts/${ACCOUNT}/balance`)).available);
+    // Down to 1.5 credits: below 20% (2) of the 10-credit allocation, above 5%.
+    const spend = available - 1_500_000n;
+    await tally.reportUsage(chat('gpt-4o', Number(spend / 10n))); // gpt-4o output: 10 credits per million tokens
+    await testId(page, 'low-credit').waitFor({ timeout: 30_000 });
+    expect(await testId(page, 'low-credit').getAttribute('data-alert')).toBe('low-20');
+    expect(await text(page, 'low-credit')).toContain('below 20%');
+    expect(await testId(page, 'allowance-bar').getAttribute('data-alert')).toBe('low-20');
+    await page.screenshot({ path: join(SHOTS, 'credits-page-low-credit.png'), fullPage: false });
+
+    // 2 credits more than there are: available 0, 0.5 owed.
+    await tally.reportUsage(chat('gpt-4o', 200_000));
+    await testId(page, 'insufficient').waitFor({ timeout: 30_000 });
+    expect(await text(page, 'insufficient')).toContain('Insufficient Credits');
+    expect(await testId(page, 'insufficient').getAttribute('role')).toBe('alert');
+    expect(micros(await text(page, 'available'))).toBe(0n);
+    expect(micros(await text(page, 'overdraft'))).toBe(500_000n);
+    expect(await page.getByTestId('low-credit').count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'credits-page-insufficient.png'), fullPage: false });
+  }, 90_000);
+
+  it('refuses a token that is not valid, saying so on the page', async () => {
+    const other = await context.newPage();
+    await other.goto(`${ledger.base}/portal/#token=${token.slice(0, -4)}AAAA`);
+    await other.getByTestId('problem').waitFor({ timeout: 20_000 });
+    expect(await other.getByTestId('problem').textContent()).toContain('expired or is not valid');
+    await other.close();
+  }, 30_000);
+});
