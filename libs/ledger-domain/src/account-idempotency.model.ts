@@ -5,7 +5,7 @@ import type { BucketKind, OverdraftPolicy } from './account.events';
  * Idempotency keys and the fingerprint of the content they were first used with. `decide` computes the
  * fingerprint from the command, `evolve` from the event it produced: both must agree, so both use these.
  */
-export type IdempotencyScope = 'grant' | 'usage' | 'cycle' | 'hold' | 'change';
+export type IdempotencyScope = 'grant' | 'usage' | 'cycle' | 'hold' | 'change' | 'refund' | 'void';
 
 export const idempotencyKey = (scope: IdempotencyScope, id: string): string => `${scope}:${id}`;
 
@@ -30,3 +30,9 @@ export const planChangeFingerprint = (p: {
   thresholds: readonly number[];
   overdraftPolicy: OverdraftPolicy;
 }): string => `${p.planId}|${p.unlimited}|${p.thresholds.join(',')}|${p.overdraftPolicy}`;
+
+/** The request as sent: an omitted amount ("all that is left") is not the amount it resolved to. */
+export const refundFingerprint = (r: { usageId: string; requestedAmount?: Micro; restoreExpired: boolean; reason: string }): string =>
+  `${r.usageId}|${r.requestedAmount ?? 'rest'}|${r.restoreExpired}|${r.reason}`;
+
+export const voidFingerprint = (v: { grantId: string; reason: string }): string => `${v.grantId}|${v.reason}`;

@@ -69,6 +69,27 @@ export type ReleaseHold = Command<'ReleaseHold', { holdId: string; reason: HoldR
  */
 export type ExpireCredits = Command<'ExpireCredits', { bucketId?: string }>;
 
+/** Corrections' free-text reason (audit trail): 1-500 characters. */
+export const MAX_REASON_LENGTH = 500;
+
+/** Gives back part or all of a usage debit (see UsageRefunded for where the credits go). */
+export type RefundUsage = Command<
+  'RefundUsage',
+  {
+    /** `refund:<idempotencyKey>`: idempotency key, and the id of the bucket a reissue creates. */
+    refundId: string;
+    usageId: string;
+    /** > 0; absent = all that is left unrefunded of the debit. */
+    amount?: Micro;
+    reason: string;
+    /** Give back the shares of buckets that expired since, as a new promotional bucket without expiry. */
+    restoreExpired: boolean;
+  }
+>;
+
+/** Removes what is left of a grant or purchase. */
+export type VoidGrant = Command<'VoidGrant', { /** `void:<idempotencyKey>` */ voidId: string; grantId: string; reason: string }>;
+
 export type AccountCommand =
   | GrantCredits
   | RecordUsage
@@ -76,6 +97,8 @@ export type AccountCommand =
   | ChangePlan
   | PlaceHold
   | ReleaseHold
-  | ExpireCredits;
+  | ExpireCredits
+  | RefundUsage
+  | VoidGrant;
 
 export type AccountCommandType = AccountCommand['type'];

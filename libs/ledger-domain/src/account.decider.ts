@@ -1,5 +1,5 @@
 import type { Decider } from '@tally/decider';
-import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS, formatCredits, minMicro, type Micro } from '@tally/money';
+import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS, formatCredits, maxMicro, minMicro, type Micro } from '@tally/money';
 import type {
   AccountCommand,
   ChangePlan,
@@ -8,10 +8,13 @@ import type {
   GrantCredits,
   PlaceHold,
   RecordUsage,
+  RefundUsage,
   ReleaseHold,
   StartCycle,
+  VoidGrant,
 } from './account.commands';
-import type { AccountEvent, BucketKind, BucketShare } from './account.events';
+import { MAX_REASON_LENGTH } from './account.commands';
+import type { AccountEvent, BucketKind, BucketShare, ModelShare } from './account.events';
 import { AccountError, AccountErrorCode, InsufficientCreditsError } from './account.errors';
 import {
   cycleFingerprint,
@@ -19,7 +22,9 @@ import {
   holdFingerprint,
   idempotencyKey,
   planChangeFingerprint,
+  refundFingerprint,
   usageFingerprint,
+  voidFingerprint,
 } from './account-idempotency.model';
 import {
   type AccountState,
@@ -54,6 +59,10 @@ export function decide(command: AccountCommand, state: AccountState, ctx: Ctx): 
       return releaseHold(command, state, ctx);
     case 'ExpireCredits':
       return expireCredits(command, state, ctx);
+    case 'RefundUsage':
+      return refundUsage(command, state, ctx);
+    case 'VoidGrant':
+      return voidGrant(command, state, ctx);
     default:
       return assertNever(command);
   }
@@ -248,6 +257,160 @@ function expireCredits(command: ExpireCredits, state: AccountState, ctx: Ctx): A
     if (!bucket || bucket.amount <= 0n || bucket.expiresAt === undefined || !isDue(bucket.expiresAt, ctx.now)) return [];
   }
   return begin(command, state, ctx).events;
+}
+
+/**
+ * Corrections, rule by rule (README "Corrections"):
+ * - a refund never exceeds what is left unrefunded of the debit (cumulative); no amount = all that is left;
+ * - it unwinds the debit from its end: first the part no bucket covered, then the buckets in the reverse of the
+ *   order the debit took them (a partial refund of r leaves the account as a debit of amount − r would have);
+ * - the uncovered part reduces the overdraft this debit incurred, as far as it is still owed; what later grants
+ *   already paid of it comes back as credits (reissued); a written-off or unlimited part moves nothing;
+ * - a share goes back to its bucket while that bucket is live (not expired, not voided, the current cycle's
+ *   allowance); the share of a bucket gone since is forfeited, or with restoreExpired reissued as a promotional
+ *   bucket without expiry (never into the current allowance: it would reset with the cycle it never belonged to).
+ */
+function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): AccountEvent[] {
+  if (command.amount !== undefined) {
+    requirePositive(command.amount, 'amount');
+    requireWithinAmountBound(command.amount, 'amount');
+  }
+  requireReason(command.reason);
+  const fingerprint = refundFingerprint({ ...command, ...(command.amount !== undefined && { requestedAmount: command.amount }) });
+  if (isRepeat(state, idempotencyKey('refund', command.refundId), fingerprint)) return [];
+  const debit = state.exists ? state.debits.get(command.usageId) : undefined;
+  if (!debit) {
+    throw new AccountError(AccountErrorCode.UsageNotFound, `usage ${command.usageId} was never debited on this account`, { field: 'usageId', usageId: command.usageId });
+  }
+  const refundable = debit.amount - debit.refunded;
+  const amount = command.amount ?? refundable;
+  if (amount <= 0n || amount > refundable) {
+    throw new AccountError(
+      AccountErrorCode.RefundExceedsDebit,
+      refundable === 0n ? `usage ${command.usageId} is refunded in full already` : `at most ${formatCredits(refundable)} credits of usage ${command.usageId} are left to refund`,
+      { field: 'amount', usageId: command.usageId, requested: amount, refundable, debited: debit.amount },
+    );
+  }
+
+  const run = begin(command, state, ctx);
+  // The debit as positions [0, debit.amount): its bucket shares in order, then the uncovered tail; this refund
+  // gives back [end − amount, end), end = what is not refunded yet.
+  const end = refundable;
+  const start = end - amount;
+  const overlap = (from: Micro, to: Micro): Micro => maxMicro(0n, minMicro(to, end) - maxMicro(from, start));
+
+  const restored: BucketShare[] = [];
+  const forfeited: BucketShare[] = [];
+  let reissue = 0n;
+  let position = 0n;
+  const backwards: { share: BucketShare; take: Micro }[] = [];
+  for (const share of debit.perBucket) {
+    const take = overlap(position, position + share.amount);
+    position += share.amount;
+    if (take > 0n) backwards.unshift({ share, take });
+  }
+  const tail = overlap(position, debit.amount);
+  let overdraftReduced = 0n;
+  let uncharged = 0n;
+  if (debit.tailCarried) {
+    overdraftReduced = minMicro(tail, run.state.overdraft);
+    reissue += tail - overdraftReduced;
+  } else {
+    uncharged = tail;
+  }
+  for (const { share, take } of backwards) {
+    const piece = { bucketId: share.bucketId, kind: share.kind, amount: take };
+    if (isLive(run.state, share.bucketId, ctx.now)) restored.push(piece);
+    else if (command.restoreExpired) reissue += take;
+    else forfeited.push(piece);
+  }
+  const credited = restored.reduce((sum, piece) => sum + piece.amount, 0n) + reissue;
+  requireWithinBalanceBound('balance', available(run.state) + held(run.state) + credited);
+
+  run.emit({
+    type: 'UsageRefunded',
+    data: {
+      refundId: command.refundId,
+      usageId: command.usageId,
+      amount,
+      ...(command.amount !== undefined && { requestedAmount: command.amount }),
+      restored,
+      forfeited,
+      ...(reissue > 0n && { reissued: { bucketId: command.refundId, amount: reissue } }),
+      overdraftReduced,
+      uncharged,
+      perModel: unwindModels(debit.lines, start, end),
+      restoreExpired: command.restoreExpired,
+      reason: command.reason,
+      refundedAt: run.at,
+    },
+  });
+  return run.events;
+}
+
+/**
+ * Void: what is left in the grant's bucket is removed; what was spent stays spent (no overdraft: the usage it paid
+ * for happened and was priced right); what open holds reserve on it stays reserved, and expires (reason voided) when
+ * a hold gives it back. A plan's allowance is not voidable; a grant is voided once.
+ */
+function voidGrant(command: VoidGrant, state: AccountState, ctx: Ctx): AccountEvent[] {
+  requireReason(command.reason);
+  if (isRepeat(state, idempotencyKey('void', command.voidId), voidFingerprint(command))) return [];
+  const record = state.exists ? state.grants.get(command.grantId) : undefined;
+  if (!record) {
+    throw new AccountError(AccountErrorCode.GrantNotFound, `grant ${command.grantId} was never credited to this account`, { field: 'grantId', grantId: command.grantId });
+  }
+  if (record.kind === 'allowance') {
+    throw new AccountError(AccountErrorCode.GrantNotVoidable, 'a plan allowance cannot be voided; change the plan instead', { field: 'grantId', grantId: command.grantId });
+  }
+  if (record.closed === 'voided') {
+    throw new AccountError(AccountErrorCode.AlreadyVoided, `grant ${command.grantId} is voided already`, { field: 'grantId', grantId: command.grantId });
+  }
+
+  const run = begin(command, state, ctx);
+  const bucket = run.state.buckets.find((b) => b.bucketId === command.grantId);
+  run.emit({
+    type: 'GrantVoided',
+    data: {
+      voidId: command.voidId,
+      grantId: command.grantId,
+      bucketId: command.grantId,
+      kind: record.kind,
+      amount: bucket && bucket.closedReason === undefined ? bucket.amount : 0n,
+      reason: command.reason,
+      voidedAt: run.at,
+    },
+  });
+  // Like spending and expiry, a void can take the balance below a threshold.
+  announceThresholds(run);
+  return run.events;
+}
+
+/** A bucket credits can go back to: granted, not expired or voided, and (an allowance) the current cycle's. */
+function isLive(state: AccountState, bucketId: string, now: Date): boolean {
+  const record = state.grants.get(bucketId);
+  if (!record || record.closed !== undefined) return false;
+  if (state.buckets.find((b) => b.bucketId === bucketId)?.closedReason !== undefined) return false;
+  if (record.kind === 'allowance' && (state.cycle === undefined || bucketId !== allowanceGrantId(state.cycle.cycleId))) return false;
+  return record.expiresAt === undefined || !isDue(record.expiresAt, now);
+}
+
+/** The part of [start, end) of a usage's price that falls on each model's line (lines in pricing order). */
+function unwindModels(lines: readonly ModelShare[], start: Micro, end: Micro): ModelShare[] {
+  const out: ModelShare[] = [];
+  let position = 0n;
+  for (const line of lines) {
+    const take = maxMicro(0n, minMicro(position + line.amount, end) - maxMicro(position, start));
+    position += line.amount;
+    if (take > 0n) out.unshift({ model: line.model, amount: take });
+  }
+  return out;
+}
+
+function requireReason(reason: string): void {
+  if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > MAX_REASON_LENGTH) {
+    throw invalidCommand(`reason is required: 1-${MAX_REASON_LENGTH} characters`, { field: 'reason' });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

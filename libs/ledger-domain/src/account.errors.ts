@@ -9,6 +9,16 @@ export const AccountErrorCode = {
   InvalidCommand: 'INVALID_COMMAND',
   IdempotencyConflict: 'IDEMPOTENCY_CONFLICT',
   InsufficientCredits: 'INSUFFICIENT_CREDITS',
+  /** A refund names a usage this account never debited. */
+  UsageNotFound: 'USAGE_NOT_FOUND',
+  /** A refund asks for more than is left unrefunded of the debit (or nothing is left). */
+  RefundExceedsDebit: 'REFUND_EXCEEDS_DEBIT',
+  /** A void names a grant this account never received. */
+  GrantNotFound: 'GRANT_NOT_FOUND',
+  /** A void names a grant voided before (under another idempotency key). */
+  AlreadyVoided: 'ALREADY_VOIDED',
+  /** A plan's allowance cannot be voided (change the plan instead). */
+  GrantNotVoidable: 'GRANT_NOT_VOIDABLE',
 } as const;
 export type AccountErrorCode = (typeof AccountErrorCode)[keyof typeof AccountErrorCode];
 

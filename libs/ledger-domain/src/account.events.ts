@@ -8,7 +8,8 @@ import type { Micro } from '@tally/money';
 
 export type BucketKind = 'allowance' | 'promotional' | 'purchased';
 export type OverdraftPolicy = 'carry' | 'write-off';
-export type ExpiryReason = 'expired' | 'cycle-reset' | 'plan-change';
+/** `voided`: credits a hold gives back to a bucket after its grant was voided (GrantVoided) expire at once. */
+export type ExpiryReason = 'expired' | 'cycle-reset' | 'plan-change' | 'voided';
 export type HoldReleaseReason = 'released' | 'expired';
 
 /** The part of an amount taken from (or reserved on) one bucket. */
@@ -122,6 +123,56 @@ export type HoldSettled = Event<
 
 export type HoldReleased = Event<'HoldReleased', { holdId: string; amount: Micro; reason: HoldReleaseReason }>;
 
+/** One model's part of a refund (the usage read model takes it off that model's line). */
+export interface ModelShare {
+  readonly model: string;
+  readonly amount: Micro;
+}
+
+/**
+ * A correction: part or all of a usage debit given back (RefundUsage). The refund unwinds the debit from its end:
+ * first the part no bucket covered (overdraft it incurred, or what the plan never charged), then the buckets in the
+ * reverse of the order the debit took them. `amount` = restored + forfeited + reissued.amount + overdraftReduced +
+ * uncharged, and is what no longer counts as spent.
+ */
+export type UsageRefunded = Event<
+  'UsageRefunded',
+  {
+    /** The refund's id: `refund:<idempotencyKey>`. */
+    refundId: string;
+    usageId: string;
+    amount: Micro;
+    /** What the caller asked for; absent = "all that is left of the debit" (kept for the idempotency check). */
+    requestedAmount?: Micro;
+    /** Credits put back into the live buckets the debit took them from. */
+    restored: readonly BucketShare[];
+    /** Shares of buckets that have expired (or were voided) since: not given back (restoreExpired false). */
+    forfeited: readonly BucketShare[];
+    /**
+     * Credits with no live bucket to go back to, given as a new promotional bucket without expiry (`bucketId` =
+     * refundId): the expired shares when restoreExpired, and the part of the debit's overdraft later grants paid.
+     */
+    reissued?: { readonly bucketId: string; readonly amount: Micro };
+    /** The account's outstanding overdraft reduced (the part of it this debit incurred). */
+    overdraftReduced: Micro;
+    /** The part the account was never charged (written off, or under an unlimited plan): moves no credits. */
+    uncharged: Micro;
+    perModel: readonly ModelShare[];
+    restoreExpired: boolean;
+    reason: string;
+    refundedAt: string;
+  }
+>;
+
+/**
+ * A correction: a grant or purchase voided (VoidGrant). `amount` is what was left in its bucket, removed now; what
+ * was spent stays spent; what open holds reserved on it stays reserved, and expires when a hold gives it back.
+ */
+export type GrantVoided = Event<
+  'GrantVoided',
+  { voidId: string; grantId: string; bucketId: string; kind: BucketKind; amount: Micro; reason: string; voidedAt: string }
+>;
+
 export type AccountEvent =
   | AccountOpened
   | CreditsGranted
@@ -136,6 +187,8 @@ export type AccountEvent =
   | PlanChanged
   | HoldPlaced
   | HoldSettled
-  | HoldReleased;
+  | HoldReleased
+  | UsageRefunded
+  | GrantVoided;
 
 export type AccountEventType = AccountEvent['type'];

@@ -9,7 +9,7 @@ const ofType = <T extends AccountEvent['type']>(events: AccountEvent[], type: T)
   events.filter((e): e is Extract<AccountEvent, { type: T }> => e.type === type);
 
 describe('account decider properties', () => {
-  it('conserves credits: granted = available + held + debited from buckets + expired, and nothing goes negative', () => {
+  it('conserves credits: granted + refunded = available + held + debited from buckets + expired + voided, and nothing goes negative', () => {
     fc.assert(
       fc.property(accountHistory, (ops) => {
         const { events, state, now } = play(ops);
@@ -17,16 +17,28 @@ describe('account decider properties', () => {
         const debited = sum(ofType(events, 'UsageDebited').flatMap((e) => e.data.perBucket.map((s) => s.amount)));
         const expired = sum(ofType(events, 'CreditsExpired').map((e) => e.data.amount));
         const reserved = sum([...state.holds.values()].flatMap((h) => h.perBucket.map((s) => s.amount)));
-        expect(granted).toBe(available(state) + reserved + debited + expired);
+        const refunds = ofType(events, 'UsageRefunded');
+        const refundedToBuckets = sum(refunds.map((e) => sum(e.data.restored.map((s) => s.amount)) + (e.data.reissued?.amount ?? 0n)));
+        const voided = sum(ofType(events, 'GrantVoided').map((e) => e.data.amount));
+        expect(granted + refundedToBuckets).toBe(available(state) + reserved + debited + expired + voided);
+
+        // A refund's parts add up to it; a debit is never refunded beyond its amount.
+        for (const { data } of refunds) {
+          const parts = sum([...data.restored, ...data.forfeited].map((s) => s.amount)) + (data.reissued?.amount ?? 0n) + data.overdraftReduced + data.uncharged;
+          expect(parts).toBe(data.amount);
+        }
+        for (const { data } of ofType(events, 'UsageDebited')) {
+          expect(sum(refunds.filter((e) => e.data.usageId === data.usageId).map((e) => e.data.amount)) <= data.amount).toBe(true);
+        }
 
         expect(state.buckets.every((b) => b.amount >= 0n)).toBe(true);
         expect(available(state)).toBeGreaterThanOrEqual(0n);
         expect(held(state)).toBeGreaterThanOrEqual(0n);
 
-        // Overdraft carried = incurred - settled; a grant's gross amount = what its bucket got + what it settled.
+        // Overdraft carried = incurred - settled - reduced by refunds; a grant's gross amount = what its bucket got + what it settled.
         const incurred = sum(ofType(events, 'OverdraftIncurred').map((e) => e.data.amount));
         const settled = sum(ofType(events, 'OverdraftSettled').map((e) => e.data.amount));
-        expect(state.overdraft).toBe(incurred - settled);
+        expect(state.overdraft).toBe(incurred - settled - sum(refunds.map((e) => e.data.overdraftReduced)));
         expect(state.overdraft).toBeGreaterThanOrEqual(0n);
         expect(settled).toBe(sum(ofType(events, 'CreditsGranted').map((e) => e.data.overdraftSettled ?? 0n)));
 
@@ -56,7 +68,8 @@ describe('account decider properties', () => {
         const announced = new Set<string>();
         for (const event of events) {
           if (event.type === 'CycleStarted') announced.clear();
-          if (event.type === 'CreditsGranted') announced.clear(); // may re-arm; checked exactly in the rule tests
+          // Credits coming back may re-arm; checked exactly in the rule tests.
+          if (event.type === 'CreditsGranted' || event.type === 'UsageRefunded') announced.clear();
           if (event.type === 'LowCreditThresholdCrossed') {
             const key = `${event.data.cycleId}:${event.data.thresholdPercent}`;
             expect(announced.has(key)).toBe(false);

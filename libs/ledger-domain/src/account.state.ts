@@ -6,7 +6,10 @@ import type {
   BucketShare,
   CreditsGranted,
   ExpiryReason,
+  GrantVoided,
+  ModelShare,
   OverdraftPolicy,
+  UsageRefunded,
 } from './account.events';
 import {
   cycleFingerprint,
@@ -14,7 +17,9 @@ import {
   holdFingerprint,
   idempotencyKey,
   planChangeFingerprint,
+  refundFingerprint,
   usageFingerprint,
+  voidFingerprint,
 } from './account-idempotency.model';
 
 export interface Bucket {
@@ -49,6 +54,27 @@ export interface Cycle {
   readonly allocation: Micro;
 }
 
+/** What a correction needs to know of a grant after its bucket is gone (spent, expired, voided). */
+export interface GrantRecord {
+  readonly kind: BucketKind;
+  readonly expiresAt?: string;
+  /** Why its credits stopped being spendable: expired (any reason) or voided. */
+  readonly closed?: ExpiryReason;
+}
+
+/** What a refund needs to know of a usage debit. */
+export interface DebitRecord {
+  readonly amount: Micro;
+  /** In the order the debit took them. */
+  readonly perBucket: readonly BucketShare[];
+  /** The part no bucket covered (amount − shares) was carried as overdraft (else written off, or unlimited). */
+  readonly tailCarried: boolean;
+  readonly lines: readonly ModelShare[];
+  readonly cycleId?: string;
+  /** Refunded so far (cumulative). */
+  readonly refunded: Micro;
+}
+
 export interface AccountState {
   readonly exists: boolean;
   readonly accountId?: string;
@@ -72,6 +98,10 @@ export interface AccountState {
    * debit cost O(usages so far) in time and garbage.
    */
   readonly seen: ImmutableMap<string, string>;
+  /** Every grant by bucket id (= grant id), so a void or refund finds it after its bucket was pruned. */
+  readonly grants: ImmutableMap<string, GrantRecord>;
+  /** Every usage debit by usage id, for refunds. */
+  readonly debits: ImmutableMap<string, DebitRecord>;
 }
 
 export const initialState: AccountState = Object.freeze<AccountState>({
@@ -84,6 +114,8 @@ export const initialState: AccountState = Object.freeze<AccountState>({
   crossedThresholds: new Set<number>(),
   depleted: false,
   seen: ImmutableMap<string, string>(),
+  grants: ImmutableMap<string, GrantRecord>(),
+  debits: ImmutableMap<string, DebitRecord>(),
 });
 
 /** What a new action could spend now: the sum of the buckets (held credits are already out of them). */
@@ -125,11 +157,22 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
       return applyGrant(state, event);
     case 'UsageDebited': {
       const { data } = event;
+      const covered = data.perBucket.reduce((sum, share) => sum + share.amount, 0n);
+      const debit: DebitRecord = {
+        amount: data.amount,
+        perBucket: data.perBucket,
+        // The decider carries or writes off by the plan it sees, the one this state has.
+        tailCarried: data.overdraft > 0n && covered + data.overdraft === data.amount && state.plan.overdraftPolicy === 'carry',
+        lines: modelShares(data.pricing.lines),
+        ...(state.cycle && { cycleId: state.cycle.cycleId }),
+        refunded: 0n,
+      };
       return prune({
         ...state,
         buckets: moveShares(state.buckets, data.perBucket, -1n),
         usedThisCycle: state.usedThisCycle + data.amount,
         seen: remember(state.seen, idempotencyKey('usage', data.usageId), usageFingerprint(data)),
+        debits: state.debits.has(data.usageId) ? state.debits : state.debits.set(data.usageId, debit),
       });
     }
     case 'CreditsExpired': {
@@ -139,8 +182,14 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
           ? { ...bucket, amount: bucket.amount - data.amount, closedReason: bucket.closedReason ?? data.reason }
           : bucket,
       );
-      return prune({ ...state, buckets });
+      const record = state.grants.get(data.bucketId);
+      const grants = record && record.closed === undefined ? state.grants.set(data.bucketId, { ...record, closed: data.reason }) : state.grants;
+      return prune({ ...state, buckets, grants });
     }
+    case 'UsageRefunded':
+      return applyRefund(state, event);
+    case 'GrantVoided':
+      return applyVoid(state, event);
     case 'OverdraftIncurred':
       return { ...state, overdraft: state.overdraft + event.data.amount };
     case 'OverdraftWrittenOff':
@@ -208,17 +257,78 @@ function applyGrant(state: AccountState, { data }: CreditsGranted): AccountState
   const next: AccountState = {
     ...state,
     buckets,
+    grants: state.grants.set(data.bucketId, { kind: data.kind, ...(data.expiresAt !== undefined && { expiresAt: data.expiresAt }) }),
     seen: remember(
       state.seen,
       idempotencyKey('grant', data.grantId),
       grantFingerprint({ ...data, amount: data.amount + (data.overdraftSettled ?? 0n) }),
     ),
   };
-  // A grant re-arms every threshold it lifts the balance back to, and ends depletion.
+  return rearm(next);
+}
+
+/** Credits coming back (a grant, a refund) re-arm every threshold they lift the balance back to, and end depletion. */
+function rearm(next: AccountState): AccountState {
   const balance = available(next);
   const allocation = next.cycle?.allocation ?? 0n;
-  const crossedThresholds = new Set([...state.crossedThresholds].filter((p) => isBelowThreshold(balance, p, allocation)));
-  return { ...next, crossedThresholds, depleted: state.depleted && balance === 0n };
+  const crossedThresholds = new Set([...next.crossedThresholds].filter((p) => isBelowThreshold(balance, p, allocation)));
+  return { ...next, crossedThresholds, depleted: next.depleted && balance === 0n };
+}
+
+function applyRefund(state: AccountState, { data }: UsageRefunded): AccountState {
+  const debit = state.debits.get(data.usageId);
+  let buckets: Bucket[] = [...state.buckets];
+  for (const share of data.restored) {
+    if (buckets.some((bucket) => bucket.bucketId === share.bucketId)) {
+      buckets = buckets.map((bucket) => (bucket.bucketId === share.bucketId ? { ...bucket, amount: bucket.amount + share.amount } : bucket));
+    } else {
+      const record = state.grants.get(share.bucketId);
+      buckets.push({
+        bucketId: share.bucketId,
+        kind: share.kind,
+        amount: share.amount,
+        ...(record?.expiresAt !== undefined && { expiresAt: record.expiresAt }),
+      });
+    }
+  }
+  let grants = state.grants;
+  if (data.reissued && data.reissued.amount > 0n) {
+    buckets.push({ bucketId: data.reissued.bucketId, kind: 'promotional', amount: data.reissued.amount });
+    grants = grants.set(data.reissued.bucketId, { kind: 'promotional' });
+  }
+  const sameCycle = debit !== undefined && debit.cycleId === state.cycle?.cycleId;
+  const usedThisCycle = sameCycle ? state.usedThisCycle - (data.amount < state.usedThisCycle ? data.amount : state.usedThisCycle) : state.usedThisCycle;
+  return rearm(
+    prune({
+      ...state,
+      buckets,
+      grants,
+      overdraft: state.overdraft - data.overdraftReduced,
+      usedThisCycle,
+      debits: debit ? state.debits.set(data.usageId, { ...debit, refunded: debit.refunded + data.amount }) : state.debits,
+      seen: remember(state.seen, idempotencyKey('refund', data.refundId), refundFingerprint(data)),
+    }),
+  );
+}
+
+function applyVoid(state: AccountState, { data }: GrantVoided): AccountState {
+  const record = state.grants.get(data.grantId);
+  const buckets = state.buckets.map((bucket) =>
+    bucket.bucketId === data.bucketId ? { ...bucket, amount: bucket.amount - data.amount, closedReason: 'voided' as const } : bucket,
+  );
+  return prune({
+    ...state,
+    buckets,
+    grants: record ? state.grants.set(data.grantId, { ...record, closed: 'voided' }) : state.grants,
+    seen: remember(state.seen, idempotencyKey('void', data.voidId), voidFingerprint(data)),
+  });
+}
+
+/** A usage's price per model, merged by model in first-seen order. */
+function modelShares(lines: readonly { model: string; amount: Micro }[]): ModelShare[] {
+  const byModel = new Map<string, Micro>();
+  for (const line of lines) byModel.set(line.model, (byModel.get(line.model) ?? 0n) + line.amount);
+  return [...byModel].map(([model, amount]) => ({ model, amount }));
 }
 
 function resolveHold(state: AccountState, holdId: string): AccountState {

@@ -104,6 +104,34 @@ export const EVENT_DATA_CODECS: { [K in AccountEventType]: EventDataCodec<K> } =
     encode: ({ amount, ...rest }) => ({ ...rest, amount: credits(amount) }),
     decode: ({ amount, ...rest }) => ({ ...rest, amount: micros(amount) }),
   },
+  UsageRefunded: {
+    encode: ({ amount, requestedAmount, restored, forfeited, reissued, overdraftReduced, uncharged, perModel, ...rest }) => ({
+      ...rest,
+      amount: credits(amount),
+      ...(requestedAmount !== undefined && { requestedAmount: credits(requestedAmount) }),
+      restored: restored.map(shareToWire),
+      forfeited: forfeited.map(shareToWire),
+      ...(reissued !== undefined && { reissued: { bucketId: reissued.bucketId, amount: credits(reissued.amount) } }),
+      overdraftReduced: credits(overdraftReduced),
+      uncharged: credits(uncharged),
+      perModel: perModel.map((m) => ({ model: m.model, amount: credits(m.amount) })),
+    }),
+    decode: ({ amount, requestedAmount, restored, forfeited, reissued, overdraftReduced, uncharged, perModel, ...rest }) => ({
+      ...rest,
+      amount: micros(amount),
+      ...(requestedAmount !== undefined && { requestedAmount: micros(requestedAmount) }),
+      restored: restored.map(shareFromWire),
+      forfeited: forfeited.map(shareFromWire),
+      ...(reissued !== undefined && { reissued: { bucketId: reissued.bucketId, amount: micros(reissued.amount) } }),
+      overdraftReduced: micros(overdraftReduced),
+      uncharged: micros(uncharged),
+      perModel: perModel.map((m) => ({ model: m.model, amount: micros(m.amount) })),
+    }),
+  },
+  GrantVoided: {
+    encode: ({ amount, ...rest }) => ({ ...rest, amount: credits(amount) }),
+    decode: ({ amount, ...rest }) => ({ ...rest, amount: micros(amount) }),
+  },
 };
 
 /** Dispatch by type: the table is keyed by type, so the codec found is the one for this event's data. */

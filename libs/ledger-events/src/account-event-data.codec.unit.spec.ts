@@ -53,6 +53,22 @@ const CASES: { [K in AccountEventType]: { domain: DomainData<K>; wire: object } 
     wire: { holdId: 'h-1', usageId: 'u-1', heldAmount: '3', settledAmount: '2', releasedAmount: '1' },
   },
   HoldReleased: { domain: { holdId: 'h-1', amount: 1_500_000n, reason: 'expired' }, wire: { holdId: 'h-1', amount: '1.5', reason: 'expired' } },
+  UsageRefunded: {
+    domain: {
+      refundId: 'refund:r-1', usageId: 'u-1', amount: 4_500_000n, requestedAmount: 4_500_000n, restored: [share], forfeited: [share],
+      reissued: { bucketId: 'refund:r-1', amount: 1_000_000n }, overdraftReduced: 250_000n, uncharged: 250_000n,
+      perModel: [{ model: 'gpt-4o', amount: 4_500_000n }], restoreExpired: true, reason: 'model answered garbage', refundedAt: at,
+    },
+    wire: {
+      refundId: 'refund:r-1', usageId: 'u-1', amount: '4.5', requestedAmount: '4.5', restored: [shareWire], forfeited: [shareWire],
+      reissued: { bucketId: 'refund:r-1', amount: '1' }, overdraftReduced: '0.25', uncharged: '0.25',
+      perModel: [{ model: 'gpt-4o', amount: '4.5' }], restoreExpired: true, reason: 'model answered garbage', refundedAt: at,
+    },
+  },
+  GrantVoided: {
+    domain: { voidId: 'void:v-1', grantId: 'g-1', bucketId: 'g-1', kind: 'promotional', amount: 1_500_000n, reason: 'granted twice', voidedAt: at },
+    wire: { voidId: 'void:v-1', grantId: 'g-1', bucketId: 'g-1', kind: 'promotional', amount: '1.5', reason: 'granted twice', voidedAt: at },
+  },
 };
 
 const eventOf = (type: AccountEventType): AccountEvent => ({ type, data: CASES[type].domain }) as AccountEvent;

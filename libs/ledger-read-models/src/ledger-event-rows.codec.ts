@@ -32,6 +32,8 @@ export const TRANSACTION_TYPES = [
   'HoldSettled',
   'HoldReleased',
   'CycleStarted',
+  'UsageRefunded',
+  'GrantVoided',
 ] as const;
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 
@@ -164,6 +166,10 @@ export function balanceRow(envelope: LedgerEnvelope, cycleStart: string | null):
  * - CreditsExpired and HoldPlaced: −; HoldReleased: + what was held; HoldSettled: + the whole hold (given back
  *   before the usage that settles it is debited in full).
  * - CycleStarted: no amount (its allowance arrives as CreditsGranted kind=allowance).
+ * - UsageRefunded (a correction): + what came back to the account: credits restored to their buckets, reissued,
+ *   and overdraft forgiven; a forfeited share (its bucket expired since) or a part never charged moves nothing.
+ *   GrantVoided (a correction): − what was left of the grant. Both name what they correct in `details.corrects`
+ *   (`{type, usageId | grantId, streamVersion}`), and the corrected entry lists them in `details.corrections`.
  * `unshown` is the part of the entry that the event's own balance snapshot does not reflect yet because a later
  * event of the same decision carries it (a usage's overdraft, incurred just after it) or that it already reflects
  * from an earlier one (a settlement, which the grant after it shows).
@@ -248,6 +254,37 @@ export function transactionOf(
         details: { cycleId: d.cycleId, planId: d.planId, periodStart: d.periodStart, periodEnd: d.periodEnd, allocation: d.allocation, unlimited: d.unlimited },
       };
     }
+    case 'UsageRefunded': {
+      const d = event.data;
+      const restored = d.restored.reduce((sum, piece) => sum + parseCredits(piece.amount), 0n);
+      const forfeited = d.forfeited.reduce((sum, piece) => sum + parseCredits(piece.amount), 0n);
+      const reissued = d.reissued ? parseCredits(d.reissued.amount) : 0n;
+      return {
+        type: event.type,
+        amount: (restored + reissued + parseCredits(d.overdraftReduced)).toString(),
+        details: compact({
+          corrects: { type: 'UsageDebited', usageId: d.usageId },
+          refundId: d.refundId,
+          usageId: d.usageId,
+          refunded: d.amount,
+          restored: d.restored,
+          forfeited: forfeited > 0n ? d.forfeited : undefined,
+          reissued: d.reissued,
+          overdraftReduced: parseCredits(d.overdraftReduced) > 0n ? d.overdraftReduced : undefined,
+          uncharged: parseCredits(d.uncharged) > 0n ? d.uncharged : undefined,
+          restoreExpired: d.restoreExpired,
+          reason: d.reason,
+        }),
+      };
+    }
+    case 'GrantVoided': {
+      const d = event.data;
+      return {
+        type: event.type,
+        amount: negative(d.amount),
+        details: { corrects: { type: 'CreditsGranted', grantId: d.grantId }, voidId: d.voidId, grantId: d.grantId, kind: d.kind, voided: d.amount, reason: d.reason },
+      };
+    }
     default: {
       const unreachable: never = event;
       return unreachable;
@@ -315,6 +352,27 @@ export function usageRows(envelope: LedgerEnvelope): { record: UsageRecordRow; l
 }
 
 /**
+ * A correction as the projection links it to what it corrects (LedgerProjection.applyCorrections): the refund takes
+ * its amount off the usage record and its models' lines, and both history entries name each other.
+ */
+export type CorrectionRow =
+  | { kind: 'refund'; accountId: string; streamVersion: number; usageId: string; amount: string; perModel: { model: string; amount: string }[] }
+  | { kind: 'void'; accountId: string; streamVersion: number; grantId: string; amount: string };
+
+export function correctionRow(envelope: LedgerEnvelope): CorrectionRow | undefined {
+  const { accountId, streamVersion } = envelope;
+  if (envelope.type === 'UsageRefunded') {
+    const d = envelope.data;
+    return { kind: 'refund', accountId, streamVersion, usageId: d.usageId, amount: micros(d.amount), perModel: d.perModel.map((m) => ({ model: m.model, amount: micros(m.amount) })) };
+  }
+  if (envelope.type === 'GrantVoided') {
+    const d = envelope.data;
+    return { kind: 'void', accountId, streamVersion, grantId: d.grantId, amount: micros(d.amount) };
+  }
+  return undefined;
+}
+
+/**
  * Everything one batch writes. Balances: one row per account, from its highest stream version in the batch
  * (the database keeps whichever of stored and incoming is newer). Duplicates inside the batch are dropped.
  */
@@ -323,7 +381,9 @@ export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
   transactions: TransactionRow[];
   usageRecords: UsageRecordRow[];
   usageLines: UsageLineRow[];
+  corrections: CorrectionRow[];
 } {
+  const corrections = new Map<string, CorrectionRow>();
   const latest = new Map<string, LedgerEnvelope>();
   const cycleStarts = new Map<string, { cycleId: string; periodStart: string; streamVersion: number }>();
   const transactions = new Map<string, TransactionRow>();
@@ -345,11 +405,20 @@ export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
       usageRecords.set(`${accountId}\u0000${usage.record.usageId}`, usage.record);
       for (const line of usage.lines) usageLines.set(`${accountId}\u0000${line.usageId}\u0000${line.model}`, line);
     }
+    const correction = correctionRow(envelope);
+    if (correction) corrections.set(`${accountId}\u0000${streamVersion}`, correction);
   }
   const balances = [...latest.values()].map((envelope) => {
     const start = cycleStarts.get(envelope.accountId);
     const sameCycle = start && start.cycleId === envelope.balanceAfter.cycleId && start.streamVersion <= envelope.streamVersion;
     return balanceRow(envelope, sameCycle ? start.periodStart : null);
   });
-  return { balances, transactions: [...transactions.values()], usageRecords: [...usageRecords.values()], usageLines: [...usageLines.values()] };
+  return {
+    balances,
+    transactions: [...transactions.values()],
+    usageRecords: [...usageRecords.values()],
+    usageLines: [...usageLines.values()],
+    // In stream order per account, so two refunds of one usage in a batch apply in order.
+    corrections: [...corrections.values()].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.streamVersion - b.streamVersion),
+  };
 }

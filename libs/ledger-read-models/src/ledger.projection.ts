@@ -1,7 +1,7 @@
 import type { Envelope } from '@tally/contracts';
 import type { PoolClient } from 'pg';
 import { quoteIdentifier } from '@tally/shared';
-import { asLedgerEnvelope, projectBatch } from './ledger-event-rows.codec';
+import { asLedgerEnvelope, projectBatch, type CorrectionRow } from './ledger-event-rows.codec';
 
 /** The channel live balance streams LISTEN on; the payload is the account id. */
 export const BALANCE_CHANGED_CHANNEL = 'balance_changed';
@@ -28,7 +28,7 @@ export class LedgerProjection {
 
   async apply(tx: PoolClient, envelopes: readonly Envelope<object>[]): Promise<void> {
     if (envelopes.length === 0) return;
-    const { balances, transactions, usageRecords, usageLines } = projectBatch(envelopes.map(asLedgerEnvelope));
+    const { balances, transactions, usageRecords, usageLines, corrections } = projectBatch(envelopes.map(asLedgerEnvelope));
 
     // One statement, one round trip: three insert-or-ignore CTEs (empty arrays insert nothing) and the balance
     // upsert. Only rows that actually moved forward notify (delivered at COMMIT; PostgreSQL folds duplicates).
@@ -85,6 +85,55 @@ export class LedgerProjection {
         transactions.map((row) => row.actor),
       ],
     );
+    for (const correction of corrections) await this.applyCorrection(tx, correction);
+  }
+
+  /**
+   * Links a correction to what it corrects, after the rows of its batch are in: the corrected history entry lists it
+   * in `details.corrections`, its own entry gets the corrected entry's `streamVersion` in `details.corrects`, and a
+   * refund takes its amount off the usage record and its models' lines. Idempotent: the usage record moves only for
+   * a refund newer than the last it took (`last_refund_version`), and an entry is listed once.
+   */
+  private async applyCorrection(tx: PoolClient, c: CorrectionRow): Promise<void> {
+    const listed = JSON.stringify([{ streamVersion: c.streamVersion }]);
+    const entry = JSON.stringify([{ type: c.kind === 'refund' ? 'UsageRefunded' : 'GrantVoided', streamVersion: c.streamVersion, amount: c.amount }]);
+    const linkBoth = (corrected: string) => `
+       corrected_row AS (
+         UPDATE ${this.s}.ledger_transactions t
+            SET details = jsonb_set(t.details, '{corrections}', coalesce(t.details->'corrections', '[]'::jsonb) || $3::jsonb)
+           FROM ${corrected} corrected
+          WHERE t.account_id = $1 AND t.stream_version = corrected.stream_version
+            AND NOT coalesce(t.details->'corrections', '[]'::jsonb) @> $4::jsonb
+       )
+       UPDATE ${this.s}.ledger_transactions t
+          SET details = jsonb_set(t.details, '{corrects,streamVersion}', to_jsonb(corrected.stream_version))
+         FROM ${corrected} corrected
+        WHERE t.account_id = $1 AND t.stream_version = $2`;
+    if (c.kind === 'refund') {
+      await tx.query(
+        `WITH debit AS (
+           SELECT stream_version FROM ${this.s}.usage_records WHERE account_id = $1 AND usage_id = $5
+         ), record AS (
+           UPDATE ${this.s}.usage_records SET refunded = refunded + $6::bigint, last_refund_version = $2
+            WHERE account_id = $1 AND usage_id = $5 AND last_refund_version < $2
+           RETURNING usage_id
+         ), lines AS (
+           UPDATE ${this.s}.usage_lines l SET refunded = l.refunded + x.amount
+             FROM unnest($7::varchar[], $8::bigint[]) AS x(model, amount), record
+            WHERE l.account_id = $1 AND l.usage_id = record.usage_id AND l.model = x.model
+         ), ${linkBoth('debit')}`,
+        [c.accountId, c.streamVersion, entry, listed, c.usageId, c.amount, c.perModel.map((m) => m.model), c.perModel.map((m) => m.amount)],
+      );
+    } else {
+      await tx.query(
+        `WITH granted AS (
+           SELECT stream_version FROM ${this.s}.ledger_transactions
+            WHERE account_id = $1 AND type = 'CreditsGranted' AND details->>'grantId' = $5
+            ORDER BY stream_version LIMIT 1
+         ), ${linkBoth('granted')}`,
+        [c.accountId, c.streamVersion, entry, listed, c.grantId],
+      );
+    }
   }
 }
 

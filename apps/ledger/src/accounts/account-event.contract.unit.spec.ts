@@ -59,13 +59,13 @@ describe('ledger events on the wire', () => {
     );
     // The histories reach the events that carry optional fields (the ones a contract can forget).
     expect([...seenTypes].sort()).toEqual(
-      expect.arrayContaining(['CreditsGranted', 'OverdraftSettled', 'OverdraftIncurred', 'UsageDebited', 'HoldSettled', 'HoldReleased', 'LowCreditThresholdCrossed', 'PlanChanged']),
+      expect.arrayContaining(['CreditsGranted', 'OverdraftSettled', 'OverdraftIncurred', 'UsageDebited', 'HoldSettled', 'HoldReleased', 'LowCreditThresholdCrossed', 'PlanChanged', 'UsageRefunded', 'GrantVoided']),
     );
   });
 });
 
 function commandKey(command: { type: string } & Record<string, unknown>): string {
-  return `${command.type}:${String(command.grantId ?? command.usageId ?? command.holdId ?? command.cycleId ?? command.changeId ?? 'sweep')}`;
+  return `${command.type}:${String(command.refundId ?? command.voidId ?? command.grantId ?? command.usageId ?? command.holdId ?? command.cycleId ?? command.changeId ?? 'sweep')}`;
 }
 
 /** Class instances and plain objects compare by their own enumerable fields. */

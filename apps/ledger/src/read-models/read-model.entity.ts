@@ -67,6 +67,10 @@ export class UsageRecordEntity {
   @Column({ name: 'video_seconds', type: 'integer' }) videoSeconds!: number;
   @Column({ type: 'bigint' }) amount!: string;
   @Column({ name: 'rate_card_version', type: 'varchar', length: 64 }) rateCardVersion!: string;
+  /** Given back by refunds (UsageRefunded); usage totals count amount − refunded. */
+  @Column({ type: 'bigint', default: 0 }) refunded!: string;
+  /** Stream version of the last refund applied (makes a redelivered refund a no-op). */
+  @Column({ name: 'last_refund_version', type: 'integer', default: 0 }) lastRefundVersion!: number;
 }
 
 @Entity({ name: 'usage_lines' })
@@ -79,6 +83,8 @@ export class UsageLineEntity {
   @Column({ name: 'input_tokens', type: 'bigint' }) inputTokens!: string;
   @Column({ name: 'output_tokens', type: 'bigint' }) outputTokens!: string;
   @Column({ name: 'occurred_at', type: 'timestamptz' }) occurredAt!: Date;
+  /** This model's part of the refunds of the usage. */
+  @Column({ type: 'bigint', default: 0 }) refunded!: string;
 }
 
 export const READ_MODEL_ENTITIES = [BalanceEntity, LedgerTransactionEntity, UsageRecordEntity, UsageLineEntity];

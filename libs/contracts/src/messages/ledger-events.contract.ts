@@ -1,9 +1,9 @@
 import type { Envelope } from '../envelope.contract';
 import { olderVersion, versions, type CurrentOf } from '../message-versions.contract';
 import {
-  AccountOpenedV1, CreditsDepletedV1, CreditsExpiredV1, CreditsGrantedV1, HoldPlacedV1, HoldReleasedV1, HoldSettledV1,
+  AccountOpenedV1, CreditsDepletedV1, CreditsExpiredV1, CreditsGrantedV1, GrantVoidedV1, HoldPlacedV1, HoldReleasedV1, HoldSettledV1,
   LedgerCycleStartedV1, LedgerPlanChangedV1, LowCreditThresholdCrossedV1, OverdraftIncurredV1, OverdraftSettledV1,
-  OverdraftWrittenOffV1, UsageDebitedV1,
+  OverdraftWrittenOffV1, UsageDebitedV1, UsageRefundedV1,
 } from './ledger-events.v1.contract';
 import { UsageDebitedV2, upcastUsageDebitedV1 } from './ledger-events.v2.contract';
 
@@ -29,6 +29,9 @@ export const LEDGER_EVENTS = {
   HoldPlaced: versions(1, HoldPlacedV1),
   HoldSettled: versions(1, HoldSettledV1),
   HoldReleased: versions(1, HoldReleasedV1),
+  // Corrections (issue 18): new types, so consumers are deployed before the ledger writes them.
+  UsageRefunded: versions(1, UsageRefundedV1),
+  GrantVoided: versions(1, GrantVoidedV1),
 } as const;
 
 export type LedgerEventType = keyof typeof LEDGER_EVENTS;

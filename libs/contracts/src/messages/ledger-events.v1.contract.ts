@@ -13,7 +13,11 @@ import { OVERDRAFT_POLICIES, type OverdraftPolicy } from './subscription-events.
  */
 export const BUCKET_KINDS = ['allowance', 'promotional', 'purchased'] as const;
 export type BucketKindV1 = (typeof BUCKET_KINDS)[number];
-export const EXPIRY_REASONS = ['expired', 'cycle-reset', 'plan-change'] as const;
+/**
+ * `voided` (added with corrections, issue 18): credits a hold gives back to a bucket whose grant was voided. An added
+ * value, no change of shape: deploy the consumers first (they accept it), then the ledger (it may write it).
+ */
+export const EXPIRY_REASONS = ['expired', 'cycle-reset', 'plan-change', 'voided'] as const;
 export type ExpiryReasonV1 = (typeof EXPIRY_REASONS)[number];
 export const HOLD_RELEASE_REASONS = ['released', 'expired'] as const;
 export type HoldReleaseReasonV1 = (typeof HOLD_RELEASE_REASONS)[number];
@@ -169,4 +173,53 @@ export class HoldReleasedV1 {
   @Matches(ID_PATTERN) holdId!: string;
   @IsCreditAmount() amount!: string;
   @IsIn(HOLD_RELEASE_REASONS) reason!: HoldReleaseReasonV1;
+}
+
+/** Corrections' free-text reason: 1-500 characters (the audit trail; README "Corrections"). */
+export const MAX_CORRECTION_REASON_LENGTH = 500;
+
+export class ModelShareV1 {
+  @IsString() @MaxLength(128) model!: string;
+  @IsCreditAmount() amount!: string;
+}
+
+export class ReissuedCreditsV1 {
+  @IsString() @MaxLength(200) bucketId!: string;
+  @IsCreditAmount() amount!: string;
+}
+
+/**
+ * A correction: part or all of a usage debit given back. `amount` = sum(restored) + sum(forfeited) +
+ * reissued.amount + overdraftReduced + uncharged; it no longer counts as spent. See the README's "Corrections".
+ */
+export class UsageRefundedV1 {
+  @IsString() @MaxLength(200) refundId!: string;
+  @Matches(ID_PATTERN) usageId!: string;
+  @IsCreditAmount() amount!: string;
+  /** What the caller asked for; absent = all that was left of the debit. */
+  @IsOptional() @IsCreditAmount() requestedAmount?: string;
+  /** Credits put back into the live buckets the debit took them from. */
+  @IsArray() @ValidateNested({ each: true }) @Type(() => BucketShareV1) restored!: BucketShareV1[];
+  /** Shares of buckets that expired (or were voided) since the debit: not given back. */
+  @IsArray() @ValidateNested({ each: true }) @Type(() => BucketShareV1) forfeited!: BucketShareV1[];
+  /** Credits given as a new promotional bucket without expiry (bucketId = refundId). */
+  @IsOptional() @ValidateNested() @Type(() => ReissuedCreditsV1) reissued?: ReissuedCreditsV1;
+  @IsCreditAmount() overdraftReduced!: string;
+  /** The part the account was never charged (written off, unlimited plan): moves no credits. */
+  @IsCreditAmount() uncharged!: string;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => ModelShareV1) perModel!: ModelShareV1[];
+  @IsBoolean() restoreExpired!: boolean;
+  @IsString() @MaxLength(MAX_CORRECTION_REASON_LENGTH) reason!: string;
+  @IsISO8601({ strict: true }) refundedAt!: string;
+}
+
+/** A correction: a grant or purchase voided; `amount` is what was left in its bucket, removed. */
+export class GrantVoidedV1 {
+  @IsString() @MaxLength(200) voidId!: string;
+  @IsString() @MaxLength(200) grantId!: string;
+  @IsString() @MaxLength(200) bucketId!: string;
+  @IsIn(BUCKET_KINDS) kind!: BucketKindV1;
+  @IsCreditAmount() amount!: string;
+  @IsString() @MaxLength(MAX_CORRECTION_REASON_LENGTH) reason!: string;
+  @IsISO8601({ strict: true }) voidedAt!: string;
 }

@@ -9,7 +9,7 @@ import { ACCOUNT, PRICING } from './account.fixtures';
 /**
  * Seeded command histories for property tests: grants of every kind with and without expiry, usage (repeated
  * ids included, some settling holds), holds and releases, cycle starts (unlimited, carry or write-off), expiry
- * sweeps and clock jumps. `play` runs them through decide/evolve as the ledger does.
+ * sweeps and clock jumps, refunds (partial, full, of expired shares) and voids. `play` runs them through decide/evolve as the ledger does.
  */
 const HOUR = 3_600_000;
 const kind = fc.constantFrom('allowance' as const, 'promotional' as const, 'purchased' as const);
@@ -25,7 +25,9 @@ export type Op =
   | { op: 'release'; hold: number }
   | { op: 'cycle'; allocation: bigint; unlimited: boolean; policy: 'carry' | 'write-off' }
   | { op: 'expire' }
-  | { op: 'wait'; hours: number };
+  | { op: 'wait'; hours: number }
+  | { op: 'refund'; usage: number; amount: bigint | null; restoreExpired: boolean }
+  | { op: 'void'; grant: number };
 
 export const accountOp: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('grant' as const), kind, amount: fc.bigInt(1n, 1_000n), expiresInHours: fc.option(fc.integer({ min: 0, max: 48 })) }),
@@ -42,6 +44,9 @@ export const accountOp: fc.Arbitrary<Op> = fc.oneof(
   }),
   fc.record({ op: fc.constant('expire' as const) }),
   fc.record({ op: fc.constant('wait' as const), hours: fc.integer({ min: 1, max: 24 }) }),
+  // Corrections: refund (part of) one of the usages so far, void one of the grants so far.
+  fc.record({ op: fc.constant('refund' as const), usage: fc.nat(8), amount: fc.option(fc.bigInt(1n, 800n)), restoreExpired: fc.boolean() }),
+  fc.record({ op: fc.constant('void' as const), grant: fc.nat(8) }),
 );
 
 /**
@@ -61,6 +66,7 @@ export function play(ops: readonly Op[]): { events: AccountEvent[]; state: Accou
   const steps: PlayedStep[] = [];
   const usages: bigint[] = [];
   const holds: string[] = [];
+  const grants: string[] = [];
   const pickHold = (i: number): string | undefined => (holds.length > 0 ? holds[holds.length - 1 - (i % holds.length)] : undefined);
   let n = 0;
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -69,9 +75,11 @@ export function play(ops: readonly Op[]): { events: AccountEvent[]; state: Accou
     let command: AccountCommand;
     switch (o.op) {
       case 'grant':
+        grants.push(`g${n}`);
         command = { type: 'GrantCredits', accountId: ACCOUNT, grantId: `g${n}`, kind: o.kind, amount: o.amount, source: 'prop', ...(o.expiresInHours !== null && { expiresAt: iso(now + o.expiresInHours * HOUR) }) };
         break;
       case 'purchase':
+        grants.push(`purchase:p${n}`);
         command = { type: 'GrantCredits', accountId: ACCOUNT, grantId: `purchase:p${n}`, kind: 'purchased', amount: o.amount, source: 'purchase', paymentReference: `p${n}` };
         break;
       case 'usage': {
@@ -105,12 +113,23 @@ export function play(ops: readonly Op[]): { events: AccountEvent[]; state: Accou
       case 'wait':
         now += o.hours * HOUR;
         continue;
+      case 'refund':
+        if (usages.length === 0) continue;
+        command = {
+          type: 'RefundUsage', accountId: ACCOUNT, refundId: `refund:r${n}`, usageId: `u${usages.length - 1 - (o.usage % usages.length)}`,
+          ...(o.amount !== null && { amount: o.amount }), reason: 'prop', restoreExpired: o.restoreExpired,
+        };
+        break;
+      case 'void':
+        if (grants.length === 0) continue;
+        command = { type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}`, grantId: grants[grants.length - 1 - (o.grant % grants.length)], reason: 'prop' };
+        break;
     }
     let decided: AccountEvent[];
     try {
       decided = decide(command, state, { now: new Date(now) });
     } catch (error) {
-      if (error instanceof AccountError && ['INSUFFICIENT_CREDITS', 'IDEMPOTENCY_CONFLICT', 'INVALID_COMMAND'].includes(error.code)) continue;
+      if (error instanceof AccountError && ['INSUFFICIENT_CREDITS', 'IDEMPOTENCY_CONFLICT', 'INVALID_COMMAND', 'USAGE_NOT_FOUND', 'REFUND_EXCEEDS_DEBIT', 'GRANT_NOT_FOUND', 'GRANT_NOT_VOIDABLE', 'ALREADY_VOIDED'].includes(error.code)) continue;
       throw error;
     }
     events.push(...decided);

@@ -12,6 +12,7 @@ import type { TimeRange } from './history.parser';
 
 export const USAGE_CSV_COLUMNS = [
   'occurred_at', 'usage_id', 'feature', 'model', 'input_tokens', 'output_tokens', 'images', 'resolution', 'video_seconds', 'credits', 'rate_card_version',
+  'refunded_credits',
 ] as const;
 
 interface ExportDbRow {
@@ -26,9 +27,13 @@ interface ExportDbRow {
   video_seconds: number;
   amount: string;
   rate_card_version: string;
+  refunded: string;
 }
 
 /**
+ * `credits` is what the usage costs after corrections (its price minus what refunds gave back, README "Corrections");
+ * `refunded_credits` what refunds gave back (0 for most).
+ *
  * Streams one CSV row per usage event in constant memory: keyset pages of (occurred_at, usage_id), each
  * page a short query of its own (no transaction or cursor held open for the whole download), written
  * through csv-stringify with backpressure from the client's socket.
@@ -60,7 +65,8 @@ export class UsageExportService {
           if (out.destroyed) return rows;
           const ok = csv.write([
             row.occurred_at, row.usage_id, row.feature, row.models, row.input_tokens, row.output_tokens, row.images,
-            row.resolution ?? '', row.video_seconds, formatCredits(BigInt(row.amount)), row.rate_card_version,
+            row.resolution ?? '', row.video_seconds, formatCredits(BigInt(row.amount) - BigInt(row.refunded)), row.rate_card_version,
+            formatCredits(BigInt(row.refunded)),
           ]);
           rows += 1;
           if (!ok) await Promise.race([once(csv, 'drain'), piped]);
@@ -89,7 +95,7 @@ export class UsageExportService {
     const { rows } = await this.pool.query<ExportDbRow>(
       `SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at, usage_id, feature, models,
               input_tokens::text AS input_tokens, output_tokens::text AS output_tokens, images, resolution, video_seconds,
-              amount::text AS amount, rate_card_version
+              amount::text AS amount, rate_card_version, refunded::text AS refunded
          FROM ${this.s}.usage_records
         WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3 ${keyset}
         ORDER BY occurred_at, usage_id

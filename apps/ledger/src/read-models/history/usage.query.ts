@@ -58,11 +58,12 @@ export class UsageQueryService {
   async summary(accountId: string, query: RangeQuery): Promise<UsageSummary> {
     const range = await this.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
     const params = [accountId, range.from, range.to];
+    // Credits are net of refunds (README "Corrections"); a refunded usage still counts as a request made.
     // One pass over the usage records for totals, features and days (grouping sets), one over the lines for models.
     const [grouped, models] = await Promise.all([
       this.pool.query<GroupedRow>(
         `SELECT GROUPING(feature, day) AS grouping, feature, day, coalesce(sum(amount), 0)::text AS credits, count(*)::text AS requests
-           FROM (SELECT feature, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, amount
+           FROM (SELECT feature, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, amount - refunded AS amount
                    FROM ${this.s}.usage_records
                   WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3) usage
           GROUP BY GROUPING SETS ((), (feature), (day))
@@ -70,11 +71,11 @@ export class UsageQueryService {
         params,
       ),
       this.pool.query<{ model: string; credits: string; requests: string }>(
-        `SELECT model, sum(amount)::text AS credits, count(*)::text AS requests
+        `SELECT model, sum(amount - refunded)::text AS credits, count(*)::text AS requests
            FROM ${this.s}.usage_lines
           WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3
           GROUP BY model
-          ORDER BY sum(amount) DESC, model`,
+          ORDER BY sum(amount - refunded) DESC, model`,
         params,
       ),
     ]);

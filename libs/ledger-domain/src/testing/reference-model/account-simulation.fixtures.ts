@@ -224,6 +224,9 @@ function otherContent(command: AccountCommand): AccountCommand {
     case 'ReleaseHold':
     case 'ExpireCredits':
       return command;
+    case 'RefundUsage':
+    case 'VoidGrant':
+      return { ...command, reason: `${command.reason} (other)` };
   }
 }
 

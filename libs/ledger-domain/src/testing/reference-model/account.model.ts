@@ -254,7 +254,18 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
     case 'ReleaseHold':
     case 'ExpireCredits':
       return null;
+    case 'RefundUsage':
+    case 'VoidGrant':
+      return notModelled(c);
   }
+}
+
+/**
+ * Corrections (refunds, voids) are not in this model: the simulation generates none, and their rules are pinned by
+ * the decider's given/when/then tests (account.decider.unit.spec.ts, "corrections").
+ */
+function notModelled(c: AccountCommand): never {
+  throw new Error(`the reference model does not model ${c.type}`);
 }
 
 function housekeeping(s: ModelState, now: Date, out: AccountEvent[]): void {
