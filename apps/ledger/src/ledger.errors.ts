@@ -15,7 +15,12 @@ export type LedgerErrorCode =
   | 'UNPRICEABLE_USAGE'
   | 'HOLD_NOT_FOUND'
   | 'ACCOUNT_BUSY'
-  | 'PORTAL_DISABLED';
+  | 'PORTAL_DISABLED'
+  | 'USAGE_NOT_FOUND'
+  | 'REFUND_EXCEEDS_DEBIT'
+  | 'GRANT_NOT_FOUND'
+  | 'ALREADY_VOIDED'
+  | 'GRANT_NOT_VOIDABLE';
 
 export class LedgerError extends AppError<LedgerErrorCode> {}
 
@@ -36,6 +41,12 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   ACCOUNT_BUSY: 503,
   // Server configuration, not the request: minting portal tokens needs PORTAL_TOKEN_SECRET.
   PORTAL_DISABLED: 503,
+  // Corrections (README "Corrections"): what is corrected does not exist, or the correction conflicts with what was done.
+  USAGE_NOT_FOUND: 404,
+  GRANT_NOT_FOUND: 404,
+  REFUND_EXCEEDS_DEBIT: 409,
+  ALREADY_VOIDED: 409,
+  GRANT_NOT_VOIDABLE: 409,
 };
 
 /** Domain and pricing errors → the ledger's coded errors (the domain itself knows no transport). */

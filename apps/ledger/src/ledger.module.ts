@@ -19,14 +19,16 @@ import { READ_MODEL_MIGRATIONS } from './read-models';
 import { ReadModelsModule } from './read-models/read-models.module';
 import { RecordUsageModule } from './record-usage/record-usage.module';
 import { RelayModule } from './relay/relay.module';
+import { RefundUsageModule } from './refund-usage/refund-usage.module';
 import { ReleaseHoldModule } from './release-hold/release-hold.module';
 import { BackgroundWorkers } from './workers/background.worker';
 import { ledgerConsumerChecks } from './workers/ledger.kafka.transport';
+import { VoidGrantModule } from './void-grant/void-grant.module';
 import { WorkersModule } from './workers/workers.module';
 
 /**
  * The ledger service. Write side, one module per use case: record-usage and apply-subscription-event (Kafka),
- * authorize, release-hold, purchase and grant (HTTP), on the account aggregate (AccountsModule); the hold and
+ * authorize, release-hold, purchase, grant and the corrections refund-usage and void-grant (HTTP), on the account aggregate (AccountsModule); the hold and
  * grant expiry worker; the relay to ledger.events.v1. Read side: ReadModelsModule. The Kafka use cases and the
  * projection are controllers on one KafkaBatchTransport (workers/ledger.kafka.transport.ts; main.ts connects it
  * with `ledgerMicroservices`). This root module only composes them and answers readiness.
@@ -56,6 +58,8 @@ export class LedgerModule implements OnModuleInit {
         ReleaseHoldModule,
         PurchaseModule,
         GrantModule,
+        RefundUsageModule,
+        VoidGrantModule,
         ExpiryModule,
         RelayModule,
         ReadModelsModule,

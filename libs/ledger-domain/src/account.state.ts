@@ -102,6 +102,8 @@ export interface AccountState {
   readonly grants: ImmutableMap<string, GrantRecord>;
   /** Every usage debit by usage id, for refunds. */
   readonly debits: ImmutableMap<string, DebitRecord>;
+  /** Every correction by its id (refundId, voidId): a repeated request is answered with the first result. */
+  readonly corrections: ImmutableMap<string, UsageRefunded['data'] | GrantVoided['data']>;
 }
 
 export const initialState: AccountState = Object.freeze<AccountState>({
@@ -116,6 +118,7 @@ export const initialState: AccountState = Object.freeze<AccountState>({
   seen: ImmutableMap<string, string>(),
   grants: ImmutableMap<string, GrantRecord>(),
   debits: ImmutableMap<string, DebitRecord>(),
+  corrections: ImmutableMap<string, UsageRefunded['data'] | GrantVoided['data']>(),
 });
 
 /** What a new action could spend now: the sum of the buckets (held credits are already out of them). */
@@ -306,6 +309,7 @@ function applyRefund(state: AccountState, { data }: UsageRefunded): AccountState
       overdraft: state.overdraft - data.overdraftReduced,
       usedThisCycle,
       debits: debit ? state.debits.set(data.usageId, { ...debit, refunded: debit.refunded + data.amount }) : state.debits,
+      corrections: state.corrections.set(data.refundId, data),
       seen: remember(state.seen, idempotencyKey('refund', data.refundId), refundFingerprint(data)),
     }),
   );
@@ -320,6 +324,7 @@ function applyVoid(state: AccountState, { data }: GrantVoided): AccountState {
     ...state,
     buckets,
     grants: record ? state.grants.set(data.grantId, { ...record, closed: 'voided' }) : state.grants,
+    corrections: state.corrections.set(data.voidId, data),
     seen: remember(state.seen, idempotencyKey('void', data.voidId), voidFingerprint(data)),
   });
 }

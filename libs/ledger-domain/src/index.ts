@@ -6,6 +6,8 @@ export {
   type AccountState,
   type Bucket,
   type Cycle,
+  type DebitRecord,
+  type GrantRecord,
   type Hold,
   type PlanTerms,
   available,

@@ -355,19 +355,20 @@ export function usageRows(envelope: LedgerEnvelope): { record: UsageRecordRow; l
  * A correction as the projection links it to what it corrects (LedgerProjection.applyCorrections): the refund takes
  * its amount off the usage record and its models' lines, and both history entries name each other.
  */
+/** `amount` in micro-credits (for SQL), `credits` the same as decimal credits (for the history's details). */
 export type CorrectionRow =
-  | { kind: 'refund'; accountId: string; streamVersion: number; usageId: string; amount: string; perModel: { model: string; amount: string }[] }
-  | { kind: 'void'; accountId: string; streamVersion: number; grantId: string; amount: string };
+  | { kind: 'refund'; accountId: string; streamVersion: number; usageId: string; amount: string; credits: string; perModel: { model: string; amount: string }[] }
+  | { kind: 'void'; accountId: string; streamVersion: number; grantId: string; amount: string; credits: string };
 
 export function correctionRow(envelope: LedgerEnvelope): CorrectionRow | undefined {
   const { accountId, streamVersion } = envelope;
   if (envelope.type === 'UsageRefunded') {
     const d = envelope.data;
-    return { kind: 'refund', accountId, streamVersion, usageId: d.usageId, amount: micros(d.amount), perModel: d.perModel.map((m) => ({ model: m.model, amount: micros(m.amount) })) };
+    return { kind: 'refund', accountId, streamVersion, usageId: d.usageId, amount: micros(d.amount), credits: d.amount, perModel: d.perModel.map((m) => ({ model: m.model, amount: micros(m.amount) })) };
   }
   if (envelope.type === 'GrantVoided') {
     const d = envelope.data;
-    return { kind: 'void', accountId, streamVersion, grantId: d.grantId, amount: micros(d.amount) };
+    return { kind: 'void', accountId, streamVersion, grantId: d.grantId, amount: micros(d.amount), credits: d.amount };
   }
   return undefined;
 }

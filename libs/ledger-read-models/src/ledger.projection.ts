@@ -96,7 +96,7 @@ export class LedgerProjection {
    */
   private async applyCorrection(tx: PoolClient, c: CorrectionRow): Promise<void> {
     const listed = JSON.stringify([{ streamVersion: c.streamVersion }]);
-    const entry = JSON.stringify([{ type: c.kind === 'refund' ? 'UsageRefunded' : 'GrantVoided', streamVersion: c.streamVersion, amount: c.amount }]);
+    const entry = JSON.stringify([{ type: c.kind === 'refund' ? 'UsageRefunded' : 'GrantVoided', streamVersion: c.streamVersion, amount: c.credits }]);
     const linkBoth = (corrected: string) => `
        corrected_row AS (
          UPDATE ${this.s}.ledger_transactions t

@@ -30,3 +30,15 @@ class HoldIdPipe implements PipeTransform<string, string> {
 
 /** `:holdId` path parameter: a hold id is an idempotency key like any other (400 naming `holdId`). */
 export const HoldIdParam = () => Param('holdId', new HoldIdPipe());
+
+class IdPipe implements PipeTransform<string, string> {
+  constructor(private readonly field: string) {}
+
+  transform(value: string): string {
+    if (!ID_PATTERN.test(value)) throw invalidId(this.field);
+    return value;
+  }
+}
+
+/** Any id path parameter (`:usageId`, `:grantId`), validated like every id on the wire (400 naming it). */
+export const IdParam = (field: string) => Param(field, new IdPipe(field));

@@ -127,6 +127,22 @@ export class AccountStream {
     return this.emit('HoldReleased', { holdId, amount, reason: 'released' });
   }
 
+  /** A refund of `amount` given back to the purchased bucket (a correction). */
+  usageRefunded(refundId: string, usageId: string, amount: string, perModel: { model: string; amount: string }[]): Envelope<object> {
+    this.buckets.purchased += parseCredits(amount);
+    this.used -= parseCredits(amount);
+    return this.emit('UsageRefunded', {
+      refundId, usageId, amount, restored: [{ bucketId: 'purchased-bucket', kind: 'purchased', amount }], forfeited: [], overdraftReduced: '0', uncharged: '0',
+      perModel, restoreExpired: false, reason: 'support ticket', refundedAt: this.now(),
+    });
+  }
+
+  /** A void of what is left of a grant (a correction). */
+  grantVoided(voidId: string, grantId: string, kind: BucketKindV1, amount: string): Envelope<object> {
+    this.buckets[kind] -= parseCredits(amount);
+    return this.emit('GrantVoided', { voidId, grantId, bucketId: grantId, kind, amount, reason: 'granted by mistake', voidedAt: this.now() });
+  }
+
   thresholdCrossed(thresholdPercent: number): Envelope<object> {
     return this.emit('LowCreditThresholdCrossed', {
       thresholdPercent, cycleId: this.cycle?.cycleId ?? 'none', available: formatCredits(this.available()), allocation: formatCredits(this.allocation),

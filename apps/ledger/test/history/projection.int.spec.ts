@@ -41,6 +41,11 @@ function scenario(): { events: Envelope<object>[]; alice: AccountStream; bob: Ac
   events.push(alice.overdraftIncurred('alice-video', '1'));
   events.push(bob.holdPlaced('bob-hold', '50'));
   events.push(bob.holdReleased('bob-hold', '50'));
+  // Corrections: a partial refund of an image, twice (cumulative), and a void of a promotional grant.
+  events.push(bob.usageRefunded('refund:r1', 'bob-image-5', '1', [{ model: 'flux', amount: '1' }]));
+  events.push(bob.granted('promotional', '3', 'bob-promo'));
+  events.push(bob.usageRefunded('refund:r2', 'bob-image-5', '0.5', [{ model: 'flux', amount: '0.5' }]));
+  events.push(bob.grantVoided('void:v1', 'bob-promo', 'promotional', '3'));
   return { events, alice, bob };
 }
 
@@ -112,6 +117,27 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
         (SELECT count(*) FROM "${live.schema}".usage_lines)::int AS lines`);
     const expectedTransactions = events.filter((e) => !['AccountOpened', 'LowCreditThresholdCrossed'].includes(e.type)).length;
     expect(counts.rows[0]).toEqual({ transactions: expectedTransactions, usages: 29, lines: 33 });
+  });
+
+  it('links each correction to what it corrects and takes refunds off the usage, once, whatever the redeliveries', async () => {
+    const rows = (await pool.query(`SELECT stream_version, type, amount::text, details FROM "${live.schema}".ledger_transactions WHERE account_id = 'bob' ORDER BY stream_version`)).rows;
+    const debit = rows.find((row) => row.type === 'UsageDebited' && row.details.usageId === 'bob-image-5');
+    const refunds = rows.filter((row) => row.type === 'UsageRefunded');
+    const grant = rows.find((row) => row.type === 'CreditsGranted' && row.details.grantId === 'bob-promo');
+    const voided = rows.find((row) => row.type === 'GrantVoided');
+    expect(refunds.map((row) => [row.amount, row.details.corrects])).toEqual([
+      ['1000000', { type: 'UsageDebited', usageId: 'bob-image-5', streamVersion: debit.stream_version }],
+      ['500000', { type: 'UsageDebited', usageId: 'bob-image-5', streamVersion: debit.stream_version }],
+    ]);
+    expect(debit.details.corrections).toEqual([
+      { type: 'UsageRefunded', streamVersion: refunds[0].stream_version, amount: '1' },
+      { type: 'UsageRefunded', streamVersion: refunds[1].stream_version, amount: '0.5' },
+    ]);
+    expect(voided).toMatchObject({ amount: '-3000000', details: { corrects: { type: 'CreditsGranted', grantId: 'bob-promo', streamVersion: grant.stream_version } } });
+    expect(grant.details.corrections).toEqual([{ type: 'GrantVoided', streamVersion: voided.stream_version, amount: '3' }]);
+    const usage = await pool.query(`SELECT r.refunded::text AS record, l.refunded::text AS line FROM "${live.schema}".usage_records r
+      JOIN "${live.schema}".usage_lines l USING (account_id, usage_id) WHERE account_id = 'bob' AND usage_id = 'bob-image-5'`);
+    expect(usage.rows).toEqual([{ record: '1500000', line: '1500000' }]);
   });
 
   it('summarises usage by model, feature and day', async () => {

@@ -90,4 +90,9 @@ describe('decideNotifications', () => {
   it('ignores every other ledger event', () => {
     expect(decideNotifications(event('UsageDebited', { usageId: 'u-1' }), both, cycle)).toEqual([]);
   });
+
+  it('corrections (UsageRefunded, GrantVoided) notify nobody: the alerts they affect come as their own events (a re-armed threshold crossed again)', () => {
+    expect(decideNotifications(event('UsageRefunded', { usageId: 'u-1', amount: '2' }), both, cycle)).toEqual([]);
+    expect(decideNotifications(event('GrantVoided', { grantId: 'grant:g-1', amount: '5' }), both, cycle)).toEqual([]);
+  });
 });
