@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
+import { Kafka, logLevel } from 'kafkajs';
 import { AUTH_STATUS_BY_CODE } from '@tally/shared';
-import { OpenApiContract, catalogueProblems, conformanceProblems, waitFor } from '@tally/testing';
+import { OpenApiContract, catalogueProblems, conformanceProblems, testKafkaBrokers, waitFor } from '@tally/testing';
 import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
 import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
 import { HISTORY_STATUS_BY_CODE } from '../src/read-models/history/history.errors';
@@ -23,6 +24,22 @@ describe('the ledger and its OpenAPI document', () => {
     contract = await OpenApiContract.served(base);
     // The read side (balance, history) answers once the projection has the account.
     expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'oa-funds', amount: '100' })).status).toBe(201);
+    // Something to correct: a grant to void and a usage (through the ledger's usage consumer) to refund.
+    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'oa-void', amount: '1' })).status).toBe(201);
+    const producer = new Kafka({ clientId: 'openapi-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    await producer.send({
+      topic: env.USAGE_EVENTS_TOPIC,
+      messages: [{
+        key: ACCOUNT,
+        value: JSON.stringify({
+          id: 'oa-u1', type: 'UsageRecorded', version: 1, accountId: ACCOUNT, occurredAt: new Date().toISOString(),
+          data: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 200_000 },
+        }),
+      }],
+    });
+    await producer.disconnect();
+    await waitFor(async () => (await json(base).get(`/v1/accounts/${ACCOUNT}/balance`)).body.available === '99', 30_000);
     await waitFor(async () => (await json(base).get(`/v1/accounts/${ACCOUNT}/balance`)).status === 200, 30_000);
   }, 60_000);
 
@@ -58,6 +75,15 @@ describe('the ledger and its OpenAPI document', () => {
         { path: `${account}/portal-tokens`, body: { ttlSeconds: 120, purchase: true, checkoutUrl: 'https://chat.example/buy', upgradeUrl: 'https://chat.example/plans', timeZone: 'Asia/Tokyo' } },
       ],
       getPortalSession: [{ path: `/v1/portal/session?accountId=${ACCOUNT}` }],
+      refundUsage: [
+        { path: `${account}/usage/oa-u1/refunds`, body: { idempotencyKey: 'oa-r1', amount: '0.5', reason: 'support ticket' } },
+        { path: `${account}/usage/oa-u1/refunds`, body: { idempotencyKey: 'oa-r1', amount: '0.5', reason: 'support ticket' } },
+        { path: `${account}/usage/oa-u1/refunds`, body: { idempotencyKey: 'oa-r2', reason: 'the rest', restoreExpired: true } },
+      ],
+      voidGrant: [
+        { path: `${account}/grants/grant:oa-void/void`, body: { idempotencyKey: 'oa-v1', reason: 'granted by mistake' } },
+        { path: `${account}/grants/grant:oa-void/void`, body: { idempotencyKey: 'oa-v1', reason: 'granted by mistake' } },
+      ],
     });
     expect(problems).toEqual([]);
   });

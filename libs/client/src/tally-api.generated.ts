@@ -72,6 +72,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/accounts/{accountId}/grants/{grantId}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void a grant or a purchase (a correction): removes what is left of it; idempotent by idempotencyKey
+         * @description Scope accounts:write. What was already spent stays spent (no overdraft); credits open holds reserved on it stay reserved and expire when a hold gives them back. A plan allowance is not voidable. See the README, "Corrections".
+         */
+        post: operations["voidGrant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/accounts/{accountId}/holds/{holdId}": {
         parameters: {
             query?: never;
@@ -205,6 +225,26 @@ export interface paths {
         get: operations["getUsage"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/accounts/{accountId}/usage/{usageId}/refunds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refund a usage debit in full or in part (a correction); idempotent by idempotencyKey
+         * @description Scope accounts:write. Gives credits back to the buckets the debit took them from, unwinding it from its end (overdraft it incurred first, then the buckets in reverse order); credits of buckets expired since are forfeited unless restoreExpired (then a new promotional bucket without expiry). Refunds of one debit add up to at most its amount. See the README, "Corrections".
+         */
+        post: operations["refundUsage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -435,6 +475,26 @@ export interface components {
             expiresAt?: string;
             /** @example welcome bonus */
             reason?: string;
+        };
+        GrantVoidedResponseDto: {
+            accountId: string;
+            /** @example grant:welcome-2026-11 */
+            grantId: string;
+            /**
+             * @description `void:<idempotencyKey>`
+             * @example void:ticket-4712
+             */
+            voidId: string;
+            /** @enum {string} */
+            kind: "promotional" | "purchased";
+            /** @description What was left of the grant, removed (what was spent stays spent) */
+            amount: string;
+            reason: string;
+            /** Format: date-time */
+            voidedAt: string;
+            /** @description True for a repeat (same key, same content): nothing voided again */
+            duplicate: boolean;
+            balance: components["schemas"]["BalanceResponseDto"];
         };
         HoldRequest: {
             /** @description Idempotency key of the hold; name it on the usage event to settle it */
@@ -683,6 +743,43 @@ export interface components {
             /** @description Ids already accepted earlier, or repeated with the same content in this batch */
             duplicateIds: string[];
         };
+        RefundShareDto: {
+            /** @example purchase:pay-1 */
+            bucketId: string;
+            /** @enum {string} */
+            kind: "allowance" | "promotional" | "purchased";
+            amount: string;
+        };
+        RefundUsageRequest: {
+            /**
+             * @description Idempotency key of this refund (per account)
+             * @example ticket-4711
+             */
+            idempotencyKey: string;
+            /**
+             * @description Credits to refund; at most what is left unrefunded of the debit. Omitted: all that is left. Credits as a decimal string with at most 6 decimals, greater than 0 and at most 1000000000
+             * @example 1.5
+             */
+            amount?: string;
+            /**
+             * @description Why (audit trail); shown in the history
+             * @example the answer was cut off (support ticket 4711)
+             */
+            reason: string;
+            /**
+             * @description Give back the credits taken from buckets that have expired since (a past allowance, a promotion past its end) as a new promotional bucket without expiry; otherwise they are forfeited
+             * @default false
+             */
+            restoreExpired: boolean;
+        };
+        ReissuedCreditsDto: {
+            /**
+             * @description A new promotional bucket without expiry
+             * @example refund:ticket-4711
+             */
+            bucketId: string;
+            amount: string;
+        };
         ReleaseHoldResponseDto: {
             holdId: string;
             /** @description Credits released ("0" when the hold was already resolved) */
@@ -856,6 +953,36 @@ export interface components {
                 [key: string]: string;
             };
         };
+        UsageRefundedResponseDto: {
+            accountId: string;
+            usageId: string;
+            /**
+             * @description `refund:<idempotencyKey>`
+             * @example refund:ticket-4711
+             */
+            refundId: string;
+            /** @description Taken off the debit: no longer counts as spent */
+            amount: string;
+            /** @description Credits put back into the buckets the debit took them from */
+            restored: components["schemas"]["RefundShareDto"][];
+            /** @description Credits of buckets that have expired (or were voided) since: not given back (restoreExpired false) */
+            forfeited: components["schemas"]["RefundShareDto"][];
+            /** @description Credits given back as a new promotional bucket without expiry (expired shares with restoreExpired; overdraft of this debit later grants already paid) */
+            reissued: components["schemas"]["ReissuedCreditsDto"] | null;
+            /** @description Overdraft this debit incurred, forgiven */
+            overdraftReduced: string;
+            /** @description Part the account was never charged (written off, unlimited plan): nothing moves */
+            uncharged: string;
+            /** @description What is left unrefunded of the debit now */
+            refundable: string;
+            restoreExpired: boolean;
+            reason: string;
+            /** Format: date-time */
+            refundedAt: string;
+            /** @description True for a repeat (same key, same content): nothing refunded again */
+            duplicate: boolean;
+            balance: components["schemas"]["BalanceResponseDto"];
+        };
         UsageSummaryDto: {
             /** Format: date-time */
             from: string;
@@ -866,6 +993,18 @@ export interface components {
             byFeature: components["schemas"]["UsageByFeatureDto"][];
             /** @description UTC days that had usage, oldest first */
             byDay: components["schemas"]["UsageByDayDto"][];
+        };
+        VoidGrantRequest: {
+            /**
+             * @description Idempotency key of this void (per account)
+             * @example ticket-4712
+             */
+            idempotencyKey: string;
+            /**
+             * @description Why (audit trail); shown in the history
+             * @example granted twice by mistake
+             */
+            reason: string;
         };
     };
     responses: never;
@@ -1343,6 +1482,165 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "IDEMPOTENCY_CONFLICT";
+                    };
+                };
+            };
+            /** @description Payload Too Large: PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description URI Too Long: URL_TOO_LONG */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "URL_TOO_LONG";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Service Unavailable: ACCOUNT_BUSY, DEPENDENCY_UNAVAILABLE */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (2) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "ACCOUNT_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    voidGrant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                accountId: string;
+                /** @description The grantId a grant or purchase answered: `grant:<idempotencyKey>` or `purchase:<paymentReference>` */
+                grantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VoidGrantRequest"];
+            };
+        };
+        responses: {
+            /** @description A repeat (same key, same content): the first result, duplicate true, nothing voided again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantVoidedResponseDto"];
+                };
+            };
+            /** @description Voided */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantVoidedResponseDto"];
+                };
+            };
+            /** @description Bad Request: BAD_REQUEST, INVALID_COMMAND, INVALID_JSON, INVALID_URL, VALIDATION_FAILED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "BAD_REQUEST" | "INVALID_COMMAND" | "INVALID_JSON" | "INVALID_URL" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /** @description Unauthorized: UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description Forbidden: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description Not Found: GRANT_NOT_FOUND, NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "GRANT_NOT_FOUND" | "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Conflict: ALREADY_VOIDED, GRANT_NOT_VOIDABLE, IDEMPOTENCY_CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "ALREADY_VOIDED" | "GRANT_NOT_VOIDABLE" | "IDEMPOTENCY_CONFLICT";
                     };
                 };
             };
@@ -2821,6 +3119,165 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "DEPENDENCY_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    refundUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                accountId: string;
+                /** @description The id the usage event was reported with */
+                usageId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundUsageRequest"];
+            };
+        };
+        responses: {
+            /** @description A repeat (same key, same content): the first result, duplicate true, nothing refunded again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageRefundedResponseDto"];
+                };
+            };
+            /** @description Refunded */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageRefundedResponseDto"];
+                };
+            };
+            /** @description Bad Request: AMOUNT_OUT_OF_RANGE, BAD_REQUEST, BALANCE_LIMIT_EXCEEDED, INVALID_AMOUNT, INVALID_COMMAND, INVALID_JSON, INVALID_URL, VALIDATION_FAILED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "AMOUNT_OUT_OF_RANGE" | "BAD_REQUEST" | "BALANCE_LIMIT_EXCEEDED" | "INVALID_AMOUNT" | "INVALID_COMMAND" | "INVALID_JSON" | "INVALID_URL" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /** @description Unauthorized: UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description Forbidden: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description Not Found: NOT_FOUND, USAGE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "NOT_FOUND" | "USAGE_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Conflict: IDEMPOTENCY_CONFLICT, REFUND_EXCEEDS_DEBIT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "IDEMPOTENCY_CONFLICT" | "REFUND_EXCEEDS_DEBIT";
+                    };
+                };
+            };
+            /** @description Payload Too Large: PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description URI Too Long: URL_TOO_LONG */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "URL_TOO_LONG";
+                    };
+                };
+            };
+            /** @description Unsupported Media Type: UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Service Unavailable: ACCOUNT_BUSY, DEPENDENCY_UNAVAILABLE */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (2) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "ACCOUNT_BUSY" | "DEPENDENCY_UNAVAILABLE";
                     };
                 };
             };
