@@ -12,7 +12,6 @@ import type { TimeRange } from './history.parser';
 
 export const USAGE_CSV_COLUMNS = [
   'occurred_at', 'usage_id', 'feature', 'model', 'input_tokens', 'output_tokens', 'images', 'resolution', 'video_seconds', 'credits', 'rate_card_version',
-  'refunded_credits',
 ] as const;
 
 interface ExportDbRow {
@@ -32,7 +31,7 @@ interface ExportDbRow {
 
 /**
  * `credits` is what the usage costs after corrections (its price minus what refunds gave back, README "Corrections");
- * `refunded_credits` what refunds gave back (0 for most).
+ * the columns stay as they were (consumers of the CSV read them by position); the refunds themselves are in the history.
  *
  * Streams one CSV row per usage event in constant memory: keyset pages of (occurred_at, usage_id), each
  * page a short query of its own (no transaction or cursor held open for the whole download), written
@@ -66,7 +65,6 @@ export class UsageExportService {
           const ok = csv.write([
             row.occurred_at, row.usage_id, row.feature, row.models, row.input_tokens, row.output_tokens, row.images,
             row.resolution ?? '', row.video_seconds, formatCredits(BigInt(row.amount) - BigInt(row.refunded)), row.rate_card_version,
-            formatCredits(BigInt(row.refunded)),
           ]);
           rows += 1;
           if (!ok) await Promise.race([once(csv, 'drain'), piped]);
