@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { TallyClient } from '@tally/client';
 import { formatCredits, parseCredits } from '@tally/money';
 import { testKafkaBrokers, waitFor } from '@tally/testing';
 import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
@@ -240,5 +241,19 @@ describe('corrections: refunds and voids', () => {
       await historyWith(C, 'GrantVoided', 2);
       await expectHistoryAddsUp(C);
     });
+  });
+
+  it('the typed client (@tally/client) refunds and voids, and throws the coded refusals', async () => {
+    const D = 'acct-client';
+    const client = new TallyClient({ apiKey: API_KEY, urls: { usageIngest: base, ledger: base } });
+    await api.post(`/v1/accounts/${D}/purchases`, { paymentReference: 'pay-d-1', amount: '10' });
+    await useCredits(D, 'use-d-1', 4);
+    await waitForBalance(D, '6');
+    expect(await client.refundUsage(D, 'use-d-1', { idempotencyKey: 'd-1', amount: '1', reason: 'support' })).toMatchObject({ amount: '1', refundable: '3', duplicate: false });
+    await expect(client.refundUsage(D, 'use-d-1', { idempotencyKey: 'd-2', amount: '4', reason: 'support' })).rejects.toMatchObject({
+      status: 409, code: 'REFUND_EXCEEDS_DEBIT', details: expect.objectContaining({ refundable: '3' }),
+    });
+    expect(await client.voidGrant(D, 'purchase:pay-d-1', { idempotencyKey: 'd-3', reason: 'chargeback' })).toMatchObject({ amount: '7', balance: { available: '0' } });
+    await expect(client.voidGrant(D, 'purchase:nope', { idempotencyKey: 'd-4', reason: 'r' })).rejects.toMatchObject({ status: 404, code: 'GRANT_NOT_FOUND' });
   });
 });

@@ -14,6 +14,14 @@ export type PortalTokenOptions = Schemas['MintPortalTokenRequest'];
 export type PortalToken = Schemas['PortalTokenResponseDto'];
 /** What a portal token grants (`GET /v1/portal/session`). */
 export type PortalSession = Schemas['PortalSessionDto'];
+/** A refund of a usage debit (a correction): `{idempotencyKey, amount?, reason, restoreExpired?}`. */
+export type RefundRequest = Schemas['RefundUsageRequest'];
+/** What a refund gave back, where to, and the balance after it. */
+export type UsageRefund = Schemas['UsageRefundedResponseDto'];
+/** A void of a grant or purchase (a correction): `{idempotencyKey, reason}`. */
+export type VoidRequest = Schemas['VoidGrantRequest'];
+/** What a void removed, and the balance after it. */
+export type GrantVoid = Schemas['GrantVoidedResponseDto'];
 /** What a piece of work used (`{ feature: 'chat', model, inputTokens, outputTokens }`), priced by Tally's rate card. */
 export type Usage = Omit<Schemas['UsageRecordedDto'], 'holdId'>;
 /** A usage event; the client fills in `id` (the idempotency key) and `occurredAt` (now) when they are not given. */
@@ -226,6 +234,34 @@ export class TallyClient {
   async mintPortalToken(accountId: string, options: PortalTokenOptions = {}): Promise<PortalToken> {
     const { data, error, response } = await sendWithRetries(
       () => this.api.ledger.POST('/v1/accounts/{accountId}/portal-tokens', { params: { path: { accountId } }, body: options }),
+      this.retry,
+    );
+    if (!data) throw TallyError.fromAnswer(response.status, error);
+    return data;
+  }
+
+  /**
+   * Refunds a usage debit in full (no `amount`) or in part, for support tooling (a correction; needs accounts:write).
+   * Idempotent by `idempotencyKey`: retried with the same body, it refunds once and answers the first result
+   * (`duplicate: true`). Refused: 404 USAGE_NOT_FOUND, 409 REFUND_EXCEEDS_DEBIT (details.refundable), 409
+   * IDEMPOTENCY_CONFLICT. The README's "Corrections" has the rules (buckets, expiry, overdraft).
+   */
+  async refundUsage(accountId: string, usageId: string, refund: RefundRequest): Promise<UsageRefund> {
+    const { data, error, response } = await sendWithRetries(
+      () => this.api.ledger.POST('/v1/accounts/{accountId}/usage/{usageId}/refunds', { params: { path: { accountId, usageId } }, body: refund }),
+      this.retry,
+    );
+    if (!data) throw TallyError.fromAnswer(response.status, error);
+    return data;
+  }
+
+  /**
+   * Voids what is left of a grant or a purchase (`grant:<key>`, `purchase:<paymentReference>`); what was spent stays
+   * spent. Idempotent by `idempotencyKey`. Refused: 404 GRANT_NOT_FOUND, 409 ALREADY_VOIDED or GRANT_NOT_VOIDABLE.
+   */
+  async voidGrant(accountId: string, grantId: string, request: VoidRequest): Promise<GrantVoid> {
+    const { data, error, response } = await sendWithRetries(
+      () => this.api.ledger.POST('/v1/accounts/{accountId}/grants/{grantId}/void', { params: { path: { accountId, grantId } }, body: request }),
       this.retry,
     );
     if (!data) throw TallyError.fromAnswer(response.status, error);
