@@ -766,11 +766,8 @@ export interface components {
              * @example the answer was cut off (support ticket 4711)
              */
             reason: string;
-            /**
-             * @description Give back the credits taken from buckets that have expired since (a past allowance, a promotion past its end) as a new promotional bucket without expiry; otherwise they are forfeited
-             * @default false
-             */
-            restoreExpired: boolean;
+            /** @description False when omitted. Give back the credits taken from buckets that have expired since (a past allowance, a promotion past its end) as a new promotional bucket without expiry; otherwise they are forfeited */
+            restoreExpired?: boolean;
         };
         ReissuedCreditsDto: {
             /**

@@ -29,8 +29,7 @@ export class RefundUsageRequest {
   reason!: string;
 
   @ApiPropertyOptional({
-    default: false,
-    description: 'Give back the credits taken from buckets that have expired since (a past allowance, a promotion past its end) as a new promotional bucket without expiry; otherwise they are forfeited',
+    description: 'False when omitted. Give back the credits taken from buckets that have expired since (a past allowance, a promotion past its end) as a new promotional bucket without expiry; otherwise they are forfeited',
   })
   @IsOptionalNotNull()
   @IsBoolean()
