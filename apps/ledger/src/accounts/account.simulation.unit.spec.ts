@@ -57,6 +57,8 @@ describe('account simulation: the decider against the reference model', () => {
       expect.arrayContaining([
         'AccountOpened', 'CreditsGranted', 'UsageDebited', 'CreditsExpired', 'OverdraftIncurred', 'OverdraftWrittenOff', 'OverdraftSettled',
         'LowCreditThresholdCrossed', 'CreditsDepleted', 'CycleStarted', 'PlanChanged', 'HoldPlaced', 'HoldSettled', 'HoldReleased',
+        'UsageRefunded', 'GrantVoided',
+        'refused:USAGE_NOT_FOUND', 'refused:REFUND_EXCEEDS_DEBIT', 'refused:GRANT_NOT_FOUND', 'refused:GRANT_NOT_VOIDABLE', 'refused:ALREADY_VOIDED',
         'refused:AMOUNT_OUT_OF_RANGE', 'refused:BALANCE_LIMIT_EXCEEDED', 'refused:IDEMPOTENCY_CONFLICT', 'refused:INSUFFICIENT_CREDITS', 'refused:INVALID_AMOUNT',
       ]),
     );

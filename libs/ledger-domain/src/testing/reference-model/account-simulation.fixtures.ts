@@ -9,7 +9,8 @@ import { ACCOUNT, PRICING } from '../account.fixtures';
  * without holds), holds and their release or expiry, cycles (late, twice), plan changes, expiry sweeps with and
  * without a bucket, and also what at-least-once delivery and clients add: redeliveries of any earlier command
  * (at a later time), the same key with other content, amounts at and beyond the bounds (one amount, and bursts
- * that reach the balance bound), clock jumps that let holds and grants expire between commands, and a clock a little behind (another instance).
+ * that reach the balance bound), clock jumps that let holds and grants expire between commands, and a clock a little behind (another instance);
+ * and corrections: refunds (partial, all that is left, beyond it, of expired shares, with restoreExpired) and voids.
  *
  * A history is a list of `SimOp`s (what fast-check generates and shrinks); `toCommands` turns it into the
  * commands and the times the ledger decides them at, deterministically.
@@ -50,7 +51,11 @@ export type SimOp =
   /** `count` purchases of the largest amount: reaches the balance bound in one op. */
   | { op: 'fill'; count: number }
   /** `count` usages of the largest amount: reaches the bound of overdraft or of used this cycle. */
-  | { op: 'burst'; count: number };
+  | { op: 'burst'; count: number }
+  /** A refund of one of the usages so far (or of one never seen): all that is left, or an amount; a blank reason sometimes. */
+  | { op: 'refund'; usage: number; amount: Micro | null; restoreExpired: boolean; blankReason: boolean }
+  /** A void of one of the grants, purchases or allowances so far (or of one never seen). */
+  | { op: 'void'; bucket: number };
 
 export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('grant' as const), amount: simAmount, expiresInMinutes: fc.option(fc.oneof(fc.integer({ min: 0, max: 120 }), fc.integer({ min: 0, max: 3 * 24 * 60 }))) }) },
@@ -78,6 +83,17 @@ export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('skew' as const), seconds: fc.integer({ min: 1, max: 120 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('fill' as const), count: fc.integer({ min: 1, max: 101 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 101 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('refund' as const),
+      usage: fc.nat(9),
+      amount: fc.option(simAmount, { freq: 2 }),
+      restoreExpired: fc.boolean(),
+      blankReason: fc.integer({ min: 0, max: 19 }).map((d) => d === 0),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('void' as const), bucket: fc.nat(9) }) },
 );
 
 /** A history of 1 to 60 ops (an op may expand to many commands: fill, burst). */
@@ -99,22 +115,26 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
   const keyed: AccountCommand[] = [];
   const holds: string[] = [];
   const buckets: string[] = [];
+  const usages: string[] = [];
   const nth = <T>(list: readonly T[], i: number): T | undefined => (list.length === 0 ? undefined : list[list.length - 1 - (i % list.length)]);
   const send = (command: AccountCommand) => {
     steps.push({ command, now: new Date(now) });
     if (command.type !== 'ReleaseHold' && command.type !== 'ExpireCredits') keyed.push(command);
   };
-  const usage = (usageId: string, amount: Micro, extra: { holdId?: string; metadata?: Record<string, string> } = {}): AccountCommand => ({
-    type: 'RecordUsage',
-    accountId: ACCOUNT,
-    usageId,
-    amount,
-    occurredAt: iso(now - MINUTE),
-    feature: 'chat',
-    models: ['gpt-x'],
-    pricing: { rateCardVersion: PRICING.rateCardVersion, lines: [{ model: 'gpt-x', feature: 'chat', inputTokens: 1_000, outputTokens: 200, amount }] },
-    ...extra,
-  });
+  const usage = (usageId: string, amount: Micro, extra: { holdId?: string; metadata?: Record<string, string> } = {}): AccountCommand => {
+    usages.push(usageId);
+    return {
+        type: 'RecordUsage',
+      accountId: ACCOUNT,
+      usageId,
+      amount,
+      occurredAt: iso(now - MINUTE),
+      feature: 'chat',
+      models: ['gpt-x'],
+      pricing: { rateCardVersion: PRICING.rateCardVersion, lines: [{ model: 'gpt-x', feature: 'chat', inputTokens: 1_000, outputTokens: 200, amount }] },
+      ...extra,
+    };
+  };
   const purchase = (ref: string, amount: Micro): AccountCommand => {
     buckets.push(`purchase:${ref}`);
     return { type: 'GrantCredits', accountId: ACCOUNT, grantId: `purchase:${ref}`, kind: 'purchased', amount, source: 'purchase', paymentReference: ref };
@@ -202,6 +222,20 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
         break;
       case 'burst':
         for (let i = 0; i < o.count; i += 1) send(usage(`burst${n}-${i}`, MAX_AMOUNT_MICROS));
+        break;
+      case 'refund':
+        send({
+          type: 'RefundUsage',
+          accountId: ACCOUNT,
+          refundId: `refund:r${n}`,
+          usageId: nth(usages, o.usage) ?? 'unknown-usage',
+          ...(o.amount !== null && { amount: o.amount }),
+          reason: o.blankReason ? ' ' : `ticket ${n}`,
+          restoreExpired: o.restoreExpired,
+        });
+        break;
+      case 'void':
+        send({ type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}`, grantId: nth(buckets, o.bucket) ?? 'unknown-grant', reason: `ticket ${n}` });
         break;
     }
   }

@@ -1,7 +1,7 @@
 import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS, type Micro } from '@tally/money';
-import type { AccountCommand, GrantCredits, PlaceHold, RecordUsage, ReleaseHold, StartCycle } from '../../account.commands';
+import { MAX_REASON_LENGTH, type AccountCommand, type GrantCredits, type PlaceHold, type RecordUsage, type RefundUsage, type ReleaseHold, type StartCycle, type VoidGrant } from '../../account.commands';
 import type { AccountErrorCode } from '../../account.errors';
-import type { AccountEvent, BucketKind, BucketShare, HoldReleaseReason, OverdraftPolicy } from '../../account.events';
+import type { AccountEvent, BucketKind, BucketShare, HoldReleaseReason, ModelShare, OverdraftPolicy } from '../../account.events';
 import type { BalanceView } from '../../account-balance.view';
 
 /**
@@ -11,7 +11,8 @@ import type { BalanceView } from '../../account-balance.view';
  * refusal codes and BalanceView) so a simulation can compare the two step by step.
  *
  * Each rule below names where it comes from: [A] docs/architecture.md, [R] README, [D] a rule the docs are silent
- * on, aligned with the decider and written down in architecture.md as a (since) bullet.
+ * on, aligned with the decider and written down in architecture.md as a (since) bullet; [C] the README's
+ * "Corrections" (refunds and voids).
  */
 
 export interface ModelBucket {
@@ -23,6 +24,20 @@ export interface ModelBucket {
   readonly seq: number;
   /** Set when a cycle reset expired this allowance: credits a hold gives back to it later expire too. */
   closed?: true;
+  /** [C] Voided: what is left is removed, and credits a hold gives back to it later expire (reason voided). */
+  voided?: true;
+}
+
+/** [C] A usage debit as a refund needs it: its shares in the order taken, then the part no bucket covered. */
+export interface ModelDebit {
+  readonly amount: Micro;
+  readonly shares: BucketShare[];
+  /** amount − the shares: overdraft carried (`carried`), or written off / never charged. */
+  readonly uncovered: Micro;
+  readonly carried: boolean;
+  readonly lines: ModelShare[];
+  readonly cycleId: string | null;
+  refunded: Micro;
 }
 
 export interface ModelHold {
@@ -59,6 +74,8 @@ export interface ModelState {
   /** Idempotency key → the content it was first used with. */
   keys: Record<string, string>;
   seq: number;
+  /** [C] Every usage debit, by usage id. */
+  debits: Record<string, ModelDebit>;
 }
 
 export const modelInitialState: ModelState = {
@@ -73,6 +90,7 @@ export const modelInitialState: ModelState = {
   depleted: false,
   keys: {},
   seq: 0,
+  debits: {},
 };
 
 export type ModelResult =
@@ -167,6 +185,15 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
     if (!hold || (c.reason === 'expired' && !isDue(hold.expiresAt, now))) return;
   }
 
+  // [C] A correction of something the account never had is refused (and so opens nothing).
+  if (c.type === 'RefundUsage' && s.debits[c.usageId] === undefined) refuse('USAGE_NOT_FOUND');
+  if (c.type === 'VoidGrant') {
+    const bucket = s.buckets.find((b) => b.id === c.grantId);
+    if (!bucket) refuse('GRANT_NOT_FOUND');
+    else if (bucket.kind === 'allowance') refuse('GRANT_NOT_VOIDABLE');
+    else if (bucket.voided) refuse('ALREADY_VOIDED');
+  }
+
   // [A] The first command opens the account; [D] housekeeping and a release of an unknown hold do not.
   if (!s.exists) {
     if (c.type === 'ExpireCredits' || c.type === 'ReleaseHold') return;
@@ -203,6 +230,12 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
       break;
     case 'ExpireCredits':
       break;
+    case 'RefundUsage':
+      refundUsage(s, c, now, out);
+      break;
+    case 'VoidGrant':
+      voidGrant(s, c, now, out);
+      break;
   }
   // A key is remembered with the events it recorded ([A] an unlimited plan's hold records none, so none is kept).
   if (key && out.length > 0) s.keys[key.key] = key.content;
@@ -234,7 +267,17 @@ function validate(c: AccountCommand): void {
     case 'ReleaseHold':
     case 'ExpireCredits':
       return;
+    case 'RefundUsage':
+      if (c.amount !== undefined) amount(c.amount, true);
+      return reason(c.reason);
+    case 'VoidGrant':
+      return reason(c.reason);
   }
+}
+
+/** [C] A correction's reason: 1-500 characters, not blank. */
+function reason(text: string): void {
+  if (text.trim() === '' || text.length > MAX_REASON_LENGTH) refuse('INVALID_COMMAND');
 }
 
 /** [A] Every command that changes money carries an idempotency key; its content compared as meaning [R]. */
@@ -255,25 +298,19 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
     case 'ExpireCredits':
       return null;
     case 'RefundUsage':
+      // [C] The request as sent: no amount means "all that is left", whatever that resolves to.
+      return { key: `refund:${c.refundId}`, content: `${c.usageId}|${c.amount ?? 'rest'}|${c.restoreExpired}|${c.reason}` };
     case 'VoidGrant':
-      return notModelled(c);
+      return { key: `void:${c.voidId}`, content: `${c.grantId}|${c.reason}` };
   }
-}
-
-/**
- * Corrections (refunds, voids) are not in this model: the simulation generates none, and their rules are pinned by
- * the decider's given/when/then tests (account.decider.unit.spec.ts, "corrections").
- */
-function notModelled(c: AccountCommand): never {
-  throw new Error(`the reference model does not model ${c.type}`);
 }
 
 function housekeeping(s: ModelState, now: Date, out: AccountEvent[]): void {
   for (const hold of [...s.holds]) if (isDue(hold.expiresAt, now)) release(s, hold, 'expired', out);
   for (const bucket of s.buckets) {
-    if (bucket.amount > 0n && (bucket.closed || isDue(bucket.expiresAt, now))) {
+    if (bucket.amount > 0n && (bucket.closed || bucket.voided || isDue(bucket.expiresAt, now))) {
       // [D] Past its date it is 'expired', whatever closed it before.
-      const reason = isDue(bucket.expiresAt, now) ? 'expired' : 'cycle-reset';
+      const reason = isDue(bucket.expiresAt, now) ? 'expired' : bucket.voided ? 'voided' : 'cycle-reset';
       out.push({ type: 'CreditsExpired', data: { bucketId: bucket.id, kind: bucket.kind, amount: bucket.amount, reason, expiredAt: now.toISOString() } });
       bucket.amount = 0n;
     }
@@ -360,14 +397,25 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
     const released = hold.amount > c.amount ? hold.amount - c.amount : 0n;
     out.push({ type: 'HoldSettled', data: { holdId: hold.id, usageId: c.usageId, heldAmount: hold.amount, settledAmount: c.amount, releasedAmount: released } });
   }
+  const lines: ModelShare[] = [];
+  for (const line of c.pricing.lines) {
+    const same = lines.find((l) => l.model === line.model);
+    if (same) lines[lines.indexOf(same)] = { model: line.model, amount: same.amount + line.amount };
+    else lines.push({ model: line.model, amount: line.amount });
+  }
+  const remember = (shares: BucketShare[], uncovered: Micro, carried: boolean) => {
+    s.debits[c.usageId] = { amount: c.amount, shares, uncovered, carried, lines, cycleId: s.cycle?.cycleId ?? null, refunded: 0n };
+  };
   // [A] Unlimited plans record usage and never refuse or alert.
   if (s.plan.unlimited) {
     out.push(debit([], 0n, hold?.id));
+    remember([], c.amount, false);
     return;
   }
   const shares = take(s, c.amount);
   const short = c.amount - sum(shares.map((x) => x.amount));
   out.push(debit(shares, short, hold?.id));
+  remember(shares, short, short > 0n && s.plan.overdraftPolicy === 'carry');
   // [A] Usage is never dropped: the rest is carried as overdraft, or written off under a write-off plan.
   if (short > 0n) {
     if (s.plan.overdraftPolicy === 'carry') {
@@ -445,6 +493,107 @@ function releaseHold(s: ModelState, c: ReleaseHold, out: AccountEvent[]): void {
   const hold = s.holds.find((h) => h.id === c.holdId);
   if (!hold || c.reason === 'expired') return;
   release(s, hold, 'released', out);
+}
+
+/** [C] Credits go back to a bucket only while it is live: not past its date, not closed by a cycle, not voided. */
+function isLive(s: ModelState, bucket: ModelBucket, now: Date): boolean {
+  if (bucket.closed || bucket.voided || isDue(bucket.expiresAt, now)) return false;
+  return bucket.kind !== 'allowance' || (s.cycle !== null && bucket.id === `allowance:${s.cycle.cycleId}`);
+}
+
+/**
+ * [C] A refund: at most what is left of the debit; it unwinds the debit from its end (the part no bucket covered,
+ * then the buckets last taken first); the uncovered part forgives the overdraft still owed, and comes back as credits
+ * for what later grants paid of it; a share goes back to a live bucket, else is forfeited, or with restoreExpired
+ * reissued as a promotional bucket without expiry.
+ */
+function refundUsage(s: ModelState, c: RefundUsage, now: Date, out: AccountEvent[]): void {
+  const debit = s.debits[c.usageId];
+  const left = debit.amount - debit.refunded;
+  const amount = c.amount ?? left;
+  if (amount <= 0n || amount > left) refuse('REFUND_EXCEEDS_DEBIT');
+  // The positions of the debit still unrefunded are [0, left); this refund takes [left − amount, left).
+  const from = left - amount;
+  const part = (start: Micro, length: Micro): Micro => {
+    const lo = start > from ? start : from;
+    const hi = start + length < left ? start + length : left;
+    return hi > lo ? hi - lo : 0n;
+  };
+  const covered = sum(debit.shares.map((x) => x.amount));
+  const tail = part(covered, debit.uncovered);
+  let overdraftReduced = 0n;
+  let uncharged = 0n;
+  let reissue = 0n;
+  if (debit.carried) {
+    overdraftReduced = tail < s.overdraft ? tail : s.overdraft;
+    reissue += tail - overdraftReduced;
+  } else {
+    uncharged = tail;
+  }
+  const restored: BucketShare[] = [];
+  const forfeited: BucketShare[] = [];
+  let position = covered;
+  for (const share of [...debit.shares].reverse()) {
+    position -= share.amount;
+    const give = part(position, share.amount);
+    if (give === 0n) continue;
+    const bucket = s.buckets.find((b) => b.id === share.bucketId);
+    if (bucket && isLive(s, bucket, now)) restored.push({ bucketId: share.bucketId, kind: share.kind, amount: give });
+    else if (c.restoreExpired) reissue += give;
+    else forfeited.push({ bucketId: share.bucketId, kind: share.kind, amount: give });
+  }
+  checkBalance(s, sum(restored.map((x) => x.amount)) + reissue);
+  const perModel: ModelShare[] = [];
+  let linePosition = sum(debit.lines.map((l) => l.amount));
+  for (const line of [...debit.lines].reverse()) {
+    linePosition -= line.amount;
+    const give = part(linePosition, line.amount);
+    if (give > 0n) perModel.push({ model: line.model, amount: give });
+  }
+
+  for (const piece of restored) (s.buckets.find((b) => b.id === piece.bucketId) as ModelBucket).amount += piece.amount;
+  if (reissue > 0n) {
+    s.seq += 1;
+    s.buckets.push({ id: c.refundId, kind: 'promotional', amount: reissue, seq: s.seq });
+  }
+  s.overdraft -= overdraftReduced;
+  if (debit.cycleId === (s.cycle?.cycleId ?? null)) s.usedThisCycle -= amount < s.usedThisCycle ? amount : s.usedThisCycle;
+  debit.refunded += amount;
+  out.push({
+    type: 'UsageRefunded',
+    data: {
+      refundId: c.refundId,
+      usageId: c.usageId,
+      amount,
+      ...(c.amount !== undefined && { requestedAmount: c.amount }),
+      restored,
+      forfeited,
+      ...(reissue > 0n && { reissued: { bucketId: c.refundId, amount: reissue } }),
+      overdraftReduced,
+      uncharged,
+      perModel,
+      restoreExpired: c.restoreExpired,
+      reason: c.reason,
+      refundedAt: now.toISOString(),
+    },
+  });
+  // Credits coming back re-arm thresholds and end depletion, as a grant's do.
+  const allocation = s.cycle?.allocation ?? 0n;
+  s.crossed = s.crossed.filter((t) => modelAvailable(s) * 100n < BigInt(t) * allocation);
+  if (modelAvailable(s) > 0n) s.depleted = false;
+}
+
+/** [C] A void removes what is left of the grant; what was spent stays spent; like spending, it may cross a threshold. */
+function voidGrant(s: ModelState, c: VoidGrant, now: Date, out: AccountEvent[]): void {
+  const bucket = s.buckets.find((b) => b.id === c.grantId) as ModelBucket;
+  const amount = bucket.amount;
+  bucket.amount = 0n;
+  bucket.voided = true;
+  out.push({
+    type: 'GrantVoided',
+    data: { voidId: c.voidId, grantId: c.grantId, bucketId: c.grantId, kind: bucket.kind, amount, reason: c.reason, voidedAt: now.toISOString() },
+  });
+  announceThresholds(s, out);
 }
 
 /** The balance the model keeps, in the decider's BalanceView shape. */
