@@ -14,6 +14,8 @@ import { DeliveryLogHandler } from './delivery-log/delivery-log.handler';
 import { DeliveryLogHttpController } from './delivery-log/delivery-log.http.controller';
 import { NotificationSettingsHandler } from './settings/notification-settings.handler';
 import { NotificationSettingsHttpController } from './settings/notification-settings.http.controller';
+import { WebhookSecretBox } from './settings/webhook-secret.codec';
+import { WebhookSecretResealer } from './settings/webhook-secret-reseal.worker';
 
 export interface NotificationModuleOptions {
   config: NotificationConfig;
@@ -35,6 +37,8 @@ export function buildNotificationModule(options: NotificationModuleOptions): Typ
       { provide: LOGGER, useValue: createLogger('notification', options.config.LOG_LEVEL) },
       ...databaseProviders,
       DatabaseLifecycle,
+      { provide: WebhookSecretBox, useFactory: () => new WebhookSecretBox(options.config.webhookSecretKeys()) },
+      WebhookSecretResealer,
       NotificationSettingsHandler,
       DeliveryLogHandler,
       {

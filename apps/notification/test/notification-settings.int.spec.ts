@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
+import { DEVELOPMENT_WEBHOOK_SECRET_KEY } from '../src/config/notification.config';
+import { WebhookSecretBox, parseWebhookSecretKeys } from '../src/settings/webhook-secret.codec';
 import { createTestSchema, testDatabaseUrl, uniqueSuffix } from '@tally/testing';
 import { READER_KEY, WRITER_KEY, bootApp, call, ledgerTopic, newWebhookSecret, type RunningApp } from './notification.harness';
 
@@ -45,10 +48,37 @@ describe('notification settings API (int)', () => {
 
     // A later PUT without the secret keeps it; removing the URL removes it.
     expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email: 'new@example.com', webhookUrl: 'https://hooks.example.com/v2' })).status).toBe(200);
-    expect((await stored(accountId))[0]).toMatchObject({ email: 'new@example.com', webhook_secret: secret });
+    // At rest the secret is sealed (AES-256-GCM, the development key here: the harness sets no WEBHOOK_SECRET_KEYS).
+    const [row] = await stored(accountId);
+    expect(row).toMatchObject({ email: 'new@example.com', webhook_secret: expect.stringMatching(/^enc:v1:development:/) });
+    expect(row.webhook_secret).not.toContain(secret.slice(6, 30));
+    expect(new WebhookSecretBox([DEVELOPMENT_WEBHOOK_SECRET_KEY]).open(row.webhook_secret, accountId)).toBe(secret);
     const cleared = await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email: 'new@example.com' });
     expect(cleared.body).toMatchObject({ webhookUrl: null, webhookSecretSet: false });
     expect((await stored(accountId))[0].webhook_secret).toBeNull();
+  });
+
+  it('reseals at boot: plain-text secrets and those of an older key move to the current key; a key still in use cannot be removed', async () => {
+    const [plainAccount, oldAccount] = [`acc-plain-${uniqueSuffix()}`, `acc-old-${uniqueSuffix()}`];
+    const [plainSecret, oldSecret] = [newWebhookSecret(), newWebhookSecret()];
+    const insert = (accountId: string, secret: string) =>
+      pool.query(`INSERT INTO "${schema.schema}".notification_settings (account_id, webhook_url, webhook_secret) VALUES ($1, 'https://hooks.example.com/x', $2)`, [accountId, secret]);
+    await insert(plainAccount, plainSecret); // as stored before encryption existed
+    await insert(oldAccount, new WebhookSecretBox([DEVELOPMENT_WEBHOOK_SECRET_KEY]).seal(oldSecret, oldAccount));
+
+    const current = `k2026:${randomBytes(32).toString('base64')}`;
+    const env = { DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: `${ledger.group}-reseal` };
+    const rotated = await bootApp({ ...env, WEBHOOK_SECRET_KEYS: `${current},development:${DEVELOPMENT_WEBHOOK_SECRET_KEY.key.toString('base64')}` });
+    await rotated.app.close();
+    const box = new WebhookSecretBox(parseWebhookSecretKeys(current));
+    for (const [accountId, secret] of [[plainAccount, plainSecret], [oldAccount, oldSecret]]) {
+      const sealed = (await stored(accountId))[0].webhook_secret as string;
+      expect(sealed).toMatch(/^enc:v1:k2026:/);
+      expect(box.open(sealed, accountId)).toBe(secret);
+    }
+
+    // Dropping a key still in use (k2026 now seals both) stops the boot, naming it and how many secrets need it.
+    await expect(bootApp({ ...env, WEBHOOK_SECRET_KEYS: `k2027:${randomBytes(32).toString('base64')}` })).rejects.toThrow(/no longer lists: .*k2026 \(2 secrets\)/);
   });
 
   it.each([

@@ -1,7 +1,11 @@
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import { Topics } from '@tally/contracts';
 import { CommonConfig, Sensitive, splitList } from '@tally/shared';
+import { parseWebhookSecretKeys, type WebhookSecretKey } from '../settings/webhook-secret.codec';
+
+/** Outside production only, when WEBHOOK_SECRET_KEYS is unset: a key everyone can read, so never one to rely on. */
+export const DEVELOPMENT_WEBHOOK_SECRET_KEY: WebhookSecretKey = { id: 'development', key: Buffer.alloc(32, 'tally-development-only') };
 
 const toBoolean = ({ value }: { value: unknown }): unknown =>
   value === 'true' || value === '1' ? true : value === 'false' || value === '0' || value === '' ? false : value;
@@ -54,6 +58,24 @@ export class NotificationConfig extends CommonConfig {
   BILLING_URL = 'https://app.tally.local/billing';
 
   // ── Webhooks ─────────────────────────────────────────────────────────────────
+  /**
+   * The keys webhook signing secrets are encrypted with at rest (AES-256-GCM): `id:base64,id:base64`, 32 random
+   * bytes each (`openssl rand -base64 32`); the first seals, all open (rotation: README "Webhook secrets").
+   * Required in production; elsewhere, when unset, a fixed development key is used and the boot log says so.
+   */
+  @Sensitive()
+  @ValidateIf((config: NotificationConfig) => config.NODE_ENV === 'production' || config.WEBHOOK_SECRET_KEYS !== undefined)
+  @IsString({ message: 'WEBHOOK_SECRET_KEYS is required in production (id:base64 of 32 bytes, comma-separated)' })
+  @Matches(/^\s*[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=\s*(,\s*[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=\s*)*$/, {
+    message: 'WEBHOOK_SECRET_KEYS must be id:base64 pairs (each key 32 bytes, base64; ids 1-32 letters, digits, _ or -), comma-separated',
+  })
+  WEBHOOK_SECRET_KEYS?: string;
+
+  /** The parsed keys (the development key when WEBHOOK_SECRET_KEYS is unset outside production). */
+  webhookSecretKeys(): WebhookSecretKey[] {
+    return this.WEBHOOK_SECRET_KEYS === undefined ? [DEVELOPMENT_WEBHOOK_SECRET_KEY] : parseWebhookSecretKeys(this.WEBHOOK_SECRET_KEYS);
+  }
+
   /**
    * Hosts (names or IP literals) that may be called over plain http and may resolve to private, loopback or
    * link-local addresses. Empty in production; tests list 127.0.0.1.

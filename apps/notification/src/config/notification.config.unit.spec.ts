@@ -15,4 +15,22 @@ describe('NotificationConfig', () => {
   it('refuses to boot on bad values', () => {
     expect(() => loadConfig(NotificationConfig, { SMTP_PORT: '0', WEBHOOK_TIMEOUT_MS: 'soon' })).toThrow(ConfigError);
   });
+
+  it('needs WEBHOOK_SECRET_KEYS in production, checks its shape, redacts it, and falls back to the development key elsewhere', () => {
+    const key = Buffer.alloc(32, 1).toString('base64');
+    const variables = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig(NotificationConfig, env);
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems.map((problem) => problem.variable);
+      }
+    };
+    expect(variables({ NODE_ENV: 'production' })).toEqual(['WEBHOOK_SECRET_KEYS']);
+    expect(variables({ WEBHOOK_SECRET_KEYS: 'k1:short' })).toEqual(['WEBHOOK_SECRET_KEYS']);
+    const config = loadConfig(NotificationConfig, { NODE_ENV: 'production', WEBHOOK_SECRET_KEYS: `k2:${key}, k1:${key}` });
+    expect(config.webhookSecretKeys().map(({ id }) => id)).toEqual(['k2', 'k1']);
+    expect(redactConfig(config)).toMatchObject({ WEBHOOK_SECRET_KEYS: '[redacted]' });
+    expect(loadConfig(NotificationConfig, {}).webhookSecretKeys().map(({ id }) => id)).toEqual(['development']);
+  });
 });

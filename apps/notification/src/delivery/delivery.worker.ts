@@ -11,6 +11,7 @@ import type { Channel, NotificationContent } from '../notification-type.model';
 import { Mailer } from './email.client';
 import { nextAttemptAt, type AttemptOutcome, type RetrySchedule } from './retry.schedule';
 import { WebhookSender } from './webhook.client';
+import { WebhookSecretBox } from '../settings/webhook-secret.codec';
 import { deliveryAttempts, deliveryDuration } from './delivery.metrics';
 
 interface ClaimedRow {
@@ -55,6 +56,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly secrets: WebhookSecretBox,
   ) {
     this.s = quoteIdentifier(config.DATABASE_SCHEMA);
     this.schedule = {
@@ -143,7 +145,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       outcome = destination?.email ? await this.mailer.send(destination.email, row.content) : 'cancelled';
     } else {
       outcome = destination?.webhook_url && destination.webhook_secret
-        ? await this.webhooks.send(destination.webhook_url, destination.webhook_secret, row.content, started)
+        ? await this.sendWebhook(row, destination.webhook_url, destination.webhook_secret, started)
         : 'cancelled';
     }
     const finished = this.clock.now();
@@ -187,6 +189,17 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     deliveryAttempts.inc({ channel: row.channel, outcome: next ? 'retrying' : 'failed' });
     if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error: record.error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
     else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
+  }
+
+  /** A secret that cannot be opened (altered, or its key removed) fails the delivery with the reason, not the worker. */
+  private sendWebhook(row: ClaimedRow, url: string, storedSecret: string, now: Date): Promise<AttemptOutcome> {
+    let secret: string;
+    try {
+      secret = this.secrets.open(storedSecret, row.account_id);
+    } catch (error) {
+      return Promise.resolve({ kind: 'permanent', error: (error as Error).message });
+    }
+    return this.webhooks.send(url, secret, row.content, now);
   }
 
   private async destination(accountId: string): Promise<Destination | undefined> {

@@ -9,6 +9,7 @@ import { LOGGER } from '@tally/shared';
 import { NotificationError, NotificationErrorCode } from '../notification.errors';
 import { NOTIFICATION_TYPES, effectivePreferences, type NotificationType, type TypePreferences } from '../notification-type.model';
 import type { NotificationSettingsRequest, NotificationSettingsResponse } from './notification-settings.request.dto';
+import { WebhookSecretBox } from './webhook-secret.codec';
 
 const MIN_SECRET_BYTES = 24;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -63,6 +64,7 @@ export class NotificationSettingsHandler {
   constructor(
     private readonly dataSource: DataSource,
     private readonly config: NotificationConfig,
+    private readonly secrets: WebhookSecretBox,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -95,7 +97,9 @@ export class NotificationSettingsHandler {
         .where('s.accountId = :accountId', { accountId })
         .setLock('pessimistic_write')
         .getOne();
-      const secret = webhookUrl === null ? null : (request.webhookSecret ?? existing?.webhookSecret ?? null);
+      // Sealed at rest (AES-256-GCM, bound to the account); a kept secret stays as it is stored.
+      const fresh = request.webhookSecret === undefined || issues.length > 0 ? undefined : this.secrets.seal(request.webhookSecret, accountId);
+      const secret = webhookUrl === null ? null : (fresh ?? existing?.webhookSecret ?? null);
       if (webhookUrl !== null && secret === null && !issues.some((issue) => issue.field === 'webhookSecret')) {
         issues.push({ field: 'webhookSecret', reason: 'is required with a webhook URL (none is stored yet)' });
       }

@@ -94,10 +94,17 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   app.enableShutdownHooks();
   for (const microservice of options.microservices?.(app) ?? []) app.connectMicroservice(microservice);
   if (options.listen !== false) {
-    // Init hooks first (as when a worker started in onApplicationBootstrap), then the consumers, then HTTP.
-    await app.init();
-    await app.startAllMicroservices();
-    await app.listen(options.config.PORT, options.host ?? '0.0.0.0');
+    // Init hooks first (as when a worker started in onApplicationBootstrap), then the consumers, then HTTP. A boot
+    // that fails closes what it opened (pools, Kafka clients, timers) before the error leaves.
+    try {
+      await app.init();
+      await app.startAllMicroservices();
+      await app.listen(options.config.PORT, options.host ?? '0.0.0.0');
+    } catch (error) {
+      logger.error({ err: error }, 'boot failed');
+      await app.close().catch((closing: unknown) => logger.warn({ err: closing }, 'closing after the failed boot failed too'));
+      throw error;
+    }
     logger.info({ port: options.config.PORT }, 'listening');
   }
   return app;
