@@ -13,7 +13,6 @@ import { ExpiryModule } from './expiry/expiry.module';
 import { GrantModule } from './grant/grant.module';
 import { InfrastructureModule } from './infrastructure.module';
 import { MintPortalTokenModule } from './mint-portal-token/mint-portal-token.module';
-import { PortalPageModule } from './portal-page/portal-page.module';
 import { PurchaseModule } from './purchase/purchase.module';
 import { READ_MODEL_MIGRATIONS } from './read-models';
 import { ReadModelsModule } from './read-models/read-models.module';
@@ -63,7 +62,6 @@ export class LedgerModule implements OnModuleInit {
         ExpiryModule,
         RelayModule,
         ReadModelsModule,
-        PortalPageModule,
         MintPortalTokenModule,
       ],
       controllers: [HealthController],

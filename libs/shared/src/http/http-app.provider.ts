@@ -11,7 +11,7 @@ import type { CommonConfig } from '../config/common.config';
 import { redactConfig } from '../config/env-config.parser';
 import type { ErrorBody } from '../errors/app.errors';
 import { HttpErrorFilter, platformErrorBody, type HttpStatusByCode } from '../errors/http-error.filter';
-import { createLogger } from '../logging/pino.logger';
+import { createLogger, type Logger } from '../logging/pino.logger';
 import { PinoNestLogger } from '../logging/pino-nest.logger';
 import { buildOpenApiDocument } from '../openapi/openapi-document.view';
 import fastifyCors from '@fastify/cors';
@@ -36,6 +36,11 @@ export interface HttpAppOptions {
    * happens in the background). Not inheriting the app's global guards, pipes and filters (those are HTTP's).
    */
   microservices?: (app: NestFastifyApplication) => object[];
+  /**
+   * Fastify plugins of the service, registered before Nest sets up its routes (after CORS), e.g. the ledger's credits
+   * page with @fastify/static. Given the app and the service's logger.
+   */
+  plugins?: (app: NestFastifyApplication, logger: Logger) => Promise<void>;
   /** Portal tokens (the ledger): accepted on routes marked `@PortalReadable()`, checked with this codec and clock. */
   portalTokens?: PortalTokenCheck;
   /**
@@ -88,6 +93,7 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
       maxAge: 600,
     });
   }
+  await options.plugins?.(app, logger);
   // Each service serves its own document (JSON at /docs-json); docs/openapi.json merges the four (scripts/openapi.script.ts).
   const document = buildOpenApiDocument(app, { service: options.service, title: options.title });
   SwaggerModule.setup('docs', app, document);

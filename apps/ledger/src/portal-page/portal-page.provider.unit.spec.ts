@@ -1,4 +1,4 @@
-import { PORTAL_PAGE_CSP, portalPageHeaders } from './portal-page.module';
+import { PORTAL_PAGE_CSP, portalPageHeaders } from './portal-page.provider';
 
 describe('credits page headers', () => {
   it('the HTML page gets the CSP and is revalidated; hashed assets are cached for good and readable cross-origin', () => {

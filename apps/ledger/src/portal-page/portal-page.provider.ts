@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Logger, Module, type OnModuleInit } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply } from 'fastify';
+import type { Logger } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 
 /** Where the credits page is served (README "Credits page"); `/portal` redirects here. */
@@ -41,38 +41,31 @@ export function portalPageHeaders(path: string): Record<string, string> {
  * @fastify/static, outside Nest's routes, so no API key is asked for: the page is public, the API it calls is not
  * (the portal token in its fragment is sent as the bearer). A ledger without the build (PORTAL_PAGE_DIR empty, or no
  * index.html there) serves no page and says so once.
+ *
+ * Registered before Nest sets up its routes (bootstrapHttpApp's `plugins`, like CORS): registered later, from a
+ * module's init hook, the plugin's context took over Fastify's content-type errors, and every POST answered an
+ * unsupported media type in Fastify's own shape instead of Tally's `{code, message}`.
  */
-@Module({})
-export class PortalPageModule implements OnModuleInit {
-  private readonly logger = new Logger(PortalPageModule.name);
-
-  constructor(
-    private readonly adapterHost: HttpAdapterHost,
-    private readonly config: LedgerConfig,
-  ) {}
-
-  async onModuleInit(): Promise<void> {
-    const dir = this.config.PORTAL_PAGE_DIR;
-    if (dir === '') return;
-    const root = resolve(dir);
-    if (!existsSync(join(root, 'index.html'))) {
-      this.logger.warn({ root }, 'no credits page to serve at /portal/ (run npm run build:page, or set PORTAL_PAGE_DIR)');
-      return;
-    }
-    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    await fastify.register(fastifyStatic, {
-      root,
-      prefix: PORTAL_PAGE_PREFIX,
-      // The OpenAPI page registers @fastify/static too; only one may decorate the reply.
-      decorateReply: false,
-      index: ['index.html'],
-      redirect: true,
-      cacheControl: false,
-      serveDotFiles: false,
-      setHeaders: (reply: FastifyReply, path: string) => {
-        for (const [name, value] of Object.entries(portalPageHeaders(path))) reply.header(name, value);
-      },
-    });
-    this.logger.log({ root, prefix: PORTAL_PAGE_PREFIX }, 'serving the credits page');
+export async function registerPortalPage(app: NestFastifyApplication, config: Pick<LedgerConfig, 'PORTAL_PAGE_DIR'>, logger: Logger): Promise<void> {
+  const dir = config.PORTAL_PAGE_DIR;
+  if (dir === '') return;
+  const root = resolve(dir);
+  if (!existsSync(join(root, 'index.html'))) {
+    logger.warn({ root }, 'no credits page to serve at /portal/ (run npm run build:page, or set PORTAL_PAGE_DIR)');
+    return;
   }
+  await app.register(fastifyStatic, {
+    root,
+    prefix: PORTAL_PAGE_PREFIX,
+    // The OpenAPI page registers @fastify/static too; only one may decorate the reply.
+    decorateReply: false,
+    index: ['index.html'],
+    redirect: true,
+    cacheControl: false,
+    serveDotFiles: false,
+    setHeaders: (reply: FastifyReply, path: string) => {
+      for (const [name, value] of Object.entries(portalPageHeaders(path))) reply.header(name, value);
+    },
+  });
+  logger.info({ root, prefix: PORTAL_PAGE_PREFIX }, 'serving the credits page');
 }
