@@ -38,6 +38,20 @@ export class ChatProduct {
     return { ok: true, text, holdId: result.hold.holdId, usage: result.usage };
   }
 
+  /**
+   * The user's "Credits" link: a short-lived portal token for this account only (read-only, plus "Buy credits"
+   * through the product's own checkout), and the URL of Tally's credits page with it, for an iframe or a new tab.
+   */
+  async creditsPage(accountId: string): Promise<{ url: string; token: string; expiresAt: string }> {
+    const minted = await this.tally.mintPortalToken(accountId, {
+      ttlSeconds: 900,
+      purchase: true,
+      checkoutUrl: 'https://chat.example/checkout',
+      upgradeUrl: 'https://chat.example/plans',
+    });
+    return { url: minted.pageUrl, token: minted.token, expiresAt: minted.expiresAt };
+  }
+
   /** What the header shows: the balance now, then after every change, until `signal` aborts. */
   async *liveBalance(accountId: string, signal: AbortSignal): AsyncGenerator<string> {
     for await (const balance of this.tally.balanceStream(accountId, { signal })) yield balance.available;

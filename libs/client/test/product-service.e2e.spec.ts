@@ -117,6 +117,12 @@ describe('a product service on @tally/client, end to end', () => {
     expect(seen.indexOf('0.979985')).toBeLessThan(seen.indexOf('0.994985'));
     stop.abort();
     await live; // the iteration ends on abort, without an error
+
+    // The user opens "Credits": the product mints a portal token; the page it links to reads the same balance.
+    const page = await new ChatProduct(tally, model(0, async () => undefined)).creditsPage('acct-chat');
+    expect(page.url).toBe(`${services[0].base.replace('127.0.0.1', 'localhost')}/portal/#token=${page.token}`);
+    const reader = new TallyClient({ apiKey: page.token, urls: { ledger: services[0].base, usageIngest: services[1].base }, retry: { attempts: 1 } });
+    expect((await reader.balance('acct-chat')).available).toBe('0.994985');
   }, 60_000);
 
   it('releases the hold when the answer fails midway, and the caller gets the error', async () => {
