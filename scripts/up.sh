@@ -56,9 +56,28 @@ for pair in usage-ingest:3001 ledger:3002 subscription-cycle:3003 notification:3
   echo "[up] $app did not become healthy; log: $RUN/$app.log" >&2; exit 1
 done
 
+# The demo account and its credits page (scripts/demo.script.ts, written against @tally/client): seeded once, a
+# fresh portal token each time. `bash scripts/up.sh --live` (or DEMO_LIVE=1) also keeps reporting usage for it.
+demo() { TALLY_API_KEY="$API_KEY" node -r ts-node/register -r tsconfig-paths/register scripts/demo.script.ts "$@"; }
+PAGE_URL="$(demo seed)" || { echo "[up] the demo account could not be set up (see above)" >&2; PAGE_URL=""; }
+LIVE_NOTE="Add --live (bash scripts/up.sh --live) to have the demo account use credits every 2 s while you watch."
+if [ "${1:-}" = "--live" ] || [ "${DEMO_LIVE:-0}" = "1" ]; then
+  if [ -f "$RUN/demo.pid" ] && kill -0 "$(cat "$RUN/demo.pid")" 2>/dev/null; then
+    LIVE_NOTE="The demo account's usage is already being reported (pid $(cat "$RUN/demo.pid"))."
+  else
+    TALLY_API_KEY="$API_KEY" nohup node -r ts-node/register -r tsconfig-paths/register scripts/demo.script.ts live > "$RUN/demo.log" 2>&1 &
+    echo $! > "$RUN/demo.pid"
+    LIVE_NOTE="The demo account uses credits every 2 s (log: $RUN/demo.log; bash scripts/down.sh stops it)."
+  fi
+fi
+
 cat <<MSG
 
 Tally is up. API key (admin scope, development only): $API_KEY
+
+The credits page of the demo account (a portal token valid 24 h, read-only):
+  $PAGE_URL
+$LIVE_NOTE
 
 Send usage:
   curl -s -X POST http://127.0.0.1:3001/v1/usage-events -H "Authorization: Bearer $API_KEY" -H 'content-type: application/json' \\

@@ -660,7 +660,7 @@ export class TallyCreditsPage extends LitElement {
               : html`<p class="muted">No plan allowance.</p>`}
           ${reset
             ? html`<p class="muted" data-testid="reset">
-                Resets <time datetime=${balance.cycleEnd ?? ''}>${reset.text}</time> <span data-testid="reset-zone">(${reset.zone}, ${this.zone.timeZone})</span>
+                Resets <time datetime=${balance.cycleEnd ?? ''}>${reset.text}</time> <span data-testid="reset-zone">(${reset.zone === this.zone.timeZone ? reset.zone : `${reset.zone}, ${this.zone.timeZone}`})</span>
               </p>`
             : nothing}
         </div>
