@@ -1,8 +1,7 @@
-import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import { css, html, nothing } from 'lit';
 import { creditAlert, formatCredits } from './credits.model';
-import { PortalApi } from './portal-api.client';
-import { PortalConnection, type ConnectionSnapshot } from './portal-connection.service';
-import { parseApiBase, parseColor, parseDecimals, parseToken, parseUnit } from './page-options.parser';
+import { parseDecimals, parseUnit } from './page-options.parser';
+import { PortalElement } from './portal-element.component';
 import { themeStyles } from './theme.view';
 
 /**
@@ -10,34 +9,14 @@ import { themeStyles } from './theme.view';
  * coloured when low (below 20% / 5% of the allocation) or out of credits. With `href` it is a link to the
  * product's credits page. Same data and theme as `<tally-credits-page>`.
  */
-export class TallyBalanceBadge extends LitElement {
+export class TallyBalanceBadge extends PortalElement {
   static override properties = {
-    token: { type: String },
-    apiBase: { type: String, attribute: 'api-base' },
-    unit: { type: String },
-    accent: { type: String },
-    theme: { type: String, reflect: true },
+    ...PortalElement.properties,
     href: { type: String },
-    decimals: { type: String },
-    snapshot: { state: true },
   };
 
-  declare token: string | undefined;
-  declare apiBase: string | undefined;
-  declare unit: string | undefined;
-  declare accent: string | undefined;
-  declare theme: string | undefined;
   declare href: string | undefined;
-  declare decimals: string | undefined;
-  declare snapshot: ConnectionSnapshot;
-  private connection?: PortalConnection;
-  /** The token and API base the open connection uses; another pair opens a new one. */
-  private openedWith?: string;
-
-  constructor() {
-    super();
-    this.snapshot = { state: 'idle' };
-  }
+  protected readonly missingTokenProblem = 'No portal token';
 
   static override styles = [
     themeStyles,
@@ -91,39 +70,6 @@ export class TallyBalanceBadge extends LitElement {
       }
     `,
   ];
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    if (this.hasUpdated && this.openedWith === undefined) this.open();
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.connection?.stop();
-    this.openedWith = undefined;
-  }
-
-  protected override updated(changed: PropertyValues<this>): void {
-    if (this.openedWith !== `${this.token} ${this.apiBase}`) this.open();
-    if (changed.has('accent')) {
-      const accent = parseColor(this.accent);
-      if (accent) this.style.setProperty('--tally-accent', accent);
-      else this.style.removeProperty('--tally-accent');
-    }
-  }
-
-  private open(): void {
-    this.connection?.stop();
-    this.openedWith = `${this.token} ${this.apiBase}`;
-    const token = parseToken(this.token);
-    if (!token) {
-      this.connection = undefined;
-      this.snapshot = { state: 'error', problem: 'No portal token' };
-      return;
-    }
-    this.connection = new PortalConnection(new PortalApi(token, parseApiBase(this.apiBase)), (snapshot) => (this.snapshot = snapshot));
-    this.connection.start();
-  }
 
   override render() {
     const unit = parseUnit(this.unit);

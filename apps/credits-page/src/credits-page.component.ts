@@ -1,10 +1,11 @@
-import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import { css, html, nothing } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
 import { allowanceUse, creditAlert, formatCredits, formatPermille, type Balance, type CreditAlert } from './credits.model';
 import { parseCredits } from '@tally/money';
 import { PortalApi, type TransactionItem, type UsageSummary } from './portal-api.client';
-import { PortalConnection, describe, type ConnectionSnapshot } from './portal-connection.service';
-import { parseApiBase, parseColor, parseDecimals, parseLogo, parseToken, parseUnit } from './page-options.parser';
+import { describe, type ConnectionSnapshot } from './portal-connection.service';
+import { PortalElement } from './portal-element.component';
+import { parseDecimals, parseLogo, parseUnit } from './page-options.parser';
 import { resolveTimeZone, formatInstant } from './time-zone.model';
 import { transactionCause, featureLabel } from './transaction-cause.view';
 import { customRangeProblem, fillDays, lastDays, type RangeChoice } from './usage-range.model';
@@ -33,17 +34,11 @@ const httpUrl = (value: string | undefined): string | undefined => {
  * and day for 7 / 30 days or custom days, the transaction history with each entry's cause, the CSV export, and
  * "Buy credits" / "Upgrade" links from the portal token.
  */
-export class TallyCreditsPage extends LitElement {
+export class TallyCreditsPage extends PortalElement {
   static override properties = {
-    token: { type: String },
-    apiBase: { type: String, attribute: 'api-base' },
-    unit: { type: String },
+    ...PortalElement.properties,
     logo: { type: String },
-    accent: { type: String },
-    theme: { type: String, reflect: true },
-    decimals: { type: String },
     heading: { type: String },
-    snapshot: { state: true },
     range: { state: true },
     customFrom: { state: true },
     customTo: { state: true },
@@ -57,15 +52,8 @@ export class TallyCreditsPage extends LitElement {
     exportStatus: { state: true },
   };
 
-  declare token: string | undefined;
-  declare apiBase: string | undefined;
-  declare unit: string | undefined;
   declare logo: string | undefined;
-  declare accent: string | undefined;
-  declare theme: string | undefined;
-  declare decimals: string | undefined;
   declare heading: string | undefined;
-  declare snapshot: ConnectionSnapshot;
   declare range: RangeChoice;
   declare customFrom: string;
   declare customTo: string;
@@ -78,8 +66,7 @@ export class TallyCreditsPage extends LitElement {
   declare loadingOlder: boolean;
   declare exportStatus: string;
 
-  private connection?: PortalConnection;
-  private openedWith?: string;
+  protected readonly missingTokenProblem = 'This page needs a portal token (open it from your account).';
   private loadedFor?: string;
   private lastVersion = -1;
   private refreshTimer?: ReturnType<typeof setTimeout>;
@@ -87,7 +74,6 @@ export class TallyCreditsPage extends LitElement {
 
   constructor() {
     super();
-    this.snapshot = { state: 'idle' };
     this.range = { kind: '30d' };
     const initial = lastDays(new Date(), 7);
     this.customFrom = initial.from;
@@ -383,46 +369,19 @@ export class TallyCreditsPage extends LitElement {
 
   // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────────────────
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    if (this.hasUpdated && this.openedWith === undefined) this.open();
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.connection?.stop();
-    this.openedWith = undefined;
+  protected override closed(): void {
     clearTimeout(this.refreshTimer);
   }
 
-  protected override updated(changed: PropertyValues<this>): void {
-    if (this.openedWith !== `${this.token} ${this.apiBase}`) this.open();
-    if (changed.has('accent')) {
-      const accent = parseColor(this.accent);
-      if (accent) this.style.setProperty('--tally-accent', accent);
-      else this.style.removeProperty('--tally-accent');
-    }
-  }
-
-  private open(): void {
-    this.connection?.stop();
-    this.openedWith = `${this.token} ${this.apiBase}`;
+  protected override opening(): void {
     this.loadedFor = undefined;
     this.lastVersion = -1;
     this.usage = undefined;
     this.transactions = [];
     this.nextCursor = null;
-    const token = parseToken(this.token);
-    if (!token) {
-      this.connection = undefined;
-      this.snapshot = { state: 'error', problem: 'This page needs a portal token (open it from your account).' };
-      return;
-    }
-    this.connection = new PortalConnection(new PortalApi(token, parseApiBase(this.apiBase)), (snapshot) => this.onSnapshot(snapshot));
-    this.connection.start();
   }
 
-  private onSnapshot(snapshot: ConnectionSnapshot): void {
+  protected override onSnapshot(snapshot: ConnectionSnapshot): void {
     this.snapshot = snapshot;
     const accountId = snapshot.session?.accountId;
     if (!accountId || !snapshot.balance) return;
