@@ -1,5 +1,23 @@
 import { css } from 'lit';
 
+/** The dark theme's colours: with theme="dark", or the reader's system setting when the product sets no theme. */
+const darkColours = css`
+  --_accent: var(--tally-accent, #93c5fd);
+  --_accent-fg: var(--tally-accent-fg, #0b1220);
+  --_bg: var(--tally-bg, #0f172a);
+  --_surface: var(--tally-surface, #1e293b);
+  --_fg: var(--tally-fg, #f1f5f9);
+  --_muted: var(--tally-muted, #cbd5e1);
+  --_border: var(--tally-border, #475569);
+  --_warning-bg: var(--tally-warning-bg, #422006);
+  --_warning-fg: var(--tally-warning-fg, #fde68a);
+  --_danger-bg: var(--tally-danger-bg, #450a0a);
+  --_danger-fg: var(--tally-danger-fg, #fecaca);
+  --_ok: var(--tally-ok, #86efac);
+  --_focus: var(--tally-focus, #bfdbfe);
+  color-scheme: dark;
+`;
+
 /**
  * The look both elements share, every colour a CSS custom property a product can set from outside (they inherit
  * through the shadow root): `--tally-accent`, `--tally-bg`, `--tally-surface`, `--tally-fg`, `--tally-muted`,
@@ -29,37 +47,11 @@ export const themeStyles = css`
     line-height: 1.45;
   }
   :host([theme='dark']) {
-    --_accent: var(--tally-accent, #93c5fd);
-    --_accent-fg: var(--tally-accent-fg, #0b1220);
-    --_bg: var(--tally-bg, #0f172a);
-    --_surface: var(--tally-surface, #1e293b);
-    --_fg: var(--tally-fg, #f1f5f9);
-    --_muted: var(--tally-muted, #cbd5e1);
-    --_border: var(--tally-border, #475569);
-    --_warning-bg: var(--tally-warning-bg, #422006);
-    --_warning-fg: var(--tally-warning-fg, #fde68a);
-    --_danger-bg: var(--tally-danger-bg, #450a0a);
-    --_danger-fg: var(--tally-danger-fg, #fecaca);
-    --_ok: var(--tally-ok, #86efac);
-    --_focus: var(--tally-focus, #bfdbfe);
-    color-scheme: dark;
+    ${darkColours}
   }
   @media (prefers-color-scheme: dark) {
     :host(:not([theme='light']):not([theme='dark'])) {
-      --_accent: var(--tally-accent, #93c5fd);
-      --_accent-fg: var(--tally-accent-fg, #0b1220);
-      --_bg: var(--tally-bg, #0f172a);
-      --_surface: var(--tally-surface, #1e293b);
-      --_fg: var(--tally-fg, #f1f5f9);
-      --_muted: var(--tally-muted, #cbd5e1);
-      --_border: var(--tally-border, #475569);
-      --_warning-bg: var(--tally-warning-bg, #422006);
-      --_warning-fg: var(--tally-warning-fg, #fde68a);
-      --_danger-bg: var(--tally-danger-bg, #450a0a);
-      --_danger-fg: var(--tally-danger-fg, #fecaca);
-      --_ok: var(--tally-ok, #86efac);
-      --_focus: var(--tally-focus, #bfdbfe);
-      color-scheme: dark;
+      ${darkColours}
     }
   }
   :focus-visible {
