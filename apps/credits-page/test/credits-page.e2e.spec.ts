@@ -14,11 +14,13 @@ import { TallyClient } from '@tally/client';
  * Issue 16 item 5: the credits page in a real Chromium (Debian's, driven by playwright-core) against the real
  * ledger and usage-ingest processes on the real Kafka and PostgreSQL. The page is the build the ledger serves at
  * /portal/ (npm run build:page), opened with a portal token in its fragment as a product's iframe would; usage is
- * reported through @tally/client as a product service would. Screenshots go to docs/screenshots/ (README).
+ * reported through @tally/client as a product service would. Screenshots go to .cache/screenshots/, or with
+ * UPDATE_SCREENSHOTS=1 to docs/screenshots/ (the README's).
  */
 const ROOT = resolve(__dirname, '../../..');
 const PAGE_DIR = join(ROOT, 'apps/credits-page/dist');
-const SHOTS = join(ROOT, 'docs/screenshots');
+/** The README's screenshots are rewritten only when asked (UPDATE_SCREENSHOTS=1); otherwise a run leaves the tree clean. */
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs/screenshots') : join(ROOT, '.cache/screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'credits-page-product-key';
 const PORTAL_SECRET = 'credits-page-e2e-portal-secret-0123456789abcdef';
