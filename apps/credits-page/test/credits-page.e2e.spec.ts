@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { source as axeSource } from 'axe-core';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
@@ -295,6 +296,33 @@ describe('the credits page in Chromium, on the real services', () => {
       expect(history).toContain(cause);
     }
     await page.screenshot({ path: join(SHOTS, 'credits-page.png'), fullPage: true });
+  }, 60_000);
+
+  it('is accessible: no serious or critical WCAG 2 A/AA violation (axe-core, inside the shadow roots), and the range filters work from the keyboard', async () => {
+    await page.goto(`${ledger.base}/portal/#token=${token}`);
+    await waitFor(async () => (await testId(page, 'transactions').locator('tr[data-type]').count()) > 0, 20_000, 100);
+    // Evaluated through the DevTools protocol: the page's CSP (script-src 'self') rightly refuses an inline <script>.
+    await page.evaluate(axeSource);
+    type Rule = { id: string; impact: string; nodes: unknown[] };
+    const { violations, buttonsChecked } = await page.evaluate(async () => {
+      const axe = (globalThis as unknown as { axe: { run: (context: unknown, options: unknown) => Promise<{ violations: Rule[]; passes: Rule[] }> } }).axe;
+      const result = await axe.run((globalThis as unknown as { document: unknown }).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+      return {
+        violations: result.violations.map(({ id, impact, nodes }) => ({ id, impact, nodes: nodes.length })),
+        // The page's buttons live only in its shadow root: checked names on them prove axe looked inside it.
+        buttonsChecked: result.passes.find(({ id }) => id === 'button-name')?.nodes.length ?? 0,
+      };
+    });
+    expect(buttonsChecked).toBeGreaterThanOrEqual(3); // 7 days, 30 days, custom at least
+    expect(violations.filter(({ impact }) => impact === 'serious' || impact === 'critical')).toEqual([]);
+
+    // Keyboard only: focus the 7-day filter, press Enter, and it is the chosen range.
+    await testId(page, 'range-7d').focus();
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await testId(page, 'range-7d').getAttribute('aria-pressed')) === 'true', 10_000, 50);
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter'); // the next button, 30 days
+    await waitFor(async () => (await testId(page, 'range-30d').getAttribute('aria-pressed')) === 'true', 10_000, 50);
   }, 60_000);
 
   it('the badge and the web component take attributes (unit, theme, accent) on a product page', async () => {
