@@ -173,7 +173,7 @@ export class ChaosSystem {
       LOG_LEVEL: 'warn',
       DATABASE_URL: this.postgres.url,
       KAFKA_BROKERS: this.kafka.broker,
-      API_KEYS: JSON.stringify([{ name: 'chaos', sha256: hashApiKey(API_KEY), scopes: ['usage:write', 'accounts:read', 'accounts:write', 'admin'] }]),
+      API_KEYS: JSON.stringify([{ name: 'chaos', sha256: hashApiKey(API_KEY), scopes: ['usage:write', 'accounts:read', 'admin'] }]),
     };
     const own: Record<ServiceName, Record<string, string>> = {
       'usage-ingest': {},

@@ -76,7 +76,7 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     const common = {
       ...env,
       API_KEYS: JSON.stringify([
-        { name: 'support-tool', sha256: hashApiKey(SUPPORT_KEY), scopes: ['accounts:write', 'accounts:read'] },
+        { name: 'support-tool', sha256: hashApiKey(SUPPORT_KEY), scopes: ['grants:write', 'purchases:write', 'holds:write', 'notifications:write', 'accounts:read'] },
         { name: 'chat-backend', sha256: hashApiKey(PRODUCER_KEY), scopes: ['usage:write'] },
       ]),
       OTEL_TRACES_EXPORTER: 'otlp',

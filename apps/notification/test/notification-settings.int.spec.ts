@@ -109,7 +109,7 @@ describe('notification settings API (int)', () => {
     expect(response.status).toBe(200);
   });
 
-  it('enforces scopes: GET needs accounts:read, PUT accounts:write', async () => {
+  it('enforces scopes: GET needs accounts:read, PUT notifications:write', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     expect((await call(running.baseUrl, 'PUT', path(accountId), undefined, { email: 'a@example.com' })).status).toBe(401);
     const forbidden = await call(running.baseUrl, 'PUT', path(accountId), READER_KEY, { email: 'a@example.com' });

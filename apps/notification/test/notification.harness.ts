@@ -84,7 +84,7 @@ export function testEnv(overrides: Record<string, string>): Record<string, strin
     DATABASE_URL: testDatabaseUrl(),
     KAFKA_BROKERS: testKafkaBrokers().join(','),
     API_KEYS: JSON.stringify([
-      { name: 'writer', sha256: hashApiKey(WRITER_KEY), scopes: ['accounts:read', 'accounts:write'] },
+      { name: 'writer', sha256: hashApiKey(WRITER_KEY), scopes: ['accounts:read', 'notifications:write'] },
       { name: 'reader', sha256: hashApiKey(READER_KEY), scopes: ['accounts:read'] },
     ]),
     WEBHOOK_HTTP_ALLOWLIST: '127.0.0.1',

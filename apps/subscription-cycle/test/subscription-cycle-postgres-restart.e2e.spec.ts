@@ -39,7 +39,7 @@ describe('subscription-cycle across PostgreSQL restarts', () => {
     const running = (service = await startServiceProcess('subscription-cycle', {
       LOG_LEVEL: 'warn', DATABASE_URL: db.url, KAFKA_BROKERS: testKafkaBrokers().join(','), SUBSCRIPTION_EVENTS_TOPIC: topic,
       PLANS_PATH: resolve(__dirname, '../../../config/plans.yaml'), SCHEDULER_INTERVAL_MS: '100', OUTBOX_INTERVAL_MS: '100',
-      API_KEYS: JSON.stringify([{ name: 'writer', sha256: hashApiKey(WRITER_KEY), scopes: ['accounts:read', 'accounts:write'] }]),
+      API_KEYS: JSON.stringify([{ name: 'writer', sha256: hashApiKey(WRITER_KEY), scopes: ['accounts:read', 'subscriptions:write'] }]),
     }));
     const alive = () => (running.child.exitCode === null && running.child.signalCode === null ? 'running' : `exited ${running.child.exitCode ?? running.child.signalCode}: ${running.output().slice(-1500)}`);
     const http = new OutageAnswers(running.base, WRITER_KEY);

@@ -34,7 +34,7 @@ export async function startApp(options: { schema: string; topic: string; clock: 
     SCHEDULER_INTERVAL_MS: '25',
     OUTBOX_INTERVAL_MS: '25',
     API_KEYS: JSON.stringify([
-      { name: 'writer', sha256: hashApiKey(WRITER_KEY), scopes: ['accounts:read', 'accounts:write'] },
+      { name: 'writer', sha256: hashApiKey(WRITER_KEY), scopes: ['accounts:read', 'subscriptions:write'] },
       { name: 'reader', sha256: hashApiKey(READER_KEY), scopes: ['accounts:read'] },
     ]),
     ...options.env,

@@ -68,7 +68,7 @@ export interface LiveBalance {
 }
 
 export interface TallyClientOptions {
-  /** A service API key (`Authorization: Bearer <key>`), with the scopes of what you call (usage:write, accounts:read, accounts:write). */
+  /** A service API key (`Authorization: Bearer <key>`), with the scopes of what you call (usage:write, holds:write, accounts:read, portal:mint, …; README "API"). */
   apiKey: string;
   /** Where each service answers; behind one gateway give the same URL to each. */
   urls: { usageIngest: string; ledger: string; subscriptionCycle?: string; notification?: string };
@@ -241,7 +241,7 @@ export class TallyClient {
   }
 
   /**
-   * Refunds a usage debit in full (no `amount`) or in part, for support tooling (a correction; needs accounts:write).
+   * Refunds a usage debit in full (no `amount`) or in part, for support tooling (a correction; needs corrections:write).
    * Idempotent by `idempotencyKey`: retried with the same body, it refunds once and answers the first result
    * (`duplicate: true`). Refused: 404 USAGE_NOT_FOUND, 409 REFUND_EXCEEDS_DEBIT (details.refundable), 409
    * IDEMPOTENCY_CONFLICT. The README's "Corrections" has the rules (buckets, expiry, overdraft).

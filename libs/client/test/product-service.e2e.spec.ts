@@ -28,7 +28,7 @@ describe('a product service on @tally/client, end to end', () => {
     PROJECTION_GROUP: `projections-${id}`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     // The product's key: what a product service needs, no admin.
-    API_KEYS: JSON.stringify([{ name: 'chat-product', sha256: hashApiKey(PRODUCT_KEY), scopes: ['usage:write', 'accounts:read', 'accounts:write', 'portal:mint'] }]),
+    API_KEYS: JSON.stringify([{ name: 'chat-product', sha256: hashApiKey(PRODUCT_KEY), scopes: ['usage:write', 'accounts:read', 'holds:write', 'grants:write', 'portal:mint'] }]),
   };
   const drops: (() => Promise<void>)[] = [];
   const services: ServiceProcess[] = [];

@@ -40,6 +40,11 @@ export interface KafkaBatchBinding extends Omit<KafkaBatchConsumerSettings, 'par
   name?: string;
   /** The topic actually consumed; default: the pattern's topic (the contract's name). */
   topic?: string;
+  /**
+   * More topics of the same contract consumed by the same group and handler (e.g. the ledger's per-product usage
+   * topics); the handler tells them apart by `batch.topic`.
+   */
+  extraTopics?: readonly string[];
   groupId?: string;
   hooks?: BatchConsumerHooks;
 }
@@ -116,6 +121,8 @@ export interface ResolvedKafkaConsumer {
   /** The binding's `name`, if any: readiness and logs. */
   readinessName?: string;
   topic: string;
+  /** The binding's extraTopics, consumed with `topic`. */
+  extraTopics?: readonly string[];
   groupId: string;
   settings: KafkaBatchConsumerSettings & { parse: NonNullable<KafkaBatchConsumerSettings['parse']> };
   hooks?: BatchConsumerHooks;
@@ -133,7 +140,7 @@ export function resolveKafkaConsumers(
     const pattern = parseKafkaBatchPattern(key);
     if (options.consumes && !options.consumes(pattern)) continue;
     const extras = (handler.extras ?? {}) as KafkaBatchConsumerSettings;
-    const { name: readinessName, topic: boundTopic, groupId: boundGroup, hooks, ...bound } = options.bindings?.[pattern.topic] ?? {};
+    const { name: readinessName, topic: boundTopic, extraTopics, groupId: boundGroup, hooks, ...bound } = options.bindings?.[pattern.topic] ?? {};
     const settings = { ...options.defaults, ...withoutUndefined(extras), ...withoutUndefined(bound) };
     const groupId = boundGroup ?? pattern.group ?? extras.group ?? options.groupId;
     if (!groupId) throw new Error(`Kafka batch pattern ${key}: no consumer group (pattern, handler, binding or transport groupId)`);
@@ -145,6 +152,7 @@ export function resolveKafkaConsumers(
       name: key,
       ...(readinessName === undefined ? {} : { readinessName }),
       topic: boundTopic ?? pattern.topic,
+      ...(extraTopics?.length ? { extraTopics } : {}),
       groupId,
       settings: { ...settings, parse: settings.parse },
       hooks,
@@ -199,7 +207,7 @@ export class KafkaBatchTransport extends Server implements CustomTransportStrate
     }
     this.state = 'listening';
     for (const { starting } of this.running) starting.begin();
-    this.log.info({ consumers: this.running.map(({ spec }) => ({ pattern: spec.name, topic: spec.topic, groupId: spec.groupId })) }, 'kafka batch transport listening');
+    this.log.info({ consumers: this.running.map(({ spec }) => ({ pattern: spec.name, topic: spec.topic, extraTopics: spec.extraTopics, groupId: spec.groupId })) }, 'kafka batch transport listening');
     callback();
   }
 
@@ -257,7 +265,7 @@ export class KafkaBatchTransport extends Server implements CustomTransportStrate
     const consumer = new BatchConsumer<unknown>({
       kafka: options.kafka,
       groupId: spec.groupId,
-      topics: [spec.topic],
+      topics: [spec.topic, ...(spec.extraTopics ?? [])],
       pool: options.pool,
       offsetsSchema: options.offsetsSchema,
       producer: this.producer,

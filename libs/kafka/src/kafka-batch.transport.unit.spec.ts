@@ -37,6 +37,14 @@ describe('resolveKafkaConsumers', () => {
     expect(consumer.settings).toMatchObject({ parse, deadLetterTopic: 'dlq.b', maxMessagesPerTransaction: 100, partitionsConsumedConcurrently: 2, fromBeginning: true });
   });
 
+  it("consumes a binding's extra topics with its topic, in the same group (the ledger's per-product usage topics)", () => {
+    const handlers = new Map([['usage.events.v1', eventHandler({ parse })]]);
+    const [consumer] = resolveKafkaConsumers(handlers, { bindings: { 'usage.events.v1': { groupId: 'g', extraTopics: ['usage.events.chat.v1'] } } });
+    expect(consumer).toMatchObject({ topic: 'usage.events.v1', extraTopics: ['usage.events.chat.v1'], groupId: 'g' });
+    const [plain] = resolveKafkaConsumers(handlers, { bindings: { 'usage.events.v1': { groupId: 'g', extraTopics: [] } } });
+    expect(plain).not.toHaveProperty('extraTopics');
+  });
+
   it('names a consumer for readiness by its binding, and only when the binding names it', () => {
     const handlers = new Map([['a', eventHandler({ parse })], ['b', eventHandler({ parse })]]);
     const consumers = resolveKafkaConsumers(handlers, { bindings: { a: { name: 'a-consumer', groupId: 'ga' }, b: { groupId: 'gb' } } });

@@ -18,7 +18,7 @@ class EchoRequest {
 class EchoController {
   @Post()
   @HttpCode(200)
-  @RequireScope('accounts:write')
+  @RequireScope('grants:write')
   echo(@Body() body: EchoRequest) {
     return { amount: body.amount };
   }
@@ -37,7 +37,7 @@ describe('bootstrapHttpApp over real HTTP', () => {
       PORT: await freePort(),
       LOG_LEVEL: 'silent',
       DATABASE_SCHEMA: 'unused',
-      API_KEYS: JSON.stringify([{ name: 'writer', sha256: hashApiKey(KEY), scopes: ['accounts:write'] }]),
+      API_KEYS: JSON.stringify([{ name: 'writer', sha256: hashApiKey(KEY), scopes: ['grants:write'] }]),
     });
     app = await bootstrapHttpApp(EchoModule, { service: 'bootstrap-test', title: 'test', config, statusByCode: {}, bodyLimit: '1kb', host: '127.0.0.1' });
     base = `http://127.0.0.1:${config.PORT}`;

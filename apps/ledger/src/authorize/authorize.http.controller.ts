@@ -15,7 +15,7 @@ export class AuthorizeHttpController {
 
   @Post('authorizations')
   @HttpCode(200)
-  @RequireScope('accounts:write')
+  @RequireScope('holds:write')
   @ApiOperation({ operationId: 'authorize', summary: 'May this account spend N (or this estimated usage)? Optionally place a hold with a TTL' })
   @ApiOkResponse({ type: AuthorizationResponseDto })
   @ApiErrors({

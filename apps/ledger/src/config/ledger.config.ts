@@ -46,6 +46,18 @@ export class LedgerConfig extends CommonConfig {
 
   @IsString() USAGE_EVENTS_TOPIC = 'usage.events.v1';
   @IsString() USAGE_DLQ_TOPIC = 'usage.events.dlq.v1';
+
+  /**
+   * Per-product usage topics (the Kafka-direct path, README "API": namespaces), comma-separated `topic=prefix`
+   * entries: the ledger also consumes each topic (same group and dead-letter topic as USAGE_EVENTS_TOPIC), and a
+   * message on it for an account whose id starts with none of the topic's prefixes is dead-lettered
+   * (ACCOUNT_OUTSIDE_NAMESPACE), never applied. Repeat a topic for a second prefix
+   * (`usage.events.chat.v1=chat-,usage.events.chat.v1=shared-`). None by default.
+   */
+  @Transform(splitList)
+  @IsArray()
+  @Matches(/^[A-Za-z0-9._-]{1,249}=[^\s=,]{1,128}$/, { each: true, message: 'USAGE_TOPIC_NAMESPACES must be comma-separated topic=account-id-prefix entries' })
+  USAGE_TOPIC_NAMESPACES: string[] = [];
   @IsString() SUBSCRIPTION_EVENTS_TOPIC = 'subscription.events.v1';
   @IsString() SUBSCRIPTION_DLQ_TOPIC = 'subscription.events.dlq.v1';
   @IsString() LEDGER_EVENTS_TOPIC = 'ledger.events.v1';
@@ -118,6 +130,17 @@ export class LedgerConfig extends CommonConfig {
   @IsOptional()
   @Matches(/^https?:\/\/[^\s?#]+$/, { message: 'PORTAL_PAGE_BASE_URL must be an http(s) URL without query or fragment' })
   PORTAL_PAGE_BASE_URL?: string;
+
+  /** USAGE_TOPIC_NAMESPACES by topic: the account-id prefixes each product topic may carry usage for. */
+  usageTopicNamespaces(): ReadonlyMap<string, readonly string[]> {
+    const byTopic = new Map<string, string[]>();
+    for (const entry of this.USAGE_TOPIC_NAMESPACES) {
+      const [topic, prefix] = entry.split('=') as [string, string];
+      if (topic === this.USAGE_EVENTS_TOPIC) throw new Error(`USAGE_TOPIC_NAMESPACES: ${topic} is USAGE_EVENTS_TOPIC (usage-ingest's, every account); name a product topic`);
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), prefix]);
+    }
+    return byTopic;
+  }
 
   runs(worker: LedgerWorker): boolean {
     return this.WORKERS.split(',').includes(worker);

@@ -108,3 +108,28 @@ describe('LedgerConfig portal tokens and CORS', () => {
     expect([logged.PORTAL_TOKEN_SECRET, logged.PORTAL_TOKEN_PREVIOUS_SECRET]).toEqual(['[redacted]', '[redacted]']);
   });
 });
+
+describe('LedgerConfig USAGE_TOPIC_NAMESPACES (per-product usage topics)', () => {
+  it('given none, then no product topic', () => {
+    expect(loadConfig(LedgerConfig, base).usageTopicNamespaces().size).toBe(0);
+  });
+
+  it('given topic=prefix entries, when a topic repeats, then it may carry usage of every prefix named', () => {
+    const config = loadConfig(LedgerConfig, { ...base, USAGE_TOPIC_NAMESPACES: 'usage.events.chat.v1=chat-,usage.events.karma.v1=karma-,usage.events.chat.v1=shared-' });
+    expect([...config.usageTopicNamespaces()]).toEqual([
+      ['usage.events.chat.v1', ['chat-', 'shared-']],
+      ['usage.events.karma.v1', ['karma-']],
+    ]);
+  });
+
+  it('given an entry without a prefix or with spaces, then the config is refused naming the variable', () => {
+    for (const value of ['usage.events.chat.v1', 'usage.events.chat.v1=', 'usage events=chat-']) {
+      expect(() => loadConfig(LedgerConfig, { ...base, USAGE_TOPIC_NAMESPACES: value })).toThrow(/USAGE_TOPIC_NAMESPACES/);
+    }
+  });
+
+  it("given usage-ingest's own topic as a product topic, then refused (it carries every account)", () => {
+    const config = loadConfig(LedgerConfig, { ...base, USAGE_TOPIC_NAMESPACES: 'usage.events.v1=chat-' });
+    expect(() => config.usageTopicNamespaces()).toThrow(/USAGE_EVENTS_TOPIC/);
+  });
+});

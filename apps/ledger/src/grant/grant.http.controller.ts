@@ -16,7 +16,7 @@ export class GrantHttpController {
 
   @Post('grants')
   @HttpCode(201)
-  @RequireScope('accounts:write')
+  @RequireScope('grants:write')
   @ApiOperation({ operationId: 'grantCredits', summary: 'Grant promotional credits with an optional expiry; idempotent by idempotencyKey' })
   @ApiCreatedResponse({ type: CreditsGrantedResponseDto, description: 'Credited' })
   @ApiOkResponse({ type: CreditsGrantedResponseDto, description: 'A repeat (same key, same content): the first result, duplicate true, nothing credited again' })

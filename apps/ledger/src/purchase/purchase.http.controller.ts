@@ -16,7 +16,7 @@ export class PurchaseHttpController {
 
   @Post('purchases')
   @HttpCode(201)
-  @RequireScope('accounts:write')
+  @RequireScope('purchases:write')
   @ApiOperation({ operationId: 'purchaseCredits', summary: 'Add purchased credits: a catalogue pack or an amount; idempotent by paymentReference' })
   @ApiCreatedResponse({ type: CreditsGrantedResponseDto, description: 'Credited' })
   @ApiOkResponse({ type: CreditsGrantedResponseDto, description: 'A repeat (same key, same content): the first result, duplicate true, nothing credited again' })

@@ -1,17 +1,29 @@
 import { Topics } from '@tally/contracts';
 import type { RecordUsage } from '@tally/ledger-domain';
 import { PricingError, priceUsage, type RateCard } from '@tally/pricing';
+import { inNamespaces } from '@tally/shared';
 import { Rejection, type ToCommand } from '../accounts/account.commands';
 
 /**
  * A usage message becomes RecordUsage, priced by the rate card in effect when the usage happened (one rounding
  * up per event; the card version is stamped on the debit). Unpriceable usage is dead-lettered with the reason.
+ * `namespaces`: the account-id prefixes of a product's own usage topic (USAGE_TOPIC_NAMESPACES); a message for any
+ * other account is dead-lettered (ACCOUNT_OUTSIDE_NAMESPACE), never applied. Undefined: usage-ingest's topic, every
+ * account.
  */
-export function usageToCommand(rateCard: RateCard): ToCommand {
+export function usageToCommand(rateCard: RateCard, namespaces?: { topic: string; prefixes: readonly string[] }): ToCommand {
   return (message) => {
     // The consumer is wired to usage.events.v1; a message of another topic can never become usage.
     if (message.topic !== Topics.usageEvents) throw new Rejection('UNKNOWN_MESSAGE_TYPE', { topic: message.topic, type: message.type });
     const { envelope, data: usage } = message;
+    if (namespaces && !inNamespaces(namespaces.prefixes, envelope.accountId)) {
+      throw new Rejection('ACCOUNT_OUTSIDE_NAMESPACE', {
+        message: `Topic ${namespaces.topic} may carry usage only for accounts starting with ${namespaces.prefixes.join(' or ')}.`,
+        topic: namespaces.topic,
+        accountId: envelope.accountId,
+        namespaces: namespaces.prefixes,
+      });
+    }
     let priced: ReturnType<typeof priceUsage>;
     try {
       priced = priceUsage(rateCard, usage, new Date(envelope.occurredAt));

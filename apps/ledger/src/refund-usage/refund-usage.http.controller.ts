@@ -16,13 +16,13 @@ export class RefundUsageHttpController {
 
   @Post('usage/:usageId/refunds')
   @HttpCode(201)
-  @RequireScope('accounts:write')
+  @RequireScope('corrections:write')
   @ApiIdParam('usageId', 'The id the usage event was reported with')
   @ApiOperation({
     operationId: 'refundUsage',
     summary: 'Refund a usage debit in full or in part (a correction); idempotent by idempotencyKey',
     description:
-      'Scope accounts:write. Gives credits back to the buckets the debit took them from, unwinding it from its end (overdraft it incurred first, then the buckets in reverse order); ' +
+      'Gives credits back to the buckets the debit took them from, unwinding it from its end (overdraft it incurred first, then the buckets in reverse order); ' +
       'credits of buckets expired since are forfeited unless restoreExpired (then a new promotional bucket without expiry). Refunds of one debit add up to at most its amount. See the README, "Corrections".',
   })
   @ApiCreatedResponse({ type: UsageRefundedResponseDto, description: 'Refunded' })

@@ -13,7 +13,7 @@ export class ReleaseHoldHttpController {
 
   @Delete('holds/:holdId')
   @HttpCode(200)
-  @RequireScope('accounts:write')
+  @RequireScope('holds:write')
   @ApiIdParam('holdId', 'The hold id given when the hold was placed')
   @ApiOperation({ operationId: 'releaseHold', summary: 'Release a hold before it expires (a hold resolves at most once)' })
   @ApiOkResponse({ type: ReleaseHoldResponseDto })

@@ -16,13 +16,13 @@ export class VoidGrantHttpController {
 
   @Post('grants/:grantId/void')
   @HttpCode(201)
-  @RequireScope('accounts:write')
+  @RequireScope('corrections:write')
   @ApiIdParam('grantId', 'The grantId a grant or purchase answered: `grant:<idempotencyKey>` or `purchase:<paymentReference>`')
   @ApiOperation({
     operationId: 'voidGrant',
     summary: 'Void a grant or a purchase (a correction): removes what is left of it; idempotent by idempotencyKey',
     description:
-      'Scope accounts:write. What was already spent stays spent (no overdraft); credits open holds reserved on it stay reserved and expire when a hold gives them back. ' +
+      'What was already spent stays spent (no overdraft); credits open holds reserved on it stay reserved and expire when a hold gives them back. ' +
       'A plan allowance is not voidable. See the README, "Corrections".',
   })
   @ApiCreatedResponse({ type: GrantVoidedResponseDto, description: 'Voided' })

@@ -38,7 +38,14 @@ export const ledgerKafkaTransportProvider: Provider = {
         stall: { afterAttempts: config.CONSUMER_STALL_ATTEMPTS, afterMs: config.CONSUMER_STALL_SECONDS * 1_000 },
       },
       bindings: {
-        [Topics.usageEvents]: { name: LedgerConsumerNames.usage, topic: config.USAGE_EVENTS_TOPIC, groupId: config.CONSUMER_GROUP, deadLetterTopic: config.USAGE_DLQ_TOPIC },
+        // usage-ingest's topic and the products' own (USAGE_TOPIC_NAMESPACES), one group; dead letters keep their x-original-topic.
+        [Topics.usageEvents]: {
+          name: LedgerConsumerNames.usage,
+          topic: config.USAGE_EVENTS_TOPIC,
+          extraTopics: [...config.usageTopicNamespaces().keys()],
+          groupId: config.CONSUMER_GROUP,
+          deadLetterTopic: config.USAGE_DLQ_TOPIC,
+        },
         [Topics.subscriptionEvents]: {
           name: LedgerConsumerNames.subscriptions,
           topic: config.SUBSCRIPTION_EVENTS_TOPIC,

@@ -21,7 +21,7 @@ export class NotificationSettingsHttpController {
   }
 
   @Put()
-  @RequireScope('accounts:write')
+  @RequireScope('notifications:write')
   @ApiOperation({ operationId: 'putNotificationSettings', summary: "Replace the account's notification settings" })
   @ApiOkResponse({ type: NotificationSettingsResponseDto })
   @ApiErrors({ 400: ['INVALID_ACCOUNT_ID'] })

@@ -12,7 +12,7 @@ export class SubscriptionController {
 
   /** Subscribe, or change plan: an upgrade starts a new cycle now; a downgrade takes effect at the cycle end. */
   @Put()
-  @RequireScope('accounts:write')
+  @RequireScope('subscriptions:write')
   @ApiOperation({ operationId: 'putSubscription', summary: 'Subscribe, or change plan (upgrade now, downgrade at the cycle end)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
   @ApiErrors({
@@ -35,7 +35,7 @@ export class SubscriptionController {
 
   /** Cancel at the end of the current cycle; the account then falls back to the free plan. */
   @Delete()
-  @RequireScope('accounts:write')
+  @RequireScope('subscriptions:write')
   @ApiOperation({ operationId: 'cancelSubscription', summary: 'Cancel at the end of the current cycle (then the fallback plan)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
   @ApiErrors({ 400: ['INVALID_ACCOUNT_ID', 'SAME_PLAN'], 404: ['SUBSCRIPTION_NOT_FOUND', 'NOT_SUBSCRIBED'], 409: ['CONCURRENT_UPDATE'] })

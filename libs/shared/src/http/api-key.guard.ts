@@ -1,9 +1,11 @@
-import { CanActivate, createParamDecorator, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { applyDecorators, CanActivate, createParamDecorator, ExecutionContext, Injectable, Logger, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { ApiExtension } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.errors';
 import type { Clock } from '../time/clock.provider';
-import { ApiKeyRegistry, type Scope } from './api-keys.config';
+import { allowsScope, inNamespaces, LEGACY_SCOPES, LEGACY_SCOPES_REMOVED_IN, type Scope } from './api-key-access.model';
+import { ApiKeyRegistry } from './api-keys.config';
 import { hasPortalTokenShape, PortalTokenError, type PortalGrant, type PortalTokenCodec } from './portal-token.codec';
 
 const SCOPE_KEY = 'tally:required-scope';
@@ -14,11 +16,16 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by ApiKeyGuard when a portal token authenticated the request: what the token grants. */
     portalGrant?: PortalGrant;
+    /** Set by ApiKeyGuard: the account-id prefixes the API key is limited to; undefined = every account. */
+    apiKeyNamespaces?: readonly string[];
   }
 }
 
-/** The scope a route requires; the `admin` scope satisfies every requirement. */
-export const RequireScope = (scope: Scope) => SetMetadata(SCOPE_KEY, scope);
+/**
+ * The scope a route requires (the `admin` scope satisfies every requirement), also written into the route's
+ * OpenAPI operation as `x-required-scope`.
+ */
+export const RequireScope = (scope: Scope) => applyDecorators(SetMetadata(SCOPE_KEY, scope), ApiExtension('x-required-scope', scope));
 /** Routes without a key: /health and /docs only. */
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
 /**
@@ -28,9 +35,13 @@ export const Public = () => SetMetadata(PUBLIC_KEY, true);
  */
 export const PortalReadable = () => SetMetadata(PORTAL_READABLE_KEY, true);
 
-export class AuthError extends AppError<'UNAUTHENTICATED' | 'FORBIDDEN'> {}
+export class AuthError extends AppError<'UNAUTHENTICATED' | 'FORBIDDEN' | 'ACCOUNT_OUTSIDE_NAMESPACE'> {}
 
-export const AUTH_STATUS_BY_CODE = { UNAUTHENTICATED: 401, FORBIDDEN: 403 } as const;
+export const AUTH_STATUS_BY_CODE = { UNAUTHENTICATED: 401, FORBIDDEN: 403, ACCOUNT_OUTSIDE_NAMESPACE: 403 } as const;
+
+/** The refusal of an account outside the key's namespaces: names only what the caller sent. */
+export const outsideNamespaceError = (details: Record<string, unknown>, what = 'This account is'): AuthError =>
+  new AuthError('ACCOUNT_OUTSIDE_NAMESPACE', `${what} outside the account namespaces of this API key.`, details);
 
 /** How the guard checks portal tokens; without it (the services other than the ledger) they are refused. */
 export interface PortalTokenCheck {
@@ -44,7 +55,15 @@ export class ApiKeyGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly keys: ApiKeyRegistry,
     private readonly portal?: PortalTokenCheck,
-  ) {}
+  ) {
+    for (const key of keys.withLegacyScopes()) {
+      const mapped = key.legacyScopes.map((scope) => `${scope} → ${LEGACY_SCOPES[scope].join(', ')}`).join('; ');
+      new Logger('ApiKeyGuard').warn(
+        `API key "${key.name}" uses deprecated scope(s) ${key.legacyScopes.join(', ')}, mapped to ${mapped}; ` +
+          `they are refused from ${LEGACY_SCOPES_REMOVED_IN} on: configure the job scopes instead (README "API").`,
+      );
+    }
+  }
 
   /** Synchronous for API keys (the hot path); a portal token's signature check is asynchronous. */
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
@@ -58,8 +77,15 @@ export class ApiKeyGuard implements CanActivate {
       throw new AuthError('UNAUTHENTICATED', 'A valid service API key is required (Authorization: Bearer <key>).');
     }
     const required = this.reflector.getAllAndOverride<Scope | undefined>(SCOPE_KEY, targets);
-    if (required && !entry.scopes.includes(required) && !entry.scopes.includes('admin')) {
+    if (!allowsScope(entry.scopes, required)) {
       throw new AuthError('FORBIDDEN', `This API key lacks the ${required} scope.`, { requiredScope: required });
+    }
+    // A key limited to namespaces acts only on accounts inside them: the route's :accountId (or ?accountId). Routes
+    // naming accounts in their body (the usage batch) check them with ApiKeyNamespaces once the body is validated.
+    if (entry.namespaces) {
+      const accountId = accountIdOf(request);
+      if (accountId !== undefined && (typeof accountId !== 'string' || !inNamespaces(entry.namespaces, accountId))) throw outsideNamespaceError({ accountId });
+      request.apiKeyNamespaces = entry.namespaces;
     }
     request.apiKeyName = entry.name;
     return true;
@@ -82,7 +108,7 @@ export class ApiKeyGuard implements CanActivate {
     if (!this.reflector.getAllAndOverride<boolean>(PORTAL_READABLE_KEY, targets)) {
       throw new AuthError('FORBIDDEN', 'A portal token may only read its own account; this route needs a service API key.', { reason: 'PORTAL_TOKEN_NOT_ALLOWED' });
     }
-    const accountId = (request.params as Record<string, unknown> | undefined)?.accountId ?? (request.query as Record<string, unknown> | undefined)?.accountId;
+    const accountId = accountIdOf(request);
     if (accountId !== undefined && accountId !== grant.accountId) {
       throw new AuthError('FORBIDDEN', 'This portal token is for another account.', { reason: 'OTHER_ACCOUNT' });
     }
@@ -92,6 +118,19 @@ export class ApiKeyGuard implements CanActivate {
     return true;
   }
 }
+
+/** The account a route acts on: its `:accountId`, or `?accountId` (GET /v1/portal/session). */
+function accountIdOf(request: FastifyRequest): unknown {
+  return (request.params as Record<string, unknown> | undefined)?.accountId ?? (request.query as Record<string, unknown> | undefined)?.accountId;
+}
+
+/**
+ * The account-id prefixes the request's API key is limited to (set by ApiKeyGuard); undefined for a key of every
+ * account (and for portal tokens, which are bound to one account already).
+ */
+export const ApiKeyNamespaces = createParamDecorator((_data: unknown, context: ExecutionContext): readonly string[] | undefined =>
+  context.switchToHttp().getRequest<FastifyRequest>().apiKeyNamespaces,
+);
 
 /**
  * The name of the API key that authenticated the request (set by ApiKeyGuard): the actor recorded on the events a

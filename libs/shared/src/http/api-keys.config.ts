@@ -1,15 +1,32 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { ContractViolation, validateInto } from '@tally/contracts';
+import { grantedScopes, isLegacyScope, LEGACY_SCOPES, SCOPES, type LegacyScope, type Scope } from './api-key-access.model';
 
-export const SCOPES = ['usage:write', 'accounts:read', 'accounts:write', 'portal:mint', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+// The pure rules (scopes, legacy mapping, namespaces) are part of this module's public face (libs/shared's index).
+export * from './api-key-access.model';
 
+const ACCEPTED_SCOPES = [...SCOPES, ...Object.keys(LEGACY_SCOPES)];
+
+/** One entry of API_KEYS as configured. */
 export class ApiKeyEntry {
   @IsString() @MaxLength(64) name!: string;
   @Matches(/^[0-9a-f]{64}$/, { message: 'sha256 must be the hex SHA-256 of the key' }) sha256!: string;
-  @IsArray() @ArrayMaxSize(SCOPES.length) @IsIn(SCOPES, { each: true }) scopes!: Scope[];
+  @IsArray() @ArrayMaxSize(ACCEPTED_SCOPES.length) @IsIn(ACCEPTED_SCOPES, { each: true }) scopes!: (Scope | LegacyScope)[];
+  /** Account-id prefixes the key is limited to (e.g. `["chat-"]`); absent = every account. */
+  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(100) @IsString({ each: true }) @MinLength(1, { each: true }) @MaxLength(128, { each: true })
+  namespaces?: string[];
+}
+
+/** A configured key as the guard uses it: the scopes it grants (legacy ones mapped) and its namespaces. */
+export interface ApiKey {
+  readonly name: string;
+  readonly scopes: ReadonlySet<Scope>;
+  /** Account-id prefixes; undefined = every account. */
+  readonly namespaces?: readonly string[];
+  /** The deprecated scopes it was configured with (warned about at boot). */
+  readonly legacyScopes: readonly LegacyScope[];
 }
 
 class ApiKeyList {
@@ -20,7 +37,17 @@ export const hashApiKey = (key: string): string => createHash('sha256').update(k
 
 /** Service API keys, configured as hashes with scopes; lookups compare hashes in constant time. */
 export class ApiKeyRegistry {
-  private constructor(private readonly entries: ApiKeyEntry[]) {}
+  private readonly keys: readonly (ApiKey & { readonly sha256: Buffer })[];
+
+  private constructor(entries: ApiKeyEntry[]) {
+    this.keys = entries.map((entry) => ({
+      name: entry.name,
+      sha256: Buffer.from(entry.sha256, 'hex'),
+      scopes: grantedScopes(entry.scopes),
+      ...(entry.namespaces === undefined ? {} : { namespaces: [...entry.namespaces] }),
+      legacyScopes: entry.scopes.filter(isLegacyScope),
+    }));
+  }
 
   /** Parses the API_KEYS JSON; throws ContractViolation naming the bad entry. */
   static fromJson(json: string): ApiKeyRegistry {
@@ -33,8 +60,13 @@ export class ApiKeyRegistry {
     return new ApiKeyRegistry(validateInto(ApiKeyList, { keys }, 'INVALID_PAYLOAD', 'API_KEYS').keys);
   }
 
-  find(presentedKey: string): ApiKeyEntry | undefined {
+  find(presentedKey: string): ApiKey | undefined {
     const presented = Buffer.from(hashApiKey(presentedKey), 'hex');
-    return this.entries.find((entry) => timingSafeEqual(Buffer.from(entry.sha256, 'hex'), presented));
+    return this.keys.find((key) => timingSafeEqual(key.sha256, presented));
+  }
+
+  /** The keys configured with a deprecated scope (README "API": the legacy mapping and its end). */
+  withLegacyScopes(): ApiKey[] {
+    return this.keys.filter((key) => key.legacyScopes.length > 0);
   }
 }

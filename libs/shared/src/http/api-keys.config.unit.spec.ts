@@ -11,5 +11,37 @@ describe('ApiKeyRegistry', () => {
 
   it('refuses unknown scopes and plain-text keys in config', () => {
     expect(() => ApiKeyRegistry.fromJson(JSON.stringify([{ name: 'x', sha256: 'secret-key', scopes: ['root'] }]))).toThrow(ContractViolation);
+    expect(() => ApiKeyRegistry.fromJson(JSON.stringify([{ name: 'x', sha256: hashApiKey('k'), scopes: ['root'] }]))).toThrow(ContractViolation);
+  });
+
+  it('given a legacy accounts:write key, when found, then it grants the mapped write scopes and is listed as deprecated', () => {
+    const legacy = ApiKeyRegistry.fromJson(
+      JSON.stringify([
+        { name: 'old-backend', sha256: hashApiKey('old'), scopes: ['accounts:write', 'accounts:read'] },
+        { name: 'new-backend', sha256: hashApiKey('new'), scopes: ['holds:write'] },
+      ]),
+    );
+    const key = legacy.find('old');
+    expect(key?.scopes.has('grants:write')).toBe(true);
+    expect(key?.scopes.has('accounts:read')).toBe(true);
+    expect(legacy.withLegacyScopes().map(({ name, legacyScopes }) => [name, legacyScopes])).toEqual([['old-backend', ['accounts:write']]]);
+  });
+
+  it('given namespaces, when parsed, then kept; absent, then every account', () => {
+    const keys = ApiKeyRegistry.fromJson(
+      JSON.stringify([
+        { name: 'chat', sha256: hashApiKey('a'), scopes: ['usage:write'], namespaces: ['chat-', 'shared-'] },
+        { name: 'ops', sha256: hashApiKey('b'), scopes: ['admin'] },
+      ]),
+    );
+    expect(keys.find('a')?.namespaces).toEqual(['chat-', 'shared-']);
+    expect(keys.find('b')?.namespaces).toBeUndefined();
+  });
+
+  it('refuses an empty namespace list or an empty prefix (either would silently mean something else)', () => {
+    const entry = (namespaces: unknown) => JSON.stringify([{ name: 'x', sha256: hashApiKey('k'), scopes: ['usage:write'], namespaces }]);
+    expect(() => ApiKeyRegistry.fromJson(entry([]))).toThrow(ContractViolation);
+    expect(() => ApiKeyRegistry.fromJson(entry(['']))).toThrow(ContractViolation);
+    expect(() => ApiKeyRegistry.fromJson(entry('chat-'))).toThrow(ContractViolation);
   });
 });

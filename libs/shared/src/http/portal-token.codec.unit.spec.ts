@@ -136,6 +136,6 @@ describe('the portal:mint scope', () => {
   it('is a scope API keys may be configured with', () => {
     expect(SCOPES).toContain('portal:mint');
     const registry = ApiKeyRegistry.fromJson(JSON.stringify([{ name: 'product-backend', sha256: hashApiKey('k'), scopes: ['portal:mint'] }]));
-    expect(registry.find('k')?.scopes).toEqual(['portal:mint']);
+    expect([...(registry.find('k')?.scopes ?? [])]).toEqual(['portal:mint']);
   });
 });

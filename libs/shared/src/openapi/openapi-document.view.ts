@@ -32,7 +32,9 @@ export function buildOpenApiDocument(app: INestApplication, options: { service: 
       type: 'http',
       scheme: 'bearer',
       description:
-        'An opaque service API key, `Authorization: Bearer <key>`; each key has scopes (usage:write, accounts:read, accounts:write, portal:mint, admin). ' +
+        'An opaque service API key, `Authorization: Bearer <key>`; each key has scopes, one per job (usage:write, holds:write, accounts:read, purchases:write, grants:write, corrections:write, ' +
+        'subscriptions:write, notifications:write, portal:mint, admin; every operation names its own in `x-required-scope`, admin satisfies all), ' +
+        'and may be limited to account namespaces (account-id prefixes): outside them 403 ACCOUNT_OUTSIDE_NAMESPACE. ' +
         'The read routes of one account (balance, its stream, transactions, usage, export) and GET /v1/portal/session also take a portal token (a JWT minted by POST /v1/accounts/{accountId}/portal-tokens) for that account.',
     })
     .build();
@@ -41,7 +43,12 @@ export function buildOpenApiDocument(app: INestApplication, options: { service: 
     // Each route names its operationId (`@ApiOperation`); the method name is the fallback.
     operationIdFactory: (_controller, method) => method,
   });
-  for (const { operation } of operationsOf(document)) operation.tags = [options.service];
+  for (const { operation } of operationsOf(document)) {
+    operation.tags = [options.service];
+    // The scope a route requires (RequireScope's `x-required-scope`), first in its description for readers of /docs.
+    const scope = (operation as OperationObject & { 'x-required-scope'?: string })['x-required-scope'];
+    if (scope) operation.description = `Requires scope \`${scope}\` (or \`admin\`).${operation.description ? ` ${operation.description}` : ''}`;
+  }
   document.tags = [{ name: options.service, description: options.title }];
   return completeErrorResponses(document);
 }
@@ -71,7 +78,9 @@ export function completeErrorResponses(document: OpenAPIObject): OpenAPIObject {
     add(400, ['INVALID_URL', 'BAD_REQUEST', ...(hasInput ? ['VALIDATION_FAILED'] : []), ...(takesBody ? ['INVALID_JSON'] : [])]);
     if ((operation.security ?? []).length > 0) {
       add(401, ['UNAUTHENTICATED']);
-      add(403, ['FORBIDDEN']);
+      // A key limited to account namespaces is refused any other account a route names (ApiKeyGuard).
+      const namesAccount = path.includes('{accountId}') || (operation.parameters ?? []).some((p) => 'name' in p && p.name === 'accountId');
+      add(403, ['FORBIDDEN', ...(namesAccount ? ['ACCOUNT_OUTSIDE_NAMESPACE'] : [])]);
     }
     if (hasPathParameters) {
       add(404, ['NOT_FOUND']);

@@ -4,7 +4,7 @@ import { ContractViolation, type EnvelopeOf, type FieldIssue, type UsageRecorded
 import { KafkaProducer } from '@tally/kafka';
 import type { RateCard } from '@tally/pricing';
 import { context, SpanKind, trace } from '@opentelemetry/api';
-import { CLOCK, carrierHeaders, carrierOf, endSpan, startChildSpan, type Clock } from '@tally/shared';
+import { CLOCK, carrierHeaders, carrierOf, endSpan, outsideNamespaceError, outsideNamespaces, startChildSpan, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from '../../config/usage-ingest.config';
 import { UsageIngestError } from '../../usage-ingest.errors';
 import { RATE_CARD } from '../../rate-card.provider';
@@ -28,9 +28,17 @@ export class RecordUsageHandler {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  /** `actor`: the API key's name, carried on each envelope (the ledger's audit trail). */
-  async execute(body: unknown, actor?: string): Promise<RecordUsageResult> {
-    const { events, repeatedIds } = this.validate(body);
+  /**
+   * `actor`: the API key's name, carried on each envelope (the ledger's audit trail). `namespaces`: the account-id
+   * prefixes the key is limited to (undefined: every account); one event outside them refuses the whole request,
+   * naming every such event's index, before anything is produced.
+   */
+  async execute(body: unknown, actor?: string, namespaces?: readonly string[]): Promise<RecordUsageResult> {
+    const { events, repeatedIds, accountIds } = this.validate(body);
+    const outside = outsideNamespaces(namespaces, accountIds);
+    if (outside.length > 0) {
+      throw outsideNamespaceError({ indexes: outside, accountIds: [...new Set(outside.map((index) => accountIds[index]))] }, 'Usage events name an account');
+    }
     const known = await this.acceptedEarlier(events);
     const conflicts = events.filter((e) => known.has(key(e)) && !matchesFingerprint(known.get(key(e)) as string, e));
     if (conflicts.length > 0) {
@@ -77,7 +85,7 @@ export class RecordUsageHandler {
    * The batch's distinct events, and the ids repeated in it with the same meaning (a repeat with another meaning
    * is refused, naming its `id` field).
    */
-  private validate(body: unknown): { events: UsageEventRequest[]; repeatedIds: string[] } {
+  private validate(body: unknown): { events: UsageEventRequest[]; repeatedIds: string[]; accountIds: string[] } {
     const isBatch = typeof body === 'object' && body !== null && 'events' in body;
     const items: unknown[] = isBatch ? (body as { events: unknown }).events as unknown[] : [body];
     if (isBatch) {
@@ -96,6 +104,8 @@ export class RecordUsageHandler {
     const events: UsageEventRequest[] = [];
     const repeatedIds: string[] = [];
     const seen = new Map<string, string>();
+    // Every event's account, by its index in the request (repeats included), for the key's namespaces.
+    const accountIds: string[] = [];
     items.forEach((item, index) => {
       const prefix = isBatch ? `events.${index}` : '';
       const result = validateUsageEvent(item, prefix, {
@@ -105,6 +115,7 @@ export class RecordUsageHandler {
       });
       if ('issues' in result) return void issues.push(...result.issues);
       const event = result.event;
+      accountIds.push(event.accountId);
       const meaning = usageFingerprint(event);
       const previous = seen.get(key(event));
       if (previous === undefined) {
@@ -117,7 +128,7 @@ export class RecordUsageHandler {
       }
     });
     if (issues.length > 0) throw new ContractViolation('INVALID_PAYLOAD', issues);
-    return { events, repeatedIds };
+    return { events, repeatedIds, accountIds };
   }
 
   private async acceptedEarlier(events: UsageEventRequest[]): Promise<Map<string, string>> {
