@@ -13,7 +13,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** May this account spend N (or this estimated usage)? Optionally place a hold with a TTL */
+        /**
+         * May this account spend N (or this estimated usage)? Optionally place a hold with a TTL
+         * @description Requires scope `holds:write` (or `admin`).
+         */
         post: operations["authorize"];
         delete?: never;
         options?: never;
@@ -28,7 +31,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Live balance from the read model, or `?at=` an instant: folded from the event stream */
+        /**
+         * Live balance from the read model, or `?at=` an instant: folded from the event stream
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["getBalance"];
         put?: never;
         post?: never;
@@ -45,7 +51,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-sent events: the balance now, then after every change */
+        /**
+         * Server-sent events: the balance now, then after every change
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["streamBalance"];
         put?: never;
         post?: never;
@@ -64,7 +73,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Grant promotional credits with an optional expiry; idempotent by idempotencyKey */
+        /**
+         * Grant promotional credits with an optional expiry; idempotent by idempotencyKey
+         * @description Requires scope `grants:write` (or `admin`).
+         */
         post: operations["grantCredits"];
         delete?: never;
         options?: never;
@@ -83,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Void a grant or a purchase (a correction): removes what is left of it; idempotent by idempotencyKey
-         * @description Scope accounts:write. What was already spent stays spent (no overdraft); credits open holds reserved on it stay reserved and expire when a hold gives them back. A plan allowance is not voidable. See the README, "Corrections".
+         * @description Requires scope `corrections:write` (or `admin`). What was already spent stays spent (no overdraft); credits open holds reserved on it stay reserved and expire when a hold gives them back. A plan allowance is not voidable. See the README, "Corrections".
          */
         post: operations["voidGrant"];
         delete?: never;
@@ -102,7 +114,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Release a hold before it expires (a hold resolves at most once) */
+        /**
+         * Release a hold before it expires (a hold resolves at most once)
+         * @description Requires scope `holds:write` (or `admin`).
+         */
         delete: operations["releaseHold"];
         options?: never;
         head?: never;
@@ -116,9 +131,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The account's notification channels and per-type choices */
+        /**
+         * The account's notification channels and per-type choices
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["getNotificationSettings"];
-        /** Replace the account's notification settings */
+        /**
+         * Replace the account's notification settings
+         * @description Requires scope `notifications:write` (or `admin`).
+         */
         put: operations["putNotificationSettings"];
         post?: never;
         delete?: never;
@@ -134,7 +155,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The delivery log of emails and webhooks, newest first */
+        /**
+         * The delivery log of emails and webhooks, newest first
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["listNotifications"];
         put?: never;
         post?: never;
@@ -153,7 +177,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Mint a short-lived portal token: read-only access to this one account for a browser (the credits page) */
+        /**
+         * Mint a short-lived portal token: read-only access to this one account for a browser (the credits page)
+         * @description Requires scope `portal:mint` (or `admin`).
+         */
         post: operations["mintPortalToken"];
         delete?: never;
         options?: never;
@@ -170,7 +197,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add purchased credits: a catalogue pack or an amount; idempotent by paymentReference */
+        /**
+         * Add purchased credits: a catalogue pack or an amount; idempotent by paymentReference
+         * @description Requires scope `purchases:write` (or `admin`).
+         */
         post: operations["purchaseCredits"];
         delete?: never;
         options?: never;
@@ -185,12 +215,21 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The account's plan, current cycle and pending change */
+        /**
+         * The account's plan, current cycle and pending change
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["getSubscription"];
-        /** Subscribe, or change plan (upgrade now, downgrade at the cycle end) */
+        /**
+         * Subscribe, or change plan (upgrade now, downgrade at the cycle end)
+         * @description Requires scope `subscriptions:write` (or `admin`).
+         */
         put: operations["putSubscription"];
         post?: never;
-        /** Cancel at the end of the current cycle (then the fallback plan) */
+        /**
+         * Cancel at the end of the current cycle (then the fallback plan)
+         * @description Requires scope `subscriptions:write` (or `admin`).
+         */
         delete: operations["cancelSubscription"];
         options?: never;
         head?: never;
@@ -204,7 +243,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Money movements with their cause, newest first, paginated */
+        /**
+         * Money movements with their cause, newest first, paginated
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["listTransactions"];
         put?: never;
         post?: never;
@@ -221,7 +263,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Credits and requests in a period, in total and by model, feature and UTC day */
+        /**
+         * Credits and requests in a period, in total and by model, feature and UTC day
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["getUsage"];
         put?: never;
         post?: never;
@@ -242,7 +287,7 @@ export interface paths {
         put?: never;
         /**
          * Refund a usage debit in full or in part (a correction); idempotent by idempotencyKey
-         * @description Scope accounts:write. Gives credits back to the buckets the debit took them from, unwinding it from its end (overdraft it incurred first, then the buckets in reverse order); credits of buckets expired since are forfeited unless restoreExpired (then a new promotional bucket without expiry). Refunds of one debit add up to at most its amount. See the README, "Corrections".
+         * @description Requires scope `corrections:write` (or `admin`). Gives credits back to the buckets the debit took them from, unwinding it from its end (overdraft it incurred first, then the buckets in reverse order); credits of buckets expired since are forfeited unless restoreExpired (then a new promotional bucket without expiry). Refunds of one debit add up to at most its amount. See the README, "Corrections".
          */
         post: operations["refundUsage"];
         delete?: never;
@@ -258,7 +303,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One CSV row per usage event in a period, streamed */
+        /**
+         * One CSV row per usage event in a period, streamed
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["exportUsage"];
         put?: never;
         post?: never;
@@ -275,7 +323,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The plans catalogue and the credit packs */
+        /**
+         * The plans catalogue and the credit packs
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["listPlans"];
         put?: never;
         post?: never;
@@ -292,7 +343,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** What the presented portal token grants: account, expiry, rights, the product's links, time zone */
+        /**
+         * What the presented portal token grants: account, expiry, rights, the product's links, time zone
+         * @description Requires scope `accounts:read` (or `admin`).
+         */
         get: operations["getPortalSession"];
         put?: never;
         post?: never;
@@ -311,7 +365,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Report one usage event, or {events:[…]} (at most 1,000); 202 once Kafka acknowledged */
+        /**
+         * Report one usage event, or {events:[…]} (at most 1,000); 202 once Kafka acknowledged
+         * @description Requires scope `usage:write` (or `admin`).
+         */
         post: operations["recordUsage"];
         delete?: never;
         options?: never;
@@ -1071,7 +1128,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1079,7 +1136,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -1217,7 +1274,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1225,7 +1282,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -1325,7 +1382,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1333,7 +1390,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -1446,7 +1503,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1454,7 +1511,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -1605,7 +1662,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1613,7 +1670,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -1750,7 +1807,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1758,7 +1815,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -1893,7 +1950,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1901,7 +1958,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -2004,7 +2061,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2012,7 +2069,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -2137,7 +2194,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2145,7 +2202,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -2248,7 +2305,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2256,7 +2313,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -2393,7 +2450,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2401,7 +2458,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -2536,7 +2593,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2544,7 +2601,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -2647,7 +2704,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2655,7 +2712,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -2790,7 +2847,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2798,7 +2855,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -2943,7 +3000,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2951,7 +3008,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -3057,7 +3114,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3065,7 +3122,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -3180,7 +3237,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3188,7 +3245,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -3331,7 +3388,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3339,7 +3396,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -3520,7 +3577,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3528,7 +3585,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
@@ -3606,7 +3663,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: FORBIDDEN */
+            /** @description Forbidden: ACCOUNT_OUTSIDE_NAMESPACE, FORBIDDEN */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3614,7 +3671,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "FORBIDDEN";
+                        code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
                     };
                 };
             };
