@@ -1,6 +1,8 @@
 import { Transform } from 'class-transformer';
-import { ArrayMinSize, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { ArrayMinSize, IsBoolean, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { readFileSync } from 'node:fs';
+import { IsRateLimitsJson, parseRateLimits } from '../http/rate-limits.config';
+import type { RateLimit } from '../http/rate-limit.model';
 import { Sensitive, splitList } from './env-config.parser';
 
 /** Settings every service shares. Each app's config class extends this one. */
@@ -60,6 +62,52 @@ export class CommonConfig {
   API_KEYS: string = '[]';
 
   /**
+   * Rate limits (README "Security"): token buckets per caller in each process, a 429 RATE_LIMITED with Retry-After
+   * beyond them. On by default; /health/* and /metrics are never limited.
+   */
+  @IsBoolean()
+  RATE_LIMIT_ENABLED = true;
+
+  /** Sustained requests per second of one API key (or one portal token's account), unless RATE_LIMITS names it. */
+  @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0.01) @Max(1_000_000)
+  RATE_LIMIT_PER_SECOND = 100;
+
+  /** Requests one API key may send at once after a quiet spell (the bucket's size). */
+  @IsInt() @Min(1) @Max(1_000_000)
+  RATE_LIMIT_BURST = 200;
+
+  /** Per client address, for requests without a valid key (401s, 403s of a bad token, /docs): sustained per second. */
+  @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0.01) @Max(1_000_000)
+  RATE_LIMIT_ANONYMOUS_PER_SECOND = 5;
+
+  /** Per client address, for requests without a valid key: the bucket's size. */
+  @IsInt() @Min(1) @Max(1_000_000)
+  RATE_LIMIT_ANONYMOUS_BURST = 20;
+
+  /** Per-key overrides, JSON: `{"chat-backend": {"perSecond": 500, "burst": 1000}, "portal:acct-1": {…}}`. */
+  @IsRateLimitsJson()
+  RATE_LIMITS = '{}';
+
+  /**
+   * Client addresses (for the anonymous limit and the access log) from `X-Forwarded-For` when the service runs
+   * behind a proxy: `false` (the socket's address, the default), `true` (trust every hop), or a comma-separated list
+   * of the proxies' addresses/CIDRs (Fastify's `trustProxy`).
+   */
+  @Matches(/^(true|false|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/, { message: 'TRUST_PROXY must be true, false or a list of proxy addresses/CIDRs' })
+  TRUST_PROXY = 'false';
+
+  /**
+   * The OpenAPI page (/docs, /docs-json): `public` (anyone), `key` (any valid API key, whatever its scopes) or `off`
+   * (not served). Default `public`, and `key` when NODE_ENV=production (README "Security").
+   */
+  @IsOptional() @IsIn(['public', 'key', 'off'])
+  DOCS_ACCESS?: 'public' | 'key' | 'off';
+
+  /** `Strict-Transport-Security` max-age in seconds on every answer; 0 sends no HSTS header (TLS ends elsewhere). */
+  @IsInt() @Min(0) @Max(63_072_000)
+  HSTS_MAX_AGE_SECONDS = 31_536_000;
+
+  /**
    * `GET /metrics` (Prometheus text) and the HTTP request metrics. Unauthenticated like /health/*: keep the path off
    * the public ingress, or turn it off here. No type annotation: a reflected `Boolean` would let class-transformer turn
    * any string (`yes`) into true; unannotated, only `true`/`false` convert and anything else is refused.
@@ -112,6 +160,28 @@ export class CommonConfig {
   /** Milliseconds between two exports of the batch span processor (the standard OTEL_BSP_SCHEDULE_DELAY). */
   @IsInt() @Min(1) @Max(60_000)
   OTEL_BSP_SCHEDULE_DELAY = 5_000;
+
+  /** DOCS_ACCESS, or its default: `key` in production, `public` elsewhere. */
+  docsAccess(): 'public' | 'key' | 'off' {
+    return this.DOCS_ACCESS ?? (this.NODE_ENV === 'production' ? 'key' : 'public');
+  }
+
+  /**
+   * The limit of one caller (`key:<API key name>`, `key:portal:<accountId>` for a portal token, `ip:<address>`): its
+   * RATE_LIMITS entry (by key name), else the default of keys, or of addresses.
+   */
+  rateLimitOf(): (caller: string) => RateLimit {
+    const overrides = parseRateLimits(this.RATE_LIMITS);
+    const keys = { perSecond: this.RATE_LIMIT_PER_SECOND, burst: this.RATE_LIMIT_BURST };
+    const anonymous = { perSecond: this.RATE_LIMIT_ANONYMOUS_PER_SECOND, burst: this.RATE_LIMIT_ANONYMOUS_BURST };
+    return (caller) => (caller.startsWith('key:') ? (overrides.get(caller.slice(4)) ?? keys) : anonymous);
+  }
+
+  /** TRUST_PROXY as Fastify's `trustProxy` option. */
+  trustProxy(): boolean | string[] {
+    if (this.TRUST_PROXY === 'true' || this.TRUST_PROXY === 'false') return this.TRUST_PROXY === 'true';
+    return this.TRUST_PROXY.split(',').map((entry) => entry.trim());
+  }
 
   /** The OTLP/HTTP exporter's options from the validated OTEL_EXPORTER_OTLP_* settings (what is not set is left out). */
   otlpExporterOptions(): { url?: string; headers?: Record<string, string>; timeoutMillis?: number } {

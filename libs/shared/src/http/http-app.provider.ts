@@ -5,7 +5,7 @@ import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { parse as parseBytes } from 'bytes';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ContractViolation, findUnsafeJson, flattenValidationErrors } from '@tally/contracts';
 import type { CommonConfig } from '../config/common.config';
 import { redactConfig } from '../config/env-config.parser';
@@ -17,6 +17,8 @@ import { buildOpenApiDocument } from '../openapi/openapi-document.view';
 import fastifyCors from '@fastify/cors';
 import { ApiKeyGuard, AUTH_STATUS_BY_CODE, type PortalTokenCheck } from './api-key.guard';
 import { ApiKeyRegistry } from './api-keys.config';
+import { enforce, isUnlimitedPath, RATE_LIMIT_STATUS_BY_CODE, RateLimitedError, RateLimitGuard } from './rate-limit.guard';
+import { RateLimiter } from './rate-limit.model';
 import { registerRequestContext } from './request-context.logger';
 import { startTracing, stopTracing } from '../telemetry/tracing.provider';
 
@@ -67,9 +69,19 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   // Fastify's own JSON parser (with its prototype-poisoning guard) and nothing else: no form or text bodies.
   // Errors Fastify and Node answer before any route (bad URL, header block too large) leave in Tally's shape too;
   // a path parameter may be as long as the longest id (128 characters).
-  const adapter = new FastifyAdapter({ bodyLimit, routerOptions: { maxParamLength: 256 }, frameworkErrors: answerFrameworkError, clientErrorHandler: answerClientError });
+  const adapter = new FastifyAdapter({
+    bodyLimit,
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
+    trustProxy: options.config.trustProxy(),
+  });
   adapter.getInstance().removeContentTypeParser('text/plain');
   registerRequestContext(adapter.getInstance(), logger);
+  registerSecurityHeaders(adapter.getInstance(), options.config);
+  const keys = ApiKeyRegistry.fromJson(options.config.API_KEYS);
+  const limiter = options.config.RATE_LIMIT_ENABLED ? new RateLimiter(options.config.rateLimitOf()) : undefined;
+  registerDocsAccess(adapter.getInstance(), options.config.docsAccess(), keys, limiter);
   // Spans still buffered leave before the process does (after Nest's own shutdown hooks closed the server).
   adapter.getInstance().addHook('onClose', async () => stopTracing());
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(logger), bodyParser: false });
@@ -81,8 +93,9 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
       exceptionFactory: (errors) => new ContractViolation('INVALID_PAYLOAD', flattenValidationErrors(errors)),
     }),
   );
-  app.useGlobalFilters(new HttpErrorFilter({ ...AUTH_STATUS_BY_CODE, ...options.statusByCode }));
-  app.useGlobalGuards(new ApiKeyGuard(app.get(Reflector), ApiKeyRegistry.fromJson(options.config.API_KEYS), options.portalTokens));
+  app.useGlobalFilters(new HttpErrorFilter({ ...AUTH_STATUS_BY_CODE, ...RATE_LIMIT_STATUS_BY_CODE, ...options.statusByCode }));
+  const authenticate = new ApiKeyGuard(app.get(Reflector), keys, options.portalTokens);
+  app.useGlobalGuards(limiter ? new RateLimitGuard(authenticate, limiter) : authenticate);
   if (options.corsOrigins?.length) {
     // An onRequest hook (before the guard, so a preflight needs no key); streamed answers copy its headers (hijackReply).
     await app.register(fastifyCors, {
@@ -95,8 +108,10 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   }
   await options.plugins?.(app, logger);
   // Each service serves its own document (JSON at /docs-json); docs/openapi.json merges the four (scripts/openapi.script.ts).
-  const document = buildOpenApiDocument(app, { service: options.service, title: options.title });
-  SwaggerModule.setup('docs', app, document);
+  if (options.config.docsAccess() !== 'off') {
+    const document = buildOpenApiDocument(app, { service: options.service, title: options.title });
+    SwaggerModule.setup('docs', app, document);
+  }
   app.enableShutdownHooks();
   for (const microservice of options.microservices?.(app) ?? []) app.connectMicroservice(microservice);
   if (options.listen !== false) {
@@ -114,6 +129,68 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
     logger.info({ port: options.config.PORT }, 'listening');
   }
   return app;
+}
+
+/** The OpenAPI page and its document (Swagger UI's assets under /docs/ included). */
+const isDocsPath = (path: string) => path === '/docs' || path.startsWith('/docs/') || path.startsWith('/docs-');
+
+/** The credits page (the ledger's, served by @fastify/static): framed by products, with its own CSP. */
+const isPortalPagePath = (path: string) => path === '/portal' || path.startsWith('/portal/');
+
+/** What a JSON API may load and who may frame it: nothing and no one. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/**
+ * Security headers on every answer (an onRequest hook, so errors, streams and Fastify's own answers carry them):
+ * `nosniff`, no referrer, HSTS (HSTS_MAX_AGE_SECONDS; 0 for none), and, except on the credits page (framed by
+ * products, its own CSP: apps/ledger/src/portal-page), no framing and a CSP that lets a JSON answer load nothing;
+ * the OpenAPI page (Swagger UI runs its own scripts and styles) gets no CSP.
+ *
+ * Not @fastify/helmet: the three kinds of answer need three policies, chosen by path, and helmet's per-route
+ * settings cannot reach the routes @fastify/static and Swagger register; these few fixed headers are the part of
+ * helmet's defaults that applies to an API.
+ */
+function registerSecurityHeaders(fastify: FastifyInstance, config: CommonConfig): void {
+  const hsts = config.HSTS_MAX_AGE_SECONDS > 0 ? `max-age=${config.HSTS_MAX_AGE_SECONDS}; includeSubDomains` : undefined;
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const path = request.url.split('?')[0] ?? '';
+    void reply.header('X-Content-Type-Options', 'nosniff');
+    void reply.header('Referrer-Policy', 'no-referrer');
+    if (hsts) void reply.header('Strict-Transport-Security', hsts);
+    if (!isPortalPagePath(path)) {
+      void reply.header('X-Frame-Options', 'DENY');
+      if (!isDocsPath(path)) void reply.header('Content-Security-Policy', API_CSP);
+    }
+    done();
+  });
+}
+
+/**
+ * DOCS_ACCESS=key: /docs and /docs-json answer only a request with a valid API key (any scope); `public` lets anyone
+ * read them (`off` does not serve them at all). Either way the page counts against its caller's rate limit (the key,
+ * or the address), since Nest's guards never see these Fastify routes.
+ */
+function registerDocsAccess(fastify: FastifyInstance, access: 'public' | 'key' | 'off', keys: ApiKeyRegistry, limiter: RateLimiter | undefined): void {
+  if (access === 'off') return;
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (!isDocsPath(path) || isUnlimitedPath(path)) return done();
+    const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const key = bearer === undefined ? undefined : keys.find(bearer);
+    try {
+      if (limiter) enforce(limiter.take(key ? `key:${key.name}` : `ip:${request.ip}`), reply);
+    } catch (error) {
+      if (!(error instanceof RateLimitedError)) throw error;
+      void reply.code(429).send({ code: error.code, message: error.message, details: error.details });
+      return;
+    }
+    if (access === 'key' && !key) {
+      void reply.code(401).send({ code: 'UNAUTHENTICATED', message: 'The API documentation needs a valid service API key (Authorization: Bearer <key>).' });
+      return;
+    }
+    if (key) request.apiKeyName = key.name;
+    done();
+  });
 }
 
 /**

@@ -16,9 +16,10 @@ export function errorResponse(status: number, codes: readonly string[]): Respons
   const unique = [...new Set(codes)].sort();
   return {
     description: `${STATUS_CODES[status] ?? 'Error'}: ${unique.join(', ')}`,
-    ...(status === 503 || status === 429
+    ...(status === 503
       ? { headers: { 'Retry-After': { description: `Seconds to wait before retrying (${RETRY_AFTER_SECONDS})`, schema: { type: 'integer', minimum: 0 } } } }
       : {}),
+    ...(status === 429 ? { headers: RATE_LIMITED_HEADERS } : {}),
     content: {
       'application/json': {
         schema: { allOf: [{ $ref: getSchemaPath(shape) }, { type: 'object', properties: { code: { type: 'string', enum: unique } } }] },
@@ -26,6 +27,14 @@ export function errorResponse(status: number, codes: readonly string[]): Respons
     },
   };
 }
+
+/** The headers of a 429 (README "Security": rate limits per API key, per portal token's account, per address). */
+const RATE_LIMITED_HEADERS = {
+  'Retry-After': { description: 'Whole seconds until the caller\'s next request is accepted', schema: { type: 'integer', minimum: 1 } },
+  'RateLimit-Limit': { description: "The caller's burst (requests at once)", schema: { type: 'integer', minimum: 1 } },
+  'RateLimit-Remaining': { description: 'Requests left at once (0 on a 429)', schema: { type: 'integer', minimum: 0 } },
+  'RateLimit-Reset': { description: 'Seconds until a request is accepted again', schema: { type: 'integer', minimum: 0 } },
+};
 
 /** The codes an error response of the document allows (see errorResponse), or undefined if it is not one. */
 export function errorCodesOf(response: ResponseObject | undefined): string[] | undefined {

@@ -57,8 +57,8 @@ export function buildOpenApiDocument(app: INestApplication, options: { service: 
  * Adds to every operation (the health probes: only 400 and 431, they answer their own shape) the errors the HTTP platform
  * answers for any route, in the one error shape, merging codes into those the route declares: a malformed URL
  * (400), 401/403 when it takes an API key, a route that no longer matches or a too long path parameter (404, 414),
- * a body that is not JSON, too large or of another media type (400, 413, 415), headers over 16 KiB (431) and a
- * dependency outage (503 with Retry-After).
+ * a body that is not JSON, too large or of another media type (400, 413, 415), headers over 16 KiB (431), a caller
+ * over its rate limit (429 with Retry-After) and a dependency outage (503 with Retry-After).
  */
 export function completeErrorResponses(document: OpenAPIObject): OpenAPIObject {
   for (const { path, method, operation } of operationsOf(document)) {
@@ -91,6 +91,8 @@ export function completeErrorResponses(document: OpenAPIObject): OpenAPIObject {
       add(415, ['UNSUPPORTED_MEDIA_TYPE']);
     }
     add(431, ['HEADERS_TOO_LARGE']);
+    // Rate limits (README "Security"): per API key, per portal token's account, per address without a key.
+    add(429, ['RATE_LIMITED']);
     add(503, ['DEPENDENCY_UNAVAILABLE']);
   }
   return document;

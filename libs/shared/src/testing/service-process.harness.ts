@@ -19,6 +19,17 @@ export interface ServiceProcess {
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32'];
 
 /**
+ * Rate limits of the services tests and benches start: far above anything a test sends (the fuzzer, the benches'
+ * thousands of requests a second), so no test trips them by accident; a test of the limits sets its own.
+ */
+export const TEST_RATE_LIMITS: Readonly<Record<string, string>> = {
+  RATE_LIMIT_PER_SECOND: '1000000',
+  RATE_LIMIT_BURST: '1000000',
+  RATE_LIMIT_ANONYMOUS_PER_SECOND: '1000000',
+  RATE_LIMIT_ANONYMOUS_BURST: '1000000',
+};
+
+/**
  * How a service process runs: from source (`apps/<app>/src/main.ts` through ts-node/swc, as scripts/up.sh runs
  * it), or the compiled build (`dist/apps/<app>/src/main.js` from `npm run build`, as the Docker image runs it)
  * with a given Node binary.
@@ -49,7 +60,7 @@ export async function startServiceProcess(
       : [process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`]];
   const child = spawn(node, [...nodeArgs, ...entry], {
     cwd: root,
-    env: { PORTAL_TOKEN_SECRET: TEST_PORTAL_TOKEN_SECRET, ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+    env: { PORTAL_TOKEN_SECRET: TEST_PORTAL_TOKEN_SECRET, ...TEST_RATE_LIMITS, ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
