@@ -209,7 +209,7 @@ export async function grantCredits(base: string, accountIds: string[], amount: s
     const response = await fetch(`${base}/v1/accounts/${accountId}/grants`, {
       method: 'POST',
       headers: authHeaders,
-      body: JSON.stringify({ idempotencyKey: `bench-grant-${accountId}`, amount }),
+      body: JSON.stringify({ idempotencyKey: `bench-grant-${accountId}`, amount, reason: 'bench credits' }),
     });
     if (response.status !== 201 && response.status !== 200) throw new Error(`grant ${accountId}: ${response.status} ${await response.text()}`);
   });

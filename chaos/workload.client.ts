@@ -174,7 +174,7 @@ export class WorkloadClient {
       case 'grant': {
         if (step.expiresInSeconds !== undefined && !('expiresAt' in step)) Object.assign(step, { expiresAt: new Date(Date.now() + step.expiresInSeconds * 1000).toISOString() });
         const expiresAt = (step as { expiresAt?: string }).expiresAt;
-        const body = { idempotencyKey: step.key, amount: step.amount, ...(expiresAt ? { expiresAt } : {}) };
+        const body = { idempotencyKey: step.key, amount: step.amount, reason: 'chaos grant', ...(expiresAt ? { expiresAt } : {}) };
         return this.expect(step, await this.http('ledger', 'POST', path(step.accountId, 'grants'), body), [200, 201]);
       }
       case 'purchase': {

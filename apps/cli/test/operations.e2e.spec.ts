@@ -52,7 +52,7 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     const grant = await fetch(`${ledger.base}/v1/accounts/${ACCOUNT}/grants`, {
       method: 'POST',
       headers: { ...authorized, 'content-type': 'application/json' },
-      body: JSON.stringify({ idempotencyKey: 'welcome', amount: '100' }),
+      body: JSON.stringify({ idempotencyKey: 'welcome', amount: '100', reason: 'test grant' }),
     });
     expect(grant.status).toBeLessThan(300);
     await new Promise((done) => setTimeout(done, 50));

@@ -62,7 +62,7 @@ describe('tally read-models rebuild under load (real ledger process, Kafka, Post
       const response = await fetch(`${base}/v1/accounts/${accountId}/grants`, {
         method: 'POST',
         headers: { ...authorized, 'content-type': 'application/json' },
-        body: JSON.stringify({ idempotencyKey: `welcome-${accountId}`, amount: GRANT }),
+        body: JSON.stringify({ idempotencyKey: `welcome-${accountId}`, amount: GRANT, reason: 'test grant' }),
       });
       expect(response.status).toBeLessThan(300);
     }

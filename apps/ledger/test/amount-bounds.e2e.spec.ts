@@ -50,7 +50,7 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
   it('refuses a grant, a purchase and an authorization above the per-amount bound with 400 VALIDATION_FAILED and stores nothing', async () => {
     const justAbove = `${BOUND}.000001`;
     for (const amount of [OVERSIZED, justAbove]) {
-      const grant = await api.post('/v1/accounts/acct-huge/grants', { idempotencyKey: `huge-${amount}`, amount });
+      const grant = await api.post('/v1/accounts/acct-huge/grants', { reason: 'test grant', idempotencyKey: `huge-${amount}`, amount });
       expect(grant.status).toBe(400);
       expect(grant.body).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'amount', reason: expect.stringContaining(BOUND) }] });
 
@@ -66,7 +66,7 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
   });
 
   it('accepts a grant and a purchase of exactly the bound, and the balance read model shows them', async () => {
-    const grant = await api.post('/v1/accounts/acct-at-bound/grants', { idempotencyKey: 'at-bound', amount: BOUND });
+    const grant = await api.post('/v1/accounts/acct-at-bound/grants', { reason: 'test grant', idempotencyKey: 'at-bound', amount: BOUND });
     expect(grant).toMatchObject({ status: 201, body: { amount: BOUND } });
     const purchase = await api.post('/v1/accounts/acct-at-bound/purchases', { paymentReference: 'pi-at-bound', amount: BOUND });
     expect(purchase).toMatchObject({ status: 201, body: { amount: BOUND } });
@@ -77,10 +77,10 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
 
   it('refuses a grant that would lift the balance above the balance bound with 400 BALANCE_LIMIT_EXCEEDED; the read model holds the bound', async () => {
     for (let index = 0; index < 100; index++) {
-      const { status } = await api.post('/v1/accounts/acct-full/grants', { idempotencyKey: `fill-${index}`, amount: BOUND });
+      const { status } = await api.post('/v1/accounts/acct-full/grants', { reason: 'test grant', idempotencyKey: `fill-${index}`, amount: BOUND });
       expect(status).toBe(201);
     }
-    const over = await api.post('/v1/accounts/acct-full/grants', { idempotencyKey: 'one-too-many', amount: '0.000001' });
+    const over = await api.post('/v1/accounts/acct-full/grants', { reason: 'test grant', idempotencyKey: 'one-too-many', amount: '0.000001' });
     expect(over.status).toBe(400);
     expect(over.body).toMatchObject({ code: 'BALANCE_LIMIT_EXCEEDED' });
     const overPurchase = await api.post('/v1/accounts/acct-full/purchases', { paymentReference: 'pi-one-too-many', amount: '1' });
@@ -93,7 +93,7 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
   it('dead-letters usage produced straight to Kafka whose price exceeds the bound, and keeps applying the partition', async () => {
     const dlq = await collect(env.USAGE_DLQ_TOPIC);
     try {
-      await api.post('/v1/accounts/acct-video/grants', { idempotencyKey: 'video', amount: '10' });
+      await api.post('/v1/accounts/acct-video/grants', { reason: 'test grant', idempotencyKey: 'video', amount: '10' });
       // veo-3 at 0.75 credits/s on the 2026-06-01 card: 2,147,483,647 s cost 1,610,612,735.25 credits > the bound.
       const envelope = (id: string, data: object) =>
         JSON.stringify({ id, type: 'UsageRecorded', version: 1, accountId: 'acct-video', occurredAt: '2026-06-15T00:00:00Z', data });
@@ -122,7 +122,7 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
       });
       return { status: response.status, body: (await response.json()) as any };
     };
-    await api.post('/v1/accounts/acct-ingest/grants', { idempotencyKey: 'ingest', amount: '10' });
+    await api.post('/v1/accounts/acct-ingest/grants', { reason: 'test grant', idempotencyKey: 'ingest', amount: '10' });
     const endless = { id: 'ingest-endless', accountId: 'acct-ingest', occurredAt: '2026-06-15T00:00:00Z', feature: 'video', model: 'veo-3', videoSeconds: 2_147_483_647 };
     const refused = await report({ events: [{ ...endless, id: 'ingest-fine', videoSeconds: 2 }, endless] });
     expect(refused.status).toBe(400);

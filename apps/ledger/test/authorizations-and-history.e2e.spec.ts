@@ -46,7 +46,7 @@ describe('authorizations, holds and the live balance', () => {
   });
 
   it('refuses 2 credits to an account holding 1 with 402 and the exact amounts', async () => {
-    await api.post('/v1/accounts/acct-one/grants', { idempotencyKey: 'one', amount: '1' });
+    await api.post('/v1/accounts/acct-one/grants', { reason: 'test grant', idempotencyKey: 'one', amount: '1' });
     const refused = await authorize('acct-one', { amount: '2' });
     expect(refused.status).toBe(402);
     expect(refused.body).toMatchObject({ code: 'INSUFFICIENT_CREDITS', required: '2', available: '1', message: 'Insufficient Credits' });
@@ -71,7 +71,7 @@ describe('authorizations, holds and the live balance', () => {
   });
 
   it('a hold of 5 leaves others the rest; settling for 3 releases 2; settling twice has no second effect', async () => {
-    await api.post('/v1/accounts/acct-hold/grants', { idempotencyKey: 'h', amount: '10' });
+    await api.post('/v1/accounts/acct-hold/grants', { reason: 'test grant', idempotencyKey: 'h', amount: '10' });
     const held = await authorize('acct-hold', { amount: '5', hold: { holdId: 'stream-1', ttlSeconds: 600 } });
     expect(held).toMatchObject({ status: 200, body: { allowed: true, available: '5', hold: { holdId: 'stream-1', amount: '5' } } });
     expect((await authorize('acct-hold', { amount: '6' })).body).toMatchObject({ code: 'INSUFFICIENT_CREDITS', available: '5' });
@@ -89,7 +89,7 @@ describe('authorizations, holds and the live balance', () => {
   });
 
   it('an expired hold releases all of it', async () => {
-    await api.post('/v1/accounts/acct-expire/grants', { idempotencyKey: 'e', amount: '4' });
+    await api.post('/v1/accounts/acct-expire/grants', { reason: 'test grant', idempotencyKey: 'e', amount: '4' });
     await authorize('acct-expire', { amount: '4', hold: { holdId: 'short', ttlSeconds: 1 } });
     expect((await authorize('acct-expire', { amount: '1' })).status).toBe(402);
     clock.advance(1_200); // the ledger's clock moves past the TTL: no waiting on the wall clock
@@ -97,7 +97,7 @@ describe('authorizations, holds and the live balance', () => {
   });
 
   it('a released hold gives its credits back, once', async () => {
-    await api.post('/v1/accounts/acct-release/grants', { idempotencyKey: 'r', amount: '3' });
+    await api.post('/v1/accounts/acct-release/grants', { reason: 'test grant', idempotencyKey: 'r', amount: '3' });
     await authorize('acct-release', { amount: '2', hold: { holdId: 'cancelled-stream' } });
     const release = async () => {
       const response = await fetch(`${base}/v1/accounts/acct-release/holds/cancelled-stream`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } });
@@ -108,7 +108,7 @@ describe('authorizations, holds and the live balance', () => {
   });
 
   it('the balance at a past instant equals what the balance endpoint said then', async () => {
-    await api.post('/v1/accounts/acct-time/grants', { idempotencyKey: 't1', amount: '20' });
+    await api.post('/v1/accounts/acct-time/grants', { reason: 'test grant', idempotencyKey: 't1', amount: '20' });
     const then = await waitForBalance('acct-time', '20');
     const instant = new Date().toISOString();
     await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('later', 'acct-time', 500_000)] });
@@ -121,7 +121,7 @@ describe('authorizations, holds and the live balance', () => {
   });
 
   it('a purchase that pays off an overdraft reaches the balance and the history, and the history adds up', async () => {
-    await api.post('/v1/accounts/acct-owe/grants', { idempotencyKey: 'o', amount: '1' });
+    await api.post('/v1/accounts/acct-owe/grants', { reason: 'test grant', idempotencyKey: 'o', amount: '1' });
     await waitForBalance('acct-owe', '1');
     await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('over', 'acct-owe', 125_000)] }); // 1.25 credits
     await waitFor(async () => (await api.get('/v1/accounts/acct-owe/balance')).body.overdraft === '0.25', 20_000);
@@ -144,7 +144,7 @@ describe('authorizations, holds and the live balance', () => {
   });
 
   it('streams the new balance over server-sent events after a usage event', async () => {
-    await api.post('/v1/accounts/acct-live/grants', { idempotencyKey: 'l', amount: '10' });
+    await api.post('/v1/accounts/acct-live/grants', { reason: 'test grant', idempotencyKey: 'l', amount: '10' });
     await waitForBalance('acct-live', '10');
     const controller = new AbortController();
     const response = await fetch(`${base}/v1/accounts/acct-live/balance/stream`, { headers: { authorization: `Bearer ${API_KEY}` }, signal: controller.signal });

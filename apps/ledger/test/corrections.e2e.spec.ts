@@ -204,7 +204,7 @@ describe('corrections: refunds and voids', () => {
     const C = 'acct-void';
 
     beforeAll(async () => {
-      expect((await api.post(`/v1/accounts/${C}/grants`, { idempotencyKey: 'welcome', amount: '10' })).status).toBe(201);
+      expect((await api.post(`/v1/accounts/${C}/grants`, { reason: 'test grant', idempotencyKey: 'welcome', amount: '10' })).status).toBe(201);
       await useCredits(C, 'use-c-1', 3);
       await waitForBalance(C, '7');
       await api.post(`/v1/accounts/${C}/purchases`, { paymentReference: 'pay-c-1', amount: '5' });

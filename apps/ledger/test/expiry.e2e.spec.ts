@@ -47,7 +47,7 @@ describe('expired holds and grants are resolved by themselves', () => {
 
   it('a 2 s hold is released within seconds of expiry, once, shown in the balance and the history', async () => {
     const accountId = 'hold-expiry-a';
-    expect((await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'g', amount: '10' })).status).toBe(201);
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'g', amount: '10' })).status).toBe(201);
     const placed = await api().post(`/v1/accounts/${accountId}/authorizations`, { amount: '4', hold: { holdId: 'stream-a', ttlSeconds: 2 } });
     expect(placed).toMatchObject({ status: 200, body: { allowed: true, available: '6' } });
     await balanceWhen(accountId, (body) => body.held === '4' && body.available === '6');
@@ -70,8 +70,8 @@ describe('expired holds and grants are resolved by themselves', () => {
   it('a promotional grant is expired within seconds of its expiry, once, shown in the balance and the history', async () => {
     const accountId = 'grant-expiry-a';
     const expiresAt = new Date(Date.now() + 2_000).toISOString();
-    expect((await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'lasting', amount: '2' })).status).toBe(201);
-    expect((await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'promo', amount: '3', expiresAt })).status).toBe(201);
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'lasting', amount: '2' })).status).toBe(201);
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'promo', amount: '3', expiresAt })).status).toBe(201);
     await balanceWhen(accountId, (body) => body.available === '5');
 
     // Nothing else happens to the account: the ledger expires the grant by itself.
@@ -89,7 +89,7 @@ describe('expired holds and grants are resolved by themselves', () => {
 
   it('a hold that expires while the ledger is down is released after the restart, and no restart releases it twice', async () => {
     const accountId = 'hold-expiry-b';
-    expect((await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'g', amount: '5' })).status).toBe(201);
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'g', amount: '5' })).status).toBe(201);
     const placed = await api().post(`/v1/accounts/${accountId}/authorizations`, { amount: '5', hold: { holdId: 'stream-b', ttlSeconds: 3 } });
     expect(placed).toMatchObject({ status: 200, body: { available: '0' } });
     await balanceWhen(accountId, (body) => body.held === '5' && body.available === '0');
@@ -110,7 +110,7 @@ describe('expired holds and grants are resolved by themselves', () => {
     // Another restart: the expiry index and the decider agree there is nothing left to release.
     await (ledger as ServiceProcess).kill('SIGTERM');
     ledger = await startServiceProcess('ledger', ledgerEnv);
-    await api().post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'g2', amount: '1' });
+    await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'g2', amount: '1' });
     await balanceWhen(accountId, (body) => body.available === '6');
     expect(await releasedEvents(accountId, 'stream-b')).toEqual([{ reason: 'expired' }]);
     expect(await releasedEvents('hold-expiry-a', 'stream-a')).toEqual([{ reason: 'expired' }]);

@@ -40,7 +40,7 @@ describe('a hold whose decision comes later than its TTL after the request', () 
   });
 
   it('is placed (then expires a TTL later), not refused as already due', async () => {
-    expect((await api.post('/v1/accounts/acct-slow/grants', { idempotencyKey: 'g', amount: '10' })).status).toBe(201);
+    expect((await api.post('/v1/accounts/acct-slow/grants', { reason: 'test grant', idempotencyKey: 'g', amount: '10' })).status).toBe(201);
     await db.query('begin');
     await db.query(`lock table "${schema}".expiries in share row exclusive mode`);
     const answer = api.post('/v1/accounts/acct-slow/authorizations', { amount: '4', hold: { holdId: 'h-1', ttlSeconds: 1 } });

@@ -27,10 +27,10 @@ describe('the ledger under requests generated from its OpenAPI document', () => 
     db = new Client({ connectionString: testDatabaseUrl() });
     await db.connect();
     // A funded account with an open hold, so generated requests also reach real balances, holds and history.
-    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'fuzz-funds', amount: '100' })).status).toBe(201);
+    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { reason: 'test grant', idempotencyKey: 'fuzz-funds', amount: '100' })).status).toBe(201);
     expect((await json(base).post(`/v1/accounts/${ACCOUNT}/authorizations`, { amount: '1', hold: { holdId: 'fuzz-hold', ttlSeconds: 86_400 } })).status).toBe(200);
     // A grant of its own for generated voids (corrections) to reach.
-    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'fuzz-void', amount: '1' })).status).toBe(201);
+    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { reason: 'test grant', idempotencyKey: 'fuzz-void', amount: '1' })).status).toBe(201);
     await waitFor(async () => (await json(base).get(`/v1/accounts/${ACCOUNT}/balance`)).status === 200, 30_000);
   }, 60_000);
 

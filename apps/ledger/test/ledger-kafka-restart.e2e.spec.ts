@@ -79,7 +79,7 @@ describe('ledger across a Kafka broker restart', () => {
       while (loading) {
         const key = `g-${grantNo++}`;
         const account = grantNo % ACCOUNTS;
-        const status = await http.request('POST', `/v1/accounts/acct-${account}/grants`, { idempotencyKey: key, amount: '1' });
+        const status = await http.request('POST', `/v1/accounts/acct-${account}/grants`, { reason: 'test grant', idempotencyKey: key, amount: '1' });
         grants.record(key, status, account);
         await http.request('GET', `/v1/accounts/acct-${account}/balance`);
         await sleep(20);

@@ -41,7 +41,7 @@ describe('ledger HTTP after a kill -9 restart', () => {
     const ledgerEnv = { ...env, DATABASE_SCHEMA: schema };
     ledger = await startServiceProcess('ledger', ledgerEnv, 90_000);
     const api = json(ledger.base);
-    expect((await api.post('/v1/accounts/fast-restart/grants', { idempotencyKey: 'g', amount: '10' })).status).toBe(201);
+    expect((await api.post('/v1/accounts/fast-restart/grants', { reason: 'test grant', idempotencyKey: 'g', amount: '10' })).status).toBe(201);
     await waitFor(async () => (await groupMembers(env.CONSUMER_GROUP)) === 1, 60_000, 200);
 
     await ledger.kill('SIGKILL');
@@ -92,7 +92,7 @@ describe('ledger readiness while a consumer keeps failing on one message', () =>
       BEGIN RAISE EXCEPTION 'test trigger refuses the balance of %', NEW.account_id; END $$`);
     await pool.query(`CREATE TRIGGER refuse_balance BEFORE INSERT OR UPDATE ON "${schema}".balances
       FOR EACH ROW WHEN (NEW.account_id = 'stalled-account') EXECUTE FUNCTION "${schema}".refuse_balance()`);
-    expect((await api.post('/v1/accounts/stalled-account/grants', { idempotencyKey: 'stall', amount: '5' })).status).toBe(201);
+    expect((await api.post('/v1/accounts/stalled-account/grants', { reason: 'test grant', idempotencyKey: 'stall', amount: '5' })).status).toBe(201);
 
     const notReady = await waitFor(async () => {
       const response = await get(base, '/health/ready');

@@ -89,7 +89,7 @@ describe('ledger across PostgreSQL restarts', () => {
       while (running()) {
         const key = `g-${grantNo++}`;
         const account = grantNo % ACCOUNTS;
-        const status = await call(`/v1/accounts/acct-${account}/grants`, { idempotencyKey: key, amount: '1' });
+        const status = await call(`/v1/accounts/acct-${account}/grants`, { reason: 'test grant', idempotencyKey: key, amount: '1' });
         grants.record(key, status, account);
         await call(`/v1/accounts/acct-${account}/balance`);
         await sleep(20);
@@ -119,7 +119,7 @@ describe('ledger across PostgreSQL restarts', () => {
     const { restartedAt, startedAt } = timeline;
 
     // Grants whose answer was not 2xx may or may not have been applied: retried with the same key, they count once.
-    await grants.resendUnsure((key, account) => call(`/v1/accounts/acct-${account}/grants`, { idempotencyKey: key, amount: '1' })).catch((error: Error) => {
+    await grants.resendUnsure((key, account) => call(`/v1/accounts/acct-${account}/grants`, { reason: 'test grant', idempotencyKey: key, amount: '1' })).catch((error: Error) => {
       throw new Error(`${error.message}; last answers ${JSON.stringify(http.answers.slice(-3))}; ledger log: ${commands?.output().slice(-3000)}`);
     });
 

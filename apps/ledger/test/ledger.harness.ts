@@ -91,7 +91,7 @@ export const json = (base: string) => ({
  */
 export async function grantThenChargeOneChat(ledgerBase: string, ingestBase: string, accountId: string): Promise<Record<string, any>> {
   const api = json(ledgerBase);
-  const granted = await api.post(`/v1/accounts/${accountId}/grants`, { idempotencyKey: 'welcome', amount: '10' });
+  const granted = await api.post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'welcome', amount: '10' });
   if (granted.status !== 201) throw new Error(`grant answered ${granted.status}: ${JSON.stringify(granted.body)}`);
   const reported = await fetch(`${ingestBase}/v1/usage-events`, {
     method: 'POST',

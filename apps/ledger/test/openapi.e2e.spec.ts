@@ -23,9 +23,9 @@ describe('the ledger and its OpenAPI document', () => {
     ({ app, base } = await startLedger({ ...env, LOG_LEVEL: 'silent' }, created.schema));
     contract = await OpenApiContract.served(base);
     // The read side (balance, history) answers once the projection has the account.
-    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'oa-funds', amount: '100' })).status).toBe(201);
+    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { reason: 'test grant', idempotencyKey: 'oa-funds', amount: '100' })).status).toBe(201);
     // Something to correct: a grant to void and a usage (through the ledger's usage consumer) to refund.
-    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'oa-void', amount: '1' })).status).toBe(201);
+    expect((await json(base).post(`/v1/accounts/${ACCOUNT}/grants`, { reason: 'test grant', idempotencyKey: 'oa-void', amount: '1' })).status).toBe(201);
     const producer = new Kafka({ clientId: 'openapi-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer();
     await producer.connect();
     await producer.send({

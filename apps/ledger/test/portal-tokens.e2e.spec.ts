@@ -53,7 +53,7 @@ describe('portal tokens and CORS on the ledger', () => {
     producer = new Kafka({ clientId: 'portal-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     // Two accounts with a balance; ACCOUNT also with one usage event (gpt-4o, 300,000 output tokens = 3 credits).
-    for (const accountId of [ACCOUNT, OTHER]) expect((await post(`/v1/accounts/${accountId}/grants`, KEYS.ops, { idempotencyKey: 'welcome', amount: '10' })).status).toBe(201);
+    for (const accountId of [ACCOUNT, OTHER]) expect((await post(`/v1/accounts/${accountId}/grants`, KEYS.ops, { reason: 'test grant', idempotencyKey: 'welcome', amount: '10' })).status).toBe(201);
     await producer.send({
       topic: env.USAGE_EVENTS_TOPIC,
       messages: [{ key: ACCOUNT, value: JSON.stringify({ id: 'portal-u1', type: 'UsageRecorded', version: 1, accountId: ACCOUNT, occurredAt: new Date().toISOString(), data: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 300_000 } }) }],
@@ -137,7 +137,7 @@ describe('portal tokens and CORS on the ledger', () => {
       const stream = await streamFrames(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, token);
       try {
         await waitFor(() => stream.frames.some((frame) => frame.available === '7'), 10_000);
-        expect((await post(`/v1/accounts/${ACCOUNT}/grants`, KEYS.ops, { idempotencyKey: 'while-streaming', amount: '1' })).status).toBe(201);
+        expect((await post(`/v1/accounts/${ACCOUNT}/grants`, KEYS.ops, { reason: 'test grant', idempotencyKey: 'while-streaming', amount: '1' })).status).toBe(201);
         await waitFor(() => stream.frames.some((frame) => frame.available === '8'), 20_000);
       } finally {
         stream.close();
@@ -154,7 +154,7 @@ describe('portal tokens and CORS on the ledger', () => {
 
     it('can never spend, credit, release or mint: 403 on every write route, even of its own account', async () => {
       const writes: [string, string, object?][] = [
-        ['POST', `/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'portal-grant', amount: '1' }],
+        ['POST', `/v1/accounts/${ACCOUNT}/grants`, { reason: 'test grant', idempotencyKey: 'portal-grant', amount: '1' }],
         ['POST', `/v1/accounts/${ACCOUNT}/purchases`, { paymentReference: 'portal-pay', amount: '1' }],
         ['POST', `/v1/accounts/${ACCOUNT}/authorizations`, { amount: '1', hold: { holdId: 'portal-hold', ttlSeconds: 60 } }],
         ['DELETE', `/v1/accounts/${ACCOUNT}/holds/any-hold`],
@@ -180,7 +180,7 @@ describe('portal tokens and CORS on the ledger', () => {
       const refused = await get(`/v1/accounts/${ACCOUNT}/balance`, expired);
       expect(refused).toEqual({ status: 401, body: { code: 'UNAUTHENTICATED', message: expect.stringContaining('expired'), details: { reason: 'TOKEN_EXPIRED' } } });
       // An expired token is refused before the route is looked at: 401, not 403, on a write route too.
-      expect((await post(`/v1/accounts/${ACCOUNT}/grants`, expired, { idempotencyKey: 'x', amount: '1' })).status).toBe(401);
+      expect((await post(`/v1/accounts/${ACCOUNT}/grants`, expired, { reason: 'test grant', idempotencyKey: 'x', amount: '1' })).status).toBe(401);
     });
 
     it('a tampered token (another account in the payload, a changed signature), another secret or another audience: 401', async () => {

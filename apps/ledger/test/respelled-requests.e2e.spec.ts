@@ -38,7 +38,7 @@ describe('the ledger reads unusual but valid requests as what they mean', () => 
 
   it('takes an account id as long as the id pattern allows (128 characters) in the path', async () => {
     const longId = 'a'.repeat(128);
-    const response = await json(base).post(`/v1/accounts/${longId}/grants`, { idempotencyKey: 'long-id', amount: '1' });
+    const response = await json(base).post(`/v1/accounts/${longId}/grants`, { reason: 'test grant', idempotencyKey: 'long-id', amount: '1' });
     expect(response.status).toBe(201);
   });
 });

@@ -54,7 +54,7 @@ describe('ledger metrics while the projection is stuck on one message', () => {
 
     // Healthy: a few accounts, the projection caught up on every partition, nothing stalled.
     for (const account of ['healthy-1', 'healthy-2', 'healthy-3', 'stuck-account']) {
-      expect((await api.post(`/v1/accounts/${account}/grants`, { idempotencyKey: 'first', amount: '10' })).status).toBe(201);
+      expect((await api.post(`/v1/accounts/${account}/grants`, { reason: 'test grant', idempotencyKey: 'first', amount: '10' })).status).toBe(201);
     }
     await waitFor(async () => (await api.get('/v1/accounts/stuck-account/balance')).body.available === '10', 60_000, 200);
     const healthy = await waitFor(async () => {
@@ -71,7 +71,7 @@ describe('ledger metrics while the projection is stuck on one message', () => {
       BEGIN RAISE EXCEPTION 'production bug: cannot project %', NEW.event_id; END $$`);
     await pool.query(`CREATE TRIGGER production_bug BEFORE INSERT ON "${schema}".ledger_transactions
       FOR EACH ROW WHEN (NEW.account_id = 'stuck-account') EXECUTE FUNCTION "${schema}".production_bug()`);
-    expect((await api.post('/v1/accounts/stuck-account/grants', { idempotencyKey: 'second', amount: '5' })).status).toBe(201);
+    expect((await api.post('/v1/accounts/stuck-account/grants', { reason: 'test grant', idempotencyKey: 'second', amount: '5' })).status).toBe(201);
 
     // The stuck partition: stalled = 1 with lag above 0.
     const stuck = await waitFor(async () => {

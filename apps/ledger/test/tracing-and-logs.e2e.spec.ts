@@ -113,7 +113,7 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     const granted = await fetch(`${ledger.base}/v1/accounts/acct-audit/grants`, {
       method: 'POST',
       headers: { authorization: `Bearer ${SUPPORT_KEY}`, 'content-type': 'application/json', 'x-request-id': 'grant-req-1' },
-      body: JSON.stringify({ idempotencyKey: 'welcome', amount: '10' }),
+      body: JSON.stringify({ idempotencyKey: 'welcome', amount: '10', reason: 'welcome bonus' }),
     });
     expect(granted.status).toBe(201);
     expect(granted.headers.get('x-request-id')).toBe('grant-req-1');
@@ -164,7 +164,7 @@ describe('traces across Kafka, request-scoped logs and the audit actor', () => {
     const granted = await fetch(`${ledger.base}/v1/accounts/acct-trace/grants`, {
       method: 'POST',
       headers: { authorization: `Bearer ${SUPPORT_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ idempotencyKey: 'tiny', amount: '0.000001' }),
+      body: JSON.stringify({ idempotencyKey: 'tiny', amount: '0.000001', reason: 'test grant' }),
     });
     expect(granted.status).toBe(201);
 

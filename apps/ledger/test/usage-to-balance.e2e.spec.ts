@@ -67,7 +67,7 @@ describe('usage to balance, end to end', () => {
 
   it('grants 100 credits, then a chat usage lowers the balance read model by its exact price', async () => {
     expect((await balanceOf('acct-a')).status).toBe(404);
-    const grant = await api.post('/v1/accounts/acct-a/grants', { idempotencyKey: 'welcome', amount: '100' });
+    const grant = await api.post('/v1/accounts/acct-a/grants', { reason: 'test grant', idempotencyKey: 'welcome', amount: '100' });
     expect(grant.status).toBe(201);
     await waitForBalance('acct-a', '100');
 
@@ -139,7 +139,7 @@ describe('usage to balance, end to end', () => {
   });
 
   it('debits a council answer once, listing each model’s share', async () => {
-    await api.post('/v1/accounts/acct-c/grants', { idempotencyKey: 'c-grant', amount: '1' });
+    await api.post('/v1/accounts/acct-c/grants', { reason: 'test grant', idempotencyKey: 'c-grant', amount: '1' });
     await waitForBalance('acct-c', '1');
     // gpt-4o 100/50 = 0.00075; claude-sonnet-4 100/70 = 0.0003 + 0.00105 = 0.00135; total 0.0021
     await report(usage('council-1', 'acct-c', {

@@ -530,8 +530,11 @@ export interface components {
              * @example 2026-12-31T23:59:59Z
              */
             expiresAt?: string;
-            /** @example welcome bonus */
-            reason?: string;
+            /**
+             * @description Why the credits are granted (the audit trail): stored on the event, shown in the history
+             * @example welcome bonus
+             */
+            reason: string;
         };
         GrantVoidedResponseDto: {
             accountId: string;
@@ -1200,6 +1203,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -1310,6 +1333,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -1415,6 +1458,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "URL_TOO_LONG";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -1572,6 +1635,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -1734,6 +1817,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -1879,6 +1982,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -1983,6 +2106,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "URL_TOO_LONG";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -2121,6 +2264,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -2227,6 +2390,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "URL_TOO_LONG";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -2362,6 +2545,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -2522,6 +2725,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -2626,6 +2849,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "URL_TOO_LONG";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -2776,6 +3019,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -2919,6 +3182,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -3036,6 +3319,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -3147,6 +3450,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "URL_TOO_LONG";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -3309,6 +3632,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -3424,6 +3767,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
             /** @description Request Header Fields Too Large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -3502,6 +3865,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -3586,6 +3969,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "ACCOUNT_OUTSIDE_NAMESPACE" | "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };
@@ -3708,6 +4111,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
                         code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Too Many Requests: RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description Whole seconds until the caller's next request is accepted */
+                    "Retry-After"?: number;
+                    /** @description The caller's burst (requests at once) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left at once (0 on a 429) */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until a request is accepted again */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBodyDto"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
                     };
                 };
             };

@@ -57,7 +57,7 @@ describe('a product service on @tally/client, end to end', () => {
   const fund = async (accountId: string, amount: string) => {
     const { response } = await tally.api.ledger.POST('/v1/accounts/{accountId}/grants', {
       params: { path: { accountId } },
-      body: { idempotencyKey: `welcome-${accountId}`, amount },
+      body: { idempotencyKey: `welcome-${accountId}`, amount, reason: 'welcome credits' },
     });
     expect(response.status).toBe(201);
     await balanceWhen(accountId, (balance) => balance.available === amount);

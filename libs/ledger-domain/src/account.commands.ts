@@ -20,6 +20,8 @@ export type GrantCredits = Command<
     /** e.g. 'purchase:pack-1000', 'promo:welcome' */
     source: string;
     paymentReference?: string;
+    /** Why it was granted (the audit trail; required on promotional grants over HTTP, 1-500 characters). */
+    reason?: string;
   }
 >;
 

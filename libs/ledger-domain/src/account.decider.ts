@@ -82,6 +82,7 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Acc
     source: command.source,
     ...(command.expiresAt !== undefined && { expiresAt: command.expiresAt }),
     ...(command.paymentReference !== undefined && { paymentReference: command.paymentReference }),
+    ...(command.reason !== undefined && { reason: command.reason }),
   });
   expireDueBuckets(run); // a grant that arrives already expired
   return run.events;
@@ -485,6 +486,7 @@ interface GrantInput {
   expiresAt?: string;
   source: string;
   paymentReference?: string;
+  reason?: string;
 }
 
 /**
@@ -510,6 +512,7 @@ function grant(run: Run, input: GrantInput): void {
       ...(input.expiresAt !== undefined && { expiresAt: input.expiresAt }),
       source: input.source,
       ...(input.paymentReference !== undefined && { paymentReference: input.paymentReference }),
+      ...(input.reason !== undefined && { reason: input.reason }),
       grantedAt: run.at,
       ...(settled > 0n && { overdraftSettled: settled }),
     },

@@ -51,6 +51,8 @@ export type CreditsGranted = Event<
     expiresAt?: string;
     source: string;
     paymentReference?: string;
+    /** Why it was granted (promotional grants through the API); absent on earlier events, purchases and allowances. */
+    reason?: string;
     grantedAt: string;
     /** Part of the grant that paid outstanding overdraft (see the OverdraftSettled just before); absent when 0. */
     overdraftSettled?: Micro;

@@ -190,7 +190,7 @@ export function transactionOf(
         type: event.type,
         amount: (parseCredits(d.amount) + settled).toString(),
         details: compact({
-          kind: d.kind, grantId: d.grantId, bucketId: d.bucketId, source: d.source, expiresAt: d.expiresAt, paymentReference: d.paymentReference,
+          kind: d.kind, grantId: d.grantId, bucketId: d.bucketId, source: d.source, expiresAt: d.expiresAt, paymentReference: d.paymentReference, reason: d.reason,
           overdraftSettled: d.overdraftSettled,
         }),
       };

@@ -28,7 +28,10 @@ export class GrantHandler {
       grantId: `grant:${body.idempotencyKey}`,
       kind: 'promotional',
       amount: parseCredits(body.amount),
-      source: `promo:${body.reason ?? body.idempotencyKey}`,
+      // The source keeps its earlier shape (the credits page labels a grant by it; at most 200 characters on the
+      // wire); the whole reason travels as `reason`.
+      source: `promo:${body.reason.slice(0, 194).replace(/[\uD800-\uDBFF]$/, '')}`,
+      reason: body.reason,
       ...(body.expiresAt ? { expiresAt: new Date(body.expiresAt).toISOString() } : {}),
     }, actor);
   }

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsISO8601, IsString, Matches, MaxLength } from 'class-validator';
+import { IsISO8601, IsString, Length, Matches } from 'class-validator';
 import { ID_PATTERN, IsCreditAmount, IsOptionalNotNull } from '@tally/contracts';
 import { MAX_AMOUNT_MICROS } from '@tally/money';
 import { API_ID_PATTERN, ApiCreditAmount } from '@tally/shared';
@@ -18,9 +18,9 @@ export class GrantRequest {
   @IsISO8601({ strict: true }, { message: 'expiresAt must be an ISO-8601 instant' })
   expiresAt?: string;
 
-  @ApiPropertyOptional({ maxLength: 200, example: 'welcome bonus' })
-  @IsOptionalNotNull()
-  @IsString()
-  @MaxLength(200)
-  reason?: string;
+  @ApiProperty({ minLength: 1, maxLength: 500, example: 'welcome bonus', description: 'Why the credits are granted (the audit trail): stored on the event, shown in the history' })
+  @IsString({ message: 'reason is required: 1-500 characters saying why the credits are granted' })
+  @Length(1, 500, { message: 'reason must be 1-500 characters' })
+  @Matches(/\S/, { message: 'reason must not be blank' })
+  reason!: string;
 }

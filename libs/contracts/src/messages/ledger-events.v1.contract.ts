@@ -76,6 +76,8 @@ export class CreditsGrantedV1 {
   @IsOptional() @IsISO8601({ strict: true }) expiresAt?: string;
   @IsString() @MaxLength(200) source!: string;
   @IsOptional() @IsString() @MaxLength(200) paymentReference?: string;
+  /** Why it was granted (promotional grants; optional: absent on purchases, allowances and earlier events). */
+  @IsOptional() @IsString() @MaxLength(500) reason?: string;
   @IsISO8601({ strict: true }) grantedAt!: string;
   /**
    * Part of the grant that paid outstanding overdraft (the OverdraftSettled just before carries the detail);
