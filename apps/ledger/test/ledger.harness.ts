@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig, systemClock, type Clock } from '@tally/shared';
-import { createTestSchema, freePort, TEST_PORTAL_TOKEN_SECRET, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { createTestSchema, freePort, TEST_PORTAL_TOKEN_SECRET, TEST_RATE_LIMITS, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
 import { LedgerModule } from '../src/ledger.module';
@@ -15,6 +15,7 @@ export const API_KEY = 'ledger-test-admin-key';
 export function ledgerTestSettings() {
   const id = uniqueSuffix();
   const env = {
+    ...TEST_RATE_LIMITS,
     DATABASE_URL: testDatabaseUrl(),
     KAFKA_BROKERS: testKafkaBrokers().join(','),
     USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,

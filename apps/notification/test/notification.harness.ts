@@ -7,7 +7,7 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { KafkaProducer, createKafkaClient, ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
-import { freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { freePort, TEST_RATE_LIMITS, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
 import type { Clock } from '@tally/shared';
 import { NotificationConfig } from '../src/config/notification.config';
 import { buildNotificationModule, notificationMicroservices } from '../src/notification.module';
@@ -79,6 +79,7 @@ export function testConfig(overrides: Record<string, string>): NotificationConfi
 /** The environment of a test notification service (also for running it as a separate process). */
 export function testEnv(overrides: Record<string, string>): Record<string, string> {
   return {
+    ...TEST_RATE_LIMITS,
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: testDatabaseUrl(),

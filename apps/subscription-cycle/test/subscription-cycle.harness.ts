@@ -4,7 +4,7 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { withAdmin } from '@tally/kafka';
 import { parseMessage, Topics, type CycleStartedV1, type Envelope, type PlanChangedV1 } from '@tally/contracts';
 import { bootstrapHttpApp, hashApiKey, loadConfig, type Clock } from '@tally/shared';
-import { freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { freePort, TEST_RATE_LIMITS, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { SubscriptionCycleConfig } from '../src/config/subscription-cycle.config';
 import { createSubscriptionCycleModule } from '../src/subscription-cycle.module';
 import { SUBSCRIPTION_CYCLE_STATUS_BY_CODE } from '../src/subscription-cycle.errors';
@@ -22,6 +22,7 @@ export interface TestApp {
 export async function startApp(options: { schema: string; topic: string; clock: Clock; env?: Record<string, string> }): Promise<TestApp> {
   const port = await freePort();
   const config = loadConfig(SubscriptionCycleConfig, {
+    ...TEST_RATE_LIMITS,
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
     PORT: String(port),

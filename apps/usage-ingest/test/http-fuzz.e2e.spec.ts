@@ -3,7 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
-import { OpenApiContract, createTestSchema, freePort, fuzzOperations, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { OpenApiContract, createTestSchema, TEST_RATE_LIMITS, freePort, fuzzOperations, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
 import { UsageIngestConfig } from '../src/config/usage-ingest.config';
 import { USAGE_INGEST_STATUS_BY_CODE } from '../src/usage-ingest.errors';
 import { UsageIngestModule } from '../src/usage-ingest.module';
@@ -33,6 +33,7 @@ describe('usage-ingest under requests generated from its OpenAPI document', () =
     await db.connect();
     const port = await freePort();
     const config = loadConfig(UsageIngestConfig, {
+      ...TEST_RATE_LIMITS,
       PORT: String(port), DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, KAFKA_BROKERS: testKafkaBrokers().join(','),
       USAGE_EVENTS_TOPIC: topic, LOG_LEVEL: 'silent',
       API_KEYS: JSON.stringify([{ name: 'writer', sha256: hashApiKey(KEY), scopes: ['usage:write'] }]),

@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { AUTH_STATUS_BY_CODE, bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
-import { OpenApiContract, catalogueProblems, conformanceProblems, createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { OpenApiContract, catalogueProblems, conformanceProblems, createTestSchema, TEST_RATE_LIMITS, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
 import { UsageIngestConfig } from '../src/config/usage-ingest.config';
 import { USAGE_INGEST_STATUS_BY_CODE } from '../src/usage-ingest.errors';
 import { UsageIngestModule } from '../src/usage-ingest.module';
@@ -23,6 +23,7 @@ describe('usage-ingest and its OpenAPI document', () => {
     await ensureTopics(new Kafka({ clientId: 'ingest-openapi', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }), [topic], 3);
     const port = await freePort();
     const config = loadConfig(UsageIngestConfig, {
+      ...TEST_RATE_LIMITS,
       PORT: String(port), DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: created.schema, KAFKA_BROKERS: testKafkaBrokers().join(','),
       USAGE_EVENTS_TOPIC: topic, LOG_LEVEL: 'silent',
       API_KEYS: JSON.stringify([{ name: 'writer', sha256: hashApiKey(KEY), scopes: ['usage:write'] }]),

@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
-import { createTestSchema, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { createTestSchema, TEST_RATE_LIMITS, freePort, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { UsageIngestConfig } from '../src/config/usage-ingest.config';
 import { USAGE_INGEST_STATUS_BY_CODE } from '../src/usage-ingest.errors';
 import { UsageIngestModule } from '../src/usage-ingest.module';
@@ -38,6 +38,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     await ensureTopics(kafka, [topic], 3);
     const port = await freePort();
     const config = loadConfig(UsageIngestConfig, {
+      ...TEST_RATE_LIMITS,
       PORT: String(port), DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, KAFKA_BROKERS: testKafkaBrokers().join(','),
       USAGE_EVENTS_TOPIC: topic, LOG_LEVEL: 'warn',
       API_KEYS: JSON.stringify([

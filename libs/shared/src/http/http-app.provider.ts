@@ -95,7 +95,7 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   );
   app.useGlobalFilters(new HttpErrorFilter({ ...AUTH_STATUS_BY_CODE, ...RATE_LIMIT_STATUS_BY_CODE, ...options.statusByCode }));
   const authenticate = new ApiKeyGuard(app.get(Reflector), keys, options.portalTokens);
-  app.useGlobalGuards(limiter ? new RateLimitGuard(authenticate, limiter) : authenticate);
+  app.useGlobalGuards(limiter ? new RateLimitGuard(authenticate, limiter, (bearer) => keys.find(bearer)?.name) : authenticate);
   if (options.corsOrigins?.length) {
     // An onRequest hook (before the guard, so a preflight needs no key); streamed answers copy its headers (hijackReply).
     await app.register(fastifyCors, {

@@ -28,6 +28,8 @@ export class RateLimitGuard implements CanActivate {
   constructor(
     private readonly authenticate: CanActivate,
     private readonly limiter: RateLimiter,
+    /** The key a refused request presented, if it is one (a valid key without the route's scope counts as that key). */
+    private readonly keyNameOf: (bearer: string) => string | undefined,
   ) {}
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
@@ -58,10 +60,15 @@ export class RateLimitGuard implements CanActivate {
     return allowed;
   }
 
-  /** A request authentication refused counts against its address; past the limit it is a 429 rather than the 401. */
+  /**
+   * A request authentication refused counts against its key when it presented a valid one (a 403: the route needs
+   * another scope or account), else against its address; past the limit it is a 429 rather than the 401/403.
+   */
   private refused(request: FastifyRequest, reply: FastifyReply, error: unknown): unknown {
     if (!(error instanceof AuthError)) return error;
-    const decision = this.limiter.take(`ip:${request.ip}`);
+    const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const name = error.code === 'FORBIDDEN' && bearer !== undefined ? this.keyNameOf(bearer) : undefined;
+    const decision = this.limiter.take(name !== undefined ? `key:${name}` : `ip:${request.ip}`);
     try {
       enforce(decision, reply);
     } catch (limited) {
