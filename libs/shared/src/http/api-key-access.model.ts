@@ -19,8 +19,8 @@ export type Scope = (typeof SCOPES)[number];
 
 /**
  * Scopes of earlier releases, still accepted in API_KEYS and mapped to what they used to grant. `accounts:write`
- * (0.1) granted every write on an account: it is accepted in 0.2 with a deprecation warning at boot naming the key,
- * and refused from 0.3 on.
+ * (0.1.x) granted every write on an account: it is accepted through 0.2 with a deprecation warning at boot naming the
+ * key, and refused from 0.3 on (README "API: endpoints, scopes and namespaces").
  */
 export const LEGACY_SCOPES = {
   'accounts:write': ['holds:write', 'purchases:write', 'grants:write', 'corrections:write', 'subscriptions:write', 'notifications:write'],
