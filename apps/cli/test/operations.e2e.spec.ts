@@ -128,7 +128,11 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(usage.map((event) => event.key)).toEqual(['usage:u-1', 'usage:u-2', 'usage:u-3']);
     const price = -parseCredits(usage[0].amount ?? '0');
     expect(price).toBeGreaterThan(0n);
-    expect(inspected.events.find((event) => event.type === 'CreditsGranted')).toMatchObject({ amount: '100', key: expect.stringContaining('welcome') });
+    expect(inspected.events.find((event) => event.type === 'CreditsGranted')).toMatchObject({
+      amount: '100', key: expect.stringContaining('welcome'),
+      // The audit trail: why (the grant's required reason) and who (the key's name).
+      cause: expect.objectContaining({ reason: 'test grant' }), metadata: expect.objectContaining({ actor: expect.any(String) }),
+    });
 
     const now = await balance();
     expect(inspected.balanceAt).toMatchObject({ available: now.available, version: now.asOfVersion });
