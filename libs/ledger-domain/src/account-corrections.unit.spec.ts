@@ -77,9 +77,10 @@ describe('corrections: refunding a usage debit', () => {
     const { state } = given(spentAcrossTwo)
       .when(refund('r1', 'u1'))
       .then([refunded('r1', 'u1', cr(5), { restored: [share('purchase:p1', 'purchased', cr(2)), share('promo', 'promotional', cr(3))] })]);
+    // In the order they were granted (the promotional bucket, emptied by u1, goes back before the purchase).
     expect(state.buckets.map((b) => [b.bucketId, b.amount])).toEqual([
-      ['purchase:p1', cr(10)],
       ['promo', cr(3)],
+      ['purchase:p1', cr(10)],
     ]);
     expect(available(state)).toBe(cr(13));
   });
@@ -139,6 +140,20 @@ describe('corrections: refunding a usage debit', () => {
       .when(refund('r1', 'u1', cr(1)))
       .then([refunded('r1', 'u1', cr(1), { requestedAmount: cr(1), restored: [share('purchase:p1', 'purchased', cr(1))] })]);
     expect(balanceView(state, NOW).byKind.purchased).toBe(cr(1));
+  });
+
+  it('puts a recreated bucket back in its place: credits of the same kind are still spent oldest purchase first', () => {
+    // p1 emptied by u1 and refunded in full; p2 bought after it. The next usage takes from p1, as before u1.
+    const history = [
+      opened,
+      granted('purchase:p1', 'purchased', cr(1)),
+      granted('purchase:p2', 'purchased', 1n),
+      debited('u1', cr(1), [share('purchase:p1', 'purchased', cr(1))]),
+      refunded('r1', 'u1', cr(1), { restored: [share('purchase:p1', 'purchased', cr(1))] }),
+    ];
+    given(history)
+      .when(usageCommand('u2', 1n))
+      .then([debited('u2', 1n, [share('purchase:p1', 'purchased', 1n)], { debitedAt: AT })]);
   });
 
   describe('expiry: credits of a bucket that has expired since are not resurrected unless asked', () => {

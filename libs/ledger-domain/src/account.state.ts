@@ -57,6 +57,8 @@ export interface Cycle {
 /** What a correction needs to know of a grant after its bucket is gone (spent, expired, voided). */
 export interface GrantRecord {
   readonly kind: BucketKind;
+  /** The grant's place among the account's grants (0 first): where its bucket goes back when a refund re-creates it. */
+  readonly ordinal: number;
   readonly expiresAt?: string;
   /** Why its credits stopped being spendable: expired (any reason) or voided. */
   readonly closed?: ExpiryReason;
@@ -260,7 +262,11 @@ function applyGrant(state: AccountState, { data }: CreditsGranted): AccountState
   const next: AccountState = {
     ...state,
     buckets,
-    grants: state.grants.set(data.bucketId, { kind: data.kind, ...(data.expiresAt !== undefined && { expiresAt: data.expiresAt }) }),
+    grants: state.grants.set(data.bucketId, {
+      kind: data.kind,
+      ordinal: state.grants.get(data.bucketId)?.ordinal ?? state.grants.size,
+      ...(data.expiresAt !== undefined && { expiresAt: data.expiresAt }),
+    }),
     seen: remember(
       state.seen,
       idempotencyKey('grant', data.grantId),
@@ -285,8 +291,12 @@ function applyRefund(state: AccountState, { data }: UsageRefunded): AccountState
     if (buckets.some((bucket) => bucket.bucketId === share.bucketId)) {
       buckets = buckets.map((bucket) => (bucket.bucketId === share.bucketId ? { ...bucket, amount: bucket.amount + share.amount } : bucket));
     } else {
+      // An emptied bucket was pruned: it comes back where it was, before the buckets of later grants, so credits of
+      // the same kind and expiry are still spent in the order they were granted.
       const record = state.grants.get(share.bucketId);
-      buckets.push({
+      const ordinalOf = (bucketId: string) => state.grants.get(bucketId)?.ordinal ?? Number.MAX_SAFE_INTEGER;
+      const later = buckets.findIndex((bucket) => ordinalOf(bucket.bucketId) > ordinalOf(share.bucketId));
+      buckets.splice(later === -1 ? buckets.length : later, 0, {
         bucketId: share.bucketId,
         kind: share.kind,
         amount: share.amount,
@@ -297,7 +307,7 @@ function applyRefund(state: AccountState, { data }: UsageRefunded): AccountState
   let grants = state.grants;
   if (data.reissued && data.reissued.amount > 0n) {
     buckets.push({ bucketId: data.reissued.bucketId, kind: 'promotional', amount: data.reissued.amount });
-    grants = grants.set(data.reissued.bucketId, { kind: 'promotional' });
+    grants = grants.set(data.reissued.bucketId, { kind: 'promotional', ordinal: grants.size });
   }
   const sameCycle = debit !== undefined && debit.cycleId === state.cycle?.cycleId;
   const usedThisCycle = sameCycle ? state.usedThisCycle - (data.amount < state.usedThisCycle ? data.amount : state.usedThisCycle) : state.usedThisCycle;

@@ -55,7 +55,9 @@ export type SimOp =
   /** A refund of one of the usages so far (or of one never seen): all that is left, or an amount; a blank reason sometimes. */
   | { op: 'refund'; usage: number; amount: Micro | null; restoreExpired: boolean; blankReason: boolean }
   /** A void of one of the grants, purchases or allowances so far (or of one never seen). */
-  | { op: 'void'; bucket: number };
+  | { op: 'void'; bucket: number }
+  /** A second void, under a new key, of a grant voided before (or of one never seen): reaches ALREADY_VOIDED in most runs. */
+  | { op: 'revoid' };
 
 export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('grant' as const), amount: simAmount, expiresInMinutes: fc.option(fc.oneof(fc.integer({ min: 0, max: 120 }), fc.integer({ min: 0, max: 3 * 24 * 60 }))) }) },
@@ -94,6 +96,7 @@ export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('void' as const), bucket: fc.nat(9) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('revoid' as const) }) },
 );
 
 /** A history of 1 to 60 ops (an op may expand to many commands: fill, burst). */
@@ -116,6 +119,8 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
   const holds: string[] = [];
   const buckets: string[] = [];
   const usages: string[] = [];
+  /** Grant ids a void was sent for, in order. */
+  const voided: string[] = [];
   const nth = <T>(list: readonly T[], i: number): T | undefined => (list.length === 0 ? undefined : list[list.length - 1 - (i % list.length)]);
   const send = (command: AccountCommand) => {
     steps.push({ command, now: new Date(now) });
@@ -234,8 +239,14 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
           restoreExpired: o.restoreExpired,
         });
         break;
-      case 'void':
-        send({ type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}`, grantId: nth(buckets, o.bucket) ?? 'unknown-grant', reason: `ticket ${n}` });
+      case 'void': {
+        const grantId = nth(buckets, o.bucket) ?? 'unknown-grant';
+        voided.push(grantId);
+        send({ type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}`, grantId, reason: `ticket ${n}` });
+        break;
+      }
+      case 'revoid':
+        send({ type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}`, grantId: voided[voided.length - 1] ?? 'unknown-grant', reason: `ticket ${n}` });
         break;
     }
   }

@@ -307,6 +307,11 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
 
 function housekeeping(s: ModelState, now: Date, out: AccountEvent[]): void {
   for (const hold of [...s.holds]) if (isDue(hold.expiresAt, now)) release(s, hold, 'expired', out);
+  expireDeadBuckets(s, now, out);
+}
+
+/** [A] Credits in a bucket past its date, closed by a cycle or voided are no longer available: they expire. */
+function expireDeadBuckets(s: ModelState, now: Date, out: AccountEvent[]): void {
   for (const bucket of s.buckets) {
     if (bucket.amount > 0n && (bucket.closed || bucket.voided || isDue(bucket.expiresAt, now))) {
       // [D] Past its date it is 'expired', whatever closed it before.
@@ -426,6 +431,9 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
       out.push({ type: 'OverdraftWrittenOff', data: { usageId: c.usageId, amount: short } });
     }
   }
+  // [D] A settled hold gives its rest back to its buckets; what went back to a dead one (past its date, closed,
+  // voided) expires now, before the balance is judged: thresholds and depletion see what is really left.
+  expireDeadBuckets(s, now, out);
   announceThresholds(s, out);
   if (!s.depleted && modelAvailable(s) === 0n) {
     s.depleted = true;
