@@ -149,7 +149,7 @@ describe('the credits page in Chromium, on the real services', () => {
     await balanceIs('10');
     const post = (path: string, body: unknown) =>
       fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    expect((await post(`/v1/accounts/${ACCOUNT}/grants`, { reason: 'test grant', idempotencyKey: 'welcome', amount: '0.5' })).status).toBe(201);
+    expect((await post(`/v1/accounts/${ACCOUNT}/grants`, { reason: 'welcome credits', idempotencyKey: 'welcome', amount: '0.5' })).status).toBe(201);
     expect((await post(`/v1/accounts/${ACCOUNT}/purchases`, { paymentReference: 'pay-1', amount: '0.5' })).status).toBe(201);
     await balanceIs('11');
 
