@@ -68,6 +68,16 @@ describe('libs/client against a real HTTP server', () => {
     expect(server.seen[2].body.id).toBe('e-1000');
   });
 
+  it('waits out a 429 RATE_LIMITED for the Retry-After it gave, then retries the same request', async () => {
+    const limited = json(429, { code: 'RATE_LIMITED', message: 'Too many requests; retry after 1 s.' }, { 'retry-after': '1' });
+    server = await serve([limited, json(200, { accountId: 'acct-1', available: '1' })]);
+    const client = new TallyClient({ apiKey: 'test-key', urls: { usageIngest: server.url, ledger: server.url }, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5_000 } });
+    const started = Date.now();
+    await expect(client.balance('acct-1')).resolves.toMatchObject({ available: '1' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(server.seen.map((seen) => seen.url)).toEqual(['/v1/accounts/acct-1/balance', '/v1/accounts/acct-1/balance']);
+  });
+
   it('stops after the configured attempts: the last 503 as a TallyError with its code', async () => {
     server = await serve([unavailable]);
     const failure = await clientOf(server.url, 3).balance('acct-1').catch((error: unknown) => error);
