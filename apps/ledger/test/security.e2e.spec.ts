@@ -43,7 +43,8 @@ describe('rate limits, security headers, /docs access and grant reasons', () => 
         { name: 'other-reader', sha256: hashApiKey(KEYS.other), scopes: ['accounts:read', 'usage:write'] },
       ]),
       // One key limited hard (2 at once, then one every 2 s); the others keep the harness's high default.
-      RATE_LIMITS: JSON.stringify({ 'slow-reader': { perSecond: 0.5, burst: 2 } }),
+      // Portal tokens are limited per account (`portal:<accountId>`), whichever token of that account calls.
+      RATE_LIMITS: JSON.stringify({ 'slow-reader': { perSecond: 0.5, burst: 2 }, [`portal:${ACCOUNT}`]: { perSecond: 0.5, burst: 1 } }),
       DOCS_ACCESS: 'key',
       HSTS_MAX_AGE_SECONDS: '600',
     };
@@ -89,6 +90,17 @@ describe('rate limits, security headers, /docs access and grant reasons', () => 
     // After the wait it was told (not a fixed sleep), the same key is served again.
     await new Promise((done) => setTimeout(done, retryAfter * 1000));
     expect((await call(ledger.base, balance, KEYS.slow)).status).toBe(200);
+  });
+
+  it('limits portal tokens per account: a second token of the same account shares the bucket, the account\'s API keys do not', async () => {
+    const mint = async () => ((await (await post(`/v1/accounts/${ACCOUNT}/portal-tokens`, {})).json()) as { token: string }).token;
+    const [first, second] = [await mint(), await mint()];
+    await waitFor(async () => (await call(ledger.base, `/v1/accounts/${ACCOUNT}/balance`, KEYS.ops)).status === 200, 30_000);
+    expect((await call(ledger.base, `/v1/accounts/${ACCOUNT}/balance`, first)).status).toBe(200);
+    const refused = await call(ledger.base, '/v1/portal/session', second);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toMatchObject({ code: 'RATE_LIMITED' });
+    expect((await call(ledger.base, `/v1/accounts/${ACCOUNT}/balance`, KEYS.other)).status).toBe(200);
   });
 
   it('limits requests without a valid key by address (a 429 instead of the 401), never the probes; on usage-ingest too', async () => {
