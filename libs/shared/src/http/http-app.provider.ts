@@ -54,7 +54,8 @@ export interface HttpAppOptions {
 
 /**
  * Creates and starts a service's HTTP app the same way for all four services: structured logs, API keys with
- * scopes, DTO validation with field errors, one error filter, OpenAPI at /docs, graceful shutdown on SIGTERM.
+ * scopes, rate limits per caller, security headers, DTO validation with field errors, one error filter, OpenAPI at
+ * /docs (DOCS_ACCESS), graceful shutdown on SIGTERM.
  *
  * The HTTP platform is Fastify: on this 2-core machine a Nest route costs about 40% less CPU per request on it
  * than on Express (measured in the session notes of issue 6), which is what the authorization latency needs.
