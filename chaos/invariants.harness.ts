@@ -361,6 +361,7 @@ function commandOf(accountId: string, key: string, events: AccountEvent[]): Acco
     return d && {
       type: 'GrantCredits', accountId, grantId: d.grantId, kind: d.kind, amount: d.amount + (d.overdraftSettled ?? 0n), source: d.source,
       ...(d.expiresAt ? { expiresAt: d.expiresAt } : {}), ...(d.paymentReference ? { paymentReference: d.paymentReference } : {}),
+      ...(d.reason !== undefined ? { reason: d.reason } : {}),
     };
   }
   if (key.startsWith('hold:')) {

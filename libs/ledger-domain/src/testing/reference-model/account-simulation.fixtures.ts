@@ -157,6 +157,7 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
           kind: 'promotional',
           amount: o.amount,
           source: 'promo:sim',
+          reason: `promotion ${n}`,
           ...(o.expiresInMinutes !== null && { expiresAt: iso(now + o.expiresInMinutes * MINUTE) }),
         });
         break;

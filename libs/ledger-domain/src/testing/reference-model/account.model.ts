@@ -336,7 +336,7 @@ function checkBalance(s: ModelState, adding: Micro): void {
 /** [A] The next grant settles carried overdraft first; the bucket gets the rest. Then thresholds may re-arm. */
 function addGrant(
   s: ModelState,
-  g: { grantId: string; kind: BucketKind; amount: Micro; expiresAt?: string; source: string; paymentReference?: string },
+  g: { grantId: string; kind: BucketKind; amount: Micro; expiresAt?: string; source: string; paymentReference?: string; reason?: string },
   now: Date,
   out: AccountEvent[],
 ): void {
@@ -359,6 +359,8 @@ function addGrant(
       ...(g.expiresAt !== undefined && { expiresAt: g.expiresAt }),
       source: g.source,
       ...(g.paymentReference !== undefined && { paymentReference: g.paymentReference }),
+      // The audit trail: the reason travels from the command to its event unchanged.
+      ...(g.reason !== undefined && { reason: g.reason }),
       grantedAt: now.toISOString(),
       ...(settled > 0n && { overdraftSettled: settled }),
     },
