@@ -20,7 +20,8 @@ export type LedgerErrorCode =
   | 'REFUND_EXCEEDS_DEBIT'
   | 'GRANT_NOT_FOUND'
   | 'ALREADY_VOIDED'
-  | 'GRANT_NOT_VOIDABLE';
+  | 'GRANT_NOT_VOIDABLE'
+  | 'TOO_MANY_STREAMS';
 
 export class LedgerError extends AppError<LedgerErrorCode> {}
 
@@ -41,6 +42,8 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   ACCOUNT_BUSY: 503,
   // Server configuration, not the request: minting portal tokens needs PORTAL_TOKEN_SECRET.
   PORTAL_DISABLED: 503,
+  // A portal token's account has PORTAL_STREAMS_PER_ACCOUNT live balance streams open on this instance (Retry-After).
+  TOO_MANY_STREAMS: 429,
   // Corrections (README "Corrections"): what is corrected does not exist, or the correction conflicts with what was done.
   USAGE_NOT_FOUND: 404,
   GRANT_NOT_FOUND: 404,

@@ -144,6 +144,53 @@ describe('portal tokens and CORS on the ledger', () => {
       }
     });
 
+    it('refuses ?at= (a fold of the whole event stream, for operators) to a portal token; an API key still gets it', async () => {
+      const at = new Date().toISOString();
+      expect(await get(`/v1/accounts/${ACCOUNT}/balance?at=${at}`, token)).toEqual({ status: 403, body: expect.objectContaining({ code: 'FORBIDDEN', details: { reason: 'PORTAL_TOKEN_NOT_ALLOWED' } }) });
+      expect((await get(`/v1/accounts/${ACCOUNT}/balance?at=${at}`, KEYS.ops)).status).toBe(200);
+    });
+
+    it('ends its live stream when the token expires', async () => {
+      const shortLived = await signed({ issuedAt: new Date(), expiresAt: new Date(Date.now() + 3_000) });
+      const stream = await streamFrames(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, shortLived);
+      try {
+        await waitFor(() => stream.frames.length > 0, 10_000);
+        await waitFor(() => stream.ended(), 15_000, 100);
+      } finally {
+        stream.close();
+      }
+    });
+
+    it('holds at most 5 live streams open per account for portal tokens: the 6th gets 429 until one closes', async () => {
+      const open = [];
+      try {
+        for (let n = 0; n < 5; n++) open.push(await streamFrames(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, token));
+        const sixth = await call(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, token);
+        expect(sixth.status).toBe(429);
+        expect(await sixth.json()).toEqual(expect.objectContaining({ code: 'TOO_MANY_STREAMS' }));
+        expect(Number(sixth.headers.get('retry-after'))).toBeGreaterThan(0);
+        // An API key is not counted against the portal's streams.
+        const operator = await streamFrames(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, KEYS.ops);
+        operator.close();
+        open.shift()?.close();
+        await waitFor(async () => {
+          const again = await call(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, token);
+          if (again.status === 200) await again.body?.cancel();
+          return again.status === 200;
+        }, 10_000, 100);
+      } finally {
+        for (const stream of open) stream.close();
+      }
+    });
+
+    it('shows the history without who did it (actor: null): API key names are the operator\'s, not the end user\'s', async () => {
+      const asToken = await get(`/v1/accounts/${ACCOUNT}/transactions`, token);
+      expect(asToken.body.items.length).toBeGreaterThan(0);
+      expect(asToken.body.items.every((item: { actor: unknown }) => item.actor === null)).toBe(true);
+      const asKey = await get(`/v1/accounts/${ACCOUNT}/transactions`, KEYS.ops);
+      expect(asKey.body.items.some((item: { actor: unknown }) => item.actor === 'ops')).toBe(true);
+    });
+
     it('refuses another account with 403, on every read route and the session', async () => {
       for (const path of ['balance', 'balance/stream', 'transactions', 'usage', 'usage/export']) {
         expect(await get(`/v1/accounts/${OTHER}/${path}`, token)).toEqual({ status: 403, body: expect.objectContaining({ code: 'FORBIDDEN', details: { reason: 'OTHER_ACCOUNT' } }) });
@@ -265,18 +312,22 @@ async function signJwt(claims: object): Promise<string> {
 }
 
 /** Reads server-sent `balance` frames in the background until closed. */
-async function streamFrames(base: string, path: string, bearer: string): Promise<{ frames: Record<string, any>[]; close: () => void }> {
+async function streamFrames(base: string, path: string, bearer: string): Promise<{ frames: Record<string, any>[]; ended: () => boolean; close: () => void }> {
   const controller = new AbortController();
   const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${bearer}` }, signal: controller.signal });
   if (response.status !== 200 || !response.body) throw new Error(`the stream answered ${response.status}`);
   const frames: Record<string, any>[] = [];
+  const state = { ended: false };
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffered = '';
   void (async () => {
     for (;;) {
       const chunk = await reader.read().catch(() => ({ done: true as const, value: undefined }));
-      if (chunk.done) return;
+      if (chunk.done) {
+        state.ended = true;
+        return;
+      }
       buffered += decoder.decode(chunk.value, { stream: true });
       let end: number;
       while ((end = buffered.indexOf('\n\n')) >= 0) {
@@ -287,5 +338,5 @@ async function streamFrames(base: string, path: string, bearer: string): Promise
       }
     }
   })();
-  return { frames, close: () => controller.abort() };
+  return { frames, ended: () => state.ended, close: () => controller.abort() };
 }

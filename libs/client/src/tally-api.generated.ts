@@ -1254,7 +1254,7 @@ export interface operations {
     getBalance: {
         parameters: {
             query?: {
-                /** @description ISO-8601 instant */
+                /** @description ISO-8601 instant (service API keys only: a portal token gets 403) */
                 at?: string;
             };
             header?: never;
@@ -1461,7 +1461,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too Many Requests: RATE_LIMITED */
+            /** @description Too Many Requests: RATE_LIMITED, TOO_MANY_STREAMS */
             429: {
                 headers: {
                     /** @description Whole seconds until the caller's next request is accepted */
@@ -1477,7 +1477,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_STREAMS";
                     };
                 };
             };

@@ -1,17 +1,23 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiErrors, ApiIdParam, hijackReply, PortalReadable, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, hijackReply, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
+import { LedgerError } from '../../ledger.errors';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
 import { BalanceNotifications } from './balance-notifications.service';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
+/** Live streams a portal token's account may hold open on one ledger instance (a browser tab needs one or two). */
+export const PORTAL_STREAMS_PER_ACCOUNT = 5;
 
 @ApiBearerAuth()
 @ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/balance/stream')
 export class BalanceStreamController {
+  /** Open streams per account, of portal tokens only (service keys are the operator's and rate-limited already). */
+  private readonly portalStreams = new Map<string, number>();
+
   constructor(
     private readonly balances: BalanceReadRepository,
     private readonly notifications: BalanceNotifications,
@@ -26,9 +32,20 @@ export class BalanceStreamController {
     description: 'An event stream: `event: balance`, `id:` the stream version, `data:` the projected balance (JSON); a comment line every 15 s',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
-  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
-  async stream(@Param('accountId') accountId: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'], 429: ['TOO_MANY_STREAMS'] })
+  async stream(
+    @Param('accountId') accountId: string,
+    @PortalGrantOf() portal: PortalGrant | undefined,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
     await this.balances.require(accountId);
+    if (portal && (this.portalStreams.get(accountId) ?? 0) >= PORTAL_STREAMS_PER_ACCOUNT) {
+      void reply.header('Retry-After', '5');
+      throw new LedgerError('TOO_MANY_STREAMS', `This account already has ${PORTAL_STREAMS_PER_ACCOUNT} live balance streams open; close one first.`, {
+        limit: PORTAL_STREAMS_PER_ACCOUNT,
+      });
+    }
 
     const res = reply.raw;
     let lastVersion = 0;
@@ -51,9 +68,20 @@ export class BalanceStreamController {
     res.write('retry: 3000\n\n');
 
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), SSE_HEARTBEAT_MS);
+    // A portal token's stream lasts as long as the token: at its expiry the stream ends (the page mints a new one).
+    const expiry = portal ? setTimeout(() => res.end(), Math.max(0, portal.expiresAt.getTime() - Date.now())) : undefined;
+    if (portal) this.portalStreams.set(accountId, (this.portalStreams.get(accountId) ?? 0) + 1);
+    let closed = false;
     const close = () => {
+      if (closed) return;
+      closed = true;
       clearInterval(heartbeat);
+      clearTimeout(expiry);
       unsubscribe();
+      if (!portal) return;
+      const left = (this.portalStreams.get(accountId) ?? 1) - 1;
+      if (left > 0) this.portalStreams.set(accountId, left);
+      else this.portalStreams.delete(accountId);
     };
     // The response's close means the client went away (or the server is shutting down).
     res.on('close', close);

@@ -2,7 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery } from '@nestjs/swagger';
 import { ContractViolation } from '@tally/contracts';
 import { balanceView } from '@tally/ledger-domain';
-import { ApiErrors, ApiIdParam, PortalReadable, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, AuthError, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
 import { balanceFromView, balanceResponse, type BalanceResponse } from '../../accounts/account-balance.view';
 import { AccountIdParam } from '../../accounts/account-id.decorator';
 import { AccountRepository } from '../../accounts/account.repository';
@@ -23,11 +23,14 @@ export class BalanceHttpController {
   @RequireScope('accounts:read')
   @PortalReadable()
   @ApiOperation({ operationId: 'getBalance', summary: 'Live balance from the read model, or `?at=` an instant: folded from the event stream' })
-  @ApiQuery({ name: 'at', required: false, description: 'ISO-8601 instant', schema: { type: 'string', format: 'date-time' } })
+  @ApiQuery({ name: 'at', required: false, description: 'ISO-8601 instant (service API keys only: a portal token gets 403)', schema: { type: 'string', format: 'date-time' } })
   @ApiOkResponse({ type: BalanceResponseDto })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
-  async balance(@AccountIdParam() accountId: string, @Query('at') at?: string): Promise<BalanceResponse> {
-    return at === undefined ? this.current(accountId) : this.asOf(accountId, at);
+  async balance(@AccountIdParam() accountId: string, @PortalGrantOf() portal: PortalGrant | undefined, @Query('at') at?: string): Promise<BalanceResponse> {
+    if (at === undefined) return this.current(accountId);
+    // A fold of the whole event stream is an operator's tool, not something an end user's browser may ask for at will.
+    if (portal) throw new AuthError('FORBIDDEN', 'A portal token reads the live balance; ?at= needs a service API key.', { reason: 'PORTAL_TOKEN_NOT_ALLOWED' });
+    return this.asOf(accountId, at);
   }
 
   private async current(accountId: string): Promise<BalanceResponse> {

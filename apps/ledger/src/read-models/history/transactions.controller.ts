@@ -1,6 +1,6 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
-import { ApiErrors, ApiIdParam, PortalReadable, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, PortalReadable, RequireScope, PortalGrantOf, type PortalGrant } from '@tally/shared';
 import { TransactionsQueryDto } from './history.dto';
 import { TransactionPageDto } from './history.response.dto';
 import { TransactionQueryService, type TransactionPage } from './transactions.query';
@@ -18,7 +18,9 @@ export class TransactionsController {
   @ApiOperation({ operationId: 'listTransactions', summary: 'Money movements with their cause, newest first, paginated' })
   @ApiOkResponse({ type: TransactionPageDto })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
-  list(@Param('accountId') accountId: string, @Query() query: TransactionsQueryDto): Promise<TransactionPage> {
-    return this.transactions.page(accountId, query);
+  async list(@Param('accountId') accountId: string, @PortalGrantOf() portal: PortalGrant | undefined, @Query() query: TransactionsQueryDto): Promise<TransactionPage> {
+    const page = await this.transactions.page(accountId, query);
+    // Who did it is the operator's audit trail (API key names such as "support-tool"), not the end user's to read.
+    return portal ? { ...page, items: page.items.map((item) => ({ ...item, actor: null })) } : page;
   }
 }
