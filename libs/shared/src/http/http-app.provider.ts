@@ -132,6 +132,22 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   return app;
 }
 
+/**
+ * The path a request is routed by: the matched route's template (Fastify decodes the URL before it routes, so
+ * `/%64ocs-json` is `/docs-json`), else the decoded path (a request no route matches). Path rules (docs access,
+ * headers) must use this, never the raw URL.
+ */
+function routedPath(request: FastifyRequest): string {
+  const route = request.routeOptions.url;
+  if (route !== undefined) return route;
+  const raw = request.url.split('?')[0] ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** The OpenAPI page and its document (Swagger UI's assets under /docs/ included). */
 const isDocsPath = (path: string) => path === '/docs' || path.startsWith('/docs/') || path.startsWith('/docs-');
 
@@ -154,7 +170,7 @@ const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 function registerSecurityHeaders(fastify: FastifyInstance, config: CommonConfig): void {
   const hsts = config.HSTS_MAX_AGE_SECONDS > 0 ? `max-age=${config.HSTS_MAX_AGE_SECONDS}; includeSubDomains` : undefined;
   fastify.addHook('onRequest', (request, reply, done) => {
-    const path = request.url.split('?')[0] ?? '';
+    const path = routedPath(request);
     void reply.header('X-Content-Type-Options', 'nosniff');
     void reply.header('Referrer-Policy', 'no-referrer');
     if (hsts) void reply.header('Strict-Transport-Security', hsts);
@@ -174,7 +190,7 @@ function registerSecurityHeaders(fastify: FastifyInstance, config: CommonConfig)
 function registerDocsAccess(fastify: FastifyInstance, access: 'public' | 'key' | 'off', keys: ApiKeyRegistry, limiter: RateLimiter | undefined): void {
   if (access === 'off') return;
   fastify.addHook('onRequest', (request, reply, done) => {
-    const path = request.url.split('?')[0] ?? '';
+    const path = routedPath(request);
     if (!isDocsPath(path) || isUnlimitedPath(path)) return done();
     const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
     const key = bearer === undefined ? undefined : keys.find(bearer);
