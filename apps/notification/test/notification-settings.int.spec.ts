@@ -58,6 +58,17 @@ describe('notification settings API (int)', () => {
     expect((await stored(accountId))[0].webhook_secret).toBeNull();
   });
 
+  it('boots past a secret that cannot be opened (copied from another account), leaving it as stored for its deliveries to fail', async () => {
+    const [victim, copied] = [`acc-victim-${uniqueSuffix()}`, `acc-copied-${uniqueSuffix()}`];
+    const development = `development:${DEVELOPMENT_WEBHOOK_SECRET_KEY.key.toString('base64')}`;
+    const sealedForVictim = new WebhookSecretBox([DEVELOPMENT_WEBHOOK_SECRET_KEY]).seal(newWebhookSecret(), victim);
+    await pool.query(`INSERT INTO "${schema.schema}".notification_settings (account_id, webhook_url, webhook_secret) VALUES ($1, 'https://hooks.example.com/x', $2)`, [copied, sealedForVictim]);
+    const current = `k2028:${randomBytes(32).toString('base64')}`;
+    const booted = await bootApp({ DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: `${ledger.group}-copied`, WEBHOOK_SECRET_KEYS: `${current},${development}` });
+    await booted.app.close();
+    expect((await stored(copied))[0].webhook_secret).toBe(sealedForVictim);
+  });
+
   it('reseals at boot: plain-text secrets and those of an older key move to the current key; a key still in use cannot be removed', async () => {
     const [plainAccount, oldAccount] = [`acc-plain-${uniqueSuffix()}`, `acc-old-${uniqueSuffix()}`];
     const [plainSecret, oldSecret] = [newWebhookSecret(), newWebhookSecret()];

@@ -191,13 +191,19 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
   }
 
-  /** A secret that cannot be opened (altered, or its key removed) fails the delivery with the reason, not the worker. */
+  /**
+   * A secret that cannot be opened fails the attempt with the reason, not the worker: retried when it was sealed with
+   * a key this instance does not have (during a rolling key rotation another instance may already have resealed it
+   * with the new key; an instance that has it will deliver), permanently when it is altered.
+   */
   private sendWebhook(row: ClaimedRow, url: string, storedSecret: string, now: Date): Promise<AttemptOutcome> {
     let secret: string;
     try {
       secret = this.secrets.open(storedSecret, row.account_id);
     } catch (error) {
-      return Promise.resolve({ kind: 'permanent', error: (error as Error).message });
+      const keyId = this.secrets.keyIdOf(storedSecret);
+      const kind = keyId !== undefined && !this.secrets.knows(keyId) ? 'retryable' : 'permanent';
+      return Promise.resolve({ kind, error: (error as Error).message });
     }
     return this.webhooks.send(url, secret, row.content, now);
   }

@@ -60,8 +60,11 @@ export class WebhookSecretBox {
     const key = this.byId.get(id);
     if (!key) throw new Error(`the webhook secret of account ${accountId} was sealed with key ${id}, and key ${id} is not configured (WEBHOOK_SECRET_KEYS)`);
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(nonce, 'base64url')).setAAD(Buffer.from(accountId, 'utf8'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      // The lengths seal() writes, and no other: a shortened tag would weaken the authentication.
+      const [nonceBytes, tagBytes] = [Buffer.from(nonce ?? '', 'base64url'), Buffer.from(tag ?? '', 'base64url')];
+      if (nonceBytes.length !== 12 || tagBytes.length !== 16) throw new Error('bad lengths');
+      const decipher = createDecipheriv('aes-256-gcm', key, nonceBytes, { authTagLength: 16 }).setAAD(Buffer.from(accountId, 'utf8'));
+      decipher.setAuthTag(tagBytes);
       return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
     } catch {
       throw new Error(`the webhook secret of account ${accountId} cannot be decrypted with key ${id} (altered, or not this account's)`);

@@ -25,6 +25,11 @@ describe('webhook secrets at rest (AES-256-GCM, bound to the account)', () => {
     const body = Buffer.from(parts[5], 'base64url');
     body[0] ^= 1;
     expect(() => box.open([...parts.slice(0, 5), body.toString('base64url')].join(':'), 'acct-1')).toThrow(/cannot be decrypted/);
+    // A tag cut short (GCM would accept 4 bytes unless told otherwise) or a nonce of another length: refused.
+    const shortTag = Buffer.from(parts[4], 'base64url').subarray(0, 4).toString('base64url');
+    expect(() => box.open([...parts.slice(0, 4), shortTag, parts[5]].join(':'), 'acct-1')).toThrow(/cannot be decrypted/);
+    const longNonce = Buffer.concat([Buffer.from(parts[3], 'base64url'), Buffer.alloc(4)]).toString('base64url');
+    expect(() => box.open([...parts.slice(0, 3), longNonce, ...parts.slice(4)].join(':'), 'acct-1')).toThrow(/cannot be decrypted/);
   });
 
   it('given a rotation (new key first, old key kept), when an old secret is read, then it opens and is due for resealing with the new key', () => {
