@@ -144,6 +144,13 @@ describe('portal tokens and CORS on the ledger', () => {
       }
     });
 
+    it('keeps links spelled with an upper-case scheme usable: minted normalised, and the token reads', async () => {
+      const minted = await mint(ACCOUNT, { checkoutUrl: 'HTTPS://Chat.Example/checkout' });
+      expect(minted.status).toBe(201);
+      expect(minted.body.links).toEqual({ checkoutUrl: 'https://chat.example/checkout' });
+      expect((await get(`/v1/accounts/${ACCOUNT}/balance`, minted.body.token)).status).toBe(200);
+    });
+
     it('refuses ?at= (a fold of the whole event stream, for operators) to a portal token; an API key still gets it', async () => {
       const at = new Date().toISOString();
       expect(await get(`/v1/accounts/${ACCOUNT}/balance?at=${at}`, token)).toEqual({ status: 403, body: expect.objectContaining({ code: 'FORBIDDEN', details: { reason: 'PORTAL_TOKEN_NOT_ALLOWED' } }) });

@@ -47,7 +47,11 @@ export class MintPortalTokenHandler {
       issuedAt,
       expiresAt: new Date(issuedAt.getTime() + (request.ttlSeconds ?? PORTAL_TOKEN_TTL.default) * 1000),
       rights: request.purchase ? ['read', 'purchase'] : ['read'],
-      links: { ...(request.checkoutUrl !== undefined && { checkoutUrl: request.checkoutUrl }), ...(request.upgradeUrl !== undefined && { upgradeUrl: request.upgradeUrl }) },
+      // Normalised as the verifier reads them (HTTPS://… → https://…): a link the DTO accepts is one the token keeps.
+      links: {
+        ...(request.checkoutUrl !== undefined && { checkoutUrl: new URL(request.checkoutUrl).href }),
+        ...(request.upgradeUrl !== undefined && { upgradeUrl: new URL(request.upgradeUrl).href }),
+      },
       ...(request.timeZone !== undefined && { timeZone: request.timeZone }),
     };
     const token = await this.codec.sign(grant);
