@@ -2,32 +2,15 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
-import { hashApiKey } from '@tally/shared';
-import { testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { ledgerTestEnv, testKafkaBrokers } from '@tally/testing';
 
 export const API_KEY = 'cli-test-admin-key';
 const ROOT = resolve(__dirname, '../../..');
 
 /** A ledger of its own for one test file: unique topics and groups in `schema` (the ledger's env). */
 export function ledgerSettings(schema: string) {
-  const id = uniqueSuffix();
-  const env: Record<string, string> = {
-    DATABASE_URL: testDatabaseUrl(),
-    DATABASE_SCHEMA: schema,
-    KAFKA_BROKERS: testKafkaBrokers().join(','),
-    USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
-    USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
-    SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
-    SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
-    LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
-    LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
-    CONSUMER_GROUP: `ledger-${id}`,
-    PROJECTION_GROUP: `projections-${id}`,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-    API_KEYS: JSON.stringify([{ name: 'cli-test', sha256: hashApiKey(API_KEY), scopes: ['admin'] }]),
-  };
-  const topics = [env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC];
-  return { env, topics, createTopics: (partitions = 3) => ensureTopics(kafka(), topics, partitions) };
+  const { env, topics } = ledgerTestEnv([{ name: 'cli-test', key: API_KEY, scopes: ['admin'] }]);
+  return { env: { ...env, DATABASE_SCHEMA: schema }, topics, createTopics: (partitions = 3) => ensureTopics(kafka(), topics, partitions) };
 }
 
 export const kafka = (): Kafka => new Kafka({ clientId: 'cli-test', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });

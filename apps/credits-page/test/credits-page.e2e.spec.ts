@@ -7,8 +7,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ensureTopics } from '@tally/kafka';
 import { parseCredits } from '@tally/money';
-import { hashApiKey } from '@tally/shared';
-import { createTestSchema, startServiceProcess, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor, type ServiceProcess } from '@tally/testing';
+import { ledgerTestEnv, createTestSchema, startServiceProcess, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
 import { TallyClient } from '@tally/client';
 
 /**
@@ -66,23 +65,8 @@ function parseCsv(text: string): string[][] {
 }
 
 describe('the credits page in Chromium, on the real services', () => {
-  const id = uniqueSuffix();
-  const env: Record<string, string> = {
-    DATABASE_URL: testDatabaseUrl(),
-    KAFKA_BROKERS: testKafkaBrokers().join(','),
-    USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
-    USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
-    SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
-    SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
-    LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
-    LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
-    CONSUMER_GROUP: `ledger-${id}`,
-    PROJECTION_GROUP: `projections-${id}`,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-    API_KEYS: JSON.stringify([{ name: 'product', sha256: hashApiKey(KEY), scopes: ['admin'] }]),
-    PORTAL_TOKEN_SECRET: PORTAL_SECRET,
-    PORTAL_PAGE_DIR: PAGE_DIR,
-  };
+  const { id, env: ledgerEnv } = ledgerTestEnv([{ name: 'product', key: KEY, scopes: ['admin'] }]);
+  const env: Record<string, string> = { ...ledgerEnv, PORTAL_TOKEN_SECRET: PORTAL_SECRET, PORTAL_PAGE_DIR: PAGE_DIR };
   const drops: (() => Promise<void>)[] = [];
   const services: ServiceProcess[] = [];
   let ledger: ServiceProcess;

@@ -1,8 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
-import { bootstrapHttpApp, hashApiKey, loadConfig, systemClock, type Clock } from '@tally/shared';
-import { createTestSchema, freePort, TEST_PORTAL_TOKEN_SECRET, TEST_RATE_LIMITS, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { bootstrapHttpApp, loadConfig, systemClock, type Clock } from '@tally/shared';
+import { ledgerTestEnv, createTestSchema, freePort, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
 import { LedgerModule } from '../src/ledger.module';
@@ -11,27 +11,9 @@ import { ledgerMicroservices } from '../src/workers/ledger.kafka.transport';
 
 export const API_KEY = 'ledger-test-admin-key';
 
-/** Unique topics, groups and schema for one test file, so files never share state. */
+/** Unique topics, groups and schema for one test file, so files never share state; an admin key (API_KEY). */
 export function ledgerTestSettings() {
-  const id = uniqueSuffix();
-  const env = {
-    ...TEST_RATE_LIMITS,
-    DATABASE_URL: testDatabaseUrl(),
-    KAFKA_BROKERS: testKafkaBrokers().join(','),
-    USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
-    USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
-    SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
-    SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
-    LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
-    LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
-    CONSUMER_GROUP: `ledger-${id}`,
-    PROJECTION_GROUP: `projections-${id}`,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-    API_KEYS: JSON.stringify([{ name: 'test', sha256: hashApiKey(API_KEY), scopes: ['admin'] }]),
-    PORTAL_TOKEN_SECRET: TEST_PORTAL_TOKEN_SECRET,
-  } as Record<string, string>;
-  const topics = [env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC];
-  return { id, env, topics };
+  return ledgerTestEnv([{ name: 'test', key: API_KEY, scopes: ['admin'] }]);
 }
 
 export async function createTopics(topics: string[], partitions = 3): Promise<void> {

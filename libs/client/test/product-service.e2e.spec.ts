@@ -1,7 +1,6 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
-import { hashApiKey } from '@tally/shared';
-import { createTestSchema, startServiceProcess, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor, type ServiceProcess } from '@tally/testing';
+import { ledgerTestEnv, createTestSchema, startServiceProcess, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
 import { TallyClient, TallyError, type Balance } from '../src';
 import { ChatProduct, type ChatModel } from './chat-product.example';
 
@@ -14,22 +13,8 @@ const PRODUCT_KEY = 'chat-product-key';
  * account without enough credits gets the typed InsufficientCredits result.
  */
 describe('a product service on @tally/client, end to end', () => {
-  const id = uniqueSuffix();
-  const env: Record<string, string> = {
-    DATABASE_URL: testDatabaseUrl(),
-    KAFKA_BROKERS: testKafkaBrokers().join(','),
-    USAGE_EVENTS_TOPIC: `t.${id}.usage.events.v1`,
-    USAGE_DLQ_TOPIC: `t.${id}.usage.events.dlq.v1`,
-    SUBSCRIPTION_EVENTS_TOPIC: `t.${id}.subscription.events.v1`,
-    SUBSCRIPTION_DLQ_TOPIC: `t.${id}.subscription.events.dlq.v1`,
-    LEDGER_EVENTS_TOPIC: `t.${id}.ledger.events.v1`,
-    LEDGER_DLQ_TOPIC: `t.${id}.ledger.events.dlq.v1`,
-    CONSUMER_GROUP: `ledger-${id}`,
-    PROJECTION_GROUP: `projections-${id}`,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-    // The product's key: what a product service needs, no admin.
-    API_KEYS: JSON.stringify([{ name: 'chat-product', sha256: hashApiKey(PRODUCT_KEY), scopes: ['usage:write', 'accounts:read', 'holds:write', 'grants:write', 'portal:mint'] }]),
-  };
+  // The product's key: what a product service needs, no admin.
+  const { env } = ledgerTestEnv([{ name: 'chat-product', key: PRODUCT_KEY, scopes: ['usage:write', 'accounts:read', 'holds:write', 'grants:write', 'portal:mint'] }]);
   const drops: (() => Promise<void>)[] = [];
   const services: ServiceProcess[] = [];
   let tally: TallyClient;

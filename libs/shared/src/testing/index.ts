@@ -53,3 +53,4 @@ export * from './openapi-contract.harness';
 export * from './json-schema-arbitrary.fixtures';
 export * from './openapi-fuzz.fixtures';
 export * from './openapi-fuzz.harness';
+export * from './ledger-test-env.fixtures';
