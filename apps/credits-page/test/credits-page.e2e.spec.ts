@@ -346,6 +346,13 @@ describe('the credits page in Chromium, on the real services', () => {
     await waitFor(async () => (await text(page, 'connection')) === 'Live', 20_000, 100);
     expect(await page.getByTestId('low-credit').count()).toBe(0);
     const available = parseCredits((await api(`/v1/accounts/${ACCOUNT}/balance`)).available);
+    /** Before a screenshot: the page's usage totals show the usage just reported (they refresh after the balance). */
+    let requests = Number((await api(`/v1/accounts/${ACCOUNT}/usage?period=30d`)).totals.requests);
+    const usageShown = async () => {
+      requests += 1;
+      await waitFor(async () => Number((await api(`/v1/accounts/${ACCOUNT}/usage?period=30d`)).totals.requests) === requests, 30_000, 100);
+      await waitFor(async () => Number(await text(page, 'total-requests')) === requests, 15_000, 100);
+    };
     // Down to 1.5 credits: below 20% (2) of the 10-credit allocation, above 5%.
     const spend = available - 1_500_000n;
     await tally.reportUsage(chat('gpt-4o', Number(spend / 10n))); // gpt-4o output: 10 credits per million tokens
@@ -353,6 +360,7 @@ describe('the credits page in Chromium, on the real services', () => {
     expect(await testId(page, 'low-credit').getAttribute('data-alert')).toBe('low-20');
     expect(await text(page, 'low-credit')).toContain('below 20%');
     expect(await testId(page, 'allowance-bar').getAttribute('data-alert')).toBe('low-20');
+    await usageShown();
     await page.screenshot({ path: join(SHOTS, 'credits-page-low-credit.png'), fullPage: false });
 
     // 2 credits more than there are: available 0, 0.5 owed.
@@ -363,6 +371,7 @@ describe('the credits page in Chromium, on the real services', () => {
     expect(micros(await text(page, 'available'))).toBe(0n);
     expect(micros(await text(page, 'overdraft'))).toBe(500_000n);
     expect(await page.getByTestId('low-credit').count()).toBe(0);
+    await usageShown();
     await page.screenshot({ path: join(SHOTS, 'credits-page-insufficient.png'), fullPage: false });
   }, 90_000);
 
