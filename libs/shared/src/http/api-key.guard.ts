@@ -63,6 +63,12 @@ export class ApiKeyGuard implements CanActivate {
           `they are refused from ${LEGACY_SCOPES_REMOVED_IN} on: configure the job scopes instead (README "API").`,
       );
     }
+    for (const { key, namespace } of keys.openEndedNamespaces()) {
+      new Logger('ApiKeyGuard').warn(
+        `API key "${key}" has the namespace "${namespace}", which also covers accounts such as "${namespace}x…"; ` +
+          `end a prefix with a delimiter ("${namespace}-") unless that is meant (README "API").`,
+      );
+    }
   }
 
   /** Synchronous for API keys (the hot path); a portal token's signature check is asynchronous. */

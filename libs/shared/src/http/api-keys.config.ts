@@ -65,6 +65,14 @@ export class ApiKeyRegistry {
     return this.keys.find((key) => timingSafeEqual(key.sha256, presented));
   }
 
+  /**
+   * Namespaces that end in a letter or digit, by key name: `chat` also covers `chatbot-…`, another product's accounts
+   * perhaps (warned about at boot; README "API": end a prefix with a delimiter such as `chat-`).
+   */
+  openEndedNamespaces(): { key: string; namespace: string }[] {
+    return this.keys.flatMap((key) => (key.namespaces ?? []).filter((namespace) => /[A-Za-z0-9]$/.test(namespace)).map((namespace) => ({ key: key.name, namespace })));
+  }
+
   /** The keys configured with a deprecated scope (README "API": the legacy mapping and its end). */
   withLegacyScopes(): ApiKey[] {
     return this.keys.filter((key) => key.legacyScopes.length > 0);

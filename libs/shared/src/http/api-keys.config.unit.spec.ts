@@ -38,6 +38,16 @@ describe('ApiKeyRegistry', () => {
     expect(keys.find('b')?.namespaces).toBeUndefined();
   });
 
+  it('given a namespace without a trailing delimiter, then it is listed for a boot warning (chat also covers chatbot-1)', () => {
+    const registry = ApiKeyRegistry.fromJson(
+      JSON.stringify([
+        { name: 'chat', sha256: hashApiKey('k1'), scopes: ['accounts:read'], namespaces: ['chat', 'shared-'] },
+        { name: 'karma', sha256: hashApiKey('k2'), scopes: ['accounts:read'], namespaces: ['karma_'] },
+      ]),
+    );
+    expect(registry.openEndedNamespaces()).toEqual([{ key: 'chat', namespace: 'chat' }]);
+  });
+
   it('refuses an empty namespace list or an empty prefix (either would silently mean something else)', () => {
     const entry = (namespaces: unknown) => JSON.stringify([{ name: 'x', sha256: hashApiKey('k'), scopes: ['usage:write'], namespaces }]);
     expect(() => ApiKeyRegistry.fromJson(entry([]))).toThrow(ContractViolation);
