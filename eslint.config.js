@@ -6,6 +6,7 @@
 //   type:infra     event store and Kafka adapters
 //   type:ledger    the ledger's own code that its service and the operator CLI share (event codec, read models)
 //   type:app       the four services and the operator CLI: may use libs, never another app
+//   type:frontend  apps/credits-page, in browsers: money (kernel) and the API's generated types (client) only
 //   type:client    libs/client, published as @tally/client for product services: stands alone (no other project);
 //                  only its tests use the test helpers, and only tests (and examples) elsewhere use it
 const nx = require('@nx/eslint-plugin');
@@ -24,12 +25,16 @@ const depConstraints = [
   { sourceTag: 'type:ledger', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra', 'type:ledger'] },
   { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:kernel', 'type:domain', 'type:shared', 'type:infra', 'type:ledger'] },
   { sourceTag: 'type:client', onlyDependOnLibsWithTags: [], bannedExternalImports: frameworks },
+  // The credits page runs in browsers: money arithmetic (kernel) and the API's generated types (client), no server code.
+  { sourceTag: 'type:frontend', onlyDependOnLibsWithTags: ['type:kernel', 'type:client'], bannedExternalImports: frameworks },
 ];
 // Tests of the services may use the client (the e2e tests call the API through it), and the client's own tests
 // the test helpers that start the services; the published client code keeps the constraint above.
 const testDepConstraints = depConstraints.map((constraint) =>
   constraint.sourceTag === 'type:app' ? { ...constraint, onlyDependOnLibsWithTags: [...constraint.onlyDependOnLibsWithTags, 'type:client'] }
   : constraint.sourceTag === 'type:client' ? { ...constraint, onlyDependOnLibsWithTags: ['type:shared', 'type:infra', 'type:contracts', 'type:kernel'], bannedExternalImports: [] }
+  // The credits page's browser tests start the real services (test helpers, Kafka) and report usage with the client.
+  : constraint.sourceTag === 'type:frontend' ? { ...constraint, onlyDependOnLibsWithTags: ['type:kernel', 'type:client', 'type:shared', 'type:infra', 'type:contracts'], bannedExternalImports: [] }
   : constraint,
 );
 

@@ -1,48 +1,19 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { balanceFrom, type Balance } from './credits.model';
 import { usageQuery, type RangeChoice } from './usage-range.model';
+import type { components } from '@tally/client';
 
 /**
  * The ledger API as the credits page uses it, with the portal token as the bearer: the session (who, what rights,
  * which links), the balance and its live stream, usage, the history and the CSV export. Nothing else: a portal
  * token can read one account, never spend or mint.
  */
-export interface PortalSession {
-  accountId: string;
-  expiresAt?: string;
-  rights: string[];
-  links: { checkoutUrl?: string; upgradeUrl?: string };
-  timeZone?: string | null;
-}
-
-export interface UsageBucket {
-  credits: string;
-  requests: number;
-}
-
-export interface UsageSummary {
-  from: string;
-  to: string;
-  totals: UsageBucket;
-  byModel: (UsageBucket & { model: string })[];
-  byFeature: (UsageBucket & { feature: string })[];
-  byDay: (UsageBucket & { day: string })[];
-}
-
-export interface TransactionItem {
-  streamVersion: number;
-  eventId: string;
-  type: string;
-  amount: string | null;
-  balanceAfter: string;
-  occurredAt: string;
-  details: Record<string, unknown>;
-}
-
-export interface TransactionPage {
-  items: TransactionItem[];
-  nextCursor: string | null;
-}
+/** The API's own shapes, from the OpenAPI document (@tally/client's generated types: erased from the bundle). */
+type Schemas = components['schemas'];
+export type PortalSession = Schemas['PortalSessionDto'];
+export type UsageSummary = Schemas['UsageSummaryDto'];
+export type TransactionItem = Schemas['TransactionItemDto'];
+export type TransactionPage = Schemas['TransactionPageDto'];
 
 /** An answer other than 2xx, with the API's stable error code (`ACCOUNT_NOT_FOUND`, `UNAUTHORIZED`, …). */
 export class PortalApiError extends Error {
