@@ -241,6 +241,14 @@ describe('corrections: refunds and voids', () => {
       await historyWith(C, 'GrantVoided', 2);
       await expectHistoryAddsUp(C);
     });
+
+    it('voids a grant whose idempotency key is as long as keys may be (its grant id is then 134 characters)', async () => {
+      const key = 'k'.repeat(128);
+      expect((await api.post(`/v1/accounts/${C}/grants`, { reason: 'test grant', idempotencyKey: key, amount: '1' })).status).toBe(201);
+      const voided = await voidGrant(C, `grant:${key}`, { idempotencyKey: 'v-long', reason: 'granted twice' });
+      expect(voided).toMatchObject({ status: 201, body: { grantId: `grant:${key}`, amount: '1' } });
+      expect((await voidGrant(C, `grant:${key}x`, { idempotencyKey: 'v-longer', reason: 'r' })).status).toBe(400);
+    });
   });
 
   it('the typed client (@tally/client) refunds and voids, and throws the coded refusals', async () => {

@@ -1,5 +1,6 @@
 import { Param, type PipeTransform } from '@nestjs/common';
 import { ContractViolation, ID_PATTERN } from '@tally/contracts';
+import { GRANT_ID_PATTERN } from '@tally/shared';
 
 const ID_RULE = 'must be 1-128 characters of letters, digits and . _ : @ -';
 
@@ -40,5 +41,20 @@ class IdPipe implements PipeTransform<string, string> {
   }
 }
 
-/** Any id path parameter (`:usageId`, `:grantId`), validated like every id on the wire (400 naming it). */
+/** Any id path parameter (`:usageId`), validated like every id on the wire (400 naming it). */
 export const IdParam = (field: string) => Param(field, new IdPipe(field));
+
+class GrantIdPipe implements PipeTransform<string, string> {
+  transform(value: string): string {
+    if (!GRANT_ID_PATTERN.test(value)) {
+      throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'grantId', reason: 'must be a grant id as a grant or purchase answered it (e.g. grant:<idempotencyKey>)' }]);
+    }
+    return value;
+  }
+}
+
+/**
+ * `:grantId`: `grant:<idempotencyKey>`, `purchase:<paymentReference>` and the like, whose key may itself be 128
+ * characters (GRANT_ID_PATTERN), so longer than a plain id (400 naming `grantId`).
+ */
+export const GrantIdParam = () => Param('grantId', new GrantIdPipe());

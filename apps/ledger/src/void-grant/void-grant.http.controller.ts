@@ -1,8 +1,8 @@
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiErrors, ApiIdParam, ApiKeyName, RequireScope } from '@tally/shared';
-import { AccountIdParam, IdParam } from '../accounts/account-id.decorator';
+import { ApiErrors, ApiGrantIdParam, ApiIdParam, ApiKeyName, RequireScope } from '@tally/shared';
+import { AccountIdParam, GrantIdParam } from '../accounts/account-id.decorator';
 import { VoidGrantHandler } from './void-grant.handler';
 import { VoidGrantRequest } from './void-grant.request.dto';
 import { GrantVoidedResponseDto } from './void-grant.response.dto';
@@ -17,7 +17,7 @@ export class VoidGrantHttpController {
   @Post('grants/:grantId/void')
   @HttpCode(201)
   @RequireScope('corrections:write')
-  @ApiIdParam('grantId', 'The grantId a grant or purchase answered: `grant:<idempotencyKey>` or `purchase:<paymentReference>`')
+  @ApiGrantIdParam('grantId', 'The grantId a grant or purchase answered: `grant:<idempotencyKey>` or `purchase:<paymentReference>`')
   @ApiOperation({
     operationId: 'voidGrant',
     summary: 'Void a grant or a purchase (a correction): removes what is left of it; idempotent by idempotencyKey',
@@ -35,7 +35,7 @@ export class VoidGrantHttpController {
   })
   async void(
     @AccountIdParam() accountId: string,
-    @IdParam('grantId') grantId: string,
+    @GrantIdParam() grantId: string,
     @Body() body: VoidGrantRequest,
     @ApiKeyName() actor: string | undefined,
     @Res({ passthrough: true }) res: FastifyReply,

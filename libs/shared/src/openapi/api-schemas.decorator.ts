@@ -54,3 +54,13 @@ export const API_ID_PATTERN = ID_PATTERN.source;
 /** A path parameter that is an id (`:accountId`, `:holdId`): 1-128 characters of letters, digits and . _ : @ - */
 export const ApiIdParam = (name: string, description?: string) =>
   ApiParam({ name, description, schema: { type: 'string', pattern: API_ID_PATTERN, minLength: 1, maxLength: 128 } });
+
+/**
+ * A grant's id as the ledger answers it: its kind's prefix and the idempotency key, payment reference or cycle id it
+ * came from (up to 128 characters), so up to 138 characters in all; or any plain id.
+ */
+export const GRANT_ID_PATTERN = /^(?:(?:grant|purchase|allowance|refund):[A-Za-z0-9._:@-]{1,128}|[A-Za-z0-9._:@-]{1,128})$/;
+
+/** `:grantId`: the id a grant or purchase answered (GRANT_ID_PATTERN). */
+export const ApiGrantIdParam = (name: string, description?: string) =>
+  ApiParam({ name, description, schema: { type: 'string', pattern: GRANT_ID_PATTERN.source, minLength: 1, maxLength: 138 } });
