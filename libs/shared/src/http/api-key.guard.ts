@@ -76,7 +76,7 @@ export class ApiKeyGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const bearer = bearerOf(request);
     const entry = bearer === undefined ? undefined : this.keys.find(bearer);
     if (!entry) {
       if (bearer !== undefined && hasPortalTokenShape(bearer)) return this.admitPortalToken(bearer, request, targets);
@@ -123,6 +123,11 @@ export class ApiKeyGuard implements CanActivate {
     request.apiKeyName = `portal:${grant.accountId}`;
     return true;
   }
+}
+
+/** What `Authorization: Bearer <credential>` presents (an API key or a portal token); undefined without one. */
+export function bearerOf(request: FastifyRequest): string | undefined {
+  return /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
 }
 
 /** The account a route acts on: its `:accountId`, or `?accountId` (GET /v1/portal/session). */

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from '../logging/pino.logger';
 import { PinoNestLogger } from '../logging/pino-nest.logger';
 import { buildOpenApiDocument } from '../openapi/openapi-document.view';
 import fastifyCors from '@fastify/cors';
-import { ApiKeyGuard, AUTH_STATUS_BY_CODE, type PortalTokenCheck } from './api-key.guard';
+import { ApiKeyGuard, AUTH_STATUS_BY_CODE, bearerOf, type PortalTokenCheck } from './api-key.guard';
 import { ApiKeyRegistry } from './api-keys.config';
 import { enforce, isUnlimitedPath, RATE_LIMIT_STATUS_BY_CODE, RateLimitedError, RateLimitGuard } from './rate-limit.guard';
 import { RateLimiter } from './rate-limit.model';
@@ -192,7 +192,7 @@ function registerDocsAccess(fastify: FastifyInstance, access: 'public' | 'key' |
   fastify.addHook('onRequest', (request, reply, done) => {
     const path = routedPath(request);
     if (!isDocsPath(path) || isUnlimitedPath(path)) return done();
-    const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const bearer = bearerOf(request);
     const key = bearer === undefined ? undefined : keys.find(bearer);
     try {
       if (limiter) enforce(limiter.take(key ? `key:${key.name}` : `ip:${request.ip}`), reply);

@@ -1,7 +1,7 @@
 import type { CanActivate, ExecutionContext } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.errors';
-import { AuthError } from './api-key.guard';
+import { AuthError, bearerOf } from './api-key.guard';
 import type { RateDecision, RateLimiter } from './rate-limit.model';
 
 export class RateLimitedError extends AppError<'RATE_LIMITED'> {}
@@ -66,7 +66,7 @@ export class RateLimitGuard implements CanActivate {
    */
   private refused(request: FastifyRequest, reply: FastifyReply, error: unknown): unknown {
     if (!(error instanceof AuthError)) return error;
-    const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const bearer = bearerOf(request);
     const name = error.code === 'FORBIDDEN' && bearer !== undefined ? this.keyNameOf(bearer) : undefined;
     const decision = this.limiter.take(name !== undefined ? `key:${name}` : `ip:${request.ip}`);
     try {
