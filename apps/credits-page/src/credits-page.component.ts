@@ -5,7 +5,7 @@ import { parseCredits } from '@tally/money';
 import { PortalApi, type TransactionItem, type UsageSummary } from './portal-api.client';
 import { describe, type ConnectionSnapshot } from './portal-connection.service';
 import { PortalElement } from './portal-element.component';
-import { parseDecimals, parseLogo, parseUnit } from './page-options.parser';
+import { httpUrl, parseDecimals, parseLogo, parseUnit } from './page-options.parser';
 import { resolveTimeZone, formatInstant } from './time-zone.model';
 import { transactionCause, featureLabel } from './transaction-cause.view';
 import { customRangeProblem, fillDays, lastDays, type RangeChoice } from './usage-range.model';
@@ -17,16 +17,6 @@ const TRANSACTIONS_PAGE = 20;
 const REFRESH_AFTER_CHANGE_MS = 300;
 
 const capitalize = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
-const httpUrl = (value: string | undefined): string | undefined => {
-  if (!value) return undefined;
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
 /**
  * `<tally-credits-page token="…" unit="credits" logo="…" accent="#…" theme="dark" api-base="https://…">`: the
  * whole credits page (README "Credits page"): the live balance, the allowance used this cycle and when it resets,

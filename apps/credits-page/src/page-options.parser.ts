@@ -33,18 +33,24 @@ export function parseColor(value: string | null | undefined): string | undefined
   return undefined;
 }
 
+/** An absolute http(s) URL, normalised (`HTTPS://X/` → `https://x/`); undefined for anything else (javascript:, garbage). */
+export function httpUrl(value: string | null | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** An http(s) URL or a same-origin path for the logo; nothing that runs code (javascript:, data: other than images). */
 export function parseLogo(value: string | null | undefined): string | undefined {
   const logo = value?.trim() ?? '';
   if (logo === '' || logo.length > 2048) return undefined;
   if (/^data:image\/(png|gif|jpeg|webp);base64,[A-Za-z0-9+/=]+$/.test(logo)) return logo;
   if (/^\/(?!\/)/.test(logo)) return logo;
-  try {
-    const url = new URL(logo);
-    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : undefined;
-  } catch {
-    return undefined;
-  }
+  return httpUrl(logo);
 }
 
 export function parseTheme(value: string | null | undefined): Theme {
@@ -58,13 +64,7 @@ export function parseDecimals(value: string | null | undefined): number {
 /** An http(s) origin (with an optional path) for the API, without a trailing slash; '' for the page's own origin. */
 export function parseApiBase(value: string | null | undefined): string {
   const base = value?.trim() ?? '';
-  if (base === '') return '';
-  try {
-    const url = new URL(base);
-    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href.replace(/\/+$/, '') : '';
-  } catch {
-    return '';
-  }
+  return httpUrl(base)?.replace(/\/+$/, '') ?? '';
 }
 
 /** A portal token as it may appear: base64url segments and dots (a JWS), nothing else. */
