@@ -231,7 +231,9 @@ describe('corrections: refunds and voids', () => {
       expect((await voidGrant(C, 'purchase:pay-c-1', { idempotencyKey: 'v-2', reason: 'chargeback' })).body).toMatchObject({ kind: 'purchased', amount: '5' });
       const replay = await voidGrant(C, 'purchase:pay-c-1', { idempotencyKey: 'v-2', reason: 'chargeback' });
       expect(replay).toMatchObject({ status: 200, body: { amount: '5', duplicate: true } });
-      expect((await voidGrant(C, 'purchase:pay-c-1', { idempotencyKey: 'v-2', reason: 'other' })).body.code).toBe('IDEMPOTENCY_CONFLICT');
+      const conflict = await voidGrant(C, 'purchase:pay-c-1', { idempotencyKey: 'v-2', reason: 'other' });
+      expect(conflict.body).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT', details: { key: 'void:void:v-2' } });
+      expect(JSON.stringify(conflict.body)).not.toMatch(/chargeback|other/); // names the key, quotes neither request's content
       expect(await voidGrant(C, 'purchase:pay-c-1', { idempotencyKey: 'v-3', reason: 'again' })).toMatchObject({ status: 409, body: { code: 'ALREADY_VOIDED' } });
       expect(await voidGrant(C, 'grant:nope', { idempotencyKey: 'v-4', reason: 'r' })).toMatchObject({ status: 404, body: { code: 'GRANT_NOT_FOUND' } });
       expect((await voidGrant(C, 'grant:welcome', { idempotencyKey: 'v-5' })).status).toBe(400);

@@ -317,6 +317,13 @@ describe('corrections: voiding a grant or a purchase', () => {
     after.when(voidCommand('v1', 'purchase:p1', 'other')).thenThrows('IDEMPOTENCY_CONFLICT');
   });
 
+  it('names only the key in an IDEMPOTENCY_CONFLICT, never the content first sent with it (a reason is free text)', () => {
+    const after = given([...spentAcrossTwo, voided('v1', 'purchase:p1', 'purchased', cr(8))]);
+    const error = after.when(voidCommand('v1', 'purchase:p1', 'a reason with a secret')).thenThrows('IDEMPOTENCY_CONFLICT') as { message: string; details: unknown };
+    expect(error.details).toEqual({ key: 'void:void:v1' });
+    expect(JSON.stringify([error.message, error.details])).not.toMatch(/secret|purchase:p1/);
+  });
+
   it('requires a reason', () => {
     given(spentAcrossTwo).when(voidCommand('v1', 'purchase:p1', '')).thenThrows('INVALID_COMMAND', { field: 'reason' });
   });

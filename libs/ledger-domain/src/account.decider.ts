@@ -552,11 +552,8 @@ function isRepeat(state: AccountState, key: string, fingerprint: string): boolea
   const first = state.seen.get(key);
   if (first === undefined) return false;
   if (first === fingerprint) return true;
-  throw new AccountError(AccountErrorCode.IdempotencyConflict, `${key} was already used with different content`, {
-    key,
-    first,
-    now: fingerprint,
-  });
+  // Only the key: the fingerprints hold what the caller sent (free-text reasons among it), and a refusal quotes no input.
+  throw new AccountError(AccountErrorCode.IdempotencyConflict, `${key} was already used with different content`, { key });
 }
 
 const isDue = (instant: string, now: Date): boolean => Date.parse(instant) <= now.getTime();
