@@ -19,7 +19,7 @@ interface CostedLine {
 function count(value: number | undefined, field: string): bigint {
   if (value === undefined || value === null) throw new PricingError('INVALID_USAGE', `${field} is required`, { field });
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new PricingError('INVALID_USAGE', `${field} must be a non-negative safe integer, got ${String(value)}`, { field });
+    throw new PricingError('INVALID_USAGE', `${field} must be a non-negative safe integer`, { field });
   }
   return BigInt(value);
 }
@@ -28,7 +28,8 @@ function modelOf(version: RateCardVersion, model: string | undefined, field: str
   if (typeof model !== 'string' || model === '') throw new PricingError('INVALID_USAGE', `${field} is required`, { field });
   const prices = version.models.get(model);
   if (!prices) {
-    throw new PricingError('UNKNOWN_MODEL', `model "${model}" is not on rate card ${version.version}`, { field, model });
+    // What the caller sent is not quoted (in the message or the details): a refusal never echoes input.
+    throw new PricingError('UNKNOWN_MODEL', `${field} names a model that is not on rate card ${version.version}`, { field });
   }
   return prices;
 }
@@ -62,10 +63,9 @@ function costLines(version: RateCardVersion, usage: UsageToPrice): CostedLine[] 
       }
       const perImage = table.get(usage.resolution);
       if (perImage === undefined) {
-        throw new PricingError('UNKNOWN_RESOLUTION', `rate card ${version.version} has no price for ${model} at ${usage.resolution}`, {
+        throw new PricingError('UNKNOWN_RESOLUTION', `rate card ${version.version} has no price for ${model} at that resolution`, {
           field: 'resolution',
           model,
-          resolution: usage.resolution,
         });
       }
       return [{ line: { model, feature, images: usage.images, resolution: usage.resolution }, fine: perImage * images * FINE_PER_MICRO, field: 'images' }];
