@@ -58,8 +58,9 @@ function table(r: Results): Row[] {
       figure: `ledger throughput, Kafka-direct (${num(t.events)} events)`,
       value: `${num(t.eventsPerSec)} events/s${pct(t.eventsPerSec, raw.pgRowsPerSec).replace('of it', 'of PG')}`,
       rawLimit: limits,
-      target: '≥ 5,000/s',
-      met: t.eventsPerSec >= 5_000 ? 'yes' : 'no',
+      // Issue 17's targets: 20,000/s is the goal; met at ≥ 12,000/s and ≥ half the batched-INSERT rate of the same run.
+      target: `≥ 12,000/s and ≥ 0.5 × PG INSERT${raw.pgRowsPerSec ? ` (${num(raw.pgRowsPerSec / 2)}/s)` : ''}; goal 20,000/s`,
+      met: t.eventsPerSec >= 12_000 && (raw.pgRowsPerSec === undefined || t.eventsPerSec >= raw.pgRowsPerSec / 2) ? 'yes' : 'no',
     });
     rows.push({ figure: 'ledger throughput incl. cold start after /health', value: `${num(t.eventsPerSecFromReady)} events/s`, rawLimit: `CPU: ledger ${num(t.ledgerCpuPercent)}%, projector ${num(t.projectorCpuPercent)}% of 1 core`, target: '—', met: '—' });
     rows.push({ figure: 'balances reflect all events (after first batch)', value: `${num(t.projectionSeconds, 1)} s (lag ${num(t.projectionLagSeconds, 1)} s)`, rawLimit: `ledger ${num(t.ledgerSeconds, 1)} s`, target: '—', met: '—' });
@@ -69,8 +70,8 @@ function table(r: Results): Row[] {
       figure: `event→balance latency at ${num(l.rate)}/s (${l.rateReason})`,
       value: `p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)} (n=${l.samples}${l.missed ? `, missed ${l.missed}` : ''}; backlog at end ${num(l.backlogAtEnd)})`,
       rawLimit: `Kafka avg ack ${raw.kafkaAvgLatencyMs !== undefined ? ms(raw.kafkaAvgLatencyMs) : 'n/a'} (perf, saturated)`,
-      target: 'p99 ≤ 1 s',
-      met: l.p99 <= 1_000 && l.missed === 0 ? 'yes' : 'no',
+      target: 'p99 ≤ 250 ms',
+      met: l.p99 <= 250 && l.missed === 0 ? 'yes' : 'no',
     });
   }
   if (r.authz) {
@@ -79,8 +80,8 @@ function table(r: Results): Row[] {
       figure: `authorization paced at ${num(a.targetRate)} req/s (${a.accounts} accounts)`,
       value: `${num(a.achievedRate)} req/s; p50 ${ms(a.p50)} p95 ${ms(a.p95)} p99 ${ms(a.p99)} max ${ms(a.max)}; errors ${a.errors}`,
       rawLimit: `401 at same pace p99 ${ms(a.floorAtRate.p99)}; max rate: 401 ${num(a.raw.floor.requestsPerSec)} req/s, /health ${num(a.raw.health.requestsPerSec)} req/s`,
-      target: 'p99 ≤ 10 ms',
-      met: a.p99 <= 10 && a.errors === 0 && a.achievedRate >= a.targetRate * 0.95 ? 'yes' : 'no',
+      target: 'p99 ≤ 5 ms',
+      met: a.p99 <= 5 && a.errors === 0 && a.achievedRate >= a.targetRate * 0.95 ? 'yes' : 'no',
     });
   }
   if (r.ingest) {
@@ -93,8 +94,20 @@ function table(r: Results): Row[] {
       met: '—',
     });
   }
+  // Issue 17's targets this bench does not measure yet: printed, so the table shows the whole gap, never met.
+  for (const [figure, target] of NOT_MEASURED_YET) rows.push({ figure, value: 'not measured yet', rawLimit: '—', target, met: 'no' });
   return rows;
 }
+
+const NOT_MEASURED_YET: ReadonlyArray<readonly [string, string]> = [
+  ['HTTP path: POST /v1/usage-events batches → balance, sustained', '≥ 12,000/s; p99 ≤ 250 ms at half'],
+  ["single-event append vs Emmett's appendToStream, 1 and 8 callers", '≥ 1.5 × Emmett'],
+  ['readAll on a store of ≥ 1 M events', '≥ 50,000 events/s'],
+  ['throughput and p99 with 1 k, 100 k and 1 M accounts', 'a flat curve'],
+  ['loading an account with 100 k events (snapshots)', '≤ 50 ms'],
+  ['ledger RSS with 1 M accounts touched', '≤ 512 MB'],
+  ['open-loop event→balance latency, 10% … 100% of the sustained rate', 'a curve'],
+];
 
 function printTable(rows: Row[]): void {
   const headers: Row = { figure: 'figure', value: 'value', rawLimit: 'raw limit (same run)', target: 'target', met: '—' };
