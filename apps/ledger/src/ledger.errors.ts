@@ -52,8 +52,11 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   GRANT_NOT_VOIDABLE: 409,
 };
 
-/** Domain and pricing errors → the ledger's coded errors (the domain itself knows no transport). */
-export function toLedgerError(error: unknown): unknown {
+/**
+ * Domain and pricing errors → the ledger's coded errors (the domain itself knows no transport). `fieldPrefix`
+ * is where the priced usage sits in the request (e.g. `usage.`), so a pricing error names the request's field.
+ */
+export function toLedgerError(error: unknown, fieldPrefix = ''): unknown {
   if (isEventStoreError(error, EventStoreErrorCode.WRONG_EXPECTED_VERSION)) {
     return new LedgerError('ACCOUNT_BUSY', 'The account is being changed by other writes; retry with the same idempotency key.');
   }
@@ -62,7 +65,10 @@ export function toLedgerError(error: unknown): unknown {
   }
   if (error instanceof PricingError) {
     const code = error.code === 'AMOUNT_OUT_OF_RANGE' ? 'AMOUNT_OUT_OF_RANGE' : 'UNPRICEABLE_USAGE';
-    return new LedgerError(code, error.message, jsonSafe(error.details));
+    // The model and resolution the caller sent stay out of the answer: a refusal quotes no input.
+    const { model: _model, resolution: _resolution, ...details } = error.details ?? {};
+    if (details.field !== undefined) details.field = `${fieldPrefix}${details.field}`;
+    return new LedgerError(code, error.message, jsonSafe(details));
   }
   return error;
 }

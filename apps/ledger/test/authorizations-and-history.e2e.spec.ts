@@ -59,7 +59,9 @@ describe('authorizations, holds and the live balance', () => {
     // 200,000 output tokens of gpt-4o = 2 credits > 1 available
     const refused = await authorize('acct-one', { usage: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 200_000 } });
     expect(refused.body).toMatchObject({ code: 'INSUFFICIENT_CREDITS', required: '2', available: '1' });
-    expect((await authorize('acct-one', { usage: { feature: 'chat', model: 'nope', inputTokens: 1, outputTokens: 1 } })).status).toBe(400);
+    const unknown = await authorize('acct-one', { usage: { feature: 'chat', model: 'gpt-9-imaginary', inputTokens: 1, outputTokens: 1 } });
+    expect(unknown).toMatchObject({ status: 400, body: { code: 'UNPRICEABLE_USAGE', details: { field: 'usage.model' } } });
+    expect(JSON.stringify(unknown.body)).not.toContain('gpt-9-imaginary'); // the refusal names the field, quotes no input
   });
 
   it('answers 404 for an account never seen and 400 for a malformed id or body', async () => {

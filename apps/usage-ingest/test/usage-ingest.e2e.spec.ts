@@ -119,12 +119,13 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(received.some((m) => m.value.id === 'u-clash')).toBe(false);
   });
 
-  it('refuses a model the rate card cannot price, naming it, and produces nothing', async () => {
+  it('refuses a model the rate card cannot price, naming the field (not quoting the model), and produces nothing', async () => {
     const response = await post(chat('u-unknown-model', { model: 'gpt-9-imaginary' }));
     expect(response.status).toBe(400);
     const body = (await response.json()) as { code: string; details: { field: string; reason: string }[] };
     expect(body.code).toBe('VALIDATION_FAILED');
-    expect(body.details).toEqual([expect.objectContaining({ field: 'model', reason: expect.stringContaining('gpt-9-imaginary') })]);
+    expect(body.details).toEqual([{ field: 'model', reason: expect.stringContaining('not on rate card 2026-11-01') }]);
+    expect(JSON.stringify(body)).not.toContain('gpt-9-imaginary');
   });
 
   it('refuses a whole batch with a per-event error list when one event is bad', async () => {

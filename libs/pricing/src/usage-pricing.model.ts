@@ -28,8 +28,9 @@ function modelOf(version: RateCardVersion, model: string | undefined, field: str
   if (typeof model !== 'string' || model === '') throw new PricingError('INVALID_USAGE', `${field} is required`, { field });
   const prices = version.models.get(model);
   if (!prices) {
-    // What the caller sent is not quoted (in the message or the details): a refusal never echoes input.
-    throw new PricingError('UNKNOWN_MODEL', `${field} names a model that is not on rate card ${version.version}`, { field });
+    // The message quotes nothing the caller sent (it is shown to HTTP callers); `model` is in the details for the
+    // operator (a dead letter's details), which the HTTP transports do not pass on (see toLedgerError).
+    throw new PricingError('UNKNOWN_MODEL', `${field} names a model that is not on rate card ${version.version}`, { field, model });
   }
   return prices;
 }
@@ -66,6 +67,7 @@ function costLines(version: RateCardVersion, usage: UsageToPrice): CostedLine[] 
         throw new PricingError('UNKNOWN_RESOLUTION', `rate card ${version.version} has no price for ${model} at that resolution`, {
           field: 'resolution',
           model,
+          resolution: usage.resolution,
         });
       }
       return [{ line: { model, feature, images: usage.images, resolution: usage.resolution }, fine: perImage * images * FINE_PER_MICRO, field: 'images' }];

