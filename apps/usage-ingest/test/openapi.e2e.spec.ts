@@ -41,8 +41,10 @@ describe('usage-ingest and its OpenAPI document', () => {
   });
 
   it('answers valid and invalid requests to every operation only as the document describes', async () => {
+    // One instant for every event: the same id sent twice must be the same content, or it is a conflict (409).
+    const occurredAt = new Date().toISOString();
     const chat = (id: string) => ({
-      id, accountId: 'acct-openapi', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 10, outputTokens: 5, metadata: { source: 'chat-ui' },
+      id, accountId: 'acct-openapi', occurredAt, feature: 'chat', model: 'gpt-4o', inputTokens: 10, outputTokens: 5, metadata: { source: 'chat-ui' },
     });
     const problems = await conformanceProblems(contract, base, KEY, {
       recordUsage: [
