@@ -137,6 +137,32 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(received.some((m) => m.value.id === 'b-1')).toBe(false);
   });
 
+  it('refuses property names JavaScript reserves (constructor, __proto__, toString) with 400 naming the object, never a 500 or a silently dropped label', async () => {
+    for (const name of ['constructor', 'toString']) {
+      const response = await fetch(`${base}/v1/usage-events`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${WRITER}` },
+        body: JSON.stringify(chat(`u-reserved-${name}`)).replace(/}$/, `,"metadata":{"${name}":"x"}}`),
+      });
+      expect({ name, status: response.status }).toEqual({ name, status: 400 });
+      const answer = (await response.json()) as { code: string; details: { field: string; reason: string }[] };
+      expect(answer).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'metadata', reason: expect.stringContaining('JavaScript reserves') }] });
+    }
+    // __proto__ never gets that far: the body parser refuses it (secure-json-parse), also a 400.
+    const proto = await fetch(`${base}/v1/usage-events`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${WRITER}` },
+      body: JSON.stringify(chat('u-reserved-proto')).replace(/}$/, ',"metadata":{"__proto__":"x"}}'),
+    });
+    expect({ status: proto.status, code: ((await proto.json()) as { code: string }).code }).toEqual({ status: 400, code: 'INVALID_JSON' });
+    const topLevel = await fetch(`${base}/v1/usage-events`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${WRITER}` },
+      body: JSON.stringify(chat('u-reserved-top')).replace(/}$/, ',"valueOf":1}'),
+    });
+    expect(topLevel.status).toBe(400);
+    expect(((await topLevel.json()) as { details: { field: string }[] }).details).toEqual([{ field: '(root)', reason: expect.stringContaining('JavaScript reserves') }]);
+    await sleep(300);
+    expect(received.some((m) => String(m.value.id).startsWith('u-reserved'))).toBe(false);
+  });
+
   it('accepts a council event with one response per model', async () => {
     const response = await post({
       id: 'council-1', accountId: 'acct-ingest', occurredAt: new Date().toISOString(), feature: 'council',

@@ -9,8 +9,15 @@ export const MAX_JSON_DEPTH = 32;
 const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
+ * Property names every JavaScript object inherits (constructor, __proto__, toString, hasOwnProperty, ...). No contract
+ * has one, and class-transformer would drop such a property silently or, for `constructor`, fail with a TypeError.
+ */
+const RESERVED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
  * The first place in a parsed JSON value that no store can hold and no contract needs: a string (value or
- * property name) with a NUL or an unpaired surrogate, or nesting deeper than `maxDepth`. The issue names the
+ * property name) with a NUL or an unpaired surrogate, a property name JavaScript reserves, or nesting deeper than
+ * `maxDepth`. The issue names the
  * field by its path and never quotes the offending text. Iterative, so a hostile depth cannot overflow the stack.
  */
 export function findUnsafeJson(value: unknown, prefix = '', maxDepth = MAX_JSON_DEPTH): FieldIssue | undefined {
@@ -27,6 +34,7 @@ export function findUnsafeJson(value: unknown, prefix = '', maxDepth = MAX_JSON_
     const entries: [string, unknown][] = Array.isArray(node) ? node.map((v, i) => [String(i), v]) : Object.entries(node);
     for (const [key, child] of entries) {
       if (UNSTORABLE_TEXT.test(key)) return { field, reason: 'has a property name with a NUL character or an unpaired UTF-16 surrogate' };
+      if (RESERVED_NAMES.has(key)) return { field, reason: 'has a property name JavaScript reserves (constructor, __proto__, toString, ...)' };
       stack.push([child, path ? `${path}.${key}` : key, depth + 1]);
     }
   }

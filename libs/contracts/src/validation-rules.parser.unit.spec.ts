@@ -13,6 +13,9 @@ describe('JSON that no store can hold', () => {
     ['a lone high surrogate', { list: ['ok', '\ud83d'] }, 'list.1'],
     ['a lone low surrogate', { s: '\ude00x' }, 's'],
     ['a NUL in a property name', { a: { 'k\u0000': 1 } }, 'a'],
+    ['a property named constructor', JSON.parse('{"a": {"constructor": "x"}}') as object, 'a'],
+    ['a property named __proto__', JSON.parse('{"list": [{"__proto__": {}}]}') as object, 'list.0'],
+    ['a property named toString at the root', JSON.parse('{"toString": 1}') as object, '(root)'],
   ])('finds %s and names its field', (_name, value, field) => {
     expect(findUnsafeJson(value)).toEqual({ field, reason: expect.any(String) });
   });
@@ -28,6 +31,13 @@ describe('JSON that no store can hold', () => {
     let ok: unknown = 1;
     for (let i = 0; i < 32; i += 1) ok = [ok];
     expect(findUnsafeJson(ok)).toBeUndefined();
+  });
+
+  it('makes a Kafka-direct usage message with a reserved name in its metadata a contract violation, not a TypeError (was UNPARSEABLE)', () => {
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const raw = usage(chat).replace(/}}$/, `,"metadata":{"${name}":"x"}}}`);
+      expect(() => parseMessage(Topics.usageEvents, raw)).toThrow(ContractViolation);
+    }
   });
 
   it('makes a Kafka-direct usage message with a NUL in its metadata a contract violation (dead-lettered, not stored)', () => {
