@@ -20,7 +20,8 @@ const common = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper,
   testEnvironment: 'node',
-  setupFiles: ['reflect-metadata'],
+  // jest.setup.ts: the compiled validation paths are checked against class-transformer and class-validator on every value.
+  setupFiles: ['reflect-metadata', '<rootDir>/jest.setup.ts'],
   modulePathIgnorePatterns: ['<rootDir>/dist', '<rootDir>/.cache'],
 };
 

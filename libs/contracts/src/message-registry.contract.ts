@@ -72,7 +72,8 @@ export function parseMessage<T extends TopicName>(topic: T, raw: Buffer | string
     ]);
   }
   const sentVersion = envelope.version;
-  const data = upcastToCurrent(message, sentVersion, validateInto(cls, (json as { data: unknown }).data, 'INVALID_PAYLOAD', 'data'));
+  // The envelope's check covered `data` (findUnsafeJson walks the whole message).
+  const data = upcastToCurrent(message, sentVersion, validateInto(cls, (json as { data: unknown }).data, 'INVALID_PAYLOAD', 'data', { checkedSafe: true }));
   Object.assign(envelope, { data, version: message.version });
   // The registry is the type map: the type and class were looked up in it, so the result is the union member.
   return { topic, type: envelope.type, data, envelope, sentVersion } as unknown as ParsedMessage<T>;

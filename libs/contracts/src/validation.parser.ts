@@ -1,8 +1,25 @@
+import { isDeepStrictEqual } from 'node:util';
 import { plainToInstance, type ClassConstructor } from 'class-transformer';
 import { ValidationError, registerDecorator, validateSync, type ValidationOptions } from 'class-validator';
 import { MAX_BALANCE_MICROS, formatCredits, isCreditString, parseCredits, type Micro } from '@tally/money';
+import { passesValidation } from './compiled-validator.parser';
 import { ContractViolation, type ContractViolationCode, type FieldIssue } from './contract.errors';
+import { jsonToInstance } from './json-to-instance.parser';
 import { findUnsafeJson } from './validation-rules.parser';
+
+/** What every edge transforms and validates with (the compiled paths build and answer the same for these options). */
+const TRANSFORM_OPTIONS = { enableImplicitConversion: false } as const;
+const VALIDATE_OPTIONS = { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true } as const;
+let crossCheck = false;
+
+/**
+ * For tests (jest.setup.ts turns it on for every test file): each value is also built by class-transformer and
+ * validated by class-validator, and any difference from the compiled paths is an error, so the whole suite holds
+ * them to the same answers.
+ */
+export function crossCheckCompiledValidation(on: boolean): void {
+  crossCheck = on;
+}
 
 /** Account ids, usage ids, idempotency keys: 1–128 printable characters without spaces. */
 export const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -24,14 +41,26 @@ export function validateInto<T extends object>(
   plain: unknown,
   code: ContractViolationCode = 'INVALID_PAYLOAD',
   prefix = '',
+  /** `plain` is part of a value already found safe (findUnsafeJson), e.g. a message's data after its envelope. */
+  { checkedSafe = false }: { checkedSafe?: boolean } = {},
 ): T {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
     throw new ContractViolation(code, [{ field: prefix || '(root)', reason: 'must be a JSON object' }]);
   }
-  const unsafe = findUnsafeJson(plain, prefix);
+  const unsafe = checkedSafe ? undefined : findUnsafeJson(plain, prefix);
   if (unsafe) throw new ContractViolation(code, [unsafe]);
-  const instance = plainToInstance(cls, plain, { enableImplicitConversion: false });
-  const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  // The common case (plain JSON, a valid value) takes the compiled paths; class-transformer builds what they do not
+  // vouch for, and class-validator itself explains a refusal.
+  const instance = jsonToInstance(cls, plain) ?? plainToInstance(cls, plain, TRANSFORM_OPTIONS);
+  const passes = passesValidation(instance);
+  if (passes && !crossCheck) return instance;
+  if (crossCheck && !isDeepStrictEqual(instance, plainToInstance(cls, plain, TRANSFORM_OPTIONS))) {
+    throw new Error(`jsonToInstance and class-transformer built different ${cls.name} instances`);
+  }
+  const errors = validateSync(instance, VALIDATE_OPTIONS);
+  if (crossCheck && passes !== (errors.length === 0)) {
+    throw new Error(`compiled validator and class-validator disagree on ${cls.name} (compiled: ${passes ? 'pass' : 'fail'})`);
+  }
   if (errors.length > 0) throw new ContractViolation(code, flattenValidationErrors(errors, prefix));
   return instance;
 }

@@ -1,0 +1,129 @@
+import { ValidationTypes, getMetadataStorage, type ValidationArguments } from 'class-validator';
+
+/** A class, as class-validator's metadata names it. */
+type Class = abstract new (...args: never[]) => object;
+
+/**
+ * A validator compiled once per class from class-validator's own metadata, answering only "does this instance
+ * pass?". It runs the very constraint functions the decorators registered, with the rules of class-validator's
+ * `validateSync` for the options Tally uses everywhere (`whitelist`, `forbidNonWhitelisted`, `forbidUnknownValues`;
+ * no groups; async constraints skipped). What it saves is class-validator's per-call work: looking the class's
+ * metadata up again (a scan of every decorated class, for inheritance), grouping it, and building a ValidationError
+ * tree for a message that passes. A refusal is explained by `validateSync` itself (see validateInto), so messages
+ * are unchanged; `compiled-validator.parser.unit.spec.ts` holds both to the same answer on generated messages.
+ */
+export type InstanceCheck = (instance: object) => boolean;
+
+interface ConstraintCheck {
+  validate: (value: unknown, args: ValidationArguments) => unknown;
+  each: boolean;
+  constraints: unknown[];
+  propertyName: string;
+}
+
+interface PropertyCheck {
+  name: string;
+  conditions: ((object: object, value: unknown) => boolean)[];
+  constraints: ConstraintCheck[];
+  /** `@ValidateNested`: the schema class-validator hands down (the declaring class's name), or undefined. */
+  nestedSchema: string | undefined;
+}
+
+interface ClassCheck {
+  /** Every property that has any metadata (the whitelist). */
+  known: Set<string>;
+  properties: PropertyCheck[];
+}
+
+const storage = getMetadataStorage();
+const compiled = new Map<Class, Map<string | undefined, ClassCheck>>();
+
+function compile(target: Class, schema: string | undefined): ClassCheck {
+  const metadatas = storage.getTargetValidationMetadatas(target, schema as string, false, false, undefined);
+  const grouped = storage.groupByPropertyName(metadatas);
+  const properties: PropertyCheck[] = Object.entries(grouped).map(([name, list]) => {
+    const constraints: ConstraintCheck[] = [];
+    // IS_DEFINED constraints run first, then the custom ones (class-validator's order; the answer does not depend on it).
+    for (const type of [ValidationTypes.IS_DEFINED, ValidationTypes.CUSTOM_VALIDATION]) {
+      for (const metadata of list.filter((m) => m.type === type)) {
+        for (const constraint of storage.getTargetValidatorConstraints(metadata.constraintCls)) {
+          if (constraint.async) continue; // validateSync skips async constraints
+          const instance = constraint.instance as { validate: ConstraintCheck['validate'] };
+          constraints.push({
+            validate: instance.validate.bind(instance), each: metadata.each === true, constraints: metadata.constraints, propertyName: metadata.propertyName,
+          });
+        }
+      }
+    }
+    return {
+      name,
+      conditions: list.filter((m) => m.type === ValidationTypes.CONDITIONAL_VALIDATION).map((m) => m.constraints[0] as PropertyCheck['conditions'][number]),
+      constraints,
+      nestedSchema: nestedSchemaOf(list.find((m) => m.type === ValidationTypes.NESTED_VALIDATION || m.type === ValidationTypes.PROMISE_VALIDATION)),
+    };
+  });
+  return { known: new Set(Object.keys(grouped).filter((name) => grouped[name].length > 0)), properties };
+}
+
+function nestedSchemaOf(metadata: { target: { name: string } | string } | undefined): string | undefined {
+  if (!metadata) return undefined;
+  return typeof metadata.target === 'string' ? metadata.target : metadata.target.name;
+}
+
+function checkFor(target: Class, schema: string | undefined): ClassCheck {
+  let bySchema = compiled.get(target);
+  if (!bySchema) compiled.set(target, (bySchema = new Map()));
+  let check = bySchema.get(schema);
+  if (!check) bySchema.set(schema, (check = compile(target, schema)));
+  return check;
+}
+
+function passesConstraint(constraint: ConstraintCheck, object: object, value: unknown): boolean {
+  const args: ValidationArguments = {
+    targetName: object.constructor ? object.constructor.name : (undefined as unknown as string),
+    property: constraint.propertyName, object, value, constraints: constraint.constraints,
+  };
+  if (constraint.each && (Array.isArray(value) || value instanceof Set || value instanceof Map)) {
+    for (const item of Array.isArray(value) ? value : Array.from(value instanceof Map ? value.values() : value)) {
+      if (!passesResult(constraint.validate(item, args))) return false;
+    }
+    return true;
+  }
+  return passesResult(constraint.validate(value, args));
+}
+
+/** A promise (an async constraint class-validator did not mark async) is not a pass the fast path can vouch for. */
+function passesResult(result: unknown): boolean {
+  return result === true || (Boolean(result) && typeof (result as Promise<unknown>)?.then !== 'function');
+}
+
+/** `@ValidateNested`: an array's items one by one (an undefined item passes), an object by its class, anything else fails. */
+function passesNested(value: unknown, schema: string): boolean {
+  if (value === undefined) return true;
+  if (Array.isArray(value) || value instanceof Set || value instanceof Map) {
+    const items = value instanceof Set ? Array.from(value) : value;
+    let ok = true;
+    items.forEach((item: unknown) => {
+      ok = ok && passesNested(item, schema);
+    });
+    return ok;
+  }
+  if (value instanceof Object) return passesInstance(value, schema);
+  return false;
+}
+
+function passesInstance(object: object, schema: string | undefined): boolean {
+  const check = checkFor(object.constructor as unknown as Class, schema);
+  if (check.properties.length === 0) return false; // forbidUnknownValues
+  for (const key of Object.keys(object)) if (!check.known.has(key)) return false; // forbidNonWhitelisted
+  for (const property of check.properties) {
+    const value = (object as Record<string, unknown>)[property.name];
+    if (!property.conditions.every((condition) => condition(object, value))) continue;
+    for (const constraint of property.constraints) if (!passesConstraint(constraint, object, value)) return false;
+    if (property.nestedSchema !== undefined && !passesNested(value, property.nestedSchema)) return false;
+  }
+  return true;
+}
+
+/** True when `validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true })` finds nothing. */
+export const passesValidation: InstanceCheck = (instance) => passesInstance(instance, undefined);

@@ -1,0 +1,48 @@
+import fc from 'fast-check';
+import { plainToInstance } from 'class-transformer';
+import { jsonToInstance } from './json-to-instance.parser';
+import { CONTRACT_CLASSES, changedMessage } from './testing/contract-messages.fixtures';
+
+const classTransformer = (cls: Parameters<typeof plainToInstance>[0], plain: unknown) => plainToInstance(cls, plain, { enableImplicitConversion: false }) as object;
+
+describe('jsonToInstance', () => {
+  it('given every message class with its seeds, when built, then it is what class-transformer builds, prototypes included', () => {
+    for (const { name, cls, seeds } of CONTRACT_CLASSES) {
+      for (const seed of seeds) {
+        const plain = JSON.parse(JSON.stringify(seed)) as object;
+        const built = jsonToInstance(cls, plain);
+        expect({ name, vouched: built !== undefined }).toEqual({ name, vouched: true });
+        expect(built).toStrictEqual(classTransformer(cls, plain));
+      }
+    }
+  });
+
+  it('given seeds changed at random, when built, then it is what class-transformer builds, or it leaves the value to class-transformer', () => {
+    let left = 0;
+    let built = 0;
+    fc.assert(
+      fc.property(changedMessage, ({ name, cls, plain }) => {
+        if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) return; // validateInto refuses these first
+        const fast = jsonToInstance(cls, plain);
+        if (fast === undefined) {
+          left += 1;
+          return;
+        }
+        built += 1;
+        expect({ name, plain, built: fast }).toStrictEqual({ name, plain, built: classTransformer(cls, plain) });
+        expect(Object.getPrototypeOf(fast)).toBe(cls.prototype);
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 3000) },
+    );
+    // Both paths are taken: the special names (constructor, __proto__, toString, ...) go to class-transformer.
+    expect({ left: left > 10, built: built > 1000 }).toEqual({ left: true, built: true });
+  });
+
+  it('given a property class-transformer skips, when built, then it leaves the value to class-transformer', () => {
+    const { cls } = CONTRACT_CLASSES[0];
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      expect(jsonToInstance(cls, JSON.parse(`{"${name}": "x"}`) as object)).toBeUndefined();
+      expect(jsonToInstance(cls, JSON.parse(`{"data": {"${name}": "x"}}`) as object)).toBeUndefined();
+    }
+  });
+});
