@@ -2,8 +2,10 @@
  * `npm run bench` (bench/run.sh) → this script: measures the raw limits and the service figures in one run,
  * prints a compact table and writes it as JSON to .cache/bench/last.json.
  *
- * Phases (BENCH_ONLY=raw,throughput,latency,authz,ingest selects a subset):
+ * Phases (BENCH_ONLY=raw,parse,throughput,latency,authz,ingest selects a subset):
  *   raw        Kafka ProducerPerformance and batched INSERTs into an events table
+ *   parse      one message's parse (JSON → validated instances) in-process: Tally's compiled paths next to
+ *              class-transformer + class-validator doing the same work
  *   throughput N pre-produced usage events through a freshly started ledger (Kafka-direct path)
  *   latency    producer ack → balance read model, at a steady rate
  *   authz      POST /v1/accounts/:id/authorizations paced at 1,000 req/s, next to a 401 at the same pace
@@ -15,6 +17,7 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { measureBalanceLatency, chooseLatencyRates, type LatencyResult } from './balance-latency.bench';
+import { measureParsing, type ParsingResult } from './contract-parsing.bench';
 import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench.harness';
 import { measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
 import { accountId, measureThroughput, setUpLedger, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
@@ -24,6 +27,7 @@ const ROOT = resolve(__dirname, '..');
 
 interface Results {
   raw: Partial<RawLimits>;
+  parsing: ParsingResult[];
   throughput?: ThroughputResult;
   latency: LatencyResult[];
   authz?: AuthorizationResult;
@@ -50,6 +54,15 @@ function table(r: Results): Row[] {
   }
   if (raw.pgRowsPerSec !== undefined) {
     rows.push({ figure: 'raw: PostgreSQL INSERT, 1,000-row txns into events', value: `${num(raw.pgRowsPerSec)} rows/s`, rawLimit: '—', target: '—', met: '—' });
+  }
+  for (const p of r.parsing) {
+    rows.push({
+      figure: `parse one ${p.message}`,
+      value: `${num(p.compiledMicros, 1)} µs (${num(1e6 / p.compiledMicros)}/s per core)`,
+      rawLimit: `class-transformer + class-validator ${num(p.classValidatorMicros, 1)} µs (${num(p.classValidatorMicros / p.compiledMicros, 1)}×)`,
+      target: '—',
+      met: '—',
+    });
   }
   if (r.throughput) {
     const t = r.throughput;
@@ -126,7 +139,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const loadAtStart = loadAverage();
   log(`run ${ctx.id}: events=${knobs.events} seconds=${knobs.seconds} accounts=${knobs.accounts} partitions=${knobs.partitions}; load average ${loadAtStart}`);
-  const results: Results = { raw: {}, latency: [] };
+  const results: Results = { raw: {}, parsing: [], latency: [] };
   let failure: unknown;
   const interrupted = () => {
     log('interrupted: cleaning up');
@@ -140,6 +153,7 @@ async function main(): Promise<void> {
       Object.assign(results.raw, await kafkaProducerPerformance(ctx));
       results.raw.pgRowsPerSec = await postgresInsertRate(ctx);
     }
+    if (phaseEnabled('parse')) results.parsing = measureParsing();
     const needsLedger = ['throughput', 'latency', 'authz'].some(phaseEnabled);
     let stage: LedgerStage | undefined;
     if (needsLedger) stage = await setUpLedger(ctx);
