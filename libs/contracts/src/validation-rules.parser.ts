@@ -17,10 +17,31 @@ const RESERVED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(O
 /**
  * The first place in a parsed JSON value that no store can hold and no contract needs: a string (value or
  * property name) with a NUL or an unpaired surrogate, a property name JavaScript reserves, or nesting deeper than
- * `maxDepth`. The issue names the
- * field by its path and never quotes the offending text. Iterative, so a hostile depth cannot overflow the stack.
+ * `maxDepth`. The issue names the field by its path and never quotes the offending text.
+ * Every edge runs it on every message, so the common answer (safe) comes from `isSafeJson`, which builds no paths.
  */
 export function findUnsafeJson(value: unknown, prefix = '', maxDepth = MAX_JSON_DEPTH): FieldIssue | undefined {
+  return isSafeJson(value, maxDepth) ? undefined : locateUnsafeJson(value, prefix, maxDepth);
+}
+
+/** Whether `findUnsafeJson` finds nothing. Recursion stops at `maxDepth`, so a hostile depth cannot overflow the stack. */
+export function isSafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH, depth = 0): boolean {
+  if (typeof value === 'string') return !UNSTORABLE_TEXT.test(value);
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth >= maxDepth) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!isSafeJson(item, maxDepth, depth + 1)) return false;
+    return true;
+  }
+  for (const key of Object.keys(value)) {
+    if (UNSTORABLE_TEXT.test(key) || RESERVED_NAMES.has(key)) return false;
+    if (!isSafeJson((value as Record<string, unknown>)[key], maxDepth, depth + 1)) return false;
+  }
+  return true;
+}
+
+/** `findUnsafeJson` the long way, naming the field: iterative, so a hostile depth cannot overflow the stack. */
+export function locateUnsafeJson(value: unknown, prefix = '', maxDepth = MAX_JSON_DEPTH): FieldIssue | undefined {
   const stack: [unknown, string, number][] = [[value, prefix, 0]];
   while (stack.length > 0) {
     const [node, path, depth] = stack.pop() as [unknown, string, number];

@@ -1,7 +1,8 @@
 import { parseMessage } from './message-registry.contract';
 import { ContractViolation } from './contract.errors';
 import { Topics } from './topics.contract';
-import { findUnsafeJson } from './validation-rules.parser';
+import fc from 'fast-check';
+import { findUnsafeJson, isSafeJson, locateUnsafeJson } from './validation-rules.parser';
 
 const usage = (data: object) =>
   JSON.stringify({ id: 'u-1', type: 'UsageRecorded', version: 1, accountId: 'acct-1', occurredAt: '2026-11-21T10:00:00Z', data });
@@ -18,6 +19,29 @@ describe('JSON that no store can hold', () => {
     ['a property named toString at the root', JSON.parse('{"toString": 1}') as object, '(root)'],
   ])('finds %s and names its field', (_name, value, field) => {
     expect(findUnsafeJson(value)).toEqual({ field, reason: expect.any(String) });
+  });
+
+  it('given any JSON (with NULs, lone surrogates, reserved names, deep nesting), when checked fast, then it answers as the long walk', () => {
+    const text = fc.oneof(fc.string(), fc.constantFrom('a\u0000', '\ud83d', '\ude00', '🙂', 'constructor', 'toString', '__proto__', 'x'));
+    const json = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, text, fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie('node'), { maxLength: 3 }),
+        fc.array(fc.tuple(text, tie('node')), { maxLength: 3 }).map((entries) => {
+          const object = {};
+          for (const [key, child] of entries) Object.defineProperty(object, key, { value: child, enumerable: true, writable: true, configurable: true });
+          return object;
+        })),
+    })).node;
+    let unsafe = 0;
+    fc.assert(
+      fc.property(json, fc.integer({ min: 1, max: 4 }), (value, maxDepth) => {
+        const located = locateUnsafeJson(value, '', maxDepth);
+        if (located) unsafe += 1;
+        expect(isSafeJson(value, maxDepth)).toBe(located === undefined);
+        expect(findUnsafeJson(value, '', maxDepth)).toEqual(located);
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 2000) },
+    );
+    expect(unsafe).toBeGreaterThan(100);
   });
 
   it('passes surrogate pairs, other control characters and plain JSON', () => {
