@@ -53,11 +53,8 @@ export interface IngestResult extends HttpFigure {
   raw: RawHttp;
 }
 
-export async function measureIngest(ctx: BenchRun, accounts: string[]): Promise<IngestResult> {
-  // Its own usage topic, with no ledger consuming it: the figure is usage-ingest's (validate, dedupe in
-  // PostgreSQL, produce with acks=all), not usage-ingest's share of two cores also running the ledger.
-  const topic = ctx.topic('ingest.usage.events.v1');
-  await ctx.createTopics([topic]);
+/** A usage-ingest process with its own schema, producing to `topic`. */
+export async function startIngest(ctx: BenchRun, topic: string): Promise<{ ingest: ServiceProcess; schema: string }> {
   const schema = await ctx.createSchema('ingest');
   const ingest = await ctx.startService('usage-ingest', {
     DATABASE_URL: ctx.databaseUrl,
@@ -68,27 +65,47 @@ export async function measureIngest(ctx: BenchRun, accounts: string[]): Promise<
     LOG_LEVEL: 'warn',
     API_KEYS: JSON.stringify([{ name: 'bench', sha256: hashApiKey(API_KEY), scopes: ['usage:write'] }]),
   });
-  const batchSize = 100;
-  const seconds = knobs.seconds;
+  return { ingest, schema };
+}
+
+/**
+ * POST /v1/usage-events at max rate for `seconds`: batches of `batchSize` fresh usage ids (nothing is a duplicate,
+ * every event is produced), 10 connections. Returns autocannon's figure and the events usage-ingest accepted.
+ */
+export async function postUsageBatches(
+  ctx: BenchRun, ingest: { ingest: ServiceProcess; schema: string }, accounts: string[], idPrefix: string, batchSize: number, seconds: number,
+): Promise<{ result: AutocannonResult; accepted: number }> {
   let n = 0;
-  // Every request carries 100 fresh usage ids, so nothing is a duplicate and every event is produced.
   const body = () => {
     const events = [];
-    for (let i = 0; i < batchSize; i++, n++) events.push(usageRequestItem(`http-${ctx.id}-${n}`, accounts[n % accounts.length], n));
+    for (let i = 0; i < batchSize; i++, n++) events.push(usageRequestItem(`${idPrefix}-${ctx.id}-${n}`, accounts[n % accounts.length], n));
     return JSON.stringify({ events });
   };
-  log(`HTTP ingest: POST /v1/usage-events, ${batchSize} events per request, 10 connections, ${seconds} s`);
   const result = await autocannon({
-    url: `${ingest.base}/v1/usage-events`,
+    url: `${ingest.ingest.base}/v1/usage-events`,
     method: 'POST',
     headers: authHeaders,
     connections: 10,
     duration: seconds,
     requests: [{ setupRequest: (request: object) => ({ ...request, body: body() }) }],
   });
+  const { rows } = await ctx.pool.query(`select count(*)::int as n from "${ingest.schema}".accepted_usage`);
+  return { result, accepted: rows[0].n as number };
+}
+
+export async function measureIngest(ctx: BenchRun, accounts: string[]): Promise<IngestResult> {
+  // Its own usage topic, with no ledger consuming it: the figure is usage-ingest's (validate, dedupe in
+  // PostgreSQL, produce with acks=all), not usage-ingest's share of two cores also running the ledger.
+  const topic = ctx.topic('ingest.usage.events.v1');
+  await ctx.createTopics([topic]);
+  const started = await startIngest(ctx, topic);
+  const { ingest } = started;
+  const batchSize = 100;
+  const seconds = knobs.seconds;
+  log(`HTTP ingest: POST /v1/usage-events, ${batchSize} events per request, 10 connections, ${seconds} s`);
+  const { result, accepted } = await postUsageBatches(ctx, started, accounts, 'http', batchSize, seconds);
   const f = figure(result);
-  const { rows } = await ctx.pool.query(`select count(*)::int as n from "${schema}".accepted_usage`);
-  const eventsPerSec = rows[0].n / result.duration;
+  const eventsPerSec = accepted / result.duration;
   log(`  → ${f.requestsPerSec.toFixed(0)} req/s = ${eventsPerSec.toFixed(0)} events/s accepted; p50 ${f.p50} ms, p99 ${f.p99} ms, errors ${f.errors}`);
   const raw = await rawHttpLimits(ingest, Math.max(2, knobs.seconds / 2));
   await ingest.kill();
