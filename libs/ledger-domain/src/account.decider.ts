@@ -44,6 +44,21 @@ import {
  * unseen → housekeeping due at ctx.now (expired holds, then expired buckets) → the command's own events.
  */
 export function decide(command: AccountCommand, state: AccountState, ctx: Ctx): AccountEvent[] {
+  return decideWithStates(command, state, ctx).events;
+}
+
+/** The events `decide` returns, with the account's state after each of them (what folding them with evolve gives). */
+export interface Decision {
+  events: AccountEvent[];
+  states: AccountState[];
+}
+
+/**
+ * `decide`, plus the state after each event, which the decider computes anyway (each event is evolved before the
+ * next is decided): a caller that needs them (the ledger snapshots the balance after every event) need not evolve
+ * the events a second time.
+ */
+export function decideWithStates(command: AccountCommand, state: AccountState, ctx: Ctx): Decision {
   switch (command.type) {
     case 'GrantCredits':
       return grantCredits(command, state, ctx);
@@ -68,11 +83,11 @@ export function decide(command: AccountCommand, state: AccountState, ctx: Ctx): 
   }
 }
 
-function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): AccountEvent[] {
+function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Decision {
   requirePositive(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
   if (command.expiresAt !== undefined) requireInstant(command.expiresAt, 'expiresAt');
-  if (isRepeat(state, idempotencyKey('grant', command.grantId), grantFingerprint(command))) return [];
+  if (isRepeat(state, idempotencyKey('grant', command.grantId), grantFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   grant(run, {
@@ -85,13 +100,13 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Acc
     ...(command.reason !== undefined && { reason: command.reason }),
   });
   expireDueBuckets(run); // a grant that arrives already expired
-  return run.events;
+  return run;
 }
 
-function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): AccountEvent[] {
+function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decision {
   requireNonNegative(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
-  if (isRepeat(state, idempotencyKey('usage', command.usageId), usageFingerprint(command))) return [];
+  if (isRepeat(state, idempotencyKey('usage', command.usageId), usageFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   const hold = command.holdId !== undefined ? run.state.holds.get(command.holdId) : undefined;
@@ -148,17 +163,17 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Accou
       run.emit({ type: 'CreditsDepleted', data: { ...(cycleId !== undefined && { cycleId }), usageId: command.usageId } });
     }
   }
-  return run.events;
+  return run;
 }
 
-function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): AccountEvent[] {
+function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decision {
   requireNonNegative(command.allocation, 'allocation');
   requireWithinAmountBound(command.allocation, 'allocation');
   const start = requireInstant(command.periodStart, 'periodStart');
   const end = requireInstant(command.periodEnd, 'periodEnd');
   if (end <= start) throw invalidCommand('periodEnd must be after periodStart', { periodStart: command.periodStart, periodEnd: command.periodEnd });
   requireThresholds(command.thresholds);
-  if (isRepeat(state, idempotencyKey('cycle', command.cycleId), cycleFingerprint(command))) return [];
+  if (isRepeat(state, idempotencyKey('cycle', command.cycleId), cycleFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   for (const bucket of run.state.buckets) {
@@ -192,12 +207,12 @@ function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Account
     });
   }
   expireDueBuckets(run);
-  return run.events;
+  return run;
 }
 
-function changePlan(command: ChangePlan, state: AccountState, ctx: Ctx): AccountEvent[] {
+function changePlan(command: ChangePlan, state: AccountState, ctx: Ctx): Decision {
   requireThresholds(command.thresholds);
-  if (isRepeat(state, idempotencyKey('change', command.changeId), planChangeFingerprint(command))) return [];
+  if (isRepeat(state, idempotencyKey('change', command.changeId), planChangeFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   run.emit({
@@ -210,20 +225,20 @@ function changePlan(command: ChangePlan, state: AccountState, ctx: Ctx): Account
       overdraftPolicy: command.overdraftPolicy,
     },
   });
-  return run.events;
+  return run;
 }
 
-function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): AccountEvent[] {
+function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): Decision {
   requirePositive(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
   const expiresAt = requireInstant(command.expiresAt, 'expiresAt');
-  if (isRepeat(state, idempotencyKey('hold', command.holdId), holdFingerprint(command))) return [];
+  if (isRepeat(state, idempotencyKey('hold', command.holdId), holdFingerprint(command))) return noEvents();
   // A hold already due would be placed and expired at once: the balance would never show it, the history would.
   if (expiresAt <= ctx.now.getTime()) throw invalidCommand('expiresAt must be after now', { expiresAt: command.expiresAt });
 
   const run = begin(command, state, ctx);
   // An unlimited plan reserves nothing: there is nothing to hold, release or settle, and no balance moves.
-  if (run.state.plan.unlimited) return run.events;
+  if (run.state.plan.unlimited) return run;
   const allocation = allocate(run.state, command.amount);
   if (allocation.covered < command.amount) throw new InsufficientCreditsError(command.amount, allocation.covered);
   run.emit({
@@ -231,16 +246,16 @@ function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): AccountEv
     data: { holdId: command.holdId, amount: command.amount, perBucket: allocation.perBucket, expiresAt: command.expiresAt },
   });
   announceThresholds(run);
-  return run.events;
+  return run;
 }
 
-function releaseHold(command: ReleaseHold, state: AccountState, ctx: Ctx): AccountEvent[] {
+function releaseHold(command: ReleaseHold, state: AccountState, ctx: Ctx): Decision {
   // A hold resolves at most once; unknown and already resolved holds are both no-ops.
   const open = state.holds.get(command.holdId);
-  if (!open) return [];
+  if (!open) return noEvents();
   // Expiring a hold before its time is a no-op: so every decision an expiry makes releases that very hold, and
   // its idempotency key (`expire:<holdId>`) is used by at most one decision that records events.
-  if (command.reason === 'expired' && !isDue(open.expiresAt, ctx.now)) return [];
+  if (command.reason === 'expired' && !isDue(open.expiresAt, ctx.now)) return noEvents();
 
   const run = begin(command, state, ctx);
   const hold = run.state.holds.get(command.holdId); // housekeeping may just have expired it
@@ -248,16 +263,16 @@ function releaseHold(command: ReleaseHold, state: AccountState, ctx: Ctx): Accou
     run.emit({ type: 'HoldReleased', data: { holdId: hold.holdId, amount: hold.amount, reason: command.reason } });
     expireDueBuckets(run);
   }
-  return run.events;
+  return run;
 }
 
-function expireCredits(command: ExpireCredits, state: AccountState, ctx: Ctx): AccountEvent[] {
-  if (!state.exists) return []; // nothing to expire: housekeeping does not open an account
+function expireCredits(command: ExpireCredits, state: AccountState, ctx: Ctx): Decision {
+  if (!state.exists) return noEvents(); // nothing to expire: housekeeping does not open an account
   if (command.bucketId !== undefined) {
     const bucket = state.buckets.find((b) => b.bucketId === command.bucketId);
-    if (!bucket || bucket.amount <= 0n || bucket.expiresAt === undefined || !isDue(bucket.expiresAt, ctx.now)) return [];
+    if (!bucket || bucket.amount <= 0n || bucket.expiresAt === undefined || !isDue(bucket.expiresAt, ctx.now)) return noEvents();
   }
-  return begin(command, state, ctx).events;
+  return begin(command, state, ctx);
 }
 
 /**
@@ -271,14 +286,14 @@ function expireCredits(command: ExpireCredits, state: AccountState, ctx: Ctx): A
  *   allowance); the share of a bucket gone since is forfeited, or with restoreExpired reissued as a promotional
  *   bucket without expiry (never into the current allowance: it would reset with the cycle it never belonged to).
  */
-function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): AccountEvent[] {
+function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): Decision {
   if (command.amount !== undefined) {
     requirePositive(command.amount, 'amount');
     requireWithinAmountBound(command.amount, 'amount');
   }
   requireReason(command.reason);
   const fingerprint = refundFingerprint({ ...command, ...(command.amount !== undefined && { requestedAmount: command.amount }) });
-  if (isRepeat(state, idempotencyKey('refund', command.refundId), fingerprint)) return [];
+  if (isRepeat(state, idempotencyKey('refund', command.refundId), fingerprint)) return noEvents();
   const debit = state.exists ? state.debits.get(command.usageId) : undefined;
   if (!debit) {
     throw new AccountError(AccountErrorCode.UsageNotFound, `usage ${command.usageId} was never debited on this account`, { field: 'usageId', usageId: command.usageId });
@@ -346,7 +361,7 @@ function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): Accou
       refundedAt: run.at,
     },
   });
-  return run.events;
+  return run;
 }
 
 /**
@@ -354,9 +369,9 @@ function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): Accou
  * for happened and was priced right); what open holds reserve on it stays reserved, and expires (reason voided) when
  * a hold gives it back. A plan's allowance is not voidable; a grant is voided once.
  */
-function voidGrant(command: VoidGrant, state: AccountState, ctx: Ctx): AccountEvent[] {
+function voidGrant(command: VoidGrant, state: AccountState, ctx: Ctx): Decision {
   requireReason(command.reason);
-  if (isRepeat(state, idempotencyKey('void', command.voidId), voidFingerprint(command))) return [];
+  if (isRepeat(state, idempotencyKey('void', command.voidId), voidFingerprint(command))) return noEvents();
   const record = state.exists ? state.grants.get(command.grantId) : undefined;
   if (!record) {
     throw new AccountError(AccountErrorCode.GrantNotFound, `grant ${command.grantId} was never credited to this account`, { field: 'grantId', grantId: command.grantId });
@@ -384,7 +399,7 @@ function voidGrant(command: VoidGrant, state: AccountState, ctx: Ctx): AccountEv
   });
   // Like spending and expiry, a void can take the balance below a threshold.
   announceThresholds(run);
-  return run.events;
+  return run;
 }
 
 /** A bucket credits can go back to: granted, not expired or voided, and (an allowance) the current cycle's. */
@@ -419,8 +434,12 @@ function requireReason(reason: string): void {
 export const allowanceGrantId = (cycleId: string): string => `allowance:${cycleId}`;
 
 /** Events emitted so far and the state they lead to, so each step decides on up-to-date state. */
-class Run {
+const noEvents = (): Decision => ({ events: [], states: [] });
+
+class Run implements Decision {
   readonly events: AccountEvent[] = [];
+  /** The state after each event of `events`. */
+  readonly states: AccountState[] = [];
   readonly at: string;
 
   constructor(
@@ -433,6 +452,7 @@ class Run {
   emit(event: AccountEvent): void {
     this.events.push(event);
     this.state = evolve(this.state, event);
+    this.states.push(this.state);
   }
 }
 

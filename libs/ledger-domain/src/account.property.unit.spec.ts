@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import type { AccountEvent } from './account.events';
 import { balanceView } from './account-balance.view';
-import { available, fold, held } from './account.state';
+import { decideWithStates } from './account.decider';
+import { available, evolve, fold, held, initialState } from './account.state';
 import { accountHistory, play } from './testing/account-histories.fixtures';
 
 const sum = (values: Iterable<bigint>) => [...values].reduce((a, b) => a + b, 0n);
@@ -9,6 +10,24 @@ const ofType = <T extends AccountEvent['type']>(events: AccountEvent[], type: T)
   events.filter((e): e is Extract<AccountEvent, { type: T }> => e.type === type);
 
 describe('account decider properties', () => {
+  it('given any history, when each step is decided with its states, then they are the events folded one by one and the events are what decide returns', () => {
+    fc.assert(
+      fc.property(accountHistory, (ops) => {
+        let state = initialState;
+        for (const step of play(ops).steps) {
+          const { events, states } = decideWithStates(step.command, state, { now: step.now });
+          expect(events).toEqual(step.events);
+          expect(states).toHaveLength(events.length);
+          events.forEach((event, index) => {
+            state = evolve(state, event);
+            expect(states[index]).toEqual(state);
+          });
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('conserves credits: granted + refunded = available + held + debited from buckets + expired + voided, and nothing goes negative', () => {
     fc.assert(
       fc.property(accountHistory, (ops) => {

@@ -18,5 +18,5 @@ export {
   initialState,
   isBelowThreshold,
 } from './account.state';
-export { type AccountDecider, accountDecider, allowanceGrantId, decide } from './account.decider';
+export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates } from './account.decider';
 export * from './account-balance.view';

@@ -7,7 +7,7 @@ import {
   EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork,
 } from '@tally/event-store';
 import {
-  balanceOf, decide, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
+  balanceOf, decideWithStates, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
 } from '@tally/ledger-domain';
 import { CLOCK, carrierOf, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
@@ -226,13 +226,9 @@ export class AccountRepository {
   }
 
   private decideWithSnapshots(state: AccountState, command: AccountCommand, commandKey: string, now: Date, audit?: EventAudit) {
-    const events = decide(command, state, { now });
-    let next = state;
-    const newEvents = events.map((event, index) => {
-      next = evolve(next, event);
-      return toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceOf(next)), audit);
-    });
-    return { events, newEvents, state: next };
+    const { events, states } = decideWithStates(command, state, { now });
+    const newEvents = events.map((event, index) => toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceOf(states[index])), audit));
+    return { events, newEvents, state: states.length > 0 ? states[states.length - 1] : state };
   }
 
   private async catchUp(accountId: string, from: LoadedAccount): Promise<LoadedAccount> {
