@@ -20,8 +20,8 @@ const common = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper,
   testEnvironment: 'node',
-  // jest.setup.ts: the compiled validation paths are checked against class-transformer and class-validator on every value.
-  setupFiles: ['reflect-metadata', '<rootDir>/jest.setup.ts'],
+  // jest.setup.js: the compiled validation paths are checked against class-transformer and class-validator on every value.
+  setupFiles: ['reflect-metadata', '<rootDir>/jest.setup.js'],
   modulePathIgnorePatterns: ['<rootDir>/dist', '<rootDir>/.cache'],
 };
 

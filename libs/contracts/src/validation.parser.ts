@@ -13,7 +13,7 @@ const VALIDATE_OPTIONS = { whitelist: true, forbidNonWhitelisted: true, forbidUn
 let crossCheck = false;
 
 /**
- * For tests (jest.setup.ts turns it on for every test file): each value is also built by class-transformer and
+ * For tests (jest.setup.js turns it on for every test file): each value is also built by class-transformer and
  * validated by class-validator, and any difference from the compiled paths is an error, so the whole suite holds
  * them to the same answers.
  */

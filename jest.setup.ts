@@ -1,5 +1,0 @@
-import { crossCheckCompiledValidation } from '@tally/contracts';
-
-// Every value any test validates (in this process) is also built by class-transformer and validated by class-validator;
-// a difference from libs/contracts' compiled paths fails the test that met it.
-crossCheckCompiledValidation(true);
