@@ -38,9 +38,13 @@ export const knobs = {
   accounts: int('BENCH_ACCOUNTS', 1_000),
   partitions: int('BENCH_PARTITIONS', 6),
   kafkaPerfRecords: int('BENCH_KAFKA_RECORDS', 200_000),
+  /** Events in the store whose readAll is measured (phase store). */
+  storeEvents: int('BENCH_STORE_EVENTS', 1_000_000),
+  /** Events in the one account stream whose cold load is measured (phase coldload). */
+  streamEvents: int('BENCH_STREAM_EVENTS', 100_000),
   /** Overrides the event-to-balance latency rate (events/s) instead of deriving it from the throughput. */
   latencyRate: process.env.BENCH_LATENCY_RATE ? int('BENCH_LATENCY_RATE', 2_500) : undefined,
-  /** Comma-separated subset of phases to run: raw,throughput,latency,ingest,authz. */
+  /** Comma-separated subset of phases to run (bench/main.ts lists them). */
   only: (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean),
 };
 
