@@ -7,6 +7,7 @@
  *   parse      one message's parse (JSON → validated instances) in-process: Tally's compiled paths next to
  *              class-transformer + class-validator doing the same work
  *   store      readAll over a store of BENCH_STORE_EVENTS (1,000,000) events, in the relay's page size
+ *   append     single-event appends, 1 and 8 callers: Tally's event store next to Emmett's (bench/peers)
  *   throughput N pre-produced usage events through a freshly started ledger (Kafka-direct path)
  *   latency    producer ack → balance read model, at a steady rate
  *   authz      POST /v1/accounts/:id/authorizations paced at 1,000 req/s, next to a 401 at the same pace
@@ -23,6 +24,7 @@ import { measureBalanceLatency, chooseLatencyRates, type LatencyResult } from '.
 import { measureAccountLoad, type AccountLoadResult } from './account-load.bench';
 import { measureParsing, type ParsingResult } from './contract-parsing.bench';
 import { measureReadAll, type ReadAllResult } from './event-store.bench';
+import { measureSingleAppends, type AppendFigure } from './peer-store.bench';
 import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench.harness';
 import { measureHttpPath, type HttpPathResult } from './http-path.bench';
 import { measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
@@ -35,6 +37,7 @@ interface Results {
   raw: Partial<RawLimits>;
   parsing: ParsingResult[];
   readAll?: ReadAllResult;
+  appends: AppendFigure[];
   throughput?: ThroughputResult;
   latency: LatencyResult[];
   authz?: AuthorizationResult;
@@ -81,6 +84,15 @@ function table(r: Results): Row[] {
       rawLimit: raw.pgRowsPerSec ? `PG INSERT ${num(raw.pgRowsPerSec)} rows/s` : '—',
       target: '≥ 50,000 events/s on ≥ 1 M events',
       met: a.eventsPerSec >= 50_000 && a.storeEvents >= 1_000_000 ? 'yes' : 'no',
+    });
+  }
+  for (const a of r.appends) {
+    rows.push({
+      figure: `single-event append, ${a.callers} caller${a.callers > 1 ? 's' : ''} (HTTP commands' path)`,
+      value: `${num(a.tallyPerSec)} appends/s (${num(a.tallyPerSec / a.emmettPerSec, 2)}× Emmett)`,
+      rawLimit: `Emmett appendToStream ${num(a.emmettPerSec)}/s`,
+      target: '≥ 1.5 × Emmett',
+      met: a.tallyPerSec >= 1.5 * a.emmettPerSec ? 'yes' : 'no',
     });
   }
   if (r.throughput) {
@@ -153,7 +165,6 @@ function table(r: Results): Row[] {
 
 const NOT_MEASURED_YET: ReadonlyArray<readonly [string, string]> = [
   ['HTTP path: event→balance latency at half the HTTP path rate', 'p99 ≤ 250 ms'],
-  ["single-event append vs Emmett's appendToStream, 1 and 8 callers", '≥ 1.5 × Emmett'],
   ['throughput and p99 with 1 k, 100 k and 1 M accounts', 'a flat curve'],
   ['ledger RSS with 1 M accounts touched', '≤ 512 MB'],
   ['open-loop event→balance latency, 10% … 100% of the sustained rate', 'a curve'],
@@ -176,7 +187,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const loadAtStart = loadAverage();
   log(`run ${ctx.id}: events=${knobs.events} seconds=${knobs.seconds} accounts=${knobs.accounts} partitions=${knobs.partitions}; load average ${loadAtStart}`);
-  const results: Results = { raw: {}, parsing: [], latency: [] };
+  const results: Results = { raw: {}, parsing: [], appends: [], latency: [] };
   let failure: unknown;
   const interrupted = () => {
     log('interrupted: cleaning up');
@@ -192,6 +203,7 @@ async function main(): Promise<void> {
     }
     if (phaseEnabled('parse')) results.parsing = measureParsing();
     if (phaseEnabled('store')) results.readAll = await measureReadAll(ctx);
+    if (phaseEnabled('append')) results.appends = await measureSingleAppends(ctx);
     const needsLedger = ['throughput', 'latency', 'authz', 'httppath', 'coldload'].some(phaseEnabled);
     let stage: LedgerStage | undefined;
     if (needsLedger) stage = await setUpLedger(ctx);

@@ -3,7 +3,7 @@
 # Makes sure Kafka and PostgreSQL are up (scripts/infra.sh up when not), then runs bench/main.ts, which
 # measures the raw limits and the service figures in the same run and writes .cache/bench/last.json.
 # Knobs: BENCH_EVENTS [100000]  BENCH_SECONDS [10]  BENCH_ACCOUNTS [1000]  BENCH_PARTITIONS [6]
-#        BENCH_KAFKA_RECORDS [200000]  BENCH_LATENCY_RATE [derived]  BENCH_ONLY [all: raw,parse,store,throughput,latency,authz,httppath,coldload,ingest]
+#        BENCH_KAFKA_RECORDS [200000]  BENCH_LATENCY_RATE [derived]  BENCH_ONLY [all: raw,parse,store,append,throughput,latency,authz,httppath,coldload,ingest]
 # A development run at small scale: BENCH_EVENTS=10000 BENCH_SECONDS=3 BENCH_KAFKA_RECORDS=20000 bash bench/run.sh
 set -euo pipefail
 
@@ -23,6 +23,8 @@ if ! port_open "$KAFKA_PORT" || ! pg_isready -q -h 127.0.0.1 -p 5432 || [ -n "${
   bash scripts/infra.sh up
 fi
 
+# The peers the bench measures Tally against (Emmett's event store) live apart from the product's dependencies.
+[ -d bench/peers/node_modules ] || npm ci --prefix bench/peers --no-audit --no-fund --silent
 source scripts/runtime.sh
 say "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 exec node -r ts-node/register -r tsconfig-paths/register bench/main.ts
