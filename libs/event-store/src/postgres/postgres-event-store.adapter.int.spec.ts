@@ -240,6 +240,36 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
   });
 });
 
+describe('PostgresEventStore single appends and their notifications', () => {
+  it('wakes a LISTENing subscriber for a single append that did not notify itself (the trailing notification of its window)', async () => {
+    // Polling once a minute: within the test's 15 s an event can only arrive through a notification.
+    const slow = { minIdleMs: 60_000, maxIdleMs: 60_000, errorBackoffMs: 60_000 };
+    const writer = new PostgresEventStore({ pool, schema, polling: slow, notifyDebounceMs: 1_000 });
+    const reader = new PostgresEventStore({ pool, schema, polling: slow });
+    const [first, second] = [`notify-${randomUUID()}`, `notify-${randomUUID()}`];
+    const seen: string[] = [];
+    reader.subscribeToAll({
+      after: await readToEnd(reader, START),
+      onEvents: async (events) => {
+        seen.push(...events.filter((e) => e.streamId === first || e.streamId === second).map((e) => e.id));
+      },
+    });
+    try {
+      const [a, b] = [event('A'), event('B')];
+      // The first append of a window notifies in its own statement; the reader wakes, reads it and sleeps again.
+      await writer.append({ streamId: first, expectedVersion: 0, events: [a] });
+      await eventually(() => seen.length === 1);
+      // Inside the same 1 s window: this one does not notify itself; the window's trailing NOTIFY wakes the reader.
+      await writer.append({ streamId: second, expectedVersion: 0, events: [b] });
+      await eventually(() => seen.length === 2);
+      expect(seen).toEqual([a.id, b.id]);
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+});
+
 describe('PostgresEventStore.readAll across digit boundaries', () => {
   // Its own schema: the rows below are placed at explicit transaction ids and positions (both columns have
   // defaults, so a test may set them), which a shared schema's other events would interleave with.

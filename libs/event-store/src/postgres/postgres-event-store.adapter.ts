@@ -38,6 +38,12 @@ export interface PostgresEventStoreOptions {
    * the ledger then takes its idempotent path (append, then store the offset), which CI tests this way.
    */
   transactional?: boolean;
+  /**
+   * Single appends notify at most this often (default 5 ms); the others are covered by one trailing NOTIFY sent
+   * once the window ends. NOTIFY serialises commits cluster-wide, so this is what lets concurrent commands commit
+   * in parallel; the cost is up to this much latency for a tailing subscriber.
+   */
+  notifyDebounceMs?: number;
 }
 
 interface EventRow {
@@ -60,6 +66,8 @@ interface EventRow {
 const EVENT_COLUMNS =
   'global_position::text, transaction_id::text, stream_id, version, event_id::text, type, data, metadata, recorded_at';
 const SAVEPOINT = 'tally_event_store_append';
+/** How often single appends notify subscribers at most, by default (each NOTIFY serialises commits cluster-wide). */
+const DEFAULT_NOTIFY_DEBOUNCE_MS = 5;
 
 /**
  * The default event store: raw SQL on a pg Pool, in one schema (see postgres-schema.migration.ts for the tables).
@@ -77,10 +85,14 @@ export class PostgresEventStore implements EventStore {
   private readonly streams: string;
   private readonly polling: PollingOptions;
   private readonly listen: boolean;
+  private readonly notifyDebounceMs: number;
   private readonly subscriptions = new SubscriptionRegistry();
   /** The transactions behind the units of work this store made (only this store can resolve its handles). */
   private readonly joined = new WeakMap<UnitOfWork, PoolClient>();
   readonly joinTransaction?: (tx: SqlTransaction) => UnitOfWork;
+  /** When a single append last notified, and the trailing notification pending (see mayNotifyNow). */
+  private lastNotifyAt = Number.NEGATIVE_INFINITY;
+  private trailingNotify: NodeJS.Timeout | undefined;
 
   constructor(opts: PostgresEventStoreOptions) {
     this.schema = opts.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
@@ -90,6 +102,7 @@ export class PostgresEventStore implements EventStore {
     this.streams = `"${this.schema}".streams`;
     this.polling = { ...DEFAULT_POLLING, ...opts.polling };
     this.listen = opts.listen ?? true;
+    this.notifyDebounceMs = opts.notifyDebounceMs ?? DEFAULT_NOTIFY_DEBOUNCE_MS;
     if (opts.transactional ?? true) this.joinTransaction = (tx) => this.join(tx);
   }
 
@@ -132,6 +145,8 @@ export class PostgresEventStore implements EventStore {
         throw toEventStoreError(e);
       }
     }
+    const single = await this.appendOneStatement(reqs);
+    if (single) return [single];
     const client = await this.connect();
     let broken: Error | undefined;
     try {
@@ -200,6 +215,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.trailingNotify);
+    this.trailingNotify = undefined;
     await this.subscriptions.stopAll();
   }
 
@@ -275,6 +292,71 @@ export class PostgresEventStore implements EventStore {
       [moved, moved.map((streamId) => versions.get(streamId)), JSON.stringify(payload), notifyChannel(this.schema)],
     );
     return results;
+  }
+
+  /**
+   * The common single append (one request, a numeric expected version, events to write; an HTTP command's append)
+   * in one autocommit statement, one round trip: move the stream row only if it is at the expected version (a
+   * compare-and-set that also locks it), insert the events only if it moved, notify. Answers undefined when it did
+   * not apply: the stream was elsewhere, or an event id is already stored (a retry after a crash, or a reuse). The
+   * transactional path then decides, with the id lookup this path skips, exactly as before.
+   */
+  private async appendOneStatement(reqs: AppendRequest[]): Promise<AppendResult | undefined> {
+    if (reqs.length !== 1) return undefined;
+    const [{ streamId, expectedVersion, events }] = reqs;
+    if (typeof expectedVersion !== 'number' || events.length === 0) return undefined;
+    const next = expectedVersion + events.length;
+    const payload = events.map((event, i) => ({ id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {}, v: expectedVersion + i + 1 }));
+    // A missing stream is at version 0: expecting 0 creates it (or moves a row left at 0); expecting more needs the row.
+    const notifyNow = this.mayNotifyNow();
+    const move = expectedVersion === 0
+      ? `INSERT INTO ${this.streams} AS s (stream_id, version) VALUES ($1, $3)
+         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version WHERE s.version = $2
+         RETURNING s.version`
+      : `UPDATE ${this.streams} SET version = $3 WHERE stream_id = $1 AND version = $2 RETURNING version`;
+    try {
+      const { rows } = await this.pool.query<{ moved: number }>(
+        `WITH moved AS (${move}), inserted AS (
+           INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
+           SELECT $1, (e.ev->>'v')::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
+             FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(ev, ord)
+            WHERE EXISTS (SELECT 1 FROM moved)
+            ORDER BY e.ord
+         )
+         SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT pg_notify($5, '') FROM moved WHERE $5::text IS NOT NULL) AS notified`,
+        [streamId, expectedVersion, next, JSON.stringify(payload), notifyNow ? notifyChannel(this.schema) : null],
+      );
+      if (rows[0].moved !== 1) return undefined;
+      if (!notifyNow) this.notifySoon();
+      return { streamId, nextExpectedVersion: next, duplicate: false };
+    } catch (e) {
+      // An event id already stored: the statement wrote nothing; the transactional path finds the id and answers.
+      if ((e as { code?: string }).code === '23505') return undefined;
+      throw toEventStoreError(e);
+    }
+  }
+
+  /**
+   * NOTIFY takes a cluster-wide lock at COMMIT, so notifying every single append serialises concurrent commands'
+   * commits. At most one append per notifyDebounceMs notifies in its own statement; the others leave it to one
+   * trailing NOTIFY sent after they committed, so a tailing subscriber still wakes within the window.
+   */
+  private mayNotifyNow(): boolean {
+    const now = performance.now();
+    if (now - this.lastNotifyAt < this.notifyDebounceMs) return false;
+    this.lastNotifyAt = now;
+    return true;
+  }
+
+  private notifySoon(): void {
+    if (this.trailingNotify) return;
+    this.trailingNotify = setTimeout(() => {
+      this.trailingNotify = undefined;
+      this.lastNotifyAt = performance.now();
+      // A lost wake-up costs latency only: subscribers also poll.
+      this.pool.query('SELECT pg_notify($1, \'\')', [notifyChannel(this.schema)]).catch(() => undefined);
+    }, this.notifyDebounceMs);
+    this.trailingNotify.unref();
   }
 
   private async query<R extends object>(sql: string, params: unknown[]): Promise<{ rows: R[] }> {

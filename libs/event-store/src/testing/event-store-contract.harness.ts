@@ -149,6 +149,26 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       expect(await store.readStream(streamId)).toHaveLength(2);
     });
 
+    it('answers a single append exactly at the expected version: a stored id reused there is IDEMPOTENCY_CONFLICT, a missing stream is at 0', async () => {
+      const streamId = stream();
+      const other = stream();
+      const [a, b] = [event('A'), event('B')];
+      await store.append({ streamId, expectedVersion: 0, events: [a, b] });
+      await store.append({ streamId: other, expectedVersion: 0, events: [event('O')] });
+
+      // At the stream's current version (2): the position is free, the id is not.
+      expect((await rejection(store.append({ streamId, expectedVersion: 2, events: [{ ...a }] }))).code).toBe(EventStoreErrorCode.IDEMPOTENCY_CONFLICT);
+      expect((await rejection(store.append({ streamId: other, expectedVersion: 1, events: [{ ...b }] }))).code).toBe(EventStoreErrorCode.IDEMPOTENCY_CONFLICT);
+      // A stream that does not exist is at version 0, whatever a caller expects.
+      const missing = await rejection(store.append({ streamId: stream(), expectedVersion: 3, events: [event('X')] }));
+      expect(missing.code).toBe(EventStoreErrorCode.WRONG_EXPECTED_VERSION);
+      expect(missing.details).toMatchObject({ actual: 0 });
+
+      expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(['A', 'B']);
+      expect((await store.readStream(other)).map((e) => e.type)).toEqual(['O']);
+      expect(await store.append({ streamId, expectedVersion: 2, events: [event('C')] })).toEqual({ streamId, nextExpectedVersion: 3, duplicate: false });
+    });
+
     it('rejects malformed requests with INVALID_REQUEST', async () => {
       const streamId = stream();
       const notUuid = await rejection(
