@@ -6,6 +6,7 @@ import {
   Acknowledgements, OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor,
   type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
+import { rememberedUsageBodies } from './restart-usage.fixtures';
 
 const WRITER = 'ingest-restart-writer';
 
@@ -40,15 +41,7 @@ describe('usage-ingest across PostgreSQL restarts', () => {
     }));
     const alive = () => (running.child.exitCode === null && running.child.signalCode === null ? 'running' : `exited ${running.child.exitCode ?? running.child.signalCode}: ${running.output().slice(-1500)}`);
     const http = new OutageAnswers(running.base, WRITER);
-    // A resent id carries the very body first sent, as a client's retry would (a new occurredAt would be a 409).
-    const bodies = new Map<string, object>();
-    const usage = (id: string) => {
-      const body = bodies.get(id) ?? {
-        id, accountId: `acct-${Number(id.slice(2)) % 5}`, occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 10,
-      };
-      bodies.set(id, body);
-      return body;
-    };
+    const usage = rememberedUsageBodies();
     const requests = new Acknowledgements<string>();
 
     let n = 0;
