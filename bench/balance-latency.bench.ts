@@ -7,7 +7,8 @@
  */
 import { Client } from 'pg';
 import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
-import { grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, waitForBalances, type BenchRun } from './bench.harness';
+import { authHeaders, grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, usageRequestItem, waitForBalances, type BenchRun } from './bench.harness';
+import { startIngest } from './http.bench';
 import { ledgerBacklog, waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
 
 export interface LatencyResult {
@@ -49,17 +50,43 @@ export function chooseLatencyRates(measuredEventsPerSec: number | undefined): { 
   return [half, { rate: 2_500, reason: `fixed moderate rate, ${Math.round((2_500 / measuredEventsPerSec) * 100)}% of measured` }];
 }
 
-export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, rate: number, rateReason: string): Promise<LatencyResult> {
+/** How the usage reaches the ledger: produced to Kafka directly, or POSTed to usage-ingest (the HTTP path). */
+export type LatencyPath = 'kafka' | 'http';
+
+/** Sends one tick's usage events and resolves when they are acknowledged (Kafka's ack, or usage-ingest's 202). */
+type Send = (events: { id: string; account: string; n: number }[]) => Promise<void>;
+
+async function sender(ctx: BenchRun, stage: LedgerStage, path: LatencyPath): Promise<{ send: Send; stop: () => Promise<void> }> {
+  const topic = stage.env.USAGE_EVENTS_TOPIC;
+  if (path === 'kafka') {
+    const producer = await ctx.producer();
+    const send: Send = async (events) => {
+      await producer.send({ topic, acks: -1, messages: events.map(({ id, account, n }) => ({ key: account, value: usageEnvelope(id, account, n) })) });
+    };
+    return { send, stop: async () => undefined };
+  }
+  const { ingest } = await startIngest(ctx, topic);
+  const send: Send = async (events) => {
+    for (let from = 0; from < events.length; from += 1_000) {
+      const batch = events.slice(from, from + 1_000).map(({ id, account, n }) => usageRequestItem(id, account, n));
+      const response = await fetch(`${ingest.base}/v1/usage-events`, { method: 'POST', headers: authHeaders, body: JSON.stringify({ events: batch }) });
+      if (response.status !== 202) throw new Error(`POST /v1/usage-events: ${response.status} ${await response.text()}`);
+    }
+  };
+  return { send, stop: () => ingest.kill() };
+}
+
+export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, rate: number, rateReason: string, path: LatencyPath = 'kafka'): Promise<LatencyResult> {
   const seconds = knobs.seconds * 2;
   const total = Math.round(rate * seconds);
   const sampleCount = Math.ceil(total / SAMPLE_EVERY);
   // The channel is shared by every ledger on this database (other engineers' tests), and one run measures at
   // several rates: account and usage ids unique to this run and rate, or a repeat would be a silent no-op.
-  const prefix = `lat${rate}-${ctx.id}`;
+  const prefix = `lat${path}${rate}-${ctx.id}`;
   const sampleAccount = (k: number) => `${prefix}-${k}`;
   const sampleAccounts = Array.from({ length: sampleCount }, (_, k) => sampleAccount(k));
 
-  log(`event-to-balance latency: ${rate}/s for ${seconds} s (${rateReason}); granting ${sampleCount} sample accounts`);
+  log(`event-to-balance latency (${path === 'http' ? 'HTTP path' : 'Kafka-direct'}): ${rate}/s for ${seconds} s (${rateReason}); granting ${sampleCount} sample accounts`);
   await grantCredits(stage.ledger.base, sampleAccounts, '10');
   await waitForBalances(ctx.pool, stage.schema, sampleAccounts);
 
@@ -90,9 +117,8 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
   ctx.onCleanup(`watcher ${prefix}`, () => watcher.disconnect());
   await joined; // it reads from the end: production must not start before it has its partitions
 
+  const { send: sendEvents, stop } = await sender(ctx, stage, path);
   try {
-    const producer = await ctx.producer();
-    const topic = stage.env.USAGE_EVENTS_TOPIC;
     const inFlight = new Set<Promise<void>>();
     let sent = 0;
     const t0 = performance.now();
@@ -101,20 +127,16 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     while (sent < total) {
       const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
       if (due > sent) {
-        const messages = [];
+        const events = [];
         const samples: string[] = [];
         for (let n = sent; n < due; n++) {
-          if (n % SAMPLE_EVERY === 0) {
-            const account = sampleAccount(n / SAMPLE_EVERY);
-            samples.push(account);
-            messages.push({ key: account, value: usageEnvelope(`${prefix}-u${n}`, account, n) });
-          } else {
-            const account = stage.accounts[n % stage.accounts.length];
-            messages.push({ key: account, value: usageEnvelope(`${prefix}-u${n}`, account, n) });
-          }
+          const sample = n % SAMPLE_EVERY === 0;
+          const account = sample ? sampleAccount(n / SAMPLE_EVERY) : stage.accounts[n % stage.accounts.length];
+          if (sample) samples.push(account);
+          events.push({ id: `${prefix}-u${n}`, account, n });
         }
         sent = due;
-        const send = producer.send({ topic, acks: -1, messages }).then(() => {
+        const send = sendEvents(events).then(() => {
           const t = performance.now();
           for (const account of samples) ackedAt.set(account, t);
         });
@@ -157,6 +179,6 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     log(`    of which ack → ledger.events (ledger + relay): p50 ${relayStats.p50.toFixed(0)} ms, p99 ${relayStats.p99.toFixed(0)} ms; → balance (projection): p50 ${projectionStats.p50.toFixed(0)} ms, p99 ${projectionStats.p99.toFixed(0)} ms (n=${relayStats.n})`);
     return result;
   } finally {
-    await Promise.all([listener.end(), watcher.disconnect()]);
+    await Promise.all([listener.end(), watcher.disconnect(), stop()]);
   }
 }
