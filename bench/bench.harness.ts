@@ -40,6 +40,8 @@ export const knobs = {
   kafkaPerfRecords: int('BENCH_KAFKA_RECORDS', 200_000),
   /** Events in the store whose readAll is measured (phase store). */
   storeEvents: int('BENCH_STORE_EVENTS', 1_000_000),
+  /** Account populations the scale phase spreads one usage event each over (new accounts, a cold cache). */
+  scaleAccounts: (process.env.BENCH_SCALE_ACCOUNTS ?? '100000,1000000').split(',').map((v) => Number(v.trim())).filter((v) => Number.isSafeInteger(v) && v > 0),
   /** Events in the one account stream whose cold load is measured (phase coldload). */
   streamEvents: int('BENCH_STREAM_EVENTS', 100_000),
   /** Overrides the event-to-balance latency rate (events/s) instead of deriving it from the throughput. */

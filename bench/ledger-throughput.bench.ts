@@ -5,6 +5,7 @@
  */
 import type { ServiceProcess } from '@tally/testing';
 import type { Producer } from 'kafkajs';
+import { readFileSync } from 'node:fs';
 import { cpuSeconds, grantCredits, knobs, log, performance, sleep, usageEnvelope, waitFor, waitForBalances, type BenchRun } from './bench.harness';
 
 /** A ledger with its own schema and topics, and a customer base of accounts that already have credits. */
@@ -84,6 +85,11 @@ export interface ThroughputResult {
   ledgerCpuPercent?: number;
   /** The projector process's (WORKERS=projection) CPU use over the same interval. */
   projectorCpuPercent?: number;
+  /** Accounts the load was spread over. */
+  accounts: number;
+  /** The ledger process's resident memory when it had applied everything, and its peak, MB. */
+  ledgerRssMb?: number;
+  ledgerPeakRssMb?: number;
 }
 
 /** Produces `count` usage events keyed by account, several sends in flight, and returns events/s acknowledged. */
@@ -108,23 +114,18 @@ export async function preProduce(producer: Producer, topic: string, accounts: st
   return count / ((performance.now() - t0) / 1000);
 }
 
-export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Promise<ThroughputResult> {
+/** What a throughput run sends: `events` usage events spread over `accounts` (by default the stage's customer base). */
+export interface ThroughputLoad {
+  events: number;
+  accounts: string[];
+  /** Makes the usage ids unique to this load. */
+  runId: string;
+}
+
+export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?: ThroughputLoad): Promise<ThroughputResult> {
   const { env, schema } = stage;
-  const n = knobs.events;
-
-  // Stop the ledger so the whole load waits in Kafka, then start a fresh process on it (cold account cache:
-  // each account's first batch folds its stream from the event store, as after a deploy).
-  await stage.ledger.kill();
-  const producer = await ctx.producer();
-  log(`pre-producing ${n} usage events over ${stage.accounts.length} accounts to ${env.USAGE_EVENTS_TOPIC}`);
-  const preProduceEventsPerSec = await preProduce(producer, env.USAGE_EVENTS_TOPIC, stage.accounts, n, ctx.id);
-  log(`  → produced at ${preProduceEventsPerSec.toFixed(0)} events/s; starting the ledger`);
-
-  stage.ledger = await ctx.startService('ledger', env);
-  const ready = performance.now();
-  const cpuAtReady = cpuSeconds(stage.ledger.child.pid);
-  const projectorCpuAtReady = cpuSeconds(stage.projector.child.pid);
-
+  const { events: n, accounts, runId } = load ?? { events: knobs.events, accounts: stage.accounts, runId: ctx.id };
+  const debitsBefore = await countDebits(ctx, schema);
   // Progress is read from the ledger's own partition offsets: they are written in the same transaction as the
   // UsageDebited events, so "offsets applied" = "debits in the event store", and reading 6 rows costs nothing,
   // unlike count(*) over a growing jsonb table that would steal CPU from the ledger on a 2-core machine.
@@ -135,13 +136,29 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Prom
     ).catch(() => ({ rows: [{ n: '0' }] }));
     return Number(rows[0].n);
   };
+  // What earlier phases applied on this topic (the ledger is idle between phases): this run counts from there.
+  const appliedBefore = await applied();
+
+  // Stop the ledger so the whole load waits in Kafka, then start a fresh process on it (cold account cache:
+  // each account's first batch folds its stream from the event store, as after a deploy).
+  await stage.ledger.kill();
+  const producer = await ctx.producer();
+  log(`pre-producing ${n} usage events over ${accounts.length} accounts to ${env.USAGE_EVENTS_TOPIC}`);
+  const preProduceEventsPerSec = await preProduce(producer, env.USAGE_EVENTS_TOPIC, accounts, n, runId);
+  log(`  → produced at ${preProduceEventsPerSec.toFixed(0)} events/s; starting the ledger`);
+
+  stage.ledger = await ctx.startService('ledger', env);
+  const ready = performance.now();
+  const cpuAtReady = cpuSeconds(stage.ledger.child.pid);
+  const projectorCpuAtReady = cpuSeconds(stage.projector.child.pid);
+
   let first: { t: number; count: number } | undefined;
   let done = 0;
   // Fail on a stall (no progress for a minute), not on a fixed deadline: slow is a figure, stuck is a failure.
   let progress = { t: performance.now(), count: 0 };
   let lastLog = performance.now();
   for (;;) {
-    const count = await applied();
+    const count = (await applied()) - appliedBefore;
     const t = performance.now();
     if (!first && count > 0) first = { t, count };
     if (count >= n) {
@@ -159,8 +176,9 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Prom
     await sleep(100);
   }
   // Exact check the brief asks for: every usage event is a UsageDebited in the event store.
-  const { rows } = await ctx.pool.query(`select count(*)::int as n from "${schema}".events where type = 'UsageDebited'`);
-  if (rows[0].n !== n) throw new Error(`expected ${n} UsageDebited, found ${rows[0].n}`);
+  const debits = (await countDebits(ctx, schema)) - debitsBefore;
+  if (debits !== n) throw new Error(`expected ${n} UsageDebited, found ${debits}`);
+  const memory = memoryMegabytes(stage.ledger.child.pid);
   if (!first) throw new Error('the ledger applied every event before the first poll saw one');
   const ledgerSeconds = (done - first.t) / 1000;
   const eventsPerSec = (n - first.count) / ledgerSeconds;
@@ -187,19 +205,38 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage): Prom
       log(`  … balances at ${now[0].v}/${wanted} stream versions`);
       lastLog = projected;
     }
-    if (projected - done > 120_000) {
+    if (projected - done > Math.max(120_000, n)) {
       // The relay reads only transactions older than the cluster's oldest running one (pg_snapshot_xmin), so
       // name the oldest open transactions: a stall here is usually one of them, whatever database it is in.
       const { rows: open } = await ctx.pool.query(
         `select pid, datname, state, round(extract(epoch from now() - xact_start))::int as seconds, left(query, 80) as query
            from pg_stat_activity where backend_xid is not null or backend_xmin is not null order by xact_start limit 5`,
       );
-      throw new Error(`the balance read model did not catch up within 2 minutes (${now[0].v}/${wanted}); oldest transactions: ${JSON.stringify(open)}\nledger output: ${stage.ledger.output().slice(-2000)}\nprojector output: ${stage.projector.output().slice(-2000)}`);
+      throw new Error(`the balance read model did not catch up within ${Math.round(Math.max(120_000, n) / 1000)} s (${now[0].v}/${wanted}); oldest transactions: ${JSON.stringify(open)}\nledger output: ${stage.ledger.output().slice(-2000)}\nprojector output: ${stage.projector.output().slice(-2000)}`);
     }
     await sleep(100);
   }
   const projectionSeconds = (projected - first.t) / 1000;
   const projectionLagSeconds = (projected - done) / 1000;
   log(`  → balances reflected all events ${projectionSeconds.toFixed(1)} s after the first batch (${projectionLagSeconds.toFixed(1)} s after the last append)`);
-  return { events: n, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds, projectionLagSeconds, ledgerCpuPercent, projectorCpuPercent };
+  return {
+    events: n, accounts: accounts.length, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds, projectionLagSeconds,
+    ledgerCpuPercent, projectorCpuPercent, ledgerRssMb: memory?.rss, ledgerPeakRssMb: memory?.peak,
+  };
+}
+
+async function countDebits(ctx: BenchRun, schema: string): Promise<number> {
+  const { rows } = await ctx.pool.query(`select count(*)::int as n from "${schema}".events where type = 'UsageDebited'`);
+  return rows[0].n as number;
+}
+
+/** A process's resident memory now and at its peak (VmRSS, VmHWM), in MB. */
+function memoryMegabytes(pid: number | undefined): { rss: number; peak: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+    return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
 }
