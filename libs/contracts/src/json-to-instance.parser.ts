@@ -1,5 +1,6 @@
 import type { ClassConstructor } from 'class-transformer';
 import { TransformationType } from 'class-transformer';
+import { getMetadataStorage } from 'class-validator';
 import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
 
 /** A class `@Type` may name. */
@@ -25,30 +26,42 @@ export function jsonToInstance<T extends object>(cls: ClassConstructor<T>, plain
 
 const UNSUPPORTED = Symbol('unsupported');
 type Built = unknown;
-/** Per class: per property, the class `@Type` names (or null), or UNSUPPORTED. */
-const shapes = new Map<Class, Map<string, Class | null | typeof UNSUPPORTED> | typeof UNSUPPORTED>();
+/**
+ * Per class: the properties its validation rules name (the only ones a valid value has), each with the class `@Type`
+ * names (or null), resolved once; or UNSUPPORTED for a class class-transformer treats specially.
+ */
+interface Shape {
+  declared: ReadonlySet<string>;
+  types: Map<string, Class | null | typeof UNSUPPORTED>;
+}
+const shapes = new Map<Class, Shape | typeof UNSUPPORTED>();
 
-function shapeOf(cls: Class): Map<string, Class | null | typeof UNSUPPORTED> | typeof UNSUPPORTED {
+function shapeOf(cls: Class): Shape | typeof UNSUPPORTED {
   let shape = shapes.get(cls);
   if (shape === undefined) {
     const decorated =
       defaultMetadataStorage.getStrategy(cls) !== 'none' ||
       defaultMetadataStorage.getExposedMetadatas(cls).length > 0 ||
       defaultMetadataStorage.getExcludedMetadatas(cls).length > 0;
-    shape = decorated ? UNSUPPORTED : new Map();
+    const declared = new Set(getMetadataStorage().getTargetValidationMetadatas(cls, '', false, false, undefined).map((m) => m.propertyName));
+    shape = decorated ? UNSUPPORTED : { declared, types: new Map() };
     shapes.set(cls, shape);
   }
   return shape;
 }
 
-/** The class `@Type` gives `key` of `cls`: null without one, UNSUPPORTED when class-transformer would do more. */
+/**
+ * The class `@Type` gives `key` of `cls`: null without one, UNSUPPORTED when class-transformer would do more.
+ * Only declared properties are remembered: the names a caller sends are unbounded (and refused by validation).
+ */
 function propertyType(cls: Class, key: string): Class | null | typeof UNSUPPORTED {
   const shape = shapeOf(cls);
   if (shape === UNSUPPORTED) return UNSUPPORTED;
-  let type = shape.get(key);
+  if (!shape.declared.has(key)) return resolvePropertyType(cls, key);
+  let type = shape.types.get(key);
   if (type === undefined) {
     type = resolvePropertyType(cls, key);
-    shape.set(key, type);
+    shape.types.set(key, type);
   }
   return type;
 }
