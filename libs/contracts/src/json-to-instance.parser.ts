@@ -66,6 +66,12 @@ function propertyType(cls: Class, key: string): Class | null | typeof UNSUPPORTE
   return type;
 }
 
+/** How many property types of `cls` are remembered (tests: it never grows with the names callers send). */
+export function rememberedPropertyTypes(cls: Class): number {
+  const shape = shapes.get(cls);
+  return shape === undefined || shape === UNSUPPORTED ? 0 : shape.types.size;
+}
+
 function resolvePropertyType(cls: Class, key: string): Class | null | typeof UNSUPPORTED {
   if (defaultMetadataStorage.findTransformMetadatas(cls, key, TransformationType.PLAIN_TO_CLASS).length > 0) return UNSUPPORTED;
   const metadata = defaultMetadataStorage.findTypeMetadata(cls, key);

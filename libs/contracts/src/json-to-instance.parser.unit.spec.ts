@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { plainToInstance } from 'class-transformer';
-import { jsonToInstance } from './json-to-instance.parser';
+import { jsonToInstance, rememberedPropertyTypes } from './json-to-instance.parser';
+import { UsageRecordedV1 } from './messages/usage-recorded.v1.contract';
 import { CONTRACT_CLASSES, changedMessage } from './testing/contract-messages.fixtures';
 
 const classTransformer = (cls: Parameters<typeof plainToInstance>[0], plain: unknown) => plainToInstance(cls, plain, { enableImplicitConversion: false }) as object;
@@ -36,6 +37,15 @@ describe('jsonToInstance', () => {
     );
     // Both paths are taken: the special names (constructor, __proto__, toString, ...) go to class-transformer.
     expect({ left: left > 10, built: built > 1000 }).toEqual({ left: true, built: true });
+  });
+
+  it('given many values with property names of their own, when built, then only the declared properties are remembered', () => {
+    const plain = { feature: 'chat', model: 'gpt-4o', inputTokens: 1, outputTokens: 1 };
+    jsonToInstance(UsageRecordedV1, plain);
+    const declared = rememberedPropertyTypes(UsageRecordedV1);
+    for (let i = 0; i < 1_000; i += 1) jsonToInstance(UsageRecordedV1, { ...plain, [`junk${i}`]: i });
+    expect(declared).toBeGreaterThan(0);
+    expect(rememberedPropertyTypes(UsageRecordedV1)).toBe(declared);
   });
 
   it('given a property class-transformer skips, when built, then it leaves the value to class-transformer', () => {
