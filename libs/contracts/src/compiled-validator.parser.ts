@@ -62,7 +62,7 @@ function compile(target: Class, schema: string | undefined): ClassCheck {
       nestedSchema: nestedSchemaOf(list.find((m) => m.type === ValidationTypes.NESTED_VALIDATION || m.type === ValidationTypes.PROMISE_VALIDATION)),
     };
   });
-  return { known: new Set(Object.keys(grouped).filter((name) => grouped[name].length > 0)), properties };
+  return { known: new Set(Object.keys(grouped)), properties };
 }
 
 function nestedSchemaOf(metadata: { target: { name: string } | string } | undefined): string | undefined {
@@ -101,12 +101,8 @@ function passesResult(result: unknown): boolean {
 function passesNested(value: unknown, schema: string): boolean {
   if (value === undefined) return true;
   if (Array.isArray(value) || value instanceof Set || value instanceof Map) {
-    const items = value instanceof Set ? Array.from(value) : value;
-    let ok = true;
-    items.forEach((item: unknown) => {
-      ok = ok && passesNested(item, schema);
-    });
-    return ok;
+    for (const item of value instanceof Map ? value.values() : value) if (!passesNested(item, schema)) return false;
+    return true;
   }
   if (value instanceof Object) return passesInstance(value, schema);
   return false;
@@ -123,6 +119,11 @@ function passesInstance(object: object, schema: string | undefined): boolean {
     if (property.nestedSchema !== undefined && !passesNested(value, property.nestedSchema)) return false;
   }
   return true;
+}
+
+/** The properties `cls`'s validation rules name: the only ones a value that passes can have (the whitelist). */
+export function declaredProperties(cls: Class): ReadonlySet<string> {
+  return checkFor(cls, undefined).known;
 }
 
 /** True when `validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true })` finds nothing. */

@@ -1,7 +1,7 @@
 import type { ClassConstructor } from 'class-transformer';
 import { TransformationType } from 'class-transformer';
-import { getMetadataStorage } from 'class-validator';
 import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
+import { declaredProperties } from './compiled-validator.parser';
 
 /** A class `@Type` may name. */
 type Class = new () => object;
@@ -25,7 +25,6 @@ export function jsonToInstance<T extends object>(cls: ClassConstructor<T>, plain
 }
 
 const UNSUPPORTED = Symbol('unsupported');
-type Built = unknown;
 /**
  * Per class: the properties its validation rules name (the only ones a valid value has), each with the class `@Type`
  * names (or null), resolved once; or UNSUPPORTED for a class class-transformer treats specially.
@@ -43,8 +42,7 @@ function shapeOf(cls: Class): Shape | typeof UNSUPPORTED {
       defaultMetadataStorage.getStrategy(cls) !== 'none' ||
       defaultMetadataStorage.getExposedMetadatas(cls).length > 0 ||
       defaultMetadataStorage.getExcludedMetadatas(cls).length > 0;
-    const declared = new Set(getMetadataStorage().getTargetValidationMetadatas(cls, '', false, false, undefined).map((m) => m.propertyName));
-    shape = decorated ? UNSUPPORTED : { declared, types: new Map() };
+    shape = decorated ? UNSUPPORTED : { declared: declaredProperties(cls), types: new Map() };
     shapes.set(cls, shape);
   }
   return shape;
@@ -85,7 +83,7 @@ function resolvePropertyType(cls: Class, key: string): Class | null | typeof UNS
   return type;
 }
 
-function copy(value: unknown, type: Class | null): Built {
+function copy(value: unknown, type: Class | null): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
     const items: unknown[] = [];

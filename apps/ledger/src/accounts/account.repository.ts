@@ -228,7 +228,7 @@ export class AccountRepository {
   private decideWithSnapshots(state: AccountState, command: AccountCommand, commandKey: string, now: Date, audit?: EventAudit) {
     const { events, states } = decideWithStates(command, state, { now });
     const newEvents = events.map((event, index) => toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceOf(states[index])), audit));
-    return { events, newEvents, state: states.length > 0 ? states[states.length - 1] : state };
+    return { events, newEvents, state: states.at(-1) ?? state };
   }
 
   private async catchUp(accountId: string, from: LoadedAccount): Promise<LoadedAccount> {
