@@ -277,21 +277,24 @@ export class PostgresEventStore implements EventStore {
     if (events.length === 0) return results;
 
     const moved = sortedUnique(events.map((row) => row.streamId));
-    const payload = events.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} }));
     await client.query(
       `WITH moved AS (
          UPDATE ${this.streams} AS s SET version = u.version
            FROM unnest($1::text[], $2::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id
-       ), inserted AS (
-         INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
-         SELECT e.ev->>'s', (e.ev->>'v')::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
-           FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(ev, ord)
-          ORDER BY e.ord
-       )
+       ), inserted AS (${this.insertEventsSql(3)})
        SELECT pg_notify($4, '')`,
-      [moved, moved.map((streamId) => versions.get(streamId)), JSON.stringify(payload), notifyChannel(this.schema)],
+      [moved, moved.map((streamId) => versions.get(streamId)), eventRowsJson(events), notifyChannel(this.schema)],
     );
     return results;
+  }
+
+  /** Inserts the events of `eventRowsJson` (parameter `$param`), in their order, where `where` holds. */
+  private insertEventsSql(param: number, where = ''): string {
+    return `INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
+      SELECT e.ev->>'s', (e.ev->>'v')::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
+        FROM jsonb_array_elements($${param}::jsonb) WITH ORDINALITY AS e(ev, ord)
+       ${where}
+       ORDER BY e.ord`;
   }
 
   /**
@@ -306,7 +309,6 @@ export class PostgresEventStore implements EventStore {
     const [{ streamId, expectedVersion, events }] = reqs;
     if (typeof expectedVersion !== 'number' || events.length === 0) return undefined;
     const next = expectedVersion + events.length;
-    const payload = events.map((event, i) => ({ id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {}, v: expectedVersion + i + 1 }));
     // A missing stream is at version 0: expecting 0 creates it (or moves a row left at 0); expecting more needs the row.
     const notifyNow = this.mayNotifyNow();
     const move = expectedVersion === 0
@@ -316,15 +318,9 @@ export class PostgresEventStore implements EventStore {
       : `UPDATE ${this.streams} SET version = $3 WHERE stream_id = $1 AND version = $2 RETURNING version`;
     try {
       const { rows } = await this.pool.query<{ moved: number }>(
-        `WITH moved AS (${move}), inserted AS (
-           INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
-           SELECT $1, (e.ev->>'v')::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
-             FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(ev, ord)
-            WHERE EXISTS (SELECT 1 FROM moved)
-            ORDER BY e.ord
-         )
+        `WITH moved AS (${move}), inserted AS (${this.insertEventsSql(4, 'WHERE EXISTS (SELECT 1 FROM moved)')})
          SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT pg_notify($5, '') FROM moved WHERE $5::text IS NOT NULL) AS notified`,
-        [streamId, expectedVersion, next, JSON.stringify(payload), notifyNow ? notifyChannel(this.schema) : null],
+        [streamId, expectedVersion, next, eventRowsJson(events.map((event, i) => ({ streamId, version: expectedVersion + i + 1, event }))), notifyNow ? notifyChannel(this.schema) : null],
       );
       if (rows[0].moved !== 1) return undefined;
       if (!notifyNow) this.notifySoon();
@@ -502,6 +498,11 @@ function duplicateOf(req: AppendRequest, stored: Map<string, StoredPlace>): Appe
     `stream ${req.streamId}: event ids already stored elsewhere or at other positions`,
     { streamId: req.streamId, stored: ids.flatMap((id, i) => (places[i] ? [{ id, streamId: places[i].stream_id, version: places[i].version }] : [])) },
   );
+}
+
+/** Events at their stream positions, as the JSON array `insertEventsSql` reads. */
+function eventRowsJson(rows: { streamId: string; version: number; event: NewEvent }[]): string {
+  return JSON.stringify(rows.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} })));
 }
 
 /** Distinct, in code-unit order (= PostgreSQL's COLLATE "C" for the ASCII ids we use): one lock order for all. */
