@@ -55,12 +55,15 @@ export interface PartitionRef {
 export async function lockStoredOffset(tx: PoolClient, schema: string, ref: PartitionRef): Promise<bigint> {
   const table = `${quoteSchema(schema)}.kafka_consumer_offsets`;
   // One statement: insert-if-absent (a new partition starts at -1), and either way lock the row and read it.
-  const { rows } = await tx.query<{ committed_offset: string; cluster_id: string | null }>(
-    `INSERT INTO ${table} AS o (group_id, topic, partition, committed_offset) VALUES ($1, $2, $3, -1)
+  // Named (one per schema), as storeOffset: every consumer transaction runs both, so PostgreSQL parses and plans
+  // them once per connection instead of every time.
+  const { rows } = await tx.query<{ committed_offset: string; cluster_id: string | null }>({
+    name: `tally-lock-offset:${schema}`,
+    text: `INSERT INTO ${table} AS o (group_id, topic, partition, committed_offset) VALUES ($1, $2, $3, -1)
      ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed_offset = o.committed_offset
      RETURNING o.committed_offset, o.cluster_id`,
-    [ref.groupId, ref.topic, ref.partition],
-  );
+    values: [ref.groupId, ref.topic, ref.partition],
+  });
   const row = rows[0];
   if (ref.clusterId && row.cluster_id !== ref.clusterId) {
     // A different Kafka cluster (e.g. a broker whose storage was recreated next to this database) numbers its
@@ -80,12 +83,13 @@ export async function lockStoredOffset(tx: PoolClient, schema: string, ref: Part
 
 /** Never moves backwards, even if called with an older offset. */
 export async function storeOffset(tx: PoolClient, schema: string, ref: PartitionRef, offset: string): Promise<void> {
-  await tx.query(
-    `UPDATE ${quoteSchema(schema)}.kafka_consumer_offsets
+  await tx.query({
+    name: `tally-store-offset:${schema}`,
+    text: `UPDATE ${quoteSchema(schema)}.kafka_consumer_offsets
         SET committed_offset = GREATEST(committed_offset, $4::bigint), updated_at = now()
       WHERE group_id = $1 AND topic = $2 AND partition = $3`,
-    [ref.groupId, ref.topic, ref.partition, offset],
-  );
+    values: [ref.groupId, ref.topic, ref.partition, offset],
+  });
 }
 
 /** Last applied offset per partition for a group and topic (operators, tests). */

@@ -169,7 +169,7 @@ export class PostgresEventStore implements EventStore {
     try {
       // A named statement (one per schema): PostgreSQL parses and plans it once per connection.
       const { rows } = await client.query<{ stream_id: string; version: number }>({
-        name: `tally-stream-versions:${this.schema}`,
+        name: this.statementName('stream-versions'),
         text: `SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($1::text[])`,
         values: [streamIds],
       });
@@ -182,6 +182,7 @@ export class PostgresEventStore implements EventStore {
 
   async readStream(streamId: string, opts: { fromVersion?: number; toVersion?: number } = {}): Promise<RecordedEvent[]> {
     const { rows } = await this.query<EventRow>(
+      'read-stream',
       `SELECT ${EVENT_COLUMNS} FROM ${this.events}
         WHERE stream_id = $1 AND version >= $2 AND version <= $3
         ORDER BY version`,
@@ -198,6 +199,7 @@ export class PostgresEventStore implements EventStore {
     }
     const after = decodePgCheckpoint(opts.after);
     const { rows } = await this.query<EventRow>(
+      'read-all',
       `SELECT ${EVENT_COLUMNS} FROM ${this.events} AS e
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
           AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -237,8 +239,9 @@ export class PostgresEventStore implements EventStore {
     const written = new Set(writing);
     const checking = sortedUnique(reqs.filter((req) => req.events.length === 0 && !written.has(req.streamId)).map((req) => req.streamId));
     const ids = reqs.flatMap((req) => req.events.map((event) => event.id.toLowerCase()));
-    const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null }>(
-      `WITH written AS (
+    const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null }>({
+      name: this.statementName('lock-streams'),
+      text: `WITH written AS (
          INSERT INTO ${this.streams} AS s (stream_id, version)
          SELECT u.stream_id, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(stream_id, ord) ORDER BY u.ord
          ON CONFLICT (stream_id) DO UPDATE SET version = s.version
@@ -249,8 +252,8 @@ export class PostgresEventStore implements EventStore {
        SELECT stream_id, version, NULL AS event_id FROM written
        UNION ALL SELECT stream_id, version, NULL FROM checked
        UNION ALL SELECT stream_id, version, event_id::text FROM ${this.events} WHERE event_id = ANY($3::uuid[])`,
-      [writing, checking, ids],
-    );
+      values: [writing, checking, ids],
+    });
     const versions = new Map<string, number>();
     const stored = new Map<string, StoredPlace>();
     for (const row of rows) {
@@ -277,14 +280,15 @@ export class PostgresEventStore implements EventStore {
     if (events.length === 0) return results;
 
     const moved = sortedUnique(events.map((row) => row.streamId));
-    await client.query(
-      `WITH moved AS (
+    await client.query({
+      name: this.statementName('move-and-insert'),
+      text: `WITH moved AS (
          UPDATE ${this.streams} AS s SET version = u.version
            FROM unnest($1::text[], $2::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id
        ), inserted AS (${this.insertEventsSql(3)})
        SELECT pg_notify($4, '')`,
-      [moved, moved.map((streamId) => versions.get(streamId)), eventRowsJson(events), notifyChannel(this.schema)],
-    );
+      values: [moved, moved.map((streamId) => versions.get(streamId)), eventRowsJson(events), notifyChannel(this.schema)],
+    });
     return results;
   }
 
@@ -317,12 +321,13 @@ export class PostgresEventStore implements EventStore {
          RETURNING s.version`
       : `UPDATE ${this.streams} SET version = $3 WHERE stream_id = $1 AND version = $2 RETURNING version`;
     try {
-      const { rows } = await this.pool.query<{ moved: number }>(
-        `WITH moved AS (${move}), inserted AS (${this.insertEventsSql(4, 'WHERE EXISTS (SELECT 1 FROM moved)')})
+      const { rows: [result] } = await this.pool.query<{ moved: number }>({
+        name: this.statementName(expectedVersion === 0 ? 'append-one-new' : 'append-one'),
+        text: `WITH moved AS (${move}), inserted AS (${this.insertEventsSql(4, 'WHERE EXISTS (SELECT 1 FROM moved)')})
          SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT pg_notify($5, '') FROM moved WHERE $5::text IS NOT NULL) AS notified`,
-        [streamId, expectedVersion, next, eventRowsJson(events.map((event, i) => ({ streamId, version: expectedVersion + i + 1, event }))), notifyNow ? notifyChannel(this.schema) : null],
-      );
-      if (rows[0].moved !== 1) return undefined;
+        values: [streamId, expectedVersion, next, eventRowsJson(events.map((event, i) => ({ streamId, version: expectedVersion + i + 1, event }))), notifyNow ? notifyChannel(this.schema) : null],
+      });
+      if (result.moved !== 1) return undefined;
       if (!notifyNow) this.notifySoon();
       return { streamId, nextExpectedVersion: next, duplicate: false };
     } catch (e) {
@@ -355,9 +360,17 @@ export class PostgresEventStore implements EventStore {
     this.trailingNotify.unref();
   }
 
-  private async query<R extends object>(sql: string, params: unknown[]): Promise<{ rows: R[] }> {
+  /**
+   * Statements the store runs over and over are named, one name per schema and statement: PostgreSQL parses and
+   * plans each once per connection instead of at every call (the text must never differ under one name).
+   */
+  private statementName(statement: string): string {
+    return `tally-${statement}:${this.schema}`;
+  }
+
+  private async query<R extends object>(statement: string, text: string, values: unknown[]): Promise<{ rows: R[] }> {
     try {
-      return await this.pool.query<R & Record<string, unknown>>(sql, params);
+      return await this.pool.query<R & Record<string, unknown>>({ name: this.statementName(statement), text, values });
     } catch (e) {
       throw toEventStoreError(e);
     }
