@@ -1,7 +1,21 @@
-import type { AppendRequest, ExpectedVersion } from './event-store.port';
+import type { AppendRequest, ExpectedVersion, StreamRead } from './event-store.port';
 import { EventStoreError, EventStoreErrorCode } from './event-store.errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A readStreams call's streams, each with the version to read from (the lowest, for a stream asked for twice),
+ * checked as appends are: a bad request fails early, with one code, in both adapters.
+ */
+export function parseStreamReads(requests: readonly StreamRead[]): Map<string, number> {
+  const from = new Map<string, number>();
+  for (const { streamId, fromVersion } of requests) {
+    if (typeof streamId !== 'string' || streamId.length === 0) throw invalid('streamId must be a non-empty string', { streamId });
+    if (!Number.isSafeInteger(fromVersion) || fromVersion < 1) throw invalid('fromVersion must be a positive integer', { streamId, fromVersion });
+    from.set(streamId, Math.min(fromVersion, from.get(streamId) ?? fromVersion));
+  }
+  return from;
+}
 
 /**
  * Checks what both adapters would otherwise reject late and differently (PG with a SQL error that aborts the

@@ -68,6 +68,12 @@ export interface SqlTransaction {
   query(text: string, values?: unknown[]): Promise<unknown>;
 }
 
+/** One stream of a readStreams call: its events from `fromVersion` (1 = all) on. */
+export interface StreamRead {
+  streamId: string;
+  fromVersion: number;
+}
+
 export interface AppendOptions {
   /**
    * With a unit of work: wrap the call in a savepoint (default true), so a failed append leaves the caller's
@@ -103,6 +109,12 @@ export interface EventStore {
    */
   streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>>;
   readStream(streamId: string, opts?: { fromVersion?: number; toVersion?: number }): Promise<RecordedEvent[]>;
+  /**
+   * Several streams at once, each from its own version (a stream asked for twice, from the lower one), in version
+   * order: what readStream gives for each, in one round trip where the adapter can (loading many accounts at once).
+   * Every stream asked for has an entry (empty when it has no events from there).
+   */
+  readStreams(requests: readonly StreamRead[]): Promise<Map<string, RecordedEvent[]>>;
   /** Events strictly after `after`, in global order; a tailing reader never skips an event. */
   readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]>;
   subscribeToAll(opts: SubscribeToAllOptions): Subscription;

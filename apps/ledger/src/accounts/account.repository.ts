@@ -104,26 +104,27 @@ export class AccountRepository {
   async loadMany(accountIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, LoadedAccount>> {
     const versions = await this.storedVersions(accountIds, unitOfWork);
     const loaded = new Map<string, LoadedAccount>();
+    const behind: { accountId: string; from: LoadedAccount }[] = [];
     let hits = 0;
-    await Promise.all(
-      accountIds.map(async (accountId) => {
-        const cached = this.cache.get(accountId) ?? EMPTY;
-        const stored = versions.get(accountId) ?? 0;
-        let current: LoadedAccount;
-        if (stored === cached.version) {
-          current = cached;
-          if (cached !== EMPTY) hits += 1;
-        }
-        // The cache is ahead of the store only after a rolled-back write: start over from the stream.
-        else if (stored < cached.version) current = await this.catchUp(accountId, EMPTY);
-        else current = await this.catchUp(accountId, cached);
-        this.cache.set(accountId, current);
-        loaded.set(accountId, current);
-      }),
-    );
+    for (const accountId of new Set(accountIds)) {
+      const cached = this.cache.get(accountId) ?? EMPTY;
+      const stored = versions.get(accountId) ?? 0;
+      if (stored === cached.version) {
+        loaded.set(accountId, cached);
+        if (cached !== EMPTY) hits += 1;
+      }
+      // The cache is ahead of the store only after a rolled-back write: start over from the stream.
+      else behind.push({ accountId, from: stored < cached.version ? EMPTY : cached });
+    }
+    // The accounts the cache is behind on (evicted, another instance wrote, a restart): their new events in one read.
+    if (behind.length > 0) {
+      const read = await this.store.readStreams(behind.map(({ accountId, from }) => ({ streamId: accountStreamId(accountId), fromVersion: from.version + 1 })));
+      for (const { accountId, from } of behind) loaded.set(accountId, foldStored(from, read.get(accountStreamId(accountId)) ?? []));
+    }
+    for (const [accountId, current] of loaded) this.cache.set(accountId, current);
     // Once per load, not per account (the consumer loads thousands of accounts a second).
     if (hits > 0) accountCacheHits.inc(hits);
-    if (accountIds.length > hits) accountCacheMisses.inc(accountIds.length - hits);
+    if (loaded.size > hits) accountCacheMisses.inc(loaded.size - hits);
     return loaded;
   }
 
@@ -229,10 +230,6 @@ export class AccountRepository {
     const { events, states } = decideWithStates(command, state, { now });
     const newEvents = events.map((event, index) => toNewEvent(command.accountId, commandKey, index, event, snapshotOf(balanceOf(states[index])), audit));
     return { events, newEvents, state: states.at(-1) ?? state };
-  }
-
-  private async catchUp(accountId: string, from: LoadedAccount): Promise<LoadedAccount> {
-    return foldStored(from, await this.store.readStream(accountStreamId(accountId), { fromVersion: from.version + 1 }));
   }
 
   /**

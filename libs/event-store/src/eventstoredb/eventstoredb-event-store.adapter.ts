@@ -18,12 +18,13 @@ import type {
   Checkpoint,
   EventStore,
   RecordedEvent,
+  StreamRead,
   Subscription,
   SubscribeToAllOptions,
   UnitOfWork,
 } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.errors';
-import { validateAppendRequests } from '../append-request.parser';
+import { parseStreamReads, validateAppendRequests } from '../append-request.parser';
 import { SubscriptionRegistry } from '../subscription-registry.service';
 import {
   comparePositions,
@@ -114,6 +115,14 @@ export class EventStoreDbEventStore implements EventStore {
       throw toEventStoreError(e);
     }
     return out;
+  }
+
+  /** EventStoreDB reads one stream per call: the streams are read concurrently. */
+  async readStreams(requests: readonly StreamRead[]): Promise<Map<string, RecordedEvent[]>> {
+    const from = parseStreamReads(requests);
+    const streams = [...from];
+    const read = await Promise.all(streams.map(([streamId, fromVersion]) => this.readStream(streamId, { fromVersion })));
+    return new Map(streams.map(([streamId], i) => [streamId, read[i]]));
   }
 
   /** $all read forwards from `after` (inclusive in ESDB, so positions <= after are skipped), system events left out. */

@@ -10,12 +10,13 @@ import type {
   NewEvent,
   RecordedEvent,
   SqlTransaction,
+  StreamRead,
   Subscription,
   SubscribeToAllOptions,
   UnitOfWork,
 } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.errors';
-import { validateAppendRequests } from '../append-request.parser';
+import { parseStreamReads, validateAppendRequests } from '../append-request.parser';
 import { SubscriptionRegistry } from '../subscription-registry.service';
 import { DEFAULT_POLLING, PollingSubscription, type PollingOptions, type WakeUpSource } from '../polling-subscription.worker';
 import { decodePgCheckpoint, encodePgCheckpoint } from './postgres-checkpoint.codec';
@@ -189,6 +190,22 @@ export class PostgresEventStore implements EventStore {
       [streamId, opts.fromVersion ?? 1, opts.toVersion ?? 2_147_483_647],
     );
     return rows.map(toRecordedEvent);
+  }
+
+  /** One query for all the streams: each joined with its starting version, read off the primary key in order. */
+  async readStreams(requests: readonly StreamRead[]): Promise<Map<string, RecordedEvent[]>> {
+    const from = parseStreamReads(requests);
+    const read = new Map<string, RecordedEvent[]>([...from.keys()].map((streamId) => [streamId, []]));
+    if (from.size === 0) return read;
+    const { rows } = await this.query<EventRow>(
+      'read-streams',
+      `SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::int[]) AS r(stream, from_version)
+         JOIN ${this.events} ON stream_id = r.stream AND version >= r.from_version
+        ORDER BY stream_id, version`,
+      [[...from.keys()], [...from.values()]],
+    );
+    for (const row of rows) read.get(row.stream_id)?.push(toRecordedEvent(row));
+    return read;
   }
 
   async readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]> {

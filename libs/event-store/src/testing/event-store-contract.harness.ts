@@ -68,6 +68,28 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       expect(await store.readStream(stream())).toEqual([]);
     });
 
+    it('reads several streams at once, each from its own version, exactly as readStream reads each', async () => {
+      const [long, short, empty] = [stream(), stream(), stream()];
+      await store.append({ streamId: long, expectedVersion: 'no_stream', events: [event('A'), event('B'), event('C')] });
+      await store.append({ streamId: short, expectedVersion: 'no_stream', events: [event('X')] });
+
+      const read = await store.readStreams([
+        { streamId: long, fromVersion: 2 },
+        { streamId: short, fromVersion: 1 },
+        { streamId: empty, fromVersion: 1 },
+        { streamId: short, fromVersion: 2 },
+      ]);
+
+      expect([...read.keys()].sort()).toEqual([long, short, empty].sort());
+      expect(read.get(long)).toEqual(await store.readStream(long, { fromVersion: 2 }));
+      expect(read.get(long)?.map((e) => e.type)).toEqual(['B', 'C']);
+      // Asked twice, the lowest version wins: nothing asked for is left out.
+      expect(read.get(short)?.map((e) => e.type)).toEqual(['X']);
+      expect(read.get(empty)).toEqual([]);
+      expect(await store.readStreams([])).toEqual(new Map());
+      await expect(store.readStreams([{ streamId: long, fromVersion: 0 }])).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    });
+
     it('rejects a stale expected version with WRONG_EXPECTED_VERSION and writes nothing', async () => {
       const streamId = stream();
       await store.append({ streamId, expectedVersion: 0, events: [event('A'), event('B')] });
