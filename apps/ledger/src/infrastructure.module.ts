@@ -6,7 +6,7 @@ import { Pool } from 'pg';
 import type { MigrationInterface } from 'typeorm';
 import { KafkaProducer, createKafkaClient } from '@tally/kafka';
 import { parseRateCard } from '@tally/pricing';
-import { CLOCK, createLogger, surviveConnectionLoss, type Clock } from '@tally/shared';
+import { CLOCK, createLogger, createServicePool, type Clock } from '@tally/shared';
 import { parseCatalogue } from '@tally/subscription-domain';
 import { LedgerConfig } from './config/ledger.config';
 import { migrateLedger } from './database/data-source.provider';
@@ -43,7 +43,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
           provide: PG_POOL,
           inject: [MIGRATED],
           // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
-          useFactory: () => surviveConnectionLoss(new Pool({ connectionString: config.DATABASE_URL, max: 20 }), logger, 'ledger'),
+          useFactory: () => createServicePool(config.DATABASE_URL, 20, logger, 'ledger'),
         },
         { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, ...config.kafkaConnection(), logger }) },
         {

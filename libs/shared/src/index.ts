@@ -6,6 +6,7 @@ export * from './errors/app.errors';
 export * from './errors/http-error.filter';
 export * from './errors/dependency-unavailable.errors';
 export * from './database/pg-connection-loss.provider';
+export * from './database/service-pool.provider';
 export * from './database/sql-identifier.parser';
 export * from './http/api-keys.config';
 export * from './http/api-key.guard';

@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
+import { PG_SESSION_OPTIONS } from '@tally/shared';
 import { createEventStoreMigration } from '@tally/event-store';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { LedgerConfig } from '../config/ledger.config';
@@ -13,6 +14,7 @@ import { Expiries1764500000000 } from './migrations/1764500000000-expiries';
 export function createLedgerDataSource(config: LedgerConfig, readModelMigrations: (new () => MigrationInterface)[] = []): DataSource {
   return new DataSource({
     type: 'postgres',
+    extra: { options: PG_SESSION_OPTIONS },
     url: config.DATABASE_URL,
     schema: config.DATABASE_SCHEMA,
     migrations: [

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
-import { LOGGER, surviveConnectionLoss, type Logger } from '@tally/shared';
+import { LOGGER, createServicePool, type Logger } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { notificationDataSourceOptions } from './data-source.provider';
 
@@ -14,7 +14,7 @@ export const databaseProviders: Provider[] = [
     inject: [NotificationConfig, LOGGER],
     // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
     useFactory: (config: NotificationConfig, logger: Logger) =>
-      surviveConnectionLoss(new Pool({ connectionString: config.DATABASE_URL, max: 5 }), logger, 'notification'),
+      createServicePool(config.DATABASE_URL, 5, logger, 'notification'),
   },
   {
     provide: DataSource,

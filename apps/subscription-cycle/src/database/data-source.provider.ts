@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import type { DataSourceOptions } from 'typeorm';
+import { PG_SESSION_OPTIONS } from '@tally/shared';
 import type { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { CreateSubscriptionTables1764100000000 } from './migrations/1764100000000-create-subscription-tables';
 import { AddOutboxTrace1764900000000 } from './migrations/1764900000000-add-outbox-trace';
@@ -20,7 +21,7 @@ export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOp
     migrationsRun: true,
     migrationsTransactionMode: 'all',
     synchronize: false,
-    extra: { max: 10 },
+    extra: { max: 10, options: PG_SESSION_OPTIONS },
   };
 }
 
