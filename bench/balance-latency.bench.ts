@@ -6,6 +6,7 @@
  * transaction, i.e. the moment a balance read would first see the new value.
  */
 import { Client } from 'pg';
+import { accountStreamId } from '@tally/ledger-events';
 import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
 import { authHeaders, grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, usageRequestItem, waitForBalances, type BenchRun } from './bench.harness';
 import { startIngest } from './http.bench';
@@ -14,6 +15,8 @@ import { ledgerBacklog, waitForLedgerIdle, type LedgerStage } from './ledger-thr
 export interface LatencyResult {
   rate: number;
   rateReason: string;
+  /** The accounts the load went to (besides the samples). */
+  accounts: number;
   achievedRate: number;
   seconds: number;
   samples: number;
@@ -26,8 +29,13 @@ export interface LatencyResult {
   p95: number;
   p99: number;
   max: number;
-  /** Where the time goes: ack → debit on ledger.events.v1 (ledger + relay), then → balance (projection). */
-  stages?: { ledgerAndRelay: StageLatency; projection: StageLatency };
+  /**
+   * Where the time goes, per sample: ack → the ledger's transaction that appended the debit began (Kafka fetch and
+   * the ledger's queue; the event's recorded_at), → the relay published it (the ledger.events.v1 record's
+   * timestamp: deciding, committing, the relay's wait for the commit to be visible), → the balance changed (Kafka
+   * and the projection).
+   */
+  stages?: { toLedger: StageLatency; toRelay: StageLatency; toBalance: StageLatency };
 }
 
 export interface StageLatency {
@@ -76,17 +84,27 @@ async function sender(ctx: BenchRun, stage: LedgerStage, path: LatencyPath): Pro
   return { send, stop: () => ingest.kill() };
 }
 
-export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, rate: number, rateReason: string, path: LatencyPath = 'kafka'): Promise<LatencyResult> {
-  const seconds = knobs.seconds * 2;
+/** What else a latency run can vary: the accounts the load goes to, how long it produces, a name for its ids. */
+export interface LatencyOptions {
+  path?: LatencyPath;
+  /** The accounts the 99 of every 100 events that are not samples go to; by default the stage's customer base. */
+  accounts?: string[];
+  seconds?: number;
+  /** Makes this run's account and usage ids unique when one bench run measures the same rate twice. */
+  label?: string;
+}
+
+export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, rate: number, rateReason: string, options: LatencyOptions = {}): Promise<LatencyResult> {
+  const { path = 'kafka', accounts = stage.accounts, seconds = knobs.seconds * 2, label = '' } = options;
   const total = Math.round(rate * seconds);
   const sampleCount = Math.ceil(total / SAMPLE_EVERY);
   // The channel is shared by every ledger on this database (other engineers' tests), and one run measures at
-  // several rates: account and usage ids unique to this run and rate, or a repeat would be a silent no-op.
-  const prefix = `lat${path}${rate}-${ctx.id}`;
+  // several rates: account and usage ids unique to this run, rate and label, or a repeat would be a silent no-op.
+  const prefix = `lat${path}${label}${rate}-${ctx.id}`;
   const sampleAccount = (k: number) => `${prefix}-${k}`;
   const sampleAccounts = Array.from({ length: sampleCount }, (_, k) => sampleAccount(k));
 
-  log(`event-to-balance latency (${path === 'http' ? 'HTTP path' : 'Kafka-direct'}): ${rate}/s for ${seconds} s (${rateReason}); granting ${sampleCount} sample accounts`);
+  log(`event-to-balance latency (${path === 'http' ? 'HTTP path' : 'Kafka-direct'}): ${rate}/s for ${seconds} s over ${accounts.length} accounts (${rateReason}); granting ${sampleCount} sample accounts`);
   await grantCredits(stage.ledger.base, sampleAccounts, '10');
   await waitForBalances(ctx.pool, stage.schema, sampleAccounts);
 
@@ -98,8 +116,9 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     if (message.payload && !notifiedAt.has(message.payload) && message.payload.startsWith(`${prefix}-`)) notifiedAt.set(message.payload, performance.now());
   });
   await listener.query(`LISTEN ${BALANCE_CHANGED_CHANNEL}`);
-  // When each sample's debit reached ledger.events.v1 (the relay's publish), from a watcher group of our own:
-  // it only compares keys, so it costs the 2-core machine little next to the pipeline it watches.
+  // When the relay published each sample's debit to ledger.events.v1 (the record's timestamp, set by the relay's
+  // producer on this machine's clock), from a watcher group of our own: it only compares keys, so it costs the
+  // 2-core machine little next to the pipeline it watches.
   const relayedAt = new Map<string, number>();
   const watcher = ctx.kafka.consumer({ groupId: `bench-watch-${prefix}`, maxWaitTimeInMs: 50 });
   const joined = new Promise<void>((resolve) => watcher.on(watcher.events.GROUP_JOIN, () => resolve()));
@@ -107,10 +126,9 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
   await watcher.subscribe({ topic: stage.env.LEDGER_EVENTS_TOPIC, fromBeginning: false });
   await watcher.run({
     eachBatch: async ({ batch }) => {
-      const t = performance.now();
       for (const message of batch.messages) {
         const key = message.key?.toString();
-        if (key?.startsWith(`${prefix}-`) && !relayedAt.has(key) && message.value?.includes('"UsageDebited"')) relayedAt.set(key, t);
+        if (key?.startsWith(`${prefix}-`) && !relayedAt.has(key) && message.value?.includes('"UsageDebited"')) relayedAt.set(key, Number(message.timestamp) - performance.timeOrigin);
       }
     },
   });
@@ -131,7 +149,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
         const samples: string[] = [];
         for (let n = sent; n < due; n++) {
           const sample = n % SAMPLE_EVERY === 0;
-          const account = sample ? sampleAccount(n / SAMPLE_EVERY) : stage.accounts[n % stage.accounts.length];
+          const account = sample ? sampleAccount(n / SAMPLE_EVERY) : accounts[n % accounts.length];
           if (sample) samples.push(account);
           events.push({ id: `${prefix}-u${n}`, account, n });
         }
@@ -158,25 +176,39 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     const settleDeadline = performance.now() + 5_000;
     while (notifiedAt.size < sampleCount && performance.now() < settleDeadline) await sleep(100);
 
+    const { rows: debits } = await ctx.pool.query<{ stream_id: string; recorded_ms: number }>(
+      `SELECT stream_id, extract(epoch FROM recorded_at) * 1000 AS recorded_ms FROM "${stage.schema}".events
+        WHERE stream_id = ANY($1::text[]) AND type = 'UsageDebited'`,
+      [sampleAccounts.map(accountStreamId)],
+    );
+    const recordedAt = new Map(debits.map((row) => [row.stream_id, Number(row.recorded_ms) - performance.timeOrigin]));
+
     const latencies: number[] = [];
-    const [toRelay, toProjection]: number[][] = [[], []];
+    const [toLedger, toRelay, toBalance]: number[][] = [[], [], []];
     for (const account of sampleAccounts) {
       const ack = ackedAt.get(account);
       const seen = notifiedAt.get(account);
+      const recorded = recordedAt.get(accountStreamId(account));
       const relayed = relayedAt.get(account);
       // A notification can beat the ack's callback by a hair on one broker; that counts as 0 ms, not negative.
       if (ack !== undefined && seen !== undefined) latencies.push(Math.max(0, seen - ack));
-      if (ack !== undefined && seen !== undefined && relayed !== undefined) {
-        toRelay.push(Math.max(0, relayed - ack));
-        toProjection.push(Math.max(0, seen - relayed));
+      if (ack !== undefined && seen !== undefined && recorded !== undefined && relayed !== undefined) {
+        toLedger.push(Math.max(0, recorded - ack));
+        toRelay.push(Math.max(0, relayed - Math.max(ack, recorded)));
+        toBalance.push(Math.max(0, seen - relayed));
       }
     }
     const stats = summarize(latencies);
-    const [relayStats, projectionStats] = [summarize(toRelay), summarize(toProjection)];
-    const stages = { ledgerAndRelay: { p50: relayStats.p50, p99: relayStats.p99 }, projection: { p50: projectionStats.p50, p99: projectionStats.p99 } };
-    const result = { rate, rateReason, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages };
+    const [ledgerStats, relayStats, balanceStats] = [summarize(toLedger), summarize(toRelay), summarize(toBalance)];
+    const stages = {
+      toLedger: { p50: ledgerStats.p50, p99: ledgerStats.p99 },
+      toRelay: { p50: relayStats.p50, p99: relayStats.p99 },
+      toBalance: { p50: balanceStats.p50, p99: balanceStats.p99 },
+    };
+    const result = { rate, rateReason, accounts: accounts.length, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages };
     log(`  → ${stats.n} samples: p50 ${stats.p50.toFixed(0)} ms, p95 ${stats.p95.toFixed(0)} ms, p99 ${stats.p99.toFixed(0)} ms, max ${stats.max.toFixed(0)} ms (missed ${result.missed}); drained in ${drainSeconds.toFixed(1)} s`);
-    log(`    of which ack → ledger.events (ledger + relay): p50 ${relayStats.p50.toFixed(0)} ms, p99 ${relayStats.p99.toFixed(0)} ms; → balance (projection): p50 ${projectionStats.p50.toFixed(0)} ms, p99 ${projectionStats.p99.toFixed(0)} ms (n=${relayStats.n})`);
+    const part = (name: string, { p50, p99 }: StageLatency) => `${name} p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`;
+    log(`    of which ${part('ack → ledger transaction', stages.toLedger)}; ${part('→ relay published', stages.toRelay)}; ${part('→ balance', stages.toBalance)} (n=${ledgerStats.n})`);
     return result;
   } finally {
     await Promise.all([listener.end(), watcher.disconnect(), stop()]);

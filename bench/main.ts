@@ -10,11 +10,13 @@
  *   append     single-event appends, 1 and 8 callers: Tally's event store next to Emmett's (bench/peers)
  *   throughput N pre-produced usage events through a freshly started ledger (Kafka-direct path)
  *   latency    producer ack → balance read model, at a steady rate
+ *   curve      the same, open loop, at 10%, 25%, 50%, 75% and 100% of the measured throughput (shorter runs)
  *   authz      POST /v1/accounts/:id/authorizations paced at 1,000 req/s, next to a 401 at the same pace
  *              and GET /health and a 401 at max rate
  *   httppath   usage-ingest POST /v1/usage-events at max rate into the ledger's topic → balances (the whole HTTP path),
  *              then event → balance latency through it at half that rate
- *   scale      one usage event for each of BENCH_SCALE_ACCOUNTS (100,000 and 1,000,000) new accounts: throughput and RSS
+ *   scale      one usage event for each of BENCH_SCALE_ACCOUNTS (100,000 and 1,000,000) new accounts: throughput and RSS;
+ *              then event → balance latency with the load spread over those accounts, at the latency phase's rate
  *   coldload   the first authorization on an account with BENCH_STREAM_EVENTS (100,000) events after a restart
  *   ingest     usage-ingest POST /v1/usage-events (batches of 100) at max rate, next to GET /health
  */
@@ -42,11 +44,13 @@ interface Results {
   appends: AppendFigure[];
   throughput?: ThroughputResult;
   latency: LatencyResult[];
+  curve: LatencyResult[];
   authz?: AuthorizationResult;
   httpPath?: HttpPathResult;
   httpLatency?: LatencyResult;
   accountLoad?: AccountLoadResult;
   scale: ThroughputResult[];
+  scaleLatency: LatencyResult[];
   ingest?: IngestResult;
 }
 
@@ -116,7 +120,7 @@ function table(r: Results): Row[] {
   for (const l of r.latency) {
     rows.push({
       figure: `event→balance latency at ${num(l.rate)}/s (${l.rateReason})`,
-      value: `p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)} (n=${l.samples}${l.missed ? `, missed ${l.missed}` : ''}; backlog at end ${num(l.backlogAtEnd)})`,
+      value: latencyValue(l),
       rawLimit: `Kafka avg ack ${raw.kafkaAvgLatencyMs !== undefined ? ms(raw.kafkaAvgLatencyMs) : 'n/a'} (perf, saturated)`,
       target: 'p99 ≤ 250 ms',
       met: l.p99 <= 250 && l.missed === 0 ? 'yes' : 'no',
@@ -156,7 +160,7 @@ function table(r: Results): Row[] {
     const l = r.httpLatency;
     rows.push({
       figure: `HTTP path: POST → balance latency at ${num(l.rate)}/s (${l.rateReason})`,
-      value: `p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)} (n=${l.samples}${l.missed ? `, missed ${l.missed}` : ''}; backlog at end ${num(l.backlogAtEnd)})`,
+      value: latencyValue(l),
       rawLimit: r.latency[0] ? `Kafka-direct p99 ${ms(r.latency[0].p99)} at ${num(r.latency[0].rate)}/s` : '—',
       target: 'p99 ≤ 250 ms',
       met: l.p99 <= 250 && l.missed === 0 ? 'yes' : 'no',
@@ -182,15 +186,36 @@ function table(r: Results): Row[] {
       met: '—',
     });
   }
-  // Issue 17's targets this bench does not measure yet: printed, so the table shows the whole gap, never met.
-  for (const [figure, target] of NOT_MEASURED_YET) rows.push({ figure, value: 'not measured yet', rawLimit: '—', target, met: 'no' });
+  for (const l of r.scaleLatency) {
+    rows.push({
+      figure: `event→balance latency with ${num(l.accounts)} accounts at ${num(l.rate)}/s (${l.rateReason})`,
+      value: latencyValue(l),
+      rawLimit: r.latency[0] ? `${num(r.latency[0].accounts)} accounts: p99 ${ms(r.latency[0].p99)} at ${num(r.latency[0].rate)}/s` : '—',
+      target: 'p99 ≤ 250 ms (a flat curve)',
+      met: l.p99 <= 250 && l.missed === 0 ? 'yes' : 'no',
+    });
+  }
+  const sustained = r.throughput?.eventsPerSec;
+  for (const l of r.curve) {
+    rows.push({
+      figure: `open-loop event→balance latency at ${num(sustained ? (100 * l.rate) / sustained : NaN)}% of the sustained rate (${num(l.rate)}/s)`,
+      value: latencyValue(l),
+      rawLimit: sustained ? `sustained ${num(sustained)} events/s` : '—',
+      target: 'a curve',
+      met: '—',
+    });
+  }
+  // Figures this run did not measure (their phase was not selected): printed, so the table shows the whole gap.
+  if (r.scaleLatency.length === 0) rows.push({ figure: 'event→balance p99 with 100 k and 1 M accounts', value: 'not measured (phase scale)', rawLimit: '—', target: 'a flat curve', met: 'no' });
+  if (r.curve.length === 0) rows.push({ figure: 'open-loop event→balance latency, 10% … 100% of the sustained rate', value: 'not measured (phases throughput and curve)', rawLimit: '—', target: 'a curve', met: 'no' });
   return rows;
 }
 
-const NOT_MEASURED_YET: ReadonlyArray<readonly [string, string]> = [
-  ['event→balance p99 with 100 k and 1 M accounts', 'a flat curve'],
-  ['open-loop event→balance latency, 10% … 100% of the sustained rate', 'a curve'],
-];
+const latencyValue = (l: LatencyResult): string =>
+  `p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)} (achieved ${num(l.achievedRate)}/s; n=${l.samples}${l.missed ? `, missed ${l.missed}` : ''}; backlog at end ${num(l.backlogAtEnd)})`;
+
+/** The open-loop curve's points, as fractions of the sustained (Kafka-direct) rate. */
+const CURVE_POINTS = [0.1, 0.25, 0.5, 0.75, 1];
 
 function printTable(rows: Row[]): void {
   const headers: Row = { figure: 'figure', value: 'value', rawLimit: 'raw limit (same run)', target: 'target', met: '—' };
@@ -208,8 +233,8 @@ async function main(): Promise<void> {
   const ctx = new BenchRun();
   const t0 = performance.now();
   const loadAtStart = loadAverage();
-  log(`run ${ctx.id}: events=${knobs.events} seconds=${knobs.seconds} accounts=${knobs.accounts} partitions=${knobs.partitions}; load average ${loadAtStart}`);
-  const results: Results = { raw: {}, parsing: [], appends: [], latency: [], scale: [] };
+  log(`run ${ctx.id}: events=${knobs.events} seconds=${knobs.seconds} accounts=${knobs.accounts} partitions=${knobs.partitions} runtime=${knobs.runtime}; load average ${loadAtStart}`);
+  const results: Results = { raw: {}, parsing: [], appends: [], latency: [], curve: [], scale: [], scaleLatency: [] };
   let failure: unknown;
   const interrupted = () => {
     log('interrupted: cleaning up');
@@ -226,7 +251,7 @@ async function main(): Promise<void> {
     if (phaseEnabled('parse')) results.parsing = measureParsing();
     if (phaseEnabled('store')) results.readAll = await measureReadAll(ctx);
     if (phaseEnabled('append')) results.appends = await measureSingleAppends(ctx);
-    const needsLedger = ['throughput', 'latency', 'authz', 'httppath', 'coldload', 'scale'].some(phaseEnabled);
+    const needsLedger = ['throughput', 'latency', 'curve', 'authz', 'httppath', 'coldload', 'scale'].some(phaseEnabled);
     let stage: LedgerStage | undefined;
     if (needsLedger) stage = await setUpLedger(ctx);
     if (stage && phaseEnabled('throughput')) results.throughput = await measureThroughput(ctx, stage);
@@ -235,11 +260,17 @@ async function main(): Promise<void> {
         results.latency.push(await measureBalanceLatency(ctx, stage, rate, reason));
       }
     }
+    if (stage && phaseEnabled('curve') && results.throughput) {
+      for (const share of CURVE_POINTS) {
+        const rate = Math.round(results.throughput.eventsPerSec * share);
+        results.curve.push(await measureBalanceLatency(ctx, stage, rate, `${share * 100}% of the measured rate`, { seconds: knobs.seconds, label: 'curve' }));
+      }
+    }
     if (stage && phaseEnabled('authz')) results.authz = await measureAuthorizations(stage);
     if (stage && phaseEnabled('httppath')) {
       results.httpPath = await measureHttpPath(ctx, stage);
       const half = Math.round(results.httpPath.eventsPerSec / 2);
-      results.httpLatency = await measureBalanceLatency(ctx, stage, half, 'half the HTTP path rate', 'http');
+      results.httpLatency = await measureBalanceLatency(ctx, stage, half, 'half the HTTP path rate', { path: 'http' });
     }
     if (stage && phaseEnabled('coldload')) results.accountLoad = await measureAccountLoad(ctx, stage);
     if (stage && phaseEnabled('scale')) {
@@ -247,6 +278,8 @@ async function main(): Promise<void> {
         await waitForLedgerIdle(ctx, stage);
         const accounts = Array.from({ length: population }, (_, i) => `scale${population}-${ctx.id}-${i}`);
         results.scale.push(await measureThroughput(ctx, stage, { events: population, accounts, runId: `scale${population}-${ctx.id}` }));
+        const [{ rate, reason }] = chooseLatencyRates(results.throughput?.eventsPerSec);
+        results.scaleLatency.push(await measureBalanceLatency(ctx, stage, rate, reason, { accounts, label: `scale${population}` }));
       }
     }
     // The ledger is not needed any more; stopping it leaves both cores to usage-ingest.
