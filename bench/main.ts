@@ -2,7 +2,7 @@
  * `npm run bench` (bench/run.sh) → this script: measures the raw limits and the service figures in one run,
  * prints a compact table and writes it as JSON to .cache/bench/last.json.
  *
- * Phases (BENCH_ONLY=raw,parse,throughput,latency,authz,ingest selects a subset):
+ * Phases (BENCH_ONLY=raw,parse,…,ingest selects a subset):
  *   raw        Kafka ProducerPerformance and batched INSERTs into an events table
  *   parse      one message's parse (JSON → validated instances) in-process: Tally's compiled paths next to
  *              class-transformer + class-validator doing the same work
