@@ -20,7 +20,7 @@ export class LedgerProjection {
    * be woken for rows they cannot see. The rebuild notifies the accounts its swap moved forward instead.
    */
   constructor(
-    private readonly schema: string,
+    schema: string,
     private readonly options: { notify?: boolean } = {},
   ) {
     this.s = quoteIdentifier(schema);
@@ -33,10 +33,8 @@ export class LedgerProjection {
     // One statement, one round trip: three insert-or-ignore CTEs (empty arrays insert nothing) and the balance
     // upsert. Only rows that actually moved forward notify (delivered at COMMIT; PostgreSQL folds duplicates).
     // cycle_start is only known from a CycleStarted; a later batch of the same cycle keeps the stored one.
-    // Named (per schema and notify option): PostgreSQL parses and plans this 46-parameter statement once per connection.
-    await tx.query({
-      name: `tally-project-batch:${this.schema}:${this.options.notify === false ? 'quiet' : 'notify'}`,
-      text: `WITH transactions AS (
+    await tx.query(
+      `WITH transactions AS (
          INSERT INTO ${this.s}.ledger_transactions (account_id, stream_version, event_id, type, amount, balance_after, occurred_at, details, actor)
          SELECT * FROM unnest($1::varchar[], $2::int[], $3::varchar[], $4::varchar[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::jsonb[], $46::varchar[])
          ON CONFLICT (account_id, stream_version) DO NOTHING
@@ -78,7 +76,7 @@ export class LedgerProjection {
          RETURNING account_id
        )
        ${this.options.notify === false ? 'SELECT count(*) FROM changed' : `SELECT pg_notify('${BALANCE_CHANGED_CHANNEL}', account_id) FROM changed`}`,
-      values: [
+      [
         ...columns(transactions, ['accountId', 'streamVersion', 'eventId', 'type', 'amount', 'balanceAfter', 'occurredAt']),
         transactions.map((row) => JSON.stringify(row.details)),
         ...columns(usageRecords, ['accountId', 'usageId', 'streamVersion', 'occurredAt', 'feature', 'models', 'inputTokens', 'outputTokens', 'images', 'resolution', 'videoSeconds', 'amount', 'rateCardVersion']),
@@ -86,7 +84,7 @@ export class LedgerProjection {
         ...columns(balances, ['accountId', 'streamVersion', 'available', 'allowance', 'promotional', 'purchased', 'held', 'overdraft', 'allocation', 'usedThisCycle', 'cycleId', 'cycleStart', 'cycleEnd', 'planId', 'unlimited', 'updatedAt']),
         transactions.map((row) => row.actor),
       ],
-    });
+    );
     for (const correction of corrections) await this.applyCorrection(tx, correction);
   }
 
