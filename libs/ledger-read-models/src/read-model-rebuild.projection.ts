@@ -51,6 +51,8 @@ export interface RebuildResult {
   movedForward: number;
   /** How long the live tables were locked against the live projection's writes (reads wait only for the renames). */
   lockedMs: number;
+  /** Why the retired tables are still there after a swap that asked to drop them (the next rebuild drops them first). */
+  retiredKept?: string;
 }
 
 const DEFAULT_BATCH = 2_000;
@@ -81,18 +83,28 @@ export async function rebuildReadModels(options: FoldOptions & { keepRetired?: b
   const { pool, schema } = options;
   return withRebuildLock(pool, schema, async () => {
     const shadow = await foldIntoNewSchema(options, `${schema}_rebuild`);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const swap = await swapIn(options, shadow.schema, shadow.next, shadow.events, shadow.skipped);
-        if (!options.keepRetired) await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(`${schema}_retired`)} CASCADE`);
-        return swap;
-      } catch (error) {
-        // Another writer's statement held one table while waiting for another we hold: retry the swap.
-        const code = (error as { code?: string }).code;
-        if (attempt >= SWAP_ATTEMPTS || (code !== '40P01' && code !== '55P03')) throw error;
-      }
-    }
+    const swap = await retryOnLockConflict(() => swapIn(options, shadow.schema, shadow.next, shadow.events, shadow.skipped));
+    // The swap has committed: only the retired tables' drop may be retried now. Retrying the swap itself would fold into
+    // a shadow schema that no longer exists ("relation …_rebuild.ledger_transactions does not exist"). A drop that
+    // still fails leaves the retired tables to the next rebuild's swap, which drops them first.
+    if (options.keepRetired) return swap;
+    return retryOnLockConflict(() => pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(`${schema}_retired`)} CASCADE`)).then(
+      () => swap,
+      (error: Error) => ({ ...swap, retiredKept: `dropping ${schema}_retired failed: ${error.message}` }),
+    );
   });
+}
+
+/** Another writer's statement held one table while waiting for another we hold (deadlock, lock timeout): try again. */
+async function retryOnLockConflict<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (attempt >= SWAP_ATTEMPTS || (code !== '40P01' && code !== '55P03')) throw error;
+    }
+  }
 }
 
 /** A fresh schema with empty read-model tables, and every event of the source folded into it. */

@@ -38,7 +38,8 @@ export function readModelsCommand(context: CliContext): Command {
       const seconds = (Date.now() - started) / 1000;
       print(
         `rebuilt ${config.DATABASE_SCHEMA} read models from ${result.events} events in ${seconds.toFixed(1)} s (${Math.round(result.events / Math.max(seconds, 0.001))} events/s); ` +
-          `${result.caughtUpAtSwap} caught up under the swap lock (held ${result.lockedMs} ms), ${result.movedForward} balances moved forward, ${result.skipped} events skipped (not projectable)`,
+          `${result.caughtUpAtSwap} caught up under the swap lock (held ${result.lockedMs} ms), ${result.movedForward} balances moved forward, ${result.skipped} events skipped (not projectable)` +
+          (result.retiredKept ? `; the retired tables were kept: ${result.retiredKept}` : ''),
       );
     });
 
