@@ -168,7 +168,6 @@ export class PostgresEventStore implements EventStore {
     if (streamIds.length === 0) return versions;
     const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
     try {
-      // A named statement (one per schema): PostgreSQL parses and plans it once per connection.
       const { rows } = await client.query<{ stream_id: string; version: number }>({
         name: this.statementName('stream-versions'),
         text: `SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($1::text[])`,
