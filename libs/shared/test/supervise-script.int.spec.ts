@@ -15,14 +15,16 @@ describe('scripts/supervise.sh', () => {
   let supervisor: ChildProcess | undefined;
 
   // A stand-in service: counts its starts in a file, exits with status 3 on its first start (a crash at boot),
-  // then stays up, and on SIGTERM writes "graceful" and exits 0, as the services' shutdown hooks do.
+  // then stays up, and on SIGTERM writes "graceful" and exits 0, as the services' shutdown hooks do. Its SIGTERM
+  // handler is installed before it counts the start: the test signals as soon as it sees the count, and a SIGTERM
+  // that arrived before the handler would kill it by default (CI at 3d1787d failed that way, with no "graceful").
   const service = `
     const fs = require('node:fs');
+    process.on('SIGTERM', () => { fs.writeFileSync('graceful', String(process.pid)); process.exit(0); });
     const starts = Number(fs.existsSync('starts') ? fs.readFileSync('starts', 'utf8') : 0) + 1;
     fs.writeFileSync('starts', String(starts));
     console.log(JSON.stringify({ msg: 'started', starts, pid: process.pid }));
     if (starts === 1) process.exit(3);
-    process.on('SIGTERM', () => { fs.writeFileSync('graceful', String(process.pid)); process.exit(0); });
     setInterval(() => {}, 1000);
   `;
   const starts = (): number => (existsSync(join(run, 'starts')) ? Number(readFileSync(join(run, 'starts'), 'utf8')) : 0);
