@@ -54,20 +54,28 @@ export class PollingSubscription implements Subscription {
     }
   }
 
+  /**
+   * Reads ahead: while onEvents handles a full page, the page after it is already being read (a read has no
+   * effect, so it is safe to start early). It is used only once onEvents succeeded; after a failure it is dropped
+   * and the failed batch is read again from the checkpoint. A page that was not full means the tail is reached:
+   * nothing is read ahead of it, the loop polls (or is woken) as usual.
+   */
   private async loop(): Promise<void> {
     const batchSize = this.opts.batchSize ?? DEFAULT_BATCH_SIZE;
     let checkpoint = this.opts.after;
     let idleMs = this.polling.minIdleMs;
+    let ahead: Promise<RecordedEvent[]> | undefined;
     while (!this.stopped) {
       let batch: RecordedEvent[];
       try {
-        this.notified = false;
-        batch = await this.read(checkpoint, batchSize);
+        batch = await (ahead ?? this.readFrom(checkpoint, batchSize));
       } catch (e) {
+        ahead = undefined;
         this.report(e);
         await this.sleep(this.polling.errorBackoffMs);
         continue;
       }
+      ahead = undefined;
       if (this.stopped) return;
       if (batch.length === 0) {
         await this.sleep(idleMs);
@@ -75,14 +83,25 @@ export class PollingSubscription implements Subscription {
         continue;
       }
       idleMs = this.polling.minIdleMs;
+      const next = batch[batch.length - 1].checkpoint;
+      const readAhead = batch.length >= batchSize ? this.readFrom(next, batchSize) : undefined;
+      // Its failure is seen when (and if) it is awaited; until then it must not count as unhandled.
+      readAhead?.catch(() => undefined);
       try {
         await this.opts.onEvents(batch);
-        checkpoint = batch[batch.length - 1].checkpoint;
+        checkpoint = next;
+        ahead = readAhead;
       } catch (e) {
         this.report(e);
         await this.sleep(this.polling.errorBackoffMs);
       }
     }
+  }
+
+  /** A notification that arrives from here on may concern events this read misses: sleep() will not wait after it. */
+  private readFrom(after: Checkpoint, limit: number): Promise<RecordedEvent[]> {
+    this.notified = false;
+    return this.read(after, limit);
   }
 
   private wake(): void {

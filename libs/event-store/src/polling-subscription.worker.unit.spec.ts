@@ -104,4 +104,67 @@ describe('PollingSubscription', () => {
     await sub.stop();
     expect(stopped).toHaveBeenCalledTimes(1);
   });
+  it('reads the page after a full one while onEvents handles it, and none after a partial one', async () => {
+    const { events, read } = log();
+    events.push(...[1, 2, 3, 4, 5].map(recorded));
+    const reads: string[] = [];
+    const log_: string[] = [];
+    let release: () => void = () => undefined;
+    const sub = new PollingSubscription(
+      async (after, limit) => {
+        reads.push(after);
+        return read(after, limit);
+      },
+      {
+        after: '',
+        batchSize: 2,
+        onEvents: async (b) => {
+          log_.push(`handling ${b.map((e) => e.id).join(',')} after reads ${reads.join('|')}`);
+          if (b[0].id === 'e1') await new Promise<void>((done) => (release = done));
+        },
+      },
+      polling,
+    );
+    // While the first (full) page is being handled, the page after it is already read.
+    await until(() => reads.length === 2);
+    expect(reads).toEqual(['', '0002']);
+    release();
+    await until(() => log_.length === 3);
+    await sub.stop();
+    // Each full page's successor is read as its handling starts; the last page (e5) was not full, so nothing was read
+    // ahead of it.
+    expect(log_).toEqual(['handling e1,e2 after reads |0002', 'handling e3,e4 after reads |0002|0004', 'handling e5 after reads |0002|0004']);
+  });
+
+  it('drops the page read ahead when onEvents fails, and offers the failed batch again from its checkpoint', async () => {
+    const { events, read } = log();
+    events.push(...[1, 2, 3, 4].map(recorded));
+    const reads: string[] = [];
+    const seen: string[][] = [];
+    let fail = true;
+    const sub = new PollingSubscription(
+      async (after, limit) => {
+        reads.push(after);
+        return read(after, limit);
+      },
+      {
+        after: '',
+        batchSize: 2,
+        onEvents: async (b) => {
+          if (fail) {
+            fail = false;
+            throw new Error('boom');
+          }
+          seen.push(b.map((e) => e.id));
+        },
+        onError: () => undefined,
+      },
+      polling,
+    );
+    await until(() => seen.length === 2);
+    await sub.stop();
+    expect(seen).toEqual([['e1', 'e2'], ['e3', 'e4']]);
+    // '' (failed), '0002' (read ahead, dropped), '' again, '0002' read ahead of the handled batch.
+    expect(reads.slice(0, 4)).toEqual(['', '0002', '', '0002']);
+  });
 });

@@ -61,6 +61,7 @@ export class LedgerEventsRelay {
     await this.leading?.catch(() => undefined);
     await this.subscription?.stop();
     this.subscription = undefined;
+    await this.checkpointWritten().catch((error: unknown) => this.deps.logger.error({ err: error }, 'relay checkpoint not saved on stop; its events will be published again'));
     const client = this.lockClient;
     if (client) {
       this.releaseLockClient();
@@ -106,6 +107,8 @@ export class LedgerEventsRelay {
     this.lockClient = client;
     let after: string;
     try {
+      // A checkpoint still being written by this instance's previous lead lands first, so it is the one read.
+      await this.checkpointWritten().catch(() => undefined);
       after = await this.loadCheckpoint();
     } catch (error) {
       // Give the lock back, so this instance (or another) can take over on the next try.
@@ -120,12 +123,20 @@ export class LedgerEventsRelay {
       after,
       batchSize: config.RELAY_BATCH,
       onEvents: async (events) => {
+        // The previous batch's checkpoint was written while this batch was read; a failed write fails this batch
+        // (retried from the subscription's checkpoint, which a later write will store).
+        await this.checkpointWritten();
         // Once the lock is gone another instance may lead: publish nothing more (stopping is under way).
         if (this.lockClient !== client) throw new Error('relay lost its lock');
         await publishTraced(producer, config.LEDGER_EVENTS_TOPIC, events);
-        await this.saveCheckpoint(events[events.length - 1].checkpoint);
-        this.stalls.succeeded('publish');
         relayPublished.inc(events.length);
+        // Not waited for here: it is written while the next batch is read and published. Only after the publish
+        // resolved, so it never gets ahead of what Kafka has; a crash before it lands republishes (consumers are
+        // idempotent by account and stream version).
+        this.checkpointing = this.saveCheckpoint(events[events.length - 1].checkpoint).then(
+          () => this.stalls.succeeded('publish'),
+          (error: unknown) => error as Error,
+        );
       },
       onError: (error) => {
         relayPublishFailures.inc();
@@ -189,6 +200,17 @@ export class LedgerEventsRelay {
       [RELAY_NAME],
     );
     return rows[0]?.checkpoint ?? '';
+  }
+
+  /** The checkpoint write in flight (see onEvents): resolves to the error it failed with, if it did. */
+  private checkpointing?: Promise<Error | void>;
+
+  /** Waits for the checkpoint write in flight and throws what it failed with (once). */
+  private async checkpointWritten(): Promise<void> {
+    const writing = this.checkpointing;
+    this.checkpointing = undefined;
+    const failed = await writing;
+    if (failed) throw failed;
   }
 
   private async saveCheckpoint(checkpoint: string): Promise<void> {

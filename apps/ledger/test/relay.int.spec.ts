@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import pino from 'pino';
+import { PostgresEventStore, START } from '@tally/event-store';
+import { KafkaProducer, createKafkaClient, ensureTopics } from '@tally/kafka';
+import { loadConfig } from '@tally/shared';
+import { createTestSchema, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { LedgerConfig } from '../src/config/ledger.config';
+import { migrateLedger } from '../src/database/data-source.provider';
+import { LedgerEventsRelay } from '../src/relay/ledger-events.relay';
+
+/**
+ * The relay on the real database and broker, over many pages (RELAY_BATCH 7): it reads the next page while it
+ * publishes one, and writes each page's checkpoint while the next is on its way. Whatever the overlap, every
+ * event reaches ledger.events.v1 once, in stream order per account, and once stopped the stored checkpoint is
+ * the last event's (stop waits for the checkpoint in flight).
+ */
+describe('ledger events relay (PostgreSQL event store → Kafka)', () => {
+  const kafka = createKafkaClient({ clientId: `relay-test-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
+  let schema: string;
+  let drop: () => Promise<void>;
+  let pool: Pool;
+  let store: PostgresEventStore;
+  let producer: KafkaProducer;
+
+  beforeAll(async () => {
+    ({ schema, drop } = await createTestSchema('relay'));
+    await migrateLedger(loadConfig(LedgerConfig, { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema }));
+    pool = new Pool({ connectionString: testDatabaseUrl(), max: 4 });
+    store = new PostgresEventStore({ pool, schema, listen: true });
+    producer = new KafkaProducer(kafka);
+  });
+
+  afterAll(async () => {
+    await producer.disconnect();
+    await store.close();
+    await pool.end();
+    await drop();
+  });
+
+  it('publishes every event once, in order per account, over many pages, and stores the last checkpoint', async () => {
+    const topic = `t.${uniqueSuffix()}.ledger-events`;
+    await ensureTopics(kafka, [topic], 3);
+    const accounts = ['account-relay-a', 'account-relay-b', 'account-relay-c'];
+    // 60 events in 20 transactions, each appending to all three streams: pages of 7 cut through transactions.
+    for (let version = 0; version < 20; version++) {
+      await store.appendMany(
+        accounts.map((streamId) => ({ streamId, expectedVersion: version, events: [{ id: randomUUID(), type: 'Tested', data: { version } }] })),
+      );
+    }
+    const stored = await store.readAll({ after: START, limit: 100 });
+    expect(stored).toHaveLength(60);
+
+    const config = loadConfig(LedgerConfig, { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, LEDGER_EVENTS_TOPIC: topic, RELAY_BATCH: '7' });
+    const relay = new LedgerEventsRelay({ store, pool, producer, config, logger: pino({ level: 'silent' }) });
+    const received: { key: string; streamVersion: number }[] = [];
+    const consumer = kafka.consumer({ groupId: `relay-reader-${uniqueSuffix()}`, maxWaitTimeInMs: 200 });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const envelope = JSON.parse(message.value?.toString() ?? '{}') as { streamVersion: number };
+        received.push({ key: message.key?.toString() ?? '', streamVersion: envelope.streamVersion });
+      },
+    });
+    try {
+      await relay.start();
+      await waitFor(() => received.length >= 60, 30_000);
+      await relay.stop();
+
+      expect(received).toHaveLength(60);
+      for (const account of ['relay-a', 'relay-b', 'relay-c']) {
+        expect(received.filter(({ key }) => key === account).map(({ streamVersion }) => streamVersion)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      }
+      const { rows } = await pool.query<{ checkpoint: string }>(`select checkpoint from "${schema}".relay_checkpoints where name = 'ledger-events'`);
+      expect(rows).toEqual([{ checkpoint: stored[59].checkpoint }]);
+    } finally {
+      await relay.stop();
+      await consumer.disconnect();
+    }
+  }, 60_000);
+});
