@@ -1,12 +1,13 @@
 /**
  * Ledger throughput on the Kafka-direct path: N usage events are already waiting on usage.events.v1 when the
- * ledger starts, so the figure is the ledger's own sustained rate (parse + price + decide + append + partition
- * offsets, one PostgreSQL transaction per batch), not the producer's.
+ * ledger starts, so the figures are the ledger's own sustained rates, not the producer's: the usage consumer's
+ * (parse + price + decide + append + partition offsets, one PostgreSQL transaction per batch), and end to end,
+ * until the relay has published every event and the projection has put it in the balances.
  */
 import type { ServiceProcess } from '@tally/testing';
 import type { Producer } from 'kafkajs';
 import { readFileSync } from 'node:fs';
-import { cpuSeconds, grantCredits, knobs, log, performance, sleep, usageEnvelope, waitFor, waitForBalances, type BenchRun } from './bench.harness';
+import { cpuSeconds, cpuSecondsOfProcesses, grantCredits, knobs, log, performance, sleep, usageEnvelope, waitFor, waitForBalances, type BenchRun } from './bench.harness';
 
 /** A ledger with its own schema and topics, and a customer base of accounts that already have credits. */
 export interface LedgerStage {
@@ -71,7 +72,12 @@ export async function waitForLedgerIdle(ctx: BenchRun, stage: LedgerStage, timeo
 
 export interface ThroughputResult {
   events: number;
-  /** events/s from the first committed batch to the last (the ledger's sustained rate). */
+  /**
+   * events/s from the first committed batch until the balance read model reflected every event: decided, appended
+   * with offsets, published by the relay and projected (issue 17's "sustained usage events/s through the ledger").
+   */
+  endToEndPerSec: number;
+  /** events/s from the first committed batch to the last: the usage consumer alone (decide + append + offsets). */
   eventsPerSec: number;
   /** events/s including the ledger's cold start after /health (group join, first fetch, cache misses). */
   eventsPerSecFromReady: number;
@@ -85,6 +91,11 @@ export interface ThroughputResult {
   ledgerCpuPercent?: number;
   /** The projector process's (WORKERS=projection) CPU use over the same interval. */
   projectorCpuPercent?: number;
+  /**
+   * Where the machine's CPU went from /health until every balance was projected, in % of one core: the ledger
+   * (commands and relay), the projector, every PostgreSQL backend of the (shared) cluster and the Kafka broker.
+   */
+  cpuSplit?: { ledger?: number; projector?: number; postgres?: number; kafka?: number };
   /** Accounts the load was spread over. */
   accounts: number;
   /** The ledger process's resident memory when it had applied everything, and its peak, MB. */
@@ -151,6 +162,8 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   const ready = performance.now();
   const cpuAtReady = cpuSeconds(stage.ledger.child.pid);
   const projectorCpuAtReady = cpuSeconds(stage.projector.child.pid);
+  const postgresCpuAtReady = cpuSecondsOfProcesses('postgres');
+  const kafkaCpuAtReady = cpuSecondsOfProcesses('java');
 
   let first: { t: number; count: number } | undefined;
   let done = 0;
@@ -218,10 +231,23 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   }
   const projectionSeconds = (projected - first.t) / 1000;
   const projectionLagSeconds = (projected - done) / 1000;
-  log(`  → balances reflected all events ${projectionSeconds.toFixed(1)} s after the first batch (${projectionLagSeconds.toFixed(1)} s after the last append)`);
+  const endToEndPerSec = (n - first.count) / projectionSeconds;
+  const share = (from: number | undefined, to: number | undefined) =>
+    from !== undefined && to !== undefined ? (100 * (to - from)) / ((projected - ready) / 1000) : undefined;
+  const cpuSplit = {
+    ledger: share(cpuAtReady, cpuSeconds(stage.ledger.child.pid)),
+    projector: share(projectorCpuAtReady, cpuSeconds(stage.projector.child.pid)),
+    postgres: share(postgresCpuAtReady, cpuSecondsOfProcesses('postgres')),
+    kafka: share(kafkaCpuAtReady, cpuSecondsOfProcesses('java')),
+  };
+  log(
+    `  → balances reflected all events ${projectionSeconds.toFixed(1)} s after the first batch (${projectionLagSeconds.toFixed(1)} s after the last append): ` +
+      `${endToEndPerSec.toFixed(0)} events/s end to end; CPU of one core until then: ledger ${cpuSplit.ledger?.toFixed(0) ?? 'n/a'}%, ` +
+      `projector ${cpuSplit.projector?.toFixed(0) ?? 'n/a'}%, PostgreSQL ${cpuSplit.postgres?.toFixed(0) ?? 'n/a'}%, Kafka ${cpuSplit.kafka?.toFixed(0) ?? 'n/a'}%`,
+  );
   return {
-    events: n, accounts: accounts.length, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds, projectionLagSeconds,
-    ledgerCpuPercent, projectorCpuPercent, ledgerRssMb: memory?.rss, ledgerPeakRssMb: memory?.peak,
+    events: n, accounts: accounts.length, endToEndPerSec, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds,
+    projectionLagSeconds, ledgerCpuPercent, projectorCpuPercent, cpuSplit, ledgerRssMb: memory?.rss, ledgerPeakRssMb: memory?.peak,
   };
 }
 
