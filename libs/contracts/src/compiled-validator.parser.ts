@@ -1,4 +1,5 @@
-import { ValidationTypes, getMetadataStorage, type ValidationArguments } from 'class-validator';
+import { IS_ISO8601, ValidationTypes, getMetadataStorage, type ValidationArguments } from 'class-validator';
+import { canonicalIso8601 } from './iso8601-fast-path.parser';
 
 /** A class, as class-validator's metadata names it. */
 type Class = abstract new (...args: never[]) => object;
@@ -49,8 +50,10 @@ function compile(target: Class, schema: string | undefined): ClassCheck {
         for (const constraint of storage.getTargetValidatorConstraints(metadata.constraintCls)) {
           if (constraint.async) continue; // validateSync skips async constraints
           const instance = constraint.instance as { validate: ConstraintCheck['validate'] };
+          const validate = instance.validate.bind(instance);
           constraints.push({
-            validate: instance.validate.bind(instance), each: metadata.each === true, constraints: metadata.constraints, propertyName: metadata.propertyName,
+            validate: constraint.name === IS_ISO8601 ? withIso8601FastPath(validate) : validate,
+            each: metadata.each === true, constraints: metadata.constraints, propertyName: metadata.propertyName,
           });
         }
       }
@@ -63,6 +66,17 @@ function compile(target: Class, schema: string | undefined): ClassCheck {
     };
   });
   return { known: new Set(Object.keys(grouped)), properties };
+}
+
+/** `@IsISO8601(options)`: a canonical timestamp is answered here (see canonicalIso8601), anything else by validator. */
+function withIso8601FastPath(validate: ConstraintCheck['validate']): ConstraintCheck['validate'] {
+  return (value, args) => {
+    if (typeof value === 'string') {
+      const answer = canonicalIso8601(value, args.constraints[0] as { strict?: boolean } | undefined);
+      if (answer !== undefined) return answer;
+    }
+    return validate(value, args);
+  };
 }
 
 function nestedSchemaOf(metadata: { target: { name: string } | string } | undefined): string | undefined {
