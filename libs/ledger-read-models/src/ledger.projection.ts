@@ -9,7 +9,7 @@ export const BALANCE_CHANGED_CHANNEL = 'balance_changed';
 /**
  * Applies ledger.events.v1 envelopes to the read models inside the caller's transaction (the batch
  * consumer's, which also stores the Kafka offset; or the rebuild's). One statement per batch, multi-row via
- * unnest. Idempotent by (account, stream version): transactions and usage rows are
+ * json_to_recordset. Idempotent by (account, stream version): transactions and usage rows are
  * insert-or-ignore, balances only move forward, so redeliveries and replays change nothing.
  */
 export class LedgerProjection {
@@ -33,26 +33,34 @@ export class LedgerProjection {
     // One statement, one round trip: three insert-or-ignore CTEs (empty arrays insert nothing) and the balance
     // upsert. Only rows that actually moved forward notify (delivered at COMMIT; PostgreSQL folds duplicates).
     // cycle_start is only known from a CycleStarted; a later batch of the same cycle keeps the stored one.
+    // Each table's rows go as one JSON array, read back by json_to_recordset under the rows' own (camelCase) keys:
+    // one native JSON.stringify per table, where 46 parameter arrays cost pg's per-element escaping in JavaScript
+    // (about 7 µs of the projector's CPU per event). Amounts are decimal strings, read by bigint's input function.
     await tx.query(
       `WITH transactions AS (
          INSERT INTO ${this.s}.ledger_transactions (account_id, stream_version, event_id, type, amount, balance_after, occurred_at, details, actor)
-         SELECT * FROM unnest($1::varchar[], $2::int[], $3::varchar[], $4::varchar[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::jsonb[], $46::varchar[])
+         SELECT * FROM json_to_recordset($1::json) AS r("accountId" varchar, "streamVersion" int, "eventId" varchar, "type" varchar,
+                                                      "amount" bigint, "balanceAfter" bigint, "occurredAt" timestamptz, "details" jsonb, "actor" varchar)
          ON CONFLICT (account_id, stream_version) DO NOTHING
        ), records AS (
          INSERT INTO ${this.s}.usage_records (account_id, usage_id, stream_version, occurred_at, feature, models, input_tokens, output_tokens,
                                               images, resolution, video_seconds, amount, rate_card_version)
-         SELECT * FROM unnest($9::varchar[], $10::varchar[], $11::int[], $12::timestamptz[], $13::varchar[], $14::text[], $15::bigint[], $16::bigint[],
-                              $17::int[], $18::varchar[], $19::int[], $20::bigint[], $21::varchar[])
+         SELECT * FROM json_to_recordset($2::json) AS r("accountId" varchar, "usageId" varchar, "streamVersion" int, "occurredAt" timestamptz,
+                                                      "feature" varchar, "models" text, "inputTokens" bigint, "outputTokens" bigint, "images" int,
+                                                      "resolution" varchar, "videoSeconds" int, "amount" bigint, "rateCardVersion" varchar)
          ON CONFLICT (account_id, usage_id) DO NOTHING
        ), lines AS (
          INSERT INTO ${this.s}.usage_lines (account_id, usage_id, model, feature, amount, input_tokens, output_tokens, occurred_at)
-         SELECT * FROM unnest($22::varchar[], $23::varchar[], $24::varchar[], $25::varchar[], $26::bigint[], $27::bigint[], $28::bigint[], $29::timestamptz[])
+         SELECT * FROM json_to_recordset($3::json) AS r("accountId" varchar, "usageId" varchar, "model" varchar, "feature" varchar,
+                                                      "amount" bigint, "inputTokens" bigint, "outputTokens" bigint, "occurredAt" timestamptz)
          ON CONFLICT (account_id, usage_id, model) DO NOTHING
        ), changed AS (
          INSERT INTO ${this.s}.balances AS b (account_id, stream_version, available, allowance, promotional, purchased, held, overdraft,
                                             allocation, used_this_cycle, cycle_id, cycle_start, cycle_end, plan_id, unlimited, updated_at)
-         SELECT * FROM unnest($30::varchar[], $31::int[], $32::bigint[], $33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[], $37::bigint[],
-                              $38::bigint[], $39::bigint[], $40::varchar[], $41::timestamptz[], $42::timestamptz[], $43::varchar[], $44::bool[], $45::timestamptz[])
+         SELECT * FROM json_to_recordset($4::json) AS r("accountId" varchar, "streamVersion" int, "available" bigint, "allowance" bigint,
+                                                      "promotional" bigint, "purchased" bigint, "held" bigint, "overdraft" bigint, "allocation" bigint,
+                                                      "usedThisCycle" bigint, "cycleId" varchar, "cycleStart" timestamptz, "cycleEnd" timestamptz,
+                                                      "planId" varchar, "unlimited" bool, "updatedAt" timestamptz)
          ON CONFLICT (account_id) DO UPDATE SET
            stream_version = EXCLUDED.stream_version,
            available = EXCLUDED.available,
@@ -76,14 +84,7 @@ export class LedgerProjection {
          RETURNING account_id
        )
        ${this.options.notify === false ? 'SELECT count(*) FROM changed' : `SELECT pg_notify('${BALANCE_CHANGED_CHANNEL}', account_id) FROM changed`}`,
-      [
-        ...columns(transactions, ['accountId', 'streamVersion', 'eventId', 'type', 'amount', 'balanceAfter', 'occurredAt']),
-        transactions.map((row) => JSON.stringify(row.details)),
-        ...columns(usageRecords, ['accountId', 'usageId', 'streamVersion', 'occurredAt', 'feature', 'models', 'inputTokens', 'outputTokens', 'images', 'resolution', 'videoSeconds', 'amount', 'rateCardVersion']),
-        ...columns(usageLines, ['accountId', 'usageId', 'model', 'feature', 'amount', 'inputTokens', 'outputTokens', 'occurredAt']),
-        ...columns(balances, ['accountId', 'streamVersion', 'available', 'allowance', 'promotional', 'purchased', 'held', 'overdraft', 'allocation', 'usedThisCycle', 'cycleId', 'cycleStart', 'cycleEnd', 'planId', 'unlimited', 'updatedAt']),
-        transactions.map((row) => row.actor),
-      ],
+      [JSON.stringify(transactions), JSON.stringify(usageRecords), JSON.stringify(usageLines), JSON.stringify(balances)],
     );
     for (const correction of corrections) await this.applyCorrection(tx, correction);
   }
@@ -135,11 +136,6 @@ export class LedgerProjection {
       );
     }
   }
-}
-
-/** One array per column, in the order given: the parameters of an `unnest(...)` multi-row insert. */
-function columns<T, K extends keyof T>(rows: readonly T[], keys: readonly K[]): T[K][][] {
-  return keys.map((key) => rows.map((row) => row[key]));
 }
 
 /** The tables a rebuild empties, in an order that respects nothing but readability (there are no FKs). */
