@@ -23,6 +23,20 @@ function log(): { events: RecordedEvent[]; read: (after: Checkpoint, limit: numb
   return { events, read: async (after, limit) => events.filter((e) => e.checkpoint > after).slice(0, limit) };
 }
 
+/** The log of `events` read like readAll, each read's checkpoint recorded in `reads`. */
+function recordedLog(...numbers: number[]): { reads: string[]; read: (after: Checkpoint, limit: number) => Promise<RecordedEvent[]> } {
+  const { events, read } = log();
+  events.push(...numbers.map(recorded));
+  const reads: string[] = [];
+  return {
+    reads,
+    read: (after, limit) => {
+      reads.push(after);
+      return read(after, limit);
+    },
+  };
+}
+
 async function until(probe: () => boolean): Promise<void> {
   for (let i = 0; i < 400 && !probe(); i++) await sleep(5);
   expect(probe()).toBe(true);
@@ -104,17 +118,13 @@ describe('PollingSubscription', () => {
     await sub.stop();
     expect(stopped).toHaveBeenCalledTimes(1);
   });
+
   it('reads the page after a full one while onEvents handles it, and none after a partial one', async () => {
-    const { events, read } = log();
-    events.push(...[1, 2, 3, 4, 5].map(recorded));
-    const reads: string[] = [];
+    const { reads, read } = recordedLog(1, 2, 3, 4, 5);
     const log_: string[] = [];
     let release: () => void = () => undefined;
     const sub = new PollingSubscription(
-      async (after, limit) => {
-        reads.push(after);
-        return read(after, limit);
-      },
+      read,
       {
         after: '',
         batchSize: 2,
@@ -137,16 +147,11 @@ describe('PollingSubscription', () => {
   });
 
   it('drops the page read ahead when onEvents fails, and offers the failed batch again from its checkpoint', async () => {
-    const { events, read } = log();
-    events.push(...[1, 2, 3, 4].map(recorded));
-    const reads: string[] = [];
+    const { reads, read } = recordedLog(1, 2, 3, 4);
     const seen: string[][] = [];
     let fail = true;
     const sub = new PollingSubscription(
-      async (after, limit) => {
-        reads.push(after);
-        return read(after, limit);
-      },
+      read,
       {
         after: '',
         batchSize: 2,
