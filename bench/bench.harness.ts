@@ -85,9 +85,7 @@ export async function inParallel<T>(items: T[], limit: number, task: (item: T) =
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
 export function cpuSeconds(pid: number | undefined): number | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    // utime and stime are fields 14 and 15 of stat(5), counted here from field 3 (state) at index 0.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return cpuSecondsOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
@@ -108,14 +106,19 @@ export function cpuSecondsOfProcesses(name: string): number | undefined {
   for (const pid of entries) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== name) continue;
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === name) total += cpuSecondsOfStat(stat);
     } catch {
       // The process ended between the listing and the read.
     }
   }
   return total;
+}
+
+/** utime + stime of a /proc/<pid>/stat line, in seconds (fields 14 and 15 of stat(5); the name may hold spaces). */
+function cpuSecondsOfStat(stat: string): number {
+  // Counted from field 3 (state), right after the name's closing parenthesis, at index 0.
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 export function run(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<{ stdout: string; stderr: string }> {

@@ -95,7 +95,7 @@ export interface ThroughputResult {
    * Where the machine's CPU went from /health until every balance was projected, in % of one core: the ledger
    * (commands and relay), the projector, every PostgreSQL backend of the (shared) cluster and the Kafka broker.
    */
-  cpuSplit?: { ledger?: number; projector?: number; postgres?: number; kafka?: number };
+  cpuSplit: { ledger?: number; projector?: number; postgres?: number; kafka?: number };
   /** Accounts the load was spread over. */
   accounts: number;
   /** The ledger process's resident memory when it had applied everything, and its peak, MB. */
