@@ -106,6 +106,11 @@ export interface AccountState {
   readonly debits: ImmutableMap<string, DebitRecord>;
   /** Every correction by its id (refundId, voidId): a repeated request is answered with the first result. */
   readonly corrections: ImmutableMap<string, UsageRefunded['data'] | GrantVoided['data']>;
+  /**
+   * Usage and hold keys and unrefunded debits older than the last snapshot were dropped (account-memory.model.ts):
+   * the caller recalls them from the event store before deciding.
+   */
+  readonly partialMemory: boolean;
 }
 
 export const initialState: AccountState = Object.freeze<AccountState>({
@@ -121,6 +126,7 @@ export const initialState: AccountState = Object.freeze<AccountState>({
   grants: ImmutableMap<string, GrantRecord>(),
   debits: ImmutableMap<string, DebitRecord>(),
   corrections: ImmutableMap<string, UsageRefunded['data'] | GrantVoided['data']>(),
+  partialMemory: false,
 });
 
 /** What a new action could spend now: the sum of the buckets (held credits are already out of them). */

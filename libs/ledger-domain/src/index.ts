@@ -2,6 +2,7 @@ export * from './account.events';
 export * from './account.commands';
 export * from './account.errors';
 export * from './account-idempotency.model';
+export * from './account-memory.model';
 export {
   type AccountState,
   type Bucket,

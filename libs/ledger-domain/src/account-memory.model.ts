@@ -1,0 +1,79 @@
+import type { AccountCommand } from './account.commands';
+import type { AccountEvent } from './account.events';
+import type { AccountState } from './account.state';
+import { holdFingerprint, idempotencyKey, usageFingerprint } from './account-idempotency.model';
+
+/**
+ * The account's memory of what it has seen, bounded. Two parts of the state grow with every usage and hold: the
+ * idempotency keys of usage and holds (`seen`) and the debits a refund may name (`debits`). A snapshot of a long-lived
+ * account keeps neither (`forget`): it would be megabytes, and loading it would cost what folding the stream does.
+ * A state that forgot (`partialMemory`) still decides exactly as the whole state would, because its caller recalls
+ * what a command needs from the event store first (`recallFor` says what):
+ * - a usage or hold key it does not hold is looked up: the first event of a decision made under that key has a
+ *   known id (the command key of RecordUsage and PlaceHold is their idempotency key, see `idempotencyKeyOf`);
+ *   none → the key is new; found → its events give the fingerprint back (`recallFrom`);
+ * - a refund of a debit it does not hold needs the account folded from its first event ('full'), and so does
+ *   replaying a refund of such a debit over a snapshot (`evolvesPartial`). Refunds of old usage are rare; a debit
+ *   refunded once is never forgotten.
+ * Everything else (grants, cycles, plan changes, refunds, voids, open holds) is small and kept.
+ */
+
+/** The keys a partial memory drops: the two scopes that grow with traffic. */
+const FORGETTABLE = ['usage:', 'hold:'];
+
+const isForgettable = (key: string): boolean => FORGETTABLE.some((prefix) => key.startsWith(prefix));
+
+/** The state a snapshot keeps: without the usage and hold keys, and without the debits never refunded. */
+export function forget(state: AccountState): AccountState {
+  return {
+    ...state,
+    partialMemory: true,
+    seen: state.seen.filterNot((_fingerprint, key) => isForgettable(key)),
+    debits: state.debits.filter((debit) => debit.refunded > 0n),
+  };
+}
+
+/** What the caller must recall before `decide` on this state. */
+export type Recall = { kind: 'none' } | { kind: 'lookup'; key: string } | { kind: 'full' };
+
+const NONE: Recall = { kind: 'none' };
+
+/** The idempotency key of a command whose command key is that key (RecordUsage, PlaceHold); undefined for others. */
+export function idempotencyKeyOf(command: AccountCommand): string | undefined {
+  if (command.type === 'RecordUsage') return idempotencyKey('usage', command.usageId);
+  if (command.type === 'PlaceHold') return idempotencyKey('hold', command.holdId);
+  return undefined;
+}
+
+export function recallFor(state: AccountState, command: AccountCommand): Recall {
+  if (!state.partialMemory) return NONE;
+  if (command.type === 'RefundUsage') return state.debits.has(command.usageId) ? NONE : { kind: 'full' };
+  const key = idempotencyKeyOf(command);
+  return key === undefined || state.seen.has(key) ? NONE : { kind: 'lookup', key };
+}
+
+/**
+ * The state with `key` remembered again from the events of the decision first made under it; undefined when none of
+ * them carries it (the caller then folds the whole account).
+ */
+export function recallFrom(state: AccountState, key: string, decision: readonly AccountEvent[]): AccountState | undefined {
+  for (const event of decision) {
+    if (event.type === 'UsageDebited' && idempotencyKey('usage', event.data.usageId) === key) {
+      return { ...state, seen: state.seen.set(key, usageFingerprint(event.data)) };
+    }
+    if (event.type === 'HoldPlaced' && idempotencyKey('hold', event.data.holdId) === key) {
+      return { ...state, seen: state.seen.set(key, holdFingerprint(event.data)) };
+    }
+  }
+  return undefined;
+}
+
+/** Whether `evolve` on this state gives what it gives on the whole state: not for a refund of a forgotten debit. */
+export function evolvesPartial(state: AccountState, event: AccountEvent): boolean {
+  return !state.partialMemory || event.type !== 'UsageRefunded' || state.debits.has(event.data.usageId);
+}
+
+/** How many entries the growing parts hold: when the caller snapshots and forgets. */
+export function memorySize(state: AccountState): number {
+  return state.seen.size + state.debits.size;
+}
