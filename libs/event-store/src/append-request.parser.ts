@@ -17,6 +17,12 @@ export function parseStreamReads(requests: readonly StreamRead[]): Map<string, n
   return from;
 }
 
+/** A readEvents call's ids, checked before they reach SQL (a bad uuid would abort the caller's transaction). */
+export function parseEventIds(ids: readonly string[]): string[] {
+  for (const id of ids) if (typeof id !== 'string' || !UUID.test(id)) throw invalid('event ids must be uuids', { id });
+  return [...new Set(ids)];
+}
+
 /**
  * Checks what both adapters would otherwise reject late and differently (PG with a SQL error that aborts the
  * caller's transaction, ESDB with a gRPC error): fail early, with one code.

@@ -115,6 +115,12 @@ export interface EventStore {
    * Every stream asked for has an entry (empty when it has no events from there).
    */
   readStreams(requests: readonly StreamRead[]): Promise<Map<string, RecordedEvent[]>>;
+  /**
+   * The stored events among these ids (uuids), from any stream, in no particular order; an id not stored is absent.
+   * With a unit of work, as that transaction sees them. Present where the adapter can look an event up by id
+   * (PostgreSQL); the ledger's bounded account memory needs it (ledger-domain, account-memory.model.ts).
+   */
+  readonly readEvents?: (ids: readonly string[], unitOfWork?: UnitOfWork) => Promise<RecordedEvent[]>;
   /** Events strictly after `after`, in global order; a tailing reader never skips an event. */
   readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]>;
   subscribeToAll(opts: SubscribeToAllOptions): Subscription;

@@ -167,6 +167,27 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     expect(rows).toEqual([{ offset: '42' }]);
   });
 
+  it('reads events by id from any stream, as a joined transaction sees them, and refuses an id that is not a uuid', async () => {
+    const [a, b] = [event('A'), event('B')];
+    const [s1, s2] = [`ids-${randomUUID()}`, `ids-${randomUUID()}`];
+    await store.append({ streamId: s1, expectedVersion: 'no_stream', events: [a] });
+    const tx = await pool.connect();
+    try {
+      await tx.query('BEGIN');
+      await store.appendMany([{ streamId: s2, expectedVersion: 'no_stream', events: [b] }], join(store, tx));
+      const missing = randomUUID();
+      const seen = await store.readEvents([a.id, b.id, missing, a.id], join(store, tx));
+      expect(seen.map((e) => [e.id, e.streamId, e.version, e.type]).sort()).toEqual([[a.id, s1, 1, 'A'], [b.id, s2, 1, 'B']].sort());
+      expect((await store.readEvents([a.id, b.id])).map((e) => e.id)).toEqual([a.id]); // b is not committed yet
+      await tx.query('ROLLBACK');
+    } finally {
+      tx.release();
+    }
+    expect(await store.readEvents([])).toEqual([]);
+    const bad = await store.readEvents(['not-a-uuid']).catch((e: unknown) => e);
+    expect(isEventStoreError(bad, EventStoreErrorCode.INVALID_REQUEST)).toBe(true);
+  });
+
   it('serialises concurrent writers of one stream: no gaps with "any", exactly one winner with a version', async () => {
     const streamId = `race-${randomUUID()}`;
     const anyResults = await Promise.all(

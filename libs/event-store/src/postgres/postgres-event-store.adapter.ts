@@ -16,7 +16,7 @@ import type {
   UnitOfWork,
 } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.errors';
-import { parseStreamReads, validateAppendRequests } from '../append-request.parser';
+import { parseEventIds, parseStreamReads, validateAppendRequests } from '../append-request.parser';
 import { SubscriptionRegistry } from '../subscription-registry.service';
 import { DEFAULT_POLLING, PollingSubscription, type PollingOptions, type WakeUpSource } from '../polling-subscription.worker';
 import { decodePgCheckpoint, encodePgCheckpoint } from './postgres-checkpoint.codec';
@@ -211,6 +211,22 @@ export class PostgresEventStore implements EventStore {
     for (const row of rows) read.get(row.stream_id)?.push(toRecordedEvent(row));
     return read;
   }
+
+  readonly readEvents = async (ids: readonly string[], unitOfWork?: UnitOfWork): Promise<RecordedEvent[]> => {
+    const unique = parseEventIds(ids);
+    if (unique.length === 0) return [];
+    const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
+    try {
+      const { rows } = await client.query<EventRow>({
+        name: this.statementName('read-events'),
+        text: `SELECT ${EVENT_COLUMNS} FROM ${this.events} WHERE event_id = ANY($1::uuid[])`,
+        values: [unique],
+      });
+      return rows.map(toRecordedEvent);
+    } catch (e) {
+      throw toEventStoreError(e);
+    }
+  };
 
   async readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]> {
     if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) {
