@@ -14,7 +14,7 @@ const history: AccountEvent[] = [
   granted('g1', 'purchased', cr(10)),
   debited('u1', cr(1), [share('g1', 'purchased', cr(1))]),
   debited('u2', cr(2), [share('g1', 'purchased', cr(2))]),
-  { type: 'HoldPlaced', data: { holdId: 'h1', amount: cr(1), perBucket: [share('g1', 'purchased', cr(1))], expiresAt: '2025-03-10T12:05:00.000Z', placedAt: NOW.toISOString() } },
+  { type: 'HoldPlaced', data: { holdId: 'h1', amount: cr(1), perBucket: [share('g1', 'purchased', cr(1))], expiresAt: '2025-03-10T12:05:00.000Z' } },
 ];
 const refund = (usageId: string): AccountCommand => ({ type: 'RefundUsage', accountId: ACCOUNT, refundId: `refund:${usageId}`, usageId, reason: 'test', restoreExpired: false });
 

@@ -28,3 +28,20 @@ export async function timedAppend<T>(path: 'command' | 'batch', append: () => Pr
     end();
   }
 }
+
+/** Snapshots of long account streams (ACCOUNT_SNAPSHOT_EVERY), by result: written, or failed (the next load folds more). */
+export const accountSnapshotWrites = counter({
+  name: 'tally_ledger_account_snapshot_writes_total',
+  help: 'Account snapshots written (result=written) or not (result=failed: logged; the next load folds more events).',
+  labelNames: ['result'],
+});
+
+/**
+ * What a command on an account with a bounded memory had to recall first (ledger-domain, account-memory.model.ts):
+ * outcome=new (its key was looked up and is new), recalled (found and remembered again), full (the whole stream folded).
+ */
+export const accountRecalls = counter({
+  name: 'tally_ledger_account_recalls_total',
+  help: 'Commands on accounts with a bounded memory that looked their key up (outcome=new|recalled) or folded the whole stream (outcome=full).',
+  labelNames: ['outcome'],
+});

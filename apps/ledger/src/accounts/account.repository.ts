@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
 import type { PoolClient } from 'pg';
@@ -7,18 +7,22 @@ import {
   EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork,
 } from '@tally/event-store';
 import {
-  balanceOf, decideWithStates, evolve, initialState, isAccountError, type AccountCommand, type AccountEvent, type AccountState,
+  balanceOf, decideWithStates, evolve, evolvesPartial, forget, initialState, isAccountError, recallFor, recallFrom,
+  type AccountCommand, type AccountEvent, type AccountState,
 } from '@tally/ledger-domain';
 import { CLOCK, carrierOf, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
-import { accountCacheHits, accountCacheMisses, timedAppend } from './account.metrics';
-import { accountIdOfStream, accountStreamId, decodeEvent, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
+import { accountCacheHits, accountCacheMisses, accountRecalls, accountSnapshotWrites, timedAppend } from './account.metrics';
+import { ACCOUNT_SNAPSHOTS, type AccountSnapshots } from './account-snapshot.store';
+import { accountIdOfStream, accountStreamId, decodeEvent, eventId, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
 
 export interface LoadedAccount {
   state: AccountState;
   /** The stream version this state folds (0 = never seen). */
   version: number;
+  /** The version of the account's last snapshot, when its memory was last bounded (absent = none). */
+  snapshotAt?: number;
 }
 
 export interface Decision {
@@ -57,6 +61,11 @@ const MAX_CONFLICT_RETRIES = 8;
  */
 const conflictPauseMs = (attempt: number): number => attempt * 10 + Math.random() * attempt * 20;
 const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
+/**
+ * A forgotten key is looked up by the ids of the first events of a decision made under it: the usage or hold event
+ * comes after at most AccountOpened and the expiries swept before it; further than this, the stream is folded whole.
+ */
+const RECALL_SPAN = 4;
 
 /**
  * Loads and saves accounts (event streams) for the ledger. Decided state is kept in a bounded LRU cache; every
@@ -81,12 +90,17 @@ export interface CommandAt {
 export class AccountRepository {
   private readonly cache: LRUCache<string, LoadedAccount>;
   private readonly versions: DataLoader<string, number>;
+  /** Snapshots and the bounded memory, where the store can look a forgotten key up (PostgreSQL). */
+  private readonly snapshots: (AccountSnapshots & { readEvents: NonNullable<EventStore['readEvents']> }) | undefined;
+  private readonly snapshotWrites = new Set<Promise<void>>();
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     config: LedgerConfig,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() @Inject(ACCOUNT_SNAPSHOTS) snapshots?: AccountSnapshots | null,
   ) {
+    this.snapshots = snapshots && snapshots.every > 0 && store.readEvents ? { ...snapshots, readEvents: store.readEvents } : undefined;
     this.cache = new LRUCache({ max: config.ACCOUNT_CACHE_SIZE });
     this.versions = new DataLoader(
       async (accountIds) => {
@@ -118,8 +132,7 @@ export class AccountRepository {
     }
     // The accounts the cache is behind on (evicted, another instance wrote, a restart): their new events in one read.
     if (behind.length > 0) {
-      const read = await this.store.readStreams(behind.map(({ accountId, from }) => ({ streamId: accountStreamId(accountId), fromVersion: from.version + 1 })));
-      for (const { accountId, from } of behind) loaded.set(accountId, foldStored(from, read.get(accountStreamId(accountId)) ?? []));
+      for (const [accountId, folded] of await this.readBehind(behind, versions)) loaded.set(accountId, this.snapshotIfDue(accountId, folded));
     }
     for (const [accountId, current] of loaded) this.cache.set(accountId, current);
     // Once per load, not per account (the consumer loads thousands of accounts a second).
@@ -135,18 +148,19 @@ export class AccountRepository {
   async execute(commandOrAt: AccountCommand | CommandAt, commandKey: string, actor?: string): Promise<Decision> {
     const audit: EventAudit = { ...(actor !== undefined && { actor }), ...carrierOf() };
     for (let attempt = 1; ; attempt++) {
-      const account = await this.load(commandOrAt.accountId);
+      const loaded = await this.load(commandOrAt.accountId);
       const now = this.clock.now();
       const command = 'at' in commandOrAt ? commandOrAt.at(now) : commandOrAt;
+      const account = (await this.recall(new Map([[command.accountId, loaded]]), [command])).get(command.accountId) as LoadedAccount;
       const { events, newEvents, state } = this.decideWithSnapshots(account.state, command, commandKey, now, audit);
       if (events.length === 0) return { accountId: command.accountId, events, state: account.state, version: account.version };
       try {
         const [result] = await timedAppend('command', () =>
           this.store.appendMany([{ streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: newEvents }]),
         );
-        const saved = { state, version: result.nextExpectedVersion };
+        const saved = this.snapshotIfDue(command.accountId, { state, version: result.nextExpectedVersion, snapshotAt: account.snapshotAt });
         this.cache.set(command.accountId, saved);
-        return { accountId: command.accountId, events, ...saved };
+        return { accountId: command.accountId, events, state, version: saved.version };
       } catch (error) {
         const conflict = error instanceof EventStoreError && error.code === 'WRONG_EXPECTED_VERSION';
         // A lost race leaves the cached state a true prefix of the stream: the next attempt reads only what the
@@ -181,7 +195,7 @@ export class AccountRepository {
    */
   async executeBatch(commands: BatchCommand[], unitOfWork: UnitOfWork | undefined): Promise<BatchOutcome> {
     const accountIds = [...new Set(commands.map((c) => c.command.accountId))];
-    const accounts = await this.loadMany(accountIds, unitOfWork);
+    const accounts = await this.recall(await this.loadMany(accountIds, unitOfWork), commands.map((c) => c.command), unitOfWork);
     const appends = new Map<string, AppendRequest>();
     const now = this.clock.now();
     const refused: Refusal[] = [];
@@ -201,7 +215,7 @@ export class AccountRepository {
       const append = appends.get(command.accountId) ?? { streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: [] as NewEvent[] };
       append.events.push(...decided.newEvents);
       appends.set(command.accountId, append);
-      accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length });
+      accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length, snapshotAt: account.snapshotAt });
     }
     // No savepoint: any failure rolls back the consumer's whole transaction, offsets included.
     if (appends.size > 0) await timedAppend('batch', () => this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false }));
@@ -210,7 +224,12 @@ export class AccountRepository {
 
   /** After the consumer's transaction committed: its states become the cached truth. */
   remember(saved: Map<string, LoadedAccount>): void {
-    for (const [accountId, account] of saved) this.cache.set(accountId, account);
+    for (const [accountId, account] of saved) this.cache.set(accountId, this.snapshotIfDue(accountId, account));
+  }
+
+  /** Resolves once every snapshot write started so far has ended (written or failed); for tests and shutdown. */
+  async snapshotsWritten(): Promise<void> {
+    while (this.snapshotWrites.size > 0) await Promise.all([...this.snapshotWrites]);
   }
 
   forget(accountIds: Iterable<string>): void {
@@ -223,7 +242,104 @@ export class AccountRepository {
     // A prefix of the stream: stop at the first event recorded after `at` (recorded_at is a transaction's start
     // time, so a later version can carry an earlier time; folding around it would give a state that never was).
     const end = events.findIndex((stored) => stored.recordedAt.getTime() > at.getTime());
-    return foldStored(EMPTY, end === -1 ? events : events.slice(0, end));
+    return foldStored(EMPTY, end === -1 ? events : events.slice(0, end)) as LoadedAccount; // a whole memory folds anything
+  }
+
+  /**
+   * The accounts the cache is behind on, folded from the store: a cold account with a long stream from its snapshot
+   * and the events after it; one whose events after the snapshot refund a debit its snapshot forgot, from its start.
+   */
+  private async readBehind(behind: { accountId: string; from: LoadedAccount }[], versions: Map<string, number>): Promise<Map<string, LoadedAccount>> {
+    const starts = new Map(behind.map(({ accountId, from }) => [accountId, from]));
+    if (this.snapshots) {
+      const cold = behind.filter(({ accountId, from }) => from.version === 0 && (versions.get(accountId) ?? 0) >= (this.snapshots?.every ?? 0));
+      const stored = await this.snapshots.store.read(cold.map(({ accountId }) => accountStreamId(accountId)));
+      for (const { accountId } of cold) {
+        const snapshot = stored.get(accountStreamId(accountId));
+        if (snapshot && snapshot.version <= (versions.get(accountId) ?? 0)) starts.set(accountId, { ...snapshot, snapshotAt: snapshot.version });
+      }
+    }
+    const loaded = await this.readFrom(starts);
+    const whole = new Map([...starts.keys()].filter((accountId) => !loaded.has(accountId)).map((accountId) => [accountId, EMPTY]));
+    if (whole.size > 0) for (const [accountId, account] of await this.readFrom(whole)) loaded.set(accountId, account);
+    return loaded;
+  }
+
+  /** Each account's events after its start, folded; an account whose start cannot fold them is left out. */
+  private async readFrom(starts: Map<string, LoadedAccount>): Promise<Map<string, LoadedAccount>> {
+    const read = await this.store.readStreams([...starts].map(([accountId, from]) => ({ streamId: accountStreamId(accountId), fromVersion: from.version + 1 })));
+    const loaded = new Map<string, LoadedAccount>();
+    for (const [accountId, from] of starts) {
+      const folded = foldStored(from, read.get(accountStreamId(accountId)) ?? []);
+      if (folded) loaded.set(accountId, folded);
+    }
+    return loaded;
+  }
+
+  /**
+   * What the commands need of accounts whose memory is bounded (ledger-domain, account-memory.model.ts), recalled
+   * before any is decided: each forgotten key looked up by event id (one query for the batch, in its transaction),
+   * and the accounts that need it folded whole. Accounts with a whole memory cost nothing here.
+   */
+  private async recall(accounts: Map<string, LoadedAccount>, commands: AccountCommand[], unitOfWork?: UnitOfWork): Promise<Map<string, LoadedAccount>> {
+    if (!this.snapshots) return accounts;
+    const lookups = new Map<string, { accountId: string; key: string }>();
+    const whole = new Set<string>();
+    for (const command of commands) {
+      const recall = recallFor((accounts.get(command.accountId) as LoadedAccount).state, command);
+      if (recall.kind === 'full') whole.add(command.accountId);
+      else if (recall.kind === 'lookup') lookups.set(`${command.accountId}\u0000${recall.key}`, { accountId: command.accountId, key: recall.key });
+    }
+    if (lookups.size > 0) {
+      const owners = new Map<string, string>();
+      for (const [lookup, { accountId, key }] of lookups) {
+        for (let index = 0; index < RECALL_SPAN; index++) owners.set(eventId(accountId, key, index), lookup);
+      }
+      const found = new Map<string, RecordedEvent[]>();
+      for (const stored of await this.snapshots.readEvents([...owners.keys()], unitOfWork)) {
+        const lookup = owners.get(stored.id) as string;
+        found.set(lookup, [...(found.get(lookup) ?? []), stored]);
+      }
+      for (const [lookup, { accountId, key }] of lookups) {
+        const decision = found.get(lookup);
+        if (!decision) {
+          accountRecalls.inc({ outcome: 'new' });
+          continue;
+        }
+        const account = accounts.get(accountId) as LoadedAccount;
+        const recalled = recallFrom(account.state, key, decision.sort((a, b) => a.version - b.version).map(decodeEvent));
+        if (recalled) {
+          accounts.set(accountId, { ...account, state: recalled });
+          accountRecalls.inc({ outcome: 'recalled' });
+        } else whole.add(accountId);
+      }
+    }
+    if (whole.size > 0) {
+      accountRecalls.inc({ outcome: 'full' }, whole.size);
+      const folded = await this.readFrom(new Map([...whole].map((accountId) => [accountId, EMPTY])));
+      for (const [accountId, account] of folded) accounts.set(accountId, { ...account, snapshotAt: accounts.get(accountId)?.snapshotAt });
+    }
+    return accounts;
+  }
+
+  /**
+   * A state of committed events, as the cache keeps it: once its stream has grown ACCOUNT_SNAPSHOT_EVERY events past
+   * its last snapshot, snapshotted (written in the background) and its memory bounded.
+   */
+  private snapshotIfDue(accountId: string, account: LoadedAccount): LoadedAccount {
+    if (!this.snapshots || account.version - (account.snapshotAt ?? 0) < this.snapshots.every) return account;
+    const snapshot = { state: forget(account.state), version: account.version };
+    const { store, logger } = this.snapshots;
+    const write: Promise<void> = store
+      .write(accountStreamId(accountId), snapshot)
+      .then(() => accountSnapshotWrites.inc({ result: 'written' }))
+      .catch((error: unknown) => {
+        accountSnapshotWrites.inc({ result: 'failed' });
+        logger.warn({ err: error, accountId, version: snapshot.version }, 'account snapshot not written; the next load folds more events');
+      })
+      .finally(() => this.snapshotWrites.delete(write));
+    this.snapshotWrites.add(write);
+    return { ...snapshot, snapshotAt: snapshot.version };
   }
 
   private decideWithSnapshots(state: AccountState, command: AccountCommand, commandKey: string, now: Date, audit?: EventAudit) {
@@ -246,12 +362,17 @@ export class AccountRepository {
   }
 }
 
-/** Applies stored events (in stream order) to an account. */
-function foldStored(from: LoadedAccount, events: RecordedEvent[]): LoadedAccount {
+/**
+ * Applies stored events (in stream order) to an account; undefined when its bounded memory cannot fold one of them
+ * (a refund of a debit it forgot: the caller folds the stream from its start).
+ */
+function foldStored(from: LoadedAccount, events: RecordedEvent[]): LoadedAccount | undefined {
   let { state, version } = from;
   for (const stored of events) {
-    state = evolve(state, decodeEvent(stored));
+    const event = decodeEvent(stored);
+    if (!evolvesPartial(state, event)) return undefined;
+    state = evolve(state, event);
     version = stored.version;
   }
-  return { state, version };
+  return { state, version, ...(from.snapshotAt !== undefined && { snapshotAt: from.snapshotAt }) };
 }

@@ -1,13 +1,16 @@
 import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import { createEventStore, type EventStore } from '@tally/event-store';
 import { LedgerConfig } from '../config/ledger.config';
-import { EVENT_STORE, PG_POOL } from '../database/tokens.provider';
+import { EVENT_STORE, LOGGER, PG_POOL } from '../database/tokens.provider';
 import { AccountRepository } from './account.repository';
+import { ACCOUNT_SNAPSHOTS, AccountSnapshotStore, type AccountSnapshots } from './account-snapshot.store';
 
 /**
  * The account aggregate's persistence, shared by every write-side use case: the event store (PostgreSQL, or
- * EventStoreDB), the codec of its events and the AccountRepository that decides and appends.
+ * EventStoreDB), the codec of its events, the snapshots of long streams (PostgreSQL only) and the AccountRepository
+ * that decides and appends.
  */
 @Module({
   providers: [
@@ -19,15 +22,27 @@ import { AccountRepository } from './account.repository';
           ? createEventStore({ kind: 'eventstoredb', connectionString: config.ESDB_CONNECTION_STRING ?? '' })
           : createEventStore({ kind: 'postgres', pool, schema: config.DATABASE_SCHEMA, transactional: config.EVENT_STORE_TRANSACTIONAL }),
     },
+    {
+      provide: ACCOUNT_SNAPSHOTS,
+      inject: [LedgerConfig, PG_POOL, LOGGER],
+      useFactory: (config: LedgerConfig, pool: Pool, logger: Logger): AccountSnapshots | null =>
+        config.EVENT_STORE === 'postgres' && config.ACCOUNT_SNAPSHOT_EVERY > 0
+          ? { store: new AccountSnapshotStore(pool, config.DATABASE_SCHEMA), every: config.ACCOUNT_SNAPSHOT_EVERY, logger: logger.child({ component: 'account-snapshots' }) }
+          : null,
+    },
     AccountRepository,
   ],
   exports: [EVENT_STORE, AccountRepository],
 })
 export class AccountsModule implements OnApplicationShutdown {
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    private readonly accounts: AccountRepository,
+  ) {}
 
   /** Before the infrastructure module (global, so shut down last) ends the pool. */
   async onApplicationShutdown(): Promise<void> {
+    await this.accounts.snapshotsWritten();
     await this.store.close();
   }
 }

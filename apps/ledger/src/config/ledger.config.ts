@@ -73,6 +73,15 @@ export class LedgerConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(10_000_000)
   ACCOUNT_CACHE_SIZE = 20_000;
 
+  /**
+   * An account is snapshotted, and its memory of usage and hold keys bounded, every this many events of its stream
+   * (ledger-domain, account-memory.model.ts): loading it reads the snapshot and at most this many events. 0 turns
+   * snapshots off (every load folds the whole stream, and the memory grows with it). PostgreSQL only: with
+   * EventStoreDB the store cannot look a forgotten key up by event id, so snapshots are off there.
+   */
+  @IsInt() @Min(0) @Max(1_000_000)
+  ACCOUNT_SNAPSHOT_EVERY = 500;
+
   /** Messages applied per PostgreSQL transaction by the usage consumer and the projection. */
   @IsInt() @Min(1) @Max(10_000)
   CONSUMER_MAX_BATCH = 1000;

@@ -1,0 +1,132 @@
+import { Pool } from 'pg';
+import { PostgresEventStore, type StreamRead } from '@tally/event-store';
+import { balanceOf, type AccountCommand } from '@tally/ledger-domain';
+import { usageCommand } from '@tally/ledger-domain/testing';
+import { decodeAccountState } from '@tally/ledger-events';
+import { systemClock } from '@tally/shared';
+import { createTestSchema, testDatabaseUrl } from '@tally/testing';
+import { AccountRepository } from '../src/accounts/account.repository';
+import { AccountSnapshotStore } from '../src/accounts/account-snapshot.store';
+import type { LedgerConfig } from '../src/config/ledger.config';
+import { migrateLedger } from '../src/database/data-source.provider';
+
+const EVERY = 10;
+const ACCOUNT = 'snap-1';
+const usage = (usageId: string, amount: bigint): AccountCommand => usageCommand(usageId, amount, { accountId: ACCOUNT });
+const hold = (holdId: string, amount: bigint): AccountCommand => ({ type: 'PlaceHold', accountId: ACCOUNT, holdId, amount, expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
+const refund = (usageId: string, key: string): AccountCommand => ({ type: 'RefundUsage', accountId: ACCOUNT, refundId: `refund:${key}`, usageId, reason: 'test', restoreExpired: false });
+
+/**
+ * Snapshots of long account streams and the bounded memory they keep (ledger-domain, account-memory.model.ts), on the
+ * real PostgreSQL: a cold load reads the snapshot and the events after it; what the snapshot forgot (old usage and
+ * hold keys, debits never refunded) is recalled from the event store, so redeliveries stay no-ops and refunds of old
+ * usage stay exact; every balance is the one a fold of the whole stream gives.
+ */
+describe('account snapshots and the bounded memory', () => {
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let pool: Pool;
+  let store: PostgresEventStore;
+  let snapshots: AccountSnapshotStore;
+  const reads: StreamRead[][] = [];
+  const config = { ACCOUNT_CACHE_SIZE: 1_000 } as LedgerConfig;
+
+  const withSnapshots = () => new AccountRepository(store, config, systemClock, { store: snapshots, every: EVERY, logger: console });
+  const withoutSnapshots = () => new AccountRepository(store, config, systemClock);
+  const version = async () => (await pool.query<{ version: number }>(`select version from "${schema.schema}".streams where stream_id = $1`, [`account-${ACCOUNT}`])).rows[0].version;
+  const snapshotRow = async () =>
+    (await pool.query<{ version: number; state: string }>(`select version, state from "${schema.schema}".account_snapshots where stream_id = $1`, [`account-${ACCOUNT}`])).rows[0];
+
+  beforeAll(async () => {
+    schema = await createTestSchema('snapshots');
+    await migrateLedger({ DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema.schema } as LedgerConfig);
+    pool = new Pool({ connectionString: testDatabaseUrl(), max: 4 });
+    store = new PostgresEventStore({ pool, schema: schema.schema, listen: false });
+    snapshots = new AccountSnapshotStore(pool, schema.schema);
+    const readStreams = store.readStreams.bind(store);
+    store.readStreams = (requests) => {
+      reads.push([...requests]);
+      return readStreams(requests);
+    };
+
+    const writer = withSnapshots();
+    await writer.execute({ type: 'GrantCredits', accountId: ACCOUNT, grantId: 'g-1', kind: 'purchased', amount: 1_000_000_000n, source: 'test' }, 'g-1');
+    await writer.execute(hold('h-1', 5_000n), 'hold:h-1');
+    for (let i = 0; i < 25; i++) await writer.execute(usage(`u-${i}`, 1_000n + BigInt(i)), `usage:u-${i}`);
+    await writer.snapshotsWritten();
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await pool?.end();
+    await schema?.drop();
+  });
+
+  it('snapshots the stream every ACCOUNT_SNAPSHOT_EVERY events, without the usage and hold keys or the unrefunded debits', async () => {
+    const row = await snapshotRow();
+    expect(row.version).toBe(20); // AccountOpened, the grant, the hold and 25 usages: 28 events, snapshots at 10 and 20
+    const state = decodeAccountState(row.state);
+    expect(state.partialMemory).toBe(true);
+    expect([...state.seen.keys()]).toEqual(['grant:g-1']);
+    expect(state.debits.size).toBe(0);
+  });
+
+  it('loads a cold account from its snapshot and the events after it, to the balance the whole stream gives', async () => {
+    reads.length = 0;
+    const cold = await withSnapshots().load(ACCOUNT);
+    expect(reads.map((read) => read.map(({ fromVersion }) => fromVersion))).toEqual([[21]]);
+    const whole = await withoutSnapshots().load(ACCOUNT);
+    expect(cold.version).toBe(whole.version);
+    expect(balanceOf(cold.state)).toEqual(balanceOf(whole.state));
+  });
+
+  it('keeps a redelivered usage or hold the snapshot forgot a no-op, and refuses it with other content, in the consumer’s transaction', async () => {
+    const before = await version();
+    const repository = withSnapshots();
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const unitOfWork = repository.joinTransaction(client);
+      const { saved, refused } = await repository.executeBatch(
+        [
+          { command: usage('u-0', 1_000n), commandKey: 'usage:u-0' },
+          { command: usage('u-1', 9_999n), commandKey: 'usage:u-1' },
+          { command: usage('u-new', 7n), commandKey: 'usage:u-new' },
+        ],
+        unitOfWork,
+      );
+      await client.query('COMMIT');
+      repository.remember(saved);
+      expect(refused.map(({ index, code }) => [index, code])).toEqual([[1, 'IDEMPOTENCY_CONFLICT']]);
+    } finally {
+      client.release();
+    }
+    expect(await version()).toBe(before + 1); // only u-new
+    const repeatHold = await repository.execute(hold('h-1', 5_000n), 'hold:h-1');
+    expect(repeatHold.events).toEqual([]);
+    expect(await version()).toBe(before + 1);
+  });
+
+  it('refunds a usage the snapshot forgot exactly, and a cold load over that refund is still right', async () => {
+    const first = withSnapshots();
+    const refunded = await first.execute(refund('u-3', 'r-1'), 'refund:r-1');
+    expect(refunded.events).toHaveLength(1);
+    expect(refunded.events[0]).toMatchObject({ type: 'UsageRefunded', data: { usageId: 'u-3', amount: 1_003n } });
+    const second = withSnapshots();
+    const again = await second.execute(refund('u-3', 'r-2'), 'refund:r-2').catch((error: { code?: string }) => error.code);
+    expect(again).toBe('REFUND_EXCEEDS_DEBIT');
+    await Promise.all([first.snapshotsWritten(), second.snapshotsWritten()]);
+
+    const cold = await withSnapshots().load(ACCOUNT);
+    const fromStart = await withoutSnapshots().load(ACCOUNT);
+    expect(cold.version).toBe(fromStart.version);
+    expect(balanceOf(cold.state)).toEqual(balanceOf(fromStart.state));
+  });
+
+  it('ignores a snapshot written at another state version and folds the stream from its start', async () => {
+    await pool.query(`update "${schema.schema}".account_snapshots set state_version = 0`);
+    reads.length = 0;
+    const cold = await withSnapshots().load(ACCOUNT);
+    expect(reads.map((read) => read.map(({ fromVersion }) => fromVersion))).toEqual([[1]]);
+    expect(balanceOf(cold.state)).toEqual(balanceOf((await withoutSnapshots().load(ACCOUNT)).state));
+  });
+});
