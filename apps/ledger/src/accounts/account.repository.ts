@@ -62,10 +62,11 @@ const MAX_CONFLICT_RETRIES = 8;
 const conflictPauseMs = (attempt: number): number => attempt * 10 + Math.random() * attempt * 20;
 const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
 /**
- * A forgotten key is looked up by the ids of the first events of a decision made under it: the usage or hold event
- * comes after at most AccountOpened and the expiries swept before it; further than this, the stream is folded whole.
+ * A forgotten key is looked up by the id of the first event of a decision made under it; when found, the usage or
+ * hold event is among the next ones (after AccountOpened and the expiries swept before it); further than these, the
+ * stream is folded whole.
  */
-const RECALL_SPAN = 4;
+const RECALL_REST = [1, 2, 3];
 
 /**
  * Loads and saves accounts (event streams) for the ledger. Decided state is kept in a bounded LRU cache; every
@@ -291,28 +292,24 @@ export class AccountRepository {
       else if (recall.kind === 'lookup') lookups.set(`${command.accountId}\u0000${recall.key}`, { accountId: command.accountId, key: recall.key });
     }
     if (lookups.size > 0) {
-      const owners = new Map<string, string>();
+      // The first event of each key's decision: almost always absent (a new key). Only for the keys found, the rest of
+      // their decision, where the usage or hold event is.
+      const found = await this.readDecisions(lookups, [0], unitOfWork);
+      const rest = await this.readDecisions(new Map([...lookups].filter(([lookup]) => found.has(lookup))), RECALL_REST, unitOfWork);
+      let recalledKeys = 0;
       for (const [lookup, { accountId, key }] of lookups) {
-        for (let index = 0; index < RECALL_SPAN; index++) owners.set(eventId(accountId, key, index), lookup);
-      }
-      const found = new Map<string, RecordedEvent[]>();
-      for (const stored of await this.snapshots.readEvents([...owners.keys()], unitOfWork)) {
-        const lookup = owners.get(stored.id) as string;
-        found.set(lookup, [...(found.get(lookup) ?? []), stored]);
-      }
-      for (const [lookup, { accountId, key }] of lookups) {
-        const decision = found.get(lookup);
-        if (!decision) {
-          accountRecalls.inc({ outcome: 'new' });
-          continue;
-        }
+        const first = found.get(lookup);
+        if (!first) continue;
+        const decision = [...first, ...(rest.get(lookup) ?? [])].sort((a, b) => a.version - b.version).map(decodeEvent);
         const account = accounts.get(accountId) as LoadedAccount;
-        const recalled = recallFrom(account.state, key, decision.sort((a, b) => a.version - b.version).map(decodeEvent));
+        const recalled = recallFrom(account.state, key, decision);
         if (recalled) {
           accounts.set(accountId, { ...account, state: recalled });
-          accountRecalls.inc({ outcome: 'recalled' });
+          recalledKeys += 1;
         } else whole.add(accountId);
       }
+      accountRecalls.inc({ outcome: 'new' }, lookups.size - found.size);
+      if (recalledKeys > 0) accountRecalls.inc({ outcome: 'recalled' }, recalledKeys);
     }
     if (whole.size > 0) {
       accountRecalls.inc({ outcome: 'full' }, whole.size);
@@ -320,6 +317,23 @@ export class AccountRepository {
       for (const [accountId, account] of folded) accounts.set(accountId, { ...account, snapshotAt: accounts.get(accountId)?.snapshotAt });
     }
     return accounts;
+  }
+
+  /** The events at these indexes of the decisions made under each looked-up key, by lookup; one query. */
+  private async readDecisions(
+    lookups: Map<string, { accountId: string; key: string }>,
+    indexes: readonly number[],
+    unitOfWork?: UnitOfWork,
+  ): Promise<Map<string, RecordedEvent[]>> {
+    const found = new Map<string, RecordedEvent[]>();
+    if (lookups.size === 0 || !this.snapshots) return found;
+    const owners = new Map<string, string>();
+    for (const [lookup, { accountId, key }] of lookups) for (const index of indexes) owners.set(eventId(accountId, key, index), lookup);
+    for (const stored of await this.snapshots.readEvents([...owners.keys()], unitOfWork)) {
+      const lookup = owners.get(stored.id) as string;
+      found.set(lookup, [...(found.get(lookup) ?? []), stored]);
+    }
+    return found;
   }
 
   /**
