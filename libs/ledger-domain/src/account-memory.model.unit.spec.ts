@@ -7,6 +7,7 @@ import { balanceView } from './account-balance.view';
 import { evolvesPartial, forget, idempotencyKeyOf, recallFor, recallFrom } from './account-memory.model';
 import { type AccountState, evolve, fold } from './account.state';
 import { accountHistory, play, type PlayedStep } from './testing/account-histories.fixtures';
+import { recallFromHistory } from './testing/account-memory.fixtures';
 import { ACCOUNT, NOW, cr, debited, grantCommand, granted, holdCommand, opened, share, usageCommand } from './testing/account.fixtures';
 
 const history: AccountEvent[] = [
@@ -90,20 +91,6 @@ describe('account memory', () => {
     });
   });
 
-  /**
-   * The store a ledger would have: each accepted step under its command key. A partial memory recalls from it as the
-   * repository does; a whole memory never needs it.
-   */
-  function decideRecalling(state: AccountState, step: PlayedStep, before: readonly PlayedStep[], whole: AccountState): AccountState {
-    const recall = recallFor(state, step.command);
-    if (recall.kind === 'full') return whole;
-    if (recall.kind === 'lookup') {
-      const first = before.find((earlier) => idempotencyKeyOf(earlier.command) === recall.key && earlier.events.length > 0);
-      if (first) return recallFrom(state, recall.key, first.events) ?? whole;
-    }
-    return state;
-  }
-
   const outcome = (command: AccountCommand, state: AccountState, now: Date): AccountEvent[] | string => {
     try {
       return decide(command, state, { now });
@@ -121,13 +108,13 @@ describe('account memory', () => {
         let partial = whole;
         steps.forEach((step, index) => {
           if (forgetAt.includes(index)) partial = forget(partial);
-          partial = decideRecalling(partial, step, steps.slice(0, index), whole);
+          partial = recallFromHistory(partial, step.command, steps.slice(0, index), whole);
           expect(outcome(step.command, partial, step.now)).toEqual(step.events);
           whole = fold(step.events, whole);
           partial = step.events.every((event) => evolvesPartial(partial, event)) ? fold(step.events, partial) : whole;
           expect(balanceView(partial, step.now)).toEqual(balanceView(whole, step.now));
           // The same command again (a redelivery) after a snapshot is answered alike: a no-op, or the same refusal.
-          const again = decideRecalling(forget(partial), step, steps.slice(0, index + 1), whole);
+          const again = recallFromHistory(forget(partial), step.command, steps.slice(0, index + 1), whole);
           expect(outcome(step.command, again, step.now)).toEqual(outcome(step.command, whole, step.now));
         });
       }),
@@ -152,7 +139,7 @@ describe('account memory', () => {
         expect(balanceView(replayed, now)).toEqual(balanceView(whole, now));
         // Every command of the history decided again on the replayed state (after recalling) is answered as on the whole one.
         for (const step of steps) {
-          const recalled = decideRecalling(replayed, step, steps, whole);
+          const recalled = recallFromHistory(replayed, step.command, steps, whole);
           expect(outcome(step.command, recalled, now)).toEqual(outcome(step.command, whole, now));
         }
       }),
@@ -163,7 +150,7 @@ describe('account memory', () => {
   it('given a state that was forgotten, then usage keys the history used again are still refused with other content', () => {
     const whole = fold(history);
     const step: PlayedStep = { command: usageCommand('u2', cr(2)), now: NOW, events: [history[3]] };
-    const recalled = decideRecalling(forget(whole), { ...step, command: usageCommand('u2', cr(5)) }, [step], whole);
+    const recalled = recallFromHistory(forget(whole), usageCommand('u2', cr(5)), [step], whole);
     expect(outcome(usageCommand('u2', cr(5)), recalled, NOW)).toBe('IDEMPOTENCY_CONFLICT');
   });
 });

@@ -1,8 +1,12 @@
 import fc from 'fast-check';
 import { Topics, parseMessage, serializeEnvelope } from '@tally/contracts';
 import type { RecordedEvent } from '@tally/event-store';
-import { type AccountEvent, type AccountState, balanceOf, balanceView, decide, evolve, initialState, isAccountError } from '@tally/ledger-domain';
-import { ACCOUNT, describeSteps, modelBalance, modelBalanceAt, modelInitialState, modelStep, simHistory, toCommands, type SimStep } from '@tally/ledger-domain/testing';
+import {
+  type AccountCommand, type AccountEvent, type AccountState, balanceOf, balanceView, decide, evolve, evolvesPartial, forget, initialState, isAccountError,
+} from '@tally/ledger-domain';
+import {
+  ACCOUNT, describeSteps, modelBalance, modelBalanceAt, modelInitialState, modelStep, recallFromHistory, simHistory, toCommands, type SimStep,
+} from '@tally/ledger-domain/testing';
 import { accountStreamId, decodeEvent, snapshotOf, toLedgerEnvelope, toNewEvent } from '@tally/ledger-events';
 
 /**
@@ -20,50 +24,63 @@ const seed = process.env.FC_SEED === undefined ? undefined : Number(process.env.
 const path = process.env.FC_PATH;
 
 describe('account simulation: the decider against the reference model', () => {
-  it('agrees with the model at every step of any history, and every event survives the wire', () => {
-    const seen = new Set<string>();
-    fc.assert(
-      fc.property(simHistory, (ops) => {
-        const steps = toCommands(ops);
-        let state: AccountState = initialState;
-        let model = modelInitialState;
-        let version = 0;
-        steps.forEach((step, index) => {
-          const decided = decideOrRefuse(state, step);
-          const expected = modelStep(model, step.command, step.now);
-          const actual = decided.ok ? { ok: true, events: decided.events } : { ok: false, code: decided.code };
-          const wanted = expected.ok ? { ok: true, events: expected.events } : { ok: false, code: expected.code };
-          if (!equal(actual, wanted)) throw new Disagreement(steps, index, 'decision', actual, wanted);
-          if (!decided.ok || !expected.ok) {
-            seen.add(`refused:${decided.ok ? '' : decided.code}`);
-            return;
-          }
-          for (const [i, event] of decided.events.entries()) {
-            state = evolve(state, event);
-            version += 1;
-            seen.add(event.type);
-            survivesTheWire(event, state, version, step, i);
-          }
-          model = expected.state;
-          const views = { balanceOf: balanceOf(state), balanceView: balanceView(state, step.now) };
-          const modelViews = { balanceOf: modelBalance(model), balanceView: modelBalanceAt(model, step.now) };
-          if (!equal(views, modelViews)) throw new Disagreement(steps, index, 'balance', views, modelViews);
-        });
-      }),
-      { numRuns: runs, ...(seed !== undefined && { seed }), ...(path !== undefined && { path }) },
-    );
-    // The histories reach every event type and the refusals production sees.
-    const reached = [
-      'AccountOpened', 'CreditsGranted', 'UsageDebited', 'CreditsExpired', 'OverdraftIncurred', 'OverdraftWrittenOff', 'OverdraftSettled',
-      'LowCreditThresholdCrossed', 'CreditsDepleted', 'CycleStarted', 'PlanChanged', 'HoldPlaced', 'HoldSettled', 'HoldReleased',
-      'UsageRefunded', 'GrantVoided',
-      'refused:USAGE_NOT_FOUND', 'refused:REFUND_EXCEEDS_DEBIT', 'refused:GRANT_NOT_FOUND', 'refused:GRANT_NOT_VOIDABLE', 'refused:ALREADY_VOIDED',
-      'refused:AMOUNT_OUT_OF_RANGE', 'refused:BALANCE_LIMIT_EXCEEDED', 'refused:IDEMPOTENCY_CONFLICT', 'refused:INSUFFICIENT_CREDITS', 'refused:INVALID_AMOUNT',
-    ];
-    // Replaying one history (FC_PATH) reaches only what it reaches.
-    if (path === undefined) expect(reached.filter((outcome) => !seen.has(outcome))).toEqual([]);
-  });
+  it('agrees with the model at every step of any history, and every event survives the wire', () => simulate(undefined));
+
+  // As the ledger runs with snapshots (ACCOUNT_SNAPSHOT_EVERY): the state forgets its usage and hold keys and its
+  // unrefunded debits every few steps, and what a command needs is recalled as the AccountRepository recalls it.
+  it('agrees with the model too when the account forgets every third step and recalls before deciding', () => simulate(3));
 });
+
+/** `forgetEvery`: forget the state before every that many steps (undefined = never). */
+function simulate(forgetEvery: number | undefined): void {
+  const seen = new Set<string>();
+  fc.assert(
+    fc.property(simHistory, (ops) => {
+      const steps = toCommands(ops);
+      let state: AccountState = initialState;
+      let whole: AccountState = initialState;
+      const history: { command: AccountCommand; events: AccountEvent[] }[] = [];
+      let model = modelInitialState;
+      let version = 0;
+      steps.forEach((step, index) => {
+        if (forgetEvery !== undefined && index % forgetEvery === forgetEvery - 1) state = forget(state);
+        state = recallFromHistory(state, step.command, history, whole);
+        const decided = decideOrRefuse(state, step);
+        const expected = modelStep(model, step.command, step.now);
+        const actual = decided.ok ? { ok: true, events: decided.events } : { ok: false, code: decided.code };
+        const wanted = expected.ok ? { ok: true, events: expected.events } : { ok: false, code: expected.code };
+        if (!equal(actual, wanted)) throw new Disagreement(steps, index, 'decision', actual, wanted);
+        if (!decided.ok || !expected.ok) {
+          seen.add(`refused:${decided.ok ? '' : decided.code}`);
+          return;
+        }
+        history.push({ command: step.command, events: decided.events });
+        for (const [i, event] of decided.events.entries()) {
+          whole = evolve(whole, event);
+          state = evolvesPartial(state, event) ? evolve(state, event) : whole;
+          version += 1;
+          seen.add(event.type);
+          survivesTheWire(event, state, version, step, i);
+        }
+        model = expected.state;
+        const views = { balanceOf: balanceOf(state), balanceView: balanceView(state, step.now) };
+        const modelViews = { balanceOf: modelBalance(model), balanceView: modelBalanceAt(model, step.now) };
+        if (!equal(views, modelViews)) throw new Disagreement(steps, index, 'balance', views, modelViews);
+      });
+    }),
+    { numRuns: runs, ...(seed !== undefined && { seed }), ...(path !== undefined && { path }) },
+  );
+  // The histories reach every event type and the refusals production sees.
+  const reached = [
+    'AccountOpened', 'CreditsGranted', 'UsageDebited', 'CreditsExpired', 'OverdraftIncurred', 'OverdraftWrittenOff', 'OverdraftSettled',
+    'LowCreditThresholdCrossed', 'CreditsDepleted', 'CycleStarted', 'PlanChanged', 'HoldPlaced', 'HoldSettled', 'HoldReleased',
+    'UsageRefunded', 'GrantVoided',
+    'refused:USAGE_NOT_FOUND', 'refused:REFUND_EXCEEDS_DEBIT', 'refused:GRANT_NOT_FOUND', 'refused:GRANT_NOT_VOIDABLE', 'refused:ALREADY_VOIDED',
+    'refused:AMOUNT_OUT_OF_RANGE', 'refused:BALANCE_LIMIT_EXCEEDED', 'refused:IDEMPOTENCY_CONFLICT', 'refused:INSUFFICIENT_CREDITS', 'refused:INVALID_AMOUNT',
+  ];
+  // Replaying one history (FC_PATH) reaches only what it reaches.
+  if (path === undefined) expect(reached.filter((outcome) => !seen.has(outcome))).toEqual([]);
+}
 
 type Decided = { ok: true; events: AccountEvent[] } | { ok: false; code: string };
 

@@ -2,3 +2,4 @@
 export * from './account.fixtures';
 export * from './account-histories.fixtures';
 export * from './reference-model';
+export * from './account-memory.fixtures';
