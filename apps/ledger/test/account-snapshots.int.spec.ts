@@ -6,7 +6,7 @@ import { decodeAccountState } from '@tally/ledger-events';
 import { systemClock } from '@tally/shared';
 import { createTestSchema, testDatabaseUrl } from '@tally/testing';
 import { AccountRepository } from '../src/accounts/account.repository';
-import { AccountSnapshotStore } from '../src/accounts/account-snapshot.store';
+import { AccountSnapshotRepository } from '../src/accounts/account-snapshot.repository';
 import type { LedgerConfig } from '../src/config/ledger.config';
 import { migrateLedger } from '../src/database/data-source.provider';
 
@@ -26,7 +26,7 @@ describe('account snapshots and the bounded memory', () => {
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let pool: Pool;
   let store: PostgresEventStore;
-  let snapshots: AccountSnapshotStore;
+  let snapshots: AccountSnapshotRepository;
   const reads: StreamRead[][] = [];
   const config = { ACCOUNT_CACHE_SIZE: 1_000 } as LedgerConfig;
 
@@ -41,7 +41,7 @@ describe('account snapshots and the bounded memory', () => {
     await migrateLedger({ DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema.schema } as LedgerConfig);
     pool = new Pool({ connectionString: testDatabaseUrl(), max: 4 });
     store = new PostgresEventStore({ pool, schema: schema.schema, listen: false });
-    snapshots = new AccountSnapshotStore(pool, schema.schema);
+    snapshots = new AccountSnapshotRepository(pool, schema.schema);
     const readStreams = store.readStreams.bind(store);
     store.readStreams = (requests) => {
       reads.push([...requests]);

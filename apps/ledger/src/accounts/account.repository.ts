@@ -14,7 +14,7 @@ import { CLOCK, carrierOf, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
 import { accountCacheHits, accountCacheMisses, accountRecalls, accountSnapshotWrites, timedAppend } from './account.metrics';
-import { ACCOUNT_SNAPSHOTS, type AccountSnapshots } from './account-snapshot.store';
+import { ACCOUNT_SNAPSHOTS, type AccountSnapshots } from './account-snapshot.repository';
 import { accountIdOfStream, accountStreamId, decodeEvent, eventId, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
 
 export interface LoadedAccount {

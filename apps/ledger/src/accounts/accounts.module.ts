@@ -5,7 +5,7 @@ import { createEventStore, type EventStore } from '@tally/event-store';
 import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE, LOGGER, PG_POOL } from '../database/tokens.provider';
 import { AccountRepository } from './account.repository';
-import { ACCOUNT_SNAPSHOTS, AccountSnapshotStore, type AccountSnapshots } from './account-snapshot.store';
+import { ACCOUNT_SNAPSHOTS, AccountSnapshotRepository, type AccountSnapshots } from './account-snapshot.repository';
 
 /**
  * The account aggregate's persistence, shared by every write-side use case: the event store (PostgreSQL, or
@@ -27,7 +27,7 @@ import { ACCOUNT_SNAPSHOTS, AccountSnapshotStore, type AccountSnapshots } from '
       inject: [LedgerConfig, PG_POOL, LOGGER],
       useFactory: (config: LedgerConfig, pool: Pool, logger: Logger): AccountSnapshots | null =>
         config.EVENT_STORE === 'postgres' && config.ACCOUNT_SNAPSHOT_EVERY > 0
-          ? { store: new AccountSnapshotStore(pool, config.DATABASE_SCHEMA), every: config.ACCOUNT_SNAPSHOT_EVERY, logger: logger.child({ component: 'account-snapshots' }) }
+          ? { store: new AccountSnapshotRepository(pool, config.DATABASE_SCHEMA), every: config.ACCOUNT_SNAPSHOT_EVERY, logger: logger.child({ component: 'account-snapshots' }) }
           : null,
     },
     AccountRepository,

@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * The latest snapshot of each long account stream (accounts/account-snapshot.store.ts): the state folded up to
+ * The latest snapshot of each long account stream (accounts/account-snapshot.repository.ts): the state folded up to
  * `version`, encoded at `state_version` (ledger-events, account-state.codec.ts). Only a cache of the event store:
  * dropping every row loses nothing but the time of folding those streams again.
  */

@@ -14,7 +14,7 @@ export interface AccountSnapshot {
  * written only from states of committed events, and a snapshot of another ACCOUNT_STATE_VERSION is ignored (the
  * stream is folded again and snapshotted anew). A write never moves a stream's snapshot back to an older version.
  */
-export class AccountSnapshotStore {
+export class AccountSnapshotRepository {
   private readonly table: string;
 
   constructor(
@@ -52,7 +52,7 @@ export class AccountSnapshotStore {
 export const ACCOUNT_SNAPSHOTS = Symbol('ACCOUNT_SNAPSHOTS');
 
 export interface AccountSnapshots {
-  store: AccountSnapshotStore;
+  store: AccountSnapshotRepository;
   /** Snapshot every this many events of a stream (ACCOUNT_SNAPSHOT_EVERY). */
   every: number;
   logger: Pick<Logger, 'warn'>;
