@@ -122,8 +122,35 @@ describe('account snapshots and the bounded memory', () => {
     expect(balanceOf(cold.state)).toEqual(balanceOf(fromStart.state));
   });
 
+  it('folds the whole stream to recall a key whose usage event sits past the first four of its decision (expiries swept before it)', async () => {
+    const account = 'snap-2';
+    let now = new Date('2030-01-01T00:00:00.000Z');
+    const clock = { now: () => now };
+    const repository = () => new AccountRepository(store, config, clock, { store: snapshots, every: EVERY, logger: console });
+    const spend = (usageId: string, amount: bigint): AccountCommand => usageCommand(usageId, amount, { accountId: account, occurredAt: now.toISOString() });
+    const writer = repository();
+    await writer.execute({ type: 'GrantCredits', accountId: account, grantId: 'main', kind: 'purchased', amount: 1_000_000_000n, source: 'test' }, 'main');
+    for (const promo of ['p1', 'p2', 'p3', 'p4']) {
+      await writer.execute({ type: 'GrantCredits', accountId: account, grantId: promo, kind: 'promotional', amount: 1_000n, source: 'test', expiresAt: '2030-01-01T01:00:00.000Z' }, promo);
+    }
+    now = new Date('2030-01-01T02:00:00.000Z');
+    const late = await writer.execute(spend('u-late', 500n), 'usage:u-late');
+    expect(late.events.map((e) => e.type)).toEqual(['CreditsExpired', 'CreditsExpired', 'CreditsExpired', 'CreditsExpired', 'UsageDebited']);
+    for (let i = 0; i < 10; i++) await writer.execute(spend(`u-more-${i}`, 1n), `usage:u-more-${i}`);
+    await writer.snapshotsWritten();
+    const streamId = `account-${account}`;
+    expect((await snapshots.read([streamId])).get(streamId)?.state.seen.has('usage:u-late')).toBe(false);
+
+    reads.length = 0;
+    const again = await repository().execute(spend('u-late', 500n), 'usage:u-late');
+    expect(again.events).toEqual([]);
+    expect(reads.at(-1)?.map(({ streamId: id, fromVersion }) => [id, fromVersion])).toEqual([[streamId, 1]]); // the whole stream
+    const other = await repository().execute(spend('u-late', 501n), 'usage:u-late').catch((error: { code?: string }) => error.code);
+    expect(other).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
   it('ignores a snapshot written at another state version and folds the stream from its start', async () => {
-    await pool.query(`update "${schema.schema}".account_snapshots set state_version = 0`);
+    await pool.query(`update "${schema.schema}".account_snapshots set state_version = 0 where stream_id = $1`, [`account-${ACCOUNT}`]);
     reads.length = 0;
     const cold = await withSnapshots().load(ACCOUNT);
     expect(reads.map((read) => read.map(({ fromVersion }) => fromVersion))).toEqual([[1]]);
