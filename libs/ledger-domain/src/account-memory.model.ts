@@ -72,8 +72,3 @@ export function recallFrom(state: AccountState, key: string, decision: readonly 
 export function evolvesPartial(state: AccountState, event: AccountEvent): boolean {
   return !state.partialMemory || event.type !== 'UsageRefunded' || state.debits.has(event.data.usageId);
 }
-
-/** How many entries the growing parts hold: when the caller snapshots and forgets. */
-export function memorySize(state: AccountState): number {
-  return state.seen.size + state.debits.size;
-}

@@ -253,7 +253,8 @@ export class AccountRepository {
   private async readBehind(behind: { accountId: string; from: LoadedAccount }[], versions: Map<string, number>): Promise<Map<string, LoadedAccount>> {
     const starts = new Map(behind.map(({ accountId, from }) => [accountId, from]));
     if (this.snapshots) {
-      const cold = behind.filter(({ accountId, from }) => from.version === 0 && (versions.get(accountId) ?? 0) >= (this.snapshots?.every ?? 0));
+      const { every } = this.snapshots;
+      const cold = behind.filter(({ accountId, from }) => from.version === 0 && (versions.get(accountId) ?? 0) >= every);
       const stored = await this.snapshots.store.read(cold.map(({ accountId }) => accountStreamId(accountId)));
       for (const { accountId } of cold) {
         const snapshot = stored.get(accountStreamId(accountId));

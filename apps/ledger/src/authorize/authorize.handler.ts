@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { balanceView, isAccountError, type AccountError } from '@tally/ledger-domain';
+import { balanceView, idempotencyKey, isAccountError, type AccountError } from '@tally/ledger-domain';
 import { formatCredits, parseCredits, type Micro } from '@tally/money';
 import { priceUsage, type RateCard } from '@tally/pricing';
 import { CLOCK, type Clock } from '@tally/shared';
@@ -52,7 +52,7 @@ export class AuthorizeHandler {
       await this.expiries.add(accountId, 'hold', holdId, expiresAt(now));
       const decision = await this.accounts.execute(
         { accountId, at: (decidedAt) => ({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt: expiresAt(decidedAt) }) },
-        `hold:${holdId}`,
+        idempotencyKey('hold', holdId), // a snapshotted account looks a forgotten key up by it (account-memory.model.ts)
         actor,
       );
       const hold = decision.state.holds.get(holdId);

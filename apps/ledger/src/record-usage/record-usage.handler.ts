@@ -1,5 +1,5 @@
 import { Topics } from '@tally/contracts';
-import type { RecordUsage } from '@tally/ledger-domain';
+import { idempotencyKey, type RecordUsage } from '@tally/ledger-domain';
 import { PricingError, priceUsage, type RateCard } from '@tally/pricing';
 import { inNamespaces } from '@tally/shared';
 import { Rejection, type ToCommand } from '../accounts/account.commands';
@@ -43,6 +43,7 @@ export function usageToCommand(rateCard: RateCard, namespaces?: { topic: string;
       ...(usage.holdId ? { holdId: usage.holdId } : {}),
       ...(usage.metadata ? { metadata: usage.metadata } : {}),
     };
-    return { command, commandKey: `usage:${envelope.id}` };
+    // The usage's idempotency key: a snapshotted account looks a forgotten key up by it (account-memory.model.ts).
+    return { command, commandKey: idempotencyKey('usage', command.usageId) };
   };
 }
