@@ -4,7 +4,7 @@ import { context, SpanKind } from '@opentelemetry/api';
 import { NotReadyError, StallDetector, carrierFromHeaders, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
-import { lockStoredOffset, storeOffset, type PartitionRef } from './consumer-offsets.repository';
+import { beginAndLockStoredOffset, storeOffsetAndCommit, type PartitionRef } from './consumer-offsets.repository';
 import { ConsumerCounters, consumerMetricSources, type ConsumerMetricsSource, type PartitionMetrics } from './batch-consumer.metrics';
 import { toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
@@ -155,7 +155,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly heartbeatErrors = new WeakSet<object>();
   private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0 };
   private crashed: Error | undefined;
-  /** Read at start: stored offsets of another cluster are not trusted (see lockStoredOffset). */
+  /** Read at start: stored offsets of another cluster are not trusted (see beginAndLockStoredOffset). */
   private clusterId: string | undefined;
   /** Per partition (`topic:partition`): the batch that keeps failing, for readiness. */
   private readonly stalls: StallDetector;
@@ -414,8 +414,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     let deadLetters: DeadLetter[] = [];
     const afterCommit: Array<() => void | Promise<void>> = [];
     try {
-      await tx.query('BEGIN');
-      const stored = await lockStoredOffset(tx, offsetsSchema, ref);
+      const stored = await beginAndLockStoredOffset(tx, offsetsSchema, ref);
       const fresh = chunk.filter((message) => BigInt(message.offset) > stored);
       if (fresh.length < chunk.length) {
         this.counters.skippedRedeliveries += chunk.length - fresh.length;
@@ -468,8 +467,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       // ack and the COMMIT redelivers the chunk and dead-letters the same messages again: the DLQ is
       // at-least-once (its readers dedupe by original topic/partition/offset).
       await this.publishDeadLetters(ref, deadLetters);
-      await storeOffset(tx, offsetsSchema, ref, lastOffset);
-      await tx.query('COMMIT');
+      await storeOffsetAndCommit(tx, offsetsSchema, ref, lastOffset);
       tx.release();
     } catch (error) {
       // A broken connection cannot roll back; destroy it rather than return it to the pool.
