@@ -4,7 +4,7 @@ import { context, SpanKind } from '@opentelemetry/api';
 import { NotReadyError, StallDetector, carrierFromHeaders, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
-import { beginAndLockStoredOffset, storeOffsetAndCommit, type PartitionRef } from './consumer-offsets.repository';
+import { beginAndLockStoredOffsets, storeOffsetsAndCommit, type PartitionRef } from './consumer-offsets.repository';
 import { ConsumerCounters, consumerMetricSources, type ConsumerMetricsSource, type PartitionMetrics } from './batch-consumer.metrics';
 import { toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
@@ -82,6 +82,18 @@ export interface BatchConsumerOptions<T> {
  */
 export const DEFAULT_STALL: StallThresholds = { afterAttempts: 5, afterMs: 30_000 };
 
+/** How often Kafka's committed offsets catch up with PostgreSQL's (see BatchConsumer.commitKafkaOffsets). */
+const KAFKA_COMMIT_INTERVAL_MS = 5_000;
+
+type TopicPartitionOffset = { topic: string; partition: number; offset: string };
+
+/** kafkajs's by-topic shape of offsets to commit. */
+function topicsOf(offsets: TopicPartitionOffset[]): { topic: string; partitions: { partition: number; offset: string }[] }[] {
+  const byTopic = new Map<string, { partition: number; offset: string }[]>();
+  for (const { topic, partition, offset } of offsets) byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition, offset }]);
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
 /** How often a scrape may ask the broker for the partitions' high watermarks (tally_kafka_consumer_lag_messages). */
 const WATERMARK_REFRESH_MS = 10_000;
 
@@ -93,7 +105,10 @@ export interface BatchConsumerStats {
   deadLettered: number;
   /** Transient failures that were retried. */
   retries: number;
+  /** PostgreSQL transactions committed; one may hold the chunks of several partitions (see applyTogether). */
   transactions: number;
+  /** Transactions over several partitions that failed and were applied again one partition per transaction. */
+  groupsSplit: number;
 }
 
 /** Thrown out of eachBatch when a batch kept failing; kafkajs then restarts the consumer (`retriable`). */
@@ -121,6 +136,46 @@ class HandlerRejected extends Error {
 }
 
 type Verdict = { reason: string; details?: unknown };
+
+/** A chunk of one partition's fetched batch, to apply in a transaction (alone or with other partitions' chunks). */
+interface ChunkPart {
+  ref: PartitionRef;
+  chunk: KafkaMessage[];
+  payload: EachBatchPayload;
+  /** Messages already judged poison (while isolating a rejected message), dead-lettered without parsing. */
+  verdicts: Map<string, Verdict>;
+}
+
+/** A chunk waiting to be grouped, and its caller's answer: applied (true) or abandoned (false). */
+interface Gathered {
+  part: ChunkPart;
+  resolve: (applied: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The gathered chunks in groups to apply together: one topic per group (a topic's partitions hold disjoint keys,
+ * while one account may be on several topics), one chunk per partition, at most `maxMessages` messages unless a
+ * chunk alone has more.
+ */
+export function groupsOf<G extends { part: { ref: PartitionRef; chunk: unknown[] } }>(gathered: readonly G[], maxMessages: number): G[][] {
+  const groups: G[][] = [];
+  const open = new Map<string, { group: G[]; messages: number; partitions: Set<number> }>();
+  for (const item of gathered) {
+    const { ref, chunk } = item.part;
+    const current = open.get(ref.topic);
+    if (current && current.messages + chunk.length <= maxMessages && !current.partitions.has(ref.partition)) {
+      current.group.push(item);
+      current.messages += chunk.length;
+      current.partitions.add(ref.partition);
+      continue;
+    }
+    const group = [item];
+    groups.push(group);
+    open.set(ref.topic, { group, messages: chunk.length, partitions: new Set([ref.partition]) });
+  }
+  return groups;
+}
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -153,9 +208,15 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly logger: KafkaLogger;
   private readonly maxPerTransaction: number;
   private readonly heartbeatErrors = new WeakSet<object>();
-  private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0 };
+  private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0, groupsSplit: 0 };
+  /** Per partition (`topic:partition`): the offset last committed to Kafka by this member (see commitKafkaOffsets). */
+  private readonly kafkaCommitted = new Map<string, bigint>();
+  private kafkaCommitTimer?: NodeJS.Timeout;
+  private committingToKafka?: Promise<void>;
+  /** Chunks that arrived in this macrotask, to apply together (see applyTogether). */
+  private gathering: Gathered[] = [];
   private crashed: Error | undefined;
-  /** Read at start: stored offsets of another cluster are not trusted (see beginAndLockStoredOffset). */
+  /** Read at start: stored offsets of another cluster are not trusted (see beginAndLockStoredOffsets). */
   private clusterId: string | undefined;
   /** Per partition (`topic:partition`): the batch that keeps failing, for readiness. */
   private readonly stalls: StallDetector;
@@ -193,6 +254,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       const assigned = new Set(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)));
       this.stalls.retain((key) => assigned.has(key));
       for (const key of [...this.progress.keys()]) if (!assigned.has(key)) this.progress.delete(key);
+      for (const key of [...this.kafkaCommitted.keys()]) if (!assigned.has(key)) this.kafkaCommitted.delete(key);
     });
   }
 
@@ -216,7 +278,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       await this.consumer.connect();
       await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
       await this.consumer.run({
-        autoCommit: true,
+        // Kafka's committed offsets are only where fetching resumes: committed every KAFKA_COMMIT_INTERVAL_MS and
+        // when stopping (commitKafkaOffsets), not after every batch.
+        autoCommit: false,
         // We resolve offsets ourselves, only after the database commit.
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
@@ -227,6 +291,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       throw error;
     }
     consumerMetricSources.add(this);
+    this.kafkaCommitTimer = setInterval(() => void this.commitKafkaOffsets((offsets) => this.consumer.commitOffsets(offsets)), KAFKA_COMMIT_INTERVAL_MS);
+    this.kafkaCommitTimer.unref();
     this.logger.info({ groupId: this.options.groupId, topics: this.options.topics }, 'batch consumer started');
   }
 
@@ -237,6 +303,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    */
   async stop(): Promise<void> {
     await this.starting?.catch(() => undefined);
+    clearInterval(this.kafkaCommitTimer);
+    // Still a member: Kafka learns where each partition stands (a batch in flight commits its own at its end, see onBatch).
+    await this.commitKafkaOffsets((offsets) => this.consumer.commitOffsets(offsets), { all: true });
     await this.consumer.disconnect();
     consumerMetricSources.delete(this);
     this.progress.clear();
@@ -330,19 +399,97 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       // A seek or a lost partition invalidates what is left; the new owner gets it again from Kafka.
       if (payload.isStale()) return;
       const chunk = batch.messages.slice(start, start + this.maxPerTransaction);
-      if (!(await this.applyWithRetry(ref, chunk, payload, new Map()))) return;
+      if (!(await this.applyTogether({ ref, chunk, payload, verdicts: new Map() }))) return;
       this.stalls.succeeded(`${ref.topic}:${ref.partition}`);
       payload.resolveOffset(chunk[chunk.length - 1].offset);
-      await payload.commitOffsetsIfNecessary();
       await this.heartbeat(payload);
     }
+    // Stopping: the last batch tells Kafka where every partition stands before the consumer leaves its group (kafkajs
+    // ignores consumer.commitOffsets once stopping; the batch's own commit still goes through).
+    if (!payload.isRunning()) {
+      await this.commitKafkaOffsets(async (offsets) => payload.commitOffsetsIfNecessary({ topics: topicsOf(offsets) }), { all: true });
+    }
+  }
+
+  /**
+   * Commits to Kafka, for each partition whose next offset to apply moved since, that offset (everything before it is
+   * committed in PostgreSQL). Kafka's committed offset only says where fetching resumes after a restart or a
+   * rebalance, so it is committed every KAFKA_COMMIT_INTERVAL_MS and when stopping rather than after every batch, as
+   * kafkajs's autoCommit would: that costs a round trip to the broker after each partition's batch, and the worker
+   * waiting on it comes late for the next transaction group (applyTogether). What a crash or a rebalance makes it
+   * read again (at most that interval's messages) is skipped as redelivered. A failure is retried at the next tick.
+   * `all`: every partition, moved or not (when stopping: a tick's commit may have been a no-op of a stopping kafkajs).
+   */
+  private async commitKafkaOffsets(commit: (offsets: TopicPartitionOffset[]) => Promise<unknown>, { all = false } = {}): Promise<void> {
+    while (this.committingToKafka) await this.committingToKafka;
+    const due: TopicPartitionOffset[] = [];
+    for (const [key, { topic, partition, nextOffset }] of this.progress) {
+      if (nextOffset !== undefined && (all || nextOffset > (this.kafkaCommitted.get(key) ?? -1n))) due.push({ topic, partition, offset: nextOffset.toString() });
+    }
+    if (due.length === 0) return;
+    this.committingToKafka = commit(due).then(
+      () => {
+        for (const { topic, partition, offset } of due) this.kafkaCommitted.set(`${topic}:${partition}`, BigInt(offset));
+      },
+      (error: unknown) => this.logger.warn({ groupId: this.groupId, partitions: due.length, err: error }, 'Kafka offsets not committed; retrying at the next tick'),
+    );
+    try {
+      await this.committingToKafka;
+    } finally {
+      this.committingToKafka = undefined;
+    }
+  }
+
+  /**
+   * Chunks of several partitions of one topic that arrive together share one transaction: kafkajs hands a fetch's
+   * batches to `partitionsConsumedConcurrently` workers at once, so each round of a fetch would otherwise pay a
+   * transaction (and its round trips and commit) per partition. They are gathered until the current macrotask's
+   * work is done (setImmediate), then applied in groups of one topic and at most maxMessagesPerTransaction messages.
+   * A group that fails in any way is rolled back and its chunks applied one transaction each, as a lone chunk always
+   * is (retries, isolating a rejected message, backoff): grouping changes how many commits there are, never what.
+   */
+  private applyTogether(part: ChunkPart): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.gathering.push({ part, resolve, reject });
+      if (this.gathering.length === 1) setImmediate(() => this.applyGathered());
+    });
+  }
+
+  private applyGathered(): void {
+    const gathered = this.gathering;
+    this.gathering = [];
+    const live: Gathered[] = [];
+    for (const item of gathered) {
+      // A seek or a lost partition since it was gathered: abandoned, the new owner gets it again from Kafka.
+      if (item.part.payload.isStale()) item.resolve(false);
+      else live.push(item);
+    }
+    for (const group of groupsOf(live, this.maxPerTransaction)) void this.applyGroup(group);
+  }
+
+  private async applyGroup(group: Gathered[]): Promise<void> {
+    if (group.length > 1) {
+      try {
+        await this.applyInTransaction(group.map(({ part }) => part));
+        for (const { resolve } of group) resolve(true);
+        return;
+      } catch (error) {
+        this.counters.groupsSplit += 1;
+        const { topic } = group[0].part.ref;
+        this.logger.warn(
+          { groupId: this.groupId, topic, partitions: group.map(({ part }) => part.ref.partition), cause: error instanceof Error ? error.message : String(error) },
+          'a transaction over several partitions failed: rolled back, applying each partition on its own',
+        );
+      }
+    }
+    await Promise.all(group.map(({ part, resolve, reject }) => this.applyWithRetry(part.ref, part.chunk, part.payload, part.verdicts).then(resolve, reject)));
   }
 
   /** Returns false when the chunk was abandoned (stopping or partition lost while backing off). */
   private async applyWithRetry(ref: PartitionRef, chunk: KafkaMessage[], payload: EachBatchPayload, verdicts: Map<string, Verdict>): Promise<boolean> {
     for (let failures = 0; ; ) {
       try {
-        await this.applyInTransaction(ref, chunk, payload, verdicts);
+        await this.applyInTransaction([{ ref, chunk, payload, verdicts }]);
         return true;
       } catch (error) {
         if (this.heartbeatErrors.has(error as object)) throw error; // rebalance: kafkajs rejoins and redelivers
@@ -405,69 +552,78 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     }
   }
 
-  private async applyInTransaction(ref: PartitionRef, chunk: KafkaMessage[], payload: EachBatchPayload, verdicts: Map<string, Verdict>): Promise<void> {
+  /**
+   * One transaction over the chunks of one or more partitions: lock their stored offsets, drop redelivered messages,
+   * parse, `handle` each partition's valid ones, produce dead letters, store the offsets, COMMIT; then the
+   * after-commit effects. A ContractViolation from `handle` becomes a HandlerRejected naming that chunk's offsets.
+   */
+  private async applyInTransaction(parts: ChunkPart[]): Promise<void> {
     const { pool, offsetsSchema, parse, handle, hooks } = this.options;
     const startedAt = process.hrtime.bigint();
     const tx = await pool.connect();
-    let lastOffset: string;
-    let applied = 0;
-    let deadLetters: DeadLetter[] = [];
+    const outcomes: { part: ChunkPart; lastOffset: string; applied: number; deadLetters: DeadLetter[] }[] = [];
     const afterCommit: Array<() => void | Promise<void>> = [];
     try {
-      const stored = await beginAndLockStoredOffset(tx, offsetsSchema, ref);
-      const fresh = chunk.filter((message) => BigInt(message.offset) > stored);
-      if (fresh.length < chunk.length) {
-        this.counters.skippedRedeliveries += chunk.length - fresh.length;
-        this.logger.info({ ...ref, storedOffset: stored.toString(), skipped: chunk.length - fresh.length }, 'skipped redelivered messages');
+      const stored = await beginAndLockStoredOffsets(tx, offsetsSchema, parts.map(({ ref }) => ref));
+      for (const [index, part] of parts.entries()) {
+        const { ref, chunk, verdicts } = part;
+        const fresh = chunk.filter((message) => BigInt(message.offset) > stored[index]);
+        if (fresh.length < chunk.length) {
+          this.counters.skippedRedeliveries += chunk.length - fresh.length;
+          this.logger.info({ ...ref, storedOffset: stored[index].toString(), skipped: chunk.length - fresh.length }, 'skipped redelivered messages');
+        }
+        if (fresh.length === 0) continue;
+
+        const valid: ConsumedMessage<T>[] = [];
+        const raw = new Map<string, KafkaMessage>();
+        let deadLetters: DeadLetter[] = [];
+        for (const message of fresh) {
+          const verdict = verdicts.get(message.offset);
+          if (verdict) {
+            deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdict });
+            continue;
+          }
+          try {
+            const value = parse(ref.topic, message);
+            valid.push({ offset: message.offset, key: message.key?.toString() ?? null, value, headers: headersToStrings(message.headers), timestamp: message.timestamp });
+            raw.set(message.offset, message);
+          } catch (error) {
+            deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdictOf(error) });
+          }
+        }
+
+        let applied = 0;
+        if (valid.length > 0) {
+          const rejected: DeadLetter[] = [];
+          const deadLetter = (message: ConsumedMessage<T>, reason: string, details?: unknown) => {
+            const original = raw.get(message.offset);
+            if (!original) throw new Error(`deadLetter: offset ${message.offset} is not in this batch`);
+            rejected.push({ topic: ref.topic, partition: ref.partition, message: original, reason, details });
+          };
+          try {
+            await handle({ topic: ref.topic, partition: ref.partition, messages: valid, tx, deadLetter, afterCommit: (effect) => afterCommit.push(effect) });
+          } catch (error) {
+            if (error instanceof ContractViolation) throw new HandlerRejected(error, valid.map((message) => message.offset));
+            throw error;
+          }
+          applied = valid.length - rejected.length;
+          deadLetters = deadLetters.concat(rejected).sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset)));
+        }
+        outcomes.push({ part, lastOffset: fresh[fresh.length - 1].offset, applied, deadLetters });
       }
-      if (fresh.length === 0) {
+
+      if (outcomes.length === 0) {
         await tx.query('ROLLBACK');
         tx.release();
-        this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
+        for (const { ref, chunk } of parts) this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
         return;
       }
-      lastOffset = fresh[fresh.length - 1].offset;
-
-      const valid: ConsumedMessage<T>[] = [];
-      const raw = new Map<string, KafkaMessage>();
-      for (const message of fresh) {
-        const verdict = verdicts.get(message.offset);
-        if (verdict) {
-          deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdict });
-          continue;
-        }
-        try {
-          const value = parse(ref.topic, message);
-          valid.push({ offset: message.offset, key: message.key?.toString() ?? null, value, headers: headersToStrings(message.headers), timestamp: message.timestamp });
-          raw.set(message.offset, message);
-        } catch (error) {
-          deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdictOf(error) });
-        }
-      }
-
-      if (valid.length > 0) {
-        const rejected: DeadLetter[] = [];
-        const deadLetter = (message: ConsumedMessage<T>, reason: string, details?: unknown) => {
-          const original = raw.get(message.offset);
-          if (!original) throw new Error(`deadLetter: offset ${message.offset} is not in this batch`);
-          rejected.push({ topic: ref.topic, partition: ref.partition, message: original, reason, details });
-        };
-        try {
-          await handle({ topic: ref.topic, partition: ref.partition, messages: valid, tx, deadLetter, afterCommit: (effect) => afterCommit.push(effect) });
-        } catch (error) {
-          if (error instanceof ContractViolation) throw new HandlerRejected(error, valid.map((message) => message.offset));
-          throw error;
-        }
-        applied = valid.length - rejected.length;
-        deadLetters = deadLetters.concat(rejected).sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset)));
-      }
-
-      await this.heartbeat(payload);
+      await this.heartbeat(parts[0].payload);
       // Dead letters are acked by Kafka BEFORE the COMMIT, so a crash cannot lose one. A crash between the
       // ack and the COMMIT redelivers the chunk and dead-letters the same messages again: the DLQ is
       // at-least-once (its readers dedupe by original topic/partition/offset).
-      await this.publishDeadLetters(ref, deadLetters);
-      await storeOffsetAndCommit(tx, offsetsSchema, ref, lastOffset);
+      for (const { part, deadLetters } of outcomes) await this.publishDeadLetters(part.ref, deadLetters);
+      await storeOffsetsAndCommit(tx, offsetsSchema, outcomes.map(({ part, lastOffset }) => ({ ref: part.ref, offset: lastOffset })));
       tx.release();
     } catch (error) {
       // A broken connection cannot roll back; destroy it rather than return it to the pool.
@@ -477,20 +633,23 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       );
       throw error;
     }
+    const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
     this.counters.transactions += 1;
-    this.counters.applied += applied;
-    this.counters.deadLettered += deadLetters.length;
-    this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
-    this.metrics.committed(ref.topic, ref.partition, applied, Number(process.hrtime.bigint() - startedAt) / 1e9);
-    this.logger.debug({ ...ref, lastOffset, applied, deadLettered: deadLetters.length }, 'batch committed');
+    for (const { ref, chunk } of parts) this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
+    for (const { part: { ref }, lastOffset, applied, deadLetters } of outcomes) {
+      this.counters.applied += applied;
+      this.counters.deadLettered += deadLetters.length;
+      this.metrics.committed(ref.topic, ref.partition, applied, seconds);
+      this.logger.debug({ ...ref, lastOffset, applied, deadLettered: deadLetters.length, partitionsInTransaction: parts.length }, 'batch committed');
+    }
     for (const effect of afterCommit) {
       try {
         await effect();
       } catch (error) {
-        this.logger.error({ ...ref, lastOffset, err: error }, 'after-commit effect failed (the batch stays committed)');
+        this.logger.error({ groupId: this.groupId, partitions: parts.map(({ ref }) => `${ref.topic}:${ref.partition}`), err: error }, 'after-commit effect failed (the batch stays committed)');
       }
     }
-    await hooks?.afterDbCommit?.({ topic: ref.topic, partition: ref.partition, lastOffset });
+    for (const { part: { ref }, lastOffset } of outcomes) await hooks?.afterDbCommit?.({ topic: ref.topic, partition: ref.partition, lastOffset });
   }
 
   private async publishDeadLetters(ref: PartitionRef, deadLetters: DeadLetter[]): Promise<void> {

@@ -22,7 +22,7 @@ export function offsetsTableDdl(schema: string): string[] {
        updated_at timestamptz NOT NULL DEFAULT now(),
        PRIMARY KEY (group_id, topic, partition)
      )`,
-    // Offsets are only meaningful on the cluster that assigned them (see beginAndLockStoredOffset).
+    // Offsets are only meaningful on the cluster that assigned them (see beginAndLockStoredOffsets).
     `ALTER TABLE ${s}.kafka_consumer_offsets ADD COLUMN IF NOT EXISTS cluster_id text`,
   ];
 }
@@ -48,24 +48,37 @@ export interface PartitionRef {
 }
 
 /**
- * Opens the partition's transaction: BEGIN, and lock the partition's offset row for the rest of it, returning the
- * last applied offset (-1 when none). The lock fences a zombie: a consumer that lost the partition in a rebalance
- * but is still finishing a batch blocks here until the new owner commits, then sees the new offset and skips.
+ * Opens a consumer transaction over one or more partitions (of one group): BEGIN, and lock each partition's offset
+ * row for the rest of it, returning the last applied offset of each (-1 when none), in the order of `refs`. The lock
+ * fences a zombie: a consumer that lost a partition in a rebalance but is still finishing a batch blocks here until
+ * the new owner commits, then sees the new offset and skips.
  *
  * One round trip for both (a simple query of two statements, the values spelled as literals): every consumer
  * transaction opens this way, and under load each round trip waits behind the other transactions' work (session
- * 13 measured ~3 ms for a bare BEGIN at half the sustained rate), so two round trips are one too many.
+ * 13 measured ~3 ms for a bare BEGIN at half the sustained rate), so two round trips are one too many. The rows are
+ * locked in one order (topic, partition), so two transactions over overlapping partitions cannot deadlock on them.
  */
-export async function beginAndLockStoredOffset(tx: PoolClient, schema: string, ref: PartitionRef): Promise<bigint> {
+export async function beginAndLockStoredOffsets(tx: PoolClient, schema: string, refs: readonly PartitionRef[]): Promise<bigint[]> {
   const table = `${quoteSchema(schema)}.kafka_consumer_offsets`;
+  const ordered = inLockOrder(refs);
   // One statement: insert-if-absent (a new partition starts at -1), and either way lock the row and read it.
-  const [, { rows }] = await multiStatement<[unknown, { committed_offset: string; cluster_id: string | null }]>(
+  const [, { rows }] = await multiStatement<[unknown, { topic: string; partition: number; committed_offset: string; cluster_id: string | null }]>(
     tx,
-    `BEGIN; INSERT INTO ${table} AS o (group_id, topic, partition, committed_offset) VALUES (${partitionValues(ref)}, -1)
+    `BEGIN; INSERT INTO ${table} AS o (group_id, topic, partition, committed_offset)
+     VALUES ${ordered.map((ref) => `(${partitionValues(ref)}, -1)`).join(', ')}
      ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed_offset = o.committed_offset
-     RETURNING o.committed_offset, o.cluster_id`,
+     RETURNING o.topic, o.partition, o.committed_offset, o.cluster_id`,
   );
-  const row = rows[0];
+  const stored = new Map<string, bigint>();
+  for (const row of rows) {
+    const ref = refs.find((r) => r.topic === row.topic && r.partition === row.partition) as PartitionRef;
+    stored.set(partitionKey(ref), await onThisCluster(tx, table, ref, row));
+  }
+  return refs.map((ref) => stored.get(partitionKey(ref)) as bigint);
+}
+
+/** One partition's offset from a locked row, after making sure it belongs to the Kafka cluster now consumed. */
+async function onThisCluster(tx: PoolClient, table: string, ref: PartitionRef, row: { committed_offset: string; cluster_id: string | null }): Promise<bigint> {
   if (ref.clusterId && row.cluster_id !== ref.clusterId) {
     // A different Kafka cluster (e.g. a broker whose storage was recreated next to this database) numbers its
     // offsets from 0 again: a stored offset from the old cluster would make every new message look like a
@@ -83,18 +96,29 @@ export async function beginAndLockStoredOffset(tx: PoolClient, schema: string, r
 }
 
 /**
- * Stores the partition's last applied offset (never moving it backwards, even if called with an older one) and
- * COMMITs, in one round trip (see beginAndLockStoredOffset). Should the UPDATE fail, PostgreSQL skips the COMMIT
- * of the same query and the transaction stays open, aborted, for the caller's ROLLBACK.
+ * Stores each partition's last applied offset (never moving one backwards, even if given an older one) and COMMITs,
+ * in one round trip (see beginAndLockStoredOffsets). Should the UPDATE fail, PostgreSQL skips the COMMIT of the same
+ * query and the transaction stays open, aborted, for the caller's ROLLBACK.
  */
-export async function storeOffsetAndCommit(tx: PoolClient, schema: string, ref: PartitionRef, offset: string): Promise<void> {
-  if (!/^\d{1,19}$/.test(offset)) throw new Error(`not a Kafka offset: ${JSON.stringify(offset)}`);
+export async function storeOffsetsAndCommit(tx: PoolClient, schema: string, offsets: readonly { ref: PartitionRef; offset: string }[]): Promise<void> {
+  for (const { offset } of offsets) if (!/^\d{1,19}$/.test(offset)) throw new Error(`not a Kafka offset: ${JSON.stringify(offset)}`);
   await multiStatement(
     tx,
-    `UPDATE ${quoteSchema(schema)}.kafka_consumer_offsets
-        SET committed_offset = GREATEST(committed_offset, ${offset}::bigint), updated_at = now()
-      WHERE (group_id, topic, partition) = (${partitionValues(ref)}); COMMIT`,
+    `UPDATE ${quoteSchema(schema)}.kafka_consumer_offsets AS o
+        SET committed_offset = GREATEST(o.committed_offset, v.committed_offset), updated_at = now()
+       FROM (VALUES ${offsets.map(({ ref, offset }) => `(${partitionValues(ref)}, ${offset}::bigint)`).join(', ')}) AS v(group_id, topic, partition, committed_offset)
+      WHERE (o.group_id, o.topic, o.partition) = (v.group_id, v.topic, v.partition); COMMIT`,
   );
+}
+
+const partitionKey = (ref: PartitionRef): string => `${ref.topic}\u0000${ref.partition}`;
+
+/** The partitions by topic then partition (the order their rows are locked in), each once. */
+function inLockOrder(refs: readonly PartitionRef[]): PartitionRef[] {
+  if (refs.length === 0) throw new Error('no partition to lock');
+  if (new Set(refs.map(partitionKey)).size !== refs.length) throw new Error('a partition appears twice in one transaction');
+  if (new Set(refs.map((ref) => ref.groupId)).size !== 1) throw new Error('partitions of several groups in one transaction');
+  return [...refs].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
 }
 
 /** The partition's key as SQL literals: the group and topic escaped (they come from configuration and Kafka), the partition a checked integer. */

@@ -225,6 +225,69 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect((await highWatermarks(kafka, s.deadLetterTopic)).get(0)).toBe(0);
   });
 
+  it('applies the partitions of a fetch that arrive together in one transaction, each offset stored in it', async () => {
+    const s = await scenario('grouped', 3);
+    const n = 60;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`gr-${i}`, `acct-g${i % 11}`)));
+    const transactionOf = new Map<number, Set<string>>(); // partition → the PostgreSQL transactions that applied it
+    const consumer = consumerFor(s, {
+      partitionsConsumedConcurrently: 3,
+      handle: async ({ topic, partition, messages, tx }) => {
+        const { rows: [{ txid }] } = await tx.query<{ txid: string }>('SELECT txid_current()::text AS txid');
+        transactionOf.set(partition, (transactionOf.get(partition) ?? new Set()).add(txid));
+        await insertApplied(tx, schema, topic, partition, messages);
+      },
+    });
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 30_000, 'rows');
+
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
+    const high = await highWatermarks(kafka, s.topic);
+    const stored = await readStoredOffsets(pool, schema, s.groupId, s.topic);
+    for (const [partition, next] of high) if (next > 0) expect(stored.get(partition)).toBe(BigInt(next - 1));
+    // The three partitions were pre-produced, so the first fetch holds all three: fewer transactions than partitions.
+    const transactions = new Set([...transactionOf.values()].flatMap((txids) => [...txids]));
+    expect(transactionOf.size).toBe(3);
+    expect(transactions.size).toBeLessThan(3);
+    expect(consumer.stats()).toMatchObject({ applied: n, transactions: transactions.size, groupsSplit: 0 });
+  });
+
+  it('a shared transaction that fails is rolled back and each partition applied on its own: nothing twice, the culprit isolated', async () => {
+    const s = await scenario('grouped-fail', 3);
+    const n = 30;
+    const envelopes = Array.from({ length: n }, (_, i) => usageEnvelope(`gf-${i}`, `acct-h${i % 7}`));
+    envelopes.push(usageEnvelope('gf-bad', 'acct-h0'));
+    await producer.sendEnvelopes(s.topic, envelopes);
+    let failedOnce = false;
+    const seen = new Map<string, number>(); // txid → partitions handled in it
+    const consumer = consumerFor(s, {
+      partitionsConsumedConcurrently: 3,
+      handle: async ({ topic, partition, messages, tx }) => {
+        const { rows: [{ txid }] } = await tx.query<{ txid: string }>('SELECT txid_current()::text AS txid');
+        seen.set(txid, (seen.get(txid) ?? 0) + 1);
+        // Writes first, then fails: the rollback must undo every partition's writes in the shared transaction.
+        await insertApplied(tx, schema, topic, partition, messages);
+        if (!failedOnce && (seen.get(txid) ?? 0) > 1) {
+          failedOnce = true;
+          throw new Error('database hiccup in a shared transaction');
+        }
+        if (messages.some((m) => m.value.envelope.id === 'gf-bad')) {
+          throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'data.model', reason: 'is not on the rate card' }]);
+        }
+      },
+    });
+    await consumer.start();
+    const [dead] = await readMessages(kafka, s.deadLetterTopic, 1);
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 30_000, 'rows');
+    await sleep(500);
+
+    expect(failedOnce).toBe(true);
+    expect(JSON.parse(dead.value?.toString() ?? '').id).toBe('gf-bad');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
+    expect(consumer.stats()).toMatchObject({ applied: n, deadLettered: 1 });
+    expect(consumer.stats().groupsSplit).toBeGreaterThanOrEqual(1);
+  });
+
   it('stops gracefully: the batch in flight finishes and commits, then the consumer leaves', async () => {
     const s = await scenario('graceful', 1);
     const n = 8;

@@ -1,5 +1,5 @@
 import { Pool, type PoolClient } from 'pg';
-import { beginAndLockStoredOffset, ensureOffsetsTable, quoteSchema, readStoredOffsets, storeOffsetAndCommit, type PartitionRef } from '../src';
+import { beginAndLockStoredOffsets, ensureOffsetsTable, quoteSchema, readStoredOffsets, storeOffsetsAndCommit, type PartitionRef } from '../src';
 import { uniqueSuffix } from './kafka.harness';
 
 /**
@@ -12,6 +12,9 @@ const table = `${quoteSchema(schema)}.kafka_consumer_offsets`;
 const pool = new Pool({ connectionString: databaseUrl, max: 4 });
 
 const ref = (groupId: string, partition = 0): PartitionRef => ({ groupId, topic: 'it.usage', partition });
+/** One partition's transaction. */
+const beginAndLockStoredOffset = async (tx: PoolClient, s: string, partition: PartitionRef): Promise<bigint> => (await beginAndLockStoredOffsets(tx, s, [partition]))[0];
+const storeOffsetAndCommit = (tx: PoolClient, s: string, partition: PartitionRef, offset: string): Promise<void> => storeOffsetsAndCommit(tx, s, [{ ref: partition, offset }]);
 
 beforeAll(() => ensureOffsetsTable(pool, schema));
 afterAll(async () => {
@@ -19,7 +22,7 @@ afterAll(async () => {
   await pool.end();
 });
 
-describe('beginAndLockStoredOffset / storeOffsetAndCommit', () => {
+describe('beginAndLockStoredOffsets / storeOffsetsAndCommit', () => {
   it('opens a transaction at -1 for a new partition, and commits the stored offset with it', async () => {
     const partition = ref('fresh');
     const tx = await pool.connect();
@@ -56,6 +59,42 @@ describe('beginAndLockStoredOffset / storeOffsetAndCommit', () => {
     } finally {
       first.release();
       second.release();
+    }
+  });
+
+  it('locks and stores several partitions in one transaction, answering each offset in the order asked', async () => {
+    const [p0, p1, p2] = [ref('several', 0), ref('several', 1), { ...ref('several', 0), topic: 'it.other' }];
+    const first = await pool.connect();
+    try {
+      await beginAndLockStoredOffsets(first, schema, [p1]);
+      await storeOffsetsAndCommit(first, schema, [{ ref: p1, offset: '30' }]);
+      expect(await beginAndLockStoredOffsets(first, schema, [p2, p1, p0])).toEqual([-1n, 30n, -1n]);
+      // Another owner of any one of them waits for this transaction.
+      const second = await pool.connect();
+      try {
+        const waiting = beginAndLockStoredOffsets(second, schema, [p0]);
+        await expectBlocked(second);
+        await storeOffsetsAndCommit(first, schema, [{ ref: p0, offset: '5' }, { ref: p1, offset: '31' }, { ref: p2, offset: '9' }]);
+        expect(await waiting).toEqual([5n]);
+        await second.query('ROLLBACK');
+      } finally {
+        second.release();
+      }
+    } finally {
+      first.release();
+    }
+    expect(await readStoredOffsets(pool, schema, 'several', 'it.usage')).toEqual(new Map([[0, 5n], [1, 31n]]));
+    expect(await readStoredOffsets(pool, schema, 'several', 'it.other')).toEqual(new Map([[0, 9n]]));
+  });
+
+  it('refuses a partition twice, or partitions of two groups, in one transaction', async () => {
+    const tx = await pool.connect();
+    try {
+      await expect(beginAndLockStoredOffsets(tx, schema, [ref('twice', 1), ref('twice', 1)])).rejects.toThrow('a partition appears twice');
+      await expect(beginAndLockStoredOffsets(tx, schema, [ref('a', 1), ref('b', 2)])).rejects.toThrow('several groups');
+      expect((await tx.query('SELECT 1 AS one')).rows[0].one).toBe(1); // nothing was sent: the connection is as it was
+    } finally {
+      tx.release();
     }
   });
 
