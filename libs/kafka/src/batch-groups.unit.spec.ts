@@ -22,6 +22,10 @@ describe('groupsOf', () => {
     ]);
   });
 
+  it('with a bound of 0 applies every chunk on its own', () => {
+    expect(shape(groupsOf([chunk('u', 0, 1), chunk('u', 1, 1), chunk('u', 2, 1)], 0))).toEqual([['u:0'], ['u:1'], ['u:2']]);
+  });
+
   it('never puts two chunks of one partition in one group', () => {
     expect(shape(groupsOf([chunk('u', 0, 1), chunk('u', 0, 1), chunk('u', 1, 1)], 1_000))).toEqual([['u:0'], ['u:0', 'u:1']]);
   });
