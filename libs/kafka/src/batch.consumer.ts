@@ -164,6 +164,14 @@ interface ChunkPart {
   verdicts: Map<string, Verdict>;
 }
 
+/** What one partition's chunk left in its transaction: the offset to store, what was applied and dead-lettered. */
+interface PartOutcome {
+  part: ChunkPart;
+  lastOffset: string;
+  applied: number;
+  deadLetters: DeadLetter[];
+}
+
 /** A chunk waiting to be grouped, and its caller's answer: applied (true) or abandoned (false). */
 interface Gathered {
   part: ChunkPart;
@@ -469,6 +477,10 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * is (retries, isolating a rejected message, backoff): grouping changes how many commits there are, never what.
    */
   private applyTogether(part: ChunkPart): Promise<boolean> {
+    // One partition at a time (or grouping off): nothing can arrive with it, so no macrotask hop to wait for company.
+    if (this.groupMaxMessages === 0 || (this.options.partitionsConsumedConcurrently ?? 1) === 1) {
+      return this.applyWithRetry(part.ref, part.chunk, part.payload, part.verdicts);
+    }
     return new Promise<boolean>((resolve, reject) => {
       this.gathering.push({ part, resolve, reject });
       if (this.gathering.length === 1) setImmediate(() => this.applyGathered());
@@ -578,58 +590,16 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * after-commit effects. A ContractViolation from `handle` becomes a HandlerRejected naming that chunk's offsets.
    */
   private async applyInTransaction(parts: ChunkPart[]): Promise<void> {
-    const { pool, offsetsSchema, parse, handle, hooks } = this.options;
+    const { pool, offsetsSchema, hooks } = this.options;
     const startedAt = process.hrtime.bigint();
     const tx = await pool.connect();
-    const outcomes: { part: ChunkPart; lastOffset: string; applied: number; deadLetters: DeadLetter[] }[] = [];
+    const outcomes: PartOutcome[] = [];
     const afterCommit: Array<() => void | Promise<void>> = [];
     try {
       const stored = await beginAndLockStoredOffsets(tx, offsetsSchema, parts.map(({ ref }) => ref));
       for (const [index, part] of parts.entries()) {
-        const { ref, chunk, verdicts } = part;
-        const fresh = chunk.filter((message) => BigInt(message.offset) > stored[index]);
-        if (fresh.length < chunk.length) {
-          this.counters.skippedRedeliveries += chunk.length - fresh.length;
-          this.logger.info({ ...ref, storedOffset: stored[index].toString(), skipped: chunk.length - fresh.length }, 'skipped redelivered messages');
-        }
-        if (fresh.length === 0) continue;
-
-        const valid: ConsumedMessage<T>[] = [];
-        const raw = new Map<string, KafkaMessage>();
-        let deadLetters: DeadLetter[] = [];
-        for (const message of fresh) {
-          const verdict = verdicts.get(message.offset);
-          if (verdict) {
-            deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdict });
-            continue;
-          }
-          try {
-            const value = parse(ref.topic, message);
-            valid.push({ offset: message.offset, key: message.key?.toString() ?? null, value, headers: headersToStrings(message.headers), timestamp: message.timestamp });
-            raw.set(message.offset, message);
-          } catch (error) {
-            deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdictOf(error) });
-          }
-        }
-
-        let applied = 0;
-        if (valid.length > 0) {
-          const rejected: DeadLetter[] = [];
-          const deadLetter = (message: ConsumedMessage<T>, reason: string, details?: unknown) => {
-            const original = raw.get(message.offset);
-            if (!original) throw new Error(`deadLetter: offset ${message.offset} is not in this batch`);
-            rejected.push({ topic: ref.topic, partition: ref.partition, message: original, reason, details });
-          };
-          try {
-            await handle({ topic: ref.topic, partition: ref.partition, messages: valid, tx, deadLetter, afterCommit: (effect) => afterCommit.push(effect) });
-          } catch (error) {
-            if (error instanceof ContractViolation) throw new HandlerRejected(error, valid.map((message) => message.offset));
-            throw error;
-          }
-          applied = valid.length - rejected.length;
-          deadLetters = deadLetters.concat(rejected).sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset)));
-        }
-        outcomes.push({ part, lastOffset: fresh[fresh.length - 1].offset, applied, deadLetters });
+        const outcome = await this.applyPart(tx, part, stored[index], afterCommit);
+        if (outcome) outcomes.push(outcome);
       }
 
       if (outcomes.length === 0) {
@@ -670,6 +640,58 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       }
     }
     for (const { part: { ref }, lastOffset } of outcomes) await hooks?.afterDbCommit?.({ topic: ref.topic, partition: ref.partition, lastOffset });
+  }
+
+  /**
+   * One partition's chunk inside the (possibly shared) transaction: drop what the stored offset says was applied,
+   * parse, `handle` the valid messages; undefined when every message was a redelivery.
+   */
+  private async applyPart(tx: PoolClient, part: ChunkPart, stored: bigint, afterCommit: Array<() => void | Promise<void>>): Promise<PartOutcome | undefined> {
+    const { parse, handle } = this.options;
+    const { ref, chunk, verdicts } = part;
+    const fresh = chunk.filter((message) => BigInt(message.offset) > stored);
+    if (fresh.length < chunk.length) {
+      this.counters.skippedRedeliveries += chunk.length - fresh.length;
+      this.logger.info({ ...ref, storedOffset: stored.toString(), skipped: chunk.length - fresh.length }, 'skipped redelivered messages');
+    }
+    if (fresh.length === 0) return undefined;
+
+    const valid: ConsumedMessage<T>[] = [];
+    const raw = new Map<string, KafkaMessage>();
+    let deadLetters: DeadLetter[] = [];
+    for (const message of fresh) {
+      const verdict = verdicts.get(message.offset);
+      if (verdict) {
+        deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdict });
+        continue;
+      }
+      try {
+        const value = parse(ref.topic, message);
+        valid.push({ offset: message.offset, key: message.key?.toString() ?? null, value, headers: headersToStrings(message.headers), timestamp: message.timestamp });
+        raw.set(message.offset, message);
+      } catch (error) {
+        deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdictOf(error) });
+      }
+    }
+
+    let applied = 0;
+    if (valid.length > 0) {
+      const rejected: DeadLetter[] = [];
+      const deadLetter = (message: ConsumedMessage<T>, reason: string, details?: unknown) => {
+        const original = raw.get(message.offset);
+        if (!original) throw new Error(`deadLetter: offset ${message.offset} is not in this batch`);
+        rejected.push({ topic: ref.topic, partition: ref.partition, message: original, reason, details });
+      };
+      try {
+        await handle({ topic: ref.topic, partition: ref.partition, messages: valid, tx, deadLetter, afterCommit: (effect) => afterCommit.push(effect) });
+      } catch (error) {
+        if (error instanceof ContractViolation) throw new HandlerRejected(error, valid.map((message) => message.offset));
+        throw error;
+      }
+      applied = valid.length - rejected.length;
+      deadLetters = deadLetters.concat(rejected).sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset)));
+    }
+    return { part, lastOffset: fresh[fresh.length - 1].offset, applied, deadLetters };
   }
 
   private async publishDeadLetters(ref: PartitionRef, deadLetters: DeadLetter[]): Promise<void> {
