@@ -7,7 +7,7 @@ import { Pool } from 'pg';
 import { Topics } from '@tally/contracts';
 import { createKafkaClient, ensureTopics } from '@tally/kafka';
 import { hashApiKey } from '@tally/shared';
-import { SERVICE_NODE_FLAGS, TEST_RATE_LIMITS, freePort, startPrivateKafka, startPrivatePostgres, type PrivateKafka, type PrivatePostgres } from '@tally/testing';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS, TEST_RATE_LIMITS, freePort, startPrivateKafka, startPrivatePostgres, type PrivateKafka, type PrivatePostgres } from '@tally/testing';
 import { startReceiver, startSmtp } from '../apps/notification/test/notification.harness';
 
 export const ROOT = resolve(__dirname, '..');
@@ -52,7 +52,7 @@ export class ServiceSupervisor {
   spawn(): ChildProcess {
     const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${this.name}/src/main.ts`], {
       cwd: ROOT,
-      env: { ...TEST_RATE_LIMITS, ...process.env, ...this.env, PORT: String(this.port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+      env: { ...TEST_RATE_LIMITS, ...SERVICE_ENV, ...process.env, ...this.env, PORT: String(this.port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid !== undefined) this.pids.add(child.pid);

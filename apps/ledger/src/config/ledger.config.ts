@@ -69,9 +69,10 @@ export class LedgerConfig extends CommonConfig {
   /**
    * Accounts whose decided state stays in memory (LRU), about 1.5 KB each with a short history; the accounts a batch
    * misses are folded from the event store in one read (~40 us each), so a miss is cheap and the cache stays small.
+   * 10,000 keeps the ledger under 512 MB with 1,000,000 accounts touched (docs/benchmarks.md, issue 17, session 14).
    */
   @IsInt() @Min(1) @Max(10_000_000)
-  ACCOUNT_CACHE_SIZE = 20_000;
+  ACCOUNT_CACHE_SIZE = 10_000;
 
   /**
    * An account is snapshotted, and its memory of usage and hold keys bounded, every this many events of its stream

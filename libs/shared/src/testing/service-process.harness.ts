@@ -13,10 +13,22 @@ export interface ServiceProcess {
 }
 
 /**
- * A young generation of 32 MB instead of V8's default 16: the hot paths allocate a lot of short-lived objects
- * (parsed messages, rows), and fewer, cheaper scavenges cut the event-to-balance p99 roughly in half on 2 cores.
+ * The services' runtime flags, as in the Dockerfile and scripts/up.sh (docs/benchmarks.md, issue 17, sessions 4 and 14):
+ * - a young generation of 32 MB instead of V8's default 16: the hot paths allocate a lot of short-lived objects
+ *   (parsed messages, rows), and fewer, cheaper scavenges cut the event-to-balance p99 roughly in half on 2 cores;
+ * - the old generation may grow to 3× what survived the last full collection (V8 picks up to 4× on a large machine).
+ *   With SERVICE_ENV and the ledger's 10,000-account cache, the ledger peaked at 484 MB with 1,000,000 accounts
+ *   touched (575–647 MB without), at no cost measurable in throughput or event → balance latency at 1,000 accounts.
  */
-export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32'];
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32', '--heap-growing-percent=200'];
+
+/**
+ * The services' runtime environment, as in the Dockerfile and scripts/up.sh (glibc's allocator, which holds Node's
+ * buffers): every allocation of 128 KiB or more (Kafka's and PostgreSQL's large buffers) goes straight back to the
+ * system when it is freed, instead of glibc raising that threshold as it goes and keeping the freed memory; and two
+ * allocation arenas instead of up to 16 (one per thread: the event loop, libuv's pool, V8's helpers).
+ */
+export const SERVICE_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };
 
 /**
  * Rate limits of the services tests and benches start: far above anything a test sends (the fuzzer, the benches'
@@ -60,7 +72,7 @@ export async function startServiceProcess(
       : [process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${app}/src/main.ts`]];
   const child = spawn(node, [...nodeArgs, ...entry], {
     cwd: root,
-    env: { PORTAL_TOKEN_SECRET: TEST_PORTAL_TOKEN_SECRET, ...TEST_RATE_LIMITS, ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+    env: { PORTAL_TOKEN_SECRET: TEST_PORTAL_TOKEN_SECRET, ...TEST_RATE_LIMITS, ...SERVICE_ENV, ...process.env, ...env, PORT: String(port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
