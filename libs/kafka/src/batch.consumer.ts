@@ -233,6 +233,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly retryPolicy: RetryPolicy;
   private readonly logger: KafkaLogger;
   private readonly maxPerTransaction: number;
+  private readonly partitionsAtOnce: number;
   private readonly groupMaxMessages: number;
   private readonly heartbeatErrors = new WeakSet<object>();
   private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0, groupsSplit: 0 };
@@ -262,7 +263,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.logger = options.logger ?? silentKafkaLogger;
     this.maxPerTransaction = options.maxMessagesPerTransaction ?? 500;
-    this.groupMaxMessages = options.groupMaxMessages ?? DEFAULT_GROUP_MAX_MESSAGES;
+    this.partitionsAtOnce = options.partitionsConsumedConcurrently ?? 1;
+    // One partition at a time, nothing can arrive with a chunk to share its transaction: grouping is off.
+    this.groupMaxMessages = this.partitionsAtOnce === 1 ? 0 : (options.groupMaxMessages ?? DEFAULT_GROUP_MAX_MESSAGES);
     this.stalls = new StallDetector({ ...DEFAULT_STALL, ...options.stall });
     this.isolateAfter = options.isolateAfterFailures ?? 3;
     this.consumer = options.kafka.consumer({
@@ -311,7 +314,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         autoCommit: false,
         // We resolve offsets ourselves, only after the database commit.
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+        partitionsConsumedConcurrently: this.partitionsAtOnce,
         eachBatch: (payload) => this.onBatch(payload),
       });
     } catch (error) {
@@ -477,8 +480,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * is (retries, isolating a rejected message, backoff): grouping changes how many commits there are, never what.
    */
   private applyTogether(part: ChunkPart): Promise<boolean> {
-    // One partition at a time (or grouping off): nothing can arrive with it, so no macrotask hop to wait for company.
-    if (this.groupMaxMessages === 0 || (this.options.partitionsConsumedConcurrently ?? 1) === 1) {
+    // Grouping off (or one partition at a time): no macrotask hop to wait for company.
+    if (this.groupMaxMessages === 0) {
       return this.applyWithRetry(part.ref, part.chunk, part.payload, part.verdicts);
     }
     return new Promise<boolean>((resolve, reject) => {
