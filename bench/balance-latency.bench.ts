@@ -11,12 +11,20 @@ import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
 import { authHeaders, grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, usageRequestItem, waitForBalances, type BenchRun } from './bench.harness';
 import { startIngest } from './http.bench';
 import { ledgerBacklog, waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
+import { zipfPicker } from './skewed-load.harness';
 
 export interface LatencyResult {
   rate: number;
   rateReason: string;
   /** The accounts the load went to (besides the samples). */
   accounts: number;
+  /** How the load chose among them: round robin (each equally often) or Zipf-skewed (skewed-load.harness.ts). */
+  distribution: LoadDistribution;
+  /**
+   * The ledger's account cache over the run: hits / (hits + misses) of its loads (tally_ledger_account_cache_*),
+   * undefined when /metrics could not be read.
+   */
+  cacheHitRatio?: number;
   achievedRate: number;
   seconds: number;
   samples: number;
@@ -84,18 +92,23 @@ async function sender(ctx: BenchRun, stage: LedgerStage, path: LatencyPath): Pro
   return { send, stop: () => ingest.kill() };
 }
 
+export type LoadDistribution = 'uniform' | 'zipf';
+
 /** What else a latency run can vary: the accounts the load goes to, how long it produces, a name for its ids. */
 export interface LatencyOptions {
   path?: LatencyPath;
   /** The accounts the 99 of every 100 events that are not samples go to; by default the stage's customer base. */
   accounts?: string[];
+  /** How those events choose their account: `uniform` (round robin, the default) or `zipf` (ZIPF_EXPONENT). */
+  distribution?: LoadDistribution;
   seconds?: number;
   /** Makes this run's account and usage ids unique when one bench run measures the same rate twice. */
   label?: string;
 }
 
 export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, rate: number, rateReason: string, options: LatencyOptions = {}): Promise<LatencyResult> {
-  const { path = 'kafka', accounts = stage.accounts, seconds = knobs.seconds * 2, label = '' } = options;
+  const { path = 'kafka', accounts = stage.accounts, distribution = 'uniform', seconds = knobs.seconds * 2, label = '' } = options;
+  const pick = distribution === 'zipf' ? zipfPicker(accounts) : (n: number) => accounts[n % accounts.length];
   const total = Math.round(rate * seconds);
   const sampleCount = Math.ceil(total / SAMPLE_EVERY);
   // The channel is shared by every ledger on this database (other engineers' tests), and one run measures at
@@ -104,7 +117,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
   const sampleAccount = (k: number) => `${prefix}-${k}`;
   const sampleAccounts = Array.from({ length: sampleCount }, (_, k) => sampleAccount(k));
 
-  log(`event-to-balance latency (${path === 'http' ? 'HTTP path' : 'Kafka-direct'}): ${rate}/s for ${seconds} s over ${accounts.length} accounts (${rateReason}); granting ${sampleCount} sample accounts`);
+  log(`event-to-balance latency (${path === 'http' ? 'HTTP path' : 'Kafka-direct'}): ${rate}/s for ${seconds} s over ${accounts.length} accounts${distribution === 'zipf' ? ', Zipf-skewed' : ''} (${rateReason}); granting ${sampleCount} sample accounts`);
   await grantCredits(stage.ledger.base, sampleAccounts, '10');
   await waitForBalances(ctx.pool, stage.schema, sampleAccounts);
 
@@ -136,6 +149,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
   await joined; // it reads from the end: production must not start before it has its partitions
 
   const { send: sendEvents, stop } = await sender(ctx, stage, path);
+  const cacheBefore = await accountCacheCounters(stage.ledger.base);
   try {
     const inFlight = new Set<Promise<void>>();
     let sent = 0;
@@ -149,7 +163,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
         const samples: string[] = [];
         for (let n = sent; n < due; n++) {
           const sample = n % SAMPLE_EVERY === 0;
-          const account = sample ? sampleAccount(n / SAMPLE_EVERY) : accounts[n % accounts.length];
+          const account = sample ? sampleAccount(n / SAMPLE_EVERY) : pick(n);
           if (sample) samples.push(account);
           events.push({ id: `${prefix}-u${n}`, account, n });
         }
@@ -173,6 +187,8 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     // Wait for the ledger to drain (late samples count with their real latency, and the next phase starts on
     // an idle ledger); a sample that never shows up is reported as missed, not silently dropped.
     const drainSeconds = await waitForLedgerIdle(ctx, stage);
+    const cacheAfter = await accountCacheCounters(stage.ledger.base);
+    const cacheHitRatio = hitRatio(cacheBefore, cacheAfter);
     const settleDeadline = performance.now() + 5_000;
     while (notifiedAt.size < sampleCount && performance.now() < settleDeadline) await sleep(100);
 
@@ -205,12 +221,37 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
       toRelay: { p50: relayStats.p50, p99: relayStats.p99 },
       toBalance: { p50: balanceStats.p50, p99: balanceStats.p99 },
     };
-    const result = { rate, rateReason, accounts: accounts.length, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages };
-    log(`  → ${stats.n} samples: p50 ${stats.p50.toFixed(0)} ms, p95 ${stats.p95.toFixed(0)} ms, p99 ${stats.p99.toFixed(0)} ms, max ${stats.max.toFixed(0)} ms (missed ${result.missed}); drained in ${drainSeconds.toFixed(1)} s`);
+    const result = { rate, rateReason, accounts: accounts.length, distribution, cacheHitRatio, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages };
+    const hits = cacheHitRatio === undefined ? 'unknown' : `${(100 * cacheHitRatio).toFixed(1)}%`;
+    log(`  → ${stats.n} samples: p50 ${stats.p50.toFixed(0)} ms, p95 ${stats.p95.toFixed(0)} ms, p99 ${stats.p99.toFixed(0)} ms, max ${stats.max.toFixed(0)} ms (missed ${result.missed}); drained in ${drainSeconds.toFixed(1)} s; account cache hits ${hits}`);
     const part = (name: string, { p50, p99 }: StageLatency) => `${name} p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`;
     log(`    of which ${part('ack → ledger transaction', stages.toLedger)}; ${part('→ relay published', stages.toRelay)}; ${part('→ balance', stages.toBalance)} (n=${ledgerStats.n})`);
     return result;
   } finally {
     await Promise.all([listener.end(), watcher.disconnect(), stop()]);
   }
+}
+
+interface CacheCounters {
+  hits: number;
+  misses: number;
+}
+
+/** The ledger's account cache counters from its /metrics (the process serving `base`); undefined if unreadable. */
+async function accountCacheCounters(base: string): Promise<CacheCounters | undefined> {
+  try {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const counters = { hits: value('tally_ledger_account_cache_hits_total'), misses: value('tally_ledger_account_cache_misses_total') };
+    return Number.isFinite(counters.hits) && Number.isFinite(counters.misses) ? counters : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function hitRatio(before: CacheCounters | undefined, after: CacheCounters | undefined): number | undefined {
+  if (!before || !after) return undefined;
+  const hits = after.hits - before.hits;
+  const loads = hits + after.misses - before.misses;
+  return loads > 0 ? hits / loads : undefined;
 }

@@ -17,7 +17,8 @@
  *   httppath   usage-ingest POST /v1/usage-events at max rate into the ledger's topic → balances (the whole HTTP path),
  *              then event → balance latency through it at half that rate
  *   scale      one usage event for each of BENCH_SCALE_ACCOUNTS (100,000 and 1,000,000) new accounts: throughput and RSS;
- *              then event → balance latency with the load spread over those accounts, at the latency phase's rate
+ *              then event → balance latency with the load spread over those accounts, at the latency phase's rate, evenly
+ *              and Zipf-skewed (the account cache's hit ratio for each)
  *   coldload   the first authorization on an account with BENCH_STREAM_EVENTS (100,000) events after a restart
  *   ingest     usage-ingest POST /v1/usage-events (batches of 100) at max rate, next to GET /health
  */
@@ -36,6 +37,7 @@ import { measureHttpPath, type HttpPathResult } from './http-path.bench';
 import { measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
 import { accountId, measureThroughput, setUpLedger, waitForLedgerIdle, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
 import { kafkaProducerPerformance, postgresInsertRate, type RawLimits } from './raw-limits.bench';
+import { LEDGER_CACHE_SIZE, simulatedLruHitRatio } from './skewed-load.harness';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -203,8 +205,10 @@ function table(r: Results): Row[] {
   }
   for (const l of r.scaleLatency) {
     rows.push({
-      figure: `event→balance latency with ${num(l.accounts)} accounts at ${num(l.rate)}/s (${l.rateReason})`,
-      value: latencyValue(l),
+      figure: `event→balance latency with ${num(l.accounts)} accounts${l.distribution === 'zipf' ? ', Zipf-skewed (s = 1)' : ''} at ${num(l.rate)}/s (${l.rateReason})`,
+      value: `${latencyValue(l)}; account cache hits ${l.cacheHitRatio === undefined ? 'unknown' : `${(100 * l.cacheHitRatio).toFixed(1)}%`}${
+        l.distribution === 'zipf' ? ` (once warm, simulated: ${(100 * simulatedLruHitRatio(l.accounts, LEDGER_CACHE_SIZE)).toFixed(1)}% with ${num(LEDGER_CACHE_SIZE)} cached)` : ''
+      }`,
       rawLimit: r.latency[0] ? `${num(r.latency[0].accounts)} accounts: p99 ${ms(r.latency[0].p99)} at ${num(r.latency[0].rate)}/s` : '—',
       target: 'p99 ≤ 250 ms (a flat curve)',
       met: l.p99 <= 250 && l.missed === 0 ? 'yes' : 'no',
@@ -295,6 +299,9 @@ async function main(): Promise<void> {
         results.scale.push(await measureThroughput(ctx, stage, { events: population, accounts, runId: `scale${population}-${ctx.id}` }));
         const [{ rate, reason }] = chooseLatencyRates(results.throughput?.endToEndPerSec);
         results.scaleLatency.push(await measureBalanceLatency(ctx, stage, rate, reason, { accounts, label: `scale${population}` }));
+        // The same accounts and rate with a product's skew (a few accounts send most usage): what the account cache
+        // (ACCOUNT_CACHE_SIZE) buys when the load is not spread evenly over more accounts than it holds.
+        results.scaleLatency.push(await measureBalanceLatency(ctx, stage, rate, reason, { accounts, distribution: 'zipf', label: `zipf${population}` }));
       }
     }
     // The ledger is not needed any more; stopping it leaves both cores to usage-ingest.
