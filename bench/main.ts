@@ -5,7 +5,7 @@
  * Phases (BENCH_ONLY=raw,parse,…,ingest selects a subset):
  *   raw        Kafka ProducerPerformance and batched INSERTs into an events table
  *   parse      one message's parse (JSON → validated instances) in-process: Tally's compiled paths next to
- *              class-transformer + class-validator doing the same work
+ *              class-transformer + class-validator doing the same work; and a keyed message's partition (murmur2)
  *   store      readAll over a store of BENCH_STORE_EVENTS (1,000,000) events, in the relay's page size
  *   append     single-event appends, 1 and 8 callers: Tally's event store next to Emmett's (bench/peers)
  *   throughput N pre-produced usage events through a freshly started ledger (Kafka-direct path), until every balance
@@ -29,7 +29,7 @@ import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { measureBalanceLatency, chooseLatencyRates, type LatencyResult } from './balance-latency.bench';
 import { measureAccountLoad, type AccountLoadResult } from './account-load.bench';
-import { measureParsing, type ParsingResult } from './contract-parsing.bench';
+import { measureParsing, measurePartitioning, type ParsingResult, type PartitioningResult } from './contract-parsing.bench';
 import { measureReadAll, type ReadAllResult } from './event-store.bench';
 import { measureSingleAppends, type AppendFigure } from './peer-store.bench';
 import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench.harness';
@@ -44,6 +44,7 @@ const ROOT = resolve(__dirname, '..');
 interface Results {
   raw: Partial<RawLimits>;
   parsing: ParsingResult[];
+  partitioning?: PartitioningResult;
   readAll?: ReadAllResult;
   appends: AppendFigure[];
   throughput?: ThroughputResult;
@@ -84,6 +85,16 @@ function table(r: Results): Row[] {
       figure: `parse one ${p.message}`,
       value: `${num(p.compiledMicros, 1)} µs (${num(1e6 / p.compiledMicros)}/s per core)`,
       rawLimit: `class-transformer + class-validator ${num(p.classValidatorMicros, 1)} µs (${num(p.classValidatorMicros / p.compiledMicros, 1)}×)`,
+      target: '—',
+      met: '—',
+    });
+  }
+  if (r.partitioning) {
+    const p = r.partitioning;
+    rows.push({
+      figure: 'partition one keyed message (murmur2; the relay does it twice per event)',
+      value: `${num(p.tallyMicros, 2)} µs`,
+      rawLimit: `kafkajs's DefaultPartitioner ${num(p.kafkajsMicros, 2)} µs (${num(p.kafkajsMicros / p.tallyMicros, 1)}×)`,
       target: '—',
       met: '—',
     });
@@ -267,7 +278,10 @@ async function main(): Promise<void> {
       Object.assign(results.raw, await kafkaProducerPerformance(ctx));
       results.raw.pgRowsPerSec = await postgresInsertRate(ctx);
     }
-    if (phaseEnabled('parse')) results.parsing = measureParsing();
+    if (phaseEnabled('parse')) {
+      results.parsing = measureParsing();
+      results.partitioning = measurePartitioning();
+    }
     if (phaseEnabled('store')) results.readAll = await measureReadAll(ctx);
     if (phaseEnabled('append')) results.appends = await measureSingleAppends(ctx);
     const needsLedger = ['throughput', 'latency', 'curve', 'authz', 'httppath', 'coldload', 'scale'].some(phaseEnabled);

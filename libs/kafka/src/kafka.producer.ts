@@ -1,6 +1,7 @@
-import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
+import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 import { serializeEnvelope } from '@tally/contracts';
 import { topicPartitionCount } from './kafka-topics.client';
+import { Murmur2Partitioner, partitionOfKey } from './murmur2.partitioner';
 
 export interface OutgoingMessage {
   key: string;
@@ -29,7 +30,7 @@ export const DEFAULT_MAX_SEND_BYTES = 512 * 1024;
 /** The partition a keyed message goes to. */
 export type PartitionOf = (key: string) => number;
 /** murmur2, as the Java client: the producer's partitioner, and the one chunkBySize's estimate must agree with. */
-const PARTITIONER = Partitioners.DefaultPartitioner;
+const PARTITIONER = Murmur2Partitioner;
 /** What a record costs beyond its key, value and headers (length fields, offsets, timestamps), rounded up. */
 const RECORD_OVERHEAD_BYTES = 64;
 
@@ -124,7 +125,7 @@ export class KafkaProducer {
     let partitioner = this.partitioners.get(topic);
     if (!partitioner) {
       partitioner = topicPartitionCount(this.kafka, topic).then(
-        (count) => keyPartitioner(topic, count),
+        (count) => keyPartitioner(count),
         () => {
           this.partitioners.delete(topic);
           return () => 0;
@@ -167,13 +168,9 @@ export function chunkBySize(messages: OutgoingMessage[], maxBytes: number, parti
   return chunks;
 }
 
-/** The producer's partitioner for keyed messages on a topic of `count` partitions. */
-export function keyPartitioner(topic: string, count: number): PartitionOf {
-  const partitioner = PARTITIONER();
-  const partitionMetadata: PartitionMetadata[] = Array.from({ length: count }, (_, partitionId) => ({
-    partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0],
-  }));
-  return (key) => partitioner({ topic, partitionMetadata, message: { key, value: null } });
+/** The producer's partitioner (PARTITIONER) for keyed messages on a topic of `count` partitions. */
+export function keyPartitioner(count: number): PartitionOf {
+  return (key) => partitionOfKey(key, count);
 }
 
 function sizeOf(message: OutgoingMessage): number {

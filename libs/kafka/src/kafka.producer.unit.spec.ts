@@ -46,7 +46,7 @@ describe('chunkBySize per partition', () => {
 
 describe('keyPartitioner', () => {
   it('puts one key on one partition within the topic, as kafkajs does', () => {
-    const partitionOf = keyPartitioner('t', 6);
+    const partitionOf = keyPartitioner(6);
     const partitions = new Set(Array.from({ length: 200 }, (_, i) => partitionOf(`account-${i}`)));
     expect([...partitions].every((p) => p >= 0 && p < 6)).toBe(true);
     expect(partitions.size).toBe(6);

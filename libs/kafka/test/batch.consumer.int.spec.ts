@@ -388,7 +388,7 @@ describe('KafkaProducer on the real broker', () => {
     const keys = ['acct-a', 'acct-b', 'acct-c'];
     const messages = Array.from({ length: 2_400 }, (_, i) => ({ key: keys[i % 3], value: JSON.stringify({ i, pad: 'x'.repeat(1_000) }) }));
     await producer.send(s.topic, messages);
-    const partitionOf = keyPartitioner(s.topic, 6);
+    const partitionOf = keyPartitioner(6);
     const read = await readMessages(kafka, s.topic, messages.length);
     for (const key of keys) {
       const ofKey = read.filter((message) => message.key?.toString() === key);
