@@ -9,4 +9,4 @@ export * from './retry.schedule';
 export * from './batch.consumer';
 export * from './kafka-batch.transport';
 export * from './kafka-batch-handler.decorator';
-export * from './murmur2.partitioner';
+export * from './murmur2-partitioner.model';

@@ -1,7 +1,7 @@
 import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 import { serializeEnvelope } from '@tally/contracts';
 import { topicPartitionCount } from './kafka-topics.client';
-import { Murmur2Partitioner, partitionOfKey } from './murmur2.partitioner';
+import { Murmur2Partitioner, partitionOfKey } from './murmur2-partitioner.model';
 
 export interface OutgoingMessage {
   key: string;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
-import { Murmur2Partitioner, murmur2, partitionOfKey } from './murmur2.partitioner';
+import { Murmur2Partitioner, murmur2, partitionOfKey } from './murmur2-partitioner.model';
 
 /** Partitions as kafkajs sees them in a topic's metadata; `leaderless` ones have no leader (-1). */
 const metadata = (count: number, leaderless: number[] = []): PartitionMetadata[] =>
