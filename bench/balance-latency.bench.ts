@@ -8,6 +8,7 @@
 import { Client } from 'pg';
 import { accountStreamId } from '@tally/ledger-events';
 import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
+import { parsePrometheusText, samplesOf } from '@tally/metrics';
 import { authHeaders, grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, usageRequestItem, waitForBalances, type BenchRun } from './bench.harness';
 import { startIngest } from './http.bench';
 import { ledgerBacklog, waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
@@ -108,7 +109,8 @@ export interface LatencyOptions {
 
 export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, rate: number, rateReason: string, options: LatencyOptions = {}): Promise<LatencyResult> {
   const { path = 'kafka', accounts = stage.accounts, distribution = 'uniform', seconds = knobs.seconds * 2, label = '' } = options;
-  const pick = distribution === 'zipf' ? zipfPicker(accounts) : (n: number) => accounts[n % accounts.length];
+  // The account of event n (not a sample): round robin by n, or the next Zipf draw (events are sent in order of n).
+  const pick: (n: number) => string = distribution === 'zipf' ? zipfPicker(accounts) : (n) => accounts[n % accounts.length];
   const total = Math.round(rate * seconds);
   const sampleCount = Math.ceil(total / SAMPLE_EVERY);
   // The channel is shared by every ledger on this database (other engineers' tests), and one run measures at
@@ -240,10 +242,10 @@ interface CacheCounters {
 /** The ledger's account cache counters from its /metrics (the process serving `base`); undefined if unreadable. */
 async function accountCacheCounters(base: string): Promise<CacheCounters | undefined> {
   try {
-    const text = await (await fetch(`${base}/metrics`)).text();
-    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-    const counters = { hits: value('tally_ledger_account_cache_hits_total'), misses: value('tally_ledger_account_cache_misses_total') };
-    return Number.isFinite(counters.hits) && Number.isFinite(counters.misses) ? counters : undefined;
+    const samples = parsePrometheusText(await (await fetch(`${base}/metrics`)).text());
+    const [hits] = samplesOf(samples, 'tally_ledger_account_cache_hits_total');
+    const [misses] = samplesOf(samples, 'tally_ledger_account_cache_misses_total');
+    return hits && misses ? { hits: hits.value, misses: misses.value } : undefined;
   } catch {
     return undefined;
   }

@@ -24,27 +24,29 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-/** Returns `pick(n)`: the account of the n-th event (n = 0, 1, …), Zipf-distributed over `accounts` in their order. */
-export function zipfPicker(accounts: readonly string[], s = ZIPF_EXPONENT, seed = 17): (n: number) => string {
-  const cdf = new Float64Array(accounts.length);
+/** Returns `next()`: the rank (0 = the busiest) of each next draw under Zipf's law over `ranks` ranks. */
+function zipfRanks(ranks: number, s: number, seed: number): () => number {
+  const cdf = new Float64Array(ranks);
   let sum = 0;
-  for (let k = 0; k < accounts.length; k++) cdf[k] = sum += 1 / Math.pow(k + 1, s);
+  for (let k = 0; k < ranks; k++) cdf[k] = sum += 1 / Math.pow(k + 1, s);
   const random = seededRandom(seed);
-  const drawn: string[] = [];
-  return (n: number) => {
-    while (drawn.length <= n) {
-      const u = random() * sum;
-      let lo = 0;
-      let hi = accounts.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (cdf[mid] < u) lo = mid + 1;
-        else hi = mid;
-      }
-      drawn.push(accounts[lo]);
+  return () => {
+    const u = random() * sum;
+    let lo = 0;
+    let hi = ranks - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid] < u) lo = mid + 1;
+      else hi = mid;
     }
-    return drawn[n];
+    return lo;
   };
+}
+
+/** Returns `next()`: the account of each next event, Zipf-distributed over `accounts` in their order (the first busiest). */
+export function zipfPicker(accounts: readonly string[], s = ZIPF_EXPONENT, seed = 17): () => string {
+  const next = zipfRanks(accounts.length, s, seed);
+  return () => accounts[next()];
 }
 
 /**
@@ -53,11 +55,11 @@ export function zipfPicker(accounts: readonly string[], s = ZIPF_EXPONENT, seed 
  * this is what a ledger that has run for a while would see.
  */
 export function simulatedLruHitRatio(accounts: number, cacheSize: number, draws = 1_000_000, s = ZIPF_EXPONENT): number {
-  const pick = zipfPicker(Array.from({ length: accounts }, (_, i) => String(i)), s, 29);
-  const cache = new LRUCache<string, true>({ max: cacheSize });
+  const next = zipfRanks(accounts, s, 29);
+  const cache = new LRUCache<number, true>({ max: cacheSize });
   let hits = 0;
   for (let n = 0; n < draws; n++) {
-    const account = pick(n);
+    const account = next();
     const hit = cache.get(account) !== undefined;
     if (!hit) cache.set(account, true);
     if (hit && n >= draws / 2) hits += 1;
