@@ -91,17 +91,20 @@ export interface UsageRecordRow {
   videoSeconds: number;
   amount: string;
   rateCardVersion: string;
+  /** One line per model (a council answer has several), sorted by model: stored as the record's `lines` jsonb. */
+  lines: UsageLineRow[];
 }
 
+/**
+ * A model's part of a usage, as stored in `usage_records.lines` (jsonb; amounts and tokens as decimal strings,
+ * micro-credits). `refunded` is this model's part of the usage's refunds (LedgerProjection.applyCorrection).
+ */
 export interface UsageLineRow {
-  accountId: string;
-  usageId: string;
   model: string;
-  feature: string;
   amount: string;
   inputTokens: string;
   outputTokens: string;
-  occurredAt: string;
+  refunded: string;
 }
 
 const micros = (credits: string): string => parseCredits(credits).toString();
@@ -312,13 +315,28 @@ export function transactionRow(envelope: LedgerEnvelope): TransactionRow | undef
   };
 }
 
-/** One usage record per UsageDebited, plus one line per model (a council answer has several). */
-export function usageRows(envelope: LedgerEnvelope): { record: UsageRecordRow; lines: UsageLineRow[] } | undefined {
+/**
+ * One usage record per UsageDebited, its lines one per model. Lines of one model (should a rate card ever split
+ * them) are merged; they are sorted by model (UTF-16 code units, the same order as COLLATE "C" for the ids models
+ * have), so a record folded again is byte-identical.
+ */
+export function usageRecordRow(envelope: LedgerEnvelope): UsageRecordRow | undefined {
   if (envelope.type !== 'UsageDebited') return undefined;
   const d = envelope.data;
   const sum = (pick: (line: UsageDebitedV2['pricing']['lines'][number]) => number | undefined): number =>
     d.pricing.lines.reduce((total, line) => total + (pick(line) ?? 0), 0);
-  const record: UsageRecordRow = {
+  const byModel = new Map<string, UsageLineRow>();
+  for (const line of d.pricing.lines) {
+    const previous = byModel.get(line.model);
+    byModel.set(line.model, {
+      model: line.model,
+      amount: ((previous ? BigInt(previous.amount) : 0n) + parseCredits(line.amount)).toString(),
+      inputTokens: String(Number(previous?.inputTokens ?? 0) + (line.inputTokens ?? 0)),
+      outputTokens: String(Number(previous?.outputTokens ?? 0) + (line.outputTokens ?? 0)),
+      refunded: '0',
+    });
+  }
+  return {
     accountId: envelope.accountId,
     usageId: d.usageId,
     streamVersion: envelope.streamVersion,
@@ -332,23 +350,8 @@ export function usageRows(envelope: LedgerEnvelope): { record: UsageRecordRow; l
     videoSeconds: sum((line) => line.videoSeconds),
     amount: micros(d.amount),
     rateCardVersion: d.pricing.rateCardVersion,
+    lines: [...byModel.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0)),
   };
-  // The key is (usage, model): two lines of one model (should a rate card ever split them) are merged.
-  const byModel = new Map<string, UsageLineRow>();
-  for (const line of d.pricing.lines) {
-    const previous = byModel.get(line.model);
-    byModel.set(line.model, {
-      accountId: envelope.accountId,
-      usageId: d.usageId,
-      model: line.model,
-      feature: previous?.feature ?? line.feature,
-      amount: ((previous ? BigInt(previous.amount) : 0n) + parseCredits(line.amount)).toString(),
-      inputTokens: String(Number(previous?.inputTokens ?? 0) + (line.inputTokens ?? 0)),
-      outputTokens: String(Number(previous?.outputTokens ?? 0) + (line.outputTokens ?? 0)),
-      occurredAt: d.occurredAt,
-    });
-  }
-  return { record, lines: [...byModel.values()] };
 }
 
 /**
@@ -381,7 +384,6 @@ export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
   balances: BalanceRow[];
   transactions: TransactionRow[];
   usageRecords: UsageRecordRow[];
-  usageLines: UsageLineRow[];
   corrections: CorrectionRow[];
 } {
   const corrections = new Map<string, CorrectionRow>();
@@ -389,7 +391,6 @@ export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
   const cycleStarts = new Map<string, { cycleId: string; periodStart: string; streamVersion: number }>();
   const transactions = new Map<string, TransactionRow>();
   const usageRecords = new Map<string, UsageRecordRow>();
-  const usageLines = new Map<string, UsageLineRow>();
   for (const envelope of envelopes) {
     const { accountId, streamVersion } = envelope;
     const current = latest.get(accountId);
@@ -401,11 +402,8 @@ export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
     }
     const transaction = transactionRow(envelope);
     if (transaction) transactions.set(`${accountId}\u0000${streamVersion}`, transaction);
-    const usage = usageRows(envelope);
-    if (usage) {
-      usageRecords.set(`${accountId}\u0000${usage.record.usageId}`, usage.record);
-      for (const line of usage.lines) usageLines.set(`${accountId}\u0000${line.usageId}\u0000${line.model}`, line);
-    }
+    const usage = usageRecordRow(envelope);
+    if (usage) usageRecords.set(`${accountId}\u0000${usage.usageId}`, usage);
     const correction = correctionRow(envelope);
     if (correction) corrections.set(`${accountId}\u0000${streamVersion}`, correction);
   }
@@ -418,7 +416,6 @@ export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
     balances,
     transactions: [...transactions.values()],
     usageRecords: [...usageRecords.values()],
-    usageLines: [...usageLines.values()],
     // In stream order per account, so two refunds of one usage in a batch apply in order.
     corrections: [...corrections.values()].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.streamVersion - b.streamVersion),
   };

@@ -28,14 +28,16 @@ export class LedgerProjection {
 
   async apply(tx: PoolClient, envelopes: readonly Envelope<object>[]): Promise<void> {
     if (envelopes.length === 0) return;
-    const { balances, transactions, usageRecords, usageLines, corrections } = projectBatch(envelopes.map(asLedgerEnvelope));
+    const { balances, transactions, usageRecords, corrections } = projectBatch(envelopes.map(asLedgerEnvelope));
 
-    // One statement, one round trip: three insert-or-ignore CTEs (empty arrays insert nothing) and the balance
+    // One statement, one round trip: two insert-or-ignore CTEs (empty arrays insert nothing) and the balance
     // upsert. Only rows that actually moved forward notify (delivered at COMMIT; PostgreSQL folds duplicates).
     // cycle_start is only known from a CycleStarted; a later batch of the same cycle keeps the stored one.
     // Each table's rows go as one JSON array, read back by json_to_recordset under the rows' own (camelCase) keys:
     // one native JSON.stringify per table, where 46 parameter arrays cost pg's per-element escaping in JavaScript
     // (about 7 µs of the projector's CPU per event). Amounts are decimal strings, read by bigint's input function.
+    // A usage's per-model lines are a jsonb column of its record, not rows of their own: a table with two indexes
+    // less per usage (about 10 µs of PostgreSQL's CPU per usage event, docs/benchmarks.md session 16).
     await tx.query(
       `WITH transactions AS (
          INSERT INTO ${this.s}.ledger_transactions (account_id, stream_version, event_id, type, amount, balance_after, occurred_at, details, actor)
@@ -44,20 +46,15 @@ export class LedgerProjection {
          ON CONFLICT (account_id, stream_version) DO NOTHING
        ), records AS (
          INSERT INTO ${this.s}.usage_records (account_id, usage_id, stream_version, occurred_at, feature, models, input_tokens, output_tokens,
-                                              images, resolution, video_seconds, amount, rate_card_version)
+                                              images, resolution, video_seconds, amount, rate_card_version, lines)
          SELECT * FROM json_to_recordset($2::json) AS r("accountId" varchar, "usageId" varchar, "streamVersion" int, "occurredAt" timestamptz,
                                                       "feature" varchar, "models" text, "inputTokens" bigint, "outputTokens" bigint, "images" int,
-                                                      "resolution" varchar, "videoSeconds" int, "amount" bigint, "rateCardVersion" varchar)
+                                                      "resolution" varchar, "videoSeconds" int, "amount" bigint, "rateCardVersion" varchar, "lines" jsonb)
          ON CONFLICT (account_id, usage_id) DO NOTHING
-       ), lines AS (
-         INSERT INTO ${this.s}.usage_lines (account_id, usage_id, model, feature, amount, input_tokens, output_tokens, occurred_at)
-         SELECT * FROM json_to_recordset($3::json) AS r("accountId" varchar, "usageId" varchar, "model" varchar, "feature" varchar,
-                                                      "amount" bigint, "inputTokens" bigint, "outputTokens" bigint, "occurredAt" timestamptz)
-         ON CONFLICT (account_id, usage_id, model) DO NOTHING
        ), changed AS (
          INSERT INTO ${this.s}.balances AS b (account_id, stream_version, available, allowance, promotional, purchased, held, overdraft,
                                             allocation, used_this_cycle, cycle_id, cycle_start, cycle_end, plan_id, unlimited, updated_at)
-         SELECT * FROM json_to_recordset($4::json) AS r("accountId" varchar, "streamVersion" int, "available" bigint, "allowance" bigint,
+         SELECT * FROM json_to_recordset($3::json) AS r("accountId" varchar, "streamVersion" int, "available" bigint, "allowance" bigint,
                                                       "promotional" bigint, "purchased" bigint, "held" bigint, "overdraft" bigint, "allocation" bigint,
                                                       "usedThisCycle" bigint, "cycleId" varchar, "cycleStart" timestamptz, "cycleEnd" timestamptz,
                                                       "planId" varchar, "unlimited" bool, "updatedAt" timestamptz)
@@ -84,7 +81,7 @@ export class LedgerProjection {
          RETURNING account_id
        )
        ${this.options.notify === false ? 'SELECT count(*) FROM changed' : `SELECT pg_notify('${BALANCE_CHANGED_CHANNEL}', account_id) FROM changed`}`,
-      [JSON.stringify(transactions), JSON.stringify(usageRecords), JSON.stringify(usageLines), JSON.stringify(balances)],
+      [JSON.stringify(transactions), JSON.stringify(usageRecords), JSON.stringify(balances)],
     );
     for (const correction of corrections) await this.applyCorrection(tx, correction);
   }
@@ -111,17 +108,20 @@ export class LedgerProjection {
          FROM ${corrected} corrected
         WHERE t.account_id = $1 AND t.stream_version = $2`;
     if (c.kind === 'refund') {
+      // The lines' jsonb is rebuilt in its own order, each model's refunded raised by its part (parts of one model summed).
       await tx.query(
         `WITH debit AS (
            SELECT stream_version FROM ${this.s}.usage_records WHERE account_id = $1 AND usage_id = $5
          ), record AS (
-           UPDATE ${this.s}.usage_records SET refunded = refunded + $6::bigint, last_refund_version = $2
-            WHERE account_id = $1 AND usage_id = $5 AND last_refund_version < $2
-           RETURNING usage_id
-         ), lines AS (
-           UPDATE ${this.s}.usage_lines l SET refunded = l.refunded + x.amount
-             FROM unnest($7::varchar[], $8::bigint[]) AS x(model, amount), record
-            WHERE l.account_id = $1 AND l.usage_id = record.usage_id AND l.model = x.model
+           UPDATE ${this.s}.usage_records r
+              SET refunded = r.refunded + $6::bigint, last_refund_version = $2,
+                  lines = (SELECT coalesce(jsonb_agg(CASE WHEN part.amount IS NULL THEN line.value
+                                                          ELSE jsonb_set(line.value, '{refunded}', to_jsonb(((line.value->>'refunded')::bigint + part.amount)::text)) END
+                                                     ORDER BY line.ordinality), '[]'::jsonb)
+                             FROM jsonb_array_elements(r.lines) WITH ORDINALITY AS line
+                             LEFT JOIN (SELECT model, sum(amount) AS amount FROM unnest($7::varchar[], $8::bigint[]) AS x(model, amount) GROUP BY model) part
+                                    ON part.model = line.value->>'model')
+            WHERE r.account_id = $1 AND r.usage_id = $5 AND r.last_refund_version < $2
          ), ${linkBoth('debit')}`,
         [c.accountId, c.streamVersion, entry, listed, c.usageId, c.amount, c.perModel.map((m) => m.model), c.perModel.map((m) => m.amount)],
       );
@@ -139,4 +139,4 @@ export class LedgerProjection {
 }
 
 /** The tables a rebuild empties, in an order that respects nothing but readability (there are no FKs). */
-export const READ_MODEL_TABLES = ['balances', 'ledger_transactions', 'usage_records', 'usage_lines'] as const;
+export const READ_MODEL_TABLES = ['balances', 'ledger_transactions', 'usage_records'] as const;

@@ -67,7 +67,7 @@ export async function verifyReadModels(options: FoldOptions & { settleMs?: numbe
 async function compare(pool: Pool, liveSchema: string, foldSchema: string, maxListed: number): Promise<Omit<VerifyReport, 'events'>> {
   const L = quoteIdentifier(liveSchema);
   const F = quoteIdentifier(foldSchema);
-  // One snapshot of the live tables: the projection writes all four in one transaction.
+  // One snapshot of the live tables: the projection writes all three in one transaction.
   return inTransaction(pool, async (tx) => {
     await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const differences: ReadModelDifference[] = [];
@@ -93,13 +93,11 @@ async function compare(pool: Pool, liveSchema: string, foldSchema: string, maxLi
       else add({ ...base, kind: 'differs', live: row.live ?? undefined, fold: row.fold ?? undefined });
     }
 
-    // Rows at or below each account's common version; usage lines take their record's version.
+    // Rows at or below each account's common version (a usage record's lines are a column of it).
     const upTo = `(SELECT l.account_id, least(l.stream_version, f.stream_version) AS upto FROM ${L}.balances l JOIN ${F}.balances f USING (account_id))`;
     const sides: Record<Exclude<ReadModelTable, 'balances'>, (s: string) => string> = {
       ledger_transactions: (s) => `SELECT t.* FROM ${s}.ledger_transactions t JOIN ${upTo} v USING (account_id) WHERE t.stream_version <= v.upto`,
       usage_records: (s) => `SELECT t.* FROM ${s}.usage_records t JOIN ${upTo} v USING (account_id) WHERE t.stream_version <= v.upto`,
-      usage_lines: (s) =>
-        `SELECT t.* FROM ${s}.usage_lines t JOIN ${s}.usage_records r USING (account_id, usage_id) JOIN ${upTo} v USING (account_id) WHERE r.stream_version <= v.upto`,
     };
     for (const [table, side] of Object.entries(sides) as [Exclude<ReadModelTable, 'balances'>, (s: string) => string][]) {
       const { rows } = await tx.query<{ kind: 'only in live' | 'missing in live'; row: Record<string, unknown> }>(

@@ -1,6 +1,6 @@
 import { ContractViolation, type Envelope } from '@tally/contracts';
 import { AccountStream } from '../../test/history/account-stream.fixtures';
-import { asLedgerEnvelope, projectBatch, transactionRow, usageRows, type LedgerEnvelope } from '@tally/ledger-read-models';
+import { asLedgerEnvelope, projectBatch, transactionRow, usageRecordRow, type LedgerEnvelope } from '@tally/ledger-read-models';
 
 const ledger = (envelope: Envelope<object>): LedgerEnvelope => asLedgerEnvelope(envelope);
 
@@ -64,14 +64,16 @@ describe('ledger event → read-model rows', () => {
     expect(transactionRow(ledger(threshold))).toBeUndefined();
   });
 
-  it('turns a council debit into one usage record and one line per model', () => {
-    const rows = usageRows(ledger(council));
-    expect(rows?.record).toEqual({
+  it('turns a council debit into one usage record with one line per model, sorted by model', () => {
+    expect(usageRecordRow(ledger(council))).toEqual({
       accountId: 'acct-1', usageId: 'u-council', streamVersion: 5, occurredAt: '2025-03-02T10:00:00.000Z', feature: 'council',
       models: 'gpt-4o+claude', inputTokens: '110', outputTokens: '55', images: 0, resolution: null, videoSeconds: 0, amount: '3000001', rateCardVersion: '2025-03',
+      lines: [
+        { model: 'claude', amount: '2000000', inputTokens: '10', outputTokens: '5', refunded: '0' },
+        { model: 'gpt-4o', amount: '1000001', inputTokens: '100', outputTokens: '50', refunded: '0' },
+      ],
     });
-    expect(rows?.lines.map((line) => [line.model, line.amount])).toEqual([['gpt-4o', '1000001'], ['claude', '2000000']]);
-    expect(usageRows(ledger(purchase))).toBeUndefined();
+    expect(usageRecordRow(ledger(purchase))).toBeUndefined();
   });
 
   it('keeps one balance per account (the newest) and the cycle start of its cycle', () => {

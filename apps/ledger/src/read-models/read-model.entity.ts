@@ -71,20 +71,8 @@ export class UsageRecordEntity {
   @Column({ type: 'bigint', default: 0 }) refunded!: string;
   /** Stream version of the last refund applied (makes a redelivered refund a no-op). */
   @Column({ name: 'last_refund_version', type: 'integer', default: 0 }) lastRefundVersion!: number;
+  /** One line per model, sorted by model: `{model, amount, inputTokens, outputTokens, refunded}` (decimal strings, micro-credits). */
+  @Column({ type: 'jsonb', default: () => "'[]'" }) lines!: { model: string; amount: string; inputTokens: string; outputTokens: string; refunded: string }[];
 }
 
-@Entity({ name: 'usage_lines' })
-export class UsageLineEntity {
-  @PrimaryColumn({ name: 'account_id', type: 'varchar', length: 128 }) accountId!: string;
-  @PrimaryColumn({ name: 'usage_id', type: 'varchar', length: 128 }) usageId!: string;
-  @PrimaryColumn({ type: 'varchar', length: 128 }) model!: string;
-  @Column({ type: 'varchar', length: 32 }) feature!: string;
-  @Column({ type: 'bigint' }) amount!: string;
-  @Column({ name: 'input_tokens', type: 'bigint' }) inputTokens!: string;
-  @Column({ name: 'output_tokens', type: 'bigint' }) outputTokens!: string;
-  @Column({ name: 'occurred_at', type: 'timestamptz' }) occurredAt!: Date;
-  /** This model's part of the refunds of the usage. */
-  @Column({ type: 'bigint', default: 0 }) refunded!: string;
-}
-
-export const READ_MODEL_ENTITIES = [BalanceEntity, LedgerTransactionEntity, UsageRecordEntity, UsageLineEntity];
+export const READ_MODEL_ENTITIES = [BalanceEntity, LedgerTransactionEntity, UsageRecordEntity];

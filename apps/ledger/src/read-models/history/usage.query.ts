@@ -59,7 +59,7 @@ export class UsageQueryService {
     const range = await this.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
     const params = [accountId, range.from, range.to];
     // Credits are net of refunds (README "Corrections"); a refunded usage still counts as a request made.
-    // One pass over the usage records for totals, features and days (grouping sets), one over the lines for models.
+    // One pass over the usage records for totals, features and days (grouping sets), one over their lines for models.
     const [grouped, models] = await Promise.all([
       this.pool.query<GroupedRow>(
         `SELECT GROUPING(feature, day) AS grouping, feature, day, coalesce(sum(amount), 0)::text AS credits, count(*)::text AS requests
@@ -71,11 +71,11 @@ export class UsageQueryService {
         params,
       ),
       this.pool.query<{ model: string; credits: string; requests: string }>(
-        `SELECT model, sum(amount - refunded)::text AS credits, count(*)::text AS requests
-           FROM ${this.s}.usage_lines
-          WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3
-          GROUP BY model
-          ORDER BY sum(amount - refunded) DESC, model`,
+        `SELECT line.model, sum(line.amount - line.refunded)::text AS credits, count(*)::text AS requests
+           FROM ${this.s}.usage_records r CROSS JOIN LATERAL jsonb_to_recordset(r.lines) AS line(model varchar, amount bigint, refunded bigint)
+          WHERE r.account_id = $1 AND r.occurred_at >= $2 AND r.occurred_at < $3
+          GROUP BY line.model
+          ORDER BY sum(line.amount - line.refunded) DESC, line.model`,
         params,
       ),
     ]);
