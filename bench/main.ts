@@ -8,6 +8,8 @@
  *              class-transformer + class-validator doing the same work; and a keyed message's partition (murmur2)
  *   store      readAll over a store of BENCH_STORE_EVENTS (1,000,000) events, in the relay's page size
  *   append     single-event appends, 1 and 8 callers: Tally's event store next to Emmett's (bench/peers)
+ *   projection the read models' statement alone: 60,000 usage events through LedgerProjection.apply in batches of 500,
+ *              events/s and the CPU per event of PostgreSQL's backend and of the projecting process
  *   throughput N pre-produced usage events through a freshly started ledger (Kafka-direct path), until every balance
  *              is projected; the CPU of the ledger, the projector, PostgreSQL and Kafka over that time
  *   latency    producer ack → balance read model, at a steady rate
@@ -31,6 +33,7 @@ import { measureBalanceLatency, chooseLatencyRates, type LatencyResult } from '.
 import { measureAccountLoad, type AccountLoadResult } from './account-load.bench';
 import { measureParsing, measurePartitioning, type ParsingResult, type PartitioningResult } from './contract-parsing.bench';
 import { measureReadAll, type ReadAllResult } from './event-store.bench';
+import { measureProjection, type ProjectionResult } from './projection.bench';
 import { measureSingleAppends, type AppendFigure } from './peer-store.bench';
 import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench.harness';
 import { measureHttpPath, type HttpPathResult } from './http-path.bench';
@@ -47,6 +50,7 @@ interface Results {
   partitioning?: PartitioningResult;
   readAll?: ReadAllResult;
   appends: AppendFigure[];
+  projection?: ProjectionResult;
   throughput?: ThroughputResult;
   latency: LatencyResult[];
   curve: LatencyResult[];
@@ -116,6 +120,16 @@ function table(r: Results): Row[] {
       rawLimit: `Emmett appendToStream ${num(a.emmettPerSec)}/s`,
       target: '≥ 1.5 × Emmett',
       met: a.tallyPerSec >= 1.5 * a.emmettPerSec ? 'yes' : 'no',
+    });
+  }
+  if (r.projection) {
+    const p = r.projection;
+    rows.push({
+      figure: `projection statement alone: ${num(p.events)} usage events, ${num(p.accounts)} accounts, ${num(p.batchSize)} per transaction`,
+      value: `${num(p.eventsPerSec)} events/s; CPU per event: PostgreSQL ${num(p.postgresMicros, 1)} µs, Node ${num(p.nodeMicros, 1)} µs`,
+      rawLimit: raw.pgRowsPerSec ? `PG INSERT ${num(raw.pgRowsPerSec)} rows/s` : '—',
+      target: '—',
+      met: '—',
     });
   }
   if (r.throughput) {
@@ -284,6 +298,7 @@ async function main(): Promise<void> {
     }
     if (phaseEnabled('store')) results.readAll = await measureReadAll(ctx);
     if (phaseEnabled('append')) results.appends = await measureSingleAppends(ctx);
+    if (phaseEnabled('projection')) results.projection = await measureProjection(ctx);
     const needsLedger = ['throughput', 'latency', 'curve', 'authz', 'httppath', 'coldload', 'scale'].some(phaseEnabled);
     let stage: LedgerStage | undefined;
     if (needsLedger) stage = await setUpLedger(ctx);
