@@ -63,5 +63,5 @@ STOPSIGNAL SIGTERM
 # young generation (fewer, cheaper scavenges on the hot paths); an old generation grown to 3x what survived the last
 # full collection, not up to 4x (a V8 flag NODE_OPTIONS refuses, so it is on the command line); glibc returning
 # large freed buffers to the system, and two allocation arenas instead of one per thread.
-ENV NODE_OPTIONS="--max-semi-space-size=32" MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2
+ENV NODE_OPTIONS="--max-semi-space-size=32" MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_ARENA_MAX=2
 CMD ["sh", "-c", "case \"$APP\" in usage-ingest|ledger|subscription-cycle|notification) ;; *) echo \"APP must be usage-ingest, ledger, subscription-cycle or notification (got '$APP')\" >&2; exit 64;; esac; exec node --heap-growing-percent=200 \"dist/apps/$APP/src/main.js\""]

@@ -36,7 +36,7 @@ start() { # app port
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "[up] $app already running (supervisor pid $(cat "$pidfile"))"; return; fi
   : > "$RUN/$app.log"
   # The services' runtime flags and environment, as in the Dockerfile (libs/shared/src/testing/service-process.harness.ts says why).
-  PORT=$port MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2 nohup bash scripts/supervise.sh "$app" "$RUN" -- \
+  PORT=$port MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_ARENA_MAX=2 nohup bash scripts/supervise.sh "$app" "$RUN" -- \
     node --max-semi-space-size=32 --heap-growing-percent=200 -r ts-node/register -r tsconfig-paths/register "apps/$app/src/main.ts" >/dev/null 2>&1 &
   echo $! > "$pidfile"
 }

@@ -24,11 +24,14 @@ export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32', '--heap-growing-p
 
 /**
  * The services' runtime environment, as in the Dockerfile and scripts/up.sh (glibc's allocator, which holds Node's
- * buffers): every allocation of 128 KiB or more (Kafka's and PostgreSQL's large buffers) goes straight back to the
- * system when it is freed, instead of glibc raising that threshold as it goes and keeping the freed memory; and two
- * allocation arenas instead of up to 16 (one per thread: the event loop, libuv's pool, V8's helpers).
+ * buffers): every allocation of 1 MiB or more (a Kafka fetch, the largest of PostgreSQL's) goes straight back to the
+ * system when it is freed, instead of glibc raising that threshold as it goes (up to 32 MiB) and keeping the freed
+ * memory; and two allocation arenas instead of up to 16 (one per thread: the event loop, libuv's pool, V8's helpers).
+ * Not lower: at 128 KiB (session 14's value) every buffer kafkajs encodes a relay send into (128 KiB–1 MiB) was a
+ * fresh mmap, page-faulted as it was written and unmapped after: the ledger's CPU per usage event was 13% higher
+ * (docs/benchmarks.md, session 16), for no measurable memory gain with 1,000,000 accounts.
  */
-export const SERVICE_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };
+export const SERVICE_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_ARENA_MAX: '2' };
 
 /**
  * Rate limits of the services tests and benches start: far above anything a test sends (the fuzzer, the benches'
