@@ -7,7 +7,7 @@
  */
 import { Client } from 'pg';
 import { accountStreamId } from '@tally/ledger-events';
-import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
+import { BALANCE_CHANGED_CHANNEL, changedAccounts } from '@tally/ledger-read-models';
 import { parsePrometheusText, samplesOf } from '@tally/metrics';
 import { authHeaders, grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, usageRequestItem, waitForBalances, type BenchRun } from './bench.harness';
 import { startIngest } from './http.bench';
@@ -128,7 +128,11 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
   const listener = new Client({ connectionString: ctx.databaseUrl });
   await listener.connect();
   listener.on('notification', (message) => {
-    if (message.payload && !notifiedAt.has(message.payload) && message.payload.startsWith(`${prefix}-`)) notifiedAt.set(message.payload, performance.now());
+    if (!message.payload) return;
+    const now = performance.now();
+    for (const accountId of changedAccounts(message.payload)) {
+      if (!notifiedAt.has(accountId) && accountId.startsWith(`${prefix}-`)) notifiedAt.set(accountId, now);
+    }
   });
   await listener.query(`LISTEN ${BALANCE_CHANGED_CHANNEL}`);
   // When the relay published each sample's debit to ledger.events.v1 (the record's timestamp, set by the relay's

@@ -3,8 +3,28 @@ import type { PoolClient } from 'pg';
 import { quoteIdentifier } from '@tally/shared';
 import { asLedgerEnvelope, projectBatch, type CorrectionRow } from './ledger-event-rows.codec';
 
-/** The channel live balance streams LISTEN on; the payload is the account id. */
+/**
+ * The channel live balance streams LISTEN on. A payload names the accounts whose balance moved, separated by
+ * spaces (a space is not in ID_PATTERN): up to ACCOUNTS_PER_NOTIFICATION of them, so a batch that moves 400 balances
+ * queues 7 notifications, not 400 (each costs PostgreSQL's commit and every listener a message).
+ */
 export const BALANCE_CHANGED_CHANNEL = 'balance_changed';
+/** 60 account ids of at most 128 characters and their separators stay under NOTIFY's 8,000-byte payload limit. */
+export const ACCOUNTS_PER_NOTIFICATION = 60;
+
+/** The accounts a BALANCE_CHANGED_CHANNEL payload names. */
+export const changedAccounts = (payload: string): string[] => payload.split(' ').filter((accountId) => accountId !== '');
+
+/**
+ * A SELECT that notifies BALANCE_CHANGED_CHANNEL of the `account_id`s `rows` (a CTE or a subquery) yields, grouped
+ * ACCOUNTS_PER_NOTIFICATION to a payload, and returns how many accounts it named (`accounts`, text).
+ */
+export function notifyBalancesChanged(rows: string): string {
+  return `SELECT coalesce(sum(named), 0)::text AS accounts
+            FROM (SELECT count(*) AS named, pg_notify('${BALANCE_CHANGED_CHANNEL}', string_agg(account_id, ' '))
+                    FROM (SELECT account_id, (row_number() OVER () - 1) / ${ACCOUNTS_PER_NOTIFICATION} AS part FROM ${rows}) numbered
+                   GROUP BY part) notified`;
+}
 
 /**
  * Applies ledger.events.v1 envelopes to the read models inside the caller's transaction (the batch
@@ -31,7 +51,7 @@ export class LedgerProjection {
     const { balances, transactions, usageRecords, corrections } = projectBatch(envelopes.map(asLedgerEnvelope));
 
     // One statement, one round trip: two insert-or-ignore CTEs (empty arrays insert nothing) and the balance
-    // upsert. Only rows that actually moved forward notify (delivered at COMMIT; PostgreSQL folds duplicates).
+    // upsert. Only rows that actually moved forward notify, 60 accounts to a notification (delivered at COMMIT).
     // cycle_start is only known from a CycleStarted; a later batch of the same cycle keeps the stored one.
     // Each table's rows go as one JSON array, read back by json_to_recordset under the rows' own (camelCase) keys:
     // one native JSON.stringify per table, where 46 parameter arrays cost pg's per-element escaping in JavaScript
@@ -80,7 +100,7 @@ export class LedgerProjection {
          WHERE b.stream_version < EXCLUDED.stream_version
          RETURNING account_id
        )
-       ${this.options.notify === false ? 'SELECT count(*) FROM changed' : `SELECT pg_notify('${BALANCE_CHANGED_CHANNEL}', account_id) FROM changed`}`,
+       ${this.options.notify === false ? 'SELECT count(*) FROM changed' : notifyBalancesChanged('changed')}`,
       [JSON.stringify(transactions), JSON.stringify(usageRecords), JSON.stringify(balances)],
     );
     for (const correction of corrections) await this.applyCorrection(tx, correction);

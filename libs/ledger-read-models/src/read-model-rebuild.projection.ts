@@ -5,7 +5,7 @@ import { quoteIdentifier } from '@tally/shared';
 import type { Pool, PoolClient } from 'pg';
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { asLedgerEnvelope } from './ledger-event-rows.codec';
-import { BALANCE_CHANGED_CHANNEL, LedgerProjection, READ_MODEL_TABLES } from './ledger.projection';
+import { LedgerProjection, READ_MODEL_TABLES, notifyBalancesChanged } from './ledger.projection';
 import { READ_MODEL_MIGRATIONS } from './migrations';
 
 /** Where a rebuild reads the ledger's events from: the event store in commit order (never Kafka). */
@@ -167,10 +167,9 @@ async function swapIn(options: FoldOptions, shadow: string, after: Checkpoint, e
     const locked = await catchUp(tx, options, shadow, unlocked.next, counts);
     onProgress?.({ phase: 'swap', ...counts });
     // Balance streams learn of every account the shadow is ahead on (the live projection will find nothing to move).
-    const { rows } = await tx.query<{ moved: string }>(
-      `SELECT count(pg_notify('${BALANCE_CHANGED_CHANNEL}', n.account_id))::text AS moved
-         FROM ${s}.balances n LEFT JOIN ${live}.balances o USING (account_id)
-        WHERE o.stream_version IS DISTINCT FROM n.stream_version`,
+    const { rows } = await tx.query<{ accounts: string }>(
+      notifyBalancesChanged(`(SELECT n.account_id FROM ${s}.balances n LEFT JOIN ${live}.balances o USING (account_id)
+                                WHERE o.stream_version IS DISTINCT FROM n.stream_version) moved`),
     );
     await tx.query(`DROP SCHEMA IF EXISTS ${retired} CASCADE`);
     await tx.query(`CREATE SCHEMA ${retired}`);
@@ -180,7 +179,7 @@ async function swapIn(options: FoldOptions, shadow: string, after: Checkpoint, e
     }
     await tx.query(`DROP SCHEMA ${s}`);
     const lockedMs = Date.now() - lockedAt;
-    return { events: counts.events, skipped: counts.skipped, caughtUpAtSwap: locked.events, movedForward: Number(rows[0].moved), lockedMs };
+    return { events: counts.events, skipped: counts.skipped, caughtUpAtSwap: locked.events, movedForward: Number(rows[0].accounts), lockedMs };
   });
 }
 

@@ -4,6 +4,7 @@ import { Module, type INestApplication } from '@nestjs/common';
 import type { Envelope } from '@tally/contracts';
 import { parseCredits } from '@tally/money';
 import { bootstrapHttpApp, hashApiKey } from '@tally/shared';
+import { BALANCE_CHANGED_CHANNEL, changedAccounts } from '@tally/ledger-read-models';
 import { createTestSchema, freePort, waitFor } from '@tally/testing';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../src/config/ledger.config';
@@ -248,5 +249,33 @@ describe('history HTTP API', () => {
       sse.close();
     }
     await waitFor(() => notifications.subscriberCount() === 0);
+  });
+
+  it('pushes to every followed account of a batch that moves more balances than one notification names', async () => {
+    // 150 accounts in one transaction: three notifications of up to 60 accounts; the followed ones in the second and third.
+    const crowd = Array.from({ length: 150 }, (_, i) => new AccountStream(`crowd-${String(i).padStart(3, '0')}`, '2025-03-01T00:00:00.000Z', false));
+    await applyBatch(pool, schema.schema, crowd.flatMap((account) => [account.opened(), account.granted('purchased', '10', `${account.accountId}-pack`)]));
+    const followed = [crowd[75], crowd[149]];
+    const streams = await Promise.all(followed.map((account) => openSse(`${base}/v1/accounts/${account.accountId}/balance/stream`, API_KEY)));
+    const listener = await pool.connect();
+    const payloads: string[] = [];
+    try {
+      listener.on('notification', (message) => payloads.push(message.payload ?? ''));
+      await listener.query(`LISTEN ${BALANCE_CHANGED_CHANNEL}`);
+      await waitFor(() => streams.every((sse) => sse.events.length >= 1));
+      await applyBatch(pool, schema.schema, crowd.map((account) => account.granted('promotional', '1', `${account.accountId}-promo`)));
+      await waitFor(() => streams.every((sse) => sse.events.length >= 2));
+      await waitFor(() => payloads.length >= 3);
+      expect(payloads.map((payload) => changedAccounts(payload).length).sort((a, b) => a - b)).toEqual([30, 60, 60]);
+      expect(payloads.flatMap(changedAccounts).sort()).toEqual(crowd.map((account) => account.accountId));
+      for (const [index, sse] of streams.entries()) {
+        const latest = JSON.parse(sse.events[sse.events.length - 1].data as string) as { streamVersion: number; available: string };
+        expect(latest).toMatchObject({ streamVersion: followed[index].streamVersion, available: '11' });
+      }
+    } finally {
+      for (const sse of streams) sse.close();
+      await listener.query(`UNLISTEN ${BALANCE_CHANGED_CHANNEL}`);
+      listener.release();
+    }
   });
 });

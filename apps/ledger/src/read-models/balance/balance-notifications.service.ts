@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Notification, Pool, PoolClient } from 'pg';
 import { PG_POOL } from '../../database/tokens.provider';
-import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
+import { BALANCE_CHANGED_CHANNEL, changedAccounts } from '@tally/ledger-read-models';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
 
 export type BalanceListener = (balance: ProjectedBalance) => void;
@@ -10,7 +10,7 @@ const RECONNECT_DELAY_MS = 1_000;
 
 /**
  * One LISTEN connection per process, fanned out to the live balance streams of each account. A notification
- * only says "this account changed": the balance is read once per notification and handed to every
+ * only says "these accounts changed": each followed account's balance is read once and handed to every
  * subscriber of the account. Reads of one account never overlap, so subscribers see versions in order.
  * NOTIFY is database-wide; notifications for accounts nobody here follows cost nothing.
  */
@@ -70,7 +70,8 @@ export class BalanceNotifications implements OnApplicationShutdown {
       const client = await this.pool.connect();
       try {
         client.on('notification', (message: Notification) => {
-          if (message.channel === BALANCE_CHANGED_CHANNEL && message.payload) this.changed(message.payload);
+          if (message.channel !== BALANCE_CHANGED_CHANNEL || !message.payload) return;
+          for (const accountId of changedAccounts(message.payload)) this.changed(accountId);
         });
         client.on('error', (error: Error) => this.lost(client, error));
         await client.query(`LISTEN ${BALANCE_CHANGED_CHANNEL}`);
