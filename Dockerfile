@@ -14,7 +14,9 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 # ── build: every dependency, then swc + tsc-alias into dist/ ───────────────────────────────────────────
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# patches/: npm ci's postinstall applies them (patch-package; kafkajs's encoder, README "Benchmarks").
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.build.json .swcrc ./
 COPY scripts/build.sh ./scripts/
@@ -28,6 +30,7 @@ RUN npm run build:page
 FROM ${NODE_IMAGE} AS production-dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund \
  && npm cache clean --force
 

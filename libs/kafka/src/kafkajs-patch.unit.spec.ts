@@ -1,0 +1,123 @@
+import fc from 'fast-check';
+
+/**
+ * patches/kafkajs+2.2.4.patch (applied by patch-package on npm ci): kafkajs's Encoder allocates without zero-filling and
+ * writes varints in place, its CRC32C computes eight bytes a step, and the producer groups a send's messages per
+ * partition in one pass. These hold the patched code to what the unpatched code answered; the broker itself checks
+ * every record batch's CRC in the integration tests.
+ */
+// kafkajs's internals have no types: required and typed here as far as the tests use them.
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buffer: Buffer) => number;
+const Encoder = require('kafkajs/src/protocol/encoder') as new () => {
+  writeVarInt(value: number): unknown;
+  writeUVarInt(value: number): unknown;
+  writeVarLong(value: number): unknown;
+  buffer: Buffer;
+};
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as { RecordBatch: (options: object) => Promise<{ buffer: Buffer }> };
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (options: object) => unknown;
+const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (decoder: unknown) => Promise<{ records: DecodedRecord[] }>;
+const Decoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
+const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as (options: object) => Record<string, unknown[]>;
+
+interface DecodedRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  offset: string;
+  timestamp: string;
+  headers: Record<string, Buffer>;
+}
+
+/** CRC-32C bit by bit (Castagnoli, reflected 0x82F63B78): the definition, with no table. */
+function crc32CReference(bytes: Uint8Array): number {
+  let crc = -1;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit += 1) crc = (crc >>> 1) ^ (0x82f63b78 & -(crc & 1));
+  }
+  return (crc ^ -1) >>> 0;
+}
+
+/** Zigzag LEB128, the varint Kafka's records use, as the specification writes it. */
+function varint(value: bigint): number[] {
+  let zigzag = value >= 0n ? value << 1n : (-value << 1n) - 1n;
+  const bytes: number[] = [];
+  while (zigzag >= 0x80n) {
+    bytes.push(Number((zigzag & 0x7fn) | 0x80n));
+    zigzag >>= 7n;
+  }
+  bytes.push(Number(zigzag));
+  return bytes;
+}
+
+describe('kafkajs, as patched', () => {
+  it('given any bytes, its CRC32C is the Castagnoli CRC (and of "123456789", 0xE3069283)', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2_000 }), fc.nat(7), (bytes, offset) => {
+        // A view at an offset into a larger buffer, as the encoder's slices are.
+        const view = Buffer.concat([Buffer.alloc(offset), Buffer.from(bytes)]).subarray(offset);
+        expect(crc32C(view)).toBe(crc32CReference(bytes));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('given any 32-bit or safe 64-bit integer, writes the zigzag varint and nothing else', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.maxSafeInteger(), (int32, int64) => {
+        const encoder = new Encoder();
+        encoder.writeVarInt(int32);
+        encoder.writeVarLong(int64);
+        expect([...encoder.buffer]).toEqual([...varint(BigInt(int32)), ...varint(BigInt(int64))]);
+      }),
+      { numRuns: 2_000 },
+    );
+    const large = new Encoder();
+    large.writeUVarInt(0xffffffff);
+    expect([...large.buffer]).toEqual([0xff, 0xff, 0xff, 0xff, 0x0f]);
+  });
+
+  it('given any records, encodes a record batch that decodes to the same records, with the CRC of its body', async () => {
+    const header = fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.uint8Array({ maxLength: 16 }).map((bytes) => Buffer.from(bytes)), { maxKeys: 3 });
+    const record = fc.record({ key: fc.uint8Array({ maxLength: 40 }), value: fc.uint8Array({ maxLength: 3_000 }), headers: header });
+    await fc.assert(
+      fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 40 }), async (records) => {
+        const firstTimestamp = 1_764_000_000_000;
+        const batch = await RecordBatch({
+          firstTimestamp,
+          maxTimestamp: firstTimestamp + records.length,
+          lastOffsetDelta: records.length - 1,
+          records: records.map((r, i) => Record({ offsetDelta: i, timestampDelta: i, key: Buffer.from(r.key), value: Buffer.from(r.value), headers: r.headers })),
+        });
+        const bytes = batch.buffer;
+        // firstOffset (8), length (4), partitionLeaderEpoch (4), magic (1), then the CRC of everything after it.
+        expect(bytes.readUInt32BE(17)).toBe(crc32CReference(bytes.subarray(21)));
+        const decoded = await decodeRecordBatch(new Decoder(bytes));
+        expect(decoded.records.map((r) => ({ key: [...(r.key ?? [])], value: [...(r.value ?? [])], offset: r.offset, timestamp: r.timestamp, headers: r.headers }))).toEqual(
+          records.map((r, i) => ({ key: [...r.key], value: [...r.value], offset: String(i), timestamp: String(firstTimestamp + i), headers: r.headers })),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('given any messages and partitioner, groups them per partition in their order', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(5), { maxLength: 500 }), (partitions) => {
+        const messages = partitions.map((partition, index) => ({ key: `k-${index}`, partition }));
+        const grouped = groupMessagesPerPartition({
+          topic: 't',
+          partitionMetadata: [{ partitionId: 0 }],
+          messages,
+          partitioner: ({ message }: { message: { partition: number } }) => message.partition,
+        });
+        const expected: Record<string, unknown[]> = {};
+        for (const message of messages) (expected[message.partition] ??= []).push(message);
+        expect(grouped).toEqual(expected);
+        expect(Object.keys(grouped)).toEqual(Object.keys(expected));
+      }),
+    );
+    expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages: [{ key: 'k' }], partitioner: () => 0 })).toEqual({});
+  });
+});
