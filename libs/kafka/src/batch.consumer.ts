@@ -2,11 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ContractViolation } from '@tally/contracts';
 import { context, SpanKind } from '@opentelemetry/api';
 import { NotReadyError, StallDetector, carrierFromHeaders, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type StallThresholds } from '@tally/shared';
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { beginAndLockStoredOffsets, storeOffsetsAndCommit, type PartitionRef } from './consumer-offsets.repository';
 import { ConsumerCounters, consumerMetricSources, type ConsumerMetricsSource, type PartitionMetrics } from './batch-consumer.metrics';
-import { toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
+import { headersToStrings, toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
 import type { KafkaProducer } from './kafka.producer';
 import { kafkaHealth, withAdmin } from './kafka-topics.client';
@@ -201,14 +201,6 @@ export function groupsOf<G extends { part: { ref: PartitionRef; chunk: unknown[]
     open.set(ref.topic, { group, messages: chunk.length, partitions: new Set([ref.partition]) });
   }
   return groups;
-}
-
-function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value !== undefined) out[name] = Array.isArray(value) ? value.map(String).join(',') : value.toString();
-  }
-  return out;
 }
 
 function verdictOf(error: unknown): Verdict {

@@ -24,6 +24,23 @@ export interface DeadLetter {
 }
 
 /**
+ * Sets header `name` as an own property of `headers`: defined, not assigned, so a header named `__proto__` stays a
+ * header instead of becoming (or, for a string, silently not becoming) the object's prototype.
+ */
+export function setHeader<T>(headers: Record<string, T>, name: string, value: T): void {
+  Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** A message's headers as text, every name kept (a repeated header's values joined with commas). */
+export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value !== undefined) setHeader(out, name, Array.isArray(value) ? value.map(String).join(',') : value.toString());
+  }
+  return out;
+}
+
+/**
  * The original key, value bytes and headers, untouched (so the message can be replayed as is), plus the
  * reason and where it came from.
  */
@@ -32,7 +49,7 @@ export function toDeadLetterMessage(deadLetter: DeadLetter, groupId: string, now
   const headers: Record<string, string | Buffer> = {};
   for (const [name, value] of Object.entries(message.headers ?? ({} as IHeaders))) {
     if (value === undefined) continue;
-    headers[name] = Array.isArray(value) ? value.map(String).join(',') : value;
+    setHeader(headers, name, Array.isArray(value) ? value.map(String).join(',') : value);
   }
   Object.assign(headers, {
     [DeadLetterHeaders.reason]: deadLetter.reason,

@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import { DeadLetterHeaders, toDeadLetterMessage } from './dead-letter.publisher';
+import { DeadLetterHeaders, headersToStrings, toDeadLetterMessage } from './dead-letter.publisher';
 
 const message = (overrides: Partial<Pick<KafkaMessage, 'key' | 'value' | 'headers'>> = {}): KafkaMessage => ({
   key: Buffer.from('acct-1'),
@@ -33,6 +33,24 @@ describe('toDeadLetterMessage', () => {
       [DeadLetterHeaders.consumerGroup]: 'ledger',
       [DeadLetterHeaders.failedAt]: '2024-11-21T00:00:00.000Z',
     });
+  });
+
+  it('keeps headers named like Object.prototype members, __proto__ included, as own headers', () => {
+    const headers: KafkaMessage['headers'] = { valueOf: Buffer.from('v-1') };
+    Object.defineProperty(headers, '__proto__', { value: Buffer.from('p-1'), enumerable: true });
+    const out = toDeadLetterMessage({ topic: 't', partition: 0, message: message({ headers }), reason: 'X' }, 'g', now);
+    expect(Object.getPrototypeOf(out.headers)).toBe(Object.prototype);
+    expect(Object.keys(out.headers ?? {}).slice(0, 2)).toEqual(['valueOf', '__proto__']);
+    expect(String(Object.getOwnPropertyDescriptor(out.headers, '__proto__')?.value)).toBe('p-1');
+    expect(String(out.headers?.valueOf)).toBe('v-1');
+  });
+
+  it('reads headers as text, __proto__ and repeated names included', () => {
+    const headers: KafkaMessage['headers'] = { valueOf: Buffer.from('v-1'), twice: [Buffer.from('a'), Buffer.from('b')] };
+    Object.defineProperty(headers, '__proto__', { value: Buffer.from('p-1'), enumerable: true });
+    const text = headersToStrings(headers);
+    expect(Object.entries(text)).toEqual([['valueOf', 'v-1'], ['twice', 'a,b'], ['__proto__', 'p-1']]);
+    expect(Object.getPrototypeOf(text)).toBe(Object.prototype);
   });
 
   it('survives a null key, a null value (tombstone) and no details', () => {

@@ -2,8 +2,8 @@ import fc from 'fast-check';
 
 /**
  * patches/kafkajs+2.2.4.patch (applied by patch-package on npm ci): kafkajs's Encoder allocates without zero-filling and
- * writes varints in place, its CRC32C computes eight bytes a step, and the producer groups a send's messages per
- * partition in one pass. These hold the patched code to what the unpatched code answered; the broker itself checks
+ * writes varints in place, its CRC32C computes eight bytes a step, the producer groups a send's messages per
+ * partition in one pass, and the record decoder keeps a header named like an Object.prototype member (a defect). These hold the patched code to what the unpatched code answered; the broker itself checks
  * every record batch's CRC in the integration tests.
  */
 // kafkajs's internals have no types: required and typed here as far as the tests use them.
@@ -101,6 +101,17 @@ describe('kafkajs, as patched', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('decodes headers named like Object.prototype members (valueOf, constructor, __proto__) as the bytes sent, repeated names as a list', async () => {
+    const names = ['valueOf', 'constructor', 'toString', '__proto__', 'hasOwnProperty'];
+    const headers = Object.fromEntries(names.map((name) => [name, Buffer.from(`v-${name}`)]));
+    Object.defineProperty(headers, '__proto__', { value: Buffer.from('v-__proto__'), enumerable: true });
+    const batch = await RecordBatch({ records: [Record({ key: Buffer.from('k'), value: Buffer.from('v'), headers: { ...headers, twice: [Buffer.from('a'), Buffer.from('b')] } })] });
+    const [decoded] = (await decodeRecordBatch(new Decoder(batch.buffer))).records;
+    for (const name of names) expect([name, Object.prototype.hasOwnProperty.call(decoded.headers, name) && String(decoded.headers[name])]).toEqual([name, `v-${name}`]);
+    expect(Object.getPrototypeOf(decoded.headers)).toBe(Object.prototype);
+    expect((decoded.headers as unknown as Record<string, Buffer[]>).twice.map(String)).toEqual(['a', 'b']);
   });
 
   it('given any messages and partitioner, groups them per partition in their order', () => {

@@ -121,7 +121,8 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
   it('dead-letters garbage and handler-rejected messages without blocking the valid one behind them', async () => {
     const s = await scenario('poison', 1);
     await producer.send(s.topic, [
-      { key: 'acct-1', value: 'not json {', headers: { 'x-trace': 't-1' } },
+      // Header names a product may send, among them two Object.prototype members: all go to the dead letter untouched.
+      { key: 'acct-1', value: 'not json {', headers: { 'x-trace': 't-1', valueOf: 'v-1', constructor: 'c-1' } },
       { key: 'acct-1', value: JSON.stringify(usageEnvelope('good-1', 'acct-1')) },
       { key: 'acct-1', value: JSON.stringify(usageEnvelope('closed-1', 'acct-1')) },
     ]);
@@ -152,6 +153,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(header(garbage, DeadLetterHeaders.originalPartition)).toBe('0');
     expect(header(garbage, DeadLetterHeaders.consumerGroup)).toBe(s.groupId);
     expect(header(garbage, 'x-trace')).toBe('t-1');
+    expect([header(garbage, 'valueOf'), header(garbage, 'constructor')]).toEqual(['v-1', 'c-1']);
     const rejected = byOffset.get('2');
     expect(header(rejected, DeadLetterHeaders.reason)).toBe('ACCOUNT_CLOSED');
     expect(JSON.parse(header(rejected, DeadLetterHeaders.details) ?? '')).toEqual({ accountId: 'acct-1' });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { withAdmin } from '@tally/kafka';
-import type { IHeaders, Kafka } from 'kafkajs';
+import { headersToStrings, withAdmin } from '@tally/kafka';
+import type { Kafka } from 'kafkajs';
 
 /** Dead-letter topics are the source topic's name with `.dlq.v1` for `.v1` (usage.events.v1 → usage.events.dlq.v1). */
 export const DEAD_LETTER_SUFFIX = '.dlq.v1';
@@ -64,7 +64,7 @@ export async function readMessages(kafka: Kafka, topic: string, ranges: { partit
             const range = remaining.get(partition);
             if (!range || BigInt(message.offset) < BigInt(range.from)) return;
             if (BigInt(message.offset) < BigInt(range.to)) {
-              messages.push({ topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key?.toString() ?? null, value: message.value, headers: headerStrings(message.headers) });
+              messages.push({ topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key?.toString() ?? null, value: message.value, headers: headersToStrings(message.headers) });
             }
             if (BigInt(message.offset) >= BigInt(range.to) - 1n) remaining.delete(partition);
             if (remaining.size === 0) {
@@ -82,15 +82,6 @@ export async function readMessages(kafka: Kafka, topic: string, ranges: { partit
     await withAdmin(kafka, (admin) => admin.deleteGroups([groupId])).catch(() => undefined);
   }
   return messages.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
-}
-
-export function headerStrings(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    out[name] = Array.isArray(value) ? value.map(String).join(',') : value.toString();
-  }
-  return out;
 }
 
 const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
