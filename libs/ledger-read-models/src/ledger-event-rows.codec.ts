@@ -315,10 +315,13 @@ export function transactionRow(envelope: LedgerEnvelope): TransactionRow | undef
   };
 }
 
+/** By code point, as PostgreSQL's COLLATE "C" orders UTF-8 text (UTF-16 code units would not, above U+FFFF). */
+const byCodePoint = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+
 /**
  * One usage record per UsageDebited, its lines one per model. Lines of one model (should a rate card ever split
- * them) are merged; they are sorted by model (UTF-16 code units, the same order as COLLATE "C" for the ids models
- * have), so a record folded again is byte-identical.
+ * them) are merged; they are sorted by model in code-point order (the migration that moved usage_lines into records
+ * used COLLATE "C"), so a record folded again is byte-identical.
  */
 export function usageRecordRow(envelope: LedgerEnvelope): UsageRecordRow | undefined {
   if (envelope.type !== 'UsageDebited') return undefined;
@@ -350,7 +353,7 @@ export function usageRecordRow(envelope: LedgerEnvelope): UsageRecordRow | undef
     videoSeconds: sum((line) => line.videoSeconds),
     amount: micros(d.amount),
     rateCardVersion: d.pricing.rateCardVersion,
-    lines: [...byModel.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0)),
+    lines: [...byModel.values()].sort((a, b) => byCodePoint(a.model, b.model)),
   };
 }
 

@@ -76,6 +76,14 @@ describe('ledger event → read-model rows', () => {
     expect(usageRecordRow(ledger(purchase))).toBeUndefined();
   });
 
+  it('sorts a usage\'s lines by code point, as PostgreSQL\'s COLLATE "C" does (not by UTF-16 code unit)', () => {
+    const models = ['\u{1F916}-bot', '\uFFFD-model', 'gpt-4o'];
+    const usage = new AccountStream('acct-2', '2025-03-01T00:00:00.000Z', false);
+    usage.granted('purchased', '10', 'pack');
+    const debit = usage.usage({ usageId: 'u-unicode', occurredAt: '2025-03-02T10:00:00.000Z', lines: models.map((model) => ({ model, amount: '1' })) });
+    expect(usageRecordRow(ledger(debit))?.lines.map((line) => line.model)).toEqual(['gpt-4o', '\uFFFD-model', '\u{1F916}-bot']);
+  });
+
   it('keeps one balance per account (the newest) and the cycle start of its cycle', () => {
     const batch = projectBatch([council, cycle, allowance, purchase, council].map(ledger));
     expect(batch.balances).toHaveLength(1);
