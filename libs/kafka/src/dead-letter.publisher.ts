@@ -27,7 +27,7 @@ export interface DeadLetter {
  * Sets header `name` as an own property of `headers`: defined, not assigned, so a header named `__proto__` stays a
  * header instead of becoming (or, for a string, silently not becoming) the object's prototype.
  */
-export function setHeader<T>(headers: Record<string, T>, name: string, value: T): void {
+function setHeader<T>(headers: Record<string, T>, name: string, value: T): void {
   Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
