@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import {
   MAX_AMOUNT_MICROS,
   MAX_BALANCE_MICROS,
@@ -59,4 +60,47 @@ describe('money', () => {
       expect(PG_BIGINT_MAX).toBe(2n ** 63n - 1n);
     });
   });
+
+  describe('the number fast paths (below 2^53) agree with plain bigint arithmetic', () => {
+    const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+    const micros = fc.oneof(
+      fc.bigInt({ min: -(10n ** 36n), max: 10n ** 36n }),
+      fc.bigInt({ min: -MAX_BALANCE_MICROS, max: MAX_BALANCE_MICROS }),
+      fc.bigInt({ min: -10_000_000n, max: 10_000_000n }),
+      fc.bigInt({ min: -5n, max: 5n }).map((d) => SAFE + d),
+      fc.bigInt({ min: -5n, max: 5n }).map((d) => -SAFE + d),
+      // Just below a whole credit, where a double quotient would round up to it.
+      fc.bigInt({ min: 2n ** 33n, max: SAFE / 1_000_000n }).map((whole) => whole * 1_000_000n - 1n),
+    );
+    const decimal = fc.tuple(fc.boolean(), fc.stringMatching(/^\d{1,30}$/), fc.option(fc.stringMatching(/^\d{1,6}$/), { nil: undefined }))
+      .map(([negative, whole, fraction]) => `${negative ? '-' : ''}${whole}${fraction === undefined ? '' : `.${fraction}`}`);
+
+    it('formatCredits', () => {
+      fc.assert(fc.property(micros, (value) => expect(formatCredits(value)).toBe(formatByBigint(value))), { numRuns: 5_000 });
+    });
+
+    it('parseCredits, and back', () => {
+      fc.assert(
+        fc.property(decimal, (text) => {
+          expect(parseCredits(text)).toBe(parseByBigint(text));
+          expect(parseCredits(formatCredits(parseCredits(text)))).toBe(parseCredits(text));
+        }),
+        { numRuns: 5_000 },
+      );
+    });
+  });
 });
+
+/** The definitions: what formatCredits and parseCredits computed with bigint alone (before their fast paths). */
+function formatByBigint(micros: bigint): string {
+  const negative = micros < 0n;
+  const abs = negative ? -micros : micros;
+  const fraction = (abs % 1_000_000n).toString().padStart(6, '0').replace(/0+$/, '');
+  return `${negative ? '-' : ''}${abs / 1_000_000n}${fraction ? `.${fraction}` : ''}`;
+}
+
+function parseByBigint(text: string): bigint {
+  const [, sign, whole, fraction = ''] = /^(-)?(\d+)(?:\.(\d+))?$/.exec(text) as RegExpExecArray;
+  const micros = BigInt(whole) * 1_000_000n + BigInt(fraction.padEnd(6, '0'));
+  return sign ? -micros : micros;
+}
