@@ -14,7 +14,7 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 # ── build: every dependency, then swc + tsc-alias into dist/ ───────────────────────────────────────────
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-# patches/: npm ci's postinstall applies them (patch-package; kafkajs's encoder, README "Benchmarks").
+# patches/: npm ci's postinstall applies them (patch-package; kafkajs's encoder, immutable's string hash; README "Libraries chosen").
 COPY package.json package-lock.json ./
 COPY patches ./patches
 RUN npm ci --no-audit --no-fund
