@@ -2,7 +2,7 @@ import { Topics, parseMessage, serializeEnvelope, type CreditsExpiredV1, type Le
 import type { RecordedEvent } from '@tally/event-store';
 import type { AccountEvent, AccountEventType } from '@tally/ledger-domain';
 import { EVENT_DATA_CODECS, type DomainData, type Equal, type Expect, type Plain, type Wire } from './account-event-data.codec';
-import { decodeEvent, serializeLedgerEvent, toLedgerEnvelope, toNewEvent } from './account-event.codec';
+import { decodeEvent, eventId, serializeLedgerEvent, toLedgerEnvelope, toNewEvent } from './account-event.codec';
 
 /** Each event type: a domain event with every field its type has (optional ones included), and its exact wire form. */
 const share = { bucketId: 'g-1', kind: 'promotional', amount: 1_500_000n } as const;
@@ -111,6 +111,16 @@ describe('per-event codecs', () => {
     expect(EVENT_DATA_CODECS.UsageDebited.encode(unlabelled)).toMatchObject({ metadata: {} });
     const unlabelledWire = { ...CASES.UsageDebited.wire, metadata: {} } as UsageDebitedV2;
     expect(EVENT_DATA_CODECS.UsageDebited.decode(unlabelledWire)).not.toHaveProperty('metadata');
+  });
+});
+
+describe('event ids', () => {
+  // Stored events carry these ids: a retry after a crash must make the same ones, whatever computes the hash.
+  it.each([
+    ['acc-1', 'usage:u-1', 0, 'cb906fe1-0d2e-57ea-a097-d07fa27ad89f'],
+    ['acc-é', 'grant:g ✓', 2, '785ffe01-ac99-53c2-b86b-027954c4d111'],
+  ])('%s / %s / %i is %s, as it always was (SHA-256 of the three, UUID-shaped, version 5)', (accountId, commandKey, index, id) => {
+    expect(eventId(accountId, commandKey, index)).toBe(id);
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LEDGER_EVENTS, isLedgerEventType, serializeEnvelope, upcastToCurrent, type BalanceSnapshotV1, type EnvelopeOf, type LedgerEventData } from '@tally/contracts';
 import type { NewEvent, RecordedEvent } from '@tally/event-store';
 import type { AccountEvent, BalanceView } from '@tally/ledger-domain';
@@ -62,7 +62,7 @@ export function snapshotOf(view: BalanceView): BalanceSnapshotV1 {
  * the decision: retrying a decision after a crash appends the same ids, which the event store treats as a no-op.
  */
 export function eventId(accountId: string, commandKey: string, index: number): string {
-  const hex = createHash('sha256').update(`${accountId}\u0000${commandKey}\u0000${index}`).digest('hex');
+  const hex = hash('sha256', `${accountId}\u0000${commandKey}\u0000${index}`, 'hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { USAGE_RECORDED, type EnvelopeOf, type UsageRecordedV1 } from '@tally/contracts';
 import type { UsageEventRequest } from './usage-event.request.dto';
 
@@ -40,7 +40,7 @@ export function matchesFingerprint(stored: string, event: UsageEventRequest): bo
 }
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 function canonicalJson(value: unknown): string {

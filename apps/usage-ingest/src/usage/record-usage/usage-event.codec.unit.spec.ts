@@ -24,6 +24,10 @@ describe('usage fingerprint', () => {
     },
   );
 
+  it('is "v2:" and the SHA-256 of the canonical form in hex (stored with every usage id: it must never change)', () => {
+    expect(usageFingerprint(event(chat))).toBe(`v2:${createHash('sha256').update(canonicalUsage(event(chat)), 'utf8').digest('hex')}`);
+  });
+
   it('treats an empty metadata object as no metadata', () => {
     const { metadata: _omitted, ...bare } = chat;
     expect(usageFingerprint(event({ ...bare, metadata: {} }))).toBe(usageFingerprint(event(bare)));
