@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { plainToInstance } from 'class-transformer';
-import { validateSync } from 'class-validator';
+import { MaxLength, validateSync } from 'class-validator';
 import { passesValidation } from './compiled-validator.parser';
 import { CONTRACT_CLASSES, changedMessage } from './testing/contract-messages.fixtures';
 
@@ -46,5 +46,20 @@ describe('the compiled validator', () => {
     class NoRules {}
     expect(classValidatorPasses(new NoRules())).toBe(false);
     expect(passesValidation(new NoRules())).toBe(false);
+  });
+
+  it('given strings around a @MaxLength of any characters (surrogate pairs, presentation selectors), when validated, then it answers as class-validator', () => {
+    class Named {
+      @MaxLength(6)
+      name!: unknown;
+    }
+    const pieces = fc.constantFrom('a', 'é', '\u{1F600}', '\uFE0F', '\uFE0E', '\uD83D', '\uDE00', '\u2764');
+    fc.assert(
+      fc.property(fc.oneof(fc.array(pieces, { maxLength: 12 }).map((p) => p.join('')), fc.string({ maxLength: 12 }), fc.integer()), (name) => {
+        const instance = Object.assign(new Named(), { name });
+        expect({ name, passes: passesValidation(instance) }).toEqual({ name, passes: classValidatorPasses(instance) });
+      }),
+      { numRuns: 3_000 },
+    );
   });
 });

@@ -96,7 +96,8 @@ function copy(value: unknown, type: Class | null): unknown {
   }
   if (Object.getPrototypeOf(value) !== Object.prototype) return UNSUPPORTED;
   const target = (type ? new type() : {}) as Record<string, unknown>;
-  for (const key of Object.keys(value)) {
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue; // own enumerable keys, as Object.keys, without its array
     // class-transformer skips these, and any name the instance inherits or holds as a function; its own path keeps that rule.
     if (key === '__proto__' || key === 'constructor') return UNSUPPORTED;
     if (key in target && (!Object.prototype.hasOwnProperty.call(target, key) || typeof target[key] === 'function')) return UNSUPPORTED;

@@ -33,7 +33,8 @@ export function isSafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH, depth = 0)
     for (const item of value) if (!isSafeJson(item, maxDepth, depth + 1)) return false;
     return true;
   }
-  for (const key of Object.keys(value)) {
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue; // own enumerable keys, as Object.keys, without its array
     if (UNSTORABLE_TEXT.test(key) || RESERVED_NAMES.has(key)) return false;
     if (!isSafeJson((value as Record<string, unknown>)[key], maxDepth, depth + 1)) return false;
   }

@@ -28,8 +28,7 @@ const DECIMAL = /^(-)?(\d{1,30})(?:\.(\d{1,6}))?$/;
 const MICROS = 1_000_000;
 const SAFE_WHOLE_DIGITS = 9;
 const MAX_SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
-/** A fraction of n digits times FRACTION_SCALE[n] is its micro-credits ("5" → 500,000). */
-const FRACTION_SCALE = [MICROS, 100_000, 10_000, 1_000, 100, 10, 1];
+const [MINUS, DOT, ZERO] = ['-', '.', '0'].map((c) => c.charCodeAt(0));
 
 export class MoneyFormatError extends Error {
   constructor(readonly input: unknown) {
@@ -45,14 +44,44 @@ export function isCreditString(value: unknown): value is string {
 
 /** "6.998712" → 6998712n. Rejects floats, exponents, more than 6 decimals and anything that is not a string. */
 export function parseCredits(value: string): Micro {
-  const match = typeof value === 'string' ? DECIMAL.exec(value) : null;
+  if (typeof value !== 'string') throw new MoneyFormatError(value);
+  const short = parseShortCredits(value);
+  if (short !== undefined) return short;
+  const match = DECIMAL.exec(value);
   if (!match) throw new MoneyFormatError(value);
   const [, sign, whole, fraction = ''] = match;
-  // Up to 9 whole digits the micro-credits stay below 10^15 < 2^53: exact in a double, one BigInt instead of three.
-  const micros = whole.length <= SAFE_WHOLE_DIGITS
-    ? BigInt(Number(whole) * MICROS + (fraction === '' ? 0 : Number(fraction) * FRACTION_SCALE[fraction.length]))
-    : BigInt(whole) * MICROS_PER_CREDIT + BigInt(fraction.padEnd(DECIMALS, '0'));
+  const micros = BigInt(whole) * MICROS_PER_CREDIT + BigInt(fraction.padEnd(DECIMALS, '0'));
   return sign ? -micros : micros;
+}
+
+/**
+ * parseCredits for an amount of at most 9 whole digits (every amount in practice), read character by character and
+ * computed in a double (below 10^15 < 2^53, exact): no match array, no substrings, one BigInt. undefined for
+ * anything else, valid or not: DECIMAL decides.
+ */
+function parseShortCredits(value: string): Micro | undefined {
+  const { length } = value;
+  const negative = length > 0 && value.charCodeAt(0) === MINUS;
+  let i = negative ? 1 : 0;
+  let whole = 0;
+  for (; i < length; i++) {
+    const digit = value.charCodeAt(i) - ZERO;
+    if (digit < 0 || digit > 9) break;
+    whole = whole * 10 + digit;
+  }
+  const wholeDigits = i - (negative ? 1 : 0);
+  if (wholeDigits === 0 || wholeDigits > SAFE_WHOLE_DIGITS) return undefined;
+  let micros = whole * MICROS;
+  if (i < length) {
+    if (value.charCodeAt(i) !== DOT || length - i - 1 < 1 || length - i - 1 > DECIMALS) return undefined;
+    for (let scale = MICROS / 10, j = i + 1; j < length; j++, scale /= 10) {
+      const digit = value.charCodeAt(j) - ZERO;
+      if (digit < 0 || digit > 9) return undefined;
+      micros += digit * scale;
+    }
+  }
+  const result = BigInt(micros);
+  return negative ? -result : result;
 }
 
 /** 6998712n → "6.998712"; 5000000n → "5"; trailing zeros of the fraction are dropped. */

@@ -79,6 +79,18 @@ describe('money', () => {
       fc.assert(fc.property(micros, (value) => expect(formatCredits(value)).toBe(formatByBigint(value))), { numRuns: 5_000 });
     });
 
+    it('parseCredits refuses exactly what is not a decimal credit string, whatever the characters', () => {
+      const nearlyDecimal = fc.stringMatching(/^[-+ .0-9e]{0,14}$/);
+      fc.assert(
+        fc.property(fc.oneof(nearlyDecimal, fc.string(), decimal), (text) => {
+          const refused = refuses(text);
+          expect(refused).toBe(!/^-?\d{1,30}(\.\d{1,6})?$/.test(text));
+          if (!refused) expect(parseCredits(text)).toBe(parseByBigint(text));
+        }),
+        { numRuns: 5_000 },
+      );
+    });
+
     it('parseCredits, and back', () => {
       fc.assert(
         fc.property(decimal, (text) => {
@@ -103,4 +115,14 @@ function parseByBigint(text: string): bigint {
   const [, sign, whole, fraction = ''] = /^(-)?(\d+)(?:\.(\d+))?$/.exec(text) as RegExpExecArray;
   const micros = BigInt(whole) * 1_000_000n + BigInt(fraction.padEnd(6, '0'));
   return sign ? -micros : micros;
+}
+
+/** Whether parseCredits refuses `text` with a MoneyFormatError. */
+function refuses(text: string): boolean {
+  try {
+    parseCredits(text);
+    return false;
+  } catch (error) {
+    return error instanceof MoneyFormatError;
+  }
 }
