@@ -1,4 +1,4 @@
-import { IS_ISO8601, MAX_LENGTH, ValidationTypes, getMetadataStorage, type ValidationArguments } from 'class-validator';
+import { IS_ISO8601, MATCHES, MAX_LENGTH, ValidationTypes, getMetadataStorage, type ValidationArguments } from 'class-validator';
 import { canonicalIso8601 } from './iso8601-fast-path.parser';
 
 /** A class, as class-validator's metadata names it. */
@@ -56,7 +56,7 @@ function compile(target: Class, schema: string | undefined): ClassCheck {
           const instance = constraint.instance as { validate: ConstraintCheck['validate'] };
           const validate = instance.validate.bind(instance);
           constraints.push({
-            validate: constraint.name === IS_ISO8601 ? withIso8601FastPath(validate) : constraint.name === MAX_LENGTH ? withMaxLengthFastPath(validate) : validate,
+            validate: withFastPath(constraint.name, validate, metadata.constraints),
             each: metadata.each === true,
             args: { targetName: target.name, property: metadata.propertyName, object: {}, value: undefined, constraints: metadata.constraints },
           });
@@ -71,6 +71,23 @@ function compile(target: Class, schema: string | undefined): ClassCheck {
     };
   });
   return { known: new Set(Object.keys(grouped)), properties };
+}
+
+/** The constraint's function, behind the answer this file gives itself for the common case where it has one. */
+function withFastPath(name: string, validate: ConstraintCheck['validate'], constraints: unknown[]): ConstraintCheck['validate'] {
+  if (name === IS_ISO8601) return withIso8601FastPath(validate);
+  if (name === MAX_LENGTH) return withMaxLengthFastPath(validate);
+  if (name === MATCHES) return withMatchesFastPath(validate, constraints);
+  return validate;
+}
+
+/**
+ * `@Matches(pattern)`: validator answers `!!value.match(pattern)`; for a pattern without the g or y flag (whose test
+ * ignores and keeps lastIndex) and no modifiers that is `pattern.test(value)`, without the match array.
+ */
+function withMatchesFastPath(validate: ConstraintCheck['validate'], [pattern, modifiers]: unknown[]): ConstraintCheck['validate'] {
+  if (!(pattern instanceof RegExp) || pattern.global || pattern.sticky || modifiers !== undefined) return validate;
+  return (value) => typeof value === 'string' && pattern.test(value);
 }
 
 /** `@IsISO8601(options)`: a canonical timestamp is answered here (see canonicalIso8601), anything else by validator. */

@@ -109,9 +109,12 @@ export interface UsageLineRow {
 
 const micros = (credits: string): string => parseCredits(credits).toString();
 const negative = (credits: string): string => (-parseCredits(credits)).toString();
-/** Drops undefined values so the jsonb stays small and a rebuild writes byte-identical documents. */
-const compact = (details: Record<string, unknown>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined));
+/** Drops undefined values so the jsonb stays small and a rebuild writes byte-identical documents (one object, no entry arrays). */
+function compact(details: Record<string, unknown>): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const key in details) if (Object.hasOwn(details, key) && details[key] !== undefined) kept[key] = details[key];
+  return kept;
+}
 
 /**
  * Refuses envelopes that lack what the projection keys on; the consumer dead-letters them. An envelope from
