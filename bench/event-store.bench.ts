@@ -4,9 +4,7 @@
  * (INSERT … SELECT generate_series, 1,000 per transaction, as the ledger's batches commit), so the setup is fast
  * and the figure is the read alone.
  */
-import { serializeEnvelope } from '@tally/contracts';
 import { START, PostgresEventStore, ensureSchema, type Checkpoint } from '@tally/event-store';
-import { serializeLedgerEvent, toLedgerEnvelope } from '@tally/ledger-events';
 import { knobs, log, performance, type BenchRun } from './bench.harness';
 
 export interface ReadAllResult {
@@ -16,20 +14,7 @@ export interface ReadAllResult {
   /** The slowest page, ms: a text-sorted or unindexed read shows here first. */
   slowestPageMs: number;
   setupSeconds: number;
-  /** The relay's own CPU per event: reading pages and making each event its Kafka value (median of 5 passes each way). */
-  relay: { events: number; parsedMicros: number; splicedMicros: number };
 }
-
-/** A UsageDebited's metadata as the ledger writes it (the balance after, the command key, the payload version, the actor). */
-const METADATA = JSON.stringify({
-  balanceAfter: {
-    available: '90', allowance: '90', promotional: '0', purchased: '0', held: '0', overdraft: '0', allocation: '100', usedThisCycle: '10',
-    cycleId: 'c-1', cycleEnd: '2026-12-01T00:00:00.000Z', planId: 'pro', unlimited: false,
-  },
-  commandKey: 'usage:bench-0123456789', schemaVersion: 2, actor: 'bench',
-});
-/** The relay's reads measured per pass: 50 pages of 2,000. */
-const RELAY_EVENTS = 100_000;
 
 const PAYLOAD = JSON.stringify({
   usageId: 'u', amount: '0.000195', perBucket: [{ bucketId: 'promotional:bench-grant', kind: 'promotional', amount: '0.000195' }],
@@ -48,9 +33,9 @@ export async function measureReadAll(ctx: BenchRun): Promise<ReadAllResult> {
     // Stream account-<n % 1000>, version = its position in that stream: 1,000 per statement, one per stream.
     await ctx.pool.query(
       `INSERT INTO "${schema}".events (stream_id, version, event_id, type, data, metadata)
-       SELECT 'account-bench-' || (g % 1000), $1::int + 1, gen_random_uuid(), 'UsageDebited', $2::jsonb, $3::jsonb
+       SELECT 'account-bench-' || (g % 1000), $1::int + 1, gen_random_uuid(), 'UsageDebited', $2::jsonb, '{"schemaVersion": 2}'::jsonb
          FROM generate_series(0, 999) AS g`,
-      [written / 1_000, PAYLOAD, METADATA],
+      [written / 1_000, PAYLOAD],
     );
   }
   const setupSeconds = (performance.now() - t0) / 1000;
@@ -71,38 +56,5 @@ export async function measureReadAll(ctx: BenchRun): Promise<ReadAllResult> {
   const eventsPerSec = read / ((performance.now() - r0) / 1000);
   if (read !== storeEvents) throw new Error(`readAll returned ${read} events of ${storeEvents}`);
   log(`  → ${eventsPerSec.toFixed(0)} events/s; slowest page ${slowestPageMs.toFixed(0)} ms`);
-  const relay = await measureRelayEncoding(store, pageSize);
-  log(`  → the relay's CPU per event, reading and making its Kafka value: ${relay.parsedMicros.toFixed(1)} µs parsed and re-serialised, ${relay.splicedMicros.toFixed(1)} µs with the stored data text spliced in`);
-  return { storeEvents, pageSize, eventsPerSec, slowestPageMs, setupSeconds, relay };
+  return { storeEvents, pageSize, eventsPerSec, slowestPageMs, setupSeconds };
 }
-
-/**
- * What the relay's process spends per event before kafkajs: reading a page (pg's row parsing) and making each event
- * its ledger.events.v1 value, as it did (data parsed, toLedgerEnvelope, serializeEnvelope) and as it does (the data's
- * stored text spliced in, serializeLedgerEvent). Process CPU, alternating the two, median of five passes each.
- */
-async function measureRelayEncoding(store: PostgresEventStore, pageSize: number): Promise<ReadAllResult['relay']> {
-  const pass = async (dataAsJson: boolean): Promise<number> => {
-    const c0 = process.cpuUsage();
-    let after: Checkpoint = START;
-    let bytes = 0;
-    for (let read = 0; read < RELAY_EVENTS; ) {
-      const page = await store.readAll({ after, limit: pageSize, dataAsJson });
-      for (const event of page) bytes += (dataAsJson ? serializeLedgerEvent(event) : serializeEnvelope(toLedgerEnvelope(event))).length;
-      read += page.length;
-      after = page[page.length - 1].checkpoint;
-    }
-    const { user, system } = process.cpuUsage(c0);
-    if (bytes === 0) throw new Error('the relay pass made no bytes');
-    return (user + system) / RELAY_EVENTS;
-  };
-  const parsed: number[] = [];
-  const spliced: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    parsed.push(await pass(false));
-    spliced.push(await pass(true));
-  }
-  return { events: RELAY_EVENTS, parsedMicros: median(parsed), splicedMicros: median(spliced) };
-}
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];

@@ -124,13 +124,6 @@ function table(r: Results): Row[] {
       target: '≥ 50,000 events/s on ≥ 1 M events',
       met: a.eventsPerSec >= 50_000 && a.storeEvents >= 1_000_000 ? 'yes' : 'no',
     });
-    rows.push({
-      figure: `the relay's CPU per event before Kafka (read ${num(a.relay.events)} stored UsageDebited, make each its ledger.events.v1 value)`,
-      value: `${num(a.relay.splicedMicros, 1)} µs, the stored data text spliced in`,
-      rawLimit: `${num(a.relay.parsedMicros, 1)} µs parsed and re-serialised (before session 17), same run`,
-      target: '—',
-      met: '—',
-    });
   }
   for (const a of r.appends) {
     rows.push({

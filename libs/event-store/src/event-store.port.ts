@@ -18,12 +18,6 @@ export interface RecordedEvent {
   version: number;
   type: string;
   data: Record<string, unknown>;
-  /**
-   * `data` as the JSON text the store holds, present only when the reader asked for it (`dataAsJson`) and the adapter
-   * keeps events as text (PostgreSQL's jsonb; its spacing and key order, not JSON.stringify's). `data` is then parsed
-   * from it on first use, so a reader that only forwards the text (the ledger's relay) never parses it.
-   */
-  dataJson?: string;
   metadata: Record<string, unknown>;
   recordedAt: Date;
   /** Global position token: opaque, and totally ordered by plain string comparison within one adapter. */
@@ -57,8 +51,6 @@ export interface SubscribeToAllOptions {
   /** Called sequentially, in global order. If it throws, the same events are offered again (never skipped). */
   onEvents: (events: RecordedEvent[]) => Promise<void>;
   onError?: (e: Error) => void;
-  /** Ask for each event's `dataJson` (see RecordedEvent): readAll's option, for every page. */
-  dataAsJson?: boolean;
 }
 
 /**
@@ -129,11 +121,8 @@ export interface EventStore {
    * (PostgreSQL); the ledger's bounded account memory needs it (ledger-domain, account-memory.model.ts).
    */
   readonly readEvents?: (ids: readonly string[], unitOfWork?: UnitOfWork) => Promise<RecordedEvent[]>;
-  /**
-   * Events strictly after `after`, in global order; a tailing reader never skips an event. `dataAsJson`: each event
-   * also carries its data as stored text (`dataJson`) where the adapter has it, parsed into `data` only on first use.
-   */
-  readAll(opts: { after: Checkpoint; limit: number; dataAsJson?: boolean }): Promise<RecordedEvent[]>;
+  /** Events strictly after `after`, in global order; a tailing reader never skips an event. */
+  readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]>;
   subscribeToAll(opts: SubscribeToAllOptions): Subscription;
   /** Stops every subscription; releases what the adapter created (not an injected pg Pool). */
   close(): Promise<void>;

@@ -2,7 +2,7 @@ import { Topics, parseMessage, serializeEnvelope, type CreditsExpiredV1, type Le
 import type { RecordedEvent } from '@tally/event-store';
 import type { AccountEvent, AccountEventType } from '@tally/ledger-domain';
 import { EVENT_DATA_CODECS, type DomainData, type Equal, type Expect, type Plain, type Wire } from './account-event-data.codec';
-import { decodeEvent, eventId, serializeLedgerEvent, toLedgerEnvelope, toNewEvent } from './account-event.codec';
+import { decodeEvent, eventId, toLedgerEnvelope, toNewEvent } from './account-event.codec';
 
 /** Each event type: a domain event with every field its type has (optional ones included), and its exact wire form. */
 const share = { bucketId: 'g-1', kind: 'promotional', amount: 1_500_000n } as const;
@@ -145,49 +145,6 @@ describe('stored versions', () => {
     expect(() => decodeEvent({ type: 'CreditsRefunded', data: {} })).toThrow(/unknown account event type CreditsRefunded/);
   });
 });
-
-describe('publishing a stored event (serializeLedgerEvent)', () => {
-  const published = (stored: RecordedEvent) => JSON.parse(serializeLedgerEvent(stored).toString()) as unknown;
-  const reference = (stored: RecordedEvent) => JSON.parse(serializeEnvelope(toLedgerEnvelope(stored)).toString()) as unknown;
-
-  it.each(Object.keys(CASES) as AccountEventType[])('%s: the stored data text is spliced in unchanged, and parses to what the envelope carries', (type) => {
-    for (const actor of [undefined, 'billing-backend']) {
-      const stored = recorded(eventOf(type));
-      if (actor) stored.metadata.actor = actor;
-      const dataJson = jsonbText(stored.data);
-      const text = serializeLedgerEvent({ ...stored, dataJson }).toString();
-      expect(text).toContain(`,"data":${dataJson}`);
-      expect(JSON.parse(text)).toEqual(reference(stored));
-      expect(parseMessage(Topics.ledgerEvents, Buffer.from(text)).envelope).toMatchObject({ type, streamVersion: 1, ...(actor && { actor }) });
-    }
-  });
-
-  it('an event stored at an older payload version is upcast, not spliced: its stored text is not what is published', () => {
-    const { metadata: _labels, ...v1 } = CASES.UsageDebited.wire as Record<string, unknown>;
-    const old = recorded(eventOf('UsageDebited'));
-    const storedByV1: RecordedEvent = { ...old, data: v1, dataJson: jsonbText(v1), metadata: { balanceAfter: old.metadata.balanceAfter, commandKey: 'usage:u-1' } };
-    expect(published(storedByV1)).toMatchObject({ version: 2, data: { ...v1, metadata: {} } });
-    expect(published(storedByV1)).toEqual(reference({ ...storedByV1, dataJson: undefined }));
-  });
-
-  it('without the stored text (EventStoreDB, or not asked for), the bytes are serializeEnvelope(toLedgerEnvelope(event))', () => {
-    const stored = recorded(eventOf('CreditsGranted'));
-    expect(serializeLedgerEvent(stored).equals(serializeEnvelope(toLedgerEnvelope(stored)))).toBe(true);
-  });
-
-  it('an event type the ledger does not know is published as stored (consumers dead-letter it)', () => {
-    const unknown: RecordedEvent = { ...recorded(eventOf('AccountOpened')), type: 'CreditsRefunded', data: { x: '1' }, dataJson: '{"x": "1"}' };
-    expect(published(unknown)).toMatchObject({ type: 'CreditsRefunded', version: 1, data: { x: '1' } });
-  });
-});
-
-/** JSON as PostgreSQL prints a jsonb: keys by length then bytes, a space after every colon and comma. */
-function jsonbText(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(jsonbText).join(', ')}]`;
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  const keys = Object.keys(value).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-  return `{${keys.map((key) => `${JSON.stringify(key)}: ${jsonbText((value as Record<string, unknown>)[key])}`).join(', ')}}`;
-}
 
 /*
  * Compile-time fixtures (checked by `tsc -p tsconfig.json`, which type-checks specs; Jest only strips types): the

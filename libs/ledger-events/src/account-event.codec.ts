@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { LEDGER_EVENTS, isLedgerEventType, serializeEnvelope, upcastToCurrent, type BalanceSnapshotV1, type EnvelopeOf, type LedgerEventData } from '@tally/contracts';
+import { LEDGER_EVENTS, isLedgerEventType, upcastToCurrent, type BalanceSnapshotV1, type EnvelopeOf, type LedgerEventData } from '@tally/contracts';
 import type { NewEvent, RecordedEvent } from '@tally/event-store';
 import type { AccountEvent, BalanceView } from '@tally/ledger-domain';
 import { formatCredits } from '@tally/money';
@@ -112,27 +112,3 @@ export function toLedgerEnvelope(stored: RecordedEvent): LedgerEnvelope {
     ...(typeof stored.metadata.actor === 'string' && { actor: stored.metadata.actor }),
   };
 }
-
-/**
- * A stored event as ledger.events.v1 carries it (toLedgerEnvelope's, serialised). When the store gave the data as
- * its JSON text (RecordedEvent.dataJson) and it is stored at its type's current version, that text is spliced in
- * unchanged: the relay neither parses nor re-serialises the largest part of every event it publishes. Consumers
- * parse the same values (PostgreSQL's jsonb text differs from JSON.stringify's only in spacing and key order).
- */
-export function serializeLedgerEvent(stored: RecordedEvent): Buffer {
-  const { dataJson } = stored;
-  const known = isLedgerEventType(stored.type) ? LEDGER_EVENTS[stored.type] : undefined;
-  if (dataJson === undefined || !known || schemaVersionOf(stored.metadata) !== known.version || dataJson.charCodeAt(0) !== OPEN_BRACE) {
-    return serializeEnvelope(toLedgerEnvelope(stored));
-  }
-  // toLedgerEnvelope's keys in its order; the type is a ledger event type's name and the numbers are integers, so only
-  // the strings that can hold anything are escaped.
-  const { balanceAfter, actor } = stored.metadata;
-  return Buffer.from(
-    `{"id":${JSON.stringify(stored.id)},"type":"${stored.type}","version":${known.version},"accountId":${JSON.stringify(accountIdOfStream(stored.streamId))}` +
-      `,"occurredAt":"${stored.recordedAt.toISOString()}","streamVersion":${stored.version},"data":${dataJson}` +
-      `${balanceAfter === undefined ? '' : `,"balanceAfter":${JSON.stringify(balanceAfter)}`}${typeof actor === 'string' ? `,"actor":${JSON.stringify(actor)}` : ''}}`,
-  );
-}
-
-const OPEN_BRACE = 0x7b;

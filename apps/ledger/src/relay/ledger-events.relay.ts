@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import type { Pool, PoolClient } from 'pg';
 import type { EventStore, Subscription } from '@tally/event-store';
-import type { KafkaProducer, OutgoingMessage } from '@tally/kafka';
+import type { KafkaProducer } from '@tally/kafka';
 import type { RecordedEvent } from '@tally/event-store';
 import {
   NotReadyError, REQUEST_ID_HEADER, StallDetector, carrierFromMetadata, carrierHeaders, continueTrace, endSpan, tracingEnabled,
 } from '@tally/shared';
 import { SpanKind } from '@opentelemetry/api';
-import { accountIdOfStream, serializeLedgerEvent } from '@tally/ledger-events';
+import { toLedgerEnvelope } from '@tally/ledger-events';
 import type { LedgerConfig } from '../config/ledger.config';
 import { postgresRelayLag, relayLagSources, relayPublishFailures, relayPublished, type RelayLagSource } from './relay.metrics';
 
@@ -122,8 +122,6 @@ export class LedgerEventsRelay {
     this.subscription = this.deps.store.subscribeToAll({
       after,
       batchSize: config.RELAY_BATCH,
-      // The data as stored text, spliced into the published message (serializeLedgerEvent), not parsed and re-serialised.
-      dataAsJson: true,
       onEvents: async (events) => {
         // The previous batch's checkpoint was written while this batch was read; a failed write fails this batch
         // (retried from the subscription's checkpoint, which a later write will store).
@@ -231,8 +229,9 @@ export class LedgerEventsRelay {
  * On: a `publish` span per traced event (child of the command's span), whose context the headers carry.
  */
 async function publishTraced(producer: KafkaProducer, topic: string, events: RecordedEvent[]): Promise<void> {
+  const envelopes = events.map(toLedgerEnvelope);
   if (!tracingEnabled()) {
-    await producer.send(topic, events.map((event) => messageOf(event, headersOfMetadata(event.metadata))));
+    await producer.sendEnvelopes(topic, envelopes, (_envelope, index) => headersOfMetadata(events[index].metadata));
     return;
   }
   const traces = events.map((event) =>
@@ -241,19 +240,12 @@ async function publishTraced(producer: KafkaProducer, topic: string, events: Rec
     }),
   );
   try {
-    await producer.send(topic, events.map((event, index) => messageOf(event, carrierHeaders(traces[index]?.carrier))));
+    await producer.sendEnvelopes(topic, envelopes, (_envelope, index) => carrierHeaders(traces[index]?.carrier));
     traces.forEach((traced) => endSpan(traced?.span));
   } catch (error) {
     traces.forEach((traced) => endSpan(traced?.span, error));
     throw error;
   }
-}
-
-/** Keyed by account, so one account's events stay in order on one partition. */
-function messageOf(event: RecordedEvent, headers: Record<string, string> | undefined): OutgoingMessage {
-  const message: OutgoingMessage = { key: accountIdOfStream(event.streamId), value: serializeLedgerEvent(event) };
-  if (headers) message.headers = headers;
-  return message;
 }
 
 function headersOfMetadata(metadata: Readonly<Record<string, unknown>>): Record<string, string> | undefined {

@@ -240,34 +240,6 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     }
   });
 
-  it('reads and delivers data as its stored JSON text when asked (dataAsJson): the same values, parsed only when read', async () => {
-    const streamId = `json-${randomUUID()}`;
-    const data = { amount: '0.000195', tokens: 500, ratio: 0.25, tiny: 1e-7, on: false, none: null, name: 'café ✓ \u{1F600} "q" \\ \n', lines: [{ model: 'm', n: 1 }], nested: { b: 2, a: {} } };
-    const after = await readToEnd(store, START);
-    const delivered: RecordedEvent[] = [];
-    const subscription = store.subscribeToAll({ after, dataAsJson: true, onEvents: async (events) => void delivered.push(...events.filter((e) => e.streamId === streamId)) });
-    const first: NewEvent = { id: randomUUID(), type: 'Json', data, metadata: { actor: 'a', balanceAfter: { available: '1' } } };
-    await store.append({ streamId, expectedVersion: 'no_stream', events: [first, event('Plain')] });
-    await eventually(() => delivered.length === 2);
-    await subscription.stop();
-
-    const [asText, plain] = [await store.readAll({ after, limit: 10, dataAsJson: true }), await store.readAll({ after, limit: 10 })].map((page) => page.filter((e) => e.streamId === streamId));
-    expect(plain.map((e) => e.dataJson)).toEqual([undefined, undefined]);
-    for (const events of [asText, delivered]) {
-      const [json] = events;
-      expect(typeof json.dataJson).toBe('string');
-      expect(json.dataJson).not.toBe(JSON.stringify(data)); // jsonb's text (spacing, key order), not a re-serialisation
-      expect(JSON.parse(json.dataJson as string)).toEqual(data);
-      expect(json.metadata).toEqual({ actor: 'a', balanceAfter: { available: '1' } });
-      // Read, copied or compared, data is the stored object; once read it is an own value that can be replaced.
-      expect({ ...json }.data).toEqual(data);
-      expect(json).toEqual({ ...plain[0], dataJson: json.dataJson });
-      json.data = { replaced: true };
-      expect(json.data).toEqual({ replaced: true });
-    }
-    expect(asText[1].data).toEqual({ type: 'Plain' });
-  });
-
   it('subscribes without LISTEN too (polling alone), and close() stops its subscriptions', async () => {
     const polling = new PostgresEventStore({ pool, schema, polling: fastPolling, listen: false });
     const streamId = `poll-${randomUUID()}`;

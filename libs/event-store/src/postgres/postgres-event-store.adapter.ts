@@ -1,4 +1,4 @@
-import { types as pgTypes, type CustomTypesConfig, type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { isPgConnectionError } from '@tally/shared';
 import type {
   AppendOptions,
@@ -67,13 +67,6 @@ interface EventRow {
 const EVENT_COLUMNS =
   'global_position::text, transaction_id::text, stream_id, version, event_id::text, type, data, metadata, recorded_at';
 const SAVEPOINT = 'tally_event_store_append';
-/** PostgreSQL's jsonb type. */
-const JSONB_OID = 3802;
-/** pg's parsers for every type but jsonb, which stays the text PostgreSQL sent (readAll with `dataAsJson`). */
-const JSONB_AS_TEXT: CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === JSONB_OID ? (text: string) => text : pgTypes.getTypeParser(oid, format)) as CustomTypesConfig['getTypeParser'],
-};
 /** How often single appends notify subscribers at most, by default (each NOTIFY serialises commits cluster-wide). */
 const DEFAULT_NOTIFY_DEBOUNCE_MS = 5;
 
@@ -235,7 +228,7 @@ export class PostgresEventStore implements EventStore {
     }
   };
 
-  async readAll(opts: { after: Checkpoint; limit: number; dataAsJson?: boolean }): Promise<RecordedEvent[]> {
+  async readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]> {
     if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) {
       throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'limit must be a positive integer', {
         limit: opts.limit,
@@ -250,16 +243,14 @@ export class PostgresEventStore implements EventStore {
         ORDER BY e.transaction_id, e.global_position
         LIMIT $3`,
       [after.transactionId.toString(), after.globalPosition.toString(), opts.limit],
-      opts.dataAsJson ? JSONB_AS_TEXT : undefined,
     );
-    return opts.dataAsJson ? (rows as unknown as EventTextRow[]).map(toRecordedEventWithJson) : rows.map(toRecordedEvent);
+    return rows.map(toRecordedEvent);
   }
 
   subscribeToAll(opts: SubscribeToAllOptions): Subscription {
     decodePgCheckpoint(opts.after); // fail now, not inside the loop
     const wakeUp = this.listen ? new ListenWakeUp(this.pool, notifyChannel(this.schema)) : undefined;
-    const { dataAsJson } = opts;
-    return this.subscriptions.track(new PollingSubscription((after, limit) => this.readAll({ after, limit, dataAsJson }), opts, this.polling, wakeUp));
+    return this.subscriptions.track(new PollingSubscription((after, limit) => this.readAll({ after, limit }), opts, this.polling, wakeUp));
   }
 
   async close(): Promise<void> {
@@ -414,9 +405,9 @@ export class PostgresEventStore implements EventStore {
     return `tally-${statement}:${this.schema}`;
   }
 
-  private async query<R extends object>(statement: string, text: string, values: unknown[], types?: CustomTypesConfig): Promise<{ rows: R[] }> {
+  private async query<R extends object>(statement: string, text: string, values: unknown[]): Promise<{ rows: R[] }> {
     try {
-      return await this.pool.query<R & Record<string, unknown>>({ name: this.statementName(statement), text, values, ...(types && { types }) });
+      return await this.pool.query<R & Record<string, unknown>>({ name: this.statementName(statement), text, values });
     } catch (e) {
       throw toEventStoreError(e);
     }
@@ -584,37 +575,6 @@ function asPoolClient(tx: SqlTransaction): PoolClient {
   throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'joinTransaction needs a pg PoolClient inside a transaction');
 }
 
-/** An events row read with JSONB_AS_TEXT: data and metadata as the JSON text PostgreSQL sent. */
-type EventTextRow = Omit<EventRow, 'data' | 'metadata'> & { data: string; metadata: string };
-
-/**
- * A stored event whose data stays text until something reads `data`: then parsed once and made an own data property
- * like any other, so copies (spread) and comparisons see it. The metadata is small and every caller reads it: parsed.
- */
-function toRecordedEventWithJson(row: EventTextRow): RecordedEvent {
-  return {
-    id: row.event_id,
-    streamId: row.stream_id,
-    version: row.version,
-    type: row.type,
-    dataJson: row.data,
-    get data(): Record<string, unknown> {
-      return ownData(this, JSON.parse(row.data) as Record<string, unknown>);
-    },
-    set data(value: Record<string, unknown>) {
-      ownData(this, value);
-    },
-    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
-    recordedAt: row.recorded_at,
-    checkpoint: checkpointOf(row),
-  };
-}
-
-function ownData(event: RecordedEvent, value: Record<string, unknown>): Record<string, unknown> {
-  Object.defineProperty(event, 'data', { value, enumerable: true, writable: true, configurable: true });
-  return value;
-}
-
 function toRecordedEvent(row: EventRow): RecordedEvent {
   return {
     id: row.event_id,
@@ -624,12 +584,11 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
     data: row.data,
     metadata: row.metadata,
     recordedAt: row.recorded_at,
-    checkpoint: checkpointOf(row),
+    checkpoint: encodePgCheckpoint({
+      transactionId: BigInt(row.transaction_id),
+      globalPosition: BigInt(row.global_position),
+    }),
   };
-}
-
-function checkpointOf(row: Pick<EventRow, 'transaction_id' | 'global_position'>): Checkpoint {
-  return encodePgCheckpoint({ transactionId: BigInt(row.transaction_id), globalPosition: BigInt(row.global_position) });
 }
 
 /** Maps driver errors onto the port's codes; anything unexpected passes through unchanged. */
