@@ -25,6 +25,23 @@ describe('canonicalIso8601 (the fast path of @IsISO8601)', () => {
     );
   });
 
+  it('given a timestamp with one character swapped for a separator, a digit or anything else, answers as validator does wherever it answers', () => {
+    const swapped = fc
+      .tuple(fc.date({ min: new Date('1000-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), fc.nat(), fc.constantFrom('x', '.', '-', ':', 'T', 'Z', '5', ' ', '+', '٣'))
+      .map(([date, at, character]) => {
+        const text = date.toISOString();
+        const index = at % text.length;
+        return `${text.slice(0, index)}${character}${text.slice(index + 1)}`;
+      });
+    fc.assert(
+      fc.property(swapped, fc.constantFrom(...OPTIONS), (value, options) => {
+        const answer = canonicalIso8601(value, options);
+        if (answer !== undefined) expect({ value, answer }).toEqual({ value, answer: isISO8601(value, options) });
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
   it('answers every timestamp toISOString writes for years 1000-9999, so the fast path is the one taken', () => {
     fc.assert(
       fc.property(fc.date({ min: new Date('1000-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (date) => {
