@@ -76,7 +76,7 @@ function compile(target: Class, schema: string | undefined): ClassCheck {
 /** The constraint's function, behind the answer this file gives itself for the common case where it has one. */
 function withFastPath(name: string, validate: ConstraintCheck['validate'], constraints: unknown[]): ConstraintCheck['validate'] {
   if (name === IS_ISO8601) return withIso8601FastPath(validate);
-  if (name === MAX_LENGTH) return withMaxLengthFastPath(validate);
+  if (name === MAX_LENGTH) return withMaxLengthFastPath(validate, constraints);
   if (name === MATCHES) return withMatchesFastPath(validate, constraints);
   return validate;
 }
@@ -106,8 +106,9 @@ function withIso8601FastPath(validate: ConstraintCheck['validate']): ConstraintC
  * character with its presentation selector as one, so its length is never more than `.length`; a longer string is
  * validator's to count (its two regular expressions allocated an array per call, whatever the string).
  */
-function withMaxLengthFastPath(validate: ConstraintCheck['validate']): ConstraintCheck['validate'] {
-  return (value, args) => (typeof value === 'string' && value.length <= (args.constraints[0] as number) ? true : validate(value, args));
+function withMaxLengthFastPath(validate: ConstraintCheck['validate'], [max]: unknown[]): ConstraintCheck['validate'] {
+  if (typeof max !== 'number') return validate;
+  return (value, args) => (typeof value === 'string' && value.length <= max ? true : validate(value, args));
 }
 
 function nestedSchemaOf(metadata: { target: { name: string } | string } | undefined): string | undefined {
