@@ -8,7 +8,7 @@
 import { Client } from 'pg';
 import { accountStreamId } from '@tally/ledger-events';
 import { BALANCE_CHANGED_CHANNEL, changedAccounts } from '@tally/ledger-read-models';
-import { parsePrometheusText, samplesOf } from '@tally/metrics';
+import { parsePrometheusText, samplesOf, sumOf } from '@tally/metrics';
 import { authHeaders, grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, usageRequestItem, waitForBalances, type BenchRun } from './bench.harness';
 import { startIngest } from './http.bench';
 import { ledgerBacklog, waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
@@ -45,6 +45,19 @@ export interface LatencyResult {
    * and the projection).
    */
   stages?: { toLedger: StageLatency; toRelay: StageLatency; toBalance: StageLatency };
+  /**
+   * The garbage collector's pauses in the two ledger processes while the load ran (prom-client's
+   * nodejs_gc_duration_seconds, every kind): each pause stops that process's event loop, so it delays every message in
+   * flight there. Undefined for a process whose /metrics could not be read.
+   */
+  pauses?: { ledger?: GcPauses; projector?: GcPauses };
+}
+
+export interface GcPauses {
+  /** Milliseconds paused per second of the run. */
+  msPerSecond: number;
+  perSecond: number;
+  meanMs: number;
 }
 
 export interface StageLatency {
@@ -156,6 +169,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
 
   const { send: sendEvents, stop } = await sender(ctx, stage, path);
   const cacheBefore = await accountCacheCounters(stage.ledger.base);
+  const gcBefore = await Promise.all([gcTotals(stage.ledger.base), gcTotals(stage.projector.base)]);
   try {
     const inFlight = new Set<Promise<void>>();
     let sent = 0;
@@ -187,6 +201,8 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     await Promise.all(inFlight);
     const producedSeconds = (performance.now() - t0) / 1000;
     const achievedRate = total / producedSeconds;
+    const gcAfter = await Promise.all([gcTotals(stage.ledger.base), gcTotals(stage.projector.base)]);
+    const pauses = { ledger: gcPauses(gcBefore[0], gcAfter[0]), projector: gcPauses(gcBefore[1], gcAfter[1]) };
     const backlogAtEnd = await ledgerBacklog(ctx, stage);
     log(`  → produced ${total} events at ${achievedRate.toFixed(0)}/s; ledger backlog ${backlogAtEnd}; waiting for it to drain`);
 
@@ -227,11 +243,14 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
       toRelay: { p50: relayStats.p50, p99: relayStats.p99 },
       toBalance: { p50: balanceStats.p50, p99: balanceStats.p99 },
     };
-    const result = { rate, rateReason, accounts: accounts.length, distribution, cacheHitRatio, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages };
+    const result = { rate, rateReason, accounts: accounts.length, distribution, cacheHitRatio, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages, pauses };
     const hits = cacheHitRatio === undefined ? 'unknown' : `${(100 * cacheHitRatio).toFixed(1)}%`;
     log(`  → ${stats.n} samples: p50 ${stats.p50.toFixed(0)} ms, p95 ${stats.p95.toFixed(0)} ms, p99 ${stats.p99.toFixed(0)} ms, max ${stats.max.toFixed(0)} ms (missed ${result.missed}); drained in ${drainSeconds.toFixed(1)} s; account cache hits ${hits}`);
     const part = (name: string, { p50, p99 }: StageLatency) => `${name} p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`;
     log(`    of which ${part('ack → ledger transaction', stages.toLedger)}; ${part('→ relay published', stages.toRelay)}; ${part('→ balance', stages.toBalance)} (n=${ledgerStats.n})`);
+    const paused = (name: string, p: GcPauses | undefined) =>
+      p ? `${name} ${p.msPerSecond.toFixed(0)} ms/s (${p.perSecond.toFixed(1)} pauses/s, mean ${p.meanMs.toFixed(1)} ms)` : `${name} unknown`;
+    log(`    garbage collector pauses while producing: ${paused('ledger', pauses.ledger)}; ${paused('projector', pauses.projector)}`);
     return result;
   } finally {
     await Promise.all([listener.end(), watcher.disconnect(), stop()]);
@@ -253,6 +272,31 @@ async function accountCacheCounters(base: string): Promise<CacheCounters | undef
   } catch {
     return undefined;
   }
+}
+
+interface GcTotals {
+  seconds: number;
+  count: number;
+  at: number;
+}
+
+/** The process's garbage collector pauses so far, all kinds (prom-client's default metrics); undefined if unreadable. */
+async function gcTotals(base: string): Promise<GcTotals | undefined> {
+  try {
+    const samples = parsePrometheusText(await (await fetch(`${base}/metrics`)).text());
+    const count = sumOf(samples, 'nodejs_gc_duration_seconds_count');
+    return count > 0 ? { seconds: sumOf(samples, 'nodejs_gc_duration_seconds_sum'), count, at: performance.now() } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function gcPauses(before: GcTotals | undefined, after: GcTotals | undefined): GcPauses | undefined {
+  if (!before || !after || after.at <= before.at) return undefined;
+  const seconds = (after.at - before.at) / 1000;
+  const count = after.count - before.count;
+  const pausedMs = (after.seconds - before.seconds) * 1000;
+  return { msPerSecond: pausedMs / seconds, perSecond: count / seconds, meanMs: count > 0 ? pausedMs / count : 0 };
 }
 
 function hitRatio(before: CacheCounters | undefined, after: CacheCounters | undefined): number | undefined {

@@ -25,7 +25,10 @@ function record() {
   const delayMs = Number(process.env.HEAP_SAMPLE_DELAY_MS ?? 4000);
   const sampleMs = Number(process.env.HEAP_SAMPLE_MS ?? 12000);
   const file = path.join(process.env.HEAP_SAMPLE_DIR ?? '/tmp', `heap-${process.pid}.heapprofile`);
-  const options = { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
+  // HEAP_SAMPLE_SURVIVORS=1: only objects that survived a scavenge (promoted, or still alive at the end): what makes
+  // scavenges long (each copies what survives) and fills the old generation.
+  const survivors = process.env.HEAP_SAMPLE_SURVIVORS === '1';
+  const options = { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !survivors };
   setTimeout(() => session.post('HeapProfiler.startSampling', options), delayMs).unref();
   setTimeout(() => {
     session.post('HeapProfiler.stopSampling', (error, result) => {

@@ -101,7 +101,7 @@ export class LedgerProjection {
          RETURNING account_id
        )
        ${this.options.notify === false ? 'SELECT count(*) FROM changed' : notifyBalancesChanged('changed')}`,
-      [JSON.stringify(transactions), JSON.stringify(usageRecords), JSON.stringify(balances)],
+      [jsonParameter(transactions), jsonParameter(usageRecords), jsonParameter(balances)],
     );
     for (const correction of corrections) await this.applyCorrection(tx, correction);
   }
@@ -160,3 +160,12 @@ export class LedgerProjection {
 
 /** The tables a rebuild empties, in an order that respects nothing but readability (there are no FKs). */
 export const READ_MODEL_TABLES = ['balances', 'ledger_transactions', 'usage_records'] as const;
+
+/**
+ * A `json` parameter as its UTF-8 bytes (pg sends a Buffer in binary format, which for json is the text itself): the
+ * text is garbage at once, and the bytes the query keeps until PostgreSQL answers live outside V8's heap, so no
+ * scavenge copies them while the statement runs (as strings they were most of what the projector's scavenges copied).
+ */
+function jsonParameter(rows: readonly object[]): Buffer {
+  return Buffer.from(JSON.stringify(rows));
+}

@@ -68,6 +68,21 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       expect(await store.readStream(stream())).toEqual([]);
     });
 
+    it('keeps text beyond ASCII, escapes and large numbers exactly, through a single append and a batch of streams', async () => {
+      const data = { note: 'café ☕ 𝄞 Ω', quote: 'say "hi"\\n\ttab', control: '\u0001\u001f', big: '123456789012345678901234567890', n: 2 ** 53 - 1 };
+      const metadata = { actor: 'ключ-テスト', schemaVersion: 2 };
+      const [single, first, second] = [stream(), stream(), stream()];
+      // Numeric expected versions: PostgreSQL's one-statement append (a new stream, then an existing one).
+      await store.append({ streamId: single, expectedVersion: 0, events: [event('Noted', data, metadata)] });
+      await store.append({ streamId: single, expectedVersion: 1, events: [event('Noted', data, metadata)] });
+      await store.appendMany([
+        { streamId: first, expectedVersion: 'no_stream', events: [event('Noted', data, metadata), event('Noted', { ...data, n: 2 })] },
+        { streamId: second, expectedVersion: 'no_stream', events: [event('Noted', data, metadata)] },
+      ]);
+      const read = [...(await store.readStream(single)), ...(await store.readStream(first)), ...(await store.readStream(second))];
+      expect(read.map((e) => [e.data, e.metadata])).toEqual([[data, metadata], [data, metadata], [data, metadata], [{ ...data, n: 2 }, {}], [data, metadata]]);
+    });
+
     it('reads several streams at once, each from its own version, exactly as readStream reads each', async () => {
       const [long, short, empty] = [stream(), stream(), stream()];
       await store.append({ streamId: long, expectedVersion: 'no_stream', events: [event('A'), event('B'), event('C')] });

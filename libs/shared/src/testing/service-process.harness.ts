@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { appendFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { freePort, TEST_PORTAL_TOKEN_SECRET, waitFor } from './index';
 
 export interface ServiceProcess {
@@ -79,6 +80,13 @@ export async function startServiceProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
+  // SERVICE_LOG_DIR: each service's output also goes to <dir>/<app>-<pid>.log as it comes (e.g. with
+  // SERVICE_NODE_ARGS=--trace-gc-nvp, the garbage collector's own account of each pause in a bench run).
+  const logDir = process.env.SERVICE_LOG_DIR;
+  if (logDir) {
+    const file = join(logDir, `${app}-${child.pid}.log`);
+    for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => appendFileSync(file, chunk));
+  }
   child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
