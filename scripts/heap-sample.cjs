@@ -7,6 +7,7 @@
 //   Processes whose WORKERS contain HEAP_SAMPLE_WORKERS (default: commands) sample from HEAP_SAMPLE_DELAY_MS (4000)
 //   after start for HEAP_SAMPLE_MS (12000) and write HEAP_SAMPLE_DIR (/tmp)/heap-<pid>.heapprofile (Chrome DevTools
 //   opens it). A process stopped earlier writes nothing: keep the window inside the phase (BENCH_EVENTS=150000 helps).
+//   HEAP_SAMPLE_SURVIVORS=1 samples only the objects that survived a scavenge (what each scavenge copies: its pause).
 //
 //   Summarise, the sampled bytes by allocating function:
 //     node scripts/heap-sample.cjs /tmp/heap-1234.heapprofile [top]
@@ -52,7 +53,7 @@ function summarise(file, top) {
     }
     stack.push(...(node.children ?? []));
   }
-  console.log(`${(total / 1e6).toFixed(0)} MB sampled (collected objects included)`);
+  console.log(`${(total / 1e6).toFixed(0)} MB sampled (collected objects included, unless recorded with HEAP_SAMPLE_SURVIVORS=1)`);
   for (const [where, size] of [...bytes].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     console.log(`${((100 * size) / total).toFixed(1).padStart(5)}%  ${where}`);
   }
