@@ -8,7 +8,7 @@
 import { Client } from 'pg';
 import { accountStreamId } from '@tally/ledger-events';
 import { BALANCE_CHANGED_CHANNEL, changedAccounts } from '@tally/ledger-read-models';
-import { parsePrometheusText, samplesOf, sumOf } from '@tally/metrics';
+import { parsePrometheusText, samplesOf, sumOf, type PrometheusSample } from '@tally/metrics';
 import { authHeaders, grantCredits, knobs, log, performance, sleep, summarize, usageEnvelope, usageRequestItem, waitForBalances, type BenchRun } from './bench.harness';
 import { startIngest } from './http.bench';
 import { ledgerBacklog, waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
@@ -168,8 +168,10 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
   await joined; // it reads from the end: production must not start before it has its partitions
 
   const { send: sendEvents, stop } = await sender(ctx, stage, path);
-  const cacheBefore = await accountCacheCounters(stage.ledger.base);
-  const gcBefore = await Promise.all([gcTotals(stage.ledger.base), gcTotals(stage.projector.base)]);
+  // One scrape of each ledger process: the ledger's gives the cache counters and the GC pauses so far.
+  const [ledgerBefore, projectorBefore] = await Promise.all([scrapeMetrics(stage.ledger.base), scrapeMetrics(stage.projector.base)]);
+  const cacheBefore = accountCacheCounters(ledgerBefore);
+  const gcBefore = [gcTotals(ledgerBefore), gcTotals(projectorBefore)];
   try {
     const inFlight = new Set<Promise<void>>();
     let sent = 0;
@@ -201,7 +203,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     await Promise.all(inFlight);
     const producedSeconds = (performance.now() - t0) / 1000;
     const achievedRate = total / producedSeconds;
-    const gcAfter = await Promise.all([gcTotals(stage.ledger.base), gcTotals(stage.projector.base)]);
+    const gcAfter = (await Promise.all([scrapeMetrics(stage.ledger.base), scrapeMetrics(stage.projector.base)])).map(gcTotals);
     const pauses = { ledger: gcPauses(gcBefore[0], gcAfter[0]), projector: gcPauses(gcBefore[1], gcAfter[1]) };
     const backlogAtEnd = await ledgerBacklog(ctx, stage);
     log(`  → produced ${total} events at ${achievedRate.toFixed(0)}/s; ledger backlog ${backlogAtEnd}; waiting for it to drain`);
@@ -209,7 +211,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     // Wait for the ledger to drain (late samples count with their real latency, and the next phase starts on
     // an idle ledger); a sample that never shows up is reported as missed, not silently dropped.
     const drainSeconds = await waitForLedgerIdle(ctx, stage);
-    const cacheAfter = await accountCacheCounters(stage.ledger.base);
+    const cacheAfter = accountCacheCounters(await scrapeMetrics(stage.ledger.base));
     const cacheHitRatio = hitRatio(cacheBefore, cacheAfter);
     const settleDeadline = performance.now() + 5_000;
     while (notifiedAt.size < sampleCount && performance.now() < settleDeadline) await sleep(100);
@@ -262,16 +264,27 @@ interface CacheCounters {
   misses: number;
 }
 
-/** The ledger's account cache counters from its /metrics (the process serving `base`); undefined if unreadable. */
-async function accountCacheCounters(base: string): Promise<CacheCounters | undefined> {
+/** A process's /metrics (the process serving `base`) when it was read; undefined if unreadable. */
+interface Scrape {
+  samples: PrometheusSample[];
+  at: number;
+}
+
+async function scrapeMetrics(base: string): Promise<Scrape | undefined> {
   try {
     const samples = parsePrometheusText(await (await fetch(`${base}/metrics`)).text());
-    const [hits] = samplesOf(samples, 'tally_ledger_account_cache_hits_total');
-    const [misses] = samplesOf(samples, 'tally_ledger_account_cache_misses_total');
-    return hits && misses ? { hits: hits.value, misses: misses.value } : undefined;
+    return { samples, at: performance.now() };
   } catch {
     return undefined;
   }
+}
+
+/** The ledger's account cache counters; undefined if unreadable. */
+function accountCacheCounters(scrape: Scrape | undefined): CacheCounters | undefined {
+  if (!scrape) return undefined;
+  const [hits] = samplesOf(scrape.samples, 'tally_ledger_account_cache_hits_total');
+  const [misses] = samplesOf(scrape.samples, 'tally_ledger_account_cache_misses_total');
+  return hits && misses ? { hits: hits.value, misses: misses.value } : undefined;
 }
 
 interface GcTotals {
@@ -281,14 +294,10 @@ interface GcTotals {
 }
 
 /** The process's garbage collector pauses so far, all kinds (prom-client's default metrics); undefined if unreadable. */
-async function gcTotals(base: string): Promise<GcTotals | undefined> {
-  try {
-    const samples = parsePrometheusText(await (await fetch(`${base}/metrics`)).text());
-    const count = sumOf(samples, 'nodejs_gc_duration_seconds_count');
-    return count > 0 ? { seconds: sumOf(samples, 'nodejs_gc_duration_seconds_sum'), count, at: performance.now() } : undefined;
-  } catch {
-    return undefined;
-  }
+function gcTotals(scrape: Scrape | undefined): GcTotals | undefined {
+  if (!scrape) return undefined;
+  const count = sumOf(scrape.samples, 'nodejs_gc_duration_seconds_count');
+  return count > 0 ? { seconds: sumOf(scrape.samples, 'nodejs_gc_duration_seconds_sum'), count, at: scrape.at } : undefined;
 }
 
 function gcPauses(before: GcTotals | undefined, after: GcTotals | undefined): GcPauses | undefined {

@@ -30,7 +30,7 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { measureBalanceLatency, chooseLatencyRates, type GcPauses, type LatencyResult } from './balance-latency.bench';
+import { measureBalanceLatency, chooseLatencyRates, type GcPauses, type LatencyResult, type StageLatency } from './balance-latency.bench';
 import { measureAccountLoad, type AccountLoadResult } from './account-load.bench';
 import { measureParsing, measurePartitioning, type ParsingResult, type PartitioningResult } from './contract-parsing.bench';
 import { measureReadAll, type ReadAllResult } from './event-store.bench';
@@ -180,7 +180,7 @@ function table(r: Results): Row[] {
       met: l.p99 <= 250 && l.missed === 0 ? 'yes' : 'no',
     });
     if (l.stages) {
-      const stage = ({ p50, p99 }: { p50: number; p99: number }) => `${ms(p50)} / ${ms(p99)}`;
+      const stage = ({ p50, p99 }: StageLatency) => `${ms(p50)} / ${ms(p99)}`;
       const paused = (p: GcPauses | undefined) => (p ? `${num(p.msPerSecond)} ms/s (mean ${ms(p.meanMs)})` : 'unknown');
       rows.push({
         figure: '  of which p50 / p99: ack → ledger tx; → relayed; → balance',
