@@ -51,6 +51,20 @@ export interface LatencyResult {
    * flight there. Undefined for a process whose /metrics could not be read.
    */
   pauses?: { ledger?: GcPauses; projector?: GcPauses };
+  /**
+   * The two ledger processes' Kafka consumers while the load ran (tally_kafka_consumer_wait_seconds and
+   * batch_duration_seconds, every group of the process): how long a partition's chunk waited before its transaction
+   * began (the consumer's cycle: the fetch and the transactions before it), and how long that transaction took.
+   */
+  consumers?: { ledger?: ConsumerCycle; projector?: ConsumerCycle };
+}
+
+/** A process's consumer transactions over a run; p99s are the upper bound of the histogram bucket they fall in. */
+export interface ConsumerCycle {
+  /** Chunks committed per second (a transaction shared by several partitions counts once per partition). */
+  chunksPerSecond: number;
+  wait: { meanMs: number; p99Ms: number };
+  transaction: { meanMs: number; p99Ms: number };
 }
 
 export interface GcPauses {
@@ -203,8 +217,9 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     await Promise.all(inFlight);
     const producedSeconds = (performance.now() - t0) / 1000;
     const achievedRate = total / producedSeconds;
-    const gcAfter = (await Promise.all([scrapeMetrics(stage.ledger.base), scrapeMetrics(stage.projector.base)])).map(gcTotals);
-    const pauses = { ledger: gcPauses(gcBefore[0], gcAfter[0]), projector: gcPauses(gcBefore[1], gcAfter[1]) };
+    const [ledgerAfter, projectorAfter] = await Promise.all([scrapeMetrics(stage.ledger.base), scrapeMetrics(stage.projector.base)]);
+    const pauses = { ledger: gcPauses(gcBefore[0], gcTotals(ledgerAfter)), projector: gcPauses(gcBefore[1], gcTotals(projectorAfter)) };
+    const consumers = { ledger: consumerCycle(ledgerBefore, ledgerAfter), projector: consumerCycle(projectorBefore, projectorAfter) };
     const backlogAtEnd = await ledgerBacklog(ctx, stage);
     log(`  → produced ${total} events at ${achievedRate.toFixed(0)}/s; ledger backlog ${backlogAtEnd}; waiting for it to drain`);
 
@@ -245,7 +260,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
       toRelay: { p50: relayStats.p50, p99: relayStats.p99 },
       toBalance: { p50: balanceStats.p50, p99: balanceStats.p99 },
     };
-    const result = { rate, rateReason, accounts: accounts.length, distribution, cacheHitRatio, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages, pauses };
+    const result = { rate, rateReason, accounts: accounts.length, distribution, cacheHitRatio, achievedRate, seconds, samples: stats.n, missed: sampleCount - stats.n, backlogAtEnd, drainSeconds, p50: stats.p50, p95: stats.p95, p99: stats.p99, max: stats.max, stages, pauses, consumers };
     const hits = cacheHitRatio === undefined ? 'unknown' : `${(100 * cacheHitRatio).toFixed(1)}%`;
     log(`  → ${stats.n} samples: p50 ${stats.p50.toFixed(0)} ms, p95 ${stats.p95.toFixed(0)} ms, p99 ${stats.p99.toFixed(0)} ms, max ${stats.max.toFixed(0)} ms (missed ${result.missed}); drained in ${drainSeconds.toFixed(1)} s; account cache hits ${hits}`);
     const part = (name: string, { p50, p99 }: StageLatency) => `${name} p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`;
@@ -253,6 +268,12 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     const paused = (name: string, p: GcPauses | undefined) =>
       p ? `${name} ${p.msPerSecond.toFixed(0)} ms/s (${p.perSecond.toFixed(1)} pauses/s, mean ${p.meanMs.toFixed(1)} ms)` : `${name} unknown`;
     log(`    garbage collector pauses while producing: ${paused('ledger', pauses.ledger)}; ${paused('projector', pauses.projector)}`);
+    const cycle = (name: string, c: ConsumerCycle | undefined) =>
+      c
+        ? `${name} ${c.chunksPerSecond.toFixed(0)} chunks/s, each waited mean ${c.wait.meanMs.toFixed(0)} ms (p99 ≤ ${c.wait.p99Ms.toFixed(0)}) ` +
+          `before its transaction, which took mean ${c.transaction.meanMs.toFixed(0)} ms (p99 ≤ ${c.transaction.p99Ms.toFixed(0)})`
+        : `${name} unknown`;
+    log(`    consumer transactions while producing: ${cycle('ledger', consumers.ledger)}; ${cycle('projector', consumers.projector)}`);
     return result;
   } finally {
     await Promise.all([listener.end(), watcher.disconnect(), stop()]);
@@ -306,6 +327,44 @@ function gcPauses(before: GcTotals | undefined, after: GcTotals | undefined): Gc
   const count = after.count - before.count;
   const pausedMs = (after.seconds - before.seconds) * 1000;
   return { msPerSecond: pausedMs / seconds, perSecond: count / seconds, meanMs: count > 0 ? pausedMs / count : 0 };
+}
+
+interface HistogramTotals {
+  count: number;
+  sum: number;
+  /** Cumulative count by upper bound (`le`), summed over every label set. */
+  buckets: Map<number, number>;
+}
+
+/** One histogram of the scrape, every label set added up; undefined if unreadable. */
+function histogramTotals(scrape: Scrape | undefined, name: string): HistogramTotals | undefined {
+  if (!scrape) return undefined;
+  const buckets = new Map<number, number>();
+  for (const { labels, value } of samplesOf(scrape.samples, `${name}_bucket`)) {
+    const le = labels.le === '+Inf' ? Infinity : Number(labels.le);
+    buckets.set(le, (buckets.get(le) ?? 0) + value);
+  }
+  return { count: sumOf(scrape.samples, `${name}_count`), sum: sumOf(scrape.samples, `${name}_sum`), buckets };
+}
+
+/** What a histogram of seconds observed between two scrapes: the count, the mean and the bucket bound of the p99, in ms. */
+function observedBetween(before: HistogramTotals | undefined, after: HistogramTotals | undefined): { count: number; meanMs: number; p99Ms: number } | undefined {
+  if (!before || !after) return undefined;
+  const count = after.count - before.count;
+  if (count <= 0) return undefined;
+  const bounds = [...after.buckets.keys()].sort((a, b) => a - b);
+  const p99 = bounds.find((le) => (after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0) >= 0.99 * count) ?? Infinity;
+  return { count, meanMs: ((after.sum - before.sum) / count) * 1000, p99Ms: p99 * 1000 };
+}
+
+function consumerCycle(before: Scrape | undefined, after: Scrape | undefined): ConsumerCycle | undefined {
+  const wait = observedBetween(histogramTotals(before, 'tally_kafka_consumer_wait_seconds'), histogramTotals(after, 'tally_kafka_consumer_wait_seconds'));
+  const transaction = observedBetween(
+    histogramTotals(before, 'tally_kafka_consumer_batch_duration_seconds'),
+    histogramTotals(after, 'tally_kafka_consumer_batch_duration_seconds'),
+  );
+  if (!before || !after || !wait || !transaction) return undefined;
+  return { chunksPerSecond: wait.count / ((after.at - before.at) / 1000), wait, transaction };
 }
 
 function hitRatio(before: CacheCounters | undefined, after: CacheCounters | undefined): number | undefined {

@@ -30,7 +30,7 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { measureBalanceLatency, chooseLatencyRates, type GcPauses, type LatencyResult, type StageLatency } from './balance-latency.bench';
+import { measureBalanceLatency, chooseLatencyRates, type ConsumerCycle, type GcPauses, type LatencyResult, type StageLatency } from './balance-latency.bench';
 import { measureAccountLoad, type AccountLoadResult } from './account-load.bench';
 import { measureParsing, measurePartitioning, type ParsingResult, type PartitioningResult } from './contract-parsing.bench';
 import { measureReadAll, type ReadAllResult } from './event-store.bench';
@@ -186,6 +186,17 @@ function table(r: Results): Row[] {
         figure: '  of which p50 / p99: ack → ledger tx; → relayed; → balance',
         value: `${stage(l.stages.toLedger)}; ${stage(l.stages.toRelay)}; ${stage(l.stages.toBalance)}`,
         rawLimit: `GC pauses: ledger ${paused(l.pauses?.ledger)}, projector ${paused(l.pauses?.projector)}`,
+        target: '—',
+        met: '—',
+      });
+    }
+    if (l.consumers) {
+      const cycle = (c: ConsumerCycle | undefined) =>
+        c ? `${ms(c.wait.meanMs)} (≤ ${ms(c.wait.p99Ms)}) / ${ms(c.transaction.meanMs)} (≤ ${ms(c.transaction.p99Ms)})` : 'unknown';
+      rows.push({
+        figure: '  of which consumers, mean (p99 ≤): waited; in transaction',
+        value: `ledger ${cycle(l.consumers.ledger)}; projector ${cycle(l.consumers.projector)}`,
+        rawLimit: '—',
         target: '—',
         met: '—',
       });

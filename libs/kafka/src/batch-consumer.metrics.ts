@@ -92,13 +92,23 @@ const batchDuration = histogram({
   buckets: LATENCY_BUCKETS_SECONDS,
 });
 
+const waitBeforeTransaction = histogram({
+  name: 'tally_kafka_consumer_wait_seconds',
+  help:
+    "How long a partition's chunk waited before the transaction that committed it began, from its oldest message's broker timestamp: " +
+    "the fetch, the group's earlier transactions and the event loop. With batch_duration: where a message's time from produce to commit goes.",
+  labelNames: ['group', 'topic'],
+  buckets: LATENCY_BUCKETS_SECONDS,
+});
+
 /** Counters of one consumer group, bound to their labels once (the hot path increments per batch, never per message). */
 export class ConsumerCounters {
   private readonly partitions = new Map<string, { batches: ReturnType<typeof batches.labels>; messages: ReturnType<typeof messages.labels> }>();
 
   constructor(private readonly groupId: string) {}
 
-  committed(topic: string, partition: number, applied: number, seconds: number): void {
+  /** A chunk committed: `seconds` its transaction took, `waitedSeconds` its oldest message waited before that began. */
+  committed(topic: string, partition: number, applied: number, seconds: number, waitedSeconds: number): void {
     const key = `${topic}:${partition}`;
     let bound = this.partitions.get(key);
     if (!bound) {
@@ -109,6 +119,7 @@ export class ConsumerCounters {
     bound.batches.inc();
     if (applied > 0) bound.messages.inc(applied);
     batchDuration.observe({ group: this.groupId, topic }, seconds);
+    waitBeforeTransaction.observe({ group: this.groupId, topic }, waitedSeconds);
   }
 
   failed(topic: string, partition: number, error: unknown): void {

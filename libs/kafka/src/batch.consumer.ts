@@ -587,6 +587,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private async applyInTransaction(parts: ChunkPart[]): Promise<void> {
     const { pool, offsetsSchema, hooks } = this.options;
     const startedAt = process.hrtime.bigint();
+    const startedAtMs = Date.now();
     const tx = await pool.connect();
     const outcomes: PartOutcome[] = [];
     const afterCommit: Array<() => void | Promise<void>> = [];
@@ -621,10 +622,12 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
     this.counters.transactions += 1;
     for (const { ref, chunk } of parts) this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
-    for (const { part: { ref }, lastOffset, applied, deadLetters } of outcomes) {
+    for (const { part: { ref, chunk }, lastOffset, applied, deadLetters } of outcomes) {
       this.counters.applied += applied;
       this.counters.deadLettered += deadLetters.length;
-      this.metrics.committed(ref.topic, ref.partition, applied, seconds);
+      // Broker timestamps are another machine's clock (or the producer's): a message "from the future" waited 0.
+      const waitedMs = Math.max(0, startedAtMs - Number(chunk[0].timestamp));
+      this.metrics.committed(ref.topic, ref.partition, applied, seconds, Number.isFinite(waitedMs) ? waitedMs / 1000 : 0);
       this.logger.debug({ ...ref, lastOffset, applied, deadLettered: deadLetters.length, partitionsInTransaction: parts.length }, 'batch committed');
     }
     for (const effect of afterCommit) {

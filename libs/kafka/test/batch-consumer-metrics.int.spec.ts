@@ -76,6 +76,12 @@ it('counts applied messages, dead letters by reason and failures by error class;
     expect(age.value).toBeGreaterThanOrEqual(0);
     expect(age.value).toBeLessThan(120);
     expect(sumOf(samples, 'tally_kafka_consumer_batch_duration_seconds_count', ours)).toBeGreaterThanOrEqual(1);
+    // The messages were produced before the consumer joined its group and the first two attempts were rolled back and
+    // backed off (≥ 50 ms each): the chunk that committed waited at least that long, from its oldest message's timestamp.
+    const waits = sumOf(samples, 'tally_kafka_consumer_wait_seconds_count', ours);
+    expect(waits).toBeGreaterThanOrEqual(1);
+    expect(sumOf(samples, 'tally_kafka_consumer_wait_seconds_sum', ours)).toBeGreaterThanOrEqual(0.1);
+    expect(sumOf(samples, 'tally_kafka_consumer_wait_seconds_sum', ours) / waits).toBeLessThan(120);
   } finally {
     await consumer.stop();
   }
