@@ -52,6 +52,12 @@ export const knobs = {
    * stays in every service's memory (ledger RSS 771 against 712 MB compiled, with 100,000 accounts) and skews the RSS figures.
    */
   runtime: process.env.BENCH_RUNTIME === 'source' ? ('source' as const) : ('compiled' as const),
+  /**
+   * The two ledger processes' WORKERS (README: the deployment recommended for 2 cores), to compare other splits, e.g.
+   * BENCH_LEDGER_WORKERS=commands BENCH_PROJECTOR_WORKERS=relay,projection; the ledger validates them at start.
+   */
+  ledgerWorkers: process.env.BENCH_LEDGER_WORKERS ?? 'commands,relay',
+  projectorWorkers: process.env.BENCH_PROJECTOR_WORKERS ?? 'projection',
   /** Comma-separated subset of phases to run (bench/main.ts lists them). */
   only: (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean),
 };

@@ -14,7 +14,7 @@ export interface LedgerStage {
   schema: string;
   env: Record<string, string>;
   ledger: ServiceProcess;
-  /** The same app with WORKERS=projection: the read models on the second core. */
+  /** The same app with WORKERS=projection (BENCH_PROJECTOR_WORKERS): the read models on the second core. */
   projector: ServiceProcess;
   accounts: string[];
 }
@@ -24,18 +24,18 @@ export const accountId = (i: number) => `acct-${i}`;
 export async function setUpLedger(ctx: BenchRun): Promise<LedgerStage> {
   const schema = await ctx.createSchema('ledger');
   // The deployment the README recommends for a 2-core machine: one process decides and relays, one projects.
-  const env: Record<string, string> = { ...ctx.ledgerEnv(schema), WORKERS: 'commands,relay' };
+  const env: Record<string, string> = { ...ctx.ledgerEnv(schema), WORKERS: knobs.ledgerWorkers };
   await ctx.createTopics([
     env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC,
   ]);
   const ledger = await ctx.startService('ledger', env);
-  const projector = await ctx.startService('ledger', { ...env, WORKERS: 'projection' });
+  const projector = await ctx.startService('ledger', { ...env, WORKERS: knobs.projectorWorkers });
   const accounts = Array.from({ length: knobs.accounts }, (_, i) => accountId(i));
   const t0 = performance.now();
   // Plenty of credits: the run measures debits from a bucket, not overdraft (each debit costs ~0.0003 credits).
   await grantCredits(ledger.base, accounts, '1000');
   await waitForBalances(ctx.pool, schema, accounts);
-  log(`granted credits to ${accounts.length} accounts in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(`granted credits to ${accounts.length} accounts in ${((performance.now() - t0) / 1000).toFixed(1)} s (ledger processes: WORKERS=${knobs.ledgerWorkers} and ${knobs.projectorWorkers})`);
   return { schema, env, ledger, projector, accounts };
 }
 
