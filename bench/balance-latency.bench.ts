@@ -59,12 +59,27 @@ export interface LatencyResult {
   consumers?: { ledger?: ConsumerCycle; projector?: ConsumerCycle };
 }
 
-/** A process's consumer transactions over a run; p99s are the upper bound of the histogram bucket they fall in. */
+/** A process's consumer transactions over a run. */
 export interface ConsumerCycle {
   /** Chunks committed per second (a transaction shared by several partitions counts once per partition). */
   chunksPerSecond: number;
-  wait: { meanMs: number; p99Ms: number };
-  transaction: { meanMs: number; p99Ms: number };
+  wait: Observed;
+  transaction: Observed;
+}
+
+/**
+ * What a histogram of seconds observed, in ms: the mean, and the p99 as the upper bound of the bucket it falls in, or,
+ * past the last finite bucket (`p99Above`), that bucket's bound as a lower bound.
+ */
+export interface Observed {
+  meanMs: number;
+  p99Ms: number;
+  p99Above?: boolean;
+}
+
+/** "≤ 250 ms", or "> 10 s" past the last bucket. */
+export function p99Bound({ p99Ms, p99Above }: Observed, format: (ms: number) => string): string {
+  return `${p99Above ? '>' : '≤'} ${format(p99Ms)}`;
 }
 
 export interface GcPauses {
@@ -268,10 +283,11 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     const paused = (name: string, p: GcPauses | undefined) =>
       p ? `${name} ${p.msPerSecond.toFixed(0)} ms/s (${p.perSecond.toFixed(1)} pauses/s, mean ${p.meanMs.toFixed(1)} ms)` : `${name} unknown`;
     log(`    garbage collector pauses while producing: ${paused('ledger', pauses.ledger)}; ${paused('projector', pauses.projector)}`);
+    const whole = (value: number) => value.toFixed(0);
     const cycle = (name: string, c: ConsumerCycle | undefined) =>
       c
-        ? `${name} ${c.chunksPerSecond.toFixed(0)} chunks/s, each waited mean ${c.wait.meanMs.toFixed(0)} ms (p99 ≤ ${c.wait.p99Ms.toFixed(0)}) ` +
-          `before its transaction, which took mean ${c.transaction.meanMs.toFixed(0)} ms (p99 ≤ ${c.transaction.p99Ms.toFixed(0)})`
+        ? `${name} ${c.chunksPerSecond.toFixed(0)} chunks/s, each waited mean ${c.wait.meanMs.toFixed(0)} ms (p99 ${p99Bound(c.wait, whole)}) ` +
+          `before its transaction, which took mean ${c.transaction.meanMs.toFixed(0)} ms (p99 ${p99Bound(c.transaction, whole)})`
         : `${name} unknown`;
     log(`    consumer transactions while producing: ${cycle('ledger', consumers.ledger)}; ${cycle('projector', consumers.projector)}`);
     return result;
@@ -347,14 +363,15 @@ function histogramTotals(scrape: Scrape | undefined, name: string): HistogramTot
   return { count: sumOf(scrape.samples, `${name}_count`), sum: sumOf(scrape.samples, `${name}_sum`), buckets };
 }
 
-/** What a histogram of seconds observed between two scrapes: the count, the mean and the bucket bound of the p99, in ms. */
-function observedBetween(before: HistogramTotals | undefined, after: HistogramTotals | undefined): { count: number; meanMs: number; p99Ms: number } | undefined {
+/** What a histogram of seconds observed between two scrapes, and how many observations. */
+function observedBetween(before: HistogramTotals | undefined, after: HistogramTotals | undefined): (Observed & { count: number }) | undefined {
   if (!before || !after) return undefined;
   const count = after.count - before.count;
   if (count <= 0) return undefined;
-  const bounds = [...after.buckets.keys()].sort((a, b) => a - b);
-  const p99 = bounds.find((le) => (after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0) >= 0.99 * count) ?? Infinity;
-  return { count, meanMs: ((after.sum - before.sum) / count) * 1000, p99Ms: p99 * 1000 };
+  const bounds = [...after.buckets.keys()].filter(Number.isFinite).sort((a, b) => a - b);
+  const p99 = bounds.find((le) => (after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0) >= 0.99 * count);
+  const meanMs = ((after.sum - before.sum) / count) * 1000;
+  return p99 === undefined ? { count, meanMs, p99Ms: (bounds[bounds.length - 1] ?? 0) * 1000, p99Above: true } : { count, meanMs, p99Ms: p99 * 1000 };
 }
 
 function consumerCycle(before: Scrape | undefined, after: Scrape | undefined): ConsumerCycle | undefined {

@@ -30,7 +30,7 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { measureBalanceLatency, chooseLatencyRates, type ConsumerCycle, type GcPauses, type LatencyResult, type StageLatency } from './balance-latency.bench';
+import { measureBalanceLatency, chooseLatencyRates, p99Bound, type ConsumerCycle, type GcPauses, type LatencyResult, type StageLatency } from './balance-latency.bench';
 import { measureAccountLoad, type AccountLoadResult } from './account-load.bench';
 import { measureParsing, measurePartitioning, type ParsingResult, type PartitioningResult } from './contract-parsing.bench';
 import { measureReadAll, type ReadAllResult } from './event-store.bench';
@@ -192,9 +192,9 @@ function table(r: Results): Row[] {
     }
     if (l.consumers) {
       const cycle = (c: ConsumerCycle | undefined) =>
-        c ? `${ms(c.wait.meanMs)} (≤ ${ms(c.wait.p99Ms)}) / ${ms(c.transaction.meanMs)} (≤ ${ms(c.transaction.p99Ms)})` : 'unknown';
+        c ? `${ms(c.wait.meanMs)} (${p99Bound(c.wait, ms)}) / ${ms(c.transaction.meanMs)} (${p99Bound(c.transaction, ms)})` : 'unknown';
       rows.push({
-        figure: '  of which consumers, mean (p99 ≤): waited; in transaction',
+        figure: '  of which consumers, mean (p99 bucket): waited; in transaction',
         value: `ledger ${cycle(l.consumers.ledger)}; projector ${cycle(l.consumers.projector)}`,
         rawLimit: '—',
         target: '—',
