@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
-import { PostgresEventStore, ensureSchema, type NewEvent, type UnitOfWork } from '@tally/event-store';
+import { PostgresEventStore, ensureSchema, type NewEvent } from '@tally/event-store';
 import { initialState, type AccountCommand, type AccountState } from '@tally/ledger-domain';
 import { systemClock } from '@tally/shared';
-import { countStatements, createTestSchema, testDatabaseUrl } from '@tally/testing';
+import { createTestSchema, testDatabaseUrl } from '@tally/testing';
 import { AccountRepository } from '../src/accounts/account.repository';
 import { accountStreamId } from '@tally/ledger-events';
 import type { LedgerConfig } from '../src/config/ledger.config';
@@ -80,45 +80,4 @@ describe('HTTP commands on a busy account', () => {
     expect(failed).toEqual([]);
     expect(done).toBe(15);
   }, 60_000);
-
-  /**
-   * The consumer's batch, in the transaction that stores its Kafka offsets, reads the stream versions it decides on
-   * with a lock: no other writer moves those accounts before it commits, and its append is one statement.
-   */
-  it("waits for a consumer's batch on the account, which locked its streams when it read them and appended in one statement", async () => {
-    const [known, fresh] = ['batch-lock-known', 'batch-lock-fresh'];
-    const http = new AccountRepository(store, config, systemClock);
-    const before = (await http.execute(grant(known, 'before'), 'before')).version; // the account opened, and a grant
-    const consumer = new AccountRepository(store, config, systemClock);
-
-    const tx = await pool.connect();
-    let late: Promise<unknown> | undefined;
-    try {
-      await tx.query('BEGIN');
-      const unitOfWork = store.joinTransaction?.(tx) as UnitOfWork;
-      const statements = countStatements(tx);
-      const { saved, refused } = await consumer.executeBatch(
-        [
-          { command: grant(known, 'a'), commandKey: 'a' },
-          { command: grant(fresh, 'b'), commandKey: 'b' },
-          { command: grant(known, 'c'), commandKey: 'c' },
-        ],
-        unitOfWork,
-      );
-      expect(statements()).toBe(2); // the versions, locked; the append
-      expect(refused).toEqual([]);
-      expect([...saved].map(([accountId, { version }]) => [accountId, version]).sort()).toEqual([[fresh, 2], [known, before + 2]].sort());
-
-      const taken = await pool.query(`SELECT 1 FROM ${schema.schema}.streams WHERE stream_id = $1 FOR UPDATE NOWAIT`, [accountStreamId(known)]).catch((e: unknown) => e);
-      expect(taken).toMatchObject({ code: '55P03' }); // lock_not_available while the batch's transaction lasts
-      // An HTTP command on the same account now waits for the batch, then decides on what it appended.
-      late = http.execute(grant(known, 'after'), 'after');
-      await tx.query('COMMIT');
-    } finally {
-      tx.release();
-    }
-    expect(await late).toMatchObject({ version: before + 3 });
-    expect((await store.readStream(accountStreamId(known))).map((e) => e.data.grantId ?? e.type)).toEqual(['AccountOpened', 'before', 'a', 'c', 'after']);
-    expect((await store.readStream(accountStreamId(fresh))).map((e) => e.data.grantId ?? e.type)).toEqual(['AccountOpened', 'b']);
-  });
 });
