@@ -83,11 +83,6 @@ export interface AppendOptions {
   savepoint?: boolean;
 }
 
-export interface StreamVersionsOptions {
-  /** Lock the streams for the rest of the unit of work (see streamVersions); ignored without one. */
-  lock?: boolean;
-}
-
 /**
  * Two ways to get exactly-once effects from at-least-once input (README, "Money and exactly-once"):
  * - Shared transaction: a store that can join the caller's transaction has `joinTransaction`; appends made with
@@ -110,13 +105,9 @@ export interface EventStore {
   appendMany(reqs: AppendRequest[], unitOfWork?: UnitOfWork, options?: AppendOptions): Promise<AppendResult[]>;
   /**
    * Each stream's current version (its last event's; 0 for an empty or missing stream), for every id asked.
-   * With a unit of work, as that transaction sees them; without `lock`, locking nothing. With `lock` (a unit of work
-   * only), the streams that exist are locked until the unit of work ends, so no other writer moves them: a caller
-   * that decides on these versions and appends to these streams in the same unit of work needs no further check,
-   * and the store appends in one statement (PostgreSQL). A stream missing now is created by that append, and
-   * fails it as a conflict if another writer created it meanwhile.
+   * With a unit of work, as that transaction sees them (and without locking anything).
    */
-  streamVersions(streamIds: string[], unitOfWork?: UnitOfWork, options?: StreamVersionsOptions): Promise<Map<string, number>>;
+  streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>>;
   readStream(streamId: string, opts?: { fromVersion?: number; toVersion?: number }): Promise<RecordedEvent[]>;
   /**
    * Several streams at once, each from its own version (a stream asked for twice, from the lower one), in version

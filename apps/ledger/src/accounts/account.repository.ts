@@ -364,13 +364,12 @@ export class AccountRepository {
   }
 
   /**
-   * Current stream versions, from the store. In the consumer's unit of work the query runs in it and locks the
-   * streams until it ends, so the batch's append needs no further check (one statement); otherwise it joins the event
-   * loop turn's shared query.
+   * Current stream versions, from the store. In the consumer's unit of work the query runs in it; otherwise it
+   * joins the event loop turn's shared query.
    */
   private async storedVersions(accountIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
     if (unitOfWork) {
-      const stored = await this.store.streamVersions(accountIds.map(accountStreamId), unitOfWork, { lock: true });
+      const stored = await this.store.streamVersions(accountIds.map(accountStreamId), unitOfWork);
       return new Map([...stored].map(([streamId, version]) => [accountIdOfStream(streamId), version]));
     }
     const versions = await Promise.all(accountIds.map((accountId) => this.versions.load(accountId)));

@@ -6,7 +6,6 @@ import { START, type Checkpoint, type EventStore, type NewEvent, type RecordedEv
 import { EventStoreErrorCode, isEventStoreError } from '../event-store.errors';
 import { createEventStore } from '../event-store.provider';
 import { deliveredToAnother, describeEventStoreContract } from '../testing';
-import { countStatements } from '@tally/testing';
 import { PostgresEventStore } from './postgres-event-store.adapter';
 import { ensureSchema } from './postgres-schema.migration';
 import { createEventStoreMigration } from './migrations/1763700000000-create-event-store';
@@ -166,82 +165,6 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     expect(await store.readStream(s2)).toHaveLength(1);
     const { rows } = await pool.query(`SELECT "offset" FROM "${schema}".consumer_offsets WHERE topic_partition = $1`, [s1]);
     expect(rows).toEqual([{ offset: '42' }]);
-  });
-
-  it('streamVersions with lock holds the streams until the unit of work ends, and the append on those versions is one statement', async () => {
-    const [existing, missing] = [`lock-${randomUUID()}`, `lock-${randomUUID()}`];
-    await store.append({ streamId: existing, expectedVersion: 'no_stream', events: [event('A'), event('B')] });
-    const tx = await pool.connect();
-    try {
-      await tx.query('BEGIN');
-      const unitOfWork = join(store, tx);
-      expect(await store.streamVersions([missing, existing], unitOfWork, { lock: true })).toEqual(new Map([[missing, 0], [existing, 2]]));
-      // Another writer cannot take the existing stream's row while the unit of work lasts.
-      const taken = await pool.query(`SELECT 1 FROM "${schema}".streams WHERE stream_id = $1 FOR UPDATE NOWAIT`, [existing]).catch((e: unknown) => e);
-      expect(taken).toMatchObject({ code: '55P03' }); // lock_not_available
-
-      const statements = countStatements(tx);
-      const results = await store.appendMany(
-        [
-          { streamId: existing, expectedVersion: 2, events: [event('C')] },
-          { streamId: missing, expectedVersion: 'no_stream', events: [event('X'), event('Y')] },
-          { streamId: existing, expectedVersion: 3, events: [event('D')] },
-        ],
-        unitOfWork,
-        { savepoint: false },
-      );
-      expect(statements()).toBe(1);
-      expect(results).toEqual([
-        { streamId: existing, nextExpectedVersion: 3, duplicate: false },
-        { streamId: missing, nextExpectedVersion: 2, duplicate: false },
-        { streamId: existing, nextExpectedVersion: 4, duplicate: false },
-      ]);
-      // The streams stay locked at the versions this append left: the next append is one statement again.
-      const next = countStatements(tx);
-      await store.appendMany([{ streamId: missing, expectedVersion: 2, events: [event('Z')] }], unitOfWork, { savepoint: false });
-      expect(next()).toBe(1);
-      await tx.query('COMMIT');
-    } finally {
-      tx.release();
-    }
-    expect((await store.readStream(existing)).map((e) => [e.version, e.type])).toEqual([[1, 'A'], [2, 'B'], [3, 'C'], [4, 'D']]);
-    expect((await store.readStream(missing)).map((e) => [e.version, e.type])).toEqual([[1, 'X'], [2, 'Y'], [3, 'Z']]);
-    expect(await store.streamVersions([existing, missing])).toEqual(new Map([[existing, 4], [missing, 3]]));
-  });
-
-  it('after a lock, an append that does not fit it answers as without one: a conflict, a duplicate, a reused id, a stream created meanwhile', async () => {
-    const [stream, other, created] = [`lock-${randomUUID()}`, `lock-${randomUUID()}`, `lock-${randomUUID()}`];
-    const [a, b] = [event('A'), event('B')];
-    await store.append({ streamId: stream, expectedVersion: 'no_stream', events: [a, b] });
-    const tx = await pool.connect();
-    try {
-      await tx.query('BEGIN');
-      const unitOfWork = join(store, tx);
-      await store.streamVersions([stream, other, created], unitOfWork, { lock: true });
-      // Not the locked version: the usual conflict (the savepoint keeps the transaction usable).
-      const conflict = await store.appendMany([{ streamId: stream, expectedVersion: 1, events: [event('C')] }], unitOfWork).catch((e: unknown) => e);
-      expect(isEventStoreError(conflict, EventStoreErrorCode.WRONG_EXPECTED_VERSION)).toBe(true);
-      // The stored events again at their own positions (a retry after a crash): a duplicate, nothing written.
-      expect(await store.appendMany([{ streamId: stream, expectedVersion: 0, events: [a, b] }], unitOfWork)).toEqual([
-        { streamId: stream, nextExpectedVersion: 2, duplicate: true },
-      ]);
-      // At the locked version, but with an id stored elsewhere: refused, and the other stream's event is not written.
-      const reused = await store
-        .appendMany([{ streamId: other, expectedVersion: 0, events: [event('O')] }, { streamId: stream, expectedVersion: 2, events: [a] }], unitOfWork)
-        .catch((e: unknown) => e);
-      expect(isEventStoreError(reused, EventStoreErrorCode.IDEMPOTENCY_CONFLICT)).toBe(true);
-      // A stream missing when locked (so not locked) that another writer creates meanwhile: a conflict, not an overwrite.
-      await store.append({ streamId: created, expectedVersion: 'no_stream', events: [event('theirs')] });
-      const raced = await store.appendMany([{ streamId: created, expectedVersion: 'no_stream', events: [event('ours')] }], unitOfWork).catch((e: unknown) => e);
-      expect(isEventStoreError(raced, EventStoreErrorCode.WRONG_EXPECTED_VERSION)).toBe(true);
-      await store.appendMany([{ streamId: stream, expectedVersion: 2, events: [event('C')] }], unitOfWork);
-      await tx.query('COMMIT');
-    } finally {
-      tx.release();
-    }
-    expect((await store.readStream(stream)).map((e) => e.type)).toEqual(['A', 'B', 'C']);
-    expect(await store.readStream(other)).toEqual([]);
-    expect((await store.readStream(created)).map((e) => e.type)).toEqual(['theirs']);
   });
 
   it('reads events by id from any stream, as a joined transaction sees them, and refuses an id that is not a uuid', async () => {
@@ -485,3 +408,4 @@ function join(store: EventStore, tx: PoolClient): UnitOfWork {
   if (!store.joinTransaction) throw new Error('the store offers no joinTransaction');
   return store.joinTransaction(tx);
 }
+

@@ -11,7 +11,6 @@ import type {
   RecordedEvent,
   SqlTransaction,
   StreamRead,
-  StreamVersionsOptions,
   Subscription,
   SubscribeToAllOptions,
   UnitOfWork,
@@ -90,7 +89,7 @@ export class PostgresEventStore implements EventStore {
   private readonly notifyDebounceMs: number;
   private readonly subscriptions = new SubscriptionRegistry();
   /** The transactions behind the units of work this store made (only this store can resolve its handles). */
-  private readonly joined = new WeakMap<UnitOfWork, JoinedWork>();
+  private readonly joined = new WeakMap<UnitOfWork, PoolClient>();
   readonly joinTransaction?: (tx: SqlTransaction) => UnitOfWork;
   /** When a single append last notified, and the trailing notification pending (see mayNotifyNow). */
   private lastNotifyAt = Number.NEGATIVE_INFINITY;
@@ -111,18 +110,14 @@ export class PostgresEventStore implements EventStore {
   /** The caller's pg PoolClient, inside BEGIN: we neither begin nor commit it. */
   private join(tx: SqlTransaction): UnitOfWork {
     const unitOfWork = Object.freeze({}) as UnitOfWork;
-    this.joined.set(unitOfWork, { client: asPoolClient(tx), locked: new Map() });
+    this.joined.set(unitOfWork, asPoolClient(tx));
     return unitOfWork;
   }
 
-  private workOf(unitOfWork: UnitOfWork): JoinedWork {
-    const work = this.joined.get(unitOfWork);
-    if (!work) throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'unit of work not made by this store (joinTransaction)');
-    return work;
-  }
-
   private clientOf(unitOfWork: UnitOfWork): PoolClient {
-    return this.workOf(unitOfWork).client;
+    const client = this.joined.get(unitOfWork);
+    if (!client) throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'unit of work not made by this store (joinTransaction)');
+    return client;
   }
 
   async append(req: AppendRequest): Promise<AppendResult> {
@@ -139,20 +134,15 @@ export class PostgresEventStore implements EventStore {
     validateAppendRequests(reqs);
     if (reqs.length === 0) return [];
     if (unitOfWork !== undefined) {
-      const work = this.workOf(unitOfWork);
-      const { client } = work;
-      const write = async () => (await this.appendLocked(work, reqs)) ?? this.appendInTransaction(work, reqs);
-      if (options.savepoint === false) return write().catch((e: unknown) => Promise.reject(toEventStoreError(e)));
+      const client = this.clientOf(unitOfWork);
+      if (options.savepoint === false) return this.appendInTransaction(client, reqs).catch((e: unknown) => Promise.reject(toEventStoreError(e)));
       await client.query(`SAVEPOINT ${SAVEPOINT}`);
       try {
-        const results = await write();
+        const results = await this.appendInTransaction(client, reqs);
         await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
         return results;
       } catch (e) {
         await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`).catch(() => undefined);
-        // What the call locked and wrote is undone, and what it learnt may be with it: the next append takes the long
-        // way (locks and reads the versions again), never a version this savepoint held.
-        work.locked.clear();
         throw toEventStoreError(e);
       }
     }
@@ -162,7 +152,7 @@ export class PostgresEventStore implements EventStore {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      const results = await this.appendInTransaction({ client, locked: new Map() }, reqs);
+      const results = await this.appendInTransaction(client, reqs);
       await client.query('COMMIT');
       return results;
     } catch (e) {
@@ -173,33 +163,17 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  async streamVersions(streamIds: string[], unitOfWork?: UnitOfWork, options: StreamVersionsOptions = {}): Promise<Map<string, number>> {
+  async streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
     const versions = new Map(streamIds.map((streamId) => [streamId, 0]));
     if (streamIds.length === 0) return versions;
-    const work = unitOfWork === undefined ? undefined : this.workOf(unitOfWork);
-    const lock = work !== undefined && options.lock === true;
+    const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
     try {
-      // Locking: existing rows in the one order every writer locks streams in (sortedUnique; see appendInTransaction).
-      const { rows } = await (work?.client ?? this.pool).query<{ stream_id: string; version: number }>(
-        lock
-          ? {
-              name: this.statementName('lock-stream-versions'),
-              text: `SELECT s.stream_id, s.version FROM unnest($1::text[]) WITH ORDINALITY AS u(stream_id, ord)
-                       JOIN ${this.streams} AS s ON s.stream_id = u.stream_id
-                      ORDER BY u.ord FOR UPDATE OF s`,
-              values: [sortedUnique(streamIds)],
-            }
-          : {
-              name: this.statementName('stream-versions'),
-              text: `SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($1::text[])`,
-              values: [streamIds],
-            },
-      );
+      const { rows } = await client.query<{ stream_id: string; version: number }>({
+        name: this.statementName('stream-versions'),
+        text: `SELECT stream_id, version FROM ${this.streams} WHERE stream_id = ANY($1::text[])`,
+        values: [streamIds],
+      });
       for (const row of rows) versions.set(row.stream_id, row.version);
-      if (lock) {
-        const existing = new Set(rows.map((row) => row.stream_id));
-        for (const [streamId, version] of versions) work.locked.set(streamId, { version, exists: existing.has(streamId) });
-      }
       return versions;
     } catch (e) {
       throw toEventStoreError(e);
@@ -297,7 +271,7 @@ export class PostgresEventStore implements EventStore {
    *    tailing subscribers (delivered at COMMIT, and only if it commits).
    * Several requests for one stream apply in call order, each on the version the previous one left.
    */
-  private async appendInTransaction({ client, locked }: JoinedWork, reqs: AppendRequest[]): Promise<AppendResult[]> {
+  private async appendInTransaction(client: PoolClient, reqs: AppendRequest[]): Promise<AppendResult[]> {
     const writing = sortedUnique(reqs.filter((req) => req.events.length > 0).map((req) => req.streamId));
     const written = new Set(writing);
     const checking = sortedUnique(reqs.filter((req) => req.events.length === 0 && !written.has(req.streamId)).map((req) => req.streamId));
@@ -340,14 +314,7 @@ export class PostgresEventStore implements EventStore {
       versions.set(req.streamId, current + req.events.length);
       results.push({ streamId: req.streamId, nextExpectedVersion: current + req.events.length, duplicate: false });
     }
-    // Every stream here is now locked by this transaction, at the version it has once the events are in.
-    const lockedAt = () => {
-      for (const [streamId, version] of versions) locked.set(streamId, { version, exists: true });
-    };
-    if (events.length === 0) {
-      lockedAt();
-      return results;
-    }
+    if (events.length === 0) return results;
 
     const moved = sortedUnique(events.map((row) => row.streamId));
     await client.query({
@@ -359,61 +326,6 @@ export class PostgresEventStore implements EventStore {
        SELECT pg_notify($4, '')`,
       values: [moved, moved.map((streamId) => versions.get(streamId)), eventRowsJson(events), notifyChannel(this.schema)],
     });
-    lockedAt();
-    return results;
-  }
-
-  /**
-   * The append after streamVersions locked its streams in this unit of work (the ledger's consumer: it locks the
-   * versions it decides on), in one statement: create the streams that were missing, move the others, insert the
-   * events, notify; all of it only if none of the event ids is stored yet. Answers undefined, having written
-   * nothing, when that does not hold or does not apply (a stream not locked here, an expected version that is not
-   * the locked one, a stored event id): appendInTransaction then decides, duplicates included, as without the lock.
-   */
-  private async appendLocked(work: JoinedWork, reqs: AppendRequest[]): Promise<AppendResult[] | undefined> {
-    if (work.locked.size === 0) return undefined;
-    const versions = new Map<string, number>();
-    const results: AppendResult[] = [];
-    const events: { streamId: string; version: number; event: NewEvent }[] = [];
-    for (const req of reqs) {
-      const known = work.locked.get(req.streamId);
-      if (!known) return undefined;
-      const current = versions.get(req.streamId) ?? known.version;
-      if (!matches(req.expectedVersion, current)) return undefined;
-      req.events.forEach((event, i) => events.push({ streamId: req.streamId, version: current + i + 1, event }));
-      versions.set(req.streamId, current + req.events.length);
-      results.push({ streamId: req.streamId, nextExpectedVersion: current + req.events.length, duplicate: false });
-    }
-    if (events.length === 0) return results;
-
-    const written = sortedUnique(events.map((row) => row.streamId));
-    const created = written.filter((streamId) => !(work.locked.get(streamId) as LockedStream).exists);
-    const moved = written.filter((streamId) => (work.locked.get(streamId) as LockedStream).exists);
-    const fresh = 'WHERE NOT EXISTS (SELECT 1 FROM stored)';
-    const { rows: [outcome] } = await work.client.query<{ stored: boolean }>({
-      name: this.statementName('append-locked'),
-      text: `WITH stored AS (
-         SELECT 1 FROM ${this.events} WHERE event_id = ANY($1::uuid[]) LIMIT 1
-       ), created AS (
-         INSERT INTO ${this.streams} (stream_id, version)
-         SELECT u.stream_id, u.version FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS u(stream_id, version, ord) ${fresh} ORDER BY u.ord
-       ), moved AS (
-         UPDATE ${this.streams} AS s SET version = u.version
-           FROM unnest($4::text[], $5::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id AND NOT EXISTS (SELECT 1 FROM stored)
-       ), inserted AS (${this.insertEventsSql(6, fresh)})
-       SELECT EXISTS (SELECT 1 FROM stored) AS stored, (SELECT pg_notify($7, '') ${fresh}) AS notified`,
-      values: [
-        events.map(({ event }) => event.id.toLowerCase()),
-        created,
-        created.map((streamId) => versions.get(streamId)),
-        moved,
-        moved.map((streamId) => versions.get(streamId)),
-        eventRowsJson(events),
-        notifyChannel(this.schema),
-      ],
-    });
-    if (outcome.stored) return undefined;
-    for (const streamId of written) work.locked.set(streamId, { version: versions.get(streamId) as number, exists: true });
     return results;
   }
 
@@ -608,18 +520,6 @@ class ListenWakeUp implements WakeUpSource {
   }
 }
 
-/** A transaction the caller opened (joinTransaction), and the streams it has locked at the versions it knows. */
-interface JoinedWork {
-  client: PoolClient;
-  locked: Map<string, LockedStream>;
-}
-
-/** `exists`: the stream's row is there (locked); false: it was missing when locked, and an append creates it. */
-interface LockedStream {
-  version: number;
-  exists: boolean;
-}
-
 interface StoredPlace {
   stream_id: string;
   version: number;
@@ -707,16 +607,6 @@ export function toEventStoreError(e: unknown): unknown {
   // Duck-typed: socket errors may come from another realm (e.g. under Jest), failing `instanceof Error`.
   if (e instanceof EventStoreError || typeof e !== 'object' || e === null || !('message' in e)) return e;
   const { code, constraint, message } = e as Error & { code?: string; constraint?: string };
-  if (code === '23505' && (constraint === 'streams_pkey' || constraint === 'events_pkey')) {
-    // A stream missing when this unit of work locked its streams was created by another writer since (its row or its
-    // first positions were taken first, whichever the statement reached first).
-    return new EventStoreError(
-      EventStoreErrorCode.WRONG_EXPECTED_VERSION,
-      'concurrent creation of the stream',
-      { actual: null, detail: (e as { detail?: string }).detail },
-      { cause: e },
-    );
-  }
   if (code === '23505' && constraint === 'events_event_id_key') {
     // Two writers appended the same event id at the same time (the stream row lock does not cover a brand new
     // stream or another stream). Retrying resolves it: the retry sees a duplicate or a real conflict.

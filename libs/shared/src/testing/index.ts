@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Client, type PoolClient } from 'pg';
+import { Client } from 'pg';
 
 /** Helpers for integration tests that run against the real PostgreSQL and Kafka started by scripts/infra.sh. */
 export const testDatabaseUrl = (): string => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tally_test';
@@ -54,20 +54,3 @@ export * from './json-schema-arbitrary.fixtures';
 export * from './openapi-fuzz.fixtures';
 export * from './openapi-fuzz.harness';
 export * from './ledger-test-env.fixtures';
-
-/**
- * Counts the statements `client` sends from now on (how many round trips a call took); the returned function stops
- * counting and answers. Instrumentation of the real client: every statement still goes to PostgreSQL.
- */
-export function countStatements(client: PoolClient): () => number {
-  const query = client.query;
-  let sent = 0;
-  client.query = ((...args: Parameters<PoolClient['query']>) => {
-    sent += 1;
-    return (query as (...a: unknown[]) => unknown).apply(client, args);
-  }) as PoolClient['query'];
-  return () => {
-    client.query = query;
-    return sent;
-  };
-}
