@@ -21,7 +21,8 @@ export type LedgerErrorCode =
   | 'GRANT_NOT_FOUND'
   | 'ALREADY_VOIDED'
   | 'GRANT_NOT_VOIDABLE'
-  | 'TOO_MANY_STREAMS';
+  | 'TOO_MANY_STREAMS'
+  | 'SHUTTING_DOWN';
 
 export class LedgerError extends AppError<LedgerErrorCode> {}
 
@@ -44,6 +45,8 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   PORTAL_DISABLED: 503,
   // A portal token's account has PORTAL_STREAMS_PER_ACCOUNT live balance streams open on this instance (Retry-After).
   TOO_MANY_STREAMS: 429,
+  // This instance is stopping (SIGTERM): a live balance stream asked for now is refused (Retry-After); another answers.
+  SHUTTING_DOWN: 503,
   // Corrections (README "Corrections"): what is corrected does not exist, or the correction conflicts with what was done.
   USAGE_NOT_FOUND: 404,
   GRANT_NOT_FOUND: 404,

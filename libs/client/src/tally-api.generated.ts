@@ -1493,7 +1493,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
+            /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE, SHUTTING_DOWN */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (2) */
@@ -1503,7 +1503,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SHUTTING_DOWN";
                     };
                 };
             };

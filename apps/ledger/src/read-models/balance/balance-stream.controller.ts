@@ -1,4 +1,4 @@
-import { Controller, Get, Param, Req, Res } from '@nestjs/common';
+import { Controller, Get, Param, Req, Res, type OnModuleDestroy } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors, ApiIdParam, hijackReply, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
@@ -14,14 +14,27 @@ export const PORTAL_STREAMS_PER_ACCOUNT = 5;
 @ApiBearerAuth()
 @ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/balance/stream')
-export class BalanceStreamController {
+export class BalanceStreamController implements OnModuleDestroy {
   /** Open streams per account, of portal tokens only (service keys are the operator's and rate-limited already). */
   private readonly portalStreams = new Map<string, number>();
+  /** How to end each open stream (a stream leaves the set when it closes). */
+  private readonly open = new Set<() => void>();
+  private stopping = false;
 
   constructor(
     private readonly balances: BalanceReadRepository,
     private readonly notifications: BalanceNotifications,
   ) {}
+
+  /**
+   * Shutting down (SIGTERM): open streams end, so their clients reconnect (to another instance, `retry:` 3 s) and the
+   * HTTP server can close, where it would otherwise wait for every credits page to close; new ones are refused.
+   * Before the server closes: Nest runs this hook first.
+   */
+  onModuleDestroy(): void {
+    this.stopping = true;
+    for (const end of [...this.open]) end();
+  }
 
   /** Server-sent events: `event: balance` with the current balance, then again after every change. */
   @Get()
@@ -32,13 +45,14 @@ export class BalanceStreamController {
     description: 'An event stream: `event: balance`, `id:` the stream version, `data:` the projected balance (JSON); a comment line every 15 s',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
-  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'], 429: ['TOO_MANY_STREAMS'] })
+  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'], 429: ['TOO_MANY_STREAMS'], 503: ['SHUTTING_DOWN'] })
   async stream(
     @Param('accountId') accountId: string,
     @PortalGrantOf() portal: PortalGrant | undefined,
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
+    if (this.stopping) throw new LedgerError('SHUTTING_DOWN', 'This ledger instance is shutting down; open the stream again (another instance answers).');
     await this.balances.require(accountId);
     if (portal && (this.portalStreams.get(accountId) ?? 0) >= PORTAL_STREAMS_PER_ACCOUNT) {
       void reply.header('Retry-After', '5');
@@ -72,9 +86,12 @@ export class BalanceStreamController {
     const expiry = portal ? setTimeout(() => res.end(), Math.max(0, portal.expiresAt.getTime() - Date.now())) : undefined;
     if (portal) this.portalStreams.set(accountId, (this.portalStreams.get(accountId) ?? 0) + 1);
     let closed = false;
+    const end = () => res.end();
+    this.open.add(end);
     const close = () => {
       if (closed) return;
       closed = true;
+      this.open.delete(end);
       clearInterval(heartbeat);
       clearTimeout(expiry);
       unsubscribe();
@@ -87,6 +104,8 @@ export class BalanceStreamController {
     res.on('close', close);
     res.on('error', close);
     if (req.socket.destroyed) close();
+    // A stream that got past the check above while shutdown began ends like the others.
+    if (this.stopping) end();
 
     const current = await this.balances.find(accountId).catch(() => undefined);
     if (current) send(current);

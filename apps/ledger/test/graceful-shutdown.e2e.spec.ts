@@ -1,0 +1,50 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServiceProcess, waitFor, type ServiceProcess } from '@tally/testing';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings } from './ledger.harness';
+
+/**
+ * A rolling deploy sends SIGTERM to a ledger whose users have their credits page open: every page holds a live
+ * balance stream (server-sent events) that never ends on its own. The ledger ends those streams (their clients
+ * reconnect, to another instance) and exits, rather than waiting for the pages to close until the orchestrator's
+ * SIGKILL.
+ */
+describe('ledger shutdown with live balance streams open', () => {
+  const { env, topics } = ledgerTestSettings();
+  let schema: string;
+  let drop: () => Promise<void>;
+  let ledger: ServiceProcess | undefined;
+
+  beforeAll(async () => {
+    ({ schema, drop } = await createTestSchema('ledger_shutdown'));
+    await createTopics(topics);
+  });
+
+  afterAll(async () => {
+    await ledger?.kill('SIGKILL');
+    await drop?.();
+  });
+
+  it('ends the open streams and exits on SIGTERM', async () => {
+    const service = (ledger = await startServiceProcess('ledger', { ...env, DATABASE_SCHEMA: schema }, 90_000));
+    const api = json(service.base);
+    expect((await api.post('/v1/accounts/acct-page/grants', { reason: 'test grant', idempotencyKey: 'g', amount: '10' })).status).toBe(201);
+    await waitFor(async () => (await api.get('/v1/accounts/acct-page/balance')).status === 200, 30_000);
+
+    const response = await fetch(`${service.base}/v1/accounts/acct-page/balance/stream`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!text.includes('"available":"10"')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended before its first balance: ${text}`);
+      text += new TextDecoder().decode(value);
+    }
+
+    // The stream ends from the server's side (done, or the connection dropped) and the process exits, well within
+    // a deploy's grace period; without that, both wait for the page to close.
+    const streamEnded = (async () => {
+      for (;;) if ((await reader.read()).done) return;
+    })().catch(() => undefined);
+    const shutdown = Promise.all([streamEnded, service.kill('SIGTERM')]).then(() => 'exited');
+    expect(await Promise.race([shutdown, sleep(30_000).then(() => 'still running 30 s after SIGTERM')])).toBe('exited');
+  }, 120_000);
+});
