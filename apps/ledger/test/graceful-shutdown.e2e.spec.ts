@@ -45,6 +45,9 @@ describe('ledger shutdown with live balance streams open', () => {
       for (;;) if ((await reader.read()).done) return;
     })().catch(() => undefined);
     const shutdown = Promise.all([streamEnded, service.kill('SIGTERM')]).then(() => 'exited');
-    expect(await Promise.race([shutdown, sleep(30_000).then(() => 'still running 30 s after SIGTERM')])).toBe('exited');
+    const bound = new AbortController();
+    const tooLong = sleep(30_000, 'still running 30 s after SIGTERM', { signal: bound.signal }).catch(() => 'cancelled');
+    expect(await Promise.race([shutdown, tooLong])).toBe('exited');
+    bound.abort();
   }, 120_000);
 });
