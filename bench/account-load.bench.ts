@@ -4,14 +4,23 @@
  * authorization on that account has to load it; the second finds it cached. Issue 17's target is ≤ 50 ms for a
  * 100,000-event stream: the ledger snapshots long streams (ACCOUNT_SNAPSHOT_EVERY), so the load reads the snapshot
  * and the events after it; with ACCOUNT_SNAPSHOT_EVERY=0 it reads and folds the whole stream.
+ *
+ * The restarted process first serves one authorization on a short account (two events): a fresh process's first
+ * request pays once for what any account would (its first database connections, code not compiled yet; 22–50 ms on
+ * this machine, session 21), and that is printed on its own, so the long account's figure is its load.
  */
 import { authHeaders, grantCredits, knobs, log, performance, type BenchRun } from './bench.harness';
 import { preProduce, waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
 
 export interface AccountLoadResult {
   streamEvents: number;
-  /** The first authorization after the restart: the account's load (read + fold) plus one HTTP round trip. */
+  /**
+   * The account's first authorization after the restart, the process having served one on another account: its load
+   * (read + fold) plus one HTTP round trip.
+   */
   coldMs: number;
+  /** The restarted process's very first authorization, on a 2-event account: what a fresh process pays once. */
+  firstRequestMs: number;
   /** The next one, account cached: the HTTP round trip and the decision alone. */
   warmMs: number;
   /** The version of the account's snapshot when the ledger restarted (undefined: none, the whole stream is folded). */
@@ -29,7 +38,8 @@ async function authorizeOnce(base: string, accountId: string): Promise<number> {
 export async function measureAccountLoad(ctx: BenchRun, stage: LedgerStage): Promise<AccountLoadResult> {
   const streamEvents = knobs.streamEvents;
   const accountId = `long-stream-${ctx.id}`;
-  await grantCredits(stage.ledger.base, [accountId], '100000');
+  const shortAccountId = `short-stream-${ctx.id}`;
+  await grantCredits(stage.ledger.base, [accountId, shortAccountId], '100000');
   log(`account load: ${streamEvents} usage events for one account, then a cold ledger`);
   const producer = await ctx.producer();
   await preProduce(producer, stage.env.USAGE_EVENTS_TOPIC, [accountId], streamEvents, `long-${ctx.id}`);
@@ -48,14 +58,15 @@ export async function measureAccountLoad(ctx: BenchRun, stage: LedgerStage): Pro
   if (!(stream >= streamEvents)) throw new Error(`the stream of ${accountId} has ${stream} events, expected ≥ ${streamEvents}`);
   await stage.ledger.kill();
   stage.ledger = await ctx.startService('ledger', stage.env);
+  const firstRequestMs = await authorizeOnce(stage.ledger.base, shortAccountId);
   const coldMs = await authorizeOnce(stage.ledger.base, accountId);
   const warmMs = await authorizeOnce(stage.ledger.base, accountId);
-  log(`  → stream of ${stream} events, snapshot at ${snapshotVersion ?? 'none'}: first authorization ${coldMs.toFixed(0)} ms (cold), next ${warmMs.toFixed(1)} ms (cached)`);
-  return { streamEvents: stream, coldMs, warmMs, snapshotVersion };
+  log(`  → the restarted process's first authorization (a 2-event account) ${firstRequestMs.toFixed(0)} ms; stream of ${stream} events, snapshot at ${snapshotVersion ?? 'none'}: first authorization ${coldMs.toFixed(0)} ms (cold), next ${warmMs.toFixed(1)} ms (cached)`);
+  return { streamEvents: stream, coldMs, warmMs, firstRequestMs, snapshotVersion };
 }
 
 /** The ledger's default ACCOUNT_SNAPSHOT_EVERY (apps/ledger/src/config/ledger.config.ts). */
-const DEFAULT_SNAPSHOT_EVERY = 500;
+const DEFAULT_SNAPSHOT_EVERY = 200;
 
 async function versions(ctx: BenchRun, stage: LedgerStage, accountId: string): Promise<{ stream: number; snapshot?: number }> {
   const { rows } = await ctx.pool.query(

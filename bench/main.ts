@@ -225,9 +225,9 @@ function table(r: Results): Row[] {
   if (r.accountLoad) {
     const l = r.accountLoad;
     rows.push({
-      figure: `loading an account with ${num(l.streamEvents)} events (first authorization after a restart)`,
+      figure: `loading an account with ${num(l.streamEvents)} events (its first authorization after a restart)`,
       value: `${ms(l.coldMs)} (${l.snapshotVersion === undefined ? 'no snapshot: the whole stream folded' : `from the snapshot at ${num(l.snapshotVersion)} and ${num(l.streamEvents - l.snapshotVersion)} events after it`})`,
-      rawLimit: `the same authorization, account cached: ${ms(l.warmMs)}`,
+      rawLimit: `the same authorization, account cached: ${ms(l.warmMs)}; the restarted process's first (a 2-event account): ${ms(l.firstRequestMs)}`,
       target: '≤ 50 ms',
       met: l.coldMs <= 50 && l.streamEvents >= 100_000 ? 'yes' : 'no',
     });
