@@ -6,7 +6,7 @@
  * and the events after it; with ACCOUNT_SNAPSHOT_EVERY=0 it reads and folds the whole stream.
  *
  * The restarted process first serves one authorization on a short account (two events): a fresh process's first
- * request pays once for what any account would (its first database connections, code not compiled yet; 22–50 ms on
+ * request pays once for what any account would (its first database connections, code not compiled yet; 22–60 ms on
  * this machine, session 21), and that is printed on its own, so the long account's figure is its load.
  */
 import { authHeaders, grantCredits, knobs, log, performance, type BenchRun } from './bench.harness';
