@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { AdvancingClock } from '@tally/shared';
 import { testKafkaBrokers, waitFor } from '@tally/testing';
-import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger, textReader } from './ledger.harness';
 
 /** Issue 6 on the real broker and database: refusals, holds for streaming answers, balance history and live stream. */
 describe('authorizations, holds and the live balance', () => {
@@ -151,15 +151,7 @@ describe('authorizations, holds and the live balance', () => {
     const controller = new AbortController();
     const response = await fetch(`${base}/v1/accounts/acct-live/balance/stream`, { headers: { authorization: `Bearer ${API_KEY}` }, signal: controller.signal });
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    let text = '';
-    const readUntil = async (needle: string) => {
-      while (!text.includes(needle)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended before ${needle}: ${text}`);
-        text += new TextDecoder().decode(value);
-      }
-    };
+    const { readUntil } = textReader(response.body as ReadableStream<Uint8Array>);
     await readUntil('"available":"10"');
     await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('live-1', 'acct-live', 100_000)] });
     await readUntil('"available":"9"');

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServiceProcess, waitFor, type ServiceProcess } from '@tally/testing';
-import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings } from './ledger.harness';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, textReader } from './ledger.harness';
 
 /**
  * A rolling deploy sends SIGTERM to a ledger whose users have their credits page open: every page holds a live
@@ -31,13 +31,8 @@ describe('ledger shutdown with live balance streams open', () => {
     await waitFor(async () => (await api.get('/v1/accounts/acct-page/balance')).status === 200, 30_000);
 
     const response = await fetch(`${service.base}/v1/accounts/acct-page/balance/stream`, { headers: { authorization: `Bearer ${API_KEY}` } });
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    let text = '';
-    while (!text.includes('"available":"10"')) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the stream ended before its first balance: ${text}`);
-      text += new TextDecoder().decode(value);
-    }
+    const { reader, readUntil } = textReader(response.body as ReadableStream<Uint8Array>);
+    await readUntil('"available":"10"');
 
     // The stream ends from the server's side (done, or the connection dropped) and the process exits, well within
     // a deploy's grace period; without that, both wait for the page to close.

@@ -51,6 +51,26 @@ export async function collect(topic: string): Promise<{ messages: { key: string;
   return { messages, stop: () => consumer.disconnect() };
 }
 
+/**
+ * Reads a response body as text (a live balance stream's frames): `readUntil` reads on until what was read holds
+ * `needle`, and fails if the stream ends first; `reader` is the body's reader, for reading past that.
+ */
+export function textReader(body: ReadableStream<Uint8Array>): { reader: ReadableStreamDefaultReader<Uint8Array>; readUntil: (needle: string) => Promise<void> } {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  return {
+    reader,
+    readUntil: async (needle) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the stream ended before ${needle}: ${text}`);
+        text += decoder.decode(value, { stream: true });
+      }
+    },
+  };
+}
+
 export const json = (base: string) => ({
   get: async (path: string) => {
     const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${API_KEY}` } });
