@@ -6,6 +6,8 @@
  * autocannon runs inside this script's process; on a 2-core machine its CPU is part of the load, which is why
  * the raw /health figure is measured the same way, in the same run.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { hashApiKey } from '@tally/shared';
 import type { ServiceProcess } from '@tally/testing';
 import { API_KEY, authHeaders, autocannon, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
@@ -125,6 +127,8 @@ export interface AuthorizationResult {
   statusCodes: Record<string, number>;
   /** The same paced load on a request the API-key guard refuses (no I/O): this process's HTTP floor at that rate. */
   floorAtRate: { p50: number; p99: number; max: number };
+  /** The same paced load on a bare node:http server in its own process: the machine's HTTP floor at that rate. */
+  bareAtRate: { p50: number; p99: number; max: number };
   raw: RawHttp;
 }
 
@@ -144,11 +148,39 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   log(`  → ${result.achievedRate.toFixed(0)} req/s; p50 ${ms(result.p50)} ms, p95 ${ms(result.p95)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms; errors ${errors} (${JSON.stringify(result.statusCodes)})`);
   const floor = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: Math.max(3, seconds / 3), connections, requests: [{ method: 'GET', path: '/v1/accounts/raw-limit/balance' }] });
   log(`  floor: a 401 from the API-key guard, same pace: p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms, max ${ms(floor.max)} ms`);
+  const bare = await bareServerAtRate(targetRate, Math.max(3, seconds / 3), connections);
+  log(`  floor: a bare node:http server in its own process, same pace: p50 ${ms(bare.p50)} ms, p99 ${ms(bare.p99)} ms, max ${ms(bare.max)} ms`);
   const raw = await rawHttpLimits(stage.ledger, Math.max(2, knobs.seconds / 2));
   return {
     targetRate, achievedRate: result.achievedRate, accounts: accounts.length, seconds, p50: result.p50, p95: result.p95, p99: result.p99, max: result.max, errors,
-    statusCodes: result.statusCodes, floorAtRate: { p50: floor.p50, p99: floor.p99, max: floor.max }, raw,
+    statusCodes: result.statusCodes, floorAtRate: { p50: floor.p50, p99: floor.p99, max: floor.max }, bareAtRate: { p50: bare.p50, p99: bare.p99, max: bare.max }, raw,
   };
+}
+
+/**
+ * A server with nothing of Tally's in it: node:http answering every request with a 401 and a short JSON body, in a
+ * process of its own as a service runs. The same paced load against it measures what the generator, the loopback and
+ * the two cores' scheduler add to any request at that rate: the machine's floor, under the ledger's own 401.
+ */
+const BARE_SERVER = `
+  const server = require('node:http').createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { res.writeHead(401, { 'content-type': 'application/json' }); res.end('{"code":"UNAUTHORIZED"}'); });
+  });
+  server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+`;
+
+async function bareServerAtRate(rate: number, seconds: number, connections: number) {
+  const server = spawn(process.execPath, ['-e', BARE_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(server.stdout, 'data')) as [Buffer];
+    const base = `http://127.0.0.1:${line.toString().trim()}`;
+    const requests = [{ method: 'GET', path: '/v1/accounts/raw-limit/balance' }];
+    await pacedLoad({ base, rate, seconds: 2, connections, requests }); // its JIT and sockets, not counted
+    return await pacedLoad({ base, rate, seconds, connections, requests });
+  } finally {
+    server.kill();
+  }
 }
 
 const ms = (value: number) => value.toFixed(1);
