@@ -100,6 +100,8 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
 /**
  * CPU seconds used so far by every process of the machine whose name (stat's comm) is `name`: `postgres` (every
  * backend of the shared cluster, whichever database it serves) or `java` (the Kafka broker). Undefined off Linux.
+ * A backend that exits between two readings leaves the sum of the live ones, so each process's reaped children
+ * count too (the postmaster's, for the backends it has waited for): the total only grows.
  */
 export function cpuSecondsOfProcesses(name: string): number | undefined {
   let entries: string[];
@@ -112,7 +114,7 @@ export function cpuSecondsOfProcesses(name: string): number | undefined {
   for (const pid of entries) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === name) total += cpuSecondsOfStat(stat);
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === name) total += cpuSecondsOfStat(stat, { reapedChildren: true });
     } catch {
       // The process ended between the listing and the read.
     }
@@ -120,11 +122,15 @@ export function cpuSecondsOfProcesses(name: string): number | undefined {
   return total;
 }
 
-/** utime + stime of a /proc/<pid>/stat line, in seconds (fields 14 and 15 of stat(5); the name may hold spaces). */
-function cpuSecondsOfStat(stat: string): number {
+/**
+ * utime + stime of a /proc/<pid>/stat line, in seconds (fields 14 and 15 of stat(5); the name may hold spaces), and
+ * with `reapedChildren` cutime + cstime too (16 and 17: the children it has waited for).
+ */
+function cpuSecondsOfStat(stat: string, { reapedChildren = false } = {}): number {
   // Counted from field 3 (state), right after the name's closing parenthesis, at index 0.
   const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const own = Number(fields[11]) + Number(fields[12]);
+  return (reapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / 100;
 }
 
 export function run(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<{ stdout: string; stderr: string }> {

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { hashApiKey } from '@tally/shared';
 import type { ServiceProcess } from '@tally/testing';
-import { API_KEY, authHeaders, autocannon, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
+import { API_KEY, authHeaders, autocannon, cpuSeconds, cpuSecondsOfProcesses, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
 import type { LedgerStage } from './ledger-throughput.bench';
 import { pacedLoad } from './paced-load.harness';
 
@@ -127,6 +127,12 @@ export interface AuthorizationResult {
   statusCodes: Record<string, number>;
   /** The same paced load on a request the API-key guard refuses (no I/O): this process's HTTP floor at that rate. */
   floorAtRate: { p50: number; p99: number; max: number };
+  /**
+   * CPU per authorization over the measured load, in µs: the ledger process's and every PostgreSQL backend's (the
+   * cluster is shared: anything else it serves counts too). Steadier than the p99 from run to run, so a lever on the
+   * request's path shows here first.
+   */
+  cpuPerRequest: { ledgerMicros?: number; postgresMicros?: number };
   /** The same paced load on a bare node:http server in its own process: the machine's HTTP floor at that rate. */
   bareAtRate: { p50: number; p99: number; max: number };
   raw: RawHttp;
@@ -143,9 +149,15 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   // A short warm-up (JIT, pools, the account cache) that is not counted.
   const requests = accounts.map((account) => ({ method: 'POST', path: `/v1/accounts/${account}/authorizations`, headers: authHeaders, body }));
   await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: 2, connections, requests });
+  const cpuBefore = { ledger: cpuSeconds(stage.ledger.child.pid), postgres: cpuSecondsOfProcesses('postgres') };
   const result = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds, connections, requests });
+  const perRequest = (before?: number, after?: number) => (before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / result.sent);
+  const cpuPerRequest = {
+    ledgerMicros: perRequest(cpuBefore.ledger, cpuSeconds(stage.ledger.child.pid)),
+    postgresMicros: perRequest(cpuBefore.postgres, cpuSecondsOfProcesses('postgres')),
+  };
   const errors = result.errors + Object.entries(result.statusCodes).filter(([code]) => code !== '200').reduce((n, [, count]) => n + count, 0);
-  log(`  → ${result.achievedRate.toFixed(0)} req/s; p50 ${ms(result.p50)} ms, p95 ${ms(result.p95)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms; errors ${errors} (${JSON.stringify(result.statusCodes)})`);
+  log(`  → ${result.achievedRate.toFixed(0)} req/s; p50 ${ms(result.p50)} ms, p95 ${ms(result.p95)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms; errors ${errors} (${JSON.stringify(result.statusCodes)}); CPU per request: ledger ${micros(cpuPerRequest.ledgerMicros)} µs, PostgreSQL ${micros(cpuPerRequest.postgresMicros)} µs`);
   const floor = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: Math.max(3, seconds / 3), connections, requests: [{ method: 'GET', path: '/v1/accounts/raw-limit/balance' }] });
   log(`  floor: a 401 from the API-key guard, same pace: p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms, max ${ms(floor.max)} ms`);
   const bare = await bareServerAtRate(targetRate, Math.max(3, seconds / 3), connections);
@@ -153,7 +165,7 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   const raw = await rawHttpLimits(stage.ledger, Math.max(2, knobs.seconds / 2));
   return {
     targetRate, achievedRate: result.achievedRate, accounts: accounts.length, seconds, p50: result.p50, p95: result.p95, p99: result.p99, max: result.max, errors,
-    statusCodes: result.statusCodes, floorAtRate: { p50: floor.p50, p99: floor.p99, max: floor.max }, bareAtRate: { p50: bare.p50, p99: bare.p99, max: bare.max }, raw,
+    statusCodes: result.statusCodes, cpuPerRequest, floorAtRate: { p50: floor.p50, p99: floor.p99, max: floor.max }, bareAtRate: { p50: bare.p50, p99: bare.p99, max: bare.max }, raw,
   };
 }
 
@@ -184,3 +196,4 @@ async function bareServerAtRate(rate: number, seconds: number, connections: numb
 }
 
 const ms = (value: number) => value.toFixed(1);
+const micros = (value: number | undefined) => (value === undefined ? '?' : value.toFixed(0));
