@@ -3,7 +3,8 @@ import fc from 'fast-check';
 /**
  * patches/kafkajs+2.2.4.patch (applied by patch-package on npm ci): kafkajs's Encoder allocates without zero-filling and
  * writes varints in place, its CRC32C computes eight bytes a step, the producer groups a send's messages per
- * partition in one pass, and the record decoder keeps a header named like an Object.prototype member (a defect). These hold the patched code to what the unpatched code answered; the broker itself checks
+ * partition in one pass, the record decoder keeps a header named like an Object.prototype member (a defect), and a
+ * connection's request queue leaves no timer behind once nothing waits (a defect: kafkajs#1704). These hold the patched code to what the unpatched code answered; the broker itself checks
  * every record batch's CRC in the integration tests.
  */
 // kafkajs's internals have no types: required and typed here as far as the tests use them.
@@ -19,6 +20,15 @@ const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (options
 const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (decoder: unknown) => Promise<{ records: DecodedRecord[] }>;
 const Decoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
 const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as (options: object) => Record<string, unknown[]>;
+const RequestQueue = require('kafkajs/src/network/requestQueue') as new (options: object) => RequestQueueInternals;
+
+interface RequestQueueInternals {
+  push(request: { entry: object; expectResponse: boolean; sendRequest: () => void }): void;
+  fulfillRequest(response: { correlationId: number; payload: Buffer; size: number }): void;
+  maybeThrottle(clientSideThrottleTime: number): void;
+  throttleCheckTimeoutId: NodeJS.Timeout | null;
+  pending: unknown[];
+}
 
 interface DecodedRecord {
   key: Buffer | null;
@@ -131,5 +141,46 @@ describe('kafkajs, as patched', () => {
       }),
     );
     expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages: [{ key: 'k' }], partitioner: () => 0 })).toEqual({});
+  });
+
+  describe("a connection's request queue", () => {
+    const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const newQueue = () => new RequestQueue({ maxInFlightRequests: 1, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'test', broker: 'b:9092', logger: silent });
+    const request = (correlationId: number, sent: number[]) => ({
+      entry: { correlationId, apiKey: 3, apiName: 'Metadata', apiVersion: 6, resolve: () => undefined, reject: () => undefined },
+      expectResponse: true,
+      sendRequest: () => sent.push(correlationId),
+    });
+
+    // kafkajs 2.2.4 scheduled a check of the pending requests after every response, and every check the next one, at
+    // `throttledUntil - Date.now()` ms: negative when not throttled, so every millisecond (Node 24 warns
+    // TimeoutNegativeWarning), for as long as the connection lived, in every process and for every broker connection.
+    it('leaves no check scheduled once the last response is in and nothing waits', () => {
+      const queue = newQueue();
+      const sent: number[] = [];
+      queue.push(request(1, sent));
+      queue.fulfillRequest({ correlationId: 1, payload: Buffer.alloc(0), size: 0 });
+      expect(sent).toEqual([1]);
+      expect(queue.throttleCheckTimeoutId).toBeNull();
+    });
+
+    it('still sends a request that waited behind a full queue, and one that waited out the broker\'s throttling', async () => {
+      const queue = newQueue();
+      const sent: number[] = [];
+      queue.push(request(1, sent));
+      queue.push(request(2, sent)); // one in flight at most: waits
+      expect(sent).toEqual([1]);
+      queue.fulfillRequest({ correlationId: 1, payload: Buffer.alloc(0), size: 0 });
+      expect(sent).toEqual([1, 2]);
+      queue.maybeThrottle(30);
+      queue.fulfillRequest({ correlationId: 2, payload: Buffer.alloc(0), size: 0 });
+      queue.push(request(3, sent)); // throttled: waits for the throttle's end
+      expect(sent).toEqual([1, 2]);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(sent).toEqual([1, 2, 3]);
+      expect(queue.pending).toEqual([]);
+      queue.fulfillRequest({ correlationId: 3, payload: Buffer.alloc(0), size: 0 });
+      expect(queue.throttleCheckTimeoutId).toBeNull();
+    });
   });
 });
