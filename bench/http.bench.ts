@@ -7,7 +7,6 @@
  * the raw /health figure is measured the same way, in the same run.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { hashApiKey } from '@tally/shared';
 import type { ServiceProcess } from '@tally/testing';
 import { API_KEY, authHeaders, autocannon, cpuSeconds, cpuSecondsOfProcesses, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
@@ -185,8 +184,11 @@ const BARE_SERVER = `
 async function bareServerAtRate(rate: number, seconds: number, connections: number) {
   const server = spawn(process.execPath, ['-e', BARE_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const [line] = (await once(server.stdout, 'data')) as [Buffer];
-    const base = `http://127.0.0.1:${line.toString().trim()}`;
+    const port = await new Promise<string>((resolve, reject) => {
+      server.stdout.once('data', (line: Buffer) => resolve(line.toString().trim()));
+      server.once('exit', (code) => reject(new Error(`the bare server exited (${code}) before it listened`)));
+    });
+    const base = `http://127.0.0.1:${port}`;
     const requests = [{ method: 'GET', path: '/v1/accounts/raw-limit/balance' }];
     await pacedLoad({ base, rate, seconds: 2, connections, requests }); // its JIT and sockets, not counted
     return await pacedLoad({ base, rate, seconds, connections, requests });
