@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort, TEST_PORTAL_TOKEN_SECRET, waitFor } from './index';
 
@@ -81,9 +81,11 @@ export async function startServiceProcess(
   });
   let log = '';
   // SERVICE_LOG_DIR: each service's output also goes to <dir>/<app>-<pid>.log as it comes (e.g. with
-  // SERVICE_NODE_ARGS=--trace-gc-nvp, the garbage collector's own account of each pause in a bench run).
+  // SERVICE_NODE_ARGS=--trace-gc-nvp, the garbage collector's own account of each pause in a bench run); the
+  // directory is created if it is not there.
   const logDir = process.env.SERVICE_LOG_DIR;
   if (logDir) {
+    mkdirSync(logDir, { recursive: true });
     const file = join(logDir, `${app}-${child.pid}.log`);
     for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => appendFileSync(file, chunk));
   }
@@ -99,6 +101,7 @@ export async function startServiceProcess(
   try {
     await Promise.race([
       waitFor(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return true; // exitedBeforeReady says why; stop polling
         const response = await fetch(`${base}${waitPath}`).catch(() => undefined);
         return response?.status === 200;
       }, timeoutMs, 200),

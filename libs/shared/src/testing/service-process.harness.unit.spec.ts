@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './service-process.harness';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS, startServiceProcess } from './service-process.harness';
 
 const ROOT = resolve(__dirname, '../../../..');
 const read = (path: string) => readFileSync(resolve(ROOT, path), 'utf8');
@@ -34,5 +35,27 @@ describe('the services run with the same flags and environment everywhere they a
     const run = spawnSync(process.execPath, ['-e', '0'], { env: { ...process.env, NODE_OPTIONS: '--heap-growing-percent=200' }, encoding: 'utf8' });
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('not allowed in NODE_OPTIONS');
+  });
+});
+
+/**
+ * SERVICE_LOG_DIR copies each service's output to a file as it comes; a directory that does not exist yet is created
+ * (it used to throw ENOENT from the output handler: the bench crashed and left its service processes running).
+ */
+describe('SERVICE_LOG_DIR', () => {
+  const previous = process.env.SERVICE_LOG_DIR;
+  afterEach(() => {
+    if (previous === undefined) delete process.env.SERVICE_LOG_DIR;
+    else process.env.SERVICE_LOG_DIR = previous;
+  });
+
+  it('creates the directory it names and writes the output of a process that fails to start into it', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'service-log-')), 'not', 'there', 'yet');
+    process.env.SERVICE_LOG_DIR = dir;
+    const start = startServiceProcess('no-such-app', {}, 10_000, '/health/live', { kind: 'compiled', node: process.execPath });
+    await expect(start).rejects.toThrow(/no-such-app exited with 1 before \/health\/live answered 200/);
+    const files = readdirSync(dir);
+    expect(files).toEqual([expect.stringMatching(/^no-such-app-\d+\.log$/)]);
+    expect(readFileSync(join(dir, files[0]), 'utf8')).toContain('Cannot find module');
   });
 });
