@@ -92,6 +92,7 @@ export async function startServiceProcess(
   child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const running = () => child.exitCode === null && child.signalCode === null;
   const base = `http://127.0.0.1:${port}`;
   // A process that exits before it answers fails the start at once, with its log (not when the wait times out).
   const exitedBeforeReady = exited.then(() => {
@@ -101,7 +102,7 @@ export async function startServiceProcess(
   try {
     await Promise.race([
       waitFor(async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return true; // exitedBeforeReady says why; stop polling
+        if (!running()) return true; // exitedBeforeReady says why; stop polling
         const response = await fetch(`${base}${waitPath}`).catch(() => undefined);
         return response?.status === 200;
       }, timeoutMs, 200),
@@ -117,7 +118,7 @@ export async function startServiceProcess(
     child,
     output: () => log,
     kill: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (running()) child.kill(signal);
       await exited;
     },
   };

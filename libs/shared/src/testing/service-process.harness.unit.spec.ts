@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SERVICE_ENV, SERVICE_NODE_FLAGS, startServiceProcess } from './service-process.harness';
@@ -44,13 +44,15 @@ describe('the services run with the same flags and environment everywhere they a
  */
 describe('SERVICE_LOG_DIR', () => {
   const previous = process.env.SERVICE_LOG_DIR;
+  const root = mkdtempSync(join(tmpdir(), 'service-log-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
   afterEach(() => {
     if (previous === undefined) delete process.env.SERVICE_LOG_DIR;
     else process.env.SERVICE_LOG_DIR = previous;
   });
 
   it('creates the directory it names and writes the output of a process that fails to start into it', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'service-log-')), 'not', 'there', 'yet');
+    const dir = join(root, 'not', 'there', 'yet');
     process.env.SERVICE_LOG_DIR = dir;
     const start = startServiceProcess('no-such-app', {}, 10_000, '/health/live', { kind: 'compiled', node: process.execPath });
     await expect(start).rejects.toThrow(/no-such-app exited with 1 before \/health\/live answered 200/);
