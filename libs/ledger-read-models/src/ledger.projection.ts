@@ -1,7 +1,7 @@
 import type { Envelope } from '@tally/contracts';
 import type { PoolClient } from 'pg';
-import { quoteIdentifier } from '@tally/shared';
-import { asLedgerEnvelope, projectBatch, type CorrectionRow } from './ledger-event-rows.codec';
+import { jsonbParameter, quoteIdentifier } from '@tally/shared';
+import { asLedgerEnvelope, projectBatch, type BalanceRow, type CorrectionRow, type TransactionRow, type UsageRecordRow } from './ledger-event-rows.codec';
 
 /**
  * The channel live balance streams LISTEN on. A payload names the accounts whose balance moved, separated by
@@ -29,7 +29,7 @@ export function notifyBalancesChanged(rows: string): string {
 /**
  * Applies ledger.events.v1 envelopes to the read models inside the caller's transaction (the batch
  * consumer's, which also stores the Kafka offset; or the rebuild's). One statement per batch, multi-row via
- * json_to_recordset. Idempotent by (account, stream version): transactions and usage rows are
+ * jsonb_array_elements. Idempotent by (account, stream version): transactions and usage rows are
  * insert-or-ignore, balances only move forward, so redeliveries and replays change nothing.
  */
 export class LedgerProjection {
@@ -53,31 +53,24 @@ export class LedgerProjection {
     // One statement, one round trip: two insert-or-ignore CTEs (empty arrays insert nothing) and the balance
     // upsert. Only rows that actually moved forward notify, 60 accounts to a notification (delivered at COMMIT).
     // cycle_start is only known from a CycleStarted; a later batch of the same cycle keeps the stored one.
-    // Each table's rows go as one JSON array, read back by json_to_recordset under the rows' own (camelCase) keys:
-    // one native JSON.stringify per table, where 46 parameter arrays cost pg's per-element escaping in JavaScript
-    // (about 7 µs of the projector's CPU per event). Amounts are decimal strings, read by bigint's input function.
+    // Each table's rows go as one jsonb array of arrays, a row's values in its table's column order (RowColumns): one
+    // native JSON.stringify per table, where 46 parameter arrays cost pg's per-element escaping in JavaScript (about
+    // 7 µs of the projector's CPU per event), and no keys for PostgreSQL to lex: json_to_recordset over objects cost it
+    // 8–14 µs more per usage event (docs/benchmarks.md session 24). Amounts are decimal strings, read by bigint's input.
     // A usage's per-model lines are a jsonb column of its record, not rows of their own: a table with two indexes
     // less per usage (about 10 µs of PostgreSQL's CPU per usage event, docs/benchmarks.md session 16).
     await tx.query(
       `WITH transactions AS (
-         INSERT INTO ${this.s}.ledger_transactions (account_id, stream_version, event_id, type, amount, balance_after, occurred_at, details, actor)
-         SELECT * FROM json_to_recordset($1::json) AS r("accountId" varchar, "streamVersion" int, "eventId" varchar, "type" varchar,
-                                                      "amount" bigint, "balanceAfter" bigint, "occurredAt" timestamptz, "details" jsonb, "actor" varchar)
+         INSERT INTO ${this.s}.ledger_transactions ${TRANSACTION_COLUMNS.insert}
+         SELECT ${TRANSACTION_COLUMNS.select} FROM jsonb_array_elements($1::jsonb) AS e
          ON CONFLICT (account_id, stream_version) DO NOTHING
        ), records AS (
-         INSERT INTO ${this.s}.usage_records (account_id, usage_id, stream_version, occurred_at, feature, models, input_tokens, output_tokens,
-                                              images, resolution, video_seconds, amount, rate_card_version, lines)
-         SELECT * FROM json_to_recordset($2::json) AS r("accountId" varchar, "usageId" varchar, "streamVersion" int, "occurredAt" timestamptz,
-                                                      "feature" varchar, "models" text, "inputTokens" bigint, "outputTokens" bigint, "images" int,
-                                                      "resolution" varchar, "videoSeconds" int, "amount" bigint, "rateCardVersion" varchar, "lines" jsonb)
+         INSERT INTO ${this.s}.usage_records ${USAGE_RECORD_COLUMNS.insert}
+         SELECT ${USAGE_RECORD_COLUMNS.select} FROM jsonb_array_elements($2::jsonb) AS e
          ON CONFLICT (account_id, usage_id) DO NOTHING
        ), changed AS (
-         INSERT INTO ${this.s}.balances AS b (account_id, stream_version, available, allowance, promotional, purchased, held, overdraft,
-                                            allocation, used_this_cycle, cycle_id, cycle_start, cycle_end, plan_id, unlimited, updated_at)
-         SELECT * FROM json_to_recordset($3::json) AS r("accountId" varchar, "streamVersion" int, "available" bigint, "allowance" bigint,
-                                                      "promotional" bigint, "purchased" bigint, "held" bigint, "overdraft" bigint, "allocation" bigint,
-                                                      "usedThisCycle" bigint, "cycleId" varchar, "cycleStart" timestamptz, "cycleEnd" timestamptz,
-                                                      "planId" varchar, "unlimited" bool, "updatedAt" timestamptz)
+         INSERT INTO ${this.s}.balances AS b ${BALANCE_COLUMNS.insert}
+         SELECT ${BALANCE_COLUMNS.select} FROM jsonb_array_elements($3::jsonb) AS e
          ON CONFLICT (account_id) DO UPDATE SET
            stream_version = EXCLUDED.stream_version,
            available = EXCLUDED.available,
@@ -101,7 +94,7 @@ export class LedgerProjection {
          RETURNING account_id
        )
        ${this.options.notify === false ? 'SELECT count(*) FROM changed' : notifyBalancesChanged('changed')}`,
-      [jsonParameter(transactions), jsonParameter(usageRecords), jsonParameter(balances)],
+      [TRANSACTION_COLUMNS.parameter(transactions), USAGE_RECORD_COLUMNS.parameter(usageRecords), BALANCE_COLUMNS.parameter(balances)],
     );
     for (const correction of corrections) await this.applyCorrection(tx, correction);
   }
@@ -161,11 +154,76 @@ export class LedgerProjection {
 /** The tables a rebuild empties, in an order that respects nothing but readability (there are no FKs). */
 export const READ_MODEL_TABLES = ['balances', 'ledger_transactions', 'usage_records'] as const;
 
+/** The SQL type a column's value is read as from its row's JSON value (`->>` gives its text, `->` a jsonb). */
+type ColumnType = 'varchar' | 'text' | 'int' | 'bigint' | 'bool' | 'timestamptz' | 'jsonb';
+
 /**
- * A `json` parameter as its UTF-8 bytes (pg sends a Buffer in binary format, which for json is the text itself): the
- * text is garbage at once, and the bytes the query keeps until PostgreSQL answers live outside V8's heap, so no
- * scavenge copies them while the statement runs (as strings they were most of what the projector's scavenges copied).
+ * A table's columns, each filled from one field of its row type: the INSERT's column list, the SELECT reading them
+ * from a jsonb array element `e` by position, and the parameter with each row as an array in that same order. One
+ * list makes all three, so they cannot drift apart; keyed by field, so a field added to a row type must be given a
+ * column here or this does not compile.
  */
-function jsonParameter(rows: readonly object[]): Buffer {
-  return Buffer.from(JSON.stringify(rows));
+class RowColumns<Row> {
+  readonly insert: string;
+  readonly select: string;
+  private readonly fields: (keyof Row)[];
+
+  constructor(columns: { [Field in keyof Row]-?: readonly [column: string, type: ColumnType] }) {
+    const entries = Object.entries(columns) as [keyof Row & string, readonly [string, ColumnType]][];
+    this.fields = entries.map(([field]) => field);
+    this.insert = `(${entries.map(([, [column]]) => column).join(', ')})`;
+    this.select = entries.map(([, [, type]], i) => (type === 'jsonb' ? `e->${i}` : `(e->>${i})::${type}`)).join(', ');
+  }
+
+  parameter(rows: readonly Row[]): Buffer {
+    return jsonbParameter(rows.map((row) => this.fields.map((field) => row[field] ?? null)));
+  }
 }
+
+const TRANSACTION_COLUMNS = new RowColumns<TransactionRow>({
+  accountId: ['account_id', 'varchar'],
+  streamVersion: ['stream_version', 'int'],
+  eventId: ['event_id', 'varchar'],
+  type: ['type', 'varchar'],
+  amount: ['amount', 'bigint'],
+  balanceAfter: ['balance_after', 'bigint'],
+  occurredAt: ['occurred_at', 'timestamptz'],
+  details: ['details', 'jsonb'],
+  actor: ['actor', 'varchar'],
+});
+
+const USAGE_RECORD_COLUMNS = new RowColumns<UsageRecordRow>({
+  accountId: ['account_id', 'varchar'],
+  usageId: ['usage_id', 'varchar'],
+  streamVersion: ['stream_version', 'int'],
+  occurredAt: ['occurred_at', 'timestamptz'],
+  feature: ['feature', 'varchar'],
+  models: ['models', 'text'],
+  inputTokens: ['input_tokens', 'bigint'],
+  outputTokens: ['output_tokens', 'bigint'],
+  images: ['images', 'int'],
+  resolution: ['resolution', 'varchar'],
+  videoSeconds: ['video_seconds', 'int'],
+  amount: ['amount', 'bigint'],
+  rateCardVersion: ['rate_card_version', 'varchar'],
+  lines: ['lines', 'jsonb'],
+});
+
+const BALANCE_COLUMNS = new RowColumns<BalanceRow>({
+  accountId: ['account_id', 'varchar'],
+  streamVersion: ['stream_version', 'int'],
+  available: ['available', 'bigint'],
+  allowance: ['allowance', 'bigint'],
+  promotional: ['promotional', 'bigint'],
+  purchased: ['purchased', 'bigint'],
+  held: ['held', 'bigint'],
+  overdraft: ['overdraft', 'bigint'],
+  allocation: ['allocation', 'bigint'],
+  usedThisCycle: ['used_this_cycle', 'bigint'],
+  cycleId: ['cycle_id', 'varchar'],
+  cycleStart: ['cycle_start', 'timestamptz'],
+  cycleEnd: ['cycle_end', 'timestamptz'],
+  planId: ['plan_id', 'varchar'],
+  unlimited: ['unlimited', 'bool'],
+  updatedAt: ['updated_at', 'timestamptz'],
+});

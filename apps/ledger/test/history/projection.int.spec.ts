@@ -109,6 +109,33 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     await expect(balances.require('bad id')).rejects.toThrow(/accountId/);
   });
 
+  it('stores every column of every table as the events gave it, nulls included', async () => {
+    const row = async (sql: string) => (await pool.query(sql.replaceAll('$s', `"${live.schema}"`))).rows[0];
+    const stored = {
+      balance: await row(`SELECT b.*, available::text, allowance::text, promotional::text, purchased::text, held::text, overdraft::text,
+                                 allocation::text, used_this_cycle::text FROM $s.balances b WHERE account_id = 'bob'`),
+      usage: await row(`SELECT r.*, input_tokens::text, output_tokens::text, amount::text FROM $s.usage_records r WHERE usage_id = 'bob-image-10'`),
+      transaction: await row(`SELECT t.*, amount::text, balance_after::text FROM $s.ledger_transactions t WHERE account_id = 'alice' AND type = 'UsageDebited' ORDER BY stream_version DESC LIMIT 1`),
+    };
+    // The values the statement stored before its rows went as positional arrays (session 24), every column named.
+    expect(stored.balance).toEqual({
+      account_id: 'bob', stream_version: 12, available: '985500000', allowance: '0', promotional: '0', purchased: '985500000', held: '0',
+      overdraft: '0', allocation: '0', used_this_cycle: '14500000', cycle_id: null, cycle_start: null, cycle_end: null, plan_id: null,
+      unlimited: false, updated_at: new Date('2025-03-01T00:00:14.000Z'),
+    });
+    expect(stored.usage).toEqual({
+      account_id: 'bob', usage_id: 'bob-image-10', stream_version: 4, occurred_at: new Date('2025-03-10T09:30:00.123Z'), feature: 'image',
+      models: 'flux', input_tokens: '0', output_tokens: '0', images: 2, resolution: '1024x1024', video_seconds: 0, amount: '4000000',
+      rate_card_version: '2025-03', refunded: '0', last_refund_version: 0,
+      lines: [{ model: 'flux', amount: '4000000', refunded: '0', inputTokens: '0', outputTokens: '0' }],
+    });
+    expect(stored.transaction).toEqual({
+      account_id: 'alice', stream_version: 29, event_id: 'alice:29', type: 'UsageDebited', amount: '-30000000', balance_after: '-33333320',
+      occurred_at: new Date('2025-03-25T12:00:00.000Z'), actor: null,
+      details: { price: '30', models: ['veo'], feature: 'video', usageId: 'alice-video', overdraft: '16.66666', rateCardVersion: '2025-03' },
+    });
+  });
+
   it('writes exactly one row per transaction and per usage, whatever the redeliveries', async () => {
     const counts = await pool.query(`SELECT
         (SELECT count(*) FROM "${live.schema}".ledger_transactions)::int AS transactions,

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { isPgConnectionError } from '@tally/shared';
+import { isPgConnectionError, jsonbParameter } from '@tally/shared';
 import type {
   AppendOptions,
   AppendRequest,
@@ -550,20 +550,9 @@ function duplicateOf(req: AppendRequest, stored: Map<string, StoredPlace>): Appe
   );
 }
 
-/** jsonb's binary input format: a version byte (1), then the text. */
-const JSONB_BINARY_VERSION = Buffer.from([1]);
-
-/**
- * Events at their stream positions, as the JSON array `insertEventsSql` reads, in jsonb's binary format (pg sends a
- * Buffer as a binary parameter): the text is garbage at once, and the bytes the query keeps until PostgreSQL answers
- * live outside V8's heap, where no scavenge copies them (as a string, the largest object a batch kept alive).
- */
+/** Events at their stream positions, as the JSON array `insertEventsSql` reads, as a jsonb parameter. */
 function eventRowsJson(rows: { streamId: string; version: number; event: NewEvent }[]): Buffer {
-  const text = JSON.stringify(rows.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} })));
-  const bytes = Buffer.allocUnsafe(1 + Buffer.byteLength(text));
-  JSONB_BINARY_VERSION.copy(bytes, 0);
-  bytes.write(text, 1);
-  return bytes;
+  return jsonbParameter(rows.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} })));
 }
 
 /** Distinct, in code-unit order (= PostgreSQL's COLLATE "C" for the ASCII ids we use): one lock order for all. */
