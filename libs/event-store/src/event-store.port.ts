@@ -74,6 +74,15 @@ export interface StreamRead {
   fromVersion: number;
 }
 
+export interface ReadStreamsOptions {
+  /**
+   * Only these keys of each event's metadata are needed (a fold that reads `schemaVersion` alone): an adapter that
+   * can leave the rest out does (the rest costs the database its output and the reader its parsing); one that cannot
+   * returns the whole metadata. A key the event's metadata lacks is absent. Undefined: the whole metadata.
+   */
+  metadataKeys?: readonly string[];
+}
+
 export interface AppendOptions {
   /**
    * With a unit of work: wrap the call in a savepoint (default true), so a failed append leaves the caller's
@@ -114,7 +123,7 @@ export interface EventStore {
    * order: what readStream gives for each, in one round trip where the adapter can (loading many accounts at once).
    * Every stream asked for has an entry (empty when it has no events from there).
    */
-  readStreams(requests: readonly StreamRead[]): Promise<Map<string, RecordedEvent[]>>;
+  readStreams(requests: readonly StreamRead[], options?: ReadStreamsOptions): Promise<Map<string, RecordedEvent[]>>;
   /**
    * The stored events among these ids (uuids), from any stream, in no particular order; an id not stored is absent.
    * With a unit of work, as that transaction sees them. Present where the adapter can look an event up by id

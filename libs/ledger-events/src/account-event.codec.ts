@@ -28,6 +28,9 @@ export function encodeEventData(event: AccountEvent): Record<string, unknown> {
   return { ...encodeData(event) };
 }
 
+/** The only metadata keys decodeEvent reads: what a fold asks the event store for (ReadStreamsOptions.metadataKeys). */
+export const DECODE_METADATA_KEYS: readonly string[] = [SCHEMA_VERSION_KEY];
+
 /**
  * A stored (or published) event back to the domain: upcast from the version it was written with, then decoded
  * by its type's codec. Without metadata the payload is taken as version 1 (upcasting a current payload is a no-op).

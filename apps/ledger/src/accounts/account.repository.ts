@@ -15,7 +15,7 @@ import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
 import { accountCacheHits, accountCacheMisses, accountRecalls, accountSnapshotWrites, timedAppend } from './account.metrics';
 import { ACCOUNT_SNAPSHOTS, type AccountSnapshots } from './account-snapshot.repository';
-import { accountIdOfStream, accountStreamId, decodeEvent, eventId, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
+import { DECODE_METADATA_KEYS, accountIdOfStream, accountStreamId, decodeEvent, eventId, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
 
 export interface LoadedAccount {
   state: AccountState;
@@ -267,9 +267,15 @@ export class AccountRepository {
     return loaded;
   }
 
-  /** Each account's events after its start, folded; an account whose start cannot fold them is left out. */
+  /**
+   * Each account's events after its start, folded; an account whose start cannot fold them is left out. The fold
+   * reads only what decodeEvent needs of each event's metadata, not the balance it also holds.
+   */
   private async readFrom(starts: Map<string, LoadedAccount>): Promise<Map<string, LoadedAccount>> {
-    const read = await this.store.readStreams([...starts].map(([accountId, from]) => ({ streamId: accountStreamId(accountId), fromVersion: from.version + 1 })));
+    const read = await this.store.readStreams(
+      [...starts].map(([accountId, from]) => ({ streamId: accountStreamId(accountId), fromVersion: from.version + 1 })),
+      { metadataKeys: DECODE_METADATA_KEYS },
+    );
     const loaded = new Map<string, LoadedAccount>();
     for (const [accountId, from] of starts) {
       const folded = foldStored(from, read.get(accountStreamId(accountId)) ?? []);

@@ -18,6 +18,7 @@ import type {
   Checkpoint,
   EventStore,
   RecordedEvent,
+  ReadStreamsOptions,
   StreamRead,
   Subscription,
   SubscribeToAllOptions,
@@ -117,8 +118,8 @@ export class EventStoreDbEventStore implements EventStore {
     return out;
   }
 
-  /** EventStoreDB reads one stream per call: the streams are read concurrently. */
-  async readStreams(requests: readonly StreamRead[]): Promise<Map<string, RecordedEvent[]>> {
+  /** EventStoreDB reads one stream per call: the streams are read concurrently, each event's metadata whole. */
+  async readStreams(requests: readonly StreamRead[], _options?: ReadStreamsOptions): Promise<Map<string, RecordedEvent[]>> {
     const from = parseStreamReads(requests);
     const streams = [...from];
     const read = await Promise.all(streams.map(([streamId, fromVersion]) => this.readStream(streamId, { fromVersion })));

@@ -60,6 +60,19 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     await store.close();
   });
 
+  it('reads only the metadata keys asked for: the rest of the metadata (a balance) never leaves PostgreSQL', async () => {
+    const streamId = `keys-${randomUUID()}`;
+    await store.append({
+      streamId,
+      expectedVersion: 'no_stream',
+      events: [event('A', { n: 1 }, { schemaVersion: 2, balanceAfter: { available: '1.5' } }), event('B', { n: 2 }, { other: 'x', n: null })],
+    });
+
+    const read = await store.readStreams([{ streamId, fromVersion: 1 }], { metadataKeys: ['schemaVersion', 'n'] });
+    expect(read.get(streamId)?.map((e) => e.metadata)).toEqual([{ schemaVersion: 2 }, { n: null }]);
+    expect((await store.readStreams([{ streamId, fromVersion: 2 }], { metadataKeys: [] })).get(streamId)?.map((e) => e.metadata)).toEqual([{}]);
+  });
+
   it('never delivers past a transaction that commits late, then delivers it first (no skipped events)', async () => {
     const tail = await readToEnd(store, START);
     const [streamA, streamB] = [`late-a-${randomUUID()}`, `late-b-${randomUUID()}`];
@@ -384,8 +397,8 @@ describe('event store migration (TypeORM)', () => {
   });
 });
 
-function event(type: string): NewEvent {
-  return { id: randomUUID(), type, data: { type } };
+function event(type: string, data: Record<string, unknown> = { type }, metadata?: Record<string, unknown>): NewEvent {
+  return { id: randomUUID(), type, data, ...(metadata && { metadata }) };
 }
 
 async function readToEnd(store: EventStore, after: Checkpoint): Promise<Checkpoint> {

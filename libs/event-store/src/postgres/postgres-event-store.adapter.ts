@@ -10,6 +10,7 @@ import type {
   NewEvent,
   RecordedEvent,
   SqlTransaction,
+  ReadStreamsOptions,
   StreamRead,
   Subscription,
   SubscribeToAllOptions,
@@ -66,6 +67,24 @@ interface EventRow {
  */
 const EVENT_COLUMNS =
   'global_position::text, transaction_id::text, stream_id, version, event_id::text, type, data, metadata, recorded_at';
+/**
+ * EVENT_COLUMNS with `count` metadata keys (text[] parameter `param`) as columns m1…m<count> instead of the metadata,
+ * each its value's JSON text: SQL NULL for a key the metadata lacks, 'null' for a key it holds as null.
+ */
+function eventColumnsWithMetadataKeys(count: number, param: number): string {
+  const keys = Array.from({ length: count }, (_, i) => `(metadata->($${param}::text[])[${i + 1}])::text AS m${i + 1}`);
+  return EVENT_COLUMNS.replace(', metadata,', `, ${keys.length === 0 ? "'{}'::jsonb AS metadata" : keys.join(', ')},`);
+}
+
+/** The metadata of a row read with eventColumnsWithMetadataKeys: the keys it holds, a missing one left out. */
+function metadataOfKeys(row: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const metadata: Record<string, unknown> = {};
+  keys.forEach((key, i) => {
+    const text = row[`m${i + 1}`];
+    if (typeof text === 'string') metadata[key] = JSON.parse(text);
+  });
+  return metadata;
+}
 const SAVEPOINT = 'tally_event_store_append';
 /** How often single appends notify subscribers at most, by default (each NOTIFY serialises commits cluster-wide). */
 const DEFAULT_NOTIFY_DEBOUNCE_MS = 5;
@@ -194,21 +213,25 @@ export class PostgresEventStore implements EventStore {
   /**
    * One query for all the streams, each read off the primary key from its starting version. LATERAL with an ORDER BY
    * keeps it a lookup per stream whatever the table's statistics say: as a plain join, a table not analyzed yet (a
-   * burst of new accounts) got a hash join over a parallel scan of every event.
+   * burst of new accounts) got a hash join over a parallel scan of every event. With `metadataKeys`, each key is a
+   * column of its own (`metadata->key`): a cold account's metadata carries its balance after each event, which
+   * PostgreSQL would print and pg parse for nothing (docs/benchmarks.md session 24).
    */
-  async readStreams(requests: readonly StreamRead[]): Promise<Map<string, RecordedEvent[]>> {
+  async readStreams(requests: readonly StreamRead[], options: ReadStreamsOptions = {}): Promise<Map<string, RecordedEvent[]>> {
     const from = parseStreamReads(requests);
     const read = new Map<string, RecordedEvent[]>([...from.keys()].map((streamId) => [streamId, []]));
     if (from.size === 0) return read;
-    const { rows } = await this.query<EventRow>(
-      'read-streams',
+    const keys = options.metadataKeys;
+    const columns = keys === undefined ? EVENT_COLUMNS : eventColumnsWithMetadataKeys(keys.length, 3);
+    const { rows } = await this.query<EventRow & Record<string, unknown>>(
+      keys === undefined ? 'read-streams' : `read-streams-keys-${keys.length}`,
       `SELECT e.* FROM unnest($1::text[], $2::int[]) AS r(stream, from_version)
          CROSS JOIN LATERAL (
-           SELECT ${EVENT_COLUMNS} FROM ${this.events} WHERE stream_id = r.stream AND version >= r.from_version ORDER BY version
+           SELECT ${columns} FROM ${this.events} WHERE stream_id = r.stream AND version >= r.from_version ORDER BY version
          ) AS e`,
-      [[...from.keys()], [...from.values()]],
+      keys === undefined || keys.length === 0 ? [[...from.keys()], [...from.values()]] : [[...from.keys()], [...from.values()], keys],
     );
-    for (const row of rows) read.get(row.stream_id)?.push(toRecordedEvent(row));
+    for (const row of rows) read.get(row.stream_id)?.push(toRecordedEvent(keys === undefined ? row : { ...row, metadata: metadataOfKeys(row, keys) }));
     return read;
   }
 

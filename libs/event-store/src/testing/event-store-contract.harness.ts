@@ -105,6 +105,23 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       await expect(store.readStreams([{ streamId: long, fromVersion: 0 }])).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
     });
 
+    it('reads several streams with the metadata keys asked for: each key an event has, everything else as readStream reads it', async () => {
+      const streamId = stream();
+      await store.append({
+        streamId,
+        expectedVersion: 'no_stream',
+        events: [event('A', { n: 1 }, { schemaVersion: 2, balanceAfter: { available: '1.5' } }), event('B', { n: 2 }, { other: 'x' }), event('C', { n: 3 })],
+      });
+
+      const read = (await store.readStreams([{ streamId, fromVersion: 1 }], { metadataKeys: ['schemaVersion'] })).get(streamId) ?? [];
+
+      expect(read.map((e) => e.metadata.schemaVersion)).toEqual([2, undefined, undefined]);
+      // An adapter may return more of the metadata than asked (EventStoreDB reads it whole); the rest is readStream's.
+      const whole = await store.readStream(streamId);
+      const withoutMetadata = (events: RecordedEvent[]) => events.map(({ metadata: _metadata, ...rest }) => rest);
+      expect(withoutMetadata(read)).toEqual(withoutMetadata(whole));
+    });
+
     it('rejects a stale expected version with WRONG_EXPECTED_VERSION and writes nothing', async () => {
       const streamId = stream();
       await store.append({ streamId, expectedVersion: 0, events: [event('A'), event('B')] });
