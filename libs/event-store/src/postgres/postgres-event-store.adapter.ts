@@ -231,7 +231,10 @@ export class PostgresEventStore implements EventStore {
          ) AS e`,
       keys === undefined || keys.length === 0 ? [[...from.keys()], [...from.values()]] : [[...from.keys()], [...from.values()], keys],
     );
-    for (const row of rows) read.get(row.stream_id)?.push(toRecordedEvent(keys === undefined ? row : { ...row, metadata: metadataOfKeys(row, keys) }));
+    for (const row of rows) {
+      if (keys !== undefined) row.metadata = metadataOfKeys(row, keys);
+      read.get(row.stream_id)?.push(toRecordedEvent(row));
+    }
     return read;
   }
 
