@@ -5,11 +5,16 @@ export type UnavailableDependency = 'postgres' | 'kafka' | 'event-store';
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
- * PostgreSQL SQLSTATEs of a server going away or not there yet: class 08 (connection exception), 57P01
+ * PostgreSQL SQLSTATEs of a server going away or not there yet: class 08 (connection exception) but 08P01
+ * (protocol_violation: the server refused a malformed message, such as a statement bound with the wrong number of
+ * parameters; a bug of the client's, which retrying later repeats, so a 500 and not a 503), 57P01
  * admin_shutdown ("terminating connection due to administrator command"), 57P02 crash_shutdown, 57P03
  * cannot_connect_now ("the database system is starting up"), 53300 too_many_connections.
  */
 const PG_UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** Class 08 states that are not an outage (see PG_UNAVAILABLE_STATES). */
+const PG_CLIENT_FAULT_STATES = new Set(['08P01']);
 
 /** node-postgres reports a lost or unobtainable connection with these messages and no code. */
 const PG_CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Cannot use a pool after calling end/i;
@@ -40,7 +45,7 @@ interface ErrorLike {
 export function isPgConnectionError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, message } = error as ErrorLike;
-  if (typeof code === 'string' && (SOCKET_CODES.has(code) || PG_UNAVAILABLE_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  if (typeof code === 'string' && (SOCKET_CODES.has(code) || PG_UNAVAILABLE_STATES.has(code) || (/^08[0-9A-Z]{3}$/.test(code) && !PG_CLIENT_FAULT_STATES.has(code)))) return true;
   return PG_CONNECTION_MESSAGES.test(String(message ?? ''));
 }
 

@@ -16,6 +16,13 @@ describe('unavailableDependency', () => {
     expect(isPgConnectionError(error)).toBe(true);
   });
 
+  it('does not blame PostgreSQL for a message it refused as malformed (08P01 protocol_violation is a bug of ours, not an outage)', () => {
+    // What a prepared statement bound with a parameter too many answers: retrying it later fails the same way.
+    const error = pgError('08P01', 'bind message supplies 3 parameters, but prepared statement "tally-read-streams" requires 2');
+    expect(isPgConnectionError(error)).toBe(false);
+    expect(unavailableDependency(error)).toBeUndefined();
+  });
+
   it('blames Kafka for kafkajs connection errors, retries exhausted and retriable protocol errors', () => {
     expect(unavailableDependency(named('KafkaJSConnectionError'))).toBe('kafka');
     expect(unavailableDependency(named('KafkaJSNumberOfRetriesExceeded', { originalError: named('KafkaJSConnectionError') }))).toBe('kafka');

@@ -11,9 +11,10 @@ export function errorClass(error: unknown): ErrorClass {
   const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
   if (typeof code === 'string') {
     if (CONNECTION_CODES.has(code)) return 'connection';
-    // SQLSTATE: 08 connection exception, 57P0x shutdown, 40 serialization failure / deadlock, 57014 statement timeout.
+    // SQLSTATE: 08 connection exception (but 08P01, a message the server refused as malformed: a bug of ours), 57P0x
+    // shutdown, 40 serialization failure / deadlock, 57014 statement timeout.
     if (/^[0-9A-Z]{5}$/.test(code)) {
-      if (code.startsWith('08') || code.startsWith('57P')) return 'connection';
+      if ((code.startsWith('08') && code !== '08P01') || code.startsWith('57P')) return 'connection';
       if (code.startsWith('40')) return 'conflict';
       if (code === '57014') return 'timeout';
       return 'database';

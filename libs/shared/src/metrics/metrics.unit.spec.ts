@@ -12,6 +12,8 @@ describe('errorClass (a bounded failure label)', () => {
     expect(errorClass(Object.assign(new Error('production bug'), { code: 'P0001' }))).toBe('database');
     expect(errorClass(Object.assign(new Error('terminating connection'), { code: '57P01' }))).toBe('connection');
     expect(errorClass(Object.assign(new Error('canceling statement'), { code: '57014' }))).toBe('timeout');
+    // A message PostgreSQL refused as malformed is a bug of ours, not a lost connection.
+    expect(errorClass(Object.assign(new Error('bind message supplies 3 parameters'), { code: '08P01' }))).toBe('database');
     expect(errorClass(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe('connection');
     expect(errorClass(new Error('Connection terminated unexpectedly'))).toBe('connection');
     expect(errorClass(Object.assign(new Error('broker gone'), { name: 'KafkaJSConnectionError' }))).toBe('kafka');
