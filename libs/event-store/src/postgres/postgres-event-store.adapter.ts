@@ -355,10 +355,14 @@ export class PostgresEventStore implements EventStore {
     return results;
   }
 
-  /** Inserts the events of `eventRowsJson` (parameter `$param`), in their order, where `where` holds. */
+  /**
+   * Inserts the events of `eventRowsJson` (parameter `$param`), in their order, where `where` holds. Each event is an
+   * array in the column order below: no keys for PostgreSQL to look up (2–3 µs less of its CPU per event than objects,
+   * docs/benchmarks.md session 24).
+   */
   private insertEventsSql(param: number, where = ''): string {
     return `INSERT INTO ${this.events} (stream_id, version, event_id, type, data, metadata)
-      SELECT e.ev->>'s', (e.ev->>'v')::int, (e.ev->>'id')::uuid, e.ev->>'type', e.ev->'data', e.ev->'metadata'
+      SELECT e.ev->>0, (e.ev->>1)::int, (e.ev->>2)::uuid, e.ev->>3, e.ev->4, e.ev->5
         FROM jsonb_array_elements($${param}::jsonb) WITH ORDINALITY AS e(ev, ord)
        ${where}
        ORDER BY e.ord`;
@@ -576,9 +580,9 @@ function duplicateOf(req: AppendRequest, stored: Map<string, StoredPlace>): Appe
   );
 }
 
-/** Events at their stream positions, as the JSON array `insertEventsSql` reads, as a jsonb parameter. */
+/** Events at their stream positions, as the JSON array `insertEventsSql` reads (one array per event), as a jsonb parameter. */
 function eventRowsJson(rows: { streamId: string; version: number; event: NewEvent }[]): Buffer {
-  return jsonbParameter(rows.map(({ streamId, version, event }) => ({ s: streamId, v: version, id: event.id, type: event.type, data: event.data, metadata: event.metadata ?? {} })));
+  return jsonbParameter(rows.map(({ streamId, version, event }) => [streamId, version, event.id, event.type, event.data, event.metadata ?? {}]));
 }
 
 /** Distinct, in code-unit order (= PostgreSQL's COLLATE "C" for the ASCII ids we use): one lock order for all. */
