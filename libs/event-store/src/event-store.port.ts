@@ -24,6 +24,26 @@ export interface RecordedEvent {
   checkpoint: Checkpoint;
 }
 
+/**
+ * A recorded event as JSON text, for a reader that forwards it without reading it (the ledger's relay): the data
+ * whole and the asked keys of the metadata, each the JSON text of the stored value (a key the metadata lacks is
+ * absent). Parsing a text gives the value `RecordedEvent` carries; its spacing and key order are the adapter's.
+ */
+export interface RecordedEventJson extends Omit<RecordedEvent, 'data' | 'metadata'> {
+  dataJson: string;
+  metadataJson: Readonly<Record<string, string>>;
+}
+
+/** A RecordedEvent as RecordedEventJson, for an adapter that holds events parsed (EventStoreDB). */
+export function recordedEventAsJson(event: RecordedEvent, metadataKeys: readonly string[]): RecordedEventJson {
+  const { data, metadata, ...rest } = event;
+  const metadataJson: Record<string, string> = {};
+  for (const key of metadataKeys) {
+    if (Object.hasOwn(metadata, key) && metadata[key] !== undefined) metadataJson[key] = JSON.stringify(metadata[key]);
+  }
+  return { ...rest, dataJson: JSON.stringify(data), metadataJson };
+}
+
 /** Opaque, totally ordered per adapter (string comparison); START = ''. */
 export type Checkpoint = string;
 export const START: Checkpoint = '';
@@ -51,6 +71,13 @@ export interface SubscribeToAllOptions {
   /** Called sequentially, in global order. If it throws, the same events are offered again (never skipped). */
   onEvents: (events: RecordedEvent[]) => Promise<void>;
   onError?: (e: Error) => void;
+}
+
+/** subscribeToAll's options, the events delivered as JSON text (see RecordedEventJson). */
+export interface SubscribeToAllJsonOptions extends Omit<SubscribeToAllOptions, 'onEvents'> {
+  /** The metadata keys wanted (each as its value's JSON text). */
+  metadataKeys: readonly string[];
+  onEvents: (events: RecordedEventJson[]) => Promise<void>;
 }
 
 /**
@@ -133,6 +160,12 @@ export interface EventStore {
   /** Events strictly after `after`, in global order; a tailing reader never skips an event. */
   readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]>;
   subscribeToAll(opts: SubscribeToAllOptions): Subscription;
+  /**
+   * subscribeToAll, each event's data and asked metadata keys as JSON text: for a reader that forwards events without
+   * reading them (the relay), where an adapter that stores JSON as text saves parsing and printing it again; one that
+   * cannot prints what it parsed (`recordedEventAsJson`).
+   */
+  subscribeToAllJson(opts: SubscribeToAllJsonOptions): Subscription;
   /** Stops every subscription; releases what the adapter created (not an injected pg Pool). */
   close(): Promise<void>;
 }

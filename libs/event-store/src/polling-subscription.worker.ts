@@ -1,5 +1,10 @@
 import type { Checkpoint, RecordedEvent, Subscription, SubscribeToAllOptions } from './event-store.port';
 
+/** What the subscription delivers: anything read in global order with its checkpoint (RecordedEvent, RecordedEventJson). */
+interface Positioned {
+  checkpoint: Checkpoint;
+}
+
 export interface PollingOptions {
   /** First wait after an empty read; doubles on each further empty read up to maxIdleMs. */
   minIdleMs: number;
@@ -21,15 +26,15 @@ export interface WakeUpSource {
  * Tails a store through `read(after, limit)`: delivers batches in order, sequentially, and only advances its
  * checkpoint after onEvents resolves, so a failing handler sees the same batch again rather than losing it.
  */
-export class PollingSubscription implements Subscription {
+export class PollingSubscription<E extends Positioned = RecordedEvent> implements Subscription {
   private stopped = false;
   private notified = false;
   private wakeSleeper: (() => void) | undefined;
   private readonly done: Promise<void>;
 
   constructor(
-    private readonly read: (after: Checkpoint, limit: number) => Promise<RecordedEvent[]>,
-    private readonly opts: SubscribeToAllOptions,
+    private readonly read: (after: Checkpoint, limit: number) => Promise<E[]>,
+    private readonly opts: Omit<SubscribeToAllOptions, 'onEvents'> & { onEvents: (events: E[]) => Promise<void> },
     private readonly polling: PollingOptions = DEFAULT_POLLING,
     private readonly wakeUp?: WakeUpSource,
   ) {
@@ -64,9 +69,9 @@ export class PollingSubscription implements Subscription {
     const batchSize = this.opts.batchSize ?? DEFAULT_BATCH_SIZE;
     let checkpoint = this.opts.after;
     let idleMs = this.polling.minIdleMs;
-    let ahead: Promise<RecordedEvent[]> | undefined;
+    let ahead: Promise<E[]> | undefined;
     while (!this.stopped) {
-      let batch: RecordedEvent[];
+      let batch: E[];
       try {
         batch = await (ahead ?? this.readFrom(checkpoint, batchSize));
       } catch (e) {
@@ -99,7 +104,7 @@ export class PollingSubscription implements Subscription {
   }
 
   /** A notification that arrives from here on may concern events this read misses: sleep() will not wait after it. */
-  private readFrom(after: Checkpoint, limit: number): Promise<RecordedEvent[]> {
+  private readFrom(after: Checkpoint, limit: number): Promise<E[]> {
     this.notified = false;
     return this.read(after, limit);
   }

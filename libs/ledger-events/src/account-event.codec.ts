@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { LEDGER_EVENTS, isLedgerEventType, upcastToCurrent, type BalanceSnapshotV1, type EnvelopeOf, type LedgerEventData } from '@tally/contracts';
-import type { NewEvent, RecordedEvent } from '@tally/event-store';
+import type { NewEvent, RecordedEvent, RecordedEventJson } from '@tally/event-store';
 import type { AccountEvent, BalanceView } from '@tally/ledger-domain';
 import { formatCredits } from '@tally/money';
 import { decodeData, encodeData } from './account-event-data.codec';
@@ -114,4 +114,38 @@ export function toLedgerEnvelope(stored: RecordedEvent): LedgerEnvelope {
     balanceAfter: stored.metadata.balanceAfter as BalanceSnapshotV1 | undefined,
     ...(typeof stored.metadata.actor === 'string' && { actor: stored.metadata.actor }),
   };
+}
+
+/** The metadata keys a stored event is published from: its version and balance (the envelope) and its Kafka headers. */
+export const PUBLISH_METADATA_KEYS: readonly string[] = [SCHEMA_VERSION_KEY, 'balanceAfter', 'actor', 'traceparent', 'tracestate', 'requestId'];
+
+/**
+ * `JSON.stringify(toLedgerEnvelope(event))` from the event's stored JSON texts (read with PUBLISH_METADATA_KEYS):
+ * the data and the balance are spliced in as stored instead of being parsed and printed again, which was the
+ * relay's largest cost per event (docs/benchmarks.md, issue 17 session 25). Parsing the result gives what
+ * toLedgerEnvelope gives; spacing and key order inside `data` and `balanceAfter` are the store's. An event stored at
+ * an older version of its type is upcast, through toLedgerEnvelope.
+ */
+export function ledgerEnvelopeJson(stored: RecordedEventJson): string {
+  const { metadataJson } = stored;
+  const storedVersion = metadataJson[SCHEMA_VERSION_KEY] === undefined ? 1 : schemaVersionOf({ [SCHEMA_VERSION_KEY]: JSON.parse(metadataJson[SCHEMA_VERSION_KEY]) });
+  const known = isLedgerEventType(stored.type) ? LEDGER_EVENTS[stored.type] : undefined;
+  if (known && known.version !== storedVersion) return JSON.stringify(toLedgerEnvelope(parsedEvent(stored)));
+  const { balanceAfter, actor } = metadataJson;
+  return (
+    `{"id":${JSON.stringify(stored.id)},"type":${JSON.stringify(stored.type)},"version":${known?.version ?? storedVersion}` +
+    `,"accountId":${JSON.stringify(accountIdOfStream(stored.streamId))},"occurredAt":"${stored.recordedAt.toISOString()}"` +
+    `,"streamVersion":${stored.version},"data":${stored.dataJson}` +
+    (balanceAfter === undefined ? '' : `,"balanceAfter":${balanceAfter}`) +
+    (actor?.startsWith('"') ? `,"actor":${actor}` : '') +
+    '}'
+  );
+}
+
+/** A RecordedEventJson parsed back (its metadata: the keys it was read with). */
+export function parsedEvent(stored: RecordedEventJson): RecordedEvent {
+  const { dataJson, metadataJson, ...rest } = stored;
+  const metadata: Record<string, unknown> = {};
+  for (const [key, text] of Object.entries(metadataJson)) metadata[key] = JSON.parse(text);
+  return { ...rest, data: JSON.parse(dataJson) as Record<string, unknown>, metadata };
 }

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import type { Pool, PoolClient } from 'pg';
 import type { EventStore, Subscription } from '@tally/event-store';
-import type { KafkaProducer } from '@tally/kafka';
-import type { RecordedEvent } from '@tally/event-store';
+import type { KafkaProducer, OutgoingMessage } from '@tally/kafka';
+import type { RecordedEventJson } from '@tally/event-store';
 import {
   NotReadyError, REQUEST_ID_HEADER, StallDetector, carrierFromMetadata, carrierHeaders, continueTrace, endSpan, tracingEnabled,
 } from '@tally/shared';
 import { SpanKind } from '@opentelemetry/api';
-import { toLedgerEnvelope } from '@tally/ledger-events';
+import { PUBLISH_METADATA_KEYS, accountIdOfStream, ledgerEnvelopeJson } from '@tally/ledger-events';
 import type { LedgerConfig } from '../config/ledger.config';
 import { postgresRelayLag, relayLagSources, relayPublishFailures, relayPublished, type RelayLagSource } from './relay.metrics';
 
@@ -119,8 +119,9 @@ export class LedgerEventsRelay {
     this.stalls.succeeded('lead');
     this.watchLock(client);
     const { config, producer, logger } = this.deps;
-    this.subscription = this.deps.store.subscribeToAll({
+    this.subscription = this.deps.store.subscribeToAllJson({
       after,
+      metadataKeys: PUBLISH_METADATA_KEYS,
       batchSize: config.RELAY_BATCH,
       onEvents: async (events) => {
         // The previous batch's checkpoint was written while this batch was read; a failed write fails this batch
@@ -225,27 +226,44 @@ export class LedgerEventsRelay {
 /**
  * Publishes stored events with the trace context and request id their command left in their metadata (Kafka
  * headers), so the projection and notifications continue the request's trace however much later the relay runs.
+ * Each event is published as the JSON text ledgerEnvelopeJson splices from the stored texts (never parsed here).
  * Tracing off: the headers are copied from the metadata (one object per event that has them, none otherwise).
  * On: a `publish` span per traced event (child of the command's span), whose context the headers carry.
  */
-async function publishTraced(producer: KafkaProducer, topic: string, events: RecordedEvent[]): Promise<void> {
-  const envelopes = events.map(toLedgerEnvelope);
+async function publishTraced(producer: KafkaProducer, topic: string, events: RecordedEventJson[]): Promise<void> {
+  const message = (event: RecordedEventJson, headers: Record<string, string> | undefined): OutgoingMessage => {
+    const value = ledgerEnvelopeJson(event);
+    const key = accountIdOfStream(event.streamId);
+    return headers ? { key, value, headers } : { key, value };
+  };
   if (!tracingEnabled()) {
-    await producer.sendEnvelopes(topic, envelopes, (_envelope, index) => headersOfMetadata(events[index].metadata));
+    await producer.send(topic, events.map((event) => message(event, headersOfMetadata(headerMetadataOf(event)))));
     return;
   }
   const traces = events.map((event) =>
-    continueTrace(`${topic} publish`, SpanKind.PRODUCER, carrierFromMetadata(event.metadata), {
+    continueTrace(`${topic} publish`, SpanKind.PRODUCER, carrierFromMetadata(headerMetadataOf(event)), {
       'messaging.system': 'kafka', 'messaging.destination.name': topic, 'tally.event_id': event.id, 'tally.stream_version': event.version,
     }),
   );
   try {
-    await producer.sendEnvelopes(topic, envelopes, (_envelope, index) => carrierHeaders(traces[index]?.carrier));
+    await producer.send(topic, events.map((event, index) => message(event, carrierHeaders(traces[index]?.carrier))));
     traces.forEach((traced) => endSpan(traced?.span));
   } catch (error) {
     traces.forEach((traced) => endSpan(traced?.span, error));
     throw error;
   }
+}
+
+const HEADER_METADATA_KEYS = ['traceparent', 'tracestate', 'requestId'] as const;
+
+/** The metadata keys the headers come from, parsed (an event without any: an empty object, nothing parsed). */
+function headerMetadataOf({ metadataJson }: RecordedEventJson): Record<string, unknown> {
+  const metadata: Record<string, unknown> = {};
+  for (const key of HEADER_METADATA_KEYS) {
+    const text = metadataJson[key];
+    if (text !== undefined) metadata[key] = JSON.parse(text);
+  }
+  return metadata;
 }
 
 function headersOfMetadata(metadata: Readonly<Record<string, unknown>>): Record<string, string> | undefined {

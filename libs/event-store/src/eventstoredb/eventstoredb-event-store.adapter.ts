@@ -21,9 +21,11 @@ import type {
   ReadStreamsOptions,
   StreamRead,
   Subscription,
+  SubscribeToAllJsonOptions,
   SubscribeToAllOptions,
   UnitOfWork,
 } from '../event-store.port';
+import { recordedEventAsJson } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.errors';
 import { parseStreamReads, validateAppendRequests } from '../append-request.parser';
 import { SubscriptionRegistry } from '../subscription-registry.service';
@@ -163,6 +165,11 @@ export class EventStoreDbEventStore implements EventStore {
 
   subscribeToAll(opts: SubscribeToAllOptions): Subscription {
     return this.subscriptions.track(new EsdbSubscription(this.client, opts, decodeEsdbCheckpoint(opts.after)));
+  }
+
+  /** The client parses every event: printed again here (the port's fallback). */
+  subscribeToAllJson({ metadataKeys, onEvents, ...opts }: SubscribeToAllJsonOptions): Subscription {
+    return this.subscribeToAll({ ...opts, onEvents: (events) => onEvents(events.map((event) => recordedEventAsJson(event, metadataKeys))) });
   }
 
   async close(): Promise<void> {

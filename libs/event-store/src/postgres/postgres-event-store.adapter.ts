@@ -9,10 +9,12 @@ import type {
   ExpectedVersion,
   NewEvent,
   RecordedEvent,
+  RecordedEventJson,
   SqlTransaction,
   ReadStreamsOptions,
   StreamRead,
   Subscription,
+  SubscribeToAllJsonOptions,
   SubscribeToAllOptions,
   UnitOfWork,
 } from '../event-store.port';
@@ -255,28 +257,53 @@ export class PostgresEventStore implements EventStore {
   };
 
   async readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]> {
-    if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) {
-      throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'limit must be a positive integer', {
-        limit: opts.limit,
-      });
-    }
-    const after = decodePgCheckpoint(opts.after);
-    const { rows } = await this.query<EventRow>(
-      'read-all',
-      `SELECT ${EVENT_COLUMNS} FROM ${this.events} AS e
-        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY e.transaction_id, e.global_position
-        LIMIT $3`,
-      [after.transactionId.toString(), after.globalPosition.toString(), opts.limit],
-    );
+    const rows = await this.readAllRows<EventRow>('read-all', EVENT_COLUMNS, opts.after, opts.limit);
     return rows.map(toRecordedEvent);
   }
 
   subscribeToAll(opts: SubscribeToAllOptions): Subscription {
+    return this.tail((after, limit) => this.readAll({ after, limit }), opts);
+  }
+
+  /**
+   * The data as `data::text` and each asked metadata key as a column (eventColumnsWithMetadataKeys): PostgreSQL
+   * prints jsonb either way, and the reader (the relay) forwards the texts instead of parsing and printing them again.
+   */
+  subscribeToAllJson(opts: SubscribeToAllJsonOptions): Subscription {
+    const keys = [...opts.metadataKeys];
+    const columns = eventColumnsWithMetadataKeys(keys.length, 4).replace(', data,', ', data::text AS data,');
+    const read = async (after: Checkpoint, limit: number): Promise<RecordedEventJson[]> => {
+      const rows = await this.readAllRows<EventJsonRow>(`read-all-json-${keys.length}`, columns, after, limit, keys.length > 0 ? [keys] : []);
+      return rows.map((row) => toRecordedEventJson(row, keys));
+    };
+    return this.tail(read, opts);
+  }
+
+  /** Events strictly after `after` in commit order, never past the oldest transaction still open (see the class). */
+  private async readAllRows<R extends object>(name: string, columns: string, after: Checkpoint, limit: number, extra: unknown[] = []): Promise<R[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'limit must be a positive integer', { limit });
+    }
+    const from = decodePgCheckpoint(after);
+    const { rows } = await this.query<R>(
+      name,
+      `SELECT ${columns} FROM ${this.events} AS e
+        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id, e.global_position
+        LIMIT $3`,
+      [from.transactionId.toString(), from.globalPosition.toString(), limit, ...extra],
+    );
+    return rows;
+  }
+
+  private tail<E extends { checkpoint: Checkpoint }>(
+    read: (after: Checkpoint, limit: number) => Promise<E[]>,
+    opts: Omit<SubscribeToAllOptions, 'onEvents'> & { onEvents: (events: E[]) => Promise<void> },
+  ): Subscription {
     decodePgCheckpoint(opts.after); // fail now, not inside the loop
     const wakeUp = this.listen ? new ListenWakeUp(this.pool, notifyChannel(this.schema)) : undefined;
-    return this.subscriptions.track(new PollingSubscription((after, limit) => this.readAll({ after, limit }), opts, this.polling, wakeUp));
+    return this.subscriptions.track(new PollingSubscription<E>(read, opts, this.polling, wakeUp));
   }
 
   async close(): Promise<void> {
@@ -614,11 +641,33 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
     data: row.data,
     metadata: row.metadata,
     recordedAt: row.recorded_at,
-    checkpoint: encodePgCheckpoint({
-      transactionId: BigInt(row.transaction_id),
-      globalPosition: BigInt(row.global_position),
-    }),
+    checkpoint: checkpointOf(row),
   };
+}
+
+/** A row read with the data as text and the metadata keys as columns m1…mN (subscribeToAllJson). */
+type EventJsonRow = Omit<EventRow, 'data' | 'metadata'> & { data: string } & Record<`m${number}`, string | null>;
+
+function toRecordedEventJson(row: EventJsonRow, keys: readonly string[]): RecordedEventJson {
+  const metadataJson: Record<string, string> = {};
+  keys.forEach((key, i) => {
+    const text = row[`m${i + 1}`];
+    if (typeof text === 'string') metadataJson[key] = text;
+  });
+  return {
+    id: row.event_id,
+    streamId: row.stream_id,
+    version: row.version,
+    type: row.type,
+    dataJson: row.data,
+    metadataJson,
+    recordedAt: row.recorded_at,
+    checkpoint: checkpointOf(row),
+  };
+}
+
+function checkpointOf(row: Pick<EventRow, 'transaction_id' | 'global_position'>): Checkpoint {
+  return encodePgCheckpoint({ transactionId: BigInt(row.transaction_id), globalPosition: BigInt(row.global_position) });
 }
 
 /** Maps driver errors onto the port's codes; anything unexpected passes through unchanged. */

@@ -6,6 +6,7 @@ import {
   type EventStore,
   type NewEvent,
   type RecordedEvent,
+  type RecordedEventJson,
   type SqlTransaction,
   type UnitOfWork,
 } from '../event-store.port';
@@ -477,6 +478,33 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       expect(delivered).toHaveLength(5);
       expectIncreasing(delivered.map((e) => e.checkpoint));
       expect(maxInFlight).toBe(1);
+    });
+
+    it('subscribeToAllJson delivers what subscribeToAll does, the data and the asked metadata keys as JSON text', async () => {
+      const streamId = stream();
+      const written = [
+        event('A', { n: 1, text: 'é "q" \\ ☃', nested: { list: [1, 'two', null] } }, { schemaVersion: 2, balanceAfter: { available: '1.5' }, actor: 'svc', gone: null }),
+        event('B', {}, { other: 'x' }),
+        event('C', { n: 3 }),
+      ];
+      await store.append({ streamId, expectedVersion: 'no_stream', events: written });
+      const delivered: RecordedEventJson[] = [];
+      const subscription = store.subscribeToAllJson({
+        after: START,
+        metadataKeys: ['schemaVersion', 'balanceAfter', 'actor', 'gone', 'missing'],
+        onEvents: async (events) => {
+          delivered.push(...events.filter((e) => e.streamId === streamId));
+        },
+      });
+      await eventually(async () => delivered.length >= 3 || undefined);
+      await subscription.stop();
+
+      const whole = await store.readStream(streamId);
+      expect(delivered.map(({ dataJson, metadataJson: _texts, ...rest }) => ({ ...rest, data: JSON.parse(dataJson) as unknown }))).toEqual(
+        whole.map(({ metadata: _metadata, ...rest }) => rest),
+      );
+      const metadata = delivered.map((e) => Object.fromEntries(Object.entries(e.metadataJson).map(([key, text]) => [key, JSON.parse(text) as unknown])));
+      expect(metadata).toEqual([{ schemaVersion: 2, balanceAfter: { available: '1.5' }, actor: 'svc', gone: null }, {}, {}]);
     });
 
     it('subscribeToAll resumes strictly after its checkpoint and offers a failed batch again', async () => {
