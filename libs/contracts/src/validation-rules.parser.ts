@@ -4,9 +4,14 @@ import type { FieldIssue } from './contract.errors';
 /** How deep any request body or message may nest: Tally's own contracts need 4; class-transformer recurses. */
 export const MAX_JSON_DEPTH = 32;
 
-/** PostgreSQL text and jsonb refuse NUL; jsonb and UTF-8 refuse a UTF-16 surrogate without its pair. */
-// eslint-disable-next-line no-control-regex -- NUL is exactly what this must find
-const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/**
+ * PostgreSQL text and jsonb refuse NUL; jsonb and UTF-8 refuse a UTF-16 surrogate without its pair. Two native scans
+ * (`includes`, ES2024's `isWellFormed`), not a regular expression with lookarounds tried at every position: every
+ * string and key of every message goes through here (the unit test holds it to that expression).
+ */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
 
 /**
  * Property names every JavaScript object inherits (constructor, __proto__, toString, hasOwnProperty, ...). No contract
@@ -26,7 +31,7 @@ export function findUnsafeJson(value: unknown, prefix = '', maxDepth = MAX_JSON_
 
 /** Whether `findUnsafeJson` finds nothing. Recursion stops at `maxDepth`, so a hostile depth cannot overflow the stack. */
 export function isSafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH, depth = 0): boolean {
-  if (typeof value === 'string') return !UNSTORABLE_TEXT.test(value);
+  if (typeof value === 'string') return isStorableText(value);
   if (typeof value !== 'object' || value === null) return true;
   if (depth >= maxDepth) return false;
   if (Array.isArray(value)) {
@@ -35,7 +40,7 @@ export function isSafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH, depth = 0)
   }
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue; // own enumerable keys, as Object.keys, without its array
-    if (UNSTORABLE_TEXT.test(key) || RESERVED_NAMES.has(key)) return false;
+    if (!isStorableText(key) || RESERVED_NAMES.has(key)) return false;
     if (!isSafeJson((value as Record<string, unknown>)[key], maxDepth, depth + 1)) return false;
   }
   return true;
@@ -48,14 +53,14 @@ export function locateUnsafeJson(value: unknown, prefix = '', maxDepth = MAX_JSO
     const [node, path, depth] = stack.pop() as [unknown, string, number];
     const field = path || '(root)';
     if (typeof node === 'string') {
-      if (UNSTORABLE_TEXT.test(node)) return { field, reason: 'must not contain a NUL character or an unpaired UTF-16 surrogate' };
+      if (!isStorableText(node)) return { field, reason: 'must not contain a NUL character or an unpaired UTF-16 surrogate' };
       continue;
     }
     if (typeof node !== 'object' || node === null) continue;
     if (depth >= maxDepth) return { field, reason: `nests deeper than ${maxDepth} levels` };
     const entries: [string, unknown][] = Array.isArray(node) ? node.map((v, i) => [String(i), v]) : Object.entries(node);
     for (const [key, child] of entries) {
-      if (UNSTORABLE_TEXT.test(key)) return { field, reason: 'has a property name with a NUL character or an unpaired UTF-16 surrogate' };
+      if (!isStorableText(key)) return { field, reason: 'has a property name with a NUL character or an unpaired UTF-16 surrogate' };
       if (RESERVED_NAMES.has(key)) return { field, reason: 'has a property name JavaScript reserves (constructor, __proto__, toString, ...)' };
       stack.push([child, path ? `${path}.${key}` : key, depth + 1]);
     }

@@ -2,7 +2,7 @@ import { parseMessage } from './message-registry.contract';
 import { ContractViolation } from './contract.errors';
 import { Topics } from './topics.contract';
 import fc from 'fast-check';
-import { findUnsafeJson, isSafeJson, locateUnsafeJson } from './validation-rules.parser';
+import { findUnsafeJson, isSafeJson, isStorableText, locateUnsafeJson } from './validation-rules.parser';
 
 const usage = (data: object) =>
   JSON.stringify({ id: 'u-1', type: 'UsageRecorded', version: 1, accountId: 'acct-1', occurredAt: '2026-11-21T10:00:00Z', data });
@@ -42,6 +42,23 @@ describe('JSON that no store can hold', () => {
       { numRuns: Number(process.env.FUZZ_RUNS ?? 2000) },
     );
     expect(unsafe).toBeGreaterThan(100);
+  });
+
+  it('given any string, when asked whether a store can hold it, then it answers as the regular expression that defines it', () => {
+    // The definition: a NUL, a high surrogate not followed by a low one, or a low surrogate not preceded by a high one.
+    // eslint-disable-next-line no-control-regex -- NUL is exactly what this must find
+    const unstorable = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    const piece = fc.oneof(fc.string({ unit: 'binary' }), fc.constantFrom('\u0000', '\ud83d', '\ude00', '🙂', '\udbff\udfff', 'é', 'a'));
+    const text = fc.array(piece, { maxLength: 6 }).map((pieces) => pieces.join(''));
+    let refused = 0;
+    fc.assert(
+      fc.property(text, (value) => {
+        if (unstorable.test(value)) refused += 1;
+        expect(isStorableText(value)).toBe(!unstorable.test(value));
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 5000) },
+    );
+    expect(refused).toBeGreaterThan(500);
   });
 
   it('passes surrogate pairs, other control characters and plain JSON', () => {
