@@ -1,10 +1,10 @@
 import { Pool } from 'pg';
 import { Topics, parseMessage, serializeEnvelope, type BalanceSnapshotV1 } from '@tally/contracts';
-import { PostgresEventStore, ensureSchema, type NewEvent } from '@tally/event-store';
+import { PostgresEventStore, START, ensureSchema, type NewEvent, type RecordedEventJson } from '@tally/event-store';
 import { balanceOf, type RecordUsage } from '@tally/ledger-domain';
 import type { Clock } from '@tally/shared';
 import { createTestSchema, testDatabaseUrl } from '@tally/testing';
-import { accountStreamId, decodeEvent, toLedgerEnvelope } from '@tally/ledger-events';
+import { PUBLISH_METADATA_KEYS, accountStreamId, decodeEvent, ledgerEnvelopeJson, toLedgerEnvelope } from '@tally/ledger-events';
 import { AccountRepository } from '../src/accounts/account.repository';
 import type { LedgerConfig } from '../src/config/ledger.config';
 import { applyBatch, migrateReadModels } from './history/read-model.fixtures';
@@ -93,8 +93,11 @@ describe('UsageDebited v1 → v2 on a store holding v1 events', () => {
     expect(oldDebit.metadata).not.toHaveProperty('schemaVersion'); // the store is never rewritten
     expect(balanceOf((await new AccountRepository(store, { ACCOUNT_CACHE_SIZE: 10 } as LedgerConfig, clock).load(ACCOUNT)).state).available).toBe(6_500_000n);
 
-    // The current relay publishes every stored event at the current version: the v1 debit as v2 with no labels.
-    const republished = stored.map((event) => parseMessage(Topics.ledgerEvents, serializeEnvelope(toLedgerEnvelope(event))));
+    // The current relay publishes every stored event at the current version: the v1 debit as v2 with no labels. It
+    // reads the stored JSON texts (subscribeToAllJson) and splices them into the envelope (ledgerEnvelopeJson).
+    const relayed = await readAllJson(store, stored.length);
+    const republished = relayed.map((event) => parseMessage(Topics.ledgerEvents, ledgerEnvelopeJson(event)));
+    expect(republished.map((m) => m.envelope)).toEqual(stored.map((event) => parseMessage(Topics.ledgerEvents, serializeEnvelope(toLedgerEnvelope(event))).envelope));
     const oldOnTheWire = republished.find((m) => m.type === 'UsageDebited' && m.data.usageId === 'u-old');
     expect(oldOnTheWire).toMatchObject({ sentVersion: 2, envelope: { version: 2 }, data: { metadata: {} } });
 
@@ -122,3 +125,22 @@ describe('UsageDebited v1 → v2 on a store holding v1 events', () => {
     expect(usage_records).toEqual([{ usage_id: 'u-new', amount: '2000000' }, { usage_id: 'u-old', amount: '1500000' }]);
   });
 });
+
+/** The first `count` events of the store (this test's own schema) as the relay reads them. */
+async function readAllJson(store: PostgresEventStore, count: number): Promise<RecordedEventJson[]> {
+  const read: RecordedEventJson[] = [];
+  let subscription: { stop(): Promise<void> } | undefined;
+  await new Promise<void>((resolve, reject) => {
+    subscription = store.subscribeToAllJson({
+      after: START,
+      metadataKeys: PUBLISH_METADATA_KEYS,
+      onEvents: async (events) => {
+        read.push(...events);
+        if (read.length >= count) resolve();
+      },
+      onError: reject,
+    });
+  });
+  await subscription?.stop();
+  return read;
+}
