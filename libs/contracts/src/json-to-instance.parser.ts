@@ -32,6 +32,11 @@ const UNSUPPORTED = Symbol('unsupported');
 interface Shape {
   declared: ReadonlySet<string>;
   types: Map<string, Class | null | typeof UNSUPPORTED>;
+  /**
+   * The declared properties already seen that a fresh instance neither inherits nor holds as a function (so `copy`
+   * may assign them without asking again), with their `@Type` class: one lookup per property on the common path.
+   */
+  assignable: Map<string, Class | null>;
 }
 const shapes = new Map<Class, Shape | typeof UNSUPPORTED>();
 
@@ -42,7 +47,7 @@ function shapeOf(cls: Class): Shape | typeof UNSUPPORTED {
       defaultMetadataStorage.getStrategy(cls) !== 'none' ||
       defaultMetadataStorage.getExposedMetadatas(cls).length > 0 ||
       defaultMetadataStorage.getExcludedMetadatas(cls).length > 0;
-    shape = decorated ? UNSUPPORTED : { declared: declaredProperties(cls), types: new Map() };
+    shape = decorated ? UNSUPPORTED : { declared: declaredProperties(cls), types: new Map(), assignable: new Map() };
     shapes.set(cls, shape);
   }
   return shape;
@@ -95,14 +100,22 @@ function copy(value: unknown, type: Class | null): unknown {
     return items;
   }
   if (Object.getPrototypeOf(value) !== Object.prototype) return UNSUPPORTED;
+  const shape = type ? shapeOf(type) : undefined;
+  if (shape === UNSUPPORTED) return UNSUPPORTED;
   const target = (type ? new type() : {}) as Record<string, unknown>;
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue; // own enumerable keys, as Object.keys, without its array
-    // class-transformer skips these, and any name the instance inherits or holds as a function; its own path keeps that rule.
-    if (key === '__proto__' || key === 'constructor') return UNSUPPORTED;
-    if (key in target && (!Object.prototype.hasOwnProperty.call(target, key) || typeof target[key] === 'function')) return UNSUPPORTED;
-    const itemType = type ? propertyType(type, key) : null;
-    if (itemType === UNSUPPORTED) return UNSUPPORTED;
+    let itemType = shape?.assignable.get(key);
+    if (itemType === undefined) {
+      // class-transformer skips these, and any name the instance inherits or holds as a function; its own path keeps that rule.
+      if (key === '__proto__' || key === 'constructor') return UNSUPPORTED;
+      if (key in target && (!Object.prototype.hasOwnProperty.call(target, key) || typeof target[key] === 'function')) return UNSUPPORTED;
+      const resolved = type ? propertyType(type, key) : null;
+      if (resolved === UNSUPPORTED) return UNSUPPORTED;
+      // Whether the instance inherits the name or holds it as a function does not change from one instance to the next.
+      if (shape?.declared.has(key)) shape.assignable.set(key, resolved);
+      itemType = resolved;
+    }
     const built = copy((value as Record<string, unknown>)[key], itemType);
     if (built === UNSUPPORTED) return UNSUPPORTED;
     target[key] = built;

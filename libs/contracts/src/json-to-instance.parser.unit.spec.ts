@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { plainToInstance } from 'class-transformer';
+import { IsOptional, IsString } from 'class-validator';
 import { jsonToInstance, rememberedPropertyTypes } from './json-to-instance.parser';
 import { UsageRecordedV1 } from './messages/usage-recorded.v1.contract';
 import { CONTRACT_CLASSES, changedMessage } from './testing/contract-messages.fixtures';
@@ -46,6 +47,18 @@ describe('jsonToInstance', () => {
     for (let i = 0; i < 1_000; i += 1) jsonToInstance(UsageRecordedV1, { ...plain, [`junk${i}`]: i });
     expect(declared).toBeGreaterThan(0);
     expect(rememberedPropertyTypes(UsageRecordedV1)).toBe(declared);
+  });
+
+  it('given a declared property the instance inherits as a function, when built again and again, then it is left to class-transformer every time', () => {
+    class Labelled {
+      @IsString() label!: string;
+      @IsOptional() @IsString() shout?: string;
+    }
+    Object.defineProperty(Labelled.prototype, 'shout', { value: () => 'inherited', enumerable: false });
+    for (let i = 0; i < 3; i += 1) {
+      expect(jsonToInstance(Labelled, { label: `l-${i}` })).toStrictEqual(classTransformer(Labelled, { label: `l-${i}` }));
+      expect(jsonToInstance(Labelled, { label: 'x', shout: 'own' })).toBeUndefined();
+    }
   });
 
   it('given a property class-transformer skips, when built, then it leaves the value to class-transformer', () => {
