@@ -65,19 +65,19 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
-export interface SubscribeToAllOptions {
+/** What subscribeToAll delivers: RecordedEvent; subscribeToAllJson: RecordedEventJson. Both carry their position. */
+export interface SubscribeToAllOptions<E extends Pick<RecordedEvent, 'checkpoint'> = RecordedEvent> {
   after: Checkpoint;
   batchSize?: number;
   /** Called sequentially, in global order. If it throws, the same events are offered again (never skipped). */
-  onEvents: (events: RecordedEvent[]) => Promise<void>;
+  onEvents: (events: E[]) => Promise<void>;
   onError?: (e: Error) => void;
 }
 
 /** subscribeToAll's options, the events delivered as JSON text (see RecordedEventJson). */
-export interface SubscribeToAllJsonOptions extends Omit<SubscribeToAllOptions, 'onEvents'> {
+export interface SubscribeToAllJsonOptions extends SubscribeToAllOptions<RecordedEventJson> {
   /** The metadata keys wanted (each as its value's JSON text). */
   metadataKeys: readonly string[];
-  onEvents: (events: RecordedEventJson[]) => Promise<void>;
 }
 
 /**

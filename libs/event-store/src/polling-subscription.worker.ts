@@ -1,10 +1,5 @@
 import type { Checkpoint, RecordedEvent, Subscription, SubscribeToAllOptions } from './event-store.port';
 
-/** What the subscription delivers: anything read in global order with its checkpoint (RecordedEvent, RecordedEventJson). */
-interface Positioned {
-  checkpoint: Checkpoint;
-}
-
 export interface PollingOptions {
   /** First wait after an empty read; doubles on each further empty read up to maxIdleMs. */
   minIdleMs: number;
@@ -26,7 +21,7 @@ export interface WakeUpSource {
  * Tails a store through `read(after, limit)`: delivers batches in order, sequentially, and only advances its
  * checkpoint after onEvents resolves, so a failing handler sees the same batch again rather than losing it.
  */
-export class PollingSubscription<E extends Positioned = RecordedEvent> implements Subscription {
+export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = RecordedEvent> implements Subscription {
   private stopped = false;
   private notified = false;
   private wakeSleeper: (() => void) | undefined;
@@ -34,7 +29,7 @@ export class PollingSubscription<E extends Positioned = RecordedEvent> implement
 
   constructor(
     private readonly read: (after: Checkpoint, limit: number) => Promise<E[]>,
-    private readonly opts: Omit<SubscribeToAllOptions, 'onEvents'> & { onEvents: (events: E[]) => Promise<void> },
+    private readonly opts: SubscribeToAllOptions<E>,
     private readonly polling: PollingOptions = DEFAULT_POLLING,
     private readonly wakeUp?: WakeUpSource,
   ) {

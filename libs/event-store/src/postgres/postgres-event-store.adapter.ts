@@ -78,12 +78,15 @@ function eventColumnsWithMetadataKeys(count: number, param: number): string {
   return EVENT_COLUMNS.replace(', metadata,', `, ${keys.length === 0 ? "'{}'::jsonb AS metadata" : keys.join(', ')},`);
 }
 
-/** The metadata of a row read with eventColumnsWithMetadataKeys: the keys it holds, a missing one left out. */
-function metadataOfKeys(row: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
-  const metadata: Record<string, unknown> = {};
+/**
+ * The metadata of a row read with eventColumnsWithMetadataKeys: the keys it holds, a missing one left out, each
+ * value `read` from its JSON text (parsed by readStreams, kept as text by subscribeToAllJson).
+ */
+function metadataOfKeys<T>(row: Record<string, unknown>, keys: readonly string[], read: (text: string) => T): Record<string, T> {
+  const metadata: Record<string, T> = {};
   keys.forEach((key, i) => {
     const text = row[`m${i + 1}`];
-    if (typeof text === 'string') metadata[key] = JSON.parse(text);
+    if (typeof text === 'string') metadata[key] = read(text);
   });
   return metadata;
 }
@@ -234,7 +237,7 @@ export class PostgresEventStore implements EventStore {
       keys === undefined || keys.length === 0 ? [[...from.keys()], [...from.values()]] : [[...from.keys()], [...from.values()], keys],
     );
     for (const row of rows) {
-      if (keys !== undefined) row.metadata = metadataOfKeys(row, keys);
+      if (keys !== undefined) row.metadata = metadataOfKeys(row, keys, (text): unknown => JSON.parse(text));
       read.get(row.stream_id)?.push(toRecordedEvent(row));
     }
     return read;
@@ -297,10 +300,7 @@ export class PostgresEventStore implements EventStore {
     return rows;
   }
 
-  private tail<E extends { checkpoint: Checkpoint }>(
-    read: (after: Checkpoint, limit: number) => Promise<E[]>,
-    opts: Omit<SubscribeToAllOptions, 'onEvents'> & { onEvents: (events: E[]) => Promise<void> },
-  ): Subscription {
+  private tail<E extends Pick<RecordedEvent, 'checkpoint'>>(read: (after: Checkpoint, limit: number) => Promise<E[]>, opts: SubscribeToAllOptions<E>): Subscription {
     decodePgCheckpoint(opts.after); // fail now, not inside the loop
     const wakeUp = this.listen ? new ListenWakeUp(this.pool, notifyChannel(this.schema)) : undefined;
     return this.subscriptions.track(new PollingSubscription<E>(read, opts, this.polling, wakeUp));
@@ -649,18 +649,13 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
 type EventJsonRow = Omit<EventRow, 'data' | 'metadata'> & { data: string } & Record<`m${number}`, string | null>;
 
 function toRecordedEventJson(row: EventJsonRow, keys: readonly string[]): RecordedEventJson {
-  const metadataJson: Record<string, string> = {};
-  keys.forEach((key, i) => {
-    const text = row[`m${i + 1}`];
-    if (typeof text === 'string') metadataJson[key] = text;
-  });
   return {
     id: row.event_id,
     streamId: row.stream_id,
     version: row.version,
     type: row.type,
     dataJson: row.data,
-    metadataJson,
+    metadataJson: metadataOfKeys(row, keys, (text) => text),
     recordedAt: row.recorded_at,
     checkpoint: checkpointOf(row),
   };
