@@ -3,6 +3,9 @@ import { Topics } from '@tally/contracts';
 import { KafkaProducer } from '@tally/kafka';
 import { Acknowledgements } from '@tally/testing';
 import { API_KEY, type ChaosSystem, type ServiceName } from './chaos.harness';
+
+/** What the client needs of the system it drives: each service's base URL, a Kafka client, the webhook receiver. */
+export type WorkloadTarget = Pick<ChaosSystem, 'kafkaClient'> & { service(name: ServiceName): { base: string }; receiver: { url: string } };
 import type { Step, UsageBody, Workload } from './workload.fixtures';
 
 /** One HTTP answer (status 0: none — connection refused, reset or timed out). */
@@ -43,11 +46,13 @@ export class WorkloadClient {
   readonly holds = { placed: 0, refused: 0 };
   readonly sent = { usageMessages: 0, httpRequests: 0, kafkaSends: 0, resends: 0 };
   private readonly followUps: Step[] = [];
+  /** Accounts the ledger has answered a command of (2xx, or a 402: it found the account). */
+  private readonly knownAccounts = new Set<string>();
   private readonly producer: KafkaProducer;
   private retrying = false;
 
   constructor(
-    private readonly system: ChaosSystem,
+    private readonly system: WorkloadTarget,
     private readonly workload: Workload,
   ) {
     this.producer = new KafkaProducer(system.kafkaClient('chaos-workload'));
@@ -66,7 +71,7 @@ export class WorkloadClient {
     const steps: Step[] = [];
     for (const account of this.workload.setup) {
       const settings = { email: `${account.accountId}@example.com`, webhookUrl: `${this.system.receiver.url}/${account.accountId}`, webhookSecret: `whsec_${Buffer.from(account.accountId.padEnd(32, '.')).toString('base64')}` };
-      const status = await this.http('notification', 'PUT', `/v1/accounts/${account.accountId}/notification-settings`, settings);
+      const { status } = await this.request('notification', 'PUT', `/v1/accounts/${account.accountId}/notification-settings`, settings);
       if (status !== 200) throw new Error(`notification settings of ${account.accountId}: ${status}`);
       if (account.planId) steps.push({ kind: 'upgrade', key: `subscribe-${account.accountId}`, accountId: account.accountId, planId: account.planId });
     }
@@ -161,7 +166,7 @@ export class WorkloadClient {
         const now = new Date().toISOString();
         for (const event of step.events) if (!event.occurredAt) event.occurredAt = now;
         this.sent.usageMessages += step.events.length;
-        return this.expect(step, await this.http('usage-ingest', 'POST', '/v1/usage-events', { events: step.events }), [202]);
+        return this.expect(step, await this.request('usage-ingest', 'POST', '/v1/usage-events', { events: step.events }), [202]);
       }
       case 'usage-kafka': {
         const now = new Date().toISOString();
@@ -175,14 +180,15 @@ export class WorkloadClient {
         if (step.expiresInSeconds !== undefined && !('expiresAt' in step)) Object.assign(step, { expiresAt: new Date(Date.now() + step.expiresInSeconds * 1000).toISOString() });
         const expiresAt = (step as { expiresAt?: string }).expiresAt;
         const body = { idempotencyKey: step.key, amount: step.amount, reason: 'chaos grant', ...(expiresAt ? { expiresAt } : {}) };
-        return this.expect(step, await this.http('ledger', 'POST', path(step.accountId, 'grants'), body), [200, 201]);
+        return this.expect(step, await this.ledger(step.accountId, 'POST', path(step.accountId, 'grants'), body), [200, 201]);
       }
       case 'purchase': {
         const body = { paymentReference: step.key, ...(step.packId ? { packId: step.packId } : { amount: step.amount }) };
-        return this.expect(step, await this.http('ledger', 'POST', path(step.accountId, 'purchases'), body), [200, 201]);
+        return this.expect(step, await this.ledger(step.accountId, 'POST', path(step.accountId, 'purchases'), body), [200, 201]);
       }
       case 'hold': {
-        const status = await this.http('ledger', 'POST', path(step.accountId, 'authorizations'), { amount: step.amount, hold: { holdId: step.key, ttlSeconds: step.ttlSeconds } });
+        const answer = await this.ledger(step.accountId, 'POST', path(step.accountId, 'authorizations'), { amount: step.amount, hold: { holdId: step.key, ttlSeconds: step.ttlSeconds } });
+        const { status } = answer;
         if (status === 200 || status === 201) {
           this.holds.placed += 1;
           this.followUp(step, true);
@@ -193,15 +199,18 @@ export class WorkloadClient {
           this.followUp(step, false);
           return 200; // answered: refused, nothing held
         }
-        return this.expect(step, status, []);
+        if (this.notOpenedYet(step.accountId, answer)) return status;
+        return this.expect(step, answer, []);
       }
       case 'release':
-        return this.expect(step, await this.http('ledger', 'DELETE', path(step.accountId, `holds/${step.holdId}`)), [200, 204, 404]);
-      case 'authorize':
-        return this.expect(step, await this.http('ledger', 'POST', path(step.accountId, 'authorizations'), { amount: step.amount }), [200, 402]);
+        return this.expect(step, await this.ledger(step.accountId, 'DELETE', path(step.accountId, `holds/${step.holdId}`)), [200, 204, 404]);
+      case 'authorize': {
+        const answer = await this.ledger(step.accountId, 'POST', path(step.accountId, 'authorizations'), { amount: step.amount });
+        return this.notOpenedYet(step.accountId, answer) ? answer.status : this.expect(step, answer, [200, 402]);
+      }
       case 'upgrade': {
         const subscribe = step.key.startsWith('subscribe-');
-        return this.expect(step, await this.http('subscription-cycle', 'PUT', path(step.accountId, 'subscription'), { planId: step.planId, ...(subscribe ? { timeZone: 'UTC' } : {}) }), [200]);
+        return this.expect(step, await this.request('subscription-cycle', 'PUT', path(step.accountId, 'subscription'), { planId: step.planId, ...(subscribe ? { timeZone: 'UTC' } : {}) }), [200]);
       }
     }
   }
@@ -219,14 +228,30 @@ export class WorkloadClient {
   }
 
   /** 2xx is acknowledged; an expected definitive answer too; any other 4xx is a refusal the workload did not expect. */
-  private expect(step: Step, status: number, ok: number[]): number {
+  private expect(step: Step, { status, code }: Answer, ok: number[]): number {
     if (ok.includes(status) || (status >= 200 && status < 300)) return 200;
     if (status >= 400 && status < 500) {
-      const last = [...this.answers].reverse().find((a) => a.status === status);
-      this.refusals.push({ step: `${step.kind} ${step.key}`, status, code: last?.code });
+      this.refusals.push({ step: `${step.kind} ${step.key}`, status, code });
       return 200; // answered for good: sending it again would get the same refusal
     }
     return status;
+  }
+
+  /**
+   * An account is opened by whatever reaches the ledger first, and usage (over HTTP or Kafka) reaches it
+   * asynchronously: an authorization or a hold sent after an account's first usage may find no account yet. Until the
+   * ledger has answered a command of that account, its 404 ACCOUNT_NOT_FOUND leaves the step unsure (sent again, as a
+   * client would, and the run fails if the account never opens); after that, it is a refusal like any other.
+   */
+  private notOpenedYet(accountId: string, { status, code }: Answer): boolean {
+    return status === 404 && code === 'ACCOUNT_NOT_FOUND' && !this.knownAccounts.has(accountId);
+  }
+
+  /** A request to the ledger about one account; an answer that found the account (2xx, 402) makes it known. */
+  private async ledger(accountId: string, method: string, path: string, body?: unknown): Promise<Answer> {
+    const answer = await this.request('ledger', method, path, body);
+    if ((answer.status >= 200 && answer.status < 300) || answer.status === 402) this.knownAccounts.add(accountId);
+    return answer;
   }
 
   private async produce(messages: { key: string; value: string }[]): Promise<number> {
@@ -240,8 +265,8 @@ export class WorkloadClient {
     }
   }
 
-  /** One JSON request to a service; records the answer. */
-  async http(service: ServiceName, method: string, path: string, body?: unknown): Promise<number> {
+  /** One JSON request to a service; records the answer and resolves with it. */
+  private async request(service: ServiceName, method: string, path: string, body?: unknown): Promise<Answer> {
     const at = Date.now();
     this.sent.httpRequests += 1;
     try {
@@ -252,12 +277,15 @@ export class WorkloadClient {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const parsed = (await response.json().catch(() => ({}))) as { code?: string };
-      this.answers.push({ at, answeredAt: Date.now(), service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after') });
-      return response.status;
+      return this.answered({ at, answeredAt: Date.now(), service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after') });
     } catch {
-      this.answers.push({ at, answeredAt: Date.now(), service, method, path, status: 0, retryAfter: null });
-      return 0;
+      return this.answered({ at, answeredAt: Date.now(), service, method, path, status: 0, retryAfter: null });
     }
+  }
+
+  private answered(answer: Answer): Answer {
+    this.answers.push(answer);
+    return answer;
   }
 }
 

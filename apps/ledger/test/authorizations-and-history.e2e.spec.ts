@@ -64,8 +64,11 @@ describe('authorizations, holds and the live balance', () => {
     expect(JSON.stringify(unknown.body)).not.toContain('gpt-9-imaginary'); // the refusal names the field, quotes no input
   });
 
-  it('answers 404 for an account never seen and 400 for a malformed id or body', async () => {
-    expect((await authorize('acct-never', { amount: '1' })).status).toBe(404);
+  it('answers 404 for an account never seen, with or without a hold, and 400 for a malformed id or body', async () => {
+    expect(await authorize('acct-never', { amount: '1' })).toMatchObject({ status: 404, body: { code: 'ACCOUNT_NOT_FOUND' } });
+    // A hold there is the same question: no account, not an account of zero credits (it was 402 INSUFFICIENT_CREDITS).
+    expect(await authorize('acct-never', { amount: '1', hold: { holdId: 'hold-never', ttlSeconds: 60 } })).toMatchObject({ status: 404, body: { code: 'ACCOUNT_NOT_FOUND' } });
+    expect((await api.get('/v1/accounts/acct-never/balance')).status).toBe(404);
     expect((await authorize('bad id!', { amount: '1' })).status).toBe(400);
     const invalid = await authorize('acct-one', { amount: 2 });
     expect(invalid.status).toBe(400);

@@ -33,7 +33,7 @@ export class AuthorizeHandler {
     const required = this.required(body, now);
     if (body.hold) return this.placeHold(accountId, required, body.hold.holdId, body.hold.ttlSeconds ?? this.config.HOLD_DEFAULT_TTL_SECONDS, now, actor);
     const account = await this.accounts.load(accountId);
-    if (account.version === 0) throw new LedgerError('ACCOUNT_NOT_FOUND', `No account ${accountId}.`, { accountId });
+    if (account.version === 0) throw accountNotFound(accountId);
     const view = balanceView(account.state, now);
     if (!view.unlimited && view.available < required) throw insufficient(required, view.available);
     return { allowed: true, required: formatCredits(required), available: formatCredits(view.available), unlimited: view.unlimited };
@@ -64,6 +64,9 @@ export class AuthorizeHandler {
       };
     } catch (error) {
       if (isAccountError(error, 'INSUFFICIENT_CREDITS')) {
+        // An account with no history holds nothing (a hold is refused there, never placed): the same 404 as an
+        // authorization without a hold, looked up only on this refusal's path.
+        if ((await this.accounts.load(accountId)).version === 0) throw accountNotFound(accountId);
         const { available } = error as AccountError & { available: Micro };
         throw insufficient(required, available);
       }
@@ -79,6 +82,10 @@ export class AuthorizeHandler {
       throw toLedgerError(error, 'usage.');
     }
   }
+}
+
+function accountNotFound(accountId: string): LedgerError {
+  return new LedgerError('ACCOUNT_NOT_FOUND', `No account ${accountId}.`, { accountId });
 }
 
 function insufficient(required: Micro, available: Micro): LedgerError {
