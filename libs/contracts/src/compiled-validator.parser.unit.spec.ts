@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { plainToInstance } from 'class-transformer';
-import { Matches, MaxLength, validateSync } from 'class-validator';
+import { IsInt, IsString, Matches, MaxLength, Min, ValidateIf, validateSync } from 'class-validator';
 import { passesValidation } from './compiled-validator.parser';
 import { CONTRACT_CLASSES, changedMessage } from './testing/contract-messages.fixtures';
 
@@ -40,6 +40,29 @@ describe('the compiled validator', () => {
     );
     // The changes must reach both answers, or the property says little.
     expect(refused).toBeGreaterThan(100);
+  });
+
+  it('given property names the generated check must quote, conditions and rules for each item, when validated, then it answers as class-validator', () => {
+    class Quoted {
+      @IsString()
+      ["it's \"quoted\"\\"]!: unknown;
+
+      @ValidateIf((o: Quoted) => o['line\u2028break'] !== 'skip')
+      @IsString()
+      ['line\u2028break']!: unknown;
+
+      @IsInt({ each: true })
+      @Min(1, { each: true })
+      ['${"\n"}']!: unknown;
+    }
+    const value = fc.oneof(fc.string({ maxLength: 3 }), fc.constant('skip'), fc.integer({ min: -2, max: 2 }), fc.array(fc.integer({ min: -1, max: 2 }), { maxLength: 3 }), fc.constant(undefined));
+    fc.assert(
+      fc.property(value, value, value, (quoted, line, items) => {
+        const instance = Object.assign(new Quoted(), { ["it's \"quoted\"\\"]: quoted, ['line\u2028break']: line, ['${"\n"}']: items });
+        expect({ quoted, line, items, passes: passesValidation(instance) }).toEqual({ quoted, line, items, passes: classValidatorPasses(instance) });
+      }),
+      { numRuns: 2_000 },
+    );
   });
 
   it('given an object of a class without rules, when validated, then it fails as forbidUnknownValues does', () => {
