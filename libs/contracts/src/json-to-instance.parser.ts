@@ -25,6 +25,7 @@ export function jsonToInstance<T extends object>(cls: ClassConstructor<T>, plain
 }
 
 const UNSUPPORTED = Symbol('unsupported');
+type Built = unknown;
 /**
  * Per class: the properties its validation rules name (the only ones a valid value has), each with the class `@Type`
  * names (or null), resolved once; or UNSUPPORTED for a class class-transformer treats specially.
@@ -32,11 +33,8 @@ const UNSUPPORTED = Symbol('unsupported');
 interface Shape {
   declared: ReadonlySet<string>;
   types: Map<string, Class | null | typeof UNSUPPORTED>;
-  /**
-   * The declared properties already seen that a fresh instance neither inherits nor holds as a function (so `copy`
-   * may assign them without asking again), with their `@Type` class: one lookup per property on the common path.
-   */
-  assignable: Map<string, Class | null>;
+  /** A plain object's copy into a new instance of the class (see generateCopy). */
+  copy: (plain: object) => Built;
 }
 const shapes = new Map<Class, Shape | typeof UNSUPPORTED>();
 
@@ -47,7 +45,14 @@ function shapeOf(cls: Class): Shape | typeof UNSUPPORTED {
       defaultMetadataStorage.getStrategy(cls) !== 'none' ||
       defaultMetadataStorage.getExposedMetadatas(cls).length > 0 ||
       defaultMetadataStorage.getExcludedMetadatas(cls).length > 0;
-    shape = decorated ? UNSUPPORTED : { declared: declaredProperties(cls), types: new Map(), assignable: new Map() };
+    if (decorated) {
+      shape = UNSUPPORTED;
+    } else {
+      const created: Shape = { declared: declaredProperties(cls), types: new Map(), copy: () => UNSUPPORTED };
+      shapes.set(cls, created); // before generating: a class whose @Type names itself finds its shape
+      created.copy = generateCopy(cls, created);
+      shape = created;
+    }
     shapes.set(cls, shape);
   }
   return shape;
@@ -88,7 +93,7 @@ function resolvePropertyType(cls: Class, key: string): Class | null | typeof UNS
   return type;
 }
 
-function copy(value: unknown, type: Class | null): unknown {
+function copy(value: unknown, type: Class | null): Built {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
     const items: unknown[] = [];
@@ -100,25 +105,78 @@ function copy(value: unknown, type: Class | null): unknown {
     return items;
   }
   if (Object.getPrototypeOf(value) !== Object.prototype) return UNSUPPORTED;
-  const shape = type ? shapeOf(type) : undefined;
-  if (shape === UNSUPPORTED) return UNSUPPORTED;
-  const target = (type ? new type() : {}) as Record<string, unknown>;
-  for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue; // own enumerable keys, as Object.keys, without its array
-    let itemType = shape?.assignable.get(key);
-    if (itemType === undefined) {
-      // class-transformer skips these, and any name the instance inherits or holds as a function; its own path keeps that rule.
-      if (key === '__proto__' || key === 'constructor') return UNSUPPORTED;
-      if (key in target && (!Object.prototype.hasOwnProperty.call(target, key) || typeof target[key] === 'function')) return UNSUPPORTED;
-      const resolved = type ? propertyType(type, key) : null;
-      if (resolved === UNSUPPORTED) return UNSUPPORTED;
-      // Whether the instance inherits the name or holds it as a function does not change from one instance to the next.
-      if (shape?.declared.has(key)) shape.assignable.set(key, resolved);
-      itemType = resolved;
+  if (type === null) {
+    const target: Record<string, unknown> = {};
+    for (const key in value) {
+      if (Object.hasOwn(value, key) && !copyProperty(target, null, key, (value as Record<string, unknown>)[key])) return UNSUPPORTED;
     }
-    const built = copy((value as Record<string, unknown>)[key], itemType);
-    if (built === UNSUPPORTED) return UNSUPPORTED;
-    target[key] = built;
+    return target;
+  }
+  const shape = shapeOf(type);
+  return shape === UNSUPPORTED ? UNSUPPORTED : shape.copy(value);
+}
+
+/**
+ * One property onto `target` (an instance of `type`, or a plain object for null) the long way; false where
+ * class-transformer has a rule of its own: it skips `__proto__`, `constructor` and any name the instance inherits or
+ * holds as a function, and its own path keeps that rule.
+ */
+function copyProperty(target: Record<string, unknown>, type: Class | null, key: string, value: unknown): boolean {
+  if (key === '__proto__' || key === 'constructor') return false;
+  if (key in target && (!Object.prototype.hasOwnProperty.call(target, key) || typeof target[key] === 'function')) return false;
+  const resolved = type ? propertyType(type, key) : null;
+  if (resolved === UNSUPPORTED) return false;
+  const built = copy(value, resolved);
+  if (built === UNSUPPORTED) return false;
+  target[key] = built;
+  return true;
+}
+
+/**
+ * The copy into `cls` as one function generated for the class: each declared property that a fresh instance neither
+ * inherits nor holds as a function (the same for every instance) is assigned by its own name (`target["amount"]`, a
+ * store V8 specialises to the class's shape), a primitive at once, an object or array through `copy` with its
+ * `@Type`; any other name takes `copyProperty`. The loop it replaces stored every property of every class through one
+ * keyed store and looked each name up in a map (docs/benchmarks.md, issue 17, session 26). What goes into the source
+ * is JSON-quoted property names; the class, the types and the helpers are passed in.
+ */
+function generateCopy(cls: Class, shape: Shape): (plain: object) => Built {
+  const fresh = new cls() as Record<string, unknown>;
+  const passedIn = new Map<unknown, string>([[cls, 'Cls'], [copy, 'copy'], [copyProperty, 'copyProperty'], [UNSUPPORTED, 'UNSUPPORTED']]);
+  const name = (value: unknown): string => {
+    let parameter = passedIn.get(value);
+    if (parameter === undefined) passedIn.set(value, (parameter = `$${passedIn.size}`));
+    return parameter;
+  };
+  const cases: string[] = [];
+  for (const key of shape.declared) {
+    if (key === '__proto__' || key === 'constructor') continue;
+    if (key in fresh && (!Object.prototype.hasOwnProperty.call(fresh, key) || typeof fresh[key] === 'function')) continue;
+    const type = propertyType(cls, key);
+    if (type === UNSUPPORTED) continue;
+    const quoted = JSON.stringify(key);
+    cases.push(
+      `case ${quoted}:
+        v = value[${quoted}];
+        if (v !== null && typeof v === 'object' && (v = copy(v, ${type === null ? 'null' : name(type)})) === UNSUPPORTED) return UNSUPPORTED;
+        target[${quoted}] = v;
+        continue;`,
+    );
+  }
+  const source = `'use strict';
+return function copyInto(value) {
+  const target = new Cls();
+  let v;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    switch (key) {
+      ${cases.join('\n      ')}
+    }
+    if (!copyProperty(target, Cls, key, value[key])) return UNSUPPORTED;
   }
   return target;
+};`;
+  // Generated from the class's own metadata (see above); nothing a message carries reaches the source.
+  const factory = new Function(...passedIn.values(), source) as (...values: unknown[]) => (plain: object) => Built;
+  return factory(...passedIn.keys());
 }
