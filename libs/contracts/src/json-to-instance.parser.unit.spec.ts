@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { plainToInstance } from 'class-transformer';
-import { IsOptional, IsString } from 'class-validator';
+import { plainToInstance, Type } from 'class-transformer';
+import { IsOptional, IsString, ValidateNested } from 'class-validator';
 import { jsonToInstance, rememberedPropertyTypes } from './json-to-instance.parser';
 import { UsageRecordedV1 } from './messages/usage-recorded.v1.contract';
 import { CONTRACT_CLASSES, changedMessage } from './testing/contract-messages.fixtures';
@@ -59,6 +59,20 @@ describe('jsonToInstance', () => {
       expect(jsonToInstance(Labelled, { label: `l-${i}` })).toStrictEqual(classTransformer(Labelled, { label: `l-${i}` }));
       expect(jsonToInstance(Labelled, { label: 'x', shout: 'own' })).toBeUndefined();
     }
+  });
+
+  it('given property names the generated copy must quote and a nested class, when built, then it is what class-transformer builds', () => {
+    class Inner {
+      @IsString() ["it's \"quoted\"\\"]!: string;
+    }
+    class Outer {
+      @IsString() ['line\u2028break']!: string;
+      @ValidateNested() @Type(() => Inner) ['${"\n"}']!: Inner[];
+    }
+    const plain = { 'line\u2028break': 'a', '${"\n"}': [{ ["it's \"quoted\"\\"]: 'b' }, { other: 1 }], extra: { nested: [1, 'x'] } };
+    const built = jsonToInstance(Outer, JSON.parse(JSON.stringify(plain)) as object);
+    expect(built).toStrictEqual(classTransformer(Outer, plain));
+    expect(Object.getPrototypeOf((built as unknown as Record<string, object[]>)['${"\n"}'][0])).toBe(Inner.prototype);
   });
 
   it('given a property class-transformer skips, when built, then it leaves the value to class-transformer', () => {
