@@ -3,10 +3,10 @@ import { Topics } from '@tally/contracts';
 import { KafkaProducer } from '@tally/kafka';
 import { Acknowledgements } from '@tally/testing';
 import { API_KEY, type ChaosSystem, type ServiceName } from './chaos.harness';
+import type { Step, UsageBody, Workload } from './workload.fixtures';
 
 /** What the client needs of the system it drives: each service's base URL, a Kafka client, the webhook receiver. */
 export type WorkloadTarget = Pick<ChaosSystem, 'kafkaClient'> & { service(name: ServiceName): { base: string }; receiver: { url: string } };
-import type { Step, UsageBody, Workload } from './workload.fixtures';
 
 /** One HTTP answer (status 0: none — connection refused, reset or timed out). */
 export interface Answer {

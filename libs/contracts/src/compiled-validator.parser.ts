@@ -1,4 +1,5 @@
 import { IS_ISO8601, MATCHES, MAX_LENGTH, ValidationTypes, getMetadataStorage, type ValidationArguments } from 'class-validator';
+import { generateFunction } from './generated-function.parser';
 import { canonicalIso8601 } from './iso8601-fast-path.parser';
 
 /** A class, as class-validator's metadata names it. */
@@ -80,17 +81,16 @@ function compile(target: Class, schema: string | undefined): ClassCheck {
  * (`o["available"]`, a load V8 specialises to the class's shape) and each constraint called from a call site of its
  * own. The loop it replaces read every property of every class through one keyed load and called every constraint
  * through one call site, both megamorphic (a UsageDebited envelope's checks: ~7 µs that way, ~4.5 generated; docs/
- * benchmarks.md, issue 17, session 26). Same order, same answers (the whitelist first; a property's conditions, its constraints, then its
- * nested values). What goes into the source is JSON-quoted: property and schema names; everything else is passed in.
+ * benchmarks.md, issue 17, session 26). Same order, same answers (the whitelist first; a property's conditions, its
+ * constraints, then its nested values). What goes into the source is JSON-quoted: property and schema names;
+ * everything else is passed in (generateFunction).
  */
 function generateCheck(known: ReadonlySet<string>, properties: readonly PropertyCheck[]): InstanceCheck {
   if (properties.length === 0) return () => false; // forbidUnknownValues
-  const passedIn = new Map<unknown, string>();
-  const name = (value: unknown): string => {
-    let parameter = passedIn.get(value);
-    if (parameter === undefined) passedIn.set(value, (parameter = `$${passedIn.size}`));
-    return parameter;
-  };
+  return generateFunction<InstanceCheck>((name) => checkSource(known, properties, name));
+}
+
+function checkSource(known: ReadonlySet<string>, properties: readonly PropertyCheck[], name: (value: unknown) => string): string {
   const lines = [`for (const key in o) if (Object.hasOwn(o, key) && !${name(known)}.has(key)) return false;`, 'let v, r;'];
   for (const property of properties) {
     lines.push(`v = o[${JSON.stringify(property.name)}];`);
@@ -109,9 +109,7 @@ function generateCheck(known: ReadonlySet<string>, properties: readonly Property
     lines.push(conditions.length > 0 ? `if (${conditions.join(' && ')}) {\n${checks.join('\n')}\n}` : checks.join('\n'));
   }
   lines.push('return true;');
-  // Generated from the class's own metadata (see above); nothing a message carries reaches the source.
-  const factory = new Function(...passedIn.values(), `'use strict';\nreturn function check(o) {\n${lines.join('\n')}\n};`) as (...values: unknown[]) => InstanceCheck;
-  return factory(...passedIn.keys());
+  return `return function check(o) {\n${lines.join('\n')}\n};`;
 }
 
 /** The constraint's function, behind the answer this file gives itself for the common case where it has one. */

@@ -2,6 +2,7 @@ import type { ClassConstructor } from 'class-transformer';
 import { TransformationType } from 'class-transformer';
 import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
 import { declaredProperties } from './compiled-validator.parser';
+import { generateFunction } from './generated-function.parser';
 
 /** A class `@Type` may name. */
 type Class = new () => object;
@@ -25,7 +26,6 @@ export function jsonToInstance<T extends object>(cls: ClassConstructor<T>, plain
 }
 
 const UNSUPPORTED = Symbol('unsupported');
-type Built = unknown;
 /**
  * Per class: the properties its validation rules name (the only ones a valid value has), each with the class `@Type`
  * names (or null), resolved once; or UNSUPPORTED for a class class-transformer treats specially.
@@ -34,7 +34,7 @@ interface Shape {
   declared: ReadonlySet<string>;
   types: Map<string, Class | null | typeof UNSUPPORTED>;
   /** A plain object's copy into a new instance of the class (see generateCopy). */
-  copy: (plain: object) => Built;
+  copy: (plain: object) => unknown;
 }
 const shapes = new Map<Class, Shape | typeof UNSUPPORTED>();
 
@@ -46,14 +46,13 @@ function shapeOf(cls: Class): Shape | typeof UNSUPPORTED {
       defaultMetadataStorage.getExposedMetadatas(cls).length > 0 ||
       defaultMetadataStorage.getExcludedMetadatas(cls).length > 0;
     if (decorated) {
-      shape = UNSUPPORTED;
-    } else {
-      const created: Shape = { declared: declaredProperties(cls), types: new Map(), copy: () => UNSUPPORTED };
-      shapes.set(cls, created); // before generating: a class whose @Type names itself finds its shape
-      created.copy = generateCopy(cls, created);
-      shape = created;
+      shapes.set(cls, UNSUPPORTED);
+      return UNSUPPORTED;
     }
-    shapes.set(cls, shape);
+    const created: Shape = { declared: declaredProperties(cls), types: new Map(), copy: () => UNSUPPORTED };
+    shapes.set(cls, created); // before generating: a class whose @Type names itself finds its shape
+    created.copy = generateCopy(cls, created);
+    shape = created;
   }
   return shape;
 }
@@ -93,7 +92,7 @@ function resolvePropertyType(cls: Class, key: string): Class | null | typeof UNS
   return type;
 }
 
-function copy(value: unknown, type: Class | null): Built {
+function copy(value: unknown, type: Class | null): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
     const items: unknown[] = [];
@@ -138,16 +137,15 @@ function copyProperty(target: Record<string, unknown>, type: Class | null, key: 
  * store V8 specialises to the class's shape), a primitive at once, an object or array through `copy` with its
  * `@Type`; any other name takes `copyProperty`. The loop it replaces stored every property of every class through one
  * keyed store and looked each name up in a map (docs/benchmarks.md, issue 17, session 26). What goes into the source
- * is JSON-quoted property names; the class, the types and the helpers are passed in.
+ * is JSON-quoted property names; the class, the types and the helpers are passed in (generateFunction).
  */
-function generateCopy(cls: Class, shape: Shape): (plain: object) => Built {
+function generateCopy(cls: Class, shape: Shape): (plain: object) => unknown {
+  const named = [[cls, 'Cls'], [copy, 'copy'], [copyProperty, 'copyProperty'], [UNSUPPORTED, 'UNSUPPORTED']] as const;
+  return generateFunction((name) => copySource(cls, shape, name), named);
+}
+
+function copySource(cls: Class, shape: Shape, name: (value: unknown) => string): string {
   const fresh = new cls() as Record<string, unknown>;
-  const passedIn = new Map<unknown, string>([[cls, 'Cls'], [copy, 'copy'], [copyProperty, 'copyProperty'], [UNSUPPORTED, 'UNSUPPORTED']]);
-  const name = (value: unknown): string => {
-    let parameter = passedIn.get(value);
-    if (parameter === undefined) passedIn.set(value, (parameter = `$${passedIn.size}`));
-    return parameter;
-  };
   const cases: string[] = [];
   for (const key of shape.declared) {
     if (key === '__proto__' || key === 'constructor') continue;
@@ -163,8 +161,7 @@ function generateCopy(cls: Class, shape: Shape): (plain: object) => Built {
         continue;`,
     );
   }
-  const source = `'use strict';
-return function copyInto(value) {
+  return `return function copyInto(value) {
   const target = new Cls();
   let v;
   for (const key in value) {
@@ -176,7 +173,4 @@ return function copyInto(value) {
   }
   return target;
 };`;
-  // Generated from the class's own metadata (see above); nothing a message carries reaches the source.
-  const factory = new Function(...passedIn.values(), source) as (...values: unknown[]) => (plain: object) => Built;
-  return factory(...passedIn.keys());
 }
