@@ -13,7 +13,6 @@ export type LedgerErrorCode =
   | 'INVALID_COMMAND'
   | 'UNKNOWN_PACK'
   | 'UNPRICEABLE_USAGE'
-  | 'HOLD_NOT_FOUND'
   | 'ACCOUNT_BUSY'
   | 'PORTAL_DISABLED'
   | 'USAGE_NOT_FOUND'
@@ -38,7 +37,6 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   INVALID_COMMAND: 400,
   UNKNOWN_PACK: 400,
   UNPRICEABLE_USAGE: 400,
-  HOLD_NOT_FOUND: 404,
   // Retryable (with Retry-After): other writes to the account kept winning the race, e.g. consumers catching up.
   ACCOUNT_BUSY: 503,
   // Server configuration, not the request: minting portal tokens needs PORTAL_TOKEN_SECRET.

@@ -88,6 +88,17 @@ describe('the ledger and its OpenAPI document', () => {
     expect(problems).toEqual([]);
   });
 
+  // A hold resolves at most once and the account keeps only its open holds, so a hold never placed cannot be told from
+  // one resolved long ago: both release nothing. The document lists no 404 (nor a 409: a release has no content to conflict).
+  it('documents the release of a hold as it answers: a hold never placed, on an account never seen, releases nothing (200): no ACCOUNT_NOT_FOUND, HOLD_NOT_FOUND or IDEMPOTENCY_CONFLICT', async () => {
+    const response = await fetch(`${base}/v1/accounts/acct-openapi-never-seen/holds/never-placed`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ holdId: 'never-placed', released: '0', available: '0' });
+    const [releaseHold] = contract.operations.filter((operation) => operation.operationId === 'releaseHold');
+    expect(contract.errorCodes(releaseHold, 404)).toEqual(['NOT_FOUND']); // the transport's own: a path no route takes
+    expect(contract.errorCodes(releaseHold, 409)).toEqual([]);
+  });
+
   it("documents each of the service's error codes under the status its error filter answers it with", () => {
     expect(catalogueProblems(contract, { ...AUTH_STATUS_BY_CODE, ...HISTORY_STATUS_BY_CODE, ...LEDGER_STATUS_BY_CODE })).toEqual([]);
   });

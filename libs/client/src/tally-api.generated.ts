@@ -1922,7 +1922,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not Found: ACCOUNT_NOT_FOUND, HOLD_NOT_FOUND, NOT_FOUND */
+            /** @description Not Found: NOT_FOUND */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1930,19 +1930,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "ACCOUNT_NOT_FOUND" | "HOLD_NOT_FOUND" | "NOT_FOUND";
-                    };
-                };
-            };
-            /** @description Conflict: IDEMPOTENCY_CONFLICT */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBodyDto"] & {
-                        /** @enum {string} */
-                        code?: "IDEMPOTENCY_CONFLICT";
+                        code?: "NOT_FOUND";
                     };
                 };
             };

@@ -17,7 +17,7 @@ export class ReleaseHoldHttpController {
   @ApiIdParam('holdId', 'The hold id given when the hold was placed')
   @ApiOperation({ operationId: 'releaseHold', summary: 'Release a hold before it expires (a hold resolves at most once)' })
   @ApiOkResponse({ type: ReleaseHoldResponseDto })
-  @ApiErrors({ 400: ['INVALID_COMMAND'], 404: ['ACCOUNT_NOT_FOUND', 'HOLD_NOT_FOUND'], 409: ['IDEMPOTENCY_CONFLICT'], 503: ['ACCOUNT_BUSY'] })
+  @ApiErrors({ 400: ['INVALID_COMMAND'], 503: ['ACCOUNT_BUSY'] })
   release(@AccountIdParam() accountId: string, @HoldIdParam() holdId: string, @ApiKeyName() actor: string | undefined): Promise<ReleaseHoldResponseDto> {
     return this.handler.release(accountId, holdId, actor);
   }
