@@ -38,7 +38,7 @@ describe('loading many accounts the cache is behind on', () => {
   });
 
   it('folds each account from where its cache stood, in one read for all of them', async () => {
-    const config = { ACCOUNT_CACHE_SIZE: 1_000 } as LedgerConfig;
+    const config = { ACCOUNT_CACHE_SIZE: 1_000, ACCOUNT_CACHE_REMEMBERED: 250_000 } as LedgerConfig;
     const writer = new AccountRepository(store, config, systemClock);
     const reader = new AccountRepository(store, config, systemClock);
     const accounts = Array.from({ length: 50 }, (_, i) => `catch-up-${i}`);

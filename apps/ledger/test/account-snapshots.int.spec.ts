@@ -28,7 +28,7 @@ describe('account snapshots and the bounded memory', () => {
   let store: PostgresEventStore;
   let snapshots: AccountSnapshotRepository;
   const reads: StreamRead[][] = [];
-  const config = { ACCOUNT_CACHE_SIZE: 1_000 } as LedgerConfig;
+  const config = { ACCOUNT_CACHE_SIZE: 1_000, ACCOUNT_CACHE_REMEMBERED: 250_000 } as LedgerConfig;
 
   const withSnapshots = () => new AccountRepository(store, config, systemClock, { store: snapshots, every: EVERY, logger: console });
   const withoutSnapshots = () => new AccountRepository(store, config, systemClock);

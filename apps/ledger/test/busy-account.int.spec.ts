@@ -17,7 +17,7 @@ const grant = (accountId: string, key: string): AccountCommand => ({ type: 'Gran
  */
 describe('HTTP commands on a busy account', () => {
   const accountId = 'busy-account';
-  const config = { ACCOUNT_CACHE_SIZE: 100 } as LedgerConfig;
+  const config = { ACCOUNT_CACHE_SIZE: 100, ACCOUNT_CACHE_REMEMBERED: 250_000 } as LedgerConfig;
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let pool: Pool;
   let store: PostgresEventStore;

@@ -69,7 +69,7 @@ describe('UsageDebited v1 → v2 on a store holding v1 events', () => {
   });
 
   it('folds the v1 events, writes new ones as v2, and projects v1 and v2 envelopes into one consistent history', async () => {
-    const repository = new AccountRepository(store, { ACCOUNT_CACHE_SIZE: 10 } as LedgerConfig, clock);
+    const repository = new AccountRepository(store, { ACCOUNT_CACHE_SIZE: 10, ACCOUNT_CACHE_REMEMBERED: 250_000 } as LedgerConfig, clock);
 
     // Folded after the upgrade: the v1 debit counts (10 − 1.5), and is decoded through the upcaster (no labels).
     const loaded = await repository.load(ACCOUNT);
@@ -91,7 +91,7 @@ describe('UsageDebited v1 → v2 on a store holding v1 events', () => {
     expect(newDebit?.metadata.schemaVersion).toBe(2);
     expect(newDebit?.data.metadata).toEqual({ project: 'p-42' });
     expect(oldDebit.metadata).not.toHaveProperty('schemaVersion'); // the store is never rewritten
-    expect(balanceOf((await new AccountRepository(store, { ACCOUNT_CACHE_SIZE: 10 } as LedgerConfig, clock).load(ACCOUNT)).state).available).toBe(6_500_000n);
+    expect(balanceOf((await new AccountRepository(store, { ACCOUNT_CACHE_SIZE: 10, ACCOUNT_CACHE_REMEMBERED: 250_000 } as LedgerConfig, clock).load(ACCOUNT)).state).available).toBe(6_500_000n);
 
     // The current relay publishes every stored event at the current version: the v1 debit as v2 with no labels. It
     // reads the stored JSON texts (subscribeToAllJson) and splices them into the envelope (ledgerEnvelopeJson).

@@ -11,6 +11,12 @@ export const accountCacheMisses = counter({
   help: 'Account loads that had to read events from the event store (not cached, evicted, or behind the stream).',
 });
 
+/** Accounts whose usage and hold keys and unrefunded debits the cache forgot in place (ACCOUNT_CACHE_REMEMBERED). */
+export const accountCacheForgets = counter({
+  name: 'tally_ledger_account_cache_forgets_total',
+  help: 'Cached accounts that forgot their usage and hold keys and unrefunded debits because the cache remembered more than ACCOUNT_CACHE_REMEMBERED.',
+});
+
 /** One observation per appendMany (an HTTP command, or a consumer batch's appends inside its transaction). */
 export const eventStoreAppendDuration = histogram({
   name: 'tally_event_store_append_duration_seconds',

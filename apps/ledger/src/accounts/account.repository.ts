@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import DataLoader from 'dataloader';
-import { LRUCache } from 'lru-cache';
 import type { PoolClient } from 'pg';
 import {
   EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork,
@@ -15,6 +14,7 @@ import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
 import { accountCacheHits, accountCacheMisses, accountRecalls, accountSnapshotWrites, timedAppend } from './account.metrics';
 import { ACCOUNT_SNAPSHOTS, type AccountSnapshots } from './account-snapshot.repository';
+import { AccountCache } from './account.cache';
 import { DECODE_METADATA_KEYS, accountIdOfStream, accountStreamId, decodeEvent, eventId, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
 
 export interface LoadedAccount {
@@ -89,7 +89,7 @@ export interface CommandAt {
 
 @Injectable()
 export class AccountRepository {
-  private readonly cache: LRUCache<string, LoadedAccount>;
+  private readonly cache: AccountCache;
   private readonly versions: DataLoader<string, number>;
   /** Snapshots and the bounded memory, where the store can look a forgotten key up (PostgreSQL). */
   private readonly snapshots: (AccountSnapshots & { readEvents: NonNullable<EventStore['readEvents']> }) | undefined;
@@ -102,7 +102,7 @@ export class AccountRepository {
     @Optional() @Inject(ACCOUNT_SNAPSHOTS) snapshots?: AccountSnapshots | null,
   ) {
     this.snapshots = snapshots && snapshots.every > 0 && store.readEvents ? { ...snapshots, readEvents: store.readEvents } : undefined;
-    this.cache = new LRUCache({ max: config.ACCOUNT_CACHE_SIZE });
+    this.cache = new AccountCache(config.ACCOUNT_CACHE_SIZE, config.ACCOUNT_CACHE_REMEMBERED, this.snapshots !== undefined);
     this.versions = new DataLoader(
       async (accountIds) => {
         const stored = await this.store.streamVersions(accountIds.map(accountStreamId));

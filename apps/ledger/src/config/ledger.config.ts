@@ -67,12 +67,23 @@ export class LedgerConfig extends CommonConfig {
   @IsString() PROJECTION_GROUP = 'ledger-projections';
 
   /**
-   * Accounts whose decided state stays in memory (LRU), about 1.5 KB each with a short history; the accounts a batch
+   * Accounts whose decided state stays in memory (LRU), about 1.5 KB each with a short history (what a long one
+   * remembers is bounded by ACCOUNT_CACHE_REMEMBERED); the accounts a batch
    * misses are folded from the event store in one read (~40 us each), so a miss is cheap and the cache stays small.
    * 10,000 keeps the ledger under 512 MB with 1,000,000 accounts touched (docs/benchmarks.md, issue 17, session 14).
    */
   @IsInt() @Min(1) @Max(10_000_000)
   ACCOUNT_CACHE_SIZE = 10_000;
+
+  /**
+   * What the cached accounts may remember together: each counts 1 plus its idempotency keys and the debits a refund
+   * may name (~870 bytes a usage on Node 24; a busy account remembers every usage since its last snapshot). Beyond it
+   * the least recently used accounts forget their usage and hold keys and unrefunded debits in place (account.cache.ts).
+   * 250,000 keeps the cache's worst case near 220 MB (account-cache.memory.unit.spec.ts measures it). PostgreSQL only,
+   * like snapshots: with EventStoreDB only ACCOUNT_CACHE_SIZE bounds the memory.
+   */
+  @IsInt() @Min(1) @Max(100_000_000)
+  ACCOUNT_CACHE_REMEMBERED = 250_000;
 
   /**
    * An account is snapshotted, and its memory of usage and hold keys bounded, every this many events of its stream
