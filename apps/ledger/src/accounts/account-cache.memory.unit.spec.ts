@@ -53,7 +53,7 @@ describe('the account cache with its default config', () => {
   it('keeps the worst case of busy accounts within half the ledger memory bound', () => {
     const { ACCOUNT_CACHE_SIZE, ACCOUNT_SNAPSHOT_EVERY, ACCOUNT_CACHE_REMEMBERED } = loadConfig(LedgerConfig, { DATABASE_URL: 'postgres://x@127.0.0.1/x', KAFKA_BROKERS: '127.0.0.1:9092' });
     const { perUsage, perForgottenAccount } = retainedBytes(200, 100);
-    expect(perUsage).toBeGreaterThan(100); // the measurement sees the states (~870 bytes a usage on Node 24)
+    expect(perUsage).toBeGreaterThan(100); // the measurement sees the states (~850 bytes a usage on Node 24)
     const remembered = Math.min(ACCOUNT_CACHE_SIZE * (ACCOUNT_SNAPSHOT_EVERY - 1), ACCOUNT_CACHE_REMEMBERED);
     const worstCaseMb = (remembered * perUsage + ACCOUNT_CACHE_SIZE * perForgottenAccount) / 1024 / 1024;
     expect(worstCaseMb).toBeLessThanOrEqual(LEDGER_MEMORY_BOUND_MB / 2);
