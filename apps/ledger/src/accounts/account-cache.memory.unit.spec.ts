@@ -46,7 +46,7 @@ function retainedBytes(accounts: number, usages: number): { perUsage: number; pe
 
 describe('the account cache with its default config', () => {
   // Each cached account remembers every usage since its last snapshot (at most ACCOUNT_SNAPSHOT_EVERY − 1), and the
-  // cache forgets in place beyond ACCOUNT_CACHE_REMEMBERED keys and debits in all (account.cache.ts). The worst case
+  // cache forgets in place beyond ACCOUNT_CACHE_REMEMBERED keys and debits in all (`AccountCache` in account.repository.ts). The worst case
   // is that budget, full, plus what ACCOUNT_CACHE_SIZE forgotten accounts keep; it should take at most half of the
   // ledger's 512 MB (README), the rest being the process and the collector's room. Counting accounts alone it was
   // ~1.6 GB (seen failing so before ACCOUNT_CACHE_REMEMBERED).

@@ -1,8 +1,7 @@
 import { decide, evolve, initialState, type AccountCommand, type AccountState } from '@tally/ledger-domain';
 import { usageCommand } from '@tally/ledger-domain/testing';
 import type { Micro } from '@tally/money';
-import { AccountCache, rememberedBy } from './account.cache';
-import type { LoadedAccount } from './account.repository';
+import { AccountCache, rememberedBy, type LoadedAccount } from './account.repository';
 
 const NOW = new Date('2026-03-10T12:00:00.000Z');
 
