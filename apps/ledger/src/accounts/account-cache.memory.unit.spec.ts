@@ -1,29 +1,20 @@
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { decide, evolve, forget, initialState, type AccountCommand, type AccountState } from '@tally/ledger-domain';
+import { forget, type AccountState } from '@tally/ledger-domain';
+import { stateAfterUsages } from '@tally/ledger-domain/testing';
 import type { Micro } from '@tally/money';
 import { loadConfig } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 
 /** What the issue's memory target allows the ledger (README: RSS with 1,000,000 accounts touched ≤ 512 MB). */
 const LEDGER_MEMORY_BOUND_MB = 512;
-const NOW = new Date('2026-03-10T12:00:00.000Z');
 
 /** An account as the cache holds it between snapshots: a purchase, then `usages` usage events of one model each. */
-function busyAccount(account: string, usages: number): AccountState {
-  let state = initialState;
-  const apply = (command: AccountCommand) => {
-    for (const event of decide(command, state, { now: NOW })) state = evolve(state, event);
-  };
-  apply({ type: 'GrantCredits', accountId: account, grantId: `purchase-${account}`, kind: 'purchased', amount: 1_000_000_000_000n as Micro, source: 'purchase:pack' });
-  for (let i = 0; i < usages; i++) {
-    apply({
-      type: 'RecordUsage', accountId: account, usageId: `${account}-usage-${i}-7f3c9a1e`, amount: 250_000n as Micro, occurredAt: NOW.toISOString(), feature: 'chat', models: ['gpt-4o'],
-      pricing: { rateCardVersion: 'rc-2026-03', lines: [{ model: 'gpt-4o', feature: 'chat', amount: 250_000n as Micro, inputTokens: 1_200, outputTokens: 350 }] },
-    });
-  }
-  return state;
-}
+const busyAccount = (account: string, usages: number): AccountState =>
+  stateAfterUsages(account, usages, (command) => ({
+    ...command, usageId: `${command.usageId}-7f3c9a1e`, amount: 250_000n as Micro, models: ['gpt-4o'],
+    pricing: { rateCardVersion: 'rc-2026-03', lines: [{ model: 'gpt-4o', feature: 'chat', amount: 250_000n as Micro, inputTokens: 1_200, outputTokens: 350 }] },
+  }));
 
 /** Heap bytes each usage keeps in a cached state (its idempotency key and the debit a refund may name), and what an
  * account keeps once it forgot them, measured. */

@@ -1,20 +1,8 @@
-import { decide, evolve, initialState, type AccountCommand, type AccountState } from '@tally/ledger-domain';
-import { usageCommand } from '@tally/ledger-domain/testing';
-import type { Micro } from '@tally/money';
+import { stateAfterUsages } from '@tally/ledger-domain/testing';
 import { AccountCache, rememberedBy, type LoadedAccount } from './account.repository';
 
-const NOW = new Date('2026-03-10T12:00:00.000Z');
-
 /** A purchase, then `usages` usage events: remembers 1 + (1 + usages) keys + usages debits. */
-function account(id: string, usages: number): LoadedAccount {
-  let state: AccountState = initialState;
-  const apply = (command: AccountCommand) => {
-    for (const event of decide(command, state, { now: NOW })) state = evolve(state, event);
-  };
-  apply({ type: 'GrantCredits', accountId: id, grantId: `g-${id}`, kind: 'purchased', amount: 1_000_000_000n as Micro, source: 'test' });
-  for (let i = 0; i < usages; i++) apply(usageCommand(`${id}-u${i}`, 1_000n as Micro, { accountId: id }));
-  return { state, version: 2 + usages };
-}
+const account = (id: string, usages: number): LoadedAccount => ({ state: stateAfterUsages(id, usages), version: 2 + usages });
 
 const usageKeys = (cached: LoadedAccount | undefined) => [...(cached?.state.seen.keys() ?? [])].filter((key) => key.startsWith('usage:'));
 

@@ -1,6 +1,8 @@
 import { credits } from '@tally/money';
 import type { Micro } from '@tally/money';
-import type { GrantCredits, PlaceHold, RecordUsage, StartCycle } from '../account.commands';
+import type { AccountCommand, GrantCredits, PlaceHold, RecordUsage, StartCycle } from '../account.commands';
+import { decide } from '../account.decider';
+import { evolve, initialState, type AccountState } from '../account.state';
 import type { AccountEvent, BucketKind, BucketShare, CreditsGranted, CycleStarted, UsageDebited } from '../account.events';
 
 /** Builders for the account's commands and events in tests. Amounts in whole credits unless stated. */
@@ -112,3 +114,17 @@ export const holdCommand = (holdId: string, amount: Micro, expiresAt = '2025-03-
   amount,
   expiresAt,
 });
+
+/**
+ * An account after a purchase and `usages` usage events of 1,000 micro-credits (`usage` reshapes each usage command):
+ * it remembers the purchase's key, each usage's key and each usage's debit, as an account does between snapshots.
+ */
+export function stateAfterUsages(accountId: string, usages: number, usage: (command: RecordUsage) => RecordUsage = (command) => command): AccountState {
+  let state = initialState;
+  const apply = (command: AccountCommand) => {
+    for (const event of decide(command, state, { now: NOW })) state = evolve(state, event);
+  };
+  apply(grantCommand(`purchase-${accountId}`, 'purchased', 1_000_000_000_000n as Micro, { accountId }));
+  for (let i = 0; i < usages; i++) apply(usage(usageCommand(`${accountId}-usage-${i}`, 1_000n as Micro, { accountId })));
+  return state;
+}
