@@ -32,7 +32,7 @@ describe('the account cache forgetting beyond its budget', () => {
     pool = new Pool({ connectionString: testDatabaseUrl(), max: 4 });
     store = new PostgresEventStore({ pool, schema: schema.schema, listen: false });
     const snapshots = { store: new AccountSnapshotRepository(pool, schema.schema), every: 1_000, logger: console };
-    repository = new AccountRepository(store, { ACCOUNT_CACHE_SIZE: 100, ACCOUNT_CACHE_REMEMBERED: 40 } as LedgerConfig, systemClock, snapshots);
+    repository = new AccountRepository(store, { ACCOUNT_CACHE_SIZE: 100, ACCOUNT_CACHE_REMEMBERED: 20 } as LedgerConfig, systemClock, snapshots);
     await repository.execute({ type: 'GrantCredits', accountId: ACCOUNT, grantId: 'g-1', kind: 'purchased', amount: 1_000_000_000n, source: 'test' }, 'g-1');
     for (let i = 0; i < 30; i++) await repository.execute(usage(`u-${i}`, 1_000n + BigInt(i)), `usage:u-${i}`);
   });

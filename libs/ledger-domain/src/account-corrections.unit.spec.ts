@@ -142,6 +142,21 @@ describe('corrections: refunding a usage debit', () => {
     expect(balanceView(state, NOW).byKind.purchased).toBe(cr(1));
   });
 
+  it('refunds a debit one bucket paid in whole for one model (kept as the two ids) as it refunds one kept as lists', () => {
+    const pricing = { rateCardVersion: 'rc-1', lines: [{ model: 'gpt-x', feature: 'chat', amount: cr(2) }] };
+    const paidByOne = debited('u1', cr(2), [share('purchase:p1', 'purchased', cr(2))], { pricing });
+    const { state } = given([opened, granted('purchase:p1', 'purchased', cr(2)), paidByOne])
+      .when(refund('r1', 'u1', cr(1)))
+      .then([
+        refunded('r1', 'u1', cr(1), {
+          requestedAmount: cr(1),
+          restored: [share('purchase:p1', 'purchased', cr(1))],
+          perModel: [{ model: 'gpt-x', amount: cr(1) }],
+        }),
+      ]);
+    expect(state.debits.get('u1')).toMatchObject({ perBucket: 'purchase:p1', lines: 'gpt-x', refunded: cr(1) });
+  });
+
   it('puts a recreated bucket back in its place: credits of the same kind are still spent oldest purchase first', () => {
     // p1 emptied by u1 and refunded in full; p2 bought after it. The next usage takes from p1, as before u1.
     const history = [

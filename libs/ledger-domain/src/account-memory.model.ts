@@ -1,24 +1,26 @@
 import type { AccountCommand } from './account.commands';
 import type { AccountEvent } from './account.events';
-import type { AccountState } from './account.state';
-import { holdFingerprint, idempotencyKey, usageFingerprint } from './account-idempotency.model';
+import { type AccountState, remembered } from './account.state';
+import { holdFingerprint, idempotencyKey, type IdempotencyScope, usageFingerprint } from './account-idempotency.model';
 
 /**
  * The account's memory of what it has seen, bounded. Two parts of the state grow with every usage and hold: the
- * idempotency keys of usage and holds (`seen`) and the debits a refund may name (`debits`). A snapshot of a long-lived
- * account keeps neither (`forget`): it would be megabytes, and loading it would cost what folding the stream does.
+ * debits a refund may name (`debits`, which also remember the usages' idempotency keys) and the keys of holds
+ * (`seen`). A snapshot of a long-lived account keeps neither (`forget`): it would be megabytes, and loading it would
+ * cost what folding the stream does.
  * A state that forgot (`partialMemory`) still decides exactly as the whole state would, because its caller recalls
  * what a command needs from the event store first (`recallFor` says what):
- * - a usage or hold key it does not hold is looked up: the first event of a decision made under that key has a
- *   known id (the command key of RecordUsage and PlaceHold is their idempotency key, see `idempotencyKeyOf`);
- *   none → the key is new; found → its events give the fingerprint back (`recallFrom`);
+ * - a usage or hold key it does not remember (`remembered`) is looked up: the first event of a decision made under
+ *   that key has a known id (the command key of RecordUsage and PlaceHold is their idempotency key, see
+ *   `idempotencyKeyOf`); none → the key is new; found → its events give the fingerprint back into `seen`
+ *   (`recallFrom`);
  * - a refund of a debit it does not hold needs the account folded from its first event ('full'), and so does
  *   replaying a refund of such a debit over a snapshot (`evolvesPartial`). Refunds of old usage are rare; a debit
  *   refunded once is never forgotten.
  * Everything else (grants, cycles, plan changes, refunds, voids, open holds) is small and kept.
  */
 
-/** The keys a partial memory drops: the two scopes that grow with traffic. */
+/** The keys a partial memory drops: the two scopes that grow with traffic (usage keys are in `seen` once recalled). */
 const FORGETTABLE = ['usage:', 'hold:'];
 
 const isForgettable = (key: string): boolean => FORGETTABLE.some((prefix) => key.startsWith(prefix));
@@ -47,10 +49,20 @@ export function idempotencyKeyOf(command: AccountCommand): string | undefined {
 
 export function recallFor(state: AccountState, command: AccountCommand): Recall {
   if (!state.partialMemory) return NONE;
-  if (command.type === 'RefundUsage') return state.debits.has(command.usageId) ? NONE : { kind: 'full' };
-  const key = idempotencyKeyOf(command);
-  return key === undefined || state.seen.has(key) ? NONE : { kind: 'lookup', key };
+  switch (command.type) {
+    case 'RefundUsage':
+      return state.debits.has(command.usageId) ? NONE : { kind: 'full' };
+    case 'RecordUsage':
+      return lookupUnlessRemembered(state, 'usage', command.usageId);
+    case 'PlaceHold':
+      return lookupUnlessRemembered(state, 'hold', command.holdId);
+    default:
+      return NONE;
+  }
 }
+
+const lookupUnlessRemembered = (state: AccountState, scope: IdempotencyScope, id: string): Recall =>
+  remembered(state, scope, id) === undefined ? { kind: 'lookup', key: idempotencyKey(scope, id) } : NONE;
 
 /**
  * The state with `key` remembered again from the events of the decision first made under it; undefined when none of

@@ -21,6 +21,7 @@ import {
   grantFingerprint,
   holdFingerprint,
   idempotencyKey,
+  type IdempotencyScope,
   planChangeFingerprint,
   refundFingerprint,
   usageFingerprint,
@@ -31,11 +32,14 @@ import {
   type Bucket,
   assertNever,
   available,
+  debitLines,
+  debitShares,
   deductionOrder,
   evolve,
   held,
   initialState,
   isBelowThreshold,
+  remembered,
 } from './account.state';
 
 /**
@@ -87,7 +91,7 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Dec
   requirePositive(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
   if (command.expiresAt !== undefined) requireInstant(command.expiresAt, 'expiresAt');
-  if (isRepeat(state, idempotencyKey('grant', command.grantId), grantFingerprint(command))) return noEvents();
+  if (isRepeat(state, 'grant', command.grantId, grantFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   grant(run, {
@@ -106,7 +110,7 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Dec
 function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decision {
   requireNonNegative(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
-  if (isRepeat(state, idempotencyKey('usage', command.usageId), usageFingerprint(command))) return noEvents();
+  if (isRepeat(state, 'usage', command.usageId, usageFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   const hold = command.holdId !== undefined ? run.state.holds.get(command.holdId) : undefined;
@@ -173,7 +177,7 @@ function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decisio
   const end = requireInstant(command.periodEnd, 'periodEnd');
   if (end <= start) throw invalidCommand('periodEnd must be after periodStart', { periodStart: command.periodStart, periodEnd: command.periodEnd });
   requireThresholds(command.thresholds);
-  if (isRepeat(state, idempotencyKey('cycle', command.cycleId), cycleFingerprint(command))) return noEvents();
+  if (isRepeat(state, 'cycle', command.cycleId, cycleFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   for (const bucket of run.state.buckets) {
@@ -212,7 +216,7 @@ function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decisio
 
 function changePlan(command: ChangePlan, state: AccountState, ctx: Ctx): Decision {
   requireThresholds(command.thresholds);
-  if (isRepeat(state, idempotencyKey('change', command.changeId), planChangeFingerprint(command))) return noEvents();
+  if (isRepeat(state, 'change', command.changeId, planChangeFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   run.emit({
@@ -232,7 +236,7 @@ function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): Decision 
   requirePositive(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
   const expiresAt = requireInstant(command.expiresAt, 'expiresAt');
-  if (isRepeat(state, idempotencyKey('hold', command.holdId), holdFingerprint(command))) return noEvents();
+  if (isRepeat(state, 'hold', command.holdId, holdFingerprint(command))) return noEvents();
   // A hold already due would be placed and expired at once: the balance would never show it, the history would.
   if (expiresAt <= ctx.now.getTime()) throw invalidCommand('expiresAt must be after now', { expiresAt: command.expiresAt });
 
@@ -293,7 +297,7 @@ function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): Decis
   }
   requireReason(command.reason);
   const fingerprint = refundFingerprint({ ...command, ...(command.amount !== undefined && { requestedAmount: command.amount }) });
-  if (isRepeat(state, idempotencyKey('refund', command.refundId), fingerprint)) return noEvents();
+  if (isRepeat(state, 'refund', command.refundId, fingerprint)) return noEvents();
   const debit = state.exists ? state.debits.get(command.usageId) : undefined;
   if (!debit) {
     throw new AccountError(AccountErrorCode.UsageNotFound, `usage ${command.usageId} was never debited on this account`, { field: 'usageId', usageId: command.usageId });
@@ -320,7 +324,7 @@ function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): Decis
   let reissue = 0n;
   let position = 0n;
   const backwards: { share: BucketShare; take: Micro }[] = [];
-  for (const share of debit.perBucket) {
+  for (const share of debitShares(state, debit)) {
     const take = overlap(position, position + share.amount);
     position += share.amount;
     if (take > 0n) backwards.unshift({ share, take });
@@ -355,7 +359,7 @@ function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): Decis
       ...(reissue > 0n && { reissued: { bucketId: command.refundId, amount: reissue } }),
       overdraftReduced,
       uncharged,
-      perModel: unwindModels(debit.lines, start, end),
+      perModel: unwindModels(debitLines(debit), start, end),
       restoreExpired: command.restoreExpired,
       reason: command.reason,
       refundedAt: run.at,
@@ -371,7 +375,7 @@ function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): Decis
  */
 function voidGrant(command: VoidGrant, state: AccountState, ctx: Ctx): Decision {
   requireReason(command.reason);
-  if (isRepeat(state, idempotencyKey('void', command.voidId), voidFingerprint(command))) return noEvents();
+  if (isRepeat(state, 'void', command.voidId, voidFingerprint(command))) return noEvents();
   const record = state.exists ? state.grants.get(command.grantId) : undefined;
   if (!record) {
     throw new AccountError(AccountErrorCode.GrantNotFound, `grant ${command.grantId} was never credited to this account`, { field: 'grantId', grantId: command.grantId });
@@ -568,10 +572,11 @@ function announceThresholds(run: Run): void {
   }
 }
 
-function isRepeat(state: AccountState, key: string, fingerprint: string): boolean {
-  const first = state.seen.get(key);
+function isRepeat(state: AccountState, scope: IdempotencyScope, id: string, fingerprint: string): boolean {
+  const first = remembered(state, scope, id);
   if (first === undefined) return false;
   if (first === fingerprint) return true;
+  const key = idempotencyKey(scope, id);
   // Only the key: the fingerprints hold what the caller sent (free-text reasons among it), and a refusal quotes no input.
   throw new AccountError(AccountErrorCode.IdempotencyConflict, `${key} was already used with different content`, { key });
 }

@@ -3,7 +3,7 @@ import { accountDecider, decide } from './account.decider';
 import type { AccountCommand } from './account.commands';
 import { AccountError, InsufficientCreditsError } from './account.errors';
 import { balanceView } from './account-balance.view';
-import { evolve, fold, initialState } from './account.state';
+import { evolve, fold, initialState, remembered } from './account.state';
 import { spec } from '@tally/decider/testing';
 import {
   ACCOUNT,
@@ -161,19 +161,20 @@ describe('account decider', () => {
       expect(() => decide({ ...change, planId: 'mini' }, state, { now: NOW })).toThrow(AccountError);
     });
 
-    it('keeps the seen keys in state', () => {
-      expect(fold(history).seen.toObject()).toEqual({
-        'grant:g1': `purchased|${cr(10)}|-`,
-        'usage:u1': `${cr(1)}`,
-      });
+    it('keeps the seen keys in state: a usage by its debit, the others in seen', () => {
+      const state = fold(history);
+      expect(state.seen.toObject()).toEqual({ 'grant:g1': `purchased|${cr(10)}|-` });
+      expect(remembered(state, 'usage', 'u1')).toBe(`${cr(1)}`);
+      expect(remembered(state, 'grant', 'g1')).toBe(`purchased|${cr(10)}|-`);
+      expect(remembered(state, 'usage', 'u2')).toBeUndefined();
     });
 
     it('remembers a new key without touching the previous state (states are values)', () => {
       const before = fold(history);
       const after = evolve(before, debited('u2', cr(1), [share('g1', 'purchased', cr(1))]));
-      expect(after.seen.has('usage:u2')).toBe(true);
-      expect(before.seen.has('usage:u2')).toBe(false);
-      expect(before.seen.size).toBe(2);
+      expect(remembered(after, 'usage', 'u2')).toBe(`${cr(1)}`);
+      expect(remembered(before, 'usage', 'u2')).toBeUndefined();
+      expect(before.debits.size).toBe(1);
     });
   });
 

@@ -9,6 +9,7 @@ import type {
   GrantVoided,
   ModelShare,
   OverdraftPolicy,
+  UsageDebited,
   UsageRefunded,
 } from './account.events';
 import {
@@ -16,6 +17,7 @@ import {
   grantFingerprint,
   holdFingerprint,
   idempotencyKey,
+  type IdempotencyScope,
   planChangeFingerprint,
   refundFingerprint,
   usageFingerprint,
@@ -64,15 +66,22 @@ export interface GrantRecord {
   readonly closed?: ExpiryReason;
 }
 
-/** What a refund needs to know of a usage debit. */
+/**
+ * What a refund needs to know of a usage debit. An account keeps one for every usage until its next snapshot
+ * (account-memory.model.ts), and it is also how the account remembers the usage's idempotency key (`remembered`), so
+ * it is compact: a debit one bucket paid in whole, for one model, keeps the bucket's id and the model's name in place
+ * of the two lists (most debits; ~280 bytes a usage where lists and a key in `seen` took ~850). `debitShares` and
+ * `debitLines` give every debit's lists.
+ */
 export interface DebitRecord {
   readonly amount: Micro;
-  /** In the order the debit took them. */
-  readonly perBucket: readonly BucketShare[];
+  /** The bucket shares in the order the debit took them, or the id of the one bucket that paid it all. */
+  readonly perBucket: readonly BucketShare[] | string;
   /** The part no bucket covered (amount − shares) was carried as overdraft (else written off, or unlimited). */
   readonly tailCarried: boolean;
-  readonly lines: readonly ModelShare[];
-  readonly cycleId?: string;
+  /** The price per model, or the name of the one model it was all for. */
+  readonly lines: readonly ModelShare[] | string;
+  readonly cycleId: string | undefined;
   /** Refunded so far (cumulative). */
   readonly refunded: Micro;
 }
@@ -97,12 +106,13 @@ export interface AccountState {
   /**
    * Idempotency key → fingerprint of the content first seen with it. A persistent map (immutable.js): each event
    * adds a key in O(log n) and shares the rest with the previous state, where copying a native Map made every
-   * debit cost O(usages so far) in time and garbage.
+   * debit cost O(usages so far) in time and garbage. Not usage keys: a usage is remembered by its debit (`remembered`);
+   * here only when recalled after the debit was forgotten (account-memory.model.ts).
    */
   readonly seen: ImmutableMap<string, string>;
   /** Every grant by bucket id (= grant id), so a void or refund finds it after its bucket was pruned. */
   readonly grants: ImmutableMap<string, GrantRecord>;
-  /** Every usage debit by usage id, for refunds. */
+  /** Every usage debit by usage id, for refunds and as the usage's idempotency key. */
   readonly debits: ImmutableMap<string, DebitRecord>;
   /** Every correction by its id (refundId, voidId): a repeated request is answered with the first result. */
   readonly corrections: ImmutableMap<string, UsageRefunded['data'] | GrantVoided['data']>;
@@ -168,22 +178,11 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
       return applyGrant(state, event);
     case 'UsageDebited': {
       const { data } = event;
-      const covered = data.perBucket.reduce((sum, share) => sum + share.amount, 0n);
-      const debit: DebitRecord = {
-        amount: data.amount,
-        perBucket: data.perBucket,
-        // The decider carries or writes off by the plan it sees, the one this state has.
-        tailCarried: data.overdraft > 0n && covered + data.overdraft === data.amount && state.plan.overdraftPolicy === 'carry',
-        lines: modelShares(data.pricing.lines),
-        ...(state.cycle && { cycleId: state.cycle.cycleId }),
-        refunded: 0n,
-      };
       return prune({
         ...state,
         buckets: moveShares(state.buckets, data.perBucket, -1n),
         usedThisCycle: state.usedThisCycle + data.amount,
-        seen: remember(state.seen, idempotencyKey('usage', data.usageId), usageFingerprint(data)),
-        debits: state.debits.has(data.usageId) ? state.debits : state.debits.set(data.usageId, debit),
+        debits: state.debits.has(data.usageId) ? state.debits : state.debits.set(data.usageId, debitRecord(state, data)),
       });
     }
     case 'CreditsExpired': {
@@ -343,6 +342,45 @@ function applyVoid(state: AccountState, { data }: GrantVoided): AccountState {
     corrections: state.corrections.set(data.voidId, data),
     seen: remember(state.seen, idempotencyKey('void', data.voidId), voidFingerprint(data)),
   });
+}
+
+/** The debit as a refund needs it, compact (see DebitRecord). */
+function debitRecord(state: AccountState, data: UsageDebited['data']): DebitRecord {
+  const covered = data.perBucket.reduce((sum, share) => sum + share.amount, 0n);
+  const [only] = data.perBucket;
+  const paidByOne = data.perBucket.length === 1 && only.amount === data.amount && state.grants.get(only.bucketId)?.kind === only.kind;
+  const lines = modelShares(data.pricing.lines);
+  return {
+    amount: data.amount,
+    perBucket: paidByOne ? only.bucketId : data.perBucket,
+    // The decider carries or writes off by the plan it sees, the one this state has.
+    tailCarried: data.overdraft > 0n && covered + data.overdraft === data.amount && state.plan.overdraftPolicy === 'carry',
+    lines: lines.length === 1 && lines[0].amount === data.amount ? lines[0].model : lines,
+    cycleId: state.cycle?.cycleId,
+    refunded: 0n,
+  };
+}
+
+/** The debit's bucket shares in the order it took them (a bucket's kind is its grant's). */
+export function debitShares(state: AccountState, debit: DebitRecord): readonly BucketShare[] {
+  if (typeof debit.perBucket !== 'string') return debit.perBucket;
+  const kind = (state.grants.get(debit.perBucket) as GrantRecord).kind;
+  return [{ bucketId: debit.perBucket, kind, amount: debit.amount }];
+}
+
+/** The debit's price per model. */
+export function debitLines(debit: DebitRecord): readonly ModelShare[] {
+  return typeof debit.lines === 'string' ? [{ model: debit.lines, amount: debit.amount }] : debit.lines;
+}
+
+/**
+ * The fingerprint of the content an idempotency key (scope and id) was first used with, if the account remembers it:
+ * a usage by its debit (whose amount is the usage's fingerprint), every other key (and a usage recalled after its
+ * debit was forgotten) in `seen`.
+ */
+export function remembered(state: AccountState, scope: IdempotencyScope, id: string): string | undefined {
+  const debit = scope === 'usage' ? state.debits.get(id) : undefined;
+  return debit ? usageFingerprint(debit) : state.seen.get(idempotencyKey(scope, id));
 }
 
 /** A usage's price per model, merged by model in first-seen order. */

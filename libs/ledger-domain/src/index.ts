@@ -12,12 +12,15 @@ export {
   type Hold,
   type PlanTerms,
   available,
+  debitLines,
+  debitShares,
   deductionOrder,
   evolve,
   fold,
   held,
   initialState,
   isBelowThreshold,
+  remembered,
 } from './account.state';
 export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates } from './account.decider';
 export * from './account-balance.view';

@@ -1,53 +1,56 @@
 import { stateAfterUsages } from '@tally/ledger-domain/testing';
 import { AccountCache, rememberedBy, type LoadedAccount } from './account.repository';
 
-/** A purchase, then `usages` usage events: remembers 1 + (1 + usages) keys + usages debits. */
+/** A purchase, then `usages` usage events: weighs 1 + 1 key (the purchase's) + usages debits. */
 const account = (id: string, usages: number): LoadedAccount => ({ state: stateAfterUsages(id, usages), version: 2 + usages });
 
-const usageKeys = (cached: LoadedAccount | undefined) => [...(cached?.state.seen.keys() ?? [])].filter((key) => key.startsWith('usage:'));
+/** The usages an account remembers: by their debits (or by their keys, once recalled). */
+const usagesRemembered = (cached: LoadedAccount | undefined) => [
+  ...(cached?.state.debits.keys() ?? []),
+  ...[...(cached?.state.seen.keys() ?? [])].filter((key) => key.startsWith('usage:')),
+];
 
 describe('AccountCache', () => {
   it('weighs an account as itself, its keys and its debits', () => {
-    expect(rememberedBy(account('a', 10))).toBe(1 + 11 + 10);
+    expect(rememberedBy(account('a', 10))).toBe(1 + 1 + 10);
   });
 
   it('given accounts remembering more than the budget, when one more is cached, then the least recently used forget their usage keys and debits in place', () => {
     const cache = new AccountCache(100, 100, true);
-    cache.set('a', account('a', 30)); // 62
-    cache.set('b', account('b', 10)); // 22, 84 in all
+    cache.set('a', account('a', 60)); // 62
+    cache.set('b', account('b', 20)); // 22, 84 in all
     cache.get('a'); // b is now the least recently used
-    cache.set('c', account('c', 10)); // 22: 106 > 100, forget until at most 80
+    cache.set('c', account('c', 20)); // 22: 106 > 100, forget until at most 80
 
-    expect(usageKeys(cache.get('b'))).toEqual([]); // the least recently used forgets first: 22 → 2 (86 in all)
+    expect(usagesRemembered(cache.get('b'))).toEqual([]); // the least recently used forgets first: 22 → 2 (86 in all)
     expect(cache.get('b')?.state).toMatchObject({ partialMemory: true });
-    expect(cache.get('b')?.state.debits.size).toBe(0);
-    expect(usageKeys(cache.get('a'))).toEqual([]); // then a: 62 → 2 (26 in all)
-    expect(usageKeys(cache.get('c'))).toHaveLength(10); // the most recent keeps its memory
+    expect(usagesRemembered(cache.get('a'))).toEqual([]); // then a: 62 → 2 (26 in all)
+    expect(usagesRemembered(cache.get('c'))).toHaveLength(20); // the most recent keeps its memory
     expect(cache.rememberedTotal()).toBe(2 + 2 + 22);
   });
 
   it('keeps forgetting, least recently used first, until the cache remembers 80% of its budget, and never evicts for it', () => {
     const cache = new AccountCache(100, 100, true);
-    cache.set('a', account('a', 30)); // 62
-    cache.set('b', account('b', 10)); // 22
-    cache.set('c', account('c', 20)); // 42: 126 > 100
+    cache.set('a', account('a', 60)); // 62
+    cache.set('b', account('b', 20)); // 22
+    cache.set('c', account('c', 40)); // 42: 126 > 100
     // a (least recently used) forgets: 62 → 2, 66 in all, under 80: b and c keep theirs.
-    expect(usageKeys(cache.get('a'))).toEqual([]);
-    expect(usageKeys(cache.get('b'))).toHaveLength(10);
-    expect(usageKeys(cache.get('c'))).toHaveLength(20);
+    expect(usagesRemembered(cache.get('a'))).toEqual([]);
+    expect(usagesRemembered(cache.get('b'))).toHaveLength(20);
+    expect(usagesRemembered(cache.get('c'))).toHaveLength(40);
     expect(cache.rememberedTotal()).toBe(2 + 22 + 42);
-    expect(cache.get('a')?.version).toBe(32); // the same account at the same version, only lighter
+    expect(cache.get('a')?.version).toBe(62); // the same account at the same version, only lighter
   });
 
   it('keeps counting right through replacements, evictions by count and deletions', () => {
     const cache = new AccountCache(2, 1_000, true);
-    cache.set('a', account('a', 5)); // 12
-    cache.set('a', account('a', 6)); // replaced: 14
-    const b = account('b', 1); // 4
+    cache.set('a', account('a', 10)); // 12
+    cache.set('a', account('a', 12)); // replaced: 14
+    const b = account('b', 2); // 4
     cache.set('b', b);
     cache.set('b', b); // the same state again: counted once
     expect(cache.rememberedTotal()).toBe(14 + 4);
-    cache.set('c', account('c', 2)); // 6; a is evicted by count
+    cache.set('c', account('c', 4)); // 6; a is evicted by count
     expect(cache.get('a')).toBeUndefined();
     expect(cache.rememberedTotal()).toBe(4 + 6);
     cache.delete('b');
@@ -57,7 +60,7 @@ describe('AccountCache', () => {
   it('forgets nothing where the store cannot recall a key (canForget false): only the account count bounds it', () => {
     const cache = new AccountCache(100, 10, false);
     cache.set('a', account('a', 30));
-    expect(usageKeys(cache.get('a'))).toHaveLength(30);
+    expect(usagesRemembered(cache.get('a'))).toHaveLength(30);
     expect(cache.get('a')?.state.partialMemory).toBe(false);
   });
 });
