@@ -149,6 +149,15 @@ describe('account snapshots and the bounded memory', () => {
     expect(other).toBe('IDEMPOTENCY_CONFLICT');
   });
 
+  it('reads a snapshot written at state version 1 (before the compact debit) as well as one of its own version', async () => {
+    const { version: snapshotVersion } = await snapshotRow();
+    await pool.query(`update "${schema.schema}".account_snapshots set state_version = 1 where stream_id = $1`, [`account-${ACCOUNT}`]);
+    reads.length = 0;
+    const cold = await withSnapshots().load(ACCOUNT);
+    expect(reads.map((read) => read.map(({ fromVersion }) => fromVersion))).toEqual([[snapshotVersion + 1]]);
+    expect(balanceOf(cold.state)).toEqual(balanceOf((await withoutSnapshots().load(ACCOUNT)).state));
+  });
+
   it('ignores a snapshot written at another state version and folds the stream from its start', async () => {
     await pool.query(`update "${schema.schema}".account_snapshots set state_version = 0 where stream_id = $1`, [`account-${ACCOUNT}`]);
     reads.length = 0;

@@ -70,7 +70,7 @@ export interface GrantRecord {
  * What a refund needs to know of a usage debit. An account keeps one for every usage until its next snapshot
  * (account-memory.model.ts), and it is also how the account remembers the usage's idempotency key (`remembered`), so
  * it is compact: a debit one bucket paid in whole, for one model, keeps the bucket's id and the model's name in place
- * of the two lists (most debits; ~280 bytes a usage where lists and a key in `seen` took ~850). `debitShares` and
+ * of the two lists (most debits; ~270 bytes a usage where lists and a key in `seen` took ~850). `debitShares` and
  * `debitLines` give every debit's lists.
  */
 export interface DebitRecord {

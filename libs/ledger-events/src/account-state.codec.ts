@@ -10,11 +10,15 @@ import type { AccountState } from '@tally/ledger-domain';
  * Bump ACCOUNT_STATE_VERSION whenever AccountState, or what `evolve` folds into it, changes: snapshots of another
  * version are ignored (the account is folded from its events and snapshotted again), never decoded into a state the
  * code no longer means. The unit test pins the state's fields so a change to them fails until this is bumped.
- * Not bumped for the compact debit (a debit one bucket paid in whole for one model kept as the two ids, its usage key
- * no longer also in `seen`): the lists remain one of a debit's two forms, and a snapshot never kept usage keys, so a
- * snapshot written before decodes into a state the code still means.
+ *
+ * Version 2 keeps a debit one bucket paid in whole for one model as the two ids (ledger-domain's DebitRecord), which
+ * the code of version 1 would misread: it reads only version 1 and so ignores these. A version-1 snapshot is still
+ * read (READ_ACCOUNT_STATE_VERSIONS): its debit lists are the other form a debit has, and it held no usage keys.
  */
-export const ACCOUNT_STATE_VERSION = 1;
+export const ACCOUNT_STATE_VERSION = 2;
+
+/** The versions a snapshot is read at: this one, and those whose states the code still means as they are. */
+export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [1, ACCOUNT_STATE_VERSION];
 
 type Tagged = { $b: string } | { $m: [unknown, unknown][] } | { $s: unknown[] } | { $i: [string, unknown][] };
 

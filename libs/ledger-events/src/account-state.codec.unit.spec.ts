@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { type AccountState, balanceView, forget, initialState } from '@tally/ledger-domain';
-import { accountHistory, play } from '@tally/ledger-domain/testing';
+import { type AccountState, balanceView, debitLines, debitShares, decide, forget, initialState, isAccountError } from '@tally/ledger-domain';
+import { ACCOUNT, accountHistory, play } from '@tally/ledger-domain/testing';
 import { ACCOUNT_STATE_VERSION, decodeAccountState, encodeAccountState } from './account-state.codec';
 
 /** The state with its immutable maps as plain objects, for a deep comparison that ignores their inner layout. */
@@ -27,6 +27,32 @@ describe('account state codec (snapshots)', () => {
     );
   });
 
+  // Version 1 kept every debit's two lists; version 2 keeps a debit one bucket paid in whole for one model as the
+  // two ids. A version-1 snapshot is still read (READ_ACCOUNT_STATE_VERSIONS): it must decide as the state it was.
+  it('given any history, when its state is written in the version-1 form (debit lists) and read back, then every refund decides the same', () => {
+    fc.assert(
+      fc.property(accountHistory, (ops) => {
+        const { state, now } = play(ops);
+        const asVersion1 = decodeAccountState(encodeAccountState({
+          ...state,
+          debits: state.debits.map((debit) => ({ ...debit, perBucket: debitShares(state, debit), lines: debitLines(debit) })),
+        }));
+        const outcome = (from: AccountState, usageId: string) => {
+          const command = { type: 'RefundUsage' as const, accountId: ACCOUNT, refundId: `refund:${usageId}`, usageId, reason: 'check', restoreExpired: false };
+          try {
+            return decide(command, from, { now });
+          } catch (error) {
+            if (isAccountError(error)) return error.code;
+            throw error;
+          }
+        };
+        for (const usageId of state.debits.keys()) expect(outcome(asVersion1, usageId)).toEqual(outcome(state, usageId));
+        expect(balanceView(asVersion1, now)).toEqual(balanceView(state, now));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('keeps the types JSON lacks: bigints, Maps, Sets and immutable Maps', () => {
     const decoded = decodeAccountState(encodeAccountState(initialState));
     expect(decoded.overdraft).toBe(0n);
@@ -36,7 +62,7 @@ describe('account state codec (snapshots)', () => {
   });
 
   it(`pins the state's fields at version ${ACCOUNT_STATE_VERSION}: a change to AccountState must bump ACCOUNT_STATE_VERSION, then this list`, () => {
-    expect(ACCOUNT_STATE_VERSION).toBe(1);
+    expect(ACCOUNT_STATE_VERSION).toBe(2);
     expect(Object.keys(initialState).sort()).toEqual([
       'buckets', 'corrections', 'crossedThresholds', 'debits', 'depleted', 'exists', 'grants', 'holds', 'overdraft',
       'partialMemory', 'plan', 'seen', 'usedThisCycle',

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { AccountState } from '@tally/ledger-domain';
-import { ACCOUNT_STATE_VERSION, decodeAccountState, encodeAccountState } from '@tally/ledger-events';
+import { ACCOUNT_STATE_VERSION, READ_ACCOUNT_STATE_VERSIONS, decodeAccountState, encodeAccountState } from '@tally/ledger-events';
 
 export interface AccountSnapshot {
   /** The stream version the state folds. */
@@ -11,8 +11,8 @@ export interface AccountSnapshot {
 
 /**
  * The latest snapshot of each long account stream (`account_snapshots`). A cache of the event store, never the truth:
- * written only from states of committed events, and a snapshot of another ACCOUNT_STATE_VERSION is ignored (the
- * stream is folded again and snapshotted anew). A write never moves a stream's snapshot back to an older version.
+ * written only from states of committed events at ACCOUNT_STATE_VERSION, and read at READ_ACCOUNT_STATE_VERSIONS: a
+ * snapshot of any other version is ignored (the stream is folded again and snapshotted anew). A write never moves a stream's snapshot back to an older version.
  */
 export class AccountSnapshotRepository {
   private readonly table: string;
@@ -29,8 +29,8 @@ export class AccountSnapshotRepository {
     if (streamIds.length === 0) return snapshots;
     const { rows } = await this.pool.query<{ stream_id: string; version: number; state: string }>({
       name: `account-snapshots-read:${this.schema}`,
-      text: `select stream_id, version, state from ${this.table} where stream_id = any($1::text[]) and state_version = $2`,
-      values: [streamIds, ACCOUNT_STATE_VERSION],
+      text: `select stream_id, version, state from ${this.table} where stream_id = any($1::text[]) and state_version = any($2::int[])`,
+      values: [streamIds, READ_ACCOUNT_STATE_VERSIONS],
     });
     for (const row of rows) snapshots.set(row.stream_id, { version: row.version, state: decodeAccountState(row.state) });
     return snapshots;
