@@ -12,7 +12,8 @@ export interface AccountSnapshot {
 /**
  * The latest snapshot of each long account stream (`account_snapshots`). A cache of the event store, never the truth:
  * written only from states of committed events at ACCOUNT_STATE_VERSION, and read at READ_ACCOUNT_STATE_VERSIONS: a
- * snapshot of any other version is ignored (the stream is folded again and snapshotted anew). A write never moves a stream's snapshot back to an older version.
+ * snapshot of any other version is ignored (the stream is folded again and snapshotted anew). A write never moves a
+ * stream's snapshot back to an older version.
  */
 export class AccountSnapshotRepository {
   private readonly table: string;
