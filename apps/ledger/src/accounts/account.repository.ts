@@ -96,12 +96,12 @@ const FORGET_DOWN_TO = 0.8;
 /**
  * The decided states the ledger keeps in memory, least recently used out first: at most `maxAccounts` accounts
  * (ACCOUNT_CACHE_SIZE), which together remember at most `maxRemembered` idempotency keys and debits
- * (ACCOUNT_CACHE_REMEMBERED). A busy account remembers each usage since its last snapshot (~850 bytes), so counting
- * accounts alone let 10,000 busy ones hold ~1.6 GB. Beyond the budget the least recently used accounts forget their
- * usage and hold keys and unrefunded debits in place (`forget`, as a snapshot does) rather than leave: a forgotten
- * account recalls a key from the event store when a command needs it (one indexed query per batch, what every account
- * past its first snapshot already does), where an evicted one would be folded again from its snapshot (measured: 5,000
- * busy accounts thrashed at ~600 usages/s). `canForget` is false where the store cannot look a key up (EventStoreDB,
+ * (ACCOUNT_CACHE_REMEMBERED). A busy account remembers each usage since its last snapshot (~270 bytes; ~850 before the
+ * compact debit, when counting accounts alone let 10,000 busy ones hold ~1.6 GB). Beyond the budget the least recently
+ * used accounts forget their usage and hold keys and unrefunded debits in place (`forget`, as a snapshot does) rather
+ * than leave: a forgotten account recalls a key from the event store when a command needs it (one indexed query per
+ * batch, what every account past its first snapshot already does), where an evicted one would be folded again from
+ * its snapshot (measured: 5,000 busy accounts thrashed at ~600 usages/s). `canForget` is false where the store cannot look a key up (EventStoreDB,
  * snapshots off): there only the account count bounds the memory.
  */
 export class AccountCache {

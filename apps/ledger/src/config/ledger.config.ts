@@ -77,9 +77,10 @@ export class LedgerConfig extends CommonConfig {
 
   /**
    * What the cached accounts may remember together: each counts 1 plus its idempotency keys and the debits a refund
-   * may name (~850 bytes a usage on Node 24; a busy account remembers every usage since its last snapshot). Beyond it
-   * the least recently used accounts forget their usage and hold keys and unrefunded debits in place (`AccountCache` in account.repository.ts).
-   * 250,000 keeps the cache's worst case near 220 MB (account-cache.memory.unit.spec.ts measures it). PostgreSQL only,
+   * may name (a usage is one debit, ~270 bytes on Node 24; a busy account remembers every usage since its last
+   * snapshot). Beyond it the least recently used accounts forget their usage and hold keys and unrefunded debits in
+   * place (`AccountCache` in account.repository.ts). 250,000 keeps the cache's worst case near 80 MB
+   * (account-cache.memory.unit.spec.ts measures it). PostgreSQL only,
    * like snapshots: with EventStoreDB only ACCOUNT_CACHE_SIZE bounds the memory.
    */
   @IsInt() @Min(1) @Max(100_000_000)

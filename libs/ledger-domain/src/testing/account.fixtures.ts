@@ -117,7 +117,8 @@ export const holdCommand = (holdId: string, amount: Micro, expiresAt = '2025-03-
 
 /**
  * An account after a purchase and `usages` usage events of 1,000 micro-credits (`usage` reshapes each usage command):
- * it remembers the purchase's key, each usage's key and each usage's debit, as an account does between snapshots.
+ * it remembers the purchase's key and each usage's debit (which is also the usage's key), as an account does between
+ * snapshots.
  */
 export function stateAfterUsages(accountId: string, usages: number, usage: (command: RecordUsage) => RecordUsage = (command) => command): AccountState {
   let state = initialState;
