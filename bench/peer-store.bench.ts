@@ -27,9 +27,11 @@ export interface AppendFigure {
 
 const PAYLOAD = { grantId: 'g', bucketId: 'promotional:g', kind: 'promotional', amount: '10', source: 'api', grantedAt: '2026-12-01T00:00:00.000Z' };
 const STREAMS_PER_CALLER = 20;
+/** How many rounds each store's measurement is split into (see alternatingRates). */
+const ROUNDS = 6;
 
 /** Appends for `seconds` from `callers` concurrent loops; each loop owns its streams and their versions. */
-async function appendsPerSecond(callers: number, seconds: number, append: (stream: string, version: number) => Promise<void>): Promise<number> {
+async function appendsFor(callers: number, seconds: number, append: Append): Promise<{ appended: number; seconds: number }> {
   let appended = 0;
   const deadline = performance.now() + seconds * 1000;
   const t0 = performance.now();
@@ -43,7 +45,32 @@ async function appendsPerSecond(callers: number, seconds: number, append: (strea
       appended += 1;
     }
   }));
-  return appended / ((performance.now() - t0) / 1000);
+  return { appended, seconds: (performance.now() - t0) / 1000 };
+}
+
+type Append = (stream: string, version: number) => Promise<void>;
+
+/**
+ * The two stores in alternating rounds (Tally, Emmett, Emmett, Tally, …) of `seconds / ROUNDS` each, and each one's
+ * rate over all its rounds: this machine's speed drifts by ±30% within a minute (PostgreSQL is shared), and one
+ * store measured after the other took that drift for a difference between them (1.12× to 2.16× in two runs a minute
+ * apart, session 29).
+ */
+async function alternatingRates(callers: number, seconds: number, tally: Append, emmett: Append): Promise<{ tallyPerSec: number; emmettPerSec: number; roundRatios: number[] }> {
+  const totals = { tally: { appended: 0, seconds: 0 }, emmett: { appended: 0, seconds: 0 } };
+  const roundRatios: number[] = [];
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const order = round % 2 === 0 ? (['tally', 'emmett'] as const) : (['emmett', 'tally'] as const);
+    const rates = { tally: 0, emmett: 0 };
+    for (const store of order) {
+      const measured = await appendsFor(callers, seconds / ROUNDS, store === 'tally' ? tally : emmett);
+      totals[store].appended += measured.appended;
+      totals[store].seconds += measured.seconds;
+      rates[store] = measured.appended / measured.seconds;
+    }
+    roundRatios.push(rates.tally / rates.emmett);
+  }
+  return { tallyPerSec: totals.tally.appended / totals.tally.seconds, emmettPerSec: totals.emmett.appended / totals.emmett.seconds, roundRatios };
 }
 
 function loadEmmett(): EmmettModule {
@@ -65,18 +92,16 @@ export async function measureSingleAppends(ctx: BenchRun): Promise<AppendFigure[
   const emmett = loadEmmett().getPostgreSQLEventStore(`${ctx.databaseUrl}${ctx.databaseUrl.includes('?') ? '&' : '?'}options=-c%20search_path%3D${emmettSchema}`);
   const figures: AppendFigure[] = [];
   try {
+    const emmettAppend: Append = async (stream, version) => void (await emmett.appendToStream(stream, [{ type: 'CreditsGranted', data: PAYLOAD }], { expectedStreamVersion: BigInt(version) }));
+    const tallyAppend: Append = async (stream, version) => void (await tally.append({ streamId: stream, expectedVersion: version, events: [{ id: randomUUID(), type: 'CreditsGranted', data: PAYLOAD }] }));
     // Warm-up: Emmett creates its tables on first use; both get their connections and plans.
-    await appendsPerSecond(2, 1, async (stream, version) => void (await emmett.appendToStream(stream, [{ type: 'CreditsGranted', data: PAYLOAD }], { expectedStreamVersion: BigInt(version) })));
-    await appendsPerSecond(2, 1, async (stream, version) => void (await tally.append({ streamId: stream, expectedVersion: version, events: [{ id: randomUUID(), type: 'CreditsGranted', data: PAYLOAD }] })));
+    await appendsFor(2, 1, emmettAppend);
+    await appendsFor(2, 1, tallyAppend);
     for (const callers of [1, 8]) {
-      log(`single-event appends, ${callers} caller(s), ${seconds} s each: Tally's store, then Emmett's`);
-      const tallyPerSec = await appendsPerSecond(callers, seconds, async (stream, version) => {
-        await tally.append({ streamId: stream, expectedVersion: version, events: [{ id: randomUUID(), type: 'CreditsGranted', data: PAYLOAD }] });
-      });
-      const emmettPerSec = await appendsPerSecond(callers, seconds, async (stream, version) => {
-        await emmett.appendToStream(stream, [{ type: 'CreditsGranted', data: PAYLOAD }], { expectedStreamVersion: BigInt(version) });
-      });
-      log(`  → Tally ${tallyPerSec.toFixed(0)}/s, Emmett ${emmettPerSec.toFixed(0)}/s (${(tallyPerSec / emmettPerSec).toFixed(2)}×)`);
+      log(`single-event appends, ${callers} caller(s), ${seconds} s each in ${ROUNDS} alternating rounds: Tally's store and Emmett's`);
+      const { tallyPerSec, emmettPerSec, roundRatios } = await alternatingRates(callers, seconds, tallyAppend, emmettAppend);
+      const spread = `${Math.min(...roundRatios).toFixed(2)}–${Math.max(...roundRatios).toFixed(2)}× in its rounds`;
+      log(`  → Tally ${tallyPerSec.toFixed(0)}/s, Emmett ${emmettPerSec.toFixed(0)}/s (${(tallyPerSec / emmettPerSec).toFixed(2)}×; ${spread})`);
       figures.push({ callers, tallyPerSec, emmettPerSec });
     }
   } finally {
