@@ -87,6 +87,8 @@ export interface GcPauses {
   msPerSecond: number;
   perSecond: number;
   meanMs: number;
+  /** Pauses longer than 10 ms per second (prom-client's histogram has a bucket at 10 ms). */
+  over10MsPerSecond: number;
 }
 
 export interface StageLatency {
@@ -302,12 +304,12 @@ interface CacheCounters {
 }
 
 /** A process's /metrics (the process serving `base`) when it was read; undefined if unreadable. */
-interface Scrape {
+export interface Scrape {
   samples: PrometheusSample[];
   at: number;
 }
 
-async function scrapeMetrics(base: string): Promise<Scrape | undefined> {
+export async function scrapeMetrics(base: string): Promise<Scrape | undefined> {
   try {
     const samples = parsePrometheusText(await (await fetch(`${base}/metrics`)).text());
     return { samples, at: performance.now() };
@@ -327,22 +329,26 @@ function accountCacheCounters(scrape: Scrape | undefined): CacheCounters | undef
 interface GcTotals {
   seconds: number;
   count: number;
+  /** Pauses of at most 10 ms. */
+  upTo10Ms: number;
   at: number;
 }
 
 /** The process's garbage collector pauses so far, all kinds (prom-client's default metrics); undefined if unreadable. */
-function gcTotals(scrape: Scrape | undefined): GcTotals | undefined {
+export function gcTotals(scrape: Scrape | undefined): GcTotals | undefined {
   if (!scrape) return undefined;
   const count = sumOf(scrape.samples, 'nodejs_gc_duration_seconds_count');
-  return count > 0 ? { seconds: sumOf(scrape.samples, 'nodejs_gc_duration_seconds_sum'), count, at: scrape.at } : undefined;
+  const upTo10Ms = sumOf(scrape.samples, 'nodejs_gc_duration_seconds_bucket', { le: '0.01' });
+  return count > 0 ? { seconds: sumOf(scrape.samples, 'nodejs_gc_duration_seconds_sum'), count, upTo10Ms, at: scrape.at } : undefined;
 }
 
-function gcPauses(before: GcTotals | undefined, after: GcTotals | undefined): GcPauses | undefined {
+export function gcPauses(before: GcTotals | undefined, after: GcTotals | undefined): GcPauses | undefined {
   if (!before || !after || after.at <= before.at) return undefined;
   const seconds = (after.at - before.at) / 1000;
   const count = after.count - before.count;
   const pausedMs = (after.seconds - before.seconds) * 1000;
-  return { msPerSecond: pausedMs / seconds, perSecond: count / seconds, meanMs: count > 0 ? pausedMs / count : 0 };
+  const over10Ms = count - (after.upTo10Ms - before.upTo10Ms);
+  return { msPerSecond: pausedMs / seconds, perSecond: count / seconds, meanMs: count > 0 ? pausedMs / count : 0, over10MsPerSecond: over10Ms / seconds };
 }
 
 interface HistogramTotals {

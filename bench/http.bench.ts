@@ -8,10 +8,12 @@
  */
 import { spawn } from 'node:child_process';
 import { hashApiKey } from '@tally/shared';
+import { sumOf } from '@tally/metrics';
 import type { ServiceProcess } from '@tally/testing';
 import { API_KEY, authHeaders, autocannon, cpuSeconds, cpuSecondsOfProcesses, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
 import type { LedgerStage } from './ledger-throughput.bench';
 import { pacedLoad } from './paced-load.harness';
+import { gcPauses, gcTotals, scrapeMetrics, type GcPauses } from './balance-latency.bench';
 
 export interface HttpFigure {
   requestsPerSec: number;
@@ -134,6 +136,10 @@ export interface AuthorizationResult {
   cpuPerRequest: { ledgerMicros?: number; postgresMicros?: number };
   /** The same paced load on a bare node:http server in its own process: the machine's HTTP floor at that rate. */
   bareAtRate: { p50: number; p99: number; max: number };
+  /** The ledger's garbage collector during the measured load: each pause holds every request in flight. */
+  gc?: GcPauses;
+  /** The ledger's event loop delay during the measured load (prom-client's, sampled every 20 ms), in ms. */
+  loopDelay?: { p99: number; max: number };
   raw: RawHttp;
 }
 
@@ -149,14 +155,20 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   const requests = accounts.map((account) => ({ method: 'POST', path: `/v1/accounts/${account}/authorizations`, headers: authHeaders, body }));
   await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: 2, connections, requests });
   const cpuBefore = { ledger: cpuSeconds(stage.ledger.child.pid), postgres: cpuSecondsOfProcesses('postgres') };
+  // A scrape resets prom-client's event loop histogram: the one after the load reads the load alone.
+  const gcBefore = gcTotals(await scrapeMetrics(stage.ledger.base));
   const result = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds, connections, requests });
+  const after = await scrapeMetrics(stage.ledger.base);
+  const gc = gcPauses(gcBefore, gcTotals(after));
+  const lag = (name: string) => sumOf(after?.samples ?? [], name) * 1000;
+  const loopDelay = after ? { p99: lag('nodejs_eventloop_lag_p99_seconds'), max: lag('nodejs_eventloop_lag_max_seconds') } : undefined;
   const perRequest = (before?: number, after?: number) => (before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / result.sent);
   const cpuPerRequest = {
     ledgerMicros: perRequest(cpuBefore.ledger, cpuSeconds(stage.ledger.child.pid)),
     postgresMicros: perRequest(cpuBefore.postgres, cpuSecondsOfProcesses('postgres')),
   };
   const errors = result.errors + Object.entries(result.statusCodes).filter(([code]) => code !== '200').reduce((n, [, count]) => n + count, 0);
-  log(`  → ${result.achievedRate.toFixed(0)} req/s; p50 ${ms(result.p50)} ms, p95 ${ms(result.p95)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms; errors ${errors} (${JSON.stringify(result.statusCodes)}); CPU per request: ledger ${micros(cpuPerRequest.ledgerMicros)} µs, PostgreSQL ${micros(cpuPerRequest.postgresMicros)} µs`);
+  log(`  → ${result.achievedRate.toFixed(0)} req/s; p50 ${ms(result.p50)} ms, p95 ${ms(result.p95)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms; errors ${errors} (${JSON.stringify(result.statusCodes)}); CPU per request: ledger ${micros(cpuPerRequest.ledgerMicros)} µs, PostgreSQL ${micros(cpuPerRequest.postgresMicros)} µs; ledger GC ${gcText(gc)}, event loop delay ${loopText(loopDelay)}`);
   const floor = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: Math.max(3, seconds / 3), connections, requests: [{ method: 'GET', path: '/v1/accounts/raw-limit/balance' }] });
   log(`  floor: a 401 from the API-key guard, same pace: p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms, max ${ms(floor.max)} ms`);
   const bare = await bareServerAtRate(targetRate, Math.max(3, seconds / 3), connections);
@@ -164,7 +176,7 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   const raw = await rawHttpLimits(stage.ledger, Math.max(2, knobs.seconds / 2));
   return {
     targetRate, achievedRate: result.achievedRate, accounts: accounts.length, seconds, p50: result.p50, p95: result.p95, p99: result.p99, max: result.max, errors,
-    statusCodes: result.statusCodes, cpuPerRequest, floorAtRate: { p50: floor.p50, p99: floor.p99, max: floor.max }, bareAtRate: { p50: bare.p50, p99: bare.p99, max: bare.max }, raw,
+    statusCodes: result.statusCodes, cpuPerRequest, floorAtRate: { p50: floor.p50, p99: floor.p99, max: floor.max }, bareAtRate: { p50: bare.p50, p99: bare.p99, max: bare.max }, gc, loopDelay, raw,
   };
 }
 
@@ -198,4 +210,9 @@ async function bareServerAtRate(rate: number, seconds: number, connections: numb
 }
 
 const ms = (value: number) => value.toFixed(1);
+/** "12 ms/s (3.1 pauses/s, mean 4.0 ms, 0.2/s over 10 ms)", or "?" when the ledger's metrics were unreadable. */
+export const gcText = (gc: GcPauses | undefined): string =>
+  gc ? `${gc.msPerSecond.toFixed(0)} ms/s (${gc.perSecond.toFixed(1)} pauses/s, mean ${gc.meanMs.toFixed(1)} ms, ${gc.over10MsPerSecond.toFixed(1)}/s over 10 ms)` : '?';
+/** "p99 21 ms, max 48 ms" (delays under prom-client's 20 ms sampling read as about 20), or "?". */
+export const loopText = (delay: { p99: number; max: number } | undefined): string => (delay ? `p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms` : '?');
 const micros = (value: number | undefined) => (value === undefined ? '?' : value.toFixed(0));

@@ -40,7 +40,7 @@ import { measureProjection, type ProjectionResult } from './projection.bench';
 import { measureSingleAppends, type AppendFigure } from './peer-store.bench';
 import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench.harness';
 import { measureHttpPath, type HttpPathResult } from './http-path.bench';
-import { measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
+import { gcText, loopText, measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
 import { accountId, measureThroughput, setUpLedger, waitForLedgerIdle, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
 import { kafkaProducerPerformance, postgresInsertRate, type RawLimits } from './raw-limits.bench';
 import { LEDGER_CACHE_SIZE, simulatedLruHitRatio } from './skewed-load.harness';
@@ -208,7 +208,7 @@ function table(r: Results): Row[] {
     rows.push({
       figure: `authorization paced at ${num(a.targetRate)} req/s (${a.accounts} accounts)`,
       value: `${num(a.achievedRate)} req/s; p50 ${ms(a.p50)} p95 ${ms(a.p95)} p99 ${ms(a.p99)} max ${ms(a.max)}; errors ${a.errors}; CPU per request: ledger ${num(a.cpuPerRequest.ledgerMicros)} µs, PostgreSQL ${num(a.cpuPerRequest.postgresMicros)} µs`,
-      rawLimit: `at the same pace, p99: the ledger's 401 ${ms(a.floorAtRate.p99)}, a bare node:http 401 ${ms(a.bareAtRate.p99)}; max rate: 401 ${num(a.raw.floor.requestsPerSec)} req/s, /health ${num(a.raw.health.requestsPerSec)} req/s`,
+      rawLimit: `at the same pace, p99: the ledger's 401 ${ms(a.floorAtRate.p99)}, a bare node:http 401 ${ms(a.bareAtRate.p99)}; max rate: 401 ${num(a.raw.floor.requestsPerSec)} req/s, /health ${num(a.raw.health.requestsPerSec)} req/s; ledger GC ${gcText(a.gc)}, event loop delay ${loopText(a.loopDelay)}`,
       target: 'p99 ≤ 5 ms',
       met: a.p99 <= 5 && a.errors === 0 && a.achievedRate >= a.targetRate * 0.95 ? 'yes' : 'no',
     });
