@@ -68,3 +68,9 @@ export const cliEnv = (ledgerEnv: Record<string, string>, extra: Record<string, 
 });
 
 export const authorized = { authorization: `Bearer ${API_KEY}` };
+
+/** A value the test set up (a started service, a read's field): the value, or a failure naming what is missing. */
+export function present<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} is missing`);
+  return value;
+}

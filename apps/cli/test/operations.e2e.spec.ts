@@ -6,7 +6,7 @@ import { createTestSchema, startServiceProcess, testDatabaseUrl, waitFor, type S
 import type { Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import { parseDocument } from 'yaml';
-import { authorized, cliEnv, kafka, ledgerSettings, runCli, usageMessage, usageProducer } from './cli.harness';
+import { authorized, cliEnv, kafka, ledgerSettings, present, runCli, usageMessage, usageProducer } from './cli.harness';
 
 const ACCOUNT = 'ops-1';
 const NEW_MODEL = 'cli-test-model';
@@ -89,7 +89,7 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     }
   };
   const balance = async (at?: string) => {
-    const response = await fetch(`${ledger!.base}/v1/accounts/${ACCOUNT}/balance${at ? `?at=${encodeURIComponent(at)}` : ''}`, { headers: authorized });
+    const response = await fetch(`${present(ledger, 'the ledger').base}/v1/accounts/${ACCOUNT}/balance${at ? `?at=${encodeURIComponent(at)}` : ''}`, { headers: authorized });
     return (await response.json()) as { available: string; asOfVersion: number };
   };
   const tally = (...args: string[]) => runCli(args, cliEnv(env, { CLI_SCHEMA: env.CLI_SCHEMA }));
@@ -168,7 +168,7 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(shown.headers['x-dead-letter-details']).toContain(NEW_MODEL);
 
     // The fix: the rate card prices the new model; the ledger restarts with it.
-    await ledger!.kill();
+    await present(ledger, 'the ledger').kill();
     ledger = await startServiceProcess('ledger', { ...env, RATE_CARD_PATH: fixedCard });
     expect(await debits('u-bad')).toBe(0);
     const dry = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--all', '--dry-run');
@@ -200,21 +200,21 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(usageRows.every((row) => row.lag === '0' && (row.high === '0' || BigInt(row.applied) === BigInt(row.high) - 1n))).toBe(true);
     expect((await lagOf(env.PROJECTION_GROUP)).every((row) => row.lag === '0')).toBe(true);
 
-    const busy = usageRows.find((row) => row.high !== '0')!;
+    const busy = present(usageRows.find((row) => row.high !== '0'), 'a partition with usage events');
     const move = ['consumers', 'set-offset', '--group', env.CONSUMER_GROUP, '--topic', env.USAGE_EVENTS_TOPIC, '--partition', String(busy.partition), '--to-start'];
     const refused = await tally(...move);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/refused: group .* has 1 live members/);
 
     const before = await balance();
-    await ledger!.kill(); // graceful: its consumers leave the group
+    await present(ledger, 'the ledger').kill(); // graceful: its consumers leave the group
     const dry = await tally(...move, '--dry-run');
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('dry run: nothing changed');
     expect((await lagOf(env.CONSUMER_GROUP)).find((row) => row.topic === busy.topic && row.partition === busy.partition)?.lag).toBe('0');
     const done = await tally(...move);
     expect(done.code).toBe(0);
-    const moved = (await lagOf(env.CONSUMER_GROUP)).find((row) => row.topic === busy.topic && row.partition === busy.partition)!;
+    const moved = (await lagOf(env.CONSUMER_GROUP)).find((row) => row.topic === busy.topic && row.partition === busy.partition);
     expect(moved).toMatchObject({ applied: '-1', lag: busy.high });
 
     // Restarted, it reads the whole partition again (the usage events, the replayed copies) and applies nothing twice.

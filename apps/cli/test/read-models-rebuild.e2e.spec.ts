@@ -2,7 +2,7 @@ import { parseCredits } from '@tally/money';
 import { createTestSchema, startServiceProcess, testDatabaseUrl, waitFor, type ServiceProcess } from '@tally/testing';
 import type { Producer } from 'kafkajs';
 import { Pool } from 'pg';
-import { authorized, cliEnv, ledgerSettings, runCli, usageMessage, usageProducer } from './cli.harness';
+import { authorized, cliEnv, ledgerSettings, present, runCli, usageMessage, usageProducer } from './cli.harness';
 
 const ACCOUNTS = 12;
 const READERS = 3;
@@ -56,7 +56,7 @@ describe('tally read-models rebuild under load (real ledger process, Kafka, Post
   const count = async (sql: string): Promise<number> => Number((await pool.query<{ n: string }>(sql)).rows[0].n);
 
   it('keeps every balance readable and right while it rebuilds, and verify finds the tables identical', async () => {
-    const base = ledger!.base;
+    const base = present(ledger, 'the ledger').base;
     const s = `"${schema}"`;
     for (const accountId of accounts) {
       const response = await fetch(`${base}/v1/accounts/${accountId}/grants`, {
@@ -76,7 +76,7 @@ describe('tally read-models rebuild under load (real ledger process, Kafka, Post
         perAccount.set(accountId, (perAccount.get(accountId) ?? 0) + 1);
         return usageMessage(`u-${sent++}`, accountId);
       });
-      await producer!.send({ topic: settings.env.USAGE_EVENTS_TOPIC, acks: -1, messages });
+      await present(producer, 'the producer').send({ topic: settings.env.USAGE_EVENTS_TOPIC, acks: -1, messages });
     };
     for (let i = 0; i < PRELOAD_PER_ACCOUNT * ACCOUNTS; i += 1000) await send(1000);
     const debits = `SELECT count(*) AS n FROM ${s}.events WHERE type = 'UsageDebited'`;
@@ -146,7 +146,9 @@ describe('tally read-models rebuild under load (real ledger process, Kafka, Post
       last.set(read.accountId, read);
       return (
         previous !== undefined &&
-        (previous.version! > read.version! || parseCredits(previous.usedThisCycle!) > parseCredits(read.usedThisCycle!) || parseCredits(previous.available!) < parseCredits(read.available!))
+        (present(previous.version, 'a version') > present(read.version, 'a version') ||
+          parseCredits(present(previous.usedThisCycle, 'usedThisCycle')) > parseCredits(present(read.usedThisCycle, 'usedThisCycle')) ||
+          parseCredits(present(previous.available, 'available')) < parseCredits(present(read.available, 'available')))
       );
     });
     expect(backwards).toEqual([]);
@@ -156,7 +158,7 @@ describe('tally read-models rebuild under load (real ledger process, Kafka, Post
     const price = parseCredits((await pool.query<{ amount: string }>(`SELECT data->>'amount' AS amount FROM ${s}.events WHERE type = 'UsageDebited' LIMIT 1`)).rows[0].amount);
     for (const accountId of accounts) {
       const body = (await (await fetch(`${base}/v1/accounts/${accountId}/balance`, { headers: authorized })).json()) as { available: string; usedThisCycle: string };
-      expect(parseCredits(body.available)).toBe(parseCredits(GRANT) - BigInt(perAccount.get(accountId)!) * price);
+      expect(parseCredits(body.available)).toBe(parseCredits(GRANT) - BigInt(present(perAccount.get(accountId), `${accountId}'s count`)) * price);
     }
 
     const verify = await runCli(['read-models', 'verify', '--settle-seconds', '10'], cliEnv(settings.env), CLI_TIMEOUT_MS);
