@@ -3,7 +3,8 @@
  * prints a compact table and writes it as JSON to .cache/bench/last.json.
  *
  * Phases (BENCH_ONLY=raw,parse,…,ingest selects a subset):
- *   raw        Kafka ProducerPerformance and batched INSERTs into an events table
+ *   raw        Kafka ProducerPerformance, batched INSERTs into an events table, and small transactions one after
+ *              another (a commit's latency)
  *   parse      one message's parse (JSON → validated instances) in-process: Tally's compiled paths next to
  *              class-transformer + class-validator doing the same work; a keyed message's partition (murmur2); and
  *              one record's share of encoding a relay-sized Produce request (kafkajs, as patched)
@@ -42,7 +43,7 @@ import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabl
 import { measureHttpPath, type HttpPathResult } from './http-path.bench';
 import { gcText, loopText, measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
 import { accountId, measureThroughput, setUpLedger, waitForLedgerIdle, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
-import { kafkaProducerPerformance, postgresInsertRate, type RawLimits } from './raw-limits.bench';
+import { kafkaProducerPerformance, postgresCommitLatency, postgresInsertRate, type RawLimits } from './raw-limits.bench';
 import { LEDGER_CACHE_SIZE, simulatedLruHitRatio } from './skewed-load.harness';
 
 const ROOT = resolve(__dirname, '..');
@@ -176,7 +177,7 @@ function table(r: Results): Row[] {
     rows.push({
       figure: `event→balance latency at ${num(l.rate)}/s (${l.rateReason})`,
       value: latencyValue(l),
-      rawLimit: `Kafka avg ack ${raw.kafkaAvgLatencyMs !== undefined ? ms(raw.kafkaAvgLatencyMs) : 'n/a'} (perf, saturated)`,
+      rawLimit: `a PostgreSQL commit (idle) p50 / p99 ${raw.pgCommitMs ? `${ms(raw.pgCommitMs.p50)} / ${ms(raw.pgCommitMs.p99)}` : 'n/a'}; Kafka avg ack ${raw.kafkaAvgLatencyMs !== undefined ? ms(raw.kafkaAvgLatencyMs) : 'n/a'} (perf, saturated)`,
       target: 'p99 ≤ 250 ms',
       met: l.p99 <= 250 && l.missed === 0 ? 'yes' : 'no',
     });
@@ -326,6 +327,7 @@ async function main(): Promise<void> {
     if (phaseEnabled('raw')) {
       Object.assign(results.raw, await kafkaProducerPerformance(ctx));
       results.raw.pgRowsPerSec = await postgresInsertRate(ctx);
+      results.raw.pgCommitMs = await postgresCommitLatency(ctx);
     }
     if (phaseEnabled('parse')) {
       results.parsing = measureParsing();

@@ -2,18 +2,24 @@
  * Raw limits of this machine, measured in the same run as the service figures so ratios survive noise:
  * (a) Kafka's own ProducerPerformance (acks=all, 300-byte records) — the bus's ceiling for any producer;
  * (b) batched INSERTs of 1,000 rows per transaction into a table identical to the event store's `events`
- *     (made by ensureSchema in a scratch schema) — the database's ceiling for appends, without decide/offsets.
+ *     (made by ensureSchema in a scratch schema) — the database's ceiling for appends, without decide/offsets;
+ * (c) one small transaction after another (a one-row INSERT and its COMMIT in one round trip, as the consumers
+ *     commit) — the floor of every stage an event crosses on its way to the balance (the ledger's transaction, the
+ *     projector's), set by the disk's flush at COMMIT (synchronous_commit stays on: a ledger's commit is durable).
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ensureSchema } from '@tally/event-store';
 import { knobs, log, performance, run, type BenchRun } from './bench.harness';
+import { summarize } from './percentiles.harness';
 
 export interface RawLimits {
   kafkaRecordsPerSec: number;
   kafkaMbPerSec: number;
   kafkaAvgLatencyMs: number;
   pgRowsPerSec: number;
+  /** (c): a small transaction's COMMIT, in ms. */
+  pgCommitMs?: { p50: number; p99: number };
 }
 
 const ROOT = resolve(__dirname, '..');
@@ -83,6 +89,28 @@ export async function postgresInsertRate(ctx: BenchRun): Promise<number> {
   } finally {
     client.release();
   }
+}
+
+/** (c): small transactions one after another for 3 s on an otherwise idle database; each one's round trip. */
+export async function postgresCommitLatency(ctx: BenchRun): Promise<{ p50: number; p99: number }> {
+  const schema = await ctx.createSchema('commit');
+  await ctx.pool.query(`CREATE TABLE "${schema}".commits (n bigint NOT NULL)`);
+  log('PostgreSQL small transactions (one-row INSERT and COMMIT, one round trip each) for 3 s');
+  const client = await ctx.pool.connect();
+  const took: number[] = [];
+  try {
+    const deadline = performance.now() + 3_000;
+    for (let n = 0; performance.now() < deadline; n += 1) {
+      const t0 = performance.now();
+      await client.query(`BEGIN; INSERT INTO "${schema}".commits (n) VALUES (${n}); COMMIT`);
+      took.push(performance.now() - t0);
+    }
+  } finally {
+    client.release();
+  }
+  const { n, p50, p99 } = summarize(took);
+  log(`  → ${n} transactions; p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`);
+  return { p50, p99 };
 }
 
 /** A UsageDebited payload of the size the ledger writes (one bucket, one pricing line). */
