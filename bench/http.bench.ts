@@ -158,10 +158,10 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   // A scrape resets prom-client's event loop histogram: the one after the load reads the load alone.
   const gcBefore = gcTotals(await scrapeMetrics(stage.ledger.base));
   const result = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds, connections, requests });
-  const after = await scrapeMetrics(stage.ledger.base);
-  const gc = gcPauses(gcBefore, gcTotals(after));
-  const lag = (name: string) => sumOf(after?.samples ?? [], name) * 1000;
-  const loopDelay = after ? { p99: lag('nodejs_eventloop_lag_p99_seconds'), max: lag('nodejs_eventloop_lag_max_seconds') } : undefined;
+  const afterLoad = await scrapeMetrics(stage.ledger.base);
+  const gc = gcPauses(gcBefore, gcTotals(afterLoad));
+  const lag = (name: string) => sumOf(afterLoad?.samples ?? [], name) * 1000;
+  const loopDelay = afterLoad ? { p99: lag('nodejs_eventloop_lag_p99_seconds'), max: lag('nodejs_eventloop_lag_max_seconds') } : undefined;
   const perRequest = (before?: number, after?: number) => (before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / result.sent);
   const cpuPerRequest = {
     ledgerMicros: perRequest(cpuBefore.ledger, cpuSeconds(stage.ledger.child.pid)),
