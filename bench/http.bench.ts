@@ -154,19 +154,20 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   // A short warm-up (JIT, pools, the account cache) that is not counted.
   const requests = accounts.map((account) => ({ method: 'POST', path: `/v1/accounts/${account}/authorizations`, headers: authHeaders, body }));
   await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: 2, connections, requests });
-  const cpuBefore = { ledger: cpuSeconds(stage.ledger.child.pid), postgres: cpuSecondsOfProcesses('postgres') };
-  // A scrape resets prom-client's event loop histogram: the one after the load reads the load alone.
+  // A scrape resets prom-client's event loop histogram: the one after the load reads the load alone. Both scrapes
+  // fall outside the CPU readings, so the CPU per request is the requests' alone.
   const gcBefore = gcTotals(await scrapeMetrics(stage.ledger.base));
+  const cpuBefore = { ledger: cpuSeconds(stage.ledger.child.pid), postgres: cpuSecondsOfProcesses('postgres') };
   const result = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds, connections, requests });
-  const afterLoad = await scrapeMetrics(stage.ledger.base);
-  const gc = gcPauses(gcBefore, gcTotals(afterLoad));
-  const lag = (name: string) => sumOf(afterLoad?.samples ?? [], name) * 1000;
-  const loopDelay = afterLoad ? { p99: lag('nodejs_eventloop_lag_p99_seconds'), max: lag('nodejs_eventloop_lag_max_seconds') } : undefined;
   const perRequest = (before?: number, after?: number) => (before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / result.sent);
   const cpuPerRequest = {
     ledgerMicros: perRequest(cpuBefore.ledger, cpuSeconds(stage.ledger.child.pid)),
     postgresMicros: perRequest(cpuBefore.postgres, cpuSecondsOfProcesses('postgres')),
   };
+  const afterLoad = await scrapeMetrics(stage.ledger.base);
+  const gc = gcPauses(gcBefore, gcTotals(afterLoad));
+  const lag = (name: string) => sumOf(afterLoad?.samples ?? [], name) * 1000;
+  const loopDelay = afterLoad ? { p99: lag('nodejs_eventloop_lag_p99_seconds'), max: lag('nodejs_eventloop_lag_max_seconds') } : undefined;
   const errors = result.errors + Object.entries(result.statusCodes).filter(([code]) => code !== '200').reduce((n, [, count]) => n + count, 0);
   log(`  → ${result.achievedRate.toFixed(0)} req/s; p50 ${ms(result.p50)} ms, p95 ${ms(result.p95)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms; errors ${errors} (${JSON.stringify(result.statusCodes)}); CPU per request: ledger ${micros(cpuPerRequest.ledgerMicros)} µs, PostgreSQL ${micros(cpuPerRequest.postgresMicros)} µs; ledger GC ${gcText(gc)}, event loop delay ${loopText(loopDelay)}`);
   const floor = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds: Math.max(3, seconds / 3), connections, requests: [{ method: 'GET', path: '/v1/accounts/raw-limit/balance' }] });
