@@ -91,6 +91,10 @@ export interface GcPauses {
   over10MsPerSecond: number;
 }
 
+/** "12 ms/s (3.1 pauses/s, mean 4.0 ms, 0.2/s over 10 ms)", or "unknown" when the process's metrics were unreadable. */
+export const gcText = (gc: GcPauses | undefined): string =>
+  gc ? `${gc.msPerSecond.toFixed(0)} ms/s (${gc.perSecond.toFixed(1)} pauses/s, mean ${gc.meanMs.toFixed(1)} ms, ${gc.over10MsPerSecond.toFixed(1)}/s over 10 ms)` : 'unknown';
+
 export interface StageLatency {
   p50: number;
   p99: number;
@@ -282,9 +286,7 @@ export async function measureBalanceLatency(ctx: BenchRun, stage: LedgerStage, r
     log(`  → ${stats.n} samples: p50 ${stats.p50.toFixed(0)} ms, p95 ${stats.p95.toFixed(0)} ms, p99 ${stats.p99.toFixed(0)} ms, max ${stats.max.toFixed(0)} ms (missed ${result.missed}); drained in ${drainSeconds.toFixed(1)} s; account cache hits ${hits}`);
     const part = (name: string, { p50, p99 }: StageLatency) => `${name} p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`;
     log(`    of which ${part('ack → ledger transaction', stages.toLedger)}; ${part('→ relay published', stages.toRelay)}; ${part('→ balance', stages.toBalance)} (n=${ledgerStats.n})`);
-    const paused = (name: string, p: GcPauses | undefined) =>
-      p ? `${name} ${p.msPerSecond.toFixed(0)} ms/s (${p.perSecond.toFixed(1)} pauses/s, mean ${p.meanMs.toFixed(1)} ms)` : `${name} unknown`;
-    log(`    garbage collector pauses while producing: ${paused('ledger', pauses.ledger)}; ${paused('projector', pauses.projector)}`);
+    log(`    garbage collector pauses while producing: ledger ${gcText(pauses.ledger)}; projector ${gcText(pauses.projector)}`);
     const whole = (value: number) => value.toFixed(0);
     const cycle = (name: string, c: ConsumerCycle | undefined) =>
       c

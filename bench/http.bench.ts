@@ -13,7 +13,7 @@ import type { ServiceProcess } from '@tally/testing';
 import { API_KEY, authHeaders, autocannon, cpuSeconds, cpuSecondsOfProcesses, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
 import type { LedgerStage } from './ledger-throughput.bench';
 import { pacedLoad } from './paced-load.harness';
-import { gcPauses, gcTotals, scrapeMetrics, type GcPauses } from './balance-latency.bench';
+import { gcPauses, gcText, gcTotals, scrapeMetrics, type GcPauses } from './balance-latency.bench';
 
 export interface HttpFigure {
   requestsPerSec: number;
@@ -211,9 +211,6 @@ async function bareServerAtRate(rate: number, seconds: number, connections: numb
 }
 
 const ms = (value: number) => value.toFixed(1);
-/** "12 ms/s (3.1 pauses/s, mean 4.0 ms, 0.2/s over 10 ms)", or "?" when the ledger's metrics were unreadable. */
-export const gcText = (gc: GcPauses | undefined): string =>
-  gc ? `${gc.msPerSecond.toFixed(0)} ms/s (${gc.perSecond.toFixed(1)} pauses/s, mean ${gc.meanMs.toFixed(1)} ms, ${gc.over10MsPerSecond.toFixed(1)}/s over 10 ms)` : '?';
 /** "p99 21 ms, max 48 ms" (delays under prom-client's 20 ms sampling read as about 20), or "?". */
 export const loopText = (delay: { p99: number; max: number } | undefined): string => (delay ? `p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms` : '?');
 const micros = (value: number | undefined) => (value === undefined ? '?' : value.toFixed(0));

@@ -32,7 +32,7 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { measureBalanceLatency, chooseLatencyRates, p99Bound, type ConsumerCycle, type GcPauses, type LatencyResult, type StageLatency } from './balance-latency.bench';
+import { measureBalanceLatency, chooseLatencyRates, gcText, p99Bound, type ConsumerCycle, type LatencyResult, type StageLatency } from './balance-latency.bench';
 import { measureAccountLoad, type AccountLoadResult } from './account-load.bench';
 import { measureParsing, measurePartitioning, type ParsingResult, type PartitioningResult } from './contract-parsing.bench';
 import { measureReadAll, type ReadAllResult } from './event-store.bench';
@@ -41,7 +41,7 @@ import { measureProjection, type ProjectionResult } from './projection.bench';
 import { measureSingleAppends, type AppendFigure } from './peer-store.bench';
 import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench.harness';
 import { measureHttpPath, type HttpPathResult } from './http-path.bench';
-import { gcText, loopText, measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
+import { loopText, measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
 import { accountId, measureThroughput, setUpLedger, waitForLedgerIdle, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
 import { kafkaProducerPerformance, postgresCommitLatency, postgresInsertRate, type RawLimits } from './raw-limits.bench';
 import { LEDGER_CACHE_SIZE, simulatedLruHitRatio } from './skewed-load.harness';
@@ -183,11 +183,10 @@ function table(r: Results): Row[] {
     });
     if (l.stages) {
       const stage = ({ p50, p99 }: StageLatency) => `${ms(p50)} / ${ms(p99)}`;
-      const paused = (p: GcPauses | undefined) => (p ? `${num(p.msPerSecond)} ms/s (mean ${ms(p.meanMs)})` : 'unknown');
       rows.push({
         figure: '  of which p50 / p99: ack → ledger tx; → relayed; → balance',
         value: `${stage(l.stages.toLedger)}; ${stage(l.stages.toRelay)}; ${stage(l.stages.toBalance)}`,
-        rawLimit: `GC pauses: ledger ${paused(l.pauses?.ledger)}, projector ${paused(l.pauses?.projector)}`,
+        rawLimit: `GC pauses: ledger ${gcText(l.pauses?.ledger)}, projector ${gcText(l.pauses?.projector)}`,
         target: '—',
         met: '—',
       });
