@@ -101,8 +101,8 @@ const FORGET_DOWN_TO = 0.8;
  * used accounts forget their usage and hold keys and unrefunded debits in place (`forget`, as a snapshot does) rather
  * than leave: a forgotten account recalls a key from the event store when a command needs it (one indexed query per
  * batch, what every account past its first snapshot already does), where an evicted one would be folded again from
- * its snapshot (measured: 5,000 busy accounts thrashed at ~600 usages/s). `canForget` is false where the store cannot look a key up (EventStoreDB,
- * snapshots off): there only the account count bounds the memory.
+ * its snapshot (measured: 5,000 busy accounts thrashed at ~600 usages/s). `canForget` is false where the store cannot
+ * look a key up (EventStoreDB, snapshots off): there only the account count bounds the memory.
  */
 export class AccountCache {
   private readonly lru: LRUCache<string, LoadedAccount>;

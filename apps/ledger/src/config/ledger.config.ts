@@ -80,8 +80,8 @@ export class LedgerConfig extends CommonConfig {
    * may name (a usage is one debit, ~270 bytes on Node 24; a busy account remembers every usage since its last
    * snapshot). Beyond it the least recently used accounts forget their usage and hold keys and unrefunded debits in
    * place (`AccountCache` in account.repository.ts). 250,000 keeps the cache's worst case near 80 MB
-   * (account-cache.memory.unit.spec.ts measures it). PostgreSQL only,
-   * like snapshots: with EventStoreDB only ACCOUNT_CACHE_SIZE bounds the memory.
+   * (account-cache.memory.unit.spec.ts measures it). PostgreSQL only, like snapshots: with EventStoreDB only
+   * ACCOUNT_CACHE_SIZE bounds the memory.
    */
   @IsInt() @Min(1) @Max(100_000_000)
   ACCOUNT_CACHE_REMEMBERED = 250_000;
