@@ -42,6 +42,11 @@ export const knobs = {
   storeEvents: int('BENCH_STORE_EVENTS', 1_000_000),
   /** Account populations the scale phase spreads one usage event each over (new accounts, a cold cache). */
   scaleAccounts: (process.env.BENCH_SCALE_ACCOUNTS ?? '100000,1000000').split(',').map((v) => Number(v.trim())).filter((v) => Number.isSafeInteger(v) && v > 0),
+  /**
+   * Usage events per transaction in the projection phase. 500 by default, the projector's batches at full rate;
+   * at half rate its chunks are ~50, where a statement's own per-call cost (parse, plan) shows ~10× as much.
+   */
+  projectionBatch: int('BENCH_PROJECTION_BATCH', 500),
   /** Events in the one account stream whose cold load is measured (phase coldload). */
   streamEvents: int('BENCH_STREAM_EVENTS', 100_000),
   /** Overrides the event-to-balance latency rate (events/s) instead of deriving it from the throughput. */

@@ -2,13 +2,14 @@
  * The projection's statement on its own: what writing the read models costs PostgreSQL and the projector per usage
  * event, in-process and without Kafka, so a change to the read-model tables (an index, a table, a column) shows in
  * CPU microseconds that end-to-end runs on this shared 2-core machine cannot resolve. UsageDebited envelopes (the
- * parse is done before the clock starts) over 1,000 accounts go through LedgerProjection.apply in batches of 500,
- * each in its own transaction as the projection consumer commits them; PostgreSQL's CPU is its backend's, from /proc.
+ * parse is done before the clock starts) over 1,000 accounts go through LedgerProjection.apply in batches of 500
+ * (BENCH_PROJECTION_BATCH), each in its own transaction as the projection consumer commits them; PostgreSQL's CPU
+ * is its backend's, from /proc.
  */
 import { Topics, parseMessage } from '@tally/contracts';
 import { LedgerProjection, asLedgerEnvelope, createReadModelTables, type LedgerEnvelope } from '@tally/ledger-read-models';
 import { Pool } from 'pg';
-import { cpuSeconds, log, performance, type BenchRun } from './bench.harness';
+import { cpuSeconds, knobs, log, performance, type BenchRun } from './bench.harness';
 
 export interface ProjectionResult {
   events: number;
@@ -22,7 +23,7 @@ export interface ProjectionResult {
 
 const EVENTS = 60_000;
 const ACCOUNTS = 1_000;
-const BATCH = 500;
+const BATCH = knobs.projectionBatch;
 const START = Date.parse('2026-11-01T00:00:00.000Z');
 
 function usageDebited(n: number): LedgerEnvelope {
@@ -48,7 +49,7 @@ export async function measureProjection(ctx: BenchRun): Promise<ProjectionResult
   const schema = await ctx.createSchema('projection');
   await createReadModelTables(ctx.pool, schema);
   const batches: LedgerEnvelope[][] = [];
-  for (let n = 0; n < EVENTS; n += BATCH) batches.push(Array.from({ length: BATCH }, (_, i) => usageDebited(n + i)));
+  for (let n = 0; n < EVENTS; n += BATCH) batches.push(Array.from({ length: Math.min(BATCH, EVENTS - n) }, (_, i) => usageDebited(n + i)));
   log(`projection: ${EVENTS} usage events over ${ACCOUNTS} accounts through LedgerProjection.apply, ${BATCH} per transaction`);
   const pool = new Pool({ connectionString: ctx.databaseUrl, max: 1 });
   try {

@@ -4,6 +4,7 @@
 # measures the raw limits and the service figures in the same run and writes .cache/bench/last.json.
 # Knobs: BENCH_EVENTS [100000]  BENCH_SECONDS [10]  BENCH_ACCOUNTS [1000]  BENCH_PARTITIONS [6]
 #        BENCH_RUNTIME [compiled | source]  BENCH_KAFKA_RECORDS [200000]  BENCH_LATENCY_RATE [derived]  BENCH_ONLY [all: raw,parse,store,append,projection,throughput,latency,curve,authz,httppath,coldload,scale,ingest]  BENCH_SCALE_ACCOUNTS [100000,1000000]
+#        BENCH_PROJECTION_BATCH [500] (usage events per transaction in the projection phase)
 #        BENCH_LEDGER_WORKERS [commands,relay]  BENCH_PROJECTOR_WORKERS [projection] (the two ledger processes' WORKERS)
 # A development run at small scale: BENCH_EVENTS=10000 BENCH_SECONDS=3 BENCH_KAFKA_RECORDS=20000 bash bench/run.sh
 set -euo pipefail

@@ -34,6 +34,7 @@ export function notifyBalancesChanged(rows: string): string {
  */
 export class LedgerProjection {
   private readonly s: string;
+  private readonly statement: { name: string; text: string };
 
   /**
    * `notify: false` for tables nobody reads yet (a rebuild's shadow tables): live balance streams would otherwise
@@ -41,61 +42,20 @@ export class LedgerProjection {
    */
   constructor(
     schema: string,
-    private readonly options: { notify?: boolean } = {},
+    options: { notify?: boolean } = {},
   ) {
     this.s = quoteIdentifier(schema);
+    this.statement = projectionStatement(schema, this.s, options.notify !== false);
   }
 
   async apply(tx: PoolClient, envelopes: readonly Envelope<object>[]): Promise<void> {
     if (envelopes.length === 0) return;
     const { balances, transactions, usageRecords, corrections } = projectBatch(envelopes.map(asLedgerEnvelope));
 
-    // One statement, one round trip: two insert-or-ignore CTEs (empty arrays insert nothing) and the balance
-    // upsert. Only rows that actually moved forward notify, 60 accounts to a notification (delivered at COMMIT).
-    // cycle_start is only known from a CycleStarted; a later batch of the same cycle keeps the stored one.
-    // Each table's rows go as one jsonb array of arrays, a row's values in its table's column order (RowColumns): one
-    // native JSON.stringify per table, where 46 parameter arrays cost pg's per-element escaping in JavaScript (about
-    // 7 µs of the projector's CPU per event), and no keys for PostgreSQL to lex: json_to_recordset over objects cost it
-    // 8–14 µs more per usage event (docs/benchmarks.md session 24). Amounts are decimal strings, read by bigint's input.
-    // A usage's per-model lines are a jsonb column of its record, not rows of their own: a table with two indexes
-    // less per usage (about 10 µs of PostgreSQL's CPU per usage event, docs/benchmarks.md session 16).
-    await tx.query(
-      `WITH transactions AS (
-         INSERT INTO ${this.s}.ledger_transactions ${TRANSACTION_COLUMNS.insert}
-         SELECT ${TRANSACTION_COLUMNS.select} FROM jsonb_array_elements($1::jsonb) AS e
-         ON CONFLICT (account_id, stream_version) DO NOTHING
-       ), records AS (
-         INSERT INTO ${this.s}.usage_records ${USAGE_RECORD_COLUMNS.insert}
-         SELECT ${USAGE_RECORD_COLUMNS.select} FROM jsonb_array_elements($2::jsonb) AS e
-         ON CONFLICT (account_id, usage_id) DO NOTHING
-       ), changed AS (
-         INSERT INTO ${this.s}.balances AS b ${BALANCE_COLUMNS.insert}
-         SELECT ${BALANCE_COLUMNS.select} FROM jsonb_array_elements($3::jsonb) AS e
-         ON CONFLICT (account_id) DO UPDATE SET
-           stream_version = EXCLUDED.stream_version,
-           available = EXCLUDED.available,
-           allowance = EXCLUDED.allowance,
-           promotional = EXCLUDED.promotional,
-           purchased = EXCLUDED.purchased,
-           held = EXCLUDED.held,
-           overdraft = EXCLUDED.overdraft,
-           allocation = EXCLUDED.allocation,
-           used_this_cycle = EXCLUDED.used_this_cycle,
-           cycle_id = EXCLUDED.cycle_id,
-           cycle_start = CASE
-             WHEN EXCLUDED.cycle_start IS NOT NULL THEN EXCLUDED.cycle_start
-             WHEN b.cycle_id IS NOT DISTINCT FROM EXCLUDED.cycle_id THEN b.cycle_start
-           END,
-           cycle_end = EXCLUDED.cycle_end,
-           plan_id = EXCLUDED.plan_id,
-           unlimited = EXCLUDED.unlimited,
-           updated_at = EXCLUDED.updated_at
-         WHERE b.stream_version < EXCLUDED.stream_version
-         RETURNING account_id
-       )
-       ${this.options.notify === false ? 'SELECT count(*) FROM changed' : notifyBalancesChanged('changed')}`,
-      [TRANSACTION_COLUMNS.parameter(transactions), USAGE_RECORD_COLUMNS.parameter(usageRecords), BALANCE_COLUMNS.parameter(balances)],
-    );
+    await tx.query({
+      ...this.statement,
+      values: [TRANSACTION_COLUMNS.parameter(transactions), USAGE_RECORD_COLUMNS.parameter(usageRecords), BALANCE_COLUMNS.parameter(balances)],
+    });
     for (const correction of corrections) await this.applyCorrection(tx, correction);
   }
 
@@ -149,6 +109,59 @@ export class LedgerProjection {
       );
     }
   }
+}
+
+/**
+ * One statement, one round trip: two insert-or-ignore CTEs (empty arrays insert nothing) and the balance
+ * upsert. Only rows that actually moved forward notify, 60 accounts to a notification (delivered at COMMIT).
+ * cycle_start is only known from a CycleStarted; a later batch of the same cycle keeps the stored one.
+ * Each table's rows go as one jsonb array of arrays, a row's values in its table's column order (RowColumns): one
+ * native JSON.stringify per table, where 46 parameter arrays cost pg's per-element escaping in JavaScript (about
+ * 7 µs of the projector's CPU per event), and no keys for PostgreSQL to lex: json_to_recordset over objects cost it
+ * 8–14 µs more per usage event (docs/benchmarks.md session 24). Amounts are decimal strings, read by bigint's input.
+ * A usage's per-model lines are a jsonb column of its record, not rows of their own: a table with two indexes
+ * less per usage (about 10 µs of PostgreSQL's CPU per usage event, docs/benchmarks.md session 16).
+ * Named (prepared once per connection, one name per schema and notify): parsing and planning this statement took
+ * PostgreSQL ~600 µs per call, ~12 µs per usage at the projector's batches of ~50 (docs/benchmarks.md session 30).
+ */
+function projectionStatement(schema: string, s: string, notify: boolean): { name: string; text: string } {
+  return {
+    name: `tally-projection:${schema}:${notify ? 'notify' : 'quiet'}`,
+    text: `WITH transactions AS (
+         INSERT INTO ${s}.ledger_transactions ${TRANSACTION_COLUMNS.insert}
+         SELECT ${TRANSACTION_COLUMNS.select} FROM jsonb_array_elements($1::jsonb) AS e
+         ON CONFLICT (account_id, stream_version) DO NOTHING
+       ), records AS (
+         INSERT INTO ${s}.usage_records ${USAGE_RECORD_COLUMNS.insert}
+         SELECT ${USAGE_RECORD_COLUMNS.select} FROM jsonb_array_elements($2::jsonb) AS e
+         ON CONFLICT (account_id, usage_id) DO NOTHING
+       ), changed AS (
+         INSERT INTO ${s}.balances AS b ${BALANCE_COLUMNS.insert}
+         SELECT ${BALANCE_COLUMNS.select} FROM jsonb_array_elements($3::jsonb) AS e
+         ON CONFLICT (account_id) DO UPDATE SET
+           stream_version = EXCLUDED.stream_version,
+           available = EXCLUDED.available,
+           allowance = EXCLUDED.allowance,
+           promotional = EXCLUDED.promotional,
+           purchased = EXCLUDED.purchased,
+           held = EXCLUDED.held,
+           overdraft = EXCLUDED.overdraft,
+           allocation = EXCLUDED.allocation,
+           used_this_cycle = EXCLUDED.used_this_cycle,
+           cycle_id = EXCLUDED.cycle_id,
+           cycle_start = CASE
+             WHEN EXCLUDED.cycle_start IS NOT NULL THEN EXCLUDED.cycle_start
+             WHEN b.cycle_id IS NOT DISTINCT FROM EXCLUDED.cycle_id THEN b.cycle_start
+           END,
+           cycle_end = EXCLUDED.cycle_end,
+           plan_id = EXCLUDED.plan_id,
+           unlimited = EXCLUDED.unlimited,
+           updated_at = EXCLUDED.updated_at
+         WHERE b.stream_version < EXCLUDED.stream_version
+         RETURNING account_id
+       )
+       ${notify ? notifyBalancesChanged('changed') : 'SELECT count(*) FROM changed'}`,
+  };
 }
 
 /** The tables a rebuild empties, in an order that respects nothing but readability (there are no FKs). */

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
 import { TransactionQueryService } from '../../src/read-models/history/transactions.query';
 import { UsageQueryService } from '../../src/read-models/history/usage.query';
-import { rebuildReadModels, verifyReadModels, type EnvelopeSource } from '@tally/ledger-read-models';
+import { LedgerProjection, rebuildReadModels, verifyReadModels, type EnvelopeSource } from '@tally/ledger-read-models';
 import { AccountStream, batches } from './account-stream.fixtures';
 import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
 
@@ -253,6 +253,39 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
       expect(await dump(pool, racing.schema)).toEqual(await dump(pool, live.schema));
     } finally {
       await racing.drop();
+    }
+  });
+
+  it('prepares its statement once per connection, and after a rebuild swaps the tables that statement writes the new ones', async () => {
+    const swapped = await createTestSchema('ledger_rm_prepared');
+    const client = await pool.connect();
+    const projection = new LedgerProjection(swapped.schema);
+    const applyOn = async (envelopes: Envelope<object>[]) => {
+      await client.query('BEGIN');
+      await projection.apply(client, envelopes);
+      await client.query('COMMIT');
+    };
+    try {
+      await migrateReadModels(swapped.schema);
+      const split = events.length - 5;
+      await applyOn(events.slice(0, split));
+      const prepared = await client.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
+      expect(prepared.rows.map(({ name }) => name)).toContain(`tally-projection:${swapped.schema}:notify`);
+
+      const source: EnvelopeSource = {
+        async read(after, limit) {
+          const from = after === '' ? 0 : Number(after) + 1;
+          const envelopes = events.slice(from, Math.min(split, from + limit));
+          return { envelopes, next: envelopes.length > 0 ? String(from + envelopes.length - 1).padStart(8, '0') : after };
+        },
+      };
+      await rebuildReadModels({ pool, schema: swapped.schema, source, batchSize: 100 });
+      // The same connection, its statement prepared against the tables the swap retired (and dropped).
+      await applyOn(events.slice(split));
+      expect(await dump(pool, swapped.schema)).toEqual(await dump(pool, live.schema));
+    } finally {
+      client.release();
+      await swapped.drop();
     }
   });
 
