@@ -214,12 +214,15 @@ export class LedgerEventsRelay {
     if (failed) throw failed;
   }
 
+  /** Once per page: named, so PostgreSQL parses and plans it once per connection (as the event store's statements). */
   private async saveCheckpoint(checkpoint: string): Promise<void> {
-    await this.deps.pool.query(
-      `insert into "${this.deps.config.DATABASE_SCHEMA}".relay_checkpoints (name, checkpoint, updated_at) values ($1, $2, now())
+    const schema = this.deps.config.DATABASE_SCHEMA;
+    await this.deps.pool.query({
+      name: `tally-relay-checkpoint:${schema}`,
+      text: `insert into "${schema}".relay_checkpoints (name, checkpoint, updated_at) values ($1, $2, now())
        on conflict (name) do update set checkpoint = excluded.checkpoint, updated_at = now()`,
-      [RELAY_NAME, checkpoint],
-    );
+      values: [RELAY_NAME, checkpoint],
+    });
   }
 }
 
