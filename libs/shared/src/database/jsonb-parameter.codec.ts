@@ -3,9 +3,10 @@ const JSONB_BINARY_VERSION = 1;
 
 /**
  * An array's elements are turned into JSON this many at a time. V8's JSON.stringify costs 3–6× as much per element
- * once its result passes ~128 KB (a string too large for a regular heap object: 0.4 µs against 2.7 µs for a
- * 16-property object), and the append's and the projection's parameters are 0.1–1 MB at full rate: built whole, they
- * cost the commands process ~10 µs a usage and the projector ~10 more (docs/benchmarks.md session 30).
+ * once its result passes ~128 KB (0.4 µs against 2.7 µs for a 16-property object; V8's largest regular heap object is
+ * 128 KB, and a profile shows the time in copying the result), and the append's and the projection's parameters are
+ * 0.1–1 MB at full rate: built whole, they cost the commands process and the projector ~10 µs a usage each, in pieces
+ * ~5–7 (docs/benchmarks.md session 30).
  */
 const ELEMENTS_PER_TEXT = 16;
 const OPEN = 0x5b; // [
