@@ -3,7 +3,7 @@ import fc from 'fast-check';
 /**
  * patches/kafkajs+2.2.4.patch (applied by patch-package on npm ci): kafkajs's Encoder allocates without zero-filling and
  * writes varints in place, its CRC32C computes eight bytes a step, the producer groups a send's messages per
- * partition in one pass, the record decoder keeps a header named like an Object.prototype member (a defect), and a
+ * partition in one pass, a request is framed in one buffer of its size (one copy of its payload), the record decoder keeps a header named like an Object.prototype member (a defect), and a
  * connection's request queue leaves no timer behind once nothing waits (a defect: kafkajs#1704). These hold the patched code to what the unpatched code answered; the broker itself checks
  * every record batch's CRC in the integration tests.
  */
@@ -13,6 +13,7 @@ const Encoder = require('kafkajs/src/protocol/encoder') as new () => {
   writeVarInt(value: number): unknown;
   writeUVarInt(value: number): unknown;
   writeVarLong(value: number): unknown;
+  writeBuffer(value: Buffer): unknown;
   buffer: Buffer;
 };
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as { RecordBatch: (options: object) => Promise<{ buffer: Buffer }> };
@@ -21,6 +22,11 @@ const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder')
 const Decoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
 const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as (options: object) => Record<string, unknown[]>;
 const RequestQueue = require('kafkajs/src/network/requestQueue') as new (options: object) => RequestQueueInternals;
+const createRequest = require('kafkajs/src/protocol/request') as (options: {
+  correlationId: number;
+  clientId: string | null;
+  request: { apiKey: number; apiVersion: number; encode(): Promise<InstanceType<typeof Encoder>> };
+}) => Promise<{ buffer: Buffer }>;
 
 interface RequestQueueInternals {
   push(request: { entry: object; expectResponse: boolean; sendRequest: () => void }): void;
@@ -141,6 +147,34 @@ describe('kafkajs, as patched', () => {
       }),
     );
     expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages: [{ key: 'k' }], partitioner: () => 0 })).toEqual({});
+  });
+
+  it('given any request, frames it as Kafka reads it: its size, api key, version, correlation id, client id, then the payload', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 4096 }),
+        fc.option(fc.string({ unit: 'grapheme', maxLength: 40 }), { nil: null }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 0, max: 2 ** 15 - 1 }),
+        fc.integer({ min: 0, max: 20 }),
+        async (bytes, clientId, correlationId, apiKey, apiVersion) => {
+          const payload = Buffer.from(bytes);
+          const encoded = new Encoder();
+          encoded.writeBuffer(payload);
+          const framed = await createRequest({ correlationId, clientId, request: { apiKey, apiVersion, encode: async () => encoded } });
+          const client = clientId === null ? Buffer.from([0xff, 0xff]) : Buffer.concat([Buffer.alloc(2), Buffer.from(clientId, 'utf8')]);
+          if (clientId !== null) client.writeInt16BE(Buffer.byteLength(clientId, 'utf8'), 0);
+          const header = Buffer.alloc(8);
+          header.writeInt16BE(apiKey, 0);
+          header.writeInt16BE(apiVersion, 2);
+          header.writeInt32BE(correlationId, 4);
+          const body = Buffer.concat([header, client, payload]);
+          const size = Buffer.alloc(4);
+          size.writeInt32BE(body.length, 0);
+          expect(framed.buffer.equals(Buffer.concat([size, body]))).toBe(true);
+        },
+      ),
+    );
   });
 
   describe("a connection's request queue", () => {
