@@ -3,9 +3,10 @@ import fc from 'fast-check';
 /**
  * patches/kafkajs+2.2.4.patch (applied by patch-package on npm ci): kafkajs's Encoder allocates without zero-filling and
  * writes varints in place, its CRC32C computes eight bytes a step, the producer groups a send's messages per
- * partition in one pass, a request is framed in one buffer of its size (one copy of its payload), the record decoder keeps a header named like an Object.prototype member (a defect), and a
- * connection's request queue leaves no timer behind once nothing waits (a defect: kafkajs#1704). These hold the patched code to what the unpatched code answered; the broker itself checks
- * every record batch's CRC in the integration tests.
+ * partition in one pass, a request is framed in one buffer of its size (one copy of its payload), the record decoder
+ * keeps a header named like an Object.prototype member (a defect), and a connection's request queue leaves no timer
+ * behind once nothing waits (a defect: kafkajs#1704). These hold the patched code to what the unpatched code
+ * answered; the broker itself checks every record batch's CRC in the integration tests.
  */
 // kafkajs's internals have no types: required and typed here as far as the tests use them.
 const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buffer: Buffer) => number;
