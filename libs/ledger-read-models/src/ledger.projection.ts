@@ -45,7 +45,7 @@ export class LedgerProjection {
     options: { notify?: boolean } = {},
   ) {
     this.s = quoteIdentifier(schema);
-    this.statement = projectionStatement(schema, this.s, options.notify !== false);
+    this.statement = projectionStatement(schema, options.notify !== false);
   }
 
   async apply(tx: PoolClient, envelopes: readonly Envelope<object>[]): Promise<void> {
@@ -124,7 +124,8 @@ export class LedgerProjection {
  * Named (prepared once per connection, one name per schema and notify): parsing and planning this statement took
  * PostgreSQL ~600 µs per call, ~12 µs per usage at the projector's batches of ~50 (docs/benchmarks.md session 30).
  */
-function projectionStatement(schema: string, s: string, notify: boolean): { name: string; text: string } {
+function projectionStatement(schema: string, notify: boolean): { name: string; text: string } {
+  const s = quoteIdentifier(schema);
   return {
     name: `tally-projection:${schema}:${notify ? 'notify' : 'quiet'}`,
     text: `WITH transactions AS (
