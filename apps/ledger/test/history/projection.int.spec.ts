@@ -49,6 +49,20 @@ function scenario(): { events: Envelope<object>[]; alice: AccountStream; bob: Ac
   return { events, alice, bob };
 }
 
+/**
+ * The envelopes as the rebuild reads the event store: in commit order, the checkpoint the index of the last one read,
+ * zero-padded. Reads the array as it is at each call, so a test can append to it while the rebuild runs.
+ */
+function sourceOver(envelopes: Envelope<object>[]): EnvelopeSource {
+  return {
+    async read(after, limit) {
+      const from = after === '' ? 0 : Number(after) + 1;
+      const page = envelopes.slice(from, from + limit);
+      return { envelopes: page, next: page.length > 0 ? String(from + page.length - 1).padStart(8, '0') : after };
+    },
+  };
+}
+
 async function dump(pool: Pool, schema: string): Promise<Record<string, unknown[]>> {
   const tables: Record<string, string> = {
     balances: 'account_id',
@@ -225,13 +239,7 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
       // The store as the rebuild reads it: it grows while the rebuild runs (the commands go on).
       const store: Envelope<object>[] = events.slice(0, split);
       await applyBatch(pool, racing.schema, store); // the live projection, caught up so far
-      const source: EnvelopeSource = {
-        async read(after, limit) {
-          const from = after === '' ? 0 : Number(after) + 1;
-          const envelopes = store.slice(from, from + limit);
-          return { envelopes, next: envelopes.length > 0 ? String(from + envelopes.length - 1).padStart(8, '0') : after };
-        },
-      };
+      const source = sourceOver(store);
       let appended = false;
       const result = await rebuildReadModels({
         pool,
@@ -272,14 +280,7 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
       const prepared = await client.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
       expect(prepared.rows.map(({ name }) => name)).toContain(`tally-projection:${swapped.schema}:notify`);
 
-      const source: EnvelopeSource = {
-        async read(after, limit) {
-          const from = after === '' ? 0 : Number(after) + 1;
-          const envelopes = events.slice(from, Math.min(split, from + limit));
-          return { envelopes, next: envelopes.length > 0 ? String(from + envelopes.length - 1).padStart(8, '0') : after };
-        },
-      };
-      await rebuildReadModels({ pool, schema: swapped.schema, source, batchSize: 100 });
+      await rebuildReadModels({ pool, schema: swapped.schema, source: sourceOver(events.slice(0, split)), batchSize: 100 });
       // The same connection, its statement prepared against the tables the swap retired (and dropped).
       await applyOn(events.slice(split));
       expect(await dump(pool, swapped.schema)).toEqual(await dump(pool, live.schema));
@@ -290,14 +291,7 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
   });
 
   it('rebuilds the same tables, row for row, from the event stream, into shadow tables swapped in', async () => {
-    // The events as a source in commit order; the checkpoint is the index of the last one read, zero-padded.
-    const source: EnvelopeSource = {
-      async read(after, limit) {
-        const from = after === '' ? 0 : Number(after) + 1;
-        const envelopes = events.slice(from, from + limit);
-        return { envelopes, next: envelopes.length > 0 ? String(from + envelopes.length - 1).padStart(8, '0') : after };
-      },
-    };
+    const source = sourceOver(events);
     // Garbage first, to prove the rebuilt tables replace the old ones.
     const stale = new AccountStream('stale');
     await applyBatch(pool, rebuilt.schema, [stale.opened(), stale.granted('promotional', '5', 'stale-grant')]);
