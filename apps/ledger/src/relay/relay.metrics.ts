@@ -57,13 +57,27 @@ export const relayPublishFailures = counter({
 
 /**
  * The PostgreSQL event store's lag behind the relay checkpoint `(transaction id, global position)`, as the relay
- * tails it: pending events and the age of the oldest (its transaction's start, `recorded_at`). Uses the
- * events_transaction_position_idx index; counts at most RELAY_LAG_COUNT_LIMIT rows.
+ * tails it: pending events and the age of the oldest (its transaction's start, `recorded_at`). Counts at most
+ * RELAY_LAG_COUNT_LIMIT rows, read in the index's order (events_transaction_position_idx) from the checkpoint on:
+ * without the ORDER BY, the planner took a third of the table for pending and, past about 1.3 M events, chose a
+ * sequential scan to find RELAY_LAG_COUNT_LIMIT of them; the pending ones are the newest, so every scrape read the
+ * whole table (1.2–1.6 s at 4.4 M events; docs/benchmarks.md session 32).
  */
 export function postgresRelayLag(pool: Pool, schema: string, relayName: string): RelayLagSource {
+  const sql = relayLagSql(schema);
+  return {
+    lag: async () => {
+      const { rows } = await pool.query<{ events: number; seconds: number }>(sql, [relayName]);
+      return { events: rows[0].events, seconds: Math.max(0, rows[0].seconds) };
+    },
+  };
+}
+
+/** postgresRelayLag's query; `$1` is the relay's name. */
+export function relayLagSql(schema: string): string {
   const s = quoteIdentifier(schema);
   // Checkpoints are zero-padded decimals; xid8's input would read a leading zero as octal, so go through numeric.
-  const sql = `
+  return `
     with checkpoint as (
       select coalesce((select checkpoint from ${s}.relay_checkpoints where name = $1), '') as value
     ), position as (
@@ -75,12 +89,7 @@ export function postgresRelayLag(pool: Pool, schema: string, relayName: string):
     from (
       select e.recorded_at from ${s}.events e, position p
       where (e.transaction_id, e.global_position) > (p.transaction_id, p.global_position)
+      order by e.transaction_id, e.global_position
       limit ${RELAY_LAG_COUNT_LIMIT}
     ) pending`;
-  return {
-    lag: async () => {
-      const { rows } = await pool.query<{ events: number; seconds: number }>(sql, [relayName]);
-      return { events: rows[0].events, seconds: Math.max(0, rows[0].seconds) };
-    },
-  };
 }
