@@ -59,7 +59,7 @@ export const relayPublishFailures = counter({
  * The PostgreSQL event store's lag behind the relay checkpoint `(transaction id, global position)`, as the relay
  * tails it: pending events and the age of the oldest (its transaction's start, `recorded_at`). Counts at most
  * RELAY_LAG_COUNT_LIMIT rows, read in the index's order (events_transaction_position_idx) from the checkpoint on:
- * without the ORDER BY, the planner took a third of the table for pending and, past about 1.3 M events, chose a
+ * without the ORDER BY, the planner took 15–22% of the table for pending and, past 1–2 M events, chose a
  * sequential scan to find RELAY_LAG_COUNT_LIMIT of them; the pending ones are the newest, so every scrape read the
  * whole table (1.2–1.6 s at 4.4 M events; docs/benchmarks.md session 32).
  */
