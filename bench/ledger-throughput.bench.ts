@@ -4,6 +4,7 @@
  * (parse + price + decide + append + partition offsets, one PostgreSQL transaction per batch), and end to end,
  * until the relay has published every event and the projection has put it in the balances.
  */
+import { readStoredOffsets } from '@tally/kafka';
 import type { ServiceProcess } from '@tally/testing';
 import type { Producer } from 'kafkajs';
 import { readFileSync } from 'node:fs';
@@ -46,11 +47,7 @@ export async function ledgerBacklog(ctx: BenchRun, stage: LedgerStage): Promise<
   try {
     const offsets = await admin.fetchTopicOffsets(stage.env.USAGE_EVENTS_TOPIC);
     const produced = offsets.reduce((sum, p) => sum + Number(p.high), 0);
-    const { rows } = await ctx.pool.query(
-      `select coalesce(sum(committed_offset + 1), 0)::bigint as n from "${stage.schema}".kafka_consumer_offsets where group_id = $1 and topic = $2`,
-      [stage.env.CONSUMER_GROUP, stage.env.USAGE_EVENTS_TOPIC],
-    );
-    return produced - Number(rows[0].n);
+    return produced - (await appliedMessages(ctx, stage.schema, stage.env.CONSUMER_GROUP, stage.env.USAGE_EVENTS_TOPIC));
   } finally {
     await admin.disconnect();
   }
@@ -86,11 +83,14 @@ async function storedEvents(ctx: BenchRun, schema: string): Promise<number> {
  * from the run it measured (the 1,000,000-account phase read 170 M balance rows, docs/benchmarks.md session 32).
  */
 async function projectedEvents(ctx: BenchRun, stage: LedgerStage): Promise<number> {
-  const { rows } = await ctx.pool.query(
-    `select coalesce(sum(committed_offset + 1), 0)::bigint as n from "${stage.schema}".kafka_consumer_offsets where group_id = $1 and topic = $2`,
-    [stage.env.PROJECTION_GROUP, stage.env.LEDGER_EVENTS_TOPIC],
-  );
-  return Number(rows[0].n);
+  return appliedMessages(ctx, stage.schema, stage.env.PROJECTION_GROUP, stage.env.LEDGER_EVENTS_TOPIC);
+}
+
+/** Messages a consumer group has applied on a topic: the offsets it stores with its effects (readStoredOffsets), summed. */
+async function appliedMessages(ctx: BenchRun, schema: string, groupId: string, topic: string): Promise<number> {
+  let applied = 0;
+  for (const offset of (await readStoredOffsets(ctx.pool, schema, groupId, topic)).values()) applied += Number(offset) + 1;
+  return applied;
 }
 
 /**
@@ -175,13 +175,7 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   // Progress is read from the ledger's own partition offsets: they are written in the same transaction as the
   // UsageDebited events, so "offsets applied" = "debits in the event store", and reading 6 rows costs nothing,
   // unlike count(*) over a growing jsonb table that would steal CPU from the ledger on a 2-core machine.
-  const applied = async (): Promise<number> => {
-    const { rows } = await ctx.pool.query(
-      `select coalesce(sum(committed_offset + 1), 0)::bigint as n from "${schema}".kafka_consumer_offsets where group_id = $1 and topic = $2`,
-      [env.CONSUMER_GROUP, env.USAGE_EVENTS_TOPIC],
-    ).catch(() => ({ rows: [{ n: '0' }] }));
-    return Number(rows[0].n);
-  };
+  const applied = (): Promise<number> => appliedMessages(ctx, schema, env.CONSUMER_GROUP, env.USAGE_EVENTS_TOPIC).catch(() => 0);
   // What earlier phases applied on this topic (the ledger is idle between phases): this run counts from there.
   const appliedBefore = await applied();
 
