@@ -1,7 +1,7 @@
 import { createTestSchema, testDatabaseUrl } from '@tally/testing';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
-import { READ_MODEL_MIGRATIONS } from '@tally/ledger-read-models';
+import { READ_MODEL_MIGRATIONS, UsageLinesInRecords1765500000000 } from '@tally/ledger-read-models';
 import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
 import { UsageQueryService } from '../../src/read-models/history/usage.query';
 import { AccountStream } from './account-stream.fixtures';
@@ -80,7 +80,9 @@ describe('usage lines in the usage record (PostgreSQL)', () => {
 
   it('moves existing usage_lines rows into the records on migration, and back on revert', async () => {
     const { schema, drop } = await createTestSchema('ledger_lines_mig');
-    const before = READ_MODEL_MIGRATIONS.slice(0, -1);
+    // The migrations up to the one moving the lines, then up to and including it (later ones stay out of the test).
+    const at = READ_MODEL_MIGRATIONS.indexOf(UsageLinesInRecords1765500000000);
+    const before = READ_MODEL_MIGRATIONS.slice(0, at);
     try {
       const old = dataSource(schema, before);
       await old.initialize();
@@ -97,7 +99,7 @@ describe('usage lines in the usage record (PostgreSQL)', () => {
                                ('a', 'image', 'flux', 'image', 4000000, 0, 0, '2025-03-04T10:00:00Z', 0)`);
       const linesBefore = (await pool.query(`SELECT * FROM ${s}.usage_lines ORDER BY usage_id, model`)).rows;
 
-      const current = dataSource(schema, READ_MODEL_MIGRATIONS);
+      const current = dataSource(schema, READ_MODEL_MIGRATIONS.slice(0, at + 1));
       await current.initialize();
       try {
         await current.runMigrations();

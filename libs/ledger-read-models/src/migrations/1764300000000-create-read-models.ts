@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { quoteIdentifier } from '@tally/shared';
+import { schemaOf } from './migration-schema';
 
 /** The ledger's read models (balances, transactions, usage), in the DataSource's schema (DATABASE_SCHEMA). */
 export class CreateReadModels1764300000000 implements MigrationInterface {
@@ -80,10 +80,4 @@ export class CreateReadModels1764300000000 implements MigrationInterface {
       await queryRunner.query(`DROP TABLE IF EXISTS ${s}.${table}`);
     }
   }
-}
-
-function schemaOf(queryRunner: QueryRunner): string {
-  const schema = (queryRunner.connection.driver as { schema?: string }).schema;
-  if (!schema) throw new Error('the ledger DataSource must be configured with a schema (DATABASE_SCHEMA)');
-  return quoteIdentifier(schema);
 }

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { quoteIdentifier } from '@tally/shared';
+import { schemaOf } from './migration-schema';
 
 /**
  * Who did what in the transaction history: `actor`, the name of the API key that sent the command (null for events
@@ -15,10 +15,4 @@ export class TransactionActor1764800000000 implements MigrationInterface {
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE ${schemaOf(queryRunner)}.ledger_transactions DROP COLUMN IF EXISTS actor`);
   }
-}
-
-function schemaOf(queryRunner: QueryRunner): string {
-  const schema = (queryRunner.connection.driver as { schema?: string }).schema;
-  if (!schema) throw new Error('the ledger DataSource must be configured with a schema (DATABASE_SCHEMA)');
-  return quoteIdentifier(schema);
 }

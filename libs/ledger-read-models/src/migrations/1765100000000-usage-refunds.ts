@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { quoteIdentifier } from '@tally/shared';
+import { schemaOf } from './migration-schema';
 
 /**
  * Corrections in the usage read model: `refunded` (micro-credits given back by UsageRefunded) on each usage record and
@@ -22,10 +22,4 @@ export class UsageRefunds1765100000000 implements MigrationInterface {
     await queryRunner.query(`ALTER TABLE ${s}.usage_records DROP COLUMN IF EXISTS last_refund_version`);
     await queryRunner.query(`ALTER TABLE ${s}.usage_records DROP COLUMN IF EXISTS refunded`);
   }
-}
-
-function schemaOf(queryRunner: QueryRunner): string {
-  const schema = (queryRunner.connection.driver as { schema?: string }).schema;
-  if (!schema) throw new Error('the ledger DataSource must be configured with a schema (DATABASE_SCHEMA)');
-  return quoteIdentifier(schema);
 }

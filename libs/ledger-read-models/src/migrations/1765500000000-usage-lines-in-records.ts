@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { quoteIdentifier } from '@tally/shared';
+import { schemaOf } from './migration-schema';
 
 /**
  * A usage's per-model lines move into its record: `usage_records.lines`, a jsonb array of
@@ -48,10 +48,4 @@ export class UsageLinesInRecords1765500000000 implements MigrationInterface {
        CROSS JOIN LATERAL jsonb_to_recordset(r.lines) AS l(model varchar, amount bigint, "inputTokens" bigint, "outputTokens" bigint, refunded bigint)`);
     await queryRunner.query(`ALTER TABLE ${s}.usage_records DROP COLUMN lines`);
   }
-}
-
-function schemaOf(queryRunner: QueryRunner): string {
-  const schema = (queryRunner.connection.driver as { schema?: string }).schema;
-  if (!schema) throw new Error('the ledger DataSource must be configured with a schema (DATABASE_SCHEMA)');
-  return quoteIdentifier(schema);
 }

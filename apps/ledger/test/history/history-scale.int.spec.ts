@@ -1,0 +1,104 @@
+import { createTestSchema } from '@tally/testing';
+import type { Pool, PoolClient } from 'pg';
+import { LedgerProjection } from '@tally/ledger-read-models';
+import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
+import { TransactionQueryService, transactionsPageSql } from '../../src/read-models/history/transactions.query';
+import { AccountStream } from './account-stream.fixtures';
+import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
+
+/** Usage debits in the busy account's history: enough that reading them all is what a test can see. */
+const USAGES = 300_000;
+
+/**
+ * An account's history grows by a row per usage; what reads its other entries must not grow with it (issue 17: costs
+ * that stay flat as history grows). Counted as the rows PostgreSQL fetched from ledger_transactions in the transaction
+ * (pg_stat_xact_user_tables), so the expectation holds whatever plan the planner picks: without an index that finds
+ * the account's grants, every plan reads the account's usage rows too.
+ */
+describe('history entries other than usage, in an account with 300,000 usage debits (PostgreSQL)', () => {
+  let pool: Pool;
+  let db: { schema: string; drop: () => Promise<void> };
+  const busy = new AccountStream('busy');
+
+  beforeAll(async () => {
+    pool = testPool();
+    db = await createTestSchema('history_scale');
+    await migrateReadModels(db.schema);
+    await applyBatch(pool, db.schema, [busy.opened(), busy.granted('purchased', '1000', 'busy-pack', { paymentReference: 'pay-busy' }), busy.granted('promotional', '5', 'busy-promo-early')]);
+    const first = busy.streamVersion + 1;
+    await pool.query(
+      `INSERT INTO "${db.schema}".ledger_transactions (account_id, stream_version, event_id, type, amount, balance_after, occurred_at, details, actor)
+       SELECT 'busy', v, 'busy:' || v, 'UsageDebited', -300, 1005000000 - (v - $1 + 1) * 300, timestamptz '2025-03-02' + (v - $1) * interval '1 second',
+              jsonb_build_object('usageId', 'u-' || v, 'feature', 'chat', 'models', jsonb_build_array('gpt-4o-mini')), 'product'
+         FROM generate_series($1::int, $1::int + $2::int - 1) v`,
+      [first, USAGES],
+    );
+    busy.skip(USAGES);
+    await applyBatch(pool, db.schema, [busy.granted('promotional', '5', 'busy-promo-late')]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  /**
+   * Runs `work` in a transaction rolled back afterwards, and counts the ledger_transactions rows it fetched: the
+   * transaction's counters after it less before it (a pooled connection's counters may still hold its earlier
+   * transactions' reads until PostgreSQL reports them, which it does not do inside a transaction).
+   */
+  async function rowsRead<T>(work: (tx: PoolClient) => Promise<T>): Promise<{ result: T; read: number }> {
+    const tx = await pool.connect();
+    const fetched = async () => {
+      const { rows } = await tx.query<{ read: string }>(
+        `SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text AS read FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'ledger_transactions'`,
+        [db.schema],
+      );
+      return Number(rows[0]?.read ?? 0);
+    };
+    try {
+      await tx.query('BEGIN');
+      const before = await fetched();
+      const result = await work(tx);
+      return { result, read: (await fetched()) - before };
+    } finally {
+      await tx.query('ROLLBACK');
+      tx.release();
+    }
+  }
+
+  it('a page of the account\'s grants reads its grants, not its usage', async () => {
+    const { text, values } = transactionsPageSql(db.schema, 'busy', { types: ['CreditsGranted'], limit: 20 });
+    const { result, read } = await rowsRead((tx) => tx.query<{ stream_version: number }>(text, values));
+    expect(result.rows.map((row) => row.stream_version)).toEqual([USAGES + 4, 3, 2]);
+    expect(read).toBeLessThan(100);
+
+    // The service answers through the same statement: the grants, newest first, and no further page.
+    const service = new TransactionQueryService(pool, testConfig(db.schema), new BalanceReadRepository(pool, testConfig(db.schema)));
+    const page = await service.page('busy', { type: 'CreditsGranted' });
+    expect(page.items.map((item) => [item.streamVersion, item.details.grantId])).toEqual([[USAGES + 4, 'busy-promo-late'], [3, 'busy-promo-early'], [2, 'busy-pack']]);
+    expect(page.nextCursor).toBeNull();
+  });
+
+  it('the usage itself still pages newest first, and types mixed with usage too', async () => {
+    const service = new TransactionQueryService(pool, testConfig(db.schema), new BalanceReadRepository(pool, testConfig(db.schema)));
+    const usage = await service.page('busy', { type: 'UsageDebited', limit: '2' });
+    expect(usage.items.map((item) => item.streamVersion)).toEqual([USAGES + 3, USAGES + 2]);
+    const mixed = await service.page('busy', { type: 'CreditsGranted,UsageDebited', limit: '3' });
+    expect(mixed.items.map((item) => [item.streamVersion, item.type])).toEqual([[USAGES + 4, 'CreditsGranted'], [USAGES + 3, 'UsageDebited'], [USAGES + 2, 'UsageDebited']]);
+  });
+
+  it('voiding a grant made after the usage finds the grant without reading the usage', async () => {
+    const voided = busy.grantVoided('void:late', 'busy-promo-late', 'promotional', '5');
+    const { read } = await rowsRead(async (tx) => {
+      await new LedgerProjection(db.schema).apply(tx, [voided]);
+      const { rows } = await tx.query<{ details: { corrections?: unknown[] } }>(
+        `SELECT details FROM "${db.schema}".ledger_transactions WHERE account_id = 'busy' AND stream_version = $1`,
+        [USAGES + 4],
+      );
+      // The correction is linked to the grant it voids (what the lookup is for).
+      expect(rows[0].details.corrections).toEqual([{ type: 'GrantVoided', streamVersion: USAGES + 5, amount: '5' }]);
+    });
+    expect(read).toBeLessThan(100);
+  });
+});
