@@ -16,7 +16,7 @@ export async function migrateReadModels(schema: string, withOffsets = false): Pr
     entities: READ_MODEL_ENTITIES,
     migrations: [...(withOffsets ? [createKafkaOffsetsMigration(schema)] : []), ...READ_MODEL_MIGRATIONS],
     migrationsTableName: 'ledger_migrations',
-    migrationsTransactionMode: 'all',
+    migrationsTransactionMode: 'each',
     synchronize: false,
   });
   await dataSource.initialize();

@@ -14,7 +14,7 @@ const dataSource = (schema: string, migrations: readonly unknown[]): DataSource 
     schema,
     migrations: migrations as DataSource['options']['migrations'],
     migrationsTableName: 'ledger_migrations',
-    migrationsTransactionMode: 'all',
+    migrationsTransactionMode: 'each',
     synchronize: false,
   });
 

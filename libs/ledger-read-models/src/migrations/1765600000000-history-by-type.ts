@@ -1,25 +1,38 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { schemaOf } from './migration-schema';
 
+const INDEX = 'ledger_transactions_account_type_idx';
+
 /**
  * An account's history entries other than usage debits, by type: a page filtered to grants (or expiries, holds,
  * corrections...) and a void's lookup of the grant it corrects read those entries, not every usage row of the account
  * (300,000 usage rows: 300,003 rows fetched for a page of 3 grants before, see history-scale.int.spec.ts). Partial, so
  * a usage debit, almost every row written, adds no entry to it and the projection's hot path pays nothing.
- * Built inside the migration's transaction, holding the table's writes for as long as the build takes (about a second
- * per million non-usage rows).
+ *
+ * Built CONCURRENTLY, outside a transaction (`transaction = false`; the ledger runs its migrations one transaction
+ * each, so only this one is left out): the build reads the whole table, and a plain CREATE INDEX would hold the
+ * projection's writes, and with them every balance, for as long as that takes on a large table. A build interrupted
+ * half-way leaves an invalid index that IF NOT EXISTS would keep, so such a leftover is dropped first.
  */
 export class HistoryByType1765600000000 implements MigrationInterface {
   readonly name = 'HistoryByType1765600000000';
+  readonly transaction = false;
 
   async up(queryRunner: QueryRunner): Promise<void> {
     const s = schemaOf(queryRunner);
     await queryRunner.query(
-      `CREATE INDEX IF NOT EXISTS ledger_transactions_account_type_idx ON ${s}.ledger_transactions (account_id, type, stream_version) WHERE type <> 'UsageDebited'`,
+      `DO $$ BEGIN
+         IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('${s}.${INDEX}') AND NOT indisvalid) THEN
+           DROP INDEX ${s}.${INDEX};
+         END IF;
+       END $$`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${INDEX} ON ${s}.ledger_transactions (account_id, type, stream_version) WHERE type <> 'UsageDebited'`,
     );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`DROP INDEX IF EXISTS ${schemaOf(queryRunner)}.ledger_transactions_account_type_idx`);
+    await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${schemaOf(queryRunner)}.${INDEX}`);
   }
 }
