@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './migration-schema';
+import { schemaOf } from './schema-name.migration';
 
 /** The ledger's read models (balances, transactions, usage), in the DataSource's schema (DATABASE_SCHEMA). */
 export class CreateReadModels1764300000000 implements MigrationInterface {

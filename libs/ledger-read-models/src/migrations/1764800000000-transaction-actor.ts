@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './migration-schema';
+import { schemaOf } from './schema-name.migration';
 
 /**
  * Who did what in the transaction history: `actor`, the name of the API key that sent the command (null for events

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './migration-schema';
+import { schemaOf } from './schema-name.migration';
 
 /**
  * Corrections in the usage read model: `refunded` (micro-credits given back by UsageRefunded) on each usage record and

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './migration-schema';
+import { schemaOf } from './schema-name.migration';
 
 /**
  * A usage's per-model lines move into its record: `usage_records.lines`, a jsonb array of

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './migration-schema';
+import { schemaOf } from './schema-name.migration';
 
 const INDEX = 'ledger_transactions_account_type_idx';
 
