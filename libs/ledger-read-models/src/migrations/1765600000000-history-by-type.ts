@@ -12,7 +12,9 @@ const INDEX = 'ledger_transactions_account_type_idx';
  * Built CONCURRENTLY, outside a transaction (`transaction = false`; the ledger runs its migrations one transaction
  * each, so only this one is left out): the build reads the whole table, and a plain CREATE INDEX would hold the
  * projection's writes, and with them every balance, for as long as that takes on a large table. A build interrupted
- * half-way leaves an invalid index that IF NOT EXISTS would keep, so such a leftover is dropped first.
+ * half-way leaves an invalid index that IF NOT EXISTS would keep, so such a leftover is dropped first. A concurrent
+ * build also waits for every transaction of the database older than it: a long one elsewhere in the same database delays
+ * this migration, and so the first start of the version that brings it, until it ends.
  */
 export class HistoryByType1765600000000 implements MigrationInterface {
   readonly name = 'HistoryByType1765600000000';
