@@ -2,10 +2,9 @@ import { createTestSchema } from '@tally/testing';
 import type { Pool, PoolClient } from 'pg';
 import { HistoryByType1765600000000, LedgerProjection } from '@tally/ledger-read-models';
 import type { QueryRunner } from 'typeorm';
-import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
-import { TransactionQueryService, transactionsPageSql } from '../../src/read-models/history/transactions.query';
+import { transactionsPageSql } from '../../src/read-models/history/transactions.query';
 import { AccountStream } from './account-stream.fixtures';
-import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
+import { applyBatch, migrateReadModels, testPool, transactionQueries } from './read-model.fixtures';
 
 /** Usage debits in the busy account's history: enough that reading them all is what a test can see. */
 const USAGES = 300_000;
@@ -75,14 +74,14 @@ describe('history entries other than usage, in an account with 300,000 usage deb
     expect(read).toBeLessThan(100);
 
     // The service answers through the same statement: the grants, newest first, and no further page.
-    const service = new TransactionQueryService(pool, testConfig(db.schema), new BalanceReadRepository(pool, testConfig(db.schema)));
+    const service = transactionQueries(pool, db.schema);
     const page = await service.page('busy', { type: 'CreditsGranted' });
     expect(page.items.map((item) => [item.streamVersion, item.details.grantId])).toEqual([[USAGES + 4, 'busy-promo-late'], [3, 'busy-promo-early'], [2, 'busy-pack']]);
     expect(page.nextCursor).toBeNull();
   });
 
   it('the usage itself still pages newest first, and types mixed with usage too', async () => {
-    const service = new TransactionQueryService(pool, testConfig(db.schema), new BalanceReadRepository(pool, testConfig(db.schema)));
+    const service = transactionQueries(pool, db.schema);
     const usage = await service.page('busy', { type: 'UsageDebited', limit: '2' });
     expect(usage.items.map((item) => item.streamVersion)).toEqual([USAGES + 3, USAGES + 2]);
     const mixed = await service.page('busy', { type: 'CreditsGranted,UsageDebited', limit: '3' });

@@ -2,11 +2,10 @@ import type { Envelope } from '@tally/contracts';
 import { createTestSchema } from '@tally/testing';
 import type { Pool } from 'pg';
 import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
-import { TransactionQueryService } from '../../src/read-models/history/transactions.query';
 import { UsageQueryService } from '../../src/read-models/history/usage.query';
 import { LedgerProjection, rebuildReadModels, verifyReadModels, type EnvelopeSource } from '@tally/ledger-read-models';
 import { AccountStream, batches } from './account-stream.fixtures';
-import { applyBatch, migrateReadModels, testConfig, testPool } from './read-model.fixtures';
+import { applyBatch, migrateReadModels, testConfig, testPool, transactionQueries } from './read-model.fixtures';
 
 /** A month of activity for two accounts, interleaved like a Kafka partition would deliver them. */
 function scenario(): { events: Envelope<object>[]; alice: AccountStream; bob: AccountStream } {
@@ -207,7 +206,7 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
   });
 
   it('pages transactions newest first with a cursor and filters', async () => {
-    const transactions = new TransactionQueryService(pool, testConfig(live.schema), new BalanceReadRepository(pool, testConfig(live.schema)));
+    const transactions = transactionQueries(pool, live.schema);
     const seen: number[] = [];
     let cursor: string | undefined;
     do {

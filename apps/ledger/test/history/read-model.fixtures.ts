@@ -4,6 +4,8 @@ import { DataSource } from 'typeorm';
 import { testDatabaseUrl } from '@tally/testing';
 import { LedgerConfig } from '../../src/config/ledger.config';
 import { READ_MODEL_ENTITIES, READ_MODEL_MIGRATIONS } from '../../src/read-models';
+import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
+import { TransactionQueryService } from '../../src/read-models/history/transactions.query';
 import { LedgerProjection } from '@tally/ledger-read-models';
 import type { Envelope } from '@tally/contracts';
 
@@ -32,6 +34,10 @@ export function testConfig(schema: string, overrides: Partial<LedgerConfig> = {}
 }
 
 export const testPool = (): Pool => new Pool({ connectionString: testDatabaseUrl(), max: 6 });
+
+/** The history page service over `schema`, as the app wires it (its balance lookup answers 404 for unknown accounts). */
+export const transactionQueries = (pool: Pool, schema: string): TransactionQueryService =>
+  new TransactionQueryService(pool, testConfig(schema), new BalanceReadRepository(pool, testConfig(schema)));
 
 /** Applies one batch in its own transaction, as the batch consumer does. */
 export async function applyBatch(pool: Pool, schema: string, envelopes: Envelope<object>[]): Promise<void> {
