@@ -12,6 +12,7 @@ export {
   CreateEventStore1763700000000,
   createEventStoreMigration,
 } from './postgres/migrations/1763700000000-create-event-store';
-export { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store.adapter';
+// A type only: the adapter (and the EventStoreDB client under it) is loaded by createEventStore when chosen.
+export type { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store.adapter';
 export type { PollingOptions } from './polling-subscription.worker';
 // The contract suite (Jest globals) is test code: '@tally/event-store/testing', never this production barrel.
