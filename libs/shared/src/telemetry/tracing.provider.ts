@@ -3,12 +3,9 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider,
-  type Sampler, type SpanExporter,
-} from '@opentelemetry/sdk-trace';
+import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
+import type * as Resources from '@opentelemetry/resources';
+import type * as SdkTrace from '@opentelemetry/sdk-trace';
 import type { CommonConfig } from '../config/common.config';
 import { carrierOf, contextOf, type TraceCarrier } from './trace-context.codec';
 
@@ -17,7 +14,7 @@ type TracingConfig = Pick<
   'OTEL_TRACES_EXPORTER' | 'OTEL_SERVICE_NAME' | 'OTEL_TRACES_SAMPLER' | 'OTEL_TRACES_SAMPLER_ARG' | 'OTEL_BSP_SCHEDULE_DELAY' | 'otlpExporterOptions'
 >;
 
-let provider: TracerProvider | undefined;
+let provider: SdkTrace.TracerProvider | undefined;
 let contextReady = false;
 /** Read on hot paths before anything is allocated for a trace: false = the API's no-op tracer, no span is ever made. */
 let recording = false;
@@ -38,14 +35,19 @@ export function startTracing(service: string, config: TracingConfig): void {
     contextReady = true;
   }
   if (provider || config.OTEL_TRACES_EXPORTER === 'none') return;
-  const exporter: SpanExporter =
+  // The SDK, its exporter and their dependencies are loaded only by a process that records spans: with tracing off
+  // (the default) they were ~1.7 MB of live heap in every service, up to 3× that at its peak (V8 lets the old space
+  // grow to 3× what is live before a full collection; docs/benchmarks.md, session 34).
+  const sdk = require('@opentelemetry/sdk-trace') as typeof SdkTrace;
+  const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof Resources;
+  const exporter: SdkTrace.SpanExporter =
     config.OTEL_TRACES_EXPORTER === 'console'
-      ? new ConsoleSpanExporter()
-      : new OTLPTraceExporter(config.otlpExporterOptions());
-  provider = new TracerProvider({
+      ? new sdk.ConsoleSpanExporter()
+      : new (require('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttp).OTLPTraceExporter(config.otlpExporterOptions());
+  provider = new sdk.TracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.OTEL_SERVICE_NAME ?? service }),
-    sampler: samplerOf(config.OTEL_TRACES_SAMPLER, config.OTEL_TRACES_SAMPLER_ARG ?? 1),
-    spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: config.OTEL_BSP_SCHEDULE_DELAY })],
+    sampler: samplerOf(sdk, config.OTEL_TRACES_SAMPLER, config.OTEL_TRACES_SAMPLER_ARG ?? 1),
+    spanProcessors: [new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: config.OTEL_BSP_SCHEDULE_DELAY })],
   });
   trace.setGlobalTracerProvider(provider);
   recording = true;
@@ -64,7 +66,8 @@ export function tracingEnabled(): boolean {
   return recording;
 }
 
-function samplerOf(name: string, ratio: number): Sampler {
+function samplerOf(sdk: typeof SdkTrace, name: string, ratio: number): SdkTrace.Sampler {
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = sdk;
   switch (name) {
     case 'always_on': return new AlwaysOnSampler();
     case 'always_off': return new AlwaysOffSampler();
