@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServiceProcess, waitFor, type ServiceProcess } from '@tally/testing';
 import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, textReader } from './ledger.harness';
@@ -44,5 +47,28 @@ describe('ledger shutdown with live balance streams open', () => {
     const tooLong = sleep(30_000, 'still running 30 s after SIGTERM', { signal: bound.signal }).catch(() => 'cancelled');
     expect(await Promise.race([shutdown, tooLong])).toBe('exited');
     bound.abort();
+  }, 120_000);
+
+  /**
+   * Nest's shutdown hooks listen to eleven signals, SIGUSR2 among them: an operator taking a heap snapshot the way
+   * Node documents it (`--heapsnapshot-signal=SIGUSR2`, then `kill -USR2`) stopped the ledger it meant to examine.
+   */
+  it('writes a heap snapshot on SIGUSR2 and keeps serving', async () => {
+    const snapshots = mkdtempSync(join(tmpdir(), 'ledger-heap-'));
+    const flags = process.env.SERVICE_NODE_ARGS;
+    process.env.SERVICE_NODE_ARGS = `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}`;
+    try {
+      const service = (ledger = await startServiceProcess('ledger', { ...env, DATABASE_SCHEMA: schema }, 90_000));
+      service.child.kill('SIGUSR2');
+      await waitFor(async () => readdirSync(snapshots).some((file) => file.endsWith('.heapsnapshot')), 60_000);
+      const api = json(service.base);
+      expect((await api.post('/v1/accounts/acct-signals/grants', { reason: 'test grant', idempotencyKey: 'g', amount: '5' })).status).toBe(201);
+      await waitFor(async () => (await api.get('/v1/accounts/acct-signals/balance')).status === 200, 30_000);
+      expect((await fetch(`${service.base}/health/ready`)).status).toBe(200);
+      expect(service.child.exitCode).toBeNull();
+    } finally {
+      process.env.SERVICE_NODE_ARGS = flags;
+      rmSync(snapshots, { recursive: true, force: true });
+    }
   }, 120_000);
 });

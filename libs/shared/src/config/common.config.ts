@@ -116,6 +116,13 @@ export class CommonConfig {
   METRICS_ENABLED = true;
 
   /**
+   * Node's own flags from the environment, read (never set) by the service for one thing: a signal they give a
+   * diagnostic (`--heapsnapshot-signal`, `--report-on-signal`) is not also a shutdown signal (`shutdownSignals`).
+   */
+  @IsOptional() @IsString()
+  NODE_OPTIONS?: string;
+
+  /**
    * Traces (OpenTelemetry, README "Tracing"): `none` (the default: the API's no-op tracer, nothing recorded) or `otlp`
    * (OTLP/HTTP JSON to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`). Every
    * OTEL_* setting the exporter uses is validated here and passed to it explicitly (`otlpExporterOptions`).

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type ArgumentMetadata, type DynamicModule, ValidationPipe, type Type } from '@nestjs/common';
+import { type ArgumentMetadata, type DynamicModule, ShutdownSignal, ValidationPipe, type Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
@@ -114,7 +114,7 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
     const document = buildOpenApiDocument(app, { service: options.service, title: options.title });
     SwaggerModule.setup('docs', app, document);
   }
-  app.enableShutdownHooks();
+  app.enableShutdownHooks(shutdownSignals(process.execArgv, options.config.NODE_OPTIONS));
   for (const microservice of options.microservices?.(app) ?? []) app.connectMicroservice(microservice);
   if (options.listen !== false) {
     // Init hooks first (as when a worker started in onApplicationBootstrap), then the consumers, then HTTP. A boot
@@ -273,4 +273,20 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     );
   }
   socket.destroy(error);
+}
+
+/**
+ * The signals that shut a service down gracefully: Nest's (SIGTERM, SIGINT, SIGHUP, SIGUSR2 and the others of
+ * `ShutdownSignal`), less any Node was told to use for a diagnostic (`--heapsnapshot-signal=SIGUSR2`, as Node's docs
+ * show it; `--report-on-signal`, SIGUSR2 unless `--report-signal` names another): with Nest's default list, an
+ * operator's heap snapshot or diagnostic report stopped the service it was meant to examine.
+ */
+export function shutdownSignals(execArgv: readonly string[], nodeOptions = ''): ShutdownSignal[] {
+  const flags = [...execArgv, ...nodeOptions.split(/\s+/)];
+  const value = (flag: string) => flags.find((f) => f.startsWith(`${flag}=`))?.slice(flag.length + 1).toUpperCase();
+  const diagnostic = new Set<string>();
+  const snapshot = value('--heapsnapshot-signal');
+  if (snapshot) diagnostic.add(snapshot);
+  if (flags.includes('--report-on-signal')) diagnostic.add(value('--report-signal') ?? 'SIGUSR2');
+  return Object.values(ShutdownSignal).filter((signal) => !diagnostic.has(signal));
 }
