@@ -8,6 +8,7 @@ import { readStoredOffsets } from '@tally/kafka';
 import type { ServiceProcess } from '@tally/testing';
 import type { Producer } from 'kafkajs';
 import { readFileSync } from 'node:fs';
+import { PostgresStatements, type StatementTime } from './postgres-statements.harness';
 import { cpuSeconds, cpuSecondsOfProcesses, grantCredits, knobs, log, performance, sleep, usageEnvelope, waitFor, waitForBalances, type BenchRun } from './bench.harness';
 
 /** A ledger with its own schema and topics, and a customer base of accounts that already have credits. */
@@ -136,6 +137,8 @@ export interface ThroughputResult {
   /** The ledger process's resident memory when it had applied everything, and its peak, MB. */
   ledgerRssMb?: number;
   ledgerPeakRssMb?: number;
+  /** PostgreSQL's time in this stage's statements, per usage event, from /health until every balance was projected; only where pg_stat_statements is preloaded. */
+  postgresStatements?: StatementTime[];
 }
 
 /** Produces `count` usage events keyed by account, several sends in flight, and returns events/s acknowledged. */
@@ -187,7 +190,9 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   const preProduceEventsPerSec = await preProduce(producer, env.USAGE_EVENTS_TOPIC, accounts, n, runId);
   log(`  → produced at ${preProduceEventsPerSec.toFixed(0)} events/s; starting the ledger`);
 
+  const statements = await PostgresStatements.open(ctx.pool);
   stage.ledger = await ctx.startService('ledger', env);
+  await statements?.reset();
   const ready = performance.now();
   const cpuAtReady = cpuSeconds(stage.ledger.child.pid);
   const projectorCpuAtReady = cpuSeconds(stage.projector.child.pid);
@@ -272,12 +277,14 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
       `${endToEndPerSec.toFixed(0)} events/s end to end; CPU of one core until then: ledger ${cpuSplit.ledger?.toFixed(0) ?? 'n/a'}%, ` +
       `projector ${cpuSplit.projector?.toFixed(0) ?? 'n/a'}%, PostgreSQL ${cpuSplit.postgres?.toFixed(0) ?? 'n/a'}%, Kafka ${cpuSplit.kafka?.toFixed(0) ?? 'n/a'}%`,
   );
+  // Read before the checks below, which scan whole tables of the stage.
+  const postgresStatements = await statements?.perEvent(schema, n);
   // Exact check the brief asks for: every usage event is a UsageDebited in the event store.
   const debits = (await countDebits(ctx, schema)) - debitsBefore;
   if (debits !== n) throw new Error(`expected ${n} UsageDebited, found ${debits}`);
   return {
     events: n, accounts: accounts.length, endToEndPerSec, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds,
-    projectionLagSeconds, ledgerCpuPercent, projectorCpuPercent, cpuSplit, ledgerRssMb: memory?.rss, ledgerPeakRssMb: memory?.peak,
+    projectionLagSeconds, ledgerCpuPercent, projectorCpuPercent, cpuSplit, ledgerRssMb: memory?.rss, ledgerPeakRssMb: memory?.peak, postgresStatements,
   };
 }
 

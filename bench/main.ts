@@ -173,6 +173,19 @@ function table(r: Results): Row[] {
       target: '—',
       met: '—',
     });
+    // Where PostgreSQL's share went, statement by statement (bench/postgres-statements.harness.ts says how to turn it on).
+    if (!t.postgresStatements) {
+      rows.push({ figure: "PostgreSQL's time by statement, µs per usage", value: 'not measured (pg_stat_statements not preloaded)', rawLimit: '—', target: '—', met: '—' });
+    }
+    for (const statement of t.postgresStatements ?? []) {
+      rows.push({
+        figure: `  PostgreSQL: ${statement.statement}`,
+        value: `${num(statement.microsPerEvent, 1)} µs per usage (${num(statement.calls)} calls)`,
+        rawLimit: '—',
+        target: '—',
+        met: '—',
+      });
+    }
   }
   for (const l of r.latency) {
     rows.push({
