@@ -15,9 +15,9 @@ export function createEventStore(config: EventStoreConfig): EventStore {
       return new PostgresEventStore(options);
     }
     case 'eventstoredb': {
-      // Loaded only when chosen: the EventStoreDB client and its gRPC stack are ~6 MB of live heap that a ledger on
+      // Loaded only when chosen: the EventStoreDB client and its gRPC stack are ~5 MB of live heap that a ledger on
       // PostgreSQL never uses, and V8 lets the old space grow to 3× what is live before a full collection
-      // (`--heap-growing-percent=200`), so up to ~18 MB of its peak RSS (docs/benchmarks.md, session 34).
+      // (`--heap-growing-percent=200`), so up to ~15 MB of its peak RSS (docs/benchmarks.md, session 34).
       const { EventStoreDbEventStore } = require('./eventstoredb/eventstoredb-event-store.adapter') as typeof EventStoreDbAdapter;
       return EventStoreDbEventStore.fromConnectionString(config.connectionString);
     }

@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import type * as EventStoreLib from './index';
 
 /**
- * The EventStoreDB client (and its gRPC stack, ~6 MB of live heap) is loaded only by a ledger that chose it: a
+ * The EventStoreDB client (and its gRPC stack, ~5 MB of live heap) is loaded only by a ledger that chose it: a
  * ledger on PostgreSQL, which imports this library's barrel, never loads it. The client module is observed through
  * jest.doMock with the real module behind it, so the test sees each time something requires it.
  */
