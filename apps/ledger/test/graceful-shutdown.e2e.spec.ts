@@ -67,7 +67,8 @@ describe('ledger shutdown with live balance streams open', () => {
       expect((await fetch(`${service.base}/health/ready`)).status).toBe(200);
       expect(service.child.exitCode).toBeNull();
     } finally {
-      process.env.SERVICE_NODE_ARGS = flags;
+      if (flags === undefined) delete process.env.SERVICE_NODE_ARGS; // assigning undefined would store the text 'undefined'
+      else process.env.SERVICE_NODE_ARGS = flags;
       rmSync(snapshots, { recursive: true, force: true });
     }
   }, 120_000);
