@@ -1,9 +1,9 @@
+import { moduleLoads } from '../testing/module-loads.harness';
 import type * as Tracing from './tracing.provider';
 
 /**
  * The tracing SDK and its exporters are loaded only by a process that records spans: with OTEL_TRACES_EXPORTER=none
- * (the default) every service carried them as live heap it never used. The SDK module is observed through
- * jest.doMock with the real module behind it, so the test sees each time something requires it.
+ * (the default) every service carried them as live heap it never used.
  */
 describe('startTracing', () => {
   const config = (exporter: 'none' | 'console') => ({
@@ -16,13 +16,8 @@ describe('startTracing', () => {
   });
 
   async function startObserved(exporter: 'none' | 'console'): Promise<{ sdkLoads: number; recording: boolean }> {
-    let sdkLoads = 0;
     let tracing: typeof Tracing | undefined;
-    jest.isolateModules(() => {
-      jest.doMock('@opentelemetry/sdk-trace', () => {
-        sdkLoads += 1;
-        return jest.requireActual('@opentelemetry/sdk-trace');
-      });
+    const sdkLoads = moduleLoads('@opentelemetry/sdk-trace', () => {
       tracing = require('./tracing.provider') as typeof Tracing;
       tracing.startTracing('tracing-spec', config(exporter));
     });

@@ -54,3 +54,4 @@ export * from './json-schema-arbitrary.fixtures';
 export * from './openapi-fuzz.fixtures';
 export * from './openapi-fuzz.harness';
 export * from './ledger-test-env.fixtures';
+export * from './module-loads.harness';
