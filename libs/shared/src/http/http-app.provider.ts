@@ -283,7 +283,12 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
  */
 export function shutdownSignals(execArgv: readonly string[], nodeOptions = ''): ShutdownSignal[] {
   const flags = [...execArgv, ...nodeOptions.split(/\s+/)];
-  const value = (flag: string) => flags.find((f) => f.startsWith(`${flag}=`))?.slice(flag.length + 1).toUpperCase();
+  // Node takes a flag's value after `=` or as the next argument (`--heapsnapshot-signal SIGUSR2`).
+  const value = (flag: string) => {
+    const at = flags.findIndex((f) => f === flag || f.startsWith(`${flag}=`));
+    const given = at < 0 ? undefined : flags[at] === flag ? flags[at + 1] : flags[at].slice(flag.length + 1);
+    return given?.toUpperCase();
+  };
   const diagnostic = new Set<string>();
   const snapshot = value('--heapsnapshot-signal');
   if (snapshot) diagnostic.add(snapshot);
