@@ -134,6 +134,16 @@ export interface ThroughputResult {
   cpuSplit: { ledger?: number; projector?: number; postgres?: number; kafka?: number };
   /** Accounts the load was spread over. */
   accounts: number;
+  /**
+   * Events the run stored per usage (a usage on an account with credits stores one UsageDebited; on a new account it
+   * also opens it and records its overdraft and depletion: four), so runs of different populations compare per event.
+   */
+  storedEventsPerUsage: number;
+  /**
+   * The machine's CPU (ledger, projector, PostgreSQL, Kafka) from /health until every balance was projected, in µs per
+   * usage and per stored event: the cost curve across populations, which rates alone hide when the work per usage differs.
+   */
+  cpuMicros?: { perUsage: number; perStoredEvent: number };
   /** The ledger process's resident memory when it had applied everything, and its peak, MB. */
   ledgerRssMb?: number;
   ledgerPeakRssMb?: number;
@@ -175,6 +185,7 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   const { env, schema } = stage;
   const { events: n, accounts, runId } = load ?? { events: knobs.events, accounts: stage.accounts, runId: ctx.id };
   const debitsBefore = await countDebits(ctx, schema);
+  const storedBefore = await storedEvents(ctx, schema);
   // Progress is read from the ledger's own partition offsets: they are written in the same transaction as the
   // UsageDebited events, so "offsets applied" = "debits in the event store", and reading 6 rows costs nothing,
   // unlike count(*) over a growing jsonb table that would steal CPU from the ledger on a 2-core machine.
@@ -272,6 +283,8 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
     postgres: share(postgresCpuAtReady, cpuSecondsOfProcesses('postgres')),
     kafka: share(kafkaCpuAtReady, cpuSecondsOfProcesses('java')),
   };
+  const stored = wanted - storedBefore;
+  const cpuMicros = machineCpuMicros(cpuSplit, (projected - ready) / 1000, n, stored);
   log(
     `  → balances reflected all events ${projectionSeconds.toFixed(1)} s after the first batch (${projectionLagSeconds.toFixed(1)} s after the last append): ` +
       `${endToEndPerSec.toFixed(0)} events/s end to end; CPU of one core until then: ledger ${cpuSplit.ledger?.toFixed(0) ?? 'n/a'}%, ` +
@@ -285,7 +298,21 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   return {
     events: n, accounts: accounts.length, endToEndPerSec, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds,
     projectionLagSeconds, ledgerCpuPercent, projectorCpuPercent, cpuSplit, ledgerRssMb: memory?.rss, ledgerPeakRssMb: memory?.peak, postgresStatements,
+    storedEventsPerUsage: stored / n, cpuMicros,
   };
+}
+
+/** The four processes' CPU over `seconds` (their shares in % of one core), in µs per usage and per stored event; undefined if one was not read. */
+export function machineCpuMicros(
+  split: ThroughputResult['cpuSplit'],
+  seconds: number,
+  usages: number,
+  storedEvents: number,
+): ThroughputResult['cpuMicros'] {
+  const shares = [split.ledger, split.projector, split.postgres, split.kafka];
+  if (shares.some((share) => share === undefined) || usages <= 0 || storedEvents <= 0) return undefined;
+  const cpuMicroseconds = (shares as number[]).reduce((sum, share) => sum + share, 0) * seconds * 1e4; // % of a core × s → µs
+  return { perUsage: cpuMicroseconds / usages, perStoredEvent: cpuMicroseconds / storedEvents };
 }
 
 async function countDebits(ctx: BenchRun, schema: string): Promise<number> {

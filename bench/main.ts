@@ -173,6 +173,13 @@ function table(r: Results): Row[] {
       target: '—',
       met: '—',
     });
+    rows.push({
+      figure: "the machine's CPU per usage (ledger, projector, PostgreSQL, Kafka)",
+      value: cpuCost(t),
+      rawLimit: t.cpuMicros ? `${num(cpus().length)} cores carry at most ${num((cpus().length * 1e6) / t.cpuMicros.perUsage)} usages/s at this cost` : '—',
+      target: '—',
+      met: '—',
+    });
     // Where PostgreSQL's share went, statement by statement (bench/postgres-statements.harness.ts says how to turn it on).
     if (!t.postgresStatements) {
       rows.push({ figure: "PostgreSQL's time by statement, µs per usage", value: 'not measured (pg_stat_statements not preloaded)', rawLimit: '—', target: '—', met: '—' });
@@ -261,8 +268,8 @@ function table(r: Results): Row[] {
     const million = t.accounts >= 1_000_000;
     rows.push({
       figure: `ledger throughput with ${num(t.accounts)} accounts (one usage each: new accounts, cold cache, overdraft)`,
-      value: `${num(t.endToEndPerSec)} events/s end to end (usage consumer ${num(t.eventsPerSec)}/s); ledger RSS ${num(t.ledgerRssMb)} MB (peak ${num(t.ledgerPeakRssMb)} MB)`,
-      rawLimit: r.throughput ? `${num(r.throughput.accounts)} accounts with credits: ${num(r.throughput.endToEndPerSec)} events/s end to end` : '—',
+      value: `${num(t.endToEndPerSec)} events/s end to end (usage consumer ${num(t.eventsPerSec)}/s); ${cpuCost(t)}; ledger RSS ${num(t.ledgerRssMb)} MB (peak ${num(t.ledgerPeakRssMb)} MB)`,
+      rawLimit: r.throughput ? `${num(r.throughput.accounts)} accounts with credits: ${num(r.throughput.endToEndPerSec)} events/s end to end, ${cpuCost(r.throughput)}` : '—',
       target: million ? 'a flat curve; RSS ≤ 512 MB with 1 M accounts touched' : 'a flat curve',
       met: million ? ((t.ledgerPeakRssMb ?? Infinity) <= 512 ? 'yes' : 'no') : '—',
     });
@@ -303,6 +310,12 @@ function table(r: Results): Row[] {
   if (r.curve.length === 0) rows.push({ figure: 'open-loop event→balance latency, 10% … 100% of the sustained rate', value: 'not measured (phases throughput and curve)', rawLimit: '—', target: 'a curve', met: 'no' });
   return rows;
 }
+
+/** A throughput run's cost: the machine's CPU per usage and per stored event, and the events a usage stored. */
+const cpuCost = (t: ThroughputResult): string =>
+  t.cpuMicros
+    ? `CPU ${num(t.cpuMicros.perUsage)} µs a usage, ${num(t.cpuMicros.perStoredEvent)} µs a stored event (${num(t.storedEventsPerUsage, 2)} stored a usage)`
+    : `CPU per usage not measured (${num(t.storedEventsPerUsage, 2)} events stored a usage)`;
 
 const latencyValue = (l: LatencyResult): string =>
   `p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)} (achieved ${num(l.achievedRate)}/s; n=${l.samples}${l.missed ? `, missed ${l.missed}` : ''}; backlog at end ${num(l.backlogAtEnd)})`;
