@@ -22,6 +22,7 @@
  *   httppath   usage-ingest POST /v1/usage-events at max rate into the ledger's topic → balances (the whole HTTP path),
  *              then event → balance latency through it at half that rate
  *   scale      one usage event for each of BENCH_SCALE_ACCOUNTS (100,000 and 1,000,000) new accounts: throughput and RSS;
+ *              then one for up to BENCH_EVENTS of those accounts on a restarted ledger (cold loads): throughput;
  *              then event → balance latency with the load spread over those accounts, at the latency phase's rate, evenly
  *              and Zipf-skewed (the account cache's hit ratio for each), and evenly at half the population's own rate when
  *              that is lower (the latency phase's rate overloads it)
@@ -65,6 +66,8 @@ interface Results {
   httpLatency?: LatencyResult;
   accountLoad?: AccountLoadResult;
   scale: ThroughputResult[];
+  /** Per population: one usage each for accounts the scale run opened, on a restarted ledger (cold cache). */
+  scaleCold: ThroughputResult[];
   scaleLatency: LatencyResult[];
   ingest?: IngestResult;
 }
@@ -274,6 +277,15 @@ function table(r: Results): Row[] {
       met: million ? ((t.ledgerPeakRssMb ?? Infinity) <= 512 ? 'yes' : 'no') : '—',
     });
   }
+  for (const t of r.scaleCold) {
+    rows.push({
+      figure: `ledger throughput over ${num(t.accounts)} existing accounts of a population (one usage each, restarted ledger: every account a cold load)`,
+      value: `${num(t.endToEndPerSec)} events/s end to end (usage consumer ${num(t.eventsPerSec)}/s); ${cpuCost(t)}`,
+      rawLimit: r.throughput ? `${num(r.throughput.accounts)} accounts, cached after their first usage: ${cpuCost(r.throughput)}` : '—',
+      target: 'a flat curve',
+      met: '—',
+    });
+  }
   if (r.ingest) {
     const i = r.ingest;
     rows.push({
@@ -311,6 +323,12 @@ function table(r: Results): Row[] {
   return rows;
 }
 
+/** `count` of `items`, evenly spaced over the whole list (all of it when count ≥ its length). */
+function spreadOver<T>(items: readonly T[], count: number): T[] {
+  const step = items.length / count;
+  return Array.from({ length: Math.min(count, items.length) }, (_, i) => items[Math.floor(i * step)]);
+}
+
 /** A throughput run's cost: the machine's CPU per usage and per stored event, and the events a usage stored. */
 const cpuCost = (t: ThroughputResult): string =>
   t.cpuMicros
@@ -340,7 +358,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const loadAtStart = loadAverage();
   log(`run ${ctx.id}: events=${knobs.events} seconds=${knobs.seconds} accounts=${knobs.accounts} partitions=${knobs.partitions} runtime=${knobs.runtime}; load average ${loadAtStart}`);
-  const results: Results = { raw: {}, parsing: [], appends: [], latency: [], curve: [], scale: [], scaleLatency: [] };
+  const results: Results = { raw: {}, parsing: [], appends: [], latency: [], curve: [], scale: [], scaleCold: [], scaleLatency: [] };
   let failure: unknown;
   const interrupted = () => {
     log('interrupted: cleaning up');
@@ -391,17 +409,22 @@ async function main(): Promise<void> {
         const accounts = Array.from({ length: population }, (_, i) => `scale${population}-${ctx.id}-${i}`);
         const scaled = await measureThroughput(ctx, stage, { events: population, accounts, runId: `scale${population}-${ctx.id}` });
         results.scale.push(scaled);
+        // What the latency runs below send: usage for accounts that exist, mostly not in the account cache. One usage
+        // each for up to BENCH_EVENTS of them, spread over the population, on a restarted ledger: every one a cold load.
+        const cold = spreadOver(accounts, Math.min(population, knobs.events));
+        const coldScaled = await measureThroughput(ctx, stage, { events: cold.length, accounts: cold, runId: `scalecold${population}-${ctx.id}` });
+        results.scaleCold.push(coldScaled);
         const [{ rate, reason }] = chooseLatencyRates(results.throughput?.endToEndPerSec);
         results.scaleLatency.push(await measureBalanceLatency(ctx, stage, rate, reason, { accounts, label: `scale${population}` }));
         // The same accounts and rate with a product's skew (a few accounts send most usage): what the account cache
         // (ACCOUNT_CACHE_SIZE) buys when the load is not spread evenly over more accounts than it holds.
         results.scaleLatency.push(await measureBalanceLatency(ctx, stage, rate, reason, { accounts, distribution: 'zipf', label: `zipf${population}` }));
         // The 1,000-account half rate is above what this many cold accounts sustain, so the two runs above end with a
-        // backlog and their p99 is its age. Half this population's own rate (new accounts, the costlier case: four
-        // events a usage) gives its latency when it keeps up; not when BENCH_LATENCY_RATE fixes every run's rate.
-        const own = Math.round(scaled.endToEndPerSec / 2);
+        // backlog and their p99 is its age. Half this population's own rate for the same traffic (existing accounts,
+        // cold: the run just above) gives its latency when it keeps up; not when BENCH_LATENCY_RATE fixes every run's rate.
+        const own = Math.round(coldScaled.endToEndPerSec / 2);
         if (!knobs.latencyRate && own < rate) {
-          results.scaleLatency.push(await measureBalanceLatency(ctx, stage, own, "half this population's new-account rate", { accounts, label: `own${population}` }));
+          results.scaleLatency.push(await measureBalanceLatency(ctx, stage, own, "half this population's cold-account rate", { accounts, label: `own${population}` }));
         }
       }
     }
