@@ -1,0 +1,131 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Pool, type PoolClient, type QueryConfig } from 'pg';
+import { PostgresEventStore } from './postgres-event-store.adapter';
+import { ensureSchema } from './postgres-schema.migration';
+
+/**
+ * The reads by key of a consumer's batch (its accounts' stream versions, the lock on its streams with the lookup of
+ * its new event ids, a recall of events by id) must cost per key, not per row of the tables: a store of 200,000
+ * streams, batches of 900 keys, and the plans PostgreSQL gives the store's own statements, with and without the
+ * statistics an autovacuum would gather. `stream_id = ANY($1)` was planned as a sequential scan of the streams table
+ * here (30–90 ms a batch, growing with the accounts), and `event_id = ANY($1)` as one index scan over the array,
+ * 7–15× slower in PostgreSQL 15 than one probe per key (docs/benchmarks.md, session 35).
+ */
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tally_test';
+const schema = `es_keyed_${randomBytes(6).toString('hex')}`;
+const STREAMS = 200_000;
+const KEYS = 900;
+
+const pool = new Pool({ connectionString: DATABASE_URL, max: 4 });
+/** Every statement the store sends, as it sends it (text and parameters), recorded by the connections it uses. */
+const sent: QueryConfig[] = [];
+pool.on('connect', (client: PoolClient) => {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const [config] = args;
+    if (typeof config === 'object' && config !== null && 'text' in config) sent.push(config as QueryConfig);
+    return query(...args);
+  };
+});
+
+const streamId = (i: number) => `account-keyed-${i}`;
+
+beforeAll(async () => {
+  await ensureSchema(pool, schema);
+  // One event in each of 200,000 streams, written as a bulk load (the store's own appends would take minutes).
+  await pool.query(`INSERT INTO "${schema}".streams (stream_id, version) SELECT 'account-keyed-' || i, 1 FROM generate_series(0, $1 - 1) AS i`, [STREAMS]);
+  await pool.query(
+    `INSERT INTO "${schema}".events (stream_id, version, event_id, type, data)
+     SELECT 'account-keyed-' || i, 1, gen_random_uuid(), 'AccountOpened', jsonb_build_object('accountId', 'keyed-' || i) FROM generate_series(0, $1 - 1) AS i`,
+    [STREAMS],
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+});
+
+/** The store's statements a batch of KEYS accounts sends: versions, an append to each stream, a read of events by id. */
+async function sendBatch(store: PostgresEventStore): Promise<QueryConfig[]> {
+  const streams = Array.from({ length: KEYS }, (_, i) => streamId(Math.floor((i * STREAMS) / KEYS)));
+  sent.length = 0;
+  const versions = await store.streamVersions(streams);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const unitOfWork = store.joinTransaction!(client);
+    await store.appendMany(
+      streams.map((id) => ({ streamId: id, expectedVersion: versions.get(id) ?? 0, events: [{ id: randomUUID(), type: 'Probe', data: {} }] })),
+      unitOfWork,
+    );
+    await client.query('ROLLBACK');
+  } finally {
+    client.release();
+  }
+  await store.readEvents(Array.from({ length: KEYS }, () => randomUUID()));
+  return [...sent];
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Cond'?: string;
+  Plans?: PlanNode[];
+}
+
+/** Each access to the streams or events table in a statement's plan: how it reads the table, and by what condition. */
+async function tableAccesses(statement: QueryConfig): Promise<string[]> {
+  const { rows } = await pool.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ text: `EXPLAIN (FORMAT JSON) ${statement.text}`, values: statement.values });
+  const accesses: string[] = [];
+  const visit = (node: PlanNode, parentCondition?: string) => {
+    const condition = node['Index Cond'] ?? parentCondition;
+    // Reads only: an INSERT's conflict check (ModifyTable) probes the unique index row by row.
+    if ((node['Relation Name'] === 'streams' || node['Relation Name'] === 'events') && node['Node Type'] !== 'ModifyTable') {
+      accesses.push(`${node['Node Type']} on ${node['Relation Name']}${condition ? ` by ${shortened(condition)}` : ''}`);
+    }
+    // A bitmap heap scan's condition is on its child, the bitmap index scan.
+    for (const child of node.Plans ?? []) visit(child, undefined);
+    if (node['Node Type'] === 'Bitmap Heap Scan') {
+      const index = node.Plans?.find((child) => child['Node Type'] === 'Bitmap Index Scan');
+      if (index) accesses[accesses.length - 1] += ` by ${shortened(index['Index Cond'] ?? '')}`;
+    }
+  };
+  visit(rows[0]['QUERY PLAN'][0].Plan);
+  return accesses;
+}
+
+/** A condition with its array constant elided: `(event_id = ANY ('{…}'::uuid[]))`. */
+const shortened = (condition: string) => condition.replace(/'\{[^}]*\}'/g, "'{…}'");
+
+async function expectKeyedReadsProbePerKey(): Promise<void> {
+  const store = new PostgresEventStore({ pool, schema });
+  try {
+    const statements = await sendBatch(store);
+    const keyed = statements.filter((s) => /stream-versions|lock-streams|read-events/.test(String(s.name)));
+    expect(keyed.map((s) => String(s.name).split(':')[0])).toEqual(
+      expect.arrayContaining([expect.stringContaining('stream-versions'), expect.stringContaining('lock-streams'), expect.stringContaining('read-events')]),
+    );
+    const accesses: { statement: string; access: string }[] = [];
+    for (const statement of keyed) {
+      for (const access of await tableAccesses(statement)) accesses.push({ statement: String(statement.name).split(':')[0], access });
+    }
+    expect(accesses.length).toBeGreaterThanOrEqual(3);
+    // One index probe per key: an index scan by equality with the key, never a scan of the table or over the array.
+    expect(accesses.filter(({ access }) => !/^Index (Only )?Scan on \w+ by \(\w+ = k(_\d+)?\.key\)$/.test(access))).toEqual([]);
+  } finally {
+    await store.close();
+  }
+}
+
+describe('PostgresEventStore reads by key on a store of 200,000 streams', () => {
+  it('probes the index once per key without statistics (a table autovacuum has not analysed)', async () => {
+    await expectKeyedReadsProbePerKey();
+  }, 60_000);
+
+  it('probes the index once per key with statistics', async () => {
+    await pool.query(`ANALYZE "${schema}".streams`);
+    await pool.query(`ANALYZE "${schema}".events`);
+    await expectKeyedReadsProbePerKey();
+  }, 60_000);
+});
