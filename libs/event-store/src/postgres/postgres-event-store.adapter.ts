@@ -194,7 +194,7 @@ export class PostgresEventStore implements EventStore {
     try {
       const { rows } = await client.query<{ stream_id: string; version: number }>({
         name: this.statementName('stream-versions'),
-        text: `SELECT s.stream_id, s.version FROM ${byKey('$1::text[]', this.streams, 'stream_id', 's')}`,
+        text: `SELECT s.stream_id, s.version FROM ${streamsByKey(this.streams, '$1::text[]')}`,
         values: [streamIds],
       });
       for (const row of rows) versions.set(row.stream_id, row.version);
@@ -250,7 +250,7 @@ export class PostgresEventStore implements EventStore {
     try {
       const { rows } = await client.query<EventRow>({
         name: this.statementName('read-events'),
-        text: `SELECT ${EVENT_COLUMNS} FROM ${byKey('$1::uuid[]', this.events, 'event_id', 'e')}`,
+        text: `SELECT ${EVENT_COLUMNS} FROM ${this.events} WHERE event_id = ANY($1::uuid[])`,
         values: [unique],
       });
       return rows.map(toRecordedEvent);
@@ -337,11 +337,11 @@ export class PostgresEventStore implements EventStore {
          ON CONFLICT (stream_id) DO UPDATE SET version = s.version
          RETURNING s.stream_id, s.version
        ), checked AS (
-         SELECT s.stream_id, s.version FROM ${byKey('$2::text[]', this.streams, 'stream_id', 's', 'FOR UPDATE')}
+         SELECT s.stream_id, s.version FROM ${streamsByKey(this.streams, '$2::text[]', 'FOR UPDATE')}
        )
        SELECT stream_id, version, NULL AS event_id FROM written
        UNION ALL SELECT stream_id, version, NULL FROM checked
-       UNION ALL SELECT e.stream_id, e.version, e.event_id::text FROM ${byKey('$3::uuid[]', this.events, 'event_id', 'e')}`,
+       UNION ALL SELECT stream_id, version, event_id::text FROM ${this.events} WHERE event_id = ANY($3::uuid[])`,
       values: [writing, checking, ids],
     });
     const versions = new Map<string, number>();
@@ -583,22 +583,23 @@ interface StoredPlace {
 }
 
 /**
+ * A FROM item `s` with the row of the streams table for each stream id of the array parameter `keys` (an id without a
+ * row gives none, an id given twice its row twice), each row `lock`ed in the order the array lists them: one index
+ * probe per id, whatever the table's size. `stream_id = ANY(keys)` was planned as a sequential scan of the whole
+ * table for a batch of ~900 accounts once it held ~200,000 streams, with or without statistics (30–90 ms a batch,
+ * growing with the accounts), for the first executions of each connection's prepared statement, until PostgreSQL
+ * settles on its generic plan (docs/benchmarks.md, session 35). The LIMIT keeps the subquery from being pulled up into
+ * a join the planner could turn into a scan again.
+ */
+function streamsByKey(streams: string, keys: string, lock = ''): string {
+  return `unnest(${keys}) AS k(key) CROSS JOIN LATERAL (SELECT * FROM ${streams} WHERE stream_id = k.key LIMIT 1 ${lock}) AS s`;
+}
+
+/**
  * The retry-after-crash case: if every id of the request is already stored in its stream, consecutively and
  * where this request would have put them, the first attempt committed — report a duplicate and write nothing,
  * whatever the stream's version is now. Any partial or misplaced match is a conflict: the caller reused an id.
  */
-/**
- * A FROM item with the row of `table` whose unique `column` equals each key of the array parameter `keys` (a key
- * without a row gives none; a key given twice, its row twice), aliased `alias`, each row `lock`ed as the array lists
- * them. One index probe per key, whatever the table's size: `column = ANY(keys)` let PostgreSQL 15 plan a sequential
- * scan of the streams table for a batch's accounts once it held ~200,000 (30–90 ms a batch), and its index scan over
- * an array of ~900 event ids took 21–44 ms against 3 ms key by key (docs/benchmarks.md, session 35). The LIMIT keeps
- * the subquery from being pulled up into a join the planner could again turn into a scan.
- */
-function byKey(keys: string, table: string, column: string, alias: string, lock = ''): string {
-  return `unnest(${keys}) AS k(key) CROSS JOIN LATERAL (SELECT * FROM ${table} WHERE ${column} = k.key LIMIT 1 ${lock}) AS ${alias}`;
-}
-
 function duplicateOf(req: AppendRequest, stored: Map<string, StoredPlace>): AppendResult | undefined {
   if (req.events.length === 0 || stored.size === 0) return undefined;
   const ids = req.events.map((event) => event.id.toLowerCase());
