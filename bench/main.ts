@@ -277,15 +277,16 @@ function table(r: Results): Row[] {
       met: million ? ((t.ledgerPeakRssMb ?? Infinity) <= 512 ? 'yes' : 'no') : '—',
     });
   }
-  for (const t of r.scaleCold) {
+  r.scaleCold.forEach((t, i) => {
+    const population = r.scale[i]?.accounts;
     rows.push({
-      figure: `ledger throughput over ${num(t.accounts)} existing accounts of a population (one usage each, restarted ledger: every account a cold load)`,
+      figure: `ledger throughput over ${num(t.accounts)} of the ${num(population)} accounts above (one usage each, restarted ledger: every account a cold load)`,
       value: `${num(t.endToEndPerSec)} events/s end to end (usage consumer ${num(t.eventsPerSec)}/s); ${cpuCost(t)}`,
       rawLimit: r.throughput ? `${num(r.throughput.accounts)} accounts, cached after their first usage: ${cpuCost(r.throughput)}` : '—',
       target: 'a flat curve',
       met: '—',
     });
-  }
+  });
   if (r.ingest) {
     const i = r.ingest;
     rows.push({
