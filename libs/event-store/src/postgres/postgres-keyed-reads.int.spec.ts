@@ -79,18 +79,15 @@ interface PlanNode {
 async function tableAccesses(statement: QueryConfig): Promise<string[]> {
   const { rows } = await pool.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ text: `EXPLAIN (FORMAT JSON) ${statement.text}`, values: statement.values });
   const accesses: string[] = [];
-  const visit = (node: PlanNode, parentCondition?: string) => {
-    const condition = node['Index Cond'] ?? parentCondition;
+  const visit = (node: PlanNode) => {
+    // A bitmap heap scan's condition is on its child, the bitmap index scan.
+    const bitmap = node['Node Type'] === 'Bitmap Heap Scan' ? node.Plans?.find((child) => child['Node Type'] === 'Bitmap Index Scan') : undefined;
+    const condition = node['Index Cond'] ?? bitmap?.['Index Cond'];
     // Reads only: an INSERT's conflict check (ModifyTable) probes the unique index row by row.
     if ((node['Relation Name'] === 'streams' || node['Relation Name'] === 'events') && node['Node Type'] !== 'ModifyTable') {
       accesses.push(`${node['Node Type']} on ${node['Relation Name']}${condition ? ` by ${shortened(condition)}` : ''}`);
     }
-    // A bitmap heap scan's condition is on its child, the bitmap index scan.
-    for (const child of node.Plans ?? []) visit(child, undefined);
-    if (node['Node Type'] === 'Bitmap Heap Scan') {
-      const index = node.Plans?.find((child) => child['Node Type'] === 'Bitmap Index Scan');
-      if (index) accesses[accesses.length - 1] += ` by ${shortened(index['Index Cond'] ?? '')}`;
-    }
+    for (const child of node.Plans ?? []) visit(child);
   };
   visit(rows[0]['QUERY PLAN'][0].Plan);
   return accesses;
