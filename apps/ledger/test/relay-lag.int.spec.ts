@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { PostgresEventStore, START } from '@tally/event-store';
 import { loadConfig } from '@tally/shared';
-import { createTestSchema, testDatabaseUrl } from '@tally/testing';
+import { createTestSchema, tableAccesses, testDatabaseUrl } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { migrateLedger } from '../src/database/data-source.provider';
 import { RELAY_LAG_COUNT_LIMIT, postgresRelayLag, relayLagSql } from '../src/relay/relay.metrics';
@@ -77,13 +77,9 @@ describe('relay lag (PostgreSQL event store)', () => {
     const [last] = (await pool.query(`select transaction_id::text as tx, global_position::text as pos from "${schema}".events order by transaction_id desc, global_position desc limit 1`)).rows;
     await checkpointAt(`${last.tx.padStart(20, '0')}-${last.pos.padStart(20, '0')}`);
 
-    const { rows } = await pool.query(`explain (format json) ${relayLagSql(schema)}`, ['ledger-events']);
-    const scans: string[] = [];
-    const walk = (node: { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: unknown[] }) => {
-      if (node['Relation Name'] === 'events') scans.push(`${node['Node Type']}${node['Index Name'] ? ` using ${node['Index Name']}` : ''}`);
-      for (const child of (node.Plans ?? []) as (typeof node)[]) walk(child);
-    };
-    walk(rows[0]['QUERY PLAN'][0].Plan);
+    const scans = (await tableAccesses(pool, relayLagSql(schema), ['ledger-events']))
+      .filter(({ relation }) => relation === 'events')
+      .map(({ node, index }) => `${node}${index ? ` using ${index}` : ''}`);
     expect(scans).toEqual(['Index Scan using events_transaction_position_idx']);
     expect(await postgresRelayLag(pool, schema, 'ledger-events').lag()).toEqual({ events: 0, seconds: 0 });
     expect(RELAY_LAG_COUNT_LIMIT).toBe(100_000);

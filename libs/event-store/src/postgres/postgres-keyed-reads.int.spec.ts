@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Pool, type PoolClient, type QueryConfig } from 'pg';
+import { tableAccesses } from '@tally/testing';
 import { PostgresEventStore } from './postgres-event-store.adapter';
 import { ensureSchema } from './postgres-schema.migration';
 
@@ -68,31 +69,6 @@ async function sendBatch(store: PostgresEventStore): Promise<QueryConfig[]> {
   return [...sent];
 }
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Cond'?: string;
-  Plans?: PlanNode[];
-}
-
-/** Each access to the streams or events table in a statement's plan: how it reads the table, and by what condition. */
-async function tableAccesses(statement: QueryConfig): Promise<string[]> {
-  const { rows } = await pool.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ text: `EXPLAIN (FORMAT JSON) ${statement.text}`, values: statement.values });
-  const accesses: string[] = [];
-  const visit = (node: PlanNode) => {
-    // A bitmap heap scan's condition is on its child, the bitmap index scan.
-    const bitmap = node['Node Type'] === 'Bitmap Heap Scan' ? node.Plans?.find((child) => child['Node Type'] === 'Bitmap Index Scan') : undefined;
-    const condition = node['Index Cond'] ?? bitmap?.['Index Cond'];
-    // Reads only: an INSERT's conflict check (ModifyTable) probes the unique index row by row.
-    if ((node['Relation Name'] === 'streams' || node['Relation Name'] === 'events') && node['Node Type'] !== 'ModifyTable') {
-      accesses.push(`${node['Node Type']} on ${node['Relation Name']}${condition ? ` by ${shortened(condition)}` : ''}`);
-    }
-    for (const child of node.Plans ?? []) visit(child);
-  };
-  visit(rows[0]['QUERY PLAN'][0].Plan);
-  return accesses;
-}
-
 /** A condition with its array constant elided: `(event_id = ANY ('{…}'::uuid[]))`. */
 const shortened = (condition: string) => condition.replace(/'\{[^}]*\}'/g, "'{…}'");
 
@@ -106,7 +82,12 @@ async function expectKeyedReadsThroughIndexes(): Promise<void> {
     );
     const accesses: { statement: string; access: string }[] = [];
     for (const statement of keyed) {
-      for (const access of await tableAccesses(statement)) accesses.push({ statement: String(statement.name).split(':')[0], access });
+      for (const { node, relation, condition } of await tableAccesses(pool, statement.text, statement.values)) {
+        // Reads only: an INSERT's conflict check (ModifyTable) probes the unique index row by row.
+        if ((relation === 'streams' || relation === 'events') && node !== 'ModifyTable') {
+          accesses.push({ statement: String(statement.name).split(':')[0], access: `${node} on ${relation}${condition ? ` by ${shortened(condition)}` : ''}` });
+        }
+      }
     }
     expect(accesses.length).toBeGreaterThanOrEqual(3);
     // Through an index by the keys (one probe per key, or one index scan over the array of them), never the table.

@@ -55,3 +55,4 @@ export * from './openapi-fuzz.fixtures';
 export * from './openapi-fuzz.harness';
 export * from './ledger-test-env.fixtures';
 export * from './module-loads.harness';
+export * from './query-plan.harness';
