@@ -53,6 +53,11 @@ export interface IngestResult extends HttpFigure {
   batchSize: number;
   eventsPerSec: number;
   seconds: number;
+  /**
+   * CPU per accepted event over the load, in µs: usage-ingest's process (validate, fingerprint, dedupe, produce) and
+   * every PostgreSQL backend (its dedupe lookup and insert). Steadier than the rate, which two cores' neighbours move.
+   */
+  cpuPerEvent: { ingestMicros?: number; postgresMicros?: number };
   raw: RawHttp;
 }
 
@@ -106,13 +111,16 @@ export async function measureIngest(ctx: BenchRun, accounts: string[]): Promise<
   const batchSize = 100;
   const seconds = knobs.seconds;
   log(`HTTP ingest: POST /v1/usage-events, ${batchSize} events per request, 10 connections, ${seconds} s`);
+  const cpuBefore = { ingest: cpuSeconds(ingest.child.pid), postgres: cpuSecondsOfProcesses('postgres') };
   const { result, accepted } = await postUsageBatches(ctx, started, accounts, 'http', batchSize, seconds);
+  const perEvent = (before?: number, after?: number) => (before === undefined || after === undefined || accepted === 0 ? undefined : ((after - before) * 1e6) / accepted);
+  const cpuPerEvent = { ingestMicros: perEvent(cpuBefore.ingest, cpuSeconds(ingest.child.pid)), postgresMicros: perEvent(cpuBefore.postgres, cpuSecondsOfProcesses('postgres')) };
   const f = figure(result);
   const eventsPerSec = accepted / result.duration;
-  log(`  → ${f.requestsPerSec.toFixed(0)} req/s = ${eventsPerSec.toFixed(0)} events/s accepted; p50 ${f.p50} ms, p99 ${f.p99} ms, errors ${f.errors}`);
+  log(`  → ${f.requestsPerSec.toFixed(0)} req/s = ${eventsPerSec.toFixed(0)} events/s accepted; p50 ${f.p50} ms, p99 ${f.p99} ms, errors ${f.errors}; CPU per event: usage-ingest ${micros(cpuPerEvent.ingestMicros)} µs, PostgreSQL ${micros(cpuPerEvent.postgresMicros)} µs`);
   const raw = await rawHttpLimits(ingest, Math.max(2, knobs.seconds / 2));
   await ingest.kill();
-  return { ...f, batchSize, eventsPerSec, seconds, raw };
+  return { ...f, batchSize, eventsPerSec, seconds, cpuPerEvent, raw };
 }
 
 export interface AuthorizationResult {

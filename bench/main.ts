@@ -291,7 +291,7 @@ function table(r: Results): Row[] {
     const i = r.ingest;
     rows.push({
       figure: `HTTP ingest, batches of ${i.batchSize}`,
-      value: `${num(i.requestsPerSec)} req/s = ${num(i.eventsPerSec)} events/s; p50 ${ms(i.p50)} p99 ${ms(i.p99)}; errors ${i.errors}`,
+      value: `${num(i.requestsPerSec)} req/s = ${num(i.eventsPerSec)} events/s; p50 ${ms(i.p50)} p99 ${ms(i.p99)}; errors ${i.errors}; CPU per event: usage-ingest ${num(i.cpuPerEvent.ingestMicros)} µs, PostgreSQL ${num(i.cpuPerEvent.postgresMicros)} µs`,
       rawLimit: `Kafka ${num(raw.kafkaRecordsPerSec)} rec/s; 401 floor ${num(i.raw.floor.requestsPerSec)} req/s; /health ${num(i.raw.health.requestsPerSec)} req/s`,
       target: '—',
       met: '—',

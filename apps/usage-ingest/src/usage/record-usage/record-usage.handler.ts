@@ -34,7 +34,7 @@ export class RecordUsageHandler {
    * naming every such event's index, before anything is produced.
    */
   async execute(body: unknown, actor?: string, namespaces?: readonly string[]): Promise<RecordUsageResult> {
-    const { events, repeatedIds, accountIds } = this.validate(body);
+    const { events, repeatedIds, accountIds, fingerprints } = this.validate(body);
     const outside = outsideNamespaces(namespaces, accountIds);
     if (outside.length > 0) {
       throw outsideNamespaceError({ indexes: outside, accountIds: [...new Set(outside.map((index) => accountIds[index]))] }, 'Usage events name an account');
@@ -55,7 +55,7 @@ export class RecordUsageHandler {
           reason: (error as Error).message,
         });
       }
-      await this.remember(fresh);
+      await this.remember(fresh, fingerprints);
     }
     // Every event sent is either accepted or a duplicate: of an earlier request, or of an event earlier in this batch.
     const duplicateIds = [...events.filter((e) => known.has(key(e))).map((e) => e.id), ...repeatedIds];
@@ -85,7 +85,7 @@ export class RecordUsageHandler {
    * The batch's distinct events, and the ids repeated in it with the same meaning (a repeat with another meaning
    * is refused, naming its `id` field).
    */
-  private validate(body: unknown): { events: UsageEventRequest[]; repeatedIds: string[]; accountIds: string[] } {
+  private validate(body: unknown): { events: UsageEventRequest[]; repeatedIds: string[]; accountIds: string[]; fingerprints: Map<string, string> } {
     const isBatch = typeof body === 'object' && body !== null && 'events' in body;
     const items: unknown[] = isBatch ? (body as { events: unknown }).events as unknown[] : [body];
     if (isBatch) {
@@ -128,7 +128,7 @@ export class RecordUsageHandler {
       }
     });
     if (issues.length > 0) throw new ContractViolation('INVALID_PAYLOAD', issues);
-    return { events, repeatedIds, accountIds };
+    return { events, repeatedIds, accountIds, fingerprints: seen };
   }
 
   private async acceptedEarlier(events: UsageEventRequest[]): Promise<Map<string, string>> {
@@ -140,11 +140,11 @@ export class RecordUsageHandler {
     return new Map(rows.map((r) => [`${r.account_id}\u0000${r.usage_id}`, r.fingerprint]));
   }
 
-  private async remember(events: UsageEventRequest[]): Promise<void> {
+  private async remember(events: UsageEventRequest[], fingerprints: ReadonlyMap<string, string>): Promise<void> {
     await this.db.query(
       `insert into "${this.config.DATABASE_SCHEMA}".accepted_usage (account_id, usage_id, fingerprint)
        select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing`,
-      [events.map((e) => e.accountId), events.map((e) => e.id), events.map(usageFingerprint)],
+      [events.map((e) => e.accountId), events.map((e) => e.id), events.map((e) => fingerprints.get(key(e)) ?? usageFingerprint(e))],
     );
   }
 }

@@ -65,4 +65,32 @@ describe('usage fingerprint', () => {
     expect(matchesFingerprint(legacy, event({ ...chat, outputTokens: 301 }))).toBe(false);
     expect(matchesFingerprint(usageFingerprint(event(chat)), event(reversed(chat)))).toBe(true);
   });
+
+  it('writes, for any validated event, exactly the form fingerprints were first stored in (the first writer kept here as the reference)', () => {
+    // The canonical writer as it was when "v2:" fingerprints were first stored: entries filtered, sorted, mapped, joined.
+    const reference = (value: unknown): string => {
+      if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+      if (typeof value === 'object' && value !== null) {
+        const entries = Object.entries(value)
+          .filter(([, v]) => v !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+      }
+      return JSON.stringify(value);
+    };
+    const referenceUsage = (e: UsageEventRequest): string => {
+      const { occurredAt, metadata, ...rest } = e;
+      const hasMetadata = metadata !== undefined && Object.keys(metadata).length > 0;
+      return reference({ ...rest, occurredAt: new Date(occurredAt).toISOString(), ...(hasMetadata ? { metadata } : {}) });
+    };
+    const council = { id: 'c-1', accountId: 'acct-1', occurredAt: chat.occurredAt, feature: 'council' };
+    const events = [
+      chat,
+      { ...chat, metadata: { 'z"quote': 'é\u00e9\n', Ä: 'upper', a: '', 'key with spaces': '☃', _: 'x' } },
+      { ...council, responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 2 }, { outputTokens: 4, inputTokens: 3, model: 'claude-sonnet-4' }] },
+      { ...chat, holdId: 'h-1', metadata: {} },
+      { id: 'i-1', accountId: 'acct-2', occurredAt: '2026-11-21T11:00:00.123456+01:00', feature: 'image', model: 'gpt-image-1', images: 2, resolution: '1024x1024' },
+    ];
+    for (const plain of events) expect(canonicalUsage(event(plain))).toBe(referenceUsage(event(plain)));
+  });
 });
