@@ -3,7 +3,7 @@
  * batches of 100, at max rate) → usage.events.v1 → the ledger (decide, append with offsets) → relay →
  * ledger.events.v1 → the projection → the balance read model. Everything shares the two cores, as in production.
  */
-import { knobs, log, performance } from './bench.harness';
+import { cpuSeconds, cpuSecondsOfProcesses, knobs, log, performance } from './bench.harness';
 import type { BenchRun } from './bench.harness';
 import { postUsageBatches, startIngest } from './http.bench';
 import { waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
@@ -18,6 +18,18 @@ export interface HttpPathResult {
   drainSeconds: number;
   httpP99: number;
   errors: number;
+  /**
+   * Each process's CPU from the first request until the balances caught up, in µs per accepted usage (undefined where
+   * it was not read): where an HTTP-reported usage's cost goes, next to the Kafka-direct row's "CPU … a usage".
+   * `bench` is this process (the load generator, autocannon, and the wait for the balances).
+   */
+  cpuMicros: { ingest?: number; ledger?: number; projector?: number; postgres?: number; kafka?: number; bench: number };
+}
+
+/** The sum of `cpuMicros`, when every process was read. */
+export function httpPathCpuTotal(cpu: HttpPathResult['cpuMicros']): number | undefined {
+  const parts = [cpu.ingest, cpu.ledger, cpu.projector, cpu.postgres, cpu.kafka, cpu.bench];
+  return parts.some((part) => part === undefined) ? undefined : (parts as number[]).reduce((sum, part) => sum + part, 0);
 }
 
 export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promise<HttpPathResult> {
@@ -25,12 +37,25 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
   const started = await startIngest(ctx, stage.env.USAGE_EVENTS_TOPIC);
   const seconds = knobs.seconds;
   log(`HTTP path: POST /v1/usage-events (100 per request, 10 connections, ${seconds} s) into the ledger's topic, until the balances reflect every event`);
+  const processes = () => ({
+    ledger: cpuSeconds(stage.ledger.child.pid), projector: cpuSeconds(stage.projector.child.pid),
+    postgres: cpuSecondsOfProcesses('postgres'), kafka: cpuSecondsOfProcesses('java'),
+  });
+  const before = { ...processes(), ingest: cpuSeconds(started.ingest.child.pid), bench: process.cpuUsage() };
   const t0 = performance.now();
   const { result, accepted } = await postUsageBatches(ctx, started, stage.accounts, 'path', 100, seconds);
   const loadEnded = performance.now();
+  const ingestAfter = cpuSeconds(started.ingest.child.pid);
   await started.ingest.kill();
   const drainSeconds = await waitForLedgerIdle(ctx, stage);
   const totalSeconds = (performance.now() - t0) / 1000;
+  const after = processes();
+  const perUsage = (from?: number, to?: number) => (from === undefined || to === undefined || accepted === 0 ? undefined : ((to - from) * 1e6) / accepted);
+  const benchCpu = process.cpuUsage(before.bench);
+  const cpuMicros = {
+    ingest: perUsage(before.ingest, ingestAfter), ledger: perUsage(before.ledger, after.ledger), projector: perUsage(before.projector, after.projector),
+    postgres: perUsage(before.postgres, after.postgres), kafka: perUsage(before.kafka, after.kafka), bench: (benchCpu.user + benchCpu.system) / Math.max(accepted, 1),
+  };
   const outcome: HttpPathResult = {
     events: accepted,
     acceptedPerSec: accepted / ((loadEnded - t0) / 1000),
@@ -38,7 +63,13 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
     drainSeconds,
     httpP99: result.latency.p99,
     errors: result.non2xx + result.errors + result.timeouts,
+    cpuMicros,
   };
+  const µs = (value?: number) => (value === undefined ? '?' : value.toFixed(0));
   log(`  → ${accepted} events: accepted at ${outcome.acceptedPerSec.toFixed(0)}/s, in the balances at ${outcome.eventsPerSec.toFixed(0)}/s end to end (drained ${drainSeconds.toFixed(1)} s after the load)`);
+  log(
+    `    CPU per usage until then: ${µs(httpPathCpuTotal(cpuMicros))} µs: usage-ingest ${µs(cpuMicros.ingest)}, ledger ${µs(cpuMicros.ledger)}, projector ${µs(cpuMicros.projector)}, ` +
+      `PostgreSQL ${µs(cpuMicros.postgres)}, Kafka ${µs(cpuMicros.kafka)}, the bench's load generator ${µs(cpuMicros.bench)}`,
+  );
   return outcome;
 }

@@ -42,7 +42,7 @@ import { measureRecordEncoding, type EncodingResult } from './kafka-encoding.ben
 import { measureProjection, type ProjectionResult } from './projection.bench';
 import { measureSingleAppends, type AppendFigure } from './peer-store.bench';
 import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabled } from './bench.harness';
-import { measureHttpPath, type HttpPathResult } from './http-path.bench';
+import { httpPathCpuTotal, measureHttpPath, type HttpPathResult } from './http-path.bench';
 import { loopText, measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
 import { accountId, measureThroughput, setUpLedger, waitForLedgerIdle, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
 import { kafkaProducerPerformance, postgresCommitLatency, postgresInsertRate, type RawLimits } from './raw-limits.bench';
@@ -245,6 +245,17 @@ function table(r: Results): Row[] {
       rawLimit: r.throughput ? `ledger Kafka-direct ${num(r.throughput.endToEndPerSec)}/s end to end` : '—',
       target: '≥ 12,000/s',
       met: h.eventsPerSec >= 12_000 && h.errors === 0 ? 'yes' : 'no',
+    });
+    const c = h.cpuMicros;
+    const total = httpPathCpuTotal(c);
+    rows.push({
+      figure: "  of which the machine's CPU per usage, by process",
+      value:
+        `${num(total)} µs a usage: usage-ingest ${num(c.ingest)}, ledger ${num(c.ledger)}, projector ${num(c.projector)}, PostgreSQL ${num(c.postgres)}, ` +
+        `Kafka ${num(c.kafka)}, the bench ${num(c.bench)}`,
+      rawLimit: total === undefined ? '—' : `2 cores carry at most ${num(2e6 / total)} usages/s at this cost`,
+      target: '—',
+      met: '—',
     });
   }
   if (r.accountLoad) {
