@@ -65,11 +65,11 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
     errors: result.non2xx + result.errors + result.timeouts,
     cpuMicros,
   };
-  const µs = (value?: number) => (value === undefined ? '?' : value.toFixed(0));
+  const micros = (value?: number) => (value === undefined ? '?' : value.toFixed(0));
   log(`  → ${accepted} events: accepted at ${outcome.acceptedPerSec.toFixed(0)}/s, in the balances at ${outcome.eventsPerSec.toFixed(0)}/s end to end (drained ${drainSeconds.toFixed(1)} s after the load)`);
   log(
-    `    CPU per usage until then: ${µs(httpPathCpuTotal(cpuMicros))} µs: usage-ingest ${µs(cpuMicros.ingest)}, ledger ${µs(cpuMicros.ledger)}, projector ${µs(cpuMicros.projector)}, ` +
-      `PostgreSQL ${µs(cpuMicros.postgres)}, Kafka ${µs(cpuMicros.kafka)}, the bench's load generator ${µs(cpuMicros.bench)}`,
+    `    CPU per usage until then: ${micros(httpPathCpuTotal(cpuMicros))} µs: usage-ingest ${micros(cpuMicros.ingest)}, ledger ${micros(cpuMicros.ledger)}, projector ${micros(cpuMicros.projector)}, ` +
+      `PostgreSQL ${micros(cpuMicros.postgres)}, Kafka ${micros(cpuMicros.kafka)}, the bench's load generator ${micros(cpuMicros.bench)}`,
   );
   return outcome;
 }

@@ -83,7 +83,7 @@ export class RecordUsageHandler {
 
   /**
    * The batch's distinct events, and the ids repeated in it with the same meaning (a repeat with another meaning
-   * is refused, naming its `id` field).
+   * is refused, naming its `id` field); `fingerprints`: each distinct event's, by `key`, which `remember` stores.
    */
   private validate(body: unknown): { events: UsageEventRequest[]; repeatedIds: string[]; accountIds: string[]; fingerprints: Map<string, string> } {
     const isBatch = typeof body === 'object' && body !== null && 'events' in body;
