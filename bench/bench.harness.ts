@@ -102,6 +102,11 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** The CPU between two readings of `cpuSeconds` (or `cpuSecondsOfProcesses`), in µs for each of `count` things done; undefined if either was not read. */
+export function cpuMicrosEach(count: number, before: number | undefined, after: number | undefined): number | undefined {
+  return before === undefined || after === undefined || count === 0 ? undefined : ((after - before) * 1e6) / count;
+}
+
 /**
  * CPU seconds used so far by every process of the machine whose name (stat's comm) is `name`: `postgres` (every
  * backend of the shared cluster, whichever database it serves) or `java` (the Kafka broker). Undefined off Linux.

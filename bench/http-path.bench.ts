@@ -3,9 +3,9 @@
  * batches of 100, at max rate) → usage.events.v1 → the ledger (decide, append with offsets) → relay →
  * ledger.events.v1 → the projection → the balance read model. Everything shares the two cores, as in production.
  */
-import { cpuSeconds, cpuSecondsOfProcesses, knobs, log, performance } from './bench.harness';
+import { cpuMicrosEach, cpuSeconds, cpuSecondsOfProcesses, knobs, log, performance } from './bench.harness';
 import type { BenchRun } from './bench.harness';
-import { postUsageBatches, startIngest } from './http.bench';
+import { micros, postUsageBatches, startIngest } from './http.bench';
 import { waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
 
 export interface HttpPathResult {
@@ -50,7 +50,7 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
   const drainSeconds = await waitForLedgerIdle(ctx, stage);
   const totalSeconds = (performance.now() - t0) / 1000;
   const after = processes();
-  const perUsage = (from?: number, to?: number) => (from === undefined || to === undefined || accepted === 0 ? undefined : ((to - from) * 1e6) / accepted);
+  const perUsage = (from: number | undefined, to: number | undefined) => cpuMicrosEach(accepted, from, to);
   const benchCpu = process.cpuUsage(before.bench);
   const cpuMicros = {
     ingest: perUsage(before.ingest, ingestAfter), ledger: perUsage(before.ledger, after.ledger), projector: perUsage(before.projector, after.projector),
@@ -65,7 +65,6 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
     errors: result.non2xx + result.errors + result.timeouts,
     cpuMicros,
   };
-  const micros = (value?: number) => (value === undefined ? '?' : value.toFixed(0));
   log(`  → ${accepted} events: accepted at ${outcome.acceptedPerSec.toFixed(0)}/s, in the balances at ${outcome.eventsPerSec.toFixed(0)}/s end to end (drained ${drainSeconds.toFixed(1)} s after the load)`);
   log(
     `    CPU per usage until then: ${micros(httpPathCpuTotal(cpuMicros))} µs: usage-ingest ${micros(cpuMicros.ingest)}, ledger ${micros(cpuMicros.ledger)}, projector ${micros(cpuMicros.projector)}, ` +

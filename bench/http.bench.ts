@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { hashApiKey } from '@tally/shared';
 import { sumOf } from '@tally/metrics';
 import type { ServiceProcess } from '@tally/testing';
-import { API_KEY, authHeaders, autocannon, cpuSeconds, cpuSecondsOfProcesses, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
+import { API_KEY, authHeaders, autocannon, cpuMicrosEach, cpuSeconds, cpuSecondsOfProcesses, knobs, log, usageRequestItem, type AutocannonResult, type BenchRun } from './bench.harness';
 import type { LedgerStage } from './ledger-throughput.bench';
 import { pacedLoad } from './paced-load.harness';
 import { gcPauses, gcText, gcTotals, scrapeMetrics, type GcPauses } from './balance-latency.bench';
@@ -113,8 +113,10 @@ export async function measureIngest(ctx: BenchRun, accounts: string[]): Promise<
   log(`HTTP ingest: POST /v1/usage-events, ${batchSize} events per request, 10 connections, ${seconds} s`);
   const cpuBefore = { ingest: cpuSeconds(ingest.child.pid), postgres: cpuSecondsOfProcesses('postgres') };
   const { result, accepted } = await postUsageBatches(ctx, started, accounts, 'http', batchSize, seconds);
-  const perEvent = (before?: number, after?: number) => (before === undefined || after === undefined || accepted === 0 ? undefined : ((after - before) * 1e6) / accepted);
-  const cpuPerEvent = { ingestMicros: perEvent(cpuBefore.ingest, cpuSeconds(ingest.child.pid)), postgresMicros: perEvent(cpuBefore.postgres, cpuSecondsOfProcesses('postgres')) };
+  const cpuPerEvent = {
+    ingestMicros: cpuMicrosEach(accepted, cpuBefore.ingest, cpuSeconds(ingest.child.pid)),
+    postgresMicros: cpuMicrosEach(accepted, cpuBefore.postgres, cpuSecondsOfProcesses('postgres')),
+  };
   const f = figure(result);
   const eventsPerSec = accepted / result.duration;
   log(`  → ${f.requestsPerSec.toFixed(0)} req/s = ${eventsPerSec.toFixed(0)} events/s accepted; p50 ${f.p50} ms, p99 ${f.p99} ms, errors ${f.errors}; CPU per event: usage-ingest ${micros(cpuPerEvent.ingestMicros)} µs, PostgreSQL ${micros(cpuPerEvent.postgresMicros)} µs`);
@@ -167,10 +169,9 @@ export async function measureAuthorizations(stage: LedgerStage): Promise<Authori
   const gcBefore = gcTotals(await scrapeMetrics(stage.ledger.base));
   const cpuBefore = { ledger: cpuSeconds(stage.ledger.child.pid), postgres: cpuSecondsOfProcesses('postgres') };
   const result = await pacedLoad({ base: stage.ledger.base, rate: targetRate, seconds, connections, requests });
-  const perRequest = (before?: number, after?: number) => (before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / result.sent);
   const cpuPerRequest = {
-    ledgerMicros: perRequest(cpuBefore.ledger, cpuSeconds(stage.ledger.child.pid)),
-    postgresMicros: perRequest(cpuBefore.postgres, cpuSecondsOfProcesses('postgres')),
+    ledgerMicros: cpuMicrosEach(result.sent, cpuBefore.ledger, cpuSeconds(stage.ledger.child.pid)),
+    postgresMicros: cpuMicrosEach(result.sent, cpuBefore.postgres, cpuSecondsOfProcesses('postgres')),
   };
   const afterLoad = await scrapeMetrics(stage.ledger.base);
   const gc = gcPauses(gcBefore, gcTotals(afterLoad));
@@ -221,4 +222,5 @@ async function bareServerAtRate(rate: number, seconds: number, connections: numb
 const ms = (value: number) => value.toFixed(1);
 /** "p99 21 ms, max 48 ms" (delays under prom-client's 20 ms sampling read as about 20), or "?". */
 export const loopText = (delay: { p99: number; max: number } | undefined): string => (delay ? `p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms` : '?');
-const micros = (value: number | undefined) => (value === undefined ? '?' : value.toFixed(0));
+/** µs as a whole number, or '?' where it was not measured. */
+export const micros = (value: number | undefined) => (value === undefined ? '?' : value.toFixed(0));

@@ -253,7 +253,7 @@ function table(r: Results): Row[] {
       value:
         `${num(total)} µs a usage: usage-ingest ${num(c.ingest)}, ledger ${num(c.ledger)}, projector ${num(c.projector)}, PostgreSQL ${num(c.postgres)}, ` +
         `Kafka ${num(c.kafka)}, the bench ${num(c.bench)}`,
-      rawLimit: total === undefined ? '—' : `2 cores carry at most ${num(2e6 / total)} usages/s at this cost`,
+      rawLimit: total === undefined ? '—' : `${num(cpus().length)} cores carry at most ${num((cpus().length * 1e6) / total)} usages/s at this cost`,
       target: '—',
       met: '—',
     });
