@@ -1,6 +1,6 @@
 import { createEventStore, type EventStore } from '@tally/event-store';
 import { createKafkaClient } from '@tally/kafka';
-import { PG_SESSION_OPTIONS, loadConfig } from '@tally/shared';
+import { loadConfig, serviceSession } from '@tally/shared';
 import { logLevel, type Kafka } from 'kafkajs';
 import { Pool } from 'pg';
 import { CliConfig } from './config/cli.config';
@@ -23,7 +23,7 @@ export class CliContext {
   }
 
   get pool(): Pool {
-    return (this.cachedPool ??= new Pool({ connectionString: this.config.DATABASE_URL, max: 4, application_name: 'tally-cli', options: PG_SESSION_OPTIONS }));
+    return (this.cachedPool ??= new Pool({ connectionString: this.config.DATABASE_URL, max: 4, ...serviceSession('cli') }));
   }
 
   get kafka(): Kafka {

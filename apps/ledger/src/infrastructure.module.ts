@@ -43,7 +43,8 @@ export class InfrastructureModule implements OnApplicationShutdown {
           provide: PG_POOL,
           inject: [MIGRATED],
           // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
-          useFactory: () => createServicePool(config.DATABASE_URL, 20, logger, 'ledger'),
+          // Named by its workers (tally-ledger:commands,relay), so each process's sessions are told apart in pg_stat_activity.
+          useFactory: () => createServicePool(config.DATABASE_URL, 20, logger, `ledger:${config.WORKERS}`),
         },
         { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, ...config.kafkaConnection(), logger }) },
         {

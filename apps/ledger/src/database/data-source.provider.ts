@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
-import { PG_SESSION_OPTIONS } from '@tally/shared';
+import { serviceSession } from '@tally/shared';
 import { createEventStoreMigration } from '@tally/event-store';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { LedgerConfig } from '../config/ledger.config';
@@ -15,7 +15,7 @@ import { AccountSnapshots1764600000000 } from './migrations/1764600000000-accoun
 export function createLedgerDataSource(config: LedgerConfig, readModelMigrations: (new () => MigrationInterface)[] = []): DataSource {
   return new DataSource({
     type: 'postgres',
-    extra: { options: PG_SESSION_OPTIONS },
+    extra: serviceSession('ledger-migrations'),
     url: config.DATABASE_URL,
     schema: config.DATABASE_SCHEMA,
     migrations: [
@@ -36,7 +36,7 @@ export function createLedgerDataSource(config: LedgerConfig, readModelMigrations
  * turns: a session advisory lock keyed by the schema is held while one of them migrates.
  */
 export async function migrateLedger(config: LedgerConfig, readModelMigrations: (new () => MigrationInterface)[] = []): Promise<void> {
-  const lock = new Client({ connectionString: config.DATABASE_URL });
+  const lock = new Client({ connectionString: config.DATABASE_URL, ...serviceSession('ledger-migrations') });
   await lock.connect();
   const key = [config.DATABASE_SCHEMA];
   try {

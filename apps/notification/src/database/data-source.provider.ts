@@ -1,5 +1,5 @@
 import type { DataSourceOptions } from 'typeorm';
-import { PG_SESSION_OPTIONS } from '@tally/shared';
+import { serviceSession } from '@tally/shared';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { NotificationConfig } from '../config/notification.config';
 import { AccountCycleEntity } from './account-cycle.entity';
@@ -28,6 +28,6 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
     migrationsRun: true,
     migrationsTransactionMode: 'each',
     synchronize: false,
-    extra: { max: 5, options: PG_SESSION_OPTIONS },
+    extra: { max: 5, ...serviceSession('notification') },
   };
 }

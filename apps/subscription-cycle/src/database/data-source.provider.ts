@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import type { DataSourceOptions } from 'typeorm';
-import { PG_SESSION_OPTIONS } from '@tally/shared';
+import { serviceSession } from '@tally/shared';
 import type { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { CreateSubscriptionTables1764100000000 } from './migrations/1764100000000-create-subscription-tables';
 import { AddOutboxTrace1764900000000 } from './migrations/1764900000000-add-outbox-trace';
@@ -21,13 +21,13 @@ export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOp
     migrationsRun: true,
     migrationsTransactionMode: 'all',
     synchronize: false,
-    extra: { max: 10, options: PG_SESSION_OPTIONS },
+    extra: { max: 10, ...serviceSession('subscription-cycle') },
   };
 }
 
 /** The migrations table lives in the schema, so the schema has to exist before TypeORM starts. */
 export async function ensureSchema(config: SubscriptionCycleConfig): Promise<void> {
-  const client = new Client({ connectionString: config.DATABASE_URL });
+  const client = new Client({ connectionString: config.DATABASE_URL, ...serviceSession('subscription-cycle') });
   await client.connect();
   try {
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${config.DATABASE_SCHEMA}"`);

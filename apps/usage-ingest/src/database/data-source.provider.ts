@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { PG_SESSION_OPTIONS } from '@tally/shared';
+import { serviceSession } from '@tally/shared';
 import type { UsageIngestConfig } from '../config/usage-ingest.config';
 import { AcceptedUsage1763700000000 } from './migrations/1763700000000-accepted-usage';
 
@@ -12,6 +12,6 @@ export function createUsageIngestDataSource(config: UsageIngestConfig): DataSour
     migrations: [AcceptedUsage1763700000000],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,
-    extra: { max: 10, options: PG_SESSION_OPTIONS },
+    extra: { max: 10, ...serviceSession('usage-ingest') },
   });
 }

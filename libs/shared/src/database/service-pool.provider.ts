@@ -10,7 +10,16 @@ import { surviveConnectionLoss, type ConnectionLossLog } from './pg-connection-l
  */
 export const PG_SESSION_OPTIONS = '-c jit=off';
 
+/**
+ * The session parameters of every connection a service opens (pg's Pool and Client options, TypeORM's `extra`): the
+ * settings above, and `application_name` tally-<name>, so that `pg_stat_activity` says whose a session is: which
+ * service holds the oldest open transaction (the relay's gap-safe tail waits for it), a lock, or a connection slot.
+ */
+export function serviceSession(name: string): { options: string; application_name: string } {
+  return { options: PG_SESSION_OPTIONS, application_name: `tally-${name}` };
+}
+
 /** A service's pg Pool: session settings applied, and surviving PostgreSQL restarts (surviveConnectionLoss). */
 export function createServicePool(connectionString: string, max: number, log: ConnectionLossLog, name: string): Pool {
-  return surviveConnectionLoss(new Pool({ connectionString, max, options: PG_SESSION_OPTIONS, application_name: `tally-${name}` }), log, name);
+  return surviveConnectionLoss(new Pool({ connectionString, max, ...serviceSession(name) }), log, name);
 }
