@@ -165,7 +165,7 @@ export class BenchRun {
   readonly brokers = testKafkaBrokers();
   readonly databaseUrl = testDatabaseUrl();
   readonly kafka = new Kafka({ clientId: `bench-${this.id}`, brokers: this.brokers, logLevel: logLevel.NOTHING });
-  readonly pool = new Pool({ connectionString: this.databaseUrl, max: 6 });
+  readonly pool = new Pool({ connectionString: this.databaseUrl, max: 6, application_name: 'tally-bench' });
   private readonly cleanups: { name: string; fn: Cleanup }[] = [];
   private readonly topics: string[] = [];
   private readonly groups: string[] = [];

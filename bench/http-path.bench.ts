@@ -6,6 +6,7 @@
 import { cpuMicrosEach, cpuSeconds, cpuSecondsOfProcesses, knobs, log, performance } from './bench.harness';
 import type { BenchRun } from './bench.harness';
 import { micros, postUsageBatches, startIngest } from './http.bench';
+import { clientMicros, clientsText, cpuByClient, readBackendCpu } from './postgres-clients.harness';
 import { waitForLedgerIdle, type LedgerStage } from './ledger-throughput.bench';
 
 export interface HttpPathResult {
@@ -24,6 +25,8 @@ export interface HttpPathResult {
    * `bench` is this process (the load generator, autocannon, and the wait for the balances).
    */
   cpuMicros: { ingest?: number; ledger?: number; projector?: number; postgres?: number; kafka?: number; bench: number };
+  /** PostgreSQL's CPU by the client whose session it served (`application_name`), µs per accepted usage; `other` what no session took. */
+  postgresByClient: Record<string, number>;
 }
 
 /** The sum of `cpuMicros`, when every process was read. */
@@ -41,15 +44,18 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
     ledger: cpuSeconds(stage.ledger.child.pid), projector: cpuSeconds(stage.projector.child.pid),
     postgres: cpuSecondsOfProcesses('postgres'), kafka: cpuSecondsOfProcesses('java'),
   });
+  const backends = [await readBackendCpu(ctx.pool)];
   const before = { ...processes(), ingest: cpuSeconds(started.ingest.child.pid), bench: process.cpuUsage() };
   const t0 = performance.now();
   const { result, accepted } = await postUsageBatches(ctx, started, stage.accounts, 'path', 100, seconds);
   const loadEnded = performance.now();
   const ingestAfter = cpuSeconds(started.ingest.child.pid);
+  backends.push(await readBackendCpu(ctx.pool)); // usage-ingest's backends end with it
   await started.ingest.kill();
   const drainSeconds = await waitForLedgerIdle(ctx, stage);
   const totalSeconds = (performance.now() - t0) / 1000;
   const after = processes();
+  backends.push(await readBackendCpu(ctx.pool));
   const perUsage = (from: number | undefined, to: number | undefined) => cpuMicrosEach(accepted, from, to);
   const benchCpu = process.cpuUsage(before.bench);
   const cpuMicros = {
@@ -64,11 +70,13 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
     httpP99: result.latency.p99,
     errors: result.non2xx + result.errors + result.timeouts,
     cpuMicros,
+    postgresByClient: clientMicros(cpuByClient(backends), accepted, after.postgres === undefined || before.postgres === undefined ? undefined : after.postgres - before.postgres),
   };
   log(`  → ${accepted} events: accepted at ${outcome.acceptedPerSec.toFixed(0)}/s, in the balances at ${outcome.eventsPerSec.toFixed(0)}/s end to end (drained ${drainSeconds.toFixed(1)} s after the load)`);
   log(
     `    CPU per usage until then: ${micros(httpPathCpuTotal(cpuMicros))} µs: usage-ingest ${micros(cpuMicros.ingest)}, ledger ${micros(cpuMicros.ledger)}, projector ${micros(cpuMicros.projector)}, ` +
       `PostgreSQL ${micros(cpuMicros.postgres)}, Kafka ${micros(cpuMicros.kafka)}, the bench's load generator ${micros(cpuMicros.bench)}`,
   );
+  log(`    PostgreSQL's CPU by client, µs per usage: ${clientsText(outcome.postgresByClient)}`);
   return outcome;
 }

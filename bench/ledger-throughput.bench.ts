@@ -8,6 +8,7 @@ import { readStoredOffsets } from '@tally/kafka';
 import type { ServiceProcess } from '@tally/testing';
 import type { Producer } from 'kafkajs';
 import { readFileSync } from 'node:fs';
+import { clientMicros, clientsText, cpuByClient, readBackendCpu } from './postgres-clients.harness';
 import { PostgresStatements, type StatementTime } from './postgres-statements.harness';
 import { cpuSeconds, cpuSecondsOfProcesses, grantCredits, knobs, log, performance, sleep, usageEnvelope, waitFor, waitForBalances, type BenchRun } from './bench.harness';
 
@@ -149,6 +150,8 @@ export interface ThroughputResult {
   ledgerPeakRssMb?: number;
   /** PostgreSQL's time in this stage's statements, per usage event, from /health until every balance was projected; only where pg_stat_statements is preloaded. */
   postgresStatements?: StatementTime[];
+  /** PostgreSQL's CPU by the client whose session it served (`application_name`), µs per usage; `other` what no session took. */
+  postgresByClient?: Record<string, number>;
 }
 
 /** Produces `count` usage events keyed by account, several sends in flight, and returns events/s acknowledged. */
@@ -209,6 +212,7 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   const projectorCpuAtReady = cpuSeconds(stage.projector.child.pid);
   const postgresCpuAtReady = cpuSecondsOfProcesses('postgres');
   const kafkaCpuAtReady = cpuSecondsOfProcesses('java');
+  const backendsAtReady = await readBackendCpu(ctx.pool);
 
   let first: { t: number; count: number } | undefined;
   let done = 0;
@@ -277,12 +281,14 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   const endToEndPerSec = (n - first.count) / projectionSeconds;
   const share = (from: number | undefined, to: number | undefined) =>
     from !== undefined && to !== undefined ? (100 * (to - from)) / ((projected - ready) / 1000) : undefined;
+  const postgresCpuAtEnd = cpuSecondsOfProcesses('postgres');
   const cpuSplit = {
     ledger: share(cpuAtReady, cpuSeconds(stage.ledger.child.pid)),
     projector: share(projectorCpuAtReady, cpuSeconds(stage.projector.child.pid)),
-    postgres: share(postgresCpuAtReady, cpuSecondsOfProcesses('postgres')),
+    postgres: share(postgresCpuAtReady, postgresCpuAtEnd),
     kafka: share(kafkaCpuAtReady, cpuSecondsOfProcesses('java')),
   };
+  const postgresByClient = clientMicros(cpuByClient([backendsAtReady, await readBackendCpu(ctx.pool)]), n, postgresCpuAtEnd === undefined || postgresCpuAtReady === undefined ? undefined : postgresCpuAtEnd - postgresCpuAtReady);
   const stored = wanted - storedBefore;
   const cpuMicros = machineCpuMicros(cpuSplit, (projected - ready) / 1000, n, stored);
   log(
@@ -290,6 +296,7 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
       `${endToEndPerSec.toFixed(0)} events/s end to end; CPU of one core until then: ledger ${cpuSplit.ledger?.toFixed(0) ?? 'n/a'}%, ` +
       `projector ${cpuSplit.projector?.toFixed(0) ?? 'n/a'}%, PostgreSQL ${cpuSplit.postgres?.toFixed(0) ?? 'n/a'}%, Kafka ${cpuSplit.kafka?.toFixed(0) ?? 'n/a'}%`,
   );
+  log(`    PostgreSQL's CPU by client, µs per usage: ${clientsText(postgresByClient)}`);
   // Read before the checks below, which scan whole tables of the stage.
   const postgresStatements = await statements?.perEvent(schema, n);
   // Exact check the brief asks for: every usage event is a UsageDebited in the event store.
@@ -298,7 +305,7 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
   return {
     events: n, accounts: accounts.length, endToEndPerSec, eventsPerSec, eventsPerSecFromReady, ledgerSeconds, preProduceEventsPerSec, projectionSeconds,
     projectionLagSeconds, ledgerCpuPercent, projectorCpuPercent, cpuSplit, ledgerRssMb: memory?.rss, ledgerPeakRssMb: memory?.peak, postgresStatements,
-    storedEventsPerUsage: stored / n, cpuMicros,
+    storedEventsPerUsage: stored / n, cpuMicros, postgresByClient,
   };
 }
 

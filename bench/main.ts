@@ -47,6 +47,7 @@ import { loopText, measureAuthorizations, measureIngest, type AuthorizationResul
 import { accountId, measureThroughput, setUpLedger, waitForLedgerIdle, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
 import { kafkaProducerPerformance, postgresCommitLatency, postgresInsertRate, type RawLimits } from './raw-limits.bench';
 import { LEDGER_CACHE_SIZE, simulatedLruHitRatio } from './skewed-load.harness';
+import { clientsText } from './postgres-clients.harness';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -183,6 +184,7 @@ function table(r: Results): Row[] {
       target: '—',
       met: '—',
     });
+    rows.push({ figure: "  of which PostgreSQL's, by client (its sessions' application_name)", value: `${clientsText(t.postgresByClient)} µs a usage`, rawLimit: '—', target: '—', met: '—' });
     // Where PostgreSQL's share went, statement by statement (bench/postgres-statements.harness.ts says how to turn it on).
     if (!t.postgresStatements) {
       rows.push({ figure: "PostgreSQL's time by statement, µs per usage", value: 'not measured (pg_stat_statements not preloaded)', rawLimit: '—', target: '—', met: '—' });
@@ -254,6 +256,13 @@ function table(r: Results): Row[] {
         `${num(total)} µs a usage: usage-ingest ${num(c.ingest)}, ledger ${num(c.ledger)}, projector ${num(c.projector)}, PostgreSQL ${num(c.postgres)}, ` +
         `Kafka ${num(c.kafka)}, the bench ${num(c.bench)}`,
       rawLimit: total === undefined ? '—' : `${num(cpus().length)} cores carry at most ${num((cpus().length * 1e6) / total)} usages/s at this cost`,
+      target: '—',
+      met: '—',
+    });
+    rows.push({
+      figure: "  of which PostgreSQL's, by client (its sessions' application_name)",
+      value: `${clientsText(h.postgresByClient)} µs a usage`,
+      rawLimit: r.throughput ? `Kafka-direct: ${clientsText(r.throughput.postgresByClient)} µs` : '—',
       target: '—',
       met: '—',
     });
