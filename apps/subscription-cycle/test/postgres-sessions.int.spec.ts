@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '@tally/shared';
-import { testDatabaseUrl, testKafkaBrokers } from '@tally/testing';
+import { sessionSettingsOf, testDatabaseUrl, testKafkaBrokers } from '@tally/testing';
 import { SubscriptionCycleConfig } from '../src/config/subscription-cycle.config';
 import { dataSourceOptions } from '../src/database/data-source.provider';
 
@@ -12,12 +12,6 @@ describe("subscription-cycle's PostgreSQL sessions", () => {
       PLANS_PATH: resolve(__dirname, '../../../config/plans.yaml'), API_KEYS: '[]',
     });
     // Without its migrations: the session's parameters are the question, not the schema.
-    const db = await new DataSource({ ...dataSourceOptions(config), migrationsRun: false }).initialize();
-    try {
-      const rows = await db.query(`select application_name as name, current_setting('jit') as jit from pg_stat_activity where pid = pg_backend_pid()`);
-      expect(rows).toEqual([{ name: 'tally-subscription-cycle', jit: 'off' }]);
-    } finally {
-      await db.destroy();
-    }
+    expect(await sessionSettingsOf(new DataSource({ ...dataSourceOptions(config), migrationsRun: false }))).toEqual({ name: 'tally-subscription-cycle', jit: 'off' });
   });
 });

@@ -56,3 +56,4 @@ export * from './openapi-fuzz.harness';
 export * from './ledger-test-env.fixtures';
 export * from './module-loads.harness';
 export * from './query-plan.harness';
+export * from './postgres-session.harness';
