@@ -29,7 +29,8 @@ export async function readBackendCpu(pool: Pool): Promise<BackendCpu> {
  * CPU seconds by client from the first reading to each backend's last one (take a reading before stopping a service:
  * its backends end with it). A backend first seen after the first reading started in between, so all of its CPU
  * counts; one that ended before any later reading counts only up to its last. What no reading saw (backends opened
- * and closed in between, the server's own processes) is the difference to the cluster's total: `other` in the rows.
+ * and closed in between, the server's own processes, the session that reads) is the difference to the cluster's total:
+ * `other` in the rows.
  */
 export function cpuByClient(readings: BackendCpu[]): Map<string, number> {
   const [first] = readings;
