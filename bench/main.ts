@@ -126,7 +126,7 @@ function table(r: Results): Row[] {
     const a = r.readAll;
     rows.push({
       figure: `readAll on a store of ${num(a.storeEvents)} events (pages of ${num(a.pageSize)})`,
-      value: `${num(a.eventsPerSec)} events/s; slowest page ${ms(a.slowestPageMs)}`,
+      value: `${num(a.eventsPerSec)} events/s; slowest page ${ms(a.slowestPageMs)}; CPU per event: PostgreSQL ${num(a.cpuMicros.postgres, 1)} µs, Node ${num(a.cpuMicros.node, 1)} µs`,
       rawLimit: raw.pgRowsPerSec ? `PG INSERT ${num(raw.pgRowsPerSec)} rows/s` : '—',
       target: '≥ 50,000 events/s on ≥ 1 M events',
       met: a.eventsPerSec >= 50_000 && a.storeEvents >= 1_000_000 ? 'yes' : 'no',
