@@ -102,6 +102,12 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** CPU seconds (user + system) this process has used so far, as `cpuSeconds` reads another's. */
+export function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 /** The CPU between two readings of `cpuSeconds` (or `cpuSecondsOfProcesses`), in µs for each of `count` things done; undefined if either was not read. */
 export function cpuMicrosEach(count: number, before: number | undefined, after: number | undefined): number | undefined {
   return before === undefined || after === undefined || count === 0 ? undefined : ((after - before) * 1e6) / count;

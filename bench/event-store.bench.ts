@@ -5,7 +5,7 @@
  * and the figure is the read alone.
  */
 import { START, PostgresEventStore, ensureSchema, type Checkpoint } from '@tally/event-store';
-import { cpuMicrosEach, cpuSecondsOfProcesses, knobs, log, performance, type BenchRun } from './bench.harness';
+import { cpuMicrosEach, cpuSecondsOfProcesses, knobs, log, ownCpuSeconds, performance, type BenchRun } from './bench.harness';
 
 export interface ReadAllResult {
   storeEvents: number;
@@ -18,7 +18,7 @@ export interface ReadAllResult {
    * CPU per event read, µs: PostgreSQL's (every backend: the read is the only work of the cluster then) and this
    * process's (pg's rows parsed into events): what reading back an event costs, as the relay does for each one.
    */
-  cpuMicros: { postgres?: number; node: number };
+  cpuMicros: { postgres?: number; node?: number };
 }
 
 const PAYLOAD = JSON.stringify({
@@ -50,7 +50,7 @@ export async function measureReadAll(ctx: BenchRun): Promise<ReadAllResult> {
   let read = 0;
   let slowestPageMs = 0;
   const r0 = performance.now();
-  const cpuBefore = { postgres: cpuSecondsOfProcesses('postgres'), node: process.cpuUsage() };
+  const cpuBefore = { postgres: cpuSecondsOfProcesses('postgres'), node: ownCpuSeconds() };
   for (;;) {
     const p0 = performance.now();
     const page = await store.readAll({ after, limit: pageSize });
@@ -60,9 +60,8 @@ export async function measureReadAll(ctx: BenchRun): Promise<ReadAllResult> {
     after = page[page.length - 1].checkpoint;
   }
   const eventsPerSec = read / ((performance.now() - r0) / 1000);
-  const nodeCpu = process.cpuUsage(cpuBefore.node);
-  const cpuMicros = { postgres: cpuMicrosEach(read, cpuBefore.postgres, cpuSecondsOfProcesses('postgres')), node: (nodeCpu.user + nodeCpu.system) / read };
+  const cpuMicros = { postgres: cpuMicrosEach(read, cpuBefore.postgres, cpuSecondsOfProcesses('postgres')), node: cpuMicrosEach(read, cpuBefore.node, ownCpuSeconds()) };
   if (read !== storeEvents) throw new Error(`readAll returned ${read} events of ${storeEvents}`);
-  log(`  → ${eventsPerSec.toFixed(0)} events/s; slowest page ${slowestPageMs.toFixed(0)} ms; CPU per event: PostgreSQL ${cpuMicros.postgres?.toFixed(1) ?? '?'} µs, Node ${cpuMicros.node.toFixed(1)} µs`);
+  log(`  → ${eventsPerSec.toFixed(0)} events/s; slowest page ${slowestPageMs.toFixed(0)} ms; CPU per event: PostgreSQL ${cpuMicros.postgres?.toFixed(1) ?? '?'} µs, Node ${cpuMicros.node?.toFixed(1) ?? '?'} µs`);
   return { storeEvents, pageSize, eventsPerSec, slowestPageMs, setupSeconds, cpuMicros };
 }

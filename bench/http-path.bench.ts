@@ -70,7 +70,7 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
     httpP99: result.latency.p99,
     errors: result.non2xx + result.errors + result.timeouts,
     cpuMicros,
-    postgresByClient: clientMicros(cpuByClient(backends), accepted, after.postgres === undefined || before.postgres === undefined ? undefined : after.postgres - before.postgres),
+    postgresByClient: clientMicros(cpuByClient(backends), accepted, before.postgres, after.postgres),
   };
   log(`  → ${accepted} events: accepted at ${outcome.acceptedPerSec.toFixed(0)}/s, in the balances at ${outcome.eventsPerSec.toFixed(0)}/s end to end (drained ${drainSeconds.toFixed(1)} s after the load)`);
   log(

@@ -288,7 +288,7 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
     postgres: share(postgresCpuAtReady, postgresCpuAtEnd),
     kafka: share(kafkaCpuAtReady, cpuSecondsOfProcesses('java')),
   };
-  const postgresByClient = clientMicros(cpuByClient([backendsAtReady, await readBackendCpu(ctx.pool)]), n, postgresCpuAtEnd === undefined || postgresCpuAtReady === undefined ? undefined : postgresCpuAtEnd - postgresCpuAtReady);
+  const postgresByClient = clientMicros(cpuByClient([backendsAtReady, await readBackendCpu(ctx.pool)]), n, postgresCpuAtReady, postgresCpuAtEnd);
   const stored = wanted - storedBefore;
   const cpuMicros = machineCpuMicros(cpuSplit, (projected - ready) / 1000, n, stored);
   log(

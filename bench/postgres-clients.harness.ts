@@ -7,7 +7,7 @@
  * session 37).
  */
 import type { Pool } from 'pg';
-import { cpuSeconds } from './bench.harness';
+import { cpuMicrosEach, cpuSeconds } from './bench.harness';
 
 /** One reading: the CPU seconds so far of each live backend of the bench's database, by pid, with its client's name. */
 export type BackendCpu = Map<number, { client: string; seconds: number }>;
@@ -42,14 +42,14 @@ export function cpuByClient(readings: BackendCpu[]): Map<string, number> {
 }
 
 /**
- * Each client's share in µs for each of `count` things done, largest first, and `other`: `totalSeconds` (the cluster's
- * CPU over the same time) less what was placed.
+ * Each client's share in µs for each of `count` things done, largest first, and `other`: the cluster's CPU between
+ * `totalBefore` and `totalAfter` (two readings of `cpuSecondsOfProcesses('postgres')` over the same time) less what was
+ * placed.
  */
-export function clientMicros(byClient: Map<string, number>, count: number, totalSeconds: number | undefined): Record<string, number> {
-  const micros = (seconds: number) => (seconds * 1e6) / count;
-  const placed = [...byClient.values()].reduce((sum, seconds) => sum + seconds, 0);
-  const shares: [string, number][] = [...byClient].filter(([, seconds]) => seconds > 0).sort((a, b) => b[1] - a[1]).map(([client, seconds]) => [client, micros(seconds)]);
-  if (totalSeconds !== undefined) shares.push(['other', micros(Math.max(0, totalSeconds - placed))]);
+export function clientMicros(byClient: Map<string, number>, count: number, totalBefore: number | undefined, totalAfter: number | undefined): Record<string, number> {
+  const shares: [string, number][] = [...byClient].filter(([, seconds]) => seconds > 0).sort((a, b) => b[1] - a[1]).map(([client, seconds]) => [client, cpuMicrosEach(count, 0, seconds) ?? 0]);
+  const total = cpuMicrosEach(count, totalBefore, totalAfter);
+  if (total !== undefined) shares.push(['other', Math.max(0, total - shares.reduce((sum, [, micros]) => sum + micros, 0))]);
   return Object.fromEntries(shares);
 }
 
