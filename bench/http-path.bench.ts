@@ -3,7 +3,7 @@
  * batches of 100, at max rate) → usage.events.v1 → the ledger (decide, append with offsets) → relay →
  * ledger.events.v1 → the projection → the balance read model. Everything shares the two cores, as in production.
  */
-import { cpuMicrosEach, cpuSeconds, cpuSecondsOfProcesses, knobs, log, performance } from './bench.harness';
+import { cpuMicrosEach, cpuSeconds, cpuSecondsOfProcesses, knobs, log, ownCpuSeconds, performance } from './bench.harness';
 import type { BenchRun } from './bench.harness';
 import { micros, postUsageBatches, startIngest } from './http.bench';
 import { clientMicros, clientsText, cpuByClient, readBackendCpu } from './postgres-clients.harness';
@@ -24,7 +24,7 @@ export interface HttpPathResult {
    * it was not read): where an HTTP-reported usage's cost goes, next to the Kafka-direct row's "CPU … a usage".
    * `bench` is this process (the load generator, autocannon, and the wait for the balances).
    */
-  cpuMicros: { ingest?: number; ledger?: number; projector?: number; postgres?: number; kafka?: number; bench: number };
+  cpuMicros: { ingest?: number; ledger?: number; projector?: number; postgres?: number; kafka?: number; bench?: number };
   /** PostgreSQL's CPU by the client whose session it served (`application_name`), µs per accepted usage; `other` what no session took. */
   postgresByClient: Record<string, number>;
 }
@@ -45,7 +45,7 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
     postgres: cpuSecondsOfProcesses('postgres'), kafka: cpuSecondsOfProcesses('java'),
   });
   const backends = [await readBackendCpu(ctx.pool)];
-  const before = { ...processes(), ingest: cpuSeconds(started.ingest.child.pid), bench: process.cpuUsage() };
+  const before = { ...processes(), ingest: cpuSeconds(started.ingest.child.pid), bench: ownCpuSeconds() };
   const t0 = performance.now();
   const { result, accepted } = await postUsageBatches(ctx, started, stage.accounts, 'path', 100, seconds);
   const loadEnded = performance.now();
@@ -57,10 +57,9 @@ export async function measureHttpPath(ctx: BenchRun, stage: LedgerStage): Promis
   const after = processes();
   backends.push(await readBackendCpu(ctx.pool));
   const perUsage = (from: number | undefined, to: number | undefined) => cpuMicrosEach(accepted, from, to);
-  const benchCpu = process.cpuUsage(before.bench);
   const cpuMicros = {
     ingest: perUsage(before.ingest, ingestAfter), ledger: perUsage(before.ledger, after.ledger), projector: perUsage(before.projector, after.projector),
-    postgres: perUsage(before.postgres, after.postgres), kafka: perUsage(before.kafka, after.kafka), bench: (benchCpu.user + benchCpu.system) / Math.max(accepted, 1),
+    postgres: perUsage(before.postgres, after.postgres), kafka: perUsage(before.kafka, after.kafka), bench: perUsage(before.bench, ownCpuSeconds()),
   };
   const outcome: HttpPathResult = {
     events: accepted,

@@ -3,8 +3,8 @@
  * prints a compact table and writes it as JSON to .cache/bench/last.json.
  *
  * Phases (BENCH_ONLY=raw,parse,…,ingest selects a subset):
- *   raw        Kafka ProducerPerformance, batched INSERTs into an events table, and small transactions one after
- *              another (a commit's latency)
+ *   raw        Kafka ProducerPerformance, batched INSERTs into an events table, small transactions one after
+ *              another (a commit's latency), and a process spinning alone (how long the machine keeps it off its core)
  *   parse      one message's parse (JSON → validated instances) in-process: Tally's compiled paths next to
  *              class-transformer + class-validator doing the same work; a keyed message's partition (murmur2); and
  *              one record's share of encoding a relay-sized Produce request (kafkajs, as patched)
@@ -45,7 +45,7 @@ import { BenchRun, gitRevision, knobs, loadAverage, log, performance, phaseEnabl
 import { httpPathCpuTotal, measureHttpPath, type HttpPathResult } from './http-path.bench';
 import { loopText, measureAuthorizations, measureIngest, type AuthorizationResult, type IngestResult } from './http.bench';
 import { accountId, measureThroughput, setUpLedger, waitForLedgerIdle, type LedgerStage, type ThroughputResult } from './ledger-throughput.bench';
-import { kafkaProducerPerformance, postgresCommitLatency, postgresInsertRate, type RawLimits } from './raw-limits.bench';
+import { kafkaProducerPerformance, postgresCommitLatency, postgresInsertRate, schedulingGaps, type RawLimits, type SchedulingGaps } from './raw-limits.bench';
 import { LEDGER_CACHE_SIZE, simulatedLruHitRatio } from './skewed-load.harness';
 import { clientsText } from './postgres-clients.harness';
 
@@ -83,6 +83,7 @@ interface Row {
 
 const num = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 const ms = (n: number) => `${num(n, n < 10 ? 1 : 0)} ms`;
+const schedulingText = (s: SchedulingGaps) => `${s.over1ms} times > 1 ms, ${s.over5ms} > 5 ms, longest ${ms(s.longestMs)}`;
 const pct = (part: number, whole: number | undefined) => (whole ? ` (${num((100 * part) / whole)}% of it)` : '');
 
 function table(r: Results): Row[] {
@@ -93,6 +94,9 @@ function table(r: Results): Row[] {
   }
   if (raw.pgRowsPerSec !== undefined) {
     rows.push({ figure: 'raw: PostgreSQL INSERT, 1,000-row txns into events', value: `${num(raw.pgRowsPerSec)} rows/s`, rawLimit: '—', target: '—', met: '—' });
+  }
+  if (raw.scheduling) {
+    rows.push({ figure: `raw: the machine's scheduling, a process spinning alone for ${raw.scheduling.seconds} s`, value: `off its core: ${schedulingText(raw.scheduling)}`, rawLimit: '—', target: '—', met: '—' });
   }
   for (const p of r.parsing) {
     rows.push({
@@ -234,7 +238,7 @@ function table(r: Results): Row[] {
     rows.push({
       figure: `authorization paced at ${num(a.targetRate)} req/s (${a.accounts} accounts)`,
       value: `${num(a.achievedRate)} req/s; p50 ${ms(a.p50)} p95 ${ms(a.p95)} p99 ${ms(a.p99)} max ${ms(a.max)}; errors ${a.errors}; CPU per request: ledger ${num(a.cpuPerRequest.ledgerMicros)} µs, PostgreSQL ${num(a.cpuPerRequest.postgresMicros)} µs`,
-      rawLimit: `at the same pace, p99: the ledger's 401 ${ms(a.floorAtRate.p99)}, a bare node:http 401 ${ms(a.bareAtRate.p99)}; max rate: 401 ${num(a.raw.floor.requestsPerSec)} req/s, /health ${num(a.raw.health.requestsPerSec)} req/s; ledger GC ${gcText(a.gc)}, event loop delay ${loopText(a.loopDelay)}`,
+      rawLimit: `at the same pace, p99: the ledger's 401 ${ms(a.floorAtRate.p99)}, a bare node:http 401 ${ms(a.bareAtRate.p99)}; a lone spinning process off its core ${raw.scheduling ? schedulingText(raw.scheduling) : 'n/a'}; max rate: 401 ${num(a.raw.floor.requestsPerSec)} req/s, /health ${num(a.raw.health.requestsPerSec)} req/s; ledger GC ${gcText(a.gc)}, event loop delay ${loopText(a.loopDelay)}`,
       target: 'p99 ≤ 5 ms',
       met: a.p99 <= 5 && a.errors === 0 && a.achievedRate >= a.targetRate * 0.95 ? 'yes' : 'no',
     });
@@ -393,6 +397,7 @@ async function main(): Promise<void> {
       Object.assign(results.raw, await kafkaProducerPerformance(ctx));
       results.raw.pgRowsPerSec = await postgresInsertRate(ctx);
       results.raw.pgCommitMs = await postgresCommitLatency(ctx);
+      results.raw.scheduling = await schedulingGaps();
     }
     if (phaseEnabled('parse')) {
       results.parsing = measureParsing();

@@ -9,7 +9,7 @@
 import { Topics, parseMessage } from '@tally/contracts';
 import { LedgerProjection, asLedgerEnvelope, createReadModelTables, type LedgerEnvelope } from '@tally/ledger-read-models';
 import { Pool } from 'pg';
-import { cpuSeconds, knobs, log, performance, type BenchRun } from './bench.harness';
+import { cpuMicrosEach, cpuSeconds, knobs, log, ownCpuSeconds, performance, type BenchRun } from './bench.harness';
 
 export interface ProjectionResult {
   events: number;
@@ -58,8 +58,8 @@ export async function measureProjection(ctx: BenchRun): Promise<ProjectionResult
     try {
       const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const backend = rows[0].pid;
-      const pg0 = cpuSeconds(backend) ?? Number.NaN;
-      const node0 = process.cpuUsage();
+      const pg0 = cpuSeconds(backend);
+      const node0 = ownCpuSeconds();
       const t0 = performance.now();
       for (const batch of batches) {
         await client.query('BEGIN');
@@ -67,9 +67,8 @@ export async function measureProjection(ctx: BenchRun): Promise<ProjectionResult
         await client.query('COMMIT');
       }
       const seconds = (performance.now() - t0) / 1000;
-      const node = process.cpuUsage(node0);
-      const postgresMicros = (((cpuSeconds(backend) ?? Number.NaN) - pg0) * 1e6) / EVENTS;
-      const nodeMicros = (node.user + node.system) / EVENTS;
+      const postgresMicros = cpuMicrosEach(EVENTS, pg0, cpuSeconds(backend)) ?? Number.NaN;
+      const nodeMicros = cpuMicrosEach(EVENTS, node0, ownCpuSeconds()) ?? Number.NaN;
       const eventsPerSec = EVENTS / seconds;
       log(`  → ${eventsPerSec.toFixed(0)} events/s; CPU per event: PostgreSQL ${postgresMicros.toFixed(1)} µs, Node ${nodeMicros.toFixed(1)} µs`);
       return { events: EVENTS, accounts: ACCOUNTS, batchSize: BATCH, eventsPerSec, postgresMicros, nodeMicros };

@@ -5,7 +5,10 @@
  *     (made by ensureSchema in a scratch schema) — the database's ceiling for appends, without decide/offsets;
  * (c) one small transaction after another (a one-row INSERT and its COMMIT in one round trip, as the consumers
  *     commit) — the floor of every stage an event crosses on its way to the balance (the ledger's transaction, the
- *     projector's), set by the disk's flush at COMMIT (synchronous_commit stays on: a ledger's commit is durable).
+ *     projector's), set by the disk's flush at COMMIT (synchronous_commit stays on: a ledger's commit is durable);
+ * (d) how long the machine keeps a running process off its core while no load runs (the broker and PostgreSQL up
+ *     and idle, whatever else shares the machine as it is) — a floor under every latency target: a request waiting
+ *     for a descheduled process waits that long whatever the code does.
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -20,6 +23,15 @@ export interface RawLimits {
   pgRowsPerSec: number;
   /** (c): a small transaction's COMMIT, in ms. */
   pgCommitMs?: { p50: number; p99: number };
+  /** (d): the gaps a lone spinning process saw between consecutive clock reads. */
+  scheduling?: SchedulingGaps;
+}
+
+export interface SchedulingGaps {
+  seconds: number;
+  over1ms: number;
+  over5ms: number;
+  longestMs: number;
 }
 
 const ROOT = resolve(__dirname, '..');
@@ -111,6 +123,33 @@ export async function postgresCommitLatency(ctx: BenchRun): Promise<{ p50: numbe
   const { n, p50, p99 } = summarize(took);
   log(`  → ${n} transactions; p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`);
   return { p50, p99 };
+}
+
+/**
+ * A process that spins alone reads the clock back to back; any gap between two reads longer than a millisecond is
+ * time the machine (the kernel's other work, other processes, the hypervisor's other guests) kept it off its core.
+ * With a second core idle there should be none; a request that meets such a gap in the process serving it waits it out.
+ * In a child process so that the bench's own timers (Kafka's heartbeats) keep running.
+ */
+const SPINNER = `
+  const { performance } = require('node:perf_hooks');
+  const end = performance.now() + Number(process.argv[1]) * 1000;
+  const gaps = [];
+  for (let last = performance.now(), now = last; now < end; last = now) {
+    now = performance.now();
+    if (now - last > 1) gaps.push(now - last);
+  }
+  console.log(JSON.stringify(gaps));
+`;
+
+/** (d): one process spinning for `seconds` on an otherwise idle machine; its gaps off the core. */
+export async function schedulingGaps(seconds = 10): Promise<SchedulingGaps> {
+  log(`the machine's scheduling: one process spinning alone for ${seconds} s, gaps between its clock reads`);
+  const { stdout } = await run(process.execPath, ['-e', SPINNER, String(seconds)]);
+  const gaps = JSON.parse(stdout) as number[];
+  const result = { seconds, over1ms: gaps.length, over5ms: gaps.filter((gap) => gap > 5).length, longestMs: Math.max(0, ...gaps) };
+  log(`  → ${result.over1ms} gaps over 1 ms, ${result.over5ms} over 5 ms, the longest ${result.longestMs.toFixed(1)} ms`);
+  return result;
 }
 
 /** A UsageDebited payload of the size the ledger writes (one bucket, one pricing line). */
