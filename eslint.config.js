@@ -1,7 +1,7 @@
 // Boundaries between projects are enforced here (tags in each project.json):
-//   type:kernel    money: exact micro-credit values, used by every project
+//   type:kernel    money (exact micro-credit values) and instant (what a timestamp on the wire is), used by every project
 //   type:domain    pure code: may use only other domain libs, and never a framework or I/O client
-//   type:contracts wire formats: depends on no other project
+//   type:contracts wire formats: depends on the kernel only
 //   type:shared    config, logging, errors, test helpers
 //   type:infra     event store and Kafka adapters
 //   type:ledger    the ledger's own code that its service and the operator CLI share (event codec, read models)

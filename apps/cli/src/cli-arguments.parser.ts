@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { INSTANT_RULE, parseInstant } from '@tally/instant';
 
 /** Option and argument parsers: commander reports the refusal with the option's name and exits with code 1. */
 
@@ -20,9 +21,9 @@ export function kafkaOffset(value: string): string {
   return BigInt(value).toString();
 }
 
-/** An ISO-8601 instant with a date and a time (`2026-11-30T12:00:00Z`). */
+/** An ISO-8601 instant with a date, a time and an offset (`2026-11-30T12:00:00Z`; libs/instant). */
 export function instant(value: string): Date {
-  const at = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(at.getTime())) throw new InvalidArgumentError(`${value} is not an ISO-8601 instant`);
+  const at = parseInstant(value);
+  if (!at) throw new InvalidArgumentError(`${value} is not an instant: it ${INSTANT_RULE}`);
   return at;
 }

@@ -526,7 +526,7 @@ export interface components {
             amount: string;
             /**
              * Format: date-time
-             * @description When the granted credits expire; never when omitted
+             * @description When the granted credits expire (an ISO-8601 instant with an offset); never when omitted
              * @example 2026-12-31T23:59:59Z
              */
             expiresAt?: string;
@@ -961,7 +961,7 @@ export interface components {
             accountId: string;
             /**
              * Format: date-time
-             * @description ISO-8601 instant; at most MAX_FUTURE_SKEW_SECONDS in the future
+             * @description ISO-8601 instant with an offset (Z or ±hh:mm); at most MAX_FUTURE_SKEW_SECONDS in the future
              * @example 2026-11-21T10:00:00Z
              */
             occurredAt: string;

@@ -1,7 +1,8 @@
 import { Type } from 'class-transformer';
-import { IsISO8601, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { BalanceSnapshotV1 } from './messages/ledger-events.v1.contract';
 import { ID_PATTERN } from './validation.parser';
+import { IsInstant } from './validation-rules.parser';
 
 /** An actor is an API key's name (API_KEYS: at most 64 characters): printable, no control characters. */
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
@@ -25,7 +26,8 @@ export class Envelope<TData extends object = Record<string, unknown>> {
   @Matches(ID_PATTERN, { message: 'accountId must be 1-128 characters of letters, digits and . _ : @ -' })
   accountId!: string;
 
-  @IsISO8601({ strict: true }, { message: 'occurredAt must be an ISO-8601 timestamp' })
+  /** An instant with an offset (IsInstant): for usage the time it happened, which prices it and dates it in every read model. */
+  @IsInstant()
   occurredAt!: string;
 
   @IsObject()

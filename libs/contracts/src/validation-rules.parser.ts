@@ -1,5 +1,7 @@
 import { ValidateIf, registerDecorator, type ValidationOptions } from 'class-validator';
+import { INSTANT_RULE, isInstant } from '@tally/instant';
 import type { FieldIssue } from './contract.errors';
+import { canonicalIso8601 } from './iso8601-fast-path.parser';
 
 /** How deep any request body or message may nest: Tally's own contracts need 4; class-transformer recurses. */
 export const MAX_JSON_DEPTH = 32;
@@ -74,6 +76,28 @@ export function locateUnsafeJson(value: unknown, prefix = '', maxDepth = MAX_JSO
  */
 export function IsOptionalNotNull(options?: ValidationOptions) {
   return ValidateIf((_object: object, value: unknown) => value !== undefined, options);
+}
+
+/** The longest canonical timestamp (`2026-11-21T10:00:00.123456789Z`): past it the fraction has more digits than an instant takes. */
+const LONGEST_CANONICAL = 30;
+
+/**
+ * An instant (libs/instant: a date, a time of day and an explicit offset, which JavaScript and PostgreSQL read alike),
+ * not any ISO 8601 string as `@IsISO8601` takes. Tally's own timestamps (`toISOString`'s shape) are answered by the
+ * character scan every message's timestamps go through (canonicalIso8601), anything else by the instant's rule.
+ */
+export function IsInstant(options?: ValidationOptions) {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isInstant',
+      target: target.constructor,
+      propertyName,
+      options: { message: `${propertyName} ${INSTANT_RULE}`, ...options },
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'string' && ((value.length <= LONGEST_CANONICAL && canonicalIso8601(value, { strict: true }) === true) || isInstant(value)),
+      },
+    });
 }
 
 export interface StringRecordLimits {

@@ -1,5 +1,5 @@
 import { MAX_AMOUNT_MICROS, formatCredits, parseCredits, type Micro } from '@tally/money';
-import { DateTime } from 'luxon';
+import { INSTANT_RULE, parseInstant } from '@tally/instant';
 import { parse as parseYaml } from 'yaml';
 import { PricingError } from './pricing.errors';
 import type { ModelPrices, RateCard, RateCardVersion, TokenPrices } from './rate-card.model';
@@ -7,7 +7,6 @@ import type { ModelPrices, RateCard, RateCardVersion, TokenPrices } from './rate
 // Prices are written as plain decimals ("2.5"); the failsafe schema keeps every scalar as the exact text
 // written, so a price never passes through a JavaScript number on its way to bigint.
 const DECIMAL_PRICE = /^\d{1,30}(?:\.\d{1,6})?$/;
-const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
 const RESOLUTION = /^[1-9]\d{0,4}x[1-9]\d{0,4}$/;
 const MODEL_ID = /^[a-z0-9][a-z0-9._:/-]{0,99}$/i;
 
@@ -56,9 +55,9 @@ function price(value: Node, path: string): Micro {
 
 function instant(map: Mapping, key: string, path: string): Date {
   const value = text(map, key, path);
-  const parsed = DateTime.fromISO(value, { setZone: true });
-  if (!INSTANT.test(value) || !parsed.isValid) throw invalid(join(path, key), `must be an ISO-8601 instant with an offset, got "${value}"`);
-  return parsed.toJSDate();
+  const parsed = parseInstant(value);
+  if (!parsed) throw invalid(join(path, key), `${INSTANT_RULE}, got "${value}"`);
+  return parsed;
 }
 
 function tokenPrices(node: Node, path: string): TokenPrices {

@@ -1,4 +1,5 @@
 import { DateTime, Info } from 'luxon';
+import { parseInstant } from '@tally/instant';
 import { SubscriptionError } from './subscription.errors';
 
 /** The instant a subscription's billing started and the account's IANA time zone. */
@@ -15,8 +16,6 @@ export interface BillingCycle {
   readonly end: Date;
 }
 
-const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
-
 /**
  * True for an IANA zone name luxon (and so Intl) knows: "Europe/Berlin", "UTC"; false for offsets like "+02:00".
  * Intl itself accepts offset zones ("+02:00", "-0530") since Node 22's ICU, so they are refused by their sign: an
@@ -27,12 +26,6 @@ export function isValidZone(zone: unknown): zone is string {
 }
 const OFFSET_ZONE = /^[+\-\u2212]/;
 
-/** Parses an ISO instant that carries its offset; null when it is not one. */
-export function parseInstant(value: unknown): Date | null {
-  if (typeof value !== 'string' || !INSTANT.test(value)) return null;
-  const parsed = DateTime.fromISO(value, { setZone: true });
-  return parsed.isValid ? parsed.toJSDate() : null;
-}
 
 function anchorIn(anchor: BillingAnchor): DateTime {
   if (!isValidZone(anchor.zone)) {

@@ -1,5 +1,6 @@
 import type { Decider } from '@tally/decider';
-import { cycleAt, cycleStart, isValidZone, parseInstant, type BillingAnchor } from './billing-calendar.model';
+import { parseInstant } from '@tally/instant';
+import { cycleAt, cycleStart, isValidZone, type BillingAnchor } from './billing-calendar.model';
 import type { Catalogue, Plan } from './catalogue.model';
 import type { Cancel, ChangePlan, Subscribe, SubscriptionCommand, Tick } from './subscription.commands';
 import { SubscriptionError } from './subscription.errors';

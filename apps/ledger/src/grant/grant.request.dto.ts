@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsISO8601, IsString, Length, Matches } from 'class-validator';
-import { ID_PATTERN, IsCreditAmount, IsOptionalNotNull } from '@tally/contracts';
+import { IsString, Length, Matches } from 'class-validator';
+import { ID_PATTERN, IsCreditAmount, IsInstant, IsOptionalNotNull } from '@tally/contracts';
 import { MAX_AMOUNT_MICROS } from '@tally/money';
 import { API_ID_PATTERN, ApiCreditAmount } from '@tally/shared';
 
@@ -13,9 +13,9 @@ export class GrantRequest {
   @IsCreditAmount({ positive: true, max: MAX_AMOUNT_MICROS })
   amount!: string;
 
-  @ApiPropertyOptional({ format: 'date-time', example: '2026-12-31T23:59:59Z', description: 'When the granted credits expire; never when omitted' })
+  @ApiPropertyOptional({ format: 'date-time', example: '2026-12-31T23:59:59Z', description: 'When the granted credits expire (an ISO-8601 instant with an offset); never when omitted' })
   @IsOptionalNotNull()
-  @IsISO8601({ strict: true }, { message: 'expiresAt must be an ISO-8601 instant' })
+  @IsInstant()
   expiresAt?: string;
 
   @ApiProperty({ minLength: 1, maxLength: 500, example: 'welcome bonus', description: 'Why the credits are granted (the audit trail): stored on the event, shown in the history' })

@@ -24,9 +24,13 @@ export function usageToCommand(rateCard: RateCard, namespaces?: { topic: string;
         namespaces: namespaces.prefixes,
       });
     }
+    // The contract took an instant in any offset and up to nine fraction digits; the event keeps the instant this
+    // usage was priced at, as toISOString writes it, so the read models (PostgreSQL rounds a seventh digit, where
+    // Date truncates past the third) date it exactly where it was priced.
+    const occurredAt = new Date(envelope.occurredAt);
     let priced: ReturnType<typeof priceUsage>;
     try {
-      priced = priceUsage(rateCard, usage, new Date(envelope.occurredAt));
+      priced = priceUsage(rateCard, usage, occurredAt);
     } catch (error) {
       if (error instanceof PricingError) throw new Rejection(error.code, { message: error.message, ...error.details });
       throw error;
@@ -36,7 +40,7 @@ export function usageToCommand(rateCard: RateCard, namespaces?: { topic: string;
       accountId: envelope.accountId,
       usageId: envelope.id,
       amount: priced.amount,
-      occurredAt: envelope.occurredAt,
+      occurredAt: occurredAt.toISOString(),
       feature: usage.feature,
       models: [...new Set(priced.lines.map((line) => line.model))],
       pricing: { rateCardVersion: priced.rateCardVersion, lines: priced.lines.map((line) => ({ ...line })) },

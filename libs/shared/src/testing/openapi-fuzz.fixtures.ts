@@ -11,8 +11,10 @@ const deep = (depth: number, open: string, close: string, inner = '1') => `${ope
 
 /**
  * Values put in place of a field: wrong types, null, oversized strings and arrays, NUL and lone surrogates, deep
- * nesting, huge numbers, numbers as strings outside the bounds. `unsafe` ones (text PostgreSQL cannot store, or
- * nesting past 32 levels) are refused wherever they appear, whatever the schema says.
+ * nesting, huge numbers, numbers as strings outside the bounds, and timestamps and links a permissive check takes
+ * but a stricter reader after it does not (ISO 8601 shapes JavaScript's Date or PostgreSQL refuse; hosts WHATWG's URL
+ * refuses: these carry no marker, their shape is the point). `unsafe` ones (text PostgreSQL cannot store, or nesting
+ * past 32 levels) are refused wherever they appear, whatever the schema says.
  */
 export const HOSTILE_VALUES: readonly { value: unknown; unsafe?: boolean }[] = [
   { value: null },
@@ -40,6 +42,11 @@ export const HOSTILE_VALUES: readonly { value: unknown; unsafe?: boolean }[] = [
   { value: { [`k\u0000${M}`]: 1 }, unsafe: true },
   { value: JSON.parse(deep(50, '{"a":', '}', `"${M}"`)), unsafe: true },
   { value: `${M}🙂\u202e\t` },
+  { value: '2026-11' },
+  { value: '2026-W48-1' },
+  { value: '2026-12-31T10Z' },
+  { value: '2026-12-31T10:00:00' },
+  { value: 'http://\u2488.com' },
 ];
 
 /** Path segments and query values no id or parameter accepts (percent-encoded as sent). */

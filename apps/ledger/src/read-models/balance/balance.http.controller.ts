@@ -1,6 +1,7 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery } from '@nestjs/swagger';
 import { ContractViolation } from '@tally/contracts';
+import { INSTANT_RULE, parseInstant } from '@tally/instant';
 import { balanceView } from '@tally/ledger-domain';
 import { ApiErrors, ApiIdParam, AuthError, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
 import { balanceFromView, balanceResponse, type BalanceResponse } from '../../accounts/account-balance.view';
@@ -39,10 +40,8 @@ export class BalanceHttpController {
   }
 
   private async asOf(accountId: string, at: string): Promise<BalanceResponse> {
-    const instant = new Date(at);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(at) || Number.isNaN(instant.getTime())) {
-      throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'at', reason: 'must be an ISO-8601 instant' }]);
-    }
+    const instant = parseInstant(at);
+    if (!instant) throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'at', reason: INSTANT_RULE }]);
     const account = await this.accounts.loadAsOf(accountId, instant);
     if (account.version === 0) throw new LedgerError('ACCOUNT_NOT_FOUND', `No account ${accountId} at ${at}.`, { accountId, at });
     return balanceFromView(accountId, balanceView(account.state, instant), account.version, instant.toISOString());

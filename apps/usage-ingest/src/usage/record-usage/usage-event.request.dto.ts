@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsISO8601, Matches } from 'class-validator';
-import { ID_PATTERN } from '@tally/contracts';
+import { Matches } from 'class-validator';
+import { ID_PATTERN, IsInstant } from '@tally/contracts';
 import { API_ID_PATTERN, UsageRecordedDto } from '@tally/shared';
 
 /**
@@ -16,8 +16,8 @@ export class UsageEventRequest extends UsageRecordedDto {
   @Matches(ID_PATTERN, { message: 'accountId must be 1-128 characters of letters, digits and . _ : @ -' })
   accountId!: string;
 
-  @ApiProperty({ format: 'date-time', example: '2026-11-21T10:00:00Z', description: 'ISO-8601 instant; at most MAX_FUTURE_SKEW_SECONDS in the future' })
-  @IsISO8601({ strict: true }, { message: 'occurredAt must be an ISO-8601 timestamp' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-21T10:00:00Z', description: 'ISO-8601 instant with an offset (Z or ±hh:mm); at most MAX_FUTURE_SKEW_SECONDS in the future' })
+  @IsInstant()
   occurredAt!: string;
 }
 
