@@ -109,6 +109,20 @@ describe('portal tokens and CORS on the ledger', () => {
       expect(await mint('acct-never-seen', {})).toEqual({ status: 404, body: expect.objectContaining({ code: 'ACCOUNT_NOT_FOUND' }) });
     });
 
+    it('refuses links validator takes but a browser cannot open (WHATWG URL refuses them) with 400 naming the field, not a 500', async () => {
+      for (const link of ['http://\u2488.com', 'http://\u200b', 'https://exa mple.com']) {
+        for (const field of ['checkoutUrl', 'upgradeUrl']) {
+          const refused = await mint(ACCOUNT, { [field]: link });
+          expect({ link, field, status: refused.status, body: refused.body }).toMatchObject({
+            link,
+            field,
+            status: 400,
+            body: { code: 'VALIDATION_FAILED', details: [{ field, reason: expect.stringContaining('absolute http(s) URL') }] },
+          });
+        }
+      }
+    });
+
     it('answers 503 PORTAL_DISABLED on a ledger without PORTAL_TOKEN_SECRET, which also refuses portal tokens', async () => {
       expect(await post(`/v1/accounts/${ACCOUNT}/portal-tokens`, KEYS.minter, {}, disabled.base)).toEqual({ status: 503, body: expect.objectContaining({ code: 'PORTAL_DISABLED' }) });
       const token = await signed({});

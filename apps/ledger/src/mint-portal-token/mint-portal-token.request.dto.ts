@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsString, IsUrl, Matches, Max, MaxLength, Min, ValidateBy } from 'class-validator';
+import { IsBoolean, IsInt, IsString, Matches, Max, MaxLength, Min, ValidateBy, isURL } from 'class-validator';
 import { ID_PATTERN, IsOptionalNotNull } from '@tally/contracts';
 import { API_ID_PATTERN } from '@tally/shared';
 import { isValidZone } from '@tally/subscription-domain';
@@ -7,6 +7,16 @@ import { isValidZone } from '@tally/subscription-domain';
 export const PORTAL_TOKEN_TTL = { min: 60, max: 86_400, default: 3_600 } as const;
 
 const HTTP_URL = { protocols: ['http', 'https'], require_protocol: true, require_tld: false };
+
+/**
+ * An absolute http(s) URL as validator reads it that WHATWG's URL parser (browsers', and Node's, which the handler
+ * normalises the link with) reads too: validator takes hosts such as `xn--zz.com` or `⒈.com` that URL refuses.
+ */
+const IsHttpUrl = (field: string) =>
+  ValidateBy({
+    name: 'isHttpUrl',
+    validator: { validate: (value) => typeof value === 'string' && isURL(value, HTTP_URL) && URL.canParse(value), defaultMessage: () => `${field} must be an absolute http(s) URL` },
+  });
 
 /** An IANA time zone as the billing calendar accepts it (`Europe/Berlin`, `UTC`; no fixed offsets). */
 const IsIanaZone = () =>
@@ -22,11 +32,11 @@ export class MintPortalTokenRequest {
   purchase?: boolean;
 
   @ApiPropertyOptional({ format: 'uri', maxLength: 2048, example: 'https://chat.example/billing/checkout', description: "The product's checkout page; signed into the token" })
-  @IsOptionalNotNull() @IsString() @MaxLength(2048) @IsUrl(HTTP_URL, { message: 'checkoutUrl must be an absolute http(s) URL' })
+  @IsOptionalNotNull() @IsString() @MaxLength(2048) @IsHttpUrl('checkoutUrl')
   checkoutUrl?: string;
 
   @ApiPropertyOptional({ format: 'uri', maxLength: 2048, example: 'https://chat.example/billing/plans', description: "The product's upgrade page; signed into the token" })
-  @IsOptionalNotNull() @IsString() @MaxLength(2048) @IsUrl(HTTP_URL, { message: 'upgradeUrl must be an absolute http(s) URL' })
+  @IsOptionalNotNull() @IsString() @MaxLength(2048) @IsHttpUrl('upgradeUrl')
   upgradeUrl?: string;
 
   @ApiPropertyOptional({ maxLength: 64, example: 'Europe/Berlin', description: 'IANA time zone the page shows dates in (the reset date)' })
