@@ -75,9 +75,14 @@ function integer(value: unknown, path: string): number {
   return Number(value);
 }
 
+/** subscription.events.v1 carries at most 10 (CycleStarted, PlanChanged): a plan with more could not be published. */
+export const MAX_ALERT_THRESHOLDS = 10;
+
 function thresholds(node: unknown, path: string): readonly number[] {
   if (absent(node)) return DEFAULT_ALERT_THRESHOLDS;
-  const values = sequence(node, path).map((value, index) => {
+  const listed = sequence(node, path);
+  if (listed.length > MAX_ALERT_THRESHOLDS) throw invalid(path, `must list at most ${MAX_ALERT_THRESHOLDS} thresholds, got ${listed.length}`);
+  const values = listed.map((value, index) => {
     const percent = integer(value, `${path}[${index}]`);
     if (percent < 1 || percent > 99) throw invalid(`${path}[${index}]`, `must be a percentage between 1 and 99, got ${percent}`);
     return percent;

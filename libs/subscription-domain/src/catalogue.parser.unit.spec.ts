@@ -64,6 +64,8 @@ describe('parseCatalogue', () => {
 
   it('accepts custom thresholds, highest first', () => {
     expect(parseCatalogue(withPlan(good.replace('rank: 1', 'rank: 1, alertThresholds: [50, 10, 1]'))).plans.get('p')?.alertThresholds).toEqual([50, 10, 1]);
+    const ten = [90, 80, 70, 60, 50, 40, 30, 20, 10, 5];
+    expect(parseCatalogue(withPlan(good.replace('rank: 1', `rank: 1, alertThresholds: [${ten.join(', ')}]`))).plans.get('p')?.alertThresholds).toEqual(ten);
   });
 
   it.each([
@@ -86,6 +88,8 @@ describe('parseCatalogue', () => {
     ['a missing rank', withPlan(good.replace(', rank: 1', '')), 'plans[1].rank'],
     ['a threshold out of range', withPlan(good.replace('rank: 1', 'rank: 1, alertThresholds: [120]')), 'plans[1].alertThresholds[0]'],
     ['thresholds lowest first', withPlan(good.replace('rank: 1', 'rank: 1, alertThresholds: [5, 20]')), 'plans[1].alertThresholds[1]'],
+    // CycleStarted and PlanChanged carry at most 10 (subscription.events.v1): an 11th would make every renewal of the plan unpublishable.
+    ['more than 10 thresholds', withPlan(good.replace('rank: 1', 'rank: 1, alertThresholds: [90, 80, 70, 60, 50, 40, 30, 20, 10, 5, 1]')), 'plans[1].alertThresholds'],
     ['a bad id', withPlan(good.replace('id: p', 'id: "Pro Plan"')), 'plans[1].id'],
     ['a duplicate plan id', withPlan(good.replace('id: p', 'id: free')), 'plans[1].id'],
     ['a pack with the id of a plan', withPlan(good, 'packs:\n  - { id: p, credits: "1", price: "1" }'), 'packs[0].id'],

@@ -1,6 +1,7 @@
 import type { Decider } from '@tally/decider';
 import { parseInstant } from '@tally/instant';
 import { cycleAt, cycleStart, isValidZone, type BillingAnchor } from './billing-calendar.model';
+import { boundedId } from './bounded-id.model';
 import type { Catalogue, Plan } from './catalogue.model';
 import type { Cancel, ChangePlan, Subscribe, SubscriptionCommand, Tick } from './subscription.commands';
 import { SubscriptionError } from './subscription.errors';
@@ -54,7 +55,7 @@ function cycleStarted(accountId: string, anchor: BillingAnchor, plan: Plan, cata
     data: {
       accountId,
       // The plan is part of the id so that an upgrade in the very millisecond of the anchor still grants.
-      cycleId: `${accountId}:${anchor.at}:${cycle.index}:${plan.id}`,
+      cycleId: boundedId(`${accountId}:${anchor.at}:${cycle.index}:${plan.id}`, accountId, 'cycle'),
       cycleIndex: cycle.index,
       planId: plan.id,
       catalogueVersion: catalogue.version,

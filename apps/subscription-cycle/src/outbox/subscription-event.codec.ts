@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   CycleStartedV1,
   PlanChangedV1,
@@ -8,7 +7,7 @@ import {
   type EnvelopeOf,
 } from '@tally/contracts';
 import { formatCredits } from '@tally/money';
-import type { Catalogue, SubscriptionEvent } from '@tally/subscription-domain';
+import { boundedId, type Catalogue, type SubscriptionEvent } from '@tally/subscription-domain';
 
 /** The actor on the messages the billing calendar causes by itself (renewals, scheduled changes taking effect). */
 export const SCHEDULER_ACTOR = 'system:scheduler';
@@ -68,15 +67,10 @@ export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, n
   });
 }
 
-/** Ids on the wire are at most 128 characters (ID_PATTERN). */
-const MAX_ID_LENGTH = 128;
-
 /**
  * The change instant makes the id unique; the outbox row keeps it stable across re-publishes. Readable when it
- * fits; for long account and plan ids (up to 64 + 63 characters) a digest of the same parts keeps it within 128.
+ * fits; for long account and plan ids (up to 64 + 63 characters) a digest of the same parts (boundedId).
  */
 export function planChangeId(accountId: string, occurredAt: string, kind: string, planId: string): string {
-  const readable = `${accountId}:${occurredAt}:${kind}:${planId}`;
-  if (readable.length <= MAX_ID_LENGTH) return readable;
-  return `${accountId}:change:${createHash('sha256').update(readable).digest('hex').slice(0, 40)}`;
+  return boundedId(`${accountId}:${occurredAt}:${kind}:${planId}`, accountId, 'change');
 }

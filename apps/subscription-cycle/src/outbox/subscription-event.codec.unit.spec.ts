@@ -66,6 +66,34 @@ describe('subscription events as subscription.events.v1 envelopes', () => {
     expect(toEnvelopes([{ type: 'PlanChanged', data: { accountId, fromPlanId: 'go', toPlanId: planId, kind: 'downgrade', anchor: now.toISOString() } }], longCatalogue, now)[0].id).toBe(envelope.id);
   });
 
+  it('publishes every CycleStarted the ledger accepts for the longest account and plan ids allowed, in any cycle, with stable ids', () => {
+    const accountId = 'a'.repeat(64); // the longest account id subscription-cycle accepts
+    const planId = 'p'.repeat(63); // the longest plan id the catalogue accepts
+    const longCatalogue = { ...catalogue, plans: new Map([...catalogue.plans, [planId, { ...(catalogue.plans.get('go') as NonNullable<ReturnType<typeof catalogue.plans.get>>), id: planId }]]) };
+    const subscribedAt = new Date('2026-01-31T15:00:00.000Z');
+    let state = decide({ type: 'Subscribe', data: { accountId, planId, zone: 'UTC' } }, initialState(), { now: subscribedAt, catalogue: longCatalogue })
+      .reduce<SubscriptionState>(evolve, initialState());
+    const ids = new Set<string>();
+    let cycles = 0;
+    // Renewal after renewal: the cycle's index grows the readable id (account:anchor:index:plan) by a digit at 10, 100.
+    for (let month = 1; month <= 120; month += 1) {
+      const due = new Date(Date.UTC(2026, month, 1));
+      const events = decide({ type: 'Tick', data: { accountId } }, state, { now: due, catalogue: longCatalogue });
+      state = events.reduce<SubscriptionState>(evolve, state);
+      for (const envelope of toEnvelopes(events, longCatalogue, due)) {
+        expect(parseMessage(Topics.subscriptionEvents, serializeEnvelope(envelope)).envelope.id).toBe(envelope.id);
+        expect(envelope.type === 'CycleStarted' && envelope.data.cycleId).toBe(envelope.id);
+        ids.add(envelope.id);
+        cycles += 1;
+        // Stable: deciding the same renewal again names the cycle the same (the ledger grants each cycle once by it).
+        expect(toEnvelopes(events, longCatalogue, due)[0].id).toBe(envelope.id);
+      }
+    }
+    // One cycle a month past the subscription's own, each with an id of its own, indexes past 100 included.
+    expect(cycles).toBeGreaterThan(100);
+    expect(ids.size).toBe(cycles);
+  });
+
   it('round-trips the decider state through the subscriptions row', () => {
     const events = decide({ type: 'Subscribe', data: { accountId: 'acct-3', planId: 'pro', zone: 'Asia/Tokyo' } }, initialState(), { now, catalogue });
     let state = events.reduce<SubscriptionState>(evolve, initialState());

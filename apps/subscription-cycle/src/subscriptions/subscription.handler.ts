@@ -24,7 +24,7 @@ import { rowFromState, stateFromRow } from './subscription.state';
 
 type Active = Extract<SubscriptionState, { status: 'active' }>;
 
-/** Account ids here are at most 64 characters so cycle ids (account:anchor:index:plan) stay within 128. */
+/** Account ids here are at most 64 characters, so a cycle or change id's digest form (boundedId) stays within 128. */
 const ACCOUNT_ID = /^[A-Za-z0-9._:@-]{1,64}$/;
 
 export function assertAccountId(accountId: string): void {
