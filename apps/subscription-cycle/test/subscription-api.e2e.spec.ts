@@ -89,4 +89,14 @@ describe('subscription-cycle: HTTP API', () => {
     const view = await http(service.baseUrl, 'GET', path, undefined, READER_KEY);
     expect(view).toMatchObject({ status: 200, body: { accountId: id, planId: 'pro', interval: 'monthly', timeZone: 'Europe/Paris', anchor: '2031-03-10T08:00:00.000Z', pendingChange: null } });
   });
+
+  it('keeps a time zone by its IANA name however it was spelled: the same zone in another case is the same zone, not TIME_ZONE_IMMUTABLE', async () => {
+    const spelled = `/v1/accounts/acct-zone-${uniqueSuffix()}/subscription`;
+    const first = await http(service.baseUrl, 'PUT', spelled, { planId: 'pro', timeZone: 'europe/berlin' });
+    expect(first).toMatchObject({ status: 200, body: { timeZone: 'Europe/Berlin' } });
+    const again = await http(service.baseUrl, 'PUT', spelled, { planId: 'starter', timeZone: 'Europe/Berlin' });
+    expect(again.status).toBe(200);
+    expect((await http(service.baseUrl, 'GET', spelled, undefined, READER_KEY)).body).toMatchObject({ planId: 'pro', timeZone: 'Europe/Berlin' });
+    expect(await http(service.baseUrl, 'PUT', spelled, { planId: 'pro', timeZone: 'EUROPE/BERLIN' })).toMatchObject({ status: 200 });
+  });
 });

@@ -26,6 +26,14 @@ export function isValidZone(zone: unknown): zone is string {
 }
 const OFFSET_ZONE = /^[+\-\u2212]/;
 
+/**
+ * A zone isValidZone takes, by the name Intl gives it (`europe/berlin` → `Europe/Berlin`, `US/Eastern` →
+ * `America/New_York`): one zone has one name, so a subscription keeps it and compares it by that name.
+ */
+export function canonicalZone(zone: string): string {
+  return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+}
+
 
 function anchorIn(anchor: BillingAnchor): DateTime {
   if (!isValidZone(anchor.zone)) {

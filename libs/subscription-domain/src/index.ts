@@ -1,7 +1,7 @@
 export * from './subscription.errors';
 export * from './catalogue.model';
 export { parseCatalogue } from './catalogue.parser';
-export { cycleStart, cycleAt, isValidZone, type BillingAnchor, type BillingCycle } from './billing-calendar.model';
+export { canonicalZone, cycleStart, cycleAt, isValidZone, type BillingAnchor, type BillingCycle } from './billing-calendar.model';
 export type * from './subscription.commands';
 export type * from './subscription.events';
 export {

@@ -1,6 +1,6 @@
 import type { Decider } from '@tally/decider';
 import { parseInstant } from '@tally/instant';
-import { cycleAt, cycleStart, isValidZone, type BillingAnchor } from './billing-calendar.model';
+import { canonicalZone, cycleAt, cycleStart, isValidZone, type BillingAnchor } from './billing-calendar.model';
 import { boundedId } from './bounded-id.model';
 import type { Catalogue, Plan } from './catalogue.model';
 import type { Cancel, ChangePlan, Subscribe, SubscriptionCommand, Tick } from './subscription.commands';
@@ -78,9 +78,9 @@ function subscribe({ data }: Subscribe, state: SubscriptionState, { now, catalog
   const at = data.at === undefined ? now : parseInstant(data.at);
   if (!at) throw new SubscriptionError('INVALID_ANCHOR', `not an ISO instant with an offset: ${JSON.stringify(data.at)}`, { field: 'at' });
   if (at.getTime() > now.getTime()) throw new SubscriptionError('INVALID_ANCHOR', `the anchor ${data.at} is in the future`, { field: 'at' });
-  const anchor = { at: at.toISOString(), zone: data.zone };
+  const anchor = { at: at.toISOString(), zone: canonicalZone(data.zone) };
   return [
-    { type: 'Subscribed', data: { accountId: data.accountId, planId: plan.id, zone: data.zone, anchor: anchor.at } },
+    { type: 'Subscribed', data: { accountId: data.accountId, planId: plan.id, zone: anchor.zone, anchor: anchor.at } },
     // A back-dated anchor starts the cycle containing now, like a Tick after downtime.
     cycleStarted(data.accountId, anchor, plan, catalogue, now),
   ];

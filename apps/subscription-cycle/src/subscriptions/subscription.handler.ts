@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
-import type { Logger } from '@tally/shared';
+import { DataSource, type EntityManager } from 'typeorm';
+import { isUniqueViolation, type Logger } from '@tally/shared';
 import {
+  canonicalZone,
   cycleAt,
   decide,
   evolve,
@@ -60,7 +61,7 @@ export class SubscriptionHandler {
         }
         return { type: 'Subscribe', data: { accountId, planId: body.planId, zone: body.timeZone } };
       }
-      if (body.timeZone !== undefined && body.timeZone !== state.zone) {
+      if (body.timeZone !== undefined && canonicalZone(body.timeZone) !== canonicalZone(state.zone)) {
         throw new SubscriptionCycleError('TIME_ZONE_IMMUTABLE', `The subscription's time zone is ${state.zone}; it cannot be changed by a plan change.`, [
           { field: 'timeZone', reason: `must be ${state.zone} (the subscription's time zone) or left out` },
         ]);
@@ -176,8 +177,4 @@ function outcomeOf(events: SubscriptionEvent[]): string {
     default:
       return 'changed';
   }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof QueryFailedError && (error.driverError as { code?: string } | undefined)?.code === '23505';
 }
