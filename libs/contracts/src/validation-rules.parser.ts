@@ -16,6 +16,17 @@ export function isStorableText(text: string): boolean {
 }
 
 /**
+ * At most `max` UTF-16 units of `text`, one fewer when the cut would split a surrogate pair: what a store keeps of a
+ * longer text (an error's message, a label) stays storable (isStorableText), where `slice` alone could leave half
+ * an emoji that jsonb refuses.
+ */
+export function truncateText(text: string, max: number): string {
+  const cut = text.slice(0, max);
+  const last = cut.charCodeAt(cut.length - 1);
+  return cut.length === max && last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+}
+
+/**
  * Property names every JavaScript object inherits (constructor, __proto__, toString, hasOwnProperty, ...). No contract
  * has one, and class-transformer would drop such a property silently or, for `constructor`, fail with a TypeError.
  */

@@ -2,7 +2,7 @@ import { parseMessage } from './message-registry.contract';
 import { ContractViolation } from './contract.errors';
 import { Topics } from './topics.contract';
 import fc from 'fast-check';
-import { findUnsafeJson, isSafeJson, isStorableText, locateUnsafeJson } from './validation-rules.parser';
+import { findUnsafeJson, isSafeJson, isStorableText, locateUnsafeJson, truncateText } from './validation-rules.parser';
 
 const usage = (data: object) =>
   JSON.stringify({ id: 'u-1', type: 'UsageRecorded', version: 1, accountId: 'acct-1', occurredAt: '2026-11-21T10:00:00Z', data });
@@ -84,5 +84,18 @@ describe('JSON that no store can hold', () => {
   it('makes a Kafka-direct usage message with a NUL in its metadata a contract violation (dead-lettered, not stored)', () => {
     expect(() => parseMessage(Topics.usageEvents, usage({ ...chat, metadata: { note: 'a\u0000b' } }))).toThrow(ContractViolation);
     expect(() => parseMessage(Topics.usageEvents, usage({ ...chat, metadata: { note: 'fine' } }))).not.toThrow();
+  });
+});
+
+describe('truncateText', () => {
+  it('cuts at most max UTF-16 units and never between the two halves of a surrogate pair, so the result stays storable', () => {
+    // A notification's attempt log keeps 500 units of an SMTP server's error text in jsonb, which refuses a lone
+    // surrogate: a plain slice that split an emoji failed the write on every retry.
+    const error = `${'x'.repeat(499)}🙂 and more`;
+    expect(isStorableText(error.slice(0, 500))).toBe(false);
+    expect(truncateText(error, 500)).toBe('x'.repeat(499));
+    expect(isStorableText(truncateText(error, 500))).toBe(true);
+    expect(truncateText(`${'x'.repeat(498)}🙂 and more`, 500)).toBe(`${'x'.repeat(498)}🙂`);
+    expect(truncateText('short', 500)).toBe('short');
   });
 });

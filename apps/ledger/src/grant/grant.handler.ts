@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { truncateText } from '@tally/contracts';
 import { balanceView, type GrantCredits } from '@tally/ledger-domain';
 import { formatCredits, parseCredits } from '@tally/money';
 import { CLOCK, type Clock } from '@tally/shared';
@@ -30,7 +31,7 @@ export class GrantHandler {
       amount: parseCredits(body.amount),
       // The source keeps its earlier shape (the credits page labels a grant by it; at most 200 characters on the
       // wire); the whole reason travels as `reason`.
-      source: `promo:${body.reason.slice(0, 194).replace(/[\uD800-\uDBFF]$/, '')}`,
+      source: `promo:${truncateText(body.reason, 194)}`,
       reason: body.reason,
       ...(body.expiresAt ? { expiresAt: new Date(body.expiresAt).toISOString() } : {}),
     }, actor);

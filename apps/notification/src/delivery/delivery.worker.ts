@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Pool } from 'pg';
+import { truncateText } from '@tally/contracts';
 import type { Logger } from '@tally/shared';
 import { context, SpanKind } from '@opentelemetry/api';
 import { CLOCK, contextOf, continueTrace, endSpan, type Clock, quoteIdentifier, type TraceCarrier } from '@tally/shared';
@@ -165,7 +166,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       at: started.toISOString(),
       durationMs: finished.getTime() - started.getTime(),
       ...(outcome.statusCode !== undefined ? { statusCode: outcome.statusCode } : {}),
-      ...(outcome.kind !== 'delivered' ? { error: outcome.error.slice(0, 500) } : {}),
+      ...(outcome.kind !== 'delivered' ? { error: truncateText(outcome.error, 500) } : {}),
     };
     if (outcome.kind === 'delivered') {
       await this.pool.query(
