@@ -115,6 +115,37 @@ describe('notification settings API (int)', () => {
     expect((await call(running.baseUrl, 'GET', path(accountId), READER_KEY)).status).toBe(404);
   });
 
+  it('takes concurrent first PUTs of an account\'s settings: each one 200, one row, holding one of them', async () => {
+    for (let round = 0; round < 10; round += 1) {
+      const accountId = `acc-${uniqueSuffix()}`;
+      const emails = Array.from({ length: 10 }, (_, i) => `ops${i}@example.com`);
+      const answers = await Promise.all(emails.map((email) => call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email })));
+      expect(answers.map((answer) => answer.status)).toEqual(emails.map(() => 200));
+      const rows = await stored(accountId);
+      expect(rows).toHaveLength(1);
+      expect(emails).toContain(rows[0].email);
+    }
+  });
+
+  it('refuses an email address the mailer would send somewhere else (quoted or non-ASCII local part) with 400 naming the field, storing nothing', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    for (const email of ['"a>b"@example.com', '"a,b"@example.com', '""@example.com', 'ä@example.com']) {
+      const refused = await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email });
+      expect({ email, status: refused.status, body: refused.body }).toMatchObject({ email, status: 400, body: { details: [{ field: 'email' }] } });
+    }
+    expect(await stored(accountId)).toEqual([]);
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email: "o'neil+alerts@exämple.com" })).status).toBe(200);
+  });
+
+  it('refuses a webhook URL to localhost spelled with a trailing dot, as without it', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    for (const webhookUrl of ['https://localhost./hook', 'https://api.localhost./hook']) {
+      const refused = await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl, webhookSecret: newWebhookSecret() });
+      expect({ webhookUrl, status: refused.status, body: refused.body }).toMatchObject({ webhookUrl, status: 400, body: { details: [{ field: 'webhookUrl', reason: expect.stringMatching(/localhost/) }] } });
+    }
+    expect(await stored(accountId)).toEqual([]);
+  });
+
   it('plain http is accepted for an allowlisted host', async () => {
     const response = await call(running.baseUrl, 'PUT', path(`acc-${uniqueSuffix()}`), WRITER_KEY, { webhookUrl: 'http://127.0.0.1:9/x', webhookSecret: newWebhookSecret() });
     expect(response.status).toBe(200);

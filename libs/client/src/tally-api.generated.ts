@@ -615,7 +615,7 @@ export interface components {
         };
         NotificationSettingsRequest: {
             /**
-             * @description A well-formed email address; null or omitted: no email
+             * @description A well-formed email address, its local part unquoted ASCII; null or omitted: no email
              * @example ops@example.com
              */
             email?: string | null;

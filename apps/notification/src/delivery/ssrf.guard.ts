@@ -44,7 +44,8 @@ export const isPublicAddress = (address: string): boolean => addressRange(addres
 /** For settings validation (no DNS): why a URL host can never be called, or undefined. */
 export function literalHostProblem(host: string, allowlist: readonly string[]): string | undefined {
   if (isAllowlisted(host, allowlist)) return undefined;
-  const bare = stripBrackets(host);
+  // A trailing dot (a fully qualified name) names the same host: `localhost.` is localhost.
+  const bare = stripBrackets(host).replace(/\.$/, '');
   if (bare === 'localhost' || bare.endsWith('.localhost')) return 'must not point to localhost';
   if (ipaddr.isValid(bare) && !isPublicAddress(bare)) return `must not point to a ${addressRange(bare)} address`;
   return undefined;

@@ -27,6 +27,9 @@ describe('SSRF guard', () => {
   it('refuses literal private hosts and localhost at settings time', () => {
     expect(literalHostProblem('169.254.169.254', [])).toMatch(/linkLocal/);
     expect(literalHostProblem('localhost', [])).toMatch(/localhost/);
+    // A fully qualified name's trailing dot names the same host.
+    expect(literalHostProblem('localhost.', [])).toMatch(/localhost/);
+    expect(literalHostProblem('api.localhost.', [])).toMatch(/localhost/);
     expect(literalHostProblem('127.0.0.1', ['127.0.0.1'])).toBeUndefined();
     expect(literalHostProblem('hooks.example.com', [])).toBeUndefined();
   });

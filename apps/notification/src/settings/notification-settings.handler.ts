@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ContractViolation, ID_PATTERN, type FieldIssue } from '@tally/contracts';
-import type { Logger } from '@tally/shared';
+import { isUniqueViolation, type Logger } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { NotificationSettingsEntity } from '../database/notification-settings.entity';
 import { isAllowlisted, literalHostProblem } from '../delivery/ssrf.guard';
@@ -12,6 +12,16 @@ import type { NotificationSettingsRequest, NotificationSettingsResponse } from '
 import { WebhookSecretBox } from './webhook-secret.codec';
 
 const MIN_SECRET_BYTES = 24;
+
+async function retriedOnInsertRace<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isUniqueViolation(error) || attempt >= attempts) throw error;
+    }
+  }
+}
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export function assertAccountId(accountId: string): void {
@@ -90,7 +100,9 @@ export class NotificationSettingsHandler {
       ...preferenceIssues(request.notificationTypes),
     ];
 
-    const saved = await this.dataSource.transaction(async (manager) => {
+    // Two first PUTs of an account race to insert its row (FOR UPDATE locks nothing yet): the loser runs again, and
+    // then finds and locks the winner's row. Last write wins, as for any two PUTs.
+    const saved = await retriedOnInsertRace(() => this.dataSource.transaction(async (manager) => {
       const repository = manager.getRepository(NotificationSettingsEntity);
       const existing = await repository.createQueryBuilder('s')
         .addSelect('s.webhookSecret')
@@ -100,7 +112,8 @@ export class NotificationSettingsHandler {
       // Sealed at rest (AES-256-GCM, bound to the account); a kept secret stays as it is stored.
       const fresh = request.webhookSecret === undefined || issues.length > 0 ? undefined : this.secrets.seal(request.webhookSecret, accountId);
       const secret = webhookUrl === null ? null : (fresh ?? existing?.webhookSecret ?? null);
-      if (webhookUrl !== null && secret === null && !issues.some((issue) => issue.field === 'webhookSecret')) {
+      // Required only when none was sent (one sent is not sealed while other fields are refused) and none is stored.
+      if (webhookUrl !== null && secret === null && request.webhookSecret === undefined) {
         issues.push({ field: 'webhookSecret', reason: 'is required with a webhook URL (none is stored yet)' });
       }
       if (issues.length > 0) throw new ContractViolation('INVALID_PAYLOAD', issues);
@@ -109,7 +122,7 @@ export class NotificationSettingsHandler {
       });
       await repository.save(entity);
       return repository.findOneByOrFail({ accountId }).then((row) => ({ row, hasSecret: secret !== null }));
-    });
+    }));
     this.logger.info(
       { accountId, email: email !== null, webhook: webhookUrl !== null, secretChanged: request.webhookSecret !== undefined },
       'notification settings saved',

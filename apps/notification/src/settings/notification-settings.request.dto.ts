@@ -1,7 +1,26 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsEmail, IsObject, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsObject, IsOptional, IsString, MaxLength, ValidateBy, isEmail } from 'class-validator';
+import addressparser from 'nodemailer/lib/addressparser';
 import { IsOptionalNotNull } from '@tally/contracts';
 import { NOTIFICATION_TYPES } from '../notification-type.model';
+
+/**
+ * An address validator's isEmail takes (an ASCII local part: nodemailer sends it without asking the server for
+ * SMTPUTF8) that nodemailer's address parser reads back unchanged: it drops the quotes of a quoted local part, so
+ * `"a>b"@example.com` would be sent to another mailbox, `"a,b"@…` to none.
+ */
+const IsDeliverableEmail = () =>
+  ValidateBy({
+    name: 'isDeliverableEmail',
+    validator: {
+      validate: (value) => {
+        if (typeof value !== 'string' || !isEmail(value, { allow_utf8_local_part: false })) return false;
+        const parsed = addressparser(value, { flatten: true });
+        return parsed.length === 1 && parsed[0].address === value;
+      },
+      defaultMessage: () => 'email must be a well-formed email address with an unquoted ASCII local part',
+    },
+  });
 
 /**
  * PUT body: replaces the account's settings. Omitted or null email / webhookUrl = that channel is off (null is
@@ -9,8 +28,8 @@ import { NOTIFICATION_TYPES } from '../notification-type.model';
  * webhookSecret is write-only; when omitted, an already stored secret is kept (while a webhook URL is set).
  */
 export class NotificationSettingsRequest {
-  @ApiPropertyOptional({ type: String, maxLength: 320, example: 'ops@example.com', nullable: true, description: 'A well-formed email address; null or omitted: no email' })
-  @IsOptional() @IsEmail({}, { message: 'email must be a well-formed email address' }) @MaxLength(320)
+  @ApiPropertyOptional({ type: String, maxLength: 320, example: 'ops@example.com', nullable: true, description: 'A well-formed email address, its local part unquoted ASCII; null or omitted: no email' })
+  @IsOptional() @IsDeliverableEmail() @MaxLength(320)
   email?: string | null;
 
   @ApiPropertyOptional({
