@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { balanceView } from '@tally/ledger-domain';
-import { formatCredits, type Micro } from '@tally/money';
+import { balanceView, type HoldReleased } from '@tally/ledger-domain';
+import { formatCredits } from '@tally/money';
 import { CLOCK, type Clock } from '@tally/shared';
 import { AccountRepository } from '../accounts/account.repository';
 import { toLedgerError } from '../ledger.errors';
@@ -20,10 +20,11 @@ export class ReleaseHoldHandler {
       .catch((error) => {
         throw toLedgerError(error);
       });
-    const released = decision.events.find((e) => e.type === 'HoldReleased');
+    // The decision may first release other holds that are due (every command does): answer this hold's release.
+    const released = decision.events.find((e): e is HoldReleased => e.type === 'HoldReleased' && e.data.holdId === holdId);
     return {
       holdId,
-      released: released ? formatCredits(released.data.amount as Micro) : '0',
+      released: released ? formatCredits(released.data.amount) : '0',
       available: formatCredits(balanceView(decision.state, this.clock.now()).available),
     };
   }
