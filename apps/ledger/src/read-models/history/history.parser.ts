@@ -1,3 +1,4 @@
+import { parseInstant as instantOf } from '@tally/instant';
 import { DateTime } from 'luxon';
 import { checkAccountId } from '../../accounts/account-id.decorator';
 import { TRANSACTION_TYPES, type TransactionType } from '@tally/ledger-read-models';
@@ -25,12 +26,13 @@ export interface TimeRange {
 /** Either a concrete range or "the account's current cycle", which only the database knows. */
 export type RangeRequest = { kind: 'range'; range: TimeRange } | { kind: 'cycle' };
 
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
+/** A date (its midnight in UTC) or an instant by the rule every edge takes (libs/instant), years 0001-9999 either way. */
 export function parseInstant(field: string, value: string): Date {
-  const parsed = ISO_INSTANT.test(value) ? DateTime.fromISO(value, { zone: 'utc' }) : undefined;
-  if (!parsed?.isValid) throw invalidParam(field, 'must be an ISO-8601 date (2025-01-31) or instant with offset (2025-01-31T10:00:00Z)');
-  return parsed.toJSDate();
+  const parsed = ISO_DATE.test(value) ? instantOf(`${value}T00:00:00Z`) : instantOf(value);
+  if (!parsed) throw invalidParam(field, 'must be an ISO-8601 date (2025-01-31) or instant with offset (2025-01-31T10:00:00Z)');
+  return parsed;
 }
 
 /**

@@ -33,6 +33,11 @@ describe('history parameters', () => {
     expect(issueOf(() => parseRange({ period: '7d', from: '2025-01-01' }, now, 30)).field).toBe('period');
     expect(issueOf(() => parseRange({ from: 'yesterday' }, now, 30)).field).toBe('from');
     expect(issueOf(() => parseRange({ to: '2025-02-30' }, now, 30)).field).toBe('to');
+    // Instants by the rule every edge takes (libs/instant): an offset past ±15:59, hour 24, year 0 are refused.
+    expect(issueOf(() => parseRange({ from: '2025-03-01T00:00:00+99:99', to: '2025-03-02T00:00:00Z' }, now, 30)).field).toBe('from');
+    expect(issueOf(() => parseRange({ from: '2025-03-01T00:00:00Z', to: '2025-03-01T24:00:00Z' }, now, 30)).field).toBe('to');
+    expect(issueOf(() => parseRange({ from: '0000-12-31' }, now, 30)).field).toBe('from');
+    expect(issueOf(() => parseRange({ from: '0000-12-31T00:00:00Z' }, now, 30)).field).toBe('from');
     expect(issueOf(() => parseRange({ from: '2025-03-02', to: '2025-03-01' }, now, 30)).field).toBe('from');
     expect(issueOf(() => parseLimit('0')).field).toBe('limit');
     expect(issueOf(() => parseLimit('abc')).field).toBe('limit');
