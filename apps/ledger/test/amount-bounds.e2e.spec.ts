@@ -1,7 +1,6 @@
-import type { INestApplication } from '@nestjs/common';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
-import { startServiceProcess, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
-import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
+import type { Producer } from 'kafkajs';
+import { waitFor, type ServiceProcess } from '@tally/testing';
+import { collect, json, ledgerTestSettings, reportUsage, startLedgerWithIngest, waitForAvailable } from './ledger.harness';
 
 /**
  * Amounts have an upper bound (libs/money: 1,000,000,000 credits per amount, 100,000,000,000 per balance), so
@@ -10,41 +9,24 @@ import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSetti
  */
 describe('amount bounds on the real HTTP API, broker and database', () => {
   const { env, topics } = ledgerTestSettings();
-  let app: INestApplication;
   let api: ReturnType<typeof json>;
   let producer: Producer;
   let ingest: ServiceProcess;
-  const drops: (() => Promise<void>)[] = [];
+  let stop: () => Promise<void>;
 
   const BOUND = '1000000000';
   const BALANCE_BOUND = '100000000000';
   const OVERSIZED = '99999999999999999999999';
 
   const balanceOf = (accountId: string) => api.get(`/v1/accounts/${accountId}/balance`);
-  const waitForBalance = (accountId: string, available: string) =>
-    waitFor(async () => {
-      const { status, body } = await balanceOf(accountId);
-      return status === 200 && body.available === available ? body : undefined;
-    }, 20_000);
+  const waitForBalance = (accountId: string, available: string) => waitForAvailable(api, accountId, available);
 
   beforeAll(async () => {
-    const ledgerSchema = await createTestSchema('ledger_bounds');
-    const ingestSchema = await createTestSchema('ingest_bounds');
-    drops.push(ledgerSchema.drop, ingestSchema.drop);
-    await createTopics(topics, 1);
-    ({ app, api } = await startLedger(env, ledgerSchema.schema).then(({ app, base }) => ({ app, api: json(base) })));
-    ingest = await startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema });
-    producer = new Kafka({ clientId: 'bounds-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await producer.connect();
+    ({ api, producer, ingest, stop } = await startLedgerWithIngest('bounds', env, topics));
   });
 
   afterAll(async () => {
-    await producer?.disconnect();
-    await ingest?.kill();
-    await app?.close();
-    for (const drop of drops) await drop();
+    await stop?.();
   });
 
   it('refuses a grant, a purchase and an authorization above the per-amount bound with 400 VALIDATION_FAILED and stores nothing', async () => {
@@ -114,14 +96,7 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
   });
 
   it('usage-ingest refuses usage whose price exceeds the bound with 400 VALIDATION_FAILED naming the field, and produces nothing', async () => {
-    const report = async (body: object) => {
-      const response = await fetch(`${ingest.base}/v1/usage-events`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      return { status: response.status, body: (await response.json()) as any };
-    };
+    const report = (body: object) => reportUsage(ingest.base, body);
     await api.post('/v1/accounts/acct-ingest/grants', { reason: 'test grant', idempotencyKey: 'ingest', amount: '10' });
     const endless = { id: 'ingest-endless', accountId: 'acct-ingest', occurredAt: '2026-06-15T00:00:00Z', feature: 'video', model: 'veo-3', videoSeconds: 2_147_483_647 };
     const refused = await report({ events: [{ ...endless, id: 'ingest-fine', videoSeconds: 2 }, endless] });

@@ -1,7 +1,6 @@
-import type { INestApplication } from '@nestjs/common';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
-import { startServiceProcess, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
-import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
+import type { Producer } from 'kafkajs';
+import { waitFor, type ServiceProcess } from '@tally/testing';
+import { API_KEY, collect, json, ledgerTestSettings, reportUsage, startLedgerWithIngest, waitForAvailable } from './ledger.harness';
 
 /**
  * Instants at every edge (libs/instant). ISO 8601 has shapes class-validator's `isISO8601` takes that JavaScript's
@@ -23,47 +22,22 @@ const NOT_INSTANTS = [
 
 describe('instants on the real HTTP API, broker and database', () => {
   const { env, topics } = ledgerTestSettings();
-  let app: INestApplication;
   let api: ReturnType<typeof json>;
   let base: string;
   let producer: Producer;
   let ingest: ServiceProcess;
-  const drops: (() => Promise<void>)[] = [];
+  let stop: () => Promise<void>;
 
   const balanceOf = (accountId: string) => api.get(`/v1/accounts/${accountId}/balance`);
-  const waitForBalance = (accountId: string, available: string) =>
-    waitFor(async () => {
-      const { status, body } = await balanceOf(accountId);
-      return status === 200 && body.available === available ? body : undefined;
-    }, 20_000);
-  const report = async (body: object) => {
-    const response = await fetch(`${ingest.base}/v1/usage-events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  };
+  const waitForBalance = (accountId: string, available: string) => waitForAvailable(api, accountId, available);
+  const report = (body: object) => reportUsage(ingest.base, body);
 
   beforeAll(async () => {
-    const ledgerSchema = await createTestSchema('ledger_instants');
-    const ingestSchema = await createTestSchema('ingest_instants');
-    drops.push(ledgerSchema.drop, ingestSchema.drop);
-    await createTopics(topics, 1);
-    ({ app, base } = await startLedger(env, ledgerSchema.schema));
-    api = json(base);
-    ingest = await startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema });
-    producer = new Kafka({ clientId: 'instants-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await producer.connect();
+    ({ api, base, producer, ingest, stop } = await startLedgerWithIngest('instants', env, topics));
   });
 
   afterAll(async () => {
-    await producer?.disconnect();
-    await ingest?.kill();
-    await app?.close();
-    for (const drop of drops) await drop();
+    await stop?.();
   });
 
   it('refuses a grant whose expiresAt is not an instant with 400 VALIDATION_FAILED naming the field, and stores nothing', async () => {

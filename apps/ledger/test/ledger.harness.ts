@@ -1,8 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type Producer } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { bootstrapHttpApp, loadConfig, systemClock, type Clock } from '@tally/shared';
-import { ledgerTestEnv, createTestSchema, freePort, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { ledgerTestEnv, createTestSchema, freePort, startServiceProcess, testKafkaBrokers, uniqueSuffix, waitFor, type ServiceProcess } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { LEDGER_STATUS_BY_CODE } from '../src/ledger.errors';
 import { LedgerModule } from '../src/ledger.module';
@@ -85,6 +85,58 @@ export const json = (base: string) => ({
     return { status: response.status, body: (await response.json()) as Record<string, any> };
   },
 });
+
+/** The ledger in this process and usage-ingest in its own, on schemas of their own, and a producer for the Kafka-direct path. */
+export interface LedgerWithIngest {
+  app: INestApplication;
+  base: string;
+  api: ReturnType<typeof json>;
+  ingest: ServiceProcess;
+  producer: Producer;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts the usage path end to end for a test file (`name` names its schemas): every topic with ONE partition, so a
+ * message the ledger could not take would hold every later balance (what these files test never happens).
+ */
+export async function startLedgerWithIngest(name: string, env: Record<string, string>, topics: string[]): Promise<LedgerWithIngest> {
+  const ledgerSchema = await createTestSchema(`ledger_${name}`);
+  const ingestSchema = await createTestSchema(`ingest_${name}`);
+  await createTopics(topics, 1);
+  const { app, base } = await startLedger(env, ledgerSchema.schema);
+  const ingest = await startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema });
+  const producer = new Kafka({ clientId: `${name}-e2e`, brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  const stop = async () => {
+    await producer.disconnect();
+    await ingest.kill();
+    await app.close();
+    await ledgerSchema.drop();
+    await ingestSchema.drop();
+  };
+  return { app, base, api: json(base), ingest, producer, stop };
+}
+
+/** Waits (20 s at most) until the account's balance read model shows `available`, and resolves with that balance. */
+export function waitForAvailable(api: ReturnType<typeof json>, accountId: string, available: string): Promise<Record<string, any>> {
+  return waitFor(async () => {
+    const { status, body } = await api.get(`/v1/accounts/${accountId}/balance`);
+    return status === 200 && body.available === available ? body : undefined;
+  }, 20_000);
+}
+
+/** POST /v1/usage-events (one event or `{events}`) to a running usage-ingest with the admin key: the answer's status and body. */
+export async function reportUsage(ingestBase: string, body: object): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${ingestBase}/v1/usage-events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
 
 /**
  * The whole path in one step, for tests that run the services some other way (compiled, over TLS): grants 10

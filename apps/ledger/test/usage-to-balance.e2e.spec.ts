@@ -3,7 +3,7 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import { TallyClient, type components } from '@tally/client';
 import { startServiceProcess, testDatabaseUrl, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
-import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
+import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger, waitForAvailable } from './ledger.harness';
 
 /**
  * Issue 3, end to end on the real broker and database: HTTP ingest → usage.events.v1 → ledger (event store)
@@ -32,11 +32,7 @@ describe('usage to balance, end to end', () => {
   const envelope = (id: string, accountId: string, data: object) =>
     JSON.stringify({ id, type: 'UsageRecorded', version: 1, accountId, occurredAt: now, data });
   const balanceOf = (accountId: string) => api.get(`/v1/accounts/${accountId}/balance`);
-  const waitForBalance = (accountId: string, available: string) =>
-    waitFor(async () => {
-      const { status, body } = await balanceOf(accountId);
-      return status === 200 && body.available === available ? body : undefined;
-    }, 20_000);
+  const waitForBalance = (accountId: string, available: string) => waitForAvailable(api, accountId, available);
   const usageDebits = async (accountId: string) =>
     (await pool.query(`select data from "${schema}".events where stream_id = $1 and type = 'UsageDebited' order by version`, [`account-${accountId}`])).rows.map((r) => r.data);
 
