@@ -12,7 +12,9 @@ import type { NotificationSettingsRequest, NotificationSettingsResponse } from '
 import { WebhookSecretBox } from './webhook-secret.codec';
 
 const MIN_SECRET_BYTES = 24;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+/** `work` (a transaction) once more when it lost a race to insert a row (a unique violation), at most `attempts` times in all. */
 async function retriedOnInsertRace<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -22,7 +24,6 @@ async function retriedOnInsertRace<T>(work: () => Promise<T>, attempts = 3): Pro
     }
   }
 }
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export function assertAccountId(accountId: string): void {
   if (!ID_PATTERN.test(accountId)) {
