@@ -18,6 +18,10 @@ export const INSTANT_RULE = 'must be an ISO-8601 instant with an offset, e.g. 20
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/** The first and last instants every reader holds: years 0001-9999 in UTC too, where toISOString writes them. */
+const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
+
 /** Whether `value` is an instant of the shape and range above, a day that exists in its month included. */
 export function isInstant(value: unknown): value is string {
   if (typeof value !== 'string') return false;
@@ -29,8 +33,14 @@ export function isInstant(value: unknown): value is string {
   const daysInMonth = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
   return (
     year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth &&
-    hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 15 && offsetMinutes <= 59
+    hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 15 && offsetMinutes <= 59 &&
+    withinYears(Date.parse(value))
   );
+}
+
+/** Whether an instant falls in years 0001-9999 in UTC (an offset can move 0001-01-01T00:30+01:00 into year 0). */
+function withinYears(time: number): boolean {
+  return time >= EARLIEST && time <= LATEST;
 }
 
 /** The instant `value` names, or undefined when it is not one (see `isInstant`). */

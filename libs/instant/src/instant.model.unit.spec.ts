@@ -39,6 +39,9 @@ describe('isInstant', () => {
     ['minute 60', '2026-12-31T10:60:00Z'],
     ['a leap second', '2026-12-31T23:59:60Z'],
     ['year 0 (PostgreSQL has none)', '0000-12-31T10:00:00Z'],
+    // In range as written, out of it in UTC, where toISOString writes it (0000-…, +010000-…) and PostgreSQL refuses it.
+    ['year 1 with an offset that puts it in year 0', '0001-01-01T00:30:00+01:00'],
+    ['year 9999 with an offset that puts it in year 10000', '9999-12-31T23:00:00-01:00'],
     ['an offset past PostgreSQL’s ±15:59', '2026-12-31T10:00:00+16:00'],
     ['offset minutes past 59', '2026-12-31T10:00:00+01:60'],
     ['ten fraction digits', '2026-12-31T10:00:00.1234567890Z'],
