@@ -198,6 +198,18 @@ describe('corrections: refunds and voids', () => {
       await historyWith(B, 'UsageRefunded', 2);
       await expectHistoryAddsUp(B);
     });
+
+    it('voiding the reissued bucket links the void and the refund that created it to each other in the history', async () => {
+      const voided = await voidGrant(B, 'refund:b-2', { idempotencyKey: 'v-b-2', reason: 'reissued by mistake' });
+      expect(voided).toMatchObject({ status: 201, body: { grantId: 'refund:b-2', amount: '2' } });
+      await waitForBalance(B, '10');
+      const items = await historyWith(B, 'GrantVoided');
+      const refundRow = items.find((item) => item.type === 'UsageRefunded' && item.details.refundId === 'refund:b-2');
+      const voidRow = items.find((item) => item.type === 'GrantVoided');
+      expect(voidRow?.details.corrects).toEqual({ type: 'UsageRefunded', refundId: 'refund:b-2', streamVersion: refundRow?.streamVersion });
+      expect(refundRow?.details.corrections).toEqual([{ type: 'GrantVoided', streamVersion: voidRow?.streamVersion, amount: '2' }]);
+      await expectHistoryAddsUp(B);
+    });
   });
 
   describe('voiding a grant or a purchase', () => {

@@ -288,7 +288,8 @@ export function transactionOf(
       return {
         type: event.type,
         amount: negative(d.amount),
-        details: { corrects: { type: 'CreditsGranted', grantId: d.grantId }, voidId: d.voidId, grantId: d.grantId, kind: d.kind, voided: d.amount, reason: d.reason },
+        // A refund's reissued bucket (restoreExpired) has the refund's id; any other bucket came from a grant.
+        details: { corrects: voidedBucketSource(d.grantId), voidId: d.voidId, grantId: d.grantId, kind: d.kind, voided: d.amount, reason: d.reason },
       };
     }
     default: {
@@ -425,4 +426,9 @@ export function projectBatch(envelopes: readonly LedgerEnvelope[]): {
     // In stream order per account, so two refunds of one usage in a batch apply in order.
     corrections: [...corrections.values()].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.streamVersion - b.streamVersion),
   };
+}
+
+/** What a void corrects: the refund that reissued the bucket (`refund:<key>`, its id), or the grant (or purchase) that created it. */
+function voidedBucketSource(grantId: string): { type: 'UsageRefunded'; refundId: string } | { type: 'CreditsGranted'; grantId: string } {
+  return grantId.startsWith('refund:') ? { type: 'UsageRefunded', refundId: grantId } : { type: 'CreditsGranted', grantId };
 }

@@ -100,9 +100,11 @@ export class LedgerProjection {
       );
     } else {
       await tx.query(
+        // The voided bucket came from a grant (or purchase), or from the refund that reissued it (`refund:<key>`).
         `WITH granted AS (
            SELECT stream_version FROM ${this.s}.ledger_transactions
-            WHERE account_id = $1 AND type = 'CreditsGranted' AND details->>'grantId' = $5
+            WHERE account_id = $1
+              AND ((type = 'CreditsGranted' AND details->>'grantId' = $5) OR (type = 'UsageRefunded' AND details->>'refundId' = $5))
             ORDER BY stream_version LIMIT 1
          ), ${linkBoth('granted')}`,
         [c.accountId, c.streamVersion, entry, listed, c.grantId],
