@@ -37,10 +37,10 @@ const MAX_LISTED = 100;
  * Compares the live read models of `schema` with a fresh fold of the event store (into `<schema>_verify`, dropped
  * afterwards), row by row, in one snapshot of the live tables, while the live projection keeps running.
  *
- * Per account, rows are compared up to the lower of the two stream versions (the live balance's and the fold's):
- * transactions and usage rows at or below it must be equal on both sides; balances only when both are at the same
- * version. An account the live tables are behind on is `pending`, one they moved past the fold on is `ahead`;
- * neither is a difference. Until nothing is pending or ahead (or `settleMs` passed) the fold catches up with the
+ * Per account, rows are compared when the live balance and the fold's are at the same stream version: then its
+ * balance, transactions and usage rows must be equal on both sides. An account the live tables are behind on is
+ * `pending`, one they moved past the fold on is `ahead`; neither is a difference (a correction in between rewrites
+ * older rows on one side only). Until nothing is pending or ahead (or `settleMs` passed) the fold catches up with the
  * store and the comparison runs again, so after the load stops a healthy ledger verifies `identical`.
  */
 export async function verifyReadModels(options: FoldOptions & { settleMs?: number; maxListed?: number }): Promise<VerifyReport> {
@@ -93,8 +93,11 @@ async function compare(pool: Pool, liveSchema: string, foldSchema: string, maxLi
       else add({ ...base, kind: 'differs', live: row.live ?? undefined, fold: row.fold ?? undefined });
     }
 
-    // Rows at or below each account's common version (a usage record's lines are a column of it).
-    const upTo = `(SELECT l.account_id, least(l.stream_version, f.stream_version) AS upto FROM ${L}.balances l JOIN ${F}.balances f USING (account_id))`;
+    // The rows of each account both sides hold at the same stream version (a usage record's lines are a column of it).
+    // Not up to the lower of two different versions: a correction in the gap (a refund, a void) rewrites older rows
+    // on the side that has it (the corrected entry's corrections, the usage record's refunded), so an account pending
+    // or ahead is only that, and is compared once it settles.
+    const upTo = `(SELECT l.account_id, l.stream_version AS upto FROM ${L}.balances l JOIN ${F}.balances f USING (account_id) WHERE l.stream_version = f.stream_version)`;
     const sides: Record<Exclude<ReadModelTable, 'balances'>, (s: string) => string> = {
       ledger_transactions: (s) => `SELECT t.* FROM ${s}.ledger_transactions t JOIN ${upTo} v USING (account_id) WHERE t.stream_version <= v.upto`,
       usage_records: (s) => `SELECT t.* FROM ${s}.usage_records t JOIN ${upTo} v USING (account_id) WHERE t.stream_version <= v.upto`,

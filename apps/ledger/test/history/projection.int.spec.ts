@@ -289,6 +289,20 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     }
   });
 
+  it('verify counts an account whose live tables are behind as pending, not as differences, when a correction in the gap rewrote older rows', async () => {
+    // The live projection stopped before bob's second refund (of an older debit) and the void after it: the fold has
+    // them, so bob's debit row at a version both sides have already lists one more correction in the fold.
+    const behind = await createTestSchema('ledger_rm_behind');
+    try {
+      await migrateReadModels(behind.schema);
+      await applyBatch(pool, behind.schema, events.slice(0, -2));
+      const report = await verifyReadModels({ pool, schema: behind.schema, source: sourceOver(events), settleMs: 0 });
+      expect(report).toMatchObject({ identical: false, differenceCount: 0, pending: 1, ahead: 0 });
+    } finally {
+      await behind.drop();
+    }
+  });
+
   it('rebuilds the same tables, row for row, from the event stream, into shadow tables swapped in', async () => {
     const source = sourceOver(events);
     // Garbage first, to prove the rebuilt tables replace the old ones.
