@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /** Ids on the wire are at most 128 characters (the contracts' ID_PATTERN). */
-export const MAX_ID_LENGTH = 128;
+const MAX_ID_LENGTH = 128;
 
 /**
  * The id of a cycle or a plan change: `readable` (its parts joined, e.g. account:anchor:index:plan) when it fits in an

@@ -14,4 +14,4 @@ export {
   type SubscriptionState,
   type PendingPlanChange,
 } from './subscription.decider';
-export { boundedId, MAX_ID_LENGTH } from './bounded-id.model';
+export { boundedId } from './bounded-id.model';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ContractViolation, ID_PATTERN, type FieldIssue } from '@tally/contracts';
-import { isUniqueViolation, type Logger } from '@tally/shared';
+import { retriedOnInsertRace, type Logger } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { NotificationSettingsEntity } from '../database/notification-settings.entity';
 import { isAllowlisted, literalHostProblem } from '../delivery/ssrf.guard';
@@ -13,17 +13,6 @@ import { WebhookSecretBox } from './webhook-secret.codec';
 
 const MIN_SECRET_BYTES = 24;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** `work` (a transaction) once more when it lost a race to insert a row (a unique violation), at most `attempts` times in all. */
-async function retriedOnInsertRace<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await work();
-    } catch (error) {
-      if (!isUniqueViolation(error) || attempt >= attempts) throw error;
-    }
-  }
-}
 
 export function assertAccountId(accountId: string): void {
   if (!ID_PATTERN.test(accountId)) {

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { isUniqueViolation, type Logger } from '@tally/shared';
+import { isUniqueViolation, retriedOnInsertRace, type Logger } from '@tally/shared';
 import {
   canonicalZone,
   cycleAt,
@@ -103,14 +103,11 @@ export class SubscriptionHandler {
   private async execute(accountId: string, actor: string | undefined, command: (state: SubscriptionState) => SubscriptionCommand): Promise<PutSubscriptionResponseDto> {
     // A first subscription has no row to lock; two racing inserts meet on the primary key and the loser retries,
     // then sees the winner's row.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, actor, command));
-      } catch (error) {
-        if (isUniqueViolation(error) && attempt < 3) continue;
-        if (isUniqueViolation(error)) throw new SubscriptionCycleError('CONCURRENT_UPDATE', 'The subscription changed concurrently; retry.');
-        throw fromDomainError(error);
-      }
+    try {
+      return await retriedOnInsertRace(() => this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, actor, command)));
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new SubscriptionCycleError('CONCURRENT_UPDATE', 'The subscription changed concurrently; retry.');
+      throw fromDomainError(error);
     }
   }
 
