@@ -148,12 +148,8 @@ export async function grantThenChargeOneChat(ledgerBase: string, ingestBase: str
   const api = json(ledgerBase);
   const granted = await api.post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'welcome', amount: '10' });
   if (granted.status !== 201) throw new Error(`grant answered ${granted.status}: ${JSON.stringify(granted.body)}`);
-  const reported = await fetch(`${ingestBase}/v1/usage-events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ id: `${accountId}-chat-1`, accountId, occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 }),
-  });
-  if (reported.status !== 202) throw new Error(`usage answered ${reported.status}: ${await reported.text()}`);
+  const reported = await reportUsage(ingestBase, { id: `${accountId}-chat-1`, accountId, occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300 });
+  if (reported.status !== 202) throw new Error(`usage answered ${reported.status}: ${JSON.stringify(reported.body)}`);
   return waitFor(async () => {
     const { status, body } = await api.get(`/v1/accounts/${accountId}/balance`);
     return status === 200 && body.available === '9.994' && body.usedThisCycle === '0.006' ? body : undefined;
