@@ -181,7 +181,7 @@ export class ChaosSystem {
       // Cycles: upgrades start one at once; the scheduler and the outbox look often so they follow quickly.
       'subscription-cycle': { SCHEDULER_INTERVAL_MS: '1000', OUTBOX_INTERVAL_MS: '100' },
       notification: {
-        SMTP_HOST: '127.0.0.1', SMTP_PORT: String(this.smtp.port), WEBHOOK_HTTP_ALLOWLIST: '127.0.0.1', WEBHOOK_TIMEOUT_MS: '2000',
+        SMTP_HOST: '127.0.0.1', SMTP_PORT: String(this.smtp.port), WEBHOOK_HTTP_ALLOWLIST: '127.0.0.1', WEBHOOK_TIMEOUT_MS: '2000', SMTP_TIMEOUT_MS: '2000',
         RETRY_BASE_DELAY_MS: '200', RETRY_MAX_DELAY_MS: '1000', DISPATCH_INTERVAL_MS: '100',
         BILLING_URL: 'https://app.example.com/billing', MAIL_FROM: 'Tally <alerts@example.com>',
       },

@@ -90,6 +90,7 @@ export function testEnv(overrides: Record<string, string>): Record<string, strin
     ]),
     WEBHOOK_HTTP_ALLOWLIST: '127.0.0.1',
     WEBHOOK_TIMEOUT_MS: '2000',
+    SMTP_TIMEOUT_MS: '2000',
     RETRY_BASE_DELAY_MS: '200',
     RETRY_MAX_DELAY_MS: '1000',
     DISPATCH_INTERVAL_MS: '100',

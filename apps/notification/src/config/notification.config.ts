@@ -50,6 +50,14 @@ export class NotificationConfig extends CommonConfig {
   @IsOptional() @IsString()
   SMTP_PASSWORD?: string;
 
+  /**
+   * The longest one email may take, from connecting to the server's answer to the message; the attempt is then
+   * abandoned (the connection closed before the server accepted anything) and retried. nodemailer's own timeouts are
+   * per idle period, so a server answering every step just inside them could otherwise hold an attempt past its lease.
+   */
+  @Type(() => Number) @IsInt() @Min(100) @Max(120_000)
+  SMTP_TIMEOUT_MS = 30_000;
+
   @IsString() @MaxLength(320)
   MAIL_FROM = 'Tally <alerts@tally.local>';
 
@@ -83,6 +91,7 @@ export class NotificationConfig extends CommonConfig {
   @Transform(splitList) @IsString({ each: true })
   WEBHOOK_HTTP_ALLOWLIST: string[] = [];
 
+  /** The longest one webhook may take, from connecting to the receiver's status line (its body is not read). */
   @Type(() => Number) @IsInt() @Min(100) @Max(120_000)
   WEBHOOK_TIMEOUT_MS = 10_000;
 

@@ -15,6 +15,12 @@ import { WebhookSender } from './webhook.client';
 import { WebhookSecretBox } from '../settings/webhook-secret.codec';
 import { deliveryAttempts, deliveryDuration } from './delivery.metrics';
 
+/**
+ * What a lease holds beyond the longest send: the reads and writes around the attempt. An attempt starts only with
+ * at least half of it left after its send's deadline.
+ */
+const LEASE_MARGIN_MS = 30_000;
+
 interface ClaimedRow {
   id: string;
   account_id: string;
@@ -36,6 +42,10 @@ interface Destination {
  * Works off the deliveries table. A claim (FOR UPDATE SKIP LOCKED, so several instances share the work) pushes
  * next_attempt_at forward by a lease and commits; the attempt runs outside any transaction; its outcome is
  * written afterwards. A crash mid-attempt leaves the row pending: it is retried when the lease ends.
+ *
+ * An attempt ends before its lease does: each send has a deadline (SMTP_TIMEOUT_MS, WEBHOOK_TIMEOUT_MS), cut to what
+ * is left of the lease less a margin, and an attempt with no time left is not started (the row is taken again when
+ * the lease ends). So two dispatchers never send the same delivery at once, however slowly a server answers.
  *
  * At-least-once window: if the process dies after the receiver accepted (SMTP 250 / HTTP 2xx) but before the
  * outcome is written, the notification is sent again after the lease. Emails carry a stable Message-ID and
@@ -65,9 +75,9 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       maxDelayMs: config.RETRY_MAX_DELAY_MS,
       maxRetryMs: config.WEBHOOK_MAX_RETRY_HOURS * 3_600_000,
     };
-    this.leaseMs = config.WEBHOOK_TIMEOUT_MS * 2 + 30_000;
+    this.leaseMs = Math.max(config.WEBHOOK_TIMEOUT_MS, config.SMTP_TIMEOUT_MS) + LEASE_MARGIN_MS;
     this.mailer = new Mailer(config);
-    this.webhooks = new WebhookSender({ timeoutMs: config.WEBHOOK_TIMEOUT_MS, allowlist: config.WEBHOOK_HTTP_ALLOWLIST });
+    this.webhooks = new WebhookSender({ allowlist: config.WEBHOOK_HTTP_ALLOWLIST });
   }
 
   onApplicationBootstrap(): void {
@@ -78,13 +88,13 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
-    this.mailer.close();
   }
 
   /** One pass: claim due deliveries and attempt them. Returns how many were claimed (tests call it directly). */
   async dispatchDue(): Promise<number> {
-    const rows = await this.claim();
-    await Promise.all(rows.map((row) => this.attempt(row)));
+    const leaseEnd = new Date(this.clock.now().getTime() + this.leaseMs);
+    const rows = await this.claim(leaseEnd);
+    await Promise.all(rows.map((row) => this.attempt(row, leaseEnd)));
     return rows.length;
   }
 
@@ -100,7 +110,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     }, delayMs);
   }
 
-  private async claim(): Promise<ClaimedRow[]> {
+  private async claim(leaseEnd: Date): Promise<ClaimedRow[]> {
     const now = this.clock.now();
     const { rows } = await this.pool.query<ClaimedRow>(
       `WITH due AS (
@@ -113,7 +123,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
        UPDATE ${this.s}.deliveries d SET next_attempt_at = $3, updated_at = $1
          FROM due WHERE d.id = due.id
        RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at, d.trace_context`,
-      [now, this.config.DISPATCH_BATCH_SIZE, new Date(now.getTime() + this.leaseMs)],
+      [now, this.config.DISPATCH_BATCH_SIZE, leaseEnd],
     );
     return rows;
   }
@@ -122,15 +132,15 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
    * One attempt, in the context of the event that caused it (README "Tracing"): its log lines carry that request id
    * and trace id, and when tracing is on a `notification deliver` span continues the trace.
    */
-  private async attempt(row: ClaimedRow): Promise<void> {
+  private async attempt(row: ClaimedRow, leaseEnd: Date): Promise<void> {
     const traced = continueTrace(`notification deliver ${row.channel}`, SpanKind.CLIENT, row.trace_context ?? undefined, {
       'tally.account_id': row.account_id, 'tally.delivery_id': row.id, 'tally.channel': row.channel, 'tally.attempt': row.attempts + 1,
     });
     // Untraced (tracing off or not sampled): still in the event's context, so log lines, the webhook's and the
     // email's headers carry its request id and the caller's traceparent.
-    if (!traced) return context.with(contextOf(row.trace_context ?? undefined), () => this.attemptInContext(row));
+    if (!traced) return context.with(contextOf(row.trace_context ?? undefined), () => this.attemptInContext(row, leaseEnd));
     try {
-      await context.with(traced.ctx, () => this.attemptInContext(row));
+      await context.with(traced.ctx, () => this.attemptInContext(row, leaseEnd));
       endSpan(traced.span);
     } catch (error) {
       endSpan(traced.span, error);
@@ -138,19 +148,25 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     }
   }
 
-  private async attemptInContext(row: ClaimedRow): Promise<void> {
+  private async attemptInContext(row: ClaimedRow, leaseEnd: Date): Promise<void> {
     const started = this.clock.now();
     const destination = await this.destination(row.account_id);
+    const log = { accountId: row.account_id, deliveryId: row.id, channel: row.channel, type: row.content.type };
+    const timeoutMs = row.channel === 'email' ? this.config.SMTP_TIMEOUT_MS : this.config.WEBHOOK_TIMEOUT_MS;
+    const deadlineMs = Math.min(timeoutMs, leaseEnd.getTime() - this.clock.now().getTime() - LEASE_MARGIN_MS / 2);
+    if (deadlineMs <= 0) {
+      this.logger.warn({ ...log, leaseEnd: leaseEnd.toISOString() }, 'attempt not started: its lease has no time left for a send (taken again when the lease ends)');
+      return;
+    }
     let outcome: AttemptOutcome | 'cancelled';
     if (row.channel === 'email') {
-      outcome = destination?.email ? await this.mailer.send(destination.email, row.content) : 'cancelled';
+      outcome = destination?.email ? await this.mailer.send(destination.email, row.content, deadlineMs) : 'cancelled';
     } else {
       outcome = destination?.webhook_url && destination.webhook_secret
-        ? await this.sendWebhook(row, destination.webhook_url, destination.webhook_secret, started)
+        ? await this.sendWebhook(row, destination.webhook_url, destination.webhook_secret, started, deadlineMs)
         : 'cancelled';
     }
     const finished = this.clock.now();
-    const log = { accountId: row.account_id, deliveryId: row.id, channel: row.channel, type: row.content.type };
     if (outcome === 'cancelled') {
       await this.pool.query(
         `UPDATE ${this.s}.deliveries SET state = 'cancelled', next_attempt_at = NULL, last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
@@ -197,7 +213,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
    * a key this instance does not have (during a rolling key rotation another instance may already have resealed it
    * with the new key; an instance that has it will deliver), permanently when it is altered.
    */
-  private sendWebhook(row: ClaimedRow, url: string, storedSecret: string, now: Date): Promise<AttemptOutcome> {
+  private sendWebhook(row: ClaimedRow, url: string, storedSecret: string, now: Date, deadlineMs: number): Promise<AttemptOutcome> {
     let secret: string;
     try {
       secret = this.secrets.open(storedSecret, row.account_id);
@@ -206,7 +222,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       const kind = keyId !== undefined && !this.secrets.knows(keyId) ? 'retryable' : 'permanent';
       return Promise.resolve({ kind, error: (error as Error).message });
     }
-    return this.webhooks.send(url, secret, row.content, now);
+    return this.webhooks.send(url, secret, row.content, now, deadlineMs);
   }
 
   private async destination(accountId: string): Promise<Destination | undefined> {

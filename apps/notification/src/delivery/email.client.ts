@@ -1,30 +1,55 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import { connect, type Socket } from 'node:net';
+import nodemailer from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import { carrierHeaders, carrierOf } from '@tally/shared';
 import type { NotificationConfig } from '../config/notification.config';
 import type { NotificationContent } from '../notification-type.model';
 import { renderEmail } from './email.view';
 import { isRetryableSmtpCode, type AttemptOutcome } from './retry.schedule';
 
-/** Sends notification emails over SMTP (host, port, TLS and auth from config). */
+/**
+ * Sends notification emails over SMTP (host, port, TLS and auth from config), each within a deadline.
+ *
+ * nodemailer's timeouts are per idle period, and its transport has no way to abort a send; so every send gets a
+ * transport of its own whose socket this class opens (nodemailer's `getSocket` hook, the one it offers for proxies;
+ * nodemailer still does the TLS, STARTTLS and SMTP on it) and destroys at the deadline. The connection then ends
+ * before the server's answer to the message, and an SMTP server delivers nothing it has not answered 250 to.
+ */
 export class Mailer {
-  private readonly transport: Transporter;
+  private readonly options: SMTPTransport.Options;
 
   constructor(private readonly config: NotificationConfig) {
-    this.transport = nodemailer.createTransport({
+    this.options = {
       host: config.SMTP_HOST,
       port: config.SMTP_PORT,
       secure: config.SMTP_SECURE,
       auth: config.SMTP_USER ? { user: config.SMTP_USER, pass: config.SMTP_PASSWORD ?? '' } : undefined,
-      connectionTimeout: 10_000,
       greetingTimeout: 10_000,
       socketTimeout: 30_000,
-    });
+    };
   }
 
-  async send(to: string, content: NotificationContent): Promise<AttemptOutcome> {
+  /** One email; the attempt ends within `deadlineMs` whatever the server does. */
+  async send(to: string, content: NotificationContent, deadlineMs: number): Promise<AttemptOutcome> {
     const email = renderEmail(content, { billingUrl: this.config.BILLING_URL });
+    let socket: Socket | undefined;
+    let expired = false;
+    const deadlineError = () => new Error(`no answer to the message within ${deadlineMs} ms`);
+    const options: SMTPTransport.Options = {
+      ...this.options,
+      getSocket: (_options, callback) => {
+        if (expired) return callback(deadlineError(), undefined);
+        socket = connect({ host: this.config.SMTP_HOST, port: this.config.SMTP_PORT });
+        callback(null, { connection: socket });
+      },
+    };
+    const transport = nodemailer.createTransport(options);
+    const timer = setTimeout(() => {
+      expired = true;
+      socket?.destroy(deadlineError());
+    }, deadlineMs);
     try {
-      const info = await this.transport.sendMail({
+      const info = await transport.sendMail({
         from: this.config.MAIL_FROM,
         to,
         subject: email.subject,
@@ -41,11 +66,10 @@ export class Mailer {
       const message = error instanceof Error ? error.message : String(error);
       if (code !== undefined && !isRetryableSmtpCode(code)) return { kind: 'permanent', statusCode: code, error: message };
       return { kind: 'retryable', statusCode: code, error: message };
+    } finally {
+      clearTimeout(timer);
+      transport.close();
     }
-  }
-
-  close(): void {
-    this.transport.close();
   }
 }
 

@@ -45,11 +45,11 @@ describe('SSRF guard', () => {
   });
 
   it('the webhook sender refuses loopback destinations that are not allowlisted, without retrying', async () => {
-    const sender = new WebhookSender({ timeoutMs: 1_000, allowlist: [] });
+    const sender = new WebhookSender({ allowlist: [] });
     const content = { notificationId: 'ntf_1', type: 'low_credit', accountId: 'a', eventId: 'e', occurredAt: '2026-11-21T10:00:00Z' } as const;
     const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
-    await expect(sender.send('https://127.0.0.1:1/x', secret, content, new Date())).resolves.toMatchObject({ kind: 'permanent', error: expect.stringMatching(/loopback/) });
-    await expect(sender.send('https://localhost:1/x', secret, content, new Date())).resolves.toMatchObject({ kind: 'permanent', error: expect.stringMatching(/loopback/) });
-    await expect(sender.send('http://93.184.216.34/x', secret, content, new Date())).resolves.toMatchObject({ kind: 'permanent', error: 'webhook URL must use https' });
+    await expect(sender.send('https://127.0.0.1:1/x', secret, content, new Date(), 1_000)).resolves.toMatchObject({ kind: 'permanent', error: expect.stringMatching(/loopback/) });
+    await expect(sender.send('https://localhost:1/x', secret, content, new Date(), 1_000)).resolves.toMatchObject({ kind: 'permanent', error: expect.stringMatching(/loopback/) });
+    await expect(sender.send('http://93.184.216.34/x', secret, content, new Date(), 1_000)).resolves.toMatchObject({ kind: 'permanent', error: 'webhook URL must use https' });
   });
 });

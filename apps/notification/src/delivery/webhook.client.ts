@@ -9,7 +9,6 @@ import { isRetryableHttpStatus } from './retry.schedule';
 import { BlockedDestinationError, addressRange, guardedLookup, isAllowlisted, isPublicAddress } from './ssrf.guard';
 
 export interface WebhookSenderOptions {
-  timeoutMs: number;
   allowlist: readonly string[];
 }
 
@@ -33,11 +32,16 @@ export function webhookBody(content: NotificationContent): string {
   return JSON.stringify({ id: content.notificationId, type: WEBHOOK_EVENT_TYPES[content.type], timestamp: content.occurredAt, data });
 }
 
-/** Signed Standard Webhooks POSTs with a timeout, no redirects, and SSRF protection. */
+/**
+ * Signed Standard Webhooks POSTs with a deadline, no redirects, and SSRF protection. The receiver's status line is its
+ * answer: the body is not read (the connection is closed), so a receiver that never ends its body cannot hold an
+ * attempt past its deadline, nor past the dispatcher's lease.
+ */
 export class WebhookSender {
   constructor(private readonly options: WebhookSenderOptions) {}
 
-  async send(url: string, secret: string, content: NotificationContent, now: Date): Promise<AttemptOutcome> {
+  /** One webhook; the attempt ends within `deadlineMs` whatever the receiver does. */
+  async send(url: string, secret: string, content: NotificationContent, now: Date, deadlineMs: number): Promise<AttemptOutcome> {
     const body = webhookBody(content);
     let target: URL;
     try {
@@ -64,7 +68,7 @@ export class WebhookSender {
       ...carrierHeaders(carrierOf()),
     };
     try {
-      const status = await this.post(target, headers, body);
+      const status = await this.post(target, headers, body, deadlineMs);
       if (status >= 200 && status < 300) return { kind: 'delivered', statusCode: status };
       const error = `receiver answered ${status}`;
       return isRetryableHttpStatus(status) ? { kind: 'retryable', statusCode: status, error } : { kind: 'permanent', statusCode: status, error };
@@ -74,22 +78,23 @@ export class WebhookSender {
     }
   }
 
-  private post(target: URL, headers: Record<string, string>, body: string): Promise<number> {
+  private post(target: URL, headers: Record<string, string>, body: string, deadlineMs: number): Promise<number> {
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<number>((resolve, reject) => {
       const req = send(
         target,
         { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, lookup: guardedLookup(this.options.allowlist) as never },
         (res: IncomingMessage) => {
-          // The body is not needed; drain it so the socket is freed.
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', reject);
+          clearTimeout(timer);
+          resolve(res.statusCode ?? 0);
+          res.destroy();
         },
       );
-      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-      req.on('error', reject);
-      req.on('close', () => clearTimeout(timer));
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+      req.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
       req.end(body);
     });
   }
