@@ -59,13 +59,15 @@ export function cycleStart(anchor: BillingAnchor, n: number): Date {
   return startOf(anchorIn(anchor), n);
 }
 
-/** The cycle that contains `now` (start <= now < end). */
+/**
+ * The cycle that contains `now` (start <= now < end). An anchor is never in the future when it is set (Subscribe
+ * refuses that; upgrades anchor at now), so `now` before it is another instance's clock running behind the one that
+ * set it: that instant is in cycle 0, not an error (it had made GET, cancel and downgrade fail for valid requests).
+ */
 export function cycleAt(anchor: BillingAnchor, now: Date): BillingCycle {
   const local = anchorIn(anchor);
   if (Number.isNaN(now.getTime())) throw new RangeError('now is not a valid date');
-  if (now.getTime() < local.toMillis()) {
-    throw new SubscriptionError('INVALID_ANCHOR', `${now.toISOString()} is before the billing anchor ${anchor.at}`, { field: 'at' });
-  }
+  if (now.getTime() < local.toMillis()) return { index: 0, start: startOf(local, 0), end: startOf(local, 1) };
   const nowLocal = DateTime.fromJSDate(now, { zone: anchor.zone });
   // The month difference is right to within one; the loops settle it against the real cycle starts.
   let index = Math.max(0, (nowLocal.year - local.year) * 12 + (nowLocal.month - local.month));

@@ -75,8 +75,12 @@ describe('cycleAt', () => {
     expect(cycleAt(anchor, new Date('2029-01-01T00:00:00Z')).index).toBe(35);
   });
 
-  it('refuses an instant before the anchor', () => {
-    expect(() => cycleAt(anchor, new Date('2026-01-31T14:59:59.999Z'))).toThrow(expect.objectContaining({ code: 'INVALID_ANCHOR' }));
+  it('puts an instant before the anchor in cycle 0: an instance whose clock is behind the one that set the anchor', () => {
+    expect(cycleAt(anchor, new Date('2026-01-31T14:59:59.750Z'))).toEqual({
+      index: 0,
+      start: new Date('2026-01-31T15:00:00.000Z'),
+      end: new Date('2026-02-28T15:00:00.000Z'),
+    });
   });
 });
 

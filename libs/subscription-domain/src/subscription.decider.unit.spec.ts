@@ -254,6 +254,12 @@ describe('Cancel', () => {
   it('refuses an account without subscription', () => {
     given().when(cancel, now).thenThrows('NOT_SUBSCRIBED', 'accountId');
   });
+
+  it('on an instance whose clock is behind the one that set the anchor, schedules at the end of cycle 0', () => {
+    given(subscribed(), cycle0)
+      .when(cancel, '2026-01-31T14:59:59.800Z')
+      .then({ type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'pro', toPlanId: 'free', effectiveAt: new Date(FEB28), kind: 'cancel' } });
+  });
 });
 
 describe('nextDueAt', () => {
