@@ -22,6 +22,7 @@ export class SubscriptionCycleError extends AppError<SubscriptionCycleErrorCode>
 export const SUBSCRIPTION_CYCLE_STATUS_BY_CODE: Record<SubscriptionCycleErrorCode, number> = {
   INVALID_ACCOUNT_ID: 400,
   UNKNOWN_PLAN: 400,
+  PLAN_RETIRED: 400,
   INVALID_TIME_ZONE: 400,
   INVALID_ANCHOR: 400,
   INTERVAL_MISMATCH: 400,

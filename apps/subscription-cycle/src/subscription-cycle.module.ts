@@ -8,6 +8,7 @@ import { SubscriptionCycleConfig } from './config/subscription-cycle.config';
 import { dataSourceOptions, ensureSchema } from './database/data-source.provider';
 import { OutboxRelay } from './outbox/outbox.relay';
 import { CATALOGUE, loadCatalogue } from './plans/catalogue.provider';
+import { HeldPlansCheck } from './plans/held-plans.check';
 import { PlansController } from './plans/plans.controller';
 import { CycleScheduler } from './scheduler/cycle.worker';
 import { SubscriptionController } from './subscriptions/subscription.controller';
@@ -64,6 +65,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
           outbox: () => outbox.health(),
         }),
       },
+      HeldPlansCheck,
       SubscriptionHandler,
       CycleScheduler,
       OutboxRelay,

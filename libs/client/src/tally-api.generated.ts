@@ -685,6 +685,8 @@ export interface components {
             overdraftPolicy: "carry" | "write-off";
             /** @description Higher rank = upgrade (immediate); lower = downgrade (at cycle end) */
             rank: number;
+            /** @description No longer offered: renewed for the accounts on it, who can leave it, but nobody can subscribe or change to it (PLAN_RETIRED) */
+            retired: boolean;
         };
         PlansResponseDto: {
             catalogueVersion: string;
@@ -2911,7 +2913,7 @@ export interface operations {
                     "application/json": components["schemas"]["PutSubscriptionResponseDto"];
                 };
             };
-            /** @description Bad Request: BAD_REQUEST, INTERVAL_MISMATCH, INVALID_ACCOUNT_ID, INVALID_ANCHOR, INVALID_JSON, INVALID_TIME_ZONE, INVALID_URL, SAME_PLAN, TIME_ZONE_IMMUTABLE, TIME_ZONE_REQUIRED, UNKNOWN_PLAN, VALIDATION_FAILED */
+            /** @description Bad Request: BAD_REQUEST, INTERVAL_MISMATCH, INVALID_ACCOUNT_ID, INVALID_ANCHOR, INVALID_JSON, INVALID_TIME_ZONE, INVALID_URL, PLAN_RETIRED, SAME_PLAN, TIME_ZONE_IMMUTABLE, TIME_ZONE_REQUIRED, UNKNOWN_PLAN, VALIDATION_FAILED */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2919,7 +2921,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "INTERVAL_MISMATCH" | "INVALID_ACCOUNT_ID" | "INVALID_ANCHOR" | "INVALID_JSON" | "INVALID_TIME_ZONE" | "INVALID_URL" | "SAME_PLAN" | "TIME_ZONE_IMMUTABLE" | "TIME_ZONE_REQUIRED" | "UNKNOWN_PLAN" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "INTERVAL_MISMATCH" | "INVALID_ACCOUNT_ID" | "INVALID_ANCHOR" | "INVALID_JSON" | "INVALID_TIME_ZONE" | "INVALID_URL" | "PLAN_RETIRED" | "SAME_PLAN" | "TIME_ZONE_IMMUTABLE" | "TIME_ZONE_REQUIRED" | "UNKNOWN_PLAN" | "VALIDATION_FAILED";
                     };
                 };
             };

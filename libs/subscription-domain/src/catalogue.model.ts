@@ -19,6 +19,12 @@ export interface Plan {
   readonly overdraftPolicy: OverdraftPolicy;
   /** Higher rank = upgrade. */
   readonly rank: number;
+  /**
+   * No longer offered (no new subscriptions, no changes to it), still renewed for the accounts on it, who can leave
+   * it. How a plan leaves the catalogue: one some subscription holds cannot simply be removed (the service does not
+   * start with such a catalogue).
+   */
+  readonly retired: boolean;
 }
 
 export interface CreditPack {

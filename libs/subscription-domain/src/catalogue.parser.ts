@@ -10,7 +10,7 @@ const USD = /^(\d{1,12})(?:\.(\d{1,2}))?$/;
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const INTEGER = /^(?:0|[1-9]\d{0,8})$/;
 
-const PLAN_KEYS = ['id', 'name', 'price', 'interval', 'creditsPerMonth', 'unlimited', 'alertThresholds', 'overdraftPolicy', 'rank'];
+const PLAN_KEYS = ['id', 'name', 'price', 'interval', 'creditsPerMonth', 'unlimited', 'alertThresholds', 'overdraftPolicy', 'rank', 'retired'];
 const PACK_KEYS = ['id', 'credits', 'price'];
 
 type Mapping = Record<string, unknown>;
@@ -93,11 +93,16 @@ function thresholds(node: unknown, path: string): readonly number[] {
   return values;
 }
 
+/** An optional true/false (false when left out). */
+function flag(map: Mapping, key: string, path: string): boolean {
+  const text = absent(map[key]) ? 'false' : scalar(map, key, path);
+  if (text !== 'true' && text !== 'false') throw invalid(join(path, key), `must be true or false, got "${text}"`);
+  return text === 'true';
+}
+
 function plan(node: unknown, path: string): Plan {
   const map = mapping(node, path, PLAN_KEYS);
-  const unlimitedText = absent(map['unlimited']) ? 'false' : scalar(map, 'unlimited', path);
-  if (unlimitedText !== 'true' && unlimitedText !== 'false') throw invalid(join(path, 'unlimited'), `must be true or false, got "${unlimitedText}"`);
-  const unlimited = unlimitedText === 'true';
+  const unlimited = flag(map, 'unlimited', path);
   if (unlimited && !absent(map['creditsPerMonth'])) throw invalid(join(path, 'creditsPerMonth'), 'must be left out of an unlimited plan');
   return {
     id: id(map, path),
@@ -109,6 +114,7 @@ function plan(node: unknown, path: string): Plan {
     alertThresholds: thresholds(map['alertThresholds'], join(path, 'alertThresholds')),
     overdraftPolicy: oneOf(map, 'overdraftPolicy', path, ['carry', 'write-off'] as const),
     rank: integer(map['rank'] ?? '', join(path, 'rank')),
+    retired: flag(map, 'retired', path),
   };
 }
 
@@ -154,5 +160,6 @@ export function parseCatalogue(yamlText: string): Catalogue {
   const fallback = plans.get(fallbackPlanId);
   if (!fallback) throw invalid('fallbackPlanId', `names no plan of the catalogue: "${fallbackPlanId}"`);
   if (fallback.priceCents !== 0n) throw invalid('fallbackPlanId', `must name a free plan, "${fallbackPlanId}" costs ${fallback.price}`);
+  if (fallback.retired) throw invalid('fallbackPlanId', `must name a plan that is not retired, "${fallbackPlanId}" is`);
   return { version, fallbackPlanId, plans, packs };
 }

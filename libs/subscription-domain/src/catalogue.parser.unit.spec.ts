@@ -46,6 +46,7 @@ describe('parseCatalogue', () => {
       alertThresholds: [20, 5],
       overdraftPolicy: 'carry',
       rank: 30,
+      retired: false,
     });
     expect(catalogue.plans.get('custom')).toMatchObject({ unlimited: true, creditsPerMonth: 0n, alertThresholds: [] });
     expect([...catalogue.plans.values()].filter((plan) => plan.interval === 'yearly').length).toBeGreaterThanOrEqual(2);
@@ -82,6 +83,7 @@ describe('parseCatalogue', () => {
     ['a missing allowance', withPlan(good.replace('creditsPerMonth: "10", ', '')), 'plans[1].creditsPerMonth'],
     ['an allowance on an unlimited plan', withPlan(good.replace('rank: 1', 'rank: 1, unlimited: true')), 'plans[1].creditsPerMonth'],
     ['an unlimited flag that is not boolean', withPlan(good.replace('rank: 1', 'rank: 1, unlimited: yes')), 'plans[1].unlimited'],
+    ['a retired flag that is not boolean', withPlan(good.replace('rank: 1', 'rank: 1, retired: soon')), 'plans[1].retired'],
     ['an unknown interval', withPlan(good.replace('monthly', 'weekly')), 'plans[1].interval'],
     ['an unknown overdraft policy', withPlan(good.replace('carry', 'forgive')), 'plans[1].overdraftPolicy'],
     ['a fractional rank', withPlan(good.replace('rank: 1', 'rank: 1.5')), 'plans[1].rank'],
@@ -97,6 +99,7 @@ describe('parseCatalogue', () => {
     ['a pack with an unknown key', withPlan(good, 'packs:\n  - { id: k, credits: "1", price: "1", expires: "never" }'), 'packs[0].expires'],
     ['a fallback plan that does not exist', withPlan(good).replace('fallbackPlanId: free', 'fallbackPlanId: gone'), 'fallbackPlanId'],
     ['a fallback plan that is not free', withPlan(good).replace('fallbackPlanId: free', 'fallbackPlanId: p'), 'fallbackPlanId'],
+    ['a retired fallback plan', withPlan(good).replace('rank: 0 }', 'rank: 0, retired: true }'), 'fallbackPlanId'],
     ['no plans', 'version: "t"\nfallbackPlanId: free\nplans: []', 'plans'],
     ['a missing version', withPlan(good).replace('version: "t"', ''), 'version'],
     ['not YAML', 'plans: [', '(root)'],

@@ -296,3 +296,26 @@ describe('nextDueAt', () => {
     expect(started).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
   });
 });
+
+describe('a retired plan (pro retired)', () => {
+  const retiredCatalogue = parseCatalogue(readFileSync(join(__dirname, '../../../config/plans.yaml'), 'utf8').replace('rank: 20 }', 'rank: 20, retired: true }'));
+  const at = (now: string) => ({ now: new Date(now), catalogue: retiredCatalogue });
+
+  it('is offered to nobody: Subscribe to it is PLAN_RETIRED', () => {
+    subscriptions.given([]).when(subscribe('pro'), at(JAN31)).thenThrows('PLAN_RETIRED', { field: 'planId' });
+  });
+
+  it('is not a plan to change to: PLAN_RETIRED', () => {
+    subscriptions.given([subscribed('starter'), cycle('starter', 0, JAN31, FEB28)]).when(changePlan('pro'), at('2026-02-10T12:00:00.000Z')).thenThrows('PLAN_RETIRED', { field: 'planId' });
+  });
+
+  it('still renews for the accounts on it', () => {
+    subscriptions.given([subscribed(), cycle0]).when(tick, at(FEB28)).then([cycle1]);
+  });
+
+  it('can be left', () => {
+    const state = subscriptions.given([subscribed(), cycle0]).state();
+    expect(decide(changePlan('plus'), state, at('2026-02-10T12:00:00.000Z')).map((event) => event.type)).toEqual(['PlanChanged', 'CycleStarted']);
+    expect(decide(cancel, state, at('2026-02-10T12:00:00.000Z')).map((event) => event.type)).toEqual(['PlanChangeScheduled']);
+  });
+});

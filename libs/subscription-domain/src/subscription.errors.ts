@@ -1,6 +1,7 @@
 export type SubscriptionErrorCode =
   | 'INVALID_CATALOGUE'
   | 'UNKNOWN_PLAN'
+  | 'PLAN_RETIRED'
   | 'INVALID_TIME_ZONE'
   | 'INVALID_ANCHOR'
   | 'SAME_PLAN'

@@ -12,6 +12,7 @@ export class PlanDto {
   @ApiProperty({ type: [Number] }) alertThresholds!: number[];
   @ApiProperty({ enum: ['carry', 'write-off'] }) overdraftPolicy!: string;
   @ApiProperty({ description: 'Higher rank = upgrade (immediate); lower = downgrade (at cycle end)' }) rank!: number;
+  @ApiProperty({ description: 'No longer offered: renewed for the accounts on it, who can leave it, but nobody can subscribe or change to it (PLAN_RETIRED)' }) retired!: boolean;
 
   static from(plan: Plan): PlanDto {
     return {
@@ -24,6 +25,7 @@ export class PlanDto {
       alertThresholds: [...plan.alertThresholds],
       overdraftPolicy: plan.overdraftPolicy,
       rank: plan.rank,
+      retired: plan.retired,
     };
   }
 }

@@ -16,7 +16,7 @@ export class SubscriptionController {
   @ApiOperation({ operationId: 'putSubscription', summary: 'Subscribe, or change plan (upgrade now, downgrade at the cycle end)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
   @ApiErrors({
-    400: ['INVALID_ACCOUNT_ID', 'UNKNOWN_PLAN', 'INVALID_TIME_ZONE', 'INVALID_ANCHOR', 'INTERVAL_MISMATCH', 'TIME_ZONE_REQUIRED', 'TIME_ZONE_IMMUTABLE', 'SAME_PLAN'],
+    400: ['INVALID_ACCOUNT_ID', 'UNKNOWN_PLAN', 'PLAN_RETIRED', 'INVALID_TIME_ZONE', 'INVALID_ANCHOR', 'INTERVAL_MISMATCH', 'TIME_ZONE_REQUIRED', 'TIME_ZONE_IMMUTABLE', 'SAME_PLAN'],
     404: ['NOT_SUBSCRIBED'],
     409: ['ALREADY_SUBSCRIBED', 'CONCURRENT_UPDATE'],
   })
