@@ -60,6 +60,15 @@ export class BalanceStreamController implements OnModuleDestroy {
         limit: PORTAL_STREAMS_PER_ACCOUNT,
       });
     }
+    // The slot is taken in the same tick as the check: opens that wait together for the LISTEN connection (at the
+    // first stream, or after a lost connection) would otherwise all pass the check before any of them counted.
+    if (portal) this.portalStreams.set(accountId, (this.portalStreams.get(accountId) ?? 0) + 1);
+    const releaseSlot = () => {
+      if (!portal) return;
+      const left = (this.portalStreams.get(accountId) ?? 1) - 1;
+      if (left > 0) this.portalStreams.set(accountId, left);
+      else this.portalStreams.delete(accountId);
+    };
 
     const res = reply.raw;
     let lastVersion = 0;
@@ -70,7 +79,13 @@ export class BalanceStreamController implements OnModuleDestroy {
       res.write(`event: balance\nid: ${balance.streamVersion}\ndata: ${JSON.stringify(balance)}\n\n`);
     };
     // Subscribe (LISTEN active) before reading, so no change between the read and the subscription is lost.
-    const unsubscribe = await this.notifications.subscribe(accountId, send);
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = await this.notifications.subscribe(accountId, send);
+    } catch (error) {
+      releaseSlot();
+      throw error;
+    }
     // From here on the handler writes the event stream on the Node response itself; Fastify must not send.
     hijackReply(reply);
     res.statusCode = 200;
@@ -84,7 +99,6 @@ export class BalanceStreamController implements OnModuleDestroy {
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), SSE_HEARTBEAT_MS);
     // A portal token's stream lasts as long as the token: at its expiry the stream ends (the page mints a new one).
     const expiry = portal ? setTimeout(() => res.end(), Math.max(0, portal.expiresAt.getTime() - Date.now())) : undefined;
-    if (portal) this.portalStreams.set(accountId, (this.portalStreams.get(accountId) ?? 0) + 1);
     let closed = false;
     const end = () => res.end();
     this.open.add(end);
@@ -95,10 +109,7 @@ export class BalanceStreamController implements OnModuleDestroy {
       clearInterval(heartbeat);
       clearTimeout(expiry);
       unsubscribe();
-      if (!portal) return;
-      const left = (this.portalStreams.get(accountId) ?? 1) - 1;
-      if (left > 0) this.portalStreams.set(accountId, left);
-      else this.portalStreams.delete(accountId);
+      releaseSlot();
     };
     // The response's close means the client went away (or the server is shutting down).
     res.on('close', close);

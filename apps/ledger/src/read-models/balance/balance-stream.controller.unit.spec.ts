@@ -19,3 +19,57 @@ describe('BalanceStreamController while the ledger shuts down', () => {
     await expect(opened).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
   });
 });
+
+describe('BalanceStreamController: the portal streams of one account', () => {
+  /** A reply whose raw response records what is written; `close()` is the client going away. */
+  const replyStub = () => {
+    const listeners = new Map<string, () => void>();
+    const raw = {
+      writableEnded: false, statusCode: 0,
+      setHeader: () => undefined, flushHeaders: () => undefined, write: () => true,
+      on: (event: string, listener: () => void) => listeners.set(event, listener),
+      end: () => listeners.get('close')?.(),
+    };
+    const reply = { header: () => reply, hijack: () => undefined, getHeaders: () => ({}), raw };
+    return reply as unknown as FastifyReply;
+  };
+  const request = { socket: { destroyed: false } } as unknown as FastifyRequest;
+  const portal = { accountId: 'acct-1', expiresAt: new Date(Date.now() + 60_000) } as never;
+
+  it('admits five of eight opened together while the LISTEN connection is still being opened, and refuses the rest', async () => {
+    // Given the process's LISTEN connection not open yet: every subscription waits for it
+    let listening!: () => void;
+    const connected = new Promise<void>((resolve) => (listening = resolve));
+    const notifications = { subscribe: async () => { await connected; return () => undefined; } } as unknown as BalanceNotifications;
+    const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
+    const controller = new BalanceStreamController(balances, notifications);
+
+    // When eight streams of one account's portal token are opened at once, and then the connection is up
+    const opened = Promise.allSettled(Array.from({ length: 8 }, () => controller.stream('acct-1', portal, request, replyStub())));
+    await new Promise((resolve) => setImmediate(resolve));
+    listening();
+    const outcomes = await opened;
+
+    // Then five are admitted and three refused with TOO_MANY_STREAMS, however the opens interleaved
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(5);
+    const refused = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    expect(refused.map((outcome) => (outcome.reason as LedgerError).code)).toEqual(['TOO_MANY_STREAMS', 'TOO_MANY_STREAMS', 'TOO_MANY_STREAMS']);
+    controller.onModuleDestroy();
+  });
+
+  it('gives the slot back when subscribing fails, so a failed open does not count against the account', async () => {
+    // Given a LISTEN connection that cannot be opened (PostgreSQL is down)
+    const notifications: { subscribe: () => Promise<() => void> } = { subscribe: async () => { throw new Error('connect ECONNREFUSED'); } };
+    const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
+    const controller = new BalanceStreamController(balances, notifications as unknown as BalanceNotifications);
+
+    // When six opens fail
+    for (let i = 0; i < 6; i++) await expect(controller.stream('acct-1', portal, request, replyStub())).rejects.toThrow('ECONNREFUSED');
+
+    // Then, once PostgreSQL is back, five can still be opened
+    notifications.subscribe = async () => () => undefined;
+    for (let i = 0; i < 5; i++) await expect(controller.stream('acct-1', portal, request, replyStub())).resolves.toBeUndefined();
+    await expect(controller.stream('acct-1', portal, request, replyStub())).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS' });
+    controller.onModuleDestroy();
+  });
+});
