@@ -7,12 +7,20 @@ import { BalanceReadRepository, type ProjectedBalance } from './balance.reposito
 export type BalanceListener = (balance: ProjectedBalance) => void;
 
 const RECONNECT_DELAY_MS = 1_000;
+/**
+ * How often the LISTEN connection is asked whether it still listens, and how long it has to answer. A connection can
+ * die without an error reaching the client (a NAT or load balancer dropping an idle flow, a partition, a frozen
+ * server); nothing would then arrive while the streams' heartbeats went on, showing an old balance as live.
+ */
+const PROBE_INTERVAL_MS = 5_000;
+const PROBE_TIMEOUT_MS = 3_000;
 
 /**
  * One LISTEN connection per process, fanned out to the live balance streams of each account. A notification
  * only says "these accounts changed": each followed account's balance is read once and handed to every
  * subscriber of the account. Reads of one account never overlap, so subscribers see versions in order.
- * NOTIFY is database-wide; notifications for accounts nobody here follows cost nothing.
+ * NOTIFY is database-wide; notifications for accounts nobody here follows cost nothing. The connection is probed
+ * (PROBE_INTERVAL_MS): one that does not answer in time, or no longer listens, is treated as lost.
  */
 @Injectable()
 export class BalanceNotifications implements OnApplicationShutdown {
@@ -23,6 +31,7 @@ export class BalanceNotifications implements OnApplicationShutdown {
   private client: PoolClient | undefined;
   private connecting: Promise<void> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -76,6 +85,7 @@ export class BalanceNotifications implements OnApplicationShutdown {
         client.on('error', (error: Error) => this.lost(client, error));
         await client.query(`LISTEN ${BALANCE_CHANGED_CHANNEL}`);
         this.client = client;
+        this.probe(client);
       } catch (error) {
         client.release(error as Error);
         throw error;
@@ -86,7 +96,24 @@ export class BalanceNotifications implements OnApplicationShutdown {
     return this.connecting;
   }
 
+  /** Until the connection is dropped: every PROBE_INTERVAL_MS, is it still there and still listening? */
+  private probe(client: PoolClient): void {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      if (this.client !== client) return;
+      client.query<{ channel: string }>({ text: 'SELECT pg_listening_channels() AS channel', query_timeout: PROBE_TIMEOUT_MS } as never).then(
+        ({ rows }) => {
+          if (rows.some((row) => row.channel === BALANCE_CHANGED_CHANNEL)) this.probe(client);
+          else this.lost(client, new Error(`the connection no longer listens on ${BALANCE_CHANGED_CHANNEL}`));
+        },
+        (error: Error) => this.lost(client, error),
+      );
+    }, PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
   private async disconnect(): Promise<void> {
+    clearTimeout(this.probeTimer);
     const client = this.client;
     this.client = undefined;
     if (!client) return;
