@@ -8,7 +8,7 @@ import { SubscriptionCycleConfig } from './config/subscription-cycle.config';
 import { dataSourceOptions, ensureSchema } from './database/data-source.provider';
 import { OutboxRelay } from './outbox/outbox.relay';
 import { CATALOGUE, loadCatalogue } from './plans/catalogue.provider';
-import { HeldPlansCheck } from './plans/held-plans.check';
+import { HeldPlansCheck } from './plans/held-plans.service';
 import { PlansController } from './plans/plans.controller';
 import { CycleScheduler } from './scheduler/cycle.worker';
 import { SubscriptionController } from './subscriptions/subscription.controller';
