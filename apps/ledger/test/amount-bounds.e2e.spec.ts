@@ -72,6 +72,30 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
     expect(balance.byKind.promotional).toBe(BALANCE_BOUND);
   });
 
+  it('dead-letters a renewal that would lift a full balance above the bound, with its details, and keeps applying the partition', async () => {
+    // After the test above: acct-full holds the balance bound. A refusal's details carry bigint amounts.
+    const dlq = await collect(env.SUBSCRIPTION_DLQ_TOPIC);
+    try {
+      const now = new Date().toISOString();
+      const periodEnd = new Date(Date.now() + 30 * 86_400_000).toISOString();
+      const cycle = (accountId: string) => ({
+        key: accountId,
+        value: JSON.stringify({
+          id: `cycle-${accountId}`, type: 'CycleStarted', version: 1, accountId, occurredAt: now,
+          data: { cycleId: `cycle-${accountId}`, planId: 'starter', periodStart: now, periodEnd, allocation: '1000', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry' },
+        }),
+      });
+      await producer.send({ topic: env.SUBSCRIPTION_EVENTS_TOPIC, messages: [cycle('acct-full'), cycle('acct-after-full')] });
+      await waitForBalance('acct-after-full', '1000');
+      const dead = await waitFor(() => dlq.messages.find((m) => m.value.includes('cycle-acct-full')));
+      expect(dead.headers['x-dead-letter-reason']).toBe('BALANCE_LIMIT_EXCEEDED');
+      expect(JSON.parse(dead.headers['x-dead-letter-details'])).toMatchObject({ details: { balance: 'balance', wouldBe: '100000001000000000', max: '100000000000000000' } });
+      expect((await balanceOf('acct-full')).body.available).toBe(BALANCE_BOUND);
+    } finally {
+      await dlq.stop();
+    }
+  });
+
   it('dead-letters usage produced straight to Kafka whose price exceeds the bound, and keeps applying the partition', async () => {
     const dlq = await collect(env.USAGE_DLQ_TOPIC);
     try {

@@ -40,6 +40,21 @@ export function headersToStrings(headers: IHeaders | undefined): Record<string, 
   return out;
 }
 
+/** The most the details header holds: a refusal's details must never make the dead letter too large to publish. */
+export const MAX_DEAD_LETTER_DETAILS_CHARS = 8_192;
+
+/**
+ * The details as JSON: bigints (amounts in micro-credits) as decimal strings, which JSON.stringify would throw on,
+ * failing the dead letter and so stopping its partition. Longer than MAX_DEAD_LETTER_DETAILS_CHARS (class-validator
+ * lists one issue per unknown property, so a message can carry many times its size in issues), they are cut and
+ * say so: `{"truncated": true, "length": <full length>, "head": "<the first characters>"}`.
+ */
+export function detailsHeader(details: unknown): string {
+  const text = JSON.stringify(details ?? null, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  if (text.length <= MAX_DEAD_LETTER_DETAILS_CHARS) return text;
+  return JSON.stringify({ truncated: true, length: text.length, head: text.slice(0, MAX_DEAD_LETTER_DETAILS_CHARS / 2) });
+}
+
 /**
  * The original key, value bytes and headers, untouched (so the message can be replayed as is), plus the
  * reason and where it came from.
@@ -53,7 +68,7 @@ export function toDeadLetterMessage(deadLetter: DeadLetter, groupId: string, now
   }
   Object.assign(headers, {
     [DeadLetterHeaders.reason]: deadLetter.reason,
-    [DeadLetterHeaders.details]: JSON.stringify(deadLetter.details ?? null),
+    [DeadLetterHeaders.details]: detailsHeader(deadLetter.details),
     [DeadLetterHeaders.originalTopic]: deadLetter.topic,
     [DeadLetterHeaders.originalPartition]: String(deadLetter.partition),
     [DeadLetterHeaders.originalOffset]: message.offset,

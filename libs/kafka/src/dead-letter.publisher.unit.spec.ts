@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import { DeadLetterHeaders, headersToStrings, toDeadLetterMessage } from './dead-letter.publisher';
+import { MAX_DEAD_LETTER_DETAILS_CHARS, DeadLetterHeaders, headersToStrings, toDeadLetterMessage } from './dead-letter.publisher';
 
 const message = (overrides: Partial<Pick<KafkaMessage, 'key' | 'value' | 'headers'>> = {}): KafkaMessage => ({
   key: Buffer.from('acct-1'),
@@ -58,5 +58,14 @@ describe('toDeadLetterMessage', () => {
     expect(out.key).toBe('');
     expect(out.value).toEqual(Buffer.alloc(0));
     expect(out.headers?.[DeadLetterHeaders.details]).toBe('null');
+  });
+
+  it('writes bigint details as decimal strings and cuts details too long for a message, saying so', () => {
+    const of = (details: unknown) => JSON.parse(String(toDeadLetterMessage({ topic: 't', partition: 0, message: message({}), reason: 'X', details }, 'g', now).headers?.[DeadLetterHeaders.details]));
+    expect(of({ wouldBe: 100_000_001_000_000_000n, max: 100_000_000_000_000_000n })).toEqual({ wouldBe: '100000001000000000', max: '100000000000000000' });
+    const issues = Array.from({ length: 5_000 }, (_, index) => ({ field: `a${index}`, reason: 'is not a known property' }));
+    const cut = of(issues);
+    expect(cut).toMatchObject({ truncated: true, length: JSON.stringify(issues).length });
+    expect(cut.head.length).toBe(MAX_DEAD_LETTER_DETAILS_CHARS / 2);
   });
 });

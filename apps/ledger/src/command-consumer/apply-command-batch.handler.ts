@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ParsedMessage } from '@tally/contracts';
 import type { ConsumedMessage, KafkaBatch } from '@tally/kafka';
 import {
-  REQUEST_ID_HEADER, carrierFromHeaders, contextOf, continueTrace, endSpan, isValidRequestId, tracingEnabled, type ConsumedTrace, type TraceCarrier,
+  REQUEST_ID_HEADER, carrierFromHeaders, contextOf, continueTrace, endSpan, isValidRequestId, isValidTraceparent, isValidTracestate, tracingEnabled, type ConsumedTrace, type TraceCarrier,
 } from '@tally/shared';
 import { Rejection, type ToCommand } from '../accounts/account.commands';
 import type { EventAudit } from '@tally/ledger-events';
@@ -126,7 +126,10 @@ function auditOf(actor: string | undefined, carried: TraceCarrier | Readonly<Rec
   const audit: EventAudit = {};
   if (actor !== undefined) audit.actor = actor;
   if (isValidRequestId(requestId)) audit.requestId = requestId;
-  if (traceparent !== undefined) audit.traceparent = traceparent;
-  if (tracestate !== undefined) audit.tracestate = tracestate;
+  // A producer's headers as written: only well-formed trace headers are stored (jsonb refuses a NUL) and passed on.
+  if (isValidTraceparent(traceparent)) {
+    audit.traceparent = traceparent;
+    if (isValidTracestate(tracestate)) audit.tracestate = tracestate;
+  }
   return audit;
 }

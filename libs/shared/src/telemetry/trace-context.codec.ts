@@ -20,6 +20,23 @@ export function isValidRequestId(value: unknown): value is string {
   return typeof value === 'string' && REQUEST_ID_PATTERN.test(value);
 }
 
+/** W3C trace context: `version-traceid-parentid-flags` in lower-case hex. */
+const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** Printable ASCII, at most the 512 characters W3C asks propagators to pass on. */
+const TRACESTATE_PATTERN = /^[\x20-\x7e]{0,512}$/;
+
+/**
+ * Trace headers as they arrive on a Kafka message are whatever its producer wrote; only well-formed ones are kept,
+ * stored (jsonb refuses a NUL) and passed on (a long one would be repeated on every event a message causes).
+ */
+export function isValidTraceparent(value: unknown): value is string {
+  return typeof value === 'string' && TRACEPARENT_PATTERN.test(value);
+}
+
+export function isValidTracestate(value: unknown): value is string {
+  return typeof value === 'string' && TRACESTATE_PATTERN.test(value);
+}
+
 export function withRequestId(ctx: Context, requestId: string): Context {
   return ctx.setValue(REQUEST_ID, requestId);
 }
@@ -56,16 +73,21 @@ export function carrierHeaders(carrier: TraceCarrier | undefined): Record<string
   return headers;
 }
 
-/** The carrier in a consumed message's headers (strings); undefined, allocating nothing, when it has none. */
+/**
+ * The carrier in a consumed message's headers (strings), the well-formed parts only; undefined, allocating nothing,
+ * when it has none.
+ */
 export function carrierFromHeaders(headers: Readonly<Record<string, string>>): TraceCarrier | undefined {
   const { traceparent, tracestate } = headers;
   const requestId = headers[REQUEST_ID_HEADER];
   if (traceparent === undefined && requestId === undefined) return undefined;
-  return {
-    ...(traceparent !== undefined && { traceparent }),
-    ...(tracestate !== undefined && { tracestate }),
+  const traced = isValidTraceparent(traceparent);
+  const carrier: TraceCarrier = {
+    ...(traced && { traceparent }),
+    ...(traced && isValidTracestate(tracestate) && { tracestate }),
     ...(isValidRequestId(requestId) && { requestId }),
   };
+  return carrier.traceparent || carrier.requestId ? carrier : undefined;
 }
 
 /** The carrier kept in a stored event's metadata (`traceparent`, `tracestate`, `requestId`), if any. */

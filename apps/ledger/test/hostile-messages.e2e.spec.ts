@@ -1,0 +1,65 @@
+import type { Producer } from 'kafkajs';
+import { waitFor } from '@tally/testing';
+import { collect, json, ledgerTestSettings, startLedgerWithIngest, waitForAvailable } from './ledger.harness';
+
+/**
+ * Messages produced straight to Kafka that the ledger cannot take as they are must not stop their partition: they
+ * are applied without what cannot be stored, or dead-lettered with a reason the dead-letter topic can hold. One
+ * partition per topic, so a stuck message would hold every later balance; each case is followed by a good usage.
+ */
+describe('hostile messages on the usage topic (real broker and database)', () => {
+  const { env, topics } = ledgerTestSettings();
+  let api: ReturnType<typeof json>;
+  let producer: Producer;
+  let stop: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ api, producer, stop } = await startLedgerWithIngest('hostile', env, topics));
+  });
+
+  afterAll(async () => {
+    await stop?.();
+  });
+
+  const usage = (id: string, accountId: string, extra: object = {}) =>
+    JSON.stringify({ id, type: 'UsageRecorded', version: 1, accountId, occurredAt: new Date().toISOString(), data: { feature: 'image', model: 'dall-e-3', images: 1, resolution: '1024x1024' }, ...extra });
+
+  it('a usage whose trace headers PostgreSQL cannot store (a NUL byte) is applied without them, and the next one too', async () => {
+    await api.post('/v1/accounts/acct-nul-trace/grants', { reason: 'test grant', idempotencyKey: 'funds', amount: '10' });
+    await waitForAvailable(api, 'acct-nul-trace', '10');
+    await producer.send({
+      topic: env.USAGE_EVENTS_TOPIC,
+      messages: [
+        { key: 'acct-nul-trace', value: usage('nul-trace', 'acct-nul-trace'), headers: { traceparent: '00-\u0000bc-1', tracestate: 'k=\u0000' } },
+        { key: 'acct-nul-trace', value: usage('after-nul-trace', 'acct-nul-trace') },
+      ],
+    });
+    const balance = await waitForAvailable(api, 'acct-nul-trace', '9.92'); // two images of 0.04
+    expect(balance.usedThisCycle).toBe('0.08');
+  });
+
+  it('an envelope whose refusal lists more issues than a Kafka message can carry is dead-lettered with its details cut, and the next one applied', async () => {
+    const dlq = await collect(env.USAGE_DLQ_TOPIC);
+    try {
+      await api.post('/v1/accounts/acct-many-issues/grants', { reason: 'test grant', idempotencyKey: 'funds', amount: '10' });
+      await waitForAvailable(api, 'acct-many-issues', '10');
+      // ~300 KB of unknown properties: one issue each, several times the message's size in all.
+      const unknown = Object.fromEntries(Array.from({ length: 30_000 }, (_, index) => [`a${index}`, 0]));
+      await producer.send({
+        topic: env.USAGE_EVENTS_TOPIC,
+        messages: [
+          { key: 'acct-many-issues', value: usage('many-issues', 'acct-many-issues', unknown) },
+          { key: 'acct-many-issues', value: usage('after-many-issues', 'acct-many-issues') },
+        ],
+      });
+      await waitForAvailable(api, 'acct-many-issues', '9.96');
+      const dead = await waitFor(() => dlq.messages.find((message) => message.value.includes('"many-issues"')));
+      expect(dead.headers['x-dead-letter-reason']).toBe('INVALID_ENVELOPE');
+      const details = JSON.parse(dead.headers['x-dead-letter-details']);
+      expect(details).toMatchObject({ truncated: true, length: expect.any(Number), head: expect.any(String) });
+      expect(details.length).toBeGreaterThan(300_000);
+    } finally {
+      await dlq.stop();
+    }
+  });
+});
