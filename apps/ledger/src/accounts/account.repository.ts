@@ -4,7 +4,7 @@ import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
 import type { PoolClient } from 'pg';
 import {
-  EventStoreError, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork,
+  EventStoreError, EventStoreErrorCode, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork,
 } from '@tally/event-store';
 import {
   balanceOf, decideWithStates, evolve, evolvesPartial, forget, initialState, isAccountError, recallFor, recallFrom,
@@ -231,11 +231,19 @@ export class AccountRepository {
         const [result] = await timedAppend('command', () =>
           this.store.appendMany([{ streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: newEvents }]),
         );
+        // Our event ids (derived from the command's key) were already stored where ours would go: another request
+        // under the same key won the race, with content that may differ from ours. Decide again from the stream: the
+        // decider then answers it as a repeat (the same content) or IDEMPOTENCY_CONFLICT, never our decision.
+        if (result.duplicate) {
+          if (attempt >= MAX_CONFLICT_RETRIES) throw new EventStoreError(EventStoreErrorCode.WRONG_EXPECTED_VERSION, `stream ${accountStreamId(command.accountId)}: lost the race under key ${commandKey}`);
+          continue;
+        }
         const saved = this.snapshotIfDue(command.accountId, { state, version: result.nextExpectedVersion, snapshotAt: account.snapshotAt });
         this.cache.set(command.accountId, saved);
         return { accountId: command.accountId, events, state, version: saved.version };
       } catch (error) {
-        const conflict = error instanceof EventStoreError && error.code === 'WRONG_EXPECTED_VERSION';
+        // IDEMPOTENCY_CONFLICT from the store: a request under the same key appended a decision of another length first.
+        const conflict = error instanceof EventStoreError && (error.code === 'WRONG_EXPECTED_VERSION' || error.code === 'IDEMPOTENCY_CONFLICT');
         // A lost race leaves the cached state a true prefix of the stream: the next attempt reads only what the
         // winner appended. Dropping it made every retry re-read the whole stream, which against a consumer
         // catching up on a big backlog always lost again (grants failed for as long as the catch-up lasted).
