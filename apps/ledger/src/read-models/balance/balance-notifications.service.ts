@@ -14,6 +14,8 @@ const RECONNECT_DELAY_MS = 1_000;
  */
 const PROBE_INTERVAL_MS = 5_000;
 const PROBE_TIMEOUT_MS = 3_000;
+/** A balance read that failed is tried again after this long (while the account has streams). */
+const REREAD_DELAY_MS = 1_000;
 
 /**
  * One LISTEN connection per process, fanned out to the live balance streams of each account. A notification
@@ -32,6 +34,8 @@ export class BalanceNotifications implements OnApplicationShutdown {
   private connecting: Promise<void> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
+  /** Accounts whose last read failed, by the timer that reads them again. */
+  private readonly rereads = new Map<string, NodeJS.Timeout>();
   private closed = false;
 
   constructor(
@@ -62,6 +66,8 @@ export class BalanceNotifications implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
+    for (const timer of this.rereads.values()) clearTimeout(timer);
+    this.rereads.clear();
     this.subscribers.clear();
     await this.disconnect();
   }
@@ -162,11 +168,23 @@ export class BalanceNotifications implements OnApplicationShutdown {
     void this.refresh(accountId);
   }
 
+  /** After a failed read: the streams would otherwise keep the old balance until the account's next change. */
+  private rereadLater(accountId: string): void {
+    if (this.closed || this.rereads.has(accountId)) return;
+    const timer = setTimeout(() => {
+      this.rereads.delete(accountId);
+      this.changed(accountId);
+    }, REREAD_DELAY_MS);
+    timer.unref();
+    this.rereads.set(accountId, timer);
+  }
+
   private async refresh(accountId: string): Promise<void> {
     try {
       for (;;) {
         const balance = await this.balances.find(accountId).catch((error: Error) => {
-          this.logger.warn({ accountId, err: error.message }, 'could not read balance for live streams');
+          this.logger.warn({ accountId, err: error.message }, 'could not read balance for live streams; reading again shortly');
+          this.rereadLater(accountId);
           return undefined;
         });
         if (balance) {

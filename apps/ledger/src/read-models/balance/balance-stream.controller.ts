@@ -118,7 +118,9 @@ export class BalanceStreamController implements OnModuleDestroy {
     // A stream that got past the check above while shutdown began ends like the others.
     if (this.stopping) end();
 
-    const current = await this.balances.find(accountId).catch(() => undefined);
-    if (current) send(current);
+    // The first frame is the balance now; a stream that cannot read it ends, and its client opens it again (`retry:`).
+    const current = await this.balances.find(accountId).catch(() => null);
+    if (current === null) end();
+    else if (current) send(current);
   }
 }

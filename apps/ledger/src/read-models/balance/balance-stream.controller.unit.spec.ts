@@ -72,4 +72,24 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     await expect(controller.stream('acct-1', portal, request, replyStub())).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS' });
     controller.onModuleDestroy();
   });
+
+  it('ends a stream whose first balance read failed, so that its client opens it again, rather than leaving it without a balance', async () => {
+    // Given a read model that cannot be read just now
+    const notifications = { subscribe: async () => () => undefined } as unknown as BalanceNotifications;
+    const balances = { require: async () => undefined, find: async () => { throw new Error('too many connections'); } } as unknown as BalanceReadRepository;
+    const controller = new BalanceStreamController(balances, notifications);
+    const reply = replyStub();
+    let ended = false;
+    const end = reply.raw.end.bind(reply.raw);
+    reply.raw.end = (() => {
+      ended = true;
+      return end();
+    }) as never;
+
+    // When a stream is opened
+    await controller.stream('acct-1', undefined, request, reply);
+
+    // Then it is ended (the client reconnects after `retry:`)
+    expect(ended).toBe(true);
+  });
 });
