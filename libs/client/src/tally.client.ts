@@ -76,6 +76,22 @@ export interface TallyClientOptions {
   retry?: Partial<RetryOptions>;
 }
 
+/**
+ * A `reportUsageBatch` (or `reportUsage`) that failed, after or before some of its requests were accepted: `events`
+ * are the events as sent (ids and timestamps fixed, generated ones included) and `reported` what was accepted before
+ * the failure. Resend `events` (the refused one corrected, `issues` name it) and the ones already accepted count as
+ * duplicates: nothing is charged twice. New ids would charge the accepted events again.
+ */
+export class UsageReportError extends TallyError {
+  constructor(
+    cause: TallyError,
+    readonly events: (UsageEvent & { id: string; occurredAt: string })[],
+    readonly reported: UsageReport,
+  ) {
+    super(cause.status, cause.code, cause.message, cause.details, { cause });
+  }
+}
+
 /** The most events one POST /v1/usage-events takes (UsageEventBatchRequest.events.maxItems). */
 export const USAGE_BATCH_LIMIT = 1000;
 
@@ -106,7 +122,9 @@ export class TallyClient {
 
   /**
    * Reports usage events, in requests of at most 1000. Ids and timestamps are fixed before the first attempt, so a
-   * retry after a lost answer resends the same events and the ingest counts them as duplicates, never twice.
+   * retry after a lost answer resends the same events and the ingest counts them as duplicates, never twice. More
+   * than 1000 events are several requests, each all or nothing: a failure throws a `UsageReportError` carrying the
+   * events as sent and what was accepted before it, to resend as they are.
    */
   async reportUsageBatch(events: UsageEvent[]): Promise<UsageReport> {
     const now = new Date().toISOString();
@@ -115,11 +133,16 @@ export class TallyClient {
     for (let start = 0; start < keyed.length; start += USAGE_BATCH_LIMIT) {
       const chunk = keyed.slice(start, start + USAGE_BATCH_LIMIT);
       const body = chunk.length === 1 ? chunk[0] : { events: chunk };
-      const { data, error, response } = await sendWithRetries(() => this.api.usageIngest.POST('/v1/usage-events', { body }), this.retry);
-      if (!data) throw TallyError.fromAnswer(response.status, error);
-      report.accepted += data.accepted;
-      report.duplicates += data.duplicates;
-      report.duplicateIds.push(...data.duplicateIds);
+      try {
+        const { data, error, response } = await sendWithRetries(() => this.api.usageIngest.POST('/v1/usage-events', { body }), this.retry);
+        if (!data) throw TallyError.fromAnswer(response.status, error);
+        report.accepted += data.accepted;
+        report.duplicates += data.duplicates;
+        report.duplicateIds.push(...data.duplicateIds);
+      } catch (error) {
+        if (error instanceof TallyError) throw new UsageReportError(error, keyed, report);
+        throw error;
+      }
     }
     return report;
   }

@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
 import { ledgerTestEnv, createTestSchema, startServiceProcess, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
-import { TallyClient, TallyError, type Balance } from '../src';
+import { TallyClient, TallyError, UsageReportError, type Balance } from '../src';
 import { ChatProduct, type ChatModel } from './chat-product.example';
 
 const PRODUCT_KEY = 'chat-product-key';
@@ -156,6 +156,22 @@ describe('a product service on @tally/client, end to end', () => {
     expect(ran).toBe(false);
     expect((await tally.balance('acct-poor')).held).toBe('0');
   }, 60_000);
+
+  it('a report of 1001 events whose last is refused can be resent as its error gives it: the 1000 accepted are not charged twice', async () => {
+    await fund('acct-batch-resend', '100');
+    const image = { accountId: 'acct-batch-resend', feature: 'image' as const, model: 'dall-e-3', images: 1, resolution: '1024x1024' }; // 0.04 each
+    const events = Array.from({ length: 1001 }, (_, index) => (index === 1000 ? { ...image, model: 'no-such-model' } : image));
+
+    const failure = await tally.reportUsageBatch(events).then(() => undefined, (error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(UsageReportError);
+    const { events: sent, reported } = failure as UsageReportError;
+    expect(reported.accepted).toBe(1000);
+    expect(new Set(sent.map((event) => event.id)).size).toBe(1001);
+    const resent = await tally.reportUsageBatch(sent.map((event, index) => (index === 1000 ? { ...event, model: 'dall-e-3' } : event)));
+    expect(resent).toMatchObject({ accepted: 1, duplicates: 1000 });
+    await balanceWhen('acct-batch-resend', (balance) => balance.available === '59.96'); // 1001 × 0.04, once each
+  }, 90_000);
 
   it("mints a portal token for the credits page, and the token reads that account's balance and nothing else", async () => {
     await fund('acct-portal', '3');
