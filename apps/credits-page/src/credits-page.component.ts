@@ -61,6 +61,8 @@ export class TallyCreditsPage extends PortalElement {
   private lastVersion = -1;
   private refreshTimer?: ReturnType<typeof setTimeout>;
   private usageRequest = 0;
+  /** Bumped when the transaction list starts over (a new account, the newest page reloaded): older answers are dropped. */
+  private historyRequest = 0;
 
   constructor() {
     super();
@@ -364,6 +366,9 @@ export class TallyCreditsPage extends PortalElement {
   }
 
   protected override opening(): void {
+    // Answers still on their way for the last token's account are dropped when they arrive.
+    this.usageRequest += 1;
+    this.historyRequest += 1;
     this.loadedFor = undefined;
     this.lastVersion = -1;
     this.usage = undefined;
@@ -416,16 +421,19 @@ export class TallyCreditsPage extends PortalElement {
     }
   }
 
+  /** The newest page, replacing the list: pages of the list as it was that are still on their way are dropped. */
   private async loadTransactions(): Promise<void> {
     const { api, accountId } = this;
     if (!api || !accountId) return;
+    const request = ++this.historyRequest;
     try {
       const page = await api.transactions(accountId, undefined, TRANSACTIONS_PAGE);
+      if (request !== this.historyRequest) return;
       this.transactions = page.items;
       this.nextCursor = page.nextCursor;
       this.historyProblem = undefined;
     } catch (error) {
-      this.historyProblem = describe(error);
+      if (request === this.historyRequest) this.historyProblem = describe(error);
     }
   }
 
@@ -434,15 +442,17 @@ export class TallyCreditsPage extends PortalElement {
     const { api, accountId } = this;
     if (!api || !accountId) return;
     if (this.transactions.length === 0) return this.loadTransactions();
+    const request = this.historyRequest;
     try {
       const page = await api.transactions(accountId, undefined, TRANSACTIONS_PAGE);
+      if (request !== this.historyRequest) return;
       const newest = this.transactions[0].streamVersion;
       const fresh = page.items.filter((item) => item.streamVersion > newest);
       // More new entries than one page: start over rather than leave a gap.
       if (fresh.length === page.items.length && page.nextCursor) return this.loadTransactions();
       this.transactions = [...fresh, ...this.transactions];
     } catch (error) {
-      this.historyProblem = describe(error);
+      if (request === this.historyRequest) this.historyProblem = describe(error);
     }
   }
 
@@ -450,12 +460,15 @@ export class TallyCreditsPage extends PortalElement {
     const { api, accountId } = this;
     if (!api || !accountId || !this.nextCursor) return;
     this.loadingOlder = true;
+    const request = this.historyRequest;
     try {
       const page = await api.transactions(accountId, this.nextCursor, TRANSACTIONS_PAGE);
+      // The list was started over meanwhile (many new entries, or another account): this page no longer follows it.
+      if (request !== this.historyRequest) return;
       this.transactions = [...this.transactions, ...page.items];
       this.nextCursor = page.nextCursor;
     } catch (error) {
-      this.historyProblem = describe(error);
+      if (request === this.historyRequest) this.historyProblem = describe(error);
     } finally {
       this.loadingOlder = false;
     }

@@ -46,38 +46,44 @@ export class PortalConnection {
   }
 
   /** A newer stream version replaces the balance; an older one (a late read racing the stream) is ignored. */
-  private apply(balance: Balance): void {
+  private apply(balance: Balance, signal: AbortSignal): void {
     const current = this.snapshot.balance;
     if (current && current.accountId === balance.accountId && balance.version < current.version) return;
-    this.set({ balance });
+    this.setFor(signal, { balance });
+  }
+
+  /**
+   * A change of the run that `signal` stops: nothing once it was stopped (a new token, the element left the page),
+   * so an answer that arrives late never replaces what the next run shows.
+   */
+  private setFor(signal: AbortSignal, change: Partial<ConnectionSnapshot>): void {
+    if (!signal.aborted) this.set(change);
   }
 
   private async run(signal: AbortSignal): Promise<void> {
     try {
       const session = this.snapshot.session ?? (await this.api.session());
-      if (signal.aborted) return;
-      this.set({ session });
+      this.setFor(signal, { session });
       while (!signal.aborted) {
         try {
-          this.apply(await this.api.balance(session.accountId));
+          this.apply(await this.api.balance(session.accountId), signal);
         } catch (error) {
           // An account with no event yet has no balance: say so, and look again now and then.
           if (error instanceof PortalApiError && error.code === 'ACCOUNT_NOT_FOUND') {
-            this.set({ state: 'empty' });
+            this.setFor(signal, { state: 'empty' });
             await new Promise((resolve) => setTimeout(resolve, EMPTY_RETRY_MS));
             continue;
           }
           throw error;
         }
-        this.set({ state: 'live' });
-        await this.api.watchBalance(session.accountId, (balance) => this.apply(balance), {
+        this.setFor(signal, { state: 'live' });
+        await this.api.watchBalance(session.accountId, (balance) => this.apply(balance, signal), {
           signal,
-          onState: (state) => this.set({ state, problem: undefined }),
+          onState: (state) => this.setFor(signal, { state, problem: undefined }),
         });
       }
     } catch (error) {
-      if (signal.aborted) return;
-      this.set({ state: 'error', problem: describe(error) });
+      this.setFor(signal, { state: 'error', problem: describe(error) });
     }
   }
 }

@@ -341,6 +341,48 @@ describe('the credits page in Chromium, on the real services', () => {
     await host.close();
   }, 60_000);
 
+  it("a badge whose token changed while the first account's balance was still loading shows the second account, not the late answer", async () => {
+    // Two accounts and a token for each (7 and 3 credits).
+    const post = (path: string, body: unknown) =>
+      fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const tokens: Record<string, string> = {};
+    for (const [accountId, amount] of [['acct-page-first', '7'], ['acct-page-second', '3']]) {
+      expect((await post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'funds', amount })).status).toBe(201);
+      await waitFor(async () => (await api(`/v1/accounts/${accountId}/balance`).catch(() => undefined))?.available === amount, 30_000, 50);
+      tokens[accountId] = ((await (await post(`/v1/accounts/${accountId}/portal-tokens`, { ttlSeconds: 600 })).json()) as { token: string }).token;
+    }
+    const host = await context.newPage();
+    await host.route(`${ledger.base}/switch-page.html`, (route) =>
+      route.fulfill({ contentType: 'text/html', body: `<!doctype html><html lang="en"><body><tally-balance-badge id="badge"></tally-balance-badge><script type="module">import '/portal/tally-elements.js';</script></body></html>` }),
+    );
+    // The first account's balance answer is held until the token has changed.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let asked!: () => void;
+    const firstAsked = new Promise<void>((resolve) => (asked = resolve));
+    await host.route(`${ledger.base}/v1/accounts/acct-page-first/balance`, async (route) => {
+      asked();
+      await held;
+      await route.continue();
+    });
+    await host.goto(`${ledger.base}/switch-page.html`);
+    await host.waitForFunction("customElements.get('tally-balance-badge') !== undefined");
+    const setToken = (value: string) => host.locator('#badge').evaluate((badge: unknown, next: string) => { (badge as { token: string }).token = next; }, value);
+    await setToken(tokens['acct-page-first']);
+    await firstAsked;
+    await setToken(tokens['acct-page-second']);
+    const amount = () => host.locator('#badge').getByTestId('badge-amount').textContent();
+    await waitFor(async () => /^3(\D|$)/.test(((await amount()) ?? '').trim()), 20_000, 50);
+
+    // Then the first account's answer arrives, late: the badge still shows the second account.
+    const lateAnswer = host.waitForResponse(`${ledger.base}/v1/accounts/acct-page-first/balance`);
+    release();
+    await lateAnswer;
+    await host.evaluate(() => new Promise((resolve) => setTimeout(resolve, 50))); // the page's own handling of that answer
+    expect(((await amount()) ?? '').trim()).toMatch(/^3(\D|$)/);
+    await host.close();
+  }, 60_000);
+
   it('shows the low-credit banner when the balance crosses 20% of the allocation, then "Insufficient Credits" in overdraft', async () => {
     await page.goto(`${ledger.base}/portal/#token=${token}`);
     await waitFor(async () => (await text(page, 'connection')) === 'Live', 20_000, 100);
