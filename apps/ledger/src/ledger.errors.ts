@@ -61,6 +61,11 @@ export function toLedgerError(error: unknown, fieldPrefix = ''): unknown {
   if (isEventStoreError(error, EventStoreErrorCode.WRONG_EXPECTED_VERSION)) {
     return new LedgerError('ACCOUNT_BUSY', 'The account is being changed by other writes; retry with the same idempotency key.');
   }
+  // Events under this request's key-derived ids are stored with other content (a request under the same key that
+  // decided differently got there first): the request's key was used for something else.
+  if (isEventStoreError(error, EventStoreErrorCode.IDEMPOTENCY_CONFLICT)) {
+    return new LedgerError('IDEMPOTENCY_CONFLICT', 'This idempotency key was already used with different content.');
+  }
   if (isAccountError(error)) {
     return new LedgerError(error.code as LedgerErrorCode, error.message, jsonSafe(error.details));
   }

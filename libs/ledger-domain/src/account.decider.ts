@@ -240,9 +240,11 @@ function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): Decision 
   // A hold already due would be placed and expired at once: the balance would never show it, the history would.
   if (expiresAt <= ctx.now.getTime()) throw invalidCommand('expiresAt must be after now', { expiresAt: command.expiresAt });
 
+  // An unlimited plan reserves nothing: there is nothing to hold, release or settle, and no balance moves. Nor is
+  // what fell due decided here: the hold's key is not remembered (no HoldPlaced), so a retry would decide it again
+  // and, with something else due by then, other events under the same key-derived ids (the store refuses those).
+  if (state.plan.unlimited) return noEvents();
   const run = begin(command, state, ctx);
-  // An unlimited plan reserves nothing: there is nothing to hold, release or settle, and no balance moves.
-  if (run.state.plan.unlimited) return run;
   const allocation = allocate(run.state, command.amount);
   if (allocation.covered < command.amount) throw new InsufficientCreditsError(command.amount, allocation.covered);
   run.emit({

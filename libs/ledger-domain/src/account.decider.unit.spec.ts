@@ -263,6 +263,16 @@ describe('account decider', () => {
         .when(usageCommand('u1', cr(3), { holdId: 'h1' }))
         .then([debited('u1', cr(3), [])]);
     });
+
+    it('decides nothing for a hold, not even what falls due: a hold is not remembered, so a retry would decide it again under the same key', () => {
+      // Given a promotional grant past its expiry that nothing has expired yet (EventStoreDB: no expiry worker)
+      const promo = granted('promo', 'promotional', cr(5), { expiresAt: '2025-03-10T11:00:00.000Z' });
+      // When a hold is placed, and placed again (a retry) once another grant fell due
+      given([opened, cycleStarted('c1', 0n, { unlimited: true }), promo]).when(holdCommand('h1', cr(1000))).then([]);
+      const later = granted('later', 'promotional', cr(5), { bucketId: 'later', expiresAt: '2025-03-10T11:30:00.000Z' });
+      // Then neither decides anything (events under one key must be the same each time the key is decided)
+      given([opened, cycleStarted('c1', 0n, { unlimited: true }), promo, later]).when(holdCommand('h1', cr(1000))).then([]);
+    });
   });
 
   describe('holds that are already due', () => {
