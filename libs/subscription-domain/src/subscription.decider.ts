@@ -125,7 +125,11 @@ function cancel({ data }: Cancel, state: SubscriptionState, { now, catalogue }: 
 function schedule(current: Active, toPlanId: string, kind: PendingPlanChange['kind'], now: Date): SubscriptionEvent[] {
   const pending = current.pending;
   if (pending && pending.toPlanId === toPlanId && pending.kind === kind) return []; // already scheduled: a retried command
-  const effectiveAt = cycleAt(anchorOf(current), now).end;
+  // At the end of the cycle containing now, but never at a start already past: a scheduler whose clock is ahead (or
+  // that ticked while this request waited for the row) may have started the next cycle already; a change effective
+  // at that start would be applied at once with no cycle of its own.
+  const anchor = anchorOf(current);
+  const effectiveAt = new Date(Math.max(cycleAt(anchor, now).end.getTime(), cycleStart(anchor, current.lastCycleIndex + 1).getTime()));
   return [{ type: 'PlanChangeScheduled', data: { accountId: current.accountId, fromPlanId: current.planId, toPlanId, effectiveAt, kind } }];
 }
 

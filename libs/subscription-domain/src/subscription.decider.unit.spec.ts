@@ -255,6 +255,12 @@ describe('Cancel', () => {
     given().when(cancel, now).thenThrows('NOT_SUBSCRIBED', 'accountId');
   });
 
+  it('schedules after the cycles already started: a scheduler (its clock ahead) started cycle 1, this instance reads a time in cycle 0', () => {
+    given(subscribed(), cycle0, cycle1)
+      .when(cancel, '2026-02-28T14:59:59.500Z')
+      .then({ type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'pro', toPlanId: 'free', effectiveAt: new Date(MAR31), kind: 'cancel' } });
+  });
+
   it('on an instance whose clock is behind the one that set the anchor, schedules at the end of cycle 0', () => {
     given(subscribed(), cycle0)
       .when(cancel, '2026-01-31T14:59:59.800Z')
