@@ -9,6 +9,7 @@ import type { ModelPrices, RateCard, RateCardVersion, TokenPrices } from './rate
 const DECIMAL_PRICE = /^\d{1,30}(?:\.\d{1,6})?$/;
 const RESOLUTION = /^[1-9]\d{0,4}x[1-9]\d{0,4}$/;
 const MODEL_ID = /^[a-z0-9][a-z0-9._:/-]{0,99}$/i;
+const VERSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
 type Node = unknown;
 type Mapping = Record<string, Node>;
@@ -97,6 +98,8 @@ function modelPrices(node: Node, path: string): ModelPrices {
 function rateCardVersion(node: Node, path: string): RateCardVersion {
   const map = mapping(node, path, ['version', 'effectiveFrom', 'models']);
   const version = text(map, 'version', path);
+  // Stored on every usage it prices (ledger.events.v1 `rateCardVersion`, at most 64 characters, and the read models).
+  if (!VERSION_ID.test(version)) throw invalid(join(path, 'version'), 'must be 1-64 letters, digits, ".", "_", ":" or "-"');
   const effectiveFrom = instant(map, 'effectiveFrom', path);
   const modelsPath = join(path, 'models');
   const models = Object.entries(mapping(map['models'] ?? null, modelsPath));

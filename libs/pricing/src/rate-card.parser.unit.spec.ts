@@ -80,6 +80,9 @@ versions:
     ['an unknown root key', 'version: 1\nversions: []', 'version'],
     ['an effectiveFrom without offset', minimal('      m:\n        video: { perSecond: "1" }').replace('00:00:00Z', '00:00:00'), 'versions[0].effectiveFrom'],
     ['an impossible date', minimal('      m:\n        video: { perSecond: "1" }').replace('2026-01-01', '2026-02-30'), 'versions[0].effectiveFrom'],
+    // Stored on every usage (ledger.events.v1 rateCardVersion, varchar(64)): a longer one was appended, then dead-lettered by the projection.
+    ['a version over 64 characters', minimal('      m:\n        video: { perSecond: "1" }').replace('version: "v1"', `version: "${'v'.repeat(65)}"`), 'versions[0].version'],
+    ['a version with a control character', minimal('      m:\n        video: { perSecond: "1" }').replace('version: "v1"', 'version: "v1\\0"'), 'versions[0].version'],
     ['a missing version', minimal('      m:\n        video: { perSecond: "1" }').replace('version: "v1"', 'name: "v1"'), 'versions[0].name'],
     ['duplicate keys', minimal('      m:\n        video: { perSecond: "1" }\n      m:\n        video: { perSecond: "2" }'), '(root)'],
     ['not YAML at all', 'versions: [', '(root)'],
