@@ -62,4 +62,26 @@ describe('hostile messages on the usage topic (real broker and database)', () =>
       await dlq.stop();
     }
   });
+
+  it('a renewal whose period PostgreSQL cannot read (an offset beyond ±15:59) is dead-lettered, and the next renewal applied', async () => {
+    const dlq = await collect(env.SUBSCRIPTION_DLQ_TOPIC);
+    try {
+      const cycle = (accountId: string, periodEnd: string) => ({
+        key: accountId,
+        value: JSON.stringify({
+          id: `cycle-${accountId}`, type: 'CycleStarted', version: 1, accountId, occurredAt: new Date().toISOString(),
+          data: { cycleId: `cycle-${accountId}`, planId: 'starter', periodStart: '2026-11-01T00:00:00Z', periodEnd, allocation: '10', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry' },
+        }),
+      });
+      await producer.send({
+        topic: env.SUBSCRIPTION_EVENTS_TOPIC,
+        messages: [cycle('acct-far-offset', '2036-12-01T00:00:00+16:00'), cycle('acct-after-far-offset', '2036-12-01T00:00:00Z')],
+      });
+      await waitForAvailable(api, 'acct-after-far-offset', '10');
+      const dead = await waitFor(() => dlq.messages.find((message) => message.value.includes('cycle-acct-far-offset')));
+      expect(dead.headers['x-dead-letter-details']).toContain('periodEnd');
+    } finally {
+      await dlq.stop();
+    }
+  });
 });

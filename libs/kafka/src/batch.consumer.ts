@@ -6,7 +6,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { beginAndLockStoredOffsets, storeOffsetsAndCommit, type PartitionRef } from './consumer-offsets.repository';
 import { ConsumerCounters, consumerMetricSources, type ConsumerMetricsSource, type PartitionMetrics } from './batch-consumer.metrics';
-import { headersToStrings, toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
+import { detailsHeader, headersToStrings, toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
 import type { KafkaProducer } from './kafka.producer';
 import { kafkaHealth, withAdmin } from './kafka-topics.client';
@@ -700,7 +700,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       // In the message's context (rare, so built here): the line names the request that sent it and its trace.
       context.with(contextOf(carrierFromHeaders(headersToStrings(deadLetter.message.headers))), () =>
         this.logger.warn(
-          { ...ref, offset: deadLetter.message.offset, reason: deadLetter.reason, details: deadLetter.details, deadLetterTopic: target ?? null },
+          // The details as the dead letter carries them: bigints as text, cut when long (a log line is no bigger).
+          { ...ref, offset: deadLetter.message.offset, reason: deadLetter.reason, details: JSON.parse(detailsHeader(deadLetter.details)), deadLetterTopic: target ?? null },
           target ? 'dead-lettering message' : 'poison message dropped: no dead-letter topic configured',
         ),
       );

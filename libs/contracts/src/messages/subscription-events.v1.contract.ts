@@ -1,6 +1,7 @@
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsISO8601, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { MAX_AMOUNT_MICROS } from '@tally/money';
 import { ID_PATTERN, IsCreditAmount } from '../validation.parser';
+import { IsInstant } from '../validation-rules.parser';
 
 export const OVERDRAFT_POLICIES = ['carry', 'write-off'] as const;
 export type OverdraftPolicy = (typeof OVERDRAFT_POLICIES)[number];
@@ -9,8 +10,8 @@ export type OverdraftPolicy = (typeof OVERDRAFT_POLICIES)[number];
 export class CycleStartedV1 {
   @Matches(ID_PATTERN) cycleId!: string;
   @IsString() @MaxLength(64) planId!: string;
-  @IsISO8601({ strict: true }) periodStart!: string;
-  @IsISO8601({ strict: true }) periodEnd!: string;
+  @IsInstant() periodStart!: string;
+  @IsInstant() periodEnd!: string;
   @IsCreditAmount({ max: MAX_AMOUNT_MICROS }) allocation!: string;
   @IsBoolean() unlimited!: boolean;
   @IsArray() @ArrayMaxSize(10) @IsInt({ each: true }) @Min(1, { each: true }) @Max(100, { each: true }) thresholds!: number[];
