@@ -303,6 +303,30 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     }
   });
 
+  it('verify counts an account opened after the fold read the store as ahead, catches up with it, and finds the ledger identical', async () => {
+    // The live projection has carol, opened after the fold's last read of the store: the fold's source gets her events
+    // only once it has read everything else.
+    const live2 = await createTestSchema('ledger_rm_new_account');
+    try {
+      await migrateReadModels(live2.schema);
+      const carol = new AccountStream('carol');
+      const late = [carol.opened(), carol.granted('promotional', '5', 'carol-grant')];
+      await applyBatch(pool, live2.schema, [...events, ...late]);
+      const store = [...events];
+      const source: EnvelopeSource = {
+        async read(after, limit) {
+          const page = await sourceOver(store).read(after, limit);
+          if (page.envelopes.length === 0 && store.length === events.length) store.push(...late);
+          return page;
+        },
+      };
+      const report = await verifyReadModels({ pool, schema: live2.schema, source, settleMs: 5_000 });
+      expect(report).toMatchObject({ identical: true, differenceCount: 0, pending: 0, ahead: 0 });
+    } finally {
+      await live2.drop();
+    }
+  });
+
   it('rebuilds the same tables, row for row, from the event stream, into shadow tables swapped in', async () => {
     const source = sourceOver(events);
     // Garbage first, to prove the rebuilt tables replace the old ones.
