@@ -3,9 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import { readStoredOffsets } from '@tally/kafka';
 import { createTestSchema, freePort, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
-import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, newWebhookSecret, thresholdCrossed, type RunningApp } from './notification.harness';
+import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, newWebhookSecret, produceAndApply, thresholdCrossed, type RunningApp } from './notification.harness';
 
 /**
  * A delivery attempt runs outside any transaction under a lease (the claim pushes next_attempt_at forward); when the
@@ -44,8 +43,7 @@ describe('a delivery attempt ends within its deadline (e2e)', () => {
 
   const deliver = async (accountId: string, settings: object) => {
     expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, settings)).status).toBe(200);
-    const last = BigInt(await ledger.produce([cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150')]));
-    await waitFor(async () => ((await readStoredOffsets(pool, schema.schema, ledger.group, ledger.topic)).get(0) ?? -1n) >= last, 30_000);
+    await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150')]);
   };
 
   const entry = async (accountId: string, channel: string) => {

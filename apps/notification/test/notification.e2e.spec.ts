@@ -1,10 +1,9 @@
 import { Pool } from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { readStoredOffsets } from '@tally/kafka';
 import { parsePrometheusText, sumOf } from '@tally/metrics';
 import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
 import {
-  READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, envelope, ledgerTopic, newWebhookSecret, startReceiver, startSmtp,
+  READER_KEY, WRITER_KEY, bootApp, produceAndApply as applied, call, cycleStarted, envelope, ledgerTopic, newWebhookSecret, startReceiver, startSmtp,
   testEnv, thresholdCrossed, type RunningApp,
 } from './notification.harness';
 import { startServiceProcess } from '@tally/testing';
@@ -33,10 +32,7 @@ describe('notification service (e2e)', () => {
   };
 
   /** Produces and waits until the consumer committed those offsets in PostgreSQL. */
-  const produceAndApply = async (...envelopes: Parameters<typeof ledger.produce>[0]) => {
-    const last = BigInt(await ledger.produce(envelopes));
-    await waitFor(async () => ((await readStoredOffsets(pool, schema.schema, ledger.group, ledger.topic)).get(0) ?? -1n) >= last, 30_000);
-  };
+  const produceAndApply = (...envelopes: Parameters<typeof ledger.produce>[0]) => applied(pool, schema.schema, ledger, envelopes);
 
   const mailsTo = (address: string) => smtp.messages.filter((mail) => mail.to && !Array.isArray(mail.to) && mail.to.value[0]?.address === address);
   const hooksFor = (accountId: string) => receiver.received.filter((hook) => (JSON.parse(hook.body) as { data: { accountId: string } }).data.accountId === accountId);

@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import { KafkaProducer, createKafkaClient, ensureTopics } from '@tally/kafka';
+import type { Pool } from 'pg';
+import { KafkaProducer, createKafkaClient, ensureTopics, readStoredOffsets } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
-import { freePort, TEST_RATE_LIMITS, testDatabaseUrl, testKafkaBrokers, uniqueSuffix } from '@tally/testing';
+import { freePort, TEST_RATE_LIMITS, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import type { Clock } from '@tally/shared';
 import { NotificationConfig } from '../src/config/notification.config';
 import { buildNotificationModule, notificationMicroservices } from '../src/notification.module';
@@ -134,6 +135,15 @@ export async function ledgerTopic(): Promise<{ topic: string; group: string; pro
     },
     close: () => producer.disconnect(),
   };
+}
+
+/**
+ * Produces to the test's ledger topic and waits until the service's consumer stored those offsets in PostgreSQL: every
+ * delivery the messages call for is then recorded (in the same transaction).
+ */
+export async function produceAndApply(pool: Pool, schema: string, ledger: Awaited<ReturnType<typeof ledgerTopic>>, envelopes: LedgerEnvelope[]): Promise<void> {
+  const last = BigInt(await ledger.produce(envelopes));
+  await waitFor(async () => ((await readStoredOffsets(pool, schema, ledger.group, ledger.topic)).get(0) ?? -1n) >= last, 30_000);
 }
 
 export interface LedgerEnvelope {
