@@ -41,10 +41,9 @@ function planOf(catalogue: Catalogue, planId: string, field = 'planId'): Plan {
   return plan;
 }
 
-/** A plan an account may move to: in the catalogue and not retired. */
-function offeredPlan(catalogue: Catalogue, planId: string): Plan {
-  const plan = planOf(catalogue, planId);
-  if (plan.retired) throw new SubscriptionError('PLAN_RETIRED', `plan "${planId}" is retired: it is no longer offered`, { field: 'planId', planId });
+/** `plan` if an account may move to it: not retired. */
+function offered(plan: Plan): Plan {
+  if (plan.retired) throw new SubscriptionError('PLAN_RETIRED', `plan "${plan.id}" is retired: it is no longer offered`, { field: 'planId', planId: plan.id });
   return plan;
 }
 
@@ -80,7 +79,7 @@ function subscribe({ data }: Subscribe, state: SubscriptionState, { now, catalog
   if (state.status === 'active') {
     throw new SubscriptionError('ALREADY_SUBSCRIBED', `account ${data.accountId} is already subscribed to ${state.planId}`, { field: 'accountId', accountId: data.accountId });
   }
-  const plan = offeredPlan(catalogue, data.planId);
+  const plan = offered(planOf(catalogue, data.planId));
   if (!isValidZone(data.zone)) throw new SubscriptionError('INVALID_TIME_ZONE', `not an IANA time zone: ${JSON.stringify(data.zone)}`, { field: 'zone', zone: data.zone });
   const at = data.at === undefined ? now : parseInstant(data.at);
   if (!at) throw new SubscriptionError('INVALID_ANCHOR', `not an ISO instant with an offset: ${JSON.stringify(data.at)}`, { field: 'at' });
@@ -102,7 +101,7 @@ function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catal
     if (!current.pending) throw new SubscriptionError('SAME_PLAN', `account ${data.accountId} is already on ${to.id}`, { field: 'planId', planId: to.id });
     return [{ type: 'PlanChangeCancelled', data: { accountId: data.accountId, planId: from.id, cancelledToPlanId: current.pending.toPlanId, kind: current.pending.kind } }];
   }
-  offeredPlan(catalogue, to.id);
+  offered(to);
   if (to.rank > from.rank) {
     const anchor = { at: now.toISOString(), zone: current.zone };
     return [
