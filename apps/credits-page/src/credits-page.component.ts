@@ -421,20 +421,28 @@ export class TallyCreditsPage extends PortalElement {
     }
   }
 
-  /** The newest page, replacing the list: pages of the list as it was that are still on their way are dropped. */
-  private async loadTransactions(): Promise<void> {
-    const { api, accountId } = this;
-    if (!api || !accountId) return;
-    const request = ++this.historyRequest;
+  /**
+   * One page of the transaction history: `use` runs, and a failure is shown, only if the list has not started over
+   * since `request` (another account, the newest page reloaded): a page of the list as it was no longer follows it.
+   */
+  private async historyPage<T>(request: number, load: Promise<T>, use: (page: T) => unknown): Promise<void> {
     try {
-      const page = await api.transactions(accountId, undefined, TRANSACTIONS_PAGE);
-      if (request !== this.historyRequest) return;
-      this.transactions = page.items;
-      this.nextCursor = page.nextCursor;
-      this.historyProblem = undefined;
+      const page = await load;
+      if (request === this.historyRequest) await use(page);
     } catch (error) {
       if (request === this.historyRequest) this.historyProblem = describe(error);
     }
+  }
+
+  /** The newest page, replacing the list. */
+  private async loadTransactions(): Promise<void> {
+    const { api, accountId } = this;
+    if (!api || !accountId) return;
+    await this.historyPage(++this.historyRequest, api.transactions(accountId, undefined, TRANSACTIONS_PAGE), (page) => {
+      this.transactions = page.items;
+      this.nextCursor = page.nextCursor;
+      this.historyProblem = undefined;
+    });
   }
 
   /** The newest page, merged above what is shown (older pages the reader opened stay). */
@@ -442,33 +450,24 @@ export class TallyCreditsPage extends PortalElement {
     const { api, accountId } = this;
     if (!api || !accountId) return;
     if (this.transactions.length === 0) return this.loadTransactions();
-    const request = this.historyRequest;
-    try {
-      const page = await api.transactions(accountId, undefined, TRANSACTIONS_PAGE);
-      if (request !== this.historyRequest) return;
+    await this.historyPage(this.historyRequest, api.transactions(accountId, undefined, TRANSACTIONS_PAGE), (page) => {
       const newest = this.transactions[0].streamVersion;
       const fresh = page.items.filter((item) => item.streamVersion > newest);
       // More new entries than one page: start over rather than leave a gap.
       if (fresh.length === page.items.length && page.nextCursor) return this.loadTransactions();
       this.transactions = [...fresh, ...this.transactions];
-    } catch (error) {
-      if (request === this.historyRequest) this.historyProblem = describe(error);
-    }
+    });
   }
 
   private async loadOlder(): Promise<void> {
     const { api, accountId } = this;
     if (!api || !accountId || !this.nextCursor) return;
     this.loadingOlder = true;
-    const request = this.historyRequest;
     try {
-      const page = await api.transactions(accountId, this.nextCursor, TRANSACTIONS_PAGE);
-      // The list was started over meanwhile (many new entries, or another account): this page no longer follows it.
-      if (request !== this.historyRequest) return;
-      this.transactions = [...this.transactions, ...page.items];
-      this.nextCursor = page.nextCursor;
-    } catch (error) {
-      if (request === this.historyRequest) this.historyProblem = describe(error);
+      await this.historyPage(this.historyRequest, api.transactions(accountId, this.nextCursor, TRANSACTIONS_PAGE), (page) => {
+        this.transactions = [...this.transactions, ...page.items];
+        this.nextCursor = page.nextCursor;
+      });
     } finally {
       this.loadingOlder = false;
     }
