@@ -4,7 +4,7 @@ import { context, SpanKind } from '@opentelemetry/api';
 import { NotReadyError, StallDetector, carrierFromHeaders, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
-import { beginAndLockStoredOffsets, storeOffsetsAndCommit, type PartitionRef } from './consumer-offsets.repository';
+import { beginAndLockStoredOffsets, readResumeOffsets, storeOffsetsAndCommit, type PartitionRef } from './consumer-offsets.repository';
 import { ConsumerCounters, consumerMetricSources, type ConsumerMetricsSource, type PartitionMetrics } from './batch-consumer.metrics';
 import { detailsHeader, headersToStrings, toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
@@ -102,6 +102,9 @@ export const DEFAULT_GROUP_MAX_MESSAGES = 100;
 
 /** How often Kafka's committed offsets catch up with PostgreSQL's (see BatchConsumer.commitKafkaOffsets). */
 const KAFKA_COMMIT_INTERVAL_MS = 5_000;
+
+/** A partition's fetch position against PostgreSQL's: checked, or sought back to `soughtTo` (from a stored offset, or to the log's start). */
+type ResumeCheck = 'checked' | { soughtTo: bigint; stored: boolean };
 
 type TopicPartitionOffset = { topic: string; partition: number; offset: string };
 
@@ -243,6 +246,10 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly isolateAfter: number;
   /** Per partition (`topic:partition`): where it stands, for the scrape-time gauges (lag, last message age). */
   private readonly progress = new Map<string, { topic: string; partition: number; highWatermark: bigint; nextOffset?: bigint; lastMessageAt?: number }>();
+  /** Per partition (`topic:partition`) of the current assignment: its fetch position checked against PostgreSQL's (see fetchingFromStored). */
+  private readonly resumeChecks = new Map<string, ResumeCheck>();
+  /** The stored offsets, read once per assignment by the first batches (one query, so batches fetched together stay together). */
+  private resumeOffsets?: Promise<Map<string, bigint>>;
   private readonly metrics: ConsumerCounters;
   /** The high watermarks refreshed from the broker at scrape time (see refreshHighWatermarks). */
   private watermarksRefreshedAt = 0;
@@ -273,6 +280,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       this.crashed = undefined;
+      // Every partition of the new assignment fetches from Kafka's committed offset again: check each once more.
+      this.resumeChecks.clear();
+      this.resumeOffsets = undefined;
       // A partition that went to another member is no longer ours to report.
       const assigned = new Set(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)));
       this.stalls.retain((key) => assigned.has(key));
@@ -333,6 +343,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     consumerMetricSources.delete(this);
     this.progress.clear();
     this.stalls.clear();
+    this.resumeChecks.clear();
+    this.resumeOffsets = undefined;
     this.logger.info({ groupId: this.options.groupId }, 'batch consumer stopped');
   }
 
@@ -417,6 +429,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, clusterId: this.clusterId };
+    if (batch.messages.length > 0 && !(await this.fetchingFromStored(ref, batch.messages[0].offset))) return;
     this.fetched(batch.topic, batch.partition, batch.highWatermark, batch.messages[0]?.offset);
     for (let start = 0; start < batch.messages.length; start += this.maxPerTransaction) {
       // A seek or a lost partition invalidates what is left; the new owner gets it again from Kafka.
@@ -443,6 +456,63 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * read again (at most that interval's messages) is skipped as redelivered. A failure is retried at the next tick.
    * `all`: every partition, moved or not (when stopping: a tick's commit may have been a no-op of a stopping kafkajs).
    */
+  /**
+   * Kafka's committed offset is only where fetching resumes; PostgreSQL's stored one says what was applied. Should
+   * Kafka's be ahead (a database restored, or failed over to a replica that was behind; `tally consumers set-offset`
+   * failing its database write after moving Kafka), the messages in between would never be fetched, never applied:
+   * so the first batch of each partition in an assignment is checked against the stored offset and, when it starts
+   * further on, the partition is sought back to it (the batch is then stale: false). Once per assignment: where
+   * Kafka no longer holds the offsets sought (deleted by retention; or transaction markers, which are no messages)
+   * fetching goes on from the first it holds, and a loss is logged as an error. With nothing stored on this cluster,
+   * a consumer that starts from the beginning seeks to the first offset Kafka holds.
+   */
+  private async fetchingFromStored(ref: PartitionRef, firstOffset: string): Promise<boolean> {
+    const key = `${ref.topic}:${ref.partition}`;
+    const check = this.resumeChecks.get(key);
+    if (check === 'checked') return true;
+    const first = BigInt(firstOffset);
+    if (check) {
+      this.resumeChecks.set(key, 'checked');
+      if (check.stored && first > check.soughtTo) await this.reportUnfetchable(ref, check.soughtTo, first);
+      return true;
+    }
+    this.resumeOffsets ??= readResumeOffsets(this.options.pool, this.options.offsetsSchema, this.groupId, this.clusterId);
+    const stored = (await this.resumeOffsets.catch((error: unknown) => {
+      this.resumeOffsets = undefined;
+      throw error;
+    })).get(key);
+    const resumeAt = stored ?? ((this.options.fromBeginning ?? true) ? 0n : undefined);
+    if (resumeAt === undefined || first <= resumeAt) {
+      this.resumeChecks.set(key, 'checked');
+      return true;
+    }
+    this.resumeChecks.set(key, { soughtTo: resumeAt, stored: stored !== undefined });
+    if (stored !== undefined) {
+      this.logger.warn(
+        { ...ref, fetchedFrom: firstOffset, storedResumeOffset: stored.toString() },
+        "Kafka's committed offset is ahead of the offset stored in PostgreSQL (a restored or failed-over database?): fetching again from the stored one",
+      );
+    }
+    this.consumer.seek({ topic: ref.topic, partition: ref.partition, offset: resumeAt.toString() });
+    return false;
+  }
+
+  /** After seeking back to `soughtTo`, fetching started at `first`: lost to retention when Kafka's log now starts after `soughtTo`. */
+  private async reportUnfetchable(ref: PartitionRef, soughtTo: bigint, first: bigint): Promise<void> {
+    const logStart = await withAdmin(this.options.kafka, async (admin) => (await admin.fetchTopicOffsets(ref.topic)).find(({ partition }) => partition === ref.partition)?.low).catch(
+      () => undefined,
+    );
+    const missing = first - soughtTo === 1n ? soughtTo.toString() : `${soughtTo}-${first - 1n}`;
+    if (logStart !== undefined && BigInt(logStart) <= soughtTo) {
+      this.logger.debug({ ...ref, missing }, 'offsets after the stored one hold no messages (transaction markers)');
+      return;
+    }
+    this.logger.error(
+      { ...ref, missing, logStartOffset: logStart ?? null },
+      'messages after the offset stored in PostgreSQL are no longer in Kafka (deleted by retention): they were never applied',
+    );
+  }
+
   private async commitKafkaOffsets(commit: (offsets: TopicPartitionOffset[]) => Promise<unknown>, { all = false } = {}): Promise<void> {
     while (this.committingToKafka) await this.committingToKafka;
     const due: TopicPartitionOffset[] = [];

@@ -132,6 +132,20 @@ async function multiStatement<R extends unknown[]>(tx: PoolClient, text: string)
   return (await tx.query(text)) as unknown as { [K in keyof R]: { rows: R[K][] } };
 }
 
+/**
+ * Where PostgreSQL says each of a group's partitions resumes (`topic:partition` → the offset after the last one
+ * applied); partitions with nothing stored on this Kafka cluster are absent (see onThisCluster). Read without a lock:
+ * a zombie that commits later only moves an offset forward, and what it applied is then skipped as a redelivery.
+ */
+export async function readResumeOffsets(pool: Pool, schema: string, groupId: string, clusterId: string | undefined): Promise<Map<string, bigint>> {
+  const { rows } = await pool.query<{ topic: string; partition: number; committed_offset: string; cluster_id: string | null }>(
+    `SELECT topic, partition, committed_offset, cluster_id FROM ${quoteSchema(schema)}.kafka_consumer_offsets WHERE group_id = $1 AND committed_offset >= 0`,
+    [groupId],
+  );
+  const onThisCluster = rows.filter((row) => !clusterId || row.cluster_id === null || row.cluster_id === clusterId);
+  return new Map(onThisCluster.map((row) => [`${row.topic}:${row.partition}`, BigInt(row.committed_offset) + 1n]));
+}
+
 /** Last applied offset per partition for a group and topic (operators, tests). */
 export async function readStoredOffsets(pool: Pool, schema: string, groupId: string, topic: string): Promise<Map<number, bigint>> {
   const { rows } = await pool.query<{ partition: number; committed_offset: string }>(

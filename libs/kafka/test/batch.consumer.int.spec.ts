@@ -118,6 +118,51 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(1n);
   });
 
+  it('resumes from the offset stored in PostgreSQL when Kafka committed further (a database restored or failed over behind Kafka)', async () => {
+    const s = await scenario('behind', 1);
+    const n = 6;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`b-${i}`, 'acct-b')));
+    const first = consumerFor(s);
+    await first.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 30_000, 'rows');
+    await first.stop();
+    expect((await kafkaCommitted(kafka, s.groupId, s.topic)).get(0)).toBe(n);
+
+    // The database goes back to where it stood after offset 2 (its effects and its offset together); Kafka still says 6.
+    await pool.query(`DELETE FROM ${quoteSchema(schema)}.applied WHERE topic = $1 AND kafka_offset > 2`, [s.topic]);
+    await pool.query(`UPDATE ${quoteSchema(schema)}.kafka_consumer_offsets SET committed_offset = 2 WHERE group_id = $1 AND topic = $2`, [s.groupId, s.topic]);
+
+    await producer.sendEnvelopes(s.topic, [usageEnvelope('b-after', 'acct-b')]);
+    const second = consumerFor(s);
+    await second.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n + 1, 20_000, 'offsets 3-6 applied');
+    await sleep(300);
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n + 1, distinct: n + 1 });
+    expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(BigInt(n));
+  });
+
+  it('resumes from the first offset Kafka still holds when the stored one is gone (retention), instead of seeking again and again', async () => {
+    const s = await scenario('retained', 1);
+    await producer.sendEnvelopes(s.topic, Array.from({ length: 6 }, (_, i) => usageEnvelope(`t-${i}`, 'acct-t')));
+    // PostgreSQL applied up to offset 1, Kafka committed 4, and offsets 0-2 are deleted: 2 can no longer be fetched.
+    await pool.query(
+      `INSERT INTO ${quoteSchema(schema)}.kafka_consumer_offsets (group_id, topic, partition, committed_offset) VALUES ($1, $2, 0, 1)`,
+      [s.groupId, s.topic],
+    );
+    await withAdmin(kafka, async (admin) => {
+      await admin.setOffsets({ groupId: s.groupId, topic: s.topic, partitions: [{ partition: 0, offset: '4' }] });
+      await admin.deleteTopicRecords({ topic: s.topic, partitions: [{ partition: 0, offset: '3' }] });
+    });
+    const errors: Array<{ obj: unknown; msg: string }> = [];
+    const logger: KafkaLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (obj, msg) => void errors.push({ obj, msg: msg ?? '' }) };
+    const consumer = consumerFor(s, { logger });
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 3, 20_000, 'offsets 3-5 applied');
+    const { rows } = await pool.query<{ kafka_offset: string }>(`SELECT kafka_offset FROM ${quoteSchema(schema)}.applied WHERE topic = $1 ORDER BY kafka_offset`, [s.topic]);
+    expect(rows.map((row) => Number(row.kafka_offset))).toEqual([3, 4, 5]);
+    expect(errors).toContainEqual(expect.objectContaining({ obj: expect.objectContaining({ missing: '2' }) }));
+  });
+
   it('dead-letters garbage and handler-rejected messages without blocking the valid one behind them', async () => {
     const s = await scenario('poison', 1);
     await producer.send(s.topic, [

@@ -87,7 +87,8 @@ export function consumersCommand(context: CliContext): Command {
         print('dry run: nothing changed');
         return;
       }
-      // Kafka first: a consumer resumes fetching at Kafka's offset, then skips what PostgreSQL says it applied.
+      // Kafka first: a consumer resumes fetching at Kafka's offset (or back at PostgreSQL's, should that be behind it), then
+      // skips what PostgreSQL says it applied; so a failed database write leaves the consumer where it stood.
       await withAdmin(kafka, (admin) => admin.setOffsets({ groupId: options.group, topic: options.topic, partitions: [{ partition: options.partition, offset: next }] }));
       await setStoredOffset(pool, { schema, groupId: options.group, topic: options.topic, partition: options.partition }, (BigInt(next) - 1n).toString());
       print('done');
