@@ -44,7 +44,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
           inject: [MIGRATED],
           // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
           // Named by its workers (tally-ledger:commands,relay), so each process's sessions are told apart in pg_stat_activity.
-          useFactory: () => createServicePool(config.DATABASE_URL, 20, logger, `ledger:${config.WORKERS}`),
+          useFactory: () => createServicePool(config.DATABASE_URL, 20, logger, `ledger:${config.WORKERS}`, { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }),
         },
         { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, ...config.kafkaConnection(), logger }) },
         {

@@ -248,6 +248,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly progress = new Map<string, { topic: string; partition: number; highWatermark: bigint; nextOffset?: bigint; lastMessageAt?: number }>();
   /** Per partition (`topic:partition`) of the current assignment: its fetch position checked against PostgreSQL's (see fetchingFromStored). */
   private readonly resumeChecks = new Map<string, ResumeCheck>();
+  /** Transactions under way, by when they began (see checkFlowing). */
+  private readonly inFlight = new Set<{ since: number; parts: ChunkPart[] }>();
   /** The stored offsets, read once per assignment by the first batches (one query, so batches fetched together stay together). */
   private resumeOffsets?: Promise<Map<string, bigint>>;
   private readonly metrics: ConsumerCounters;
@@ -359,6 +361,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   checkFlowing(): void {
     const { groupId } = this.options;
     if (this.crashed) throw new NotReadyError(`Kafka consumer ${groupId} crashed: ${this.crashed.message}`, { groupId });
+    this.checkInFlight();
     const stalled = this.stalls.stalled();
     if (stalled.length === 0) return;
     const [first] = stalled;
@@ -368,6 +371,24 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         (stalled.length > 1 ? ` (and ${stalled.length - 1} more partitions)` : ''),
       { groupId, stalled },
     );
+  }
+
+  /**
+   * A transaction that neither commits nor fails (PostgreSQL frozen, a network path dead without a reset) fails no
+   * attempt, so no failure streak shows it: one under way for longer than the stall threshold's time is not ready.
+   */
+  private checkInFlight(): void {
+    const now = Date.now();
+    const { afterMs } = this.stalls.thresholds;
+    for (const { since, parts } of this.inFlight) {
+      if (now - since < afterMs) continue;
+      const { ref, chunk } = parts[0];
+      const where = { groupId: this.groupId, topic: ref.topic, partition: ref.partition, offset: chunk[0].offset, runningMs: now - since };
+      throw new NotReadyError(
+        `consumer group ${this.groupId}: a transaction on ${ref.topic}[${ref.partition}]@${chunk[0].offset} has run for ${Math.round((now - since) / 1000)} s (PostgreSQL not answering?)`,
+        { groupId: this.groupId, inFlight: where },
+      );
+    }
   }
 
   /** For Terminus: checkFlowing, then whether the cluster answers. */
@@ -655,9 +676,19 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * after-commit effects. A ContractViolation from `handle` becomes a HandlerRejected naming that chunk's offsets.
    */
   private async applyInTransaction(parts: ChunkPart[]): Promise<void> {
-    const { pool, offsetsSchema, hooks } = this.options;
     const startedAt = process.hrtime.bigint();
     const startedAtMs = Date.now();
+    const running = { since: startedAtMs, parts };
+    this.inFlight.add(running);
+    try {
+      await this.applyAndCommit(parts, startedAt, startedAtMs);
+    } finally {
+      this.inFlight.delete(running);
+    }
+  }
+
+  private async applyAndCommit(parts: ChunkPart[], startedAt: bigint, startedAtMs: number): Promise<void> {
+    const { pool, offsetsSchema, hooks } = this.options;
     const tx = await pool.connect();
     const outcomes: PartOutcome[] = [];
     const afterCommit: Array<() => void | Promise<void>> = [];

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
 import { Pool } from 'pg';
 import { ContractViolation, type ParsedMessage } from '@tally/contracts';
+import { createServicePool } from '@tally/shared';
 import {
   BatchConsumer, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth, keyPartitioner,
   quoteSchema, readStoredOffsets, withAdmin, type BatchConsumerOptions, type KafkaLogger,
@@ -162,6 +163,45 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(rows.map((row) => Number(row.kafka_offset))).toEqual([3, 4, 5]);
     expect(errors).toContainEqual(expect.objectContaining({ obj: expect.objectContaining({ missing: '2' }) }));
   });
+
+  it('a transaction PostgreSQL stops answering (a frozen server, a dead network) shows in readiness, then the batch is applied once', async () => {
+    const s = await scenario('frozen', 1);
+    const n = 3;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`fz-${i}`, 'acct-fz')));
+    const servicePool = createServicePool(databaseUrl, 4, { warn: () => undefined }, 'kafka-it-frozen', { queryTimeoutMs: 2_000 });
+    let frozen: number | undefined;
+    const consumer = consumerFor(s, {
+      pool: servicePool,
+      stall: { afterAttempts: 1_000, afterMs: 5_000 },
+      retry: { retries: 1_000, minTimeoutMs: 100, maxTimeoutMs: 500 },
+      handle: async ({ topic, partition, messages, tx }) => {
+        if (frozen === undefined) {
+          frozen = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+          process.kill(frozen, 'SIGSTOP'); // the socket stays open, nothing answers
+        }
+        await insertApplied(tx, schema, topic, partition, messages);
+      },
+    });
+    const notReady = (): boolean => {
+      try {
+        consumer.checkFlowing();
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    try {
+      await consumer.start();
+      await waitFor(async () => notReady(), 30_000, 'readiness to show the frozen transaction');
+    } finally {
+      if (frozen !== undefined) process.kill(frozen, 'SIGCONT');
+    }
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 60_000, 'rows after the server answers again');
+    await waitFor(async () => !notReady(), 10_000, 'ready again');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
+    await consumer.stop();
+    await servicePool.end();
+  }, 120_000);
 
   it('dead-letters garbage and handler-rejected messages without blocking the valid one behind them', async () => {
     const s = await scenario('poison', 1);

@@ -20,6 +20,13 @@ export class CommonConfig {
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// connection string' })
   DATABASE_URL: string = 'postgres://postgres@127.0.0.1:5432/tally';
 
+  /**
+   * How long a service's pooled connections wait for PostgreSQL to answer a statement before giving the connection up
+   * (createServicePool); 0: for ever. Longer than any statement a service runs: its batches, a relay page.
+   */
+  @IsInt() @Min(0) @Max(3_600_000)
+  PG_QUERY_TIMEOUT_MS = 60_000;
+
   /** PostgreSQL schema that holds this service's tables. */
   @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'DATABASE_SCHEMA must be a lower-case SQL identifier' })
   DATABASE_SCHEMA!: string;

@@ -7,8 +7,14 @@ import { surviveConnectionLoss, type ConnectionLossLog } from './pg-connection-l
  * set-based ones (a batch's unnest, a table not analyzed yet after a burst of new accounts) pass jit_above_cost,
  * and it then compiles them at every execution, which costs far more CPU than running them (loading 20,000 cold
  * accounts: 49-88 us each with JIT, 37-43 us without).
+ *
+ * A session whose client went silent must not hold its locks for ever (a consumer's offset rows, a stream's row: the
+ * next owner would wait behind it): a transaction left idle for 60 s is ended by the server
+ * (`idle_in_transaction_session_timeout`; no service's transaction waits that long on anything but PostgreSQL), and a
+ * statement whose client has gone (its socket closed, e.g. by the query timeout below) is cancelled within 5 s
+ * instead of running, or waiting for a lock, to its end (`client_connection_check_interval`, PostgreSQL 14+).
  */
-export const PG_SESSION_OPTIONS = '-c jit=off';
+export const PG_SESSION_OPTIONS = '-c jit=off -c idle_in_transaction_session_timeout=60000 -c client_connection_check_interval=5000';
 
 /**
  * The session parameters of every connection a service opens (pg's Pool and Client options, TypeORM's `extra`): the
@@ -19,7 +25,15 @@ export function serviceSession(name: string): { options: string; application_nam
   return { options: PG_SESSION_OPTIONS, application_name: `tally-${name}` };
 }
 
-/** A service's pg Pool: session settings applied, and surviving PostgreSQL restarts (surviveConnectionLoss). */
-export function createServicePool(connectionString: string, max: number, log: ConnectionLossLog, name: string): Pool {
-  return surviveConnectionLoss(new Pool({ connectionString, max, ...serviceSession(name) }), log, name);
+/**
+ * A service's pg Pool: session settings applied, surviving PostgreSQL restarts (surviveConnectionLoss), and giving up
+ * on a statement PostgreSQL has not answered in `queryTimeoutMs` (PG_QUERY_TIMEOUT_MS; 0: never). A server that
+ * froze, or a network path that died without a reset, otherwise leaves the caller waiting for ever (TCP only notices
+ * after minutes of retransmissions, and not at all while the far kernel still acknowledges): a consumer's partition
+ * stops with nothing failing. The timed-out statement's error reaches the caller, whose ROLLBACK times out in turn
+ * and makes it destroy the connection (pg's `release(error)`); the caller retries on a new one.
+ */
+export function createServicePool(connectionString: string, max: number, log: ConnectionLossLog, name: string, limits: { queryTimeoutMs: number }): Pool {
+  const query_timeout = limits.queryTimeoutMs > 0 ? limits.queryTimeoutMs : undefined;
+  return surviveConnectionLoss(new Pool({ connectionString, max, ...serviceSession(name), query_timeout }), log, name);
 }
