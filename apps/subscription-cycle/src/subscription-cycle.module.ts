@@ -58,11 +58,12 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
       { provide: KafkaProducer, inject: [KAFKA], useFactory: (kafka: Kafka) => new KafkaProducer(kafka) },
       {
         provide: HEALTH_CHECKS,
-        inject: [DataSource, KAFKA, OutboxRelay],
-        useFactory: (dataSource: DataSource, kafka: Kafka, outbox: OutboxRelay): HealthChecks => ({
+        inject: [DataSource, KAFKA, OutboxRelay, CycleScheduler],
+        useFactory: (dataSource: DataSource, kafka: Kafka, outbox: OutboxRelay, scheduler: CycleScheduler): HealthChecks => ({
           postgres: () => dataSource.query('SELECT 1'),
           kafka: () => kafkaHealth(kafka),
           outbox: () => outbox.health(),
+          scheduler: async () => scheduler.health(),
         }),
       },
       HeldPlansCheck,

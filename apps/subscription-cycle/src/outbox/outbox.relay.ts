@@ -76,6 +76,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * than OUTBOX_STALL_MS (names it, its age and the last error).
    */
   async health(): Promise<void> {
+    this.loop.check(); // a run that never ends (its failures are the streak below)
     const [failing] = this.stalls.stalled();
     if (!failing) return;
     const [oldest] = await this.dataSource.query(

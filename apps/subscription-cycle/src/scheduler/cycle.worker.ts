@@ -51,6 +51,11 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
     return this.loop.stop();
   }
 
+  /** Readiness: runs that keep failing, or one that never ends, make the service not ready (PollingLoop.check). */
+  health(): void {
+    this.loop.check();
+  }
+
   /** Ticks every subscription due now, batch by batch; returns how many were ticked. */
   async runDue(): Promise<number> {
     const now = this.clock.now();

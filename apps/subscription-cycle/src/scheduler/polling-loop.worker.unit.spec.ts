@@ -1,0 +1,68 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NotReadyError, type Logger } from '@tally/shared';
+import { PollingLoop } from './polling-loop.worker';
+
+const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Logger;
+
+describe('PollingLoop readiness', () => {
+  let clock = 0;
+  const loops: PollingLoop[] = [];
+  const loopOf = (work: () => Promise<unknown>): PollingLoop => {
+    const loop = new PollingLoop('test-loop', 1, work, silent, { stall: { afterAttempts: 3, afterMs: 60_000 }, runningAfterMs: 30_000, now: () => clock });
+    loops.push(loop);
+    return loop;
+  };
+  const readiness = (loop: PollingLoop): string | undefined => {
+    try {
+      loop.check();
+      return undefined;
+    } catch (error) {
+      expect(error).toBeInstanceOf(NotReadyError);
+      return (error as Error).message;
+    }
+  };
+  afterEach(async () => {
+    for (const loop of loops.splice(0)) void loop.stop();
+    clock = 0;
+  });
+
+  it('given a run that never ends (PostgreSQL not answering), when it has gone on past the limit, then the loop is not ready', async () => {
+    const loop = loopOf(() => new Promise(() => undefined));
+    loop.start();
+    await sleep(10);
+    clock = 29_999;
+    expect(readiness(loop)).toBeUndefined();
+    clock = 30_000;
+    expect(readiness(loop)).toBe('test-loop: a run has been going for 30 s (PostgreSQL not answering?)');
+  });
+
+  it('given runs that keep failing, when the streak reaches the threshold, then the loop is not ready, and ready again after a run succeeds', async () => {
+    // Each run waits for the test to end it, so the test knows how many have failed.
+    const pending: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+    const loop = loopOf(() => new Promise<void>((resolve, reject) => pending.push({ resolve, reject })));
+    const nextRun = async () => {
+      while (pending.length === 0) await sleep(2);
+      return pending.shift() as { resolve: () => void; reject: (error: Error) => void };
+    };
+    loop.start();
+    (await nextRun()).reject(new Error('connection refused'));
+    (await nextRun()).reject(new Error('connection refused'));
+    const third = await nextRun();
+    expect(readiness(loop)).toBeUndefined();
+    third.reject(new Error('connection refused'));
+    const fourth = await nextRun();
+    expect(readiness(loop)).toMatch(/^test-loop: runs failed 3 times since .*: connection refused$/);
+    fourth.resolve();
+    await nextRun();
+    expect(readiness(loop)).toBeUndefined();
+  });
+
+  it('given runs that succeed, then the loop stays ready', async () => {
+    let runs = 0;
+    const loop = loopOf(async () => void (runs += 1));
+    loop.start();
+    while (runs < 3) await sleep(2);
+    clock = 1_000_000;
+    expect(readiness(loop)).toBeUndefined();
+  });
+});
