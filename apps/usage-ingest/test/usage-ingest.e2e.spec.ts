@@ -91,6 +91,39 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(await response.json()).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
   });
 
+  it('answers two requests racing with one id and different content 202 and 409: only the accepted content reaches Kafka', async () => {
+    for (let pair = 0; pair < 10; pair += 1) {
+      const id = `u-race-${pair}`;
+      const [a, b] = await Promise.all([post(chat(id, { outputTokens: 10 })), post(chat(id, { outputTokens: 20 }))]);
+      expect([a.status, b.status].sort()).toEqual([202, 409]);
+      const accepted = a.status === 202 ? 10 : 20;
+      await waitFor(() => received.some((m) => m.value.id === id));
+      await sleep(200);
+      const produced = received.filter((m) => m.value.id === id);
+      expect(produced.map((m) => (m.value.data as { outputTokens: number }).outputTokens)).toEqual([accepted]);
+    }
+  });
+
+  it('gives back the ids of a batch refused for a conflict: they can be sent again with any content', async () => {
+    await post(chat('u-taken'));
+    const refused = await post({ events: [chat('u-free', { outputTokens: 1 }), chat('u-taken', { outputTokens: 999 })] });
+    expect(refused.status).toBe(409);
+    const later = await post(chat('u-free', { outputTokens: 2 }));
+    expect(await later.json()).toEqual({ accepted: 1, duplicates: 0, duplicateIds: [] });
+    await waitFor(() => received.some((m) => m.value.id === 'u-free'));
+    await sleep(200);
+    expect(received.filter((m) => m.value.id === 'u-free').map((m) => (m.value.data as { outputTokens: number }).outputTokens)).toEqual([2]);
+  });
+
+  it('answers two identical requests racing with one id as accepted and duplicate (or both accepted), never a conflict', async () => {
+    for (let pair = 0; pair < 10; pair += 1) {
+      const id = `u-same-race-${pair}`;
+      const responses = await Promise.all([post(chat(id)), post(chat(id))]);
+      expect(responses.map((r) => r.status)).toEqual([202, 202]);
+      await waitFor(() => received.some((m) => m.value.id === id));
+    }
+  });
+
   it('recognises a retry with its keys in another order and occurredAt spelled with milliseconds as a duplicate, not a conflict', async () => {
     const first = chat('u-spelling', { occurredAt: '2026-11-21T10:00:00Z', metadata: { source: 'ui', session: 's-1' } });
     expect((await post(first)).status).toBe(202);

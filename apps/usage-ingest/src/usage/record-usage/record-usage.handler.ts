@@ -15,8 +15,11 @@ import type { RecordUsageResult, UsageEventRequest } from './usage-event.request
 /**
  * Accepts usage for the ledger: validates every event (a batch with any bad event is refused whole), refuses
  * what the rate card can never price, produces the rest to usage.events.v1 keyed by account, and answers only
- * after Kafka acknowledged. Duplicates are reported, not produced again; the ledger stays the authority on
- * idempotency (it applies a usage id once even if two racing requests both produce it).
+ * after Kafka acknowledged. Each id is reserved (with its content's fingerprint) before it is produced, so of two
+ * requests racing with one id and different content one is accepted and the other refused, and only the accepted
+ * content reaches Kafka. Duplicates are reported, not produced again; an id reserved but not yet acknowledged (a
+ * request in flight, or one whose produce failed) is produced again by a request with the same content: the ledger
+ * stays the authority on idempotency and applies a usage id once.
  */
 @Injectable()
 export class RecordUsageHandler {
@@ -39,27 +42,30 @@ export class RecordUsageHandler {
     if (outside.length > 0) {
       throw outsideNamespaceError({ indexes: outside, accountIds: [...new Set(outside.map((index) => accountIds[index]))] }, 'Usage events name an account');
     }
-    const known = await this.acceptedEarlier(events);
-    const conflicts = events.filter((e) => known.has(key(e)) && !matchesFingerprint(known.get(key(e)) as string, e));
+    const { reserved, earlier } = await this.reserve(events, fingerprints);
+    const conflicts = events.filter((e) => earlier.has(key(e)) && !matchesFingerprint((earlier.get(key(e)) as Reservation).fingerprint, e));
     if (conflicts.length > 0) {
+      await this.release(events.filter((e) => reserved.has(key(e))));
       throw new UsageIngestError('IDEMPOTENCY_CONFLICT', 'A usage id was already accepted with different content.', {
         ids: conflicts.map((e) => e.id),
       });
     }
-    const fresh = events.filter((e) => !known.has(key(e)));
-    if (fresh.length > 0) {
+    // Ours, and the same content reserved earlier but not acknowledged yet (its produce failed, or is still going).
+    const toProduce = events.filter((e) => reserved.has(key(e)) || (earlier.get(key(e)) as Reservation).produced === false);
+    if (toProduce.length > 0) {
       try {
-        await this.produce(fresh.map((event) => toUsageEnvelope(event, actor)));
+        await this.produce(toProduce.map((event) => toUsageEnvelope(event, actor)));
       } catch (error) {
+        // The reservations stay: the events may have reached Kafka, so the ids keep this content (a retry produces them).
         throw new UsageIngestError('KAFKA_UNAVAILABLE', 'The usage could not be handed to Kafka; retry with the same ids.', {
           reason: (error as Error).message,
         });
       }
-      await this.remember(fresh, fingerprints);
+      await this.markProduced(toProduce);
     }
     // Every event sent is either accepted or a duplicate: of an earlier request, or of an event earlier in this batch.
-    const duplicateIds = [...events.filter((e) => known.has(key(e))).map((e) => e.id), ...repeatedIds];
-    return { accepted: fresh.length, duplicates: duplicateIds.length, duplicateIds };
+    const duplicateIds = [...events.filter((e) => !toProduce.includes(e)).map((e) => e.id), ...repeatedIds];
+    return { accepted: toProduce.length, duplicates: duplicateIds.length, duplicateIds };
   }
 
   /**
@@ -131,22 +137,71 @@ export class RecordUsageHandler {
     return { events, repeatedIds, accountIds, fingerprints: seen };
   }
 
-  private async acceptedEarlier(events: UsageEventRequest[]): Promise<Map<string, string>> {
-    const rows: { account_id: string; usage_id: string; fingerprint: string }[] = await this.db.query(
-      `select account_id, usage_id, fingerprint from "${this.config.DATABASE_SCHEMA}".accepted_usage
-        where (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
-      [events.map((e) => e.accountId), events.map((e) => e.id)],
-    );
-    return new Map(rows.map((r) => [`${r.account_id}\u0000${r.usage_id}`, r.fingerprint]));
-  }
-
-  private async remember(events: UsageEventRequest[], fingerprints: ReadonlyMap<string, string>): Promise<void> {
-    await this.db.query(
-      `insert into "${this.config.DATABASE_SCHEMA}".accepted_usage (account_id, usage_id, fingerprint)
-       select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing`,
+  /**
+   * Reserves the ids not seen before (not produced yet), in one statement; `earlier`: the others' reservation. An id
+   * another request reserved after this statement's snapshot (it waited for that request's commit) is read again;
+   * one that request gave back meanwhile is reserved again.
+   */
+  private async reserve(events: UsageEventRequest[], fingerprints: ReadonlyMap<string, string>): Promise<{ reserved: Set<string>; earlier: Map<string, Reservation> }> {
+    const table = `"${this.config.DATABASE_SCHEMA}".accepted_usage`;
+    const rows: { account_id: string; usage_id: string; reserved: boolean; fingerprint: string | null; produced: boolean | null }[] = await this.db.query(
+      `with input (account_id, usage_id, fingerprint) as (select * from unnest($1::text[], $2::text[], $3::text[])),
+            ours as (insert into ${table} (account_id, usage_id, fingerprint, produced)
+                     select account_id, usage_id, fingerprint, false from input on conflict do nothing returning account_id, usage_id)
+       select i.account_id, i.usage_id, o.usage_id is not null as reserved, a.fingerprint, a.produced
+         from input i left join ours o using (account_id, usage_id) left join ${table} a using (account_id, usage_id)`,
       [events.map((e) => e.accountId), events.map((e) => e.id), events.map((e) => fingerprints.get(key(e)) ?? usageFingerprint(e))],
     );
+    const reserved = new Set<string>();
+    const earlier = new Map<string, Reservation>();
+    const unseen: UsageEventRequest[] = [];
+    const byKey = new Map(events.map((e) => [key(e), e]));
+    for (const row of rows) {
+      const rowKey = `${row.account_id}\u0000${row.usage_id}`;
+      if (row.reserved) reserved.add(rowKey);
+      else if (row.fingerprint === null) unseen.push(byKey.get(rowKey) as UsageEventRequest);
+      else earlier.set(rowKey, { fingerprint: row.fingerprint, produced: row.produced as boolean });
+    }
+    if (unseen.length > 0) {
+      const late: { account_id: string; usage_id: string; fingerprint: string; produced: boolean }[] = await this.db.query(
+        `select account_id, usage_id, fingerprint, produced from ${table} where (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
+        [unseen.map((e) => e.accountId), unseen.map((e) => e.id)],
+      );
+      for (const row of late) earlier.set(`${row.account_id}\u0000${row.usage_id}`, { fingerprint: row.fingerprint, produced: row.produced });
+      // Reserved by a request that then gave them back (its batch was refused): ours to reserve now.
+      const released = unseen.filter((e) => !earlier.has(key(e)));
+      if (released.length > 0) {
+        const again = await this.reserve(released, fingerprints);
+        for (const k of again.reserved) reserved.add(k);
+        for (const [k, reservation] of again.earlier) earlier.set(k, reservation);
+      }
+    }
+    return { reserved, earlier };
   }
+
+  /** Gives back the ids this request reserved, for a batch refused whole (unless a request with the same content produced them meanwhile). */
+  private async release(events: UsageEventRequest[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.db.query(
+      `delete from "${this.config.DATABASE_SCHEMA}".accepted_usage
+        where not produced and (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
+      [events.map((e) => e.accountId), events.map((e) => e.id)],
+    );
+  }
+
+  private async markProduced(events: UsageEventRequest[]): Promise<void> {
+    await this.db.query(
+      `update "${this.config.DATABASE_SCHEMA}".accepted_usage set produced = true
+        where not produced and (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
+      [events.map((e) => e.accountId), events.map((e) => e.id)],
+    );
+  }
+}
+
+/** An id's reservation: the fingerprint of the content it was accepted with, and whether Kafka acknowledged it. */
+interface Reservation {
+  fingerprint: string;
+  produced: boolean;
 }
 
 const key = (e: UsageEventRequest) => `${e.accountId}\u0000${e.id}`;
