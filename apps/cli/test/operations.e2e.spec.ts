@@ -193,6 +193,32 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     const relisted = JSON.parse((await tally('dlq', 'list', '--topic', env.USAGE_DLQ_TOPIC, '--json')).stdout) as { replayed: string }[];
     expect(relisted[0].replayed).toMatch(/^2x, last /);
   }, 180_000);
+  it('dlq after its topic was recreated: a new dead letter at an offset used before is not taken for the one already replayed', async () => {
+    const [letter] = JSON.parse((await tally('dlq', 'list', '--topic', env.USAGE_DLQ_TOPIC, '--json')).stdout) as { partition: number; offset: string; replayed: string }[];
+    expect(letter.replayed).not.toBe('no');
+    const shown = JSON.parse((await tally('dlq', 'show', env.USAGE_DLQ_TOPIC, String(letter.partition), letter.offset)).stdout) as { headers: Record<string, string>; value: unknown };
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      const partitions = (await admin.fetchTopicOffsets(env.USAGE_DLQ_TOPIC)).length;
+      await admin.deleteTopics({ topics: [env.USAGE_DLQ_TOPIC] });
+      await waitFor(async () => !(await admin.listTopics()).includes(env.USAGE_DLQ_TOPIC), 30_000, 200);
+      await waitFor(async () => admin.createTopics({ topics: [{ topic: env.USAGE_DLQ_TOPIC, numPartitions: partitions }], waitForLeaders: true }).catch(() => false), 30_000, 500);
+    } finally {
+      await admin.disconnect();
+    }
+    // Another dead letter lands at the same partition and offset in the new topic.
+    await producer.send({
+      topic: env.USAGE_DLQ_TOPIC,
+      acks: -1,
+      messages: [{ partition: letter.partition, key: ACCOUNT, value: JSON.stringify(shown.value), headers: shown.headers }],
+    });
+    const relisted = JSON.parse((await tally('dlq', 'list', '--topic', env.USAGE_DLQ_TOPIC, '--json')).stdout) as { partition: number; offset: string; replayed: string }[];
+    expect(relisted).toEqual([expect.objectContaining({ partition: letter.partition, offset: letter.offset, replayed: 'no' })]);
+    const dry = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--all', '--dry-run');
+    expect(dry.stdout).toContain('would replay 1, skipped 0');
+  }, 120_000);
+
   it('consumers lag and set-offset: lag from the stored offsets; a move refused while the group is live, done once it is stopped', async () => {
     const lag = await lagOf(env.CONSUMER_GROUP);
     const usageRows = lag.filter((row) => row.topic === env.USAGE_EVENTS_TOPIC);

@@ -46,7 +46,7 @@ export function deadLettersCommand(context: CliContext): Command {
       const replayed = await replays(context);
       if (options.topic) {
         const done = await replayed.forTopic(options.topic);
-        const rows = (await readAll(context, options.topic)).map((message) => describe(message, done.get(`${message.partition}:${message.offset}`)));
+        const rows = (await readAll(context, options.topic)).map((message) => describe(message, done.of(message)));
         print(options.json ? json(rows) : table(rows));
         return;
       }
@@ -59,7 +59,7 @@ export function deadLettersCommand(context: CliContext): Command {
           const reason = message.headers[DeadLetterHeaders.reason] ?? '(none)';
           reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
         }
-        rows.push({ topic, messages: messages.length, replayed: messages.filter((m) => done.has(`${m.partition}:${m.offset}`)).length, reasons: Object.fromEntries(reasons) });
+        rows.push({ topic, messages: messages.length, replayed: messages.filter((m) => done.of(m)).length, reasons: Object.fromEntries(reasons) });
       }
       print(options.json ? json(rows) : table(rows));
     });
@@ -74,7 +74,7 @@ export function deadLettersCommand(context: CliContext): Command {
     .action(async (topic: string, partition: number, offset: string) => {
       const [message] = await readMessages(context.kafka, topic, [{ partition, from: offset, to: (BigInt(offset) + 1n).toString() }]);
       if (!message) throw new Error(`no message at ${topic}[${partition}]@${offset}`);
-      const done = (await (await replays(context)).forTopic(topic)).get(`${partition}:${offset}`);
+      const done = (await (await replays(context)).forTopic(topic)).of(message);
       const value = message.value?.toString() ?? null;
       const shown = { ...describe(message, done), headers: message.headers, value: parseJson(value) };
       print(json(shown));
@@ -107,7 +107,7 @@ export function deadLettersCommand(context: CliContext): Command {
         : await readAll(context, topic);
       if (one && candidates.length === 0) throw new Error(`no message at ${topic}[${options.partition}]@${options.offset}`);
       const selected = candidates.filter((m) => !options.reason || m.headers[DeadLetterHeaders.reason] === options.reason);
-      const skipped = options.again ? [] : selected.filter((m) => done.has(`${m.partition}:${m.offset}`));
+      const skipped = options.again ? [] : selected.filter((m) => done.of(m));
       const toReplay = selected.filter((m) => !skipped.includes(m));
       for (const message of skipped) print(`skipped ${topic}[${message.partition}]@${message.offset}: already replayed (use --again to replay it anyway)`);
       const producer = options.dryRun || toReplay.length === 0 ? undefined : new KafkaProducer(context.kafka);
@@ -125,7 +125,7 @@ export function deadLettersCommand(context: CliContext): Command {
           headers['x-replayed-from'] = `${topic}/${message.partition}/${message.offset}`;
           const [sent] = await producer.send(target, [{ key: message.key ?? '', value: message.value ?? Buffer.alloc(0), headers }]);
           await replayed.record({
-            dlqTopic: topic, partition: message.partition, offset: message.offset, targetTopic: target,
+            dlqTopic: topic, partition: message.partition, offset: message.offset, dlqTimestamp: message.timestamp, targetTopic: target,
             targetPartition: sent?.partition ?? null, targetOffset: sent?.baseOffset ?? null, reason: message.headers[DeadLetterHeaders.reason] ?? null,
           });
           print(`replayed ${where}[${sent?.partition}]@${sent?.baseOffset}`);
