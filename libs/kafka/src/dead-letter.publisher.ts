@@ -1,6 +1,9 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import type { OutgoingMessage } from './kafka.producer';
 
+/** Dead-letter topics are named after their source topic with this suffix (usage.events.v1 → usage.events.dlq.v1's `.dlq.v1`). */
+export const DEAD_LETTER_SUFFIX = '.dlq.v1';
+
 /** Header names on dead-lettered messages; operators' tooling reads them, so treat them as a contract. */
 export const DeadLetterHeaders = {
   reason: 'x-dead-letter-reason',

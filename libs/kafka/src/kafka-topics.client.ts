@@ -1,4 +1,5 @@
 import { ConfigResourceTypes, ConfigSource, type Admin, type Kafka } from 'kafkajs';
+import { DEAD_LETTER_SUFFIX } from './dead-letter.publisher';
 
 /** Runs `fn` with a connected admin client and disconnects it afterwards, whatever happens. */
 export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
@@ -24,6 +25,19 @@ export interface EnsureTopicsOptions {
 export const TOPIC_CONFIG: Readonly<Record<string, string>> = { 'message.timestamp.type': 'LogAppendTime' };
 
 /**
+ * A dead letter is its message plus headers (reason, details up to 8 KiB, where it came from): a message as large as
+ * its topic takes (the broker's `message.max.bytes`, 1,048,588 by default) would not fit a topic of the same limit,
+ * its dead-lettering would fail on every retry and stop the partition. Dead-letter topics take 64 KiB more. A source
+ * topic given a larger `max.message.bytes` needs its dead-letter topic raised to match.
+ */
+export const DEAD_LETTER_MAX_MESSAGE_BYTES = String(1_048_588 + 64 * 1024);
+
+/** The settings Tally gives a topic: TOPIC_CONFIG, and a dead-letter topic's larger message limit. */
+export function topicConfigOf(topic: string): Readonly<Record<string, string>> {
+  return topic.endsWith(DEAD_LETTER_SUFFIX) ? { ...TOPIC_CONFIG, 'max.message.bytes': DEAD_LETTER_MAX_MESSAGE_BYTES } : TOPIC_CONFIG;
+}
+
+/**
  * Creates the topics that do not exist yet and waits until each partition has a leader, so a producer or
  * consumer started right after does not race the creation. Existing topics keep their partition count (changing
  * it would move keys between partitions) and their other settings, but get TOPIC_CONFIG where they differ.
@@ -42,7 +56,7 @@ export async function ensureTopics(kafka: Kafka, topics: string[], partitions: n
             topic,
             numPartitions: partitions,
             replicationFactor: options.replicationFactor ?? -1,
-            configEntries: Object.entries(TOPIC_CONFIG).map(([name, value]) => ({ name, value })),
+            configEntries: Object.entries(topicConfigOf(topic)).map(([name, value]) => ({ name, value })),
           })),
         });
       } catch (error) {
@@ -64,20 +78,23 @@ async function applyTopicConfig(admin: Admin, topics: string[]): Promise<void> {
     includeSynonyms: false,
     resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
   });
-  const stale = resources.filter((resource) =>
-    Object.entries(TOPIC_CONFIG).some(([name, value]) => resource.configEntries.find((entry) => entry.configName === name)?.configValue !== value),
-  );
+  // A setting is missing when absent or different; a message limit only when lower than ours (an operator's higher one stays).
+  const current = (resource: (typeof resources)[number], name: string) => resource.configEntries.find((entry) => entry.configName === name)?.configValue;
+  const lacking = ([name, value]: [string, string], resource: (typeof resources)[number]) =>
+    name === 'max.message.bytes' ? Number(current(resource, name) ?? 0) < Number(value) : current(resource, name) !== value;
+  const stale = resources.filter((resource) => Object.entries(topicConfigOf(resource.resourceName)).some((entry) => lacking(entry, resource)));
   if (stale.length === 0) return;
   await admin.alterConfigs({
     validateOnly: false,
     resources: stale.map((resource) => {
-      const own = resource.configEntries.filter((entry) => entry.configSource === ConfigSource.TOPIC_CONFIG && !(entry.configName in TOPIC_CONFIG));
+      const ours = Object.fromEntries(Object.entries(topicConfigOf(resource.resourceName)).filter((entry) => lacking(entry, resource)));
+      const own = resource.configEntries.filter((entry) => entry.configSource === ConfigSource.TOPIC_CONFIG && !(entry.configName in ours));
       return {
         type: ConfigResourceTypes.TOPIC,
         name: resource.resourceName,
         configEntries: [
           ...own.map((entry) => ({ name: entry.configName, value: entry.configValue })),
-          ...Object.entries(TOPIC_CONFIG).map(([name, value]) => ({ name, value })),
+          ...Object.entries(ours).map(([name, value]) => ({ name, value })),
         ],
       };
     }),

@@ -6,7 +6,7 @@ import { Pool } from 'pg';
 import { ContractViolation, type ParsedMessage } from '@tally/contracts';
 import { createServicePool } from '@tally/shared';
 import {
-  BatchConsumer, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth, keyPartitioner,
+  BatchConsumer, DEAD_LETTER_SUFFIX, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth, keyPartitioner,
   quoteSchema, readStoredOffsets, withAdmin, type BatchConsumerOptions, type KafkaLogger,
 } from '../src';
 import {
@@ -30,9 +30,9 @@ const groups: string[] = [];
 const running: BatchConsumer<ParsedMessage>[] = [];
 
 /** A topic + its dead-letter topic + a group, all unique, registered for cleanup. */
-async function scenario(name: string, partitions: number) {
+async function scenario(name: string, partitions: number, deadLetterSuffix = '.dlq') {
   const topic = `it.${name}.${suffix}`;
-  const deadLetterTopic = `${topic}.dlq`;
+  const deadLetterTopic = `${topic}${deadLetterSuffix}`;
   const groupId = `it-${name}-${suffix}`;
   await ensureTopics(kafka, [topic, deadLetterTopic], partitions);
   topics.push(topic, deadLetterTopic);
@@ -246,6 +246,20 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
 
     await waitFor(async () => (await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0) === 2n, 10_000, 'offset 2');
     expect(consumer.stats()).toMatchObject({ applied: 1, deadLettered: 2 });
+  });
+
+  it('dead-letters a message as large as its topic takes (its dead letter carries more headers) without stopping the partition', async () => {
+    const s = await scenario('large', 1, DEAD_LETTER_SUFFIX);
+    // Just under the broker's default limit (message.max.bytes 1,048,588 for the whole record batch).
+    const large = Buffer.alloc(1_048_450, 'x');
+    await producer.send(s.topic, [{ key: 'acct-big', value: large }]);
+    await producer.send(s.topic, [{ key: 'acct-big', value: JSON.stringify(usageEnvelope('after-large', 'acct-big')) }]);
+    const consumer = consumerFor(s, { retry: { retries: 2, minTimeoutMs: 50, maxTimeoutMs: 100 } });
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 1, 30_000, 'the message behind the large one');
+    const [dead] = await readMessages(kafka, s.deadLetterTopic, 1);
+    expect(dead.value?.equals(large)).toBe(true);
+    expect(header(dead, DeadLetterHeaders.reason)).toBe('INVALID_JSON');
   });
 
   it('isolates the message a handler refuses with a ContractViolation and applies the rest', async () => {

@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { headersToStrings, withAdmin } from '@tally/kafka';
+import { DEAD_LETTER_SUFFIX, headersToStrings, withAdmin } from '@tally/kafka';
 import type { Kafka } from 'kafkajs';
-
-/** Dead-letter topics are the source topic's name with `.dlq.v1` for `.v1` (usage.events.v1 → usage.events.dlq.v1). */
-export const DEAD_LETTER_SUFFIX = '.dlq.v1';
 
 export interface PartitionRange {
   partition: number;

@@ -1,10 +1,10 @@
-import { DeadLetterHeaders, KafkaProducer } from '@tally/kafka';
+import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, KafkaProducer } from '@tally/kafka';
 import { Command } from 'commander';
 import { kafkaOffset, nonNegativeInt } from '../cli-arguments.parser';
 import type { CliContext } from '../cli-context.provider';
 import { json, print, table } from '../output.view';
 import { DeadLetterReplays } from './dead-letter-replays.repository';
-import { DEAD_LETTER_SUFFIX, deadLetterTopics, partitionRanges, readMessages, type StoredMessage } from './dead-letter.client';
+import { deadLetterTopics, partitionRanges, readMessages, type StoredMessage } from './dead-letter.client';
 
 /** A dead letter as an operator reads it: where it failed, why, and whether it was replayed. */
 function describe(message: StoredMessage, replayed?: { replays: number; replayedAt: Date }) {
