@@ -146,6 +146,20 @@ export class BatchRetriesExhaustedError extends Error {
   }
 }
 
+/**
+ * PostgreSQL's stored offset of a partition is behind the last one this member committed there: the database lost
+ * commits (failed over to a replica that was behind, restored). The chunk is abandoned and the partition sought back.
+ */
+class StoredOffsetWentBack extends Error {
+  constructor(
+    readonly ref: PartitionRef,
+    readonly stored: bigint,
+    readonly committedHere: bigint,
+  ) {
+    super(`${ref.topic}[${ref.partition}]: PostgreSQL's stored offset ${stored} is behind ${committedHere}, committed by this consumer`);
+  }
+}
+
 /** The handler blamed the content: find the message (one at a time if need be) and dead-letter it. */
 class HandlerRejected extends Error {
   constructor(
@@ -248,6 +262,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly progress = new Map<string, { topic: string; partition: number; highWatermark: bigint; nextOffset?: bigint; lastMessageAt?: number }>();
   /** Per partition (`topic:partition`) of the current assignment: its fetch position checked against PostgreSQL's (see fetchingFromStored). */
   private readonly resumeChecks = new Map<string, ResumeCheck>();
+  /** Per partition (`topic:partition`): the last offset this member committed to PostgreSQL (see StoredOffsetWentBack). */
+  private readonly committedHere = new Map<string, bigint>();
   /** Transactions under way, by when they began (see checkFlowing). */
   private readonly inFlight = new Set<{ since: number; parts: ChunkPart[] }>();
   /** The stored offsets, read once per assignment by the first batches (one query, so batches fetched together stay together). */
@@ -290,6 +306,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       this.stalls.retain((key) => assigned.has(key));
       for (const key of [...this.progress.keys()]) if (!assigned.has(key)) this.progress.delete(key);
       for (const key of [...this.kafkaCommitted.keys()]) if (!assigned.has(key)) this.kafkaCommitted.delete(key);
+      for (const key of [...this.committedHere.keys()]) if (!assigned.has(key)) this.committedHere.delete(key);
     });
   }
 
@@ -611,6 +628,10 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         return true;
       } catch (error) {
         if (this.heartbeatErrors.has(error as object)) throw error; // rebalance: kafkajs rejoins and redelivers
+        if (error instanceof StoredOffsetWentBack) {
+          this.seekBackToStored(error, payload);
+          return false;
+        }
         if (error instanceof HandlerRejected) {
           if (error.offsets.length === 1) {
             verdicts.set(error.offsets[0], { reason: error.violation.code, details: error.violation.issues });
@@ -648,6 +669,22 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         if (!(await this.backOff(delayMs, payload))) return false;
       }
     }
+  }
+
+  /**
+   * The database went back (StoredOffsetWentBack) while this member kept fetching from where it was: the messages after
+   * the stored offset must be fetched again, or they would never be applied. Seeks the partition back (what is in
+   * flight for it is stale) and from now on compares with the stored offset.
+   */
+  private seekBackToStored({ ref, stored, committedHere }: StoredOffsetWentBack, payload: EachBatchPayload): void {
+    const key = `${ref.topic}:${ref.partition}`;
+    this.committedHere.set(key, stored);
+    if (!payload.isRunning() || payload.isStale()) return;
+    this.logger.warn(
+      { ...ref, storedOffset: stored.toString(), committedHere: committedHere.toString() },
+      'the offset stored in PostgreSQL went back (a failed-over or restored database?): fetching again from the stored one',
+    );
+    this.consumer.seek({ topic: ref.topic, partition: ref.partition, offset: (stored + 1n).toString() });
   }
 
   /** Sleeps in short slices, heartbeating so a long backoff does not cost the partition. */
@@ -722,6 +759,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     }
     const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
     this.counters.transactions += 1;
+    for (const { part: { ref }, lastOffset } of outcomes) this.committedHere.set(`${ref.topic}:${ref.partition}`, BigInt(lastOffset));
     for (const { ref, chunk } of parts) this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
     for (const { part: { ref, chunk }, lastOffset, applied, deadLetters } of outcomes) {
       this.counters.applied += applied;
@@ -748,6 +786,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private async applyPart(tx: PoolClient, part: ChunkPart, stored: bigint, afterCommit: Array<() => void | Promise<void>>): Promise<PartOutcome | undefined> {
     const { parse, handle } = this.options;
     const { ref, chunk, verdicts } = part;
+    const ours = this.committedHere.get(`${ref.topic}:${ref.partition}`);
+    if (ours !== undefined && stored < ours) throw new StoredOffsetWentBack(ref, stored, ours);
     const fresh = chunk.filter((message) => BigInt(message.offset) > stored);
     if (fresh.length < chunk.length) {
       this.counters.skippedRedeliveries += chunk.length - fresh.length;

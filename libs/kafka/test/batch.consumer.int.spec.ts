@@ -142,6 +142,22 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(BigInt(n));
   });
 
+  it('goes back to the offset stored in PostgreSQL when the database falls behind while it runs (failed over to a replica behind it)', async () => {
+    const s = await scenario('behind-live', 1);
+    await producer.sendEnvelopes(s.topic, Array.from({ length: 3 }, (_, i) => usageEnvelope(`bl-${i}`, 'acct-bl')));
+    const consumer = consumerFor(s);
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 3, 30_000, 'rows');
+    // The database the consumer now talks to stood after offset 0: its effects and its offset together.
+    await pool.query(`DELETE FROM ${quoteSchema(schema)}.applied WHERE topic = $1 AND kafka_offset > 0`, [s.topic]);
+    await pool.query(`UPDATE ${quoteSchema(schema)}.kafka_consumer_offsets SET committed_offset = 0 WHERE group_id = $1 AND topic = $2`, [s.groupId, s.topic]);
+    await producer.sendEnvelopes(s.topic, [usageEnvelope('bl-after', 'acct-bl')]);
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 4, 20_000, 'offsets 1-3 applied');
+    await sleep(300);
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 4, distinct: 4 });
+    expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(3n);
+  });
+
   it('resumes from the first offset Kafka still holds when the stored one is gone (retention), instead of seeking again and again', async () => {
     const s = await scenario('retained', 1);
     await producer.sendEnvelopes(s.topic, Array.from({ length: 6 }, (_, i) => usageEnvelope(`t-${i}`, 'acct-t')));
