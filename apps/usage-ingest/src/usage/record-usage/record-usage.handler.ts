@@ -43,15 +43,8 @@ export class RecordUsageHandler {
       throw outsideNamespaceError({ indexes: outside, accountIds: [...new Set(outside.map((index) => accountIds[index]))] }, 'Usage events name an account');
     }
     const { reserved, earlier } = await this.reserve(events, fingerprints);
-    const conflicts = events.filter((e) => earlier.has(key(e)) && !matchesFingerprint((earlier.get(key(e)) as Reservation).fingerprint, e));
-    if (conflicts.length > 0) {
-      await this.release(events.filter((e) => reserved.has(key(e))));
-      throw new UsageIngestError('IDEMPOTENCY_CONFLICT', 'A usage id was already accepted with different content.', {
-        ids: conflicts.map((e) => e.id),
-      });
-    }
     // Ours, and the same content reserved earlier but not acknowledged yet (its produce failed, or is still going).
-    const toProduce = events.filter((e) => reserved.has(key(e)) || (earlier.get(key(e)) as Reservation).produced === false);
+    const toProduce = events.filter((e) => reserved.has(key(e)) || earlier.get(key(e))?.produced === false);
     if (toProduce.length > 0) {
       try {
         await this.produce(toProduce.map((event) => toUsageEnvelope(event, actor)));
@@ -138,55 +131,47 @@ export class RecordUsageHandler {
   }
 
   /**
-   * Reserves the ids not seen before (not produced yet), in one statement; `earlier`: the others' reservation. An id
-   * another request reserved after this statement's snapshot (it waited for that request's commit) is read again;
-   * one that request gave back meanwhile is reserved again.
+   * Reserves the ids not seen before (not produced yet) and reads the others' reservation, in one transaction that
+   * commits only when no id was reserved with other content (else IDEMPOTENCY_CONFLICT, and the batch reserves
+   * nothing). A request with one of these ids waits for this transaction's end, so it never sees a reservation that
+   * is then given back. Ids are reserved in key order, so two batches sharing ids cannot deadlock.
    */
-  private async reserve(events: UsageEventRequest[], fingerprints: ReadonlyMap<string, string>): Promise<{ reserved: Set<string>; earlier: Map<string, Reservation> }> {
+  private reserve(events: UsageEventRequest[], fingerprints: ReadonlyMap<string, string>): Promise<{ reserved: Set<string>; earlier: Map<string, Reservation> }> {
     const table = `"${this.config.DATABASE_SCHEMA}".accepted_usage`;
-    const rows: { account_id: string; usage_id: string; reserved: boolean; fingerprint: string | null; produced: boolean | null }[] = await this.db.query(
-      `with input (account_id, usage_id, fingerprint) as (select * from unnest($1::text[], $2::text[], $3::text[])),
-            ours as (insert into ${table} (account_id, usage_id, fingerprint, produced)
-                     select account_id, usage_id, fingerprint, false from input on conflict do nothing returning account_id, usage_id)
-       select i.account_id, i.usage_id, o.usage_id is not null as reserved, a.fingerprint, a.produced
-         from input i left join ours o using (account_id, usage_id) left join ${table} a using (account_id, usage_id)`,
-      [events.map((e) => e.accountId), events.map((e) => e.id), events.map((e) => fingerprints.get(key(e)) ?? usageFingerprint(e))],
-    );
-    const reserved = new Set<string>();
-    const earlier = new Map<string, Reservation>();
-    const unseen: UsageEventRequest[] = [];
-    const byKey = new Map(events.map((e) => [key(e), e]));
-    for (const row of rows) {
-      const rowKey = `${row.account_id}\u0000${row.usage_id}`;
-      if (row.reserved) reserved.add(rowKey);
-      else if (row.fingerprint === null) unseen.push(byKey.get(rowKey) as UsageEventRequest);
-      else earlier.set(rowKey, { fingerprint: row.fingerprint, produced: row.produced as boolean });
-    }
-    if (unseen.length > 0) {
-      const late: { account_id: string; usage_id: string; fingerprint: string; produced: boolean }[] = await this.db.query(
-        `select account_id, usage_id, fingerprint, produced from ${table} where (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
-        [unseen.map((e) => e.accountId), unseen.map((e) => e.id)],
+    return this.db.transaction(async (tx) => {
+      const rows: { account_id: string; usage_id: string; reserved: boolean; fingerprint: string | null; produced: boolean | null }[] = await tx.query(
+        `with input (account_id, usage_id, fingerprint) as (select * from unnest($1::text[], $2::text[], $3::text[])),
+              ours as (insert into ${table} (account_id, usage_id, fingerprint, produced)
+                       select account_id, usage_id, fingerprint, false from input order by account_id, usage_id
+                       on conflict do nothing returning account_id, usage_id)
+         select i.account_id, i.usage_id, o.usage_id is not null as reserved, a.fingerprint, a.produced
+           from input i left join ours o using (account_id, usage_id) left join ${table} a using (account_id, usage_id)`,
+        [events.map((e) => e.accountId), events.map((e) => e.id), events.map((e) => fingerprints.get(key(e)) ?? usageFingerprint(e))],
       );
-      for (const row of late) earlier.set(`${row.account_id}\u0000${row.usage_id}`, { fingerprint: row.fingerprint, produced: row.produced });
-      // Reserved by a request that then gave them back (its batch was refused): ours to reserve now.
-      const released = unseen.filter((e) => !earlier.has(key(e)));
-      if (released.length > 0) {
-        const again = await this.reserve(released, fingerprints);
-        for (const k of again.reserved) reserved.add(k);
-        for (const [k, reservation] of again.earlier) earlier.set(k, reservation);
+      const reserved = new Set<string>();
+      const earlier = new Map<string, Reservation>();
+      const unseen: UsageEventRequest[] = [];
+      const byKey = new Map(events.map((e) => [key(e), e]));
+      for (const row of rows) {
+        const rowKey = `${row.account_id}\u0000${row.usage_id}`;
+        if (row.reserved) reserved.add(rowKey);
+        else if (row.fingerprint === null) unseen.push(byKey.get(rowKey) as UsageEventRequest);
+        else earlier.set(rowKey, { fingerprint: row.fingerprint, produced: row.produced as boolean });
       }
-    }
-    return { reserved, earlier };
-  }
-
-  /** Gives back the ids this request reserved, for a batch refused whole (unless a request with the same content produced them meanwhile). */
-  private async release(events: UsageEventRequest[]): Promise<void> {
-    if (events.length === 0) return;
-    await this.db.query(
-      `delete from "${this.config.DATABASE_SCHEMA}".accepted_usage
-        where not produced and (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
-      [events.map((e) => e.accountId), events.map((e) => e.id)],
-    );
+      if (unseen.length > 0) {
+        // Reserved by a request that committed after this statement's snapshot (the insert waited for it): read again.
+        const late: { account_id: string; usage_id: string; fingerprint: string; produced: boolean }[] = await tx.query(
+          `select account_id, usage_id, fingerprint, produced from ${table} where (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
+          [unseen.map((e) => e.accountId), unseen.map((e) => e.id)],
+        );
+        for (const row of late) earlier.set(`${row.account_id}\u0000${row.usage_id}`, { fingerprint: row.fingerprint, produced: row.produced });
+      }
+      const conflicts = events.filter((e) => earlier.has(key(e)) && !matchesFingerprint((earlier.get(key(e)) as Reservation).fingerprint, e));
+      if (conflicts.length > 0) {
+        throw new UsageIngestError('IDEMPOTENCY_CONFLICT', 'A usage id was already accepted with different content.', { ids: conflicts.map((e) => e.id) });
+      }
+      return { reserved, earlier };
+    });
   }
 
   private async markProduced(events: UsageEventRequest[]): Promise<void> {
