@@ -81,6 +81,11 @@ export interface BatchConsumerOptions<T> {
   hooks?: BatchConsumerHooks;
   /** When a partition that keeps failing on the same batch counts as stalled (readiness); see DEFAULT_STALL. */
   stall?: Partial<StallThresholds>;
+  /**
+   * A transaction under way for this long makes the consumer not ready (DEFAULT_IN_FLIGHT_MS): PostgreSQL not
+   * answering fails nothing while no query timeout is set. Longer than a statement's timeout and its ROLLBACK's.
+   */
+  inFlightAfterMs?: number;
   /** After this many failed attempts, a batch of several messages is applied one message per transaction, to name the one that fails. */
   isolateAfterFailures?: number;
 }
@@ -90,6 +95,9 @@ export interface BatchConsumerOptions<T> {
  * times (about 2-3 s of backoff with the default retry policy) or for 30 s is not transient any more.
  */
 export const DEFAULT_STALL: StallThresholds = { afterAttempts: 5, afterMs: 30_000 };
+
+/** See BatchConsumerOptions.inFlightAfterMs: two PG_QUERY_TIMEOUT_MS (a statement and its ROLLBACK) and a minute more. */
+export const DEFAULT_IN_FLIGHT_MS = 180_000;
 
 /**
  * Sharing a transaction saves each partition after the first its fixed cost (two round trips and a commit, 5-10 ms
@@ -392,11 +400,11 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
 
   /**
    * A transaction that neither commits nor fails (PostgreSQL frozen, a network path dead without a reset) fails no
-   * attempt, so no failure streak shows it: one under way for longer than the stall threshold's time is not ready.
+   * attempt, so no failure streak shows it: one under way for longer than `inFlightAfterMs` is not ready.
    */
   private checkInFlight(): void {
     const now = Date.now();
-    const { afterMs } = this.stalls.thresholds;
+    const afterMs = this.options.inFlightAfterMs ?? DEFAULT_IN_FLIGHT_MS;
     for (const { since, parts } of this.inFlight) {
       if (now - since < afterMs) continue;
       const { ref, chunk } = parts[0];

@@ -189,6 +189,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const consumer = consumerFor(s, {
       pool: servicePool,
       stall: { afterAttempts: 1_000, afterMs: 5_000 },
+      inFlightAfterMs: 5_000,
       retry: { retries: 1_000, minTimeoutMs: 100, maxTimeoutMs: 500 },
       handle: async ({ topic, partition, messages, tx }) => {
         if (frozen === undefined) {

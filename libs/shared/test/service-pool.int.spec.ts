@@ -17,7 +17,7 @@ describe('a service pool', () => {
     const { rows } = await pool.query<{ idle: string; check: string }>(
       `SELECT current_setting('idle_in_transaction_session_timeout') AS idle, current_setting('client_connection_check_interval') AS check`,
     );
-    expect(rows).toEqual([{ idle: '1min', check: '5s' }]);
+    expect(rows).toEqual([{ idle: '5min', check: '5s' }]);
     await expect(pool.query('SELECT pg_sleep(3)')).rejects.toThrow('Query read timeout');
   });
 });

@@ -48,7 +48,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly config: SubscriptionCycleConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.loop = new PollingLoop('outbox-relay', config.OUTBOX_INTERVAL_MS, () => this.publishTracked(), logger);
+    this.loop = new PollingLoop('outbox-relay', config.OUTBOX_INTERVAL_MS, (progressed) => this.publishTracked(progressed), logger);
   }
 
   onApplicationBootstrap(): void {
@@ -92,9 +92,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /** One run of the loop, remembered for readiness. */
-  private async publishTracked(): Promise<number> {
+  private async publishTracked(progressed: () => void): Promise<number> {
     try {
-      const published = await this.publishPending();
+      const published = await this.publishPending(progressed);
       this.stalls.succeeded('publish');
       return published;
     } catch (error) {
@@ -105,11 +105,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
-  /** Publishes everything pending, batch by batch; returns how many messages were published. */
-  async publishPending(): Promise<number> {
+  /** Publishes everything pending, batch by batch (`progressed` after each); returns how many messages were published. */
+  async publishPending(progressed: () => void = () => undefined): Promise<number> {
     let total = 0;
     for (;;) {
       const published = await this.publishBatch();
+      progressed();
       // Counted once committed: a batch whose stamp rolled back is published (and counted) again.
       if (published > 0) outboxPublished.inc(published);
       total += published;

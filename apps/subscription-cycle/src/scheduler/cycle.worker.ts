@@ -32,7 +32,7 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.loop = new PollingLoop('cycle-scheduler', config.SCHEDULER_INTERVAL_MS, () => this.runDue(), logger);
+    this.loop = new PollingLoop('cycle-scheduler', config.SCHEDULER_INTERVAL_MS, (progressed) => this.runDue(progressed), logger);
   }
 
   onApplicationBootstrap(): void {
@@ -56,12 +56,13 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
     this.loop.check();
   }
 
-  /** Ticks every subscription due now, batch by batch; returns how many were ticked. */
-  async runDue(): Promise<number> {
+  /** Ticks every subscription due now, batch by batch (`progressed` after each); returns how many were ticked. */
+  async runDue(progressed: () => void = () => undefined): Promise<number> {
     const now = this.clock.now();
     let total = 0;
     for (;;) {
       const claimed = await this.runBatch(now);
+      progressed();
       total += claimed;
       if (claimed < this.config.SCHEDULER_BATCH) return total;
     }

@@ -3,12 +3,16 @@ import { NotReadyError, StallDetector, type Logger, type StallThresholds } from 
 export interface PollingLoopReadiness {
   /** When runs that keep failing make the loop not ready (its failure streak). */
   stall: StallThresholds;
-  /** A run still going after this long (PostgreSQL not answering, say) makes the loop not ready. */
+  /**
+   * A run that has made no progress for this long (PostgreSQL not answering, say) makes the loop not ready; a run
+   * reports progress through the callback it is given (each batch committed), so a long backlog drained batch by batch
+   * stays ready.
+   */
   runningAfterMs: number;
   now?: () => number;
 }
 
-/** A minute of failing runs, or a run going for two: not transient any more. */
+/** A minute of failing runs, or a run stuck for two: not transient any more. */
 export const DEFAULT_LOOP_READINESS: PollingLoopReadiness = { stall: { afterAttempts: 5, afterMs: 60_000 }, runningAfterMs: 120_000 };
 
 /**
@@ -19,7 +23,8 @@ export const DEFAULT_LOOP_READINESS: PollingLoopReadiness = { stall: { afterAtte
 export class PollingLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  private runStartedAt: number | undefined;
+  /** While a run is going: when it started or last reported progress. */
+  private progressAt: number | undefined;
   private active = false;
   private readonly failures: StallDetector;
   private readonly now: () => number;
@@ -27,7 +32,7 @@ export class PollingLoop {
   constructor(
     private readonly name: string,
     private readonly intervalMs: number,
-    private readonly work: () => Promise<unknown>,
+    private readonly work: (progressed: () => void) => Promise<unknown>,
     private readonly logger: Logger,
     private readonly readiness: PollingLoopReadiness = DEFAULT_LOOP_READINESS,
   ) {
@@ -52,12 +57,12 @@ export class PollingLoop {
     await this.running;
   }
 
-  /** Throws NotReadyError when a run has been going for too long, or runs have kept failing. */
+  /** Throws NotReadyError when a run has made no progress for too long, or runs have kept failing. */
   check(): void {
     const now = this.now();
-    if (this.runStartedAt !== undefined && now - this.runStartedAt >= this.readiness.runningAfterMs) {
-      const since = new Date(this.runStartedAt).toISOString();
-      throw new NotReadyError(`${this.name}: a run has been going for ${Math.round((now - this.runStartedAt) / 1000)} s (PostgreSQL not answering?)`, { loop: this.name, runningSince: since });
+    if (this.progressAt !== undefined && now - this.progressAt >= this.readiness.runningAfterMs) {
+      const since = new Date(this.progressAt).toISOString();
+      throw new NotReadyError(`${this.name}: a run has made no progress for ${Math.round((now - this.progressAt) / 1000)} s (PostgreSQL not answering?)`, { loop: this.name, stuckSince: since });
     }
     const [failing] = this.failures.stalled();
     if (failing) {
@@ -67,8 +72,10 @@ export class PollingLoop {
 
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
-      this.runStartedAt = this.now();
-      this.running = this.work()
+      this.progressAt = this.now();
+      this.running = this.work(() => {
+        if (this.progressAt !== undefined) this.progressAt = this.now();
+      })
         .then(() => this.failures.succeeded('run'))
         .catch((error: unknown) => {
           const streak = this.failures.failed('run', {}, error);
@@ -76,7 +83,7 @@ export class PollingLoop {
         })
         .finally(() => {
           this.running = undefined;
-          this.runStartedAt = undefined;
+          this.progressAt = undefined;
           if (this.active) this.schedule(this.intervalMs);
         });
     }, delayMs);

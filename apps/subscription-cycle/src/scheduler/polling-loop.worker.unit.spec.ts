@@ -7,7 +7,7 @@ const silent = { error: () => undefined, warn: () => undefined, info: () => unde
 describe('PollingLoop readiness', () => {
   let clock = 0;
   const loops: PollingLoop[] = [];
-  const loopOf = (work: () => Promise<unknown>): PollingLoop => {
+  const loopOf = (work: (progressed: () => void) => Promise<unknown>): PollingLoop => {
     const loop = new PollingLoop('test-loop', 1, work, silent, { stall: { afterAttempts: 3, afterMs: 60_000 }, runningAfterMs: 30_000, now: () => clock });
     loops.push(loop);
     return loop;
@@ -26,14 +26,31 @@ describe('PollingLoop readiness', () => {
     clock = 0;
   });
 
-  it('given a run that never ends (PostgreSQL not answering), when it has gone on past the limit, then the loop is not ready', async () => {
+  it('given a run that never ends (PostgreSQL not answering), when it has made no progress past the limit, then the loop is not ready', async () => {
     const loop = loopOf(() => new Promise(() => undefined));
     loop.start();
     await sleep(10);
     clock = 29_999;
     expect(readiness(loop)).toBeUndefined();
     clock = 30_000;
-    expect(readiness(loop)).toBe('test-loop: a run has been going for 30 s (PostgreSQL not answering?)');
+    expect(readiness(loop)).toBe('test-loop: a run has made no progress for 30 s (PostgreSQL not answering?)');
+  });
+
+  it('given a long run that reports progress (a backlog drained batch by batch), then the loop stays ready', async () => {
+    let progressed!: () => void;
+    const loop = loopOf((report) => {
+      progressed = report;
+      return new Promise(() => undefined);
+    });
+    loop.start();
+    await sleep(10);
+    for (const minute of [1, 2, 3, 4]) {
+      clock = minute * 25_000;
+      progressed();
+      expect(readiness(loop)).toBeUndefined();
+    }
+    clock += 30_000;
+    expect(readiness(loop)).toBe('test-loop: a run has made no progress for 30 s (PostgreSQL not answering?)');
   });
 
   it('given runs that keep failing, when the streak reaches the threshold, then the loop is not ready, and ready again after a run succeeds', async () => {

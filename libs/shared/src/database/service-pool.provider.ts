@@ -9,12 +9,14 @@ import { surviveConnectionLoss, type ConnectionLossLog } from './pg-connection-l
  * accounts: 49-88 us each with JIT, 37-43 us without).
  *
  * A session whose client went silent must not hold its locks for ever (a consumer's offset rows, a stream's row: the
- * next owner would wait behind it): a transaction left idle for 60 s is ended by the server
- * (`idle_in_transaction_session_timeout`; no service's transaction waits that long on anything but PostgreSQL), and a
+ * next owner would wait behind it): a transaction left idle for 5 minutes is ended by the server
+ * (`idle_in_transaction_session_timeout`; longer than any wait on Kafka inside a transaction: subscription-cycle's
+ * outbox sends and a consumer's dead letters are acknowledged before their COMMIT, and kafkajs's retries through a
+ * broker restart take up to ~4 minutes), and a
  * statement whose client has gone (its socket closed, e.g. by the query timeout below) is cancelled within 5 s
  * instead of running, or waiting for a lock, to its end (`client_connection_check_interval`, PostgreSQL 14+).
  */
-export const PG_SESSION_OPTIONS = '-c jit=off -c idle_in_transaction_session_timeout=60000 -c client_connection_check_interval=5000';
+export const PG_SESSION_OPTIONS = '-c jit=off -c idle_in_transaction_session_timeout=300000 -c client_connection_check_interval=5000';
 
 /**
  * The session parameters of every connection a service opens (pg's Pool and Client options, TypeORM's `extra`): the
