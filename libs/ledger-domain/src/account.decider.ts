@@ -178,6 +178,14 @@ function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decisio
   if (end <= start) throw invalidCommand('periodEnd must be after periodStart', { periodStart: command.periodStart, periodEnd: command.periodEnd });
   requireThresholds(command.thresholds);
   if (isRepeat(state, 'cycle', command.cycleId, cycleFingerprint(command))) return noEvents();
+  // A cycle older than the current one (a stale message, e.g. a dead letter replayed after later cycles) would expire
+  // the current allowance and put the account back in a cycle that is over.
+  const current = state.cycle;
+  if (current && start < Date.parse(current.periodStart)) {
+    throw invalidCommand(`cycle ${command.cycleId} starts before the current cycle ${current.cycleId}`, {
+      cycleId: command.cycleId, periodStart: command.periodStart, currentCycleId: current.cycleId, currentPeriodStart: current.periodStart,
+    });
+  }
 
   const run = begin(command, state, ctx);
   for (const bucket of run.state.buckets) {

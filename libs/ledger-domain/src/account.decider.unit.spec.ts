@@ -9,6 +9,7 @@ import {
   ACCOUNT,
   AT,
   CYCLE_END,
+  CYCLE_START,
   NOW,
   cr,
   cycleStarted,
@@ -415,6 +416,14 @@ describe('account decider', () => {
           cycleStarted('c2', cr(200), next),
           granted('allowance:c2', 'allowance', cr(200), { expiresAt: next.periodEnd, source: 'plan:max', grantedAt: CYCLE_END }),
         ]);
+    });
+
+    it('refuses a cycle that starts before the current one (a stale message replayed): the current allowance and cycle stay', () => {
+      const current = [...previous, ...cycleWithAllowance('c2', cr(200), next)];
+      given(current)
+        .when(startCycleCommand('c0', cr(100), { periodStart: '2025-02-01T00:00:00.000Z', periodEnd: CYCLE_START }))
+        .thenThrows('INVALID_COMMAND');
+      given(current).when(startCycleCommand('c1', cr(100))).then([]); // the same cycle delivered again is still a repeat
     });
 
     it('resets usedThisCycle', () => {

@@ -57,6 +57,7 @@ export interface ModelPlan {
 export interface ModelCycle {
   cycleId: string;
   allocation: Micro;
+  periodStart: string;
   periodEnd: string;
 }
 
@@ -184,6 +185,9 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
     const hold = s.holds.find((h) => h.id === c.holdId);
     if (!hold || (c.reason === 'expired' && !isDue(hold.expiresAt, now))) return;
   }
+
+  // [D] A cycle that starts before the current one (a stale message replayed) is refused: it changes nothing.
+  if (c.type === 'StartCycle' && s.cycle && ms(c.periodStart) < ms(s.cycle.periodStart)) refuse('INVALID_COMMAND');
 
   // [C] A correction of something the account never had is refused (and so opens nothing).
   if (c.type === 'RefundUsage' && s.debits[c.usageId] === undefined) refuse('USAGE_NOT_FOUND');
@@ -462,7 +466,7 @@ function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]
     bucket.amount = 0n;
     bucket.closed = true;
   }
-  s.cycle = { cycleId: c.cycleId, allocation: c.allocation, periodEnd: c.periodEnd };
+  s.cycle = { cycleId: c.cycleId, allocation: c.allocation, periodStart: c.periodStart, periodEnd: c.periodEnd };
   s.plan = { planId: c.planId, unlimited: c.unlimited, thresholds: [...c.thresholds], overdraftPolicy: c.overdraftPolicy };
   s.usedThisCycle = 0n;
   s.crossed = [];
