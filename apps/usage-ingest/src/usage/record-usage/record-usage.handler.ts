@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ContractViolation, type EnvelopeOf, type FieldIssue, type UsageRecordedV1 } from '@tally/contracts';
@@ -42,22 +43,24 @@ export class RecordUsageHandler {
     if (outside.length > 0) {
       throw outsideNamespaceError({ indexes: outside, accountIds: [...new Set(outside.map((index) => accountIds[index]))] }, 'Usage events name an account');
     }
-    const { reserved, earlier } = await this.reserve(events, fingerprints);
+    const requestId = randomUUID();
+    const { reserved, earlier } = await this.reserve(events, fingerprints, requestId);
     // Ours, and the same content reserved earlier but not acknowledged yet (its produce failed, or is still going).
-    const toProduce = events.filter((e) => reserved.has(key(e)) || earlier.get(key(e))?.produced === false);
+    const toProduce = events.filter((e) => reserved.has(key(e)) || earlier.get(key(e))?.produced !== true);
     if (toProduce.length > 0) {
       try {
         await this.produce(toProduce.map((event) => toUsageEnvelope(event, actor)));
       } catch (error) {
-        // The reservations stay: the events may have reached Kafka, so the ids keep this content (a retry produces them).
+        // The reservations stay, not produced: the events may have reached Kafka, so the ids keep this content (a retry produces them).
         throw new UsageIngestError('KAFKA_UNAVAILABLE', 'The usage could not be handed to Kafka; retry with the same ids.', {
           reason: (error as Error).message,
         });
       }
-      await this.markProduced(toProduce);
     }
+    await this.produced(requestId);
     // Every event sent is either accepted or a duplicate: of an earlier request, or of an event earlier in this batch.
-    const duplicateIds = [...events.filter((e) => !toProduce.includes(e)).map((e) => e.id), ...repeatedIds];
+    const producing = new Set(toProduce);
+    const duplicateIds = [...events.filter((e) => !producing.has(e)).map((e) => e.id), ...repeatedIds];
     return { accepted: toProduce.length, duplicates: duplicateIds.length, duplicateIds };
   }
 
@@ -131,55 +134,53 @@ export class RecordUsageHandler {
   }
 
   /**
-   * Reserves the ids not seen before (not produced yet) and reads the others' reservation, in one transaction that
-   * commits only when no id was reserved with other content (else IDEMPOTENCY_CONFLICT, and the batch reserves
+   * Reserves, for request `requestId`, the ids not seen before, and reads the others' reservation, in one transaction
+   * that commits only when no id was reserved with other content (else IDEMPOTENCY_CONFLICT, and the batch reserves
    * nothing). A request with one of these ids waits for this transaction's end, so it never sees a reservation that
-   * is then given back. Ids are reserved in key order, so two batches sharing ids cannot deadlock.
+   * is then given back. Ids are reserved in key order, so two batches sharing ids cannot deadlock. The same content
+   * reserved by a request that has not produced it (in flight, or failed) is taken over: this request produces it.
    */
-  private reserve(events: UsageEventRequest[], fingerprints: ReadonlyMap<string, string>): Promise<{ reserved: Set<string>; earlier: Map<string, Reservation> }> {
-    const table = `"${this.config.DATABASE_SCHEMA}".accepted_usage`;
+  private reserve(events: UsageEventRequest[], fingerprints: ReadonlyMap<string, string>, requestId: string): Promise<{ reserved: Set<string>; earlier: Map<string, Reservation> }> {
+    const schema = `"${this.config.DATABASE_SCHEMA}"`;
     return this.db.transaction(async (tx) => {
-      const rows: { account_id: string; usage_id: string; reserved: boolean; fingerprint: string | null; produced: boolean | null }[] = await tx.query(
-        `with input (account_id, usage_id, fingerprint) as (select * from unnest($1::text[], $2::text[], $3::text[])),
-              ours as (insert into ${table} (account_id, usage_id, fingerprint, produced)
-                       select account_id, usage_id, fingerprint, false from input order by account_id, usage_id
-                       on conflict do nothing returning account_id, usage_id)
-         select i.account_id, i.usage_id, o.usage_id is not null as reserved, a.fingerprint, a.produced
-           from input i left join ours o using (account_id, usage_id) left join ${table} a using (account_id, usage_id)`,
-        [events.map((e) => e.accountId), events.map((e) => e.id), events.map((e) => fingerprints.get(key(e)) ?? usageFingerprint(e))],
+      const ours: { account_id: string; usage_id: string }[] = await tx.query(
+        `with request as (insert into ${schema}.ingest_requests (request_id) values ($4)),
+              input (account_id, usage_id, fingerprint) as (select * from unnest($1::text[], $2::text[], $3::text[]))
+         insert into ${schema}.accepted_usage (account_id, usage_id, fingerprint, request_id)
+         select account_id, usage_id, fingerprint, $4 from input order by account_id, usage_id
+         on conflict do nothing returning account_id, usage_id`,
+        [events.map((e) => e.accountId), events.map((e) => e.id), events.map((e) => fingerprints.get(key(e)) ?? usageFingerprint(e)), requestId],
       );
-      const reserved = new Set<string>();
+      const reserved = new Set(ours.map((row) => `${row.account_id}\u0000${row.usage_id}`));
       const earlier = new Map<string, Reservation>();
-      const unseen: UsageEventRequest[] = [];
-      const byKey = new Map(events.map((e) => [key(e), e]));
-      for (const row of rows) {
-        const rowKey = `${row.account_id}\u0000${row.usage_id}`;
-        if (row.reserved) reserved.add(rowKey);
-        else if (row.fingerprint === null) unseen.push(byKey.get(rowKey) as UsageEventRequest);
-        else earlier.set(rowKey, { fingerprint: row.fingerprint, produced: row.produced as boolean });
-      }
-      if (unseen.length > 0) {
-        // Reserved by a request that committed after this statement's snapshot (the insert waited for it): read again.
-        const late: { account_id: string; usage_id: string; fingerprint: string; produced: boolean }[] = await tx.query(
-          `select account_id, usage_id, fingerprint, produced from ${table} where (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
-          [unseen.map((e) => e.accountId), unseen.map((e) => e.id)],
-        );
-        for (const row of late) earlier.set(`${row.account_id}\u0000${row.usage_id}`, { fingerprint: row.fingerprint, produced: row.produced });
-      }
-      const conflicts = events.filter((e) => earlier.has(key(e)) && !matchesFingerprint((earlier.get(key(e)) as Reservation).fingerprint, e));
+      const others = events.filter((e) => !reserved.has(key(e)));
+      if (others.length === 0) return { reserved, earlier };
+      // A new snapshot: it also sees reservations committed while the insert waited for them.
+      const rows: { account_id: string; usage_id: string; fingerprint: string; pending: boolean }[] = await tx.query(
+        `select a.account_id, a.usage_id, a.fingerprint, r.request_id is not null as pending
+           from ${schema}.accepted_usage a left join ${schema}.ingest_requests r on r.request_id = a.request_id
+          where (a.account_id, a.usage_id) in (select * from unnest($1::text[], $2::text[]))`,
+        [others.map((e) => e.accountId), others.map((e) => e.id)],
+      );
+      for (const row of rows) earlier.set(`${row.account_id}\u0000${row.usage_id}`, { fingerprint: row.fingerprint, produced: !row.pending });
+      const conflicts = others.filter((e) => earlier.has(key(e)) && !matchesFingerprint((earlier.get(key(e)) as Reservation).fingerprint, e));
       if (conflicts.length > 0) {
         throw new UsageIngestError('IDEMPOTENCY_CONFLICT', 'A usage id was already accepted with different content.', { ids: conflicts.map((e) => e.id) });
+      }
+      const takenOver = others.filter((e) => earlier.get(key(e))?.produced === false);
+      if (takenOver.length > 0) {
+        await tx.query(
+          `update ${schema}.accepted_usage set request_id = $3 where (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
+          [takenOver.map((e) => e.accountId), takenOver.map((e) => e.id), requestId],
+        );
       }
       return { reserved, earlier };
     });
   }
 
-  private async markProduced(events: UsageEventRequest[]): Promise<void> {
-    await this.db.query(
-      `update "${this.config.DATABASE_SCHEMA}".accepted_usage set produced = true
-        where not produced and (account_id, usage_id) in (select * from unnest($1::text[], $2::text[]))`,
-      [events.map((e) => e.accountId), events.map((e) => e.id)],
-    );
+  /** The request's reservations are produced (or it had none to produce): its row goes, and with it their pending state. */
+  private async produced(requestId: string): Promise<void> {
+    await this.db.query(`delete from "${this.config.DATABASE_SCHEMA}".ingest_requests where request_id = $1`, [requestId]);
   }
 }
 
