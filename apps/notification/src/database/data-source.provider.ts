@@ -28,6 +28,6 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
     migrationsRun: true,
     migrationsTransactionMode: 'each',
     synchronize: false,
-    extra: { max: 5, ...serviceSession('notification') },
+    extra: { max: 5, ...serviceSession('notification', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
   };
 }

@@ -13,6 +13,6 @@ export function createUsageIngestDataSource(config: UsageIngestConfig): DataSour
     migrations: [AcceptedUsage1763700000000, IngestRequests1765800000000],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,
-    extra: { max: 10, ...serviceSession('usage-ingest') },
+    extra: { max: 10, ...serviceSession('usage-ingest', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
   });
 }

@@ -22,9 +22,12 @@ export const PG_SESSION_OPTIONS = '-c jit=off -c idle_in_transaction_session_tim
  * The session parameters of every connection a service opens (pg's Pool and Client options, TypeORM's `extra`): the
  * settings above, and `application_name` tally-<name>, so that `pg_stat_activity` says whose a session is: which
  * service holds the oldest open transaction (the relay's gap-safe tail waits for it), a lock, or a connection slot.
+ * With `limits`, pg's client-side `query_timeout` too (see createServicePool): a service's own pools, TypeORM's
+ * included (its migrations then run under it: one that needs longer is deployed with PG_QUERY_TIMEOUT_MS=0).
  */
-export function serviceSession(name: string): { options: string; application_name: string } {
-  return { options: PG_SESSION_OPTIONS, application_name: `tally-${name}` };
+export function serviceSession(name: string, limits?: { queryTimeoutMs: number }): { options: string; application_name: string; query_timeout?: number } {
+  const session = { options: PG_SESSION_OPTIONS, application_name: `tally-${name}` };
+  return limits && limits.queryTimeoutMs > 0 ? { ...session, query_timeout: limits.queryTimeoutMs } : session;
 }
 
 /**
@@ -36,6 +39,5 @@ export function serviceSession(name: string): { options: string; application_nam
  * and makes it destroy the connection (pg's `release(error)`); the caller retries on a new one.
  */
 export function createServicePool(connectionString: string, max: number, log: ConnectionLossLog, name: string, limits: { queryTimeoutMs: number }): Pool {
-  const query_timeout = limits.queryTimeoutMs > 0 ? limits.queryTimeoutMs : undefined;
-  return surviveConnectionLoss(new Pool({ connectionString, max, ...serviceSession(name), query_timeout }), log, name);
+  return surviveConnectionLoss(new Pool({ connectionString, max, ...serviceSession(name, limits) }), log, name);
 }
