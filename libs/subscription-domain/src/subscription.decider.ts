@@ -103,7 +103,10 @@ function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catal
   }
   offered(to);
   if (to.rank > from.rank) {
-    const anchor = { at: now.toISOString(), zone: current.zone };
+    // Now, but never before the cycle already started (a scheduler whose clock is ahead, or that ticked while this
+    // request waited for the row): the ledger refuses a cycle that starts before its current one.
+    const started = cycleStart(anchorOf(current), current.lastCycleIndex);
+    const anchor = { at: new Date(Math.max(now.getTime(), started.getTime())).toISOString(), zone: current.zone };
     return [
       { type: 'PlanChanged', data: { accountId: data.accountId, fromPlanId: from.id, toPlanId: to.id, kind: 'upgrade', anchor: anchor.at } },
       cycleStarted(data.accountId, anchor, to, catalogue, now),

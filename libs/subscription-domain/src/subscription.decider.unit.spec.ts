@@ -261,6 +261,16 @@ describe('Cancel', () => {
       .then({ type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'pro', toPlanId: 'free', effectiveAt: new Date(MAR31), kind: 'cancel' } });
   });
 
+  it('upgrades from the start of the cycle already started: a scheduler (its clock ahead) started cycle 1, this instance reads a time in cycle 0', () => {
+    // The ledger refuses a cycle that starts before its current one: anchored at now, this upgrade's cycle would be dead-lettered.
+    given(subscribed(), cycle0, cycle1)
+      .when(changePlan('plus'), '2026-02-28T14:59:59.500Z')
+      .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'plus', kind: 'upgrade', anchor: FEB28 } },
+        cycle('plus', 0, FEB28, '2026-03-28T14:00:00.000Z', FEB28),
+      );
+  });
+
   it('on an instance whose clock is behind the one that set the anchor, schedules at the end of cycle 0', () => {
     given(subscribed(), cycle0)
       .when(cancel, '2026-01-31T14:59:59.800Z')
