@@ -5,7 +5,7 @@ import { carrierHeaders, carrierOf } from '@tally/shared';
 import type { NotificationConfig } from '../config/notification.config';
 import type { NotificationContent } from '../notification-type.model';
 import { renderEmail } from './email.view';
-import { isRetryableSmtpCode, type AttemptOutcome } from './retry.schedule';
+import { isPermanentSmtpFailure, type AttemptOutcome } from './retry.schedule';
 
 /**
  * Sends notification emails over SMTP (host, port, TLS and auth from config), each within a deadline.
@@ -62,9 +62,10 @@ export class Mailer {
       });
       return { kind: 'delivered', statusCode: smtpCode(info.response) };
     } catch (error) {
-      const code = (error as { responseCode?: number }).responseCode;
+      const failure = error as { responseCode?: number; command?: string; response?: string };
+      const code = failure.responseCode;
       const message = error instanceof Error ? error.message : String(error);
-      if (code !== undefined && !isRetryableSmtpCode(code)) return { kind: 'permanent', statusCode: code, error: message };
+      if (isPermanentSmtpFailure(failure)) return { kind: 'permanent', statusCode: code, error: message };
       return { kind: 'retryable', statusCode: code, error: message };
     } finally {
       clearTimeout(timer);

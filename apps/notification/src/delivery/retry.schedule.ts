@@ -21,9 +21,21 @@ export function isRetryableHttpStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
-/** SMTP: 4yz replies are transient, 5yz permanent. */
-export function isRetryableSmtpCode(code: number): boolean {
-  return code >= 400 && code < 500;
+/** The SMTP commands whose refusal is about this email itself: its recipient, its message. */
+const PER_EMAIL_COMMANDS = new Set(['RCPT TO', 'DATA']);
+
+/**
+ * SMTP: whether a failure ends the email for good. Only a 5yz reply to its recipient or its message (RCPT TO, DATA) is:
+ * that email will never be accepted. A 5yz to anything else (a login refused, the sender refused, sending paused, a
+ * quota) is the sending side's trouble, which an operator mends, and so is a 5yz whose enhanced code names the mail
+ * system or the network (5.3.x, 5.4.x: "daily sending quota exceeded"); those, 4yz replies and failures with no reply
+ * (a connection lost, a deadline) are retried until the delivery's retry window ends.
+ */
+export function isPermanentSmtpFailure(failure: { responseCode?: number; command?: string; response?: string }): boolean {
+  const { responseCode, command, response } = failure;
+  if (responseCode === undefined || responseCode < 500 || responseCode >= 600) return false;
+  if (!command || !PER_EMAIL_COMMANDS.has(command)) return false;
+  return !/^\d{3}[ -]5\.[34]\.\d{1,3}\b/.test(response ?? '');
 }
 
 export type AttemptOutcome =

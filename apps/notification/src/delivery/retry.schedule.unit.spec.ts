@@ -1,4 +1,4 @@
-import { isRetryableHttpStatus, isRetryableSmtpCode, nextAttemptAt, retryDelayMs } from './retry.schedule';
+import { isPermanentSmtpFailure, isRetryableHttpStatus, nextAttemptAt, retryDelayMs } from './retry.schedule';
 
 const schedule = { baseDelayMs: 1_000, maxDelayMs: 60_000, maxRetryMs: 24 * 3_600_000 };
 
@@ -15,8 +15,17 @@ describe('retry schedule', () => {
   it('2xx ends it; 408, 429 and 5xx retry; other 4xx stop', () => {
     expect([408, 429, 500, 502, 503].every(isRetryableHttpStatus)).toBe(true);
     expect([301, 400, 401, 404, 410, 413].some(isRetryableHttpStatus)).toBe(false);
-    expect(isRetryableSmtpCode(451)).toBe(true);
-    expect(isRetryableSmtpCode(550)).toBe(false);
+  });
+
+  it('SMTP: only a 5yz to the recipient or the message ends an email; refusals of the sending side and 4yz are retried', () => {
+    expect(isPermanentSmtpFailure({ responseCode: 550, command: 'RCPT TO', response: '550 5.1.1 no such user' })).toBe(true);
+    expect(isPermanentSmtpFailure({ responseCode: 554, command: 'DATA', response: '554 5.6.0 message refused' })).toBe(true);
+    expect(isPermanentSmtpFailure({ responseCode: 451, command: 'RCPT TO', response: '451 4.3.0 try later' })).toBe(false);
+    expect(isPermanentSmtpFailure({ responseCode: 535, command: 'AUTH PLAIN', response: '535 5.7.8 bad credentials' })).toBe(false);
+    expect(isPermanentSmtpFailure({ responseCode: 554, command: 'MAIL FROM', response: '554 5.7.0 sending paused' })).toBe(false);
+    expect(isPermanentSmtpFailure({ responseCode: 550, command: 'RCPT TO', response: '550 5.4.5 Daily sending quota exceeded' })).toBe(false);
+    expect(isPermanentSmtpFailure({ responseCode: 552, command: 'DATA', response: '552-5.3.4 message too big for the system' })).toBe(false);
+    expect(isPermanentSmtpFailure({ command: 'CONN' })).toBe(false);
   });
 
   it('stops scheduling once the retry window is over', () => {

@@ -1,0 +1,102 @@
+import { Pool } from 'pg';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
+import { createTestSchema, freePort, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
+import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, produceAndApply, thresholdCrossed, type RunningApp } from './notification.harness';
+
+/**
+ * Which SMTP refusals end an email for good. A 5yz reply to its recipient or its message says that this email will
+ * never be accepted; a 5yz to anything else (the sender refused, sending paused, a quota: the sending side's
+ * trouble, soon mended) must be retried, or every alert of that window is lost. Real SMTP server, real broker.
+ */
+describe('SMTP refusals: permanent for the recipient, retried for the sending side (e2e)', () => {
+  let schema: { schema: string; drop: () => Promise<void> };
+  let ledger: Awaited<ReturnType<typeof ledgerTopic>>;
+  let pool: Pool;
+  let smtp: Awaited<ReturnType<typeof startRefusingSmtp>>;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    schema = await createTestSchema('notification_smtp_refusals');
+    pool = new Pool({ connectionString: testDatabaseUrl(), max: 2 });
+    ledger = await ledgerTopic();
+    smtp = await startRefusingSmtp();
+    running = await bootApp({ DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: ledger.group, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port) });
+  });
+
+  afterAll(async () => {
+    await running?.app.close();
+    await ledger?.close();
+    await smtp?.close();
+    await pool?.end();
+    await schema?.drop();
+  });
+
+  const emailEntry = async (accountId: string) => {
+    const response = await call(running.baseUrl, 'GET', `/v1/accounts/${accountId}/notifications`, READER_KEY);
+    expect(response.status).toBe(200);
+    return (response.body.items as { channel: string; state: string; attempts: number; lastError: string | null }[]).find((item) => item.channel === 'email');
+  };
+  const alert = async (accountId: string, email: string) => {
+    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email })).status).toBe(200);
+    await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150')]);
+  };
+  const settled = (accountId: string) =>
+    waitFor(async () => {
+      const item = await emailEntry(accountId);
+      return item && item.state !== 'pending' ? item : undefined;
+    }, 20_000);
+
+  it('a sender refused with 554 (sending paused) is retried and the email delivered once', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    smtp.refuseSenderTimes(1);
+    await alert(accountId, `${accountId}@example.com`);
+    expect(await settled(accountId)).toMatchObject({ state: 'delivered', attempts: 2 });
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(1);
+  });
+
+  it('a recipient refused with 550 (no such user) fails at once, never retried', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await alert(accountId, `unknown-${accountId}@example.com`);
+    expect(await settled(accountId)).toMatchObject({ state: 'failed', attempts: 1 });
+  });
+});
+
+/** A real SMTP server: refuses MAIL FROM with 554 the next `n` times, and every recipient whose address starts with "unknown-" with 550. */
+async function startRefusingSmtp() {
+  let refuseSender = 0;
+  const accepted: ParsedMail[] = [];
+  const refusal = (code: number, message: string): Error => Object.assign(new Error(message), { responseCode: code });
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onMailFrom(_address: SMTPServerAddress, _session: SMTPServerSession, callback: (error?: Error) => void) {
+      if (refuseSender > 0) {
+        refuseSender -= 1;
+        return callback(refusal(554, '5.7.0 sending paused for this account, try again later'));
+      }
+      callback();
+    },
+    onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (error?: Error) => void) {
+      if (address.address.startsWith('unknown-')) return callback(refusal(550, '5.1.1 no such user'));
+      callback();
+    },
+    onData(stream, _session, callback) {
+      simpleParser(stream).then((mail) => {
+        accepted.push(mail);
+        callback();
+      }, callback);
+    },
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    refuseSenderTimes: (n: number) => {
+      refuseSender = n;
+    },
+    acceptedTo: (address: string) => accepted.filter((mail) => mail.to && !Array.isArray(mail.to) && mail.to.value[0]?.address === address),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
