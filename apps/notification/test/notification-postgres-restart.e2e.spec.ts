@@ -96,6 +96,9 @@ describe('notification service across PostgreSQL restarts', () => {
       const ids = new Set(hooks.received.filter((hook) => hook.path.endsWith(`/${accountId}`)).map((hook) => hook.headers['webhook-id']));
       expect([accountId, ids.size]).toEqual([accountId, 2]);
     }
+    // And sent once: a send whose result could not be written while PostgreSQL was down is recorded when it is back,
+    // not sent again when its lease ends (the process never stopped, so no resend is due).
+    expect({ webhooks: hooks.received.length, mails: smtp.messages.length }).toEqual({ webhooks: accounts.length * 2, mails: accounts.length * 2 });
     expect(alive()).toBe('running');
     console.log(JSON.stringify({ answers: http.answers.length, unavailable: http.answers.filter((a) => a.status === 503).length, duringOutage: outcome.duringOutage, webhooks: hooks.received.length, mails: smtp.messages.length }));
   }, 110_000);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { truncateText } from '@tally/contracts';
@@ -20,6 +21,9 @@ import { deliveryAttempts, deliveryDuration } from './delivery.metrics';
  * at least half of it left after its send's deadline.
  */
 const LEASE_MARGIN_MS = 30_000;
+/** Result writes (recordResult) are retried this often (times the attempt), and given up this long before the lease ends. */
+const RESULT_WRITE_RETRY_MS = 500;
+const RESULT_WRITE_MARGIN_MS = 2_000;
 
 interface ClaimedRow {
   id: string;
@@ -168,9 +172,12 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     }
     const finished = this.clock.now();
     if (outcome === 'cancelled') {
-      await this.pool.query(
-        `UPDATE ${this.s}.deliveries SET state = 'cancelled', next_attempt_at = NULL, last_error = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
-        [row.id, `the ${row.channel} channel is no longer configured`, finished],
+      await this.recordResult(
+        `UPDATE ${this.s}.deliveries SET state = 'cancelled', next_attempt_at = NULL, last_error = $2, updated_at = $3
+          WHERE id = $1 AND state = 'pending' AND next_attempt_at = $4`,
+        [row.id, `the ${row.channel} channel is no longer configured`, finished, leaseEnd],
+        leaseEnd,
+        log,
       );
       this.logger.info(log, 'delivery cancelled: channel no longer configured');
       deliveryAttempts.inc({ channel: row.channel, outcome: 'cancelled' });
@@ -185,27 +192,55 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       ...(outcome.kind !== 'delivered' ? { error: truncateText(outcome.error, 500) } : {}),
     };
     if (outcome.kind === 'delivered') {
-      await this.pool.query(
+      await this.recordResult(
         `UPDATE ${this.s}.deliveries
             SET state = 'delivered', attempts = $2, attempt_log = attempt_log || $3::jsonb, next_attempt_at = NULL,
                 delivered_at = $4, updated_at = $4, last_error = NULL
-          WHERE id = $1 AND state = 'pending'`,
-        [row.id, attempts, JSON.stringify([record]), finished],
+          WHERE id = $1 AND state = 'pending' AND next_attempt_at = $5`,
+        [row.id, attempts, JSON.stringify([record]), finished, leaseEnd],
+        leaseEnd,
+        log,
       );
       this.logger.info({ ...log, attempts, statusCode: outcome.statusCode }, `${row.channel} delivered`);
       deliveryAttempts.inc({ channel: row.channel, outcome: 'delivered' });
       return;
     }
     const next = nextAttemptAt(this.schedule, outcome, attempts, row.created_at, finished);
-    await this.pool.query(
+    await this.recordResult(
       `UPDATE ${this.s}.deliveries
           SET state = $2, attempts = $3, attempt_log = attempt_log || $4::jsonb, next_attempt_at = $5, last_error = $6, updated_at = $7
-        WHERE id = $1 AND state = 'pending'`,
-      [row.id, next ? 'pending' : 'failed', attempts, JSON.stringify([record]), next ?? null, record.error ?? null, finished],
+        WHERE id = $1 AND state = 'pending' AND next_attempt_at = $8`,
+      [row.id, next ? 'pending' : 'failed', attempts, JSON.stringify([record]), next ?? null, record.error ?? null, finished, leaseEnd],
+      leaseEnd,
+      log,
     );
     deliveryAttempts.inc({ channel: row.channel, outcome: next ? 'retrying' : 'failed' });
     if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error: record.error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
     else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
+  }
+
+  /**
+   * Records an attempt's result while this attempt still holds the row's lease (`next_attempt_at` is the lease end its
+   * claim set: a dispatcher whose lease has passed, and another has claimed the row, writes nothing). A write that
+   * fails (PostgreSQL restarting, a connection lost) is tried again until the lease ends: a result sent but not
+   * recorded would have the delivery sent a second time when its lease ends.
+   */
+  private async recordResult(text: string, params: unknown[], leaseEnd: Date, log: Record<string, unknown>): Promise<void> {
+    const giveUpAt = Date.now() + Math.max(0, leaseEnd.getTime() - this.clock.now().getTime() - RESULT_WRITE_MARGIN_MS);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.pool.query(text, params);
+        return;
+      } catch (error) {
+        const left = giveUpAt - Date.now();
+        if (left <= 0) {
+          this.logger.error({ ...log, err: error, writeAttempts: attempt }, 'attempt result not recorded before its lease ends: the delivery will be attempted again');
+          throw error;
+        }
+        this.logger.warn({ ...log, err: error, writeAttempt: attempt }, 'attempt result not recorded yet: retrying');
+        await sleep(Math.min(RESULT_WRITE_RETRY_MS * attempt, left));
+      }
+    }
   }
 
   /**

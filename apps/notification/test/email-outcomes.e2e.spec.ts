@@ -5,11 +5,13 @@ import { createTestSchema, freePort, testDatabaseUrl, uniqueSuffix, waitFor } fr
 import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, produceAndApply, thresholdCrossed, type RunningApp } from './notification.harness';
 
 /**
- * Which SMTP refusals end an email for good. A 5yz reply to its recipient or its message says that this email will
- * never be accepted; a 5yz to anything else (the sender refused, sending paused, a quota: the sending side's
- * trouble, soon mended) must be retried, or every alert of that window is lost. Real SMTP server, real broker.
+ * What an email's attempt ends as, and that it is recorded once. Which SMTP refusals end an email for good: a 5yz reply
+ * to its recipient or its message says that this email will never be accepted; a 5yz to anything else (the sender
+ * refused, sending paused, a quota: the sending side's trouble, soon mended) must be retried, or every alert of that
+ * window is lost. And an email the server accepted is recorded as delivered even when the first write of that result
+ * fails, instead of being sent again when its lease ends. Real SMTP server, real broker, real PostgreSQL.
  */
-describe('SMTP refusals: permanent for the recipient, retried for the sending side (e2e)', () => {
+describe('email outcomes: SMTP refusals, and the result of a send recorded once (e2e)', () => {
   let schema: { schema: string; drop: () => Promise<void> };
   let ledger: Awaited<ReturnType<typeof ledgerTopic>>;
   let pool: Pool;
@@ -21,7 +23,10 @@ describe('SMTP refusals: permanent for the recipient, retried for the sending si
     pool = new Pool({ connectionString: testDatabaseUrl(), max: 2 });
     ledger = await ledgerTopic();
     smtp = await startRefusingSmtp();
-    running = await bootApp({ DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: ledger.group, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port) });
+    running = await bootApp({
+      DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: ledger.group, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port),
+      SMTP_TIMEOUT_MS: '1500', WEBHOOK_TIMEOUT_MS: '1500', // a lease of ~31.5 s
+    });
   });
 
   afterAll(async () => {
@@ -41,11 +46,11 @@ describe('SMTP refusals: permanent for the recipient, retried for the sending si
     expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email })).status).toBe(200);
     await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150')]);
   };
-  const settled = (accountId: string) =>
+  const settled = (accountId: string, timeoutMs = 20_000) =>
     waitFor(async () => {
       const item = await emailEntry(accountId);
       return item && item.state !== 'pending' ? item : undefined;
-    }, 20_000);
+    }, timeoutMs);
 
   it('a sender refused with 554 (sending paused) is retried and the email delivered once', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
@@ -54,6 +59,24 @@ describe('SMTP refusals: permanent for the recipient, retried for the sending si
     expect(await settled(accountId)).toMatchObject({ state: 'delivered', attempts: 2 });
     expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(1);
   });
+
+  it('an email accepted by the server whose "delivered" write fails once (PostgreSQL restarting, say) is recorded, not sent again', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    // The first write of a delivered state for this account fails, as a statement on a connection PostgreSQL drops would.
+    const s = `"${schema.schema}"`;
+    await pool.query(`CREATE SEQUENCE ${s}.delivered_writes`);
+    await pool.query(`CREATE FUNCTION ${s}.fail_first_delivered() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.state = 'delivered' AND NEW.account_id = '${accountId}' AND nextval('${schema.schema}.delivered_writes') = 1 THEN
+          RAISE EXCEPTION 'the test drops the first delivered write';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await pool.query(`CREATE TRIGGER fail_first_delivered BEFORE UPDATE ON ${s}.deliveries FOR EACH ROW EXECUTE FUNCTION ${s}.fail_first_delivered()`);
+    await alert(accountId, `${accountId}@example.com`);
+    expect(await settled(accountId, 60_000)).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(1);
+  }, 90_000);
 
   it('a recipient refused with 550 (no such user) fails at once, never retried', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
