@@ -26,6 +26,7 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     running = await bootApp({
       DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: ledger.group, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port),
       SMTP_TIMEOUT_MS: '1500', WEBHOOK_TIMEOUT_MS: '1500', // a lease of ~31.5 s
+      RETRY_BASE_DELAY_MS: '3000', RETRY_MAX_DELAY_MS: '3000', // a retry 1.5-3 s after a failed attempt
     });
   });
 
@@ -78,6 +79,18 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(1);
   }, 90_000);
 
+  it('a low-credit alert still waiting for a retry when the next cycle starts is cancelled, not sent after the renewal', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    smtp.deferSenderTimes(1); // 451: the first attempt fails, a retry is due in 1.5-3 s
+    await alert(accountId, `${accountId}@example.com`);
+    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+    await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c2')]);
+    const item = await settled(accountId);
+    expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
+    expect(item.lastError).toContain('c2');
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+  });
+
   it('a recipient refused with 550 (no such user) fails at once, never retried', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await alert(accountId, `unknown-${accountId}@example.com`);
@@ -88,6 +101,7 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
 /** A real SMTP server: refuses MAIL FROM with 554 the next `n` times, and every recipient whose address starts with "unknown-" with 550. */
 async function startRefusingSmtp() {
   let refuseSender = 0;
+  let deferSender = 0;
   const accepted: ParsedMail[] = [];
   const refusal = (code: number, message: string): Error => Object.assign(new Error(message), { responseCode: code });
   const server = new SMTPServer({
@@ -98,6 +112,10 @@ async function startRefusingSmtp() {
       if (refuseSender > 0) {
         refuseSender -= 1;
         return callback(refusal(554, '5.7.0 sending paused for this account, try again later'));
+      }
+      if (deferSender > 0) {
+        deferSender -= 1;
+        return callback(refusal(451, '4.3.0 try again later'));
       }
       callback();
     },
@@ -118,6 +136,9 @@ async function startRefusingSmtp() {
     port,
     refuseSenderTimes: (n: number) => {
       refuseSender = n;
+    },
+    deferSenderTimes: (n: number) => {
+      deferSender = n;
     },
     acceptedTo: (address: string) => accepted.filter((mail) => mail.to && !Array.isArray(mail.to) && mail.to.value[0]?.address === address),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

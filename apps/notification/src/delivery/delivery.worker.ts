@@ -40,7 +40,12 @@ interface Destination {
   email: string | null;
   webhook_url: string | null;
   webhook_secret: string | null;
+  /** The account's current cycle as last seen (account_cycles), null when none. */
+  current_cycle_id: string | null;
 }
+
+/** Alerts about a cycle's balance: stale once the next cycle started (its allowance renewed them away). */
+const CYCLE_ALERTS: ReadonlySet<string> = new Set(['low_credit', 'credits_depleted']);
 
 /**
  * Works off the deliveries table. A claim (FOR UPDATE SKIP LOCKED, so several instances share the work) pushes
@@ -162,24 +167,30 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       this.logger.warn({ ...log, leaseEnd: leaseEnd.toISOString() }, 'attempt not started: its lease has no time left for a send (taken again when the lease ends)');
       return;
     }
-    let outcome: AttemptOutcome | 'cancelled';
-    if (row.channel === 'email') {
-      outcome = destination?.email ? await this.mailer.send(destination.email, row.content, deadlineMs) : 'cancelled';
+    // A low-credit or depletion alert of a cycle that has ended since (its first attempt failed, or the consumer
+    // caught up across the boundary) would tell of a balance the renewal has replaced.
+    const superseded = CYCLE_ALERTS.has(row.content.type) && row.content.cycleId !== undefined && destination?.current_cycle_id != null
+      && destination.current_cycle_id !== row.content.cycleId;
+    let outcome: AttemptOutcome | { cancelled: string };
+    if (superseded) {
+      outcome = { cancelled: `superseded: cycle ${destination.current_cycle_id} started after cycle ${row.content.cycleId} this alert is about` };
+    } else if (row.channel === 'email') {
+      outcome = destination?.email ? await this.mailer.send(destination.email, row.content, deadlineMs) : { cancelled: 'the email channel is no longer configured' };
     } else {
       outcome = destination?.webhook_url && destination.webhook_secret
         ? await this.sendWebhook(row, destination.webhook_url, destination.webhook_secret, started, deadlineMs)
-        : 'cancelled';
+        : { cancelled: 'the webhook channel is no longer configured' };
     }
     const finished = this.clock.now();
-    if (outcome === 'cancelled') {
+    if ('cancelled' in outcome) {
       await this.recordResult(
         `UPDATE ${this.s}.deliveries SET state = 'cancelled', next_attempt_at = NULL, last_error = $2, updated_at = $3
           WHERE id = $1 AND state = 'pending' AND next_attempt_at = $4`,
-        [row.id, `the ${row.channel} channel is no longer configured`, finished, leaseEnd],
+        [row.id, outcome.cancelled, finished, leaseEnd],
         leaseEnd,
         log,
       );
-      this.logger.info(log, 'delivery cancelled: channel no longer configured');
+      this.logger.info({ ...log, reason: outcome.cancelled }, 'delivery cancelled');
       deliveryAttempts.inc({ channel: row.channel, outcome: 'cancelled' });
       return;
     }
@@ -262,7 +273,9 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
 
   private async destination(accountId: string): Promise<Destination | undefined> {
     const { rows } = await this.pool.query<Destination>(
-      `SELECT email, webhook_url, webhook_secret FROM ${this.s}.notification_settings WHERE account_id = $1`,
+      `SELECT s.email, s.webhook_url, s.webhook_secret, c.cycle_id AS current_cycle_id
+         FROM ${this.s}.notification_settings s LEFT JOIN ${this.s}.account_cycles c ON c.account_id = s.account_id
+        WHERE s.account_id = $1`,
       [accountId],
     );
     return rows[0];
