@@ -1,4 +1,5 @@
 import { Pool } from 'pg';
+import { parsePrometheusText, sumOf } from '@tally/metrics';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import { createTestSchema, freePort, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
@@ -84,6 +85,10 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     smtp.deferSenderTimes(1); // 451: the first attempt fails, a retry is due in 1.5-3 s
     await alert(accountId, `${accountId}@example.com`);
     await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+    // Waiting for its retry, it shows in the backlog gauges.
+    const samples = parsePrometheusText(await (await fetch(`${running.baseUrl}/metrics`)).text());
+    expect(sumOf(samples, 'tally_notification_pending_deliveries', {})).toBeGreaterThanOrEqual(1);
+    expect(sumOf(samples, 'tally_notification_oldest_pending_age_seconds', {})).toBeGreaterThan(0);
     await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c2')]);
     const item = await settled(accountId);
     expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });

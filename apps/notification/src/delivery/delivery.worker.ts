@@ -14,7 +14,7 @@ import { Mailer } from './email.client';
 import { nextAttemptAt, type AttemptOutcome, type RetrySchedule } from './retry.schedule';
 import { WebhookSender } from './webhook.client';
 import { WebhookSecretBox } from '../settings/webhook-secret.codec';
-import { deliveryAttempts, deliveryDuration } from './delivery.metrics';
+import { deliveryAttempts, deliveryBacklogSources, deliveryDuration, type DeliveryBacklogSource } from './delivery.metrics';
 
 /**
  * What a lease holds beyond the longest send: the reads and writes around the attempt. An attempt starts only with
@@ -89,11 +89,24 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     this.webhooks = new WebhookSender({ allowlist: config.WEBHOOK_HTTP_ALLOWLIST });
   }
 
+  /** tally_notification_pending_deliveries, tally_notification_oldest_pending_age_seconds: read at scrape time. */
+  private readonly backlog: DeliveryBacklogSource = {
+    backlog: async () => {
+      const { rows: [row] } = await this.pool.query<{ pending: number; oldest_age_seconds: number }>(
+        `SELECT count(*)::int AS pending, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
+           FROM ${this.s}.deliveries WHERE state = 'pending'`,
+      );
+      return { pending: Number(row.pending), oldestAgeSeconds: Math.max(0, Number(row.oldest_age_seconds)) };
+    },
+  };
+
   onApplicationBootstrap(): void {
+    deliveryBacklogSources.add(this.backlog);
     this.scheduleTick(0);
   }
 
   async onModuleDestroy(): Promise<void> {
+    deliveryBacklogSources.delete(this.backlog);
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
