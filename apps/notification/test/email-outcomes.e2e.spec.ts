@@ -3,6 +3,7 @@ import { parsePrometheusText, sumOf } from '@tally/metrics';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import { createTestSchema, freePort, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
+import { DeliveryDispatcher } from '../src/delivery/delivery.worker';
 import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, produceAndApply, thresholdCrossed, type RunningApp } from './notification.harness';
 
 /**
@@ -94,6 +95,23 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
     expect(item.lastError).toContain('c2');
     expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+  });
+
+  it('settled deliveries older than DELIVERY_RETENTION_DAYS (90) are purged; recent and pending ones stay', async () => {
+    const [old, recent, waiting] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
+    await alert(old, `${old}@example.com`);
+    await alert(recent, `${recent}@example.com`);
+    expect(await settled(old)).toMatchObject({ state: 'delivered' });
+    expect(await settled(recent)).toMatchObject({ state: 'delivered' });
+    smtp.deferSenderTimes(1);
+    await alert(waiting, `${waiting}@example.com`);
+    await waitFor(async () => ((await emailEntry(waiting))?.attempts ?? 0) >= 1, 10_000);
+    const s = `"${schema.schema}"`;
+    await pool.query(`UPDATE ${s}.deliveries SET updated_at = now() - interval '91 days', created_at = now() - interval '91 days' WHERE account_id = ANY($1)`, [[old, waiting]]);
+
+    await running.app.get(DeliveryDispatcher).purgeSettled();
+    const { rows } = await pool.query<{ account_id: string; state: string }>(`SELECT account_id, state FROM ${s}.deliveries WHERE account_id = ANY($1)`, [[old, recent, waiting]]);
+    expect(rows.map((row) => `${row.account_id === old ? 'old' : row.account_id === recent ? 'recent' : 'waiting'}:${row.state}`).sort()).toEqual(['recent:delivered', 'waiting:pending']);
   });
 
   it('a recipient refused with 550 (no such user) fails at once, never retried', async () => {

@@ -109,6 +109,14 @@ export class NotificationConfig extends CommonConfig {
   @Type(() => Number) @IsInt() @Min(10) @Max(600_000)
   DISPATCH_INTERVAL_MS = 1_000;
 
+  /**
+   * Settled deliveries (delivered, failed, cancelled) are deleted this many days after they settled; 0 keeps them for
+   * ever. Longer than the ledger topic's retention in Kafka: an alert event redelivered after its delivery row is gone
+   * would be recorded, and sent, again.
+   */
+  @Type(() => Number) @IsInt() @Min(0) @Max(3650)
+  DELIVERY_RETENTION_DAYS = 90;
+
   @Type(() => Number) @IsInt() @Min(1) @Max(500)
   DISPATCH_BATCH_SIZE = 20;
 }

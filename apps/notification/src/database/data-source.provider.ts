@@ -7,6 +7,7 @@ import { DeliveryEntity } from './delivery.entity';
 import { createNotificationTablesMigration } from './migrations/1732400000000-notification-tables';
 import { createDeliveriesOncePerEventMigration } from './migrations/1764500000000-deliveries-once-per-event';
 import { createDeliveryTraceContextMigration } from './migrations/1764800000000-delivery-trace-context';
+import { createDeliveriesSettledIndexMigration } from './migrations/1765900000000-deliveries-settled-index';
 import { NotificationSettingsEntity } from './notification-settings.entity';
 
 export const NOTIFICATION_ENTITIES = [NotificationSettingsEntity, DeliveryEntity, AccountCycleEntity];
@@ -23,6 +24,7 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
       createNotificationTablesMigration(config.DATABASE_SCHEMA),
       createDeliveriesOncePerEventMigration(config.DATABASE_SCHEMA),
       createDeliveryTraceContextMigration(config.DATABASE_SCHEMA),
+      createDeliveriesSettledIndexMigration(config.DATABASE_SCHEMA),
     ],
     migrationsTableName: 'migrations',
     migrationsRun: true,

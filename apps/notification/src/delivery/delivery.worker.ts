@@ -24,6 +24,9 @@ const LEASE_MARGIN_MS = 30_000;
 /** Result writes (recordResult) are retried this often (times the attempt), and given up this long before the lease ends. */
 const RESULT_WRITE_RETRY_MS = 500;
 const RESULT_WRITE_MARGIN_MS = 2_000;
+/** How often settled deliveries past DELIVERY_RETENTION_DAYS are purged, and how many rows one statement deletes. */
+const PURGE_INTERVAL_MS = 3_600_000;
+const PURGE_BATCH = 1_000;
 
 interface ClaimedRow {
   id: string;
@@ -70,6 +73,8 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** When the last purge of old settled deliveries ran (purgeSettled); 0 = not yet in this process. */
+  private purgedAt = 0;
 
   constructor(
     private readonly config: NotificationConfig,
@@ -124,12 +129,39 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.running = this.dispatchDue()
+        .then(async (claimed) => {
+          if (Date.now() - this.purgedAt >= PURGE_INTERVAL_MS) await this.purgeSettled().catch((error: unknown) => this.logger.warn({ err: error }, 'purge of old deliveries failed; retried next hour'));
+          return claimed;
+        })
         .then((claimed) => this.scheduleTick(claimed >= this.config.DISPATCH_BATCH_SIZE ? 0 : this.config.DISPATCH_INTERVAL_MS))
         .catch((error: unknown) => {
           this.logger.error({ err: error }, 'dispatch pass failed');
           this.scheduleTick(this.config.DISPATCH_INTERVAL_MS);
         });
     }, delayMs);
+  }
+
+  /**
+   * Deletes settled deliveries (delivered, failed, cancelled) older than DELIVERY_RETENTION_DAYS, a batch per statement,
+   * so the table does not grow for ever; returns how many. Pending ones are never touched. Runs hourly from the dispatch loop.
+   */
+  async purgeSettled(): Promise<number> {
+    this.purgedAt = Date.now();
+    const days = this.config.DELIVERY_RETENTION_DAYS;
+    if (days === 0) return 0;
+    const before = new Date(this.clock.now().getTime() - days * 86_400_000);
+    let purged = 0;
+    for (;;) {
+      const { rowCount } = await this.pool.query(
+        `DELETE FROM ${this.s}.deliveries WHERE id IN (
+           SELECT id FROM ${this.s}.deliveries WHERE state <> 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT ${PURGE_BATCH})`,
+        [before],
+      );
+      purged += rowCount ?? 0;
+      if ((rowCount ?? 0) < PURGE_BATCH || this.stopped) break;
+    }
+    if (purged > 0) this.logger.info({ purged, settledBefore: before.toISOString() }, 'old settled deliveries purged');
+    return purged;
   }
 
   private async claim(leaseEnd: Date): Promise<ClaimedRow[]> {
