@@ -94,6 +94,8 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Dec
   if (isRepeat(state, 'grant', command.grantId, grantFingerprint(command))) return noEvents();
 
   const run = begin(command, state, ctx);
+  // A grant that arrives already expired is recorded and expired at once; credits never spendable settle no debt.
+  const expired = command.expiresAt !== undefined && isDue(command.expiresAt, ctx.now);
   grant(run, {
     grantId: command.grantId,
     kind: command.kind,
@@ -102,7 +104,7 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Dec
     ...(command.expiresAt !== undefined && { expiresAt: command.expiresAt }),
     ...(command.paymentReference !== undefined && { paymentReference: command.paymentReference }),
     ...(command.reason !== undefined && { reason: command.reason }),
-  });
+  }, { settlesOverdraft: !expired });
   expireDueBuckets(run); // a grant that arrives already expired
   return run;
 }
@@ -527,8 +529,12 @@ interface GrantInput {
  * A grant pays outstanding overdraft first; the bucket gets the rest. The credits the account then owns (available
  * plus held: holds give theirs back) stay within MAX_BALANCE_MICROS, so no balance of any read model overflows.
  */
-function grant(run: Run, input: GrantInput): void {
-  const settled = minMicro(run.state.overdraft, input.amount);
+/**
+ * Grants `input`, paying overdraft from it first, unless `settlesOverdraft` is false (a promotional grant that arrives
+ * already expired). A cycle's allowance applied late still pays the overdraft carried into that cycle.
+ */
+function grant(run: Run, input: GrantInput, { settlesOverdraft = true } = {}): void {
+  const settled = settlesOverdraft ? minMicro(run.state.overdraft, input.amount) : 0n;
   requireWithinBalanceBound('balance', available(run.state) + held(run.state) + input.amount - settled);
   if (settled > 0n) {
     run.emit({

@@ -131,6 +131,16 @@ describe('account decider', () => {
         .thenThrows('IDEMPOTENCY_CONFLICT');
     });
 
+    it('a grant that arrives already expired pays no overdraft: credits never spendable settle no debt', () => {
+      const yesterday = '2025-03-09T12:00:00.000Z';
+      given([opened, debited('u0', cr(40), [], { overdraft: cr(40) }), overdraftIncurred('u0', cr(40), cr(40))])
+        .when(grantCommand('g1', 'promotional', cr(100), { expiresAt: yesterday }))
+        .then([
+          granted('g1', 'promotional', cr(100), { expiresAt: yesterday }),
+          { type: 'CreditsExpired', data: { bucketId: 'g1', kind: 'promotional', amount: cr(100), reason: 'expired', expiredAt: AT } },
+        ]);
+    });
+
     it('recognises a repeated grant whose first delivery paid overdraft', () => {
       const { state } = given([opened, debited('u0', cr(3), [], { overdraft: cr(3) }), overdraftIncurred('u0', cr(3), cr(3))])
         .when(grantCommand('g1', 'purchased', cr(10)))

@@ -343,8 +343,9 @@ function addGrant(
   g: { grantId: string; kind: BucketKind; amount: Micro; expiresAt?: string; source: string; paymentReference?: string; reason?: string },
   now: Date,
   out: AccountEvent[],
+  settlesOverdraft = true,
 ): void {
-  const settled = s.overdraft < g.amount ? s.overdraft : g.amount;
+  const settled = !settlesOverdraft ? 0n : s.overdraft < g.amount ? s.overdraft : g.amount;
   const net = g.amount - settled;
   checkBalance(s, net);
   if (settled > 0n) {
@@ -376,7 +377,8 @@ function addGrant(
 }
 
 function grant(s: ModelState, c: GrantCredits, now: Date, out: AccountEvent[]): void {
-  addGrant(s, c, now, out);
+  // [D] A grant that arrives already expired settles no overdraft: its credits were never spendable.
+  addGrant(s, c, now, out, !(c.expiresAt !== undefined && isDue(c.expiresAt, now)));
 }
 
 function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): void {
