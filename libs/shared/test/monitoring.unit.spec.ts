@@ -35,7 +35,7 @@ function metricsFiles(dir: string): string[] {
     .map((file) => join(dir, file));
 }
 
-/** Every series name the services can expose: prom-client definitions in *.metrics.ts files, plus Node's defaults. */
+/** Every series name the services can expose: prom-client definitions (and scrapeTimeGauges) in *.metrics.ts files, plus Node's defaults. */
 function definedSeries(): Set<string> {
   const files = ['apps', 'libs'].flatMap((dir) => metricsFiles(dir));
   const series = new Set<string>(['up']);
@@ -46,6 +46,10 @@ function definedSeries(): Set<string> {
       if (!name) continue;
       series.add(name);
       if (kind === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) series.add(name + suffix);
+    }
+    // Gauges read at scrape time, several to a call: scrapeTimeGauges(read, [{ name, help, value }, …]).
+    for (const [, body] of source.matchAll(/\bscrapeTimeGauges\(([\s\S]*?)\n\]\);/g)) {
+      for (const [, name] of body.matchAll(/name: '([a-z0-9_]+)'/g)) series.add(name);
     }
   }
   collectProcessMetrics();

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { MetricSources, counter, gauge } from '@tally/metrics';
+import { MetricSources, counter, firstReading, scrapeTimeGauges } from '@tally/metrics';
 import { quoteIdentifier } from '@tally/shared';
 
 /** Reads, at scrape time, how far the relay is behind the event store. */
@@ -13,37 +13,14 @@ export const relayLagSources = new MetricSources<RelayLagSource>();
 /** Counting stops here: a relay further behind than this is reported as this many (the count stays cheap). */
 export const RELAY_LAG_COUNT_LIMIT = 100_000;
 
-async function readLag(): Promise<{ events: number; seconds: number } | undefined> {
-  for (const source of relayLagSources) {
-    try {
-      return await source.lag();
-    } catch {
-      // PostgreSQL down: the gauges are left out of this scrape (the readiness check says why).
-      return undefined;
-    }
-  }
-  return undefined;
-}
-
-gauge({
-  name: 'tally_relay_lag_events',
-  help: `Events in the event store the relay has not yet published to ledger.events.v1 (counted up to ${RELAY_LAG_COUNT_LIMIT}).`,
-  async collect() {
-    this.reset();
-    const lag = await readLag();
-    if (lag) this.set(lag.events);
+scrapeTimeGauges(() => firstReading(relayLagSources, (source) => source.lag()), [
+  {
+    name: 'tally_relay_lag_events',
+    help: `Events in the event store the relay has not yet published to ledger.events.v1 (counted up to ${RELAY_LAG_COUNT_LIMIT}).`,
+    value: (lag) => lag.events,
   },
-});
-
-gauge({
-  name: 'tally_relay_lag_seconds',
-  help: 'Age of the oldest event the relay has not yet published (0 when it is caught up).',
-  async collect() {
-    this.reset();
-    const lag = await readLag();
-    if (lag) this.set(lag.seconds);
-  },
-});
+  { name: 'tally_relay_lag_seconds', help: 'Age of the oldest event the relay has not yet published (0 when it is caught up).', value: (lag) => lag.seconds },
+]);
 
 export const relayPublished = counter({
   name: 'tally_relay_published_events_total',

@@ -1,4 +1,4 @@
-import { MetricSources, counter, gauge, histogram } from '@tally/metrics';
+import { MetricSources, counter, firstReading, histogram, scrapeTimeGauges } from '@tally/metrics';
 
 /** One per delivery attempt that ended: `delivered`, `retrying` (failed, another attempt scheduled), `failed` (gave up), `cancelled` (channel no longer configured). */
 export const deliveryAttempts = counter({
@@ -28,30 +28,15 @@ export interface DeliveryBacklogSource {
 
 export const deliveryBacklogSources = new MetricSources<DeliveryBacklogSource>();
 
-async function readBacklog(): Promise<DeliveryBacklog | undefined> {
-  for (const source of deliveryBacklogSources) {
-    // PostgreSQL down: left out of this scrape (readiness says why).
-    return source.backlog().catch(() => undefined);
-  }
-  return undefined;
-}
-
-gauge({
-  name: 'tally_notification_pending_deliveries',
-  help: 'Notification deliveries not yet delivered, given up or cancelled (first attempts due and retries waiting).',
-  async collect() {
-    this.reset();
-    const backlog = await readBacklog();
-    if (backlog) this.set(backlog.pending);
+scrapeTimeGauges(() => firstReading(deliveryBacklogSources, (source) => source.backlog()), [
+  {
+    name: 'tally_notification_pending_deliveries',
+    help: 'Notification deliveries not yet delivered, given up or cancelled (first attempts due and retries waiting).',
+    value: (backlog) => backlog.pending,
   },
-});
-
-gauge({
-  name: 'tally_notification_oldest_pending_age_seconds',
-  help: 'Age of the oldest pending notification delivery, since its alert was recorded (0 when none): an SMTP server or receiver failing for long shows here before its deliveries are given up.',
-  async collect() {
-    this.reset();
-    const backlog = await readBacklog();
-    if (backlog) this.set(backlog.oldestAgeSeconds);
+  {
+    name: 'tally_notification_oldest_pending_age_seconds',
+    help: 'Age of the oldest pending notification delivery, since its alert was recorded (0 when none): an SMTP server or receiver failing for long shows here before its deliveries are given up.',
+    value: (backlog) => backlog.oldestAgeSeconds,
   },
-});
+]);

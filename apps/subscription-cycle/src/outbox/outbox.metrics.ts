@@ -1,4 +1,4 @@
-import { MetricSources, counter, gauge } from '@tally/metrics';
+import { MetricSources, counter, firstReading, scrapeTimeGauges } from '@tally/metrics';
 
 export interface OutboxBacklog {
   /** Unpublished messages. */
@@ -14,33 +14,10 @@ export interface OutboxBacklogSource {
 
 export const outboxBacklogSources = new MetricSources<OutboxBacklogSource>();
 
-async function readBacklog(): Promise<OutboxBacklog | undefined> {
-  for (const source of outboxBacklogSources) {
-    // PostgreSQL down: left out of this scrape (readiness says why).
-    return source.backlog().catch(() => undefined);
-  }
-  return undefined;
-}
-
-gauge({
-  name: 'tally_outbox_depth_messages',
-  help: 'Outbox messages of subscription-cycle not yet published to Kafka.',
-  async collect() {
-    this.reset();
-    const backlog = await readBacklog();
-    if (backlog) this.set(backlog.depth);
-  },
-});
-
-gauge({
-  name: 'tally_outbox_oldest_age_seconds',
-  help: 'Age of the oldest unpublished outbox message (0 when the outbox is empty).',
-  async collect() {
-    this.reset();
-    const backlog = await readBacklog();
-    if (backlog) this.set(backlog.oldestAgeSeconds);
-  },
-});
+scrapeTimeGauges(() => firstReading(outboxBacklogSources, (source) => source.backlog()), [
+  { name: 'tally_outbox_depth_messages', help: 'Outbox messages of subscription-cycle not yet published to Kafka.', value: (backlog) => backlog.depth },
+  { name: 'tally_outbox_oldest_age_seconds', help: 'Age of the oldest unpublished outbox message (0 when the outbox is empty).', value: (backlog) => backlog.oldestAgeSeconds },
+]);
 
 export const outboxPublished = counter({
   name: 'tally_outbox_published_messages_total',

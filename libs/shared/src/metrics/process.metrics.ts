@@ -63,3 +63,27 @@ export class MetricSources<T> {
     return this.sources.values();
   }
 }
+
+/** The reading of the first of `sources` (one per process), or undefined when none runs or it fails (PostgreSQL down: readiness says why). */
+export async function firstReading<S, T>(sources: MetricSources<S>, read: (source: S) => Promise<T>): Promise<T | undefined> {
+  for (const source of sources) return read(source).catch(() => undefined);
+  return undefined;
+}
+
+/**
+ * Gauges whose values are read at scrape time (`read`, once per gauge per scrape), each from a field of the reading; a
+ * scrape with no reading leaves them out.
+ */
+export function scrapeTimeGauges<T>(read: () => Promise<T | undefined>, gauges: ReadonlyArray<{ name: string; help: string; value: (reading: T) => number }>): void {
+  for (const { name, help, value } of gauges) {
+    gauge({
+      name,
+      help,
+      async collect() {
+        this.reset();
+        const reading = await read();
+        if (reading !== undefined) this.set(value(reading));
+      },
+    });
+  }
+}
