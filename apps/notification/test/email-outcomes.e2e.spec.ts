@@ -1,10 +1,8 @@
 import { Pool } from 'pg';
 import { parsePrometheusText, sumOf } from '@tally/metrics';
-import { simpleParser, type ParsedMail } from 'mailparser';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
-import { createTestSchema, freePort, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
+import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
 import { DeliveryDispatcher } from '../src/delivery/delivery.worker';
-import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, produceAndApply, thresholdCrossed, type RunningApp } from './notification.harness';
+import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, produceAndApply, startSmtp, thresholdCrossed, type RunningApp } from './notification.harness';
 
 /**
  * What an email's attempt ends as, and that it is recorded once. Which SMTP refusals end an email for good: a 5yz reply
@@ -121,17 +119,16 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
   });
 });
 
-/** A real SMTP server: refuses MAIL FROM with 554 the next `n` times, and every recipient whose address starts with "unknown-" with 550. */
+/**
+ * A real SMTP server: refuses MAIL FROM with 554 the next `refuseSenderTimes` times and with 451 the next
+ * `deferSenderTimes` times, and every recipient whose address starts with "unknown-" with 550.
+ */
 async function startRefusingSmtp() {
   let refuseSender = 0;
   let deferSender = 0;
-  const accepted: ParsedMail[] = [];
   const refusal = (code: number, message: string): Error => Object.assign(new Error(message), { responseCode: code });
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onMailFrom(_address: SMTPServerAddress, _session: SMTPServerSession, callback: (error?: Error) => void) {
+  const smtp = await startSmtp({
+    onMailFrom(_address, _session, callback) {
       if (refuseSender > 0) {
         refuseSender -= 1;
         return callback(refusal(554, '5.7.0 sending paused for this account, try again later'));
@@ -142,28 +139,20 @@ async function startRefusingSmtp() {
       }
       callback();
     },
-    onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (error?: Error) => void) {
+    onRcptTo(address, _session, callback) {
       if (address.address.startsWith('unknown-')) return callback(refusal(550, '5.1.1 no such user'));
       callback();
     },
-    onData(stream, _session, callback) {
-      simpleParser(stream).then((mail) => {
-        accepted.push(mail);
-        callback();
-      }, callback);
-    },
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    port,
+    port: smtp.port,
     refuseSenderTimes: (n: number) => {
       refuseSender = n;
     },
     deferSenderTimes: (n: number) => {
       deferSender = n;
     },
-    acceptedTo: (address: string) => accepted.filter((mail) => mail.to && !Array.isArray(mail.to) && mail.to.value[0]?.address === address),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    acceptedTo: (address: string) => smtp.messages.filter((mail) => mail.to && !Array.isArray(mail.to) && mail.to.value[0]?.address === address),
+    close: smtp.close,
   };
 }

@@ -4,7 +4,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { simpleParser, type ParsedMail } from 'mailparser';
-import { SMTPServer } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { Pool } from 'pg';
 import { KafkaProducer, createKafkaClient, ensureTopics, readStoredOffsets } from '@tally/kafka';
 import { bootstrapHttpApp, hashApiKey, loadConfig } from '@tally/shared';
@@ -19,13 +19,14 @@ export const READER_KEY = 'test-reader-key';
 
 export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
-/** A real SMTP server in the test process; every message is parsed with mailparser. */
-export async function startSmtp(): Promise<{ port: number; messages: ParsedMail[]; close: () => Promise<void> }> {
+/** A real SMTP server in the test process; every message is parsed with mailparser. `hooks` may refuse senders or recipients. */
+export async function startSmtp(hooks: Pick<SMTPServerOptions, 'onMailFrom' | 'onRcptTo'> = {}): Promise<{ port: number; messages: ParsedMail[]; close: () => Promise<void> }> {
   const messages: ParsedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
+    ...hooks,
     onData(stream, _session, callback) {
       simpleParser(stream).then((mail) => {
         messages.push(mail);
