@@ -494,15 +494,6 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   }
 
   /**
-   * Commits to Kafka, for each partition whose next offset to apply moved since, that offset (everything before it is
-   * committed in PostgreSQL). Kafka's committed offset only says where fetching resumes after a restart or a
-   * rebalance, so it is committed every KAFKA_COMMIT_INTERVAL_MS and when stopping rather than after every batch, as
-   * kafkajs's autoCommit would: that costs a round trip to the broker after each partition's batch, and the worker
-   * waiting on it comes late for the next transaction group (applyTogether). What a crash or a rebalance makes it
-   * read again (at most that interval's messages) is skipped as redelivered. A failure is retried at the next tick.
-   * `all`: every partition, moved or not (when stopping: a tick's commit may have been a no-op of a stopping kafkajs).
-   */
-  /**
    * Kafka's committed offset is only where fetching resumes; PostgreSQL's stored one says what was applied. Should
    * Kafka's be ahead (a database restored, or failed over to a replica that was behind; `tally consumers set-offset`
    * failing its database write after moving Kafka), the messages in between would never be fetched, never applied:
@@ -559,6 +550,15 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     );
   }
 
+  /**
+   * Commits to Kafka, for each partition whose next offset to apply moved since, that offset (everything before it is
+   * committed in PostgreSQL). Kafka's committed offset only says where fetching resumes after a restart or a
+   * rebalance, so it is committed every KAFKA_COMMIT_INTERVAL_MS and when stopping rather than after every batch, as
+   * kafkajs's autoCommit would: that costs a round trip to the broker after each partition's batch, and the worker
+   * waiting on it comes late for the next transaction group (applyTogether). What a crash or a rebalance makes it
+   * read again (at most that interval's messages) is skipped as redelivered. A failure is retried at the next tick.
+   * `all`: every partition, moved or not (when stopping: a tick's commit may have been a no-op of a stopping kafkajs).
+   */
   private async commitKafkaOffsets(commit: (offsets: TopicPartitionOffset[]) => Promise<unknown>, { all = false } = {}): Promise<void> {
     while (this.committingToKafka) await this.committingToKafka;
     const due: TopicPartitionOffset[] = [];
