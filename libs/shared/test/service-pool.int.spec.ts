@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { createServicePool } from '../src/database/service-pool.provider';
 import { testDatabaseUrl } from '../src/testing/index';
 
@@ -12,6 +14,22 @@ describe('a service pool', () => {
     expect(rows).toEqual([{ jit: 'off', name: 'tally-pool-test' }]);
     expect(warnings).toEqual([]);
   });
+
+  it('sends instants to PostgreSQL in UTC whatever the process time zone (Berlin in 1850 was 53 min 28 s ahead of UTC)', () => {
+    // A process of its own: the zone must be the process's from the start (Jest's environment keeps its own TZ).
+    const script = `
+      const { createServicePool } = require('./libs/shared/src/database/service-pool.provider');
+      const pool = createServicePool(process.argv[1], 1, { warn: () => undefined }, 'tz-test', { queryTimeoutMs: 5000 });
+      pool.query("SELECT to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS t", [new Date('1850-01-01T00:00:00.000Z')])
+        .then(({ rows }) => { console.log(rows[0].t); return pool.end(); });`;
+    const run = spawnSync(process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', '-e', script, testDatabaseUrl()], {
+      cwd: resolve(__dirname, '../../..'),
+      env: { ...process.env, TZ: 'Europe/Berlin' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect({ out: run.stdout.trim(), err: run.stderr.trim().slice(-500) }).toEqual({ out: '1850-01-01 00:00:00', err: '' });
+  }, 90_000);
 
   it('ends a transaction left idle and cancels a statement whose client is gone (settings), and gives up on a statement unanswered', async () => {
     const { rows } = await pool.query<{ idle: string; check: string }>(

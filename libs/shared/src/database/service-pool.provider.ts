@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import { Pool, defaults } from 'pg';
 import { surviveConnectionLoss, type ConnectionLossLog } from './pg-connection-loss.provider';
 
 /**
@@ -29,6 +29,15 @@ export function serviceSession(name: string, limits?: { queryTimeoutMs: number }
   const session = { options: PG_SESSION_OPTIONS, application_name: `tally-${name}` };
   return limits && limits.queryTimeoutMs > 0 ? { ...session, query_timeout: limits.queryTimeoutMs } : session;
 }
+
+/**
+ * Instants go to PostgreSQL as UTC text. pg's default writes a Date in the process's local time with its offset in
+ * whole minutes, and for dates before time zones were standardised (Berlin before 1893: +00:53:28) that drops the
+ * seconds: a range `from=1850-01-01` meant 28 s later in a process running in Berlin (the services' images run in UTC,
+ * where nothing changes). One setting of the process's pg module (TypeORM's pools share it), made when a service
+ * first loads @tally/shared.
+ */
+defaults.parseInputDatesAsUTC = true;
 
 /**
  * A service's pg Pool: session settings applied, surviving PostgreSQL restarts (surviveConnectionLoss), and giving up
