@@ -210,6 +210,11 @@ describe('history HTTP API', () => {
     expect(unknownParam.status).toBe(400);
     const badCursor = await call('/v1/accounts/alice/transactions?cursor=nope');
     expect(await badCursor.json()).toMatchObject({ details: [{ field: 'cursor' }] });
+    // A reversed range is refused the same way by the usage summary and the transaction history.
+    for (const path of ['/usage', '/transactions']) {
+      const reversed = await call(`/v1/accounts/alice${path}?from=2025-03-02&to=2025-03-01`);
+      expect([path, reversed.status, await reversed.json()]).toMatchObject([path, 400, { details: [{ field: 'from' }] }]);
+    }
     const badId = await call('/v1/accounts/bad%20id/usage');
     expect(badId.status).toBe(400);
     expect(await badId.json()).toMatchObject({ details: [{ field: 'accountId' }] });

@@ -6,6 +6,7 @@ import { LedgerConfig } from '../../config/ledger.config';
 import { PG_POOL } from '../../database/tokens.provider';
 import { BalanceReadRepository } from '../balance/balance.repository';
 import type { TransactionType } from '@tally/ledger-read-models';
+import { invalidParam } from './history.errors';
 import { decodeCursor, encodeCursor, parseInstant, parseLimit, parseTypes } from './history.parser';
 
 export interface TransactionsQuery {
@@ -105,6 +106,8 @@ export class TransactionQueryService {
       to: query.to !== undefined ? parseInstant('to', query.to) : undefined,
       limit,
     };
+    // As the usage summary does: a reversed (or empty) range is the caller's mistake, not an empty page.
+    if (filter.from && filter.to && filter.from.getTime() >= filter.to.getTime()) throw invalidParam('from', 'from must be before to');
     await this.balances.require(accountId);
     const { rows } = await this.pool.query<TransactionDbRow>(transactionsPageSql(this.schema, accountId, filter));
     const items = rows.slice(0, limit).map((row) => ({
