@@ -43,4 +43,20 @@ describe('a connection lost inside a TypeORM transaction', () => {
     expect(unavailableDependency(error)).toBe('postgres');
     await runner.release().catch(() => undefined);
   });
+
+  it('is classified as PostgreSQL unavailable through DataSource.transaction too, whose manager refuses the next statement', async () => {
+    const error = await dataSource
+      .transaction(async (manager) => {
+        const [{ pid }] = (await manager.query('select pg_backend_pid() as pid')) as { pid: number }[];
+        await admin.query('select pg_terminate_backend($1)', [pid]);
+        await waitFor(() => manager.queryRunner?.isReleased === true, 10_000);
+        await manager.query('select 1');
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeDefined();
+    expect(unavailableDependency(error)).toBe('postgres');
+  });
 });

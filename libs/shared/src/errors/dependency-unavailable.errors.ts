@@ -57,8 +57,9 @@ function classifyOne(error: ErrorLike): UnavailableDependency | undefined {
   }
   if (name === 'EventStoreError') return error.code === 'UNAVAILABLE' ? 'event-store' : undefined;
   // TypeORM marks a query runner released the moment its connection reports an error (a restart ends the backend
-  // between two statements of a transaction); the next statement then fails with this, not the driver's error.
-  if (name === 'QueryRunnerAlreadyReleasedError') return 'postgres';
+  // between two statements of a transaction); the next statement then fails with one of these, not the driver's error
+  // (the second through a transaction's EntityManager, DataSource.transaction's).
+  if (name === 'QueryRunnerAlreadyReleasedError' || name === 'QueryRunnerProviderAlreadyReleasedError') return 'postgres';
   return isPgConnectionError(error) ? 'postgres' : undefined;
 }
 
