@@ -4,6 +4,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { errorClass } from './error-class.model';
 import { UNMATCHED_ROUTE, httpRequestLabels } from './http.metrics';
 import { MetricsModule } from './metrics.module';
+import { metricsRegistry, scrapeTimeGauges } from './process.metrics';
 import { parsePrometheusText, samplesOf, sumOf } from './prometheus-text.parser';
 
 describe('errorClass (a bounded failure label)', () => {
@@ -59,6 +60,20 @@ async function appWith(enabled: boolean): Promise<NestFastifyApplication> {
   await app.getHttpAdapter().getInstance().ready();
   return app;
 }
+
+describe('scrapeTimeGauges', () => {
+  it('reads once per scrape for all its gauges, and again at the next scrape', async () => {
+    let reads = 0;
+    scrapeTimeGauges(async () => ({ depth: 3, age: 10 + (reads += 1) }), [
+      { name: 'test_scrape_depth', help: 'test', value: (r) => r.depth },
+      { name: 'test_scrape_age_seconds', help: 'test', value: (r) => r.age },
+    ]);
+    const first = parsePrometheusText(await metricsRegistry.metrics());
+    expect([reads, sumOf(first, 'test_scrape_depth'), sumOf(first, 'test_scrape_age_seconds')]).toEqual([1, 3, 11]);
+    const second = parsePrometheusText(await metricsRegistry.metrics());
+    expect([reads, sumOf(second, 'test_scrape_age_seconds')]).toEqual([2, 12]);
+  });
+});
 
 describe('MetricsModule', () => {
   it('serves the registry at /metrics in the Prometheus text format, counting requests by route template', async () => {

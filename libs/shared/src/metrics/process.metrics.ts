@@ -71,17 +71,23 @@ export async function firstReading<S, T>(sources: MetricSources<S>, read: (sourc
 }
 
 /**
- * Gauges whose values are read at scrape time (`read`, once per gauge per scrape), each from a field of the reading; a
- * scrape with no reading leaves them out.
+ * Gauges whose values are read at scrape time, each from a field of one reading: a scrape collects its gauges together,
+ * so they share the `read` in flight (one query for the pair, and values from the same moment). A scrape with no
+ * reading leaves them out.
  */
 export function scrapeTimeGauges<T>(read: () => Promise<T | undefined>, gauges: ReadonlyArray<{ name: string; help: string; value: (reading: T) => number }>): void {
+  let inFlight: Promise<T | undefined> | undefined;
+  const shared = (): Promise<T | undefined> =>
+    (inFlight ??= read().finally(() => {
+      inFlight = undefined;
+    }));
   for (const { name, help, value } of gauges) {
     gauge({
       name,
       help,
       async collect() {
         this.reset();
-        const reading = await read();
+        const reading = await shared();
         if (reading !== undefined) this.set(value(reading));
       },
     });
