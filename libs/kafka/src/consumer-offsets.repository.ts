@@ -83,8 +83,8 @@ async function onThisCluster(tx: PoolClient, table: string, ref: PartitionRef, r
     // A different Kafka cluster (e.g. a broker whose storage was recreated next to this database) numbers its
     // offsets from 0 again: a stored offset from the old cluster would make every new message look like a
     // redelivery and be skipped. Start over on this cluster; the handlers' own idempotency keys (usage id,
-    // stream version, event id) keep a re-read message from applying twice.
-    const reset = row.cluster_id !== null;
+    // stream version, event id) keep a re-read message from applying twice. A row not stamped yet is adopted.
+    const reset = !storedOnCluster(row.cluster_id, ref.clusterId);
     await tx.query(
       `UPDATE ${table} SET cluster_id = $4${reset ? ', committed_offset = -1' : ''}, updated_at = now()
         WHERE group_id = $1 AND topic = $2 AND partition = $3`,
@@ -93,6 +93,11 @@ async function onThisCluster(tx: PoolClient, table: string, ref: PartitionRef, r
     if (reset) return -1n;
   }
   return BigInt(row.committed_offset);
+}
+
+/** Whether a stored offset counts on the cluster consumed: no cluster known (no check), a row not stamped yet, or this cluster's. */
+function storedOnCluster(rowClusterId: string | null, clusterId: string | undefined): boolean {
+  return !clusterId || rowClusterId === null || rowClusterId === clusterId;
 }
 
 /**
@@ -142,7 +147,7 @@ export async function readResumeOffsets(pool: Pool, schema: string, groupId: str
     `SELECT topic, partition, committed_offset, cluster_id FROM ${quoteSchema(schema)}.kafka_consumer_offsets WHERE group_id = $1 AND committed_offset >= 0`,
     [groupId],
   );
-  const onThisCluster = rows.filter((row) => !clusterId || row.cluster_id === null || row.cluster_id === clusterId);
+  const onThisCluster = rows.filter((row) => storedOnCluster(row.cluster_id, clusterId));
   return new Map(onThisCluster.map((row) => [`${row.topic}:${row.partition}`, BigInt(row.committed_offset) + 1n]));
 }
 
