@@ -186,6 +186,15 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
     if (!hold || (c.reason === 'expired' && !isDue(hold.expiresAt, now))) return;
   }
 
+  // [D] A hold already due would be placed and expired at once: refused (after the idempotency check, so a retry of
+  // a hold placed earlier is recognised whatever its expiry). [A] (since) Under an unlimited plan a hold reserves
+  // nothing and records no event, and [D] decides nothing else either: its key is not remembered, so what fell due
+  // is left to the expiry worker or the next command.
+  if (c.type === 'PlaceHold') {
+    if (ms(c.expiresAt) <= now.getTime()) refuse('INVALID_COMMAND');
+    if (s.plan.unlimited) return;
+  }
+
   // [D] A cycle that starts before the current one (a stale message replayed) is refused: it changes nothing.
   if (c.type === 'StartCycle' && s.cycle && ms(c.periodStart) < ms(s.cycle.periodStart)) refuse('INVALID_COMMAND');
 
@@ -491,11 +500,7 @@ function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]
 }
 
 function placeHold(s: ModelState, c: PlaceHold, now: Date, out: AccountEvent[]): void {
-  // [D] A hold already due would be placed and expired at once: refused (after the idempotency check, so a retry of
-  // a hold placed earlier is recognised whatever its expiry).
-  if (ms(c.expiresAt) <= now.getTime()) refuse('INVALID_COMMAND');
-  // [A] (since) Under an unlimited plan a hold reserves nothing and records no event.
-  if (s.plan.unlimited) return;
+  // Due and unlimited holds were answered before the housekeeping (decideInto).
   const available = modelAvailable(s);
   if (c.amount > available) refuse('INSUFFICIENT_CREDITS');
   const perBucket = take(s, c.amount);
