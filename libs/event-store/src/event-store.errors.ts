@@ -36,6 +36,18 @@ export class EventStoreError extends Error {
       { cause },
     );
   }
+
+  /**
+   * The stream was last written by a transaction younger than the caller's (PostgreSQL: readAll, ordered by
+   * transaction id, would deliver this append before that version). Retrying in a new transaction resolves it.
+   */
+  static writtenByLaterTransaction(details: WrongExpectedVersionDetails): EventStoreError {
+    return new EventStoreError(
+      EventStoreErrorCode.WRONG_EXPECTED_VERSION,
+      `stream ${details.streamId}: last written by a later transaction; retry the append in a new transaction`,
+      { ...details, reason: 'written-by-later-transaction' },
+    );
+  }
 }
 
 export function isEventStoreError(e: unknown, code?: EventStoreErrorCode): e is EventStoreError {

@@ -7,11 +7,14 @@ export {
   ensureSchema,
   eventStoreDownSql,
   eventStoreUpSql,
+  streamsLastWriterDownSql,
+  streamsLastWriterUpSql,
 } from './postgres/postgres-schema.migration';
 export {
   CreateEventStore1763700000000,
   createEventStoreMigration,
 } from './postgres/migrations/1763700000000-create-event-store';
+export { createStreamsLastWriterMigration } from './postgres/migrations/1765900000000-streams-last-writer';
 // A type only: the adapter (and the EventStoreDB client under it) is loaded by createEventStore when chosen.
 export type { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store.adapter';
 export type { PollingOptions } from './polling-subscription.worker';

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
 import { serviceSession } from '@tally/shared';
-import { createEventStoreMigration } from '@tally/event-store';
+import { createEventStoreMigration, createStreamsLastWriterMigration } from '@tally/event-store';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { LedgerConfig } from '../config/ledger.config';
 import { RelayCheckpoints1763700001000 } from './migrations/1763700001000-relay-checkpoints';
@@ -25,6 +25,7 @@ export function createLedgerDataSource(config: LedgerConfig, readModelMigrations
       ...readModelMigrations,
       Expiries1764500000000,
       AccountSnapshots1764600000000,
+      createStreamsLastWriterMigration(config.DATABASE_SCHEMA),
     ],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,

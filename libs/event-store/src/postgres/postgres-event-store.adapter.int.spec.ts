@@ -9,6 +9,7 @@ import { deliveredToAnother, describeEventStoreContract } from '../testing';
 import { PostgresEventStore } from './postgres-event-store.adapter';
 import { ensureSchema } from './postgres-schema.migration';
 import { createEventStoreMigration } from './migrations/1763700000000-create-event-store';
+import { createStreamsLastWriterMigration } from './migrations/1765900000000-streams-last-writer';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tally_test';
 // One schema per test file so this file can run in parallel with other suites on the same database.
@@ -125,6 +126,40 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     ]);
     expect(storedA.checkpoint < storedB.checkpoint).toBe(true);
     expect((await store.readAll({ after: tail, limit: 10 })).map((e) => e.id)).toEqual([a1.id, b1.id, marker.id]);
+  });
+
+  // readAll orders by transaction id, and a transaction takes its id at its first write, not at its append: a
+  // consumer's transaction locks its offsets first, then reads the stream. Were its append to follow a version a
+  // later transaction wrote, the tail would deliver the stream's versions out of order.
+  it('refuses (retryably) an append in a transaction older than the one that wrote the stream last, so readAll keeps each stream in version order', async () => {
+    const tail = await readToEnd(store, START);
+    const streamId = `order-${randomUUID()}`;
+    const [first, second] = [event('first'), event('second')];
+    const older = await pool.connect();
+    try {
+      await older.query('BEGIN');
+      await older.query('SELECT pg_current_xact_id()'); // its id, taken as a consumer's offset lock takes it
+      await store.append({ streamId, expectedVersion: 'no_stream', events: [first] }); // a later transaction, committed
+      const refused = await store
+        .appendMany([{ streamId, expectedVersion: 1, events: [second] }], join(store, older))
+        .catch((e: unknown) => e);
+      expect(isEventStoreError(refused, EventStoreErrorCode.WRONG_EXPECTED_VERSION)).toBe(true);
+      expect((refused as Error).message).toMatch(/later transaction/);
+      await older.query('ROLLBACK');
+    } finally {
+      older.release();
+    }
+    // The retry, in a transaction of its own, appends after it.
+    const retry = await pool.connect();
+    try {
+      await retry.query('BEGIN');
+      await store.appendMany([{ streamId, expectedVersion: 1, events: [second] }], join(store, retry));
+      await retry.query('COMMIT');
+    } finally {
+      retry.release();
+    }
+    const delivered = (await store.readAll({ after: tail, limit: 1000 })).filter((e) => e.streamId === streamId);
+    expect(delivered.map((e) => [e.id, e.version])).toEqual([[first.id, 1], [second.id, 2]]);
   });
 
   it('appendMany in an external transaction that is rolled back leaves nothing', async () => {
@@ -368,7 +403,7 @@ describe('event store migration (TypeORM)', () => {
       type: 'postgres',
       url: DATABASE_URL,
       schema: migrationSchema,
-      migrations: [createEventStoreMigration(migrationSchema)],
+      migrations: [createEventStoreMigration(migrationSchema), createStreamsLastWriterMigration(migrationSchema)],
       logging: false,
     });
     await dataSource.initialize();
@@ -379,16 +414,34 @@ describe('event store migration (TypeORM)', () => {
     await pool.query(`DROP SCHEMA IF EXISTS "${migrationSchema}" CASCADE`);
   });
 
-  it('creates the tables the adapter uses, and drops them on revert', async () => {
+  it('creates the tables the adapter uses, adds last_xid to a store that has streams, and drops them on revert', async () => {
     const ran = await dataSource.runMigrations();
-    expect(ran.map((m) => m.name)).toEqual([`CreateEventStore_${migrationSchema}_1763700000000`]);
+    expect(ran.map((m) => m.name)).toEqual([`CreateEventStore_${migrationSchema}_1763700000000`, `StreamsLastWriter_${migrationSchema}_1765900000000`]);
     const migrated = new PostgresEventStore({ pool, schema: migrationSchema, listen: false });
     const streamId = `migrated-${randomUUID()}`;
     await migrated.append({ streamId, expectedVersion: 'no_stream', events: [event('A')] });
     expect(await migrated.readStream(streamId)).toHaveLength(1);
     await ensureSchema(pool, migrationSchema); // same SQL: a no-op on a migrated schema
+
+    // A store from before last_xid, with a stream: the column comes in at 0 and both append paths go on.
+    await dataSource.undoLastMigration();
+    const columns = async () => (await pool.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'streams' ORDER BY 1`, [migrationSchema])).rows.map((r: { column_name: string }) => r.column_name);
+    expect(await columns()).toEqual(['stream_id', 'version']);
+    await dataSource.runMigrations();
+    expect(await columns()).toEqual(['last_xid', 'stream_id', 'version']);
+    await migrated.append({ streamId, expectedVersion: 1, events: [event('B')] });
+    const tx = await pool.connect();
+    try {
+      await tx.query('BEGIN');
+      await migrated.appendMany([{ streamId, expectedVersion: 2, events: [event('C')] }, { streamId: `${streamId}-2`, expectedVersion: 0, events: [event('D')] }], join(migrated, tx));
+      await tx.query('COMMIT');
+    } finally {
+      tx.release();
+    }
+    expect((await migrated.readStream(streamId)).map((e) => e.type)).toEqual(['A', 'B', 'C']);
     await migrated.close();
 
+    await dataSource.undoLastMigration();
     await dataSource.undoLastMigration();
     const { rows } = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1`, [
       migrationSchema,

@@ -319,8 +319,12 @@ export class PostgresEventStore implements EventStore {
    *      locked by us; one another transaction is creating makes us wait for it), which also locks existing
    *      rows in that order, so two concurrent calls cannot deadlock;
    *    - streams only version-checked (empty requests) are locked without being created;
-   *    - the call's event ids already stored anywhere (the retry-after-crash case, see duplicateOf).
-   * 2. Move the stream versions, insert all events (ordered, so global positions follow the call) and notify
+   *    - the call's event ids already stored anywhere (the retry-after-crash case, see duplicateOf);
+   *    - whether a stream was last moved by a transaction younger than this one (`last_xid`): appending after it
+   *      would put this version before the previous one in readAll's order (transaction id first), so the call is
+   *      refused as a WRONG_EXPECTED_VERSION and the caller retries in a new transaction (a consumer's transaction
+   *      takes its id at its offset lock, before it reads the stream).
+   * 2. Move the stream versions (and `last_xid`), insert all events (ordered, so global positions follow the call) and notify
    *    tailing subscribers (delivered at COMMIT, and only if it commits).
    * Several requests for one stream apply in call order, each on the version the previous one left.
    */
@@ -329,26 +333,28 @@ export class PostgresEventStore implements EventStore {
     const written = new Set(writing);
     const checking = sortedUnique(reqs.filter((req) => req.events.length === 0 && !written.has(req.streamId)).map((req) => req.streamId));
     const ids = reqs.flatMap((req) => req.events.map((event) => event.id.toLowerCase()));
-    const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null }>({
+    const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null; newer: boolean }>({
       name: this.statementName('lock-streams'),
       text: `WITH written AS (
          INSERT INTO ${this.streams} AS s (stream_id, version)
          SELECT u.stream_id, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(stream_id, ord) ORDER BY u.ord
          ON CONFLICT (stream_id) DO UPDATE SET version = s.version
-         RETURNING s.stream_id, s.version
+         RETURNING s.stream_id, s.version, s.last_xid > pg_current_xact_id() AS newer
        ), checked AS (
          SELECT s.stream_id, s.version FROM ${streamsByKey(this.streams, '$2::text[]', 'FOR UPDATE')}
        )
-       SELECT stream_id, version, NULL AS event_id FROM written
-       UNION ALL SELECT stream_id, version, NULL FROM checked
-       UNION ALL SELECT stream_id, version, event_id::text FROM ${this.events} WHERE event_id = ANY($3::uuid[])`,
+       SELECT stream_id, version, NULL AS event_id, newer FROM written
+       UNION ALL SELECT stream_id, version, NULL, false FROM checked
+       UNION ALL SELECT stream_id, version, event_id::text, false FROM ${this.events} WHERE event_id = ANY($3::uuid[])`,
       values: [writing, checking, ids],
     });
     const versions = new Map<string, number>();
     const stored = new Map<string, StoredPlace>();
+    let newer: Set<string> | undefined;
     for (const row of rows) {
       if (row.event_id === null) versions.set(row.stream_id, row.version);
       else stored.set(row.event_id, row);
+      if (row.newer) (newer ??= new Set()).add(row.stream_id);
     }
 
     const results: AppendResult[] = [];
@@ -363,6 +369,7 @@ export class PostgresEventStore implements EventStore {
       if (!matches(req.expectedVersion, current)) {
         throw EventStoreError.wrongExpectedVersion({ streamId: req.streamId, expected: req.expectedVersion, actual: current });
       }
+      if (newer?.has(req.streamId)) throw EventStoreError.writtenByLaterTransaction({ streamId: req.streamId, expected: req.expectedVersion, actual: current });
       req.events.forEach((event, i) => events.push({ streamId: req.streamId, version: current + i + 1, event }));
       versions.set(req.streamId, current + req.events.length);
       results.push({ streamId: req.streamId, nextExpectedVersion: current + req.events.length, duplicate: false });
@@ -373,7 +380,7 @@ export class PostgresEventStore implements EventStore {
     await client.query({
       name: this.statementName('move-and-insert'),
       text: `WITH moved AS (
-         UPDATE ${this.streams} AS s SET version = u.version
+         UPDATE ${this.streams} AS s SET version = u.version, last_xid = pg_current_xact_id()
            FROM unnest($1::text[], $2::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id
        ), inserted AS (${this.insertEventsSql(3)})
        SELECT pg_notify($4, '')`,
@@ -401,6 +408,9 @@ export class PostgresEventStore implements EventStore {
    * compare-and-set that also locks it), insert the events only if it moved, notify. Answers undefined when it did
    * not apply: the stream was elsewhere, or an event id is already stored (a retry after a crash, or a reuse). The
    * transactional path then decides, with the id lookup this path skips, exactly as before.
+   * It needs no `last_xid` check (appendInTransaction), only to set it: its expected version was read before the
+   * statement began, so a transaction that moved the stream since (the only kind that could be younger) fails the
+   * compare-and-set.
    */
   private async appendOneStatement(reqs: AppendRequest[]): Promise<AppendResult | undefined> {
     if (reqs.length !== 1) return undefined;
@@ -410,10 +420,10 @@ export class PostgresEventStore implements EventStore {
     // A missing stream is at version 0: expecting 0 creates it (or moves a row left at 0); expecting more needs the row.
     const notifyNow = this.mayNotifyNow();
     const move = expectedVersion === 0
-      ? `INSERT INTO ${this.streams} AS s (stream_id, version) VALUES ($1, $3)
-         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version WHERE s.version = $2
+      ? `INSERT INTO ${this.streams} AS s (stream_id, version, last_xid) VALUES ($1, $3, pg_current_xact_id())
+         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, last_xid = EXCLUDED.last_xid WHERE s.version = $2
          RETURNING s.version`
-      : `UPDATE ${this.streams} SET version = $3 WHERE stream_id = $1 AND version = $2 RETURNING version`;
+      : `UPDATE ${this.streams} SET version = $3, last_xid = pg_current_xact_id() WHERE stream_id = $1 AND version = $2 RETURNING version`;
     try {
       const { rows: [result] } = await this.pool.query<{ moved: number }>({
         name: this.statementName(expectedVersion === 0 ? 'append-one-new' : 'append-one'),

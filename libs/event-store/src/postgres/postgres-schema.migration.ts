@@ -52,6 +52,23 @@ export function eventStoreUpSql(schema: string): string[] {
   ];
 }
 
+/**
+ * The second step: `streams.last_xid`, the transaction that last moved the stream. readAll orders events by
+ * transaction id, and a transaction takes its id at its first write, which may come before it reads the stream (a
+ * consumer locks its offsets first). An append in a transaction older than the stream's last writer would follow a
+ * version that readAll delivers after it, so it is refused (PostgresEventStore.appendInTransaction) and retried in a
+ * new transaction. Rows written before this column read 0: older than any transaction.
+ */
+export function streamsLastWriterUpSql(schema: string): string[] {
+  assertSchemaName(schema);
+  return [`ALTER TABLE "${schema}".streams ADD COLUMN IF NOT EXISTS last_xid xid8 NOT NULL DEFAULT '0'`];
+}
+
+export function streamsLastWriterDownSql(schema: string): string[] {
+  assertSchemaName(schema);
+  return [`ALTER TABLE "${schema}".streams DROP COLUMN IF EXISTS last_xid`];
+}
+
 /** Drops the tables, not the schema: it may hold other objects (e.g. TypeORM's migrations table). */
 export function eventStoreDownSql(schema: string): string[] {
   assertSchemaName(schema);
@@ -63,7 +80,7 @@ export function eventStoreDownSql(schema: string): string[] {
  * Serialised with an advisory lock because concurrent CREATE ... IF NOT EXISTS can still race on the catalog.
  */
 export async function ensureSchema(pool: Pool | PoolClient, schema: string = DEFAULT_EVENT_STORE_SCHEMA): Promise<void> {
-  const statements = eventStoreUpSql(schema);
+  const statements = [...eventStoreUpSql(schema), ...streamsLastWriterUpSql(schema)];
   const client = 'release' in pool ? pool : await pool.connect();
   const owned = client !== pool;
   try {

@@ -1,0 +1,23 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { DEFAULT_EVENT_STORE_SCHEMA, assertSchemaName, streamsLastWriterDownSql, streamsLastWriterUpSql } from '../postgres-schema.migration';
+
+const TIMESTAMP = 1765900000000;
+
+/**
+ * `streams.last_xid` (see streamsLastWriterUpSql), for a store created by CreateEventStore. Adding a NOT NULL column
+ * with a constant default rewrites nothing (PostgreSQL 11+). Listed after the store's first migration.
+ */
+export function createStreamsLastWriterMigration(schema: string = DEFAULT_EVENT_STORE_SCHEMA): new () => MigrationInterface {
+  assertSchemaName(schema);
+  return class StreamsLastWriterMigration implements MigrationInterface {
+    readonly name = `StreamsLastWriter_${schema}_${TIMESTAMP}`;
+
+    async up(queryRunner: QueryRunner): Promise<void> {
+      for (const sql of streamsLastWriterUpSql(schema)) await queryRunner.query(sql);
+    }
+
+    async down(queryRunner: QueryRunner): Promise<void> {
+      for (const sql of streamsLastWriterDownSql(schema)) await queryRunner.query(sql);
+    }
+  };
+}
