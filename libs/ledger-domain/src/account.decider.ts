@@ -131,10 +131,16 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
   }
 
   const unlimited = run.state.plan.unlimited;
-  const { perBucket, covered } = unlimited ? { perBucket: [], covered: command.amount } : allocate(run.state, command.amount);
+  // Between the end of a cycle with an allowance and the next CycleStarted (the scheduler's tick, its outbox and the
+  // consumer take seconds; an outage of them longer) the usage belongs to the next cycle: it is deferred as overdraft,
+  // which the next allowance pays first (a cancelled plan's fallback cycle too), rather than take purchased or
+  // promotional credits that allowance would have spared. Owed under either overdraft policy.
+  const deferred = !unlimited && betweenCycles(run.state, run.now);
+  const { perBucket, covered } = unlimited ? { perBucket: [], covered: command.amount } : deferred ? { perBucket: [], covered: 0n } : allocate(run.state, command.amount);
   const overdraft = command.amount - covered;
+  const carried = deferred || run.state.plan.overdraftPolicy !== 'write-off';
   requireWithinBalanceBound('usedThisCycle', run.state.usedThisCycle + command.amount);
-  if (overdraft > 0n && run.state.plan.overdraftPolicy !== 'write-off') requireWithinBalanceBound('overdraft', run.state.overdraft + overdraft);
+  if (overdraft > 0n && carried) requireWithinBalanceBound('overdraft', run.state.overdraft + overdraft);
   run.emit({
     type: 'UsageDebited',
     data: {
@@ -152,7 +158,7 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
     },
   });
   if (overdraft > 0n) {
-    if (run.state.plan.overdraftPolicy === 'write-off') {
+    if (!carried) {
       run.emit({ type: 'OverdraftWrittenOff', data: { usageId: command.usageId, amount: overdraft } });
     } else {
       run.emit({
@@ -170,6 +176,12 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
     }
   }
   return run;
+}
+
+/** The account's cycle, one with an allowance, has ended and the next has not started (see recordUsage). */
+function betweenCycles(state: AccountState, now: Date): boolean {
+  const { cycle } = state;
+  return cycle !== undefined && cycle.allocation > 0n && now.getTime() >= Date.parse(cycle.periodEnd);
 }
 
 function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decision {

@@ -436,6 +436,64 @@ describe('account decider', () => {
       given(current).when(startCycleCommand('c1', cr(100))).then([]); // the same cycle delivered again is still a repeat
     });
 
+    // Between a cycle's end and the next CycleStarted (the scheduler's tick, its outbox and this consumer take seconds;
+    // their outage longer) usage belongs to the next cycle: it must not spend purchased or promotional credits that
+    // the next allowance would have spared.
+    describe('usage between the end of a cycle and the next CycleStarted', () => {
+      const gap = '2025-04-01T00:00:05.000Z';
+      const ended = [opened, ...cycleWithAllowance('c1', cr(100)), granted('g1', 'purchased', cr(50)), granted('promo', 'promotional', cr(5))];
+      const expiredC1 = { type: 'CreditsExpired' as const, data: { bucketId: 'allowance:c1', kind: 'allowance' as const, amount: cr(100), reason: 'expired' as const, expiredAt: gap } };
+      const deferred = (usageId: string, amount: bigint, total: bigint) => [
+        debited(usageId, amount, [], { overdraft: amount, debitedAt: gap }),
+        { type: 'OverdraftIncurred' as const, data: { usageId, amount, total } },
+      ];
+
+      it('is deferred as overdraft, taking no purchased or promotional credits, and the next allowance pays it', () => {
+        const { state } = given(ended)
+          .when(usageCommand('u1', cr(20)), at(gap))
+          .then([expiredC1, ...deferred('u1', cr(20), cr(20))]);
+        expect(balanceView(state, new Date(gap))).toMatchObject({ available: cr(55), overdraft: cr(20) });
+      });
+
+      it('under a write-off plan too: it is owed to the next allowance, not forgiven', () => {
+        given([opened, ...cycleWithAllowance('c1', cr(100), { overdraftPolicy: 'write-off' }), granted('g1', 'purchased', cr(50))])
+          .when(usageCommand('u1', cr(20)), at(gap))
+          .then([
+            { type: 'CreditsExpired', data: { bucketId: 'allowance:c1', kind: 'allowance', amount: cr(100), reason: 'expired', expiredAt: gap } },
+            ...deferred('u1', cr(20), cr(20)),
+          ]);
+      });
+
+      it('the next allowance pays the deferred usage first; a refund of it before then takes the overdraft back', () => {
+        const history = [...ended, expiredC1, ...deferred('u1', cr(20), cr(20))];
+        const { state } = given(history)
+          .when(startCycleCommand('c2', cr(100), next), at(gap))
+          .then([
+            cycleStarted('c2', cr(100), next),
+            { type: 'OverdraftSettled', data: { grantId: 'allowance:c2', amount: cr(20), remaining: 0n } },
+            granted('allowance:c2', 'allowance', cr(80), { expiresAt: next.periodEnd, source: 'plan:max', grantedAt: gap, overdraftSettled: cr(20) }),
+          ]);
+        expect(balanceView(state, new Date(gap))).toMatchObject({ available: cr(135), byKind: { allowance: cr(80), promotional: cr(5), purchased: cr(50) }, overdraft: 0n });
+        // Deferred under a write-off plan, the usage is owed all the same: refunding it takes the overdraft back.
+        const writeOff = history.map((e) => (e.type === 'CycleStarted' ? { ...e, data: { ...e.data, overdraftPolicy: 'write-off' as const } } : e));
+        const refund: AccountCommand = { type: 'RefundUsage', accountId: ACCOUNT, refundId: 'refund:r1', usageId: 'u1', reason: 'bad answer', restoreExpired: false };
+        const refunded = given(writeOff).when(refund, at(gap)).events();
+        expect(balanceView(fold([...writeOff, ...refunded]), new Date(gap))).toMatchObject({ overdraft: 0n, available: cr(55) });
+      });
+
+      it('is charged as usual once the next cycle started, and for an account without a cycle or an allowance', () => {
+        given([...ended, expiredC1, ...cycleWithAllowance('c2', cr(100), next)])
+          .when(usageCommand('u1', cr(20)), at(gap))
+          .then([debited('u1', cr(20), [share('allowance:c2', 'allowance', cr(20))], { debitedAt: gap })]);
+        given([opened, granted('g1', 'purchased', cr(50))])
+          .when(usageCommand('u1', cr(20)), at(gap))
+          .then([debited('u1', cr(20), [share('g1', 'purchased', cr(20))], { debitedAt: gap })]);
+        given([opened, ...cycleWithAllowance('c1', 0n).slice(0, 1), granted('g1', 'purchased', cr(50))])
+          .when(usageCommand('u1', cr(20)), at(gap))
+          .then([debited('u1', cr(20), [share('g1', 'purchased', cr(20))], { debitedAt: gap })]);
+      });
+    });
+
     it('resets usedThisCycle', () => {
       expect(fold(previous).usedThisCycle).toBe(cr(70));
       expect(fold([...previous, cycleStarted('c2', cr(200), next)]).usedThisCycle).toBe(0n);

@@ -77,7 +77,10 @@ export interface DebitRecord {
   readonly amount: Micro;
   /** The bucket shares in the order the debit took them, or the id of the one bucket that paid it all. */
   readonly perBucket: readonly BucketShare[] | string;
-  /** The part no bucket covered (amount − shares) was carried as overdraft (else written off, or unlimited). */
+  /**
+   * The part no bucket covered (amount − shares) was carried as overdraft (else written off, or unlimited): set by
+   * the usage's OverdraftIncurred, which follows its UsageDebited.
+   */
   readonly tailCarried: boolean;
   /** The price per model, or the name of the one model it was all for. */
   readonly lines: readonly ModelShare[] | string;
@@ -200,8 +203,11 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
       return applyRefund(state, event);
     case 'GrantVoided':
       return applyVoid(state, event);
-    case 'OverdraftIncurred':
-      return { ...state, overdraft: state.overdraft + event.data.amount };
+    case 'OverdraftIncurred': {
+      const debit = state.debits.get(event.data.usageId);
+      const debits = debit && !debit.tailCarried ? state.debits.set(event.data.usageId, { ...debit, tailCarried: true }) : state.debits;
+      return { ...state, overdraft: state.overdraft + event.data.amount, debits };
+    }
     case 'OverdraftWrittenOff':
       return state;
     case 'OverdraftSettled':
@@ -346,15 +352,13 @@ function applyVoid(state: AccountState, { data }: GrantVoided): AccountState {
 
 /** The debit as a refund needs it, compact (see DebitRecord). */
 function debitRecord(state: AccountState, data: UsageDebited['data']): DebitRecord {
-  const covered = data.perBucket.reduce((sum, share) => sum + share.amount, 0n);
   const [only] = data.perBucket;
   const paidByOne = data.perBucket.length === 1 && only.amount === data.amount && state.grants.get(only.bucketId)?.kind === only.kind;
   const lines = modelShares(data.pricing.lines);
   return {
     amount: data.amount,
     perBucket: paidByOne ? only.bucketId : data.perBucket,
-    // The decider carries or writes off by the plan it sees, the one this state has.
-    tailCarried: data.overdraft > 0n && covered + data.overdraft === data.amount && state.plan.overdraftPolicy === 'carry',
+    tailCarried: false, // until its OverdraftIncurred
     lines: lines.length === 1 && lines[0].amount === data.amount ? lines[0].model : lines,
     cycleId: state.cycle?.cycleId,
     refunded: 0n,

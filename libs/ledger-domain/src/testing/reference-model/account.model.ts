@@ -434,13 +434,17 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
     remember([], c.amount, false);
     return;
   }
-  const shares = take(s, c.amount);
+  // [D] Between the end of a cycle with an allowance and the next cycle's start, usage belongs to the next cycle: it
+  // takes no credits and is owed as overdraft (under either policy), which the next allowance pays first.
+  const deferred = s.cycle !== null && s.cycle.allocation > 0n && now.getTime() >= ms(s.cycle.periodEnd);
+  const shares = deferred ? [] : take(s, c.amount);
   const short = c.amount - sum(shares.map((x) => x.amount));
+  const carried = deferred || s.plan.overdraftPolicy === 'carry';
   out.push(debit(shares, short, hold?.id));
-  remember(shares, short, short > 0n && s.plan.overdraftPolicy === 'carry');
+  remember(shares, short, short > 0n && carried);
   // [A] Usage is never dropped: the rest is carried as overdraft, or written off under a write-off plan.
   if (short > 0n) {
-    if (s.plan.overdraftPolicy === 'carry') {
+    if (carried) {
       if (s.overdraft + short > MAX_BALANCE_MICROS) refuse('BALANCE_LIMIT_EXCEEDED');
       s.overdraft += short;
       out.push({ type: 'OverdraftIncurred', data: { usageId: c.usageId, amount: short, total: s.overdraft } });
