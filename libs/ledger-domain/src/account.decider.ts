@@ -168,7 +168,7 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
     }
   }
   expireDueBuckets(run); // reservations given back to buckets that expired while held
-  if (!unlimited) {
+  if (!unlimited && !deferred) {
     announceThresholds(run);
     if (!run.state.depleted && available(run.state) === 0n) {
       const cycleId = run.state.cycle?.cycleId;
@@ -588,7 +588,8 @@ function allocate(state: AccountState, amount: Micro): { perBucket: BucketShare[
 /** Announces, highest first, every armed threshold of the cycle the balance is now below. */
 function announceThresholds(run: Run): void {
   const { cycle, plan, crossedThresholds } = run.state;
-  if (plan.unlimited || !cycle || cycle.allocation <= 0n) return;
+  // Nothing is announced of a cycle that has ended: until the next starts, usage is owed to its allowance.
+  if (plan.unlimited || !cycle || cycle.allocation <= 0n || betweenCycles(run.state, run.now)) return;
   const balance = available(run.state);
   const percents = [...new Set(plan.thresholds)].sort((a, b) => b - a);
   for (const percent of percents) {

@@ -481,6 +481,18 @@ describe('account decider', () => {
         expect(balanceView(fold([...writeOff, ...refunded]), new Date(gap))).toMatchObject({ overdraft: 0n, available: cr(55) });
       });
 
+      it('announces no low balance and no depletion of the cycle that has ended (the next allowance pays)', () => {
+        given([opened, ...cycleWithAllowance('c1', cr(100)), granted('g1', 'purchased', cr(10))])
+          .when(usageCommand('u1', cr(1)), at(gap))
+          .then([expiredC1, ...deferred('u1', cr(1), cr(1))]);
+        given([opened, ...cycleWithAllowance('c1', cr(100))])
+          .when(usageCommand('u1', cr(1)), at(gap))
+          .then([expiredC1, ...deferred('u1', cr(1), cr(1))]);
+        given([opened, ...cycleWithAllowance('c1', cr(100)), granted('g1', 'purchased', cr(10))])
+          .when(holdCommand('h1', cr(5), '2025-04-01T00:05:00.000Z'), at(gap))
+          .then([expiredC1, { type: 'HoldPlaced', data: { holdId: 'h1', amount: cr(5), perBucket: [share('g1', 'purchased', cr(5))], expiresAt: '2025-04-01T00:05:00.000Z' } }]);
+      });
+
       it('is charged as usual once the next cycle started, and for an account without a cycle or an allowance', () => {
         given([...ended, expiredC1, ...cycleWithAllowance('c2', cr(100), next)])
           .when(usageCommand('u1', cr(20)), at(gap))

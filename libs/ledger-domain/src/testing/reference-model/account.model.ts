@@ -219,7 +219,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
   housekeeping(s, now, out);
   // [A] ...and credits expiring take available down like spending does, so thresholds are announced (while the
   // cycle runs: [D] at its end the allowance expires with the cycle, which is no low balance).
-  if (s.cycle && now.getTime() < ms(s.cycle.periodEnd) && out.slice(before).some((e) => e.type === 'CreditsExpired')) announceThresholds(s, out);
+  if (s.cycle && now.getTime() < ms(s.cycle.periodEnd) && out.slice(before).some((e) => e.type === 'CreditsExpired')) announceThresholds(s, now, out);
 
   switch (c.type) {
     case 'GrantCredits':
@@ -455,7 +455,9 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
   // [D] A settled hold gives its rest back to its buckets; what went back to a dead one (past its date, closed,
   // voided) expires now, before the balance is judged: thresholds and depletion see what is really left.
   expireDeadBuckets(s, now, out);
-  announceThresholds(s, out);
+  // [D] Nor is depletion (the usage is owed to the next allowance).
+  if (deferred) return;
+  announceThresholds(s, now, out);
   if (!s.depleted && modelAvailable(s) === 0n) {
     s.depleted = true;
     out.push({ type: 'CreditsDepleted', data: { ...(s.cycle && { cycleId: s.cycle.cycleId }), usageId: c.usageId } });
@@ -463,8 +465,10 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
 }
 
 /** [A] Announced once when available first falls below N% of the cycle's allocation, the higher threshold first. */
-function announceThresholds(s: ModelState, out: AccountEvent[]): void {
+function announceThresholds(s: ModelState, now: Date, out: AccountEvent[]): void {
   if (s.plan.unlimited || !s.cycle || s.cycle.allocation === 0n) return;
+  // [D] Nothing is announced of a cycle that has ended: until the next starts, usage is owed to its allowance.
+  if (now.getTime() >= ms(s.cycle.periodEnd)) return;
   const available = modelAvailable(s);
   for (const t of [...s.plan.thresholds].sort((a, b) => b - a)) {
     if (s.crossed.includes(t) || available * 100n >= BigInt(t) * s.cycle.allocation) continue;
@@ -510,7 +514,7 @@ function placeHold(s: ModelState, c: PlaceHold, now: Date, out: AccountEvent[]):
   const perBucket = take(s, c.amount);
   s.holds.push({ id: c.holdId, amount: c.amount, perBucket, expiresAt: c.expiresAt });
   out.push({ type: 'HoldPlaced', data: { holdId: c.holdId, amount: c.amount, perBucket, expiresAt: c.expiresAt } });
-  announceThresholds(s, out);
+  announceThresholds(s, now, out);
 }
 
 function releaseHold(s: ModelState, c: ReleaseHold, out: AccountEvent[]): void {
@@ -618,7 +622,7 @@ function voidGrant(s: ModelState, c: VoidGrant, now: Date, out: AccountEvent[]):
     type: 'GrantVoided',
     data: { voidId: c.voidId, grantId: c.grantId, bucketId: c.grantId, kind: bucket.kind, amount, reason: c.reason, voidedAt: now.toISOString() },
   });
-  announceThresholds(s, out);
+  announceThresholds(s, now, out);
 }
 
 /** The balance the model keeps, in the decider's BalanceView shape. */
