@@ -1022,13 +1022,13 @@ export interface components {
             refundId: string;
             /** @description Taken off the debit: no longer counts as spent */
             amount: string;
-            /** @description Credits put back into the buckets the debit took them from */
+            /** @description Credits put back into the buckets the debit took them from, and into those of the grants that paid its overdraft */
             restored: components["schemas"]["RefundShareDto"][];
-            /** @description Credits of buckets that have expired (or were voided) since: not given back (restoreExpired false) */
+            /** @description Credits of those buckets that have expired (or were voided) since: not given back (restoreExpired false) */
             forfeited: components["schemas"]["RefundShareDto"][];
-            /** @description Credits given back as a new promotional bucket without expiry (expired shares with restoreExpired; overdraft of this debit later grants already paid) */
+            /** @description Credits given back as a new promotional bucket without expiry (expired shares with restoreExpired; overdraft of this debit paid by no grant the account knows) */
             reissued: components["schemas"]["ReissuedCreditsDto"] | null;
-            /** @description Overdraft this debit incurred, forgiven */
+            /** @description Overdraft this debit incurred and still owed, forgiven */
             overdraftReduced: string;
             /** @description Part the account was never charged (written off, unlimited plan): nothing moves */
             uncharged: string;

@@ -229,14 +229,94 @@ describe('corrections: refunding a usage debit', () => {
       expect(available(state)).toBe(500_000n);
     });
 
-    it('what a later grant already paid of that overdraft comes back as credits (reissued)', () => {
+    const paidByPurchase: AccountEvent[] = [
+      ...inOverdraft,
+      { type: 'OverdraftSettled', data: { grantId: 'purchase:p1', amount: cr(2), remaining: 0n } },
+      granted('purchase:p1', 'purchased', cr(8), { overdraftSettled: cr(2) }),
+    ];
+
+    it('what a later grant already paid of that overdraft goes back to that grant', () => {
+      const { state } = given(paidByPurchase)
+        .when(refund('r1', 'u1', cr(2)))
+        .then([refunded('r1', 'u1', cr(2), { requestedAmount: cr(2), restored: [share('purchase:p1', 'purchased', cr(2))] })]);
+      expect(balanceView(state, NOW).byKind).toMatchObject({ purchased: cr(10), promotional: 0n });
+    });
+
+    // The next cycle's allowance paid a usage carried into it; refunded once that allowance has expired, the credits
+    // would have expired with it: forfeited, or with restoreExpired a bucket without expiry (never permanent credits
+    // made of an allowance otherwise).
+    it("what an allowance paid is forfeited once that allowance has expired (reissued with restoreExpired), like a share of it", () => {
+      const c2 = { cycleId: 'c2', periodStart: '2025-03-01T00:00:00.000Z', periodEnd: '2025-03-05T00:00:00.000Z' };
+      const paidByAllowance: AccountEvent[] = [
+        ...inOverdraft,
+        { type: 'CycleStarted', data: { ...c2, planId: 'pro', allocation: cr(10), unlimited: false, thresholds: [], overdraftPolicy: 'carry' } },
+        { type: 'OverdraftSettled', data: { grantId: 'allowance:c2', amount: cr(2), remaining: 0n } },
+        granted('allowance:c2', 'allowance', cr(8), { expiresAt: c2.periodEnd, source: 'plan:pro', overdraftSettled: cr(2) }),
+      ];
+      const expired = { type: 'CreditsExpired' as const, data: { bucketId: 'allowance:c2', kind: 'allowance' as const, amount: cr(8), reason: 'expired' as const, expiredAt: AT } };
+      given(paidByAllowance)
+        .when(refund('r1', 'u1', cr(2)))
+        .then([expired, refunded('r1', 'u1', cr(2), { requestedAmount: cr(2), forfeited: [share('allowance:c2', 'allowance', cr(2))] })]);
+      given(paidByAllowance)
+        .when(refund('r1', 'u1', cr(2), { restoreExpired: true }))
+        .then([expired, refunded('r1', 'u1', cr(2), { requestedAmount: cr(2), restoreExpired: true, reissued: { bucketId: 'refund:r1', amount: cr(2) } })]);
+      // Refunded while that allowance runs, they go back into it.
+      given(paidByAllowance)
+        .when(refund('r1', 'u1', cr(2)), at('2025-03-04T00:00:00.000Z'))
+        .then([refunded('r1', 'u1', cr(2), { requestedAmount: cr(2), restored: [share('allowance:c2', 'allowance', cr(2))], refundedAt: '2025-03-04T00:00:00.000Z' })]);
+    });
+
+    // u1 carried 2, u2 carried 3; a purchase of 2 paid the oldest debt, u1's.
+    const twoDebts: AccountEvent[] = [
+      opened,
+      debited('u1', cr(2), [], { overdraft: cr(2) }),
+      { type: 'OverdraftIncurred', data: { usageId: 'u1', amount: cr(2), total: cr(2) } },
+      debited('u2', cr(3), [], { overdraft: cr(3) }),
+      { type: 'OverdraftIncurred', data: { usageId: 'u2', amount: cr(3), total: cr(5) } },
+    ];
+
+    it("a refund gives back what its own debit cost: it neither pays another debit's overdraft nor is paid by it", () => {
+      const paid = [...twoDebts, { type: 'OverdraftSettled' as const, data: { grantId: 'purchase:p1', amount: cr(2), remaining: cr(3) } }, granted('purchase:p1', 'purchased', 0n, { overdraftSettled: cr(2) })];
+      // u1's overdraft was paid by the purchase: back to it; u2's 3 are still owed.
+      const { state } = given(paid)
+        .when(refund('r1', 'u1'))
+        .then([refunded('r1', 'u1', cr(2), { restored: [share('purchase:p1', 'purchased', cr(2))] })]);
+      expect(balanceView(state, NOW)).toMatchObject({ available: cr(2), overdraft: cr(3) });
+      // u2's is still owed: the refund takes its own 3 off.
+      given(paid).when(refund('r2', 'u2')).then([refunded('r2', 'u2', cr(3), { overdraftReduced: cr(3) })]);
+    });
+
+    it('a debt taken back while owed is skipped by later payments: the next grant pays the debt after it', () => {
+      const u1Refunded = refunded('r1', 'u1', cr(2), { overdraftReduced: cr(2) });
+      given(twoDebts).when(refund('r1', 'u1')).then([u1Refunded]);
+      given([
+        ...twoDebts,
+        u1Refunded,
+        { type: 'OverdraftSettled', data: { grantId: 'purchase:p1', amount: cr(3), remaining: 0n } },
+        granted('purchase:p1', 'purchased', cr(7), { overdraftSettled: cr(3) }),
+      ])
+        .when(refund('r2', 'u2'))
+        .then([refunded('r2', 'u2', cr(3), { restored: [share('purchase:p1', 'purchased', cr(3))] })]);
+    });
+
+    it('a tail partly paid: the part still owed is taken off the overdraft, the part paid goes back to its grant', () => {
       given([
         ...inOverdraft,
-        { type: 'OverdraftSettled', data: { grantId: 'purchase:p1', amount: cr(2), remaining: 0n } },
-        granted('purchase:p1', 'purchased', cr(8), { overdraftSettled: cr(2) }),
+        { type: 'OverdraftSettled', data: { grantId: 'purchase:p1', amount: cr(1), remaining: cr(1) } },
+        granted('purchase:p1', 'purchased', 0n, { overdraftSettled: cr(1) }),
       ])
-        .when(refund('r1', 'u1', cr(2)))
-        .then([refunded('r1', 'u1', cr(2), { requestedAmount: cr(2), reissued: { bucketId: 'refund:r1', amount: cr(2) } })]);
+        .when(refund('r1', 'u1'))
+        .then([refunded('r1', 'u1', cr(3), { overdraftReduced: cr(1), restored: [share('purchase:p1', 'purchased', cr(1)), share('promo', 'promotional', cr(1))] })]);
+    });
+
+    // Refunds recorded before the debt line reduced the overdraft by as much of their tail as the account owed, which
+    // could be another debit's debt: folded, that excess is paid by no grant, and refunding that debit reissues it.
+    it("folds a refund recorded under the earlier rule (it took another debit's debt) and refunds that debit by reissue", () => {
+      const paid = [...twoDebts, { type: 'OverdraftSettled' as const, data: { grantId: 'purchase:p1', amount: cr(2), remaining: cr(3) } }, granted('purchase:p1', 'purchased', 0n, { overdraftSettled: cr(2) })];
+      const earlier = refunded('r1', 'u1', cr(2), { overdraftReduced: cr(2) }); // min(tail 2, overdraft 3): u2's debt
+      given([...paid, earlier])
+        .when(refund('r2', 'u2'))
+        .then([refunded('r2', 'u2', cr(3), { overdraftReduced: cr(1), reissued: { bucketId: 'refund:r2', amount: cr(2) } })]);
     });
 
     it('a part the plan wrote off, or an unlimited plan never charged, is refunded without moving credits', () => {

@@ -30,6 +30,7 @@ import {
 import {
   type AccountState,
   type Bucket,
+  type GrantRecord,
   assertNever,
   available,
   debitLines,
@@ -39,8 +40,10 @@ import {
   held,
   initialState,
   isBelowThreshold,
+  refundedTail,
   remembered,
 } from './account.state';
+import { debtPieces } from './account-debt.model';
 
 /**
  * decide(command, state, ctx) → events. Every command goes through the same steps:
@@ -356,18 +359,23 @@ function refundUsage(command: RefundUsage, state: AccountState, ctx: Ctx): Decis
   const tail = overlap(position, debit.amount);
   let overdraftReduced = 0n;
   let uncharged = 0n;
-  if (debit.tailCarried) {
-    overdraftReduced = minMicro(tail, run.state.overdraft);
-    reissue += tail - overdraftReduced;
-  } else {
-    uncharged = tail;
-  }
-  for (const { share, take } of backwards) {
-    const piece = { bucketId: share.bucketId, kind: share.kind, amount: take };
-    if (isLive(run.state, share.bucketId, ctx.now)) restored.push(piece);
-    else if (command.restoreExpired) reissue += take;
+  const giveBack = (piece: BucketShare) => {
+    if (isLive(run.state, piece.bucketId, ctx.now)) restored.push(piece);
+    else if (command.restoreExpired) reissue += piece.amount;
     else forfeited.push(piece);
+  };
+  // The carried tail: what is still owed is owed no more; what a grant paid goes back to that grant, like a share of
+  // its bucket (account-debt.model.ts); what no grant paid (taken back by a refund recorded before that) is reissued.
+  const range = refundedTail(run.state, debit, amount);
+  if (!debit.tailCarried) uncharged = tail;
+  else if (range) {
+    for (const piece of debtPieces(run.state.debt, range[0], range[1])) {
+      if (piece.paidBy === undefined) overdraftReduced += piece.amount;
+      else if (piece.paidBy === null) reissue += piece.amount;
+      else giveBack({ bucketId: piece.paidBy, kind: (run.state.grants.get(piece.paidBy) as GrantRecord).kind, amount: piece.amount });
+    }
   }
+  for (const { share, take } of backwards) giveBack({ bucketId: share.bucketId, kind: share.kind, amount: take });
   const credited = restored.reduce((sum, piece) => sum + piece.amount, 0n) + reissue;
   requireWithinBalanceBound('balance', available(run.state) + held(run.state) + credited);
 

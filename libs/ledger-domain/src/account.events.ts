@@ -146,16 +146,20 @@ export type UsageRefunded = Event<
     amount: Micro;
     /** What the caller asked for; absent = "all that is left of the debit" (kept for the idempotency check). */
     requestedAmount?: Micro;
-    /** Credits put back into the live buckets the debit took them from. */
+    /**
+     * Credits put back into the live buckets the debit took them from, and into those of the grants that paid the
+     * overdraft it incurred (account-debt.model.ts).
+     */
     restored: readonly BucketShare[];
-    /** Shares of buckets that have expired (or were voided) since: not given back (restoreExpired false). */
+    /** Shares of those buckets that have expired (or were voided) since: not given back (restoreExpired false). */
     forfeited: readonly BucketShare[];
     /**
      * Credits with no live bucket to go back to, given as a new promotional bucket without expiry (`bucketId` =
-     * refundId): the expired shares when restoreExpired, and the part of the debit's overdraft later grants paid.
+     * refundId): the expired shares when restoreExpired, and overdraft of the debit paid by no grant the account
+     * knows (taken back by a refund recorded before the debt line, which reduced another debit's overdraft).
      */
     reissued?: { readonly bucketId: string; readonly amount: Micro };
-    /** The account's outstanding overdraft reduced (the part of it this debit incurred). */
+    /** The account's outstanding overdraft reduced: the part of this debit's still owed. */
     overdraftReduced: Micro;
     /** The part the account was never charged (written off, or under an unlimited plan): moves no credits. */
     uncharged: Micro;

@@ -23,6 +23,7 @@ import {
   usageFingerprint,
   voidFingerprint,
 } from './account-idempotency.model';
+import { type DebtLine, emptyDebtLine, incurDebt, payDebt, takeBackDebt } from './account-debt.model';
 
 export interface Bucket {
   readonly bucketId: string;
@@ -82,6 +83,8 @@ export interface DebitRecord {
    * the usage's OverdraftIncurred, which follows its UsageDebited.
    */
   readonly tailCarried: boolean;
+  /** Where a carried tail starts on the account's debt line (account-debt.model.ts). */
+  readonly tailAt?: Micro;
   /** The price per model, or the name of the one model it was all for. */
   readonly lines: readonly ModelShare[] | string;
   readonly cycleId: string | undefined;
@@ -99,6 +102,8 @@ export interface AccountState {
   readonly holds: ReadonlyMap<string, Hold>;
   /** Usage not covered by credits, carried until the next grant pays it. */
   readonly overdraft: Micro;
+  /** Who paid which carried overdraft (account-debt.model.ts): a refund gives it back there. */
+  readonly debt: DebtLine;
   readonly plan: PlanTerms;
   readonly cycle?: Cycle;
   readonly usedThisCycle: Micro;
@@ -131,6 +136,7 @@ export const initialState: AccountState = Object.freeze<AccountState>({
   buckets: [],
   holds: new Map<string, Hold>(),
   overdraft: 0n,
+  debt: emptyDebtLine,
   plan: { unlimited: false, thresholds: [], overdraftPolicy: 'carry' },
   usedThisCycle: 0n,
   crossedThresholds: new Set<number>(),
@@ -204,14 +210,15 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
     case 'GrantVoided':
       return applyVoid(state, event);
     case 'OverdraftIncurred': {
+      const { line, tailAt } = incurDebt(state.debt, event.data.amount);
       const debit = state.debits.get(event.data.usageId);
-      const debits = debit && !debit.tailCarried ? state.debits.set(event.data.usageId, { ...debit, tailCarried: true }) : state.debits;
-      return { ...state, overdraft: state.overdraft + event.data.amount, debits };
+      const debits = debit ? state.debits.set(event.data.usageId, { ...debit, tailCarried: true, tailAt }) : state.debits;
+      return { ...state, overdraft: state.overdraft + event.data.amount, debt: line, debits };
     }
     case 'OverdraftWrittenOff':
       return state;
     case 'OverdraftSettled':
-      return { ...state, overdraft: event.data.remaining };
+      return { ...state, overdraft: event.data.remaining, debt: payDebt(state.debt, event.data.amount, event.data.grantId) };
     case 'LowCreditThresholdCrossed':
       return { ...state, crossedThresholds: new Set(state.crossedThresholds).add(event.data.thresholdPercent) };
     case 'CreditsDepleted':
@@ -320,6 +327,8 @@ function applyRefund(state: AccountState, { data }: UsageRefunded): AccountState
     buckets.push({ bucketId: data.reissued.bucketId, kind: 'promotional', amount: data.reissued.amount });
     grants = grants.set(data.reissued.bucketId, { kind: 'promotional', ordinal: grants.size });
   }
+  const range = debit && refundedTail(state, debit, data.amount);
+  const debt = range ? takeBackDebt(state.debt, range[0], range[1], data.overdraftReduced) : data.overdraftReduced > 0n ? payDebt(state.debt, data.overdraftReduced, null) : state.debt;
   const sameCycle = debit !== undefined && debit.cycleId === state.cycle?.cycleId;
   const usedThisCycle = sameCycle ? state.usedThisCycle - (data.amount < state.usedThisCycle ? data.amount : state.usedThisCycle) : state.usedThisCycle;
   return rearm(
@@ -328,6 +337,7 @@ function applyRefund(state: AccountState, { data }: UsageRefunded): AccountState
       buckets,
       grants,
       overdraft: state.overdraft - data.overdraftReduced,
+      debt,
       usedThisCycle,
       debits: debit ? state.debits.set(data.usageId, { ...debit, refunded: debit.refunded + data.amount }) : state.debits,
       corrections: state.corrections.set(data.refundId, data),
@@ -363,6 +373,20 @@ function debitRecord(state: AccountState, data: UsageDebited['data']): DebitReco
     cycleId: state.cycle?.cycleId,
     refunded: 0n,
   };
+}
+
+/**
+ * The range of the debt line a refund of `amount` gives back of the debit's carried tail (a refund unwinds a debit
+ * from its end, and the tail is its end): undefined when its tail was not carried or the refund reaches none of it.
+ */
+export function refundedTail(state: AccountState, debit: DebitRecord, amount: Micro): readonly [Micro, Micro] | undefined {
+  if (!debit.tailCarried || debit.tailAt === undefined) return undefined;
+  const covered = debitShares(state, debit).reduce((sum, share) => sum + share.amount, 0n);
+  const end = debit.amount - debit.refunded;
+  const start = end - amount;
+  const from = start > covered ? start : covered;
+  if (end <= from) return undefined;
+  return [debit.tailAt + from - covered, debit.tailAt + end - covered];
 }
 
 /** The debit's bucket shares in the order it took them (a bucket's kind is its grant's). */

@@ -12,13 +12,14 @@ import type { AccountState } from '@tally/ledger-domain';
  * code no longer means. The unit test pins the state's fields so a change to them fails until this is bumped.
  *
  * Version 2 keeps a debit one bucket paid in whole for one model as the two ids (ledger-domain's DebitRecord), which
- * the code of version 1 would misread: it reads only version 1 and so ignores these. A version-1 snapshot is still
- * read (READ_ACCOUNT_STATE_VERSIONS): its debit lists are the other form a debit has, and it held no usage keys.
+ * the code of version 1 would misread. Version 3 adds the debt line (AccountState.debt, DebitRecord.tailAt: who paid
+ * which carried overdraft, for refunds), which states of versions 1 and 2 lack: their snapshots are ignored, and each
+ * such account is folded from its events once and snapshotted again.
  */
-export const ACCOUNT_STATE_VERSION = 2;
+export const ACCOUNT_STATE_VERSION = 3;
 
 /** The versions a snapshot is read at: this one, and those whose states the code still means as they are. */
-export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [1, ACCOUNT_STATE_VERSION];
+export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [ACCOUNT_STATE_VERSION];
 
 type Tagged = { $b: string } | { $m: [unknown, unknown][] } | { $s: unknown[] } | { $i: [string, unknown][] };
 

@@ -19,10 +19,10 @@ export class UsageRefundedResponseDto {
   @ApiProperty() usageId!: string;
   @ApiProperty({ example: 'refund:ticket-4711', description: '`refund:<idempotencyKey>`' }) refundId!: string;
   @ApiCredits({ description: 'Taken off the debit: no longer counts as spent' }) amount!: string;
-  @ApiProperty({ type: [RefundShareDto], description: 'Credits put back into the buckets the debit took them from' }) restored!: RefundShareDto[];
-  @ApiProperty({ type: [RefundShareDto], description: 'Credits of buckets that have expired (or were voided) since: not given back (restoreExpired false)' }) forfeited!: RefundShareDto[];
-  @ApiProperty({ type: ReissuedCreditsDto, nullable: true, description: 'Credits given back as a new promotional bucket without expiry (expired shares with restoreExpired; overdraft of this debit later grants already paid)' }) reissued!: ReissuedCreditsDto | null;
-  @ApiCredits({ description: 'Overdraft this debit incurred, forgiven' }) overdraftReduced!: string;
+  @ApiProperty({ type: [RefundShareDto], description: 'Credits put back into the buckets the debit took them from, and into those of the grants that paid its overdraft' }) restored!: RefundShareDto[];
+  @ApiProperty({ type: [RefundShareDto], description: 'Credits of those buckets that have expired (or were voided) since: not given back (restoreExpired false)' }) forfeited!: RefundShareDto[];
+  @ApiProperty({ type: ReissuedCreditsDto, nullable: true, description: 'Credits given back as a new promotional bucket without expiry (expired shares with restoreExpired; overdraft of this debit paid by no grant the account knows)' }) reissued!: ReissuedCreditsDto | null;
+  @ApiCredits({ description: 'Overdraft this debit incurred and still owed, forgiven' }) overdraftReduced!: string;
   @ApiCredits({ description: 'Part the account was never charged (written off, unlimited plan): nothing moves' }) uncharged!: string;
   @ApiCredits({ description: 'What is left unrefunded of the debit now' }) refundable!: string;
   @ApiProperty() restoreExpired!: boolean;

@@ -200,9 +200,9 @@ export class UsageRefundedV1 {
   @IsCreditAmount() amount!: string;
   /** What the caller asked for; absent = all that was left of the debit. */
   @IsOptional() @IsCreditAmount() requestedAmount?: string;
-  /** Credits put back into the live buckets the debit took them from. */
+  /** Credits put back into the live buckets the debit took them from, or the grants that paid its overdraft took. */
   @IsArray() @ValidateNested({ each: true }) @Type(() => BucketShareV1) restored!: BucketShareV1[];
-  /** Shares of buckets that expired (or were voided) since the debit: not given back. */
+  /** Shares of those buckets that expired (or were voided) since: not given back. */
   @IsArray() @ValidateNested({ each: true }) @Type(() => BucketShareV1) forfeited!: BucketShareV1[];
   /** Credits given as a new promotional bucket without expiry (bucketId = refundId). */
   @IsOptional() @ValidateNested() @Type(() => ReissuedCreditsV1) reissued?: ReissuedCreditsV1;

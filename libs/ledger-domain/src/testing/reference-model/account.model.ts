@@ -77,6 +77,11 @@ export interface ModelState {
   seq: number;
   /** [C] Every usage debit, by usage id. */
   debits: Record<string, ModelDebit>;
+  /**
+   * [D] The overdraft ever carried, as segments in the order it was incurred: owed (`paidBy` absent), paid by a grant
+   * (the oldest debt first), or taken back by a refund ('refunded', never paid or refunded again).
+   */
+  debt: { usageId: string; amount: Micro; paidBy?: string }[];
 }
 
 export const modelInitialState: ModelState = {
@@ -92,6 +97,7 @@ export const modelInitialState: ModelState = {
   keys: {},
   seq: 0,
   debits: {},
+  debt: [],
 };
 
 export type ModelResult =
@@ -137,6 +143,21 @@ function take(s: ModelState, amount: Micro): BucketShare[] {
     shares.push({ bucketId: bucket.id, kind: bucket.kind, amount: part });
   }
   return shares;
+}
+
+/** [D] A grant pays `amount` of the oldest debt still owed. */
+function payDebt(s: ModelState, amount: Micro, grantId: string): void {
+  let left = amount;
+  for (let i = 0; i < s.debt.length && left > 0n; i += 1) {
+    const segment = s.debt[i];
+    if (segment.paidBy !== undefined) continue;
+    if (segment.amount > left) {
+      s.debt.splice(i + 1, 0, { usageId: segment.usageId, amount: segment.amount - left });
+      segment.amount = left;
+    }
+    segment.paidBy = grantId;
+    left -= segment.amount;
+  }
 }
 
 function giveBack(s: ModelState, shares: readonly BucketShare[]): void {
@@ -358,6 +379,7 @@ function addGrant(
   const net = g.amount - settled;
   checkBalance(s, net);
   if (settled > 0n) {
+    payDebt(s, settled, g.grantId);
     s.overdraft -= settled;
     out.push({ type: 'OverdraftSettled', data: { grantId: g.grantId, amount: settled, remaining: s.overdraft } });
   }
@@ -447,6 +469,7 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
     if (carried) {
       if (s.overdraft + short > MAX_BALANCE_MICROS) refuse('BALANCE_LIMIT_EXCEEDED');
       s.overdraft += short;
+      s.debt.push({ usageId: c.usageId, amount: short });
       out.push({ type: 'OverdraftIncurred', data: { usageId: c.usageId, amount: short, total: s.overdraft } });
     } else {
       out.push({ type: 'OverdraftWrittenOff', data: { usageId: c.usageId, amount: short } });
@@ -553,23 +576,52 @@ function refundUsage(s: ModelState, c: RefundUsage, now: Date, out: AccountEvent
   let overdraftReduced = 0n;
   let uncharged = 0n;
   let reissue = 0n;
-  if (debit.carried) {
-    overdraftReduced = tail < s.overdraft ? tail : s.overdraft;
-    reissue += tail - overdraftReduced;
-  } else {
-    uncharged = tail;
-  }
   const restored: BucketShare[] = [];
   const forfeited: BucketShare[] = [];
+  const give = (bucketId: string, amount: Micro) => {
+    const bucket = s.buckets.find((b) => b.id === bucketId) as ModelBucket;
+    if (isLive(s, bucket, now)) restored.push({ bucketId, kind: bucket.kind, amount });
+    else if (c.restoreExpired) reissue += amount;
+    else forfeited.push({ bucketId, kind: bucket.kind, amount });
+  };
+  if (!debit.carried) uncharged = tail;
+  else if (tail > 0n) {
+    // [C] The carried part, from its end: still owed → owed no more; paid by a grant → back to that grant, like a
+    // share of its bucket (the next allowance that paid it expires, so do they).
+    const pieces: { paidBy?: string; amount: Micro }[] = [];
+    const own = s.debt.filter((segment) => segment.usageId === c.usageId);
+    const tailFrom = (from > covered ? from : covered) - covered;
+    const tailTo = left - covered;
+    let position = sum(own.map((segment) => segment.amount));
+    for (const segment of [...own].reverse()) {
+      position -= segment.amount;
+      const lo = position > tailFrom ? position : tailFrom;
+      const hi = position + segment.amount < tailTo ? position + segment.amount : tailTo;
+      if (hi <= lo) continue;
+      const last = pieces[pieces.length - 1];
+      if (last && last.paidBy === segment.paidBy) last.amount += hi - lo;
+      else pieces.push({ ...(segment.paidBy !== undefined && { paidBy: segment.paidBy }), amount: hi - lo });
+      if (segment.paidBy === undefined) {
+        // Taken back: split off, kept in place (the debit's positions stay where they are).
+        const at = s.debt.indexOf(segment);
+        const parts = [
+          { usageId: segment.usageId, amount: lo - position },
+          { usageId: segment.usageId, amount: hi - lo, paidBy: 'refunded' },
+          { usageId: segment.usageId, amount: position + segment.amount - hi },
+        ].filter((p) => p.amount > 0n);
+        s.debt.splice(at, 1, ...parts);
+      }
+    }
+    for (const piece of pieces) {
+      if (piece.paidBy === undefined) overdraftReduced += piece.amount;
+      else give(piece.paidBy, piece.amount);
+    }
+  }
   let position = covered;
   for (const share of [...debit.shares].reverse()) {
     position -= share.amount;
-    const give = part(position, share.amount);
-    if (give === 0n) continue;
-    const bucket = s.buckets.find((b) => b.id === share.bucketId);
-    if (bucket && isLive(s, bucket, now)) restored.push({ bucketId: share.bucketId, kind: share.kind, amount: give });
-    else if (c.restoreExpired) reissue += give;
-    else forfeited.push({ bucketId: share.bucketId, kind: share.kind, amount: give });
+    const back = part(position, share.amount);
+    if (back > 0n) give(share.bucketId, back);
   }
   checkBalance(s, sum(restored.map((x) => x.amount)) + reissue);
   const perModel: ModelShare[] = [];
