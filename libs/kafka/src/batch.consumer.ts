@@ -475,7 +475,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, clusterId: this.clusterId };
-    if (batch.messages.length > 0 && !(await this.fetchingFromStored(ref, batch.messages[0].offset))) return;
+    if (batch.messages.length > 0 && !(await this.fetchingFromStoredOrStall(ref, batch.messages[0].offset))) return;
     this.fetched(batch.topic, batch.partition, batch.highWatermark, batch.messages[0]?.offset);
     for (let start = 0; start < batch.messages.length; start += this.maxPerTransaction) {
       // A seek or a lost partition invalidates what is left; the new owner gets it again from Kafka.
@@ -490,6 +490,22 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     // ignores consumer.commitOffsets once stopping; the batch's own commit still goes through).
     if (!payload.isRunning()) {
       await this.commitKafkaOffsets(async (offsets) => payload.commitOffsetsIfNecessary({ topics: topicsOf(offsets) }), { all: true });
+    }
+  }
+
+  /**
+   * fetchingFromStored, its failure (the stored offsets unreadable: the table missing, PostgreSQL refusing) counted as
+   * a failed batch of the partition, which makes no progress until it succeeds: readiness shows it (kafkajs retries
+   * the batch, then restarts the consumer, which would otherwise look healthy all along).
+   */
+  private async fetchingFromStoredOrStall(ref: PartitionRef, firstOffset: string): Promise<boolean> {
+    try {
+      return await this.fetchingFromStored(ref, firstOffset);
+    } catch (error) {
+      this.metrics.failed(ref.topic, ref.partition, error);
+      const streak = this.stalls.failed(`${ref.topic}:${ref.partition}`, { groupId: ref.groupId, topic: ref.topic, partition: ref.partition, offset: firstOffset }, error);
+      this.logger.warn({ ...ref, offset: firstOffset, attempt: streak.attempts, failingSince: streak.since, err: error }, 'stored offsets not read: the partition waits');
+      throw error;
     }
   }
 

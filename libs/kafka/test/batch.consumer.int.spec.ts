@@ -180,6 +180,34 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(errors).toContainEqual(expect.objectContaining({ obj: expect.objectContaining({ missing: '2' }) }));
   });
 
+  // The first batch of an assignment reads the stored offsets before anything else (fetchingFromStored): a failure
+  // there (the offsets table missing or unreadable, say) stops the partition as a failing batch does, and must show.
+  it('a partition whose stored offsets cannot be read shows in readiness, then applies once they can', async () => {
+    const s = await scenario('unreadable', 1);
+    const offsetsSchema = `${schema}_later`;
+    await producer.sendEnvelopes(s.topic, Array.from({ length: 2 }, (_, i) => usageEnvelope(`ur-${i}`, 'acct-ur')));
+    const consumer = consumerFor(s, { offsetsSchema, stall: { afterAttempts: 2, afterMs: 60_000 } });
+    const notReady = (): boolean => {
+      try {
+        consumer.checkFlowing();
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    try {
+      await consumer.start();
+      await waitFor(async () => notReady(), 30_000, 'readiness to show the partition that cannot start');
+      await ensureOffsetsTable(pool, offsetsSchema);
+      await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 2, 60_000, 'rows once the offsets can be read');
+      await waitFor(async () => !notReady(), 10_000, 'ready again');
+      expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 2, distinct: 2 });
+    } finally {
+      await consumer.stop();
+      await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(offsetsSchema)} CASCADE`);
+    }
+  }, 120_000);
+
   it('a transaction PostgreSQL stops answering (a frozen server, a dead network) shows in readiness, then the batch is applied once', async () => {
     const s = await scenario('frozen', 1);
     const n = 3;
