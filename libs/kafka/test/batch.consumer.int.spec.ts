@@ -63,6 +63,16 @@ function consumerFor(
   return consumer;
 }
 
+/** Readiness as the service's /health/ready sees it: the consumer's own check throws when it is not flowing. */
+function notReady(consumer: BatchConsumer<ParsedMessage>): boolean {
+  try {
+    consumer.checkFlowing();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 async function stopAll(): Promise<void> {
   await Promise.all(running.splice(0).map((consumer) => consumer.stop().catch(() => undefined)));
 }
@@ -187,20 +197,12 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const offsetsSchema = `${schema}_later`;
     await producer.sendEnvelopes(s.topic, Array.from({ length: 2 }, (_, i) => usageEnvelope(`ur-${i}`, 'acct-ur')));
     const consumer = consumerFor(s, { offsetsSchema, stall: { afterAttempts: 2, afterMs: 60_000 } });
-    const notReady = (): boolean => {
-      try {
-        consumer.checkFlowing();
-        return false;
-      } catch {
-        return true;
-      }
-    };
     try {
       await consumer.start();
-      await waitFor(async () => notReady(), 30_000, 'readiness to show the partition that cannot start');
+      await waitFor(async () => notReady(consumer), 30_000, 'readiness to show the partition that cannot start');
       await ensureOffsetsTable(pool, offsetsSchema);
       await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 2, 60_000, 'rows once the offsets can be read');
-      await waitFor(async () => !notReady(), 10_000, 'ready again');
+      await waitFor(async () => !notReady(consumer), 10_000, 'ready again');
       expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 2, distinct: 2 });
     } finally {
       await consumer.stop();
@@ -227,22 +229,14 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
         await insertApplied(tx, schema, topic, partition, messages);
       },
     });
-    const notReady = (): boolean => {
-      try {
-        consumer.checkFlowing();
-        return false;
-      } catch {
-        return true;
-      }
-    };
     try {
       await consumer.start();
-      await waitFor(async () => notReady(), 30_000, 'readiness to show the frozen transaction');
+      await waitFor(async () => notReady(consumer), 30_000, 'readiness to show the frozen transaction');
     } finally {
       if (frozen !== undefined) process.kill(frozen, 'SIGCONT');
     }
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 60_000, 'rows after the server answers again');
-    await waitFor(async () => !notReady(), 10_000, 'ready again');
+    await waitFor(async () => !notReady(consumer), 10_000, 'ready again');
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
     await consumer.stop();
     await servicePool.end();
