@@ -1,5 +1,5 @@
 import { Map as ImmutableMap } from 'immutable';
-import type { Micro } from '@tally/money';
+import { maxMicro as max, minMicro as min, type Micro } from '@tally/money';
 
 /**
  * Who paid a debit's carried overdraft, so that refunding it gives the credits back where they came from.
@@ -113,6 +113,3 @@ function skipHoles(paidTo: Micro, holes: readonly DebtRange[]): { paidTo: Micro;
   }
   return { paidTo: front, holes: first === 0 ? holes : holes.slice(first) };
 }
-
-const min = (a: Micro, b: Micro): Micro => (a < b ? a : b);
-const max = (a: Micro, b: Micro): Micro => (a > b ? a : b);
