@@ -1,4 +1,5 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { MigrationInterface } from 'typeorm';
+import { sqlMigration } from '@tally/shared';
 import { offsetsTableDdl, quoteSchema } from './consumer-offsets.repository';
 
 /** Fixed so every app that adopts the table records the same migration timestamp. */
@@ -12,17 +13,6 @@ const MIGRATION_TIMESTAMP = 1732147200000;
 export function createKafkaOffsetsMigration(schema: string): new () => MigrationInterface {
   quoteSchema(schema);
   const pascal = schema.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
-  const name = `KafkaConsumerOffsets${pascal}${MIGRATION_TIMESTAMP}`;
-  return class KafkaConsumerOffsetsMigration implements MigrationInterface {
-    name = name;
-
-    async up(queryRunner: QueryRunner): Promise<void> {
-      for (const statement of offsetsTableDdl(schema)) await queryRunner.query(statement);
-    }
-
-    async down(queryRunner: QueryRunner): Promise<void> {
-      // The schema may hold the app's other tables: drop only what this migration created.
-      await queryRunner.query(`DROP TABLE IF EXISTS ${quoteSchema(schema)}.kafka_consumer_offsets`);
-    }
-  };
+  // Down: the schema may hold the app's other tables, so only what this migration created.
+  return sqlMigration(`KafkaConsumerOffsets${pascal}${MIGRATION_TIMESTAMP}`, offsetsTableDdl(schema), [`DROP TABLE IF EXISTS ${quoteSchema(schema)}.kafka_consumer_offsets`]);
 }

@@ -1,4 +1,5 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { MigrationInterface } from 'typeorm';
+import { sqlMigration } from '@tally/shared';
 import { DEFAULT_EVENT_STORE_SCHEMA, assertSchemaName, eventStoreDownSql, eventStoreUpSql } from '../postgres-schema.migration';
 
 const TIMESTAMP = 1763700000000;
@@ -13,17 +14,7 @@ export function createEventStoreMigration(
   schema: string = DEFAULT_EVENT_STORE_SCHEMA,
 ): new () => MigrationInterface {
   assertSchemaName(schema);
-  return class CreateEventStoreMigration implements MigrationInterface {
-    readonly name = `CreateEventStore_${schema}_${TIMESTAMP}`;
-
-    async up(queryRunner: QueryRunner): Promise<void> {
-      for (const sql of eventStoreUpSql(schema)) await queryRunner.query(sql);
-    }
-
-    async down(queryRunner: QueryRunner): Promise<void> {
-      for (const sql of eventStoreDownSql(schema)) await queryRunner.query(sql);
-    }
-  };
+  return sqlMigration(`CreateEventStore_${schema}_${TIMESTAMP}`, eventStoreUpSql(schema), eventStoreDownSql(schema));
 }
 
 /** The migration for the default schema (`event_store`), for DataSources that list classes directly. */

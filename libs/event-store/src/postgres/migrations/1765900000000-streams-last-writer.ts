@@ -1,4 +1,5 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { MigrationInterface } from 'typeorm';
+import { sqlMigration } from '@tally/shared';
 import { DEFAULT_EVENT_STORE_SCHEMA, assertSchemaName, streamsLastWriterDownSql, streamsLastWriterUpSql } from '../postgres-schema.migration';
 
 const TIMESTAMP = 1765900000000;
@@ -9,15 +10,5 @@ const TIMESTAMP = 1765900000000;
  */
 export function createStreamsLastWriterMigration(schema: string = DEFAULT_EVENT_STORE_SCHEMA): new () => MigrationInterface {
   assertSchemaName(schema);
-  return class StreamsLastWriterMigration implements MigrationInterface {
-    readonly name = `StreamsLastWriter_${schema}_${TIMESTAMP}`;
-
-    async up(queryRunner: QueryRunner): Promise<void> {
-      for (const sql of streamsLastWriterUpSql(schema)) await queryRunner.query(sql);
-    }
-
-    async down(queryRunner: QueryRunner): Promise<void> {
-      for (const sql of streamsLastWriterDownSql(schema)) await queryRunner.query(sql);
-    }
-  };
+  return sqlMigration(`StreamsLastWriter_${schema}_${TIMESTAMP}`, streamsLastWriterUpSql(schema), streamsLastWriterDownSql(schema));
 }
