@@ -500,9 +500,9 @@ function begin(command: AccountCommand, state: AccountState, ctx: Ctx): Run {
   if (!state.exists) run.emit({ type: 'AccountOpened', data: { accountId: command.accountId, openedAt: run.at } });
   housekeeping(run);
   // Credits expiring during the cycle can take available below a threshold as much as spending can (a promotion
-  // ending); at the end of the period the allowance expires with the cycle, which is no low balance.
-  const { cycle } = run.state;
-  if (cycle && run.now.getTime() < Date.parse(cycle.periodEnd) && run.events.some((e) => e.type === 'CreditsExpired')) announceThresholds(run);
+  // ending); at the end of the period the allowance expires with the cycle, which is no low balance (announceThresholds
+  // announces nothing of a cycle that has ended).
+  if (run.events.some((e) => e.type === 'CreditsExpired')) announceThresholds(run);
   return run;
 }
 

@@ -239,8 +239,9 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
   const before = out.length;
   housekeeping(s, now, out);
   // [A] ...and credits expiring take available down like spending does, so thresholds are announced (while the
-  // cycle runs: [D] at its end the allowance expires with the cycle, which is no low balance).
-  if (s.cycle && now.getTime() < ms(s.cycle.periodEnd) && out.slice(before).some((e) => e.type === 'CreditsExpired')) announceThresholds(s, now, out);
+  // cycle runs: [D] at its end the allowance expires with the cycle, which is no low balance; announceThresholds
+  // announces nothing of a cycle that has ended).
+  if (out.slice(before).some((e) => e.type === 'CreditsExpired')) announceThresholds(s, now, out);
 
   switch (c.type) {
     case 'GrantCredits':
