@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContractViolation } from '@tally/contracts';
 import { context, SpanKind } from '@opentelemetry/api';
-import { NotReadyError, StallDetector, carrierFromHeaders, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type StallThresholds } from '@tally/shared';
+import { NotReadyError, StallDetector, carrierFromHeaders, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type FailureStreak, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { beginAndLockStoredOffsets, readResumeOffsets, storeOffsetsAndCommit, type PartitionRef } from './consumer-offsets.repository';
@@ -502,8 +502,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     try {
       return await this.fetchingFromStored(ref, firstOffset);
     } catch (error) {
-      this.metrics.failed(ref.topic, ref.partition, error);
-      const streak = this.stalls.failed(`${ref.topic}:${ref.partition}`, { groupId: ref.groupId, topic: ref.topic, partition: ref.partition, offset: firstOffset }, error);
+      const streak = this.failedOn(ref, { offset: firstOffset }, error);
       this.logger.warn({ ...ref, offset: firstOffset, attempt: streak.attempts, failingSince: streak.since, err: error }, 'stored offsets not read: the partition waits');
       throw error;
     }
@@ -669,10 +668,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
           return true;
         }
         failures += 1;
-        this.metrics.failed(ref.topic, ref.partition, error);
         // The streak outlives kafkajs's restart after BatchRetriesExhaustedError: the same batch comes back.
         const offsets = { offset: chunk[0].offset, lastOffset: chunk[chunk.length - 1].offset, messages: chunk.length };
-        const streak = this.stalls.failed(`${ref.topic}:${ref.partition}`, { groupId: ref.groupId, topic: ref.topic, partition: ref.partition, ...offsets }, error);
+        const streak = this.failedOn(ref, offsets, error);
         const cause = error instanceof Error ? error.message : String(error);
         if (failures > this.retryPolicy.retries) {
           this.logger.error({ ...ref, ...offsets, attempts: failures, failingSince: streak.since, err: error }, 'batch failed after retries: restarting the consumer');
@@ -693,6 +691,12 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         if (!(await this.backOff(delayMs, payload))) return false;
       }
     }
+  }
+
+  /** A failed attempt at a partition's batch (`where`: its offsets), counted and added to its stall streak. */
+  private failedOn(ref: PartitionRef, where: { offset: string } & Record<string, unknown>, error: unknown): FailureStreak {
+    this.metrics.failed(ref.topic, ref.partition, error);
+    return this.stalls.failed(`${ref.topic}:${ref.partition}`, { groupId: ref.groupId, topic: ref.topic, partition: ref.partition, ...where }, error);
   }
 
   /**
