@@ -117,6 +117,10 @@ export class NotificationConfig extends CommonConfig {
   @Type(() => Number) @IsInt() @Min(0) @Max(3650)
   DELIVERY_RETENTION_DAYS = 90;
 
+  /**
+   * How many delivery attempts run at once in this instance (its slots): a pass claims as many due deliveries as there
+   * are free slots, and an attempt frees its slot when it ends, so a receiver that answers slowly holds only its own.
+   */
   @Type(() => Number) @IsInt() @Min(1) @Max(500)
   DISPATCH_BATCH_SIZE = 20;
 }

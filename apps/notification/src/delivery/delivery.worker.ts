@@ -71,7 +71,12 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   private readonly mailer: Mailer;
   private readonly webhooks: WebhookSender;
   private timer: NodeJS.Timeout | undefined;
+  /** The claim pass in progress, if any. */
   private running: Promise<void> | undefined;
+  /** The attempts under way: at most DISPATCH_BATCH_SIZE, each ending on its own (a slow receiver holds only its slot). */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Every slot was taken at the last pass: the next pass starts as soon as an attempt ends. */
+  private waitingForSlot = false;
   private stopped = false;
   /** When the last purge of old settled deliveries ran (purgeSettled); 0 = not yet in this process. */
   private purgedAt = 0;
@@ -115,25 +120,52 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await Promise.all(this.inFlight);
   }
 
-  /** One pass: claim due deliveries and attempt them. Returns how many were claimed (tests call it directly). */
-  async dispatchDue(): Promise<number> {
+  /**
+   * One pass: claims as many due deliveries as there are free slots (DISPATCH_BATCH_SIZE less the attempts under way)
+   * and starts their attempts, without waiting for them: each frees its slot when it ends. Returns whether every free
+   * slot was filled (more may be due).
+   */
+  private async dispatchDue(): Promise<boolean> {
+    const free = this.config.DISPATCH_BATCH_SIZE - this.inFlight.size;
+    if (free <= 0) return true;
     const leaseEnd = new Date(this.clock.now().getTime() + this.leaseMs);
-    const rows = await this.claim(leaseEnd);
-    await Promise.all(rows.map((row) => this.attempt(row, leaseEnd)));
-    return rows.length;
+    const rows = await this.claim(leaseEnd, free);
+    for (const row of rows) {
+      const attempt: Promise<void> = this.attempt(row, leaseEnd)
+        // Its result not recorded (logged where it happened): the row is taken again when its lease ends.
+        .catch((error: unknown) => this.logger.error({ err: error, deliveryId: row.id, accountId: row.account_id }, 'delivery attempt failed'))
+        .finally(() => {
+          this.inFlight.delete(attempt);
+          this.slotFreed();
+        });
+      this.inFlight.add(attempt);
+    }
+    return rows.length >= free;
+  }
+
+  private slotFreed(): void {
+    if (!this.waitingForSlot || this.stopped) return;
+    this.waitingForSlot = false;
+    this.scheduleTick(0);
   }
 
   private scheduleTick(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.running = this.dispatchDue()
-        .then(async (claimed) => {
+        .then(async (filled) => {
           if (Date.now() - this.purgedAt >= PURGE_INTERVAL_MS) await this.purgeSettled().catch((error: unknown) => this.logger.warn({ err: error }, 'purge of old deliveries failed; retried next hour'));
-          return claimed;
+          return filled;
         })
-        .then((claimed) => this.scheduleTick(claimed >= this.config.DISPATCH_BATCH_SIZE ? 0 : this.config.DISPATCH_INTERVAL_MS))
+        .then((filled) => {
+          // Every slot taken: the next pass waits for an attempt to end. Slots filled with some already free again
+          // (attempts that ended at once): more may be due, claimed now. Otherwise nothing is due before the interval.
+          if (this.inFlight.size >= this.config.DISPATCH_BATCH_SIZE) this.waitingForSlot = true;
+          else this.scheduleTick(filled ? 0 : this.config.DISPATCH_INTERVAL_MS);
+        })
         .catch((error: unknown) => {
           this.logger.error({ err: error }, 'dispatch pass failed');
           this.scheduleTick(this.config.DISPATCH_INTERVAL_MS);
@@ -164,7 +196,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     return purged;
   }
 
-  private async claim(leaseEnd: Date): Promise<ClaimedRow[]> {
+  private async claim(leaseEnd: Date, limit: number): Promise<ClaimedRow[]> {
     const now = this.clock.now();
     const { rows } = await this.pool.query<ClaimedRow>(
       `WITH due AS (
@@ -177,7 +209,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
        UPDATE ${this.s}.deliveries d SET next_attempt_at = $3, updated_at = $1
          FROM due WHERE d.id = due.id
        RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at, d.trace_context`,
-      [now, this.config.DISPATCH_BATCH_SIZE, leaseEnd],
+      [now, limit, leaseEnd],
     );
     return rows;
   }
