@@ -266,8 +266,8 @@ export async function measureThroughput(ctx: BenchRun, stage: LedgerStage, load?
       lastLog = projected;
     }
     if (projected - done > Math.max(120_000, n)) {
-      // The relay reads only transactions older than the cluster's oldest running one (pg_snapshot_xmin), so
-      // name the oldest open transactions: a stall here is usually one of them, whatever database it is in.
+      // The relay reads only transactions older than the oldest running one of its database (TAIL_BOUND_SQL), so
+      // name the oldest open transactions: a stall here is usually one of them.
       const { rows: open } = await ctx.pool.query(
         `select pid, datname, state, round(extract(epoch from now() - xact_start))::int as seconds, left(query, 80) as query
            from pg_stat_activity where backend_xid is not null or backend_xmin is not null order by xact_start limit 5`,

@@ -6,7 +6,7 @@ import { START, type Checkpoint, type EventStore, type NewEvent, type RecordedEv
 import { EventStoreErrorCode, isEventStoreError } from '../event-store.errors';
 import { createEventStore } from '../event-store.provider';
 import { deliveredToAnother, describeEventStoreContract } from '../testing';
-import { PostgresEventStore } from './postgres-event-store.adapter';
+import { PostgresEventStore, TAIL_BOUND_SQL, widenedXid } from './postgres-event-store.adapter';
 import { ensureSchema } from './postgres-schema.migration';
 import { createEventStoreMigration } from './migrations/1763700000000-create-event-store';
 import { createStreamsLastWriterMigration } from './migrations/1765900000000-streams-last-writer';
@@ -126,6 +126,65 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     ]);
     expect(storedA.checkpoint < storedB.checkpoint).toBe(true);
     expect((await store.readAll({ after: tail, limit: 10 })).map((e) => e.id)).toEqual([a1.id, b1.id, marker.id]);
+  });
+
+  // The tail waits for transactions that may still write events: only sessions of the store's own database can. A
+  // transaction left open in another database of the cluster (PostgreSQL shared with other products, a report
+  // running for an hour) used to hold every event back for as long as it ran, and the balances with them.
+  it('delivers past a transaction left open in another database of the cluster, and still waits for one in its own', async () => {
+    const tail = await readToEnd(store, START);
+    const elsewhere = new Pool({ connectionString: otherDatabaseUrl(DATABASE_URL), max: 1 });
+    const other = await elsewhere.connect();
+    const own = await pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()'); // takes a transaction id, as any write would
+      const first = event('AfterOtherDatabase');
+      await store.append({ streamId: `elsewhere-${randomUUID()}`, expectedVersion: 'no_stream', events: [first] });
+      expect((await readAllWithin(store, tail, 5_000)).map((e) => e.id)).toEqual([first.id]);
+
+      // A transaction of this database (it could write events) still holds the tail, as before.
+      await own.query('BEGIN');
+      await own.query('SELECT pg_current_xact_id()');
+      const after = await readToEnd(store, tail);
+      const second = event('AfterOwnDatabase');
+      await store.append({ streamId: `own-${randomUUID()}`, expectedVersion: 'no_stream', events: [second] });
+      expect(await store.readAll({ after, limit: 10 })).toEqual([]);
+      await own.query('COMMIT');
+      expect((await store.readAll({ after, limit: 10 })).map((e) => e.id)).toEqual([second.id]);
+    } finally {
+      await own.query('ROLLBACK').catch(() => undefined);
+      own.release();
+      await other.query('ROLLBACK').catch(() => undefined);
+      other.release();
+      await elsewhere.end();
+    }
+  });
+
+  it("waits for another role's transaction in its database, read by a role without pg_read_all_stats", async () => {
+    // Roles are the cluster's: unique names, dropped after. Trust authentication on this machine's PostgreSQL.
+    const [reader, writer] = [`es_reader_${randomBytes(4).toString('hex')}`, `es_writer_${randomBytes(4).toString('hex')}`];
+    for (const role of [reader, writer]) await pool.query(`CREATE ROLE "${role}" LOGIN`);
+    const asRole = (role: string) => {
+      const url = new URL(DATABASE_URL);
+      url.username = role;
+      url.password = '';
+      return new Pool({ connectionString: url.toString(), max: 1 });
+    };
+    const [readerPool, writerPool] = [asRole(reader), asRole(writer)];
+    const hidden = await writerPool.connect();
+    try {
+      await hidden.query('BEGIN');
+      const { rows: [{ xid }] } = await hidden.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+      // The query text of another role's session is hidden from the reader; its transaction id is not.
+      const { rows: [{ bound }] } = await readerPool.query<{ bound: string }>(TAIL_BOUND_SQL);
+      expect(BigInt(bound)).toBeLessThanOrEqual(BigInt(xid));
+    } finally {
+      await hidden.query('ROLLBACK').catch(() => undefined);
+      hidden.release();
+      await Promise.all([readerPool.end(), writerPool.end()]);
+      for (const role of [reader, writer]) await pool.query(`DROP ROLE IF EXISTS "${role}"`);
+    }
   });
 
   // readAll orders by transaction id, and a transaction takes its id at its first write, not at its append: a
@@ -387,6 +446,25 @@ describe('PostgresEventStore.readAll across digit boundaries', () => {
   });
 });
 
+describe("the tail's bound across 32-bit transaction id wraparound and digit boundaries", () => {
+  // pg_stat_activity and pg_prepared_xacts give 32-bit ids; the events carry 64-bit ones. Widened against the next id
+  // to be assigned, in PostgreSQL itself: an id still running is before it, one assigned since is after it.
+  it('widens a 32-bit id to the 64-bit id nearest the next one', async () => {
+    const cases: [next: bigint, full: bigint][] = [
+      [1_000n, 995n], [1_000n, 1_003n], [2n ** 32n + 2n, 2n ** 32n - 3n], [2n ** 32n + 2n, 2n ** 32n + 1n], [2n ** 32n, 2n ** 32n - 1n],
+      [9_999_999_999n, 9_999_999_998n], [10_000_000_000n, 9_999_999_997n], [10_000_000_000n, 10_000_000_001n],
+      [99_999_999_999n, 99_999_999_999n - 2n ** 31n + 1n],
+    ];
+    for (const [next, full] of cases) {
+      const { rows: [{ widened }] } = await pool.query<{ widened: string }>(
+        `SELECT ${widenedXid('$1::text::xid', '$2::numeric')}::text AS widened`,
+        [(full % 2n ** 32n).toString(), next.toString()],
+      );
+      expect({ next, widened: BigInt(widened) }).toEqual({ next, widened: full });
+    }
+  });
+});
+
 function position(e: RecordedEvent): string {
   const [transactionId, globalPosition] = e.checkpoint.split('-').map((part) => BigInt(part));
   return `${transactionId}/${globalPosition}`;
@@ -467,6 +545,23 @@ async function eventually(probe: () => boolean, timeoutMs = 15_000): Promise<voi
   while (!probe()) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(20);
+  }
+}
+
+/** The same server, its maintenance database `postgres`: another database of the cluster. */
+function otherDatabaseUrl(url: string): string {
+  const other = new URL(url);
+  other.pathname = '/postgres';
+  return other.toString();
+}
+
+/** The events after `after`, once readAll returns any (polling), or [] when none came within `timeoutMs`. */
+async function readAllWithin(store: EventStore, after: Checkpoint, timeoutMs: number): Promise<RecordedEvent[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const page = await store.readAll({ after, limit: 10 });
+    if (page.length > 0 || Date.now() > deadline) return page;
+    await sleep(50);
   }
 }
 

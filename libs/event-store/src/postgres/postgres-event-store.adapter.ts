@@ -90,6 +90,36 @@ function metadataOfKeys<T>(row: Record<string, unknown>, keys: readonly string[]
   });
   return metadata;
 }
+/**
+ * The tail's bound: readAll returns events of transactions below it only. Events can be written only by sessions of
+ * this database, so the bound is the oldest transaction id still running in this database (pg_stat_activity's
+ * `backend_xid`, and prepared transactions), or the next id to be assigned when none runs: every transaction below
+ * it has ended, or belongs to another database and writes no events. Before, it was pg_snapshot_xmin, the oldest
+ * transaction of the whole cluster: a transaction left open in another database held every event back.
+ *
+ * Why no event can be skipped: this statement's snapshot (its `next`) is taken before it reads pg_stat_activity,
+ * and the events are read by a later statement, with a later snapshot. A transaction below the bound got its id
+ * before `next`; had it still been running when the events were read, it was running when pg_stat_activity was
+ * read, so its id was there and the bound below it.
+ *
+ * `backend_xid` and `pg_prepared_xacts.transaction` are 32-bit ids; each is widened against `next` (an id still
+ * running is less than 2^31 before it; one assigned since is after it and cannot lower the bound). Both are shown to
+ * every role, whoever's session it is (not hidden like the query text without pg_read_all_stats).
+ */
+export const TAIL_BOUND_SQL = `
+  WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::numeric AS id),
+  running AS (
+    SELECT backend_xid AS xid FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL
+    UNION ALL
+    SELECT transaction FROM pg_prepared_xacts WHERE database = current_database()
+  )
+  SELECT least(next.id, (SELECT min(${widenedXid('r.xid', 'next.id')}) FROM running r))::text AS bound FROM next`;
+
+/** SQL: a 32-bit transaction id (`xid`) as the 64-bit id nearest `next` (numeric): next + ((xid − next) mod 2^32, as −2^31..2^31). */
+export function widenedXid(xid: string, next: string): string {
+  return `(${next} + ((${xid}::text::numeric - ${next} % 4294967296 + 6442450944) % 4294967296) - 2147483648)`;
+}
+
 const SAVEPOINT = 'tally_event_store_append';
 /** How often single appends notify subscribers at most, by default (each NOTIFY serialises commits cluster-wide). */
 const DEFAULT_NOTIFY_DEBOUNCE_MS = 5;
@@ -99,9 +129,10 @@ const DEFAULT_NOTIFY_DEBOUNCE_MS = 5;
  *
  * Tailing without gaps: global_position comes from a sequence at INSERT time but rows become visible at COMMIT,
  * so a transaction can commit after a later-numbered one. readAll therefore orders by
- * (transaction_id, global_position) and returns only rows of transactions older than the oldest transaction
- * still running (pg_snapshot_xmin): those can no longer change, and every future transaction gets a larger id.
- * The cost: the tail waits for the oldest open transaction in the cluster, whatever it does.
+ * (transaction_id, global_position) and returns only rows of transactions older than the oldest transaction that
+ * may still write events (TAIL_BOUND_SQL): those can no longer change, and every future transaction gets a larger
+ * id. The cost: the tail waits for the oldest open transaction of this database (any session of it could write
+ * events), whatever it does; transactions of the cluster's other databases do not hold it.
  */
 export class PostgresEventStore implements EventStore {
   private readonly pool: Pool;
@@ -288,14 +319,16 @@ export class PostgresEventStore implements EventStore {
       throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'limit must be a positive integer', { limit });
     }
     const from = decodePgCheckpoint(after);
+    // Read first, in its own statement: the bound must be taken before the snapshot the events are read in (see TAIL_BOUND_SQL).
+    const { rows: [{ bound }] } = await this.query<{ bound: string }>('tail-bound', TAIL_BOUND_SQL, []);
     const { rows } = await this.query<R>(
       name,
       `SELECT ${columns} FROM ${this.events} AS e
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          AND e.transaction_id < $${4 + extra.length}::xid8
         ORDER BY e.transaction_id, e.global_position
         LIMIT $3`,
-      [from.transactionId.toString(), from.globalPosition.toString(), limit, ...extra],
+      [from.transactionId.toString(), from.globalPosition.toString(), limit, ...extra, bound],
     );
     return rows;
   }

@@ -602,7 +602,7 @@ export async function deliveredToAnother(store: EventStore, eventId: string): Pr
   }
 }
 
-// Generous: the PostgreSQL tail waits for the oldest open transaction in a cluster shared with other test runs.
+// Generous: the PostgreSQL tail waits for the oldest open transaction of a database shared with other test runs.
 async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
