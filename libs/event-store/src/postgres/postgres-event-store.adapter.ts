@@ -115,6 +115,9 @@ export const TAIL_BOUND_SQL = `
   )
   SELECT least(next.id, (SELECT min(${widenedXid('r.xid', 'next.id')}) FROM running r))::text AS bound FROM next`;
 
+/** How old this database's tail bound may be before a read of events takes it again (see databaseTailBound). */
+const TAIL_BOUND_REFRESH_MS = 100;
+
 /** SQL: a 32-bit transaction id (`xid`) as the 64-bit id nearest `next` (numeric): next + ((xid − next) mod 2^32, as −2^31..2^31). */
 export function widenedXid(xid: string, next: string): string {
   return `(${next} + ((${xid}::text::numeric - ${next} % 4294967296 + 6442450944) % 4294967296) - 2147483648)`;
@@ -130,9 +133,10 @@ const DEFAULT_NOTIFY_DEBOUNCE_MS = 5;
  * Tailing without gaps: global_position comes from a sequence at INSERT time but rows become visible at COMMIT,
  * so a transaction can commit after a later-numbered one. readAll therefore orders by
  * (transaction_id, global_position) and returns only rows of transactions older than the oldest transaction that
- * may still write events (TAIL_BOUND_SQL): those can no longer change, and every future transaction gets a larger
- * id. The cost: the tail waits for the oldest open transaction of this database (any session of it could write
- * events), whatever it does; transactions of the cluster's other databases do not hold it.
+ * may still write events (TAIL_BOUND_SQL, or the cluster's oldest, pg_snapshot_xmin, when that is later): those can
+ * no longer change, and every future transaction gets a larger id. The cost: the tail waits for the oldest open
+ * transaction of this database (any session of it could write events), whatever it does; a transaction of the
+ * cluster's other databases holds it for at most TAIL_BOUND_REFRESH_MS.
  */
 export class PostgresEventStore implements EventStore {
   private readonly pool: Pool;
@@ -319,18 +323,39 @@ export class PostgresEventStore implements EventStore {
       throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'limit must be a positive integer', { limit });
     }
     const from = decodePgCheckpoint(after);
-    // Read first, in its own statement: the bound must be taken before the snapshot the events are read in (see TAIL_BOUND_SQL).
-    const { rows: [{ bound }] } = await this.query<{ bound: string }>('tail-bound', TAIL_BOUND_SQL, []);
+    const bound = await this.databaseTailBound();
+    // Below the cluster's oldest running transaction (taken with this statement's snapshot) or below this database's
+    // (taken before it): each alone leaves no event behind, so the later of the two does not either.
     const { rows } = await this.query<R>(
       name,
       `SELECT ${columns} FROM ${this.events} AS e
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-          AND e.transaction_id < $${4 + extra.length}::xid8
+          AND e.transaction_id < greatest(pg_snapshot_xmin(pg_current_snapshot()), $${4 + extra.length}::xid8)
         ORDER BY e.transaction_id, e.global_position
         LIMIT $3`,
       [from.transactionId.toString(), from.globalPosition.toString(), limit, ...extra, bound],
     );
     return rows;
+  }
+
+  /** The last TAIL_BOUND_SQL read, and when it was read (performance.now()). */
+  private tailBound = '0';
+  private tailBoundAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * This database's tail bound (TAIL_BOUND_SQL), read in its own statement before the events are, at most every
+   * TAIL_BOUND_REFRESH_MS: a bound read before a read of events is safe for it however old (only more cautious), and
+   * while no transaction runs long anywhere the cluster's own bound, fresh with every read, is as far. So the extra
+   * round trip is paid a few times a second, not per page, and a transaction open in another database delays the
+   * tail by at most that interval.
+   */
+  private async databaseTailBound(): Promise<string> {
+    const now = performance.now();
+    if (now - this.tailBoundAt < TAIL_BOUND_REFRESH_MS) return this.tailBound;
+    const { rows: [{ bound }] } = await this.query<{ bound: string }>('tail-bound', TAIL_BOUND_SQL, []);
+    this.tailBound = bound;
+    this.tailBoundAt = now;
+    return bound;
   }
 
   private tail<E extends Pick<RecordedEvent, 'checkpoint'>>(read: (after: Checkpoint, limit: number) => Promise<E[]>, opts: SubscribeToAllOptions<E>): Subscription {
