@@ -111,3 +111,45 @@ describe('subscription-cycle: scheduler with several instances', () => {
     expect(sumOf(drained, 'tally_outbox_published_messages_total') - publishedBefore).toBe(accounts.length);
   });
 });
+
+/**
+ * Between a cycle's end and the ledger's CycleStarted, an account without purchased credits is refused holds (its
+ * allowance has expired, the next not granted yet): that gap should be the pipeline's latency, not up to a whole
+ * scheduler interval. The scheduler wakes at the next due time when that comes before its interval.
+ */
+describe('subscription-cycle: the scheduler wakes when the next cycle is due', () => {
+  let offsetMs = 0;
+  const clock = { now: () => new Date(Date.now() + offsetMs) }; // real time, shifted: the test moves to just before a period end
+  const topic = testTopic();
+  let dropSchema: () => Promise<void>;
+  let app: TestApp;
+  let published: PublishedMessages;
+
+  beforeAll(async () => {
+    const { schema, drop } = await createTestSchema('sc_wake');
+    dropSchema = drop;
+    app = await startApp({ schema, topic, clock, env: { SCHEDULER_INTERVAL_MS: '60000' } });
+    published = await PublishedMessages.start(topic);
+  });
+
+  afterAll(async () => {
+    await published?.stop();
+    await app?.app.close();
+    await dropSchema?.();
+  });
+
+  it('publishes the next cycle within about a second of the period end, though its interval is a minute', async () => {
+    const accountId = `acct-wake-${uniqueSuffix()}`;
+    expect((await http(app.baseUrl, 'PUT', `/v1/accounts/${accountId}/subscription`, { planId: 'starter', timeZone: 'UTC' })).status).toBe(200);
+    const [first] = await published.waitForCycles(accountId, 1);
+
+    // Two seconds before the period ends, the scheduler runs (as it would at any of its ticks) and finds nothing due.
+    offsetMs = Date.parse(first.periodEnd) - Date.now() - 2_000;
+    const scheduler = app.app.get(CycleScheduler);
+    await scheduler.stop();
+    scheduler.start();
+
+    const [, second] = await published.waitForCycles(accountId, 2, 5_000);
+    expect(second.periodStart).toBe(first.periodEnd);
+  });
+});

@@ -134,8 +134,8 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
   }
 
   const unlimited = run.state.plan.unlimited;
-  // Between the end of a cycle with an allowance and the next CycleStarted (the scheduler's tick, its outbox and the
-  // consumer take seconds; an outage of them longer) the usage belongs to the next cycle: it is deferred as overdraft,
+  // Between the end of a cycle with an allowance and the next CycleStarted (the scheduler's wake-up, its outbox and the
+  // consumer take under a second; an outage of them longer) the usage belongs to the next cycle: it is deferred as overdraft,
   // which the next allowance pays first (a cancelled plan's fallback cycle too), rather than take purchased or
   // promotional credits that allowance would have spared. Owed under either overdraft policy.
   const deferred = !unlimited && betweenCycles(run.state, run.now);

@@ -71,6 +71,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return this.loop.stop();
   }
 
+  /** Messages were just written (a renewal): publish them now rather than at the next interval. */
+  wakeNow(): void {
+    this.loop.wakeIn(0);
+  }
+
   /**
    * Readiness: throws a NotReadyError when publishing keeps failing and the oldest unpublished message is older
    * than OUTBOX_STALL_MS (names it, its age and the last error).

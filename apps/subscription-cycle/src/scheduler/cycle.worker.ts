@@ -11,6 +11,7 @@ import { CATALOGUE } from '../plans/catalogue.provider';
 import { rowFromState, stateFromRow } from '../subscriptions/subscription.state';
 import { CLOCK, type Clock } from '@tally/shared';
 import { PollingLoop } from './polling-loop.worker';
+import { OutboxRelay } from '../outbox/outbox.relay';
 
 /** How long a subscription the decider refuses to tick (e.g. its plan left the catalogue) waits before a retry. */
 const PARK_MS = 60 * 60 * 1000;
@@ -31,6 +32,7 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
     @Inject(CATALOGUE) private readonly catalogue: Catalogue,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly outbox: OutboxRelay,
   ) {
     this.loop = new PollingLoop('cycle-scheduler', config.SCHEDULER_INTERVAL_MS, (progressed) => this.runDue(progressed), logger);
   }
@@ -56,7 +58,10 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
     this.loop.check();
   }
 
-  /** Ticks every subscription due now, batch by batch (`progressed` after each); returns how many were ticked. */
+  /**
+   * Ticks every subscription due now, batch by batch (`progressed` after each), then has the loop wake when the next
+   * one falls due if that is before its interval; returns how many were ticked.
+   */
   async runDue(progressed: () => void = () => undefined): Promise<number> {
     const now = this.clock.now();
     let total = 0;
@@ -64,8 +69,27 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
       const claimed = await this.runBatch(now);
       progressed();
       total += claimed;
-      if (claimed < this.config.SCHEDULER_BATCH) return total;
+      if (claimed < this.config.SCHEDULER_BATCH) break;
     }
+    if (total > 0) this.outbox.wakeNow(); // the new cycles' messages committed: on their way at once
+    await this.wakeWhenNextDue(now);
+    return total;
+  }
+
+  /**
+   * A cycle ends at its period end: until the ledger has the next CycleStarted, the account's allowance has expired
+   * and its holds are refused. So the next run starts when the next subscription falls due, not up to an interval
+   * later. Only due times after this run's `now`: a row still due now (another instance holds it) waits for the
+   * interval, never a run straight after this one.
+   */
+  private async wakeWhenNextDue(now: Date): Promise<void> {
+    const next = await this.dataSource
+      .getRepository(SubscriptionEntity)
+      .createQueryBuilder('s')
+      .select('min(s.next_due_at)', 'nextDueAt')
+      .where('s.next_due_at > :now', { now })
+      .getRawOne<{ nextDueAt: Date | null }>();
+    if (next?.nextDueAt) this.loop.wakeIn(new Date(next.nextDueAt).getTime() - this.clock.now().getTime());
   }
 
   private runBatch(now: Date): Promise<number> {

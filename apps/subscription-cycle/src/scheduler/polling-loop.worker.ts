@@ -22,7 +22,13 @@ export const DEFAULT_LOOP_READINESS: PollingLoopReadiness = { stall: { afterAtte
  */
 export class PollingLoop {
   private timer: NodeJS.Timeout | undefined;
+  /** When the pending timer fires (this.now()), while one is pending. */
+  private timerAt: number | undefined;
+  /** The earliest time (this.now()) a run asked the next run to start at (wakeIn), applied when the run ends. */
+  private wakeRequestedAt: number | undefined;
   private running: Promise<void> | undefined;
+  /** From the moment a run starts (before `work` is called) until it has ended. */
+  private inRun = false;
   /** While a run is going: when it started or last reported progress. */
   private progressAt: number | undefined;
   private active = false;
@@ -54,7 +60,26 @@ export class PollingLoop {
     this.active = false;
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerAt = undefined;
+    this.wakeRequestedAt = undefined;
     await this.running;
+  }
+
+  /**
+   * Starts the next run in `delayMs` when that comes before the interval would (something falls due then): asked
+   * during a run, once it ends; between runs, by moving the pending timer earlier. Never later than the interval.
+   */
+  wakeIn(delayMs: number): void {
+    if (!this.active || !Number.isFinite(delayMs)) return;
+    const time = this.now() + Math.max(0, delayMs);
+    if (this.inRun) {
+      this.wakeRequestedAt = Math.min(this.wakeRequestedAt ?? time, time);
+      return;
+    }
+    if (this.timerAt !== undefined && time < this.timerAt) {
+      clearTimeout(this.timer);
+      this.schedule(Math.max(0, time - this.now()));
+    }
   }
 
   /** Throws NotReadyError when a run has made no progress for too long, or runs have kept failing. */
@@ -71,7 +96,11 @@ export class PollingLoop {
   }
 
   private schedule(delayMs: number): void {
+    this.timerAt = this.now() + delayMs;
     this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      this.inRun = true;
       this.progressAt = this.now();
       this.running = this.work(() => {
         if (this.progressAt !== undefined) this.progressAt = this.now();
@@ -83,8 +112,11 @@ export class PollingLoop {
         })
         .finally(() => {
           this.running = undefined;
+          this.inRun = false;
           this.progressAt = undefined;
-          if (this.active) this.schedule(this.intervalMs);
+          const wake = this.wakeRequestedAt;
+          this.wakeRequestedAt = undefined;
+          if (this.active) this.schedule(wake === undefined ? this.intervalMs : Math.min(this.intervalMs, Math.max(0, wake - this.now())));
         });
     }, delayMs);
   }

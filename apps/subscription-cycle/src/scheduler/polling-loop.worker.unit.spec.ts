@@ -83,3 +83,40 @@ describe('PollingLoop readiness', () => {
     expect(readiness(loop)).toBeUndefined();
   });
 });
+
+describe('PollingLoop wake-ups', () => {
+  const loops: PollingLoop[] = [];
+  afterEach(async () => {
+    await Promise.all(loops.splice(0).map((loop) => loop.stop()));
+  });
+  const runsOf = (interval: number, work: (loop: PollingLoop, run: number) => void) => {
+    const runs: number[] = [];
+    const loop: PollingLoop = new PollingLoop('wake-loop', interval, async () => {
+      runs.push(Date.now());
+      work(loop, runs.length);
+    }, silent);
+    loops.push(loop);
+    return { loop, runs };
+  };
+
+  it('given a run that asks to wake in 30 ms, when its interval is a minute, then the next run starts about 30 ms later', async () => {
+    const { loop, runs } = runsOf(60_000, (self, run) => {
+      if (run === 1) self.wakeIn(30);
+    });
+    loop.start();
+    while (runs.length < 2) await sleep(5);
+    expect(runs[1] - runs[0]).toBeGreaterThanOrEqual(25);
+    expect(runs[1] - runs[0]).toBeLessThan(1_000);
+  });
+
+  it('given a loop waiting for its interval, when woken in 20 ms, then it runs then; a wake-up later than the interval changes nothing', async () => {
+    const { loop, runs } = runsOf(60_000, () => undefined);
+    loop.start();
+    while (runs.length < 1) await sleep(5);
+    loop.wakeIn(120_000); // later than the interval: ignored
+    loop.wakeIn(20);
+    const woken = Date.now();
+    while (runs.length < 2) await sleep(5);
+    expect(runs[1] - woken).toBeLessThan(1_000);
+  });
+});
