@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
 import { SERVICES, type ChaosSystem, type ServiceName } from './chaos.harness';
 import { SeededRandom } from './workload.fixtures';
 
@@ -14,12 +15,24 @@ export type Fault =
   /** PostgreSQL stopped for `downMs` (connections refused), then started. */
   | { kind: 'postgres-stop'; downMs: number }
   /** SIGSTOP past the consumers' Kafka session timeout, then SIGCONT. */
-  | { kind: 'pause'; service: ServiceName; ms: number };
+  | { kind: 'pause'; service: ServiceName; ms: number }
+  /**
+   * A transaction left open for `ms` in another database of the run's PostgreSQL (a report elsewhere on a shared
+   * cluster), under load: the ledger's relay must keep publishing meanwhile (invariant 9).
+   */
+  | { kind: 'foreign-transaction'; ms: number };
 
 export interface ScheduledFault {
   /** Quiet time before it, under load. */
   gapMs: number;
   fault: Fault;
+}
+
+/** A foreign transaction's outcome: the first event committed after it began (checkpoint form), how far the relay got. */
+export interface ForeignTransactionOutcome {
+  event: string | undefined;
+  relayed: string;
+  published: boolean | undefined;
 }
 
 /** What happened when a fault ran; `window` is when answers other than 2xx are documented behaviour. */
@@ -31,6 +44,8 @@ export interface InjectedFault {
   detail: string;
   /** The part of the system that was unavailable, and from when until when (end = back + the grace period). */
   window: { scope: 'all' | ServiceName; from: number; until: number };
+  /** A foreign transaction's: whether the relay published an event committed after it began, while it was open. */
+  foreign?: ForeignTransactionOutcome;
 }
 
 export const describeFault = (fault: Fault): string => {
@@ -47,13 +62,16 @@ export const describeFault = (fault: Fault): string => {
       return `PostgreSQL stopped ${(fault.downMs / 1000).toFixed(1)} s`;
     case 'pause':
       return `SIGSTOP ${fault.service} ${(fault.ms / 1000).toFixed(0)} s, SIGCONT`;
+    case 'foreign-transaction':
+      return `a transaction open in another database (up to ${(fault.ms / 1000).toFixed(0)} s)`;
   }
 };
 
 /**
- * The faults of a run, from its seed: the short (CI) size always has a kill -9 of the ledger and a broker kill -9;
- * the full size kills each service twice (once while it starts), the broker, restarts and stops PostgreSQL, and
- * pauses the ledger past its session timeout; more faults than that draw more of the same kinds.
+ * The faults of a run, from its seed: the short (CI) size always has a kill -9 of the ledger, a broker kill -9 and a
+ * transaction left open in another database; the full size kills each service twice (once while it starts), the
+ * broker, restarts and stops PostgreSQL, pauses the ledger past its session timeout and holds a foreign transaction;
+ * more faults than that draw more of the kill, restart, stop and pause kinds.
  */
 export function faultSchedule(seed: number, count: number, options: { short: boolean; pauseMs: number }): ScheduledFault[] {
   const random = new SeededRandom(seed ^ 0x5eed);
@@ -67,8 +85,9 @@ export function faultSchedule(seed: number, count: number, options: { short: boo
     () => ({ kind: 'pause', service: random.pick(['ledger', 'notification'] as const), ms: options.pauseMs }),
   ];
   const required: Fault[] = options.short
-    ? [{ kind: 'kill', service: 'ledger' }, { kind: 'broker-kill', downMs: random.int(1_000, 4_000) }]
+    ? [{ kind: 'kill', service: 'ledger' }, { kind: 'broker-kill', downMs: random.int(1_000, 4_000) }, { kind: 'foreign-transaction', ms: FOREIGN_TRANSACTION_MS }]
     : [
+        { kind: 'foreign-transaction', ms: FOREIGN_TRANSACTION_MS },
         ...SERVICES.map((service): Fault => ({ kind: 'kill', service })),
         ...SERVICES.map(startUpKill),
         { kind: 'broker-kill', downMs: random.int(1_000, 6_000) },
@@ -76,8 +95,8 @@ export function faultSchedule(seed: number, count: number, options: { short: boo
         { kind: 'postgres-stop', downMs: random.int(1_000, 5_000) },
         { kind: 'pause', service: 'ledger', ms: options.pauseMs },
       ];
-  const faults = random.shuffle(required.slice(0, Math.max(count, 2)));
-  // The short size keeps its required two and adds kinds it does not have yet; a larger count draws from every kind.
+  const faults = random.shuffle(required.slice(0, Math.max(count, options.short ? 3 : 2)));
+  // The short size keeps its required three and adds kinds it does not have yet; a larger count draws from every kind.
   const others = random.shuffle(kinds.slice(1).filter((_, i) => i !== 1));
   while (faults.length < count) faults.splice(random.int(0, faults.length), 0, (others.shift() ?? random.pick(kinds))());
   return faults.map((fault) => ({ gapMs: random.int(3_000, 8_000), fault }));
@@ -99,6 +118,8 @@ export function scheduleDurationMs(schedule: ScheduledFault[]): number {
         return fault.downMs + 3_000;
       case 'pause':
         return fault.ms + 3_000;
+      case 'foreign-transaction':
+        return fault.ms + 1_000;
     }
   };
   return schedule.reduce((sum, { gapMs, fault }) => sum + gapMs + cost(fault), 0);
@@ -157,7 +178,63 @@ export async function inject(system: ChaosSystem, fault: Fault, graceMs: number)
       detail = `${service.running() ? 'running' : 'exited'} after SIGCONT`;
       break;
     }
+    case 'foreign-transaction': {
+      // Nothing is unavailable: no answer other than 2xx is documented during it.
+      const foreign = await holdForeignTransaction(system, fault.ms);
+      detail = foreign.published === undefined
+        ? 'no event committed while it was open'
+        : foreign.published
+          ? `an event committed after it was published while it was open, ${((Date.now() - startedAt) / 1000).toFixed(1)} s in`
+          : `the relay stayed at ${foreign.relayed}, before ${foreign.event}, committed after it`;
+      const endedAt = Date.now();
+      return { fault, label: describeFault(fault), startedAt, endedAt, detail, window: { scope: 'all', from: startedAt, until: startedAt }, foreign };
+    }
   }
   const endedAt = Date.now();
   return { fault, label: describeFault(fault), startedAt, endedAt, detail, window: { scope, from: startedAt, until: endedAt + graceMs } };
+}
+
+/** How long the foreign transaction stays open: many times the relay's poll, short of the idle-in-transaction timeout. */
+const FOREIGN_TRANSACTION_MS = 6_000;
+const FOREIGN_DATABASE = 'chaos_elsewhere';
+
+/**
+ * Opens a transaction that holds a transaction id in another database of the run's PostgreSQL, waits for the ledger to
+ * commit an event after it (the load keeps appending), then for the relay to publish that event (its checkpoint at or
+ * past the event's), all while the transaction stays open. `published` is undefined when no event came in the time.
+ */
+async function holdForeignTransaction(system: ChaosSystem, ms: number): Promise<ForeignTransactionOutcome> {
+  await system.pool.query(`CREATE DATABASE ${FOREIGN_DATABASE}`).catch((error: { code?: string }) => {
+    if (error.code !== '42P04') throw error; // already there (an earlier fault of the run)
+  });
+  const url = new URL(system.postgres.url);
+  url.pathname = `/${FOREIGN_DATABASE}`;
+  const client = new Client({ connectionString: url.toString(), application_name: 'chaos-foreign-transaction' });
+  client.on('error', () => undefined);
+  const deadline = Date.now() + ms;
+  const firstAfter = async (xid: string) =>
+    (await system.pool.query<{ checkpoint: string }>(
+      `select lpad(transaction_id::text, 20, '0') || '-' || lpad(global_position::text, 20, '0') as checkpoint
+         from ledger.events where transaction_id > $1::xid8 order by transaction_id, global_position limit 1`,
+      [xid],
+    )).rows[0]?.checkpoint;
+  const relayed = async () =>
+    (await system.pool.query<{ checkpoint: string }>(`select checkpoint from ledger.relay_checkpoints where name = 'ledger-events'`)).rows[0]?.checkpoint ?? '';
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows: [{ xid }] } = await client.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+    let event: string | undefined;
+    while (!(event = await firstAfter(xid)) && Date.now() < deadline) await sleep(100);
+    if (!event) return { event: undefined, relayed: await relayed(), published: undefined };
+    let checkpoint = await relayed();
+    while (checkpoint < event && Date.now() < deadline) {
+      await sleep(100);
+      checkpoint = await relayed();
+    }
+    return { event, relayed: checkpoint, published: checkpoint >= event };
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
 }

@@ -126,6 +126,7 @@ export async function checkInvariants(input: CheckInput): Promise<InvariantResul
     lagBackToZero(input),
     fiveHundreds(input),
     intended(input),
+    relayedPastForeignTransactions(input),
   ];
 }
 
@@ -461,6 +462,24 @@ function fiveHundreds({ driver, faults }: CheckInput): InvariantResult {
     result.check(documented, () => `${new Date(answer.at).toISOString()} ${answer.service} ${answer.method} ${answer.path}: ${answer.status} ${answer.code ?? ''} (Retry-After ${answer.retryAfter ?? 'none'}), ${inWindow(answer, faults) ? 'in' : 'outside'} a fault window`);
   }
   if (result.checked === 0) result.notes.push('no 5xx at all');
+  return result;
+}
+
+/**
+ * 9. A transaction open in another database of the cluster does not stop the ledger's relay: an event committed after
+ * it began is published while it is still open (the relay used to wait for the oldest transaction of the whole cluster).
+ */
+function relayedPastForeignTransactions({ faults }: CheckInput): InvariantResult {
+  const result = new Invariant('9. the relay kept publishing while a transaction was open in another database');
+  for (const { label, foreign, startedAt } of faults) {
+    if (!foreign) continue;
+    if (foreign.published === undefined) {
+      result.notes.push(`${label}: no event committed while it was open (not checked)`);
+      continue;
+    }
+    result.check(foreign.published, () => `${new Date(startedAt).toISOString()} ${label}: the relay stayed at ${foreign.relayed}, before ${foreign.event}, committed after it began`);
+  }
+  if (result.checked === 0) result.notes.push('no such fault checked in this run');
   return result;
 }
 
