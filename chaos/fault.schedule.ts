@@ -119,7 +119,7 @@ export function scheduleDurationMs(schedule: ScheduledFault[]): number {
       case 'pause':
         return fault.ms + 3_000;
       case 'foreign-transaction':
-        return fault.ms + 1_000;
+        return 2_000; // usually: the relay caught up, an event committed and published within a second or two
     }
   };
   return schedule.reduce((sum, { gapMs, fault }) => sum + gapMs + cost(fault), 0);
@@ -194,44 +194,52 @@ export async function inject(system: ChaosSystem, fault: Fault, graceMs: number)
   return { fault, label: describeFault(fault), startedAt, endedAt, detail, window: { scope, from: startedAt, until: endedAt + graceMs } };
 }
 
-/** How long the foreign transaction stays open: many times the relay's poll, short of the idle-in-transaction timeout. */
-const FOREIGN_TRANSACTION_MS = 6_000;
+/** How long the foreign transaction stays open at most: many times the relay's poll, short of any idle timeout. */
+const FOREIGN_TRANSACTION_MS = 20_000;
+/** How long the relay is given first to publish what the previous fault left (it must be flowing before the test). */
+const RELAY_CATCH_UP_MS = 30_000;
 const FOREIGN_DATABASE = 'chaos_elsewhere';
 
 /**
- * Opens a transaction that holds a transaction id in another database of the run's PostgreSQL, waits for the ledger to
- * commit an event after it (the load keeps appending), then for the relay to publish that event (its checkpoint at or
- * past the event's), all while the transaction stays open. `published` is undefined when no event came in the time.
+ * Waits for the relay to publish what is already committed (the previous fault may have left it catching up), then
+ * opens a transaction that holds a transaction id in another database of the run's PostgreSQL, waits for the ledger
+ * to commit an event after it (the load keeps appending), then for the relay to publish that event (its checkpoint at
+ * or past the event's), all while the transaction stays open. `published` is undefined when no event came in the time.
  */
 async function holdForeignTransaction(system: ChaosSystem, ms: number): Promise<ForeignTransactionOutcome> {
   await system.pool.query(`CREATE DATABASE ${FOREIGN_DATABASE}`).catch((error: { code?: string }) => {
     if (error.code !== '42P04') throw error; // already there (an earlier fault of the run)
   });
-  const url = new URL(system.postgres.url);
-  url.pathname = `/${FOREIGN_DATABASE}`;
-  const client = new Client({ connectionString: url.toString(), application_name: 'chaos-foreign-transaction' });
-  client.on('error', () => undefined);
-  const deadline = Date.now() + ms;
-  const firstAfter = async (xid: string) =>
-    (await system.pool.query<{ checkpoint: string }>(
-      `select lpad(transaction_id::text, 20, '0') || '-' || lpad(global_position::text, 20, '0') as checkpoint
-         from ledger.events where transaction_id > $1::xid8 order by transaction_id, global_position limit 1`,
-      [xid],
-    )).rows[0]?.checkpoint;
+  const position = `lpad(transaction_id::text, 20, '0') || '-' || lpad(global_position::text, 20, '0')`;
   const relayed = async () =>
     (await system.pool.query<{ checkpoint: string }>(`select checkpoint from ledger.relay_checkpoints where name = 'ledger-events'`)).rows[0]?.checkpoint ?? '';
-  await client.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows: [{ xid }] } = await client.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
-    let event: string | undefined;
-    while (!(event = await firstAfter(xid)) && Date.now() < deadline) await sleep(100);
-    if (!event) return { event: undefined, relayed: await relayed(), published: undefined };
+  const publishedBy = async (event: string, deadline: number) => {
     let checkpoint = await relayed();
     while (checkpoint < event && Date.now() < deadline) {
       await sleep(100);
       checkpoint = await relayed();
     }
+    return checkpoint;
+  };
+  const [latest] = (await system.pool.query<{ checkpoint: string }>(`select ${position} as checkpoint from ledger.events order by transaction_id desc, global_position desc limit 1`)).rows;
+  if (latest) await publishedBy(latest.checkpoint, Date.now() + RELAY_CATCH_UP_MS);
+
+  const url = new URL(system.postgres.url);
+  url.pathname = `/${FOREIGN_DATABASE}`;
+  const client = new Client({ connectionString: url.toString(), application_name: 'chaos-foreign-transaction' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows: [{ xid }] } = await client.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+    const deadline = Date.now() + ms;
+    const firstAfter = async () =>
+      (await system.pool.query<{ checkpoint: string }>(`select ${position} as checkpoint from ledger.events where transaction_id > $1::xid8 order by transaction_id, global_position limit 1`, [xid])).rows[0]?.checkpoint;
+    let event: string | undefined;
+    while (!(event = await firstAfter()) && Date.now() < deadline) await sleep(100);
+    if (!event) return { event: undefined, relayed: await relayed(), published: undefined };
+    // Half the hold at least for the publish, however late the event came.
+    const checkpoint = await publishedBy(event, Math.max(deadline, Date.now() + ms / 2));
     return { event, relayed: checkpoint, published: checkpoint >= event };
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -2,7 +2,7 @@
 # One command for the fault run: `npm run chaos` (or `bash chaos/run.sh`). It starts a PostgreSQL and a Kafka
 # broker of its own (the jars scripts/infra.sh fetched), the four services as real processes, an SMTP sink and a
 # webhook receiver; nothing else on the machine is touched. Knobs: CHAOS_SEED, CHAOS_EVENTS [200000],
-# CHAOS_ACCOUNTS [400], CHAOS_FAULTS [12], CHAOS_SHORT=1 (the CI size), CHAOS_DEADLINE_SECONDS, CHAOS_LAG_BOUND_SECONDS,
+# CHAOS_ACCOUNTS [400], CHAOS_FAULTS [13], CHAOS_SHORT=1 (the CI size), CHAOS_DEADLINE_SECONDS, CHAOS_LAG_BOUND_SECONDS,
 # CHAOS_KEEP_LOGS=1. Replay a run: CHAOS_SEED=<printed seed> (with the printed sizes) npm run chaos
 set -euo pipefail
 

@@ -109,14 +109,24 @@ describe('PollingLoop wake-ups', () => {
     expect(runs[1] - runs[0]).toBeLessThan(1_000);
   });
 
-  it('given a loop waiting for its interval, when woken in 20 ms, then it runs then; a wake-up later than the interval changes nothing', async () => {
+  it('given a loop waiting for its interval, when woken in 20 ms, then it runs then', async () => {
     const { loop, runs } = runsOf(60_000, () => undefined);
     loop.start();
     while (runs.length < 1) await sleep(5);
-    loop.wakeIn(120_000); // later than the interval: ignored
     loop.wakeIn(20);
     const woken = Date.now();
     while (runs.length < 2) await sleep(5);
     expect(runs[1] - woken).toBeLessThan(1_000);
+  });
+
+  it('given a loop waiting for its 50 ms interval, when asked to wake in two minutes, then it still runs at its interval', async () => {
+    const { loop, runs } = runsOf(50, (self, run) => {
+      if (run === 1) self.wakeIn(120_000); // during a run
+    });
+    loop.start();
+    while (runs.length < 2) await sleep(5);
+    loop.wakeIn(120_000); // between runs
+    while (runs.length < 3) await sleep(5);
+    expect(runs[2] - runs[0]).toBeLessThan(1_000);
   });
 });

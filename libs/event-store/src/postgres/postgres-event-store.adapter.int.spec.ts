@@ -143,13 +143,16 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
       await store.append({ streamId: `elsewhere-${randomUUID()}`, expectedVersion: 'no_stream', events: [first] });
       expect((await readAllWithin(store, tail, 5_000)).map((e) => e.id)).toEqual([first.id]);
 
-      // A transaction of this database (it could write events) still holds the tail, as before.
+      // A transaction of this database (it could write events) still holds the tail, as before. Read by a store with
+      // no bound taken yet (this one's, taken before, would hold the tail by itself for up to 100 ms).
       await own.query('BEGIN');
       await own.query('SELECT pg_current_xact_id()');
       const after = await readToEnd(store, tail);
       const second = event('AfterOwnDatabase');
       await store.append({ streamId: `own-${randomUUID()}`, expectedVersion: 'no_stream', events: [second] });
-      expect(await store.readAll({ after, limit: 10 })).toEqual([]);
+      const fresh = new PostgresEventStore({ pool, schema, listen: false });
+      expect(await fresh.readAll({ after, limit: 10 })).toEqual([]);
+      await fresh.close();
       await own.query('COMMIT');
       expect((await readAllWithin(store, after, 5_000)).map((e) => e.id)).toEqual([second.id]);
     } finally {
@@ -176,6 +179,9 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
     try {
       await hidden.query('BEGIN');
       const { rows: [{ xid }] } = await hidden.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+      // A later transaction commits: the next id to be assigned alone would no longer hold the bound below the writer's.
+      const { rows: [{ later }] } = await pool.query<{ later: string }>('SELECT pg_current_xact_id()::text AS later');
+      expect(BigInt(later)).toBeGreaterThan(BigInt(xid));
       // The query text of another role's session is hidden from the reader; its transaction id is not.
       const { rows: [{ bound }] } = await readerPool.query<{ bound: string }>(TAIL_BOUND_SQL);
       expect(BigInt(bound)).toBeLessThanOrEqual(BigInt(xid));

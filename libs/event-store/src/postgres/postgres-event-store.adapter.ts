@@ -93,7 +93,7 @@ function metadataOfKeys<T>(row: Record<string, unknown>, keys: readonly string[]
 /**
  * The tail's bound: readAll returns events of transactions below it only. Events can be written only by sessions of
  * this database, so the bound is the oldest transaction id still running in this database (pg_stat_activity's
- * `backend_xid`, and prepared transactions), or the next id to be assigned when none runs: every transaction below
+ * `backend_xid`, and prepared transactions), or the snapshot's xmax when none runs: every transaction below
  * it has ended, or belongs to another database and writes no events. Before, it was pg_snapshot_xmin, the oldest
  * transaction of the whole cluster: a transaction left open in another database held every event back.
  *
@@ -136,7 +136,7 @@ const DEFAULT_NOTIFY_DEBOUNCE_MS = 5;
  * may still write events (TAIL_BOUND_SQL, or the cluster's oldest, pg_snapshot_xmin, when that is later): those can
  * no longer change, and every future transaction gets a larger id. The cost: the tail waits for the oldest open
  * transaction of this database (any session of it could write events), whatever it does; a transaction of the
- * cluster's other databases holds it for at most TAIL_BOUND_REFRESH_MS.
+ * cluster's other databases holds it for about TAIL_BOUND_REFRESH_MS (and the subscription's idle poll).
  */
 export class PostgresEventStore implements EventStore {
   private readonly pool: Pool;
