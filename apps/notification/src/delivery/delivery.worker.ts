@@ -27,6 +27,11 @@ const RESULT_WRITE_MARGIN_MS = 2_000;
 /** How often settled deliveries past DELIVERY_RETENTION_DAYS are purged, and how many rows one statement deletes. */
 const PURGE_INTERVAL_MS = 3_600_000;
 const PURGE_BATCH = 1_000;
+/**
+ * How long a pass waits after a slot frees while every slot was taken (a backlog): attempts ending meanwhile free
+ * theirs, and one claim fills them all, instead of one claim per delivery.
+ */
+const SLOT_CLAIM_DELAY_MS = 20;
 
 interface ClaimedRow {
   id: string;
@@ -146,10 +151,11 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     return rows.length >= free;
   }
 
+  /** With every slot taken, the next pass starts shortly after one frees: the slots freed meanwhile share its claim. */
   private slotFreed(): void {
     if (!this.waitingForSlot || this.stopped) return;
     this.waitingForSlot = false;
-    this.scheduleTick(0);
+    this.scheduleTick(SLOT_CLAIM_DELAY_MS);
   }
 
   private scheduleTick(delayMs: number): void {
