@@ -80,7 +80,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   private running: Promise<void> | undefined;
   /** The attempts under way: at most DISPATCH_BATCH_SIZE, each ending on its own (a slow receiver holds only its slot). */
   private readonly inFlight = new Set<Promise<void>>();
-  /** Every slot was taken at the last pass: the next pass starts as soon as an attempt ends. */
+  /** Every slot was taken at the last pass: the next pass starts shortly after an attempt ends (slotFreed). */
   private waitingForSlot = false;
   private stopped = false;
   /** When the last purge of old settled deliveries ran (purgeSettled); 0 = not yet in this process. */
