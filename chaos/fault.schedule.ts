@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
+import { encodePgCheckpoint } from '@tally/event-store';
 import { SERVICES, type ChaosSystem, type ServiceName } from './chaos.harness';
 import { SeededRandom } from './workload.fixtures';
 
@@ -130,6 +131,7 @@ export async function inject(system: ChaosSystem, fault: Fault, graceMs: number)
   const startedAt = Date.now();
   let detail = '';
   let scope: 'all' | ServiceName = 'all';
+  let foreign: ForeignTransactionOutcome | undefined;
   switch (fault.kind) {
     case 'kill': {
       scope = fault.service;
@@ -178,20 +180,19 @@ export async function inject(system: ChaosSystem, fault: Fault, graceMs: number)
       detail = `${service.running() ? 'running' : 'exited'} after SIGCONT`;
       break;
     }
-    case 'foreign-transaction': {
-      // Nothing is unavailable: no answer other than 2xx is documented during it.
-      const foreign = await holdForeignTransaction(system, fault.ms);
+    case 'foreign-transaction':
+      foreign = await holdForeignTransaction(system, fault.ms);
       detail = foreign.published === undefined
         ? 'no event committed while it was open'
         : foreign.published
           ? `an event committed after it was published while it was open, ${((Date.now() - startedAt) / 1000).toFixed(1)} s in`
           : `the relay stayed at ${foreign.relayed}, before ${foreign.event}, committed after it`;
-      const endedAt = Date.now();
-      return { fault, label: describeFault(fault), startedAt, endedAt, detail, window: { scope: 'all', from: startedAt, until: startedAt }, foreign };
-    }
+      break;
   }
   const endedAt = Date.now();
-  return { fault, label: describeFault(fault), startedAt, endedAt, detail, window: { scope, from: startedAt, until: endedAt + graceMs } };
+  // A foreign transaction makes nothing unavailable: no answer other than 2xx is documented during it.
+  const until = foreign ? startedAt : endedAt + graceMs;
+  return { fault, label: describeFault(fault), startedAt, endedAt, detail, window: { scope, from: startedAt, until }, ...(foreign && { foreign }) };
 }
 
 /** How long the foreign transaction stays open at most: many times the relay's poll, short of any idle timeout. */
@@ -210,7 +211,10 @@ async function holdForeignTransaction(system: ChaosSystem, ms: number): Promise<
   await system.pool.query(`CREATE DATABASE ${FOREIGN_DATABASE}`).catch((error: { code?: string }) => {
     if (error.code !== '42P04') throw error; // already there (an earlier fault of the run)
   });
-  const position = `lpad(transaction_id::text, 20, '0') || '-' || lpad(global_position::text, 20, '0')`;
+  // An event's place as the relay's checkpoint writes it (the store's own encoding): the two compare as strings.
+  const checkpointOf = (row: { transactionId: string; globalPosition: string } | undefined) =>
+    row && encodePgCheckpoint({ transactionId: BigInt(row.transactionId), globalPosition: BigInt(row.globalPosition) });
+  const position = `transaction_id::text AS "transactionId", global_position::text AS "globalPosition"`;
   const relayed = async () =>
     (await system.pool.query<{ checkpoint: string }>(`select checkpoint from ledger.relay_checkpoints where name = 'ledger-events'`)).rows[0]?.checkpoint ?? '';
   const publishedBy = async (event: string, deadline: number) => {
@@ -221,8 +225,8 @@ async function holdForeignTransaction(system: ChaosSystem, ms: number): Promise<
     }
     return checkpoint;
   };
-  const [latest] = (await system.pool.query<{ checkpoint: string }>(`select ${position} as checkpoint from ledger.events order by transaction_id desc, global_position desc limit 1`)).rows;
-  if (latest) await publishedBy(latest.checkpoint, Date.now() + RELAY_CATCH_UP_MS);
+  const latest = checkpointOf((await system.pool.query(`select ${position} from ledger.events order by transaction_id desc, global_position desc limit 1`)).rows[0]);
+  if (latest) await publishedBy(latest, Date.now() + RELAY_CATCH_UP_MS);
 
   const url = new URL(system.postgres.url);
   url.pathname = `/${FOREIGN_DATABASE}`;
@@ -234,7 +238,7 @@ async function holdForeignTransaction(system: ChaosSystem, ms: number): Promise<
     const { rows: [{ xid }] } = await client.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
     const deadline = Date.now() + ms;
     const firstAfter = async () =>
-      (await system.pool.query<{ checkpoint: string }>(`select ${position} as checkpoint from ledger.events where transaction_id > $1::xid8 order by transaction_id, global_position limit 1`, [xid])).rows[0]?.checkpoint;
+      checkpointOf((await system.pool.query(`select ${position} from ledger.events where transaction_id > $1::xid8 order by transaction_id, global_position limit 1`, [xid])).rows[0]);
     let event: string | undefined;
     while (!(event = await firstAfter()) && Date.now() < deadline) await sleep(100);
     if (!event) return { event: undefined, relayed: await relayed(), published: undefined };

@@ -2,6 +2,7 @@ export * from './event-store.port';
 export * from './event-store.errors';
 export { createEventStore, type EventStoreConfig } from './event-store.provider';
 export { PostgresEventStore, type PostgresEventStoreOptions } from './postgres/postgres-event-store.adapter';
+export { encodePgCheckpoint, type PgPosition } from './postgres/postgres-checkpoint.codec';
 export {
   DEFAULT_EVENT_STORE_SCHEMA,
   ensureSchema,

@@ -27,9 +27,7 @@ export class PollingLoop {
   /** The earliest time (this.now()) a run asked the next run to start at (wakeIn), applied when the run ends. */
   private wakeRequestedAt: number | undefined;
   private running: Promise<void> | undefined;
-  /** From the moment a run starts (before `work` is called) until it has ended. */
-  private inRun = false;
-  /** While a run is going: when it started or last reported progress. */
+  /** While a run is going (from before `work` is called until it has ended): when it started or last reported progress. */
   private progressAt: number | undefined;
   private active = false;
   private readonly failures: StallDetector;
@@ -71,14 +69,15 @@ export class PollingLoop {
    */
   wakeIn(delayMs: number): void {
     if (!this.active || !Number.isFinite(delayMs)) return;
-    const time = this.now() + Math.max(0, delayMs);
-    if (this.inRun) {
+    const delay = Math.max(0, delayMs);
+    const time = this.now() + delay;
+    if (this.progressAt !== undefined) {
       this.wakeRequestedAt = Math.min(this.wakeRequestedAt ?? time, time);
       return;
     }
     if (this.timerAt !== undefined && time < this.timerAt) {
       clearTimeout(this.timer);
-      this.schedule(Math.max(0, time - this.now()));
+      this.schedule(delay);
     }
   }
 
@@ -100,7 +99,6 @@ export class PollingLoop {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerAt = undefined;
-      this.inRun = true;
       this.progressAt = this.now();
       this.running = this.work(() => {
         if (this.progressAt !== undefined) this.progressAt = this.now();
@@ -112,7 +110,6 @@ export class PollingLoop {
         })
         .finally(() => {
           this.running = undefined;
-          this.inRun = false;
           this.progressAt = undefined;
           const wake = this.wakeRequestedAt;
           this.wakeRequestedAt = undefined;
