@@ -6,6 +6,7 @@ import { EventStoreErrorCode, isEventStoreError } from '@tally/event-store';
 export type LedgerErrorCode =
   | 'ACCOUNT_NOT_FOUND'
   | 'INSUFFICIENT_CREDITS'
+  | 'CYCLE_RENEWAL_PENDING'
   | 'IDEMPOTENCY_CONFLICT'
   | 'INVALID_AMOUNT'
   | 'AMOUNT_OUT_OF_RANGE'
@@ -29,6 +30,9 @@ export class LedgerError extends AppError<LedgerErrorCode> {}
 export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   ACCOUNT_NOT_FOUND: 404,
   INSUFFICIENT_CREDITS: 402,
+  // Retryable (with Retry-After): the account's cycle has ended and its renewal is not applied yet (ledger-domain's
+  // renewalPending); only the renewal says whether the account can pay.
+  CYCLE_RENEWAL_PENDING: 503,
   IDEMPOTENCY_CONFLICT: 409,
   INVALID_AMOUNT: 400,
   // Bounds of libs/money: an amount above 1,000,000,000 credits, or a balance that would pass 100,000,000,000.

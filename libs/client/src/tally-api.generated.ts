@@ -1237,7 +1237,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: ACCOUNT_BUSY, DEPENDENCY_UNAVAILABLE */
+            /** @description Service Unavailable: ACCOUNT_BUSY, CYCLE_RENEWAL_PENDING, DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (2) */
@@ -1247,7 +1247,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "ACCOUNT_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                        code?: "ACCOUNT_BUSY" | "CYCLE_RENEWAL_PENDING" | "DEPENDENCY_UNAVAILABLE";
                     };
                 };
             };

@@ -15,7 +15,7 @@ import type {
 } from './account.commands';
 import { MAX_REASON_LENGTH } from './account.commands';
 import type { AccountEvent, BucketKind, BucketShare, ModelShare } from './account.events';
-import { AccountError, AccountErrorCode, InsufficientCreditsError } from './account.errors';
+import { AccountError, AccountErrorCode, CycleRenewalPendingError, InsufficientCreditsError } from './account.errors';
 import {
   cycleFingerprint,
   grantFingerprint,
@@ -187,6 +187,20 @@ function betweenCycles(state: AccountState, now: Date): boolean {
   return cycle !== undefined && cycle.allocation > 0n && now.getTime() >= Date.parse(cycle.periodEnd);
 }
 
+/**
+ * Whether a request the account cannot cover now waits for its renewal (CYCLE_RENEWAL_PENDING, retryable) rather than
+ * being refused for insufficient credits: between the end of a cycle with an allowance and the next CycleStarted, only
+ * the renewal can say whether the account can pay (a subscriber would otherwise be told to buy a pack). A renewal is
+ * always coming: a cancelled plan's fallback cycle too (recordUsage).
+ */
+export const renewalPending = betweenCycles;
+
+/** The refusal of a request that waits for the account's renewal (see renewalPending). */
+export function renewalPendingError(state: AccountState): CycleRenewalPendingError {
+  const cycle = state.cycle as NonNullable<AccountState['cycle']>;
+  return new CycleRenewalPendingError(cycle.cycleId, cycle.periodEnd);
+}
+
 function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decision {
   requireNonNegative(command.allocation, 'allocation');
   requireWithinAmountBound(command.allocation, 'allocation');
@@ -271,7 +285,9 @@ function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): Decision 
   if (state.plan.unlimited) return noEvents();
   const run = begin(command, state, ctx);
   const allocation = allocate(run.state, command.amount);
-  if (allocation.covered < command.amount) throw new InsufficientCreditsError(command.amount, allocation.covered);
+  if (allocation.covered < command.amount) {
+    throw renewalPending(run.state, run.now) ? renewalPendingError(run.state) : new InsufficientCreditsError(command.amount, allocation.covered);
+  }
   run.emit({
     type: 'HoldPlaced',
     data: { holdId: command.holdId, amount: command.amount, perBucket: allocation.perBucket, expiresAt: command.expiresAt },

@@ -493,6 +493,18 @@ describe('account decider', () => {
           .then([expiredC1, { type: 'HoldPlaced', data: { holdId: 'h1', amount: cr(5), perBucket: [share('g1', 'purchased', cr(5))], expiresAt: '2025-04-01T00:05:00.000Z' } }]);
       });
 
+      // Only the renewal can say whether the account can pay: "Insufficient Credits" would tell a subscriber with a
+      // paid plan to buy a pack. The refusal is retryable (the HTTP transport answers 503 with Retry-After).
+      it('refuses a hold the credits left cannot cover as CYCLE_RENEWAL_PENDING, not INSUFFICIENT_CREDITS', () => {
+        const hold = holdCommand('h1', cr(5), '2025-04-01T00:05:00.000Z');
+        const pending = { cycleId: 'c1', cycleEnd: CYCLE_END };
+        given([opened, ...cycleWithAllowance('c1', cr(100))]).when(hold, at(gap)).thenThrows('CYCLE_RENEWAL_PENDING', pending);
+        given([opened, ...cycleWithAllowance('c1', cr(100)), granted('g1', 'purchased', cr(3))]).when(hold, at(gap)).thenThrows('CYCLE_RENEWAL_PENDING', pending);
+        // A cycle without an allowance renews nothing the hold could wait for; before the end, the refusal is the usual one.
+        given([opened, cycleStarted('c1', 0n)]).when(hold, at(gap)).thenThrows('INSUFFICIENT_CREDITS');
+        given([opened, ...cycleWithAllowance('c1', cr(1))]).when(hold).thenThrows('INSUFFICIENT_CREDITS');
+      });
+
       it('is charged as usual once the next cycle started, and for an account without a cycle or an allowance', () => {
         given([...ended, expiredC1, ...cycleWithAllowance('c2', cr(100), next)])
           .when(usageCommand('u1', cr(20)), at(gap))

@@ -9,6 +9,11 @@ export const AccountErrorCode = {
   InvalidCommand: 'INVALID_COMMAND',
   IdempotencyConflict: 'IDEMPOTENCY_CONFLICT',
   InsufficientCredits: 'INSUFFICIENT_CREDITS',
+  /**
+   * The account's cycle (one with an allowance) has ended and the next CycleStarted is not applied yet, and what is
+   * left cannot cover the request: only the renewal can say whether the account can pay. Retryable.
+   */
+  CycleRenewalPending: 'CYCLE_RENEWAL_PENDING',
   /** A refund names a usage this account never debited. */
   UsageNotFound: 'USAGE_NOT_FOUND',
   /** A refund asks for more than is left unrefunded of the debit (or nothing is left). */
@@ -44,6 +49,13 @@ export class InsufficientCreditsError extends AccountError {
       available,
     });
     this.name = 'InsufficientCreditsError';
+  }
+}
+
+export class CycleRenewalPendingError extends AccountError {
+  constructor(cycleId: string, cycleEnd: string) {
+    super(AccountErrorCode.CycleRenewalPending, `the cycle ${cycleId} ended at ${cycleEnd} and its renewal is not applied yet`, { cycleId, cycleEnd });
+    this.name = 'CycleRenewalPendingError';
   }
 }
 

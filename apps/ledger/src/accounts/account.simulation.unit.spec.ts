@@ -76,7 +76,7 @@ function simulate(forgetEvery: number | undefined): void {
     'LowCreditThresholdCrossed', 'CreditsDepleted', 'CycleStarted', 'PlanChanged', 'HoldPlaced', 'HoldSettled', 'HoldReleased',
     'UsageRefunded', 'GrantVoided',
     'refused:USAGE_NOT_FOUND', 'refused:REFUND_EXCEEDS_DEBIT', 'refused:GRANT_NOT_FOUND', 'refused:GRANT_NOT_VOIDABLE', 'refused:ALREADY_VOIDED',
-    'refused:AMOUNT_OUT_OF_RANGE', 'refused:BALANCE_LIMIT_EXCEEDED', 'refused:IDEMPOTENCY_CONFLICT', 'refused:INSUFFICIENT_CREDITS', 'refused:INVALID_AMOUNT',
+    'refused:AMOUNT_OUT_OF_RANGE', 'refused:BALANCE_LIMIT_EXCEEDED', 'refused:IDEMPOTENCY_CONFLICT', 'refused:INSUFFICIENT_CREDITS', 'refused:CYCLE_RENEWAL_PENDING', 'refused:INVALID_AMOUNT',
   ];
   // Replaying one history (FC_PATH) reaches only what it reaches.
   if (path === undefined) expect(reached.filter((outcome) => !seen.has(outcome))).toEqual([]);

@@ -23,7 +23,7 @@ export class AuthorizeHttpController {
     402: ['INSUFFICIENT_CREDITS'],
     404: ['ACCOUNT_NOT_FOUND'],
     409: ['IDEMPOTENCY_CONFLICT'],
-    503: ['ACCOUNT_BUSY'],
+    503: ['ACCOUNT_BUSY', 'CYCLE_RENEWAL_PENDING'],
   })
   authorize(@AccountIdParam() accountId: string, @Body() body: AuthorizationRequest, @ApiKeyName() actor: string | undefined): Promise<AuthorizationResponseDto> {
     return this.handler.authorize(accountId, body, actor);

@@ -129,7 +129,7 @@ export function play(ops: readonly Op[]): { events: AccountEvent[]; state: Accou
     try {
       decided = decide(command, state, { now: new Date(now) });
     } catch (error) {
-      if (error instanceof AccountError && ['INSUFFICIENT_CREDITS', 'IDEMPOTENCY_CONFLICT', 'INVALID_COMMAND', 'USAGE_NOT_FOUND', 'REFUND_EXCEEDS_DEBIT', 'GRANT_NOT_FOUND', 'GRANT_NOT_VOIDABLE', 'ALREADY_VOIDED'].includes(error.code)) continue;
+      if (error instanceof AccountError && ['INSUFFICIENT_CREDITS', 'CYCLE_RENEWAL_PENDING', 'IDEMPOTENCY_CONFLICT', 'INVALID_COMMAND', 'USAGE_NOT_FOUND', 'REFUND_EXCEEDS_DEBIT', 'GRANT_NOT_FOUND', 'GRANT_NOT_VOIDABLE', 'ALREADY_VOIDED'].includes(error.code)) continue;
       throw error;
     }
     events.push(...decided);

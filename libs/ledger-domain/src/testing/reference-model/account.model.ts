@@ -534,7 +534,10 @@ function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]
 function placeHold(s: ModelState, c: PlaceHold, now: Date, out: AccountEvent[]): void {
   // Due and unlimited holds were answered before the housekeeping (decideInto).
   const available = modelAvailable(s);
-  if (c.amount > available) refuse('INSUFFICIENT_CREDITS');
+  // [D] Between the end of a cycle with an allowance and the next cycle's start, a hold what is left cannot cover waits
+  // for the renewal (retryable), which alone says whether the account can pay.
+  const renewing = s.cycle !== null && s.cycle.allocation > 0n && now.getTime() >= ms(s.cycle.periodEnd);
+  if (c.amount > available) refuse(renewing ? 'CYCLE_RENEWAL_PENDING' : 'INSUFFICIENT_CREDITS');
   const perBucket = take(s, c.amount);
   s.holds.push({ id: c.holdId, amount: c.amount, perBucket, expiresAt: c.expiresAt });
   out.push({ type: 'HoldPlaced', data: { holdId: c.holdId, amount: c.amount, perBucket, expiresAt: c.expiresAt } });
