@@ -73,7 +73,7 @@ export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
       unlimited: fc.integer({ min: 0, max: 9 }).map((d) => d === 0),
       policy,
       thresholds,
-      lateDays: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 40 }) }),
+      lateDays: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 60 }) }),
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('plan' as const), unlimited: fc.integer({ min: 0, max: 5 }).map((d) => d === 0), policy, thresholds }) },
