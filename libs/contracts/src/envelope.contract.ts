@@ -4,9 +4,12 @@ import { BalanceSnapshotV1 } from './messages/ledger-events.v1.contract';
 import { ID_PATTERN } from './validation.parser';
 import { IsInstant } from './validation-rules.parser';
 
-/** An actor is an API key's name (API_KEYS: at most 64 characters): printable, no control characters. */
+/**
+ * An actor is an API key's name (API_KEYS, checked against this at boot): 1-64 UTF-16 code units, no control
+ * characters (and, as every text of a message, well-formed: no lone surrogate).
+ */
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-const ACTOR_PATTERN = /^[^\u0000-\u001f\u007f]{1,64}$/;
+export const ACTOR_PATTERN = /^[^\u0000-\u001f\u007f]{1,64}$/;
 
 /** Every Kafka message Tally produces or consumes is this JSON envelope, keyed by `accountId`. */
 export class Envelope<TData extends object = Record<string, unknown>> {

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
-import { ContractViolation, validateInto } from '@tally/contracts';
+import { ACTOR_PATTERN, ContractViolation, isStorableText, validateInto } from '@tally/contracts';
 import { grantedScopes, isLegacyScope, LEGACY_SCOPES, SCOPES, type LegacyScope, type Scope } from './api-key-access.model';
 
 // The pure rules (scopes, legacy mapping, namespaces) are part of this module's public face (libs/shared's index).
@@ -11,7 +11,8 @@ const ACCEPTED_SCOPES = [...SCOPES, ...Object.keys(LEGACY_SCOPES)];
 
 /** One entry of API_KEYS as configured. */
 export class ApiKeyEntry {
-  @IsString() @MaxLength(64) name!: string;
+  /** The `actor` of every message its requests produce, so it must be one the envelope carries (ACTOR_PATTERN). */
+  @IsString() @Matches(ACTOR_PATTERN, { message: 'name must be 1-64 characters (UTF-16 code units), none a control character' }) name!: string;
   @Matches(/^[0-9a-f]{64}$/, { message: 'sha256 must be the hex SHA-256 of the key' }) sha256!: string;
   @IsArray() @ArrayMaxSize(ACCEPTED_SCOPES.length) @IsIn(ACCEPTED_SCOPES, { each: true }) scopes!: (Scope | LegacyScope)[];
   /** Account-id prefixes the key is limited to (e.g. `["chat-"]`); absent = every account. */
@@ -57,7 +58,10 @@ export class ApiKeyRegistry {
     } catch {
       throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'API_KEYS', reason: 'must be a JSON array' }]);
     }
-    return new ApiKeyRegistry(validateInto(ApiKeyList, { keys }, 'INVALID_PAYLOAD', 'API_KEYS').keys);
+    const entries = validateInto(ApiKeyList, { keys }, 'INVALID_PAYLOAD', 'API_KEYS').keys;
+    const unstorable = entries.findIndex((entry) => !isStorableText(entry.name));
+    if (unstorable !== -1) throw new ContractViolation('INVALID_PAYLOAD', [{ field: `API_KEYS.${unstorable}.name`, reason: 'name must not hold a lone surrogate' }]);
+    return new ApiKeyRegistry(entries);
   }
 
   find(presentedKey: string): ApiKey | undefined {

@@ -9,6 +9,17 @@ describe('ApiKeyRegistry', () => {
     expect(registry.find('other')).toBeUndefined();
   });
 
+  // A key's name is the `actor` of every message its requests produce: a name the envelope refuses would have every
+  // usage it reports accepted (202) and then dead-lettered by the ledger.
+  it('refuses at boot a key name no message envelope can carry as its actor', () => {
+    const named = (name: string) => () => ApiKeyRegistry.fromJson(JSON.stringify([{ name, sha256: hashApiKey('k'), scopes: ['usage:write'] }]));
+    for (const name of ['', 'chat\tbot', 'chat\nbot', '\u007f', '\u{1F600}'.repeat(40), 'x'.repeat(65), 'lone \ud800 surrogate']) {
+      expect(named(name)).toThrow(ContractViolation);
+    }
+    expect(named('\u{1F600}'.repeat(32))().find('k')?.name).toBe('\u{1F600}'.repeat(32));
+    expect(named('chat (prod) · ünïcode')().find('k')?.name).toBe('chat (prod) · ünïcode');
+  });
+
   it('refuses unknown scopes and plain-text keys in config', () => {
     expect(() => ApiKeyRegistry.fromJson(JSON.stringify([{ name: 'x', sha256: 'secret-key', scopes: ['root'] }]))).toThrow(ContractViolation);
     expect(() => ApiKeyRegistry.fromJson(JSON.stringify([{ name: 'x', sha256: hashApiKey('k'), scopes: ['root'] }]))).toThrow(ContractViolation);
