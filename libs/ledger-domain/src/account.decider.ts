@@ -131,6 +131,9 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
         releasedAmount: hold.amount > command.amount ? hold.amount - command.amount : 0n,
       },
     });
+    // What went back to a bucket that has ended meanwhile (a renewal closed it, or its date passed) expires now, before
+    // the debit could take it: the previous allowance never pays for the next cycle.
+    expireDueBuckets(run);
   }
 
   const unlimited = run.state.plan.unlimited;

@@ -518,6 +518,40 @@ describe('account decider', () => {
       });
     });
 
+    // Usage and subscription events reach the ledger through different consumers: whichever comes first, a hold
+    // placed on the ended cycle's allowance and settled after its end leaves the same balance, and the previous
+    // allowance never pays for the next cycle's balance (it never rolls over).
+    describe('a hold on the previous allowance settled after the renewal', () => {
+      const held = [opened, ...cycleWithAllowance('c1', cr(100)), { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(30), perBucket: [share('allowance:c1', 'allowance', cr(30))], expiresAt: '2025-04-01T00:05:00.000Z' } }];
+      const renewal = startCycleCommand('c2', cr(100), next);
+      const settle = { ...usageCommand('u1', cr(30)), holdId: 'h1' };
+      const afterEnd = '2025-04-01T00:00:10.000Z';
+
+      it('gives the reservation back to the ended allowance, where it expires at once, and debits the new allowance', () => {
+        const renewed = [...held, ...given(held).when(renewal, at('2025-04-01T00:00:05.000Z')).events()];
+        given(renewed)
+          .when(settle, at(afterEnd))
+          .then([
+            { type: 'HoldSettled', data: { holdId: 'h1', usageId: 'u1', heldAmount: cr(30), settledAmount: cr(30), releasedAmount: 0n } },
+            { type: 'CreditsExpired', data: { bucketId: 'allowance:c1', kind: 'allowance', amount: cr(30), reason: 'expired', expiredAt: afterEnd } },
+            debited('u1', cr(30), [share('allowance:c2', 'allowance', cr(30))], { debitedAt: afterEnd, holdId: 'h1' }),
+          ]);
+      });
+
+      it('leaves the balance the renewal-after-settlement order leaves', () => {
+        const renewFirst = [...held, ...given(held).when(renewal, at('2025-04-01T00:00:05.000Z')).events()];
+        const settledLast = fold([...renewFirst, ...given(renewFirst).when(settle, at(afterEnd)).events()]);
+        const settleFirst = [...held, ...given(held).when(settle, at('2025-04-01T00:00:05.000Z')).events()];
+        const renewedLast = fold([...settleFirst, ...given(settleFirst).when(renewal, at(afterEnd)).events()]);
+        const view = (state: typeof settledLast) => {
+          const { available, byKind, held: reserved, overdraft } = balanceView(state, new Date(afterEnd));
+          return { available, byKind, held: reserved, overdraft };
+        };
+        expect(view(settledLast)).toEqual(view(renewedLast));
+        expect(view(settledLast)).toMatchObject({ available: cr(70), overdraft: 0n });
+      });
+    });
+
     it('resets usedThisCycle', () => {
       expect(fold(previous).usedThisCycle).toBe(cr(70));
       expect(fold([...previous, cycleStarted('c2', cr(200), next)]).usedThisCycle).toBe(0n);

@@ -46,6 +46,8 @@ export type SimOp =
   | { op: 'conflict'; which: number }
   | { op: 'wait'; minutes: number }
   | { op: 'jump'; hours: number }
+  /** Time moves to `seconds` after the last cycle's end, its renewal not come yet (the renewal gap), and a hold is asked for. */
+  | { op: 'lapse'; seconds: number; amount: Micro }
   /** Another ledger instance whose clock is a little behind decides the next commands. */
   | { op: 'skew'; seconds: number }
   /** `count` purchases of the largest amount: reaches the balance bound in one op. */
@@ -73,7 +75,7 @@ export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
       unlimited: fc.integer({ min: 0, max: 9 }).map((d) => d === 0),
       policy,
       thresholds,
-      lateDays: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 60 }) }),
+      lateDays: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 40 }) }),
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('plan' as const), unlimited: fc.integer({ min: 0, max: 5 }).map((d) => d === 0), policy, thresholds }) },
@@ -83,6 +85,7 @@ export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('wait' as const), minutes: fc.integer({ min: 1, max: 90 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('jump' as const), hours: fc.oneof(fc.integer({ min: 1, max: 48 }), fc.integer({ min: 1, max: 45 * 24 })) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('skew' as const), seconds: fc.integer({ min: 1, max: 120 }) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('lapse' as const), seconds: fc.integer({ min: 0, max: 600 }), amount: simAmount }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('fill' as const), count: fc.integer({ min: 1, max: 101 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 101 }) }) },
   {
@@ -115,6 +118,8 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
   let now = START;
   let n = 0;
   let cycles = 0;
+  /** The last cycle's end, once one was sent. */
+  let cycleEnd: number | undefined;
   const keyed: AccountCommand[] = [];
   const holds: string[] = [];
   const buckets: string[] = [];
@@ -179,6 +184,7 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
       case 'cycle': {
         cycles += 1;
         const start = now - o.lateDays * DAY;
+        cycleEnd = start + 30 * DAY;
         buckets.push(`allowance:c${cycles}`);
         send({
           type: 'StartCycle',
@@ -219,6 +225,12 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
         break;
       case 'jump':
         now += o.hours * 60 * MINUTE;
+        break;
+      case 'lapse':
+        if (cycleEnd === undefined) break;
+        now = Math.max(now, cycleEnd + o.seconds * 1000);
+        holds.push(`h${n}`);
+        send({ type: 'PlaceHold', accountId: ACCOUNT, holdId: `h${n}`, amount: o.amount, expiresAt: iso(now + 10 * MINUTE) });
         break;
       case 'skew':
         now -= o.seconds * 1000;

@@ -441,6 +441,9 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
     s.holds = s.holds.filter((h) => h.id !== hold.id);
     const released = hold.amount > c.amount ? hold.amount - c.amount : 0n;
     out.push({ type: 'HoldSettled', data: { holdId: hold.id, usageId: c.usageId, heldAmount: hold.amount, settledAmount: c.amount, releasedAmount: released } });
+    // [A] Credits given back to a bucket that ended while they were held (a renewal, its date, a void) are gone before
+    // the usage is taken: an allowance never pays for a later cycle.
+    expireDeadBuckets(s, now, out);
   }
   const lines: ModelShare[] = [];
   for (const line of c.pricing.lines) {
