@@ -95,6 +95,12 @@ export class UsageReportError extends TallyError {
 /** The most events one POST /v1/usage-events takes (UsageEventBatchRequest.events.maxItems). */
 export const USAGE_BATCH_LIMIT = 1000;
 
+/** The longest hold id `withHold` can settle: its usage id, `settle-<holdId>`, takes at most 128 characters. */
+export const MAX_SETTLED_HOLD_ID_LENGTH = 128 - 'settle-'.length;
+
+/** How many settles a client remembers the first time of (TallyClient.settleTimes): a few bytes each. */
+const SETTLE_MEMORY = 10_000;
+
 /**
  * The typed client of the Tally API for a product service. `api` holds the generated, fully typed openapi-fetch
  * clients of each service for anything the helpers do not cover.
@@ -102,6 +108,12 @@ export const USAGE_BATCH_LIMIT = 1000;
 export class TallyClient {
   readonly api: { usageIngest: Client<paths>; ledger: Client<paths>; subscriptionCycle?: Client<paths>; notification?: Client<paths> };
   private readonly retry: RetryOptions;
+  /**
+   * The time each settle was first sent with, by account and usage id (the last SETTLE_MEMORY of them): usage-ingest
+   * keeps an id it could not produce reserved with the event's content, so settling again after a failure must send
+   * the very same event, or the id is refused as used with other content and the work is never charged.
+   */
+  private readonly settleTimes = new Map<string, string>();
 
   constructor(private readonly options: TallyClientOptions) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
@@ -169,7 +181,13 @@ export class TallyClient {
 
   /** Settles a hold with what the work actually used (one usage event naming the hold, id `settle-<holdId>` by default). */
   settleHold(accountId: string, holdId: string, usage: Usage, event: { id?: string; occurredAt?: string } = {}): Promise<UsageReport> {
-    return this.reportUsage({ ...usage, ...event, id: event.id ?? `settle-${holdId}`, accountId, holdId });
+    const id = event.id ?? `settle-${holdId}`;
+    const key = `${accountId}\u0000${id}`;
+    const occurredAt = event.occurredAt ?? this.settleTimes.get(key) ?? new Date().toISOString();
+    this.settleTimes.delete(key);
+    this.settleTimes.set(key, occurredAt);
+    if (this.settleTimes.size > SETTLE_MEMORY) this.settleTimes.delete(this.settleTimes.keys().next().value as string);
+    return this.reportUsage({ ...usage, ...event, id, occurredAt, accountId, holdId });
   }
 
   /** Gives a hold's credits back (idempotent: a hold already settled or released releases "0"). */
@@ -188,19 +206,37 @@ export class TallyClient {
    * never left behind (if even the release fails, both errors are thrown together; the hold's TTL is the backstop).
    */
   async withHold(accountId: string, estimate: Estimate, work: (hold: PlacedHold) => Promise<Usage>, hold: HoldOptions = {}): Promise<HeldWork> {
-    const placed = await this.placeHold(accountId, estimate, hold);
+    const holdId = hold.holdId ?? newId('hold');
+    if (holdId.length > MAX_SETTLED_HOLD_ID_LENGTH) {
+      throw new TallyError(400, 'VALIDATION_FAILED', 'The hold id is too long to settle', [
+        { field: 'holdId', reason: `must be at most ${MAX_SETTLED_HOLD_ID_LENGTH} characters: its settle id is settle-<holdId>, at most 128` },
+      ]);
+    }
+    let placed: Hold;
+    try {
+      placed = await this.placeHold(accountId, estimate, { ...hold, holdId });
+    } catch (error) {
+      // No answer, or a 5xx: the hold may have been placed all the same. Releasing one never placed releases "0".
+      if (error instanceof TallyError && (error.status === 0 || error.status >= 500)) await this.releaseAfter(error, accountId, holdId, 'could not be placed');
+      throw error;
+    }
     if (!placed.ok) return placed;
     try {
       const usage = await work(placed.hold);
       const settled = await this.settleHold(accountId, placed.hold.holdId, usage);
       return { ok: true, hold: placed.hold, usage, settled };
     } catch (error) {
-      try {
-        await this.releaseHold(accountId, placed.hold.holdId);
-      } catch (releaseError) {
-        throw new AggregateError([error, releaseError], `The work failed and hold ${placed.hold.holdId} could not be released (it expires at ${placed.hold.expiresAt})`);
-      }
+      await this.releaseAfter(error, accountId, placed.hold.holdId, `failed (the hold expires at ${placed.hold.expiresAt})`);
       throw error;
+    }
+  }
+
+  /** Releases a hold after `error`; if even that fails, throws both errors together, naming the hold. */
+  private async releaseAfter(error: unknown, accountId: string, holdId: string, what: string): Promise<void> {
+    try {
+      await this.releaseHold(accountId, holdId);
+    } catch (releaseError) {
+      throw new AggregateError([error, releaseError], `Hold ${holdId} ${what}, and it could not be released`);
     }
   }
 

@@ -143,6 +143,40 @@ describe('libs/client against a real HTTP server', () => {
     ]);
     expect(server.seen[1].body).toMatchObject({ id: 'settle-h-2', holdId: 'h-2', accountId: 'acct-1' });
   });
+
+  // The hold may have been placed even though no answer came back: it is released, under the id it was asked for.
+  it('releases the hold it asked for when the authorization got no answer at all, and rethrows that failure', async () => {
+    server = await serve([hangUp, hangUp, json(200, { holdId: 'h-lost', released: '1', available: '10' })]);
+    const work = jest.fn(async () => ({ feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));
+    await expect(clientOf(server.url, 2).withHold('acct-1', { amount: '1' }, work, { holdId: 'h-lost' })).rejects.toMatchObject({ code: 'NETWORK_ERROR' });
+    expect(work).not.toHaveBeenCalled();
+    expect(server.seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST /v1/accounts/acct-1/authorizations',
+      'POST /v1/accounts/acct-1/authorizations',
+      'DELETE /v1/accounts/acct-1/holds/h-lost',
+    ]);
+  });
+
+  it('refuses, before placing anything, a hold id too long for its settle id (settle-<holdId>, at most 128 characters)', async () => {
+    server = await serve([json(500, { code: 'UNEXPECTED', message: 'not to be called' })]);
+    const work = jest.fn(async () => ({ feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));
+    await expect(clientOf(server.url).withHold('acct-1', { amount: '1' }, work, { holdId: 'h'.repeat(122) })).rejects.toMatchObject({ code: 'VALIDATION_FAILED', field: 'holdId' });
+    expect(server.seen).toEqual([]);
+    expect(work).not.toHaveBeenCalled();
+  });
+
+  // usage-ingest keeps an id it could not produce reserved with the event's content: settling again must send the
+  // very same event (its time too), or the id is refused as used with other content and the work is never charged.
+  it('settles a hold again, after a settle that failed, with the very same event', async () => {
+    server = await serve([unavailable, unavailable, json(202, { accepted: 1, duplicates: 0, duplicateIds: [] })]);
+    const client = clientOf(server.url, 2);
+    const usage = { feature: 'chat' as const, model: 'gpt-4o', inputTokens: 10, outputTokens: 5 };
+    await expect(client.settleHold('acct-1', 'h-3', usage)).rejects.toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
+    await new Promise((later) => setTimeout(later, 5));
+    expect(await client.settleHold('acct-1', 'h-3', usage)).toMatchObject({ accepted: 1, ids: ['settle-h-3'] });
+    expect(server.seen).toHaveLength(3);
+    for (const sent of server.seen) expect(sent.body).toEqual(server.seen[0].body);
+  });
 });
 
 describe('the live balance stream against a real HTTP server', () => {
