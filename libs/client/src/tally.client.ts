@@ -95,6 +95,34 @@ export class UsageReportError extends TallyError {
 /** The most events one POST /v1/usage-events takes (UsageEventBatchRequest.events.maxItems). */
 export const USAGE_BATCH_LIMIT = 1000;
 
+/**
+ * The largest request body the client sends to `POST /v1/usage-events`: half of usage-ingest's default BODY_LIMIT
+ * (2 MiB), which refuses a larger body with 413 (not retried). An event alone is at most ~60 KB (its labels bounded).
+ */
+export const USAGE_BATCH_BYTES = 1024 * 1024;
+
+/** Consecutive events in requests of at most USAGE_BATCH_LIMIT events and USAGE_BATCH_BYTES of JSON, in order. */
+function usageChunks<T>(events: T[]): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = Buffer.byteLength(JSON.stringify(event)) + 1; // and its comma
+    if (chunk.length > 0 && (chunk.length === USAGE_BATCH_LIMIT || bytes + size > USAGE_BATCH_BYTES - BATCH_ENVELOPE_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(event);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+/** `{"events":[` and `]}` around a batch's events. */
+const BATCH_ENVELOPE_BYTES = '{"events":[]}'.length;
+
 /** The longest hold id `withHold` can settle: its usage id, `settle-<holdId>`, takes at most 128 characters. */
 export const MAX_SETTLED_HOLD_ID_LENGTH = 128 - 'settle-'.length;
 
@@ -133,7 +161,7 @@ export class TallyClient {
   }
 
   /**
-   * Reports usage events, in requests of at most 1000. Ids and timestamps are fixed before the first attempt, so a
+   * Reports usage events, in requests of at most 1000 events and 1 MiB of JSON (USAGE_BATCH_BYTES). Ids and timestamps are fixed before the first attempt, so a
    * retry after a lost answer resends the same events and the ingest counts them as duplicates, never twice. More
    * than 1000 events are several requests, each all or nothing: a failure throws a `UsageReportError` carrying the
    * events as sent and what was accepted before it, to resend as they are.
@@ -142,8 +170,7 @@ export class TallyClient {
     const now = new Date().toISOString();
     const keyed = events.map((event) => ({ ...event, id: event.id ?? newId('usage'), occurredAt: event.occurredAt ?? now }));
     const report: UsageReport = { accepted: 0, duplicates: 0, duplicateIds: [], ids: keyed.map((event) => event.id) };
-    for (let start = 0; start < keyed.length; start += USAGE_BATCH_LIMIT) {
-      const chunk = keyed.slice(start, start + USAGE_BATCH_LIMIT);
+    for (const chunk of usageChunks(keyed)) {
       const body = chunk.length === 1 ? chunk[0] : { events: chunk };
       try {
         const { data, error, response } = await sendWithRetries(() => this.api.usageIngest.POST('/v1/usage-events', { body }), this.retry);

@@ -173,6 +173,17 @@ describe('a product service on @tally/client, end to end', () => {
     await balanceWhen('acct-batch-resend', (balance) => balance.available === '59.96'); // 1001 × 0.04, once each
   }, 90_000);
 
+  it('reports 1,000 events with long labels (over 2 MiB of JSON in all) in requests usage-ingest takes, each charged once', async () => {
+    await fund('acct-labels', '100');
+    const labels = Object.fromEntries(['team', 'project', 'prompt', 'trace'].map((key) => [key, '日本'.repeat(256)]));
+    const image = { accountId: 'acct-labels', feature: 'image' as const, model: 'dall-e-3', images: 1, resolution: '1024x1024', metadata: labels }; // 0.04 each
+    const events = Array.from({ length: 1000 }, () => image);
+    expect(Buffer.byteLength(JSON.stringify({ events }))).toBeGreaterThan(2 * 1024 * 1024);
+
+    expect(await tally.reportUsageBatch(events)).toMatchObject({ accepted: 1000, duplicates: 0 });
+    await balanceWhen('acct-labels', (balance) => balance.available === '60');
+  }, 90_000);
+
   it("mints a portal token for the credits page, and the token reads that account's balance and nothing else", async () => {
     await fund('acct-portal', '3');
     const minted = await tally.mintPortalToken('acct-portal', { ttlSeconds: 300, purchase: true, checkoutUrl: 'https://chat.example/buy', timeZone: 'America/New_York' });

@@ -68,6 +68,21 @@ describe('libs/client against a real HTTP server', () => {
     expect(server.seen[2].body.id).toBe('e-1000');
   });
 
+  // usage-ingest refuses a body over BODY_LIMIT (2 MiB by default) with 413, which is not retried: 1,000 events that
+  // each carry a few long labels are more than that, though each is valid.
+  it('splits a batch by size too: no request body over 1 MiB, every event sent once, in order', async () => {
+    server = await serve([(seen, res) => json(202, { accepted: seen.body.events?.length ?? 1, duplicates: 0, duplicateIds: [] })(seen, res)]);
+    const labels = Object.fromEntries(['a', 'b', 'c', 'd'].map((key) => [key, 'é'.repeat(512)]));
+    const events = Array.from({ length: 1000 }, (_, n) => ({ id: `big-${n}`, accountId: 'acct-1', feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1, metadata: labels }));
+    const report = await clientOf(server.url).reportUsageBatch(events);
+
+    expect(report.accepted).toBe(1000);
+    const sizes = server.seen.map((s) => Buffer.byteLength(JSON.stringify(s.body)));
+    expect(sizes.length).toBeGreaterThan(1);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(1024 * 1024);
+    expect(server.seen.flatMap((s) => (s.body.events ?? [s.body]).map((e: { id: string }) => e.id))).toEqual(events.map((e) => e.id));
+  });
+
   it('waits out a 429 RATE_LIMITED for the Retry-After it gave, then retries the same request', async () => {
     const limited = json(429, { code: 'RATE_LIMITED', message: 'Too many requests; retry after 1 s.' }, { 'retry-after': '1' });
     server = await serve([limited, json(200, { accountId: 'acct-1', available: '1' })]);
