@@ -87,7 +87,7 @@ function costLines(version: RateCardVersion, usage: UsageToPrice): CostedLine[] 
       // One line per model: a model that answered twice is one line with both answers' tokens.
       const byModel = new Map<string, CostedLine>();
       responses.forEach((response, index) => {
-        const field = `responses[${index}].`;
+        const field = `responses.${index}.`; // the request validator's path form
         const chat = modelOf(version, response.model, `${field}model`).chat;
         if (!chat) {
           throw new PricingError('UNPRICEABLE', `rate card ${version.version} has no chat price for model "${response.model}"`, {

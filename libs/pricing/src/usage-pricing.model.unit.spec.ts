@@ -155,7 +155,7 @@ describe('a price above the per-amount bound (MAX_AMOUNT_MICROS)', () => {
       'one council member',
       { feature: 'council', responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }, { model: 'o3', inputTokens: 0, outputTokens: 2 ** 52 }] },
       now,
-      'responses[1].outputTokens',
+      'responses.1.outputTokens',
     ],
   ])('is refused with AMOUNT_OUT_OF_RANGE naming the costliest field: %s', (_case, usage, at, field) => {
     const error = failure(usage, at);
@@ -172,8 +172,8 @@ describe('what cannot be priced', () => {
     ['a model without agent prices', { feature: 'agent', model: 'llama-3.3-70b', inputTokens: 1, outputTokens: 1 }, 'UNPRICEABLE', { field: 'feature', model: 'llama-3.3-70b' }],
     ['a chat model asked for video', { feature: 'video', model: 'gpt-4o', videoSeconds: 3 }, 'UNPRICEABLE', { field: 'feature', model: 'gpt-4o' }],
     ['an unknown resolution', { feature: 'image', model: 'dall-e-3', images: 1, resolution: '4096x4096' }, 'UNKNOWN_RESOLUTION', { field: 'resolution', model: 'dall-e-3' }],
-    ['an unknown council model', { feature: 'council', responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }, { model: 'nope', inputTokens: 1, outputTokens: 1 }] }, 'UNKNOWN_MODEL', { field: 'responses[1].model', model: 'nope' }],
-    ['a council member that cannot chat', { feature: 'council', responses: [{ model: 'sora', inputTokens: 1, outputTokens: 1 }] }, 'UNPRICEABLE', { field: 'responses[0].model', model: 'sora' }],
+    ['an unknown council model', { feature: 'council', responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }, { model: 'nope', inputTokens: 1, outputTokens: 1 }] }, 'UNKNOWN_MODEL', { field: 'responses.1.model', model: 'nope' }],
+    ['a council member that cannot chat', { feature: 'council', responses: [{ model: 'sora', inputTokens: 1, outputTokens: 1 }] }, 'UNPRICEABLE', { field: 'responses.0.model', model: 'sora' }],
     ['an empty council', { feature: 'council', responses: [] }, 'INVALID_USAGE', { field: 'responses' }],
     ['an unknown feature', { feature: 'audio' as UsageToPrice['feature'], model: 'gpt-4o' }, 'UNPRICEABLE', { field: 'feature' }],
     ['a missing model', { feature: 'chat', inputTokens: 1, outputTokens: 1 }, 'INVALID_USAGE', { field: 'model' }],
@@ -182,7 +182,7 @@ describe('what cannot be priced', () => {
     ['fractional seconds', { feature: 'video', model: 'sora', videoSeconds: 1.5 }, 'INVALID_USAGE', { field: 'videoSeconds' }],
     ['unsafe integers', { feature: 'image', model: 'dall-e-3', images: 2 ** 53, resolution: '1024x1024' }, 'INVALID_USAGE', { field: 'images' }],
     ['a missing resolution', { feature: 'image', model: 'dall-e-3', images: 1 }, 'INVALID_USAGE', { field: 'resolution' }],
-    ['council tokens that are not integers', { feature: 'council', responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 0.5 }] }, 'INVALID_USAGE', { field: 'responses[0].outputTokens' }],
+    ['council tokens that are not integers', { feature: 'council', responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 0.5 }] }, 'INVALID_USAGE', { field: 'responses.0.outputTokens' }],
   ])('%s', (_case, usage, code, details) => {
     const error = failure(usage);
     expect(error.code).toBe(code);

@@ -31,7 +31,9 @@ export function validateUsageEvent(
   }
   const problem = canPrice(ctx.rateCard, event, occurredAt);
   if (problem) {
-    const field = typeof problem.details?.field === 'string' ? problem.details.field : 'model';
+    // The pricing library names the instant it priced at `at`: here that is the event's occurredAt.
+    const priced = typeof problem.details?.field === 'string' ? problem.details.field : 'model';
+    const field = priced === 'at' ? 'occurredAt' : priced;
     return { issues: [{ field: at(field), reason: problem.message }] };
   }
   return { event };

@@ -15,6 +15,13 @@ const issuesOf = (item: unknown, prefix = '') => {
 };
 
 describe('usage event validation', () => {
+  // A pricing refusal names the request's own field, in the validator's dotted form.
+  it('names occurredAt when no rate card was in effect then, and a council response by its dotted path', () => {
+    expect(issuesOf({ ...chat, occurredAt: '2020-01-01T00:00:00Z' }, 'events.3')).toEqual([expect.objectContaining({ field: 'events.3.occurredAt' })]);
+    const council = { ...chat, feature: 'council', model: undefined, inputTokens: undefined, outputTokens: undefined, responses: [{ model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }, { model: 'nope', inputTokens: 1, outputTokens: 1 }] };
+    expect(issuesOf(JSON.parse(JSON.stringify(council)))).toEqual([expect.objectContaining({ field: 'responses.1.model' })]);
+  });
+
   it('accepts metadata of up to 32 string labels (keys up to 64 characters, values up to 512)', () => {
     const metadata = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`${i}`.padEnd(64, 'k'), 'v'.repeat(512)]));
     expect(issuesOf({ ...chat, metadata })).toEqual([]);
