@@ -112,6 +112,31 @@ describe('authorizations, holds and the live balance', () => {
     expect(await release()).toEqual({ holdId: 'cancelled-stream', released: '0', available: '3' });
   });
 
+  // Usage that came while credits were reserved was carried as overdraft; the credits the hold gives back pay it at
+  // once, or they would expire with the cycle while the next allowance paid the debt.
+  it('a released hold pays the overdraft carried while it held the credits: the balance, the answer and the history agree', async () => {
+    await api.post('/v1/accounts/acct-squeeze/grants', { reason: 'test grant', idempotencyKey: 's', amount: '10' });
+    expect((await authorize('acct-squeeze', { amount: '8', hold: { holdId: 'long-answer' } })).body).toMatchObject({ allowed: true, available: '2' });
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [usage('meanwhile', 'acct-squeeze', 500_000)] }); // 5 credits, 2 free
+    await waitFor(async () => (await api.get('/v1/accounts/acct-squeeze/balance')).body.overdraft === '3', 20_000);
+
+    const response = await fetch(`${base}/v1/accounts/acct-squeeze/holds/long-answer`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(await response.json()).toEqual({ holdId: 'long-answer', released: '8', available: '5' });
+    const balance = await waitForBalance('acct-squeeze', '5');
+    expect(balance).toMatchObject({ overdraft: '0', held: '0', byKind: { promotional: '5' } });
+    const { body } = await api.get('/v1/accounts/acct-squeeze/transactions');
+    const rows = (body.items as { type: string; amount: string | null; balanceAfter: string; details: Record<string, unknown> }[]).slice().reverse();
+    expect(rows.map((row) => [row.type, row.amount, row.balanceAfter])).toEqual([
+      ['CreditsGranted', '10', '10'],
+      ['HoldPlaced', '-8', '2'],
+      ['UsageDebited', '-5', '-3'],
+      ['OverdraftIncurred', null, '-3'],
+      ['HoldReleased', '8', '5'],
+      ['OverdraftSettled', null, '5'],
+    ]);
+    expect(rows[5].details).toMatchObject({ fromBucket: true, settled: '3', remainingOverdraft: '0' });
+  });
+
   it('the balance at a past instant equals what the balance endpoint said then', async () => {
     await api.post('/v1/accounts/acct-time/grants', { reason: 'test grant', idempotencyKey: 't1', amount: '20' });
     const then = await waitForBalance('acct-time', '20');

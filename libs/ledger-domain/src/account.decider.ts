@@ -174,6 +174,7 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
     }
   }
   expireDueBuckets(run); // reservations given back to buckets that expired while held
+  if (hold) repayFromCredits(run);
   if (!unlimited && !deferred) {
     announceThresholds(run);
     if (!run.state.depleted && available(run.state) === 0n) {
@@ -312,6 +313,7 @@ function releaseHold(command: ReleaseHold, state: AccountState, ctx: Ctx): Decis
   if (hold) {
     run.emit({ type: 'HoldReleased', data: { holdId: hold.holdId, amount: hold.amount, reason: command.reason } });
     expireDueBuckets(run);
+    repayFromCredits(run);
   }
   return run;
 }
@@ -527,12 +529,32 @@ function begin(command: AccountCommand, state: AccountState, ctx: Ctx): Run {
 
 /** Releases the holds and expires the buckets that are due at `run.now`. */
 export function housekeeping(run: { state: AccountState; readonly now: Date; readonly at: string; emit(event: AccountEvent): void }): void {
+  let released = false;
   for (const hold of run.state.holds.values()) {
     if (isDue(hold.expiresAt, run.now)) {
       run.emit({ type: 'HoldReleased', data: { holdId: hold.holdId, amount: hold.amount, reason: 'expired' } });
+      released = true;
     }
   }
   expireDueBuckets(run);
+  if (released) repayFromCredits(run);
+}
+
+/**
+ * Credits a hold gave back pay the overdraft carried meanwhile, as a grant would (oldest debt first, buckets in
+ * deduction order): usage that came while they were reserved was carried because they were, and left alone they would
+ * expire with their cycle while the next allowance paid the debt. Outside the renewal gap only: there the overdraft is
+ * usage deferred to the next allowance, which purchased or promotional credits must not pay (recordUsage).
+ */
+function repayFromCredits(run: { state: AccountState; readonly now: Date; emit(event: AccountEvent): void }): void {
+  if (run.state.overdraft <= 0n || betweenCycles(run.state, run.now)) return;
+  for (const bucket of deductionOrder(run.state.buckets)) {
+    const owed = run.state.overdraft;
+    if (owed === 0n) return;
+    if (bucket.amount <= 0n) continue;
+    const amount = minMicro(bucket.amount, owed);
+    run.emit({ type: 'OverdraftSettled', data: { grantId: bucket.bucketId, amount, remaining: owed - amount, fromBucket: true } });
+  }
 }
 
 /** Expires what is left in buckets past their expiry, and credits given back to buckets already closed. */

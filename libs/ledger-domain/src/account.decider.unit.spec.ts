@@ -691,6 +691,42 @@ describe('account decider', () => {
       expect(decide(expire, state, at('2025-03-10T12:06:00.000Z'))).toEqual([]);
       given(history).when({ ...expire, holdId: 'nope' }).then([]);
     });
+
+    // Usage that came while credits were reserved is carried as overdraft; when the hold gives them back, they pay it
+    // (as a grant would), or else they would expire with the cycle while the next allowance paid the debt.
+    describe('credits a hold gives back pay the overdraft carried while they were reserved', () => {
+      const cycle = [opened, ...cycleWithAllowance('c1', cr(100), { thresholds: [] })];
+      const reserved = [...cycle, ...given(cycle).when(holdCommand('h1', cr(80))).events()];
+      const overdrawn = [...reserved, ...given(reserved).when(usageCommand('u2', cr(50))).events()];
+      const repaid = (amount: bigint, remaining: bigint) => ({ type: 'OverdraftSettled' as const, data: { grantId: 'allowance:c1', amount, remaining, fromBucket: true } });
+
+      it('on release: the hold gives back 80, 30 of it pays the overdraft', () => {
+        expect(balanceView(fold(overdrawn), NOW)).toMatchObject({ available: 0n, held: cr(80), overdraft: cr(30) });
+        const { state } = given(overdrawn)
+          .when({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'released' })
+          .then([{ type: 'HoldReleased', data: { holdId: 'h1', amount: cr(80), reason: 'released' } }, repaid(cr(30), 0n)]);
+        expect(balanceView(state, NOW)).toMatchObject({ available: cr(50), held: 0n, overdraft: 0n });
+      });
+
+      it('on a settlement for less than was held: what is left after the debit pays what it can', () => {
+        const { state } = given(overdrawn)
+          .when(usageCommand('u3', cr(60), { holdId: 'h1' }))
+          .then([
+            { type: 'HoldSettled', data: { holdId: 'h1', usageId: 'u3', heldAmount: cr(80), settledAmount: cr(60), releasedAmount: cr(20) } },
+            debited('u3', cr(60), [share('allowance:c1', 'allowance', cr(60))], { holdId: 'h1' }),
+            repaid(cr(20), cr(10)),
+          ]);
+        expect(balanceView(state, NOW)).toMatchObject({ available: 0n, overdraft: cr(10) }); // 110 used of 100
+      });
+
+      it('when the hold expires: the housekeeping of the next command releases it and repays', () => {
+        const later = at('2025-03-10T12:06:00.000Z');
+        given(overdrawn)
+          .when(grantCommand('g9', 'promotional', cr(1)), later)
+          .then([{ type: 'HoldReleased', data: { holdId: 'h1', amount: cr(80), reason: 'expired' } }, repaid(cr(30), 0n), granted('g9', 'promotional', cr(1), { grantedAt: later.now.toISOString() })]);
+        expect(balanceView(fold(overdrawn), later.now)).toMatchObject({ available: cr(50), overdraft: 0n });
+      });
+    });
   });
 
   describe('rule 10: usedThisCycle and the balance view', () => {

@@ -85,7 +85,12 @@ export type CreditsExpired = Event<
 
 export type OverdraftIncurred = Event<'OverdraftIncurred', { usageId: string; amount: Micro; total: Micro }>;
 export type OverdraftWrittenOff = Event<'OverdraftWrittenOff', { usageId: string; amount: Micro }>;
-export type OverdraftSettled = Event<'OverdraftSettled', { grantId: string; amount: Micro; remaining: Micro }>;
+/**
+ * `amount` of the oldest carried overdraft is paid by `grantId`: a grant arriving (its CreditsGranted follows with
+ * what is left of it), or, with `fromBucket`, credits the account already held in bucket `grantId` that a hold gave
+ * back (they leave the bucket: the overdraft was incurred while they were reserved).
+ */
+export type OverdraftSettled = Event<'OverdraftSettled', { grantId: string; amount: Micro; remaining: Micro; fromBucket?: boolean }>;
 
 export type LowCreditThresholdCrossed = Event<
   'LowCreditThresholdCrossed',

@@ -217,8 +217,13 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
     }
     case 'OverdraftWrittenOff':
       return state;
-    case 'OverdraftSettled':
-      return { ...state, overdraft: event.data.remaining, debt: payDebt(state.debt, event.data.amount, event.data.grantId) };
+    case 'OverdraftSettled': {
+      const { data } = event;
+      const settled = { ...state, overdraft: data.remaining, debt: payDebt(state.debt, data.amount, data.grantId) };
+      if (!data.fromBucket) return settled;
+      const kind = state.buckets.find((bucket) => bucket.bucketId === data.grantId)?.kind ?? 'promotional';
+      return prune({ ...settled, buckets: moveShares(state.buckets, [{ bucketId: data.grantId, kind, amount: data.amount }], -1n) });
+    }
     case 'LowCreditThresholdCrossed':
       return { ...state, crossedThresholds: new Set(state.crossedThresholds).add(event.data.thresholdPercent) };
     case 'CreditsDepleted':

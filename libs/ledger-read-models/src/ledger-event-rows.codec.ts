@@ -165,7 +165,8 @@ export function balanceRow(envelope: LedgerEnvelope, cycleStart: string | null):
  * overdraft owed), so an account's entries sum to its balance, and each row's `balance_after` is the sum of the
  * entries up to it (see transactionRow). Per type:
  * - CreditsGranted: + the gross grant, including the part that paid off overdraft (a purchase of 10 that repaid
- *   0.25 shows +10); its OverdraftSettled row is informational (no amount) and names the grant.
+ *   0.25 shows +10); its OverdraftSettled row is informational (no amount) and names the grant. An OverdraftSettled
+ *   `fromBucket` (credits a hold gave back paid it from bucket `grantId`) is informational too: it moves nothing net.
  * - UsageDebited: − what the usage costs the account: the buckets it took plus the overdraft it left (its full
  *   price), 0 under an unlimited plan; the price stays in the details. OverdraftIncurred is informational; an
  *   OverdraftWrittenOff gives back the part the plan forgave (+).
@@ -226,6 +227,8 @@ export function transactionOf(
     }
     case 'OverdraftSettled': {
       const d = event.data;
+      // Paid from credits the account held (fromBucket): its own snapshot shows both sides already, the net unchanged.
+      if (d.fromBucket) return { type: event.type, amount: null, details: { grantId: d.grantId, settled: d.amount, remainingOverdraft: d.remaining, fromBucket: true } };
       return { type: event.type, amount: null, details: { grantId: d.grantId, settled: d.amount, remainingOverdraft: d.remaining }, unshown: -parseCredits(d.amount) };
     }
     case 'OverdraftIncurred': {

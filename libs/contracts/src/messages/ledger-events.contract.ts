@@ -5,7 +5,7 @@ import {
   LedgerCycleStartedV1, LedgerPlanChangedV1, LowCreditThresholdCrossedV1, OverdraftIncurredV1, OverdraftSettledV1,
   OverdraftWrittenOffV1, UsageDebitedV1, UsageRefundedV1,
 } from './ledger-events.v1.contract';
-import { UsageDebitedV2, upcastUsageDebitedV1 } from './ledger-events.v2.contract';
+import { OverdraftSettledV2, UsageDebitedV2, upcastOverdraftSettledV1, upcastUsageDebitedV1 } from './ledger-events.v2.contract';
 
 /**
  * Every ledger event type on ledger.events.v1: its current version and class, and the older versions consumers
@@ -21,7 +21,7 @@ export const LEDGER_EVENTS = {
   CreditsExpired: versions(1, CreditsExpiredV1),
   OverdraftIncurred: versions(1, OverdraftIncurredV1),
   OverdraftWrittenOff: versions(1, OverdraftWrittenOffV1),
-  OverdraftSettled: versions(1, OverdraftSettledV1),
+  OverdraftSettled: versions(2, OverdraftSettledV2, [olderVersion(1, OverdraftSettledV1, upcastOverdraftSettledV1)]),
   LowCreditThresholdCrossed: versions(1, LowCreditThresholdCrossedV1),
   CreditsDepleted: versions(1, CreditsDepletedV1),
   CycleStarted: versions(1, LedgerCycleStartedV1),

@@ -1,8 +1,8 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsISO8601, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsISO8601, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { ID_PATTERN, IsCreditAmount } from '../validation.parser';
 import { IsBoundedStringRecord } from '../validation-rules.parser';
-import { BucketShareV1, PricingV1, type UsageDebitedV1 } from './ledger-events.v1.contract';
+import { BucketShareV1, PricingV1, type OverdraftSettledV1, type UsageDebitedV1 } from './ledger-events.v1.contract';
 import { USAGE_METADATA_LIMITS } from './usage-recorded.v1.contract';
 
 /**
@@ -35,4 +35,25 @@ export class UsageDebitedV2 {
  */
 export function upcastUsageDebitedV1(v1: UsageDebitedV1): UsageDebitedV2 {
   return { ...v1, metadata: v1.metadata ?? {} };
+}
+
+/**
+ * OverdraftSettled version 2: `fromBucket` says who paid. Absent (every v1 settlement), a grant arriving paid it, and
+ * its CreditsGranted follows with what is left of it; true, credits the account already held in bucket `grantId` paid
+ * it, and they leave that bucket: a hold gave them back after usage was carried as overdraft while they were
+ * reserved (the ledger repays at once, as a grant would, instead of letting them expire while the debt waits for the
+ * next allowance).
+ *
+ * Why a version: a v1 reader would take such a settlement for a grant's and miss the credits leaving the bucket.
+ */
+export class OverdraftSettledV2 {
+  @IsString() @MaxLength(200) grantId!: string;
+  @IsCreditAmount() amount!: string;
+  @IsCreditAmount() remaining!: string;
+  @IsOptional() @IsBoolean() fromBucket?: boolean;
+}
+
+/** v1 → v2: nothing changes (every v1 settlement was a grant's). */
+export function upcastOverdraftSettledV1(v1: OverdraftSettledV1): OverdraftSettledV2 {
+  return { ...v1 };
 }

@@ -46,6 +46,11 @@ export type SimOp =
   | { op: 'conflict'; which: number }
   | { op: 'wait'; minutes: number }
   | { op: 'jump'; hours: number }
+  /**
+   * Work under a hold while other usage comes: a hold of `held`, a usage of `used` without it (carried as overdraft
+   * when the rest cannot cover it), then the hold settled for `settled`, or released (null).
+   */
+  | { op: 'concurrent'; held: Micro; used: Micro; settled: Micro | null }
   /** Time moves to `seconds` after the last cycle's end, its renewal not come yet (the renewal gap), and a hold is asked for. */
   | { op: 'lapse'; seconds: number; amount: Micro }
   /** Another ledger instance whose clock is a little behind decides the next commands. */
@@ -85,6 +90,7 @@ export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('wait' as const), minutes: fc.integer({ min: 1, max: 90 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('jump' as const), hours: fc.oneof(fc.integer({ min: 1, max: 48 }), fc.integer({ min: 1, max: 45 * 24 })) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('skew' as const), seconds: fc.integer({ min: 1, max: 120 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('concurrent' as const), held: simAmount, used: simAmount, settled: fc.option(simAmount) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('lapse' as const), seconds: fc.integer({ min: 0, max: 600 }), amount: simAmount }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('fill' as const), count: fc.integer({ min: 1, max: 101 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 101 }) }) },
@@ -225,6 +231,13 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
         break;
       case 'jump':
         now += o.hours * 60 * MINUTE;
+        break;
+      case 'concurrent':
+        holds.push(`h${n}`);
+        send({ type: 'PlaceHold', accountId: ACCOUNT, holdId: `h${n}`, amount: o.held, expiresAt: iso(now + 10 * MINUTE) });
+        send(usage(`u${n}`, o.used));
+        if (o.settled === null) send({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: `h${n}`, reason: 'released' });
+        else send(usage(`settle${n}`, o.settled, { holdId: `h${n}` }));
         break;
       case 'lapse':
         if (cycleEnd === undefined) break;

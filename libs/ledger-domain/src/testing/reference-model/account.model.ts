@@ -274,8 +274,8 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
   }
   // A key is remembered with the events it recorded ([A] an unlimited plan's hold records none, so none is kept).
   if (key && out.length > 0) s.keys[key.key] = key.content;
-  // ...and after it, for credits a released hold gave back to a bucket already due.
-  housekeeping(s, now, out);
+  // ...and after it, for credits a released hold gave back to a bucket already due (and to the overdraft).
+  housekeeping(s, now, out, c.type === 'ReleaseHold' && out.some((e) => e.type === 'HoldReleased' && e.data.holdId === c.holdId && e.data.reason === 'released'));
 }
 
 /** [R] One amount at most MAX_AMOUNT_MICROS; grants and holds positive, usage and allocations not negative. */
@@ -340,9 +340,31 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
   }
 }
 
-function housekeeping(s: ModelState, now: Date, out: AccountEvent[]): void {
-  for (const hold of [...s.holds]) if (isDue(hold.expiresAt, now)) release(s, hold, 'expired', out);
+function housekeeping(s: ModelState, now: Date, out: AccountEvent[], released = false): void {
+  for (const hold of [...s.holds]) {
+    if (!isDue(hold.expiresAt, now)) continue;
+    release(s, hold, 'expired', out);
+    released = true;
+  }
   expireDeadBuckets(s, now, out);
+  if (released) repayFromCredits(s, now, out);
+}
+
+/**
+ * [A] (since) Credits a hold gives back (released, expired or settled for less) pay the overdraft carried meanwhile at
+ * once, oldest debt first, from the buckets in deduction order, each bucket the payer of what it paid; [D] not between
+ * a cycle's end and the next (that overdraft is usage the next allowance pays).
+ */
+function repayFromCredits(s: ModelState, now: Date, out: AccountEvent[]): void {
+  if (s.cycle !== null && s.cycle.allocation > 0n && now.getTime() >= ms(s.cycle.periodEnd)) return;
+  for (const bucket of inDeductionOrder(s)) {
+    if (s.overdraft === 0n) return;
+    const part = bucket.amount < s.overdraft ? bucket.amount : s.overdraft;
+    bucket.amount -= part;
+    s.overdraft -= part;
+    payDebt(s, part, bucket.id);
+    out.push({ type: 'OverdraftSettled', data: { grantId: bucket.id, amount: part, remaining: s.overdraft, fromBucket: true } });
+  }
 }
 
 /** [A] Credits in a bucket past its date, closed by a cycle or voided are no longer available: they expire. */
@@ -482,6 +504,7 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
   // [D] A settled hold gives its rest back to its buckets; what went back to a dead one (past its date, closed,
   // voided) expires now, before the balance is judged: thresholds and depletion see what is really left.
   expireDeadBuckets(s, now, out);
+  if (hold) repayFromCredits(s, now, out);
   // [D] Nor is depletion (the usage is owed to the next allowance).
   if (deferred) return;
   announceThresholds(s, now, out);
