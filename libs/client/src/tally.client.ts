@@ -126,6 +126,9 @@ const BATCH_ENVELOPE_BYTES = '{"events":[]}'.length;
 /** The longest hold id `withHold` can settle: its usage id, `settle-<holdId>`, takes at most 128 characters. */
 export const MAX_SETTLED_HOLD_ID_LENGTH = 128 - 'settle-'.length;
 
+/** Statuses after which a request may have been carried out: no answer (0), 500, 502, 504. */
+const OUTCOME_UNKNOWN: ReadonlySet<number> = new Set([0, 500, 502, 504]);
+
 /** How many settles a client remembers the first time of (TallyClient.settleTimes): a few bytes each. */
 const SETTLE_MEMORY = 10_000;
 
@@ -243,8 +246,10 @@ export class TallyClient {
     try {
       placed = await this.placeHold(accountId, estimate, { ...hold, holdId });
     } catch (error) {
-      // No answer, or a 5xx: the hold may have been placed all the same. Releasing one never placed releases "0".
-      if (error instanceof TallyError && (error.status === 0 || error.status >= 500)) await this.releaseAfter(error, accountId, holdId, 'could not be placed');
+      // No answer, or a 500/502/504: the hold may have been placed all the same, so it is released (one never placed
+      // releases "0"); a 503 placed nothing (its code says why). If even the release fails, the placing's own error is
+      // thrown, as it was: the hold, if it was placed, ends at its TTL.
+      if (error instanceof TallyError && OUTCOME_UNKNOWN.has(error.status)) await this.releaseHold(accountId, holdId).catch(() => undefined);
       throw error;
     }
     if (!placed.ok) return placed;
@@ -253,17 +258,12 @@ export class TallyClient {
       const settled = await this.settleHold(accountId, placed.hold.holdId, usage);
       return { ok: true, hold: placed.hold, usage, settled };
     } catch (error) {
-      await this.releaseAfter(error, accountId, placed.hold.holdId, `failed (the hold expires at ${placed.hold.expiresAt})`);
+      try {
+        await this.releaseHold(accountId, placed.hold.holdId);
+      } catch (releaseError) {
+        throw new AggregateError([error, releaseError], `The work failed and hold ${placed.hold.holdId} could not be released (it expires at ${placed.hold.expiresAt})`);
+      }
       throw error;
-    }
-  }
-
-  /** Releases a hold after `error`; if even that fails, throws both errors together, naming the hold. */
-  private async releaseAfter(error: unknown, accountId: string, holdId: string, what: string): Promise<void> {
-    try {
-      await this.releaseHold(accountId, holdId);
-    } catch (releaseError) {
-      throw new AggregateError([error, releaseError], `Hold ${holdId} ${what}, and it could not be released`);
     }
   }
 

@@ -172,6 +172,19 @@ describe('libs/client against a real HTTP server', () => {
     ]);
   });
 
+  it('releases nothing after a 503 (it placed nothing), and when even the release fails, throws the placing\'s own error', async () => {
+    server = await serve([unavailable]);
+    const work = jest.fn(async () => ({ feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));
+    await expect(clientOf(server.url, 2).withHold('acct-1', { amount: '1' }, work, { holdId: 'h-busy' })).rejects.toMatchObject({ name: 'TallyError', code: 'DEPENDENCY_UNAVAILABLE' });
+    expect(server.seen.map((s) => s.method)).toEqual(['POST', 'POST']);
+    await server.close();
+
+    server = await serve([hangUp]);
+    await expect(clientOf(server.url, 2).withHold('acct-1', { amount: '1' }, work, { holdId: 'h-down' })).rejects.toMatchObject({ name: 'TallyError', code: 'NETWORK_ERROR' });
+    expect(server.seen.map((s) => s.method)).toEqual(['POST', 'POST', 'DELETE', 'DELETE']);
+    expect(work).not.toHaveBeenCalled();
+  });
+
   it('refuses, before placing anything, a hold id too long for its settle id (settle-<holdId>, at most 128 characters)', async () => {
     server = await serve([json(500, { code: 'UNEXPECTED', message: 'not to be called' })]);
     const work = jest.fn(async () => ({ feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));

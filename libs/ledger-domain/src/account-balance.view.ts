@@ -9,7 +9,7 @@ export interface BalanceView {
   readonly byKind: Readonly<Record<BucketKind, Micro>>;
   /** Reserved by open holds (already out of `available`). */
   readonly held: Micro;
-  /** Carried usage the next grant pays first. */
+  /** Carried usage the next grant (or credits a hold gives back) pays first. */
   readonly overdraft: Micro;
   /** This cycle's allocation; 0 without a cycle. */
   readonly allocation: Micro;

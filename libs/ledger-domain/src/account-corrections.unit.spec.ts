@@ -434,6 +434,19 @@ describe('corrections: voiding a grant or a purchase', () => {
       ]);
   });
 
+  it('a usage settling a hold on a voided grant may still spend what the hold reserved; the rest expires (reason voided)', () => {
+    const held = given([opened, granted('purchase:p1', 'purchased', cr(10))]).when(holdCommand('h1', cr(4))).events();
+    const history = [opened, granted('purchase:p1', 'purchased', cr(10)), ...held, voided('v1', 'purchase:p1', 'purchased', cr(6))];
+    given(history)
+      .when(usageCommand('u1', cr(3), { holdId: 'h1' }))
+      .then([
+        { type: 'HoldSettled', data: { holdId: 'h1', usageId: 'u1', heldAmount: cr(4), settledAmount: cr(3), releasedAmount: cr(1) } },
+        debited('u1', cr(3), [share('purchase:p1', 'purchased', cr(3))], { holdId: 'h1' }),
+        { type: 'CreditsExpired', data: { bucketId: 'purchase:p1', kind: 'purchased', amount: cr(1), reason: 'voided', expiredAt: AT } },
+        { type: 'CreditsDepleted', data: { usageId: 'u1' } },
+      ]);
+  });
+
   it('announces a low-credit threshold the void takes the balance below', () => {
     given([opened, ...cycleWithAllowance('c1', cr(100)), granted('grant:promo', 'promotional', cr(50)), debited('u1', cr(90), [share('allowance:c1', 'allowance', cr(90))])])
       .when(voidCommand('v1', 'grant:promo'), at('2025-03-10T12:00:00.000Z'))

@@ -30,6 +30,7 @@ import {
 import {
   type AccountState,
   type Bucket,
+  type Hold,
   type GrantRecord,
   assertNever,
   available,
@@ -131,9 +132,10 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
         releasedAmount: hold.amount > command.amount ? hold.amount - command.amount : 0n,
       },
     });
-    // What went back to a bucket that has ended meanwhile (a renewal closed it, or its date passed) expires now, before
-    // the debit could take it: the previous allowance never pays for the next cycle.
-    expireDueBuckets(run);
+    // What went back to an allowance that has ended meanwhile (a renewal closed it, or its date passed) expires now,
+    // before the debit could take it: the previous allowance never pays for the next cycle. (A voided grant's or an
+    // expired promotion's reservation may still be spent by the usage settling it: those expire after the debit.)
+    expireDueBuckets(run, (bucket) => bucket.kind === 'allowance');
   }
 
   const unlimited = run.state.plan.unlimited;
@@ -174,7 +176,7 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
     }
   }
   expireDueBuckets(run); // reservations given back to buckets that expired while held
-  if (hold) repayFromCredits(run);
+  if (hold && hold.amount > command.amount) repayFromCredits(run, hold.perBucket, hold.amount - command.amount);
   if (!unlimited && !deferred) {
     announceThresholds(run);
     if (!run.state.depleted && available(run.state) === 0n) {
@@ -313,7 +315,7 @@ function releaseHold(command: ReleaseHold, state: AccountState, ctx: Ctx): Decis
   if (hold) {
     run.emit({ type: 'HoldReleased', data: { holdId: hold.holdId, amount: hold.amount, reason: command.reason } });
     expireDueBuckets(run);
-    repayFromCredits(run);
+    repayFromCredits(run, hold.perBucket, hold.amount);
   }
   return run;
 }
@@ -529,38 +531,44 @@ function begin(command: AccountCommand, state: AccountState, ctx: Ctx): Run {
 
 /** Releases the holds and expires the buckets that are due at `run.now`. */
 export function housekeeping(run: { state: AccountState; readonly now: Date; readonly at: string; emit(event: AccountEvent): void }): void {
-  let released = false;
+  const released: Hold[] = [];
   for (const hold of run.state.holds.values()) {
     if (isDue(hold.expiresAt, run.now)) {
       run.emit({ type: 'HoldReleased', data: { holdId: hold.holdId, amount: hold.amount, reason: 'expired' } });
-      released = true;
+      released.push(hold);
     }
   }
   expireDueBuckets(run);
-  if (released) repayFromCredits(run);
+  if (released.length > 0) repayFromCredits(run, released.flatMap((hold) => hold.perBucket), released.reduce((sum, hold) => sum + hold.amount, 0n));
 }
 
 /**
- * Credits a hold gave back pay the overdraft carried meanwhile, as a grant would (oldest debt first, buckets in
- * deduction order): usage that came while they were reserved was carried because they were, and left alone they would
- * expire with their cycle while the next allowance paid the debt. Outside the renewal gap only: there the overdraft is
- * usage deferred to the next allowance, which purchased or promotional credits must not pay (recordUsage).
+ * Credits a hold gave back pay the overdraft carried, as a grant would (oldest debt first): usage that came while they
+ * were reserved was carried because they were, and left alone they would expire with their cycle while the next
+ * allowance paid the debt. Only what the hold gave back pays (`cap` from the buckets its `returned` shares name, as
+ * far as they still hold it, in deduction order); credits the account held apart from it stay where they are. Outside
+ * the renewal gap only: there the overdraft is usage deferred to the next allowance, which purchased or promotional
+ * credits must not pay (recordUsage).
  */
-function repayFromCredits(run: { state: AccountState; readonly now: Date; emit(event: AccountEvent): void }): void {
+function repayFromCredits(run: { state: AccountState; readonly now: Date; emit(event: AccountEvent): void }, returned: readonly BucketShare[], cap: Micro): void {
   if (run.state.overdraft <= 0n || betweenCycles(run.state, run.now)) return;
+  const back = new Map<string, Micro>();
+  for (const share of returned) back.set(share.bucketId, (back.get(share.bucketId) ?? 0n) + share.amount);
+  let left = cap;
   for (const bucket of deductionOrder(run.state.buckets)) {
     const owed = run.state.overdraft;
-    if (owed === 0n) return;
-    if (bucket.amount <= 0n) continue;
-    const amount = minMicro(bucket.amount, owed);
+    if (owed === 0n || left === 0n) return;
+    const amount = minMicro(minMicro(bucket.amount, back.get(bucket.bucketId) ?? 0n), minMicro(owed, left));
+    if (amount <= 0n) continue;
     run.emit({ type: 'OverdraftSettled', data: { grantId: bucket.bucketId, amount, remaining: owed - amount, fromBucket: true } });
+    left -= amount;
   }
 }
 
-/** Expires what is left in buckets past their expiry, and credits given back to buckets already closed. */
-function expireDueBuckets(run: { state: AccountState; readonly now: Date; readonly at: string; emit(event: AccountEvent): void }): void {
+/** Expires what is left in buckets past their expiry, and credits given back to buckets already closed (of `only`). */
+function expireDueBuckets(run: { state: AccountState; readonly now: Date; readonly at: string; emit(event: AccountEvent): void }, only: (bucket: Bucket) => boolean = () => true): void {
   for (const bucket of run.state.buckets) {
-    if (bucket.amount <= 0n) continue;
+    if (bucket.amount <= 0n || !only(bucket)) continue;
     const due = bucket.expiresAt !== undefined && isDue(bucket.expiresAt, run.now);
     if (!due && bucket.closedReason === undefined) continue;
     run.emit({

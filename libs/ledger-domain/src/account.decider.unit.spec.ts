@@ -538,6 +538,17 @@ describe('account decider', () => {
           ]);
       });
 
+      it('also when the hold reserved the whole allowance, and when an upgrade started the next cycle before the period end', () => {
+        const whole = [opened, ...cycleWithAllowance('c1', cr(100)), { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(100), perBucket: [share('allowance:c1', 'allowance', cr(100))], expiresAt: '2025-04-01T00:05:00.000Z' } }];
+        for (const start of [{ ...next, periodStart: '2025-03-20T00:00:00.000Z', periodEnd: '2025-04-20T00:00:00.000Z' }, next]) {
+          const when = start === next ? at(afterEnd) : at('2025-03-20T00:00:10.000Z');
+          const renewed = [...whole, ...given(whole).when(startCycleCommand('c2', cr(100), start), when).events()];
+          const events = given(renewed).when({ ...usageCommand('u1', cr(30)), holdId: 'h1' }, when).events();
+          expect(events.find((e) => e.type === 'UsageDebited')).toMatchObject({ data: { perBucket: [share('allowance:c2', 'allowance', cr(30))] } });
+          expect(balanceView(fold([...renewed, ...events]), when.now)).toMatchObject({ available: cr(70), byKind: { allowance: cr(70) } });
+        }
+      });
+
       it('leaves the balance the renewal-after-settlement order leaves', () => {
         const renewFirst = [...held, ...given(held).when(renewal, at('2025-04-01T00:00:05.000Z')).events()];
         const settledLast = fold([...renewFirst, ...given(renewFirst).when(settle, at(afterEnd)).events()]);
@@ -717,6 +728,19 @@ describe('account decider', () => {
             repaid(cr(20), cr(10)),
           ]);
         expect(balanceView(state, NOW)).toMatchObject({ available: 0n, overdraft: cr(10) }); // 110 used of 100
+      });
+
+      it('only what the hold gave back repays: credits the account held apart from it stay where they are', () => {
+        // A refund restored 100 beside a debt of 30; a hold of 10 on those credits, released, repays 10 of it, not 30.
+        const refunded = [opened, granted('p', 'promotional', cr(100)), debited('u1', cr(100), [share('p', 'promotional', cr(100))]),
+          debited('u2', cr(30), [], { overdraft: cr(30) }), { type: 'OverdraftIncurred' as const, data: { usageId: 'u2', amount: cr(30), total: cr(30) } }];
+        const restored = [...refunded, ...given(refunded).when({ type: 'RefundUsage', accountId: ACCOUNT, refundId: 'refund:r1', usageId: 'u1', reason: 'bad answer', restoreExpired: false }).events()];
+        expect(balanceView(fold(restored), NOW)).toMatchObject({ available: cr(100), overdraft: cr(30) });
+        const withHold = [...restored, ...given(restored).when(holdCommand('h9', cr(10))).events()];
+        const { state } = given(withHold)
+          .when({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h9', reason: 'released' })
+          .then([{ type: 'HoldReleased', data: { holdId: 'h9', amount: cr(10), reason: 'released' } }, { type: 'OverdraftSettled', data: { grantId: 'p', amount: cr(10), remaining: cr(20), fromBucket: true } }]);
+        expect(balanceView(state, NOW)).toMatchObject({ available: cr(90), overdraft: cr(20) });
       });
 
       it('when the hold expires: the housekeeping of the next command releases it and repays', () => {

@@ -100,7 +100,7 @@ export interface AccountState {
   readonly buckets: readonly Bucket[];
   /** Open holds only. */
   readonly holds: ReadonlyMap<string, Hold>;
-  /** Usage not covered by credits, carried until the next grant pays it. */
+  /** Usage not covered by credits, carried until the next grant (or credits a hold gives back) pays it. */
   readonly overdraft: Micro;
   /** Who paid which carried overdraft (account-debt.model.ts): a refund gives it back there. */
   readonly debt: DebtLine;

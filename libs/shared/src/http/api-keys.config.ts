@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
-import { ACTOR_PATTERN, ContractViolation, isStorableText, validateInto } from '@tally/contracts';
+import { ACTOR_PATTERN, ContractViolation, validateInto } from '@tally/contracts';
 import { grantedScopes, isLegacyScope, LEGACY_SCOPES, SCOPES, type LegacyScope, type Scope } from './api-key-access.model';
 
 // The pure rules (scopes, legacy mapping, namespaces) are part of this module's public face (libs/shared's index).
@@ -58,10 +58,8 @@ export class ApiKeyRegistry {
     } catch {
       throw new ContractViolation('INVALID_PAYLOAD', [{ field: 'API_KEYS', reason: 'must be a JSON array' }]);
     }
-    const entries = validateInto(ApiKeyList, { keys }, 'INVALID_PAYLOAD', 'API_KEYS').keys;
-    const unstorable = entries.findIndex((entry) => !isStorableText(entry.name));
-    if (unstorable !== -1) throw new ContractViolation('INVALID_PAYLOAD', [{ field: `API_KEYS.${unstorable}.name`, reason: 'name must not hold a lone surrogate' }]);
-    return new ApiKeyRegistry(entries);
+    // validateInto refuses unstorable text (a lone surrogate, NUL) in any field, the names included.
+    return new ApiKeyRegistry(validateInto(ApiKeyList, { keys }, 'INVALID_PAYLOAD', 'API_KEYS').keys);
   }
 
   find(presentedKey: string): ApiKey | undefined {

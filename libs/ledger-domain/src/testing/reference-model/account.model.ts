@@ -243,6 +243,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
   // announces nothing of a cycle that has ended).
   if (out.slice(before).some((e) => e.type === 'CreditsExpired')) announceThresholds(s, now, out);
 
+  let releasedNow: ModelHold[] = [];
   switch (c.type) {
     case 'GrantCredits':
       grant(s, c, now, out);
@@ -261,7 +262,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
       placeHold(s, c, now, out);
       break;
     case 'ReleaseHold':
-      releaseHold(s, c, out);
+      releasedNow = releaseHold(s, c, out);
       break;
     case 'ExpireCredits':
       break;
@@ -275,7 +276,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
   // A key is remembered with the events it recorded ([A] an unlimited plan's hold records none, so none is kept).
   if (key && out.length > 0) s.keys[key.key] = key.content;
   // ...and after it, for credits a released hold gave back to a bucket already due (and to the overdraft).
-  housekeeping(s, now, out, c.type === 'ReleaseHold' && out.some((e) => e.type === 'HoldReleased' && e.data.holdId === c.holdId && e.data.reason === 'released'));
+  housekeeping(s, now, out, releasedNow);
 }
 
 /** [R] One amount at most MAX_AMOUNT_MICROS; grants and holds positive, usage and allocations not negative. */
@@ -340,37 +341,44 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
   }
 }
 
-function housekeeping(s: ModelState, now: Date, out: AccountEvent[], released = false): void {
+function housekeeping(s: ModelState, now: Date, out: AccountEvent[], released: ModelHold[] = []): void {
+  const gone = [...released];
   for (const hold of [...s.holds]) {
     if (!isDue(hold.expiresAt, now)) continue;
     release(s, hold, 'expired', out);
-    released = true;
+    gone.push(hold);
   }
   expireDeadBuckets(s, now, out);
-  if (released) repayFromCredits(s, now, out);
+  if (gone.length > 0) repayFromCredits(s, now, out, gone.flatMap((h) => h.perBucket), gone.reduce((sum, h) => sum + h.amount, 0n));
 }
 
 /**
- * [A] (since) Credits a hold gives back (released, expired or settled for less) pay the overdraft carried meanwhile at
- * once, oldest debt first, from the buckets in deduction order, each bucket the payer of what it paid; [D] not between
- * a cycle's end and the next (that overdraft is usage the next allowance pays).
+ * [A] (since) What a hold gives back (released, expired, or settled for less: `amount` of it, from the buckets its
+ * `shares` name, as far as they still hold it) pays the overdraft carried, at once, oldest debt first, in deduction
+ * order, each bucket the payer of what it paid; other credits of the account do not. [D] Not between a cycle's end
+ * and the next (that overdraft is usage the next allowance pays).
  */
-function repayFromCredits(s: ModelState, now: Date, out: AccountEvent[]): void {
+function repayFromCredits(s: ModelState, now: Date, out: AccountEvent[], shares: readonly BucketShare[], amount: Micro): void {
   if (s.cycle !== null && s.cycle.allocation > 0n && now.getTime() >= ms(s.cycle.periodEnd)) return;
+  let left = amount;
   for (const bucket of inDeductionOrder(s)) {
-    if (s.overdraft === 0n) return;
-    const part = bucket.amount < s.overdraft ? bucket.amount : s.overdraft;
+    const given = sum(shares.filter((x) => x.bucketId === bucket.id).map((x) => x.amount));
+    let part = bucket.amount < given ? bucket.amount : given;
+    if (part > left) part = left;
+    if (part > s.overdraft) part = s.overdraft;
+    if (part === 0n) continue;
     bucket.amount -= part;
     s.overdraft -= part;
+    left -= part;
     payDebt(s, part, bucket.id);
     out.push({ type: 'OverdraftSettled', data: { grantId: bucket.id, amount: part, remaining: s.overdraft, fromBucket: true } });
   }
 }
 
 /** [A] Credits in a bucket past its date, closed by a cycle or voided are no longer available: they expire. */
-function expireDeadBuckets(s: ModelState, now: Date, out: AccountEvent[]): void {
+function expireDeadBuckets(s: ModelState, now: Date, out: AccountEvent[], only: (bucket: ModelBucket) => boolean = () => true): void {
   for (const bucket of s.buckets) {
-    if (bucket.amount > 0n && (bucket.closed || bucket.voided || isDue(bucket.expiresAt, now))) {
+    if (bucket.amount > 0n && only(bucket) && (bucket.closed || bucket.voided || isDue(bucket.expiresAt, now))) {
       // [D] Past its date it is 'expired', whatever closed it before.
       const reason = isDue(bucket.expiresAt, now) ? 'expired' : bucket.voided ? 'voided' : 'cycle-reset';
       out.push({ type: 'CreditsExpired', data: { bucketId: bucket.id, kind: bucket.kind, amount: bucket.amount, reason, expiredAt: now.toISOString() } });
@@ -463,9 +471,10 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
     s.holds = s.holds.filter((h) => h.id !== hold.id);
     const released = hold.amount > c.amount ? hold.amount - c.amount : 0n;
     out.push({ type: 'HoldSettled', data: { holdId: hold.id, usageId: c.usageId, heldAmount: hold.amount, settledAmount: c.amount, releasedAmount: released } });
-    // [A] Credits given back to a bucket that ended while they were held (a renewal, its date, a void) are gone before
-    // the usage is taken: an allowance never pays for a later cycle.
-    expireDeadBuckets(s, now, out);
+    // [A] Credits given back to an allowance that ended while they were held (a renewal, its date) are gone before the
+    // usage is taken: an allowance never pays for a later cycle. [C] A void's or a promotion's end leaves what the hold
+    // reserved spendable by this usage; the rest of it expires after.
+    expireDeadBuckets(s, now, out, (bucket) => bucket.kind === 'allowance');
   }
   const lines: ModelShare[] = [];
   for (const line of c.pricing.lines) {
@@ -480,6 +489,9 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
   if (s.plan.unlimited) {
     out.push(debit([], 0n, hold?.id));
     remember([], c.amount, false);
+    // [A] What a settled hold gave back repays overdraft carried before the plan became unlimited, as a release does.
+    expireDeadBuckets(s, now, out);
+    if (hold && hold.amount > c.amount) repayFromCredits(s, now, out, hold.perBucket, hold.amount - c.amount);
     return;
   }
   // [D] Between the end of a cycle with an allowance and the next cycle's start, usage belongs to the next cycle: it
@@ -504,7 +516,7 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
   // [D] A settled hold gives its rest back to its buckets; what went back to a dead one (past its date, closed,
   // voided) expires now, before the balance is judged: thresholds and depletion see what is really left.
   expireDeadBuckets(s, now, out);
-  if (hold) repayFromCredits(s, now, out);
+  if (hold && hold.amount > c.amount) repayFromCredits(s, now, out, hold.perBucket, hold.amount - c.amount);
   // [D] Nor is depletion (the usage is owed to the next allowance).
   if (deferred) return;
   announceThresholds(s, now, out);
@@ -570,11 +582,13 @@ function placeHold(s: ModelState, c: PlaceHold, now: Date, out: AccountEvent[]):
   announceThresholds(s, now, out);
 }
 
-function releaseHold(s: ModelState, c: ReleaseHold, out: AccountEvent[]): void {
+/** The hold it released, if any (its credits go back; the housekeeping after the command repays from them). */
+function releaseHold(s: ModelState, c: ReleaseHold, out: AccountEvent[]): ModelHold[] {
   // A due hold was already released as expired by the housekeeping above; 'expired' before its time is a no-op.
   const hold = s.holds.find((h) => h.id === c.holdId);
-  if (!hold || c.reason === 'expired') return;
+  if (!hold || c.reason === 'expired') return [];
   release(s, hold, 'released', out);
+  return [hold];
 }
 
 /** [C] Credits go back to a bucket only while it is live: not past its date, not closed by a cycle, not voided. */
