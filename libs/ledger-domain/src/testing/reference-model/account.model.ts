@@ -26,6 +26,8 @@ export interface ModelBucket {
   closed?: true;
   /** [C] Voided: what is left is removed, and credits a hold gives back to it later expire (reason voided). */
   voided?: true;
+  /** [D] Expired past its date once: a later decision whose clock reads earlier (another instance, behind) does not bring it back. */
+  lapsed?: true;
 }
 
 /** [C] A usage debit as a refund needs it: its shares in the order taken, then the part no bucket covered. */
@@ -378,9 +380,10 @@ function repayFromCredits(s: ModelState, now: Date, out: AccountEvent[], shares:
 /** [A] Credits in a bucket past its date, closed by a cycle or voided are no longer available: they expire. */
 function expireDeadBuckets(s: ModelState, now: Date, out: AccountEvent[], only: (bucket: ModelBucket) => boolean = () => true): void {
   for (const bucket of s.buckets) {
-    if (bucket.amount > 0n && only(bucket) && (bucket.closed || bucket.voided || isDue(bucket.expiresAt, now))) {
+    if (bucket.amount > 0n && only(bucket) && (bucket.closed || bucket.voided || bucket.lapsed || isDue(bucket.expiresAt, now))) {
       // [D] Past its date it is 'expired', whatever closed it before.
-      const reason = isDue(bucket.expiresAt, now) ? 'expired' : bucket.voided ? 'voided' : 'cycle-reset';
+      const reason = isDue(bucket.expiresAt, now) ? 'expired' : bucket.voided ? 'voided' : bucket.closed ? 'cycle-reset' : 'expired';
+      if (reason === 'expired') bucket.lapsed = true;
       out.push({ type: 'CreditsExpired', data: { bucketId: bucket.id, kind: bucket.kind, amount: bucket.amount, reason, expiredAt: now.toISOString() } });
       bucket.amount = 0n;
     }
@@ -593,7 +596,7 @@ function releaseHold(s: ModelState, c: ReleaseHold, out: AccountEvent[]): ModelH
 
 /** [C] Credits go back to a bucket only while it is live: not past its date, not closed by a cycle, not voided. */
 function isLive(s: ModelState, bucket: ModelBucket, now: Date): boolean {
-  if (bucket.closed || bucket.voided || isDue(bucket.expiresAt, now)) return false;
+  if (bucket.closed || bucket.voided || bucket.lapsed || isDue(bucket.expiresAt, now)) return false;
   return bucket.kind !== 'allowance' || (s.cycle !== null && bucket.id === `allowance:${s.cycle.cycleId}`);
 }
 
