@@ -31,7 +31,7 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   ACCOUNT_NOT_FOUND: 404,
   INSUFFICIENT_CREDITS: 402,
   // Retryable (with Retry-After): the account's cycle has ended and its renewal is not applied yet (ledger-domain's
-  // renewalPending); only the renewal says whether the account can pay.
+  // betweenCycles); only the renewal says whether the account can pay.
   CYCLE_RENEWAL_PENDING: 503,
   IDEMPOTENCY_CONFLICT: 409,
   INVALID_AMOUNT: 400,

@@ -164,9 +164,9 @@ export class TallyClient {
   }
 
   /**
-   * Reports usage events, in requests of at most 1000 events and 1 MiB of JSON (USAGE_BATCH_BYTES). Ids and timestamps are fixed before the first attempt, so a
-   * retry after a lost answer resends the same events and the ingest counts them as duplicates, never twice. More
-   * than 1000 events are several requests, each all or nothing: a failure throws a `UsageReportError` carrying the
+   * Reports usage events, in requests of at most 1000 events and 1 MiB of JSON (USAGE_BATCH_BYTES). Ids and
+   * timestamps are fixed before the first attempt, so a retry after a lost answer resends the same events and the
+   * ingest counts them as duplicates, never twice. More than that is several requests, each all or nothing: a failure throws a `UsageReportError` carrying the
    * events as sent and what was accepted before it, to resend as they are.
    */
   async reportUsageBatch(events: UsageEvent[]): Promise<UsageReport> {

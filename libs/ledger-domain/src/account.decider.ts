@@ -187,21 +187,18 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
   return run;
 }
 
-/** The account's cycle, one with an allowance, has ended and the next has not started (see recordUsage). */
-function betweenCycles(state: AccountState, now: Date): boolean {
+/**
+ * The account's cycle, one with an allowance, has ended and the next has not started. Usage then is deferred to the
+ * next allowance (recordUsage); a request the account cannot cover then waits for its renewal (CYCLE_RENEWAL_PENDING,
+ * retryable) rather than being refused for insufficient credits: only the renewal can say whether the account can pay
+ * (a subscriber would otherwise be told to buy a pack), and one is always coming (a cancelled plan's fallback too).
+ */
+export function betweenCycles(state: AccountState, now: Date): boolean {
   const { cycle } = state;
   return cycle !== undefined && cycle.allocation > 0n && now.getTime() >= Date.parse(cycle.periodEnd);
 }
 
-/**
- * Whether a request the account cannot cover now waits for its renewal (CYCLE_RENEWAL_PENDING, retryable) rather than
- * being refused for insufficient credits: between the end of a cycle with an allowance and the next CycleStarted, only
- * the renewal can say whether the account can pay (a subscriber would otherwise be told to buy a pack). A renewal is
- * always coming: a cancelled plan's fallback cycle too (recordUsage).
- */
-export const renewalPending = betweenCycles;
-
-/** The refusal of a request that waits for the account's renewal (see renewalPending). */
+/** The refusal of a request that waits for the account's renewal (see betweenCycles). */
 export function renewalPendingError(state: AccountState): CycleRenewalPendingError {
   const cycle = state.cycle as NonNullable<AccountState['cycle']>;
   return new CycleRenewalPendingError(cycle.cycleId, cycle.periodEnd);
@@ -292,7 +289,7 @@ function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): Decision 
   const run = begin(command, state, ctx);
   const allocation = allocate(run.state, command.amount);
   if (allocation.covered < command.amount) {
-    throw renewalPending(run.state, run.now) ? renewalPendingError(run.state) : new InsufficientCreditsError(command.amount, allocation.covered);
+    throw betweenCycles(run.state, run.now) ? renewalPendingError(run.state) : new InsufficientCreditsError(command.amount, allocation.covered);
   }
   run.emit({
     type: 'HoldPlaced',

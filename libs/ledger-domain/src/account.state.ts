@@ -221,8 +221,7 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
       const { data } = event;
       const settled = { ...state, overdraft: data.remaining, debt: payDebt(state.debt, data.amount, data.grantId) };
       if (!data.fromBucket) return settled;
-      const kind = state.buckets.find((bucket) => bucket.bucketId === data.grantId)?.kind ?? 'promotional';
-      return prune({ ...settled, buckets: moveShares(state.buckets, [{ bucketId: data.grantId, kind, amount: data.amount }], -1n) });
+      return prune({ ...settled, buckets: moveShares(state.buckets, [{ bucketId: data.grantId, amount: data.amount }], -1n) });
     }
     case 'LowCreditThresholdCrossed':
       return { ...state, crossedThresholds: new Set(state.crossedThresholds).add(event.data.thresholdPercent) };
@@ -431,7 +430,7 @@ function resolveHold(state: AccountState, holdId: string): AccountState {
   return prune({ ...state, holds, buckets: moveShares(state.buckets, hold.perBucket, 1n) });
 }
 
-function moveShares(buckets: readonly Bucket[], shares: readonly BucketShare[], sign: 1n | -1n): Bucket[] {
+function moveShares(buckets: readonly Bucket[], shares: readonly Pick<BucketShare, 'bucketId' | 'amount'>[], sign: 1n | -1n): Bucket[] {
   if (shares.length === 0) return [...buckets];
   const delta = new Map<string, Micro>();
   for (const share of shares) delta.set(share.bucketId, (delta.get(share.bucketId) ?? 0n) + share.amount);

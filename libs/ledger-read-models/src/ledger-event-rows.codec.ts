@@ -227,9 +227,10 @@ export function transactionOf(
     }
     case 'OverdraftSettled': {
       const d = event.data;
+      const details = { grantId: d.grantId, settled: d.amount, remainingOverdraft: d.remaining };
       // Paid from credits the account held (fromBucket): its own snapshot shows both sides already, the net unchanged.
-      if (d.fromBucket) return { type: event.type, amount: null, details: { grantId: d.grantId, settled: d.amount, remainingOverdraft: d.remaining, fromBucket: true } };
-      return { type: event.type, amount: null, details: { grantId: d.grantId, settled: d.amount, remainingOverdraft: d.remaining }, unshown: -parseCredits(d.amount) };
+      if (d.fromBucket) return { type: event.type, amount: null, details: { ...details, fromBucket: true } };
+      return { type: event.type, amount: null, details, unshown: -parseCredits(d.amount) };
     }
     case 'OverdraftIncurred': {
       const d = event.data;

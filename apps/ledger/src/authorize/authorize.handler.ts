@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { balanceView, idempotencyKey, isAccountError, renewalPending, renewalPendingError, type AccountError } from '@tally/ledger-domain';
+import { balanceView, betweenCycles, idempotencyKey, isAccountError, renewalPendingError, type AccountError } from '@tally/ledger-domain';
 import { formatCredits, parseCredits, type Micro } from '@tally/money';
 import { priceUsage, type RateCard } from '@tally/pricing';
 import { CLOCK, type Clock } from '@tally/shared';
@@ -36,7 +36,7 @@ export class AuthorizeHandler {
     if (account.version === 0) throw accountNotFound(accountId);
     const view = balanceView(account.state, now);
     if (!view.unlimited && view.available < required) {
-      throw renewalPending(account.state, now) ? toLedgerError(renewalPendingError(account.state)) : insufficient(required, view.available);
+      throw betweenCycles(account.state, now) ? toLedgerError(renewalPendingError(account.state)) : insufficient(required, view.available);
     }
     return { allowed: true, required: formatCredits(required), available: formatCredits(view.available), unlimited: view.unlimited };
   }

@@ -343,6 +343,11 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
   }
 }
 
+/** [D] A cycle with an allowance has ended and the next has not started: the renewal gap. */
+function betweenCycles(s: ModelState, now: Date): boolean {
+  return s.cycle !== null && s.cycle.allocation > 0n && now.getTime() >= ms(s.cycle.periodEnd);
+}
+
 function housekeeping(s: ModelState, now: Date, out: AccountEvent[], released: ModelHold[] = []): void {
   const gone = [...released];
   for (const hold of [...s.holds]) {
@@ -361,7 +366,7 @@ function housekeeping(s: ModelState, now: Date, out: AccountEvent[], released: M
  * and the next (that overdraft is usage the next allowance pays).
  */
 function repayFromCredits(s: ModelState, now: Date, out: AccountEvent[], shares: readonly BucketShare[], amount: Micro): void {
-  if (s.cycle !== null && s.cycle.allocation > 0n && now.getTime() >= ms(s.cycle.periodEnd)) return;
+  if (betweenCycles(s, now)) return;
   let left = amount;
   for (const bucket of inDeductionOrder(s)) {
     const given = sum(shares.filter((x) => x.bucketId === bucket.id).map((x) => x.amount));
@@ -499,7 +504,7 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
   }
   // [D] Between the end of a cycle with an allowance and the next cycle's start, usage belongs to the next cycle: it
   // takes no credits and is owed as overdraft (under either policy), which the next allowance pays first.
-  const deferred = s.cycle !== null && s.cycle.allocation > 0n && now.getTime() >= ms(s.cycle.periodEnd);
+  const deferred = betweenCycles(s, now);
   const shares = deferred ? [] : take(s, c.amount);
   const short = c.amount - sum(shares.map((x) => x.amount));
   const carried = deferred || s.plan.overdraftPolicy === 'carry';
@@ -577,7 +582,7 @@ function placeHold(s: ModelState, c: PlaceHold, now: Date, out: AccountEvent[]):
   const available = modelAvailable(s);
   // [D] Between the end of a cycle with an allowance and the next cycle's start, a hold what is left cannot cover waits
   // for the renewal (retryable), which alone says whether the account can pay.
-  const renewing = s.cycle !== null && s.cycle.allocation > 0n && now.getTime() >= ms(s.cycle.periodEnd);
+  const renewing = betweenCycles(s, now);
   if (c.amount > available) refuse(renewing ? 'CYCLE_RENEWAL_PENDING' : 'INSUFFICIENT_CREDITS');
   const perBucket = take(s, c.amount);
   s.holds.push({ id: c.holdId, amount: c.amount, perBucket, expiresAt: c.expiresAt });
