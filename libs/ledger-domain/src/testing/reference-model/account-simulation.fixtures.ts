@@ -47,8 +47,8 @@ export type SimOp =
   | { op: 'wait'; minutes: number }
   | { op: 'jump'; hours: number }
   /**
-   * Work under a hold while other usage comes: a hold of `held`, a usage of `used` without it (carried as overdraft
-   * when the rest cannot cover it), then the hold settled for `settled`, or released (null).
+   * Work under a hold while other usage comes: a purchase of `held`, a hold of it, a usage of `used` without it
+   * (carried as overdraft when the rest cannot cover it), then the hold settled for `settled`, or released (null).
    */
   | { op: 'concurrent'; held: Micro; used: Micro; settled: Micro | null }
   /** Time moves to `seconds` after the last cycle's end, its renewal not come yet (the renewal gap), and a hold is asked for. */
@@ -233,6 +233,7 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
         now += o.hours * 60 * MINUTE;
         break;
       case 'concurrent':
+        send(purchase(`c${n}`, o.held));
         holds.push(`h${n}`);
         send({ type: 'PlaceHold', accountId: ACCOUNT, holdId: `h${n}`, amount: o.held, expiresAt: iso(now + 10 * MINUTE) });
         send(usage(`u${n}`, o.used));
