@@ -27,7 +27,7 @@ const common = {
 
 module.exports = {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.unit.spec.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,chaos}/**/*.unit.spec.ts'] },
     // One part of the system against the real broker and database (an adapter, a repository, one module over HTTP).
     {
       ...common,

@@ -445,8 +445,22 @@ function lagBackToZero({ lagRecovery, lagBoundMs }: CheckInput): InvariantResult
   return result;
 }
 
-/** Codes a 503 may carry: the documented answers while a dependency is down or an account is being caught up. */
+/** Codes a 503 may carry inside a fault's window: the documented answers while a dependency is down or an account is being caught up. */
 const DOCUMENTED_503 = ['DEPENDENCY_UNAVAILABLE', 'KAFKA_UNAVAILABLE', 'ACCOUNT_BUSY'];
+
+/**
+ * Codes a 503 may carry at any time: a state of the account, not of the system. Between a cycle's end and its renewal
+ * the ledger cannot yet say whether the account can pay (README, `POST /v1/accounts/:id/authorizations`); an outage of
+ * subscription-cycle only makes that gap longer.
+ */
+const DOCUMENTED_503_ANY_TIME = ['CYCLE_RENEWAL_PENDING'];
+
+/** Whether a 5xx is a documented 503: Retry-After, a stable code, and (for the fault codes) inside a fault's window. */
+function isDocumented503(answer: Answer, faults: InjectedFault[]): boolean {
+  if (answer.status !== 503 || answer.retryAfter === null) return false;
+  const code = answer.code ?? '';
+  return DOCUMENTED_503_ANY_TIME.includes(code) || (DOCUMENTED_503.includes(code) && inWindow(answer, faults));
+}
 
 /** Whether the request was in flight at some moment of a fault's window (sent before it and answered during it counts). */
 export function inWindow(answer: Answer, faults: InjectedFault[]): boolean {
@@ -454,12 +468,11 @@ export function inWindow(answer: Answer, faults: InjectedFault[]): boolean {
 }
 
 /** 7. No 5xx but a documented 503 (Retry-After, stable code) inside a fault's window. */
-function fiveHundreds({ driver, faults }: CheckInput): InvariantResult {
+export function fiveHundreds({ driver, faults }: { driver: Pick<WorkloadClient, 'answers'>; faults: InjectedFault[] }): InvariantResult {
   const result = new Invariant('7. no 5xx but 503 + Retry-After inside a fault\'s documented window');
   for (const answer of driver.answers) {
     if (answer.status < 500) continue;
-    const documented = answer.status === 503 && answer.retryAfter !== null && DOCUMENTED_503.includes(answer.code ?? '') && inWindow(answer, faults);
-    result.check(documented, () => `${new Date(answer.at).toISOString()} ${answer.service} ${answer.method} ${answer.path}: ${answer.status} ${answer.code ?? ''} (Retry-After ${answer.retryAfter ?? 'none'}), ${inWindow(answer, faults) ? 'in' : 'outside'} a fault window`);
+    result.check(isDocumented503(answer, faults), () => `${new Date(answer.at).toISOString()} ${answer.service} ${answer.method} ${answer.path}: ${answer.status} ${answer.code ?? ''} (Retry-After ${answer.retryAfter ?? 'none'}), ${inWindow(answer, faults) ? 'in' : 'outside'} a fault window`);
   }
   if (result.checked === 0) result.notes.push('no 5xx at all');
   return result;
