@@ -36,6 +36,20 @@ describe('the ledger reads unusual but valid requests as what they mean', () => 
     expect((await api.get(`${account}/balance?at=${new Date().toISOString()}`)).body).toMatchObject({ available: '6', held: '1' });
   });
 
+  it('refuses a grant or purchase retried under its key with other content (another reason, a pack for an amount): 409, nothing granted', async () => {
+    const api = json(base);
+    const account = '/v1/accounts/acct-other-content';
+    expect((await api.post(`${account}/grants`, { idempotencyKey: 'g-1', amount: '5', reason: 'welcome' })).status).toBe(201);
+    expect((await api.post(`${account}/purchases`, { paymentReference: 'p-1', packId: 'pack-1000' })).status).toBe(201);
+
+    const otherReason = await api.post(`${account}/grants`, { idempotencyKey: 'g-1', amount: '5', reason: 'apology for an outage' });
+    const amountForPack = await api.post(`${account}/purchases`, { paymentReference: 'p-1', amount: '1000' });
+
+    expect(otherReason).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
+    expect(amountForPack).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
+    expect((await api.get(`${account}/balance?at=${new Date().toISOString()}`)).body).toMatchObject({ available: '1005' });
+  });
+
   it('takes an account id as long as the id pattern allows (128 characters) in the path', async () => {
     const longId = 'a'.repeat(128);
     const response = await json(base).post(`/v1/accounts/${longId}/grants`, { reason: 'test grant', idempotencyKey: 'long-id', amount: '1' });

@@ -9,8 +9,13 @@ export type IdempotencyScope = 'grant' | 'usage' | 'cycle' | 'hold' | 'change' |
 
 export const idempotencyKey = (scope: IdempotencyScope, id: string): string => `${scope}:${id}`;
 
-export const grantFingerprint = (g: { kind: BucketKind; amount: Micro; expiresAt?: string }): string =>
-  `${g.kind}|${g.amount}|${g.expiresAt ?? '-'}`;
+/**
+ * The source too: another pack under one payment reference, or a promotion with another reason under one key, is
+ * other content (a promotion's source holds the first 194 characters of its reason; every grant event has a source,
+ * not every one a `reason`).
+ */
+export const grantFingerprint = (g: { kind: BucketKind; amount: Micro; expiresAt?: string; source: string }): string =>
+  `${g.kind}|${g.amount}|${g.expiresAt ?? '-'}|${g.source}`;
 
 export const usageFingerprint = (u: { amount: Micro }): string => `${u.amount}`;
 

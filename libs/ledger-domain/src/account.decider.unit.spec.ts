@@ -131,6 +131,11 @@ describe('account decider', () => {
         .thenThrows('IDEMPOTENCY_CONFLICT');
     });
 
+    it('refuses the same grant id with another source: another pack, or a promotion with another reason', () => {
+      given(history).when(grantCommand('g1', 'purchased', cr(10), { source: 'pack:other' })).thenThrows('IDEMPOTENCY_CONFLICT');
+      given(history).when(grantCommand('g1', 'purchased', cr(10), { source: 'test:g1' })).then([]);
+    });
+
     it('a grant that arrives already expired pays no overdraft: credits never spendable settle no debt', () => {
       const yesterday = '2025-03-09T12:00:00.000Z';
       given([opened, debited('u0', cr(40), [], { overdraft: cr(40) }), overdraftIncurred('u0', cr(40), cr(40))])
@@ -174,9 +179,9 @@ describe('account decider', () => {
 
     it('keeps the seen keys in state: a usage by its debit, the others in seen', () => {
       const state = fold(history);
-      expect(state.seen.toObject()).toEqual({ 'grant:g1': `purchased|${cr(10)}|-` });
+      expect(state.seen.toObject()).toEqual({ 'grant:g1': `purchased|${cr(10)}|-|test:g1` });
       expect(remembered(state, 'usage', 'u1')).toBe(`${cr(1)}`);
-      expect(remembered(state, 'grant', 'g1')).toBe(`purchased|${cr(10)}|-`);
+      expect(remembered(state, 'grant', 'g1')).toBe(`purchased|${cr(10)}|-|test:g1`);
       expect(remembered(state, 'usage', 'u2')).toBeUndefined();
     });
 

@@ -14,9 +14,10 @@ import type { AccountState } from '@tally/ledger-domain';
  * Version 2 keeps a debit one bucket paid in whole for one model as the two ids (ledger-domain's DebitRecord), which
  * the code of version 1 would misread. Version 3 adds the debt line (AccountState.debt, DebitRecord.tailAt: who paid
  * which carried overdraft, for refunds), which states of versions 1 and 2 lack: their snapshots are ignored, and each
- * such account is folded from its events once and snapshotted again.
+ * such account is folded from its events once and snapshotted again. Version 4 remembers a grant's key with its
+ * source (`grantFingerprint`), which the fingerprints of version 3 lack: a retried grant would be refused as other content.
  */
-export const ACCOUNT_STATE_VERSION = 3;
+export const ACCOUNT_STATE_VERSION = 4;
 
 /** The versions a snapshot is read at: this one, and those whose states the code still means as they are. */
 export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [ACCOUNT_STATE_VERSION];

@@ -323,7 +323,7 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
   const instant = (iso: string | undefined) => (iso === undefined ? '-' : String(ms(iso)));
   switch (c.type) {
     case 'GrantCredits':
-      return { key: `grant:${c.grantId}`, content: `${c.kind}|${c.amount}|${instant(c.expiresAt)}` };
+      return { key: `grant:${c.grantId}`, content: `${c.kind}|${c.amount}|${instant(c.expiresAt)}|${c.source}` };
     case 'RecordUsage':
       return { key: `usage:${c.usageId}`, content: `${c.amount}` };
     case 'StartCycle':
