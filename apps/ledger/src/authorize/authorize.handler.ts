@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { balanceView, betweenCycles, idempotencyKey, isAccountError, renewalPendingError, type AccountError } from '@tally/ledger-domain';
+import { balanceView, betweenCycles, idempotencyKey, isAccountError, renewalPendingError, type AccountError, type AccountState } from '@tally/ledger-domain';
 import { formatCredits, parseCredits, type Micro } from '@tally/money';
 import { priceUsage, type RateCard } from '@tally/pricing';
 import { CLOCK, type Clock } from '@tally/shared';
@@ -31,7 +31,17 @@ export class AuthorizeHandler {
   async authorize(accountId: string, body: AuthorizationRequest, actor?: string) {
     const now = this.clock.now();
     const required = this.required(body, now);
-    if (body.hold) return this.placeHold(accountId, required, body.hold.holdId, body.hold.ttlSeconds ?? this.config.HOLD_DEFAULT_TTL_SECONDS, now, actor);
+    if (body.hold) {
+      const { holdId, ttlSeconds = this.config.HOLD_DEFAULT_TTL_SECONDS } = body.hold;
+      try {
+        return await this.placeHold(accountId, required, holdId, ttlSeconds, now, actor);
+      } catch (error) {
+        const conflict = error instanceof LedgerError && error.code === 'IDEMPOTENCY_CONFLICT';
+        const placed = conflict && body.usage ? await this.placedBeforeRepricing(accountId, holdId, body.usage, ttlSeconds, now) : undefined;
+        if (placed) return placed;
+        throw error;
+      }
+    }
     const account = await this.accounts.load(accountId);
     if (account.version === 0) throw accountNotFound(accountId);
     const view = balanceView(account.state, now);
@@ -57,13 +67,7 @@ export class AuthorizeHandler {
         idempotencyKey('hold', holdId), // a snapshotted account looks a forgotten key up by it (account-memory.model.ts)
         actor,
       );
-      const hold = decision.state.holds.get(holdId);
-      return {
-        allowed: true,
-        required: formatCredits(required),
-        available: formatCredits(balanceView(decision.state, now).available),
-        hold: { holdId, amount: formatCredits(required), expiresAt: hold?.expiresAt ?? expiresAt(now) },
-      };
+      return heldAnswer(decision.state, holdId, required, decision.state.holds.get(holdId)?.expiresAt ?? expiresAt(now), now);
     } catch (error) {
       if (isAccountError(error, 'INSUFFICIENT_CREDITS')) {
         // An account with no history holds nothing (a hold is refused there, never placed): the same 404 as an
@@ -76,6 +80,29 @@ export class AuthorizeHandler {
     }
   }
 
+  /**
+   * A hold priced from a usage, retried after the rate card's next version took effect, is priced anew and refused as
+   * other content (IDEMPOTENCY_CONFLICT) although it is the same request. The hold first placed is its answer when it
+   * is still open and the usage, priced when that hold was placed (its expiry less the TTL asked), gives its amount.
+   * A hold already settled or released is not in the account's state: that retry stays refused.
+   */
+  private async placedBeforeRepricing(accountId: string, holdId: string, usage: NonNullable<AuthorizationRequest['usage']>, ttlSeconds: number, now: Date) {
+    const { state } = await this.accounts.load(accountId);
+    const hold = state.holds.get(holdId);
+    if (!hold) return undefined;
+    const placedAt = new Date(Date.parse(hold.expiresAt) - ttlSeconds * 1000);
+    return this.priceAt(usage, placedAt) === hold.amount ? heldAnswer(state, holdId, hold.amount, hold.expiresAt, now) : undefined;
+  }
+
+  /** The usage's price by the version in effect at `at`; undefined where that version could not price it. */
+  private priceAt(usage: NonNullable<AuthorizationRequest['usage']>, at: Date): Micro | undefined {
+    try {
+      return priceUsage(this.rateCard, usage, at).amount;
+    } catch {
+      return undefined;
+    }
+  }
+
   private required(body: AuthorizationRequest, now: Date): Micro {
     if (body.amount !== undefined) return parseCredits(body.amount);
     try {
@@ -84,6 +111,11 @@ export class AuthorizeHandler {
       throw toLedgerError(error, 'usage.');
     }
   }
+}
+
+function heldAnswer(state: AccountState, holdId: string, amount: Micro, expiresAt: string, now: Date) {
+  const required = formatCredits(amount);
+  return { allowed: true, required, available: formatCredits(balanceView(state, now).available), hold: { holdId, amount: required, expiresAt } };
 }
 
 function accountNotFound(accountId: string): LedgerError {

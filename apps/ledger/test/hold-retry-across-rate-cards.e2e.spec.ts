@@ -1,0 +1,53 @@
+import type { INestApplication } from '@nestjs/common';
+import { ManualClock } from '@tally/shared';
+import { createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
+
+/**
+ * A hold priced from a usage estimate is retried (a timeout, a 503) just after the rate card's next version took
+ * effect: the retry is the same request, so it gets the hold placed the first time, not IDEMPOTENCY_CONFLICT.
+ * config/rate-card.yaml lowers o3 from 10 to 2 credits per million input tokens at 2026-11-01T00:00:00Z; a manual
+ * clock stands just before it. Real HTTP and PostgreSQL.
+ */
+describe('a hold priced from a usage, retried across a rate card change', () => {
+  const { env, topics } = ledgerTestSettings();
+  const clock = new ManualClock(new Date('2026-10-31T23:59:59.000Z'));
+  const account = '/v1/accounts/acct-rate-change';
+  const estimate = { feature: 'chat', model: 'o3', inputTokens: 1_000_000, outputTokens: 0 };
+  let app: INestApplication;
+  let api: ReturnType<typeof json>;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const created = await createTestSchema('ledger_hold_rate_change');
+    drop = created.drop;
+    await createTopics(topics);
+    let base: string;
+    ({ app, base } = await startLedger({ ...env, WORKERS: 'none', LOG_LEVEL: 'silent' }, created.schema, clock));
+    api = json(base);
+    expect((await api.post(`${account}/purchases`, { paymentReference: 'p-rate-change', amount: '100' })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await drop?.();
+  });
+
+  it('answers the retry with the hold first placed, and reserves nothing more', async () => {
+    const request = { usage: estimate, hold: { holdId: 'h-across', ttlSeconds: 600 } };
+    const first = await api.post(`${account}/authorizations`, request);
+    expect(first).toMatchObject({ status: 200, body: { required: '10', hold: { holdId: 'h-across', amount: '10' } } });
+
+    clock.advance(2_000); // the next version prices the same estimate at 2 credits
+    const retry = await api.post(`${account}/authorizations`, request);
+
+    expect(retry).toMatchObject({ status: 200, body: { allowed: true, required: '10', available: '90', hold: { holdId: 'h-across', amount: '10', expiresAt: first.body.hold.expiresAt } } });
+    // From the ledger's own state (no projection runs here): 10 held once, not 10 and 2.
+    expect((await api.post(`${account}/authorizations`, { amount: '1' })).body).toMatchObject({ allowed: true, available: '90' });
+  });
+
+  it('still refuses another estimate under the same hold id (IDEMPOTENCY_CONFLICT)', async () => {
+    const other = await api.post(`${account}/authorizations`, { usage: { ...estimate, inputTokens: 3_000_000 }, hold: { holdId: 'h-across', ttlSeconds: 600 } });
+
+    expect(other).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
+  });
+});
