@@ -198,8 +198,13 @@ export function betweenCycles(state: AccountState, now: Date): boolean {
   return cycle !== undefined && cycle.allocation > 0n && now.getTime() >= Date.parse(cycle.periodEnd);
 }
 
-/** The refusal of a request that waits for the account's renewal (see betweenCycles). */
-export function renewalPendingError(state: AccountState): CycleRenewalPendingError {
+/**
+ * The refusal of a request for `required` credits the account's `available` cannot cover: it waits for the renewal
+ * between cycles (see betweenCycles), else insufficient credits. A hold (placeHold) and a plain authorization (the
+ * ledger's handler, from the account's balance) are refused by this one rule.
+ */
+export function cannotCover(state: AccountState, required: Micro, available: Micro, now: Date): CycleRenewalPendingError | InsufficientCreditsError {
+  if (!betweenCycles(state, now)) return new InsufficientCreditsError(required, available);
   const cycle = state.cycle as NonNullable<AccountState['cycle']>;
   return new CycleRenewalPendingError(cycle.cycleId, cycle.periodEnd);
 }
@@ -289,7 +294,7 @@ function placeHold(command: PlaceHold, state: AccountState, ctx: Ctx): Decision 
   const run = begin(command, state, ctx);
   const allocation = allocate(run.state, command.amount);
   if (allocation.covered < command.amount) {
-    throw betweenCycles(run.state, run.now) ? renewalPendingError(run.state) : new InsufficientCreditsError(command.amount, allocation.covered);
+    throw cannotCover(run.state, command.amount, allocation.covered, run.now);
   }
   run.emit({
     type: 'HoldPlaced',

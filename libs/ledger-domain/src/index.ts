@@ -22,5 +22,5 @@ export {
   isBelowThreshold,
   remembered,
 } from './account.state';
-export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates, betweenCycles, renewalPendingError } from './account.decider';
+export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates, betweenCycles, cannotCover } from './account.decider';
 export * from './account-balance.view';

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { balanceView, betweenCycles, idempotencyKey, isAccountError, renewalPendingError, type AccountError, type AccountState } from '@tally/ledger-domain';
+import { balanceView, cannotCover, idempotencyKey, InsufficientCreditsError, isAccountError, type AccountState } from '@tally/ledger-domain';
 import { formatCredits, parseCredits, type Micro } from '@tally/money';
 import { priceUsage, type RateCard } from '@tally/pricing';
 import { CLOCK, type Clock } from '@tally/shared';
@@ -45,9 +45,7 @@ export class AuthorizeHandler {
     const account = await this.accounts.load(accountId);
     if (account.version === 0) throw accountNotFound(accountId);
     const view = balanceView(account.state, now);
-    if (!view.unlimited && view.available < required) {
-      throw betweenCycles(account.state, now) ? toLedgerError(renewalPendingError(account.state)) : insufficient(required, view.available);
-    }
+    if (!view.unlimited && view.available < required) throw refusal(cannotCover(account.state, required, view.available, now));
     return { allowed: true, required: formatCredits(required), available: formatCredits(view.available), unlimited: view.unlimited };
   }
 
@@ -69,14 +67,10 @@ export class AuthorizeHandler {
       );
       return heldAnswer(decision.state, holdId, required, decision.state.holds.get(holdId)?.expiresAt ?? expiresAt(now), now);
     } catch (error) {
-      if (isAccountError(error, 'INSUFFICIENT_CREDITS')) {
-        // An account with no history holds nothing (a hold is refused there, never placed): the same 404 as an
-        // authorization without a hold, looked up only on this refusal's path.
-        if ((await this.accounts.load(accountId)).version === 0) throw accountNotFound(accountId);
-        const { available } = error as AccountError & { available: Micro };
-        throw insufficient(required, available);
-      }
-      throw toLedgerError(error);
+      // An account with no history holds nothing (a hold is refused there, never placed): the same 404 as an
+      // authorization without a hold, looked up only on this refusal's path.
+      if (isAccountError(error, 'INSUFFICIENT_CREDITS') && (await this.accounts.load(accountId)).version === 0) throw accountNotFound(accountId);
+      throw refusal(error);
     }
   }
 
@@ -122,10 +116,12 @@ function accountNotFound(accountId: string): LedgerError {
   return new LedgerError('ACCOUNT_NOT_FOUND', `No account ${accountId}.`, { accountId });
 }
 
-function insufficient(required: Micro, available: Micro): LedgerError {
+/** A domain error as the ledger answers it: "Insufficient Credits" with what was required and a hint, any other by its code. */
+function refusal(error: unknown): unknown {
+  if (!(error instanceof InsufficientCreditsError)) return toLedgerError(error);
   return new LedgerError('INSUFFICIENT_CREDITS', 'Insufficient Credits', undefined, {
-    required: formatCredits(required),
-    available: formatCredits(available < 0n ? 0n : available),
+    required: formatCredits(error.required),
+    available: formatCredits(error.available < 0n ? 0n : error.available),
     hint: HINT,
   });
 }
