@@ -52,9 +52,11 @@ describe('authorizations between the end of a cycle and its renewal', () => {
     const start = new Date(clock.now().getTime() - 30 * DAY + 60_000).toISOString();
     await producer.send({
       topic: env.SUBSCRIPTION_EVENTS_TOPIC,
-      messages: ['acct-gap', 'acct-gap-pack', 'acct-gap-client'].map((accountId) => cycle(accountId, 'c1', start, firstEnd)),
+      messages: ['acct-gap', 'acct-gap-pack', 'acct-gap-client', 'acct-gap-usage'].map((accountId) => cycle(accountId, 'c1', start, firstEnd)),
     });
     expect((await api.post('/v1/accounts/acct-gap-pack/purchases', { paymentReference: 'pi-gap-pack', amount: '3' })).status).toBe(201);
+    expect((await api.post('/v1/accounts/acct-gap-usage/purchases', { paymentReference: 'pi-gap-usage', amount: '5' })).status).toBe(201);
+    await waitForAvailable(api, 'acct-gap-usage', '15');
     await waitForAvailable(api, 'acct-gap', '10');
     await waitForAvailable(api, 'acct-gap-client', '10');
     await waitForAvailable(api, 'acct-gap-pack', '13');
@@ -79,6 +81,26 @@ describe('authorizations between the end of a cycle and its renewal', () => {
   it('still places a hold the purchased credits cover, and waits for the renewal only for what they cannot', async () => {
     expect(await authorize('acct-gap-pack', { amount: '2', hold: { holdId: 'small', ttlSeconds: 600 } })).toMatchObject({ status: 200, body: { allowed: true, available: '1' } });
     expect(await authorize('acct-gap-pack', { amount: '5', hold: { holdId: 'large', ttlSeconds: 600 } })).toMatchObject({ status: 503, body: { code: 'CYCLE_RENEWAL_PENDING' } });
+  });
+
+  it('defers usage in the gap to the next allowance; what that allowance cannot pay, the purchased credits pay at the renewal', async () => {
+    // gpt-4o output: 10 credits per million tokens, so 1,200,000 tokens are 12 credits: more than the next allowance's 10.
+    const usage = { id: 'gap-usage', type: 'UsageRecorded', version: 1, accountId: 'acct-gap-usage', occurredAt: clock.now().toISOString(), data: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 1_200_000 } };
+    await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [{ key: 'acct-gap-usage', value: JSON.stringify(usage) }] });
+    const deferred = await waitFor(async () => {
+      const { body } = await api.get('/v1/accounts/acct-gap-usage/balance');
+      return body.overdraft === '12' ? body : undefined;
+    });
+    expect(deferred).toMatchObject({ available: '5', overdraft: '12' }); // the purchased credits untouched in the gap
+
+    await renew('acct-gap-usage');
+
+    const renewed = await waitFor(async () => {
+      const { body } = await api.get('/v1/accounts/acct-gap-usage/balance');
+      return body.cycleId === 'c2' ? body : undefined;
+    });
+    // As if the usage had come after the renewal: the allowance's 10, then 2 of the 5 purchased.
+    expect(renewed).toMatchObject({ available: '3', byKind: { allowance: '0', purchased: '3' }, overdraft: '0' });
   });
 
   it('authorizes once the renewal is applied: a client retrying the 503 gets its hold without showing "Insufficient Credits"', async () => {

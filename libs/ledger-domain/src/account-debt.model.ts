@@ -82,9 +82,15 @@ export function debtPieces(line: DebtLine, from: Micro, to: Micro): DebtPiece[] 
     }
     if (paidEnd > position) pieces.push({ from: position, to: paidEnd, paidBy: null });
   }
-  return pieces
-    .sort((x, y) => (x.from > y.from ? -1 : 1))
-    .map((piece) => ({ amount: piece.to - piece.from, ...(piece.paidBy !== undefined && { paidBy: piece.paidBy }) }));
+  // Neighbours paid by the same grant are one piece: a bucket that paid a tail in two settlements (a renewal, then
+  // a hold giving credits back) gets it back as one share.
+  const merged: DebtPiece[] = [];
+  for (const piece of pieces.sort((x, y) => (x.from > y.from ? -1 : 1))) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && last.paidBy === piece.paidBy) merged[merged.length - 1] = { ...last, amount: last.amount + piece.to - piece.from };
+    else merged.push({ amount: piece.to - piece.from, ...(piece.paidBy !== undefined && { paidBy: piece.paidBy }) });
+  }
+  return merged;
 }
 
 /**

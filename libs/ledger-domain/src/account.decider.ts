@@ -258,6 +258,10 @@ function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decisio
     });
   }
   expireDueBuckets(run);
+  // Usage deferred in the renewal gap belongs to this cycle: what its allowance could not pay of it, the account's
+  // other credits pay now, in deduction order, as they would have had it come after the renewal. (Past this cycle's
+  // end already, a late renewal, the overdraft waits for the next allowance: recordUsage.)
+  if (run.state.overdraft > 0n && !betweenCycles(run.state, run.now)) payFromBuckets(run, run.state.overdraft);
   return run;
 }
 
@@ -552,15 +556,25 @@ export function housekeeping(run: { state: AccountState; readonly now: Date; rea
  * the renewal gap only: there the overdraft is usage deferred to the next allowance, which purchased or promotional
  * credits must not pay (recordUsage).
  */
-function repayFromCredits(run: { state: AccountState; readonly now: Date; emit(event: AccountEvent): void }, returned: readonly BucketShare[], cap: Micro): void {
+function repayFromCredits(run: PayingRun, returned: readonly BucketShare[], cap: Micro): void {
   if (run.state.overdraft <= 0n || betweenCycles(run.state, run.now)) return;
   const back = new Map<string, Micro>();
   for (const share of returned) back.set(share.bucketId, (back.get(share.bucketId) ?? 0n) + share.amount);
+  payFromBuckets(run, cap, (bucket) => back.get(bucket.bucketId) ?? 0n);
+}
+
+type PayingRun = { state: AccountState; readonly now: Date; emit(event: AccountEvent): void };
+
+/**
+ * Pays the overdraft from the account's buckets in deduction order, each bucket the payer of what it paid (oldest debt
+ * first), at most `cap` in all and `limit(bucket)` from each.
+ */
+function payFromBuckets(run: PayingRun, cap: Micro, limit: (bucket: Bucket) => Micro = (bucket) => bucket.amount): void {
   let left = cap;
   for (const bucket of deductionOrder(run.state.buckets)) {
     const owed = run.state.overdraft;
     if (owed === 0n || left === 0n) return;
-    const amount = minMicro(minMicro(bucket.amount, back.get(bucket.bucketId) ?? 0n), minMicro(owed, left));
+    const amount = minMicro(minMicro(bucket.amount, limit(bucket)), minMicro(owed, left));
     if (amount <= 0n) continue;
     run.emit({ type: 'OverdraftSettled', data: { grantId: bucket.bucketId, amount, remaining: owed - amount, fromBucket: true } });
     left -= amount;

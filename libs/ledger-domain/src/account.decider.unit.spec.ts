@@ -486,6 +486,46 @@ describe('account decider', () => {
         expect(balanceView(fold([...writeOff, ...refunded]), new Date(gap))).toMatchObject({ overdraft: 0n, available: cr(55) });
       });
 
+      it('what the next allowance cannot pay of the deferred usage, the other credits pay at the renewal, in deduction order', () => {
+        const history = [...ended, expiredC1, ...deferred('u1', cr(150), cr(150))];
+        const { state } = given(history)
+          .when(startCycleCommand('c2', cr(100), next), at(gap))
+          .then([
+            cycleStarted('c2', cr(100), next),
+            { type: 'OverdraftSettled', data: { grantId: 'allowance:c2', amount: cr(100), remaining: cr(50) } },
+            granted('allowance:c2', 'allowance', 0n, { expiresAt: next.periodEnd, source: 'plan:max', grantedAt: gap, overdraftSettled: cr(100) }),
+            { type: 'OverdraftSettled', data: { grantId: 'promo', amount: cr(5), remaining: cr(45), fromBucket: true } },
+            { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(45), remaining: 0n, fromBucket: true } },
+          ]);
+        // As if the usage had come after the renewal: the allowance, then the promotion, then purchased credits.
+        expect(balanceView(state, new Date(gap))).toMatchObject({ available: cr(5), byKind: { allowance: 0n, promotional: 0n, purchased: cr(5) }, overdraft: 0n });
+        // A cycle without an allowance (a cancelled plan's fallback) leaves it all to the other credits.
+        given(history)
+          .when(startCycleCommand('c2', 0n, next), at(gap))
+          .then([
+            cycleStarted('c2', 0n, next),
+            { type: 'OverdraftSettled', data: { grantId: 'promo', amount: cr(5), remaining: cr(145), fromBucket: true } },
+            { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(50), remaining: cr(95), fromBucket: true } },
+          ]);
+      });
+
+      it('a bucket that paid a deferred usage in two settlements (the renewal, then a released hold) gets one share back at its refund', () => {
+        const hold = { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: 1n, perBucket: [share('g1', 'purchased', 1n)], expiresAt: '2025-04-01T00:10:00.000Z' } };
+        const history = [opened, ...cycleWithAllowance('c1', cr(100)), granted('g1', 'purchased', cr(1)), hold, expiredC1, ...deferred('u1', cr(1), cr(1))];
+        const renewed = [...history, ...given(history).when(startCycleCommand('c2', 0n, next), at(gap)).events()];
+        const released = [...renewed, ...given(renewed).when({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: 'h1', reason: 'released' }, at(gap)).events()];
+        expect(released.filter((e) => e.type === 'OverdraftSettled').map((e) => e.data)).toEqual([
+          { grantId: 'g1', amount: cr(1) - 1n, remaining: 1n, fromBucket: true },
+          { grantId: 'g1', amount: 1n, remaining: 0n, fromBucket: true },
+        ]);
+
+        const refunded = given(released)
+          .when({ type: 'RefundUsage', accountId: ACCOUNT, refundId: 'refund:r1', usageId: 'u1', reason: 'bad answer', restoreExpired: false }, at(gap))
+          .events();
+
+        expect(refunded).toMatchObject([{ type: 'UsageRefunded', data: { restored: [share('g1', 'purchased', cr(1))], overdraftReduced: 0n } }]);
+      });
+
       it('announces no low balance and no depletion of the cycle that has ended (the next allowance pays)', () => {
         given([opened, ...cycleWithAllowance('c1', cr(100)), granted('g1', 'purchased', cr(10))])
           .when(usageCommand('u1', cr(1)), at(gap))

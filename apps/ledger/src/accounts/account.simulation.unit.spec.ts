@@ -59,7 +59,7 @@ function simulate(forgetEvery: number | undefined): void {
           whole = evolve(whole, event);
           state = evolvesPartial(state, event) ? evolve(state, event) : whole;
           version += 1;
-          seen.add(event.type === 'OverdraftSettled' && event.data.fromBucket ? 'OverdraftSettled:fromBucket' : event.type);
+          seen.add(event.type === 'OverdraftSettled' && event.data.fromBucket ? `OverdraftSettled:fromBucket${step.command.type === 'StartCycle' ? ':renewal' : ''}` : event.type);
           survivesTheWire(event, state, version, step, i);
         }
         model = expected.state;
@@ -72,7 +72,7 @@ function simulate(forgetEvery: number | undefined): void {
   );
   // The histories reach every event type and the refusals production sees.
   const reached = [
-    'AccountOpened', 'CreditsGranted', 'UsageDebited', 'CreditsExpired', 'OverdraftIncurred', 'OverdraftWrittenOff', 'OverdraftSettled', 'OverdraftSettled:fromBucket',
+    'AccountOpened', 'CreditsGranted', 'UsageDebited', 'CreditsExpired', 'OverdraftIncurred', 'OverdraftWrittenOff', 'OverdraftSettled', 'OverdraftSettled:fromBucket', 'OverdraftSettled:fromBucket:renewal',
     'LowCreditThresholdCrossed', 'CreditsDepleted', 'CycleStarted', 'PlanChanged', 'HoldPlaced', 'HoldSettled', 'HoldReleased',
     'UsageRefunded', 'GrantVoided',
     'refused:USAGE_NOT_FOUND', 'refused:REFUND_EXCEEDS_DEBIT', 'refused:GRANT_NOT_FOUND', 'refused:GRANT_NOT_VOIDABLE', 'refused:ALREADY_VOIDED',

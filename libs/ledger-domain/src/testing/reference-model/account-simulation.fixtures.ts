@@ -51,8 +51,13 @@ export type SimOp =
    * (carried as overdraft when the rest cannot cover it), then the hold settled for `settled`, or released (null).
    */
   | { op: 'concurrent'; held: Micro; used: Micro; settled: Micro | null }
-  /** Time moves to `seconds` after the last cycle's end, its renewal not come yet (the renewal gap), and a hold is asked for. */
-  | { op: 'lapse'; seconds: number; amount: Micro }
+  /**
+   * Time moves to `seconds` after the last cycle's end (one is started first if none has been), its renewal not come
+   * yet (the renewal gap), and a hold is asked for; then a usage of `used` comes (deferred to the next allowance), or
+   * none; then the renewal with an allowance of `renewal` (which may not cover what was deferred: the other credits
+   * pay the rest), or none yet.
+   */
+  | { op: 'lapse'; seconds: number; amount: Micro; used: Micro | null; renewal: Micro | null }
   /** Another ledger instance whose clock is a little behind decides the next commands. */
   | { op: 'skew'; seconds: number }
   /** `count` purchases of the largest amount: reaches the balance bound in one op. */
@@ -63,7 +68,10 @@ export type SimOp =
   | { op: 'refund'; usage: number; amount: Micro | null; restoreExpired: boolean; blankReason: boolean }
   /** A void of one of the grants, purchases or allowances so far (or of one never seen). */
   | { op: 'void'; bucket: number }
-  /** A second void, under a new key, of a grant voided before (or of one never seen): reaches ALREADY_VOIDED in most runs. */
+  /**
+   * A second void, under a new key, of the grant voided last (or of one never seen); with none voided yet, the first
+   * grant or purchase voided twice: reaches ALREADY_VOIDED in most runs.
+   */
   | { op: 'revoid' };
 
 export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
@@ -91,7 +99,7 @@ export const simOp: fc.Arbitrary<SimOp> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('jump' as const), hours: fc.oneof(fc.integer({ min: 1, max: 48 }), fc.integer({ min: 1, max: 45 * 24 })) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('skew' as const), seconds: fc.integer({ min: 1, max: 120 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('concurrent' as const), held: simAmount, used: simAmount, settled: fc.option(simAmount) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('lapse' as const), seconds: fc.integer({ min: 0, max: 600 }), amount: simAmount }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('lapse' as const), seconds: fc.integer({ min: 0, max: 600 }), amount: simAmount, used: fc.option(simAmount), renewal: fc.option(simAmount) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('fill' as const), count: fc.integer({ min: 1, max: 101 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 101 }) }) },
   {
@@ -151,6 +159,24 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
       ...extra,
     };
   };
+  const cycle = (o: Omit<Extract<SimOp, { op: 'cycle' }>, 'op'>): AccountCommand => {
+    cycles += 1;
+    const start = now - o.lateDays * DAY;
+    cycleEnd = start + 30 * DAY;
+    buckets.push(`allowance:c${cycles}`);
+    return {
+      type: 'StartCycle',
+      accountId: ACCOUNT,
+      cycleId: `c${cycles}`,
+      planId: o.unlimited ? 'custom' : 'pro',
+      periodStart: iso(start),
+      periodEnd: iso(start + 30 * DAY),
+      allocation: o.allocation,
+      unlimited: o.unlimited,
+      thresholds: o.thresholds,
+      overdraftPolicy: o.policy,
+    };
+  };
   const purchase = (ref: string, amount: Micro): AccountCommand => {
     buckets.push(`purchase:${ref}`);
     return { type: 'GrantCredits', accountId: ACCOUNT, grantId: `purchase:${ref}`, kind: 'purchased', amount, source: 'purchase', paymentReference: ref };
@@ -187,25 +213,9 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
       case 'release':
         send({ type: 'ReleaseHold', accountId: ACCOUNT, holdId: nth(holds, o.hold) ?? 'unknown-hold', reason: o.reason });
         break;
-      case 'cycle': {
-        cycles += 1;
-        const start = now - o.lateDays * DAY;
-        cycleEnd = start + 30 * DAY;
-        buckets.push(`allowance:c${cycles}`);
-        send({
-          type: 'StartCycle',
-          accountId: ACCOUNT,
-          cycleId: `c${cycles}`,
-          planId: o.unlimited ? 'custom' : 'pro',
-          periodStart: iso(start),
-          periodEnd: iso(start + 30 * DAY),
-          allocation: o.allocation,
-          unlimited: o.unlimited,
-          thresholds: o.thresholds,
-          overdraftPolicy: o.policy,
-        });
+      case 'cycle':
+        send(cycle(o));
         break;
-      }
       case 'plan':
         send({ type: 'ChangePlan', accountId: ACCOUNT, changeId: `ch${n}`, planId: o.unlimited ? 'custom' : 'max', unlimited: o.unlimited, thresholds: o.thresholds, overdraftPolicy: o.policy });
         break;
@@ -241,10 +251,13 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
         else send(usage(`settle${n}`, o.settled, { holdId: `h${n}` }));
         break;
       case 'lapse':
-        if (cycleEnd === undefined) break;
-        now = Math.max(now, cycleEnd + o.seconds * 1000);
+        // An account on a plan first, when none has come yet: a gap needs a cycle with an allowance that ends.
+        if (cycleEnd === undefined) send(cycle({ allocation: 100n * MICROS_PER_CREDIT, unlimited: false, policy: 'carry', thresholds: [20, 5], lateDays: 0 }));
+        now = Math.max(now, (cycleEnd as number) + o.seconds * 1000);
         holds.push(`h${n}`);
         send({ type: 'PlaceHold', accountId: ACCOUNT, holdId: `h${n}`, amount: o.amount, expiresAt: iso(now + 10 * MINUTE) });
+        if (o.used !== null) send(usage(`u${n}`, o.used));
+        if (o.renewal !== null) send(cycle({ allocation: o.renewal, unlimited: false, policy: 'carry', thresholds: [20, 5], lateDays: 0 }));
         break;
       case 'skew':
         now -= o.seconds * 1000;
@@ -268,13 +281,22 @@ export function toCommands(ops: readonly SimOp[]): SimStep[] {
         break;
       case 'void': {
         const grantId = nth(buckets, o.bucket) ?? 'unknown-grant';
-        voided.push(grantId);
+        // What 'revoid' voids again: a grant or purchase (an allowance is never voided, GRANT_NOT_VOIDABLE).
+        if (!grantId.startsWith('allowance:')) voided.push(grantId);
         send({ type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}`, grantId, reason: `ticket ${n}` });
         break;
       }
-      case 'revoid':
-        send({ type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}`, grantId: voided[voided.length - 1] ?? 'unknown-grant', reason: `ticket ${n}` });
+      case 'revoid': {
+        // None voided yet: the history's first grant or purchase is voided first, then again.
+        let grantId = voided[voided.length - 1];
+        if (grantId === undefined) {
+          grantId = buckets.find((id) => !id.startsWith('allowance:')) ?? 'unknown-grant';
+          voided.push(grantId);
+          send({ type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}-first`, grantId, reason: `ticket ${n}` });
+        }
+        send({ type: 'VoidGrant', accountId: ACCOUNT, voidId: `void:v${n}`, grantId, reason: `ticket ${n}` });
         break;
+      }
     }
   }
   return steps;

@@ -367,9 +367,14 @@ function housekeeping(s: ModelState, now: Date, out: AccountEvent[], released: M
  */
 function repayFromCredits(s: ModelState, now: Date, out: AccountEvent[], shares: readonly BucketShare[], amount: Micro): void {
   if (betweenCycles(s, now)) return;
+  payFromBuckets(s, out, amount, (bucket) => sum(shares.filter((x) => x.bucketId === bucket.id).map((x) => x.amount)));
+}
+
+/** [A] Overdraft paid from buckets in deduction order (at most `amount`, `limit` of each), each the payer of its part. */
+function payFromBuckets(s: ModelState, out: AccountEvent[], amount: Micro, limit: (bucket: ModelBucket) => Micro): void {
   let left = amount;
   for (const bucket of inDeductionOrder(s)) {
-    const given = sum(shares.filter((x) => x.bucketId === bucket.id).map((x) => x.amount));
+    const given = limit(bucket);
     let part = bucket.amount < given ? bucket.amount : given;
     if (part > left) part = left;
     if (part > s.overdraft) part = s.overdraft;
@@ -569,12 +574,14 @@ function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]
     thresholds: [...c.thresholds],
     overdraftPolicy: c.overdraftPolicy,
   };
-  if (c.allocation === 0n) {
-    out.push({ type: 'CycleStarted', data: cycleData });
-    return;
-  }
   out.push({ type: 'CycleStarted', data: cycleData });
-  addGrant(s, { grantId: `allowance:${c.cycleId}`, kind: 'allowance', amount: c.allocation, expiresAt: c.periodEnd, source: `plan:${c.planId}` }, now, out);
+  if (c.allocation > 0n) {
+    addGrant(s, { grantId: `allowance:${c.cycleId}`, kind: 'allowance', amount: c.allocation, expiresAt: c.periodEnd, source: `plan:${c.planId}` }, now, out);
+  }
+  // [A] (since) Usage deferred in the renewal gap is this cycle's: what the allowance leaves of the overdraft, the other
+  // credits pay at once, in deduction order. [D] Not when this cycle has ended already (the next allowance pays).
+  expireDeadBuckets(s, now, out);
+  if (s.overdraft > 0n && !betweenCycles(s, now)) payFromBuckets(s, out, s.overdraft, (bucket) => bucket.amount);
 }
 
 function placeHold(s: ModelState, c: PlaceHold, now: Date, out: AccountEvent[]): void {
