@@ -48,6 +48,9 @@ export class KafkaProducer {
   private producer: Producer;
   private connecting: Promise<void> | undefined;
   private readonly partitioners = new Map<string, Promise<PartitionOf>>();
+  /** Sends asked for while one is under way, in order: they go together as the next one (see `send`). */
+  private readonly waiting: QueuedSend[] = [];
+  private sending = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -83,12 +86,41 @@ export class KafkaProducer {
   }
 
   /**
-   * Sends in order, in chunks that carry at most maxSendBytes for any one partition, one after the other: a later
-   * chunk goes only once the earlier one is acknowledged, so per-partition order holds and a failure leaves no gap
-   * after it. Almost every send is one chunk; only a burst for a few keys is split.
+   * Sends in order. One send is under way at a time (one request in flight per broker): the sends asked for
+   * meanwhile, to the same topic, go together as the next one, in the order they were asked for (natural batching:
+   * no timer, so an idle producer sends at once). Each resolves when its messages are acknowledged, with the
+   * metadata of the send that carried them, or fails with it.
    */
-  async send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
-    if (messages.length === 0) return [];
+  send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
+    if (messages.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ topic, messages, resolve, reject });
+      if (!this.sending) void this.sendWaiting();
+    });
+  }
+
+  private async sendWaiting(): Promise<void> {
+    this.sending = true;
+    while (this.waiting.length > 0) {
+      const { topic } = this.waiting[0];
+      const count = this.waiting.findIndex((queued) => queued.topic !== topic);
+      const together = this.waiting.splice(0, count < 0 ? this.waiting.length : count);
+      try {
+        const metadata = await this.sendNow(topic, together.length === 1 ? together[0].messages : together.flatMap((queued) => queued.messages));
+        for (const queued of together) queued.resolve(metadata);
+      } catch (error) {
+        for (const queued of together) queued.reject(error);
+      }
+    }
+    this.sending = false;
+  }
+
+  /**
+   * In chunks that carry at most maxSendBytes for any one partition, one after the other: a later chunk goes only
+   * once the earlier one is acknowledged, so per-partition order holds and a failure leaves no gap after it. Almost
+   * every send is one chunk; only a burst for a few keys is split.
+   */
+  private async sendNow(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     await this.connect();
     const producer = this.producer;
     const metadata: RecordMetadata[] = [];
@@ -141,6 +173,13 @@ export class KafkaProducer {
     this.connecting = undefined;
     await this.producer.disconnect();
   }
+}
+
+interface QueuedSend {
+  topic: string;
+  messages: OutgoingMessage[];
+  resolve: (metadata: RecordMetadata[]) => void;
+  reject: (error: unknown) => void;
 }
 
 /**

@@ -1,0 +1,47 @@
+import { testKafkaBrokers } from '@tally/testing';
+import { KafkaProducer, createKafkaClient, ensureTopics } from '../src';
+import { deleteKafkaResources, readMessages, uniqueSuffix } from './kafka.harness';
+
+/**
+ * One send is under way at a time; the sends asked for meanwhile go together as the next one (natural batching:
+ * usage-ingest's concurrent requests share a produce request instead of queueing one behind another). Each caller's
+ * send resolves once its own messages are acknowledged, and the topic holds every message in the order asked for.
+ */
+describe('KafkaProducer with concurrent senders', () => {
+  const kafka = createKafkaClient({ clientId: `batching-it-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
+  const topic = `t.${uniqueSuffix()}.batching`;
+  const producer = new KafkaProducer(kafka);
+
+  beforeAll(() => ensureTopics(kafka, [topic], 1));
+
+  afterAll(async () => {
+    await producer.disconnect();
+    await deleteKafkaResources(kafka, [topic], []);
+  });
+
+  it('sends what waits behind a send as one, in the order asked for, and acknowledges every caller', async () => {
+    const senders = Array.from({ length: 20 }, (_, sender) => Array.from({ length: 5 }, (_, i) => ({ key: 'k', value: `${sender}-${i}` })));
+
+    const answers = await Promise.all(senders.map((messages) => producer.send(topic, messages)));
+
+    // One partition: the base offset of the send that carried each caller's messages. Fewer sends than callers.
+    const sends = new Set(answers.map(([metadata]) => metadata.baseOffset));
+    expect(sends.size).toBeGreaterThan(1);
+    expect(sends.size).toBeLessThan(senders.length);
+    const stored = await readMessages(kafka, topic, 100);
+    expect(stored.map((message) => message.value?.toString())).toEqual(senders.flat().map((message) => message.value));
+  });
+
+  it('sends at once when nothing is under way, and rejects only the callers of a send that failed', async () => {
+    const first = await producer.send(topic, [{ key: 'k', value: 'alone' }]);
+    expect(first).toHaveLength(1);
+
+    const results = await Promise.allSettled([
+      producer.send(topic, [{ key: 'k', value: 'before' }]),
+      producer.send(`t.${uniqueSuffix()}.no-such-topic-${'x'.repeat(300)}`, [{ key: 'k', value: 'refused' }]),
+      producer.send(topic, [{ key: 'k', value: 'after' }]),
+    ]);
+
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  });
+});
