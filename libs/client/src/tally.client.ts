@@ -101,22 +101,30 @@ export const USAGE_BATCH_LIMIT = 1000;
  */
 export const USAGE_BATCH_BYTES = 1024 * 1024;
 
-/** Consecutive events in requests of at most USAGE_BATCH_LIMIT events and USAGE_BATCH_BYTES of JSON, in order. */
-function usageChunks<T>(events: T[]): T[][] {
-  const chunks: T[][] = [];
+/**
+ * Consecutive events in requests of at most USAGE_BATCH_LIMIT events and USAGE_BATCH_BYTES of JSON, in order, each
+ * with its request body: every event is written as JSON once, to measure it and to send it.
+ */
+function usageChunks<T>(events: T[]): { events: T[]; json: string }[] {
+  const chunks: { events: T[]; json: string }[] = [];
   let chunk: T[] = [];
+  let texts: string[] = [];
   let bytes = 0;
+  const close = () => chunks.push({ events: chunk, json: chunk.length === 1 ? texts[0] : `{"events":[${texts.join(',')}]}` });
   for (const event of events) {
-    const size = Buffer.byteLength(JSON.stringify(event)) + 1; // and its comma
+    const text = JSON.stringify(event);
+    const size = Buffer.byteLength(text) + 1; // and its comma
     if (chunk.length > 0 && (chunk.length === USAGE_BATCH_LIMIT || bytes + size > USAGE_BATCH_BYTES - BATCH_ENVELOPE_BYTES)) {
-      chunks.push(chunk);
+      close();
       chunk = [];
+      texts = [];
       bytes = 0;
     }
     chunk.push(event);
+    texts.push(text);
     bytes += size;
   }
-  if (chunk.length > 0) chunks.push(chunk);
+  if (chunk.length > 0) close();
   return chunks;
 }
 
@@ -174,9 +182,12 @@ export class TallyClient {
     const keyed = events.map((event) => ({ ...event, id: event.id ?? newId('usage'), occurredAt: event.occurredAt ?? now }));
     const report: UsageReport = { accepted: 0, duplicates: 0, duplicateIds: [], ids: keyed.map((event) => event.id) };
     for (const chunk of usageChunks(keyed)) {
-      const body = chunk.length === 1 ? chunk[0] : { events: chunk };
+      const body = chunk.events.length === 1 ? chunk.events[0] : { events: chunk.events };
       try {
-        const { data, error, response } = await sendWithRetries(() => this.api.usageIngest.POST('/v1/usage-events', { body }), this.retry);
+        const { data, error, response } = await sendWithRetries(
+          () => this.api.usageIngest.POST('/v1/usage-events', { body, bodySerializer: () => chunk.json }),
+          this.retry,
+        );
         if (!data) throw TallyError.fromAnswer(response.status, error);
         report.accepted += data.accepted;
         report.duplicates += data.duplicates;
