@@ -76,7 +76,7 @@ export function transactionCause(entry: TransactionEntry, { unit = 'credits', lo
     case 'OverdraftIncurred':
       return { title: 'Overdraft', cause: 'Usage beyond the balance, paid back from the next credits', kind: 'overdraft' };
     case 'OverdraftSettled':
-      return { title: 'Overdraft paid back', cause: d.fromBucket === true ? 'From credits a reservation gave back' : 'From the credits that arrived', kind: 'overdraft' };
+      return { title: 'Overdraft paid back', cause: d.fromBucket === true ? 'From credits you already had' : 'From the credits that arrived', kind: 'overdraft' };
     case 'OverdraftWrittenOff':
       return { title: 'Overdraft forgiven', cause: 'Written off by your plan', kind: 'overdraft' };
     default:

@@ -25,7 +25,7 @@ describe('transaction causes', () => {
     expect(transactionCause({ type: 'HoldReleased', details: { reason: 'expired' } }).cause).toBe('The reservation timed out');
     expect(transactionCause({ type: 'OverdraftIncurred', details: {} }).kind).toBe('overdraft');
     expect(transactionCause({ type: 'OverdraftSettled', details: { grantId: 'purchase:pi-1' } }).cause).toBe('From the credits that arrived');
-    expect(transactionCause({ type: 'OverdraftSettled', details: { grantId: 'allowance:c1', fromBucket: true } }).cause).toBe('From credits a reservation gave back');
+    expect(transactionCause({ type: 'OverdraftSettled', details: { grantId: 'allowance:c1', fromBucket: true } }).cause).toBe('From credits you already had');
     expect(transactionCause({ type: 'CycleStarted', details: { planId: 'plus' } })).toMatchObject({ title: 'New billing cycle', cause: 'Plan plus' });
     expect(transactionCause({ type: 'SomethingNew', details: {} }).title).toBe('Something New');
   });

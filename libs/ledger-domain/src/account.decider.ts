@@ -177,13 +177,7 @@ function recordUsage(command: RecordUsage, state: AccountState, ctx: Ctx): Decis
   }
   expireDueBuckets(run); // reservations given back to buckets that expired while held
   if (hold && hold.amount > command.amount) repayFromCredits(run, hold.perBucket, hold.amount - command.amount);
-  if (!unlimited && !deferred) {
-    announceThresholds(run);
-    if (!run.state.depleted && available(run.state) === 0n) {
-      const cycleId = run.state.cycle?.cycleId;
-      run.emit({ type: 'CreditsDepleted', data: { ...(cycleId !== undefined && { cycleId }), usageId: command.usageId } });
-    }
-  }
+  if (!deferred) announceLowBalance(run, command.usageId);
   return run;
 }
 
@@ -227,6 +221,7 @@ function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decisio
   }
 
   const run = begin(command, state, ctx);
+  const owed = run.state.overdraft;
   for (const bucket of run.state.buckets) {
     if (bucket.kind === 'allowance' && bucket.amount > 0n) {
       run.emit({
@@ -258,10 +253,14 @@ function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decisio
     });
   }
   expireDueBuckets(run);
-  // Usage deferred in the renewal gap belongs to this cycle: what its allowance could not pay of it, the account's
-  // other credits pay now, in deduction order, as they would have had it come after the renewal. (Past this cycle's
-  // end already, a late renewal, the overdraft waits for the next allowance: recordUsage.)
-  if (run.state.overdraft > 0n && !betweenCycles(run.state, run.now)) payFromBuckets(run, run.state.overdraft);
+  // What the account owed at the renewal (usage deferred in the renewal gap, mostly) belongs to this cycle: what its
+  // allowance could not pay, the account's other credits pay now, in deduction order, and what is left is announced
+  // as low or depleted, as it would have been had that usage come after the renewal. (Past this cycle's end already,
+  // a late renewal, the overdraft waits for the next allowance: recordUsage.)
+  if (owed > 0n && !betweenCycles(run.state, run.now)) {
+    payFromBuckets(run, run.state.overdraft);
+    announceLowBalance(run);
+  }
   return run;
 }
 
@@ -659,6 +658,16 @@ function allocate(state: AccountState, amount: Micro): { perBucket: BucketShare[
 }
 
 /** Announces, highest first, every armed threshold of the cycle the balance is now below. */
+/** The thresholds crossed, then the credits' depletion (by `usageId`, when a usage spent them); none under an unlimited plan. */
+function announceLowBalance(run: Run, usageId?: string): void {
+  if (run.state.plan.unlimited) return;
+  announceThresholds(run);
+  if (!run.state.depleted && available(run.state) === 0n) {
+    const cycleId = run.state.cycle?.cycleId;
+    run.emit({ type: 'CreditsDepleted', data: { ...(cycleId !== undefined && { cycleId }), ...(usageId !== undefined && { usageId }) } });
+  }
+}
+
 function announceThresholds(run: Run): void {
   const { cycle, plan, crossedThresholds } = run.state;
   // Nothing is announced of a cycle that has ended: until the next starts, usage is owed to its allowance.

@@ -496,8 +496,10 @@ describe('account decider', () => {
             granted('allowance:c2', 'allowance', 0n, { expiresAt: next.periodEnd, source: 'plan:max', grantedAt: gap, overdraftSettled: cr(100) }),
             { type: 'OverdraftSettled', data: { grantId: 'promo', amount: cr(5), remaining: cr(45), fromBucket: true } },
             { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(45), remaining: 0n, fromBucket: true } },
+            { type: 'LowCreditThresholdCrossed', data: { thresholdPercent: 20, cycleId: 'c2', available: cr(5), allocation: cr(100) } },
           ]);
-        // As if the usage had come after the renewal: the allowance, then the promotion, then purchased credits.
+        // As if the usage had come after the renewal: the allowance, then the promotion, then purchased credits, and
+        // what is left announced as low (5 of 100: the 20% threshold).
         expect(balanceView(state, new Date(gap))).toMatchObject({ available: cr(5), byKind: { allowance: 0n, promotional: 0n, purchased: cr(5) }, overdraft: 0n });
         // A cycle without an allowance (a cancelled plan's fallback) leaves it all to the other credits.
         given(history)
@@ -506,6 +508,7 @@ describe('account decider', () => {
             cycleStarted('c2', 0n, next),
             { type: 'OverdraftSettled', data: { grantId: 'promo', amount: cr(5), remaining: cr(145), fromBucket: true } },
             { type: 'OverdraftSettled', data: { grantId: 'g1', amount: cr(50), remaining: cr(95), fromBucket: true } },
+            { type: 'CreditsDepleted', data: { cycleId: 'c2' } },
           ]);
       });
 

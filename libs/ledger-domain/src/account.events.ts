@@ -87,8 +87,9 @@ export type OverdraftIncurred = Event<'OverdraftIncurred', { usageId: string; am
 export type OverdraftWrittenOff = Event<'OverdraftWrittenOff', { usageId: string; amount: Micro }>;
 /**
  * `amount` of the oldest carried overdraft is paid by `grantId`: a grant arriving (its CreditsGranted follows with
- * what is left of it), or, with `fromBucket`, credits the account already held in bucket `grantId` that a hold gave
- * back (they leave the bucket: the overdraft was incurred while they were reserved).
+ * what is left of it), or, with `fromBucket`, credits the account already held in bucket `grantId` (they leave the
+ * bucket): what a hold gave back (the overdraft was incurred while they were reserved), or, at a renewal, what the
+ * new allowance could not pay.
  */
 export type OverdraftSettled = Event<'OverdraftSettled', { grantId: string; amount: Micro; remaining: Micro; fromBucket?: boolean }>;
 

@@ -166,7 +166,7 @@ export function balanceRow(envelope: LedgerEnvelope, cycleStart: string | null):
  * entries up to it (see transactionRow). Per type:
  * - CreditsGranted: + the gross grant, including the part that paid off overdraft (a purchase of 10 that repaid
  *   0.25 shows +10); its OverdraftSettled row is informational (no amount) and names the grant. An OverdraftSettled
- *   `fromBucket` (credits a hold gave back paid it from bucket `grantId`) is informational too: it moves nothing net.
+ *   `fromBucket` (credits the account held paid it from bucket `grantId`) is informational too: it moves nothing net.
  * - UsageDebited: − what the usage costs the account: the buckets it took plus the overdraft it left (its full
  *   price), 0 under an unlimited plan; the price stays in the details. OverdraftIncurred is informational; an
  *   OverdraftWrittenOff gives back the part the plan forgave (+).

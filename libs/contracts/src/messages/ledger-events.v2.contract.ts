@@ -42,7 +42,8 @@ export function upcastUsageDebitedV1(v1: UsageDebitedV1): UsageDebitedV2 {
  * its CreditsGranted follows with what is left of it; true, credits the account already held in bucket `grantId` paid
  * it, and they leave that bucket: a hold gave them back after usage was carried as overdraft while they were
  * reserved (the ledger repays at once, as a grant would, instead of letting them expire while the debt waits for the
- * next allowance).
+ * next allowance), or a renewal's allowance could not pay all that was owed (usage deferred between two cycles) and
+ * the account's other credits paid the rest.
  *
  * Why a version: a v1 reader would take such a settlement for a grant's and miss the credits leaving the bucket.
  */

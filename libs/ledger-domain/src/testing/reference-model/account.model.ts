@@ -532,10 +532,16 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
   if (hold && hold.amount > c.amount) repayFromCredits(s, now, out, hold.perBucket, hold.amount - c.amount);
   // [D] Nor is depletion (the usage is owed to the next allowance).
   if (deferred) return;
+  announceLowBalance(s, now, out, c.usageId);
+}
+
+/** [A] Thresholds, then depletion (of this usage, if a usage spent the credits); nothing under an unlimited plan. */
+function announceLowBalance(s: ModelState, now: Date, out: AccountEvent[], usageId?: string): void {
+  if (s.plan.unlimited) return;
   announceThresholds(s, now, out);
   if (!s.depleted && modelAvailable(s) === 0n) {
     s.depleted = true;
-    out.push({ type: 'CreditsDepleted', data: { ...(s.cycle && { cycleId: s.cycle.cycleId }), usageId: c.usageId } });
+    out.push({ type: 'CreditsDepleted', data: { ...(s.cycle && { cycleId: s.cycle.cycleId }), ...(usageId !== undefined && { usageId }) } });
   }
 }
 
@@ -554,6 +560,7 @@ function announceThresholds(s: ModelState, now: Date, out: AccountEvent[]): void
 
 /** [A] A new cycle: the previous allowance expires (no rollover), thresholds re-arm, the allocation is granted. */
 function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]): void {
+  const owed = s.overdraft;
   for (const bucket of s.buckets) {
     if (bucket.kind !== 'allowance') continue;
     if (bucket.amount > 0n) out.push({ type: 'CreditsExpired', data: { bucketId: bucket.id, kind: 'allowance', amount: bucket.amount, reason: 'cycle-reset', expiredAt: now.toISOString() } });
@@ -578,10 +585,14 @@ function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]
   if (c.allocation > 0n) {
     addGrant(s, { grantId: `allowance:${c.cycleId}`, kind: 'allowance', amount: c.allocation, expiresAt: c.periodEnd, source: `plan:${c.planId}` }, now, out);
   }
-  // [A] (since) Usage deferred in the renewal gap is this cycle's: what the allowance leaves of the overdraft, the other
-  // credits pay at once, in deduction order. [D] Not when this cycle has ended already (the next allowance pays).
+  // [A] (since) What was owed at the renewal (usage deferred in the renewal gap) is this cycle's: what the allowance
+  // leaves of it, the other credits pay at once, in deduction order, and a low or depleted balance is announced as a
+  // usage would. [D] Not when this cycle has ended already (the next allowance pays).
   expireDeadBuckets(s, now, out);
-  if (s.overdraft > 0n && !betweenCycles(s, now)) payFromBuckets(s, out, s.overdraft, (bucket) => bucket.amount);
+  if (owed > 0n && !betweenCycles(s, now)) {
+    payFromBuckets(s, out, s.overdraft, (bucket) => bucket.amount);
+    announceLowBalance(s, now, out);
+  }
 }
 
 function placeHold(s: ModelState, c: PlaceHold, now: Date, out: AccountEvent[]): void {
