@@ -50,4 +50,10 @@ describe('a hold priced from a usage, retried across a rate card change', () => 
 
     expect(other).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
   });
+
+  it('refuses another amount under the same hold id even when its usage would price as the hold (the amount is what is held)', async () => {
+    const other = await api.post(`${account}/authorizations`, { amount: '5', usage: estimate, hold: { holdId: 'h-across', ttlSeconds: 600 } });
+
+    expect(other).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
+  });
 });

@@ -37,7 +37,9 @@ export class AuthorizeHandler {
         return await this.placeHold(accountId, required, holdId, ttlSeconds, now, actor);
       } catch (error) {
         const conflict = error instanceof LedgerError && error.code === 'IDEMPOTENCY_CONFLICT';
-        const placed = conflict && body.usage ? await this.placedBeforeRepricing(accountId, holdId, body.usage, ttlSeconds, now) : undefined;
+        // Only a hold priced from its usage: with an amount, the amount is what is held (a repeat prices nothing).
+        const usage = body.amount === undefined ? body.usage : undefined;
+        const placed = conflict && usage ? await this.placedBeforeRepricing(accountId, holdId, usage, ttlSeconds, now) : undefined;
         if (placed) return placed;
         throw error;
       }
