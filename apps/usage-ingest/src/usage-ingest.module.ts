@@ -52,7 +52,8 @@ export class UsageIngestModule implements OnApplicationShutdown {
           provide: KafkaProducer,
           inject: [KAFKA],
           useFactory: async (kafka: Parameters<typeof kafkaHealth>[0]) => {
-            const producer = new KafkaProducer(kafka);
+            // Each request sends its batch and waits for it: concurrent requests share produce requests.
+            const producer = new KafkaProducer(kafka, { batchConcurrentSends: true });
             await producer.connect();
             return producer;
           },

@@ -52,10 +52,15 @@ export class KafkaProducer {
   private readonly waiting: QueuedSend[] = [];
   private sending = false;
 
+  private readonly maxSendBytes: number;
+  private readonly batchConcurrentSends: boolean;
+
   constructor(
     private readonly kafka: Kafka,
-    private readonly maxSendBytes = DEFAULT_MAX_SEND_BYTES,
+    options: KafkaProducerOptions = {},
   ) {
+    this.maxSendBytes = options.maxSendBytes ?? DEFAULT_MAX_SEND_BYTES;
+    this.batchConcurrentSends = options.batchConcurrentSends ?? false;
     this.producer = this.newProducer();
   }
 
@@ -86,13 +91,16 @@ export class KafkaProducer {
   }
 
   /**
-   * Sends in order. One send is under way at a time (one request in flight per broker): the sends asked for
-   * meanwhile, to the same topic, go together as the next one, in the order they were asked for (natural batching:
-   * no timer, so an idle producer sends at once). Each resolves when its messages are acknowledged, with the
-   * metadata of the send that carried them, or fails with it.
+   * Sends in order. With `batchConcurrentSends`, one send is under way at a time: the sends asked for meanwhile, to
+   * the same topic, go together as the next one, in the order they were asked for (natural batching: no timer, so an
+   * idle producer sends at once). Each resolves when its messages are acknowledged, with the metadata of the send
+   * that carried them. When a send that carried several fails, each of them is sent again alone, in order, and fails
+   * or succeeds by itself: a partition that cannot take messages fails only the callers that wrote to it (those
+   * sent again may be written twice, as after any retried send; their readers dedupe by id).
    */
   send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     if (messages.length === 0) return Promise.resolve([]);
+    if (!this.batchConcurrentSends) return this.sendNow(topic, messages);
     return new Promise((resolve, reject) => {
       this.waiting.push({ topic, messages, resolve, reject });
       if (!this.sending) void this.sendWaiting();
@@ -105,14 +113,22 @@ export class KafkaProducer {
       const { topic } = this.waiting[0];
       const count = this.waiting.findIndex((queued) => queued.topic !== topic);
       const together = this.waiting.splice(0, count < 0 ? this.waiting.length : count);
-      try {
-        const metadata = await this.sendNow(topic, together.length === 1 ? together[0].messages : together.flatMap((queued) => queued.messages));
-        for (const queued of together) queued.resolve(metadata);
-      } catch (error) {
-        for (const queued of together) queued.reject(error);
+      if (together.length === 1 || !(await this.sendTogether(topic, together))) {
+        for (const queued of together) await this.sendNow(topic, queued.messages).then(queued.resolve, queued.reject);
       }
     }
     this.sending = false;
+  }
+
+  /** Whether the one send that carried them all succeeded (each caller then resolved). */
+  private async sendTogether(topic: string, together: QueuedSend[]): Promise<boolean> {
+    try {
+      const metadata = await this.sendNow(topic, together.flatMap((queued) => queued.messages));
+      for (const queued of together) queued.resolve(metadata);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -173,6 +189,13 @@ export class KafkaProducer {
     this.connecting = undefined;
     await this.producer.disconnect();
   }
+}
+
+export interface KafkaProducerOptions {
+  /** Most bytes one produce request carries for one partition (DEFAULT_MAX_SEND_BYTES). */
+  maxSendBytes?: number;
+  /** Concurrent sends go together (see `send`): for many small concurrent callers (usage-ingest's requests). */
+  batchConcurrentSends?: boolean;
 }
 
 interface QueuedSend {

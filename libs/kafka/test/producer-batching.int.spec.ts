@@ -10,7 +10,7 @@ import { deleteKafkaResources, readMessages, uniqueSuffix } from './kafka.harnes
 describe('KafkaProducer with concurrent senders', () => {
   const kafka = createKafkaClient({ clientId: `batching-it-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
   const topic = `t.${uniqueSuffix()}.batching`;
-  const producer = new KafkaProducer(kafka);
+  const producer = new KafkaProducer(kafka, { batchConcurrentSends: true });
 
   beforeAll(() => ensureTopics(kafka, [topic], 1));
 
@@ -32,16 +32,18 @@ describe('KafkaProducer with concurrent senders', () => {
     expect(stored.map((message) => message.value?.toString())).toEqual(senders.flat().map((message) => message.value));
   });
 
-  it('sends at once when nothing is under way, and rejects only the callers of a send that failed', async () => {
-    const first = await producer.send(topic, [{ key: 'k', value: 'alone' }]);
-    expect(first).toHaveLength(1);
+  it('fails only the caller whose messages the broker refused when one send carried several', async () => {
+    const tooLarge = 'x'.repeat(1_100_000); // over the broker's message.max.bytes (1 MiB)
 
     const results = await Promise.allSettled([
-      producer.send(topic, [{ key: 'k', value: 'before' }]),
-      producer.send(`t.${uniqueSuffix()}.no-such-topic-${'x'.repeat(300)}`, [{ key: 'k', value: 'refused' }]),
+      producer.send(topic, [{ key: 'k', value: 'alone' }]), // nothing under way: sent at once
+      producer.send(topic, [{ key: 'k', value: 'before' }]), // these three wait, then go together
+      producer.send(topic, [{ key: 'k', value: tooLarge }]),
       producer.send(topic, [{ key: 'k', value: 'after' }]),
     ]);
 
-    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const stored = (await readMessages(kafka, topic, 103)).map((message) => message.value?.toString()).slice(100);
+    expect(stored).toContain('after');
   });
 });
