@@ -449,17 +449,17 @@ function lagBackToZero({ lagRecovery, lagBoundMs }: CheckInput): InvariantResult
 const DOCUMENTED_503 = ['DEPENDENCY_UNAVAILABLE', 'KAFKA_UNAVAILABLE', 'ACCOUNT_BUSY'];
 
 /**
- * Codes a 503 may carry at any time: a state of the account, not of the system. Between a cycle's end and its renewal
- * the ledger cannot yet say whether the account can pay (README, `POST /v1/accounts/:id/authorizations`); an outage of
- * subscription-cycle only makes that gap longer.
+ * A 503 an authorization may carry at any time: a state of the account, not of the system. Between a cycle's end and
+ * its renewal the ledger cannot yet say whether the account can pay (README, `POST /v1/accounts/:id/authorizations`);
+ * an outage of subscription-cycle only makes that gap longer.
  */
-const DOCUMENTED_503_ANY_TIME = ['CYCLE_RENEWAL_PENDING'];
+const isRenewalPending = (answer: Answer): boolean =>
+  answer.code === 'CYCLE_RENEWAL_PENDING' && answer.service === 'ledger' && answer.method === 'POST' && answer.path.endsWith('/authorizations');
 
 /** Whether a 5xx is a documented 503: Retry-After, a stable code, and (for the fault codes) inside a fault's window. */
 function isDocumented503(answer: Answer, faults: InjectedFault[]): boolean {
   if (answer.status !== 503 || answer.retryAfter === null) return false;
-  const code = answer.code ?? '';
-  return DOCUMENTED_503_ANY_TIME.includes(code) || (DOCUMENTED_503.includes(code) && inWindow(answer, faults));
+  return isRenewalPending(answer) || (DOCUMENTED_503.includes(answer.code ?? '') && inWindow(answer, faults));
 }
 
 /** Whether the request was in flight at some moment of a fault's window (sent before it and answered during it counts). */

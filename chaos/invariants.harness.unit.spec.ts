@@ -23,12 +23,12 @@ describe('invariant 7: no 5xx but a documented 503', () => {
     expect(fiveHundreds({ driver: { answers: [outside] }, faults: [ledgerKilled] }).failures).toBe(1);
   });
 
-  it('accepts CYCLE_RENEWAL_PENDING with Retry-After at any time: it is the renewal gap of an account, not a fault', () => {
+  it('accepts an authorization\'s CYCLE_RENEWAL_PENDING with Retry-After at any time: the renewal gap of an account, not a fault', () => {
     const gap = answer({ code: 'CYCLE_RENEWAL_PENDING' });
+    const elsewhere = answer({ code: 'CYCLE_RENEWAL_PENDING', path: '/v1/accounts/a-1/grants' });
 
-    const result = fiveHundreds({ driver: { answers: [gap] }, faults: [] });
-
-    expect(result).toMatchObject({ checked: 1, failures: 0 });
+    expect(fiveHundreds({ driver: { answers: [gap] }, faults: [] })).toMatchObject({ checked: 1, failures: 0 });
+    expect(fiveHundreds({ driver: { answers: [elsewhere] }, faults: [] })).toMatchObject({ checked: 1, failures: 1 });
   });
 
   it('refuses a 503 without Retry-After, and every other 5xx, whatever its code', () => {
