@@ -610,12 +610,10 @@ interface GrantInput {
 }
 
 /**
- * A grant pays outstanding overdraft first; the bucket gets the rest. The credits the account then owns (available
- * plus held: holds give theirs back) stay within MAX_BALANCE_MICROS, so no balance of any read model overflows.
- */
-/**
- * Grants `input`, paying overdraft from it first, unless `settlesOverdraft` is false (a promotional grant that arrives
- * already expired). A cycle's allowance applied late still pays the overdraft carried into that cycle.
+ * Grants `input`: it pays outstanding overdraft first, unless `settlesOverdraft` is false (a promotional grant that
+ * arrives already expired), and the bucket gets the rest. A cycle's allowance applied late still pays the overdraft
+ * carried into that cycle. The credits the account then owns (available plus held: holds give theirs back) stay
+ * within MAX_BALANCE_MICROS, so no balance of any read model overflows.
  */
 function grant(run: Run, input: GrantInput, { settlesOverdraft = true } = {}): void {
   const settled = settlesOverdraft ? minMicro(run.state.overdraft, input.amount) : 0n;
@@ -657,7 +655,6 @@ function allocate(state: AccountState, amount: Micro): { perBucket: BucketShare[
   return { perBucket, covered: amount - remaining };
 }
 
-/** Announces, highest first, every armed threshold of the cycle the balance is now below. */
 /** The thresholds crossed, then the credits' depletion (by `usageId`, when a usage spent them); none under an unlimited plan. */
 function announceLowBalance(run: Run, usageId?: string): void {
   if (run.state.plan.unlimited) return;
@@ -668,6 +665,7 @@ function announceLowBalance(run: Run, usageId?: string): void {
   }
 }
 
+/** Announces, highest first, every armed threshold of the cycle the balance is now below. */
 function announceThresholds(run: Run): void {
   const { cycle, plan, crossedThresholds } = run.state;
   // Nothing is announced of a cycle that has ended: until the next starts, usage is owed to its allowance.
