@@ -51,6 +51,8 @@ export class KafkaProducer {
   /** Sends asked for while one is under way, in order: they go together as the next one (see `send`). */
   private readonly waiting: QueuedSend[] = [];
   private sending = false;
+  /** Settles once no send waits and none is under way (`disconnect` waits for it). */
+  private drained: Promise<void> = Promise.resolve();
 
   private readonly maxSendBytes: number;
   private readonly batchConcurrentSends: boolean;
@@ -103,7 +105,7 @@ export class KafkaProducer {
     if (!this.batchConcurrentSends) return this.sendNow(topic, messages);
     return new Promise((resolve, reject) => {
       this.waiting.push({ topic, messages, resolve, reject });
-      if (!this.sending) void this.sendWaiting();
+      if (!this.sending) this.drained = this.sendWaiting();
     });
   }
 
@@ -184,7 +186,9 @@ export class KafkaProducer {
     return partitioner;
   }
 
+  /** Sends what waits first: a waiting send that went after the disconnect would connect a producer nobody closes. */
   async disconnect(): Promise<void> {
+    await this.drained;
     if (!this.connecting) return;
     this.connecting = undefined;
     await this.producer.disconnect();

@@ -1,4 +1,5 @@
 import { testKafkaBrokers } from '@tally/testing';
+import type { Kafka, ProducerConfig } from 'kafkajs';
 import { KafkaProducer, createKafkaClient, ensureTopics } from '../src';
 import { deleteKafkaResources, readMessages, uniqueSuffix } from './kafka.harness';
 
@@ -46,4 +47,30 @@ describe('KafkaProducer with concurrent senders', () => {
     const stored = (await readMessages(kafka, topic, 103)).map((message) => message.value?.toString()).slice(100);
     expect(stored).toContain('after');
   });
+
+  it('on disconnect, sends every waiting caller first and leaves no connection behind', async () => {
+    const { client, connected } = countingConnections(kafka);
+    const closing = new KafkaProducer(client, { batchConcurrentSends: true });
+    const senders = Array.from({ length: 10 }, (_, sender) => [{ key: 'k', value: `closing-${sender}` }]);
+
+    const sends = Promise.allSettled(senders.map((messages) => closing.send(topic, messages)));
+    await closing.disconnect();
+    const results = await sends;
+
+    expect(results.map((result) => result.status)).toEqual(senders.map(() => 'fulfilled'));
+    expect(connected()).toBe(0);
+  });
 });
+
+/** The kafka client, whose producers count how many of them are connected (kafkajs' own connect/disconnect events). */
+function countingConnections(kafka: Kafka): { client: Kafka; connected: () => number } {
+  let connected = 0;
+  const client = Object.create(kafka) as Kafka;
+  client.producer = (config?: ProducerConfig) => {
+    const producer = kafka.producer(config);
+    producer.on(producer.events.CONNECT, () => (connected += 1));
+    producer.on(producer.events.DISCONNECT, () => (connected -= 1));
+    return producer;
+  };
+  return { client, connected: () => connected };
+}
