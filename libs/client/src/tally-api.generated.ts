@@ -1048,7 +1048,9 @@ export interface components {
             /** Format: date-time */
             to: string;
             totals: components["schemas"]["UsageBucketDto"];
+            /** @description Most credits first; ties by model id in code-point order */
             byModel: components["schemas"]["UsageByModelDto"][];
+            /** @description Most credits first; ties by feature in code-point order */
             byFeature: components["schemas"]["UsageByFeatureDto"][];
             /** @description UTC days that had usage, oldest first */
             byDay: components["schemas"]["UsageByDayDto"][];

@@ -10,10 +10,10 @@ import { LedgerProjection } from '@tally/ledger-read-models';
 import type { Envelope } from '@tally/contracts';
 
 /** Runs the read-model migrations (and, if asked, the consumer offsets table) in `schema`, the way the app does. */
-export async function migrateReadModels(schema: string, withOffsets = false): Promise<void> {
+export async function migrateReadModels(schema: string, withOffsets = false, url = testDatabaseUrl()): Promise<void> {
   const dataSource = new DataSource({
     type: 'postgres',
-    url: testDatabaseUrl(),
+    url,
     schema,
     entities: READ_MODEL_ENTITIES,
     migrations: [...(withOffsets ? [createKafkaOffsetsMigration(schema)] : []), ...READ_MODEL_MIGRATIONS],
@@ -33,7 +33,7 @@ export function testConfig(schema: string, overrides: Partial<LedgerConfig> = {}
   return Object.assign(new LedgerConfig(), { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, WORKERS: 'none', ...overrides });
 }
 
-export const testPool = (): Pool => new Pool({ connectionString: testDatabaseUrl(), max: 6 });
+export const testPool = (url = testDatabaseUrl()): Pool => new Pool({ connectionString: url, max: 6 });
 
 /** The history page service over `schema`, as the app wires it (its balance lookup answers 404 for unknown accounts). */
 export const transactionQueries = (pool: Pool, schema: string): TransactionQueryService =>

@@ -40,7 +40,7 @@ export class UsageSummaryDto implements UsageSummary {
   @ApiProperty({ format: 'date-time' }) from!: string;
   @ApiProperty({ format: 'date-time' }) to!: string;
   @ApiProperty({ type: UsageBucketDto }) totals!: UsageBucketDto;
-  @ApiProperty({ type: [UsageByModelDto] }) byModel!: UsageByModelDto[];
-  @ApiProperty({ type: [UsageByFeatureDto] }) byFeature!: UsageByFeatureDto[];
+  @ApiProperty({ type: [UsageByModelDto], description: 'Most credits first; ties by model id in code-point order' }) byModel!: UsageByModelDto[];
+  @ApiProperty({ type: [UsageByFeatureDto], description: 'Most credits first; ties by feature in code-point order' }) byFeature!: UsageByFeatureDto[];
   @ApiProperty({ type: [UsageByDayDto], description: 'UTC days that had usage, oldest first' }) byDay!: UsageByDayDto[];
 }

@@ -67,7 +67,7 @@ export class UsageQueryService {
                    FROM ${this.s}.usage_records
                   WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3) usage
           GROUP BY GROUPING SETS ((), (feature), (day))
-          ORDER BY grouping, sum(amount) DESC, feature, day`,
+          ORDER BY grouping, sum(amount) DESC, feature COLLATE "C", day`,
         params,
       ),
       this.pool.query<{ model: string; credits: string; requests: string }>(
@@ -75,7 +75,7 @@ export class UsageQueryService {
            FROM ${this.s}.usage_records r CROSS JOIN LATERAL jsonb_to_recordset(r.lines) AS line(model varchar, amount bigint, refunded bigint)
           WHERE r.account_id = $1 AND r.occurred_at >= $2 AND r.occurred_at < $3
           GROUP BY line.model
-          ORDER BY sum(line.amount - line.refunded) DESC, line.model`,
+          ORDER BY sum(line.amount - line.refunded) DESC, line.model COLLATE "C"`,
         params,
       ),
     ]);
