@@ -449,17 +449,33 @@ function lagBackToZero({ lagRecovery, lagBoundMs }: CheckInput): InvariantResult
 const DOCUMENTED_503 = ['DEPENDENCY_UNAVAILABLE', 'KAFKA_UNAVAILABLE', 'ACCOUNT_BUSY'];
 
 /**
- * A 503 an authorization may carry at any time: a state of the account, not of the system. Between a cycle's end and
- * its renewal the ledger cannot yet say whether the account can pay (README, `POST /v1/accounts/:id/authorizations`);
- * an outage of subscription-cycle only makes that gap longer.
+ * How long after a cycle's end its renewal may still be pending with every service up: subscription-cycle's scheduler
+ * runs every 5 s and its outbox every 0.5 s, so a minute is many rounds of both.
  */
-const isRenewalPending = (answer: Answer): boolean =>
-  answer.code === 'CYCLE_RENEWAL_PENDING' && answer.service === 'ledger' && answer.method === 'POST' && answer.path.endsWith('/authorizations');
+const RENEWAL_GAP_MS = 60_000;
+
+/**
+ * A 503 an authorization may carry outside a fault's window: a state of the account, not of the system. Between a
+ * cycle's end and its renewal the ledger cannot yet say whether the account can pay (README, `POST
+ * /v1/accounts/:id/authorizations`). The cycle it names must have ended when it answered, and the request must come
+ * within RENEWAL_GAP_MS of that end, or of the end of a fault (of any service: an outage of subscription-cycle or of
+ * the broker makes the gap longer) that began while the renewal was still due, and so on through the faults.
+ */
+function isRenewalPending(answer: Answer, faults: InjectedFault[]): boolean {
+  if (answer.code !== 'CYCLE_RENEWAL_PENDING' || answer.service !== 'ledger' || answer.method !== 'POST' || !answer.path.endsWith('/authorizations')) return false;
+  const cycleEnd = Date.parse(answer.cycleEnd ?? '');
+  if (!(cycleEnd <= answer.answeredAt)) return false; // none named, or not ended yet
+  let delayedUntil = cycleEnd;
+  for (const { window } of [...faults].sort((a, b) => a.window.from - b.window.from)) {
+    if (window.from <= delayedUntil + RENEWAL_GAP_MS) delayedUntil = Math.max(delayedUntil, window.until);
+  }
+  return answer.at <= delayedUntil + RENEWAL_GAP_MS;
+}
 
 /** Whether a 5xx is a documented 503: Retry-After, a stable code, and (for the fault codes) inside a fault's window. */
 function isDocumented503(answer: Answer, faults: InjectedFault[]): boolean {
   if (answer.status !== 503 || answer.retryAfter === null) return false;
-  return isRenewalPending(answer) || (DOCUMENTED_503.includes(answer.code ?? '') && inWindow(answer, faults));
+  return isRenewalPending(answer, faults) || (DOCUMENTED_503.includes(answer.code ?? '') && inWindow(answer, faults));
 }
 
 /** Whether the request was in flight at some moment of a fault's window (sent before it and answered during it counts). */

@@ -19,6 +19,8 @@ export interface Answer {
   status: number;
   code?: string;
   retryAfter: string | null;
+  /** CYCLE_RENEWAL_PENDING's `details.cycleEnd`: the end of the cycle whose renewal the ledger waits for. */
+  cycleEnd?: string;
 }
 
 /** A request the services refused although the workload meant it to succeed (a 4xx it did not expect). */
@@ -276,8 +278,9 @@ export class WorkloadClient {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
-      const parsed = (await response.json().catch(() => ({}))) as { code?: string };
-      return this.answered({ at, answeredAt: Date.now(), service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after') });
+      const parsed = (await response.json().catch(() => ({}))) as { code?: string; details?: { cycleEnd?: string } };
+      const cycleEnd = typeof parsed.details?.cycleEnd === 'string' ? { cycleEnd: parsed.details.cycleEnd } : {};
+      return this.answered({ at, answeredAt: Date.now(), service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), ...cycleEnd });
     } catch {
       return this.answered({ at, answeredAt: Date.now(), service, method, path, status: 0, retryAfter: null });
     }
