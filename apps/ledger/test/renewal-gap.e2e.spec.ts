@@ -99,8 +99,9 @@ describe('authorizations between the end of a cycle and its renewal', () => {
       const { body } = await api.get('/v1/accounts/acct-gap-usage/balance');
       return body.cycleId === 'c2' ? body : undefined;
     });
-    // As if the usage had come after the renewal: the allowance's 10, then 2 of the 5 purchased.
-    expect(renewed).toMatchObject({ available: '3', byKind: { allowance: '0', purchased: '3' }, overdraft: '0' });
+    // As if the usage had come after the renewal: the allowance's 10, then 2 of the 5 purchased; and the new cycle
+    // shows the 12 credits as used (its allowance is gone: a credits page reads "12 of 10 used", not "0 of 10").
+    expect(renewed).toMatchObject({ available: '3', byKind: { allowance: '0', purchased: '3' }, overdraft: '0', usedThisCycle: '12' });
   });
 
   it('authorizes once the renewal is applied: a client retrying the 503 gets its hold without showing "Insufficient Credits"', async () => {

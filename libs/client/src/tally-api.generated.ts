@@ -418,6 +418,7 @@ export interface components {
             overdraft: string;
             /** @description The plan's allowance per cycle */
             allocation: string;
+            /** @description Credits the cycle is charged for: what the account owed when the cycle began (usage past the last allowance or before the renewal), then its usage, net of refunds */
             usedThisCycle: string;
             planId: string | null;
             unlimited: boolean;

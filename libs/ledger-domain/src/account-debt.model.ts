@@ -36,6 +36,13 @@ export interface DebtPiece {
   readonly paidBy?: string | null;
 }
 
+/** How many positions two ranges share. */
+export function overlap([a, b]: DebtRange, [c, d]: DebtRange): Micro {
+  const from = max(a, c);
+  const to = min(b, d);
+  return to > from ? to - from : 0n;
+}
+
 /** A debit's tail of `amount` is carried: it takes the next positions. Returns the line and where the tail starts. */
 export function incurDebt(line: DebtLine, amount: Micro): { line: DebtLine; tailAt: Micro } {
   return { line: { ...line, incurred: line.incurred + amount }, tailAt: line.incurred };

@@ -486,6 +486,23 @@ describe('account decider', () => {
         expect(balanceView(fold([...writeOff, ...refunded]), new Date(gap))).toMatchObject({ overdraft: 0n, available: cr(55) });
       });
 
+      it('counts as used in the cycle that pays it: the renewal starts the cycle\'s use at what the account owed', () => {
+        const history = [...ended, expiredC1, ...deferred('u1', cr(20), cr(20))];
+        const renewed = [...history, ...given(history).when(startCycleCommand('c2', cr(100), next), at(gap)).events()];
+        expect(balanceView(fold(renewed), new Date(gap))).toMatchObject({ byKind: { allowance: cr(80) }, usedThisCycle: cr(20) });
+        // Usage after the renewal adds to it as usual.
+        const used = given(renewed).when(usageCommand('u2', cr(5)), at(gap)).events();
+        expect(balanceView(fold([...renewed, ...used]), new Date(gap))).toMatchObject({ byKind: { allowance: cr(75) }, usedThisCycle: cr(25) });
+        // Refunded, it gives this cycle's allowance back and is used no more; a next cycle's use does not count it.
+        const refund = (refundId: string, amount: bigint): AccountCommand => ({ type: 'RefundUsage', accountId: ACCOUNT, refundId, usageId: 'u1', amount, reason: 'bad answer', restoreExpired: false });
+        const refunded = [...renewed, ...used, ...given([...renewed, ...used]).when(refund('refund:r1', cr(8)), at(gap)).events()];
+        expect(balanceView(fold(refunded), new Date(gap))).toMatchObject({ byKind: { allowance: cr(83) }, usedThisCycle: cr(17) });
+        const third = { periodStart: next.periodEnd, periodEnd: '2025-06-01T00:00:00.000Z' };
+        const later = [...refunded, ...given(refunded).when(startCycleCommand('c3', cr(100), third), at(third.periodStart)).events()];
+        const again = given(later).when(refund('refund:r2', cr(2)), at(third.periodStart)).events();
+        expect(balanceView(fold([...later, ...again]), new Date(third.periodStart))).toMatchObject({ usedThisCycle: 0n });
+      });
+
       it('what the next allowance cannot pay of the deferred usage, the other credits pay at the renewal, in deduction order', () => {
         const history = [...ended, expiredC1, ...deferred('u1', cr(150), cr(150))];
         const { state } = given(history)
@@ -926,7 +943,8 @@ describe('account decider', () => {
     it('refuses usage that would carry an overdraft above the bound, and writes it off under a write-off plan', () => {
       const owing = [opened, overdraftIncurred('u0', MAX_BALANCE_MICROS, MAX_BALANCE_MICROS)];
       given(owing).when(usageCommand('u1', 1n)).thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'overdraft' });
-      given([...owing, cycleStarted('c1', 0n, { overdraftPolicy: 'write-off' })])
+      // Owed within the cycle: owed from before it, the overdraft would count as the cycle's use, at the bound already.
+      given([opened, cycleStarted('c1', 0n, { overdraftPolicy: 'write-off' }), overdraftIncurred('u0', MAX_BALANCE_MICROS, MAX_BALANCE_MICROS)])
         .when(usageCommand('u1', 1n))
         .then([
           debited('u1', 1n, [], { overdraft: 1n }),

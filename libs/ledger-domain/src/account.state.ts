@@ -23,7 +23,7 @@ import {
   usageFingerprint,
   voidFingerprint,
 } from './account-idempotency.model';
-import { type DebtLine, emptyDebtLine, incurDebt, payDebt, takeBackDebt } from './account-debt.model';
+import { type DebtLine, type DebtRange, emptyDebtLine, incurDebt, overlap, payDebt, takeBackDebt } from './account-debt.model';
 
 export interface Bucket {
   readonly bucketId: string;
@@ -55,6 +55,8 @@ export interface Cycle {
   readonly periodStart: string;
   readonly periodEnd: string;
   readonly allocation: Micro;
+  /** The debt line's positions the account owed when the cycle began (usedThisCycle counts them): a refund of one gives it back. */
+  readonly carried: DebtRange;
 }
 
 /** What a correction needs to know of a grant after its bucket is gone (spent, expired, voided). */
@@ -106,6 +108,10 @@ export interface AccountState {
   readonly debt: DebtLine;
   readonly plan: PlanTerms;
   readonly cycle?: Cycle;
+  /**
+   * Credits of usage the cycle is charged for: what the account owed when it began (usage past the previous
+   * allowance or in the renewal gap, which this cycle's credits pay), then its usage, net of refunds of this cycle's.
+   */
   readonly usedThisCycle: Micro;
   /** Thresholds (percent) already announced in this cycle, i.e. disarmed. */
   readonly crossedThresholds: ReadonlySet<number>;
@@ -231,13 +237,13 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
       const { data } = event;
       return {
         ...state,
-        cycle: { cycleId: data.cycleId, periodStart: data.periodStart, periodEnd: data.periodEnd, allocation: data.allocation },
+        cycle: { cycleId: data.cycleId, periodStart: data.periodStart, periodEnd: data.periodEnd, allocation: data.allocation, carried: [state.debt.paidTo, state.debt.incurred] },
         plan: { planId: data.planId, unlimited: data.unlimited, thresholds: data.thresholds, overdraftPolicy: data.overdraftPolicy },
         // Allowance of earlier cycles is over: whatever a hold gives back to it later is expired too.
         buckets: state.buckets.map((bucket) =>
           bucket.kind === 'allowance' && bucket.closedReason === undefined ? { ...bucket, closedReason: 'cycle-reset' } : bucket,
         ),
-        usedThisCycle: 0n,
+        usedThisCycle: state.overdraft, // what the account owes is this cycle's to pay (see usedThisCycle)
         crossedThresholds: new Set<number>(),
         seen: remember(state.seen, idempotencyKey('cycle', data.cycleId), cycleFingerprint(data)),
       };
@@ -333,8 +339,10 @@ function applyRefund(state: AccountState, { data }: UsageRefunded): AccountState
   }
   const range = debit && refundedTail(state, debit, data.amount);
   const debt = range ? takeBackDebt(state.debt, range[0], range[1], data.overdraftReduced) : data.overdraftReduced > 0n ? payDebt(state.debt, data.overdraftReduced, null) : state.debt;
+  // What the cycle is charged for of the debit: all of it, if the cycle debited it; else its tail owed when the cycle began.
   const sameCycle = debit !== undefined && debit.cycleId === state.cycle?.cycleId;
-  const usedThisCycle = sameCycle ? state.usedThisCycle - (data.amount < state.usedThisCycle ? data.amount : state.usedThisCycle) : state.usedThisCycle;
+  const charged = sameCycle ? data.amount : range && state.cycle ? overlap(range, state.cycle.carried) : 0n;
+  const usedThisCycle = state.usedThisCycle - (charged < state.usedThisCycle ? charged : state.usedThisCycle);
   return rearm(
     prune({
       ...state,

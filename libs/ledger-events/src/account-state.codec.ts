@@ -16,8 +16,10 @@ import type { AccountState } from '@tally/ledger-domain';
  * which carried overdraft, for refunds), which states of versions 1 and 2 lack: their snapshots are ignored, and each
  * such account is folded from its events once and snapshotted again. Version 4 remembers a grant's key with its
  * source (`grantFingerprint`), which the fingerprints of version 3 lack: a retried grant would be refused as other content.
+ * Version 5 charges a cycle with what the account owed when it began (`usedThisCycle`, `Cycle.carried`), which
+ * states of version 4 counted as zero.
  */
-export const ACCOUNT_STATE_VERSION = 4;
+export const ACCOUNT_STATE_VERSION = 5;
 
 /** The versions a snapshot is read at: this one, and those whose states the code still means as they are. */
 export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [ACCOUNT_STATE_VERSION];

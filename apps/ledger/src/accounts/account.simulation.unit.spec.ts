@@ -56,10 +56,11 @@ function simulate(forgetEvery: number | undefined): void {
         }
         history.push({ command: step.command, events: decided.events });
         for (const [i, event] of decided.events.entries()) {
+          const before = whole;
           whole = evolve(whole, event);
           state = evolvesPartial(state, event) ? evolve(state, event) : whole;
           version += 1;
-          seen.add(event.type === 'OverdraftSettled' && event.data.fromBucket ? `OverdraftSettled:fromBucket${step.command.type === 'StartCycle' ? ':renewal' : ''}` : event.type);
+          seen.add(outcome(event, step.command, before, whole));
           survivesTheWire(event, state, version, step, i);
         }
         model = expected.state;
@@ -74,12 +75,24 @@ function simulate(forgetEvery: number | undefined): void {
   const reached = [
     'AccountOpened', 'CreditsGranted', 'UsageDebited', 'CreditsExpired', 'OverdraftIncurred', 'OverdraftWrittenOff', 'OverdraftSettled', 'OverdraftSettled:fromBucket', 'OverdraftSettled:fromBucket:renewal',
     'LowCreditThresholdCrossed', 'CreditsDepleted', 'CycleStarted', 'PlanChanged', 'HoldPlaced', 'HoldSettled', 'HoldReleased',
-    'UsageRefunded', 'GrantVoided',
+    'UsageRefunded', 'UsageRefunded:carriedIntoCycle', 'GrantVoided',
     'refused:USAGE_NOT_FOUND', 'refused:REFUND_EXCEEDS_DEBIT', 'refused:GRANT_NOT_FOUND', 'refused:GRANT_NOT_VOIDABLE', 'refused:ALREADY_VOIDED',
     'refused:AMOUNT_OUT_OF_RANGE', 'refused:BALANCE_LIMIT_EXCEEDED', 'refused:IDEMPOTENCY_CONFLICT', 'refused:INSUFFICIENT_CREDITS', 'refused:CYCLE_RENEWAL_PENDING', 'refused:INVALID_AMOUNT',
   ];
   // Replaying one history (FC_PATH) reaches only what it reaches.
   if (path === undefined) expect(reached.filter((outcome) => !seen.has(outcome))).toEqual([]);
+}
+
+/**
+ * The event's type, or a finer outcome: a renewal's settlement from the account's other credits; a refund of usage
+ * an earlier cycle debited that gives back use of the current cycle (its tail was owed when the cycle began).
+ */
+function outcome(event: AccountEvent, command: AccountCommand, before: AccountState, after: AccountState): string {
+  if (event.type === 'OverdraftSettled' && event.data.fromBucket) return `OverdraftSettled:fromBucket${command.type === 'StartCycle' ? ':renewal' : ''}`;
+  if (event.type === 'UsageRefunded' && before.debits.get(event.data.usageId)?.cycleId !== before.cycle?.cycleId && after.usedThisCycle < before.usedThisCycle) {
+    return 'UsageRefunded:carriedIntoCycle';
+  }
+  return event.type;
 }
 
 type Decided = { ok: true; events: AccountEvent[] } | { ok: false; code: string };

@@ -16,7 +16,10 @@ export class BalanceResponseDto implements BalanceResponse {
   @ApiCredits({ description: 'Reserved by open holds' }) held!: string;
   @ApiCredits({ description: 'Spent beyond zero, settled from the next credits' }) overdraft!: string;
   @ApiCredits({ description: "The plan's allowance per cycle" }) allocation!: string;
-  @ApiCredits() usedThisCycle!: string;
+  @ApiCredits({
+    description: 'Credits the cycle is charged for: what the account owed when the cycle began (usage past the last allowance or before the renewal), then its usage, net of refunds',
+  })
+  usedThisCycle!: string;
   @ApiProperty({ type: String, nullable: true }) planId!: string | null;
   @ApiProperty() unlimited!: boolean;
   @ApiProperty({ type: String, nullable: true }) cycleId!: string | null;

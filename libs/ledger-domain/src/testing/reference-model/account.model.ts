@@ -81,9 +81,10 @@ export interface ModelState {
   debits: Record<string, ModelDebit>;
   /**
    * [D] The overdraft ever carried, as segments in the order it was incurred: owed (`paidBy` absent), paid by a grant
-   * (the oldest debt first), or taken back by a refund ('refunded', never paid or refunded again).
+   * (the oldest debt first), or taken back by a refund ('refunded', never paid or refunded again). `carriedInto`:
+   * the last cycle that began while it was owed (that cycle's use counts it).
    */
-  debt: { usageId: string; amount: Micro; paidBy?: string }[];
+  debt: { usageId: string; amount: Micro; paidBy?: string; carriedInto?: string }[];
 }
 
 export const modelInitialState: ModelState = {
@@ -154,7 +155,7 @@ function payDebt(s: ModelState, amount: Micro, grantId: string): void {
     const segment = s.debt[i];
     if (segment.paidBy !== undefined) continue;
     if (segment.amount > left) {
-      s.debt.splice(i + 1, 0, { usageId: segment.usageId, amount: segment.amount - left });
+      s.debt.splice(i + 1, 0, { ...segment, amount: segment.amount - left });
       segment.amount = left;
     }
     segment.paidBy = grantId;
@@ -569,7 +570,8 @@ function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]
   }
   s.cycle = { cycleId: c.cycleId, allocation: c.allocation, periodStart: c.periodStart, periodEnd: c.periodEnd };
   s.plan = { planId: c.planId, unlimited: c.unlimited, thresholds: [...c.thresholds], overdraftPolicy: c.overdraftPolicy };
-  s.usedThisCycle = 0n;
+  s.usedThisCycle = owed; // usage owed from before the cycle is charged to it
+  for (const segment of s.debt) if (segment.paidBy === undefined) segment.carriedInto = c.cycleId;
   s.crossed = [];
   const cycleData = {
     cycleId: c.cycleId,
@@ -644,6 +646,7 @@ function refundUsage(s: ModelState, c: RefundUsage, now: Date, out: AccountEvent
   const covered = sum(debit.shares.map((x) => x.amount));
   const tail = part(covered, debit.uncovered);
   let overdraftReduced = 0n;
+  let carriedBack = 0n; // of the carried part, what was owed when the current cycle began
   let uncharged = 0n;
   let reissue = 0n;
   const restored: BucketShare[] = [];
@@ -668,6 +671,7 @@ function refundUsage(s: ModelState, c: RefundUsage, now: Date, out: AccountEvent
       const lo = position > tailFrom ? position : tailFrom;
       const hi = position + segment.amount < tailTo ? position + segment.amount : tailTo;
       if (hi <= lo) continue;
+      if (segment.carriedInto !== undefined && segment.carriedInto === s.cycle?.cycleId) carriedBack += hi - lo;
       const last = pieces[pieces.length - 1];
       if (last && last.paidBy === segment.paidBy) last.amount += hi - lo;
       else pieces.push({ ...(segment.paidBy !== undefined && { paidBy: segment.paidBy }), amount: hi - lo });
@@ -675,9 +679,9 @@ function refundUsage(s: ModelState, c: RefundUsage, now: Date, out: AccountEvent
         // Taken back: split off, kept in place (the debit's positions stay where they are).
         const at = s.debt.indexOf(segment);
         const parts = [
-          { usageId: segment.usageId, amount: lo - position },
-          { usageId: segment.usageId, amount: hi - lo, paidBy: 'refunded' },
-          { usageId: segment.usageId, amount: position + segment.amount - hi },
+          { ...segment, amount: lo - position },
+          { ...segment, amount: hi - lo, paidBy: 'refunded' },
+          { ...segment, amount: position + segment.amount - hi },
         ].filter((p) => p.amount > 0n);
         s.debt.splice(at, 1, ...parts);
       }
@@ -708,7 +712,9 @@ function refundUsage(s: ModelState, c: RefundUsage, now: Date, out: AccountEvent
     s.buckets.push({ id: c.refundId, kind: 'promotional', amount: reissue, seq: s.seq });
   }
   s.overdraft -= overdraftReduced;
-  if (debit.cycleId === (s.cycle?.cycleId ?? null)) s.usedThisCycle -= amount < s.usedThisCycle ? amount : s.usedThisCycle;
+  // The cycle's use gives back what it was charged for: all of a debit of this cycle, else its tail owed at its start.
+  const charged = debit.cycleId === (s.cycle?.cycleId ?? null) ? amount : carriedBack;
+  s.usedThisCycle -= charged < s.usedThisCycle ? charged : s.usedThisCycle;
   debit.refunded += amount;
   out.push({
     type: 'UsageRefunded',
