@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { ManualClock } from '@tally/shared';
-import { createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger } from './ledger.harness';
 
 /**
  * A hold priced from a usage estimate is retried (a timeout, a 503) just after the rate card's next version took
@@ -15,13 +15,13 @@ describe('a hold priced from a usage, retried across a rate card change', () => 
   const estimate = { feature: 'chat', model: 'o3', inputTokens: 1_000_000, outputTokens: 0 };
   let app: INestApplication;
   let api: ReturnType<typeof json>;
+  let base: string;
   let drop: () => Promise<void>;
 
   beforeAll(async () => {
     const created = await createTestSchema('ledger_hold_rate_change');
     drop = created.drop;
     await createTopics(topics);
-    let base: string;
     ({ app, base } = await startLedger({ ...env, WORKERS: 'none', LOG_LEVEL: 'silent' }, created.schema, clock));
     api = json(base);
     expect((await api.post(`${account}/purchases`, { paymentReference: 'p-rate-change', amount: '100' })).status).toBe(201);
@@ -55,5 +55,23 @@ describe('a hold priced from a usage, retried across a rate card change', () => 
     const other = await api.post(`${account}/authorizations`, { amount: '5', usage: estimate, hold: { holdId: 'h-across', ttlSeconds: 600 } });
 
     expect(other).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
+  });
+
+  it('answers a retry of a hold released since as any retry of it is answered, and reserves nothing', async () => {
+    const released = '/v1/accounts/acct-rate-change-released';
+    expect((await api.post(`${released}/purchases`, { paymentReference: 'p-rate-change-released', amount: '100' })).status).toBe(201);
+    clock.set('2026-10-31T23:59:59.000Z');
+    const request = { usage: estimate, hold: { holdId: 'h-released', ttlSeconds: 600 } };
+    expect(await api.post(`${released}/authorizations`, request)).toMatchObject({ status: 200, body: { hold: { amount: '10' } } });
+    const release = await fetch(`${base}${released}/holds/h-released`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(release.status).toBe(200);
+
+    clock.advance(2_000);
+    const retry = await api.post(`${released}/authorizations`, request);
+
+    expect(retry).toMatchObject({ status: 200, body: { allowed: true, required: '10', available: '100', hold: { holdId: 'h-released', amount: '10' } } });
+    expect((await api.post(`${released}/authorizations`, { amount: '1' })).body).toMatchObject({ allowed: true, available: '100' });
+    // Another estimate under that id is still other content.
+    expect(await api.post(`${released}/authorizations`, { ...request, usage: { ...estimate, inputTokens: 3_000_000 } })).toMatchObject({ status: 409 });
   });
 });

@@ -12,6 +12,10 @@ import type { AuthorizationRequest } from './authorization.request.dto';
 
 const HINT = 'Buy a credit pack or upgrade your plan to continue.';
 
+type PricedRequest = NonNullable<AuthorizationRequest['usage']>;
+
+const isConflict = (error: unknown): boolean => error instanceof LedgerError && error.code === 'IDEMPOTENCY_CONFLICT';
+
 /**
  * May this account spend N (or this estimated usage, priced by the current rate card)? Answers from the ledger's
  * own state (the event stream, via the version-checked cache), never from a read model that may lag; with a hold,
@@ -36,11 +40,11 @@ export class AuthorizeHandler {
       try {
         return await this.placeHold(accountId, required, holdId, ttlSeconds, now, actor);
       } catch (error) {
-        const conflict = error instanceof LedgerError && error.code === 'IDEMPOTENCY_CONFLICT';
         // Only a hold priced from its usage: with an amount, the amount is what is held (a repeat prices nothing).
         const usage = body.amount === undefined ? body.usage : undefined;
-        const placed = conflict && usage ? await this.placedBeforeRepricing(accountId, holdId, usage, ttlSeconds, now) : undefined;
-        if (placed) return placed;
+        if (!isConflict(error) || !usage) throw error;
+        const repeat = await this.repricedRepeat(accountId, holdId, usage, required, ttlSeconds, now, actor);
+        if (repeat) return repeat;
         throw error;
       }
     }
@@ -78,20 +82,29 @@ export class AuthorizeHandler {
 
   /**
    * A hold priced from a usage, retried after the rate card's next version took effect, is priced anew and refused as
-   * other content (IDEMPOTENCY_CONFLICT) although it is the same request. The hold first placed is its answer when it
-   * is still open and the usage, priced when that hold was placed (its expiry less the TTL asked), gives its amount.
-   * A hold already settled or released is not in the account's state: that retry stays refused.
+   * other content (IDEMPOTENCY_CONFLICT) although it is the same request. Priced by an earlier version in effect
+   * (the latest first), it may give the amount the hold was placed with: then it is a repeat, answered as any retry
+   * of that hold is (open, settled or released), and nothing more is reserved (the hold's key is taken). Undefined
+   * when no earlier version gives a repeat.
    */
-  private async placedBeforeRepricing(accountId: string, holdId: string, usage: NonNullable<AuthorizationRequest['usage']>, ttlSeconds: number, now: Date) {
-    const { state } = await this.accounts.load(accountId);
-    const hold = state.holds.get(holdId);
-    if (!hold) return undefined;
-    const placedAt = new Date(Date.parse(hold.expiresAt) - ttlSeconds * 1000);
-    return this.priceAt(usage, placedAt) === hold.amount ? heldAnswer(state, holdId, hold.amount, hold.expiresAt, now) : undefined;
+  private async repricedRepeat(accountId: string, holdId: string, usage: PricedRequest, priced: Micro, ttlSeconds: number, now: Date, actor?: string) {
+    const tried = new Set<Micro>([priced]);
+    const earlier = this.rateCard.versions.filter((version) => version.effectiveFrom.getTime() <= now.getTime()).reverse();
+    for (const { effectiveFrom } of earlier) {
+      const amount = this.priceAt(usage, effectiveFrom);
+      if (amount === undefined || tried.has(amount)) continue;
+      tried.add(amount);
+      try {
+        return await this.placeHold(accountId, amount, holdId, ttlSeconds, now, actor);
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+    }
+    return undefined;
   }
 
   /** The usage's price by the version in effect at `at`; undefined where that version could not price it. */
-  private priceAt(usage: NonNullable<AuthorizationRequest['usage']>, at: Date): Micro | undefined {
+  private priceAt(usage: PricedRequest, at: Date): Micro | undefined {
     try {
       return priceUsage(this.rateCard, usage, at).amount;
     } catch {
