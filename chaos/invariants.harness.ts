@@ -449,8 +449,9 @@ function lagBackToZero({ lagRecovery, lagBoundMs }: CheckInput): InvariantResult
 const DOCUMENTED_503 = ['DEPENDENCY_UNAVAILABLE', 'KAFKA_UNAVAILABLE', 'ACCOUNT_BUSY'];
 
 /**
- * How long after a cycle's end its renewal may still be pending with every service up: subscription-cycle's scheduler
- * runs every 5 s and its outbox every 0.5 s, so a minute is many rounds of both.
+ * How long after a cycle's end its renewal may still be pending with every service up: the chaos run's
+ * subscription-cycle schedules every 1 s and relays its outbox every 0.1 s (chaos.harness.ts), so a minute is many
+ * rounds of both.
  */
 const RENEWAL_GAP_MS = 60_000;
 
@@ -458,24 +459,25 @@ const RENEWAL_GAP_MS = 60_000;
  * A 503 an authorization may carry outside a fault's window: a state of the account, not of the system. Between a
  * cycle's end and its renewal the ledger cannot yet say whether the account can pay (README, `POST
  * /v1/accounts/:id/authorizations`). The cycle it names must have ended when it answered, and the request must come
- * within RENEWAL_GAP_MS of that end, or of the end of a fault (of any service: an outage of subscription-cycle or of
- * the broker makes the gap longer) that began while the renewal was still due, and so on through the faults.
+ * within RENEWAL_GAP_MS of that end. A fault of any service that begins while the renewal is due (an outage of
+ * subscription-cycle or of the broker makes the gap longer) moves that limit to the fault's end plus the consumers'
+ * lag bound (`lagBoundMs`, at least RENEWAL_GAP_MS), and so on through the faults.
  */
-function isRenewalPending(answer: Answer, faults: InjectedFault[]): boolean {
+function isRenewalPending(answer: Answer, faults: InjectedFault[], lagBoundMs: number): boolean {
   if (answer.code !== 'CYCLE_RENEWAL_PENDING' || answer.service !== 'ledger' || answer.method !== 'POST' || !answer.path.endsWith('/authorizations')) return false;
   const cycleEnd = Date.parse(answer.cycleEnd ?? '');
   if (!(cycleEnd <= answer.answeredAt)) return false; // none named, or not ended yet
-  let delayedUntil = cycleEnd;
+  let dueBy = cycleEnd + RENEWAL_GAP_MS;
   for (const { window } of [...faults].sort((a, b) => a.window.from - b.window.from)) {
-    if (window.from <= delayedUntil + RENEWAL_GAP_MS) delayedUntil = Math.max(delayedUntil, window.until);
+    if (window.from <= dueBy) dueBy = Math.max(dueBy, window.until + Math.max(RENEWAL_GAP_MS, lagBoundMs));
   }
-  return answer.at <= delayedUntil + RENEWAL_GAP_MS;
+  return answer.at <= dueBy;
 }
 
 /** Whether a 5xx is a documented 503: Retry-After, a stable code, and (for the fault codes) inside a fault's window. */
-function isDocumented503(answer: Answer, faults: InjectedFault[]): boolean {
+function isDocumented503(answer: Answer, faults: InjectedFault[], lagBoundMs: number): boolean {
   if (answer.status !== 503 || answer.retryAfter === null) return false;
-  return isRenewalPending(answer, faults) || (DOCUMENTED_503.includes(answer.code ?? '') && inWindow(answer, faults));
+  return isRenewalPending(answer, faults, lagBoundMs) || (DOCUMENTED_503.includes(answer.code ?? '') && inWindow(answer, faults));
 }
 
 /** Whether the request was in flight at some moment of a fault's window (sent before it and answered during it counts). */
@@ -484,11 +486,11 @@ export function inWindow(answer: Answer, faults: InjectedFault[]): boolean {
 }
 
 /** 7. No 5xx but a documented 503 (Retry-After, stable code) inside a fault's window. */
-export function fiveHundreds({ driver, faults }: { driver: Pick<WorkloadClient, 'answers'>; faults: InjectedFault[] }): InvariantResult {
+export function fiveHundreds({ driver, faults, lagBoundMs }: { driver: Pick<WorkloadClient, 'answers'>; faults: InjectedFault[]; lagBoundMs: number }): InvariantResult {
   const result = new Invariant('7. no 5xx but 503 + Retry-After inside a fault\'s documented window');
   for (const answer of driver.answers) {
     if (answer.status < 500) continue;
-    result.check(isDocumented503(answer, faults), () => `${new Date(answer.at).toISOString()} ${answer.service} ${answer.method} ${answer.path}: ${answer.status} ${answer.code ?? ''} (Retry-After ${answer.retryAfter ?? 'none'}), ${inWindow(answer, faults) ? 'in' : 'outside'} a fault window`);
+    result.check(isDocumented503(answer, faults, lagBoundMs), () => `${new Date(answer.at).toISOString()} ${answer.service} ${answer.method} ${answer.path}: ${answer.status} ${answer.code ?? ''} (Retry-After ${answer.retryAfter ?? 'none'}), ${inWindow(answer, faults) ? 'in' : 'outside'} a fault window`);
   }
   if (result.checked === 0) result.notes.push('no 5xx at all');
   return result;

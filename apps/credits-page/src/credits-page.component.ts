@@ -1,6 +1,6 @@
 import { css, html, nothing } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
-import { allowanceUse, creditAlert, formatCredits, formatPermille, type Balance, type CreditAlert } from './credits.model';
+import { allowanceUse, creditAlert, formatCredits, formatPermille, mostCreditsFirst, type Balance, type CreditAlert } from './credits.model';
 import { parseCredits } from '@tally/money';
 import { PortalApi, type TransactionItem, type UsageSummary } from './portal-api.client';
 import { describe, type ConnectionSnapshot } from './portal-connection.service';
@@ -642,7 +642,6 @@ export class TallyCreditsPage extends PortalElement {
     const usage = this.usage;
     const range = this.range;
     const days = usage ? fillDays(usage.byDay, usage.from, usage.to) : [];
-    const byCredits = <T extends { credits: string }>(rows: T[]) => [...rows].sort((a, b) => (parseCredits(b.credits) > parseCredits(a.credits) ? 1 : -1));
     const period = (kind: '7d' | '30d' | 'custom', label: string) =>
       html`<button
         type="button"
@@ -693,7 +692,7 @@ export class TallyCreditsPage extends PortalElement {
                     <thead><tr><th scope="col">Model</th><th scope="col" class="num">${capitalize(unit)}</th><th scope="col" class="num">Requests</th></tr></thead>
                     <tbody>
                       ${usage.byModel.length === 0 ? html`<tr><td colspan="3" class="muted">No usage in this period.</td></tr>` : nothing}
-                      ${byCredits(usage.byModel).map(
+                      ${mostCreditsFirst(usage.byModel).map(
                         (row) => html`<tr><th scope="row">${row.model}</th><td class="num">${this.fmt(parseCredits(row.credits))}</td><td class="num">${row.requests}</td></tr>`,
                       )}
                     </tbody>
@@ -705,7 +704,7 @@ export class TallyCreditsPage extends PortalElement {
                     <thead><tr><th scope="col">Feature</th><th scope="col" class="num">${capitalize(unit)}</th><th scope="col" class="num">Requests</th></tr></thead>
                     <tbody>
                       ${usage.byFeature.length === 0 ? html`<tr><td colspan="3" class="muted">No usage in this period.</td></tr>` : nothing}
-                      ${byCredits(usage.byFeature).map(
+                      ${mostCreditsFirst(usage.byFeature).map(
                         (row) =>
                           html`<tr><th scope="row">${featureLabel(row.feature)}</th><td class="num">${this.fmt(parseCredits(row.credits))}</td><td class="num">${row.requests}</td></tr>`,
                       )}

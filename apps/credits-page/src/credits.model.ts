@@ -92,6 +92,17 @@ export function formatPermille(value: number, locale?: string): string {
   return new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 1 }).format(value / 1000);
 }
 
+/**
+ * Usage rows by credits, most first. Rows of equal credits keep the order they came in: the ledger lists them by
+ * name in code-point order (README, "Corrections").
+ */
+export function mostCreditsFirst<T extends { credits: string }>(rows: readonly T[]): T[] {
+  return [...rows].sort((a, b) => {
+    const [x, y] = [parseCredits(a.credits), parseCredits(b.credits)];
+    return x === y ? 0 : y > x ? 1 : -1;
+  });
+}
+
 export interface AllowanceUse {
   used: Micro;
   allocation: Micro;

@@ -1,4 +1,4 @@
-import { allowanceUse, balanceFrom, creditAlert, formatCredits, formatPermille, isBelowPercent, permille, ratio, sumCredits, type Balance } from './credits.model';
+import { allowanceUse, balanceFrom, creditAlert, formatCredits, formatPermille, isBelowPercent, mostCreditsFirst, permille, ratio, sumCredits, type Balance } from './credits.model';
 
 const balance = (over: Partial<Balance> = {}): Balance => ({
   accountId: 'acct-1',
@@ -110,5 +110,18 @@ describe('formatCredits', () => {
 
   it('sums decimal strings exactly', () => {
     expect(sumCredits(['0.1', '0.2', '0.000001'])).toBe(300_001n);
+  });
+});
+
+describe('mostCreditsFirst', () => {
+  it('lists usage rows by credits, most first, and keeps the ledger\'s order between rows of equal credits', () => {
+    const rows = [
+      { model: 'B-model', credits: '1' },
+      { model: 'a-model', credits: '1' },
+      { model: 'big', credits: '2.5' },
+      { model: 'b-model', credits: '1.0' },
+    ];
+
+    expect(mostCreditsFirst(rows).map((row) => row.model)).toEqual(['big', 'B-model', 'a-model', 'b-model']);
   });
 });

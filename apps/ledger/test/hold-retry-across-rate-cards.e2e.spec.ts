@@ -74,4 +74,22 @@ describe('a hold priced from a usage, retried across a rate card change', () => 
     // Another estimate under that id is still other content.
     expect(await api.post(`${released}/authorizations`, { ...request, usage: { ...estimate, inputTokens: 3_000_000 } })).toMatchObject({ status: 409 });
   });
+
+  it('refuses another estimate that only an earlier version would price as the hold: open, or released a TTL after the change', async () => {
+    const later = '/v1/accounts/acct-rate-change-later';
+    expect((await api.post(`${later}/purchases`, { paymentReference: 'p-rate-change-later', amount: '100' })).status).toBe(201);
+    const fiveMillion = { ...estimate, inputTokens: 5_000_000 }; // 10 credits by the new version
+    const oneMillion = estimate; // 2 credits by the new version, 10 by the one before
+    clock.set('2026-11-01T00:00:05.000Z');
+    const open = { holdId: 'h-open-after', ttlSeconds: 600 };
+    expect(await api.post(`${later}/authorizations`, { usage: fiveMillion, hold: open })).toMatchObject({ status: 200, body: { hold: { amount: '10' } } });
+    expect(await api.post(`${later}/authorizations`, { usage: oneMillion, hold: open })).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
+
+    clock.set('2026-11-01T01:00:00.000Z');
+    const released = { holdId: 'h-released-after', ttlSeconds: 600 };
+    expect(await api.post(`${later}/authorizations`, { usage: fiveMillion, hold: released })).toMatchObject({ status: 200, body: { hold: { amount: '10' } } });
+    expect((await fetch(`${base}${later}/holds/h-released-after`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } })).status).toBe(200);
+    clock.advance(1_000);
+    expect(await api.post(`${later}/authorizations`, { usage: oneMillion, hold: released })).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
+  });
 });

@@ -186,9 +186,13 @@ export class KafkaProducer {
     return partitioner;
   }
 
-  /** Sends what waits first: a waiting send that went after the disconnect would connect a producer nobody closes. */
+  /**
+   * Sends what waits first (also what was asked for while it waited): a waiting send that went after the disconnect
+   * would connect a producer nobody closes. A send asked for once the disconnect is under way connects again; owners
+   * stop sending first (an app closes its HTTP server and consumers before its producer).
+   */
   async disconnect(): Promise<void> {
-    await this.drained;
+    while (this.sending) await this.drained;
     if (!this.connecting) return;
     this.connecting = undefined;
     await this.producer.disconnect();

@@ -498,9 +498,10 @@ describe('account decider', () => {
         const refunded = [...renewed, ...used, ...given([...renewed, ...used]).when(refund('refund:r1', cr(8)), at(gap)).events()];
         expect(balanceView(fold(refunded), new Date(gap))).toMatchObject({ byKind: { allowance: cr(83) }, usedThisCycle: cr(17) });
         const third = { periodStart: next.periodEnd, periodEnd: '2025-06-01T00:00:00.000Z' };
-        const later = [...refunded, ...given(refunded).when(startCycleCommand('c3', cr(100), third), at(third.periodStart)).events()];
+        const renewedAgain = [...refunded, ...given(refunded).when(startCycleCommand('c3', cr(100), third), at(third.periodStart)).events()];
+        const later = [...renewedAgain, ...given(renewedAgain).when(usageCommand('u3', cr(5)), at(third.periodStart)).events()];
         const again = given(later).when(refund('refund:r2', cr(2)), at(third.periodStart)).events();
-        expect(balanceView(fold([...later, ...again]), new Date(third.periodStart))).toMatchObject({ usedThisCycle: 0n });
+        expect(balanceView(fold([...later, ...again]), new Date(third.periodStart))).toMatchObject({ usedThisCycle: cr(5) });
       });
 
       it('what the next allowance cannot pay of the deferred usage, the other credits pay at the renewal, in deduction order', () => {
@@ -943,7 +944,8 @@ describe('account decider', () => {
     it('refuses usage that would carry an overdraft above the bound, and writes it off under a write-off plan', () => {
       const owing = [opened, overdraftIncurred('u0', MAX_BALANCE_MICROS, MAX_BALANCE_MICROS)];
       given(owing).when(usageCommand('u1', 1n)).thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'overdraft' });
-      // Owed within the cycle: owed from before it, the overdraft would count as the cycle's use, at the bound already.
+      // Owed from before the cycle, the overdraft is the cycle's use, at the bound already: nothing more can be used.
+      given([...owing, cycleStarted('c1', 0n, { overdraftPolicy: 'write-off' })]).when(usageCommand('u1', 1n)).thenThrows('BALANCE_LIMIT_EXCEEDED', { balance: 'usedThisCycle' });
       given([opened, cycleStarted('c1', 0n, { overdraftPolicy: 'write-off' }), overdraftIncurred('u0', MAX_BALANCE_MICROS, MAX_BALANCE_MICROS)])
         .when(usageCommand('u1', 1n))
         .then([

@@ -82,16 +82,24 @@ export class AuthorizeHandler {
 
   /**
    * A hold priced from a usage, retried after the rate card's next version took effect, is priced anew and refused as
-   * other content (IDEMPOTENCY_CONFLICT) although it is the same request. Priced by an earlier version in effect
-   * (the latest first), it may give the amount the hold was placed with: then it is a repeat, answered as any retry
-   * of that hold is (open, settled or released), and nothing more is reserved (the hold's key is taken). Undefined
-   * when no earlier version gives a repeat.
+   * other content (IDEMPOTENCY_CONFLICT) although it is the same request. Undefined when it is not a repeat.
+   * - The hold is open: it is the answer when the usage, priced when the hold was placed (its expiry less the TTL
+   *   asked), gives its amount.
+   * - The hold was settled or released: only its amount is remembered. The usage is priced by each other version in
+   *   effect during the TTL before now (a request older than that would have found its hold expired), the latest
+   *   first; one that gives a repeat is answered as any retry of that hold is, and nothing more is reserved (the
+   *   hold's key is taken, so the command can only repeat or conflict).
    */
   private async repricedRepeat(accountId: string, holdId: string, usage: PricedRequest, priced: Micro, ttlSeconds: number, now: Date, actor?: string) {
+    const { state } = await this.accounts.load(accountId);
+    const open = state.holds.get(holdId);
+    if (open) {
+      const placedAt = new Date(Date.parse(open.expiresAt) - ttlSeconds * 1000);
+      return this.priceAt(usage, placedAt) === open.amount ? heldAnswer(state, holdId, open.amount, open.expiresAt, now) : undefined;
+    }
     const tried = new Set<Micro>([priced]);
-    const earlier = this.rateCard.versions.filter((version) => version.effectiveFrom.getTime() <= now.getTime()).reverse();
-    for (const { effectiveFrom } of earlier) {
-      const amount = this.priceAt(usage, effectiveFrom);
+    for (const at of this.versionsSince(new Date(now.getTime() - ttlSeconds * 1000), now)) {
+      const amount = this.priceAt(usage, at);
       if (amount === undefined || tried.has(amount)) continue;
       tried.add(amount);
       try {
@@ -101,6 +109,15 @@ export class AuthorizeHandler {
       }
     }
     return undefined;
+  }
+
+  /** An instant in each rate card version in effect at some time in [from, to], the latest version first. */
+  private versionsSince(from: Date, to: Date): Date[] {
+    const { versions } = this.rateCard;
+    return versions
+      .filter((version, index) => version.effectiveFrom <= to && (index + 1 === versions.length || versions[index + 1].effectiveFrom > from))
+      .map((version) => (version.effectiveFrom > from ? version.effectiveFrom : from))
+      .reverse();
   }
 
   /** The usage's price by the version in effect at `at`; undefined where that version could not price it. */
