@@ -1,5 +1,5 @@
 import { Map as ImmutableMap } from 'immutable';
-import type { Micro } from '@tally/money';
+import { minMicro, type Micro } from '@tally/money';
 import type {
   AccountEvent,
   BucketKind,
@@ -342,7 +342,7 @@ function applyRefund(state: AccountState, { data }: UsageRefunded): AccountState
   // What the cycle is charged for of the debit: all of it, if the cycle debited it; else its tail owed when the cycle began.
   const sameCycle = debit !== undefined && debit.cycleId === state.cycle?.cycleId;
   const charged = sameCycle ? data.amount : range && state.cycle ? overlap(range, state.cycle.carried) : 0n;
-  const usedThisCycle = state.usedThisCycle - (charged < state.usedThisCycle ? charged : state.usedThisCycle);
+  const usedThisCycle = state.usedThisCycle - minMicro(charged, state.usedThisCycle);
   return rearm(
     prune({
       ...state,
