@@ -299,8 +299,12 @@ export class AccountRepository {
       accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length, snapshotAt: account.snapshotAt });
     }
     // No savepoint: any failure rolls back the consumer's whole transaction, offsets included.
-    if (appends.size > 0) await timedAppend('batch', () => this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false }));
-    return { saved: new Map([...accounts].filter(([accountId]) => appends.has(accountId))), refused };
+    const results = appends.size > 0 ? await timedAppend('batch', () => this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false })) : [];
+    // A duplicate: another transaction stored these very event ids where ours would go (the same message decided
+    // concurrently elsewhere) and nothing of ours was written. Its content may differ from what we decided (another
+    // instant), so our state is not cached; the cache stays a prefix of the stream and the next load reads the rest.
+    const written = new Set(results.filter((result) => !result.duplicate).map((result) => accountIdOfStream(result.streamId)));
+    return { saved: new Map([...accounts].filter(([accountId]) => written.has(accountId))), refused };
   }
 
   /** After the consumer's transaction committed: its states become the cached truth. */
