@@ -53,6 +53,8 @@ export class KafkaProducer {
   private sending = false;
   /** Settles once no send waits and none is under way (`disconnect` waits for it). */
   private drained: Promise<void> = Promise.resolve();
+  /** Without batching: the sends under way (`disconnect` waits for them too). */
+  private readonly underWay = new Set<Promise<unknown>>();
 
   private readonly maxSendBytes: number;
   private readonly batchConcurrentSends: boolean;
@@ -102,7 +104,15 @@ export class KafkaProducer {
    */
   send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     if (messages.length === 0) return Promise.resolve([]);
-    if (!this.batchConcurrentSends) return this.sendNow(topic, messages);
+    if (!this.batchConcurrentSends) {
+      const sent = this.sendNow(topic, messages);
+      const settled: Promise<unknown> = sent.then(
+        () => this.underWay.delete(settled),
+        () => this.underWay.delete(settled),
+      );
+      this.underWay.add(settled);
+      return sent;
+    }
     return new Promise((resolve, reject) => {
       this.waiting.push({ topic, messages, resolve, reject });
       if (!this.sending) this.drained = this.sendWaiting();
@@ -187,12 +197,16 @@ export class KafkaProducer {
   }
 
   /**
-   * Sends what waits first (also what was asked for while it waited): a waiting send that went after the disconnect
-   * would connect a producer nobody closes. A send asked for once the disconnect is under way connects again; owners
+   * Sends what waits first (also what was asked for while it waited), and lets every send under way be acknowledged:
+   * a waiting send that went after the disconnect would connect a producer nobody closes, and kafkajs fails one under
+   * way ("The producer is disconnected"). A send asked for once the disconnect is under way connects again; owners
    * stop sending first (an app closes its HTTP server and consumers before its producer).
    */
   async disconnect(): Promise<void> {
-    while (this.sending) await this.drained;
+    while (this.sending || this.underWay.size > 0) {
+      await this.drained;
+      await Promise.all([...this.underWay]);
+    }
     if (!this.connecting) return;
     this.connecting = undefined;
     await this.producer.disconnect();

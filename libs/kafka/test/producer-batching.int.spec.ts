@@ -60,6 +60,20 @@ describe('KafkaProducer with concurrent senders', () => {
     expect(results.map((result) => result.status)).toEqual(senders.map(() => 'fulfilled'));
     expect(connected()).toBe(0);
   });
+
+  it('without batching too, on disconnect, lets the sends under way be acknowledged first', async () => {
+    const { client, connected } = countingConnections(kafka);
+    const closing = new KafkaProducer(client);
+    await closing.connect();
+    const senders = Array.from({ length: 10 }, (_, sender) => [{ key: 'k', value: `in-flight-${sender}` }]);
+
+    const sends = Promise.allSettled(senders.map((messages) => closing.send(topic, messages)));
+    await closing.disconnect();
+    const results = await sends;
+
+    expect(results.map((result) => (result.status === 'rejected' ? String(result.reason) : result.status))).toEqual(senders.map(() => 'fulfilled'));
+    expect(connected()).toBe(0);
+  });
 });
 
 /** The kafka client, whose producers count how many of them are connected (kafkajs' own connect/disconnect events). */
