@@ -79,7 +79,35 @@ const UNLOCKED_PASSES = 5;
  * The projection is idempotent by (account, stream version): whatever it applies after the swap that the shadow
  * already holds is ignored (rows insert-or-ignore, balances only move forward). Its Kafka offsets are untouched.
  */
-export async function rebuildReadModels(options: FoldOptions & { keepRetired?: boolean }): Promise<RebuildResult> {
+export interface RebuildOptions extends FoldOptions {
+  keepRetired?: boolean;
+  /**
+   * Swap in a fold that lacks accounts the live tables have, or holds them at an older stream version (see
+   * FoldBehindLiveError); for live tables known to hold rows of no event of this store.
+   */
+  allowBehindLive?: boolean;
+}
+
+/**
+ * The fold is behind the live read models: accounts the live tables have are missing from it or at an older stream
+ * version. Events are never deleted and the fold reads every one, so a complete fold of the ledger's store is never
+ * behind: the source is another store (EVENT_STORE, DATABASE_SCHEMA), an emptied one, or a restored older copy.
+ * Swapping it in would take those balances and histories away: refused, nothing changed.
+ */
+export class FoldBehindLiveError extends Error {
+  constructor(
+    readonly accounts: number,
+    readonly examples: string[],
+  ) {
+    super(
+      `refused: the fold of the event store is behind the live read models on ${accounts} account(s) (${examples.join(', ')}${accounts > examples.length ? ', …' : ''}): ` +
+        'missing from it or at an older stream version. Is this the ledger\'s event store (EVENT_STORE, DATABASE_SCHEMA)? Nothing was changed',
+    );
+    this.name = 'FoldBehindLiveError';
+  }
+}
+
+export async function rebuildReadModels(options: RebuildOptions): Promise<RebuildResult> {
   const { pool, schema } = options;
   return withRebuildLock(pool, schema, async () => {
     const shadow = await foldIntoNewSchema(options, `${schema}_rebuild`);
@@ -146,7 +174,7 @@ export async function catchUp(tx: PoolClient, options: FoldOptions, schema: stri
   return { next, events: counts.events + counts.skipped - before };
 }
 
-async function swapIn(options: FoldOptions, shadow: string, after: Checkpoint, events: number, skipped: number): Promise<RebuildResult> {
+async function swapIn(options: RebuildOptions, shadow: string, after: Checkpoint, events: number, skipped: number): Promise<RebuildResult> {
   const { pool, schema, onProgress } = options;
   const live = quoteIdentifier(schema);
   const s = quoteIdentifier(shadow);
@@ -166,6 +194,14 @@ async function swapIn(options: FoldOptions, shadow: string, after: Checkpoint, e
     const lockedAt = Date.now();
     const locked = await catchUp(tx, options, shadow, unlocked.next, counts);
     onProgress?.({ phase: 'swap', ...counts });
+    if (!options.allowBehindLive) {
+      const behind = await tx.query<{ accounts: number; examples: string[] | null }>(
+        `SELECT count(*)::int AS accounts, (array_agg(o.account_id ORDER BY o.account_id))[1:5] AS examples
+           FROM ${live}.balances o LEFT JOIN ${s}.balances n USING (account_id)
+          WHERE n.stream_version IS NULL OR n.stream_version < o.stream_version`,
+      );
+      if (behind.rows[0].accounts > 0) throw new FoldBehindLiveError(behind.rows[0].accounts, behind.rows[0].examples ?? []);
+    }
     // Balance streams learn of every account the shadow is ahead on (the live projection will find nothing to move).
     const { rows } = await tx.query<{ accounts: string }>(
       notifyBalancesChanged(`(SELECT n.account_id FROM ${s}.balances n LEFT JOIN ${live}.balances o USING (account_id)

@@ -20,9 +20,14 @@ export function readModelsCommand(context: CliContext): Command {
     )
     .addOption(batchSize())
     .option('--keep-retired', 'keep the replaced tables in <schema>_retired (dropped by default)', false)
+    .option(
+      '--allow-behind-live',
+      'swap in a fold that lacks accounts the live tables have, or holds them at an older version (refused by default: it means another, emptied or older event store)',
+      false,
+    )
     .option('--no-progress', 'no progress bar (one line at the end)')
     .addHelpText('after', '\nExample:\n  npm run tally -- read-models rebuild\n  DATABASE_SCHEMA=ledger npm run tally -- read-models rebuild --batch-size 5000 --keep-retired')
-    .action(async (options: { batchSize: number; keepRetired: boolean; progress: boolean }) => {
+    .action(async (options: { batchSize: number; keepRetired: boolean; allowBehindLive: boolean; progress: boolean }) => {
       const { pool, config } = context;
       const progress = await progressBar(context, options.progress);
       const started = Date.now();
@@ -32,9 +37,9 @@ export function readModelsCommand(context: CliContext): Command {
         source: eventStoreSource(context.store),
         batchSize: options.batchSize,
         keepRetired: options.keepRetired,
+        allowBehindLive: options.allowBehindLive,
         onProgress: progress.update,
-      });
-      progress.stop();
+      }).finally(() => progress.stop());
       const seconds = (Date.now() - started) / 1000;
       print(
         `rebuilt ${config.DATABASE_SCHEMA} read models from ${result.events} events in ${seconds.toFixed(1)} s (${Math.round(result.events / Math.max(seconds, 0.001))} events/s); ` +

@@ -3,7 +3,7 @@ import { createTestSchema } from '@tally/testing';
 import type { Pool } from 'pg';
 import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
 import { UsageQueryService } from '../../src/read-models/history/usage.query';
-import { LedgerProjection, rebuildReadModels, verifyReadModels, type EnvelopeSource } from '@tally/ledger-read-models';
+import { FoldBehindLiveError, LedgerProjection, rebuildReadModels, verifyReadModels, type EnvelopeSource } from '@tally/ledger-read-models';
 import { AccountStream, batches } from './account-stream.fixtures';
 import { applyBatch, migrateReadModels, testConfig, testPool, transactionQueries } from './read-model.fixtures';
 
@@ -327,12 +327,31 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     }
   });
 
+  it('refuses to swap in a fold that is behind the live tables (another, emptied or older store), and changes nothing', async () => {
+    const target = await createTestSchema('ledger_rm_behind_live');
+    try {
+      await migrateReadModels(target.schema);
+      await applyBatch(pool, target.schema, events);
+      const before = await dump(pool, target.schema);
+
+      // An empty store (the CLI reading another store than the ledger's), then one that stopped before the end.
+      await expect(rebuildReadModels({ pool, schema: target.schema, source: sourceOver([]) })).rejects.toThrow(FoldBehindLiveError);
+      const older = rebuildReadModels({ pool, schema: target.schema, source: sourceOver(events.slice(0, -2)), batchSize: 5 });
+      await expect(older).rejects.toMatchObject({ accounts: 1, examples: ['bob'] });
+
+      expect(await dump(pool, target.schema)).toEqual(before);
+    } finally {
+      await target.drop();
+    }
+  });
+
   it('rebuilds the same tables, row for row, from the event stream, into shadow tables swapped in', async () => {
     const source = sourceOver(events);
     // Garbage first, to prove the rebuilt tables replace the old ones.
     const stale = new AccountStream('stale');
     await applyBatch(pool, rebuilt.schema, [stale.opened(), stale.granted('promotional', '5', 'stale-grant')]);
-    const result = await rebuildReadModels({ pool, schema: rebuilt.schema, source, batchSize: 11 });
+    // Its account is in no event of the store: only swapped out when that is allowed (the next test: refused).
+    const result = await rebuildReadModels({ pool, schema: rebuilt.schema, source, batchSize: 11, allowBehindLive: true });
     expect(result).toMatchObject({ events: events.length, skipped: 0, caughtUpAtSwap: 0 });
     expect(await dump(pool, rebuilt.schema)).toEqual(await dump(pool, live.schema));
     const verified = await verifyReadModels({ pool, schema: rebuilt.schema, source, settleMs: 0 });
