@@ -226,6 +226,11 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(usageRows.every((row) => row.lag === '0' && (row.high === '0' || BigInt(row.applied) === BigInt(row.high) - 1n))).toBe(true);
     expect((await lagOf(env.PROJECTION_GROUP)).every((row) => row.lag === '0')).toBe(true);
 
+    // Kafka not answering is a failure, not a table of unknown lags.
+    const unreachable = await runCli(['consumers', 'lag', '--group', env.CONSUMER_GROUP, '--json'], cliEnv(env, { CLI_SCHEMA: env.CLI_SCHEMA, KAFKA_BROKERS: '127.0.0.1:1' }));
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stdout).toBe('');
+
     const busy = present(usageRows.find((row) => row.high !== '0'), 'a partition with usage events');
     const move = ['consumers', 'set-offset', '--group', env.CONSUMER_GROUP, '--topic', env.USAGE_EVENTS_TOPIC, '--partition', String(busy.partition), '--to-start'];
     const refused = await tally(...move);
@@ -234,6 +239,20 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
 
     const before = await balance();
     await present(ledger, 'the ledger').kill(); // graceful: its consumers leave the group
+    // A mistyped group (with the schema named, as the error asks) and the right group in another schema: refused, and
+    // no Kafka group is created for the typo.
+    const typo = `${env.CONSUMER_GROUP}-typo`;
+    const mistyped = await tally('consumers', 'set-offset', '--group', typo, '--topic', env.USAGE_EVENTS_TOPIC, '--partition', String(busy.partition), '--to-start', '--schema', schema);
+    expect({ code: mistyped.code, stderr: mistyped.stderr }).toEqual({ code: 1, stderr: expect.stringContaining(`group ${typo} stored no offset of ${env.USAGE_EVENTS_TOPIC} in ${schema}`) });
+    const elsewhere = await tally(...move, '--schema', env.CLI_SCHEMA);
+    expect({ code: elsewhere.code, stderr: elsewhere.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('stored no offset') });
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      expect((await admin.listGroups()).groups.map((group) => group.groupId)).not.toContain(typo);
+    } finally {
+      await admin.disconnect();
+    }
     const dry = await tally(...move, '--dry-run');
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('dry run: nothing changed');

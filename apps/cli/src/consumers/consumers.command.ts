@@ -22,12 +22,11 @@ export function consumersCommand(context: CliContext): Command {
     .action(async (options: { group?: string; json?: boolean }) => {
       const stored = (await storedOffsets(context.pool, context.config.OFFSETS_SCHEMAS)).filter((row) => !options.group || row.groupId === options.group);
       const highs = new Map<string, Map<number, PartitionRange>>();
+      // A topic that is gone (a test's, a renamed one) shows no watermark; any other failure to ask Kafka (unreachable,
+      // refused credentials or ACLs) fails the command rather than print a table of unknown lags.
+      const topics = new Set(await withAdmin(context.kafka, (admin) => admin.listTopics()));
       for (const topic of new Set(stored.map((row) => row.topic))) {
-        try {
-          highs.set(topic, new Map((await partitionRanges(context.kafka, topic)).map((range) => [range.partition, range])));
-        } catch {
-          highs.set(topic, new Map()); // the topic is gone (a test's, a renamed one): its rows show no watermark
-        }
+        highs.set(topic, topics.has(topic) ? new Map((await partitionRanges(context.kafka, topic)).map((range) => [range.partition, range])) : new Map());
       }
       const rows = stored.map((row) => {
         const range = highs.get(row.topic)?.get(row.partition);
@@ -69,7 +68,14 @@ export function consumersCommand(context: CliContext): Command {
         (row) => row.groupId === options.group && row.topic === options.topic,
       );
       const schema = options.schema ?? stored[0]?.schema;
-      if (!schema) throw new Error(`group ${options.group} stored no offset of ${options.topic} in ${config.OFFSETS_SCHEMAS.join(', ')}: name the schema with --schema`);
+      // Only a group that stored offsets of the topic in that schema: a mistyped group would get new Kafka offsets and a
+      // stray row, and the wrong schema would leave the real group's stored offset where it was (both reported "done").
+      if (!schema || stored.length === 0) {
+        throw new Error(
+          `group ${options.group} stored no offset of ${options.topic} in ${options.schema ?? config.OFFSETS_SCHEMAS.join(', ')}: ` +
+            'check --group, --topic and --schema against `consumers lag`',
+        );
+      }
       const range = (await partitionRanges(kafka, options.topic)).find((r) => r.partition === options.partition);
       if (!range) throw new Error(`${options.topic} has no partition ${options.partition}`);
       const next = options.toEnd ? range.high : options.toStart ? range.low : (options.offset as string);
