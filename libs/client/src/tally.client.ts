@@ -81,15 +81,40 @@ export interface TallyClientOptions {
  * are the events as sent (ids and timestamps fixed, generated ones included) and `reported` what was accepted before
  * the failure. Resend `events` (the refused one corrected, `issues` name it) and the ones already accepted count as
  * duplicates: nothing is charged twice. New ids would charge the accepted events again.
+ *
+ * The refused fields (`events.N.…`) and indexes (`details.indexes`) count in `events`, the whole list, not in the one
+ * request that failed (`cause` has the answer as it came).
  */
 export class UsageReportError extends TallyError {
   constructor(
     cause: TallyError,
     readonly events: (UsageEvent & { id: string; occurredAt: string })[],
     readonly reported: UsageReport,
+    /**
+     * Where the failed request's events start in `events`, and whether it sent one event alone (its fields name no
+     * index); absent when the request was the whole list (its answer is kept as it came).
+     */
+    request?: { offset: number; alone: boolean },
   ) {
-    super(cause.status, cause.code, cause.message, cause.details, { cause });
+    super(cause.status, cause.code, cause.message, request ? inWholeList(cause.details, request) : cause.details, { cause });
   }
+}
+
+/** An answer's details with the request's event fields and indexes counted in the whole list. */
+function inWholeList(details: TallyError['details'], { offset, alone }: { offset: number; alone: boolean }): TallyError['details'] {
+  const field = (name: string): string => {
+    if (alone) return name === '' ? `events.${offset}` : `events.${offset}.${name}`;
+    const indexed = /^events\.(\d+)(.*)$/s.exec(name);
+    return indexed ? `events.${Number(indexed[1]) + offset}${indexed[2]}` : name;
+  };
+  if (Array.isArray(details)) return details.map((issue) => (typeof issue.field === 'string' ? { ...issue, field: field(issue.field) } : issue));
+  if (details === null || typeof details !== 'object') return details;
+  const { field: named, indexes } = details as { field?: unknown; indexes?: unknown };
+  return {
+    ...details,
+    ...(typeof named === 'string' && { field: field(named) }),
+    ...(Array.isArray(indexes) && { indexes: indexes.map((index) => (typeof index === 'number' ? index + offset : index)) }),
+  };
 }
 
 /** The most events one POST /v1/usage-events takes (UsageEventBatchRequest.events.maxItems). */
@@ -181,6 +206,7 @@ export class TallyClient {
     const now = new Date().toISOString();
     const keyed = events.map((event) => ({ ...event, id: event.id ?? newId('usage'), occurredAt: event.occurredAt ?? now }));
     const report: UsageReport = { accepted: 0, duplicates: 0, duplicateIds: [], ids: keyed.map((event) => event.id) };
+    let offset = 0;
     for (const chunk of usageChunks(keyed)) {
       const body = chunk.events.length === 1 ? chunk.events[0] : { events: chunk.events };
       try {
@@ -193,9 +219,12 @@ export class TallyClient {
         report.duplicates += data.duplicates;
         report.duplicateIds.push(...data.duplicateIds);
       } catch (error) {
-        if (error instanceof TallyError) throw new UsageReportError(error, keyed, report);
+        if (error instanceof TallyError) {
+          throw new UsageReportError(error, keyed, report, chunk.events.length === keyed.length ? undefined : { offset, alone: chunk.events.length === 1 });
+        }
         throw error;
       }
+      offset += chunk.events.length;
     }
     return report;
   }

@@ -165,12 +165,29 @@ describe('a product service on @tally/client, end to end', () => {
     const failure = await tally.reportUsageBatch(events).then(() => undefined, (error: unknown) => error);
 
     expect(failure).toBeInstanceOf(UsageReportError);
-    const { events: sent, reported } = failure as UsageReportError;
+    const { events: sent, reported, field } = failure as UsageReportError;
     expect(reported.accepted).toBe(1000);
+    expect(field).toBe('events.1000.model'); // the last request carried that event alone: counted in the whole list
     expect(new Set(sent.map((event) => event.id)).size).toBe(1001);
     const resent = await tally.reportUsageBatch(sent.map((event, index) => (index === 1000 ? { ...event, model: 'dall-e-3' } : event)));
     expect(resent).toMatchObject({ accepted: 1, duplicates: 1000 });
     await balanceWhen('acct-batch-resend', (balance) => balance.available === '59.96'); // 1001 × 0.04, once each
+  }, 90_000);
+
+  it('names the refused event of a later request by its index in the whole list, so correcting what it names and resending charges each once', async () => {
+    await fund('acct-batch-index', '100');
+    const image = { accountId: 'acct-batch-index', feature: 'image' as const, model: 'dall-e-3', images: 1, resolution: '1024x1024' }; // 0.04 each
+    const events = Array.from({ length: 1003 }, (_, index) => (index === 1001 ? { ...image, model: 'no-such-model' } : image));
+
+    const failure = (await tally.reportUsageBatch(events).then(() => undefined, (error: unknown) => error)) as UsageReportError;
+
+    expect(failure).toBeInstanceOf(UsageReportError);
+    expect({ field: failure.field, accepted: failure.reported.accepted }).toEqual({ field: 'events.1001.model', accepted: 1000 });
+    // The caller corrects the event the error names, as the error's documentation says.
+    const refused = Number(/^events\.(\d+)\./.exec(failure.field ?? '')?.[1]);
+    const resent = await tally.reportUsageBatch(failure.events.map((event, index) => (index === refused ? { ...event, model: 'dall-e-3' } : event)));
+    expect(resent).toMatchObject({ accepted: 3, duplicates: 1000 });
+    await balanceWhen('acct-batch-index', (balance) => balance.available === '59.88'); // 1003 × 0.04, once each
   }, 90_000);
 
   it('reports 1,000 events with long labels (over 2 MiB of JSON in all) in requests usage-ingest takes, each charged once', async () => {

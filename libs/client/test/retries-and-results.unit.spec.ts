@@ -114,6 +114,20 @@ describe('libs/client against a real HTTP server', () => {
     expect(server.seen).toHaveLength(1);
   });
 
+  it('names the events a later request of a batch refused by their place in the whole list', async () => {
+    const outside = json(403, { code: 'ACCOUNT_OUTSIDE_NAMESPACE', message: 'Usage events name an account outside the key.', details: { indexes: [2], accountIds: ['other-1'] } });
+    const refused = json(400, { code: 'INVALID_PAYLOAD', message: 'Invalid.', details: [{ field: 'events.1.inputTokens', reason: 'must be an integer' }] });
+    const accepted = (seen: Seen, res: ServerResponse) => json(202, { accepted: seen.body.events.length, duplicates: 0, duplicateIds: [] })(seen, res);
+    const events = Array.from({ length: 1003 }, (_, index) => ({ accountId: index === 1002 ? 'other-1' : 'acct-1', feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));
+
+    server = await serve([accepted, outside]);
+    await expect(clientOf(server.url, 1).reportUsageBatch(events)).rejects.toMatchObject({ code: 'ACCOUNT_OUTSIDE_NAMESPACE', details: { indexes: [1002], accountIds: ['other-1'] }, reported: { accepted: 1000 } });
+    await server.close();
+    server = await serve([accepted, refused]);
+    const failure = (await clientOf(server.url, 1).reportUsageBatch(events).catch((error: unknown) => error)) as TallyError & { cause: TallyError };
+    expect({ field: failure.field, asAnswered: failure.cause.field }).toEqual({ field: 'events.1001.inputTokens', asAnswered: 'events.1.inputTokens' });
+  });
+
   it('gives running out of credits as a typed result, not an exception', async () => {
     server = await serve([json(402, { code: 'INSUFFICIENT_CREDITS', message: 'Not enough credits.', required: '2.5', available: '0.75', hint: 'Buy a credit pack or upgrade your plan to continue.' })]);
     const result: Authorization = await clientOf(server.url).authorize('acct-1', { amount: '2.5' }, { ttlSeconds: 60 });
