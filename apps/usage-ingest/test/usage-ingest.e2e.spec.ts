@@ -124,6 +124,20 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     }
   });
 
+  it('refuses usage dated more than clock skew ahead (a rate card version not in effect yet would price it), naming occurredAt, and produces nothing', async () => {
+    const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
+    const soon = new Date(Date.now() + 60_000).toISOString();
+
+    const ahead = await post(chat('u-an-hour-ahead', { occurredAt: inAnHour }));
+    expect({ status: ahead.status, body: await ahead.json() }).toMatchObject({
+      status: 400,
+      body: { details: [{ field: 'occurredAt', reason: 'must not be more than 300 s in the future (MAX_FUTURE_SKEW_SECONDS)' }] },
+    });
+    expect((await post(chat('u-a-minute-ahead', { occurredAt: soon }))).status).toBe(202);
+    await waitFor(() => received.find((m) => m.value.id === 'u-a-minute-ahead'));
+    expect(received.find((m) => m.value.id === 'u-an-hour-ahead')).toBeUndefined();
+  });
+
   it('recognises a retry with its keys in another order and occurredAt spelled with milliseconds as a duplicate, not a conflict', async () => {
     const first = chat('u-spelling', { occurredAt: '2026-11-21T10:00:00Z', metadata: { source: 'ui', session: 's-1' } });
     expect((await post(first)).status).toBe(202);

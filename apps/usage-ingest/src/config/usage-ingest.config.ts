@@ -17,9 +17,13 @@ export class UsageIngestConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(1000)
   MAX_BATCH = 1000;
 
-  /** How far in the future `occurredAt` may be (clock skew between services). */
+  /**
+   * How far in the future `occurredAt` may be: clock skew between services, no more. Usage is priced by the rate card
+   * version in effect at `occurredAt`, so usage dated ahead would be priced by a version not in effect yet (one that
+   * may still be edited, with models not launched); a day, the old default, let any usage be.
+   */
   @IsInt() @Min(0) @Max(7 * 24 * 3600)
-  MAX_FUTURE_SKEW_SECONDS = 24 * 3600;
+  MAX_FUTURE_SKEW_SECONDS = 300;
 
   @IsString()
   BODY_LIMIT = '2mb';

@@ -27,7 +27,7 @@ export function validateUsageEvent(
   }
   const occurredAt = new Date(event.occurredAt);
   if (occurredAt.getTime() > ctx.now.getTime() + ctx.maxFutureSkewSeconds * 1000) {
-    return { issues: [{ field: at('occurredAt'), reason: `must not be more than ${ctx.maxFutureSkewSeconds / 3600} h in the future` }] };
+    return { issues: [{ field: at('occurredAt'), reason: `must not be more than ${ctx.maxFutureSkewSeconds} s in the future (MAX_FUTURE_SKEW_SECONDS)` }] };
   }
   const problem = canPrice(ctx.rateCard, event, occurredAt);
   if (problem) {
