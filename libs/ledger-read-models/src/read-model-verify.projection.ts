@@ -26,6 +26,12 @@ export interface VerifyReport {
   pending: number;
   /** Accounts the live tables moved past the fold while comparing (events newer than the fold's last read). */
   ahead: number;
+  /**
+   * The first pending and ahead accounts (at most `maxListed`), each with both sides' stream versions (null: no balance
+   * row on that side): after the last comparison, which accounts did not settle (a live row deleted, an account whose
+   * last events were dead-lettered or skipped, or a projection still catching up).
+   */
+  unsettled: { accountId: string; live: number | null; fold: number | null }[];
   rows: Record<ReadModelTable, { live: number; fold: number }>;
   /** Events folded from the event store. */
   events: number;
@@ -91,13 +97,23 @@ async function compare(pool: Pool, liveSchema: string, foldSchema: string, maxLi
     );
     let pending = 0;
     let ahead = 0;
+    const unsettled: VerifyReport['unsettled'] = [];
+    const unsettledOne = (row: (typeof balances.rows)[number]) => {
+      if (unsettled.length < maxListed) unsettled.push({ accountId: row.account_id, live: row.live_version, fold: row.fold_version });
+    };
     for (const row of balances.rows) {
       const base = { table: 'balances' as const, accountId: row.account_id };
-      if (row.fold_version === null && !final) ahead += 1;
-      else if (row.fold_version === null) add({ ...base, kind: 'only in live', live: row.live ?? undefined });
-      else if (row.live_version === null || row.live_version < row.fold_version) pending += 1;
-      else if (row.live_version > row.fold_version) ahead += 1;
-      else add({ ...base, kind: 'differs', live: row.live ?? undefined, fold: row.fold ?? undefined });
+      if (row.fold_version === null && !final) {
+        ahead += 1;
+        unsettledOne(row);
+      } else if (row.fold_version === null) add({ ...base, kind: 'only in live', live: row.live ?? undefined });
+      else if (row.live_version === null || row.live_version < row.fold_version) {
+        pending += 1;
+        unsettledOne(row);
+      } else if (row.live_version > row.fold_version) {
+        ahead += 1;
+        unsettledOne(row);
+      } else add({ ...base, kind: 'differs', live: row.live ?? undefined, fold: row.fold ?? undefined });
     }
 
     // The rows of each account both sides hold at the same stream version (a usage record's lines are a column of it).
@@ -130,6 +146,6 @@ async function compare(pool: Pool, liveSchema: string, foldSchema: string, maxLi
       );
       rows[table] = { live: Number(count.live), fold: Number(count.fold) };
     }
-    return { identical: differenceCount === 0 && pending === 0 && ahead === 0, differenceCount, differences, pending, ahead, rows };
+    return { identical: differenceCount === 0 && pending === 0 && ahead === 0, differenceCount, differences, pending, ahead, unsettled, rows };
   });
 }

@@ -70,6 +70,10 @@ export function readModelsCommand(context: CliContext): Command {
         if (report.differences.length > 0) {
           print(table(report.differences.map((d) => ({ table: d.table, account: d.accountId, kind: d.kind, live: d.live, 'event store': d.fold }))));
         }
+        if (report.unsettled.length > 0) {
+          // Which accounts did not settle, by their balance's stream version on each side (none: no balance row there).
+          print(table(report.unsettled.map((u) => ({ 'not settled': u.accountId, 'live version': u.live ?? 'none', 'event store version': u.fold ?? 'none' }))));
+        }
         print(
           report.identical
             ? `identical: the live read models are the fold of ${report.events} events`

@@ -298,6 +298,14 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
       await applyBatch(pool, behind.schema, events.slice(0, -2));
       const report = await verifyReadModels({ pool, schema: behind.schema, source: sourceOver(events), settleMs: 0 });
       expect(report).toMatchObject({ identical: false, differenceCount: 0, pending: 1, ahead: 0 });
+      // Which account, on which versions: bob, two events behind.
+      const bob = (await pool.query<{ v: number }>(`SELECT stream_version AS v FROM "${behind.schema}".balances WHERE account_id = 'bob'`)).rows[0].v;
+      expect(report.unsettled).toEqual([{ accountId: 'bob', live: bob, fold: bob + 2 }]);
+
+      // A balance row lost from the live tables: named too, with no live version.
+      await pool.query(`DELETE FROM "${behind.schema}".balances WHERE account_id = 'alice'`);
+      const lost = await verifyReadModels({ pool, schema: behind.schema, source: sourceOver(events), settleMs: 0 });
+      expect(lost.unsettled).toContainEqual({ accountId: 'alice', live: null, fold: expect.any(Number) });
     } finally {
       await behind.drop();
     }
