@@ -2,7 +2,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { components, paths } from './tally-api.generated';
 import { DEFAULT_RETRY, sendWithRetries, type RetryOptions } from './retry.schedule';
-import { insufficientCredits, TallyError, type InsufficientCredits } from './tally.errors';
+import { HoldPlacementError, insufficientCredits, TallyError, type InsufficientCredits } from './tally.errors';
 
 type Schemas = components['schemas'];
 export type Balance = Schemas['BalanceResponseDto'];
@@ -229,16 +229,25 @@ export class TallyClient {
     return report;
   }
 
-  /** May this account spend this much now? With `hold`, also reserves it (see `placeHold`). */
+  /**
+   * May this account spend this much now? With `hold`, also reserves it (see `placeHold`); a failure is then a
+   * `HoldPlacementError` carrying the hold's id.
+   */
   async authorize(accountId: string, estimate: Estimate, hold?: HoldOptions): Promise<Authorization> {
-    const body = { ...estimate, ...(hold && { hold: { holdId: hold.holdId ?? newId('hold'), ttlSeconds: hold.ttlSeconds } }) };
-    const { data, error, response } = await sendWithRetries(
-      () => this.api.ledger.POST('/v1/accounts/{accountId}/authorizations', { params: { path: { accountId } }, body }),
-      this.retry,
-    );
-    if (data) return { ok: true, required: data.required, available: data.available, unlimited: data.unlimited, hold: data.hold };
-    if (response.status === 402 && error?.code === 'INSUFFICIENT_CREDITS') return insufficientCredits(error);
-    throw TallyError.fromAnswer(response.status, error);
+    const holdId = hold ? (hold.holdId ?? newId('hold')) : undefined;
+    const body = { ...estimate, ...(hold && holdId !== undefined && { hold: { holdId, ttlSeconds: hold.ttlSeconds } }) };
+    try {
+      const { data, error, response } = await sendWithRetries(
+        () => this.api.ledger.POST('/v1/accounts/{accountId}/authorizations', { params: { path: { accountId } }, body }),
+        this.retry,
+      );
+      if (data) return { ok: true, required: data.required, available: data.available, unlimited: data.unlimited, hold: data.hold };
+      if (response.status === 402 && error?.code === 'INSUFFICIENT_CREDITS') return insufficientCredits(error);
+      throw TallyError.fromAnswer(response.status, error);
+    } catch (error) {
+      if (holdId !== undefined && error instanceof TallyError) throw new HoldPlacementError(error, holdId);
+      throw error;
+    }
   }
 
   /** Reserves an estimate until it is settled by a usage event naming the hold, released, or its TTL runs out. */

@@ -39,6 +39,20 @@ export class TallyError extends Error {
   }
 }
 
+/**
+ * An `authorize` with a hold, or a `placeHold`, that failed: `holdId` is the id every attempt sent (generated when the
+ * caller gave none). With no answer, or a 500/502/504, the hold may have been placed all the same: release it by this
+ * id, or ask again with `{ holdId }` (one hold however often it is sent); a new id would reserve the credits twice.
+ */
+export class HoldPlacementError extends TallyError {
+  constructor(
+    cause: TallyError,
+    readonly holdId: string,
+  ) {
+    super(cause.status, cause.code, cause.message, cause.details, { cause });
+  }
+}
+
 /** What `authorize`, `placeHold` and `withHold` give when the account cannot pay: a result, not an exception. */
 export interface InsufficientCredits {
   ok: false;

@@ -128,6 +128,21 @@ describe('libs/client against a real HTTP server', () => {
     expect({ field: failure.field, asAnswered: failure.cause.field }).toEqual({ field: 'events.1001.inputTokens', asAnswered: 'events.1.inputTokens' });
   });
 
+  it('gives the hold id it generated with a placing that got no answer, so the hold can be released or asked for again as one', async () => {
+    server = await serve([hangUp, hangUp, json(200, { allowed: true, required: '1', available: '9', hold: { holdId: 'x', amount: '1', expiresAt: '2026-12-01T00:00:00.000Z' } })]);
+    const client = clientOf(server.url, 2);
+
+    const failure = (await client.placeHold('acct-1', { amount: '1' }).catch((error: unknown) => error)) as TallyError & { holdId?: string };
+
+    expect(failure).toMatchObject({ status: 0, code: 'NETWORK_ERROR' });
+    const sent = server.seen.map((seen) => seen.body.hold.holdId);
+    expect(sent).toEqual([expect.stringMatching(/^hold-/), sent[0]]); // the same id on every attempt
+    expect(failure.holdId).toBe(sent[0]);
+    // Asked for again with that id: the same hold, whichever attempt placed it.
+    await client.placeHold('acct-1', { amount: '1' }, { holdId: failure.holdId });
+    expect(server.seen[2].body.hold.holdId).toBe(sent[0]);
+  });
+
   it('gives running out of credits as a typed result, not an exception', async () => {
     server = await serve([json(402, { code: 'INSUFFICIENT_CREDITS', message: 'Not enough credits.', required: '2.5', available: '0.75', hint: 'Buy a credit pack or upgrade your plan to continue.' })]);
     const result: Authorization = await clientOf(server.url).authorize('acct-1', { amount: '2.5' }, { ttlSeconds: 60 });
