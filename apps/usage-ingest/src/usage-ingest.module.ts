@@ -3,10 +3,11 @@ import { TerminusModule } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, createKafkaClient, kafkaHealth } from '@tally/kafka';
 import { MetricsModule } from '@tally/metrics';
-import { CLOCK, HEALTH_CHECKS, HealthController, createLogger, systemClock, type Clock } from '@tally/shared';
+import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from './config/usage-ingest.config';
 import { createUsageIngestDataSource } from './database/data-source.provider';
 import { RATE_CARD, loadRateCard } from './rate-card.provider';
+import { AcceptedUsageRetentionWorker } from './usage/accepted-usage-retention/accepted-usage-retention.worker';
 import { RecordUsageHandler } from './usage/record-usage/record-usage.handler';
 import { RecordUsageHttpController } from './usage/record-usage/record-usage.http.controller';
 
@@ -31,6 +32,7 @@ export class UsageIngestModule implements OnApplicationShutdown {
       providers: [
         { provide: UsageIngestConfig, useValue: config },
         { provide: CLOCK, useValue: clock },
+        { provide: LOGGER, useValue: logger },
         { provide: RATE_CARD, useFactory: () => loadRateCard(config.RATE_CARD_PATH) },
         {
           provide: DataSource,
@@ -38,7 +40,8 @@ export class UsageIngestModule implements OnApplicationShutdown {
             const db = await createUsageIngestDataSource(config).initialize();
             // TypeORM creates its migrations table inside the schema, so the schema must exist first.
             await db.query(`create schema if not exists "${config.DATABASE_SCHEMA}"`);
-            await db.runMigrations({ transaction: 'all' });
+            // One transaction each: the accepted_usage age index is built concurrently, outside any.
+            await db.runMigrations({ transaction: 'each' });
             return db;
           },
         },
@@ -67,6 +70,7 @@ export class UsageIngestModule implements OnApplicationShutdown {
           }),
         },
         RecordUsageHandler,
+        AcceptedUsageRetentionWorker,
       ],
     };
   }

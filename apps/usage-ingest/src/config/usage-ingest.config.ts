@@ -27,4 +27,17 @@ export class UsageIngestConfig extends CommonConfig {
 
   @IsString()
   BODY_LIMIT = '2mb';
+
+  /**
+   * How long an accepted usage id is remembered (its content's fingerprint), to answer a retry as a duplicate and the
+   * same id with other content as 409. Older ids are forgotten (accepted-usage-retention.worker.ts): one sent again
+   * after that is produced again, and the ledger, which remembers every usage id, applies it once (other content
+   * under it is dead-lettered there, IDEMPOTENCY_CONFLICT). Far beyond any client's retries.
+   */
+  @IsInt() @Min(1) @Max(3650)
+  ACCEPTED_USAGE_RETENTION_DAYS = 35;
+
+  /** How often the retention worker looks for ids older than ACCEPTED_USAGE_RETENTION_DAYS. */
+  @IsInt() @Min(1000)
+  ACCEPTED_USAGE_PRUNE_INTERVAL_MS = 10 * 60_000;
 }

@@ -3,6 +3,7 @@ import { serviceSession } from '@tally/shared';
 import type { UsageIngestConfig } from '../config/usage-ingest.config';
 import { AcceptedUsage1763700000000 } from './migrations/1763700000000-accepted-usage';
 import { IngestRequests1765800000000 } from './migrations/1765800000000-ingest-requests';
+import { AcceptedUsageAge1766000000000 } from './migrations/1766000000000-accepted-usage-age';
 
 /** TypeORM for migrations and queries; never `synchronize`. */
 export function createUsageIngestDataSource(config: UsageIngestConfig): DataSource {
@@ -10,7 +11,7 @@ export function createUsageIngestDataSource(config: UsageIngestConfig): DataSour
     type: 'postgres',
     url: config.DATABASE_URL,
     schema: config.DATABASE_SCHEMA,
-    migrations: [AcceptedUsage1763700000000, IngestRequests1765800000000],
+    migrations: [AcceptedUsage1763700000000, IngestRequests1765800000000, AcceptedUsageAge1766000000000],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,
     extra: { max: 10, ...serviceSession('usage-ingest', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },

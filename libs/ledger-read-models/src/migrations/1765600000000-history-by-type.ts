@@ -34,7 +34,8 @@ export class HistoryByType1765600000000 implements MigrationInterface {
     );
   }
 
+  /** A plain DROP INDEX (quick): TypeORM undoes a migration in a transaction whatever its `transaction`, and CONCURRENTLY cannot run in one. */
   async down(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${schemaOf(queryRunner)}.${INDEX}`);
+    await queryRunner.query(`DROP INDEX IF EXISTS ${schemaOf(queryRunner)}.${INDEX}`);
   }
 }

@@ -1,0 +1,82 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { CLOCK, LOGGER, type Clock, type Logger } from '@tally/shared';
+import { UsageIngestConfig } from '../../config/usage-ingest.config';
+
+/** Rows deleted per statement, each in its own short transaction (the table is written by every usage report). */
+const BATCH = 5_000;
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * Forgets accepted usage ids older than ACCEPTED_USAGE_RETENTION_DAYS, and the rows of requests older than that
+ * whose produce never ended (their reservations forgotten with them): without it `accepted_usage` grows by a row per
+ * usage for ever, and with it every report's insert and lookup. What is forgotten is safe to forget: the ledger
+ * remembers every usage id and applies each once, so an id sent again afterwards is produced again and changes
+ * nothing there (other content under it is dead-lettered, IDEMPOTENCY_CONFLICT).
+ *
+ * Every instance runs it; one deletes at a time (a transaction-scoped advisory lock per batch: another instance that
+ * finds it taken skips its pass). A failed pass is logged and the next interval tries again.
+ */
+@Injectable()
+export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+  /** Shut down: no pass scheduled, and one under way ends after its current batch. */
+  private stopped = false;
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly config: UsageIngestConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.schedule();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass: deletes what is older than the retention, batch by batch; how many ids and requests it forgot. */
+  async prune(): Promise<{ usage: number; requests: number }> {
+    const cutoff = new Date(this.clock.now().getTime() - this.config.ACCEPTED_USAGE_RETENTION_DAYS * DAY_MS);
+    const schema = `"${this.config.DATABASE_SCHEMA}"`;
+    const forgotten = { usage: 0, requests: 0 };
+    for (const [table, column, counted] of [['accepted_usage', 'accepted_at', 'usage'], ['ingest_requests', 'started_at', 'requests']] as const) {
+      for (;;) {
+        const deleted = await this.db.transaction(async (tx) => {
+          const [{ locked }] = await tx.query(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`, [`${this.config.DATABASE_SCHEMA}.accepted_usage_retention`]);
+          if (!locked) return -1; // another instance is pruning
+          const [, count] = (await tx.query(
+            `DELETE FROM ${schema}.${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${schema}.${table} WHERE ${column} < $1 LIMIT ${BATCH}))`,
+            [cutoff],
+          )) as [unknown, number];
+          return count;
+        });
+        if (deleted < 0) return forgotten;
+        forgotten[counted] += deleted;
+        if (deleted < BATCH || this.stopped) break;
+      }
+    }
+    return forgotten;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.prune()
+        .then(
+          (forgotten) => {
+            if (forgotten.usage + forgotten.requests > 0) this.logger.info({ ...forgotten, retentionDays: this.config.ACCEPTED_USAGE_RETENTION_DAYS }, 'accepted usage ids forgotten');
+          },
+          (error: unknown) => this.logger.warn({ err: error }, 'accepted usage retention pass failed; the next one tries again'),
+        )
+        .finally(() => this.schedule());
+    }, this.config.ACCEPTED_USAGE_PRUNE_INTERVAL_MS);
+    this.timer.unref();
+  }
+}
