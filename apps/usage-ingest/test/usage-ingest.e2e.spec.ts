@@ -218,10 +218,10 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(response.status).toBe(202);
   });
 
-  it('refuses batches over 1,000 events', async () => {
+  it('refuses batches over 1,000 events (MAX_BATCH), naming the limit so a client can send smaller ones', async () => {
     const response = await post({ events: Array.from({ length: 1001 }, (_, i) => chat(`big-${i}`)) });
     expect(response.status).toBe(413);
-    expect(await response.json()).toMatchObject({ code: 'BATCH_TOO_LARGE' });
+    expect(await response.json()).toMatchObject({ code: 'BATCH_TOO_LARGE', details: { count: 1001, limit: 1000 } });
   });
 
   it('answers 401 without a key and 403 with a key lacking usage:write', async () => {

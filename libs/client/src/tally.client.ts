@@ -130,7 +130,7 @@ export const USAGE_BATCH_BYTES = 1024 * 1024;
  * Consecutive events in requests of at most USAGE_BATCH_LIMIT events and USAGE_BATCH_BYTES of JSON, in order, each
  * with its request body: every event is written as JSON once, to measure it and to send it.
  */
-function usageChunks<T>(events: T[]): { events: T[]; json: string }[] {
+function usageChunks<T>(events: T[], limit = USAGE_BATCH_LIMIT): { events: T[]; json: string }[] {
   const chunks: { events: T[]; json: string }[] = [];
   let chunk: T[] = [];
   let texts: string[] = [];
@@ -139,7 +139,7 @@ function usageChunks<T>(events: T[]): { events: T[]; json: string }[] {
   for (const event of events) {
     const text = JSON.stringify(event);
     const size = Buffer.byteLength(text) + 1; // and its comma
-    if (chunk.length > 0 && (chunk.length === USAGE_BATCH_LIMIT || bytes + size > USAGE_BATCH_BYTES - BATCH_ENVELOPE_BYTES)) {
+    if (chunk.length > 0 && (chunk.length >= limit || bytes + size > USAGE_BATCH_BYTES - BATCH_ENVELOPE_BYTES)) {
       close();
       chunk = [];
       texts = [];
@@ -151,6 +151,13 @@ function usageChunks<T>(events: T[]): { events: T[]; json: string }[] {
   }
   if (chunk.length > 0) close();
   return chunks;
+}
+
+/** The batch size a 413 BATCH_TOO_LARGE names (`details.limit`, usage-ingest's MAX_BATCH), when below what was sent. */
+function lowerBatchLimit(error: TallyError, sent: number): number | undefined {
+  if (error.status !== 413 || error.code !== 'BATCH_TOO_LARGE') return undefined;
+  const limit = (error.details as { limit?: unknown } | undefined)?.limit;
+  return typeof limit === 'number' && Number.isInteger(limit) && limit >= 1 && limit < sent ? limit : undefined;
 }
 
 /** `{"events":[` and `]}` around a batch's events. */
@@ -178,6 +185,8 @@ export class TallyClient {
    * the very same event, or the id is refused as used with other content and the work is never charged.
    */
   private readonly settleTimes = new Map<string, string>();
+  /** Events per usage request: the contract's 1000, or usage-ingest's lower MAX_BATCH once it refused a batch over it. */
+  private batchLimit = USAGE_BATCH_LIMIT;
 
   constructor(private readonly options: TallyClientOptions) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
@@ -207,7 +216,8 @@ export class TallyClient {
     const keyed = events.map((event) => ({ ...event, id: event.id ?? newId('usage'), occurredAt: event.occurredAt ?? now }));
     const report: UsageReport = { accepted: 0, duplicates: 0, duplicateIds: [], ids: keyed.map((event) => event.id) };
     let offset = 0;
-    for (const chunk of usageChunks(keyed)) {
+    const chunks = usageChunks(keyed, this.batchLimit);
+    for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) {
       const body = chunk.events.length === 1 ? chunk.events[0] : { events: chunk.events };
       try {
         const { data, error, response } = await sendWithRetries(
@@ -219,6 +229,14 @@ export class TallyClient {
         report.duplicates += data.duplicates;
         report.duplicateIds.push(...data.duplicateIds);
       } catch (error) {
+        // usage-ingest configured with a lower MAX_BATCH: this request's events again in batches it takes (nothing of
+        // a refused batch was accepted), and every later request too.
+        const limit = error instanceof TallyError ? lowerBatchLimit(error, chunk.events.length) : undefined;
+        if (limit !== undefined) {
+          this.batchLimit = limit;
+          chunks.unshift(...usageChunks(chunk.events, limit));
+          continue;
+        }
         if (error instanceof TallyError) {
           throw new UsageReportError(error, keyed, report, chunk.events.length === keyed.length ? undefined : { offset, alone: chunk.events.length === 1 });
         }

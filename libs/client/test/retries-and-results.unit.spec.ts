@@ -143,6 +143,27 @@ describe('libs/client against a real HTTP server', () => {
     expect(server.seen[2].body.hold.holdId).toBe(sent[0]);
   });
 
+  it('sends smaller batches once usage-ingest says its MAX_BATCH is lower than 1000, each event once, in order', async () => {
+    const limit = 300;
+    server = await serve([
+      (seen, res) => {
+        const count = seen.body.events?.length ?? 1;
+        if (count > limit) return json(413, { code: 'BATCH_TOO_LARGE', message: `A batch holds at most ${limit} events.`, details: { count, limit } })(seen, res);
+        return json(202, { accepted: count, duplicates: 0, duplicateIds: [] })(seen, res);
+      },
+    ]);
+    const client = clientOf(server.url, 1);
+    const events = Array.from({ length: 1100 }, (_, index) => ({ id: `u-${index}`, accountId: 'acct-1', feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));
+
+    expect(await client.reportUsageBatch(events)).toMatchObject({ accepted: 1100, duplicates: 0 });
+    const accepted = server.seen.filter((seen) => (seen.body.events?.length ?? 1) <= limit);
+    expect(accepted.flatMap((seen) => seen.body.events.map((event: { id: string }) => event.id))).toEqual(events.map((event) => event.id));
+    // Remembered: the next report goes in batches of the limit at once.
+    const before = server.seen.length;
+    await client.reportUsageBatch(events.slice(0, 600));
+    expect(server.seen.slice(before).map((seen) => seen.body.events.length)).toEqual([300, 300]);
+  });
+
   it('gives running out of credits as a typed result, not an exception', async () => {
     server = await serve([json(402, { code: 'INSUFFICIENT_CREDITS', message: 'Not enough credits.', required: '2.5', available: '0.75', hint: 'Buy a credit pack or upgrade your plan to continue.' })]);
     const result: Authorization = await clientOf(server.url).authorize('acct-1', { amount: '2.5' }, { ttlSeconds: 60 });

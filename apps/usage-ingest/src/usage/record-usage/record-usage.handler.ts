@@ -100,7 +100,7 @@ export class RecordUsageHandler {
       }
     }
     if (items.length > this.config.MAX_BATCH) {
-      throw new UsageIngestError('BATCH_TOO_LARGE', `A batch holds at most ${this.config.MAX_BATCH} events.`, { count: items.length });
+      throw new UsageIngestError('BATCH_TOO_LARGE', `A batch holds at most ${this.config.MAX_BATCH} events.`, { count: items.length, limit: this.config.MAX_BATCH });
     }
     const issues: FieldIssue[] = [];
     const events: UsageEventRequest[] = [];
