@@ -1,10 +1,9 @@
-import { Pool } from 'pg';
-import { PostgresEventStore, ensureSchema, type EventStore } from '@tally/event-store';
+import type { EventStore } from '@tally/event-store';
 import { usageCommand } from '@tally/ledger-domain/testing';
 import { ManualClock } from '@tally/shared';
-import { createTestSchema, testDatabaseUrl } from '@tally/testing';
 import { AccountRepository } from '../src/accounts/account.repository';
 import type { LedgerConfig } from '../src/config/ledger.config';
+import { eventStoreOnFreshSchema } from './event-store.fixtures';
 
 const config = { ACCOUNT_CACHE_SIZE: 1_000, ACCOUNT_CACHE_REMEMBERED: 250_000 } as LedgerConfig;
 
@@ -38,24 +37,10 @@ function gatedAppends(store: EventStore): { store: EventStore; reached: Promise<
  * stream never had.
  */
 describe('a consumer batch whose append the store reports as a duplicate', () => {
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let pool: Pool;
-  let store: PostgresEventStore;
-
-  beforeAll(async () => {
-    schema = await createTestSchema('batch_duplicate');
-    pool = new Pool({ connectionString: testDatabaseUrl(), max: 4 });
-    await ensureSchema(pool, schema.schema);
-    store = new PostgresEventStore({ pool, schema: schema.schema, listen: false });
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await pool?.end();
-    await schema?.drop();
-  });
+  const postgres = eventStoreOnFreshSchema('batch_duplicate');
 
   it('keeps what the stream holds, not its own decision', async () => {
+    const { pool, store } = postgres;
     const accountId = 'zombie-race';
     const usage = usageCommand('u-1', 3_000_000n, { accountId, occurredAt: '2026-12-01T10:00:00.000Z' });
     const first = new AccountRepository(store, config, new ManualClock(new Date('2026-12-01T10:00:01.000Z')));

@@ -1,12 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool } from 'pg';
-import { PostgresEventStore, ensureSchema, type NewEvent } from '@tally/event-store';
+import type { NewEvent } from '@tally/event-store';
 import { initialState, type AccountCommand, type AccountState } from '@tally/ledger-domain';
 import { systemClock } from '@tally/shared';
-import { createTestSchema, testDatabaseUrl } from '@tally/testing';
 import { AccountRepository } from '../src/accounts/account.repository';
 import { accountStreamId } from '@tally/ledger-events';
 import type { LedgerConfig } from '../src/config/ledger.config';
+import { eventStoreOnFreshSchema } from './event-store.fixtures';
 
 const grant = (accountId: string, key: string): AccountCommand => ({ type: 'GrantCredits', accountId, grantId: key, kind: 'promotional', amount: 1_000_000n, source: `promo:${key}` });
 
@@ -18,25 +17,11 @@ const grant = (accountId: string, key: string): AccountCommand => ({ type: 'Gran
 describe('HTTP commands on a busy account', () => {
   const accountId = 'busy-account';
   const config = { ACCOUNT_CACHE_SIZE: 100, ACCOUNT_CACHE_REMEMBERED: 250_000 } as LedgerConfig;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let pool: Pool;
-  let store: PostgresEventStore;
-
-  beforeAll(async () => {
-    schema = await createTestSchema('busy_account');
-    pool = new Pool({ connectionString: testDatabaseUrl(), max: 6 });
-    await ensureSchema(pool, schema.schema);
-    store = new PostgresEventStore({ pool, schema: schema.schema, listen: false });
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await pool?.end();
-    await schema?.drop();
-  });
+  const postgres = eventStoreOnFreshSchema('busy_account', 6);
 
   it('a grant racing another writer on a 10,000-event stream succeeds, retrying from its cached state', async () => {
     // History and the other writer's events, decided up front by the repository's own decider.
+    const { store } = postgres;
     const decider = new AccountRepository(store, config, systemClock) as unknown as {
       decideWithSnapshots: (state: AccountState, command: AccountCommand, key: string, now: Date) => { newEvents: NewEvent[]; state: AccountState };
     };
