@@ -51,6 +51,9 @@ export interface NotificationContent {
   periodStart?: string;
   periodEnd?: string;
   planId?: string;
+  /** A receipt: the credits bought (what the bucket received plus what paid the account's debt). */
   amount?: string;
+  /** A receipt: the part of `amount` that paid what the account owed (overdraft), when it owed any. */
+  overdraftSettled?: string;
   paymentReference?: string;
 }

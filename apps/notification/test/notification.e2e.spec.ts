@@ -251,6 +251,21 @@ describe('notification service (e2e)', () => {
     expect((await log(accountId)).map((entry) => entry.type).sort()).toEqual(['credits_renewed', 'credits_renewed', 'purchase_receipt', 'purchase_receipt']);
   });
 
+  it('a receipt of a purchase that first paid what the account owed says what was bought, not only what reached the balance', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    const { email } = await configure(accountId, { notificationTypes: { purchase_receipt: true } });
+    await produceAndApply(
+      envelope(accountId, 'CreditsGranted', `${accountId}:pay-2`, {
+        grantId: 'g-1', bucketId: 'b-1', kind: 'purchased', amount: '700', overdraftSettled: '300', source: 'purchase', paymentReference: 'pay-2', grantedAt: '2026-11-21T10:00:00Z',
+      }),
+    );
+    await waitFor(() => mailsTo(email).length === 1 && hooksFor(accountId).length === 1);
+    await settled(accountId);
+    const [mail] = mailsTo(email);
+    expect(mail.text).toContain('1000 credits were bought: 300 paid what the account owed and 700 were added to its balance.');
+    expect(JSON.parse(hooksFor(accountId)[0].body).data).toMatchObject({ amount: '1000', overdraftSettled: '300', paymentReference: 'pay-2' });
+  });
+
   it('a pending retry survives closing the app: a new app on the same schema delivers it', async () => {
     // A slow retry schedule so the retry is still pending when the app goes away.
     await running.app.close();

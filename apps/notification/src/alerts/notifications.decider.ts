@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LedgerEventData, LedgerEventType } from '@tally/contracts';
+import { formatCredits, parseCredits } from '@tally/money';
 import {
   CHANNELS, effectivePreferences, type Channel, type NotificationContent, type NotificationType, type TypePreferences,
 } from '../notification-type.model';
@@ -100,9 +101,16 @@ function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified
       };
     }
     case 'CreditsGranted': {
-      const { kind, grantId, amount, paymentReference } = event.data;
+      const { kind, grantId, amount, overdraftSettled, paymentReference } = event.data;
       if (kind !== 'purchased') return undefined;
-      return { type: 'purchase_receipt', dedupeKey: `grant:${grantId}`, fields: { amount, paymentReference } };
+      // The event's amount is what the bucket received; what paid the account's debt first is overdraftSettled.
+      const settled = overdraftSettled === undefined ? 0n : parseCredits(overdraftSettled);
+      const bought = formatCredits(parseCredits(amount) + settled);
+      return {
+        type: 'purchase_receipt',
+        dedupeKey: `grant:${grantId}`,
+        fields: { amount: bought, ...(settled > 0n && { overdraftSettled }), paymentReference },
+      };
     }
     default:
       return undefined;

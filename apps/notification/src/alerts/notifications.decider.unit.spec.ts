@@ -79,6 +79,14 @@ describe('decideNotifications', () => {
     expect(decideNotifications(promo, prefs, cycle)).toEqual([]);
   });
 
+  it('a receipt names what was bought, and what of it paid what the account owed: the bucket got only the rest', () => {
+    const prefs = { ...both, preferences: { purchase_receipt: true } };
+    const owed = event('CreditsGranted', { grantId: 'g-3', bucketId: 'b', kind: 'purchased', amount: '700.5', overdraftSettled: '299.5', source: 'shop', grantedAt: '2026-11-21T10:00:00Z' });
+    expect(decideNotifications(owed, prefs, cycle)[0].content).toMatchObject({ amount: '1000', overdraftSettled: '299.5' });
+    const allOwed = event('CreditsGranted', { grantId: 'g-4', bucketId: 'b', kind: 'purchased', amount: '0', overdraftSettled: '1000', source: 'shop', grantedAt: '2026-11-21T10:00:00Z' });
+    expect(decideNotifications(allOwed, prefs, cycle)[0].content).toMatchObject({ amount: '1000', overdraftSettled: '1000' });
+  });
+
   it('depletion once per depletion event, with or without a cycle (the ledger announces it again only after a grant)', () => {
     expect(decideNotifications(event('CreditsDepleted', { cycleId: 'c-1', usageId: 'u-1' }, 'evt-8'), both, cycle)[0]).toMatchObject({
       dedupeKey: 'event:evt-8', content: { type: 'credits_depleted', available: '0', allocation: '100', resetsAt: cycle.periodEnd },

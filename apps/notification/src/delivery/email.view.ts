@@ -1,4 +1,5 @@
 import { DateTime } from 'luxon';
+import { formatCredits, parseCredits } from '@tally/money';
 import type { NotificationContent } from '../notification-type.model';
 
 export interface RenderedEmail {
@@ -50,13 +51,33 @@ function parts(content: NotificationContent, links: EmailLinks): Parts {
         facts: [['Allocation', `${content.allocation} credits`], ['Cycle', `${formatDate(content.periodStart ?? content.occurredAt)} – ${formatDate(content.periodEnd ?? content.occurredAt)}`], ...resets],
         action: `Manage your plan: ${links.billingUrl}`,
       };
-    case 'purchase_receipt':
+    case 'purchase_receipt': {
+      const reference: [string, string][] = content.paymentReference ? [['Payment reference', content.paymentReference]] : [];
+      const date: [string, string] = ['Date', formatDate(content.occurredAt)];
+      const action = `See your balance and history: ${links.billingUrl}`;
+      if (content.overdraftSettled === undefined) {
+        return {
+          subject: 'Receipt: credits added to your account',
+          headline: `${content.amount} credits were added to your account. Purchased credits never expire.`,
+          facts: [['Credits added', `${content.amount} credits`], ...reference, date],
+          action,
+        };
+      }
+      // Part of the purchase paid what the account owed (usage beyond its credits): only the rest is in the balance.
+      const added = formatCredits(parseCredits(content.amount ?? '0') - parseCredits(content.overdraftSettled));
       return {
-        subject: 'Receipt: credits added to your account',
-        headline: `${content.amount} credits were added to your account. Purchased credits never expire.`,
-        facts: [['Credits added', `${content.amount} credits`], ...(content.paymentReference ? [['Payment reference', content.paymentReference] as [string, string]] : []), ['Date', formatDate(content.occurredAt)]],
-        action: `See your balance and history: ${links.billingUrl}`,
+        subject: 'Receipt: credits bought for your account',
+        headline: `${content.amount} credits were bought: ${content.overdraftSettled} paid what the account owed and ${added} were added to its balance. Purchased credits never expire.`,
+        facts: [
+          ['Credits bought', `${content.amount} credits`],
+          ['Paid what the account owed', `${content.overdraftSettled} credits`],
+          ['Added to the balance', `${added} credits`],
+          ...reference,
+          date,
+        ],
+        action,
       };
+    }
   }
 }
 

@@ -24,4 +24,11 @@ describe('email templates', () => {
       .toContain('your allowance of 2500 credits');
     expect(renderEmail({ ...base, type: 'purchase_receipt', amount: '1000', paymentReference: 'pay-1' }, links).text).toContain('Payment reference: pay-1');
   });
+
+  it('a receipt of a purchase that paid what the account owed says what was bought, what paid the debt and what was added', () => {
+    const email = renderEmail({ ...base, type: 'purchase_receipt', amount: '1000', overdraftSettled: '299.5' }, links);
+    expect(email.text).toContain('1000 credits were bought: 299.5 paid what the account owed and 700.5 were added to its balance.');
+    expect(email.text).toContain('Credits bought: 1000 credits\nPaid what the account owed: 299.5 credits\nAdded to the balance: 700.5 credits');
+    expect(renderEmail({ ...base, type: 'purchase_receipt', amount: '1000' }, links).text).toContain('Credits added: 1000 credits');
+  });
 });

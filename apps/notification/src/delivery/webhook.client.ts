@@ -25,6 +25,7 @@ export function webhookBody(content: NotificationContent): string {
     periodEnd: content.periodEnd,
     planId: content.planId,
     amount: content.amount,
+    overdraftSettled: content.overdraftSettled,
     paymentReference: content.paymentReference,
     ledgerEventId: content.eventId,
   };
