@@ -95,6 +95,19 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
   });
 
+  it('a low-credit alert still waiting for a retry when the account opts out of low-credit alerts is cancelled, not sent', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    smtp.deferSenderTimes(1); // 451: the first attempt fails, a retry is due in 1.5-3 s
+    await alert(accountId, `${accountId}@example.com`);
+    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+    const optOut = { email: `${accountId}@example.com`, notificationTypes: { low_credit: false } };
+    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, optOut)).status).toBe(200);
+    const item = await settled(accountId);
+    expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
+    expect(item.lastError).toContain('low_credit');
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+  });
+
   it('settled deliveries older than DELIVERY_RETENTION_DAYS (90) are purged; recent and pending ones stay', async () => {
     const [old, recent, waiting] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
     await alert(old, `${old}@example.com`);

@@ -9,7 +9,7 @@ import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL } from '../database/database.provider';
 import type { AttemptRecord } from '../database/delivery.entity';
 import { LOGGER } from '@tally/shared';
-import type { Channel, NotificationContent } from '../notification-type.model';
+import { effectivePreferences, type Channel, type NotificationContent, type TypePreferences } from '../notification-type.model';
 import { Mailer } from './email.client';
 import { nextAttemptAt, type AttemptOutcome, type RetrySchedule } from './retry.schedule';
 import { WebhookSender } from './webhook.client';
@@ -50,6 +50,8 @@ interface Destination {
   webhook_secret: string | null;
   /** The account's current cycle as last seen (account_cycles), null when none. */
   current_cycle_id: string | null;
+  /** Its choice of notification types now (notification_settings.preferences). */
+  preferences: TypePreferences;
 }
 
 /** Alerts about a cycle's balance: stale once the next cycle started (its allowance renewed them away). */
@@ -254,9 +256,13 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     // caught up across the boundary) would tell of a balance the renewal has replaced.
     const superseded = CYCLE_ALERTS.has(row.content.type) && row.content.cycleId !== undefined && destination?.current_cycle_id != null
       && destination.current_cycle_id !== row.content.cycleId;
+    // Turned off since it was queued (a retry pending, a backlog): the account no longer wants it.
+    const unwanted = destination !== undefined && !effectivePreferences(destination.preferences)[row.content.type];
     let outcome: AttemptOutcome | { cancelled: string };
     if (superseded) {
       outcome = { cancelled: `superseded: cycle ${destination.current_cycle_id} started after cycle ${row.content.cycleId} this alert is about` };
+    } else if (unwanted) {
+      outcome = { cancelled: `the account turned ${row.content.type} notifications off` };
     } else if (row.channel === 'email') {
       outcome = destination?.email ? await this.mailer.send(destination.email, row.content, deadlineMs) : { cancelled: 'the email channel is no longer configured' };
     } else {
@@ -356,7 +362,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
 
   private async destination(accountId: string): Promise<Destination | undefined> {
     const { rows } = await this.pool.query<Destination>(
-      `SELECT s.email, s.webhook_url, s.webhook_secret, c.cycle_id AS current_cycle_id
+      `SELECT s.email, s.webhook_url, s.webhook_secret, s.preferences, c.cycle_id AS current_cycle_id
          FROM ${this.s}.notification_settings s LEFT JOIN ${this.s}.account_cycles c ON c.account_id = s.account_id
         WHERE s.account_id = $1`,
       [accountId],
