@@ -158,6 +158,19 @@ describe('portal tokens and CORS on the ledger', () => {
       }
     });
 
+    it('refuses a link that percent-encoding lengthens past 2048 characters, naming it, rather than mint a token every read refuses', async () => {
+      const link = `https://shop.example/buy/${'{'.repeat(1500)}`; // 1,525 characters as sent, 4,525 once normalised
+      const refused = await mint(ACCOUNT, { checkoutUrl: link });
+      expect({ status: refused.status, body: refused.body }).toMatchObject({
+        status: 400,
+        body: { code: 'VALIDATION_FAILED', details: [{ field: 'checkoutUrl', reason: expect.stringContaining('2048') }] },
+      });
+      // One just within the bound once normalised mints a token that reads.
+      const within = await mint(ACCOUNT, { checkoutUrl: `https://shop.example/buy/${'{'.repeat(674)}` });
+      expect(within.status).toBe(201);
+      expect((await get(`/v1/accounts/${ACCOUNT}/balance`, within.body.token)).status).toBe(200);
+    });
+
     it('keeps links spelled with an upper-case scheme usable: minted normalised, and the token reads', async () => {
       const minted = await mint(ACCOUNT, { checkoutUrl: 'HTTPS://Chat.Example/checkout' });
       expect(minted.status).toBe(201);

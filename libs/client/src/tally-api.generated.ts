@@ -598,13 +598,13 @@ export interface components {
             purchase?: boolean;
             /**
              * Format: uri
-             * @description The product's checkout page; signed into the token
+             * @description The product's checkout page; signed into the token, at most 2048 characters once normalised (percent-encoded)
              * @example https://chat.example/billing/checkout
              */
             checkoutUrl?: string;
             /**
              * Format: uri
-             * @description The product's upgrade page; signed into the token
+             * @description The product's upgrade page; signed into the token, at most 2048 characters once normalised (percent-encoded)
              * @example https://chat.example/billing/plans
              */
             upgradeUrl?: string;

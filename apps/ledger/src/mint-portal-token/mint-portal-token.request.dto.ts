@@ -1,7 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsString, Matches, Max, MaxLength, Min, ValidateBy, isURL } from 'class-validator';
 import { ID_PATTERN, IsOptionalNotNull } from '@tally/contracts';
-import { API_ID_PATTERN } from '@tally/shared';
+import { API_ID_PATTERN, PORTAL_LINK_MAX_LENGTH } from '@tally/shared';
 import { isValidZone } from '@tally/subscription-domain';
 
 export const PORTAL_TOKEN_TTL = { min: 60, max: 86_400, default: 3_600 } as const;
@@ -10,12 +10,19 @@ const HTTP_URL = { protocols: ['http', 'https'], require_protocol: true, require
 
 /**
  * An absolute http(s) URL as validator reads it that WHATWG's URL parser (browsers', and Node's, which the handler
- * normalises the link with) reads too: validator takes hosts such as `xn--zz.com` or `⒈.com` that URL refuses.
+ * normalises the link with) reads too: validator takes hosts such as `xn--zz.com` or `⒈.com` that URL refuses. Its
+ * normalised form (what the token carries) is at most PORTAL_LINK_MAX_LENGTH long: percent-encoding lengthens `{`,
+ * `"` or non-ASCII characters threefold or more, and the token's reader refuses a longer link.
  */
 const IsHttpUrl = (field: string) =>
   ValidateBy({
     name: 'isHttpUrl',
-    validator: { validate: (value) => typeof value === 'string' && isURL(value, HTTP_URL) && URL.canParse(value), defaultMessage: () => `${field} must be an absolute http(s) URL` },
+    validator: {
+      // A link already too long as sent is MaxLength's to name (one issue per field).
+      validate: (value) =>
+        typeof value === 'string' && (value.length > PORTAL_LINK_MAX_LENGTH || (isURL(value, HTTP_URL) && URL.canParse(value) && new URL(value).href.length <= PORTAL_LINK_MAX_LENGTH)),
+      defaultMessage: () => `${field} must be an absolute http(s) URL of at most ${PORTAL_LINK_MAX_LENGTH} characters once normalised (percent-encoded)`,
+    },
   });
 
 /** An IANA time zone as the billing calendar accepts it (`Europe/Berlin`, `UTC`; no fixed offsets). */
@@ -31,12 +38,12 @@ export class MintPortalTokenRequest {
   @IsOptionalNotNull() @IsBoolean()
   purchase?: boolean;
 
-  @ApiPropertyOptional({ format: 'uri', maxLength: 2048, example: 'https://chat.example/billing/checkout', description: "The product's checkout page; signed into the token" })
-  @IsOptionalNotNull() @IsString() @MaxLength(2048) @IsHttpUrl('checkoutUrl')
+  @ApiPropertyOptional({ format: 'uri', maxLength: 2048, example: 'https://chat.example/billing/checkout', description: "The product's checkout page; signed into the token, at most 2048 characters once normalised (percent-encoded)" })
+  @IsOptionalNotNull() @IsString() @MaxLength(PORTAL_LINK_MAX_LENGTH) @IsHttpUrl('checkoutUrl')
   checkoutUrl?: string;
 
-  @ApiPropertyOptional({ format: 'uri', maxLength: 2048, example: 'https://chat.example/billing/plans', description: "The product's upgrade page; signed into the token" })
-  @IsOptionalNotNull() @IsString() @MaxLength(2048) @IsHttpUrl('upgradeUrl')
+  @ApiPropertyOptional({ format: 'uri', maxLength: 2048, example: 'https://chat.example/billing/plans', description: "The product's upgrade page; signed into the token, at most 2048 characters once normalised (percent-encoded)" })
+  @IsOptionalNotNull() @IsString() @MaxLength(PORTAL_LINK_MAX_LENGTH) @IsHttpUrl('upgradeUrl')
   upgradeUrl?: string;
 
   @ApiPropertyOptional({ maxLength: 64, example: 'Europe/Berlin', description: 'IANA time zone the page shows dates in (the reset date)' })

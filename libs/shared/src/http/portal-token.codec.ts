@@ -55,7 +55,10 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 export const hasPortalTokenShape = (bearer: string): boolean => JWT_SHAPE.test(bearer);
 
 const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
-const isHttpUrl = (value: unknown): value is string => typeof value === 'string' && value.length <= 2048 && /^https?:\/\/\S+$/.test(value);
+/** The longest link a portal token carries (checkout, upgrade), as normalised by WHATWG's URL. */
+export const PORTAL_LINK_MAX_LENGTH = 2048;
+
+const isHttpUrl = (value: unknown): value is string => typeof value === 'string' && value.length <= PORTAL_LINK_MAX_LENGTH && /^https?:\/\/\S+$/.test(value);
 
 /**
  * Portal tokens: HS256 JWTs (jose) with iss `tally`, aud `tally-portal`, sub the account id, iat, exp, jti, and the
