@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { parsePrometheusText, sumOf } from '@tally/metrics';
 import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
 import { DeliveryDispatcher } from '../src/delivery/delivery.worker';
-import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, produceAndApply, startSmtp, thresholdCrossed, type RunningApp } from './notification.harness';
+import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, produceAndApply, purchased, startSmtp, thresholdCrossed, type RunningApp } from './notification.harness';
 
 /**
  * What an email's attempt ends as, and that it is recorded once. Which SMTP refusals end an email for good: a 5yz reply
@@ -106,6 +106,32 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
     expect(item.lastError).toContain('low_credit');
     expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+  });
+
+  it('a low-credit alert still waiting for a retry when a purchase lifts the balance back over its threshold is cancelled, not sent', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    smtp.deferSenderTimes(1); // 451: the first attempt fails, a retry is due in 1.5-3 s
+    await alert(accountId, `${accountId}@example.com`); // 20% of 1000 crossed at 150 available
+    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+    await produceAndApply(pool, schema.schema, ledger, [purchased(accountId, 'c1', '500', '650')]);
+    const item = await settled(accountId);
+    expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
+    expect(item.lastError).toContain('credits came back');
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+  });
+
+  it('a purchase that leaves the balance still below a threshold keeps its alert; one in the same batch after the crossing cancels it before any attempt', async () => {
+    const [still, lifted] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
+    for (const accountId of [still, lifted]) {
+      expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email: `${accountId}@example.com` })).status).toBe(200);
+    }
+    await produceAndApply(pool, schema.schema, ledger, [
+      cycleStarted(still, 'c1'), thresholdCrossed(still, 'c1', 20, '150'), purchased(still, 'c1', '10', '160'),
+      cycleStarted(lifted, 'c1'), thresholdCrossed(lifted, 'c1', 20, '150'), purchased(lifted, 'c1', '100', '250'),
+    ]);
+    expect(await settled(still)).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(await settled(lifted)).toMatchObject({ state: 'cancelled', attempts: 0 });
+    expect(smtp.acceptedTo(`${lifted}@example.com`)).toHaveLength(0);
   });
 
   it('settled deliveries older than DELIVERY_RETENTION_DAYS (90) are purged; recent and pending ones stay', async () => {

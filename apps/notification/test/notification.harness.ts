@@ -155,6 +155,7 @@ export interface LedgerEnvelope {
   occurredAt: string;
   streamVersion: number;
   data: object;
+  balanceAfter?: object;
 }
 
 let streamVersion = 0;
@@ -173,6 +174,17 @@ export const thresholdCrossed = (accountId: string, cycleId: string, percent: nu
   envelope(accountId, 'LowCreditThresholdCrossed', id, {
     thresholdPercent: percent, cycleId, available, allocation,
   });
+
+/** A purchase of `amount` credits that left the account with `available` of `allocation` in cycle `cycleId`. */
+export const purchased = (accountId: string, cycleId: string, amount: string, available: string, allocation = '1000') => ({
+  ...envelope(accountId, 'CreditsGranted', `${accountId}:purchase:${amount}:${available}`, {
+    grantId: `purchase:${accountId}:${available}`, bucketId: `purchase:${accountId}:${available}`, kind: 'purchased', amount, source: 'purchase', grantedAt: new Date().toISOString(),
+  }),
+  balanceAfter: {
+    available, allowance: '0', promotional: '0', purchased: amount, held: '0', overdraft: '0', allocation, usedThisCycle: '0',
+    cycleId, cycleEnd: '2026-12-01T00:00:00.000Z', planId: 'starter', unlimited: false,
+  },
+});
 
 /** JSON HTTP call against the app. */
 export async function call(baseUrl: string, method: string, path: string, key: string | undefined, body?: unknown): Promise<{ status: number; body: any; text: string }> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LedgerEventData, LedgerEventType } from '@tally/contracts';
+import type { BalanceSnapshotV1, LedgerEventData, LedgerEventType } from '@tally/contracts';
 import { formatCredits, parseCredits } from '@tally/money';
 import {
   CHANNELS, effectivePreferences, type Channel, type NotificationContent, type NotificationType, type TypePreferences,
@@ -10,8 +10,18 @@ import {
  * (upcast to the current version, whichever the ledger sent), narrowed by `type`.
  */
 export type LedgerEvent = {
-  [K in LedgerEventType]: { id: string; type: K; accountId: string; occurredAt: string; data: LedgerEventData[K] };
+  [K in LedgerEventType]: { id: string; type: K; accountId: string; occurredAt: string; data: LedgerEventData[K]; balanceAfter?: BalanceSnapshotV1 };
 }[LedgerEventType];
+
+/**
+ * Credits coming back (a grant, a refund) re-arm every threshold they lift the balance to and end depletion (the
+ * ledger's `rearm`): the account's balance after such an event, when it carries one, for the alerts it makes stale.
+ */
+export function creditsBack(event: LedgerEvent): { cycleId: string | null; available: bigint; allocation: bigint } | undefined {
+  if ((event.type !== 'CreditsGranted' && event.type !== 'UsageRefunded') || !event.balanceAfter) return undefined;
+  const { cycleId, available, allocation } = event.balanceAfter;
+  return { cycleId: cycleId ?? null, available: parseCredits(available), allocation: parseCredits(allocation) };
+}
 
 /** Where and what an account wants to hear about. */
 export interface RecipientSettings {

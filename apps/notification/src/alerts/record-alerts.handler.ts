@@ -4,7 +4,7 @@ import type { LedgerCycleStartedV1 } from '@tally/contracts';
 import { context } from '@opentelemetry/api';
 import { quoteIdentifier, type Clock, type ConsumedTrace, type Logger } from '@tally/shared';
 import type { TypePreferences } from '../notification-type.model';
-import { decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './notifications.decider';
+import { creditsBack, decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './notifications.decider';
 
 export interface RecordAlertsOptions {
   schema: string;
@@ -62,8 +62,32 @@ export class RecordAlertsHandler {
           log(() => this.options.logger.debug({ accountId: event.accountId, eventId: event.id, channel: delivery.channel, dedupeKey: delivery.dedupeKey }, 'notification already queued'));
         }
       }
+      const back = creditsBack(event);
+      if (back) await this.cancelLifted(tx, event, back);
     }
     return inserted;
+  }
+
+  /**
+   * Credits came back: the account's unsent low-credit alerts of that cycle whose threshold the balance is back at
+   * or above, and its depletion alerts once anything is available, would tell of a balance it no longer has (their
+   * first attempt failed and a retry waits, or the consumer caught up with both at once). Cancelled, the reason in
+   * their last error; the ledger announces a threshold crossed again as a new alert. One being sent at this very
+   * moment is not stopped.
+   */
+  private async cancelLifted(tx: PoolClient, event: LedgerEvent, back: NonNullable<ReturnType<typeof creditsBack>>): Promise<void> {
+    const { rowCount } = await tx.query(
+      `UPDATE ${this.s}.deliveries SET state = 'cancelled', next_attempt_at = NULL, last_error = $5, updated_at = $6
+        WHERE account_id = $1 AND state = 'pending' AND content->>'cycleId' IS NOT DISTINCT FROM $2
+          AND ((notification_type = 'credits_depleted' AND $3::numeric > 0)
+            -- the ledger's isBelowThreshold, not: available × 10,000 ≥ round(percent × 100) × allocation (micro-credits)
+            OR (notification_type = 'low_credit' AND $3::numeric * 10000 >= round((content->>'thresholdPercent')::numeric * 100) * $4::numeric))`,
+      [
+        event.accountId, back.cycleId, back.available.toString(), back.allocation.toString(),
+        `superseded: credits came back (ledger event ${event.id}, ${event.type}), the balance is no longer below it`, this.options.clock.now(),
+      ],
+    );
+    if (rowCount) this.options.logger.info({ accountId: event.accountId, eventId: event.id, cancelled: rowCount }, 'unsent low-credit alerts cancelled: credits came back');
   }
 
   private async settings(tx: PoolClient, accountId: string): Promise<RecipientSettings | undefined> {
