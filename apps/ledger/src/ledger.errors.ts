@@ -2,6 +2,7 @@ import { AppError } from '@tally/shared';
 import { isAccountError } from '@tally/ledger-domain';
 import { PricingError } from '@tally/pricing';
 import { EventStoreErrorCode, isEventStoreError } from '@tally/event-store';
+import { formatCredits } from '@tally/money';
 
 export type LedgerErrorCode =
   | 'ACCOUNT_NOT_FOUND'
@@ -71,7 +72,8 @@ export function toLedgerError(error: unknown, fieldPrefix = ''): unknown {
     return new LedgerError('IDEMPOTENCY_CONFLICT', 'This idempotency key was already used with different content.');
   }
   if (isAccountError(error)) {
-    return new LedgerError(error.code as LedgerErrorCode, error.message, jsonSafe(error.details));
+    // The domain's details hold amounts as bigint micro-credits; on the wire amounts are decimal credits.
+    return new LedgerError(error.code as LedgerErrorCode, error.message, jsonSafe(error.details, formatCredits));
   }
   if (error instanceof PricingError) {
     const code = error.code === 'AMOUNT_OUT_OF_RANGE' ? 'AMOUNT_OUT_OF_RANGE' : 'UNPRICEABLE_USAGE';
@@ -83,7 +85,7 @@ export function toLedgerError(error: unknown, fieldPrefix = ''): unknown {
   return error;
 }
 
-function jsonSafe(details: unknown): Record<string, unknown> | undefined {
+function jsonSafe(details: unknown, bigintAs: (value: bigint) => string = String): Record<string, unknown> | undefined {
   if (!details) return undefined;
-  return JSON.parse(JSON.stringify(details, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+  return JSON.parse(JSON.stringify(details, (_k, v) => (typeof v === 'bigint' ? bigintAs(v) : v)));
 }

@@ -64,7 +64,8 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
     }
     const over = await api.post('/v1/accounts/acct-full/grants', { reason: 'test grant', idempotencyKey: 'one-too-many', amount: '0.000001' });
     expect(over.status).toBe(400);
-    expect(over.body).toMatchObject({ code: 'BALANCE_LIMIT_EXCEEDED' });
+    // Amounts in its details as everywhere on the wire: decimal credits, not micro-credits.
+    expect(over.body).toMatchObject({ code: 'BALANCE_LIMIT_EXCEEDED', details: { balance: 'balance', wouldBe: '100000000000.000001', max: BALANCE_BOUND } });
     const overPurchase = await api.post('/v1/accounts/acct-full/purchases', { paymentReference: 'pi-one-too-many', amount: '1' });
     expect(overPurchase).toMatchObject({ status: 400, body: { code: 'BALANCE_LIMIT_EXCEEDED' } });
 
