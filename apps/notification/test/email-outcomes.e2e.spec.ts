@@ -134,6 +134,22 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(smtp.acceptedTo(`${lifted}@example.com`)).toHaveLength(0);
   });
 
+  it('a delivery whose attempts keep throwing before any outcome is recorded ends failed once past its retry window, not taken again for ever', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email: `${accountId}@example.com` })).status).toBe(200);
+    // A type this version cannot render (left by a newer version rolled back): every attempt throws. Its window is over.
+    const content = { notificationId: `ntf_${accountId}`, type: 'credits_expiring', accountId, eventId: `e-${accountId}`, occurredAt: new Date().toISOString() };
+    await pool.query(
+      `INSERT INTO "${schema.schema}".deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state,
+         attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
+       VALUES (gen_random_uuid(), $1, $2, 'credits_expiring', 'k', 'email', $3, $4, 'pending', 0, '[]'::jsonb, now(), now() - interval '1 hour', now() - interval '1 day', now())`,
+      [content.notificationId, accountId, content.eventId, JSON.stringify(content)],
+    );
+    const item = await settled(accountId);
+    expect(item).toMatchObject({ state: 'failed' });
+    expect(item.lastError).toContain('retry window');
+  });
+
   it('settled deliveries older than DELIVERY_RETENTION_DAYS (90) are purged; recent and pending ones stay', async () => {
     const [old, recent, waiting] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
     await alert(old, `${old}@example.com`);

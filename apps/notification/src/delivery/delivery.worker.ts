@@ -138,6 +138,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   private async dispatchDue(): Promise<boolean> {
     const free = this.config.DISPATCH_BATCH_SIZE - this.inFlight.size;
     if (free <= 0) return true;
+    await this.giveUpStuck();
     const leaseEnd = new Date(this.clock.now().getTime() + this.leaseMs);
     const rows = await this.claim(leaseEnd, free);
     for (const row of rows) {
@@ -204,6 +205,23 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     return purged;
   }
 
+  /**
+   * A delivery whose attempts end before any outcome is recorded (one that throws: content this version cannot
+   * render, say) is taken again after every lease; recorded outcomes give up at `give_up_at`, and so must it. Failed a
+   * lease after its window ended (a due attempt claimed late within it still runs), the reason in its last error.
+   */
+  private async giveUpStuck(): Promise<void> {
+    const now = this.clock.now();
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${this.s}.deliveries
+          SET state = 'failed', next_attempt_at = NULL, updated_at = $1,
+              last_error = 'gave up: its retry window ended at ' || to_char(give_up_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' with no outcome recorded for its last attempts'
+        WHERE state = 'pending' AND next_attempt_at <= $1 AND give_up_at <= $2`,
+      [now, new Date(now.getTime() - this.leaseMs)],
+    );
+    if (rowCount) this.logger.error({ failed: rowCount }, 'deliveries failed: their retry window ended while their attempts kept ending without an outcome');
+  }
+
   private async claim(leaseEnd: Date, limit: number): Promise<ClaimedRow[]> {
     const now = this.clock.now();
     const { rows } = await this.pool.query<ClaimedRow>(
@@ -257,7 +275,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     const superseded = CYCLE_ALERTS.has(row.content.type) && row.content.cycleId !== undefined && destination?.current_cycle_id != null
       && destination.current_cycle_id !== row.content.cycleId;
     // Turned off since it was queued (a retry pending, a backlog): the account no longer wants it.
-    const unwanted = destination !== undefined && !effectivePreferences(destination.preferences)[row.content.type];
+    const unwanted = destination !== undefined && effectivePreferences(destination.preferences)[row.content.type] === false;
     let outcome: AttemptOutcome | { cancelled: string };
     if (superseded) {
       outcome = { cancelled: `superseded: cycle ${destination.current_cycle_id} started after cycle ${row.content.cycleId} this alert is about` };
