@@ -41,6 +41,8 @@ export interface NotificationContent {
   accountId: string;
   /** The ledger event that caused it. */
   eventId: string;
+  /** That event's version in the account's stream (absent on deliveries recorded before it was kept). */
+  streamVersion?: number;
   occurredAt: string;
   cycleId?: string;
   thresholdPercent?: number;

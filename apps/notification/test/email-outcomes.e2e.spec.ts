@@ -120,6 +120,17 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
   });
 
+  it('a purchase delivered again (the relay republishing after a crash) does not cancel an alert of a later crossing', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email: `${accountId}@example.com` })).status).toBe(200);
+    const purchase = purchased(accountId, 'c1', '500', '650');
+    smtp.deferSenderTimes(1); // the crossing's alert waits for its retry
+    await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c1'), purchase, thresholdCrossed(accountId, 'c1', 20, '150')]);
+    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+    await produceAndApply(pool, schema.schema, ledger, [purchase]); // the same event again, its balance older than the crossing
+    expect(await settled(accountId)).toMatchObject({ state: 'delivered', attempts: 2 });
+  });
+
   it('a purchase that leaves the balance still below a threshold keeps its alert; one in the same batch after the crossing cancels it before any attempt', async () => {
     const [still, lifted] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
     for (const accountId of [still, lifted]) {

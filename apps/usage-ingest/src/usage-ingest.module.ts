@@ -5,7 +5,7 @@ import { KafkaProducer, createKafkaClient, kafkaHealth } from '@tally/kafka';
 import { MetricsModule } from '@tally/metrics';
 import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from './config/usage-ingest.config';
-import { createUsageIngestDataSource } from './database/data-source.provider';
+import { createUsageIngestDataSource, migrateUsageIngest } from './database/data-source.provider';
 import { RATE_CARD, loadRateCard } from './rate-card.provider';
 import { AcceptedUsageRetentionWorker } from './usage/accepted-usage-retention/accepted-usage-retention.worker';
 import { RecordUsageHandler } from './usage/record-usage/record-usage.handler';
@@ -37,12 +37,8 @@ export class UsageIngestModule implements OnApplicationShutdown {
         {
           provide: DataSource,
           useFactory: async () => {
-            const db = await createUsageIngestDataSource(config).initialize();
-            // TypeORM creates its migrations table inside the schema, so the schema must exist first.
-            await db.query(`create schema if not exists "${config.DATABASE_SCHEMA}"`);
-            // One transaction each: the accepted_usage age index is built concurrently, outside any.
-            await db.runMigrations({ transaction: 'each' });
-            return db;
+            await migrateUsageIngest(config);
+            return createUsageIngestDataSource(config).initialize();
           },
         },
         {

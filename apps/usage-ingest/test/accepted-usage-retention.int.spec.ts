@@ -3,7 +3,7 @@ import { ManualClock, createLogger, loadConfig } from '@tally/shared';
 import { createTestSchema, testDatabaseUrl, testKafkaBrokers } from '@tally/testing';
 import type { DataSource } from 'typeorm';
 import { UsageIngestConfig } from '../src/config/usage-ingest.config';
-import { createUsageIngestDataSource } from '../src/database/data-source.provider';
+import { createUsageIngestDataSource, migrateUsageIngest } from '../src/database/data-source.provider';
 import { AcceptedUsageRetentionWorker } from '../src/usage/accepted-usage-retention/accepted-usage-retention.worker';
 
 const NOW = new Date('2026-12-06T12:00:00.000Z');
@@ -25,8 +25,8 @@ describe('accepted usage retention (PostgreSQL)', () => {
       DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema.schema, KAFKA_BROKERS: testKafkaBrokers().join(','), API_KEYS: '[]',
       ACCEPTED_USAGE_RETENTION_DAYS: '30',
     });
-    db = await createUsageIngestDataSource(config).initialize();
-    await db.runMigrations({ transaction: 'each' });
+    await migrateUsageIngest(config);
+    db = await createUsageIngestDataSource(config, { forMigrations: true }).initialize();
   });
 
   afterAll(async () => {

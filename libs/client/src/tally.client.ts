@@ -270,9 +270,12 @@ export class TallyClient {
 
   /** Reserves an estimate until it is settled by a usage event naming the hold, released, or its TTL runs out. */
   async placeHold(accountId: string, estimate: Estimate, hold: HoldOptions = {}): Promise<Hold> {
-    const result = await this.authorize(accountId, estimate, hold);
+    const holdId = hold.holdId ?? newId('hold');
+    const result = await this.authorize(accountId, estimate, { ...hold, holdId });
     if (!result.ok) return result;
-    if (!result.hold) throw new TallyError(200, 'HOLD_NOT_PLACED', 'The authorization answered without the hold it was asked to place');
+    if (!result.hold) {
+      throw new HoldPlacementError(new TallyError(200, 'HOLD_NOT_PLACED', 'The authorization answered without the hold it was asked to place'), holdId);
+    }
     return { ok: true, required: result.required, available: result.available, hold: result.hold };
   }
 

@@ -1,6 +1,5 @@
-import { Client } from 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
-import { serviceSession } from '@tally/shared';
+import { migrateTakingTurns, serviceSession } from '@tally/shared';
 import { createEventStoreMigration, createStreamsLastWriterMigration } from '@tally/event-store';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { LedgerConfig } from '../config/ledger.config';
@@ -33,24 +32,14 @@ export function createLedgerDataSource(config: LedgerConfig, readModelMigrations
 }
 
 /**
- * Creates the schema if needed and applies pending migrations (idempotent). Replicas booting together take
- * turns: a session advisory lock keyed by the schema is held while one of them migrates.
+ * Creates the schema if needed and applies pending migrations (idempotent), replicas taking turns
+ * (migrateTakingTurns; the ledger-migrations data source has no statement timeout).
  */
 export async function migrateLedger(config: LedgerConfig, readModelMigrations: (new () => MigrationInterface)[] = []): Promise<void> {
-  const lock = new Client({ connectionString: config.DATABASE_URL, ...serviceSession('ledger-migrations') });
-  await lock.connect();
-  const key = [config.DATABASE_SCHEMA];
-  try {
-    await lock.query(`select pg_advisory_lock(hashtext('tally-ledger-migrations'), hashtext($1))`, key);
-    const db = await createLedgerDataSource(config, readModelMigrations).initialize();
-    try {
-      await db.query(`create schema if not exists "${config.DATABASE_SCHEMA}"`);
-      await db.runMigrations({ transaction: 'each' });
-    } finally {
-      await db.destroy();
-    }
-  } finally {
-    await lock.query(`select pg_advisory_unlock(hashtext('tally-ledger-migrations'), hashtext($1))`, key).catch(() => undefined);
-    await lock.end();
-  }
+  await migrateTakingTurns({
+    url: config.DATABASE_URL,
+    service: 'ledger',
+    schema: config.DATABASE_SCHEMA,
+    dataSource: () => createLedgerDataSource(config, readModelMigrations),
+  });
 }

@@ -10,17 +10,17 @@ import {
  * (upcast to the current version, whichever the ledger sent), narrowed by `type`.
  */
 export type LedgerEvent = {
-  [K in LedgerEventType]: { id: string; type: K; accountId: string; occurredAt: string; data: LedgerEventData[K]; balanceAfter?: BalanceSnapshotV1 };
+  [K in LedgerEventType]: { id: string; type: K; accountId: string; occurredAt: string; streamVersion?: number; data: LedgerEventData[K]; balanceAfter?: BalanceSnapshotV1 };
 }[LedgerEventType];
 
 /**
  * Credits coming back (a grant, a refund) re-arm every threshold they lift the balance to and end depletion (the
  * ledger's `rearm`): the account's balance after such an event, when it carries one, for the alerts it makes stale.
  */
-export function creditsBack(event: LedgerEvent): { cycleId: string | null; available: bigint; allocation: bigint } | undefined {
-  if ((event.type !== 'CreditsGranted' && event.type !== 'UsageRefunded') || !event.balanceAfter) return undefined;
+export function creditsBack(event: LedgerEvent): { cycleId: string | null; streamVersion: number; available: bigint; allocation: bigint } | undefined {
+  if ((event.type !== 'CreditsGranted' && event.type !== 'UsageRefunded') || !event.balanceAfter || event.streamVersion === undefined) return undefined;
   const { cycleId, available, allocation } = event.balanceAfter;
-  return { cycleId: cycleId ?? null, available: parseCredits(available), allocation: parseCredits(allocation) };
+  return { cycleId: cycleId ?? null, streamVersion: event.streamVersion, available: parseCredits(available), allocation: parseCredits(allocation) };
 }
 
 /** Where and what an account wants to hear about. */
@@ -66,6 +66,7 @@ export function decideNotifications(event: LedgerEvent, settings: RecipientSetti
     type: what.type,
     accountId: event.accountId,
     eventId: event.id,
+    ...(event.streamVersion !== undefined && { streamVersion: event.streamVersion }),
     occurredAt: event.occurredAt,
     ...what.fields,
   };

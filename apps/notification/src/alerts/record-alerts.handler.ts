@@ -72,18 +72,20 @@ export class RecordAlertsHandler {
    * Credits came back: the account's unsent low-credit alerts of that cycle whose threshold the balance is back at
    * or above, and its depletion alerts once anything is available, would tell of a balance it no longer has (their
    * first attempt failed and a retry waits, or the consumer caught up with both at once). Cancelled, the reason in
-   * their last error; the ledger announces a threshold crossed again as a new alert. One being sent at this very
-   * moment is not stopped.
+   * their last error; the ledger announces a threshold crossed again as a new alert. Only alerts of events before
+   * this one in the account's stream: a redelivered or replayed older event must not cancel a newer alert. One being
+   * sent at this very moment is not stopped; its lease (next_attempt_at) is left, so its delivery is still recorded.
    */
   private async cancelLifted(tx: PoolClient, event: LedgerEvent, back: NonNullable<ReturnType<typeof creditsBack>>): Promise<void> {
     const { rowCount } = await tx.query(
-      `UPDATE ${this.s}.deliveries SET state = 'cancelled', next_attempt_at = NULL, last_error = $5, updated_at = $6
+      `UPDATE ${this.s}.deliveries SET state = 'cancelled', last_error = $6, updated_at = $7
         WHERE account_id = $1 AND state = 'pending' AND content->>'cycleId' IS NOT DISTINCT FROM $2
+          AND (content->>'streamVersion')::bigint < $5
           AND ((notification_type = 'credits_depleted' AND $3::numeric > 0)
             -- the ledger's isBelowThreshold, not: available × 10,000 ≥ round(percent × 100) × allocation (micro-credits)
             OR (notification_type = 'low_credit' AND $3::numeric * 10000 >= round((content->>'thresholdPercent')::numeric * 100) * $4::numeric))`,
       [
-        event.accountId, back.cycleId, back.available.toString(), back.allocation.toString(),
+        event.accountId, back.cycleId, back.available.toString(), back.allocation.toString(), back.streamVersion,
         `superseded: credits came back (ledger event ${event.id}, ${event.type}), the balance is no longer below it`, this.options.clock.now(),
       ],
     );

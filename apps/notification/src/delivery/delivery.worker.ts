@@ -40,6 +40,8 @@ interface ClaimedRow {
   content: NotificationContent;
   attempts: number;
   created_at: Date;
+  /** When retrying ends (created_at + the retry window). */
+  give_up_at: Date;
   /** The trace context and request id of the event the delivery was decided for (null: none). */
   trace_context: TraceCarrier | null;
 }
@@ -138,13 +140,16 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   private async dispatchDue(): Promise<boolean> {
     const free = this.config.DISPATCH_BATCH_SIZE - this.inFlight.size;
     if (free <= 0) return true;
-    await this.giveUpStuck();
     const leaseEnd = new Date(this.clock.now().getTime() + this.leaseMs);
     const rows = await this.claim(leaseEnd, free);
     for (const row of rows) {
       const attempt: Promise<void> = this.attempt(row, leaseEnd)
-        // Its result not recorded (logged where it happened): the row is taken again when its lease ends.
-        .catch((error: unknown) => this.logger.error({ err: error, deliveryId: row.id, accountId: row.account_id }, 'delivery attempt failed'))
+        // Its result not recorded (logged where it happened): the row is taken again when its lease ends, unless its
+        // retry window is over (an attempt that throws every time must not be taken again for ever).
+        .catch(async (error: unknown) => {
+          this.logger.error({ err: error, deliveryId: row.id, accountId: row.account_id }, 'delivery attempt failed');
+          if (row.give_up_at.getTime() <= this.clock.now().getTime()) await this.giveUp(row, leaseEnd, error);
+        })
         .finally(() => {
           this.inFlight.delete(attempt);
           this.slotFreed();
@@ -206,20 +211,20 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * A delivery whose attempts end before any outcome is recorded (one that throws: content this version cannot
-   * render, say) is taken again after every lease; recorded outcomes give up at `give_up_at`, and so must it. Failed a
-   * lease after its window ended (a due attempt claimed late within it still runs), the reason in its last error.
+   * An attempt that ended with no outcome recorded (it threw: content this version cannot render, say) once the
+   * delivery's retry window is over: failed, the error in its last error, as a recorded outcome would have given up.
    */
-  private async giveUpStuck(): Promise<void> {
-    const now = this.clock.now();
-    const { rowCount } = await this.pool.query(
-      `UPDATE ${this.s}.deliveries
-          SET state = 'failed', next_attempt_at = NULL, updated_at = $1,
-              last_error = 'gave up: its retry window ended at ' || to_char(give_up_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' with no outcome recorded for its last attempts'
-        WHERE state = 'pending' AND next_attempt_at <= $1 AND give_up_at <= $2`,
-      [now, new Date(now.getTime() - this.leaseMs)],
-    );
-    if (rowCount) this.logger.error({ failed: rowCount }, 'deliveries failed: their retry window ended while their attempts kept ending without an outcome');
+  private async giveUp(row: ClaimedRow, leaseEnd: Date, error: unknown): Promise<void> {
+    await this.pool
+      .query(
+        `UPDATE ${this.s}.deliveries SET state = 'failed', next_attempt_at = NULL, updated_at = $3, last_error = $4
+          WHERE id = $1 AND state = 'pending' AND next_attempt_at = $2`,
+        [row.id, leaseEnd, this.clock.now(), truncateText(`gave up: its retry window is over and its attempt ended with no outcome: ${(error as Error)?.message ?? String(error)}`, 500)],
+      )
+      .then(
+        () => this.logger.error({ deliveryId: row.id, accountId: row.account_id }, 'delivery failed: its retry window is over'),
+        (failure: unknown) => this.logger.error({ err: failure, deliveryId: row.id }, 'delivery not failed: taken again when its lease ends'),
+      );
   }
 
   private async claim(leaseEnd: Date, limit: number): Promise<ClaimedRow[]> {
@@ -234,7 +239,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
        )
        UPDATE ${this.s}.deliveries d SET next_attempt_at = $3, updated_at = $1
          FROM due WHERE d.id = due.id
-       RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at, d.trace_context`,
+       RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at, d.give_up_at, d.trace_context`,
       [now, limit, leaseEnd],
     );
     return rows;
@@ -310,11 +315,13 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       ...(outcome.kind !== 'delivered' ? { error: truncateText(outcome.error, 500) } : {}),
     };
     if (outcome.kind === 'delivered') {
+      // Also over a cancel the consumer wrote while this attempt was under way (credits came back; it leaves the
+      // lease): what was delivered is recorded as delivered.
       await this.recordResult(
         `UPDATE ${this.s}.deliveries
             SET state = 'delivered', attempts = $2, attempt_log = attempt_log || $3::jsonb, next_attempt_at = NULL,
                 delivered_at = $4, updated_at = $4, last_error = NULL
-          WHERE id = $1 AND state = 'pending' AND next_attempt_at = $5`,
+          WHERE id = $1 AND state IN ('pending', 'cancelled') AND next_attempt_at = $5`,
         [row.id, attempts, JSON.stringify([record]), finished, leaseEnd],
         leaseEnd,
         log,

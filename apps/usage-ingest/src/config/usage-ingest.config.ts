@@ -37,7 +37,7 @@ export class UsageIngestConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(3650)
   ACCEPTED_USAGE_RETENTION_DAYS = 35;
 
-  /** How often the retention worker looks for ids older than ACCEPTED_USAGE_RETENTION_DAYS. */
-  @IsInt() @Min(1000)
+  /** How often the retention worker looks for ids older than ACCEPTED_USAGE_RETENTION_DAYS (at most a day). */
+  @IsInt() @Min(1000) @Max(24 * 3600 * 1000)
   ACCEPTED_USAGE_PRUNE_INTERVAL_MS = 10 * 60_000;
 }

@@ -1,0 +1,29 @@
+import { Client } from 'pg';
+import type { DataSource } from 'typeorm';
+import { serviceSession } from './service-pool.provider';
+
+/**
+ * Creates `schema` if needed and applies the data source's pending migrations, one transaction each (a migration
+ * with `transaction = false`, such as a CREATE INDEX CONCURRENTLY, runs outside any). Replicas booting together take
+ * turns: a session advisory lock keyed by the service and schema is held, on a connection of its own, while one
+ * migrates. `dataSource` must be built without a statement timeout: an index built on a large table takes what it
+ * takes, and a client-side timeout would fail the boot while the server goes on building.
+ */
+export async function migrateTakingTurns(options: { url: string; service: string; schema: string; dataSource: () => DataSource }): Promise<void> {
+  const lock = new Client({ connectionString: options.url, ...serviceSession(`${options.service}-migrations`) });
+  await lock.connect();
+  const key = [`tally-${options.service}-migrations`, options.schema];
+  try {
+    await lock.query(`select pg_advisory_lock(hashtext($1), hashtext($2))`, key);
+    const db = await options.dataSource().initialize();
+    try {
+      await db.query(`create schema if not exists "${options.schema}"`);
+      await db.runMigrations({ transaction: 'each' });
+    } finally {
+      await db.destroy();
+    }
+  } finally {
+    await lock.query(`select pg_advisory_unlock(hashtext($1), hashtext($2))`, key).catch(() => undefined);
+    await lock.end();
+  }
+}
