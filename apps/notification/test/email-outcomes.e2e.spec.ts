@@ -43,9 +43,25 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(response.status).toBe(200);
     return (response.body.items as { channel: string; state: string; attempts: number; lastError: string | null }[]).find((item) => item.channel === 'email');
   };
+  const configure = async (accountId: string, settings: object = { email: `${accountId}@example.com` }) => {
+    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, settings)).status).toBe(200);
+  };
   const alert = async (accountId: string, email: string) => {
-    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email })).status).toBe(200);
+    await configure(accountId, { email });
     await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150')]);
+  };
+  /** A 20% alert of cycle c1 (150 of 1000 left) whose first attempt got 451: its retry is due in 1.5-3 s. */
+  const alertAwaitingRetry = async (accountId: string) => {
+    smtp.deferSenderTimes(1);
+    await alert(accountId, `${accountId}@example.com`);
+    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+  };
+  /** The account's email ended cancelled after its one failed attempt, for `reason`, and no mail reached it. */
+  const expectCancelledUnsent = async (accountId: string, reason: string) => {
+    const item = await settled(accountId);
+    expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
+    expect(item.lastError).toContain(reason);
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
   };
   const settled = (accountId: string, timeoutMs = 20_000) =>
     waitFor(async () => {
@@ -81,48 +97,32 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
 
   it('a low-credit alert still waiting for a retry when the next cycle starts is cancelled, not sent after the renewal', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
-    smtp.deferSenderTimes(1); // 451: the first attempt fails, a retry is due in 1.5-3 s
-    await alert(accountId, `${accountId}@example.com`);
-    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+    await alertAwaitingRetry(accountId);
     // Waiting for its retry, it shows in the backlog gauges.
     const samples = parsePrometheusText(await (await fetch(`${running.baseUrl}/metrics`)).text());
     expect(sumOf(samples, 'tally_notification_pending_deliveries', {})).toBeGreaterThanOrEqual(1);
     expect(sumOf(samples, 'tally_notification_oldest_pending_age_seconds', {})).toBeGreaterThan(0);
     await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c2')]);
-    const item = await settled(accountId);
-    expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
-    expect(item.lastError).toContain('c2');
-    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+    await expectCancelledUnsent(accountId, 'c2');
   });
 
   it('a low-credit alert still waiting for a retry when the account opts out of low-credit alerts is cancelled, not sent', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
-    smtp.deferSenderTimes(1); // 451: the first attempt fails, a retry is due in 1.5-3 s
-    await alert(accountId, `${accountId}@example.com`);
-    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
-    const optOut = { email: `${accountId}@example.com`, notificationTypes: { low_credit: false } };
-    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, optOut)).status).toBe(200);
-    const item = await settled(accountId);
-    expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
-    expect(item.lastError).toContain('low_credit');
-    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+    await alertAwaitingRetry(accountId);
+    await configure(accountId, { email: `${accountId}@example.com`, notificationTypes: { low_credit: false } });
+    await expectCancelledUnsent(accountId, 'low_credit');
   });
 
   it('a low-credit alert still waiting for a retry when a purchase lifts the balance back over its threshold is cancelled, not sent', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
-    smtp.deferSenderTimes(1); // 451: the first attempt fails, a retry is due in 1.5-3 s
-    await alert(accountId, `${accountId}@example.com`); // 20% of 1000 crossed at 150 available
-    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+    await alertAwaitingRetry(accountId);
     await produceAndApply(pool, schema.schema, ledger, [purchased(accountId, 'c1', '500', '650')]);
-    const item = await settled(accountId);
-    expect(item).toMatchObject({ state: 'cancelled', attempts: 1 });
-    expect(item.lastError).toContain('credits came back');
-    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+    await expectCancelledUnsent(accountId, 'credits came back');
   });
 
   it('a purchase delivered again (the relay republishing after a crash) does not cancel an alert of a later crossing', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
-    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email: `${accountId}@example.com` })).status).toBe(200);
+    await configure(accountId);
     const purchase = purchased(accountId, 'c1', '500', '650');
     smtp.deferSenderTimes(1); // the crossing's alert waits for its retry
     await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c1'), purchase, thresholdCrossed(accountId, 'c1', 20, '150')]);
@@ -133,9 +133,7 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
 
   it('a purchase that leaves the balance still below a threshold keeps its alert; one in the same batch after the crossing cancels it before any attempt', async () => {
     const [still, lifted] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
-    for (const accountId of [still, lifted]) {
-      expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email: `${accountId}@example.com` })).status).toBe(200);
-    }
+    for (const accountId of [still, lifted]) await configure(accountId);
     await produceAndApply(pool, schema.schema, ledger, [
       cycleStarted(still, 'c1'), thresholdCrossed(still, 'c1', 20, '150'), purchased(still, 'c1', '10', '160'),
       cycleStarted(lifted, 'c1'), thresholdCrossed(lifted, 'c1', 20, '150'), purchased(lifted, 'c1', '100', '250'),
@@ -147,7 +145,7 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
 
   it('a delivery whose attempts keep throwing before any outcome is recorded ends failed once past its retry window, not taken again for ever', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
-    expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, { email: `${accountId}@example.com` })).status).toBe(200);
+    await configure(accountId);
     // A type this version cannot render (left by a newer version rolled back): every attempt throws. Its window is over.
     const content = { notificationId: `ntf_${accountId}`, type: 'credits_expiring', accountId, eventId: `e-${accountId}`, occurredAt: new Date().toISOString() };
     await pool.query(
@@ -167,9 +165,7 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     await alert(recent, `${recent}@example.com`);
     expect(await settled(old)).toMatchObject({ state: 'delivered' });
     expect(await settled(recent)).toMatchObject({ state: 'delivered' });
-    smtp.deferSenderTimes(1);
-    await alert(waiting, `${waiting}@example.com`);
-    await waitFor(async () => ((await emailEntry(waiting))?.attempts ?? 0) >= 1, 10_000);
+    await alertAwaitingRetry(waiting);
     const s = `"${schema.schema}"`;
     await pool.query(`UPDATE ${s}.deliveries SET updated_at = now() - interval '91 days', created_at = now() - interval '91 days' WHERE account_id = ANY($1)`, [[old, waiting]]);
 
