@@ -51,9 +51,7 @@ export class KafkaProducer {
   /** Sends asked for while one is under way, in order: they go together as the next one (see `send`). */
   private readonly waiting: QueuedSend[] = [];
   private sending = false;
-  /** Settles once no send waits and none is under way (`disconnect` waits for it). */
-  private drained: Promise<void> = Promise.resolve();
-  /** Without batching: the sends under way (`disconnect` waits for them too). */
+  /** The sends under way, and with batching the loop sending what waits: `disconnect` waits for them. */
   private readonly underWay = new Set<Promise<unknown>>();
 
   private readonly maxSendBytes: number;
@@ -104,19 +102,21 @@ export class KafkaProducer {
    */
   send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     if (messages.length === 0) return Promise.resolve([]);
-    if (!this.batchConcurrentSends) {
-      const sent = this.sendNow(topic, messages);
-      const settled: Promise<unknown> = sent.then(
-        () => this.underWay.delete(settled),
-        () => this.underWay.delete(settled),
-      );
-      this.underWay.add(settled);
-      return sent;
-    }
+    if (!this.batchConcurrentSends) return this.tracked(this.sendNow(topic, messages));
     return new Promise((resolve, reject) => {
       this.waiting.push({ topic, messages, resolve, reject });
-      if (!this.sending) this.drained = this.sendWaiting();
+      if (!this.sending) void this.tracked(this.sendWaiting());
     });
+  }
+
+  /** `work`, counted as under way until it settles (whether it resolves or rejects). */
+  private tracked<T>(work: Promise<T>): Promise<T> {
+    const settled: Promise<unknown> = work.then(
+      () => this.underWay.delete(settled),
+      () => this.underWay.delete(settled),
+    );
+    this.underWay.add(settled);
+    return work;
   }
 
   private async sendWaiting(): Promise<void> {
@@ -203,10 +203,7 @@ export class KafkaProducer {
    * stop sending first (an app closes its HTTP server and consumers before its producer).
    */
   async disconnect(): Promise<void> {
-    while (this.sending || this.underWay.size > 0) {
-      await this.drained;
-      await Promise.all([...this.underWay]);
-    }
+    while (this.underWay.size > 0) await Promise.all([...this.underWay]);
     if (!this.connecting) return;
     this.connecting = undefined;
     await this.producer.disconnect();
