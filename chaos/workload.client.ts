@@ -44,7 +44,7 @@ export class WorkloadClient {
   readonly acks = new Acknowledgements<string, Step>();
   /** Usage ids per acknowledged step (a duplicate id in several steps is one usage). */
   readonly kafkaFailures: { at: number; error: string }[] = [];
-  /** Holds placed (authorization answered 200) and refused (402). */
+  /** Holds placed (authorization answered 200, or 409 HOLD_CLOSED to a retry: placed and closed since) and refused (402). */
   readonly holds = { placed: 0, refused: 0 };
   readonly sent = { usageMessages: 0, httpRequests: 0, kafkaSends: 0, resends: 0 };
   private readonly followUps: Step[] = [];
@@ -191,7 +191,8 @@ export class WorkloadClient {
       case 'hold': {
         const answer = await this.ledger(step.accountId, 'POST', path(step.accountId, 'authorizations'), { amount: step.amount, hold: { holdId: step.key, ttlSeconds: step.ttlSeconds } });
         const { status } = answer;
-        if (status === 200 || status === 201) {
+        // HOLD_CLOSED: a retry (its first answer lost) of a hold placed then and expired or released since.
+        if (status === 200 || status === 201 || (status === 409 && answer.code === 'HOLD_CLOSED')) {
           this.holds.placed += 1;
           this.followUp(step, true);
           return 200;

@@ -9,6 +9,7 @@ export type LedgerErrorCode =
   | 'INSUFFICIENT_CREDITS'
   | 'CYCLE_RENEWAL_PENDING'
   | 'IDEMPOTENCY_CONFLICT'
+  | 'HOLD_CLOSED'
   | 'INVALID_AMOUNT'
   | 'AMOUNT_OUT_OF_RANGE'
   | 'BALANCE_LIMIT_EXCEEDED'
@@ -35,6 +36,8 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   // betweenCycles); only the renewal says whether the account can pay.
   CYCLE_RENEWAL_PENDING: 503,
   IDEMPOTENCY_CONFLICT: 409,
+  // A hold asked for again (the same id and content) after it was settled, released or expired: it reserves nothing.
+  HOLD_CLOSED: 409,
   INVALID_AMOUNT: 400,
   // Bounds of libs/money: an amount above 1,000,000,000 credits, or a balance that would pass 100,000,000,000.
   AMOUNT_OUT_OF_RANGE: 400,

@@ -57,7 +57,7 @@ describe('a hold priced from a usage, retried across a rate card change', () => 
     expect(other).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
   });
 
-  it('answers a retry of a hold released since as any retry of it is answered, and reserves nothing', async () => {
+  it('answers a retry of a hold released since as any retry of a closed hold is (HOLD_CLOSED), and reserves nothing', async () => {
     const released = '/v1/accounts/acct-rate-change-released';
     expect((await api.post(`${released}/purchases`, { paymentReference: 'p-rate-change-released', amount: '100' })).status).toBe(201);
     clock.set('2026-10-31T23:59:59.000Z');
@@ -69,10 +69,10 @@ describe('a hold priced from a usage, retried across a rate card change', () => 
     clock.advance(2_000);
     const retry = await api.post(`${released}/authorizations`, request);
 
-    expect(retry).toMatchObject({ status: 200, body: { allowed: true, required: '10', available: '100', hold: { holdId: 'h-released', amount: '10' } } });
+    expect(retry).toMatchObject({ status: 409, body: { code: 'HOLD_CLOSED', details: { holdId: 'h-released' } } });
     expect((await api.post(`${released}/authorizations`, { amount: '1' })).body).toMatchObject({ allowed: true, available: '100' });
     // Another estimate under that id is still other content.
-    expect(await api.post(`${released}/authorizations`, { ...request, usage: { ...estimate, inputTokens: 3_000_000 } })).toMatchObject({ status: 409 });
+    expect(await api.post(`${released}/authorizations`, { ...request, usage: { ...estimate, inputTokens: 3_000_000 } })).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
   });
 
   it('refuses another estimate that only an earlier version would price as the hold: open, or released a TTL after the change', async () => {

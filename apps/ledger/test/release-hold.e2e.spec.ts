@@ -39,4 +39,29 @@ describe('releasing a hold while another one is due', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ holdId: 'long', released: '2', available: '10' });
   });
+  // A lost answer retried later (the same hold id and body) finds the hold no longer open: answering it "allowed" with
+  // an expiry of its own making would send the caller to work on credits nothing reserves.
+  describe('a hold asked for again after it closed', () => {
+    const release = (account: string, holdId: string) =>
+      fetch(`${base}/v1/accounts/${account}/holds/${holdId}`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } });
+
+    it.each([
+      ['released', 'acct-closed-released'],
+      ['expired', 'acct-closed-expired'],
+    ])('is refused when the hold was %s (HOLD_CLOSED, 409), and reserves nothing', async (how, account) => {
+      expect((await api.post(`/v1/accounts/${account}/grants`, { reason: 'test grant', idempotencyKey: 'funds', amount: '10' })).status).toBe(201);
+      const request = { amount: '4', hold: { holdId: 'h-closed', ttlSeconds: 60 } };
+      expect(await api.post(`/v1/accounts/${account}/authorizations`, request)).toMatchObject({ status: 200, body: { available: '6', hold: { holdId: 'h-closed' } } });
+      if (how === 'released') expect((await release(account, 'h-closed')).status).toBe(200);
+      else clock.advance(61_000);
+
+      const retry = await api.post(`/v1/accounts/${account}/authorizations`, request);
+
+      expect(retry).toMatchObject({ status: 409, body: { code: 'HOLD_CLOSED', details: { holdId: 'h-closed' } } });
+      expect((await api.post(`/v1/accounts/${account}/authorizations`, { amount: '10' })).body).toMatchObject({ allowed: true, available: '10' });
+      // Other content under the id stays a conflict, and a new id places a new hold.
+      expect(await api.post(`/v1/accounts/${account}/authorizations`, { ...request, amount: '5' })).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT' } });
+      expect(await api.post(`/v1/accounts/${account}/authorizations`, { ...request, hold: { holdId: 'h-new', ttlSeconds: 60 } })).toMatchObject({ status: 200, body: { available: '6' } });
+    });
+  });
 });

@@ -1160,7 +1160,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Conflict: IDEMPOTENCY_CONFLICT */
+            /** @description Conflict: HOLD_CLOSED, IDEMPOTENCY_CONFLICT */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1168,7 +1168,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "IDEMPOTENCY_CONFLICT";
+                        code?: "HOLD_CLOSED" | "IDEMPOTENCY_CONFLICT";
                     };
                 };
             };

@@ -1,7 +1,7 @@
 import type { Micro } from '@tally/money';
 import type { AccountEvent, BucketKind } from './account.events';
 import { housekeeping } from './account.decider';
-import { type AccountState, available, evolve, held } from './account.state';
+import { type AccountState, type Hold, available, evolve, held } from './account.state';
 
 export interface BalanceView {
   /** What a new action could spend now. */
@@ -35,6 +35,15 @@ export function balanceView(state: AccountState, now: Date): BalanceView {
   };
   housekeeping(run);
   return balanceOf(run.state);
+}
+
+/**
+ * The hold under this id if it still reserves credits at `now`: placed, neither settled nor released, and not due
+ * (a due hold is released by the account's next decision, and balanceView already leaves it out).
+ */
+export function openHold(state: AccountState, holdId: string, now: Date): Hold | undefined {
+  const hold = state.holds.get(holdId);
+  return hold && Date.parse(hold.expiresAt) > now.getTime() ? hold : undefined;
 }
 
 /**

@@ -2,7 +2,7 @@ import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS } from '@tally/money';
 import { accountDecider, decide } from './account.decider';
 import type { AccountCommand } from './account.commands';
 import { AccountError, InsufficientCreditsError } from './account.errors';
-import { balanceView } from './account-balance.view';
+import { balanceView, openHold } from './account-balance.view';
 import { evolve, fold, initialState, remembered } from './account.state';
 import { spec } from '@tally/decider/testing';
 import {
@@ -166,6 +166,15 @@ describe('account decider', () => {
       const h = [...history, { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(2), perBucket: [share('g1', 'purchased', cr(2))], expiresAt: '2025-03-10T12:05:00.000Z' } }];
       given(h).when(holdCommand('h1', cr(2))).then([]);
       given(h).when(holdCommand('h1', cr(3))).thenThrows('IDEMPOTENCY_CONFLICT');
+    });
+
+    it('knows a repeated hold that is no longer open (released, or due though not yet released): it reserves nothing', () => {
+      const placed = { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(2), perBucket: [share('g1', 'purchased', cr(2))], expiresAt: '2025-03-10T12:05:00.000Z' } };
+      const released = { type: 'HoldReleased' as const, data: { holdId: 'h1', amount: cr(2), reason: 'released' as const } };
+      expect(openHold(fold([...history, placed]), 'h1', new Date('2025-03-10T12:04:59.999Z'))).toMatchObject({ amount: cr(2) });
+      expect(openHold(fold([...history, placed]), 'h1', new Date('2025-03-10T12:05:00.000Z'))).toBeUndefined();
+      expect(openHold(fold([...history, placed, released]), 'h1', NOW)).toBeUndefined();
+      given([...history, placed, released]).when(holdCommand('h1', cr(2))).then([]);
     });
 
     it('ignores a repeated ChangePlan and refuses the same change id with other terms', () => {

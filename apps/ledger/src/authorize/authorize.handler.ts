@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { balanceView, cannotCover, idempotencyKey, InsufficientCreditsError, isAccountError, type AccountState } from '@tally/ledger-domain';
+import { balanceView, cannotCover, idempotencyKey, InsufficientCreditsError, isAccountError, openHold, type AccountState } from '@tally/ledger-domain';
 import { formatCredits, parseCredits, type Micro } from '@tally/money';
 import { priceUsage, type RateCard } from '@tally/pricing';
 import { CLOCK, type Clock } from '@tally/shared';
-import { AccountRepository } from '../accounts/account.repository';
+import { AccountRepository, type Decision } from '../accounts/account.repository';
 import { LedgerConfig } from '../config/ledger.config';
 import { RATE_CARD } from '../database/tokens.provider';
 import { ExpirySchedule } from '../expiry/expiry.schedule';
@@ -63,21 +63,29 @@ export class AuthorizeHandler {
    */
   private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, now: Date, actor?: string) {
     const expiresAt = (at: Date) => new Date(at.getTime() + ttlSeconds * 1000).toISOString();
+    let decision: Decision;
     try {
       // Before the append, so no hold is ever recorded without its expiry being scheduled (see ExpiryWorker).
       await this.expiries.add(accountId, 'hold', holdId, expiresAt(now));
-      const decision = await this.accounts.execute(
+      decision = await this.accounts.execute(
         { accountId, at: (decidedAt) => ({ type: 'PlaceHold', accountId, holdId, amount: required, expiresAt: expiresAt(decidedAt) }) },
         idempotencyKey('hold', holdId), // a snapshotted account looks a forgotten key up by it (account-memory.model.ts)
         actor,
       );
-      return heldAnswer(decision.state, holdId, required, decision.state.holds.get(holdId)?.expiresAt ?? expiresAt(now), now);
     } catch (error) {
       // An account with no history holds nothing (a hold is refused there, never placed): the same 404 as an
       // authorization without a hold, looked up only on this refusal's path.
       if (isAccountError(error, 'INSUFFICIENT_CREDITS') && (await this.accounts.load(accountId)).version === 0) throw accountNotFound(accountId);
       throw refusal(error);
     }
+    const { state, events } = decision;
+    // Placed by this decision (events), it is answered even if a TTL shorter than the decision took is over by now.
+    const hold = events.length > 0 ? state.holds.get(holdId) : openHold(state, holdId, now);
+    if (hold) return heldAnswer(state, holdId, hold.amount, hold.expiresAt, now);
+    // An unlimited plan reserves nothing and remembers no hold: the answer names the hold asked for.
+    if (state.plan.unlimited) return heldAnswer(state, holdId, required, expiresAt(now), now);
+    // A repeat of a hold settled, released or expired since: it reserves nothing any more, so it is no "allowed".
+    throw holdClosed(holdId);
   }
 
   /**
@@ -85,14 +93,14 @@ export class AuthorizeHandler {
    * other content (IDEMPOTENCY_CONFLICT) although it is the same request. Undefined when it is not a repeat.
    * - The hold is open: it is the answer when the usage, priced when the hold was placed (its expiry less the TTL
    *   asked), gives its amount.
-   * - The hold was settled or released: only its amount is remembered. The usage is priced by each other version in
-   *   effect during the TTL before now (a request older than that would have found its hold expired), the latest
-   *   first; one that gives a repeat is answered as any retry of that hold is, and nothing more is reserved (the
-   *   hold's key is taken, so the command can only repeat or conflict).
+   * - The hold was settled, released or is due: only its amount is remembered. The usage is priced by each other
+   *   version in effect during the TTL before now (a request older than that would have found its hold expired), the
+   *   latest first; one that gives a repeat is answered as any retry of a closed hold is (HOLD_CLOSED), and nothing
+   *   is reserved (the hold's key is taken, so the command can only repeat or conflict).
    */
   private async repricedRepeat(accountId: string, holdId: string, usage: PricedRequest, priced: Micro, ttlSeconds: number, now: Date, actor?: string) {
     const { state } = await this.accounts.load(accountId);
-    const open = state.holds.get(holdId);
+    const open = openHold(state, holdId, now);
     if (open) {
       const placedAt = new Date(Date.parse(open.expiresAt) - ttlSeconds * 1000);
       return this.priceAt(usage, placedAt) === open.amount ? heldAnswer(state, holdId, open.amount, open.expiresAt, now) : undefined;
@@ -142,6 +150,10 @@ export class AuthorizeHandler {
 function heldAnswer(state: AccountState, holdId: string, amount: Micro, expiresAt: string, now: Date) {
   const required = formatCredits(amount);
   return { allowed: true, required, available: formatCredits(balanceView(state, now).available), hold: { holdId, amount: required, expiresAt } };
+}
+
+function holdClosed(holdId: string): LedgerError {
+  return new LedgerError('HOLD_CLOSED', `Hold ${holdId} was placed and is closed since (settled, released or expired): it reserves nothing. Place a new hold under a new id.`, { holdId });
 }
 
 function accountNotFound(accountId: string): LedgerError {

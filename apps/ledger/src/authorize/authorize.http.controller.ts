@@ -22,7 +22,7 @@ export class AuthorizeHttpController {
     400: ['AMOUNT_OUT_OF_RANGE', 'BALANCE_LIMIT_EXCEEDED', 'INVALID_AMOUNT', 'INVALID_COMMAND', 'UNPRICEABLE_USAGE'],
     402: ['INSUFFICIENT_CREDITS'],
     404: ['ACCOUNT_NOT_FOUND'],
-    409: ['IDEMPOTENCY_CONFLICT'],
+    409: ['HOLD_CLOSED', 'IDEMPOTENCY_CONFLICT'],
     503: ['ACCOUNT_BUSY', 'CYCLE_RENEWAL_PENDING'],
   })
   authorize(@AccountIdParam() accountId: string, @Body() body: AuthorizationRequest, @ApiKeyName() actor: string | undefined): Promise<AuthorizationResponseDto> {
