@@ -17,6 +17,13 @@ export const idempotencyKey = (scope: IdempotencyScope, id: string): string => `
 export const grantFingerprint = (g: { kind: BucketKind; amount: Micro; expiresAt?: string; source: string }): string =>
   `${g.kind}|${g.amount}|${g.expiresAt ?? '-'}|${g.source}`;
 
+/** A grant's content as grantFingerprint wrote it (the source, last, may itself hold `|`: a promotion's reason). */
+export function parseGrantFingerprint(fingerprint: string): { kind: BucketKind; amount: Micro; expiresAt?: string; source: string } {
+  const [kind, amount, expiresAt] = fingerprint.split('|', 3);
+  const source = fingerprint.slice(kind.length + amount.length + expiresAt.length + 3);
+  return { kind: kind as BucketKind, amount: BigInt(amount), ...(expiresAt !== '-' && { expiresAt }), source };
+}
+
 export const usageFingerprint = (u: { amount: Micro }): string => `${u.amount}`;
 
 /** Only the amount: a retried authorization may well compute a later `expiresAt`. */

@@ -3,7 +3,7 @@ import { accountDecider, decide } from './account.decider';
 import type { AccountCommand } from './account.commands';
 import { AccountError, InsufficientCreditsError } from './account.errors';
 import { balanceView, openHold } from './account-balance.view';
-import { evolve, fold, initialState, remembered } from './account.state';
+import { evolve, fold, initialState, remembered, rememberedGrant } from './account.state';
 import { spec } from '@tally/decider/testing';
 import {
   ACCOUNT,
@@ -192,6 +192,14 @@ describe('account decider', () => {
       expect(remembered(state, 'usage', 'u1')).toBe(`${cr(1)}`);
       expect(remembered(state, 'grant', 'g1')).toBe(`purchased|${cr(10)}|-|test:g1`);
       expect(remembered(state, 'usage', 'u2')).toBeUndefined();
+    });
+
+    it("gives a grant key's first content back, a source with | in it whole", () => {
+      const promo = grantCommand('g2', 'promotional', cr(5), { source: 'promo:a|b|c', expiresAt: '2025-04-01T00:00:00.000Z' });
+      const { state } = given(history).when(promo).then([granted('g2', 'promotional', cr(5), { source: 'promo:a|b|c', expiresAt: '2025-04-01T00:00:00.000Z' })]);
+      expect(rememberedGrant(state, 'g2')).toEqual({ kind: 'promotional', amount: cr(5), expiresAt: '2025-04-01T00:00:00.000Z', source: 'promo:a|b|c' });
+      expect(rememberedGrant(state, 'g1')).toEqual({ kind: 'purchased', amount: cr(10), source: 'test:g1' });
+      expect(rememberedGrant(state, 'g3')).toBeUndefined();
     });
 
     it('remembers a new key without touching the previous state (states are values)', () => {

@@ -18,6 +18,7 @@ import {
   holdFingerprint,
   idempotencyKey,
   type IdempotencyScope,
+  parseGrantFingerprint,
   planChangeFingerprint,
   refundFingerprint,
   usageFingerprint,
@@ -424,6 +425,12 @@ export function remembered(state: AccountState, scope: IdempotencyScope, id: str
 }
 
 /** A usage's price per model, merged by model in first-seen order. */
+/** The content a grant's key (its grantId) was first used with; undefined for a key not used. Grant keys are never forgotten. */
+export function rememberedGrant(state: AccountState, grantId: string): ReturnType<typeof parseGrantFingerprint> | undefined {
+  const fingerprint = state.seen.get(idempotencyKey('grant', grantId));
+  return fingerprint === undefined ? undefined : parseGrantFingerprint(fingerprint);
+}
+
 function modelShares(lines: readonly { model: string; amount: Micro }[]): ModelShare[] {
   const byModel = new Map<string, Micro>();
   for (const line of lines) byModel.set(line.model, (byModel.get(line.model) ?? 0n) + line.amount);

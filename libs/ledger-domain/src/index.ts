@@ -21,6 +21,7 @@ export {
   initialState,
   isBelowThreshold,
   remembered,
+  rememberedGrant,
 } from './account.state';
 export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates, betweenCycles, cannotCover } from './account.decider';
 export * from './account-balance.view';
