@@ -47,7 +47,8 @@ function parts(content: NotificationContent, links: EmailLinks): Parts {
     case 'credits_renewed':
       return {
         subject: 'Your credits were renewed',
-        headline: `A new billing cycle started: your allowance of ${content.allocation} credits is available.`,
+        // From CycleStarted, before the allowance paid any debt carried: how much of it is left to spend is not known.
+        headline: `A new billing cycle started with an allowance of ${content.allocation} credits. Any usage beyond your credits that your account carried from before is paid from it first.`,
         facts: [['Allocation', `${content.allocation} credits`], ['Cycle', `${formatDate(content.periodStart ?? content.occurredAt)} – ${formatDate(content.periodEnd ?? content.occurredAt)}`], ...resets],
         action: `Manage your plan: ${links.billingUrl}`,
       };

@@ -19,9 +19,19 @@ describe('email templates', () => {
     expect(email.html).not.toContain('acc-<1>');
   });
 
+  // The renewal is announced from CycleStarted, before the allowance pays any debt the account carried: the notice
+  // cannot know how much of the allowance is left to spend, so it does not say that all of it is.
+  it('a renewal names the allowance without saying all of it is available (carried usage is paid from it first)', () => {
+    const { text, html } = renderEmail({ ...base, type: 'credits_renewed', allocation: '2500', periodStart: '2026-12-01T00:00:00Z', periodEnd: '2027-01-01T00:00:00Z' }, links);
+    expect(text).not.toContain('is available');
+    expect(text).toContain('A new billing cycle started with an allowance of 2500 credits.');
+    expect(text).toContain('usage beyond your credits that your account carried from before is paid from it first');
+    expect(html).toContain('allowance of 2500 credits');
+  });
+
   it('renders renewals and receipts', () => {
     expect(renderEmail({ ...base, type: 'credits_renewed', allocation: '2500', periodStart: '2026-12-01T00:00:00Z', periodEnd: '2027-01-01T00:00:00Z' }, links).text)
-      .toContain('your allowance of 2500 credits');
+      .toContain('allowance of 2500 credits');
     expect(renderEmail({ ...base, type: 'purchase_receipt', amount: '1000', paymentReference: 'pay-1' }, links).text).toContain('Payment reference: pay-1');
   });
 
