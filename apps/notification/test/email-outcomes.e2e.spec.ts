@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { parsePrometheusText, sumOf } from '@tally/metrics';
 import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
 import { DeliveryDispatcher } from '../src/delivery/delivery.worker';
-import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, ledgerTopic, produceAndApply, purchased, startSmtp, thresholdCrossed, type RunningApp } from './notification.harness';
+import { READER_KEY, WRITER_KEY, bootApp, call, cycleStarted, envelope, ledgerTopic, produceAndApply, purchased, startSmtp, thresholdCrossed, type RunningApp } from './notification.harness';
 
 /**
  * What an email's attempt ends as, and that it is recorded once. Which SMTP refusals end an email for good: a 5yz reply
@@ -129,6 +129,23 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
     await produceAndApply(pool, schema.schema, ledger, [purchase]); // the same event again, its balance older than the crossing
     expect(await settled(accountId)).toMatchObject({ state: 'delivered', attempts: 2 });
+  });
+
+  it.each([
+    ['5% threshold', (accountId: string) => thresholdCrossed(accountId, 'c1', 5, '40'), 'low_credit', 'Your credits are below 5%'],
+    ['depletion', (accountId: string) => envelope(accountId, 'CreditsDepleted', `${accountId}:c1:depleted`, { cycleId: 'c1' }), 'credits_depleted', 'You are out of credits'],
+  ])('a 20%% alert still waiting for a retry when the %s comes is superseded: cancelled, only the newer one sent', async (_name, newer, type, subject) => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await alertAwaitingRetry(accountId);
+    await produceAndApply(pool, schema.schema, ledger, [newer(accountId)]);
+    const items = await waitFor(async () => {
+      const { body } = await call(running.baseUrl, 'GET', `/v1/accounts/${accountId}/notifications`, READER_KEY);
+      const emails = (body.items as { channel: string; type: string; state: string; lastError: string | null }[]).filter((item) => item.channel === 'email');
+      return emails.length === 2 && emails.every((item) => item.state !== 'pending') ? emails : undefined;
+    }, 20_000);
+    expect(items.map((item) => `${item.type} ${item.state}`).sort()).toEqual([`${type} delivered`, 'low_credit cancelled'].sort());
+    expect(items.find((item) => item.state === 'cancelled')?.lastError).toContain('superseded');
+    expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual([subject]);
   });
 
   it('a purchase that leaves the balance still below a threshold keeps its alert; one in the same batch after the crossing cancels it before any attempt', async () => {
