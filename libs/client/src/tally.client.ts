@@ -130,7 +130,7 @@ export const USAGE_BATCH_BYTES = 1024 * 1024;
  * Consecutive events in requests of at most USAGE_BATCH_LIMIT events and USAGE_BATCH_BYTES of JSON, in order, each
  * with its request body: every event is written as JSON once, to measure it and to send it.
  */
-function usageChunks<T>(events: T[], limit = USAGE_BATCH_LIMIT): { events: T[]; json: string }[] {
+function usageChunks<T>(events: T[], limit = USAGE_BATCH_LIMIT, maxBytes = USAGE_BATCH_BYTES): { events: T[]; json: string }[] {
   const chunks: { events: T[]; json: string }[] = [];
   let chunk: T[] = [];
   let texts: string[] = [];
@@ -139,7 +139,7 @@ function usageChunks<T>(events: T[], limit = USAGE_BATCH_LIMIT): { events: T[]; 
   for (const event of events) {
     const text = JSON.stringify(event);
     const size = Buffer.byteLength(text) + 1; // and its comma
-    if (chunk.length > 0 && (chunk.length >= limit || bytes + size > USAGE_BATCH_BYTES - BATCH_ENVELOPE_BYTES)) {
+    if (chunk.length > 0 && (chunk.length >= limit || bytes + size > maxBytes - BATCH_ENVELOPE_BYTES)) {
       close();
       chunk = [];
       texts = [];
@@ -158,6 +158,16 @@ function lowerBatchLimit(error: TallyError, sent: number): number | undefined {
   if (error.status !== 413 || error.code !== 'BATCH_TOO_LARGE') return undefined;
   const limit = (error.details as { limit?: unknown } | undefined)?.limit;
   return typeof limit === 'number' && Number.isInteger(limit) && limit >= 1 && limit < sent ? limit : undefined;
+}
+
+/**
+ * A body size below this request's when usage-ingest refused its body as too large (413 PAYLOAD_TOO_LARGE: a
+ * BODY_LIMIT configured below the client's 1 MiB; the answer names no limit): half of it, so a request of more than one
+ * event is split. Undefined for any other answer, or a single event (nothing smaller to send).
+ */
+function lowerBatchBytes(error: TallyError, chunk: { events: unknown[]; json: string }): number | undefined {
+  if (error.status !== 413 || error.code !== 'PAYLOAD_TOO_LARGE' || chunk.events.length < 2) return undefined;
+  return Math.floor(Buffer.byteLength(chunk.json) / 2);
 }
 
 /** `{"events":[` and `]}` around a batch's events. */
@@ -187,6 +197,7 @@ export class TallyClient {
   private readonly settleTimes = new Map<string, string>();
   /** Events per usage request: the contract's 1000, or usage-ingest's lower MAX_BATCH once it refused a batch over it. */
   private batchLimit = USAGE_BATCH_LIMIT;
+  private batchBytes = USAGE_BATCH_BYTES;
 
   constructor(private readonly options: TallyClientOptions) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
@@ -216,7 +227,7 @@ export class TallyClient {
     const keyed = events.map((event) => ({ ...event, id: event.id ?? newId('usage'), occurredAt: event.occurredAt ?? now }));
     const report: UsageReport = { accepted: 0, duplicates: 0, duplicateIds: [], ids: keyed.map((event) => event.id) };
     let offset = 0;
-    const chunks = usageChunks(keyed, this.batchLimit);
+    const chunks = usageChunks(keyed, this.batchLimit, this.batchBytes);
     for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) {
       const body = chunk.events.length === 1 ? chunk.events[0] : { events: chunk.events };
       try {
@@ -234,7 +245,14 @@ export class TallyClient {
         const limit = error instanceof TallyError ? lowerBatchLimit(error, chunk.events.length) : undefined;
         if (limit !== undefined) {
           this.batchLimit = limit;
-          chunks.unshift(...usageChunks(chunk.events, limit));
+          chunks.unshift(...usageChunks(chunk.events, limit, this.batchBytes));
+          continue;
+        }
+        // A body over its BODY_LIMIT: this request's events again in requests half its size, until one is taken.
+        const bytes = error instanceof TallyError ? lowerBatchBytes(error, chunk) : undefined;
+        if (bytes !== undefined) {
+          this.batchBytes = Math.min(this.batchBytes, bytes);
+          chunks.unshift(...usageChunks(chunk.events, this.batchLimit, this.batchBytes));
           continue;
         }
         if (error instanceof TallyError) {

@@ -7,6 +7,8 @@ interface Seen {
   method: string;
   url: string;
   body: any;
+  /** The body's length in bytes. */
+  bytes: number;
 }
 type Answer = (seen: Seen, res: ServerResponse) => void;
 
@@ -16,7 +18,7 @@ async function serve(answers: Answer[]): Promise<{ seen: Seen[]; url: string; cl
   const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     let text = '';
     for await (const chunk of req) text += chunk;
-    const request = { method: req.method ?? '', url: req.url ?? '', body: text ? JSON.parse(text) : undefined };
+    const request = { method: req.method ?? '', url: req.url ?? '', body: text ? JSON.parse(text) : undefined, bytes: Buffer.byteLength(text) };
     seen.push(request);
     answers[Math.min(seen.length, answers.length) - 1](request, res);
   });
@@ -162,6 +164,27 @@ describe('libs/client against a real HTTP server', () => {
     const before = server.seen.length;
     await client.reportUsageBatch(events.slice(0, 600));
     expect(server.seen.slice(before).map((seen) => seen.body.events.length)).toEqual([300, 300]);
+  });
+
+  it('sends smaller requests once usage-ingest refuses a body over its BODY_LIMIT (below 1 MiB), each event once, in order', async () => {
+    const bodyLimit = 64 * 1024; // a 413 with no limit named, as the HTTP layer answers a body over BODY_LIMIT
+    server = await serve([
+      (seen, res) => {
+        if (seen.bytes > bodyLimit) return json(413, { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large.' })(seen, res);
+        return json(202, { accepted: seen.body.events?.length ?? 1, duplicates: 0, duplicateIds: [] })(seen, res);
+      },
+    ]);
+    const client = clientOf(server.url, 1);
+    const label = 'x'.repeat(400);
+    const events = Array.from({ length: 1100 }, (_, index) => ({ id: `u-${index}`, accountId: 'acct-1', feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1, metadata: { label } }));
+
+    expect(await client.reportUsageBatch(events)).toMatchObject({ accepted: 1100, duplicates: 0 });
+    const accepted = server.seen.filter((seen) => seen.bytes <= bodyLimit);
+    expect(accepted.flatMap((seen) => (seen.body.events ?? [seen.body]).map((event: { id: string }) => event.id))).toEqual(events.map((event) => event.id));
+    // Remembered: the next report is sent in requests the server takes, none refused.
+    const before = server.seen.length;
+    await client.reportUsageBatch(events.slice(0, 300));
+    expect(server.seen.slice(before).every((seen) => seen.bytes <= bodyLimit)).toBe(true);
   });
 
   it('gives running out of credits as a typed result, not an exception', async () => {
