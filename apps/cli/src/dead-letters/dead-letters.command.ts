@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { kafkaOffset, nonNegativeInt } from '../cli-arguments.parser';
 import type { CliContext } from '../cli-context.provider';
 import { json, print, table } from '../output.view';
+import { showValue } from './dead-letter-value.view';
 import { DeadLetterReplays } from './dead-letter-replays.repository';
 import { deadLetterTopics, partitionRanges, readMessages, type StoredMessage } from './dead-letter.client';
 
@@ -70,13 +71,13 @@ export function deadLettersCommand(context: CliContext): Command {
     .argument('<topic>', 'the dead-letter topic')
     .argument('<partition>', 'its partition', nonNegativeInt)
     .argument('<offset>', 'its offset', kafkaOffset)
-    .addHelpText('after', '\nPrinted as JSON (the value parsed when it is JSON).\n\nExample:\n  npm run tally -- dlq show usage.events.dlq.v1 0 12')
+    .addHelpText('after', '\nPrinted as JSON (the value parsed when it is JSON; an integer beyond 2^53 as a string of its exact digits).\n\nExample:\n  npm run tally -- dlq show usage.events.dlq.v1 0 12')
     .action(async (topic: string, partition: number, offset: string) => {
       const [message] = await readMessages(context.kafka, topic, [{ partition, from: offset, to: (BigInt(offset) + 1n).toString() }]);
       if (!message) throw new Error(`no message at ${topic}[${partition}]@${offset}`);
       const done = (await (await replays(context)).forTopic(topic)).of(message);
       const value = message.value?.toString() ?? null;
-      const shown = { ...describe(message, done), headers: message.headers, value: parseJson(value) };
+      const shown = { ...describe(message, done), headers: message.headers, value: showValue(value) };
       print(json(shown));
     });
 
@@ -136,14 +137,5 @@ export function deadLettersCommand(context: CliContext): Command {
       print(`${options.dryRun ? 'would replay' : 'replayed'} ${toReplay.length}, skipped ${skipped.length} already replayed`);
     });
   return command;
-}
-
-function parseJson(text: string | null): unknown {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
