@@ -53,6 +53,8 @@ export interface RebuildResult {
   lockedMs: number;
   /** Why the retired tables are still there after a swap that asked to drop them (the next rebuild drops them first). */
   retiredKept?: string;
+  /** With keepRetired: the schema the replaced tables were kept in (`<schema>_retired_<UTC yyyymmddhhmmss>`), which no rebuild drops. */
+  retiredSchema?: string;
 }
 
 const DEFAULT_BATCH = 2_000;
@@ -121,6 +123,12 @@ export async function rebuildReadModels(options: RebuildOptions): Promise<Rebuil
       (error: Error) => ({ ...swap, retiredKept: `dropping ${schema}_retired failed: ${error.message}` }),
     );
   });
+}
+
+/** `<schema>_retired_<UTC yyyymmddhhmmss>`, the schema's part shortened to PostgreSQL's 63-byte identifiers. */
+function keptSchemaName(schema: string, at: Date): string {
+  const suffix = `_retired_${at.toISOString().replace(/\D/g, '').slice(0, 14)}`;
+  return `${Buffer.from(schema).subarray(0, 63 - suffix.length).toString()}${suffix}`;
 }
 
 /** Another writer's statement held one table while waiting for another we hold (deadlock, lock timeout): try again. */
@@ -214,8 +222,14 @@ async function swapIn(options: RebuildOptions, shadow: string, after: Checkpoint
       await tx.query(`ALTER TABLE ${s}.${table} SET SCHEMA ${live}`);
     }
     await tx.query(`DROP SCHEMA ${s}`);
+    // Kept: out of `<schema>_retired`, which the next rebuild drops first (it holds only tables nobody asked to keep).
+    const kept = options.keepRetired ? keptSchemaName(schema, new Date()) : undefined;
+    if (kept) await tx.query(`ALTER SCHEMA ${retired} RENAME TO ${quoteIdentifier(kept)}`);
     const lockedMs = Date.now() - lockedAt;
-    return { events: counts.events, skipped: counts.skipped, caughtUpAtSwap: locked.events, movedForward: Number(rows[0].accounts), lockedMs };
+    return {
+      events: counts.events, skipped: counts.skipped, caughtUpAtSwap: locked.events, movedForward: Number(rows[0].accounts), lockedMs,
+      ...(kept && { retiredSchema: kept }),
+    };
   });
 }
 

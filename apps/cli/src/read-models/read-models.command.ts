@@ -19,7 +19,7 @@ export function readModelsCommand(context: CliContext): Command {
         'and events the live projection applies during the rebuild are folded in under a lock at the swap (nothing lost, nothing twice)',
     )
     .addOption(batchSize())
-    .option('--keep-retired', 'keep the replaced tables in <schema>_retired (dropped by default)', false)
+    .option('--keep-retired', 'keep the replaced tables in <schema>_retired_<UTC yyyymmddhhmmss>, which no rebuild drops (drop it by hand); dropped by default', false)
     .option(
       '--allow-behind-live',
       'swap in a fold that lacks accounts the live tables have, or holds them at an older version (refused by default: it means another, emptied or older event store)',
@@ -44,7 +44,8 @@ export function readModelsCommand(context: CliContext): Command {
       print(
         `rebuilt ${config.DATABASE_SCHEMA} read models from ${result.events} events in ${seconds.toFixed(1)} s (${Math.round(result.events / Math.max(seconds, 0.001))} events/s); ` +
           `${result.caughtUpAtSwap} caught up under the swap lock (held ${result.lockedMs} ms), ${result.movedForward} balances moved forward, ${result.skipped} events skipped (not projectable)` +
-          (result.retiredKept ? `; the retired tables were kept: ${result.retiredKept}` : ''),
+          (result.retiredKept ? `; the retired tables were kept: ${result.retiredKept}` : '') +
+          (result.retiredSchema ? `; the replaced tables were kept in ${result.retiredSchema}` : ''),
       );
     });
 

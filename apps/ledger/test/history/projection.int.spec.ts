@@ -353,6 +353,28 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     }
   });
 
+  it('keeps the tables a rebuild retired with keepRetired through the next rebuild, under a name of their own', async () => {
+    const target = await createTestSchema('ledger_rm_keep');
+    const schemas = async () =>
+      (await pool.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname LIKE $1 ORDER BY nspname`, [`${target.schema}_retired%`])).rows.map((row) => row.nspname);
+    try {
+      await migrateReadModels(target.schema);
+      await applyBatch(pool, target.schema, events);
+      const before = await dump(pool, target.schema);
+
+      const kept = await rebuildReadModels({ pool, schema: target.schema, source: sourceOver(events), batchSize: 50, keepRetired: true });
+      expect(kept.retiredSchema).toMatch(new RegExp(`^${target.schema}_retired_\\d{14}$`));
+      expect(await schemas()).toEqual([kept.retiredSchema]);
+      // The next rebuild, keeping nothing, leaves the kept tables alone.
+      await rebuildReadModels({ pool, schema: target.schema, source: sourceOver(events), batchSize: 50 });
+      expect(await schemas()).toEqual([kept.retiredSchema]);
+      expect(await dump(pool, kept.retiredSchema as string)).toEqual(before);
+    } finally {
+      for (const schema of await schemas()) await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await target.drop();
+    }
+  });
+
   it('rebuilds the same tables, row for row, from the event stream, into shadow tables swapped in', async () => {
     const source = sourceOver(events);
     // Garbage first, to prove the rebuilt tables replace the old ones.
