@@ -38,6 +38,31 @@ describe('hostile messages on the usage topic (real broker and database)', () =>
     expect(balance.usedThisCycle).toBe('0.08');
   });
 
+  // usage-ingest refuses an occurredAt more than MAX_FUTURE_SKEW_SECONDS (300) ahead; a service producing straight to
+  // Kafka gets the same bound, measured by the ledger against the earlier of its clock and the record's timestamp
+  // (USAGE_MAX_FUTURE_SKEW_SECONDS, 600: looser, so host clocks a little apart never refuse what usage-ingest took).
+  it('a usage dated an hour ahead is dead-lettered (OCCURRED_IN_FUTURE), not priced by a rate card not in effect yet; five minutes ahead is applied', async () => {
+    const dlq = await collect(env.USAGE_DLQ_TOPIC);
+    try {
+      await api.post('/v1/accounts/acct-future/grants', { reason: 'test grant', idempotencyKey: 'funds', amount: '10' });
+      await waitForAvailable(api, 'acct-future', '10');
+      const ahead = (ms: number) => new Date(Date.now() + ms).toISOString();
+      await producer.send({
+        topic: env.USAGE_EVENTS_TOPIC,
+        messages: [
+          { key: 'acct-future', value: usage('hour-ahead', 'acct-future', { occurredAt: ahead(3_600_000) }) },
+          { key: 'acct-future', value: usage('minutes-ahead', 'acct-future', { occurredAt: ahead(300_000) }) },
+        ],
+      });
+      await waitForAvailable(api, 'acct-future', '9.96'); // one image of 0.04: the one five minutes ahead
+      const dead = await waitFor(() => dlq.messages.find((message) => message.value.includes('"hour-ahead"')));
+      expect(dead.headers['x-dead-letter-reason']).toBe('OCCURRED_IN_FUTURE');
+      expect(JSON.parse(dead.headers['x-dead-letter-details'])).toMatchObject({ field: 'occurredAt', maxFutureSkewSeconds: 600 });
+    } finally {
+      await dlq.stop();
+    }
+  });
+
   it('an envelope whose refusal lists more issues than a Kafka message can carry is dead-lettered with its details cut, and the next one applied', async () => {
     const dlq = await collect(env.USAGE_DLQ_TOPIC);
     try {

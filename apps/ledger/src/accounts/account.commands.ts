@@ -1,8 +1,14 @@
 import type { ParsedMessage } from '@tally/contracts';
 import type { AccountCommand } from '@tally/ledger-domain';
 
+/** When a message was produced and consumed: its Kafka record's timestamp (ms since the epoch) and the ledger's clock. */
+export interface ConsumedAt {
+  timestamp: string;
+  receivedAt: Date;
+}
+
 /** Turns one message into the account command it asks for; throws a `Rejection` for a message that can never apply. */
-export type ToCommand = (message: ParsedMessage) => { command: AccountCommand; commandKey: string };
+export type ToCommand = (message: ParsedMessage, consumed: ConsumedAt) => { command: AccountCommand; commandKey: string };
 
 /** A message that can never become a command (wrong topic, unpriceable usage): the consumer dead-letters it. */
 export class Rejection extends Error {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ParsedMessage } from '@tally/contracts';
 import type { ConsumedMessage, KafkaBatch } from '@tally/kafka';
 import {
-  REQUEST_ID_HEADER, carrierFromHeaders, contextOf, continueTrace, endSpan, isValidRequestId, isValidTraceparent, isValidTracestate, tracingEnabled, type ConsumedTrace, type TraceCarrier,
+  CLOCK, REQUEST_ID_HEADER, carrierFromHeaders, contextOf, continueTrace, endSpan, isValidRequestId, isValidTraceparent, isValidTracestate, tracingEnabled, type Clock, type ConsumedTrace, type TraceCarrier,
 } from '@tally/shared';
 import { Rejection, type ToCommand } from '../accounts/account.commands';
 import type { EventAudit } from '@tally/ledger-events';
@@ -32,6 +32,7 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
     private readonly accounts: AccountRepository,
     private readonly config: LedgerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -49,6 +50,7 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
     const spans: Array<ConsumedTrace | undefined> | undefined = tracingEnabled() ? [] : undefined;
     const spanName = spans ? `${batch.topic} process` : '';
     const logApplied = this.logger.isLevelEnabled('debug');
+    const receivedAt = this.clock.now();
     for (const message of batch.messages) {
       const { envelope } = message.value;
       const traced = spans && continueTrace(spanName, SpanKind.CONSUMER, carrierFromHeaders(message.headers), {
@@ -59,7 +61,7 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
       // `actor`), its request id and the trace it continues (the process span's when traced, else the headers').
       const audit = auditOf(envelope.actor, traced ? traced.carrier : message.headers);
       try {
-        const command: BatchCommand = toCommand(message.value);
+        const command: BatchCommand = toCommand(message.value, { timestamp: message.timestamp, receivedAt });
         if (audit) command.audit = audit;
         commands.push(command);
         sources.push(message);

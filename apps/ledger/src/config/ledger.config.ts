@@ -122,6 +122,14 @@ export class LedgerConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(10_000)
   RELAY_BATCH = 2000;
 
+  /**
+   * How far ahead a usage consumed from Kafka may be dated, after the earlier of its record's timestamp and the ledger's
+   * clock; later, it is dead-lettered OCCURRED_IN_FUTURE. Above usage-ingest's MAX_FUTURE_SKEW_SECONDS (300), so hosts'
+   * clocks a little apart never refuse what usage-ingest accepted.
+   */
+  @IsInt() @Min(0) @Max(86_400)
+  USAGE_MAX_FUTURE_SKEW_SECONDS = 600;
+
   /** Default time to live of a hold placed by an authorization. */
   @IsInt() @Min(1) @Max(86_400)
   HOLD_DEFAULT_TTL_SECONDS = 300;

@@ -2,17 +2,29 @@ import { Topics } from '@tally/contracts';
 import { idempotencyKey, type RecordUsage } from '@tally/ledger-domain';
 import { PricingError, priceUsage, type RateCard } from '@tally/pricing';
 import { inNamespaces } from '@tally/shared';
-import { Rejection, type ToCommand } from '../accounts/account.commands';
+import { Rejection, type ConsumedAt, type ToCommand } from '../accounts/account.commands';
+
+/** How a usage topic's messages are taken. */
+export interface UsageTopicRules {
+  /**
+   * How far ahead of when it was produced and consumed (the earlier of the record's timestamp and the ledger's clock)
+   * a usage may be dated (USAGE_MAX_FUTURE_SKEW_SECONDS); later, it is dead-lettered OCCURRED_IN_FUTURE.
+   */
+  maxFutureSkewSeconds: number;
+  /**
+   * The account-id prefixes of a product's own usage topic (USAGE_TOPIC_NAMESPACES); a message for any other account
+   * is dead-lettered (ACCOUNT_OUTSIDE_NAMESPACE), never applied. Undefined: usage-ingest's topic, every account.
+   */
+  namespaces?: { topic: string; prefixes: readonly string[] };
+}
 
 /**
  * A usage message becomes RecordUsage, priced by the rate card in effect when the usage happened (one rounding
- * up per event; the card version is stamped on the debit). Unpriceable usage is dead-lettered with the reason.
- * `namespaces`: the account-id prefixes of a product's own usage topic (USAGE_TOPIC_NAMESPACES); a message for any
- * other account is dead-lettered (ACCOUNT_OUTSIDE_NAMESPACE), never applied. Undefined: usage-ingest's topic, every
- * account.
+ * up per event; the card version is stamped on the debit). Unpriceable usage is dead-lettered with the reason, and so
+ * is usage dated too far ahead (it would be priced by a rate card version not in effect yet).
  */
-export function usageToCommand(rateCard: RateCard, namespaces?: { topic: string; prefixes: readonly string[] }): ToCommand {
-  return (message) => {
+export function usageToCommand(rateCard: RateCard, { maxFutureSkewSeconds, namespaces }: UsageTopicRules): ToCommand {
+  return (message, consumed) => {
     // The consumer is wired to usage.events.v1; a message of another topic can never become usage.
     if (message.topic !== Topics.usageEvents) throw new Rejection('UNKNOWN_MESSAGE_TYPE', { topic: message.topic, type: message.type });
     const { envelope, data: usage } = message;
@@ -28,6 +40,16 @@ export function usageToCommand(rateCard: RateCard, namespaces?: { topic: string;
     // usage was priced at, as toISOString writes it, so the read models (PostgreSQL rounds a seventh digit, where
     // Date truncates past the third) date it exactly where it was priced.
     const occurredAt = new Date(envelope.occurredAt);
+    const latest = latestAllowed(consumed, maxFutureSkewSeconds);
+    if (occurredAt.getTime() > latest) {
+      throw new Rejection('OCCURRED_IN_FUTURE', {
+        message: `occurredAt must not be more than ${maxFutureSkewSeconds} s after the message was produced and consumed (USAGE_MAX_FUTURE_SKEW_SECONDS).`,
+        field: 'occurredAt',
+        occurredAt: envelope.occurredAt,
+        latest: new Date(latest).toISOString(),
+        maxFutureSkewSeconds,
+      });
+    }
     let priced: ReturnType<typeof priceUsage>;
     try {
       priced = priceUsage(rateCard, usage, occurredAt);
@@ -50,4 +72,15 @@ export function usageToCommand(rateCard: RateCard, namespaces?: { topic: string;
     // The usage's idempotency key: a snapshotted account looks a forgotten key up by it (account-memory.model.ts).
     return { command, commandKey: idempotencyKey('usage', command.usageId) };
   };
+}
+
+/**
+ * The latest instant a usage consumed now may be dated: the skew after the earlier of the record's timestamp (when it
+ * was produced: fixed, so a message that waited in Kafka is measured against then) and the ledger's clock (a producer
+ * whose clock runs ahead stamps both). A record with no usable timestamp is measured against the clock alone.
+ */
+function latestAllowed({ timestamp, receivedAt }: ConsumedAt, maxFutureSkewSeconds: number): number {
+  const produced = Number(timestamp);
+  const base = Number.isFinite(produced) && produced > 0 ? Math.min(produced, receivedAt.getTime()) : receivedAt.getTime();
+  return base + maxFutureSkewSeconds * 1000;
 }

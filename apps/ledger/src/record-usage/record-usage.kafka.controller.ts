@@ -25,9 +25,10 @@ export class RecordUsageKafkaController {
     @Inject(RATE_CARD) rateCard: RateCard,
     config: LedgerConfig,
   ) {
-    this.toCommand = usageToCommand(rateCard);
+    const maxFutureSkewSeconds = config.USAGE_MAX_FUTURE_SKEW_SECONDS;
+    this.toCommand = usageToCommand(rateCard, { maxFutureSkewSeconds });
     this.toCommandByTopic = new Map(
-      [...config.usageTopicNamespaces()].map(([topic, prefixes]) => [topic, usageToCommand(rateCard, { topic, prefixes })]),
+      [...config.usageTopicNamespaces()].map(([topic, prefixes]) => [topic, usageToCommand(rateCard, { maxFutureSkewSeconds, namespaces: { topic, prefixes } })]),
     );
   }
 
