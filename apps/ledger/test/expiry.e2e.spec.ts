@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import { startServiceProcess, testDatabaseUrl, waitFor, type ServiceProcess } from '@tally/testing';
-import { createTestSchema, createTopics, json, ledgerTestSettings } from './ledger.harness';
+import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings } from './ledger.harness';
 
 /**
  * A hold past its TTL is released, and a promotional grant past its expiry expired, by the ledger itself, with no
@@ -85,6 +85,28 @@ describe('expired holds and grants are resolved by themselves', () => {
     expect(history[0]).toMatchObject({ type: 'CreditsExpired', amount: '-3', balanceAfter: '2', details: { bucketId: 'grant:promo', reason: 'expired' } });
     const { rows } = await pool.query(`select count(*)::int as n from "${schema}".expiries where account_id = $1`, [accountId]);
     expect(rows[0].n).toBe(0);
+  });
+
+  // A grant whose first attempt (refused, or its answer lost) named an earlier expiresAt left its wake-up row at that
+  // earlier time (the schedule keeps the first). If the bucket is empty then (held or spent) and its credits come back
+  // before its own expiry, that row must still wake the ledger at the grant's own expiry.
+  it("a grant empty when an earlier wake-up comes is still expired at its own expiry once its credits are back", async () => {
+    const accountId = 'grant-expiry-early-row';
+    const expiresAt = new Date(Date.now() + 10_000).toISOString();
+    await pool.query(`insert into "${schema}".expiries (account_id, kind, item_id, due_at) values ($1, 'credits', 'grant:promo-early', $2)`, [
+      accountId, new Date(Date.now() + 3_000).toISOString(),
+    ]);
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'promo-early', amount: '3', expiresAt })).status).toBe(201);
+    expect(await api().post(`/v1/accounts/${accountId}/authorizations`, { amount: '3', hold: { holdId: 'all-of-it', ttlSeconds: 60 } })).toMatchObject({ status: 200, body: { available: '0' } });
+    // The early wake-up comes and goes while the bucket is empty (all of it held).
+    await sleep(5_000);
+    const release = await fetch(`${(ledger as ServiceProcess).base}/v1/accounts/${accountId}/holds/all-of-it`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(release.status).toBe(200);
+    await balanceWhen(accountId, (body) => body.available === '3');
+
+    // Nothing else happens to the account: the ledger expires the grant by itself at its own expiry.
+    await balanceWhen(accountId, (body) => body.available === '0' && body.byKind.promotional === '0', 20_000);
+    expect(Date.now() - Date.parse(expiresAt)).toBeLessThan(10_000);
   });
 
   it('a hold that expires while the ledger is down is released after the restart, and no restart releases it twice', async () => {

@@ -99,9 +99,11 @@ export class ExpiryWorker {
   private async expireCredits(item: DueExpiry): Promise<number> {
     const { accountId, itemId: bucketId } = item;
     const decision = await this.deps.accounts.execute({ type: 'ExpireCredits', accountId, bucketId }, `expire-credits:${bucketId}`, EXPIRY_ACTOR);
-    const open = decision.state.buckets.find((bucket) => bucket.bucketId === bucketId && bucket.amount > 0n);
-    if (open?.expiresAt !== undefined && Date.parse(open.expiresAt) > this.deps.clock.now().getTime()) {
-      await this.deps.schedule.reschedule(item, open.expiresAt);
+    // Not due yet (the row was written by an attempt that named an earlier expiresAt): moved to the grant's own time,
+    // also while its bucket is empty (held or spent): a hold released or a refund brings its credits back before then.
+    const grant = decision.state.grants.get(bucketId);
+    if (grant?.closed === undefined && grant?.expiresAt !== undefined && Date.parse(grant.expiresAt) > this.deps.clock.now().getTime()) {
+      await this.deps.schedule.reschedule(item, grant.expiresAt);
       return 0;
     }
     await this.deps.schedule.remove(item);
