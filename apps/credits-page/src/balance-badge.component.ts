@@ -65,6 +65,10 @@ export class TallyBalanceBadge extends PortalElement {
       .badge[data-alert='insufficient'] .dot {
         background: currentColor;
       }
+      .badge[data-live='false'] .dot {
+        background: transparent;
+        border: 1px solid currentColor;
+      }
       .amount {
         font-weight: 650;
       }
@@ -75,17 +79,24 @@ export class TallyBalanceBadge extends PortalElement {
     const unit = parseUnit(this.unit);
     const { balance, state } = this.snapshot;
     const alert = balance ? creditAlert(balance) : 'none';
-    const amount = balance ? formatCredits(balance.available, { maxDecimals: parseDecimals(this.decimals) }) : '…';
+    const amount = !balance ? '…' : balance.unlimited ? 'Unlimited' : formatCredits(balance.available, { maxDecimals: parseDecimals(this.decimals) });
+    // A balance shown while the stream is down (reconnecting) or ended (an expired token) may be stale: it says so.
+    const live = !balance || (state !== 'error' && state !== 'reconnecting');
+    const stale = live ? '' : state === 'reconnecting' ? 'reconnecting' : 'not updated';
     const words =
-      alert === 'insufficient' ? `Insufficient ${unit}` : alert === 'low-5' || alert === 'low-20' ? `Low ${unit}` : state === 'error' ? `${unit} unavailable` : '';
-    const label = balance ? `${amount} ${unit} available${words ? `, ${words.toLowerCase()}` : ''}` : state === 'error' ? `${unit} unavailable` : `Loading ${unit}`;
+      alert === 'insufficient' ? `Insufficient ${unit}` : alert === 'low-5' || alert === 'low-20' ? `Low ${unit}` : state === 'error' && !balance ? `${unit} unavailable` : '';
+    const label = balance
+      ? `${amount} ${unit} available${words ? `, ${words.toLowerCase()}` : ''}${stale ? `, ${stale}` : ''}`
+      : state === 'error' ? `${unit} unavailable` : `Loading ${unit}`;
     const content = html`<span class="dot" aria-hidden="true"></span><span class="amount num" data-testid="badge-amount">${amount}</span>
-      <span>${unit}</span>${words && alert !== 'none' ? html`<span class="visually-hidden">, ${words}</span>` : nothing}`;
+      <span>${unit}</span>${words && alert !== 'none' ? html`<span class="visually-hidden">, ${words}</span>` : nothing}${
+        stale ? html`<span class="muted" data-testid="badge-stale">(${stale})</span>` : nothing
+      }`;
     // role=status: a screen reader hears the new balance when it changes, without moving focus.
     return this.href
-      ? html`<a class="badge" part="badge" href=${this.href} data-alert=${alert} aria-label=${label} data-testid="badge">${content}</a>
+      ? html`<a class="badge" part="badge" href=${this.href} data-alert=${alert} data-live=${String(live)} aria-label=${label} data-testid="badge">${content}</a>
           <span class="visually-hidden" role="status">${label}</span>`
-      : html`<span class="badge" part="badge" role="status" data-alert=${alert} aria-label=${label} data-testid="badge">${content}</span>`;
+      : html`<span class="badge" part="badge" role="status" data-alert=${alert} data-live=${String(live)} aria-label=${label} data-testid="badge">${content}</span>`;
   }
 }
 

@@ -519,6 +519,11 @@ export class TallyCreditsPage extends PortalElement {
     return formatCredits(micros, { maxDecimals: parseDecimals(this.decimals), signed });
   }
 
+  /** What is owed: rounded away from zero, so a debt never reads as less than it is. */
+  private owed(micros: bigint): string {
+    return formatCredits(micros, { maxDecimals: parseDecimals(this.decimals), rounding: 'away-from-zero' });
+  }
+
   private get zone() {
     return resolveTimeZone(this.snapshot.session?.timeZone);
   }
@@ -559,7 +564,7 @@ export class TallyCreditsPage extends PortalElement {
       ${upgrade ? html`<a class="button" href=${upgrade} target="_top">Upgrade</a>` : nothing}
     </div>`;
     if (alert === 'insufficient') {
-      const owed = balance.overdraft > 0n ? html` You owe ${this.fmt(balance.overdraft)} ${unit}, taken from the next ${unit} you get.` : nothing;
+      const owed = balance.overdraft > 0n ? html` You owe ${this.owed(balance.overdraft)} ${unit}, taken from the next ${unit} you get.` : nothing;
       return html`<div class="banner danger" role="alert" data-testid="insufficient" data-alert="insufficient">
         <div>
           <strong>Insufficient ${capitalize(unit)}</strong>
@@ -589,11 +594,11 @@ export class TallyCreditsPage extends PortalElement {
         <div>
           <h2 id="balance-heading">Available</h2>
           <p class="big num" data-testid="available" aria-live="polite" aria-atomic="true">
-            ${this.fmt(balance.available)} <span class="visually-hidden">${unit}</span>
+            ${balance.unlimited ? 'Unlimited' : this.fmt(balance.available)} <span class="visually-hidden">${unit}</span>
           </p>
-          <p class="muted">${unit} you can use now</p>
+          <p class="muted">${balance.unlimited ? `your plan does not limit the ${unit} you use` : `${unit} you can use now`}</p>
           ${balance.held > 0n ? html`<p class="muted" data-testid="held">${this.fmt(balance.held)} reserved for answers in progress</p>` : nothing}
-          ${balance.overdraft > 0n ? html`<p class="muted" data-testid="overdraft">${this.fmt(balance.overdraft)} owed (overdraft)</p>` : nothing}
+          ${balance.overdraft > 0n ? html`<p class="muted" data-testid="overdraft">${this.owed(balance.overdraft)} owed (overdraft)</p>` : nothing}
         </div>
         <div>
           <h3>Plan allowance this cycle</h3>
@@ -741,7 +746,7 @@ export class TallyCreditsPage extends PortalElement {
             <tbody data-testid="transactions">
               ${this.transactions.length === 0 ? html`<tr><td colspan="4" class="muted">No transactions yet.</td></tr>` : nothing}
               ${this.transactions.map((item) => {
-                const cause = transactionCause(item, { unit });
+                const cause = transactionCause(item, { unit, timeZone: this.zone.timeZone });
                 const amount = item.amount === null ? undefined : parseCredits(item.amount);
                 return html`<tr data-type=${item.type} data-kind=${cause.kind}>
                   <td><time datetime=${item.occurredAt}>${when(item.occurredAt)}</time></td>

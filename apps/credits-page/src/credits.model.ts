@@ -67,13 +67,14 @@ export function isBelowPercent(available: Micro, percent: number, allocation: Mi
 }
 
 /**
- * "Insufficient Credits" at zero available or in overdraft (what an authorization would refuse); otherwise the
- * lowest threshold the balance is below. Unlimited plans never warn; without an allocation (no plan, only packs)
- * there is no percentage to be below, only the empty state.
+ * "Insufficient Credits" at zero available (what an authorization would refuse: the ledger refuses what available
+ * cannot cover, whatever debt is carried; in overdraft available is 0, but for the moment between a cycle's end and
+ * its renewal, when usage is carried while purchased credits stay); otherwise the lowest threshold the balance is
+ * below. Unlimited plans never warn; without an allocation (no plan, only packs) there is no percentage to be below.
  */
 export function creditAlert(balance: Balance): CreditAlert {
   if (balance.unlimited) return 'none';
-  if (balance.overdraft > 0n || balance.available <= 0n) return 'insufficient';
+  if (balance.available <= 0n) return 'insufficient';
   if (balance.allocation <= 0n) return 'none';
   if (isBelowPercent(balance.available, 5, balance.allocation)) return 'low-5';
   if (isBelowPercent(balance.available, 20, balance.allocation)) return 'low-20';
@@ -123,8 +124,13 @@ export function allowanceUse(balance: Balance): AllowanceUse {
 
 export interface FormatOptions {
   locale?: string;
-  /** Decimals shown at most (0-6); the rest is cut towards zero, so a balance never reads as more than it is. */
+  /**
+   * Decimals shown at most (0-6). What is cut goes towards zero (a balance never reads as more than it is) unless
+   * `rounding` says otherwise; an amount that is not zero never reads as 0: it keeps the decimals it needs.
+   */
   maxDecimals?: number;
+  /** `away-from-zero` for what is owed: a debt never reads as less than it is. */
+  rounding?: 'toward-zero' | 'away-from-zero';
   /** Always show a sign (+ for credits, − for debits), as the transaction history does. */
   signed?: boolean;
 }
@@ -133,18 +139,26 @@ export interface FormatOptions {
  * Micro-credits for people: the whole part grouped by the locale (Intl formats the bigint exactly), then up to
  * `maxDecimals` decimals without trailing zeros. 6998712n → "6.998712", 1234500000n → "1,234.5".
  */
-export function formatCredits(micros: Micro, { locale, maxDecimals = 6, signed = false }: FormatOptions = {}): string {
-  const decimals = Math.max(0, Math.min(6, Math.trunc(maxDecimals)));
+export function formatCredits(micros: Micro, { locale, maxDecimals = 6, rounding = 'toward-zero', signed = false }: FormatOptions = {}): string {
   const negative = micros < 0n;
   const abs = negative ? -micros : micros;
-  const whole = abs / 1_000_000n;
-  const fraction = (abs % 1_000_000n).toString().padStart(6, '0').slice(0, decimals).replace(/0+$/, '');
+  let decimals = Math.max(0, Math.min(6, Math.trunc(maxDecimals)));
+  let shown = roundTo(abs, decimals, rounding);
+  while (shown === 0n && abs > 0n && decimals < 6) shown = roundTo(abs, ++decimals, rounding);
+  const whole = shown / 1_000_000n;
+  const fraction = (shown % 1_000_000n).toString().padStart(6, '0').slice(0, decimals).replace(/0+$/, '');
   const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
   const separator = new Intl.NumberFormat(locale).formatToParts(1.5).find((part) => part.type === 'decimal')?.value ?? '.';
   const digits = `${number.format(whole)}${fraction ? `${separator}${fraction}` : ''}`;
-  const isZero = whole === 0n && fraction === '';
-  const sign = negative && !isZero ? '−' : signed && !isZero ? '+' : '';
+  const sign = abs === 0n ? '' : negative ? '−' : signed ? '+' : '';
   return `${sign}${digits}`;
+}
+
+/** `micros` (not negative) kept to `decimals` decimals, the rest cut towards zero or, away from zero, rounded up. */
+function roundTo(micros: Micro, decimals: number, rounding: FormatOptions['rounding']): Micro {
+  const step = 10n ** BigInt(6 - decimals);
+  const cut = (micros / step) * step;
+  return rounding === 'away-from-zero' && cut < micros ? cut + step : cut;
 }
 
 /** Sum of decimal credit strings, exactly. */

@@ -58,6 +58,12 @@ describe('creditAlert: the ledger thresholds (strictly below 20% and 5% of the a
     expect(creditAlert(balance({ available: 0n, unlimited: true }))).toBe('none');
   });
 
+  // Between a cycle's end and its renewal usage is carried as overdraft while purchased credits stay: the ledger
+  // refuses only what available cannot cover, so the page must not say "Insufficient" while credits are available.
+  it('is not insufficient while credits are available, even with a debt carried', () => {
+    expect(creditAlert(balance({ available: 50_000_000n, allowance: 0n, purchased: 50_000_000n, overdraft: 200_000n }))).toBe('none');
+  });
+
   it('has no percentage without an allocation (only packs): only the empty state', () => {
     expect(creditAlert(balance({ allocation: 0n, available: 1n }))).toBe('none');
     expect(creditAlert(balance({ allocation: 0n, available: 0n }))).toBe('insufficient');
@@ -105,7 +111,19 @@ describe('formatCredits', () => {
     expect(formatCredits(9_999_999n, { locale: 'en', maxDecimals: 2 })).toBe('9.99');
     expect(formatCredits(-6_000n, { locale: 'en', signed: true })).toBe('−0.006');
     expect(formatCredits(10_000_000n, { locale: 'en', signed: true })).toBe('+10');
-    expect(formatCredits(-4_000n, { locale: 'en', maxDecimals: 2 })).toBe('0');
+  });
+
+  it('never shows a nonzero amount as 0 (nor drops its sign): it gets the decimals it needs', () => {
+    expect(formatCredits(-4_000n, { locale: 'en', maxDecimals: 2, signed: true })).toBe('−0.004');
+    expect(formatCredits(400_000n, { locale: 'en', maxDecimals: 0 })).toBe('0.4');
+    expect(formatCredits(12_900_000n, { locale: 'en', maxDecimals: 0 })).toBe('12');
+  });
+
+  it('rounds what is owed away from zero, so a debt never reads as less than it is', () => {
+    expect(formatCredits(500_000n, { locale: 'en', maxDecimals: 0, rounding: 'away-from-zero' })).toBe('1');
+    expect(formatCredits(12_000_001n, { locale: 'en', maxDecimals: 2, rounding: 'away-from-zero' })).toBe('12.01');
+    expect(formatCredits(12_000_000n, { locale: 'en', maxDecimals: 0, rounding: 'away-from-zero' })).toBe('12');
+    expect(formatCredits(999_999_500_000n, { locale: 'en', maxDecimals: 0, rounding: 'away-from-zero' })).toBe('1,000,000');
   });
 
   it('sums decimal strings exactly', () => {

@@ -12,6 +12,14 @@ export interface ConnectionSnapshot {
 }
 
 const EMPTY_RETRY_MS = 10_000;
+const FIRST_RETRY_MS = 3_000;
+const MAX_RETRY_MS = 30_000;
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
 
 /**
  * What both elements share: the session of the portal token, then the balance kept live on the SSE stream. Each
@@ -60,30 +68,44 @@ export class PortalConnection {
     if (!signal.aborted) this.set(change);
   }
 
+  /**
+   * Follows the balance; a failure a retry may mend (the ledger restarting, a 503 or 429, the network) is shown and
+   * tried again after 3 s, doubling up to 30 s, also before the first balance came; a refused token or an unknown
+   * account (PortalApiError.permanent) ends it.
+   */
   private async run(signal: AbortSignal): Promise<void> {
-    try {
-      const session = this.snapshot.session ?? (await this.api.session());
-      this.setFor(signal, { session });
-      while (!signal.aborted) {
-        try {
-          this.apply(await this.api.balance(session.accountId), signal);
-        } catch (error) {
-          // An account with no event yet has no balance: say so, and look again now and then.
-          if (error instanceof PortalApiError && error.code === 'ACCOUNT_NOT_FOUND') {
-            this.setFor(signal, { state: 'empty' });
-            await new Promise((resolve) => setTimeout(resolve, EMPTY_RETRY_MS));
-            continue;
-          }
-          throw error;
-        }
-        this.setFor(signal, { state: 'live' });
-        await this.api.watchBalance(session.accountId, (balance) => this.apply(balance, signal), {
-          signal,
-          onState: (state) => this.setFor(signal, { state, problem: undefined }),
-        });
+    for (let failures = 0; !signal.aborted; failures++) {
+      try {
+        await this.follow(signal);
+        return;
+      } catch (error) {
+        this.setFor(signal, { state: 'error', problem: describe(error) });
+        if (error instanceof PortalApiError && error.permanent) return;
+        await sleep(Math.min(FIRST_RETRY_MS * 2 ** Math.min(failures, 4), MAX_RETRY_MS), signal);
       }
-    } catch (error) {
-      this.setFor(signal, { state: 'error', problem: describe(error) });
+    }
+  }
+
+  private async follow(signal: AbortSignal): Promise<void> {
+    const session = this.snapshot.session ?? (await this.api.session());
+    this.setFor(signal, { session });
+    while (!signal.aborted) {
+      try {
+        this.apply(await this.api.balance(session.accountId), signal);
+      } catch (error) {
+        // An account with no event yet has no balance: say so, and look again now and then.
+        if (error instanceof PortalApiError && error.code === 'ACCOUNT_NOT_FOUND') {
+          this.setFor(signal, { state: 'empty' });
+          await new Promise((resolve) => setTimeout(resolve, EMPTY_RETRY_MS));
+          continue;
+        }
+        throw error;
+      }
+      this.setFor(signal, { state: 'live' });
+      await this.api.watchBalance(session.accountId, (balance) => this.apply(balance, signal), {
+        signal,
+        onState: (state) => this.setFor(signal, { state, problem: undefined }),
+      });
     }
   }
 }
@@ -94,5 +116,5 @@ export function describe(error: unknown): string {
     if (error.status === 403) return 'This link does not allow viewing these credits.';
     return error.message;
   }
-  return 'The credits service cannot be reached right now. It will be tried again when you reload.';
+  return 'The credits service cannot be reached right now. It is tried again in a moment.';
 }

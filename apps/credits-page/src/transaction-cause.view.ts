@@ -27,13 +27,21 @@ export function featureLabel(feature: string): string {
 const afterPrefix = (source: string | undefined, prefix: string): string | undefined =>
   source?.startsWith(`${prefix}:`) ? source.slice(prefix.length + 1) : undefined;
 
-const dateOf = (iso: unknown, locale?: string): string | undefined => {
+/** An instant as a date and time in the zone the page shows times in (the account's), so the day is the reader's. */
+const instantOf = (iso: unknown, locale: string | undefined, timeZone: string): string | undefined => {
   const value = str(iso);
   const date = value ? new Date(value) : undefined;
-  return date && !Number.isNaN(date.getTime()) ? new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeZone: 'UTC' }).format(date) : undefined;
+  return date && !Number.isNaN(date.getTime()) ? new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone }).format(date) : undefined;
 };
 
-export function transactionCause(entry: TransactionEntry, { unit = 'credits', locale }: { unit?: string; locale?: string } = {}): Cause {
+export interface CauseOptions {
+  unit?: string;
+  locale?: string;
+  /** The zone the page shows times in (the account's, else the browser's); UTC when not given. */
+  timeZone?: string;
+}
+
+export function transactionCause(entry: TransactionEntry, { unit = 'credits', locale, timeZone = 'UTC' }: CauseOptions = {}): Cause {
   const d = entry.details ?? {};
   switch (entry.type) {
     case 'UsageDebited': {
@@ -55,7 +63,7 @@ export function transactionCause(entry: TransactionEntry, { unit = 'credits', lo
         const pack = afterPrefix(source, 'pack');
         return { title: 'Purchase', cause: pack ? `Pack ${pack}` : `${unit.charAt(0).toUpperCase()}${unit.slice(1)} bought`, kind: 'purchase' };
       }
-      const until = dateOf(d.expiresAt, locale);
+      const until = instantOf(d.expiresAt, locale, timeZone);
       const reason = afterPrefix(source, 'promo');
       return { title: 'Promotional grant', cause: [reason, until ? `expires ${until}` : 'no expiry'].filter(Boolean).join(' · '), kind: 'promotion' };
     }

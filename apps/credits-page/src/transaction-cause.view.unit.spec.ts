@@ -12,7 +12,13 @@ describe('transaction causes', () => {
     expect(transactionCause({ type: 'CreditsGranted', details: { kind: 'purchased', source: 'purchase' } }, { unit: 'karma' }).cause).toBe('Karma bought');
     expect(
       transactionCause({ type: 'CreditsGranted', details: { kind: 'promotional', source: 'promo:welcome', expiresAt: '2026-07-01T00:00:00Z' } }, { locale: 'en-GB' }).cause,
-    ).toBe('welcome · expires 1 Jul 2026');
+    ).toBe('welcome · expires 1 Jul 2026, 00:00');
+  });
+
+  it("a promotion's expiry is given in the page's zone (the account's), with its time: the day the credits end there", () => {
+    const promo = { type: 'CreditsGranted', details: { kind: 'promotional', source: 'promo:summer', expiresAt: '2026-06-30T23:59:59-07:00' } };
+    expect(transactionCause(promo, { locale: 'en-US', timeZone: 'America/Los_Angeles' }).cause).toBe('summer · expires Jun 30, 2026, 11:59 PM');
+    expect(transactionCause(promo, { locale: 'en-GB', timeZone: 'Asia/Tokyo' }).cause).toBe('summer · expires 1 Jul 2026, 15:59');
   });
 
   it('expiries say whether the cycle reset, a plan change or an expiry date ended them', () => {

@@ -417,6 +417,61 @@ describe('the credits page in Chromium, on the real services', () => {
     await page.screenshot({ path: join(SHOTS, 'credits-page-insufficient.png'), fullPage: false });
   }, 90_000);
 
+  it('with decimals=0, a debt reads rounded up ("1 owed", not "0") and a small usage keeps its amount and sign', async () => {
+    await page.goto(`${ledger.base}/portal/?decimals=0#token=${token}`);
+    await waitFor(async () => (await text(page, 'connection')) === 'Live', 20_000, 100);
+    await testId(page, 'insufficient').waitFor({ timeout: 30_000 });
+    expect((await api(`/v1/accounts/${ACCOUNT}/balance`)).overdraft).toBe('0.5');
+    expect(await text(page, 'overdraft')).toMatch(/^\s*1 owed/);
+    expect(await text(page, 'insufficient')).toContain('You owe 1 credits');
+    // The small usages reported earlier (0.0006 credits each): "−0.0006", not "0" (what cutting to 0 decimals showed).
+    const amounts = (await page.locator('[data-testid="transactions"] tr[data-type="UsageDebited"] td:nth-child(3)').allTextContents()).map((amount) => amount.trim());
+    expect(amounts.length).toBeGreaterThan(0);
+    expect(amounts.filter((amount) => !/^−\d/.test(amount) || micros(amount) === 0n)).toEqual([]);
+    expect(amounts).toContain('−0.0006');
+  }, 60_000);
+
+  it('an unlimited plan reads "Unlimited" on the page and the badge, not "0"; a badge whose stream is refused says it is not updated', async () => {
+    const accountId = 'acct-page-unlimited';
+    const periodStart = new Date(Date.now() - DAY).toISOString();
+    await producer.send({
+      topic: env.SUBSCRIPTION_EVENTS_TOPIC,
+      messages: [{
+        key: accountId,
+        value: JSON.stringify({
+          id: `cycle-unlimited-${id}`, type: 'CycleStarted', version: 1, accountId, occurredAt: periodStart,
+          data: { cycleId: `cycle-unlimited-${id}`, planId: 'custom', periodStart, periodEnd: cycleEnd, allocation: '0', unlimited: true, thresholds: [], overdraftPolicy: 'carry' },
+        }),
+      }],
+    });
+    await waitFor(async () => (await api(`/v1/accounts/${accountId}/balance`).catch(() => undefined))?.unlimited === true, 30_000, 50);
+    const minted = await fetch(`${ledger.base}/v1/accounts/${accountId}/portal-tokens`, {
+      method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ ttlSeconds: 600 }),
+    });
+    const unlimitedToken = ((await minted.json()) as { token: string }).token;
+
+    const other = await context.newPage();
+    await other.goto(`${ledger.base}/portal/#token=${unlimitedToken}`);
+    await waitFor(async () => (await text(other, 'connection')) === 'Live', 20_000, 100);
+    expect((await text(other, 'available')).trim()).toMatch(/^Unlimited/);
+    expect(await other.getByTestId('insufficient').count()).toBe(0);
+
+    // The badge, its balance stream refused as an expired token's is: the balance it read stays, marked not updated.
+    await other.route(`${ledger.base}/v1/accounts/${accountId}/balance/stream`, (route) =>
+      route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ code: 'TOKEN_EXPIRED', message: 'The portal token has expired.' }) }),
+    );
+    await other.route(`${ledger.base}/badge-page.html`, (route) =>
+      route.fulfill({ contentType: 'text/html', body: `<!doctype html><html lang="en"><body><tally-balance-badge id="badge"></tally-balance-badge><script type="module">import '/portal/tally-elements.js'; document.querySelector('#badge').token = ${JSON.stringify(unlimitedToken)};</script></body></html>` }),
+    );
+    await other.goto(`${ledger.base}/badge-page.html`);
+    const badge = other.locator('#badge');
+    await waitFor(async () => ((await badge.getByTestId('badge-stale').count()) > 0 ? true : undefined), 20_000, 100);
+    expect(((await badge.getByTestId('badge-amount').textContent()) ?? '').trim()).toBe('Unlimited');
+    expect(await badge.getByTestId('badge').getAttribute('data-live')).toBe('false');
+    expect(await badge.getByTestId('badge').getAttribute('aria-label')).toBe('Unlimited credits available, not updated');
+    await other.close();
+  }, 60_000);
+
   it('refuses a token that is not valid, saying so on the page', async () => {
     const other = await context.newPage();
     await other.goto(`${ledger.base}/portal/#token=${token.slice(0, -4)}AAAA`);
