@@ -472,6 +472,21 @@ describe('the credits page in Chromium, on the real services', () => {
     await other.close();
   }, 60_000);
 
+  it('a first load answered 503 (the ledger restarting) is tried again, and the page goes live by itself', async () => {
+    const other = await context.newPage();
+    let refused = 0;
+    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/balance`, (route) => {
+      if (refused++ > 0) return route.continue();
+      return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) });
+    });
+    await other.goto(`${ledger.base}/portal/#token=${token}`);
+    await other.getByTestId('problem').waitFor({ timeout: 20_000 });
+    await waitFor(async () => (await text(other, 'connection')) === 'Live', 20_000, 100);
+    expect(refused).toBeGreaterThanOrEqual(2);
+    expect(await other.getByTestId('problem').count()).toBe(0);
+    await other.close();
+  }, 40_000);
+
   it('refuses a token that is not valid, saying so on the page', async () => {
     const other = await context.newPage();
     await other.goto(`${ledger.base}/portal/#token=${token.slice(0, -4)}AAAA`);
