@@ -51,6 +51,8 @@ export class KafkaProducer {
   /** Sends asked for while one is under way, in order: they go together as the next one (see `send`). */
   private readonly waiting: QueuedSend[] = [];
   private sending = false;
+  /** Without batching: the last send asked for, which the next one waits for (see `inTurn`). */
+  private turn: Promise<unknown> = Promise.resolve();
   /** The sends under way, and with batching the loop sending what waits: `disconnect` waits for them. */
   private readonly underWay = new Set<Promise<unknown>>();
 
@@ -93,7 +95,7 @@ export class KafkaProducer {
   }
 
   /**
-   * Sends in order. With `batchConcurrentSends`, one send is under way at a time: the sends asked for meanwhile, to
+   * Sends in order, one at a time (see `inTurn`). With `batchConcurrentSends`, the sends asked for meanwhile, to
    * the same topic, go together as the next one, in the order they were asked for (natural batching: no timer, so an
    * idle producer sends at once). Each resolves when its messages are acknowledged, with the metadata of the send
    * that carried them. When a send that carried several fails, each of them is sent again alone, in order, and fails
@@ -102,11 +104,23 @@ export class KafkaProducer {
    */
   send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     if (messages.length === 0) return Promise.resolve([]);
-    if (!this.batchConcurrentSends) return this.tracked(this.sendNow(topic, messages));
+    if (!this.batchConcurrentSends) return this.tracked(this.inTurn(() => this.sendNow(topic, messages)));
     return new Promise((resolve, reject) => {
       this.waiting.push({ topic, messages, resolve, reject });
       if (!this.sending) void this.tracked(this.sendWaiting());
     });
+  }
+
+  /**
+   * `work` once every send asked for before it has settled. Sends never overlap: kafkajs numbers a partition's batches
+   * when a send starts and takes the number back when it fails, so a send that went out while another was failing
+   * could reuse its number; if the broker had appended the failed one (its answer lost), it takes the other for a
+   * duplicate, drops it and answers success. In turn, a send after a failure goes through the new producer (`retire`).
+   */
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.turn.then(work, work);
+    this.turn = turn.catch(() => undefined);
+    return turn;
   }
 
   /** `work`, counted as under way until it settles (whether it resolves or rejects). */

@@ -49,6 +49,36 @@ describe('KafkaProducer after a failed send', () => {
       await producer.disconnect().catch(() => undefined);
     }
   }, 90_000);
+
+  // A send asked for while another is under way went out at once on the same kafkajs producer: when the one under
+  // way failed after the broker appended it, the other reused its sequence number and the broker dropped it as a
+  // duplicate while answering success (a dead letter the ledger's consumers share the producer for, lost).
+  it('a send asked for while a failing one is under way goes after it, through a new producer, and is kept', async () => {
+    if (!broker) throw new Error('no broker');
+    const topic = `t.${uniqueSuffix()}.concurrent-failure`;
+    const kafka = createKafkaClient({ clientId: `concurrent-failure-${uniqueSuffix()}`, brokers: [broker.broker] });
+    const quick = new Kafka({ clientId: 'quick-concurrent', brokers: [broker.broker], requestTimeout: 1_500, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 }, logLevel: logLevel.NOTHING });
+    await ensureTopics(kafka, [topic], 1);
+    const producer = new KafkaProducer(quick);
+    try {
+      await producer.send(topic, [{ key: 'k', value: 'first' }]);
+
+      broker.pause();
+      const failing = producer.send(topic, [{ key: 'k', value: 'timed out, appended later' }]);
+      const waiting = producer.send(topic, [{ key: 'other', value: 'asked for meanwhile' }]);
+      await expect(failing).rejects.toThrow();
+      broker.resume();
+      await expect(waiting).resolves.toHaveLength(1);
+      await sleep(1_000);
+
+      await producer.send(topic, [{ key: 'k', value: 'sentinel' }]);
+      const values = await readUntil(kafka, topic, 'sentinel');
+      expect(values).toContain('asked for meanwhile');
+    } finally {
+      broker.resume();
+      await producer.disconnect().catch(() => undefined);
+    }
+  }, 90_000);
 });
 
 async function readUntil(kafka: Kafka, topic: string, last: string): Promise<string[]> {
