@@ -157,7 +157,10 @@ export interface EventStore {
    * (PostgreSQL); the ledger's bounded account memory needs it (ledger-domain, account-memory.model.ts).
    */
   readonly readEvents?: (ids: readonly string[], unitOfWork?: UnitOfWork) => Promise<RecordedEvent[]>;
-  /** Events strictly after `after`, in global order; a tailing reader never skips an event. */
+  /**
+   * Events strictly after `after`, in global order; a tailing reader never skips an event, and a call returns at least
+   * every event any reader (another store, another process) returned before it started.
+   */
   readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]>;
   subscribeToAll(opts: SubscribeToAllOptions): Subscription;
   /**

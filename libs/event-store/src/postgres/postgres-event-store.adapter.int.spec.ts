@@ -96,7 +96,7 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
 
       // ...yet several polls (and B's NOTIFY) later the tail has delivered nothing past A. Sentinel: the
       // subscription's own reads, counted, not a guess at how long they take.
-      const reads = jest.spyOn(store, 'readAll');
+      const reads = jest.spyOn(store as unknown as { readAllRows: () => Promise<unknown[]> }, 'readAllRows');
       try {
         await eventually(() => reads.mock.calls.length >= 3);
       } finally {
@@ -161,6 +161,33 @@ describe('PostgresEventStore (PostgreSQL specifics)', () => {
       await other.query('ROLLBACK').catch(() => undefined);
       other.release();
       await elsewhere.end();
+    }
+  });
+
+  // The read-model rebuild's locked catch-up relies on it: whatever the relay (another store, another process) read
+  // and published, a later readAll by the rebuild's store returns too. A store that read its database's tail bound
+  // less than 100 ms before used to reuse it and, with a transaction open in another database holding the cluster's
+  // horizon, miss an event another store had already returned.
+  it('readAll returns every event another store returned before it, though its own last read was moments ago', async () => {
+    const start = await readToEnd(store, START);
+    const elsewhere = new Pool({ connectionString: otherDatabaseUrl(DATABASE_URL), max: 1 });
+    const other = await elsewhere.connect();
+    const [rebuild, relay] = [new PostgresEventStore({ pool, schema, listen: false }), new PostgresEventStore({ pool, schema, listen: false })];
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()'); // holds the cluster's horizon back
+      expect(await rebuild.readAll({ after: start, limit: 10 })).toEqual([]);
+      const late = event('CommittedMeanwhile');
+      await store.append({ streamId: `meanwhile-${randomUUID()}`, expectedVersion: 'no_stream', events: [late] });
+      expect((await relay.readAll({ after: start, limit: 10 })).map((e) => e.id)).toEqual([late.id]);
+
+      expect((await rebuild.readAll({ after: start, limit: 10 })).map((e) => e.id)).toEqual([late.id]);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      other.release();
+      await elsewhere.end();
+      await rebuild.close();
+      await relay.close();
     }
   });
 

@@ -294,13 +294,18 @@ export class PostgresEventStore implements EventStore {
     }
   };
 
+  /**
+   * With this database's tail bound read afresh for the call: whatever any reader (another store, another process: the
+   * relay) returned before it started, it returns too, since the bound only moves forward (the read-model rebuild's
+   * locked catch-up relies on it). A subscription's pages may reuse a bound up to TAIL_BOUND_REFRESH_MS old.
+   */
   async readAll(opts: { after: Checkpoint; limit: number }): Promise<RecordedEvent[]> {
-    const rows = await this.readAllRows<EventRow>('read-all', EVENT_COLUMNS, opts.after, opts.limit);
+    const rows = await this.readAllRows<EventRow>('read-all', EVENT_COLUMNS, opts.after, opts.limit, [], { fresh: true });
     return rows.map(toRecordedEvent);
   }
 
   subscribeToAll(opts: SubscribeToAllOptions): Subscription {
-    return this.tail((after, limit) => this.readAll({ after, limit }), opts);
+    return this.tail(async (after, limit) => (await this.readAllRows<EventRow>('read-all', EVENT_COLUMNS, after, limit)).map(toRecordedEvent), opts);
   }
 
   /**
@@ -318,12 +323,12 @@ export class PostgresEventStore implements EventStore {
   }
 
   /** Events strictly after `after` in commit order, never past the oldest transaction still open (see the class). */
-  private async readAllRows<R extends object>(name: string, columns: string, after: Checkpoint, limit: number, extra: unknown[] = []): Promise<R[]> {
+  private async readAllRows<R extends object>(name: string, columns: string, after: Checkpoint, limit: number, extra: unknown[] = [], { fresh = false } = {}): Promise<R[]> {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'limit must be a positive integer', { limit });
     }
     const from = decodePgCheckpoint(after);
-    const bound = await this.databaseTailBound();
+    const bound = await this.databaseTailBound(fresh);
     // Below the cluster's oldest running transaction (taken with this statement's snapshot) or below this database's
     // (taken before it): each alone leaves no event behind, so the later of the two does not either.
     const { rows } = await this.query<R>(
@@ -349,9 +354,9 @@ export class PostgresEventStore implements EventStore {
    * round trip is paid a few times a second, not per page, and a transaction open in another database delays the
    * tail by at most that interval.
    */
-  private async databaseTailBound(): Promise<string> {
+  private async databaseTailBound(fresh: boolean): Promise<string> {
     const now = performance.now();
-    if (now - this.tailBoundAt < TAIL_BOUND_REFRESH_MS) return this.tailBound;
+    if (!fresh && now - this.tailBoundAt < TAIL_BOUND_REFRESH_MS) return this.tailBound;
     const { rows: [{ bound }] } = await this.query<{ bound: string }>('tail-bound', TAIL_BOUND_SQL, []);
     this.tailBound = bound;
     this.tailBoundAt = now;
