@@ -79,4 +79,25 @@ describe('ledger events relay (PostgreSQL event store → Kafka)', () => {
       await consumer.disconnect();
     }
   }, 60_000);
+
+  // A checkpoint this store cannot read (an operator's hand edit) is refused when the relay subscribes, after it took
+  // the lock: the lock must go back with it, or no instance could ever publish again until this one restarted.
+  it('refuses a stored checkpoint it cannot read, and gives its lock back', async () => {
+    await pool.query(
+      `insert into "${schema}".relay_checkpoints (name, checkpoint, updated_at) values ('ledger-events', 'not a checkpoint', now())
+       on conflict (name) do update set checkpoint = excluded.checkpoint`,
+    );
+    const config = loadConfig(LedgerConfig, { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema });
+    const relay = new LedgerEventsRelay({ store, pool, producer, config, logger: pino({ level: 'silent' }) });
+    await expect(relay.start()).rejects.toThrow();
+    const other = await pool.connect();
+    try {
+      const { rows } = await other.query<{ locked: boolean }>(`select pg_try_advisory_lock(hashtext('tally-ledger-relay'), hashtext($1)) as locked`, [schema]);
+      expect(rows[0].locked).toBe(true);
+      await other.query('select pg_advisory_unlock_all()');
+    } finally {
+      other.release();
+      await relay.stop();
+    }
+  });
 });

@@ -123,6 +123,13 @@ export class LedgerConfig extends CommonConfig {
   RELAY_BATCH = 2000;
 
   /**
+   * How long the relay leader's lock session may stay idle before PostgreSQL ends it (idle_session_timeout; the leader
+   * probes it every 5 s): a leader that died without closing its connection frees the lead after this long.
+   */
+  @IsInt() @Min(6) @Max(3_600)
+  RELAY_LOCK_IDLE_TIMEOUT_SECONDS = 20;
+
+  /**
    * How far ahead a usage consumed from Kafka may be dated, after the earlier of its record's timestamp and the ledger's
    * clock; later, it is dead-lettered OCCURRED_IN_FUTURE. Above usage-ingest's MAX_FUTURE_SKEW_SECONDS (300), so hosts'
    * clocks a little apart never refuse what usage-ingest accepted.

@@ -65,7 +65,7 @@ export class LedgerEventsRelay {
     const client = this.lockClient;
     if (client) {
       this.releaseLockClient();
-      await client.query(LOCK_SQL('pg_advisory_unlock'), [this.deps.config.DATABASE_SCHEMA]).then(() => client.release(), (e: Error) => client.release(e));
+      await this.giveUpLock(client);
     }
   }
 
@@ -105,19 +105,41 @@ export class LedgerEventsRelay {
       return;
     }
     this.lockClient = client;
+    const { config, logger } = this.deps;
     let after: string;
     try {
+      // The lock lives as long as PostgreSQL keeps this session. A leader that dies without closing its connection
+      // (its host lost, a network cut, the process frozen) would keep it until TCP keepalive gives up, hours later,
+      // and no instance would publish; PostgreSQL ends a session idle this long (the probe every LOCK_PROBE_MS keeps
+      // a live leader's busy), which frees the lock for a standby.
+      await client.query(`SET idle_session_timeout = ${config.RELAY_LOCK_IDLE_TIMEOUT_SECONDS * 1000}`);
       // A checkpoint still being written by this instance's previous lead lands first, so it is the one read.
       await this.checkpointWritten().catch(() => undefined);
       after = await this.loadCheckpoint();
     } catch (error) {
-      // Give the lock back, so this instance (or another) can take over on the next try.
-      this.lockClient = undefined;
-      await client.query(LOCK_SQL('pg_advisory_unlock'), [this.deps.config.DATABASE_SCHEMA]).then(() => client.release(), (e: Error) => client.release(e));
+      await this.giveUpLock(client);
       throw error;
     }
     this.stalls.succeeded('lead');
     this.watchLock(client);
+    try {
+      this.subscribe(client, after);
+    } catch (error) {
+      // A stored checkpoint this store cannot read (hand-edited, say): refused at once, with the lock given back.
+      this.releaseLockClient();
+      await this.giveUpLock(client);
+      throw error;
+    }
+    logger.info({ after }, 'relay publishing ledger events');
+  }
+
+  /** Gives the lock back and closes its session (it carries idle_session_timeout), so any instance can take over. */
+  private async giveUpLock(client: PoolClient): Promise<void> {
+    if (this.lockClient === client) this.lockClient = undefined;
+    await client.query(LOCK_SQL('pg_advisory_unlock'), [this.deps.config.DATABASE_SCHEMA]).then(() => client.release(true), (e: Error) => client.release(e));
+  }
+
+  private subscribe(client: PoolClient, after: string): void {
     const { config, producer, logger } = this.deps;
     this.subscription = this.deps.store.subscribeToAllJson({
       after,
@@ -145,7 +167,6 @@ export class LedgerEventsRelay {
         logger.error({ err: error, attempt: streak.attempts, failingSince: streak.since }, 'relay failed; retrying from its checkpoint');
       },
     });
-    logger.info({ after }, 'relay publishing ledger events');
   }
 
   /**
