@@ -25,6 +25,8 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
   private stopped = false;
   private notified = false;
   private wakeSleeper: (() => void) | undefined;
+  /** Ends the error backoff under way, if any: only stop() does (see backOff). */
+  private endBackoff: (() => void) | undefined;
   private readonly done: Promise<void>;
 
   constructor(
@@ -39,6 +41,7 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake();
+    this.endBackoff?.();
     await this.done;
   }
 
@@ -72,7 +75,7 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
       } catch (e) {
         ahead = undefined;
         this.report(e);
-        await this.sleep(this.polling.errorBackoffMs);
+        await this.backOff();
         continue;
       }
       ahead = undefined;
@@ -93,7 +96,7 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
         ahead = readAhead;
       } catch (e) {
         this.report(e);
-        await this.sleep(this.polling.errorBackoffMs);
+        await this.backOff();
       }
     }
   }
@@ -107,6 +110,24 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
   private wake(): void {
     this.notified = true;
     this.wakeSleeper?.();
+  }
+
+  /**
+   * The wait after a failure: the whole errorBackoffMs whatever notifications come (every append notifies, so under
+   * load a failing read or onEvents would otherwise be retried as often as events are appended); stop() ends it.
+   */
+  private backOff(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.polling.errorBackoffMs);
+      this.endBackoff = done;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    }).then(() => {
+      this.endBackoff = undefined;
+    });
   }
 
   private sleep(ms: number): Promise<void> {

@@ -119,6 +119,33 @@ describe('PollingSubscription', () => {
     expect(stopped).toHaveBeenCalledTimes(1);
   });
 
+  // Every append notifies (single appends at most every 5 ms): under load a failing onEvents (a topic the relay may
+  // not write) was retried as often as notifications came, re-reading its page each time, not once per backoff.
+  it('waits its error backoff after a failure however many notifications come, and still stops at once', async () => {
+    const { reads, read } = recordedLog(1);
+    let wake: () => void = () => undefined;
+    const source: WakeUpSource = { start: async (w) => void (wake = w), stop: async () => undefined };
+    const failures: number[] = [];
+    const sub = new PollingSubscription(
+      read,
+      { after: '', onEvents: async () => { failures.push(Date.now()); throw new Error('the broker refuses this topic'); }, onError: () => undefined },
+      { minIdleMs: 5, maxIdleMs: 5, errorBackoffMs: 300 },
+      source,
+    );
+    const notifying = setInterval(() => wake(), 2);
+    try {
+      await sleep(700);
+    } finally {
+      clearInterval(notifying);
+    }
+    const stopping = Date.now();
+    await sub.stop();
+    expect(Date.now() - stopping).toBeLessThan(100);
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+    expect(failures.length).toBeLessThanOrEqual(3); // at 0, ~300 and ~600 ms
+    expect(reads.length).toBeLessThanOrEqual(3);
+  });
+
   it('reads the page after a full one while onEvents handles it, and none after a partial one', async () => {
     const { reads, read } = recordedLog(1, 2, 3, 4, 5);
     const log_: string[] = [];
