@@ -3,6 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import { HistoryByType1765600000000, LedgerProjection } from '@tally/ledger-read-models';
 import type { QueryRunner } from 'typeorm';
 import { transactionsPageSql } from '../../src/read-models/history/transactions.query';
+import { usageExportPageSql } from '../../src/read-models/history/usage-export.service';
 import { AccountStream } from './account-stream.fixtures';
 import { applyBatch, migrateReadModels, testPool, transactionQueries } from './read-model.fixtures';
 
@@ -47,12 +48,12 @@ describe('history entries other than usage, in an account with 300,000 usage deb
    * transaction's counters after it less before it (a pooled connection's counters may still hold its earlier
    * transactions' reads until PostgreSQL reports them, which it does not do inside a transaction).
    */
-  async function rowsRead<T>(work: (tx: PoolClient) => Promise<T>): Promise<{ result: T; read: number }> {
+  async function rowsRead<T>(work: (tx: PoolClient) => Promise<T>, table = 'ledger_transactions'): Promise<{ result: T; read: number }> {
     const tx = await pool.connect();
     const fetched = async () => {
       const { rows } = await tx.query<{ read: string }>(
-        `SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text AS read FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'ledger_transactions'`,
-        [db.schema],
+        `SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text AS read FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = $2`,
+        [db.schema, table],
       );
       return Number(rows[0]?.read ?? 0);
     };
@@ -86,6 +87,24 @@ describe('history entries other than usage, in an account with 300,000 usage deb
     expect(usage.items.map((item) => item.streamVersion)).toEqual([USAGES + 3, USAGES + 2]);
     const mixed = await service.page('busy', { type: 'CreditsGranted,UsageDebited', limit: '3' });
     expect(mixed.items.map((item) => [item.streamVersion, item.type])).toEqual([[USAGES + 4, 'CreditsGranted'], [USAGES + 3, 'UsageDebited'], [USAGES + 2, 'UsageDebited']]);
+  });
+
+  it("a page of the usage export reads that page's rows, not the rest of the range", async () => {
+    await pool.query(
+      `INSERT INTO "${db.schema}".usage_records (account_id, usage_id, stream_version, occurred_at, feature, models, input_tokens, output_tokens, images, video_seconds, amount, rate_card_version)
+       SELECT 'busy', 'u-' || v, v, timestamptz '2025-03-02' + v * interval '1 second', 'chat', 'gpt-4o-mini', 0, 100, 0, 0, 300, '2025-01'
+         FROM generate_series(1, $1::int) v`,
+      [USAGES],
+    );
+    await pool.query(`ANALYZE "${db.schema}".usage_records`);
+    const range = { from: new Date('2025-03-01T00:00:00Z'), to: new Date('2025-04-01T00:00:00Z') };
+    const first = await rowsRead((tx) => tx.query<{ usage_id: string }>(usageExportPageSql(`"${db.schema}"`, 'busy', range, 1000, undefined)), 'usage_records');
+    expect(first.result.rows.map((row) => row.usage_id).slice(0, 2)).toEqual(['u-1', 'u-2']);
+    expect(first.read).toBeLessThan(5_000);
+    const last = first.result.rows[first.result.rows.length - 1] as unknown as { occurred_at: string; usage_id: string };
+    const next = await rowsRead((tx) => tx.query<{ usage_id: string }>(usageExportPageSql(`"${db.schema}"`, 'busy', range, 1000, { occurredAt: last.occurred_at, usageId: last.usage_id })), 'usage_records');
+    expect(next.result.rows[0].usage_id).toBe('u-1001');
+    expect(next.read).toBeLessThan(5_000);
   });
 
   it('voiding a grant made after the usage finds the grant without reading the usage', async () => {

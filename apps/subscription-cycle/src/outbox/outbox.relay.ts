@@ -84,11 +84,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.loop.check(); // a run that never ends (its failures are the streak below)
     const [failing] = this.stalls.stalled();
     if (!failing) return;
-    const [oldest] = await this.dataSource.query(
-      `SELECT id::text AS id, message_id AS "messageId", topic, created_at AS "createdAt",
-              (extract(epoch FROM now() - created_at) * 1000)::bigint::text AS "ageMs"
-         FROM "${this.config.DATABASE_SCHEMA}".outbox_messages WHERE published_at IS NULL ORDER BY id LIMIT 1`,
-    );
+    const oldest = await oldestUnpublished(this.dataSource, this.config.DATABASE_SCHEMA);
     if (!oldest || Number(oldest.ageMs) < OUTBOX_STALL_MS) return;
     throw new NotReadyError(
       `outbox stuck: message ${oldest.messageId} (id ${oldest.id}) unpublished for ${Math.round(Number(oldest.ageMs) / 1000)} s; publishing failed ${failing.attempts} times since ${failing.since}: ${failing.lastError}`,
@@ -162,4 +158,20 @@ function groupByTopicInOrder(rows: OutboxMessageEntity[]): [string, OutboxMessag
     else groups.push([row.topic, [row]]);
   }
   return groups;
+}
+
+/**
+ * The outbox's oldest unpublished message (the first in publishing order), with its age. Ordered by the table's id: a
+ * bare `id` would name the output's text of it, and "10" sorts before "9".
+ */
+export async function oldestUnpublished(
+  dataSource: DataSource,
+  schema: string,
+): Promise<{ id: string; messageId: string; topic: string; createdAt: Date; ageMs: string } | undefined> {
+  const [oldest] = await dataSource.query(
+    `SELECT o.id::text AS id, o.message_id AS "messageId", o.topic, o.created_at AS "createdAt",
+            (extract(epoch FROM now() - o.created_at) * 1000)::bigint::text AS "ageMs"
+       FROM "${schema}".outbox_messages o WHERE o.published_at IS NULL ORDER BY o.id LIMIT 1`,
+  );
+  return oldest;
 }

@@ -84,22 +84,37 @@ export class UsageExportService {
   }
 
   private async page(accountId: string, range: TimeRange, after: { occurredAt: string; usageId: string } | undefined): Promise<ExportDbRow[]> {
-    const params: unknown[] = [accountId, range.from, range.to, this.pageSize];
-    let keyset = '';
-    if (after) {
-      params.push(after.occurredAt, after.usageId);
-      keyset = 'AND (occurred_at, usage_id) > ($5::timestamptz, $6)';
-    }
-    const { rows } = await this.pool.query<ExportDbRow>(
-      `SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at, usage_id, feature, models,
-              input_tokens::text AS input_tokens, output_tokens::text AS output_tokens, images, resolution, video_seconds,
-              amount::text AS amount, rate_card_version, refunded::text AS refunded
-         FROM ${this.s}.usage_records
-        WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3 ${keyset}
-        ORDER BY occurred_at, usage_id
-        LIMIT $4`,
-      params,
-    );
+    const { rows } = await this.pool.query<ExportDbRow>(usageExportPageSql(this.s, accountId, range, this.pageSize, after));
     return rows;
   }
+}
+
+/**
+ * One keyset page of the export, in (occurred_at, usage_id) order: the index's, so a page reads its own rows only.
+ * The order names the table's column: `occurred_at` alone would be the output's text of the same name, which no
+ * index gives, so every page would read and sort the rest of the range.
+ */
+export function usageExportPageSql(
+  schema: string,
+  accountId: string,
+  range: TimeRange,
+  pageSize: number,
+  after: { occurredAt: string; usageId: string } | undefined,
+): { text: string; values: unknown[] } {
+  const values: unknown[] = [accountId, range.from, range.to, pageSize];
+  let keyset = '';
+  if (after) {
+    values.push(after.occurredAt, after.usageId);
+    keyset = 'AND (u.occurred_at, u.usage_id) > ($5::timestamptz, $6)';
+  }
+  return {
+    text: `SELECT to_char(u.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at, u.usage_id, u.feature, u.models,
+              u.input_tokens::text AS input_tokens, u.output_tokens::text AS output_tokens, u.images, u.resolution, u.video_seconds,
+              u.amount::text AS amount, u.rate_card_version, u.refunded::text AS refunded
+         FROM ${schema}.usage_records u
+        WHERE u.account_id = $1 AND u.occurred_at >= $2 AND u.occurred_at < $3 ${keyset}
+        ORDER BY u.occurred_at, u.usage_id
+        LIMIT $4`,
+    values,
+  };
 }
