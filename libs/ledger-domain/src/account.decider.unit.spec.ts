@@ -368,6 +368,23 @@ describe('account decider', () => {
         .then([debited('u2', cr(6), [share('allowance:c1', 'allowance', cr(4)), share('g1', 'purchased', cr(2))]), crossed(5, cr(4))]);
     });
 
+    // Its credits were never spendable: available never rose, so nothing was lifted back to a threshold or out of
+    // depletion, and the next usage must not announce them a second time in the cycle (a second email and webhook).
+    it('does not re-arm thresholds or depletion for a grant that arrives already expired', () => {
+      const low = [...cycle, use('u1', cr(97)), crossed(20, cr(3)), crossed(5, cr(3))];
+      const late = grantCommand('late', 'promotional', cr(50), { expiresAt: '2025-03-09T00:00:00.000Z' });
+      const { state } = given(low).when(late).then([
+        granted('late', 'promotional', cr(50), { expiresAt: '2025-03-09T00:00:00.000Z' }),
+        { type: 'CreditsExpired', data: { bucketId: 'late', kind: 'promotional', amount: cr(50), reason: 'expired', expiredAt: AT } },
+      ]);
+      expect([...state.crossedThresholds].sort()).toEqual([20, 5]);
+      expect(decide(usageCommand('u2', 0n), state, { now: NOW })).toEqual([debited('u2', 0n, [])]);
+
+      const empty = [...cycle, use('u1', cr(100)), crossed(20, 0n), crossed(5, 0n), depleted('u1', 'c1')];
+      const afterLate = fold([...empty, granted('late', 'promotional', cr(50), { expiresAt: '2025-03-09T00:00:00.000Z' }), { type: 'CreditsExpired', data: { bucketId: 'late', kind: 'promotional', amount: cr(50), reason: 'expired', expiredAt: AT } }]);
+      expect(afterLate.depleted).toBe(true);
+    });
+
     it('announces a threshold when expiring credits take available below it (a promotion ending), while the cycle runs', () => {
       const promo = granted('promo', 'promotional', cr(15), { expiresAt: '2025-03-20T00:00:00.000Z' });
       const boosted = [...cycle, use('u1', cr(90)), crossed(20, cr(10)), promo]; // 25 left: 20% re-armed

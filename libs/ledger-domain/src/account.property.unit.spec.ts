@@ -90,7 +90,9 @@ describe('account decider properties', () => {
         for (const event of events) {
           if (event.type === 'CycleStarted') announced.clear();
           // Credits coming back may re-arm; checked exactly in the rule tests.
-          if (event.type === 'CreditsGranted' || event.type === 'UsageRefunded') announced.clear();
+          // Not a grant that arrived already expired: its credits were never spendable.
+          const arrivedExpired = event.type === 'CreditsGranted' && event.data.expiresAt !== undefined && Date.parse(event.data.expiresAt) <= Date.parse(event.data.grantedAt);
+          if ((event.type === 'CreditsGranted' && !arrivedExpired) || event.type === 'UsageRefunded') announced.clear();
           if (event.type === 'LowCreditThresholdCrossed') {
             const key = `${event.data.cycleId}:${event.data.thresholdPercent}`;
             expect(announced.has(key)).toBe(false);

@@ -302,7 +302,9 @@ function applyGrant(state: AccountState, { data }: CreditsGranted): AccountState
       grantFingerprint({ ...data, amount: data.amount + (data.overdraftSettled ?? 0n) }),
     ),
   };
-  return rearm(next);
+  // A grant that arrived already expired (expired by the same decision) was never spendable: it lifts nothing back.
+  const arrivedExpired = data.expiresAt !== undefined && Date.parse(data.expiresAt) <= Date.parse(data.grantedAt);
+  return arrivedExpired ? next : rearm(next);
 }
 
 /** Credits coming back (a grant, a refund) re-arm every threshold they lift the balance back to, and end depletion. */

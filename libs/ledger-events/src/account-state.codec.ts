@@ -17,9 +17,10 @@ import type { AccountState } from '@tally/ledger-domain';
  * such account is folded from its events once and snapshotted again. Version 4 remembers a grant's key with its
  * source (`grantFingerprint`), which the fingerprints of version 3 lack: a retried grant would be refused as other content.
  * Version 5 charges a cycle with what the account owed when it began (`usedThisCycle`, `Cycle.carried`), which
- * states of version 4 counted as zero.
+ * states of version 4 counted as zero. Version 6 leaves thresholds and depletion as they were across a grant that
+ * arrives already expired (never spendable), which version 5 re-armed: the next usage announced them a second time.
  */
-export const ACCOUNT_STATE_VERSION = 5;
+export const ACCOUNT_STATE_VERSION = 6;
 
 /** The versions a snapshot is read at: this one, and those whose states the code still means as they are. */
 export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [ACCOUNT_STATE_VERSION];

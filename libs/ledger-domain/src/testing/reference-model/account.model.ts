@@ -446,7 +446,9 @@ function addGrant(
       ...(settled > 0n && { overdraftSettled: settled }),
     },
   });
-  // [A] A grant that lifts available back to a threshold re-arms it; [D] and lifts depletion.
+  // [A] A grant that lifts available back to a threshold re-arms it; [D] and lifts depletion. One that arrives already
+  // expired lifts nothing: its credits were never spendable.
+  if (g.expiresAt !== undefined && isDue(g.expiresAt, now)) return;
   const allocation = s.cycle?.allocation ?? 0n;
   s.crossed = s.crossed.filter((t) => modelAvailable(s) * 100n < BigInt(t) * allocation);
   if (modelAvailable(s) > 0n) s.depleted = false;
