@@ -109,6 +109,30 @@ describe('expired holds and grants are resolved by themselves', () => {
     expect(Date.now() - Date.parse(expiresAt)).toBeLessThan(10_000);
   });
 
+  // The wake-up row is written before the hold's append; the worker reads only committed state. A hold whose append
+  // waited (its stream row locked by a consumer's transaction, a slow database) past its short TTL was not there when
+  // its row came due: the row was removed as resolved, the hold committed after, and nothing released it.
+  it('a hold whose append commits after its own expiry is still released by the ledger', async () => {
+    const accountId = 'hold-expiry-slow-append';
+    expect((await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'g', amount: '10' })).status).toBe(201);
+    const locker = await pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`select 1 from "${schema}".streams where stream_id = $1 for update`, [`account-${accountId}`]);
+      const placing = api().post(`/v1/accounts/${accountId}/authorizations`, { amount: '4', hold: { holdId: 'slow', ttlSeconds: 1 } });
+      await sleep(3_500); // the row comes due, and the worker looks, while the append waits for the stream
+      await locker.query('COMMIT');
+      expect(await placing).toMatchObject({ status: 200, body: { allowed: true } });
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+    }
+    // Nothing else happens to the account: the ledger releases the hold by itself.
+    await waitFor(async () => ((await releasedEvents(accountId, 'slow')).length > 0 ? true : undefined), 20_000, 200);
+    expect(await releasedEvents(accountId, 'slow')).toEqual([{ reason: 'expired' }]);
+    await balanceWhen(accountId, (body) => body.held === '0' && body.available === '10');
+  });
+
   it('a hold that expires while the ledger is down is released after the restart, and no restart releases it twice', async () => {
     const accountId = 'hold-expiry-b';
     expect((await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'g', amount: '5' })).status).toBe(201);

@@ -10,7 +10,8 @@ import { holdFingerprint, idempotencyKey, type IdempotencyScope, usageFingerprin
  * cost what folding the stream does.
  * A state that forgot (`partialMemory`) still decides exactly as the whole state would, because its caller recalls
  * what a command needs from the event store first (`recallFor` says what):
- * - a usage or hold key it does not remember (`remembered`) is looked up: the first event of a decision made under
+ * - a usage or hold key it does not remember (`remembered`) is looked up (also a hold's when the expiry worker
+ *   releases it, so the worker can tell a hold resolved since from one not placed yet): the first event of a decision made under
  *   that key has a known id (the command key of RecordUsage and PlaceHold is their idempotency key, see
  *   `idempotencyKeyOf`); none → the key is new; found → its events give the fingerprint back into `seen`
  *   (`recallFrom`);
@@ -56,6 +57,9 @@ export function recallFor(state: AccountState, command: AccountCommand): Recall 
       return lookupUnlessRemembered(state, 'usage', command.usageId);
     case 'PlaceHold':
       return lookupUnlessRemembered(state, 'hold', command.holdId);
+    // Decided alike either way; recalled so the expiry worker can tell a hold resolved since from one not yet placed.
+    case 'ReleaseHold':
+      return command.reason === 'expired' ? lookupUnlessRemembered(state, 'hold', command.holdId) : NONE;
     default:
       return NONE;
   }

@@ -50,6 +50,14 @@ describe('account memory', () => {
       expect(recallFor(partial, holdCommand('h9', cr(1)))).toEqual({ kind: 'lookup', key: 'hold:h9' });
     });
 
+    // The expiry worker tells a hold resolved since (its key known: the row is done) from one whose append has not
+    // committed yet (unknown: looked at again); a partial memory must not make every resolved hold look unknown.
+    it('given a partial memory, when a hold is released as expired, then its key is looked up; released by a caller, nothing', () => {
+      const release = (reason: 'expired' | 'released') => ({ type: 'ReleaseHold' as const, accountId: ACCOUNT, holdId: 'h9', reason });
+      expect(recallFor(partial, release('expired'))).toEqual({ kind: 'lookup', key: 'hold:h9' });
+      expect(recallFor(partial, release('released'))).toEqual({ kind: 'none' });
+    });
+
     it('given a partial memory, when a refund names a forgotten debit, then the whole account is needed', () => {
       expect(recallFor(partial, refund('u1'))).toEqual({ kind: 'full' });
     });

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { remembered } from '@tally/ledger-domain';
 import { NotReadyError, StallDetector, type Clock } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
 import type { DueExpiry, ExpirySchedule } from './expiry.schedule';
@@ -8,6 +9,9 @@ const EXPIRY_ACTOR = 'system:expiry';
 
 const POLL_MS = 500;
 const BATCH = 200;
+/** How long after its due time an item the account does not know is still looked for, and how often. */
+const UNKNOWN_GRACE_MS = 60_000;
+const UNKNOWN_RECHECK_MS = 5_000;
 /** Readiness: not ready once the same item (or the poll itself) has failed 5 times in a row or for 30 s. */
 const EXPIRY_STALL = { afterAttempts: 5, afterMs: 30_000 };
 
@@ -90,6 +94,8 @@ export class ExpiryWorker {
       await this.deps.schedule.reschedule(item, open.expiresAt);
       return 0;
     }
+    // Never placed, as far as the account knows: its append may still be on its way (see lookAgainIfUnknown).
+    if (remembered(decision.state, 'hold', holdId) === undefined && (await this.lookAgainIfUnknown(item))) return 0;
     await this.deps.schedule.remove(item);
     const released = decision.events.filter((event) => event.type === 'HoldReleased').length;
     if (released > 0) this.deps.logger.info({ accountId, holdId, released }, 'expired holds released');
@@ -106,10 +112,24 @@ export class ExpiryWorker {
       await this.deps.schedule.reschedule(item, grant.expiresAt);
       return 0;
     }
+    if (!grant && (await this.lookAgainIfUnknown(item))) return 0;
     await this.deps.schedule.remove(item);
     const expired = decision.events.filter((event) => event.type === 'CreditsExpired').length;
     if (expired > 0) this.deps.logger.info({ accountId, bucketId, expired }, 'expired credits removed');
     return expired;
+  }
+
+  /**
+   * A row is written before the append of the hold or grant it wakes up for, and the worker reads committed state: an
+   * item the account does not know yet may be one whose append is still waiting (a stream row locked by a consumer's
+   * transaction, a slow database) past its due time. Its row is looked at again UNKNOWN_RECHECK_MS later until
+   * UNKNOWN_GRACE_MS after it was due; only then is it taken for one never placed (a refused command's row) and removed.
+   */
+  private async lookAgainIfUnknown(item: DueExpiry): Promise<boolean> {
+    const now = this.deps.clock.now().getTime();
+    if (now - item.dueAt.getTime() >= UNKNOWN_GRACE_MS) return false;
+    await this.deps.schedule.reschedule(item, new Date(now + UNKNOWN_RECHECK_MS).toISOString());
+    return true;
   }
 
   private tick(): void {
