@@ -168,6 +168,21 @@ class StoredOffsetWentBack extends Error {
   }
 }
 
+/**
+ * The partition's log ends at or before the offset PostgreSQL says was applied there, on this very cluster: the topic
+ * was deleted and created again, or the broker lost its storage and kept its cluster id. Its messages are not the ones
+ * applied; skipping them as redeliveries would drop them in silence. The partition stops (readiness names it) until an
+ * operator has looked and moved the stored offset (`npm run tally -- consumers set-offset`).
+ */
+class StoredOffsetBeyondLog extends Error {
+  constructor(ref: PartitionRef, stored: bigint, logEnd: bigint) {
+    super(
+      `${ref.topic}[${ref.partition}]: PostgreSQL says offset ${stored} was applied, but the log ends before it (next offset ${logEnd}): ` +
+        'the topic was recreated or the broker lost its log. Nothing is skipped; check, then move the stored offset (tally consumers set-offset)',
+    );
+  }
+}
+
 /** The handler blamed the content: find the message (one at a time if need be) and dead-letter it. */
 class HandlerRejected extends Error {
   constructor(
@@ -704,6 +719,14 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * the stored offset must be fetched again, or they would never be applied. Seeks the partition back (what is in
    * flight for it is stale) and from now on compares with the stored offset.
    */
+  /** The partition's next offset (its high watermark) as the broker says now. */
+  private async logEnd(ref: PartitionRef): Promise<bigint> {
+    const offsets = await withAdmin(this.options.kafka, (admin) => admin.fetchTopicOffsets(ref.topic));
+    const partition = offsets.find((offset) => offset.partition === ref.partition);
+    if (!partition) throw new Error(`${ref.topic}[${ref.partition}]: the broker does not know this partition`);
+    return BigInt(partition.high);
+  }
+
   private seekBackToStored({ ref, stored, committedHere }: StoredOffsetWentBack, payload: EachBatchPayload): void {
     const key = `${ref.topic}:${ref.partition}`;
     this.committedHere.set(key, stored);
@@ -817,6 +840,11 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     const ours = this.committedHere.get(`${ref.topic}:${ref.partition}`);
     if (ours !== undefined && stored < ours) throw new StoredOffsetWentBack(ref, stored, ours);
     const fresh = chunk.filter((message) => BigInt(message.offset) > stored);
+    if (fresh.length === 0) {
+      // Redelivered as a whole (after a restart, a rebalance), or a log that is not the one applied: it ends before.
+      const logEnd = await this.logEnd(ref);
+      if (logEnd <= stored) throw new StoredOffsetBeyondLog(ref, stored, logEnd);
+    }
     if (fresh.length < chunk.length) {
       this.counters.skippedRedeliveries += chunk.length - fresh.length;
       this.logger.info({ ...ref, storedOffset: stored.toString(), skipped: chunk.length - fresh.length }, 'skipped redelivered messages');

@@ -129,6 +129,32 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(1n);
   });
 
+  // The same cluster, but the topic deleted and created again (or the broker's storage lost with its cluster id
+  // kept): its log starts at 0 again, below what PostgreSQL says was applied. Its messages were skipped as
+  // redeliveries, in silence, ready all along: days of usage never charged. Now the partition stops, in readiness.
+  it('does not skip a log that ends before the stored offset (a recreated topic) as redelivered: it shows in readiness', async () => {
+    const s = await scenario('recreated', 1);
+    const clusterId = await withAdmin(kafka, async (admin) => (await admin.describeCluster()).clusterId);
+    await pool.query(
+      `INSERT INTO ${quoteSchema(schema)}.kafka_consumer_offsets (group_id, topic, partition, committed_offset, cluster_id) VALUES ($1, $2, 0, 999, $3)`,
+      [s.groupId, s.topic, clusterId],
+    );
+    await producer.sendEnvelopes(s.topic, [usageEnvelope('after-recreate-1', 'acct-r'), usageEnvelope('after-recreate-2', 'acct-r')]);
+    const consumer = consumerFor(s, { stall: { afterAttempts: 2, afterMs: 60_000 } });
+    await consumer.start();
+    await waitFor(async () => notReady(consumer), 30_000, 'readiness to show the partition whose log is behind its stored offset');
+    let problem = '';
+    try {
+      consumer.checkFlowing();
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    expect(problem).toContain('999');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 0, distinct: 0 });
+    expect(consumer.stats().skippedRedeliveries).toBe(0);
+    expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(999n);
+  }, 60_000);
+
   it('resumes from the offset stored in PostgreSQL when Kafka committed further (a database restored or failed over behind Kafka)', async () => {
     const s = await scenario('behind', 1);
     const n = 6;
