@@ -118,14 +118,7 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
    */
   private backOff(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.polling.errorBackoffMs);
-      this.endBackoff = done;
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-    }).then(() => {
+    return wait(this.polling.errorBackoffMs, (end) => (this.endBackoff = end)).then(() => {
       this.endBackoff = undefined;
     });
   }
@@ -133,14 +126,7 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
   private sleep(ms: number): Promise<void> {
     // A notification that arrived while we were reading means there may be more to read: skip the wait.
     if (this.stopped || this.notified) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      this.wakeSleeper = done;
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-    }).then(() => {
+    return wait(ms, (end) => (this.wakeSleeper = end)).then(() => {
       this.wakeSleeper = undefined;
     });
   }
@@ -153,4 +139,16 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
       // A throwing error handler must not kill the subscription.
     }
   }
+}
+
+/** Waits `ms`; `hold` is given the function that ends the wait early. */
+function wait(ms: number, hold: (end: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(end, ms);
+    hold(end);
+    function end(): void {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
 }

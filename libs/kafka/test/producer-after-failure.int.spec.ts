@@ -25,12 +25,7 @@ describe('KafkaProducer after a failed send', () => {
 
   it('never loses a later message to the failed send it followed', async () => {
     if (!broker) throw new Error('no broker');
-    const topic = `t.${uniqueSuffix()}.after-failure`;
-    // One partition, short timeouts and one retry (the least an idempotent producer takes): the send fails fast while the broker is frozen.
-    const kafka = createKafkaClient({ clientId: `after-failure-${uniqueSuffix()}`, brokers: [broker.broker] });
-    const quick = new Kafka({ clientId: 'quick', brokers: [broker.broker], requestTimeout: 1_500, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 }, logLevel: logLevel.NOTHING });
-    await ensureTopics(kafka, [topic], 1);
-    const producer = new KafkaProducer(quick);
+    const { topic, kafka, producer } = await quickProducerOn(broker, 'after-failure');
     try {
       await producer.send(topic, [{ key: 'k', value: 'first' }]);
 
@@ -55,11 +50,7 @@ describe('KafkaProducer after a failed send', () => {
   // duplicate while answering success (a dead letter the ledger's consumers share the producer for, lost).
   it('a send asked for while a failing one is under way goes after it, through a new producer, and is kept', async () => {
     if (!broker) throw new Error('no broker');
-    const topic = `t.${uniqueSuffix()}.concurrent-failure`;
-    const kafka = createKafkaClient({ clientId: `concurrent-failure-${uniqueSuffix()}`, brokers: [broker.broker] });
-    const quick = new Kafka({ clientId: 'quick-concurrent', brokers: [broker.broker], requestTimeout: 1_500, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 }, logLevel: logLevel.NOTHING });
-    await ensureTopics(kafka, [topic], 1);
-    const producer = new KafkaProducer(quick);
+    const { topic, kafka, producer } = await quickProducerOn(broker, 'concurrent-failure');
     try {
       await producer.send(topic, [{ key: 'k', value: 'first' }]);
 
@@ -80,6 +71,18 @@ describe('KafkaProducer after a failed send', () => {
     }
   }, 90_000);
 });
+
+/**
+ * A one-partition topic on `broker` and a KafkaProducer with short timeouts and one retry (the least an idempotent
+ * producer takes): a send fails fast while the broker is frozen.
+ */
+async function quickProducerOn(broker: PrivateKafka, name: string): Promise<{ topic: string; kafka: Kafka; producer: KafkaProducer }> {
+  const topic = `t.${uniqueSuffix()}.${name}`;
+  const kafka = createKafkaClient({ clientId: `${name}-${uniqueSuffix()}`, brokers: [broker.broker] });
+  const quick = new Kafka({ clientId: `quick-${name}`, brokers: [broker.broker], requestTimeout: 1_500, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 }, logLevel: logLevel.NOTHING });
+  await ensureTopics(kafka, [topic], 1);
+  return { topic, kafka, producer: new KafkaProducer(quick) };
+}
 
 async function readUntil(kafka: Kafka, topic: string, last: string): Promise<string[]> {
   const groupId = `reader-${uniqueSuffix()}`;
