@@ -9,9 +9,13 @@ const EXPIRY_ACTOR = 'system:expiry';
 
 const POLL_MS = 500;
 const BATCH = 200;
-/** How long after its due time an item the account does not know is still looked for, and how often. */
-const UNKNOWN_GRACE_MS = 60_000;
-const UNKNOWN_RECHECK_MS = 5_000;
+/**
+ * How long after its due time an item the account does not know is still looked for, and how often: at most four looks
+ * for the row of a command that was refused (an authorization answered 402 leaves one), enough for an append that
+ * waited on a lock to commit.
+ */
+const UNKNOWN_GRACE_MS = 30_000;
+const UNKNOWN_RECHECK_MS = 10_000;
 /** Readiness: not ready once the same item (or the poll itself) has failed 5 times in a row or for 30 s. */
 const EXPIRY_STALL = { afterAttempts: 5, afterMs: 30_000 };
 
@@ -94,8 +98,10 @@ export class ExpiryWorker {
       await this.deps.schedule.reschedule(item, open.expiresAt);
       return 0;
     }
-    // Never placed, as far as the account knows: its append may still be on its way (see lookAgainIfUnknown).
-    if (remembered(decision.state, 'hold', holdId) === undefined && (await this.lookAgainIfUnknown(item))) return 0;
+    // Never placed, as far as the account knows: its append may still be on its way (see lookAgainIfUnknown). An
+    // unlimited plan places no hold at all (nothing to reserve): its row is done at once.
+    const unknown = remembered(decision.state, 'hold', holdId) === undefined && !decision.state.plan.unlimited;
+    if (unknown && (await this.lookAgainIfUnknown(item))) return 0;
     await this.deps.schedule.remove(item);
     const released = decision.events.filter((event) => event.type === 'HoldReleased').length;
     if (released > 0) this.deps.logger.info({ accountId, holdId, released }, 'expired holds released');
