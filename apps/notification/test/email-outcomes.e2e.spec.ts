@@ -148,6 +148,35 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual([subject]);
   });
 
+  // The newer alert was queued while the older had not been tried yet (one batch, a backlog): the older's first
+  // attempt then fails, and its retry would arrive after the newer one.
+  it('a 20% alert whose first attempt fails after a newer balance alert was queued is superseded, not retried', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    const s = `"${schema.schema}"`;
+    const content = (type: string, streamVersion: number, extra: object) => ({
+      notificationId: `ntf-${accountId}-${streamVersion}`, type, accountId, eventId: `${accountId}:${streamVersion}`, streamVersion,
+      occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra,
+    });
+    const queue = (type: string, streamVersion: number, extra: object, dueInMs: number) =>
+      pool.query(
+        `INSERT INTO ${s}.deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
+         VALUES (gen_random_uuid(), $1, $2, $3, $4, 'email', $5, $6, 'pending', 0, '[]'::jsonb, now() + $7 * interval '1 millisecond', now() + interval '1 day', now(), now())`,
+        [`ntf-${accountId}-${streamVersion}`, accountId, type, `event:${streamVersion}`, `${accountId}:${streamVersion}`, JSON.stringify(content(type, streamVersion, extra)), dueInMs],
+      );
+    smtp.deferSenderTimes(1);
+    await queue('credits_depleted', 8, { available: '0' }, 4_000); // queued, due only after the older one is tried
+    await queue('low_credit', 7, { thresholdPercent: 20, available: '150' }, 0);
+    const items = await waitFor(async () => {
+      const { body } = await call(running.baseUrl, 'GET', `/v1/accounts/${accountId}/notifications`, READER_KEY);
+      const emails = (body.items as { channel: string; type: string; state: string; attempts: number; lastError: string | null }[]).filter((item) => item.channel === 'email');
+      return emails.length === 2 && emails.every((item) => item.state !== 'pending') ? emails : undefined;
+    }, 20_000);
+    expect(items.find((item) => item.type === 'low_credit')).toMatchObject({ state: 'cancelled', attempts: 1, lastError: expect.stringContaining('superseded') });
+    expect(items.find((item) => item.type === 'credits_depleted')).toMatchObject({ state: 'delivered' });
+    expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['You are out of credits']);
+  });
+
   it('a purchase that leaves the balance still below a threshold keeps its alert; one in the same batch after the crossing cancels it before any attempt', async () => {
     const [still, lifted] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
     for (const accountId of [still, lifted]) await configure(accountId);

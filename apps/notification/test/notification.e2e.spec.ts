@@ -145,8 +145,11 @@ describe('notification service (e2e)', () => {
     expect(mailsTo(email).map((mail) => mail.subject).sort()).toEqual([
       'Your credits are below 20%', 'Your credits are below 20%', 'Your credits are below 5%', 'Your credits are below 5%',
     ]);
-    const hookBodies = hooksFor(accountId).map((hook) => JSON.parse(hook.body) as { id: string; data: { thresholdPercent: number; available: string; ledgerEventId: string } });
+    const hookBodies = hooksFor(accountId).map((hook) => JSON.parse(hook.body) as { id: string; data: { thresholdPercent: number; available: string; ledgerEventId: string; streamVersion: number } });
     expect(hookBodies.map((body) => `${body.data.thresholdPercent}@${body.data.available}`).sort()).toEqual(['20@150', '20@199.5', '5@30', '5@49']);
+    // Sent concurrently, they arrive in any order; a receiver puts them back in the account's order by streamVersion.
+    const inStreamOrder = [...hookBodies].sort((a, b) => a.data.streamVersion - b.data.streamVersion);
+    expect(inStreamOrder.map((body) => `${body.data.thresholdPercent}@${body.data.available}`)).toEqual(['20@199.5', '5@49', '20@150', '5@30']);
     expect(new Set(hookBodies.map((body) => body.id)).size).toBe(4);
 
     // The relay re-publishes the second crossings (same event ids, new offsets): no third email or webhook.

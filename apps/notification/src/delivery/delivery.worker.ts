@@ -339,9 +339,33 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       leaseEnd,
       log,
     );
+    if (next && CYCLE_ALERTS.has(row.content.type) && (await this.cancelIfSuperseded(row, finished))) {
+      this.logger.info({ ...log, attempts }, `${row.channel} attempt failed: cancelled, a newer balance alert supersedes it`);
+      deliveryAttempts.inc({ channel: row.channel, outcome: 'cancelled' });
+      return;
+    }
     deliveryAttempts.inc({ channel: row.channel, outcome: next ? 'retrying' : 'failed' });
     if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error: record.error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
     else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
+  }
+
+  /**
+   * A balance alert to be tried again, when a newer one (a lower threshold, depletion) is queued on its channel: its
+   * retry would arrive after that one and tell of a balance left behind ("below 20%" after "out of credits"), so it is
+   * cancelled instead. The consumer does the same for older alerts waiting for a retry when it queues a newer one; this
+   * covers the older one failing after the newer was queued.
+   */
+  private async cancelIfSuperseded(row: ClaimedRow, now: Date): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${this.s}.deliveries d SET state = 'cancelled', next_attempt_at = NULL, updated_at = $2,
+              last_error = 'superseded: a newer balance alert is queued on this channel; its retry would arrive after it'
+        WHERE id = $1 AND state = 'pending' AND EXISTS (
+          SELECT 1 FROM ${this.s}.deliveries n
+           WHERE n.account_id = d.account_id AND n.channel = d.channel AND n.notification_type IN ('low_credit', 'credits_depleted')
+             AND (n.content->>'streamVersion')::bigint > (d.content->>'streamVersion')::bigint)`,
+      [row.id, now],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   /**

@@ -28,6 +28,8 @@ export function webhookBody(content: NotificationContent): string {
     overdraftSettled: content.overdraftSettled,
     paymentReference: content.paymentReference,
     ledgerEventId: content.eventId,
+    // The ledger event's place in the account's stream: alerts sent concurrently arrive in any order; this is theirs.
+    streamVersion: content.streamVersion,
   };
   for (const key of Object.keys(data)) if (data[key] === undefined) delete data[key];
   return JSON.stringify({ id: content.notificationId, type: WEBHOOK_EVENT_TYPES[content.type], timestamp: content.occurredAt, data });
