@@ -92,20 +92,25 @@ describe('expired holds and grants are resolved by themselves', () => {
   // before its own expiry, that row must still wake the ledger at the grant's own expiry.
   it("a grant empty when an earlier wake-up comes is still expired at its own expiry once its credits are back", async () => {
     const accountId = 'grant-expiry-early-row';
-    const expiresAt = new Date(Date.now() + 10_000).toISOString();
+    const expiresAt = new Date(Date.now() + 15_000).toISOString();
+    const earlyAt = Date.now() + 4_000;
     await pool.query(`insert into "${schema}".expiries (account_id, kind, item_id, due_at) values ($1, 'credits', 'grant:promo-early', $2)`, [
-      accountId, new Date(Date.now() + 3_000).toISOString(),
+      accountId, new Date(earlyAt).toISOString(),
     ]);
     expect((await api().post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'promo-early', amount: '3', expiresAt })).status).toBe(201);
     expect(await api().post(`/v1/accounts/${accountId}/authorizations`, { amount: '3', hold: { holdId: 'all-of-it', ttlSeconds: 60 } })).toMatchObject({ status: 200, body: { available: '0' } });
-    // The early wake-up comes and goes while the bucket is empty (all of it held).
-    await sleep(5_000);
+    // The early wake-up comes and goes while the bucket is empty (all of it held): its row moves to the grant's expiry.
+    expect(Date.now()).toBeLessThan(earlyAt); // the hold was placed before the early wake-up
+    await waitFor(async () => {
+      const { rows } = await pool.query<{ due_at: Date }>(`select due_at from "${schema}".expiries where account_id = $1 and item_id = 'grant:promo-early'`, [accountId]);
+      return rows[0] && rows[0].due_at.getTime() === Date.parse(expiresAt) ? true : undefined;
+    }, 10_000, 200);
     const release = await fetch(`${(ledger as ServiceProcess).base}/v1/accounts/${accountId}/holds/all-of-it`, { method: 'DELETE', headers: { authorization: `Bearer ${API_KEY}` } });
     expect(release.status).toBe(200);
     await balanceWhen(accountId, (body) => body.available === '3');
 
     // Nothing else happens to the account: the ledger expires the grant by itself at its own expiry.
-    await balanceWhen(accountId, (body) => body.available === '0' && body.byKind.promotional === '0', 20_000);
+    await balanceWhen(accountId, (body) => body.available === '0' && body.byKind.promotional === '0', 25_000);
     expect(Date.now() - Date.parse(expiresAt)).toBeLessThan(10_000);
   });
 

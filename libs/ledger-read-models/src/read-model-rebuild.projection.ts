@@ -53,7 +53,7 @@ export interface RebuildResult {
   lockedMs: number;
   /** Why the retired tables are still there after a swap that asked to drop them (the next rebuild drops them first). */
   retiredKept?: string;
-  /** With keepRetired: the schema the replaced tables were kept in (`<schema>_retired_<UTC yyyymmddhhmmss>`), which no rebuild drops. */
+  /** With keepRetired: the schema the replaced tables were kept in (`<schema>_retired_<UTC yyyymmddhhmmssmmm>`), which no rebuild drops. */
   retiredSchema?: string;
 }
 
@@ -125,10 +125,15 @@ export async function rebuildReadModels(options: RebuildOptions): Promise<Rebuil
   });
 }
 
-/** `<schema>_retired_<UTC yyyymmddhhmmss>`, the schema's part shortened to PostgreSQL's 63-byte identifiers. */
+/**
+ * `<schema>_retired_<UTC yyyymmddhhmmssmmm>`, the schema's part shortened, whole characters, to PostgreSQL's 63-byte
+ * identifiers (it would cut a longer name silently, and the name printed would not be the schema's).
+ */
 function keptSchemaName(schema: string, at: Date): string {
-  const suffix = `_retired_${at.toISOString().replace(/\D/g, '').slice(0, 14)}`;
-  return `${Buffer.from(schema).subarray(0, 63 - suffix.length).toString()}${suffix}`;
+  const suffix = `_retired_${at.toISOString().replace(/\D/g, '').slice(0, 17)}`;
+  let head = schema;
+  while (Buffer.byteLength(head + suffix) > 63) head = [...head].slice(0, -1).join('');
+  return `${head}${suffix}`;
 }
 
 /** Another writer's statement held one table while waiting for another we hold (deadlock, lock timeout): try again. */

@@ -19,7 +19,7 @@ export function readModelsCommand(context: CliContext): Command {
         'and events the live projection applies during the rebuild are folded in under a lock at the swap (nothing lost, nothing twice)',
     )
     .addOption(batchSize())
-    .option('--keep-retired', 'keep the replaced tables in <schema>_retired_<UTC yyyymmddhhmmss>, which no rebuild drops (drop it by hand); dropped by default', false)
+    .option('--keep-retired', 'keep the replaced tables in <schema>_retired_<UTC yyyymmddhhmmssmmm>, which no rebuild drops (drop it by hand); dropped by default', false)
     .option(
       '--allow-behind-live',
       'swap in a fold that lacks accounts the live tables have, or holds them at an older version (refused by default: it means another, emptied or older event store)',

@@ -124,9 +124,10 @@ export class LedgerConfig extends CommonConfig {
 
   /**
    * How long the relay leader's lock session may stay idle before PostgreSQL ends it (idle_session_timeout; the leader
-   * probes it every 5 s): a leader that died without closing its connection frees the lead after this long.
+   * probes it every 5 s, so at least three probes' time: a pause of the leader must not end a live lead): a leader
+   * that died without closing its connection frees the lead after this long.
    */
-  @IsInt() @Min(6) @Max(3_600)
+  @IsInt() @Min(15) @Max(3_600)
   RELAY_LOCK_IDLE_TIMEOUT_SECONDS = 20;
 
   /**

@@ -363,7 +363,7 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
       const before = await dump(pool, target.schema);
 
       const kept = await rebuildReadModels({ pool, schema: target.schema, source: sourceOver(events), batchSize: 50, keepRetired: true });
-      expect(kept.retiredSchema).toMatch(new RegExp(`^${target.schema}_retired_\\d{14}$`));
+      expect(kept.retiredSchema).toMatch(new RegExp(`^${target.schema}_retired_\\d{17}$`));
       expect(await schemas()).toEqual([kept.retiredSchema]);
       // The next rebuild, keeping nothing, leaves the kept tables alone.
       await rebuildReadModels({ pool, schema: target.schema, source: sourceOver(events), batchSize: 50 });
