@@ -74,19 +74,22 @@ export class PortalConnection {
    * account (PortalApiError.permanent) ends it.
    */
   private async run(signal: AbortSignal): Promise<void> {
-    for (let failures = 0; !signal.aborted; failures++) {
+    let failures = 0;
+    while (!signal.aborted) {
       try {
-        await this.follow(signal);
+        await this.follow(signal, () => (failures = 0));
         return;
       } catch (error) {
         this.setFor(signal, { state: 'error', problem: describe(error) });
         if (error instanceof PortalApiError && error.permanent) return;
         await sleep(Math.min(FIRST_RETRY_MS * 2 ** Math.min(failures, 4), MAX_RETRY_MS), signal);
+        failures += 1;
       }
     }
   }
 
-  private async follow(signal: AbortSignal): Promise<void> {
+  /** `onLive`: the balance was read and the stream is being followed (the failures before are over). */
+  private async follow(signal: AbortSignal, onLive: () => void): Promise<void> {
     const session = this.snapshot.session ?? (await this.api.session());
     this.setFor(signal, { session });
     while (!signal.aborted) {
@@ -102,6 +105,7 @@ export class PortalConnection {
         throw error;
       }
       this.setFor(signal, { state: 'live' });
+      onLive();
       await this.api.watchBalance(session.accountId, (balance) => this.apply(balance, signal), {
         signal,
         onState: (state) => this.setFor(signal, { state, problem: undefined }),

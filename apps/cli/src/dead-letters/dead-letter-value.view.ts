@@ -26,7 +26,7 @@ function quoteUnsafeIntegers(text: string): string {
     let end = i + 1;
     while (end < text.length && /[0-9.eE+-]/.test(text[end])) end += 1;
     const literal = text.slice(i, end);
-    if (/^-?\d+$/.test(literal) && !Number.isSafeInteger(Number(literal))) {
+    if (/^-?(0|[1-9]\d*)$/.test(literal) && !Number.isSafeInteger(Number(literal))) {
       out += `${text.slice(from, i)}"${literal}"`;
       from = end;
     }

@@ -14,6 +14,7 @@ describe('a dead letter value as dlq show prints it', () => {
 
   it('shows a value that is not JSON as its text, and none as null', () => {
     expect(showValue('not json {')).toBe('not json {');
+    expect(showValue('{"amount":012345678901234567890}')).toBe('{"amount":012345678901234567890}'); // a leading zero is not JSON
     expect(showValue(null)).toBeNull();
   });
 });
