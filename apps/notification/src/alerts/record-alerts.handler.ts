@@ -6,9 +6,6 @@ import { quoteIdentifier, type Clock, type ConsumedTrace, type Logger } from '@t
 import type { TypePreferences } from '../notification-type.model';
 import { creditsBack, decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './notifications.decider';
 
-/** The alerts about the balance getting low: a newer one supersedes an older one still waiting for its retry. */
-const BALANCE_ALERTS: ReadonlySet<string> = new Set(['low_credit', 'credits_depleted']);
-
 export interface RecordAlertsOptions {
   schema: string;
   clock: Clock;
@@ -61,7 +58,6 @@ export class RecordAlertsHandler {
             { accountId: event.accountId, deliveryId: id, channel: delivery.channel, type: delivery.content.type, eventId: event.id },
             'notification queued',
           ));
-          if (BALANCE_ALERTS.has(delivery.content.type)) await this.cancelSuperseded(tx, event, delivery.channel);
         } else {
           log(() => this.options.logger.debug({ accountId: event.accountId, eventId: event.id, channel: delivery.channel, dedupeKey: delivery.dedupeKey }, 'notification already queued'));
         }
@@ -94,23 +90,6 @@ export class RecordAlertsHandler {
       ],
     );
     if (rowCount) this.options.logger.info({ accountId: event.accountId, eventId: event.id, cancelled: rowCount }, 'unsent low-credit alerts cancelled: credits came back');
-  }
-
-  /**
-   * A newer balance alert (a lower threshold crossed, or depletion) was queued on this channel: the account's older
-   * balance alerts on it whose first attempt failed and whose retry waits would arrive after it and tell of a balance
-   * it left behind ("below 20%" after "out of credits"). Cancelled, the reason in their last error. Alerts not tried
-   * yet are kept (both crossed in one batch are both sent); only alerts of events before this one in the stream.
-   */
-  private async cancelSuperseded(tx: PoolClient, event: LedgerEvent, channel: string): Promise<void> {
-    if (event.streamVersion === undefined) return;
-    const { rowCount } = await tx.query(
-      `UPDATE ${this.s}.deliveries SET state = 'cancelled', last_error = $4, updated_at = $5
-        WHERE account_id = $1 AND channel = $2 AND state = 'pending' AND attempts > 0
-          AND notification_type IN ('low_credit', 'credits_depleted') AND (content->>'streamVersion')::bigint < $3`,
-      [event.accountId, channel, event.streamVersion, `superseded: a newer balance alert (ledger event ${event.id}, ${event.type}) was queued`, this.options.clock.now()],
-    );
-    if (rowCount) this.options.logger.info({ accountId: event.accountId, eventId: event.id, channel, cancelled: rowCount }, 'unsent balance alerts cancelled: superseded by a newer one');
   }
 
   private async settings(tx: PoolClient, accountId: string): Promise<RecipientSettings | undefined> {

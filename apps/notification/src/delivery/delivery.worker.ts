@@ -56,7 +56,10 @@ interface Destination {
   preferences: TypePreferences;
 }
 
-/** Alerts about a cycle's balance: stale once the next cycle started (its allowance renewed them away). */
+/**
+ * Alerts about a cycle's balance: stale once the next cycle started (its allowance renewed them away), and a retry of
+ * one once a newer one is queued on its channel.
+ */
 const CYCLE_ALERTS: ReadonlySet<string> = new Set(['low_credit', 'credits_depleted']);
 
 /**
@@ -284,6 +287,8 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     let outcome: AttemptOutcome | { cancelled: string };
     if (superseded) {
       outcome = { cancelled: `superseded: cycle ${destination.current_cycle_id} started after cycle ${row.content.cycleId} this alert is about` };
+    } else if (row.attempts > 0 && CYCLE_ALERTS.has(row.content.type) && (await this.newerBalanceAlertQueued(row))) {
+      outcome = { cancelled: 'superseded: a newer balance alert is queued on this channel; this retry would arrive after it' };
     } else if (unwanted) {
       outcome = { cancelled: `the account turned ${row.content.type} notifications off` };
     } else if (row.channel === 'email') {
@@ -339,33 +344,26 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       leaseEnd,
       log,
     );
-    if (next && CYCLE_ALERTS.has(row.content.type) && (await this.cancelIfSuperseded(row, finished))) {
-      this.logger.info({ ...log, attempts }, `${row.channel} attempt failed: cancelled, a newer balance alert supersedes it`);
-      deliveryAttempts.inc({ channel: row.channel, outcome: 'cancelled' });
-      return;
-    }
     deliveryAttempts.inc({ channel: row.channel, outcome: next ? 'retrying' : 'failed' });
     if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error: record.error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
     else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
   }
 
   /**
-   * A balance alert to be tried again, when a newer one (a lower threshold, depletion) is queued on its channel: its
-   * retry would arrive after that one and tell of a balance left behind ("below 20%" after "out of credits"), so it is
-   * cancelled instead. The consumer does the same for older alerts waiting for a retry when it queues a newer one; this
-   * covers the older one failing after the newer was queued.
+   * A low-credit or depletion alert about to be tried again, when a newer one (a lower threshold, depletion) is queued
+   * on its channel: the retry would arrive after that one and tell of a balance left behind ("below 20%" after "out
+   * of credits"). First attempts are not asked: two crossed together are both sent.
    */
-  private async cancelIfSuperseded(row: ClaimedRow, now: Date): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `UPDATE ${this.s}.deliveries d SET state = 'cancelled', next_attempt_at = NULL, updated_at = $2,
-              last_error = 'superseded: a newer balance alert is queued on this channel; its retry would arrive after it'
-        WHERE id = $1 AND state = 'pending' AND EXISTS (
-          SELECT 1 FROM ${this.s}.deliveries n
-           WHERE n.account_id = d.account_id AND n.channel = d.channel AND n.notification_type IN ('low_credit', 'credits_depleted')
-             AND (n.content->>'streamVersion')::bigint > (d.content->>'streamVersion')::bigint)`,
-      [row.id, now],
+  private async newerBalanceAlertQueued(row: ClaimedRow): Promise<boolean> {
+    if (row.content.streamVersion === undefined) return false;
+    const { rows } = await this.pool.query<{ newer: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM ${this.s}.deliveries
+          WHERE account_id = $1 AND channel = $2 AND notification_type = ANY($3::text[]) AND (content->>'streamVersion')::bigint > $4
+       ) AS newer`,
+      [row.account_id, row.channel, [...CYCLE_ALERTS], row.content.streamVersion],
     );
-    return (rowCount ?? 0) > 0;
+    return rows[0].newer;
   }
 
   /**
