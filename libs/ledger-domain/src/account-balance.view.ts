@@ -1,6 +1,6 @@
 import type { Micro } from '@tally/money';
 import type { AccountEvent, BucketKind } from './account.events';
-import { housekeeping } from './account.decider';
+import { housekeeping, isDue } from './account.decider';
 import { type AccountState, type Hold, available, evolve, held } from './account.state';
 
 export interface BalanceView {
@@ -43,7 +43,7 @@ export function balanceView(state: AccountState, now: Date): BalanceView {
  */
 export function openHold(state: AccountState, holdId: string, now: Date): Hold | undefined {
   const hold = state.holds.get(holdId);
-  return hold && Date.parse(hold.expiresAt) > now.getTime() ? hold : undefined;
+  return hold && !isDue(hold.expiresAt, now) ? hold : undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { CLOCK, LOGGER, type Clock, type Logger } from '@tally/shared';
+import { CLOCK, LOGGER, quoteIdentifier, type Clock, type Logger } from '@tally/shared';
 import { UsageIngestConfig } from '../../config/usage-ingest.config';
 
 /** Rows deleted per statement, each in its own short transaction (the table is written by every usage report). */
@@ -44,7 +44,7 @@ export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnA
   /** One pass: deletes what is older than the retention, batch by batch; how many ids and requests it forgot. */
   async prune(): Promise<{ usage: number; requests: number }> {
     const cutoff = new Date(this.clock.now().getTime() - this.config.ACCEPTED_USAGE_RETENTION_DAYS * DAY_MS);
-    const schema = `"${this.config.DATABASE_SCHEMA}"`;
+    const schema = quoteIdentifier(this.config.DATABASE_SCHEMA);
     const forgotten = { usage: 0, requests: 0 };
     for (const [table, column, counted] of [['accepted_usage', 'accepted_at', 'usage'], ['ingest_requests', 'started_at', 'requests']] as const) {
       for (;;) {
