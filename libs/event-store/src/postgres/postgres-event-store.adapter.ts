@@ -18,7 +18,7 @@ import type {
   SubscribeToAllOptions,
   UnitOfWork,
 } from '../event-store.port';
-import { EventStoreError, EventStoreErrorCode } from '../event-store.errors';
+import { EventStoreError, EventStoreErrorCode, isEventStoreError } from '../event-store.errors';
 import { parseEventIds, parseStreamReads, validateAppendRequests } from '../append-request.parser';
 import { SubscriptionRegistry } from '../subscription-registry.service';
 import { DEFAULT_POLLING, PollingSubscription, type PollingOptions, type WakeUpSource } from '../polling-subscription.worker';
@@ -124,6 +124,8 @@ export function widenedXid(xid: string, next: string): string {
 }
 
 const SAVEPOINT = 'tally_event_store_append';
+/** Transactions an append without a unit of work takes at most when a later transaction wrote the stream first. */
+const OWN_TRANSACTION_ATTEMPTS = 5;
 /** How often single appends notify subscribers at most, by default (each NOTIFY serialises commits cluster-wide). */
 const DEFAULT_NOTIFY_DEBOUNCE_MS = 5;
 
@@ -207,6 +209,18 @@ export class PostgresEventStore implements EventStore {
     }
     const single = await this.appendOneStatement(reqs);
     if (single) return [single];
+    // The store's own transaction: a stream last written by a later transaction (the two got their ids in one order
+    // and the stream's lock in the other) is mended by what the error asks for, a new transaction, taken here.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.appendInOwnTransaction(reqs);
+      } catch (e) {
+        if (attempt >= OWN_TRANSACTION_ATTEMPTS || !isEventStoreError(e) || e.details.reason !== 'written-by-later-transaction') throw e;
+      }
+    }
+  }
+
+  private async appendInOwnTransaction(reqs: AppendRequest[]): Promise<AppendResult[]> {
     const client = await this.connect();
     let broken: Error | undefined;
     try {
