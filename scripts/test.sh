@@ -40,6 +40,6 @@ npx jest --selectProjects e2e --runInBand --json --outputFile=.cache/test-result
 node -e '
   const r = ["unit", "int", "e2e"].map((n) => { try { return require(`./.cache/test-results/${n}.json`); } catch { return { numPassedTests: 0, numFailedTests: 1 }; } });
   const sum = (key) => r.reduce((s, x) => s + (x[key] ?? 0), 0);
-  console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests")} skipped`);
+  console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests")} skipped; test files that failed to run: ${sum("numRuntimeErrorTestSuites")}`);
 '
 [ "$unit" -eq 0 ] && [ "$int" -eq 0 ] && [ "$e2e" -eq 0 ]

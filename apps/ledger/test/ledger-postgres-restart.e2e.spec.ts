@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import {
-  Acknowledgements, OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor,
+  endPool, Acknowledgements, OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, testKafkaBrokers, waitFor,
   type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
 import { API_KEY, createTopics, ledgerTestSettings } from './ledger.harness';
@@ -34,7 +34,7 @@ describe('ledger across PostgreSQL restarts', () => {
   afterAll(async () => {
     await Promise.all([commands?.kill('SIGKILL'), projection?.kill('SIGKILL')]);
     await producer?.disconnect().catch(() => undefined);
-    await pool?.end().catch(() => undefined);
+    if (pool) await endPool(pool).catch(() => undefined);
     await pg?.destroy();
   });
 

@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 import {
-  OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, waitFor, type OutageTimeline, type PrivatePostgres, type ServiceProcess,
+  endPool, OutageAnswers, loadWhile, postgresOutage, startPrivatePostgres, startServiceProcess, waitFor, type OutageTimeline, type PrivatePostgres, type ServiceProcess,
 } from '@tally/testing';
 import { READER_KEY, WRITER_KEY, cycleStarted, ledgerTopic, newWebhookSecret, sleep, startReceiver, startSmtp, testEnv, thresholdCrossed } from './notification.harness';
 
@@ -29,7 +29,7 @@ describe('notification service across PostgreSQL restarts', () => {
     await ledger?.close().catch(() => undefined);
     await receiver?.close();
     await smtp?.close();
-    await pool?.end().catch(() => undefined);
+    if (pool) await endPool(pool).catch(() => undefined);
     await pg?.destroy();
   });
 

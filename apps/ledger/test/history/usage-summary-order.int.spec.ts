@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { testDatabaseUrl } from '@tally/testing';
+import { endPool, testDatabaseUrl } from '@tally/testing';
 import type { Pool } from 'pg';
 import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
 import { UsageQueryService } from '../../src/read-models/history/usage.query';
@@ -24,7 +24,7 @@ describe('usage summary order under a database with a linguistic collation (Post
   });
 
   afterAll(async () => {
-    await pool?.end();
+    if (pool) await endPool(pool); // every session closed before the drop ends what is left
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     await admin.end();
   });

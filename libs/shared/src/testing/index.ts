@@ -57,3 +57,4 @@ export * from './ledger-test-env.fixtures';
 export * from './module-loads.harness';
 export * from './query-plan.harness';
 export * from './postgres-session.harness';
+export * from './pool-end.harness';
