@@ -2,13 +2,19 @@ import type { Logger } from 'pino';
 import { remembered } from '@tally/ledger-domain';
 import { NotReadyError, StallDetector, type Clock } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
+import { EXPIRY_BACKLOG_COUNT_LIMIT, expiryBacklogSources, type ExpiryBacklogSource } from './expiry.metrics';
 import type { DueExpiry, ExpirySchedule } from './expiry.schedule';
 
 /** The actor on the events expiry decides (no API key asked for them). */
 const EXPIRY_ACTOR = 'system:expiry';
 
+/** How long the worker waits after a pass that found less than a full batch (one that found a full batch goes on at once). */
 const POLL_MS = 500;
 const BATCH = 200;
+/** Accounts decided at once within a pass (the items of one account in turn). */
+const CONCURRENCY = 8;
+/** How long a claimed row is kept from other replicas (and from this one's next pass) while its item is decided. */
+const LEASE_MS = 30_000;
 /**
  * How long after its due time an item the account does not know is still looked for, and how often: at most four looks
  * for the row of a command that was refused (an authorization answered 402 leaves one), enough for an append that
@@ -19,34 +25,67 @@ const UNKNOWN_RECHECK_MS = 10_000;
 /** Readiness: not ready once the same item (or the poll itself) has failed 5 times in a row or for 30 s. */
 const EXPIRY_STALL = { afterAttempts: 5, afterMs: 30_000 };
 
+/** What deciding one item came to: whether its row is done with (removed at the end of the pass), and how many it resolved. */
+interface Outcome {
+  done: boolean;
+  resolved: number;
+}
+/** The row stays: moved to the item's own time, or looked at again later. */
+const KEPT: Outcome = { done: false, resolved: 0 };
+
+const keyOf = (item: DueExpiry): string => `${item.accountId}\u0000${item.kind}\u0000${item.itemId}`;
+
+/**
+ * Runs `work` over `items`, up to `concurrency` accounts at once and the items of one account in turn (in their
+ * order): two items of one account decided at once would only race for its stream.
+ */
+async function inTurnPerAccount<T extends { accountId: string }>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  const byAccount = new Map<string, T[]>();
+  for (const item of items) byAccount.set(item.accountId, [...(byAccount.get(item.accountId) ?? []), item]);
+  const queue = [...byAccount.values()];
+  const runner = async (): Promise<void> => {
+    for (let group = queue.shift(); group; group = queue.shift()) for (const item of group) await work(item);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, runner));
+}
+
 /**
  * Releases holds past their TTL and expires promotional grants past their expiry without waiting for other activity
- * on the account. Every POLL_MS it reads the due rows of the expiry schedule and sends each account, through the
- * same AccountRepository path as the HTTP commands:
+ * on the account. It claims the due rows of the expiry schedule, BATCH at a time (a lease that keeps other
+ * replicas off them), going on at once after a full batch and waiting POLL_MS after one that was not, and sends each
+ * account, CONCURRENCY accounts at once, through the same AccountRepository path as the HTTP commands:
  * - a hold: `ReleaseHold {reason: 'expired'}` with the idempotency key `expire:<holdId>`;
  * - expiring credits: `ExpireCredits {bucketId}` with the key `expire-credits:<bucketId>`.
  *
  * Exactly once without a leader: the decider releases a hold at most once and expires a bucket at most once, and
  * both commands are no-ops before the item is due, so the one decision that records events under a key is the one
  * that resolves that item; the append is version-checked, so a second instance, a redo after a crash or a stale row
- * decides nothing. The row is then removed, or moved to the item's own time if it is still open and not yet due.
+ * decides nothing. The row is then removed (the pass's rows in one statement), or moved to the item's own time if it
+ * is still open and not yet due. The schedule's backlog (rows due, how long the oldest has waited) is a metric.
  */
 export class ExpiryWorker {
-  private stopped = true;
+  private stopped = false;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   /** Consecutive failures per item (and of the poll), for readiness and the log. */
   private readonly stalls = new StallDetector(EXPIRY_STALL);
 
-  constructor(private readonly deps: { schedule: ExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger }) {}
+  private readonly pollMs: number;
+  private readonly backlog: ExpiryBacklogSource = { backlog: () => this.deps.schedule.backlog(this.deps.clock.now(), EXPIRY_BACKLOG_COUNT_LIMIT) };
+
+  constructor(private readonly deps: { schedule: ExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger; pollMs?: number }) {
+    this.pollMs = deps.pollMs ?? POLL_MS;
+  }
 
   async start(): Promise<void> {
     this.stopped = false;
+    expiryBacklogSources.add(this.backlog);
     this.tick();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    expiryBacklogSources.delete(this.backlog);
     if (this.timer) clearTimeout(this.timer);
     await this.running;
   }
@@ -59,56 +98,81 @@ export class ExpiryWorker {
     }
   }
 
-  /** One pass over the items due now; returns how many were released or expired. Exposed for tests. */
+  /**
+   * Resolves the items due now: passes of up to BATCH claimed rows until one finds less than a full batch (or the
+   * worker stops). Returns how many holds were released or grants expired. Exposed for tests.
+   */
   async expireDue(): Promise<number> {
+    let resolved = 0;
+    for (;;) {
+      const pass = await this.pass();
+      resolved += pass.resolved;
+      if (pass.claimed < BATCH || this.stopped) return resolved;
+    }
+  }
+
+  private async pass(): Promise<{ claimed: number; resolved: number }> {
     let due: DueExpiry[];
     try {
-      due = await this.deps.schedule.due(this.deps.clock.now(), BATCH);
+      due = await this.deps.schedule.claim(this.deps.clock.now(), BATCH, LEASE_MS);
       this.stalls.succeeded('poll');
     } catch (error) {
       const streak = this.stalls.failed('poll', {}, error);
       this.deps.logger.warn({ err: error, attempts: streak.attempts }, 'reading due expiries failed');
-      return 0;
+      return { claimed: 0, resolved: 0 };
     }
     // Streaks of items no longer due here (resolved meanwhile, e.g. by another instance) are over.
-    const keyOf = (item: DueExpiry) => `${item.accountId}\u0000${item.kind}\u0000${item.itemId}`;
     const keys = new Set(due.map(keyOf));
     this.stalls.retain((key) => key === 'poll' || keys.has(key));
+    const done: DueExpiry[] = [];
     let resolved = 0;
-    for (const item of due) {
-      if (this.stopped) break;
-      const key = keyOf(item);
+    await inTurnPerAccount(due, CONCURRENCY, async (item) => {
+      if (this.stopped) {
+        // Not decided: due again now for whoever runs next, rather than when its lease ends.
+        await this.deps.schedule.reschedule(item, item.dueAt.toISOString()).catch(() => undefined);
+        return;
+      }
       try {
-        resolved += item.kind === 'hold' ? await this.releaseHold(item) : await this.expireCredits(item);
-        this.stalls.succeeded(key);
+        const outcome = item.kind === 'hold' ? await this.releaseHold(item) : await this.expireCredits(item);
+        if (outcome.done) done.push(item);
+        resolved += outcome.resolved;
+        this.stalls.succeeded(keyOf(item));
       } catch (error) {
         const where = { accountId: item.accountId, kind: item.kind, itemId: item.itemId };
-        const streak = this.stalls.failed(key, where, error);
+        const streak = this.stalls.failed(keyOf(item), where, error);
         this.deps.logger.warn({ err: error, ...where, attempts: streak.attempts }, 'expiring failed; retrying');
+        // Due again at once rather than when its lease ends (best effort: the lease ends anyway).
+        await this.deps.schedule.reschedule(item, item.dueAt.toISOString()).catch(() => undefined);
       }
+    });
+    try {
+      await this.deps.schedule.remove(done);
+    } catch (error) {
+      // Their leases end and the next pass decides them again: no-ops now, then removed.
+      const streak = this.stalls.failed('poll', {}, error);
+      this.deps.logger.warn({ err: error, attempts: streak.attempts, rows: done.length }, 'removing resolved expiries failed');
     }
-    return resolved;
+    return { claimed: due.length, resolved };
   }
 
-  private async releaseHold(item: DueExpiry): Promise<number> {
+  private async releaseHold(item: DueExpiry): Promise<Outcome> {
     const { accountId, itemId: holdId } = item;
     const decision = await this.deps.accounts.execute({ type: 'ReleaseHold', accountId, holdId, reason: 'expired' }, `expire:${holdId}`, EXPIRY_ACTOR);
     const open = decision.state.holds.get(holdId);
     if (open) {
       await this.deps.schedule.reschedule(item, open.expiresAt);
-      return 0;
+      return KEPT;
     }
     // Never placed, as far as the account knows: its append may still be on its way (see lookAgainIfUnknown). An
     // unlimited plan places no hold at all (nothing to reserve): its row is done at once.
     const unknown = remembered(decision.state, 'hold', holdId) === undefined && !decision.state.plan.unlimited;
-    if (unknown && (await this.lookAgainIfUnknown(item))) return 0;
-    await this.deps.schedule.remove(item);
+    if (unknown && (await this.lookAgainIfUnknown(item))) return KEPT;
     const released = decision.events.filter((event) => event.type === 'HoldReleased').length;
     if (released > 0) this.deps.logger.info({ accountId, holdId, released }, 'expired holds released');
-    return released;
+    return { done: true, resolved: released };
   }
 
-  private async expireCredits(item: DueExpiry): Promise<number> {
+  private async expireCredits(item: DueExpiry): Promise<Outcome> {
     const { accountId, itemId: bucketId } = item;
     const decision = await this.deps.accounts.execute({ type: 'ExpireCredits', accountId, bucketId }, `expire-credits:${bucketId}`, EXPIRY_ACTOR);
     // Not due yet (the row was written by an attempt that named an earlier expiresAt): moved to the grant's own time,
@@ -116,13 +180,12 @@ export class ExpiryWorker {
     const grant = decision.state.grants.get(bucketId);
     if (grant?.closed === undefined && grant?.expiresAt !== undefined && Date.parse(grant.expiresAt) > this.deps.clock.now().getTime()) {
       await this.deps.schedule.reschedule(item, grant.expiresAt);
-      return 0;
+      return KEPT;
     }
-    if (!grant && (await this.lookAgainIfUnknown(item))) return 0;
-    await this.deps.schedule.remove(item);
+    if (!grant && (await this.lookAgainIfUnknown(item))) return KEPT;
     const expired = decision.events.filter((event) => event.type === 'CreditsExpired').length;
     if (expired > 0) this.deps.logger.info({ accountId, bucketId, expired }, 'expired credits removed');
-    return expired;
+    return { done: true, resolved: expired };
   }
 
   /**
@@ -144,7 +207,7 @@ export class ExpiryWorker {
       .then(() => undefined)
       .finally(() => {
         this.running = undefined;
-        if (!this.stopped) this.timer = setTimeout(() => this.tick(), POLL_MS);
+        if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.pollMs);
       });
   }
 }
