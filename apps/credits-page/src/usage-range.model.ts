@@ -1,7 +1,7 @@
 import { parseCredits, type Micro } from '@tally/money';
 
 /**
- * The usage filters: the last 7 or 30 days (the ledger's own `period`), or custom whole days. Custom days are UTC
+ * The usage filters: the last 7 or 30 days, or custom days; whole days either way. Custom days are UTC
  * days, the days the ledger's usage summary counts by (`byDay`), so the chart's bars and the totals cover the same
  * span; the page says so next to the inputs.
  */
@@ -30,9 +30,13 @@ export function customRangeProblem(from: string, to: string): string | undefined
   return undefined;
 }
 
-/** Query parameters of `GET /usage` and `GET /usage/export` for a choice. */
-export function usageQuery(choice: RangeChoice): Record<string, string> {
-  if (choice.kind !== 'custom') return { period: choice.kind };
+/**
+ * Query parameters of `GET /usage` and `GET /usage/export` for a choice. The last 7 (30) days are that many whole UTC
+ * days up to `now`'s, today included, not the ledger's rolling `period=7d` (7 × 24 h back from now, which starts in
+ * the middle of a day: the chart drew an eighth, partial bar).
+ */
+export function usageQuery(choice: RangeChoice, now = new Date()): Record<string, string> {
+  if (choice.kind !== 'custom') return usageQuery({ kind: 'custom', ...lastDays(now, choice.kind === '7d' ? 7 : 30) });
   const problem = customRangeProblem(choice.from, choice.to);
   if (problem) throw new RangeError(problem);
   const end = new Date((parseDay(choice.to) as Date).getTime() + DAY_MS);

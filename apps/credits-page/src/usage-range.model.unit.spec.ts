@@ -1,9 +1,14 @@
 import { customRangeProblem, daysOf, fillDays, lastDays, parseDay, usageQuery } from './usage-range.model';
 
 describe('usage ranges', () => {
-  it('7d and 30d are the ledger periods', () => {
-    expect(usageQuery({ kind: '7d' })).toEqual({ period: '7d' });
-    expect(usageQuery({ kind: '30d' })).toEqual({ period: '30d' });
+  it('the last 7 and 30 days are whole UTC days, today included: the chart draws 7 (30) bars, the totals cover them', () => {
+    const now = new Date('2026-03-02T15:00:00Z');
+    const week = usageQuery({ kind: '7d' }, now);
+    expect(week).toEqual({ from: '2026-02-24T00:00:00Z', to: '2026-03-03T00:00:00Z' });
+    expect(daysOf(week.from, week.to)).toEqual(['2026-02-24', '2026-02-25', '2026-02-26', '2026-02-27', '2026-02-28', '2026-03-01', '2026-03-02']);
+    const month = usageQuery({ kind: '30d' }, now);
+    expect(month).toEqual({ from: '2026-02-01T00:00:00Z', to: '2026-03-03T00:00:00Z' });
+    expect(daysOf(month.from, month.to)).toHaveLength(30);
   });
 
   it('custom days are whole UTC days, the end day included', () => {

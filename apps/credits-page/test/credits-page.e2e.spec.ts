@@ -232,14 +232,18 @@ describe('the credits page in Chromium, on the real services', () => {
 
     await testId(page, 'range-7d').click();
     expect(await testId(page, 'range-7d').getAttribute('aria-pressed')).toBe('true');
-    const week = await totalsMatch('period=7d');
+    // Whole UTC days, today included: seven bars (the rolling period=7d drew an eighth, partial one).
+    const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const week = await totalsMatch(`from=${utcDay(Date.now() - 6 * DAY)}T00:00:00Z&to=${utcDay(Date.now() + DAY)}T00:00:00Z`);
     expect(week.totals.requests).toBe(23);
+    expect(await page.getByTestId('usage-chart').locator('rect.bar').count()).toBe(7);
     expect(await testId(page, 'by-model').textContent()).toContain('gpt-4o-mini');
     expect(await testId(page, 'by-feature').textContent()).toContain('Agent');
 
     await testId(page, 'range-30d').click();
-    const month = await totalsMatch('period=30d');
+    const month = await totalsMatch(`from=${utcDay(Date.now() - 29 * DAY)}T00:00:00Z&to=${utcDay(Date.now() + DAY)}T00:00:00Z`);
     expect(month.totals.requests).toBe(24);
+    expect(await page.getByTestId('usage-chart').locator('rect.bar').count()).toBe(30);
     expect(await page.getByTestId('usage-chart').locator('rect.bar:not(.empty)').count()).toBe(month.byDay.length);
 
     // Custom: the UTC day 40 days ago alone (keyboard: fill the date inputs, Apply).
