@@ -32,6 +32,8 @@ export interface PrivateKafkaOptions {
    * for this broker (openssl), and these users (name → password).
    */
   saslSsl?: { users: Record<string, string> };
+  /** Server properties set after the harness's own (a later line wins), e.g. a broken cluster's settings. */
+  properties?: string[];
 }
 
 /**
@@ -70,6 +72,7 @@ export async function startPrivateKafka(options: PrivateKafkaOptions = {}): Prom
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=true',
     'log.message.timestamp.type=LogAppendTime',
+    ...(options.properties ?? []),
     '',
   ].join('\n'));
 

@@ -1,0 +1,64 @@
+import { Pool } from 'pg';
+import { type ParsedMessage } from '@tally/contracts';
+import { NotReadyError } from '@tally/shared';
+import { startPrivateKafka, testDatabaseUrl, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
+import { BatchConsumer, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, quoteSchema } from '../src';
+import { parseUsage } from './kafka.harness';
+
+/**
+ * A consumer whose group cannot be joined while the broker answers everything else (a cluster whose offsets topic
+ * needs 3 replicas on 1 broker: no group coordinator ever comes up) consumes nothing: readiness must say so, and why,
+ * though the broker's own health probe (metadata) answers. kafkajs gives up on this one (no restart); a crash it
+ * restarts from again and again (a coordinator unreachable in a cluster of several brokers) is not reproduced here.
+ */
+describe('a consumer whose group coordinator never comes up', () => {
+  let broker: PrivateKafka | undefined;
+  const schema = `no_coordinator_${uniqueSuffix()}`;
+  const pool = new Pool({ connectionString: testDatabaseUrl(), max: 2 });
+
+  beforeAll(async () => {
+    broker = await startPrivateKafka({ properties: ['offsets.topic.replication.factor=3'] });
+    await ensureOffsetsTable(pool, schema);
+  }, 90_000);
+
+  afterAll(async () => {
+    await broker?.destroy();
+    await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+    await pool.end();
+  });
+
+  it('is not ready, naming the crash, while the broker answers metadata', async () => {
+    if (!broker) throw new Error('no broker');
+    const topic = `t.${uniqueSuffix()}.no-coordinator`;
+    const kafka = createKafkaClient({ clientId: `no-coordinator-${uniqueSuffix()}`, brokers: [broker.broker], retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
+    await ensureTopics(kafka, [topic], 1);
+    const consumer = new BatchConsumer<ParsedMessage>({
+      kafka,
+      groupId: `no-coordinator-${uniqueSuffix()}`,
+      topics: [topic],
+      pool,
+      offsetsSchema: schema,
+      deadLetterTopic: () => undefined,
+      producer: new KafkaProducer(kafka),
+      parse: parseUsage,
+      handle: async () => undefined,
+      stall: { afterAttempts: 3, afterMs: 5_000 },
+    });
+    const started = consumer.start().catch((error: unknown) => error);
+    try {
+      const reason = await waitFor(() => {
+        try {
+          consumer.checkFlowing();
+          return undefined;
+        } catch (error) {
+          return error;
+        }
+      }, 60_000, 200);
+      expect(reason).toBeInstanceOf(NotReadyError);
+      expect((reason as Error).message).toMatch(/crashed: .*coordinator/i);
+    } finally {
+      await consumer.stop().catch(() => undefined);
+      await started;
+    }
+  }, 120_000);
+});
