@@ -23,5 +23,5 @@ export {
   remembered,
   rememberedGrant,
 } from './account.state';
-export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates, betweenCycles, cannotCover } from './account.decider';
+export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates, betweenCycles, cannotCover, isDue } from './account.decider';
 export * from './account-balance.view';

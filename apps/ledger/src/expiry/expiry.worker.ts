@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { remembered } from '@tally/ledger-domain';
+import { isDue, remembered } from '@tally/ledger-domain';
 import { NotReadyError, StallDetector, type Clock } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
 import { EXPIRY_BACKLOG_COUNT_LIMIT, expiryBacklogSources, type ExpiryBacklogSource } from './expiry.metrics';
@@ -178,7 +178,7 @@ export class ExpiryWorker {
     // Not due yet (the row was written by an attempt that named an earlier expiresAt): moved to the grant's own time,
     // also while its bucket is empty (held or spent): a hold released or a refund brings its credits back before then.
     const grant = decision.state.grants.get(bucketId);
-    if (grant?.closed === undefined && grant?.expiresAt !== undefined && Date.parse(grant.expiresAt) > this.deps.clock.now().getTime()) {
+    if (grant?.closed === undefined && grant?.expiresAt !== undefined && !isDue(grant.expiresAt, this.deps.clock.now())) {
       await this.deps.schedule.reschedule(item, grant.expiresAt);
       return KEPT;
     }
