@@ -113,6 +113,25 @@ describe('the expiry worker (PostgreSQL)', () => {
     expect(await new ExpirySchedule(pool, schema.schema).backlog(new Date(), 100_000)).toEqual({ rows: 0, oldestSeconds: 0 });
   }, 90_000);
 
+  it('waits the poll interval after a pass in which an item failed, rather than claiming the failing rows again at once', async () => {
+    const schedule = new ExpirySchedule(pool, schema.schema);
+    const due = new Date(Date.now() - 1_000).toISOString();
+    for (let i = 0; i < 250; i++) await schedule.add(`failing-${i}`, 'hold', 'h', due);
+    const accounts = new AccountRepository(store, config, systemClock);
+    let calls = 0;
+    accounts.execute = async () => {
+      calls += 1;
+      throw new Error('the account cannot be read');
+    };
+    const failing = new ExpiryWorker({ schedule, accounts, clock: systemClock, logger, pollMs: 600_000 });
+    expect(await failing.expireDue()).toBe(0); // returns: a full batch of failures does not make it go on
+    expect(calls).toBe(200);
+    expect(() => failing.checkFlowing()).not.toThrow(); // one failure each: not stalled yet
+    expect(await rowsLeft('failing')).toBe(250); // every row kept, the failed ones due again at their own time
+    expect((await schedule.backlog(new Date(), 1_000)).rows).toBeGreaterThanOrEqual(250);
+    await schedule.remove(Array.from({ length: 250 }, (_, i) => ({ accountId: `failing-${i}`, kind: 'hold' as const, itemId: 'h', dueAt: new Date() })));
+  }, 60_000);
+
   it("reports the schedule's backlog in the metrics registry while a worker runs", async () => {
     const schedule = new ExpirySchedule(pool, schema.schema);
     await schedule.add('metrics-0', 'hold', 'h0', new Date(Date.now() - 120_000).toISOString());

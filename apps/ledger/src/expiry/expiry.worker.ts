@@ -99,19 +99,20 @@ export class ExpiryWorker {
   }
 
   /**
-   * Resolves the items due now: passes of up to BATCH claimed rows until one finds less than a full batch (or the
-   * worker stops). Returns how many holds were released or grants expired. Exposed for tests.
+   * Resolves the items due now: passes of up to BATCH claimed rows until one finds less than a full batch, an item
+   * fails, or the worker stops. Returns how many holds were released or grants expired. Exposed for tests.
    */
   async expireDue(): Promise<number> {
     let resolved = 0;
     for (;;) {
       const pass = await this.pass();
       resolved += pass.resolved;
-      if (pass.claimed < BATCH || this.stopped) return resolved;
+      // A failure waits POLL_MS: the failed rows are due again at once, and would be what the next pass claims.
+      if (pass.claimed < BATCH || pass.failed > 0 || this.stopped) return resolved;
     }
   }
 
-  private async pass(): Promise<{ claimed: number; resolved: number }> {
+  private async pass(): Promise<{ claimed: number; resolved: number; failed: number }> {
     let due: DueExpiry[];
     try {
       due = await this.deps.schedule.claim(this.deps.clock.now(), BATCH, LEASE_MS);
@@ -119,13 +120,14 @@ export class ExpiryWorker {
     } catch (error) {
       const streak = this.stalls.failed('poll', {}, error);
       this.deps.logger.warn({ err: error, attempts: streak.attempts }, 'reading due expiries failed');
-      return { claimed: 0, resolved: 0 };
+      return { claimed: 0, resolved: 0, failed: 1 };
     }
     // Streaks of items no longer due here (resolved meanwhile, e.g. by another instance) are over.
     const keys = new Set(due.map(keyOf));
     this.stalls.retain((key) => key === 'poll' || keys.has(key));
     const done: DueExpiry[] = [];
     let resolved = 0;
+    let failed = 0;
     await inTurnPerAccount(due, CONCURRENCY, async (item) => {
       if (this.stopped) {
         // Not decided: due again now for whoever runs next, rather than when its lease ends.
@@ -138,6 +140,7 @@ export class ExpiryWorker {
         resolved += outcome.resolved;
         this.stalls.succeeded(keyOf(item));
       } catch (error) {
+        failed += 1;
         const where = { accountId: item.accountId, kind: item.kind, itemId: item.itemId };
         const streak = this.stalls.failed(keyOf(item), where, error);
         this.deps.logger.warn({ err: error, ...where, attempts: streak.attempts }, 'expiring failed; retrying');
@@ -149,10 +152,11 @@ export class ExpiryWorker {
       await this.deps.schedule.remove(done);
     } catch (error) {
       // Their leases end and the next pass decides them again: no-ops now, then removed.
+      failed += 1;
       const streak = this.stalls.failed('poll', {}, error);
       this.deps.logger.warn({ err: error, attempts: streak.attempts, rows: done.length }, 'removing resolved expiries failed');
     }
-    return { claimed: due.length, resolved };
+    return { claimed: due.length, resolved, failed };
   }
 
   private async releaseHold(item: DueExpiry): Promise<Outcome> {
