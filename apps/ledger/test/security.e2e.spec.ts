@@ -164,6 +164,10 @@ describe('rate limits, security headers, /docs access and grant reasons', () => 
     }
     const reason = `goodwill for ticket 4711: ${'a long explanation '.repeat(20)}`.slice(0, 500);
     expect((await post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'goodwill', amount: '2', reason })).status).toBe(201);
+    // The same key again: the same reason is a repeat; another one, even past the 194 characters the source keeps, is not.
+    expect((await post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'goodwill', amount: '2', reason })).status).toBe(200);
+    const other = await post(`/v1/accounts/${ACCOUNT}/grants`, { idempotencyKey: 'goodwill', amount: '2', reason: `${reason.slice(0, 400)} (edited)` });
+    expect({ status: other.status, code: ((await other.json()) as { code: string }).code }).toEqual({ status: 409, code: 'IDEMPOTENCY_CONFLICT' });
     let entry: Record<string, any> | undefined;
     await waitFor(async () => {
       const history = (await (await call(ledger.base, `/v1/accounts/${ACCOUNT}/transactions`, KEYS.ops)).json()) as { items: Record<string, any>[] };

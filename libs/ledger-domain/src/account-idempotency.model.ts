@@ -11,16 +11,18 @@ export const idempotencyKey = (scope: IdempotencyScope, id: string): string => `
 
 /**
  * The source too: another pack under one payment reference, or a promotion with another reason under one key, is
- * other content (a promotion's source holds the first 194 characters of its reason; every grant event has a source,
- * not every one a `reason`).
+ * other content. So is the reason: a promotion's source holds its first 194 characters, and a longer reason follows
+ * the source after a NUL (a reason the source ends with adds nothing, so grants with shorter reasons, and grants
+ * without one, keep the fingerprint they had before reasons counted).
  */
-export const grantFingerprint = (g: { kind: BucketKind; amount: Micro; expiresAt?: string; source: string }): string =>
-  `${g.kind}|${g.amount}|${g.expiresAt ?? '-'}|${g.source}`;
+export const grantFingerprint = (g: { kind: BucketKind; amount: Micro; expiresAt?: string; source: string; reason?: string }): string =>
+  `${g.kind}|${g.amount}|${g.expiresAt ?? '-'}|${g.source}${g.reason === undefined || g.source.endsWith(g.reason) ? '' : `\u0000${g.reason}`}`;
 
-/** A grant's content as grantFingerprint wrote it (the source, last, may itself hold `|`: a promotion's reason). */
+/** A grant's content as grantFingerprint wrote it (the source, last, may itself hold `|`: a promotion's reason; a reason after it is left out). */
 export function parseGrantFingerprint(fingerprint: string): { kind: BucketKind; amount: Micro; expiresAt?: string; source: string } {
   const [kind, amount, expiresAt] = fingerprint.split('|', 3);
-  const source = fingerprint.slice(kind.length + amount.length + expiresAt.length + 3);
+  const rest = fingerprint.slice(kind.length + amount.length + expiresAt.length + 3);
+  const source = rest.includes('\u0000') ? rest.slice(0, rest.indexOf('\u0000')) : rest;
   return { kind: kind as BucketKind, amount: BigInt(amount), ...(expiresAt !== '-' && { expiresAt }), source };
 }
 

@@ -95,7 +95,8 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Dec
   requirePositive(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
   if (command.expiresAt !== undefined) requireInstant(command.expiresAt, 'expiresAt');
-  if (isRepeat(state, 'grant', command.grantId, grantFingerprint(command))) return noEvents();
+  // A state snapshotted before a long reason counted (version 6) remembers the grant without it: still a repeat.
+  if (isRepeat(state, 'grant', command.grantId, grantFingerprint(command), grantFingerprint({ ...command, reason: undefined }))) return noEvents();
 
   const run = begin(command, state, ctx);
   // A grant that arrives already expired is recorded and expired at once; credits never spendable settle no debt.
@@ -681,10 +682,11 @@ function announceThresholds(run: Run): void {
   }
 }
 
-function isRepeat(state: AccountState, scope: IdempotencyScope, id: string, fingerprint: string): boolean {
+/** `earlier`: the fingerprint the same content had under an earlier rule, still taken for a repeat. */
+function isRepeat(state: AccountState, scope: IdempotencyScope, id: string, fingerprint: string, earlier?: string): boolean {
   const first = remembered(state, scope, id);
   if (first === undefined) return false;
-  if (first === fingerprint) return true;
+  if (first === fingerprint || first === earlier) return true;
   const key = idempotencyKey(scope, id);
   // Only the key: the fingerprints hold what the caller sent (free-text reasons among it), and a refusal quotes no input.
   throw new AccountError(AccountErrorCode.IdempotencyConflict, `${key} was already used with different content`, { key });

@@ -4,6 +4,7 @@ import type { AccountCommand } from './account.commands';
 import { AccountError, InsufficientCreditsError } from './account.errors';
 import { balanceView, openHold } from './account-balance.view';
 import { evolve, fold, initialState, remembered, rememberedGrant } from './account.state';
+import { grantFingerprint } from './account-idempotency.model';
 import { spec } from '@tally/decider/testing';
 import {
   ACCOUNT,
@@ -134,6 +135,24 @@ describe('account decider', () => {
     it('refuses the same grant id with another source: another pack, or a promotion with another reason', () => {
       given(history).when(grantCommand('g1', 'purchased', cr(10), { source: 'pack:other' })).thenThrows('IDEMPOTENCY_CONFLICT');
       given(history).when(grantCommand('g1', 'purchased', cr(10), { source: 'test:g1' })).then([]);
+    });
+
+    it('refuses the same promotion with another reason that differs only beyond what its source keeps (194 characters)', () => {
+      const reason = `${'r'.repeat(194)} first`;
+      const promo = (why: string) => ({ source: `promo:${why.slice(0, 194)}`, reason: why });
+      const first = [opened, granted('g1', 'promotional', cr(10), promo(reason))];
+      given(first).when(grantCommand('g1', 'promotional', cr(10), promo(reason))).then([]);
+      given(first).when(grantCommand('g1', 'promotional', cr(10), promo(`${'r'.repeat(194)} second`))).thenThrows('IDEMPOTENCY_CONFLICT');
+      // A short reason is all in the source, as before.
+      given([opened, granted('g2', 'promotional', cr(10), promo('welcome'))]).when(grantCommand('g2', 'promotional', cr(10), promo('welcome'))).then([]);
+    });
+
+    it('a grant remembered without its reason (a state snapshotted before reasons counted) is still repeated, not refused', () => {
+      const reason = `${'r'.repeat(194)} first`;
+      const command = grantCommand('g1', 'promotional', cr(10), { source: `promo:${reason.slice(0, 194)}`, reason });
+      const state = fold([opened]);
+      const before = { ...state, seen: state.seen.set('grant:g1', grantFingerprint({ ...command, reason: undefined })) };
+      expect(decide(command, before, { now: NOW })).toEqual([]);
     });
 
     it('a grant that arrives already expired pays no overdraft: credits never spendable settle no debt', () => {

@@ -19,6 +19,8 @@ import type { AccountState } from '@tally/ledger-domain';
  * Version 5 charges a cycle with what the account owed when it began (`usedThisCycle`, `Cycle.carried`), which
  * states of version 4 counted as zero. Version 6 leaves thresholds and depletion as they were across a grant that
  * arrives already expired (never spendable), which version 5 re-armed: the next usage announced them a second time.
+ * A grant's fingerprint later gained the part of its reason its source does not keep (over 194 characters) without
+ * a new version: states of version 6 remember such a grant without it, and the decider takes that for a repeat too.
  */
 export const ACCOUNT_STATE_VERSION = 6;
 

@@ -324,7 +324,8 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
   const instant = (iso: string | undefined) => (iso === undefined ? '-' : String(ms(iso)));
   switch (c.type) {
     case 'GrantCredits':
-      return { key: `grant:${c.grantId}`, content: `${c.kind}|${c.amount}|${instant(c.expiresAt)}|${c.source}` };
+      // The reason too, where the source does not already end with it (a promotion's longer than its source keeps).
+      return { key: `grant:${c.grantId}`, content: `${c.kind}|${c.amount}|${instant(c.expiresAt)}|${c.source}${c.reason === undefined || c.source.endsWith(c.reason) ? '' : `|reason:${c.reason}`}` };
     case 'RecordUsage':
       return { key: `usage:${c.usageId}`, content: `${c.amount}` };
     case 'StartCycle':
