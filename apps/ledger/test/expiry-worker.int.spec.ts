@@ -3,8 +3,8 @@ import pino from 'pino';
 import { PostgresEventStore } from '@tally/event-store';
 import type { AccountCommand } from '@tally/ledger-domain';
 import { metricsRegistry } from '@tally/metrics';
-import { systemClock } from '@tally/shared';
-import { createTestSchema, testDatabaseUrl, waitFor } from '@tally/testing';
+import { systemClock, type Clock } from '@tally/shared';
+import { createTestSchema, testDatabaseUrl } from '@tally/testing';
 import { AccountRepository } from '../src/accounts/account.repository';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { migrateLedger } from '../src/database/data-source.provider';
@@ -13,17 +13,21 @@ import { ExpiryWorker } from '../src/expiry/expiry.worker';
 
 /**
  * Every hold gets a row in the expiry schedule, also the ones settled or released long before they are due, so the
- * worker must keep up with the rate holds are placed at: a pass that found a full batch goes on at once (it used to
- * wait the poll interval, 200 items per 500 ms), and replicas share the due rows instead of each deciding all of them.
+ * worker must keep up with the rate holds are placed at: a pass that claimed a full batch goes on at once (it used to
+ * wait the poll interval, 200 items per 500 ms), replicas share the due rows instead of each deciding all of them, a
+ * row that keeps failing waits a backoff instead of being what every pass claims first, an item never placed is given
+ * up 30 s after it first came due, and a claim that outlived its lease changes nothing.
  */
 describe('the expiry worker (PostgreSQL)', () => {
   const ACCOUNTS = 150;
   const HOLDS = 3; // per account: the first left open (released by the worker), the others released by the client
+  const AHEAD_MS = 60_000; // holds expire this far ahead of the real clock; the workers' clock is past that
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let pool: Pool;
   let store: PostgresEventStore;
   let config: LedgerConfig;
   const logger = pino({ level: 'silent' });
+  const later: Clock = { now: () => new Date(Date.now() + AHEAD_MS + 1_000) };
 
   beforeAll(async () => {
     schema = await createTestSchema('expiry_worker');
@@ -39,109 +43,150 @@ describe('the expiry worker (PostgreSQL)', () => {
     await schema?.drop();
   });
 
-  /** Accounts with a grant and HOLDS holds each, all due by now; returns the open holds' ids. */
-  async function dueHolds(prefix: string): Promise<{ open: { accountId: string; holdId: string }[]; rows: number }> {
+  const schedule = () => new ExpirySchedule(pool, schema.schema);
+
+  /** Accounts with a grant and HOLDS holds each, due for the `later` clock; returns the open holds. */
+  async function dueHolds(prefix: string): Promise<{ open: string[]; rows: number }> {
     const accounts = new AccountRepository(store, config, systemClock);
-    const schedule = new ExpirySchedule(pool, schema.schema);
-    const expiresAt = new Date(Date.now() + 1_500).toISOString();
-    const open: { accountId: string; holdId: string }[] = [];
+    const expiresAt = new Date(Date.now() + AHEAD_MS).toISOString();
+    const open: string[] = [];
     for (let a = 0; a < ACCOUNTS; a++) {
       const accountId = `${prefix}-${a}`;
       const run = (command: AccountCommand, key: string) => accounts.execute(command, key);
       await run({ type: 'GrantCredits', accountId, grantId: 'g', kind: 'purchased', amount: 100_000_000n, source: 'pack:test' }, 'g');
       for (let h = 0; h < HOLDS; h++) {
         const holdId = `h${h}`;
-        await schedule.add(accountId, 'hold', holdId, expiresAt);
+        await schedule().add(accountId, 'hold', holdId, expiresAt);
         await run({ type: 'PlaceHold', accountId, holdId, amount: 1_000_000n, expiresAt }, `hold:${holdId}`);
-        if (h === 0) open.push({ accountId, holdId });
+        if (h === 0) open.push(`account-${accountId}/${holdId}`);
         else await run({ type: 'ReleaseHold', accountId, holdId, reason: 'released' }, `release:${holdId}`);
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(expiresAt) - Date.now() + 50)));
-    return { open, rows: ACCOUNTS * HOLDS };
+    return { open: open.sort(), rows: ACCOUNTS * HOLDS };
   }
 
-  const rowsLeft = async (prefix: string) =>
-    Number((await pool.query<{ n: string }>(`select count(*) as n from "${schema.schema}".expiries where account_id like $1`, [`${prefix}-%`])).rows[0].n);
+  const rowsOf = async (prefix: string) =>
+    (
+      await pool.query<{ account_id: string; due_at: Date; first_due_at: Date | null }>(
+        `select account_id, due_at, first_due_at from "${schema.schema}".expiries where account_id like $1 order by account_id`,
+        [`${prefix}-%`],
+      )
+    ).rows;
   const expiredReleases = async (prefix: string) =>
     (
       await pool.query<{ stream_id: string; hold_id: string }>(
-        `select stream_id, data->>'holdId' as hold_id from "${schema.schema}".events where type = 'HoldReleased' and data->>'reason' = 'expired' and stream_id like $1 order by stream_id`,
+        `select stream_id, data->>'holdId' as hold_id from "${schema.schema}".events where type = 'HoldReleased' and data->>'reason' = 'expired' and stream_id like $1`,
         [`account-${prefix}-%`],
       )
-    ).rows.map((row) => `${row.stream_id}/${row.hold_id}`);
+    ).rows
+      .map((row) => `${row.stream_id}/${row.hold_id}`)
+      .sort();
 
-  /** A worker over the test's schema whose every account command is counted. */
-  function worker(executed: string[]): ExpiryWorker {
-    const accounts = new AccountRepository(store, config, systemClock);
+  /** A worker over the test's schema on `clock`, its account commands counted in `executed` (or failing for `failFor`). */
+  function worker(executed: string[], clock: Clock = later, failFor?: (accountId: string) => boolean): ExpiryWorker {
+    const accounts = new AccountRepository(store, config, clock);
     const execute = accounts.execute.bind(accounts);
-    accounts.execute = (command, key, actor) => {
+    accounts.execute = async (command, key, actor) => {
       if (!('at' in command)) executed.push(`${command.accountId}/${key}`);
+      if (!('at' in command) && failFor?.(command.accountId)) throw new Error('the account cannot be read');
       return execute(command, key, actor);
     };
     // A poll interval far longer than the test: only the passes that follow a full batch at once can finish in time.
-    return new ExpiryWorker({ schedule: new ExpirySchedule(pool, schema.schema), accounts, clock: systemClock, logger, pollMs: 600_000 });
+    return new ExpiryWorker({ schedule: schedule(), accounts, clock, logger, pollMs: 600_000 });
   }
 
   it('goes on at once after a full batch: 450 due rows resolved in one call, not one batch per poll interval', async () => {
     const { open, rows } = await dueHolds('one');
-    expect(await rowsLeft('one')).toBe(rows);
+    expect(await rowsOf('one')).toHaveLength(rows);
     const executed: string[] = [];
-    const resolved = await worker(executed).expireDue(); // one call: the passes after full batches included
-    expect(resolved).toBe(open.length);
-    expect(await rowsLeft('one')).toBe(0);
-    expect(await expiredReleases('one')).toEqual(open.map(({ accountId, holdId }) => `account-${accountId}/${holdId}`).sort());
+    expect(await worker(executed).expireDue()).toBe(open.length); // one call: the passes after full batches included
+    expect(await rowsOf('one')).toEqual([]);
+    expect(await expiredReleases('one')).toEqual(open);
     expect(executed).toHaveLength(rows);
   }, 90_000);
 
-  it('shares the due rows between two replicas: each row decided once, each open hold released once', async () => {
+  it('shares the due rows between two replicas: each row decided once, by one or the other, each open hold released once', async () => {
     const { open, rows } = await dueHolds('two');
-    const executed: string[] = [];
-    const [a, b] = [worker(executed), worker(executed)];
-    const backlog = new ExpirySchedule(pool, schema.schema).backlog(new Date(), 100_000);
-    expect(await backlog).toMatchObject({ rows });
-    expect((await backlog).oldestSeconds).toBeGreaterThan(0);
-    await Promise.all([a.start(), b.start()]);
-    try {
-      await waitFor(async () => (await rowsLeft('two')) === 0, 30_000, 100);
-    } finally {
-      await Promise.all([a.stop(), b.stop()]);
-    }
-    expect(await expiredReleases('two')).toEqual(open.map(({ accountId, holdId }) => `account-${accountId}/${holdId}`).sort());
-    expect(executed.length).toBe(rows);
-    expect(new Set(executed).size).toBe(rows);
-    expect(await new ExpirySchedule(pool, schema.schema).backlog(new Date(), 100_000)).toEqual({ rows: 0, oldestSeconds: 0 });
+    const [byA, byB]: string[][] = [[], []];
+    const [a, b] = [worker(byA), worker(byB)];
+    await Promise.all([a.expireDue(), b.expireDue()]);
+    expect(await rowsOf('two')).toEqual([]);
+    expect(await expiredReleases('two')).toEqual(open);
+    expect(byA.length + byB.length).toBe(rows);
+    expect(new Set([...byA, ...byB]).size).toBe(rows);
+    expect(Math.min(byA.length, byB.length)).toBeGreaterThan(0);
   }, 90_000);
 
-  it('waits the poll interval after a pass in which an item failed, rather than claiming the failing rows again at once', async () => {
-    const schedule = new ExpirySchedule(pool, schema.schema);
-    const due = new Date(Date.now() - 1_000).toISOString();
-    for (let i = 0; i < 250; i++) await schedule.add(`failing-${i}`, 'hold', 'h', due);
-    const accounts = new AccountRepository(store, config, systemClock);
-    let calls = 0;
-    accounts.execute = async () => {
-      calls += 1;
-      throw new Error('the account cannot be read');
-    };
-    const failing = new ExpiryWorker({ schedule, accounts, clock: systemClock, logger, pollMs: 600_000 });
-    expect(await failing.expireDue()).toBe(0); // returns: a full batch of failures does not make it go on
-    expect(calls).toBe(200);
-    expect(() => failing.checkFlowing()).not.toThrow(); // one failure each: not stalled yet
-    expect(await rowsLeft('failing')).toBe(250); // every row kept, the failed ones due again at their own time
-    expect((await schedule.backlog(new Date(), 1_000)).rows).toBeGreaterThanOrEqual(250);
-    await schedule.remove(Array.from({ length: 250 }, (_, i) => ({ accountId: `failing-${i}`, kind: 'hold' as const, itemId: 'h', dueAt: new Date() })));
+  it('a failing row waits a backoff instead of being claimed first by every pass; the others are resolved meanwhile', async () => {
+    const firstDue = new Date(Date.now() - 90_000); // before the never-placed rows: claimed first
+    for (let i = 0; i < 250; i++) await schedule().add(`poison-${String(i).padStart(3, '0')}`, 'hold', 'h', firstDue.toISOString());
+    for (let i = 0; i < 10; i++) await schedule().add(`never-${i}`, 'hold', 'h', new Date(Date.now() - 60_000).toISOString()); // never placed, past the grace
+    const executed: string[] = [];
+    const failing = worker(executed, systemClock, (accountId) => accountId.startsWith('poison-'));
+    try {
+      expect(await failing.expireDue()).toBe(0); // 200 poison rows claimed first, all failed: no pass straight after
+      expect(executed).toHaveLength(200);
+      expect(await failing.expireDue()).toBe(0); // the rest: 50 poison rows and the 10 never placed, removed
+      expect(executed).toHaveLength(260);
+      expect(await rowsOf('never')).toEqual([]);
+      const poison = await rowsOf('poison');
+      expect(poison).toHaveLength(250);
+      for (const row of poison) {
+        expect(row.due_at.getTime()).toBeGreaterThan(Date.now()); // later, not at once
+        expect(row.first_due_at).toEqual(firstDue); // still counted as due since then
+      }
+      expect((await schedule().backlog(new Date(), 1_000)).oldestSeconds).toBeGreaterThanOrEqual(90);
+      expect(() => failing.checkFlowing()).not.toThrow(); // one failure each: not stalled yet
+    } finally {
+      await pool.query(`delete from "${schema.schema}".expiries where account_id like 'poison-%'`);
+    }
   }, 60_000);
 
+  it('gives an item its account never knew up 30 s after it first came due, looking again every 10 s meanwhile', async () => {
+    const due = new Date('2030-01-01T00:00:00.000Z');
+    let now = new Date(due.getTime() + 1_000);
+    const clock: Clock = { now: () => now };
+    await schedule().add('unknown-0', 'hold', 'h', due.toISOString());
+    const executed: string[] = [];
+    const looking = worker(executed, clock);
+    for (const [at, dueAgain] of [[1_000, 11_000], [12_000, 22_000], [23_000, 33_000]]) {
+      now = new Date(due.getTime() + at);
+      await looking.expireDue();
+      expect(await rowsOf('unknown')).toEqual([{ account_id: 'unknown-0', due_at: new Date(due.getTime() + dueAgain), first_due_at: due }]);
+    }
+    now = new Date(due.getTime() + 34_000);
+    await looking.expireDue();
+    expect(await rowsOf('unknown')).toEqual([]);
+    expect(executed).toHaveLength(4);
+  });
+
+  it('a claim that outlived its lease changes nothing: the row another claim took over stays', async () => {
+    const due = new Date('2030-02-01T00:00:00.000Z');
+    await schedule().add('leased-0', 'hold', 'h', due.toISOString());
+    const [first] = await schedule().claim(new Date(due.getTime() + 1_000), 10, 30_000);
+    expect(first).toMatchObject({ accountId: 'leased-0', dueAt: due });
+    expect(await schedule().claim(new Date(due.getTime() + 2_000), 10, 30_000)).toEqual([]); // held by the first claim
+    const [second] = await schedule().claim(new Date(due.getTime() + 32_000), 10, 30_000); // its lease is over
+    expect(second).toMatchObject({ accountId: 'leased-0', dueAt: due });
+    await schedule().remove([first]);
+    await schedule().reschedule(first, new Date(due.getTime() + 3_600_000).toISOString());
+    await schedule().retryAt([first], due);
+    expect(await rowsOf('leased')).toEqual([{ account_id: 'leased-0', due_at: second.lease, first_due_at: due }]);
+    await schedule().remove([second]);
+    expect(await rowsOf('leased')).toEqual([]);
+  });
+
   it("reports the schedule's backlog in the metrics registry while a worker runs", async () => {
-    const schedule = new ExpirySchedule(pool, schema.schema);
-    await schedule.add('metrics-0', 'hold', 'h0', new Date(Date.now() - 120_000).toISOString());
-    const running = new ExpiryWorker({ schedule, accounts: new AccountRepository(store, config, systemClock), clock: systemClock, logger, pollMs: 600_000 });
-    const gauge = async (name: string) => (await metricsRegistry.getSingleMetric(name)?.get())?.values[0]?.value;
+    const due = new Date(Date.now() - 120_000);
+    await schedule().add('metrics-0', 'hold', 'h0', due.toISOString());
+    const paused = schedule();
     // Before the worker takes the row (its first pass starts at once): a worker registers its reading on start.
-    const claim = schedule.claim.bind(schedule);
+    const claim = paused.claim.bind(paused);
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    schedule.claim = async (...args) => (await held, claim(...args));
+    paused.claim = async (...args) => (await held, claim(...args));
+    const running = new ExpiryWorker({ schedule: paused, accounts: new AccountRepository(store, config, systemClock), clock: systemClock, logger, pollMs: 600_000 });
+    const gauge = async (name: string) => (await metricsRegistry.getSingleMetric(name)?.get())?.values[0]?.value;
     await running.start();
     try {
       expect(await gauge('tally_expiry_due_rows')).toBe(1);
@@ -149,7 +194,7 @@ describe('the expiry worker (PostgreSQL)', () => {
     } finally {
       release();
       await running.stop();
+      await pool.query(`delete from "${schema.schema}".expiries where account_id = 'metrics-0'`);
     }
-    await schedule.remove([{ accountId: 'metrics-0', kind: 'hold', itemId: 'h0', dueAt: new Date() }]);
-  }, 90_000);
+  });
 });

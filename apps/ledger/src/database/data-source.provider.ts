@@ -6,6 +6,7 @@ import type { LedgerConfig } from '../config/ledger.config';
 import { RelayCheckpoints1763700001000 } from './migrations/1763700001000-relay-checkpoints';
 import { Expiries1764500000000 } from './migrations/1764500000000-expiries';
 import { AccountSnapshots1764600000000 } from './migrations/1764600000000-account-snapshots';
+import { ExpiriesFirstDue1766000000000 } from './migrations/1766000000000-expiries-first-due';
 
 /**
  * The ledger's schema: event store, consumer offsets, relay checkpoint and the read models, all created by
@@ -25,6 +26,7 @@ export function createLedgerDataSource(config: LedgerConfig, readModelMigrations
       Expiries1764500000000,
       AccountSnapshots1764600000000,
       createStreamsLastWriterMigration(config.DATABASE_SCHEMA),
+      ExpiriesFirstDue1766000000000,
     ],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,

@@ -8,7 +8,7 @@ import type { DueExpiry, ExpirySchedule } from './expiry.schedule';
 /** The actor on the events expiry decides (no API key asked for them). */
 const EXPIRY_ACTOR = 'system:expiry';
 
-/** How long the worker waits after a pass that found less than a full batch (one that found a full batch goes on at once). */
+/** How long the worker waits after a pass that claimed less than a full batch, or in which nothing succeeded. */
 const POLL_MS = 500;
 const BATCH = 200;
 /** Accounts decided at once within a pass (the items of one account in turn). */
@@ -16,28 +16,28 @@ const CONCURRENCY = 8;
 /** How long a claimed row is kept from other replicas (and from this one's next pass) while its item is decided. */
 const LEASE_MS = 30_000;
 /**
- * How long after its due time an item the account does not know is still looked for, and how often: at most four looks
- * for the row of a command that was refused (an authorization answered 402 leaves one), enough for an append that
- * waited on a lock to commit.
+ * How long after it first came due an item the account does not know is still looked for, and how often: at most four
+ * looks for the row of a command that was refused (an authorization answered 402 leaves one), enough for an append
+ * that waited on a lock to commit.
  */
 const UNKNOWN_GRACE_MS = 30_000;
 const UNKNOWN_RECHECK_MS = 10_000;
-/** Readiness: not ready once the same item (or the poll itself) has failed 5 times in a row or for 30 s. */
-const EXPIRY_STALL = { afterAttempts: 5, afterMs: 30_000 };
+/** After a failure the item is due again after 1 s, doubling with each failure in a row up to 30 s. */
+const RETRY_MS = { first: 1_000, most: 30_000 };
+/**
+ * Readiness: not ready once the same item (or claiming, or removing) has failed 5 times in a row or for 30 s. A streak
+ * with no failure for 2 minutes is over: the item may have gone to another replica, or been resolved there.
+ */
+const EXPIRY_STALL = { afterAttempts: 5, afterMs: 30_000, quietAfterMs: 120_000 };
 
-/** What deciding one item came to: whether its row is done with (removed at the end of the pass), and how many it resolved. */
-interface Outcome {
-  done: boolean;
-  resolved: number;
-}
-/** The row stays: moved to the item's own time, or looked at again later. */
-const KEPT: Outcome = { done: false, resolved: 0 };
+/** What deciding one item came to: its row removed, moved (to the item's own time or to a look again), or it failed. */
+type Outcome = { row: 'done'; resolved: number } | { row: 'moved' } | { row: 'failed' };
 
 const keyOf = (item: DueExpiry): string => `${item.accountId}\u0000${item.kind}\u0000${item.itemId}`;
 
 /**
  * Runs `work` over `items`, up to `concurrency` accounts at once and the items of one account in turn (in their
- * order): two items of one account decided at once would only race for its stream.
+ * order): two items of one account decided at once would only race for its stream. `work` must not throw.
  */
 async function inTurnPerAccount<T extends { accountId: string }>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   const byAccount = new Map<string, T[]>();
@@ -51,25 +51,28 @@ async function inTurnPerAccount<T extends { accountId: string }>(items: T[], con
 
 /**
  * Releases holds past their TTL and expires promotional grants past their expiry without waiting for other activity
- * on the account. It claims the due rows of the expiry schedule, BATCH at a time (a lease that keeps other
- * replicas off them), going on at once after a full batch and waiting POLL_MS after one that was not, and sends each
- * account, CONCURRENCY accounts at once, through the same AccountRepository path as the HTTP commands:
+ * on the account. It claims the due rows of the expiry schedule, BATCH at a time, under a lease that keeps other
+ * replicas off them, and sends each account, CONCURRENCY accounts at once, through the same AccountRepository path as
+ * the HTTP commands:
  * - a hold: `ReleaseHold {reason: 'expired'}` with the idempotency key `expire:<holdId>`;
  * - expiring credits: `ExpireCredits {bucketId}` with the key `expire-credits:<bucketId>`.
+ * A pass that claimed a full batch and in which something succeeded is followed by the next at once; otherwise the
+ * worker waits POLL_MS. Every hold has a row, also the ones settled long before their TTL, so this is what keeps up
+ * with the rate holds are placed at.
  *
  * Exactly once without a leader: the decider releases a hold at most once and expires a bucket at most once, and
  * both commands are no-ops before the item is due, so the one decision that records events under a key is the one
  * that resolves that item; the append is version-checked, so a second instance, a redo after a crash or a stale row
- * decides nothing. The row is then removed (the pass's rows in one statement), or moved to the item's own time if it
- * is still open and not yet due. The schedule's backlog (rows due, how long the oldest has waited) is a metric.
+ * decides nothing. The row is then removed (the pass's rows in one statement), moved to the item's own time if it is
+ * still open and not yet due, or due again after a backoff when deciding failed. The schedule's backlog (rows due,
+ * how long the oldest has waited) is a metric.
  */
 export class ExpiryWorker {
   private stopped = false;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
-  /** Consecutive failures per item (and of the poll), for readiness and the log. */
+  /** Consecutive failures per item (and of claiming, and of removing), for readiness and the log. */
   private readonly stalls = new StallDetector(EXPIRY_STALL);
-
   private readonly pollMs: number;
   private readonly backlog: ExpiryBacklogSource = { backlog: () => this.deps.schedule.backlog(this.deps.clock.now(), EXPIRY_BACKLOG_COUNT_LIMIT) };
 
@@ -99,16 +102,15 @@ export class ExpiryWorker {
   }
 
   /**
-   * Resolves the items due now: passes of up to BATCH claimed rows until one finds less than a full batch, an item
-   * fails, or the worker stops. Returns how many holds were released or grants expired. Exposed for tests.
+   * Resolves the items due now: passes of up to BATCH claimed rows until one claims less than a full batch, none of its
+   * items succeeds, or the worker stops. Returns how many holds were released or grants expired. Exposed for tests.
    */
   async expireDue(): Promise<number> {
     let resolved = 0;
     for (;;) {
       const pass = await this.pass();
       resolved += pass.resolved;
-      // A failure waits POLL_MS: the failed rows are due again at once, and would be what the next pass claims.
-      if (pass.claimed < BATCH || pass.failed > 0 || this.stopped) return resolved;
+      if (pass.claimed < BATCH || pass.failed === pass.claimed || this.stopped) return resolved;
     }
   }
 
@@ -116,47 +118,54 @@ export class ExpiryWorker {
     let due: DueExpiry[];
     try {
       due = await this.deps.schedule.claim(this.deps.clock.now(), BATCH, LEASE_MS);
-      this.stalls.succeeded('poll');
+      this.stalls.succeeded('claim');
     } catch (error) {
-      const streak = this.stalls.failed('poll', {}, error);
-      this.deps.logger.warn({ err: error, attempts: streak.attempts }, 'reading due expiries failed');
-      return { claimed: 0, resolved: 0, failed: 1 };
+      const streak = this.stalls.failed('claim', {}, error);
+      this.deps.logger.warn({ err: error, attempts: streak.attempts }, 'claiming due expiries failed');
+      return { claimed: 0, resolved: 0, failed: 0 };
     }
-    // Streaks of items no longer due here (resolved meanwhile, e.g. by another instance) are over.
-    const keys = new Set(due.map(keyOf));
-    this.stalls.retain((key) => key === 'poll' || keys.has(key));
     const done: DueExpiry[] = [];
+    const notDecided: DueExpiry[] = [];
     let resolved = 0;
     let failed = 0;
     await inTurnPerAccount(due, CONCURRENCY, async (item) => {
-      if (this.stopped) {
-        // Not decided: due again now for whoever runs next, rather than when its lease ends.
-        await this.deps.schedule.reschedule(item, item.dueAt.toISOString()).catch(() => undefined);
-        return;
-      }
-      try {
-        const outcome = item.kind === 'hold' ? await this.releaseHold(item) : await this.expireCredits(item);
-        if (outcome.done) done.push(item);
+      if (this.stopped) return void notDecided.push(item);
+      const outcome = await this.decide(item);
+      if (outcome.row === 'done') {
+        done.push(item);
         resolved += outcome.resolved;
-        this.stalls.succeeded(keyOf(item));
-      } catch (error) {
+      } else if (outcome.row === 'failed') {
         failed += 1;
-        const where = { accountId: item.accountId, kind: item.kind, itemId: item.itemId };
-        const streak = this.stalls.failed(keyOf(item), where, error);
-        this.deps.logger.warn({ err: error, ...where, attempts: streak.attempts }, 'expiring failed; retrying');
-        // Due again at once rather than when its lease ends (best effort: the lease ends anyway).
-        await this.deps.schedule.reschedule(item, item.dueAt.toISOString()).catch(() => undefined);
       }
     });
     try {
       await this.deps.schedule.remove(done);
+      this.stalls.succeeded('remove');
     } catch (error) {
-      // Their leases end and the next pass decides them again: no-ops now, then removed.
-      failed += 1;
-      const streak = this.stalls.failed('poll', {}, error);
+      // Their leases end and a later pass decides them again: no-ops now, then removed.
+      const streak = this.stalls.failed('remove', {}, error);
       this.deps.logger.warn({ err: error, attempts: streak.attempts, rows: done.length }, 'removing resolved expiries failed');
     }
+    // Due again now for whoever runs next, rather than when their lease ends (best effort: it ends anyway).
+    await this.deps.schedule.retryAt(notDecided, this.deps.clock.now()).catch(() => undefined);
     return { claimed: due.length, resolved, failed };
+  }
+
+  /** Decides one claimed item; never throws (a failure has its row due again after a backoff). */
+  private async decide(item: DueExpiry): Promise<Outcome> {
+    try {
+      const outcome = item.kind === 'hold' ? await this.releaseHold(item) : await this.expireCredits(item);
+      this.stalls.succeeded(keyOf(item));
+      return outcome;
+    } catch (error) {
+      const where = { accountId: item.accountId, kind: item.kind, itemId: item.itemId };
+      const streak = this.stalls.failed(keyOf(item), where, error);
+      const backoffMs = Math.min(RETRY_MS.most, RETRY_MS.first * 2 ** (streak.attempts - 1));
+      this.deps.logger.warn({ err: error, ...where, attempts: streak.attempts, retryInMs: backoffMs }, 'expiring failed; retrying');
+      // Later, not at once: a row failing for good would otherwise be what every pass claims first.
+      await this.deps.schedule.retryAt([item], new Date(this.deps.clock.now().getTime() + backoffMs)).catch(() => undefined);
+      return { row: 'failed' };
+    }
   }
 
   private async releaseHold(item: DueExpiry): Promise<Outcome> {
@@ -165,15 +174,15 @@ export class ExpiryWorker {
     const open = decision.state.holds.get(holdId);
     if (open) {
       await this.deps.schedule.reschedule(item, open.expiresAt);
-      return KEPT;
+      return { row: 'moved' };
     }
     // Never placed, as far as the account knows: its append may still be on its way (see lookAgainIfUnknown). An
     // unlimited plan places no hold at all (nothing to reserve): its row is done at once.
     const unknown = remembered(decision.state, 'hold', holdId) === undefined && !decision.state.plan.unlimited;
-    if (unknown && (await this.lookAgainIfUnknown(item))) return KEPT;
+    if (unknown && (await this.lookAgainIfUnknown(item))) return { row: 'moved' };
     const released = decision.events.filter((event) => event.type === 'HoldReleased').length;
     if (released > 0) this.deps.logger.info({ accountId, holdId, released }, 'expired holds released');
-    return { done: true, resolved: released };
+    return { row: 'done', resolved: released };
   }
 
   private async expireCredits(item: DueExpiry): Promise<Outcome> {
@@ -184,31 +193,35 @@ export class ExpiryWorker {
     const grant = decision.state.grants.get(bucketId);
     if (grant?.closed === undefined && grant?.expiresAt !== undefined && !isDue(grant.expiresAt, this.deps.clock.now())) {
       await this.deps.schedule.reschedule(item, grant.expiresAt);
-      return KEPT;
+      return { row: 'moved' };
     }
-    if (!grant && (await this.lookAgainIfUnknown(item))) return KEPT;
+    if (!grant && (await this.lookAgainIfUnknown(item))) return { row: 'moved' };
     const expired = decision.events.filter((event) => event.type === 'CreditsExpired').length;
     if (expired > 0) this.deps.logger.info({ accountId, bucketId, expired }, 'expired credits removed');
-    return { done: true, resolved: expired };
+    return { row: 'done', resolved: expired };
   }
 
   /**
    * A row is written before the append of the hold or grant it wakes up for, and the worker reads committed state: an
    * item the account does not know yet may be one whose append is still waiting (a stream row locked by a consumer's
    * transaction, a slow database) past its due time. Its row is looked at again UNKNOWN_RECHECK_MS later until
-   * UNKNOWN_GRACE_MS after it was due; only then is it taken for one never placed (a refused command's row) and removed.
+   * UNKNOWN_GRACE_MS after it first came due; only then is it taken for one never placed (a refused command's row) and
+   * removed.
    */
   private async lookAgainIfUnknown(item: DueExpiry): Promise<boolean> {
     const now = this.deps.clock.now().getTime();
     if (now - item.dueAt.getTime() >= UNKNOWN_GRACE_MS) return false;
-    await this.deps.schedule.reschedule(item, new Date(now + UNKNOWN_RECHECK_MS).toISOString());
+    await this.deps.schedule.retryAt([item], new Date(now + UNKNOWN_RECHECK_MS));
     return true;
   }
 
   private tick(): void {
     if (this.stopped) return;
     this.running = this.expireDue()
-      .then(() => undefined)
+      .then(
+        () => undefined,
+        (error: unknown) => void this.deps.logger.error({ err: error }, 'expiry pass failed'),
+      )
       .finally(() => {
         this.running = undefined;
         if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.pollMs);
