@@ -9,7 +9,7 @@ export interface ExpiryBacklogSource {
 export const expiryBacklogSources = new MetricSources<ExpiryBacklogSource>();
 
 /** Counting stops here: a longer backlog is reported as this many (the count stays cheap). */
-export const EXPIRY_BACKLOG_COUNT_LIMIT = 100_000;
+export const EXPIRY_BACKLOG_COUNT_LIMIT = 10_000;
 
 scrapeTimeGauges(() => firstReading(expiryBacklogSources, (source) => source.backlog()), [
   {
@@ -19,7 +19,7 @@ scrapeTimeGauges(() => firstReading(expiryBacklogSources, (source) => source.bac
   },
   {
     name: 'tally_expiry_oldest_due_seconds',
-    help: 'How long the oldest of them has been due (0 when none): holds past their TTL still reserve credits, expired promotions are still spendable.',
+    help: 'How long ago the oldest row still waiting first came due (due and not taken, or taken and not done: looked at again, failing; 0 when none): holds past their TTL still reserve credits, expired promotions are still spendable.',
     value: (backlog) => backlog.oldestSeconds,
   },
 ]);
