@@ -130,3 +130,42 @@ describe('ledger readiness while a consumer keeps failing on one message', () =>
     expect((await get(base, '/health/live')).status).toBe(200);
   }, 240_000);
 });
+
+describe('ledger readiness when a topic it reads is deleted under it', () => {
+  const { env, topics } = ledgerTestSettings();
+  let drop: () => Promise<void>;
+  let ledger: ServiceProcess | undefined;
+
+  afterAll(async () => {
+    await ledger?.kill('SIGKILL');
+    await drop?.();
+  });
+
+  // kafkajs keeps asking for a deleted topic without a crash or an error the consumer sees: nothing is consumed and,
+  // before, /health/ready kept answering 200.
+  it('is not ready, naming the topic, and ready again once it is back', async () => {
+    let schema: string;
+    ({ schema, drop } = await createTestSchema('ledger_topic_gone'));
+    await createTopics(topics);
+    ledger = await startServiceProcess('ledger', { ...env, DATABASE_SCHEMA: schema }, 90_000);
+    const base = ledger.base;
+    await waitFor(async () => (await get(base, '/health/ready')).status === 200, 60_000, 200);
+
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.deleteTopics({ topics: [env.SUBSCRIPTION_EVENTS_TOPIC] });
+    } finally {
+      await admin.disconnect();
+    }
+    const notReady = await waitFor(async () => {
+      const response = await get(base, '/health/ready');
+      return response.status === 503 ? response.body : undefined;
+    }, 30_000, 200);
+    expect(notReady.error.kafka).toMatchObject({ status: 'down', missingTopics: [env.SUBSCRIPTION_EVENTS_TOPIC] });
+    expect(notReady.error.kafka.message).toContain(`topic ${env.SUBSCRIPTION_EVENTS_TOPIC} does not exist`);
+
+    await createTopics([env.SUBSCRIPTION_EVENTS_TOPIC]);
+    await waitFor(async () => (await get(base, '/health/ready')).status === 200, 60_000, 200);
+  }, 180_000);
+});

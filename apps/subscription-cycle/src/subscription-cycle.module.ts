@@ -61,7 +61,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
         inject: [DataSource, KAFKA, OutboxRelay, CycleScheduler],
         useFactory: (dataSource: DataSource, kafka: Kafka, outbox: OutboxRelay, scheduler: CycleScheduler): HealthChecks => ({
           postgres: () => dataSource.query('SELECT 1'),
-          kafka: () => kafkaHealth(kafka),
+          kafka: () => kafkaHealth(kafka, { topics: [config.SUBSCRIPTION_EVENTS_TOPIC] }),
           outbox: () => outbox.health(),
           scheduler: async () => scheduler.health(),
         }),

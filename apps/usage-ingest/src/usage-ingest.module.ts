@@ -62,7 +62,7 @@ export class UsageIngestModule implements OnApplicationShutdown {
           inject: [KAFKA, DataSource],
           useFactory: (kafka: Parameters<typeof kafkaHealth>[0], db: DataSource) => ({
             postgres: () => db.query('select 1'),
-            kafka: () => kafkaHealth(kafka),
+            kafka: () => kafkaHealth(kafka, { topics: [config.USAGE_EVENTS_TOPIC] }),
           }),
         },
         RecordUsageHandler,

@@ -432,10 +432,10 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     }
   }
 
-  /** For Terminus: checkFlowing, then whether the cluster answers. */
+  /** For Terminus: checkFlowing, then whether the cluster answers and has the topics this consumer reads. */
   async health(): Promise<void> {
     this.checkFlowing();
-    await kafkaHealth(this.options.kafka);
+    await kafkaHealth(this.options.kafka, { topics: this.options.topics });
   }
 
   stats(): Readonly<BatchConsumerStats> {

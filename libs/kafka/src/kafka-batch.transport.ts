@@ -238,10 +238,15 @@ export class KafkaBatchTransport extends Server implements CustomTransportStrate
     }
   }
 
-  /** For /health/ready: checkFlowing, then whether the cluster answers. */
+  /** For /health/ready: checkFlowing, then whether the cluster answers and has the topics the consumers read. */
   async health(): Promise<void> {
     this.checkFlowing();
-    await kafkaHealth(this.options.kafka);
+    await kafkaHealth(this.options.kafka, { topics: this.topics() });
+  }
+
+  /** The topics the running consumers read. */
+  topics(): string[] {
+    return [...new Set(this.running.flatMap(({ spec }) => [spec.topic, ...(spec.extraTopics ?? [])]))];
   }
 
   /** Per pattern (its key: the topic, or `{ topic, group }` as sorted JSON). */

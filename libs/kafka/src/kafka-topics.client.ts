@@ -1,4 +1,5 @@
 import { ConfigResourceTypes, ConfigSource, type Admin, type Kafka } from 'kafkajs';
+import { NotReadyError } from '@tally/shared';
 import { DEAD_LETTER_SUFFIX } from './dead-letter.publisher';
 
 /** Runs `fn` with a connected admin client and disconnects it afterwards, whatever happens. */
@@ -107,12 +108,15 @@ export function topicPartitionCount(kafka: Kafka, topic: string): Promise<number
 }
 
 /**
- * For Terminus health indicators: resolves when the cluster answers a metadata request, throws after
- * `timeoutMs` otherwise. kafkajs keeps retrying the seed-broker connection in the background with the client's
- * retry policy after the timeout (admin-level retry options do not reach it); bounded (~1 min with the
- * defaults), but a dedicated probe client (`createKafkaClient({ …, retry: { retries: 0 } })`) avoids it.
+ * For Terminus health indicators: resolves when the cluster answers a metadata request and has each of `topics` (the
+ * ones the caller consumes or produces to), throws after `timeoutMs` otherwise. A topic deleted under a running
+ * consumer fails no fetch kafkajs reports (it keeps asking for it): only this shows it, as a NotReadyError naming it.
+ * kafkajs keeps retrying the seed-broker connection in the background with the client's retry policy after the
+ * timeout (admin-level retry options do not reach it); bounded (~1 min with the defaults), but a dedicated probe
+ * client (`createKafkaClient({ …, retry: { retries: 0 } })`) avoids it.
  */
-export async function kafkaHealth(kafka: Kafka, timeoutMs = 5_000): Promise<void> {
+export async function kafkaHealth(kafka: Kafka, options: { topics?: readonly string[]; timeoutMs?: number } = {}): Promise<void> {
+  const { topics = [], timeoutMs = 5_000 } = options;
   const admin = kafka.admin();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -121,6 +125,13 @@ export async function kafkaHealth(kafka: Kafka, timeoutMs = 5_000): Promise<void
         await admin.connect();
         const cluster = await admin.describeCluster();
         if (cluster.brokers.length === 0) throw new Error('Kafka cluster reports no brokers');
+        if (topics.length === 0) return;
+        const existing = new Set(await admin.listTopics());
+        const missingTopics = [...new Set(topics)].filter((topic) => !existing.has(topic));
+        if (missingTopics.length > 0) {
+          const what = missingTopics.length === 1 ? `topic ${missingTopics[0]} does not exist` : `topics ${missingTopics.join(', ')} do not exist`;
+          throw new NotReadyError(`Kafka ${what} (deleted? scripts/provision.script.ts creates them)`, { missingTopics });
+        }
       })(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`Kafka did not answer within ${timeoutMs} ms`)), timeoutMs);

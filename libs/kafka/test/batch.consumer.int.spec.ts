@@ -570,6 +570,6 @@ describe('kafkaHealth', () => {
     await expect(kafkaHealth(kafka)).resolves.toBeUndefined();
     const quiet: KafkaLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
     const dead = createKafkaClient({ clientId: 'dead', brokers: ['127.0.0.1:1'], logger: quiet, retry: { retries: 0 } });
-    await expect(kafkaHealth(dead, 2_000)).rejects.toThrow();
+    await expect(kafkaHealth(dead, { timeoutMs: 2_000 })).rejects.toThrow();
   });
 });

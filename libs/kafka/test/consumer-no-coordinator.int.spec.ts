@@ -1,8 +1,8 @@
 import { Pool } from 'pg';
 import { type ParsedMessage } from '@tally/contracts';
 import { NotReadyError } from '@tally/shared';
-import { startPrivateKafka, testDatabaseUrl, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
-import { BatchConsumer, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, quoteSchema } from '../src';
+import { startPrivateKafka, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
+import { BatchConsumer, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, quoteSchema, withAdmin } from '../src';
 import { parseUsage } from './kafka.harness';
 
 /**
@@ -59,6 +59,57 @@ describe('a consumer whose group coordinator never comes up', () => {
     } finally {
       await consumer.stop().catch(() => undefined);
       await started;
+    }
+  }, 120_000);
+});
+
+/**
+ * A topic deleted under a running consumer (an operator's mistake, a cleanup script): kafkajs keeps fetching it without
+ * a crash or an error the consumer sees, consuming nothing, while the broker answers. Readiness said ready.
+ */
+describe('a consumer whose topic was deleted under it', () => {
+  const schema = `topic_gone_${uniqueSuffix()}`;
+  const pool = new Pool({ connectionString: testDatabaseUrl(), max: 2 });
+
+  beforeAll(async () => {
+    await ensureOffsetsTable(pool, schema);
+  });
+
+  afterAll(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+    await pool.end();
+  });
+
+  it('is not ready, naming the topic', async () => {
+    const topic = `t.${uniqueSuffix()}.topic-gone`;
+    const kafka = createKafkaClient({ clientId: `topic-gone-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
+    await ensureTopics(kafka, [topic], 1);
+    const consumer = new BatchConsumer<ParsedMessage>({
+      kafka,
+      groupId: `topic-gone-${uniqueSuffix()}`,
+      topics: [topic],
+      pool,
+      offsetsSchema: schema,
+      deadLetterTopic: () => undefined,
+      producer: new KafkaProducer(kafka),
+      parse: parseUsage,
+      handle: async () => undefined,
+      sessionTimeoutMs: 6_000,
+      rebalanceTimeoutMs: 10_000,
+    });
+    await consumer.start();
+    try {
+      await consumer.health();
+      await withAdmin(kafka, (admin) => admin.deleteTopics({ topics: [topic] }));
+      const refused = await consumer.health().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(NotReadyError);
+      expect((refused as NotReadyError).message).toContain(`topic ${topic} does not exist`);
+      expect((refused as NotReadyError).details).toEqual({ missingTopics: [topic] });
+    } finally {
+      await consumer.stop().catch(() => undefined);
     }
   }, 120_000);
 });
