@@ -32,6 +32,7 @@ describe('a consumer whose group coordinator never comes up', () => {
     const topic = `t.${uniqueSuffix()}.no-coordinator`;
     const kafka = createKafkaClient({ clientId: `no-coordinator-${uniqueSuffix()}`, brokers: [broker.broker], retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await ensureTopics(kafka, [topic], 1);
+    const producer = new KafkaProducer(kafka);
     const consumer = new BatchConsumer<ParsedMessage>({
       kafka,
       groupId: `no-coordinator-${uniqueSuffix()}`,
@@ -39,7 +40,7 @@ describe('a consumer whose group coordinator never comes up', () => {
       pool,
       offsetsSchema: schema,
       deadLetterTopic: () => undefined,
-      producer: new KafkaProducer(kafka),
+      producer,
       parse: parseUsage,
       handle: async () => undefined,
       stall: { afterAttempts: 3, afterMs: 5_000 },
@@ -59,6 +60,7 @@ describe('a consumer whose group coordinator never comes up', () => {
     } finally {
       await consumer.stop().catch(() => undefined);
       await started;
+      await producer.disconnect(); // a producer left connected keeps jest from exiting
     }
   }, 120_000);
 });
@@ -84,6 +86,7 @@ describe('a consumer whose topic was deleted under it', () => {
     const topic = `t.${uniqueSuffix()}.topic-gone`;
     const kafka = createKafkaClient({ clientId: `topic-gone-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
     await ensureTopics(kafka, [topic], 1);
+    const producer = new KafkaProducer(kafka);
     const consumer = new BatchConsumer<ParsedMessage>({
       kafka,
       groupId: `topic-gone-${uniqueSuffix()}`,
@@ -91,7 +94,7 @@ describe('a consumer whose topic was deleted under it', () => {
       pool,
       offsetsSchema: schema,
       deadLetterTopic: () => undefined,
-      producer: new KafkaProducer(kafka),
+      producer,
       parse: parseUsage,
       handle: async () => undefined,
       sessionTimeoutMs: 6_000,
@@ -110,6 +113,7 @@ describe('a consumer whose topic was deleted under it', () => {
       expect((refused as NotReadyError).details).toEqual({ missingTopics: [topic] });
     } finally {
       await consumer.stop().catch(() => undefined);
+      await producer.disconnect(); // a producer left connected keeps jest from exiting
     }
   }, 120_000);
 });
