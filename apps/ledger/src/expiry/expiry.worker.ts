@@ -83,13 +83,16 @@ export class ExpiryWorker {
   async start(): Promise<void> {
     this.stopped = false;
     expiryBacklogSources.add(this.backlog);
-    this.tick();
+    // Already running, or started again while a stop waits for the pass under way (that pass schedules the next): one
+    // chain of passes, never two.
+    if (this.running === undefined && this.timer === undefined) this.tick();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     expiryBacklogSources.delete(this.backlog);
-    if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await this.running;
   }
 
@@ -216,6 +219,7 @@ export class ExpiryWorker {
   }
 
   private tick(): void {
+    this.timer = undefined;
     if (this.stopped) return;
     this.running = this.expireDue()
       .then(

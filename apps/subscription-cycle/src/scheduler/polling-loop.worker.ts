@@ -48,10 +48,14 @@ export class PollingLoop {
     return this.active;
   }
 
+  /**
+   * Starts running now; called while a stop still waits for the run in progress, the loop goes on from that run's
+   * end (scheduling one here too made two chains of runs, and the next stop ended only one of them).
+   */
   start(): void {
     if (this.active) return;
     this.active = true;
-    this.schedule(0);
+    if (this.running === undefined) this.schedule(0);
   }
 
   async stop(): Promise<void> {

@@ -130,3 +130,34 @@ describe('PollingLoop wake-ups', () => {
     expect(runs[2] - runs[0]).toBeLessThan(1_000);
   });
 });
+
+describe('PollingLoop start and stop', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('given a start while a stop waits for the run in progress, then one chain of runs goes on, and the next stop ends it', async () => {
+    jest.useFakeTimers();
+    let release!: () => void;
+    let runs = 0;
+    const loop = new PollingLoop('restart-loop', 1_000, async () => {
+      runs += 1;
+      if (runs === 1) await new Promise<void>((resolve) => (release = resolve));
+    }, silent);
+    loop.start();
+    await jest.advanceTimersByTimeAsync(0); // the first run begins and waits
+    expect(runs).toBe(1);
+
+    const stopping = loop.stop(); // waits for that run
+    loop.start(); // an owner starting it again meanwhile (a restart of the service's workers)
+    release();
+    await stopping;
+    await jest.advanceTimersByTimeAsync(0);
+    expect(jest.getTimerCount()).toBe(1); // one next run pending, not one per start
+
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(runs).toBeLessThanOrEqual(1 + 6); // one run a second at most
+    await loop.stop();
+    expect(jest.getTimerCount()).toBe(0); // nothing left to run after the stop
+  });
+});
