@@ -38,7 +38,7 @@ e2e=0
 npx jest --selectProjects e2e --runInBand --json --outputFile=.cache/test-results/e2e.json || e2e=$?
 
 node -e '
-  const r = ["unit", "int", "e2e"].map((n) => { try { return require(`./.cache/test-results/${n}.json`); } catch { return { numPassedTests: 0, numFailedTests: 1 }; } });
+  const r = ["unit", "int", "e2e"].map((n) => { try { return require(`./.cache/test-results/${n}.json`); } catch { return { numPassedTests: 0, numFailedTests: 1, numRuntimeErrorTestSuites: 1 }; } });
   const sum = (key) => r.reduce((s, x) => s + (x[key] ?? 0), 0);
   console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests")} skipped; test files that failed to run: ${sum("numRuntimeErrorTestSuites")}`);
 '

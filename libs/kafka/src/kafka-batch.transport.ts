@@ -244,9 +244,12 @@ export class KafkaBatchTransport extends Server implements CustomTransportStrate
     await kafkaHealth(this.options.kafka, { topics: this.topics() });
   }
 
-  /** The topics the running consumers read. */
+  /**
+   * The topics the running consumers are bound to, for readiness: not their extra topics (a product's own usage
+   * topic, USAGE_TOPIC_NAMESPACES), whose absence must not take every pod out of service.
+   */
   topics(): string[] {
-    return [...new Set(this.running.flatMap(({ spec }) => [spec.topic, ...(spec.extraTopics ?? [])]))];
+    return [...new Set(this.running.map(({ spec }) => spec.topic))];
   }
 
   /** Per pattern (its key: the topic, or `{ topic, group }` as sorted JSON). */

@@ -18,6 +18,14 @@ export const idempotencyKey = (scope: IdempotencyScope, id: string): string => `
 export const grantFingerprint = (g: { kind: BucketKind; amount: Micro; expiresAt?: string; source: string; reason?: string }): string =>
   `${g.kind}|${g.amount}|${g.expiresAt ?? '-'}|${g.source}${g.reason === undefined || g.source.endsWith(g.reason) ? '' : `\u0000${g.reason}`}`;
 
+/**
+ * How a state snapshotted before reasons counted (state version 6 or earlier) remembers a grant: its fingerprint of
+ * then (no reason) with a NUL after it, which no fingerprint of now ends with (a reason is never empty). The decider
+ * takes the same grant without its reason for a repeat of such a grant only.
+ */
+export const grantFingerprintBeforeReasons = (g: { kind: BucketKind; amount: Micro; expiresAt?: string; source: string }): string =>
+  `${grantFingerprint({ ...g, reason: undefined })}\u0000`;
+
 /** A grant's content as grantFingerprint wrote it (the source, last, may itself hold `|`: a promotion's reason; a reason after it is left out). */
 export function parseGrantFingerprint(fingerprint: string): { kind: BucketKind; amount: Micro; expiresAt?: string; source: string } {
   const [kind, amount, expiresAt] = fingerprint.split('|', 3);

@@ -19,6 +19,7 @@ import { AccountError, AccountErrorCode, CycleRenewalPendingError, InsufficientC
 import {
   cycleFingerprint,
   grantFingerprint,
+  grantFingerprintBeforeReasons,
   holdFingerprint,
   idempotencyKey,
   type IdempotencyScope,
@@ -95,8 +96,8 @@ function grantCredits(command: GrantCredits, state: AccountState, ctx: Ctx): Dec
   requirePositive(command.amount, 'amount');
   requireWithinAmountBound(command.amount, 'amount');
   if (command.expiresAt !== undefined) requireInstant(command.expiresAt, 'expiresAt');
-  // A state snapshotted before a long reason counted (version 6) remembers the grant without it: still a repeat.
-  if (isRepeat(state, 'grant', command.grantId, grantFingerprint(command), grantFingerprint({ ...command, reason: undefined }))) return noEvents();
+  // A state snapshotted before reasons counted (version 6) remembers the grant without its reason: still a repeat.
+  if (isRepeat(state, 'grant', command.grantId, grantFingerprint(command), grantFingerprintBeforeReasons(command))) return noEvents();
 
   const run = begin(command, state, ctx);
   // A grant that arrives already expired is recorded and expired at once; credits never spendable settle no debt.

@@ -4,7 +4,7 @@ import type { AccountCommand } from './account.commands';
 import { AccountError, InsufficientCreditsError } from './account.errors';
 import { balanceView, openHold } from './account-balance.view';
 import { evolve, fold, initialState, remembered, rememberedGrant } from './account.state';
-import { grantFingerprint } from './account-idempotency.model';
+import { grantFingerprintBeforeReasons } from './account-idempotency.model';
 import { spec } from '@tally/decider/testing';
 import {
   ACCOUNT,
@@ -151,8 +151,16 @@ describe('account decider', () => {
       const reason = `${'r'.repeat(194)} first`;
       const command = grantCommand('g1', 'promotional', cr(10), { source: `promo:${reason.slice(0, 194)}`, reason });
       const state = fold([opened]);
-      const before = { ...state, seen: state.seen.set('grant:g1', grantFingerprint({ ...command, reason: undefined })) };
+      const before = { ...state, seen: state.seen.set('grant:g1', grantFingerprintBeforeReasons(command)) };
       expect(decide(command, before, { now: NOW })).toEqual([]);
+    });
+
+    it('a reason of exactly 194 characters, all in the source, and a longer one that starts with it are other content', () => {
+      const first = 'r'.repeat(194);
+      const promo = (why: string) => ({ source: `promo:${why.slice(0, 194)}`, reason: why });
+      given([opened, granted('g1', 'promotional', cr(10), promo(first))])
+        .when(grantCommand('g1', 'promotional', cr(10), promo(`${first} and more`)))
+        .thenThrows('IDEMPOTENCY_CONFLICT');
     });
 
     it('a grant that arrives already expired pays no overdraft: credits never spendable settle no debt', () => {

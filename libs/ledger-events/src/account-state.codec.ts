@@ -19,10 +19,12 @@ import type { AccountState } from '@tally/ledger-domain';
  * Version 5 charges a cycle with what the account owed when it began (`usedThisCycle`, `Cycle.carried`), which
  * states of version 4 counted as zero. Version 6 leaves thresholds and depletion as they were across a grant that
  * arrives already expired (never spendable), which version 5 re-armed: the next usage announced them a second time.
- * A grant's fingerprint later gained the part of its reason its source does not keep (over 194 characters) without
- * a new version: states of version 6 remember such a grant without it, and the decider takes that for a repeat too.
+ * Version 7 remembers a grant with the part of its reason its source does not keep (over 194 characters); a state of
+ * version 6 or 5 is read with each grant it remembers marked as remembered without its reason
+ * (`grantFingerprintBeforeReasons`), so that the same grant is still taken for a repeat, and a state folded from the
+ * events is exact: no account is folded again for it at a deploy.
  */
-export const ACCOUNT_STATE_VERSION = 6;
+export const ACCOUNT_STATE_VERSION = 7;
 
 /**
  * The versions a snapshot is read at: this one, and those whose states the code still means as they are. Version 5's
@@ -30,7 +32,7 @@ export const ACCOUNT_STATE_VERSION = 6;
  * threshold (a second announcement, as before): read as they are rather than every long account folded again at its
  * first command after a deploy (seconds for a stream of 300,000 events, its partition waiting).
  */
-export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [ACCOUNT_STATE_VERSION, 5];
+export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [ACCOUNT_STATE_VERSION, 6, 5];
 
 type Tagged = { $b: string } | { $m: [unknown, unknown][] } | { $s: unknown[] } | { $i: [string, unknown][] };
 
@@ -46,7 +48,15 @@ export function encodeAccountState(state: AccountState): string {
   });
 }
 
-export function decodeAccountState(text: string): AccountState {
+/** `stateVersion`: the version it was encoded at (one of READ_ACCOUNT_STATE_VERSIONS). */
+export function decodeAccountState(text: string, stateVersion = ACCOUNT_STATE_VERSION): AccountState {
+  const state = parseAccountState(text);
+  if (stateVersion >= 7) return state;
+  // Remembered before reasons counted: marked so (see ACCOUNT_STATE_VERSION).
+  return { ...state, seen: state.seen.map((fingerprint, key) => (key.startsWith('grant:') ? `${fingerprint}\u0000` : fingerprint)) };
+}
+
+function parseAccountState(text: string): AccountState {
   return JSON.parse(text, (_key, value: unknown) => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
     const tagged = value as Tagged;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { isImmutable, type Collection } from 'immutable';
-import { type AccountState, balanceView, debitLines, debitShares, decide, forget, initialState, isAccountError } from '@tally/ledger-domain';
+import { type AccountState, balanceView, debitLines, debitShares, decide, evolve, forget, initialState, isAccountError } from '@tally/ledger-domain';
 import { ACCOUNT, accountHistory, play } from '@tally/ledger-domain/testing';
 import { ACCOUNT_STATE_VERSION, decodeAccountState, encodeAccountState } from './account-state.codec';
 
@@ -28,6 +28,17 @@ describe('account state codec (snapshots)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('given a state snapshotted at version 6, when it is read, then each grant it remembers is marked as remembered without its reason, and a retried grant is still a repeat', () => {
+    const grant = { type: 'GrantCredits' as const, accountId: ACCOUNT, grantId: 'grant:g', kind: 'purchased' as const, amount: 10_000_000n, source: 'pack:p' };
+    const opened = initialState;
+    const state = decide(grant, opened, { now: new Date('2025-03-10T12:00:00Z') }).reduce(evolve, opened);
+    const text = encodeAccountState(state);
+    expect(decodeAccountState(text).seen.get('grant:grant:g')).toBe(state.seen.get('grant:grant:g'));
+    const asVersion6 = decodeAccountState(text, 6);
+    expect(asVersion6.seen.get('grant:grant:g')).toBe(`${state.seen.get('grant:grant:g')}\u0000`);
+    expect(decide(grant, asVersion6, { now: new Date('2025-03-10T12:01:00Z') })).toEqual([]);
   });
 
   // A debit is kept as its two lists (version 1's form) or, one bucket paid in whole for one model, as the two ids:
@@ -65,7 +76,7 @@ describe('account state codec (snapshots)', () => {
   });
 
   it(`pins the state's fields at version ${ACCOUNT_STATE_VERSION}: a change to AccountState must bump ACCOUNT_STATE_VERSION, then this list`, () => {
-    expect(ACCOUNT_STATE_VERSION).toBe(6);
+    expect(ACCOUNT_STATE_VERSION).toBe(7);
     expect(Object.keys(initialState).sort()).toEqual([
       'buckets', 'corrections', 'crossedThresholds', 'debits', 'debt', 'depleted', 'exists', 'grants', 'holds', 'overdraft',
       'partialMemory', 'plan', 'seen', 'usedThisCycle',
@@ -82,7 +93,7 @@ describe('account state codec (snapshots)', () => {
       // A debit's list form (several models or buckets), which these histories' usage rarely takes.
       shapeOf({ ...state, debits: state.debits.map((debit) => ({ ...debit, perBucket: debitShares(state, debit), lines: debitLines(debit) })) }, 'state', fields);
     }
-    expect(ACCOUNT_STATE_VERSION).toBe(6);
+    expect(ACCOUNT_STATE_VERSION).toBe(7);
     expect([...fields].sort()).toEqual([
       'state.accountId: string', 'state.buckets[].amount: bigint', 'state.buckets[].bucketId: string',
       'state.buckets[].closedReason: string', 'state.buckets[].expiresAt: string', 'state.buckets[].kind: string',

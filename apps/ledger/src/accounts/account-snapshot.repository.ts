@@ -28,12 +28,12 @@ export class AccountSnapshotRepository {
   async read(streamIds: readonly string[]): Promise<Map<string, AccountSnapshot>> {
     const snapshots = new Map<string, AccountSnapshot>();
     if (streamIds.length === 0) return snapshots;
-    const { rows } = await this.pool.query<{ stream_id: string; version: number; state: string }>({
+    const { rows } = await this.pool.query<{ stream_id: string; version: number; state_version: number; state: string }>({
       name: `account-snapshots-read:${this.schema}`,
-      text: `select stream_id, version, state from ${this.table} where stream_id = any($1::text[]) and state_version = any($2::int[])`,
+      text: `select stream_id, version, state_version, state from ${this.table} where stream_id = any($1::text[]) and state_version = any($2::int[])`,
       values: [streamIds, READ_ACCOUNT_STATE_VERSIONS],
     });
-    for (const row of rows) snapshots.set(row.stream_id, { version: row.version, state: decodeAccountState(row.state) });
+    for (const row of rows) snapshots.set(row.stream_id, { version: row.version, state: decodeAccountState(row.state, row.state_version) });
     return snapshots;
   }
 

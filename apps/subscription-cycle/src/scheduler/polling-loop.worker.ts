@@ -56,6 +56,7 @@ export class PollingLoop {
     if (this.active) return;
     this.active = true;
     if (this.running === undefined) this.schedule(0);
+    else this.wakeRequestedAt = this.now(); // the next run straight after the one under way, not an interval later
   }
 
   async stop(): Promise<void> {

@@ -156,7 +156,8 @@ describe('PollingLoop start and stop', () => {
     expect(jest.getTimerCount()).toBe(1); // one next run pending, not one per start
 
     await jest.advanceTimersByTimeAsync(5_000);
-    expect(runs).toBeLessThanOrEqual(1 + 6); // one run a second at most
+    expect(runs).toBeGreaterThanOrEqual(1 + 5); // it goes on: the run after the restart at once, then one a second
+    expect(runs).toBeLessThanOrEqual(1 + 6); // one chain: one run a second at most
     await loop.stop();
     expect(jest.getTimerCount()).toBe(0); // nothing left to run after the stop
   });

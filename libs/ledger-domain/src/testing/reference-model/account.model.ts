@@ -325,7 +325,7 @@ function keyOf(c: AccountCommand): { key: string; content: string } | null {
   switch (c.type) {
     case 'GrantCredits':
       // The reason too, where the source does not already end with it (a promotion's longer than its source keeps).
-      return { key: `grant:${c.grantId}`, content: `${c.kind}|${c.amount}|${instant(c.expiresAt)}|${c.source}${c.reason === undefined || c.source.endsWith(c.reason) ? '' : `|reason:${c.reason}`}` };
+      return { key: `grant:${c.grantId}`, content: `${c.kind}|${c.amount}|${instant(c.expiresAt)}|${c.source}${c.reason === undefined || c.source.endsWith(c.reason) ? '' : `\u0000${c.reason}`}` };
     case 'RecordUsage':
       return { key: `usage:${c.usageId}`, content: `${c.amount}` };
     case 'StartCycle':
