@@ -2,8 +2,27 @@ import { Pool } from 'pg';
 import { type ParsedMessage } from '@tally/contracts';
 import { NotReadyError } from '@tally/shared';
 import { startPrivateKafka, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
-import { BatchConsumer, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, quoteSchema, withAdmin } from '../src';
+import type { Kafka } from 'kafkajs';
+import { BatchConsumer, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, quoteSchema, withAdmin, type BatchConsumerOptions } from '../src';
 import { parseUsage } from './kafka.harness';
+
+/** A consumer of `topic` that applies nothing, and its producer (the test disconnects it: one left connected keeps jest from exiting). */
+function idleConsumer(kafka: Kafka, topic: string, pool: Pool, schema: string, options: Partial<BatchConsumerOptions<ParsedMessage>>) {
+  const producer = new KafkaProducer(kafka);
+  const consumer = new BatchConsumer<ParsedMessage>({
+    kafka,
+    groupId: `idle-${uniqueSuffix()}`,
+    topics: [topic],
+    pool,
+    offsetsSchema: schema,
+    deadLetterTopic: () => undefined,
+    producer,
+    parse: parseUsage,
+    handle: async () => undefined,
+    ...options,
+  });
+  return { producer, consumer };
+}
 
 /**
  * A consumer whose group cannot be joined while the broker answers everything else (a cluster whose offsets topic
@@ -32,19 +51,7 @@ describe('a consumer whose group coordinator never comes up', () => {
     const topic = `t.${uniqueSuffix()}.no-coordinator`;
     const kafka = createKafkaClient({ clientId: `no-coordinator-${uniqueSuffix()}`, brokers: [broker.broker], retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } });
     await ensureTopics(kafka, [topic], 1);
-    const producer = new KafkaProducer(kafka);
-    const consumer = new BatchConsumer<ParsedMessage>({
-      kafka,
-      groupId: `no-coordinator-${uniqueSuffix()}`,
-      topics: [topic],
-      pool,
-      offsetsSchema: schema,
-      deadLetterTopic: () => undefined,
-      producer,
-      parse: parseUsage,
-      handle: async () => undefined,
-      stall: { afterAttempts: 3, afterMs: 5_000 },
-    });
+    const { producer, consumer } = idleConsumer(kafka, topic, pool, schema, { stall: { afterAttempts: 3, afterMs: 5_000 } });
     const started = consumer.start().catch((error: unknown) => error);
     try {
       const reason = await waitFor(() => {
@@ -86,20 +93,7 @@ describe('a consumer whose topic was deleted under it', () => {
     const topic = `t.${uniqueSuffix()}.topic-gone`;
     const kafka = createKafkaClient({ clientId: `topic-gone-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
     await ensureTopics(kafka, [topic], 1);
-    const producer = new KafkaProducer(kafka);
-    const consumer = new BatchConsumer<ParsedMessage>({
-      kafka,
-      groupId: `topic-gone-${uniqueSuffix()}`,
-      topics: [topic],
-      pool,
-      offsetsSchema: schema,
-      deadLetterTopic: () => undefined,
-      producer,
-      parse: parseUsage,
-      handle: async () => undefined,
-      sessionTimeoutMs: 6_000,
-      rebalanceTimeoutMs: 10_000,
-    });
+    const { producer, consumer } = idleConsumer(kafka, topic, pool, schema, { sessionTimeoutMs: 6_000, rebalanceTimeoutMs: 10_000 });
     await consumer.start();
     try {
       await consumer.health();
