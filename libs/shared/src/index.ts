@@ -18,6 +18,7 @@ export * from './http/portal-token.codec';
 export * from './http/http-app.provider';
 export * from './health/health.controller';
 export * from './health/worker-health.service';
+export * from './health/polling-loop.worker';
 export * from './time/clock.provider';
 export * from './openapi';
 export * from './telemetry/tracing.provider';

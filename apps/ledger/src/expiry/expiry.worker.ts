@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { isDue, remembered } from '@tally/ledger-domain';
-import { NotReadyError, StallDetector, type Clock } from '@tally/shared';
+import { NotReadyError, PollingLoop, StallDetector, type Clock } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
 import { EXPIRY_BACKLOG_COUNT_LIMIT, expiryBacklogSources, type ExpiryBacklogSource } from './expiry.metrics';
 import type { DueExpiry, ExpirySchedule } from './expiry.schedule';
@@ -68,32 +68,28 @@ async function inTurnPerAccount<T extends { accountId: string }>(items: T[], con
  * how long the oldest has waited) is a metric.
  */
 export class ExpiryWorker {
+  /** Set by stop(): a pass under way ends after the items it is deciding. */
   private stopped = false;
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  /** Runs expireDue every pollMs after the previous pass ended, one pass at a time. */
+  private readonly loop: PollingLoop;
   /** Consecutive failures per item (and of claiming, and of removing), for readiness and the log. */
   private readonly stalls = new StallDetector(EXPIRY_STALL);
-  private readonly pollMs: number;
   private readonly backlog: ExpiryBacklogSource = { backlog: () => this.deps.schedule.backlog(this.deps.clock.now(), EXPIRY_BACKLOG_COUNT_LIMIT) };
 
   constructor(private readonly deps: { schedule: ExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger; pollMs?: number }) {
-    this.pollMs = deps.pollMs ?? POLL_MS;
+    this.loop = new PollingLoop('expiry', deps.pollMs ?? POLL_MS, () => this.expireDue(), deps.logger);
   }
 
   async start(): Promise<void> {
     this.stopped = false;
     expiryBacklogSources.add(this.backlog);
-    // Already running, or started again while a stop waits for the pass under way (that pass schedules the next): one
-    // chain of passes, never two.
-    if (this.running === undefined && this.timer === undefined) this.tick();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     expiryBacklogSources.delete(this.backlog);
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.loop.stop();
   }
 
   /** Readiness: throws while expiring keeps failing (which item, attempts, since, last error). */
@@ -216,19 +212,5 @@ export class ExpiryWorker {
     if (now - item.dueAt.getTime() >= UNKNOWN_GRACE_MS) return false;
     await this.deps.schedule.retryAt([item], new Date(now + UNKNOWN_RECHECK_MS));
     return true;
-  }
-
-  private tick(): void {
-    this.timer = undefined;
-    if (this.stopped) return;
-    this.running = this.expireDue()
-      .then(
-        () => undefined,
-        (error: unknown) => void this.deps.logger.error({ err: error }, 'expiry pass failed'),
-      )
-      .finally(() => {
-        this.running = undefined;
-        if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.pollMs);
-      });
   }
 }

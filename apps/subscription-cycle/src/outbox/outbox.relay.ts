@@ -1,11 +1,10 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, type EnvelopeLike } from '@tally/kafka';
-import { carrierHeaders, NotReadyError, StallDetector, type Logger } from '@tally/shared';
+import { carrierHeaders, NotReadyError, PollingLoop, StallDetector, type Logger } from '@tally/shared';
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { OutboxMessageEntity } from '../database/outbox-message.entity';
 import { LOGGER } from '@tally/shared';
-import { PollingLoop } from '../scheduler/polling-loop.worker';
 import { outboxBacklogSources, outboxPublishFailures, outboxPublished, type OutboxBacklogSource } from './outbox.metrics';
 
 /**

@@ -9,8 +9,7 @@ import { enqueueEnvelopes } from '../outbox/outbox.repository';
 import { SCHEDULER_ACTOR, toEnvelopes } from '../outbox/subscription-event.codec';
 import { CATALOGUE } from '../plans/catalogue.provider';
 import { rowFromState, stateFromRow } from '../subscriptions/subscription.state';
-import { CLOCK, type Clock } from '@tally/shared';
-import { PollingLoop } from './polling-loop.worker';
+import { CLOCK, PollingLoop, type Clock } from '@tally/shared';
 import { OutboxRelay } from '../outbox/outbox.relay';
 
 /**

@@ -1,4 +1,5 @@
-import { NotReadyError, StallDetector, type Logger, type StallThresholds } from '@tally/shared';
+import type { Logger } from '../logging/pino.logger';
+import { NotReadyError, StallDetector, type StallThresholds } from './worker-health.service';
 
 export interface PollingLoopReadiness {
   /** When runs that keep failing make the loop not ready (its failure streak). */

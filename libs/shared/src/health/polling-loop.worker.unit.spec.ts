@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NotReadyError, type Logger } from '@tally/shared';
+import type { Logger } from '../logging/pino.logger';
+import { NotReadyError } from './worker-health.service';
 import { PollingLoop } from './polling-loop.worker';
 
 const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Logger;
