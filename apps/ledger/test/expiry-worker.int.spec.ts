@@ -82,12 +82,13 @@ describe('the expiry worker (PostgreSQL)', () => {
       .map((row) => `${row.stream_id}/${row.hold_id}`)
       .sort();
 
-  /** A worker over the test's schema on `clock`, its account commands counted in `executed` (or failing for `failFor`). */
-  function worker(executed: string[], clock: Clock = later, failFor?: (accountId: string) => boolean): ExpiryWorker {
+  /** A worker over the test's schema on `clock`, its account commands counted in `executed` (or failing for `failFor`; `onEach` called as each starts). */
+  function worker(executed: string[], clock: Clock = later, failFor?: (accountId: string) => boolean, onEach?: () => void): ExpiryWorker {
     const accounts = new AccountRepository(store, config, clock);
     const execute = accounts.execute.bind(accounts);
     accounts.execute = async (command, key, actor) => {
       if (!('at' in command)) executed.push(`${command.accountId}/${key}`);
+      if (!('at' in command)) onEach?.();
       if (!('at' in command) && failFor?.(command.accountId)) throw new Error('the account cannot be read');
       return execute(command, key, actor);
     };
@@ -115,6 +116,48 @@ describe('the expiry worker (PostgreSQL)', () => {
     expect(byA.length + byB.length).toBe(rows);
     expect(new Set([...byA, ...byB]).size).toBe(rows);
     expect(Math.min(byA.length, byB.length)).toBeGreaterThan(0);
+  }, 90_000);
+
+  it("decides one account's items one after another, several accounts at once", async () => {
+    const { open } = await dueHolds('turns');
+    const accounts = new AccountRepository(store, config, later);
+    const execute = accounts.execute.bind(accounts);
+    const inFlight = new Map<string, number>();
+    let most = { perAccount: 0, overall: 0 };
+    accounts.execute = async (command, key, actor) => {
+      if ('at' in command) return execute(command, key, actor);
+      inFlight.set(command.accountId, (inFlight.get(command.accountId) ?? 0) + 1);
+      const overall = [...inFlight.values()].reduce((sum, n) => sum + n, 0);
+      most = { perAccount: Math.max(most.perAccount, inFlight.get(command.accountId) as number), overall: Math.max(most.overall, overall) };
+      try {
+        return await execute(command, key, actor);
+      } finally {
+        inFlight.set(command.accountId, (inFlight.get(command.accountId) as number) - 1);
+      }
+    };
+    expect(await new ExpiryWorker({ schedule: schedule(), accounts, clock: later, logger, pollMs: 600_000 }).expireDue()).toBe(open.length);
+    expect(await expiredReleases('turns')).toEqual(open);
+    expect(most.perAccount).toBe(1); // an account's items never decided at once (their appends would conflict)
+    expect(most.overall).toBeGreaterThan(1); // but accounts in parallel
+  }, 90_000);
+
+  it('a stop during a pass makes the items it did not decide due again at once, for the next worker, not at the end of its lease', async () => {
+    const { open, rows } = await dueHolds('stop');
+    const byA: string[] = [];
+    const a = worker(byA, later, undefined, () => {
+      if (byA.length === 20) void a.stop(); // while the first pass is under way
+    });
+    await a.expireDue();
+    expect(byA.length).toBeLessThan(200); // the pass stopped early
+    const left = await rowsOf('stop');
+    expect(left).toHaveLength(rows - byA.length);
+    for (const row of left) expect(row.due_at.getTime()).toBeLessThanOrEqual(later.now().getTime()); // not its lease (30 s on)
+    const byB: string[] = [];
+    await worker(byB).expireDue(); // the next worker, at the same time: takes every row the stop left
+    expect(byB).toHaveLength(rows - byA.length);
+    expect(new Set([...byA, ...byB]).size).toBe(rows);
+    expect(await rowsOf('stop')).toEqual([]);
+    expect(await expiredReleases('stop')).toEqual(open);
   }, 90_000);
 
   it('a failing row waits a backoff instead of being claimed first by every pass; the others are resolved meanwhile', async () => {

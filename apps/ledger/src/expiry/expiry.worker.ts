@@ -41,7 +41,11 @@ const keyOf = (item: DueExpiry): string => `${item.accountId}\u0000${item.kind}\
  */
 async function inTurnPerAccount<T extends { accountId: string }>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   const byAccount = new Map<string, T[]>();
-  for (const item of items) byAccount.set(item.accountId, [...(byAccount.get(item.accountId) ?? []), item]);
+  for (const item of items) {
+    const group = byAccount.get(item.accountId);
+    if (group) group.push(item);
+    else byAccount.set(item.accountId, [item]);
+  }
   const queue = [...byAccount.values()];
   const runner = async (): Promise<void> => {
     for (let group = queue.shift(); group; group = queue.shift()) for (const item of group) await work(item);
