@@ -177,6 +177,31 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['You are out of credits']);
   });
 
+  // The 20% and 5% alerts both failed their first attempt; a purchase then lifted the balance above 5% (its alert
+  // cancelled) but not above 20%: the 20% retry is what the account should still hear, not "superseded" by a cancelled one.
+  it.each(['cancelled', 'failed'])('a 20%% alert waiting for its retry is sent when the newer balance alert on its channel was %s, not queued', async (newerState) => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    const s = `"${schema.schema}"`;
+    const insert = (type: string, streamVersion: number, extra: object, state: string, attempts: number) =>
+      pool.query(
+        `INSERT INTO ${s}.deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
+         VALUES (gen_random_uuid(), $1, $2, $3, $4, 'email', $5, $6, $7, $8, '[]'::jsonb, CASE WHEN $7 = 'pending' THEN now() END, now() + interval '1 day', now(), now())`,
+        [`ntf-${accountId}-${streamVersion}`, accountId, type, `event:${streamVersion}`, `${accountId}:${streamVersion}`,
+          JSON.stringify({ notificationId: `ntf-${accountId}-${streamVersion}`, type, accountId, eventId: `${accountId}:${streamVersion}`, streamVersion, occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra }),
+          state, attempts],
+      );
+    await insert('low_credit', 12, { thresholdPercent: 5, available: '40' }, newerState, 1);
+    await insert('low_credit', 10, { thresholdPercent: 20, available: '150' }, 'pending', 1); // its retry, due now
+    const retried = await waitFor(async () => {
+      const { rows: [row] } = await pool.query<{ state: string; attempts: number; last_error: string | null }>(
+        `SELECT state, attempts, last_error FROM ${s}.deliveries WHERE account_id = $1 AND (content->>'streamVersion')::int = 10`, [accountId]);
+      return row.state !== 'pending' ? row : undefined;
+    }, 20_000);
+    expect(retried).toMatchObject({ state: 'delivered', attempts: 2, last_error: null });
+    expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['Your credits are below 20%']);
+  });
+
   it('a purchase that leaves the balance still below a threshold keeps its alert; one in the same batch after the crossing cancels it before any attempt', async () => {
     const [still, lifted] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
     for (const accountId of [still, lifted]) await configure(accountId);

@@ -19,9 +19,16 @@ export type LedgerEvent = {
  */
 export function creditsBack(event: LedgerEvent): { cycleId: string | null; streamVersion: number; available: bigint; allocation: bigint } | undefined {
   if ((event.type !== 'CreditsGranted' && event.type !== 'UsageRefunded') || !event.balanceAfter || event.streamVersion === undefined) return undefined;
+  // A grant that arrived already expired is expired by the same decision (its CreditsExpired follows): it was never
+  // spendable, the ledger re-arms nothing for it, and its own balance after (which counts it) says nothing came back.
+  if (event.type === 'CreditsGranted' && arrivedExpired(event.data)) return undefined;
   const { cycleId, available, allocation } = event.balanceAfter;
   return { cycleId: cycleId ?? null, streamVersion: event.streamVersion, available: parseCredits(available), allocation: parseCredits(allocation) };
 }
+
+/** The ledger's rule (account.state's applyGrant): expiring at or before it was granted. */
+const arrivedExpired = ({ expiresAt, grantedAt }: { expiresAt?: string; grantedAt: string }): boolean =>
+  expiresAt !== undefined && Date.parse(expiresAt) <= Date.parse(grantedAt);
 
 /** Where and what an account wants to hear about. */
 export interface RecipientSettings {

@@ -1,5 +1,5 @@
 import type { LedgerEventData, LedgerEventType } from '@tally/contracts';
-import { decideNotifications, notificationIdOf, type LedgerEvent, type RecipientSettings } from './notifications.decider';
+import { creditsBack, decideNotifications, notificationIdOf, type LedgerEvent, type RecipientSettings } from './notifications.decider';
 
 const both: RecipientSettings = { email: 'ops@example.com', webhookUrl: 'https://hooks.example.com/x', preferences: {} };
 // Payloads here carry only what the decision reads (the consumer hands over validated, complete ones).
@@ -102,5 +102,21 @@ describe('decideNotifications', () => {
   it('corrections (UsageRefunded, GrantVoided) notify nobody: the alerts they affect come as their own events (a re-armed threshold crossed again)', () => {
     expect(decideNotifications(event('UsageRefunded', { usageId: 'u-1', amount: '2' }), both, cycle)).toEqual([]);
     expect(decideNotifications(event('GrantVoided', { grantId: 'grant:g-1', amount: '5' }), both, cycle)).toEqual([]);
+  });
+});
+
+describe('creditsBack (the alerts credits coming back make stale)', () => {
+  const balance = { available: '65', allowance: '15', promotional: '50', purchased: '0', held: '0', overdraft: '0', allocation: '100', usedThisCycle: '85', cycleId: 'c-1', cycleEnd: null, planId: 'p', unlimited: false };
+  const granted = (data: Partial<LedgerEventData['CreditsGranted']>) =>
+    ({ ...event('CreditsGranted', { grantId: 'g-1', bucketId: 'g-1', kind: 'promotional', amount: '50', source: 'promo', grantedAt: '2026-11-21T10:00:00Z', ...data }), streamVersion: 12, balanceAfter: balance }) as LedgerEvent;
+
+  it('given a grant that lifts the balance, then its balance after is what makes pending alerts stale', () => {
+    expect(creditsBack(granted({ expiresAt: '2026-12-21T10:00:00Z' }))).toEqual({ cycleId: 'c-1', streamVersion: 12, available: 65_000_000n, allocation: 100_000_000n });
+    expect(creditsBack(granted({}))).toMatchObject({ available: 65_000_000n });
+  });
+
+  it('given a grant that arrived already expired (expired by the same decision), then nothing came back: the ledger re-armed nothing, so no pending alert is stale', () => {
+    expect(creditsBack(granted({ expiresAt: '2026-11-21T10:00:00Z' }))).toBeUndefined();
+    expect(creditsBack(granted({ expiresAt: '2026-11-20T10:00:00Z' }))).toBeUndefined();
   });
 });

@@ -352,7 +352,8 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   /**
    * A low-credit or depletion alert about to be tried again, when a newer one (a lower threshold, depletion) is queued
    * on its channel: the retry would arrive after that one and tell of a balance left behind ("below 20%" after "out
-   * of credits"). First attempts are not asked: two crossed together are both sent.
+   * of credits"). First attempts are not asked: two crossed together are both sent. A newer one cancelled (credits
+   * came back above it) or failed (given up) reaches nobody: the older retry is still what the account should hear.
    */
   private async newerBalanceAlertQueued(row: ClaimedRow): Promise<boolean> {
     if (row.content.streamVersion === undefined) return false;
@@ -360,6 +361,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       `SELECT EXISTS (
          SELECT 1 FROM ${this.s}.deliveries
           WHERE account_id = $1 AND channel = $2 AND notification_type = ANY($3::text[]) AND (content->>'streamVersion')::bigint > $4
+            AND state IN ('pending', 'delivered')
        ) AS newer`,
       [row.account_id, row.channel, [...CYCLE_ALERTS], row.content.streamVersion],
     );
