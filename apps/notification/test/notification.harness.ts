@@ -20,7 +20,10 @@ export const READER_KEY = 'test-reader-key';
 export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
 /** A real SMTP server in the test process; every message is parsed with mailparser. `hooks` may refuse senders or recipients. */
-export async function startSmtp(hooks: Pick<SMTPServerOptions, 'onMailFrom' | 'onRcptTo'> = {}): Promise<{ port: number; messages: ParsedMail[]; close: () => Promise<void> }> {
+/** A real SMTP server on 127.0.0.1 keeping what it accepted; by default without STARTTLS and AUTH (`hooks` may change that). */
+export async function startSmtp(
+  hooks: Pick<SMTPServerOptions, 'onMailFrom' | 'onRcptTo' | 'onAuth' | 'disabledCommands' | 'authOptional' | 'allowInsecureAuth'> = {},
+): Promise<{ port: number; messages: ParsedMail[]; close: () => Promise<void> }> {
   const messages: ParsedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,

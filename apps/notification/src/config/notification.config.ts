@@ -46,6 +46,14 @@ export class NotificationConfig extends CommonConfig {
   @IsOptional() @IsString()
   SMTP_USER?: string;
 
+  /**
+   * Refuse to go on over a plain connection the server did not let us upgrade with STARTTLS (SMTP_SECURE=false). On
+   * by default whenever SMTP_USER is set: nodemailer upgrades only when the server offers it, so anyone on the path
+   * who strips the offer would read the password and the emails. `false` only for a relay on a trusted network.
+   */
+  @IsOptional() @Transform(toBoolean) @IsBoolean()
+  SMTP_REQUIRE_TLS?: boolean;
+
   @Sensitive()
   @IsOptional() @IsString()
   SMTP_PASSWORD?: string;

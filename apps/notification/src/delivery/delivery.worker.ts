@@ -272,12 +272,6 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     const started = this.clock.now();
     const destination = await this.destination(row.account_id);
     const log = { accountId: row.account_id, deliveryId: row.id, channel: row.channel, type: row.content.type };
-    const timeoutMs = row.channel === 'email' ? this.config.SMTP_TIMEOUT_MS : this.config.WEBHOOK_TIMEOUT_MS;
-    const deadlineMs = Math.min(timeoutMs, leaseEnd.getTime() - this.clock.now().getTime() - LEASE_MARGIN_MS / 2);
-    if (deadlineMs <= 0) {
-      this.logger.warn({ ...log, leaseEnd: leaseEnd.toISOString() }, 'attempt not started: its lease has no time left for a send (taken again when the lease ends)');
-      return;
-    }
     // A low-credit or depletion alert of a cycle that has ended since (its first attempt failed, or the consumer
     // caught up across the boundary) would tell of a balance the renewal has replaced.
     const superseded = CYCLE_ALERTS.has(row.content.type) && row.content.cycleId !== undefined && destination?.current_cycle_id != null
@@ -291,12 +285,21 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       outcome = { cancelled: 'superseded: a newer balance alert is queued on this channel; this retry would arrive after it' };
     } else if (unwanted) {
       outcome = { cancelled: `the account turned ${row.content.type} notifications off` };
-    } else if (row.channel === 'email') {
-      outcome = destination?.email ? await this.mailer.send(destination.email, row.content, deadlineMs) : { cancelled: 'the email channel is no longer configured' };
     } else {
-      outcome = destination?.webhook_url && destination.webhook_secret
-        ? await this.sendWebhook(row, destination.webhook_url, destination.webhook_secret, started, deadlineMs)
-        : { cancelled: 'the webhook channel is no longer configured' };
+      // Taken after the reads above: should they have used up what the lease had left (a slow database), a send
+      // started now could outlast the lease and another dispatcher's.
+      const deadlineMs = this.sendDeadlineMs(row, leaseEnd);
+      if (deadlineMs <= 0) {
+        this.logger.warn({ ...log, leaseEnd: leaseEnd.toISOString() }, 'attempt not started: its lease has no time left for a send (taken again when the lease ends)');
+        return;
+      }
+      if (row.channel === 'email') {
+        outcome = destination?.email ? await this.mailer.send(destination.email, row.content, deadlineMs) : { cancelled: 'the email channel is no longer configured' };
+      } else {
+        outcome = destination?.webhook_url && destination.webhook_secret
+          ? await this.sendWebhook(row, destination.webhook_url, destination.webhook_secret, started, deadlineMs)
+          : { cancelled: 'the webhook channel is no longer configured' };
+      }
     }
     const finished = this.clock.now();
     if ('cancelled' in outcome) {
@@ -347,6 +350,15 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     deliveryAttempts.inc({ channel: row.channel, outcome: next ? 'retrying' : 'failed' });
     if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error: record.error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
     else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
+  }
+
+  /**
+   * How long a send started now may take: its channel's timeout, cut to what is left of the lease less half the margin
+   * (the result's write needs the rest). Taken just before the send, after every read the attempt makes first.
+   */
+  private sendDeadlineMs(row: ClaimedRow, leaseEnd: Date): number {
+    const timeoutMs = row.channel === 'email' ? this.config.SMTP_TIMEOUT_MS : this.config.WEBHOOK_TIMEOUT_MS;
+    return Math.min(timeoutMs, leaseEnd.getTime() - this.clock.now().getTime() - LEASE_MARGIN_MS / 2);
   }
 
   /**

@@ -23,6 +23,8 @@ export class Mailer {
       host: config.SMTP_HOST,
       port: config.SMTP_PORT,
       secure: config.SMTP_SECURE,
+      // Credentials only over TLS: an upgrade the server does not offer fails the attempt (retried) instead.
+      requireTLS: !config.SMTP_SECURE && (config.SMTP_REQUIRE_TLS ?? config.SMTP_USER !== undefined),
       auth: config.SMTP_USER ? { user: config.SMTP_USER, pass: config.SMTP_PASSWORD ?? '' } : undefined,
       greetingTimeout: 10_000,
       socketTimeout: 30_000,
