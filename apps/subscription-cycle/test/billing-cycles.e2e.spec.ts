@@ -38,6 +38,31 @@ describe('subscription-cycle: billing cycles on Kafka', () => {
     await published.caughtUp();
   };
 
+  it('a cancel sent while a downgrade is due and the scheduler is down applies the downgrade first: the cycle under way starts on the lower plan', async () => {
+    const id = account('late');
+    clock.set('2031-01-10T12:00:00.000Z');
+    expect((await put(id, { planId: 'pro', timeZone: 'UTC' })).status).toBe(200);
+    await published.waitForCycles(id, 1);
+    expect((await put(id, { planId: 'starter' })).body).toMatchObject({ outcome: 'downgrade-scheduled', pendingChange: { planId: 'starter', effectiveAt: '2031-02-10T12:00:00.000Z' } });
+    const scheduler = service.app.get(CycleScheduler);
+    await scheduler.stop(); // down (or far behind) when the downgrade falls due
+    try {
+      clock.set('2031-02-12T09:00:00.000Z');
+      const cancelled = await http(service.baseUrl, 'DELETE', `/v1/accounts/${id}/subscription`);
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.body).toMatchObject({ outcome: 'cancel-scheduled', planId: 'starter', pendingChange: { planId: 'free', kind: 'cancel', effectiveAt: '2031-03-10T12:00:00.000Z' } });
+      const cycles = await published.waitForCycles(id, 2);
+      expect(cycles[1]).toMatchObject({ planId: 'starter', allocation: '1000', periodStart: '2031-02-10T12:00:00.000Z', periodEnd: '2031-03-10T12:00:00.000Z' });
+    } finally {
+      scheduler.start();
+    }
+    await scheduler.runDue();
+    await drained();
+    expect(published.cycles(id)).toHaveLength(2); // the scheduler back: nothing more is due in this cycle (no pro renewal)
+    clock.set('2031-03-10T12:00:00.000Z');
+    expect((await published.waitForCycles(id, 3))[2]).toMatchObject({ planId: 'free', allocation: '100' });
+  });
+
   it('resets on Feb 28, Mar 31 and Apr 30 at the anchor\'s local time for a Jan 31 anchor in New York', async () => {
     const id = account('ny');
     clock.set('2027-01-31T15:00:00.000Z'); // 10:00 EST

@@ -152,14 +152,32 @@ function tick({ data }: Tick, state: SubscriptionState, { now, catalogue }: Subs
   return events;
 }
 
+/**
+ * A change or cancel decided while a scheduled change is already due, which the scheduler has not applied yet (it is
+ * behind, or down): first what its Tick would do (the change, the cycle containing now on the new plan), then the
+ * command on that state. Deciding it on the state as stored would replace the due change with one at the next cycle
+ * end, and the Tick would renew the cycle under way on the plan the account had left.
+ */
+function afterDueChange(
+  command: ChangePlan | Cancel,
+  state: SubscriptionState,
+  context: SubscriptionContext,
+  decideOn: (state: SubscriptionState) => SubscriptionEvent[],
+): SubscriptionEvent[] {
+  const due = state.status === 'active' && state.pending !== null && state.pending.effectiveAt.getTime() <= context.now.getTime();
+  if (!due) return decideOn(state);
+  const applied = tick({ type: 'Tick', data: { accountId: command.data.accountId } }, state, context);
+  return [...applied, ...decideOn(applied.reduce(evolve, state))];
+}
+
 export function decide(command: SubscriptionCommand, state: SubscriptionState, context: SubscriptionContext): SubscriptionEvent[] {
   switch (command.type) {
     case 'Subscribe':
       return subscribe(command, state, context);
     case 'ChangePlan':
-      return changePlan(command, state, context);
+      return afterDueChange(command, state, context, (current) => changePlan(command, current, context));
     case 'Cancel':
-      return cancel(command, state, context);
+      return afterDueChange(command, state, context, (current) => cancel(command, current, context));
     case 'Tick':
       return tick(command, state, context);
     default: {

@@ -217,6 +217,51 @@ describe('ChangePlan', () => {
   });
 });
 
+describe('a command while a scheduled change is due and the scheduler has not applied it yet (behind, or down)', () => {
+  const downgradeDue: SubscriptionEvent = {
+    type: 'PlanChangeScheduled',
+    data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', effectiveAt: new Date(FEB28), kind: 'downgrade' },
+  };
+  const late = '2026-03-02T12:00:00.000Z'; // in cycle 1 (Feb 28 – Mar 31), not started yet
+  const applied: SubscriptionEvent[] = [
+    { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', kind: 'downgrade', anchor: ANCHOR } },
+    cycle('starter', 1, FEB28, MAR31),
+  ];
+
+  it('a cancel applies the due downgrade first, as the scheduler would have, then schedules the cancel from the plan now held', () => {
+    given(subscribed(), cycle0, downgradeDue)
+      .when(cancel, late)
+      .then(...applied, { type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'starter', toPlanId: 'free', effectiveAt: new Date(MAR31), kind: 'cancel' } });
+  });
+
+  it('another downgrade applies the due one first: the cycle under way is never renewed on the plan left behind', () => {
+    given(subscribed(), cycle0, downgradeDue)
+      .when(changePlan('free'), late)
+      .then(...applied, { type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'starter', toPlanId: 'free', effectiveAt: new Date(MAR31), kind: 'downgrade' } });
+  });
+
+  it('asking for the plan left behind is too late to undo the change: it is an upgrade from the plan now held', () => {
+    given(subscribed(), cycle0, downgradeDue)
+      .when(changePlan('pro'), late)
+      .then(
+        ...applied,
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'starter', toPlanId: 'pro', kind: 'upgrade', anchor: late } },
+        cycle('pro', 0, late, '2026-04-02T11:00:00.000Z', late), // 07:00 New York, daylight time by then
+      );
+  });
+
+  it('a cancel already due makes a second cancel what it is on time: the fallback plan cannot be cancelled', () => {
+    const cancelDue: SubscriptionEvent = { type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'pro', toPlanId: 'free', effectiveAt: new Date(FEB28), kind: 'cancel' } };
+    given(subscribed(), cycle0, cancelDue).when(cancel, late).thenThrows('SAME_PLAN', 'planId');
+  });
+
+  it('a change not due yet is left to the scheduler (a command decides on the state as it is)', () => {
+    given(subscribed(), cycle0, downgradeDue)
+      .when(cancel, '2026-02-28T14:59:59.000Z')
+      .then({ type: 'PlanChangeScheduled', data: { accountId, fromPlanId: 'pro', toPlanId: 'free', effectiveAt: new Date(FEB28), kind: 'cancel' } });
+  });
+});
+
 describe('Cancel', () => {
   const now = '2026-03-15T12:00:00.000Z';
   const cancelScheduled: SubscriptionEvent = {

@@ -159,19 +159,19 @@ function notFound(accountId: string): SubscriptionCycleError {
   return new SubscriptionCycleError('SUBSCRIPTION_NOT_FOUND', `Account ${accountId} has no subscription.`);
 }
 
+/** What the command did: a scheduled change already due, applied before it (the decider's afterDueChange), is the scheduler's work. */
 function outcomeOf(events: SubscriptionEvent[]): string {
-  const first = events[0];
-  if (!first) return 'unchanged';
-  switch (first.type) {
+  const own = events.find((event) => event.type !== 'CycleStarted' && !(event.type === 'PlanChanged' && event.data.kind !== 'upgrade'));
+  switch (own?.type) {
     case 'Subscribed':
       return 'subscribed';
     case 'PlanChanged':
-      return first.data.kind === 'upgrade' ? 'upgraded' : 'changed';
+      return 'upgraded';
     case 'PlanChangeScheduled':
-      return first.data.kind === 'cancel' ? 'cancel-scheduled' : 'downgrade-scheduled';
+      return own.data.kind === 'cancel' ? 'cancel-scheduled' : 'downgrade-scheduled';
     case 'PlanChangeCancelled':
       return 'change-cancelled';
     default:
-      return 'changed';
+      return 'unchanged';
   }
 }
