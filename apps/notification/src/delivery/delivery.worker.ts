@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { truncateText } from '@tally/contracts';
 import type { Logger } from '@tally/shared';
 import { context, SpanKind } from '@opentelemetry/api';
-import { CLOCK, contextOf, continueTrace, endSpan, type Clock, quoteIdentifier, type TraceCarrier } from '@tally/shared';
+import { CLOCK, contextOf, continueTrace, endSpan, PollingLoop, type Clock, quoteIdentifier, type TraceCarrier } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL } from '../database/database.provider';
 import type { AttemptRecord } from '../database/delivery.entity';
@@ -24,7 +24,10 @@ const LEASE_MARGIN_MS = 30_000;
 /** Result writes (recordResult) are retried this often (times the attempt), and given up this long before the lease ends. */
 const RESULT_WRITE_RETRY_MS = 500;
 const RESULT_WRITE_MARGIN_MS = 2_000;
-/** How often settled deliveries past DELIVERY_RETENTION_DAYS are purged, and how many rows one statement deletes. */
+/**
+ * How often settled deliveries past DELIVERY_RETENTION_DAYS are purged (at start-up, then this long after each purge
+ * ends), and how many rows one statement deletes.
+ */
 const PURGE_INTERVAL_MS = 3_600_000;
 const PURGE_BATCH = 1_000;
 /**
@@ -90,8 +93,11 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   /** Every slot was taken at the last pass: the next pass starts shortly after an attempt ends (slotFreed). */
   private waitingForSlot = false;
   private stopped = false;
-  /** When the last purge of old settled deliveries ran (purgeSettled); 0 = not yet in this process. */
-  private purgedAt = 0;
+  /**
+   * Purges old settled deliveries on a loop of its own: a purge goes on batch after batch until none is left (years of
+   * rows on a first start, or a batch waiting on a lock), and sending must not wait for it.
+   */
+  private readonly purgeLoop: PollingLoop;
 
   constructor(
     private readonly config: NotificationConfig,
@@ -109,6 +115,7 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     this.leaseMs = Math.max(config.WEBHOOK_TIMEOUT_MS, config.SMTP_TIMEOUT_MS) + LEASE_MARGIN_MS;
     this.mailer = new Mailer(config);
     this.webhooks = new WebhookSender({ allowlist: config.WEBHOOK_HTTP_ALLOWLIST });
+    this.purgeLoop = new PollingLoop('delivery-purge', PURGE_INTERVAL_MS, () => this.purgeSettled(), logger);
   }
 
   /** tally_notification_pending_deliveries, tally_notification_oldest_pending_age_seconds: read at scrape time. */
@@ -125,13 +132,14 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   onApplicationBootstrap(): void {
     deliveryBacklogSources.add(this.backlog);
     this.scheduleTick(0);
+    this.purgeLoop.start();
   }
 
   async onModuleDestroy(): Promise<void> {
     deliveryBacklogSources.delete(this.backlog);
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
+    await Promise.all([this.running, this.purgeLoop.stop()]);
     await Promise.all(this.inFlight);
   }
 
@@ -173,10 +181,6 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.running = this.dispatchDue()
-        .then(async (filled) => {
-          if (Date.now() - this.purgedAt >= PURGE_INTERVAL_MS) await this.purgeSettled().catch((error: unknown) => this.logger.warn({ err: error }, 'purge of old deliveries failed; retried next hour'));
-          return filled;
-        })
         .then((filled) => {
           // Every slot taken: the next pass waits for an attempt to end. Slots filled with some already free again
           // (attempts that ended at once): more may be due, claimed now. Otherwise nothing is due before the interval.
@@ -192,10 +196,10 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
 
   /**
    * Deletes settled deliveries (delivered, failed, cancelled) older than DELIVERY_RETENTION_DAYS, a batch per statement,
-   * so the table does not grow for ever; returns how many. Pending ones are never touched. Runs hourly from the dispatch loop.
+   * so the table does not grow for ever; returns how many. Pending ones are never touched. Runs on its own loop (at
+   * start-up, then hourly; a failed purge is logged and tried again in an hour), beside the dispatch passes.
    */
   async purgeSettled(): Promise<number> {
-    this.purgedAt = Date.now();
     const days = this.config.DELIVERY_RETENTION_DAYS;
     if (days === 0) return 0;
     const before = new Date(this.clock.now().getTime() - days * 86_400_000);
