@@ -28,6 +28,13 @@ export class SubscriptionCycleConfig extends CommonConfig {
   @Type(() => Number) @IsInt() @Min(10) @Max(600_000)
   OUTBOX_INTERVAL_MS = 500;
 
+  /**
+   * Days a published outbox message is kept after Kafka acknowledged it (for an operator's look), then deleted, at
+   * start-up and hourly; 0 keeps them. Without it the table gains a row per subscription per month for ever.
+   */
+  @Type(() => Number) @IsInt() @Min(0) @Max(3_650)
+  OUTBOX_RETENTION_DAYS = 7;
+
   /** Outbox messages published per relay transaction. */
   @Type(() => Number) @IsInt() @Min(1) @Max(1_000)
   OUTBOX_BATCH = 100;

@@ -25,10 +25,16 @@ import { outboxBacklogSources, outboxPublishFailures, outboxPublished, type Outb
  */
 const OUTBOX_STALL = { afterAttempts: 3, afterMs: 30_000 };
 export const OUTBOX_STALL_MS = 30_000;
+/** Published messages past OUTBOX_RETENTION_DAYS are deleted this often (and at start-up), this many per statement. */
+const PURGE_INTERVAL_MS = 3_600_000;
+const PURGE_BATCH = 1_000;
 
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly loop: PollingLoop;
+  /** Deletes published messages past their retention, on a loop of its own (publishing never waits for it). */
+  private readonly purgeLoop: PollingLoop;
+  private purgeStopped = false;
   private readonly stalls = new StallDetector(OUTBOX_STALL);
   /** tally_outbox_depth_messages, tally_outbox_oldest_age_seconds: read at scrape time. */
   private readonly backlog: OutboxBacklogSource = {
@@ -48,17 +54,20 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.loop = new PollingLoop('outbox-relay', config.OUTBOX_INTERVAL_MS, (progressed) => this.publishTracked(progressed), logger);
+    this.purgeLoop = new PollingLoop('outbox-purge', PURGE_INTERVAL_MS, () => this.purgePublished(), logger);
   }
 
   onApplicationBootstrap(): void {
     outboxBacklogSources.add(this.backlog);
     this.loop.start();
+    if (this.config.OUTBOX_RETENTION_DAYS > 0) this.purgeLoop.start();
   }
 
   /** The relay is the producer's only user: once its loop has stopped, nothing sends any more. */
   async onApplicationShutdown(): Promise<void> {
     outboxBacklogSources.delete(this.backlog);
-    await this.loop.stop();
+    this.purgeStopped = true;
+    await Promise.all([this.loop.stop(), this.purgeLoop.stop()]);
     await this.producer.disconnect();
   }
 
@@ -89,6 +98,27 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       `outbox stuck: message ${oldest.messageId} (id ${oldest.id}) unpublished for ${Math.round(Number(oldest.ageMs) / 1000)} s; publishing failed ${failing.attempts} times since ${failing.since}: ${failing.lastError}`,
       { oldestUnpublished: oldest, attempts: failing.attempts, since: failing.since, lastError: failing.lastError },
     );
+  }
+
+  /**
+   * Deletes the messages published more than OUTBOX_RETENTION_DAYS ago (by the database's clock, which stamped them),
+   * a batch per statement in id order, until none is left; returns how many. Unpublished ones are never touched. Safe
+   * to forget: a message id is queued again only by a retried transaction (seconds), never after days.
+   */
+  async purgePublished(): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const [, deleted] = (await this.dataSource.query(
+        `DELETE FROM "${this.config.DATABASE_SCHEMA}".outbox_messages WHERE id IN (
+           SELECT id FROM "${this.config.DATABASE_SCHEMA}".outbox_messages
+            WHERE published_at < now() - make_interval(days => $1) ORDER BY id LIMIT ${PURGE_BATCH})`,
+        [this.config.OUTBOX_RETENTION_DAYS],
+      )) as [unknown, number];
+      purged += deleted;
+      if (deleted < PURGE_BATCH || this.purgeStopped) break;
+    }
+    if (purged > 0) this.logger.info({ purged, retentionDays: this.config.OUTBOX_RETENTION_DAYS }, 'published outbox messages past their retention deleted');
+    return purged;
   }
 
   /** One run of the loop, remembered for readiness. */
