@@ -60,6 +60,12 @@ export const notificationIdOf = (accountId: string, type: NotificationType, dedu
   `ntf_${createHash('sha256').update(`${accountId}\u0000${type}\u0000${dedupeKey}`).digest('hex').slice(0, 32)}`;
 
 /**
+ * Whether anyone could be notified of `event` (a usage's debit: never): the consumer reads the account's settings and
+ * cycle only for those. What the event says alone decides it; the cycle only adds a reset date.
+ */
+export const mayNotify = (event: LedgerEvent): boolean => classify(event, undefined) !== undefined;
+
+/**
  * Turns one ledger event and the account's settings into the deliveries to make (one per enabled channel).
  * Pure: no clock, no I/O. Events that concern nobody (other types, no settings, opted out) yield [].
  */

@@ -1,5 +1,5 @@
 import type { LedgerEventData, LedgerEventType } from '@tally/contracts';
-import { creditsBack, decideNotifications, notificationIdOf, type LedgerEvent, type RecipientSettings } from './notifications.decider';
+import { creditsBack, decideNotifications, mayNotify, notificationIdOf, type LedgerEvent, type RecipientSettings } from './notifications.decider';
 
 const both: RecipientSettings = { email: 'ops@example.com', webhookUrl: 'https://hooks.example.com/x', preferences: {} };
 // Payloads here carry only what the decision reads (the consumer hands over validated, complete ones).
@@ -97,6 +97,17 @@ describe('decideNotifications', () => {
 
   it('ignores every other ledger event', () => {
     expect(decideNotifications(event('UsageDebited', { usageId: 'u-1' }), both, cycle)).toEqual([]);
+  });
+
+  it('says which events may notify anyone, before the settings are read: a usage never, a crossing, a renewal, a purchase yes', () => {
+    expect(mayNotify(event('UsageDebited', { usageId: 'u-1' }))).toBe(false);
+    expect(mayNotify(event('HoldPlaced', { holdId: 'h-1' }))).toBe(false);
+    expect(mayNotify(event('CreditsGranted', { grantId: 'g-2', kind: 'promotional', amount: '5' }))).toBe(false);
+    expect(mayNotify(threshold(20))).toBe(true);
+    expect(mayNotify(event('CreditsDepleted', { usageId: 'u-1' }))).toBe(true);
+    expect(mayNotify(event('CreditsGranted', { grantId: 'g-1', kind: 'purchased', amount: '5' }))).toBe(true);
+    expect(mayNotify(event('CycleStarted', { cycleId: 'c-2', unlimited: false }))).toBe(true);
+    expect(mayNotify(event('CycleStarted', { cycleId: 'c-2', unlimited: true }))).toBe(false);
   });
 
   it('corrections (UsageRefunded, GrantVoided) notify nobody: the alerts they affect come as their own events (a re-armed threshold crossed again)', () => {

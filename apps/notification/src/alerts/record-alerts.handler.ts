@@ -4,7 +4,7 @@ import type { LedgerCycleStartedV1 } from '@tally/contracts';
 import { context } from '@opentelemetry/api';
 import { quoteIdentifier, type Clock, type ConsumedTrace, type Logger } from '@tally/shared';
 import type { TypePreferences } from '../notification-type.model';
-import { creditsBack, decideNotifications, type KnownCycle, type LedgerEvent, type RecipientSettings } from './notifications.decider';
+import { creditsBack, decideNotifications, mayNotify, type KnownCycle, type LedgerEvent, type RecipientSettings } from './notifications.decider';
 
 export interface RecordAlertsOptions {
   schema: string;
@@ -34,7 +34,7 @@ export class RecordAlertsHandler {
     let inserted = 0;
     for (const [index, event] of events.entries()) {
       if (event.type === 'CycleStarted') await this.rememberCycle(tx, event.accountId, event.data as LedgerCycleStartedV1);
-      const planned = decideNotifications(event, await this.settings(tx, event.accountId), await this.cycle(tx, event.accountId));
+      const planned = mayNotify(event) ? decideNotifications(event, await this.settings(tx, event.accountId), await this.cycle(tx, event.accountId)) : [];
       const now = this.options.clock.now();
       const traced = planned.length > 0 ? traceOf(index) : undefined;
       const log = (write: () => void) => (traced ? context.with(traced.ctx, write) : write());
