@@ -37,6 +37,14 @@ export class SubscriptionEntity {
   @Column({ name: 'next_due_at', type: 'timestamptz', nullable: true })
   nextDueAt!: Date | null;
 
+  /** When the scheduler parked it, unable to tick it (e.g. its plan not in the catalogue); null once saved again. */
+  @Column({ name: 'parked_at', type: 'timestamptz', nullable: true })
+  parkedAt!: Date | null;
+
+  /** Why it was parked (the decider's code and message). */
+  @Column({ name: 'parked_reason', type: 'text', nullable: true })
+  parkedReason!: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Logger } from '@tally/shared';
+import { truncateText } from '@tally/contracts';
 import { SubscriptionError, decide, evolve, type Catalogue, type SubscriptionState } from '@tally/subscription-domain';
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { SubscriptionEntity } from '../database/subscription.entity';
@@ -11,6 +12,7 @@ import { CATALOGUE } from '../plans/catalogue.provider';
 import { rowFromState, stateFromRow } from '../subscriptions/subscription.state';
 import { CLOCK, PollingLoop, type Clock } from '@tally/shared';
 import { OutboxRelay } from '../outbox/outbox.relay';
+import { parkedSources, type ParkedSource } from './scheduler.metrics';
 
 /**
  * The soonest a run asks the next to start (wakeWhenNextDue): a cycle falling due sooner is started that much after
@@ -29,6 +31,16 @@ const PARK_MS = 60 * 60 * 1000;
 @Injectable()
 export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly loop: PollingLoop;
+  /** tally_subscriptions_parked, tally_subscriptions_parked_oldest_seconds: read at scrape time. */
+  private readonly parked: ParkedSource = {
+    parked: async () => {
+      const [row] = await this.dataSource.query(
+        `SELECT count(*)::int AS count, min(parked_at) AS "oldestAt" FROM "${this.config.DATABASE_SCHEMA}".subscriptions WHERE parked_at IS NOT NULL`,
+      );
+      const oldest = row.oldestAt ? Math.max(0, (this.clock.now().getTime() - new Date(row.oldestAt).getTime()) / 1000) : 0;
+      return { count: Number(row.count), oldestSeconds: oldest };
+    },
+  };
 
   constructor(
     private readonly dataSource: DataSource,
@@ -42,10 +54,12 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
   }
 
   onApplicationBootstrap(): void {
+    parkedSources.add(this.parked);
     this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    parkedSources.delete(this.parked);
     await this.loop.stop();
   }
 
@@ -122,7 +136,11 @@ export class CycleScheduler implements OnApplicationBootstrap, OnApplicationShut
       if (!(error instanceof SubscriptionError)) throw error;
       // One broken subscription must not stall the others: park it and say why.
       this.logger.error({ accountId: row.accountId, code: error.code, err: error }, 'subscription cannot be ticked; parked');
-      await manager.update(SubscriptionEntity, { accountId: row.accountId }, { nextDueAt: new Date(now.getTime() + PARK_MS) });
+      await manager.update(SubscriptionEntity, { accountId: row.accountId }, {
+        nextDueAt: new Date(now.getTime() + PARK_MS),
+        parkedAt: row.parkedAt ?? now, // parked since it first was: tally_subscriptions_parked_oldest_seconds
+        parkedReason: truncateText(`${error.code}: ${error.message}`, 500),
+      });
       return;
     }
     const next = events.reduce<SubscriptionState>(evolve, state);

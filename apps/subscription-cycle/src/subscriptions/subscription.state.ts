@@ -30,5 +30,8 @@ export function rowFromState(state: Extract<SubscriptionState, { status: 'active
   row.pendingKind = state.pending?.kind ?? null;
   row.pendingEffectiveAt = state.pending?.effectiveAt ?? null;
   row.nextDueAt = nextDueAt(state);
+  // Saved by a tick or a command that worked: whatever parked it is over.
+  row.parkedAt = null;
+  row.parkedReason = null;
   return row;
 }
