@@ -15,6 +15,12 @@ const KAFKA = Symbol('KAFKA');
 
 /** Two retries (0.3 s, then 0.6 s): ride out a leader election, not a broker that is down. */
 const REQUEST_PATH_RETRY = { initialRetryTime: 300, maxRetryTime: 1_000, retries: 2 };
+/**
+ * A produce answered within milliseconds when the broker is well: a broker that takes no more packets (paused, a
+ * network partition without resets) fails the send after this, not after kafkajs's 30 s a try (1.5 minutes with the
+ * retries, every request of that window waiting on it).
+ */
+const REQUEST_PATH_TIMEOUT_MS = 5_000;
 
 @Module({})
 export class UsageIngestModule implements OnApplicationShutdown {
@@ -45,7 +51,8 @@ export class UsageIngestModule implements OnApplicationShutdown {
           provide: KAFKA,
           // A request waits for its send: give up within seconds (the client gets 503 + Retry-After and retries with
           // the same ids) rather than the default retry budget of about a minute while the broker is down.
-          useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-usage-ingest`, ...config.kafkaConnection(), logger, retry: REQUEST_PATH_RETRY }),
+          useFactory: () =>
+            createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-usage-ingest`, ...config.kafkaConnection(), logger, retry: REQUEST_PATH_RETRY, requestTimeout: REQUEST_PATH_TIMEOUT_MS }),
         },
         {
           provide: KafkaProducer,
@@ -59,10 +66,13 @@ export class UsageIngestModule implements OnApplicationShutdown {
         },
         {
           provide: HEALTH_CHECKS,
-          inject: [KAFKA, DataSource],
-          useFactory: (kafka: Parameters<typeof kafkaHealth>[0], db: DataSource) => ({
+          inject: [KAFKA, DataSource, KafkaProducer],
+          useFactory: (kafka: Parameters<typeof kafkaHealth>[0], db: DataSource, producer: KafkaProducer) => ({
             postgres: () => db.query('select 1'),
             kafka: () => kafkaHealth(kafka, { topics: [config.USAGE_EVENTS_TOPIC] }),
+            // Its one job: a cluster that answers metadata but takes no writes (in-sync replicas missing, no WRITE
+            // permission) keeps the check above green while every request fails.
+            producing: () => producer.checkFlowing(),
           }),
         },
         RecordUsageHandler,

@@ -55,7 +55,8 @@ describe('usage-ingest across a Kafka broker restart', () => {
         await sleep(20);
       }
     };
-    const load = Promise.all([post(), post()]);
+    // Many callers at once, as product services post: their sends wait behind one another for the producer.
+    const load = Promise.all(Array.from({ length: 16 }, post));
     let downFrom = 0;
     let downUntil = 0;
     let startedAt = 0;

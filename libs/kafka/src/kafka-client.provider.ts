@@ -13,6 +13,8 @@ export interface KafkaClientOptions {
   logLevel?: logLevel;
   /** Overrides the defaults below (e.g. a probe-only client that should give up at once). */
   retry?: RetryOptions;
+  /** How long a request may wait for the broker's answer (30 s by default): a request path's client sets less. */
+  requestTimeout?: number;
 }
 
 /**
@@ -27,7 +29,7 @@ export function createKafkaClient(options: KafkaClientOptions): Kafka {
     ...(options.ssl ? { ssl: options.ssl } : {}),
     ...(options.sasl ? { sasl: options.sasl } : {}),
     connectionTimeout: 3_000,
-    requestTimeout: 30_000,
+    requestTimeout: options.requestTimeout ?? 30_000,
     retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: 8, factor: 0.2, multiplier: 2, ...options.retry },
     logLevel: options.logLevel ?? logLevel.INFO,
     logCreator: kafkaLogCreator(options.logger ?? silentKafkaLogger),

@@ -1,5 +1,6 @@
 import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 import { serializeEnvelope } from '@tally/contracts';
+import { NotReadyError, unavailableDependency } from '@tally/shared';
 import { topicPartitionCount } from './kafka-topics.client';
 import { Murmur2Partitioner, partitionOfKey } from './murmur2-partitioner.model';
 
@@ -58,6 +59,8 @@ export class KafkaProducer {
 
   private readonly maxSendBytes: number;
   private readonly batchConcurrentSends: boolean;
+  /** Sends that failed in a row (a send of several callers counts once), and since when; reset by a send that succeeds. */
+  private failing: { sends: number; since: number; lastError: string } | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -100,7 +103,9 @@ export class KafkaProducer {
    * idle producer sends at once). Each resolves when its messages are acknowledged, with the metadata of the send
    * that carried them. When a send that carried several fails, each of them is sent again alone, in order, and fails
    * or succeeds by itself: a partition that cannot take messages fails only the callers that wrote to it (those
-   * sent again may be written twice, as after any retried send; their readers dedupe by id).
+   * sent again may be written twice, as after any retried send; their readers dedupe by id). But when it failed
+   * because the cluster cannot be reached, every one of them fails with it at once: sent again one by one, each
+   * would wait out the same failure in turn (the last of fifty callers answered after fifty failed sends).
    */
   send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     if (messages.length === 0) return Promise.resolve([]);
@@ -139,22 +144,42 @@ export class KafkaProducer {
       const { topic } = this.waiting[0];
       const count = this.waiting.findIndex((queued) => queued.topic !== topic);
       const together = this.waiting.splice(0, count < 0 ? this.waiting.length : count);
-      if (together.length === 1 || !(await this.sendTogether(topic, together))) {
+      const failure = await this.sendTogether(topic, together);
+      if (failure === undefined) continue;
+      if (together.length === 1 || unavailableDependency(failure.error) === 'kafka') {
+        for (const queued of together) queued.reject(failure.error);
+      } else {
         for (const queued of together) await this.sendNow(topic, queued.messages).then(queued.resolve, queued.reject);
       }
     }
     this.sending = false;
   }
 
-  /** Whether the one send that carried them all succeeded (each caller then resolved). */
-  private async sendTogether(topic: string, together: QueuedSend[]): Promise<boolean> {
+  /** The one send that carried them all: each caller resolved when it succeeded, else its error (nobody rejected yet). */
+  private async sendTogether(topic: string, together: QueuedSend[]): Promise<{ error: unknown } | undefined> {
     try {
       const metadata = await this.sendNow(topic, together.flatMap((queued) => queued.messages));
       for (const queued of together) queued.resolve(metadata);
-      return true;
-    } catch {
-      return false;
+      return undefined;
+    } catch (error) {
+      return { error };
     }
+  }
+
+  /**
+   * Readiness of a service whose work is to produce: throws a NotReadyError once sends have kept failing (`afterSends`
+   * in a row, for at least `afterMs`), naming the last error; a send that succeeds ends it. Sends retried by the
+   * caller count too, so a cluster that answers metadata requests but takes no writes (in-sync replicas missing, a
+   * principal without WRITE) shows here, where the metadata check cannot see it.
+   */
+  checkFlowing({ afterSends = 3, afterMs = 30_000 }: { afterSends?: number; afterMs?: number } = {}): void {
+    const failing = this.failing;
+    if (!failing || failing.sends < afterSends || Date.now() - failing.since < afterMs) return;
+    throw new NotReadyError(`Kafka sends failing: ${failing.sends} in a row since ${new Date(failing.since).toISOString()}: ${failing.lastError}`, {
+      failedSends: failing.sends,
+      since: new Date(failing.since).toISOString(),
+      lastError: failing.lastError,
+    });
   }
 
   /**
@@ -163,17 +188,20 @@ export class KafkaProducer {
    * every send is one chunk; only a burst for a few keys is split.
    */
   private async sendNow(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
-    await this.connect();
     const producer = this.producer;
     const metadata: RecordMetadata[] = [];
     try {
+      await this.connect(); // failing too counts as a failed send
       for (const chunk of chunkBySize(messages, this.maxSendBytes, await this.partitionerFor(topic))) {
         metadata.push(...(await producer.send({ topic, acks: -1, messages: chunk })));
       }
     } catch (error) {
       this.retire(producer);
+      const lastError = (error as Error)?.message ?? String(error);
+      this.failing = { sends: (this.failing?.sends ?? 0) + 1, since: this.failing?.since ?? Date.now(), lastError };
       throw error;
     }
+    this.failing = undefined;
     return metadata;
   }
 
