@@ -363,6 +363,7 @@ export class TallyCreditsPage extends PortalElement {
 
   protected override closed(): void {
     clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
   }
 
   protected override opening(): void {
@@ -387,8 +388,10 @@ export class TallyCreditsPage extends PortalElement {
       void this.loadTransactions();
     } else if (snapshot.balance.version > this.lastVersion) {
       this.lastVersion = snapshot.balance.version;
-      clearTimeout(this.refreshTimer);
-      this.refreshTimer = setTimeout(() => {
+      // Once per REFRESH_AFTER_CHANGE_MS while changes keep coming, the changes meanwhile in the same reload: waiting
+      // again at every change left a busy account's usage and history as they were until its traffic paused.
+      this.refreshTimer ??= setTimeout(() => {
+        this.refreshTimer = undefined;
         void this.loadUsage();
         void this.loadNewTransactions();
       }, REFRESH_AFTER_CHANGE_MS);

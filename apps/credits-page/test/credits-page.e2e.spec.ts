@@ -209,6 +209,55 @@ describe('the credits page in Chromium, on the real services', () => {
     expect(await testId(page, 'transactions').locator('tr[data-type="UsageDebited"]').first().textContent()).toContain('gpt-4o');
   }, 60_000);
 
+  it('reloads usage and history while the balance keeps changing, not only once it stops (a busy account)', async () => {
+    // An account of its own (the other tests count this one's usage), with a page of its own.
+    const busyAccount = `acct-busy-${id}`;
+    const post = (path: string, body: unknown) =>
+      fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const periodStart = new Date(Date.now() - DAY).toISOString();
+    await producer.send({
+      topic: env.SUBSCRIPTION_EVENTS_TOPIC,
+      messages: [{
+        key: busyAccount,
+        value: JSON.stringify({
+          id: `cycle-busy-${id}`, type: 'CycleStarted', version: 1, accountId: busyAccount, occurredAt: periodStart,
+          data: { cycleId: `cycle-busy-${id}`, planId: 'starter', periodStart, periodEnd: cycleEnd, allocation: '100', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry' },
+        }),
+      }],
+    });
+    await waitFor(async () => (await api(`/v1/accounts/${busyAccount}/balance`).catch(() => undefined))?.available === '100', 30_000, 50);
+    const minted = await post(`/v1/accounts/${busyAccount}/portal-tokens`, { ttlSeconds: 600 });
+    expect(minted.status).toBe(201);
+    const busy = await context.newPage();
+    try {
+      await busy.goto(`${ledger.base}/portal/#token=${((await minted.json()) as { token: string }).token}`);
+      await waitFor(async () => (await text(busy, 'connection')) === 'Live', 20_000, 100);
+      const requests = async () => Number(await text(busy, 'total-requests'));
+      expect(await requests()).toBe(0);
+      let reporting = true;
+      let loopEnded = false;
+      const load = (async () => {
+        // A new balance version every ~100 ms for up to 8 s: more often than the page's 300 ms wait after a change.
+        for (let n = 0, started = Date.now(); reporting && Date.now() - started < 8_000; n++) {
+          await tally.reportUsage({ ...chat('gpt-4o-mini', 1_000), id: `u-busy-${id}-${n}`, accountId: busyAccount });
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        loopEnded = true;
+      })();
+      let refreshedWhileBusy = false;
+      try {
+        await waitFor(async () => (await requests()) > 0, 15_000, 50);
+        refreshedWhileBusy = !loopEnded;
+      } finally {
+        reporting = false;
+        await load;
+      }
+      expect(refreshedWhileBusy).toBe(true); // the usage panel reloaded while the balance was still changing
+    } finally {
+      await busy.close();
+    }
+  }, 60_000);
+
   it('filters usage by 7 days, 30 days and custom days, with the same totals as the usage API', async () => {
     // Usage over the past: today, 3 days ago (both in 7d), 12 days ago (30d only), 40 days ago (neither).
     await tally.reportUsageBatch([
