@@ -867,7 +867,7 @@ export interface components {
             type: string;
             /** @description Signed (credit +, debit −); null for events that move no credits */
             amount: string | null;
-            /** @description Available credits right after the event */
+            /** @description The account's net balance right after the event: available credits minus the overdraft owed, so negative while the account owes credits (GET /balance shows the two apart) */
             balanceAfter: string;
             /** Format: date-time */
             occurredAt: string;

@@ -43,7 +43,7 @@ export class LedgerTransactionEntity {
   @Column({ type: 'varchar', length: 64 }) type!: string;
   /** Signed: credit +, debit −; null for events that move no credits (CycleStarted, OverdraftIncurred, …). */
   @Column({ type: 'bigint', nullable: true }) amount!: string | null;
-  /** `available` right after the event. */
+  /** The net balance right after the event: `available` minus the overdraft owed (negative while it owes). */
   @Column({ name: 'balance_after', type: 'bigint' }) balanceAfter!: string;
   @Column({ name: 'occurred_at', type: 'timestamptz' }) occurredAt!: Date;
   @Column({ type: 'jsonb' }) details!: Record<string, unknown>;

@@ -23,7 +23,7 @@ export interface TransactionItem {
   type: string;
   /** Signed decimal credits (credit +, debit −); null for events that move no credits. */
   amount: string | null;
-  /** Available credits right after the event. */
+  /** The account's net balance right after the event: available minus the overdraft owed (negative while it owes). */
   balanceAfter: string;
   occurredAt: string;
   details: Record<string, unknown>;
