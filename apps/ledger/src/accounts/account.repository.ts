@@ -61,6 +61,8 @@ const MAX_CONFLICT_RETRIES = 8;
  */
 const conflictPauseMs = (attempt: number): number => attempt * 10 + Math.random() * attempt * 20;
 const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
+/** Events read per page by loadAsOf (GET /balance?at=). */
+const AS_OF_PAGE = 1_000;
 /**
  * A forgotten key is looked up by the id of the first event of a decision made under it; when found, the usage or
  * hold event is among the next ones (after AccountOpened and the expiries swept before it); further than these, the
@@ -321,13 +323,22 @@ export class AccountRepository {
     for (const accountId of accountIds) this.cache.delete(accountId);
   }
 
-  /** The account's events up to an instant, folded: the balance as it was then. */
+  /**
+   * The account's events up to an instant, folded: the balance as it was then. Read AS_OF_PAGE events at a time and
+   * folded as they come, up to the first event recorded after `at`: an early instant of a long stream reads its first
+   * page, and no more than a page is held at once.
+   */
   async loadAsOf(accountId: string, at: Date): Promise<LoadedAccount> {
-    const events = await this.store.readStream(accountStreamId(accountId));
-    // A prefix of the stream: stop at the first event recorded after `at` (recorded_at is a transaction's start
-    // time, so a later version can carry an earlier time; folding around it would give a state that never was).
-    const end = events.findIndex((stored) => stored.recordedAt.getTime() > at.getTime());
-    return foldStored(EMPTY, end === -1 ? events : events.slice(0, end)) as LoadedAccount; // a whole memory folds anything
+    const streamId = accountStreamId(accountId);
+    let account = EMPTY as LoadedAccount;
+    for (let fromVersion = 1; ; fromVersion += AS_OF_PAGE) {
+      const events = await this.store.readStream(streamId, { fromVersion, toVersion: fromVersion + AS_OF_PAGE - 1 });
+      // A prefix of the stream: stop at the first event recorded after `at` (recorded_at is a transaction's start
+      // time, so a later version can carry an earlier time; folding around it would give a state that never was).
+      const end = events.findIndex((stored) => stored.recordedAt.getTime() > at.getTime());
+      account = foldStored(account, end === -1 ? events : events.slice(0, end)) as LoadedAccount; // a whole memory folds anything
+      if (end !== -1 || events.length < AS_OF_PAGE) return account;
+    }
   }
 
   /**
