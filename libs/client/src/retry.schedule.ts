@@ -33,16 +33,20 @@ export interface Answer {
 
 /**
  * Sends the same request (same body, same idempotency keys: `send` must not change them) until it is answered with
- * anything but a retryable status, or `options.attempts` are spent. A network failure is retried too and, when
- * the attempts run out, thrown as a TallyError `NETWORK_ERROR` (status 0). An abort is never retried.
+ * anything but a retryable status, or `options.attempts` are spent. A network failure (an answer that did not come
+ * within the client's timeout included) is retried too and, when the attempts run out, thrown as a TallyError
+ * `NETWORK_ERROR` (status 0). An abort is never retried. `onAttempt`: each attempt's status (0: no answer), for a
+ * caller that must know whether any of them may have been carried out, not only the last.
  */
-export async function sendWithRetries<T extends Answer>(send: () => Promise<T>, options: RetryOptions, signal?: AbortSignal): Promise<T> {
+export async function sendWithRetries<T extends Answer>(send: () => Promise<T>, options: RetryOptions, signal?: AbortSignal, onAttempt?: (status: number) => void): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     let answer: T;
     try {
       answer = await send();
+      onAttempt?.(answer.response.status);
     } catch (error) {
       if (signal?.aborted || isAbort(error)) throw error;
+      onAttempt?.(0);
       if (attempt >= options.attempts) throw new TallyError(0, 'NETWORK_ERROR', `Tally could not be reached after ${attempt} attempts`, undefined, { cause: error });
       await sleep(retryDelayMs(attempt, options), signal);
       continue;
@@ -69,6 +73,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       done();
     }, ms);
+    timer.unref?.(); // a wait between retries does not keep a process alive that has nothing else to do
     const onAbort = () => {
       clearTimeout(timer);
       fail(signal?.reason);

@@ -2,7 +2,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { components, paths } from './tally-api.generated';
 import { DEFAULT_RETRY, sendWithRetries, type RetryOptions } from './retry.schedule';
-import { HoldPlacementError, insufficientCredits, TallyError, type InsufficientCredits } from './tally.errors';
+import { HoldPlacementError, insufficientCredits, OUTCOME_UNKNOWN, TallyError, type InsufficientCredits } from './tally.errors';
 
 type Schemas = components['schemas'];
 export type Balance = Schemas['BalanceResponseDto'];
@@ -64,6 +64,8 @@ export interface LiveBalance {
   cycleStart: string | null;
   cycleEnd: string | null;
   planId: string | null;
+  /** An unlimited plan: nothing is counted against `available` (show "Unlimited", not the number). */
+  unlimited: boolean;
   updatedAt: string;
 }
 
@@ -74,6 +76,28 @@ export interface TallyClientOptions {
   urls: { usageIngest: string; ledger: string; subscriptionCycle?: string; notification?: string };
   /** Bounded retries of network failures and 5xx/408/429 answers (Retry-After honoured); every retry resends the same keys. */
   retry?: Partial<RetryOptions>;
+  /**
+   * How long one attempt waits for the answer to begin (10 s by default): a server that accepted the connection and
+   * froze fails the attempt (retried, then NETWORK_ERROR) instead of holding the caller for fetch's five minutes.
+   * The live balance stream's frames are not timed (it waits for changes); its opening is.
+   */
+  timeoutMs?: number;
+}
+
+/** TallyClientOptions.timeoutMs by default. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** fetch, failing an attempt whose answer has not begun within `timeoutMs` (a TimeoutError: retried, unlike an abort). */
+function fetchWithin(timeoutMs: number): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })), timeoutMs);
+    try {
+      return await fetch(request, { signal: AbortSignal.any([request.signal, timeout.signal]) });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
 
 /**
@@ -176,9 +200,6 @@ const BATCH_ENVELOPE_BYTES = '{"events":[]}'.length;
 /** The longest hold id `withHold` can settle: its usage id, `settle-<holdId>`, takes at most 128 characters. */
 export const MAX_SETTLED_HOLD_ID_LENGTH = 128 - 'settle-'.length;
 
-/** Statuses after which a request may have been carried out: no answer (0), 500, 502, 504. */
-const OUTCOME_UNKNOWN: ReadonlySet<number> = new Set([0, 500, 502, 504]);
-
 /** How many settles a client remembers the first time of (TallyClient.settleTimes): a few bytes each. */
 const SETTLE_MEMORY = 10_000;
 
@@ -201,7 +222,8 @@ export class TallyClient {
 
   constructor(private readonly options: TallyClientOptions) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
-    const client = (baseUrl: string) => createClient<paths>({ baseUrl, headers: { authorization: `Bearer ${options.apiKey}` } });
+    const fetch = fetchWithin(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const client = (baseUrl: string) => createClient<paths>({ baseUrl, headers: { authorization: `Bearer ${options.apiKey}` }, fetch });
     const { usageIngest, ledger, subscriptionCycle, notification } = options.urls;
     this.api = {
       usageIngest: client(usageIngest),
@@ -272,16 +294,19 @@ export class TallyClient {
   async authorize(accountId: string, estimate: Estimate, hold?: HoldOptions): Promise<Authorization> {
     const holdId = hold ? (hold.holdId ?? newId('hold')) : undefined;
     const body = { ...estimate, ...(hold && holdId !== undefined && { hold: { holdId, ttlSeconds: hold.ttlSeconds } }) };
+    let mayBePlaced = false; // an attempt whose outcome is unknown: it may have placed the hold
     try {
       const { data, error, response } = await sendWithRetries(
         () => this.api.ledger.POST('/v1/accounts/{accountId}/authorizations', { params: { path: { accountId } }, body }),
         this.retry,
+        undefined,
+        (status) => void (mayBePlaced ||= OUTCOME_UNKNOWN.has(status)),
       );
       if (data) return { ok: true, required: data.required, available: data.available, unlimited: data.unlimited, hold: data.hold };
       if (response.status === 402 && error?.code === 'INSUFFICIENT_CREDITS') return insufficientCredits(error);
       throw TallyError.fromAnswer(response.status, error);
     } catch (error) {
-      if (holdId !== undefined && error instanceof TallyError) throw new HoldPlacementError(error, holdId);
+      if (holdId !== undefined && error instanceof TallyError) throw new HoldPlacementError(error, holdId, mayBePlaced || OUTCOME_UNKNOWN.has(error.status));
       throw error;
     }
   }
@@ -334,10 +359,11 @@ export class TallyClient {
     try {
       placed = await this.placeHold(accountId, estimate, { ...hold, holdId });
     } catch (error) {
-      // No answer, or a 500/502/504: the hold may have been placed all the same, so it is released (one never placed
-      // releases "0"); a 503 placed nothing (its code says why). If even the release fails, the placing's own error is
-      // thrown, as it was: the hold, if it was placed, ends at its TTL.
-      if (error instanceof TallyError && OUTCOME_UNKNOWN.has(error.status)) await this.releaseHold(accountId, holdId).catch(() => undefined);
+      // An attempt got no answer, or a 500/502/504: the hold may have been placed all the same, so it is released (one
+      // never placed releases "0"); when every attempt was refused (a 503 says why) nothing was placed. If even the
+      // release fails, the placing's own error is thrown, as it was: the hold, if it was placed, ends at its TTL.
+      const mayBePlaced = error instanceof HoldPlacementError ? error.mayBePlaced : error instanceof TallyError && OUTCOME_UNKNOWN.has(error.status);
+      if (mayBePlaced) await this.releaseHold(accountId, holdId).catch(() => undefined);
       throw error;
     }
     if (!placed.ok) return placed;

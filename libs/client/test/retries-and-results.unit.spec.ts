@@ -258,6 +258,27 @@ describe('libs/client against a real HTTP server', () => {
     expect(work).not.toHaveBeenCalled();
   });
 
+  // An earlier attempt may have placed the hold though its answer was lost; the 503 of the last one says nothing of it.
+  it('releases the hold when any attempt of the authorization got no answer, even if the last one was a 503', async () => {
+    server = await serve([hangUp, unavailable, json(200, { holdId: 'h-maybe', released: '1', available: '10' })]);
+    const work = jest.fn(async () => ({ feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));
+    await expect(clientOf(server.url, 2).withHold('acct-1', { amount: '1' }, work, { holdId: 'h-maybe' })).rejects.toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
+    expect(work).not.toHaveBeenCalled();
+    expect(server.seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST /v1/accounts/acct-1/authorizations',
+      'POST /v1/accounts/acct-1/authorizations',
+      'DELETE /v1/accounts/acct-1/holds/h-maybe',
+    ]);
+  });
+
+  it('gives up on an answer that does not come within timeoutMs (a frozen server), retries, and ends with NETWORK_ERROR', async () => {
+    const silent: Answer = () => undefined; // accepts the request, never answers
+    server = await serve([silent]);
+    const client = new TallyClient({ apiKey: 'test-key', urls: { usageIngest: server.url, ledger: server.url }, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 20 }, timeoutMs: 300 });
+    await expect(client.balance('acct-1')).rejects.toMatchObject({ name: 'TallyError', code: 'NETWORK_ERROR', status: 0 });
+    expect(server.seen).toHaveLength(2);
+  }, 10_000);
+
   it('refuses, before placing anything, a hold id too long for its settle id (settle-<holdId>, at most 128 characters)', async () => {
     server = await serve([json(500, { code: 'UNEXPECTED', message: 'not to be called' })]);
     const work = jest.fn(async () => ({ feature: 'chat' as const, model: 'gpt-4o', inputTokens: 1, outputTokens: 1 }));
