@@ -219,6 +219,30 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(dry.stdout).toContain('would replay 1, skipped 0');
   }, 120_000);
 
+  it('dlq replay refuses a dead letter whose source topic no longer exists: nothing created, sent or recorded', async () => {
+    const gone = `${env.USAGE_EVENTS_TOPIC}.gone-${Date.now()}`;
+    const [letter] = JSON.parse((await tally('dlq', 'list', '--topic', env.USAGE_DLQ_TOPIC, '--json')).stdout) as { partition: number; offset: string }[];
+    const shown = JSON.parse((await tally('dlq', 'show', env.USAGE_DLQ_TOPIC, String(letter.partition), letter.offset)).stdout) as { headers: Record<string, string>; value: unknown };
+    const [sent] = await producer.send({
+      topic: env.USAGE_DLQ_TOPIC,
+      acks: -1,
+      messages: [{ partition: letter.partition, key: ACCOUNT, value: JSON.stringify(shown.value), headers: { ...shown.headers, 'x-original-topic': gone } }],
+    });
+    const offset = String(sent.baseOffset);
+    const refused = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--partition', String(letter.partition), '--offset', offset);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${gone} does not exist`);
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      expect(await admin.listTopics()).not.toContain(gone); // not created by the attempt
+    } finally {
+      await admin.disconnect();
+    }
+    const listed = JSON.parse((await tally('dlq', 'list', '--topic', env.USAGE_DLQ_TOPIC, '--json')).stdout) as { offset: string; replayed: string }[];
+    expect(listed.find((row) => row.offset === offset)?.replayed).toBe('no');
+  }, 120_000);
+
   it('consumers lag and set-offset: lag from the stored offsets; a move refused while the group is live, done once it is stopped', async () => {
     const lag = await lagOf(env.CONSUMER_GROUP);
     const usageRows = lag.filter((row) => row.topic === env.USAGE_EVENTS_TOPIC);
