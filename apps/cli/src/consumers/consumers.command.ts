@@ -4,7 +4,7 @@ import { kafkaOffset, nonNegativeInt } from '../cli-arguments.parser';
 import type { CliContext } from '../cli-context.provider';
 import { partitionRanges, type PartitionRange } from '../dead-letters/dead-letter.client';
 import { json, print, table } from '../output.view';
-import { setStoredOffset, storedOffsets } from './consumer-offsets.query';
+import { setStoredOffset, storedOffsets, type StoredOffset } from './consumer-offsets.query';
 
 /** `tally consumers lag|set-offset`: the services' consumer groups, by the offsets they store in PostgreSQL. */
 export function consumersCommand(context: CliContext): Command {
@@ -28,10 +28,11 @@ export function consumersCommand(context: CliContext): Command {
       for (const topic of new Set(stored.map((row) => row.topic))) {
         highs.set(topic, topics.has(topic) ? new Map((await partitionRanges(context.kafka, topic)).map((range) => [range.partition, range])) : new Map());
       }
-      const rows = stored.map((row) => {
+      const rows = withUnstoredPartitions(stored, highs).map((row) => {
         const range = highs.get(row.topic)?.get(row.partition);
-        // The next message to apply is committed + 1, or the log start if older messages were deleted (retention).
-        const next = range ? max(BigInt(row.committedOffset) + 1n, BigInt(range.low)) : undefined;
+        // The next message to apply is committed + 1 (the log start when none is stored), or the log start if older
+        // messages were deleted (retention).
+        const next = range ? max(BigInt(row.committedOffset ?? -1) + 1n, BigInt(range.low)) : undefined;
         return {
           schema: row.schema,
           group: row.groupId,
@@ -40,7 +41,7 @@ export function consumersCommand(context: CliContext): Command {
           applied: row.committedOffset,
           high: range?.high ?? null,
           lag: range && next !== undefined ? (BigInt(range.high) - next).toString() : null,
-          updatedAt: row.updatedAt.toISOString(),
+          updatedAt: row.updatedAt?.toISOString() ?? null,
         };
       });
       print(options.json ? json(rows) : table(rows));
@@ -103,3 +104,21 @@ export function consumersCommand(context: CliContext): Command {
 }
 
 const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+
+/**
+ * The stored offsets, and for each group's topic its partitions with none stored (applied null): a consumer stores
+ * a partition's row with the first batch it applies there, so a partition it has applied nothing of yet (no traffic,
+ * or stuck on its very first message, whose failing batch rolls the row back) would be missing from the table.
+ */
+function withUnstoredPartitions(stored: StoredOffset[], highs: Map<string, Map<number, PartitionRange>>): (Omit<StoredOffset, 'committedOffset' | 'updatedAt'> & { committedOffset: string | null; updatedAt: Date | null })[] {
+  const rows: (Omit<StoredOffset, 'committedOffset' | 'updatedAt'> & { committedOffset: string | null; updatedAt: Date | null })[] = [...stored];
+  const seen = new Set(stored.map((row) => `${row.schema}\u0000${row.groupId}\u0000${row.topic}\u0000${row.partition}`));
+  const groupTopics = new Map(stored.map((row) => [`${row.schema}\u0000${row.groupId}\u0000${row.topic}`, row]));
+  for (const { schema, groupId, topic } of groupTopics.values()) {
+    for (const partition of highs.get(topic)?.keys() ?? []) {
+      if (!seen.has(`${schema}\u0000${groupId}\u0000${topic}\u0000${partition}`)) rows.push({ schema, groupId, topic, partition, committedOffset: null, updatedAt: null });
+    }
+  }
+  const text = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0); // code-unit order, as the stored rows come
+  return rows.sort((a, b) => text(a.schema, b.schema) || text(a.groupId, b.groupId) || text(a.topic, b.topic) || a.partition - b.partition);
+}
