@@ -237,12 +237,15 @@ describe('the credits page in Chromium, on the real services', () => {
       let reporting = true;
       let loopEnded = false;
       const load = (async () => {
-        // A new balance version every ~100 ms for up to 8 s: more often than the page's 300 ms wait after a change.
+        // A usage every 100 ms for up to 8 s, each sent without waiting for the one before (so however slowly the
+        // machine answers): the balance changes more often than the page's 300 ms wait after a change.
+        const sent: Promise<unknown>[] = [];
         for (let n = 0, started = Date.now(); reporting && Date.now() - started < 8_000; n++) {
-          await tally.reportUsage({ ...chat('gpt-4o-mini', 1_000), id: `u-busy-${id}-${n}`, accountId: busyAccount });
+          sent.push(tally.reportUsage({ ...chat('gpt-4o-mini', 1_000), id: `u-busy-${id}-${n}`, accountId: busyAccount }));
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
         loopEnded = true;
+        await Promise.all(sent);
       })();
       let refreshedWhileBusy = false;
       try {

@@ -53,6 +53,9 @@ describe('subscription-cycle: billing cycles on Kafka', () => {
       expect(cancelled.body).toMatchObject({ outcome: 'cancel-scheduled', planId: 'starter', pendingChange: { planId: 'free', kind: 'cancel', effectiveAt: '2031-03-10T12:00:00.000Z' } });
       const cycles = await published.waitForCycles(id, 2);
       expect(cycles[1]).toMatchObject({ planId: 'starter', allocation: '1000', periodStart: '2031-02-10T12:00:00.000Z', periodEnd: '2031-03-10T12:00:00.000Z' });
+      // The downgrade taking effect and its renewal are the scheduler's doing, as on time, not the cancelling key's.
+      await drained();
+      expect(published.of(id).map((m) => [m.type, m.actor])).toEqual([['CycleStarted', 'writer'], ['PlanChanged', 'system:scheduler'], ['CycleStarted', 'system:scheduler']]);
     } finally {
       scheduler.start();
     }

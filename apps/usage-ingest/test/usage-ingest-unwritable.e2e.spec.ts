@@ -56,7 +56,7 @@ describe('usage-ingest on a cluster that takes no writes', () => {
     return { status: response.status, body: await response.text() };
   };
 
-  it('is not ready, naming the failing sends, while every usage is refused; ready again once the topic takes writes', async () => {
+  it('is not ready, naming the failing sends, while every usage is refused (never shut out for good); ready again once the topic takes writes', async () => {
     expect((await ready()).status).toBe(200);
     let n = 0;
     const notReady = await waitFor(async () => {
@@ -67,8 +67,13 @@ describe('usage-ingest on a cluster that takes no writes', () => {
     expect(notReady.body).toContain('producing');
     expect(notReady.body).toMatch(/Kafka sends failing: \d+ in a row/);
 
+    // Out of service, a pod gets no requests and sends nothing: it must come back by itself, not stay out for good.
+    await waitFor(async () => (await ready()).status === 200, 60_000, 1_000);
+    expect((await post(`u-${n++}`)).status).toBe(503); // its next request still fails, and it is out again at once
+    expect((await ready()).status).toBe(503);
+
     await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: topic, configEntries: [{ name: 'max.message.bytes', value: '1048588' }] }] });
     await waitFor(async () => (await post(`u-${n++}`)).status === 202, 30_000, 500);
     expect((await ready()).status).toBe(200);
-  }, 120_000);
+  }, 180_000);
 });

@@ -73,7 +73,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       done();
     }, ms);
-    timer.unref?.(); // a wait between retries does not keep a process alive that has nothing else to do
     const onAbort = () => {
       clearTimeout(timer);
       fail(signal?.reason);

@@ -77,23 +77,28 @@ export interface TallyClientOptions {
   /** Bounded retries of network failures and 5xx/408/429 answers (Retry-After honoured); every retry resends the same keys. */
   retry?: Partial<RetryOptions>;
   /**
-   * How long one attempt waits for the answer to begin (10 s by default): a server that accepted the connection and
-   * froze fails the attempt (retried, then NETWORK_ERROR) instead of holding the caller for fetch's five minutes.
-   * The live balance stream's frames are not timed (it waits for changes); its opening is.
+   * How long one attempt waits for the answer to begin (20 s by default, beyond the ~16 s usage-ingest may take to
+   * answer 503 when its broker stopped answering): a server that accepted the connection and froze fails the attempt
+   * (retried, then NETWORK_ERROR) instead of holding the caller for fetch's five minutes. The live balance stream's
+   * frames are not timed (it waits for changes); its opening is.
    */
   timeoutMs?: number;
 }
 
 /** TallyClientOptions.timeoutMs by default. */
-export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_TIMEOUT_MS = 20_000;
 
 /** fetch, failing an attempt whose answer has not begun within `timeoutMs` (a TimeoutError: retried, unlike an abort). */
 function fetchWithin(timeoutMs: number): (request: Request) => Promise<Response> {
   return async (request) => {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })), timeoutMs);
+    // The caller's own abort (request.signal) or the timeout, whichever comes first (no AbortSignal.any: Node ≥ 20.3).
+    const either = new AbortController();
+    const callerAborted = () => either.abort(request.signal.reason);
+    if (request.signal.aborted) callerAborted();
+    else request.signal.addEventListener('abort', callerAborted, { once: true });
+    const timer = setTimeout(() => either.abort(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })), timeoutMs);
     try {
-      return await fetch(request, { signal: AbortSignal.any([request.signal, timeout.signal]) });
+      return await fetch(request, { signal: either.signal }); // the caller's abort still ends the body later (a stream)
     } finally {
       clearTimeout(timer);
     }

@@ -1,6 +1,6 @@
 import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 import { serializeEnvelope } from '@tally/contracts';
-import { NotReadyError, unavailableDependency } from '@tally/shared';
+import { NotReadyError } from '@tally/shared';
 import { topicPartitionCount } from './kafka-topics.client';
 import { Murmur2Partitioner, partitionOfKey } from './murmur2-partitioner.model';
 
@@ -59,8 +59,8 @@ export class KafkaProducer {
 
   private readonly maxSendBytes: number;
   private readonly batchConcurrentSends: boolean;
-  /** Sends that failed in a row (a send of several callers counts once), and since when; reset by a send that succeeds. */
-  private failing: { sends: number; since: number; lastError: string } | undefined;
+  /** Sends that failed in a row (a send of several callers counts once), since when, and the last; reset by a send that succeeds. */
+  private failing: { sends: number; since: number; lastAt: number; lastError: string } | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -104,8 +104,9 @@ export class KafkaProducer {
    * that carried them. When a send that carried several fails, each of them is sent again alone, in order, and fails
    * or succeeds by itself: a partition that cannot take messages fails only the callers that wrote to it (those
    * sent again may be written twice, as after any retried send; their readers dedupe by id). But when it failed
-   * because the cluster cannot be reached, every one of them fails with it at once: sent again one by one, each
-   * would wait out the same failure in turn (the last of fifty callers answered after fifty failed sends).
+   * because the cluster cannot be reached (no connection, a request that timed out), every one of them fails with it
+   * at once: sent again one by one, each would wait out the same failure in turn (the last of fifty callers answered
+   * after fifty failed sends). A partition's own refusal (NOT_ENOUGH_REPLICAS …) still fails only its callers.
    */
   send(topic: string, messages: OutgoingMessage[]): Promise<RecordMetadata[]> {
     if (messages.length === 0) return Promise.resolve([]);
@@ -146,7 +147,7 @@ export class KafkaProducer {
       const together = this.waiting.splice(0, count < 0 ? this.waiting.length : count);
       const failure = await this.sendTogether(topic, together);
       if (failure === undefined) continue;
-      if (together.length === 1 || unavailableDependency(failure.error) === 'kafka') {
+      if (together.length === 1 || isUnreachable(failure.error)) {
         for (const queued of together) queued.reject(failure.error);
       } else {
         for (const queued of together) await this.sendNow(topic, queued.messages).then(queued.resolve, queued.reject);
@@ -167,14 +168,16 @@ export class KafkaProducer {
   }
 
   /**
-   * Readiness of a service whose work is to produce: throws a NotReadyError once sends have kept failing (`afterSends`
-   * in a row, for at least `afterMs`), naming the last error; a send that succeeds ends it. Sends retried by the
-   * caller count too, so a cluster that answers metadata requests but takes no writes (in-sync replicas missing, a
-   * principal without WRITE) shows here, where the metadata check cannot see it.
+   * Readiness of a service whose work is to produce: throws a NotReadyError while sends keep failing (`afterSends` in
+   * a row, failing for at least `afterMs`, the last within `afterMs`), naming the last error; a send that succeeds ends
+   * it. Sends retried by the caller count too, so a cluster that answers metadata requests but takes no writes
+   * (in-sync replicas missing, a principal without WRITE) shows here, where the metadata check cannot see it. A pod
+   * taken out of service gets no requests, so sends nothing: `afterMs` after its last failure it is ready again, takes
+   * requests, and is out again at its next failure if the cluster still takes nothing (never shut out for good).
    */
   checkFlowing({ afterSends = 3, afterMs = 30_000 }: { afterSends?: number; afterMs?: number } = {}): void {
     const failing = this.failing;
-    if (!failing || failing.sends < afterSends || Date.now() - failing.since < afterMs) return;
+    if (!failing || failing.sends < afterSends || failing.lastAt - failing.since < afterMs || Date.now() - failing.lastAt > afterMs) return;
     throw new NotReadyError(`Kafka sends failing: ${failing.sends} in a row since ${new Date(failing.since).toISOString()}: ${failing.lastError}`, {
       failedSends: failing.sends,
       since: new Date(failing.since).toISOString(),
@@ -198,7 +201,8 @@ export class KafkaProducer {
     } catch (error) {
       this.retire(producer);
       const lastError = (error as Error)?.message ?? String(error);
-      this.failing = { sends: (this.failing?.sends ?? 0) + 1, since: this.failing?.since ?? Date.now(), lastError };
+      const now = Date.now();
+      this.failing = { sends: (this.failing?.sends ?? 0) + 1, since: this.failing?.since ?? now, lastAt: now, lastError };
       throw error;
     }
     this.failing = undefined;
@@ -300,4 +304,17 @@ function sizeOf(message: OutgoingMessage): number {
   let bytes = RECORD_OVERHEAD_BYTES + Buffer.byteLength(message.key) + Buffer.byteLength(message.value);
   for (const [name, value] of Object.entries(message.headers ?? {})) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
   return bytes;
+}
+
+/** kafkajs errors of a cluster that cannot be reached, as the error or (after kafkajs's retries) its cause. */
+const UNREACHABLE = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSMetadataNotLoaded']);
+
+/** Whether a send failed for want of the cluster (no connection, no answer), not a partition's refusal. */
+export function isUnreachable(error: unknown): boolean {
+  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth++) {
+    const { name, originalError, cause } = current as { name?: unknown; originalError?: unknown; cause?: unknown };
+    if (typeof name === 'string' && UNREACHABLE.has(name)) return true;
+    current = originalError ?? cause;
+  }
+  return false;
 }

@@ -1,4 +1,4 @@
-import { chunkBySize, keyPartitioner, type OutgoingMessage } from './kafka.producer';
+import { chunkBySize, isUnreachable, keyPartitioner, type OutgoingMessage } from './kafka.producer';
 
 const message = (key: string, valueBytes: number): OutgoingMessage => ({ key, value: 'x'.repeat(valueBytes) });
 
@@ -51,5 +51,21 @@ describe('keyPartitioner', () => {
     expect([...partitions].every((p) => p >= 0 && p < 6)).toBe(true);
     expect(partitions.size).toBe(6);
     expect(partitionOf('account-7')).toBe(partitionOf('account-7'));
+  });
+});
+
+describe('isUnreachable (a shared send that failed: fail its callers together, or send each again alone)', () => {
+  const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSRequestTimeoutError } = jest.requireActual('kafkajs');
+  it('given no connection or no answer, also once kafkajs gave up retrying it, then the cluster is unreachable', () => {
+    expect(isUnreachable(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED'))).toBe(true);
+    expect(isUnreachable(new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError('refused'), { retryCount: 2, retryTime: 600 }))).toBe(true);
+    expect(isUnreachable(new KafkaJSNumberOfRetriesExceeded(new KafkaJSRequestTimeoutError('Request Produce(key: 0, version: 7) timed out'), { retryCount: 2, retryTime: 600 }))).toBe(true);
+  });
+
+  it("given a partition's own refusal, retriable or not, then it is not: only that partition's callers fail", () => {
+    const notEnoughReplicas = new KafkaJSProtocolError({ type: 'NOT_ENOUGH_REPLICAS', code: 19, retriable: true, message: 'Messages are rejected since there are fewer in-sync replicas than required' });
+    expect(isUnreachable(new KafkaJSNumberOfRetriesExceeded(notEnoughReplicas, { retryCount: 2, retryTime: 600 }))).toBe(false);
+    expect(isUnreachable(new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'The request included a message larger than the max message size the server will accept' }))).toBe(false);
+    expect(isUnreachable(new Error('anything else'))).toBe(false);
   });
 });

@@ -16,7 +16,7 @@ import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { SubscriptionEntity } from '../database/subscription.entity';
 import { LOGGER } from '@tally/shared';
 import { enqueueEnvelopes } from '../outbox/outbox.repository';
-import { toEnvelopes } from '../outbox/subscription-event.codec';
+import { SCHEDULER_ACTOR, toEnvelopes } from '../outbox/subscription-event.codec';
 import { CATALOGUE } from '../plans/catalogue.provider';
 import { SubscriptionCycleError, fromDomainError } from '../subscription-cycle.errors';
 import { CLOCK, type Clock } from '@tally/shared';
@@ -132,7 +132,10 @@ export class SubscriptionHandler {
     if (events.length > 0) {
       if (row) await manager.save(rowFromState(next, row));
       else await manager.insert(SubscriptionEntity, rowFromState(next, null));
-      await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, toEnvelopes(events, this.catalogue, now, actor));
+      // A scheduled change that was due, applied first (the decider's afterDueChange), is the scheduler's doing, as on time.
+      const own = ownFrom(events);
+      const envelopes = [...toEnvelopes(events.slice(0, own), this.catalogue, now, SCHEDULER_ACTOR), ...toEnvelopes(events.slice(own), this.catalogue, now, actor)];
+      await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, envelopes);
     }
     const outcome = outcomeOf(events);
     this.logger.info({ accountId, command: cmd.type, outcome, planId: next.planId, events: events.map((e) => e.type) }, 'subscription command applied');
@@ -159,9 +162,18 @@ function notFound(accountId: string): SubscriptionCycleError {
   return new SubscriptionCycleError('SUBSCRIPTION_NOT_FOUND', `Account ${accountId} has no subscription.`);
 }
 
-/** What the command did: a scheduled change already due, applied before it (the decider's afterDueChange), is the scheduler's work. */
+/**
+ * Where the command's own events begin: before them, a scheduled change already due that the decider applied first
+ * (afterDueChange: its PlanChanged, not an upgrade, and the cycle it starts) is the scheduler's work.
+ */
+function ownFrom(events: SubscriptionEvent[]): number {
+  const own = events.findIndex((event) => event.type !== 'CycleStarted' && !(event.type === 'PlanChanged' && event.data.kind !== 'upgrade'));
+  return own === -1 ? events.length : own;
+}
+
+/** What the command did (its own events, see ownFrom). */
 function outcomeOf(events: SubscriptionEvent[]): string {
-  const own = events.find((event) => event.type !== 'CycleStarted' && !(event.type === 'PlanChanged' && event.data.kind !== 'upgrade'));
+  const own = events[ownFrom(events)];
   switch (own?.type) {
     case 'Subscribed':
       return 'subscribed';
