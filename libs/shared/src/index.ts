@@ -12,6 +12,7 @@ export * from './database/jsonb-parameter.codec';
 export * from './database/unique-violation.parser';
 export * from './database/sql.migration';
 export * from './database/migrations-in-turn.migration';
+export * from './database/batched-delete.query';
 export * from './http/api-keys.config';
 export * from './http/api-key.guard';
 export * from './http/portal-token.codec';

@@ -105,13 +105,16 @@ export function consumersCommand(context: CliContext): Command {
 
 const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
+/** A partition of a group's topic and what its consumer stored of it (nothing yet: null). */
+type LagSource = Omit<StoredOffset, 'committedOffset' | 'updatedAt'> & { committedOffset: string | null; updatedAt: Date | null };
+
 /**
  * The stored offsets, and for each group's topic its partitions with none stored (applied null): a consumer stores
  * a partition's row with the first batch it applies there, so a partition it has applied nothing of yet (no traffic,
  * or stuck on its very first message, whose failing batch rolls the row back) would be missing from the table.
  */
-function withUnstoredPartitions(stored: StoredOffset[], highs: Map<string, Map<number, PartitionRange>>): (Omit<StoredOffset, 'committedOffset' | 'updatedAt'> & { committedOffset: string | null; updatedAt: Date | null })[] {
-  const rows: (Omit<StoredOffset, 'committedOffset' | 'updatedAt'> & { committedOffset: string | null; updatedAt: Date | null })[] = [...stored];
+function withUnstoredPartitions(stored: StoredOffset[], highs: Map<string, Map<number, PartitionRange>>): LagSource[] {
+  const rows: LagSource[] = [...stored];
   const seen = new Set(stored.map((row) => `${row.schema}\u0000${row.groupId}\u0000${row.topic}\u0000${row.partition}`));
   const groupTopics = new Map(stored.map((row) => [`${row.schema}\u0000${row.groupId}\u0000${row.topic}`, row]));
   for (const { schema, groupId, topic } of groupTopics.values()) {

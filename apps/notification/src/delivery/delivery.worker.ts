@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { truncateText } from '@tally/contracts';
 import type { Logger } from '@tally/shared';
 import { context, SpanKind } from '@opentelemetry/api';
-import { CLOCK, contextOf, continueTrace, endSpan, PollingLoop, type Clock, quoteIdentifier, type TraceCarrier } from '@tally/shared';
+import { CLOCK, contextOf, continueTrace, deleteInBatches, endSpan, PollingLoop, type Clock, quoteIdentifier, type TraceCarrier } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
 import { PG_POOL } from '../database/database.provider';
 import type { AttemptRecord } from '../database/delivery.entity';
@@ -203,16 +203,18 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     const days = this.config.DELIVERY_RETENTION_DAYS;
     if (days === 0) return 0;
     const before = new Date(this.clock.now().getTime() - days * 86_400_000);
-    let purged = 0;
-    for (;;) {
-      const { rowCount } = await this.pool.query(
-        `DELETE FROM ${this.s}.deliveries WHERE id IN (
-           SELECT id FROM ${this.s}.deliveries WHERE state <> 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT ${PURGE_BATCH})`,
-        [before],
-      );
-      purged += rowCount ?? 0;
-      if ((rowCount ?? 0) < PURGE_BATCH || this.stopped) break;
-    }
+    const purged = await deleteInBatches(
+      async () =>
+        (
+          await this.pool.query(
+            `DELETE FROM ${this.s}.deliveries WHERE id IN (
+               SELECT id FROM ${this.s}.deliveries WHERE state <> 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT ${PURGE_BATCH})`,
+            [before],
+          )
+        ).rowCount ?? 0,
+      PURGE_BATCH,
+      () => this.stopped,
+    );
     if (purged > 0) this.logger.info({ purged, settledBefore: before.toISOString() }, 'old settled deliveries purged');
     return purged;
   }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, type EnvelopeLike } from '@tally/kafka';
-import { carrierHeaders, NotReadyError, PollingLoop, StallDetector, type Logger } from '@tally/shared';
+import { carrierHeaders, deleteInBatches, NotReadyError, PollingLoop, StallDetector, type Logger } from '@tally/shared';
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { OutboxMessageEntity } from '../database/outbox-message.entity';
 import { LOGGER } from '@tally/shared';
@@ -34,7 +34,6 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly loop: PollingLoop;
   /** Deletes published messages past their retention, on a loop of its own (publishing never waits for it). */
   private readonly purgeLoop: PollingLoop;
-  private purgeStopped = false;
   private readonly stalls = new StallDetector(OUTBOX_STALL);
   /** tally_outbox_depth_messages, tally_outbox_oldest_age_seconds: read at scrape time. */
   private readonly backlog: OutboxBacklogSource = {
@@ -66,7 +65,6 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /** The relay is the producer's only user: once its loop has stopped, nothing sends any more. */
   async onApplicationShutdown(): Promise<void> {
     outboxBacklogSources.delete(this.backlog);
-    this.purgeStopped = true;
     await Promise.all([this.loop.stop(), this.purgeLoop.stop()]);
     await this.producer.disconnect();
   }
@@ -106,17 +104,19 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * to forget: a message id is queued again only by a retried transaction (seconds), never after days.
    */
   async purgePublished(): Promise<number> {
-    let purged = 0;
-    for (;;) {
-      const [, deleted] = (await this.dataSource.query(
-        `DELETE FROM "${this.config.DATABASE_SCHEMA}".outbox_messages WHERE id IN (
-           SELECT id FROM "${this.config.DATABASE_SCHEMA}".outbox_messages
-            WHERE published_at < now() - make_interval(days => $1) ORDER BY id LIMIT ${PURGE_BATCH})`,
-        [this.config.OUTBOX_RETENTION_DAYS],
-      )) as [unknown, number];
-      purged += deleted;
-      if (deleted < PURGE_BATCH || this.purgeStopped) break;
-    }
+    const purged = await deleteInBatches(
+      async () => {
+        const [, deleted] = (await this.dataSource.query(
+          `DELETE FROM "${this.config.DATABASE_SCHEMA}".outbox_messages WHERE id IN (
+             SELECT id FROM "${this.config.DATABASE_SCHEMA}".outbox_messages
+              WHERE published_at < now() - make_interval(days => $1) ORDER BY id LIMIT ${PURGE_BATCH})`,
+          [this.config.OUTBOX_RETENTION_DAYS],
+        )) as [unknown, number];
+        return deleted;
+      },
+      PURGE_BATCH,
+      () => !this.purgeLoop.started, // shutting down: stop() has been asked for
+    );
     if (purged > 0) this.logger.info({ purged, retentionDays: this.config.OUTBOX_RETENTION_DAYS }, 'published outbox messages past their retention deleted');
     return purged;
   }
