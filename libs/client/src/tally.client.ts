@@ -311,7 +311,7 @@ export class TallyClient {
       if (response.status === 402 && error?.code === 'INSUFFICIENT_CREDITS') return insufficientCredits(error);
       throw TallyError.fromAnswer(response.status, error);
     } catch (error) {
-      if (holdId !== undefined && error instanceof TallyError) throw new HoldPlacementError(error, holdId, mayBePlaced || OUTCOME_UNKNOWN.has(error.status));
+      if (holdId !== undefined && error instanceof TallyError) throw new HoldPlacementError(error, holdId, mayBePlaced); // every attempt's status, the last included
       throw error;
     }
   }
@@ -367,8 +367,7 @@ export class TallyClient {
       // An attempt got no answer, or a 500/502/504: the hold may have been placed all the same, so it is released (one
       // never placed releases "0"); when every attempt was refused (a 503 says why) nothing was placed. If even the
       // release fails, the placing's own error is thrown, as it was: the hold, if it was placed, ends at its TTL.
-      const mayBePlaced = error instanceof HoldPlacementError ? error.mayBePlaced : error instanceof TallyError && OUTCOME_UNKNOWN.has(error.status);
-      if (mayBePlaced) await this.releaseHold(accountId, holdId).catch(() => undefined);
+      if (error instanceof HoldPlacementError && error.mayBePlaced) await this.releaseHold(accountId, holdId).catch(() => undefined);
       throw error;
     }
     if (!placed.ok) return placed;

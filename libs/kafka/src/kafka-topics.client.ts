@@ -102,6 +102,17 @@ async function applyTopicConfig(admin: Admin, topics: string[]): Promise<void> {
   });
 }
 
+/**
+ * Which of `topics` the cluster does not have, in the order given, each once; and how to say so ("topic a does not
+ * exist", "topics a, b do not exist"). Readiness and the CLI's replay ask it before they count on a topic.
+ */
+export async function missingTopics(admin: Admin, topics: Iterable<string>): Promise<{ missing: string[]; saying: string }> {
+  const wanted = [...new Set(topics)];
+  const existing = wanted.length === 0 ? new Set<string>() : new Set(await admin.listTopics());
+  const missing = wanted.filter((topic) => !existing.has(topic));
+  return { missing, saying: missing.length === 1 ? `topic ${missing[0]} does not exist` : `topics ${missing.join(', ')} do not exist` };
+}
+
 /** How many partitions a topic has, from the cluster's metadata. */
 export function topicPartitionCount(kafka: Kafka, topic: string): Promise<number> {
   return withAdmin(kafka, async (admin) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions.length);
@@ -125,13 +136,8 @@ export async function kafkaHealth(kafka: Kafka, options: { topics?: readonly str
         await admin.connect();
         const cluster = await admin.describeCluster();
         if (cluster.brokers.length === 0) throw new Error('Kafka cluster reports no brokers');
-        if (topics.length === 0) return;
-        const existing = new Set(await admin.listTopics());
-        const missingTopics = [...new Set(topics)].filter((topic) => !existing.has(topic));
-        if (missingTopics.length > 0) {
-          const what = missingTopics.length === 1 ? `topic ${missingTopics[0]} does not exist` : `topics ${missingTopics.join(', ')} do not exist`;
-          throw new NotReadyError(`Kafka ${what} (deleted? scripts/provision.script.ts creates them)`, { missingTopics });
-        }
+        const { missing, saying } = await missingTopics(admin, topics);
+        if (missing.length > 0) throw new NotReadyError(`Kafka ${saying} (deleted? scripts/provision.script.ts creates them)`, { missingTopics: missing });
       })(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`Kafka did not answer within ${timeoutMs} ms`)), timeoutMs);

@@ -1,4 +1,4 @@
-import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, KafkaProducer, withAdmin } from '@tally/kafka';
+import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, KafkaProducer, missingTopics, withAdmin } from '@tally/kafka';
 import { Command } from 'commander';
 import { kafkaOffset, nonNegativeInt } from '../cli-arguments.parser';
 import type { CliContext } from '../cli-context.provider';
@@ -113,14 +113,10 @@ export function deadLettersCommand(context: CliContext): Command {
       for (const message of skipped) print(`skipped ${topic}[${message.partition}]@${message.offset}: already replayed (use --again to replay it anyway)`);
       // Only to topics that exist: a send to one deleted since (a product's topic retired) would have the broker create
       // it afresh, a topic nobody reads, and the replay be recorded as done while the usage is never applied.
-      const targets = new Set(toReplay.map((message) => message.headers[DeadLetterHeaders.originalTopic]).filter((target): target is string => Boolean(target)));
-      if (targets.size > 0) {
-        const existing = new Set(await withAdmin(context.kafka, (admin) => admin.listTopics()));
-        const missing = [...targets].filter((target) => !existing.has(target));
-        if (missing.length > 0) {
-          const what = missing.length === 1 ? `${missing[0]} does not exist` : `${missing.join(', ')} do not exist`;
-          throw new Error(`${what} (deleted since it was dead-lettered?): nothing replayed; replay the others by --partition/--offset`);
-        }
+      const targets = toReplay.map((message) => message.headers[DeadLetterHeaders.originalTopic]).filter((target): target is string => Boolean(target));
+      if (targets.length > 0) {
+        const { missing, saying } = await withAdmin(context.kafka, (admin) => missingTopics(admin, targets));
+        if (missing.length > 0) throw new Error(`${saying} (deleted since it was dead-lettered?): nothing replayed; replay the others by --partition/--offset`);
       }
       const producer = options.dryRun || toReplay.length === 0 ? undefined : new KafkaProducer(context.kafka);
       try {
