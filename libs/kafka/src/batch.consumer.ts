@@ -315,6 +315,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 1_000,
+      // A broker that creates topics on demand would make a deleted topic anew, empty, on the next metadata request:
+      // readiness would say ready over a log no stored offset points into. Topics are provisioned, never implied.
+      allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       this.logger.error({ groupId: options.groupId, error: payload.error.message, restart: payload.restart }, 'kafka consumer crashed');

@@ -75,6 +75,9 @@ export class KafkaProducer {
     return this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
+      // A send to a topic that does not exist fails: on a broker that creates topics on demand it would otherwise be
+      // acknowledged into a new, empty topic (a deleted one come back) that no consumer's stored offset points into.
+      allowAutoTopicCreation: false,
       // Explicit so kafkajs does not warn about its v2 default change.
       createPartitioner: PARTITIONER,
     });

@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { type ParsedMessage } from '@tally/contracts';
 import { NotReadyError } from '@tally/shared';
 import { startPrivateKafka, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
-import type { Kafka } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
 import { BatchConsumer, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, quoteSchema, withAdmin, type BatchConsumerOptions } from '../src';
 import { parseUsage } from './kafka.harness';
 
@@ -22,6 +22,19 @@ function idleConsumer(kafka: Kafka, topic: string, pool: Pool, schema: string, o
     ...options,
   });
   return { producer, consumer };
+}
+
+/** Resolves once the consumer's own kafkajs client has sent `count` more Metadata requests. */
+function metadataRequests(consumer: BatchConsumer<ParsedMessage>, count: number): Promise<void> {
+  const kafkajs = (consumer as unknown as { consumer: Consumer }).consumer; // private: the test watches its requests
+  return new Promise((resolve) => {
+    let seen = 0;
+    const stop = kafkajs.on(kafkajs.events.REQUEST, ({ payload }) => {
+      if (payload.apiName !== 'Metadata' || ++seen < count) return;
+      stop();
+      resolve();
+    });
+  });
 }
 
 /**
@@ -98,6 +111,10 @@ describe('a consumer whose topic was deleted under it', () => {
     try {
       await consumer.health();
       await withAdmin(kafka, (admin) => admin.deleteTopics({ topics: [topic] }));
+      // The consumer asks the broker about the topic again (its fetches fail): a broker that creates topics on demand,
+      // as this one does, made it anew, empty, and readiness said ready again.
+      await metadataRequests(consumer, 2);
+      expect(await withAdmin(kafka, async (admin) => (await admin.listTopics()).includes(topic))).toBe(false);
       const refused = await consumer.health().then(
         () => undefined,
         (error: unknown) => error,

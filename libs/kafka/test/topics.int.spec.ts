@@ -1,6 +1,6 @@
 import { ConfigResourceTypes } from 'kafkajs';
 import { testKafkaBrokers } from '@tally/testing';
-import { createKafkaClient, ensureTopics, withAdmin } from '../src';
+import { KafkaProducer, createKafkaClient, ensureTopics, withAdmin } from '../src';
 import { deleteKafkaResources, readMessages, uniqueSuffix } from './kafka.harness';
 
 const kafka = createKafkaClient({ clientId: `topics-it-${uniqueSuffix()}`, brokers: testKafkaBrokers() });
@@ -65,4 +65,27 @@ describe('topics Tally creates', () => {
     await produceFromFastClock(existing, 2 * HOUR);
     expect(await readMessages(kafka, existing, 1)).toHaveLength(1);
   });
+});
+
+/**
+ * The broker here creates a topic on demand (as a development broker often does). Tally's own clients must not ask it
+ * to: a topic deleted by mistake came back empty under a producer's next send, which was acknowledged into a log no
+ * consumer's stored offset pointed at, and readiness said ready.
+ */
+describe("a topic Tally's producer sends to that does not exist", () => {
+  const missing = `t.${uniqueSuffix()}.never-created`;
+
+  afterAll(async () => {
+    await deleteKafkaResources(kafka, [missing], []);
+  });
+
+  it('refuses the send and is not created', async () => {
+    const producer = new KafkaProducer(createKafkaClient({ clientId: `no-create-${uniqueSuffix()}`, brokers: testKafkaBrokers(), retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 300 } }));
+    try {
+      await expect(producer.send(missing, [{ key: 'k', value: 'lost?' }])).rejects.toThrow();
+    } finally {
+      await producer.disconnect();
+    }
+    expect(await withAdmin(kafka, async (admin) => (await admin.listTopics()).includes(missing))).toBe(false);
+  }, 60_000);
 });
