@@ -3,8 +3,8 @@ import { Pool } from 'pg';
 import pino from 'pino';
 import { PostgresEventStore, START } from '@tally/event-store';
 import { KafkaProducer, createKafkaClient, ensureTopics } from '@tally/kafka';
-import { loadConfig } from '@tally/shared';
-import { createTestSchema, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
+import { NotReadyError, loadConfig } from '@tally/shared';
+import { createTestSchema, startPrivateKafka, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { migrateLedger } from '../src/database/data-source.provider';
 import { LedgerEventsRelay } from '../src/relay/ledger-events.relay';
@@ -100,4 +100,44 @@ describe('ledger events relay (PostgreSQL event store → Kafka)', () => {
       await relay.stop();
     }
   });
+  // A broker that stops answering (frozen, a network path that drops packets) fails a send only after its request
+  // timeout and retries: here about 20 s a failure. The relay's failure streak used to end after 15 s without a new
+  // failure, so each failure began a streak of one and readiness said ready while nothing was published.
+  it('is not ready while every publish fails slowly, and publishes and is ready again once the broker answers', async () => {
+    const broker = await startPrivateKafka();
+    const slowKafka = createKafkaClient({ clientId: `relay-slow-${uniqueSuffix()}`, brokers: [broker.broker], requestTimeout: 10_000, retry: { retries: 1, initialRetryTime: 8_000, maxRetryTime: 8_000 } });
+    const slowProducer = new KafkaProducer(slowKafka);
+    const topic = `t.${uniqueSuffix()}.frozen`;
+    const config = loadConfig(LedgerConfig, { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema, LEDGER_EVENTS_TOPIC: topic });
+    const relay = new LedgerEventsRelay({ store, pool, producer: slowProducer, config, logger: pino({ level: 'silent' }) });
+    const notReady = () => {
+      try {
+        relay.checkFlowing();
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    };
+    try {
+      await ensureTopics(slowKafka, [topic], 1);
+      await slowProducer.connect();
+      await pool.query(`delete from "${schema}".relay_checkpoints`);
+      await store.appendMany([{ streamId: 'account-relay-frozen', expectedVersion: 0, events: [{ id: randomUUID(), type: 'Tested', data: {} }] }]);
+      broker.pause();
+      await relay.start();
+      const refused = await waitFor(notReady, 150_000, 500);
+      expect(refused).toBeInstanceOf(NotReadyError);
+      expect((refused as NotReadyError).details).toMatchObject({ where: { topic } });
+
+      broker.resume();
+      const [last] = (await store.readAll({ after: START, limit: 1_000 })).slice(-1);
+      await waitFor(async () => (await pool.query(`select 1 from "${schema}".relay_checkpoints where checkpoint = $1`, [last.checkpoint])).rowCount === 1, 90_000, 500);
+      await waitFor(() => notReady() === undefined, 30_000, 200);
+    } finally {
+      broker.resume();
+      await relay.stop();
+      await slowProducer.disconnect();
+      await broker.destroy();
+    }
+  }, 300_000);
 });

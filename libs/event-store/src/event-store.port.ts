@@ -72,6 +72,12 @@ export interface SubscribeToAllOptions<E extends Pick<RecordedEvent, 'checkpoint
   /** Called sequentially, in global order. If it throws, the same events are offered again (never skipped). */
   onEvents: (events: E[]) => Promise<void>;
   onError?: (e: Error) => void;
+  /**
+   * Called when a read finds nothing more to deliver: everything up to the tail has been handled (a worker whose
+   * failures are reported by onError learns here that it is flowing again). The PostgreSQL store calls it; the
+   * EventStoreDB adapter does not.
+   */
+  onCaughtUp?: () => void;
 }
 
 /** subscribeToAll's options, the events delivered as JSON text (see RecordedEventJson). */

@@ -81,6 +81,7 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
       ahead = undefined;
       if (this.stopped) return;
       if (batch.length === 0) {
+        this.caughtUp();
         await this.sleep(idleMs);
         idleMs = Math.min(idleMs * 2, this.polling.maxIdleMs);
         continue;
@@ -129,6 +130,14 @@ export class PollingSubscription<E extends Pick<RecordedEvent, 'checkpoint'> = R
     return wait(ms, (end) => (this.wakeSleeper = end)).then(() => {
       this.wakeSleeper = undefined;
     });
+  }
+
+  private caughtUp(): void {
+    try {
+      this.opts.onCaughtUp?.();
+    } catch (e) {
+      this.report(e);
+    }
   }
 
   private report(e: unknown): void {

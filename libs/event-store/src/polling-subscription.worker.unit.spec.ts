@@ -55,6 +55,33 @@ describe('PollingSubscription', () => {
     expect(batches).toEqual([['e1', 'e2'], ['e3', 'e4'], ['e5'], ['e6']]);
   });
 
+  it('says it caught up only once a read finds nothing more: after a failed batch is delivered, not before', async () => {
+    const { events, read } = log();
+    events.push(recorded(1), recorded(2));
+    const seen: string[] = [];
+    let fail = true;
+    const sub = new PollingSubscription(
+      read,
+      {
+        after: '',
+        batchSize: 1,
+        onEvents: async (b) => {
+          if (b[0].id === 'e2' && fail) {
+            fail = false;
+            throw new Error('publish failed');
+          }
+          seen.push(b[0].id);
+        },
+        onError: (e) => seen.push(`error: ${e.message}`),
+        onCaughtUp: () => seen.push('caught up'),
+      },
+      polling,
+    );
+    await until(() => seen.includes('caught up'));
+    await sub.stop();
+    expect(seen.slice(0, 4)).toEqual(['e1', 'error: publish failed', 'e2', 'caught up']);
+  });
+
   it('offers a batch again after onEvents fails, and reports the error', async () => {
     const { events, read } = log();
     events.push(recorded(1));

@@ -21,10 +21,12 @@ const STANDBY_RETRY_MS = 2_000;
 /** How often the leader checks that its lock connection (and so its lock) is still alive. */
 const LOCK_PROBE_MS = 5_000;
 /**
- * Readiness: not ready once publishing has failed 5 times in a row or for 30 s (the subscription retries every
- * second). Its empty polls are silent, so a streak with no failure for 15 s is over.
+ * Readiness: not ready once publishing has failed 5 times in a row or for 30 s. A streak ends when a batch is
+ * published or the subscription reaches the tail (onCaughtUp). One failure can take over a minute to come (a send
+ * kafkajs retries with backoff, a read up to its query timeout), so a streak ends on silence only after
+ * `quietAfterMs`, longer than that: for a store that does not report reaching the tail (EventStoreDB).
  */
-const RELAY_STALL = { afterAttempts: 5, afterMs: 30_000, quietAfterMs: 15_000 };
+const RELAY_STALL = { afterAttempts: 5, afterMs: 30_000, quietAfterMs: 180_000 };
 
 /**
  * The event store is the outbox: the relay tails it in commit order (never skipping a late commit) and publishes
@@ -161,6 +163,7 @@ export class LedgerEventsRelay {
           (error: unknown) => error as Error,
         );
       },
+      onCaughtUp: () => this.stalls.succeeded('publish'),
       onError: (error) => {
         relayPublishFailures.inc();
         const streak = this.stalls.failed('publish', { topic: config.LEDGER_EVENTS_TOPIC }, error);
