@@ -85,6 +85,12 @@ const deadLetters = counter({
   labelNames: ['group', 'topic', 'reason'],
 });
 
+const lostOffsets = counter({
+  name: 'tally_kafka_consumer_lost_offsets_total',
+  help: 'Offsets after the one stored in PostgreSQL that Kafka no longer held when the consumer resumed (deleted by retention): messages never applied.',
+  labelNames: [...PARTITION_LABELS],
+});
+
 const batchDuration = histogram({
   name: 'tally_kafka_consumer_batch_duration_seconds',
   help: 'Time to apply and commit one transaction of the group (from BEGIN to COMMIT).',
@@ -124,6 +130,11 @@ export class ConsumerCounters {
 
   failed(topic: string, partition: number, error: unknown): void {
     failures.inc({ group: this.groupId, topic, partition: String(partition), reason: errorClass(error) });
+  }
+
+  /** `count` offsets after the stored one were deleted from Kafka before they were applied. */
+  lost(topic: string, partition: number, count: bigint): void {
+    lostOffsets.inc({ group: this.groupId, topic, partition: String(partition) }, Number(count));
   }
 
   deadLettered(topic: string, reason: string): void {

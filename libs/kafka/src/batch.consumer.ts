@@ -534,7 +534,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * so the first batch of each partition in an assignment is checked against the stored offset and, when it starts
    * further on, the partition is sought back to it (the batch is then stale: false). Once per assignment: where
    * Kafka no longer holds the offsets sought (deleted by retention; or transaction markers, which are no messages)
-   * fetching goes on from the first it holds, and a loss is logged as an error. With nothing stored on this cluster,
+   * fetching goes on from the first it holds, and a loss is logged as an error and counted
+   * (tally_kafka_consumer_lost_offsets_total, alert TallyConsumerLostMessages). With nothing stored on this cluster,
    * a consumer that starts from the beginning seeks to the first offset Kafka holds.
    */
   private async fetchingFromStored(ref: PartitionRef, firstOffset: string): Promise<boolean> {
@@ -578,6 +579,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       this.logger.debug({ ...ref, missing }, 'offsets after the stored one hold no messages (transaction markers)');
       return;
     }
+    // Known (the log's start): what retention took before it was applied. Unknown (the admin call failed): the gap.
+    this.metrics.lost(ref.topic, ref.partition, (logStart !== undefined ? BigInt(logStart) : first) - soughtTo);
     this.logger.error(
       { ...ref, missing, logStartOffset: logStart ?? null },
       'messages after the offset stored in PostgreSQL are no longer in Kafka (deleted by retention): they were never applied',

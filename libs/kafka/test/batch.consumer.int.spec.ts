@@ -5,6 +5,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { Pool } from 'pg';
 import { ContractViolation, type ParsedMessage } from '@tally/contracts';
 import { createServicePool } from '@tally/shared';
+import { metricsRegistry, parsePrometheusText, samplesOf } from '@tally/metrics';
 import {
   BatchConsumer, DEAD_LETTER_SUFFIX, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth, keyPartitioner,
   quoteSchema, readStoredOffsets, withAdmin, type BatchConsumerOptions, type KafkaLogger,
@@ -214,6 +215,9 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const { rows } = await pool.query<{ kafka_offset: string }>(`SELECT kafka_offset FROM ${quoteSchema(schema)}.applied WHERE topic = $1 ORDER BY kafka_offset`, [s.topic]);
     expect(rows.map((row) => Number(row.kafka_offset))).toEqual([3, 4, 5]);
     expect(errors).toContainEqual(expect.objectContaining({ obj: expect.objectContaining({ missing: '2' }) }));
+    // Not only a log line: counted for the alert (offsets 2, after the stored 1, up to the log's start 3).
+    const lost = samplesOf(parsePrometheusText(await metricsRegistry.metrics()), 'tally_kafka_consumer_lost_offsets_total', { group: s.groupId });
+    expect(lost).toEqual([expect.objectContaining({ labels: { group: s.groupId, topic: s.topic, partition: '0' }, value: 1 })]);
   });
 
   // The first batch of an assignment reads the stored offsets before anything else (fetchingFromStored): a failure
