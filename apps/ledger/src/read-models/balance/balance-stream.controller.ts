@@ -8,6 +8,12 @@ import { BalanceNotifications } from './balance-notifications.service';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
+/**
+ * What a stream may hold unsent (its client reads slower than balances change, or stopped reading): past this it is
+ * ended, so the process never buffers a stalled client's frames without limit; the client opens it again (`retry:`)
+ * and its first frame is the balance now, which is all a live balance needs.
+ */
+export const SSE_MAX_BUFFERED_BYTES = 256 * 1024;
 /** Live streams a portal token's account may hold open on one ledger instance (a browser tab needs one or two). */
 export const PORTAL_STREAMS_PER_ACCOUNT = 5;
 
@@ -76,7 +82,12 @@ export class BalanceStreamController implements OnModuleDestroy {
       // Notifications and the first read can race; the stream only ever moves forward.
       if (balance.streamVersion <= lastVersion || res.writableEnded) return;
       lastVersion = balance.streamVersion;
-      res.write(`event: balance\nid: ${balance.streamVersion}\ndata: ${JSON.stringify(balance)}\n\n`);
+      write(`event: balance\nid: ${balance.streamVersion}\ndata: ${JSON.stringify(balance)}\n\n`);
+    };
+    const write = (frame: string) => {
+      if (res.destroyed) return;
+      res.write(frame);
+      if (res.writableLength > SSE_MAX_BUFFERED_BYTES) res.destroy();
     };
     // Subscribe (LISTEN active) before reading, so no change between the read and the subscription is lost.
     let unsubscribe: () => void;
@@ -96,7 +107,7 @@ export class BalanceStreamController implements OnModuleDestroy {
     res.flushHeaders();
     res.write('retry: 3000\n\n');
 
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), SSE_HEARTBEAT_MS);
+    const heartbeat = setInterval(() => write(': heartbeat\n\n'), SSE_HEARTBEAT_MS);
     // A portal token's stream lasts as long as the token: at its expiry the stream ends (the page mints a new one).
     const expiry = portal ? setTimeout(() => res.end(), Math.max(0, portal.expiresAt.getTime() - Date.now())) : undefined;
     let closed = false;

@@ -1,8 +1,12 @@
+import { createServer, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LedgerError } from '../../ledger.errors';
 import type { BalanceReadRepository } from './balance.repository';
 import type { BalanceNotifications } from './balance-notifications.service';
-import { BalanceStreamController } from './balance-stream.controller';
+import { BalanceStreamController, SSE_MAX_BUFFERED_BYTES } from './balance-stream.controller';
+import type { ProjectedBalance } from './balance.repository';
 
 describe('BalanceStreamController while the ledger shuts down', () => {
   it('refuses a new stream with SHUTTING_DOWN once shutdown began, before reading anything', async () => {
@@ -91,5 +95,46 @@ describe('BalanceStreamController: the portal streams of one account', () => {
 
     // Then it is ended (the client reconnects after `retry:`)
     expect(ended).toBe(true);
+  });
+});
+
+describe('BalanceStreamController: a client that stops reading (real HTTP on loopback)', () => {
+  it('ends its stream once the frames it has not read pass the bound, instead of buffering every later balance', async () => {
+    // Given a live stream served on a real socket, whose client sent its request and then reads nothing more
+    let push!: (balance: ProjectedBalance) => void;
+    const notifications = { subscribe: async (_account: string, send: (balance: ProjectedBalance) => void) => ((push = send), () => undefined) } as unknown as BalanceNotifications;
+    const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
+    const controller = new BalanceStreamController(balances, notifications);
+    let response!: ServerResponse;
+    const served = new Promise<void>((resolve) => {
+      const server = createServer((req, res) => {
+        response = res;
+        const reply = { header: () => reply, hijack: () => undefined, getHeaders: () => ({}), raw: res } as unknown as FastifyReply;
+        void controller.stream('acct-1', undefined, req as unknown as FastifyRequest, reply).then(() => resolve());
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const client = connect((server.address() as AddressInfo).port, '127.0.0.1', () => {
+          client.write('GET /v1/accounts/acct-1/balance/stream HTTP/1.1\r\nHost: x\r\n\r\n');
+          client.pause();
+        });
+        client.on('error', () => undefined);
+        server.unref();
+      });
+    });
+    await served;
+
+    // When balances keep coming, 10 KB a frame, 64 MB in all: far more than the socket's buffers hold
+    const fat = 'x'.repeat(10_000);
+    let mostBuffered = 0;
+    for (let version = 1; version <= 6_400 && !response.destroyed; version++) {
+      push({ accountId: 'acct-1', streamVersion: version, note: fat } as unknown as ProjectedBalance);
+      mostBuffered = Math.max(mostBuffered, response.writableLength);
+      if (version % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+
+    // Then the stream was ended (its client reconnects and reads the balance now), and never held much more than the bound
+    expect(response.destroyed).toBe(true);
+    expect(mostBuffered).toBeLessThan(SSE_MAX_BUFFERED_BYTES + 20_000);
+    controller.onModuleDestroy();
   });
 });
