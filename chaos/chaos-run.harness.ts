@@ -65,11 +65,14 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
     }
     await load;
     await poller;
+    // The lag's bound counts from here (or the last fault's end, if later), not from the end of the resends below:
+    // a system slow to answer them must not earn a later start for its consumers.
+    const loadSent = Date.now();
     log(`${at()} load sent; sending unsure requests again until acknowledged (${client.acks.unsure.size} now)`);
     await client.resendAllUnsure(settings.short ? 180_000 : 600_000);
     const loadUntil = Date.now();
     const lastFaultEnd = Math.max(...faults.map((f) => f.endedAt));
-    const lagRecovery = await waitForLagZero(running, lastFaultEnd, loadUntil, settings.lagBoundMs + 60_000);
+    const lagRecovery = await waitForLagZero(running, lastFaultEnd, loadSent, Math.max(0, loadSent + settings.lagBoundMs + 60_000 - Date.now()));
     log(`${at()} consumers caught up; waiting for the read model and the alerts`);
     // Bounded: a read model that never catches up (an event the relay lost) is for the checker to report.
     await waitForReadModel(running, settings.short ? 45_000 : 120_000);
@@ -105,9 +108,9 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
 
 /**
  * Polls every consumer group's lag (topic end vs the offset stored with the effects) until all are 0 at once;
- * per group, when it reached 0 for good, from the last fault's end and from the load's end.
+ * per group, when it reached 0 for good, from the last fault's end and from the moment the load was sent.
  */
-async function waitForLagZero(system: ChaosSystem, lastFaultEnd: number, loadUntil: number, timeoutMs: number) {
+async function waitForLagZero(system: ChaosSystem, lastFaultEnd: number, loadSent: number, timeoutMs: number) {
   const zeroSince = new Map<string, number | undefined>();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -120,7 +123,7 @@ async function waitForLagZero(system: ChaosSystem, lastFaultEnd: number, loadUnt
   }
   return new Map(CONSUMER_GROUPS.map(({ name }) => {
     const since = zeroSince.get(name);
-    return [name, since === undefined ? undefined : { afterLastFaultMs: Math.max(0, since - lastFaultEnd), afterLoadMs: Math.max(0, since - loadUntil) }];
+    return [name, since === undefined ? undefined : { afterLastFaultMs: Math.max(0, since - lastFaultEnd), afterLoadMs: Math.max(0, since - loadSent) }];
   }));
 }
 

@@ -33,6 +33,11 @@ export const CONSUMER_GROUPS = [
 export class ServiceSupervisor {
   child: ChildProcess | undefined;
   readonly pids = new Set<number>();
+  /** Exits the run did not cause (no signal sent to that process, not torn down): a service that died by itself. */
+  readonly unexpectedExits: { at: number; pid: number | undefined; exit: string }[] = [];
+  /** The processes the run signalled or is tearing down: their exits are expected. */
+  private readonly ending = new Set<ChildProcess>();
+  private destroying = false;
   private readonly log: WriteStream;
 
   constructor(
@@ -62,6 +67,7 @@ export class ServiceSupervisor {
     child.once('exit', (code, signal) => {
       this.log.write(`\n=== ${new Date().toISOString()} pid ${child.pid} exited ${code ?? signal}\n`);
       if (child.pid !== undefined) this.pids.delete(child.pid);
+      if (!this.destroying && !this.ending.delete(child)) this.unexpectedExits.push({ at: Date.now(), pid: child.pid, exit: String(code ?? signal) });
     });
     this.child = child;
     return child;
@@ -89,6 +95,7 @@ export class ServiceSupervisor {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') this.ending.add(child);
     child.kill(signal);
     if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited;
   }
@@ -99,6 +106,7 @@ export class ServiceSupervisor {
 
   /** Ends every process this supervisor spawned (by PID), resumed first in case it was paused. */
   async destroy(): Promise<void> {
+    this.destroying = true;
     for (const pid of this.pids) {
       try {
         process.kill(pid, 'SIGCONT');

@@ -112,7 +112,7 @@ export interface CheckInput {
   workload: Workload;
   driver: WorkloadClient;
   faults: InjectedFault[];
-  /** Per consumer group: ms from the last fault's end (and from the load's end) until its lag was 0 for good. */
+  /** Per consumer group: ms from the last fault's end (and from the moment the load was sent) until its lag was 0 for good (0 if before). */
   lagRecovery: Map<string, { afterLastFaultMs: number; afterLoadMs: number } | undefined>;
   lagBoundMs: number;
 }
@@ -127,7 +127,23 @@ export async function checkInvariants(input: CheckInput): Promise<InvariantResul
     fiveHundreds(input),
     intended(input),
     relayedPastForeignTransactions(input),
+    noExitButFaults(input),
   ];
+}
+
+/**
+ * 10. No service exited but those the run killed. One that died by itself (an unhandled error under a fault, say)
+ * would otherwise be started again by the next fault of its kind and its outage taken for the fault's.
+ */
+export function noExitButFaults({ system }: { system: Pick<ChaosSystem, 'services'> }): InvariantResult {
+  const result = new Invariant('10. no service exited but by a fault the run injected');
+  for (const service of system.services.values()) {
+    result.check(true, () => '');
+    for (const exit of service.unexpectedExits) {
+      result.check(false, () => `${new Date(exit.at).toISOString()} ${service.name} (pid ${exit.pid ?? '?'}) exited by itself (${exit.exit}); see its log`);
+    }
+  }
+  return result;
 }
 
 /** One account as the four places that hold it saw it at one stream version. */
@@ -379,7 +395,7 @@ function commandOf(accountId: string, key: string, events: AccountEvent[]): Acco
  * 4. Every alert the ledger's events call for delivered exactly once per channel (after dropping resends of one id), or
  * cancelled unsent because the next cycle started before it could go (a low-credit alert of a renewed balance).
  */
-async function alerts({ system }: CheckInput): Promise<InvariantResult> {
+async function alerts({ system, faults }: CheckInput): Promise<InvariantResult> {
   const result = new Invariant('4. every 20% / 5% / depletion alert delivered exactly once per channel');
   const { rows } = await system.pool.query<{ notification_id: string; event_id: string; channel: string; state: string; last_error: string | null }>(
     `select notification_id, event_id, channel, state, last_error from notification.deliveries`,
@@ -387,15 +403,16 @@ async function alerts({ system }: CheckInput): Promise<InvariantResult> {
   const { rows: ids } = await system.pool.query<{ stream_id: string; version: number; event_id: string }>(
     `select stream_id, version, event_id::text from ledger.events where type in ('LowCreditThresholdCrossed', 'CreditsDepleted')`,
   );
-  const emails = new Map<string, number>();
+  // Per notification id, when each copy arrived.
+  const emails = new Map<string, number[]>();
   for (const mail of system.smtp.messages) {
     const id = (mail.messageId ?? '').replace(/^<|@tally\.notification>$/g, '');
-    emails.set(id, (emails.get(id) ?? 0) + 1);
+    emails.set(id, [...(emails.get(id) ?? []), mail.receivedAt]);
   }
-  const hooks = new Map<string, number>();
+  const hooks = new Map<string, number[]>();
   for (const hook of system.receiver.received) {
     const id = String(hook.headers['webhook-id'] ?? '');
-    hooks.set(id, (hooks.get(id) ?? 0) + 1);
+    hooks.set(id, [...(hooks.get(id) ?? []), hook.receivedAt]);
   }
   const byEvent = new Map<string, typeof rows>();
   for (const row of rows) byEvent.set(`${row.event_id}|${row.channel}`, [...(byEvent.get(`${row.event_id}|${row.channel}`) ?? []), row]);
@@ -404,19 +421,36 @@ async function alerts({ system }: CheckInput): Promise<InvariantResult> {
   for (const { event_id: eventId, stream_id: streamId, version } of ids) {
     for (const [channel, received] of [['email', emails], ['webhook', hooks]] as const) {
       const deliveries = byEvent.get(`${eventId}|${channel}`) ?? [];
-      const times = deliveries.map((d) => received.get(d.notification_id) ?? 0);
+      const copies = deliveries.map((d) => received.get(d.notification_id) ?? []);
+      const times = copies.map((sent) => sent.length);
       resent += times.reduce((a, b) => a + Math.max(0, b - 1), 0);
+      for (const [i, sent] of copies.entries()) {
+        if (sent.length > 1) result.check(resendExcused(sent, faults), () => `${streamId} v${version} ${channel} ${deliveries[i].notification_id}: sent ${sent.length} times, no fault of notification around it`);
+      }
       const renewedAway = deliveries.length === 1 && times[0] === 0 && deliveries[0].state === 'cancelled' && (deliveries[0].last_error ?? '').startsWith('superseded');
       if (renewedAway) superseded += 1;
       result.check(deliveries.length === 1 && (times[0] >= 1 || renewedAway), () =>
         `${streamId} v${version} (${eventId}) ${channel}: ${deliveries.length} deliveries (${deliveries.map((d) => d.state).join(', ')}), received ${times.join('+') || 0} times`);
     }
   }
-  const expected = new Set(rows.map((r) => r.notification_id));
+  // Expected: the deliveries of alert events only (a delivery row for any other event is itself a stray message).
+  const alertEvents = new Set(ids.map(({ event_id: eventId }) => eventId));
+  const expected = new Set(rows.filter((r) => alertEvents.has(r.event_id)).map((r) => r.notification_id));
   const stray = [...emails.keys(), ...hooks.keys()].filter((id) => !expected.has(id));
   result.check(stray.length === 0, () => `${stray.length} messages received for no delivery the ledger's events called for: ${stray.slice(0, 3).join(', ')}`);
-  result.notes.push(`${ids.length} alert events; ${system.smtp.messages.length} emails and ${system.receiver.received.length} webhooks received; ${resent} resends of an already-received id (the documented at-least-once window, dropped by id); ${superseded} cancelled unsent as superseded by the next cycle`);
+  result.notes.push(`${ids.length} alert events; ${system.smtp.messages.length} emails and ${system.receiver.received.length} webhooks received; ${resent} resends of an already-received id (each inside a fault of notification or of everything: the documented at-least-once window, dropped by id); ${superseded} cancelled unsent as superseded by the next cycle`);
   return result;
+}
+
+/**
+ * Delivery is at least once: a copy is sent again only when the sender died (or lost its database) between sending
+ * and recording it. So a resend must come with a fault of notification or of everything, from up to a minute before
+ * the first copy (a send under way when it began; the claim's lease is shorter) to the last.
+ */
+export function resendExcused(sentAt: number[], faults: Pick<InjectedFault, 'window'>[]): boolean {
+  const first = Math.min(...sentAt);
+  const last = Math.max(...sentAt);
+  return faults.some(({ window }) => (window.scope === 'all' || window.scope === 'notification') && window.from <= last && window.until >= first - 60_000);
 }
 
 /** 5. Nothing dead-lettered but the poison messages the workload sent on purpose (each at least once). */
@@ -435,12 +469,17 @@ async function deadLetters({ system, workload }: CheckInput): Promise<InvariantR
   return result;
 }
 
-/** 6. Every consumer group's lag back to 0 within the stated bound. */
-function lagBackToZero({ lagRecovery, lagBoundMs }: CheckInput): InvariantResult {
+/**
+ * 6. Every consumer group's lag back to 0 for good within the stated bound of whichever came later: the last fault's
+ * end or the moment the load was sent (the resends of unanswered requests that follow get no extra time).
+ */
+export function lagBackToZero({ lagRecovery, lagBoundMs }: Pick<CheckInput, 'lagRecovery' | 'lagBoundMs'>): InvariantResult {
   const result = new Invariant(`6. every consumer's lag back to 0 within ${lagBoundMs / 1000} s of the last fault and the load's end`);
   for (const group of CONSUMER_GROUPS) {
     const recovery = lagRecovery.get(group.name);
-    result.check(recovery !== undefined && recovery.afterLoadMs <= lagBoundMs, () => `${group.name}: ${recovery ? `${(recovery.afterLoadMs / 1000).toFixed(1)} s after the load's end` : 'never back to 0'}`);
+    const after = recovery && Math.min(recovery.afterLastFaultMs, recovery.afterLoadMs);
+    result.check(after !== undefined && after <= lagBoundMs, () =>
+      `${group.name}: ${recovery ? `${(recovery.afterLastFaultMs / 1000).toFixed(1)} s after the last fault, ${(recovery.afterLoadMs / 1000).toFixed(1)} s after the load was sent` : 'never back to 0'}`);
   }
   return result;
 }
@@ -487,12 +526,17 @@ export function inWindow(answer: Answer, faults: InjectedFault[]): boolean {
 
 /** 7. No 5xx but a documented 503 (Retry-After, stable code) inside a fault's window. */
 export function fiveHundreds({ driver, faults, lagBoundMs }: { driver: Pick<WorkloadClient, 'answers'>; faults: InjectedFault[]; lagBoundMs: number }): InvariantResult {
-  const result = new Invariant('7. no 5xx but 503 + Retry-After inside a fault\'s documented window');
+  const result = new Invariant('7. no 5xx but 503 + Retry-After inside a fault\'s documented window, and no request unanswered outside one');
   for (const answer of driver.answers) {
+    if (answer.status === 0) {
+      // No answer at all (refused, reset, timed out): only a fault of that service, or of everything, excuses it.
+      result.check(inWindow(answer, faults), () => `${new Date(answer.at).toISOString()} ${answer.service} ${answer.method} ${answer.path}: no answer, outside a fault window`);
+      continue;
+    }
     if (answer.status < 500) continue;
     result.check(isDocumented503(answer, faults, lagBoundMs), () => `${new Date(answer.at).toISOString()} ${answer.service} ${answer.method} ${answer.path}: ${answer.status} ${answer.code ?? ''} (Retry-After ${answer.retryAfter ?? 'none'}), ${inWindow(answer, faults) ? 'in' : 'outside'} a fault window`);
   }
-  if (result.checked === 0) result.notes.push('no 5xx at all');
+  if (result.checked === 0) result.notes.push('no 5xx and no unanswered request at all');
   return result;
 }
 

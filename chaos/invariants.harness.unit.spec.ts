@@ -1,5 +1,6 @@
 import type { InjectedFault } from './fault.schedule';
-import { fiveHundreds } from './invariants.harness';
+import { fiveHundreds, lagBackToZero, noExitButFaults, resendExcused } from './invariants.harness';
+import { CONSUMER_GROUPS, type ServiceSupervisor } from './chaos.harness';
 import type { Answer } from './workload.client';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');
@@ -55,5 +56,55 @@ describe('invariant 7: no 5xx but a documented 503', () => {
     const internal = answer({ status: 500, code: 'CYCLE_RENEWAL_PENDING', at: T0 + 1_500, answeredAt: T0 + 1_600 });
 
     expect(fiveHundreds({ driver: { answers: [noRetryAfter, internal] }, faults: [ledgerKilled], lagBoundMs: LAG_BOUND_MS }).failures).toBe(2);
+  });
+});
+
+describe('invariant 7: a request with no answer', () => {
+  it('is excused inside a fault window of its service or of everything, and refused outside one', () => {
+    const during = answer({ status: 0, retryAfter: null, at: T0 + 1_500, answeredAt: T0 + 11_500 });
+    const otherService = answer({ status: 0, retryAfter: null, service: 'usage-ingest', at: T0 + 1_500, answeredAt: T0 + 11_500 });
+    const later = answer({ status: 0, retryAfter: null, at: T0 + 60_000, answeredAt: T0 + 70_000 });
+
+    expect(fiveHundreds({ driver: { answers: [during] }, faults: [ledgerKilled], lagBoundMs: LAG_BOUND_MS })).toMatchObject({ checked: 1, failures: 0 });
+    expect(fiveHundreds({ driver: { answers: [otherService, later] }, faults: [ledgerKilled], lagBoundMs: LAG_BOUND_MS })).toMatchObject({ checked: 2, failures: 2 });
+  });
+});
+
+describe('invariant 6: lag back to 0', () => {
+  const recovered = (afterLastFaultMs: number, afterLoadMs: number) => new Map(CONSUMER_GROUPS.map(({ name }) => [name, { afterLastFaultMs, afterLoadMs }]));
+
+  it('counts from whichever came later, the last fault or the load sent; never from the end of the resends', () => {
+    // Load sent 200 s after the last fault; lag 0 30 s after that.
+    expect(lagBackToZero({ lagRecovery: recovered(230_000, 30_000), lagBoundMs: LAG_BOUND_MS }).failures).toBe(0);
+    // Last fault 10 s after the load was sent; lag 0 only 5 minutes after both.
+    expect(lagBackToZero({ lagRecovery: recovered(300_000, 310_000), lagBoundMs: LAG_BOUND_MS }).failures).toBe(CONSUMER_GROUPS.length);
+  });
+
+  it('fails a group never back to 0', () => {
+    expect(lagBackToZero({ lagRecovery: new Map(), lagBoundMs: LAG_BOUND_MS }).failures).toBe(CONSUMER_GROUPS.length);
+  });
+});
+
+describe('invariant 10: no service exited but by a fault', () => {
+  const service = (name: string, exits: ServiceSupervisor['unexpectedExits']) => ({ name, unexpectedExits: exits }) as unknown as ServiceSupervisor;
+
+  it('passes when every exit was the run\'s, and names each exit it did not cause', () => {
+    const quiet = new Map([['ledger', service('ledger', [])]]) as Map<never, ServiceSupervisor>;
+    const crashed = new Map([['notification', service('notification', [{ at: T0, pid: 42, exit: '1' }])]]) as Map<never, ServiceSupervisor>;
+
+    expect(noExitButFaults({ system: { services: quiet } })).toMatchObject({ checked: 1, failures: 0 });
+    expect(noExitButFaults({ system: { services: crashed } })).toMatchObject({ failures: 1, examples: [expect.stringContaining('notification (pid 42) exited by itself (1)')] });
+  });
+});
+
+describe('invariant 4: a notification sent twice', () => {
+  const notificationKilled = { window: { scope: 'notification' as const, from: T0 + 10_000, until: T0 + 20_000 } };
+
+  it('is excused only by a fault of notification or of everything around its copies', () => {
+    expect(resendExcused([T0 + 9_000, T0 + 21_000], [notificationKilled])).toBe(true);
+    expect(resendExcused([T0 + 9_000, T0 + 21_000], [{ window: { ...notificationKilled.window, scope: 'all' } }])).toBe(true);
+    expect(resendExcused([T0 + 9_000, T0 + 21_000], [{ window: { ...notificationKilled.window, scope: 'ledger' } }])).toBe(false);
+    expect(resendExcused([T0 + 200_000, T0 + 201_000], [notificationKilled])).toBe(false);
+    expect(resendExcused([T0 + 1_000, T0 + 2_000], [notificationKilled])).toBe(false);
   });
 });

@@ -19,12 +19,14 @@ export const READER_KEY = 'test-reader-key';
 
 export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
-/** A real SMTP server in the test process; every message is parsed with mailparser. `hooks` may refuse senders or recipients. */
-/** A real SMTP server on 127.0.0.1 keeping what it accepted; by default without STARTTLS and AUTH (`hooks` may change that). */
+/**
+ * A real SMTP server on 127.0.0.1 keeping what it accepted, each message parsed with mailparser and stamped with when
+ * it arrived; by default without STARTTLS and AUTH (`hooks` may change that, or refuse senders or recipients).
+ */
 export async function startSmtp(
   hooks: Pick<SMTPServerOptions, 'onMailFrom' | 'onRcptTo' | 'onAuth' | 'disabledCommands' | 'authOptional' | 'allowInsecureAuth'> = {},
-): Promise<{ port: number; messages: ParsedMail[]; close: () => Promise<void> }> {
-  const messages: ParsedMail[] = [];
+): Promise<{ port: number; messages: ReceivedMail[]; close: () => Promise<void> }> {
+  const messages: ReceivedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -32,7 +34,7 @@ export async function startSmtp(
     ...hooks,
     onData(stream, _session, callback) {
       simpleParser(stream).then((mail) => {
-        messages.push(mail);
+        messages.push(Object.assign(mail, { receivedAt: Date.now() }));
         callback();
       }, callback);
     },
@@ -42,10 +44,13 @@ export async function startSmtp(
   return { port, messages, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
+export type ReceivedMail = ParsedMail & { receivedAt: number };
+
 export interface ReceivedWebhook {
   path: string;
   headers: IncomingHttpHeaders;
   body: string;
+  receivedAt: number;
 }
 
 /** A real HTTP receiver on 127.0.0.1; answers with queued statuses first, then `defaultStatus`. */
@@ -59,7 +64,7 @@ export async function startReceiver(): Promise<{
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now() });
       res.statusCode = queue.shift() ?? defaultStatus;
       res.end('ok');
     });
