@@ -63,7 +63,7 @@ export function chaosSettings(env: NodeJS.ProcessEnv = process.env): ChaosSettin
     short,
     events: knobs.CHAOS_EVENTS ?? (short ? 4_000 : 200_000),
     accounts: knobs.CHAOS_ACCOUNTS ?? (short ? 16 : 400),
-    faults: knobs.CHAOS_FAULTS ?? (short ? 4 : 13),
+    faults: knobs.CHAOS_FAULTS ?? (short ? 4 : 14),
     deadlineMs: (knobs.CHAOS_DEADLINE_SECONDS ?? (short ? 600 : 2_400)) * 1000,
     lagBoundMs: (knobs.CHAOS_LAG_BOUND_SECONDS ?? (short ? 60 : 180)) * 1000,
     graceMs: 15_000,

@@ -13,6 +13,8 @@ export type Fault =
   | { kind: 'broker-kill'; downMs: number }
   /** pg_ctl restart -m fast: every session terminated. */
   | { kind: 'postgres-restart' }
+  /** PostgreSQL crashed (stop -m immediate: no checkpoint, sessions cut mid-transaction), then started: crash recovery. */
+  | { kind: 'postgres-crash' }
   /** PostgreSQL stopped for `downMs` (connections refused), then started. */
   | { kind: 'postgres-stop'; downMs: number }
   /** SIGSTOP past the consumers' Kafka session timeout, then SIGCONT. */
@@ -59,6 +61,8 @@ export const describeFault = (fault: Fault): string => {
       return `kill -9 broker, down ${(fault.downMs / 1000).toFixed(1)} s`;
     case 'postgres-restart':
       return 'PostgreSQL fast restart';
+    case 'postgres-crash':
+      return 'PostgreSQL crash (immediate stop), crash recovery';
     case 'postgres-stop':
       return `PostgreSQL stopped ${(fault.downMs / 1000).toFixed(1)} s`;
     case 'pause':
@@ -84,6 +88,7 @@ export function faultSchedule(seed: number, count: number, options: { short: boo
     () => ({ kind: 'postgres-restart' }),
     () => ({ kind: 'postgres-stop', downMs: random.int(1_000, 5_000) }),
     () => ({ kind: 'pause', service: random.pick(['ledger', 'notification'] as const), ms: options.pauseMs }),
+    () => ({ kind: 'postgres-crash' }),
   ];
   const required: Fault[] = options.short
     ? [{ kind: 'kill', service: 'ledger' }, { kind: 'broker-kill', downMs: random.int(1_000, 4_000) }, { kind: 'foreign-transaction', ms: FOREIGN_TRANSACTION_MS }]
@@ -93,6 +98,7 @@ export function faultSchedule(seed: number, count: number, options: { short: boo
         ...SERVICES.map(startUpKill),
         { kind: 'broker-kill', downMs: random.int(1_000, 6_000) },
         { kind: 'postgres-restart' },
+        { kind: 'postgres-crash' },
         { kind: 'postgres-stop', downMs: random.int(1_000, 5_000) },
         { kind: 'pause', service: 'ledger', ms: options.pauseMs },
       ];
@@ -115,6 +121,8 @@ export function scheduleDurationMs(schedule: ScheduledFault[]): number {
         return fault.downMs + 6_000;
       case 'postgres-restart':
         return 3_000;
+      case 'postgres-crash':
+        return 5_000;
       case 'postgres-stop':
         return fault.downMs + 3_000;
       case 'pause':
@@ -164,6 +172,10 @@ export async function inject(system: ChaosSystem, fault: Fault, graceMs: number)
     case 'postgres-restart':
       await system.postgres.restart();
       detail = `restarted in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`;
+      break;
+    case 'postgres-crash':
+      await system.postgres.crash();
+      detail = `recovered and serving ${((Date.now() - startedAt) / 1000).toFixed(1)} s after the crash`;
       break;
     case 'postgres-stop':
       await system.postgres.stop();

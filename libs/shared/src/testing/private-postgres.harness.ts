@@ -13,6 +13,11 @@ export interface PrivatePostgres {
   port: number;
   /** `pg_ctl restart -m fast`: every session is terminated (57P01), the server is back when it resolves. */
   restart: () => Promise<void>;
+  /**
+   * A crash of the server (`pg_ctl stop -m immediate`: no checkpoint, sessions cut), then started again: it recovers
+   * from its WAL, and every commit it acknowledged is there (the OS, not the machine, survives: see `options`).
+   */
+  crash: () => Promise<void>;
   /** `pg_ctl stop -m fast`: connections are refused until `start`. */
   stop: () => Promise<void>;
   start: () => Promise<void>;
@@ -53,7 +58,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', tool(name), ...args]] : [tool(name), args];
     await run(file, argv, { timeout: 60_000 });
   };
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
+  // Durable against a crash of the server (a commit is acknowledged once its WAL is written to the OS), not of the
+  // machine (fsync off, for speed): what `crash` needs, at little cost.
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=100`;
   const ctl = (...args: string[]) => pg('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '30', ...args]);
 
   let destroyed = false;
@@ -92,6 +99,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     restart: () => ctl('-m', 'fast', '-o', options, 'restart'),
+    crash: async () => {
+      await ctl('-m', 'immediate', 'stop');
+      await ctl('-o', options, 'start');
+    },
     stop: () => ctl('-m', 'fast', 'stop'),
     start: () => ctl('-o', options, 'start'),
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
