@@ -75,6 +75,28 @@ describe('authorizations, holds and the live balance', () => {
     expect(invalid.body.details).toEqual([expect.objectContaining({ field: 'amount' })]);
   });
 
+  it('a hold on an unlimited plan says so: nothing is reserved and no hold is kept', async () => {
+    const periodStart = new Date().toISOString();
+    const periodEnd = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    await producer.send({
+      topic: env.SUBSCRIPTION_EVENTS_TOPIC,
+      messages: [{
+        key: 'acct-unlimited',
+        value: JSON.stringify({
+          id: 'acct-unlimited-c1', type: 'CycleStarted', version: 1, accountId: 'acct-unlimited', occurredAt: periodStart,
+          data: { cycleId: 'c1', planId: 'custom', periodStart, periodEnd, allocation: '0', unlimited: true, thresholds: [], overdraftPolicy: 'write-off' },
+        }),
+      }],
+    });
+    await waitFor(async () => (await api.get('/v1/accounts/acct-unlimited/balance')).status === 200, 20_000);
+
+    const held = await authorize('acct-unlimited', { amount: '5', hold: { holdId: 'unlimited-1', ttlSeconds: 600 } });
+
+    // A client that counts on the hold (releases it, or reads it back) learns here that there is none to count on.
+    expect(held).toMatchObject({ status: 200, body: { allowed: true, required: '5', unlimited: true, hold: { holdId: 'unlimited-1', amount: '5' } } });
+    expect((await api.get('/v1/accounts/acct-unlimited/transactions?type=HoldPlaced')).body.items).toEqual([]);
+  });
+
   it('a hold of 5 leaves others the rest; settling for 3 releases 2; settling twice has no second effect', async () => {
     await api.post('/v1/accounts/acct-hold/grants', { reason: 'test grant', idempotencyKey: 'h', amount: '10' });
     const held = await authorize('acct-hold', { amount: '5', hold: { holdId: 'stream-1', ttlSeconds: 600 } });

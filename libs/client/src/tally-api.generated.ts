@@ -397,7 +397,7 @@ export interface components {
             required: string;
             /** @description Available credits (after the hold, when one was placed) */
             available: string;
-            /** @description Without a hold: whether the plan is unlimited */
+            /** @description Without a hold: whether the plan is unlimited. With one: true when the plan is unlimited, and then nothing was reserved and no hold is kept (releasing it releases nothing) */
             unlimited?: boolean;
             hold?: components["schemas"]["PlacedHoldDto"];
         };

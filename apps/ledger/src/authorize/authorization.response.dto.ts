@@ -12,6 +12,9 @@ export class AuthorizationResponseDto {
   @ApiProperty({ enum: [true] }) allowed!: boolean;
   @ApiCredits({ description: 'Credits the action needs' }) required!: string;
   @ApiCredits({ description: 'Available credits (after the hold, when one was placed)' }) available!: string;
-  @ApiPropertyOptional({ description: 'Without a hold: whether the plan is unlimited' }) unlimited?: boolean;
+  @ApiPropertyOptional({
+    description: 'Without a hold: whether the plan is unlimited. With one: true when the plan is unlimited, and then nothing was reserved and no hold is kept (releasing it releases nothing)',
+  })
+  unlimited?: boolean;
   @ApiPropertyOptional({ type: PlacedHoldDto }) hold?: PlacedHoldDto;
 }

@@ -83,7 +83,7 @@ export class AuthorizeHandler {
     const hold = events.length > 0 ? state.holds.get(holdId) : openHold(state, holdId, now);
     if (hold) return heldAnswer(state, holdId, hold.amount, hold.expiresAt, now);
     // An unlimited plan reserves nothing and remembers no hold: the answer names the hold asked for.
-    if (state.plan.unlimited) return heldAnswer(state, holdId, required, expiresAt(now), now);
+    if (state.plan.unlimited) return { ...heldAnswer(state, holdId, required, expiresAt(now), now), unlimited: true };
     // A repeat of a hold settled, released or expired since: it reserves nothing any more, so it is no "allowed".
     throw holdClosed(holdId);
   }
