@@ -4,7 +4,9 @@ import { balanceOf, evolve, initialState, type AccountCommand, type AccountEvent
 import { modelBalance, modelInitialState, modelStep, type ModelState } from '@tally/ledger-domain/testing';
 import { parseCredits } from '@tally/money';
 import { decodeEvent } from '@tally/ledger-events';
-import { API_KEY, CONSUMER_GROUPS, type ChaosSystem } from './chaos.harness';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { API_KEY, CONSUMER_GROUPS, ROOT, type ChaosSystem } from './chaos.harness';
 import type { InjectedFault } from './fault.schedule';
 import type { Workload } from './workload.fixtures';
 import type { Answer, WorkloadClient } from './workload.client';
@@ -128,7 +130,45 @@ export async function checkInvariants(input: CheckInput): Promise<InvariantResul
     intended(input),
     relayedPastForeignTransactions(input),
     noExitButFaults(input),
+    await acceptedCommandsStored(input),
   ];
+}
+
+/** A pack's credits as config/plans.yaml (the catalogue the ledger is given) says, read here on its own. */
+function packCredits(packId: string): bigint {
+  const catalogue = readFileSync(join(ROOT, 'config/plans.yaml'), 'utf8');
+  const line = new RegExp(`id: ${packId.replace(/[^\w-]/g, '')}, credits: "([0-9.]+)"`).exec(catalogue);
+  if (!line) throw new Error(`pack ${packId} not in config/plans.yaml`);
+  return micros(line[1]);
+}
+
+/**
+ * 11. Every grant and purchase the ledger acknowledged (2xx) is in its account's stream exactly once with the amount
+ * the workload sent (a pack: its credits in the catalogue), and every hold it placed exactly once with the amount
+ * asked. Invariants 1–3 look at usage and at the store's own consistency; this one holds the store to the client's
+ * acknowledgements of everything else that moves money.
+ */
+async function acceptedCommandsStored({ system, driver }: CheckInput): Promise<InvariantResult> {
+  const result = new Invariant('11. every acknowledged grant and purchase, and every placed hold, stored once with the amount sent');
+  const { rows } = await system.pool.query<{ type: string; id: string; amount: string; settled: string | null }>(
+    `select type, coalesce(data->>'grantId', data->>'holdId') as id, data->>'amount' as amount, data->>'overdraftSettled' as settled
+       from ledger.events where type in ('CreditsGranted', 'HoldPlaced')`,
+  );
+  const stored = new Map<string, bigint[]>();
+  for (const row of rows) {
+    const amount = micros(row.amount) + micros(row.settled ?? '0');
+    stored.set(`${row.type}|${row.id}`, [...(stored.get(`${row.type}|${row.id}`) ?? []), amount]);
+  }
+  for (const [key, step] of driver.accepted) {
+    const [where, expected] =
+      step.kind === 'grant' ? [`CreditsGranted|grant:${key}`, micros(step.amount)]
+        : step.kind === 'purchase' ? [`CreditsGranted|purchase:${key}`, step.packId ? packCredits(step.packId) : micros(step.amount)]
+          : [`HoldPlaced|${key}`, micros(step.amount)];
+    const found = stored.get(where) ?? [];
+    result.check(found.length === 1 && found[0] === expected, () => `${step.kind} ${key} of ${step.accountId}: sent ${expected} µ, stored ${found.length === 0 ? 'nowhere' : found.join(' and ')}`);
+  }
+  result.notes.push(`${driver.holds.unlimited} holds answered on an unlimited plan (nothing reserved, none stored: not looked for)`);
+  return result;
 }
 
 /**

@@ -21,6 +21,8 @@ export interface Answer {
   retryAfter: string | null;
   /** CYCLE_RENEWAL_PENDING's `details.cycleEnd`: the end of the cycle whose renewal the ledger waits for. */
   cycleEnd?: string;
+  /** An authorization's `unlimited`: with a hold, nothing was reserved (the plan is unlimited). */
+  unlimited?: boolean;
 }
 
 /** A request the services refused although the workload meant it to succeed (a 4xx it did not expect). */
@@ -44,8 +46,10 @@ export class WorkloadClient {
   readonly acks = new Acknowledgements<string, Step>();
   /** Usage ids per acknowledged step (a duplicate id in several steps is one usage). */
   readonly kafkaFailures: { at: number; error: string }[] = [];
-  /** Holds placed (authorization answered 200, or 409 HOLD_CLOSED to a retry: placed and closed since) and refused (402). */
-  readonly holds = { placed: 0, refused: 0 };
+  /** Holds placed (authorization answered 200, or 409 HOLD_CLOSED to a retry: placed and closed since), of them on an unlimited plan (nothing reserved), and refused (402). */
+  readonly holds = { placed: 0, refused: 0, unlimited: 0 };
+  /** Grants and purchases the ledger acknowledged (2xx) and holds it placed, by key: what invariant 11 looks for in the store. */
+  readonly accepted = new Map<string, Extract<Step, { kind: 'grant' | 'purchase' | 'hold' }>>();
   readonly sent = { usageMessages: 0, httpRequests: 0, kafkaSends: 0, resends: 0 };
   private readonly followUps: Step[] = [];
   /** Accounts the ledger has answered a command of (2xx, or a 402: it found the account). */
@@ -182,11 +186,11 @@ export class WorkloadClient {
         if (step.expiresInSeconds !== undefined && !('expiresAt' in step)) Object.assign(step, { expiresAt: new Date(Date.now() + step.expiresInSeconds * 1000).toISOString() });
         const expiresAt = (step as { expiresAt?: string }).expiresAt;
         const body = { idempotencyKey: step.key, amount: step.amount, reason: 'chaos grant', ...(expiresAt ? { expiresAt } : {}) };
-        return this.expect(step, await this.ledger(step.accountId, 'POST', path(step.accountId, 'grants'), body), [200, 201]);
+        return this.expect(step, this.acceptedIf2xx(step, await this.ledger(step.accountId, 'POST', path(step.accountId, 'grants'), body)), [200, 201]);
       }
       case 'purchase': {
         const body = { paymentReference: step.key, ...(step.packId ? { packId: step.packId } : { amount: step.amount }) };
-        return this.expect(step, await this.ledger(step.accountId, 'POST', path(step.accountId, 'purchases'), body), [200, 201]);
+        return this.expect(step, this.acceptedIf2xx(step, await this.ledger(step.accountId, 'POST', path(step.accountId, 'purchases'), body)), [200, 201]);
       }
       case 'hold': {
         const answer = await this.ledger(step.accountId, 'POST', path(step.accountId, 'authorizations'), { amount: step.amount, hold: { holdId: step.key, ttlSeconds: step.ttlSeconds } });
@@ -194,6 +198,8 @@ export class WorkloadClient {
         // HOLD_CLOSED: a retry (its first answer lost) of a hold placed then and expired or released since.
         if (status === 200 || status === 201 || (status === 409 && answer.code === 'HOLD_CLOSED')) {
           this.holds.placed += 1;
+          if (answer.unlimited) this.holds.unlimited += 1;
+          else this.accepted.set(step.key, step);
           this.followUp(step, true);
           return 200;
         }
@@ -216,6 +222,11 @@ export class WorkloadClient {
         return this.expect(step, await this.request('subscription-cycle', 'PUT', path(step.accountId, 'subscription'), { planId: step.planId, ...(subscribe ? { timeZone: 'UTC' } : {}) }), [200]);
       }
     }
+  }
+
+  private acceptedIf2xx(step: Extract<Step, { kind: 'grant' | 'purchase' }>, answer: Answer): Answer {
+    if (answer.status >= 200 && answer.status < 300) this.accepted.set(step.key, step);
+    return answer;
   }
 
   /** A hold's follow-up, sent once (the first answer decides it): its settling usage, or its release. */
@@ -279,9 +290,10 @@ export class WorkloadClient {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
-      const parsed = (await response.json().catch(() => ({}))) as { code?: string; details?: { cycleEnd?: string } };
+      const parsed = (await response.json().catch(() => ({}))) as { code?: string; details?: { cycleEnd?: string }; unlimited?: boolean };
       const cycleEnd = typeof parsed.details?.cycleEnd === 'string' ? { cycleEnd: parsed.details.cycleEnd } : {};
-      return this.answered({ at, answeredAt: Date.now(), service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), ...cycleEnd });
+      const unlimited = parsed.unlimited === true ? { unlimited: true } : {};
+      return this.answered({ at, answeredAt: Date.now(), service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), ...cycleEnd, ...unlimited });
     } catch {
       return this.answered({ at, answeredAt: Date.now(), service, method, path, status: 0, retryAfter: null });
     }
