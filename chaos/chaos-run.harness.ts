@@ -16,7 +16,7 @@ const MAX_RATE = 1_500;
  * another, lets the load drain (every unsure request sent again until acknowledged, every consumer caught up,
  * every alert sent), checks the invariants and always tears everything down. Rejects when the deadline passes.
  */
-export async function runChaos(settings: ChaosSettings, log: (line: string) => void): Promise<ChaosReport> {
+export async function runChaos(settings: ChaosSettings, log: (line: string) => void, signal?: AbortSignal): Promise<ChaosReport> {
   const startedAt = Date.now();
   const logDir = join(ROOT, '.cache/chaos', `${settings.seed}-${startedAt}`);
   const workload = generateWorkload({ seed: settings.seed, events: settings.events, accounts: settings.accounts, httpBatch: settings.short ? 20 : 100, kafkaBatch: settings.short ? 50 : 250 });
@@ -29,6 +29,8 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`deadline: the run did not finish within ${settings.deadlineMs / 1000} s (CHAOS_DEADLINE_SECONDS)`)), settings.deadlineMs);
+    // Interrupted (SIGINT, SIGTERM: a CI job's timeout): ends like the deadline, everything the run started torn down.
+    signal?.addEventListener('abort', () => reject(new Error('interrupted')), { once: true });
   });
   const run = async (): Promise<ChaosReport> => {
     system = await ChaosSystem.start(logDir);

@@ -55,6 +55,8 @@ export class ServiceSupervisor {
 
   /** Spawns the process; does not wait for it. */
   spawn(): ChildProcess {
+    // A fault still under way when the run is torn down (deadline, interrupt) must not start a process nobody ends.
+    if (this.destroying) throw new Error(`${this.name}: the run is torn down; not spawning`);
     const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '-r', 'ts-node/register', '-r', 'tsconfig-paths/register', `apps/${this.name}/src/main.ts`], {
       cwd: ROOT,
       env: { ...TEST_RATE_LIMITS, ...SERVICE_ENV, ...process.env, ...this.env, PORT: String(this.port), KAFKAJS_NO_PARTITIONER_WARNING: '1' },
