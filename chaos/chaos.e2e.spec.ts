@@ -21,9 +21,9 @@ describe('fault run of the whole system (CI size)', () => {
     expect(labels).toEqual(expect.arrayContaining(['kill -9 ledger', expect.stringMatching(/^kill -9 broker/), expect.stringMatching(/^a transaction open in another database/)]));
     const failed = report.invariants.filter((r) => r.failures > 0).map((r) => ({ invariant: r.name, examples: r.examples }));
     expect({ failed, replay: replayCommand(settings) }).toEqual({ failed: [], replay: replayCommand(settings) });
-    // 7 checks only the 5xx there were; 9 only an event the ledger committed while the foreign transaction was open
-    // (none when the load had ended or paused at its lag cap: the report's note says so).
-    expect(report.invariants.every((r) => r.checked > 0 || r.name.startsWith('7.') || r.name.startsWith('9.') || r.name.startsWith('11.'))).toBe(true);
+    // 7 checks only the 5xx and unanswered requests there were; 11 only the grants, purchases and holds acknowledged
+    // (every other check has something to check: 9 an event the harness itself commits while the transaction is open).
+    expect(report.invariants.every((r) => r.checked > 0 || r.name.startsWith('7.') || r.name.startsWith('11.'))).toBe(true);
     rmSync(report.logDir, { recursive: true, force: true });
   }, 660_000); // the run's own deadline (CHAOS_DEADLINE_SECONDS, 600 s at this size) ends it first
 });

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { encodePgCheckpoint } from '@tally/event-store';
-import { SERVICES, type ChaosSystem, type ServiceName } from './chaos.harness';
+import { API_KEY, SERVICES, type ChaosSystem, type ServiceName } from './chaos.harness';
 import { SeededRandom } from './workload.fixtures';
 
 export type Fault =
@@ -251,6 +251,14 @@ async function holdForeignTransaction(system: ChaosSystem, ms: number): Promise<
     const deadline = Date.now() + ms;
     const firstAfter = async () =>
       checkpointOf((await system.pool.query(`select ${position} from ledger.events where transaction_id > $1::xid8 order by transaction_id, global_position limit 1`, [xid])).rows[0]);
+    // The load may have ended or paused (its lag cap): the harness commits an event of its own, so the check always
+    // has one to look for (a grant to an account of its own, outside the workload's, which the other checks ignore).
+    await fetch(`${system.service('ledger').base}/v1/accounts/chaos-foreign/grants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ idempotencyKey: `foreign-${xid}`, amount: '1', reason: 'chaos: an event committed while a foreign transaction is open' }),
+      signal: AbortSignal.timeout(10_000),
+    }).catch(() => undefined);
     let event: string | undefined;
     while (!(event = await firstAfter()) && Date.now() < deadline) await sleep(100);
     if (!event) return { event: undefined, relayed: await relayed(), published: undefined };
