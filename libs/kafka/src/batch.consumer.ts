@@ -279,6 +279,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private crashed: Error | undefined;
   /** Read at start: stored offsets of another cluster are not trusted (see beginAndLockStoredOffsets). */
   private clusterId: string | undefined;
+  /** The cluster's id as read since the last group join (see clusterIdNow). */
+  private clusterIdRead?: Promise<string | undefined>;
   /** Per partition (`topic:partition`): the batch that keeps failing, for readiness. */
   private readonly stalls: StallDetector;
   private readonly isolateAfter: number;
@@ -325,6 +327,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       this.crashed = undefined;
+      // The cluster may be another one now (a broker re-provisioned at the same address): asked again (clusterIdNow).
+      this.clusterIdRead = undefined;
       // Every partition of the new assignment fetches from Kafka's committed offset again: check each once more.
       this.resumeChecks.clear();
       this.resumeOffsets = undefined;
@@ -353,6 +357,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private async connectAndRun(): Promise<void> {
     try {
       this.clusterId = await this.readClusterId();
+      this.clusterIdRead = Promise.resolve(this.clusterId);
       await this.options.producer.connect();
       await this.consumer.connect();
       await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
@@ -392,6 +397,33 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     this.resumeChecks.clear();
     this.resumeOffsets = undefined;
     this.logger.info({ groupId: this.options.groupId }, 'batch consumer stopped');
+  }
+
+  /**
+   * The cluster's id, asked again after each group join: the offsets stored in PostgreSQL are per cluster, and a new
+   * cluster at the same address (a broker re-provisioned) starts its offsets from 0 again. Taken for the old one, its
+   * messages were skipped as redeliveries. A changed id forgets what this consumer knew of the old cluster's offsets.
+   * Asked once per join (a resolved promise afterwards); a failed read keeps the last id and is asked again next batch.
+   */
+  private clusterIdNow(): Promise<string | undefined> {
+    this.clusterIdRead ??= this.readClusterId().then(
+      (clusterId) => {
+        if (this.clusterId !== undefined && clusterId !== this.clusterId) {
+          this.logger.warn({ groupId: this.groupId, previousClusterId: this.clusterId, clusterId }, 'a new Kafka cluster at the same address: offsets stored for the previous one are not used');
+          this.committedHere.clear();
+          this.kafkaCommitted.clear();
+          this.resumeChecks.clear();
+          this.resumeOffsets = undefined;
+        }
+        this.clusterId = clusterId;
+        return clusterId;
+      },
+      () => {
+        this.clusterIdRead = undefined;
+        return this.clusterId;
+      },
+    );
+    return this.clusterIdRead;
   }
 
   private readClusterId(): Promise<string> {
@@ -493,7 +525,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, clusterId: this.clusterId };
+    const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, clusterId: await this.clusterIdNow() };
     if (batch.messages.length > 0 && !(await this.fetchingFromStoredOrStall(ref, batch.messages[0].offset))) return;
     this.fetched(batch.topic, batch.partition, batch.highWatermark, batch.messages[0]?.offset);
     for (let start = 0; start < batch.messages.length; start += this.maxPerTransaction) {

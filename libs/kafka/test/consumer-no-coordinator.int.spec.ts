@@ -4,7 +4,7 @@ import { NotReadyError } from '@tally/shared';
 import { startPrivateKafka, testDatabaseUrl, testKafkaBrokers, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
 import type { Consumer, Kafka } from 'kafkajs';
 import { BatchConsumer, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, quoteSchema, withAdmin, type BatchConsumerOptions } from '../src';
-import { parseUsage } from './kafka.harness';
+import { countApplied, createAppliedTable, insertApplied, parseUsage, usageEnvelope } from './kafka.harness';
 
 /** A consumer of `topic` that applies nothing, and its producer (the test disconnects it: one left connected keeps jest from exiting). */
 function idleConsumer(kafka: Kafka, topic: string, pool: Pool, schema: string, options: Partial<BatchConsumerOptions<ParsedMessage>>) {
@@ -127,4 +127,57 @@ describe('a consumer whose topic was deleted under it', () => {
       await producer.disconnect(); // a producer left connected keeps jest from exiting
     }
   }, 120_000);
+});
+
+/**
+ * A new cluster at the broker's address under a running consumer (the broker re-provisioned: data wiped, storage
+ * formatted anew, topics created again). Its offsets start from 0 again; the offsets PostgreSQL stored belong to the
+ * old cluster. The consumer read the cluster's id once, at start, so it took the new cluster's messages for
+ * redeliveries of the old one's (offsets at or below the stored one) and skipped them: never applied, nothing shown.
+ */
+describe('a consumer whose broker is replaced by a new cluster at the same address', () => {
+  let broker: PrivateKafka | undefined;
+  const schema = `new_cluster_${uniqueSuffix()}`;
+  const pool = new Pool({ connectionString: testDatabaseUrl(), max: 4 });
+
+  beforeAll(async () => {
+    broker = await startPrivateKafka();
+    await ensureOffsetsTable(pool, schema);
+    await createAppliedTable(pool, schema);
+  }, 90_000);
+
+  afterAll(async () => {
+    await broker?.destroy();
+    await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+    await pool.end();
+  });
+
+  it('applies the new cluster\'s messages from its first offset', async () => {
+    if (!broker) throw new Error('no broker');
+    const topic = `t.${uniqueSuffix()}.replaced`;
+    const kafka = createKafkaClient({ clientId: `replaced-${uniqueSuffix()}`, brokers: [broker.broker], retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 1_000 } });
+    await ensureTopics(kafka, [topic], 1);
+    const { producer, consumer } = idleConsumer(kafka, topic, pool, schema, {
+      handle: async ({ topic: t, partition, messages, tx }) => insertApplied(tx, schema, t, partition, messages),
+      sessionTimeoutMs: 6_000,
+      rebalanceTimeoutMs: 10_000,
+    });
+    const sender = new KafkaProducer(kafka);
+    await consumer.start();
+    try {
+      await sender.sendEnvelopes(topic, Array.from({ length: 5 }, (_, i) => usageEnvelope(`old-${i}`, 'acct-replaced')));
+      await waitFor(async () => (await countApplied(pool, schema, topic)).rows >= 5 || undefined, 30_000, 200);
+
+      await broker.replaceCluster();
+      await ensureTopics(kafka, [topic], 1);
+      await sender.sendEnvelopes(topic, Array.from({ length: 3 }, (_, i) => usageEnvelope(`new-${i}`, 'acct-replaced')));
+
+      await waitFor(async () => (await countApplied(pool, schema, topic)).rows >= 8 || undefined, 90_000, 500);
+      expect(await countApplied(pool, schema, topic)).toEqual({ rows: 8, distinct: 8 });
+    } finally {
+      await consumer.stop().catch(() => undefined);
+      await sender.disconnect();
+      await producer.disconnect();
+    }
+  }, 180_000);
 });

@@ -15,6 +15,11 @@ export interface PrivateKafka {
   stop: (signal?: 'SIGTERM' | 'SIGKILL') => Promise<void>;
   /** Starts it again on the same data and port; resolves once it serves. */
   start: () => Promise<void>;
+  /**
+   * A new cluster at the same address: the broker killed, its data deleted, its storage formatted with a new cluster
+   * id, started again (an operator's re-provisioned broker; its topics must be created again).
+   */
+  replaceCluster: () => Promise<void>;
   /** Freezes the broker process (SIGSTOP): connections stay open, requests wait unanswered until `resume`. */
   pause: () => void;
   /** Lets a paused broker run again (SIGCONT): it then handles the requests that waited. */
@@ -114,9 +119,19 @@ export async function startPrivateKafka(options: PrivateKafkaOptions = {}): Prom
     rmSync(dir, { recursive: true, force: true });
   };
 
-  try {
+  const format = async (): Promise<void> => {
     const { stdout } = await run('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'random-uuid']);
     await run('java', [log4j, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', stdout.trim(), '-c', config, '--ignore-formatted']);
+  };
+  const replaceCluster = async (): Promise<void> => {
+    await stop('SIGKILL');
+    rmSync(join(dir, 'data'), { recursive: true, force: true });
+    await format();
+    await start();
+  };
+
+  try {
+    await format();
     await start();
   } catch (error) {
     await destroy();
@@ -126,7 +141,7 @@ export async function startPrivateKafka(options: PrivateKafkaOptions = {}): Prom
   return {
     broker: `127.0.0.1:${port}`,
     ...(secured ? { secured: { broker: secured.broker, caFile: secured.caFile } } : {}),
-    stop, start, pause: signal('SIGSTOP'), resume: signal('SIGCONT'), log: () => output, destroy,
+    stop, start, replaceCluster, pause: signal('SIGSTOP'), resume: signal('SIGCONT'), log: () => output, destroy,
   };
 }
 
