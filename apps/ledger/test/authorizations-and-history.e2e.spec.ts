@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { AdvancingClock } from '@tally/shared';
 import { testKafkaBrokers, waitFor } from '@tally/testing';
-import { API_KEY, createTestSchema, createTopics, json, ledgerTestSettings, startLedger, textReader } from './ledger.harness';
+import { API_KEY, createTestSchema, createTopics, cycleStartedMessage, json, ledgerTestSettings, startLedger, textReader } from './ledger.harness';
 
 /** Issue 6 on the real broker and database: refusals, holds for streaming answers, balance history and live stream. */
 describe('authorizations, holds and the live balance', () => {
@@ -76,17 +76,9 @@ describe('authorizations, holds and the live balance', () => {
   });
 
   it('a hold on an unlimited plan says so: nothing is reserved and no hold is kept', async () => {
-    const periodStart = new Date().toISOString();
-    const periodEnd = new Date(Date.now() + 30 * 86_400_000).toISOString();
     await producer.send({
       topic: env.SUBSCRIPTION_EVENTS_TOPIC,
-      messages: [{
-        key: 'acct-unlimited',
-        value: JSON.stringify({
-          id: 'acct-unlimited-c1', type: 'CycleStarted', version: 1, accountId: 'acct-unlimited', occurredAt: periodStart,
-          data: { cycleId: 'c1', planId: 'custom', periodStart, periodEnd, allocation: '0', unlimited: true, thresholds: [], overdraftPolicy: 'write-off' },
-        }),
-      }],
+      messages: [cycleStartedMessage('acct-unlimited', 'acct-unlimited-c1', { planId: 'custom', allocation: '0', unlimited: true, thresholds: [], overdraftPolicy: 'write-off' })],
     });
     await waitFor(async () => (await api.get('/v1/accounts/acct-unlimited/balance')).status === 200, 20_000);
 

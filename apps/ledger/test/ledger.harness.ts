@@ -156,3 +156,15 @@ export async function grantThenChargeOneChat(ledgerBase: string, ingestBase: str
   }, 30_000);
 }
 
+/**
+ * A CycleStarted message as subscription-cycle publishes it, keyed by account: a 30-day starter cycle from now with
+ * 10 credits and the 20% / 5% thresholds unless `data` says otherwise.
+ */
+export function cycleStartedMessage(accountId: string, id: string, data: Record<string, unknown> = {}): { key: string; value: string } {
+  const periodStart = new Date().toISOString();
+  const cycle = {
+    cycleId: id, planId: 'starter', periodStart, periodEnd: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    allocation: '10', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry', ...data,
+  };
+  return { key: accountId, value: JSON.stringify({ id, type: 'CycleStarted', version: 1, accountId, occurredAt: cycle.periodStart, data: cycle }) };
+}

@@ -3,7 +3,7 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import { TallyClient, type components } from '@tally/client';
 import { startServiceProcess, testDatabaseUrl, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
-import { API_KEY, collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger, waitForAvailable } from './ledger.harness';
+import { API_KEY, collect, createTestSchema, createTopics, cycleStartedMessage, json, ledgerTestSettings, startLedger, waitForAvailable } from './ledger.harness';
 
 /**
  * Issue 3, end to end on the real broker and database: HTTP ingest → usage.events.v1 → ledger (event store)
@@ -88,13 +88,7 @@ describe('usage to balance, end to end', () => {
   it('spends the allowance before purchased credits', async () => {
     await producer.send({
       topic: env.SUBSCRIPTION_EVENTS_TOPIC,
-      messages: [{
-        key: 'acct-b',
-        value: JSON.stringify({
-          id: 'cycle-b-0', type: 'CycleStarted', version: 1, accountId: 'acct-b', occurredAt: now,
-          data: { cycleId: 'cycle-b-0', planId: 'starter', periodStart: now, periodEnd: new Date(Date.now() + 30 * 86_400_000).toISOString(), allocation: '10', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry' },
-        }),
-      }],
+      messages: [cycleStartedMessage('acct-b', 'cycle-b-0', { periodStart: now })],
     });
     await waitForBalance('acct-b', '10');
     const purchase = await api.post('/v1/accounts/acct-b/purchases', { paymentReference: 'pay-b-1', amount: '50' });
