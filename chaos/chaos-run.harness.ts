@@ -32,8 +32,11 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
     // Interrupted (SIGINT, SIGTERM: a CI job's timeout): ends like the deadline, everything the run started torn down.
     signal?.addEventListener('abort', () => reject(new Error('interrupted')), { once: true });
   });
+  // Kept so that a run interrupted (or past its deadline) while the system starts still tears down what it started.
+  let starting: Promise<ChaosSystem> | undefined;
   const run = async (): Promise<ChaosReport> => {
-    system = await ChaosSystem.start(logDir);
+    starting = ChaosSystem.start(logDir);
+    system = await starting;
     log(`${at()} PostgreSQL ${system.postgres.url}, broker ${system.kafka.broker}; starting the services`);
     await system.startServices();
     const running = system;
@@ -70,11 +73,14 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
     // The lag's bound counts from here (or the last fault's end, if later), not from the end of the resends below:
     // a system slow to answer them must not earn a later start for its consumers.
     const loadSent = Date.now();
-    log(`${at()} load sent; sending unsure requests again until acknowledged (${client.acks.unsure.size} now)`);
-    await client.resendAllUnsure(settings.short ? 180_000 : 600_000);
-    const loadUntil = Date.now();
     const lastFaultEnd = Math.max(...faults.map((f) => f.endedAt));
-    const lagRecovery = await waitForLagZero(running, lastFaultEnd, loadSent, Math.max(0, loadSent + settings.lagBoundMs + 60_000 - Date.now()));
+    log(`${at()} load sent; sending unsure requests again until acknowledged (${client.acks.unsure.size} now)`);
+    // The lag is watched from here, while the resends go on: the moment each group reached 0 for good is what counts.
+    const resending = client.resendAllUnsure(settings.short ? 180_000 : 600_000);
+    const lagWatch = waitForLagZero(running, lastFaultEnd, loadSent, settings.lagBoundMs + 60_000, resending.then(() => undefined, () => undefined));
+    await resending;
+    const loadUntil = Date.now();
+    const lagRecovery = await lagWatch;
     log(`${at()} consumers caught up; waiting for the read model and the alerts`);
     // Bounded: a read model that never catches up (an event the relay lost) is for the checker to report.
     await waitForReadModel(running, settings.short ? 45_000 : 120_000);
@@ -104,23 +110,26 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
   } finally {
     clearTimeout(timer);
     await driver?.close();
+    system ??= await starting?.catch(() => undefined);
     await system?.destroy();
   }
 }
 
 /**
- * Polls every consumer group's lag (topic end vs the offset stored with the effects) until all are 0 at once;
- * per group, when it reached 0 for good, from the last fault's end and from the moment the load was sent.
+ * Polls every consumer group's lag (topic end vs the offset stored with the effects) until `sent` has resolved (the
+ * resends, which add messages) and all are 0 at once, or `timeoutMs` after that; per group, when it reached 0 for good
+ * (any lag since resets it), from the last fault's end and from the moment the load was sent.
  */
-async function waitForLagZero(system: ChaosSystem, lastFaultEnd: number, loadSent: number, timeoutMs: number) {
+async function waitForLagZero(system: ChaosSystem, lastFaultEnd: number, loadSent: number, timeoutMs: number, sent: Promise<void>) {
   const zeroSince = new Map<string, number | undefined>();
-  const deadline = Date.now() + timeoutMs;
+  let deadline: number | undefined;
+  void sent.then(() => (deadline = Date.now() + timeoutMs));
   for (;;) {
     const lag = await consumerLag(system).catch(() => undefined);
     const now = Date.now();
     if (lag) for (const [name, behind] of lag) zeroSince.set(name, behind === 0n ? (zeroSince.get(name) ?? now) : undefined);
     const allZero = lag !== undefined && [...lag.values()].every((behind) => behind === 0n);
-    if (allZero || now > deadline) break;
+    if (deadline !== undefined && (allZero || now > deadline)) break;
     await sleep(250);
   }
   return new Map(CONSUMER_GROUPS.map(({ name }) => {

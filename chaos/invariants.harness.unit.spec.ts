@@ -60,6 +60,15 @@ describe('invariant 7: no 5xx but a documented 503', () => {
 });
 
 describe('invariant 7: a request with no answer', () => {
+  it('reports a timeout of the client\'s own outside a fault window without failing it, and excuses nothing by a foreign transaction', () => {
+    const slow = answer({ status: 0, retryAfter: null, timedOut: true, at: T0 + 60_000, answeredAt: T0 + 70_000 });
+    const foreign: InjectedFault = { ...ledgerKilled, fault: { kind: 'foreign-transaction', ms: 20_000 }, window: { scope: 'all', from: T0 + 1_000, until: T0 + 1_000 }, foreign: { event: 'e', relayed: 'e', published: true } };
+    const reset = answer({ status: 0, retryAfter: null, at: T0 + 500, answeredAt: T0 + 1_500 });
+
+    expect(fiveHundreds({ driver: { answers: [slow] }, faults: [], lagBoundMs: LAG_BOUND_MS })).toMatchObject({ checked: 0, failures: 0, notes: [expect.stringContaining('1 requests timed out')] });
+    expect(fiveHundreds({ driver: { answers: [reset] }, faults: [foreign], lagBoundMs: LAG_BOUND_MS })).toMatchObject({ checked: 1, failures: 1 });
+  });
+
   it('is excused inside a fault window of its service or of everything, and refused outside one', () => {
     const during = answer({ status: 0, retryAfter: null, at: T0 + 1_500, answeredAt: T0 + 11_500 });
     const otherService = answer({ status: 0, retryAfter: null, service: 'usage-ingest', at: T0 + 1_500, answeredAt: T0 + 11_500 });
@@ -106,5 +115,6 @@ describe('invariant 4: a notification sent twice', () => {
     expect(resendExcused([T0 + 9_000, T0 + 21_000], [{ window: { ...notificationKilled.window, scope: 'ledger' } }])).toBe(false);
     expect(resendExcused([T0 + 200_000, T0 + 201_000], [notificationKilled])).toBe(false);
     expect(resendExcused([T0 + 1_000, T0 + 2_000], [notificationKilled])).toBe(false);
+    expect(resendExcused([T0 + 9_000, T0 + 21_000], [{ window: { ...notificationKilled.window, scope: 'all' }, foreign: { event: 'e', relayed: 'e', published: true } }])).toBe(false);
   });
 });

@@ -23,6 +23,8 @@ export interface Answer {
   cycleEnd?: string;
   /** An authorization's `unlimited`: with a hold, nothing was reserved (the plan is unlimited). */
   unlimited?: boolean;
+  /** Status 0 because the client gave up waiting (REQUEST_TIMEOUT_MS), not because the connection was refused or reset. */
+  timedOut?: boolean;
 }
 
 /** A request the services refused although the workload meant it to succeed (a 4xx it did not expect). */
@@ -294,8 +296,9 @@ export class WorkloadClient {
       const cycleEnd = typeof parsed.details?.cycleEnd === 'string' ? { cycleEnd: parsed.details.cycleEnd } : {};
       const unlimited = parsed.unlimited === true ? { unlimited: true } : {};
       return this.answered({ at, answeredAt: Date.now(), service, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), ...cycleEnd, ...unlimited });
-    } catch {
-      return this.answered({ at, answeredAt: Date.now(), service, method, path, status: 0, retryAfter: null });
+    } catch (error) {
+      const timedOut = (error as Error).name === 'TimeoutError' ? { timedOut: true } : {};
+      return this.answered({ at, answeredAt: Date.now(), service, method, path, status: 0, retryAfter: null, ...timedOut });
     }
   }
 

@@ -277,7 +277,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   /** Chunks that arrived in this macrotask, to apply together (see applyTogether). */
   private gathering: Gathered[] = [];
   private crashed: Error | undefined;
-  /** Read at start: stored offsets of another cluster are not trusted (see beginAndLockStoredOffsets). */
+  /** Read at start and after each group join (clusterIdNow): stored offsets of another cluster are not trusted (see beginAndLockStoredOffsets). */
   private clusterId: string | undefined;
   /** The cluster's id as read since the last group join (see clusterIdNow). */
   private clusterIdRead?: Promise<string | undefined>;
@@ -403,7 +403,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * The cluster's id, asked again after each group join: the offsets stored in PostgreSQL are per cluster, and a new
    * cluster at the same address (a broker re-provisioned) starts its offsets from 0 again. Taken for the old one, its
    * messages were skipped as redeliveries. A changed id forgets what this consumer knew of the old cluster's offsets.
-   * Asked once per join (a resolved promise afterwards); a failed read keeps the last id and is asked again next batch.
+   * Asked once per join (a resolved promise afterwards); a failed read fails the batch, counted as the partition's
+   * failure (readiness), and is asked again when kafkajs offers the batch again: a batch is never applied under an id
+   * that may be the old cluster's.
    */
   private clusterIdNow(): Promise<string | undefined> {
     this.clusterIdRead ??= this.readClusterId().then(
@@ -412,15 +414,18 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
           this.logger.warn({ groupId: this.groupId, previousClusterId: this.clusterId, clusterId }, 'a new Kafka cluster at the same address: offsets stored for the previous one are not used');
           this.committedHere.clear();
           this.kafkaCommitted.clear();
+          // Positions and watermarks of the old log: its lag, and offsets the commit timer would send the new cluster.
+          this.progress.clear();
+          this.watermarksRefreshedAt = 0;
           this.resumeChecks.clear();
           this.resumeOffsets = undefined;
         }
         this.clusterId = clusterId;
         return clusterId;
       },
-      () => {
+      (error: unknown) => {
         this.clusterIdRead = undefined;
-        return this.clusterId;
+        throw error;
       },
     );
     return this.clusterIdRead;
@@ -525,7 +530,13 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, clusterId: await this.clusterIdNow() };
+    const ref: PartitionRef = { groupId: this.options.groupId, topic: batch.topic, partition: batch.partition, clusterId: this.clusterId };
+    try {
+      ref.clusterId = await this.clusterIdNow();
+    } catch (error) {
+      this.failedOn(ref, { offset: batch.messages[0]?.offset ?? batch.highWatermark, step: 'read the cluster id' }, error);
+      throw error;
+    }
     if (batch.messages.length > 0 && !(await this.fetchingFromStoredOrStall(ref, batch.messages[0].offset))) return;
     this.fetched(batch.topic, batch.partition, batch.highWatermark, batch.messages[0]?.offset);
     for (let start = 0; start < batch.messages.length; start += this.maxPerTransaction) {

@@ -22,9 +22,11 @@ const STANDBY_RETRY_MS = 2_000;
 const LOCK_PROBE_MS = 5_000;
 /**
  * Readiness: not ready once publishing has failed 5 times in a row or for 30 s. A streak ends when a batch is
- * published or the subscription reaches the tail (onCaughtUp). One failure can take over a minute to come (a send
- * kafkajs retries with backoff, a read up to its query timeout), so a streak ends on silence only after
- * `quietAfterMs`, longer than that: for a store that does not report reaching the tail (EventStoreDB).
+ * published and its checkpoint stored, when the subscription reaches the tail with the last checkpoint stored
+ * (onCaughtUp), or when this instance stops leading. One failure can take over a minute to come (a send kafkajs
+ * retries with backoff, a read up to its query timeout), so a streak ends on silence only after `quietAfterMs`,
+ * longer than that: for a store that does not report reaching the tail (EventStoreDB, where one failure followed by
+ * a quiet stream reads as not ready until then).
  */
 const RELAY_STALL = { afterAttempts: 5, afterMs: 30_000, quietAfterMs: 180_000 };
 
@@ -102,7 +104,9 @@ export class LedgerEventsRelay {
     }
     if (!locked) {
       client.release();
+      // A standby: another instance publishes; a publish streak from when this one led is not this one's to report.
       this.stalls.succeeded('lead');
+      this.stalls.succeeded('publish');
       if (!this.stopped) this.retryTimer = setTimeout(() => this.retryToLead(), STANDBY_RETRY_MS);
       return;
     }
@@ -158,12 +162,20 @@ export class LedgerEventsRelay {
         // Not waited for here: it is written while the next batch is read and published. Only after the publish
         // resolved, so it never gets ahead of what Kafka has; a crash before it lands republishes (consumers are
         // idempotent by account and stream version).
+        this.checkpointSaved = false;
         this.checkpointing = this.saveCheckpoint(events[events.length - 1].checkpoint).then(
-          () => this.stalls.succeeded('publish'),
+          () => {
+            this.checkpointSaved = true;
+            this.stalls.succeeded('publish');
+          },
           (error: unknown) => error as Error,
         );
       },
-      onCaughtUp: () => this.stalls.succeeded('publish'),
+      // At the tail with the last checkpoint stored: flowing. A checkpoint write in flight or failed (its failure is
+      // seen at the next batch) ends nothing: its own success does, or the next batch's failure counts on.
+      onCaughtUp: () => {
+        if (this.checkpointSaved) this.stalls.succeeded('publish');
+      },
       onError: (error) => {
         relayPublishFailures.inc();
         const streak = this.stalls.failed('publish', { topic: config.LEDGER_EVENTS_TOPIC }, error);
@@ -199,6 +211,8 @@ export class LedgerEventsRelay {
   private lostLock(client: PoolClient, error: Error): void {
     if (this.lockClient !== client) return;
     this.releaseLockClient();
+    // Publishing stops here; whether it fails from now on is whichever instance leads next to report.
+    this.stalls.succeeded('publish');
     client.release(error);
     this.deps.logger.warn({ err: error.message }, 'relay lost its lock connection: stopping, then taking the lead again');
     const subscription = this.subscription;
@@ -226,6 +240,9 @@ export class LedgerEventsRelay {
     );
     return rows[0]?.checkpoint ?? '';
   }
+
+  /** Whether the last checkpoint write has succeeded (none yet: true). */
+  private checkpointSaved = true;
 
   /** The checkpoint write in flight (see onEvents): resolves to the error it failed with, if it did. */
   private checkpointing?: Promise<Error | void>;
