@@ -47,7 +47,7 @@ describe('the fault run\'s workload client against a real ledger', () => {
       expect(await client.send({ kind: 'grant', key: `grant-${accountId}`, accountId, amount: '5' })).toBe(200);
       await client.resendAllUnsure(30_000);
       expect({ refusals: client.refusals, unsure: client.acks.unsure.size, holds: client.holds })
-        .toEqual({ refusals: [], unsure: 0, holds: { placed: 1, refused: 0 } });
+        .toEqual({ refusals: [], unsure: 0, holds: { placed: 1, refused: 0, unlimited: 0 } });
       expect([...client.acks.acked.keys()]).toEqual(expect.arrayContaining([authorize.key, hold.key, `release-${hold.key}`]));
     } finally {
       await client.close();
