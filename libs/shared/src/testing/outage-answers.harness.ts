@@ -10,7 +10,15 @@ export interface OutageAnswer {
   retryAfter: string | null;
   /** How long the answer took. */
   ms: number;
+  /** The answer's body, as sent. */
+  body: string;
 }
+
+/**
+ * What a refusal sent to a client must not carry: a network address (a broker's or the database's host and port) or a
+ * socket error's code, which a driver's own message would pass on. Operators read those in the logs, not clients.
+ */
+const INTERNALS = /\b\d{1,3}(?:\.\d{1,3}){3}:\d+\b|\blocalhost:\d+\b|\bE(?:CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH|NETUNREACH|PIPE|NOTFOUND|AI_AGAIN)\b/;
 
 /**
  * Records every answer of a service under test while its database or broker is restarted, and what a client must
@@ -37,8 +45,15 @@ export class OutageAnswers {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      const parsed = (await response.json().catch(() => ({}))) as { code?: string };
-      this.answers.push({ at: started, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), ms: Date.now() - started });
+      const text = await response.text();
+      const parsed = (() => {
+        try {
+          return JSON.parse(text) as { code?: string };
+        } catch {
+          return {};
+        }
+      })();
+      this.answers.push({ at: started, method, path, status: response.status, code: parsed.code, retryAfter: response.headers.get('retry-after'), ms: Date.now() - started, body: text });
       return response.status;
     } catch (error) {
       this.failures.push(`${method} ${path}: ${(error as Error).message} after ${Date.now() - started} ms`);
@@ -46,9 +61,14 @@ export class OutageAnswers {
     }
   }
 
-  /** Answers that broke the rule: any 5xx but 503, and any 503 without Retry-After or without one of the stable codes. */
+  /**
+   * Answers that broke the rule: any 5xx but 503, any 503 without Retry-After or without one of the stable codes, and
+   * any refusal naming an internal address or a socket error (see INTERNALS; a 2xx may echo the client's own URLs).
+   */
   wrong(codes: string[] = ['DEPENDENCY_UNAVAILABLE']): OutageAnswer[] {
-    return this.answers.filter((a) => (a.status >= 500 && a.status !== 503) || (a.status === 503 && (a.retryAfter === null || !codes.includes(a.code ?? ''))));
+    return this.answers.filter(
+      (a) => (a.status >= 500 && a.status !== 503) || (a.status === 503 && (a.retryAfter === null || !codes.includes(a.code ?? ''))) || (a.status >= 400 && INTERNALS.test(a.body)),
+    );
   }
 
   /** Answers to requests sent between `from` and `until`, `marginMs` inside both ends. */

@@ -5,7 +5,7 @@ import { ContractViolation, type EnvelopeOf, type FieldIssue, type UsageRecorded
 import { KafkaProducer } from '@tally/kafka';
 import type { RateCard } from '@tally/pricing';
 import { context, SpanKind, trace } from '@opentelemetry/api';
-import { CLOCK, carrierHeaders, carrierOf, endSpan, outsideNamespaceError, outsideNamespaces, startChildSpan, type Clock } from '@tally/shared';
+import { CLOCK, LOGGER, carrierHeaders, carrierOf, endSpan, outsideNamespaceError, outsideNamespaces, startChildSpan, type Clock, type Logger } from '@tally/shared';
 import { UsageIngestConfig } from '../../config/usage-ingest.config';
 import { UsageIngestError } from '../../usage-ingest.errors';
 import { RATE_CARD } from '../../rate-card.provider';
@@ -30,6 +30,7 @@ export class RecordUsageHandler {
     private readonly producer: KafkaProducer,
     private readonly db: DataSource,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   /**
@@ -52,9 +53,9 @@ export class RecordUsageHandler {
         await this.produce(toProduce.map((event) => toUsageEnvelope(event, actor)));
       } catch (error) {
         // The reservations stay, not produced: the events may have reached Kafka, so the ids keep this content (a retry produces them).
-        throw new UsageIngestError('KAFKA_UNAVAILABLE', 'The usage could not be handed to Kafka; retry with the same ids.', {
-          reason: (error as Error).message,
-        });
+        // The driver's message names brokers (host and port) and socket errors: it goes to the log, not to the client.
+        this.logger.warn({ err: error, requestId, events: toProduce.length }, 'usage not handed to Kafka; answered 503 KAFKA_UNAVAILABLE');
+        throw new UsageIngestError('KAFKA_UNAVAILABLE', 'The usage could not be handed to Kafka; retry with the same ids.', { dependency: 'kafka' });
       }
     }
     await this.produced(requestId);
