@@ -10,14 +10,15 @@ import { CLOCK, createLogger, createServicePool, type Clock } from '@tally/share
 import { parseCatalogue } from '@tally/subscription-domain';
 import { LedgerConfig } from './config/ledger.config';
 import { migrateLedger } from './database/data-source.provider';
-import { CATALOGUE, KAFKA_CLIENT, LOGGER, PG_POOL, RATE_CARD } from './database/tokens.provider';
+import { CATALOGUE, DEAD_LETTER_PRODUCER, KAFKA_CLIENT, LOGGER, PG_POOL, RATE_CARD } from './database/tokens.provider';
 
 const MIGRATED = Symbol('MIGRATED');
 
 /**
  * What every module of the ledger uses and none owns: the config, the clock, the logger, the rate card and plan
- * catalogue, the PostgreSQL pool (after migrations) and the Kafka client and producer. Global, like a config
- * module; being global it is also shut down last, after the modules that use the pool and the producer.
+ * catalogue, the PostgreSQL pool (after migrations), the Kafka client, the relay's producer (KafkaProducer) and
+ * the dead letters' (DEAD_LETTER_PRODUCER, see there). Global, like a config module; being global it is also shut
+ * down last, after the modules that use the pool and the producers.
  */
 @Global()
 @Module({})
@@ -25,6 +26,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     private readonly producer: KafkaProducer,
+    @Inject(DEAD_LETTER_PRODUCER) private readonly deadLetterProducer: KafkaProducer,
   ) {}
 
   /** `migrations`: the read models' migrations, passed in by the root module (database/ knows no read model). */
@@ -47,22 +49,21 @@ export class InfrastructureModule implements OnApplicationShutdown {
           useFactory: () => createServicePool(config.DATABASE_URL, 20, logger, `ledger:${config.WORKERS}`, { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }),
         },
         { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, ...config.kafkaConnection(), logger }) },
-        {
-          provide: KafkaProducer,
-          inject: [KAFKA_CLIENT],
-          useFactory: async (kafka: Kafka) => {
-            const producer = new KafkaProducer(kafka);
-            await producer.connect();
-            return producer;
-          },
-        },
+        { provide: KafkaProducer, inject: [KAFKA_CLIENT], useFactory: connectedProducer },
+        { provide: DEAD_LETTER_PRODUCER, inject: [KAFKA_CLIENT], useFactory: connectedProducer },
       ],
-      exports: [LedgerConfig, CLOCK, LOGGER, RATE_CARD, CATALOGUE, PG_POOL, KAFKA_CLIENT, KafkaProducer],
+      exports: [LedgerConfig, CLOCK, LOGGER, RATE_CARD, CATALOGUE, PG_POOL, KAFKA_CLIENT, KafkaProducer, DEAD_LETTER_PRODUCER],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.producer.disconnect();
+    await Promise.all([this.producer.disconnect(), this.deadLetterProducer.disconnect()]);
     await this.pool.end();
   }
+}
+
+async function connectedProducer(kafka: Kafka): Promise<KafkaProducer> {
+  const producer = new KafkaProducer(kafka);
+  await producer.connect();
+  return producer;
 }

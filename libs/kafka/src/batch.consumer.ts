@@ -194,23 +194,31 @@ class HandlerRejected extends Error {
   }
 }
 
-type Verdict = { reason: string; details?: unknown };
+/** Why a message is dead-lettered; `sent` once its dead letter is acknowledged (the message is then skipped). */
+type Verdict = { reason: string; details?: unknown; sent?: true };
 
 /** A chunk of one partition's fetched batch, to apply in a transaction (alone or with other partitions' chunks). */
 interface ChunkPart {
   ref: PartitionRef;
   chunk: KafkaMessage[];
   payload: EachBatchPayload;
-  /** Messages already judged poison (while isolating a rejected message), dead-lettered without parsing. */
+  /**
+   * Messages already judged poison (while isolating a rejected message, or by a pass that then rolled back to send
+   * their dead letters): dead-lettered without parsing, or skipped once their dead letter is sent.
+   */
   verdicts: Map<string, Verdict>;
 }
 
-/** What one partition's chunk left in its transaction: the offset to store, what was applied and dead-lettered. */
+/**
+ * What one partition's chunk left in its transaction: the offset to store, what was applied, the dead letters still
+ * to send and how many messages were skipped because theirs is sent.
+ */
 interface PartOutcome {
   part: ChunkPart;
   lastOffset: string;
   applied: number;
   deadLetters: DeadLetter[];
+  deadLettered: number;
 }
 
 /** A chunk waiting to be grouped, and its caller's answer: applied (true) or abandoned (false). */
@@ -254,8 +262,9 @@ function verdictOf(error: unknown): Verdict {
  * The hot-path consumer: exactly-once effect over Kafka's at-least-once delivery.
  *
  * Per chunk of a fetched batch, in ONE PostgreSQL transaction: lock the partition's stored offset, drop
- * redelivered messages (offset <= stored), parse, `handle` the valid ones in the same transaction, produce
- * dead letters, store the last offset, COMMIT. Only then is the offset resolved in Kafka, whose committed
+ * redelivered messages (offset <= stored), parse, `handle` the valid ones in the same transaction, store the last
+ * offset, COMMIT (a chunk with messages to dead-letter is rolled back, its dead letters sent, and run again without
+ * them: see applyInTransaction). Only then is the offset resolved in Kafka, whose committed
  * offset is merely where fetching resumes: losing it costs a re-read, never a double effect.
  *
  * Transient failures roll back and retry the same chunk with backoff; it is never skipped. Poison messages
@@ -810,8 +819,15 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
 
   /**
    * One transaction over the chunks of one or more partitions: lock their stored offsets, drop redelivered messages,
-   * parse, `handle` each partition's valid ones, produce dead letters, store the offsets, COMMIT; then the
-   * after-commit effects. A ContractViolation from `handle` becomes a HandlerRejected naming that chunk's offsets.
+   * parse, `handle` each partition's valid ones, store the offsets, COMMIT; then the after-commit effects. A
+   * ContractViolation from `handle` becomes a HandlerRejected naming that chunk's offsets.
+   *
+   * A pass that has messages to dead-letter rolls back instead, sends their dead letters with no transaction open,
+   * and runs again without them: a dead-letter topic that refuses writes (retried for a minute) must not keep a
+   * transaction open, since an open transaction holds back the relay's tail in every database of the cluster (and
+   * with it every account's events). Each pass sends at least one more dead letter, so the passes end. A crash
+   * between a dead letter's ack and the COMMIT redelivers the chunk and dead-letters the same messages again: the DLQ
+   * is at-least-once (its readers dedupe by original topic/partition/offset), and no dead letter is lost.
    */
   private async applyInTransaction(parts: ChunkPart[]): Promise<void> {
     const startedAt = process.hrtime.bigint();
@@ -819,13 +835,13 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     const running = { since: startedAtMs, parts };
     this.inFlight.add(running);
     try {
-      await this.applyAndCommit(parts, startedAt, startedAtMs);
+      while ((await this.applyAndCommit(parts, startedAt, startedAtMs)) === 'dead letters sent');
     } finally {
       this.inFlight.delete(running);
     }
   }
 
-  private async applyAndCommit(parts: ChunkPart[], startedAt: bigint, startedAtMs: number): Promise<void> {
+  private async applyAndCommit(parts: ChunkPart[], startedAt: bigint, startedAtMs: number): Promise<'committed' | 'dead letters sent'> {
     const { pool, offsetsSchema, hooks } = this.options;
     const tx = await pool.connect();
     const outcomes: PartOutcome[] = [];
@@ -841,13 +857,15 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         await tx.query('ROLLBACK');
         tx.release();
         for (const { ref, chunk } of parts) this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
-        return;
+        return 'committed';
+      }
+      if (outcomes.some(({ deadLetters }) => deadLetters.length > 0)) {
+        await tx.query('ROLLBACK');
+        tx.release();
+        await this.sendDeadLetters(outcomes);
+        return 'dead letters sent';
       }
       await this.heartbeat(parts[0].payload);
-      // Dead letters are acked by Kafka BEFORE the COMMIT, so a crash cannot lose one. A crash between the
-      // ack and the COMMIT redelivers the chunk and dead-letters the same messages again: the DLQ is
-      // at-least-once (its readers dedupe by original topic/partition/offset).
-      for (const { part, deadLetters } of outcomes) await this.publishDeadLetters(part.ref, deadLetters);
       await storeOffsetsAndCommit(tx, offsetsSchema, outcomes.map(({ part, lastOffset }) => ({ ref: part.ref, offset: lastOffset })));
       tx.release();
     } catch (error) {
@@ -862,13 +880,13 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     this.counters.transactions += 1;
     for (const { part: { ref }, lastOffset } of outcomes) this.committedHere.set(`${ref.topic}:${ref.partition}`, BigInt(lastOffset));
     for (const { ref, chunk } of parts) this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
-    for (const { part: { ref, chunk }, lastOffset, applied, deadLetters } of outcomes) {
+    for (const { part: { ref, chunk }, lastOffset, applied, deadLettered } of outcomes) {
       this.counters.applied += applied;
-      this.counters.deadLettered += deadLetters.length;
+      this.counters.deadLettered += deadLettered;
       // Broker timestamps are another machine's clock (or the producer's): a message "from the future" waited 0.
       const waitedMs = Math.max(0, startedAtMs - Number(chunk[0].timestamp));
       this.metrics.committed(ref.topic, ref.partition, applied, seconds, Number.isFinite(waitedMs) ? waitedMs / 1000 : 0);
-      this.logger.debug({ ...ref, lastOffset, applied, deadLettered: deadLetters.length, partitionsInTransaction: parts.length }, 'batch committed');
+      this.logger.debug({ ...ref, lastOffset, applied, deadLettered, partitionsInTransaction: parts.length }, 'batch committed');
     }
     for (const effect of afterCommit) {
       try {
@@ -878,6 +896,15 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       }
     }
     for (const { part: { ref }, lastOffset } of outcomes) await hooks?.afterDbCommit?.({ topic: ref.topic, partition: ref.partition, lastOffset });
+    return 'committed';
+  }
+
+  /** Sends a rolled-back pass's dead letters and marks their messages sent, so the next pass skips them. */
+  private async sendDeadLetters(outcomes: PartOutcome[]): Promise<void> {
+    for (const { part, deadLetters } of outcomes) {
+      await this.publishDeadLetters(part.ref, deadLetters);
+      for (const { message, reason, details } of deadLetters) part.verdicts.set(message.offset, { reason, details, sent: true });
+    }
   }
 
   /**
@@ -906,10 +933,15 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     const valid: ConsumedMessage<T>[] = [];
     const raw = new Map<string, KafkaMessage>();
     let deadLetters: DeadLetter[] = [];
+    let deadLettered = 0;
     for (const message of fresh) {
       const verdict = verdicts.get(message.offset);
+      if (verdict?.sent) {
+        deadLettered += 1;
+        continue;
+      }
       if (verdict) {
-        deadLetters.push({ topic: ref.topic, partition: ref.partition, message, ...verdict });
+        deadLetters.push({ topic: ref.topic, partition: ref.partition, message, reason: verdict.reason, details: verdict.details });
         continue;
       }
       try {
@@ -938,7 +970,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       applied = valid.length - rejected.length;
       deadLetters = deadLetters.concat(rejected).sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset)));
     }
-    return { part, lastOffset: fresh[fresh.length - 1].offset, applied, deadLetters };
+    return { part, lastOffset: fresh[fresh.length - 1].offset, applied, deadLetters, deadLettered };
   }
 
   private async publishDeadLetters(ref: PartitionRef, deadLetters: DeadLetter[]): Promise<void> {

@@ -317,6 +317,61 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(consumer.stats()).toMatchObject({ applied: 1, deadLettered: 2 });
   });
 
+  it('sends dead letters with none of its transactions open, and applies the rest once (an open transaction holds back every relay tail)', async () => {
+    const s = await scenario('dlq-no-tx', 1);
+    const applicationName = `dlq-no-tx-${suffix}`;
+    const own = new Pool({ connectionString: databaseUrl, max: 2, application_name: applicationName });
+    // What the consumer's sessions are doing at the moment each dead letter is sent.
+    const openWhileSending: number[] = [];
+    const watched = new Proxy(producer, {
+      get(target, property) {
+        if (property === 'send') {
+          return async (...args: Parameters<KafkaProducer['send']>) => {
+            const { rows } = await pool.query<{ open: number }>(
+              "SELECT count(*)::int AS open FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+              [applicationName],
+            );
+            openWhileSending.push(rows[0].open);
+            return target.send(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await producer.send(s.topic, [
+      { key: 'acct-1', value: 'not json {' },
+      { key: 'acct-1', value: JSON.stringify(usageEnvelope('good-1', 'acct-1')) },
+      { key: 'acct-1', value: JSON.stringify(usageEnvelope('closed-1', 'acct-1')) },
+      { key: 'acct-1', value: JSON.stringify(usageEnvelope('good-2', 'acct-1')) },
+    ]);
+    try {
+      const consumer = consumerFor(s, {
+        pool: own,
+        producer: watched,
+        handle: async ({ topic, partition, messages, tx, deadLetter }) => {
+          const accepted = messages.filter((m) => {
+            if (m.value.envelope.id !== 'closed-1') return true;
+            deadLetter(m, 'ACCOUNT_CLOSED');
+            return false;
+          });
+          await insertApplied(tx, schema, topic, partition, accepted);
+        },
+      });
+      await consumer.start();
+      await waitFor(async () => (await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0) === 3n, 20_000, 'offset 3');
+      const dead = await readMessages(kafka, s.deadLetterTopic, 2);
+      expect(dead.map((m) => header(m, DeadLetterHeaders.originalOffset)).sort()).toEqual(['0', '2']);
+      expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 2, distinct: 2 });
+      expect(openWhileSending.length).toBeGreaterThan(0);
+      expect(openWhileSending.filter((open) => open > 0)).toEqual([]);
+      expect(consumer.stats()).toMatchObject({ applied: 2, deadLettered: 2 });
+      await consumer.stop();
+    } finally {
+      await own.end();
+    }
+  });
+
   it('dead-letters a message as large as its topic takes (its dead letter carries more headers) without stopping the partition', async () => {
     const s = await scenario('large', 1, DEAD_LETTER_SUFFIX);
     // Just under the broker's default limit (message.max.bytes 1,048,588 for the whole record batch).

@@ -6,7 +6,7 @@ import { Topics } from '@tally/contracts';
 import { KafkaBatchTransport, KafkaProducer } from '@tally/kafka';
 import type { HealthChecks } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
-import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../database/tokens.provider';
+import { DEAD_LETTER_PRODUCER, KAFKA_CLIENT, LOGGER, PG_POOL } from '../database/tokens.provider';
 
 /** Readiness names of the ledger's Kafka consumers (unchanged since they were wired by hand). */
 export const LedgerConsumerNames = {
@@ -23,12 +23,13 @@ export const LedgerConsumerNames = {
  */
 export const ledgerKafkaTransportProvider: Provider = {
   provide: KafkaBatchTransport,
-  inject: [LedgerConfig, KAFKA_CLIENT, PG_POOL, KafkaProducer, LOGGER],
+  inject: [LedgerConfig, KAFKA_CLIENT, PG_POOL, DEAD_LETTER_PRODUCER, LOGGER],
   useFactory: (config: LedgerConfig, kafka: Kafka, pool: Pool, producer: KafkaProducer, logger: Logger) =>
     new KafkaBatchTransport({
       kafka,
       pool,
       offsetsSchema: config.DATABASE_SCHEMA,
+      // Its own producer, not the relay's: a dead-letter topic refusing writes must not hold up the ledger's events.
       producer,
       logger: logger.child({ component: 'kafka-consumers' }),
       defaults: {
