@@ -16,8 +16,12 @@ const PG_UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
 /** Class 08 states that are not an outage (see PG_UNAVAILABLE_STATES). */
 const PG_CLIENT_FAULT_STATES = new Set(['08P01']);
 
-/** node-postgres reports a lost or unobtainable connection with these messages and no code. */
-const PG_CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Cannot use a pool after calling end/i;
+/**
+ * node-postgres reports a lost or unobtainable connection with these messages and no code, and a statement the server
+ * did not answer within the pool's `query_timeout` (PG_QUERY_TIMEOUT_MS: a frozen server, a dead network path, a row
+ * lock held elsewhere) as "Query read timeout": the database cannot serve now, so a retry later with the same key.
+ */
+const PG_CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Cannot use a pool after calling end|^Query read timeout$/i;
 
 /** kafkajs errors (by name: they may come from another realm) that mean the cluster cannot be reached. */
 const KAFKA_UNAVAILABLE_NAMES = new Set([

@@ -11,6 +11,8 @@ describe('unavailableDependency', () => {
     ['a refused connection', pgError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432')],
     ['a connection lost mid-query', new Error('Connection terminated unexpectedly')],
     ['a broken client reused', new Error('Client has encountered a connection error and is not queryable')],
+    // pg's own error for a statement not answered within the pool's query_timeout (PG_QUERY_TIMEOUT_MS), no code.
+    ['a statement not answered in time', new Error('Query read timeout')],
   ])('blames PostgreSQL for %s', (_case, error) => {
     expect(unavailableDependency(error)).toBe('postgres');
     expect(isPgConnectionError(error)).toBe(true);
