@@ -507,6 +507,10 @@ class Run implements Decision {
   /** The state after each event of `events`. */
   readonly states: AccountState[] = [];
   readonly at: string;
+  /** Thresholds announced earlier in the cycle that this decision may announce again (see rearmAtBoundary). */
+  rearmed: ReadonlySet<number> = new Set();
+  /** Depletion announced earlier that this decision may announce again (see rearmAtBoundary). */
+  depletionRearmed = false;
 
   constructor(
     public state: AccountState,
@@ -529,11 +533,30 @@ function begin(command: AccountCommand, state: AccountState, ctx: Ctx): Run {
   const run = new Run(state, ctx.now);
   if (!state.exists) run.emit({ type: 'AccountOpened', data: { accountId: command.accountId, openedAt: run.at } });
   housekeeping(run);
+  rearmAtBoundary(run, state);
   // Credits expiring during the cycle can take available below a threshold as much as spending can (a promotion
   // ending); at the end of the period the allowance expires with the cycle, which is no low balance (announceThresholds
   // announces nothing of a cycle that has ended).
   if (run.events.some((e) => e.type === 'CreditsExpired')) announceThresholds(run);
   return run;
+}
+
+/**
+ * Thresholds and depletion announced earlier in the cycle are armed again when available was back at or above them
+ * (above 0 for depletion) at a boundary between decisions: as the previous decision left the account (`before`: a
+ * hold released, or settled for less, gave its credits back), or after this one's housekeeping (a hold expired). The
+ * next fall below is then a new one, announced again. Only boundaries count: credits a release gives back that the
+ * overdraft takes in the same decision never lifted the balance anyone saw. Grants and refunds re-arm in `evolve`
+ * (account.state); this rule covers every way back, those two included, without an event of its own: evolve keeps
+ * the threshold in `crossedThresholds`, where announcing it again changes nothing.
+ */
+function rearmAtBoundary(run: Run, before: AccountState): void {
+  const allocation = run.state.cycle?.allocation ?? 0n;
+  const now = available(run.state);
+  const then = before.exists ? available(before) : 0n;
+  const highest = now > then ? now : then;
+  run.rearmed = new Set([...run.state.crossedThresholds].filter((percent) => !isBelowThreshold(highest, percent, allocation)));
+  run.depletionRearmed = run.state.depleted && highest > 0n;
 }
 
 /** Releases the holds and expires the buckets that are due at `run.now`. */
@@ -661,7 +684,8 @@ function allocate(state: AccountState, amount: Micro): { perBucket: BucketShare[
 function announceLowBalance(run: Run, usageId?: string): void {
   if (run.state.plan.unlimited) return;
   announceThresholds(run);
-  if (!run.state.depleted && available(run.state) === 0n) {
+  if ((!run.state.depleted || run.depletionRearmed) && available(run.state) === 0n) {
+    run.depletionRearmed = false;
     const cycleId = run.state.cycle?.cycleId;
     run.emit({ type: 'CreditsDepleted', data: { ...(cycleId !== undefined && { cycleId }), ...(usageId !== undefined && { usageId }) } });
   }
@@ -675,7 +699,8 @@ function announceThresholds(run: Run): void {
   const balance = available(run.state);
   const percents = [...new Set(plan.thresholds)].sort((a, b) => b - a);
   for (const percent of percents) {
-    if (crossedThresholds.has(percent) || !isBelowThreshold(balance, percent, cycle.allocation)) continue;
+    if ((crossedThresholds.has(percent) && !run.rearmed.has(percent)) || !isBelowThreshold(balance, percent, cycle.allocation)) continue;
+    run.rearmed = new Set([...run.rearmed].filter((armed) => armed !== percent)); // announced once per fall
     run.emit({
       type: 'LowCreditThresholdCrossed',
       data: { thresholdPercent: percent, cycleId: cycle.cycleId, available: balance, allocation: cycle.allocation },

@@ -427,6 +427,49 @@ describe('account decider', () => {
         .then([{ type: 'CreditsExpired', data: { bucketId: 'allowance:c1', kind: 'allowance', amount: cr(30), reason: 'expired', expiredAt: CYCLE_END } }]);
     });
 
+    // A hold announced the thresholds it took available below; released (or settled for less), its credits came back:
+    // the next fall below them is a new one, and the person is warned again before running out.
+    describe('credits a hold gives back', () => {
+      const placed = { type: 'HoldPlaced' as const, data: { holdId: 'h1', amount: cr(85), perBucket: [share('allowance:c1', 'allowance', cr(85))], expiresAt: '2025-03-10T12:05:00.000Z' } };
+      const heldLow = [...cycle, placed, crossed(20, cr(15))];
+
+      it('re-arm a threshold a release lifted available back above', () => {
+        const released = [...heldLow, { type: 'HoldReleased' as const, data: { holdId: 'h1', amount: cr(85), reason: 'released' as const } }];
+        given(released).when(usageCommand('u1', cr(81))).then([use('u1', cr(81)), crossed(20, cr(19))]);
+      });
+
+      it('re-arm a threshold the hold expiring (released by this very command) lifts available back above', () => {
+        given(heldLow)
+          .when(usageCommand('u1', cr(81)), at('2025-03-10T12:05:00.000Z'))
+          .then([
+            { type: 'HoldReleased', data: { holdId: 'h1', amount: cr(85), reason: 'expired' } },
+            { ...use('u1', cr(81)), data: { ...use('u1', cr(81)).data, debitedAt: '2025-03-10T12:05:00.000Z' } },
+            crossed(20, cr(19)),
+          ]);
+      });
+
+      it('re-arm a threshold a usage settling the hold for less leaves available above', () => {
+        const settle = decide({ ...usageCommand('u1', cr(5)), holdId: 'h1' }, fold(heldLow), { now: NOW });
+        const settled = fold([...heldLow, ...settle]);
+        expect(settle.filter((event) => event.type === 'LowCreditThresholdCrossed')).toEqual([]); // 95 left
+        expect(decide(usageCommand('u2', cr(76)), settled, { now: NOW })).toEqual([use('u2', cr(76)), crossed(20, cr(19))]);
+      });
+
+      it('do not re-arm a threshold while available stays below it (no second announcement of one fall)', () => {
+        const settle = decide({ ...usageCommand('u1', cr(84)), holdId: 'h1' }, fold(heldLow), { now: NOW });
+        expect(decide(usageCommand('u2', cr(1)), fold([...heldLow, ...settle]), { now: NOW })).toEqual([use('u2', cr(1))]); // 15, then 14
+      });
+
+      it('re-arm depletion a release lifted available back from 0', () => {
+        const half = { ...placed, data: { ...placed.data, amount: cr(50), perBucket: [share('allowance:c1', 'allowance', cr(50))] } };
+        const emptied = [...cycle, half, use('u1', cr(50)), crossed(20, 0n), crossed(5, 0n), depleted('u1', 'c1')];
+        const released = [...emptied, { type: 'HoldReleased' as const, data: { holdId: 'h1', amount: cr(50), reason: 'released' as const } }];
+        given(released)
+          .when(usageCommand('u2', cr(50)))
+          .then([use('u2', cr(50)), crossed(20, 0n), crossed(5, 0n), { type: 'CreditsDepleted', data: { cycleId: 'c1', usageId: 'u2' } }]);
+      });
+    });
+
     it('re-arms every threshold when a new cycle starts', () => {
       const previous = [...cycle, use('u1', cr(96)), crossed(20, cr(4)), crossed(5, cr(4))];
       const state = fold([...previous, cycleStarted('c2', cr(100))]);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { AccountEvent } from './account.events';
 import { balanceView } from './account-balance.view';
 import { decideWithStates } from './account.decider';
-import { available, evolve, fold, held, initialState } from './account.state';
+import { available, evolve, fold, held, initialState, isBelowThreshold } from './account.state';
 import { accountHistory, play } from './testing/account-histories.fixtures';
 
 const sum = (values: Iterable<bigint>) => [...values].reduce((a, b) => a + b, 0n);
@@ -82,21 +82,23 @@ describe('account decider properties', () => {
     );
   });
 
-  it('announces a threshold at most once per cycle unless a grant re-arms it', () => {
+  it('announces a threshold again in a cycle only after available was back at or above it since', () => {
     fc.assert(
       fc.property(accountHistory, (ops) => {
-        const { events } = play(ops);
-        const announced = new Set<string>();
-        for (const event of events) {
+        let state = initialState;
+        // Per [cycle, percent] announced: whether available has been at or above it since (credits came back).
+        const announced = new Map<string, { percent: number; lifted: boolean }>();
+        for (const event of play(ops).events) {
+          state = evolve(state, event);
           if (event.type === 'CycleStarted') announced.clear();
-          // Credits coming back may re-arm; checked exactly in the rule tests.
-          // Not a grant that arrived already expired: its credits were never spendable.
-          const arrivedExpired = event.type === 'CreditsGranted' && event.data.expiresAt !== undefined && Date.parse(event.data.expiresAt) <= Date.parse(event.data.grantedAt);
-          if ((event.type === 'CreditsGranted' && !arrivedExpired) || event.type === 'UsageRefunded') announced.clear();
           if (event.type === 'LowCreditThresholdCrossed') {
-            const key = `${event.data.cycleId}:${event.data.thresholdPercent}`;
-            expect(announced.has(key)).toBe(false);
-            announced.add(key);
+            const key = JSON.stringify([event.data.cycleId, event.data.thresholdPercent]);
+            expect(announced.get(key)?.lifted ?? true).toBe(true);
+            announced.set(key, { percent: event.data.thresholdPercent, lifted: false });
+            continue;
+          }
+          for (const seen of announced.values()) {
+            if (!isBelowThreshold(available(state), seen.percent, state.cycle?.allocation ?? 0n)) seen.lifted = true;
           }
         }
       }),

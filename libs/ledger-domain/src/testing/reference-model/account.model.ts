@@ -231,6 +231,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
     else if (bucket.voided) refuse('ALREADY_VOIDED');
   }
 
+  const balanceBefore = s.exists ? modelAvailable(s) : 0n;
   // [A] The first command opens the account; [D] housekeeping and a release of an unknown hold do not.
   if (!s.exists) {
     if (c.type === 'ExpireCredits' || c.type === 'ReleaseHold') return;
@@ -241,6 +242,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
   // [A] (since) Holds past their TTL and grants past their expiry are released and expired: before the command...
   const before = out.length;
   housekeeping(s, now, out);
+  rearmAtBoundary(s, balanceBefore);
   // [A] ...and credits expiring take available down like spending does, so thresholds are announced (while the
   // cycle runs: [D] at its end the allowance expires with the cycle, which is no low balance; announceThresholds
   // announces nothing of a cycle that has ended).
@@ -537,6 +539,20 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
   // [D] Nor is depletion (the usage is owed to the next allowance).
   if (deferred) return;
   announceLowBalance(s, now, out, c.usageId);
+}
+
+/**
+ * [A] (since) A threshold (and depletion) announced in the cycle is armed again when available was back at or above it
+ * (above 0) between two decisions: as the previous left it (a hold released or settled for less), or after this
+ * one's housekeeping (a hold expired). Credits given back that the overdraft took in the same decision do not count.
+ */
+function rearmAtBoundary(s: ModelState, before: Micro): void {
+  const highest = modelAvailable(s) > before ? modelAvailable(s) : before;
+  if (s.cycle) {
+    const allocation = s.cycle.allocation;
+    s.crossed = s.crossed.filter((t) => highest * 100n < BigInt(t) * allocation);
+  }
+  if (highest > 0n) s.depleted = false;
 }
 
 /** [A] Thresholds, then depletion (of this usage, if a usage spent the credits); nothing under an unlimited plan. */
