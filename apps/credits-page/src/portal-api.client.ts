@@ -34,6 +34,16 @@ export class PortalApiError extends Error {
 
 type Fetch = typeof fetch;
 
+/**
+ * How long the balance stream may send nothing (the ledger sends a heartbeat every 15 s: SSE_HEARTBEAT_MS) before it is
+ * taken for dead and opened again. A connection can die without closing (a laptop waking on another network, a NAT
+ * entry expiring, a proxy buffering the stream): without this the page would read "Live" over a frozen balance.
+ */
+export const BALANCE_STREAM_STALL_MS = 45_000;
+
+/** The stream sent nothing for the stall time: opened again like a dropped one. */
+class StreamStalled extends Error {}
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -47,6 +57,7 @@ export class PortalApi {
     private readonly token: string,
     private readonly base = '',
     fetchImpl?: Fetch,
+    private readonly streamStallMs = BALANCE_STREAM_STALL_MS,
   ) {
     this.fetch = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
   }
@@ -101,8 +112,9 @@ export class PortalApi {
   /**
    * Follows `GET /balance/stream` until `signal` aborts: fetch (EventSource cannot send an Authorization header)
    * read through eventsource-parser; every `balance` event goes to `onBalance`. A dropped stream is opened again
-   * after the server's `retry:` (3 s), doubling up to 30 s while it keeps failing; `onState` says which. A refused
-   * token or an unknown account ends it with the error (a retry would not mend that).
+   * after the server's `retry:` (3 s), doubling up to 30 s while it keeps failing; `onState` says which. So is one
+   * that sent nothing, not even a heartbeat, for `streamStallMs` (BALANCE_STREAM_STALL_MS). A refused token or an
+   * unknown account ends it with the error (a retry would not mend that).
    */
   async watchBalance(
     accountId: string,
@@ -127,7 +139,7 @@ export class PortalApi {
         const decoder = new TextDecoder();
         try {
           for (;;) {
-            const { done, value } = await reader.read();
+            const { done, value } = await readWithin(reader, this.streamStallMs);
             if (done) break;
             parser.feed(decoder.decode(value, { stream: true }));
           }
@@ -144,6 +156,15 @@ export class PortalApi {
       failures += 1;
     }
   }
+}
+
+/** The reader's next chunk, or StreamStalled when none comes within `ms`. */
+function readWithin<T>(reader: ReadableStreamDefaultReader<T>, ms: number): Promise<ReadableStreamReadResult<T>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new StreamStalled(`the balance stream sent nothing for ${ms} ms`)), ms);
+  });
+  return Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
 }
 
 async function errorOf(response: Response): Promise<PortalApiError> {

@@ -1,0 +1,73 @@
+import { PortalApi } from './portal-api.client';
+
+const encoder = new TextEncoder();
+
+/** A balance stream that sends its first bytes (a retry hint and a heartbeat) and then nothing, never closing. */
+function silentStream(): Response {
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode('retry: 500\n\n: heartbeat\n\n'));
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+}
+
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not so within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('PortalApi.watchBalance', () => {
+  it('given a stream that goes silent without closing (not even heartbeats), when the stall time passes, then it says reconnecting and opens it again', async () => {
+    let opened = 0;
+    const fetchImpl = (async () => {
+      opened += 1;
+      return silentStream();
+    }) as typeof fetch;
+    const api = new PortalApi('token', 'http://ledger.test', fetchImpl, 200);
+    const states: string[] = [];
+    const watching = new AbortController();
+    const done = api.watchBalance('acct-1', () => undefined, { signal: watching.signal, onState: (state) => void states.push(state) });
+    try {
+      await until(() => opened >= 2, 5_000);
+      expect(states.slice(0, 3)).toEqual(['live', 'reconnecting', 'live']);
+    } finally {
+      watching.abort();
+      await done;
+    }
+  });
+
+  it('given a stream that keeps sending heartbeats, then it stays live on one connection', async () => {
+    let opened = 0;
+    let beat: ReturnType<typeof setInterval> | undefined;
+    const fetchImpl = (async (_input: unknown, init?: RequestInit) => {
+      opened += 1;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          beat = setInterval(() => controller.enqueue(encoder.encode(': heartbeat\n\n')), 50);
+          // As fetch does: aborting the request errors its body.
+          init?.signal?.addEventListener('abort', () => (clearInterval(beat), controller.error(new Error('aborted'))), { once: true });
+        },
+        cancel() {
+          clearInterval(beat);
+        },
+      });
+      return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+    }) as typeof fetch;
+    const api = new PortalApi('token', 'http://ledger.test', fetchImpl, 200);
+    const states: string[] = [];
+    const watching = new AbortController();
+    const done = api.watchBalance('acct-1', () => undefined, { signal: watching.signal, onState: (state) => void states.push(state) });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // five stall times, heartbeats every quarter of one
+      expect({ opened, states }).toEqual({ opened: 1, states: ['live'] });
+    } finally {
+      watching.abort();
+      await done;
+      clearInterval(beat);
+    }
+  });
+});
