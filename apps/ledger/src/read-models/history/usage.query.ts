@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { LedgerConfig } from '../../config/ledger.config';
 import { PG_POOL } from '../../database/tokens.provider';
 import { BalanceReadRepository } from '../balance/balance.repository';
@@ -55,13 +55,33 @@ export class UsageQueryService {
     return range;
   }
 
+  /** `read` on one connection in a read-only REPEATABLE READ transaction: its statements see one snapshot. */
+  private async inOneSnapshot<T>(read: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const result = await read(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      // A connection that cannot roll back is broken: destroyed, not returned to the pool.
+      await client.query('ROLLBACK').then(
+        () => client.release(),
+        (rollbackError: Error) => client.release(rollbackError),
+      );
+      throw error;
+    }
+  }
+
   async summary(accountId: string, query: RangeQuery): Promise<UsageSummary> {
     const range = await this.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
     const params = [accountId, range.from, range.to];
     // Credits are net of refunds (README "Corrections"); a refunded usage still counts as a request made.
-    // One pass over the usage records for totals, features and days (grouping sets), one over their lines for models.
-    const [grouped, models] = await Promise.all([
-      this.pool.query<GroupedRow>(
+    // One pass over the usage records for totals, features and days (grouping sets), one over their lines for models,
+    // both in one snapshot: a projection batch committing between them would make the models disagree with the totals.
+    const [grouped, models] = await this.inOneSnapshot((client) => Promise.all([
+      client.query<GroupedRow>(
         `SELECT GROUPING(feature, day) AS grouping, feature, day, coalesce(sum(amount), 0)::text AS credits, count(*)::text AS requests
            FROM (SELECT feature, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, amount - refunded AS amount
                    FROM ${this.s}.usage_records
@@ -70,7 +90,7 @@ export class UsageQueryService {
           ORDER BY grouping, sum(amount) DESC, feature COLLATE "C", day`,
         params,
       ),
-      this.pool.query<{ model: string; credits: string; requests: string }>(
+      client.query<{ model: string; credits: string; requests: string }>(
         `SELECT line.model, sum(line.amount - line.refunded)::text AS credits, count(*)::text AS requests
            FROM ${this.s}.usage_records r CROSS JOIN LATERAL jsonb_to_recordset(r.lines) AS line(model varchar, amount bigint, refunded bigint)
           WHERE r.account_id = $1 AND r.occurred_at >= $2 AND r.occurred_at < $3
@@ -78,7 +98,7 @@ export class UsageQueryService {
           ORDER BY sum(line.amount - line.refunded) DESC, line.model COLLATE "C"`,
         params,
       ),
-    ]);
+    ]));
     const totals = grouped.rows.find((row) => row.grouping === 3);
     return {
       from: range.from.toISOString(),
