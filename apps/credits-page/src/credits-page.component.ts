@@ -2,7 +2,7 @@ import { css, html, nothing } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
 import { allowanceUse, creditAlert, formatCredits, formatPermille, mostCreditsFirst, type Balance, type CreditAlert } from './credits.model';
 import { parseCredits } from '@tally/money';
-import { PortalApi, type TransactionItem, type UsageSummary } from './portal-api.client';
+import { PortalApi, PortalApiError, type TransactionItem, type UsageSummary } from './portal-api.client';
 import { describe, type ConnectionSnapshot } from './portal-connection.service';
 import { PortalElement } from './portal-element.component';
 import { httpUrl, parseDecimals, parseLogo, parseUnit } from './page-options.parser';
@@ -15,6 +15,9 @@ import './usage-chart.component';
 const TRANSACTIONS_PAGE = 20;
 /** Usage and history are read again this long after the live balance moved (one read for a burst of events). */
 const REFRESH_AFTER_CHANGE_MS = 300;
+/** A failed usage or history load is tried again after this long, doubling up to RETRY_MAX_MS (as the balance is). */
+const RETRY_FIRST_MS = 3_000;
+const RETRY_MAX_MS = 30_000;
 
 const capitalize = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
 /**
@@ -38,6 +41,7 @@ export class TallyCreditsPage extends PortalElement {
     transactions: { state: true },
     nextCursor: { state: true },
     historyProblem: { state: true },
+    historyLoaded: { state: true },
     loadingOlder: { state: true },
     exportStatus: { state: true },
   };
@@ -53,6 +57,8 @@ export class TallyCreditsPage extends PortalElement {
   declare transactions: TransactionItem[];
   declare nextCursor: string | null;
   declare historyProblem: string | undefined;
+  /** The newest page of the history has been read for this account (until then an empty list means "not known yet"). */
+  declare historyLoaded: boolean;
   declare loadingOlder: boolean;
   declare exportStatus: string;
 
@@ -60,6 +66,8 @@ export class TallyCreditsPage extends PortalElement {
   private loadedFor?: string;
   private lastVersion = -1;
   private refreshTimer?: ReturnType<typeof setTimeout>;
+  /** Loads that failed for a reason a retry may mend, tried again after RETRY_FIRST_MS, doubling up to RETRY_MAX_MS. */
+  private readonly retries = new Map<'usage' | 'history', { timer: ReturnType<typeof setTimeout>; delayMs: number }>();
   private usageRequest = 0;
   /** Bumped when the transaction list starts over (a new account, the newest page reloaded): older answers are dropped. */
   private historyRequest = 0;
@@ -72,6 +80,7 @@ export class TallyCreditsPage extends PortalElement {
     this.customTo = initial.to;
     this.transactions = [];
     this.nextCursor = null;
+    this.historyLoaded = false;
     this.loadingOlder = false;
     this.exportStatus = '';
   }
@@ -364,6 +373,33 @@ export class TallyCreditsPage extends PortalElement {
   protected override closed(): void {
     clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
+    this.stopRetries();
+  }
+
+  private stopRetries(): void {
+    for (const { timer } of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
+  }
+
+  /**
+   * After a failed load that a retry may mend (a 503 while the ledger restarts, the network): `load` again after
+   * RETRY_FIRST_MS, doubling up to RETRY_MAX_MS while it keeps failing. An idle account has no balance change to
+   * reload it, and the page said it would try again. A refused token or an unknown account is not retried.
+   */
+  private retryLater(what: 'usage' | 'history', error: unknown, load: () => Promise<void>): void {
+    if (error instanceof PortalApiError && error.permanent) return;
+    const previous = this.retries.get(what);
+    if (previous) clearTimeout(previous.timer);
+    const delayMs = previous ? Math.min(previous.delayMs * 2, RETRY_MAX_MS) : RETRY_FIRST_MS;
+    const timer = setTimeout(() => void load(), delayMs);
+    this.retries.set(what, { timer, delayMs });
+  }
+
+  /** A load succeeded: its next failure starts over from the first delay. */
+  private loaded(what: 'usage' | 'history'): void {
+    const pending = this.retries.get(what);
+    if (pending) clearTimeout(pending.timer);
+    this.retries.delete(what);
   }
 
   protected override opening(): void {
@@ -375,6 +411,8 @@ export class TallyCreditsPage extends PortalElement {
     this.usage = undefined;
     this.transactions = [];
     this.nextCursor = null;
+    this.historyLoaded = false;
+    this.stopRetries();
   }
 
   protected override onSnapshot(snapshot: ConnectionSnapshot): void {
@@ -418,9 +456,13 @@ export class TallyCreditsPage extends PortalElement {
       if (request === this.usageRequest) {
         this.usage = usage;
         this.usageProblem = undefined;
+        this.loaded('usage');
       }
     } catch (error) {
-      if (request === this.usageRequest) this.usageProblem = describe(error);
+      if (request === this.usageRequest) {
+        this.usageProblem = describe(error);
+        this.retryLater('usage', error, () => this.loadUsage());
+      }
     }
   }
 
@@ -431,9 +473,16 @@ export class TallyCreditsPage extends PortalElement {
   private async historyPage<T>(request: number, load: Promise<T>, use: (page: T) => unknown): Promise<void> {
     try {
       const page = await load;
-      if (request === this.historyRequest) await use(page);
+      if (request === this.historyRequest) {
+        await use(page);
+        this.historyProblem = undefined; // any page read: the history is as the list shows it
+      }
     } catch (error) {
-      if (request === this.historyRequest) this.historyProblem = describe(error);
+      if (request === this.historyRequest) {
+        this.historyProblem = describe(error);
+        // The list is brought up to date again: the newest page (merged above what is shown, or the first one).
+        this.retryLater('history', error, () => this.loadNewTransactions());
+      }
     }
   }
 
@@ -444,7 +493,8 @@ export class TallyCreditsPage extends PortalElement {
     await this.historyPage(++this.historyRequest, api.transactions(accountId, undefined, TRANSACTIONS_PAGE), (page) => {
       this.transactions = page.items;
       this.nextCursor = page.nextCursor;
-      this.historyProblem = undefined;
+      this.historyLoaded = true;
+      this.loaded('history');
     });
   }
 
@@ -459,6 +509,7 @@ export class TallyCreditsPage extends PortalElement {
       // More new entries than one page: start over rather than leave a gap.
       if (fresh.length === page.items.length && page.nextCursor) return this.loadTransactions();
       this.transactions = [...fresh, ...this.transactions];
+      this.loaded('history');
     });
   }
 
@@ -479,7 +530,14 @@ export class TallyCreditsPage extends PortalElement {
   private choose(range: RangeChoice): void {
     this.range = range;
     this.customProblem = range.kind === 'custom' ? customRangeProblem(range.from, range.to) : undefined;
-    if (!this.customProblem) void this.loadUsage();
+    if (!this.customProblem) this.reloadUsage();
+  }
+
+  /** Another range: the last one's figures go (never shown under the new range's name while it loads or fails). */
+  private reloadUsage(): void {
+    this.usage = undefined;
+    this.usageProblem = undefined;
+    void this.loadUsage();
   }
 
   private applyCustom(event: Event): void {
@@ -488,7 +546,7 @@ export class TallyCreditsPage extends PortalElement {
     this.customProblem = problem;
     if (problem) return;
     this.range = { kind: 'custom', from: this.customFrom, to: this.customTo };
-    void this.loadUsage();
+    this.reloadUsage();
   }
 
   private async exportCsv(): Promise<void> {
@@ -747,7 +805,13 @@ export class TallyCreditsPage extends PortalElement {
               </tr>
             </thead>
             <tbody data-testid="transactions">
-              ${this.transactions.length === 0 ? html`<tr><td colspan="4" class="muted">No transactions yet.</td></tr>` : nothing}
+              ${this.transactions.length === 0
+                ? this.historyLoaded
+                  ? html`<tr><td colspan="4" class="muted">No transactions yet.</td></tr>`
+                  : this.historyProblem
+                    ? nothing
+                    : html`<tr aria-busy="true"><td colspan="4" class="muted">Loading transactions…</td></tr>`
+                : nothing}
               ${this.transactions.map((item) => {
                 const cause = transactionCause(item, { unit, timeZone: this.zone.timeZone });
                 const amount = item.amount === null ? undefined : parseCredits(item.amount);

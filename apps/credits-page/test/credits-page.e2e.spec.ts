@@ -528,6 +528,41 @@ describe('the credits page in Chromium, on the real services', () => {
     await other.close();
   }, 60_000);
 
+  it('a history load answered 503 shows the failure, not "No transactions yet", and is tried again by itself (an idle account)', async () => {
+    const other = await context.newPage();
+    let refused = 0;
+    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/transactions*`, (route) => {
+      if (refused++ > 0) return route.continue();
+      return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) });
+    });
+    await other.goto(`${ledger.base}/portal/#token=${token}`);
+    const history = other.getByTestId('history');
+    await history.locator('.problem').waitFor({ timeout: 20_000 });
+    expect(await other.getByTestId('transactions').textContent()).not.toContain('No transactions yet');
+    // No balance change comes: the page must try again by itself, then show the entries and no error.
+    await other.locator('[data-testid="transactions"] tr[data-type]').first().waitFor({ timeout: 20_000 });
+    expect(refused).toBeGreaterThanOrEqual(2);
+    expect(await history.locator('.problem').count()).toBe(0);
+    await other.close();
+  }, 60_000);
+
+  it("a range whose usage fails to load shows the failure, never the previous range's figures under its name", async () => {
+    const other = await context.newPage();
+    await other.goto(`${ledger.base}/portal/#token=${token}`);
+    await testId(other, 'usage-totals').waitFor({ timeout: 20_000 });
+    const thirtyDaysFrom = await testId(other, 'usage-totals').getAttribute('data-from');
+    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/usage?*`, (route) =>
+      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) }),
+    );
+    await testId(other, 'range-7d').click();
+    await other.getByTestId('usage').locator('.problem').waitFor({ timeout: 20_000 });
+    const shown = await other.getByTestId('usage-totals').count();
+    const from = shown > 0 ? await testId(other, 'usage-totals').getAttribute('data-from') : null;
+    expect({ shown, from }).toEqual({ shown: 0, from: null });
+    expect(thirtyDaysFrom).not.toBeNull();
+    await other.close();
+  }, 60_000);
+
   it('a first load answered 503 (the ledger restarting) is tried again, and the page goes live by itself', async () => {
     const other = await context.newPage();
     let refused = 0;
