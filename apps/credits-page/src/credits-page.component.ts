@@ -580,6 +580,11 @@ export class TallyCreditsPage extends PortalElement {
     return formatCredits(micros, { maxDecimals: parseDecimals(this.decimals), signed });
   }
 
+  /** A balance: a negative one is a debt, rounded as `owed` is (the history's "balance after" agrees with the header). */
+  private balanceAmount(micros: bigint): string {
+    return micros < 0n ? `−${this.owed(-micros)}` : this.fmt(micros);
+  }
+
   /** What is owed: rounded away from zero, so a debt never reads as less than it is. */
   private owed(micros: bigint): string {
     return formatCredits(micros, { maxDecimals: parseDecimals(this.decimals), rounding: 'away-from-zero' });
@@ -822,7 +827,7 @@ export class TallyCreditsPage extends PortalElement {
                     ${cause.cause ? html`<div class="cause" data-testid="cause">${cause.cause}</div>` : nothing}
                   </td>
                   <td class="num ${amount !== undefined && amount > 0n ? 'plus' : ''}">${amount === undefined ? '—' : this.fmt(amount, true)}</td>
-                  <td class="num when">${this.fmt(parseCredits(item.balanceAfter))}</td>
+                  <td class="num when">${this.balanceAmount(parseCredits(item.balanceAfter))}</td>
                 </tr>`;
               })}
             </tbody>

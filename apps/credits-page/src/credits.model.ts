@@ -149,7 +149,10 @@ export function formatCredits(micros: Micro, { locale, maxDecimals = 6, rounding
   const fraction = (shown % 1_000_000n).toString().padStart(6, '0').slice(0, decimals).replace(/0+$/, '');
   const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
   const separator = new Intl.NumberFormat(locale).formatToParts(1.5).find((part) => part.type === 'decimal')?.value ?? '.';
-  const digits = `${number.format(whole)}${fraction ? `${separator}${fraction}` : ''}`;
+  // The fraction in the locale's own digits too (Arabic-Indic, Devanagari…), as Intl writes the whole part.
+  const digitOf = new Intl.NumberFormat(locale, { useGrouping: false });
+  const localFraction = fraction.replace(/\d/g, (digit) => digitOf.format(Number(digit)));
+  const digits = `${number.format(whole)}${fraction ? `${separator}${localFraction}` : ''}`;
   const sign = abs === 0n ? '' : negative ? '−' : signed ? '+' : '';
   return `${sign}${digits}`;
 }

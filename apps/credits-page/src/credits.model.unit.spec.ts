@@ -103,6 +103,10 @@ describe('formatCredits', () => {
     expect(formatCredits(6_998_712n, { locale: 'en' })).toBe('6.998712');
     expect(formatCredits(1_234_500_000n, { locale: 'en' })).toBe('1,234.5');
     expect(formatCredits(1_234_500_000n, { locale: 'de' })).toBe('1.234,5');
+    // One numbering system for the whole number: a locale's own digits in the fraction too, as Intl writes them.
+    for (const locale of ['ar-EG', 'hi-IN-u-nu-deva', 'fa']) {
+      expect([locale, formatCredits(1_234_500_000n, { locale })]).toEqual([locale, new Intl.NumberFormat(locale).format(1234.5)]);
+    }
     expect(formatCredits(100_000_000_000_000_000n, { locale: 'en' })).toBe('100,000,000,000');
     expect(formatCredits(0n, { locale: 'en' })).toBe('0');
   });

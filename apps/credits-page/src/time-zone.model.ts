@@ -12,8 +12,9 @@ export function browserTimeZone(): string {
 }
 
 export function isKnownTimeZone(zone: string): boolean {
-  // IANA names only: offsets such as +02:00 are refused (Node 24's ICU accepts them; the ledger does not).
-  if (!/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false;
+  // IANA names only, as the ledger takes them when it mints a token (POSIX-style PST8PDT and GMT+0 included):
+  // offsets such as +02:00 are refused (Node 24's ICU accepts them; the ledger does not).
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false;
   try {
     new Intl.DateTimeFormat('en', { timeZone: zone });
     return true;

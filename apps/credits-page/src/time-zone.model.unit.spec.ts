@@ -6,6 +6,9 @@ describe('time zones', () => {
     expect(resolveTimeZone('+02:00', 'Europe/Paris')).toEqual({ timeZone: 'Europe/Paris', fromAccount: false });
     expect(resolveTimeZone(undefined, 'Europe/Paris')).toEqual({ timeZone: 'Europe/Paris', fromAccount: false });
     expect(isKnownTimeZone('Mars/Olympus')).toBe(false);
+    // Every zone the ledger mints a token with (IANA names, not offsets), POSIX-style names among them.
+    expect(['PST8PDT', 'EST5EDT', 'Etc/GMT+5', 'GMT+0', 'UTC'].filter((zone) => !isKnownTimeZone(zone))).toEqual([]);
+    expect(['+02:00', '-05:00', '\u221205:00'].filter((zone) => isKnownTimeZone(zone))).toEqual([]);
   });
 
   it('shows the reset instant in the zone, naming it', () => {

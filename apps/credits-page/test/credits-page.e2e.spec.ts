@@ -480,6 +480,9 @@ describe('the credits page in Chromium, on the real services', () => {
     expect((await api(`/v1/accounts/${ACCOUNT}/balance`)).overdraft).toBe('0.5');
     expect(await text(page, 'overdraft')).toMatch(/^\s*1 owed/);
     expect(await text(page, 'insufficient')).toContain('You owe 1 credits');
+    // The newest entry's balance after is the debt: rounded away from zero like it ("−1", as "1 owed"), never less.
+    const newestBalanceAfter = ((await page.locator('[data-testid="transactions"] tr[data-type] td:nth-child(4)').first().textContent()) ?? '').trim();
+    expect(newestBalanceAfter).toBe('−1');
     // The small usages reported earlier (0.0006 credits each): "−0.0006", not "0" (what cutting to 0 decimals showed).
     const amounts = (await page.locator('[data-testid="transactions"] tr[data-type="UsageDebited"] td:nth-child(3)').allTextContents()).map((amount) => amount.trim());
     expect(amounts.length).toBeGreaterThan(0);
