@@ -44,6 +44,8 @@ export class TallyCreditsPage extends PortalElement {
     historyLoaded: { state: true },
     loadingOlder: { state: true },
     exportStatus: { state: true },
+    exporting: { state: true },
+    exportProblem: { state: true },
   };
 
   declare logo: string | undefined;
@@ -61,6 +63,10 @@ export class TallyCreditsPage extends PortalElement {
   declare historyLoaded: boolean;
   declare loadingOlder: boolean;
   declare exportStatus: string;
+  /** A CSV export is being prepared (the button waits for it). */
+  declare exporting: boolean;
+  /** Why the last export failed, shown beside the button until the next one is asked for. */
+  declare exportProblem: string | undefined;
 
   protected readonly missingTokenProblem = 'This page needs a portal token (open it from your account).';
   private loadedFor?: string;
@@ -83,6 +89,7 @@ export class TallyCreditsPage extends PortalElement {
     this.historyLoaded = false;
     this.loadingOlder = false;
     this.exportStatus = '';
+    this.exporting = false;
   }
 
   static override styles = [
@@ -551,8 +558,10 @@ export class TallyCreditsPage extends PortalElement {
 
   private async exportCsv(): Promise<void> {
     const { api, accountId } = this;
-    if (!api || !accountId) return;
+    if (!api || !accountId || this.exporting) return;
     this.exportStatus = 'Preparing the CSV…';
+    this.exportProblem = undefined;
+    this.exporting = true;
     try {
       const { blob, filename } = await api.exportCsv(accountId, this.range);
       const url = URL.createObjectURL(blob);
@@ -567,6 +576,9 @@ export class TallyCreditsPage extends PortalElement {
       this.exportStatus = `Downloaded ${filename}.`;
     } catch (error) {
       this.exportStatus = `The export failed: ${describe(error)}`;
+      this.exportProblem = this.exportStatus;
+    } finally {
+      this.exporting = false;
     }
   }
 
@@ -727,10 +739,13 @@ export class TallyCreditsPage extends PortalElement {
         <div class="row-end">
           <h2 id="usage-heading">Usage</h2>
           <div>
-            <button type="button" @click=${() => this.exportCsv()} data-testid="export">Export CSV</button>
-            <span class="visually-hidden" role="status">${this.exportStatus}</span>
+            <button type="button" @click=${() => this.exportCsv()} ?disabled=${this.exporting} aria-busy=${this.exporting ? 'true' : 'false'} data-testid="export">
+              ${this.exporting ? 'Preparing CSV…' : 'Export CSV'}
+            </button>
+            <span class="visually-hidden" role="status">${this.exportProblem ? '' : this.exportStatus}</span>
           </div>
         </div>
+        ${this.exportProblem ? html`<p class="problem" role="alert" data-testid="export-problem">${this.exportProblem}</p>` : nothing}
         <div class="filters">
           <div role="group" aria-label="Period">${period('7d', 'Last 7 days')} ${period('30d', 'Last 30 days')} ${period('custom', 'Custom')}</div>
           ${range.kind === 'custom'

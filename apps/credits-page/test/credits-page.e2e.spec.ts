@@ -566,6 +566,21 @@ describe('the credits page in Chromium, on the real services', () => {
     await other.close();
   }, 60_000);
 
+  it('a CSV export that fails says so where it was asked for, and can be asked again', async () => {
+    const other = await context.newPage();
+    await other.goto(`${ledger.base}/portal/#token=${token}`);
+    await testId(other, 'usage-totals').waitFor({ timeout: 20_000 });
+    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/usage/export*`, (route) =>
+      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) }),
+    );
+    await testId(other, 'export').click();
+    const problem = other.getByTestId('export-problem');
+    await problem.waitFor({ state: 'visible', timeout: 20_000 });
+    expect(await problem.textContent()).toContain('The export failed');
+    expect(await testId(other, 'export').isEnabled()).toBe(true);
+    await other.close();
+  }, 60_000);
+
   it('a first load answered 503 (the ledger restarting) is tried again, and the page goes live by itself', async () => {
     const other = await context.newPage();
     let refused = 0;
