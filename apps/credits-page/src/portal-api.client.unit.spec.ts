@@ -2,15 +2,12 @@ import { PortalApi } from './portal-api.client';
 
 const encoder = new TextEncoder();
 
+/** The ledger's answer to GET /balance/stream with `body` as its stream. */
+const eventStream = (body: ReadableStream<Uint8Array>): Response => new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+
 /** A balance stream that sends its first bytes (a retry hint and a heartbeat) and then nothing, never closing. */
-function silentStream(): Response {
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(encoder.encode('retry: 500\n\n: heartbeat\n\n'));
-    },
-  });
-  return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
-}
+const silentStream = (): Response =>
+  eventStream(new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(encoder.encode('retry: 500\n\n: heartbeat\n\n')) }));
 
 async function until(check: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -45,17 +42,18 @@ describe('PortalApi.watchBalance', () => {
     let beat: ReturnType<typeof setInterval> | undefined;
     const fetchImpl = (async (_input: unknown, init?: RequestInit) => {
       opened += 1;
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          beat = setInterval(() => controller.enqueue(encoder.encode(': heartbeat\n\n')), 50);
-          // As fetch does: aborting the request errors its body.
-          init?.signal?.addEventListener('abort', () => (clearInterval(beat), controller.error(new Error('aborted'))), { once: true });
-        },
-        cancel() {
-          clearInterval(beat);
-        },
-      });
-      return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+      return eventStream(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            beat = setInterval(() => controller.enqueue(encoder.encode(': heartbeat\n\n')), 50);
+            // As fetch does: aborting the request errors its body.
+            init?.signal?.addEventListener('abort', () => (clearInterval(beat), controller.error(new Error('aborted'))), { once: true });
+          },
+          cancel() {
+            clearInterval(beat);
+          },
+        }),
+      );
     }) as typeof fetch;
     const api = new PortalApi('token', 'http://ledger.test', fetchImpl, 200);
     const states: string[] = [];

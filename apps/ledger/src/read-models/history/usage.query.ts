@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { inTransaction } from '@tally/ledger-read-models';
 import { formatCredits } from '@tally/money';
 import { quoteIdentifier } from '@tally/shared';
 import type { Pool, PoolClient } from 'pg';
@@ -56,22 +57,11 @@ export class UsageQueryService {
   }
 
   /** `read` on one connection in a read-only REPEATABLE READ transaction: its statements see one snapshot. */
-  private async inOneSnapshot<T>(read: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const result = await read(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (error) {
-      // A connection that cannot roll back is broken: destroyed, not returned to the pool.
-      await client.query('ROLLBACK').then(
-        () => client.release(),
-        (rollbackError: Error) => client.release(rollbackError),
-      );
-      throw error;
-    }
+  private inOneSnapshot<T>(read: (client: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, async (tx) => {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      return read(tx);
+    });
   }
 
   async summary(accountId: string, query: RangeQuery): Promise<UsageSummary> {
