@@ -846,6 +846,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     const tx = await pool.connect();
     const outcomes: PartOutcome[] = [];
     const afterCommit: Array<() => void | Promise<void>> = [];
+    /** A pass rolled back to send these dead letters, once its connection is back in the pool. */
+    let deadLettersToSend: PartOutcome[] | undefined;
     try {
       const stored = await beginAndLockStoredOffsets(tx, offsetsSchema, parts.map(({ ref }) => ref));
       for (const [index, part] of parts.entries()) {
@@ -860,14 +862,12 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         return 'committed';
       }
       if (outcomes.some(({ deadLetters }) => deadLetters.length > 0)) {
+        deadLettersToSend = outcomes;
         await tx.query('ROLLBACK');
-        tx.release();
-        await this.sendDeadLetters(outcomes);
-        return 'dead letters sent';
+      } else {
+        await this.heartbeat(parts[0].payload);
+        await storeOffsetsAndCommit(tx, offsetsSchema, outcomes.map(({ part, lastOffset }) => ({ ref: part.ref, offset: lastOffset })));
       }
-      await this.heartbeat(parts[0].payload);
-      await storeOffsetsAndCommit(tx, offsetsSchema, outcomes.map(({ part, lastOffset }) => ({ ref: part.ref, offset: lastOffset })));
-      tx.release();
     } catch (error) {
       // A broken connection cannot roll back; destroy it rather than return it to the pool.
       await tx.query('ROLLBACK').then(
@@ -875,6 +875,12 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         (rollbackError: Error) => tx.release(rollbackError),
       );
       throw error;
+    }
+    tx.release();
+    if (deadLettersToSend) {
+      // Outside the try above: a send that fails must not roll back (or release) a connection given back already.
+      await this.sendDeadLetters(deadLettersToSend);
+      return 'dead letters sent';
     }
     const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
     this.counters.transactions += 1;

@@ -372,6 +372,33 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     }
   });
 
+  it('a dead letter whose send fails is sent again on the next attempt, its pass rolled back once (no connection given back twice), the rest applied once', async () => {
+    const s = await scenario('dlq-send-fails', 1);
+    const missing = `${s.topic}.dlq-later`; // no such topic yet: every send to it fails
+    topics.push(missing);
+    const quickly = new KafkaProducer(createKafkaClient({ clientId: `dlq-fails-${suffix}`, brokers, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 } }));
+    const said: string[] = [];
+    const note = (obj: object, msg?: string) => void said.push(`${msg ?? ''} ${JSON.stringify(obj)}`);
+    const logger: KafkaLogger = { debug: () => undefined, info: () => undefined, warn: note, error: note };
+    await producer.send(s.topic, [
+      { key: 'acct-1', value: 'not json {' },
+      { key: 'acct-1', value: JSON.stringify(usageEnvelope('after-failed-dlq', 'acct-1')) },
+    ]);
+    try {
+      const consumer = consumerFor({ ...s, deadLetterTopic: missing }, { producer: quickly, logger, retry: { retries: 50, minTimeoutMs: 100, maxTimeoutMs: 300 } });
+      await consumer.start();
+      await waitFor(async () => said.some((line) => line.includes('batch failed')), 20_000, 'a failed dead-letter send');
+      await ensureTopics(kafka, [missing], 1);
+      const [dead] = await readMessages(kafka, missing, 1);
+      expect(dead.value?.toString()).toBe('not json {');
+      await waitFor(async () => (await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0) === 1n, 20_000, 'offset 1');
+      expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 1, distinct: 1 });
+      expect(said.filter((line) => /already been released|no transaction in progress/i.test(line))).toEqual([]);
+    } finally {
+      await quickly.disconnect();
+    }
+  });
+
   it('dead-letters a message as large as its topic takes (its dead letter carries more headers) without stopping the partition', async () => {
     const s = await scenario('large', 1, DEAD_LETTER_SUFFIX);
     // Just under the broker's default limit (message.max.bytes 1,048,588 for the whole record batch).
