@@ -74,6 +74,12 @@ export interface ModelState {
   /** Thresholds announced and not re-armed. */
   crossed: number[];
   depleted: boolean;
+  /**
+   * [A] (since) Within one decision: the thresholds announced earlier that it may announce again, and whether
+   * depletion may be (see rearmAtBoundary). Not kept from one decision to the next.
+   */
+  rearmed?: number[];
+  depletionRearmed?: boolean;
   /** Idempotency key → the content it was first used with. */
   keys: Record<string, string>;
   seq: number;
@@ -176,6 +182,8 @@ export function modelStep(state: ModelState, command: AccountCommand, now: Date)
   const out: AccountEvent[] = [];
   try {
     decideInto(s, command, now, out);
+    delete s.rearmed; // within one decision only (rearmAtBoundary)
+    delete s.depletionRearmed;
     return { ok: true, events: out, state: s };
   } catch (error) {
     if (error instanceof Refused) return { ok: false, code: error.code };
@@ -542,25 +550,26 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
 }
 
 /**
- * [A] (since) A threshold (and depletion) announced in the cycle is armed again when available was back at or above it
- * (above 0) between two decisions: as the previous left it (a hold released or settled for less), or after this
- * one's housekeeping (a hold expired). Credits given back that the overdraft took in the same decision do not count.
+ * [A] (since) A threshold (and depletion) announced in the cycle may be announced again by this decision when available
+ * was back at or above it (above 0) at a boundary between decisions: as the previous decision left the account (a hold
+ * released or settled for less), or after this one's housekeeping (a hold expired). Credits given back that the
+ * overdraft took in the same decision do not count. [D] Only for this decision: a later one judges again from the
+ * account as the previous left it (a void taking available back below, announcing nothing, ends it).
  */
 function rearmAtBoundary(s: ModelState, before: Micro): void {
   const highest = modelAvailable(s) > before ? modelAvailable(s) : before;
-  if (s.cycle) {
-    const allocation = s.cycle.allocation;
-    s.crossed = s.crossed.filter((t) => highest * 100n < BigInt(t) * allocation);
-  }
-  if (highest > 0n) s.depleted = false;
+  const allocation = s.cycle?.allocation ?? 0n;
+  s.rearmed = s.crossed.filter((t) => highest * 100n >= BigInt(t) * allocation);
+  s.depletionRearmed = s.depleted && highest > 0n;
 }
 
 /** [A] Thresholds, then depletion (of this usage, if a usage spent the credits); nothing under an unlimited plan. */
 function announceLowBalance(s: ModelState, now: Date, out: AccountEvent[], usageId?: string): void {
   if (s.plan.unlimited) return;
   announceThresholds(s, now, out);
-  if (!s.depleted && modelAvailable(s) === 0n) {
+  if ((!s.depleted || s.depletionRearmed) && modelAvailable(s) === 0n) {
     s.depleted = true;
+    s.depletionRearmed = false;
     out.push({ type: 'CreditsDepleted', data: { ...(s.cycle && { cycleId: s.cycle.cycleId }), ...(usageId !== undefined && { usageId }) } });
   }
 }
@@ -572,8 +581,10 @@ function announceThresholds(s: ModelState, now: Date, out: AccountEvent[]): void
   if (now.getTime() >= ms(s.cycle.periodEnd)) return;
   const available = modelAvailable(s);
   for (const t of [...s.plan.thresholds].sort((a, b) => b - a)) {
-    if (s.crossed.includes(t) || available * 100n >= BigInt(t) * s.cycle.allocation) continue;
-    s.crossed.push(t);
+    const rearmed = s.rearmed?.includes(t) ?? false;
+    if ((s.crossed.includes(t) && !rearmed) || available * 100n >= BigInt(t) * s.cycle.allocation) continue;
+    if (rearmed) s.rearmed = s.rearmed?.filter((armed) => armed !== t); // announced once per fall
+    if (!s.crossed.includes(t)) s.crossed.push(t);
     out.push({ type: 'LowCreditThresholdCrossed', data: { thresholdPercent: t, cycleId: s.cycle.cycleId, available, allocation: s.cycle.allocation } });
   }
 }
