@@ -7,7 +7,7 @@ import { createTestSchema, testKafkaBrokers, uniqueSuffix, waitFor } from '@tall
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { LedgerConfig } from '../../src/config/ledger.config';
-import { KAFKA_CLIENT, LOGGER, PG_POOL } from '../../src/database/tokens.provider';
+import { DEAD_LETTER_PRODUCER, KAFKA_CLIENT, LOGGER, PG_POOL } from '../../src/database/tokens.provider';
 import { LedgerProjection } from '@tally/ledger-read-models';
 import { ProjectionKafkaController } from '../../src/read-models/projection.kafka.controller';
 import { ledgerKafkaTransportProvider } from '../../src/workers/ledger.kafka.transport';
@@ -31,6 +31,7 @@ describe('ProjectionKafkaController on the ledger KafkaBatchTransport (Kafka →
         { provide: KAFKA_CLIENT, useValue: kafka },
         { provide: PG_POOL, useValue: pool },
         { provide: KafkaProducer, useValue: producer },
+        { provide: DEAD_LETTER_PRODUCER, useValue: producer },
         { provide: LOGGER, useValue: createLogger('ledger-test', 'warn') },
         { provide: LedgerProjection, useValue: new LedgerProjection(config.DATABASE_SCHEMA) },
         ledgerKafkaTransportProvider,
@@ -38,7 +39,8 @@ describe('ProjectionKafkaController on the ledger KafkaBatchTransport (Kafka →
     })
     class ProjectionTestModule {}
     // Connected as main.ts does (bootstrapHttpApp with ledgerMicroservices), without an HTTP listener.
-    const app = await NestFactory.create(ProjectionTestModule, new FastifyAdapter(), { logger: false });
+    // abortOnError off: a module that cannot be built fails this test, instead of Nest ending the whole test process.
+    const app = await NestFactory.create(ProjectionTestModule, new FastifyAdapter(), { logger: false, abortOnError: false });
     const transport = app.get(KafkaBatchTransport);
     app.connectMicroservice({ strategy: transport });
     await app.init();
