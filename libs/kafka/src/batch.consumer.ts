@@ -846,8 +846,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     const tx = await pool.connect();
     const outcomes: PartOutcome[] = [];
     const afterCommit: Array<() => void | Promise<void>> = [];
-    /** A pass rolled back to send these dead letters, once its connection is back in the pool. */
-    let deadLettersToSend: PartOutcome[] | undefined;
+    /** The pass has dead letters to send: rolled back, to send them once its connection is back in the pool. */
+    let deadLettering = false;
     try {
       const stored = await beginAndLockStoredOffsets(tx, offsetsSchema, parts.map(({ ref }) => ref));
       for (const [index, part] of parts.entries()) {
@@ -855,14 +855,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
         if (outcome) outcomes.push(outcome);
       }
 
-      if (outcomes.length === 0) {
-        await tx.query('ROLLBACK');
-        tx.release();
-        for (const { ref, chunk } of parts) this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
-        return 'committed';
-      }
-      if (outcomes.some(({ deadLetters }) => deadLetters.length > 0)) {
-        deadLettersToSend = outcomes;
+      deadLettering = outcomes.some(({ deadLetters }) => deadLetters.length > 0);
+      if (outcomes.length === 0 || deadLettering) {
         await tx.query('ROLLBACK');
       } else {
         await this.heartbeat(parts[0].payload);
@@ -876,10 +870,15 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       );
       throw error;
     }
+    // Given back once, here, outside the try above: what follows may fail (a dead letter's send) without touching it.
     tx.release();
-    if (deadLettersToSend) {
-      // Outside the try above: a send that fails must not roll back (or release) a connection given back already.
-      await this.sendDeadLetters(deadLettersToSend);
+    if (outcomes.length === 0) {
+      // Every message was a redelivery: nothing to store.
+      for (const { ref, chunk } of parts) this.applied(ref.topic, ref.partition, chunk[chunk.length - 1]);
+      return 'committed';
+    }
+    if (deadLettering) {
+      await this.sendDeadLetters(outcomes);
       return 'dead letters sent';
     }
     const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
