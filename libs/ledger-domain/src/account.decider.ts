@@ -508,7 +508,7 @@ class Run implements Decision {
   readonly states: AccountState[] = [];
   readonly at: string;
   /** Thresholds announced earlier in the cycle that this decision may announce again (see rearmAtBoundary). */
-  rearmed: ReadonlySet<number> = new Set();
+  rearmed = new Set<number>();
   /** Depletion announced earlier that this decision may announce again (see rearmAtBoundary). */
   depletionRearmed = false;
 
@@ -546,9 +546,10 @@ function begin(command: AccountCommand, state: AccountState, ctx: Ctx): Run {
  * (above 0 for depletion) at a boundary between decisions: as the previous decision left the account (`before`: a
  * hold released, or settled for less, gave its credits back), or after this one's housekeeping (a hold expired). The
  * next fall below is then a new one, announced again. Only boundaries count: credits a release gives back that the
- * overdraft takes in the same decision never lifted the balance anyone saw. Grants and refunds re-arm in `evolve`
- * (account.state); this rule covers every way back, those two included, without an event of its own: evolve keeps
- * the threshold in `crossedThresholds`, where announcing it again changes nothing.
+ * overdraft takes in the same decision never lifted the balance anyone saw. It holds for this decision only (a later
+ * one judges again from the account as the previous left it), and needs no event of its own: evolve keeps the
+ * threshold in `crossedThresholds`, where announcing it again changes nothing. Grants and refunds also re-arm in
+ * `evolve` (account.state), for good.
  */
 function rearmAtBoundary(run: Run, before: AccountState): void {
   const allocation = run.state.cycle?.allocation ?? 0n;
@@ -700,7 +701,7 @@ function announceThresholds(run: Run): void {
   const percents = [...new Set(plan.thresholds)].sort((a, b) => b - a);
   for (const percent of percents) {
     if ((crossedThresholds.has(percent) && !run.rearmed.has(percent)) || !isBelowThreshold(balance, percent, cycle.allocation)) continue;
-    run.rearmed = new Set([...run.rearmed].filter((armed) => armed !== percent)); // announced once per fall
+    run.rearmed.delete(percent); // announced once per fall
     run.emit({
       type: 'LowCreditThresholdCrossed',
       data: { thresholdPercent: percent, cycleId: cycle.cycleId, available: balance, allocation: cycle.allocation },
