@@ -149,12 +149,15 @@ export function formatCredits(micros: Micro, { locale, maxDecimals = 6, rounding
   const fraction = (shown % 1_000_000n).toString().padStart(6, '0').slice(0, decimals).replace(/0+$/, '');
   const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
   const separator = new Intl.NumberFormat(locale).formatToParts(1.5).find((part) => part.type === 'decimal')?.value ?? '.';
-  // The fraction in the locale's own digits too (Arabic-Indic, Devanagari…), as Intl writes the whole part.
-  const digitOf = new Intl.NumberFormat(locale, { useGrouping: false });
-  const localFraction = fraction.replace(/\d/g, (digit) => digitOf.format(Number(digit)));
-  const digits = `${number.format(whole)}${fraction ? `${separator}${localFraction}` : ''}`;
+  const digits = `${number.format(whole)}${fraction ? `${separator}${inLocaleDigits(fraction, locale)}` : ''}`;
   const sign = abs === 0n ? '' : negative ? '−' : signed ? '+' : '';
   return `${sign}${digits}`;
+}
+
+/** ASCII digits in the locale's own (Arabic-Indic, Devanagari…), as Intl writes a number's whole part. */
+function inLocaleDigits(ascii: string, locale: string | undefined): string {
+  const digit = new Intl.NumberFormat(locale, { useGrouping: false });
+  return ascii.replace(/\d/g, (d) => digit.format(Number(d)));
 }
 
 /** `micros` (not negative) kept to `decimals` decimals, the rest cut towards zero or, away from zero, rounded up. */

@@ -17,6 +17,23 @@ async function until(check: () => boolean, timeoutMs: number): Promise<void> {
   }
 }
 
+/**
+ * Follows acct-1's balance through `fetchImpl` with a stall time of 200 ms, collecting the states it reports, until
+ * `check` returns: the watch is then stopped (aborted, and its end awaited) whatever `check` did.
+ */
+async function watching(fetchImpl: typeof fetch, check: (states: readonly string[]) => Promise<void>): Promise<void> {
+  const api = new PortalApi('token', 'http://ledger.test', fetchImpl, 200);
+  const states: string[] = [];
+  const stop = new AbortController();
+  const done = api.watchBalance('acct-1', () => undefined, { signal: stop.signal, onState: (state) => void states.push(state) });
+  try {
+    await check(states);
+  } finally {
+    stop.abort();
+    await done;
+  }
+}
+
 describe('PortalApi.watchBalance', () => {
   it('given a stream that goes silent without closing (not even heartbeats), when the stall time passes, then it says reconnecting and opens it again', async () => {
     let opened = 0;
@@ -24,17 +41,10 @@ describe('PortalApi.watchBalance', () => {
       opened += 1;
       return silentStream();
     }) as typeof fetch;
-    const api = new PortalApi('token', 'http://ledger.test', fetchImpl, 200);
-    const states: string[] = [];
-    const watching = new AbortController();
-    const done = api.watchBalance('acct-1', () => undefined, { signal: watching.signal, onState: (state) => void states.push(state) });
-    try {
+    await watching(fetchImpl, async (states) => {
       await until(() => opened >= 2, 5_000);
       expect(states.slice(0, 3)).toEqual(['live', 'reconnecting', 'live']);
-    } finally {
-      watching.abort();
-      await done;
-    }
+    });
   });
 
   it('given a stream that keeps sending heartbeats, then it stays live on one connection', async () => {
@@ -55,16 +65,12 @@ describe('PortalApi.watchBalance', () => {
         }),
       );
     }) as typeof fetch;
-    const api = new PortalApi('token', 'http://ledger.test', fetchImpl, 200);
-    const states: string[] = [];
-    const watching = new AbortController();
-    const done = api.watchBalance('acct-1', () => undefined, { signal: watching.signal, onState: (state) => void states.push(state) });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 1_000)); // five stall times, heartbeats every quarter of one
-      expect({ opened, states }).toEqual({ opened: 1, states: ['live'] });
+      await watching(fetchImpl, async (states) => {
+        await new Promise((resolve) => setTimeout(resolve, 1_000)); // five stall times, heartbeats every quarter of one
+        expect({ opened, states }).toEqual({ opened: 1, states: ['live'] });
+      });
     } finally {
-      watching.abort();
-      await done;
       clearInterval(beat);
     }
   });

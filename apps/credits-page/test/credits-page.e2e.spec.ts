@@ -4,7 +4,7 @@ import { source as axeSource } from 'axe-core';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page, type Route } from 'playwright-core';
 import { ensureTopics } from '@tally/kafka';
 import { parseCredits } from '@tally/money';
 import { ledgerTestEnv, createTestSchema, startServiceProcess, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
@@ -85,6 +85,9 @@ describe('the credits page in Chromium, on the real services', () => {
   };
   const balanceIs = (available: string) => waitFor(async () => (await api(`/v1/accounts/${ACCOUNT}/balance`).catch(() => undefined))?.available === available, 30_000, 50);
   const testId = (p: Page, name: string) => p.getByTestId(name).first();
+  /** The answer of a ledger restarting, to a request the page makes (page.route). */
+  const restarting = (route: Route) =>
+    route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) });
   const text = async (p: Page, name: string) => (await testId(p, name).textContent()) ?? '';
   let usageSeq = 0;
   const chat = (model: string, outputTokens: number, daysAgo = 0, feature: 'chat' | 'agent' = 'chat') => ({
@@ -536,7 +539,7 @@ describe('the credits page in Chromium, on the real services', () => {
     let refused = 0;
     await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/transactions*`, (route) => {
       if (refused++ > 0) return route.continue();
-      return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) });
+      return restarting(route);
     });
     await other.goto(`${ledger.base}/portal/#token=${token}`);
     const history = other.getByTestId('history');
@@ -554,9 +557,7 @@ describe('the credits page in Chromium, on the real services', () => {
     await other.goto(`${ledger.base}/portal/#token=${token}`);
     await testId(other, 'usage-totals').waitFor({ timeout: 20_000 });
     const thirtyDaysFrom = await testId(other, 'usage-totals').getAttribute('data-from');
-    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/usage?*`, (route) =>
-      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) }),
-    );
+    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/usage?*`, restarting);
     await testId(other, 'range-7d').click();
     await other.getByTestId('usage').locator('.problem').waitFor({ timeout: 20_000 });
     const shown = await other.getByTestId('usage-totals').count();
@@ -570,9 +571,7 @@ describe('the credits page in Chromium, on the real services', () => {
     const other = await context.newPage();
     await other.goto(`${ledger.base}/portal/#token=${token}`);
     await testId(other, 'usage-totals').waitFor({ timeout: 20_000 });
-    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/usage/export*`, (route) =>
-      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) }),
-    );
+    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/usage/export*`, restarting);
     await testId(other, 'export').click();
     const problem = other.getByTestId('export-problem');
     await problem.waitFor({ state: 'visible', timeout: 20_000 });
@@ -586,7 +585,7 @@ describe('the credits page in Chromium, on the real services', () => {
     let refused = 0;
     await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/balance`, (route) => {
       if (refused++ > 0) return route.continue();
-      return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) });
+      return restarting(route);
     });
     await other.goto(`${ledger.base}/portal/#token=${token}`);
     await other.getByTestId('problem').waitFor({ timeout: 20_000 });
