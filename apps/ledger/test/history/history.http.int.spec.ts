@@ -128,6 +128,17 @@ describe('history HTTP API', () => {
     await schema.drop();
   });
 
+  it('names the export after the first and the last day the range holds (its end is exclusive)', async () => {
+    const month = await call('/v1/accounts/alice/usage/export?from=2025-03-01T00:00:00Z&to=2025-04-01T00:00:00Z');
+    expect(month.status).toBe(200);
+    expect(month.headers.get('content-disposition')).toBe('attachment; filename="usage-alice-2025-03-01-2025-03-31.csv"');
+    await month.text();
+    // A range ending within a day holds that day.
+    const partial = await call('/v1/accounts/alice/usage/export?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00.001Z');
+    expect(partial.headers.get('content-disposition')).toBe('attachment; filename="usage-alice-2025-03-01-2025-03-02.csv"');
+    await partial.text();
+  });
+
   it('exports every usage event as CSV whose credits add up exactly to the debits', async () => {
     const response = await call('/v1/accounts/alice/usage/export?from=2025-01-01T00:00:00Z');
     expect(response.status).toBe(200);

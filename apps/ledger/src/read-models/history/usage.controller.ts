@@ -44,11 +44,13 @@ export class UsageController {
     // Errors up to here still become JSON error responses; after the headers, a failure can only cut the stream.
     const range = await this.usage.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
     const day = (date: Date) => date.toISOString().slice(0, 10);
+    // The file is named after the first and the last UTC day it holds: the range's end is exclusive.
+    const lastDay = new Date(range.to.getTime() - 1);
     // From here on the handler writes the Node response itself (a stream Fastify must not touch).
     const res = hijackReply(reply);
     res.statusCode = 200;
     res.setHeader('Content-Type', 'text/csv; charset=utf-8');
-    res.setHeader('Content-Disposition', `attachment; filename="usage-${accountId.replace(/[^A-Za-z0-9._-]/g, '_')}-${day(range.from)}-${day(range.to)}.csv"`);
+    res.setHeader('Content-Disposition', `attachment; filename="usage-${accountId.replace(/[^A-Za-z0-9._-]/g, '_')}-${day(range.from)}-${day(lastDay)}.csv"`);
     res.setHeader('Cache-Control', 'no-store');
     try {
       const rows = await this.exporter.writeCsv(accountId, range, res);
