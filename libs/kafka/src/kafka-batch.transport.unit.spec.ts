@@ -107,7 +107,7 @@ describe('KafkaBatchTransport with Nest (no broker: handlers registered, not con
   beforeAll(async () => {
     const kafka = { consumer: () => ({}), producer: () => ({}) } as unknown as Kafka;
     transport = new KafkaBatchTransport({ kafka, pool: {} as Pool, offsetsSchema: 'test' });
-    app = await NestFactory.createMicroservice(ProbeModule, { strategy: transport, logger: false });
+    app = await NestFactory.createMicroservice(ProbeModule, { strategy: transport, logger: false, abortOnError: false });
     await app.init();
   });
 

@@ -86,7 +86,7 @@ const transportOptions = (): KafkaBatchTransportOptions => ({
 
 /** The way a service boots: HTTP app, the transport connected as a Nest microservice, started, then listening. */
 async function bootApp(): Promise<{ app: INestApplication; transport: KafkaBatchTransport; url: string }> {
-  const app = await NestFactory.create(ProbeModule, new FastifyAdapter(), { logger: false });
+  const app = await NestFactory.create(ProbeModule, new FastifyAdapter(), { logger: false, abortOnError: false });
   const transport = new KafkaBatchTransport(transportOptions());
   app.connectMicroservice({ strategy: transport });
   await app.startAllMicroservices();

@@ -48,6 +48,19 @@ describe('bootstrapHttpApp over real HTTP', () => {
   const post = (body: string, contentType = 'application/json') =>
     fetch(`${base}/v1/echo`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': contentType }, body });
 
+  it('rejects with the reason a module that cannot be built, rather than ending the process', async () => {
+    class Missing {}
+    @Controller('v1/needs')
+    class NeedsController {
+      constructor(readonly missing: Missing) {}
+    }
+    @Module({ controllers: [NeedsController] })
+    class BrokenModule {}
+    const config = Object.assign(new CommonConfig(), { PORT: await freePort(), LOG_LEVEL: 'silent', DATABASE_SCHEMA: 'unused', API_KEYS: '[]' });
+    await expect(bootstrapHttpApp(BrokenModule, { service: 'bootstrap-test', title: 'test', config, statusByCode: {}, host: '127.0.0.1' }))
+      .rejects.toThrow(/can't resolve dependencies of the NeedsController/);
+  });
+
   it('answers a valid request', async () => {
     const response = await post('{"amount":"12"}');
     expect(response.status).toBe(200);

@@ -86,7 +86,9 @@ export async function bootstrapHttpApp(module: Type<unknown> | DynamicModule, op
   registerDocsAccess(adapter.getInstance(), options.config.docsAccess(), keys, limiter);
   // Spans still buffered leave before the process does (after Nest's own shutdown hooks closed the server).
   adapter.getInstance().addHook('onClose', async () => stopTracing());
-  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(logger), bodyParser: false });
+  // abortOnError off: a module that cannot be built throws to the caller (every main logs it and exits 1; a test fails
+  // where Nest's own abort would end the whole test process, every other test file in it included).
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(logger), bodyParser: false, abortOnError: false });
   app.useGlobalPipes(
     new EdgeValidationPipe({
       whitelist: true,
