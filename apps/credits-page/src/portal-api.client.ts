@@ -114,7 +114,9 @@ export class PortalApi {
    * read through eventsource-parser; every `balance` event goes to `onBalance`. A dropped stream is opened again
    * after the server's `retry:` (3 s), doubling up to 30 s while it keeps failing; `onState` says which. So is one
    * that sent nothing, not even a heartbeat, for `streamStallMs` (BALANCE_STREAM_STALL_MS). A refused token or an
-   * unknown account ends it with the error (a retry would not mend that).
+   * unknown account ends it with the error (a retry would not mend that). Each opening names the stream by one random
+   * key (`streamKey`): the ledger drops the stream this one replaces, whose connection may have died without closing
+   * and would otherwise hold one of the account's five stream slots for minutes.
    */
   async watchBalance(
     accountId: string,
@@ -123,9 +125,10 @@ export class PortalApi {
   ): Promise<void> {
     let retryMs = 3000;
     let failures = 0;
+    const streamKey = randomStreamKey();
     while (!signal.aborted) {
       try {
-        const response = await this.request(this.account(accountId, '/balance/stream'), undefined, 'text/event-stream', signal);
+        const response = await this.request(this.account(accountId, '/balance/stream'), { streamKey }, 'text/event-stream', signal);
         if (!response.body) throw new PortalApiError(0, 'NO_STREAM', 'the balance stream has no body');
         onState?.('live');
         failures = 0;
@@ -156,6 +159,11 @@ export class PortalApi {
       failures += 1;
     }
   }
+}
+
+/** 32 hex digits from the browser's random source (`crypto.randomUUID` needs a secure context; this does not). */
+function randomStreamKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 /** The reader's next chunk, or StreamStalled when none comes within `ms`. */

@@ -74,4 +74,22 @@ describe('PortalApi.watchBalance', () => {
       clearInterval(beat);
     }
   });
+
+  it('given a stream opened again, then it names it by the same key each time, and another watch by another (the ledger drops a lost stream under its key)', async () => {
+    const keys: (string | null)[] = [];
+    const fetchImpl = (async (input: unknown) => {
+      keys.push(new URL(String(input)).searchParams.get('streamKey'));
+      return silentStream();
+    }) as typeof fetch;
+    await watching(fetchImpl, async () => {
+      await until(() => keys.length >= 2, 5_000);
+    });
+    await watching(fetchImpl, async () => {
+      await until(() => keys.length >= 3, 5_000);
+    });
+    expect(keys[0]).toMatch(/^[A-Za-z0-9_-]{16,64}$/);
+    expect(keys[1]).toBe(keys[0]);
+    expect(keys[2]).toMatch(/^[A-Za-z0-9_-]{16,64}$/);
+    expect(keys[2]).not.toBe(keys[0]);
+  });
 });

@@ -519,7 +519,7 @@ describe('the credits page in Chromium, on the real services', () => {
     expect(await other.getByTestId('insufficient').count()).toBe(0);
 
     // The badge, its balance stream refused as an expired token's is: the balance it read stays, marked not updated.
-    await other.route(`${ledger.base}/v1/accounts/${accountId}/balance/stream`, (route) =>
+    await other.route((url) => url.href.startsWith(`${ledger.base}/v1/accounts/${accountId}/balance/stream?`), (route) =>
       route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ code: 'TOKEN_EXPIRED', message: 'The portal token has expired.' }) }),
     );
     await other.route(`${ledger.base}/badge-page.html`, (route) =>

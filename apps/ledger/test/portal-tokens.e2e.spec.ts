@@ -217,6 +217,30 @@ describe('portal tokens and CORS on the ledger', () => {
       }
     });
 
+    it('lets a client that lost its streams (a network change: the old connections never closed) open them again under their keys', async () => {
+      const path = (key: string) => `/v1/accounts/${ACCOUNT}/balance/stream?streamKey=${key}`;
+      const open: Awaited<ReturnType<typeof streamFrames>>[] = [];
+      try {
+        // Five streams, each under its client's key: from the ledger's side, alive or dead without a close look the same.
+        for (let n = 0; n < 5; n++) open.push(await streamFrames(ledger.base, path(`page-${n}-0123456789abcdef`), token));
+        // The first client opens its stream again under its key: it takes the old one's place.
+        const again = await streamFrames(ledger.base, path('page-0-0123456789abcdef'), token);
+        open.push(again);
+        await waitFor(() => open[0].ended(), 10_000, 50);
+        await waitFor(() => again.frames.length > 0, 10_000, 50);
+        expect(open.slice(1, 5).every((stream) => !stream.ended())).toBe(true);
+        // A new key still counts against the five.
+        expect((await call(ledger.base, path('page-9-0123456789abcdef'), token)).status).toBe(429);
+        // A key is the client's, not an instruction: one that is not a plain token is refused and ends nothing.
+        const bad = await call(ledger.base, path('x'), token);
+        expect(bad.status).toBe(400);
+        expect(await bad.json()).toEqual(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+        expect(open.slice(1).every((stream) => !stream.ended())).toBe(true);
+      } finally {
+        for (const stream of open) stream.close();
+      }
+    });
+
     it('shows the history without who did it (actor: null): API key names are the operator\'s, not the end user\'s', async () => {
       const asToken = await get(`/v1/accounts/${ACCOUNT}/transactions`, token);
       expect(asToken.body.items.length).toBeGreaterThan(0);

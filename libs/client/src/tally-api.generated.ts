@@ -1388,7 +1388,10 @@ export interface operations {
     };
     streamBalance: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description A random key (16-64 letters, digits, _ or -) the client sends each time it opens this stream again: the account's open stream under the same key is taken to be lost and ended, and gives its place to this one. */
+                streamKey?: string;
+            };
             header?: never;
             path: {
                 accountId: string;

@@ -1,8 +1,9 @@
-import { Controller, Get, Param, Req, Res, type OnModuleDestroy } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { Controller, Get, Param, Query, Req, Res, type OnModuleDestroy } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors, ApiIdParam, hijackReply, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
 import { LedgerError } from '../../ledger.errors';
+import { invalidParam } from '../history/history.errors';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
 import { BalanceNotifications } from './balance-notifications.service';
 
@@ -16,6 +17,8 @@ export const SSE_HEARTBEAT_MS = 15_000;
 export const SSE_MAX_BUFFERED_BYTES = 256 * 1024;
 /** Live streams a portal token's account may hold open on one ledger instance (a browser tab needs one or two). */
 export const PORTAL_STREAMS_PER_ACCOUNT = 5;
+/** A stream key: what a client calls its stream, the same each time it opens it again (random, so nobody else's). */
+export const STREAM_KEY_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 @ApiBearerAuth()
 @ApiIdParam('accountId')
@@ -25,6 +28,12 @@ export class BalanceStreamController implements OnModuleDestroy {
   private readonly portalStreams = new Map<string, number>();
   /** How to end each open stream (a stream leaves the set when it closes). */
   private readonly open = new Set<() => void>();
+  /**
+   * The open streams a client named (`streamKey`), by account and key: how to drop each one at once. A client whose
+   * connection died without closing (a laptop waking on another network, a phone leaving Wi-Fi) opens its stream again
+   * under the same key; the old one would otherwise hold its slot until TCP gives up on it, about 15 minutes.
+   */
+  private readonly keyed = new Map<string, () => void>();
   private stopping = false;
 
   constructor(
@@ -51,15 +60,29 @@ export class BalanceStreamController implements OnModuleDestroy {
     description: 'An event stream: `event: balance`, `id:` the stream version, `data:` the projected balance (JSON); a comment line every 15 s',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
+  @ApiQuery({
+    name: 'streamKey',
+    required: false,
+    description: 'A random key (16-64 letters, digits, _ or -) the client sends each time it opens this stream again: '
+      + "the account's open stream under the same key is taken to be lost and ended, and gives its place to this one.",
+    schema: { type: 'string', pattern: STREAM_KEY_PATTERN.source },
+  })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'], 429: ['TOO_MANY_STREAMS'], 503: ['SHUTTING_DOWN'] })
   async stream(
     @Param('accountId') accountId: string,
     @PortalGrantOf() portal: PortalGrant | undefined,
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,
+    @Query('streamKey') streamKey?: unknown,
   ): Promise<void> {
     if (this.stopping) throw new LedgerError('SHUTTING_DOWN', 'This ledger instance is shutting down; open the stream again (another instance answers).');
+    if (streamKey !== undefined && (typeof streamKey !== 'string' || !STREAM_KEY_PATTERN.test(streamKey))) {
+      throw invalidParam('streamKey', 'streamKey must be 16-64 letters, digits, _ or -');
+    }
     await this.balances.require(accountId);
+    const key = streamKey === undefined ? undefined : `${accountId}\n${streamKey}`;
+    // The stream this one replaces ends now, and its slot is free before the count below.
+    if (key !== undefined) this.keyed.get(key)?.();
     if (portal && (this.portalStreams.get(accountId) ?? 0) >= PORTAL_STREAMS_PER_ACCOUNT) {
       void reply.header('Retry-After', '5');
       throw new LedgerError('TOO_MANY_STREAMS', `This account already has ${PORTAL_STREAMS_PER_ACCOUNT} live balance streams open; close one first.`, {
@@ -69,14 +92,26 @@ export class BalanceStreamController implements OnModuleDestroy {
     // The slot is taken in the same tick as the check: opens that wait together for the LISTEN connection (at the
     // first stream, or after a lost connection) would otherwise all pass the check before any of them counted.
     if (portal) this.portalStreams.set(accountId, (this.portalStreams.get(accountId) ?? 0) + 1);
+    let holdsSlot = portal !== undefined;
     const releaseSlot = () => {
-      if (!portal) return;
+      if (!holdsSlot) return;
+      holdsSlot = false;
       const left = (this.portalStreams.get(accountId) ?? 1) - 1;
       if (left > 0) this.portalStreams.set(accountId, left);
       else this.portalStreams.delete(accountId);
     };
 
     const res = reply.raw;
+    // Replaced by a stream under the same key: its slot goes back at once, its connection (most likely dead) is dropped.
+    const replaced = () => {
+      releaseSlot();
+      forgetKey();
+      res.destroy();
+    };
+    const forgetKey = () => {
+      if (key !== undefined && this.keyed.get(key) === replaced) this.keyed.delete(key);
+    };
+    if (key !== undefined) this.keyed.set(key, replaced);
     let lastVersion = 0;
     const send = (balance: ProjectedBalance) => {
       // Notifications and the first read can race; the stream only ever moves forward.
@@ -95,6 +130,7 @@ export class BalanceStreamController implements OnModuleDestroy {
       unsubscribe = await this.notifications.subscribe(accountId, send);
     } catch (error) {
       releaseSlot();
+      forgetKey();
       throw error;
     }
     // From here on the handler writes the event stream on the Node response itself; Fastify must not send.
@@ -121,6 +157,7 @@ export class BalanceStreamController implements OnModuleDestroy {
       clearTimeout(expiry);
       unsubscribe();
       releaseSlot();
+      forgetKey();
     };
     // The response's close means the client went away (or the server is shutting down).
     res.on('close', close);

@@ -77,6 +77,43 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     controller.onModuleDestroy();
   });
 
+  it('lets a stream opened again under its key take the place of one still waiting for the LISTEN connection', async () => {
+    // Given the LISTEN connection not open yet, and a stream of the account's portal token waiting for it under a key
+    let listening!: () => void;
+    const connected = new Promise<void>((resolve) => (listening = resolve));
+    let unsubscribed = 0;
+    const notifications = { subscribe: async () => { await connected; return () => void (unsubscribed += 1); } } as unknown as BalanceNotifications;
+    const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
+    const controller = new BalanceStreamController(balances, notifications);
+    const lost = replyStub();
+    let lostDestroyed = false;
+    const lostRequest = { socket: { destroyed: false } } as unknown as FastifyRequest;
+    Object.assign(lost.raw, { destroy: () => { lostDestroyed = true; (lostRequest.socket as { destroyed: boolean }).destroyed = true; } });
+    const first = controller.stream('acct-1', portal, lostRequest, lost, 'key-of-one-page-0001');
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // When its client opens it again under the same key, then four more streams are opened, and the connection is up
+    const again = controller.stream('acct-1', portal, request, replyStub(), 'key-of-one-page-0001');
+    const others = Array.from({ length: 4 }, () => controller.stream('acct-1', portal, request, replyStub()));
+    await new Promise((resolve) => setImmediate(resolve));
+    listening();
+    await Promise.all([first, again, ...others]);
+
+    // Then the first was dropped and let go of its subscription, and its slot went to the others: five are open, a sixth is refused
+    expect(lostDestroyed).toBe(true);
+    expect(unsubscribed).toBe(1);
+    await expect(controller.stream('acct-1', portal, request, replyStub())).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS' });
+    controller.onModuleDestroy();
+  });
+
+  it('refuses a stream key that is not a plain random token with 400 naming it, before reading anything', async () => {
+    const untouched = new Proxy({}, { get: (_, name) => { throw new Error(`reached ${String(name)}`); } });
+    const controller = new BalanceStreamController(untouched as BalanceReadRepository, untouched as BalanceNotifications);
+    for (const key of ['short', 'x'.repeat(65), 'has space in it 0123', ['a-list-of-keys-0001', 'a-list-of-keys-0002']]) {
+      await expect(controller.stream('acct-1', portal, request, replyStub(), key)).rejects.toMatchObject({ issues: [expect.objectContaining({ field: 'streamKey' })] });
+    }
+  });
+
   it('ends a stream whose first balance read failed, so that its client opens it again, rather than leaving it without a balance', async () => {
     // Given a read model that cannot be read just now
     const notifications = { subscribe: async () => () => undefined } as unknown as BalanceNotifications;
