@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { serviceSession } from './service-pool.provider';
@@ -8,13 +9,24 @@ import { serviceSession } from './service-pool.provider';
  * turns: a session advisory lock keyed by the service and schema is held, on a connection of its own, while one
  * migrates. `dataSource` must be built without a statement timeout: an index built on a large table takes what it
  * takes, and a client-side timeout would fail the boot while the server goes on building.
+ *
+ * A replica waits its turn by asking for the lock again every `retryMs`, not by a `pg_advisory_lock` that blocks: a
+ * blocked statement holds a snapshot, a CREATE INDEX CONCURRENTLY of the replica migrating waits for every older
+ * snapshot to end, and PostgreSQL sees no deadlock (the lock's holder is an idle session), so both replicas waited for
+ * ever.
  */
-export async function migrateTakingTurns(options: { url: string; service: string; schema: string; dataSource: () => DataSource }): Promise<void> {
+export async function migrateTakingTurns(options: { url: string; service: string; schema: string; dataSource: () => DataSource; retryMs?: number }): Promise<void> {
   const lock = new Client({ connectionString: options.url, ...serviceSession(`${options.service}-migrations`) });
+  // A connection lost while it idles holding the lock fails the unlock below, not the process.
+  lock.on('error', () => undefined);
   await lock.connect();
   const key = [`tally-${options.service}-migrations`, options.schema];
   try {
-    await lock.query(`select pg_advisory_lock(hashtext($1), hashtext($2))`, key);
+    for (;;) {
+      const { rows } = await lock.query<{ locked: boolean }>(`select pg_try_advisory_lock(hashtext($1), hashtext($2)) as locked`, key);
+      if (rows[0].locked) break;
+      await sleep((options.retryMs ?? 500) * (0.5 + Math.random()));
+    }
     const db = await options.dataSource().initialize();
     try {
       await db.query(`create schema if not exists "${options.schema}"`);
