@@ -245,20 +245,34 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(rows.map((row) => `${row.account_id === old ? 'old' : row.account_id === recent ? 'recent' : 'waiting'}:${row.state}`).sort()).toEqual(['recent:delivered', 'waiting:pending']);
   });
 
-  it('a recipient refused with 550 (no such user) fails at once, never retried', async () => {
+  it('a recipient refused with 550 (no such user) fails at once, never retried; the error kept and logged does not quote the address', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await alert(accountId, `unknown-${accountId}@example.com`);
-    expect(await settled(accountId)).toMatchObject({ state: 'failed', attempts: 1 });
+    const item = await settled(accountId);
+    expect(item).toMatchObject({ state: 'failed', attempts: 1 });
+    // The server's reply quotes the recipient, as Postfix's does; the customer's address stays out of logs and errors.
+    expect(item.lastError).toContain('5.1.1');
+    expect(item.lastError).not.toContain('example.com');
+  });
+
+  it('a recipient refused with 554 5.7.1 "Relay access denied" (the sending side\'s trouble: a changed IP, a lost login) is retried and delivered once', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    smtp.denyRelayTimes(1);
+    await alert(accountId, `${accountId}@example.com`);
+    expect(await settled(accountId)).toMatchObject({ state: 'delivered', attempts: 2 });
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(1);
   });
 });
 
 /**
  * A real SMTP server: refuses MAIL FROM with 554 the next `refuseSenderTimes` times and with 451 the next
- * `deferSenderTimes` times, and every recipient whose address starts with "unknown-" with 550.
+ * `deferSenderTimes` times, the next `denyRelayTimes` recipients with 554 5.7.1, and every recipient whose address
+ * starts with "unknown-" with 550; its refusals quote the recipient, as Postfix's do.
  */
 async function startRefusingSmtp() {
   let refuseSender = 0;
   let deferSender = 0;
+  let denyRelay = 0;
   const refusal = (code: number, message: string): Error => Object.assign(new Error(message), { responseCode: code });
   const smtp = await startSmtp({
     onMailFrom(_address, _session, callback) {
@@ -273,7 +287,11 @@ async function startRefusingSmtp() {
       callback();
     },
     onRcptTo(address, _session, callback) {
-      if (address.address.startsWith('unknown-')) return callback(refusal(550, '5.1.1 no such user'));
+      if (address.address.startsWith('unknown-')) return callback(refusal(550, `5.1.1 <${address.address}>: Recipient address rejected: User unknown`));
+      if (denyRelay > 0) {
+        denyRelay -= 1;
+        return callback(refusal(554, `5.7.1 <${address.address}>: Relay access denied`));
+      }
       callback();
     },
   });
@@ -284,6 +302,9 @@ async function startRefusingSmtp() {
     },
     deferSenderTimes: (n: number) => {
       deferSender = n;
+    },
+    denyRelayTimes: (n: number) => {
+      denyRelay = n;
     },
     acceptedTo: (address: string) => smtp.messages.filter((mail) => mail.to && !Array.isArray(mail.to) && mail.to.value[0]?.address === address),
     close: smtp.close,

@@ -5,7 +5,7 @@ import { carrierHeaders, carrierOf } from '@tally/shared';
 import type { NotificationConfig } from '../config/notification.config';
 import type { NotificationContent } from '../notification-type.model';
 import { renderEmail } from './email.view';
-import { isPermanentSmtpFailure, type AttemptOutcome } from './retry.schedule';
+import { isPermanentSmtpFailure, withoutAddresses, type AttemptOutcome } from './retry.schedule';
 
 /**
  * Sends notification emails over SMTP (host, port, TLS and auth from config), each within a deadline.
@@ -66,7 +66,7 @@ export class Mailer {
     } catch (error) {
       const failure = error as { responseCode?: number; command?: string; response?: string };
       const code = failure.responseCode;
-      const message = error instanceof Error ? error.message : String(error);
+      const message = withoutAddresses(error instanceof Error ? error.message : String(error));
       if (isPermanentSmtpFailure(failure)) return { kind: 'permanent', statusCode: code, error: message };
       return { kind: 'retryable', statusCode: code, error: message };
     } finally {

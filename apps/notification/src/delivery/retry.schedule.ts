@@ -28,14 +28,27 @@ const PER_EMAIL_COMMANDS = new Set(['RCPT TO', 'DATA']);
  * SMTP: whether a failure ends the email for good. Only a 5yz reply to its recipient or its message (RCPT TO, DATA) is:
  * that email will never be accepted. A 5yz to anything else (a login refused, the sender refused, sending paused, a
  * quota) is the sending side's trouble, which an operator mends, and so is a 5yz whose enhanced code names the mail
- * system or the network (5.3.x, 5.4.x: "daily sending quota exceeded"); those, 4yz replies and failures with no reply
- * (a connection lost, a deadline) are retried until the delivery's retry window ends.
+ * system or the network (5.3.x, 5.4.x: "daily sending quota exceeded") or security and policy (5.7.x: "Relay access
+ * denied" when the relay no longer knows our address or login, a DMARC or SPF refusal of our domain, "not allowed to
+ * send as this sender"), which relays report at RCPT TO or DATA; so is a 552 to RCPT TO, which RFC 5321 (4.5.3.1.10)
+ * asks to treat as temporary (a mailbox full). Those, 4yz replies and failures with no reply (a connection lost, a
+ * deadline) are retried until the delivery's retry window ends.
  */
 export function isPermanentSmtpFailure(failure: { responseCode?: number; command?: string; response?: string }): boolean {
   const { responseCode, command, response } = failure;
   if (responseCode === undefined || responseCode < 500 || responseCode >= 600) return false;
   if (!command || !PER_EMAIL_COMMANDS.has(command)) return false;
-  return !/^\d{3}[ -]5\.[34]\.\d{1,3}\b/.test(response ?? '');
+  if (responseCode === 552 && command === 'RCPT TO') return false;
+  return !/^\d{3}[ -]5\.[347]\.\d{1,3}\b/.test(response ?? '');
+}
+
+/**
+ * A failure's text as kept and logged: an SMTP server's reply quotes the recipient ("550 5.1.1 <alice@…>: User
+ * unknown"), and a customer's address belongs in neither the logs nor the delivery log (the service logs only whether
+ * an account has one).
+ */
+export function withoutAddresses(text: string): string {
+  return text.replace(/<?[^\s<>@",;:()]+@[^\s<>@"',;:()]+>?/g, '<address>');
 }
 
 export type AttemptOutcome =

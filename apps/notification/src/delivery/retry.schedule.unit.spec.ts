@@ -1,4 +1,4 @@
-import { isPermanentSmtpFailure, isRetryableHttpStatus, nextAttemptAt, retryDelayMs } from './retry.schedule';
+import { isPermanentSmtpFailure, isRetryableHttpStatus, nextAttemptAt, retryDelayMs, withoutAddresses } from './retry.schedule';
 
 const schedule = { baseDelayMs: 1_000, maxDelayMs: 60_000, maxRetryMs: 24 * 3_600_000 };
 
@@ -26,6 +26,22 @@ describe('retry schedule', () => {
     expect(isPermanentSmtpFailure({ responseCode: 550, command: 'RCPT TO', response: '550 5.4.5 Daily sending quota exceeded' })).toBe(false);
     expect(isPermanentSmtpFailure({ responseCode: 552, command: 'DATA', response: '552-5.3.4 message too big for the system' })).toBe(false);
     expect(isPermanentSmtpFailure({ command: 'CONN' })).toBe(false);
+  });
+
+  it('SMTP: security and policy refusals at the recipient or the message (relay denied, DMARC, send-as) and a 552 to RCPT TO are retried', () => {
+    expect(isPermanentSmtpFailure({ responseCode: 554, command: 'RCPT TO', response: '554 5.7.1 <bob@x.example>: Relay access denied' })).toBe(false);
+    expect(isPermanentSmtpFailure({ responseCode: 550, command: 'DATA', response: '550 5.7.26 This message does not pass authentication checks' })).toBe(false);
+    expect(isPermanentSmtpFailure({ responseCode: 550, command: 'DATA', response: '550-5.7.60 SMTP; Client does not have permissions to send as this sender' })).toBe(false);
+    expect(isPermanentSmtpFailure({ responseCode: 552, command: 'RCPT TO', response: '552 5.2.2 mailbox full' })).toBe(false);
+    expect(isPermanentSmtpFailure({ responseCode: 552, command: 'DATA', response: '552 5.2.2 mailbox full' })).toBe(true);
+    expect(isPermanentSmtpFailure({ responseCode: 550, command: 'RCPT TO', response: '550 5.1.1 <bob@x.example>: User unknown' })).toBe(true);
+  });
+
+  it('an SMTP failure is kept and logged without the addresses the server quoted', () => {
+    expect(withoutAddresses("Can't send mail - all recipients were rejected: 550 5.1.1 <alice.o'neil+x@mail.example.com>: User unknown"))
+      .toBe("Can't send mail - all recipients were rejected: 550 5.1.1 <address>: User unknown");
+    expect(withoutAddresses('450 4.2.0 bob@example.org greylisted, and carol@example.net too')).toBe('450 4.2.0 <address> greylisted, and <address> too');
+    expect(withoutAddresses('connect ECONNREFUSED 127.0.0.1:587')).toBe('connect ECONNREFUSED 127.0.0.1:587');
   });
 
   it('stops scheduling once the retry window is over', () => {
