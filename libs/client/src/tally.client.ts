@@ -364,9 +364,9 @@ export class TallyClient {
     try {
       placed = await this.placeHold(accountId, estimate, { ...hold, holdId });
     } catch (error) {
-      // An attempt got no answer, or a 500/502/504: the hold may have been placed all the same, so it is released (one
-      // never placed releases "0"); when every attempt was refused (a 503 says why) nothing was placed. If even the
-      // release fails, the placing's own error is thrown, as it was: the hold, if it was placed, ends at its TTL.
+      // An attempt got no answer, or a 500/502/503/504: the hold may have been placed all the same, so it is released
+      // (one never placed releases "0"); when every attempt was refused otherwise (a 4xx) nothing was placed. If even
+      // the release fails, the placing's own error is thrown, as it was: the hold, if it was placed, ends at its TTL.
       if (error instanceof HoldPlacementError && error.mayBePlaced) await this.releaseHold(accountId, holdId).catch(() => undefined);
       throw error;
     }

@@ -39,13 +39,17 @@ export class TallyError extends Error {
   }
 }
 
-/** Statuses after which a request may have been carried out: no answer (0), 500, 502, 504. */
-export const OUTCOME_UNKNOWN: ReadonlySet<number> = new Set([0, 500, 502, 504]);
+/**
+ * Statuses after which a request may have been carried out: no answer (0), 500, 502, 504, and 503, which the ledger
+ * answers when it lost PostgreSQL's connection or gave up waiting on a statement: a commit may have happened all the
+ * same (the server goes on with a statement its client gave up on).
+ */
+export const OUTCOME_UNKNOWN: ReadonlySet<number> = new Set([0, 500, 502, 503, 504]);
 
 /**
  * An `authorize` with a hold, or a `placeHold`, that failed: `holdId` is the id every attempt sent (generated when the
- * caller gave none). `mayBePlaced`: an attempt got no answer, or a 500/502/504 (not only the last: an earlier attempt
- * may have placed it and a later one been refused with 503), so the hold may have been placed all the same: release
+ * caller gave none). `mayBePlaced`: an attempt got no answer, or a 500/502/503/504 (not only the last: an earlier
+ * attempt may have placed it and a later one been refused with 429), so the hold may have been placed all the same: release
  * it by this id, or ask again with `{ holdId }` (one hold however often it is sent); a new id would reserve the credits twice.
  */
 export class HoldPlacementError extends TallyError {
