@@ -89,6 +89,37 @@ describe('history entries other than usage, in an account with 300,000 usage deb
     expect(mixed.items.map((item) => [item.streamVersion, item.type])).toEqual([[USAGES + 4, 'CreditsGranted'], [USAGES + 3, 'UsageDebited'], [USAGES + 2, 'UsageDebited']]);
   });
 
+  it('a page of the history up to a time in its middle reads that page, not the half of the history on either side', async () => {
+    // Usage n (0-based) is at 2025-03-02 + n s, stream version n + 4: the middle one is 150,000 s in.
+    const middle = new Date(Date.parse('2025-03-02T00:00:00Z') + (USAGES / 2) * 1000);
+    const filter = { to: middle, limit: 20 };
+    const first = await rowsRead((tx) => tx.query<{ stream_version: number }>(transactionsPageSql(db.schema, 'busy', filter)));
+    expect(first.result.rows.slice(0, 3).map((row) => row.stream_version)).toEqual([USAGES / 2 + 3, USAGES / 2 + 2, USAGES / 2 + 1]);
+    expect(first.read).toBeLessThan(1_000);
+
+    // Through the service, and on to the next page by its cursor: still only the page's rows.
+    const service = transactionQueries(pool, db.schema);
+    const page = await service.page('busy', { to: middle.toISOString(), limit: '20' });
+    expect(page.items.map((item) => item.streamVersion)).toEqual(Array.from({ length: 20 }, (_, i) => USAGES / 2 + 3 - i));
+    const next = await service.page('busy', { to: middle.toISOString(), limit: '20', cursor: page.nextCursor as string });
+    expect(next.items.map((item) => item.streamVersion)).toEqual(Array.from({ length: 20 }, (_, i) => USAGES / 2 - 17 - i));
+    // A cursor holds its page's order: one of a page in stream order is refused for a window, and the other way round.
+    const unfiltered = await service.page('busy', { limit: '1' });
+    await expect(service.page('busy', { to: middle.toISOString(), cursor: unfiltered.nextCursor as string })).rejects.toMatchObject({ issues: [expect.objectContaining({ field: 'cursor' })] });
+    await expect(service.page('busy', { cursor: page.nextCursor as string })).rejects.toMatchObject({ issues: [expect.objectContaining({ field: 'cursor' })] });
+
+    // A window in the middle, and the windows before and after everything: each reads little.
+    for (const window of [
+      { from: new Date(middle.getTime() - 60_000), to: middle },
+      { to: new Date('2020-01-01T00:00:00Z') },
+      { from: new Date('2030-01-01T00:00:00Z') },
+      { from: new Date('2025-03-02T00:00:00Z'), to: new Date('2030-01-01T00:00:00Z') },
+    ]) {
+      const { read: windowRead } = await rowsRead((tx) => tx.query(transactionsPageSql(db.schema, 'busy', { ...window, limit: 20 })));
+      expect({ window, read: windowRead < 1_000 }).toEqual({ window, read: true });
+    }
+  });
+
   it("a page of the usage export reads that page's rows, not the rest of the range", async () => {
     await pool.query(
       `INSERT INTO "${db.schema}".usage_records (account_id, usage_id, stream_version, occurred_at, feature, models, input_tokens, output_tokens, images, video_seconds, amount, rate_card_version)

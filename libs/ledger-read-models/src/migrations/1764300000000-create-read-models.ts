@@ -38,7 +38,7 @@ export class CreateReadModels1764300000000 implements MigrationInterface {
         details jsonb NOT NULL,
         PRIMARY KEY (account_id, stream_version)
       )`);
-    // Newest-first pages filtered by time are served by the primary key plus this index (by type: HistoryByType1765600000000).
+    // Replaced by HistoryByTime1766200000000 (pages asked for a time window are in time order); by type: HistoryByType1765600000000.
     await queryRunner.query(`CREATE INDEX ledger_transactions_account_occurred_idx ON ${s}.ledger_transactions (account_id, occurred_at)`);
     await queryRunner.query(`
       CREATE TABLE ${s}.usage_records (

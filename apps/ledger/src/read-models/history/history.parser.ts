@@ -84,17 +84,33 @@ export function parseTypes(value: string | undefined): TransactionType[] | undef
 }
 
 /**
- * Opaque to clients: base64url of "v1:<streamVersion>", the version of the last item returned; the next page
- * holds the older versions. The prefix lets the format change without misreading old cursors.
+ * Where a page of the history ends, for the next one to start after: the stream version of its last item, and for a
+ * page ordered by time (one asked with `from` or `to`) that item's time too, in microseconds since 1970.
  */
-export function encodeCursor(streamVersion: number): string {
-  return Buffer.from(`v1:${streamVersion}`, 'utf8').toString('base64url');
+export type HistoryCursor = { kind: 'version'; streamVersion: number } | { kind: 'time'; occurredAtUs: bigint; streamVersion: number };
+
+/**
+ * Opaque to clients: base64url of "v1:<streamVersion>" (pages in stream order) or "t1:<microseconds>:<streamVersion>"
+ * (pages in time order), of the last item returned; the next page holds the older items. The prefixes let the format
+ * change without misreading old cursors.
+ */
+export function encodeCursor(cursor: HistoryCursor): string {
+  const text = cursor.kind === 'version' ? `v1:${cursor.streamVersion}` : `t1:${cursor.occurredAtUs}:${cursor.streamVersion}`;
+  return Buffer.from(text, 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined): number | undefined {
+/** Microseconds since 1970 a cursor's time may be: past 9999 AD either way (what instants may be), inside PostgreSQL's range. */
+const MAX_CURSOR_US = 300_000_000_000_000_000n;
+
+export function decodeCursor(cursor: string | undefined): HistoryCursor | undefined {
   if (cursor === undefined) return undefined;
-  const match = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? /^v1:(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8')) : null;
-  const version = match ? Number(match[1]) : NaN;
+  const text = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const byVersion = /^v1:(\d{1,10})$/.exec(text);
+  const byTime = /^t1:(-?\d{1,19}):(\d{1,10})$/.exec(text);
+  const version = Number(byVersion?.[1] ?? byTime?.[2] ?? NaN);
   if (!(version >= 1 && version <= 2_147_483_647)) throw invalidParam('cursor', 'is not a cursor this API returned');
-  return version;
+  if (byVersion) return { kind: 'version', streamVersion: version };
+  const occurredAtUs = BigInt((byTime as RegExpExecArray)[1]);
+  if (occurredAtUs > MAX_CURSOR_US || occurredAtUs < -MAX_CURSOR_US) throw invalidParam('cursor', 'is not a cursor this API returned');
+  return { kind: 'time', occurredAtUs, streamVersion: version };
 }

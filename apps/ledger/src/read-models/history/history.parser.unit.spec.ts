@@ -53,9 +53,18 @@ describe('history parameters', () => {
   });
 
   it('round-trips opaque cursors and refuses forged ones', () => {
-    const cursor = encodeCursor(12345);
+    const cursor = encodeCursor({ kind: 'version', streamVersion: 12345 });
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(decodeCursor(cursor)).toBe(12345);
+    expect(decodeCursor(cursor)).toEqual({ kind: 'version', streamVersion: 12345 });
+    // A time-ordered page's: its last item's time to the microsecond (before 1970 too) and version.
+    for (const occurredAtUs of [1_764_000_000_123_456n, -62_135_596_800_000_000n, 253_402_300_799_999_999n]) {
+      const timeCursor = encodeCursor({ kind: 'time', occurredAtUs, streamVersion: 2_147_483_647 });
+      expect(timeCursor).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+      expect(decodeCursor(timeCursor)).toEqual({ kind: 'time', occurredAtUs, streamVersion: 2_147_483_647 });
+    }
+    expect(issueOf(() => decodeCursor(Buffer.from('t1:9000000000000000000:5').toString('base64url'))).field).toBe('cursor');
+    expect(issueOf(() => decodeCursor(Buffer.from('t1:5:0').toString('base64url'))).field).toBe('cursor');
+    expect(issueOf(() => decodeCursor(Buffer.from('t1:1.5:3').toString('base64url'))).field).toBe('cursor');
     expect(decodeCursor(undefined)).toBeUndefined();
     expect(issueOf(() => decodeCursor('12345')).field).toBe('cursor');
     expect(issueOf(() => decodeCursor(Buffer.from('v1:-3').toString('base64url'))).field).toBe('cursor');

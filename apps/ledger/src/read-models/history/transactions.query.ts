@@ -7,7 +7,7 @@ import { PG_POOL } from '../../database/tokens.provider';
 import { BalanceReadRepository } from '../balance/balance.repository';
 import type { TransactionType } from '@tally/ledger-read-models';
 import { invalidParam } from './history.errors';
-import { decodeCursor, encodeCursor, parseInstant, parseLimit, parseTypes } from './history.parser';
+import { decodeCursor, encodeCursor, parseInstant, parseLimit, parseTypes, type HistoryCursor } from './history.parser';
 
 export interface TransactionsQuery {
   limit?: string;
@@ -38,6 +38,8 @@ export interface TransactionPage {
 
 interface TransactionDbRow {
   stream_version: number;
+  /** Microseconds since 1970, exact (a Date keeps milliseconds): a time-ordered page's cursor. */
+  occurred_at_us: string;
   event_id: string;
   type: string;
   amount: string | null;
@@ -49,14 +51,21 @@ interface TransactionDbRow {
 
 /** A page's filters, parsed: all optional but the page size. */
 export interface TransactionsFilter {
-  /** Entries older than this stream version (the cursor). */
-  before?: number;
+  /** Entries after this one in the page's order (the cursor). */
+  after?: HistoryCursor;
   types?: readonly TransactionType[];
   from?: Date;
   to?: Date;
   /** Entries in the page; one more is read to tell whether another page follows. */
   limit: number;
 }
+
+/**
+ * Whether a page is read in time order: one asked for a time window. Newest first by stream version would read every
+ * entry on the far side of the window to find its first ones (an index by version knows nothing of time, and one by
+ * time gives the entries in another order): half an account's history for a window in its middle.
+ */
+export const byTime = (filter: Pick<TransactionsFilter, 'from' | 'to'>): boolean => filter.from !== undefined || filter.to !== undefined;
 
 /** The statement behind a page of an account's history (exported so a test can measure exactly what it reads). */
 export function transactionsPageSql(schema: string, accountId: string, filter: TransactionsFilter): { text: string; values: unknown[] } {
@@ -66,7 +75,14 @@ export function transactionsPageSql(schema: string, accountId: string, filter: T
     values.push(value);
     where.push(sql(`$${values.length}`));
   };
-  if (filter.before !== undefined) add((p) => `stream_version < ${p}`, filter.before);
+  const timeOrder = byTime(filter);
+  const after = filter.after;
+  if (after?.kind === 'version') add((p) => `stream_version < ${p}`, after.streamVersion);
+  if (after?.kind === 'time') {
+    values.push(after.occurredAtUs.toString());
+    const at = `timestamptz 'epoch' + $${values.length}::bigint * interval '1 microsecond'`;
+    add((p) => `(occurred_at, stream_version) < (${at}, ${p})`, after.streamVersion);
+  }
   if (filter.types) add((p) => `type = ANY(${p}::varchar[])`, filter.types);
   // Spelled out for the partial index on the entries other than usage (HistoryByType1765600000000): a plan made for
   // any array of types could not assume it, and without it a page of grants reads every usage row of the account.
@@ -75,10 +91,11 @@ export function transactionsPageSql(schema: string, accountId: string, filter: T
   if (filter.to) add((p) => `occurred_at < ${p}`, filter.to);
   values.push(filter.limit + 1);
   return {
-    text: `SELECT stream_version, event_id, type, amount::text AS amount, balance_after::text AS balance_after, occurred_at, details, actor
+    text: `SELECT stream_version, event_id, type, amount::text AS amount, balance_after::text AS balance_after, occurred_at,
+                  (extract(epoch FROM occurred_at) * 1000000)::bigint::text AS occurred_at_us, details, actor
              FROM ${quoteIdentifier(schema)}.ledger_transactions
             WHERE ${where.join(' AND ')}
-            ORDER BY stream_version DESC
+            ORDER BY ${timeOrder ? 'occurred_at DESC, stream_version DESC' : 'stream_version DESC'}
             LIMIT $${values.length}`,
     values,
   };
@@ -96,11 +113,14 @@ export class TransactionQueryService {
     this.schema = config.DATABASE_SCHEMA;
   }
 
-  /** Newest first, keyset-paginated on the stream version (stable while new events arrive). */
+  /**
+   * Newest first, keyset-paginated (stable while new events arrive): by stream version, or with `from`/`to` by time
+   * (`occurredAt`, then stream version; the two orders differ only where appends of one account overlapped).
+   */
   async page(accountId: string, query: TransactionsQuery): Promise<TransactionPage> {
     const limit = parseLimit(query.limit);
     const filter: TransactionsFilter = {
-      before: decodeCursor(query.cursor),
+      after: decodeCursor(query.cursor),
       types: parseTypes(query.type),
       from: query.from !== undefined ? parseInstant('from', query.from) : undefined,
       to: query.to !== undefined ? parseInstant('to', query.to) : undefined,
@@ -108,6 +128,9 @@ export class TransactionQueryService {
     };
     // As the usage summary does: a reversed (or empty) range is the caller's mistake, not an empty page.
     if (filter.from && filter.to && filter.from.getTime() >= filter.to.getTime()) throw invalidParam('from', 'from must be before to');
+    if (filter.after && (filter.after.kind === 'time') !== byTime(filter)) {
+      throw invalidParam('cursor', 'is the cursor of a page asked for with other filters: with from or to, pages are in time order');
+    }
     await this.balances.require(accountId);
     const { rows } = await this.pool.query<TransactionDbRow>(transactionsPageSql(this.schema, accountId, filter));
     const items = rows.slice(0, limit).map((row) => ({
@@ -120,6 +143,11 @@ export class TransactionQueryService {
       details: row.details,
       actor: row.actor,
     }));
-    return { items, nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1].streamVersion) : null };
+    const last = rows[limit - 1];
+    if (rows.length <= limit) return { items, nextCursor: null };
+    const cursor: HistoryCursor = byTime(filter)
+      ? { kind: 'time', occurredAtUs: BigInt(last.occurred_at_us), streamVersion: last.stream_version }
+      : { kind: 'version', streamVersion: last.stream_version };
+    return { items, nextCursor: encodeCursor(cursor) };
   }
 }
