@@ -113,9 +113,13 @@ export class BalanceStreamController implements OnModuleDestroy {
     };
     if (key !== undefined) this.keyed.set(key, replaced);
     let lastVersion = 0;
+    // Nothing is written before the headers: a balance handed over while the subscription is set up (a LISTEN
+    // reconnect re-reads the accounts it follows) would go out as a plain response, and the headers after it throw.
+    // The first read below, after the headers, gives the balance then.
+    let headersSent = false;
     const send = (balance: ProjectedBalance) => {
       // Notifications and the first read can race; the stream only ever moves forward.
-      if (balance.streamVersion <= lastVersion || res.writableEnded) return;
+      if (!headersSent || balance.streamVersion <= lastVersion || res.writableEnded) return;
       lastVersion = balance.streamVersion;
       write(`event: balance\nid: ${balance.streamVersion}\ndata: ${JSON.stringify(balance)}\n\n`);
     };
@@ -142,6 +146,7 @@ export class BalanceStreamController implements OnModuleDestroy {
     res.setHeader('X-Accel-Buffering', 'no');
     res.flushHeaders();
     res.write('retry: 3000\n\n');
+    headersSent = true;
 
     const heartbeat = setInterval(() => write(': heartbeat\n\n'), SSE_HEARTBEAT_MS);
     // A portal token's stream lasts as long as the token: at its expiry the stream ends (the page mints a new one).

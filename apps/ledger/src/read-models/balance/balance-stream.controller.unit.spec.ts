@@ -114,6 +114,34 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     }
   });
 
+  it('sends nothing before its headers: a balance the subscription hands over while it is being set up (a LISTEN reconnect re-reading followed accounts) waits for the first read', async () => {
+    // Given a subscription that passes a balance on before it resolves
+    const early = { accountId: 'acct-1', streamVersion: 7 } as unknown as ProjectedBalance;
+    const notifications = { subscribe: async (_account: string, send: (balance: ProjectedBalance) => void) => { send(early); return () => undefined; } } as unknown as BalanceNotifications;
+    const balances = { require: async () => undefined, find: async () => ({ ...early, streamVersion: 8 }) } as unknown as BalanceReadRepository;
+    const controller = new BalanceStreamController(balances, notifications);
+    const reply = replyStub();
+    const written: string[] = [];
+    let headersSent = false;
+    Object.assign(reply.raw, {
+      flushHeaders: () => void (headersSent = true),
+      write: (frame: string) => {
+        if (!headersSent) throw new Error('ERR_HTTP_HEADERS_SENT: a frame written before the headers');
+        written.push(frame);
+        return true;
+      },
+    });
+
+    // When the stream is opened
+    await controller.stream('acct-1', undefined, request, reply);
+
+    // Then the headers went first, and the balance came as the stream's first frame
+    expect(written[0]).toBe('retry: 3000\n\n');
+    expect(written.filter((frame) => frame.startsWith('event: balance'))).toHaveLength(1);
+    expect(written[1]).toContain('id: 8');
+    controller.onModuleDestroy();
+  });
+
   it('ends a stream whose first balance read failed, so that its client opens it again, rather than leaving it without a balance', async () => {
     // Given a read model that cannot be read just now
     const notifications = { subscribe: async () => () => undefined } as unknown as BalanceNotifications;
