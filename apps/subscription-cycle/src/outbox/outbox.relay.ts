@@ -28,6 +28,8 @@ export const OUTBOX_STALL_MS = 30_000;
 /** Published messages past OUTBOX_RETENTION_DAYS are deleted this often (and at start-up), this many per statement. */
 const PURGE_INTERVAL_MS = 3_600_000;
 const PURGE_BATCH = 1_000;
+/** A run that found another replica relaying: it published nothing, and failed at nothing. */
+const ELSEWHERE = 'elsewhere' as const;
 
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -121,10 +123,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return purged;
   }
 
-  /** One run of the loop, remembered for readiness. */
+  /**
+   * One run of the loop, remembered for readiness. A run that found another replica relaying (its turn taken) neither
+   * succeeded nor failed: counted a success, it cleared this replica's failure streak, and two replicas whose sends
+   * both kept failing, taking turns, both stayed ready with the outbox stuck.
+   */
   private async publishTracked(progressed: () => void): Promise<number> {
     try {
       const published = await this.publishPending(progressed);
+      if (published === ELSEWHERE) return 0;
       this.stalls.succeeded('publish');
       return published;
     } catch (error) {
@@ -135,11 +142,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
-  /** Publishes everything pending, batch by batch (`progressed` after each); returns how many messages were published. */
-  async publishPending(progressed: () => void = () => undefined): Promise<number> {
+  /**
+   * Publishes everything pending, batch by batch (`progressed` after each); returns how many messages were published,
+   * or ELSEWHERE when another replica was relaying at the first batch.
+   */
+  async publishPending(progressed: () => void = () => undefined): Promise<number | typeof ELSEWHERE> {
     let total = 0;
     for (;;) {
       const published = await this.publishBatch();
+      if (published === ELSEWHERE) return total === 0 ? ELSEWHERE : total;
       progressed();
       // Counted once committed: a batch whose stamp rolled back is published (and counted) again.
       if (published > 0) outboxPublished.inc(published);
@@ -148,13 +159,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
-  private async publishBatch(): Promise<number> {
+  private async publishBatch(): Promise<number | typeof ELSEWHERE> {
     return this.dataSource.transaction(async (manager) => {
       const [{ locked }] = await manager.query(
         `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`,
         [`${this.config.DATABASE_SCHEMA}.outbox_relay`],
       );
-      if (!locked) return 0; // another instance is relaying
+      if (!locked) return ELSEWHERE; // another instance is relaying
       const rows = await manager
         .getRepository(OutboxMessageEntity)
         .createQueryBuilder('m')
