@@ -149,6 +149,29 @@ describe('account snapshots and the bounded memory', () => {
     expect(other).toBe('IDEMPOTENCY_CONFLICT');
   });
 
+  // Two ledger instances (or a retry racing its first attempt): this one's cached state is older than the hold the
+  // other just placed under the same key. The key's recall finds that hold's event, newer than the state it recalls
+  // into: taken for a repeat of a state without the hold, the answer was "no hold" (HOLD_CLOSED 409 at the HTTP
+  // edge), and the client placed another one, reserving the credits twice.
+  it('answers a hold another instance placed since this one read the account as that hold, not as none', async () => {
+    // This instance's store: right after it reads the account's stream, the other instance places the hold.
+    const myStore = new PostgresEventStore({ pool, schema: schema.schema, listen: false });
+    const mine = new AccountRepository(myStore, config, systemClock, { store: snapshots, every: EVERY, logger: console });
+    let placed: Awaited<ReturnType<AccountRepository['execute']>> | undefined;
+    const readStreams = myStore.readStreams.bind(myStore);
+    myStore.readStreams = async (requests) => {
+      const read = await readStreams(requests);
+      placed ??= await withSnapshots().execute(hold('h-race', 7_000n), 'hold:h-race');
+      return read;
+    };
+
+    const again = await mine.execute(hold('h-race', 7_000n), 'hold:h-race');
+    expect(placed?.events.map((event) => event.type)).toEqual(['HoldPlaced']);
+    expect(again.events).toEqual([]);
+    expect(again.state.holds.get('h-race')).toMatchObject({ holdId: 'h-race', amount: 7_000n });
+    expect(again.version).toBe(await version());
+  });
+
   // Versions 1 and 2 lack the debt line (state version 3): their snapshots are ignored like any other version's.
   it('ignores a snapshot written at another state version (1 and 2 among them) and folds the stream from its start', async () => {
     for (const stateVersion of [0, 1, 2]) {

@@ -402,8 +402,12 @@ export class AccountRepository {
       for (const [lookup, { accountId, key }] of lookups) {
         const first = found.get(lookup);
         if (!first) continue;
-        const decision = [...first, ...(rest.get(lookup) ?? [])].sort((a, b) => a.version - b.version).map(decodeEvent);
         const account = accounts.get(accountId) as LoadedAccount;
+        // Stored after this state was read (another instance, or a retry racing its first attempt): no repeat of this
+        // state, which lacks it (taken for one, a hold's repeat answered "no such hold"). Left unknown, the command is
+        // decided as new, and its append finds the key's events stored, which decides it again from the stream.
+        if (first.some((event) => event.version > account.version)) continue;
+        const decision = [...first, ...(rest.get(lookup) ?? [])].sort((a, b) => a.version - b.version).map(decodeEvent);
         const recalled = recallFrom(account.state, key, decision);
         if (recalled) {
           accounts.set(accountId, { ...account, state: recalled });
