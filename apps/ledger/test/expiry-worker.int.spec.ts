@@ -219,6 +219,25 @@ describe('the expiry worker (PostgreSQL)', () => {
     expect(await rowsOf('leased')).toEqual([]);
   });
 
+  // A command adds its item's row before it is decided, so a refused one (a hold refused 402) leaves a row the worker
+  // will give up on. If the command is sent again while a claim holds that row, the row must outlive that claim.
+  it('a row added again while a claim holds it (a refused hold placed on a retry) outlives that claim, due at the earlier time', async () => {
+    const due = new Date('2030-03-01T00:00:00.000Z');
+    await schedule().add('again-0', 'hold', 'h', due.toISOString());
+    const [claimed] = await schedule().claim(new Date(due.getTime() + 31_000), 10, 30_000); // given up on: never placed, it seems
+    const placedUntil = new Date(due.getTime() + 300_000).toISOString();
+    await schedule().add('again-0', 'hold', 'h', placedUntil); // the retry places the hold meanwhile
+    await schedule().remove([claimed]);
+    const row = (await rowsOf('again')).find((hold) => hold.account_id === 'again-0');
+    expect(row).toMatchObject({ account_id: 'again-0', first_due_at: null });
+    expect(row?.due_at.getTime()).toBeLessThanOrEqual(Date.parse(placedUntil));
+
+    // And a grant first asked for with a late expiry, then (the first refused) with an earlier one, is due at the earlier.
+    await schedule().add('again-1', 'credits', 'g', '2030-03-02T00:00:00.000Z');
+    await schedule().add('again-1', 'credits', 'g', '2030-03-01T12:00:00.000Z');
+    expect((await rowsOf('again')).find((grant) => grant.account_id === 'again-1')).toEqual({ account_id: 'again-1', due_at: new Date('2030-03-01T12:00:00.000Z'), first_due_at: null });
+  });
+
   it("reports the schedule's backlog in the metrics registry while a worker runs", async () => {
     const due = new Date(Date.now() - 120_000);
     await schedule().add('metrics-0', 'hold', 'h0', due.toISOString());

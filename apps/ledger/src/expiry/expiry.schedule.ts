@@ -22,8 +22,8 @@ export interface DueExpiry {
  *
  * The worker claims due rows under a lease (their time moved to the lease's end, so other replicas skip them) and
  * then removes each row, moves it to its item's own time, or has it due again later; each of those applies only while
- * the row still holds that claim's lease, so a claim that outlived its lease (another replica took the row over)
- * changes nothing.
+ * the row still holds that claim's lease and the first-due time the claim read, so a claim that outlived its lease
+ * (another replica took the row over) or whose row was added again meanwhile (`add`) changes nothing.
  */
 export class ExpirySchedule {
   private readonly table: string;
@@ -35,11 +35,17 @@ export class ExpirySchedule {
     this.table = `"${schema}".expiries`;
   }
 
-  /** Idempotent: a retried command keeps the first (earliest) time; the worker moves it to the item's own. */
+  /**
+   * Idempotent: a retried command keeps the earliest time asked for (a grant first sent with a later expiry, refused,
+   * then with an earlier one, is due at the earlier); the worker moves it to the item's own. A row a claim holds is
+   * taken from it (its first-due time cleared: the claim's changes match on it), so a refused hold, given up on by
+   * the worker as never placed while the retry placed it, keeps its row.
+   */
   async add(accountId: string, kind: ExpiryKind, itemId: string, dueAt: string): Promise<void> {
     await this.pool.query({
       name: `expiries-add:${this.schema}`,
-      text: `insert into ${this.table} (account_id, kind, item_id, due_at) values ($1, $2, $3, $4) on conflict do nothing`,
+      text: `insert into ${this.table} as e (account_id, kind, item_id, due_at) values ($1, $2, $3, $4)
+             on conflict (account_id, kind, item_id) do update set due_at = least(e.due_at, excluded.due_at), first_due_at = null`,
       values: [accountId, kind, itemId, dueAt],
     });
   }
@@ -71,8 +77,9 @@ export class ExpirySchedule {
   async reschedule(item: DueExpiry, dueAt: string): Promise<void> {
     await this.pool.query({
       name: `expiries-reschedule:${this.schema}`,
-      text: `update ${this.table} set due_at = $4, first_due_at = null where account_id = $1 and kind = $2 and item_id = $3 and due_at = $5`,
-      values: [item.accountId, item.kind, item.itemId, dueAt, item.lease],
+      text: `update ${this.table} set due_at = $4, first_due_at = null
+              where account_id = $1 and kind = $2 and item_id = $3 and due_at = $5 and first_due_at = $6`,
+      values: [item.accountId, item.kind, item.itemId, dueAt, item.lease, item.dueAt],
     });
   }
 
@@ -81,9 +88,10 @@ export class ExpirySchedule {
     if (items.length === 0) return;
     await this.pool.query({
       name: `expiries-retry:${this.schema}`,
-      text: `update ${this.table} e set due_at = $5
-             from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) as claimed(account_id, kind, item_id, lease)
-             where e.account_id = claimed.account_id and e.kind = claimed.kind and e.item_id = claimed.item_id and e.due_at = claimed.lease`,
+      text: `update ${this.table} e set due_at = $6
+             from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) as claimed(account_id, kind, item_id, lease, first_due_at)
+             where e.account_id = claimed.account_id and e.kind = claimed.kind and e.item_id = claimed.item_id and e.due_at = claimed.lease
+               and e.first_due_at = claimed.first_due_at`,
       values: [...columns(items), at],
     });
   }
@@ -93,8 +101,9 @@ export class ExpirySchedule {
     if (items.length === 0) return;
     await this.pool.query({
       name: `expiries-remove:${this.schema}`,
-      text: `delete from ${this.table} e using unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) as claimed(account_id, kind, item_id, lease)
-             where e.account_id = claimed.account_id and e.kind = claimed.kind and e.item_id = claimed.item_id and e.due_at = claimed.lease`,
+      text: `delete from ${this.table} e using unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) as claimed(account_id, kind, item_id, lease, first_due_at)
+             where e.account_id = claimed.account_id and e.kind = claimed.kind and e.item_id = claimed.item_id and e.due_at = claimed.lease
+               and e.first_due_at = claimed.first_due_at`,
       values: columns(items),
     });
   }
@@ -117,4 +126,5 @@ export class ExpirySchedule {
   }
 }
 
-const columns = (items: DueExpiry[]) => [items.map((i) => i.accountId), items.map((i) => i.kind), items.map((i) => i.itemId), items.map((i) => i.lease)];
+/** The claimed rows as arrays, to match each on its claim: the lease it holds and the first-due time it read. */
+const columns = (items: DueExpiry[]) => [items.map((i) => i.accountId), items.map((i) => i.kind), items.map((i) => i.itemId), items.map((i) => i.lease), items.map((i) => i.dueAt)];
