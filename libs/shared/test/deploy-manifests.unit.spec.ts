@@ -58,4 +58,19 @@ describe('deploy/k8s manifests', () => {
         .toEqual({ name: d.metadata.name, startup: '/health/live', liveness: '/health/live', readiness: '/health/ready' });
     }
   });
+
+  it('need only secret keys that the README\'s `kubectl create secret` command creates (a missing one: the pod never starts)', () => {
+    const required = new Set<string>();
+    for (const d of deployments) {
+      for (const e of container(d).env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        if (ref && ref.name === 'tally-secrets' && !ref.optional) required.add(ref.key);
+      }
+    }
+    const readme = readFileSync(resolve(__dirname, '../../../deploy/README.md'), 'utf8');
+    const command = readme.slice(readme.indexOf('create secret generic tally-secrets'));
+    const created = new Set([...command.slice(0, command.indexOf('\n#')).matchAll(/--from-literal=([A-Z_]+)=/g)].map((match) => match[1]));
+    expect([...required].filter((key) => !created.has(key))).toEqual([]);
+    expect(required.size).toBeGreaterThanOrEqual(3);
+  });
 });

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
 import { ConfigError, loadConfig, redactConfig } from '@tally/shared';
 import { NotificationConfig } from './notification.config';
 
@@ -32,5 +35,13 @@ describe('NotificationConfig', () => {
     expect(config.webhookSecretKeys().map(({ id }) => id)).toEqual(['k2', 'k1']);
     expect(redactConfig(config)).toMatchObject({ WEBHOOK_SECRET_KEYS: '[redacted]' });
     expect(loadConfig(NotificationConfig, {}).webhookSecretKeys().map(({ id }) => id)).toEqual(['development']);
+  });
+
+  it('boots with the environment docker-compose.yml gives it (NODE_ENV production: WEBHOOK_SECRET_KEYS is required there)', () => {
+    const compose = parse(readFileSync(resolve(__dirname, '../../../../docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, { environment: Record<string, unknown> }> };
+    // ${NAME:-default} as compose expands it with NAME unset.
+    const env = Object.fromEntries(Object.entries(compose.services.notification.environment).map(([name, value]) => [name, String(value).replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]));
+    expect(env.NODE_ENV).toBe('production');
+    expect(() => loadConfig(NotificationConfig, env)).not.toThrow();
   });
 });
