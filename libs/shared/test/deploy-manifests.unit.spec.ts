@@ -73,4 +73,17 @@ describe('deploy/k8s manifests', () => {
     expect([...required].filter((key) => !created.has(key))).toEqual([]);
     expect(required.size).toBeGreaterThanOrEqual(3);
   });
+
+  it('name, in the upgrade notes, every migration that builds outside a transaction (an index built CONCURRENTLY can outlast the startup probe)', () => {
+    const root = resolve(__dirname, '../../..');
+    const sources = ['apps', 'libs'].flatMap((top) =>
+      readdirSync(join(root, top), { recursive: true, encoding: 'utf8' })
+        .filter((file) => /migrations\/[^/]+\.ts$/.test(file) && !file.endsWith('.spec.ts'))
+        .map((file) => readFileSync(join(root, top, file), 'utf8')),
+    );
+    const outside = sources.filter((text) => /readonly transaction = false/.test(text)).map((text) => /export class (\w+)/.exec(text)?.[1]);
+    expect(outside.length).toBeGreaterThanOrEqual(3);
+    const notes = readFileSync(resolve(root, 'deploy/README.md'), 'utf8');
+    expect(outside.filter((name) => !name || !notes.includes(name))).toEqual([]);
+  });
 });
