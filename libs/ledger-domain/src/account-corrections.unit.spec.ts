@@ -132,6 +132,10 @@ describe('corrections: refunding a usage debit', () => {
   it('requires a reason of 1-500 characters and a positive amount', () => {
     given(spentAcrossTwo).when(refund('r1', 'u1', undefined, { reason: ' ' })).thenThrows('INVALID_COMMAND', { field: 'reason' });
     given(spentAcrossTwo).when(refund('r1', 'u1', undefined, { reason: 'x'.repeat(501) })).thenThrows('INVALID_COMMAND', { field: 'reason' });
+    // Characters as the API's schema counts them: an emoji, or one with its variation selector, is one.
+    expect(given(spentAcrossTwo).when(refund('r1', 'u1', undefined, { reason: '😀'.repeat(500) })).events().map((event) => event.type)).toEqual(['UsageRefunded']);
+    expect(given(spentAcrossTwo).when(refund('r2', 'u1', undefined, { reason: '❤️'.repeat(500) })).events().map((event) => event.type)).toEqual(['UsageRefunded']);
+    given(spentAcrossTwo).when(refund('r3', 'u1', undefined, { reason: '😀'.repeat(501) })).thenThrows('INVALID_COMMAND', { field: 'reason' });
     given(spentAcrossTwo).when(refund('r1', 'u1', 0n)).thenThrows('INVALID_AMOUNT');
   });
 

@@ -74,6 +74,17 @@ export type ExpireCredits = Command<'ExpireCredits', { bucketId?: string }>;
 /** Corrections' free-text reason (audit trail): 1-500 characters. */
 export const MAX_REASON_LENGTH = 500;
 
+/**
+ * A reason's length in characters as the HTTP API counts them (class-validator's MaxLength, the published schema):
+ * a character written as a surrogate pair (an emoji), or followed by a variation selector (U+FE0E, U+FE0F), counts
+ * once. By UTF-16 units, 300 emoji passed the request's check and were refused by the command.
+ */
+export function reasonLength(reason: string): number {
+  const pairs = reason.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g)?.length ?? 0;
+  const selectors = reason.match(/[\uFE0E\uFE0F]/g)?.length ?? 0;
+  return reason.length - pairs - selectors;
+}
+
 /** Gives back part or all of a usage debit (see UsageRefunded for where the credits go). */
 export type RefundUsage = Command<
   'RefundUsage',

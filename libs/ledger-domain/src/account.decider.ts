@@ -13,7 +13,7 @@ import type {
   StartCycle,
   VoidGrant,
 } from './account.commands';
-import { MAX_REASON_LENGTH } from './account.commands';
+import { MAX_REASON_LENGTH, reasonLength } from './account.commands';
 import type { AccountEvent, BucketKind, BucketShare, ModelShare } from './account.events';
 import { AccountError, AccountErrorCode, CycleRenewalPendingError, InsufficientCreditsError } from './account.errors';
 import {
@@ -490,7 +490,7 @@ function unwindModels(lines: readonly ModelShare[], start: Micro, end: Micro): M
 }
 
 function requireReason(reason: string): void {
-  if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > MAX_REASON_LENGTH) {
+  if (typeof reason !== 'string' || reason.trim().length === 0 || reasonLength(reason) > MAX_REASON_LENGTH) {
     throw invalidCommand(`reason is required: 1-${MAX_REASON_LENGTH} characters`, { field: 'reason' });
   }
 }

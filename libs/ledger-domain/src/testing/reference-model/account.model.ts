@@ -1,5 +1,5 @@
 import { MAX_AMOUNT_MICROS, MAX_BALANCE_MICROS, type Micro } from '@tally/money';
-import { MAX_REASON_LENGTH, type AccountCommand, type GrantCredits, type PlaceHold, type RecordUsage, type RefundUsage, type ReleaseHold, type StartCycle, type VoidGrant } from '../../account.commands';
+import { MAX_REASON_LENGTH, reasonLength, type AccountCommand, type GrantCredits, type PlaceHold, type RecordUsage, type RefundUsage, type ReleaseHold, type StartCycle, type VoidGrant } from '../../account.commands';
 import type { AccountErrorCode } from '../../account.errors';
 import type { AccountEvent, BucketKind, BucketShare, HoldReleaseReason, ModelShare, OverdraftPolicy } from '../../account.events';
 import type { BalanceView } from '../../account-balance.view';
@@ -326,7 +326,7 @@ function validate(c: AccountCommand): void {
 
 /** [C] A correction's reason: 1-500 characters, not blank. */
 function reason(text: string): void {
-  if (text.trim() === '' || text.length > MAX_REASON_LENGTH) refuse('INVALID_COMMAND');
+  if (text.trim() === '' || reasonLength(text) > MAX_REASON_LENGTH) refuse('INVALID_COMMAND');
 }
 
 /** [A] Every command that changes money carries an idempotency key; its content compared as meaning [R]. */
