@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { createIndexConcurrently } from '@tally/shared';
 import { schemaOf } from './schema-name.migration';
 
 const INDEX = 'ledger_transactions_account_type_idx';
@@ -9,12 +10,9 @@ const INDEX = 'ledger_transactions_account_type_idx';
  * (300,000 usage rows: 300,003 rows fetched for a page of 3 grants before, see history-scale.int.spec.ts). Partial, so
  * a usage debit, almost every row written, adds no entry to it and the projection's hot path pays nothing.
  *
- * Built CONCURRENTLY, outside a transaction (`transaction = false`; the ledger runs its migrations one transaction
- * each, so only this one is left out): the build reads the whole table, and a plain CREATE INDEX would hold the
- * projection's writes, and with them every balance, for as long as that takes on a large table. A build interrupted
- * half-way leaves an invalid index that IF NOT EXISTS would keep, so such a leftover is dropped first. A concurrent
- * build also waits for every transaction of the database older than it: a long one elsewhere in the same database delays
- * this migration, and so the first start of the version that brings it, until it ends.
+ * Built CONCURRENTLY, outside a transaction (`transaction = false`, `createIndexConcurrently`; the ledger runs its
+ * migrations one transaction each, so only this one is left out): a plain CREATE INDEX would hold the projection's
+ * writes, and with them every balance, for as long as it reads a large table.
  */
 export class HistoryByType1765600000000 implements MigrationInterface {
   readonly name = 'HistoryByType1765600000000';
@@ -22,16 +20,7 @@ export class HistoryByType1765600000000 implements MigrationInterface {
 
   async up(queryRunner: QueryRunner): Promise<void> {
     const s = schemaOf(queryRunner);
-    await queryRunner.query(
-      `DO $$ BEGIN
-         IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('${s}.${INDEX}') AND NOT indisvalid) THEN
-           DROP INDEX ${s}.${INDEX};
-         END IF;
-       END $$`,
-    );
-    await queryRunner.query(
-      `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${INDEX} ON ${s}.ledger_transactions (account_id, type, stream_version) WHERE type <> 'UsageDebited'`,
-    );
+    await createIndexConcurrently(queryRunner, s, INDEX, `ledger_transactions (account_id, type, stream_version) WHERE type <> 'UsageDebited'`);
   }
 
   /** A plain DROP INDEX (quick): TypeORM undoes a migration in a transaction whatever its `transaction`, and CONCURRENTLY cannot run in one. */

@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { createIndexConcurrently } from '@tally/shared';
 import { schemaOf } from './schema-name.migration';
 
 const INDEX = 'ledger_transactions_account_time_idx';
@@ -10,8 +11,8 @@ const REPLACED = 'ledger_transactions_account_occurred_idx';
  * planner believes of the table (with stale statistics, `(account_id, occurred_at)` alone had it sort the whole
  * window: 300,000 rows for a page of 20). It replaces that index, of which it is an extension.
  *
- * Built CONCURRENTLY, outside a transaction, as HistoryByType1765600000000 is (see there): a leftover of an interrupted
- * build is dropped first; the old index goes after the new one is valid, concurrently too.
+ * Built CONCURRENTLY, outside a transaction (`createIndexConcurrently`); the old index goes after the new one is
+ * valid, concurrently too.
  */
 export class HistoryByTime1766200000000 implements MigrationInterface {
   readonly name = 'HistoryByTime1766200000000';
@@ -19,14 +20,7 @@ export class HistoryByTime1766200000000 implements MigrationInterface {
 
   async up(queryRunner: QueryRunner): Promise<void> {
     const s = schemaOf(queryRunner);
-    await queryRunner.query(
-      `DO $$ BEGIN
-         IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('${s}.${INDEX}') AND NOT indisvalid) THEN
-           DROP INDEX ${s}.${INDEX};
-         END IF;
-       END $$`,
-    );
-    await queryRunner.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${INDEX} ON ${s}.ledger_transactions (account_id, occurred_at, stream_version)`);
+    await createIndexConcurrently(queryRunner, s, INDEX, 'ledger_transactions (account_id, occurred_at, stream_version)');
     await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${s}.${REPLACED}`);
   }
 

@@ -19,3 +19,21 @@ export function sqlMigration(name: string, up: readonly string[], down: readonly
     }
   };
 }
+
+/**
+ * Builds `index` (in `schema`, already quoted) with CREATE INDEX CONCURRENTLY, from a migration that runs outside a
+ * transaction (`transaction = false`): a plain CREATE INDEX would hold the table's writes for as long as it reads a
+ * large table. A build interrupted half-way (a deploy killed mid-migration) leaves an invalid index that IF NOT EXISTS
+ * would keep, so such a leftover is dropped first. A concurrent build also waits for every older transaction of the
+ * database to end: a long one elsewhere delays the migration, and the first start of the version bringing it.
+ */
+export async function createIndexConcurrently(queryRunner: QueryRunner, schema: string, index: string, definition: string): Promise<void> {
+  await queryRunner.query(
+    `DO $$ BEGIN
+       IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('${schema}.${index}') AND NOT indisvalid) THEN
+         DROP INDEX ${schema}.${index};
+       END IF;
+     END $$`,
+  );
+  await queryRunner.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${index} ON ${schema}.${definition}`);
+}
