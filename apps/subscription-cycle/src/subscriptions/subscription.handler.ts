@@ -15,6 +15,7 @@ import {
 import { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { SubscriptionEntity } from '../database/subscription.entity';
 import { LOGGER } from '@tally/shared';
+import { OutboxRelay } from '../outbox/outbox.relay';
 import { enqueueEnvelopes } from '../outbox/outbox.repository';
 import { SCHEDULER_ACTOR, toEnvelopes } from '../outbox/subscription-event.codec';
 import { CATALOGUE } from '../plans/catalogue.provider';
@@ -48,6 +49,7 @@ export class SubscriptionHandler {
     @Inject(CATALOGUE) private readonly catalogue: Catalogue,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly outbox: OutboxRelay,
   ) {}
 
   /** PUT: subscribe, or change the plan of an existing subscription. `actor`: the API key's name, on the messages it causes. */
@@ -104,7 +106,11 @@ export class SubscriptionHandler {
     // A first subscription has no row to lock; two racing inserts meet on the primary key and the loser retries,
     // then sees the winner's row.
     try {
-      return await retriedOnInsertRace(() => this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, actor, command)));
+      const response = await retriedOnInsertRace(() => this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, actor, command)));
+      // Its messages are committed: on their way now, not at the relay's next interval (a first cycle or an upgrade's
+      // CycleStarted is the account's allowance; its holds are refused until the ledger has it).
+      this.outbox.wakeNow();
+      return response;
     } catch (error) {
       if (isUniqueViolation(error)) throw new SubscriptionCycleError('CONCURRENT_UPDATE', 'The subscription changed concurrently; retry.');
       throw fromDomainError(error);
