@@ -46,11 +46,13 @@ export class InfrastructureModule implements OnApplicationShutdown {
           inject: [MIGRATED],
           // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
           // Named by its workers (tally-ledger:commands,relay), so each process's sessions are told apart in pg_stat_activity.
-          useFactory: () => createServicePool(config.DATABASE_URL, 20, logger, `ledger:${config.WORKERS}`, { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }),
+          useFactory: () => createServicePool(config.DATABASE_URL, config.poolMax(20), logger, `ledger:${config.WORKERS}`, { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }),
         },
         { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, ...config.kafkaConnection(), logger }) },
-        { provide: KafkaProducer, inject: [KAFKA_CLIENT], useFactory: connectedProducer },
-        { provide: DEAD_LETTER_PRODUCER, inject: [KAFKA_CLIENT], useFactory: connectedProducer },
+        // Connected at boot only where a worker sends (the relay; the consumers' dead letters): a process that
+        // sends nothing (WORKERS=none) starts while Kafka is down.
+        { provide: KafkaProducer, inject: [KAFKA_CLIENT], useFactory: (kafka: Kafka) => producerFor(kafka, config.runs('relay')) },
+        { provide: DEAD_LETTER_PRODUCER, inject: [KAFKA_CLIENT], useFactory: (kafka: Kafka) => producerFor(kafka, config.runs('commands') || config.runs('projection')) },
       ],
       exports: [LedgerConfig, CLOCK, LOGGER, RATE_CARD, CATALOGUE, PG_POOL, KAFKA_CLIENT, KafkaProducer, DEAD_LETTER_PRODUCER],
     };
@@ -62,8 +64,9 @@ export class InfrastructureModule implements OnApplicationShutdown {
   }
 }
 
-async function connectedProducer(kafka: Kafka): Promise<KafkaProducer> {
+/** A producer, connected now when this process sends (else it connects at its first send, if ever). */
+async function producerFor(kafka: Kafka, sends: boolean): Promise<KafkaProducer> {
   const producer = new KafkaProducer(kafka);
-  await producer.connect();
+  if (sends) await producer.connect();
   return producer;
 }

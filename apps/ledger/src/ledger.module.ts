@@ -77,8 +77,11 @@ export class LedgerModule implements OnModuleInit {
   onModuleInit(): void {
     Object.assign(this.checks, {
       postgres: () => this.pool.query('select 1'),
-      // The topics this process reads, and the relay's: one deleted under it would stall it without an error.
-      kafka: () => kafkaHealth(this.kafka, { topics: [...this.transport.topics(), ...(this.config.runs('relay') ? [this.config.LEDGER_EVENTS_TOPIC] : [])] }),
+      // The topics this process reads, and the relay's: one deleted under it would stall it without an error. Not
+      // for the HTTP API alone (WORKERS=none), which needs no Kafka to answer.
+      ...(this.config.usesKafka() && {
+        kafka: () => kafkaHealth(this.kafka, { topics: [...this.transport.topics(), ...(this.config.runs('relay') ? [this.config.LEDGER_EVENTS_TOPIC] : [])] }),
+      }),
       ...ledgerConsumerChecks(this.config, this.transport, 'commands'),
       ...this.workers.healthChecks(),
       ...ledgerConsumerChecks(this.config, this.transport, 'projection'),

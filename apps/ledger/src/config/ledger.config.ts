@@ -188,4 +188,12 @@ export class LedgerConfig extends CommonConfig {
   runs(worker: LedgerWorker): boolean {
     return this.WORKERS.split(',').includes(worker);
   }
+
+  /**
+   * Whether this process talks to Kafka: its consumers and its relay do; the HTTP API alone (WORKERS=none) answers from
+   * PostgreSQL, so a Kafka outage neither keeps it from starting nor takes it out of service.
+   */
+  usesKafka(): boolean {
+    return LEDGER_WORKERS.some((worker) => this.runs(worker));
+  }
 }

@@ -30,6 +30,6 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
     migrationsRun: true,
     migrationsTransactionMode: 'each',
     synchronize: false,
-    extra: { max: 5, ...serviceSession('notification', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
+    extra: { max: config.poolMax(5), ...serviceSession('notification', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
   };
 }

@@ -22,7 +22,7 @@ export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOp
     migrationsRun: true,
     migrationsTransactionMode: 'all',
     synchronize: false,
-    extra: { max: 10, ...serviceSession('subscription-cycle', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
+    extra: { max: config.poolMax(10), ...serviceSession('subscription-cycle', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
   };
 }
 

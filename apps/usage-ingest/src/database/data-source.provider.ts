@@ -17,7 +17,7 @@ export function createUsageIngestDataSource(config: UsageIngestConfig, { forMigr
     migrations: [AcceptedUsage1763700000000, IngestRequests1765800000000, AcceptedUsageAge1766000000000],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,
-    extra: forMigrations ? serviceSession('usage-ingest-migrations') : { max: 10, ...serviceSession('usage-ingest', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
+    extra: forMigrations ? serviceSession('usage-ingest-migrations') : { max: config.poolMax(10), ...serviceSession('usage-ingest', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
   });
 }
 

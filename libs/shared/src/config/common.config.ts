@@ -27,6 +27,19 @@ export class CommonConfig {
   @IsInt() @Min(0) @Max(3_600_000)
   PG_QUERY_TIMEOUT_MS = 60_000;
 
+  /**
+   * Most connections each of this process's PostgreSQL pools opens; unset, the service's own default (the ledger 20,
+   * usage-ingest and subscription-cycle 10, notification 5 in each of its two pools). Every replica has its own pools:
+   * replicas × pools must stay under the server's max_connections (100 by default), HPA maximums included.
+   */
+  @IsOptional() @IsInt() @Min(1) @Max(1_000)
+  PG_POOL_MAX?: number;
+
+  /** `PG_POOL_MAX`, or the service's default when unset. */
+  poolMax(serviceDefault: number): number {
+    return this.PG_POOL_MAX ?? serviceDefault;
+  }
+
   /** PostgreSQL schema that holds this service's tables. */
   @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'DATABASE_SCHEMA must be a lower-case SQL identifier' })
   DATABASE_SCHEMA!: string;

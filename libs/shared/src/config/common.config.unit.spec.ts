@@ -69,3 +69,12 @@ describe('CommonConfig: where traces are exported (the standard OTEL_* variables
     expect(problems({ OTEL_EXPORTER_OTLP_TIMEOUT: '0' })).toEqual(['OTEL_EXPORTER_OTLP_TIMEOUT']);
   });
 });
+
+describe('CommonConfig: the size of the PostgreSQL pools', () => {
+  it('is the service\'s own default unless PG_POOL_MAX says otherwise (1-1000)', () => {
+    expect(loadConfig(CommonConfig, base).poolMax(20)).toBe(20);
+    expect(loadConfig(CommonConfig, { ...base, PG_POOL_MAX: '4' }).poolMax(20)).toBe(4);
+    expect(problems({ PG_POOL_MAX: '0' })).toEqual(['PG_POOL_MAX']);
+    expect(problems({ PG_POOL_MAX: 'many' })).toEqual(['PG_POOL_MAX']);
+  });
+});
