@@ -3,6 +3,9 @@ import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { serviceSession } from './service-pool.provider';
 
+/** How often a replica waiting its turn asks for the lock again, on average (jittered half to one and a half times). */
+const TURN_POLL_MS = 500;
+
 /**
  * Creates `schema` if needed and applies the data source's pending migrations, one transaction each (a migration
  * with `transaction = false`, such as a CREATE INDEX CONCURRENTLY, runs outside any). Replicas booting together take
@@ -10,12 +13,12 @@ import { serviceSession } from './service-pool.provider';
  * migrates. `dataSource` must be built without a statement timeout: an index built on a large table takes what it
  * takes, and a client-side timeout would fail the boot while the server goes on building.
  *
- * A replica waits its turn by asking for the lock again every `retryMs`, not by a `pg_advisory_lock` that blocks: a
+ * A replica waits its turn by asking for the lock again every TURN_POLL_MS, not by a `pg_advisory_lock` that blocks: a
  * blocked statement holds a snapshot, a CREATE INDEX CONCURRENTLY of the replica migrating waits for every older
  * snapshot to end, and PostgreSQL sees no deadlock (the lock's holder is an idle session), so both replicas waited for
  * ever.
  */
-export async function migrateTakingTurns(options: { url: string; service: string; schema: string; dataSource: () => DataSource; retryMs?: number }): Promise<void> {
+export async function migrateTakingTurns(options: { url: string; service: string; schema: string; dataSource: () => DataSource }): Promise<void> {
   const lock = new Client({ connectionString: options.url, ...serviceSession(`${options.service}-migrations`) });
   // A connection lost while it idles holding the lock fails the unlock below, not the process.
   lock.on('error', () => undefined);
@@ -25,7 +28,7 @@ export async function migrateTakingTurns(options: { url: string; service: string
     for (;;) {
       const { rows } = await lock.query<{ locked: boolean }>(`select pg_try_advisory_lock(hashtext($1), hashtext($2)) as locked`, key);
       if (rows[0].locked) break;
-      await sleep((options.retryMs ?? 500) * (0.5 + Math.random()));
+      await sleep(TURN_POLL_MS * (0.5 + Math.random()));
     }
     const db = await options.dataSource().initialize();
     try {

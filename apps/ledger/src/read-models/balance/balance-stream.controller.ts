@@ -102,14 +102,14 @@ export class BalanceStreamController implements OnModuleDestroy {
     };
 
     const res = reply.raw;
+    const forgetKey = () => {
+      if (key !== undefined && this.keyed.get(key) === replaced) this.keyed.delete(key);
+    };
     // Replaced by a stream under the same key: its slot goes back at once, its connection (most likely dead) is dropped.
     const replaced = () => {
       releaseSlot();
       forgetKey();
       res.destroy();
-    };
-    const forgetKey = () => {
-      if (key !== undefined && this.keyed.get(key) === replaced) this.keyed.delete(key);
     };
     if (key !== undefined) this.keyed.set(key, replaced);
     let lastVersion = 0;

@@ -108,9 +108,9 @@ export function decodeCursor(cursor: string | undefined): HistoryCursor | undefi
   const byVersion = /^v1:(\d{1,10})$/.exec(text);
   const byTime = /^t1:(-?\d{1,19}):(\d{1,10})$/.exec(text);
   const version = Number(byVersion?.[1] ?? byTime?.[2] ?? NaN);
-  if (!(version >= 1 && version <= 2_147_483_647)) throw invalidParam('cursor', 'is not a cursor this API returned');
-  if (byVersion) return { kind: 'version', streamVersion: version };
-  const occurredAtUs = BigInt((byTime as RegExpExecArray)[1]);
-  if (occurredAtUs > MAX_CURSOR_US || occurredAtUs < -MAX_CURSOR_US) throw invalidParam('cursor', 'is not a cursor this API returned');
-  return { kind: 'time', occurredAtUs, streamVersion: version };
+  const occurredAtUs = byTime ? BigInt(byTime[1]) : 0n;
+  if (!(version >= 1 && version <= 2_147_483_647) || occurredAtUs > MAX_CURSOR_US || occurredAtUs < -MAX_CURSOR_US) {
+    throw invalidParam('cursor', 'is not a cursor this API returned');
+  }
+  return byTime ? { kind: 'time', occurredAtUs, streamVersion: version } : { kind: 'version', streamVersion: version };
 }

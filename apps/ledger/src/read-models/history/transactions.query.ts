@@ -143,8 +143,8 @@ export class TransactionQueryService {
       details: row.details,
       actor: row.actor,
     }));
-    const last = rows[limit - 1];
     if (rows.length <= limit) return { items, nextCursor: null };
+    const last = rows[limit - 1];
     const cursor: HistoryCursor = byTime(filter)
       ? { kind: 'time', occurredAtUs: BigInt(last.occurred_at_us), streamVersion: last.stream_version }
       : { kind: 'version', streamVersion: last.stream_version };
