@@ -90,6 +90,32 @@ describe('subscription-cycle: HTTP API', () => {
     expect(view).toMatchObject({ status: 200, body: { accountId: id, planId: 'pro', interval: 'monthly', timeZone: 'Europe/Paris', anchor: '2031-03-10T08:00:00.000Z', pendingChange: null } });
   });
 
+  it('keeps a yearly plan until its paid year ends: a cancel or downgrade is scheduled for the year end, counted from the first cycle on it (stored with the row)', async () => {
+    const yearly = `/v1/accounts/acct-yearly-${uniqueSuffix()}/subscription`;
+    clock.set('2031-03-10T08:00:00.000Z');
+    try {
+      expect((await http(service.baseUrl, 'PUT', yearly, { planId: 'pro-yearly', timeZone: 'UTC' })).status).toBe(200);
+      clock.set('2031-05-20T08:00:00.000Z'); // month 3 of the paid year
+      const cancelled = await http(service.baseUrl, 'DELETE', yearly);
+      expect(cancelled.body).toMatchObject({ outcome: 'cancel-scheduled', pendingChange: { planId: 'free', kind: 'cancel', effectiveAt: '2032-03-10T08:00:00.000Z' } });
+      // Back to yearly; then pro-max (monthly, an upgrade: a new anchor) and a downgrade to plus-yearly at its month end.
+      await http(service.baseUrl, 'PUT', yearly, { planId: 'pro-yearly' });
+      expect((await http(service.baseUrl, 'PUT', yearly, { planId: 'pro-max' })).body).toMatchObject({ outcome: 'upgraded', anchor: '2031-05-20T08:00:00.000Z' });
+      expect((await http(service.baseUrl, 'PUT', yearly, { planId: 'plus-yearly' })).body).toMatchObject({
+        pendingChange: { planId: 'plus-yearly', kind: 'downgrade', effectiveAt: '2031-06-20T08:00:00.000Z' },
+      });
+      // Past that month end, before the scheduler ran: the request applies the due downgrade, then cancels the
+      // yearly plan at the end of its year, cycles 1 to 12 of the anchor.
+      clock.set('2031-07-01T08:00:00.000Z');
+      expect((await http(service.baseUrl, 'DELETE', yearly)).body).toMatchObject({ planId: 'plus-yearly', pendingChange: { effectiveAt: '2032-06-20T08:00:00.000Z' } });
+      // Undone and asked again, decided on the stored row: the same year end.
+      expect((await http(service.baseUrl, 'PUT', yearly, { planId: 'plus-yearly' })).body).toMatchObject({ outcome: 'change-cancelled' });
+      expect((await http(service.baseUrl, 'DELETE', yearly)).body).toMatchObject({ pendingChange: { planId: 'free', effectiveAt: '2032-06-20T08:00:00.000Z' } });
+    } finally {
+      clock.set('2031-03-10T08:00:00.000Z');
+    }
+  });
+
   it('keeps a time zone by its IANA name however it was spelled: the same zone in another case is the same zone, not TIME_ZONE_IMMUTABLE', async () => {
     const spelled = `/v1/accounts/acct-zone-${uniqueSuffix()}/subscription`;
     const first = await http(service.baseUrl, 'PUT', spelled, { planId: 'pro', timeZone: 'europe/berlin' });

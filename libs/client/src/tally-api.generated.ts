@@ -221,13 +221,13 @@ export interface paths {
          */
         get: operations["getSubscription"];
         /**
-         * Subscribe, or change plan (upgrade now, downgrade at the cycle end)
+         * Subscribe, or change plan (upgrade now, downgrade at the cycle end; from a yearly plan, at the end of its paid year)
          * @description Requires scope `subscriptions:write` (or `admin`).
          */
         put: operations["putSubscription"];
         post?: never;
         /**
-         * Cancel at the end of the current cycle (then the fallback plan)
+         * Cancel at the end of the current cycle, or of the paid year on a yearly plan (then the fallback plan)
          * @description Requires scope `subscriptions:write` (or `admin`).
          */
         delete: operations["cancelSubscription"];
@@ -674,7 +674,7 @@ export interface components {
             /** @description USD, decimal string */
             price: string;
             /**
-             * @description How the plan is billed; credits refresh monthly either way.
+             * @description How the plan is billed; credits refresh monthly either way. A yearly plan is kept until its paid year ends when cancelled or downgraded.
              * @enum {string}
              */
             interval: "monthly" | "yearly";

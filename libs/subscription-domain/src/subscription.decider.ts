@@ -28,6 +28,11 @@ export type SubscriptionState =
       readonly anchor: string;
       /** Index (under the current anchor) of the last cycle started; -1 right after a new anchor. */
       readonly lastCycleIndex: number;
+      /**
+       * Index (under the current anchor) of the first cycle on the current plan: 0 from a new anchor (a subscription,
+       * an upgrade), the cycle a scheduled change took effect at otherwise. A yearly plan's paid years count from it.
+       */
+      readonly planFromCycle: number;
       readonly pending: PendingPlanChange | null;
     };
 
@@ -112,7 +117,7 @@ function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catal
       cycleStarted(data.accountId, anchor, to, catalogue, now),
     ];
   }
-  return schedule(current, to.id, 'downgrade', now);
+  return schedule(current, from, to.id, 'downgrade', now);
 }
 
 function cancel({ data }: Cancel, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
@@ -121,19 +126,32 @@ function cancel({ data }: Cancel, state: SubscriptionState, { now, catalogue }: 
   if (current.planId === fallback.id) {
     throw new SubscriptionError('SAME_PLAN', `account ${data.accountId} is already on the fallback plan ${fallback.id}`, { field: 'planId', planId: fallback.id });
   }
-  return schedule(current, fallback.id, 'cancel', now);
+  return schedule(current, planOf(catalogue, current.planId, 'currentPlanId'), fallback.id, 'cancel', now);
 }
 
-function schedule(current: Active, toPlanId: string, kind: PendingPlanChange['kind'], now: Date): SubscriptionEvent[] {
+function schedule(current: Active, from: Plan, toPlanId: string, kind: PendingPlanChange['kind'], now: Date): SubscriptionEvent[] {
   const pending = current.pending;
   if (pending && pending.toPlanId === toPlanId && pending.kind === kind) return []; // already scheduled: a retried command
   // At the end of the cycle containing now, but never at a start already past: a scheduler whose clock is ahead (or
   // that ticked while this request waited for the row) may have started the next cycle already; a change effective
   // at that start would be applied at once with no cycle of its own.
   const anchor = anchorOf(current);
-  const effectiveAt = new Date(Math.max(cycleAt(anchor, now).end.getTime(), cycleStart(anchor, current.lastCycleIndex + 1).getTime()));
+  const cycle = Math.max(cycleAt(anchor, now).index, current.lastCycleIndex);
+  const effectiveAt = cycleStart(anchor, paidThrough(current, from, cycle) + 1);
   return [{ type: 'PlanChangeScheduled', data: { accountId: current.accountId, fromPlanId: current.planId, toPlanId, effectiveAt, kind } }];
 }
+
+/**
+ * The last cycle paid for when `cycle` is under way: that cycle on a monthly plan; on a yearly plan the last of the
+ * paid year it is in (years of 12 cycles from the first cycle on the plan), so leaving a yearly plan keeps it, and
+ * its monthly allowance, until the year paid for ends.
+ */
+function paidThrough(current: Active, plan: Plan, cycle: number): number {
+  if (plan.interval !== 'yearly') return cycle;
+  const year = Math.floor(Math.max(0, cycle - current.planFromCycle) / CYCLES_A_YEAR);
+  return current.planFromCycle + (year + 1) * CYCLES_A_YEAR - 1;
+}
+const CYCLES_A_YEAR = 12;
 
 function tick({ data }: Tick, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
   const current = active(state, data.accountId);
@@ -191,7 +209,7 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
   switch (event.type) {
     case 'Subscribed': {
       const { accountId, planId, zone, anchor } = event.data;
-      return { status: 'active', accountId, planId, zone, anchor, lastCycleIndex: -1, pending: null };
+      return { status: 'active', accountId, planId, zone, anchor, lastCycleIndex: -1, planFromCycle: 0, pending: null };
     }
     case 'CycleStarted':
       return state.status === 'active' ? { ...state, lastCycleIndex: event.data.cycleIndex } : state;
@@ -204,8 +222,11 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
     case 'PlanChanged': {
       if (state.status !== 'active') return state;
       const { toPlanId, anchor } = event.data;
-      // Any change supersedes a scheduled one; a new anchor restarts cycle numbering.
-      return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex: anchor === state.anchor ? state.lastCycleIndex : -1 };
+      // Any change supersedes a scheduled one; a new anchor restarts cycle numbering. A scheduled change keeps the
+      // anchor: the new plan starts with the cycle starting when it took effect.
+      if (anchor !== state.anchor) return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex: -1, planFromCycle: 0 };
+      const from = state.pending ? cycleAt(anchorOf(state), state.pending.effectiveAt).index : state.lastCycleIndex + 1;
+      return { ...state, planId: toPlanId, pending: null, planFromCycle: from };
     }
     default: {
       const unknown: never = event;

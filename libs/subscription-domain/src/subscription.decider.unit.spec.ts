@@ -380,3 +380,64 @@ describe('a retired plan (pro retired)', () => {
     expect(decide(cancel, state, at('2026-02-10T12:00:00.000Z')).map((event) => event.type)).toEqual(['PlanChangeScheduled']);
   });
 });
+
+describe('a yearly plan is paid for a year: leaving it takes effect when the paid year ends, not at the month end', () => {
+  // Cycle starts 12 and 24 months after the anchor (New York winter: 10:00 local is 15:00 UTC).
+  const YEAR1_END = '2027-01-31T15:00:00.000Z';
+  const YEAR2_END = '2028-01-31T15:00:00.000Z';
+  const yearlyCycle0 = cycle('pro-yearly', 0, JAN31, FEB28);
+  const yearlyCycle1 = cycle('pro-yearly', 1, FEB28, MAR31);
+  const scheduled = (toPlanId: string, effectiveAt: string, kind: 'cancel' | 'downgrade', fromPlanId = 'pro-yearly'): SubscriptionEvent => ({
+    type: 'PlanChangeScheduled',
+    data: { accountId, fromPlanId, toPlanId, effectiveAt: new Date(effectiveAt), kind },
+  });
+
+  it('a cancel in month 2 moves to the fallback plan at the end of the first year', () => {
+    given(subscribed('pro-yearly'), yearlyCycle0, yearlyCycle1).when(cancel, '2026-03-15T12:00:00.000Z').then(scheduled('free', YEAR1_END, 'cancel'));
+  });
+
+  it('a downgrade to a monthly plan waits for the year end too', () => {
+    given(subscribed('pro-yearly'), yearlyCycle0).when(changePlan('pro'), '2026-02-10T12:00:00.000Z').then(scheduled('pro', YEAR1_END, 'downgrade'));
+  });
+
+  it('in the second year, at the end of the second year', () => {
+    const cycle13 = cycle('pro-yearly', 13, '2027-02-28T15:00:00.000Z', '2027-03-31T14:00:00.000Z');
+    given(subscribed('pro-yearly'), yearlyCycle0, cycle13).when(cancel, '2027-03-01T12:00:00.000Z').then(scheduled('free', YEAR2_END, 'cancel'));
+  });
+
+  it('in the last month of a year, at its end (the next cycle start)', () => {
+    const cycle11 = cycle('pro-yearly', 11, '2026-12-31T15:00:00.000Z', YEAR1_END);
+    given(subscribed('pro-yearly'), yearlyCycle0, cycle11).when(cancel, '2027-01-20T12:00:00.000Z').then(scheduled('free', YEAR1_END, 'cancel'));
+  });
+
+  it('the Tick at the year end applies the cancel', () => {
+    const cycle11 = cycle('pro-yearly', 11, '2026-12-31T15:00:00.000Z', YEAR1_END);
+    given(subscribed('pro-yearly'), yearlyCycle0, cycle11, scheduled('free', YEAR1_END, 'cancel'))
+      .when(tick, YEAR1_END)
+      .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro-yearly', toPlanId: 'free', kind: 'cancel', anchor: ANCHOR } },
+        cycle('free', 12, YEAR1_END, '2027-02-28T15:00:00.000Z'),
+      );
+  });
+
+  it('a yearly plan reached by a downgrade counts its year from the change, not from the anchor', () => {
+    // pro-max (monthly) → plus-yearly at the end of cycle 0: the paid year is cycles 1 to 12.
+    const toYearly = scheduled('plus-yearly', FEB28, 'downgrade', 'pro-max');
+    given(subscribed('pro-max'), cycle('pro-max', 0, JAN31, FEB28), toYearly)
+      .when(cancel, '2026-03-15T12:00:00.000Z')
+      .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro-max', toPlanId: 'plus-yearly', kind: 'downgrade', anchor: ANCHOR } },
+        cycle('plus-yearly', 1, FEB28, MAR31),
+        scheduled('free', '2027-02-28T15:00:00.000Z', 'cancel', 'plus-yearly'),
+      );
+  });
+
+  it('an upgrade from a yearly plan is still at once, and starts a new paid year', () => {
+    given(subscribed('pro-yearly'), yearlyCycle0, yearlyCycle1)
+      .when(changePlan('pro-max'), '2026-03-10T16:00:00.000Z')
+      .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro-yearly', toPlanId: 'pro-max', kind: 'upgrade', anchor: '2026-03-10T16:00:00.000Z' } },
+        cycle('pro-max', 0, '2026-03-10T16:00:00.000Z', '2026-04-10T16:00:00.000Z', '2026-03-10T16:00:00.000Z'),
+      );
+  });
+});

@@ -24,6 +24,10 @@ export class SubscriptionEntity {
   @Column({ name: 'last_cycle_index', type: 'integer' })
   lastCycleIndex!: number;
 
+  /** Index, under the current anchor, of the first cycle on the current plan (a yearly plan's years count from it). */
+  @Column({ name: 'plan_from_cycle', type: 'integer' })
+  planFromCycle!: number;
+
   @Column({ name: 'pending_plan_id', type: 'varchar', length: 64, nullable: true })
   pendingPlanId!: string | null;
 

@@ -6,7 +6,7 @@ export class PlanDto {
   @ApiProperty() id!: string;
   @ApiProperty() name!: string;
   @ApiProperty({ description: 'USD, decimal string' }) price!: string;
-  @ApiProperty({ enum: ['monthly', 'yearly'], description: 'How the plan is billed; credits refresh monthly either way.' }) interval!: string;
+  @ApiProperty({ enum: ['monthly', 'yearly'], description: 'How the plan is billed; credits refresh monthly either way. A yearly plan is kept until its paid year ends when cancelled or downgraded.' }) interval!: string;
   @ApiProperty({ description: 'Credits granted each cycle, decimal string ("0" for unlimited plans)' }) creditsPerMonth!: string;
   @ApiProperty() unlimited!: boolean;
   @ApiProperty({ type: [Number] }) alertThresholds!: number[];

@@ -10,10 +10,10 @@ import { SubscriptionHandler } from './subscription.handler';
 export class SubscriptionController {
   constructor(private readonly handler: SubscriptionHandler) {}
 
-  /** Subscribe, or change plan: an upgrade starts a new cycle now; a downgrade takes effect at the cycle end. */
+  /** Subscribe, or change plan: an upgrade starts a new cycle now; a downgrade takes effect at the cycle end (a yearly plan's: its paid year's end). */
   @Put()
   @RequireScope('subscriptions:write')
-  @ApiOperation({ operationId: 'putSubscription', summary: 'Subscribe, or change plan (upgrade now, downgrade at the cycle end)' })
+  @ApiOperation({ operationId: 'putSubscription', summary: 'Subscribe, or change plan (upgrade now, downgrade at the cycle end; from a yearly plan, at the end of its paid year)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
   @ApiErrors({
     400: ['INVALID_ACCOUNT_ID', 'UNKNOWN_PLAN', 'PLAN_RETIRED', 'INVALID_TIME_ZONE', 'INVALID_ANCHOR', 'INTERVAL_MISMATCH', 'TIME_ZONE_REQUIRED', 'TIME_ZONE_IMMUTABLE', 'SAME_PLAN'],
@@ -33,10 +33,10 @@ export class SubscriptionController {
     return this.handler.get(accountId);
   }
 
-  /** Cancel at the end of the current cycle; the account then falls back to the free plan. */
+  /** Cancel at the end of the current cycle (a yearly plan: of its paid year); the account then falls back to the free plan. */
   @Delete()
   @RequireScope('subscriptions:write')
-  @ApiOperation({ operationId: 'cancelSubscription', summary: 'Cancel at the end of the current cycle (then the fallback plan)' })
+  @ApiOperation({ operationId: 'cancelSubscription', summary: 'Cancel at the end of the current cycle, or of the paid year on a yearly plan (then the fallback plan)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
   @ApiErrors({ 400: ['INVALID_ACCOUNT_ID', 'SAME_PLAN'], 404: ['SUBSCRIPTION_NOT_FOUND', 'NOT_SUBSCRIBED'], 409: ['CONCURRENT_UPDATE'] })
   cancel(@Param('accountId') accountId: string, @ApiKeyName() actor: string | undefined): Promise<PutSubscriptionResponseDto> {

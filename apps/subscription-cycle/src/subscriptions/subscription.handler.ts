@@ -72,7 +72,7 @@ export class SubscriptionHandler {
     });
   }
 
-  /** DELETE: cancel at the end of the current cycle (falls back to the catalogue's free plan). */
+  /** DELETE: cancel at the end of the current cycle, or a yearly plan's paid year (falls back to the catalogue's free plan). */
   cancel(accountId: string, actor?: string): Promise<PutSubscriptionResponseDto> {
     assertAccountId(accountId);
     return this.execute(accountId, actor, (state) => {

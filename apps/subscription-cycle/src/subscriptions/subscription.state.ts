@@ -11,6 +11,7 @@ export function stateFromRow(row: SubscriptionEntity | null): SubscriptionState 
     zone: row.timeZone,
     anchor: row.anchor.toISOString(),
     lastCycleIndex: row.lastCycleIndex,
+    planFromCycle: row.planFromCycle,
     pending:
       row.pendingPlanId && row.pendingKind && row.pendingEffectiveAt
         ? { toPlanId: row.pendingPlanId, kind: row.pendingKind, effectiveAt: row.pendingEffectiveAt }
@@ -26,6 +27,7 @@ export function rowFromState(state: Extract<SubscriptionState, { status: 'active
   row.timeZone = state.zone;
   row.anchor = new Date(state.anchor);
   row.lastCycleIndex = state.lastCycleIndex;
+  row.planFromCycle = state.planFromCycle;
   row.pendingPlanId = state.pending?.toPlanId ?? null;
   row.pendingKind = state.pending?.kind ?? null;
   row.pendingEffectiveAt = state.pending?.effectiveAt ?? null;

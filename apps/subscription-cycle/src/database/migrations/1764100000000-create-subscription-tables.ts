@@ -1,6 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-
-const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
+import { schemaOf } from './schema-of';
 
 /** Subscriptions and the outbox, in the schema the DataSource is configured with (DATABASE_SCHEMA). */
 export class CreateSubscriptionTables1764100000000 implements MigrationInterface {
@@ -43,10 +42,4 @@ export class CreateSubscriptionTables1764100000000 implements MigrationInterface
     await queryRunner.query(`DROP TABLE IF EXISTS ${s}.outbox_messages`);
     await queryRunner.query(`DROP TABLE IF EXISTS ${s}.subscriptions`);
   }
-}
-
-function schemaOf(queryRunner: QueryRunner): string {
-  const schema = (queryRunner.connection.options as { schema?: string }).schema;
-  if (!schema) throw new Error('the subscription-cycle DataSource must be configured with a schema');
-  return quote(schema);
 }

@@ -1,6 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-
-const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
+import { schemaOf } from './schema-of';
 
 /**
  * The trace context (W3C traceparent / tracestate) and request id of the work that queued an outbox message, so
@@ -17,10 +16,4 @@ export class AddOutboxTrace1764900000000 implements MigrationInterface {
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE ${schemaOf(queryRunner)}.outbox_messages DROP COLUMN IF EXISTS trace`);
   }
-}
-
-function schemaOf(queryRunner: QueryRunner): string {
-  const schema = (queryRunner.connection.options as { schema?: string }).schema;
-  if (!schema) throw new Error('the subscription-cycle DataSource must be configured with a schema');
-  return quote(schema);
 }

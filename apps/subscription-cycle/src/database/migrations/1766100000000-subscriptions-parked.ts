@@ -1,6 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-
-const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
+import { schemaOf } from './schema-of';
 
 /**
  * When the scheduler parked a subscription it could not tick (its plan not in the catalogue, say) and why, until a
@@ -22,10 +21,4 @@ export class SubscriptionsParked1766100000000 implements MigrationInterface {
     await queryRunner.query(`DROP INDEX IF EXISTS ${schemaOf(queryRunner)}.subscriptions_parked_at_idx`);
     await queryRunner.query(`ALTER TABLE ${table} DROP COLUMN IF EXISTS parked_reason, DROP COLUMN IF EXISTS parked_at`);
   }
-}
-
-function schemaOf(queryRunner: QueryRunner): string {
-  const schema = (queryRunner.connection.options as { schema?: string }).schema;
-  if (!schema) throw new Error('the subscription-cycle DataSource must be configured with a schema');
-  return quote(schema);
 }
