@@ -205,8 +205,8 @@ const BATCH_ENVELOPE_BYTES = '{"events":[]}'.length;
 /** The longest hold id `withHold` can settle: its usage id, `settle-<holdId>`, takes at most 128 characters. */
 export const MAX_SETTLED_HOLD_ID_LENGTH = 128 - 'settle-'.length;
 
-/** How many settles a client remembers the first time of (TallyClient.settleTimes): a few bytes each. */
-const SETTLE_MEMORY = 10_000;
+/** How many caller-given usage ids a client remembers the first time of (TallyClient.sentTimes): a few bytes each. */
+const SENT_TIME_MEMORY = 10_000;
 
 /**
  * The typed client of the Tally API for a product service. `api` holds the generated, fully typed openapi-fetch
@@ -216,11 +216,13 @@ export class TallyClient {
   readonly api: { usageIngest: Client<paths>; ledger: Client<paths>; subscriptionCycle?: Client<paths>; notification?: Client<paths> };
   private readonly retry: RetryOptions;
   /**
-   * The time each settle was first sent with, by account and usage id (the last SETTLE_MEMORY of them): usage-ingest
-   * keeps an id it could not produce reserved with the event's content, so settling again after a failure must send
-   * the very same event, or the id is refused as used with other content and the work is never charged.
+   * The time each usage event with a caller-given id (a settle's included) and no `occurredAt` was first sent with,
+   * by account and id (the last SENT_TIME_MEMORY of them): usage-ingest keeps an id it could not produce reserved with
+   * the event's content, so reporting it again after a failure must send the very same event, or the id is refused
+   * as used with other content (409) and the work is never charged. A process that restarts forgets them: a caller
+   * that reports again after its own restart gives `occurredAt` itself.
    */
-  private readonly settleTimes = new Map<string, string>();
+  private readonly sentTimes = new Map<string, string>();
   /** Events per usage request: the contract's 1000, or usage-ingest's lower MAX_BATCH once it refused a batch over it. */
   private batchLimit = USAGE_BATCH_LIMIT;
   private batchBytes = USAGE_BATCH_BYTES;
@@ -251,7 +253,7 @@ export class TallyClient {
    */
   async reportUsageBatch(events: UsageEvent[]): Promise<UsageReport> {
     const now = new Date().toISOString();
-    const keyed = events.map((event) => ({ ...event, id: event.id ?? newId('usage'), occurredAt: event.occurredAt ?? now }));
+    const keyed = events.map((event) => ({ ...event, id: event.id ?? newId('usage'), occurredAt: event.occurredAt ?? this.firstSentTime(event, now) }));
     const report: UsageReport = { accepted: 0, duplicates: 0, duplicateIds: [], ids: keyed.map((event) => event.id) };
     let offset = 0;
     const chunks = usageChunks(keyed, this.batchLimit, this.batchBytes);
@@ -327,15 +329,23 @@ export class TallyClient {
     return { ok: true, required: result.required, available: result.available, hold: result.hold };
   }
 
+  /**
+   * The time to send an event without one with: `now` for a new id; for a caller-given id, the time it was first
+   * sent with (remembered as the most recent).
+   */
+  private firstSentTime(event: UsageEvent, now: string): string {
+    if (event.id === undefined) return now;
+    const key = `${event.accountId}\u0000${event.id}`;
+    const occurredAt = this.sentTimes.get(key) ?? now;
+    this.sentTimes.delete(key);
+    this.sentTimes.set(key, occurredAt);
+    if (this.sentTimes.size > SENT_TIME_MEMORY) this.sentTimes.delete(this.sentTimes.keys().next().value as string);
+    return occurredAt;
+  }
+
   /** Settles a hold with what the work actually used (one usage event naming the hold, id `settle-<holdId>` by default). */
   settleHold(accountId: string, holdId: string, usage: Usage, event: { id?: string; occurredAt?: string } = {}): Promise<UsageReport> {
-    const id = event.id ?? `settle-${holdId}`;
-    const key = `${accountId}\u0000${id}`;
-    const occurredAt = event.occurredAt ?? this.settleTimes.get(key) ?? new Date().toISOString();
-    this.settleTimes.delete(key);
-    this.settleTimes.set(key, occurredAt);
-    if (this.settleTimes.size > SETTLE_MEMORY) this.settleTimes.delete(this.settleTimes.keys().next().value as string);
-    return this.reportUsage({ ...usage, ...event, id, occurredAt, accountId, holdId });
+    return this.reportUsage({ ...usage, ...event, id: event.id ?? `settle-${holdId}`, accountId, holdId });
   }
 
   /** Gives a hold's credits back (idempotent: a hold already settled or released releases "0"). */

@@ -305,6 +305,30 @@ describe('libs/client against a real HTTP server', () => {
     expect(server.seen).toHaveLength(3);
     for (const sent of server.seen) expect(sent.body).toEqual(server.seen[0].body);
   });
+
+  it('reports a usage event with its own id again, after a report that failed, with the time it was first sent with', async () => {
+    server = await serve([unavailable, unavailable, json(202, { accepted: 1, duplicates: 0, duplicateIds: [] })]);
+    const client = clientOf(server.url, 2);
+    const event = { id: 'job-42', accountId: 'acct-1', feature: 'chat' as const, model: 'gpt-4o', inputTokens: 10, outputTokens: 5 };
+    await expect(client.reportUsage(event)).rejects.toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
+    await new Promise((later) => setTimeout(later, 5));
+    expect(await client.reportUsageBatch([event])).toMatchObject({ accepted: 1, ids: ['job-42'] });
+    expect(server.seen).toHaveLength(3);
+    for (const sent of server.seen) expect(sent.body).toEqual(server.seen[0].body);
+  });
+
+  it('remembers the time of a caller-given id per account: the same id on another account is another event', async () => {
+    server = await serve([json(202, { accepted: 1, duplicates: 0, duplicateIds: [] })]);
+    const client = clientOf(server.url, 1);
+    const event = { id: 'job-43', feature: 'chat' as const, model: 'gpt-4o', inputTokens: 10, outputTokens: 5 };
+    await client.reportUsage({ ...event, accountId: 'acct-1' });
+    await new Promise((later) => setTimeout(later, 5));
+    await client.reportUsage({ ...event, accountId: 'acct-2' });
+    await client.reportUsage({ ...event, accountId: 'acct-1', occurredAt: '2026-01-01T00:00:00.000Z' });
+    const [first, second, given] = server.seen.map((sent) => sent.body.occurredAt);
+    expect(second).not.toEqual(first);
+    expect(given).toBe('2026-01-01T00:00:00.000Z'); // a time the caller gives is sent as given
+  });
 });
 
 describe('the live balance stream against a real HTTP server', () => {
