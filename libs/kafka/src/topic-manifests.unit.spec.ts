@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { topicConfigOf } from './kafka-topics.client';
 
@@ -30,6 +32,87 @@ describe('the topics deploy/ creates', () => {
       .find((manifest) => manifest?.kind === 'Job');
     const created = topicsCreatedBy(job.spec.template.spec.containers[0].args.join('\n'));
     expect(Object.fromEntries(TOPICS.map((topic) => [topic, created.get(topic)]))).toEqual(Object.fromEntries(TOPICS.map((topic) => [topic, topicConfigOf(topic)])));
+  });
+
+  /**
+   * The Job's script run by bash with the Job's environment (as the ConfigMap and Secret give it), its Kafka CLI
+   * (KAFKA_BIN) a script that records its arguments and the client properties they name: a Job without the brokers'
+   * TLS and SASL settings cannot connect to a cluster the services reach with them.
+   */
+  describe('in the Kubernetes Job: reaches the brokers as the services do (KAFKA_SSL, KAFKA_SASL_*)', () => {
+    const job = parseAllDocuments(readFileSync(resolve(ROOT, 'deploy/k8s/kafka-topics-job.yaml'), 'utf8'))
+      .map((doc) => doc.toJS())
+      .find((manifest) => manifest?.kind === 'Job');
+    const container = job.spec.template.spec.containers[0];
+
+    function runJob(env: Record<string, string>): { calls: string[][]; properties: string[] } {
+      const bin = mkdtempSync(join(tmpdir(), 'kafka-topics-job-'));
+      try {
+        writeFileSync(join(bin, 'kafka-topics.sh'), `#!/bin/bash
+printf '%s\n' "$*" >> "${bin}/calls"
+for ((i = 1; i <= $#; i++)); do if [ "\${!i}" = --command-config ]; then j=$((i + 1)); cp "\${!j}" "${bin}/properties"; fi; done
+`);
+        chmodSync(join(bin, 'kafka-topics.sh'), 0o755);
+        const fixed = Object.fromEntries((container.env as { name: string; value?: string }[]).filter((entry) => entry.value !== undefined).map((entry) => [entry.name, entry.value as string]));
+        execFileSync('/bin/bash', ['-c', container.args.join('\n')], { env: { PATH: process.env.PATH ?? '', ...fixed, KAFKA_BROKERS: 'broker-0:9093', KAFKA_BIN: bin, ...env } });
+        const calls = readFileSync(join(bin, 'calls'), 'utf8').trim().split('\n').map((line) => line.split(' '));
+        let properties: string[] = [];
+        try {
+          properties = readFileSync(join(bin, 'properties'), 'utf8').trim().split('\n').filter(Boolean).sort();
+        } catch {
+          properties = [];
+        }
+        return { calls, properties };
+      } finally {
+        rmSync(bin, { recursive: true, force: true });
+      }
+    }
+
+    it('reads the settings from the ConfigMap and the Secret, optionally', () => {
+      const from = Object.fromEntries((container.env as { name: string; valueFrom?: Record<string, { name: string; key: string; optional?: boolean }> }[])
+        .filter((entry) => entry.valueFrom).map((entry) => [entry.name, entry.valueFrom]));
+      expect(from).toMatchObject({
+        KAFKA_SSL: { configMapKeyRef: { name: 'tally-config', key: 'KAFKA_SSL', optional: true } },
+        KAFKA_SSL_CA_FILE: { configMapKeyRef: { name: 'tally-config', key: 'KAFKA_SSL_CA_FILE', optional: true } },
+        KAFKA_SASL_MECHANISM: { configMapKeyRef: { name: 'tally-config', key: 'KAFKA_SASL_MECHANISM', optional: true } },
+        KAFKA_SASL_USERNAME: { configMapKeyRef: { name: 'tally-config', key: 'KAFKA_SASL_USERNAME', optional: true } },
+        KAFKA_SASL_PASSWORD: { secretKeyRef: { name: 'tally-secrets', key: 'KAFKA_SASL_PASSWORD', optional: true } },
+      });
+    });
+
+    it('plaintext: every call names PLAINTEXT client properties', () => {
+      const { calls, properties } = runJob({ KAFKA_SSL: 'false', KAFKA_SASL_MECHANISM: 'none' });
+      expect(calls).toHaveLength(6);
+      for (const call of calls) expect(call).toEqual(expect.arrayContaining(['--bootstrap-server', 'broker-0:9093', '--command-config']));
+      expect(properties).toEqual(['security.protocol=PLAINTEXT']);
+    });
+
+    it('TLS with a CA file and SCRAM: SASL_SSL, the PEM trust store, the login with the password escaped', () => {
+      const { properties } = runJob({
+        KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: '/etc/tally/kafka-ca.pem', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'tally', KAFKA_SASL_PASSWORD: 'p"a\\ss',
+      });
+      expect(properties).toEqual([
+        // p"a\ss in JAAS is "p\"a\\ss", and each backslash doubled again in a properties file.
+        String.raw`sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="tally" password="p\\"a\\\\ss";`,
+        'sasl.mechanism=SCRAM-SHA-512',
+        'security.protocol=SASL_SSL',
+        'ssl.truststore.location=/etc/tally/kafka-ca.pem',
+        'ssl.truststore.type=PEM',
+      ]);
+    });
+
+    it('SASL PLAIN without TLS: SASL_PLAINTEXT', () => {
+      const { properties } = runJob({ KAFKA_SSL: 'false', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'tally', KAFKA_SASL_PASSWORD: 'secret' });
+      expect(properties).toEqual([
+        'sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="tally" password="secret";',
+        'sasl.mechanism=PLAIN',
+        'security.protocol=SASL_PLAINTEXT',
+      ]);
+    });
+
+    it('TLS alone, the system trust store: SSL', () => {
+      expect(runJob({ KAFKA_SSL: 'true', KAFKA_SASL_MECHANISM: 'none' }).properties).toEqual(['security.protocol=SSL']);
+    });
   });
 
   it('in docker-compose.yml: every topic, with the settings topicConfigOf gives it', () => {
