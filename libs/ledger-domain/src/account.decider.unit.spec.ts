@@ -369,15 +369,6 @@ describe('account decider', () => {
       given(cycle).when(usageCommand('u1', cr(96))).then([use('u1', cr(96)), crossed(20, cr(4)), crossed(5, cr(4))]);
     });
 
-    it('announces a threshold crossed by a hold', () => {
-      given(cycle)
-        .when(holdCommand('h1', cr(85)))
-        .then([
-          { type: 'HoldPlaced', data: { holdId: 'h1', amount: cr(85), perBucket: [share('allowance:c1', 'allowance', cr(85))], expiresAt: '2025-03-10T12:05:00.000Z' } },
-          crossed(20, cr(15)),
-        ]);
-    });
-
     it('never announces without an allocation', () => {
       given([opened, granted('g1', 'purchased', cr(10))]).when(usageCommand('u1', cr(9))).then([debited('u1', cr(9), [share('g1', 'purchased', cr(9))])]);
       given([opened, cycleStarted('c1', 0n), granted('g1', 'purchased', cr(10))])
@@ -425,6 +416,38 @@ describe('account decider', () => {
       given([...cycle, use('u1', cr(70))])
         .when({ type: 'ExpireCredits', accountId: ACCOUNT }, at(CYCLE_END))
         .then([{ type: 'CreditsExpired', data: { bucketId: 'allowance:c1', kind: 'allowance', amount: cr(30), reason: 'expired', expiredAt: CYCLE_END } }]);
+    });
+
+    // A hold reserves credits; it does not spend them. A product that holds an estimate for every answer and settles it
+    // for what the answer used would otherwise be warned at every answer while within one hold of a threshold: each
+    // hold took available below it, each settle for less brought it back, re-arming it.
+    describe('holds reserve, they do not spend: a threshold is judged on the credits left with what holds reserve', () => {
+      const holdFor = (holdId: string, amount: bigint) => holdCommand(holdId, amount);
+
+      it('placing a hold that takes available below a threshold announces nothing', () => {
+        given(cycle)
+          .when(holdFor('h1', cr(85)))
+          .then([{ type: 'HoldPlaced', data: { holdId: 'h1', amount: cr(85), perBucket: [share('allowance:c1', 'allowance', cr(85))], expiresAt: '2025-03-10T12:05:00.000Z' } }]);
+      });
+
+      it('a hold settled for all it reserved announces the fall', () => {
+        const placed = decide(holdFor('h1', cr(85)), fold(cycle), { now: NOW });
+        const settle = decide({ ...usageCommand('u1', cr(85)), holdId: 'h1' }, fold([...cycle, ...placed]), { now: NOW });
+        expect(settle.filter((event) => event.type === 'LowCreditThresholdCrossed')).toEqual([crossed(20, cr(15))]);
+      });
+
+      it('an answer a hold at a time, near a threshold: warned once, when what was spent takes the balance below it', () => {
+        let events: ReturnType<typeof decide> = [...cycle, use('u0', cr(75))]; // 25 left
+        const announced: number[] = [];
+        for (let answer = 1; answer <= 80; answer++) {
+          for (const command of [holdFor(`h${answer}`, cr(10)), { ...usageCommand(`u${answer}`, 100_000n /* 0.1 credit */), holdId: `h${answer}` }]) {
+            const decided = decide(command, fold(events), { now: NOW });
+            for (const event of decided) if (event.type === 'LowCreditThresholdCrossed') announced.push(answer);
+            events = [...events, ...decided];
+          }
+        }
+        expect(announced).toEqual([51]); // 25 - 51 × 0.1 = 19.9
+      });
     });
 
     // A hold announced the thresholds it took available below; released (or settled for less), its credits came back:

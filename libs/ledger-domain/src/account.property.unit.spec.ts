@@ -82,23 +82,25 @@ describe('account decider properties', () => {
     );
   });
 
-  it('announces a threshold again in a cycle only after available was back at or above it since', () => {
+  it('announces a threshold when the credits left with what holds reserve are below it, and again in a cycle only after they were back at or above it since', () => {
     fc.assert(
       fc.property(accountHistory, (ops) => {
         let state = initialState;
-        // Per [cycle, percent] announced: whether available has been at or above it since (credits came back).
+        // Per [cycle, percent] announced: whether the credits left have been at or above it since (credits came back).
         const announced = new Map<string, { percent: number; lifted: boolean }>();
+        const level = () => available(state) + held(state);
         for (const event of play(ops).events) {
           state = evolve(state, event);
           if (event.type === 'CycleStarted') announced.clear();
           if (event.type === 'LowCreditThresholdCrossed') {
+            expect(isBelowThreshold(level(), event.data.thresholdPercent, event.data.allocation)).toBe(true); // a hold alone never announces
             const key = JSON.stringify([event.data.cycleId, event.data.thresholdPercent]);
             expect(announced.get(key)?.lifted ?? true).toBe(true);
             announced.set(key, { percent: event.data.thresholdPercent, lifted: false });
             continue;
           }
           for (const seen of announced.values()) {
-            if (!isBelowThreshold(available(state), seen.percent, state.cycle?.allocation ?? 0n)) seen.lifted = true;
+            if (!isBelowThreshold(level(), seen.percent, state.cycle?.allocation ?? 0n)) seen.lifted = true;
           }
         }
       }),

@@ -239,7 +239,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
     else if (bucket.voided) refuse('ALREADY_VOIDED');
   }
 
-  const balanceBefore = s.exists ? modelAvailable(s) : 0n;
+  const boundary = { available: s.exists ? modelAvailable(s) : 0n, level: s.exists ? thresholdLevel(s) : 0n };
   // [A] The first command opens the account; [D] housekeeping and a release of an unknown hold do not.
   if (!s.exists) {
     if (c.type === 'ExpireCredits' || c.type === 'ReleaseHold') return;
@@ -250,7 +250,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
   // [A] (since) Holds past their TTL and grants past their expiry are released and expired: before the command...
   const before = out.length;
   housekeeping(s, now, out);
-  rearmAtBoundary(s, balanceBefore);
+  rearmAtBoundary(s, boundary);
   // [A] ...and credits expiring take available down like spending does, so thresholds are announced (while the
   // cycle runs: [D] at its end the allowance expires with the cycle, which is no low balance; announceThresholds
   // announces nothing of a cycle that has ended).
@@ -550,18 +550,22 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
 }
 
 /**
- * [A] (since) A threshold (and depletion) announced in the cycle may be announced again by this decision when available
- * was back at or above it (above 0) at a boundary between decisions: as the previous decision left the account (a hold
+ * [A] (since) A threshold (and depletion) announced in the cycle may be announced again by this decision when the
+ * credits left (with what holds reserve; available for depletion) were back at or above it (above 0) at a boundary between decisions: as the previous decision left the account (a hold
  * released or settled for less), or after this one's housekeeping (a hold expired). Credits given back that the
  * overdraft took in the same decision do not count. [D] Only for this decision: a later one judges again from the
  * account as the previous left it (a void taking available back below, announcing nothing, ends it).
  */
-function rearmAtBoundary(s: ModelState, before: Micro): void {
-  const highest = modelAvailable(s) > before ? modelAvailable(s) : before;
+function rearmAtBoundary(s: ModelState, before: { available: Micro; level: Micro }): void {
+  const max = (a: Micro, b: Micro): Micro => (a > b ? a : b);
   const allocation = s.cycle?.allocation ?? 0n;
-  s.rearmed = s.crossed.filter((t) => highest * 100n >= BigInt(t) * allocation);
-  s.depletionRearmed = s.depleted && highest > 0n;
+  const level = max(thresholdLevel(s), before.level);
+  s.rearmed = s.crossed.filter((t) => level * 100n >= BigInt(t) * allocation);
+  s.depletionRearmed = s.depleted && max(modelAvailable(s), before.available) > 0n;
 }
+
+/** [A] (since) Thresholds are judged on the credits left with what open holds reserve: a hold reserves, it does not spend. */
+const thresholdLevel = (s: ModelState): Micro => modelAvailable(s) + modelHeld(s);
 
 /** [A] Thresholds, then depletion (of this usage, if a usage spent the credits); nothing under an unlimited plan. */
 function announceLowBalance(s: ModelState, now: Date, out: AccountEvent[], usageId?: string): void {
@@ -574,15 +578,19 @@ function announceLowBalance(s: ModelState, now: Date, out: AccountEvent[], usage
   }
 }
 
-/** [A] Announced once when available first falls below N% of the cycle's allocation, the higher threshold first. */
+/**
+ * [A] Announced once when the credits left (with what holds reserve) first fall below N% of the cycle's allocation,
+ * the higher threshold first; the event tells what is available.
+ */
 function announceThresholds(s: ModelState, now: Date, out: AccountEvent[]): void {
   if (s.plan.unlimited || !s.cycle || s.cycle.allocation === 0n) return;
   // [D] Nothing is announced of a cycle that has ended: until the next starts, usage is owed to its allowance.
   if (now.getTime() >= ms(s.cycle.periodEnd)) return;
   const available = modelAvailable(s);
+  const level = thresholdLevel(s);
   for (const t of [...s.plan.thresholds].sort((a, b) => b - a)) {
     const rearmed = s.rearmed?.includes(t) ?? false;
-    if ((s.crossed.includes(t) && !rearmed) || available * 100n >= BigInt(t) * s.cycle.allocation) continue;
+    if ((s.crossed.includes(t) && !rearmed) || level * 100n >= BigInt(t) * s.cycle.allocation) continue;
     if (rearmed) s.rearmed = s.rearmed?.filter((armed) => armed !== t); // announced once per fall
     if (!s.crossed.includes(t)) s.crossed.push(t);
     out.push({ type: 'LowCreditThresholdCrossed', data: { thresholdPercent: t, cycleId: s.cycle.cycleId, available, allocation: s.cycle.allocation } });
