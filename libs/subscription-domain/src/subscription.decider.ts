@@ -221,12 +221,15 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
       return state.status === 'active' ? { ...state, pending: null } : state;
     case 'PlanChanged': {
       if (state.status !== 'active') return state;
-      const { toPlanId, anchor } = event.data;
-      // Any change supersedes a scheduled one; a new anchor restarts cycle numbering. A scheduled change keeps the
-      // anchor: the new plan starts with the cycle starting when it took effect.
-      if (anchor !== state.anchor) return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex: -1, planFromCycle: 0 };
+      const { toPlanId, anchor, kind } = event.data;
+      // Any change supersedes a scheduled one; a new anchor restarts cycle numbering. An upgrade starts the new plan
+      // with the cycle at its anchor, cycle 0 (its anchor may be the old one: an instance whose clock is behind anchors
+      // it at the start of the cycle already started). A scheduled change keeps the anchor: the new plan starts with the
+      // cycle starting when it took effect.
+      const lastCycleIndex = anchor === state.anchor ? state.lastCycleIndex : -1;
+      if (kind === 'upgrade') return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex, planFromCycle: 0 };
       const from = state.pending ? cycleAt(anchorOf(state), state.pending.effectiveAt).index : state.lastCycleIndex + 1;
-      return { ...state, planId: toPlanId, pending: null, planFromCycle: from };
+      return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex, planFromCycle: from };
     }
     default: {
       const unknown: never = event;

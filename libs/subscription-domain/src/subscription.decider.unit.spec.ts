@@ -432,6 +432,18 @@ describe('a yearly plan is paid for a year: leaving it takes effect when the pai
       );
   });
 
+  it('an upgrade to a yearly plan anchored at the old anchor (an instance whose clock is behind) starts its year at cycle 0', () => {
+    // The upgrade anchors at the start of the cycle already started, here the anchor itself: the same anchor string.
+    const history = given(subscribed('pro'), cycle0);
+    const upgraded = history.when(changePlan('pro-yearly'), '2026-01-31T14:59:59.990Z');
+    upgraded.then(
+      { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'pro-yearly', kind: 'upgrade', anchor: ANCHOR } },
+      cycle('pro-yearly', 0, JAN31, FEB28),
+    );
+    const events: SubscriptionEvent[] = [subscribed('pro'), cycle0, { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'pro-yearly', kind: 'upgrade', anchor: ANCHOR } }, cycle('pro-yearly', 0, JAN31, FEB28)];
+    given(...events).when(cancel, '2026-03-15T12:00:00.000Z').then(scheduled('free', YEAR1_END, 'cancel'));
+  });
+
   it('an upgrade from a yearly plan is still at once, and starts a new paid year', () => {
     given(subscribed('pro-yearly'), yearlyCycle0, yearlyCycle1)
       .when(changePlan('pro-max'), '2026-03-10T16:00:00.000Z')
