@@ -44,6 +44,7 @@ import {
   isBelowThreshold,
   refundedTail,
   remembered,
+  thresholdLevel,
 } from './account.state';
 import { debtPieces } from './account-debt.model';
 
@@ -554,20 +555,9 @@ function begin(command: AccountCommand, state: AccountState, ctx: Ctx): Run {
 function rearmAtBoundary(run: Run, before: AccountState): void {
   const allocation = run.state.cycle?.allocation ?? 0n;
   const highest = (a: Micro, b: Micro): Micro => (a > b ? a : b);
-  const level = highest(thresholdLevel(run.state), before.exists ? thresholdLevel(before) : 0n);
+  const level = highest(thresholdLevel(run.state, run.now), before.exists ? thresholdLevel(before, run.now) : 0n);
   run.rearmed = new Set([...run.state.crossedThresholds].filter((percent) => !isBelowThreshold(level, percent, allocation)));
   run.depletionRearmed = run.state.depleted && highest(available(run.state), before.exists ? available(before) : 0n) > 0n;
-}
-
-/**
- * What low-credit thresholds are judged on: the credits left, with what open holds reserve (a hold reserves credits, it
- * does not spend them). Judged on available alone, a product holding an estimate for each answer and settling it for
- * what the answer used was warned at every answer while within one hold of a threshold: each hold took available below
- * it and each settle for less lifted it back, re-arming it. A hold's credits count as spent when it settles. (Thresholds
- * announced by holds before this rule are re-armed here too, their credits being still left.)
- */
-function thresholdLevel(state: AccountState): Micro {
-  return available(state) + held(state);
 }
 
 /** Releases the holds and expires the buckets that are due at `run.now`. */
@@ -708,7 +698,7 @@ function announceThresholds(run: Run): void {
   // Nothing is announced of a cycle that has ended: until the next starts, usage is owed to its allowance.
   if (plan.unlimited || !cycle || cycle.allocation <= 0n || betweenCycles(run.state, run.now)) return;
   const balance = available(run.state);
-  const level = thresholdLevel(run.state);
+  const level = thresholdLevel(run.state, run.now);
   const percents = [...new Set(plan.thresholds)].sort((a, b) => b - a);
   for (const percent of percents) {
     if ((crossedThresholds.has(percent) && !run.rearmed.has(percent)) || !isBelowThreshold(level, percent, cycle.allocation)) continue;

@@ -436,6 +436,14 @@ describe('account decider', () => {
         expect(settle.filter((event) => event.type === 'LowCreditThresholdCrossed')).toEqual([crossed(20, cr(15))]);
       });
 
+      it('what a hold reserves from credits that have expired since (an allowance of the cycle before) is no longer left: it does not hold back a warning', () => {
+        const placed = decide(holdCommand('h1', cr(30), '2025-04-01T12:00:00.000Z'), fold(cycle), { now: NOW });
+        const renewed = decide(startCycleCommand('c2', cr(100), { periodStart: CYCLE_END, periodEnd: '2025-05-01T00:00:00.000Z' }), fold([...cycle, ...placed]), at(CYCLE_END));
+        const later = at('2025-04-01T01:00:00.000Z');
+        const spent = decide(usageCommand('u1', cr(85)), fold([...cycle, ...placed, ...renewed]), later);
+        expect(spent.filter((event) => event.type === 'LowCreditThresholdCrossed')).toEqual([crossed(20, cr(15), 'c2')]);
+      });
+
       it('an answer a hold at a time, near a threshold: warned once, when what was spent takes the balance below it', () => {
         let events: ReturnType<typeof decide> = [...cycle, use('u0', cr(75))]; // 25 left
         const announced: number[] = [];

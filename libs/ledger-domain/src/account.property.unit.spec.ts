@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { AccountEvent } from './account.events';
 import { balanceView } from './account-balance.view';
 import { decideWithStates } from './account.decider';
-import { available, evolve, fold, held, initialState, isBelowThreshold } from './account.state';
+import { available, evolve, fold, held, initialState, isBelowThreshold, thresholdLevel } from './account.state';
 import { accountHistory, play } from './testing/account-histories.fixtures';
 
 const sum = (values: Iterable<bigint>) => [...values].reduce((a, b) => a + b, 0n);
@@ -88,19 +88,22 @@ describe('account decider properties', () => {
         let state = initialState;
         // Per [cycle, percent] announced: whether the credits left have been at or above it since (credits came back).
         const announced = new Map<string, { percent: number; lifted: boolean }>();
-        const level = () => available(state) + held(state);
-        for (const event of play(ops).events) {
-          state = evolve(state, event);
-          if (event.type === 'CycleStarted') announced.clear();
-          if (event.type === 'LowCreditThresholdCrossed') {
-            expect(isBelowThreshold(level(), event.data.thresholdPercent, event.data.allocation)).toBe(true); // a hold alone never announces
-            const key = JSON.stringify([event.data.cycleId, event.data.thresholdPercent]);
-            expect(announced.get(key)?.lifted ?? true).toBe(true);
-            announced.set(key, { percent: event.data.thresholdPercent, lifted: false });
-            continue;
-          }
-          for (const seen of announced.values()) {
-            if (!isBelowThreshold(level(), seen.percent, state.cycle?.allocation ?? 0n)) seen.lifted = true;
+        for (const step of play(ops).steps) {
+          // The credits left as this decision judges them (thresholdLevel), at its instant.
+          const level = () => thresholdLevel(state, step.now);
+          for (const event of step.events) {
+            state = evolve(state, event);
+            if (event.type === 'CycleStarted') announced.clear();
+            if (event.type === 'LowCreditThresholdCrossed') {
+              expect(isBelowThreshold(level(), event.data.thresholdPercent, event.data.allocation)).toBe(true); // a hold alone never announces
+              const key = JSON.stringify([event.data.cycleId, event.data.thresholdPercent]);
+              expect(announced.get(key)?.lifted ?? true).toBe(true);
+              announced.set(key, { percent: event.data.thresholdPercent, lifted: false });
+              continue;
+            }
+            for (const seen of announced.values()) {
+              if (!isBelowThreshold(level(), seen.percent, state.cycle?.allocation ?? 0n)) seen.lifted = true;
+            }
           }
         }
       }),

@@ -166,6 +166,22 @@ export function held(state: AccountState): Micro {
   return sum;
 }
 
+/**
+ * What low-credit thresholds are judged on: the credits left, with what open holds reserve (a hold reserves credits, it
+ * does not spend them). Judged on available alone, a product holding an estimate for each answer and settling it for
+ * what the answer used was warned at every answer while within one hold of a threshold: each hold took available below
+ * it and each settle for less lifted it back, re-arming it. A hold's credits count as spent when it settles. (Thresholds
+ * announced by holds before this rule are re-armed here too, their credits being still left.) Only reservations of
+ * credits still spendable count: what a hold reserves from a bucket expired since (the allowance of the cycle before,
+ * a promotion ended) comes back expired.
+ */
+export function thresholdLevel(state: AccountState, now: Date): Micro {
+  const open = new Set(state.buckets.filter((bucket) => bucket.closedReason === undefined && !(bucket.expiresAt !== undefined && Date.parse(bucket.expiresAt) <= now.getTime())).map((bucket) => bucket.bucketId));
+  let reserved = 0n;
+  for (const hold of state.holds.values()) for (const share of hold.perBucket) if (open.has(share.bucketId)) reserved += share.amount;
+  return available(state) + reserved;
+}
+
 /** `available` is below `percent`% of `allocation`. Percents may have up to two decimals (2.5). */
 export function isBelowThreshold(availableAmount: Micro, percent: number, allocation: Micro): boolean {
   return availableAmount * 10_000n < BigInt(Math.round(percent * 100)) * allocation;

@@ -239,7 +239,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
     else if (bucket.voided) refuse('ALREADY_VOIDED');
   }
 
-  const boundary = { available: s.exists ? modelAvailable(s) : 0n, level: s.exists ? thresholdLevel(s) : 0n };
+  const boundary = { available: s.exists ? modelAvailable(s) : 0n, level: s.exists ? thresholdLevel(s, now) : 0n };
   // [A] The first command opens the account; [D] housekeeping and a release of an unknown hold do not.
   if (!s.exists) {
     if (c.type === 'ExpireCredits' || c.type === 'ReleaseHold') return;
@@ -250,7 +250,7 @@ function decideInto(s: ModelState, c: AccountCommand, now: Date, out: AccountEve
   // [A] (since) Holds past their TTL and grants past their expiry are released and expired: before the command...
   const before = out.length;
   housekeeping(s, now, out);
-  rearmAtBoundary(s, boundary);
+  rearmAtBoundary(s, boundary, now);
   // [A] ...and credits expiring take available down like spending does, so thresholds are announced (while the
   // cycle runs: [D] at its end the allowance expires with the cycle, which is no low balance; announceThresholds
   // announces nothing of a cycle that has ended).
@@ -556,16 +556,22 @@ function usage(s: ModelState, c: RecordUsage, now: Date, out: AccountEvent[]): v
  * overdraft took in the same decision do not count. [D] Only for this decision: a later one judges again from the
  * account as the previous left it (a void taking available back below, announcing nothing, ends it).
  */
-function rearmAtBoundary(s: ModelState, before: { available: Micro; level: Micro }): void {
+function rearmAtBoundary(s: ModelState, before: { available: Micro; level: Micro }, now: Date): void {
   const max = (a: Micro, b: Micro): Micro => (a > b ? a : b);
   const allocation = s.cycle?.allocation ?? 0n;
-  const level = max(thresholdLevel(s), before.level);
+  const level = max(thresholdLevel(s, now), before.level);
   s.rearmed = s.crossed.filter((t) => level * 100n >= BigInt(t) * allocation);
   s.depletionRearmed = s.depleted && max(modelAvailable(s), before.available) > 0n;
 }
 
-/** [A] (since) Thresholds are judged on the credits left with what open holds reserve: a hold reserves, it does not spend. */
-const thresholdLevel = (s: ModelState): Micro => modelAvailable(s) + modelHeld(s);
+/**
+ * [A] (since) Thresholds are judged on the credits left with what open holds reserve: a hold reserves, it does not
+ * spend. Only what it reserves from buckets still spendable: not expired, closed by a reset or voided.
+ */
+function thresholdLevel(s: ModelState, now: Date): Micro {
+  const spendable = (id: string) => s.buckets.some((b) => b.id === id && !b.closed && !b.voided && !b.lapsed && !(b.expiresAt !== undefined && ms(b.expiresAt) <= now.getTime()));
+  return modelAvailable(s) + sum(s.holds.flatMap((h) => h.perBucket.filter((share) => spendable(share.bucketId)).map((share) => share.amount)));
+}
 
 /** [A] Thresholds, then depletion (of this usage, if a usage spent the credits); nothing under an unlimited plan. */
 function announceLowBalance(s: ModelState, now: Date, out: AccountEvent[], usageId?: string): void {
@@ -587,7 +593,7 @@ function announceThresholds(s: ModelState, now: Date, out: AccountEvent[]): void
   // [D] Nothing is announced of a cycle that has ended: until the next starts, usage is owed to its allowance.
   if (now.getTime() >= ms(s.cycle.periodEnd)) return;
   const available = modelAvailable(s);
-  const level = thresholdLevel(s);
+  const level = thresholdLevel(s, now);
   for (const t of [...s.plan.thresholds].sort((a, b) => b - a)) {
     const rearmed = s.rearmed?.includes(t) ?? false;
     if ((s.crossed.includes(t) && !rearmed) || level * 100n >= BigInt(t) * s.cycle.allocation) continue;
