@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './schema-of';
+import { schemaOf } from '../schema.migration';
 
 /** Subscriptions and the outbox, in the schema the DataSource is configured with (DATABASE_SCHEMA). */
 export class CreateSubscriptionTables1764100000000 implements MigrationInterface {

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './schema-of';
+import { schemaOf } from '../schema.migration';
 
 /**
  * The trace context (W3C traceparent / tracestate) and request id of the work that queued an outbox message, so

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './schema-of';
+import { schemaOf } from '../schema.migration';
 
 /**
  * When the scheduler parked a subscription it could not tick (its plan not in the catalogue, say) and why, until a

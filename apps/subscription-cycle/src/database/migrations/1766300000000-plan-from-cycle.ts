@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { schemaOf } from './schema-of';
+import { schemaOf } from '../schema.migration';
 
 /**
  * The first cycle (under the current anchor) on the subscription's current plan: a yearly plan is left when its paid
