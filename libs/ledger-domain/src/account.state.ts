@@ -176,6 +176,7 @@ export function held(state: AccountState): Micro {
  * a promotion ended) comes back expired.
  */
 export function thresholdLevel(state: AccountState, now: Date): Micro {
+  if (state.holds.size === 0) return available(state); // most decisions: nothing reserved, no bucket to look at
   const open = new Set(state.buckets.filter((bucket) => bucket.closedReason === undefined && !(bucket.expiresAt !== undefined && Date.parse(bucket.expiresAt) <= now.getTime())).map((bucket) => bucket.bucketId));
   let reserved = 0n;
   for (const hold of state.holds.values()) for (const share of hold.perBucket) if (open.has(share.bucketId)) reserved += share.amount;

@@ -1,10 +1,5 @@
 import type { QueryRunner } from 'typeorm';
+import { migrationSchema } from '@tally/shared';
 
-const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
-
-/** The subscription-cycle schema, quoted, from the DataSource a migration runs in. */
-export function schemaOf(queryRunner: QueryRunner): string {
-  const schema = (queryRunner.connection.options as { schema?: string }).schema;
-  if (!schema) throw new Error('the subscription-cycle DataSource must be configured with a schema');
-  return quote(schema);
-}
+/** The subscription-cycle schema, quoted: the one the DataSource running the migration is configured with. */
+export const schemaOf = (queryRunner: QueryRunner): string => migrationSchema(queryRunner, 'subscription-cycle');

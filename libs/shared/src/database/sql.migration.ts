@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { quoteIdentifier } from './sql-identifier.parser';
 
 /**
  * A TypeORM migration class that runs fixed statements up and down. TypeORM wants classes, not instances, so a
@@ -36,4 +37,14 @@ export async function createIndexConcurrently(queryRunner: QueryRunner, schema: 
      END $$`,
   );
   await queryRunner.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${index} ON ${schema}.${definition}`);
+}
+
+/**
+ * The schema the DataSource running a migration is configured with (DATABASE_SCHEMA), quoted, for a migration class
+ * written once for any schema; `service` names the DataSource in the error when it has none.
+ */
+export function migrationSchema(queryRunner: QueryRunner, service: string): string {
+  const schema = (queryRunner.connection.driver as { schema?: string }).schema;
+  if (!schema) throw new Error(`the ${service} DataSource must be configured with a schema (DATABASE_SCHEMA)`);
+  return quoteIdentifier(schema);
 }
