@@ -194,6 +194,17 @@ describe('history HTTP API', () => {
     expect(parseCsv(await response.text()).slice(1).map((row) => row[1])).toEqual(['r-new']);
   });
 
+  it('neutralises cells a spreadsheet would run as a formula (ids may start with - or @)', async () => {
+    const sheet = new AccountStream('sheet', '2025-03-01T00:00:00.000Z', false);
+    await applyBatch(pool, schema.schema, [
+      sheet.opened(),
+      sheet.usage({ usageId: '-1-1', occurredAt: '2025-03-03T00:00:00.000Z', lines: [{ model: '=cmd', amount: '1' }] }),
+      sheet.usage({ usageId: '@home:u1', occurredAt: '2025-03-03T00:00:01.000Z', lines: [{ model: 'gpt-4o', amount: '2' }] }),
+    ]);
+    const rows = parseCsv(await (await call('/v1/accounts/sheet/usage/export?from=2025-03-01T00:00:00Z')).text()).slice(1);
+    expect(rows.map((row) => [row[1], row[3], row[9]])).toEqual([["'-1-1", "'=cmd", '1'], ["'@home:u1", 'gpt-4o', '2']]);
+  });
+
   it('limits the export to from/to', async () => {
     const response = await call('/v1/accounts/alice/usage/export?from=2025-03-02T00:00:00Z&to=2025-03-02T01:00:00Z');
     const rows = parseCsv(await response.text());

@@ -50,7 +50,9 @@ export class UsageExportService {
   }
 
   async writeCsv(accountId: string, range: TimeRange, out: Writable): Promise<number> {
-    const csv = stringify({ header: true, columns: [...USAGE_CSV_COLUMNS] });
+    // A cell starting with =, +, -, @, tab or return is prefixed with ' so that a spreadsheet shows it as text and
+    // does not run it as a formula (OWASP "CSV injection"): ids may start with - or @. Amounts and counts never do.
+    const csv = stringify({ header: true, columns: [...USAGE_CSV_COLUMNS], escape_formulas: true });
     const piped = pipeline(csv, out);
     // Marks the rejection as handled while a page query runs; it is still awaited (and thrown) below.
     piped.catch(() => undefined);

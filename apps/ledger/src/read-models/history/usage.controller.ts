@@ -36,7 +36,9 @@ export class UsageController {
   @PortalReadable()
   @ApiOperation({ operationId: 'exportUsage', summary: 'One CSV row per usage event in a period, streamed' })
   @ApiOkResponse({
-    description: 'CSV with the header occurred_at,usage_id,feature,model,input_tokens,output_tokens,images,resolution,video_seconds,credits,rate_card_version',
+    description: 'CSV with the header occurred_at,usage_id,feature,model,input_tokens,output_tokens,images,resolution,video_seconds,credits,rate_card_version. '
+      + "A cell that starts with =, +, -, @, a tab or a carriage return is prefixed with ' (an id such as -1-1 is exported as '-1-1), "
+      + 'so that a spreadsheet shows it as text instead of running it as a formula.',
     content: { 'text/csv': { schema: { type: 'string' } } },
   })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
