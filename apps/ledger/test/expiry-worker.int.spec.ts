@@ -203,6 +203,29 @@ describe('the expiry worker (PostgreSQL)', () => {
     expect(executed).toHaveLength(4);
   });
 
+  // The row of a grant first asked for with an earlier expiry (its first attempt refused) comes due before the grant
+  // does. If the grant's expiry passes while its ExpireCredits is decided, the decision (not yet due) expired nothing;
+  // judged on a second reading of the clock (due by then) the row was taken for done and removed: the credits stayed.
+  it('judges a grant not yet due on the instant its decision used, not a later reading of the clock', async () => {
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    let now = new Date(expiresAt.getTime() - 10_000);
+    const clock: Clock = { now: () => now };
+    const accounts = new AccountRepository(store, config, clock);
+    await accounts.execute({ type: 'GrantCredits', accountId: 'instant-0', grantId: 'promo', kind: 'promotional', amount: 5_000_000n, expiresAt: expiresAt.toISOString(), source: 'promo:test' }, 'promo');
+    await schedule().add('instant-0', 'credits', 'promo', new Date(expiresAt.getTime() - 60_000).toISOString());
+    const execute = accounts.execute.bind(accounts);
+    accounts.execute = async (command, key, actor) => {
+      const decision = await execute(command, key, actor);
+      now = new Date(expiresAt.getTime() + 1); // the grant's expiry passes as its decision commits
+      return decision;
+    };
+    const expiring = new ExpiryWorker({ schedule: schedule(), accounts, clock, logger, pollMs: 600_000 });
+    expect(await expiring.expireDue()).toBe(0);
+    expect(await rowsOf('instant')).toEqual([{ account_id: 'instant-0', due_at: expiresAt, first_due_at: null }]);
+    expect(await expiring.expireDue()).toBe(1);
+    expect(await rowsOf('instant')).toEqual([]);
+  });
+
   it('a claim that outlived its lease changes nothing: the row another claim took over stays', async () => {
     const due = new Date('2030-02-01T00:00:00.000Z');
     await schedule().add('leased-0', 'hold', 'h', due.toISOString());

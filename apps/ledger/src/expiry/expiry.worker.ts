@@ -190,11 +190,15 @@ export class ExpiryWorker {
 
   private async expireCredits(item: DueExpiry): Promise<Outcome> {
     const { accountId, itemId: bucketId } = item;
-    const decision = await this.deps.accounts.execute({ type: 'ExpireCredits', accountId, bucketId }, `expire-credits:${bucketId}`, EXPIRY_ACTOR);
+    // The instant the decision was made at: judged on a later reading of the clock, a grant whose expiry passed
+    // meanwhile would look due although the decision expired nothing, and its row would be removed for good.
+    let decidedAt = this.deps.clock.now();
+    const at = (now: Date) => ((decidedAt = now), { type: 'ExpireCredits' as const, accountId, bucketId });
+    const decision = await this.deps.accounts.execute({ accountId, at }, `expire-credits:${bucketId}`, EXPIRY_ACTOR);
     // Not due yet (the row was written by an attempt that named an earlier expiresAt): moved to the grant's own time,
     // also while its bucket is empty (held or spent): a hold released or a refund brings its credits back before then.
     const grant = decision.state.grants.get(bucketId);
-    if (grant?.closed === undefined && grant?.expiresAt !== undefined && !isDue(grant.expiresAt, this.deps.clock.now())) {
+    if (grant?.closed === undefined && grant?.expiresAt !== undefined && !isDue(grant.expiresAt, decidedAt)) {
       await this.deps.schedule.reschedule(item, grant.expiresAt);
       return { row: 'moved' };
     }
