@@ -99,18 +99,29 @@ export function actorOf(metadata: Readonly<Record<string, unknown>>): string | u
 
 export type LedgerEnvelope = EnvelopeOf<string, object> & { streamVersion: number; balanceAfter?: BalanceSnapshotV1 };
 
+/**
+ * The versions of a type this code reads, for an event stored at `storedVersion`: undefined for an unknown type or for
+ * a version newer than this code's (appended by a newer replica during a rolling deploy), which are published as
+ * stored: what the newer code publishes too. Upcasting it would throw, and the relay would publish nothing for anyone.
+ */
+function knownVersions(type: string, storedVersion: number) {
+  const known = isLedgerEventType(type) ? LEDGER_EVENTS[type] : undefined;
+  return known && storedVersion <= known.version ? known : undefined;
+}
+
 /** A stored event as published on ledger.events.v1: at the current version of its type, whatever it was stored as. */
 export function toLedgerEnvelope(stored: RecordedEvent): LedgerEnvelope {
-  const known = isLedgerEventType(stored.type) ? LEDGER_EVENTS[stored.type] : undefined;
+  const storedVersion = schemaVersionOf(stored.metadata);
+  const known = knownVersions(stored.type, storedVersion);
   return {
     id: stored.id,
     type: stored.type,
     // An unknown type is published as stored; consumers dead-letter it (as before versions existed).
-    version: known?.version ?? schemaVersionOf(stored.metadata),
+    version: known?.version ?? storedVersion,
     accountId: accountIdOfStream(stored.streamId),
     occurredAt: stored.recordedAt.toISOString(),
     streamVersion: stored.version,
-    data: known ? upcastToCurrent(known, schemaVersionOf(stored.metadata), stored.data) : stored.data,
+    data: known ? upcastToCurrent(known, storedVersion, stored.data) : stored.data,
     balanceAfter: stored.metadata.balanceAfter as BalanceSnapshotV1 | undefined,
     ...(typeof stored.metadata.actor === 'string' && { actor: stored.metadata.actor }),
   };
@@ -129,7 +140,7 @@ export const PUBLISH_METADATA_KEYS: readonly string[] = [SCHEMA_VERSION_KEY, 'ba
 export function ledgerEnvelopeJson(stored: RecordedEventJson): string {
   const { metadataJson } = stored;
   const storedVersion = metadataJson[SCHEMA_VERSION_KEY] === undefined ? 1 : schemaVersionOf({ [SCHEMA_VERSION_KEY]: JSON.parse(metadataJson[SCHEMA_VERSION_KEY]) });
-  const known = isLedgerEventType(stored.type) ? LEDGER_EVENTS[stored.type] : undefined;
+  const known = knownVersions(stored.type, storedVersion);
   if (known && known.version !== storedVersion) return JSON.stringify(toLedgerEnvelope(parsedEvent(stored)));
   const { balanceAfter, actor } = metadataJson;
   return (

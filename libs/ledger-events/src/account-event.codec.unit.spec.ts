@@ -45,6 +45,17 @@ describe('ledgerEnvelopeJson', () => {
     expect(JSON.parse(ledgerEnvelopeJson(asJsonb(stored)))).toEqual(expected(stored));
   });
 
+  // During a rolling deploy the relay's leader may be an old replica while new ones append a type's next version: it
+  // must publish what the new code would (the event as stored), not throw "no upcaster" and publish nothing for anyone.
+  it('given an event stored at a version newer than this code knows, when published, then it goes as stored', () => {
+    const newer = { ...usageV2, addedLater: { x: 1 } };
+    const stored = event({ data: newer, metadata: { schemaVersion: 3, balanceAfter, actor: 'svc' } });
+    expect(JSON.parse(ledgerEnvelopeJson(asJsonb(stored)))).toEqual({
+      id: stored.id, type: 'UsageDebited', version: 3, accountId: 'acct-1', occurredAt: '2026-11-01T00:00:02.123Z', streamVersion: 7, data: newer, balanceAfter, actor: 'svc',
+    });
+    expect(JSON.parse(JSON.stringify(toLedgerEnvelope(stored)))).toEqual(JSON.parse(ledgerEnvelopeJson(asJsonb(stored))));
+  });
+
   it.each([
     ['no balance and no actor', {}],
     ['a null balance', { balanceAfter: null, schemaVersion: 1 }],
