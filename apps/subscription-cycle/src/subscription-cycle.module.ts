@@ -5,7 +5,7 @@ import type { Kafka } from 'kafkajs';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, createKafkaClient, ensureTopics, kafkaHealth } from '@tally/kafka';
 import { SubscriptionCycleConfig } from './config/subscription-cycle.config';
-import { dataSourceOptions, ensureSchema } from './database/data-source.provider';
+import { dataSourceOptions, migrateSubscriptionCycle } from './database/data-source.provider';
 import { OutboxRelay } from './outbox/outbox.relay';
 import { CATALOGUE, loadCatalogue } from './plans/catalogue.provider';
 import { HeldPlansCheck } from './plans/held-plans.service';
@@ -35,7 +35,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
       MetricsModule.forRoot({ enabled: config.METRICS_ENABLED }),
       TypeOrmModule.forRootAsync({
         useFactory: async () => {
-          await ensureSchema(config);
+          await migrateSubscriptionCycle(config);
           return dataSourceOptions(config);
         },
       }),

@@ -1,5 +1,5 @@
-import type { DataSourceOptions } from 'typeorm';
-import { serviceSession } from '@tally/shared';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { migrateTakingTurns, serviceSession } from '@tally/shared';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { NotificationConfig } from '../config/notification.config';
 import { AccountCycleEntity } from './account-cycle.entity';
@@ -12,7 +12,10 @@ import { NotificationSettingsEntity } from './notification-settings.entity';
 
 export const NOTIFICATION_ENTITIES = [NotificationSettingsEntity, DeliveryEntity, AccountCycleEntity];
 
-/** Migrations only, never synchronize; the migrations table lives in the service's own schema. */
+/**
+ * Migrations only, never synchronize; the migrations table lives in the service's own schema. The service's data
+ * source runs none itself: migrateNotification does, before it starts.
+ */
 export function notificationDataSourceOptions(config: NotificationConfig): DataSourceOptions {
   return {
     type: 'postgres',
@@ -27,9 +30,22 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
       createDeliveriesSettledIndexMigration(config.DATABASE_SCHEMA),
     ],
     migrationsTableName: 'migrations',
-    migrationsRun: true,
-    migrationsTransactionMode: 'each',
+    migrationsRun: false,
     synchronize: false,
     extra: { max: config.poolMax(5), ...serviceSession('notification', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
   };
+}
+
+/**
+ * Creates the schema if needed and applies pending migrations, replicas taking turns (migrateTakingTurns), on a
+ * connection without the service's query timeout: an index built on years of deliveries, or waiting for the older
+ * version's transactions during a rollout, takes what it takes instead of failing the boot at PG_QUERY_TIMEOUT_MS.
+ */
+export function migrateNotification(config: NotificationConfig): Promise<void> {
+  return migrateTakingTurns({
+    url: config.DATABASE_URL,
+    service: 'notification',
+    schema: config.DATABASE_SCHEMA,
+    dataSource: () => new DataSource({ ...notificationDataSourceOptions(config), extra: { max: 1, ...serviceSession('notification-migrations') } }),
+  });
 }

@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { LOGGER, createServicePool, type Logger } from '@tally/shared';
 import { NotificationConfig } from '../config/notification.config';
-import { notificationDataSourceOptions } from './data-source.provider';
+import { migrateNotification, notificationDataSourceOptions } from './data-source.provider';
 
 /** The raw pg pool: the batch consumer's transactions and the dispatcher's FOR UPDATE SKIP LOCKED claims. */
 export const PG_POOL = Symbol('PG_POOL');
@@ -18,12 +18,9 @@ export const databaseProviders: Provider[] = [
   },
   {
     provide: DataSource,
-    inject: [NotificationConfig, PG_POOL],
-    useFactory: async (config: NotificationConfig, pool: Pool) => {
-      // TypeORM creates its migrations table in the schema before running any migration.
-      await pool.query(`CREATE SCHEMA IF NOT EXISTS "${config.DATABASE_SCHEMA}"`).catch((error: { code?: string }) => {
-        if (error.code !== '23505') throw error;
-      });
+    inject: [NotificationConfig],
+    useFactory: async (config: NotificationConfig) => {
+      await migrateNotification(config);
       return new DataSource(notificationDataSourceOptions(config)).initialize();
     },
   },

@@ -1,6 +1,5 @@
-import { Client } from 'pg';
-import type { DataSourceOptions } from 'typeorm';
-import { serviceSession } from '@tally/shared';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { migrateTakingTurns, serviceSession } from '@tally/shared';
 import type { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { CreateSubscriptionTables1764100000000 } from './migrations/1764100000000-create-subscription-tables';
 import { AddOutboxTrace1764900000000 } from './migrations/1764900000000-add-outbox-trace';
@@ -11,7 +10,10 @@ import { SubscriptionEntity } from './subscription.entity';
 
 export const SUBSCRIPTION_CYCLE_ENTITIES = [SubscriptionEntity, OutboxMessageEntity];
 
-/** TypeORM options: migrations only (never synchronize), every table in DATABASE_SCHEMA. */
+/**
+ * TypeORM options: migrations only (never synchronize), every table in DATABASE_SCHEMA. The service's data source runs
+ * none itself: migrateSubscriptionCycle does, before it starts.
+ */
 export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOptions {
   return {
     type: 'postgres',
@@ -20,23 +22,23 @@ export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOp
     entities: SUBSCRIPTION_CYCLE_ENTITIES,
     migrations: [CreateSubscriptionTables1764100000000, AddOutboxTrace1764900000000, SubscriptionsParked1766100000000, PlanFromCycle1766300000000],
     migrationsTableName: 'subscription_cycle_migrations',
-    migrationsRun: true,
-    migrationsTransactionMode: 'all',
+    migrationsRun: false,
     synchronize: false,
     extra: { max: config.poolMax(10), ...serviceSession('subscription-cycle', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
   };
 }
 
-/** The migrations table lives in the schema, so the schema has to exist before TypeORM starts. */
-export async function ensureSchema(config: SubscriptionCycleConfig): Promise<void> {
-  const client = new Client({ connectionString: config.DATABASE_URL, ...serviceSession('subscription-cycle') });
-  await client.connect();
-  try {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS "${config.DATABASE_SCHEMA}"`);
-  } catch (error) {
-    // Two instances starting together race on the catalog; the loser sees a duplicate, which is fine.
-    if (!['23505', '42P06'].includes((error as { code?: string }).code ?? '')) throw error;
-  } finally {
-    await client.end();
-  }
+/**
+ * Creates the schema if needed and applies pending migrations, replicas taking turns (migrateTakingTurns), on a
+ * connection without the service's query timeout: a migration waiting for the older version's transactions during a
+ * rollout, or altering a large table, takes what it takes instead of failing the boot at PG_QUERY_TIMEOUT_MS (and
+ * leaving the statement it gave up on queued in the server while the next attempt queues another).
+ */
+export function migrateSubscriptionCycle(config: SubscriptionCycleConfig): Promise<void> {
+  return migrateTakingTurns({
+    url: config.DATABASE_URL,
+    service: 'subscription-cycle',
+    schema: config.DATABASE_SCHEMA,
+    dataSource: () => new DataSource({ ...dataSourceOptions(config), extra: { max: 1, ...serviceSession('subscription-cycle-migrations') } }),
+  });
 }

@@ -23,7 +23,7 @@ export const PG_SESSION_OPTIONS = '-c jit=off -c idle_in_transaction_session_tim
  * settings above, and `application_name` tally-<name>, so that `pg_stat_activity` says whose a session is: which
  * service holds the database's oldest open transaction (the relay's gap-safe tail waits for it), a lock, or a connection slot.
  * With `limits`, pg's client-side `query_timeout` too (see createServicePool): a service's own pools, TypeORM's
- * included (its migrations then run under it: one that needs longer is deployed with PG_QUERY_TIMEOUT_MS=0).
+ * included. Not the migrations: each service runs them through migrateTakingTurns on a session without it.
  */
 export function serviceSession(name: string, limits?: { queryTimeoutMs: number }): { options: string; application_name: string; query_timeout?: number } {
   const session = { options: PG_SESSION_OPTIONS, application_name: `tally-${name}` };
