@@ -80,6 +80,14 @@ const RECALL_REST = [1, 2, 3];
  * instead of one per request, and each answer is still as fresh as the moment it was asked.
  */
 /**
+ * The append lost a race: another writer appended to one of its streams first (WRONG_EXPECTED_VERSION), or stored a
+ * decision of another length under the same key (IDEMPOTENCY_CONFLICT). Nothing of ours was written.
+ */
+function isLostRace(error: unknown): boolean {
+  return error instanceof EventStoreError && (error.code === 'WRONG_EXPECTED_VERSION' || error.code === 'IDEMPOTENCY_CONFLICT');
+}
+
+/**
  * A command that depends on the instant it is decided at (a hold's expiry is its TTL from the decision): built
  * again at each attempt's instant, so a decision that comes late (a lost race, a slow database) is not refused
  * for an instant taken before it.
@@ -244,8 +252,7 @@ export class AccountRepository {
         this.cache.set(command.accountId, saved);
         return { accountId: command.accountId, events, state, version: saved.version };
       } catch (error) {
-        // IDEMPOTENCY_CONFLICT from the store: a request under the same key appended a decision of another length first.
-        const conflict = error instanceof EventStoreError && (error.code === 'WRONG_EXPECTED_VERSION' || error.code === 'IDEMPOTENCY_CONFLICT');
+        const conflict = isLostRace(error);
         // A lost race leaves the cached state a true prefix of the stream: the next attempt reads only what the
         // winner appended. Dropping it made every retry re-read the whole stream, which against a consumer
         // catching up on a big backlog always lost again (grants failed for as long as the catch-up lasted).
@@ -319,7 +326,14 @@ export class AccountRepository {
     while (this.snapshotWrites.size > 0) await Promise.all([...this.snapshotWrites]);
   }
 
-  forget(accountIds: Iterable<string>): void {
+  /**
+   * After a consumer batch failed (its transaction rolled back): its accounts' cached states are dropped, unless it
+   * lost a race with another writer, which leaves them true prefixes of their streams (as in execute): the retry then
+   * reads only what the winner appended instead of every account of the batch again, which made it slower and so
+   * likelier to lose the next race.
+   */
+  afterFailedBatch(accountIds: Iterable<string>, error: unknown): void {
+    if (isLostRace(error)) return;
     for (const accountId of accountIds) this.cache.delete(accountId);
   }
 

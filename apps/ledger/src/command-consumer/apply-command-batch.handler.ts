@@ -100,7 +100,7 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
       batch.afterCommit(() => this.accounts.remember(saved));
     } catch (error) {
       spans?.forEach((traced) => endSpan(traced?.span, error));
-      this.accounts.forget(commands.map((c) => c.command.accountId));
+      this.accounts.afterFailedBatch(commands.map((c) => c.command.accountId), error);
       throw error;
     }
   }
