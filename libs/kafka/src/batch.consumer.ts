@@ -859,7 +859,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       if (outcomes.length === 0 || deadLettering) {
         await tx.query('ROLLBACK');
       } else {
-        await this.heartbeat(parts[0].payload);
+        // No heartbeat before the COMMIT: a coordinator that does not answer would keep the rows the handler locked,
+        // and this transaction's id (which holds back the relay's tail), for up to the request timeout. The offset
+        // row locked above fences a consumer that lost its partition; onBatch heartbeats once the chunk committed.
         await storeOffsetsAndCommit(tx, offsetsSchema, outcomes.map(({ part, lastOffset }) => ({ ref: part.ref, offset: lastOffset })));
       }
     } catch (error) {
