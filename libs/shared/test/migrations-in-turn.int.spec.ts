@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { migrateTakingTurns } from '../src/database/migrations-in-turn.migration';
 import { serviceSession } from '../src/database/service-pool.provider';
-import { testDatabaseUrl, uniqueSuffix } from '../src/testing/index';
+import { testDatabaseUrl, uniqueSuffix, waitFor } from '../src/testing/index';
 
 class CreateItems1700000000000 implements MigrationInterface {
   readonly name = 'CreateItems1700000000000';
@@ -76,4 +78,37 @@ describe('migrateTakingTurns (PostgreSQL)', () => {
     const index = await admin.query<{ valid: boolean }>(`select indisvalid as valid from pg_index where indexrelid = to_regclass($1)`, [`"${schema}".items_at_idx`]);
     expect(index.rows).toEqual([{ valid: true }]);
   }, 60_000);
+
+  // A replica's host lost (or its process frozen) while it holds the lock sends nothing more, and closes nothing:
+  // PostgreSQL kept its session, and the lock, until TCP keepalive gave up, hours later, while every replica that
+  // started meanwhile waited its turn, saying nothing, until its startup probe restarted it.
+  it('gives the turn to the next replica when the one migrating stops answering (its host lost, its process frozen)', async () => {
+    const other = `${service}-frozen`;
+    const frozenSchema = `${schema}_frozen`;
+    const holder = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'libs/shared/test/migration-holder.harness.ts', JSON.stringify({ url: testDatabaseUrl(), service: other, schema: frozenSchema, lockIdleTimeoutMs: 3_000 })],
+      { cwd: resolve(__dirname, '../../..'), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      let output = '';
+      holder.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await waitFor(() => output.includes('migrating') || undefined, 60_000, 200);
+      holder.kill('SIGSTOP');
+      const next = migrateTakingTurns({
+        url: testDatabaseUrl(),
+        service: other,
+        schema: frozenSchema,
+        lockIdleTimeoutMs: 3_000,
+        dataSource: () => new DataSource({ type: 'postgres', url: testDatabaseUrl(), schema: frozenSchema, migrations: [CreateItems1700000000000], migrationsTableName: 'next_migrations', extra: serviceSession(`${other}-migrations`) }),
+      });
+      next.catch(() => undefined);
+      const outcome = await Promise.race([next.then(() => 'migrated' as const), sleep(30_000).then(() => 'still waiting its turn' as const)]);
+      expect(outcome).toBe('migrated');
+    } finally {
+      holder.kill('SIGKILL');
+      await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1`, [`tally-${other}%`]);
+      await admin.query(`drop schema if exists "${frozenSchema}" cascade`);
+    }
+  }, 120_000);
 });

@@ -5,6 +5,8 @@ import { serviceSession } from './service-pool.provider';
 
 /** How often a replica waiting its turn asks for the lock again, on average (jittered half to one and a half times). */
 const TURN_POLL_MS = 500;
+/** How long the lock's session may stay idle before PostgreSQL ends it (and the lock with it); probed every third of it. */
+const LOCK_IDLE_TIMEOUT_MS = 30_000;
 
 /**
  * Creates `schema` if needed and applies the data source's pending migrations, one transaction each (a migration
@@ -17,19 +19,31 @@ const TURN_POLL_MS = 500;
  * blocked statement holds a snapshot, a CREATE INDEX CONCURRENTLY of the replica migrating waits for every older
  * snapshot to end, and PostgreSQL sees no deadlock (the lock's holder is an idle session), so both replicas waited for
  * ever.
+ *
+ * The lock lives as long as PostgreSQL keeps its session. A replica whose host is lost (or whose process freezes)
+ * mid-migration closes nothing, and PostgreSQL would keep the session, and the lock, until TCP keepalive gives up,
+ * hours later, while every replica started meanwhile waits its turn. So the lock's session carries
+ * `idle_session_timeout` (`lockIdleTimeoutMs`, 30 s by default), which the replica migrating keeps from running out by
+ * probing it every third of that time (as the relay's leader does): a replica that stops answering gives the turn
+ * away; its migration's own transaction ends with its session (idle_in_transaction_session_timeout, or the statement).
  */
-export async function migrateTakingTurns(options: { url: string; service: string; schema: string; dataSource: () => DataSource }): Promise<void> {
+export async function migrateTakingTurns(options: { url: string; service: string; schema: string; dataSource: () => DataSource; lockIdleTimeoutMs?: number }): Promise<void> {
+  const idleTimeoutMs = options.lockIdleTimeoutMs ?? LOCK_IDLE_TIMEOUT_MS;
   const lock = new Client({ connectionString: options.url, ...serviceSession(`${options.service}-migrations`) });
   // A connection lost while it idles holding the lock fails the unlock below, not the process.
   lock.on('error', () => undefined);
   await lock.connect();
   const key = [`tally-${options.service}-migrations`, options.schema];
+  let probe: NodeJS.Timeout | undefined;
   try {
+    await lock.query(`set idle_session_timeout = ${Math.trunc(idleTimeoutMs)}`);
     for (;;) {
       const { rows } = await lock.query<{ locked: boolean }>(`select pg_try_advisory_lock(hashtext($1), hashtext($2)) as locked`, key);
       if (rows[0].locked) break;
       await sleep(TURN_POLL_MS * (0.5 + Math.random()));
     }
+    // A failed probe (the session ended) is the unlock's to report: the migrations go on, the turn may be another's.
+    probe = setInterval(() => void lock.query('select 1').catch(() => undefined), idleTimeoutMs / 3);
     const db = await options.dataSource().initialize();
     try {
       await db.query(`create schema if not exists "${options.schema}"`);
@@ -38,7 +52,8 @@ export async function migrateTakingTurns(options: { url: string; service: string
       await db.destroy();
     }
   } finally {
+    clearInterval(probe);
     await lock.query(`select pg_advisory_unlock(hashtext($1), hashtext($2))`, key).catch(() => undefined);
-    await lock.end();
+    await lock.end().catch(() => undefined);
   }
 }
