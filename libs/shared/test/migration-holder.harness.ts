@@ -14,7 +14,9 @@ class TakesLong1700000000000 implements MigrationInterface {
     process.stdout.write('migrating\n');
     await runner.query('SELECT pg_sleep(600)');
   }
-  async down(): Promise<void> {}
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query('SELECT 1');
+  }
 }
 
 const { url, service, schema, lockIdleTimeoutMs } = JSON.parse(process.argv[2]) as { url: string; service: string; schema: string; lockIdleTimeoutMs: number };
