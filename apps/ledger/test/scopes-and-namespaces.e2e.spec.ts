@@ -172,7 +172,8 @@ describe('scopes and account namespaces', () => {
         const message = (accountId: string, usageId: string) => ({
           key: accountId,
           value: JSON.stringify({
-            id: usageId, type: 'UsageRecorded', version: 1, accountId, occurredAt: new Date().toISOString(), data: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 100_000 },
+            // The actor a producer claims is its own word: chat's principal may write chat's topic, and claims to be karma's.
+            id: usageId, type: 'UsageRecorded', version: 1, accountId, occurredAt: new Date().toISOString(), actor: 'karma-product', data: { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 100_000 },
           }),
         });
         await producer.send({ topic: chatTopic, messages: [message(KARMA, `k-intrusion-${run}`), message(account, `k-own-${run}`)] });
@@ -184,6 +185,13 @@ describe('scopes and account namespaces', () => {
         expect(dlq.messages.some((m) => m.value.includes(`k-own-${run}`))).toBe(false);
         const karma = (await balance(KARMA)).body;
         expect(karma).toMatchObject({ available: '10', usedThisCycle: '0' });
+        // The audit trail names what is known of who sent it (the product topic, which only chat's principal may
+        // write), not the actor the message claims: a product could otherwise pass its usage off as another's.
+        const history = await waitFor(async () => {
+          const { body } = await ledgerCall('GET', `/v1/accounts/${account}/transactions?type=UsageDebited`, KEYS.ops);
+          return body.items?.length ? body.items : undefined;
+        }, 30_000);
+        expect(history.map((item: { actor: string | null }) => item.actor)).toEqual([`topic:${chatTopic}`]);
       } finally {
         await dlq.stop();
       }

@@ -7,8 +7,11 @@ export interface ConsumedAt {
   receivedAt: Date;
 }
 
-/** Turns one message into the account command it asks for; throws a `Rejection` for a message that can never apply. */
-export type ToCommand = (message: ParsedMessage, consumed: ConsumedAt) => { command: AccountCommand; commandKey: string };
+/**
+ * Turns one message into the account command it asks for; throws a `Rejection` for a message that can never apply.
+ * `actor`, when given, is recorded instead of the envelope's: where the envelope's is the producer's own claim.
+ */
+export type ToCommand = (message: ParsedMessage, consumed: ConsumedAt) => { command: AccountCommand; commandKey: string; actor?: string };
 
 /** A message that can never become a command (wrong topic, unpriceable usage): the consumer dead-letters it. */
 export class Rejection extends Error {

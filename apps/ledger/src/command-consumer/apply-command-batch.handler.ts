@@ -58,20 +58,24 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
         'messaging.destination.partition.id': String(batch.partition), 'tally.account_id': envelope.accountId, 'tally.message_id': envelope.id,
       });
       // The audit trail, recorded on the events' metadata: who sent it (usage-ingest's API key name, the envelope's
-      // `actor`), its request id and the trace it continues (the process span's when traced, else the headers').
-      const audit = auditOf(envelope.actor, traced ? traced.carrier : message.headers);
+      // `actor`, unless the command names who it knows sent it), its request id and the trace it continues (the
+      // process span's when traced, else the headers').
+      const carrier = traced ? traced.carrier : message.headers;
+      let converted: BatchCommand & { actor?: string };
       try {
-        const command: BatchCommand = toCommand(message.value, { timestamp: message.timestamp, receivedAt });
-        if (audit) command.audit = audit;
-        commands.push(command);
-        sources.push(message);
-        spans?.push(traced);
+        converted = toCommand(message.value, { timestamp: message.timestamp, receivedAt });
       } catch (error) {
         if (!(error instanceof Rejection)) throw error;
         batch.deadLetter(message, error.code, error.details);
-        this.inContextOf(traced?.ctx, audit, () => this.logRejection(message, error.code));
+        this.inContextOf(traced?.ctx, auditOf(envelope.actor, carrier), () => this.logRejection(message, error.code));
         endSpan(traced?.span, error);
+        continue;
       }
+      const audit = auditOf(converted.actor ?? envelope.actor, carrier);
+      if (audit) converted.audit = audit;
+      commands.push(converted);
+      sources.push(message);
+      spans?.push(traced);
     }
     if (commands.length === 0) return;
     try {

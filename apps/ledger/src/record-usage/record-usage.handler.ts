@@ -70,8 +70,16 @@ export function usageToCommand(rateCard: RateCard, { maxFutureSkewSeconds, names
       ...(usage.metadata ? { metadata: usage.metadata } : {}),
     };
     // The usage's idempotency key: a snapshotted account looks a forgotten key up by it (account-memory.model.ts).
-    return { command, commandKey: idempotencyKey('usage', command.usageId) };
+    const commandKey = idempotencyKey('usage', command.usageId);
+    // On a product's own topic the envelope's actor is whatever its producer claims (another product's name, say):
+    // what is known is the topic, which only that product's principal may write (docs/kafka-acls.md).
+    return namespaces ? { command, commandKey, actor: productTopicActor(namespaces.topic) } : { command, commandKey };
   };
+}
+
+/** The actor recorded for usage from a product's own topic: the topic, within the 64 characters an actor has. */
+export function productTopicActor(topic: string): string {
+  return `topic:${topic}`.slice(0, 64);
 }
 
 /**
