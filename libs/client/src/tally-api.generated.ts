@@ -876,7 +876,7 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
-             * @description Who did it (audit trail): the name of the API key that sent the command (a subscription change included), `system:expiry` for expiries, `system:scheduler` for what the billing calendar does itself (renewals, scheduled downgrades and cancellations taking effect); null for events recorded before the audit trail
+             * @description Who did it (audit trail): the name of the API key that sent the command (a subscription change included), `system:expiry` for expiries, `system:scheduler` for what the billing calendar does itself (renewals, scheduled downgrades and cancellations taking effect), `topic:<name>` for usage a product produced on its own Kafka topic; null for events recorded before the audit trail
              * @example support-tool
              */
             actor: string | null;

@@ -11,7 +11,7 @@ export class TransactionItemDto implements TransactionItem {
   @ApiCredits({ description: "The account's net balance right after the event: available credits minus the overdraft owed, so negative while the account owes credits (GET /balance shows the two apart)" }) balanceAfter!: string;
   @ApiProperty({ format: 'date-time' }) occurredAt!: string;
   @ApiProperty({ type: 'object', additionalProperties: true, description: 'The cause: model, feature, pack, cycle, expiry …' }) details!: Record<string, unknown>;
-  @ApiProperty({ type: String, nullable: true, example: 'support-tool', description: 'Who did it (audit trail): the name of the API key that sent the command (a subscription change included), `system:expiry` for expiries, `system:scheduler` for what the billing calendar does itself (renewals, scheduled downgrades and cancellations taking effect); null for events recorded before the audit trail' }) actor!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'support-tool', description: 'Who did it (audit trail): the name of the API key that sent the command (a subscription change included), `system:expiry` for expiries, `system:scheduler` for what the billing calendar does itself (renewals, scheduled downgrades and cancellations taking effect), `topic:<name>` for usage a product produced on its own Kafka topic; null for events recorded before the audit trail' }) actor!: string | null;
 }
 
 export class TransactionPageDto implements TransactionPage {
