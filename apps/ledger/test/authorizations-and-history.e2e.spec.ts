@@ -89,6 +89,18 @@ describe('authorizations, holds and the live balance', () => {
     expect((await api.get('/v1/accounts/acct-unlimited/transactions?type=HoldPlaced')).body.items).toEqual([]);
   });
 
+  // An estimate of no tokens (or of a model priced 0) costs nothing: there is nothing to reserve. It was refused 400
+  // INVALID_AMOUNT naming `amount`, a field the caller never sent, also on an unlimited plan and for no account at all.
+  it('a hold for a usage estimate that prices to 0 reserves nothing and is allowed; 404 for no account', async () => {
+    const free = { feature: 'chat', model: 'gpt-4o', inputTokens: 0, outputTokens: 0 };
+    for (const accountId of ['acct-one', 'acct-unlimited']) {
+      const held = await authorize(accountId, { usage: free, hold: { holdId: `free-${accountId}`, ttlSeconds: 600 } });
+      expect(held).toMatchObject({ status: 200, body: { allowed: true, required: '0', hold: { holdId: `free-${accountId}`, amount: '0' } } });
+      expect((await api.get(`/v1/accounts/${accountId}/transactions?type=HoldPlaced`)).body.items.filter((item: { details: { holdId?: string } }) => item.details.holdId === `free-${accountId}`)).toEqual([]);
+    }
+    expect(await authorize('acct-never', { usage: free, hold: { holdId: 'free-never', ttlSeconds: 60 } })).toMatchObject({ status: 404, body: { code: 'ACCOUNT_NOT_FOUND' } });
+  });
+
   it('a hold of 5 leaves others the rest; settling for 3 releases 2; settling twice has no second effect', async () => {
     await api.post('/v1/accounts/acct-hold/grants', { reason: 'test grant', idempotencyKey: 'h', amount: '10' });
     const held = await authorize('acct-hold', { amount: '5', hold: { holdId: 'stream-1', ttlSeconds: 600 } });

@@ -37,6 +37,9 @@ export class AuthorizeHandler {
     const required = this.required(body, now);
     if (body.hold) {
       const { holdId, ttlSeconds = this.config.HOLD_DEFAULT_TTL_SECONDS } = body.hold;
+      // A usage estimate that prices to 0 (no tokens, a model priced 0) reserves nothing: allowed, with no hold kept,
+      // as on an unlimited plan (an amount given is positive: the request's validation says so).
+      if (required === 0n) return this.nothingToHold(accountId, holdId, new Date(now.getTime() + ttlSeconds * 1000).toISOString(), now);
       try {
         return await this.placeHold(accountId, required, holdId, ttlSeconds, now, actor);
       } catch (error) {
@@ -53,6 +56,13 @@ export class AuthorizeHandler {
     const view = balanceView(account.state, now);
     if (!view.unlimited && view.available < required) throw refusal(cannotCover(account.state, required, view.available, now));
     return { allowed: true, required: formatCredits(required), available: formatCredits(view.available), unlimited: view.unlimited };
+  }
+
+  /** A hold of nothing: the answer names the hold asked for, and nothing is placed or remembered (404: no account). */
+  private async nothingToHold(accountId: string, holdId: string, expiresAt: string, now: Date) {
+    const { state, version } = await this.accounts.load(accountId);
+    if (version === 0) throw accountNotFound(accountId);
+    return { ...heldAnswer(state, holdId, 0n, expiresAt, now), ...(state.plan.unlimited && { unlimited: true }) };
   }
 
   /**
