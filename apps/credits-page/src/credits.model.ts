@@ -69,15 +69,17 @@ export function isBelowPercent(available: Micro, percent: number, allocation: Mi
 /**
  * "Insufficient Credits" at zero available (what an authorization would refuse: the ledger refuses what available
  * cannot cover, whatever debt is carried; in overdraft available is 0, but for the moment between a cycle's end and
- * its renewal, when usage is carried while purchased credits stay); otherwise the lowest threshold the balance is
- * below. Unlimited plans never warn; without an allocation (no plan, only packs) there is no percentage to be below.
+ * its renewal, when usage is carried while purchased credits stay); otherwise the lowest threshold the credits left
+ * are below, counting what open holds reserve as the ledger does (account.state.ts thresholdLevel: a hold reserves,
+ * it does not spend). Unlimited plans never warn; without an allocation (no plan, only packs) there is no percentage.
  */
 export function creditAlert(balance: Balance): CreditAlert {
   if (balance.unlimited) return 'none';
   if (balance.available <= 0n) return 'insufficient';
   if (balance.allocation <= 0n) return 'none';
-  if (isBelowPercent(balance.available, 5, balance.allocation)) return 'low-5';
-  if (isBelowPercent(balance.available, 20, balance.allocation)) return 'low-20';
+  const left = balance.available + balance.held;
+  if (isBelowPercent(left, 5, balance.allocation)) return 'low-5';
+  if (isBelowPercent(left, 20, balance.allocation)) return 'low-20';
   return 'none';
 }
 

@@ -64,6 +64,14 @@ describe('creditAlert: the ledger thresholds (strictly below 20% and 5% of the a
     expect(creditAlert(balance({ available: 50_000_000n, allowance: 0n, purchased: 50_000_000n, overdraft: 200_000n }))).toBe('none');
   });
 
+  // The ledger judges its thresholds on the credits left counting what open holds reserve (a hold reserves, it does
+  // not spend): an answer being generated under a large hold is not "almost out", and no email says so either.
+  it('counts what open holds reserve as left, as the ledger judges its thresholds; insufficient still on available', () => {
+    expect(creditAlert(balance({ available: 4_000_000n, held: 96_000_000n }))).toBe('none');
+    expect(creditAlert(balance({ available: 4_000_000n, held: 10_000_000n }))).toBe('low-20');
+    expect(creditAlert(balance({ available: 0n, held: 96_000_000n }))).toBe('insufficient');
+  });
+
   it('has no percentage without an allocation (only packs): only the empty state', () => {
     expect(creditAlert(balance({ allocation: 0n, available: 1n }))).toBe('none');
     expect(creditAlert(balance({ allocation: 0n, available: 0n }))).toBe('insufficient');
