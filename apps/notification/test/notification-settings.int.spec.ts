@@ -58,6 +58,22 @@ describe('notification settings API (int)', () => {
     expect((await stored(accountId))[0].webhook_secret).toBeNull();
   });
 
+  // The stored secret is the first receiver's: a URL moved to another party kept signing with it, so the new party
+  // got signatures it could not check and could replay them to the first receiver within its timestamp tolerance.
+  it('asks for a new secret when the webhook URL moves to another origin; the same origin keeps the stored one', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    const secret = newWebhookSecret();
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.example.com/tally', webhookSecret: secret })).status).toBe(200);
+    const moved = await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.other.example.org/tally' });
+    expect(moved).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED', details: [{ field: 'webhookSecret', reason: expect.stringContaining('another origin') }] } });
+    expect((await stored(accountId))[0].webhook_url).toBe('https://hooks.example.com/tally');
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.example.com:8443/tally' })).status).toBe(400); // another port
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.example.com/v2' })).status).toBe(200);
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.other.example.org/tally', webhookSecret: newWebhookSecret() })).status).toBe(200);
+    // No secret left behind: the reseal tests below count every secret of the schema.
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email: 'ops@example.com' })).body).toMatchObject({ webhookSecretSet: false });
+  });
+
   it('boots past a secret that cannot be opened (copied from another account), leaving it as stored for its deliveries to fail', async () => {
     const [victim, copied] = [`acc-victim-${uniqueSuffix()}`, `acc-copied-${uniqueSuffix()}`];
     const development = `development:${DEVELOPMENT_WEBHOOK_SECRET_KEY.key.toString('base64')}`;

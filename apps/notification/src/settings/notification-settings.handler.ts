@@ -106,6 +106,11 @@ export class NotificationSettingsHandler {
       if (webhookUrl !== null && secret === null && request.webhookSecret === undefined) {
         issues.push({ field: 'webhookSecret', reason: 'is required with a webhook URL (none is stored yet)' });
       }
+      // The stored secret is the previous receiver's: another party must not get its signatures (it could replay
+      // them to that receiver within its timestamp tolerance). Another path of the same origin keeps it.
+      if (webhookUrl !== null && request.webhookSecret === undefined && existing?.webhookUrl && !sameOrigin(existing.webhookUrl, webhookUrl)) {
+        issues.push({ field: 'webhookSecret', reason: 'is required when the webhook URL moves to another origin (the stored secret is the previous receiver\'s)' });
+      }
       if (issues.length > 0) throw new ContractViolation('INVALID_PAYLOAD', issues);
       const entity = repository.create({
         accountId, email, webhookUrl, webhookSecret: secret, preferences: (request.notificationTypes ?? {}) as TypePreferences,
@@ -118,6 +123,15 @@ export class NotificationSettingsHandler {
       'notification settings saved',
     );
     return toResponse(saved.row, saved.hasSecret);
+  }
+}
+
+/** Scheme, host and port alike (URL's `origin`); a stored URL that no longer parses is another origin. */
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
   }
 }
 
