@@ -184,6 +184,22 @@ describe('portal tokens and CORS on the ledger', () => {
       expect((await get(`/v1/accounts/${ACCOUNT}/balance?at=${at}`, KEYS.ops)).status).toBe(200);
     });
 
+    // An end user's browser asking for every year there is, again and again, made the database aggregate the account's
+    // whole history at each request: a portal token reads at most PORTAL_MAX_RANGE_DAYS (400) days a request.
+    it('reads usage over at most 400 days a request; an API key reads any range', async () => {
+      const status = async (path: string, bearer: string) => {
+        const response = await call(ledger.base, path, bearer);
+        await response.arrayBuffer();
+        return response.status;
+      };
+      for (const path of ['usage', 'usage/export']) {
+        const long = await get(`/v1/accounts/${ACCOUNT}/${path}?from=0001-01-01&to=9999-12-31`, token);
+        expect(long).toEqual({ status: 400, body: expect.objectContaining({ code: 'VALIDATION_FAILED', details: [{ field: 'from', reason: expect.stringContaining('400 days') }] }) });
+        expect(await status(`/v1/accounts/${ACCOUNT}/${path}?from=2025-01-01&to=2026-02-05`, token)).toBe(200); // 400 days
+        expect(await status(`/v1/accounts/${ACCOUNT}/${path}?from=0001-01-01&to=9999-12-31`, KEYS.ops)).toBe(200);
+      }
+    });
+
     it('ends its live stream when the token expires', async () => {
       const shortLived = await signed({ issuedAt: new Date(), expiresAt: new Date(Date.now() + 3_000) });
       const stream = await streamFrames(ledger.base, `/v1/accounts/${ACCOUNT}/balance/stream`, shortLived);

@@ -3368,7 +3368,7 @@ export interface operations {
             query?: {
                 /** @description Instead of from/to. Default: the last 30 days. */
                 period?: "7d" | "30d" | "cycle";
-                /** @description Inclusive, ISO-8601. */
+                /** @description Inclusive, ISO-8601. With a portal token, at most 400 days before `to`. */
                 from?: string;
                 /** @description Exclusive, ISO-8601; default now. */
                 to?: string;
@@ -3681,7 +3681,7 @@ export interface operations {
             query?: {
                 /** @description Instead of from/to. Default: the last 30 days. */
                 period?: "7d" | "30d" | "cycle";
-                /** @description Inclusive, ISO-8601. */
+                /** @description Inclusive, ISO-8601. With a portal token, at most 400 days before `to`. */
                 from?: string;
                 /** @description Exclusive, ISO-8601; default now. */
                 to?: string;

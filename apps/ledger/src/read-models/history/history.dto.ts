@@ -9,7 +9,7 @@ export class UsageQueryDto {
   @ApiPropertyOptional({ enum: ['7d', '30d', 'cycle'], description: 'Instead of from/to. Default: the last 30 days.' })
   @IsOptional() @IsString() @MaxLength(8) period?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, example: '2025-01-01T00:00:00Z', description: 'Inclusive, ISO-8601.' })
+  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, example: '2025-01-01T00:00:00Z', description: 'Inclusive, ISO-8601. With a portal token, at most 400 days before `to`.' })
   @IsOptional() @IsString() @MaxLength(40) from?: string;
 
   @ApiPropertyOptional({ format: 'date-time', maxLength: 40, example: '2025-02-01T00:00:00Z', description: 'Exclusive, ISO-8601; default now.' })

@@ -36,10 +36,17 @@ export function parseInstant(field: string, value: string): Date {
 }
 
 /**
- * `period=7d|30d|cycle`, or `from`/`to` (ISO), never both. `to` defaults to now; `from` without a period
- * defaults to `defaultDays` before `to` (undefined = from the beginning of time).
+ * The longest range a portal token (an end user's browser) may ask the usage summary or export for: a year and a
+ * month. Each request aggregates or reads every usage of the range; any range is an API key's to ask.
  */
-export function parseRange(query: RangeQuery, now: Date, defaultDays: number | undefined): RangeRequest {
+export const PORTAL_MAX_RANGE_DAYS = 400;
+
+/**
+ * `period=7d|30d|cycle`, or `from`/`to` (ISO), never both. `to` defaults to now; `from` without a period
+ * defaults to `defaultDays` before `to` (undefined = from the beginning of time). `maxDays`: the longest `from`/`to`
+ * range taken (a period is always shorter).
+ */
+export function parseRange(query: RangeQuery, now: Date, defaultDays: number | undefined, maxDays?: number): RangeRequest {
   const { period, from, to } = query;
   if (period !== undefined) {
     if (!(PERIODS as readonly string[]).includes(period)) throw invalidParam('period', `must be one of ${PERIODS.join(', ')}`);
@@ -52,6 +59,9 @@ export function parseRange(query: RangeQuery, now: Date, defaultDays: number | u
   const start =
     from !== undefined ? parseInstant('from', from) : defaultDays !== undefined ? new Date(end.getTime() - defaultDays * 86_400_000) : new Date(0);
   if (start.getTime() >= end.getTime()) throw invalidParam(from !== undefined ? 'from' : 'to', 'from must be before to');
+  if (maxDays !== undefined && end.getTime() - start.getTime() > maxDays * 86_400_000) {
+    throw invalidParam(from !== undefined ? 'from' : 'to', `must be at most ${maxDays} days before to with a portal token (ask for the rest in further requests)`);
+  }
   return { kind: 'range', range: { from: start, to: end } };
 }
 

@@ -45,6 +45,13 @@ describe('history parameters', () => {
     expect(issueOf(() => checkAccountId('has space')).field).toBe('accountId');
   });
 
+  it('given a longest range, when from/to span more, then from (or to, alone) is refused; a period is always taken', () => {
+    expect(parseRange({ from: '2024-03-01', to: '2025-04-05' }, now, 30, 400)).toEqual({ kind: 'range', range: { from: new Date('2024-03-01T00:00:00Z'), to: new Date('2025-04-05T00:00:00Z') } });
+    expect(issueOf(() => parseRange({ from: '2024-03-01', to: '2025-04-05T00:00:00.001Z' }, now, 30, 400))).toEqual({ field: 'from', reason: expect.stringContaining('at most 400 days') });
+    expect(issueOf(() => parseRange({ to: '2025-04-05' }, now, undefined, 400)).field).toBe('to'); // from the beginning of time
+    expect(parseRange({ period: '30d' }, now, 30, 7)).toMatchObject({ kind: 'range' });
+  });
+
   it('parses limits and type lists', () => {
     expect(parseLimit(undefined)).toBe(50);
     expect(parseLimit('500')).toBe(500);

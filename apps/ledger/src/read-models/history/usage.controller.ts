@@ -1,10 +1,10 @@
 import { Controller, Get, Logger, Param, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiErrors, ApiIdParam, hijackReply, PortalReadable, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, hijackReply, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
 import { UsageExportQueryDto, UsageQueryDto } from './history.dto';
 import { UsageSummaryDto } from './history.response.dto';
-import { DEFAULT_USAGE_DAYS } from './history.parser';
+import { DEFAULT_USAGE_DAYS, PORTAL_MAX_RANGE_DAYS } from './history.parser';
 import { UsageExportService } from './usage-export.service';
 import { UsageQueryService } from './usage.query';
 
@@ -26,8 +26,8 @@ export class UsageController {
   @ApiOperation({ operationId: 'getUsage', summary: 'Credits and requests in a period, in total and by model, feature and UTC day' })
   @ApiOkResponse({ type: UsageSummaryDto })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
-  summary(@Param('accountId') accountId: string, @Query() query: UsageQueryDto): Promise<UsageSummaryDto> {
-    return this.usage.summary(accountId, query);
+  summary(@Param('accountId') accountId: string, @Query() query: UsageQueryDto, @PortalGrantOf() portal: PortalGrant | undefined): Promise<UsageSummaryDto> {
+    return this.usage.summary(accountId, query, portal ? PORTAL_MAX_RANGE_DAYS : undefined);
   }
 
   /** One CSV row per usage event, oldest first, streamed; the last 30 days unless `period` or `from`/`to` say otherwise. */
@@ -42,9 +42,14 @@ export class UsageController {
     content: { 'text/csv': { schema: { type: 'string' } } },
   })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
-  async export(@Param('accountId') accountId: string, @Query() query: UsageExportQueryDto, @Res() reply: FastifyReply): Promise<void> {
+  async export(
+    @Param('accountId') accountId: string,
+    @Query() query: UsageExportQueryDto,
+    @PortalGrantOf() portal: PortalGrant | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
     // Errors up to here still become JSON error responses; after the headers, a failure can only cut the stream.
-    const range = await this.usage.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
+    const range = await this.usage.resolveRange(accountId, query, DEFAULT_USAGE_DAYS, portal ? PORTAL_MAX_RANGE_DAYS : undefined);
     const day = (date: Date) => date.toISOString().slice(0, 10);
     // The file is named after the first and the last UTC day it holds: the range's end is exclusive.
     const lastDay = new Date(range.to.getTime() - 1);

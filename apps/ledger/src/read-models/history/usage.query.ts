@@ -46,9 +46,12 @@ export class UsageQueryService {
     this.s = quoteIdentifier(config.DATABASE_SCHEMA);
   }
 
-  /** Resolves `period`/`from`/`to` for an existing account (404 otherwise); `cycle` reads the stored cycle. */
-  async resolveRange(accountId: string, query: RangeQuery, defaultDays: number | undefined, now = new Date()): Promise<TimeRange> {
-    const request = parseRange(query, now, defaultDays);
+  /**
+   * Resolves `period`/`from`/`to` for an existing account (404 otherwise); `cycle` reads the stored cycle. `maxDays`:
+   * the longest range taken (a portal token's, PORTAL_MAX_RANGE_DAYS).
+   */
+  async resolveRange(accountId: string, query: RangeQuery, defaultDays: number | undefined, maxDays?: number, now = new Date()): Promise<TimeRange> {
+    const request = parseRange(query, now, defaultDays, maxDays);
     const balance = await this.balances.require(accountId);
     if (request.kind === 'range') return request.range;
     const range = cycleRange(balance.cycleStart ? new Date(balance.cycleStart) : null, balance.cycleEnd ? new Date(balance.cycleEnd) : null);
@@ -64,8 +67,8 @@ export class UsageQueryService {
     });
   }
 
-  async summary(accountId: string, query: RangeQuery): Promise<UsageSummary> {
-    const range = await this.resolveRange(accountId, query, DEFAULT_USAGE_DAYS);
+  async summary(accountId: string, query: RangeQuery, maxDays?: number): Promise<UsageSummary> {
+    const range = await this.resolveRange(accountId, query, DEFAULT_USAGE_DAYS, maxDays);
     const params = [accountId, range.from, range.to];
     // Credits are net of refunds (README "Corrections"); a refunded usage still counts as a request made.
     // One pass over the usage records for totals, features and days (grouping sets), one over their lines for models,
