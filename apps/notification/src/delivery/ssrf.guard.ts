@@ -1,10 +1,14 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import ipaddr from 'ipaddr.js';
 
-/** A webhook destination we refuse to call (SSRF protection). Permanent: retrying would not change it. */
+/**
+ * A webhook destination we refuse to call (SSRF protection). Permanent: retrying would not change it. Its message is
+ * shown in the delivery log to the account's keys: it names the kind of address, not the address a name resolved to
+ * (which would map the cluster's internal names to their addresses for anyone who may set a webhook URL).
+ */
 export class BlockedDestinationError extends Error {
   constructor(readonly host: string, readonly address: string, readonly range: string) {
-    super(`webhook host ${host} resolves to ${address} (${range}), which is not a public address`);
+    super(`webhook host ${host} resolves to a ${range} address, which is not a public address`);
     this.name = 'BlockedDestinationError';
   }
 }

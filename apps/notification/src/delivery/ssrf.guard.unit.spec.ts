@@ -38,6 +38,10 @@ describe('SSRF guard', () => {
     const mixed = resolver([{ address: '93.184.216.34', family: 4 }, { address: '10.0.0.7', family: 4 }]);
     const refused = await lookupResult(guardedLookup([], mixed), 'rebind.example.com');
     expect(refused.error).toBeInstanceOf(BlockedDestinationError);
+    // The refusal is shown in the delivery log to the account's keys: it names no address the name resolved to (the
+    // cluster's DNS would otherwise map internal names to their addresses for anyone who can set a webhook URL).
+    expect(refused.error?.message).not.toContain('10.0.0.7');
+    expect(refused.error?.message).toContain('rebind.example.com');
     const allowed = await lookupResult(guardedLookup(['rebind.example.com'], mixed), 'rebind.example.com');
     expect(allowed).toEqual({ error: null, address: '93.184.216.34' });
     const all = await lookupResult(guardedLookup([], resolver([{ address: '93.184.216.34', family: 4 }])), 'ok.example.com', true);
