@@ -354,8 +354,9 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       log,
     );
     deliveryAttempts.inc({ channel: row.channel, outcome: next ? 'retrying' : 'failed' });
-    if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error: record.error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
-    else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error: record.error }, `${row.channel} delivery failed: giving up`);
+    const error = outcome.detail ?? record.error;
+    if (next) this.logger.warn({ ...log, attempts, statusCode: outcome.statusCode, error, nextAttemptAt: next.toISOString() }, `${row.channel} attempt failed: will retry`);
+    else this.logger.error({ ...log, attempts, statusCode: outcome.statusCode, error }, `${row.channel} delivery failed: giving up`);
   }
 
   /**

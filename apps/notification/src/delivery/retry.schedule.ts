@@ -51,10 +51,14 @@ export function withoutAddresses(text: string): string {
   return text.replace(/<?[^\s<>@",;:()]+@[^\s<>@"',;:()]+>?/g, '<address>');
 }
 
+/**
+ * What an attempt came to. `error` is kept in the delivery log, which the account's keys read; `detail`, when given,
+ * is the whole error for the operator's log only (what the account must not see: the operator's mail server's address).
+ */
 export type AttemptOutcome =
   | { kind: 'delivered'; statusCode?: number }
-  | { kind: 'retryable'; statusCode?: number; error: string }
-  | { kind: 'permanent'; statusCode?: number; error: string };
+  | { kind: 'retryable'; statusCode?: number; error: string; detail?: string }
+  | { kind: 'permanent'; statusCode?: number; error: string; detail?: string };
 
 /** When to try next after a failed attempt, or undefined when the delivery should be marked failed. */
 export function nextAttemptAt(schedule: RetrySchedule, outcome: AttemptOutcome, failedAttempts: number, createdAt: Date, now: Date, random?: () => number): Date | undefined {
