@@ -51,7 +51,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
         inject: [LOGGER],
         useFactory: async (logger: Logger) => {
           const kafka = createKafkaClient({ clientId: config.KAFKA_CLIENT_ID, ...config.kafkaConnection(), logger: logger.child({ component: 'kafkajs' }) });
-          await ensureTopics(kafka, [config.SUBSCRIPTION_EVENTS_TOPIC], config.SUBSCRIPTION_EVENTS_PARTITIONS);
+          await ensureTopics(kafka, [config.SUBSCRIPTION_EVENTS_TOPIC], config.SUBSCRIPTION_EVENTS_PARTITIONS, { replicationFactor: config.SUBSCRIPTION_EVENTS_REPLICATION_FACTOR });
           return kafka;
         },
       },

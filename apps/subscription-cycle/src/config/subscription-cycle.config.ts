@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsInt, IsString, Max, Min } from 'class-validator';
+import { IsInt, IsString, Max, Min, NotEquals } from 'class-validator';
 import { CommonConfig } from '@tally/shared';
 import { Topics } from '@tally/contracts';
 
@@ -42,7 +42,14 @@ export class SubscriptionCycleConfig extends CommonConfig {
   @IsString()
   SUBSCRIPTION_EVENTS_TOPIC: string = Topics.subscriptionEvents;
 
-  /** Partitions for the subscription events topic when this service has to create it. */
+  /**
+   * Partitions for the subscription events topic when this service has to create it (it may start before the deploy's
+   * topic Job, which creates only missing topics): as the Job and scripts/infra.sh create every topic.
+   */
   @Type(() => Number) @IsInt() @Min(1) @Max(256)
-  SUBSCRIPTION_EVENTS_PARTITIONS = 3;
+  SUBSCRIPTION_EVENTS_PARTITIONS = 6;
+
+  /** Its replication factor then; -1: the broker's `default.replication.factor` (the k8s ConfigMap sets the Job's 3). */
+  @Type(() => Number) @IsInt() @Min(-1) @Max(32) @NotEquals(0)
+  SUBSCRIPTION_EVENTS_REPLICATION_FACTOR = -1;
 }
