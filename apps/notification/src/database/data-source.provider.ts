@@ -1,5 +1,5 @@
-import { DataSource, type DataSourceOptions } from 'typeorm';
-import { migrateTakingTurns, serviceSession } from '@tally/shared';
+import type { DataSourceOptions } from 'typeorm';
+import { migrateServiceTakingTurns, serviceSession } from '@tally/shared';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { NotificationConfig } from '../config/notification.config';
 import { AccountCycleEntity } from './account-cycle.entity';
@@ -36,16 +36,7 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
   };
 }
 
-/**
- * Creates the schema if needed and applies pending migrations, replicas taking turns (migrateTakingTurns), on a
- * connection without the service's query timeout: an index built on years of deliveries, or waiting for the older
- * version's transactions during a rollout, takes what it takes instead of failing the boot at PG_QUERY_TIMEOUT_MS.
- */
+/** Creates the schema if needed and applies pending migrations, replicas taking turns (migrateServiceTakingTurns). */
 export function migrateNotification(config: NotificationConfig): Promise<void> {
-  return migrateTakingTurns({
-    url: config.DATABASE_URL,
-    service: 'notification',
-    schema: config.DATABASE_SCHEMA,
-    dataSource: () => new DataSource({ ...notificationDataSourceOptions(config), extra: { max: 1, ...serviceSession('notification-migrations') } }),
-  });
+  return migrateServiceTakingTurns('notification', config, notificationDataSourceOptions(config));
 }

@@ -1,5 +1,5 @@
-import { DataSource, type DataSourceOptions } from 'typeorm';
-import { migrateTakingTurns, serviceSession } from '@tally/shared';
+import type { DataSourceOptions } from 'typeorm';
+import { migrateServiceTakingTurns, serviceSession } from '@tally/shared';
 import type { SubscriptionCycleConfig } from '../config/subscription-cycle.config';
 import { CreateSubscriptionTables1764100000000 } from './migrations/1764100000000-create-subscription-tables';
 import { AddOutboxTrace1764900000000 } from './migrations/1764900000000-add-outbox-trace';
@@ -28,17 +28,7 @@ export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOp
   };
 }
 
-/**
- * Creates the schema if needed and applies pending migrations, replicas taking turns (migrateTakingTurns), on a
- * connection without the service's query timeout: a migration waiting for the older version's transactions during a
- * rollout, or altering a large table, takes what it takes instead of failing the boot at PG_QUERY_TIMEOUT_MS (and
- * leaving the statement it gave up on queued in the server while the next attempt queues another).
- */
+/** Creates the schema if needed and applies pending migrations, replicas taking turns (migrateServiceTakingTurns). */
 export function migrateSubscriptionCycle(config: SubscriptionCycleConfig): Promise<void> {
-  return migrateTakingTurns({
-    url: config.DATABASE_URL,
-    service: 'subscription-cycle',
-    schema: config.DATABASE_SCHEMA,
-    dataSource: () => new DataSource({ ...dataSourceOptions(config), extra: { max: 1, ...serviceSession('subscription-cycle-migrations') } }),
-  });
+  return migrateServiceTakingTurns('subscription-cycle', config, dataSourceOptions(config));
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import type { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { serviceSession } from './service-pool.provider';
 
 /** How often a replica waiting its turn asks for the lock again, on average (jittered half to one and a half times). */
@@ -56,4 +56,19 @@ export async function migrateTakingTurns(options: { url: string; service: string
     await lock.query(`select pg_advisory_unlock(hashtext($1), hashtext($2))`, key).catch(() => undefined);
     await lock.end().catch(() => undefined);
   }
+}
+
+/**
+ * migrateTakingTurns over a service's own TypeORM options (its entities, migrations and migrations table), on one
+ * connection of its own named `<service>-migrations` and without the service's query timeout (PG_QUERY_TIMEOUT_MS):
+ * an index built on a large table, or a lock waited for while the older version's replicas still run, takes what it
+ * takes instead of failing the boot.
+ */
+export function migrateServiceTakingTurns(service: string, database: { DATABASE_URL: string; DATABASE_SCHEMA: string }, options: DataSourceOptions): Promise<void> {
+  return migrateTakingTurns({
+    url: database.DATABASE_URL,
+    service,
+    schema: database.DATABASE_SCHEMA,
+    dataSource: () => new DataSource({ ...options, extra: { max: 1, ...serviceSession(`${service}-migrations`) } } as DataSourceOptions),
+  });
 }
