@@ -34,8 +34,8 @@ describe('usageToCommand and the per-product usage topics', () => {
     expect(usageToCommand(card, rules)(usage('karma-1'), consumed)).toMatchObject({ command: { type: 'RecordUsage', accountId: 'karma-1', amount: 1_000_000n }, commandKey: 'usage:u-karma-1' });
   });
 
-  it("given a product topic, when the account is inside its namespace, then RecordUsage as on the shared topic", () => {
-    expect(chatTopic(usage('chat-1'), consumed)).toEqual(usageToCommand(card, rules)(usage('chat-1'), consumed));
+  it("given a product topic, when the account is inside its namespace, then RecordUsage as on the shared topic, its actor the topic", () => {
+    expect(chatTopic(usage('chat-1'), consumed)).toEqual({ ...usageToCommand(card, rules)(usage('chat-1'), consumed), actor: 'topic:usage.events.chat.v1' });
   });
 
   it('given a product topic, when the account is outside its namespace, then refused ACCOUNT_OUTSIDE_NAMESPACE naming topic, account and prefixes', () => {

@@ -68,8 +68,8 @@ export class Mailer {
       const code = failure.responseCode;
       const message = withoutAddresses(error instanceof Error ? error.message : String(error));
       if (isPermanentSmtpFailure(failure)) return { kind: 'permanent', statusCode: code, error: message };
-      // No SMTP reply (refused, unresolved, TLS; the deadline says so itself): the message names the operator's mail server and its
-      // network, which the delivery log's readers must not see; the operator's log gets it whole.
+      // No SMTP reply (refused, unresolved, TLS; the deadline says so itself): the message names the operator's mail
+      // server and its network, which the delivery log's readers must not see; the operator's log gets it whole.
       if (code === undefined && !expired) return { kind: 'retryable', error: 'the mail server could not be reached', detail: message };
       return { kind: 'retryable', statusCode: code, error: message };
     } finally {
