@@ -1,7 +1,7 @@
 import type { Micro } from '@tally/money';
 import type { AccountEvent, BucketKind } from './account.events';
-import { housekeeping, isDue } from './account.decider';
-import { type AccountState, type Hold, available, evolve, held } from './account.state';
+import { housekeeping } from './account.decider';
+import { type AccountState, type Hold, available, evolve, held, isDue } from './account.state';
 
 export interface BalanceView {
   /** What a new action could spend now. */

@@ -42,6 +42,7 @@ import {
   held,
   initialState,
   isBelowThreshold,
+  isDue,
   refundedTail,
   remembered,
   thresholdLevel,
@@ -720,8 +721,6 @@ function isRepeat(state: AccountState, scope: IdempotencyScope, id: string, fing
   throw new AccountError(AccountErrorCode.IdempotencyConflict, `${key} was already used with different content`, { key });
 }
 
-/** An expiry (a hold's, a bucket's) that has come by `now`. */
-export const isDue = (instant: string, now: Date): boolean => Date.parse(instant) <= now.getTime();
 
 function requirePositive(amount: Micro, field: string): void {
   if (typeof amount !== 'bigint') throw invalidAmount(field, amount, 'must be a bigint of micro-credits');

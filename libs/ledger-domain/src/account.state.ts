@@ -166,6 +166,9 @@ export function held(state: AccountState): Micro {
   return sum;
 }
 
+/** An expiry (a hold's, a bucket's) that has come by `now`. */
+export const isDue = (instant: string, now: Date): boolean => Date.parse(instant) <= now.getTime();
+
 /**
  * What low-credit thresholds are judged on: the credits left, with what open holds reserve (a hold reserves credits, it
  * does not spend them). Judged on available alone, a product holding an estimate for each answer and settling it for
@@ -177,7 +180,7 @@ export function held(state: AccountState): Micro {
  */
 export function thresholdLevel(state: AccountState, now: Date): Micro {
   if (state.holds.size === 0) return available(state); // most decisions: nothing reserved, no bucket to look at
-  const open = new Set(state.buckets.filter((bucket) => bucket.closedReason === undefined && !(bucket.expiresAt !== undefined && Date.parse(bucket.expiresAt) <= now.getTime())).map((bucket) => bucket.bucketId));
+  const open = new Set(state.buckets.filter((bucket) => bucket.closedReason === undefined && !(bucket.expiresAt !== undefined && isDue(bucket.expiresAt, now))).map((bucket) => bucket.bucketId));
   let reserved = 0n;
   for (const hold of state.holds.values()) for (const share of hold.perBucket) if (open.has(share.bucketId)) reserved += share.amount;
   return available(state) + reserved;

@@ -20,8 +20,9 @@ export {
   held,
   initialState,
   isBelowThreshold,
+  isDue,
   remembered,
   rememberedGrant,
 } from './account.state';
-export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates, betweenCycles, cannotCover, isDue } from './account.decider';
+export { type AccountDecider, type Decision, accountDecider, allowanceGrantId, decide, decideWithStates, betweenCycles, cannotCover } from './account.decider';
 export * from './account-balance.view';
