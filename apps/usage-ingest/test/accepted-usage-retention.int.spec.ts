@@ -26,7 +26,7 @@ describe('accepted usage retention (PostgreSQL)', () => {
       ACCEPTED_USAGE_RETENTION_DAYS: '30',
     });
     await migrateUsageIngest(config);
-    db = await createUsageIngestDataSource(config, { forMigrations: true }).initialize();
+    db = await createUsageIngestDataSource(config).initialize();
   });
 
   afterAll(async () => {
