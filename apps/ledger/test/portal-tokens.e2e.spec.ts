@@ -3,7 +3,10 @@ import { hashApiKey, PortalTokenCodec, type PortalGrant } from '@tally/shared';
 import { createTestSchema, startServiceProcess, TEST_PORTAL_TOKEN_SECRET, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
 import { createTopics, ledgerTestSettings } from './ledger.harness';
 
-const KEYS = { ops: 'portal-ops-key', reader: 'portal-reader-key', reporter: 'portal-reporter-key', minter: 'portal-minter-key' };
+const KEYS = {
+  ops: 'portal-ops-key', reader: 'portal-reader-key', reporter: 'portal-reporter-key', minter: 'portal-minter-key',
+  scopedMinter: 'portal-scoped-minter-key', rotatingMinter: 'portal-rotating-minter-key', rotatedMinter: 'portal-rotated-minter-key',
+};
 const ALLOWED_ORIGIN = 'https://app.example';
 const ACCOUNT = 'acct-portal';
 const OTHER = 'acct-portal-other';
@@ -18,6 +21,8 @@ describe('portal tokens and CORS on the ledger', () => {
   const { id, env, topics } = ledgerTestSettings();
   let ledger: ServiceProcess;
   let disabled: ServiceProcess;
+  /** The same ledger's database and secret after a restart with changed API_KEYS (HTTP only). */
+  let keysChanged: ServiceProcess;
   let producer: Producer;
   const drops: (() => Promise<void>)[] = [];
 
@@ -37,16 +42,28 @@ describe('portal tokens and CORS on the ledger', () => {
     await createTopics(topics);
     const [schema, disabledSchema] = await Promise.all([createTestSchema('ledger_portal'), createTestSchema('ledger_portal_off')]);
     drops.push(schema.drop, disabledSchema.drop);
-    const apiKeys = JSON.stringify([
+    const kept = [
       { name: 'ops', sha256: hashApiKey(KEYS.ops), scopes: ['admin'] },
       { name: 'reader', sha256: hashApiKey(KEYS.reader), scopes: ['accounts:read'] },
       { name: 'reporter', sha256: hashApiKey(KEYS.reporter), scopes: ['usage:write'] },
+    ];
+    const apiKeys = JSON.stringify([
+      ...kept,
       { name: 'product-backend', sha256: hashApiKey(KEYS.minter), scopes: ['portal:mint'] },
+      { name: 'scoped-backend', sha256: hashApiKey(KEYS.scopedMinter), scopes: ['portal:mint'], namespaces: ['acct-portal'] },
+      { name: 'rotating-backend', sha256: hashApiKey(KEYS.rotatingMinter), scopes: ['portal:mint'] },
+    ]);
+    // After the change: product-backend removed, scoped-backend narrowed to OTHER, rotating-backend given a new key.
+    const changedKeys = JSON.stringify([
+      ...kept,
+      { name: 'scoped-backend', sha256: hashApiKey(KEYS.scopedMinter), scopes: ['portal:mint'], namespaces: [OTHER] },
+      { name: 'rotating-backend', sha256: hashApiKey(KEYS.rotatedMinter), scopes: ['portal:mint'] },
     ]);
     const common = { ...env, API_KEYS: apiKeys, PORTAL_ALLOWED_ORIGINS: `${ALLOWED_ORIGIN},http://localhost:5173`, PORTAL_PAGE_BASE_URL: 'https://credits.example/' };
-    [ledger, disabled] = await Promise.all([
+    [ledger, keysChanged, disabled] = await Promise.all([
       // PORTAL_TOKEN_SECRET: the harness's TEST_PORTAL_TOKEN_SECRET.
       startServiceProcess('ledger', { ...common, DATABASE_SCHEMA: schema.schema }, 120_000),
+      startServiceProcess('ledger', { ...common, DATABASE_SCHEMA: schema.schema, API_KEYS: changedKeys, WORKERS: 'none' }, 120_000),
       // No secret: portal tokens off. HTTP only, on topics and groups of its own, so it takes nothing from the first.
       startServiceProcess('ledger', { ...common, DATABASE_SCHEMA: disabledSchema.schema, CONSUMER_GROUP: `ledger-off-${id}`, PROJECTION_GROUP: `projections-off-${id}`, WORKERS: 'none', PORTAL_TOKEN_SECRET: undefined }, 120_000),
     ]);
@@ -64,7 +81,7 @@ describe('portal tokens and CORS on the ledger', () => {
 
   afterAll(async () => {
     await producer?.disconnect();
-    for (const service of [ledger, disabled]) await service?.kill();
+    for (const service of [ledger, disabled, keysChanged]) await service?.kill();
     for (const drop of drops) await drop();
   });
 
@@ -318,6 +335,28 @@ describe('portal tokens and CORS on the ledger', () => {
         expect(refused).toEqual({ status: 401, body: { code: 'UNAUTHENTICATED', message: expect.any(String), details: { reason: 'TOKEN_INVALID' } } });
         expect(JSON.stringify(refused.body)).not.toContain(bad);
       }
+    });
+
+    it('a token whose minting key was removed, rotated or narrowed away from the account since: 401 TOKEN_REVOKED; a kept key\'s token still reads', async () => {
+      const balance = `/v1/accounts/${ACCOUNT}/balance`;
+      const tokens = {
+        removed: (await mint(ACCOUNT, {}, KEYS.minter)).body.token as string,
+        narrowed: (await mint(ACCOUNT, {}, KEYS.scopedMinter)).body.token as string,
+        rotated: (await mint(ACCOUNT, {}, KEYS.rotatingMinter)).body.token as string,
+        stillCovered: (await mint(OTHER, {}, KEYS.scopedMinter)).body.token as string,
+      };
+      for (const token of Object.values(tokens)) expect((await answer(await call(ledger.base, `/v1/portal/session`, token))).status).toBe(200);
+      // The same ledger restarted with the changed API_KEYS (same database, same PORTAL_TOKEN_SECRET).
+      const onChanged = async (path: string, token: string) => answer(await call(keysChanged.base, path, token));
+      for (const token of [tokens.removed, tokens.narrowed, tokens.rotated]) {
+        expect(await onChanged(balance, token)).toEqual({ status: 401, body: { code: 'UNAUTHENTICATED', message: expect.stringContaining('minted'), details: { reason: 'TOKEN_REVOKED' } } });
+        expect((await onChanged('/v1/portal/session', token)).status).toBe(401);
+      }
+      expect(await onChanged(`/v1/accounts/${OTHER}/balance`, tokens.stillCovered)).toEqual({ status: 200, body: expect.objectContaining({ accountId: OTHER }) });
+      // The new key mints tokens that read; a token minted before minting keys were signed in (no claim) reads until it expires.
+      const fresh = (await post(`/v1/accounts/${ACCOUNT}/portal-tokens`, KEYS.rotatedMinter, {}, keysChanged.base)).body.token as string;
+      expect((await onChanged(balance, fresh)).status).toBe(200);
+      expect((await onChanged(balance, await signed({}))).status).toBe(200);
     });
 
     it('never writes a token to the logs', async () => {

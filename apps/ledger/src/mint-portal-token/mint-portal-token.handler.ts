@@ -37,7 +37,8 @@ export class MintPortalTokenHandler {
     this.pageBase = (config.PORTAL_PAGE_BASE_URL ?? `http://localhost:${config.PORT}`).replace(/\/+$/, '');
   }
 
-  async mint(accountId: string, request: MintPortalTokenRequest): Promise<PortalTokenResponseDto> {
+  /** `keyId`: the minting API key's id, signed in so the token stops reading once that key may no longer mint it. */
+  async mint(accountId: string, request: MintPortalTokenRequest, keyId: string): Promise<PortalTokenResponseDto> {
     if (!this.codec) throw new LedgerError('PORTAL_DISABLED', 'Portal tokens are off: the ledger has no PORTAL_TOKEN_SECRET configured.');
     await this.balances.require(accountId);
     const issuedAt = this.clock.now();
@@ -53,6 +54,7 @@ export class MintPortalTokenHandler {
         ...(request.upgradeUrl !== undefined && { upgradeUrl: new URL(request.upgradeUrl).href }),
       },
       ...(request.timeZone !== undefined && { timeZone: request.timeZone }),
+      mintedBy: keyId,
     };
     const token = await this.codec.sign(grant);
     // A JWT's times are whole seconds: answer the expiry the token carries.

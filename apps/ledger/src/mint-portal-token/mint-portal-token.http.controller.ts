@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import { ContractViolation } from '@tally/contracts';
-import { ApiErrors, ApiIdParam, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
+import { ApiErrors, ApiIdParam, ApiKeyId, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
 import { AccountIdParam } from '../accounts/account-id.decorator';
 import { MintPortalTokenHandler, sessionOf } from './mint-portal-token.handler';
 import { MintPortalTokenRequest, PortalSessionQuery } from './mint-portal-token.request.dto';
@@ -20,8 +20,8 @@ export class MintPortalTokenHttpController {
   @ApiOperation({ operationId: 'mintPortalToken', summary: 'Mint a short-lived portal token: read-only access to this one account for a browser (the credits page)' })
   @ApiCreatedResponse({ type: PortalTokenResponseDto })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'], 503: ['PORTAL_DISABLED'] })
-  mint(@AccountIdParam() accountId: string, @Body() body: MintPortalTokenRequest): Promise<PortalTokenResponseDto> {
-    return this.handler.mint(accountId, body);
+  mint(@AccountIdParam() accountId: string, @Body() body: MintPortalTokenRequest, @ApiKeyId() keyId: string): Promise<PortalTokenResponseDto> {
+    return this.handler.mint(accountId, body, keyId);
   }
 }
 

@@ -18,6 +18,8 @@ declare module 'fastify' {
     portalGrant?: PortalGrant;
     /** Set by ApiKeyGuard: the account-id prefixes the API key is limited to; undefined = every account. */
     apiKeyNamespaces?: readonly string[];
+    /** Set by ApiKeyGuard when an API key authenticated the request: its id (ApiKey.id), which a minted portal token carries. */
+    apiKeyId?: string;
   }
 }
 
@@ -94,6 +96,7 @@ export class ApiKeyGuard implements CanActivate {
       request.apiKeyNamespaces = entry.namespaces;
     }
     request.apiKeyName = entry.name;
+    request.apiKeyId = entry.id;
     return true;
   }
 
@@ -114,6 +117,11 @@ export class ApiKeyGuard implements CanActivate {
     if (!this.reflector.getAllAndOverride<boolean>(PORTAL_READABLE_KEY, targets)) {
       throw new AuthError('FORBIDDEN', 'A portal token may only read its own account; this route needs a service API key.', { reason: 'PORTAL_TOKEN_NOT_ALLOWED' });
     }
+    if (grant.mintedBy !== undefined && !mintsFor(this.keys, grant.mintedBy, grant.accountId)) {
+      throw new AuthError('UNAUTHENTICATED', 'The API key that minted this portal token no longer mints for this account (removed, replaced or narrowed); mint a new one.', {
+        reason: 'TOKEN_REVOKED',
+      });
+    }
     const accountId = accountIdOf(request);
     if (accountId !== undefined && accountId !== grant.accountId) {
       throw new AuthError('FORBIDDEN', 'This portal token is for another account.', { reason: 'OTHER_ACCOUNT' });
@@ -123,6 +131,15 @@ export class ApiKeyGuard implements CanActivate {
     request.apiKeyName = `portal:${grant.accountId}`;
     return true;
   }
+}
+
+/**
+ * Whether a configured key with this id may still mint for the account: a token lives no longer than its minting key's
+ * right to mint it (the key removed from API_KEYS, given another secret, stripped of portal:mint or narrowed).
+ */
+function mintsFor(keys: ApiKeyRegistry, keyId: string, accountId: string): boolean {
+  const minter = keys.byId(keyId);
+  return minter !== undefined && allowsScope(minter.scopes, 'portal:mint') && inNamespaces(minter.namespaces, accountId);
 }
 
 /** What `Authorization: Bearer <credential>` presents (an API key or a portal token); undefined without one. */
@@ -141,6 +158,11 @@ function accountIdOf(request: FastifyRequest): unknown {
  */
 export const ApiKeyNamespaces = createParamDecorator((_data: unknown, context: ExecutionContext): readonly string[] | undefined =>
   context.switchToHttp().getRequest<FastifyRequest>().apiKeyNamespaces,
+);
+
+/** The id (ApiKey.id) of the API key that authenticated the request (set by ApiKeyGuard): what a minted portal token carries. */
+export const ApiKeyId = createParamDecorator((_data: unknown, context: ExecutionContext): string | undefined =>
+  context.switchToHttp().getRequest<FastifyRequest>().apiKeyId,
 );
 
 /**

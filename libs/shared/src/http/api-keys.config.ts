@@ -23,6 +23,11 @@ export class ApiKeyEntry {
 /** A configured key as the guard uses it: the scopes it grants (legacy ones mapped) and its namespaces. */
 export interface ApiKey {
   readonly name: string;
+  /**
+   * The key's id: derived from its configured hash, so another key under the same name has another id; not the hash
+   * itself. Portal tokens carry their minting key's id, and are refused once no configured key has it (apiKeyIdOf).
+   */
+  readonly id: string;
   readonly scopes: ReadonlySet<Scope>;
   /** Account-id prefixes; undefined = every account. */
   readonly namespaces?: readonly string[];
@@ -36,6 +41,10 @@ class ApiKeyList {
 
 export const hashApiKey = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
 
+/** An API key's id (ApiKey.id) from its configured SHA-256: 16 hex digits that tell keys apart and reveal nothing of them. */
+export const apiKeyIdOf = (sha256Hex: string): string => createHash('sha256').update(`tally-api-key-id:${sha256Hex.toLowerCase()}`, 'utf8').digest('hex').slice(0, 16);
+export const API_KEY_ID_PATTERN = /^[0-9a-f]{16}$/;
+
 /** Service API keys, configured as hashes with scopes; lookups compare hashes in constant time. */
 export class ApiKeyRegistry {
   private readonly keys: readonly (ApiKey & { readonly sha256: Buffer })[];
@@ -43,6 +52,7 @@ export class ApiKeyRegistry {
   private constructor(entries: ApiKeyEntry[]) {
     this.keys = entries.map((entry) => ({
       name: entry.name,
+      id: apiKeyIdOf(entry.sha256),
       sha256: Buffer.from(entry.sha256, 'hex'),
       scopes: grantedScopes(entry.scopes),
       ...(entry.namespaces === undefined ? {} : { namespaces: [...entry.namespaces] }),
@@ -65,6 +75,11 @@ export class ApiKeyRegistry {
   find(presentedKey: string): ApiKey | undefined {
     const presented = Buffer.from(hashApiKey(presentedKey), 'hex');
     return this.keys.find((key) => timingSafeEqual(key.sha256, presented));
+  }
+
+  /** The configured key with this id (ApiKey.id), if any. */
+  byId(id: string): ApiKey | undefined {
+    return this.keys.find((key) => key.id === id);
   }
 
   /**

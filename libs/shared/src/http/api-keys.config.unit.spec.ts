@@ -9,6 +9,16 @@ describe('ApiKeyRegistry', () => {
     expect(registry.find('other')).toBeUndefined();
   });
 
+  it('given a key, then its id finds it, and another key under the same name (a new secret) has another id', () => {
+    const id = registry.find('secret-key')?.id ?? '';
+    expect(id).toMatch(/^[0-9a-f]{16}$/);
+    expect(registry.byId(id)?.name).toBe('chat');
+    const rotated = ApiKeyRegistry.fromJson(JSON.stringify([{ name: 'chat', sha256: hashApiKey('new-secret-key'), scopes: ['usage:write'] }]));
+    expect(rotated.find('new-secret-key')?.id).not.toBe(id);
+    expect(rotated.byId(id)).toBeUndefined();
+    expect(id).not.toBe(hashApiKey('secret-key').slice(0, 16));
+  });
+
   // A key's name is the `actor` of every message its requests produce: a name the envelope refuses would have every
   // usage it reports accepted (202) and then dead-lettered by the ledger.
   it('refuses at boot a key name no message envelope can carry as its actor', () => {

@@ -1,4 +1,5 @@
 import type * as Jose from 'jose/dist/types/index';
+import { API_KEY_ID_PATTERN } from './api-keys.config';
 
 /*
  * jose ships ES modules only, declared through package.json `exports`, which this repository's TypeScript
@@ -29,6 +30,11 @@ export interface PortalGrant {
   links: PortalLinks;
   /** IANA zone the page shows dates in (the account's reset date). */
   timeZone?: string;
+  /**
+   * The id of the API key that minted it (ApiKey.id, claim `mkey`): the token reads only while a configured key with
+   * that id may still mint for its account. Absent on tokens minted before session 55 (read until they expire, ≤ 24 h).
+   */
+  mintedBy?: string;
 }
 
 export type PortalTokenRefusal = 'expired' | 'invalid';
@@ -75,7 +81,12 @@ export class PortalTokenCodec {
   }
 
   sign(grant: PortalGrant): Promise<string> {
-    return new SignJWT({ rights: grant.rights, links: grant.links, ...(grant.timeZone !== undefined && { tz: grant.timeZone }) })
+    return new SignJWT({
+      rights: grant.rights,
+      links: grant.links,
+      ...(grant.timeZone !== undefined && { tz: grant.timeZone }),
+      ...(grant.mintedBy !== undefined && { mkey: grant.mintedBy }),
+    })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(PORTAL_TOKEN_ISSUER)
       .setAudience(PORTAL_TOKEN_AUDIENCE)
@@ -118,13 +129,14 @@ export class PortalTokenCodec {
 
 /** The claims of a verified token as a grant; a signed token with claims Tally never writes is refused all the same. */
 function grantOf(payload: Jose.JWTPayload): PortalGrant {
-  const { sub, jti, iat, exp, rights, links, tz } = payload;
+  const { sub, jti, iat, exp, rights, links, tz, mkey } = payload;
   const linkEntries = typeof links === 'object' && links !== null && !Array.isArray(links) ? Object.entries(links) : undefined;
   const valid =
     typeof sub === 'string' && typeof jti === 'string' && typeof iat === 'number' && typeof exp === 'number' &&
     Array.isArray(rights) && rights.includes('read') && rights.every((right) => (PORTAL_RIGHTS as readonly unknown[]).includes(right)) &&
     linkEntries !== undefined && linkEntries.every(([name, url]) => (name === 'checkoutUrl' || name === 'upgradeUrl') && isHttpUrl(url)) &&
-    (tz === undefined || typeof tz === 'string');
+    (tz === undefined || typeof tz === 'string') &&
+    (mkey === undefined || (typeof mkey === 'string' && API_KEY_ID_PATTERN.test(mkey)));
   if (!valid) throw new PortalTokenError('invalid', 'The portal token carries claims Tally does not issue.');
   return {
     accountId: sub,
@@ -134,5 +146,6 @@ function grantOf(payload: Jose.JWTPayload): PortalGrant {
     rights: rights as PortalRight[],
     links: Object.fromEntries(linkEntries) as PortalLinks,
     ...(tz !== undefined && { timeZone: tz as string }),
+    ...(mkey !== undefined && { mintedBy: mkey as string }),
   };
 }

@@ -13,6 +13,7 @@ const grant: PortalGrant = {
   rights: ['read', 'purchase'],
   links: { checkoutUrl: 'https://shop.example/checkout?plan=pro', upgradeUrl: 'https://shop.example/upgrade' },
   timeZone: 'Europe/Berlin',
+  mintedBy: '0123456789abcdef',
 };
 const at = (iso: string) => new Date(iso);
 
@@ -46,19 +47,20 @@ describe('portal tokens', () => {
   });
 
   it('given a grant without purchase, links or zone, when verified, then it reads only, with no links and no zone', async () => {
-    const readOnly: PortalGrant = { ...grant, rights: ['read'], links: {}, timeZone: undefined };
+    const { mintedBy: _mintedBy, ...unattributed } = grant;
+    const readOnly: PortalGrant = { ...unattributed, rights: ['read'], links: {}, timeZone: undefined };
     const verified = await codec.verify(await codec.sign(readOnly), at('2026-11-20T10:30:00Z'));
     expect(verified).toEqual({ accountId: 'acct-portal', tokenId: 'tok-1', issuedAt, expiresAt: grant.expiresAt, rights: ['read'], links: {} });
     expect('timeZone' in verified).toBe(false);
   });
 
-  it('carries the agreed claims: iss, aud, sub, iat, exp, jti, rights, links, tz', async () => {
+  it('carries the agreed claims: iss, aud, sub, iat, exp, jti, rights, links, tz, mkey', async () => {
     const token = await codec.sign(grant);
     const [header, payload] = token.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()));
     expect(header).toEqual({ alg: 'HS256', typ: 'JWT' });
     expect(payload).toEqual({
       iss: 'tally', aud: 'tally-portal', sub: 'acct-portal', jti: 'tok-1', iat: 1_795_168_800, exp: 1_795_172_400,
-      rights: ['read', 'purchase'], links: grant.links, tz: 'Europe/Berlin',
+      rights: ['read', 'purchase'], links: grant.links, tz: 'Europe/Berlin', mkey: '0123456789abcdef',
     });
   });
 
@@ -103,6 +105,8 @@ describe('portal tokens', () => {
       { ...claims, links: { checkoutUrl: 'javascript:alert(1)' } },
       { ...claims, links: { elsewhere: 'https://x.example' } },
       withoutJti,
+      { ...claims, mkey: 'not-a-key-id' },
+      { ...claims, mkey: 42 },
     ]) {
       expect(await refusal(codec, handSigned(payload), withinClaims)).toMatchObject({ reason: 'invalid' });
     }
