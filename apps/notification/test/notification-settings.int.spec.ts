@@ -40,11 +40,14 @@ describe('notification settings API (int)', () => {
     expect(get.status).toBe(200);
     expect(get.text).not.toContain(secret.slice(6));
     expect(get.body).toEqual({
-      accountId, email: 'ops@example.com', webhookUrl: 'https://hooks.example.com/tally', webhookSecretSet: true,
+      accountId, email: 'ops@example.com', webhookUrl: 'https://hooks.example.com/…', webhookSecretSet: true,
       notificationTypes: { low_credit: true, credits_depleted: true, credits_renewed: true, purchase_receipt: false },
       updatedAt: expect.any(String),
     });
     expect(get.body).not.toHaveProperty('webhookSecret');
+    // The URL whole only to a key that may set it: a webhook URL may itself be a capability (whoever knows it can post).
+    const whole = await call(running.baseUrl, 'GET', path(accountId), WRITER_KEY);
+    expect(whole.body).toMatchObject({ webhookUrl: 'https://hooks.example.com/tally' });
 
     // A later PUT without the secret keeps it; removing the URL removes it.
     expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email: 'new@example.com', webhookUrl: 'https://hooks.example.com/v2' })).status).toBe(200);
@@ -160,6 +163,19 @@ describe('notification settings API (int)', () => {
       expect({ webhookUrl, status: refused.status, body: refused.body }).toMatchObject({ webhookUrl, status: 400, body: { details: [{ field: 'webhookUrl', reason: expect.stringMatching(/localhost/) }] } });
     }
     expect(await stored(accountId)).toEqual([]);
+  });
+
+  it('shows a read-only key the webhook URL\'s origin only, whatever its path, query or port', async () => {
+    for (const [url, shown] of [
+      ['https://hooks.example.com/services/T0/B0/secret-token', 'https://hooks.example.com/…'],
+      ['https://hooks.example.com:8443/?token=secret-token', 'https://hooks.example.com:8443/…'],
+      ['https://hooks.example.com/', 'https://hooks.example.com/'],
+    ]) {
+      const accountId = `acc-${uniqueSuffix()}`;
+      expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: url, webhookSecret: newWebhookSecret() })).status).toBe(200);
+      const read = await call(running.baseUrl, 'GET', path(accountId), READER_KEY);
+      expect({ url, shown: read.body.webhookUrl, leaks: read.text.includes('secret-token') }).toEqual({ url, shown, leaks: false });
+    }
   });
 
   it('plain http is accepted for an allowlisted host', async () => {

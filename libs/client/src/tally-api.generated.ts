@@ -133,7 +133,7 @@ export interface paths {
         };
         /**
          * The account's notification channels and per-type choices
-         * @description Requires scope `accounts:read` (or `admin`).
+         * @description Requires scope `accounts:read` (or `admin`). The webhook URL whole only to a key with notifications:write (the URL may itself be a credential); to others its origin and "/…".
          */
         get: operations["getNotificationSettings"];
         /**

@@ -68,7 +68,8 @@ export class NotificationSettingsHandler {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  async get(accountId: string): Promise<NotificationSettingsResponse> {
+  /** `wholeWebhookUrl`: false shows the URL's origin only (a reader that may not set it; webhookUrlAsShown). */
+  async get(accountId: string, { wholeWebhookUrl }: { wholeWebhookUrl: boolean }): Promise<NotificationSettingsResponse> {
     assertAccountId(accountId);
     const entity = await this.dataSource.getRepository(NotificationSettingsEntity)
       .createQueryBuilder('s')
@@ -76,7 +77,8 @@ export class NotificationSettingsHandler {
       .where('s.accountId = :accountId', { accountId })
       .getOne();
     if (!entity) throw new NotificationError(NotificationErrorCode.SettingsNotFound, `No notification settings for account ${accountId}.`);
-    return toResponse(entity, entity.webhookSecret !== null);
+    const response = toResponse(entity, entity.webhookSecret !== null);
+    return wholeWebhookUrl ? response : { ...response, webhookUrl: webhookUrlAsShown(response.webhookUrl) };
   }
 
   /** Validates everything first; nothing is stored unless the whole document is valid. */
@@ -123,6 +125,20 @@ export class NotificationSettingsHandler {
       'notification settings saved',
     );
     return toResponse(saved.row, saved.hasSecret);
+  }
+}
+
+/**
+ * A webhook URL as a key that may not set it sees it: its origin, then `/…` where it has a path or query beyond `/`.
+ * Receivers often take the URL itself as the credential (a token in the path or query); the origin says where alerts go.
+ */
+export function webhookUrlAsShown(webhookUrl: string | null): string | null {
+  if (webhookUrl === null) return null;
+  try {
+    const url = new URL(webhookUrl);
+    return url.pathname === '/' && url.search === '' ? `${url.origin}/` : `${url.origin}/…`;
+  } catch {
+    return '…'; // never stored: PUT takes only URLs that parse
   }
 }
 

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
-import { ApiErrors, ApiIdParam, RequireScope } from '@tally/shared';
+import { ApiErrors, ApiIdParam, ApiKeyAllows, RequireScope } from '@tally/shared';
 import { NotificationSettingsHandler } from './notification-settings.handler';
 import { NotificationSettingsRequest } from './notification-settings.request.dto';
 import { NotificationSettingsResponseDto } from './notification-settings.response.dto';
@@ -13,11 +13,15 @@ export class NotificationSettingsHttpController {
 
   @Get()
   @RequireScope('accounts:read')
-  @ApiOperation({ operationId: 'getNotificationSettings', summary: "The account's notification channels and per-type choices" })
+  @ApiOperation({
+    operationId: 'getNotificationSettings',
+    summary: "The account's notification channels and per-type choices",
+    description: 'The webhook URL whole only to a key with notifications:write (the URL may itself be a credential); to others its origin and "/…".',
+  })
   @ApiOkResponse({ type: NotificationSettingsResponseDto })
   @ApiErrors({ 400: ['INVALID_ACCOUNT_ID'], 404: ['NOTIFICATION_SETTINGS_NOT_FOUND'] })
-  get(@Param('accountId') accountId: string): Promise<NotificationSettingsResponseDto> {
-    return this.handler.get(accountId);
+  get(@Param('accountId') accountId: string, @ApiKeyAllows('notifications:write') mayWrite: boolean): Promise<NotificationSettingsResponseDto> {
+    return this.handler.get(accountId, { wholeWebhookUrl: mayWrite });
   }
 
   @Put()

@@ -20,6 +20,8 @@ declare module 'fastify' {
     apiKeyNamespaces?: readonly string[];
     /** Set by ApiKeyGuard when an API key authenticated the request: its id (ApiKey.id), which a minted portal token carries. */
     apiKeyId?: string;
+    /** Set by ApiKeyGuard when an API key authenticated the request: the scopes it grants. */
+    apiKeyScopes?: ReadonlySet<Scope>;
   }
 }
 
@@ -97,6 +99,7 @@ export class ApiKeyGuard implements CanActivate {
     }
     request.apiKeyName = entry.name;
     request.apiKeyId = entry.id;
+    request.apiKeyScopes = entry.scopes;
     return true;
   }
 
@@ -159,6 +162,15 @@ function accountIdOf(request: FastifyRequest): unknown {
 export const ApiKeyNamespaces = createParamDecorator((_data: unknown, context: ExecutionContext): readonly string[] | undefined =>
   context.switchToHttp().getRequest<FastifyRequest>().apiKeyNamespaces,
 );
+
+/**
+ * Whether the request's API key also grants `scope` (admin grants all): for an answer that shows more to a key that may
+ * write what it reads. False for portal tokens.
+ */
+export const ApiKeyAllows = createParamDecorator((scope: Scope, context: ExecutionContext): boolean => {
+  const scopes = context.switchToHttp().getRequest<FastifyRequest>().apiKeyScopes;
+  return scopes !== undefined && allowsScope(scopes, scope);
+});
 
 /** The id (ApiKey.id) of the API key that authenticated the request (set by ApiKeyGuard): what a minted portal token carries. */
 export const ApiKeyId = createParamDecorator((_data: unknown, context: ExecutionContext): string | undefined =>
