@@ -6,9 +6,10 @@ import { parseCredits } from '@tally/money';
 import { decodeEvent } from '@tally/ledger-events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { API_KEY, CONSUMER_GROUPS, ROOT, type ChaosSystem } from './chaos.harness';
 import type { InjectedFault } from './fault.schedule';
-import type { Workload } from './workload.fixtures';
+import type { UsageBody, Workload } from './workload.fixtures';
 import type { Answer, WorkloadClient } from './workload.client';
 
 export interface InvariantResult {
@@ -131,7 +132,74 @@ export async function checkInvariants(input: CheckInput): Promise<InvariantResul
     relayedPastForeignTransactions(input),
     noExitButFaults(input),
     await acceptedCommandsStored(input),
+    await pricedByTheCard(input),
   ];
+}
+
+/** A model's chat prices in one version of config/rate-card.yaml, in micro-credits per million tokens. */
+export interface CardVersion {
+  effectiveFrom: number;
+  chat: Map<string, { input: bigint; output: bigint }>;
+}
+
+/** config/rate-card.yaml (what the ledger is given), read here with the yaml package alone, not libs/pricing. */
+export function rateCardVersions(): CardVersion[] {
+  const card = parseYaml(readFileSync(join(ROOT, 'config/rate-card.yaml'), 'utf8')) as {
+    versions: { effectiveFrom: string; models: Record<string, { chat?: { inputPerMillion: string; outputPerMillion: string } }> }[];
+  };
+  return card.versions
+    .map((version) => ({
+      effectiveFrom: Date.parse(version.effectiveFrom),
+      chat: new Map(
+        Object.entries(version.models).flatMap(([model, prices]) =>
+          prices.chat ? [[model, { input: micros(prices.chat.inputPerMillion), output: micros(prices.chat.outputPerMillion) }] as const] : [],
+        ),
+      ),
+    }))
+    .sort((a, b) => a.effectiveFrom - b.effectiveFrom);
+}
+
+/**
+ * What the card says a chat usage costs, in micro-credits: the version in effect when it occurred, then input ×
+ * inputPerMillion + output × outputPerMillion over a million tokens, rounded up once to a whole micro-credit (README:
+ * "Pricing rounds once per usage event, up"). Undefined for a model that version does not price.
+ */
+export function cardPrice(versions: readonly CardVersion[], usage: Pick<UsageBody, 'model' | 'inputTokens' | 'outputTokens'>, occurredAt: string): bigint | undefined {
+  const at = Date.parse(occurredAt);
+  const version = versions.filter((candidate) => candidate.effectiveFrom <= at).at(-1);
+  const prices = version?.chat.get(usage.model);
+  if (!prices) return undefined;
+  const exact = BigInt(usage.inputTokens) * prices.input + BigInt(usage.outputTokens) * prices.output;
+  return (exact + 999_999n) / 1_000_000n;
+}
+
+/**
+ * 12. Every usage the ledger charged cost what config/rate-card.yaml says, priced here on its own from what the
+ * workload sent (its tokens and model) and when it occurred. Invariants 1–3 take the amounts the ledger stored as
+ * given; this one holds them to the card, so a pricing defect (a rounding, a version chosen wrong) cannot pass.
+ */
+async function pricedByTheCard({ system, workload }: CheckInput): Promise<InvariantResult> {
+  const result = new Invariant('12. every charged usage cost what the rate card says (priced here on its own)');
+  const sent = new Map<string, UsageBody>();
+  for (const step of workload.steps) {
+    if (step.kind === 'usage-http' || step.kind === 'usage-kafka') for (const body of step.events) sent.set(body.id, body);
+    if (step.kind === 'hold') sent.set(step.settleWith.id, step.settleWith);
+  }
+  const versions = rateCardVersions();
+  const { rows } = await system.pool.query<{ usage_id: string; amount: string; occurred_at: string }>(
+    `select data->>'usageId' as usage_id, data->>'amount' as amount, data->>'occurredAt' as occurred_at from ledger.events where type = 'UsageDebited'`,
+  );
+  for (const row of rows) {
+    const body = sent.get(row.usage_id);
+    // A usage never sent is invariant 1's to report.
+    if (!body) continue;
+    const expected = cardPrice(versions, body, row.occurred_at);
+    result.check(expected !== undefined && micros(row.amount) === expected, () =>
+      `usage ${row.usage_id} (${body.inputTokens} input and ${body.outputTokens} output tokens of ${body.model} at ${row.occurred_at}) charged ${row.amount}, the card says ${expected === undefined ? 'nothing (no price)' : `${expected} µcr`}`,
+    );
+  }
+  result.notes.push(`${result.checked} charged usages priced against config/rate-card.yaml`);
+  return result;
 }
 
 /** A pack's credits as config/plans.yaml (the catalogue the ledger is given) says, read here on its own. */

@@ -1,5 +1,5 @@
 import type { InjectedFault } from './fault.schedule';
-import { fiveHundreds, lagBackToZero, noExitButFaults, resendExcused } from './invariants.harness';
+import { cardPrice, fiveHundreds, lagBackToZero, noExitButFaults, rateCardVersions, resendExcused, type CardVersion } from './invariants.harness';
 import { CONSUMER_GROUPS, type ServiceSupervisor } from './chaos.harness';
 import type { Answer } from './workload.client';
 
@@ -116,5 +116,29 @@ describe('invariant 4: a notification sent twice', () => {
     expect(resendExcused([T0 + 200_000, T0 + 201_000], [notificationKilled])).toBe(false);
     expect(resendExcused([T0 + 1_000, T0 + 2_000], [notificationKilled])).toBe(false);
     expect(resendExcused([T0 + 9_000, T0 + 21_000], [{ window: { ...notificationKilled.window, scope: 'all' }, foreign: { event: 'e', relayed: 'e', published: true } }])).toBe(false);
+  });
+});
+
+describe('invariant 12: the rate card priced on its own', () => {
+  const gpt4o = (input: number, output: number) => ({ model: 'gpt-4o', inputTokens: input, outputTokens: output });
+
+  it('given config/rate-card.yaml, when gpt-4o chat usage is priced, then input × 2.5 + output × 10 credits a million tokens, rounded up once', () => {
+    const card = rateCardVersions();
+    expect(cardPrice(card, gpt4o(1_000_000, 250_000), '2026-12-01T00:00:00Z')).toBe(5_000_000n);
+    // 3 × 2.5 + 1 × 10 = 17.5 µcr: up to 18, once for the event (not 8 + 10 per line).
+    expect(cardPrice(card, gpt4o(3, 1), '2026-12-01T00:00:00Z')).toBe(18n);
+    expect(cardPrice(card, gpt4o(0, 0), '2026-12-01T00:00:00Z')).toBe(0n);
+  });
+
+  it('given two versions, when usage occurred under each, then each is priced by the version in effect then; before the first or for an unpriced model, no price', () => {
+    const versions: CardVersion[] = [
+      { effectiveFrom: Date.parse('2026-06-01T00:00:00Z'), chat: new Map([['m', { input: 1_000_000n, output: 0n }]]) },
+      { effectiveFrom: Date.parse('2026-11-01T00:00:00Z'), chat: new Map([['m', { input: 2_000_000n, output: 0n }]]) },
+    ];
+    const usage = { model: 'm', inputTokens: 10, outputTokens: 0 };
+    expect(cardPrice(versions, usage, '2026-10-31T23:59:59Z')).toBe(10n);
+    expect(cardPrice(versions, usage, '2026-11-01T00:00:00Z')).toBe(20n);
+    expect(cardPrice(versions, usage, '2026-05-31T00:00:00Z')).toBeUndefined();
+    expect(cardPrice(versions, { ...usage, model: 'other' }, '2026-11-02T00:00:00Z')).toBeUndefined();
   });
 });
