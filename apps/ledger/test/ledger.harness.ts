@@ -86,6 +86,16 @@ export const json = (base: string) => ({
   },
 });
 
+/**
+ * The stream version of an account as the ledger folds it at `at` (`GET …/balance?at=`): what it has stored, where the
+ * read model may not have caught up yet, so a check that nothing was appended can fail. Throws for no account.
+ */
+export async function storedVersion(api: ReturnType<typeof json>, accountId: string, at: Date): Promise<number> {
+  const { status, body } = await api.get(`/v1/accounts/${accountId}/balance?at=${at.toISOString()}`);
+  if (status !== 200) throw new Error(`balance of ${accountId} at ${at.toISOString()}: ${status} ${JSON.stringify(body)}`);
+  return body.asOfVersion as number;
+}
+
 /** The ledger in this process and usage-ingest in its own, on schemas of their own, and a producer for the Kafka-direct path. */
 export interface LedgerWithIngest {
   app: INestApplication;
