@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '@tally/kafka';
@@ -31,6 +30,17 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
   const chat = (id: string, overrides: object = {}) => ({
     id, accountId: 'acct-ingest', occurredAt: NOW, feature: 'chat', model: 'gpt-4o', inputTokens: 1200, outputTokens: 300, ...overrides,
   });
+
+  let sentinels = 0;
+  /**
+   * Everything produced so far has reached this test's consumer: a new event of the same account (so the same
+   * partition, after anything produced before it) has. A check that something was not produced comes after this.
+   */
+  const drained = async () => {
+    const id = `u-sentinel-${sentinels++}`;
+    expect((await post(chat(id))).status).toBe(202);
+    await waitFor(() => received.some((m) => m.value.id === id));
+  };
 
   beforeAll(async () => {
     const { schema, drop } = await createTestSchema('ingest');
@@ -80,7 +90,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(again.status).toBe(202);
     expect(await again.json()).toMatchObject({ accepted: 0, duplicates: 1 });
     await waitFor(() => received.some((m) => m.value.id === 'u-dup'));
-    await sleep(300);
+    await drained();
     expect(received.filter((m) => m.value.id === 'u-dup')).toHaveLength(1);
   });
 
@@ -98,7 +108,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
       expect([a.status, b.status].sort()).toEqual([202, 409]);
       const accepted = a.status === 202 ? 10 : 20;
       await waitFor(() => received.some((m) => m.value.id === id));
-      await sleep(200);
+      await drained();
       const produced = received.filter((m) => m.value.id === id);
       expect(produced.map((m) => (m.value.data as { outputTokens: number }).outputTokens)).toEqual([accepted]);
     }
@@ -111,7 +121,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     const later = await post(chat('u-free', { outputTokens: 2 }));
     expect(await later.json()).toEqual({ accepted: 1, duplicates: 0, duplicateIds: [] });
     await waitFor(() => received.some((m) => m.value.id === 'u-free'));
-    await sleep(200);
+    await drained();
     expect(received.filter((m) => m.value.id === 'u-free').map((m) => (m.value.data as { outputTokens: number }).outputTokens)).toEqual([2]);
   });
 
@@ -154,7 +164,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(response.status).toBe(202);
     expect(await response.json()).toEqual({ accepted: 2, duplicates: 1, duplicateIds: ['u-twice'] });
     await waitFor(() => received.some((m) => m.value.id === 'u-once'));
-    await sleep(300);
+    await drained();
     expect(received.filter((m) => m.value.id === 'u-twice')).toHaveLength(1);
   });
 
@@ -162,7 +172,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     const response = await post({ events: [chat('u-clash'), chat('u-clash', { outputTokens: 1 })] });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'events.1.id', reason: expect.stringContaining('different content') }] });
-    await sleep(300);
+    await drained();
     expect(received.some((m) => m.value.id === 'u-clash')).toBe(false);
   });
 
@@ -180,7 +190,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     expect(response.status).toBe(400);
     const body = (await response.json()) as { code: string; details: { field: string; reason: string }[] };
     expect(body.details.map((d) => d.field)).toEqual(['events.1.inputTokens', 'events.2.occurredAt']);
-    await sleep(300);
+    await drained();
     expect(received.some((m) => m.value.id === 'b-1')).toBe(false);
   });
 
@@ -206,7 +216,7 @@ describe('usage-ingest over real HTTP, Kafka and PostgreSQL', () => {
     });
     expect(topLevel.status).toBe(400);
     expect(((await topLevel.json()) as { details: { field: string }[] }).details).toEqual([{ field: '(root)', reason: expect.stringContaining('JavaScript reserves') }]);
-    await sleep(300);
+    await drained();
     expect(received.some((m) => String(m.value.id).startsWith('u-reserved'))).toBe(false);
   });
 

@@ -41,6 +41,18 @@ async function scenario(name: string, partitions: number, deadLetterSuffix = '.d
   return { topic, deadLetterTopic, groupId };
 }
 
+/**
+ * Every message the topic holds has been taken: the offset stored with the effects is each partition's last. A
+ * message applied twice would have been applied before that, so the counts read after it are final.
+ */
+async function caughtUp(s: { topic: string; groupId: string }): Promise<void> {
+  await waitFor(async () => {
+    const high = await highWatermarks(kafka, s.topic);
+    const stored = await readStoredOffsets(pool, schema, s.groupId, s.topic);
+    return [...high].every(([partition, next]) => next === 0 || stored.get(partition) === BigInt(next - 1));
+  }, 30_000, 'stored offsets at the end of every partition');
+}
+
 function consumerFor(
   s: { topic: string; deadLetterTopic: string; groupId: string },
   overrides: Partial<BatchConsumerOptions<ParsedMessage>> = {},
@@ -174,7 +186,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const second = consumerFor(s);
     await second.start();
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n + 1, 20_000, 'offsets 3-6 applied');
-    await sleep(300);
+    await caughtUp(s);
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n + 1, distinct: n + 1 });
     expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(BigInt(n));
   });
@@ -190,7 +202,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     await pool.query(`UPDATE ${quoteSchema(schema)}.kafka_consumer_offsets SET committed_offset = 0 WHERE group_id = $1 AND topic = $2`, [s.groupId, s.topic]);
     await producer.sendEnvelopes(s.topic, [usageEnvelope('bl-after', 'acct-bl')]);
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= 4, 20_000, 'offsets 1-3 applied');
-    await sleep(300);
+    await caughtUp(s);
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 4, distinct: 4 });
     expect((await readStoredOffsets(pool, schema, s.groupId, s.topic)).get(0)).toBe(3n);
   });
@@ -447,7 +459,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     });
     await consumer.start();
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 20_000, 'rows');
-    await sleep(500);
+    await caughtUp(s);
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
     expect(calls).toBe(3);
     expect(consumer.stats()).toMatchObject({ retries: 2, applied: n, deadLettered: 0 });
@@ -532,7 +544,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     await consumer.start();
     const [dead] = await readMessages(kafka, s.deadLetterTopic, 1);
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 30_000, 'rows');
-    await sleep(500);
+    await caughtUp(s);
 
     expect(failedOnce).toBe(true);
     expect(JSON.parse(dead.value?.toString() ?? '').id).toBe('gf-bad');
@@ -616,7 +628,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const restarted = consumerFor(s);
     await restarted.start();
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows >= n, 40_000, 'all rows after restart');
-    await sleep(500);
+    await caughtUp(s);
 
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
     expect(restarted.stats()).toMatchObject({ skippedRedeliveries: perTransaction, applied: n - perTransaction });

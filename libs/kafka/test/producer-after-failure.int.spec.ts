@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { startPrivateKafka, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
 import { KafkaProducer, createKafkaClient, ensureTopics } from '../src';
@@ -32,12 +31,14 @@ describe('KafkaProducer after a failed send', () => {
       broker.pause();
       await expect(producer.send(topic, [{ key: 'k', value: 'timed out, appended later' }])).rejects.toThrow();
       broker.resume();
-      await sleep(1_000); // the frozen broker now handles the request that waited (its answer goes nowhere)
+      // The thawed broker handles the request that waited (its answer goes nowhere): the case this test is about.
+      await appended(kafka, topic, 2);
 
       await producer.send(topic, [{ key: 'k', value: 'after the failure' }]);
       await producer.send(topic, [{ key: 'k', value: 'sentinel' }]);
       // Read up to the sentinel, sent last: whatever the topic holds before it is all there will be.
       const values = await readUntil(kafka, topic, 'sentinel');
+      expect(values).toContain('timed out, appended later');
       expect(values).toContain('after the failure');
       expect(values.filter((value) => value === 'first')).toHaveLength(1);
     } finally {
@@ -60,10 +61,12 @@ describe('KafkaProducer after a failed send', () => {
       await expect(failing).rejects.toThrow();
       broker.resume();
       await expect(waiting).resolves.toHaveLength(1);
-      await sleep(1_000);
+      // first, the one that timed out (appended once the broker thawed) and the one asked for meanwhile.
+      await appended(kafka, topic, 3);
 
       await producer.send(topic, [{ key: 'k', value: 'sentinel' }]);
       const values = await readUntil(kafka, topic, 'sentinel');
+      expect(values).toContain('timed out, appended later');
       expect(values).toContain('asked for meanwhile');
     } finally {
       broker.resume();
@@ -71,6 +74,17 @@ describe('KafkaProducer after a failed send', () => {
     }
   }, 90_000);
 });
+
+/** Waits until the one-partition topic holds `count` messages. */
+async function appended(kafka: Kafka, topic: string, count: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await waitFor(async () => Number((await admin.fetchTopicOffsets(topic))[0]?.high ?? 0) >= count, 30_000);
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 /**
  * A one-partition topic on `broker` and a KafkaProducer with short timeouts and one retry (the least an idempotent

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { get, type IncomingMessage } from 'node:http';
 import { Module, type INestApplication } from '@nestjs/common';
 import type { Envelope } from '@tally/contracts';
@@ -267,11 +266,12 @@ describe('history HTTP API', () => {
       expect(next.streamVersion).toBe(USAGE_EVENTS + 5);
       expect(parseCredits(next.available) - parseCredits(initial.available)).toBe(parseCredits('507.25'));
       expect(next.purchased).toBe('500');
-      // A redelivery changes nothing, so it pushes nothing.
+      // A redelivery changes nothing, so it pushes nothing: the next frame after it is the next change's.
       const count = sse.events.length;
       await applyBatch(pool, schema.schema, grants);
-      await sleep(300);
-      expect(sse.events).toHaveLength(count);
+      await applyBatch(pool, schema.schema, [alice.granted('promotional', '1', 'promo-after-redelivery')]);
+      await waitFor(() => sse.events.length >= count + 1);
+      expect(sse.events.slice(count).map((event) => (JSON.parse(event.data as string) as { streamVersion: number }).streamVersion)).toEqual([USAGE_EVENTS + 6]);
     } finally {
       sse.close();
     }
