@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, Partitioners, logLevel, type Admin, type Producer } from 'kafkajs';
+import { metricsRegistry } from '@tally/metrics';
 import { testKafkaBrokers, waitFor } from '@tally/testing';
 import { collect, createTestSchema, createTopics, json, ledgerTestSettings, startLedger, waitForAvailable } from './ledger.harness';
 
@@ -46,9 +46,13 @@ describe('a dead-letter topic that refuses writes (real broker and database)', (
     await waitForAvailable(api, 'acct-before', '1'); // the relay and the projection run
 
     await producer.send({ topic: env.USAGE_EVENTS_TOPIC, messages: [{ key: 'acct-poison', value: 'not json at all' }] });
-    // The usage consumer takes the poison within its next fetch (at most a second's wait) and starts dead-lettering
-    // it: a send that fails slowly. The grant comes once that send is under way.
-    await sleep(3_000);
+    // The usage consumer takes the poison within its next fetch and starts dead-lettering it: a send that fails
+    // slowly. The grant comes once that send is under way (the ledger runs in this process: its counter of dead
+    // letters moves just before the send).
+    await waitFor(async () => {
+      const counted = (await metricsRegistry.getSingleMetric('tally_kafka_consumer_dead_letters_total')?.get())?.values ?? [];
+      return counted.some((sample) => sample.labels.topic === env.USAGE_EVENTS_TOPIC && sample.value >= 1);
+    }, 20_000);
     const granted = await api.post('/v1/accounts/acct-during/grants', { reason: 'test grant', idempotencyKey: 'during', amount: '2' });
     expect(granted.status).toBe(201);
     await waitForAvailable(api, 'acct-during', '2'); // 20 s at most; behind the dead letter it took about a minute

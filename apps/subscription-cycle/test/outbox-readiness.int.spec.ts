@@ -53,8 +53,20 @@ describe('the outbox relay\'s readiness while another replica holds its turn (Po
     await otherReplica.query('BEGIN');
     await otherReplica.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`${schema}.outbox_relay`]);
 
-    // Many of this replica's runs find the turn taken (every 25 ms for a second): the outbox is still stuck.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Many of this replica's runs find the turn taken (counted as they end: the method the loop calls, passed
+    // through): the outbox is still stuck.
+    let turnsTaken = 0;
+    const publishPending = relay.publishPending.bind(relay);
+    const spy = jest.spyOn(relay, 'publishPending').mockImplementation(async (progressed) => {
+      const published = await publishPending(progressed);
+      if (published === 'elsewhere') turnsTaken += 1;
+      return published;
+    });
+    try {
+      await waitFor(() => turnsTaken >= 10, 20_000);
+    } finally {
+      spy.mockRestore();
+    }
     expect(await ready()).toBe(false);
 
     // Once the message is gone (published elsewhere), it is ready again.

@@ -1,3 +1,4 @@
+import { Partitioners } from 'kafkajs';
 import { chunkBySize, isUnreachable, keyPartitioner, type OutgoingMessage } from './kafka.producer';
 
 const message = (key: string, valueBytes: number): OutgoingMessage => ({ key, value: 'x'.repeat(valueBytes) });
@@ -50,7 +51,12 @@ describe('keyPartitioner', () => {
     const partitions = new Set(Array.from({ length: 200 }, (_, i) => partitionOf(`account-${i}`)));
     expect([...partitions].every((p) => p >= 0 && p < 6)).toBe(true);
     expect(partitions.size).toBe(6);
-    expect(partitionOf('account-7')).toBe(partitionOf('account-7'));
+    const kafkajs = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
+    for (let i = 0; i < 200; i++) {
+      const key = `account-${i}`;
+      expect({ key, partition: partitionOf(key) }).toEqual({ key, partition: kafkajs({ topic: 't', partitionMetadata, message: { key, value: null } }) });
+    }
   });
 });
 
