@@ -4,10 +4,12 @@ import { source as axeSource } from 'axe-core';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { chromium, type BrowserContext, type Page, type Route } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ensureTopics } from '@tally/kafka';
 import { parseCredits } from '@tally/money';
-import { ledgerTestEnv, createTestSchema, startServiceProcess, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
+import { Client } from 'pg';
+import { PortalTokenCodec } from '@tally/shared';
+import { ledgerTestEnv, createTestSchema, startServiceProcess, testDatabaseUrl, testKafkaBrokers, waitFor, type ServiceProcess } from '@tally/testing';
 import { TallyClient } from '@tally/client';
 
 /**
@@ -70,6 +72,14 @@ describe('the credits page in Chromium, on the real services', () => {
   const drops: (() => Promise<void>)[] = [];
   const services: ServiceProcess[] = [];
   let ledger: ServiceProcess;
+  /**
+   * The same ledger's HTTP API (WORKERS=none, same database) with queries that give up after 2 s: while the test keeps
+   * a read model's table locked, it answers what a ledger whose database cannot serve answers (503
+   * DEPENDENCY_UNAVAILABLE), and once the lock is gone it serves again. The page's failure states are tested on that.
+   */
+  let impatient: ServiceProcess;
+  let ledgerSchemaName: string;
+  const locker = new Client({ connectionString: testDatabaseUrl() });
   let tally: TallyClient;
   let producer: Producer;
   let context: BrowserContext;
@@ -85,9 +95,24 @@ describe('the credits page in Chromium, on the real services', () => {
   };
   const balanceIs = (available: string) => waitFor(async () => (await api(`/v1/accounts/${ACCOUNT}/balance`).catch(() => undefined))?.available === available, 30_000, 50);
   const testId = (p: Page, name: string) => p.getByTestId(name).first();
-  /** The answer of a ledger restarting, to a request the page makes (page.route). */
-  const restarting = (route: Route) =>
-    route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'DEPENDENCY_UNAVAILABLE', message: 'The ledger is restarting.' }) });
+  /** Runs `during` with the read model's `table` locked against every reader (ACCESS EXCLUSIVE), then lets it go. */
+  const whileLocked = async (table: 'balances' | 'ledger_transactions' | 'usage_records', during: () => Promise<void>) => {
+    await locker.query('BEGIN');
+    try {
+      await locker.query(`LOCK TABLE "${ledgerSchemaName}".${table} IN ACCESS EXCLUSIVE MODE`);
+      await during();
+    } finally {
+      await locker.query('ROLLBACK');
+    }
+  };
+  /** Counts the requests a page makes whose path is `path` (observed, not answered for it). */
+  const requestsTo = (p: Page, path: string) => {
+    const seen = { count: 0 };
+    p.on('request', (request) => {
+      if (new URL(request.url()).pathname === path) seen.count += 1;
+    });
+    return seen;
+  };
   const text = async (p: Page, name: string) => (await testId(p, name).textContent()) ?? '';
   let usageSeq = 0;
   const chat = (model: string, outputTokens: number, daysAgo = 0, feature: 'chat' | 'agent' = 'chat') => ({
@@ -113,12 +138,16 @@ describe('the credits page in Chromium, on the real services', () => {
     const ledgerSchema = await createTestSchema('page_ledger');
     const ingestSchema = await createTestSchema('page_ingest');
     drops.push(ledgerSchema.drop, ingestSchema.drop);
-    const [started, ingest] = await Promise.all([
+    ledgerSchemaName = ledgerSchema.schema;
+    const [started, ingest, httpOnly] = await Promise.all([
       startServiceProcess('ledger', { ...env, DATABASE_SCHEMA: ledgerSchema.schema }, 120_000),
       startServiceProcess('usage-ingest', { ...env, DATABASE_SCHEMA: ingestSchema.schema }, 120_000),
+      startServiceProcess('ledger', { ...env, DATABASE_SCHEMA: ledgerSchema.schema, WORKERS: 'none', PG_QUERY_TIMEOUT_MS: '2000' }, 120_000),
+      locker.connect(),
     ]);
     ledger = started;
-    services.push(ledger, ingest);
+    impatient = httpOnly;
+    services.push(ledger, ingest, impatient);
     tally = new TallyClient({ apiKey: KEY, urls: { ledger: ledger.base, usageIngest: ingest.base } });
 
     // The account: a plan cycle of 10 credits (what subscription-cycle would send), a promotional grant and a purchase.
@@ -165,6 +194,7 @@ describe('the credits page in Chromium, on the real services', () => {
     await context?.close().catch(() => undefined);
     if (profile) rmSync(profile, { recursive: true, force: true });
     await producer?.disconnect().catch(() => undefined);
+    await locker.end().catch(() => undefined);
     for (const service of services) await service.kill();
     for (const drop of drops) await drop();
   });
@@ -518,79 +548,86 @@ describe('the credits page in Chromium, on the real services', () => {
     expect((await text(other, 'available')).trim()).toMatch(/^Unlimited/);
     expect(await other.getByTestId('insufficient').count()).toBe(0);
 
-    // The badge, its balance stream refused as an expired token's is: the balance it read stays, marked not updated.
-    await other.route((url) => url.href.startsWith(`${ledger.base}/v1/accounts/${accountId}/balance/stream?`), (route) =>
-      route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ code: 'TOKEN_EXPIRED', message: 'The portal token has expired.' }) }),
-    );
+    // The badge with a token that expires seconds after it read the balance (signed here with the ledger's secret, as
+    // minting would, but for less than minting's 60 s): the ledger ends its stream at expiry (and would refuse it
+    // again with 401 TOKEN_EXPIRED). The balance it read stays, marked not updated.
+    const issuedAt = new Date();
+    const expiring = await new PortalTokenCodec({ secret: PORTAL_SECRET }).sign({
+      accountId, tokenId: `expiring-${id}`, issuedAt, expiresAt: new Date(issuedAt.getTime() + 8_000), rights: ['read'], links: {},
+    });
+    const streamsAsked = requestsTo(other, `/v1/accounts/${accountId}/balance/stream`);
     await other.route(`${ledger.base}/badge-page.html`, (route) =>
-      route.fulfill({ contentType: 'text/html', body: `<!doctype html><html lang="en"><body><tally-balance-badge id="badge"></tally-balance-badge><script type="module">import '/portal/tally-elements.js'; document.querySelector('#badge').token = ${JSON.stringify(unlimitedToken)};</script></body></html>` }),
+      route.fulfill({ contentType: 'text/html', body: `<!doctype html><html lang="en"><body><tally-balance-badge id="badge"></tally-balance-badge><script type="module">import '/portal/tally-elements.js'; document.querySelector('#badge').token = ${JSON.stringify(expiring)};</script></body></html>` }),
     );
     await other.goto(`${ledger.base}/badge-page.html`);
     const badge = other.locator('#badge');
-    await waitFor(async () => ((await badge.getByTestId('badge-stale').count()) > 0 ? true : undefined), 20_000, 100);
+    await waitFor(async () => ((await badge.getByTestId('badge-amount').count()) > 0 ? true : undefined), 8_000, 50);
     expect(((await badge.getByTestId('badge-amount').textContent()) ?? '').trim()).toBe('Unlimited');
+    // The stream ends at expiry ("reconnecting"); asked again, the ledger refuses it (401 TOKEN_EXPIRED): not updated.
+    await waitFor(async () => ((await badge.getByTestId('badge').getAttribute('aria-label'))?.endsWith('not updated') ? true : undefined), 40_000, 100);
+    expect(await badge.getByTestId('badge-stale').count()).toBeGreaterThan(0);
+    expect(((await badge.getByTestId('badge-amount').textContent()) ?? '').trim()).toBe('Unlimited');
+    expect(streamsAsked.count).toBeGreaterThanOrEqual(2);
     expect(await badge.getByTestId('badge').getAttribute('data-live')).toBe('false');
     expect(await badge.getByTestId('badge').getAttribute('aria-label')).toBe('Unlimited credits available, not updated');
     await other.close();
-  }, 60_000);
+  }, 90_000);
 
   it('a history load answered 503 shows the failure, not "No transactions yet", and is tried again by itself (an idle account)', async () => {
     const other = await context.newPage();
-    let refused = 0;
-    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/transactions*`, (route) => {
-      if (refused++ > 0) return route.continue();
-      return restarting(route);
-    });
-    await other.goto(`${ledger.base}/portal/#token=${token}`);
+    const asked = requestsTo(other, `/v1/accounts/${ACCOUNT}/transactions`);
     const history = other.getByTestId('history');
-    await history.locator('.problem').waitFor({ timeout: 20_000 });
-    expect(await other.getByTestId('transactions').textContent()).not.toContain('No transactions yet');
+    await whileLocked('ledger_transactions', async () => {
+      await other.goto(`${impatient.base}/portal/#token=${token}`);
+      await history.locator('.problem').waitFor({ timeout: 20_000 });
+      expect(await other.getByTestId('transactions').textContent()).not.toContain('No transactions yet');
+    });
     // No balance change comes: the page must try again by itself, then show the entries and no error.
-    await other.locator('[data-testid="transactions"] tr[data-type]').first().waitFor({ timeout: 20_000 });
-    expect(refused).toBeGreaterThanOrEqual(2);
+    await other.locator('[data-testid="transactions"] tr[data-type]').first().waitFor({ timeout: 30_000 });
+    expect(asked.count).toBeGreaterThanOrEqual(2);
     expect(await history.locator('.problem').count()).toBe(0);
     await other.close();
   }, 60_000);
 
   it("a range whose usage fails to load shows the failure, never the previous range's figures under its name", async () => {
     const other = await context.newPage();
-    await other.goto(`${ledger.base}/portal/#token=${token}`);
+    await other.goto(`${impatient.base}/portal/#token=${token}`);
     await testId(other, 'usage-totals').waitFor({ timeout: 20_000 });
     const thirtyDaysFrom = await testId(other, 'usage-totals').getAttribute('data-from');
-    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/usage?*`, restarting);
-    await testId(other, 'range-7d').click();
-    await other.getByTestId('usage').locator('.problem').waitFor({ timeout: 20_000 });
-    const shown = await other.getByTestId('usage-totals').count();
-    const from = shown > 0 ? await testId(other, 'usage-totals').getAttribute('data-from') : null;
-    expect({ shown, from }).toEqual({ shown: 0, from: null });
+    await whileLocked('usage_records', async () => {
+      await testId(other, 'range-7d').click();
+      await other.getByTestId('usage').locator('.problem').waitFor({ timeout: 20_000 });
+      const shown = await other.getByTestId('usage-totals').count();
+      const from = shown > 0 ? await testId(other, 'usage-totals').getAttribute('data-from') : null;
+      expect({ shown, from }).toEqual({ shown: 0, from: null });
+    });
     expect(thirtyDaysFrom).not.toBeNull();
     await other.close();
   }, 60_000);
 
   it('a CSV export that fails says so where it was asked for, and can be asked again', async () => {
     const other = await context.newPage();
-    await other.goto(`${ledger.base}/portal/#token=${token}`);
+    await other.goto(`${impatient.base}/portal/#token=${token}`);
     await testId(other, 'usage-totals').waitFor({ timeout: 20_000 });
-    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/usage/export*`, restarting);
-    await testId(other, 'export').click();
     const problem = other.getByTestId('export-problem');
-    await problem.waitFor({ state: 'visible', timeout: 20_000 });
-    expect(await problem.textContent()).toContain('The export failed');
-    expect(await testId(other, 'export').isEnabled()).toBe(true);
+    await whileLocked('usage_records', async () => {
+      await testId(other, 'export').click();
+      await problem.waitFor({ state: 'visible', timeout: 20_000 });
+      expect(await problem.textContent()).toContain('The export failed');
+      expect(await testId(other, 'export').isEnabled()).toBe(true);
+    });
     await other.close();
   }, 60_000);
 
   it('a first load answered 503 (the ledger restarting) is tried again, and the page goes live by itself', async () => {
     const other = await context.newPage();
-    let refused = 0;
-    await other.route(`${ledger.base}/v1/accounts/${ACCOUNT}/balance`, (route) => {
-      if (refused++ > 0) return route.continue();
-      return restarting(route);
+    const asked = requestsTo(other, `/v1/accounts/${ACCOUNT}/balance`);
+    await whileLocked('balances', async () => {
+      await other.goto(`${impatient.base}/portal/#token=${token}`);
+      await other.getByTestId('problem').waitFor({ timeout: 20_000 });
     });
-    await other.goto(`${ledger.base}/portal/#token=${token}`);
-    await other.getByTestId('problem').waitFor({ timeout: 20_000 });
-    await waitFor(async () => (await text(other, 'connection')) === 'Live', 20_000, 100);
-    expect(refused).toBeGreaterThanOrEqual(2);
+    await waitFor(async () => (await text(other, 'connection')) === 'Live', 30_000, 100);
+    expect(asked.count).toBeGreaterThanOrEqual(2);
     expect(await other.getByTestId('problem').count()).toBe(0);
     await other.close();
   }, 40_000);
