@@ -1,36 +1,67 @@
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
 import { BALANCE_CHANGED_CHANNEL } from '@tally/ledger-read-models';
-import { testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
-import type { BalanceReadRepository, ProjectedBalance } from '../src/read-models/balance/balance.repository';
+import { createTestSchema, testDatabaseUrl, uniqueSuffix, waitFor } from '@tally/testing';
+import { BalanceReadRepository, type ProjectedBalance } from '../src/read-models/balance/balance.repository';
 import { BalanceNotifications } from '../src/read-models/balance/balance-notifications.service';
+import { AccountStream } from './history/account-stream.fixtures';
+import { applyBatch, migrateReadModels, testConfig } from './history/read-model.fixtures';
 
 /**
- * A balance read after a notification can fail (a terminated session, too many connections); the live streams must
- * still get the balance, not keep the old one until the account's next change. Real LISTEN/NOTIFY on PostgreSQL; the
- * read model is a stand-in whose first read fails.
+ * A balance read after a notification can fail (a terminated session, a timeout, too many connections); the live
+ * streams must still get the balance, not keep the old one until the account's next change. Real PostgreSQL
+ * throughout: the read models as the projection writes them, LISTEN/NOTIFY, and a read that really fails (the
+ * balances table locked against it, under a 300 ms statement timeout).
  */
-describe('live balance streams after a failed read (real PostgreSQL LISTEN/NOTIFY)', () => {
-  const pool = new Pool({ connectionString: testDatabaseUrl(), max: 3 });
-  afterAll(() => pool.end());
+describe('live balance streams after a failed read (real PostgreSQL)', () => {
+  let schema: { schema: string; drop: () => Promise<void> };
+  let pool: Pool;
+  let readPool: Pool;
+  const locker = new Client({ connectionString: testDatabaseUrl() });
+
+  beforeAll(async () => {
+    schema = await createTestSchema('ledger_live_refresh');
+    await migrateReadModels(schema.schema);
+    pool = new Pool({ connectionString: testDatabaseUrl(), max: 3 });
+    // The repository's reads give up after 300 ms, as a ledger's do after PG_QUERY_TIMEOUT_MS.
+    readPool = new Pool({ connectionString: testDatabaseUrl(), max: 3, options: '-c statement_timeout=300' });
+    await locker.connect();
+  });
+
+  afterAll(async () => {
+    await locker.query('ROLLBACK').catch(() => undefined);
+    await locker.end();
+    await readPool?.end();
+    await pool?.end();
+    await schema?.drop();
+  });
 
   it('reads the account again after a read failed, and hands the balance to its streams', async () => {
-    const accountId = `acct-refresh-${uniqueSuffix()}`;
-    let reads = 0;
-    const balances = {
-      find: async () => {
-        reads += 1;
-        if (reads === 1) throw new Error('terminating connection due to administrator command');
-        return { accountId, streamVersion: 2, available: '15' } as unknown as ProjectedBalance;
-      },
-    } as unknown as BalanceReadRepository;
+    const account = new AccountStream(`acct-refresh-${uniqueSuffix()}`, '2025-03-01T00:00:00.000Z', false);
+    await applyBatch(pool, schema.schema, [account.opened(), account.granted('promotional', '15', 'welcome')]);
+
+    const balances = new BalanceReadRepository(readPool, testConfig(schema.schema));
+    const failures: unknown[] = [];
+    const find = balances.find.bind(balances);
+    jest.spyOn(balances, 'find').mockImplementation((accountId) =>
+      find(accountId).catch((error: unknown) => {
+        failures.push(error);
+        throw error;
+      }),
+    );
     const notifications = new BalanceNotifications(pool, balances);
     const seen: ProjectedBalance[] = [];
-    const unsubscribe = await notifications.subscribe(accountId, (balance) => seen.push(balance));
+    const unsubscribe = await notifications.subscribe(account.accountId, (balance) => seen.push(balance));
     try {
-      await pool.query('SELECT pg_notify($1, $2)', [BALANCE_CHANGED_CHANNEL, accountId]);
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${schema.schema}".balances IN ACCESS EXCLUSIVE MODE`);
+      await pool.query('SELECT pg_notify($1, $2)', [BALANCE_CHANGED_CHANNEL, account.accountId]);
+      await waitFor(() => failures.length > 0, 10_000);
+      expect(seen).toEqual([]);
+      await locker.query('ROLLBACK');
+
       await waitFor(() => seen.length > 0, 10_000);
-      expect(seen[0]).toMatchObject({ available: '15' });
-      expect(reads).toBe(2);
+      expect(seen[0]).toMatchObject({ accountId: account.accountId, streamVersion: 2, available: '15' });
+      expect((failures[0] as Error).message).toContain('statement timeout');
     } finally {
       unsubscribe();
       await notifications.onApplicationShutdown();
