@@ -28,6 +28,30 @@ describe('usage lines in the usage record (PostgreSQL)', () => {
     await pool.end();
   });
 
+  // The projection sorts a usage's lines in code, and the migration that moved usage_lines into records sorted them
+  // with ORDER BY model COLLATE "C": a record folded again must be byte-identical, so the two orders must agree.
+  it('stores a usage\'s lines in the order PostgreSQL\'s COLLATE "C" sorts their models (code points, not UTF-16 units)', async () => {
+    const { schema, drop } = await createTestSchema('ledger_lines_order');
+    try {
+      await migrateReadModels(schema);
+      const models = ['\u{1F916}-bot', '\uFFFD-model', 'gpt-4o', 'Zeta', 'alpha'];
+      const dave = new AccountStream('dave', '2025-03-01T00:00:00.000Z', false);
+      await applyBatch(pool, schema, [
+        dave.opened(),
+        dave.granted('purchased', '10', 'dave-pack'),
+        dave.usage({ usageId: 'dave-unicode', occurredAt: '2025-03-02T10:00:00.000Z', lines: models.map((model) => ({ model, amount: '1' })) }),
+      ]);
+      const stored = await pool.query<{ model: string }>(
+        `SELECT line->>'model' AS model FROM "${schema}".usage_records, jsonb_array_elements(lines) WITH ORDINALITY AS l(line, n) WHERE usage_id = 'dave-unicode' ORDER BY n`,
+      );
+      const collated = await pool.query<{ model: string }>('SELECT model FROM unnest($1::text[]) AS model ORDER BY model COLLATE "C"', [models]);
+      expect(stored.rows.map((row) => row.model)).toEqual(collated.rows.map((row) => row.model));
+      expect(stored.rows.map((row) => row.model)).toEqual(['Zeta', 'alpha', 'gpt-4o', '\uFFFD-model', '\u{1F916}-bot']);
+    } finally {
+      await drop();
+    }
+  });
+
   it('takes a council refund off each model it names, once, and nets it in the per-model totals', async () => {
     const { schema, drop } = await createTestSchema('ledger_lines');
     try {
