@@ -352,6 +352,9 @@ describe('portal tokens and CORS on the ledger', () => {
         expect(await onChanged(balance, token)).toEqual({ status: 401, body: { code: 'UNAUTHENTICATED', message: expect.stringContaining('minted'), details: { reason: 'TOKEN_REVOKED' } } });
         expect((await onChanged('/v1/portal/session', token)).status).toBe(401);
       }
+      // Refused before the route is looked at, as an expired token is: 401 on a write route too, not 403.
+      const write = await call(keysChanged.base, `/v1/accounts/${ACCOUNT}/grants`, tokens.removed, { method: 'POST', body: JSON.stringify({ reason: 'x', idempotencyKey: 'x', amount: '1' }) });
+      expect(await answer(write)).toMatchObject({ status: 401, body: { details: { reason: 'TOKEN_REVOKED' } } });
       expect(await onChanged(`/v1/accounts/${OTHER}/balance`, tokens.stillCovered)).toEqual({ status: 200, body: expect.objectContaining({ accountId: OTHER }) });
       // The new key mints tokens that read; a token minted before minting keys were signed in (no claim) reads until it expires.
       const fresh = (await post(`/v1/accounts/${ACCOUNT}/portal-tokens`, KEYS.rotatedMinter, {}, keysChanged.base)).body.token as string;

@@ -117,13 +117,14 @@ export class ApiKeyGuard implements CanActivate {
       const reason = error.reason === 'expired' ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID';
       throw new AuthError('UNAUTHENTICATED', error.message, { reason });
     }
-    if (!this.reflector.getAllAndOverride<boolean>(PORTAL_READABLE_KEY, targets)) {
-      throw new AuthError('FORBIDDEN', 'A portal token may only read its own account; this route needs a service API key.', { reason: 'PORTAL_TOKEN_NOT_ALLOWED' });
-    }
+    // Like an expired one, before the route is looked at: 401 wherever it is presented.
     if (grant.mintedBy !== undefined && !mintsFor(this.keys, grant.mintedBy, grant.accountId)) {
       throw new AuthError('UNAUTHENTICATED', 'The API key that minted this portal token no longer mints for this account (removed, replaced or narrowed); mint a new one.', {
         reason: 'TOKEN_REVOKED',
       });
+    }
+    if (!this.reflector.getAllAndOverride<boolean>(PORTAL_READABLE_KEY, targets)) {
+      throw new AuthError('FORBIDDEN', 'A portal token may only read its own account; this route needs a service API key.', { reason: 'PORTAL_TOKEN_NOT_ALLOWED' });
     }
     const accountId = accountIdOf(request);
     if (accountId !== undefined && accountId !== grant.accountId) {
