@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { startPrivateKafka, uniqueSuffix, waitFor, type PrivateKafka } from '@tally/testing';
 import { KafkaProducer, createKafkaClient, ensureTopics } from '../src';
-import { deleteKafkaResources } from './kafka.harness';
+import { deleteKafkaResources, highWatermarks } from './kafka.harness';
 
 /**
  * A send that fails after the broker may already have appended it (the answer never came back in time) must not
@@ -77,13 +77,7 @@ describe('KafkaProducer after a failed send', () => {
 
 /** Waits until the one-partition topic holds `count` messages. */
 async function appended(kafka: Kafka, topic: string, count: number): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await waitFor(async () => Number((await admin.fetchTopicOffsets(topic))[0]?.high ?? 0) >= count, 30_000);
-  } finally {
-    await admin.disconnect();
-  }
+  await waitFor(async () => ((await highWatermarks(kafka, topic)).get(0) ?? 0) >= count, 30_000);
 }
 
 /**
