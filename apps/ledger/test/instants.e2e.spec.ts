@@ -1,6 +1,6 @@
 import type { Producer } from 'kafkajs';
 import { waitFor, type ServiceProcess } from '@tally/testing';
-import { API_KEY, collect, json, ledgerTestSettings, reportUsage, startLedgerWithIngest, waitForAvailable } from './ledger.harness';
+import { API_KEY, collect, json, ledgerTestSettings, reportUsage, startLedgerWithIngest, storedBalance, waitForAvailable } from './ledger.harness';
 
 /**
  * Instants at every edge (libs/instant). ISO 8601 has shapes class-validator's `isISO8601` takes that JavaScript's
@@ -28,8 +28,6 @@ describe('instants on the real HTTP API, broker and database', () => {
   let ingest: ServiceProcess;
   let stop: () => Promise<void>;
 
-  /** The account folded from its event stream now (`?at=`): what the ledger stored, not what the projection has caught up on. */
-  const storedBalanceOf = (accountId: string) => api.get(`/v1/accounts/${accountId}/balance?at=${new Date().toISOString()}`);
   const waitForBalance = (accountId: string, available: string) => waitForAvailable(api, accountId, available);
   const report = (body: object) => reportUsage(ingest.base, body);
 
@@ -50,7 +48,7 @@ describe('instants on the real HTTP API, broker and database', () => {
         body: { code: 'VALIDATION_FAILED', details: [{ field: 'expiresAt', reason: expect.stringContaining('instant with an offset') }] },
       });
     }
-    expect(await storedBalanceOf('acct-expiry')).toMatchObject({ status: 404, body: { code: 'ACCOUNT_NOT_FOUND' } });
+    expect(await storedBalance(api, 'acct-expiry')).toMatchObject({ status: 404, body: { code: 'ACCOUNT_NOT_FOUND' } });
 
     // An instant in another offset, with more fraction digits than a Date keeps, is taken.
     const taken = await api.post('/v1/accounts/acct-expiry/grants', { reason: 'test grant', idempotencyKey: 'expiry-offset', amount: '5', expiresAt: '2099-12-31T23:30:00.1234567-01:00' });

@@ -87,11 +87,14 @@ export const json = (base: string) => ({
 });
 
 /**
- * The stream version of an account as the ledger folds it at `at` (`GET …/balance?at=`): what it has stored, where the
- * read model may not have caught up yet, so a check that nothing was appended can fail. Throws for no account.
+ * The account as the ledger folds it from its event stream at `at` (`GET …/balance?at=`): what it has stored, where the
+ * read model may not have caught up yet, so a check that nothing was stored can fail.
  */
+export const storedBalance = (api: ReturnType<typeof json>, accountId: string, at = new Date()) => api.get(`/v1/accounts/${accountId}/balance?at=${at.toISOString()}`);
+
+/** The stream version of an account as the ledger folds it at `at` (storedBalance); throws for no account. */
 export async function storedVersion(api: ReturnType<typeof json>, accountId: string, at: Date): Promise<number> {
-  const { status, body } = await api.get(`/v1/accounts/${accountId}/balance?at=${at.toISOString()}`);
+  const { status, body } = await storedBalance(api, accountId, at);
   if (status !== 200) throw new Error(`balance of ${accountId} at ${at.toISOString()}: ${status} ${JSON.stringify(body)}`);
   return body.asOfVersion as number;
 }
