@@ -721,7 +721,6 @@ function isRepeat(state: AccountState, scope: IdempotencyScope, id: string, fing
   throw new AccountError(AccountErrorCode.IdempotencyConflict, `${key} was already used with different content`, { key });
 }
 
-
 function requirePositive(amount: Micro, field: string): void {
   if (typeof amount !== 'bigint') throw invalidAmount(field, amount, 'must be a bigint of micro-credits');
   if (amount <= 0n) throw invalidAmount(field, amount, 'must be positive');
