@@ -25,6 +25,17 @@ export interface RecordedEvent {
 }
 
 /**
+ * Where a stream ends. The version alone does not tell a stream from one written again after the database went back
+ * in time (a failover that lost commits, a restore): the same version then holds another event. Its id does.
+ */
+export interface StreamHead {
+  /** The stream's last event's version; 0 for an empty or missing stream. */
+  version: number;
+  /** The id of the event at `version`; absent for an empty or missing stream. */
+  eventId?: string;
+}
+
+/**
  * A recorded event as JSON text, for a reader that forwards it without reading it (the ledger's relay): the data
  * whole and the asked keys of the metadata, each the JSON text of the stored value (a key the metadata lacks is
  * absent). Parsing a text gives the value `RecordedEvent` carries; its spacing and key order are the adapter's.
@@ -146,10 +157,11 @@ export interface EventStore {
    */
   appendMany(reqs: AppendRequest[], unitOfWork?: UnitOfWork, options?: AppendOptions): Promise<AppendResult[]>;
   /**
-   * Each stream's current version (its last event's; 0 for an empty or missing stream), for every id asked.
-   * With a unit of work, as that transaction sees them (and without locking anything).
+   * Each stream's head, for every id asked: its current version (its last event's; 0 for an empty or missing stream)
+   * and the id of the event at that version. With a unit of work, as that transaction sees them (and without locking
+   * anything).
    */
-  streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>>;
+  streamHeads(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, StreamHead>>;
   readStream(streamId: string, opts?: { fromVersion?: number; toVersion?: number }): Promise<RecordedEvent[]>;
   /**
    * Several streams at once, each from its own version (a stream asked for twice, from the lower one), in version

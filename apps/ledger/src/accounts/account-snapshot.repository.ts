@@ -6,6 +6,8 @@ import { ACCOUNT_STATE_VERSION, READ_ACCOUNT_STATE_VERSIONS, decodeAccountState,
 export interface AccountSnapshot {
   /** The stream version the state folds. */
   version: number;
+  /** The id of the event at `version`: a loader folds the stream again when the stream holds another event there. */
+  eventId?: string;
   state: AccountState;
 }
 
@@ -13,7 +15,9 @@ export interface AccountSnapshot {
  * The latest snapshot of each long account stream (`account_snapshots`). A cache of the event store, never the truth:
  * written only from states of committed events at ACCOUNT_STATE_VERSION, and read at READ_ACCOUNT_STATE_VERSIONS: a
  * snapshot of any other version is ignored (the stream is folded again and snapshotted anew). A write never moves a
- * stream's snapshot back to an older version.
+ * stream's snapshot back to an older version; one at the same version with another event there replaces it (the
+ * stream was written again after the database went back in time). Snapshots taken before they knew their event have
+ * none (`event_id` null).
  */
 export class AccountSnapshotRepository {
   private readonly table: string;
@@ -28,23 +32,28 @@ export class AccountSnapshotRepository {
   async read(streamIds: readonly string[]): Promise<Map<string, AccountSnapshot>> {
     const snapshots = new Map<string, AccountSnapshot>();
     if (streamIds.length === 0) return snapshots;
-    const { rows } = await this.pool.query<{ stream_id: string; version: number; state_version: number; state: string }>({
+    const { rows } = await this.pool.query<{ stream_id: string; version: number; event_id: string | null; state_version: number; state: string }>({
       name: `account-snapshots-read:${this.schema}`,
-      text: `select stream_id, version, state_version, state from ${this.table} where stream_id = any($1::text[]) and state_version = any($2::int[])`,
+      text: `select stream_id, version, event_id::text, state_version, state from ${this.table}
+             where stream_id = any($1::text[]) and state_version = any($2::int[])`,
       values: [streamIds, READ_ACCOUNT_STATE_VERSIONS],
     });
-    for (const row of rows) snapshots.set(row.stream_id, { version: row.version, state: decodeAccountState(row.state, row.state_version) });
+    for (const row of rows) {
+      const state = decodeAccountState(row.state, row.state_version);
+      snapshots.set(row.stream_id, row.event_id === null ? { version: row.version, state } : { version: row.version, eventId: row.event_id, state });
+    }
     return snapshots;
   }
 
-  async write(streamId: string, { version, state }: AccountSnapshot): Promise<void> {
+  async write(streamId: string, { version, eventId, state }: AccountSnapshot): Promise<void> {
     await this.pool.query({
       name: `account-snapshots-write:${this.schema}`,
-      text: `insert into ${this.table} as s (stream_id, version, state_version, state) values ($1, $2, $3, $4)
-             on conflict (stream_id) do update set version = excluded.version, state_version = excluded.state_version,
-               state = excluded.state, taken_at = now()
-             where s.version < excluded.version or s.state_version <> excluded.state_version`,
-      values: [streamId, version, ACCOUNT_STATE_VERSION, encodeAccountState(state)],
+      text: `insert into ${this.table} as s (stream_id, version, event_id, state_version, state) values ($1, $2, $3, $4, $5)
+             on conflict (stream_id) do update set version = excluded.version, event_id = excluded.event_id,
+               state_version = excluded.state_version, state = excluded.state, taken_at = now()
+             where s.version < excluded.version or s.state_version <> excluded.state_version
+               or (s.version = excluded.version and s.event_id is distinct from excluded.event_id)`,
+      values: [streamId, version, eventId ?? null, ACCOUNT_STATE_VERSION, encodeAccountState(state)],
     });
   }
 }

@@ -4,7 +4,7 @@ import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
 import type { PoolClient } from 'pg';
 import {
-  EventStoreError, EventStoreErrorCode, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type UnitOfWork,
+  EventStoreError, EventStoreErrorCode, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type StreamHead, type UnitOfWork,
 } from '@tally/event-store';
 import {
   balanceOf, decideWithStates, evolve, evolvesPartial, forget, initialState, isAccountError, recallFor, recallFrom,
@@ -21,6 +21,11 @@ export interface LoadedAccount {
   state: AccountState;
   /** The stream version this state folds (0 = never seen). */
   version: number;
+  /**
+   * The id of the event at `version` (absent at 0): what tells this state's stream from one written again to the same
+   * version after the database went back in time (a failover that lost commits, a restore).
+   */
+  eventId?: string;
   /** The version of the account's last snapshot, when its memory was last bounded (absent = none). */
   snapshotAt?: number;
 }
@@ -61,6 +66,7 @@ const MAX_CONFLICT_RETRIES = 8;
  */
 const conflictPauseMs = (attempt: number): number => attempt * 10 + Math.random() * attempt * 20;
 const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
+const NO_HEAD: StreamHead = Object.freeze({ version: 0 });
 /** Events read per page by loadAsOf (GET /balance?at=). */
 const AS_OF_PAGE = 1_000;
 /**
@@ -72,8 +78,9 @@ const RECALL_REST = [1, 2, 3];
 
 /**
  * Loads and saves accounts (event streams) for the ledger. Decided state is kept in a bounded LRU cache; every
- * use first compares the cached version with the store's (one query for a whole batch), so the cache stays
- * right across partition rebalances, other instances, HTTP commands and rolled-back transactions.
+ * use first compares the cached version and the id of the event there with the store's head (one query for a whole
+ * batch), so the cache stays right across partition rebalances, other instances, HTTP commands, rolled-back
+ * transactions and a database gone back in time.
  *
  * HTTP requests check their versions through a DataLoader: every request the process read in one turn of the
  * event loop shares one query (dispatched on setImmediate, never cached), so a burst costs one round trip
@@ -172,7 +179,7 @@ export class AccountCache {
 @Injectable()
 export class AccountRepository {
   private readonly cache: AccountCache;
-  private readonly versions: DataLoader<string, number>;
+  private readonly heads: DataLoader<string, StreamHead>;
   /** Snapshots and the bounded memory, where the store can look a forgotten key up (PostgreSQL). */
   private readonly snapshots: (AccountSnapshots & { readEvents: NonNullable<EventStore['readEvents']> }) | undefined;
   private readonly snapshotWrites = new Set<Promise<void>>();
@@ -185,10 +192,10 @@ export class AccountRepository {
   ) {
     this.snapshots = snapshots && snapshots.every > 0 && store.readEvents ? { ...snapshots, readEvents: store.readEvents } : undefined;
     this.cache = new AccountCache(config.ACCOUNT_CACHE_SIZE, config.ACCOUNT_CACHE_REMEMBERED, this.snapshots !== undefined);
-    this.versions = new DataLoader(
+    this.heads = new DataLoader(
       async (accountIds) => {
-        const stored = await this.store.streamVersions(accountIds.map(accountStreamId));
-        return accountIds.map((accountId) => stored.get(accountStreamId(accountId)) ?? 0);
+        const stored = await this.store.streamHeads(accountIds.map(accountStreamId));
+        return accountIds.map((accountId) => stored.get(accountStreamId(accountId)) ?? NO_HEAD);
       },
       { cache: false, batchScheduleFn: (dispatch) => setImmediate(dispatch), maxBatchSize: 1_000 },
     );
@@ -199,23 +206,24 @@ export class AccountRepository {
   }
 
   async loadMany(accountIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, LoadedAccount>> {
-    const versions = await this.storedVersions(accountIds, unitOfWork);
+    const heads = await this.storedHeads(accountIds, unitOfWork);
     const loaded = new Map<string, LoadedAccount>();
     const behind: { accountId: string; from: LoadedAccount }[] = [];
     let hits = 0;
     for (const accountId of new Set(accountIds)) {
       const cached = this.cache.get(accountId) ?? EMPTY;
-      const stored = versions.get(accountId) ?? 0;
-      if (stored === cached.version) {
+      const head = heads.get(accountId) ?? NO_HEAD;
+      if (head.version === cached.version && head.eventId === cached.eventId) {
         loaded.set(accountId, cached);
         if (cached !== EMPTY) hits += 1;
       }
-      // The cache is ahead of the store only after a rolled-back write: start over from the stream.
-      else behind.push({ accountId, from: stored < cached.version ? EMPTY : cached });
+      // At or below the cached version with another event there: a rolled-back write, or the database went back in
+      // time and the stream was written again. Start over from the stream. Past it, readFrom checks the cached event.
+      else behind.push({ accountId, from: head.version <= cached.version ? EMPTY : cached });
     }
     // The accounts the cache is behind on (evicted, another instance wrote, a restart): their new events in one read.
     if (behind.length > 0) {
-      for (const [accountId, folded] of await this.readBehind(behind, versions)) loaded.set(accountId, this.snapshotIfDue(accountId, folded));
+      for (const [accountId, folded] of await this.readBehind(behind, heads)) loaded.set(accountId, this.snapshotIfDue(accountId, folded));
     }
     for (const [accountId, current] of loaded) this.cache.set(accountId, current);
     // Once per load, not per account (the consumer loads thousands of accounts a second).
@@ -248,7 +256,9 @@ export class AccountRepository {
           if (attempt >= MAX_CONFLICT_RETRIES) throw new EventStoreError(EventStoreErrorCode.WRONG_EXPECTED_VERSION, `stream ${accountStreamId(command.accountId)}: lost the race under key ${commandKey}`);
           continue;
         }
-        const saved = this.snapshotIfDue(command.accountId, { state, version: result.nextExpectedVersion, snapshotAt: account.snapshotAt });
+        const saved = this.snapshotIfDue(command.accountId, {
+          state, version: result.nextExpectedVersion, eventId: newEvents.at(-1)?.id, snapshotAt: account.snapshotAt,
+        });
         this.cache.set(command.accountId, saved);
         return { accountId: command.accountId, events, state, version: saved.version };
       } catch (error) {
@@ -305,7 +315,9 @@ export class AccountRepository {
       const append = appends.get(command.accountId) ?? { streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: [] as NewEvent[] };
       append.events.push(...decided.newEvents);
       appends.set(command.accountId, append);
-      accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length, snapshotAt: account.snapshotAt });
+      accounts.set(command.accountId, {
+        state: decided.state, version: account.version + decided.events.length, eventId: decided.newEvents.at(-1)?.id, snapshotAt: account.snapshotAt,
+      });
     }
     // No savepoint: any failure rolls back the consumer's whole transaction, offsets included.
     const results = appends.size > 0 ? await timedAppend('batch', () => this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false })) : [];
@@ -359,15 +371,16 @@ export class AccountRepository {
    * The accounts the cache is behind on, folded from the store: a cold account with a long stream from its snapshot
    * and the events after it; one whose events after the snapshot refund a debit its snapshot forgot, from its start.
    */
-  private async readBehind(behind: { accountId: string; from: LoadedAccount }[], versions: Map<string, number>): Promise<Map<string, LoadedAccount>> {
+  private async readBehind(behind: { accountId: string; from: LoadedAccount }[], heads: Map<string, StreamHead>): Promise<Map<string, LoadedAccount>> {
     const starts = new Map(behind.map(({ accountId, from }) => [accountId, from]));
     if (this.snapshots) {
       const { every } = this.snapshots;
-      const cold = behind.filter(({ accountId, from }) => from.version === 0 && (versions.get(accountId) ?? 0) >= every);
+      const versionOf = (accountId: string) => (heads.get(accountId) ?? NO_HEAD).version;
+      const cold = behind.filter(({ accountId, from }) => from.version === 0 && versionOf(accountId) >= every);
       const stored = await this.snapshots.store.read(cold.map(({ accountId }) => accountStreamId(accountId)));
       for (const { accountId } of cold) {
         const snapshot = stored.get(accountStreamId(accountId));
-        if (snapshot && snapshot.version <= (versions.get(accountId) ?? 0)) starts.set(accountId, { ...snapshot, snapshotAt: snapshot.version });
+        if (snapshot && snapshot.version <= versionOf(accountId)) starts.set(accountId, { ...snapshot, snapshotAt: snapshot.version });
       }
     }
     const loaded = await this.readFrom(starts);
@@ -377,18 +390,29 @@ export class AccountRepository {
   }
 
   /**
-   * Each account's events after its start, folded; an account whose start cannot fold them is left out. The fold
-   * reads only what decodeEvent needs of each event's metadata, not the balance it also holds.
+   * Each account's events after its start, folded; an account whose start cannot fold them is left out. The read
+   * begins at the start's own version: the event there must be the start's (its id), or the start is not a state of
+   * this stream (the database went back in time under it) and is left out too. A start from a snapshot written before
+   * snapshots knew their event learns it here. The fold reads only what decodeEvent needs of each event's metadata,
+   * not the balance it also holds.
    */
   private async readFrom(starts: Map<string, LoadedAccount>): Promise<Map<string, LoadedAccount>> {
     const read = await this.store.readStreams(
-      [...starts].map(([accountId, from]) => ({ streamId: accountStreamId(accountId), fromVersion: from.version + 1 })),
+      [...starts].map(([accountId, from]) => ({ streamId: accountStreamId(accountId), fromVersion: Math.max(from.version, 1) })),
       { metadataKeys: DECODE_METADATA_KEYS },
     );
     const loaded = new Map<string, LoadedAccount>();
     for (const [accountId, from] of starts) {
-      const folded = foldStored(from, read.get(accountStreamId(accountId)) ?? []);
-      if (folded) loaded.set(accountId, folded);
+      const events = read.get(accountStreamId(accountId)) ?? [];
+      if (from.version > 0) {
+        const [at] = events;
+        if (at?.version !== from.version || (from.eventId !== undefined && at.id !== from.eventId)) continue;
+        const folded = foldStored({ ...from, eventId: at.id }, events.slice(1));
+        if (folded) loaded.set(accountId, folded);
+      } else {
+        const folded = foldStored(from, events);
+        if (folded) loaded.set(accountId, folded);
+      }
     }
     return loaded;
   }
@@ -462,7 +486,7 @@ export class AccountRepository {
    */
   private snapshotIfDue(accountId: string, account: LoadedAccount): LoadedAccount {
     if (!this.snapshots || account.version - (account.snapshotAt ?? 0) < this.snapshots.every) return account;
-    const snapshot = { state: forget(account.state), version: account.version };
+    const snapshot = { state: forget(account.state), version: account.version, eventId: account.eventId };
     const { store, logger } = this.snapshots;
     const write: Promise<void> = store
       .write(accountStreamId(accountId), snapshot)
@@ -483,16 +507,16 @@ export class AccountRepository {
   }
 
   /**
-   * Current stream versions, from the store. In the consumer's unit of work the query runs in it; otherwise it
-   * joins the event loop turn's shared query.
+   * Current stream heads, from the store. In the consumer's unit of work the query runs in it; otherwise it joins the
+   * event loop turn's shared query.
    */
-  private async storedVersions(accountIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
+  private async storedHeads(accountIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, StreamHead>> {
     if (unitOfWork) {
-      const stored = await this.store.streamVersions(accountIds.map(accountStreamId), unitOfWork);
-      return new Map([...stored].map(([streamId, version]) => [accountIdOfStream(streamId), version]));
+      const stored = await this.store.streamHeads(accountIds.map(accountStreamId), unitOfWork);
+      return new Map([...stored].map(([streamId, head]) => [accountIdOfStream(streamId), head]));
     }
-    const versions = await Promise.all(accountIds.map((accountId) => this.versions.load(accountId)));
-    return new Map(accountIds.map((accountId, i) => [accountId, versions[i]]));
+    const heads = await Promise.all(accountIds.map((accountId) => this.heads.load(accountId)));
+    return new Map(accountIds.map((accountId, i) => [accountId, heads[i]]));
   }
 }
 
@@ -501,12 +525,13 @@ export class AccountRepository {
  * (a refund of a debit it forgot: the caller folds the stream from its start).
  */
 function foldStored(from: LoadedAccount, events: RecordedEvent[]): LoadedAccount | undefined {
-  let { state, version } = from;
+  let { state, version, eventId } = from;
   for (const stored of events) {
     const event = decodeEvent(stored);
     if (!evolvesPartial(state, event)) return undefined;
     state = evolve(state, event);
     version = stored.version;
+    eventId = stored.id;
   }
-  return { state, version, ...(from.snapshotAt !== undefined && { snapshotAt: from.snapshotAt }) };
+  return { state, version, ...(eventId !== undefined && { eventId }), ...(from.snapshotAt !== undefined && { snapshotAt: from.snapshotAt }) };
 }

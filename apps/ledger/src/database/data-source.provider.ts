@@ -7,6 +7,7 @@ import { RelayCheckpoints1763700001000 } from './migrations/1763700001000-relay-
 import { Expiries1764500000000 } from './migrations/1764500000000-expiries';
 import { AccountSnapshots1764600000000 } from './migrations/1764600000000-account-snapshots';
 import { ExpiriesFirstDue1766000000000 } from './migrations/1766000000000-expiries-first-due';
+import { AccountSnapshotsEventId1767000000000 } from './migrations/1767000000000-account-snapshots-event-id';
 
 /**
  * The ledger's schema: event store, consumer offsets, relay checkpoint and the read models, all created by
@@ -27,6 +28,7 @@ export function createLedgerDataSource(config: LedgerConfig, readModelMigrations
       AccountSnapshots1764600000000,
       createStreamsLastWriterMigration(config.DATABASE_SCHEMA),
       ExpiriesFirstDue1766000000000,
+      AccountSnapshotsEventId1767000000000,
     ],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,

@@ -5,7 +5,7 @@ import { describeEventStoreContract } from '../testing';
 // the contract suite is reported as SKIPPED, with the reason, rather than replaced by a test that passes without
 // checking anything. With a server (docker-compose.yml starts one):
 //   ESDB_CONNECTION_STRING='esdb://localhost:2113?tls=false' npx jest --selectProjects int --testPathPattern eventstoredb
-// the whole contract runs against it, including streamVersions and the absence of a shared transaction.
+// the whole contract runs against it, including streamHeads and the absence of a shared transaction.
 const connectionString = process.env.ESDB_CONNECTION_STRING;
 
 if (connectionString) {

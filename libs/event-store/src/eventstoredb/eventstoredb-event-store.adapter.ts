@@ -19,6 +19,7 @@ import type {
   EventStore,
   RecordedEvent,
   ReadStreamsOptions,
+  StreamHead,
   StreamRead,
   Subscription,
   SubscribeToAllJsonOptions,
@@ -41,7 +42,7 @@ import {
 } from './eventstoredb.codec';
 
 const RETRY_BACKOFF_MS = 1_000;
-/** streamVersions reads this many streams' last events at once. */
+/** streamHeads reads this many streams' last events at once. */
 const VERSION_READS_IN_FLIGHT = 32;
 
 /**
@@ -51,7 +52,7 @@ const VERSION_READS_IN_FLIGHT = 32;
  *   stream's events carry the same ids at the same positions and come back as duplicates.
  * - No `joinTransaction`: there is no transaction to share with the caller (e.g. with Kafka offsets kept in
  *   PostgreSQL), so the ledger takes its idempotent path: append, then store the offset (README).
- * - streamVersions reads each stream's last event (one read per stream, 32 at a time).
+ * - streamHeads reads each stream's last event (one read per stream, 32 at a time).
  * - Duplicates are detected by reading the positions the request targets (numeric / no_stream expectations),
  *   or the stream's last events for 'any'; an id reused in another stream is not detected (ESDB ids are not
  *   globally unique).
@@ -86,22 +87,25 @@ export class EventStoreDbEventStore implements EventStore {
     return results;
   }
 
-  async streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
+  async streamHeads(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, StreamHead>> {
     if (unitOfWork !== undefined) {
       throw new EventStoreError(EventStoreErrorCode.INVALID_REQUEST, 'EventStoreDB cannot join an external transaction');
     }
     const unique = [...new Set(streamIds)];
-    const versions = new Map<string, number>();
+    const heads = new Map<string, StreamHead>();
     try {
       for (let i = 0; i < unique.length; i += VERSION_READS_IN_FLIGHT) {
         const slice = unique.slice(i, i + VERSION_READS_IN_FLIGHT);
-        const read = await Promise.all(slice.map((streamId) => this.currentVersion(streamId)));
-        slice.forEach((streamId, j) => versions.set(streamId, read[j]));
+        const read = await Promise.all(slice.map((streamId) => this.readLast(streamId, 1)));
+        slice.forEach((streamId, j) => {
+          const [last] = read[j];
+          heads.set(streamId, last === undefined ? { version: 0 } : { version: last.version, eventId: last.id });
+        });
       }
     } catch (e) {
       throw toEventStoreError(e);
     }
-    return versions;
+    return heads;
   }
 
   async readStream(streamId: string, opts: { fromVersion?: number; toVersion?: number } = {}): Promise<RecordedEvent[]> {

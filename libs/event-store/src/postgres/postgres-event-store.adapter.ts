@@ -12,6 +12,7 @@ import type {
   RecordedEventJson,
   SqlTransaction,
   ReadStreamsOptions,
+  StreamHead,
   StreamRead,
   Subscription,
   SubscribeToAllJsonOptions,
@@ -236,18 +237,24 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  async streamVersions(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, number>> {
-    const versions = new Map(streamIds.map((streamId) => [streamId, 0]));
-    if (streamIds.length === 0) return versions;
+  /**
+   * The event at each head is a lookup on the events' primary key: a scalar subquery, which PostgreSQL runs per stream
+   * row whatever the table's statistics say (as a join, it could plan a scan of every event).
+   */
+  async streamHeads(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, StreamHead>> {
+    const heads = new Map<string, StreamHead>(streamIds.map((streamId) => [streamId, { version: 0 }]));
+    if (streamIds.length === 0) return heads;
     const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
     try {
-      const { rows } = await client.query<{ stream_id: string; version: number }>({
-        name: this.statementName('stream-versions'),
-        text: `SELECT s.stream_id, s.version FROM ${streamsByKey(this.streams, '$1::text[]')}`,
+      const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null }>({
+        name: this.statementName('stream-heads'),
+        text: `SELECT s.stream_id, s.version,
+                 (SELECT e.event_id::text FROM ${this.events} AS e WHERE e.stream_id = s.stream_id AND e.version = s.version) AS event_id
+               FROM ${streamsByKey(this.streams, '$1::text[]')}`,
         values: [streamIds],
       });
-      for (const row of rows) versions.set(row.stream_id, row.version);
-      return versions;
+      for (const row of rows) heads.set(row.stream_id, row.event_id === null ? { version: row.version } : { version: row.version, eventId: row.event_id });
+      return heads;
     } catch (e) {
       throw toEventStoreError(e);
     }
