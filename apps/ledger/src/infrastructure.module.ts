@@ -46,7 +46,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
           inject: [MIGRATED],
           // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
           // Named by its workers (tally-ledger:commands,relay), so each process's sessions are told apart in pg_stat_activity.
-          useFactory: () => createServicePool(config.DATABASE_URL, config.poolMax(20), logger, `ledger:${config.WORKERS}`, { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }),
+          useFactory: () => createServicePool(config.DATABASE_URL, config.poolMax(20), logger, `ledger:${config.WORKERS}`, config.poolLimits()),
         },
         { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, ...config.kafkaConnection(), logger }) },
         // Connected at boot only where a worker sends (the relay; the consumers' dead letters): a process that

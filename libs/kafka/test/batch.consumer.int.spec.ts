@@ -256,7 +256,7 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const s = await scenario('frozen', 1);
     const n = 3;
     await producer.sendEnvelopes(s.topic, Array.from({ length: n }, (_, i) => usageEnvelope(`fz-${i}`, 'acct-fz')));
-    const servicePool = createServicePool(databaseUrl, 4, { warn: () => undefined }, 'kafka-it-frozen', { queryTimeoutMs: 2_000 });
+    const servicePool = createServicePool(databaseUrl, 4, { warn: () => undefined }, 'kafka-it-frozen', { queryTimeoutMs: 2_000, connectTimeoutMs: 0 });
     let frozen: number | undefined;
     const consumer = consumerFor(s, {
       pool: servicePool,

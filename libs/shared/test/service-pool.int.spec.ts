@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createServicePool } from '../src/database/service-pool.provider';
+import { unavailableDependency } from '../src/errors/dependency-unavailable.errors';
 import { testDatabaseUrl } from '../src/testing/index';
 
 describe('a service pool', () => {
   const warnings: string[] = [];
-  const pool = createServicePool(testDatabaseUrl(), 2, { warn: (_fields, message) => warnings.push(message) }, 'pool-test', { queryTimeoutMs: 1_000 });
+  const pool = createServicePool(testDatabaseUrl(), 2, { warn: (_fields, message) => warnings.push(message) }, 'pool-test', { queryTimeoutMs: 1_000, connectTimeoutMs: 500 });
 
   afterAll(() => pool.end());
 
@@ -19,7 +20,7 @@ describe('a service pool', () => {
     // A process of its own: the zone must be the process's from the start (Jest's environment keeps its own TZ).
     const script = `
       const { createServicePool } = require('./libs/shared/src/database/service-pool.provider');
-      const pool = createServicePool(process.argv[1], 1, { warn: () => undefined }, 'tz-test', { queryTimeoutMs: 5000 });
+      const pool = createServicePool(process.argv[1], 1, { warn: () => undefined }, 'tz-test', { queryTimeoutMs: 5000, connectTimeoutMs: 5000 });
       pool.query("SELECT to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS t", [new Date('1850-01-01T00:00:00.000Z')])
         .then(({ rows }) => { console.log(rows[0].t); return pool.end(); });`;
     const run = spawnSync(process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', '-e', script, testDatabaseUrl()], {
@@ -37,5 +38,17 @@ describe('a service pool', () => {
     );
     expect(rows).toEqual([{ idle: '5min', check: '5s' }]);
     await expect(pool.query('SELECT pg_sleep(3)')).rejects.toThrow('Query read timeout');
+  });
+
+  it('gives up waiting for a connection when every one is busy: an error taken for an unavailable dependency', async () => {
+    const held = await Promise.all([pool.connect(), pool.connect()]);
+    try {
+      const error: unknown = await pool.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+      expect((error as Error | undefined)?.message).toMatch(/timeout exceeded when trying to connect/);
+      expect(unavailableDependency(error)).toBeDefined();
+    } finally {
+      for (const client of held) client.release();
+    }
+    expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 });

@@ -32,7 +32,7 @@ export function notificationDataSourceOptions(config: NotificationConfig): DataS
     migrationsTableName: 'migrations',
     migrationsRun: false,
     synchronize: false,
-    extra: { max: config.poolMax(5), ...serviceSession('notification', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
+    extra: { max: config.poolMax(5), ...serviceSession('notification', config.poolLimits()) },
   };
 }
 

@@ -14,7 +14,7 @@ export const databaseProviders: Provider[] = [
     inject: [NotificationConfig, LOGGER],
     // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
     useFactory: (config: NotificationConfig, logger: Logger) =>
-      createServicePool(config.DATABASE_URL, config.poolMax(5), logger, 'notification', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }),
+      createServicePool(config.DATABASE_URL, config.poolMax(5), logger, 'notification', config.poolLimits()),
   },
   {
     provide: DataSource,

@@ -24,7 +24,7 @@ export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOp
     migrationsTableName: 'subscription_cycle_migrations',
     migrationsRun: false,
     synchronize: false,
-    extra: { max: config.poolMax(10), ...serviceSession('subscription-cycle', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
+    extra: { max: config.poolMax(10), ...serviceSession('subscription-cycle', config.poolLimits()) },
   };
 }
 

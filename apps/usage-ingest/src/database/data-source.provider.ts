@@ -14,7 +14,7 @@ function usageIngestDataSourceOptions(config: UsageIngestConfig): DataSourceOpti
     migrations: [AcceptedUsage1763700000000, IngestRequests1765800000000, AcceptedUsageAge1766000000000],
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,
-    extra: { max: config.poolMax(10), ...serviceSession('usage-ingest', { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS }) },
+    extra: { max: config.poolMax(10), ...serviceSession('usage-ingest', config.poolLimits()) },
   };
 }
 

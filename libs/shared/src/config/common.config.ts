@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { IsRateLimitsJson, parseRateLimits } from '../http/rate-limits.config';
 import type { RateLimit } from '../http/rate-limit.model';
 import { Sensitive, splitList } from './env-config.parser';
+import type { PoolLimits } from '../database/service-pool.provider';
 
 /** Settings every service shares. Each app's config class extends this one. */
 export class CommonConfig {
@@ -28,12 +29,25 @@ export class CommonConfig {
   PG_QUERY_TIMEOUT_MS = 60_000;
 
   /**
+   * How long a request for a pooled connection waits for one (every connection busy, or a new one being opened) before
+   * it fails (createServicePool; pg's connectionTimeoutMillis); 0: for ever. An HTTP request that fails so is answered
+   * 503 DEPENDENCY_UNAVAILABLE with Retry-After; a consumer's batch rolls back and is retried.
+   */
+  @IsInt() @Min(0) @Max(3_600_000)
+  PG_CONNECT_TIMEOUT_MS = 10_000;
+
+  /**
    * Most connections each of this process's PostgreSQL pools opens; unset, the service's own default (the ledger 20,
    * usage-ingest and subscription-cycle 10, notification 5 in each of its two pools). Every replica has its own pools:
    * replicas × pools must stay under the server's max_connections (100 by default), HPA maximums included.
    */
   @IsOptional() @IsInt() @Min(1) @Max(1_000)
   PG_POOL_MAX?: number;
+
+  /** What a service's pools give up on: a statement not answered, a connection not had (serviceSession). */
+  poolLimits(): PoolLimits {
+    return { queryTimeoutMs: this.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: this.PG_CONNECT_TIMEOUT_MS };
+  }
 
   /** `PG_POOL_MAX`, or the service's default when unset. */
   poolMax(serviceDefault: number): number {

@@ -18,16 +18,32 @@ import { surviveConnectionLoss, type ConnectionLossLog } from './pg-connection-l
  */
 export const PG_SESSION_OPTIONS = '-c jit=off -c idle_in_transaction_session_timeout=300000 -c client_connection_check_interval=5000';
 
+/** What a service's pools give up on (PG_QUERY_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS; 0: never). */
+export interface PoolLimits {
+  /** A statement PostgreSQL has not answered (pg's client-side `query_timeout`). */
+  queryTimeoutMs: number;
+  /** A connection not had: every one busy, or a new one not opened (pg-pool's `connectionTimeoutMillis`). */
+  connectTimeoutMs: number;
+}
+
 /**
  * The session parameters of every connection a service opens (pg's Pool and Client options, TypeORM's `extra`): the
  * settings above, and `application_name` tally-<name>, so that `pg_stat_activity` says whose a session is: which
  * service holds the database's oldest open transaction (the relay's gap-safe tail waits for it), a lock, or a connection slot.
- * With `limits`, pg's client-side `query_timeout` too (see createServicePool): a service's own pools, TypeORM's
- * included. Not the migrations: each service runs them through migrateTakingTurns on a session without it.
+ * With `limits`, pg's client-side `query_timeout` and pg-pool's `connectionTimeoutMillis` too (see createServicePool):
+ * a service's own pools, TypeORM's included. Not the migrations: each service runs them through migrateTakingTurns on
+ * a session without them.
  */
-export function serviceSession(name: string, limits?: { queryTimeoutMs: number }): { options: string; application_name: string; query_timeout?: number } {
-  const session = { options: PG_SESSION_OPTIONS, application_name: `tally-${name}` };
-  return limits && limits.queryTimeoutMs > 0 ? { ...session, query_timeout: limits.queryTimeoutMs } : session;
+export function serviceSession(
+  name: string,
+  limits?: PoolLimits,
+): { options: string; application_name: string; query_timeout?: number; connectionTimeoutMillis?: number } {
+  return {
+    options: PG_SESSION_OPTIONS,
+    application_name: `tally-${name}`,
+    ...(limits && limits.queryTimeoutMs > 0 && { query_timeout: limits.queryTimeoutMs }),
+    ...(limits && limits.connectTimeoutMs > 0 && { connectionTimeoutMillis: limits.connectTimeoutMs }),
+  };
 }
 
 /**
@@ -46,7 +62,11 @@ defaults.parseInputDatesAsUTC = true;
  * after minutes of retransmissions, and not at all while the far kernel still acknowledges): a consumer's partition
  * stops with nothing failing. The timed-out statement's error reaches the caller, whose ROLLBACK times out in turn
  * and makes it destroy the connection (pg's `release(error)`); the caller retries on a new one.
+ *
+ * Nor does a caller wait for ever for a connection (`connectTimeoutMs`, PG_CONNECT_TIMEOUT_MS): with every one busy
+ * (a slow database under load), pg-pool's queue of waiters is unbounded, and an HTTP request waited in it unanswered
+ * while its client gave up and sent it again, each one more waiter; it is answered 503 with Retry-After instead.
  */
-export function createServicePool(connectionString: string, max: number, log: ConnectionLossLog, name: string, limits: { queryTimeoutMs: number }): Pool {
+export function createServicePool(connectionString: string, max: number, log: ConnectionLossLog, name: string, limits: PoolLimits): Pool {
   return surviveConnectionLoss(new Pool({ connectionString, max, ...serviceSession(name, limits) }), log, name);
 }
