@@ -35,7 +35,7 @@ export class CliContext {
     const config = this.config;
     return (this.cachedStore ??=
       config.EVENT_STORE === 'eventstoredb'
-        ? createEventStore({ kind: 'eventstoredb', connectionString: config.ESDB_CONNECTION_STRING ?? '' })
+        ? createEventStore({ kind: 'eventstoredb', connectionString: config.ESDB_CONNECTION_STRING as string })
         : createEventStore({ kind: 'postgres', pool: this.pool, schema: config.DATABASE_SCHEMA, listen: false }));
   }
 

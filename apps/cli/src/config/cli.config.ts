@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { ArrayMinSize, IsIn, IsOptional, IsString, Matches } from 'class-validator';
+import { ArrayMinSize, IsIn, IsNotEmpty, IsString, Matches, ValidateIf } from 'class-validator';
 import { CommonConfig, Sensitive, splitList } from '@tally/shared';
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -20,9 +20,11 @@ export class CliConfig extends CommonConfig {
   @IsIn(['postgres', 'eventstoredb'])
   EVENT_STORE = 'postgres';
 
+  /** Required with EVENT_STORE=eventstoredb. */
   @Sensitive()
-  @IsOptional()
+  @ValidateIf((config: CliConfig) => config.EVENT_STORE === 'eventstoredb' || config.ESDB_CONNECTION_STRING !== undefined)
   @IsString()
+  @IsNotEmpty({ message: 'ESDB_CONNECTION_STRING is required with EVENT_STORE=eventstoredb' })
   ESDB_CONNECTION_STRING?: string;
 
   /** Schemas whose `kafka_consumer_offsets` table the services' consumers store their offsets in. */

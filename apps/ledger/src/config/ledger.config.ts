@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
 import { CommonConfig, Sensitive, splitList } from '@tally/shared';
 
 export const LEDGER_WORKERS = ['commands', 'relay', 'projection'] as const;
@@ -25,9 +25,11 @@ export class LedgerConfig extends CommonConfig {
   @IsBoolean()
   EVENT_STORE_TRANSACTIONAL = true;
 
+  /** Required with EVENT_STORE=eventstoredb (refused at load without it, rather than a crash loop on an empty string). */
   @Sensitive()
-  @IsOptional()
+  @ValidateIf((config: LedgerConfig) => config.EVENT_STORE === 'eventstoredb' || config.ESDB_CONNECTION_STRING !== undefined)
   @IsString()
+  @IsNotEmpty({ message: 'ESDB_CONNECTION_STRING is required with EVENT_STORE=eventstoredb' })
   ESDB_CONNECTION_STRING?: string;
 
   @IsString()
@@ -132,10 +134,10 @@ export class LedgerConfig extends CommonConfig {
 
   /**
    * How far ahead a usage consumed from Kafka may be dated, after the earlier of its record's timestamp and the ledger's
-   * clock; later, it is dead-lettered OCCURRED_IN_FUTURE. Above usage-ingest's MAX_FUTURE_SKEW_SECONDS (300), so hosts'
-   * clocks a little apart never refuse what usage-ingest accepted.
+   * clock; later, it is dead-lettered OCCURRED_IN_FUTURE. At least 600: 300 above usage-ingest's MAX_FUTURE_SKEW_SECONDS
+   * (at most 300), so hosts' clocks a little apart never refuse what usage-ingest accepted (it would never be charged).
    */
-  @IsInt() @Min(0) @Max(86_400)
+  @IsInt() @Min(600) @Max(86_400)
   USAGE_MAX_FUTURE_SKEW_SECONDS = 600;
 
   /** Default time to live of a hold placed by an authorization. */
@@ -180,9 +182,23 @@ export class LedgerConfig extends CommonConfig {
     for (const entry of this.USAGE_TOPIC_NAMESPACES) {
       const [topic, prefix] = entry.split('=') as [string, string];
       if (topic === this.USAGE_EVENTS_TOPIC) throw new Error(`USAGE_TOPIC_NAMESPACES: ${topic} is USAGE_EVENTS_TOPIC (usage-ingest's, every account); name a product topic`);
+      const own = this.ownTopics().find(([, name]) => name === topic);
+      // A dead-letter topic read back as usage would charge what was refused (an OCCURRED_IN_FUTURE usage, once its time came).
+      if (own) throw new Error(`USAGE_TOPIC_NAMESPACES: ${topic} is ${own[0]}, one of the ledger's own topics; name a product topic`);
       byTopic.set(topic, [...(byTopic.get(topic) ?? []), prefix]);
     }
     return byTopic;
+  }
+
+  /** The topics the ledger reads or writes for itself, by variable (none of them a product's usage topic). */
+  private ownTopics(): [string, string][] {
+    return [
+      ['USAGE_DLQ_TOPIC', this.USAGE_DLQ_TOPIC],
+      ['SUBSCRIPTION_EVENTS_TOPIC', this.SUBSCRIPTION_EVENTS_TOPIC],
+      ['SUBSCRIPTION_DLQ_TOPIC', this.SUBSCRIPTION_DLQ_TOPIC],
+      ['LEDGER_EVENTS_TOPIC', this.LEDGER_EVENTS_TOPIC],
+      ['LEDGER_DLQ_TOPIC', this.LEDGER_DLQ_TOPIC],
+    ];
   }
 
   runs(worker: LedgerWorker): boolean {

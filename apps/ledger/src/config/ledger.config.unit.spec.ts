@@ -132,4 +132,35 @@ describe('LedgerConfig USAGE_TOPIC_NAMESPACES (per-product usage topics)', () =>
     const config = loadConfig(LedgerConfig, { ...base, USAGE_TOPIC_NAMESPACES: 'usage.events.v1=chat-' });
     expect(() => config.usageTopicNamespaces()).toThrow(/USAGE_EVENTS_TOPIC/);
   });
+
+  it('given a dead-letter topic or another of the ledger\'s own topics as a product topic, then refused naming it', () => {
+    // The usage consumer would read its own dead letters back: an OCCURRED_IN_FUTURE usage charged once its time came.
+    for (const [topic, variable] of [
+      ['usage.events.dlq.v1', 'USAGE_DLQ_TOPIC'],
+      ['subscription.events.v1', 'SUBSCRIPTION_EVENTS_TOPIC'],
+      ['subscription.events.dlq.v1', 'SUBSCRIPTION_DLQ_TOPIC'],
+      ['ledger.events.v1', 'LEDGER_EVENTS_TOPIC'],
+      ['ledger.events.dlq.v1', 'LEDGER_DLQ_TOPIC'],
+    ]) {
+      const config = loadConfig(LedgerConfig, { ...base, USAGE_TOPIC_NAMESPACES: `${topic}=chat-` });
+      expect(() => config.usageTopicNamespaces()).toThrow(new RegExp(variable));
+    }
+  });
+});
+
+describe('LedgerConfig EVENT_STORE=eventstoredb', () => {
+  it('given no ESDB_CONNECTION_STRING, then refused at load naming it (not a crash loop on an empty connection string)', () => {
+    expect(() => loadConfig(LedgerConfig, { ...base, EVENT_STORE: 'eventstoredb' })).toThrow(/ESDB_CONNECTION_STRING/);
+    expect(() => loadConfig(LedgerConfig, { ...base, EVENT_STORE: 'eventstoredb', ESDB_CONNECTION_STRING: '' })).toThrow(/ESDB_CONNECTION_STRING/);
+    expect(loadConfig(LedgerConfig, { ...base, EVENT_STORE: 'eventstoredb', ESDB_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false' }).EVENT_STORE).toBe('eventstoredb');
+  });
+});
+
+describe('LedgerConfig USAGE_MAX_FUTURE_SKEW_SECONDS', () => {
+  it("given less than usage-ingest's largest MAX_FUTURE_SKEW_SECONDS (300) and a margin for clocks, then refused naming it", () => {
+    // usage-ingest answers 202 up to its own skew; a ledger allowing less dead-letters that usage uncharged.
+    expect(() => loadConfig(LedgerConfig, { ...base, USAGE_MAX_FUTURE_SKEW_SECONDS: '0' })).toThrow(/USAGE_MAX_FUTURE_SKEW_SECONDS/);
+    expect(() => loadConfig(LedgerConfig, { ...base, USAGE_MAX_FUTURE_SKEW_SECONDS: '599' })).toThrow(/USAGE_MAX_FUTURE_SKEW_SECONDS/);
+    expect(loadConfig(LedgerConfig, { ...base, USAGE_MAX_FUTURE_SKEW_SECONDS: '600' }).USAGE_MAX_FUTURE_SKEW_SECONDS).toBe(600);
+  });
 });

@@ -1,5 +1,5 @@
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import { Topics } from '@tally/contracts';
 import { CommonConfig, Sensitive, splitList } from '@tally/shared';
 import { parseWebhookSecretKeys, type WebhookSecretKey } from '../settings/webhook-secret.codec';
@@ -54,8 +54,11 @@ export class NotificationConfig extends CommonConfig {
   @IsOptional() @Transform(toBoolean) @IsBoolean()
   SMTP_REQUIRE_TLS?: boolean;
 
+  /** Required with SMTP_USER: without it every email would fail to authenticate, and be retried for a day. */
   @Sensitive()
-  @IsOptional() @IsString()
+  @ValidateIf((config: NotificationConfig) => config.SMTP_USER !== undefined || config.SMTP_PASSWORD !== undefined)
+  @IsString()
+  @IsNotEmpty({ message: 'SMTP_PASSWORD is required with SMTP_USER' })
   SMTP_PASSWORD?: string;
 
   /**

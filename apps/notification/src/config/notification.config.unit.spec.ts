@@ -19,6 +19,12 @@ describe('NotificationConfig', () => {
     expect(() => loadConfig(NotificationConfig, { SMTP_PORT: '0', WEBHOOK_TIMEOUT_MS: 'soon' })).toThrow(ConfigError);
   });
 
+  it('refuses SMTP_USER without SMTP_PASSWORD, naming it (every email would fail to authenticate, retried for a day)', () => {
+    expect(() => loadConfig(NotificationConfig, { SMTP_USER: 'tally' })).toThrow(/SMTP_PASSWORD/);
+    expect(() => loadConfig(NotificationConfig, { SMTP_USER: 'tally', SMTP_PASSWORD: '' })).toThrow(/SMTP_PASSWORD/);
+    expect(loadConfig(NotificationConfig, { SMTP_USER: 'tally', SMTP_PASSWORD: 'pw' }).SMTP_USER).toBe('tally');
+  });
+
   it('needs WEBHOOK_SECRET_KEYS in production, checks its shape, redacts it, and falls back to the development key elsewhere', () => {
     const key = Buffer.alloc(32, 1).toString('base64');
     const variables = (env: Record<string, string>): string[] => {

@@ -20,11 +20,11 @@ export class UsageIngestConfig extends CommonConfig {
   /**
    * How far in the future `occurredAt` may be: clock skew between services, no more. Usage is priced by the rate card
    * version in effect at `occurredAt`, so usage dated ahead would be priced by a version not in effect yet (one that
-   * may still be edited, with models not launched); a day, the old default, let any usage be. Keep it below the
-   * ledger's USAGE_MAX_FUTURE_SKEW_SECONDS (600, at most a day): past that, what this service accepted with 202 is
-   * dead-lettered by the ledger (OCCURRED_IN_FUTURE) and never charged.
+   * may still be edited, with models not launched); a day, the old default, let any usage be. At most 300: the
+   * ledger's USAGE_MAX_FUTURE_SKEW_SECONDS is at least 600, and past it what this service accepted with 202 would be
+   * dead-lettered by the ledger (OCCURRED_IN_FUTURE) and never charged; the 300 between them are for the hosts' clocks.
    */
-  @IsInt() @Min(0) @Max(86_400)
+  @IsInt() @Min(0) @Max(300)
   MAX_FUTURE_SKEW_SECONDS = 300;
 
   @IsString()
