@@ -4,7 +4,7 @@ import { PostgresEventStore } from '@tally/event-store';
 import type { AccountCommand } from '@tally/ledger-domain';
 import { metricsRegistry } from '@tally/metrics';
 import { systemClock, type Clock } from '@tally/shared';
-import { createTestSchema, testDatabaseUrl } from '@tally/testing';
+import { createTestSchema, testDatabaseUrl, waitFor } from '@tally/testing';
 import { AccountRepository } from '../src/accounts/account.repository';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { migrateLedger } from '../src/database/data-source.provider';
@@ -282,4 +282,34 @@ describe('the expiry worker (PostgreSQL)', () => {
       await pool.query(`delete from "${schema.schema}".expiries where account_id = 'metrics-0'`);
     }
   });
+
+  it('a pass that makes no progress (its claim waits on a lock) makes the worker not ready, and ready again once it goes on', async () => {
+    const locker = await pool.connect();
+    const stuck = new ExpiryWorker({
+      schedule: schedule(), accounts: new AccountRepository(store, config, systemClock), clock: systemClock, logger, pollMs: 600_000,
+      readiness: { stall: { afterAttempts: 5, afterMs: 60_000 }, runningAfterMs: 300 },
+    });
+    /** The readiness failure's message, or undefined while ready. */
+    const notReady = (): string | undefined => {
+      try {
+        stuck.checkFlowing();
+        return undefined;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${schema.schema}".expiries IN ACCESS EXCLUSIVE MODE`);
+      await stuck.start();
+      expect(await waitFor(notReady)).toMatch(/^expiry: a run has made no progress for \d+ s/);
+      await locker.query('ROLLBACK');
+      await waitFor(() => notReady() === undefined);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+      await stuck.stop();
+    }
+  });
 });
+

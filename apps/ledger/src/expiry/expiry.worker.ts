@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { isDue, remembered } from '@tally/ledger-domain';
-import { NotReadyError, PollingLoop, StallDetector, type Clock } from '@tally/shared';
+import { DEFAULT_LOOP_READINESS, NotReadyError, PollingLoop, StallDetector, type Clock, type PollingLoopReadiness } from '@tally/shared';
 import type { AccountRepository } from '../accounts/account.repository';
 import { EXPIRY_BACKLOG_COUNT_LIMIT, expiryBacklogSources, type ExpiryBacklogSource } from './expiry.metrics';
 import type { DueExpiry, ExpirySchedule } from './expiry.schedule';
@@ -80,8 +80,10 @@ export class ExpiryWorker {
   private readonly stalls = new StallDetector(EXPIRY_STALL);
   private readonly backlog: ExpiryBacklogSource = { backlog: () => this.deps.schedule.backlog(this.deps.clock.now(), EXPIRY_BACKLOG_COUNT_LIMIT) };
 
-  constructor(private readonly deps: { schedule: ExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger; pollMs?: number }) {
-    this.loop = new PollingLoop('expiry', deps.pollMs ?? POLL_MS, () => this.expireDue(), deps.logger);
+  constructor(
+    private readonly deps: { schedule: ExpirySchedule; accounts: AccountRepository; clock: Clock; logger: Logger; pollMs?: number; readiness?: PollingLoopReadiness },
+  ) {
+    this.loop = new PollingLoop('expiry', deps.pollMs ?? POLL_MS, (progressed) => this.expireDue(progressed), deps.logger, deps.readiness ?? DEFAULT_LOOP_READINESS);
   }
 
   async start(): Promise<void> {
@@ -96,8 +98,12 @@ export class ExpiryWorker {
     await this.loop.stop();
   }
 
-  /** Readiness: throws while expiring keeps failing (which item, attempts, since, last error). */
+  /**
+   * Readiness: throws while a pass makes no progress (PostgreSQL not answering: PollingLoop.check), or while expiring
+   * keeps failing (which item, attempts, since, last error).
+   */
   checkFlowing(): void {
+    this.loop.check();
     const [stalled] = this.stalls.stalled();
     if (stalled) {
       throw new NotReadyError(`expiry failing: ${stalled.attempts} attempts since ${stalled.since} (${JSON.stringify(stalled.where)}): ${stalled.lastError}`, { ...stalled });
@@ -106,12 +112,14 @@ export class ExpiryWorker {
 
   /**
    * Resolves the items due now: passes of up to BATCH claimed rows until one claims less than a full batch, none of its
-   * items succeeds, or the worker stops. Returns how many holds were released or grants expired. Exposed for tests.
+   * items succeeds, or the worker stops (`progressed` after each pass). Returns how many holds were released or grants
+   * expired. Exposed for tests.
    */
-  async expireDue(): Promise<number> {
+  async expireDue(progressed: () => void = () => undefined): Promise<number> {
     let resolved = 0;
     for (;;) {
       const pass = await this.pass();
+      progressed();
       resolved += pass.resolved;
       if (pass.claimed < BATCH || pass.failed === pass.claimed || this.stopped) return resolved;
     }
