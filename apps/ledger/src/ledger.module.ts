@@ -4,7 +4,7 @@ import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { KafkaBatchTransport, kafkaHealth } from '@tally/kafka';
 import { MetricsModule } from '@tally/metrics';
-import { HEALTH_CHECKS, HealthController, systemClock, type Clock, type HealthChecks } from '@tally/shared';
+import { HEALTH_CHECKS, HealthController, postgresReady, systemClock, type Clock, type HealthChecks } from '@tally/shared';
 import { ApplySubscriptionEventModule } from './apply-subscription-event/apply-subscription-event.module';
 import { AuthorizeModule } from './authorize/authorize.module';
 import { LedgerConfig } from './config/ledger.config';
@@ -76,7 +76,7 @@ export class LedgerModule implements OnModuleInit {
    */
   onModuleInit(): void {
     Object.assign(this.checks, {
-      postgres: () => this.pool.query('select 1'),
+      postgres: () => postgresReady(this.pool),
       // The topics this process reads, and the relay's: one deleted under it would stall it without an error. Not
       // for the HTTP API alone (WORKERS=none), which needs no Kafka to answer.
       ...(this.config.usesKafka() && {

@@ -98,7 +98,7 @@ describe('a request that finds every pooled connection busy', () => {
     await dropSchema?.();
   });
 
-  it('answers 503 with Retry-After once PG_CONNECT_TIMEOUT_MS has passed, and serves again once connections are free', async () => {
+  it('answers 503 with Retry-After once PG_CONNECT_TIMEOUT_MS has passed, stays ready, and serves again once connections are free', async () => {
     await locker.query('BEGIN');
     await locker.query(`LOCK TABLE "${schema}".balances IN ACCESS EXCLUSIVE MODE`);
     // Balance reads, each holding a pooled connection while it waits for the table.
@@ -114,6 +114,14 @@ describe('a request that finds every pooled connection busy', () => {
       status: 503,
       code: 'DEPENDENCY_UNAVAILABLE',
       retryAfter: true,
+    });
+
+    // Busy is not down: readiness does not queue behind the requests (every pod of a loaded service would leave the
+    // Service at once, and clients get connection errors instead of 503s).
+    const ready = await fetch(`${base}/health/ready`);
+    expect({ status: ready.status, postgres: ((await ready.json()) as { details?: Record<string, { status: string }> }).details?.postgres }).toEqual({
+      status: 200,
+      postgres: { status: 'up' },
     });
 
     await locker.query('ROLLBACK');

@@ -3,7 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { Pool } from 'pg';
 import { KafkaBatchTransport } from '@tally/kafka';
 import { MetricsModule } from '@tally/metrics';
-import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
+import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, postgresReady, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
 import { LedgerEventsKafkaController } from './alerts/ledger-events.kafka.controller';
 import { ledgerEventsTransportProvider } from './alerts/ledger-events.kafka.transport';
 import { RecordAlertsHandler } from './alerts/record-alerts.handler';
@@ -54,7 +54,7 @@ export function buildNotificationModule(options: NotificationModuleOptions): Typ
         inject: [PG_POOL, KafkaBatchTransport],
         // kafka: the transport listening, its consumer started (or still joining in time), not stalled, and Kafka answering.
         useFactory: (pool: Pool, transport: KafkaBatchTransport): HealthChecks => ({
-          postgres: () => pool.query('SELECT 1'),
+          postgres: () => postgresReady(pool),
           kafka: () => transport.health(),
         }),
       },

@@ -14,7 +14,7 @@ import { CycleScheduler } from './scheduler/cycle.worker';
 import { SubscriptionController } from './subscriptions/subscription.controller';
 import { SubscriptionHandler } from './subscriptions/subscription.handler';
 import { MetricsModule } from '@tally/metrics';
-import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
+import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, postgresReadyOf, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
 
 export interface SubscriptionCycleModuleOptions {
   config: SubscriptionCycleConfig;
@@ -60,7 +60,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
         provide: HEALTH_CHECKS,
         inject: [DataSource, KAFKA, OutboxRelay, CycleScheduler],
         useFactory: (dataSource: DataSource, kafka: Kafka, outbox: OutboxRelay, scheduler: CycleScheduler): HealthChecks => ({
-          postgres: () => dataSource.query('SELECT 1'),
+          postgres: postgresReadyOf(dataSource),
           kafka: () => kafkaHealth(kafka, { topics: [config.SUBSCRIPTION_EVENTS_TOPIC] }),
           outbox: () => outbox.health(),
           scheduler: async () => scheduler.health(),

@@ -3,7 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
 import { KafkaProducer, createKafkaClient, kafkaHealth } from '@tally/kafka';
 import { MetricsModule } from '@tally/metrics';
-import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, systemClock, type Clock } from '@tally/shared';
+import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, postgresReadyOf, systemClock, type Clock } from '@tally/shared';
 import { UsageIngestConfig } from './config/usage-ingest.config';
 import { createUsageIngestDataSource, migrateUsageIngest } from './database/data-source.provider';
 import { RATE_CARD, loadRateCard } from './rate-card.provider';
@@ -68,7 +68,7 @@ export class UsageIngestModule implements OnApplicationShutdown {
           provide: HEALTH_CHECKS,
           inject: [KAFKA, DataSource, KafkaProducer],
           useFactory: (kafka: Parameters<typeof kafkaHealth>[0], db: DataSource, producer: KafkaProducer) => ({
-            postgres: () => db.query('select 1'),
+            postgres: postgresReadyOf(db),
             kafka: () => kafkaHealth(kafka, { topics: [config.USAGE_EVENTS_TOPIC] }),
             // Its one job: a cluster that answers metadata but takes no writes (in-sync replicas missing, no WRITE
             // permission) keeps the check above green while every request fails.

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createServicePool } from '../src/database/service-pool.provider';
+import { DataSource } from 'typeorm';
 import { unavailableDependency } from '../src/errors/dependency-unavailable.errors';
+import { postgresReady, postgresReadyOf } from '../src/health/postgres-readiness.probe';
 import { testDatabaseUrl } from '../src/testing/index';
 
 describe('a service pool', () => {
@@ -50,5 +52,30 @@ describe('a service pool', () => {
       for (const client of held) client.release();
     }
     expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('readiness: busy is not down (every connection checked out passes), an unreachable server is', async () => {
+    const held = await Promise.all([pool.connect(), pool.connect()]);
+    try {
+      await expect(postgresReady(pool)).resolves.toBeUndefined();
+    } finally {
+      for (const client of held) client.release();
+    }
+    await expect(postgresReady(pool)).resolves.toBeUndefined(); // a free connection: asked
+    const nowhere = createServicePool('postgres://postgres@127.0.0.1:1/none', 2, { warn: () => undefined }, 'nowhere', { queryTimeoutMs: 1_000, connectTimeoutMs: 1_000 });
+    try {
+      await expect(postgresReady(nowhere)).rejects.toThrow();
+    } finally {
+      await nowhere.end();
+    }
+  });
+
+  it("readiness of a TypeORM data source asks through its driver's pool", async () => {
+    const dataSource = await new DataSource({ type: 'postgres', url: testDatabaseUrl(), extra: { max: 1 } }).initialize();
+    try {
+      await expect(postgresReadyOf(dataSource)()).resolves.toBeUndefined();
+    } finally {
+      await dataSource.destroy();
+    }
   });
 });
