@@ -41,9 +41,9 @@ describe('live balance streams after a failed read (real PostgreSQL)', () => {
 
     const balances = new BalanceReadRepository(readPool, testConfig(schema.schema));
     const failures: unknown[] = [];
-    const find = balances.find.bind(balances);
-    jest.spyOn(balances, 'find').mockImplementation((accountId) =>
-      find(accountId).catch((error: unknown) => {
+    const findMany = balances.findMany.bind(balances);
+    jest.spyOn(balances, 'findMany').mockImplementation((accountIds) =>
+      findMany(accountIds).catch((error: unknown) => {
         failures.push(error);
         throw error;
       }),
@@ -65,6 +65,39 @@ describe('live balance streams after a failed read (real PostgreSQL)', () => {
     } finally {
       unsubscribe();
       await notifications.onApplicationShutdown();
+    }
+  });
+
+  it('after the LISTEN connection was lost, reads every followed account again in a few reads, not one query each', async () => {
+    // One query per account was a herd on the pool the commands use: 10,000 open credits pages, 10,000 queries at once,
+    // each failing on its own once the pool's wait gave up, and read again a second later.
+    const FOLLOWED = 1_000;
+    const account = new AccountStream(`acct-herd-${uniqueSuffix()}`, '2025-03-01T00:00:00.000Z', false);
+    await applyBatch(pool, schema.schema, [account.opened(), account.granted('promotional', '7', 'welcome')]);
+    const reads: unknown[][] = [];
+    const countingPool = new Pool({ connectionString: testDatabaseUrl(), max: 3 });
+    const query = countingPool.query.bind(countingPool) as (...args: unknown[]) => unknown;
+    (countingPool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      reads.push((args[1] as unknown[] | undefined) ?? []);
+      return query(...args);
+    };
+    const listenPool = new Pool({ connectionString: testDatabaseUrl(), max: 2, application_name: `herd-${uniqueSuffix()}` });
+    const notifications = new BalanceNotifications(listenPool, new BalanceReadRepository(countingPool, testConfig(schema.schema)));
+    const seen: ProjectedBalance[] = [];
+    const followed = [account.accountId, ...Array.from({ length: FOLLOWED - 1 }, (_, i) => `acct-herd-none-${i}`)];
+    const unsubscribes = await Promise.all(followed.map((accountId) => notifications.subscribe(accountId, (balance) => seen.push(balance))));
+    try {
+      const asked = () => new Set(reads.flatMap((values) => values.flat())).size;
+      expect(asked()).toBe(0);
+      await locker.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [listenPool.options.application_name]);
+      await waitFor(() => asked() >= FOLLOWED, 15_000);
+      expect(reads.length).toBeLessThanOrEqual(2);
+      await waitFor(() => seen.length > 0, 10_000);
+      expect(seen).toEqual([expect.objectContaining({ accountId: account.accountId, available: '7' })]);
+    } finally {
+      for (const unsubscribe of unsubscribes) unsubscribe();
+      await notifications.onApplicationShutdown();
+      await Promise.all([countingPool.end(), listenPool.end()]);
     }
   });
 });

@@ -14,13 +14,21 @@ const RECONNECT_DELAY_MS = 1_000;
  */
 const PROBE_INTERVAL_MS = 5_000;
 const PROBE_TIMEOUT_MS = 3_000;
-/** A balance read that failed is tried again after this long (while the account has streams). */
+/** Changed accounts are read this many to a query. */
+const READ_CHUNK = 500;
+/**
+ * After a failed read its accounts are read again, after this long, doubled at each failure in a row up to
+ * MAX_REREAD_DELAY_MS, with jitter: every replica's streams do not come back on the same beat.
+ */
 const REREAD_DELAY_MS = 1_000;
+const MAX_REREAD_DELAY_MS = 15_000;
 
 /**
  * One LISTEN connection per process, fanned out to the live balance streams of each account. A notification
- * only says "these accounts changed": each followed account's balance is read once and handed to every
- * subscriber of the account. Reads of one account never overlap, so subscribers see versions in order.
+ * only says "these accounts changed": the followed ones are read READ_CHUNK to a query, one query at a time, and
+ * each balance is handed to every subscriber of its account. One read at a time (an account changed during a read is
+ * read again after it), so subscribers see versions in order, and a reconnect that re-reads every followed account
+ * costs a query per READ_CHUNK of them, not one each on the pool the commands use.
  * NOTIFY is database-wide; notifications for accounts nobody here follows cost nothing. The connection is probed
  * (PROBE_INTERVAL_MS): one that does not answer in time, or no longer listens, is treated as lost.
  */
@@ -28,14 +36,17 @@ const REREAD_DELAY_MS = 1_000;
 export class BalanceNotifications implements OnApplicationShutdown {
   private readonly logger = new Logger(BalanceNotifications.name);
   private readonly subscribers = new Map<string, Set<BalanceListener>>();
-  /** Accounts being read now; `true` = another notification came meanwhile, read again afterwards. */
-  private readonly refreshing = new Map<string, boolean>();
+  /** Followed accounts that changed since their last read, waiting for the next. */
+  private readonly pending = new Set<string>();
+  /** The reads under way (one query at a time), while there are. */
+  private draining: Promise<void> | undefined;
+  /** Set while reads wait to be tried again after a failure; failures in a row set the wait. */
+  private rereadTimer: NodeJS.Timeout | undefined;
+  private failuresInARow = 0;
   private client: PoolClient | undefined;
   private connecting: Promise<void> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
-  /** Accounts whose last read failed, by the timer that reads them again. */
-  private readonly rereads = new Map<string, NodeJS.Timeout>();
   private closed = false;
 
   constructor(
@@ -66,10 +77,10 @@ export class BalanceNotifications implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
-    for (const timer of this.rereads.values()) clearTimeout(timer);
-    this.rereads.clear();
+    clearTimeout(this.rereadTimer);
+    this.pending.clear();
     this.subscribers.clear();
-    await this.disconnect();
+    await Promise.all([this.draining, this.disconnect()]);
   }
 
   private remove(accountId: string, listener: BalanceListener): void {
@@ -160,47 +171,53 @@ export class BalanceNotifications implements OnApplicationShutdown {
 
   private changed(accountId: string): void {
     if (!this.subscribers.has(accountId)) return;
-    if (this.refreshing.has(accountId)) {
-      this.refreshing.set(accountId, true);
-      return;
-    }
-    this.refreshing.set(accountId, false);
-    void this.refresh(accountId);
+    this.pending.add(accountId);
+    this.drain();
   }
 
-  /** After a failed read: the streams would otherwise keep the old balance until the account's next change. */
-  private rereadLater(accountId: string): void {
-    if (this.closed || this.rereads.has(accountId)) return;
-    const timer = setTimeout(() => {
-      this.rereads.delete(accountId);
-      this.changed(accountId);
-    }, REREAD_DELAY_MS);
-    timer.unref();
-    this.rereads.set(accountId, timer);
+  /**
+   * Reads the pending accounts, a chunk at a time, until none is left, the reads fail or the service stops; from the
+   * next turn of the event loop, so the accounts a burst of notifications (or a reconnect) names share the reads.
+   */
+  private drain(): void {
+    if (this.draining || this.rereadTimer || this.closed) return;
+    this.draining = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.readPending()).finally(() => {
+      this.draining = undefined;
+      if (this.pending.size > 0) this.drain(); // changed while the last read was being handed out
+    });
   }
 
-  private async refresh(accountId: string): Promise<void> {
-    try {
-      for (;;) {
-        const balance = await this.balances.find(accountId).catch((error: Error) => {
-          this.logger.warn({ accountId, err: error.message }, 'could not read balance for live streams; reading again shortly');
-          this.rereadLater(accountId);
-          return undefined;
-        });
-        if (balance) {
-          for (const listener of this.subscribers.get(accountId) ?? []) {
-            try {
-              listener(balance);
-            } catch (error) {
-              this.logger.warn({ accountId, err: (error as Error).message }, 'live balance subscriber failed');
-            }
+  private async readPending(): Promise<void> {
+    while (this.pending.size > 0 && !this.closed) {
+      const chunk = [...this.pending].slice(0, READ_CHUNK);
+      for (const accountId of chunk) this.pending.delete(accountId);
+      let balances: Map<string, ProjectedBalance>;
+      try {
+        balances = await this.balances.findMany(chunk);
+        this.failuresInARow = 0;
+      } catch (error) {
+        // Read again later, with the accounts that change meanwhile: the streams would otherwise keep the old balance
+        // until each account's next change.
+        for (const accountId of chunk) if (this.subscribers.has(accountId)) this.pending.add(accountId);
+        this.failuresInARow += 1;
+        const delayMs = Math.min(REREAD_DELAY_MS * 2 ** (this.failuresInARow - 1), MAX_REREAD_DELAY_MS) * (0.5 + Math.random() / 2);
+        this.logger.warn({ accounts: this.pending.size, attempt: this.failuresInARow, delayMs: Math.round(delayMs), err: (error as Error).message }, 'could not read balances for live streams; reading again shortly');
+        this.rereadTimer = setTimeout(() => {
+          this.rereadTimer = undefined;
+          this.drain();
+        }, delayMs);
+        this.rereadTimer.unref();
+        return;
+      }
+      for (const [accountId, balance] of balances) {
+        for (const listener of this.subscribers.get(accountId) ?? []) {
+          try {
+            listener(balance);
+          } catch (error) {
+            this.logger.warn({ accountId, err: (error as Error).message }, 'live balance subscriber failed');
           }
         }
-        if (!this.refreshing.get(accountId)) break;
-        this.refreshing.set(accountId, false);
       }
-    } finally {
-      this.refreshing.delete(accountId);
     }
   }
 }

@@ -44,26 +44,14 @@ export class BalanceReadRepository {
 
   async find(accountId: string): Promise<ProjectedBalance | undefined> {
     const { rows } = await this.pool.query<BalanceDbRow>(`SELECT * FROM ${this.s}.balances WHERE account_id = $1`, [accountId]);
-    const row = rows[0];
-    if (!row) return undefined;
-    return {
-      accountId: row.account_id,
-      streamVersion: row.stream_version,
-      available: credits(row.available),
-      allowance: credits(row.allowance),
-      promotional: credits(row.promotional),
-      purchased: credits(row.purchased),
-      held: credits(row.held),
-      overdraft: credits(row.overdraft),
-      allocation: credits(row.allocation),
-      usedThisCycle: credits(row.used_this_cycle),
-      cycleId: row.cycle_id,
-      cycleStart: row.cycle_start?.toISOString() ?? null,
-      cycleEnd: row.cycle_end?.toISOString() ?? null,
-      planId: row.plan_id,
-      unlimited: row.unlimited,
-      updatedAt: row.updated_at.toISOString(),
-    };
+    return rows[0] && projected(rows[0]);
+  }
+
+  /** The balances of these accounts in one query (an account never projected has none). */
+  async findMany(accountIds: readonly string[]): Promise<Map<string, ProjectedBalance>> {
+    if (accountIds.length === 0) return new Map();
+    const { rows } = await this.pool.query<BalanceDbRow>(`SELECT * FROM ${this.s}.balances WHERE account_id = ANY($1::text[])`, [accountIds]);
+    return new Map(rows.map((row) => [row.account_id, projected(row)]));
   }
 
   /** Validates the id (400) and returns the balance, or 404 ACCOUNT_NOT_FOUND for an account never seen. */
@@ -72,4 +60,25 @@ export class BalanceReadRepository {
     if (!balance) throw accountNotFound(accountId);
     return balance;
   }
+}
+
+function projected(row: BalanceDbRow): ProjectedBalance {
+  return {
+    accountId: row.account_id,
+    streamVersion: row.stream_version,
+    available: credits(row.available),
+    allowance: credits(row.allowance),
+    promotional: credits(row.promotional),
+    purchased: credits(row.purchased),
+    held: credits(row.held),
+    overdraft: credits(row.overdraft),
+    allocation: credits(row.allocation),
+    usedThisCycle: credits(row.used_this_cycle),
+    cycleId: row.cycle_id,
+    cycleStart: row.cycle_start?.toISOString() ?? null,
+    cycleEnd: row.cycle_end?.toISOString() ?? null,
+    planId: row.plan_id,
+    unlimited: row.unlimited,
+    updatedAt: row.updated_at.toISOString(),
+  };
 }
