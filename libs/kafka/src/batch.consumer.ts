@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContractViolation } from '@tally/contracts';
 import { context, SpanKind } from '@opentelemetry/api';
-import { NotReadyError, StallDetector, carrierFromHeaders, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type FailureStreak, type StallThresholds } from '@tally/shared';
+import { NotReadyError, StallDetector, carrierFromHeaders, unavailableDependency, contextOf, continueTrace, endSpan, tracingEnabled, type ConsumedTrace, type FailureStreak, type StallThresholds } from '@tally/shared';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { beginAndLockStoredOffsets, readResumeOffsets, storeOffsetsAndCommit, type PartitionRef } from './consumer-offsets.repository';
@@ -751,7 +751,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
           throw new BatchRetriesExhaustedError(ref.topic, ref.partition, chunk[0].offset, error);
         }
         this.counters.retries += 1;
-        if (failures >= this.isolateAfter && chunk.length > 1) {
+        // An unavailable dependency (PostgreSQL down or its pool exhausted, a timeout) has no culprit to name: the chunk
+        // is retried whole, not as a transaction per message at the moment the database can least take them.
+        if (failures >= this.isolateAfter && chunk.length > 1 && !unavailableDependency(error)) {
           // The same batch keeps failing: one message per transaction names the culprit (and commits those before it).
           this.logger.warn({ ...ref, ...offsets, attempt: failures, cause }, 'batch keeps failing: applying its messages one at a time');
           for (const message of chunk) {

@@ -284,6 +284,25 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     await servicePool.end();
   }, 120_000);
 
+  it('retries a chunk that fails because a dependency is unavailable whole, not one message per transaction', async () => {
+    // Isolating each message names a culprit; in an outage there is none, and a transaction per message is a thousand
+    // times the work at the moment PostgreSQL can least take it.
+    const s = await scenario('outage', 1);
+    await producer.send(s.topic, Array.from({ length: 5 }, (_, i) => ({ key: 'acct-1', value: JSON.stringify(usageEnvelope(`outage-${i}`, 'acct-1')) })));
+    const sizes: number[] = [];
+    const consumer = consumerFor(s, {
+      handle: async ({ topic, partition, messages, tx }) => {
+        sizes.push(messages.length);
+        if (sizes.length <= 4) throw new Error('Connection terminated unexpectedly');
+        await insertApplied(tx, schema, topic, partition, messages);
+      },
+    });
+    await consumer.start();
+    await caughtUp(s);
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 5, distinct: 5 });
+    expect(sizes).toEqual([5, 5, 5, 5, 5]);
+  });
+
   it('dead-letters garbage and handler-rejected messages without blocking the valid one behind them', async () => {
     const s = await scenario('poison', 1);
     await producer.send(s.topic, [
