@@ -20,7 +20,6 @@ export * from './http/http-app.provider';
 export * from './health/health.controller';
 export * from './health/worker-health.service';
 export * from './health/polling-loop.worker';
-export * from './health/postgres-readiness.probe';
 export * from './time/clock.provider';
 export * from './openapi';
 export * from './telemetry/tracing.provider';

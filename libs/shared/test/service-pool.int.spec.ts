@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { createServicePool } from '../src/database/service-pool.provider';
 import { DataSource } from 'typeorm';
+import { createServicePool, postgresReady, postgresReadyOf } from '../src/database/service-pool.provider';
 import { unavailableDependency } from '../src/errors/dependency-unavailable.errors';
-import { postgresReady, postgresReadyOf } from '../src/health/postgres-readiness.probe';
 import { testDatabaseUrl } from '../src/testing/index';
 
 describe('a service pool', () => {
