@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import { PostgresEventStore } from '@tally/event-store';
 import { balanceOf, type AccountCommand } from '@tally/ledger-domain';
@@ -83,6 +84,27 @@ describe('the account cache and snapshots after the database went back', () => {
 
     expect(redelivered.events.map((event) => event.type)).toEqual(['UsageDebited']);
     expect(balanceOf((await truth('repeat-1')).state).available).toBe(1_000_000_000n - 300n);
+  });
+
+  it('tells the stream from the cached state when the same command was written again last, after another (same event id at the same version)', async () => {
+    // The event ids of a decision come from its command's key: a client's retry after the failover writes the very id
+    // the lost commit had, at the same version when another command took the lost one's place before it.
+    const ledger = withoutSnapshots();
+    await ledger.execute(grant('retry-1'), 'grant:g-1');
+    await ledger.execute(usage('retry-1', 'u-x', 100n), 'usage:u-x');
+    await ledger.execute(usage('retry-1', 'u-k', 200n), 'usage:u-k'); // cached at version 4, the event of usage:u-k there
+    await goBack('retry-1', 2);
+    await sleep(5); // a failover takes seconds: what is written again is recorded at a later instant
+    const other = withoutSnapshots();
+    await other.execute(usage('retry-1', 'u-y', 300n), 'usage:u-y');
+    await other.execute(usage('retry-1', 'u-k', 200n), 'usage:u-k'); // the retry: version 4, the same event id
+
+    const redelivered = await ledger.execute(usage('retry-1', 'u-x', 100n), 'usage:u-x'); // its charge was lost
+
+    expect(redelivered.events.map((event) => event.type)).toEqual(['UsageDebited']);
+    const stream = await truth('retry-1');
+    expect(balanceOf(redelivered.state)).toEqual(balanceOf(stream.state));
+    expect(balanceOf(stream.state).available).toBe(1_000_000_000n - 600n);
   });
 
   it('decides a consumer batch, in its transaction, on the stream and not the cached state', async () => {

@@ -26,13 +26,17 @@ export interface RecordedEvent {
 
 /**
  * Where a stream ends. The version alone does not tell a stream from one written again after the database went back
- * in time (a failover that lost commits, a restore): the same version then holds another event. Its id does.
+ * in time (a failover that lost commits, a restore): the same version then holds another event. Its id mostly does;
+ * where the same id was written again (event ids derived from a command's key, and the command retried), the instant
+ * it was recorded at does.
  */
 export interface StreamHead {
   /** The stream's last event's version; 0 for an empty or missing stream. */
   version: number;
   /** The id of the event at `version`; absent for an empty or missing stream. */
   eventId?: string;
+  /** When the event at `version` was recorded; absent for an empty or missing stream. */
+  recordedAt?: Date;
 }
 
 /**
@@ -74,6 +78,11 @@ export interface AppendResult {
   nextExpectedVersion: number;
   /** True when every event was already stored at these positions: nothing was written. */
   duplicate: boolean;
+  /**
+   * When its events were recorded (their `recordedAt`), where the store can tell at once (PostgreSQL); absent for a
+   * duplicate or an append of no events.
+   */
+  recordedAt?: Date;
 }
 
 /** What subscribeToAll delivers: RecordedEvent; subscribeToAllJson: RecordedEventJson. Both carry their position. */

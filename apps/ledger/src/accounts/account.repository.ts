@@ -22,10 +22,12 @@ export interface LoadedAccount {
   /** The stream version this state folds (0 = never seen). */
   version: number;
   /**
-   * The id of the event at `version` (absent at 0): what tells this state's stream from one written again to the same
-   * version after the database went back in time (a failover that lost commits, a restore).
+   * The id of the event at `version` (absent at 0), and when it was recorded (ms; absent where the store did not say):
+   * what tells this state's stream from one written again to the same version after the database went back in time (a
+   * failover that lost commits, a restore). The id alone does not when a retried command wrote it again.
    */
   eventId?: string;
+  eventAt?: number;
   /** The version of the account's last snapshot, when its memory was last bounded (absent = none). */
   snapshotAt?: number;
 }
@@ -213,7 +215,7 @@ export class AccountRepository {
     for (const accountId of new Set(accountIds)) {
       const cached = this.cache.get(accountId) ?? EMPTY;
       const head = heads.get(accountId) ?? NO_HEAD;
-      if (head.version === cached.version && head.eventId === cached.eventId) {
+      if (isAt(cached, head)) {
         loaded.set(accountId, cached);
         if (cached !== EMPTY) hits += 1;
       }
@@ -257,7 +259,7 @@ export class AccountRepository {
           continue;
         }
         const saved = this.snapshotIfDue(command.accountId, {
-          state, version: result.nextExpectedVersion, eventId: newEvents.at(-1)?.id, snapshotAt: account.snapshotAt,
+          state, version: result.nextExpectedVersion, eventId: newEvents.at(-1)?.id, eventAt: result.recordedAt?.getTime(), snapshotAt: account.snapshotAt,
         });
         this.cache.set(command.accountId, saved);
         return { accountId: command.accountId, events, state, version: saved.version };
@@ -324,8 +326,13 @@ export class AccountRepository {
     // A duplicate: another transaction stored these very event ids where ours would go (the same message decided
     // concurrently elsewhere) and nothing of ours was written. Its content may differ from what we decided (another
     // instant), so our state is not cached; the cache stays a prefix of the stream and the next load reads the rest.
-    const written = new Set(results.filter((result) => !result.duplicate).map((result) => accountIdOfStream(result.streamId)));
-    return { saved: new Map([...accounts].filter(([accountId]) => written.has(accountId))), refused };
+    const saved = new Map<string, LoadedAccount>();
+    for (const result of results) {
+      if (result.duplicate) continue;
+      const accountId = accountIdOfStream(result.streamId);
+      saved.set(accountId, { ...(accounts.get(accountId) as LoadedAccount), eventAt: result.recordedAt?.getTime() });
+    }
+    return { saved, refused };
   }
 
   /** After the consumer's transaction committed: its states become the cached truth. */
@@ -406,8 +413,8 @@ export class AccountRepository {
       const events = read.get(accountStreamId(accountId)) ?? [];
       if (from.version > 0) {
         const [at] = events;
-        if (at?.version !== from.version || (from.eventId !== undefined && at.id !== from.eventId)) continue;
-        const folded = foldStored({ ...from, eventId: at.id }, events.slice(1));
+        if (at === undefined || !isAt(from, { version: at.version, eventId: at.id, recordedAt: at.recordedAt })) continue;
+        const folded = foldStored({ ...from, eventId: at.id, eventAt: at.recordedAt.getTime() }, events.slice(1));
         if (folded) loaded.set(accountId, folded);
       } else {
         const folded = foldStored(from, events);
@@ -486,7 +493,7 @@ export class AccountRepository {
    */
   private snapshotIfDue(accountId: string, account: LoadedAccount): LoadedAccount {
     if (!this.snapshots || account.version - (account.snapshotAt ?? 0) < this.snapshots.every) return account;
-    const snapshot = { state: forget(account.state), version: account.version, eventId: account.eventId };
+    const snapshot = { state: forget(account.state), version: account.version, eventId: account.eventId, eventAt: account.eventAt };
     const { store, logger } = this.snapshots;
     const write: Promise<void> = store
       .write(accountStreamId(accountId), snapshot)
@@ -525,13 +532,27 @@ export class AccountRepository {
  * (a refund of a debit it forgot: the caller folds the stream from its start).
  */
 function foldStored(from: LoadedAccount, events: RecordedEvent[]): LoadedAccount | undefined {
-  let { state, version, eventId } = from;
+  let { state, version, eventId, eventAt } = from;
   for (const stored of events) {
     const event = decodeEvent(stored);
     if (!evolvesPartial(state, event)) return undefined;
     state = evolve(state, event);
     version = stored.version;
     eventId = stored.id;
+    eventAt = stored.recordedAt.getTime();
   }
-  return { state, version, ...(eventId !== undefined && { eventId }), ...(from.snapshotAt !== undefined && { snapshotAt: from.snapshotAt }) };
+  return {
+    state, version, ...(eventId !== undefined && { eventId }), ...(eventAt !== undefined && { eventAt }), ...(from.snapshotAt !== undefined && { snapshotAt: from.snapshotAt }),
+  };
+}
+
+/**
+ * Whether a state folds its stream up to this head: the same version, the same event there, recorded at the same
+ * instant. A state or head that does not know an event's id or instant (a snapshot taken before they were kept, an
+ * EventStoreDB append) is not held to it.
+ */
+function isAt(account: LoadedAccount, head: StreamHead): boolean {
+  if (head.version !== account.version) return false;
+  if (account.eventId !== undefined && head.eventId !== account.eventId) return false;
+  return account.eventAt === undefined || head.recordedAt === undefined || head.recordedAt.getTime() === account.eventAt;
 }

@@ -99,7 +99,7 @@ export class EventStoreDbEventStore implements EventStore {
         const read = await Promise.all(slice.map((streamId) => this.readLast(streamId, 1)));
         slice.forEach((streamId, j) => {
           const [last] = read[j];
-          heads.set(streamId, last === undefined ? { version: 0 } : { version: last.version, eventId: last.id });
+          heads.set(streamId, last === undefined ? { version: 0 } : { version: last.version, eventId: last.id, recordedAt: last.recordedAt });
         });
       }
     } catch (e) {

@@ -238,22 +238,26 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * The event at each head is a lookup on the events' primary key: a scalar subquery, which PostgreSQL runs per stream
-   * row whatever the table's statistics say (as a join, it could plan a scan of every event).
+   * The event at each head is a lookup on the events' primary key: a LATERAL subquery with a LIMIT, which PostgreSQL
+   * runs per stream row whatever the table's statistics say (as a plain join, it could plan a scan of every event).
    */
   async streamHeads(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, StreamHead>> {
     const heads = new Map<string, StreamHead>(streamIds.map((streamId) => [streamId, { version: 0 }]));
     if (streamIds.length === 0) return heads;
     const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
     try {
-      const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null }>({
+      const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null; recorded_at: Date | null }>({
         name: this.statementName('stream-heads'),
-        text: `SELECT s.stream_id, s.version,
-                 (SELECT e.event_id::text FROM ${this.events} AS e WHERE e.stream_id = s.stream_id AND e.version = s.version) AS event_id
-               FROM ${streamsByKey(this.streams, '$1::text[]')}`,
+        text: `SELECT s.stream_id, s.version, h.event_id, h.recorded_at
+               FROM ${streamsByKey(this.streams, '$1::text[]')}
+               LEFT JOIN LATERAL (
+                 SELECT e.event_id::text, e.recorded_at FROM ${this.events} AS e WHERE e.stream_id = s.stream_id AND e.version = s.version LIMIT 1
+               ) AS h ON true`,
         values: [streamIds],
       });
-      for (const row of rows) heads.set(row.stream_id, row.event_id === null ? { version: row.version } : { version: row.version, eventId: row.event_id });
+      for (const row of rows) {
+        heads.set(row.stream_id, row.event_id === null ? { version: row.version } : { version: row.version, eventId: row.event_id, recordedAt: row.recorded_at as Date });
+      }
       return heads;
     } catch (e) {
       throw toEventStoreError(e);
@@ -461,16 +465,18 @@ export class PostgresEventStore implements EventStore {
     if (events.length === 0) return results;
 
     const moved = sortedUnique(events.map((row) => row.streamId));
-    await client.query({
+    // now(): the transaction's start, what every event it inserts records (recorded_at's default).
+    const { rows: [{ recorded_at: recordedAt }] } = await client.query<{ recorded_at: Date }>({
       name: this.statementName('move-and-insert'),
       text: `WITH moved AS (
          UPDATE ${this.streams} AS s SET version = u.version, last_xid = pg_current_xact_id()
            FROM unnest($1::text[], $2::int[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id
        ), inserted AS (${this.insertEventsSql(3)})
-       SELECT pg_notify($4, '')`,
+       SELECT pg_notify($4, ''), now() AS recorded_at`,
       values: [moved, moved.map((streamId) => versions.get(streamId)), eventRowsJson(events), notifyChannel(this.schema)],
     });
-    return results;
+    const inserted = new Set(moved);
+    return results.map((result) => (!result.duplicate && inserted.has(result.streamId) ? { ...result, recordedAt } : result));
   }
 
   /**
@@ -509,15 +515,15 @@ export class PostgresEventStore implements EventStore {
          RETURNING s.version`
       : `UPDATE ${this.streams} SET version = $3, last_xid = pg_current_xact_id() WHERE stream_id = $1 AND version = $2 RETURNING version`;
     try {
-      const { rows: [result] } = await this.pool.query<{ moved: number }>({
+      const { rows: [result] } = await this.pool.query<{ moved: number; recorded_at: Date }>({
         name: this.statementName(expectedVersion === 0 ? 'append-one-new' : 'append-one'),
         text: `WITH moved AS (${move}), inserted AS (${this.insertEventsSql(4, 'WHERE EXISTS (SELECT 1 FROM moved)')})
-         SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT pg_notify($5, '') FROM moved WHERE $5::text IS NOT NULL) AS notified`,
+         SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT pg_notify($5, '') FROM moved WHERE $5::text IS NOT NULL) AS notified, now() AS recorded_at`,
         values: [streamId, expectedVersion, next, eventRowsJson(events.map((event, i) => ({ streamId, version: expectedVersion + i + 1, event }))), notifyNow ? notifyChannel(this.schema) : null],
       });
       if (result.moved !== 1) return undefined;
       if (!notifyNow) this.notifySoon();
-      return { streamId, nextExpectedVersion: next, duplicate: false };
+      return { streamId, nextExpectedVersion: next, duplicate: false, recordedAt: result.recorded_at };
     } catch (e) {
       // An event id already stored: the statement wrote nothing; the transactional path finds the id and answers.
       if ((e as { code?: string }).code === '23505') return undefined;

@@ -56,7 +56,7 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
 
       const result = await store.append({ streamId, expectedVersion: 'no_stream', events: [a, b, c] });
 
-      expect(result).toEqual({ streamId, nextExpectedVersion: 3, duplicate: false });
+      expect(result).toMatchObject({ streamId, nextExpectedVersion: 3, duplicate: false });
       const read = await store.readStream(streamId);
       expect(read.map((e) => [e.id, e.version, e.type, e.data, e.metadata])).toEqual([
         [a.id, 1, 'Opened', { n: 1 }, { by: 'test' }],
@@ -221,7 +221,7 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
 
       expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(['A', 'B']);
       expect((await store.readStream(other)).map((e) => e.type)).toEqual(['O']);
-      expect(await store.append({ streamId, expectedVersion: 2, events: [event('C')] })).toEqual({ streamId, nextExpectedVersion: 3, duplicate: false });
+      expect(await store.append({ streamId, expectedVersion: 2, events: [event('C')] })).toMatchObject({ streamId, nextExpectedVersion: 3, duplicate: false });
     });
 
     it('rejects malformed requests with INVALID_REQUEST', async () => {
@@ -241,7 +241,7 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
         { streamId: s2, expectedVersion: 'no_stream', events: [event('A')] },
         { streamId: s1, expectedVersion: 'no_stream', events: [event('B'), event('C')] },
       ]);
-      expect(results).toEqual([
+      expect(results).toMatchObject([
         { streamId: s2, nextExpectedVersion: 1, duplicate: false },
         { streamId: s1, nextExpectedVersion: 2, duplicate: false },
       ]);
@@ -261,7 +261,7 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
         { streamId: again, expectedVersion: 1, events: [d] }, // on the version the first request left
       ]);
 
-      expect(results).toEqual([
+      expect(results).toMatchObject([
         { streamId: again, nextExpectedVersion: 1, duplicate: false },
         { streamId: existing, nextExpectedVersion: 1, duplicate: true },
         { streamId: fresh, nextExpectedVersion: 1, duplicate: false },
@@ -326,16 +326,24 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       const [s1, s2, missing] = [stream(), stream(), stream()];
       expect(await store.streamHeads([])).toEqual(new Map());
       const [a, b, c, d, e] = [event('A'), event('B'), event('C'), event('D'), event('E')];
-      await store.append({ streamId: s1, expectedVersion: 'no_stream', events: [a, b] });
+      /** The head of a stream as its last event says: its version, id and the instant it was recorded at. */
+      const headOf = async (streamId: string) => {
+        const last = (await store.readStream(streamId)).at(-1);
+        return last ? { version: last.version, eventId: last.id, recordedAt: last.recordedAt } : { version: 0 };
+      };
+      const first = await store.append({ streamId: s1, expectedVersion: 'no_stream', events: [a, b] });
       await store.append({ streamId: s2, expectedVersion: 'no_stream', events: [c] });
 
-      expect(await store.streamHeads([s1, s2, missing])).toEqual(
-        new Map([[s1, { version: 2, eventId: b.id }], [s2, { version: 1, eventId: c.id }], [missing, { version: 0 }]]),
-      );
-      await store.appendMany([{ streamId: s2, expectedVersion: 1, events: [d, e] }]);
+      expect(await store.streamHeads([s1, s2, missing])).toEqual(new Map([[s1, await headOf(s1)], [s2, await headOf(s2)], [missing, { version: 0 }]]));
+      expect([(await headOf(s1)).eventId, (await headOf(s2)).eventId]).toEqual([b.id, c.id]);
+      const [next] = await store.appendMany([{ streamId: s2, expectedVersion: 1, events: [d, e] }]);
+      // An append that says when its events were recorded (PostgreSQL, in a transaction or in one statement) says it right.
+      if (first.recordedAt !== undefined) expect(first.recordedAt).toEqual((await headOf(s1)).recordedAt);
+      if (next.recordedAt !== undefined) expect(next.recordedAt).toEqual((await headOf(s2)).recordedAt);
       // Asked twice, answered once; a duplicate append moves nothing.
       await store.append({ streamId: s1, expectedVersion: 'no_stream', events: (await store.readStream(s1)).map(asNew) });
-      expect(await store.streamHeads([s2, s1, s2])).toEqual(new Map([[s2, { version: 3, eventId: e.id }], [s1, { version: 2, eventId: b.id }]]));
+      expect(await store.streamHeads([s2, s1, s2])).toEqual(new Map([[s2, await headOf(s2)], [s1, await headOf(s1)]]));
+      expect((await headOf(s2)).eventId).toBe(e.id);
     });
 
     const openTransaction = factory.openTransaction;
@@ -415,7 +423,7 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       const first = await store.appendMany([{ streamId, expectedVersion: 1, events: decided }]);
       const again = await store.appendMany([{ streamId, expectedVersion: 1, events: decided }]);
 
-      expect(first).toEqual([{ streamId, nextExpectedVersion: 3, duplicate: false }]);
+      expect(first).toMatchObject([{ streamId, nextExpectedVersion: 3, duplicate: false }]);
       expect(again).toEqual([{ streamId, nextExpectedVersion: 3, duplicate: true }]);
       expect(await versionsIn(store, [streamId])).toEqual(new Map([[streamId, 3]]));
       expect(await store.readStream(streamId)).toHaveLength(3);
