@@ -99,6 +99,8 @@ describe('a request that finds every pooled connection busy', () => {
   });
 
   it('answers 503 with Retry-After once PG_CONNECT_TIMEOUT_MS has passed, stays ready, and serves again once connections are free', async () => {
+    // Load, not an outage: connections were coming back whole a moment ago.
+    expect((await grant('acct-1', 'first')).status).toBe(201);
     await locker.query('BEGIN');
     await locker.query(`LOCK TABLE "${schema}".balances IN ACCESS EXCLUSIVE MODE`);
     // Balance reads, each holding a pooled connection while it waits for the table.

@@ -53,10 +53,13 @@ describe('a service pool', () => {
     expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 
-  it('readiness: busy is not down (every connection checked out passes), an unreachable server is', async () => {
+  it('readiness: busy is not down (every connection checked out, one back whole lately, passes); stuck or unreachable is', async () => {
+    await pool.query('SELECT 1'); // a connection came back whole just now
     const held = await Promise.all([pool.connect(), pool.connect()]);
     try {
       await expect(postgresReady(pool)).resolves.toBeUndefined();
+      // Nothing back within the window: the slots are held by connections that do not come back; asked, and it fails.
+      await expect(postgresReady(pool, 0)).rejects.toThrow(/timeout exceeded when trying to connect/);
     } finally {
       for (const client of held) client.release();
     }

@@ -22,7 +22,7 @@ export class CliConfig extends CommonConfig {
 
   /** Required with EVENT_STORE=eventstoredb. */
   @Sensitive()
-  @ValidateIf((config: CliConfig) => config.EVENT_STORE === 'eventstoredb' || config.ESDB_CONNECTION_STRING !== undefined)
+  @ValidateIf((config: CliConfig) => config.EVENT_STORE === 'eventstoredb')
   @IsString()
   @IsNotEmpty({ message: 'ESDB_CONNECTION_STRING is required with EVENT_STORE=eventstoredb' })
   ESDB_CONNECTION_STRING?: string;

@@ -27,7 +27,7 @@ export class LedgerConfig extends CommonConfig {
 
   /** Required with EVENT_STORE=eventstoredb (refused at load without it, rather than a crash loop on an empty string). */
   @Sensitive()
-  @ValidateIf((config: LedgerConfig) => config.EVENT_STORE === 'eventstoredb' || config.ESDB_CONNECTION_STRING !== undefined)
+  @ValidateIf((config: LedgerConfig) => config.EVENT_STORE === 'eventstoredb')
   @IsString()
   @IsNotEmpty({ message: 'ESDB_CONNECTION_STRING is required with EVENT_STORE=eventstoredb' })
   ESDB_CONNECTION_STRING?: string;

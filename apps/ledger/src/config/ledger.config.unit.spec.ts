@@ -153,6 +153,7 @@ describe('LedgerConfig EVENT_STORE=eventstoredb', () => {
     expect(() => loadConfig(LedgerConfig, { ...base, EVENT_STORE: 'eventstoredb' })).toThrow(/ESDB_CONNECTION_STRING/);
     expect(() => loadConfig(LedgerConfig, { ...base, EVENT_STORE: 'eventstoredb', ESDB_CONNECTION_STRING: '' })).toThrow(/ESDB_CONNECTION_STRING/);
     expect(loadConfig(LedgerConfig, { ...base, EVENT_STORE: 'eventstoredb', ESDB_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false' }).EVENT_STORE).toBe('eventstoredb');
+    expect(loadConfig(LedgerConfig, { ...base, ESDB_CONNECTION_STRING: '' }).EVENT_STORE).toBe('postgres'); // not needed there
   });
 });
 

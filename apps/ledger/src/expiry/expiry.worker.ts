@@ -118,14 +118,15 @@ export class ExpiryWorker {
   async expireDue(progressed: () => void = () => undefined): Promise<number> {
     let resolved = 0;
     for (;;) {
-      const pass = await this.pass();
+      const pass = await this.pass(progressed);
       progressed();
       resolved += pass.resolved;
       if (pass.claimed < BATCH || pass.failed === pass.claimed || this.stopped) return resolved;
     }
   }
 
-  private async pass(): Promise<{ claimed: number; resolved: number; failed: number }> {
+  /** One claimed batch; `progressed` after each item decided (one account's items wait on each other). */
+  private async pass(progressed: () => void): Promise<{ claimed: number; resolved: number; failed: number }> {
     let due: DueExpiry[];
     try {
       due = await this.deps.schedule.claim(this.deps.clock.now(), BATCH, LEASE_MS);
@@ -142,6 +143,7 @@ export class ExpiryWorker {
     await inTurnPerAccount(due, CONCURRENCY, async (item) => {
       if (this.stopped) return void notDecided.push(item);
       const outcome = await this.decide(item);
+      if (outcome.row !== 'failed') progressed();
       if (outcome.row === 'done') {
         done.push(item);
         resolved += outcome.resolved;

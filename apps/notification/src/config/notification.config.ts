@@ -56,7 +56,8 @@ export class NotificationConfig extends CommonConfig {
 
   /** Required with SMTP_USER: without it every email would fail to authenticate, and be retried for a day. */
   @Sensitive()
-  @ValidateIf((config: NotificationConfig) => config.SMTP_USER !== undefined || config.SMTP_PASSWORD !== undefined)
+  // SMTP_USER empty is no authentication (email.client.ts), as unset is.
+  @ValidateIf((config: NotificationConfig) => Boolean(config.SMTP_USER))
   @IsString()
   @IsNotEmpty({ message: 'SMTP_PASSWORD is required with SMTP_USER' })
   SMTP_PASSWORD?: string;

@@ -23,6 +23,8 @@ describe('NotificationConfig', () => {
     expect(() => loadConfig(NotificationConfig, { SMTP_USER: 'tally' })).toThrow(/SMTP_PASSWORD/);
     expect(() => loadConfig(NotificationConfig, { SMTP_USER: 'tally', SMTP_PASSWORD: '' })).toThrow(/SMTP_PASSWORD/);
     expect(loadConfig(NotificationConfig, { SMTP_USER: 'tally', SMTP_PASSWORD: 'pw' }).SMTP_USER).toBe('tally');
+    expect(loadConfig(NotificationConfig, { SMTP_USER: '' }).SMTP_USER).toBe(''); // empty: no authentication, as unset
+    expect(loadConfig(NotificationConfig, { SMTP_PASSWORD: '' }).SMTP_PASSWORD).toBe(''); // a key left empty, no user
   });
 
   it('needs WEBHOOK_SECRET_KEYS in production, checks its shape, redacts it, and falls back to the development key elsewhere', () => {

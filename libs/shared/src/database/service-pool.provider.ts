@@ -69,22 +69,41 @@ defaults.parseInputDatesAsUTC = true;
  * while its client gave up and sent it again, each one more waiter; it is answered 503 with Retry-After instead.
  */
 export function createServicePool(connectionString: string, max: number, log: ConnectionLossLog, name: string, limits: PoolLimits): Pool {
-  return surviveConnectionLoss(new Pool({ connectionString, max, ...serviceSession(name, limits) }), log, name);
+  const pool = surviveConnectionLoss(new Pool({ connectionString, max, ...serviceSession(name, limits) }), log, name);
+  watchReleases(pool);
+  return pool;
 }
+
+/** When a connection last came back to each watched pool whole (its statements done without a connection error). */
+const lastGoodRelease = new WeakMap<Pool, number>();
 
 /**
  * The `postgres` readiness check of a service's pool: PostgreSQL answers a `select 1`, unless every connection of the
- * pool is checked out. Busy is not down: queued behind the requests, the check failed (PG_CONNECT_TIMEOUT_MS, or the
- * probe's own timeout) on every replica of a loaded service at once, which took them all out of the Service, and its
- * clients got connection errors instead of 503s with Retry-After. Connections at work show PostgreSQL reachable; a
- * frozen server fails them within PG_QUERY_TIMEOUT_MS, and a later probe then finds a free slot and asks.
+ * pool is checked out and one came back whole within `busyForMs` (PG_CONNECT_TIMEOUT_MS's default). Busy is not
+ * down: queued behind the requests, the check failed (PG_CONNECT_TIMEOUT_MS, or the probe's own timeout) on every
+ * replica of a loaded service at once, which took them all out of the Service, and its clients got connection errors
+ * instead of 503s with Retry-After. A pool full of connections that do not come back (a frozen server, a lost network
+ * path: slots held by statements or by connections still being opened) is asked, and fails.
  */
-export async function postgresReady(pool: Pool): Promise<void> {
-  if (pool.idleCount === 0 && pool.totalCount >= (pool.options.max ?? Number.POSITIVE_INFINITY)) return;
+export async function postgresReady(pool: Pool, busyForMs = 10_000): Promise<void> {
+  watchReleases(pool);
+  const full = pool.idleCount === 0 && pool.totalCount >= (pool.options.max ?? Number.POSITIVE_INFINITY);
+  if (full && Date.now() - (lastGoodRelease.get(pool) as number) < busyForMs) return;
   await pool.query('select 1');
 }
 
-/** postgresReady for a TypeORM data source: its driver's pg Pool. */
+/** postgresReady for a TypeORM data source (initialized): its driver's pg Pool, watched from now on. */
 export function postgresReadyOf(dataSource: DataSource): () => Promise<void> {
-  return () => postgresReady((dataSource.driver as unknown as { master: Pool }).master);
+  const pool = (dataSource.driver as unknown as { master: Pool }).master;
+  watchReleases(pool);
+  return () => postgresReady(pool);
+}
+
+/** Records, from now on, when a connection comes back to `pool` whole (postgresReady). */
+function watchReleases(pool: Pool): void {
+  if (lastGoodRelease.has(pool)) return;
+  lastGoodRelease.set(pool, Number.NEGATIVE_INFINITY);
+  pool.on('release', (error: Error | undefined) => {
+    if (!error) lastGoodRelease.set(pool, Date.now());
+  });
 }
