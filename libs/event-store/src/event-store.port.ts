@@ -39,6 +39,11 @@ export interface StreamHead {
   recordedAt?: Date;
 }
 
+/** The head of a stream that ends with this event. */
+export function headAt(event: RecordedEvent): StreamHead {
+  return { version: event.version, eventId: event.id, recordedAt: event.recordedAt };
+}
+
 /**
  * A recorded event as JSON text, for a reader that forwards it without reading it (the ledger's relay): the data
  * whole and the asked keys of the metadata, each the JSON text of the stored value (a key the metadata lacks is

@@ -4,7 +4,7 @@ import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
 import type { PoolClient } from 'pg';
 import {
-  EventStoreError, EventStoreErrorCode, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type StreamHead, type UnitOfWork,
+  EventStoreError, EventStoreErrorCode, headAt, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type StreamHead, type UnitOfWork,
 } from '@tally/event-store';
 import {
   balanceOf, decideWithStates, evolve, evolvesPartial, forget, initialState, isAccountError, recallFor, recallFrom,
@@ -317,9 +317,7 @@ export class AccountRepository {
       const append = appends.get(command.accountId) ?? { streamId: accountStreamId(command.accountId), expectedVersion: account.version, events: [] as NewEvent[] };
       append.events.push(...decided.newEvents);
       appends.set(command.accountId, append);
-      accounts.set(command.accountId, {
-        state: decided.state, version: account.version + decided.events.length, eventId: decided.newEvents.at(-1)?.id, snapshotAt: account.snapshotAt,
-      });
+      accounts.set(command.accountId, { state: decided.state, version: account.version + decided.events.length, snapshotAt: account.snapshotAt });
     }
     // No savepoint: any failure rolls back the consumer's whole transaction, offsets included.
     const results = appends.size > 0 ? await timedAppend('batch', () => this.store.appendMany([...appends.values()], unitOfWork, { savepoint: false })) : [];
@@ -330,7 +328,8 @@ export class AccountRepository {
     for (const result of results) {
       if (result.duplicate) continue;
       const accountId = accountIdOfStream(result.streamId);
-      saved.set(accountId, { ...(accounts.get(accountId) as LoadedAccount), eventAt: result.recordedAt?.getTime() });
+      const eventId = appends.get(accountId)?.events.at(-1)?.id;
+      saved.set(accountId, { ...(accounts.get(accountId) as LoadedAccount), eventId, eventAt: result.recordedAt?.getTime() });
     }
     return { saved, refused };
   }
@@ -410,16 +409,16 @@ export class AccountRepository {
     );
     const loaded = new Map<string, LoadedAccount>();
     for (const [accountId, from] of starts) {
-      const events = read.get(accountStreamId(accountId)) ?? [];
+      let events = read.get(accountStreamId(accountId)) ?? [];
+      let start = from;
       if (from.version > 0) {
-        const [at] = events;
-        if (at === undefined || !isAt(from, { version: at.version, eventId: at.id, recordedAt: at.recordedAt })) continue;
-        const folded = foldStored({ ...from, eventId: at.id, eventAt: at.recordedAt.getTime() }, events.slice(1));
-        if (folded) loaded.set(accountId, folded);
-      } else {
-        const folded = foldStored(from, events);
-        if (folded) loaded.set(accountId, folded);
+        const [at, ...after] = events;
+        if (at === undefined || !isAt(from, headAt(at))) continue;
+        start = { ...from, eventId: at.id, eventAt: at.recordedAt.getTime() };
+        events = after;
       }
+      const folded = foldStored(start, events);
+      if (folded) loaded.set(accountId, folded);
     }
     return loaded;
   }

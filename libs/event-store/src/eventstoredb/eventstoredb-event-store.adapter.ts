@@ -26,7 +26,7 @@ import type {
   SubscribeToAllOptions,
   UnitOfWork,
 } from '../event-store.port';
-import { recordedEventAsJson } from '../event-store.port';
+import { headAt, recordedEventAsJson } from '../event-store.port';
 import { EventStoreError, EventStoreErrorCode } from '../event-store.errors';
 import { parseStreamReads, validateAppendRequests } from '../append-request.parser';
 import { SubscriptionRegistry } from '../subscription-registry.service';
@@ -99,7 +99,7 @@ export class EventStoreDbEventStore implements EventStore {
         const read = await Promise.all(slice.map((streamId) => this.readLast(streamId, 1)));
         slice.forEach((streamId, j) => {
           const [last] = read[j];
-          heads.set(streamId, last === undefined ? { version: 0 } : { version: last.version, eventId: last.id, recordedAt: last.recordedAt });
+          heads.set(streamId, last === undefined ? { version: 0 } : headAt(last));
         });
       }
     } catch (e) {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import {
   START,
+  headAt,
   type Checkpoint,
   type EventStore,
   type NewEvent,
@@ -329,7 +330,7 @@ export function describeEventStoreContract(name: string, factory: EventStoreCont
       /** The head of a stream as its last event says: its version, id and the instant it was recorded at. */
       const headOf = async (streamId: string) => {
         const last = (await store.readStream(streamId)).at(-1);
-        return last ? { version: last.version, eventId: last.id, recordedAt: last.recordedAt } : { version: 0 };
+        return last ? headAt(last) : { version: 0 };
       };
       const first = await store.append({ streamId: s1, expectedVersion: 'no_stream', events: [a, b] });
       await store.append({ streamId: s2, expectedVersion: 'no_stream', events: [c] });
