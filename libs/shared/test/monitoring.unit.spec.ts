@@ -81,6 +81,23 @@ describe('Prometheus alert rules (deploy/prometheus/tally.rules.yaml)', () => {
     expect(new Set(all.map((rule) => rule.alert)).size).toBe(all.length);
   });
 
+  /** "120 s", "1m" and the like, in seconds. */
+  const seconds = (text: string) => Number(/^(\d+)/.exec(text)?.[1]) * ({ s: 1, m: 60, h: 3_600 } as Record<string, number>)[text.replace(/^\d+\s*/, '')[0]];
+
+  it('pages while the ledger applies usage so late that holds placed with the default TTL lapse before their usage lands', () => {
+    const rule = all.find((candidate) => candidate.alert === 'TallyUsageBehindHolds');
+    expect(rule).toBeDefined();
+    expect(rule?.labels.severity).toBe('page');
+    expect(rule?.expr).toContain('tally_kafka_consumer_last_message_age_seconds{group="ledger"}');
+    expect(rule?.expr).toContain('tally_kafka_consumer_lag_messages{group="ledger"}');
+    const defaults = read('apps/ledger/src/config/ledger.config.ts');
+    const holdTtl = Number(/HOLD_DEFAULT_TTL_SECONDS = (\d[\d_]*)/.exec(defaults)?.[1].replace(/_/g, ''));
+    const behind = Number(/last_message_age_seconds\{group="ledger"\}\) > (\d+)/.exec(rule?.expr ?? '')?.[1]);
+    // Fires (threshold + for) with at least a minute left before the default TTL runs out.
+    expect(behind + seconds(rule?.for ?? '')).toBeLessThanOrEqual(holdTtl - 60);
+    expect(/CONSUMER_GROUP = 'ledger'/.test(defaults)).toBe(true);
+  });
+
   it('is copied word for word into the PrometheusRule of deploy/k8s/monitoring', () => {
     const [resource] = parseAllDocuments(read('deploy/k8s/monitoring/prometheusrule.yaml')).map((doc) => doc.toJS());
     expect(resource.kind).toBe('PrometheusRule');
