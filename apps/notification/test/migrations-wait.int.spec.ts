@@ -29,7 +29,7 @@ describe('notification migrations (PostgreSQL)', () => {
   });
 
   it('run without the query timeout: a migration waiting longer for a lock still completes and the service starts', async () => {
-    const settings = { DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: ledger.group, PG_QUERY_TIMEOUT_MS: '500' };
+    const settings = { DATABASE_SCHEMA: schema.schema, LEDGER_EVENTS_TOPIC: ledger.topic, KAFKA_GROUP_ID: ledger.group, PG_QUERY_TIMEOUT_MS: '1000' };
     await (await bootApp(settings)).app.close();
     // The last migration pending again, as on a database of the version before it.
     await pool.query(`DROP INDEX "${schema.schema}".deliveries_settled`);
@@ -41,7 +41,7 @@ describe('notification migrations (PostgreSQL)', () => {
       await older.query(`LOCK TABLE "${schema.schema}".deliveries IN ROW EXCLUSIVE MODE`);
       const booting = bootApp(settings).then((app) => (running = app));
       booting.catch(() => undefined);
-      await sleep(2_000); // four query timeouts
+      await sleep(3_000); // three query timeouts
       await older.query('COMMIT');
       await booting;
     } finally {

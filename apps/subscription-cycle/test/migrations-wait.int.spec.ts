@@ -28,7 +28,7 @@ describe('subscription-cycle migrations (PostgreSQL)', () => {
   });
 
   it('run without the query timeout: one session waits for the lock, the migration completes, the service starts', async () => {
-    const options = { schema: schema.schema, topic: testTopic(), clock: systemClock, env: { PG_QUERY_TIMEOUT_MS: '500', LOG_LEVEL: 'silent' } };
+    const options = { schema: schema.schema, topic: testTopic(), clock: systemClock, env: { PG_QUERY_TIMEOUT_MS: '1000', LOG_LEVEL: 'silent' } };
     await (await startApp(options)).app.close();
     // The last migration pending again, as on a database of the version before it.
     await pool.query(`ALTER TABLE "${schema.schema}".subscriptions DROP COLUMN plan_from_cycle`);
@@ -40,7 +40,7 @@ describe('subscription-cycle migrations (PostgreSQL)', () => {
       await older.query(`LOCK TABLE "${schema.schema}".subscriptions IN ROW EXCLUSIVE MODE`);
       const booting = startApp(options).then((app) => (running = app));
       booting.catch(() => undefined);
-      await sleep(5_000); // ten query timeouts
+      await sleep(5_000); // five query timeouts
       const { rows } = await pool.query<{ waiting: number }>(
         `SELECT count(*)::int AS waiting FROM pg_stat_activity
           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,

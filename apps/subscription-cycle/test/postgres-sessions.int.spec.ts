@@ -18,11 +18,11 @@ describe("subscription-cycle's PostgreSQL sessions", () => {
   it('give up on a statement PostgreSQL has not answered within PG_QUERY_TIMEOUT_MS', async () => {
     const config = loadConfig(SubscriptionCycleConfig, {
       DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: 'cycle_sessions', KAFKA_BROKERS: testKafkaBrokers().join(','), SUBSCRIPTION_EVENTS_TOPIC: 'subscription.events.sessions',
-      PLANS_PATH: resolve(__dirname, '../../../config/plans.yaml'), API_KEYS: '[]', PG_QUERY_TIMEOUT_MS: '500',
+      PLANS_PATH: resolve(__dirname, '../../../config/plans.yaml'), API_KEYS: '[]', PG_QUERY_TIMEOUT_MS: '1000',
     });
     const dataSource = await new DataSource({ ...dataSourceOptions(config), migrationsRun: false }).initialize();
     try {
-      await expect(dataSource.query('SELECT pg_sleep(2)')).rejects.toThrow('Query read timeout');
+      await expect(dataSource.query('SELECT pg_sleep(3)')).rejects.toThrow('Query read timeout');
     } finally {
       await dataSource.destroy();
     }

@@ -3,7 +3,7 @@ import { ArrayMinSize, IsBoolean, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional,
 import { readFileSync } from 'node:fs';
 import { IsRateLimitsJson, parseRateLimits } from '../http/rate-limits.config';
 import type { RateLimit } from '../http/rate-limit.model';
-import { Sensitive, splitList } from './env-config.parser';
+import { Holds, Sensitive, splitList } from './env-config.parser';
 import type { PoolLimits } from '../database/service-pool.provider';
 
 /** Settings every service shares. Each app's config class extends this one. */
@@ -23,9 +23,11 @@ export class CommonConfig {
 
   /**
    * How long a service's pooled connections wait for PostgreSQL to answer a statement before giving the connection up
-   * (createServicePool); 0: for ever. Longer than any statement a service runs: its batches, a relay page.
+   * (createServicePool). Longer than any statement a service runs: its batches, a relay page. At most 90 s, and never
+   * for ever: the workers' readiness ends a failure streak after 120 s (expiry) or 180 s (relay) without a failure, so
+   * a statement that failed only later would leave a stuck worker reported ready.
    */
-  @IsInt() @Min(0) @Max(3_600_000)
+  @IsInt() @Min(1_000) @Max(90_000)
   PG_QUERY_TIMEOUT_MS = 60_000;
 
   /**
@@ -70,12 +72,23 @@ export class CommonConfig {
   @IsBoolean()
   KAFKA_SSL = false;
 
-  /** PEM file of the CA(s) that signed the brokers' certificates, when not a public CA Node already trusts. */
+  /**
+   * PEM file of the CA(s) that signed the brokers' certificates, when not a public CA Node already trusts. Only with
+   * KAFKA_SSL=true: without it the connection would be plain text, whatever the operator meant.
+   */
   @IsOptional() @IsString() @IsNotEmpty()
+  @Holds((config: CommonConfig) => config.KAFKA_SSL === true, 'KAFKA_SSL_CA_FILE needs KAFKA_SSL=true (without it the brokers are reached in plain text)')
   KAFKA_SSL_CA_FILE?: string;
 
-  /** SASL authentication to the brokers, `none` by default; with TLS (KAFKA_SSL=true) in production. */
+  /**
+   * SASL authentication to the brokers, `none` by default. In production only with TLS (KAFKA_SSL=true): `plain` would
+   * send the password in clear, and any mechanism the usage and balances.
+   */
   @IsIn(['none', 'plain', 'scram-sha-256', 'scram-sha-512'])
+  @Holds(
+    (config: CommonConfig) => config.KAFKA_SASL_MECHANISM === 'none' || config.KAFKA_SSL === true || config.NODE_ENV !== 'production',
+    'KAFKA_SASL_MECHANISM needs KAFKA_SSL=true in production (SASL over plain text)',
+  )
   KAFKA_SASL_MECHANISM: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512' = 'none';
 
   @ValidateIf((config: CommonConfig) => config.KAFKA_SASL_MECHANISM !== 'none')

@@ -42,9 +42,36 @@ describe('CommonConfig: how the Kafka clients connect', () => {
     expect(problems({ KAFKA_SSL_CA_FILE: '' })).toEqual(['KAFKA_SSL_CA_FILE']);
   });
 
+  it('refuses a CA file without TLS (the operator meant TLS; the connection would be plain text), and SASL without TLS in production', () => {
+    expect(problems({ KAFKA_SSL_CA_FILE: '/etc/kafka/ca.pem' })).toEqual(['KAFKA_SSL_CA_FILE']);
+    const sasl = { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'tally', KAFKA_SASL_PASSWORD: 's3cret' };
+    expect(problems({ ...sasl, NODE_ENV: 'production' })).toEqual(['KAFKA_SASL_MECHANISM']);
+    expect(problems({ ...sasl, KAFKA_SASL_MECHANISM: 'scram-sha-512', NODE_ENV: 'production' })).toEqual(['KAFKA_SASL_MECHANISM']);
+    expect(problems({ ...sasl, NODE_ENV: 'production', KAFKA_SSL: 'true' })).toEqual([]);
+    expect(problems({ ...sasl, NODE_ENV: 'development' })).toEqual([]);
+  });
+
   it('stops at boot naming the CA file when it cannot be read', () => {
     const config = loadConfig(CommonConfig, { ...base, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' });
     expect(() => config.kafkaConnection()).toThrow(/\/nonexistent\/ca\.pem/);
+  });
+});
+
+describe('CommonConfig: how long the pools wait for PostgreSQL', () => {
+  it('gives a statement 60 s by default, and takes 1 s to 90 s', () => {
+    expect(loadConfig(CommonConfig, base).poolLimits()).toEqual({ queryTimeoutMs: 60_000, connectTimeoutMs: 10_000 });
+    expect(problems({ PG_QUERY_TIMEOUT_MS: '1000' })).toEqual([]);
+    expect(problems({ PG_QUERY_TIMEOUT_MS: '90000' })).toEqual([]);
+  });
+
+  it('refuses no limit at all, and limits the readiness checks could not see a failure within', () => {
+    // A statement that never fails (0: for ever) or fails only after the workers' quiet times (the expiry worker's
+    // 120 s, the relay's 180 s: a streak ends on that much silence) would leave a stuck worker reported ready.
+    expect(problems({ PG_QUERY_TIMEOUT_MS: '0' })).toEqual(['PG_QUERY_TIMEOUT_MS']);
+    expect(problems({ PG_QUERY_TIMEOUT_MS: '90001' })).toEqual(['PG_QUERY_TIMEOUT_MS']);
+    expect(problems({ PG_QUERY_TIMEOUT_MS: '600000' })).toEqual(['PG_QUERY_TIMEOUT_MS']);
+    // Every statement, a relay page or a batch of 1,000 usages included, would time out.
+    expect(problems({ PG_QUERY_TIMEOUT_MS: '1' })).toEqual(['PG_QUERY_TIMEOUT_MS']);
   });
 });
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance, type ClassConstructor } from 'class-transformer';
-import { validateSync } from 'class-validator';
+import { ValidateBy, validateSync } from 'class-validator';
 import { flattenValidationErrors } from '@tally/contracts';
 
 const SENSITIVE = Symbol('tally:sensitive');
@@ -11,6 +11,14 @@ export function Sensitive(): PropertyDecorator {
     const list: (string | symbol)[] = Reflect.getMetadata(SENSITIVE, target) ?? [];
     Reflect.defineMetadata(SENSITIVE, [...list, property], target);
   };
+}
+
+/**
+ * A rule across variables, reported on the one it decorates: refused (with `message`) unless `holds(config)` is true.
+ * E.g. a CA file only with TLS on.
+ */
+export function Holds<T>(holds: (config: T) => boolean, message: string): PropertyDecorator {
+  return ValidateBy({ name: 'holds', validator: { validate: (_value, args) => holds(args?.object as T), defaultMessage: () => message } });
 }
 
 export class ConfigError extends Error {
