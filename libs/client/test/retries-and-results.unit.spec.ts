@@ -386,7 +386,23 @@ describe('retry backoff', () => {
       }),
     );
     expect(retryDelayMs(1, DEFAULT_RETRY, undefined, () => 1)).toBe(DEFAULT_RETRY.baseDelayMs);
-    expect(retryDelayMs(1, DEFAULT_RETRY, 2)).toBe(2_000);
-    expect(retryDelayMs(1, DEFAULT_RETRY, 3_600)).toBe(DEFAULT_RETRY.maxDelayMs);
+    expect(retryDelayMs(1, DEFAULT_RETRY, 2, () => 0)).toBe(2_000);
+    expect(retryDelayMs(1, DEFAULT_RETRY, 3_600, () => 1)).toBe(DEFAULT_RETRY.maxDelayMs);
+  });
+
+  it('spreads the callers a Retry-After sent back together: never sooner than asked (below the cap), up to half as long again', () => {
+    // Every caller refused at one moment (a busy account's 503 ACCOUNT_BUSY, an outage's end) is told the same
+    // Retry-After; waiting exactly that long, they all came back at once and were refused together again.
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3_600 }), fc.double({ min: 0, max: 1, noNaN: true }), (seconds, random) => {
+        const delay = retryDelayMs(1, DEFAULT_RETRY, seconds, () => random);
+        const asked = seconds * 1_000;
+        return delay <= DEFAULT_RETRY.maxDelayMs && delay >= Math.min(asked, DEFAULT_RETRY.maxDelayMs * 0.75) && delay <= Math.max(asked * 1.5, asked + 500);
+      }),
+    );
+    const spread = (seconds: number) => retryDelayMs(1, DEFAULT_RETRY, seconds, () => 1) - retryDelayMs(1, DEFAULT_RETRY, seconds, () => 0);
+    expect(spread(0)).toBe(500);
+    expect(spread(2)).toBe(1_000);
+    expect(spread(3_600)).toBe(DEFAULT_RETRY.maxDelayMs / 4);
   });
 });
