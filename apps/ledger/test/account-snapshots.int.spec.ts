@@ -174,6 +174,40 @@ describe('account snapshots and the bounded memory', () => {
   });
 
   // Versions 1 and 2 lack the debt line (state version 3): their snapshots are ignored like any other version's.
+  it('writes a few snapshots at a time, never a queue of them on the pool the consumers take their connections from', async () => {
+    // 40 accounts come due together, as after a restart (every cold account with a long stream) or on evenly used
+    // accounts. A write per account, all at once, queued 36 behind the pool's 4 connections, and the next consumer
+    // transaction waited behind them for a connection (failing after PG_CONNECT_TIMEOUT_MS on a slow database).
+    const accounts = Array.from({ length: 40 }, (_, i) => `snap-many-${i}`);
+    const writer = withoutSnapshots();
+    for (const accountId of accounts) {
+      await writer.execute({ type: 'GrantCredits', accountId, grantId: 'g', kind: 'purchased', amount: 1_000_000n, source: 'test' }, 'g');
+      for (let i = 0; i < EVERY - 2; i++) await writer.execute(usageCommand(`m-${i}`, 1n, { accountId }), `usage:m-${i}`);
+    }
+    const written = async () =>
+      Number((await pool.query<{ n: string }>(`select count(*) as n from "${schema.schema}".account_snapshots where stream_id like 'account-snap-many-%'`)).rows[0].n);
+
+    const first = withSnapshots();
+    await first.loadMany(accounts); // every one at version EVERY: due
+    expect(pool.waitingCount).toBeLessThanOrEqual(2); // the writes themselves, dispatched on the next turn
+    await first.snapshotsWritten();
+    const once = await written();
+    expect(once).toBe(2);
+
+    // The others stay due, and are written by later loads (or saves), a few at a time.
+    for (let round = 0; round < 40 && (await written()) < accounts.length; round++) {
+      const later = withSnapshots();
+      await later.loadMany(accounts);
+      expect(pool.waitingCount).toBeLessThanOrEqual(2);
+      await later.snapshotsWritten();
+    }
+    expect(await written()).toBe(accounts.length);
+    for (const accountId of accounts) {
+      const cold = await withSnapshots().load(accountId);
+      expect(balanceOf(cold.state)).toEqual(balanceOf((await withoutSnapshots().load(accountId)).state));
+    }
+  });
+
   it('ignores a snapshot written at another state version (1 and 2 among them) and folds the stream from its start', async () => {
     for (const stateVersion of [0, 1, 2]) {
       await pool.query(`update "${schema.schema}".account_snapshots set state_version = $2 where stream_id = $1`, [`account-${ACCOUNT}`, stateVersion]);

@@ -38,7 +38,7 @@ export async function timedAppend<T>(path: 'command' | 'batch', append: () => Pr
 /** Snapshots of long account streams (ACCOUNT_SNAPSHOT_EVERY), by result: written, or failed (the next load folds more). */
 export const accountSnapshotWrites = counter({
   name: 'tally_ledger_account_snapshot_writes_total',
-  help: 'Account snapshots written (result=written) or not (result=failed: logged; the next load folds more events).',
+  help: 'Account snapshots written (result=written) or not (result=failed: logged; the next load folds more events; result=deferred: writes already in flight, taken at the account\'s next load or save).',
   labelNames: ['result'],
 });
 

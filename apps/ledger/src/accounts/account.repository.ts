@@ -72,6 +72,12 @@ const NO_HEAD: StreamHead = Object.freeze({ version: 0 });
 /** Events read per page by loadAsOf (GET /balance?at=). */
 const AS_OF_PAGE = 1_000;
 /**
+ * Snapshot writes in flight at most (on the pool the consumers' transactions take their connections from). Many
+ * accounts come due together (after a restart, every cold account with a long stream; on evenly used accounts): one
+ * write each, all at once, queued ahead of the next transaction's connection.
+ */
+const SNAPSHOT_WRITES_AT_ONCE = 2;
+/**
  * A forgotten key is looked up by the id of the first event of a decision made under it; when found, the usage or
  * hold event is among the next ones (after AccountOpened and the expiries swept before it); further than these, the
  * stream is folded whole.
@@ -492,6 +498,11 @@ export class AccountRepository {
    */
   private snapshotIfDue(accountId: string, account: LoadedAccount): LoadedAccount {
     if (!this.snapshots || account.version - (account.snapshotAt ?? 0) < this.snapshots.every) return account;
+    // A snapshot is only a cache: one not written now stays due and is taken at the account's next load or save.
+    if (this.snapshotWrites.size >= SNAPSHOT_WRITES_AT_ONCE) {
+      accountSnapshotWrites.inc({ result: 'deferred' });
+      return account;
+    }
     const snapshot = { state: forget(account.state), version: account.version, eventId: account.eventId, eventAt: account.eventAt };
     const { store, logger } = this.snapshots;
     const write: Promise<void> = store
