@@ -1,7 +1,8 @@
 import { Pool } from 'pg';
 import pino from 'pino';
 import { PostgresEventStore } from '@tally/event-store';
-import type { AccountCommand } from '@tally/ledger-domain';
+import { balanceOf, type AccountCommand } from '@tally/ledger-domain';
+import type { RateCard } from '@tally/pricing';
 import { metricsRegistry } from '@tally/metrics';
 import { systemClock, type Clock } from '@tally/shared';
 import { createTestSchema, testDatabaseUrl, waitFor } from '@tally/testing';
@@ -10,6 +11,8 @@ import { LedgerConfig } from '../src/config/ledger.config';
 import { migrateLedger } from '../src/database/data-source.provider';
 import { ExpirySchedule } from '../src/expiry/expiry.schedule';
 import { ExpiryWorker } from '../src/expiry/expiry.worker';
+import { AuthorizeHandler } from '../src/authorize/authorize.handler';
+import { GrantHandler } from '../src/grant/grant.handler';
 
 /**
  * Every hold gets a row in the expiry schedule, also the ones settled or released long before they are due, so the
@@ -201,6 +204,44 @@ describe('the expiry worker (PostgreSQL)', () => {
     await looking.expireDue();
     expect(await rowsOf('unknown')).toEqual([]);
     expect(executed).toHaveLength(4);
+  });
+
+  // A hold (or expiring grant) whose append waits on its stream's lock past its due time: the worker looks for it,
+  // finds nothing committed and, 30 s after the row came due, removes the row as never placed. The append then
+  // commits, and nothing would ever expire what it placed: the credits stayed held until the account's next command.
+  it.each([
+    ['a hold', 'slowhold'],
+    ['an expiring grant', 'slowgrant'],
+  ])('still expires %s whose append ended after the worker gave its row up as never placed', async (_, prefix) => {
+    const accountId = `${prefix}-1`;
+    const accounts = new AccountRepository(store, config, systemClock);
+    await accounts.execute({ type: 'GrantCredits', accountId, grantId: 'g', kind: 'purchased', amount: 100_000_000n, source: 'pack:test' }, 'g');
+    const asked = Date.now();
+    let handlerNow = new Date(asked);
+    const handlerClock: Clock = { now: () => handlerNow };
+    const locker = await pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`select 1 from "${schema.schema}".streams where stream_id = $1 for update`, [`account-${accountId}`]);
+      const placing =
+        prefix === 'slowhold'
+          ? new AuthorizeHandler(accounts, schedule(), config, {} as RateCard, handlerClock).authorize(accountId, { amount: '1', hold: { holdId: 'h', ttlSeconds: 1 } })
+          : new GrantHandler(accounts, schedule(), handlerClock).credit({ type: 'GrantCredits', accountId, grantId: 'promo', kind: 'promotional', amount: 5n, source: 'promo:test', expiresAt: new Date(asked + 1_000).toISOString() });
+      await waitFor(async () => (await rowsOf(prefix)).length === 1); // scheduled before the append, which now waits
+      // The worker, 60 s past the due time, finds no such item committed: given up as never placed.
+      await worker([], { now: () => new Date(asked + 61_000) }).expireDue();
+      expect(await rowsOf(prefix)).toEqual([]);
+      handlerNow = new Date(asked + 61_000); // the append ends that late
+      await locker.query('COMMIT');
+      await placing;
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+    }
+    await worker([], { now: () => new Date(asked + 62_000) }).expireDue();
+    const after = await accounts.load(accountId);
+    expect(prefix === 'slowhold' ? balanceOf(after.state).held : balanceOf(after.state).byKind.promotional).toBe(0n);
+    expect(await rowsOf(prefix)).toEqual([]);
   });
 
   // The row of a grant first asked for with an earlier expiry (its first attempt refused) comes due before the grant

@@ -91,6 +91,7 @@ export class AuthorizeHandler {
     const { state, events } = decision;
     // Placed by this decision (events), it is answered even if a TTL shorter than the decision took is over by now.
     const hold = events.length > 0 ? state.holds.get(holdId) : openHold(state, holdId, now);
+    if (events.length > 0) await this.expiries.addAgainIfDue(accountId, 'hold', holdId, expiresAt(now), this.clock.now());
     if (hold) return heldAnswer(state, holdId, hold.amount, hold.expiresAt, now);
     // An unlimited plan reserves nothing and remembers no hold: the answer names the hold asked for.
     if (state.plan.unlimited) return { ...heldAnswer(state, holdId, required, expiresAt(now), now), unlimited: true };

@@ -51,6 +51,16 @@ export class ExpirySchedule {
   }
 
   /**
+   * After the append of an item whose row `add` wrote first: when the append ended at or after the row's due time, the
+   * worker may have looked for the item before it was committed and, past its grace, removed the row as never placed
+   * (ExpiryWorker.lookAgainIfUnknown); the row is added again, so the worker finds the item and expires it. Nothing to
+   * do (no statement) in the usual case, a due time still ahead.
+   */
+  async addAgainIfDue(accountId: string, kind: ExpiryKind, itemId: string, dueAt: string, now: Date): Promise<void> {
+    if (now.getTime() >= Date.parse(dueAt)) await this.add(accountId, kind, itemId, dueAt);
+  }
+
+  /**
    * Claims up to `limit` rows due at `now`, oldest first, until `now + leaseMs`: their time moves to the lease's end,
    * so another replica's claim skips them (rows another claim holds locked are skipped too), and a worker that dies
    * mid-way leaves them due again when the lease ends. Each comes back with the time it first came due.

@@ -223,7 +223,8 @@ export class ExpiryWorker {
    * item the account does not know yet may be one whose append is still waiting (a stream row locked by a consumer's
    * transaction, a slow database) past its due time. Its row is looked at again UNKNOWN_RECHECK_MS later until
    * UNKNOWN_GRACE_MS after it first came due; only then is it taken for one never placed (a refused command's row) and
-   * removed.
+   * removed. An append that commits later still (it may wait as long as PG_QUERY_TIMEOUT_MS, and be retried) writes
+   * the row again itself (ExpirySchedule.addAgainIfDue).
    */
   private async lookAgainIfUnknown(item: DueExpiry): Promise<boolean> {
     const now = this.deps.clock.now().getTime();

@@ -44,6 +44,9 @@ export class GrantHandler {
     const decision = await this.accounts.execute(command, command.grantId, actor).catch((error) => {
       throw toLedgerError(error);
     });
+    if (command.expiresAt !== undefined && decision.events.length > 0) {
+      await this.expiries.addAgainIfDue(command.accountId, 'credits', command.grantId, command.expiresAt, this.clock.now());
+    }
     return {
       accountId: command.accountId,
       grantId: command.grantId,
