@@ -33,9 +33,18 @@ export const TOPIC_CONFIG: Readonly<Record<string, string>> = { 'message.timesta
  */
 export const DEAD_LETTER_MAX_MESSAGE_BYTES = String(1_048_588 + 64 * 1024);
 
-/** The settings Tally gives a topic: TOPIC_CONFIG, and a dead-letter topic's larger message limit. */
+/**
+ * A dead letter is a message Tally refused (usage never charged until an operator replays it): its topic keeps it
+ * until then, not the broker's default retention (7 days), after which it was gone, replayed or not. Few messages
+ * ever land there; an operator truncates a topic once its letters are dealt with (README, dead letters).
+ */
+export const DEAD_LETTER_RETENTION_MS = '-1';
+
+/** The settings Tally gives a topic: TOPIC_CONFIG, and a dead-letter topic's larger message limit and retention. */
 export function topicConfigOf(topic: string): Readonly<Record<string, string>> {
-  return topic.endsWith(DEAD_LETTER_SUFFIX) ? { ...TOPIC_CONFIG, 'max.message.bytes': DEAD_LETTER_MAX_MESSAGE_BYTES } : TOPIC_CONFIG;
+  return topic.endsWith(DEAD_LETTER_SUFFIX)
+    ? { ...TOPIC_CONFIG, 'max.message.bytes': DEAD_LETTER_MAX_MESSAGE_BYTES, 'retention.ms': DEAD_LETTER_RETENTION_MS }
+    : TOPIC_CONFIG;
 }
 
 /**

@@ -48,11 +48,13 @@ describe('the topics deploy/ creates', () => {
     function runJob(env: Record<string, string>): { calls: string[][]; properties: string[] } {
       const bin = mkdtempSync(join(tmpdir(), 'kafka-topics-job-'));
       try {
-        writeFileSync(join(bin, 'kafka-topics.sh'), `#!/bin/bash
-printf '%s\n' "$*" >> "${bin}/calls"
+        for (const tool of ['kafka-topics.sh', 'kafka-configs.sh']) {
+          writeFileSync(join(bin, tool), `#!/bin/bash
+printf '%s\n' "${tool} $*" >> "${bin}/calls"
 for ((i = 1; i <= $#; i++)); do if [ "\${!i}" = --command-config ]; then j=$((i + 1)); cp "\${!j}" "${bin}/properties"; fi; done
 `);
-        chmodSync(join(bin, 'kafka-topics.sh'), 0o755);
+          chmodSync(join(bin, tool), 0o755);
+        }
         const fixed = Object.fromEntries((container.env as { name: string; value?: string }[]).filter((entry) => entry.value !== undefined).map((entry) => [entry.name, entry.value as string]));
         execFileSync('/bin/bash', ['-c', container.args.join('\n')], { env: { PATH: process.env.PATH ?? '', ...fixed, KAFKA_BROKERS: 'broker-0:9093', KAFKA_BIN: bin, ...env } });
         const calls = readFileSync(join(bin, 'calls'), 'utf8').trim().split('\n').map((line) => line.split(' '));
@@ -82,7 +84,11 @@ for ((i = 1; i <= $#; i++)); do if [ "\${!i}" = --command-config ]; then j=$((i 
 
     it('plaintext: every call names PLAINTEXT client properties', () => {
       const { calls, properties } = runJob({ KAFKA_SSL: 'false', KAFKA_SASL_MECHANISM: 'none' });
-      expect(calls).toHaveLength(6);
+      expect(calls).toHaveLength(9);
+      // Dead-letter topics that existed before the Job (it creates only missing ones) get their retention too.
+      expect(calls.filter(([tool]) => tool === 'kafka-configs.sh').map((call) => call.slice(-6))).toEqual(
+        ['usage.events.dlq.v1', 'subscription.events.dlq.v1', 'ledger.events.dlq.v1'].map((topic) => ['--entity-type', 'topics', '--entity-name', topic, '--add-config', 'retention.ms=-1']),
+      );
       for (const call of calls) expect(call).toEqual(expect.arrayContaining(['--bootstrap-server', 'broker-0:9093', '--command-config']));
       expect(properties).toEqual(['security.protocol=PLAINTEXT']);
     });

@@ -68,6 +68,41 @@ describe('topics Tally creates', () => {
 });
 
 /**
+ * A dead letter is a message Tally refused: usage that was never charged until an operator replays it. With the
+ * broker's default retention (7 days) it was deleted a week after it was refused, replayed or not, and the usage
+ * with it. Dead-letter topics keep their messages (retention.ms = -1), also one created earlier with a limit.
+ */
+describe('dead-letter topics Tally creates', () => {
+  const created = `t.${uniqueSuffix()}.dlq.v1`;
+  const existing = `t.${uniqueSuffix()}.old.dlq.v1`;
+  const source = `t.${uniqueSuffix()}.source.v1`;
+
+  afterAll(async () => {
+    await deleteKafkaResources(kafka, [created, existing, source], []);
+  });
+
+  const retentionOf = (topic: string) =>
+    withAdmin(kafka, async (admin) => {
+      const { resources } = await admin.describeConfigs({ includeSynonyms: true, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms'] }] });
+      return resources[0].configEntries.find((entry) => entry.configName === 'retention.ms')?.configValue;
+    });
+
+  it('keep their messages for ever, and a source topic keeps the broker default', async () => {
+    await ensureTopics(kafka, [created, source], 1);
+    expect(await retentionOf(created)).toBe('-1');
+    expect(await retentionOf(source)).toBe(String(7 * 24 * HOUR));
+  });
+
+  it('a dead-letter topic created earlier with a retention limit keeps its messages from now on', async () => {
+    await withAdmin(kafka, (admin) =>
+      admin.createTopics({ waitForLeaders: true, topics: [{ topic: existing, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '604800000' }] }] }),
+    );
+    await ensureTopics(kafka, [existing], 1);
+    expect(await retentionOf(existing)).toBe('-1');
+  });
+});
+
+/**
  * The broker here creates a topic on demand (as a development broker often does). Tally's own clients must not ask it
  * to: a topic deleted by mistake came back empty under a producer's next send, which was acknowledged into a log no
  * consumer's stored offset pointed at, and readiness said ready.
