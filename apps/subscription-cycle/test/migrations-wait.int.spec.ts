@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import { systemClock } from '@tally/shared';
-import { createTestSchema, testDatabaseUrl } from '@tally/testing';
+import { createTestSchema, testDatabaseUrl, waitFor } from '@tally/testing';
 import { startApp, testTopic, type TestApp } from './subscription-cycle.harness';
 
 /**
@@ -41,14 +41,17 @@ describe('subscription-cycle migrations (PostgreSQL)', () => {
       const booting = startApp(options).then((app) => (running = app));
       booting.catch(() => undefined);
       await sleep(5_000); // five query timeouts
-      const { rows } = await pool.query<{ waiting: number }>(
-        `SELECT count(*)::int AS waiting FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
-        [`%ALTER TABLE "${schema.schema}".subscriptions%`],
-      );
+      // Still trying: the ALTER waits for the lock (up to the migrations' lock timeout at a time, then again).
+      await waitFor(async () => {
+        const { rows } = await pool.query<{ waiting: number }>(
+          `SELECT count(*)::int AS waiting FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
+          [`%ALTER TABLE "${schema.schema}".subscriptions%`],
+        );
+        return rows[0].waiting === 1;
+      }, 15_000, 50);
       await older.query('COMMIT');
       await booting;
-      expect(rows[0].waiting).toBe(1);
     } finally {
       older.release();
     }

@@ -1,5 +1,5 @@
 import { DataSource, type MigrationInterface } from 'typeorm';
-import { migrateTakingTurns, serviceSession } from '@tally/shared';
+import { migrateTakingTurns, migrationSession } from '@tally/shared';
 import { createEventStoreMigration, createStreamsLastWriterMigration } from '@tally/event-store';
 import { createKafkaOffsetsMigration } from '@tally/kafka';
 import type { LedgerConfig } from '../config/ledger.config';
@@ -16,7 +16,7 @@ import { AccountSnapshotsEventId1767000000000 } from './migrations/1767000000000
 export function createLedgerDataSource(config: LedgerConfig, readModelMigrations: (new () => MigrationInterface)[] = []): DataSource {
   return new DataSource({
     type: 'postgres',
-    extra: serviceSession('ledger-migrations'),
+    extra: migrationSession('ledger'),
     url: config.DATABASE_URL,
     schema: config.DATABASE_SCHEMA,
     migrations: [

@@ -7,6 +7,16 @@ import { serviceSession } from './service-pool.provider';
 const TURN_POLL_MS = 500;
 /** How long the lock's session may stay idle before PostgreSQL ends it (and the lock with it); probed every third of it. */
 const LOCK_IDLE_TIMEOUT_MS = 30_000;
+/**
+ * How long a migration's statement waits for a table lock before it gives up (and its migration is tried again): an
+ * ALTER TABLE queued for a lock holds every later statement on that table behind it, the running version's writes
+ * included, for as long as it waits.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 2_000;
+/** After a migration gave up waiting for a lock: tried again after 1 s, doubling to 15 s, jittered. */
+const LOCK_RETRY_MS = { first: 1_000, most: 15_000 };
+/** PostgreSQL's lock_not_available: a statement's lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /**
  * Creates `schema` if needed and applies the data source's pending migrations, one transaction each (a migration
@@ -47,7 +57,17 @@ export async function migrateTakingTurns(options: { url: string; service: string
     const db = await options.dataSource().initialize();
     try {
       await db.query(`create schema if not exists "${options.schema}"`);
-      await db.runMigrations({ transaction: 'each' });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await db.runMigrations({ transaction: 'each' });
+          break;
+        } catch (error) {
+          // The migration that gave up rolled back alone (one transaction each); those before it stay applied.
+          if (!isLockNotAvailable(error)) throw error;
+          const ceiling = Math.min(LOCK_RETRY_MS.most, LOCK_RETRY_MS.first * 2 ** (attempt - 1));
+          await sleep(ceiling / 2 + (Math.random() * ceiling) / 2);
+        }
+      }
     } finally {
       await db.destroy();
     }
@@ -56,6 +76,21 @@ export async function migrateTakingTurns(options: { url: string; service: string
     await lock.query(`select pg_advisory_unlock(hashtext($1), hashtext($2))`, key).catch(() => undefined);
     await lock.end().catch(() => undefined);
   }
+}
+
+/**
+ * The session of a service's migrations (see migrateServiceTakingTurns): named `<service>-migrations`, no statement
+ * timeout, and a lock wait of MIGRATION_LOCK_TIMEOUT_MS at most (migrateTakingTurns tries a migration that gave up
+ * again). createIndexConcurrently lifts it for its build, which takes only a lock writes do not wait for.
+ */
+export function migrationSession(service: string): ReturnType<typeof serviceSession> {
+  const session = serviceSession(`${service}-migrations`);
+  return { ...session, options: `${session.options} -c lock_timeout=${MIGRATION_LOCK_TIMEOUT_MS}` };
+}
+
+function isLockNotAvailable(error: unknown): boolean {
+  const { code, driverError } = (error ?? {}) as { code?: unknown; driverError?: { code?: unknown } };
+  return code === LOCK_NOT_AVAILABLE || driverError?.code === LOCK_NOT_AVAILABLE;
 }
 
 /**
@@ -69,6 +104,6 @@ export function migrateServiceTakingTurns(service: string, database: { DATABASE_
     url: database.DATABASE_URL,
     service,
     schema: database.DATABASE_SCHEMA,
-    dataSource: () => new DataSource({ ...options, extra: { max: 1, ...serviceSession(`${service}-migrations`) } } as DataSourceOptions),
+    dataSource: () => new DataSource({ ...options, extra: { max: 1, ...migrationSession(service) } } as DataSourceOptions),
   });
 }

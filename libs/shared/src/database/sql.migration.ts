@@ -26,7 +26,8 @@ export function sqlMigration(name: string, up: readonly string[], down: readonly
  * transaction (`transaction = false`): a plain CREATE INDEX would hold the table's writes for as long as it reads a
  * large table. A build interrupted half-way (a deploy killed mid-migration) leaves an invalid index that IF NOT EXISTS
  * would keep, so such a leftover is dropped first. A concurrent build also waits for every older transaction of the
- * database to end: a long one elsewhere delays the migration, and the first start of the version bringing it.
+ * database to end: a long one elsewhere delays the migration, and the first start of the version bringing it. The
+ * drop of a leftover takes the table's exclusive lock, under the migration session's lock timeout.
  */
 export async function createIndexConcurrently(queryRunner: QueryRunner, schema: string, index: string, definition: string): Promise<void> {
   await queryRunner.query(
@@ -36,7 +37,14 @@ export async function createIndexConcurrently(queryRunner: QueryRunner, schema: 
        END IF;
      END $$`,
   );
-  await queryRunner.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${index} ON ${schema}.${definition}`);
+  // No lock timeout for the build (the migration session's would fail it): it takes only a lock writes do not wait
+  // for, and waiting for older transactions to end is part of building concurrently.
+  await queryRunner.query('SET lock_timeout = 0');
+  try {
+    await queryRunner.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${index} ON ${schema}.${definition}`);
+  } finally {
+    await queryRunner.query('RESET lock_timeout');
+  }
 }
 
 /**
