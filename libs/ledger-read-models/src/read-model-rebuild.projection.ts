@@ -155,6 +155,10 @@ export async function foldIntoNewSchema(options: FoldOptions, target: string): P
   await pool.query(`DROP SCHEMA IF EXISTS ${t} CASCADE`);
   await pool.query(`CREATE SCHEMA ${t}`);
   await createReadModelTables(pool, target);
+  await assertSameTables(pool, options.schema, target).catch(async (error: unknown) => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${t} CASCADE`);
+    throw error;
+  });
   const projection = new LedgerProjection(target, { notify: false });
   const counts = { events: 0, skipped: 0 };
   let next: Checkpoint = '';
@@ -257,6 +261,36 @@ async function applyUsable(projection: LedgerProjection, tx: PoolClient, envelop
 export async function createReadModelTables(pool: Pool, schema: string): Promise<void> {
   const queryRunner = { connection: { driver: { schema } }, query: (sql: string) => pool.query(sql) } as unknown as QueryRunner;
   for (const Migration of READ_MODEL_MIGRATIONS as (new () => MigrationInterface)[]) await new Migration().up(queryRunner);
+}
+
+/**
+ * The read-model tables this code builds (`built`, from its migrations) have the columns of the live ones in `live`,
+ * no more and no fewer: else this code (the operator CLI, run from a checkout) is not the version the ledger runs. Its
+ * fold would lack columns a newer ledger writes (swapped in, that ledger's projection fails every batch, and its
+ * migration, recorded as run, never runs again) or carry ones an older ledger does not know; a verify would report
+ * differences that are only versions. Refused before the fold (the caller drops the tables it built).
+ */
+async function assertSameTables(pool: Pool, live: string, built: string): Promise<void> {
+  const { rows } = await pool.query<{ column: string; in_live: boolean; in_built: boolean }>(
+    `WITH built AS (SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = $2),
+          live AS (SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = $1
+                     AND table_name IN (SELECT table_name FROM built))
+     SELECT coalesce(l.table_name, b.table_name) || '.' || coalesce(l.column_name, b.column_name) AS column,
+            l.column_name IS NOT NULL AS in_live, b.column_name IS NOT NULL AS in_built
+       FROM live l FULL JOIN built b ON (l.table_name, l.column_name, l.data_type) = (b.table_name, b.column_name, b.data_type)
+      WHERE l.column_name IS NULL OR b.column_name IS NULL
+      ORDER BY 1`,
+    [live, built],
+  );
+  if (rows.length === 0) return;
+  const onlyLive = rows.filter((row) => row.in_live).map((row) => row.column);
+  const onlyBuilt = rows.filter((row) => row.in_built).map((row) => row.column);
+  throw new Error(
+    `refused: the read models of this CLI differ from the live ones in ${live}` +
+      (onlyLive.length > 0 ? `; only the live tables have ${onlyLive.join(', ')}` : '') +
+      (onlyBuilt.length > 0 ? `; only this CLI's have ${onlyBuilt.join(', ')}` : '') +
+      '. Run the CLI of the version the ledger runs (its image, or a checkout of its commit). Nothing was changed',
+  );
 }
 
 /** One rebuild or verify per schema at a time (a session advisory lock on its own connection). */

@@ -353,6 +353,34 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
     }
   });
 
+  // The CLI runs from a checkout; the ledger from its image. A CLI of another version built the shadow tables from its
+  // own migrations and swapped them in: a column a newer ledger writes was gone (its projection then failed every
+  // batch, and its migration, recorded as run, never ran again), or one an older ledger lacks was added.
+  it('refuses a rebuild or verify whose read-model tables differ from the live ones (the CLI of another version), and changes nothing', async () => {
+    const target = await createTestSchema('ledger_rm_versions');
+    try {
+      await migrateReadModels(target.schema);
+      await applyBatch(pool, target.schema, events);
+      await pool.query(`ALTER TABLE "${target.schema}".balances ADD COLUMN plan_tier text`); // a newer ledger's migration
+      await pool.query(`ALTER TABLE "${target.schema}".ledger_transactions DROP COLUMN actor`); // as an older ledger had them
+      const before = await dump(pool, target.schema);
+
+      const refused = /read models of this CLI differ from the live ones.*balances\.plan_tier.*ledger_transactions\.actor/s;
+      await expect(rebuildReadModels({ pool, schema: target.schema, source: sourceOver(events), batchSize: 50 })).rejects.toThrow(refused);
+      await expect(verifyReadModels({ pool, schema: target.schema, source: sourceOver(events), batchSize: 50 })).rejects.toThrow(refused);
+
+      expect(await dump(pool, target.schema)).toEqual(before);
+      const columns = await pool.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'balances' AND column_name = 'plan_tier'`, [target.schema]);
+      expect(columns.rowCount).toBe(1);
+      const left = await pool.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)`, [`${target.schema}_rebuild`, `${target.schema}_verify`]);
+      expect(left.rows).toEqual([]); // the tables built to compare are gone too
+    } finally {
+      await pool.query(`DROP SCHEMA IF EXISTS "${target.schema}_rebuild" CASCADE`);
+      await pool.query(`DROP SCHEMA IF EXISTS "${target.schema}_verify" CASCADE`);
+      await target.drop();
+    }
+  });
+
   it('keeps the tables a rebuild retired with keepRetired through the next rebuild, under a name of their own', async () => {
     const target = await createTestSchema('ledger_rm_keep');
     const schemas = async () =>
