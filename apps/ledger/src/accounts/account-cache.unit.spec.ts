@@ -1,5 +1,8 @@
 import { stateAfterUsages } from '@tally/ledger-domain/testing';
 import { AccountCache, rememberedBy, type LoadedAccount } from './account.repository';
+import { accountCacheForgetPasses } from './account.metrics';
+
+const passes = async (): Promise<number> => (await accountCacheForgetPasses.get()).values[0]?.value ?? 0;
 
 /** A purchase, then `usages` usage events: weighs 1 + 1 key (the purchase's) + usages debits. */
 const account = (id: string, usages: number): LoadedAccount => ({ state: stateAfterUsages(id, usages), version: 2 + usages });
@@ -40,6 +43,27 @@ describe('AccountCache', () => {
     expect(usagesRemembered(cache.get('c'))).toHaveLength(40);
     expect(cache.rememberedTotal()).toBe(2 + 22 + 42);
     expect(cache.get('a')?.version).toBe(62); // the same account at the same version, only lighter
+  });
+
+  // What an account cannot forget (its cycles' and grants' keys, refunded debits) grows with its age: a year of monthly
+  // cycles is ~25 keys an account. Once the cached accounts' floor alone passed the budget, every set ran a pass over
+  // the whole cache that freed almost nothing: a batch of hundreds of saves scanned and copied the cache each time.
+  it('given accounts whose unforgettable keys alone fill the budget, when usage keeps coming, then a pass runs once per fifth of the budget remembered again, not on every set', async () => {
+    const cache = new AccountCache(1_000, 100, true);
+    for (let i = 0; i < 60; i++) cache.set(`floor-${i}`, account(`floor-${i}`, 0)); // 2 each: 120, over the budget
+    const before = await passes();
+    // Each set one usage more on one of 50 accounts (counted again from none once the cache made it forget them).
+    const usages = new Map<string, number>();
+    for (let i = 1; i <= 1_000; i++) {
+      const id = `busy-${i % 50}`;
+      const count = cache.get(id)?.state.partialMemory ? 1 : (usages.get(id) ?? 0) + 1;
+      usages.set(id, count);
+      cache.set(id, account(id, count));
+    }
+    const ran = (await passes()) - before;
+    expect(ran).toBeGreaterThan(0);
+    expect(ran).toBeLessThanOrEqual(1_000 / 20 + 10); // 20: a fifth of the budget (1,000 before, one a set)
+    expect(cache.rememberedTotal()).toBeLessThanOrEqual(120 + 100 + 20 * 2); // the floor, what may be remembered, the 50 busy accounts' own
   });
 
   it('keeps counting right through replacements, evictions by count and deletions', () => {

@@ -17,6 +17,12 @@ export const accountCacheForgets = counter({
   help: 'Cached accounts that forgot their usage and hold keys and unrefunded debits because the cache remembered more than ACCOUNT_CACHE_REMEMBERED.',
 });
 
+/** Passes over the account cache to forget (each scans it, least recently used first). */
+export const accountCacheForgetPasses = counter({
+  name: 'tally_ledger_account_cache_forget_passes_total',
+  help: 'Passes over the account cache to forget usage and hold keys and debits (ACCOUNT_CACHE_REMEMBERED exceeded); each scans the cache.',
+});
+
 /** One observation per appendMany (an HTTP command, or a consumer batch's appends inside its transaction). */
 export const eventStoreAppendDuration = histogram({
   name: 'tally_event_store_append_duration_seconds',

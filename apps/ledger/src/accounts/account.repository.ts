@@ -13,7 +13,7 @@ import {
 import { CLOCK, carrierOf, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
-import { accountCacheForgets, accountCacheHits, accountCacheMisses, accountRecalls, accountSnapshotWrites, timedAppend } from './account.metrics';
+import { accountCacheForgetPasses, accountCacheForgets, accountCacheHits, accountCacheMisses, accountRecalls, accountSnapshotWrites, timedAppend } from './account.metrics';
 import { ACCOUNT_SNAPSHOTS, type AccountSnapshots } from './account-snapshot.repository';
 import { DECODE_METADATA_KEYS, accountIdOfStream, accountStreamId, decodeEvent, eventId, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
 
@@ -132,6 +132,13 @@ const FORGET_DOWN_TO = 0.8;
 export class AccountCache {
   private readonly lru: LRUCache<string, LoadedAccount>;
   private remembered = 0;
+  /**
+   * A pass runs when the cache remembers more than this: the budget, or, when the last pass could not get under it,
+   * what that pass left plus a fifth of the budget. What accounts cannot forget (their cycles' and grants' keys,
+   * refunded debits) grows with their age; once it alone passed the budget, every set ran a pass over the whole cache
+   * that freed almost nothing.
+   */
+  private passAbove: number;
 
   constructor(
     maxAccounts: number,
@@ -140,6 +147,7 @@ export class AccountCache {
   ) {
     // Called for a value evicted, deleted or replaced by another: what it remembered leaves with it.
     this.lru = new LRUCache({ max: maxAccounts, dispose: (account) => (this.remembered -= rememberedBy(account)) });
+    this.passAbove = maxRemembered;
   }
 
   get(accountId: string): LoadedAccount | undefined {
@@ -151,7 +159,7 @@ export class AccountCache {
     this.lru.set(accountId, account);
     if (replaced === account) return; // the same state again (a hit): only its recency moved
     this.remembered += rememberedBy(account);
-    if (this.canForget && this.remembered > this.maxRemembered) this.forgetLeastRecentlyUsed();
+    if (this.canForget && this.remembered > this.passAbove) this.forgetLeastRecentlyUsed();
   }
 
   delete(accountId: string): void {
@@ -169,6 +177,7 @@ export class AccountCache {
    * recently used, as any `set` makes it; it weighs little either way.
    */
   private forgetLeastRecentlyUsed(): void {
+    accountCacheForgetPasses.inc();
     const target = Math.floor(this.maxRemembered * FORGET_DOWN_TO);
     let forgotten = 0;
     for (const accountId of [...this.lru.rkeys()]) {
@@ -181,6 +190,7 @@ export class AccountCache {
       forgotten += 1;
     }
     if (forgotten > 0) accountCacheForgets.inc(forgotten);
+    this.passAbove = Math.max(this.maxRemembered, this.remembered + (this.maxRemembered - target));
   }
 }
 
