@@ -123,6 +123,53 @@ describe('account snapshots and the bounded memory', () => {
     expect(balanceOf(cold.state)).toEqual(balanceOf(fromStart.state));
   });
 
+  // A refund of usage older than the last snapshot needs the account folded from its first event. Read in one query
+  // and held whole, a stream of a million events took gigabytes, past the process's heap: the consumer (or the API
+  // pod) deciding it crashed, and crashed again on every redelivery or retry.
+  it('folds a long stream whole a page at a time, forgetting between pages, to refund and recall exactly', async () => {
+    const accountId = 'snap-long';
+    const PAGE = 20;
+    const writer = withoutSnapshots();
+    await writer.execute({ type: 'GrantCredits', accountId, grantId: 'g-1', kind: 'purchased', amount: 1_000_000_000n, source: 'test' }, 'g-1');
+    for (let i = 0; i < 70; i++) await writer.execute(usageCommand(`l-${i}`, 1_000n + BigInt(i), { accountId }), `usage:l-${i}`);
+    await writer.execute({ type: 'RefundUsage', accountId, refundId: 'refund:early', usageId: 'l-5', reason: 'test', restoreExpired: false }, 'refund:early');
+    for (let i = 70; i < 90; i++) await writer.execute(usageCommand(`l-${i}`, 1_000n + BigInt(i), { accountId }), `usage:l-${i}`);
+    // A repository whose whole folds page by PAGE events, over a snapshot that forgot l-5 (refunded) and l-7 (not).
+    const paged = () => new AccountRepository(store, config, systemClock, { store: snapshots, every: EVERY, logger: console, wholeFoldPage: PAGE });
+    const first = paged();
+    await first.load(accountId);
+    await first.snapshotsWritten();
+    const readStream = store.readStream.bind(store);
+    const ranges: [number, number | undefined][] = [];
+    store.readStream = (streamId, opts) => {
+      if (streamId === `account-${accountId}`) ranges.push([opts?.fromVersion ?? 1, opts?.toVersion]);
+      return readStream(streamId, opts);
+    };
+    reads.length = 0;
+    try {
+      const refunder = paged();
+      const refunded = await refunder.execute({ type: 'RefundUsage', accountId, refundId: 'refund:late', usageId: 'l-7', reason: 'test', restoreExpired: false }, 'refund:late');
+      expect(refunded.events).toMatchObject([{ type: 'UsageRefunded', data: { usageId: 'l-7', amount: 1_007n } }]);
+      // Never the whole stream in one read: pages of PAGE events (two passes), the snapshot's start aside.
+      expect(reads.flat().filter((read) => read.streamId === `account-${accountId}` && read.fromVersion === 1)).toEqual([]);
+      expect(ranges.length).toBeGreaterThanOrEqual(2 * 5);
+      for (const [from, to] of ranges) expect((to ?? Number.POSITIVE_INFINITY) - from + 1).toBeLessThanOrEqual(PAGE);
+      // The state decides as the whole one would: the earlier refund stays refunded, repeats are no-ops, the balance is exact.
+      const again = await refunder.execute({ type: 'RefundUsage', accountId, refundId: 'refund:more', usageId: 'l-5', reason: 'test', restoreExpired: false }, 'refund:more').catch((error: { code?: string }) => error.code);
+      expect(again).toBe('REFUND_EXCEEDS_DEBIT');
+      expect((await refunder.execute(usageCommand('l-7', 1_007n, { accountId }), 'usage:l-7')).events).toEqual([]);
+      expect((await refunder.execute(usageCommand('l-3', 1_003n, { accountId }), 'usage:l-3')).events).toEqual([]);
+      const whole = await withoutSnapshots().load(accountId);
+      const mine = await refunder.load(accountId);
+      expect(mine.version).toBe(whole.version);
+      expect(balanceOf(mine.state)).toEqual(balanceOf(whole.state));
+      expect(mine.state.debits.size).toBeLessThan(10); // forgot as it went: not the 90 debits
+      await refunder.snapshotsWritten();
+    } finally {
+      store.readStream = readStream;
+    }
+  });
+
   it('folds the whole stream to recall a key whose usage event sits past the first four of its decision (expiries swept before it)', async () => {
     const account = 'snap-2';
     let now = new Date('2030-01-01T00:00:00.000Z');

@@ -26,14 +26,46 @@ const FORGETTABLE = ['usage:', 'hold:'];
 
 const isForgettable = (key: string): boolean => FORGETTABLE.some((prefix) => key.startsWith(prefix));
 
-/** The state a snapshot keeps: without the usage and hold keys, and without the debits never refunded. */
-export function forget(state: AccountState): AccountState {
+/**
+ * What a fold that forgets as it goes (a stream too long to hold whole in memory) must still hold at its end: the
+ * debits a later event of the stream refunds (a refund of a forgotten debit does not fold) or a command about to be
+ * decided names, and those commands' keys. With them kept, the commands decide as on the whole state.
+ */
+export interface Kept {
+  readonly usageIds: ReadonlySet<string>;
+  readonly keys: ReadonlySet<string>;
+}
+
+/**
+ * The state a snapshot keeps: without the usage and hold keys, and without the debits never refunded; `kept` (a fold
+ * that forgets as it goes) holds some of them on.
+ */
+export function forget(state: AccountState, kept?: Kept): AccountState {
   return {
     ...state,
     partialMemory: true,
-    seen: state.seen.filterNot((_fingerprint, key) => isForgettable(key)),
-    debits: state.debits.filter((debit) => debit.refunded > 0n),
+    seen: state.seen.filterNot((_fingerprint, key) => isForgettable(key) && kept?.keys.has(key) !== true),
+    debits: state.debits.filter((debit, usageId) => debit.refunded > 0n || kept?.usageIds.has(usageId) === true),
   };
+}
+
+/** What a forgetting fold must keep for `commands` to be decided on its state, and for `refunded` to fold (see Kept). */
+export function keptFor(commands: readonly AccountCommand[], refunded: Iterable<string>): Kept {
+  const usageIds = new Set(refunded);
+  const keys = new Set<string>();
+  for (const command of commands) {
+    if (command.type === 'RecordUsage' || command.type === 'RefundUsage') usageIds.add(command.usageId);
+    const key = idempotencyKeyOf(command) ?? (command.type === 'ReleaseHold' ? idempotencyKey('hold', command.holdId) : undefined);
+    if (key !== undefined) keys.add(key);
+  }
+  return { usageIds, keys };
+}
+
+/** The usages these events refund (what a fold of a stream that forgets as it goes must keep the debits of). */
+export function refundedUsages(events: Iterable<AccountEvent>): Set<string> {
+  const refunded = new Set<string>();
+  for (const event of events) if (event.type === 'UsageRefunded') refunded.add(event.data.usageId);
+  return refunded;
 }
 
 /** What the caller must recall before `decide` on this state. */

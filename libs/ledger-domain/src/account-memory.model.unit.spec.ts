@@ -4,7 +4,7 @@ import { decide } from './account.decider';
 import { AccountError } from './account.errors';
 import type { AccountEvent } from './account.events';
 import { balanceView } from './account-balance.view';
-import { evolvesPartial, forget, idempotencyKeyOf, recallFor, recallFrom } from './account-memory.model';
+import { evolvesPartial, forget, idempotencyKeyOf, keptFor, recallFor, recallFrom, refundedUsages } from './account-memory.model';
 import { type AccountState, evolve, fold } from './account.state';
 import { accountHistory, play, type PlayedStep } from './testing/account-histories.fixtures';
 import { recallFromHistory } from './testing/account-memory.fixtures';
@@ -35,6 +35,23 @@ describe('account memory', () => {
       const refunded = decide(refund('u1'), fold(history), { now: NOW });
       const partial = forget(fold(refunded, fold(history)));
       expect([...partial.debits.keys()]).toEqual(['u1']);
+    });
+  });
+
+  describe('forget with what a fold that forgets as it goes must keep (keptFor)', () => {
+    it('given a later refund of u2 and a command that repeats hold h1, when forgotten, then u2\'s debit and h1\'s key stay, and the command needs no recall', () => {
+      const later = [...history, ...decide(refund('u2'), fold(history), { now: NOW })];
+      const kept = keptFor([holdCommand('h1', cr(1))], refundedUsages(later));
+      expect(kept).toEqual({ usageIds: new Set(['u2']), keys: new Set(['hold:h1']) });
+      const partial = forget(fold(history), kept);
+      expect([...partial.debits.keys()]).toEqual(['u2']);
+      expect([...partial.seen.keys()].sort()).toEqual(['grant:g1', 'hold:h1']);
+      expect(evolvesPartial(partial, later.at(-1) as AccountEvent)).toBe(true);
+      expect(recallFor(partial, holdCommand('h1', cr(1)))).toEqual({ kind: 'none' });
+    });
+
+    it('given usage and refund commands, then their usages are kept, and a usage key with them', () => {
+      expect(keptFor([usageCommand('u9', cr(1)), refund('u1')], [])).toEqual({ usageIds: new Set(['u9', 'u1']), keys: new Set(['usage:u9']) });
     });
   });
 

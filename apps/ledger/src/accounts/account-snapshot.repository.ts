@@ -74,4 +74,9 @@ export interface AccountSnapshots {
   /** Snapshot every this many events of a stream (ACCOUNT_SNAPSHOT_EVERY). */
   every: number;
   logger: Pick<Logger, 'warn'>;
+  /**
+   * A stream longer than this folded whole (a refund of a debit the account forgot) is read this many events at a
+   * time, forgetting between pages (AccountRepository.foldForgetting); WHOLE_FOLD_PAGE by default.
+   */
+  wholeFoldPage?: number;
 }

@@ -7,7 +7,7 @@ import {
   EventStoreError, EventStoreErrorCode, headAt, type AppendRequest, type EventStore, type NewEvent, type RecordedEvent, type StreamHead, type UnitOfWork,
 } from '@tally/event-store';
 import {
-  balanceOf, decideWithStates, evolve, evolvesPartial, forget, initialState, isAccountError, recallFor, recallFrom,
+  balanceOf, decideWithStates, evolve, evolvesPartial, forget, initialState, isAccountError, keptFor, recallFor, recallFrom, refundedUsages,
   type AccountCommand, type AccountEvent, type AccountState,
 } from '@tally/ledger-domain';
 import { CLOCK, carrierOf, type Clock } from '@tally/shared';
@@ -71,6 +71,12 @@ const EMPTY: LoadedAccount = Object.freeze({ state: initialState, version: 0 });
 const NO_HEAD: StreamHead = Object.freeze({ version: 0 });
 /** Events read per page by loadAsOf (GET /balance?at=). */
 const AS_OF_PAGE = 1_000;
+/**
+ * A stream longer than this, folded whole, is read a page of this many events at a time and forgets between pages
+ * (foldForgetting): read in one query and held whole, a stream of a million events took gigabytes, past the process's
+ * heap, and the consumer that needed it crashed on every redelivery.
+ */
+const WHOLE_FOLD_PAGE = 10_000;
 /**
  * Snapshot writes in flight at most (on the pool the consumers' transactions take their connections from). Many
  * accounts come due together (after a restart, every cold account with a long stream; on evenly used accounts): one
@@ -406,9 +412,54 @@ export class AccountRepository {
       }
     }
     const loaded = await this.readFrom(starts);
-    const whole = new Map([...starts.keys()].filter((accountId) => !loaded.has(accountId)).map((accountId) => [accountId, EMPTY]));
-    if (whole.size > 0) for (const [accountId, account] of await this.readFrom(whole)) loaded.set(accountId, account);
+    const whole = [...starts.keys()].filter((accountId) => !loaded.has(accountId));
+    if (whole.length > 0) for (const [accountId, account] of await this.foldWhole(whole, [])) loaded.set(accountId, account);
     return loaded;
+  }
+
+  /**
+   * These accounts folded from their first event, for `commands` to be decided on. A stream longer than the whole-fold
+   * page (only where the memory is bounded: snapshots on) is folded by foldForgetting; the others in one query.
+   */
+  private async foldWhole(accountIds: string[], commands: AccountCommand[]): Promise<Map<string, LoadedAccount>> {
+    const page = this.snapshots?.wholeFoldPage ?? WHOLE_FOLD_PAGE;
+    const heads = this.snapshots ? await this.store.streamHeads(accountIds.map(accountStreamId)) : new Map<string, StreamHead>();
+    const isLong = (accountId: string) => (heads.get(accountStreamId(accountId))?.version ?? 0) > page;
+    const short = accountIds.filter((accountId) => !isLong(accountId));
+    const folded = short.length > 0 ? await this.readFrom(new Map(short.map((accountId) => [accountId, EMPTY]))) : new Map<string, LoadedAccount>();
+    for (const accountId of accountIds.filter(isLong)) {
+      const account = await this.foldForgetting(accountId, commands.filter((command) => command.accountId === accountId), page);
+      if (account) folded.set(accountId, account);
+    }
+    return folded;
+  }
+
+  /**
+   * A long stream folded whole with bounded memory, `page` events at a time, forgetting between pages and at the end
+   * what deciding `commands` and folding the stream's refunds do not need (ledger-domain's `keptFor`: the debits the
+   * stream refunds or a command names, the commands' keys): a first pass finds the refunded usages, a second folds up to
+   * the version the first reached (a refund appended between the two is left to the append's version check). The
+   * state is a partial memory, as one from a snapshot is, and decides the commands as the whole state would.
+   */
+  private async foldForgetting(accountId: string, commands: AccountCommand[], page: number): Promise<LoadedAccount | undefined> {
+    const streamId = accountStreamId(accountId);
+    const refunded = new Set<string>();
+    let last = 0;
+    for (let fromVersion = 1; ; fromVersion += page) {
+      const events = await this.store.readStream(streamId, { fromVersion, toVersion: fromVersion + page - 1 });
+      for (const usageId of refundedUsages(events.filter((stored) => stored.type === 'UsageRefunded').map(decodeEvent))) refunded.add(usageId);
+      last = events.at(-1)?.version ?? last;
+      if (events.length < page) break;
+    }
+    const kept = keptFor(commands, refunded);
+    let account: LoadedAccount | undefined = EMPTY;
+    for (let fromVersion = 1; fromVersion <= last; fromVersion += page) {
+      const events = await this.store.readStream(streamId, { fromVersion, toVersion: Math.min(fromVersion + page - 1, last) });
+      account = foldStored(account, events);
+      if (!account) return undefined;
+      account = { ...account, state: forget(account.state, kept) };
+    }
+    return account;
   }
 
   /**
@@ -479,7 +530,7 @@ export class AccountRepository {
     }
     if (whole.size > 0) {
       accountRecalls.inc({ outcome: 'full' }, whole.size);
-      const folded = await this.readFrom(new Map([...whole].map((accountId) => [accountId, EMPTY])));
+      const folded = await this.foldWhole([...whole], commands);
       for (const [accountId, account] of folded) accounts.set(accountId, { ...account, snapshotAt: accounts.get(accountId)?.snapshotAt });
     }
     return accounts;

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { Topics, parseMessage, serializeEnvelope } from '@tally/contracts';
 import type { RecordedEvent } from '@tally/event-store';
 import {
-  type AccountCommand, type AccountEvent, type AccountState, balanceOf, balanceView, decide, evolve, evolvesPartial, forget, initialState, isAccountError,
+  type AccountCommand, type AccountEvent, type AccountState, type Kept, balanceOf, balanceView, decide, evolve, evolvesPartial, forget, initialState, isAccountError,
+  keptFor, refundedUsages,
 } from '@tally/ledger-domain';
 import {
   ACCOUNT, describeSteps, modelBalance, modelBalanceAt, modelInitialState, modelStep, recallFromHistory, simHistory, toCommands, type SimStep,
@@ -29,10 +30,33 @@ describe('account simulation: the decider against the reference model', () => {
   // As the ledger runs with snapshots (ACCOUNT_SNAPSHOT_EVERY): the state forgets its usage and hold keys and its
   // unrefunded debits every few steps, and what a command needs is recalled as the AccountRepository recalls it.
   it('agrees with the model too when the account forgets every third step and recalls before deciding', () => simulate(3));
+
+  // As the AccountRepository folds a stream too long to hold whole when a command needs the whole account (a refund of
+  // a forgotten debit): page by page, forgetting between pages all but what the command and the stream's later refunds
+  // need (`keptFor`), so its memory stays bounded however long the stream.
+  it('agrees with the model too when a whole recall is a fold that forgets as it goes, keeping what the command and the refunds need', () =>
+    simulate(3, 'forgetting'));
 });
 
-/** `forgetEvery`: forget the state before every that many steps (undefined = never). */
-function simulate(forgetEvery: number | undefined): void {
+/**
+ * The AccountRepository's fold of a long stream (foldForgetting there): two events a page here, forgetting between pages
+ * and at the end what `kept` does not hold. A refund it cannot fold fails the run.
+ */
+function foldForgetting(events: readonly AccountEvent[], kept: Kept, page = 2): AccountState {
+  let state: AccountState = initialState;
+  events.forEach((event, index) => {
+    if (index > 0 && index % page === 0) state = forget(state, kept);
+    if (!evolvesPartial(state, event)) throw new Error(`a forgetting fold lacks the debit ${event.type === 'UsageRefunded' ? event.data.usageId : ''} a refund names`);
+    state = evolve(state, event);
+  });
+  return events.length > page ? forget(state, kept) : state;
+}
+
+/**
+ * `forgetEvery`: forget the state before every that many steps (undefined = never). `wholeRecall`: what a command that
+ * needs the whole account is decided on: the whole state, or a fold that forgets as it goes (foldForgetting).
+ */
+function simulate(forgetEvery: number | undefined, wholeRecall: 'whole' | 'forgetting' = 'whole'): void {
   const seen = new Set<string>();
   fc.assert(
     fc.property(simHistory, (ops) => {
@@ -42,9 +66,12 @@ function simulate(forgetEvery: number | undefined): void {
       const history: { command: AccountCommand; events: AccountEvent[] }[] = [];
       let model = modelInitialState;
       let version = 0;
+      const events: AccountEvent[] = [];
+      const wholeFor = (commands: AccountCommand[]) => (wholeRecall === 'whole' ? whole : foldForgetting(events, keptFor(commands, refundedUsages(events))));
       steps.forEach((step, index) => {
         if (forgetEvery !== undefined && index % forgetEvery === forgetEvery - 1) state = forget(state);
-        state = recallFromHistory(state, step.command, history, whole);
+        const recalled = recallFromHistory(state, step.command, history, whole);
+        state = recalled === whole && recalled !== state ? wholeFor([step.command]) : recalled;
         const decided = decideOrRefuse(state, step);
         const expected = modelStep(model, step.command, step.now);
         const actual = decided.ok ? { ok: true, events: decided.events } : { ok: false, code: decided.code };
@@ -58,7 +85,8 @@ function simulate(forgetEvery: number | undefined): void {
         for (const [i, event] of decided.events.entries()) {
           const before = whole;
           whole = evolve(whole, event);
-          state = evolvesPartial(state, event) ? evolve(state, event) : whole;
+          events.push(event);
+          state = evolvesPartial(state, event) ? evolve(state, event) : wholeFor([]);
           version += 1;
           seen.add(outcome(event, step.command, before, whole));
           survivesTheWire(event, state, version, step, i);
