@@ -27,6 +27,11 @@ interface Bucket {
 
 /** Above this many callers remembered, buckets that have refilled completely are forgotten (they hold no state). */
 const SWEEP_ABOVE = 10_000;
+/**
+ * The most callers remembered: beyond, the least recently seen are forgotten (each starts afresh, with a full bucket,
+ * if it comes back). A flood from many client addresses is limited per address only this far.
+ */
+const MOST_CALLERS = 200_000;
 
 /**
  * Token buckets, one per caller (an API key's name, a portal token's account, a client address), in this process.
@@ -36,7 +41,14 @@ const SWEEP_ABOVE = 10_000;
  * Per process: with N replicas behind a load balancer a caller gets up to N times the limit (README "Security").
  */
 export class RateLimiter {
+  /** By caller, least recently seen first (a caller seen again is moved to the end). */
   private readonly buckets = new Map<string, Bucket>();
+  /**
+   * The size at which the next sweep runs: SWEEP_ABOVE, or twice what the last sweep left. Sweeping at every new caller
+   * once SWEEP_ABOVE were remembered and none had refilled (a flood from many addresses) was a scan of every bucket
+   * per request, freeing nothing.
+   */
+  private sweepAt = SWEEP_ABOVE;
 
   constructor(
     private readonly limitOf: (caller: string) => RateLimit,
@@ -49,14 +61,16 @@ export class RateLimiter {
     const limit = this.limitOf(caller);
     let bucket = this.buckets.get(caller);
     if (!bucket) {
-      if (this.buckets.size >= SWEEP_ABOVE) this.sweep(now);
+      if (this.buckets.size >= this.sweepAt) this.sweep(now);
+      if (this.buckets.size >= MOST_CALLERS) this.buckets.delete(this.buckets.keys().next().value as string); // the least recently seen
       bucket = { tokens: limit.burst, at: now, limit };
-      this.buckets.set(caller, bucket);
     } else {
+      this.buckets.delete(caller); // set again below: the most recently seen
       bucket.tokens = Math.min(limit.burst, bucket.tokens + ((now - bucket.at) / 1000) * limit.perSecond);
       bucket.at = now;
       bucket.limit = limit;
     }
+    this.buckets.set(caller, bucket);
     const allowed = bucket.tokens >= 1;
     if (allowed) bucket.tokens -= 1;
     return {
@@ -73,9 +87,19 @@ export class RateLimiter {
     return this.buckets.size;
   }
 
+  /** How many sweeps ran (tests). */
+  get sweeps(): number {
+    return this.swept;
+  }
+
+  private swept = 0;
+
+  /** Forgets the callers whose buckets refilled; the next sweep waits until as many again are remembered. */
   private sweep(now: number): void {
+    this.swept += 1;
     for (const [caller, bucket] of this.buckets) {
       if (bucket.tokens + ((now - bucket.at) / 1000) * bucket.limit.perSecond >= bucket.limit.burst) this.buckets.delete(caller);
     }
+    this.sweepAt = Math.max(SWEEP_ABOVE, this.buckets.size * 2);
   }
 }

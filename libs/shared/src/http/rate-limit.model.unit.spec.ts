@@ -33,6 +33,29 @@ describe('RateLimiter (token buckets per caller)', () => {
     expect(buckets.take('key:a').remaining).toBe(2);
   });
 
+  // Callers are remembered per client address without a key: a flood from many addresses (an IPv6 range) made every
+  // new one scan all the buckets once more than 10,000 were remembered and none had refilled yet, freeing nothing:
+  // work quadratic in the addresses, and memory without a bound.
+  it('given a flood of new callers none of whose buckets refilled, then it sweeps now and then, not for each, and remembers a bounded number', () => {
+    const buckets = limiter();
+    for (let i = 0; i < 30_000; i++) buckets.take(`ip:${i}`);
+    expect(buckets.sweeps).toBeLessThanOrEqual(3);
+    for (let i = 30_000; i < 260_000; i++) buckets.take(`ip:${i}`);
+    expect(buckets.size).toBeLessThanOrEqual(200_000);
+    expect(buckets.sweeps).toBeLessThanOrEqual(10);
+    // The callers still remembered are the most recent: one of them is still limited, the oldest start afresh.
+    for (let i = 0; i < 2; i++) buckets.take('ip:259999');
+    expect(buckets.take('ip:259999').allowed).toBe(false);
+  });
+
+  it('forgets, at a sweep, the callers whose buckets refilled', () => {
+    const buckets = limiter();
+    for (let i = 0; i < 10_000; i++) buckets.take(`ip:${i}`);
+    now += 2_000; // every bucket full again
+    buckets.take('ip:new');
+    expect(buckets.size).toBe(1);
+  });
+
   it('says how long to wait at a slow rate (one request every 10 s)', () => {
     const slow = new RateLimiter(() => ({ perSecond: 0.1, burst: 1 }), () => now);
     slow.take('ip:1');
