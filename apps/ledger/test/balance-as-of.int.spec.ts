@@ -1,9 +1,11 @@
 import { Pool } from 'pg';
 import { PostgresEventStore } from '@tally/event-store';
-import { available } from '@tally/ledger-domain';
+import { available, balanceOf } from '@tally/ledger-domain';
+import { usageCommand } from '@tally/ledger-domain/testing';
 import { systemClock } from '@tally/shared';
 import { createTestSchema, endPool, testDatabaseUrl } from '@tally/testing';
 import { AccountRepository } from '../src/accounts/account.repository';
+import { AccountSnapshotRepository } from '../src/accounts/account-snapshot.repository';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { migrateLedger } from '../src/database/data-source.provider';
 
@@ -59,5 +61,24 @@ describe('the balance as of an instant (PostgreSQL)', () => {
     const now = await accounts.loadAsOf(accountId, new Date());
     expect(available(now.state)).toBe(2_100_000_000n);
     expect(eventsRead).toBe(now.version); // every event, once
+  }, 120_000);
+
+  // Each usage leaves a debit in the state (what a refund needs): folded whole, a stream of a million usages held
+  // gigabytes in the API pod answering one request.
+  it('folds a stream longer than the whole-fold page forgetting as it goes, to the same balance, refunds of early usage included', async () => {
+    const snapshots = { store: new AccountSnapshotRepository(pool, schema.schema), every: 100, logger: console, wholeFoldPage: 1_000 };
+    const accounts = new AccountRepository(store, config, systemClock, snapshots);
+    const accountId = 'acct-as-of-long';
+    await accounts.execute({ type: 'GrantCredits', accountId, grantId: 'g', kind: 'purchased', amount: 1_000_000_000n, source: 'pack:test' }, 'g');
+    for (let i = 0; i < 1_100; i++) await accounts.execute(usageCommand(`u${i}`, 1_000n, { accountId }), `usage:u${i}`);
+    await accounts.execute({ type: 'RefundUsage', accountId, refundId: 'refund:r', usageId: 'u3', reason: 'test', restoreExpired: false }, 'refund:r');
+    await accounts.snapshotsWritten();
+
+    const asOf = await accounts.loadAsOf(accountId, new Date());
+    const whole = await new AccountRepository(store, config, systemClock).load(accountId);
+    expect(asOf.version).toBe(whole.version);
+    expect(balanceOf(asOf.state)).toEqual(balanceOf(whole.state));
+    expect(whole.state.debits.size).toBe(1_100);
+    expect(asOf.state.debits.size).toBeLessThanOrEqual(1); // the refunded one
   }, 120_000);
 });

@@ -380,16 +380,18 @@ export class AccountRepository {
   /**
    * The account's events up to an instant, folded: the balance as it was then. Read AS_OF_PAGE events at a time and
    * folded as they come, up to the first event recorded after `at`: an early instant of a long stream reads its first
-   * page, and no more than a page is held at once.
+   * page, and no more than a page is held at once. A stream longer than the whole-fold page is folded again by
+   * foldForgetting once past it: a fold of it whole held every debit (gigabytes for a million usages).
    */
   async loadAsOf(accountId: string, at: Date): Promise<LoadedAccount> {
     const streamId = accountStreamId(accountId);
+    const long = this.snapshots?.wholeFoldPage ?? WHOLE_FOLD_PAGE;
     let account = EMPTY as LoadedAccount;
     for (let fromVersion = 1; ; fromVersion += AS_OF_PAGE) {
+      // Past a long stream's first pages, folded again with bounded memory (its debits would be held whole).
+      if (fromVersion > long) return (await this.foldForgetting(accountId, [], { page: AS_OF_PAGE, until: at })) as LoadedAccount;
       const events = await this.store.readStream(streamId, { fromVersion, toVersion: fromVersion + AS_OF_PAGE - 1 });
-      // A prefix of the stream: stop at the first event recorded after `at` (recorded_at is a transaction's start
-      // time, so a later version can carry an earlier time; folding around it would give a state that never was).
-      const end = events.findIndex((stored) => stored.recordedAt.getTime() > at.getTime());
+      const end = endAt(events, at);
       account = foldStored(account, end === -1 ? events : events.slice(0, end)) as LoadedAccount; // a whole memory folds anything
       if (end !== -1 || events.length < AS_OF_PAGE) return account;
     }
@@ -428,7 +430,7 @@ export class AccountRepository {
     const short = accountIds.filter((accountId) => !isLong(accountId));
     const folded = short.length > 0 ? await this.readFrom(new Map(short.map((accountId) => [accountId, EMPTY]))) : new Map<string, LoadedAccount>();
     for (const accountId of accountIds.filter(isLong)) {
-      const account = await this.foldForgetting(accountId, commands.filter((command) => command.accountId === accountId), page);
+      const account = await this.foldForgetting(accountId, commands.filter((command) => command.accountId === accountId), { page });
       if (account) folded.set(accountId, account);
     }
     return folded;
@@ -441,15 +443,17 @@ export class AccountRepository {
    * the version the first reached (a refund appended between the two is left to the append's version check). The
    * state is a partial memory, as one from a snapshot is, and decides the commands as the whole state would.
    */
-  private async foldForgetting(accountId: string, commands: AccountCommand[], page: number): Promise<LoadedAccount | undefined> {
+  private async foldForgetting(accountId: string, commands: AccountCommand[], { page, until }: { page: number; until?: Date }): Promise<LoadedAccount | undefined> {
     const streamId = accountStreamId(accountId);
     const refunded = new Set<string>();
     let last = 0;
     for (let fromVersion = 1; ; fromVersion += page) {
-      const events = await this.store.readStream(streamId, { fromVersion, toVersion: fromVersion + page - 1 });
+      const read = await this.store.readStream(streamId, { fromVersion, toVersion: fromVersion + page - 1 });
+      const end = until === undefined ? -1 : endAt(read, until);
+      const events = end === -1 ? read : read.slice(0, end);
       for (const usageId of refundedUsages(events.filter((stored) => stored.type === 'UsageRefunded').map(decodeEvent))) refunded.add(usageId);
       last = events.at(-1)?.version ?? last;
-      if (events.length < page) break;
+      if (end !== -1 || read.length < page) break;
     }
     const kept = keptFor(commands, refunded);
     let account: LoadedAccount | undefined = EMPTY;
@@ -602,6 +606,15 @@ export class AccountRepository {
  * Applies stored events (in stream order) to an account; undefined when its bounded memory cannot fold one of them
  * (a refund of a debit it forgot: the caller folds the stream from its start).
  */
+/**
+ * Where a prefix of the stream up to `at` ends in these events: the index of the first recorded after it (-1: none).
+ * recorded_at is a transaction's start time, so a later version can carry an earlier time; folding around it would give
+ * a state that never was.
+ */
+function endAt(events: readonly RecordedEvent[], at: Date): number {
+  return events.findIndex((stored) => stored.recordedAt.getTime() > at.getTime());
+}
+
 function foldStored(from: LoadedAccount, events: RecordedEvent[]): LoadedAccount | undefined {
   let { state, version, eventId, eventAt } = from;
   for (const stored of events) {
