@@ -44,7 +44,7 @@ export async function timedAppend<T>(path: 'command' | 'batch', append: () => Pr
 /** Snapshots of long account streams (ACCOUNT_SNAPSHOT_EVERY), by result: written, or failed (the next load folds more). */
 export const accountSnapshotWrites = counter({
   name: 'tally_ledger_account_snapshot_writes_total',
-  help: 'Account snapshots written (result=written) or not (result=failed: logged; the next load folds more events; result=deferred: writes already in flight, taken at the account\'s next load or save).',
+  help: 'Account snapshots written (result=written) or not (result=failed: logged; the next load folds more events; result=dropped: more than 10,000 waiting for a write, the oldest not written; the next load folds more events).',
   labelNames: ['result'],
 });
 

@@ -14,7 +14,7 @@ import { CLOCK, carrierOf, type Clock } from '@tally/shared';
 import { LedgerConfig } from '../config/ledger.config';
 import { EVENT_STORE } from '../database/tokens.provider';
 import { accountCacheForgetPasses, accountCacheForgets, accountCacheHits, accountCacheMisses, accountRecalls, accountSnapshotWrites, timedAppend } from './account.metrics';
-import { ACCOUNT_SNAPSHOTS, type AccountSnapshots } from './account-snapshot.repository';
+import { ACCOUNT_SNAPSHOTS, type AccountSnapshot, type AccountSnapshots } from './account-snapshot.repository';
 import { DECODE_METADATA_KEYS, accountIdOfStream, accountStreamId, decodeEvent, eventId, snapshotOf, toNewEvent, type EventAudit } from '@tally/ledger-events';
 
 export interface LoadedAccount {
@@ -78,11 +78,14 @@ const AS_OF_PAGE = 1_000;
  */
 const WHOLE_FOLD_PAGE = 10_000;
 /**
- * Snapshot writes in flight at most (on the pool the consumers' transactions take their connections from). Many
- * accounts come due together (after a restart, every cold account with a long stream; on evenly used accounts): one
- * write each, all at once, queued ahead of the next transaction's connection.
+ * Snapshot writes in flight at most (on the pool the consumers' transactions take their connections from); the others
+ * wait their turn in the repository (SNAPSHOTS_WAITING at most). Many accounts come due together (after a restart,
+ * every cold account with a long stream; on evenly used accounts): one write each, all at once, queued ahead of the
+ * next transaction's connection.
  */
 const SNAPSHOT_WRITES_AT_ONCE = 2;
+/** Snapshots waiting for a write at most; beyond, the oldest waiting is dropped (a cache: that load folds more events). */
+const SNAPSHOTS_WAITING = 10_000;
 /**
  * A forgotten key is looked up by the id of the first event of a decision made under it; when found, the usage or
  * hold event is among the next ones (after AccountOpened and the expiries swept before it); further than these, the
@@ -207,6 +210,8 @@ export class AccountRepository {
   /** Snapshots and the bounded memory, where the store can look a forgotten key up (PostgreSQL). */
   private readonly snapshots: (AccountSnapshots & { readEvents: NonNullable<EventStore['readEvents']> }) | undefined;
   private readonly snapshotWrites = new Set<Promise<void>>();
+  /** Snapshots due and not yet being written, by account (the latest of each), oldest first. */
+  private readonly snapshotsWaiting = new Map<string, AccountSnapshot>();
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -363,7 +368,7 @@ export class AccountRepository {
 
   /** Resolves once every snapshot write started so far has ended (written or failed); for tests and shutdown. */
   async snapshotsWritten(): Promise<void> {
-    while (this.snapshotWrites.size > 0) await Promise.all([...this.snapshotWrites]);
+    while (this.snapshotWrites.size > 0) await Promise.all([...this.snapshotWrites]); // each one ended starts a waiting one
   }
 
   /**
@@ -535,7 +540,13 @@ export class AccountRepository {
     if (whole.size > 0) {
       accountRecalls.inc({ outcome: 'full' }, whole.size);
       const folded = await this.foldWhole([...whole], commands);
-      for (const [accountId, account] of folded) accounts.set(accountId, { ...account, snapshotAt: accounts.get(accountId)?.snapshotAt });
+      for (const [accountId, account] of folded) {
+        const recalled = { ...account, snapshotAt: accounts.get(accountId)?.snapshotAt };
+        accounts.set(accountId, recalled);
+        // A fold of committed events, so a state of the stream, which keeps what these commands need: a retry after
+        // losing the race for the account (a busy one, a long fold) folds only what was appended since, not all again.
+        this.cache.set(accountId, recalled);
+      }
     }
     return accounts;
   }
@@ -563,23 +574,38 @@ export class AccountRepository {
    */
   private snapshotIfDue(accountId: string, account: LoadedAccount): LoadedAccount {
     if (!this.snapshots || account.version - (account.snapshotAt ?? 0) < this.snapshots.every) return account;
-    // A snapshot is only a cache: one not written now stays due and is taken at the account's next load or save.
-    if (this.snapshotWrites.size >= SNAPSHOT_WRITES_AT_ONCE) {
-      accountSnapshotWrites.inc({ result: 'deferred' });
-      return account;
+    const snapshot: AccountSnapshot = { state: forget(account.state), version: account.version, eventId: account.eventId, eventAt: account.eventAt };
+    this.snapshotsWaiting.delete(accountId); // a later one of the same account replaces it, and waits from now
+    this.snapshotsWaiting.set(accountId, snapshot);
+    if (this.snapshotsWaiting.size > SNAPSHOTS_WAITING) {
+      const [oldest] = this.snapshotsWaiting.keys();
+      this.snapshotsWaiting.delete(oldest);
+      accountSnapshotWrites.inc({ result: 'dropped' });
     }
-    const snapshot = { state: forget(account.state), version: account.version, eventId: account.eventId, eventAt: account.eventAt };
-    const { store, logger } = this.snapshots;
-    const write: Promise<void> = store
-      .write(accountStreamId(accountId), snapshot)
-      .then(() => accountSnapshotWrites.inc({ result: 'written' }))
-      .catch((error: unknown) => {
-        accountSnapshotWrites.inc({ result: 'failed' });
-        logger.warn({ err: error, accountId, version: snapshot.version }, 'account snapshot not written; the next load folds more events');
-      })
-      .finally(() => this.snapshotWrites.delete(write));
-    this.snapshotWrites.add(write);
+    this.writeWaitingSnapshots();
     return { ...snapshot, snapshotAt: snapshot.version };
+  }
+
+  /** Starts writes of waiting snapshots, oldest first, while fewer than SNAPSHOT_WRITES_AT_ONCE are in flight. */
+  private writeWaitingSnapshots(): void {
+    if (!this.snapshots) return;
+    const { store, logger } = this.snapshots;
+    for (const [accountId, snapshot] of this.snapshotsWaiting) {
+      if (this.snapshotWrites.size >= SNAPSHOT_WRITES_AT_ONCE) return;
+      this.snapshotsWaiting.delete(accountId);
+      const write: Promise<void> = store
+        .write(accountStreamId(accountId), snapshot)
+        .then(() => accountSnapshotWrites.inc({ result: 'written' }))
+        .catch((error: unknown) => {
+          accountSnapshotWrites.inc({ result: 'failed' });
+          logger.warn({ err: error, accountId, version: snapshot.version }, 'account snapshot not written; the next load folds more events');
+        })
+        .finally(() => {
+          this.snapshotWrites.delete(write);
+          this.writeWaitingSnapshots();
+        });
+      this.snapshotWrites.add(write);
+    }
   }
 
   private decideWithSnapshots(state: AccountState, command: AccountCommand, commandKey: string, now: Date, audit?: EventAudit) {
