@@ -16,8 +16,8 @@ const RETRY_AFTER_SPREAD_MS = 500;
 
 /**
  * The wait before retry number `retry` (1, 2, …); never more than `maxDelayMs`. After a Retry-After: at least the
- * delay asked and up to half as long again (RETRY_AFTER_SPREAD_MS at least), or, past the cap, between three quarters
- * of it and all of it: every caller refused at one moment is sent the same Retry-After, and waiting exactly that long
+ * delay asked and up to half as long again (RETRY_AFTER_SPREAD_MS at least), within the cap; asked more than the cap,
+ * between three quarters of it and all of it: every caller refused at one moment is sent the same Retry-After, and waiting exactly that long
  * they all came back together and were refused together again. Otherwise exponential backoff with jitter between
  * half and all of `baseDelayMs · 2^(retry-1)`.
  */
@@ -25,7 +25,7 @@ export function retryDelayMs(retry: number, options: RetryOptions, retryAfterSec
   if (retryAfterSeconds !== undefined) {
     const asked = retryAfterSeconds * 1_000;
     const latest = Math.min(options.maxDelayMs, asked + Math.max(RETRY_AFTER_SPREAD_MS, asked / 2));
-    const earliest = Math.min(asked, latest * 0.75);
+    const earliest = asked <= options.maxDelayMs ? asked : options.maxDelayMs * 0.75;
     return Math.round(earliest + random() * (latest - earliest));
   }
   const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (retry - 1));

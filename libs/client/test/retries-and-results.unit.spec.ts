@@ -397,12 +397,15 @@ describe('retry backoff', () => {
       fc.property(fc.integer({ min: 0, max: 3_600 }), fc.double({ min: 0, max: 1, noNaN: true }), (seconds, random) => {
         const delay = retryDelayMs(1, DEFAULT_RETRY, seconds, () => random);
         const asked = seconds * 1_000;
-        return delay <= DEFAULT_RETRY.maxDelayMs && delay >= Math.min(asked, DEFAULT_RETRY.maxDelayMs * 0.75) && delay <= Math.max(asked * 1.5, asked + 500);
+        const earliest = asked <= DEFAULT_RETRY.maxDelayMs ? asked : DEFAULT_RETRY.maxDelayMs * 0.75;
+        return delay <= DEFAULT_RETRY.maxDelayMs && delay >= earliest && delay <= Math.max(asked * 1.5, asked + 500);
       }),
     );
     const spread = (seconds: number) => retryDelayMs(1, DEFAULT_RETRY, seconds, () => 1) - retryDelayMs(1, DEFAULT_RETRY, seconds, () => 0);
     expect(spread(0)).toBe(500);
     expect(spread(2)).toBe(1_000);
     expect(spread(3_600)).toBe(DEFAULT_RETRY.maxDelayMs / 4);
+    expect(retryDelayMs(1, DEFAULT_RETRY, 4, () => 0)).toBe(4_000); // never sooner than asked, within the cap
+    expect(retryDelayMs(1, DEFAULT_RETRY, 5, () => 0)).toBe(5_000);
   });
 });
