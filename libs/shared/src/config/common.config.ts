@@ -81,13 +81,13 @@ export class CommonConfig {
   KAFKA_SSL_CA_FILE?: string;
 
   /**
-   * SASL authentication to the brokers, `none` by default. In production only with TLS (KAFKA_SSL=true): `plain` would
-   * send the password in clear, and any mechanism the usage and balances.
+   * SASL authentication to the brokers, `none` by default. `plain` in production only with TLS (KAFKA_SSL=true): it
+   * sends the password in clear. SCRAM sends none, and is allowed without TLS (a private network's choice).
    */
   @IsIn(['none', 'plain', 'scram-sha-256', 'scram-sha-512'])
   @Holds(
-    (config: CommonConfig) => config.KAFKA_SASL_MECHANISM === 'none' || config.KAFKA_SSL === true || config.NODE_ENV !== 'production',
-    'KAFKA_SASL_MECHANISM needs KAFKA_SSL=true in production (SASL over plain text)',
+    (config: CommonConfig) => config.KAFKA_SASL_MECHANISM !== 'plain' || config.KAFKA_SSL === true || config.NODE_ENV !== 'production',
+    'KAFKA_SASL_MECHANISM plain needs KAFKA_SSL=true in production (it sends the password in clear)',
   )
   KAFKA_SASL_MECHANISM: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512' = 'none';
 
