@@ -265,19 +265,24 @@ export async function createReadModelTables(pool: Pool, schema: string): Promise
 
 /**
  * The read-model tables this code builds (`built`, from its migrations) have the columns of the live ones in `live`,
- * no more and no fewer: else this code (the operator CLI, run from a checkout) is not the version the ledger runs. Its
+ * no more and no fewer, each of the same type (length, precision and scale) and nullability: else this code (the operator CLI, run from a checkout) is not the version the ledger runs. Its
  * fold would lack columns a newer ledger writes (swapped in, that ledger's projection fails every batch, and its
  * migration, recorded as run, never runs again) or carry ones an older ledger does not know; a verify would report
  * differences that are only versions. Refused before the fold (the caller drops the tables it built).
  */
+const COLUMN_SHAPE = `table_name, column_name,
+  udt_name || coalesce('(' || character_maximum_length || ')', '') || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', '')
+    || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END AS shape`;
+
 async function assertSameTables(pool: Pool, live: string, built: string): Promise<void> {
   const { rows } = await pool.query<{ column: string; in_live: boolean; in_built: boolean }>(
-    `WITH built AS (SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = $2),
-          live AS (SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = $1
+    // A column is its name, its type with its length, precision and scale, and whether it takes nulls.
+    `WITH built AS (SELECT ${COLUMN_SHAPE} FROM information_schema.columns WHERE table_schema = $2),
+          live AS (SELECT ${COLUMN_SHAPE} FROM information_schema.columns WHERE table_schema = $1
                      AND table_name IN (SELECT table_name FROM built))
-     SELECT coalesce(l.table_name, b.table_name) || '.' || coalesce(l.column_name, b.column_name) AS column,
+     SELECT coalesce(l.table_name, b.table_name) || '.' || coalesce(l.column_name, b.column_name) || ' ' || coalesce(l.shape, b.shape) AS column,
             l.column_name IS NOT NULL AS in_live, b.column_name IS NOT NULL AS in_built
-       FROM live l FULL JOIN built b ON (l.table_name, l.column_name, l.data_type) = (b.table_name, b.column_name, b.data_type)
+       FROM live l FULL JOIN built b ON (l.table_name, l.column_name, l.shape) = (b.table_name, b.column_name, b.shape)
       WHERE l.column_name IS NULL OR b.column_name IS NULL
       ORDER BY 1`,
     [live, built],
