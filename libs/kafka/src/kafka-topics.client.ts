@@ -39,6 +39,8 @@ export const DEAD_LETTER_MAX_MESSAGE_BYTES = String(1_048_588 + 64 * 1024);
  * ever land there; an operator truncates a topic once its letters are dealt with (README, dead letters).
  */
 export const DEAD_LETTER_RETENTION_MS = '-1';
+/** A dead-letter topic an operator gave a retention of at least this (90 days) keeps it: their choice, long enough. */
+export const DEAD_LETTER_MIN_RETENTION_MS = 90 * 24 * 3_600_000;
 
 /** The settings Tally gives a topic: TOPIC_CONFIG, and a dead-letter topic's larger message limit and retention. */
 export function topicConfigOf(topic: string): Readonly<Record<string, string>> {
@@ -88,10 +90,16 @@ async function applyTopicConfig(admin: Admin, topics: string[]): Promise<void> {
     includeSynonyms: false,
     resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
   });
-  // A setting is missing when absent or different; a message limit only when lower than ours (an operator's higher one stays).
+  // A setting is missing when absent or different; a message limit only when lower than ours (an operator's higher one
+  // stays); a dead-letter retention only when finite and shorter than DEAD_LETTER_MIN_RETENTION_MS (an operator's
+  // longer one stays).
   const current = (resource: (typeof resources)[number], name: string) => resource.configEntries.find((entry) => entry.configName === name)?.configValue;
-  const lacking = ([name, value]: [string, string], resource: (typeof resources)[number]) =>
-    name === 'max.message.bytes' ? Number(current(resource, name) ?? 0) < Number(value) : current(resource, name) !== value;
+  const lacking = ([name, value]: [string, string], resource: (typeof resources)[number]) => {
+    const now = current(resource, name);
+    if (name === 'max.message.bytes') return Number(now ?? 0) < Number(value);
+    if (name === 'retention.ms') return now !== '-1' && Number(now ?? 0) < DEAD_LETTER_MIN_RETENTION_MS;
+    return now !== value;
+  };
   const stale = resources.filter((resource) => Object.entries(topicConfigOf(resource.resourceName)).some((entry) => lacking(entry, resource)));
   if (stale.length === 0) return;
   await admin.alterConfigs({

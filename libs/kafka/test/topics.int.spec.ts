@@ -100,6 +100,18 @@ describe('dead-letter topics Tally creates', () => {
     await ensureTopics(kafka, [existing], 1);
     expect(await retentionOf(existing)).toBe('-1');
   });
+
+  it("keeps an operator's own retention of a dead-letter topic when it is 90 days or more", async () => {
+    const kept = `t.${uniqueSuffix()}.kept.dlq.v1`;
+    const year = String(365 * 24 * HOUR);
+    try {
+      await withAdmin(kafka, (admin) => admin.createTopics({ waitForLeaders: true, topics: [{ topic: kept, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: year }] }] }));
+      await ensureTopics(kafka, [kept], 1);
+      expect(await retentionOf(kept)).toBe(year);
+    } finally {
+      await deleteKafkaResources(kafka, [kept], []);
+    }
+  });
 });
 
 /**
