@@ -12,7 +12,7 @@ const LOCK_IDLE_TIMEOUT_MS = 30_000;
  * ALTER TABLE queued for a lock holds every later statement on that table behind it, the running version's writes
  * included, for as long as it waits.
  */
-export const MIGRATION_LOCK_TIMEOUT_MS = 2_000;
+export const MIGRATION_LOCK_TIMEOUT_MS = 500;
 /** After a migration gave up waiting for a lock: tried again after 1 s, doubling to 15 s, jittered. */
 const LOCK_RETRY_MS = { first: 1_000, most: 15_000 };
 /** PostgreSQL's lock_not_available: a statement's lock_timeout ran out. */
