@@ -21,6 +21,7 @@ export * from './health/health.controller';
 export * from './health/worker-health.service';
 export * from './health/polling-loop.worker';
 export * from './time/clock.provider';
+export * from './time/backoff.schedule';
 export * from './openapi';
 export * from './telemetry/tracing.provider';
 export * from './telemetry/trace-context.codec';

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { backoffDelayMs } from '../time/backoff.schedule';
 import { serviceSession } from './service-pool.provider';
 
 /** How often a replica waiting its turn asks for the lock again, on average (jittered half to one and a half times). */
@@ -64,8 +65,7 @@ export async function migrateTakingTurns(options: { url: string; service: string
         } catch (error) {
           // The migration that gave up rolled back alone (one transaction each); those before it stay applied.
           if (!isLockNotAvailable(error)) throw error;
-          const ceiling = Math.min(LOCK_RETRY_MS.most, LOCK_RETRY_MS.first * 2 ** (attempt - 1));
-          await sleep(ceiling / 2 + (Math.random() * ceiling) / 2);
+          await sleep(backoffDelayMs(LOCK_RETRY_MS.first, LOCK_RETRY_MS.most, attempt));
         }
       }
     } finally {

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Notification, Pool, PoolClient } from 'pg';
+import { backoffDelayMs } from '@tally/shared';
 import { PG_POOL } from '../../database/tokens.provider';
 import { BALANCE_CHANGED_CHANNEL, changedAccounts } from '@tally/ledger-read-models';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
@@ -200,8 +201,8 @@ export class BalanceNotifications implements OnApplicationShutdown {
         // until each account's next change.
         for (const accountId of chunk) if (this.subscribers.has(accountId)) this.pending.add(accountId);
         this.failuresInARow += 1;
-        const delayMs = Math.min(REREAD_DELAY_MS * 2 ** (this.failuresInARow - 1), MAX_REREAD_DELAY_MS) * (0.5 + Math.random() / 2);
-        this.logger.warn({ accounts: this.pending.size, attempt: this.failuresInARow, delayMs: Math.round(delayMs), err: (error as Error).message }, 'could not read balances for live streams; reading again shortly');
+        const delayMs = backoffDelayMs(REREAD_DELAY_MS, MAX_REREAD_DELAY_MS, this.failuresInARow);
+        this.logger.warn({ accounts: this.pending.size, attempt: this.failuresInARow, delayMs, err: (error as Error).message }, 'could not read balances for live streams; reading again shortly');
         this.rereadTimer = setTimeout(() => {
           this.rereadTimer = undefined;
           this.drain();
