@@ -263,20 +263,21 @@ export async function createReadModelTables(pool: Pool, schema: string): Promise
   for (const Migration of READ_MODEL_MIGRATIONS as (new () => MigrationInterface)[]) await new Migration().up(queryRunner);
 }
 
-/**
- * The read-model tables this code builds (`built`, from its migrations) have the columns of the live ones in `live`,
- * no more and no fewer, each of the same type (length, precision and scale) and nullability: else this code (the operator CLI, run from a checkout) is not the version the ledger runs. Its
- * fold would lack columns a newer ledger writes (swapped in, that ledger's projection fails every batch, and its
- * migration, recorded as run, never runs again) or carry ones an older ledger does not know; a verify would report
- * differences that are only versions. Refused before the fold (the caller drops the tables it built).
- */
+/** information_schema.columns as assertSameTables compares them: a column's name, its type with its length, precision and scale, and whether it takes nulls. */
 const COLUMN_SHAPE = `table_name, column_name,
   udt_name || coalesce('(' || character_maximum_length || ')', '') || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', '')
     || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END AS shape`;
 
+/**
+ * The read-model tables this code builds (`built`, from its migrations) have the columns of the live ones in `live`,
+ * no more and no fewer, each of the same shape (COLUMN_SHAPE): else this code (the operator CLI, run from a checkout)
+ * is not the version the ledger runs. Its fold would lack columns a newer ledger writes (swapped in, that ledger's
+ * projection fails every batch, and its migration, recorded as run, never runs again) or carry ones an older ledger
+ * does not know; a verify would report differences that are only versions. Refused before the fold (the caller drops
+ * the tables it built).
+ */
 async function assertSameTables(pool: Pool, live: string, built: string): Promise<void> {
   const { rows } = await pool.query<{ column: string; in_live: boolean; in_built: boolean }>(
-    // A column is its name, its type with its length, precision and scale, and whether it takes nulls.
     `WITH built AS (SELECT ${COLUMN_SHAPE} FROM information_schema.columns WHERE table_schema = $2),
           live AS (SELECT ${COLUMN_SHAPE} FROM information_schema.columns WHERE table_schema = $1
                      AND table_name IN (SELECT table_name FROM built))

@@ -629,10 +629,6 @@ export class AccountRepository {
 }
 
 /**
- * Applies stored events (in stream order) to an account; undefined when its bounded memory cannot fold one of them
- * (a refund of a debit it forgot: the caller folds the stream from its start).
- */
-/**
  * Where a prefix of the stream up to `at` ends in these events: the index of the first recorded after it (-1: none).
  * recorded_at is a transaction's start time, so a later version can carry an earlier time; folding around it would give
  * a state that never was.
@@ -641,6 +637,10 @@ function endAt(events: readonly RecordedEvent[], at: Date): number {
   return events.findIndex((stored) => stored.recordedAt.getTime() > at.getTime());
 }
 
+/**
+ * Applies stored events (in stream order) to an account; undefined when its bounded memory cannot fold one of them
+ * (a refund of a debit it forgot: the caller folds the stream from its start).
+ */
 function foldStored(from: LoadedAccount, events: RecordedEvent[]): LoadedAccount | undefined {
   let { state, version, eventId, eventAt } = from;
   for (const stored of events) {
