@@ -1,3 +1,5 @@
+import { backoffDelayMs } from '@tally/shared';
+
 export interface RetrySchedule {
   baseDelayMs: number;
   maxDelayMs: number;
@@ -5,15 +7,9 @@ export interface RetrySchedule {
   maxRetryMs: number;
 }
 
-/**
- * Delay before retry number `failedAttempts` (1 after the first failure): exponential from baseDelayMs, capped
- * at maxDelayMs, with "equal jitter" (half fixed, half random) so receivers that failed together are not
- * retried in lockstep, yet every wait still grows.
- */
+/** Delay before retry number `failedAttempts` (1 after the first failure): the shared equal-jitter backoff over the schedule. */
 export function retryDelayMs(schedule: RetrySchedule, failedAttempts: number, random: () => number = Math.random): number {
-  const exponent = Math.min(Math.max(0, failedAttempts - 1), 40);
-  const ceiling = Math.min(schedule.maxDelayMs, schedule.baseDelayMs * 2 ** exponent);
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+  return backoffDelayMs(schedule.baseDelayMs, schedule.maxDelayMs, failedAttempts, random);
 }
 
 /** 2xx ends it; 408, 429 and 5xx are worth retrying; any other 4xx (and 3xx: we do not follow redirects) stops. */

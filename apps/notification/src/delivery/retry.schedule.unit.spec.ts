@@ -10,6 +10,8 @@ describe('retry schedule', () => {
     expect(retryDelayMs(schedule, 4, () => 1)).toBe(8_000);
     expect(retryDelayMs(schedule, 30, () => 1)).toBe(60_000);
     expect(retryDelayMs(schedule, 1_000, () => 0.5)).toBe(45_000);
+    // A schedule starting at 0 ms stays a number however late the attempt (0 × 2^1999 is NaN).
+    expect(retryDelayMs({ ...schedule, baseDelayMs: 0 }, 2_000, () => 0.5)).toBe(0);
   });
 
   it('2xx ends it; 408, 429 and 5xx retry; other 4xx stop', () => {
