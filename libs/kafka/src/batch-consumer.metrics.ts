@@ -91,6 +91,12 @@ const lostOffsets = counter({
   labelNames: [...PARTITION_LABELS],
 });
 
+const groupJoins = counter({
+  name: 'tally_kafka_consumer_group_joins_total',
+  help: 'Times a member of the group in this process joined it: one at start, then one per rebalance. Rising steadily: members evicted or restarting (a rebalance storm).',
+  labelNames: ['group'],
+});
+
 const batchDuration = histogram({
   name: 'tally_kafka_consumer_batch_duration_seconds',
   help: 'Time to apply and commit one transaction of the group (from BEGIN to COMMIT).',
@@ -135,6 +141,10 @@ export class ConsumerCounters {
   /** `count` offsets after the stored one were deleted from Kafka before they were applied. */
   lost(topic: string, partition: number, count: bigint): void {
     lostOffsets.inc({ group: this.groupId, topic, partition: String(partition) }, Number(count));
+  }
+
+  joined(): void {
+    groupJoins.inc({ group: this.groupId });
   }
 
   deadLettered(topic: string, reason: string): void {

@@ -138,6 +138,8 @@ export interface BatchConsumerStats {
   transactions: number;
   /** Transactions over several partitions that failed and were applied again one partition per transaction. */
   groupsSplit: number;
+  /** Times this member joined its group: the first join, then one per rebalance it took part in. */
+  groupJoins: number;
 }
 
 /** Thrown out of eachBatch when a batch kept failing; kafkajs then restarts the consumer (`retriable`). */
@@ -278,7 +280,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly partitionsAtOnce: number;
   private readonly groupMaxMessages: number;
   private readonly heartbeatErrors = new WeakSet<object>();
-  private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0, groupsSplit: 0 };
+  private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0, groupsSplit: 0, groupJoins: 0 };
   /** Per partition (`topic:partition`): the offset last committed to Kafka by this member (see commitKafkaOffsets). */
   private readonly kafkaCommitted = new Map<string, bigint>();
   private kafkaCommitTimer?: NodeJS.Timeout;
@@ -293,6 +295,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   /** Per partition (`topic:partition`): the batch that keeps failing, for readiness. */
   private readonly stalls: StallDetector;
   private readonly isolateAfter: number;
+  /** How often the group's coordinator hears from this member, a transaction under way included (see heartbeatAside). */
+  private readonly heartbeatIntervalMs: number;
   /** Per partition (`topic:partition`): where it stands, for the scrape-time gauges (lag, last message age). */
   private readonly progress = new Map<string, { topic: string; partition: number; highWatermark: bigint; nextOffset?: bigint; lastMessageAt?: number }>();
   /** Per partition (`topic:partition`) of the current assignment: its fetch position checked against PostgreSQL's (see fetchingFromStored). */
@@ -320,11 +324,12 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     this.groupMaxMessages = this.partitionsAtOnce === 1 ? 0 : (options.groupMaxMessages ?? DEFAULT_GROUP_MAX_MESSAGES);
     this.stalls = new StallDetector({ ...DEFAULT_STALL, ...options.stall });
     this.isolateAfter = options.isolateAfterFailures ?? 3;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
-      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+      heartbeatInterval: this.heartbeatIntervalMs,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 1_000,
       // A broker that creates topics on demand would make a deleted topic anew, empty, on the next metadata request:
       // readiness would say ready over a log no stored offset points into. Topics are provisioned, never implied.
@@ -335,6 +340,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       this.crashed = payload.restart ? undefined : payload.error;
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.counters.groupJoins += 1;
+      this.metrics.joined();
       this.crashed = undefined;
       // The cluster may be another one now (a broker re-provisioned at the same address): asked again (clusterIdNow).
       this.clusterIdRead = undefined;
@@ -836,10 +843,28 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     const startedAtMs = Date.now();
     const running = { since: startedAtMs, parts };
     this.inFlight.add(running);
+    const keepingMembership = setInterval(() => void this.heartbeatAside(parts[0].payload), this.heartbeatIntervalMs);
     try {
       while ((await this.applyAndCommit(parts, startedAt, startedAtMs)) === 'dead letters sent');
     } finally {
+      clearInterval(keepingMembership);
       this.inFlight.delete(running);
+    }
+  }
+
+  /**
+   * A heartbeat sent beside a transaction under way, never awaited by it (the transaction must not wait on the group's
+   * coordinator: see applyAndCommit). kafkajs heartbeats only between batches, so a transaction longer than the group's
+   * session (a slow PostgreSQL: up to PG_QUERY_TIMEOUT_MS a statement) had this member evicted and the whole group
+   * rebalanced, again on every such batch. kafkajs shares one request among concurrent calls and sends none before the
+   * interval. A failure (a rebalance under way, the coordinator gone) is left to the heartbeat after the commit, which
+   * ends the batch and rejoins; the offset row locked in the transaction fences the member that took the partition.
+   */
+  private async heartbeatAside(payload: EachBatchPayload): Promise<void> {
+    try {
+      await payload.heartbeat();
+    } catch (error) {
+      this.logger.debug({ groupId: this.groupId, err: error }, 'heartbeat beside a transaction under way failed');
     }
   }
 
