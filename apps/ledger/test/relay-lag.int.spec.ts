@@ -5,7 +5,7 @@ import { loadConfig } from '@tally/shared';
 import { createTestSchema, tableAccesses, testDatabaseUrl } from '@tally/testing';
 import { LedgerConfig } from '../src/config/ledger.config';
 import { migrateLedger } from '../src/database/data-source.provider';
-import { RELAY_LAG_COUNT_LIMIT, postgresRelayLag, relayLagSql } from '../src/relay/relay.metrics';
+import { RELAY_LAG_COUNT_LIMIT, postgresNotifyQueue, postgresRelayLag, relayLagSql } from '../src/relay/relay.metrics';
 
 /**
  * tally_relay_lag_events / _seconds read the PostgreSQL event store behind the relay's stored checkpoint (the
@@ -21,7 +21,7 @@ describe('relay lag (PostgreSQL event store)', () => {
   beforeAll(async () => {
     ({ schema, drop } = await createTestSchema('relay_lag'));
     await migrateLedger(loadConfig(LedgerConfig, { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema }));
-    pool = new Pool({ connectionString: testDatabaseUrl(), max: 2 });
+    pool = new Pool({ connectionString: testDatabaseUrl(), max: 3 });
   });
 
   afterAll(async () => {
@@ -62,6 +62,27 @@ describe('relay lag (PostgreSQL event store)', () => {
     await checkpointAt(events[2].checkpoint);
     expect(await lag.lag()).toEqual({ events: 0, seconds: 0 });
     await store.close();
+  });
+
+  // The ledger's appends and the projection notify in their transactions. A listening session that stops reading
+  // (idle in a transaction) holds every notification after it in the cluster's queue; once full, each of those
+  // transactions fails at COMMIT. Nothing showed the queue filling: tally_postgres_notify_queue_usage_ratio does.
+  it("reads how full PostgreSQL's NOTIFY queue is while a listener holds it", async () => {
+    const channel = `relay_lag_${schema}`.slice(0, 63);
+    const listener = await pool.connect();
+    const notifier = await pool.connect();
+    try {
+      await listener.query(`LISTEN "${channel}"`);
+      await listener.query('BEGIN');
+      await listener.query('SELECT 1'); // inside a transaction: it reads no notification until it ends
+      for (let page = 0; page < 50; page += 1) await notifier.query('SELECT pg_notify($1, $2)', [channel, 'x'.repeat(7_900)]);
+      expect(await postgresNotifyQueue(pool).usage()).toBeGreaterThan(0);
+    } finally {
+      await listener.query('ROLLBACK');
+      await listener.query(`UNLISTEN "${channel}"`);
+      listener.release();
+      notifier.release();
+    }
   });
 
   // Every /metrics scrape asks this. Without an order, the planner's guess (15–22% of the rows pending, with no

@@ -9,7 +9,7 @@ import {
 import { SpanKind } from '@opentelemetry/api';
 import { PUBLISH_METADATA_KEYS, accountIdOfStream, ledgerEnvelopeJson } from '@tally/ledger-events';
 import type { LedgerConfig } from '../config/ledger.config';
-import { postgresRelayLag, relayLagSources, relayPublishFailures, relayPublished, type RelayLagSource } from './relay.metrics';
+import { notifyQueueSources, postgresNotifyQueue, postgresRelayLag, relayLagSources, relayPublishFailures, relayPublished, type NotifyQueueSource, type RelayLagSource } from './relay.metrics';
 
 const RELAY_NAME = 'ledger-events';
 /**
@@ -45,20 +45,25 @@ export class LedgerEventsRelay {
   private readonly stalls = new StallDetector(RELAY_STALL);
   /** tally_relay_lag_*: read from the PostgreSQL event store at scrape time (not available on EventStoreDB). */
   private readonly lag?: RelayLagSource;
+  /** tally_postgres_notify_queue_usage_ratio: the read models notify through PostgreSQL whichever the event store. */
+  private readonly notifyQueue: NotifyQueueSource;
 
   constructor(private readonly deps: { store: EventStore; pool: Pool; producer: KafkaProducer; config: LedgerConfig; logger: Logger }) {
     if (deps.config.EVENT_STORE === 'postgres') this.lag = postgresRelayLag(deps.pool, deps.config.DATABASE_SCHEMA, RELAY_NAME);
+    this.notifyQueue = postgresNotifyQueue(deps.pool);
   }
 
   async start(): Promise<void> {
     this.stopped = false;
     if (this.lag) relayLagSources.add(this.lag);
+    notifyQueueSources.add(this.notifyQueue);
     await this.tryToLead();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.lag) relayLagSources.delete(this.lag);
+    notifyQueueSources.delete(this.notifyQueue);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     // An attempt to lead still in flight (a background start, a standby's retry) finishes first: tearing down
     // while it runs would let it subscribe afterwards and leave a publisher nobody stops.

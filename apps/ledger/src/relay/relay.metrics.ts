@@ -22,6 +22,32 @@ scrapeTimeGauges(() => firstReading(relayLagSources, (source) => source.lag()), 
   { name: 'tally_relay_lag_seconds', help: 'Age of the oldest event the relay has not yet published (0 when it is caught up).', value: (lag) => lag.seconds },
 ]);
 
+/** Reads, at scrape time, how full PostgreSQL's NOTIFY queue is (the cluster's, shared by every database). */
+export interface NotifyQueueSource {
+  usage(): Promise<number>;
+}
+
+/** The ledger processes that hold a relay (leading or standing by): each reads the one cluster-wide figure. */
+export const notifyQueueSources = new MetricSources<NotifyQueueSource>();
+
+scrapeTimeGauges(() => firstReading(notifyQueueSources, (source) => source.usage()), [
+  {
+    name: 'tally_postgres_notify_queue_usage_ratio',
+    help:
+      "How full PostgreSQL's NOTIFY queue is (pg_notification_queue_usage(), 0 to 1; 8 GB by default). A listening session that stops " +
+      'reading (left idle in a transaction) holds every later notification; at 1, each transaction that notifies fails at COMMIT: ' +
+      "the ledger's appends and the projection's balance notifications.",
+    value: (usage) => usage,
+  },
+]);
+
+/** The NOTIFY queue's fill, from any session of the cluster. */
+export function postgresNotifyQueue(pool: Pool): NotifyQueueSource {
+  return {
+    usage: async () => (await pool.query<{ usage: number }>('select pg_notification_queue_usage()::float8 as usage')).rows[0].usage,
+  };
+}
+
 export const relayPublished = counter({
   name: 'tally_relay_published_events_total',
   help: 'Events the relay published to ledger.events.v1 (a crash between publishing and the checkpoint publishes a few again).',
