@@ -67,7 +67,8 @@ export async function sendWithRetries<T extends Answer>(send: () => Promise<T>, 
   }
 }
 
-function retryAfterSeconds(response: Response): number | undefined {
+/** A Retry-After in seconds (the HTTP-date form is not used by Tally), or undefined. */
+export function retryAfterSeconds(response: Response): number | undefined {
   const header = response.headers.get('retry-after');
   if (header === null || !/^\d+$/.test(header.trim())) return undefined;
   return Number(header);
@@ -77,7 +78,8 @@ function isAbort(error: unknown): boolean {
   return error instanceof Error && error.name === 'AbortError';
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`; rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((done, fail) => {
     if (signal?.aborted) return fail(signal.reason);
     const timer = setTimeout(() => {

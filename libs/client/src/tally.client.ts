@@ -1,7 +1,7 @@
 import createClient, { type Client } from 'openapi-fetch';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { components, paths } from './tally-api.generated';
-import { DEFAULT_RETRY, sendWithRetries, type RetryOptions } from './retry.schedule';
+import { DEFAULT_RETRY, isRetryableStatus, retryAfterSeconds, retryDelayMs, sendWithRetries, sleep, type RetryOptions } from './retry.schedule';
 import { HoldPlacementError, insufficientCredits, OUTCOME_UNKNOWN, TallyError, type InsufficientCredits } from './tally.errors';
 
 type Schemas = components['schemas'];
@@ -84,6 +84,12 @@ export interface TallyClientOptions {
    */
   timeoutMs?: number;
 }
+
+/** A live balance stream silent this long is taken for dead and opened again: three of the ledger's 15 s heartbeats. */
+export const STREAM_STALL_MS = 45_000;
+
+/** The longest wait before a live balance stream is opened again (the usual retry backoff, up to this). */
+const STREAM_RECONNECT_MAX_DELAY_MS = 30_000;
 
 /** TallyClientOptions.timeoutMs by default. */
 export const DEFAULT_TIMEOUT_MS = 20_000;
@@ -406,37 +412,73 @@ export class TallyClient {
   }
 
   /**
-   * The live balance: the balance now, then again after every change, until `signal` aborts (the iteration then
-   * simply ends) or the loop is left. Not reconnected: a dropped stream ends the iteration with a TallyError.
+   * The live balance: the balance now, then again after every change, until `signal` aborts (the iteration then simply
+   * ends) or the loop is left. It comes back by itself when the server ends it (a deploy of the ledger), the connection
+   * breaks, or it falls silent for `stallMs` (the ledger sends a heartbeat every 15 s; a connection a NAT or a load
+   * balancer dropped without a word sends nothing): after a backoff it opens another, which begins with the balance
+   * then, and yields only frames newer than the last one it yielded. A refusal that may pass (429 too many streams,
+   * 503, 5xx) is waited out the same way, its Retry-After honoured; any other refusal (401, 403, 404) ends the
+   * iteration with a TallyError.
    */
-  async *balanceStream(accountId: string, { signal }: { signal?: AbortSignal } = {}): AsyncGenerator<LiveBalance> {
-    const { error, response } = await this.api.ledger
+  async *balanceStream(accountId: string, { signal, stallMs = STREAM_STALL_MS }: { signal?: AbortSignal; stallMs?: number } = {}): AsyncGenerator<LiveBalance> {
+    const seen = { newest: -1, yielded: false };
+    const backoff = { ...this.retry, maxDelayMs: Math.max(this.retry.maxDelayMs, STREAM_RECONNECT_MAX_DELAY_MS) };
+    for (let attempt = 1; !signal?.aborted; attempt++) {
+      seen.yielded = false;
+      const ended = yield* this.balanceStreamOnce(accountId, signal, stallMs, seen);
+      if (signal?.aborted) return;
+      if (seen.yielded) attempt = 1;
+      await sleep(retryDelayMs(attempt, backoff, ended.retryAfterSeconds), signal).catch(() => undefined);
+    }
+  }
+
+  /**
+   * One connection of balanceStream: yields its frames newer than `seen.newest` and returns when it ends, breaks,
+   * falls silent for `stallMs`, or is refused with a status that may pass (its Retry-After); throws on any other refusal.
+   */
+  private async *balanceStreamOnce(
+    accountId: string,
+    signal: AbortSignal | undefined,
+    stallMs: number,
+    seen: { newest: number; yielded: boolean },
+  ): AsyncGenerator<LiveBalance, { retryAfterSeconds?: number }> {
+    const opened = await this.api.ledger
       .GET('/v1/accounts/{accountId}/balance/stream', { params: { path: { accountId } }, parseAs: 'stream', signal })
-      .catch((failure: unknown) => {
-        if (signal?.aborted) return { error: undefined, response: undefined };
-        throw new TallyError(0, 'NETWORK_ERROR', 'Tally could not be reached', undefined, { cause: failure });
-      });
-    if (!response) return;
-    if (!response.ok || !response.body) throw TallyError.fromAnswer(response.status, error);
+      .catch(() => undefined); // not reached (or aborted): the caller backs off, or stops
+    if (!opened) return {};
+    const { error, response } = opened;
+    if (!response.ok || !response.body) {
+      if (isRetryableStatus(response.status)) {
+        await response.body?.cancel().catch(() => undefined);
+        return { retryAfterSeconds: retryAfterSeconds(response) };
+      }
+      throw TallyError.fromAnswer(response.status, error);
+    }
 
     const frames: LiveBalance[] = [];
     const parser = createParser({ onEvent: (message: EventSourceMessage) => message.event === 'balance' && frames.push(JSON.parse(message.data)) });
     const decoder = new TextDecoder();
     const reader = response.body.getReader();
+    // Silent for stallMs: cancelled, which ends the pending read as if the server had closed the stream.
+    let stall = setTimeout(() => void reader.cancel().catch(() => undefined), stallMs);
     try {
       for (;;) {
-        const chunk = await reader.read().catch((failure: unknown) => {
-          if (signal?.aborted) return { done: true as const, value: undefined };
-          throw new TallyError(0, 'NETWORK_ERROR', 'The balance stream broke off', undefined, { cause: failure });
-        });
-        if (chunk.done) break;
+        const chunk = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+        if (chunk.done) return {};
+        clearTimeout(stall);
+        stall = setTimeout(() => void reader.cancel().catch(() => undefined), stallMs);
         parser.feed(decoder.decode(chunk.value, { stream: true }));
-        yield* frames.splice(0);
+        for (const frame of frames.splice(0)) {
+          if (frame.streamVersion <= seen.newest) continue;
+          seen.newest = frame.streamVersion;
+          seen.yielded = true;
+          yield frame;
+        }
       }
     } finally {
+      clearTimeout(stall);
       await reader.cancel().catch(() => undefined);
     }
-    if (!signal?.aborted) throw new TallyError(0, 'STREAM_ENDED', 'The balance stream was closed by the server');
   }
 
   /**

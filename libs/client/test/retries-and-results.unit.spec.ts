@@ -359,18 +359,56 @@ describe('the live balance stream against a real HTTP server', () => {
     expect(server.seen[0]).toMatchObject({ method: 'GET', url: '/v1/accounts/acct-1/balance/stream' });
   });
 
-  it('throws STREAM_ENDED when the server closes the stream, and a TallyError when it refuses it', async () => {
+  // A product's header shows this stream for hours. A stream the server ends (every rolling deploy of the ledger ends
+  // them all) or one gone silent (a NAT or a load balancer dropping an idle connection without a word, a laptop
+  // waking up) left the header frozen on its last balance: the first ended the iteration with STREAM_ENDED, the
+  // second never ended at all. The stream now comes back by itself; each connection begins with the balance then, and
+  // a frame already yielded is not yielded again.
+  it('comes back after the server ends it, without yielding the same balance twice', async () => {
     server = await serve([
       (_seen, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).end(frame(1, '10')),
-      json(404, { code: 'ACCOUNT_NOT_FOUND', message: 'No such account.' }),
+      (_seen, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).write(frame(1, '10') + frame(2, '9')),
     ]);
+    const stop = new AbortController();
     const seen: string[] = [];
-    const ended = await (async () => {
-      for await (const balance of clientOf(server.url).balanceStream('acct-1')) seen.push(balance.available);
-    })().catch((error: unknown) => error);
-    expect(seen).toEqual(['10']);
-    expect(ended).toMatchObject({ code: 'STREAM_ENDED' });
+    for await (const balance of clientOf(server.url).balanceStream('acct-1', { signal: stop.signal })) {
+      seen.push(balance.available);
+      if (seen.length === 2) stop.abort();
+    }
+    expect(seen).toEqual(['10', '9']);
+    expect(server.seen).toHaveLength(2);
+  });
 
+  it('takes a stream silent for longer than stallMs (no frame, no heartbeat) for dead, and opens another', async () => {
+    server = await serve([
+      (_seen, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).write(frame(1, '10')), // then nothing, for ever
+      (_seen, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).write(frame(2, '9')),
+    ]);
+    const stop = new AbortController();
+    const seen: string[] = [];
+    for await (const balance of clientOf(server.url).balanceStream('acct-1', { signal: stop.signal, stallMs: 300 })) {
+      seen.push(balance.available);
+      if (seen.length === 2) stop.abort();
+    }
+    expect(seen).toEqual(['10', '9']);
+    expect(server.seen).toHaveLength(2);
+  });
+
+  it('waits out a refusal that may pass (429 too many streams, 503), and ends with a TallyError on one that will not', async () => {
+    server = await serve([
+      json(429, { code: 'TOO_MANY_STREAMS', message: 'Too many live streams for this account.' }, { 'retry-after': '0' }),
+      json(503, { code: 'NOT_READY', message: 'Not ready.' }),
+      (_seen, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).write(frame(1, '10')),
+    ]);
+    const stop = new AbortController();
+    for await (const balance of clientOf(server.url).balanceStream('acct-1', { signal: stop.signal })) {
+      expect(balance.available).toBe('10');
+      stop.abort();
+    }
+    expect(server.seen).toHaveLength(3);
+    await server.close();
+
+    server = await serve([json(404, { code: 'ACCOUNT_NOT_FOUND', message: 'No such account.' })]);
     const refused = clientOf(server.url).balanceStream('acct-2')[Symbol.asyncIterator]().next();
     await expect(refused).rejects.toMatchObject({ status: 404, code: 'ACCOUNT_NOT_FOUND' });
   });
