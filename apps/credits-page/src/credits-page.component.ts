@@ -1,6 +1,6 @@
 import { css, html, nothing } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
-import { allowanceUse, creditAlert, formatCredits, formatPermille, mostCreditsFirst, type Balance, type CreditAlert } from './credits.model';
+import { allowanceUse, creditAlert, formatCredits, formatPermille, lowCreditSentence, mostCreditsFirst, type Balance, type CreditAlert } from './credits.model';
 import { parseCredits } from '@tally/money';
 import { PortalApi, PortalApiError, type TransactionItem, type UsageSummary } from './portal-api.client';
 import { describe, type ConnectionSnapshot } from './portal-connection.service';
@@ -602,6 +602,11 @@ export class TallyCreditsPage extends PortalElement {
     return formatCredits(micros, { maxDecimals: parseDecimals(this.decimals), rounding: 'away-from-zero' });
   }
 
+  /** What was spent (usage totals): rounded up, as a debit in the history is (away from zero), so the two agree. */
+  private spent(credits: string): string {
+    return formatCredits(parseCredits(credits), { maxDecimals: parseDecimals(this.decimals), rounding: 'up' });
+  }
+
   private get zone() {
     return resolveTimeZone(this.snapshot.session?.timeZone);
   }
@@ -655,9 +660,7 @@ export class TallyCreditsPage extends PortalElement {
     return html`<div class="banner warning" role="status" data-testid="low-credit" data-alert=${alert}>
       <div>
         <strong>${alert === 'low-5' ? `Almost out of ${unit}` : `Running low on ${unit}`}</strong>
-        <p>
-          ${this.fmt(balance.available)} ${unit} left: below ${percent}% of your ${this.fmt(balance.allocation)} ${unit} this cycle.
-        </p>
+        <p>${lowCreditSentence(balance, percent, unit, (micros) => this.fmt(micros))}</p>
       </div>
       ${act}
     </div>`;
@@ -715,7 +718,10 @@ export class TallyCreditsPage extends PortalElement {
             <div><dt>Promotional</dt><dd class="num" data-testid="promotional">${this.fmt(balance.promotional)}</dd></div>
             <div><dt>Allowance left</dt><dd class="num" data-testid="allowance-left">${this.fmt(balance.allowance)}</dd></div>
           </dl>
-          <p class="muted">Allowance is used first, then promotional ${unit} by expiry, then purchased ${unit}.</p>
+          <p class="muted" data-testid="spending-order">
+            ${capitalize(unit)} that expire soonest are used first (your allowance ends when the cycle resets), then promotional
+            ${unit} that do not expire, then purchased ${unit}.
+          </p>
         </div>
       </section>
     `;
@@ -763,7 +769,7 @@ export class TallyCreditsPage extends PortalElement {
               <div class="totals" data-testid="usage-totals" data-from=${usage.from} data-to=${usage.to}>
                 <div>
                   <div class="muted">${capitalize(unit)} spent</div>
-                  <div class="figure num" data-testid="total-credits">${this.fmt(parseCredits(usage.totals.credits))}</div>
+                  <div class="figure num" data-testid="total-credits">${this.spent(usage.totals.credits)}</div>
                 </div>
                 <div>
                   <div class="muted">Requests</div>
@@ -779,7 +785,7 @@ export class TallyCreditsPage extends PortalElement {
                     <tbody>
                       ${usage.byModel.length === 0 ? html`<tr><td colspan="3" class="muted">No usage in this period.</td></tr>` : nothing}
                       ${mostCreditsFirst(usage.byModel).map(
-                        (row) => html`<tr><th scope="row">${row.model}</th><td class="num">${this.fmt(parseCredits(row.credits))}</td><td class="num">${row.requests}</td></tr>`,
+                        (row) => html`<tr><th scope="row">${row.model}</th><td class="num">${this.spent(row.credits)}</td><td class="num">${row.requests}</td></tr>`,
                       )}
                     </tbody>
                   </table>
@@ -792,7 +798,7 @@ export class TallyCreditsPage extends PortalElement {
                       ${usage.byFeature.length === 0 ? html`<tr><td colspan="3" class="muted">No usage in this period.</td></tr>` : nothing}
                       ${mostCreditsFirst(usage.byFeature).map(
                         (row) =>
-                          html`<tr><th scope="row">${featureLabel(row.feature)}</th><td class="num">${this.fmt(parseCredits(row.credits))}</td><td class="num">${row.requests}</td></tr>`,
+                          html`<tr><th scope="row">${featureLabel(row.feature)}</th><td class="num">${this.spent(row.credits)}</td><td class="num">${row.requests}</td></tr>`,
                       )}
                     </tbody>
                   </table>

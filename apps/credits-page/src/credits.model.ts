@@ -83,6 +83,15 @@ export function creditAlert(balance: Balance): CreditAlert {
   return 'none';
 }
 
+/**
+ * The low-credit banner's sentence. The level counts what open holds reserve (creditAlert), so the sentence does too:
+ * "3 left: below 20%" beside 4 reserved read as a contradiction (3 is below 5%).
+ */
+export function lowCreditSentence(balance: Balance, percent: number, unit: string, format: (micros: Micro) => string): string {
+  const left = balance.held > 0n ? `${format(balance.available)} ${unit} left and ${format(balance.held)} reserved for answers in progress` : `${format(balance.available)} ${unit} left`;
+  return `${left}: below ${percent}% of your ${format(balance.allocation)} ${unit} this cycle.`;
+}
+
 /** `part` of `whole` in tenths of a percent, rounded down, clamped to 0..1000 (0 when `whole` is not positive). */
 export function permille(part: Micro, whole: Micro): number {
   if (whole <= 0n || part <= 0n) return 0;
@@ -107,6 +116,7 @@ export function mostCreditsFirst<T extends { credits: string }>(rows: readonly T
 }
 
 export interface AllowanceUse {
+  /** What the allowance gave this cycle: the allocation less what is left of it (never below 0). */
   used: Micro;
   allocation: Micro;
   /** Tenths of a percent of the allocation used, 0..1000 (the bar's width). */
@@ -115,24 +125,29 @@ export interface AllowanceUse {
   left: Micro;
 }
 
+/**
+ * The allowance's share of the cycle: used and left add up to the allocation. Not `usedThisCycle`, which counts every
+ * debit of the cycle from any bucket (the ledger spends what expires soonest first: a promotion ending before the
+ * cycle goes before the allowance) and the debt carried into it.
+ */
 export function allowanceUse(balance: Balance): AllowanceUse {
-  return {
-    used: balance.usedThisCycle,
-    allocation: balance.allocation,
-    permille: permille(balance.usedThisCycle, balance.allocation),
-    left: balance.allowance,
-  };
+  const used = balance.allocation > balance.allowance ? balance.allocation - balance.allowance : 0n;
+  return { used, allocation: balance.allocation, permille: permille(used, balance.allocation), left: balance.allowance };
 }
 
 export interface FormatOptions {
   locale?: string;
   /**
-   * Decimals shown at most (0-6). What is cut goes towards zero (a balance never reads as more than it is) unless
-   * `rounding` says otherwise; an amount that is not zero never reads as 0: it keeps the decimals it needs.
+   * Decimals shown at most (0-6). An amount that is not zero never reads as 0: one smaller than the last decimal shown
+   * keeps the decimals it needs. What is cut goes by `rounding`.
    */
   maxDecimals?: number;
-  /** `away-from-zero` for what is owed: a debt never reads as less than it is. */
-  rounding?: 'toward-zero' | 'away-from-zero';
+  /**
+   * `down` (the default): a balance never reads as more than it is, and a debit (negative) never as less than was
+   * taken: 12.9 reads 12, −1.7 reads −2. `up`, for what was spent: never less than it was. `away-from-zero`, for what is
+   * owed: at `maxDecimals` whatever the amount, so 0.5 owed reads 1.
+   */
+  rounding?: 'down' | 'up' | 'away-from-zero';
   /** Always show a sign (+ for credits, − for debits), as the transaction history does. */
   signed?: boolean;
 }
@@ -141,12 +156,13 @@ export interface FormatOptions {
  * Micro-credits for people: the whole part grouped by the locale (Intl formats the bigint exactly), then up to
  * `maxDecimals` decimals without trailing zeros. 6998712n → "6.998712", 1234500000n → "1,234.5".
  */
-export function formatCredits(micros: Micro, { locale, maxDecimals = 6, rounding = 'toward-zero', signed = false }: FormatOptions = {}): string {
+export function formatCredits(micros: Micro, { locale, maxDecimals = 6, rounding = 'down', signed = false }: FormatOptions = {}): string {
   const negative = micros < 0n;
   const abs = negative ? -micros : micros;
   let decimals = Math.max(0, Math.min(6, Math.trunc(maxDecimals)));
-  let shown = roundTo(abs, decimals, rounding);
-  while (shown === 0n && abs > 0n && decimals < 6) shown = roundTo(abs, ++decimals, rounding);
+  if (rounding !== 'away-from-zero') while (roundTo(abs, decimals, false) === 0n && abs > 0n && decimals < 6) decimals += 1;
+  // The absolute value goes up for what is owed, for `up` and, going down, for a negative amount.
+  const shown = roundTo(abs, decimals, rounding === 'away-from-zero' || (rounding === 'up') !== negative);
   const whole = shown / 1_000_000n;
   const fraction = (shown % 1_000_000n).toString().padStart(6, '0').slice(0, decimals).replace(/0+$/, '');
   const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
@@ -163,10 +179,10 @@ function inLocaleDigits(ascii: string, locale: string | undefined): string {
 }
 
 /** `micros` (not negative) kept to `decimals` decimals, the rest cut towards zero or, away from zero, rounded up. */
-function roundTo(micros: Micro, decimals: number, rounding: FormatOptions['rounding']): Micro {
+function roundTo(micros: Micro, decimals: number, awayFromZero: boolean): Micro {
   const step = 10n ** BigInt(6 - decimals);
   const cut = (micros / step) * step;
-  return rounding === 'away-from-zero' && cut < micros ? cut + step : cut;
+  return awayFromZero && cut < micros ? cut + step : cut;
 }
 
 /** Sum of decimal credit strings, exactly. */

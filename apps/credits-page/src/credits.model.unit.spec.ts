@@ -1,4 +1,4 @@
-import { allowanceUse, balanceFrom, creditAlert, formatCredits, formatPermille, isBelowPercent, mostCreditsFirst, permille, ratio, sumCredits, type Balance } from './credits.model';
+import { allowanceUse, balanceFrom, creditAlert, formatCredits, formatPermille, isBelowPercent, lowCreditSentence, mostCreditsFirst, permille, ratio, sumCredits, type Balance } from './credits.model';
 
 const balance = (over: Partial<Balance> = {}): Balance => ({
   accountId: 'acct-1',
@@ -84,6 +84,16 @@ describe('creditAlert: the ledger thresholds (strictly below 20% and 5% of the a
   });
 });
 
+describe('the low-credit banner', () => {
+  const format = (micros: bigint) => formatCredits(micros, { locale: 'en' });
+  it('names what holds reserve when they count towards the level', () => {
+    const reserving = balance({ available: 3_000_000n, held: 4_000_000n });
+    expect(creditAlert(reserving)).toBe('low-20');
+    expect(lowCreditSentence(reserving, 20, 'credits', format)).toBe('3 credits left and 4 reserved for answers in progress: below 20% of your 100 credits this cycle.');
+    expect(lowCreditSentence(balance({ available: 3_000_000n }), 5, 'credits', format)).toBe('3 credits left: below 5% of your 100 credits this cycle.');
+  });
+});
+
 describe('permille and the allowance bar', () => {
   it('rounds down, clamps to 0..1000', () => {
     expect(permille(1n, 3n)).toBe(333);
@@ -96,6 +106,18 @@ describe('permille and the allowance bar', () => {
   it('shows used of allocation and what is left of the allowance', () => {
     expect(allowanceUse(balance({ usedThisCycle: 81_250_000n, allowance: 18_750_000n }))).toEqual({ used: 81_250_000n, allocation: 100_000_000n, permille: 812, left: 18_750_000n });
     expect(formatPermille(812, 'en')).toBe('81.2%');
+  });
+
+  // The ledger spends what expires soonest first: a promotion ending before the cycle goes before the allowance. The
+  // bar showed usedThisCycle (every debit, from any bucket) beside what is left of the allowance: plan 100, a promotion
+  // of 50 spent, and it read "50 of 100 used (50%) · 100 left". Used and left now add up to the allocation.
+  it('counts as used only what the allowance gave: used and left add up to the allocation', () => {
+    const promotionSpent = balance({ usedThisCycle: 50_000_000n, allowance: 100_000_000n, promotional: 0n });
+    expect(allowanceUse(promotionSpent)).toEqual({ used: 0n, allocation: 100_000_000n, permille: 0, left: 100_000_000n });
+    const partly = balance({ usedThisCycle: 60_000_000n, allowance: 90_000_000n });
+    expect(allowanceUse(partly)).toEqual({ used: 10_000_000n, allocation: 100_000_000n, permille: 100, left: 90_000_000n });
+    // An allowance above the allocation (topped up mid-cycle) is none used, not a negative amount.
+    expect(allowanceUse(balance({ allowance: 120_000_000n })).used).toBe(0n);
     expect(formatPermille(1000, 'en')).toBe('100%');
   });
 
@@ -125,8 +147,21 @@ describe('formatCredits', () => {
     expect(formatCredits(10_000_000n, { locale: 'en', signed: true })).toBe('+10');
   });
 
+  // Down, for a debit, is away from zero: cut towards zero, a charge of 1.7 read "−1" on a page showing whole credits
+  // while one of 0.3 read "−0.3", and the history's rows no longer added up to what was taken.
+  it('rounds a debit (negative) away from zero: a charge never reads as less than was taken', () => {
+    expect(formatCredits(-1_700_000n, { locale: 'en', maxDecimals: 0, signed: true })).toBe('−2');
+    expect(formatCredits(-1_000_000n, { locale: 'en', maxDecimals: 0, signed: true })).toBe('−1');
+    expect(formatCredits(-12_345_001n, { locale: 'en', maxDecimals: 2 })).toBe('−12.35');
+    // What was spent (the usage totals, positive) goes up the same way.
+    expect(formatCredits(1_700_000n, { locale: 'en', maxDecimals: 0, rounding: 'up' })).toBe('2');
+    expect(formatCredits(990_000n, { locale: 'en', maxDecimals: 0, rounding: 'up' })).toBe('1');
+  });
+
   it('never shows a nonzero amount as 0 (nor drops its sign): it gets the decimals it needs', () => {
     expect(formatCredits(-4_000n, { locale: 'en', maxDecimals: 2, signed: true })).toBe('−0.004');
+    expect(formatCredits(-4_500n, { locale: 'en', maxDecimals: 2, signed: true })).toBe('−0.005');
+    expect(formatCredits(600n, { locale: 'en', maxDecimals: 0, rounding: 'up' })).toBe('0.0006');
     expect(formatCredits(400_000n, { locale: 'en', maxDecimals: 0 })).toBe('0.4');
     expect(formatCredits(12_900_000n, { locale: 'en', maxDecimals: 0 })).toBe('12');
   });

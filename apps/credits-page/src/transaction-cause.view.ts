@@ -11,7 +11,7 @@ export interface TransactionEntry {
 export interface Cause {
   title: string;
   cause: string;
-  /** A short tag for styling and tests: usage, purchase, allowance, promotion, expiry, reset, hold, overdraft, cycle. */
+  /** A short tag for styling and tests: usage, purchase, allowance, promotion, expiry, reset, hold, overdraft, cycle, correction. */
   kind: string;
 }
 
@@ -87,6 +87,12 @@ export function transactionCause(entry: TransactionEntry, { unit = 'credits', lo
       return { title: 'Overdraft paid back', cause: d.fromBucket === true ? 'From credits you already had' : 'From the credits that arrived', kind: 'overdraft' };
     case 'OverdraftWrittenOff':
       return { title: 'Overdraft forgiven', cause: 'Written off by your plan', kind: 'overdraft' };
+    case 'UsageRefunded':
+      return { title: 'Refund', cause: str(d.reason) ?? 'Usage refunded', kind: 'correction' };
+    case 'GrantVoided': {
+      const what = d.kind === 'allowance' ? 'Allowance' : d.kind === 'promotional' ? 'Promotional grant' : 'Purchase';
+      return { title: `${what} cancelled`, cause: str(d.reason) ?? 'Cancelled by support', kind: 'correction' };
+    }
     default:
       return { title: entry.type.replace(/([a-z])([A-Z])/g, '$1 $2'), cause: '', kind: 'other' };
   }

@@ -35,4 +35,22 @@ describe('transaction causes', () => {
     expect(transactionCause({ type: 'CycleStarted', details: { planId: 'plus' } })).toMatchObject({ title: 'New billing cycle', cause: 'Plan plus' });
     expect(transactionCause({ type: 'SomethingNew', details: {} }).title).toBe('Something New');
   });
+
+  // The API documents a correction's reason as "shown in the history"; both fell through to the spelt-out type with
+  // no cause, so purchased credits could go with no word said (found by a read-only review of the credits page).
+  it("a refund and a voided grant say why, in the operator's words", () => {
+    expect(transactionCause({ type: 'UsageRefunded', details: { usageId: 'u-1', refunded: '2', reason: 'Answer was cut off' } })).toEqual({
+      title: 'Refund',
+      cause: 'Answer was cut off',
+      kind: 'correction',
+    });
+    expect(transactionCause({ type: 'UsageRefunded', details: { usageId: 'u-1', refunded: '2' } }).cause).toBe('Usage refunded');
+    expect(transactionCause({ type: 'GrantVoided', details: { kind: 'purchased', reason: 'Payment charged back' } })).toEqual({
+      title: 'Purchase cancelled',
+      cause: 'Payment charged back',
+      kind: 'correction',
+    });
+    expect(transactionCause({ type: 'GrantVoided', details: { kind: 'promotional' } })).toMatchObject({ title: 'Promotional grant cancelled', cause: 'Cancelled by support' });
+    expect(transactionCause({ type: 'GrantVoided', details: { kind: 'allowance', reason: 'Granted twice' } }).title).toBe('Allowance cancelled');
+  });
 });

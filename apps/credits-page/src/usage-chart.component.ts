@@ -87,7 +87,8 @@ export class TallyUsageChart extends LitElement {
   override render() {
     const days = this.days;
     const max = days.reduce((m, d) => (d.credits > m ? d.credits : m), 0n);
-    const fmt = (micros: bigint) => formatCredits(micros, { maxDecimals: this.decimals });
+    // Credits spent: rounded up, as the page's totals are (and the history's debits, away from zero).
+    const fmt = (micros: bigint) => formatCredits(micros, { maxDecimals: this.decimals, rounding: 'up' });
     const width = 600;
     const height = 160;
     const top = 10;
