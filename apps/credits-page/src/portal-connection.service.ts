@@ -12,6 +12,8 @@ export interface ConnectionSnapshot {
 }
 
 const EMPTY_RETRY_MS = 10_000;
+/** How long a document stays hidden before its live streams close (SharedConnections). */
+export const HIDDEN_CLOSE_MS = 60_000;
 const FIRST_RETRY_MS = 3_000;
 const MAX_RETRY_MS = 30_000;
 
@@ -122,3 +124,85 @@ export function describe(error: unknown): string {
   }
   return 'The credits service cannot be reached right now. It is tried again in a moment.';
 }
+
+/**
+ * The connections of the document, one per token and API base however many elements show it: a badge in the header
+ * and the credits page below it follow one live stream, not two. The ledger takes a handful of live streams per
+ * account (PORTAL_STREAMS_PER_ACCOUNT, 5); with one each, a few open tabs of a product page used them all and the
+ * next tab's elements were refused (429 TOO_MANY_STREAMS) and stayed "reconnecting". The connection opens with its
+ * first element and closes with its last; an element that joins reads what it has shown so far from `connection.snapshot`.
+ */
+export class SharedConnections {
+  private readonly open = new Map<string, { connection: PortalConnection; listeners: Set<(snapshot: ConnectionSnapshot) => void> }>();
+  private hiddenTimer?: ReturnType<typeof setTimeout>;
+  /** The connections were stopped while the document was hidden; they open again when it is shown. */
+  private paused = false;
+
+  /**
+   * A document hidden for `hiddenCloseMs` (a tab in the background) closes its streams, which the ledger counts per
+   * account, and opens them again, reading the balance first, when it is shown: tabs left open in the background no
+   * longer hold the streams a tab in use needs.
+   */
+  constructor(
+    private readonly page: Pick<Document, 'visibilityState' | 'addEventListener'> | undefined = globalThis.document,
+    private readonly hiddenCloseMs = HIDDEN_CLOSE_MS,
+  ) {
+    page?.addEventListener('visibilitychange', () => this.visibilityChanged());
+  }
+
+  private visibilityChanged(): void {
+    if (this.page?.visibilityState === 'hidden') {
+      this.hiddenTimer ??= setTimeout(() => {
+        this.hiddenTimer = undefined;
+        this.paused = true;
+        for (const { connection } of this.open.values()) connection.stop();
+      }, this.hiddenCloseMs);
+      return;
+    }
+    clearTimeout(this.hiddenTimer);
+    this.hiddenTimer = undefined;
+    if (!this.paused) return;
+    this.paused = false;
+    for (const { connection } of this.open.values()) connection.start();
+  }
+
+  /** Follows the connection for `key`, opened with `api` when none is; returns the connection and how to leave it. */
+  join(key: string, api: () => PortalApi, listener: (snapshot: ConnectionSnapshot) => void): { connection: PortalConnection; leave: () => void } {
+    let shared = this.open.get(key);
+    if (!shared) {
+      const listeners = new Set<(snapshot: ConnectionSnapshot) => void>();
+      const connection = new PortalConnection(api(), (snapshot) => {
+        for (const each of [...listeners]) each(snapshot);
+      });
+      shared = { connection, listeners };
+      this.open.set(key, shared);
+      listeners.add(listener);
+      // Joined in a document hidden long enough to have closed its streams: opened when it is shown.
+      if (!this.paused) connection.start();
+    } else {
+      shared.listeners.add(listener);
+    }
+    const joined = shared;
+    let left = false;
+    return {
+      connection: joined.connection,
+      leave: () => {
+        if (left) return;
+        left = true;
+        joined.listeners.delete(listener);
+        if (joined.listeners.size > 0 || this.open.get(key) !== joined) return;
+        this.open.delete(key);
+        joined.connection.stop();
+      },
+    };
+  }
+
+  /** Connections open now (for tests). */
+  get size(): number {
+    return this.open.size;
+  }
+}
+
+/** The document's connections (see SharedConnections). */
+export const portalConnections = new SharedConnections();
+

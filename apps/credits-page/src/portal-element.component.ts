@@ -1,13 +1,14 @@
 import { LitElement, type PropertyValues } from 'lit';
 import { PortalApi } from './portal-api.client';
-import { PortalConnection, type ConnectionSnapshot } from './portal-connection.service';
+import { portalConnections, type ConnectionSnapshot, type PortalConnection } from './portal-connection.service';
 import { parseApiBase, parseColor, parseToken } from './page-options.parser';
 
 /**
  * What `<tally-credits-page>` and `<tally-balance-badge>` share: the attributes a product sets (token, API base,
- * unit, accent, theme, decimals), the connection to the ledger (session, balance and its live stream) opened for a
- * token and API base and reopened when either changes, closed when the element leaves the page, and the accent
- * colour applied as `--tally-accent`.
+ * unit, accent, theme, decimals), the connection to the ledger (session, balance and its live stream) for a token and
+ * API base, joined again when either changes and left when the element leaves the page (one connection per token and
+ * API base in the document, whatever the number of elements: portalConnections), and the accent colour applied as
+ * `--tally-accent`.
  */
 export abstract class PortalElement extends LitElement {
   static override properties = {
@@ -28,6 +29,8 @@ export abstract class PortalElement extends LitElement {
   declare decimals: string | undefined;
   declare snapshot: ConnectionSnapshot;
   protected connection?: PortalConnection;
+  /** Leaves the shared connection this element follows. */
+  private leave?: () => void;
   /** The token and API base the open connection uses; another pair opens a new one. */
   private openedWith?: string;
 
@@ -46,7 +49,7 @@ export abstract class PortalElement extends LitElement {
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    this.connection?.stop();
+    this.leaveConnection();
     this.openedWith = undefined;
     this.closed();
   }
@@ -61,17 +64,26 @@ export abstract class PortalElement extends LitElement {
   }
 
   private open(): void {
-    this.connection?.stop();
+    this.leaveConnection();
     this.openedWith = `${this.token} ${this.apiBase}`;
     this.opening();
     const token = parseToken(this.token);
     if (!token) {
-      this.connection = undefined;
       this.snapshot = { state: 'error', problem: this.missingTokenProblem };
       return;
     }
-    this.connection = new PortalConnection(new PortalApi(token, parseApiBase(this.apiBase)), (snapshot) => this.onSnapshot(snapshot));
-    this.connection.start();
+    const apiBase = parseApiBase(this.apiBase);
+    const joined = portalConnections.join(`${token} ${apiBase}`, () => new PortalApi(token, apiBase), (snapshot) => this.onSnapshot(snapshot));
+    this.connection = joined.connection;
+    this.leave = joined.leave;
+    // What the connection has shown so far (another element may have opened it), once `connection` is set.
+    this.onSnapshot(joined.connection.snapshot);
+  }
+
+  private leaveConnection(): void {
+    this.leave?.();
+    this.leave = undefined;
+    this.connection = undefined;
   }
 
   /** Every new session, balance or error of the connection. */

@@ -430,6 +430,45 @@ describe('the credits page in Chromium, on the real services', () => {
     await host.close();
   }, 60_000);
 
+  // The ledger takes PORTAL_STREAMS_PER_ACCOUNT (5) live streams per account. A badge and the credits page in one
+  // document each opened one, so three tabs of a product page wanted six and the sixth element stayed "reconnecting"
+  // (429 TOO_MANY_STREAMS). The elements of a document showing one token now follow one stream.
+  it('the badge and the credits page of one document follow one live stream: three tabs of a product page are all live', async () => {
+    const tabs: Page[] = [];
+    const streamsOf: { streams: number }[] = [];
+    try {
+      for (let tab = 0; tab < 3; tab += 1) {
+        const host = await context.newPage();
+        await host.route(`${ledger.base}/tab-page.html`, (route) =>
+          route.fulfill({
+            contentType: 'text/html',
+            body: `<!doctype html><html lang="en"><body>
+              <header><tally-balance-badge id="badge"></tally-balance-badge></header>
+              <tally-credits-page id="page"></tally-credits-page>
+              <script type="module">
+                import '/portal/tally-elements.js';
+                for (const el of document.querySelectorAll('#badge, #page')) el.token = ${JSON.stringify(token)};
+              </script></body></html>`,
+          }),
+        );
+        const opened = { streams: 0 };
+        host.on('request', (request) => {
+          if (request.url().includes('/balance/stream')) opened.streams += 1;
+        });
+        await host.goto(`${ledger.base}/tab-page.html`);
+        tabs.push(host);
+        streamsOf.push(opened);
+      }
+      for (const host of tabs) {
+        await waitFor(async () => (await host.locator('#badge').getByTestId('badge').getAttribute('data-live')) === 'true', 20_000, 100);
+        await waitFor(async () => ((await host.locator('#page').getByTestId('connection').textContent()) ?? '').trim() === 'Live', 20_000, 100);
+      }
+      expect(streamsOf.map(({ streams }) => streams)).toEqual([1, 1, 1]);
+    } finally {
+      for (const host of tabs) await host.close();
+    }
+  }, 90_000);
+
   it("a badge whose token changed while the first account's balance was still loading shows the second account, not the late answer", async () => {
     // Two accounts and a token for each (7 and 3 credits).
     const post = (path: string, body: unknown) =>
