@@ -173,9 +173,15 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(await debits('u-bad')).toBe(0);
     const dry = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--all', '--dry-run');
     expect(dry.stdout).toContain('would replay 1');
-    const replay = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--all');
+    const unknownReason = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--all', '--reason', 'UNKNOWN_MODELS');
+    expect({ code: unknownReason.code, stderr: unknownReason.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('no dead letter has reason UNKNOWN_MODELS (reasons: UNKNOWN_MODEL)') });
+    const replay = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--all', '--reason', 'UNKNOWN_MODEL');
     expect(replay.code).toBe(0);
-    expect(replay.stdout).toMatch(/replayed .* → .*usage\.events\.v1\[\d+\]@\d+/);
+    const [, target, targetPartition, targetOffset] = /replayed .* → (.*)\[(\d+)\]@(\d+)/.exec(replay.stdout) ?? [];
+    expect(target).toBe(env.USAGE_EVENTS_TOPIC);
+    // The copy says when the usage was first produced: a replay is stamped when it is sent (see the ledger's OCCURRED_IN_FUTURE).
+    const copy = JSON.parse((await tally('dlq', 'show', target, targetPartition, targetOffset)).stdout) as { headers: Record<string, string> };
+    expect(copy.headers['x-first-produced-at']).toBe(shown.headers['x-original-timestamp']);
     await waitFor(async () => (await debits('u-bad')) === 1 && (await lagOf(env.CONSUMER_GROUP)).every((row) => row.lag === '0'), 60_000, 200);
     const applied = await balance();
 
@@ -294,6 +300,19 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     await waitFor(async () => (await lagOf(env.CONSUMER_GROUP)).every((row) => row.lag === '0'), 60_000, 500);
     expect(await debits()).toBe(4);
     expect(await balance()).toEqual(before);
+
+    // Retention has moved the log's start: an offset before it is refused (the consumer would report the messages in
+    // between as deleted before they were applied, and page TallyConsumerLostMessages, for messages applied long ago).
+    const trimmer = kafka().admin();
+    await trimmer.connect();
+    try {
+      await trimmer.fetchTopicMetadata({ topics: [env.USAGE_EVENTS_TOPIC] }); // kafkajs finds the leader in what it has loaded
+      await trimmer.deleteTopicRecords({ topic: env.USAGE_EVENTS_TOPIC, partitions: [{ partition: busy.partition, offset: '1' }] });
+    } finally {
+      await trimmer.disconnect();
+    }
+    const beforeStart = await tally('consumers', 'set-offset', '--group', env.CONSUMER_GROUP, '--topic', env.USAGE_EVENTS_TOPIC, '--partition', String(busy.partition), '--offset', '0');
+    expect({ code: beforeStart.code, stderr: beforeStart.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('before the log start 1') });
   }, 180_000);
 
 });

@@ -16,6 +16,13 @@ export const DeadLetterHeaders = {
   failedAt: 'x-dead-lettered-at',
 } as const;
 
+/**
+ * Set by a dead letter's replay (`tally dlq replay`) on the message it sends again: when the message was first
+ * produced (its first record's timestamp, from x-original-timestamp), kept through later replays. A replay is a new
+ * record stamped when it is sent; a consumer that judges a message by when it was produced reads this too.
+ */
+export const FIRST_PRODUCED_AT_HEADER = 'x-first-produced-at';
+
 export interface DeadLetter {
   topic: string;
   partition: number;

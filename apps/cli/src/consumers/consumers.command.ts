@@ -81,6 +81,11 @@ export function consumersCommand(context: CliContext): Command {
       if (!range) throw new Error(`${options.topic} has no partition ${options.partition}`);
       const next = options.toEnd ? range.high : options.toStart ? range.low : (options.offset as string);
       if (BigInt(next) > BigInt(range.high)) throw new Error(`offset ${next} is past the high watermark ${range.high} of ${options.topic}[${options.partition}]`);
+      // Before the log's start (moved by retention), the messages in between are not there to apply: the consumer would
+      // report them as deleted before they were applied (TallyConsumerLostMessages), whether or not they were.
+      if (BigInt(next) < BigInt(range.low)) {
+        throw new Error(`offset ${next} is before the log start ${range.low} of ${options.topic}[${options.partition}] (deleted by retention): use --to-start or an offset from ${range.low}`);
+      }
       const group = await withAdmin(kafka, async (admin) => (await admin.describeGroups([options.group])).groups[0]);
       const live = group && group.members.length > 0;
       const current = stored.find((row) => row.partition === options.partition)?.committedOffset ?? '(none)';

@@ -1,4 +1,4 @@
-import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, KafkaProducer, missingTopics, withAdmin } from '@tally/kafka';
+import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, FIRST_PRODUCED_AT_HEADER, KafkaProducer, missingTopics, withAdmin } from '@tally/kafka';
 import { Command } from 'commander';
 import { kafkaOffset, nonNegativeInt } from '../cli-arguments.parser';
 import type { CliContext } from '../cli-context.provider';
@@ -101,6 +101,7 @@ export function deadLettersCommand(context: CliContext): Command {
       if (one === Boolean(options.all) || (!one && (options.partition !== undefined || options.offset !== undefined))) {
         throw new Error('name one message with --partition and --offset, or --all');
       }
+      if (options.reason !== undefined && !options.all) throw new Error('--reason filters --all; a message named by --partition and --offset is replayed whatever its reason');
       const replayed = await replays(context);
       const done = await replayed.forTopic(topic);
       const candidates = one
@@ -108,6 +109,11 @@ export function deadLettersCommand(context: CliContext): Command {
         : await readAll(context, topic);
       if (one && candidates.length === 0) throw new Error(`no message at ${topic}[${options.partition}]@${options.offset}`);
       const selected = candidates.filter((m) => !options.reason || m.headers[DeadLetterHeaders.reason] === options.reason);
+      if (options.reason !== undefined && selected.length === 0) {
+        // A mistyped reason replays nothing: said, and a failure, rather than "replayed 0" read as done.
+        const present = [...new Set(candidates.map((m) => m.headers[DeadLetterHeaders.reason] ?? '(none)'))].sort();
+        throw new Error(`no dead letter has reason ${options.reason} (reasons: ${present.join(', ') || 'none, the topic is empty'}): nothing replayed`);
+      }
       const skipped = options.again ? [] : selected.filter((m) => done.of(m));
       const toReplay = selected.filter((m) => !skipped.includes(m));
       for (const message of skipped) print(`skipped ${topic}[${message.partition}]@${message.offset}: already replayed (use --again to replay it anyway)`);
@@ -131,6 +137,10 @@ export function deadLettersCommand(context: CliContext): Command {
           // The message as it was first produced: its own headers, without the dead-letter ones, plus where it was replayed from.
           const headers = Object.fromEntries(Object.entries(message.headers).filter(([name]) => !Object.values<string>(DeadLetterHeaders).includes(name)));
           headers['x-replayed-from'] = `${topic}/${message.partition}/${message.offset}`;
+          // A replay is a new record, stamped now: when the message was first produced goes with it, kept through later
+          // replays (a usage refused as dated ahead must not pass because the replay came later).
+          const firstProduced = headers[FIRST_PRODUCED_AT_HEADER] ?? message.headers[DeadLetterHeaders.originalTimestamp];
+          if (firstProduced !== undefined) headers[FIRST_PRODUCED_AT_HEADER] = firstProduced;
           const [sent] = await producer.send(target, [{ key: message.key ?? '', value: message.value ?? Buffer.alloc(0), headers }]);
           await replayed.record({
             dlqTopic: topic, partition: message.partition, offset: message.offset, dlqTimestamp: message.timestamp, targetTopic: target,

@@ -5,6 +5,8 @@ import type { AccountCommand } from '@tally/ledger-domain';
 export interface ConsumedAt {
   timestamp: string;
   receivedAt: Date;
+  /** A replayed dead letter's first record's timestamp (ms since the epoch; header FIRST_PRODUCED_AT_HEADER), as sent. */
+  firstProducedAt?: string;
 }
 
 /**

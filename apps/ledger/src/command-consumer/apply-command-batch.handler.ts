@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import { context, SpanKind, type Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { ParsedMessage } from '@tally/contracts';
-import type { ConsumedMessage, KafkaBatch } from '@tally/kafka';
+import { FIRST_PRODUCED_AT_HEADER, type ConsumedMessage, type KafkaBatch } from '@tally/kafka';
 import {
   CLOCK, REQUEST_ID_HEADER, carrierFromHeaders, contextOf, continueTrace, endSpan, isValidRequestId, isValidTraceparent, isValidTracestate, tracingEnabled, type Clock, type ConsumedTrace, type TraceCarrier,
 } from '@tally/shared';
@@ -63,7 +63,7 @@ export class ApplyCommandBatchHandler implements OnApplicationBootstrap {
       const carrier = traced ? traced.carrier : message.headers;
       let converted: BatchCommand & { actor?: string };
       try {
-        converted = toCommand(message.value, { timestamp: message.timestamp, receivedAt });
+        converted = toCommand(message.value, { timestamp: message.timestamp, receivedAt, firstProducedAt: message.headers[FIRST_PRODUCED_AT_HEADER] });
       } catch (error) {
         if (!(error instanceof Rejection)) throw error;
         batch.deadLetter(message, error.code, error.details);

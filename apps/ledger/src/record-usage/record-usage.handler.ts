@@ -83,12 +83,17 @@ export function productTopicActor(topic: string): string {
 }
 
 /**
- * The latest instant a usage consumed now may be dated: the skew after the earlier of the record's timestamp (when it
- * was produced: fixed, so a message that waited in Kafka is measured against then) and the ledger's clock (a producer
- * whose clock runs ahead stamps both). A record with no usable timestamp is measured against the clock alone.
+ * The latest instant a usage consumed now may be dated: the skew after the earliest of the record's timestamp (when it
+ * was produced: fixed, so a message that waited in Kafka is measured against then), a replayed dead letter's first
+ * record's (a replay is stamped when it is sent again: a usage refused as dated ahead would pass once enough time
+ * went by) and the ledger's clock (a producer whose clock runs ahead stamps both). Only ever earlier: a producer that
+ * sets the replay's header itself can only have its own usage refused. Timestamps that are not usable are left out.
  */
-function latestAllowed({ timestamp, receivedAt }: ConsumedAt, maxFutureSkewSeconds: number): number {
-  const produced = Number(timestamp);
-  const base = Number.isFinite(produced) && produced > 0 ? Math.min(produced, receivedAt.getTime()) : receivedAt.getTime();
+function latestAllowed({ timestamp, receivedAt, firstProducedAt }: ConsumedAt, maxFutureSkewSeconds: number): number {
+  let base = receivedAt.getTime();
+  for (const stamp of [timestamp, firstProducedAt]) {
+    const produced = Number(stamp);
+    if (stamp !== undefined && Number.isFinite(produced) && produced > 0) base = Math.min(base, produced);
+  }
   return base + maxFutureSkewSeconds * 1000;
 }

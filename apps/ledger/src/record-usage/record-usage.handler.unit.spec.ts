@@ -73,6 +73,20 @@ describe('usageToCommand and the per-product usage topics', () => {
       expect(refusal(() => toCommand(usage('a'), sentAt('2026-11-21T13:00:00Z', '2026-11-21T11:00:00Z'))).code).toBe('OCCURRED_IN_FUTURE');
     });
 
+    // A dead letter replayed (tally dlq replay) is a new record, stamped when it is sent again: a usage refused as dated
+    // 15 minutes ahead passed once the replay came 6 minutes later, and was charged. The replay carries when the
+    // message was first produced (x-first-produced-at); the bound is from the earliest of them. Only ever earlier: a
+    // producer that writes the header itself can have its own usage refused, nothing more.
+    it('given a replayed record first produced at 11:40 (sent again at 12:00), when the usage is dated 12:00, then refused OCCURRED_IN_FUTURE', () => {
+      const replayed = { ...sentAt('2026-11-21T12:00:00Z', '2026-11-21T12:00:00Z'), firstProducedAt: String(at('2026-11-21T11:40:00Z')) };
+      expect(refusal(() => toCommand(usage('a'), replayed)).code).toBe('OCCURRED_IN_FUTURE');
+      const producedBefore = { ...sentAt('2026-11-21T12:00:00Z', '2026-11-21T12:00:00Z'), firstProducedAt: String(at('2026-11-21T11:55:00Z')) };
+      expect(toCommand(usage('a'), producedBefore).command.type).toBe('RecordUsage');
+      // A header that is no instant, or one later than the record, changes nothing.
+      expect(toCommand(usage('a'), { ...sentAt('2026-11-21T11:55:00Z', '2026-11-21T11:55:00Z'), firstProducedAt: 'soon' }).command.type).toBe('RecordUsage');
+      expect(toCommand(usage('a'), { ...sentAt('2026-11-21T11:55:00Z', '2026-11-21T11:55:00Z'), firstProducedAt: String(at('2026-11-21T13:00:00Z')) }).command.type).toBe('RecordUsage');
+    });
+
     it('given a record with no usable timestamp (-1), then the bound is from the clock alone', () => {
       expect(toCommand(usage('a'), { timestamp: '-1', receivedAt: new Date('2026-11-21T11:55:00Z') }).command.type).toBe('RecordUsage');
       expect(refusal(() => toCommand(usage('a'), { timestamp: '-1', receivedAt: new Date('2026-11-21T11:00:00Z') })).code).toBe('OCCURRED_IN_FUTURE');
