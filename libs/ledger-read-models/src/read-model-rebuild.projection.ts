@@ -103,7 +103,9 @@ export class FoldBehindLiveError extends Error {
   ) {
     super(
       `refused: the fold of the event store is behind the live read models on ${accounts} account(s) (${examples.join(', ')}${accounts > examples.length ? ', …' : ''}): ` +
-        'missing from it or at an older stream version. Is this the ledger\'s event store (EVENT_STORE, DATABASE_SCHEMA)? Nothing was changed',
+        'missing from it or at an older stream version. Is this the ledger\'s event store (EVENT_STORE, DATABASE_SCHEMA)? Nothing was changed. ' +
+        'After the database went back in time (a failover that lost commits, a restore) the live read models keep rows of the lost events: ' +
+        'then rebuild with --allow-behind-live (deploy/README.md)',
     );
     this.name = 'FoldBehindLiveError';
   }
