@@ -272,7 +272,7 @@ const COLUMN_SHAPE = `table_name, column_name,
 
 /**
  * The read-model tables this code builds (`built`, from its migrations) have the columns of the live ones in `live`,
- * no more and no fewer, each of the same shape (COLUMN_SHAPE): else this code (the operator CLI, run from a checkout)
+ * no more and no fewer, each of the same shape (COLUMN_SHAPE), and the same indexes: else this code (the operator CLI, run from a checkout)
  * is not the version the ledger runs. Its fold would lack columns a newer ledger writes (swapped in, that ledger's
  * projection fails every batch, and its migration, recorded as run, never runs again) or carry ones an older ledger
  * does not know; a verify would report differences that are only versions. Refused before the fold (the caller drops
@@ -290,6 +290,20 @@ async function assertSameTables(pool: Pool, live: string, built: string): Promis
       ORDER BY 1`,
     [live, built],
   );
+  // Indexes too (a migration may add only an index): a swap puts the built tables' indexes in place of the live ones,
+  // and the ledger's migration that made one, recorded as run, never makes it again. Compared by definition, the
+  // schema taken out of it, the name kept (the migrations name every index).
+  const indexes = await pool.query<{ column: string; in_live: boolean; in_built: boolean }>(
+    `WITH built AS (SELECT tablename, replace(indexdef, ' ON ' || quote_ident(schemaname) || '.', ' ON ') AS def FROM pg_indexes WHERE schemaname = $2),
+          live AS (SELECT tablename, replace(indexdef, ' ON ' || quote_ident(schemaname) || '.', ' ON ') AS def FROM pg_indexes WHERE schemaname = $1
+                     AND tablename IN (SELECT tablename FROM built))
+     SELECT 'index ' || coalesce(l.def, b.def) AS column, l.def IS NOT NULL AS in_live, b.def IS NOT NULL AS in_built
+       FROM live l FULL JOIN built b ON (l.tablename, l.def) = (b.tablename, b.def)
+      WHERE l.def IS NULL OR b.def IS NULL
+      ORDER BY 1`,
+    [live, built],
+  );
+  rows.push(...indexes.rows);
   if (rows.length === 0) return;
   const onlyLive = rows.filter((row) => row.in_live).map((row) => row.column);
   const onlyBuilt = rows.filter((row) => row.in_built).map((row) => row.column);
@@ -297,7 +311,8 @@ async function assertSameTables(pool: Pool, live: string, built: string): Promis
     `refused: the read models of this CLI differ from the live ones in ${live}` +
       (onlyLive.length > 0 ? `; only the live tables have ${onlyLive.join(', ')}` : '') +
       (onlyBuilt.length > 0 ? `; only this CLI's have ${onlyBuilt.join(', ')}` : '') +
-      '. Run the CLI of the version the ledger runs (its image, or a checkout of its commit). Nothing was changed',
+      '. Run the CLI of the version the ledger runs (its image, or a checkout of its commit); an index added by hand to a live table ' +
+      'goes with a rebuild: drop it first, and make it again afterwards. Nothing was changed',
   );
 }
 
