@@ -182,6 +182,10 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     // The copy says when the usage was first produced: a replay is stamped when it is sent (see the ledger's OCCURRED_IN_FUTURE).
     const copy = JSON.parse((await tally('dlq', 'show', target, targetPartition, targetOffset)).stdout) as { headers: Record<string, string> };
     expect(copy.headers['x-first-produced-at']).toBe(shown.headers['x-original-timestamp']);
+    // Applied again by the group that dead-lettered it alone; a group Kafka does not know would apply it nowhere: refused.
+    expect(copy.headers['x-replay-for-group']).toBe(env.CONSUMER_GROUP);
+    const nowhere = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--all', '--again', '--for-group', `${env.CONSUMER_GROUP}-renamed`);
+    expect({ code: nowhere.code, stderr: nowhere.stderr }).toEqual({ code: 1, stderr: expect.stringContaining(`consumer group ${env.CONSUMER_GROUP}-renamed, which would apply the replay, is not known to Kafka`) });
     await waitFor(async () => (await debits('u-bad')) === 1 && (await lagOf(env.CONSUMER_GROUP)).every((row) => row.lag === '0'), 60_000, 200);
     const applied = await balance();
 

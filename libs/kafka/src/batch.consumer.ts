@@ -6,7 +6,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { beginAndLockStoredOffsets, readResumeOffsets, storeOffsetsAndCommit, type PartitionRef } from './consumer-offsets.repository';
 import { ConsumerCounters, consumerMetricSources, type ConsumerMetricsSource, type PartitionMetrics } from './batch-consumer.metrics';
-import { detailsHeader, headersToStrings, toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
+import { REPLAY_FOR_GROUP_HEADER, detailsHeader, headersToStrings, toDeadLetterMessage, type DeadLetter } from './dead-letter.publisher';
 import { silentKafkaLogger, type KafkaLogger } from './kafka.logger';
 import type { KafkaProducer } from './kafka.producer';
 import { kafkaHealth, withAdmin } from './kafka-topics.client';
@@ -131,6 +131,8 @@ export interface BatchConsumerStats {
   applied: number;
   /** Redelivered messages at or below the stored offset, dropped without effect. */
   skippedRedeliveries: number;
+  /** Replayed dead letters of another group (REPLAY_FOR_GROUP_HEADER), passed over: this group applied them the first time. */
+  skippedForOtherGroups: number;
   deadLettered: number;
   /** Transient failures that were retried. */
   retries: number;
@@ -280,7 +282,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private readonly partitionsAtOnce: number;
   private readonly groupMaxMessages: number;
   private readonly heartbeatErrors = new WeakSet<object>();
-  private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, deadLettered: 0, retries: 0, transactions: 0, groupsSplit: 0, groupJoins: 0 };
+  private readonly counters: BatchConsumerStats = { applied: 0, skippedRedeliveries: 0, skippedForOtherGroups: 0, deadLettered: 0, retries: 0, transactions: 0, groupsSplit: 0, groupJoins: 0 };
   /** Per partition (`topic:partition`): the offset last committed to Kafka by this member (see commitKafkaOffsets). */
   private readonly kafkaCommitted = new Map<string, bigint>();
   private kafkaCommitTimer?: NodeJS.Timeout;
@@ -945,6 +947,12 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * One partition's chunk inside the (possibly shared) transaction: drop what the stored offset says was applied,
    * parse, `handle` the valid messages; undefined when every message was a redelivery.
    */
+  /** A replayed dead letter another group failed: this one applied the message the first time (REPLAY_FOR_GROUP_HEADER). */
+  private replayedForAnotherGroup(message: KafkaMessage): boolean {
+    const forGroup = message.headers?.[REPLAY_FOR_GROUP_HEADER];
+    return forGroup !== undefined && forGroup !== null && forGroup.toString() !== this.groupId;
+  }
+
   private async applyPart(tx: PoolClient, part: ChunkPart, stored: bigint, afterCommit: Array<() => void | Promise<void>>): Promise<PartOutcome | undefined> {
     const { parse, handle } = this.options;
     const { ref, chunk, verdicts } = part;
@@ -976,6 +984,11 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       }
       if (verdict) {
         deadLetters.push({ topic: ref.topic, partition: ref.partition, message, reason: verdict.reason, details: verdict.details });
+        continue;
+      }
+      if (this.replayedForAnotherGroup(message)) {
+        this.counters.skippedForOtherGroups += 1;
+        this.logger.info({ ...ref, offset: message.offset, forGroup: message.headers?.[REPLAY_FOR_GROUP_HEADER]?.toString() }, "passed over a replayed dead letter of another group");
         continue;
       }
       try {

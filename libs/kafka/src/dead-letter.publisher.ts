@@ -23,6 +23,12 @@ export const DeadLetterHeaders = {
  */
 export const FIRST_PRODUCED_AT_HEADER = 'x-first-produced-at';
 
+/**
+ * Set by a dead letter's replay: the consumer group that dead-lettered it (x-consumer-group). The message goes back to
+ * its source topic, which other groups read too and applied the first time: they pass over it (BatchConsumer).
+ */
+export const REPLAY_FOR_GROUP_HEADER = 'x-replay-for-group';
+
 export interface DeadLetter {
   topic: string;
   partition: number;

@@ -7,7 +7,7 @@ import { ContractViolation, type ParsedMessage } from '@tally/contracts';
 import { createServicePool } from '@tally/shared';
 import { metricsRegistry, parsePrometheusText, samplesOf } from '@tally/metrics';
 import {
-  BatchConsumer, DEAD_LETTER_SUFFIX, DeadLetterHeaders, KafkaProducer, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth, keyPartitioner,
+  BatchConsumer, DEAD_LETTER_SUFFIX, DeadLetterHeaders, KafkaProducer, REPLAY_FOR_GROUP_HEADER, createKafkaClient, ensureOffsetsTable, ensureTopics, kafkaHealth, keyPartitioner,
   quoteSchema, readStoredOffsets, withAdmin, type BatchConsumerOptions, type KafkaLogger,
 } from '../src';
 import {
@@ -125,6 +125,30 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     }
     expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: n, distinct: n });
     expect(consumer.stats()).toMatchObject({ applied: n, deadLettered: 0, skippedRedeliveries: 0 });
+  });
+
+  // A dead letter names the group that failed it (x-consumer-group); replayed to its source topic, every group reading
+  // that topic got it again. ledger.events.v1 is read by the projection and by notification: a projection's dead
+  // letter replayed after notification's dedupe rows were purged (90 days) sent its low-credit email again. The replay
+  // names the group (x-replay-for-group); the other groups pass over it, and move their offset past it.
+  it('passes over a replayed message meant for another group, and applies one meant for itself', async () => {
+    const s = await scenario('replay-group', 1);
+    const other = { ...s, groupId: `${s.groupId}-other` };
+    groups.push(other.groupId);
+    await producer.send(s.topic, [
+      { key: 'acct-r', value: JSON.stringify(usageEnvelope('r-1', 'acct-r')) },
+      { key: 'acct-r', value: JSON.stringify(usageEnvelope('r-2', 'acct-r')), headers: { [REPLAY_FOR_GROUP_HEADER]: s.groupId } },
+      { key: 'acct-r', value: JSON.stringify(usageEnvelope('r-3', 'acct-r')) },
+    ]);
+    const mine = consumerFor(s);
+    const theirs = consumerFor(other, { handle: ({ topic, partition, messages, tx }) => insertApplied(tx, schema, `${topic}#other`, partition, messages) });
+    await mine.start();
+    await theirs.start();
+    await waitFor(async () => (await readStoredOffsets(pool, schema, other.groupId, s.topic)).get(0) === 2n && (await countApplied(pool, schema, s.topic)).rows === 3, 30_000, 'both groups at the end');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 3, distinct: 3 });
+    const theirRows = await pool.query<{ message_id: string }>(`SELECT message_id FROM ${quoteSchema(schema)}.applied WHERE topic = $1 ORDER BY kafka_offset`, [`${s.topic}#other`]);
+    expect(theirRows.rows.map((row) => row.message_id)).toEqual(['r-1', 'r-3']);
+    expect(theirs.stats()).toMatchObject({ applied: 2, skippedForOtherGroups: 1 });
   });
 
   it('does not trust offsets stored for another Kafka cluster (a recreated broker next to an old database)', async () => {

@@ -1,4 +1,4 @@
-import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, FIRST_PRODUCED_AT_HEADER, KafkaProducer, missingTopics, withAdmin } from '@tally/kafka';
+import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, FIRST_PRODUCED_AT_HEADER, KafkaProducer, REPLAY_FOR_GROUP_HEADER, missingTopics, withAdmin } from '@tally/kafka';
 import { Command } from 'commander';
 import { kafkaOffset, nonNegativeInt } from '../cli-arguments.parser';
 import type { CliContext } from '../cli-context.provider';
@@ -94,9 +94,10 @@ export function deadLettersCommand(context: CliContext): Command {
     .option('--all', 'replay every message of the topic not replayed yet')
     .option('--reason <code>', 'with --all: only messages dead-lettered with this reason (x-dead-letter-reason)')
     .option('--again', 'replay even messages already recorded as replayed')
+    .option('--for-group <group>', 'the consumer group that is to apply the replay (by default the one that dead-lettered each message, x-consumer-group); the others pass over it')
     .option('--dry-run', 'list what would be replayed, send nothing')
     .addHelpText('after', '\nExamples:\n  npm run tally -- dlq replay usage.events.dlq.v1 --partition 0 --offset 12\n  npm run tally -- dlq replay usage.events.dlq.v1 --all --reason UNKNOWN_MODEL --dry-run')
-    .action(async (topic: string, options: { partition?: number; offset?: string; all?: boolean; reason?: string; again?: boolean; dryRun?: boolean }) => {
+    .action(async (topic: string, options: { partition?: number; offset?: string; all?: boolean; reason?: string; again?: boolean; dryRun?: boolean; forGroup?: string }) => {
       const one = options.partition !== undefined && options.offset !== undefined;
       if (one === Boolean(options.all) || (!one && (options.partition !== undefined || options.offset !== undefined))) {
         throw new Error('name one message with --partition and --offset, or --all');
@@ -124,6 +125,16 @@ export function deadLettersCommand(context: CliContext): Command {
         const { missing, saying } = await withAdmin(context.kafka, (admin) => missingTopics(admin, targets));
         if (missing.length > 0) throw new Error(`${saying} (deleted since it was dead-lettered?): nothing replayed; replay the others by --partition/--offset`);
       }
+      // Each replay is applied by the group that dead-lettered it alone (x-replay-for-group): a group Kafka does not
+      // know (renamed since, a typo of --for-group) would apply it nowhere, so it is refused.
+      const forGroups = [...new Set(toReplay.map((message) => options.forGroup ?? message.headers[DeadLetterHeaders.consumerGroup]).filter((group): group is string => Boolean(group)))];
+      if (forGroups.length > 0) {
+        const described = await withAdmin(context.kafka, (admin) => admin.describeGroups(forGroups));
+        const unknown = described.groups.filter((group) => group.state === 'Dead').map((group) => group.groupId);
+        if (unknown.length > 0) {
+          throw new Error(`consumer group ${unknown.join(', ')}, which would apply the replay, is not known to Kafka (renamed since it dead-lettered them?): nothing replayed; name the group that reads ${[...new Set(targets)].join(', ')} with --for-group`);
+        }
+      }
       const producer = options.dryRun || toReplay.length === 0 ? undefined : new KafkaProducer(context.kafka);
       try {
         for (const message of toReplay) {
@@ -141,6 +152,9 @@ export function deadLettersCommand(context: CliContext): Command {
           // replays (a usage refused as dated ahead must not pass because the replay came later).
           const firstProduced = headers[FIRST_PRODUCED_AT_HEADER] ?? message.headers[DeadLetterHeaders.originalTimestamp];
           if (firstProduced !== undefined) headers[FIRST_PRODUCED_AT_HEADER] = firstProduced;
+          // Only the group that dead-lettered it applies it again: the topic's other groups applied it the first time.
+          const forGroup = options.forGroup ?? message.headers[DeadLetterHeaders.consumerGroup];
+          if (forGroup !== undefined) headers[REPLAY_FOR_GROUP_HEADER] = forGroup;
           const [sent] = await producer.send(target, [{ key: message.key ?? '', value: message.value ?? Buffer.alloc(0), headers }]);
           await replayed.record({
             dlqTopic: topic, partition: message.partition, offset: message.offset, dlqTimestamp: message.timestamp, targetTopic: target,
