@@ -32,9 +32,19 @@ export async function partitionRanges(kafka: Kafka, topic: string): Promise<Part
 
 /**
  * Reads `topic` from each range's `from` up to (not including) its `to`, with a throwaway consumer group that never
- * commits and is deleted afterwards. Resolves once every range is read; fails after `timeoutMs`.
+ * commits and is deleted afterwards, handing each message to `onMessage` (awaited: fetching waits for it, and the
+ * group hears from the consumer after each) in offset order per partition; nothing is kept. Resolves once every range
+ * is read; fails with `onMessage`'s failure, or when no message came for `idleTimeoutMs` (the wait starts again with
+ * each one, so a long topic is read whole, where a bound on the whole read failed on a large dead-letter topic).
  */
-export async function readMessages(kafka: Kafka, topic: string, ranges: { partition: number; from: string; to: string }[], timeoutMs = 30_000): Promise<StoredMessage[]> {
+export async function forEachMessage(
+  kafka: Kafka,
+  topic: string,
+  ranges: { partition: number; from: string; to: string }[],
+  onMessage: (message: StoredMessage) => void | Promise<void>,
+  idleTimeoutMs = 30_000,
+): Promise<void> {
+  let failed = false;
   // Only what the broker has: a range beyond the high watermark (or deleted by retention) would never be reached.
   const held = new Map((await partitionRanges(kafka, topic)).map((range) => [range.partition, range]));
   const wanted = ranges.flatMap((range) => {
@@ -44,24 +54,35 @@ export async function readMessages(kafka: Kafka, topic: string, ranges: { partit
     const to = min(BigInt(range.to), BigInt(partition.high));
     return from < to ? [{ partition: range.partition, from: from.toString(), to: to.toString() }] : [];
   });
-  if (wanted.length === 0) return [];
+  if (wanted.length === 0) return;
   const groupId = `tally-cli-read-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
-  const messages: StoredMessage[] = [];
   const remaining = new Map(wanted.map((range) => [range.partition, range]));
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`reading ${topic} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      const idle = () => reject(new Error(`reading ${topic}: no message for ${idleTimeoutMs} ms with ${remaining.size} partition(s) not read to their end`));
+      let timer = setTimeout(idle, idleTimeoutMs);
       consumer
         .run({
           autoCommit: false,
           eachMessage: async ({ partition, message }) => {
+            if (failed) return;
+            clearTimeout(timer);
+            timer = setTimeout(idle, idleTimeoutMs);
             const range = remaining.get(partition);
             if (!range || BigInt(message.offset) < BigInt(range.from)) return;
             if (BigInt(message.offset) < BigInt(range.to)) {
-              messages.push({ topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key?.toString() ?? null, value: message.value, headers: headersToStrings(message.headers) });
+              try {
+                await onMessage({ topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key?.toString() ?? null, value: message.value, headers: headersToStrings(message.headers) });
+              } catch (error) {
+                // The caller's failure ends the read (kafkajs would retry the message, then restart the consumer).
+                failed = true;
+                clearTimeout(timer);
+                reject(error);
+                return;
+              }
             }
             if (BigInt(message.offset) >= BigInt(range.to) - 1n) remaining.delete(partition);
             if (remaining.size === 0) {
@@ -78,6 +99,12 @@ export async function readMessages(kafka: Kafka, topic: string, ranges: { partit
     await consumer.disconnect().catch(() => undefined);
     await withAdmin(kafka, (admin) => admin.deleteGroups([groupId])).catch(() => undefined);
   }
+}
+
+/** forEachMessage, the messages kept and returned in partition and offset order: for a few (one message, a page). */
+export async function readMessages(kafka: Kafka, topic: string, ranges: { partition: number; from: string; to: string }[], idleTimeoutMs = 30_000): Promise<StoredMessage[]> {
+  const messages: StoredMessage[] = [];
+  await forEachMessage(kafka, topic, ranges, (message) => void messages.push(message), idleTimeoutMs);
   return messages.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
 }
 

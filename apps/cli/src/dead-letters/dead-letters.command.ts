@@ -5,7 +5,7 @@ import type { CliContext } from '../cli-context.provider';
 import { json, print, table } from '../output.view';
 import { showValue } from './dead-letter-value.view';
 import { DeadLetterReplays } from './dead-letter-replays.repository';
-import { deadLetterTopics, partitionRanges, readMessages, type StoredMessage } from './dead-letter.client';
+import { deadLetterTopics, forEachMessage, partitionRanges, readMessages, type StoredMessage } from './dead-letter.client';
 
 /** A dead letter as an operator reads it: where it failed, why, and whether it was replayed. */
 function describe(message: StoredMessage, replayed?: { replays: number; replayedAt: Date }) {
@@ -22,9 +22,14 @@ function describe(message: StoredMessage, replayed?: { replays: number; replayed
   };
 }
 
-async function readAll(context: CliContext, topic: string): Promise<StoredMessage[]> {
-  const ranges = await partitionRanges(context.kafka, topic);
-  return readMessages(context.kafka, topic, ranges.map(({ partition, low, high }) => ({ partition, from: low, to: high })));
+/** The topic's messages now, from each partition's start to its end as they stand at the call: the later ones are left for another run. */
+async function wholeTopic(context: CliContext, topic: string): Promise<{ partition: number; from: string; to: string }[]> {
+  return (await partitionRanges(context.kafka, topic)).map(({ partition, low, high }) => ({ partition, from: low, to: high }));
+}
+
+/** Every message of `topic` to `visit`, one after the other, none kept: a dead-letter topic is kept for ever and may be long. */
+async function eachOfTopic(context: CliContext, topic: string, visit: (message: StoredMessage) => void | Promise<void>): Promise<void> {
+  await forEachMessage(context.kafka, topic, await wholeTopic(context, topic), visit);
 }
 
 async function replays(context: CliContext): Promise<DeadLetterReplays> {
@@ -47,20 +52,24 @@ export function deadLettersCommand(context: CliContext): Command {
       const replayed = await replays(context);
       if (options.topic) {
         const done = await replayed.forTopic(options.topic);
-        const rows = (await readAll(context, options.topic)).map((message) => describe(message, done.of(message)));
+        const rows: ReturnType<typeof describe>[] = [];
+        await eachOfTopic(context, options.topic, (message) => void rows.push(describe(message, done.of(message))));
         print(options.json ? json(rows) : table(rows));
         return;
       }
       const rows = [];
       for (const topic of await deadLetterTopics(context.kafka)) {
-        const messages = await readAll(context, topic);
         const done = await replayed.forTopic(topic);
         const reasons = new Map<string, number>();
-        for (const message of messages) {
+        const counts = { messages: 0, replayed: 0 };
+        // Counted as they are read, none kept.
+        await eachOfTopic(context, topic, (message) => {
           const reason = message.headers[DeadLetterHeaders.reason] ?? '(none)';
           reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-        }
-        rows.push({ topic, messages: messages.length, replayed: messages.filter((m) => done.of(m)).length, reasons: Object.fromEntries(reasons) });
+          counts.messages += 1;
+          if (done.of(message)) counts.replayed += 1;
+        });
+        rows.push({ topic, ...counts, reasons: Object.fromEntries(reasons) });
       }
       print(options.json ? json(rows) : table(rows));
     });
@@ -105,45 +114,68 @@ export function deadLettersCommand(context: CliContext): Command {
       if (options.reason !== undefined && !options.all) throw new Error('--reason filters --all; a message named by --partition and --offset is replayed whatever its reason');
       const replayed = await replays(context);
       const done = await replayed.forTopic(topic);
-      const candidates = one
-        ? await readMessages(context.kafka, topic, [{ partition: options.partition as number, from: options.offset as string, to: (BigInt(options.offset as string) + 1n).toString() }])
-        : await readAll(context, topic);
-      if (one && candidates.length === 0) throw new Error(`no message at ${topic}[${options.partition}]@${options.offset}`);
-      const selected = candidates.filter((m) => !options.reason || m.headers[DeadLetterHeaders.reason] === options.reason);
-      if (options.reason !== undefined && selected.length === 0) {
+      // One message, or every message of the topic as it stands now, read twice and kept neither time (a dead-letter
+      // topic is kept for ever and may hold millions): a first pass checks what a replay needs, so nothing is sent
+      // unless all of it can be; the second sends.
+      const ranges = one
+        ? [{ partition: options.partition as number, from: options.offset as string, to: (BigInt(options.offset as string) + 1n).toString() }]
+        : await wholeTopic(context, topic);
+      const each = (visit: (message: StoredMessage) => void | Promise<void>) => forEachMessage(context.kafka, topic, ranges, visit);
+      const chosen = (message: StoredMessage): 'replay' | 'skip' | undefined =>
+        options.reason !== undefined && message.headers[DeadLetterHeaders.reason] !== options.reason ? undefined : !options.again && done.of(message) ? 'skip' : 'replay';
+      const forGroupOf = (message: StoredMessage) => options.forGroup ?? message.headers[DeadLetterHeaders.consumerGroup];
+
+      const seen = { messages: 0, selected: 0, reasons: new Set<string>(), targets: new Set<string>(), groups: new Set<string>() };
+      await each((message) => {
+        seen.messages += 1;
+        seen.reasons.add(message.headers[DeadLetterHeaders.reason] ?? '(none)');
+        const choice = chosen(message);
+        if (choice) seen.selected += 1;
+        if (choice !== 'replay') return;
+        const target = message.headers[DeadLetterHeaders.originalTopic];
+        if (!target) throw new Error(`${topic}[${message.partition}]@${message.offset} has no ${DeadLetterHeaders.originalTopic} header: not a Tally dead letter; nothing replayed`);
+        seen.targets.add(target);
+        const group = forGroupOf(message);
+        if (group) seen.groups.add(group);
+      });
+      if (one && seen.messages === 0) throw new Error(`no message at ${topic}[${options.partition}]@${options.offset}`);
+      if (options.reason !== undefined && seen.selected === 0) {
         // A mistyped reason replays nothing: said, and a failure, rather than "replayed 0" read as done.
-        const present = [...new Set(candidates.map((m) => m.headers[DeadLetterHeaders.reason] ?? '(none)'))].sort();
+        const present = [...seen.reasons].sort();
         throw new Error(`no dead letter has reason ${options.reason} (reasons: ${present.join(', ') || 'none, the topic is empty'}): nothing replayed`);
       }
-      const skipped = options.again ? [] : selected.filter((m) => done.of(m));
-      const toReplay = selected.filter((m) => !skipped.includes(m));
-      for (const message of skipped) print(`skipped ${topic}[${message.partition}]@${message.offset}: already replayed (use --again to replay it anyway)`);
       // Only to topics that exist: a send to one deleted since (a product's topic retired) would have the broker create
       // it afresh, a topic nobody reads, and the replay be recorded as done while the usage is never applied.
-      const targets = toReplay.map((message) => message.headers[DeadLetterHeaders.originalTopic]).filter((target): target is string => Boolean(target));
-      if (targets.length > 0) {
-        const { missing, saying } = await withAdmin(context.kafka, (admin) => missingTopics(admin, targets));
+      if (seen.targets.size > 0) {
+        const { missing, saying } = await withAdmin(context.kafka, (admin) => missingTopics(admin, [...seen.targets]));
         if (missing.length > 0) throw new Error(`${saying} (deleted since it was dead-lettered?): nothing replayed; replay the others by --partition/--offset`);
       }
       // Each replay is applied by the group that dead-lettered it alone (x-replay-for-group): a group Kafka does not
       // know (renamed since, a typo of --for-group) would apply it nowhere, so it is refused.
-      const forGroups = [...new Set(toReplay.map((message) => options.forGroup ?? message.headers[DeadLetterHeaders.consumerGroup]).filter((group): group is string => Boolean(group)))];
-      if (forGroups.length > 0) {
-        const described = await withAdmin(context.kafka, (admin) => admin.describeGroups(forGroups));
+      if (seen.groups.size > 0) {
+        const described = await withAdmin(context.kafka, (admin) => admin.describeGroups([...seen.groups]));
         const unknown = described.groups.filter((group) => group.state === 'Dead').map((group) => group.groupId);
         if (unknown.length > 0) {
-          throw new Error(`consumer group ${unknown.join(', ')}, which would apply the replay, is not known to Kafka (renamed since it dead-lettered them?): nothing replayed; name the group that reads ${[...new Set(targets)].join(', ')} with --for-group`);
+          throw new Error(`consumer group ${unknown.join(', ')}, which would apply the replay, is not known to Kafka (renamed since it dead-lettered them?): nothing replayed; name the group that reads ${[...seen.targets].join(', ')} with --for-group`);
         }
       }
-      const producer = options.dryRun || toReplay.length === 0 ? undefined : new KafkaProducer(context.kafka);
+
+      const counts = { replayed: 0, skipped: 0 };
+      const producer = options.dryRun || seen.targets.size === 0 ? undefined : new KafkaProducer(context.kafka);
       try {
-        for (const message of toReplay) {
-          const target = message.headers[DeadLetterHeaders.originalTopic];
-          if (!target) throw new Error(`${topic}[${message.partition}]@${message.offset} has no ${DeadLetterHeaders.originalTopic} header: not a Tally dead letter`);
+        await each(async (message) => {
+          const choice = chosen(message);
+          if (choice === 'skip') {
+            counts.skipped += 1;
+            print(`skipped ${topic}[${message.partition}]@${message.offset}: already replayed (use --again to replay it anyway)`);
+          }
+          if (choice !== 'replay') return;
+          const target = message.headers[DeadLetterHeaders.originalTopic] as string;
           const where = `${topic}[${message.partition}]@${message.offset} → ${target}`;
+          counts.replayed += 1;
           if (!producer) {
             print(`would replay ${where} (reason ${message.headers[DeadLetterHeaders.reason] ?? 'none'})`);
-            continue;
+            return;
           }
           // The message as it was first produced: its own headers, without the dead-letter ones, plus where it was replayed from.
           const headers = Object.fromEntries(Object.entries(message.headers).filter(([name]) => !Object.values<string>(DeadLetterHeaders).includes(name)));
@@ -153,7 +185,7 @@ export function deadLettersCommand(context: CliContext): Command {
           const firstProduced = headers[FIRST_PRODUCED_AT_HEADER] ?? message.headers[DeadLetterHeaders.originalTimestamp];
           if (firstProduced !== undefined) headers[FIRST_PRODUCED_AT_HEADER] = firstProduced;
           // Only the group that dead-lettered it applies it again: the topic's other groups applied it the first time.
-          const forGroup = options.forGroup ?? message.headers[DeadLetterHeaders.consumerGroup];
+          const forGroup = forGroupOf(message);
           if (forGroup !== undefined) headers[REPLAY_FOR_GROUP_HEADER] = forGroup;
           const [sent] = await producer.send(target, [{ key: message.key ?? '', value: message.value ?? Buffer.alloc(0), headers }]);
           await replayed.record({
@@ -161,11 +193,11 @@ export function deadLettersCommand(context: CliContext): Command {
             targetPartition: sent?.partition ?? null, targetOffset: sent?.baseOffset ?? null, reason: message.headers[DeadLetterHeaders.reason] ?? null,
           });
           print(`replayed ${where}[${sent?.partition}]@${sent?.baseOffset}`);
-        }
+        });
       } finally {
         await producer?.disconnect();
       }
-      print(`${options.dryRun ? 'would replay' : 'replayed'} ${toReplay.length}, skipped ${skipped.length} already replayed`);
+      print(`${options.dryRun ? 'would replay' : 'replayed'} ${counts.replayed}, skipped ${counts.skipped} already replayed`);
     });
   return command;
 }
