@@ -73,6 +73,26 @@ export function parseToken(value: string | null | undefined): string | undefined
   return /^[A-Za-z0-9._~+/=-]{8,4096}$/.test(token) ? token : undefined;
 }
 
+/**
+ * What a portal token says of itself, read without checking it (the ledger does, on every request): the account
+ * (`sub`) and when it stops being taken (`exp`), to warn the product before then and to keep what the page shows
+ * when a new token for the same account replaces it. Undefined where the token does not say, or is not a JWT.
+ */
+export function tokenClaims(token: string): { accountId?: string; expiresAt?: Date } {
+  const payload = token.split('.')[1];
+  if (!payload) return {};
+  try {
+    const text = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(text, (c) => c.charCodeAt(0)))) as { sub?: unknown; exp?: unknown };
+    return {
+      ...(typeof claims.sub === 'string' && { accountId: claims.sub }),
+      ...(typeof claims.exp === 'number' && Number.isFinite(claims.exp) && { expiresAt: new Date(claims.exp * 1000) }),
+    };
+  } catch {
+    return {};
+  }
+}
+
 /** The iframe page's options: `?unit=karma&logo=…&accent=%23…&theme=dark&decimals=2#token=…`. */
 export function optionsFromUrl(href: string): PageOptions {
   const url = new URL(href);

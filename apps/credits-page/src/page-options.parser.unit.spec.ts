@@ -1,4 +1,4 @@
-import { optionsFromUrl, parseApiBase, parseColor, parseLogo, parseToken, parseUnit } from './page-options.parser';
+import { tokenClaims, optionsFromUrl, parseApiBase, parseColor, parseLogo, parseToken, parseUnit } from './page-options.parser';
 
 describe('page options', () => {
   it('reads the iframe URL: the token from the fragment, the theme from the query', () => {
@@ -24,3 +24,18 @@ describe('page options', () => {
     expect(parseApiBase('ftp://x')).toBe('');
   });
 });
+
+describe('tokenClaims', () => {
+  const jwt = (claims: unknown) => `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2lnbmF0dXJl`;
+
+  it('reads the account and the expiry of a portal token without checking it', () => {
+    expect(tokenClaims(jwt({ sub: 'acct-é/1', exp: 1_800_000_000 }))).toEqual({ accountId: 'acct-é/1', expiresAt: new Date(1_800_000_000_000) });
+  });
+
+  it('says nothing of what a token does not carry, or of a token that is not a JWT', () => {
+    expect(tokenClaims(jwt({ exp: 'soon' }))).toEqual({});
+    expect(tokenClaims('not-a-jwt')).toEqual({});
+    expect(tokenClaims('a.%%%.b')).toEqual({});
+  });
+});
+

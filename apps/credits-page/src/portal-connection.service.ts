@@ -166,14 +166,18 @@ export class SharedConnections {
     for (const { connection } of this.open.values()) connection.start();
   }
 
-  /** Follows the connection for `key`, opened with `api` when none is; returns the connection and how to leave it. */
-  join(key: string, api: () => PortalApi, listener: (snapshot: ConnectionSnapshot) => void): { connection: PortalConnection; leave: () => void } {
+  /**
+   * Follows the connection for `key`, opened with `api` when none is; returns the connection and how to leave it.
+   * `seed`: the balance a connection opened now shows until it has read its own (a new token for the same account).
+   */
+  join(key: string, api: () => PortalApi, listener: (snapshot: ConnectionSnapshot) => void, seed?: Balance): { connection: PortalConnection; leave: () => void } {
     let shared = this.open.get(key);
     if (!shared) {
       const listeners = new Set<(snapshot: ConnectionSnapshot) => void>();
       const connection = new PortalConnection(api(), (snapshot) => {
         for (const each of [...listeners]) each(snapshot);
       });
+      if (seed) connection.snapshot = { state: 'idle', balance: seed };
       shared = { connection, listeners };
       this.open.set(key, shared);
       listeners.add(listener);

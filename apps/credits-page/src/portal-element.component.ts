@@ -1,14 +1,26 @@
 import { LitElement, type PropertyValues } from 'lit';
 import { PortalApi } from './portal-api.client';
 import { portalConnections, type ConnectionSnapshot, type PortalConnection } from './portal-connection.service';
-import { parseApiBase, parseColor, parseToken } from './page-options.parser';
+import { parseApiBase, parseColor, parseToken, tokenClaims } from './page-options.parser';
+
+/** How long before its token's expiry an element says so (`tally-token-expiring`): time for the product to mint another. */
+export const TOKEN_EXPIRING_LEAD_MS = 120_000;
+
+/** The detail of `tally-token-expiring` and `tally-token-expired`: the token's account and expiry, as it says them. */
+export interface TokenExpiryDetail {
+  accountId?: string;
+  expiresAt: string;
+}
 
 /**
  * What `<tally-credits-page>` and `<tally-balance-badge>` share: the attributes a product sets (token, API base,
  * unit, accent, theme, decimals), the connection to the ledger (session, balance and its live stream) for a token and
  * API base, joined again when either changes and left when the element leaves the page (one connection per token and
  * API base in the document, whatever the number of elements: portalConnections), and the accent colour applied as
- * `--tally-accent`.
+ * `--tally-accent`. A portal token expires (15 minutes to a day): the element fires `tally-token-expiring` two minutes
+ * before (at once for a shorter token) and `tally-token-expired` at its expiry, both bubbling out of shadow roots, so
+ * the product can mint another and set it; a new token for the same account keeps what the element shows while it
+ * reconnects, where another account's starts afresh.
  */
 export abstract class PortalElement extends LitElement {
   static override properties = {
@@ -31,6 +43,9 @@ export abstract class PortalElement extends LitElement {
   protected connection?: PortalConnection;
   /** Leaves the shared connection this element follows. */
   private leave?: () => void;
+  /** The account of the token in use, as it says (tokenClaims): a new token for it keeps what the element shows. */
+  private accountOfToken?: string;
+  private expiryTimers: ReturnType<typeof setTimeout>[] = [];
   /** The token and API base the open connection uses; another pair opens a new one. */
   private openedWith?: string;
 
@@ -50,6 +65,8 @@ export abstract class PortalElement extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.leaveConnection();
+    this.clearExpiry();
+    this.accountOfToken = undefined;
     this.openedWith = undefined;
     this.closed();
   }
@@ -65,19 +82,43 @@ export abstract class PortalElement extends LitElement {
 
   private open(): void {
     this.leaveConnection();
+    this.clearExpiry();
     this.openedWith = `${this.token} ${this.apiBase}`;
-    this.opening();
     const token = parseToken(this.token);
+    const claims = token ? tokenClaims(token) : {};
+    // A token for the account already shown (the product replacing one about to expire): what is shown stays.
+    const sameAccount = claims.accountId !== undefined && claims.accountId === this.accountOfToken && this.snapshot.balance?.accountId === claims.accountId;
+    this.accountOfToken = claims.accountId;
+    if (!sameAccount) this.opening();
     if (!token) {
       this.snapshot = { state: 'error', problem: this.missingTokenProblem };
       return;
     }
+    this.scheduleExpiry(claims);
     const apiBase = parseApiBase(this.apiBase);
-    const joined = portalConnections.join(`${token} ${apiBase}`, () => new PortalApi(token, apiBase), (snapshot) => this.onSnapshot(snapshot));
+    const seed = sameAccount ? this.snapshot.balance : undefined;
+    const joined = portalConnections.join(`${token} ${apiBase}`, () => new PortalApi(token, apiBase), (snapshot) => this.onSnapshot(snapshot), seed);
     this.connection = joined.connection;
     this.leave = joined.leave;
     // What the connection has shown so far (another element may have opened it), once `connection` is set.
     this.onSnapshot(joined.connection.snapshot);
+  }
+
+  private scheduleExpiry({ accountId, expiresAt }: { accountId?: string; expiresAt?: Date }): void {
+    if (!expiresAt) return;
+    const detail: TokenExpiryDetail = { ...(accountId !== undefined && { accountId }), expiresAt: expiresAt.toISOString() };
+    const fire = (type: string, atMs: number) =>
+      this.expiryTimers.push(
+        // setTimeout takes at most 2^31 - 1 ms (24.8 days); a token lasts a day at most.
+        setTimeout(() => this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true })), Math.min(2 ** 31 - 1, Math.max(0, atMs - Date.now()))),
+      );
+    fire('tally-token-expiring', expiresAt.getTime() - TOKEN_EXPIRING_LEAD_MS);
+    fire('tally-token-expired', expiresAt.getTime());
+  }
+
+  private clearExpiry(): void {
+    for (const timer of this.expiryTimers) clearTimeout(timer);
+    this.expiryTimers = [];
   }
 
   private leaveConnection(): void {
