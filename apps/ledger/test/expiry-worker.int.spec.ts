@@ -244,6 +244,51 @@ describe('the expiry worker (PostgreSQL)', () => {
     expect(await rowsOf(prefix)).toEqual([]);
   });
 
+  // The same, when the append committed and then the call failed (a connection lost after COMMIT): the handler threw
+  // before it could add the row again, and with no retry nothing ever expired what the append placed.
+  it.each([
+    ['a hold', 'lostanswerhold'],
+    ['an expiring grant', 'lostanswergrant'],
+  ])('still expires %s whose append ended late and whose call then failed, with no retry', async (_, prefix) => {
+    const accountId = `${prefix}-1`;
+    const accounts = new AccountRepository(store, config, systemClock);
+    await accounts.execute({ type: 'GrantCredits', accountId, grantId: 'g', kind: 'purchased', amount: 100_000_000n, source: 'pack:test' }, 'g');
+    const execute = accounts.execute.bind(accounts);
+    accounts.execute = async (command, key, actor) => {
+      await execute(command, key, actor);
+      throw new Error('Connection terminated unexpectedly'); // after the COMMIT
+    };
+    const asked = Date.now();
+    let handlerNow = new Date(asked);
+    const handlerClock: Clock = { now: () => handlerNow };
+    const locker = await pool.connect();
+    let failed: unknown;
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`select 1 from "${schema.schema}".streams where stream_id = $1 for update`, [`account-${accountId}`]);
+      const placing = (
+        prefix === 'lostanswerhold'
+          ? new AuthorizeHandler(accounts, schedule(), config, {} as RateCard, handlerClock).authorize(accountId, { amount: '1', hold: { holdId: 'h', ttlSeconds: 1 } })
+          : new GrantHandler(accounts, schedule(), handlerClock).credit({ type: 'GrantCredits', accountId, grantId: 'promo', kind: 'promotional', amount: 5n, source: 'promo:test', expiresAt: new Date(asked + 1_000).toISOString() })
+      ).catch((error: unknown) => (failed = error));
+      await waitFor(async () => (await rowsOf(prefix)).length === 1);
+      await worker([], { now: () => new Date(asked + 61_000) }).expireDue();
+      expect(await rowsOf(prefix)).toEqual([]);
+      handlerNow = new Date(asked + 61_000);
+      await locker.query('COMMIT');
+      await placing;
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+    }
+    expect(failed).toBeDefined();
+    accounts.execute = execute;
+    await worker([], { now: () => new Date(asked + 62_000) }).expireDue();
+    const after = await accounts.load(accountId);
+    expect(prefix === 'lostanswerhold' ? balanceOf(after.state).held : balanceOf(after.state).byKind.promotional).toBe(0n);
+    expect(await rowsOf(prefix)).toEqual([]);
+  });
+
   // The row of a grant first asked for with an earlier expiry (its first attempt refused) comes due before the grant
   // does. If the grant's expiry passes while its ExpireCredits is decided, the decision (not yet due) expired nothing;
   // judged on a second reading of the clock (due by then) the row was taken for done and removed: the credits stayed.

@@ -83,6 +83,9 @@ export class AuthorizeHandler {
         actor,
       );
     } catch (error) {
+      // The append may have committed before the failure (a connection lost after COMMIT): as after a placement, a
+      // hold due by now gets its row again (no statement otherwise: a refusal is decided well within its TTL).
+      await this.expiries.addAgainIfDue(accountId, 'hold', holdId, expiresAt(now), this.clock.now()).catch(() => undefined);
       // An account with no history holds nothing (a hold is refused there, never placed): the same 404 as an
       // authorization without a hold, looked up only on this refusal's path.
       if (isAccountError(error, 'INSUFFICIENT_CREDITS') && (await this.accounts.load(accountId)).version === 0) throw accountNotFound(accountId);

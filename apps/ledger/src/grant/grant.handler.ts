@@ -41,7 +41,10 @@ export class GrantHandler {
   async credit(command: GrantCredits, actor?: string) {
     // Before the append, so no expiring grant is ever recorded without its expiry being scheduled (see ExpiryWorker).
     if (command.expiresAt !== undefined) await this.expiries.add(command.accountId, 'credits', command.grantId, command.expiresAt);
-    const decision = await this.accounts.execute(command, command.grantId, actor).catch((error) => {
+    const decision = await this.accounts.execute(command, command.grantId, actor).catch(async (error: unknown) => {
+      // The append may have committed before the failure (a connection lost after COMMIT): an expiry due by now gets
+      // its row again, as after an append (no statement otherwise).
+      if (command.expiresAt !== undefined) await this.expiries.addAgainIfDue(command.accountId, 'credits', command.grantId, command.expiresAt, this.clock.now()).catch(() => undefined);
       throw toLedgerError(error);
     });
     if (command.expiresAt !== undefined && decision.events.length > 0) {
