@@ -91,6 +91,12 @@ const lostOffsets = counter({
   labelNames: [...PARTITION_LABELS],
 });
 
+const passedOver = counter({
+  name: 'tally_kafka_consumer_replays_passed_over_total',
+  help: "Replayed dead letters another group failed (x-replay-for-group), passed over by this group, which applied them the first time (only on topics whose writers are all trusted).",
+  labelNames: ['group', 'topic'],
+});
+
 const groupJoins = counter({
   name: 'tally_kafka_consumer_group_joins_total',
   help: 'Times a member of the group in this process joined it: one at start, then one per rebalance. Rising steadily: members evicted or restarting (a rebalance storm).',
@@ -141,6 +147,10 @@ export class ConsumerCounters {
   /** `count` offsets after the stored one were deleted from Kafka before they were applied. */
   lost(topic: string, partition: number, count: bigint): void {
     lostOffsets.inc({ group: this.groupId, topic, partition: String(partition) }, Number(count));
+  }
+
+  passedOver(topic: string): void {
+    passedOver.inc({ group: this.groupId, topic });
   }
 
   joined(): void {

@@ -88,6 +88,13 @@ export interface BatchConsumerOptions<T> {
   inFlightAfterMs?: number;
   /** After this many failed attempts, a batch of several messages is applied one message per transaction, to name the one that fails. */
   isolateAfterFailures?: number;
+  /**
+   * Pass over a replayed dead letter another group failed (REPLAY_FOR_GROUP_HEADER names it): this group applied it
+   * the first time. Only where every writer of the topics is trusted (ledger.events.v1: the ledger's relay and the
+   * operator's replays): on a topic a product writes, the header would let it have its own usage skipped, uncharged.
+   * Off by default: the header is then ignored and the message applied as any other.
+   */
+  passOverOtherGroupsReplays?: boolean;
 }
 
 /**
@@ -410,10 +417,11 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   async stop(): Promise<void> {
     await this.starting?.catch(() => undefined);
     clearInterval(this.kafkaCommitTimer);
-    clearInterval(this.membershipTimer);
     // Still a member: Kafka learns where each partition stands (a batch in flight commits its own at its end, see onBatch).
     await this.commitKafkaOffsets((offsets) => this.consumer.commitOffsets(offsets), { all: true });
     await this.consumer.disconnect();
+    // Only now: disconnecting waits for the batch in flight, which a long transaction keeps in its group meanwhile.
+    clearInterval(this.membershipTimer);
     consumerMetricSources.delete(this);
     this.progress.clear();
     this.stalls.clear();
@@ -963,8 +971,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * One partition's chunk inside the (possibly shared) transaction: drop what the stored offset says was applied,
    * parse, `handle` the valid messages; undefined when every message was a redelivery.
    */
-  /** A replayed dead letter another group failed: this one applied the message the first time (REPLAY_FOR_GROUP_HEADER). */
+  /** A replayed dead letter another group failed: this one applied the message the first time (passOverOtherGroupsReplays). */
   private replayedForAnotherGroup(message: KafkaMessage): boolean {
+    if (!this.options.passOverOtherGroupsReplays) return false;
     const forGroup = message.headers?.[REPLAY_FOR_GROUP_HEADER];
     return forGroup !== undefined && forGroup !== null && forGroup.toString() !== this.groupId;
   }
@@ -1004,6 +1013,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       }
       if (this.replayedForAnotherGroup(message)) {
         this.counters.skippedForOtherGroups += 1;
+        this.metrics.passedOver(ref.topic);
         this.logger.info({ ...ref, offset: message.offset, forGroup: message.headers?.[REPLAY_FOR_GROUP_HEADER]?.toString() }, "passed over a replayed dead letter of another group");
         continue;
       }

@@ -29,6 +29,8 @@ export interface KafkaBatchConsumerSettings<T = unknown> {
   retry?: Partial<RetryPolicy>;
   stall?: Partial<StallThresholds>;
   isolateAfterFailures?: number;
+  /** See BatchConsumerOptions.passOverOtherGroupsReplays: only for topics no untrusted principal can write. */
+  passOverOtherGroupsReplays?: boolean;
 }
 
 /** What configuration decides for a pattern at deployment (the real topic name, the group), over the handler's defaults. */
@@ -287,6 +289,7 @@ export class KafkaBatchTransport extends Server implements CustomTransportStrate
       retry: tuning.retry,
       stall: tuning.stall,
       isolateAfterFailures: tuning.isolateAfterFailures,
+      passOverOtherGroupsReplays: tuning.passOverOtherGroupsReplays,
       sessionTimeoutMs: options.sessionTimeoutMs,
       rebalanceTimeoutMs: options.rebalanceTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,

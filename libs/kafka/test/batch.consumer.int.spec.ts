@@ -140,8 +140,8 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
       { key: 'acct-r', value: JSON.stringify(usageEnvelope('r-2', 'acct-r')), headers: { [REPLAY_FOR_GROUP_HEADER]: s.groupId } },
       { key: 'acct-r', value: JSON.stringify(usageEnvelope('r-3', 'acct-r')) },
     ]);
-    const mine = consumerFor(s);
-    const theirs = consumerFor(other, { handle: ({ topic, partition, messages, tx }) => insertApplied(tx, schema, `${topic}#other`, partition, messages) });
+    const mine = consumerFor(s, { passOverOtherGroupsReplays: true });
+    const theirs = consumerFor(other, { passOverOtherGroupsReplays: true, handle: ({ topic, partition, messages, tx }) => insertApplied(tx, schema, `${topic}#other`, partition, messages) });
     await mine.start();
     await theirs.start();
     await waitFor(async () => (await readStoredOffsets(pool, schema, other.groupId, s.topic)).get(0) === 2n && (await countApplied(pool, schema, s.topic)).rows === 3, 30_000, 'both groups at the end');
@@ -149,6 +149,17 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     const theirRows = await pool.query<{ message_id: string }>(`SELECT message_id FROM ${quoteSchema(schema)}.applied WHERE topic = $1 ORDER BY kafka_offset`, [`${s.topic}#other`]);
     expect(theirRows.rows.map((row) => row.message_id)).toEqual(['r-1', 'r-3']);
     expect(theirs.stats()).toMatchObject({ applied: 2, skippedForOtherGroups: 1 });
+  });
+
+  // On a topic a product writes (its own usage topic), the header is the producer's to set: honoured, a product would
+  // have its own usage passed over, never charged. Only consumers told their topics' writers are all trusted honour it.
+  it('applies a message naming another group in x-replay-for-group where it was not told to pass over replays', async () => {
+    const s = await scenario('replay-forged', 1);
+    await producer.send(s.topic, [{ key: 'acct-f', value: JSON.stringify(usageEnvelope('forged-1', 'acct-f')), headers: { [REPLAY_FOR_GROUP_HEADER]: 'some-other-group' } }]);
+    const consumer = consumerFor(s);
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows === 1, 30_000, 'the message applied');
+    expect(consumer.stats()).toMatchObject({ applied: 1, skippedForOtherGroups: 0 });
   });
 
   it('does not trust offsets stored for another Kafka cluster (a recreated broker next to an old database)', async () => {

@@ -53,7 +53,14 @@ export const ledgerKafkaTransportProvider: Provider = {
           groupId: `${config.CONSUMER_GROUP}-subscriptions`,
           deadLetterTopic: config.SUBSCRIPTION_DLQ_TOPIC,
         },
-        [Topics.ledgerEvents]: { name: LedgerConsumerNames.projection, topic: config.LEDGER_EVENTS_TOPIC, groupId: config.PROJECTION_GROUP, deadLetterTopic: config.LEDGER_DLQ_TOPIC },
+        // Written by the relay and the operator's replays alone: a replay of another group's dead letter is passed over.
+        [Topics.ledgerEvents]: {
+          name: LedgerConsumerNames.projection,
+          topic: config.LEDGER_EVENTS_TOPIC,
+          groupId: config.PROJECTION_GROUP,
+          deadLetterTopic: config.LEDGER_DLQ_TOPIC,
+          passOverOtherGroupsReplays: true,
+        },
       },
       consumes: ({ topic }) => (topic === Topics.ledgerEvents ? config.runs('projection') : config.runs('commands')),
     }),

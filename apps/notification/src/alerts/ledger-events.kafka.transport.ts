@@ -20,7 +20,8 @@ export const ledgerEventsTransportProvider: Provider = {
       offsetsSchema: config.DATABASE_SCHEMA,
       logger: logger.child({ component: 'ledger-events-consumer' }),
       bindings: {
-        [Topics.ledgerEvents]: { topic: config.LEDGER_EVENTS_TOPIC, groupId: config.KAFKA_GROUP_ID, deadLetterTopic: config.LEDGER_DEAD_LETTER_TOPIC },
+        // Written by the ledger's relay and the operator's replays alone: a replay of another group's dead letter is passed over.
+        [Topics.ledgerEvents]: { topic: config.LEDGER_EVENTS_TOPIC, groupId: config.KAFKA_GROUP_ID, deadLetterTopic: config.LEDGER_DEAD_LETTER_TOPIC, passOverOtherGroupsReplays: true },
       },
     }),
 };
