@@ -253,6 +253,24 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(listed.find((row) => row.offset === offset)?.replayed).toBe('no');
   }, 120_000);
 
+  // ledger.events.dlq.v1 holds the projection's and notification's dead letters. --for-group names one group to apply
+  // every replay: the other group's letters would be passed over by theirs and recorded as replayed, never applied.
+  it('dlq replay --for-group refuses dead letters that more than one group failed; list --limit prints the first ones and counts the rest', async () => {
+    const [letter] = JSON.parse((await tally('dlq', 'list', '--topic', env.USAGE_DLQ_TOPIC, '--json')).stdout) as { partition: number; offset: string }[];
+    const shown = JSON.parse((await tally('dlq', 'show', env.USAGE_DLQ_TOPIC, String(letter.partition), letter.offset)).stdout) as { headers: Record<string, string>; value: unknown };
+    await producer.send({
+      topic: env.USAGE_DLQ_TOPIC,
+      acks: -1,
+      messages: [{ partition: letter.partition, key: ACCOUNT, value: JSON.stringify(shown.value), headers: { ...shown.headers, 'x-consumer-group': 'another-group' } }],
+    });
+    const mixed = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--all', '--again', '--for-group', env.CONSUMER_GROUP, '--dry-run');
+    expect({ code: mixed.code, stderr: mixed.stderr }).toEqual({ code: 1, stderr: expect.stringContaining(`were failed by another-group, ${env.CONSUMER_GROUP}`) });
+
+    const limited = await tally('dlq', 'list', '--topic', env.USAGE_DLQ_TOPIC, '--json', '--limit', '1');
+    expect(JSON.parse(limited.stdout)).toHaveLength(1);
+    expect(limited.stderr).toMatch(/… and \d+ more/);
+  }, 120_000);
+
   it('consumers lag and set-offset: lag from the stored offsets; a move refused while the group is live, done once it is stopped', async () => {
     const lag = await lagOf(env.CONSUMER_GROUP);
     const usageRows = lag.filter((row) => row.topic === env.USAGE_EVENTS_TOPIC);

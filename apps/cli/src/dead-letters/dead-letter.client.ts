@@ -58,21 +58,25 @@ export async function forEachMessage(
   const groupId = `tally-cli-read-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   const remaining = new Map(wanted.map((range) => [range.partition, range]));
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       const idle = () => reject(new Error(`reading ${topic}: no message for ${idleTimeoutMs} ms with ${remaining.size} partition(s) not read to their end`));
-      let timer = setTimeout(idle, idleTimeoutMs);
+      timer = setTimeout(idle, idleTimeoutMs);
       consumer
         .run({
           autoCommit: false,
           eachMessage: async ({ partition, message }) => {
-            if (failed) return;
+            if (failed || remaining.size === 0) return; // done: what is still fetched is not waited for
+            // Silence is timed between messages, not while the caller handles one (a replay's send may be retried).
             clearTimeout(timer);
-            timer = setTimeout(idle, idleTimeoutMs);
             const range = remaining.get(partition);
-            if (!range || BigInt(message.offset) < BigInt(range.from)) return;
+            if (!range || BigInt(message.offset) < BigInt(range.from)) {
+              timer = setTimeout(idle, idleTimeoutMs);
+              return;
+            }
             if (BigInt(message.offset) < BigInt(range.to)) {
               try {
                 await onMessage({ topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key?.toString() ?? null, value: message.value, headers: headersToStrings(message.headers) });
@@ -86,9 +90,10 @@ export async function forEachMessage(
             }
             if (BigInt(message.offset) >= BigInt(range.to) - 1n) remaining.delete(partition);
             if (remaining.size === 0) {
-              clearTimeout(timer);
               resolve();
+              return;
             }
+            timer = setTimeout(idle, idleTimeoutMs);
           },
         })
         .then(() => {
@@ -96,6 +101,7 @@ export async function forEachMessage(
         }, reject);
     });
   } finally {
+    clearTimeout(timer);
     await consumer.disconnect().catch(() => undefined);
     await withAdmin(kafka, (admin) => admin.deleteGroups([groupId])).catch(() => undefined);
   }

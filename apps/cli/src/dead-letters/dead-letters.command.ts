@@ -38,6 +38,18 @@ async function replays(context: CliContext): Promise<DeadLetterReplays> {
   return repository;
 }
 
+/**
+ * The earliest of Kafka timestamps (ms since the epoch, as text), those that are not one left out: a header the producer
+ * set itself ("soon", or later than its record) must not be carried past the record's own time.
+ */
+function earliestStamp(...stamps: (string | undefined)[]): string | undefined {
+  const usable = stamps.filter((stamp): stamp is string => stamp !== undefined && /^\d{1,16}$/.test(stamp) && Number(stamp) > 0);
+  return usable.length === 0 ? undefined : usable.reduce((a, b) => (Number(b) < Number(a) ? b : a));
+}
+
+/** Rows `list --topic` prints at most by default: the topic is kept for ever and may hold millions. */
+const LIST_LIMIT = 1_000;
+
 /** `tally dlq list|show|replay`: the dead-letter topics (`*.dlq.v1`). */
 export function deadLettersCommand(context: CliContext): Command {
   const command = new Command('dlq').description(`dead-letter topics (*${DEAD_LETTER_SUFFIX}): what failed and why (headers), and replaying it to its source topic after a fix`);
@@ -46,15 +58,22 @@ export function deadLettersCommand(context: CliContext): Command {
     .command('list')
     .description('every dead-letter topic with its message count by reason; with --topic, each message of that topic (reason, source, group, time, key, replayed)')
     .option('--topic <topic>', 'list the messages of this dead-letter topic')
+    .option('--limit <n>', `with --topic: the first n messages (${LIST_LIMIT} by default; the rest are counted)`, nonNegativeInt)
     .option('--json', 'as JSON')
     .addHelpText('after', '\nExample:\n  npm run tally -- dlq list\n  npm run tally -- dlq list --topic usage.events.dlq.v1')
-    .action(async (options: { topic?: string; json?: boolean }) => {
+    .action(async (options: { topic?: string; json?: boolean; limit?: number }) => {
       const replayed = await replays(context);
       if (options.topic) {
         const done = await replayed.forTopic(options.topic);
+        const limit = options.limit ?? LIST_LIMIT;
         const rows: ReturnType<typeof describe>[] = [];
-        await eachOfTopic(context, options.topic, (message) => void rows.push(describe(message, done.of(message))));
+        let more = 0;
+        await eachOfTopic(context, options.topic, (message) => {
+          if (rows.length < limit) rows.push(describe(message, done.of(message)));
+          else more += 1;
+        });
         print(options.json ? json(rows) : table(rows));
+        if (more > 0) process.stderr.write(`… and ${more} more (--limit, or dlq list for the counts by reason)\n`);
         return;
       }
       const rows = [];
@@ -125,7 +144,7 @@ export function deadLettersCommand(context: CliContext): Command {
         options.reason !== undefined && message.headers[DeadLetterHeaders.reason] !== options.reason ? undefined : !options.again && done.of(message) ? 'skip' : 'replay';
       const forGroupOf = (message: StoredMessage) => options.forGroup ?? message.headers[DeadLetterHeaders.consumerGroup];
 
-      const seen = { messages: 0, selected: 0, reasons: new Set<string>(), targets: new Set<string>(), groups: new Set<string>() };
+      const seen = { messages: 0, selected: 0, reasons: new Set<string>(), targets: new Set<string>(), groups: new Set<string>(), failedBy: new Set<string>() };
       await each((message) => {
         seen.messages += 1;
         seen.reasons.add(message.headers[DeadLetterHeaders.reason] ?? '(none)');
@@ -137,12 +156,18 @@ export function deadLettersCommand(context: CliContext): Command {
         seen.targets.add(target);
         const group = forGroupOf(message);
         if (group) seen.groups.add(group);
+        seen.failedBy.add(message.headers[DeadLetterHeaders.consumerGroup] ?? '(none)');
       });
       if (one && seen.messages === 0) throw new Error(`no message at ${topic}[${options.partition}]@${options.offset}`);
       if (options.reason !== undefined && seen.selected === 0) {
         // A mistyped reason replays nothing: said, and a failure, rather than "replayed 0" read as done.
         const present = [...seen.reasons].sort();
         throw new Error(`no dead letter has reason ${options.reason} (reasons: ${present.join(', ') || 'none, the topic is empty'}): nothing replayed`);
+      }
+      // --for-group names the one group to apply the replays: letters that other groups failed (ledger.events.dlq.v1
+      // holds the projection's and notification's) would be passed over by theirs and recorded as replayed.
+      if (options.forGroup !== undefined && seen.failedBy.size > 1) {
+        throw new Error(`--for-group ${options.forGroup}: the dead letters chosen were failed by ${[...seen.failedBy].sort().join(', ')}; replay each group's with --reason or one at a time: nothing replayed`);
       }
       // Only to topics that exist: a send to one deleted since (a product's topic retired) would have the broker create
       // it afresh, a topic nobody reads, and the replay be recorded as done while the usage is never applied.
@@ -182,7 +207,7 @@ export function deadLettersCommand(context: CliContext): Command {
           headers['x-replayed-from'] = `${topic}/${message.partition}/${message.offset}`;
           // A replay is a new record, stamped now: when the message was first produced goes with it, kept through later
           // replays (a usage refused as dated ahead must not pass because the replay came later).
-          const firstProduced = headers[FIRST_PRODUCED_AT_HEADER] ?? message.headers[DeadLetterHeaders.originalTimestamp];
+          const firstProduced = earliestStamp(headers[FIRST_PRODUCED_AT_HEADER], message.headers[DeadLetterHeaders.originalTimestamp]);
           if (firstProduced !== undefined) headers[FIRST_PRODUCED_AT_HEADER] = firstProduced;
           // Only the group that dead-lettered it applies it again: the topic's other groups applied it the first time.
           const forGroup = forGroupOf(message);
