@@ -91,6 +91,9 @@ export const STREAM_STALL_MS = 45_000;
 /** The longest wait before a live balance stream is opened again (the usual retry backoff, up to this). */
 const STREAM_RECONNECT_MAX_DELAY_MS = 30_000;
 
+/** The shortest: a client whose retry backoff is 0 would open streams in a tight loop against a server that is down. */
+const STREAM_RECONNECT_MIN_DELAY_MS = 100;
+
 /** TallyClientOptions.timeoutMs by default. */
 export const DEFAULT_TIMEOUT_MS = 20_000;
 
@@ -416,19 +419,30 @@ export class TallyClient {
    * ends) or the loop is left. It comes back by itself when the server ends it (a deploy of the ledger), the connection
    * breaks, or it falls silent for `stallMs` (the ledger sends a heartbeat every 15 s; a connection a NAT or a load
    * balancer dropped without a word sends nothing): after a backoff it opens another, which begins with the balance
-   * then, and yields only frames newer than the last one it yielded. A refusal that may pass (429 too many streams,
-   * 503, 5xx) is waited out the same way, its Retry-After honoured; any other refusal (401, 403, 404) ends the
-   * iteration with a TallyError.
+   * then, and yields only frames newer than the last one it yielded (a new stream's first frame at a lower version
+   * too: the database went back in time). A refusal that may pass (429 too many streams, 503, 5xx) is waited out the
+   * same way, its Retry-After honoured; any other refusal (401, 403, 404) ends the iteration with a TallyError, and so
+   * does a ledger never reached at all within the client's retry attempts (NETWORK_ERROR: a wrong URL, the network
+   * down from the start). Once a stream has been open, an outage is waited out however long it lasts.
    */
   async *balanceStream(accountId: string, { signal, stallMs = STREAM_STALL_MS }: { signal?: AbortSignal; stallMs?: number } = {}): AsyncGenerator<LiveBalance> {
-    const seen = { newest: -1, yielded: false };
+    const seen = { newest: -1, yielded: false, connected: false };
     const backoff = { ...this.retry, maxDelayMs: Math.max(this.retry.maxDelayMs, STREAM_RECONNECT_MAX_DELAY_MS) };
+    let everConnected = false;
     for (let attempt = 1; !signal?.aborted; attempt++) {
       seen.yielded = false;
+      seen.connected = false;
       const ended = yield* this.balanceStreamOnce(accountId, signal, stallMs, seen);
       if (signal?.aborted) return;
+      everConnected ||= seen.connected;
+      // Never reached at all (a wrong URL, DNS, TLS, the network down from the start): said after the client's
+      // attempts, as any call would; once a stream has been open, an outage is waited out for as long as it lasts.
+      if (!everConnected && ended.unreached && attempt >= this.retry.attempts) {
+        throw new TallyError(0, 'NETWORK_ERROR', `Tally could not be reached after ${attempt} attempts`, undefined, { cause: ended.unreached });
+      }
       if (seen.yielded) attempt = 1;
-      await sleep(retryDelayMs(attempt, backoff, ended.retryAfterSeconds), signal).catch(() => undefined);
+      const delay = Math.max(STREAM_RECONNECT_MIN_DELAY_MS, retryDelayMs(attempt, backoff, ended.retryAfterSeconds));
+      await sleep(delay, signal).catch(() => undefined);
     }
   }
 
@@ -440,12 +454,14 @@ export class TallyClient {
     accountId: string,
     signal: AbortSignal | undefined,
     stallMs: number,
-    seen: { newest: number; yielded: boolean },
-  ): AsyncGenerator<LiveBalance, { retryAfterSeconds?: number }> {
+    seen: { newest: number; yielded: boolean; connected: boolean },
+  ): AsyncGenerator<LiveBalance, { retryAfterSeconds?: number; unreached?: unknown }> {
+    let unreached: unknown;
     const opened = await this.api.ledger
       .GET('/v1/accounts/{accountId}/balance/stream', { params: { path: { accountId } }, parseAs: 'stream', signal })
-      .catch(() => undefined); // not reached (or aborted): the caller backs off, or stops
-    if (!opened) return {};
+      .catch((failure: unknown) => void (unreached = failure)); // not reached (or aborted): the caller backs off, or stops
+    if (!opened) return { unreached };
+    seen.connected = true;
     const { error, response } = opened;
     if (!response.ok || !response.body) {
       if (isRetryableStatus(response.status)) {
@@ -459,6 +475,7 @@ export class TallyClient {
     const parser = createParser({ onEvent: (message: EventSourceMessage) => message.event === 'balance' && frames.push(JSON.parse(message.data)) });
     const decoder = new TextDecoder();
     const reader = response.body.getReader();
+    let seenThisConnection = false;
     // Silent for stallMs: cancelled, which ends the pending read as if the server had closed the stream.
     let stall = setTimeout(() => void reader.cancel().catch(() => undefined), stallMs);
     try {
@@ -469,7 +486,11 @@ export class TallyClient {
         stall = setTimeout(() => void reader.cancel().catch(() => undefined), stallMs);
         parser.feed(decoder.decode(chunk.value, { stream: true }));
         for (const frame of frames.splice(0)) {
-          if (frame.streamVersion <= seen.newest) continue;
+          // A stream's first frame is the balance then: yielded unless it is the one last yielded, even at a lower
+          // version (a database gone back in time); later frames only move forward.
+          const first = !seenThisConnection;
+          seenThisConnection = true;
+          if (first ? frame.streamVersion === seen.newest : frame.streamVersion <= seen.newest) continue;
           seen.newest = frame.streamVersion;
           seen.yielded = true;
           yield frame;

@@ -394,6 +394,30 @@ describe('the live balance stream against a real HTTP server', () => {
     expect(server.seen).toHaveLength(2);
   });
 
+  it('yields a new stream whose balance is at a lower version than the last one yielded (the database went back in time)', async () => {
+    server = await serve([
+      (_seen, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).end(frame(7, '10')),
+      (_seen, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).write(frame(5, '12') + frame(6, '11')),
+    ]);
+    const stop = new AbortController();
+    const seen: string[] = [];
+    for await (const balance of clientOf(server.url).balanceStream('acct-1', { signal: stop.signal })) {
+      seen.push(balance.available);
+      if (seen.length === 3) stop.abort();
+    }
+    expect(seen).toEqual(['10', '12', '11']);
+  });
+
+  it('ends with NETWORK_ERROR when the ledger was never reached within the attempts (a wrong URL), not waiting for ever', async () => {
+    const closed = await serve([json(200, {})]);
+    const url = closed.url;
+    await closed.close(); // nothing listens there now
+    const started = Date.now();
+    const next = clientOf(url, 3).balanceStream('acct-1')[Symbol.asyncIterator]().next();
+    await expect(next).rejects.toMatchObject({ status: 0, code: 'NETWORK_ERROR' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200); // two waits of at least 100 ms between the three attempts
+  });
+
   it('waits out a refusal that may pass (429 too many streams, 503), and ends with a TallyError on one that will not', async () => {
     server = await serve([
       json(429, { code: 'TOO_MANY_STREAMS', message: 'Too many live streams for this account.' }, { 'retry-after': '0' }),
