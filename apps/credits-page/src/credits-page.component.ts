@@ -59,6 +59,8 @@ export class TallyCreditsPage extends PortalElement {
   declare transactions: TransactionItem[];
   declare nextCursor: string | null;
   declare historyProblem: string | undefined;
+  /** A new token for the account shown: usage and history are read again once its session is in (reopening). */
+  private reloadWithNewToken = false;
   /** The newest page of the history has been read for this account (until then an empty list means "not known yet"). */
   declare historyLoaded: boolean;
   declare loadingOlder: boolean;
@@ -422,11 +424,25 @@ export class TallyCreditsPage extends PortalElement {
     this.stopRetries();
   }
 
+  /**
+   * A new token for the account shown: usage and history stay on screen, and are read again with it once its session
+   * is in (a load the old token had failed, an expired one's 401, would otherwise stay shown and never be retried).
+   */
+  protected override reopening(): void {
+    this.stopRetries();
+    this.reloadWithNewToken = true;
+  }
+
   protected override onSnapshot(snapshot: ConnectionSnapshot): void {
     this.snapshot = snapshot;
     const accountId = snapshot.session?.accountId;
     if (!accountId || !snapshot.balance) return;
-    if (this.loadedFor !== accountId) {
+    if (this.reloadWithNewToken && this.loadedFor === accountId) {
+      this.reloadWithNewToken = false;
+      this.lastVersion = Math.max(this.lastVersion, snapshot.balance.version);
+      void this.loadUsage();
+      void this.loadNewTransactions();
+    } else if (this.loadedFor !== accountId) {
       this.loadedFor = accountId;
       this.lastVersion = snapshot.balance.version;
       void this.loadUsage();

@@ -17,7 +17,7 @@ export interface TokenExpiryDetail {
  * unit, accent, theme, decimals), the connection to the ledger (session, balance and its live stream) for a token and
  * API base, joined again when either changes and left when the element leaves the page (one connection per token and
  * API base in the document, whatever the number of elements: portalConnections), and the accent colour applied as
- * `--tally-accent`. A portal token expires (15 minutes to a day): the element fires `tally-token-expiring` two minutes
+ * `--tally-accent`. A portal token expires (60 s to a day): the element fires `tally-token-expiring` two minutes
  * before (at once for a shorter token) and `tally-token-expired` at its expiry, both bubbling out of shadow roots, so
  * the product can mint another and set it; a new token for the same account keeps what the element shows while it
  * reconnects, where another account's starts afresh.
@@ -89,7 +89,8 @@ export abstract class PortalElement extends LitElement {
     // A token for the account already shown (the product replacing one about to expire): what is shown stays.
     const sameAccount = claims.accountId !== undefined && claims.accountId === this.accountOfToken && this.snapshot.balance?.accountId === claims.accountId;
     this.accountOfToken = claims.accountId;
-    if (!sameAccount) this.opening();
+    if (sameAccount) this.reopening();
+    else this.opening();
     if (!token) {
       this.snapshot = { state: 'error', problem: this.missingTokenProblem };
       return;
@@ -134,6 +135,11 @@ export abstract class PortalElement extends LitElement {
 
   /** Before a connection opens (for a new token or API base): forget what the last one loaded. Nothing by default. */
   protected opening(): void {
+    return undefined;
+  }
+
+  /** Before a connection opens with a new token for the account shown: what it shows stays. Nothing by default. */
+  protected reopening(): void {
     return undefined;
   }
 
