@@ -882,9 +882,10 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * A heartbeat sent beside a transaction under way (keepMembership), never awaited by it (the transaction must not
    * wait on the group's coordinator: see applyAndCommit). kafkajs heartbeats only between batches, so a transaction
    * longer than the group's session (a slow PostgreSQL: up to PG_QUERY_TIMEOUT_MS a statement) had this member
-   * evicted and the whole group rebalanced, again on every such batch. kafkajs shares one request among concurrent calls and sends none before the
-   * interval. A failure (a rebalance under way, the coordinator gone) is left to the heartbeat after the commit, which
-   * ends the batch and rejoins; the offset row locked in the transaction fences the member that took the partition.
+   * evicted and the whole group rebalanced, again on every such batch. kafkajs shares one request among concurrent
+   * calls and sends none before the interval. A failure (a rebalance under way, the coordinator gone) is left to the
+   * heartbeat after the commit, which ends the batch and rejoins; the offset row locked in the transaction fences the
+   * member that took the partition.
    */
   private async heartbeatAside(payload: EachBatchPayload): Promise<void> {
     try {
@@ -967,10 +968,6 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     }
   }
 
-  /**
-   * One partition's chunk inside the (possibly shared) transaction: drop what the stored offset says was applied,
-   * parse, `handle` the valid messages; undefined when every message was a redelivery.
-   */
   /** A replayed dead letter another group failed: this one applied the message the first time (passOverOtherGroupsReplays). */
   private replayedForAnotherGroup(message: KafkaMessage): boolean {
     if (!this.options.passOverOtherGroupsReplays) return false;
@@ -978,6 +975,10 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     return forGroup !== undefined && forGroup !== null && forGroup.toString() !== this.groupId;
   }
 
+  /**
+   * One partition's chunk inside the (possibly shared) transaction: drop what the stored offset says was applied,
+   * parse, `handle` the valid messages; undefined when every message was a redelivery.
+   */
   private async applyPart(tx: PoolClient, part: ChunkPart, stored: bigint, afterCommit: Array<() => void | Promise<void>>): Promise<PartOutcome | undefined> {
     const { parse, handle } = this.options;
     const { ref, chunk, verdicts } = part;

@@ -127,6 +127,32 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(consumer.stats()).toMatchObject({ applied: n, deadLettered: 0, skippedRedeliveries: 0 });
   });
 
+  // A transaction may run as long as PostgreSQL's query timeout allows (PG_QUERY_TIMEOUT_MS, up to 90 s) while the
+  // group's session times out after 30 s without a heartbeat. kafkajs heartbeats only between batches (or when the
+  // handler asks), so a batch slower than the session had its member evicted: the group rebalanced, every member
+  // stopped to rejoin, and on a database slow enough to make every batch that long it never settled. The consumer
+  // keeps its membership alive while a transaction runs, without waiting on the coordinator inside the transaction.
+  // The session here is the broker's least (6 s); this broker evicted a member silent for 14 s, not yet after 9 s.
+  it('stays in its group through a transaction longer than the session: no rebalance, the next batch by the same membership', async () => {
+    const s = await scenario('long-tx', 1);
+    let batches = 0;
+    const consumer = consumerFor(s, {
+      heartbeatIntervalMs: 500,
+      handle: async ({ topic, partition, messages, tx }) => {
+        batches += 1;
+        await insertApplied(tx, schema, topic, partition, messages);
+        if (batches === 1) await sleep(14_000); // PostgreSQL slow under load: the transaction outlasts the session
+      },
+    });
+    await producer.sendEnvelopes(s.topic, [usageEnvelope('long-1', 'acct-l')]);
+    await consumer.start();
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows === 1, 40_000, 'the slow batch committed');
+    await producer.sendEnvelopes(s.topic, [usageEnvelope('long-2', 'acct-l')]);
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows === 2, 40_000, 'the next batch committed');
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 2, distinct: 2 });
+    expect(consumer.stats().groupJoins).toBe(1);
+  }, 120_000);
+
   // A dead letter names the group that failed it (x-consumer-group); replayed to its source topic, every group reading
   // that topic got it again. ledger.events.v1 is read by the projection and by notification: a projection's dead
   // letter replayed after notification's dedupe rows were purged (90 days) sent its low-credit email again. The replay
