@@ -306,7 +306,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   /** Per partition (`topic:partition`): the batch that keeps failing, for readiness. */
   private readonly stalls: StallDetector;
   private readonly isolateAfter: number;
-  /** How often the group's coordinator hears from this member, a transaction under way included (see heartbeatAside). */
+  /** How often the group's coordinator hears from this member, a transaction under way included (see keepMembership). */
   private readonly heartbeatIntervalMs: number;
   /** Per partition (`topic:partition`): where it stands, for the scrape-time gauges (lag, last message age). */
   private readonly progress = new Map<string, { topic: string; partition: number; highWatermark: bigint; nextOffset?: bigint; lastMessageAt?: number }>();
@@ -867,31 +867,21 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
 
   /**
    * Every heartbeat interval (one timer for the consumer: a timer per transaction cost the ledger ~10% of its
-   * throughput in the bench): a transaction under way for longer than the interval gets a heartbeat beside it.
+   * throughput in the bench): a transaction under way for longer than the interval gets a heartbeat beside it, never
+   * awaited by it (the transaction must not wait on the group's coordinator: see applyAndCommit). kafkajs heartbeats
+   * only between batches, so a transaction longer than the group's session (a slow PostgreSQL: up to
+   * PG_QUERY_TIMEOUT_MS a statement) had this member evicted and the whole group rebalanced, again on every such
+   * batch. kafkajs shares one request among concurrent calls and sends none before the interval. A failure (a
+   * rebalance under way, the coordinator gone) is left to the heartbeat after the commit, which ends the batch and
+   * rejoins; the offset row locked in the transaction fences the member that took the partition.
    */
   private keepMembership(): void {
     const now = Date.now();
     for (const { since, parts } of this.inFlight) {
       if (now - since < this.heartbeatIntervalMs) continue;
-      void this.heartbeatAside(parts[0].payload);
-      return; // one heartbeat is the member's, whichever partition's payload sends it
-    }
-  }
-
-  /**
-   * A heartbeat sent beside a transaction under way (keepMembership), never awaited by it (the transaction must not
-   * wait on the group's coordinator: see applyAndCommit). kafkajs heartbeats only between batches, so a transaction
-   * longer than the group's session (a slow PostgreSQL: up to PG_QUERY_TIMEOUT_MS a statement) had this member
-   * evicted and the whole group rebalanced, again on every such batch. kafkajs shares one request among concurrent
-   * calls and sends none before the interval. A failure (a rebalance under way, the coordinator gone) is left to the
-   * heartbeat after the commit, which ends the batch and rejoins; the offset row locked in the transaction fences the
-   * member that took the partition.
-   */
-  private async heartbeatAside(payload: EachBatchPayload): Promise<void> {
-    try {
-      await payload.heartbeat();
-    } catch (error) {
-      this.logger.debug({ groupId: this.groupId, err: error }, 'heartbeat beside a transaction under way failed');
+      // One heartbeat is the member's, whichever partition's payload sends it.
+      void this.heartbeat(parts[0].payload).catch((error: unknown) => this.logger.debug({ groupId: this.groupId, err: error }, 'heartbeat beside a transaction under way failed'));
+      return;
     }
   }
 
