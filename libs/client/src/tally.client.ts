@@ -426,18 +426,17 @@ export class TallyClient {
    * down from the start). Once a stream has been open, an outage is waited out however long it lasts.
    */
   async *balanceStream(accountId: string, { signal, stallMs = STREAM_STALL_MS }: { signal?: AbortSignal; stallMs?: number } = {}): AsyncGenerator<LiveBalance> {
-    const seen = { newest: -1, yielded: false, connected: false };
+    const seen = { newest: -1, yielded: false };
     const backoff = { ...this.retry, maxDelayMs: Math.max(this.retry.maxDelayMs, STREAM_RECONNECT_MAX_DELAY_MS) };
     let everConnected = false;
     for (let attempt = 1; !signal?.aborted; attempt++) {
       seen.yielded = false;
-      seen.connected = false;
       const ended = yield* this.balanceStreamOnce(accountId, signal, stallMs, seen);
       if (signal?.aborted) return;
-      everConnected ||= seen.connected;
+      everConnected ||= !('unreached' in ended);
       // Never reached at all (a wrong URL, DNS, TLS, the network down from the start): said after the client's
       // attempts, as any call would; once a stream has been open, an outage is waited out for as long as it lasts.
-      if (!everConnected && ended.unreached && attempt >= this.retry.attempts) {
+      if (!everConnected && 'unreached' in ended && attempt >= this.retry.attempts) {
         throw new TallyError(0, 'NETWORK_ERROR', `Tally could not be reached after ${attempt} attempts`, undefined, { cause: ended.unreached });
       }
       if (seen.yielded) attempt = 1;
@@ -449,19 +448,19 @@ export class TallyClient {
   /**
    * One connection of balanceStream: yields its frames newer than `seen.newest` and returns when it ends, breaks,
    * falls silent for `stallMs`, or is refused with a status that may pass (its Retry-After); throws on any other refusal.
+   * Not reached at all (no answer of any kind): it returns `unreached`, the failure.
    */
   private async *balanceStreamOnce(
     accountId: string,
     signal: AbortSignal | undefined,
     stallMs: number,
-    seen: { newest: number; yielded: boolean; connected: boolean },
+    seen: { newest: number; yielded: boolean },
   ): AsyncGenerator<LiveBalance, { retryAfterSeconds?: number; unreached?: unknown }> {
     let unreached: unknown;
     const opened = await this.api.ledger
       .GET('/v1/accounts/{accountId}/balance/stream', { params: { path: { accountId } }, parseAs: 'stream', signal })
       .catch((failure: unknown) => void (unreached = failure)); // not reached (or aborted): the caller backs off, or stops
     if (!opened) return { unreached };
-    seen.connected = true;
     const { error, response } = opened;
     if (!response.ok || !response.body) {
       if (isRetryableStatus(response.status)) {
@@ -477,13 +476,14 @@ export class TallyClient {
     const reader = response.body.getReader();
     let seenThisConnection = false;
     // Silent for stallMs: cancelled, which ends the pending read as if the server had closed the stream.
-    let stall = setTimeout(() => void reader.cancel().catch(() => undefined), stallMs);
+    const stalled = () => void reader.cancel().catch(() => undefined);
+    let stall = setTimeout(stalled, stallMs);
     try {
       for (;;) {
         const chunk = await reader.read().catch(() => ({ done: true as const, value: undefined }));
         if (chunk.done) return {};
         clearTimeout(stall);
-        stall = setTimeout(() => void reader.cancel().catch(() => undefined), stallMs);
+        stall = setTimeout(stalled, stallMs);
         parser.feed(decoder.decode(chunk.value, { stream: true }));
         for (const frame of frames.splice(0)) {
           // A stream's first frame is the balance then: yielded unless it is the one last yielded, even at a lower
