@@ -281,6 +281,12 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(usageRows.every((row) => row.lag === '0' && (row.high === '0' || BigInt(row.applied ?? -1) === BigInt(row.high) - 1n))).toBe(true);
     expect((await lagOf(env.PROJECTION_GROUP)).every((row) => row.lag === '0')).toBe(true);
 
+    // A group that stored nothing (a typo) is an error naming the groups that did, not an empty table and exit 0.
+    const unknownGroup = await tally('consumers', 'lag', '--group', `${env.CONSUMER_GROUP}-typo`, '--json');
+    expect({ code: unknownGroup.code, stdout: unknownGroup.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(unknownGroup.stderr).toContain(`group ${env.CONSUMER_GROUP}-typo stored no offset`);
+    expect(unknownGroup.stderr).toContain(env.PROJECTION_GROUP);
+
     // Kafka not answering is a failure, not a table of unknown lags.
     const unreachable = await runCli(['consumers', 'lag', '--group', env.CONSUMER_GROUP, '--json'], cliEnv(env, { CLI_SCHEMA: env.CLI_SCHEMA, KAFKA_BROKERS: '127.0.0.1:1' }));
     expect(unreachable.code).toBe(1);

@@ -20,7 +20,15 @@ export function consumersCommand(context: CliContext): Command {
     .option('--json', 'as JSON')
     .addHelpText('after', '\nExample:\n  npm run tally -- consumers lag\n  OFFSETS_SCHEMAS=ledger npm run tally -- consumers lag --group ledger-projections --json')
     .action(async (options: { group?: string; json?: boolean }) => {
-      const stored = (await storedOffsets(context.pool, context.config.OFFSETS_SCHEMAS)).filter((row) => !options.group || row.groupId === options.group);
+      const all = await storedOffsets(context.pool, context.config.OFFSETS_SCHEMAS);
+      const stored = all.filter((row) => !options.group || row.groupId === options.group);
+      // A mistyped group matched nothing: an empty table and exit 0 read as "no lag" in a script or a runbook.
+      if (options.group && stored.length === 0) {
+        const groups = [...new Set(all.map((row) => row.groupId))].sort();
+        throw new Error(
+          `group ${options.group} stored no offset in ${context.config.OFFSETS_SCHEMAS.join(', ')}; groups that did: ${groups.length > 0 ? groups.join(', ') : '(none)'}`,
+        );
+      }
       const highs = new Map<string, Map<number, PartitionRange>>();
       // A topic that is gone (a test's, a renamed one) shows no watermark; any other failure to ask Kafka (unreachable,
       // refused credentials or ACLs) fails the command rather than print a table of unknown lags.
