@@ -272,7 +272,7 @@ const COLUMN_SHAPE = `table_name, column_name,
 
 /**
  * The read-model tables this code builds (`built`, from its migrations) have the columns of the live ones in `live`,
- * no more and no fewer, each of the same shape (COLUMN_SHAPE), and the same indexes: else this code (the operator CLI, run from a checkout)
+ * no more and no fewer, each of the same shape (COLUMN_SHAPE), and the same indexes and constraints: else this code (the operator CLI, run from a checkout)
  * is not the version the ledger runs. Its fold would lack columns a newer ledger writes (swapped in, that ledger's
  * projection fails every batch, and its migration, recorded as run, never runs again) or carry ones an older ledger
  * does not know; a verify would report differences that are only versions. Refused before the fold (the caller drops
@@ -303,7 +303,23 @@ async function assertSameTables(pool: Pool, live: string, built: string): Promis
       ORDER BY 1`,
     [live, built],
   );
-  rows.push(...indexes.rows);
+  // And check, foreign-key and exclusion constraints (primary keys and unique ones are indexes, compared above): a swap
+  // drops a live table's constraint as it drops its index. By name and definition, any schema taken out of it.
+  const constraints = await pool.query<{ column: string; in_live: boolean; in_built: boolean }>(
+    `WITH defs AS (SELECT n.nspname AS schema, t.relname AS tablename,
+                          c.conname || ' ' || replace(pg_get_constraintdef(c.oid), quote_ident(n.nspname) || '.', '') AS def
+                     FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+                    WHERE n.nspname IN ($1, $2) AND c.contype IN ('c', 'f', 'x')),
+          built AS (SELECT tablename, def FROM defs WHERE schema = $2),
+          live AS (SELECT tablename, def FROM defs WHERE schema = $1
+                     AND tablename IN (SELECT relname FROM pg_class WHERE relnamespace = $2::regnamespace))
+     SELECT 'constraint ' || coalesce(l.tablename, b.tablename) || '.' || coalesce(l.def, b.def) AS column, l.def IS NOT NULL AS in_live, b.def IS NOT NULL AS in_built
+       FROM live l FULL JOIN built b ON (l.tablename, l.def) = (b.tablename, b.def)
+      WHERE l.def IS NULL OR b.def IS NULL
+      ORDER BY 1`,
+    [live, built],
+  );
+  rows.push(...indexes.rows, ...constraints.rows);
   if (rows.length === 0) return;
   const onlyLive = rows.filter((row) => row.in_live).map((row) => row.column);
   const onlyBuilt = rows.filter((row) => row.in_built).map((row) => row.column);
@@ -311,8 +327,8 @@ async function assertSameTables(pool: Pool, live: string, built: string): Promis
     `refused: the read models of this CLI differ from the live ones in ${live}` +
       (onlyLive.length > 0 ? `; only the live tables have ${onlyLive.join(', ')}` : '') +
       (onlyBuilt.length > 0 ? `; only this CLI's have ${onlyBuilt.join(', ')}` : '') +
-      '. Run the CLI of the version the ledger runs (its image, or a checkout of its commit); an index added by hand to a live table ' +
-      'goes with a rebuild: drop it first, and make it again afterwards. Nothing was changed',
+      '. Run the CLI of the version the ledger runs (its image, or a checkout of its commit); an index or constraint added by hand to a ' +
+      'live table goes with a rebuild: drop it first, and make it again afterwards. Nothing was changed',
   );
 }
 

@@ -385,16 +385,18 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
   // A migration may add only an index (history by type, by time): a CLI of a version without it passed the column
   // check, and its swap left the live tables without the index, which the ledger, its migration recorded as run, never
   // made again. Indexes are compared too.
-  it('refuses a rebuild whose read-model tables have other indexes than the live ones, and changes nothing', async () => {
+  it('refuses a rebuild whose read-model tables have other indexes or constraints than the live ones, and changes nothing', async () => {
     const target = await createTestSchema('ledger_rm_indexes');
     try {
       await migrateReadModels(target.schema);
       await applyBatch(pool, target.schema, events);
       await pool.query(`CREATE INDEX ledger_transactions_actor_idx ON "${target.schema}".ledger_transactions (actor)`); // a newer ledger's
       await pool.query(`DROP INDEX "${target.schema}".usage_records_account_occurred_idx`); // as an older ledger had them
+      // A check constraint (primary keys and unique ones are indexes) a newer migration made: the swap would drop it too.
+      await pool.query(`ALTER TABLE "${target.schema}".usage_records ADD CONSTRAINT usage_records_refunded_check CHECK (refunded <= amount)`);
       const before = await dump(pool, target.schema);
 
-      const refused = /only the live tables have index CREATE INDEX ledger_transactions_actor_idx ON ledger_transactions USING btree \(actor\); only this CLI's have index CREATE INDEX usage_records_account_occurred_idx ON usage_records/;
+      const refused = /only the live tables have index CREATE INDEX ledger_transactions_actor_idx ON ledger_transactions USING btree \(actor\), constraint usage_records\.usage_records_refunded_check CHECK \(\(refunded <= amount\)\); only this CLI's have index CREATE INDEX usage_records_account_occurred_idx ON usage_records/;
       await expect(rebuildReadModels({ pool, schema: target.schema, source: sourceOver(events), batchSize: 50 })).rejects.toThrow(refused);
       expect(await dump(pool, target.schema)).toEqual(before);
       const kept = await pool.query(`SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = 'ledger_transactions_actor_idx'`, [target.schema]);
