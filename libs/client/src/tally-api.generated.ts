@@ -264,7 +264,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Credits and requests in a period, in total and by model, feature and UTC day
+         * Credits and requests in a period, in total and by model, feature and day (in tz, UTC by default)
          * @description Requires scope `accounts:read` (or `admin`).
          */
         get: operations["getUsage"];
@@ -1048,12 +1048,17 @@ export interface components {
             from: string;
             /** Format: date-time */
             to: string;
+            /**
+             * @description The IANA time zone of byDay's days: the request's `tz` by its canonical name, UTC by default
+             * @example Europe/Berlin
+             */
+            timeZone: string;
             totals: components["schemas"]["UsageBucketDto"];
             /** @description Most credits first; ties by model id in code-point order */
             byModel: components["schemas"]["UsageByModelDto"][];
             /** @description Most credits first; ties by feature in code-point order */
             byFeature: components["schemas"]["UsageByFeatureDto"][];
-            /** @description UTC days that had usage, oldest first */
+            /** @description Days in `timeZone` that had usage, oldest first */
             byDay: components["schemas"]["UsageByDayDto"][];
         };
         VoidGrantRequest: {
@@ -3368,10 +3373,12 @@ export interface operations {
             query?: {
                 /** @description Instead of from/to. Default: the last 30 days. */
                 period?: "7d" | "30d" | "cycle";
-                /** @description Inclusive, ISO-8601. With a portal token, at most 400 days before `to`. */
+                /** @description Inclusive, ISO-8601: an instant with an offset, or a date (its midnight in `tz`). With a portal token, at most 400 days before `to`. */
                 from?: string;
-                /** @description Exclusive, ISO-8601; default now. */
+                /** @description Exclusive, ISO-8601 (a date is its midnight in `tz`); default now. */
                 to?: string;
+                /** @description IANA time zone of the days: the summary's `byDay` counts its days, the export's file is named by them, and a date-only `from`/`to` is its midnight. Offsets such as +01:00 are refused. */
+                tz?: string;
             };
             header?: never;
             path: {
@@ -3681,10 +3688,12 @@ export interface operations {
             query?: {
                 /** @description Instead of from/to. Default: the last 30 days. */
                 period?: "7d" | "30d" | "cycle";
-                /** @description Inclusive, ISO-8601. With a portal token, at most 400 days before `to`. */
+                /** @description Inclusive, ISO-8601: an instant with an offset, or a date (its midnight in `tz`). With a portal token, at most 400 days before `to`. */
                 from?: string;
-                /** @description Exclusive, ISO-8601; default now. */
+                /** @description Exclusive, ISO-8601 (a date is its midnight in `tz`); default now. */
                 to?: string;
+                /** @description IANA time zone of the days: the summary's `byDay` counts its days, the export's file is named by them, and a date-only `from`/`to` is its midnight. Offsets such as +01:00 are refused. */
+                tz?: string;
             };
             header?: never;
             path: {

@@ -204,6 +204,17 @@ describe('history HTTP API', () => {
     expect(rows.map((row) => [row[1], row[3], row[9]])).toEqual([["'-1-1", "'=cmd", '1'], ["'@home:u1", 'gpt-4o', '2']]);
   });
 
+  it('names the export after its first and last day in the zone asked for, and takes date-only from/to as that zone\'s midnights', async () => {
+    const response = await call('/v1/accounts/alice/usage/export?from=2025-03-02&to=2025-03-03&tz=America/New_York');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-disposition')).toBe('attachment; filename="usage-alice-2025-03-02-2025-03-02.csv"');
+    const rows = parseCsv(await response.text()).slice(1);
+    expect(rows.length).toBeGreaterThan(0);
+    // New York's 2 March is 05:00 UTC on the 2nd to 05:00 UTC on the 3rd (EST, UTC−5).
+    expect(rows.every((row) => row[0] >= '2025-03-02T05:00:00' && row[0] < '2025-03-03T05:00:00')).toBe(true);
+    expect(rows.some((row) => row[0] < '2025-03-02T06:00:00')).toBe(true);
+  });
+
   it('limits the export to from/to', async () => {
     const response = await call('/v1/accounts/alice/usage/export?from=2025-03-02T00:00:00Z&to=2025-03-02T01:00:00Z');
     const rows = parseCsv(await response.text());
@@ -227,6 +238,13 @@ describe('history HTTP API', () => {
     const badPeriod = await call('/v1/accounts/alice/usage?period=1y');
     expect(badPeriod.status).toBe(400);
     expect(await badPeriod.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'period' }] });
+    // A time zone that is not one (an offset, a made-up name, one PostgreSQL would not take) is the client's error, never a 500.
+    for (const tz of ['Mars/Olympus_Mons', '%2B09:00', 'x'.repeat(65)]) {
+      for (const path of ['/usage', '/usage/export']) {
+        const badZone = await call(`/v1/accounts/alice${path}?tz=${tz}`);
+        expect([path, tz, badZone.status, await badZone.json()]).toMatchObject([path, tz, 400, { code: 'VALIDATION_FAILED', details: [{ field: 'tz' }] }]);
+      }
+    }
     const unknownParam = await call('/v1/accounts/alice/transactions?sort=asc');
     expect(unknownParam.status).toBe(400);
     const badCursor = await call('/v1/accounts/alice/transactions?cursor=nope');

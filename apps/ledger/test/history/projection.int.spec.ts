@@ -200,6 +200,17 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
 
     const window = await usage.summary('alice', { from: '2025-03-05T00:00:00Z', to: '2025-03-06' });
     expect(window.totals).toEqual({ credits: '1.583333', requests: 2 });
+    // Days in the zone asked for (the account's, on its credits page): Tokyo's 6 March holds the chat of the 6th and the
+    // council of the 5th (18:00 UTC is 03:00 on the 6th there), and a date-only from/to is that zone's midnight.
+    const tokyo = await usage.summary('alice', { from: '2025-03-06', to: '2025-03-07', tz: 'Asia/Tokyo' });
+    expect(tokyo).toMatchObject({
+      from: '2025-03-05T15:00:00.000Z', to: '2025-03-06T15:00:00.000Z', timeZone: 'Asia/Tokyo',
+      totals: { credits: '1.583333', requests: 2 }, byDay: [{ day: '2025-03-06', credits: '1.583333', requests: 2 }],
+    });
+    const cycleInTokyo = await usage.summary('alice', { period: 'cycle', tz: 'Asia/Tokyo' });
+    expect(cycleInTokyo.byDay.slice(4, 6)).toEqual([{ day: '2025-03-05', credits: '0.333333', requests: 1 }, { day: '2025-03-06', credits: '1.583333', requests: 2 }]);
+    expect(summary.timeZone).toBe('UTC');
+    await expect(usage.summary('alice', { period: '7d', tz: 'Mars/Olympus_Mons' })).rejects.toMatchObject({ issues: [{ field: 'tz' }] });
     const empty = await usage.summary('alice', { period: '7d' });
     expect(empty).toMatchObject({ totals: { credits: '0', requests: 0 }, byModel: [], byFeature: [], byDay: [] });
     await expect(usage.summary('ghost', { period: '7d' })).rejects.toMatchObject({ code: 'ACCOUNT_NOT_FOUND' });

@@ -9,11 +9,20 @@ export class UsageQueryDto {
   @ApiPropertyOptional({ enum: ['7d', '30d', 'cycle'], description: 'Instead of from/to. Default: the last 30 days.' })
   @IsOptional() @IsString() @MaxLength(8) period?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, example: '2025-01-01T00:00:00Z', description: 'Inclusive, ISO-8601. With a portal token, at most 400 days before `to`.' })
+  @ApiPropertyOptional({
+    format: 'date-time', maxLength: 40, example: '2025-01-01T00:00:00Z',
+    description: 'Inclusive, ISO-8601: an instant with an offset, or a date (its midnight in `tz`). With a portal token, at most 400 days before `to`.',
+  })
   @IsOptional() @IsString() @MaxLength(40) from?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, example: '2025-02-01T00:00:00Z', description: 'Exclusive, ISO-8601; default now.' })
+  @ApiPropertyOptional({ format: 'date-time', maxLength: 40, example: '2025-02-01T00:00:00Z', description: 'Exclusive, ISO-8601 (a date is its midnight in `tz`); default now.' })
   @IsOptional() @IsString() @MaxLength(40) to?: string;
+
+  @ApiPropertyOptional({
+    maxLength: 64, example: 'Europe/Berlin', default: 'UTC',
+    description: "IANA time zone of the days: the summary's `byDay` counts its days, the export's file is named by them, and a date-only `from`/`to` is its midnight. Offsets such as +01:00 are refused.",
+  })
+  @IsOptional() @IsString() @MaxLength(64) tz?: string;
 }
 
 /** Export: same parameters; without any, everything up to now. */

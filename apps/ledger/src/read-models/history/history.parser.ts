@@ -1,4 +1,5 @@
 import { parseInstant as instantOf } from '@tally/instant';
+import { canonicalZone, isValidZone } from '@tally/subscription-domain';
 import { DateTime } from 'luxon';
 import { checkAccountId } from '../../accounts/account-id.decorator';
 import { TRANSACTION_TYPES, type TransactionType } from '@tally/ledger-read-models';
@@ -15,6 +16,8 @@ export interface RangeQuery {
   period?: string;
   from?: string;
   to?: string;
+  /** IANA time zone of the days: date-only from/to are its midnights, the usage summary's byDay its days. Default UTC. */
+  tz?: string;
 }
 
 /** A half-open interval [from, to). */
@@ -23,14 +26,29 @@ export interface TimeRange {
   to: Date;
 }
 
+/** A range and the time zone its days are counted in. */
+export type ZonedRange = TimeRange & { timeZone: string };
+
+/** `tz` as its canonical IANA name (`US/Eastern` → `America/New_York`); UTC when not given. Offsets are refused. */
+export function parseZone(value: string | undefined): string {
+  if (value === undefined) return 'UTC';
+  if (!isValidZone(value)) throw invalidParam('tz', 'must be an IANA time zone such as Europe/Berlin');
+  return canonicalZone(value);
+}
+
 /** Either a concrete range or "the account's current cycle", which only the database knows. */
 export type RangeRequest = { kind: 'range'; range: TimeRange } | { kind: 'cycle' };
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-/** A date (its midnight in UTC) or an instant by the rule every edge takes (libs/instant), years 0001-9999 either way. */
-export function parseInstant(field: string, value: string): Date {
-  const parsed = ISO_DATE.test(value) ? instantOf(`${value}T00:00:00Z`) : instantOf(value);
+/**
+ * A date (its midnight in `zone`, UTC by default; where a change to summer time skips midnight, the day's first
+ * instant) or an instant by the rule every edge takes (libs/instant), years 0001-9999 either way.
+ */
+export function parseInstant(field: string, value: string, zone = 'UTC'): Date {
+  const date = ISO_DATE.test(value);
+  const utc = date ? instantOf(`${value}T00:00:00Z`) : instantOf(value);
+  const parsed = utc && date && zone !== 'UTC' ? instantOf(DateTime.fromISO(value, { zone }).toUTC().toISO() ?? '') : utc;
   if (!parsed) throw invalidParam(field, 'must be an ISO-8601 date (2025-01-31) or instant with offset (2025-01-31T10:00:00Z)');
   return parsed;
 }
@@ -42,12 +60,13 @@ export function parseInstant(field: string, value: string): Date {
 export const PORTAL_MAX_RANGE_DAYS = 400;
 
 /**
- * `period=7d|30d|cycle`, or `from`/`to` (ISO), never both. `to` defaults to now; `from` without a period
+ * `period=7d|30d|cycle`, or `from`/`to` (ISO; a date-only one is midnight in `tz`), never both. `to` defaults to now; `from` without a period
  * defaults to `defaultDays` before `to` (undefined = from the beginning of time). `maxDays`: the longest `from`/`to`
  * range taken (a period is always shorter).
  */
 export function parseRange(query: RangeQuery, now: Date, defaultDays: number | undefined, maxDays?: number): RangeRequest {
   const { period, from, to } = query;
+  const zone = parseZone(query.tz);
   if (period !== undefined) {
     if (!(PERIODS as readonly string[]).includes(period)) throw invalidParam('period', `must be one of ${PERIODS.join(', ')}`);
     if (from !== undefined || to !== undefined) throw invalidParam('period', 'cannot be combined with from/to');
@@ -55,9 +74,9 @@ export function parseRange(query: RangeQuery, now: Date, defaultDays: number | u
     const days = period === '7d' ? 7 : 30;
     return { kind: 'range', range: { from: new Date(now.getTime() - days * 86_400_000), to: now } };
   }
-  const end = to !== undefined ? parseInstant('to', to) : now;
+  const end = to !== undefined ? parseInstant('to', to, zone) : now;
   const start =
-    from !== undefined ? parseInstant('from', from) : defaultDays !== undefined ? new Date(end.getTime() - defaultDays * 86_400_000) : new Date(0);
+    from !== undefined ? parseInstant('from', from, zone) : defaultDays !== undefined ? new Date(end.getTime() - defaultDays * 86_400_000) : new Date(0);
   if (start.getTime() >= end.getTime()) throw invalidParam(from !== undefined ? 'from' : 'to', 'from must be before to');
   if (maxDays !== undefined && end.getTime() - start.getTime() > maxDays * 86_400_000) {
     throw invalidParam(from !== undefined ? 'from' : 'to', `must be at most ${maxDays} days before to with a portal token (ask for the rest in further requests)`);

@@ -1,5 +1,5 @@
 import { ContractViolation } from '@tally/contracts';
-import { checkAccountId, cycleRange, decodeCursor, encodeCursor, parseLimit, parseRange, parseTypes } from './history.parser';
+import { checkAccountId, cycleRange, decodeCursor, encodeCursor, parseLimit, parseRange, parseTypes, parseZone } from './history.parser';
 
 const now = new Date('2025-03-31T12:00:00.000Z');
 
@@ -26,6 +26,21 @@ describe('history parameters', () => {
     });
     expect(parseRange({}, now, 30)).toEqual({ kind: 'range', range: { from: new Date('2025-03-01T12:00:00.000Z'), to: now } });
     expect(parseRange({}, now, undefined)).toEqual({ kind: 'range', range: { from: new Date(0), to: now } });
+  });
+
+  it('given a tz, when from/to are dates, then they are its midnights (the first instant where summer time skips midnight); instants keep their offset', () => {
+    expect(parseRange({ from: '2025-03-06', to: '2025-03-07T00:00:00Z', tz: 'Asia/Tokyo' }, now, 30)).toEqual({
+      kind: 'range', range: { from: new Date('2025-03-05T15:00:00Z'), to: new Date('2025-03-07T00:00:00Z') },
+    });
+    // Chile springs forward at midnight on 6 September 2026: the day starts at 01:00 −03.
+    expect(parseRange({ from: '2026-09-06', to: '2026-09-07', tz: 'America/Santiago' }, now, 30)).toEqual({
+      kind: 'range', range: { from: new Date('2026-09-06T04:00:00Z'), to: new Date('2026-09-07T03:00:00Z') },
+    });
+    expect(parseZone(undefined)).toBe('UTC');
+    expect(parseZone('US/Eastern')).toBe('America/New_York');
+    // Years 0001-9999 whatever the zone: Tokyo's midnight of 1 January 0001 is in the year 0 in UTC.
+    expect(issueOf(() => parseRange({ from: '0001-01-01', tz: 'Asia/Tokyo' }, now, 30)).field).toBe('from');
+    for (const tz of ['Mars/Olympus_Mons', '+09:00', '', 'UTC+9']) expect([tz, issueOf(() => parseRange({ period: '7d', tz }, now, 30)).field]).toEqual([tz, 'tz']);
   });
 
   it('names the bad field', () => {

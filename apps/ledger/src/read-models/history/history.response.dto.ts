@@ -39,8 +39,9 @@ export class UsageByDayDto extends UsageBucketDto {
 export class UsageSummaryDto implements UsageSummary {
   @ApiProperty({ format: 'date-time' }) from!: string;
   @ApiProperty({ format: 'date-time' }) to!: string;
+  @ApiProperty({ example: 'Europe/Berlin', description: "The IANA time zone of byDay's days: the request's `tz` by its canonical name, UTC by default" }) timeZone!: string;
   @ApiProperty({ type: UsageBucketDto }) totals!: UsageBucketDto;
   @ApiProperty({ type: [UsageByModelDto], description: 'Most credits first; ties by model id in code-point order' }) byModel!: UsageByModelDto[];
   @ApiProperty({ type: [UsageByFeatureDto], description: 'Most credits first; ties by feature in code-point order' }) byFeature!: UsageByFeatureDto[];
-  @ApiProperty({ type: [UsageByDayDto], description: 'UTC days that had usage, oldest first' }) byDay!: UsageByDayDto[];
+  @ApiProperty({ type: [UsageByDayDto], description: 'Days in `timeZone` that had usage, oldest first' }) byDay!: UsageByDayDto[];
 }

@@ -1,6 +1,7 @@
 import { Controller, Get, Logger, Param, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { DateTime } from 'luxon';
 import { ApiErrors, ApiIdParam, hijackReply, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
 import { UsageExportQueryDto, UsageQueryDto } from './history.dto';
 import { UsageSummaryDto } from './history.response.dto';
@@ -19,11 +20,11 @@ export class UsageController {
     private readonly exporter: UsageExportService,
   ) {}
 
-  /** Credits and requests, in total and by model, feature and UTC day. */
+  /** Credits and requests, in total and by model, feature and day (in `tz`, UTC by default). */
   @Get()
   @RequireScope('accounts:read')
   @PortalReadable()
-  @ApiOperation({ operationId: 'getUsage', summary: 'Credits and requests in a period, in total and by model, feature and UTC day' })
+  @ApiOperation({ operationId: 'getUsage', summary: 'Credits and requests in a period, in total and by model, feature and day (in tz, UTC by default)' })
   @ApiOkResponse({ type: UsageSummaryDto })
   @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'] })
   summary(@Param('accountId') accountId: string, @Query() query: UsageQueryDto, @PortalGrantOf() portal: PortalGrant | undefined): Promise<UsageSummaryDto> {
@@ -50,8 +51,8 @@ export class UsageController {
   ): Promise<void> {
     // Errors up to here still become JSON error responses; after the headers, a failure can only cut the stream.
     const range = await this.usage.resolveRange(accountId, query, DEFAULT_USAGE_DAYS, portal ? PORTAL_MAX_RANGE_DAYS : undefined);
-    const day = (date: Date) => date.toISOString().slice(0, 10);
-    // The file is named after the first and the last UTC day it holds: the range's end is exclusive.
+    const day = (date: Date) => DateTime.fromJSDate(date, { zone: range.timeZone }).toISODate();
+    // The file is named after the first and the last day it holds in `tz`: the range's end is exclusive.
     const lastDay = new Date(range.to.getTime() - 1);
     // From here on the handler writes the Node response itself (a stream Fastify must not touch).
     const res = hijackReply(reply);

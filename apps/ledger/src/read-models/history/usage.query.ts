@@ -7,7 +7,7 @@ import { LedgerConfig } from '../../config/ledger.config';
 import { PG_POOL } from '../../database/tokens.provider';
 import { BalanceReadRepository } from '../balance/balance.repository';
 import { invalidParam } from './history.errors';
-import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, type RangeQuery, type TimeRange } from './history.parser';
+import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, parseZone, type RangeQuery, type ZonedRange } from './history.parser';
 
 export interface UsageBucket {
   credits: string;
@@ -17,10 +17,12 @@ export interface UsageBucket {
 export interface UsageSummary {
   from: string;
   to: string;
+  /** The IANA time zone of `byDay`'s days (the request's `tz`, by its canonical name; UTC by default). */
+  timeZone: string;
   totals: UsageBucket;
   byModel: (UsageBucket & { model: string })[];
   byFeature: (UsageBucket & { feature: string })[];
-  /** UTC days that had usage, oldest first (days without usage are left out). */
+  /** Days in `timeZone` that had usage, oldest first (days without usage are left out). */
   byDay: (UsageBucket & { day: string })[];
 }
 
@@ -50,13 +52,14 @@ export class UsageQueryService {
    * Resolves `period`/`from`/`to` for an existing account (404 otherwise); `cycle` reads the stored cycle. `maxDays`:
    * the longest range taken (a portal token's, PORTAL_MAX_RANGE_DAYS).
    */
-  async resolveRange(accountId: string, query: RangeQuery, defaultDays: number | undefined, maxDays?: number, now = new Date()): Promise<TimeRange> {
+  async resolveRange(accountId: string, query: RangeQuery, defaultDays: number | undefined, maxDays?: number, now = new Date()): Promise<ZonedRange> {
     const request = parseRange(query, now, defaultDays, maxDays);
+    const timeZone = parseZone(query.tz);
     const balance = await this.balances.require(accountId);
-    if (request.kind === 'range') return request.range;
+    if (request.kind === 'range') return { ...request.range, timeZone };
     const range = cycleRange(balance.cycleStart ? new Date(balance.cycleStart) : null, balance.cycleEnd ? new Date(balance.cycleEnd) : null);
     if (!range) throw invalidParam('period', 'the account has no billing cycle');
-    return range;
+    return { ...range, timeZone };
   }
 
   /** `read` on one connection in a read-only REPEATABLE READ transaction: its statements see one snapshot. */
@@ -76,12 +79,12 @@ export class UsageQueryService {
     const [grouped, models] = await this.inOneSnapshot((client) => Promise.all([
       client.query<GroupedRow>(
         `SELECT GROUPING(feature, day) AS grouping, feature, day, coalesce(sum(amount), 0)::text AS credits, count(*)::text AS requests
-           FROM (SELECT feature, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, amount - refunded AS amount
+           FROM (SELECT feature, to_char(occurred_at AT TIME ZONE $4, 'YYYY-MM-DD') AS day, amount - refunded AS amount
                    FROM ${this.s}.usage_records
                   WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3) usage
           GROUP BY GROUPING SETS ((), (feature), (day))
           ORDER BY grouping, sum(amount) DESC, feature COLLATE "C", day`,
-        params,
+        [...params, range.timeZone],
       ),
       client.query<{ model: string; credits: string; requests: string }>(
         `SELECT line.model, sum(line.amount - line.refunded)::text AS credits, count(*)::text AS requests
@@ -91,11 +94,18 @@ export class UsageQueryService {
           ORDER BY sum(line.amount - line.refunded) DESC, line.model COLLATE "C"`,
         params,
       ),
-    ]));
+    ])).catch((error: unknown) => {
+      // Node's and PostgreSQL's time-zone databases are separate: a zone only Node knows is the request's, not a 500.
+      if ((error as { code?: string }).code === '22023' && /time zone/.test((error as Error).message)) {
+        throw invalidParam('tz', "is not a time zone this server's database knows");
+      }
+      throw error;
+    });
     const totals = grouped.rows.find((row) => row.grouping === 3);
     return {
       from: range.from.toISOString(),
       to: range.to.toISOString(),
+      timeZone: range.timeZone,
       totals: totals ? bucket(totals) : { credits: '0', requests: 0 },
       byModel: models.rows.map((row) => ({ model: row.model, ...bucket(row) })),
       byFeature: grouped.rows.filter((row) => row.grouping === 1).map((row) => ({ feature: row.feature as string, ...bucket(row) })),
