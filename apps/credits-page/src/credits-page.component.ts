@@ -83,9 +83,9 @@ export class TallyCreditsPage extends PortalElement {
   constructor() {
     super();
     this.range = { kind: '30d' };
-    const initial = lastDays(new Date(), 7);
-    this.customFrom = initial.from;
-    this.customTo = initial.to;
+    // Filled in the account's zone when Custom is first chosen (the zone is the session's, not known yet).
+    this.customFrom = '';
+    this.customTo = '';
     this.transactions = [];
     this.nextCursor = null;
     this.historyLoaded = false;
@@ -474,7 +474,7 @@ export class TallyCreditsPage extends PortalElement {
     if (!api || !accountId) return;
     const request = ++this.usageRequest;
     try {
-      const usage = await api.usage(accountId, this.range);
+      const usage = await api.usage(accountId, this.range, this.zone.timeZone);
       // A slower answer for a range the reader already left is dropped.
       if (request === this.usageRequest) {
         this.usage = usage;
@@ -550,6 +550,12 @@ export class TallyCreditsPage extends PortalElement {
     }
   }
 
+  /** Custom days, starting from the last 7 days of the account's zone the first time. */
+  private chooseCustom(): void {
+    if (this.customFrom === '' && this.customTo === '') ({ from: this.customFrom, to: this.customTo } = lastDays(new Date(), 7, this.zone.timeZone));
+    this.choose({ kind: 'custom', from: this.customFrom, to: this.customTo });
+  }
+
   private choose(range: RangeChoice): void {
     this.range = range;
     this.customProblem = range.kind === 'custom' ? customRangeProblem(range.from, range.to) : undefined;
@@ -579,7 +585,7 @@ export class TallyCreditsPage extends PortalElement {
     this.exportProblem = undefined;
     this.exporting = true;
     try {
-      const { blob, filename } = await api.exportCsv(accountId, this.range);
+      const { blob, filename } = await api.exportCsv(accountId, this.range, this.zone.timeZone);
       const url = URL.createObjectURL(blob);
       const link = document.createElement('a');
       link.href = url;
@@ -746,13 +752,13 @@ export class TallyCreditsPage extends PortalElement {
   private renderUsage(unit: string) {
     const usage = this.usage;
     const range = this.range;
-    const days = usage ? fillDays(usage.byDay, usage.from, usage.to) : [];
+    const days = usage ? fillDays(usage.byDay, usage.from, usage.to, usage.timeZone) : [];
     const period = (kind: '7d' | '30d' | 'custom', label: string) =>
       html`<button
         type="button"
         aria-pressed=${range.kind === kind ? 'true' : 'false'}
         data-testid="range-${kind}"
-        @click=${() => (kind === 'custom' ? this.choose({ kind: 'custom', from: this.customFrom, to: this.customTo }) : this.choose({ kind }))}
+        @click=${() => (kind === 'custom' ? this.chooseCustom() : this.choose({ kind }))}
       >
         ${label}
       </button>`;
@@ -772,8 +778,8 @@ export class TallyCreditsPage extends PortalElement {
           <div role="group" aria-label="Period">${period('7d', 'Last 7 days')} ${period('30d', 'Last 30 days')} ${period('custom', 'Custom')}</div>
           ${range.kind === 'custom'
             ? html`<form class="custom" @submit=${(e: Event) => this.applyCustom(e)} data-testid="custom-form">
-                <label>From (UTC day)<input type="date" .value=${this.customFrom} @input=${(e: Event) => (this.customFrom = (e.target as HTMLInputElement).value)} data-testid="custom-from" required /></label>
-                <label>To (UTC day, included)<input type="date" .value=${this.customTo} @input=${(e: Event) => (this.customTo = (e.target as HTMLInputElement).value)} data-testid="custom-to" required /></label>
+                <label>From<input type="date" .value=${this.customFrom} @input=${(e: Event) => (this.customFrom = (e.target as HTMLInputElement).value)} data-testid="custom-from" required /></label>
+                <label>To (included)<input type="date" .value=${this.customTo} @input=${(e: Event) => (this.customTo = (e.target as HTMLInputElement).value)} data-testid="custom-to" required /></label>
                 <button type="submit" class="primary" data-testid="custom-apply">Apply</button>
               </form>`
             : nothing}

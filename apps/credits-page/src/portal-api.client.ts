@@ -93,8 +93,9 @@ export class PortalApi {
     return balanceFrom(await this.json<unknown>(this.account(accountId, '/balance')));
   }
 
-  usage(accountId: string, range: RangeChoice): Promise<UsageSummary> {
-    return this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range));
+  /** The usage of a range of whole days in `timeZone` (the one the page shows), counted by that zone's days. */
+  usage(accountId: string, range: RangeChoice, timeZone: string): Promise<UsageSummary> {
+    return this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range, timeZone));
   }
 
   transactions(accountId: string, cursor?: string, limit = 20): Promise<TransactionPage> {
@@ -102,8 +103,8 @@ export class PortalApi {
   }
 
   /** The CSV of the range, downloaded with the bearer (a plain link could not send it), and the server's file name. */
-  async exportCsv(accountId: string, range: RangeChoice): Promise<{ blob: Blob; filename: string }> {
-    const response = await this.request(this.account(accountId, '/usage/export'), usageQuery(range), 'text/csv');
+  async exportCsv(accountId: string, range: RangeChoice, timeZone: string): Promise<{ blob: Blob; filename: string }> {
+    const response = await this.request(this.account(accountId, '/usage/export'), usageQuery(range, timeZone), 'text/csv');
     const disposition = response.headers.get('content-disposition') ?? '';
     const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `usage-${accountId}.csv`;
     return { blob: await response.blob(), filename };

@@ -33,7 +33,7 @@ export function formatInstant(iso: string, timeZone: string, locale?: string): {
   return { text, zone };
 }
 
-/** A day of the history or the chart (UTC days on the wire) as the locale writes it. */
+/** A calendar day (`YYYY-MM-DD`, a day of whichever zone it was counted in) as the locale writes it. */
 export function formatDay(day: string, locale?: string): string {
   const date = new Date(`${day}T00:00:00Z`);
   return Number.isNaN(date.getTime()) ? day : new Intl.DateTimeFormat(locale, { month: 'short', day: 'numeric', timeZone: 'UTC' }).format(date);

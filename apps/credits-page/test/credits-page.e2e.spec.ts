@@ -294,17 +294,20 @@ describe('the credits page in Chromium, on the real services', () => {
     }
   }, 60_000);
 
-  it('filters usage by 7 days, 30 days and custom days, with the same totals as the usage API', async () => {
-    // Usage over the past: today, 3 days ago (both in 7d), 12 days ago (30d only), 40 days ago (neither).
+  it('filters usage by 7 days, 30 days and custom days of the account\'s zone, with the same totals as the usage API', async () => {
+    // Usage over the past: today, 3 days ago (both in 7d), 12 days ago (30d only), 40 days ago (neither), and one at
+    // 20:00 UTC 5 days ago, which is the next day in the account's zone (Tokyo, UTC+9): its bar is that day's.
+    const lateEvening = new Date(`${new Date(Date.now() - 5 * DAY).toISOString().slice(0, 10)}T20:00:00Z`);
     await tally.reportUsageBatch([
       chat('gpt-4o-mini', 100_000, 0, 'agent'),
       chat('gpt-4o', 10_000, 3),
       chat('gpt-4o-mini', 200_000, 12),
       chat('gpt-4o', 20_000, 40),
+      { ...chat('gpt-4o', 5_000), occurredAt: lateEvening.toISOString() },
       // Enough entries for a second page of history.
       ...Array.from({ length: 20 }, () => chat('gpt-4o-mini', 1_000, 1)),
     ]);
-    await waitFor(async () => (await api(`/v1/accounts/${ACCOUNT}/usage?period=30d`)).totals.requests === 24, 30_000, 100);
+    await waitFor(async () => (await api(`/v1/accounts/${ACCOUNT}/usage?period=30d`)).totals.requests === 25, 30_000, 100);
     const totalsMatch = async (query: string) => {
       const summary = await api(`/v1/accounts/${ACCOUNT}/usage?${query}`);
       await waitFor(
@@ -317,28 +320,37 @@ describe('the credits page in Chromium, on the real services', () => {
 
     await testId(page, 'range-7d').click();
     expect(await testId(page, 'range-7d').getAttribute('aria-pressed')).toBe('true');
-    // Whole UTC days, today included: seven bars (the rolling period=7d drew an eighth, partial one).
-    const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-    const week = await totalsMatch(`from=${utcDay(Date.now() - 6 * DAY)}T00:00:00Z&to=${utcDay(Date.now() + DAY)}T00:00:00Z`);
-    expect(week.totals.requests).toBe(23);
-    expect(await page.getByTestId('usage-chart').locator('rect.bar').count()).toBe(7);
+    // Whole days in the account's zone, today included: seven bars (the rolling period=7d drew an eighth, partial one).
+    const tokyoDay = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
+    const tokyoDays = (from: number, count: number) => Array.from({ length: count }, (_, i) => new Date(Date.parse(`${tokyoDay(from)}T00:00:00Z`) + i * DAY).toISOString().slice(0, 10));
+    const [weekFrom, afterToday] = [tokyoDays(Date.now() - 6 * DAY, 1)[0], tokyoDays(Date.now(), 2)[1]];
+    const week = await totalsMatch(`from=${weekFrom}&to=${afterToday}&tz=Asia/Tokyo`);
+    expect(week.totals.requests).toBe(24);
+    const bars = page.getByTestId('usage-chart').locator('rect.bar');
+    expect(await bars.evaluateAll((rects) => rects.map((rect) => rect.getAttribute('data-day')))).toEqual(tokyoDays(Date.now() - 6 * DAY, 7));
+    // The late-evening usage is on Tokyo's next day, as the usage API counts it, not on its UTC day.
+    const lateDay = tokyoDay(lateEvening.getTime());
+    expect(lateDay).not.toBe(lateEvening.toISOString().slice(0, 10));
+    expect(week.byDay.find((d) => d.day === lateDay)?.requests).toBe(1);
+    expect(await page.getByTestId('usage-chart').locator(`rect.bar[data-day="${lateDay}"]:not(.empty)`).count()).toBe(1);
     expect(await testId(page, 'by-model').textContent()).toContain('gpt-4o-mini');
     expect(await testId(page, 'by-feature').textContent()).toContain('Agent');
 
     await testId(page, 'range-30d').click();
-    const month = await totalsMatch(`from=${utcDay(Date.now() - 29 * DAY)}T00:00:00Z&to=${utcDay(Date.now() + DAY)}T00:00:00Z`);
-    expect(month.totals.requests).toBe(24);
-    expect(await page.getByTestId('usage-chart').locator('rect.bar').count()).toBe(30);
+    const month = await totalsMatch(`from=${tokyoDays(Date.now() - 29 * DAY, 1)[0]}&to=${afterToday}&tz=Asia/Tokyo`);
+    expect(month.totals.requests).toBe(25);
+    expect(await bars.count()).toBe(30);
     expect(await page.getByTestId('usage-chart').locator('rect.bar:not(.empty)').count()).toBe(month.byDay.length);
 
-    // Custom: the UTC day 40 days ago alone (keyboard: fill the date inputs, Apply).
-    const day = new Date(Date.now() - 40 * DAY).toISOString().slice(0, 10);
+    // Custom: the Tokyo day of the usage 40 days ago alone (keyboard: fill the date inputs, Apply).
+    const day = tokyoDay(Date.now() - 40 * DAY);
     await testId(page, 'range-custom').click();
+    // The inputs start at the last 7 days of the account's zone.
+    expect([await testId(page, 'custom-from').inputValue(), await testId(page, 'custom-to').inputValue()]).toEqual([weekFrom, tokyoDay(Date.now())]);
     await testId(page, 'custom-from').fill(day);
     await testId(page, 'custom-to').fill(day);
     await testId(page, 'custom-apply').press('Enter');
-    const nextDay = new Date(Date.parse(`${day}T00:00:00Z`) + DAY).toISOString().replace('.000Z', 'Z');
-    const custom = await totalsMatch(`from=${day}T00:00:00Z&to=${nextDay}`);
+    const custom = await totalsMatch(`from=${day}&to=${tokyoDays(Date.parse(`${day}T12:00:00Z`), 2)[1]}&tz=Asia/Tokyo`);
     expect(custom.totals.requests).toBe(1);
     expect(custom.totals.credits).toBe('0.2');
   }, 90_000);
