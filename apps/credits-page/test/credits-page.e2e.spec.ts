@@ -331,7 +331,7 @@ describe('the credits page in Chromium, on the real services', () => {
     // The late-evening usage is on Tokyo's next day, as the usage API counts it, not on its UTC day.
     const lateDay = tokyoDay(lateEvening.getTime());
     expect(lateDay).not.toBe(lateEvening.toISOString().slice(0, 10));
-    expect(week.byDay.find((d) => d.day === lateDay)?.requests).toBe(1);
+    expect(week.byDay.find((d: { day: string }) => d.day === lateDay)?.requests).toBe(1);
     expect(await page.getByTestId('usage-chart').locator(`rect.bar[data-day="${lateDay}"]:not(.empty)`).count()).toBe(1);
     expect(await testId(page, 'by-model').textContent()).toContain('gpt-4o-mini');
     expect(await testId(page, 'by-feature').textContent()).toContain('Agent');

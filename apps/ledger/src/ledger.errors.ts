@@ -24,6 +24,7 @@ export type LedgerErrorCode =
   | 'ALREADY_VOIDED'
   | 'GRANT_NOT_VOIDABLE'
   | 'TOO_MANY_STREAMS'
+  | 'STREAMS_AT_CAPACITY'
   | 'SHUTTING_DOWN';
 
 export class LedgerError extends AppError<LedgerErrorCode> {}
@@ -51,6 +52,8 @@ export const LEDGER_STATUS_BY_CODE: Record<LedgerErrorCode, number> = {
   PORTAL_DISABLED: 503,
   // A portal token's account has PORTAL_STREAMS_PER_ACCOUNT live balance streams open on this instance (Retry-After).
   TOO_MANY_STREAMS: 429,
+  // This instance holds BALANCE_STREAMS_MAX live balance streams, of every caller together (Retry-After); another may answer.
+  STREAMS_AT_CAPACITY: 503,
   // This instance is stopping (SIGTERM): a live balance stream asked for now is refused (Retry-After); another answers.
   SHUTTING_DOWN: 503,
   // Corrections (README "Corrections"): what is corrected does not exist, or the correction conflicts with what was done.

@@ -1506,7 +1506,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE, SHUTTING_DOWN */
+            /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE, SHUTTING_DOWN, STREAMS_AT_CAPACITY */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (2) */
@@ -1516,7 +1516,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE" | "SHUTTING_DOWN";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SHUTTING_DOWN" | "STREAMS_AT_CAPACITY";
                     };
                 };
             };

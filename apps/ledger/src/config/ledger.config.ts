@@ -99,6 +99,16 @@ export class LedgerConfig extends CommonConfig {
   @IsInt() @Min(0) @Max(1_000_000)
   ACCOUNT_SNAPSHOT_EVERY = 200;
 
+  /**
+   * Live balance streams (`GET /balance/stream`, server-sent events) one ledger instance holds open, of every caller
+   * together: each holds a socket, a file descriptor and a little memory for as long as its client stays, and portal
+   * tokens are capped per account (5) but service keys are not. Past it a stream is refused with 503
+   * STREAMS_AT_CAPACITY and Retry-After (the client opens it again, at another instance behind a load balancer). Keep it
+   * below the process's open-file limit (`ulimit -n`) less what the pools and Kafka need.
+   */
+  @IsInt() @Min(1) @Max(1_000_000)
+  BALANCE_STREAMS_MAX = 10_000;
+
   /** Messages applied per PostgreSQL transaction by the usage consumer and the projection. */
   @IsInt() @Min(1) @Max(10_000)
   CONSUMER_MAX_BATCH = 1000;

@@ -2,10 +2,12 @@ import { Controller, Get, Param, Query, Req, Res, type OnModuleDestroy } from '@
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors, ApiIdParam, hijackReply, PortalGrantOf, PortalReadable, RequireScope, type PortalGrant } from '@tally/shared';
+import { LedgerConfig } from '../../config/ledger.config';
 import { LedgerError } from '../../ledger.errors';
 import { invalidParam } from '../history/history.errors';
 import { BalanceReadRepository, type ProjectedBalance } from './balance.repository';
 import { BalanceNotifications } from './balance-notifications.service';
+import { balanceStreamsOpen } from './balance-stream.metrics';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
@@ -26,6 +28,9 @@ export const STREAM_KEY_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 export class BalanceStreamController implements OnModuleDestroy {
   /** Open streams per account, of portal tokens only (service keys are the operator's and rate-limited already). */
   private readonly portalStreams = new Map<string, number>();
+  /** Open streams of every caller (BALANCE_STREAMS_MAX), counted from the check on, as portalStreams is. */
+  private streams = 0;
+  private readonly maxStreams: number;
   /** How to end each open stream (a stream leaves the set when it closes). */
   private readonly open = new Set<() => void>();
   /**
@@ -39,7 +44,10 @@ export class BalanceStreamController implements OnModuleDestroy {
   constructor(
     private readonly balances: BalanceReadRepository,
     private readonly notifications: BalanceNotifications,
-  ) {}
+    config: LedgerConfig,
+  ) {
+    this.maxStreams = config.BALANCE_STREAMS_MAX;
+  }
 
   /**
    * Shutting down (SIGTERM): open streams end, so their clients reconnect (to another instance, `retry:` 3 s) and the
@@ -67,7 +75,7 @@ export class BalanceStreamController implements OnModuleDestroy {
       + "the account's open stream under the same key is taken to be lost and ended, and gives its place to this one.",
     schema: { type: 'string', pattern: STREAM_KEY_PATTERN.source },
   })
-  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'], 429: ['TOO_MANY_STREAMS'], 503: ['SHUTTING_DOWN'] })
+  @ApiErrors({ 404: ['ACCOUNT_NOT_FOUND'], 429: ['TOO_MANY_STREAMS'], 503: ['STREAMS_AT_CAPACITY', 'SHUTTING_DOWN'] })
   async stream(
     @Param('accountId') accountId: string,
     @PortalGrantOf() portal: PortalGrant | undefined,
@@ -89,13 +97,24 @@ export class BalanceStreamController implements OnModuleDestroy {
         limit: PORTAL_STREAMS_PER_ACCOUNT,
       });
     }
-    // The slot is taken in the same tick as the check: opens that wait together for the LISTEN connection (at the
-    // first stream, or after a lost connection) would otherwise all pass the check before any of them counted.
+    if (this.streams >= this.maxStreams) {
+      void reply.header('Retry-After', '5');
+      throw new LedgerError('STREAMS_AT_CAPACITY', `This ledger instance holds ${this.maxStreams} live balance streams; open the stream again shortly.`, {
+        limit: this.maxStreams,
+      });
+    }
+    // The slots are taken in the same tick as the checks: opens that wait together for the LISTEN connection (at the
+    // first stream, or after a lost connection) would otherwise all pass the checks before any of them counted.
     if (portal) this.portalStreams.set(accountId, (this.portalStreams.get(accountId) ?? 0) + 1);
-    let holdsSlot = portal !== undefined;
+    this.streams += 1;
+    balanceStreamsOpen.inc();
+    let holdsSlot = true;
     const releaseSlot = () => {
       if (!holdsSlot) return;
       holdsSlot = false;
+      this.streams -= 1;
+      balanceStreamsOpen.dec();
+      if (!portal) return;
       const left = (this.portalStreams.get(accountId) ?? 1) - 1;
       if (left > 0) this.portalStreams.set(accountId, left);
       else this.portalStreams.delete(accountId);

@@ -2,17 +2,21 @@ import { createServer, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { LedgerConfig } from '../../config/ledger.config';
 import { LedgerError } from '../../ledger.errors';
 import type { BalanceReadRepository } from './balance.repository';
 import type { BalanceNotifications } from './balance-notifications.service';
 import { BalanceStreamController, SSE_MAX_BUFFERED_BYTES } from './balance-stream.controller';
 import type { ProjectedBalance } from './balance.repository';
 
+/** The ledger's configuration as the controller reads it: BALANCE_STREAMS_MAX streams of every caller. */
+const streamsMax = (max = 10_000) => ({ BALANCE_STREAMS_MAX: max }) as LedgerConfig;
+
 describe('BalanceStreamController while the ledger shuts down', () => {
   it('refuses a new stream with SHUTTING_DOWN once shutdown began, before reading anything', async () => {
     // Given a controller whose module is being destroyed (SIGTERM); its dependencies must not be reached.
     const untouched = new Proxy({}, { get: (_, name) => { throw new Error(`reached ${String(name)}`); } });
-    const controller = new BalanceStreamController(untouched as BalanceReadRepository, untouched as BalanceNotifications);
+    const controller = new BalanceStreamController(untouched as BalanceReadRepository, untouched as BalanceNotifications, streamsMax());
     controller.onModuleDestroy();
 
     // When a client opens a live balance stream
@@ -46,7 +50,7 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     const connected = new Promise<void>((resolve) => (listening = resolve));
     const notifications = { subscribe: async () => { await connected; return () => undefined; } } as unknown as BalanceNotifications;
     const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
-    const controller = new BalanceStreamController(balances, notifications);
+    const controller = new BalanceStreamController(balances, notifications, streamsMax());
 
     // When eight streams of one account's portal token are opened at once, and then the connection is up
     const opened = Promise.allSettled(Array.from({ length: 8 }, () => controller.stream('acct-1', portal, request, replyStub())));
@@ -61,11 +65,32 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     controller.onModuleDestroy();
   });
 
+  it('given BALANCE_STREAMS_MAX streams of service keys open, when one more is opened, then it is refused with STREAMS_AT_CAPACITY until one closes', async () => {
+    // Given a process capped at 3 streams, holding 3 of service keys (no portal token: no per-account cap), one of them the same account's
+    const notifications = { subscribe: async () => () => undefined } as unknown as BalanceNotifications;
+    const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
+    const controller = new BalanceStreamController(balances, notifications, streamsMax(3));
+    const replies = Array.from({ length: 3 }, replyStub);
+    await Promise.all(replies.map((reply, i) => controller.stream(`acct-${i % 2}`, undefined, request, reply)));
+
+    // When a fourth is opened, of any account and any caller
+    const fourth = controller.stream('acct-9', undefined, request, replyStub());
+    const portalFourth = controller.stream('acct-9', portal, request, replyStub());
+
+    // Then it is refused (503 with Retry-After: another instance may answer), and after one closes the next is admitted
+    await expect(fourth).rejects.toMatchObject({ code: 'STREAMS_AT_CAPACITY', details: { limit: 3 } });
+    await expect(portalFourth).rejects.toMatchObject({ code: 'STREAMS_AT_CAPACITY' });
+    (replies[0] as unknown as { raw: { end: () => void } }).raw.end();
+    await expect(controller.stream('acct-9', undefined, request, replyStub())).resolves.toBeUndefined();
+    await expect(controller.stream('acct-9', undefined, request, replyStub())).rejects.toMatchObject({ code: 'STREAMS_AT_CAPACITY' });
+    controller.onModuleDestroy();
+  });
+
   it('gives the slot back when subscribing fails, so a failed open does not count against the account', async () => {
     // Given a LISTEN connection that cannot be opened (PostgreSQL is down)
     const notifications: { subscribe: () => Promise<() => void> } = { subscribe: async () => { throw new Error('connect ECONNREFUSED'); } };
     const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
-    const controller = new BalanceStreamController(balances, notifications as unknown as BalanceNotifications);
+    const controller = new BalanceStreamController(balances, notifications as unknown as BalanceNotifications, streamsMax());
 
     // When six opens fail
     for (let i = 0; i < 6; i++) await expect(controller.stream('acct-1', portal, request, replyStub())).rejects.toThrow('ECONNREFUSED');
@@ -84,7 +109,7 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     let unsubscribed = 0;
     const notifications = { subscribe: async () => { await connected; return () => void (unsubscribed += 1); } } as unknown as BalanceNotifications;
     const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
-    const controller = new BalanceStreamController(balances, notifications);
+    const controller = new BalanceStreamController(balances, notifications, streamsMax());
     const lost = replyStub();
     let lostDestroyed = false;
     const lostRequest = { socket: { destroyed: false } } as unknown as FastifyRequest;
@@ -108,7 +133,7 @@ describe('BalanceStreamController: the portal streams of one account', () => {
 
   it('refuses a stream key that is not a plain random token with 400 naming it, before reading anything', async () => {
     const untouched = new Proxy({}, { get: (_, name) => { throw new Error(`reached ${String(name)}`); } });
-    const controller = new BalanceStreamController(untouched as BalanceReadRepository, untouched as BalanceNotifications);
+    const controller = new BalanceStreamController(untouched as BalanceReadRepository, untouched as BalanceNotifications, streamsMax());
     for (const key of ['short', 'x'.repeat(65), 'has space in it 0123', ['a-list-of-keys-0001', 'a-list-of-keys-0002']]) {
       await expect(controller.stream('acct-1', portal, request, replyStub(), key)).rejects.toMatchObject({ issues: [expect.objectContaining({ field: 'streamKey' })] });
     }
@@ -119,7 +144,7 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     const early = { accountId: 'acct-1', streamVersion: 7 } as unknown as ProjectedBalance;
     const notifications = { subscribe: async (_account: string, send: (balance: ProjectedBalance) => void) => { send(early); return () => undefined; } } as unknown as BalanceNotifications;
     const balances = { require: async () => undefined, find: async () => ({ ...early, streamVersion: 8 }) } as unknown as BalanceReadRepository;
-    const controller = new BalanceStreamController(balances, notifications);
+    const controller = new BalanceStreamController(balances, notifications, streamsMax());
     const reply = replyStub();
     const written: string[] = [];
     let headersSent = false;
@@ -146,7 +171,7 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     // Given a read model that cannot be read just now
     const notifications = { subscribe: async () => () => undefined } as unknown as BalanceNotifications;
     const balances = { require: async () => undefined, find: async () => { throw new Error('too many connections'); } } as unknown as BalanceReadRepository;
-    const controller = new BalanceStreamController(balances, notifications);
+    const controller = new BalanceStreamController(balances, notifications, streamsMax());
     const reply = replyStub();
     let ended = false;
     const end = reply.raw.end.bind(reply.raw);
@@ -169,7 +194,7 @@ describe('BalanceStreamController: a client that stops reading (real HTTP on loo
     let push!: (balance: ProjectedBalance) => void;
     const notifications = { subscribe: async (_account: string, send: (balance: ProjectedBalance) => void) => ((push = send), () => undefined) } as unknown as BalanceNotifications;
     const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
-    const controller = new BalanceStreamController(balances, notifications);
+    const controller = new BalanceStreamController(balances, notifications, streamsMax());
     let response!: ServerResponse;
     const served = new Promise<void>((resolve) => {
       const server = createServer((req, res) => {
