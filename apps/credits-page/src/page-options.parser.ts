@@ -93,6 +93,17 @@ export function tokenClaims(token: string): { accountId?: string; expiresAt?: Da
   }
 }
 
+/**
+ * A new token the product sends the iframe page with `postMessage({ type: 'tally-token', token }, <Tally's origin>)`
+ * (before the old one expires: the page posts `tally-token-expiring` to it two minutes before); undefined for any
+ * other message.
+ */
+export function tokenFromMessage(data: unknown): string | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const { type, token } = data as { type?: unknown; token?: unknown };
+  return type === 'tally-token' && typeof token === 'string' ? parseToken(token) : undefined;
+}
+
 /** The iframe page's options: `?unit=karma&logo=…&accent=%23…&theme=dark&decimals=2#token=…`. */
 export function optionsFromUrl(href: string): PageOptions {
   const url = new URL(href);

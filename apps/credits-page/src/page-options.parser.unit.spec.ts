@@ -1,4 +1,4 @@
-import { tokenClaims, optionsFromUrl, parseApiBase, parseColor, parseLogo, parseToken, parseUnit } from './page-options.parser';
+import { optionsFromUrl, parseApiBase, parseColor, parseLogo, parseToken, parseUnit, tokenClaims, tokenFromMessage } from './page-options.parser';
 
 describe('page options', () => {
   it('reads the iframe URL: the token from the fragment, the theme from the query', () => {
@@ -37,5 +37,11 @@ describe('tokenClaims', () => {
     expect(tokenClaims('not-a-jwt')).toEqual({});
     expect(tokenClaims('a.%%%.b')).toEqual({});
   });
-});
 
+  it('takes a new token from the embedding page\'s message { type: "tally-token", token }, and nothing else', () => {
+    expect(tokenFromMessage({ type: 'tally-token', token: 'eyJhbGciOiJIUzI1NiJ9.e30.sig' })).toBe('eyJhbGciOiJIUzI1NiJ9.e30.sig');
+    for (const data of [undefined, null, 'tally-token', { type: 'other', token: 'eyJhbGciOiJIUzI1NiJ9.e30.sig' }, { type: 'tally-token' }, { type: 'tally-token', token: 42 }, { type: 'tally-token', token: 'has space<script>' }]) {
+      expect(tokenFromMessage(data)).toBeUndefined();
+    }
+  });
+});

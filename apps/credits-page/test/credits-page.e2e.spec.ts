@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { source as axeSource } from 'axe-core';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -569,6 +571,48 @@ describe('the credits page in Chromium, on the real services', () => {
       expect(((await page.getByTestId('available').textContent()) ?? '').trim()).toMatch(/\d/);
     } finally {
       await host.close();
+    }
+  }, 60_000);
+
+  it('in an iframe, tells the embedding page its token is about to expire and takes the next one by postMessage, without a reload', async () => {
+    const mint = async () =>
+      ((await (await fetch(`${ledger.base}/v1/accounts/${ACCOUNT}/portal-tokens`, {
+        method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ ttlSeconds: 60 }),
+      })).json()) as { token: string; expiresAt: string });
+    const first = await mint();
+    const tallyOrigin = new URL(ledger.base).origin;
+    const host = await context.newPage();
+    // The product's page, on an origin of its own (a server of its own: Chromium lets only a page it fetched from a
+    // local address frame a local one), embeds the credits page and keeps what it is told.
+    const product = createServer((_, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><html lang="en"><body><iframe id="credits" title="Your credits"
+        style="width:100%;height:900px;border:0" src="${ledger.base}/portal/#token=${first.token}"></iframe><script>
+        window.said = [];
+        window.addEventListener('message', (event) => { if (event.origin === ${JSON.stringify(tallyOrigin)}) window.said.push(event.data); });
+      </script></body></html>`);
+    });
+    await new Promise<void>((resolve) => product.listen(0, '127.0.0.1', resolve));
+    const productPage = `http://127.0.0.1:${(product.address() as AddressInfo).port}/credits.html`;
+    try {
+      await host.goto(productPage);
+      const frame = host.frameLocator('#credits');
+      await waitFor(async () => ((await frame.getByTestId('connection').textContent()) ?? '').trim() === 'Live', 20_000, 100);
+      const said = async () => (await host.evaluate('window.said')) as { type: string; accountId: string; expiresAt: string }[];
+      // 60 s is inside the two minutes' notice: said at once, to the embedding page.
+      await waitFor(async () => (await said()).length === 1, 5_000, 50);
+      expect((await said())[0]).toEqual({ type: 'tally-token-expiring', accountId: ACCOUNT, expiresAt: new Date(first.expiresAt).toISOString() });
+
+      // The product answers with a new token (another's message, or one not from its embedder, would be ignored).
+      const second = await mint();
+      await host.evaluate(`document.querySelector('#credits').contentWindow.postMessage(${JSON.stringify({ type: 'tally-token', token: second.token })}, ${JSON.stringify(tallyOrigin)})`);
+      // The page took it: it says the new token's expiry, and stays live without reloading.
+      await waitFor(async () => (await said()).length === 2, 5_000, 50);
+      expect((await said())[1]).toEqual({ type: 'tally-token-expiring', accountId: ACCOUNT, expiresAt: new Date(second.expiresAt).toISOString() });
+      await waitFor(async () => ((await frame.getByTestId('connection').textContent()) ?? '').trim() === 'Live', 20_000, 100);
+      expect(((await frame.getByTestId('available').textContent()) ?? '').trim()).toMatch(/\d/);
+    } finally {
+      await host.close();
+      product.close();
     }
   }, 60_000);
 
