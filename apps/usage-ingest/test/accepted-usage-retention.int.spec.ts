@@ -51,8 +51,14 @@ describe('accepted usage retention (PostgreSQL)', () => {
       [daysAgo(29), daysAgo(1), fresh, daysAgo(0)],
     );
     const worker = new AcceptedUsageRetentionWorker(db, config, new ManualClock(NOW), createLogger('test', 'silent'));
+    // Before the pass, what is due shows: the stale request is a day past the 30 days, the oldest id 12,001 s.
+    expect(await worker.overdueSeconds()).toBe(24 * 3600);
+    await db.query(`DELETE FROM ${s}.ingest_requests WHERE request_id = $1`, [stale]);
+    expect(await worker.overdueSeconds()).toBe(12_001);
+    await db.query(`INSERT INTO ${s}.ingest_requests (request_id, started_at) VALUES ($1, $2)`, [stale, daysAgo(31)]);
 
     expect(await worker.prune()).toEqual({ usage: 12_001, requests: 1 });
+    expect(await worker.overdueSeconds()).toBe(0);
 
     const left = await db.query(`SELECT account_id, usage_id FROM ${s}.accepted_usage ORDER BY usage_id`);
     expect(left).toEqual([1, 2, 3].map((i) => ({ account_id: 'acct-new', usage_id: `u-${i}` })));

@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { DataSource } from 'typeorm';
 import { CLOCK, LOGGER, quoteIdentifier, type Clock, type Logger } from '@tally/shared';
 import { UsageIngestConfig } from '../../config/usage-ingest.config';
+import { retentionOverdueSources, type RetentionOverdueSource } from './accepted-usage-retention.metrics';
 
 /** Rows deleted per statement, each in its own short transaction (the table is written by every usage report). */
 const BATCH = 5_000;
@@ -15,10 +16,11 @@ const DAY_MS = 24 * 3600 * 1000;
  * nothing there (other content under it is dead-lettered, IDEMPOTENCY_CONFLICT).
  *
  * Every instance runs it; one deletes at a time (a transaction-scoped advisory lock per batch: another instance that
- * finds it taken skips its pass). A failed pass is logged and the next interval tries again.
+ * finds it taken skips its pass). A failed pass is logged and the next interval tries again; passes that keep
+ * failing or fall behind show in `tally_usage_ingest_retention_overdue_seconds` (alert TallyUsageRetentionBehind).
  */
 @Injectable()
-export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnApplicationShutdown, RetentionOverdueSource {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   /** Shut down: no pass scheduled, and one under way ends after its current batch. */
@@ -32,18 +34,35 @@ export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnA
   ) {}
 
   onApplicationBootstrap(): void {
+    retentionOverdueSources.add(this);
     this.schedule();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    retentionOverdueSources.delete(this);
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
   }
 
+  /** Seconds since the oldest id or unfinished request older than the retention became due to be forgotten; 0 when none is. */
+  async overdueSeconds(): Promise<number> {
+    const schema = quoteIdentifier(this.config.DATABASE_SCHEMA);
+    // Two index probes (accepted_at is indexed; ingest_requests holds only unfinished requests).
+    const [{ overdue }] = await this.db.query(
+      `SELECT extract(epoch FROM $1::timestamptz - least((SELECT min(accepted_at) FROM ${schema}.accepted_usage), (SELECT min(started_at) FROM ${schema}.ingest_requests)))::float8 AS overdue`,
+      [this.cutoff()],
+    );
+    return Math.max(0, overdue ?? 0);
+  }
+
+  private cutoff(): Date {
+    return new Date(this.clock.now().getTime() - this.config.ACCEPTED_USAGE_RETENTION_DAYS * DAY_MS);
+  }
+
   /** One pass: deletes what is older than the retention, batch by batch; how many ids and requests it forgot. */
   async prune(): Promise<{ usage: number; requests: number }> {
-    const cutoff = new Date(this.clock.now().getTime() - this.config.ACCEPTED_USAGE_RETENTION_DAYS * DAY_MS);
+    const cutoff = this.cutoff();
     const schema = quoteIdentifier(this.config.DATABASE_SCHEMA);
     const forgotten = { usage: 0, requests: 0 };
     for (const [table, column, counted] of [['accepted_usage', 'accepted_at', 'usage'], ['ingest_requests', 'started_at', 'requests']] as const) {
