@@ -1,4 +1,4 @@
-import { gauge } from '../metrics/process.metrics';
+import { counter, gauge } from '../metrics/process.metrics';
 
 /**
  * The outcome of the last readiness evaluation, per check (postgres, kafka, each consumer, relay, outbox…): set each
@@ -14,3 +14,14 @@ const healthCheckUp = gauge({
 export function recordHealthChecks(checks: Record<string, { status: string }> | undefined): void {
   for (const [check, { status }] of Object.entries(checks ?? {})) healthCheckUp.set({ check }, status === 'up' ? 1 : 0);
 }
+
+/**
+ * Runs of each polling loop (expiry, the cycle scheduler, the outbox, and the purges that keep tables from growing for
+ * ever), by result. The purges have no readiness of their own (a failing purge is no reason to stop serving): their
+ * failures show here, and in alert TallyHousekeepingFailing.
+ */
+export const pollingLoopRuns = counter({
+  name: 'tally_polling_loop_runs_total',
+  help: 'Runs of each polling loop (expiry, cycle-scheduler, outbox-relay, the purges), by result: ok or failed (the log says why).',
+  labelNames: ['loop', 'result'],
+});

@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/pino.logger';
+import { pollingLoopRuns } from './health.metrics';
 import { NotReadyError, StallDetector, type StallThresholds } from './worker-health.service';
 
 export interface PollingLoopReadiness {
@@ -17,8 +18,8 @@ export interface PollingLoopReadiness {
 export const DEFAULT_LOOP_READINESS: PollingLoopReadiness = { stall: { afterAttempts: 5, afterMs: 60_000 }, runningAfterMs: 120_000 };
 
 /**
- * Runs `work` every `intervalMs` (measured from the end of the previous run, so runs never overlap), logs and
- * survives failures, and stops cleanly: `stop()` resolves once the run in progress has finished. `check()` is its
+ * Runs `work` every `intervalMs` (measured from the end of the previous run, so runs never overlap), logs, counts
+ * (`tally_polling_loop_runs_total`) and survives failures, and stops cleanly: `stop()` resolves once the run in progress has finished. `check()` is its
  * readiness: runs that keep failing, or one that never ends, show there instead of only in the logs.
  */
 export class PollingLoop {
@@ -43,6 +44,8 @@ export class PollingLoop {
   ) {
     this.now = readiness.now ?? Date.now;
     this.failures = new StallDetector(readiness.stall, this.now);
+    // Both series from the start: "failed and never ok" is then a query, not an absent series.
+    for (const result of ['ok', 'failed']) pollingLoopRuns.inc({ loop: name, result }, 0);
   }
 
   get started(): boolean {
@@ -109,8 +112,12 @@ export class PollingLoop {
       this.running = this.work(() => {
         if (this.progressAt !== undefined) this.progressAt = this.now();
       })
-        .then(() => this.failures.succeeded('run'))
+        .then(() => {
+          pollingLoopRuns.inc({ loop: this.name, result: 'ok' });
+          this.failures.succeeded('run');
+        })
         .catch((error: unknown) => {
+          pollingLoopRuns.inc({ loop: this.name, result: 'failed' });
           const streak = this.failures.failed('run', {}, error);
           this.logger.error({ err: error, loop: this.name, attempt: streak.attempts, failingSince: streak.since }, 'polling loop run failed');
         })

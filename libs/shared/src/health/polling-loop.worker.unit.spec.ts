@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logging/pino.logger';
+import { metricsRegistry } from '../metrics/process.metrics';
 import { NotReadyError } from './worker-health.service';
 import { PollingLoop } from './polling-loop.worker';
 
@@ -161,5 +162,33 @@ describe('PollingLoop start and stop', () => {
     expect(runs).toBeLessThanOrEqual(1 + 6); // one chain: one run a second at most
     await loop.stop();
     expect(jest.getTimerCount()).toBe(0); // nothing left to run after the stop
+  });
+});
+
+describe('PollingLoop runs as metrics', () => {
+  /** tally_polling_loop_runs_total of one loop, by result. */
+  const runs = async (loop: string): Promise<Record<string, number>> => {
+    const metric = await metricsRegistry.getSingleMetric('tally_polling_loop_runs_total')?.get();
+    return Object.fromEntries((metric?.values ?? []).filter((value) => value.labels.loop === loop).map((value) => [String(value.labels.result), value.value]));
+  };
+
+  it('given a purge whose runs fail and then succeed, then the failures and the successes are counted by loop, both from zero', async () => {
+    // Given a loop that fails twice, then succeeds
+    let calls = 0;
+    const loop = new PollingLoop('metrics-test-purge', 1, async () => {
+      calls += 1;
+      if (calls <= 2) throw new Error('canceling statement due to statement timeout');
+    }, silent);
+    expect(await runs('metrics-test-purge')).toEqual({ ok: 0, failed: 0 });
+
+    // When it runs three times
+    loop.start();
+    while (calls < 3) await sleep(5);
+    await loop.stop();
+
+    // Then two failed runs and at least one that succeeded are counted
+    const counted = await runs('metrics-test-purge');
+    expect(counted.failed).toBe(2);
+    expect(counted.ok).toBeGreaterThanOrEqual(1);
   });
 });
