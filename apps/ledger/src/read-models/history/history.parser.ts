@@ -48,9 +48,11 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 export function parseInstant(field: string, value: string, zone = 'UTC'): Date {
   const date = ISO_DATE.test(value);
   const utc = date ? instantOf(`${value}T00:00:00Z`) : instantOf(value);
-  const parsed = utc && date && zone !== 'UTC' ? instantOf(DateTime.fromISO(value, { zone }).toUTC().toISO() ?? '') : utc;
-  if (!parsed) throw invalidParam(field, 'must be an ISO-8601 date (2025-01-31) or instant with offset (2025-01-31T10:00:00Z)');
-  return parsed;
+  if (!utc) throw invalidParam(field, 'must be an ISO-8601 date (2025-01-31) or instant with offset (2025-01-31T10:00:00Z)');
+  if (!date || zone === 'UTC') return utc;
+  const zoned = instantOf(DateTime.fromISO(value, { zone }).toUTC().toISO() ?? '');
+  if (!zoned) throw invalidParam(field, `its midnight in ${zone} is outside the years 0001-9999 in UTC`);
+  return zoned;
 }
 
 /**
@@ -78,10 +80,27 @@ export function parseRange(query: RangeQuery, now: Date, defaultDays: number | u
   const start =
     from !== undefined ? parseInstant('from', from, zone) : defaultDays !== undefined ? new Date(end.getTime() - defaultDays * 86_400_000) : new Date(0);
   if (start.getTime() >= end.getTime()) throw invalidParam(from !== undefined ? 'from' : 'to', 'from must be before to');
-  if (maxDays !== undefined && end.getTime() - start.getTime() > maxDays * 86_400_000) {
+  // Midnights of a zone with summer time are 23 or 25 hours apart: a range of whole days there may be two hours longer.
+  const slack = zone === 'UTC' ? 0 : 2 * 3_600_000;
+  if (maxDays !== undefined && end.getTime() - start.getTime() > maxDays * 86_400_000 + slack) {
     throw invalidParam(from !== undefined ? 'from' : 'to', `must be at most ${maxDays} days before to with a portal token (ask for the rest in further requests)`);
   }
   return { kind: 'range', range: { from: start, to: end } };
+}
+
+/**
+ * The days of `zone` from the one `first` falls on to the one `last` falls on, and the instant each starts (its
+ * midnight, or where summer time skips midnight its first instant): what the usage summary counts `byDay` by. Node's
+ * zone database decides, as it does the range's midnights; PostgreSQL's may be another version, and reads some names
+ * (CET, EET, MET, WET) as fixed offsets without summer time.
+ */
+export function zoneDays(first: Date, last: Date, zone: string): { day: string; start: Date }[] {
+  const days: { day: string; start: Date }[] = [];
+  const end = DateTime.fromJSDate(last, { zone });
+  for (let day = DateTime.fromJSDate(first, { zone }).startOf('day'); day <= end; day = day.plus({ days: 1 }).startOf('day')) {
+    days.push({ day: day.toFormat('yyyy-MM-dd'), start: day.toJSDate() });
+  }
+  return days;
 }
 
 /** The current cycle as stored; without a recorded start, the month before its end (cycles are monthly). */

@@ -1,5 +1,5 @@
 import { ContractViolation } from '@tally/contracts';
-import { checkAccountId, cycleRange, decodeCursor, encodeCursor, parseLimit, parseRange, parseTypes, parseZone } from './history.parser';
+import { checkAccountId, cycleRange, decodeCursor, encodeCursor, parseLimit, parseRange, parseTypes, parseZone, zoneDays } from './history.parser';
 
 const now = new Date('2025-03-31T12:00:00.000Z');
 
@@ -39,8 +39,25 @@ describe('history parameters', () => {
     expect(parseZone(undefined)).toBe('UTC');
     expect(parseZone('US/Eastern')).toBe('America/New_York');
     // Years 0001-9999 whatever the zone: Tokyo's midnight of 1 January 0001 is in the year 0 in UTC.
-    expect(issueOf(() => parseRange({ from: '0001-01-01', tz: 'Asia/Tokyo' }, now, 30)).field).toBe('from');
+    expect(issueOf(() => parseRange({ from: '0001-01-01', tz: 'Asia/Tokyo' }, now, 30))).toEqual({ field: 'from', reason: 'its midnight in Asia/Tokyo is outside the years 0001-9999 in UTC' });
+    // 400 whole days of New York (two autumn changes, one spring: 400 days and an hour) are a portal token's to ask.
+    expect(parseRange({ from: '2025-10-01', to: '2026-11-05', tz: 'America/New_York' }, now, 30, 400).kind).toBe('range');
+    expect(issueOf(() => parseRange({ from: '2025-10-01', to: '2026-11-06', tz: 'America/New_York' }, now, 30, 400)).field).toBe('from');
     for (const tz of ['Mars/Olympus_Mons', '+09:00', '', 'UTC+9']) expect([tz, issueOf(() => parseRange({ period: '7d', tz }, now, 30)).field]).toEqual([tz, 'tz']);
+  });
+
+  it('given a first and a last usage, when the days of a zone are listed, then each starts at its midnight (or its first instant), summer time included', () => {
+    // Berlin springs forward on 29 March 2026 (a 23-hour day) and Chile at midnight on 6 September 2026.
+    expect(zoneDays(new Date('2026-03-28T12:00:00Z'), new Date('2026-03-30T00:30:00Z'), 'Europe/Berlin')).toEqual([
+      { day: '2026-03-28', start: new Date('2026-03-27T23:00:00Z') },
+      { day: '2026-03-29', start: new Date('2026-03-28T23:00:00Z') },
+      { day: '2026-03-30', start: new Date('2026-03-29T22:00:00Z') },
+    ]);
+    expect(zoneDays(new Date('2026-09-06T12:00:00Z'), new Date('2026-09-06T12:00:00Z'), 'America/Santiago')).toEqual([
+      { day: '2026-09-06', start: new Date('2026-09-06T04:00:00Z') },
+    ]);
+    // 18:00 UTC on 5 March is 6 March in Tokyo.
+    expect(zoneDays(new Date('2025-03-05T09:30:00Z'), new Date('2025-03-05T18:00:00Z'), 'Asia/Tokyo').map((d) => d.day)).toEqual(['2025-03-05', '2025-03-06']);
   });
 
   it('names the bad field', () => {

@@ -51,7 +51,7 @@ export class UsageController {
   ): Promise<void> {
     // Errors up to here still become JSON error responses; after the headers, a failure can only cut the stream.
     const range = await this.usage.resolveRange(accountId, query, DEFAULT_USAGE_DAYS, portal ? PORTAL_MAX_RANGE_DAYS : undefined);
-    const day = (date: Date) => DateTime.fromJSDate(date, { zone: range.timeZone }).toISODate();
+    const day = (date: Date) => DateTime.fromJSDate(date, { zone: range.timeZone }).toFormat('yyyy-MM-dd');
     // The file is named after the first and the last day it holds in `tz`: the range's end is exclusive.
     const lastDay = new Date(range.to.getTime() - 1);
     // From here on the handler writes the Node response itself (a stream Fastify must not touch).

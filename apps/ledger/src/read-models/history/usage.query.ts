@@ -7,7 +7,7 @@ import { LedgerConfig } from '../../config/ledger.config';
 import { PG_POOL } from '../../database/tokens.provider';
 import { BalanceReadRepository } from '../balance/balance.repository';
 import { invalidParam } from './history.errors';
-import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, parseZone, type RangeQuery, type ZonedRange } from './history.parser';
+import { DEFAULT_USAGE_DAYS, cycleRange, parseRange, parseZone, zoneDays, type RangeQuery, type ZonedRange } from './history.parser';
 
 export interface UsageBucket {
   credits: string;
@@ -29,7 +29,8 @@ export interface UsageSummary {
 interface GroupedRow {
   grouping: number;
   feature: string | null;
-  day: string | null;
+  /** The day's position in the days of the range that had usage (width_bucket over their starts), from 1. */
+  day: number | null;
   credits: string;
   requests: string;
 }
@@ -74,45 +75,53 @@ export class UsageQueryService {
     const range = await this.resolveRange(accountId, query, DEFAULT_USAGE_DAYS, maxDays);
     const params = [accountId, range.from, range.to];
     // Credits are net of refunds (README "Corrections"); a refunded usage still counts as a request made.
-    // One pass over the usage records for totals, features and days (grouping sets), one over their lines for models,
-    // both in one snapshot: a projection batch committing between them would make the models disagree with the totals.
-    const [grouped, models] = await this.inOneSnapshot((client) => Promise.all([
-      client.query<GroupedRow>(
-        `SELECT GROUPING(feature, day) AS grouping, feature, day, coalesce(sum(amount), 0)::text AS credits, count(*)::text AS requests
-           FROM (SELECT feature, to_char(occurred_at AT TIME ZONE $4, 'YYYY-MM-DD') AS day, amount - refunded AS amount
-                   FROM ${this.s}.usage_records
-                  WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3) usage
-          GROUP BY GROUPING SETS ((), (feature), (day))
-          ORDER BY grouping, sum(amount) DESC, feature COLLATE "C", day`,
-        [...params, range.timeZone],
-      ),
-      client.query<{ model: string; credits: string; requests: string }>(
-        `SELECT line.model, sum(line.amount - line.refunded)::text AS credits, count(*)::text AS requests
-           FROM ${this.s}.usage_records r CROSS JOIN LATERAL jsonb_to_recordset(r.lines) AS line(model varchar, amount bigint, refunded bigint)
-          WHERE r.account_id = $1 AND r.occurred_at >= $2 AND r.occurred_at < $3
-          GROUP BY line.model
-          ORDER BY sum(line.amount - line.refunded) DESC, line.model COLLATE "C"`,
+    // The days are the zone's by Node's zone database (zoneDays), between the range's first and last usage: each usage
+    // falls in the day whose start it follows (width_bucket). One pass over the usage records for totals, features and
+    // days (grouping sets), one over their lines for models, all in one snapshot: a projection batch committing between
+    // them would make the models disagree with the totals.
+    const result = await this.inOneSnapshot(async (client) => {
+      const span = await client.query<{ first: Date | null; last: Date | null }>(
+        `SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM ${this.s}.usage_records WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3`,
         params,
-      ),
-    ])).catch((error: unknown) => {
-      // Node's and PostgreSQL's time-zone databases are separate: a zone only Node knows is the request's, not a 500.
-      if ((error as { code?: string }).code === '22023' && /time zone/.test((error as Error).message)) {
-        throw invalidParam('tz', "is not a time zone this server's database knows");
-      }
-      throw error;
+      );
+      const { first, last } = span.rows[0];
+      if (!first || !last) return undefined;
+      const days = zoneDays(first, last, range.timeZone);
+      const [grouped, models] = await Promise.all([
+        client.query<GroupedRow>(
+          `SELECT GROUPING(feature, day) AS grouping, feature, day, coalesce(sum(amount), 0)::text AS credits, count(*)::text AS requests
+             FROM (SELECT feature, width_bucket(occurred_at, $4::timestamptz[]) AS day, amount - refunded AS amount
+                     FROM ${this.s}.usage_records
+                    WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3) usage
+            GROUP BY GROUPING SETS ((), (feature), (day))
+            ORDER BY grouping, sum(amount) DESC, feature COLLATE "C", day`,
+          [...params, days.map((day) => day.start)],
+        ),
+        client.query<{ model: string; credits: string; requests: string }>(
+          `SELECT line.model, sum(line.amount - line.refunded)::text AS credits, count(*)::text AS requests
+             FROM ${this.s}.usage_records r CROSS JOIN LATERAL jsonb_to_recordset(r.lines) AS line(model varchar, amount bigint, refunded bigint)
+            WHERE r.account_id = $1 AND r.occurred_at >= $2 AND r.occurred_at < $3
+            GROUP BY line.model
+            ORDER BY sum(line.amount - line.refunded) DESC, line.model COLLATE "C"`,
+          params,
+        ),
+      ]);
+      return { grouped, models, days };
     });
+    const empty = { from: range.from.toISOString(), to: range.to.toISOString(), timeZone: range.timeZone };
+    if (!result) return { ...empty, totals: { credits: '0', requests: 0 }, byModel: [], byFeature: [], byDay: [] };
+    const { grouped, models, days } = result;
     const totals = grouped.rows.find((row) => row.grouping === 3);
     return {
-      from: range.from.toISOString(),
-      to: range.to.toISOString(),
-      timeZone: range.timeZone,
+      ...empty,
       totals: totals ? bucket(totals) : { credits: '0', requests: 0 },
       byModel: models.rows.map((row) => ({ model: row.model, ...bucket(row) })),
       byFeature: grouped.rows.filter((row) => row.grouping === 1).map((row) => ({ feature: row.feature as string, ...bucket(row) })),
+      // Every usage is at or after the first day's start: its position is from 1.
       byDay: grouped.rows
         .filter((row) => row.grouping === 2)
-        .map((row) => ({ day: row.day as string, ...bucket(row) }))
-        .sort((a, b) => a.day.localeCompare(b.day)),
+        .sort((a, b) => (a.day as number) - (b.day as number))
+        .map((row) => ({ day: days[(row.day as number) - 1].day, ...bucket(row) })),
     };
   }
 }
