@@ -1248,7 +1248,7 @@ export interface operations {
             /** @description Service Unavailable: ACCOUNT_BUSY, CYCLE_RENEWAL_PENDING, DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -1378,7 +1378,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -1509,7 +1509,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE, SHUTTING_DOWN, STREAMS_AT_CAPACITY */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -1686,7 +1686,7 @@ export interface operations {
             /** @description Service Unavailable: ACCOUNT_BUSY, DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -1865,7 +1865,7 @@ export interface operations {
             /** @description Service Unavailable: ACCOUNT_BUSY, DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2018,7 +2018,7 @@ export interface operations {
             /** @description Service Unavailable: ACCOUNT_BUSY, DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2145,7 +2145,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2300,7 +2300,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2429,7 +2429,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2584,7 +2584,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE, PORTAL_DISABLED */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2761,7 +2761,7 @@ export interface operations {
             /** @description Service Unavailable: ACCOUNT_BUSY, DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2888,7 +2888,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3055,7 +3055,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3218,7 +3218,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3355,7 +3355,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3491,7 +3491,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3670,7 +3670,7 @@ export interface operations {
             /** @description Service Unavailable: ACCOUNT_BUSY, DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3807,7 +3807,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3908,7 +3908,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -4012,7 +4012,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -4154,7 +4154,7 @@ export interface operations {
             /** @description Service Unavailable: DEPENDENCY_UNAVAILABLE, KAFKA_UNAVAILABLE */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying (2) */
+                    /** @description Seconds to wait before retrying (2; 5 for STREAMS_AT_CAPACITY) */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };

@@ -9,6 +9,7 @@ import type { Pool } from 'pg';
 import { LedgerConfig } from '../../src/config/ledger.config';
 import { PG_POOL } from '../../src/database/tokens.provider';
 import { BalanceNotifications } from '../../src/read-models/balance/balance-notifications.service';
+import { LEDGER_STATUS_BY_CODE } from '../../src/ledger.errors';
 import { HISTORY_STATUS_BY_CODE } from '../../src/read-models/history/history.errors';
 import { HISTORY_CONTROLLERS, HISTORY_PROVIDERS } from '../../src/read-models/history/history.provider';
 import { USAGE_CSV_COLUMNS, UsageExportService } from '../../src/read-models/history/usage-export.service';
@@ -107,6 +108,7 @@ describe('history HTTP API', () => {
     const config = testConfig(schema.schema, {
       PORT: port,
       LOG_LEVEL: 'silent',
+      BALANCE_STREAMS_MAX: 3,
       API_KEYS: JSON.stringify([
         { name: 'reader', sha256: hashApiKey(API_KEY), scopes: ['accounts:read'] },
         { name: 'ingest', sha256: hashApiKey(OTHER_KEY), scopes: ['usage:write'] },
@@ -117,7 +119,7 @@ describe('history HTTP API', () => {
       providers: [...HISTORY_PROVIDERS, { provide: PG_POOL, useValue: pool }, { provide: LedgerConfig, useValue: config }],
     })
     class HistoryTestModule {}
-    app = await bootstrapHttpApp(HistoryTestModule, { service: 'ledger-history-test', title: 'test', config, statusByCode: HISTORY_STATUS_BY_CODE, host: '127.0.0.1' });
+    app = await bootstrapHttpApp(HistoryTestModule, { service: 'ledger-history-test', title: 'test', config, statusByCode: { ...LEDGER_STATUS_BY_CODE, ...HISTORY_STATUS_BY_CODE }, host: '127.0.0.1' });
     base = `http://127.0.0.1:${port}`;
   });
 
@@ -322,5 +324,23 @@ describe('history HTTP API', () => {
       await listener.query(`UNLISTEN ${BALANCE_CHANGED_CHANNEL}`);
       listener.release();
     }
+  });
+
+  it('refuses a stream past BALANCE_STREAMS_MAX of every caller with 503 STREAMS_AT_CAPACITY and Retry-After 5, and takes one again once a stream closed', async () => {
+    const notifications = app.get(BalanceNotifications);
+    const streams = await Promise.all([0, 1, 2].map(() => openSse(`${base}/v1/accounts/alice/balance/stream`, API_KEY)));
+    try {
+      await waitFor(() => streams.every((sse) => sse.events.length >= 1));
+      const refused = await call('/v1/accounts/alice/balance/stream');
+      expect([refused.status, refused.headers.get('retry-after'), await refused.json()]).toMatchObject([503, '5', { code: 'STREAMS_AT_CAPACITY', details: { limit: 3 } }]);
+      streams.pop()?.close();
+      await waitFor(() => notifications.subscriberCount() === 2);
+      const again = await openSse(`${base}/v1/accounts/alice/balance/stream`, API_KEY);
+      streams.push(again);
+      expect(again.response.statusCode).toBe(200);
+    } finally {
+      for (const sse of streams) sse.close();
+    }
+    await waitFor(() => notifications.subscriberCount() === 0);
   });
 });

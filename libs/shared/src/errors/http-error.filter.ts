@@ -46,9 +46,9 @@ export class HttpErrorFilter implements ExceptionFilter {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const [status, body] = this.toHttp(error);
     if (status === HttpStatus.SERVICE_UNAVAILABLE) {
-      // Retryable by definition: say when. A dependency outage, a busy account or a pending renewal is expected
-      // operations, not a bug: warn, once per request, with its code.
-      reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+      // Retryable by definition: say when (unless the handler did: a full instance asks for longer). A dependency
+      // outage, a busy account or a pending renewal is expected operations, not a bug: warn, once per request, with its code.
+      if (!reply.hasHeader('Retry-After')) reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
       this.logger.warn({ code: body.code, err: error instanceof Error ? error.message : String(error) }, 'request refused: retry later');
     } else if (status >= 500) this.logger.error({ err: error }, 'request failed');
     reply.status(status).send(body);

@@ -17,7 +17,7 @@ export function errorResponse(status: number, codes: readonly string[]): Respons
   return {
     description: `${STATUS_CODES[status] ?? 'Error'}: ${unique.join(', ')}`,
     ...(status === 503
-      ? { headers: { 'Retry-After': { description: `Seconds to wait before retrying (${RETRY_AFTER_SECONDS})`, schema: { type: 'integer', minimum: 0 } } } }
+      ? { headers: { 'Retry-After': { description: `Seconds to wait before retrying (${RETRY_AFTER_SECONDS}; 5 for STREAMS_AT_CAPACITY)`, schema: { type: 'integer', minimum: 0 } } } }
       : {}),
     ...(status === 429 ? { headers: RATE_LIMITED_HEADERS } : {}),
     content: {
