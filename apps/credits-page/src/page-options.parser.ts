@@ -93,6 +93,18 @@ export function tokenClaims(token: string): { accountId?: string; expiresAt?: Da
   }
 }
 
+/** How long before its token's expiry an element says so (`tally-token-expiring`): time for the product to mint another. */
+export const TOKEN_EXPIRING_LEAD_MS = 120_000;
+
+/**
+ * When to say a token expires soon: TOKEN_EXPIRING_LEAD_MS before its expiry, or halfway through what is left of a
+ * shorter one. Never at once: a product that answers each notice with a token as short (60 s) would otherwise mint
+ * and swap tokens as fast as its network allows.
+ */
+export function expiringNoticeAt(expiresAtMs: number, nowMs: number): number {
+  return expiresAtMs - Math.min(TOKEN_EXPIRING_LEAD_MS, Math.max(0, expiresAtMs - nowMs) / 2);
+}
+
 /**
  * A new token the product sends the iframe page with `postMessage({ type: 'tally-token', token }, <Tally's origin>)`
  * (before the old one expires: the page posts `tally-token-expiring` to it two minutes before); undefined for any

@@ -1,4 +1,4 @@
-import { optionsFromUrl, parseApiBase, parseColor, parseLogo, parseToken, parseUnit, tokenClaims, tokenFromMessage } from './page-options.parser';
+import { expiringNoticeAt, optionsFromUrl, parseApiBase, parseColor, parseLogo, parseToken, parseUnit, tokenClaims, tokenFromMessage } from './page-options.parser';
 
 describe('page options', () => {
   it('reads the iframe URL: the token from the fragment, the theme from the query', () => {
@@ -43,5 +43,14 @@ describe('tokenClaims', () => {
     for (const data of [undefined, null, 'tally-token', { type: 'other', token: 'eyJhbGciOiJIUzI1NiJ9.e30.sig' }, { type: 'tally-token' }, { type: 'tally-token', token: 42 }, { type: 'tally-token', token: 'has space<script>' }]) {
       expect(tokenFromMessage(data)).toBeUndefined();
     }
+  });
+
+  it('says a token expires soon two minutes before, or halfway through a shorter one, never at once', () => {
+    const now = Date.parse('2026-12-07T12:00:00Z');
+    expect(expiringNoticeAt(now + 3_600_000, now)).toBe(now + 3_600_000 - 120_000);
+    expect(expiringNoticeAt(now + 60_000, now)).toBe(now + 30_000);
+    expect(expiringNoticeAt(now + 240_000, now)).toBe(now + 120_000);
+    // Already expired: at its expiry (the expired event follows).
+    expect(expiringNoticeAt(now - 1_000, now)).toBe(now - 1_000);
   });
 });

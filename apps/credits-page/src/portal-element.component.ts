@@ -1,10 +1,7 @@
 import { LitElement, type PropertyValues } from 'lit';
 import { PortalApi } from './portal-api.client';
 import { portalConnections, type ConnectionSnapshot, type PortalConnection } from './portal-connection.service';
-import { parseApiBase, parseColor, parseToken, tokenClaims } from './page-options.parser';
-
-/** How long before its token's expiry an element says so (`tally-token-expiring`): time for the product to mint another. */
-export const TOKEN_EXPIRING_LEAD_MS = 120_000;
+import { expiringNoticeAt, parseApiBase, parseColor, parseToken, tokenClaims } from './page-options.parser';
 
 /** The detail of `tally-token-expiring` and `tally-token-expired`: the token's account and expiry, as it says them. */
 export interface TokenExpiryDetail {
@@ -18,7 +15,7 @@ export interface TokenExpiryDetail {
  * API base, joined again when either changes and left when the element leaves the page (one connection per token and
  * API base in the document, whatever the number of elements: portalConnections), and the accent colour applied as
  * `--tally-accent`. A portal token expires (60 s to a day): the element fires `tally-token-expiring` two minutes
- * before (at once for a shorter token) and `tally-token-expired` at its expiry, both bubbling out of shadow roots, so
+ * before (halfway through a shorter one: expiringNoticeAt) and `tally-token-expired` at its expiry, both bubbling out of shadow roots, so
  * the product can mint another and set it; a new token for the same account keeps what the element shows while it
  * reconnects, where another account's starts afresh.
  */
@@ -113,7 +110,7 @@ export abstract class PortalElement extends LitElement {
         // setTimeout takes at most 2^31 - 1 ms (24.8 days); a token lasts a day at most.
         setTimeout(() => this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true })), Math.min(2 ** 31 - 1, Math.max(0, atMs - Date.now()))),
       );
-    fire('tally-token-expiring', expiresAt.getTime() - TOKEN_EXPIRING_LEAD_MS);
+    fire('tally-token-expiring', expiringNoticeAt(expiresAt.getTime(), Date.now()));
     fire('tally-token-expired', expiresAt.getTime());
   }
 
