@@ -25,3 +25,14 @@ export const pollingLoopRuns = counter({
   help: 'Runs of each polling loop (expiry, cycle-scheduler, outbox-relay, the purges), by result: ok or failed (the log says why).',
   labelNames: ['loop', 'result'],
 });
+
+/**
+ * When each started polling loop last ran without failing (Unix seconds); set to the start time when it starts, so a
+ * loop that never succeeds ages from then. Alert TallyHousekeepingFailing reads it: a counter's increase() misses the
+ * runs before the first scrape (a purge's first run is at start-up).
+ */
+export const pollingLoopLastSuccess = gauge({
+  name: 'tally_polling_loop_last_success_timestamp_seconds',
+  help: 'When each started polling loop last ran without failing (Unix seconds; its start time until then).',
+  labelNames: ['loop'],
+});

@@ -1,5 +1,5 @@
 import type { Logger } from '../logging/pino.logger';
-import { pollingLoopRuns } from './health.metrics';
+import { pollingLoopLastSuccess, pollingLoopRuns } from './health.metrics';
 import { NotReadyError, StallDetector, type StallThresholds } from './worker-health.service';
 
 export interface PollingLoopReadiness {
@@ -32,6 +32,7 @@ export class PollingLoop {
   /** While a run is going (from before `work` is called until it has ended): when it started or last reported progress. */
   private progressAt: number | undefined;
   private active = false;
+  private succeededOnce = false;
   private readonly failures: StallDetector;
   private readonly now: () => number;
 
@@ -59,6 +60,8 @@ export class PollingLoop {
   start(): void {
     if (this.active) return;
     this.active = true;
+    // A loop that never succeeds ages from its start (one never started, such as a purge turned off, has no series).
+    if (!this.succeededOnce) pollingLoopLastSuccess.set({ loop: this.name }, Date.now() / 1000);
     if (this.running === undefined) this.schedule(0);
     else this.wakeRequestedAt = this.now(); // the next run straight after the one under way, not an interval later
   }
@@ -114,6 +117,8 @@ export class PollingLoop {
       })
         .then(() => {
           pollingLoopRuns.inc({ loop: this.name, result: 'ok' });
+          pollingLoopLastSuccess.set({ loop: this.name }, Date.now() / 1000);
+          this.succeededOnce = true;
           this.failures.succeeded('run');
         })
         .catch((error: unknown) => {

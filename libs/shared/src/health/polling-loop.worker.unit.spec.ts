@@ -172,23 +172,32 @@ describe('PollingLoop runs as metrics', () => {
     return Object.fromEntries((metric?.values ?? []).filter((value) => value.labels.loop === loop).map((value) => [String(value.labels.result), value.value]));
   };
 
+  const lastSuccess = async (loop: string): Promise<number | undefined> =>
+    (await metricsRegistry.getSingleMetric('tally_polling_loop_last_success_timestamp_seconds')?.get())?.values.find((value) => value.labels.loop === loop)?.value;
+
   it('given a purge whose runs fail and then succeed, then the failures and the successes are counted by loop, both from zero', async () => {
     // Given a loop that fails twice, then succeeds
     let calls = 0;
+    let successAfter = Infinity;
     const loop = new PollingLoop('metrics-test-purge', 1, async () => {
       calls += 1;
       if (calls <= 2) throw new Error('canceling statement due to statement timeout');
+      successAfter = Math.min(successAfter, Date.now());
     }, silent);
     expect(await runs('metrics-test-purge')).toEqual({ ok: 0, failed: 0 });
+    expect(await lastSuccess('metrics-test-purge')).toBeUndefined(); // not started: no series
 
-    // When it runs three times
+    // When it starts (its last success reads as its start until a run succeeds), and runs three times
+    const startedAt = Date.now();
     loop.start();
+    expect(await lastSuccess('metrics-test-purge')).toBeGreaterThanOrEqual(startedAt / 1000);
     while (calls < 3) await sleep(5);
     await loop.stop();
 
-    // Then two failed runs and at least one that succeeded are counted
+    // Then two failed runs and at least one that succeeded are counted, and the success's time is kept
     const counted = await runs('metrics-test-purge');
     expect(counted.failed).toBe(2);
     expect(counted.ok).toBeGreaterThanOrEqual(1);
+    expect(await lastSuccess('metrics-test-purge')).toBeGreaterThanOrEqual(successAfter / 1000);
   });
 });

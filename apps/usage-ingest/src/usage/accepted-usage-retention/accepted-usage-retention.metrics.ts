@@ -12,8 +12,9 @@ scrapeTimeGauges(() => firstReading(retentionOverdueSources, (source) => source.
   {
     name: 'tally_usage_ingest_retention_overdue_seconds',
     help:
-      'How long the oldest accepted usage id (or unfinished request) older than ACCEPTED_USAGE_RETENTION_DAYS has been due to be ' +
-      'forgotten; 0 when nothing is. Growing: retention passes fail or fall behind, and accepted_usage grows with every report.',
+      'How long the oldest accepted usage id (or unfinished request) older than ACCEPTED_USAGE_RETENTION_DAYS has waited to be ' +
+      'forgotten beyond one ACCEPTED_USAGE_PRUNE_INTERVAL_MS; 0 when none has. Growing: retention passes fail or fall behind, and ' +
+      'accepted_usage grows with every report.',
     value: (seconds) => seconds,
   },
 ]);

@@ -45,15 +45,19 @@ export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnA
     await this.running;
   }
 
-  /** Seconds since the oldest id or unfinished request older than the retention became due to be forgotten; 0 when none is. */
+  /**
+   * Seconds the oldest id or unfinished request past the retention has waited beyond one pass interval (a row falls due
+   * between passes and waits up to an interval as a matter of course); 0 when none has.
+   */
   async overdueSeconds(): Promise<number> {
     const schema = quoteIdentifier(this.config.DATABASE_SCHEMA);
-    // Two index probes (accepted_at is indexed; ingest_requests holds only unfinished requests).
+    // accepted_at is indexed (one probe); ingest_requests holds only requests whose produce did not end (a few, or
+    // after a Kafka outage as many as it refused), read whole.
     const [{ overdue }] = await this.db.query(
       `SELECT extract(epoch FROM $1::timestamptz - least((SELECT min(accepted_at) FROM ${schema}.accepted_usage), (SELECT min(started_at) FROM ${schema}.ingest_requests)))::float8 AS overdue`,
       [this.cutoff()],
     );
-    return Math.max(0, overdue ?? 0);
+    return Math.max(0, (overdue ?? 0) - this.config.ACCEPTED_USAGE_PRUNE_INTERVAL_MS / 1000);
   }
 
   private cutoff(): Date {
