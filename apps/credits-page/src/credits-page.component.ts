@@ -799,6 +799,7 @@ export class TallyCreditsPage extends PortalElement {
                 </div>
               </div>
               <tally-usage-chart .days=${days} .unit=${unit} .decimals=${parseDecimals(this.decimals)}></tally-usage-chart>
+              ${usage.timeZone !== this.zone.timeZone ? html`<p class="muted" data-testid="usage-zone">Days are ${usage.timeZone} days.</p>` : nothing}
               <div class="breakdowns">
                 <div class="table-wrap">
                   <table data-testid="by-model">

@@ -21,6 +21,8 @@ export class PortalApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The request's field the ledger named (a 400's first `details[].field`), if any. */
+    readonly field?: string,
   ) {
     super(message);
     this.name = 'PortalApiError';
@@ -93,9 +95,12 @@ export class PortalApi {
     return balanceFrom(await this.json<unknown>(this.account(accountId, '/balance')));
   }
 
-  /** The usage of a range of whole days in `timeZone` (the one the page shows), counted by that zone's days. */
+  /**
+   * The usage of a range of whole days in `timeZone` (the one the page shows), counted by that zone's days; in UTC days
+   * if the ledger does not know the zone (a browser's newer than its zone database): the answer's `timeZone` says which.
+   */
   usage(accountId: string, range: RangeChoice, timeZone: string): Promise<UsageSummary> {
-    return this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range, timeZone));
+    return inZoneOrUtc(timeZone, (zone) => this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range, zone)));
   }
 
   transactions(accountId: string, cursor?: string, limit = 20): Promise<TransactionPage> {
@@ -104,7 +109,7 @@ export class PortalApi {
 
   /** The CSV of the range, downloaded with the bearer (a plain link could not send it), and the server's file name. */
   async exportCsv(accountId: string, range: RangeChoice, timeZone: string): Promise<{ blob: Blob; filename: string }> {
-    const response = await this.request(this.account(accountId, '/usage/export'), usageQuery(range, timeZone), 'text/csv');
+    const response = await inZoneOrUtc(timeZone, (zone) => this.request(this.account(accountId, '/usage/export'), usageQuery(range, zone), 'text/csv'));
     const disposition = response.headers.get('content-disposition') ?? '';
     const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `usage-${accountId}.csv`;
     return { blob: await response.blob(), filename };
@@ -176,9 +181,20 @@ function readWithin<T>(reader: ReadableStreamDefaultReader<T>, ms: number): Prom
   return Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
 }
 
+/** `ask` in `timeZone`, and again in UTC if the ledger refused the zone (400 naming `tz`). */
+async function inZoneOrUtc<T>(timeZone: string, ask: (zone: string) => Promise<T>): Promise<T> {
+  try {
+    return await ask(timeZone);
+  } catch (error) {
+    if (timeZone === 'UTC' || !(error instanceof PortalApiError && error.status === 400 && error.field === 'tz')) throw error;
+    return ask('UTC');
+  }
+}
+
 async function errorOf(response: Response): Promise<PortalApiError> {
-  const body = (await response.json().catch(() => undefined)) as { code?: unknown; message?: unknown } | undefined;
+  const body = (await response.json().catch(() => undefined)) as { code?: unknown; message?: unknown; details?: unknown } | undefined;
   const code = typeof body?.code === 'string' ? body.code : `HTTP_${response.status}`;
   const message = typeof body?.message === 'string' ? body.message : `The ledger answered ${response.status}.`;
-  return new PortalApiError(response.status, code, message);
+  const field = Array.isArray(body?.details) ? (body.details[0] as { field?: unknown } | undefined)?.field : undefined;
+  return new PortalApiError(response.status, code, message, typeof field === 'string' ? field : undefined);
 }

@@ -93,3 +93,24 @@ describe('PortalApi.watchBalance', () => {
     expect(keys[2]).not.toBe(keys[0]);
   });
 });
+
+describe('PortalApi.usage', () => {
+  it('given a ledger that does not know the page\'s time zone (400 naming tz), then it asks again in UTC days, and the answer says so', async () => {
+    const asked: string[] = [];
+    const fetchImpl = (async (input: unknown) => {
+      const url = new URL(String(input));
+      asked.push(url.searchParams.get('tz') ?? '');
+      if (url.searchParams.get('tz') !== 'UTC') {
+        return new Response(JSON.stringify({ code: 'VALIDATION_FAILED', message: 'The request is invalid.', details: [{ field: 'tz', reason: 'must be an IANA time zone' }] }), { status: 400 });
+      }
+      return new Response(JSON.stringify({ from: '2026-12-01T00:00:00.000Z', to: '2026-12-08T00:00:00.000Z', timeZone: 'UTC', totals: { credits: '0', requests: 0 }, byModel: [], byFeature: [], byDay: [] }));
+    }) as typeof fetch;
+    const usage = await new PortalApi('token', 'http://ledger.test', fetchImpl).usage('acct-1', { kind: 'custom', from: '2026-12-01', to: '2026-12-07' }, 'America/Ciudad_Juarez');
+    expect(asked).toEqual(['America/Ciudad_Juarez', 'UTC']);
+    expect(usage.timeZone).toBe('UTC');
+
+    // Another 400 is not taken for the zone's.
+    const other = (async () => new Response(JSON.stringify({ code: 'VALIDATION_FAILED', message: 'x', details: [{ field: 'from', reason: 'y' }] }), { status: 400 })) as typeof fetch;
+    await expect(new PortalApi('token', 'http://ledger.test', other).usage('acct-1', { kind: '7d' }, 'Europe/Berlin')).rejects.toMatchObject({ status: 400, field: 'from' });
+  });
+});
