@@ -86,19 +86,20 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     controller.onModuleDestroy();
   });
 
-  it('gives the slot back when subscribing fails, so a failed open does not count against the account', async () => {
-    // Given a LISTEN connection that cannot be opened (PostgreSQL is down)
+  it('gives the slots back when subscribing fails, so a failed open counts neither against the account nor the instance', async () => {
+    // Given a LISTEN connection that cannot be opened (PostgreSQL is down), on an instance that takes 5 streams
     const notifications: { subscribe: () => Promise<() => void> } = { subscribe: async () => { throw new Error('connect ECONNREFUSED'); } };
     const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
-    const controller = new BalanceStreamController(balances, notifications as unknown as BalanceNotifications, streamsMax());
+    const controller = new BalanceStreamController(balances, notifications as unknown as BalanceNotifications, streamsMax(5));
 
     // When six opens fail
     for (let i = 0; i < 6; i++) await expect(controller.stream('acct-1', portal, request, replyStub())).rejects.toThrow('ECONNREFUSED');
 
-    // Then, once PostgreSQL is back, five can still be opened
+    // Then, once PostgreSQL is back, five can still be opened, and the sixth is refused by the account's cap (checked first)
     notifications.subscribe = async () => () => undefined;
     for (let i = 0; i < 5; i++) await expect(controller.stream('acct-1', portal, request, replyStub())).resolves.toBeUndefined();
     await expect(controller.stream('acct-1', portal, request, replyStub())).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS' });
+    await expect(controller.stream('acct-2', undefined, request, replyStub())).rejects.toMatchObject({ code: 'STREAMS_AT_CAPACITY' });
     controller.onModuleDestroy();
   });
 
