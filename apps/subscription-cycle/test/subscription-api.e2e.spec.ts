@@ -68,21 +68,21 @@ describe('subscription-cycle: HTTP API', () => {
     expect(await snapshot()).toEqual(before);
   });
 
-  it('refuses a change to the plan already held (SAME_PLAN) and a time zone change, changing nothing', async () => {
+  it('answers a PUT of the plan already held (a retry whose answer was lost) 200 unchanged, refuses a time zone change, changing nothing', async () => {
     expect((await http(service.baseUrl, 'PUT', path, { planId: 'pro', timeZone: 'Europe/Paris' })).status).toBe(200);
     const before = await snapshot();
     expect(before.outbox).toHaveLength(1);
 
-    const same = await http(service.baseUrl, 'PUT', path, { planId: 'pro' });
-    expect(same).toMatchObject({ status: 400, body: { code: 'SAME_PLAN', details: [{ field: 'planId', reason: expect.any(String) }] } });
+    // PUT is idempotent: the same request again is not an error the billing integration must tell from a refusal.
+    const same = await http(service.baseUrl, 'PUT', path, { planId: 'pro', timeZone: 'Europe/Paris' });
+    expect(same).toMatchObject({ status: 200, body: { outcome: 'unchanged', planId: 'pro', pendingChange: null } });
     const zone = await http(service.baseUrl, 'PUT', path, { planId: 'starter', timeZone: 'UTC' });
     expect(zone).toMatchObject({ status: 400, body: { code: 'TIME_ZONE_IMMUTABLE' } });
     const unknown = await http(service.baseUrl, 'PUT', path, { planId: 'platinum' });
     expect(unknown).toMatchObject({ status: 400, body: { code: 'UNKNOWN_PLAN' } });
     expect(await snapshot()).toEqual(before);
 
-    // Cancelling down to the free plan, then asking for free again, is SAME_PLAN too once it took effect; and
-    // asking for the current plan while a change is pending undoes that change.
+    // Asking for the current plan while a change is pending undoes that change.
     expect((await http(service.baseUrl, 'DELETE', path)).body).toMatchObject({ outcome: 'cancel-scheduled' });
     const undo = await http(service.baseUrl, 'PUT', path, { planId: 'pro' });
     expect(undo.body).toMatchObject({ outcome: 'change-cancelled', pendingChange: null });

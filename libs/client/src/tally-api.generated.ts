@@ -2924,7 +2924,7 @@ export interface operations {
                     "application/json": components["schemas"]["PutSubscriptionResponseDto"];
                 };
             };
-            /** @description Bad Request: BAD_REQUEST, INTERVAL_MISMATCH, INVALID_ACCOUNT_ID, INVALID_ANCHOR, INVALID_JSON, INVALID_TIME_ZONE, INVALID_URL, PLAN_RETIRED, SAME_PLAN, TIME_ZONE_IMMUTABLE, TIME_ZONE_REQUIRED, UNKNOWN_PLAN, VALIDATION_FAILED */
+            /** @description Bad Request: BAD_REQUEST, INTERVAL_MISMATCH, INVALID_ACCOUNT_ID, INVALID_ANCHOR, INVALID_JSON, INVALID_TIME_ZONE, INVALID_URL, PLAN_RETIRED, TIME_ZONE_IMMUTABLE, TIME_ZONE_REQUIRED, UNKNOWN_PLAN, VALIDATION_FAILED */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,7 +2932,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "INTERVAL_MISMATCH" | "INVALID_ACCOUNT_ID" | "INVALID_ANCHOR" | "INVALID_JSON" | "INVALID_TIME_ZONE" | "INVALID_URL" | "PLAN_RETIRED" | "SAME_PLAN" | "TIME_ZONE_IMMUTABLE" | "TIME_ZONE_REQUIRED" | "UNKNOWN_PLAN" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "INTERVAL_MISMATCH" | "INVALID_ACCOUNT_ID" | "INVALID_ANCHOR" | "INVALID_JSON" | "INVALID_TIME_ZONE" | "INVALID_URL" | "PLAN_RETIRED" | "TIME_ZONE_IMMUTABLE" | "TIME_ZONE_REQUIRED" | "UNKNOWN_PLAN" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3087,7 +3087,7 @@ export interface operations {
                     "application/json": components["schemas"]["PutSubscriptionResponseDto"];
                 };
             };
-            /** @description Bad Request: BAD_REQUEST, INVALID_ACCOUNT_ID, INVALID_JSON, INVALID_URL, SAME_PLAN, VALIDATION_FAILED */
+            /** @description Bad Request: BAD_REQUEST, INVALID_ACCOUNT_ID, INVALID_JSON, INVALID_URL, VALIDATION_FAILED */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3095,7 +3095,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "INVALID_ACCOUNT_ID" | "INVALID_JSON" | "INVALID_URL" | "SAME_PLAN" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "INVALID_ACCOUNT_ID" | "INVALID_JSON" | "INVALID_URL" | "VALIDATION_FAILED";
                     };
                 };
             };

@@ -102,8 +102,9 @@ function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catal
   const from = planOf(catalogue, current.planId, 'currentPlanId');
   const to = planOf(catalogue, data.planId);
   if (to.id === from.id) {
-    // Asking for the plan already held undoes a scheduled change; with nothing scheduled it is an error.
-    if (!current.pending) throw new SubscriptionError('SAME_PLAN', `account ${data.accountId} is already on ${to.id}`, { field: 'planId', planId: to.id });
+    // Asking for the plan already held undoes a scheduled change; with nothing scheduled it changes nothing: a PUT
+    // retried after it succeeded (its answer lost) is that PUT again, not an error the integration must tell apart.
+    if (!current.pending) return [];
     return [{ type: 'PlanChangeCancelled', data: { accountId: data.accountId, planId: from.id, cancelledToPlanId: current.pending.toPlanId, kind: current.pending.kind } }];
   }
   offered(to);
@@ -123,9 +124,8 @@ function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catal
 function cancel({ data }: Cancel, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
   const current = active(state, data.accountId);
   const fallback = planOf(catalogue, catalogue.fallbackPlanId, 'fallbackPlanId');
-  if (current.planId === fallback.id) {
-    throw new SubscriptionError('SAME_PLAN', `account ${data.accountId} is already on the fallback plan ${fallback.id}`, { field: 'planId', planId: fallback.id });
-  }
+  // Already on the fallback plan (a cancel retried after it took effect): nothing to cancel, nothing changes.
+  if (current.planId === fallback.id) return [];
   return schedule(current, planOf(catalogue, current.planId, 'currentPlanId'), fallback.id, 'cancel', now);
 }
 

@@ -4,7 +4,6 @@ export type SubscriptionErrorCode =
   | 'PLAN_RETIRED'
   | 'INVALID_TIME_ZONE'
   | 'INVALID_ANCHOR'
-  | 'SAME_PLAN'
   | 'NOT_SUBSCRIBED'
   | 'ALREADY_SUBSCRIBED';
 

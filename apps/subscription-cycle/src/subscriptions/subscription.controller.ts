@@ -16,7 +16,7 @@ export class SubscriptionController {
   @ApiOperation({ operationId: 'putSubscription', summary: 'Subscribe, or change plan (upgrade now, downgrade at the cycle end; from a yearly plan, at the end of its paid year)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
   @ApiErrors({
-    400: ['INVALID_ACCOUNT_ID', 'UNKNOWN_PLAN', 'PLAN_RETIRED', 'INVALID_TIME_ZONE', 'INVALID_ANCHOR', 'INTERVAL_MISMATCH', 'TIME_ZONE_REQUIRED', 'TIME_ZONE_IMMUTABLE', 'SAME_PLAN'],
+    400: ['INVALID_ACCOUNT_ID', 'UNKNOWN_PLAN', 'PLAN_RETIRED', 'INVALID_TIME_ZONE', 'INVALID_ANCHOR', 'INTERVAL_MISMATCH', 'TIME_ZONE_REQUIRED', 'TIME_ZONE_IMMUTABLE'],
     404: ['NOT_SUBSCRIBED'],
     409: ['ALREADY_SUBSCRIBED', 'CONCURRENT_UPDATE'],
   })
@@ -38,7 +38,7 @@ export class SubscriptionController {
   @RequireScope('subscriptions:write')
   @ApiOperation({ operationId: 'cancelSubscription', summary: 'Cancel at the end of the current cycle, or of the paid year on a yearly plan (then the fallback plan)' })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
-  @ApiErrors({ 400: ['INVALID_ACCOUNT_ID', 'SAME_PLAN'], 404: ['SUBSCRIPTION_NOT_FOUND', 'NOT_SUBSCRIBED'], 409: ['CONCURRENT_UPDATE'] })
+  @ApiErrors({ 400: ['INVALID_ACCOUNT_ID'], 404: ['SUBSCRIPTION_NOT_FOUND', 'NOT_SUBSCRIBED'], 409: ['CONCURRENT_UPDATE'] })
   cancel(@Param('accountId') accountId: string, @ApiKeyName() actor: string | undefined): Promise<PutSubscriptionResponseDto> {
     return this.handler.cancel(accountId, actor);
   }
