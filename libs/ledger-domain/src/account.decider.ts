@@ -247,11 +247,16 @@ function startCycle(command: StartCycle, state: AccountState, ctx: Ctx): Decisio
       overdraftPolicy: command.overdraftPolicy,
     },
   });
-  if (command.allocation > 0n) {
+  // A renewal is never refused: refused, the account would stay between cycles (its usage deferred as overdraft, its
+  // purchased credits never spent) and every later renewal would be refused the same way. An account so full that the
+  // whole allowance would take it past MAX_BALANCE_MICROS gets what fits (what pays its overdraft fits always).
+  const fits = maxMicro(0n, MAX_BALANCE_MICROS - available(run.state) - held(run.state)) + run.state.overdraft;
+  const allowance = minMicro(command.allocation, fits);
+  if (allowance > 0n) {
     grant(run, {
       grantId: allowanceGrantId(command.cycleId),
       kind: 'allowance',
-      amount: command.allocation,
+      amount: allowance,
       expiresAt: command.periodEnd,
       source: `plan:${command.planId}`,
     });

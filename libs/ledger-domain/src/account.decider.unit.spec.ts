@@ -1062,8 +1062,16 @@ describe('account decider', () => {
         ]);
     });
 
-    it('refuses the allowance of a new cycle that would take the balance above the bound', () => {
-      given([opened, ...full]).when(startCycleCommand('c1', cr(1))).thenThrows('BALANCE_LIMIT_EXCEEDED');
+    it('given an account at the balance bound, when a cycle starts, then it starts with the part of the allowance that fits (none): never refused, so the account is not left between cycles', () => {
+      const renewal = given([opened, ...full]).when(startCycleCommand('c1', cr(1))).events();
+      expect(renewal.map((event) => event.type)).toEqual(['CycleStarted']);
+      expect(given([opened, ...full, ...renewal]).state().cycle?.cycleId).toBe('c1');
+      // Usage is then paid from the purchased credits, not deferred as in a renewal gap.
+      const spent = given([opened, ...full, ...renewal]).when(usageCommand('u1', cr(1))).events();
+      expect(spent.map((event) => event.type)).toEqual(['UsageDebited']);
+      // One credit spent: of the next cycle's two, the one that fits is granted.
+      const next = given([opened, ...full, ...renewal, ...spent]).when(startCycleCommand('c2', cr(2))).events();
+      expect(next.filter((event) => event.type === 'CreditsGranted').map((event) => (event.data as { amount: bigint }).amount)).toEqual([cr(1)]);
     });
 
     it('refuses usage that would take used-this-cycle above the bound (unlimited plans never run out of credits)', () => {

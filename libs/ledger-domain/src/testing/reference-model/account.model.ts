@@ -628,8 +628,11 @@ function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]
     overdraftPolicy: c.overdraftPolicy,
   };
   out.push({ type: 'CycleStarted', data: cycleData });
-  if (c.allocation > 0n) {
-    addGrant(s, { grantId: `allowance:${c.cycleId}`, kind: 'allowance', amount: c.allocation, expiresAt: c.periodEnd, source: `plan:${c.planId}` }, now, out);
+  // [R] (since) A renewal is never refused at the balance bound: the allowance is what fits (what pays the overdraft always does).
+  const room = MAX_BALANCE_MICROS - modelAvailable(s) - modelHeld(s);
+  const allowance = c.allocation < (room > 0n ? room : 0n) + s.overdraft ? c.allocation : (room > 0n ? room : 0n) + s.overdraft;
+  if (allowance > 0n) {
+    addGrant(s, { grantId: `allowance:${c.cycleId}`, kind: 'allowance', amount: allowance, expiresAt: c.periodEnd, source: `plan:${c.planId}` }, now, out);
   }
   // [A] (since) What was owed at the renewal (usage deferred in the renewal gap) is this cycle's: what the allowance
   // leaves of it, the other credits pay at once, in deduction order, and a low or depleted balance is announced as a
