@@ -125,4 +125,12 @@ describe('subscription-cycle: HTTP API', () => {
     expect((await http(service.baseUrl, 'GET', spelled, undefined, READER_KEY)).body).toMatchObject({ planId: 'pro', timeZone: 'Europe/Berlin' });
     expect(await http(service.baseUrl, 'PUT', spelled, { planId: 'pro', timeZone: 'EUROPE/BERLIN' })).toMatchObject({ status: 200 });
   });
+
+  it('subscribes an account whose id is as long as the other services take (128 characters), its cycle id within the contracts\' bound', async () => {
+    const longId = `acct-long-${uniqueSuffix()}-`.padEnd(128, 'x');
+    const subscribed = await http(service.baseUrl, 'PUT', `/v1/accounts/${longId}/subscription`, { planId: 'pro', timeZone: 'UTC' });
+    expect(subscribed).toMatchObject({ status: 200, body: { outcome: 'subscribed', accountId: longId, planId: 'pro' } });
+    const tooLong = await http(service.baseUrl, 'PUT', `/v1/accounts/${longId}x/subscription`, { planId: 'pro', timeZone: 'UTC' });
+    expect(tooLong).toMatchObject({ status: 400, body: { code: 'INVALID_ACCOUNT_ID' } });
+  });
 });

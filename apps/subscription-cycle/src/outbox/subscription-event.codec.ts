@@ -69,7 +69,7 @@ export function toEnvelopes(events: SubscriptionEvent[], catalogue: Catalogue, n
 
 /**
  * The change instant makes the id unique; the outbox row keeps it stable across re-publishes. Readable when it
- * fits; for long account and plan ids (up to 64 + 63 characters) a digest of the same parts (boundedId).
+ * fits; for long account and plan ids (up to 128 + 63 characters) a digest of the same parts (boundedId).
  */
 export function planChangeId(accountId: string, occurredAt: string, kind: string, planId: string): string {
   return boundedId(`${accountId}:${occurredAt}:${kind}:${planId}`, accountId, 'change');

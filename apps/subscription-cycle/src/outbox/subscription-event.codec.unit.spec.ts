@@ -50,8 +50,8 @@ describe('subscription events as subscription.events.v1 envelopes', () => {
     for (const envelope of envelopes) expect(() => parseMessage(Topics.subscriptionEvents, serializeEnvelope(envelope))).not.toThrow();
   });
 
-  it('publishes a PlanChanged the ledger accepts for the longest account and plan ids allowed', () => {
-    const accountId = 'a'.repeat(64); // the longest account id subscription-cycle accepts
+  it.each([64, 128])('publishes a PlanChanged the ledger accepts for an account id of %i characters (128: the longest allowed) and the longest plan id', (length) => {
+    const accountId = 'a'.repeat(length);
     const planId = 'p'.repeat(63); // the longest plan id the catalogue accepts
     const longCatalogue = { ...catalogue, plans: new Map([...catalogue.plans, [planId, { ...(catalogue.plans.get('go') as NonNullable<ReturnType<typeof catalogue.plans.get>>), id: planId }]]) };
     const [envelope] = toEnvelopes(
@@ -66,8 +66,8 @@ describe('subscription events as subscription.events.v1 envelopes', () => {
     expect(toEnvelopes([{ type: 'PlanChanged', data: { accountId, fromPlanId: 'go', toPlanId: planId, kind: 'downgrade', anchor: now.toISOString() } }], longCatalogue, now)[0].id).toBe(envelope.id);
   });
 
-  it('publishes every CycleStarted the ledger accepts for the longest account and plan ids allowed, in any cycle, with stable ids', () => {
-    const accountId = 'a'.repeat(64); // the longest account id subscription-cycle accepts
+  it.each([64, 128])('publishes every CycleStarted the ledger accepts for an account id of %i characters and the longest plan id, in any cycle, with stable ids', (length) => {
+    const accountId = 'a'.repeat(length);
     const planId = 'p'.repeat(63); // the longest plan id the catalogue accepts
     const longCatalogue = { ...catalogue, plans: new Map([...catalogue.plans, [planId, { ...(catalogue.plans.get('go') as NonNullable<ReturnType<typeof catalogue.plans.get>>), id: planId }]]) };
     const subscribedAt = new Date('2026-01-31T15:00:00.000Z');

@@ -26,13 +26,13 @@ import { rowFromState, stateFromRow } from './subscription.state';
 
 type Active = Extract<SubscriptionState, { status: 'active' }>;
 
-/** Account ids here are at most 64 characters, so a cycle or change id's digest form (boundedId) stays within 128. */
-const ACCOUNT_ID = /^[A-Za-z0-9._:@-]{1,64}$/;
+/** Account ids as every service takes them (the contracts' ID_PATTERN); a cycle or change id stays within 128 (boundedId). */
+const ACCOUNT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 export function assertAccountId(accountId: string): void {
   if (!ACCOUNT_ID.test(accountId)) {
     throw new SubscriptionCycleError('INVALID_ACCOUNT_ID', 'The account id is malformed.', [
-      { field: 'accountId', reason: 'must be 1-64 characters of letters, digits and . _ : @ -' },
+      { field: 'accountId', reason: 'must be 1-128 characters of letters, digits and . _ : @ -' },
     ]);
   }
 }
