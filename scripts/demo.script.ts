@@ -49,7 +49,7 @@ async function untilBalance(): Promise<void> {
 }
 
 async function seed(): Promise<void> {
-  // Idempotent: a second run finds the subscription (400 SAME_PLAN / 409) and the grant (its idempotency key) in place.
+  // Idempotent: a second run finds the subscription (200 unchanged; 409 while another change races) and the grant (its idempotency key) in place.
   const subscribed = await call('PUT', `${urls.subscriptionCycle}/v1/accounts/${accountId}/subscription`, { planId: 'go', timeZone });
   if (subscribed >= 500) throw new Error(`subscribing the demo account answered ${subscribed}`);
   await untilBalance();

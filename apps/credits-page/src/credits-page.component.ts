@@ -54,7 +54,7 @@ export class TallyCreditsPage extends PortalElement {
   declare customFrom: string;
   declare customTo: string;
   declare customProblem: string | undefined;
-  declare usage: UsageSummary | undefined;
+  declare usage: (UsageSummary & { inUtcInstead?: boolean }) | undefined;
   declare usageProblem: string | undefined;
   declare transactions: TransactionItem[];
   declare nextCursor: string | null;
@@ -799,7 +799,7 @@ export class TallyCreditsPage extends PortalElement {
                 </div>
               </div>
               <tally-usage-chart .days=${days} .unit=${unit} .decimals=${parseDecimals(this.decimals)}></tally-usage-chart>
-              ${usage.timeZone !== this.zone.timeZone ? html`<p class="muted" data-testid="usage-zone">Days are ${usage.timeZone} days.</p>` : nothing}
+              ${usage.inUtcInstead ? html`<p class="muted" data-testid="usage-zone">Days are UTC days.</p>` : nothing}
               <div class="breakdowns">
                 <div class="table-wrap">
                   <table data-testid="by-model">

@@ -98,16 +98,17 @@ export const TOKEN_EXPIRING_LEAD_MS = 120_000;
 
 /**
  * When to say a token expires soon: TOKEN_EXPIRING_LEAD_MS before its expiry, or halfway through what is left of a
- * shorter one. Never at once: a product that answers each notice with a token as short (60 s) would otherwise mint
+ * shorter one, and at least 10 s after it was set. Never at once: a product that answers each notice with a token as short (60 s) would otherwise mint
  * and swap tokens as fast as its network allows.
  */
 export function expiringNoticeAt(expiresAtMs: number, nowMs: number): number {
-  return expiresAtMs - Math.min(TOKEN_EXPIRING_LEAD_MS, Math.max(0, expiresAtMs - nowMs) / 2);
+  // Not before 10 s either: a browser clock far ahead of the ledger's reads every new token as about to expire.
+  return Math.max(nowMs + 10_000, expiresAtMs - Math.min(TOKEN_EXPIRING_LEAD_MS, Math.max(0, expiresAtMs - nowMs) / 2));
 }
 
 /**
  * A new token the product sends the iframe page with `postMessage({ type: 'tally-token', token }, <Tally's origin>)`
- * (before the old one expires: the page posts `tally-token-expiring` to it two minutes before); undefined for any
+ * (before the old one expires: the page posts `tally-token-expiring` to it, expiringNoticeAt); undefined for any
  * other message.
  */
 export function tokenFromMessage(data: unknown): string | undefined {

@@ -45,12 +45,13 @@ describe('tokenClaims', () => {
     }
   });
 
-  it('says a token expires soon two minutes before, or halfway through a shorter one, never at once', () => {
+  it('says a token expires soon two minutes before, or halfway through a shorter one, never sooner than 10 s', () => {
     const now = Date.parse('2026-12-07T12:00:00Z');
     expect(expiringNoticeAt(now + 3_600_000, now)).toBe(now + 3_600_000 - 120_000);
     expect(expiringNoticeAt(now + 60_000, now)).toBe(now + 30_000);
     expect(expiringNoticeAt(now + 240_000, now)).toBe(now + 120_000);
-    // Already expired: at its expiry (the expired event follows).
-    expect(expiringNoticeAt(now - 1_000, now)).toBe(now - 1_000);
+    // Expired already by this browser's clock (one far ahead of the ledger's): 10 s after it was set, not at once.
+    expect(expiringNoticeAt(now - 1_000, now)).toBe(now + 10_000);
+    expect(expiringNoticeAt(now + 12_000, now)).toBe(now + 10_000);
   });
 });

@@ -97,10 +97,15 @@ export class PortalApi {
 
   /**
    * The usage of a range of whole days in `timeZone` (the one the page shows), counted by that zone's days; in UTC days
-   * if the ledger does not know the zone (a browser's newer than its zone database): the answer's `timeZone` says which.
+   * if the ledger does not know the zone (a browser's newer than its zone database): `inUtcInstead` says so.
    */
-  usage(accountId: string, range: RangeChoice, timeZone: string): Promise<UsageSummary> {
-    return inZoneOrUtc(timeZone, (zone) => this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range, zone)));
+  async usage(accountId: string, range: RangeChoice, timeZone: string): Promise<UsageSummary & { inUtcInstead: boolean }> {
+    let inUtcInstead = false;
+    const summary = await inZoneOrUtc(timeZone, (zone) => {
+      inUtcInstead = zone !== timeZone;
+      return this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range, zone));
+    });
+    return { ...summary, inUtcInstead };
   }
 
   transactions(accountId: string, cursor?: string, limit = 20): Promise<TransactionPage> {

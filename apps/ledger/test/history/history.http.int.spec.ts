@@ -328,6 +328,7 @@ describe('history HTTP API', () => {
 
   it('refuses a stream past BALANCE_STREAMS_MAX of every caller with 503 STREAMS_AT_CAPACITY and Retry-After 5, and takes one again once a stream closed', async () => {
     const notifications = app.get(BalanceNotifications);
+    await waitFor(() => notifications.subscriberCount() === 0); // the streams of the tests before have closed
     const streams = await Promise.all([0, 1, 2].map(() => openSse(`${base}/v1/accounts/alice/balance/stream`, API_KEY)));
     try {
       await waitFor(() => streams.every((sse) => sse.events.length >= 1));

@@ -27,12 +27,12 @@ export const pollingLoopRuns = counter({
 });
 
 /**
- * When each started polling loop last ran without failing (Unix seconds); set to the start time when it starts, so a
- * loop that never succeeds ages from then. Alert TallyHousekeepingFailing reads it: a counter's increase() misses the
- * runs before the first scrape (a purge's first run is at start-up).
+ * When each polling loop last ran without failing (Unix seconds); no series until one has. Alert
+ * TallyHousekeepingFailing reads it beside the run counter: the counter's increase() misses runs before the first
+ * scrape (a purge's first run is at start-up), and this time alone misses a loop that never succeeds on a new instance.
  */
 export const pollingLoopLastSuccess = gauge({
   name: 'tally_polling_loop_last_success_timestamp_seconds',
-  help: 'When each started polling loop last ran without failing (Unix seconds; its start time until then).',
+  help: 'When each polling loop last ran without failing (Unix seconds); no series until one has.',
   labelNames: ['loop'],
 });

@@ -32,7 +32,6 @@ export class PollingLoop {
   /** While a run is going (from before `work` is called until it has ended): when it started or last reported progress. */
   private progressAt: number | undefined;
   private active = false;
-  private succeededOnce = false;
   private readonly failures: StallDetector;
   private readonly now: () => number;
 
@@ -60,8 +59,6 @@ export class PollingLoop {
   start(): void {
     if (this.active) return;
     this.active = true;
-    // A loop that never succeeds ages from its start (one never started, such as a purge turned off, has no series).
-    if (!this.succeededOnce) pollingLoopLastSuccess.set({ loop: this.name }, Date.now() / 1000);
     if (this.running === undefined) this.schedule(0);
     else this.wakeRequestedAt = this.now(); // the next run straight after the one under way, not an interval later
   }
@@ -118,7 +115,6 @@ export class PollingLoop {
         .then(() => {
           pollingLoopRuns.inc({ loop: this.name, result: 'ok' });
           pollingLoopLastSuccess.set({ loop: this.name }, Date.now() / 1000);
-          this.succeededOnce = true;
           this.failures.succeeded('run');
         })
         .catch((error: unknown) => {

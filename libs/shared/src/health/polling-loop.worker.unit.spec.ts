@@ -185,12 +185,10 @@ describe('PollingLoop runs as metrics', () => {
       successAfter = Math.min(successAfter, Date.now());
     }, silent);
     expect(await runs('metrics-test-purge')).toEqual({ ok: 0, failed: 0 });
-    expect(await lastSuccess('metrics-test-purge')).toBeUndefined(); // not started: no series
+    expect(await lastSuccess('metrics-test-purge')).toBeUndefined(); // no success yet: no series
 
-    // When it starts (its last success reads as its start until a run succeeds), and runs three times
-    const startedAt = Date.now();
+    // When it runs three times
     loop.start();
-    expect(await lastSuccess('metrics-test-purge')).toBeGreaterThanOrEqual(startedAt / 1000);
     while (calls < 3) await sleep(5);
     await loop.stop();
 
