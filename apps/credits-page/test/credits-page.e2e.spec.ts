@@ -90,6 +90,12 @@ describe('the credits page in Chromium, on the real services', () => {
   let token: string;
   const cycleEnd = new Date(Math.ceil((Date.now() + 20 * DAY) / DAY) * DAY + 15 * 3_600_000).toISOString(); // 15:00 UTC = 00:00 in Tokyo
 
+  /** A POST to the ledger with the service key. */
+  const post = (path: string, body: unknown) =>
+    fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  /** A portal token of the page's account for the shortest time the ledger mints one, 60 s. */
+  const mint = async () => ((await (await post(`/v1/accounts/${ACCOUNT}/portal-tokens`, { ttlSeconds: 60 })).json()) as { token: string; expiresAt: string });
+
   const api = async (path: string): Promise<any> => {
     const response = await fetch(`${ledger.base}${path}`, { headers: { authorization: `Bearer ${KEY}` } });
     if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
@@ -165,8 +171,6 @@ describe('the credits page in Chromium, on the real services', () => {
       }],
     });
     await balanceIs('10');
-    const post = (path: string, body: unknown) =>
-      fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect((await post(`/v1/accounts/${ACCOUNT}/grants`, { reason: 'welcome credits', idempotencyKey: 'welcome', amount: '0.5' })).status).toBe(201);
     expect((await post(`/v1/accounts/${ACCOUNT}/purchases`, { paymentReference: 'pay-1', amount: '0.5' })).status).toBe(201);
     await balanceIs('11');
@@ -247,8 +251,6 @@ describe('the credits page in Chromium, on the real services', () => {
   it('reloads usage and history while the balance keeps changing, not only once it stops (a busy account)', async () => {
     // An account of its own (the other tests count this one's usage), with a page of its own.
     const busyAccount = `acct-busy-${id}`;
-    const post = (path: string, body: unknown) =>
-      fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const periodStart = new Date(Date.now() - DAY).toISOString();
     await producer.send({
       topic: env.SUBSCRIPTION_EVENTS_TOPIC,
@@ -485,8 +487,6 @@ describe('the credits page in Chromium, on the real services', () => {
 
   it("a badge whose token changed while the first account's balance was still loading shows the second account, not the late answer", async () => {
     // Two accounts and a token for each (7 and 3 credits).
-    const post = (path: string, body: unknown) =>
-      fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const tokens: Record<string, string> = {};
     for (const [accountId, amount] of [['acct-page-first', '7'], ['acct-page-second', '3']]) {
       expect((await post(`/v1/accounts/${accountId}/grants`, { reason: 'test grant', idempotencyKey: 'funds', amount })).status).toBe(201);
@@ -530,10 +530,6 @@ describe('the credits page in Chromium, on the real services', () => {
   // pages the reader had opened. Now the element says two minutes before (`tally-token-expiring`), and a new token
   // for the same account keeps what it shows while it reconnects.
   it('says its token is about to expire, and a new token for the same account keeps the balance and the history on screen', async () => {
-    const mint = async () =>
-      ((await (await fetch(`${ledger.base}/v1/accounts/${ACCOUNT}/portal-tokens`, {
-        method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ ttlSeconds: 60 }),
-      })).json()) as { token: string; expiresAt: string });
     const mintedAt = Date.now();
     const first = await mint();
     const host = await context.newPage();
@@ -579,10 +575,6 @@ describe('the credits page in Chromium, on the real services', () => {
   }, 100_000);
 
   it('in an iframe, tells the embedding page its token is about to expire and takes the next one by postMessage, without a reload', async () => {
-    const mint = async () =>
-      ((await (await fetch(`${ledger.base}/v1/accounts/${ACCOUNT}/portal-tokens`, {
-        method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ ttlSeconds: 60 }),
-      })).json()) as { token: string; expiresAt: string });
     const first = await mint();
     const tallyOrigin = new URL(ledger.base).origin;
     const host = await context.newPage();
@@ -609,8 +601,6 @@ describe('the credits page in Chromium, on the real services', () => {
       // The product answers with a new token, here another account's (4 credits), which shows that the page took it.
       // Only its embedder is heard: the page checks a message's source (event.source === window.parent).
       const other = 'acct-page-iframe';
-      const post = (path: string, body: unknown) =>
-        fetch(`${ledger.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       expect((await post(`/v1/accounts/${other}/grants`, { reason: 'test grant', idempotencyKey: 'funds', amount: '4' })).status).toBe(201);
       await waitFor(async () => (await api(`/v1/accounts/${other}/balance`).catch(() => undefined))?.available === '4', 30_000, 50);
       const second = ((await (await post(`/v1/accounts/${other}/portal-tokens`, { ttlSeconds: 600 })).json()) as { token: string }).token;
