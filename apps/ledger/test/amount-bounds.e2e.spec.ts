@@ -73,8 +73,9 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
     expect(balance.byKind.promotional).toBe(BALANCE_BOUND);
   });
 
-  it('dead-letters a renewal that would lift a full balance above the bound, with its details, and keeps applying the partition', async () => {
-    // After the test above: acct-full holds the balance bound. A refusal's details carry bigint amounts.
+  it('starts a renewal on a full balance with the part of its allowance that fits (none), never dead-lettered: the account is not left between cycles', async () => {
+    // After the test above: acct-full holds the balance bound. Refused, the renewal left the account between cycles
+    // (its usage deferred, its purchased credits never spent), and every later renewal was refused the same way.
     const dlq = await collect(env.SUBSCRIPTION_DLQ_TOPIC);
     try {
       const now = new Date().toISOString();
@@ -88,10 +89,15 @@ describe('amount bounds on the real HTTP API, broker and database', () => {
       });
       await producer.send({ topic: env.SUBSCRIPTION_EVENTS_TOPIC, messages: [cycle('acct-full'), cycle('acct-after-full')] });
       await waitForBalance('acct-after-full', '1000');
-      const dead = await waitFor(() => dlq.messages.find((m) => m.value.includes('cycle-acct-full')));
-      expect(dead.headers['x-dead-letter-reason']).toBe('BALANCE_LIMIT_EXCEEDED');
-      expect(JSON.parse(dead.headers['x-dead-letter-details'])).toMatchObject({ details: { balance: 'balance', wouldBe: '100000001000000000', max: '100000000000000000' } });
-      expect((await balanceOf('acct-full')).body.available).toBe(BALANCE_BOUND);
+      const full = await waitFor(async () => {
+        const { body } = await balanceOf('acct-full');
+        return body.cycleId === 'cycle-acct-full' ? body : undefined;
+      });
+      expect(full).toMatchObject({ available: BALANCE_BOUND, allocation: '1000', byKind: { allowance: '0' } });
+      // Applied, so not dead-lettered.
+      expect(dlq.messages.filter((m) => m.value.includes('cycle-acct-full'))).toEqual([]);
+      // Usage is paid from the credits it holds, not deferred as while a renewal is pending.
+      expect(await api.post('/v1/accounts/acct-full/authorizations', { amount: '1' })).toMatchObject({ status: 200, body: { allowed: true } });
     } finally {
       await dlq.stop();
     }
