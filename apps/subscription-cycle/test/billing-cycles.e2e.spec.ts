@@ -194,4 +194,24 @@ describe('subscription-cycle: billing cycles on Kafka', () => {
     clock.set('2029-02-20T12:00:00.000Z');
     expect((await published.waitForCycles(up, 3))[2]).toMatchObject({ planId: 'pro', periodStart: '2029-02-20T12:00:00.000Z' });
   });
+
+  it('cancels at once with effective=now (a refund, a chargeback): the fallback plan starts now under a new anchor, even on a yearly plan', async () => {
+    const ended = account('ended');
+    clock.set('2029-03-05T12:00:00.000Z');
+    expect((await put(ended, { planId: 'pro-yearly', timeZone: 'UTC' })).status).toBe(200);
+    await published.waitForCycles(ended, 1);
+
+    clock.set('2029-04-10T09:00:00.000Z'); // month 2 of the paid year, its cycle started by the scheduler
+    await published.waitForCycles(ended, 2);
+    const bad = await http(service.baseUrl, 'DELETE', `/v1/accounts/${ended}/subscription?effective=tomorrow`);
+    expect(bad).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED', details: [{ field: 'effective' }] } });
+    const now = await http(service.baseUrl, 'DELETE', `/v1/accounts/${ended}/subscription?effective=now`);
+    expect(now).toMatchObject({ status: 200, body: { outcome: 'cancelled', planId: 'free', anchor: '2029-04-10T09:00:00.000Z', pendingChange: null } });
+    const cycles = await published.waitForCycles(ended, 3);
+    expect(cycles[2]).toMatchObject({ planId: 'free', allocation: '100', periodStart: '2029-04-10T09:00:00.000Z', periodEnd: '2029-05-10T09:00:00.000Z' });
+    expect(published.of(ended).map((m) => m.type)).toEqual(['CycleStarted', 'CycleStarted', 'PlanChanged', 'CycleStarted']);
+    expect(published.of(ended, 'PlanChanged')[0]).toMatchObject({ actor: 'writer', data: { planId: 'free' } });
+    // Retried: already on the fallback plan, nothing more.
+    expect((await http(service.baseUrl, 'DELETE', `/v1/accounts/${ended}/subscription?effective=now`)).body).toMatchObject({ outcome: 'unchanged', planId: 'free' });
+  });
 });

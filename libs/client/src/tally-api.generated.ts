@@ -227,7 +227,7 @@ export interface paths {
         put: operations["putSubscription"];
         post?: never;
         /**
-         * Cancel at the end of the current cycle, or of the paid year on a yearly plan (then the fallback plan)
+         * Cancel at the end of the current cycle, or of the paid year on a yearly plan, or now with effective=now (then the fallback plan)
          * @description Requires scope `subscriptions:write` (or `admin`).
          */
         delete: operations["cancelSubscription"];
@@ -797,7 +797,7 @@ export interface components {
             currentCycle: components["schemas"]["CycleDto"];
             pendingChange: components["schemas"]["PendingChangeDto"] | null;
             /** @enum {string} */
-            outcome: "subscribed" | "upgraded" | "downgrade-scheduled" | "cancel-scheduled" | "change-cancelled" | "unchanged";
+            outcome: "subscribed" | "upgraded" | "downgrade-scheduled" | "cancel-scheduled" | "cancelled" | "change-cancelled" | "unchanged";
         };
         RecordUsageResult: {
             /** @description Events handed to Kafka by this request */
@@ -3070,7 +3070,10 @@ export interface operations {
     };
     cancelSubscription: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `cycle-end`: at the end of the current cycle (a yearly plan: of its paid year). `now`: at once (a refund, a chargeback): the fallback plan starts now under a new anchor and the allowance under way expires. */
+                effective?: "cycle-end" | "now";
+            };
             header?: never;
             path: {
                 accountId: string;

@@ -450,7 +450,7 @@ function voidGrant(command: VoidGrant, state: AccountState, ctx: Ctx): Decision 
     throw new AccountError(AccountErrorCode.GrantNotFound, `grant ${command.grantId} was never credited to this account`, { field: 'grantId', grantId: command.grantId });
   }
   if (record.kind === 'allowance') {
-    throw new AccountError(AccountErrorCode.GrantNotVoidable, 'a plan allowance cannot be voided; change the plan instead', { field: 'grantId', grantId: command.grantId });
+    throw new AccountError(AccountErrorCode.GrantNotVoidable, 'a plan allowance cannot be voided; cancel the subscription with effective=now instead (its allowance expires at once)', { field: 'grantId', grantId: command.grantId });
   }
   if (record.closed === 'voided') {
     throw new AccountError(AccountErrorCode.AlreadyVoided, `grant ${command.grantId} is voided already`, { field: 'grantId', grantId: command.grantId });

@@ -22,7 +22,7 @@ export const AccountErrorCode = {
   GrantNotFound: 'GRANT_NOT_FOUND',
   /** A void names a grant voided before (under another idempotency key). */
   AlreadyVoided: 'ALREADY_VOIDED',
-  /** A plan's allowance cannot be voided (change the plan instead). */
+  /** A plan's allowance cannot be voided (cancel the subscription with effective=now: the allowance expires at once). */
   GrantNotVoidable: 'GRANT_NOT_VOIDABLE',
 } as const;
 export type AccountErrorCode = (typeof AccountErrorCode)[keyof typeof AccountErrorCode];

@@ -4,7 +4,11 @@ export type Subscribe = {
   data: { accountId: string; planId: string; zone: string; at?: string };
 };
 export type ChangePlan = { type: 'ChangePlan'; data: { accountId: string; planId: string } };
-export type Cancel = { type: 'Cancel'; data: { accountId: string } };
+/**
+ * `immediately`: end the plan now (a refund, a chargeback, fraud), not at the cycle or paid year's end: the account
+ * moves to the fallback plan with a new anchor, and its current allowance expires at once.
+ */
+export type Cancel = { type: 'Cancel'; data: { accountId: string; immediately?: boolean } };
 /** From the scheduler: apply due plan changes and start the cycle due at `now`. */
 export type Tick = { type: 'Tick'; data: { accountId: string } };
 

@@ -108,17 +108,20 @@ function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catal
     return [{ type: 'PlanChangeCancelled', data: { accountId: data.accountId, planId: from.id, cancelledToPlanId: current.pending.toPlanId, kind: current.pending.kind } }];
   }
   offered(to);
-  if (to.rank > from.rank) {
-    // Now, but never before the cycle already started (a scheduler whose clock is ahead, or that ticked while this
-    // request waited for the row): the ledger refuses a cycle that starts before its current one.
-    const started = cycleStart(anchorOf(current), current.lastCycleIndex);
-    const anchor = { at: new Date(Math.max(now.getTime(), started.getTime())).toISOString(), zone: current.zone };
-    return [
-      { type: 'PlanChanged', data: { accountId: data.accountId, fromPlanId: from.id, toPlanId: to.id, kind: 'upgrade', anchor: anchor.at } },
-      cycleStarted(data.accountId, anchor, to, catalogue, now),
-    ];
-  }
+  if (to.rank > from.rank) return changeNow(current, from, to, 'upgrade', catalogue, now);
   return schedule(current, from, to.id, 'downgrade', now);
+}
+
+/** An upgrade or a termination: `to` from now on, under a new anchor at now, its first cycle started at once. */
+function changeNow(current: Active, from: Plan, to: Plan, kind: 'upgrade' | 'terminate', catalogue: Catalogue, now: Date): SubscriptionEvent[] {
+  // Now, but never before the cycle already started (a scheduler whose clock is ahead, or that ticked while this
+  // request waited for the row): the ledger refuses a cycle that starts before its current one.
+  const started = cycleStart(anchorOf(current), current.lastCycleIndex);
+  const anchor = { at: new Date(Math.max(now.getTime(), started.getTime())).toISOString(), zone: current.zone };
+  return [
+    { type: 'PlanChanged', data: { accountId: current.accountId, fromPlanId: from.id, toPlanId: to.id, kind, anchor: anchor.at } },
+    cycleStarted(current.accountId, anchor, to, catalogue, now),
+  ];
 }
 
 function cancel({ data }: Cancel, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
@@ -126,7 +129,10 @@ function cancel({ data }: Cancel, state: SubscriptionState, { now, catalogue }: 
   const fallback = planOf(catalogue, catalogue.fallbackPlanId, 'fallbackPlanId');
   // Already on the fallback plan (a cancel retried after it took effect): nothing to cancel, nothing changes.
   if (current.planId === fallback.id) return [];
-  return schedule(current, planOf(catalogue, current.planId, 'currentPlanId'), fallback.id, 'cancel', now);
+  const from = planOf(catalogue, current.planId, 'currentPlanId');
+  // At once: what was paid for no longer is; the allowance under way expires when the fallback plan's cycle starts.
+  if (data.immediately) return changeNow(current, from, fallback, 'terminate', catalogue, now);
+  return schedule(current, from, fallback.id, 'cancel', now);
 }
 
 function schedule(current: Active, from: Plan, toPlanId: string, kind: PendingPlanChange['kind'], now: Date): SubscriptionEvent[] {
@@ -222,12 +228,12 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
     case 'PlanChanged': {
       if (state.status !== 'active') return state;
       const { toPlanId, anchor, kind } = event.data;
-      // Any change supersedes a scheduled one; a new anchor restarts cycle numbering. An upgrade starts the new plan
+      // Any change supersedes a scheduled one; a new anchor restarts cycle numbering. An upgrade (or a termination) starts the new plan
       // with the cycle at its anchor, cycle 0 (its anchor may be the old one: an instance whose clock is behind anchors
       // it at the start of the cycle already started). A scheduled change keeps the anchor: the new plan starts with the
       // cycle starting when it took effect.
       const lastCycleIndex = anchor === state.anchor ? state.lastCycleIndex : -1;
-      if (kind === 'upgrade') return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex, planFromCycle: 0 };
+      if (kind === 'upgrade' || kind === 'terminate') return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex, planFromCycle: 0 };
       const from = state.pending ? cycleAt(anchorOf(state), state.pending.effectiveAt).index : state.lastCycleIndex + 1;
       return { ...state, planId: toPlanId, anchor, pending: null, lastCycleIndex, planFromCycle: from };
     }

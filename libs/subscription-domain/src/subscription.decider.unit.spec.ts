@@ -298,6 +298,33 @@ describe('Cancel', () => {
       .then({ type: 'PlanChangeCancelled', data: { accountId, planId: 'pro', cancelledToPlanId: 'free', kind: 'cancel' } });
   });
 
+  describe('immediately (a refund, a chargeback)', () => {
+    const terminate: SubscriptionCommand = { type: 'Cancel', data: { accountId, immediately: true } };
+
+    it('ends the plan now: the fallback plan under a new anchor, its first cycle started at once (the allowance under way expires at the ledger)', () => {
+      given(subscribed(), cycle0, cycle1)
+        .when(terminate, now)
+        .then(
+          { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'free', kind: 'terminate', anchor: now } },
+          cycle('free', 0, now, '2026-04-15T12:00:00.000Z', now),
+        );
+    });
+
+    it('supersedes a cancel scheduled at the cycle end, and a yearly plan does not wait for its paid year', () => {
+      const after = given(subscribed(), cycle0, cycle1, cancelScheduled);
+      const events = decide(terminate, after.state, { now: new Date(now), catalogue });
+      expect(events.map((event) => event.type)).toEqual(['PlanChanged', 'CycleStarted']);
+      expect(given(subscribed(), cycle0, cycle1, cancelScheduled, ...events).state).toMatchObject({ planId: 'free', anchor: now, pending: null, lastCycleIndex: 0, planFromCycle: 0 });
+      const yearly = decide(terminate, given(subscribed('pro-yearly'), cycle('pro-yearly', 0, JAN31, FEB28)).state, { now: new Date(now), catalogue });
+      expect(yearly[0]).toMatchObject({ type: 'PlanChanged', data: { fromPlanId: 'pro-yearly', toPlanId: 'free', kind: 'terminate', anchor: now } });
+    });
+
+    it('changes nothing on the fallback plan (retried after it took effect)', () => {
+      const events = decide(terminate, given(subscribed(), cycle0, cycle1).state, { now: new Date(now), catalogue });
+      given(subscribed(), cycle0, cycle1, ...events).when(terminate, now).then();
+    });
+  });
+
   it('changes nothing on the fallback plan (a cancel retried after it took effect)', () => {
     given(subscribed('free'), cycle('free', 0, JAN31, FEB28)).when(cancel, now).then();
   });

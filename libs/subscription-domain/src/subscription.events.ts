@@ -41,8 +41,9 @@ export type PlanChanged = {
     accountId: string;
     fromPlanId: string;
     toPlanId: string;
-    kind: 'upgrade' | 'downgrade' | 'cancel';
-    /** The billing anchor from now on: a new one (the change instant) for an upgrade, unchanged otherwise. */
+    /** `terminate`: a cancel that takes effect at once (Cancel with `immediately`); the others as scheduled or asked. */
+    kind: 'upgrade' | 'downgrade' | 'cancel' | 'terminate';
+    /** The billing anchor from now on: a new one (the change instant) for an upgrade or a termination, unchanged otherwise. */
     anchor: string;
   };
 };

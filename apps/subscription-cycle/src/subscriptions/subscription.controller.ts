@@ -1,7 +1,7 @@
-import { Body, Controller, Delete, Get, Param, Put } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import { ApiErrors, ApiIdParam, ApiKeyName, RequireScope } from '@tally/shared';
-import { PutSubscriptionRequestDto, PutSubscriptionResponseDto, SubscriptionResponseDto } from './subscription.dto';
+import { CancelSubscriptionQueryDto, PutSubscriptionRequestDto, PutSubscriptionResponseDto, SubscriptionResponseDto } from './subscription.dto';
 import { SubscriptionHandler } from './subscription.handler';
 
 @ApiBearerAuth()
@@ -33,13 +33,19 @@ export class SubscriptionController {
     return this.handler.get(accountId);
   }
 
-  /** Cancel at the end of the current cycle (a yearly plan: of its paid year); the account then falls back to the free plan. */
+  /**
+   * Cancel at the end of the current cycle (a yearly plan: of its paid year), or with `effective=now` at once; the
+   * account then falls back to the free plan.
+   */
   @Delete()
   @RequireScope('subscriptions:write')
-  @ApiOperation({ operationId: 'cancelSubscription', summary: 'Cancel at the end of the current cycle, or of the paid year on a yearly plan (then the fallback plan)' })
+  @ApiOperation({
+    operationId: 'cancelSubscription',
+    summary: 'Cancel at the end of the current cycle, or of the paid year on a yearly plan, or now with effective=now (then the fallback plan)',
+  })
   @ApiOkResponse({ type: PutSubscriptionResponseDto })
   @ApiErrors({ 400: ['INVALID_ACCOUNT_ID'], 404: ['SUBSCRIPTION_NOT_FOUND', 'NOT_SUBSCRIBED'], 409: ['CONCURRENT_UPDATE'] })
-  cancel(@Param('accountId') accountId: string, @ApiKeyName() actor: string | undefined): Promise<PutSubscriptionResponseDto> {
-    return this.handler.cancel(accountId, actor);
+  cancel(@Param('accountId') accountId: string, @Query() query: CancelSubscriptionQueryDto, @ApiKeyName() actor: string | undefined): Promise<PutSubscriptionResponseDto> {
+    return this.handler.cancel(accountId, actor, query.effective === 'now');
   }
 }

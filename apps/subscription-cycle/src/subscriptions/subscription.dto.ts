@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { IsOptionalNotNull } from '@tally/contracts';
 
 export class PutSubscriptionRequestDto {
@@ -39,6 +39,14 @@ export class SubscriptionResponseDto {
 }
 
 export class PutSubscriptionResponseDto extends SubscriptionResponseDto {
-  @ApiProperty({ enum: ['subscribed', 'upgraded', 'downgrade-scheduled', 'cancel-scheduled', 'change-cancelled', 'unchanged'] })
+  @ApiProperty({ enum: ['subscribed', 'upgraded', 'downgrade-scheduled', 'cancel-scheduled', 'cancelled', 'change-cancelled', 'unchanged'] })
   outcome!: string;
+}
+
+export class CancelSubscriptionQueryDto {
+  @ApiPropertyOptional({
+    enum: ['cycle-end', 'now'], default: 'cycle-end',
+    description: "`cycle-end`: at the end of the current cycle (a yearly plan: of its paid year). `now`: at once (a refund, a chargeback): the fallback plan starts now under a new anchor and the allowance under way expires.",
+  })
+  @IsOptional() @IsIn(['cycle-end', 'now']) effective?: 'cycle-end' | 'now';
 }

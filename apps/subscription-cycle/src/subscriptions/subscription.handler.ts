@@ -72,12 +72,15 @@ export class SubscriptionHandler {
     });
   }
 
-  /** DELETE: cancel at the end of the current cycle, or a yearly plan's paid year (falls back to the catalogue's free plan). */
-  cancel(accountId: string, actor?: string): Promise<PutSubscriptionResponseDto> {
+  /**
+   * DELETE: cancel at the end of the current cycle, or a yearly plan's paid year, or with `immediately` now (the
+   * allowance under way expires); then the catalogue's fallback plan.
+   */
+  cancel(accountId: string, actor?: string, immediately = false): Promise<PutSubscriptionResponseDto> {
     assertAccountId(accountId);
     return this.execute(accountId, actor, (state) => {
       if (state.status === 'none') throw notFound(accountId);
-      return { type: 'Cancel', data: { accountId } };
+      return { type: 'Cancel', data: { accountId, ...(immediately && { immediately }) } };
     });
   }
 
@@ -170,10 +173,10 @@ function notFound(accountId: string): SubscriptionCycleError {
 
 /**
  * Where the command's own events begin: before them, a scheduled change already due that the decider applied first
- * (afterDueChange: its PlanChanged, not an upgrade, and the cycle it starts) is the scheduler's work.
+ * (afterDueChange: its PlanChanged, a downgrade or a cancel, and the cycle it starts) is the scheduler's work.
  */
 function ownFrom(events: SubscriptionEvent[]): number {
-  const own = events.findIndex((event) => event.type !== 'CycleStarted' && !(event.type === 'PlanChanged' && event.data.kind !== 'upgrade'));
+  const own = events.findIndex((event) => event.type !== 'CycleStarted' && !(event.type === 'PlanChanged' && (event.data.kind === 'downgrade' || event.data.kind === 'cancel')));
   return own === -1 ? events.length : own;
 }
 
@@ -184,7 +187,7 @@ function outcomeOf(events: SubscriptionEvent[]): string {
     case 'Subscribed':
       return 'subscribed';
     case 'PlanChanged':
-      return 'upgraded';
+      return own.data.kind === 'terminate' ? 'cancelled' : 'upgraded';
     case 'PlanChangeScheduled':
       return own.data.kind === 'cancel' ? 'cancel-scheduled' : 'downgrade-scheduled';
     case 'PlanChangeCancelled':
