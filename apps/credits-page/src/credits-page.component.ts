@@ -2,7 +2,7 @@ import { css, html, nothing } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
 import { allowanceUse, creditAlert, formatCredits, formatPermille, lowCreditSentence, mostCreditsFirst, type Balance, type CreditAlert } from './credits.model';
 import { parseCredits } from '@tally/money';
-import { PortalApi, PortalApiError, type TransactionItem, type UsageSummary } from './portal-api.client';
+import { PortalApi, PortalApiError, type PortalUsage, type TransactionItem } from './portal-api.client';
 import { describe, type ConnectionSnapshot } from './portal-connection.service';
 import { PortalElement } from './portal-element.component';
 import { httpUrl, parseDecimals, parseLogo, parseUnit } from './page-options.parser';
@@ -54,7 +54,7 @@ export class TallyCreditsPage extends PortalElement {
   declare customFrom: string;
   declare customTo: string;
   declare customProblem: string | undefined;
-  declare usage: (UsageSummary & { inUtcInstead?: boolean }) | undefined;
+  declare usage: PortalUsage | undefined;
   declare usageProblem: string | undefined;
   declare transactions: TransactionItem[];
   declare nextCursor: string | null;

@@ -98,8 +98,8 @@ export const TOKEN_EXPIRING_LEAD_MS = 120_000;
 
 /**
  * When to say a token expires soon: TOKEN_EXPIRING_LEAD_MS before its expiry, or halfway through what is left of a
- * shorter one, and at least 10 s after it was set. Never at once: a product that answers each notice with a token as short (60 s) would otherwise mint
- * and swap tokens as fast as its network allows.
+ * shorter one, and at least 10 s after it was set. Never at once: a product that answers each notice with a token as
+ * short (60 s) would otherwise mint and swap tokens as fast as its network allows.
  */
 export function expiringNoticeAt(expiresAtMs: number, nowMs: number): number {
   // Not before 10 s either: a browser clock far ahead of the ledger's reads every new token as about to expire.

@@ -12,6 +12,8 @@ import type { components } from '@tally/client';
 type Schemas = components['schemas'];
 export type PortalSession = Schemas['PortalSessionDto'];
 export type UsageSummary = Schemas['UsageSummaryDto'];
+/** A usage summary as the page reads it: `inUtcInstead` when the ledger did not know the page's zone (UTC days). */
+export type PortalUsage = UsageSummary & { inUtcInstead: boolean };
 export type TransactionItem = Schemas['TransactionItemDto'];
 export type TransactionPage = Schemas['TransactionPageDto'];
 
@@ -99,13 +101,9 @@ export class PortalApi {
    * The usage of a range of whole days in `timeZone` (the one the page shows), counted by that zone's days; in UTC days
    * if the ledger does not know the zone (a browser's newer than its zone database): `inUtcInstead` says so.
    */
-  async usage(accountId: string, range: RangeChoice, timeZone: string): Promise<UsageSummary & { inUtcInstead: boolean }> {
-    let inUtcInstead = false;
-    const summary = await inZoneOrUtc(timeZone, (zone) => {
-      inUtcInstead = zone !== timeZone;
-      return this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range, zone));
-    });
-    return { ...summary, inUtcInstead };
+  async usage(accountId: string, range: RangeChoice, timeZone: string): Promise<PortalUsage> {
+    const { answer, zone } = await inZoneOrUtc(timeZone, (asked) => this.json<UsageSummary>(this.account(accountId, '/usage'), usageQuery(range, asked)));
+    return { ...answer, inUtcInstead: zone !== timeZone };
   }
 
   transactions(accountId: string, cursor?: string, limit = 20): Promise<TransactionPage> {
@@ -114,7 +112,7 @@ export class PortalApi {
 
   /** The CSV of the range, downloaded with the bearer (a plain link could not send it), and the server's file name. */
   async exportCsv(accountId: string, range: RangeChoice, timeZone: string): Promise<{ blob: Blob; filename: string }> {
-    const response = await inZoneOrUtc(timeZone, (zone) => this.request(this.account(accountId, '/usage/export'), usageQuery(range, zone), 'text/csv'));
+    const { answer: response } = await inZoneOrUtc(timeZone, (asked) => this.request(this.account(accountId, '/usage/export'), usageQuery(range, asked), 'text/csv'));
     const disposition = response.headers.get('content-disposition') ?? '';
     const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `usage-${accountId}.csv`;
     return { blob: await response.blob(), filename };
@@ -186,13 +184,13 @@ function readWithin<T>(reader: ReadableStreamDefaultReader<T>, ms: number): Prom
   return Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
 }
 
-/** `ask` in `timeZone`, and again in UTC if the ledger refused the zone (400 naming `tz`). */
-async function inZoneOrUtc<T>(timeZone: string, ask: (zone: string) => Promise<T>): Promise<T> {
+/** `ask` in `timeZone`, and again in UTC if the ledger refused the zone (400 naming `tz`); the answer and its zone. */
+async function inZoneOrUtc<T>(timeZone: string, ask: (zone: string) => Promise<T>): Promise<{ answer: T; zone: string }> {
   try {
-    return await ask(timeZone);
+    return { answer: await ask(timeZone), zone: timeZone };
   } catch (error) {
     if (timeZone === 'UTC' || !(error instanceof PortalApiError && error.status === 400 && error.field === 'tz')) throw error;
-    return ask('UTC');
+    return { answer: await ask('UTC'), zone: 'UTC' };
   }
 }
 
