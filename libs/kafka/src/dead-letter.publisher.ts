@@ -24,6 +24,16 @@ export const DeadLetterHeaders = {
 export const FIRST_PRODUCED_AT_HEADER = 'x-first-produced-at';
 
 /**
+ * The earliest of Kafka timestamps (ms since the epoch, as text: a record's, FIRST_PRODUCED_AT_HEADER's), those that
+ * are not one left out (anything but a positive integer of at most 16 digits: a header a producer set itself, "soon"):
+ * what a replay carries on as FIRST_PRODUCED_AT_HEADER, and what a consumer dates a message's production by.
+ */
+export function earliestStamp(...stamps: (string | undefined)[]): string | undefined {
+  const usable = stamps.filter((stamp): stamp is string => stamp !== undefined && /^\d{1,16}$/.test(stamp) && Number(stamp) > 0);
+  return usable.length === 0 ? undefined : usable.reduce((a, b) => (Number(b) < Number(a) ? b : a));
+}
+
+/**
  * Set by a dead letter's replay: the consumer group that dead-lettered it (x-consumer-group). The message goes back to
  * its source topic, which other groups read too and applied the first time: they pass over it (BatchConsumer).
  */

@@ -1,4 +1,4 @@
-import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, FIRST_PRODUCED_AT_HEADER, KafkaProducer, REPLAY_FOR_GROUP_HEADER, missingTopics, withAdmin } from '@tally/kafka';
+import { DEAD_LETTER_SUFFIX, DeadLetterHeaders, FIRST_PRODUCED_AT_HEADER, KafkaProducer, REPLAY_FOR_GROUP_HEADER, earliestStamp, missingTopics, withAdmin } from '@tally/kafka';
 import { Command } from 'commander';
 import { kafkaOffset, nonNegativeInt } from '../cli-arguments.parser';
 import type { CliContext } from '../cli-context.provider';
@@ -36,15 +36,6 @@ async function replays(context: CliContext): Promise<DeadLetterReplays> {
   const repository = new DeadLetterReplays(context.pool, context.config.CLI_SCHEMA);
   await repository.ensureTable();
   return repository;
-}
-
-/**
- * The earliest of Kafka timestamps (ms since the epoch, as text), those that are not one left out: a header the producer
- * set itself ("soon", or later than its record) must not be carried past the record's own time.
- */
-function earliestStamp(...stamps: (string | undefined)[]): string | undefined {
-  const usable = stamps.filter((stamp): stamp is string => stamp !== undefined && /^\d{1,16}$/.test(stamp) && Number(stamp) > 0);
-  return usable.length === 0 ? undefined : usable.reduce((a, b) => (Number(b) < Number(a) ? b : a));
 }
 
 /** Rows `list --topic` prints at most by default: the topic is kept for ever and may hold millions. */

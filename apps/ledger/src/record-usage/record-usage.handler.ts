@@ -1,4 +1,5 @@
 import { Topics } from '@tally/contracts';
+import { earliestStamp } from '@tally/kafka';
 import { idempotencyKey, type RecordUsage } from '@tally/ledger-domain';
 import { PricingError, priceUsage, type RateCard } from '@tally/pricing';
 import { inNamespaces } from '@tally/shared';
@@ -87,13 +88,10 @@ export function productTopicActor(topic: string): string {
  * was produced: fixed, so a message that waited in Kafka is measured against then), a replayed dead letter's first
  * record's (a replay is stamped when it is sent again: a usage refused as dated ahead would pass once enough time
  * went by) and the ledger's clock (a producer whose clock runs ahead stamps both). Only ever earlier: a producer that
- * sets the replay's header itself can only have its own usage refused. Timestamps that are not usable are left out.
+ * sets the replay's header itself can only have its own usage refused. Timestamps that are not usable are left out
+ * (earliestStamp, the rule the replay uses to carry the header on).
  */
 function latestAllowed({ timestamp, receivedAt, firstProducedAt }: ConsumedAt, maxFutureSkewSeconds: number): number {
-  let base = receivedAt.getTime();
-  for (const stamp of [timestamp, firstProducedAt]) {
-    const produced = Number(stamp);
-    if (stamp !== undefined && Number.isFinite(produced) && produced > 0) base = Math.min(base, produced);
-  }
-  return base + maxFutureSkewSeconds * 1000;
+  const produced = earliestStamp(timestamp, firstProducedAt);
+  return Math.min(receivedAt.getTime(), produced === undefined ? Infinity : Number(produced)) + maxFutureSkewSeconds * 1000;
 }
