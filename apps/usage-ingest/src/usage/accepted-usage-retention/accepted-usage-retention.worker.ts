@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { CLOCK, LOGGER, quoteIdentifier, type Clock, type Logger } from '@tally/shared';
+import { CLOCK, LOGGER, PollingLoop, quoteIdentifier, type Clock, type Logger } from '@tally/shared';
 import { UsageIngestConfig } from '../../config/usage-ingest.config';
 import { retentionOverdueSources, type RetentionOverdueSource } from './accepted-usage-retention.metrics';
 
@@ -16,14 +16,15 @@ const DAY_MS = 24 * 3600 * 1000;
  * nothing there (other content under it is dead-lettered, IDEMPOTENCY_CONFLICT).
  *
  * Every instance runs it; one deletes at a time (a transaction-scoped advisory lock per batch: another instance that
- * finds it taken skips its pass). A failed pass is logged and the next interval tries again; passes that keep
- * failing or fall behind show in `tally_usage_ingest_retention_overdue_seconds` (alert TallyUsageRetentionBehind).
+ * finds it taken skips its pass). It runs on a PollingLoop: a failed pass is logged and counted, and the next interval
+ * tries again; passes that keep failing or fall behind show in `tally_usage_ingest_retention_overdue_seconds` (alert
+ * TallyUsageRetentionBehind) and in the loop's runs (TallyHousekeepingFailing).
  */
 @Injectable()
 export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnApplicationShutdown, RetentionOverdueSource {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  /** Shut down: no pass scheduled, and one under way ends after its current batch. */
+  /** A pass at start-up, then one every ACCEPTED_USAGE_PRUNE_INTERVAL_MS (its runs counted: TallyHousekeepingFailing). */
+  private readonly loop: PollingLoop;
+  /** Shut down: a pass under way ends after its current batch. */
   private stopped = false;
 
   constructor(
@@ -31,18 +32,19 @@ export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnA
     private readonly config: UsageIngestConfig,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.loop = new PollingLoop('accepted-usage-retention', config.ACCEPTED_USAGE_PRUNE_INTERVAL_MS, () => this.pass(), logger);
+  }
 
   onApplicationBootstrap(): void {
     retentionOverdueSources.add(this);
-    this.schedule();
+    this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     retentionOverdueSources.delete(this);
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 
   /**
@@ -88,18 +90,8 @@ export class AcceptedUsageRetentionWorker implements OnApplicationBootstrap, OnA
     return forgotten;
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.prune()
-        .then(
-          (forgotten) => {
-            if (forgotten.usage + forgotten.requests > 0) this.logger.info({ ...forgotten, retentionDays: this.config.ACCEPTED_USAGE_RETENTION_DAYS }, 'accepted usage ids forgotten');
-          },
-          (error: unknown) => this.logger.warn({ err: error }, 'accepted usage retention pass failed; the next one tries again'),
-        )
-        .finally(() => this.schedule());
-    }, this.config.ACCEPTED_USAGE_PRUNE_INTERVAL_MS);
-    this.timer.unref();
+  private async pass(): Promise<void> {
+    const forgotten = await this.prune();
+    if (forgotten.usage + forgotten.requests > 0) this.logger.info({ ...forgotten, retentionDays: this.config.ACCEPTED_USAGE_RETENTION_DAYS }, 'accepted usage ids forgotten');
   }
 }
