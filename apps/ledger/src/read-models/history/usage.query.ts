@@ -29,7 +29,7 @@ export interface UsageSummary {
 interface GroupedRow {
   grouping: number;
   feature: string | null;
-  /** The day's position in the days of the range that had usage (width_bucket over their starts), from 1. */
+  /** The day's position among the days from the range's first usage to its last (width_bucket over their starts), from 1. */
   day: number | null;
   credits: string;
   requests: string;
@@ -108,12 +108,12 @@ export class UsageQueryService {
       ]);
       return { grouped, models, days };
     });
-    const empty = { from: range.from.toISOString(), to: range.to.toISOString(), timeZone: range.timeZone };
-    if (!result) return { ...empty, totals: { credits: '0', requests: 0 }, byModel: [], byFeature: [], byDay: [] };
+    const period = { from: range.from.toISOString(), to: range.to.toISOString(), timeZone: range.timeZone };
+    if (!result) return { ...period, totals: { credits: '0', requests: 0 }, byModel: [], byFeature: [], byDay: [] };
     const { grouped, models, days } = result;
     const totals = grouped.rows.find((row) => row.grouping === 3);
     return {
-      ...empty,
+      ...period,
       totals: totals ? bucket(totals) : { credits: '0', requests: 0 },
       byModel: models.rows.map((row) => ({ model: row.model, ...bucket(row) })),
       byFeature: grouped.rows.filter((row) => row.grouping === 1).map((row) => ({ feature: row.feature as string, ...bucket(row) })),
