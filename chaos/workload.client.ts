@@ -221,7 +221,9 @@ export class WorkloadClient {
       }
       case 'upgrade': {
         const subscribe = step.key.startsWith('subscribe-');
-        return this.expect(step, await this.request('subscription-cycle', 'PUT', path(step.accountId, 'subscription'), { planId: step.planId, ...(subscribe ? { timeZone: 'UTC' } : {}) }), [200]);
+        // Under the step's key, as a billing integration retries: a retry gets the first answer, never a new change.
+        const body = { planId: step.planId, ...(subscribe ? { timeZone: 'UTC' } : {}) };
+        return this.expect(step, await this.request('subscription-cycle', 'PUT', path(step.accountId, 'subscription'), body, { 'idempotency-key': step.key }), [200]);
       }
     }
   }
@@ -282,13 +284,13 @@ export class WorkloadClient {
   }
 
   /** One JSON request to a service; records the answer and resolves with it. */
-  private async request(service: ServiceName, method: string, path: string, body?: unknown): Promise<Answer> {
+  private async request(service: ServiceName, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
     const at = Date.now();
     this.sent.httpRequests += 1;
     try {
       const response = await fetch(`${this.system.service(service).base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });

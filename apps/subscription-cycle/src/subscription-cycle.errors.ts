@@ -9,7 +9,9 @@ export type SubscriptionCycleErrorCode =
   | 'TIME_ZONE_REQUIRED'
   | 'TIME_ZONE_IMMUTABLE'
   | 'SUBSCRIPTION_NOT_FOUND'
-  | 'CONCURRENT_UPDATE';
+  | 'CONCURRENT_UPDATE'
+  | 'INVALID_IDEMPOTENCY_KEY'
+  | 'IDEMPOTENCY_CONFLICT';
 
 /** Errors of this service; `details` is always a list of field issues so clients can point at the input. */
 export class SubscriptionCycleError extends AppError<SubscriptionCycleErrorCode> {
@@ -28,10 +30,12 @@ export const SUBSCRIPTION_CYCLE_STATUS_BY_CODE: Record<SubscriptionCycleErrorCod
   INTERVAL_MISMATCH: 400,
   TIME_ZONE_REQUIRED: 400,
   TIME_ZONE_IMMUTABLE: 400,
+  INVALID_IDEMPOTENCY_KEY: 400,
   NOT_SUBSCRIBED: 404,
   SUBSCRIPTION_NOT_FOUND: 404,
   ALREADY_SUBSCRIBED: 409,
   CONCURRENT_UPDATE: 409,
+  IDEMPOTENCY_CONFLICT: 409,
   INVALID_CATALOGUE: 500,
 };
 

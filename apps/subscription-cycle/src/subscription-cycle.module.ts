@@ -13,6 +13,7 @@ import { PlansController } from './plans/plans.controller';
 import { CycleScheduler } from './scheduler/cycle.worker';
 import { SubscriptionController } from './subscriptions/subscription.controller';
 import { SubscriptionHandler } from './subscriptions/subscription.handler';
+import { SubscriptionRequests } from './subscriptions/subscription-requests.repository';
 import { MetricsModule } from '@tally/metrics';
 import { CLOCK, HEALTH_CHECKS, HealthController, LOGGER, createLogger, postgresReadyOf, systemClock, type Clock, type HealthChecks, type Logger } from '@tally/shared';
 
@@ -68,6 +69,7 @@ export function createSubscriptionCycleModule({ config, clock = systemClock }: S
       },
       HeldPlansCheck,
       SubscriptionHandler,
+      SubscriptionRequests,
       CycleScheduler,
       OutboxRelay,
     ],

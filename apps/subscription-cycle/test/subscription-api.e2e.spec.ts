@@ -27,6 +27,7 @@ describe('subscription-cycle: HTTP API', () => {
     return {
       subscriptions: await db.query(`SELECT * FROM "${service.config.DATABASE_SCHEMA}".subscriptions ORDER BY account_id`),
       outbox: await db.query(`SELECT message_id FROM "${service.config.DATABASE_SCHEMA}".outbox_messages ORDER BY id`),
+      requests: await db.query(`SELECT account_id, idempotency_key, request, response FROM "${service.config.DATABASE_SCHEMA}".subscription_requests ORDER BY 1, 2`),
     };
   };
 
@@ -88,6 +89,66 @@ describe('subscription-cycle: HTTP API', () => {
     expect(undo.body).toMatchObject({ outcome: 'change-cancelled', pendingChange: null });
     const view = await http(service.baseUrl, 'GET', path, undefined, READER_KEY);
     expect(view).toMatchObject({ status: 200, body: { accountId: id, planId: 'pro', interval: 'monthly', timeZone: 'Europe/Paris', anchor: '2031-03-10T08:00:00.000Z', pendingChange: null } });
+  });
+
+  describe('an Idempotency-Key on PUT and DELETE', () => {
+    const keyed = (key: string) => ({ 'idempotency-key': key });
+
+    it('answers a retry with the first answer, and does not undo a change made since (a PUT whose answer was lost, retried after a cancel)', async () => {
+      const account = `/v1/accounts/acct-idem-${uniqueSuffix()}/subscription`;
+      const first = await http(service.baseUrl, 'PUT', account, { planId: 'pro', timeZone: 'UTC' }, undefined, keyed('sub-1'));
+      expect(first).toMatchObject({ status: 200, body: { outcome: 'subscribed', planId: 'pro', pendingChange: null } });
+      expect(first.headers['idempotent-replayed']).toBeUndefined();
+      const cancel = await http(service.baseUrl, 'DELETE', account, undefined, undefined, keyed('cancel-1'));
+      expect(cancel.body).toMatchObject({ outcome: 'cancel-scheduled' });
+      const before = await snapshot();
+
+      // The integration never saw the PUT's answer and sends it again: the first answer, and nothing changes.
+      const retried = await http(service.baseUrl, 'PUT', account, { planId: 'pro', timeZone: 'UTC' }, undefined, keyed('sub-1'));
+      expect(retried).toMatchObject({ status: 200, body: first.body });
+      expect(retried.headers['idempotent-replayed']).toBe('true');
+      const cancelRetried = await http(service.baseUrl, 'DELETE', account, undefined, undefined, keyed('cancel-1'));
+      expect(cancelRetried).toMatchObject({ status: 200, body: cancel.body });
+      expect(await snapshot()).toEqual(before);
+      expect((await http(service.baseUrl, 'GET', account, undefined, READER_KEY)).body).toMatchObject({ pendingChange: { kind: 'cancel' } });
+    });
+
+    it('refuses a key used with another request with 409 IDEMPOTENCY_CONFLICT, changing nothing; a key belongs to one account', async () => {
+      const account = `/v1/accounts/acct-idem-${uniqueSuffix()}/subscription`;
+      expect((await http(service.baseUrl, 'PUT', account, { planId: 'pro', timeZone: 'UTC' }, undefined, keyed('k'))).status).toBe(200);
+      const before = await snapshot();
+      for (const [method, body] of [['PUT', { planId: 'starter' }], ['DELETE', undefined]] as const) {
+        const conflict = await http(service.baseUrl, method, account, body, undefined, keyed('k'));
+        expect(conflict).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_CONFLICT', details: [{ field: 'Idempotency-Key', reason: expect.any(String) }] } });
+      }
+      expect(await snapshot()).toEqual(before);
+      // The same spelling of the zone in another case is the same request.
+      expect((await http(service.baseUrl, 'PUT', account, { planId: 'pro', timeZone: 'utc' }, undefined, keyed('k'))).headers['idempotent-replayed']).toBe('true');
+      const other = await http(service.baseUrl, 'PUT', `/v1/accounts/acct-idem-${uniqueSuffix()}/subscription`, { planId: 'plus', timeZone: 'UTC' }, undefined, keyed('k'));
+      expect(other).toMatchObject({ status: 200, body: { outcome: 'subscribed', planId: 'plus' } });
+    });
+
+    it('answers two concurrent first subscriptions under one key with one subscription and the same answer', async () => {
+      const account = `/v1/accounts/acct-idem-${uniqueSuffix()}/subscription`;
+      const outboxBefore = (await snapshot()).outbox.length;
+      const [a, b] = await Promise.all([1, 2].map(() => http(service.baseUrl, 'PUT', account, { planId: 'pro', timeZone: 'UTC' }, undefined, keyed('race'))));
+      expect(a).toMatchObject({ status: 200, body: { outcome: 'subscribed' } });
+      expect(b).toMatchObject({ status: 200, body: a.body });
+      expect((await snapshot()).outbox.length).toBe(outboxBefore + 1); // one CycleStarted
+    });
+
+    it.each([
+      ['an empty key', ''],
+      ['a key of 129 characters', 'k'.repeat(129)],
+      ['a key with a space', 'two words'],
+    ])('refuses %s with 400 naming Idempotency-Key, changing nothing', async (_case, key) => {
+      const before = await snapshot();
+      for (const [method, body] of [['PUT', { planId: 'pro', timeZone: 'UTC' }], ['DELETE', undefined]] as const) {
+        const refused = await http(service.baseUrl, method, `/v1/accounts/acct-idem-${uniqueSuffix()}/subscription`, body, undefined, keyed(key));
+        expect(refused).toMatchObject({ status: 400, body: { code: 'INVALID_IDEMPOTENCY_KEY', details: [{ field: 'Idempotency-Key', reason: expect.any(String) }] } });
+      }
+      expect(await snapshot()).toEqual(before);
+    });
   });
 
   it('keeps a yearly plan until its paid year ends: a cancel or downgrade is scheduled for the year end, counted from the first cycle on it (stored with the row)', async () => {

@@ -53,6 +53,8 @@ export async function startApp(options: { schema: string; topic: string; clock: 
 export interface HttpResult {
   status: number;
   body: Record<string, unknown>;
+  /** The response's headers, names in lower case. */
+  headers: Record<string, string>;
 }
 
 export async function http(baseUrl: string, method: string, path: string, body?: unknown, key = WRITER_KEY, headers: Record<string, string> = {}): Promise<HttpResult> {
@@ -62,7 +64,7 @@ export async function http(baseUrl: string, method: string, path: string, body?:
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: Object.fromEntries(response.headers) };
 }
 
 /** A published envelope, with its partition and its Kafka headers (trace context, request id). */

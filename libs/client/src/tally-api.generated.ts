@@ -2904,7 +2904,10 @@ export interface operations {
     putSubscription: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: a request under a key the account used before gets that first answer (and Idempotent-Replayed: true) instead of being decided again; the key with another request is 409 IDEMPOTENCY_CONFLICT. Kept IDEMPOTENCY_KEY_RETENTION_DAYS (30 by default). 1-128 characters of letters, digits and . _ : @ - */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 accountId: string;
             };
@@ -2924,7 +2927,7 @@ export interface operations {
                     "application/json": components["schemas"]["PutSubscriptionResponseDto"];
                 };
             };
-            /** @description Bad Request: BAD_REQUEST, INTERVAL_MISMATCH, INVALID_ACCOUNT_ID, INVALID_ANCHOR, INVALID_JSON, INVALID_TIME_ZONE, INVALID_URL, PLAN_RETIRED, TIME_ZONE_IMMUTABLE, TIME_ZONE_REQUIRED, UNKNOWN_PLAN, VALIDATION_FAILED */
+            /** @description Bad Request: BAD_REQUEST, INTERVAL_MISMATCH, INVALID_ACCOUNT_ID, INVALID_ANCHOR, INVALID_IDEMPOTENCY_KEY, INVALID_JSON, INVALID_TIME_ZONE, INVALID_URL, PLAN_RETIRED, TIME_ZONE_IMMUTABLE, TIME_ZONE_REQUIRED, UNKNOWN_PLAN, VALIDATION_FAILED */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,7 +2935,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "INTERVAL_MISMATCH" | "INVALID_ACCOUNT_ID" | "INVALID_ANCHOR" | "INVALID_JSON" | "INVALID_TIME_ZONE" | "INVALID_URL" | "PLAN_RETIRED" | "TIME_ZONE_IMMUTABLE" | "TIME_ZONE_REQUIRED" | "UNKNOWN_PLAN" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "INTERVAL_MISMATCH" | "INVALID_ACCOUNT_ID" | "INVALID_ANCHOR" | "INVALID_IDEMPOTENCY_KEY" | "INVALID_JSON" | "INVALID_TIME_ZONE" | "INVALID_URL" | "PLAN_RETIRED" | "TIME_ZONE_IMMUTABLE" | "TIME_ZONE_REQUIRED" | "UNKNOWN_PLAN" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2972,7 +2975,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Conflict: ALREADY_SUBSCRIBED, CONCURRENT_UPDATE */
+            /** @description Conflict: ALREADY_SUBSCRIBED, CONCURRENT_UPDATE, IDEMPOTENCY_CONFLICT */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2980,7 +2983,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "ALREADY_SUBSCRIBED" | "CONCURRENT_UPDATE";
+                        code?: "ALREADY_SUBSCRIBED" | "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT";
                     };
                 };
             };
@@ -3074,7 +3077,10 @@ export interface operations {
                 /** @description `cycle-end`: at the end of the current cycle (a yearly plan: of its paid year). `now`: at once (a refund, a chargeback): the fallback plan starts now under a new anchor and the allowance under way expires. */
                 effective?: "cycle-end" | "now";
             };
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: a request under a key the account used before gets that first answer (and Idempotent-Replayed: true) instead of being decided again; the key with another request is 409 IDEMPOTENCY_CONFLICT. Kept IDEMPOTENCY_KEY_RETENTION_DAYS (30 by default). 1-128 characters of letters, digits and . _ : @ - */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 accountId: string;
             };
@@ -3090,7 +3096,7 @@ export interface operations {
                     "application/json": components["schemas"]["PutSubscriptionResponseDto"];
                 };
             };
-            /** @description Bad Request: BAD_REQUEST, INVALID_ACCOUNT_ID, INVALID_JSON, INVALID_URL, VALIDATION_FAILED */
+            /** @description Bad Request: BAD_REQUEST, INVALID_ACCOUNT_ID, INVALID_IDEMPOTENCY_KEY, INVALID_JSON, INVALID_URL, VALIDATION_FAILED */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3098,7 +3104,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "INVALID_ACCOUNT_ID" | "INVALID_JSON" | "INVALID_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "INVALID_ACCOUNT_ID" | "INVALID_IDEMPOTENCY_KEY" | "INVALID_JSON" | "INVALID_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3138,7 +3144,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Conflict: CONCURRENT_UPDATE */
+            /** @description Conflict: CONCURRENT_UPDATE, IDEMPOTENCY_CONFLICT */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3146,7 +3152,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "CONCURRENT_UPDATE";
+                        code?: "CONCURRENT_UPDATE" | "IDEMPOTENCY_CONFLICT";
                     };
                 };
             };

@@ -35,6 +35,13 @@ export class SubscriptionCycleConfig extends CommonConfig {
   @Type(() => Number) @IsInt() @Min(0) @Max(3_650)
   OUTBOX_RETENTION_DAYS = 7;
 
+  /**
+   * Days the answer of a subscription request sent with an Idempotency-Key is kept (a retry under the key within them
+   * gets that answer), then deleted, at start-up and hourly; 0 keeps them. Longer than any billing integration retries.
+   */
+  @Type(() => Number) @IsInt() @Min(0) @Max(3_650)
+  IDEMPOTENCY_KEY_RETENTION_DAYS = 30;
+
   /** Outbox messages published per relay transaction. */
   @Type(() => Number) @IsInt() @Min(1) @Max(1_000)
   OUTBOX_BATCH = 100;

@@ -5,6 +5,7 @@ import { CreateSubscriptionTables1764100000000 } from './migrations/176410000000
 import { AddOutboxTrace1764900000000 } from './migrations/1764900000000-add-outbox-trace';
 import { SubscriptionsParked1766100000000 } from './migrations/1766100000000-subscriptions-parked';
 import { PlanFromCycle1766300000000 } from './migrations/1766300000000-plan-from-cycle';
+import { SubscriptionRequests1766500000000 } from './migrations/1766500000000-subscription-requests';
 import { OutboxMessageEntity } from './outbox-message.entity';
 import { SubscriptionEntity } from './subscription.entity';
 
@@ -20,7 +21,7 @@ export function dataSourceOptions(config: SubscriptionCycleConfig): DataSourceOp
     url: config.DATABASE_URL,
     schema: config.DATABASE_SCHEMA,
     entities: SUBSCRIPTION_CYCLE_ENTITIES,
-    migrations: [CreateSubscriptionTables1764100000000, AddOutboxTrace1764900000000, SubscriptionsParked1766100000000, PlanFromCycle1766300000000],
+    migrations: [CreateSubscriptionTables1764100000000, AddOutboxTrace1764900000000, SubscriptionsParked1766100000000, PlanFromCycle1766300000000, SubscriptionRequests1766500000000],
     migrationsTableName: 'subscription_cycle_migrations',
     migrationsRun: false,
     synchronize: false,

@@ -23,8 +23,15 @@ import { SubscriptionCycleError, fromDomainError } from '../subscription-cycle.e
 import { CLOCK, type Clock } from '@tally/shared';
 import type { PutSubscriptionRequestDto, PutSubscriptionResponseDto, SubscriptionResponseDto } from './subscription.dto';
 import { rowFromState, stateFromRow } from './subscription.state';
+import { SubscriptionRequests, type KeyedRequest } from './subscription-requests.repository';
 
 type Active = Extract<SubscriptionState, { status: 'active' }>;
+
+/** What a PUT or DELETE answers; `replayed`: the stored first answer to a retry under its idempotency key. */
+export interface SubscriptionAnswer {
+  body: PutSubscriptionResponseDto;
+  replayed: boolean;
+}
 
 /** Account ids as every service takes them (the contracts' ID_PATTERN); a cycle or change id stays within 128 (boundedId). */
 const ACCOUNT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -50,13 +57,18 @@ export class SubscriptionHandler {
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly outbox: OutboxRelay,
+    private readonly requests: SubscriptionRequests,
   ) {}
 
-  /** PUT: subscribe, or change the plan of an existing subscription. `actor`: the API key's name, on the messages it causes. */
-  put(accountId: string, body: PutSubscriptionRequestDto, actor?: string): Promise<PutSubscriptionResponseDto> {
+  /**
+   * PUT: subscribe, or change the plan of an existing subscription. `actor`: the API key's name, on the messages it
+   * causes. With an idempotency key, a retry gets the first answer (replayed) instead of being decided again.
+   */
+  put(accountId: string, body: PutSubscriptionRequestDto, actor?: string, idempotencyKey?: string): Promise<SubscriptionAnswer> {
     assertAccountId(accountId);
-    this.validatePlanRequest(body);
-    return this.execute(accountId, actor, (state) => {
+    const keyed = idempotencyKey === undefined ? undefined : { key: idempotencyKey, request: canonicalPut(body) };
+    return this.execute(accountId, actor, keyed, (state) => {
+      this.validatePlanRequest(body);
       if (state.status === 'none') {
         if (body.timeZone === undefined) {
           throw new SubscriptionCycleError('TIME_ZONE_REQUIRED', 'A time zone is required to subscribe.', [{ field: 'timeZone', reason: 'is required to subscribe' }]);
@@ -74,11 +86,12 @@ export class SubscriptionHandler {
 
   /**
    * DELETE: cancel at the end of the current cycle, or a yearly plan's paid year, or with `immediately` now (the
-   * allowance under way expires); then the catalogue's fallback plan.
+   * allowance under way expires); then the catalogue's fallback plan. An idempotency key as for PUT.
    */
-  cancel(accountId: string, actor?: string, immediately = false): Promise<PutSubscriptionResponseDto> {
+  cancel(accountId: string, actor?: string, immediately = false, idempotencyKey?: string): Promise<SubscriptionAnswer> {
     assertAccountId(accountId);
-    return this.execute(accountId, actor, (state) => {
+    const keyed = idempotencyKey === undefined ? undefined : { key: idempotencyKey, request: JSON.stringify({ method: 'DELETE', effective: immediately ? 'now' : 'cycle-end' }) };
+    return this.execute(accountId, actor, keyed, (state) => {
       if (state.status === 'none') throw notFound(accountId);
       return { type: 'Cancel', data: { accountId, ...(immediately && { immediately }) } };
     });
@@ -105,14 +118,19 @@ export class SubscriptionHandler {
     }
   }
 
-  private async execute(accountId: string, actor: string | undefined, command: (state: SubscriptionState) => SubscriptionCommand): Promise<PutSubscriptionResponseDto> {
+  private async execute(
+    accountId: string,
+    actor: string | undefined,
+    keyed: KeyedRequest | undefined,
+    command: (state: SubscriptionState) => SubscriptionCommand,
+  ): Promise<SubscriptionAnswer> {
     // A first subscription has no row to lock; two racing inserts meet on the primary key and the loser retries,
     // then sees the winner's row.
     try {
-      const response = await retriedOnInsertRace(() => this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, actor, command)));
+      const response = await retriedOnInsertRace(() => this.dataSource.transaction((manager) => this.decideAndSave(manager, accountId, actor, keyed, command)));
       // Its messages are committed: on their way now, not at the relay's next interval (a first cycle or an upgrade's
       // CycleStarted is the account's allowance; its holds are refused until the ledger has it).
-      this.outbox.wakeNow();
+      if (!response.replayed) this.outbox.wakeNow();
       return response;
     } catch (error) {
       if (isUniqueViolation(error)) throw new SubscriptionCycleError('CONCURRENT_UPDATE', 'The subscription changed concurrently; retry.');
@@ -124,8 +142,9 @@ export class SubscriptionHandler {
     manager: EntityManager,
     accountId: string,
     actor: string | undefined,
+    keyed: KeyedRequest | undefined,
     command: (state: SubscriptionState) => SubscriptionCommand,
-  ): Promise<PutSubscriptionResponseDto> {
+  ): Promise<SubscriptionAnswer> {
     const now = this.clock.now();
     const row = await manager
       .getRepository(SubscriptionEntity)
@@ -133,6 +152,11 @@ export class SubscriptionHandler {
       .where('s.account_id = :accountId', { accountId })
       .setLock('pessimistic_write')
       .getOne();
+    const first = keyed && (await this.requests.answered(manager, accountId, keyed));
+    if (first) {
+      this.logger.info({ accountId, idempotencyKey: keyed.key, outcome: first.outcome }, 'subscription request replayed');
+      return { body: first, replayed: true };
+    }
     const state = stateFromRow(row);
     const cmd = command(state);
     const events = decide(cmd, state, { now, catalogue: this.catalogue });
@@ -147,8 +171,10 @@ export class SubscriptionHandler {
       await enqueueEnvelopes(manager, this.config.SUBSCRIPTION_EVENTS_TOPIC, envelopes);
     }
     const outcome = outcomeOf(events);
+    const body = { ...this.view(next, now), outcome };
+    if (keyed) await this.requests.save(manager, accountId, keyed, body);
     this.logger.info({ accountId, command: cmd.type, outcome, planId: next.planId, events: events.map((e) => e.type) }, 'subscription command applied');
-    return { ...this.view(next, now), outcome };
+    return { body, replayed: false };
   }
 
   private view(state: Active, now = this.clock.now()): SubscriptionResponseDto {
@@ -165,6 +191,12 @@ export class SubscriptionHandler {
         : null,
     };
   }
+}
+
+/** A PUT as a retry must repeat it: the time zone by its canonical name, so another spelling of it is the same request. */
+function canonicalPut(body: PutSubscriptionRequestDto): string {
+  const zone = body.timeZone === undefined ? null : isValidZone(body.timeZone) ? canonicalZone(body.timeZone) : body.timeZone;
+  return JSON.stringify({ method: 'PUT', planId: body.planId, interval: body.interval ?? null, timeZone: zone });
 }
 
 function notFound(accountId: string): SubscriptionCycleError {
