@@ -298,6 +298,31 @@ describe('account decider', () => {
     });
   });
 
+  describe('a new cycle whose allowance the carried overdraft takes whole', () => {
+    // Depleted in the cycle before (its CreditsDepleted announced), still owing more than the next allowance.
+    const owing = [opened, debited('u0', cr(4), [], { overdraft: cr(4) }), overdraftIncurred('u0', cr(4), cr(4)), { type: 'CreditsDepleted', data: { usageId: 'u0' } } as const];
+
+    it('announces the new cycle depleted, as it announces its thresholds: the account starts it with nothing to spend', () => {
+      given(owing)
+        .when(startCycleCommand('c1', cr(3)))
+        .then([
+          cycleStarted('c1', cr(3)),
+          { type: 'OverdraftSettled', data: { grantId: 'allowance:c1', amount: cr(3), remaining: cr(1) } },
+          granted('allowance:c1', 'allowance', 0n, { expiresAt: CYCLE_END, source: 'plan:pro', overdraftSettled: cr(3) }),
+          { type: 'LowCreditThresholdCrossed', data: { thresholdPercent: 20, cycleId: 'c1', available: 0n, allocation: cr(3) } },
+          { type: 'LowCreditThresholdCrossed', data: { thresholdPercent: 5, cycleId: 'c1', available: 0n, allocation: cr(3) } },
+          { type: 'CreditsDepleted', data: { cycleId: 'c1' } },
+        ]);
+    });
+
+    it('announces it once: the next usage of the cycle, carried too, announces nothing more', () => {
+      const renewal = given(owing).when(startCycleCommand('c1', cr(3))).events();
+      given([...owing, ...renewal])
+        .when(usageCommand('u1', cr(2)))
+        .then([debited('u1', cr(2), [], { overdraft: cr(2) }), overdraftIncurred('u1', cr(2), cr(3))]);
+    });
+  });
+
   describe('rule 5: unlimited accounts', () => {
     const unlimited = [opened, ...cycleWithAllowance('c1', cr(10), { unlimited: true })];
 

@@ -265,7 +265,10 @@ export function evolve(state: AccountState, event: AccountEvent): AccountState {
           bucket.kind === 'allowance' && bucket.closedReason === undefined ? { ...bucket, closedReason: 'cycle-reset' } : bucket,
         ),
         usedThisCycle: state.overdraft, // what the account owes is this cycle's to pay (see usedThisCycle)
+        // A new cycle arms its thresholds and depletion again: an account that starts it with nothing to spend (its
+        // carried overdraft took the whole allowance) is announced depleted in it, as it is announced low.
         crossedThresholds: new Set<number>(),
+        depleted: false,
         seen: remember(state.seen, idempotencyKey('cycle', data.cycleId), cycleFingerprint(data)),
       };
     }

@@ -22,17 +22,21 @@ import type { AccountState } from '@tally/ledger-domain';
  * Version 7 remembers a grant with the part of its reason its source does not keep (over 194 characters); a state of
  * version 6 or 5 is read with each grant it remembers marked as remembered without its reason
  * (`grantFingerprintBeforeReasons`), so that the same grant is still taken for a repeat, and a state folded from the
- * events is exact: no account is folded again for it at a deploy.
+ * events is exact: no account is folded again for it at a deploy. Version 8 arms depletion again at a new cycle (as its
+ * thresholds), which version 7 left armed only by credits coming back: an account that started a cycle owing its whole
+ * allowance was announced low but never depleted in it.
  */
-export const ACCOUNT_STATE_VERSION = 7;
+export const ACCOUNT_STATE_VERSION = 8;
 
 /**
  * The versions a snapshot is read at: this one, and those whose states the code still means as they are. Version 5's
  * have the same fields and differ only for an account that was given a grant already expired while below a
- * threshold (a second announcement, as before): read as they are rather than every long account folded again at its
- * first command after a deploy (seconds for a stream of 300,000 events, its partition waiting).
+ * threshold (a second announcement, as before); version 7's only for an account depleted when its current cycle
+ * began (not announced depleted again until that cycle ends, as before): read as they are rather than every long
+ * account folded again at its first command after a deploy (seconds for a stream of 300,000 events, its partition
+ * waiting).
  */
-export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [ACCOUNT_STATE_VERSION, 6, 5];
+export const READ_ACCOUNT_STATE_VERSIONS: readonly number[] = [ACCOUNT_STATE_VERSION, 7, 6, 5];
 
 type Tagged = { $b: string } | { $m: [unknown, unknown][] } | { $s: unknown[] } | { $i: [string, unknown][] };
 

@@ -617,6 +617,9 @@ function startCycle(s: ModelState, c: StartCycle, now: Date, out: AccountEvent[]
   s.usedThisCycle = owed; // usage owed from before the cycle is charged to it
   for (const segment of s.debt) if (segment.paidBy === undefined) segment.carriedInto = c.cycleId;
   s.crossed = [];
+  // [R] (since) A new cycle arms depletion again, as it arms its thresholds: an account that starts it owing its whole
+  // allowance is announced depleted in it, once.
+  s.depleted = false;
   const cycleData = {
     cycleId: c.cycleId,
     planId: c.planId,
