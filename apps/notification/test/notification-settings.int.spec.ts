@@ -50,7 +50,7 @@ describe('notification settings API (int)', () => {
     expect(whole.body).toMatchObject({ webhookUrl: 'https://hooks.example.com/tally' });
 
     // A later PUT without the secret keeps it; removing the URL removes it.
-    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email: 'new@example.com', webhookUrl: 'https://hooks.example.com/v2' })).status).toBe(200);
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email: 'new@example.com', webhookUrl: 'https://hooks.example.com/tally' })).status).toBe(200);
     // At rest the secret is sealed (AES-256-GCM, the development key here: the harness sets no WEBHOOK_SECRET_KEYS).
     const [row] = await stored(accountId);
     expect(row).toMatchObject({ email: 'new@example.com', webhook_secret: expect.stringMatching(/^enc:v1:development:/) });
@@ -63,15 +63,21 @@ describe('notification settings API (int)', () => {
 
   // The stored secret is the first receiver's: a URL moved to another party kept signing with it, so the new party
   // got signatures it could not check and could replay them to the first receiver within its timestamp tolerance.
-  it('asks for a new secret when the webhook URL moves to another origin; the same origin keeps the stored one', async () => {
+  // Another path of the same origin is another party too where receivers share a host (hooks.zapier.com, hooks.slack.com,
+  // an API gateway): only the same URL keeps the stored secret.
+  it('asks for a new secret when the webhook URL changes at all (another origin, port or path); the same URL keeps the stored one', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     const secret = newWebhookSecret();
     expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.example.com/tally', webhookSecret: secret })).status).toBe(200);
     const moved = await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.other.example.org/tally' });
-    expect(moved).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED', details: [{ field: 'webhookSecret', reason: expect.stringContaining('another origin') }] } });
+    expect(moved).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED', details: [{ field: 'webhookSecret', reason: expect.stringContaining('webhook URL changes') }] } });
     expect((await stored(accountId))[0].webhook_url).toBe('https://hooks.example.com/tally');
     expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.example.com:8443/tally' })).status).toBe(400); // another port
-    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.example.com/v2' })).status).toBe(200);
+    const path2 = await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.example.com/hooks/catch/999/mine' });
+    expect(path2).toMatchObject({ status: 400, body: { details: [{ field: 'webhookSecret', reason: expect.stringContaining('webhook URL changes') }] } });
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.example.com/tally?x=1' })).status).toBe(400); // another query
+    // The same URL however spelled (the host's case, the default port) keeps it: a PUT of the other fields.
+    expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://HOOKS.example.com:443/tally', email: 'a@example.com' })).body).toMatchObject({ webhookSecretSet: true });
     expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { webhookUrl: 'https://hooks.other.example.org/tally', webhookSecret: newWebhookSecret() })).status).toBe(200);
     // No secret left behind: the reseal tests below count every secret of the schema.
     expect((await call(running.baseUrl, 'PUT', path(accountId), WRITER_KEY, { email: 'ops@example.com' })).body).toMatchObject({ webhookSecretSet: false });

@@ -625,7 +625,7 @@ export interface components {
              * @example https://example.com/hooks/tally
              */
             webhookUrl?: string | null;
-            /** @description Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes; required with a webhook URL unless one is stored for the same origin (scheme, host, port): a URL moved to another origin needs a new one. Never returned. */
+            /** @description Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes; required with a webhook URL unless one is stored for the same URL: a URL changed at all (another origin, path or query: receivers often share a host) needs a new one. Never returned. */
             webhookSecret?: string;
             /**
              * @description Per-type choices; omitted types keep their default (low_credit, credits_depleted on; credits_renewed, purchase_receipt off).

@@ -109,9 +109,10 @@ export class NotificationSettingsHandler {
         issues.push({ field: 'webhookSecret', reason: 'is required with a webhook URL (none is stored yet)' });
       }
       // The stored secret is the previous receiver's: another party must not get its signatures (it could replay
-      // them to that receiver within its timestamp tolerance). Another path of the same origin keeps it.
-      if (webhookUrl !== null && request.webhookSecret === undefined && existing?.webhookUrl && !sameOrigin(existing.webhookUrl, webhookUrl)) {
-        issues.push({ field: 'webhookSecret', reason: 'is required when the webhook URL moves to another origin (the stored secret is the previous receiver\'s)' });
+      // them to that receiver within its timestamp tolerance). Only the same URL keeps it: another path of the same
+      // origin is another party where receivers share a host (hooks.zapier.com, hooks.slack.com, an API gateway).
+      if (webhookUrl !== null && request.webhookSecret === undefined && existing?.webhookUrl && !sameUrl(existing.webhookUrl, webhookUrl)) {
+        issues.push({ field: 'webhookSecret', reason: 'is required when the webhook URL changes (the stored secret is the previous receiver\'s)' });
       }
       if (issues.length > 0) throw new ContractViolation('INVALID_PAYLOAD', issues);
       const entity = repository.create({
@@ -142,10 +143,10 @@ export function webhookUrlAsShown(webhookUrl: string | null): string | null {
   }
 }
 
-/** Scheme, host and port alike (URL's `origin`); a stored URL that no longer parses is another origin. */
-function sameOrigin(a: string, b: string): boolean {
+/** The same URL however spelled (the host's case, a default port: URL's `href`); a stored URL that no longer parses is another. */
+function sameUrl(a: string, b: string): boolean {
   try {
-    return new URL(a).origin === new URL(b).origin;
+    return new URL(a).href === new URL(b).href;
   } catch {
     return false;
   }

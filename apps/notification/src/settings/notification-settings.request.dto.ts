@@ -25,8 +25,8 @@ const IsDeliverableEmail = () =>
 /**
  * PUT body: replaces the account's settings. Omitted or null email / webhookUrl = that channel is off (null is
  * refused for the other fields, where it means nothing).
- * webhookSecret is write-only; when omitted, an already stored secret is kept (while a webhook URL of the same origin
- * is set: a URL moved to another origin needs its own secret).
+ * webhookSecret is write-only; when omitted, an already stored secret is kept (while the same webhook URL is set: a
+ * URL changed at all, even its path, needs its own secret).
  */
 export class NotificationSettingsRequest {
   @ApiPropertyOptional({ type: String, maxLength: 320, example: 'ops@example.com', nullable: true, description: 'A well-formed email address, its local part unquoted ASCII; null or omitted: no email' })
@@ -44,7 +44,7 @@ export class NotificationSettingsRequest {
   webhookUrl?: string | null;
 
   @ApiPropertyOptional({
-    description: 'Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes; required with a webhook URL unless one is stored for the same origin (scheme, host, port): a URL moved to another origin needs a new one. Never returned.',
+    description: 'Standard Webhooks secret: whsec_ + base64 of at least 24 random bytes; required with a webhook URL unless one is stored for the same URL: a URL changed at all (another origin, path or query: receivers often share a host) needs a new one. Never returned.',
     pattern: '^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$',
     maxLength: 200,
     writeOnly: true,
