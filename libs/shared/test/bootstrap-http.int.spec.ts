@@ -61,6 +61,26 @@ describe('bootstrapHttpApp over real HTTP', () => {
       .rejects.toThrow(/can't resolve dependencies of the NeedsController/);
   });
 
+  // TRUST_PROXY as a hop count: the address the nearest proxy saw is the client's, whatever the client wrote before it.
+  it('takes the client address from the proxy hop TRUST_PROXY counts: invented X-Forwarded-For entries share its anonymous bucket', async () => {
+    const config = Object.assign(new CommonConfig(), {
+      PORT: await freePort(), LOG_LEVEL: 'silent', DATABASE_SCHEMA: 'unused', API_KEYS: '[]',
+      TRUST_PROXY: '1', RATE_LIMIT_ENABLED: true, RATE_LIMIT_ANONYMOUS_PER_SECOND: 1, RATE_LIMIT_ANONYMOUS_BURST: 2,
+    });
+    const proxied = await bootstrapHttpApp(EchoModule, { service: 'bootstrap-test', title: 'test', config, statusByCode: {}, host: '127.0.0.1' });
+    try {
+      const statuses: number[] = [];
+      for (const invented of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
+        // The client wrote `invented`; the proxy (this test, one hop) appended the address it saw, 198.51.100.7.
+        const response = await fetch(`http://127.0.0.1:${config.PORT}/v1/echo`, { method: 'POST', headers: { 'x-forwarded-for': `${invented}, 198.51.100.7` } });
+        statuses.push(response.status);
+      }
+      expect(statuses).toEqual([401, 401, 429]);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('answers a valid request', async () => {
     const response = await post('{"amount":"12"}');
     expect(response.status).toBe(200);

@@ -137,10 +137,15 @@ export class CommonConfig {
 
   /**
    * Client addresses (for the anonymous limit and the access log) from `X-Forwarded-For` when the service runs
-   * behind a proxy: `false` (the socket's address, the default), `true` (trust every hop), or a comma-separated list
-   * of the proxies' addresses/CIDRs (Fastify's `trustProxy`).
+   * behind a proxy: `false` (the socket's address, the default), a comma-separated list of the proxies'
+   * addresses/CIDRs, or the number of proxy hops in front (1-9), as Fastify's `trustProxy`. `true` trusts every hop:
+   * the client then names its own address (the left-most entry is its to write), so it is refused in production.
    */
-  @Matches(/^(true|false|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/, { message: 'TRUST_PROXY must be true, false or a list of proxy addresses/CIDRs' })
+  @Matches(/^(true|false|[1-9]|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/, { message: 'TRUST_PROXY must be false, a list of proxy addresses/CIDRs or a hop count 1-9 (true outside production)' })
+  @Holds(
+    (config: CommonConfig) => config.TRUST_PROXY !== 'true' || config.NODE_ENV !== 'production',
+    'TRUST_PROXY=true lets a client choose its own address (X-Forwarded-For) in production: give the proxies\' addresses/CIDRs or the hop count',
+  )
   TRUST_PROXY = 'false';
 
   /**
@@ -232,8 +237,13 @@ export class CommonConfig {
   }
 
   /** TRUST_PROXY as Fastify's `trustProxy` option. */
-  trustProxy(): boolean | string[] {
+  trustProxy(): boolean | string[] | ((address: string, hop: number) => boolean) {
     if (this.TRUST_PROXY === 'true' || this.TRUST_PROXY === 'false') return this.TRUST_PROXY === 'true';
+    // A hop count, as Fastify takes a number (its types do not): the nearest `hops` addresses are proxies.
+    if (/^[1-9]$/.test(this.TRUST_PROXY)) {
+      const hops = Number(this.TRUST_PROXY);
+      return (_address, hop) => hop < hops;
+    }
     return this.TRUST_PROXY.split(',').map((entry) => entry.trim());
   }
 

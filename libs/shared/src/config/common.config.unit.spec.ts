@@ -105,3 +105,19 @@ describe('CommonConfig: the size of the PostgreSQL pools', () => {
     expect(problems({ PG_POOL_MAX: 'many' })).toEqual(['PG_POOL_MAX']);
   });
 });
+
+describe('CommonConfig: TRUST_PROXY, where the client address comes from', () => {
+  it('takes false, the proxies\' addresses or CIDRs, or a number of proxy hops', () => {
+    expect(loadConfig(CommonConfig, base).trustProxy()).toBe(false);
+    expect(loadConfig(CommonConfig, { ...base, TRUST_PROXY: '10.0.0.0/8, 192.168.1.7' }).trustProxy()).toEqual(['10.0.0.0/8', '192.168.1.7']);
+    const oneHop = loadConfig(CommonConfig, { ...base, TRUST_PROXY: '1', NODE_ENV: 'production' }).trustProxy() as (address: string, hop: number) => boolean;
+    expect([oneHop('10.0.0.5', 0), oneHop('203.0.113.9', 1)]).toEqual([true, false]); // the ingress trusted, the next hop is the client
+  });
+
+  // `true` trusts every hop: the left-most X-Forwarded-For entry, which the client writes, becomes its address, and
+  // the anonymous rate limit (by address) is escaped with an invented address per request.
+  it('refuses true in production, naming the variable; takes it elsewhere', () => {
+    expect(problems({ TRUST_PROXY: 'true', NODE_ENV: 'production' })).toEqual(['TRUST_PROXY']);
+    expect(loadConfig(CommonConfig, { ...base, TRUST_PROXY: 'true' }).trustProxy()).toBe(true);
+  });
+});
