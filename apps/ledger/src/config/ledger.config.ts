@@ -101,13 +101,21 @@ export class LedgerConfig extends CommonConfig {
 
   /**
    * Live balance streams (`GET /balance/stream`, server-sent events) one ledger instance holds open, of every caller
-   * together: each holds a socket, a file descriptor and a little memory for as long as its client stays, and portal
-   * tokens are capped per account (5) but service keys are not. Past it a stream is refused with 503
+   * together: each holds a socket, a file descriptor and a little memory for as long as its client stays (portal
+   * tokens are capped per account, 5, and each key by BALANCE_STREAMS_PER_KEY). Past it a stream is refused with 503
    * STREAMS_AT_CAPACITY and Retry-After (the client opens it again, at another instance behind a load balancer). Keep it
    * below the process's open-file limit (`ulimit -n`) less what the pools and Kafka need.
    */
   @IsInt() @Min(1) @Max(1_000_000)
   BALANCE_STREAMS_MAX = 10_000;
+
+  /**
+   * Of those, what one API key may hold (its own streams and those of the portal tokens it minted): past it, 429
+   * TOO_MANY_STREAMS with Retry-After. Without it one tenant's key (or its tokens, 5 per account) could take every
+   * stream of the instance, and every other product's credits pages would get 503.
+   */
+  @IsInt() @Min(1) @Max(1_000_000)
+  BALANCE_STREAMS_PER_KEY = 5_000;
 
   /** Messages applied per PostgreSQL transaction by the usage consumer and the projection. */
   @IsInt() @Min(1) @Max(10_000)

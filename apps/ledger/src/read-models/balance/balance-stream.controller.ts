@@ -26,11 +26,14 @@ export const STREAM_KEY_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 @ApiIdParam('accountId')
 @Controller('v1/accounts/:accountId/balance/stream')
 export class BalanceStreamController implements OnModuleDestroy {
-  /** Open streams per account, of portal tokens only (service keys are the operator's and rate-limited already). */
+  /** Open streams per account, of portal tokens only (a service key's are counted by keyStreams). */
   private readonly portalStreams = new Map<string, number>();
   /** Open streams of every caller (BALANCE_STREAMS_MAX), counted from the check on, as portalStreams is. */
   private streams = 0;
   private readonly maxStreams: number;
+  /** Open streams per API key id (a portal token's: the key that minted it), BALANCE_STREAMS_PER_KEY each. */
+  private readonly keyStreams = new Map<string, number>();
+  private readonly maxStreamsPerKey: number;
   /** How to end each open stream (a stream leaves the set when it closes). */
   private readonly open = new Set<() => void>();
   /**
@@ -47,6 +50,7 @@ export class BalanceStreamController implements OnModuleDestroy {
     config: LedgerConfig,
   ) {
     this.maxStreams = config.BALANCE_STREAMS_MAX;
+    this.maxStreamsPerKey = config.BALANCE_STREAMS_PER_KEY;
   }
 
   /**
@@ -97,6 +101,14 @@ export class BalanceStreamController implements OnModuleDestroy {
         limit: PORTAL_STREAMS_PER_ACCOUNT,
       });
     }
+    // One tenant's key must not take the instance's every stream from the others' credits pages.
+    const caller = (portal ? portal.mintedBy : req.apiKeyId) ?? '';
+    if ((this.keyStreams.get(caller) ?? 0) >= this.maxStreamsPerKey) {
+      void reply.header('Retry-After', '5');
+      throw new LedgerError('TOO_MANY_STREAMS', `This API key already holds ${this.maxStreamsPerKey} live balance streams on this ledger instance; close one first.`, {
+        limit: this.maxStreamsPerKey,
+      });
+    }
     if (this.streams >= this.maxStreams) {
       void reply.header('Retry-After', '5');
       throw new LedgerError('STREAMS_AT_CAPACITY', `This ledger instance holds ${this.maxStreams} live balance streams; open the stream again shortly.`, {
@@ -107,6 +119,7 @@ export class BalanceStreamController implements OnModuleDestroy {
     // first stream, or after a lost connection) would otherwise all pass the checks before any of them counted.
     if (portal) this.portalStreams.set(accountId, (this.portalStreams.get(accountId) ?? 0) + 1);
     this.streams += 1;
+    this.keyStreams.set(caller, (this.keyStreams.get(caller) ?? 0) + 1);
     balanceStreamsOpen.inc();
     let holdsSlot = true;
     const releaseSlot = () => {
@@ -114,6 +127,9 @@ export class BalanceStreamController implements OnModuleDestroy {
       holdsSlot = false;
       this.streams -= 1;
       balanceStreamsOpen.dec();
+      const ofCaller = (this.keyStreams.get(caller) ?? 1) - 1;
+      if (ofCaller > 0) this.keyStreams.set(caller, ofCaller);
+      else this.keyStreams.delete(caller);
       if (!portal) return;
       const left = (this.portalStreams.get(accountId) ?? 1) - 1;
       if (left > 0) this.portalStreams.set(accountId, left);

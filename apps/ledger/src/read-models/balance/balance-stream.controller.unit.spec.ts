@@ -9,8 +9,8 @@ import type { BalanceNotifications } from './balance-notifications.service';
 import { BalanceStreamController, SSE_MAX_BUFFERED_BYTES } from './balance-stream.controller';
 import type { ProjectedBalance } from './balance.repository';
 
-/** The ledger's configuration as the controller reads it: BALANCE_STREAMS_MAX streams of every caller. */
-const streamsMax = (max = 10_000) => ({ BALANCE_STREAMS_MAX: max }) as LedgerConfig;
+/** The ledger's configuration as the controller reads it: BALANCE_STREAMS_MAX streams of every caller, any number of one key's. */
+const streamsMax = (max = 10_000) => ({ BALANCE_STREAMS_MAX: max, BALANCE_STREAMS_PER_KEY: 10_000 }) as LedgerConfig;
 
 describe('BalanceStreamController while the ledger shuts down', () => {
   it('refuses a new stream with SHUTTING_DOWN once shutdown began, before reading anything', async () => {
@@ -83,6 +83,31 @@ describe('BalanceStreamController: the portal streams of one account', () => {
     (replies[0] as unknown as { raw: { end: () => void } }).raw.end();
     await expect(controller.stream('acct-9', undefined, request, replyStub())).resolves.toBeUndefined();
     await expect(controller.stream('acct-9', undefined, request, replyStub())).rejects.toMatchObject({ code: 'STREAMS_AT_CAPACITY' });
+    controller.onModuleDestroy();
+  });
+
+  it('given one API key holding BALANCE_STREAMS_PER_KEY streams, when it (or a portal token it minted) opens one more, then that is refused with TOO_MANY_STREAMS while other keys are admitted', async () => {
+    // Given an instance of 10 streams that lets one key hold 2, key A holding 2 (of two accounts)
+    const notifications = { subscribe: async () => () => undefined } as unknown as BalanceNotifications;
+    const balances = { require: async () => undefined, find: async () => undefined } as unknown as BalanceReadRepository;
+    const controller = new BalanceStreamController(balances, notifications, { BALANCE_STREAMS_MAX: 10, BALANCE_STREAMS_PER_KEY: 2 } as LedgerConfig);
+    const keyA = { socket: { destroyed: false }, apiKeyId: 'key-a' } as unknown as FastifyRequest;
+    const keyB = { socket: { destroyed: false }, apiKeyId: 'key-b' } as unknown as FastifyRequest;
+    const held = [replyStub(), replyStub()];
+    await controller.stream('acct-1', undefined, keyA, held[0]);
+    await controller.stream('acct-2', undefined, keyA, held[1]);
+
+    // When A opens a third, a portal token A minted opens one, and key B opens one
+    const third = controller.stream('acct-3', undefined, keyA, replyStub());
+    const mintedByA = controller.stream('acct-4', { ...(portal as object), accountId: 'acct-4', mintedBy: 'key-a' } as never, request, replyStub());
+    const ofB = controller.stream('acct-3', undefined, keyB, replyStub());
+
+    // Then A's are refused (429: the caller's share, not the instance, is full) and B's admitted; A may open again once one closes
+    await expect(third).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS', details: { limit: 2 } });
+    await expect(mintedByA).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS' });
+    await expect(ofB).resolves.toBeUndefined();
+    (held[0] as unknown as { raw: { end: () => void } }).raw.end();
+    await expect(controller.stream('acct-3', undefined, keyA, replyStub())).resolves.toBeUndefined();
     controller.onModuleDestroy();
   });
 
