@@ -57,14 +57,23 @@ function setHeader<T>(headers: Record<string, T>, name: string, value: T): void 
   Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/** A message's headers as text, every name kept (a repeated header's values joined with commas). */
+/**
+ * A message's headers as text, every name kept (a repeated header's values joined with commas). A header sent without
+ * a value (length -1: Java's `headers.add("x", null)`) comes from kafkajs as null, whatever its type says: it reads as
+ * the empty string, never as a TypeError that fails the partition's batch for ever.
+ */
 export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value !== undefined) setHeader(out, name, Array.isArray(value) ? value.map(String).join(',') : value.toString());
+  for (const [name, value] of Object.entries(headers ?? {}) as [string, HeaderValue][]) {
+    if (value !== undefined) setHeader(out, name, Array.isArray(value) ? value.map(headerText).join(',') : headerText(value));
   }
   return out;
 }
+
+/** A header's value as kafkajs hands it over: null for a header sent without one. */
+type HeaderValue = Buffer | string | null | (Buffer | string | null)[] | undefined;
+
+const headerText = (value: Buffer | string | null): string => (value === null ? '' : value.toString());
 
 /** The most the details header holds: a refusal's details must never make the dead letter too large to publish. */
 export const MAX_DEAD_LETTER_DETAILS_CHARS = 8_192;
@@ -87,10 +96,10 @@ export function detailsHeader(details: unknown): string {
  */
 export function toDeadLetterMessage(deadLetter: DeadLetter, groupId: string, now: Date): OutgoingMessage & { key: string } {
   const { message } = deadLetter;
-  const headers: Record<string, string | Buffer> = {};
-  for (const [name, value] of Object.entries(message.headers ?? ({} as IHeaders))) {
+  const headers: Record<string, string | Buffer | null> = {};
+  for (const [name, value] of Object.entries(message.headers ?? ({} as IHeaders)) as [string, HeaderValue][]) {
     if (value === undefined) continue;
-    setHeader(headers, name, Array.isArray(value) ? value.map(String).join(',') : value);
+    setHeader(headers, name, Array.isArray(value) ? value.map(headerText).join(',') : value);
   }
   Object.assign(headers, {
     [DeadLetterHeaders.reason]: deadLetter.reason,

@@ -53,6 +53,13 @@ describe('toDeadLetterMessage', () => {
     expect(Object.getPrototypeOf(text)).toBe(Object.prototype);
   });
 
+  it('reads a header sent without a value (kafkajs hands it over as null) as empty text, and keeps it null in the dead letter', () => {
+    const headers = { 'x-empty': null, 'x-list': [Buffer.from('a'), null] } as unknown as KafkaMessage['headers'];
+    expect(headersToStrings(headers)).toEqual({ 'x-empty': '', 'x-list': 'a,' });
+    const out = toDeadLetterMessage({ topic: 't', partition: 0, message: message({ headers }), reason: 'X' }, 'g', now);
+    expect(out.headers?.['x-empty']).toBeNull();
+  });
+
   it('survives a null key, a null value (tombstone) and no details', () => {
     const out = toDeadLetterMessage({ topic: 't', partition: 0, message: message({ key: null, value: null, headers: undefined }), reason: 'X' }, 'g', now);
     expect(out.key).toBe('');

@@ -1,4 +1,4 @@
-import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
+import type { Kafka, Message, Producer, RecordMetadata } from 'kafkajs';
 import { serializeEnvelope } from '@tally/contracts';
 import { NotReadyError } from '@tally/shared';
 import { topicPartitionCount } from './kafka-topics.client';
@@ -7,7 +7,8 @@ import { Murmur2Partitioner, partitionOfKey } from './murmur2-partitioner.model'
 export interface OutgoingMessage {
   key: string;
   value: Buffer | string;
-  headers?: Record<string, string | Buffer>;
+  /** A null value is a header sent without one (length -1), as a dead letter copies it from the message it keeps. */
+  headers?: Record<string, string | Buffer | null>;
 }
 
 /** What `sendEnvelopes` needs: the contracts' Envelope or any EnvelopeOf<…> fits. */
@@ -199,7 +200,8 @@ export class KafkaProducer {
     try {
       await this.connect(); // failing too counts as a failed send
       for (const chunk of chunkBySize(messages, this.maxSendBytes, await this.partitionerFor(topic))) {
-        metadata.push(...(await producer.send({ topic, acks: -1, messages: chunk })));
+        // kafkajs writes a null header value as length -1 (its encoder's writeVarIntBytes), though its types leave null out.
+        metadata.push(...(await producer.send({ topic, acks: -1, messages: chunk as Message[] })));
       }
     } catch (error) {
       this.retire(producer);
@@ -305,7 +307,7 @@ export function keyPartitioner(count: number): PartitionOf {
 
 function sizeOf(message: OutgoingMessage): number {
   let bytes = RECORD_OVERHEAD_BYTES + Buffer.byteLength(message.key) + Buffer.byteLength(message.value);
-  for (const [name, value] of Object.entries(message.headers ?? {})) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  for (const [name, value] of Object.entries(message.headers ?? {})) bytes += Buffer.byteLength(name) + (value === null ? 0 : Buffer.byteLength(value));
   return bytes;
 }
 

@@ -409,6 +409,32 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(consumer.stats()).toMatchObject({ applied: 1, deadLettered: 2 });
   });
 
+  // A header sent with a null value (Java's headers.add("x", null), librdkafka's length -1) comes as null: reading it as
+  // text threw outside the dead-letter path, so the partition's batch failed for ever and the consumer restarted.
+  it('takes messages whose headers have null values: the valid applied, the garbage dead-lettered with its headers as they came', async () => {
+    const s = await scenario('null-header', 1);
+    const nullHeader = { 'x-empty': null, 'x-list': ['a', null] } as never;
+    // As a product's own producer sends them (kafkajs writes a null value as length -1, as Java's client does).
+    const foreign = kafka.producer();
+    await foreign.connect();
+    await foreign.send({ topic: s.topic, messages: [
+      { key: 'acct-1', value: JSON.stringify(usageEnvelope('null-h-1', 'acct-1')), headers: nullHeader },
+      { key: 'acct-1', value: 'not json {', headers: nullHeader },
+      { key: 'acct-1', value: JSON.stringify(usageEnvelope('null-h-2', 'acct-1')) },
+    ] });
+    await foreign.disconnect();
+    const consumer = consumerFor(s);
+    await consumer.start();
+
+    const [dead] = await readMessages(kafka, s.deadLetterTopic, 1);
+    await caughtUp(s);
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 2, distinct: 2 });
+    expect(header(dead, DeadLetterHeaders.reason)).toBe('INVALID_JSON');
+    expect(dead.headers?.['x-empty']).toBeNull();
+    expect(header(dead, 'x-list')).toBe('a,');
+    expect(consumer.stats()).toMatchObject({ applied: 2, deadLettered: 1 });
+  });
+
   it('sends dead letters with none of its transactions open, and applies the rest once (an open transaction holds back every relay tail)', async () => {
     const s = await scenario('dlq-no-tx', 1);
     const applicationName = `dlq-no-tx-${suffix}`;
