@@ -15,6 +15,8 @@ export interface PartitionMetrics {
 export interface ConsumerMetricsSource {
   readonly groupId: string;
   partitionMetrics(): Iterable<PartitionMetrics>;
+  /** Topics the consumer is bound to that the cluster does not have (not read until they appear). */
+  missingTopics(): readonly string[];
 }
 
 /** The running consumers of this process; a consumer adds itself on start and leaves on stop. */
@@ -58,6 +60,16 @@ gauge({
   collect() {
     this.reset();
     collectPartitions((labels, { stalled }) => this.set(labels, stalled ? 1 : 0));
+  },
+});
+
+gauge({
+  name: 'tally_kafka_consumer_topic_missing',
+  help: "1 for each extra topic the group is bound to (a product's own usage topic, USAGE_TOPIC_NAMESPACES) that the cluster does not have: the group reads its other topics and subscribes to this one once it is created (checked every minute).",
+  labelNames: ['group', 'topic'],
+  collect() {
+    this.reset();
+    for (const source of consumerMetricSources) for (const topic of source.missingTopics()) this.set({ group: source.groupId, topic }, 1);
   },
 });
 

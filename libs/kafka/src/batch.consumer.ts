@@ -79,6 +79,12 @@ export interface BatchConsumerOptions<T> {
   heartbeatIntervalMs?: number;
   maxWaitTimeMs?: number;
   hooks?: BatchConsumerHooks;
+  /**
+   * How often topics of `topics` past the first that the cluster lacks are looked for again (default 60 s). The first
+   * topic is the consumer's own and must exist; the others (a product's usage topic) are left out of the subscription
+   * while missing, so one not created yet does not stop the rest, and subscribed to once they appear.
+   */
+  missingTopicsRecheckMs?: number;
   /** When a partition that keeps failing on the same batch counts as stalled (readiness); see DEFAULT_STALL. */
   stall?: Partial<StallThresholds>;
   /**
@@ -282,7 +288,14 @@ function verdictOf(error: unknown): Verdict {
  * are dead-lettered, never retried, so a partition never blocks on them.
  */
 export class BatchConsumer<T> implements ConsumerMetricsSource {
-  private readonly consumer: Consumer;
+  /** kafkajs's consumer; a new one when the subscription changes (kafkajs keeps every topic ever subscribed). */
+  private consumer: Consumer;
+  /** Extra topics (past the first of `topics`) the cluster did not have at the last start or check. */
+  private missing: readonly string[] = [];
+  private missingTimer?: NodeJS.Timeout;
+  private resubscribing = false;
+  /** stop() was asked for (the app is closing): nothing starts the consumer again until start(). */
+  private stopping = false;
   private readonly retryPolicy: RetryPolicy;
   private readonly logger: KafkaLogger;
   private readonly maxPerTransaction: number;
@@ -336,7 +349,12 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     this.stalls = new StallDetector({ ...DEFAULT_STALL, ...options.stall });
     this.isolateAfter = options.isolateAfterFailures ?? 3;
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
-    this.consumer = options.kafka.consumer({
+    this.consumer = this.createConsumer();
+  }
+
+  private createConsumer(): Consumer {
+    const { options } = this;
+    const consumer = options.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
@@ -346,11 +364,11 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       // readiness would say ready over a log no stored offset points into. Topics are provisioned, never implied.
       allowAutoTopicCreation: false,
     });
-    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.logger.error({ groupId: options.groupId, error: payload.error.message, restart: payload.restart }, 'kafka consumer crashed');
       this.crashed = payload.restart ? undefined : payload.error;
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.counters.groupJoins += 1;
       this.metrics.joined();
       this.crashed = undefined;
@@ -366,6 +384,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       for (const key of [...this.kafkaCommitted.keys()]) if (!assigned.has(key)) this.kafkaCommitted.delete(key);
       for (const key of [...this.committedHere.keys()]) if (!assigned.has(key)) this.committedHere.delete(key);
     });
+    return consumer;
   }
 
   /**
@@ -377,6 +396,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private starting?: Promise<void>;
 
   start(): Promise<void> {
+    this.stopping = false;
     this.starting = this.connectAndRun();
     return this.starting;
   }
@@ -386,8 +406,9 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
       this.clusterId = await this.readClusterId();
       this.clusterIdRead = Promise.resolve(this.clusterId);
       await this.options.producer.connect();
+      const topics = await this.presentTopics();
       await this.consumer.connect();
-      await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
+      await this.consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning ?? true });
       await this.consumer.run({
         // Kafka's committed offsets are only where fetching resumes: committed every KAFKA_COMMIT_INTERVAL_MS and
         // when stopping (commitKafkaOffsets), not after every batch.
@@ -406,7 +427,55 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     this.membershipTimer.unref();
     this.kafkaCommitTimer = setInterval(() => void this.commitKafkaOffsets((offsets) => this.consumer.commitOffsets(offsets)), KAFKA_COMMIT_INTERVAL_MS);
     this.kafkaCommitTimer.unref();
-    this.logger.info({ groupId: this.options.groupId, topics: this.options.topics }, 'batch consumer started');
+    if (this.missing.length > 0) {
+      this.missingTimer = setInterval(() => void this.subscribeToAppeared(), this.options.missingTopicsRecheckMs ?? 60_000);
+      this.missingTimer.unref();
+    }
+    this.logger.info({ groupId: this.options.groupId, topics: this.options.topics, missingTopics: this.missing }, 'batch consumer started');
+  }
+
+  /**
+   * The topics to subscribe to: the first of `topics` (the consumer's own; its absence fails the start, which is
+   * retried and shows in readiness) and those of the others the cluster has. kafkajs's metadata request fails on any
+   * missing topic, so one product's usage topic not created yet (or retired) stopped every account's usage.
+   */
+  private async presentTopics(): Promise<string[]> {
+    const [own, ...extra] = this.options.topics;
+    if (extra.length === 0) return [own];
+    const existing = new Set(await withAdmin(this.options.kafka, (admin) => admin.listTopics()));
+    this.missing = extra.filter((topic) => !existing.has(topic));
+    if (this.missing.length > 0) {
+      this.logger.warn({ groupId: this.groupId, missingTopics: this.missing }, 'topics the consumer is bound to do not exist: read once they are created');
+    }
+    return [own, ...extra.filter((topic) => existing.has(topic))];
+  }
+
+  /** Every `missingTopicsRecheckMs` while some are missing: once one exists, the consumer starts again with it. */
+  private async subscribeToAppeared(): Promise<void> {
+    if (this.resubscribing) return;
+    this.resubscribing = true;
+    try {
+      const existing = new Set(await withAdmin(this.options.kafka, (admin) => admin.listTopics()));
+      const appeared = this.missing.filter((topic) => existing.has(topic));
+      if (appeared.length === 0) return;
+      this.logger.info({ groupId: this.groupId, topics: appeared }, 'topics the consumer is bound to were created: subscribing');
+      await this.halt();
+      if (this.stopping) return;
+      this.consumer = this.createConsumer();
+      this.starting = this.connectAndRun();
+      await this.starting;
+    } catch (error) {
+      // Stopped or not, the next tick tries again (start() set the timer again, or stop() left it to this one).
+      this.logger.error({ err: error, groupId: this.groupId }, 'subscribing to created topics failed; retrying');
+      if (!this.stopping) this.missingTimer ??= setInterval(() => void this.subscribeToAppeared(), this.options.missingTopicsRecheckMs ?? 60_000);
+    } finally {
+      this.resubscribing = false;
+    }
+  }
+
+  /** Extra topics the consumer is bound to that the cluster lacked at its start or last check (for metrics and stats). */
+  missingTopics(): readonly string[] {
+    return this.missing;
   }
 
   /**
@@ -414,9 +483,16 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    * still in flight (a background start joining its group) is waited for first: disconnecting while it runs would
    * let it connect again afterwards and leave a consumer nobody stops.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopping = true; // a subscription to created topics under way does not start it again
+    return this.halt();
+  }
+
+  private async halt(): Promise<void> {
     await this.starting?.catch(() => undefined);
     clearInterval(this.kafkaCommitTimer);
+    clearInterval(this.missingTimer);
+    this.missingTimer = undefined;
     // Still a member: Kafka learns where each partition stands (a batch in flight commits its own at its end, see onBatch).
     await this.commitKafkaOffsets((offsets) => this.consumer.commitOffsets(offsets), { all: true });
     await this.consumer.disconnect();

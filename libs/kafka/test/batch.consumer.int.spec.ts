@@ -409,6 +409,34 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     expect(consumer.stats()).toMatchObject({ applied: 1, deadLettered: 2 });
   });
 
+  // A product's own usage topic (USAGE_TOPIC_NAMESPACES) not created yet, or retired: its absence stopped the whole
+  // consumer (kafkajs's metadata request fails on any missing topic), so no account's usage was charged.
+  it('reads its topic while an extra topic it is bound to does not exist, shows that in a gauge (not readiness), and reads the extra topic once it is created', async () => {
+    const s = await scenario('missing-extra', 1);
+    const extra = `${s.topic}.product`;
+    topics.push(extra);
+    await producer.send(s.topic, [{ key: 'acct-1', value: JSON.stringify(usageEnvelope('main-1', 'acct-1')) }]);
+    const consumer = consumerFor(s, { topics: [s.topic, extra], missingTopicsRecheckMs: 500 });
+    await consumer.start();
+
+    await caughtUp(s);
+    expect(await countApplied(pool, schema, s.topic)).toEqual({ rows: 1, distinct: 1 });
+    // Shown (gauge tally_kafka_consumer_topic_missing, alert TallyConsumerTopicMissing), not a readiness failure: a
+    // product's missing topic must not take every pod out of service either.
+    expect(consumer.missingTopics()).toEqual([extra]);
+    const missingGauge = async () => samplesOf(parsePrometheusText(await metricsRegistry.metrics()), 'tally_kafka_consumer_topic_missing').filter((sample) => sample.labels.topic === extra);
+    expect((await missingGauge()).map((sample) => sample.value)).toEqual([1]);
+    expect(() => consumer.checkFlowing()).not.toThrow();
+
+    await ensureTopics(kafka, [extra], 1);
+    await producer.send(extra, [{ key: 'acct-2', value: JSON.stringify(usageEnvelope('product-1', 'acct-2')) }]);
+    await waitFor(async () => (await countApplied(pool, schema, extra)).rows === 1, 30_000, 'the extra topic read once created');
+    expect(consumer.missingTopics()).toEqual([]);
+    expect(await missingGauge()).toEqual([]);
+    await producer.send(s.topic, [{ key: 'acct-1', value: JSON.stringify(usageEnvelope('main-2', 'acct-1')) }]);
+    await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows === 2, 30_000, 'the main topic still read');
+  });
+
   // A header sent with a null value (Java's headers.add("x", null), librdkafka's length -1) comes as null: reading it as
   // text threw outside the dead-letter path, so the partition's batch failed for ever and the consumer restarted.
   it('takes messages whose headers have null values: the valid applied, the garbage dead-lettered with its headers as they came', async () => {
