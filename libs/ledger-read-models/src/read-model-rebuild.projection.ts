@@ -152,7 +152,7 @@ async function retryOnLockConflict<T>(work: () => Promise<T>): Promise<T> {
 
 /** A fresh schema with empty read-model tables, and every event of the source folded into it. */
 export async function foldIntoNewSchema(options: FoldOptions, target: string): Promise<{ schema: string; next: Checkpoint; events: number; skipped: number }> {
-  const { pool, source, batchSize = DEFAULT_BATCH, onProgress } = options;
+  const { pool, onProgress } = options;
   const t = quoteIdentifier(target, 'shadow schema name');
   await pool.query(`DROP SCHEMA IF EXISTS ${t} CASCADE`);
   await pool.query(`CREATE SCHEMA ${t}`);
@@ -161,16 +161,8 @@ export async function foldIntoNewSchema(options: FoldOptions, target: string): P
     await pool.query(`DROP SCHEMA IF EXISTS ${t} CASCADE`);
     throw error;
   });
-  const projection = new LedgerProjection(target, { notify: false });
   const counts = { events: 0, skipped: 0 };
-  let next: Checkpoint = '';
-  for (;;) {
-    const batch = await source.read(next, batchSize);
-    if (batch.envelopes.length === 0) break;
-    await inTransaction(pool, (tx) => applyUsable(projection, tx, batch.envelopes, counts));
-    next = batch.next;
-    onProgress?.({ phase: 'fold', ...counts });
-  }
+  const { next } = await catchUpByPage(pool, options, target, '', counts, () => onProgress?.({ phase: 'fold', ...counts }));
   return { schema: target, next, ...counts };
 }
 
@@ -193,6 +185,34 @@ export async function catchUp(tx: PoolClient, options: FoldOptions, schema: stri
   return { next, events: counts.events + counts.skipped - before };
 }
 
+/**
+ * Folds what the source has after `after` into `schema`'s tables a page per transaction. The relay publishes only
+ * events older than every open transaction of the database (its gap-safe tail): one transaction over every page of
+ * what arrived during an hours-long fold froze ledger.events.v1 while it ran. Only the pass under the swap's lock
+ * needs one transaction (catchUp).
+ */
+export async function catchUpByPage(
+  pool: Pool,
+  options: FoldOptions,
+  schema: string,
+  after: Checkpoint,
+  counts: { events: number; skipped: number },
+  afterPage?: () => void,
+): Promise<{ next: Checkpoint; events: number }> {
+  const { source, batchSize = DEFAULT_BATCH } = options;
+  const projection = new LedgerProjection(schema, { notify: false });
+  const before = counts.events + counts.skipped;
+  let next = after;
+  for (;;) {
+    const batch = await source.read(next, batchSize);
+    if (batch.envelopes.length === 0) break;
+    await inTransaction(pool, (tx) => applyUsable(projection, tx, batch.envelopes, counts));
+    next = batch.next;
+    afterPage?.();
+  }
+  return { next, events: counts.events + counts.skipped - before };
+}
+
 async function swapIn(options: RebuildOptions, shadow: string, after: Checkpoint, events: number, skipped: number): Promise<RebuildResult> {
   const { pool, schema, onProgress } = options;
   const live = quoteIdentifier(schema);
@@ -204,7 +224,7 @@ async function swapIn(options: RebuildOptions, shadow: string, after: Checkpoint
   let unlocked = { next: after, events: Number.POSITIVE_INFINITY };
   for (let pass = 0; pass < UNLOCKED_PASSES && unlocked.events > (options.batchSize ?? DEFAULT_BATCH) / 10; pass++) {
     const from = unlocked.next;
-    unlocked = await inTransaction(pool, (tx) => catchUp(tx, options, shadow, from, counts));
+    unlocked = await catchUpByPage(pool, options, shadow, from, counts);
     onProgress?.({ phase: 'catch-up', ...counts });
   }
   return inTransaction(pool, async (tx) => {

@@ -3,7 +3,7 @@ import { quoteIdentifier } from '@tally/shared';
 import type { Pool } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { READ_MODEL_TABLES } from './ledger.projection';
-import { catchUp, foldIntoNewSchema, inTransaction, withRebuildLock, type FoldOptions } from './read-model-rebuild.projection';
+import { catchUpByPage, foldIntoNewSchema, inTransaction, withRebuildLock, type FoldOptions } from './read-model-rebuild.projection';
 
 export type ReadModelTable = (typeof READ_MODEL_TABLES)[number];
 
@@ -64,7 +64,7 @@ export async function verifyReadModels(options: FoldOptions & { settleMs?: numbe
         const report = await compare(pool, schema, target, maxListed, final);
         if ((report.pending === 0 && report.ahead === 0) || final) return { ...report, events: counts.events };
         await sleep(250);
-        ({ next } = await inTransaction(pool, (tx) => catchUp(tx, options, target, next, counts)));
+        ({ next } = await catchUpByPage(pool, options, target, next, counts));
       }
     } finally {
       await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(target)} CASCADE`);

@@ -1,6 +1,6 @@
 import type { Envelope } from '@tally/contracts';
-import { createTestSchema } from '@tally/testing';
-import type { Pool } from 'pg';
+import { createTestSchema, testDatabaseUrl } from '@tally/testing';
+import { Pool } from 'pg';
 import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
 import { UsageQueryService } from '../../src/read-models/history/usage.query';
 import { FoldBehindLiveError, LedgerProjection, rebuildReadModels, verifyReadModels, type EnvelopeSource } from '@tally/ledger-read-models';
@@ -271,6 +271,52 @@ describe('LedgerProjection + history queries (PostgreSQL)', () => {
       expect(await dump(pool, racing.schema)).toEqual(await dump(pool, live.schema));
     } finally {
       await racing.drop();
+    }
+  });
+
+  // The relay publishes only events older than every open transaction of the database (its gap-safe tail): a catch-up
+  // pass held open over thousands of pages (what arrived during an hours-long fold) froze ledger.events.v1 meanwhile.
+  it('rebuild and verify commit what arrived during the fold a page at a time: no transaction holds its writes while it reads on', async () => {
+    const target = await createTestSchema('ledger_rm_paged');
+    const name = `rm-paged-${process.pid}-${Date.now()}`;
+    const rebuildPool = new Pool({ connectionString: testDatabaseUrl(), max: 2, application_name: name });
+    try {
+      await migrateReadModels(target.schema);
+      const split = events.length - 30;
+      const store: Envelope<object>[] = events.slice(0, split);
+      await applyBatch(pool, target.schema, events);
+      // Between pages (at each read of the store), whether a transaction of the rebuild still holds writes (an xid).
+      const heldAcrossPages: boolean[] = [];
+      const source: EnvelopeSource = {
+        async read(after, limit) {
+          const { rows } = await pool.query(`SELECT count(*)::int AS held FROM pg_stat_activity WHERE application_name = $1 AND backend_xid IS NOT NULL`, [name]);
+          heldAcrossPages.push(rows[0].held > 0);
+          const page = await sourceOver(store).read(after, limit);
+          // The fold's last read: thirty events were committed while it ran, three pages of ten for the catch-up.
+          if (page.envelopes.length === 0 && !grew) {
+            grew = true;
+            store.push(...events.slice(split));
+          }
+          return page;
+        },
+      };
+      let grew = false;
+      await rebuildReadModels({ pool: rebuildPool, schema: target.schema, source, batchSize: 10 });
+      expect(grew).toBe(true);
+      expect(heldAcrossPages.length).toBeGreaterThan(5);
+      expect(heldAcrossPages.filter(Boolean)).toEqual([]);
+      expect(await dump(pool, target.schema)).toEqual(await dump(pool, live.schema));
+
+      heldAcrossPages.length = 0;
+      store.length = split;
+      grew = false;
+      const verifying = verifyReadModels({ pool: rebuildPool, schema: target.schema, source, batchSize: 10, settleMs: 5_000 });
+      expect(await verifying).toMatchObject({ identical: true });
+      expect(grew).toBe(true);
+      expect(heldAcrossPages.filter(Boolean)).toEqual([]);
+    } finally {
+      await rebuildPool.end();
+      await target.drop();
     }
   });
 
