@@ -49,7 +49,9 @@ const RECORD_OVERHEAD_BYTES = 64;
 export class KafkaProducer {
   private producer: Producer;
   private connecting: Promise<void> | undefined;
-  private readonly partitioners = new Map<string, Promise<PartitionOf>>();
+  /** Per topic: the partitioner over its partition count, and when the count was asked (see partitionerFor). */
+  private readonly partitioners = new Map<string, { askedAt: number; partitioner: Promise<PartitionOf> }>();
+  private readonly partitionCountTtlMs: number;
   /** Sends asked for while one is under way, in order: they go together as the next one (see `send`). */
   private readonly waiting: QueuedSend[] = [];
   private sending = false;
@@ -69,6 +71,7 @@ export class KafkaProducer {
   ) {
     this.maxSendBytes = options.maxSendBytes ?? DEFAULT_MAX_SEND_BYTES;
     this.batchConcurrentSends = options.batchConcurrentSends ?? false;
+    this.partitionCountTtlMs = options.partitionCountTtlMs ?? PARTITION_COUNT_TTL_MS;
     this.producer = this.newProducer();
   }
 
@@ -229,21 +232,22 @@ export class KafkaProducer {
   }
 
   /**
-   * The producer's own partitioner over the topic's partition count (asked once per topic). Not knowing the count
+   * The producer's own partitioner over the topic's partition count, asked again once it is older than
+   * `partitionCountTtlMs`: partitions added to a live topic put keys the old count kept apart on one partition, whose
+   * produce request could then pass the broker's limit (MESSAGE_TOO_LARGE, sent again for ever). Not knowing the count
    * (metadata unavailable) we count every message against one partition: smaller chunks, never too large ones.
    */
   private partitionerFor(topic: string): Promise<PartitionOf> {
-    let partitioner = this.partitioners.get(topic);
-    if (!partitioner) {
-      partitioner = topicPartitionCount(this.kafka, topic).then(
-        (count) => keyPartitioner(count),
-        () => {
-          this.partitioners.delete(topic);
-          return () => 0;
-        },
-      );
-      this.partitioners.set(topic, partitioner);
-    }
+    const cached = this.partitioners.get(topic);
+    if (cached && Date.now() - cached.askedAt < this.partitionCountTtlMs) return cached.partitioner;
+    const partitioner = topicPartitionCount(this.kafka, topic).then(
+      (count) => keyPartitioner(count),
+      () => {
+        this.partitioners.delete(topic);
+        return () => 0;
+      },
+    );
+    this.partitioners.set(topic, { askedAt: Date.now(), partitioner });
     return partitioner;
   }
 
@@ -266,7 +270,12 @@ export interface KafkaProducerOptions {
   maxSendBytes?: number;
   /** Concurrent sends go together (see `send`): for many small concurrent callers (usage-ingest's requests). */
   batchConcurrentSends?: boolean;
+  /** How long a topic's partition count is taken as known before it is asked again (PARTITION_COUNT_TTL_MS). */
+  partitionCountTtlMs?: number;
 }
+
+/** A minute: partitions are added by an operator, rarely; one metadata request per topic per minute costs nothing. */
+export const PARTITION_COUNT_TTL_MS = 60_000;
 
 interface QueuedSend {
   topic: string;

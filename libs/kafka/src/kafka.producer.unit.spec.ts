@@ -1,5 +1,5 @@
-import { Partitioners } from 'kafkajs';
-import { chunkBySize, isUnreachable, keyPartitioner, type OutgoingMessage } from './kafka.producer';
+import { Partitioners, type Kafka } from 'kafkajs';
+import { KafkaProducer, chunkBySize, isUnreachable, keyPartitioner, type OutgoingMessage } from './kafka.producer';
 
 const message = (key: string, valueBytes: number): OutgoingMessage => ({ key, value: 'x'.repeat(valueBytes) });
 
@@ -73,5 +73,63 @@ describe('isUnreachable (a shared send that failed: fail its callers together, o
     expect(isUnreachable(new KafkaJSNumberOfRetriesExceeded(notEnoughReplicas, { retryCount: 2, retryTime: 600 }))).toBe(false);
     expect(isUnreachable(new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'The request included a message larger than the max message size the server will accept' }))).toBe(false);
     expect(isUnreachable(new Error('anything else'))).toBe(false);
+  });
+});
+
+describe('KafkaProducer when partitions are added to a live topic', () => {
+  // The client as far as the producer uses it: the topic's partition count (admin metadata) and the requests sent.
+  const clientWithPartitions = (count: { now: number }) => {
+    const requests: string[][] = [];
+    const kafka = {
+      admin: () => ({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        fetchTopicMetadata: async () => ({ topics: [{ name: 't', partitions: Array.from({ length: count.now }, (_, partitionId) => ({ partitionId })) }] }),
+      }),
+      producer: () => ({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        send: async ({ messages }: { messages: OutgoingMessage[] }) => {
+          requests.push(messages.map((m) => m.key));
+          return [];
+        },
+      }),
+    } as unknown as Kafka;
+    return { kafka, requests };
+  };
+
+  /** Two keys on different partitions of 2 and on one partition of 3. */
+  const apartOnTwoTogetherOnThree = (): [string, string] => {
+    const [two, three] = [keyPartitioner(2), keyPartitioner(3)];
+    const keys = Array.from({ length: 500 }, (_, i) => `acct-${i}`);
+    const a = keys.find((key) => keys.some((other) => two(key) !== two(other) && three(key) === three(other))) as string;
+    return [a, keys.find((other) => two(a) !== two(other) && three(a) === three(other)) as string];
+  };
+
+  it('given a count known from an earlier send, when partitions were added since, then keys the new count puts together are split to fit one request', async () => {
+    // Given two keys on different partitions of 2 and on one partition of 3, and a producer that knew the topic had 2
+    const [a, b] = apartOnTwoTogetherOnThree();
+    const count = { now: 2 };
+    const { kafka, requests } = clientWithPartitions(count);
+    const producer = new KafkaProducer(kafka, { maxSendBytes: 3_000, partitionCountTtlMs: 0 });
+    await producer.send('t', [message(a, 10)]);
+
+    // When a partition is added and two messages of 2,000 bytes are sent, one for each key
+    count.now = 3;
+    await producer.send('t', [message(a, 2_000), message(b, 2_000)]);
+
+    // Then they go in two requests: together they would pass the 3,000 bytes one partition's request may carry
+    expect(requests.slice(1)).toEqual([[a], [b]]);
+  });
+
+  it('takes the count it knows as known for a minute by default', async () => {
+    const count = { now: 2 };
+    const { kafka, requests } = clientWithPartitions(count);
+    const producer = new KafkaProducer(kafka, { maxSendBytes: 3_000 });
+    const [a, b] = apartOnTwoTogetherOnThree();
+    await producer.send('t', [message(a, 10)]);
+    count.now = 3;
+    await producer.send('t', [message(a, 2_000), message(b, 2_000)]);
+    expect(requests.slice(1)).toEqual([[a, b]]); // within the minute: the count of 2, one request
   });
 });
