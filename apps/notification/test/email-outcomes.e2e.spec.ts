@@ -120,6 +120,22 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     await expectCancelledUnsent(accountId, 'credits came back');
   });
 
+  // The ledger ends depletion when a hold gives its credits back (released, or settled for less): an alert of it still
+  // waiting said "out of credits" while the account had them, and a product locking its users out on it stayed locked.
+  it.each([
+    ['released', (accountId: string) => envelope(accountId, 'HoldReleased', `${accountId}:hold-b:released`, { holdId: 'hold-b', amount: '4', reason: 'released' })],
+    ['settled for less', (accountId: string) => envelope(accountId, 'HoldSettled', `${accountId}:hold-b:settled`, { holdId: 'hold-b', usageId: 'u-b', heldAmount: '6', settledAmount: '2', releasedAmount: '4' })],
+  ])('a depletion alert still waiting for a retry when a hold %s gives credits back is cancelled, not sent', async (_how, holdEvent) => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    smtp.deferSenderTimes(1);
+    await produceAndApply(pool, schema.schema, ledger, [cycleStarted(accountId, 'c1'), envelope(accountId, 'CreditsDepleted', `${accountId}:c1:depleted`, { cycleId: 'c1' })]);
+    await waitFor(async () => ((await emailEntry(accountId))?.attempts ?? 0) >= 1, 10_000);
+    const back = { ...holdEvent(accountId), balanceAfter: { ...purchased(accountId, 'c1', '0', '4').balanceAfter, purchased: '4' } };
+    await produceAndApply(pool, schema.schema, ledger, [back]);
+    await expectCancelledUnsent(accountId, 'credits came back');
+  });
+
   it('a purchase delivered again (the relay republishing after a crash) does not cancel an alert of a later crossing', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);

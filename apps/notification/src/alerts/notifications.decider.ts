@@ -14,16 +14,30 @@ export type LedgerEvent = {
 }[LedgerEventType];
 
 /**
- * Credits coming back (a grant, a refund) re-arm every threshold they lift the balance to and end depletion (the
- * ledger's `rearm`): the account's balance after such an event, when it carries one, for the alerts it makes stale.
+ * Credits coming back (a grant, a refund, a hold released or settled for less) re-arm every threshold they lift the
+ * balance to and end depletion (the ledger's `rearm` and `rearmAtBoundary`): the account's balance after such an
+ * event, when it carries one, for the alerts it makes stale.
  */
 export function creditsBack(event: LedgerEvent): { cycleId: string | null; streamVersion: number; available: bigint; allocation: bigint } | undefined {
-  if ((event.type !== 'CreditsGranted' && event.type !== 'UsageRefunded') || !event.balanceAfter || event.streamVersion === undefined) return undefined;
+  if (!givesCreditsBack(event) || !event.balanceAfter || event.streamVersion === undefined) return undefined;
   // A grant that arrived already expired is expired by the same decision (its CreditsExpired follows): it was never
   // spendable, the ledger re-arms nothing for it, and its own balance after (which counts it) says nothing came back.
   if (event.type === 'CreditsGranted' && arrivedExpired(event.data)) return undefined;
   const { cycleId, available, allocation } = event.balanceAfter;
   return { cycleId: cycleId ?? null, streamVersion: event.streamVersion, available: parseCredits(available), allocation: parseCredits(allocation) };
+}
+
+function givesCreditsBack(event: LedgerEvent): boolean {
+  switch (event.type) {
+    case 'CreditsGranted':
+    case 'UsageRefunded':
+    case 'HoldReleased':
+      return true;
+    case 'HoldSettled':
+      return parseCredits(event.data.releasedAmount) > 0n;
+    default:
+      return false;
+  }
 }
 
 /** The ledger's rule (account.state's applyGrant): expiring at or before it was granted. */

@@ -126,6 +126,13 @@ describe('creditsBack (the alerts credits coming back make stale)', () => {
     expect(creditsBack(granted({}))).toMatchObject({ available: 65_000_000n });
   });
 
+  it('given a hold released, or settled for less than it held, then its balance after makes pending alerts stale; settled in whole, nothing came back', () => {
+    const hold = (type: 'HoldReleased' | 'HoldSettled', data: object) => ({ ...event(type, data), streamVersion: 13, balanceAfter: balance }) as LedgerEvent;
+    expect(creditsBack(hold('HoldReleased', { holdId: 'h-1', amount: '4', reason: 'released' }))).toMatchObject({ streamVersion: 13, available: 65_000_000n });
+    expect(creditsBack(hold('HoldSettled', { holdId: 'h-1', usageId: 'u-1', heldAmount: '6', settledAmount: '2', releasedAmount: '4' }))).toMatchObject({ available: 65_000_000n });
+    expect(creditsBack(hold('HoldSettled', { holdId: 'h-1', usageId: 'u-1', heldAmount: '6', settledAmount: '6', releasedAmount: '0' }))).toBeUndefined();
+  });
+
   it('given a grant that arrived already expired (expired by the same decision), then nothing came back: the ledger re-armed nothing, so no pending alert is stale', () => {
     expect(creditsBack(granted({ expiresAt: '2026-11-21T10:00:00Z' }))).toBeUndefined();
     expect(creditsBack(granted({ expiresAt: '2026-11-20T10:00:00Z' }))).toBeUndefined();
