@@ -45,12 +45,14 @@ describe('usage-ingest on a cluster that takes no writes', () => {
     await dropSchema?.();
   });
 
-  const post = (id: string) =>
+  const post = (id: string, occurredAt = new Date().toISOString()) =>
     fetch(`${base}/v1/usage-events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${WRITER}` },
-      body: JSON.stringify({ id, accountId: 'acct-unwritable', occurredAt: new Date().toISOString(), feature: 'chat', model: 'gpt-4o', inputTokens: 10, outputTokens: 5 }),
+      body: JSON.stringify({ id, accountId: 'acct-unwritable', occurredAt, feature: 'chat', model: 'gpt-4o', inputTokens: 10, outputTokens: 5 }),
     });
+  const takesWrites = (yes: boolean) =>
+    admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: topic, configEntries: [{ name: 'max.message.bytes', value: yes ? '1048588' : '64' }] }] });
   const ready = async () => {
     const response = await fetch(`${base}/health/ready`);
     return { status: response.status, body: await response.text() };
@@ -72,8 +74,24 @@ describe('usage-ingest on a cluster that takes no writes', () => {
     expect((await post(`u-${n++}`)).status).toBe(503); // its next request still fails, and it is out again at once
     expect((await ready()).status).toBe(503);
 
-    await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: topic, configEntries: [{ name: 'max.message.bytes', value: '1048588' }] }] });
+    await takesWrites(true);
     await waitFor(async () => (await post(`u-${n++}`)).status === 202, 30_000, 500);
     expect((await ready()).status).toBe(200);
   }, 180_000);
+
+  // A product rebuilding the body on retry (occurredAt = now) was told 409 "already accepted with different content"
+  // for a usage that never reached Kafka: it stopped, and the usage was never charged.
+  it('answers a retry with other content of a usage whose hand-off failed 409 USAGE_PENDING naming it, not "already accepted"; the first content then goes through', async () => {
+    const first = '2026-12-07T10:00:00.000Z';
+    await takesWrites(false);
+    try {
+      await waitFor(async () => (await post('pending-1', first)).status === 503, 30_000, 500);
+      const rebuilt = await post('pending-1', '2026-12-07T10:00:05.000Z');
+      expect(rebuilt.status).toBe(409);
+      expect(await rebuilt.json()).toMatchObject({ code: 'USAGE_PENDING', details: { pendingIds: ['pending-1'] }, message: expect.stringContaining('same content') });
+    } finally {
+      await takesWrites(true);
+    }
+    await waitFor(async () => (await post('pending-1', first)).status === 202, 30_000, 500);
+  }, 120_000);
 });

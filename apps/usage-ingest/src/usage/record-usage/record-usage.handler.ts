@@ -55,7 +55,7 @@ export class RecordUsageHandler {
         // The reservations stay, not produced: the events may have reached Kafka, so the ids keep this content (a retry produces them).
         // The driver's message names brokers (host and port) and socket errors: it goes to the log, not to the client.
         this.logger.warn({ err: error, requestId, events: toProduce.length }, 'usage not handed to Kafka; answered 503 KAFKA_UNAVAILABLE');
-        throw new UsageIngestError('KAFKA_UNAVAILABLE', 'The usage could not be handed to Kafka; retry with the same ids.', { dependency: 'kafka' });
+        throw new UsageIngestError('KAFKA_UNAVAILABLE', 'The usage could not be handed to Kafka; retry with the same ids and the same content.', { dependency: 'kafka' });
       }
     }
     await this.produced(requestId);
@@ -165,6 +165,16 @@ export class RecordUsageHandler {
       );
       for (const row of rows) earlier.set(`${row.account_id}\u0000${row.usage_id}`, { fingerprint: row.fingerprint, produced: !row.pending });
       const conflicts = others.filter((e) => earlier.has(key(e)) && !matchesFingerprint((earlier.get(key(e)) as Reservation).fingerprint, e));
+      // Of those, the ones whose first content Kafka never acknowledged (its hand-off failed: a 503): that content is
+      // not charged yet, and only it can be, so the answer must not read as "already accepted".
+      const pending = conflicts.filter((e) => earlier.get(key(e))?.produced === false);
+      if (pending.length > 0) {
+        throw new UsageIngestError(
+          'USAGE_PENDING',
+          'Usage ids were first sent with other content that has not been delivered yet (its hand-off to Kafka failed): send them again with the same content as first sent (the same occurredAt and quantities) to deliver them.',
+          { pendingIds: pending.map((e) => e.id), ids: conflicts.map((e) => e.id) },
+        );
+      }
       if (conflicts.length > 0) {
         throw new UsageIngestError('IDEMPOTENCY_CONFLICT', 'A usage id was already accepted with different content.', { ids: conflicts.map((e) => e.id) });
       }

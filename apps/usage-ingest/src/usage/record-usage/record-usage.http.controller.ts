@@ -16,7 +16,7 @@ export class RecordUsageHttpController {
   @ApiOperation({ operationId: 'recordUsage', summary: 'Report one usage event, or {events:[…]} (at most 1,000); 202 once Kafka acknowledged' })
   @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(UsageEventRequest) }, { $ref: getSchemaPath(UsageEventBatchRequest) }] } })
   @ApiAcceptedResponse({ type: RecordUsageResult, description: 'Every event accepted or a duplicate' })
-  @ApiErrors({ 403: ['ACCOUNT_OUTSIDE_NAMESPACE'], 409: ['IDEMPOTENCY_CONFLICT'], 413: ['BATCH_TOO_LARGE'], 503: ['KAFKA_UNAVAILABLE'] })
+  @ApiErrors({ 403: ['ACCOUNT_OUTSIDE_NAMESPACE'], 409: ['IDEMPOTENCY_CONFLICT', 'USAGE_PENDING'], 413: ['BATCH_TOO_LARGE'], 503: ['KAFKA_UNAVAILABLE'] })
   record(
     @Body() body: unknown,
     @ApiKeyName() actor: string | undefined,
