@@ -437,6 +437,37 @@ describe('BatchConsumer on the real broker and PostgreSQL', () => {
     await waitFor(async () => (await countApplied(pool, schema, s.topic)).rows === 2, 30_000, 'the main topic still read');
   });
 
+  it('a restart to read a created topic that fails leaves the consumer not ready, and the next check starts it again', async () => {
+    const s = await scenario('missing-extra-blip', 1);
+    const extra = `${s.topic}.product`;
+    topics.push(extra);
+    // Our producer (the dead letters') refuses to connect while `blip` is set: the start after the topic appears fails.
+    let blip = false;
+    class BlippingProducer extends KafkaProducer {
+      override connect(): Promise<void> {
+        return blip ? Promise.reject(new Error('broker blip')) : super.connect();
+      }
+    }
+    const blipping = new BlippingProducer(kafka);
+    const consumer = consumerFor(s, { topics: [s.topic, extra], missingTopicsRecheckMs: 300, producer: blipping });
+    try {
+      await consumer.start();
+      blip = true;
+      await ensureTopics(kafka, [extra], 1);
+      await waitFor(async () => notReady(consumer), 20_000, 'not ready while down');
+      expect(() => consumer.checkFlowing()).toThrow(/down/);
+
+      blip = false;
+      await producer.send(extra, [{ key: 'acct-2', value: JSON.stringify(usageEnvelope('product-blip-1', 'acct-2')) }]);
+      await producer.send(s.topic, [{ key: 'acct-1', value: JSON.stringify(usageEnvelope('main-blip-1', 'acct-1')) }]);
+      await waitFor(async () => (await countApplied(pool, schema, extra)).rows === 1 && (await countApplied(pool, schema, s.topic)).rows === 1, 30_000, 'both topics read');
+      expect(notReady(consumer)).toBe(false);
+    } finally {
+      await consumer.stop();
+      await blipping.disconnect();
+    }
+  });
+
   // A header sent with a null value (Java's headers.add("x", null), librdkafka's length -1) comes as null: reading it as
   // text threw outside the dead-letter path, so the partition's batch failed for ever and the consumer restarted.
   it('takes messages whose headers have null values: the valid applied, the garbage dead-lettered with its headers as they came', async () => {
