@@ -23,8 +23,22 @@ export function creditsBack(event: LedgerEvent): { cycleId: string | null; strea
   // A grant that arrived already expired is expired by the same decision (its CreditsExpired follows): it was never
   // spendable, the ledger re-arms nothing for it, and its own balance after (which counts it) says nothing came back.
   if (event.type === 'CreditsGranted' && arrivedExpired(event.data)) return undefined;
-  const { cycleId, available, allocation } = event.balanceAfter;
-  return { cycleId: cycleId ?? null, streamVersion: event.streamVersion, available: parseCredits(available), allocation: parseCredits(allocation) };
+  const { cycleId, allocation } = event.balanceAfter;
+  return { cycleId: cycleId ?? null, streamVersion: event.streamVersion, available: availableAfterDecision(event, event.balanceAfter), allocation: parseCredits(allocation) };
+}
+
+/**
+ * What is available once the event's whole decision is made, or less; never more. A hold's event carries the balance
+ * right after it, before the rest of its decision: a settle's usage debit (settledAmount) follows it, and credits
+ * given back pay the overdraft owed first. Judged on the event's own balance, an alert still true (5 of 100 left, a
+ * hold settled for 5.5 of its 6) was cancelled, and the ledger, having re-armed nothing, never announced it again.
+ */
+function availableAfterDecision(event: LedgerEvent, balanceAfter: BalanceSnapshotV1): bigint {
+  const available = parseCredits(balanceAfter.available);
+  if (event.type !== 'HoldReleased' && event.type !== 'HoldSettled') return available;
+  const spent = event.type === 'HoldSettled' ? parseCredits(event.data.settledAmount) : 0n;
+  const left = available - spent - parseCredits(balanceAfter.overdraft);
+  return left > 0n ? left : 0n;
 }
 
 function givesCreditsBack(event: LedgerEvent): boolean {

@@ -126,11 +126,22 @@ describe('creditsBack (the alerts credits coming back make stale)', () => {
     expect(creditsBack(granted({}))).toMatchObject({ available: 65_000_000n });
   });
 
-  it('given a hold released, or settled for less than it held, then its balance after makes pending alerts stale; settled in whole, nothing came back', () => {
-    const hold = (type: 'HoldReleased' | 'HoldSettled', data: object) => ({ ...event(type, data), streamVersion: 13, balanceAfter: balance }) as LedgerEvent;
+  it('given a hold released, or settled for less than it held, then what its decision leaves available makes pending alerts stale; settled in whole, nothing came back', () => {
+    const hold = (type: 'HoldReleased' | 'HoldSettled', data: object, after: Partial<typeof balance> = {}) =>
+      ({ ...event(type, data), streamVersion: 13, balanceAfter: { ...balance, ...after } }) as LedgerEvent;
     expect(creditsBack(hold('HoldReleased', { holdId: 'h-1', amount: '4', reason: 'released' }))).toMatchObject({ streamVersion: 13, available: 65_000_000n });
-    expect(creditsBack(hold('HoldSettled', { holdId: 'h-1', usageId: 'u-1', heldAmount: '6', settledAmount: '2', releasedAmount: '4' }))).toMatchObject({ available: 65_000_000n });
+    // The settle's event counts the whole hold back; its usage (2) is debited right after it, in the same decision.
+    expect(creditsBack(hold('HoldSettled', { holdId: 'h-1', usageId: 'u-1', heldAmount: '6', settledAmount: '2', releasedAmount: '4' }))).toMatchObject({ available: 63_000_000n });
     expect(creditsBack(hold('HoldSettled', { holdId: 'h-1', usageId: 'u-1', heldAmount: '6', settledAmount: '6', releasedAmount: '0' }))).toBeUndefined();
+  });
+
+  it('given a hold whose credits come back to an account owing more, then nothing is left available: no pending alert is stale', () => {
+    // 4 available with a hold of 6 (a 5% alert of 100 waiting): settled for 5.5, 4.5 are left, still below 5%.
+    const settled = { ...event('HoldSettled', { holdId: 'h-1', usageId: 'u-1', heldAmount: '6', settledAmount: '5.5', releasedAmount: '0.5' }), streamVersion: 14, balanceAfter: { ...balance, available: '10' } } as LedgerEvent;
+    expect(creditsBack(settled)).toMatchObject({ available: 4_500_000n });
+    // Owing 10, a hold of 6 released: the credits pay the overdraft, nothing is available.
+    const released = { ...event('HoldReleased', { holdId: 'h-2', amount: '6', reason: 'released' }), streamVersion: 15, balanceAfter: { ...balance, available: '6', overdraft: '10' } } as LedgerEvent;
+    expect(creditsBack(released)).toMatchObject({ available: 0n });
   });
 
   it('given a grant that arrived already expired (expired by the same decision), then nothing came back: the ledger re-armed nothing, so no pending alert is stale', () => {
