@@ -84,14 +84,17 @@ describe('usage-ingest on a cluster that takes no writes', () => {
   it('answers a retry with other content of a usage whose hand-off failed 409 USAGE_PENDING naming it, not "already accepted"; the first content then goes through', async () => {
     const first = '2026-12-07T10:00:00.000Z';
     await takesWrites(false);
+    let attempt = 0;
+    let id = '';
     try {
-      await waitFor(async () => (await post('pending-1', first)).status === 503, 30_000, 500);
-      const rebuilt = await post('pending-1', '2026-12-07T10:00:05.000Z');
+      // A fresh id each time until one is refused: one taken before the broker applied the limit is simply accepted.
+      await waitFor(async () => (await post((id = `pending-${attempt++}`), first)).status === 503, 30_000, 500);
+      const rebuilt = await post(id, '2026-12-07T10:00:05.000Z');
       expect(rebuilt.status).toBe(409);
-      expect(await rebuilt.json()).toMatchObject({ code: 'USAGE_PENDING', details: { pendingIds: ['pending-1'] }, message: expect.stringContaining('same content') });
+      expect(await rebuilt.json()).toMatchObject({ code: 'USAGE_PENDING', details: { pendingIds: [id] }, message: expect.stringContaining('same content') });
     } finally {
       await takesWrites(true);
     }
-    await waitFor(async () => (await post('pending-1', first)).status === 202, 30_000, 500);
+    await waitFor(async () => (await post(id, first)).status === 202, 30_000, 500);
   }, 120_000);
 });

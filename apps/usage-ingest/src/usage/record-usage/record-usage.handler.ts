@@ -165,13 +165,13 @@ export class RecordUsageHandler {
       );
       for (const row of rows) earlier.set(`${row.account_id}\u0000${row.usage_id}`, { fingerprint: row.fingerprint, produced: !row.pending });
       const conflicts = others.filter((e) => earlier.has(key(e)) && !matchesFingerprint((earlier.get(key(e)) as Reservation).fingerprint, e));
-      // Of those, the ones whose first content Kafka never acknowledged (its hand-off failed: a 503): that content is
-      // not charged yet, and only it can be, so the answer must not read as "already accepted".
+      // Of those, the ones whose first content Kafka has not acknowledged (in flight, or its hand-off failed: a 503):
+      // it may never have reached the ledger, and only it can, so the answer must not read as "already accepted".
       const pending = conflicts.filter((e) => earlier.get(key(e))?.produced === false);
       if (pending.length > 0) {
         throw new UsageIngestError(
           'USAGE_PENDING',
-          'Usage ids were first sent with other content that has not been delivered yet (its hand-off to Kafka failed): send them again with the same content as first sent (the same occurredAt and quantities) to deliver them.',
+          'Usage ids were first sent with other content that Kafka has not acknowledged yet (in flight, or its hand-off failed): send them again with the same content as first sent (the same occurredAt and quantities) to be sure it is delivered.',
           { pendingIds: pending.map((e) => e.id), ids: conflicts.map((e) => e.id) },
         );
       }
