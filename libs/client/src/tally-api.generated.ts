@@ -2905,7 +2905,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes a retry safe: a request under a key the account used before gets that first answer (and Idempotent-Replayed: true) instead of being decided again; the key with another request is 409 IDEMPOTENCY_CONFLICT. Kept IDEMPOTENCY_KEY_RETENTION_DAYS (30 by default). 1-128 characters of letters, digits and . _ : @ - */
+                /** @description Makes a retry safe: a request under a key the account used before gets that first answer (and Idempotent-Replayed: true) instead of being decided again; the key with another request (repeat the body as first sent) is 409 IDEMPOTENCY_CONFLICT. Kept IDEMPOTENCY_KEY_RETENTION_DAYS (30 by default). 1-128 characters of letters, digits and . _ : @ - */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2921,6 +2921,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again) */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3078,7 +3080,7 @@ export interface operations {
                 effective?: "cycle-end" | "now";
             };
             header?: {
-                /** @description Makes a retry safe: a request under a key the account used before gets that first answer (and Idempotent-Replayed: true) instead of being decided again; the key with another request is 409 IDEMPOTENCY_CONFLICT. Kept IDEMPOTENCY_KEY_RETENTION_DAYS (30 by default). 1-128 characters of letters, digits and . _ : @ - */
+                /** @description Makes a retry safe: a request under a key the account used before gets that first answer (and Idempotent-Replayed: true) instead of being decided again; the key with another request (repeat the body as first sent) is 409 IDEMPOTENCY_CONFLICT. Kept IDEMPOTENCY_KEY_RETENTION_DAYS (30 by default). 1-128 characters of letters, digits and . _ : @ - */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3090,6 +3092,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again) */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -4092,7 +4096,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Conflict: IDEMPOTENCY_CONFLICT */
+            /** @description Conflict: IDEMPOTENCY_CONFLICT, USAGE_PENDING */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4100,7 +4104,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBodyDto"] & {
                         /** @enum {string} */
-                        code?: "IDEMPOTENCY_CONFLICT";
+                        code?: "IDEMPOTENCY_CONFLICT" | "USAGE_PENDING";
                     };
                 };
             };

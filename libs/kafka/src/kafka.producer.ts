@@ -84,6 +84,8 @@ export class KafkaProducer {
       allowAutoTopicCreation: false,
       // Explicit so kafkajs does not warn about its v2 default change.
       createPartitioner: PARTITIONER,
+      // Its routing learns a topic's partition count as soon as our size estimate does (partitionerFor), not 5 minutes later.
+      metadataMaxAge: PARTITION_COUNT_TTL_MS,
     });
   }
 

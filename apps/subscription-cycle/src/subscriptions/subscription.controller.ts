@@ -9,13 +9,18 @@ import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyOf } from './subscription-request
 /** Set on an answer that is the stored first answer to a request under the same Idempotency-Key. */
 const REPLAYED_HEADER = 'Idempotent-Replayed';
 
+/** On the answer of PUT and DELETE: set when it is the stored first answer. */
+const REPLAYED_RESPONSE_HEADER = {
+  [REPLAYED_HEADER]: { description: '`true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again)', schema: { type: 'string', enum: ['true'] } },
+};
+
 /** The Idempotency-Key header, documented once for PUT and DELETE. */
 const ApiIdempotencyKey = () =>
   ApiHeader({
     name: IDEMPOTENCY_KEY_HEADER,
     required: false,
     description:
-      'Makes a retry safe: a request under a key the account used before gets that first answer (and Idempotent-Replayed: true) instead of being decided again; the key with another request is 409 IDEMPOTENCY_CONFLICT. Kept IDEMPOTENCY_KEY_RETENTION_DAYS (30 by default). 1-128 characters of letters, digits and . _ : @ -',
+      'Makes a retry safe: a request under a key the account used before gets that first answer (and Idempotent-Replayed: true) instead of being decided again; the key with another request (repeat the body as first sent) is 409 IDEMPOTENCY_CONFLICT. Kept IDEMPOTENCY_KEY_RETENTION_DAYS (30 by default). 1-128 characters of letters, digits and . _ : @ -',
   });
 
 function answer(response: FastifyReply, { body, replayed }: SubscriptionAnswer): PutSubscriptionResponseDto {
@@ -34,7 +39,7 @@ export class SubscriptionController {
   @RequireScope('subscriptions:write')
   @ApiOperation({ operationId: 'putSubscription', summary: 'Subscribe, or change plan (upgrade now, downgrade at the cycle end; from a yearly plan, at the end of its paid year)' })
   @ApiIdempotencyKey()
-  @ApiOkResponse({ type: PutSubscriptionResponseDto })
+  @ApiOkResponse({ type: PutSubscriptionResponseDto, headers: REPLAYED_RESPONSE_HEADER })
   @ApiErrors({
     400: ['INVALID_ACCOUNT_ID', 'INVALID_IDEMPOTENCY_KEY', 'UNKNOWN_PLAN', 'PLAN_RETIRED', 'INVALID_TIME_ZONE', 'INVALID_ANCHOR', 'INTERVAL_MISMATCH', 'TIME_ZONE_REQUIRED', 'TIME_ZONE_IMMUTABLE'],
     404: ['NOT_SUBSCRIBED'],
@@ -70,7 +75,7 @@ export class SubscriptionController {
     summary: 'Cancel at the end of the current cycle, or of the paid year on a yearly plan, or now with effective=now (then the fallback plan)',
   })
   @ApiIdempotencyKey()
-  @ApiOkResponse({ type: PutSubscriptionResponseDto })
+  @ApiOkResponse({ type: PutSubscriptionResponseDto, headers: REPLAYED_RESPONSE_HEADER })
   @ApiErrors({ 400: ['INVALID_ACCOUNT_ID', 'INVALID_IDEMPOTENCY_KEY'], 404: ['SUBSCRIPTION_NOT_FOUND', 'NOT_SUBSCRIBED'], 409: ['CONCURRENT_UPDATE', 'IDEMPOTENCY_CONFLICT'] })
   async cancel(
     @Param('accountId') accountId: string,
