@@ -122,7 +122,7 @@ describe('KafkaProducer when partitions are added to a live topic', () => {
     expect(requests.slice(1)).toEqual([[a], [b]]);
   });
 
-  it('takes the count it knows as known for a minute by default', async () => {
+  it('takes the count it knows as known for 5 minutes by default, as kafkajs its metadata', async () => {
     const count = { now: 2 };
     const { kafka, requests } = clientWithPartitions(count);
     const producer = new KafkaProducer(kafka, { maxSendBytes: 3_000 });
@@ -130,6 +130,6 @@ describe('KafkaProducer when partitions are added to a live topic', () => {
     await producer.send('t', [message(a, 10)]);
     count.now = 3;
     await producer.send('t', [message(a, 2_000), message(b, 2_000)]);
-    expect(requests.slice(1)).toEqual([[a, b]]); // within the minute: the count of 2, one request
+    expect(requests.slice(1)).toEqual([[a, b]]); // within the 5 minutes: the count of 2, one request
   });
 });
