@@ -171,18 +171,8 @@ export async function foldIntoNewSchema(options: FoldOptions, target: string): P
  * returns only transactions older than every one still running (so it never skips a late commit); that horizon only
  * moves forward, so a later read sees at least every event an earlier read (the relay's) returned.
  */
-export async function catchUp(tx: PoolClient, options: FoldOptions, schema: string, after: Checkpoint, counts: { events: number; skipped: number }): Promise<{ next: Checkpoint; events: number }> {
-  const { source, batchSize = DEFAULT_BATCH } = options;
-  const projection = new LedgerProjection(schema, { notify: false });
-  const before = counts.events + counts.skipped;
-  let next = after;
-  for (;;) {
-    const batch = await source.read(next, batchSize);
-    if (batch.envelopes.length === 0) break;
-    await applyUsable(projection, tx, batch.envelopes, counts);
-    next = batch.next;
-  }
-  return { next, events: counts.events + counts.skipped - before };
+export function catchUp(tx: PoolClient, options: FoldOptions, schema: string, after: Checkpoint, counts: { events: number; skipped: number }): Promise<{ next: Checkpoint; events: number }> {
+  return foldPages(options, schema, after, counts, (apply) => apply(tx));
 }
 
 /**
@@ -191,12 +181,24 @@ export async function catchUp(tx: PoolClient, options: FoldOptions, schema: stri
  * what arrived during an hours-long fold froze ledger.events.v1 while it ran. Only the pass under the swap's lock
  * needs one transaction (catchUp).
  */
-export async function catchUpByPage(
+export function catchUpByPage(
   pool: Pool,
   options: FoldOptions,
   schema: string,
   after: Checkpoint,
   counts: { events: number; skipped: number },
+  afterPage?: () => void,
+): Promise<{ next: Checkpoint; events: number }> {
+  return foldPages(options, schema, after, counts, (apply) => inTransaction(pool, apply), afterPage);
+}
+
+/** Reads the source page by page from `after` and applies each page in the transaction `inTx` gives it. */
+async function foldPages(
+  options: FoldOptions,
+  schema: string,
+  after: Checkpoint,
+  counts: { events: number; skipped: number },
+  inTx: (apply: (tx: PoolClient) => Promise<void>) => Promise<void>,
   afterPage?: () => void,
 ): Promise<{ next: Checkpoint; events: number }> {
   const { source, batchSize = DEFAULT_BATCH } = options;
@@ -206,7 +208,7 @@ export async function catchUpByPage(
   for (;;) {
     const batch = await source.read(next, batchSize);
     if (batch.envelopes.length === 0) break;
-    await inTransaction(pool, (tx) => applyUsable(projection, tx, batch.envelopes, counts));
+    await inTx((tx) => applyUsable(projection, tx, batch.envelopes, counts));
     next = batch.next;
     afterPage?.();
   }
