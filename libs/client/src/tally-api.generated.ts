@@ -2921,7 +2921,7 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description `true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again) */
+                    /** @description `true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again); absent otherwise */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
@@ -3092,7 +3092,7 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description `true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again) */
+                    /** @description `true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again); absent otherwise */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };

@@ -11,7 +11,11 @@ const REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /** On the answer of PUT and DELETE: set when it is the stored first answer. */
 const REPLAYED_RESPONSE_HEADER = {
-  [REPLAYED_HEADER]: { description: '`true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again)', schema: { type: 'string', enum: ['true'] } },
+  [REPLAYED_HEADER]: {
+    description: '`true` when this is the stored first answer to a request under the same Idempotency-Key (nothing was decided again); absent otherwise',
+    required: false,
+    schema: { type: 'string', enum: ['true'] },
+  },
 };
 
 /** The Idempotency-Key header, documented once for PUT and DELETE. */
