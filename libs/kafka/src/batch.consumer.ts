@@ -433,10 +433,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     this.kafkaCommitTimer.unref();
     clearInterval(this.missingTimer); // one a failed resubscription left
     this.missingTimer = undefined;
-    if (this.missing.length > 0) {
-      this.missingTimer = setInterval(() => void this.subscribeToAppeared(), this.options.missingTopicsRecheckMs ?? 60_000);
-      this.missingTimer.unref();
-    }
+    if (this.missing.length > 0) this.checkMissingTopics();
     this.logger.info({ groupId: this.options.groupId, topics: this.options.topics, missingTopics: this.missing }, 'batch consumer started');
   }
 
@@ -448,7 +445,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private async presentTopics(): Promise<string[]> {
     const [own, ...extra] = this.options.topics;
     if (extra.length === 0) return [own];
-    const existing = new Set(await withAdmin(this.options.kafka, (admin) => admin.listTopics()));
+    const existing = await this.existingTopics();
     this.missing = extra.filter((topic) => !existing.has(topic));
     if (this.missing.length > 0) {
       this.logger.warn({ groupId: this.groupId, missingTopics: this.missing }, 'topics the consumer is bound to do not exist: read once they are created');
@@ -471,7 +468,7 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
   private async resubscribe(): Promise<void> {
     try {
       if (!this.down) {
-        const existing = new Set(await withAdmin(this.options.kafka, (admin) => admin.listTopics()));
+        const existing = await this.existingTopics();
         const appeared = this.missing.filter((topic) => existing.has(topic));
         if (appeared.length === 0 || this.stopping) return;
         this.logger.info({ groupId: this.groupId, topics: appeared }, 'topics the consumer is bound to were created: subscribing');
@@ -486,11 +483,18 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
     } catch (error) {
       if (this.down) this.down = error instanceof Error ? error : new Error(String(error));
       this.logger.error({ err: error, groupId: this.groupId, down: this.down !== undefined }, 'subscribing to created topics failed; retrying');
-      if (!this.stopping && !this.missingTimer) {
-        this.missingTimer = setInterval(() => void this.subscribeToAppeared(), this.options.missingTopicsRecheckMs ?? 60_000);
-        this.missingTimer.unref();
-      }
+      if (!this.stopping && !this.missingTimer) this.checkMissingTopics();
     }
+  }
+
+  /** Looks for the missing topics every `missingTopicsRecheckMs` (subscribeToAppeared) until halt() clears it. */
+  private checkMissingTopics(): void {
+    this.missingTimer = setInterval(() => void this.subscribeToAppeared(), this.options.missingTopicsRecheckMs ?? 60_000);
+    this.missingTimer.unref();
+  }
+
+  private async existingTopics(): Promise<Set<string>> {
+    return new Set(await withAdmin(this.options.kafka, (admin) => admin.listTopics()));
   }
 
   /** Extra topics the consumer is bound to that the cluster lacked at its start or last check (for metrics and stats). */
