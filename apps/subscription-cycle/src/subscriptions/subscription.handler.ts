@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { ID_PATTERN } from '@tally/contracts';
 import { isUniqueViolation, retriedOnInsertRace, type Logger } from '@tally/shared';
 import {
   canonicalZone,
@@ -33,11 +34,9 @@ export interface SubscriptionAnswer {
   replayed: boolean;
 }
 
-/** Account ids as every service takes them (the contracts' ID_PATTERN); a cycle or change id stays within 128 (boundedId). */
-const ACCOUNT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
-
 export function assertAccountId(accountId: string): void {
-  if (!ACCOUNT_ID.test(accountId)) {
+  // Account ids as every service takes them; a cycle or change id stays within 128 (boundedId).
+  if (!ID_PATTERN.test(accountId)) {
     throw new SubscriptionCycleError('INVALID_ACCOUNT_ID', 'The account id is malformed.', [
       { field: 'accountId', reason: 'must be 1-128 characters of letters, digits and . _ : @ -' },
     ]);
