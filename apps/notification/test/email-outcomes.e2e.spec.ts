@@ -43,6 +43,9 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(response.status).toBe(200);
     return (response.body.items as { channel: string; state: string; attempts: number; lastError: string | null }[]).find((item) => item.channel === 'email');
   };
+  /** tally_notification_deliveries_total of the email channel for `outcome`, from the running app's GET /metrics. */
+  const emailOutcomeCount = async (outcome: string) =>
+    sumOf(parsePrometheusText(await (await fetch(`${running.baseUrl}/metrics`)).text()), 'tally_notification_deliveries_total', { channel: 'email', outcome });
   const configure = async (accountId: string, settings: object = { email: `${accountId}@example.com` }) => {
     expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, settings)).status).toBe(200);
   };
@@ -241,9 +244,12 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
        VALUES (gen_random_uuid(), $1, $2, 'credits_expiring', 'k', 'email', $3, $4, 'pending', 0, '[]'::jsonb, now(), now() - interval '1 hour', now() - interval '1 day', now())`,
       [content.notificationId, accountId, content.eventId, JSON.stringify(content)],
     );
+    const failedBefore = await emailOutcomeCount('failed');
     const item = await settled(accountId);
     expect(item).toMatchObject({ state: 'failed' });
     expect(item.lastError).toContain('retry window');
+    // Counted as a delivery given up, as a recorded outcome that gives up is.
+    expect(await emailOutcomeCount('failed')).toBe(failedBefore + 1);
   });
 
   it('settled deliveries older than DELIVERY_RETENTION_DAYS (90) are purged; recent and pending ones stay', async () => {

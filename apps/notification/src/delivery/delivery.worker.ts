@@ -231,7 +231,12 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
         [row.id, leaseEnd, this.clock.now(), truncateText(`gave up: its retry window is over and its attempt ended with no outcome: ${(error as Error)?.message ?? String(error)}`, 500)],
       )
       .then(
-        () => this.logger.error({ deliveryId: row.id, accountId: row.account_id }, 'delivery failed: its retry window is over'),
+        ({ rowCount }) => {
+          // Nothing changed: the row is no longer this attempt's (cancelled meanwhile, or its lease taken over).
+          if (!rowCount) return;
+          this.logger.error({ deliveryId: row.id, accountId: row.account_id }, 'delivery failed: its retry window is over');
+          deliveryAttempts.inc({ channel: row.channel, outcome: 'failed' });
+        },
         (failure: unknown) => this.logger.error({ err: failure, deliveryId: row.id }, 'delivery not failed: taken again when its lease ends'),
       );
   }
