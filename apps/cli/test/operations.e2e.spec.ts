@@ -253,6 +253,45 @@ describe('tally account, consumers, dlq and config (real ledger process, Kafka, 
     expect(listed.find((row) => row.offset === offset)?.replayed).toBe('no');
   }, 120_000);
 
+  it('dlq replay sends a dead letter\'s own headers as they came: a binary value byte for byte, a header without a value still without one', async () => {
+    const target = `${env.USAGE_EVENTS_TOPIC}.headers-${Date.now()}`;
+    const [letter] = JSON.parse((await tally('dlq', 'list', '--topic', env.USAGE_DLQ_TOPIC, '--json')).stdout) as { partition: number; offset: string }[];
+    const shown = JSON.parse((await tally('dlq', 'show', env.USAGE_DLQ_TOPIC, String(letter.partition), letter.offset)).stdout) as { headers: Record<string, string>; value: unknown };
+    const binary = Buffer.from([0xff, 0xfe, 0x00, 0x80]); // not UTF-8: read as text it would come back as replacement characters
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic: target, numPartitions: 1 }], waitForLeaders: true });
+    } finally {
+      await admin.disconnect();
+    }
+    const [sent] = await producer.send({
+      topic: env.USAGE_DLQ_TOPIC,
+      acks: -1,
+      messages: [{
+        partition: letter.partition, key: ACCOUNT, value: JSON.stringify(shown.value),
+        headers: { ...shown.headers, 'x-original-topic': target, 'x-binary': binary, 'x-no-value': null as unknown as string },
+      }],
+    });
+    const replay = await tally('dlq', 'replay', env.USAGE_DLQ_TOPIC, '--partition', String(letter.partition), '--offset', String(sent.baseOffset));
+    expect(replay.stdout).toContain('replayed 1, skipped 0');
+
+    const consumer = kafka().consumer({ groupId: `cli-test-headers-${Date.now()}` });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topics: [target], fromBeginning: true });
+      const copy = await new Promise<Record<string, unknown>>((resolve) => {
+        void consumer.run({ eachMessage: async ({ message }) => resolve(message.headers ?? {}) });
+      });
+      expect(copy['x-binary']).toEqual(binary);
+      expect(copy['x-no-value']).toBeNull();
+      expect(String(copy['x-replayed-from'])).toBe(`${env.USAGE_DLQ_TOPIC}/${letter.partition}/${sent.baseOffset}`);
+      expect(copy['x-dead-letter-reason']).toBeUndefined();
+    } finally {
+      await consumer.disconnect();
+    }
+  }, 120_000);
+
   // ledger.events.dlq.v1 holds the projection's and notification's dead letters. --for-group names one group to apply
   // every replay: the other group's letters would be passed over by theirs and recorded as replayed, never applied.
   it('dlq replay --for-group refuses dead letters that more than one group failed; list --limit prints the first ones and counts the rest', async () => {

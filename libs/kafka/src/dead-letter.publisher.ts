@@ -70,6 +70,18 @@ export function headersToStrings(headers: IHeaders | undefined): Record<string, 
   return out;
 }
 
+/**
+ * A message's headers as they can be produced again: each value's bytes as received (binary ones too), a header sent
+ * without a value still without one (null), a repeated header's values joined with commas (as headersToStrings).
+ */
+export function headersToSendAgain(headers: IHeaders | undefined): Record<string, string | Buffer | null> {
+  const out: Record<string, string | Buffer | null> = {};
+  for (const [name, value] of Object.entries(headers ?? {}) as [string, HeaderValue][]) {
+    if (value !== undefined) setHeader(out, name, Array.isArray(value) ? value.map(headerText).join(',') : value);
+  }
+  return out;
+}
+
 /** A header's value as kafkajs hands it over: null for a header sent without one. */
 type HeaderValue = Buffer | string | null | (Buffer | string | null)[] | undefined;
 
@@ -96,11 +108,7 @@ export function detailsHeader(details: unknown): string {
  */
 export function toDeadLetterMessage(deadLetter: DeadLetter, groupId: string, now: Date): OutgoingMessage & { key: string } {
   const { message } = deadLetter;
-  const headers: Record<string, string | Buffer | null> = {};
-  for (const [name, value] of Object.entries(message.headers ?? ({} as IHeaders)) as [string, HeaderValue][]) {
-    if (value === undefined) continue;
-    setHeader(headers, name, Array.isArray(value) ? value.map(headerText).join(',') : value);
-  }
+  const headers = headersToSendAgain(message.headers);
   Object.assign(headers, {
     [DeadLetterHeaders.reason]: deadLetter.reason,
     [DeadLetterHeaders.details]: detailsHeader(deadLetter.details),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DEAD_LETTER_SUFFIX, headersToStrings, withAdmin } from '@tally/kafka';
+import { DEAD_LETTER_SUFFIX, headersToSendAgain, headersToStrings, withAdmin } from '@tally/kafka';
 import type { Kafka } from 'kafkajs';
 
 export interface PartitionRange {
@@ -17,7 +17,10 @@ export interface StoredMessage {
   timestamp: string;
   key: string | null;
   value: Buffer | null;
+  /** As text, to read (binary values as UTF-8, a header without a value as ''). */
   headers: Record<string, string>;
+  /** As received, to send again: binary values and headers without a value kept as they were. */
+  headersAsSent: Record<string, string | Buffer | null>;
 }
 
 export async function deadLetterTopics(kafka: Kafka): Promise<string[]> {
@@ -79,7 +82,7 @@ export async function forEachMessage(
             }
             if (BigInt(message.offset) < BigInt(range.to)) {
               try {
-                await onMessage({ topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key?.toString() ?? null, value: message.value, headers: headersToStrings(message.headers) });
+                await onMessage({ topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key?.toString() ?? null, value: message.value, headers: headersToStrings(message.headers), headersAsSent: headersToSendAgain(message.headers) });
               } catch (error) {
                 // The caller's failure ends the read (kafkajs would retry the message, then restart the consumer).
                 failed = true;

@@ -193,12 +193,13 @@ export function deadLettersCommand(context: CliContext): Command {
             print(`would replay ${where} (reason ${message.headers[DeadLetterHeaders.reason] ?? 'none'})`);
             return;
           }
-          // The message as it was first produced: its own headers, without the dead-letter ones, plus where it was replayed from.
-          const headers = Object.fromEntries(Object.entries(message.headers).filter(([name]) => !Object.values<string>(DeadLetterHeaders).includes(name)));
+          // The message as it was first produced: its own headers as received (a binary value, a header without one), without
+          // the dead-letter ones, plus where it was replayed from.
+          const headers = Object.fromEntries(Object.entries(message.headersAsSent).filter(([name]) => !Object.values<string>(DeadLetterHeaders).includes(name)));
           headers['x-replayed-from'] = `${topic}/${message.partition}/${message.offset}`;
           // A replay is a new record, stamped now: when the message was first produced goes with it, kept through later
           // replays (a usage refused as dated ahead must not pass because the replay came later).
-          const firstProduced = earliestStamp(headers[FIRST_PRODUCED_AT_HEADER], message.headers[DeadLetterHeaders.originalTimestamp]);
+          const firstProduced = earliestStamp(message.headers[FIRST_PRODUCED_AT_HEADER], message.headers[DeadLetterHeaders.originalTimestamp]);
           if (firstProduced !== undefined) headers[FIRST_PRODUCED_AT_HEADER] = firstProduced;
           // Only the group that dead-lettered it applies it again: the topic's other groups applied it the first time.
           const forGroup = forGroupOf(message);
