@@ -221,6 +221,43 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['Your credits are below 20%']);
   });
 
+  // The 20% retry came due while the 5% alert was still pending (not yet tried): whether that one reaches the account was
+  // not known. Cancelling the 20% retry then lost it for good once the 5% alert was cancelled (credits came back above 5%).
+  it('a 20% alert whose retry comes due while a newer balance alert is pending waits for it, and is sent once that one is cancelled', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    const s = `"${schema.schema}"`;
+    const insert = (type: string, streamVersion: number, extra: object, dueInMs: number) =>
+      pool.query(
+        `INSERT INTO ${s}.deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
+         VALUES (gen_random_uuid(), $1, $2, $3, $4, 'email', $5, $6, 'pending', 1, '[]'::jsonb, now() + $7 * interval '1 millisecond', now() + interval '1 day', now(), now())`,
+        [`ntf-${accountId}-${streamVersion}`, accountId, type, `event:${streamVersion}`, `${accountId}:${streamVersion}`,
+          JSON.stringify({ notificationId: `ntf-${accountId}-${streamVersion}`, type, accountId, eventId: `${accountId}:${streamVersion}`, streamVersion, occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra }),
+          dueInMs],
+      );
+    const older = async () =>
+      (await pool.query<{ state: string; attempts: number; last_error: string | null; due_in_ms: number }>(
+        `SELECT state, attempts, last_error, extract(epoch FROM next_attempt_at - now()) * 1000 AS due_in_ms FROM ${s}.deliveries
+          WHERE account_id = $1 AND (content->>'streamVersion')::int = 10`, [accountId])).rows[0];
+    await insert('low_credit', 12, { thresholdPercent: 5, available: '40' }, 600_000); // its retry due in 10 minutes
+    await insert('low_credit', 10, { thresholdPercent: 20, available: '150' }, 0); // its retry, due now
+    // Tried and put back: still pending, due again later (at most RETRY_MAX_DELAY_MS, 3 s here), nothing sent.
+    await waitFor(async () => {
+      const row = await older();
+      return row.state !== 'pending' || Number(row.due_in_ms) > 1_000 ? row : undefined;
+    }, 20_000);
+    expect(await older()).toMatchObject({ state: 'pending', attempts: 1 });
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+
+    await pool.query(`UPDATE ${s}.deliveries SET state = 'cancelled', last_error = 'credits came back' WHERE account_id = $1 AND (content->>'streamVersion')::int = 12`, [accountId]);
+    const retried = await waitFor(async () => {
+      const row = await older();
+      return row.state !== 'pending' ? row : undefined;
+    }, 20_000);
+    expect(retried).toMatchObject({ state: 'delivered', attempts: 2, last_error: null });
+    expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['Your credits are below 20%']);
+  });
+
   it('a purchase that leaves the balance still below a threshold keeps its alert; one in the same batch after the crossing cancels it before any attempt', async () => {
     const [still, lifted] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
     for (const accountId of [still, lifted]) await configure(accountId);

@@ -35,6 +35,8 @@ const PURGE_BATCH = 1_000;
  * theirs, and one claim fills them all, instead of one claim per delivery.
  */
 const SLOT_CLAIM_DELAY_MS = 20;
+/** A retry waiting for a newer balance alert (newerBalanceAlert) is asked again this long after that one is due. */
+const NEWER_ALERT_WAIT_MS = 1_000;
 
 interface ClaimedRow {
   id: string;
@@ -61,7 +63,7 @@ interface Destination {
 
 /**
  * Alerts about a cycle's balance: stale once the next cycle started (its allowance renewed them away), and a retry of
- * one once a newer one is queued on its channel.
+ * one once a newer one was delivered on its channel (it waits while a newer one is pending).
  */
 const CYCLE_ALERTS: ReadonlySet<string> = new Set(['low_credit', 'credits_depleted']);
 
@@ -289,13 +291,26 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       && destination.current_cycle_id !== row.content.cycleId;
     // Turned off since it was queued (a retry pending, a backlog): the account no longer wants it.
     const unwanted = destination !== undefined && effectivePreferences(destination.preferences)[row.content.type] === false;
+    const newer = !superseded && row.attempts > 0 && CYCLE_ALERTS.has(row.content.type) ? await this.newerBalanceAlert(row) : undefined;
     let outcome: AttemptOutcome | { cancelled: string };
     if (superseded) {
       outcome = { cancelled: `superseded: cycle ${destination.current_cycle_id} started after cycle ${row.content.cycleId} this alert is about` };
-    } else if (row.attempts > 0 && CYCLE_ALERTS.has(row.content.type) && (await this.newerBalanceAlertQueued(row))) {
-      outcome = { cancelled: 'superseded: a newer balance alert is queued on this channel; this retry would arrive after it' };
+    } else if (newer?.delivered) {
+      outcome = { cancelled: 'superseded: a newer balance alert was delivered on this channel; this retry would arrive after it' };
     } else if (unwanted) {
       outcome = { cancelled: `the account turned ${row.content.type} notifications off` };
+    } else if (newer?.pendingUntil) {
+      // Not yet known whether the newer one reaches the account (credits coming back may cancel it, its receiver may
+      // refuse it for good): this retry waits for it, asked again once it is tried, and at least every RETRY_MAX_DELAY_MS.
+      const until = new Date(Math.min(newer.pendingUntil.getTime() + NEWER_ALERT_WAIT_MS, this.clock.now().getTime() + this.config.RETRY_MAX_DELAY_MS));
+      await this.recordResult(
+        `UPDATE ${this.s}.deliveries SET next_attempt_at = $2, updated_at = $3 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $4`,
+        [row.id, until, this.clock.now(), leaseEnd],
+        leaseEnd,
+        log,
+      );
+      this.logger.info({ ...log, nextAttemptAt: until.toISOString() }, 'retry waits for a newer balance alert on its channel');
+      return;
     } else {
       // Taken after the reads above: should they have used up what the lease had left (a slow database), a send
       // started now could outlast the lease and another dispatcher's.
@@ -374,22 +389,22 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * A low-credit or depletion alert about to be tried again, when a newer one (a lower threshold, depletion) is queued
-   * on its channel: the retry would arrive after that one and tell of a balance left behind ("below 20%" after "out
-   * of credits"). First attempts are not asked: two crossed together are both sent. A newer one cancelled (credits
-   * came back above it) or failed (given up) reaches nobody: the older retry is still what the account should hear.
+   * The newer low-credit or depletion alerts (a lower threshold, depletion) on the channel of one about to be tried
+   * again: one delivered supersedes the retry, which would arrive after it and tell of a balance left behind ("below
+   * 20%" after "out of credits"); one pending (the latest time it is due) makes the retry wait until it is settled. A
+   * newer one cancelled (credits came back above it) or failed (given up) reaches nobody: the older retry is still what
+   * the account should hear, so it is sent. First attempts are not asked: two crossed together are both sent.
    */
-  private async newerBalanceAlertQueued(row: ClaimedRow): Promise<boolean> {
-    if (row.content.streamVersion === undefined) return false;
-    const { rows } = await this.pool.query<{ newer: boolean }>(
-      `SELECT EXISTS (
-         SELECT 1 FROM ${this.s}.deliveries
-          WHERE account_id = $1 AND channel = $2 AND notification_type = ANY($3::text[]) AND (content->>'streamVersion')::bigint > $4
-            AND state IN ('pending', 'delivered')
-       ) AS newer`,
+  private async newerBalanceAlert(row: ClaimedRow): Promise<{ delivered: boolean; pendingUntil: Date | null } | undefined> {
+    if (row.content.streamVersion === undefined) return undefined;
+    const { rows: [newer] } = await this.pool.query<{ delivered: boolean; pending_until: Date | null }>(
+      `SELECT bool_or(state = 'delivered') AS delivered, max(next_attempt_at) FILTER (WHERE state = 'pending') AS pending_until
+         FROM ${this.s}.deliveries
+        WHERE account_id = $1 AND channel = $2 AND notification_type = ANY($3::text[]) AND (content->>'streamVersion')::bigint > $4
+          AND state IN ('pending', 'delivered')`,
       [row.account_id, row.channel, [...CYCLE_ALERTS], row.content.streamVersion],
     );
-    return rows[0].newer;
+    return { delivered: newer.delivered === true, pendingUntil: newer.pending_until };
   }
 
   /**
