@@ -215,7 +215,18 @@ describe('notification service (e2e)', () => {
     expect({ retrying: after.retrying - before.retrying, delivered: after.delivered - before.delivered, failed: after.failed - before.failed }).toEqual({ retrying: 2, delivered: 1, failed: 0 });
   });
 
-  it('a 4xx other than 408/429 stops retrying', async () => {
+  // The receiver's to mend: a verification key not yet updated after a secret rotation (401), a gateway's login
+  // (403), a route not deployed yet (404). Each was the alert lost at its first attempt.
+  it('a receiver that answers 401, 403 and 404 and then 200 gets the alert at its fourth attempt', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    receiver.respondWith(401, 403, 404);
+    await produceAndApply(cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150'));
+    const webhook = await waitFor(async () => (await log(accountId)).find((entry) => entry.channel === 'webhook' && entry.state !== 'pending'), 30_000);
+    expect(webhook).toMatchObject({ state: 'delivered', attempts: 4, statusCodes: [401, 403, 404, 200], nextRetryAt: null });
+  });
+
+  it('410 Gone stops retrying', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);
     receiver.respondWith(410);

@@ -12,9 +12,15 @@ export function retryDelayMs(schedule: RetrySchedule, failedAttempts: number, ra
   return backoffDelayMs(schedule.baseDelayMs, schedule.maxDelayMs, failedAttempts, random);
 }
 
-/** 2xx ends it; 408, 429 and 5xx are worth retrying; any other 4xx (and 3xx: we do not follow redirects) stops. */
+/**
+ * 2xx ends it; 410 Gone (the receiver says the endpoint is gone for good) stops; every other answer is retried until the
+ * delivery's retry window ends, as Stripe's and Svix's webhooks are. A refusal is mostly the receiver's to mend: a
+ * verification key not yet updated after a secret rotation (401), a gateway's login (403), a route not deployed yet
+ * (404), a parser fixed (400, 422); and each attempt reads the account's URL again, so a redirect (3xx: not followed)
+ * ends once the account sets the address it points to.
+ */
 export function isRetryableHttpStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
+  return status !== 410;
 }
 
 /** The SMTP commands whose refusal is about this email itself: its recipient, its message. */

@@ -14,9 +14,12 @@ describe('retry schedule', () => {
     expect(retryDelayMs({ ...schedule, baseDelayMs: 0 }, 2_000, () => 0.5)).toBe(0);
   });
 
-  it('2xx ends it; 408, 429 and 5xx retry; other 4xx stop', () => {
-    expect([408, 429, 500, 502, 503].every(isRetryableHttpStatus)).toBe(true);
-    expect([301, 400, 401, 404, 410, 413].some(isRetryableHttpStatus)).toBe(false);
+  // A receiver's refusal is mostly the receiver's to mend (a verification key not yet updated after a secret rotation,
+  // a route not deployed, a gateway's login, a URL moved that the account updates): the retry reads the destination
+  // again. Only 410 says the endpoint is gone for good.
+  it('2xx ends it; 410 Gone stops; every other answer (3xx, 4xx, 5xx) retries', () => {
+    expect([301, 308, 400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503].every(isRetryableHttpStatus)).toBe(true);
+    expect(isRetryableHttpStatus(410)).toBe(false);
   });
 
   it('SMTP: only a 5yz to the recipient or the message ends an email; refusals of the sending side and 4yz are retried', () => {
