@@ -63,6 +63,39 @@ describe('a receiver that does not answer delays only its own delivery (e2e)', (
     expect(receiver.openFor(silent)).toBe(1);
     expect((await webhookEntry(silent))?.state).toBe('pending');
   });
+
+  // One receiver many accounts share (hooks.zapier.com, say) stops answering while more of its deliveries are due than
+  // the instance has slots (DISPATCH_BATCH_SIZE, 20): at most WEBHOOK_HOST_CONCURRENCY (5) of them are under way at
+  // once, and the other hosts' deliveries take the free slots instead of waiting for the silent one's deadlines.
+  it('a shared receiver that does not answer holds at most WEBHOOK_HOST_CONCURRENCY slots: another host\'s account is alerted meanwhile', async () => {
+    const shared = Array.from({ length: 24 }, () => `acc-${uniqueSuffix()}`);
+    for (const accountId of shared) {
+      receiver.neverAnswer(accountId);
+      const settings = { webhookUrl: `${receiver.url}/${accountId}`, webhookSecret: newWebhookSecret() };
+      expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, settings)).status).toBe(200);
+    }
+    await produceAndApply(pool, schema.schema, ledger, shared.flatMap((accountId) => [cycleStarted(accountId, 'c1'), thresholdCrossed(accountId, 'c1', 20, '150')]));
+    // The first case's silent request is to the same host (one of its five, if still open).
+    const openToShared = () => receiver.openInAll();
+    await waitFor(() => openToShared() >= 5, 15_000);
+
+    const elsewhere = await startReceiver();
+    try {
+      const answering = `acc-${uniqueSuffix()}`;
+      const settings = { webhookUrl: `${elsewhere.url}/${answering}`, webhookSecret: newWebhookSecret() };
+      expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${answering}/notification-settings`, WRITER_KEY, settings)).status).toBe(200);
+      await produceAndApply(pool, schema.schema, ledger, [cycleStarted(answering, 'c1'), thresholdCrossed(answering, 'c1', 20, '150')]);
+      // Within a few dispatch intervals, not after the shared receiver's 30 s deadlines free the slots.
+      const delivered = await waitFor(async () => {
+        const item = await webhookEntry(answering);
+        return item?.state === 'delivered' ? item : undefined;
+      }, 15_000);
+      expect(delivered.attempts).toBe(1);
+      expect(openToShared()).toBe(5);
+    } finally {
+      await elsewhere.close();
+    }
+  });
 });
 
 /** A real HTTP receiver: 200 at once, except for the accounts told to get no answer (their requests stay open). */
@@ -87,6 +120,7 @@ async function startReceiver() {
     url: `http://127.0.0.1:${port}/hooks`,
     neverAnswer: (accountId: string) => silent.add(accountId),
     openFor: (accountId: string) => open.get(accountId)?.size ?? 0,
+    openInAll: () => [...open.values()].reduce((sum, held) => sum + held.size, 0),
     close: () => {
       server.closeAllConnections();
       return new Promise<void>((resolve) => server.close(() => resolve()));

@@ -135,4 +135,11 @@ export class NotificationConfig extends CommonConfig {
    */
   @Type(() => Number) @IsInt() @Min(1) @Max(500)
   DISPATCH_BATCH_SIZE = 20;
+
+  /**
+   * How many of those slots webhooks to one receiver (scheme, host and port of its URL) may hold at once: a receiver
+   * many accounts share (hooks.zapier.com, say) that stops answering holds these until its deadlines, not every slot.
+   */
+  @Type(() => Number) @IsInt() @Min(1) @Max(500)
+  WEBHOOK_HOST_CONCURRENCY = 5;
 }

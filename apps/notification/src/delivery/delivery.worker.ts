@@ -47,6 +47,8 @@ interface ClaimedRow {
   created_at: Date;
   /** When retrying ends (created_at + the retry window). */
   give_up_at: Date;
+  /** A webhook's receiver as the claim read it (webhookReceiverSql); null for an email. */
+  receiver: string | null;
   /** The trace context and request id of the event the delivery was decided for (null: none). */
   trace_context: TraceCarrier | null;
 }
@@ -66,6 +68,13 @@ interface Destination {
  * one once a newer one was delivered on its channel (it waits while a newer one is pending).
  */
 const CYCLE_ALERTS: ReadonlySet<string> = new Set(['low_credit', 'credits_depleted']);
+
+/**
+ * A webhook URL's receiver in SQL: its scheme and authority without any user info, lower-cased ('' when there is no URL).
+ * What WEBHOOK_HOST_CONCURRENCY counts attempts by.
+ */
+const webhookReceiverSql = (url: string): string =>
+  `coalesce(lower(substring(${url} from '^([A-Za-z][A-Za-z0-9+.-]*://)') || substring(${url} from '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/?#]*)')), '')`;
 
 /**
  * Works off the deliveries table. A claim (FOR UPDATE SKIP LOCKED, so several instances share the work) pushes
@@ -92,6 +101,8 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
   private running: Promise<void> | undefined;
   /** The attempts under way: at most DISPATCH_BATCH_SIZE, each ending on its own (a slow receiver holds only its slot). */
   private readonly inFlight = new Set<Promise<void>>();
+  /** Webhook attempts under way per receiver: at most WEBHOOK_HOST_CONCURRENCY each. */
+  private readonly perReceiver = new Map<string, number>();
   /** Every slot was taken at the last pass: the next pass starts shortly after an attempt ends (slotFreed). */
   private waitingForSlot = false;
   private stopped = false;
@@ -154,8 +165,11 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     const free = this.config.DISPATCH_BATCH_SIZE - this.inFlight.size;
     if (free <= 0) return true;
     const leaseEnd = new Date(this.clock.now().getTime() + this.leaseMs);
-    const rows = await this.claim(leaseEnd, free);
+    const claimed = await this.claim(leaseEnd, free);
+    const rows = await this.withinReceiverLimit(claimed, leaseEnd);
     for (const row of rows) {
+      const { receiver } = row;
+      if (receiver !== null) this.perReceiver.set(receiver, (this.perReceiver.get(receiver) ?? 0) + 1);
       const attempt: Promise<void> = this.attempt(row, leaseEnd)
         // Its result not recorded (logged where it happened): the row is taken again when its lease ends, unless its
         // retry window is over (an attempt that throws every time must not be taken again for ever).
@@ -165,11 +179,48 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
         })
         .finally(() => {
           this.inFlight.delete(attempt);
+          if (receiver !== null) {
+            const left = (this.perReceiver.get(receiver) ?? 1) - 1;
+            if (left > 0) this.perReceiver.set(receiver, left);
+            else this.perReceiver.delete(receiver);
+          }
           this.slotFreed();
         });
       this.inFlight.add(attempt);
     }
-    return rows.length >= free;
+    return claimed.length >= free;
+  }
+
+  /**
+   * The claimed rows whose receiver has room (WEBHOOK_HOST_CONCURRENCY less its attempts under way); the others, more of
+   * one receiver than it has room for in one claim, are due again at once. The claim already passed over receivers
+   * with no room, so they do not come back first.
+   */
+  private async withinReceiverLimit(rows: ClaimedRow[], leaseEnd: Date): Promise<ClaimedRow[]> {
+    const room = new Map<string, number>();
+    const taken: ClaimedRow[] = [];
+    const back: string[] = [];
+    for (const row of rows) {
+      if (row.receiver === null) {
+        taken.push(row);
+        continue;
+      }
+      const left = room.get(row.receiver) ?? this.config.WEBHOOK_HOST_CONCURRENCY - (this.perReceiver.get(row.receiver) ?? 0);
+      room.set(row.receiver, left - 1);
+      if (left > 0) taken.push(row);
+      else back.push(row.id);
+    }
+    if (back.length > 0) {
+      await this.pool
+        .query(`UPDATE ${this.s}.deliveries SET next_attempt_at = $2 WHERE id = ANY($1::uuid[]) AND state = 'pending' AND next_attempt_at = $3`, [back, this.clock.now(), leaseEnd])
+        .catch((error: unknown) => this.logger.warn({ err: error, deliveries: back.length }, 'deliveries over their receiver\'s limit not put back: taken again when their lease ends'));
+    }
+    return taken;
+  }
+
+  /** Receivers with no room for another attempt (WEBHOOK_HOST_CONCURRENCY attempts under way): a claim passes them over. */
+  private fullReceivers(): string[] {
+    return [...this.perReceiver].filter(([, count]) => count >= this.config.WEBHOOK_HOST_CONCURRENCY).map(([receiver]) => receiver);
   }
 
   /** With every slot taken, the next pass starts shortly after one frees: the slots freed meanwhile share its claim. */
@@ -247,16 +298,18 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     const now = this.clock.now();
     const { rows } = await this.pool.query<ClaimedRow>(
       `WITH due AS (
-         SELECT id FROM ${this.s}.deliveries
-          WHERE state = 'pending' AND next_attempt_at <= $1
-          ORDER BY next_attempt_at
+         SELECT d.id, CASE WHEN d.channel = 'webhook' THEN ${webhookReceiverSql('s.webhook_url')} END AS receiver
+           FROM ${this.s}.deliveries d LEFT JOIN ${this.s}.notification_settings s ON s.account_id = d.account_id AND d.channel = 'webhook'
+          WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+            AND (d.channel <> 'webhook' OR ${webhookReceiverSql('s.webhook_url')} <> ALL($4::text[]))
+          ORDER BY d.next_attempt_at
           LIMIT $2
-          FOR UPDATE SKIP LOCKED
+          FOR UPDATE OF d SKIP LOCKED
        )
        UPDATE ${this.s}.deliveries d SET next_attempt_at = $3, updated_at = $1
          FROM due WHERE d.id = due.id
-       RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at, d.give_up_at, d.trace_context`,
-      [now, limit, leaseEnd],
+       RETURNING d.id, d.account_id, d.channel, d.content, d.attempts, d.created_at, d.give_up_at, d.trace_context, due.receiver`,
+      [now, limit, leaseEnd, this.fullReceivers()],
     );
     return rows;
   }
