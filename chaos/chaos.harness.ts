@@ -13,6 +13,12 @@ import { startReceiver, startSmtp } from '../apps/notification/test/notification
 export const ROOT = resolve(__dirname, '..');
 /** One key with every scope: the workload is every client at once. */
 export const API_KEY = 'chaos-run-key';
+/**
+ * The ledger's HOLD_SETTLE_GRACE_SECONDS in the run: a hold's event carries its TTL's end plus this (when its credits
+ * are released), which the invariants take off to find the instant the hold was placed. Short, so holds left to expire
+ * are released within the run, but not 0: the run's usage settling holds near their TTL's end goes through it.
+ */
+export const HOLD_SETTLE_GRACE_SECONDS = 2;
 export const SERVICES = ['usage-ingest', 'ledger', 'subscription-cycle', 'notification'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 export const PARTITIONS = 3;
@@ -187,7 +193,7 @@ export class ChaosSystem {
     };
     const own: Record<ServiceName, Record<string, string>> = {
       'usage-ingest': {},
-      ledger: {},
+      ledger: { HOLD_SETTLE_GRACE_SECONDS: String(HOLD_SETTLE_GRACE_SECONDS) },
       // Cycles: upgrades start one at once; the scheduler and the outbox look often so they follow quickly.
       'subscription-cycle': { SCHEDULER_INTERVAL_MS: '1000', OUTBOX_INTERVAL_MS: '100' },
       notification: {

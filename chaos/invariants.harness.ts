@@ -7,7 +7,7 @@ import { decodeEvent } from '@tally/ledger-events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { API_KEY, CONSUMER_GROUPS, ROOT, type ChaosSystem } from './chaos.harness';
+import { API_KEY, CONSUMER_GROUPS, HOLD_SETTLE_GRACE_SECONDS, ROOT, type ChaosSystem } from './chaos.harness';
 import type { InjectedFault } from './fault.schedule';
 import type { UsageBody, Workload } from './workload.fixtures';
 import type { Answer, WorkloadClient } from './workload.client';
@@ -436,7 +436,9 @@ function replayOnModel(accountId: string, events: StoredEvent[], ttls: Map<strin
     for (const { event } of group) {
       const data = event.data as Record<string, unknown>;
       for (const field of ['openedAt', 'grantedAt', 'debitedAt', 'expiredAt']) if (typeof data[field] === 'string') candidates.add(Date.parse(data[field] as string));
-      if (event.type === 'HoldPlaced' && ttls.has(event.data.holdId)) candidates.add(Date.parse(event.data.expiresAt) - (ttls.get(event.data.holdId) ?? 0) * 1000);
+      if (event.type === 'HoldPlaced' && ttls.has(event.data.holdId)) {
+        candidates.add(Date.parse(event.data.expiresAt) - ((ttls.get(event.data.holdId) ?? 0) + HOLD_SETTLE_GRACE_SECONDS) * 1000);
+      }
     }
     const recordedAt = group[0].recordedAt.getTime();
     candidates.add(recordedAt);

@@ -34,7 +34,7 @@ describe('the expiry worker (PostgreSQL)', () => {
 
   beforeAll(async () => {
     schema = await createTestSchema('expiry_worker');
-    config = Object.assign(new LedgerConfig(), { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema.schema, ACCOUNT_CACHE_SIZE: 1_000, ACCOUNT_CACHE_REMEMBERED: 250_000 });
+    config = Object.assign(new LedgerConfig(), { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema.schema, ACCOUNT_CACHE_SIZE: 1_000, ACCOUNT_CACHE_REMEMBERED: 250_000, HOLD_SETTLE_GRACE_SECONDS: 0 }); // holds released at their TTL's end (the grace: hold-settle-grace.e2e)
     await migrateLedger(config);
     pool = new Pool({ connectionString: testDatabaseUrl(), max: 8 });
     store = new PostgresEventStore({ pool, schema: schema.schema, listen: false });

@@ -102,6 +102,8 @@ export async function storedVersion(api: ReturnType<typeof json>, accountId: str
 /** The ledger in this process and usage-ingest in its own, on schemas of their own, and a producer for the Kafka-direct path. */
 export interface LedgerWithIngest {
   app: INestApplication;
+  /** The ledger's schema (its event store and read models). */
+  schema: string;
   base: string;
   api: ReturnType<typeof json>;
   ingest: ServiceProcess;
@@ -130,7 +132,7 @@ export async function startLedgerWithIngest(name: string, env: Record<string, st
     await ledgerSchema.drop();
     await ingestSchema.drop();
   };
-  return { app, base, api: json(base), ingest, producer, stop };
+  return { app, schema: ledgerSchema.schema, base, api: json(base), ingest, producer, stop };
 }
 
 /** Waits (20 s at most) until the account's balance read model shows `available`, and resolves with that balance. */

@@ -561,7 +561,7 @@ export interface components {
             /** @description Idempotency key of the hold; name it on the usage event to settle it */
             holdId: string;
             /**
-             * @description Seconds until the hold releases itself (default HOLD_DEFAULT_TTL_SECONDS)
+             * @description Seconds until the hold expires (default HOLD_DEFAULT_TTL_SECONDS): report the usage settling it by then. Its credits stay reserved HOLD_SETTLE_GRACE_SECONDS longer, so a usage reported just before still settles it
              * @example 300
              */
             ttlSeconds?: number;
@@ -665,7 +665,10 @@ export interface components {
         PlacedHoldDto: {
             holdId: string;
             amount: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description The end of the TTL: report the usage settling the hold by then (its credits stay reserved HOLD_SETTLE_GRACE_SECONDS longer)
+             */
             expiresAt: string;
         };
         PlanDto: {

@@ -10,7 +10,7 @@ export class HoldRequest {
   @Matches(ID_PATTERN, { message: 'hold.holdId must be 1-128 characters of letters, digits and . _ : @ -' })
   holdId!: string;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 86_400, description: 'Seconds until the hold releases itself (default HOLD_DEFAULT_TTL_SECONDS)', example: 300 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 86_400, description: 'Seconds until the hold expires (default HOLD_DEFAULT_TTL_SECONDS): report the usage settling it by then. Its credits stay reserved HOLD_SETTLE_GRACE_SECONDS longer, so a usage reported just before still settles it', example: 300 })
   @IsOptionalNotNull()
   @IsInt() @Min(1) @Max(86_400)
   ttlSeconds?: number;

@@ -4,7 +4,8 @@ import { ApiCredits } from '@tally/shared';
 export class PlacedHoldDto {
   @ApiProperty() holdId!: string;
   @ApiCredits() amount!: string;
-  @ApiProperty({ format: 'date-time' }) expiresAt!: string;
+  @ApiProperty({ format: 'date-time', description: 'The end of the TTL: report the usage settling the hold by then (its credits stay reserved HOLD_SETTLE_GRACE_SECONDS longer)' })
+  expiresAt!: string;
 }
 
 /** The account can pay (otherwise 402 INSUFFICIENT_CREDITS); with `hold`, the credits are reserved. */

@@ -65,14 +65,22 @@ export class AuthorizeHandler {
     return { ...heldAnswer(state, holdId, 0n, expiresAt, now), ...(state.plan.unlimited && { unlimited: true }) };
   }
 
+  /** HOLD_SETTLE_GRACE_SECONDS in milliseconds: how much later than the `expiresAt` answered a hold's credits are released. */
+  private get settleGraceMs(): number {
+    return this.config.HOLD_SETTLE_GRACE_SECONDS * 1000;
+  }
+
   /**
    * The TTL runs from when the hold is placed: the repository builds the command at its decision's instant (each
    * attempt's), so a decision that comes later than the TTL after the request (a lost race for the account, a slow
    * database) still places the hold instead of refusing it as already due (INVALID_COMMAND). The expiry is scheduled
    * first with the request's instant, earlier or equal: the worker reschedules it to the hold's own expiry.
+   * The hold's `expiresAt` (its event's, the decider's, the expiry worker's) is when its credits are released: the TTL
+   * plus HOLD_SETTLE_GRACE_SECONDS. The answer's `expiresAt` is the TTL's end (heldAnswer), and so is what counts as an
+   * open hold for a repeat (openForRepeat): past it, a repeat is HOLD_CLOSED, as without the grace.
    */
   private async placeHold(accountId: string, required: Micro, holdId: string, ttlSeconds: number, now: Date, actor?: string) {
-    const expiresAt = (at: Date) => new Date(at.getTime() + ttlSeconds * 1000).toISOString();
+    const expiresAt = (at: Date) => new Date(at.getTime() + ttlSeconds * 1000 + this.settleGraceMs).toISOString();
     let decision: Decision;
     try {
       // Before the append, so no hold is ever recorded without its expiry being scheduled (see ExpiryWorker).
@@ -93,11 +101,11 @@ export class AuthorizeHandler {
     }
     const { state, events } = decision;
     // Placed by this decision (events), it is answered even if a TTL shorter than the decision took is over by now.
-    const hold = events.length > 0 ? state.holds.get(holdId) : openHold(state, holdId, now);
+    const hold = events.length > 0 ? state.holds.get(holdId) : this.openForRepeat(state, holdId, now);
     if (events.length > 0) await this.expiries.addAgainIfDue(accountId, 'hold', holdId, expiresAt(now), this.clock.now());
-    if (hold) return heldAnswer(state, holdId, hold.amount, hold.expiresAt, now);
+    if (hold) return heldAnswer(state, holdId, hold.amount, this.settleBy(hold.expiresAt), now);
     // An unlimited plan reserves nothing and remembers no hold: the answer names the hold asked for.
-    if (state.plan.unlimited) return { ...heldAnswer(state, holdId, required, expiresAt(now), now), unlimited: true };
+    if (state.plan.unlimited) return { ...heldAnswer(state, holdId, required, this.settleBy(expiresAt(now)), now), unlimited: true };
     // A repeat of a hold settled, released or expired since: it reserves nothing any more, so it is no "allowed".
     throw holdClosed(holdId);
   }
@@ -114,10 +122,10 @@ export class AuthorizeHandler {
    */
   private async repricedRepeat(accountId: string, holdId: string, usage: PricedRequest, priced: Micro, ttlSeconds: number, now: Date, actor?: string) {
     const { state } = await this.accounts.load(accountId);
-    const open = openHold(state, holdId, now);
+    const open = this.openForRepeat(state, holdId, now);
     if (open) {
-      const placedAt = new Date(Date.parse(open.expiresAt) - ttlSeconds * 1000);
-      return this.priceAt(usage, placedAt) === open.amount ? heldAnswer(state, holdId, open.amount, open.expiresAt, now) : undefined;
+      const placedAt = new Date(Date.parse(open.expiresAt) - ttlSeconds * 1000 - this.settleGraceMs);
+      return this.priceAt(usage, placedAt) === open.amount ? heldAnswer(state, holdId, open.amount, this.settleBy(open.expiresAt), now) : undefined;
     }
     const tried = new Set<Micro>([priced]);
     for (const at of this.versionsSince(new Date(now.getTime() - ttlSeconds * 1000), now)) {
@@ -131,6 +139,16 @@ export class AuthorizeHandler {
       }
     }
     return undefined;
+  }
+
+  /** The end of a hold's TTL, as answered, from the instant its credits are released (its event's `expiresAt`). */
+  private settleBy(releasedAt: string): string {
+    return new Date(Date.parse(releasedAt) - this.settleGraceMs).toISOString();
+  }
+
+  /** The hold under this id if its TTL has not ended (its credits may stay reserved for the settle grace after). */
+  private openForRepeat(state: AccountState, holdId: string, now: Date) {
+    return openHold(state, holdId, new Date(now.getTime() + this.settleGraceMs));
   }
 
   /** An instant in each rate card version in effect at some time in [from, to], the latest version first. */

@@ -163,6 +163,16 @@ export class LedgerConfig extends CommonConfig {
   HOLD_DEFAULT_TTL_SECONDS = 300;
 
   /**
+   * How long a hold's credits stay reserved after its TTL (the `expiresAt` the authorization answers), so that a usage
+   * the product reports just before that still settles it although the ledger applies it a little later (usage-ingest,
+   * Kafka and the consumer between them; a consumer's restart or rebalance takes seconds). Without it such a usage found
+   * its hold released, was charged as a plain debit, and on a write-off plan what other usage had meanwhile spent of
+   * the released credits was written off. The hold's event and the history carry the instant its credits are released.
+   */
+  @IsInt() @Min(0) @Max(3_600)
+  HOLD_SETTLE_GRACE_SECONDS = 60;
+
+  /**
    * Which background workers this process runs, comma-separated: `commands` (the usage and subscription
    * consumers), `relay` (event store → ledger.events.v1), `projection` (ledger.events.v1 → read models); `none`
    * for an HTTP-only instance. All three by default; split them over processes to use more than one core.

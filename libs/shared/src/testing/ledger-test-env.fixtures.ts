@@ -31,6 +31,9 @@ export function ledgerTestEnv(keys: TestApiKey[]): { id: string; env: Record<str
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     API_KEYS: JSON.stringify(keys.map(({ name, key, scopes }) => ({ name, sha256: hashApiKey(key), scopes }))),
     PORTAL_TOKEN_SECRET: TEST_PORTAL_TOKEN_SECRET,
+    // Holds are released at the end of their TTL, so tests of expiry wait seconds, not the default grace's minute;
+    // apps/ledger/test/hold-settle-grace.e2e.spec.ts tests the grace.
+    HOLD_SETTLE_GRACE_SECONDS: '0',
   };
   const topics = [env.USAGE_EVENTS_TOPIC, env.USAGE_DLQ_TOPIC, env.SUBSCRIPTION_EVENTS_TOPIC, env.SUBSCRIPTION_DLQ_TOPIC, env.LEDGER_EVENTS_TOPIC, env.LEDGER_DLQ_TOPIC];
   return { id, env, topics };
