@@ -139,6 +139,23 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     await expectCancelledUnsent(accountId, 'credits came back');
   });
 
+  // Its cycle ended while it waited for a retry, and the renewal has not reached the service yet (the scheduler's wake-up
+  // and the ledger take under a second; an outage longer): sent, it said "Allowance resets" on a date already past.
+  it('a low-credit alert whose cycle ended before its retry is cancelled as superseded, not sent with a reset date in the past', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    const periodEnd = new Date(Date.now() + 1_000).toISOString();
+    const started = envelope(accountId, 'CycleStarted', `${accountId}:c1:started`, {
+      cycleId: 'c1', planId: 'starter', periodStart: new Date(Date.now() - 86_400_000).toISOString(), periodEnd, allocation: '1000',
+      unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry',
+    });
+    smtp.deferSenderTimes(1); // the first attempt fails; the retry comes 1.5-3 s later, after the cycle's end
+    await produceAndApply(pool, schema.schema, ledger, [started, thresholdCrossed(accountId, 'c1', 20, '150')]);
+    const item = await settled(accountId);
+    expect(item).toMatchObject({ state: 'cancelled', lastError: expect.stringContaining(`superseded: cycle c1 ended at ${periodEnd}`) });
+    expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
+  });
+
   it('a purchase delivered again (the relay republishing after a crash) does not cancel an alert of a later crossing', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);

@@ -93,7 +93,7 @@ describe('notification service (e2e)', () => {
     expect(mail.subject).toBe('Your credits are below 20%');
     expect(mail.text).toContain('Available: 199.5 credits');
     expect(mail.text).toContain('Monthly allocation: 1000 credits');
-    expect(mail.text).toContain('Allowance resets: 1 December 2026, 00:00 UTC');
+    expect(mail.text).toContain('Allowance resets: 1 December 2099, 00:00 UTC');
     expect(mail.text).toContain('https://app.example.com/billing');
     expect(mail.html).toContain('199.5 credits');
     expect(mail.html).toContain('href="https://app.example.com/billing"');
@@ -102,7 +102,7 @@ describe('notification service (e2e)', () => {
     const headers = { 'webhook-id': String(hook.headers['webhook-id']), 'webhook-timestamp': String(hook.headers['webhook-timestamp']), 'webhook-signature': String(hook.headers['webhook-signature']) };
     expect(new Webhook(secret).verify(hook.body, headers)).toMatchObject({
       type: 'credits.low',
-      data: { accountId, cycleId: 'c1', thresholdPercent: 20, available: '199.5', allocation: '1000', resetsAt: '2026-12-01T00:00:00.000Z' },
+      data: { accountId, cycleId: 'c1', thresholdPercent: 20, available: '199.5', allocation: '1000', resetsAt: '2099-12-01T00:00:00.000Z' },
     });
     expect(() => new Webhook(newWebhookSecret()).verify(hook.body, headers)).toThrow();
     expect(JSON.parse(hook.body).id).toBe(headers['webhook-id']);

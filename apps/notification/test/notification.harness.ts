@@ -173,7 +173,7 @@ export const envelope = (accountId: string, type: string, id: string, data: obje
 
 export const cycleStarted = (accountId: string, cycleId: string, allocation = '1000') =>
   envelope(accountId, 'CycleStarted', `${accountId}:${cycleId}:started`, {
-    cycleId, planId: 'starter', periodStart: '2026-11-01T00:00:00Z', periodEnd: '2026-12-01T00:00:00Z', allocation,
+    cycleId, planId: 'starter', periodStart: '2099-11-01T00:00:00Z', periodEnd: '2099-12-01T00:00:00Z', allocation,
     unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry',
   });
 
@@ -190,7 +190,7 @@ export const purchased = (accountId: string, cycleId: string, amount: string, av
   }),
   balanceAfter: {
     available, allowance: '0', promotional: '0', purchased: amount, held: '0', overdraft: '0', allocation, usedThisCycle: '0',
-    cycleId, cycleEnd: '2026-12-01T00:00:00.000Z', planId: 'starter', unlimited: false,
+    cycleId, cycleEnd: '2099-12-01T00:00:00.000Z', planId: 'starter', unlimited: false,
   },
 });
 

@@ -342,12 +342,17 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
     // caught up across the boundary) would tell of a balance the renewal has replaced.
     const superseded = CYCLE_ALERTS.has(row.content.type) && row.content.cycleId !== undefined && destination?.current_cycle_id != null
       && destination.current_cycle_id !== row.content.cycleId;
+    // Its cycle has ended, and the renewal not reached this service yet (the scheduler and the ledger take under a
+    // second, an outage of them longer): it would tell of a balance the renewal replaces, and of a reset date past.
+    const ended = !superseded && CYCLE_ALERTS.has(row.content.type) && row.content.resetsAt !== undefined && Date.parse(row.content.resetsAt) <= started.getTime();
     // Turned off since it was queued (a retry pending, a backlog): the account no longer wants it.
     const unwanted = destination !== undefined && effectivePreferences(destination.preferences)[row.content.type] === false;
-    const newer = !superseded && row.attempts > 0 && CYCLE_ALERTS.has(row.content.type) ? await this.newerBalanceAlert(row) : undefined;
+    const newer = !superseded && !ended && row.attempts > 0 && CYCLE_ALERTS.has(row.content.type) ? await this.newerBalanceAlert(row) : undefined;
     let outcome: AttemptOutcome | { cancelled: string };
     if (superseded) {
       outcome = { cancelled: `superseded: cycle ${destination.current_cycle_id} started after cycle ${row.content.cycleId} this alert is about` };
+    } else if (ended) {
+      outcome = { cancelled: `superseded: cycle ${row.content.cycleId} ended at ${row.content.resetsAt}; its renewal replaces the balance this alert is about` };
     } else if (newer?.delivered) {
       outcome = { cancelled: 'superseded: a newer balance alert was delivered on this channel; this retry would arrive after it' };
     } else if (unwanted) {
