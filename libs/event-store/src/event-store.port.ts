@@ -139,6 +139,8 @@ export interface ReadStreamsOptions {
    * returns the whole metadata. A key the event's metadata lacks is absent. Undefined: the whole metadata.
    */
   metadataKeys?: readonly string[];
+  /** Read in this transaction (on its connection: a caller holding one needs no second). */
+  unitOfWork?: UnitOfWork;
 }
 
 export interface AppendOptions {
@@ -176,7 +178,8 @@ export interface EventStore {
    * anything).
    */
   streamHeads(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, StreamHead>>;
-  readStream(streamId: string, opts?: { fromVersion?: number; toVersion?: number }): Promise<RecordedEvent[]>;
+  /** With a unit of work, read in that transaction (on its connection: a caller holding one needs no second). */
+  readStream(streamId: string, opts?: { fromVersion?: number; toVersion?: number; unitOfWork?: UnitOfWork }): Promise<RecordedEvent[]>;
   /**
    * Several streams at once, each from its own version (a stream asked for twice, from the lower one), in version
    * order: what readStream gives for each, in one round trip where the adapter can (loading many accounts at once).

@@ -33,10 +33,11 @@ export class AccountSnapshotRepository {
     this.table = `"${schema}".account_snapshots`;
   }
 
-  async read(streamIds: readonly string[]): Promise<Map<string, AccountSnapshot>> {
+  /** `client`: read on that connection (a consumer's transaction), not one more of the pool's. */
+  async read(streamIds: readonly string[], client: Pick<Pool, 'query'> = this.pool): Promise<Map<string, AccountSnapshot>> {
     const snapshots = new Map<string, AccountSnapshot>();
     if (streamIds.length === 0) return snapshots;
-    const { rows } = await this.pool.query<{ stream_id: string; version: number; event_id: string | null; event_at: Date | null; state_version: number; state: string }>({
+    const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null; event_at: Date | null; state_version: number; state: string }>({
       name: `account-snapshots-read:${this.schema}`,
       text: `select stream_id, version, event_id::text, event_at, state_version, state from ${this.table}
              where stream_id = any($1::text[]) and state_version = any($2::int[])`,

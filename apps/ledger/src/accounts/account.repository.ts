@@ -212,6 +212,8 @@ export class AccountRepository {
   private readonly snapshotWrites = new Set<Promise<void>>();
   /** Snapshots due and not yet being written, by account (the latest of each), oldest first. */
   private readonly snapshotsWaiting = new Map<string, AccountSnapshot>();
+  /** The consumer's transaction of each unit of work (joinTransaction): what reads in it run on, snapshots' too. */
+  private readonly transactions = new WeakMap<UnitOfWork, PoolClient>();
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -252,7 +254,7 @@ export class AccountRepository {
     }
     // The accounts the cache is behind on (evicted, another instance wrote, a restart): their new events in one read.
     if (behind.length > 0) {
-      for (const [accountId, folded] of await this.readBehind(behind, heads)) loaded.set(accountId, this.snapshotIfDue(accountId, folded));
+      for (const [accountId, folded] of await this.readBehind(behind, heads, unitOfWork)) loaded.set(accountId, this.snapshotIfDue(accountId, folded));
     }
     for (const [accountId, current] of loaded) this.cache.set(accountId, current);
     // Once per load, not per account (the consumer loads thousands of accounts a second).
@@ -307,7 +309,9 @@ export class AccountRepository {
    * store can share it; undefined when it cannot (EventStoreDB, EVENT_STORE_TRANSACTIONAL=false).
    */
   joinTransaction(tx: PoolClient): UnitOfWork | undefined {
-    return this.store.joinTransaction?.(tx);
+    const unitOfWork = this.store.joinTransaction?.(tx);
+    if (unitOfWork) this.transactions.set(unitOfWork, tx);
+    return unitOfWork;
   }
 
   /** Whether the consumer's appends commit with its offsets (true) or before them (the idempotent path). */
@@ -406,21 +410,27 @@ export class AccountRepository {
    * The accounts the cache is behind on, folded from the store: a cold account with a long stream from its snapshot
    * and the events after it; one whose events after the snapshot refund a debit its snapshot forgot, from its start.
    */
-  private async readBehind(behind: { accountId: string; from: LoadedAccount }[], heads: Map<string, StreamHead>): Promise<Map<string, LoadedAccount>> {
+  /**
+   * With a unit of work (a consumer's batch), every read runs in its transaction: one that took a second connection of
+   * the pool while the batch held one waited, with as many batches under way as connections free, for a connection
+   * only another waiting batch could give back (until PG_CONNECT_TIMEOUT_MS failed them all, at every retry).
+   */
+  private async readBehind(behind: { accountId: string; from: LoadedAccount }[], heads: Map<string, StreamHead>, unitOfWork?: UnitOfWork): Promise<Map<string, LoadedAccount>> {
     const starts = new Map(behind.map(({ accountId, from }) => [accountId, from]));
     if (this.snapshots) {
       const { every } = this.snapshots;
       const versionOf = (accountId: string) => (heads.get(accountId) ?? NO_HEAD).version;
       const cold = behind.filter(({ accountId, from }) => from.version === 0 && versionOf(accountId) >= every);
-      const stored = await this.snapshots.store.read(cold.map(({ accountId }) => accountStreamId(accountId)));
+      const tx = unitOfWork && this.transactions.get(unitOfWork);
+      const stored = await this.snapshots.store.read(cold.map(({ accountId }) => accountStreamId(accountId)), tx);
       for (const { accountId } of cold) {
         const snapshot = stored.get(accountStreamId(accountId));
         if (snapshot && snapshot.version <= versionOf(accountId)) starts.set(accountId, { ...snapshot, snapshotAt: snapshot.version });
       }
     }
-    const loaded = await this.readFrom(starts);
+    const loaded = await this.readFrom(starts, unitOfWork);
     const whole = [...starts.keys()].filter((accountId) => !loaded.has(accountId));
-    if (whole.length > 0) for (const [accountId, account] of await this.foldWhole(whole, [])) loaded.set(accountId, account);
+    if (whole.length > 0) for (const [accountId, account] of await this.foldWhole(whole, [], unitOfWork)) loaded.set(accountId, account);
     return loaded;
   }
 
@@ -428,14 +438,14 @@ export class AccountRepository {
    * These accounts folded from their first event, for `commands` to be decided on. A stream longer than the whole-fold
    * page (only where the memory is bounded: snapshots on) is folded by foldForgetting; the others in one query.
    */
-  private async foldWhole(accountIds: string[], commands: AccountCommand[]): Promise<Map<string, LoadedAccount>> {
+  private async foldWhole(accountIds: string[], commands: AccountCommand[], unitOfWork?: UnitOfWork): Promise<Map<string, LoadedAccount>> {
     const page = this.snapshots?.wholeFoldPage ?? WHOLE_FOLD_PAGE;
-    const heads = this.snapshots ? await this.store.streamHeads(accountIds.map(accountStreamId)) : new Map<string, StreamHead>();
+    const heads = this.snapshots ? await this.store.streamHeads(accountIds.map(accountStreamId), unitOfWork) : new Map<string, StreamHead>();
     const isLong = (accountId: string) => (heads.get(accountStreamId(accountId))?.version ?? 0) > page;
     const short = accountIds.filter((accountId) => !isLong(accountId));
-    const folded = short.length > 0 ? await this.readFrom(new Map(short.map((accountId) => [accountId, EMPTY]))) : new Map<string, LoadedAccount>();
+    const folded = short.length > 0 ? await this.readFrom(new Map(short.map((accountId) => [accountId, EMPTY])), unitOfWork) : new Map<string, LoadedAccount>();
     for (const accountId of accountIds.filter(isLong)) {
-      const account = await this.foldForgetting(accountId, commands.filter((command) => command.accountId === accountId), { page });
+      const account = await this.foldForgetting(accountId, commands.filter((command) => command.accountId === accountId), { page, unitOfWork });
       if (account) folded.set(accountId, account);
     }
     return folded;
@@ -448,12 +458,16 @@ export class AccountRepository {
    * the version the first reached (a refund appended between the two is left to the append's version check). The
    * state is a partial memory, as one from a snapshot is, and decides the commands as the whole state would.
    */
-  private async foldForgetting(accountId: string, commands: AccountCommand[], { page, until }: { page: number; until?: Date }): Promise<LoadedAccount | undefined> {
+  private async foldForgetting(
+    accountId: string,
+    commands: AccountCommand[],
+    { page, until, unitOfWork }: { page: number; until?: Date; unitOfWork?: UnitOfWork },
+  ): Promise<LoadedAccount | undefined> {
     const streamId = accountStreamId(accountId);
     const refunded = new Set<string>();
     let last = 0;
     for (let fromVersion = 1; ; fromVersion += page) {
-      const read = await this.store.readStream(streamId, { fromVersion, toVersion: fromVersion + page - 1 });
+      const read = await this.store.readStream(streamId, { fromVersion, toVersion: fromVersion + page - 1, unitOfWork });
       const end = until === undefined ? -1 : endAt(read, until);
       const events = end === -1 ? read : read.slice(0, end);
       for (const usageId of refundedUsages(events.filter((stored) => stored.type === 'UsageRefunded').map(decodeEvent))) refunded.add(usageId);
@@ -463,7 +477,7 @@ export class AccountRepository {
     const kept = keptFor(commands, refunded);
     let account: LoadedAccount | undefined = EMPTY;
     for (let fromVersion = 1; fromVersion <= last; fromVersion += page) {
-      const events = await this.store.readStream(streamId, { fromVersion, toVersion: Math.min(fromVersion + page - 1, last) });
+      const events = await this.store.readStream(streamId, { fromVersion, toVersion: Math.min(fromVersion + page - 1, last), unitOfWork });
       account = foldStored(account, events);
       if (!account) return undefined;
       account = { ...account, state: forget(account.state, kept) };
@@ -478,10 +492,10 @@ export class AccountRepository {
    * snapshots knew their event learns it here. The fold reads only what decodeEvent needs of each event's metadata,
    * not the balance it also holds.
    */
-  private async readFrom(starts: Map<string, LoadedAccount>): Promise<Map<string, LoadedAccount>> {
+  private async readFrom(starts: Map<string, LoadedAccount>, unitOfWork?: UnitOfWork): Promise<Map<string, LoadedAccount>> {
     const read = await this.store.readStreams(
       [...starts].map(([accountId, from]) => ({ streamId: accountStreamId(accountId), fromVersion: Math.max(from.version, 1) })),
-      { metadataKeys: DECODE_METADATA_KEYS },
+      { metadataKeys: DECODE_METADATA_KEYS, unitOfWork },
     );
     const loaded = new Map<string, LoadedAccount>();
     for (const [accountId, from] of starts) {
@@ -539,7 +553,7 @@ export class AccountRepository {
     }
     if (whole.size > 0) {
       accountRecalls.inc({ outcome: 'full' }, whole.size);
-      const folded = await this.foldWhole([...whole], commands);
+      const folded = await this.foldWhole([...whole], commands, unitOfWork);
       for (const [accountId, account] of folded) {
         const recalled = { ...account, snapshotAt: accounts.get(accountId)?.snapshotAt };
         accounts.set(accountId, recalled);

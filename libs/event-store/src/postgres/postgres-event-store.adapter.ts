@@ -264,13 +264,14 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  async readStream(streamId: string, opts: { fromVersion?: number; toVersion?: number } = {}): Promise<RecordedEvent[]> {
+  async readStream(streamId: string, opts: { fromVersion?: number; toVersion?: number; unitOfWork?: UnitOfWork } = {}): Promise<RecordedEvent[]> {
     const { rows } = await this.query<EventRow>(
       'read-stream',
       `SELECT ${EVENT_COLUMNS} FROM ${this.events}
         WHERE stream_id = $1 AND version >= $2 AND version <= $3
         ORDER BY version`,
       [streamId, opts.fromVersion ?? 1, opts.toVersion ?? 2_147_483_647],
+      opts.unitOfWork,
     );
     return rows.map(toRecordedEvent);
   }
@@ -295,6 +296,7 @@ export class PostgresEventStore implements EventStore {
            SELECT ${columns} FROM ${this.events} WHERE stream_id = r.stream AND version >= r.from_version ORDER BY version
          ) AS e`,
       keys === undefined || keys.length === 0 ? [[...from.keys()], [...from.values()]] : [[...from.keys()], [...from.values()], keys],
+      options.unitOfWork,
     );
     for (const row of rows) {
       if (keys !== undefined) row.metadata = metadataOfKeys(row, keys, (text): unknown => JSON.parse(text));
@@ -562,9 +564,11 @@ export class PostgresEventStore implements EventStore {
     return `tally-${statement}:${this.schema}`;
   }
 
-  private async query<R extends object>(statement: string, text: string, values: unknown[]): Promise<{ rows: R[] }> {
+  /** A named statement on the pool, or in the unit of work's transaction when one is given. */
+  private async query<R extends object>(statement: string, text: string, values: unknown[], unitOfWork?: UnitOfWork): Promise<{ rows: R[] }> {
+    const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
     try {
-      return await this.pool.query<R & Record<string, unknown>>({ name: this.statementName(statement), text, values });
+      return await client.query<R & Record<string, unknown>>({ name: this.statementName(statement), text, values });
     } catch (e) {
       throw toEventStoreError(e);
     }
