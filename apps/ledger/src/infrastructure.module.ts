@@ -8,7 +8,7 @@ import { KafkaProducer, createKafkaClient } from '@tally/kafka';
 import { parseRateCard } from '@tally/pricing';
 import { CLOCK, createLogger, createServicePool, type Clock } from '@tally/shared';
 import { parseCatalogue } from '@tally/subscription-domain';
-import { LedgerConfig } from './config/ledger.config';
+import { LEDGER_POOL_MAX, LedgerConfig } from './config/ledger.config';
 import { migrateLedger } from './database/data-source.provider';
 import { CATALOGUE, DEAD_LETTER_PRODUCER, KAFKA_CLIENT, LOGGER, PG_POOL, RATE_CARD } from './database/tokens.provider';
 
@@ -46,7 +46,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
           inject: [MIGRATED],
           // A PostgreSQL restart must not end the process: lost connections are logged and replaced.
           // Named by its workers (tally-ledger:commands,relay), so each process's sessions are told apart in pg_stat_activity.
-          useFactory: () => createServicePool(config.DATABASE_URL, config.poolMax(20), logger, `ledger:${config.WORKERS}`, config.poolLimits()),
+          useFactory: () => createServicePool(config.DATABASE_URL, config.poolMax(LEDGER_POOL_MAX), logger, `ledger:${config.WORKERS}`, config.poolLimits()),
         },
         { provide: KAFKA_CLIENT, useFactory: () => createKafkaClient({ clientId: `${config.KAFKA_CLIENT_ID}-ledger`, ...config.kafkaConnection(), logger }) },
         // Connected at boot only where a worker sends (the relay; the consumers' dead letters): a process that

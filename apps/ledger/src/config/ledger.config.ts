@@ -1,6 +1,9 @@
 import { Transform } from 'class-transformer';
 import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
-import { CommonConfig, Sensitive, splitList } from '@tally/shared';
+import { CommonConfig, Holds, Sensitive, splitList } from '@tally/shared';
+
+/** The ledger's pool size when PG_POOL_MAX is unset. */
+export const LEDGER_POOL_MAX = 20;
 
 export const LEDGER_WORKERS = ['commands', 'relay', 'projection'] as const;
 export type LedgerWorker = (typeof LEDGER_WORKERS)[number];
@@ -123,6 +126,10 @@ export class LedgerConfig extends CommonConfig {
 
   /** Partitions each consumer (usage, projection) applies at once, each in its own transaction. */
   @IsInt() @Min(1) @Max(64)
+  @Holds(
+    (config: LedgerConfig) => config.poolMax(LEDGER_POOL_MAX) >= config.poolConnectionsNeeded(),
+    'PG_POOL_MAX is smaller than what this process holds at once (poolConnectionsNeeded): 4 with the relay (its lock and LISTEN, the balance streams\' LISTEN, one for the rest), plus 2 × CONSUMER_PARTITIONS_CONCURRENTLY with EVENT_STORE_TRANSACTIONAL=false; every statement would wait for a connection',
+  )
   CONSUMER_PARTITIONS_CONCURRENTLY = 3;
 
   /**
@@ -227,6 +234,18 @@ export class LedgerConfig extends CommonConfig {
       ['LEDGER_EVENTS_TOPIC', this.LEDGER_EVENTS_TOPIC],
       ['LEDGER_DLQ_TOPIC', this.LEDGER_DLQ_TOPIC],
     ];
+  }
+
+  /**
+   * The fewest connections this process's pool must have for no work to wait on one for ever: the relay's lock and its
+   * LISTEN and the balance streams' LISTEN are held for good, and one more is left for everything else. A consumer's
+   * batch reads and appends in the transaction that stores its offsets, on the one connection it holds; only where it
+   * appends outside it (EVENT_STORE_TRANSACTIONAL=false) does it hold one while taking another, so the usage and
+   * subscription consumers' batches under way (CONSUMER_PARTITIONS_CONCURRENTLY each) count once more.
+   */
+  poolConnectionsNeeded(): number {
+    const nested = this.runs('commands') && this.EVENT_STORE === 'postgres' && !this.EVENT_STORE_TRANSACTIONAL ? 2 * this.CONSUMER_PARTITIONS_CONCURRENTLY : 0;
+    return (this.runs('relay') ? 2 : 0) + 1 + 1 + nested;
   }
 
   runs(worker: LedgerWorker): boolean {

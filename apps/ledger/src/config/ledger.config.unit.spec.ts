@@ -165,3 +165,38 @@ describe('LedgerConfig USAGE_MAX_FUTURE_SKEW_SECONDS', () => {
     expect(loadConfig(LedgerConfig, { ...base, USAGE_MAX_FUTURE_SKEW_SECONDS: '600' }).USAGE_MAX_FUTURE_SKEW_SECONDS).toBe(600);
   });
 });
+
+// The relay's lock and its LISTEN, and the balance streams' LISTEN, hold a connection each for good; with
+// EVENT_STORE_TRANSACTIONAL=false a consumer's batch holds one (its offsets) while its append takes another. A pool
+// smaller than that stalled the process with nothing refused at boot: every statement waited for a connection.
+describe('LedgerConfig PG_POOL_MAX against what the process holds', () => {
+  const refusal = (env: Record<string, string>) => {
+    try {
+      loadConfig(LedgerConfig, { ...base, ...env });
+    } catch (e) {
+      return (e as ConfigError).message;
+    }
+    return undefined;
+  };
+
+  it('takes the defaults, and the smallest pool that leaves one connection besides the held ones', () => {
+    expect(refusal({})).toBeUndefined();
+    expect(loadConfig(LedgerConfig, base).poolConnectionsNeeded()).toBe(4);
+    expect(refusal({ PG_POOL_MAX: '4' })).toBeUndefined();
+    expect(refusal({ PG_POOL_MAX: '2', WORKERS: 'none' })).toBeUndefined();
+  });
+
+  it('refuses a pool the held connections would fill, naming PG_POOL_MAX', () => {
+    expect(refusal({ PG_POOL_MAX: '3' })).toContain('PG_POOL_MAX');
+    expect(refusal({ PG_POOL_MAX: '1', WORKERS: 'none' })).toContain('PG_POOL_MAX');
+  });
+
+  it('counts a second connection per concurrent batch where consumers append outside their transaction', () => {
+    const idempotent = { EVENT_STORE_TRANSACTIONAL: 'false', CONSUMER_PARTITIONS_CONCURRENTLY: '3' };
+    expect(loadConfig(LedgerConfig, { ...base, ...idempotent }).poolConnectionsNeeded()).toBe(10);
+    expect(refusal({ ...idempotent, PG_POOL_MAX: '10' })).toBeUndefined();
+    expect(refusal({ ...idempotent, PG_POOL_MAX: '9' })).toContain('PG_POOL_MAX');
+    // The default pool (20) is too small for 9 batches at once on that path.
+    expect(refusal({ EVENT_STORE_TRANSACTIONAL: 'false', CONSUMER_PARTITIONS_CONCURRENTLY: '9' })).toContain('PG_POOL_MAX');
+  });
+});
