@@ -952,8 +952,8 @@ export class BatchConsumer<T> implements ConsumerMetricsSource {
    *
    * A pass that has messages to dead-letter rolls back instead, sends their dead letters with no transaction open,
    * and runs again without them: a dead-letter topic that refuses writes (retried for a minute) must not keep a
-   * transaction open, since an open transaction holds back the relay's tail in every database of the cluster (and
-   * with it every account's events). Each pass sends at least one more dead letter, so the passes end. A crash
+   * transaction open, since an open transaction that has written holds back the relay's tail in the ledger's database
+   * (and with it every account's events). Each pass sends at least one more dead letter, so the passes end. A crash
    * between a dead letter's ack and the COMMIT redelivers the chunk and dead-letters the same messages again: the DLQ
    * is at-least-once (its readers dedupe by original topic/partition/offset), and no dead letter is lost.
    */
