@@ -64,7 +64,9 @@ describe('subscription-cycle: scheduler with several instances', () => {
     expect(published.all).toHaveLength(accounts.length * 7);
   });
 
-  it('after three missed cycles publishes only the current one', async () => {
+  // Each missed cycle with its own allowance: the ledger defers the renewal gap's usage to the next allowance, so
+  // starting only the current one had October's allowance pay for August and September.
+  it('after three missed cycles publishes each of them, in order, up to the current one', async () => {
     await Promise.all([first.app.get(CycleScheduler).stop(), second.app.get(CycleScheduler).stop()]);
     const before = new Map(accounts.map((id) => [id, published.cycles(id).length]));
     // Last cycle started 2030-07-15; the schedulers sleep through Aug, Sep and Oct, restart on Oct 20.
@@ -74,13 +76,14 @@ describe('subscription-cycle: scheduler with several instances', () => {
 
     first.app.get(CycleScheduler).start();
     second.app.get(CycleScheduler).start();
-    for (const id of accounts) await published.waitForCycles(id, (before.get(id) ?? 0) + 1);
+    for (const id of accounts) await published.waitForCycles(id, (before.get(id) ?? 0) + 3);
     await waitFor(async () => (await unpublished()) === 0);
     await published.caughtUp();
     for (const id of accounts) {
       const cycles = published.cycles(id);
-      expect(cycles).toHaveLength(8);
-      expect(cycles[7]).toMatchObject({ periodStart: '2030-10-15T09:00:00.000Z', periodEnd: '2030-11-15T09:00:00.000Z' });
+      expect(cycles).toHaveLength(10);
+      expect(cycles.slice(7).map((c) => c.periodStart)).toEqual(['2030-08-15T09:00:00.000Z', '2030-09-15T09:00:00.000Z', '2030-10-15T09:00:00.000Z']);
+      expect(cycles[9]).toMatchObject({ periodEnd: '2030-11-15T09:00:00.000Z' });
     }
 
     const rows = await first.app.get(DataSource).query(`SELECT DISTINCT next_due_at FROM "${first.config.DATABASE_SCHEMA}".subscriptions`);
@@ -92,7 +95,7 @@ describe('subscription-cycle: scheduler with several instances', () => {
     clock.set('2030-11-15T09:00:00.000Z');
     await waitFor(async () => (await unpublished()) === accounts.length);
     await published.caughtUp(); // the stopped relays published none of them
-    expect(published.all).toHaveLength(accounts.length * 8);
+    expect(published.all).toHaveLength(accounts.length * 10);
     // GET /metrics: the backlog, read at scrape time.
     const waiting = await scrape();
     expect(sumOf(waiting, 'tally_outbox_depth_messages')).toBe(accounts.length);
@@ -102,10 +105,10 @@ describe('subscription-cycle: scheduler with several instances', () => {
 
     first.app.get(OutboxRelay).start();
     second.app.get(OutboxRelay).start();
-    for (const id of accounts) await published.waitForCycles(id, 9);
+    for (const id of accounts) await published.waitForCycles(id, 11);
     await waitFor(async () => (await unpublished()) === 0);
     await published.caughtUp();
-    expect(published.all).toHaveLength(accounts.length * 9);
+    expect(published.all).toHaveLength(accounts.length * 11);
     const drained = await scrape();
     expect([sumOf(drained, 'tally_outbox_depth_messages'), sumOf(drained, 'tally_outbox_oldest_age_seconds')]).toEqual([0, 0]);
     expect(sumOf(drained, 'tally_outbox_published_messages_total') - publishedBefore).toBe(accounts.length);

@@ -646,6 +646,31 @@ describe('account decider', () => {
         expect(balanceView(fold([...writeOff, ...refunded]), new Date(gap))).toMatchObject({ overdraft: 0n, available: cr(55) });
       });
 
+      // subscription-cycle down for longer than a cycle starts the cycles it missed late, in order (its Tick): the first
+      // one's allowance pays the gap's usage and expires with its period, the next is granted whole.
+      it('cycles missed during an outage, started late in order: the first pays the deferred usage and expires, the next is granted whole', () => {
+        const third = { ...next, cycleId: 'c3', periodStart: next.periodEnd, periodEnd: '2025-06-01T00:00:00.000Z' };
+        const late = '2025-05-10T00:00:00.000Z'; // in the third cycle: the second ended on May 1
+        const history = [...ended, expiredC1, ...deferred('u1', cr(20), cr(20))];
+        const { state: missed } = given(history)
+          .when(startCycleCommand('c2', cr(100), next), at(late))
+          .then([
+            cycleStarted('c2', cr(100), next),
+            { type: 'OverdraftSettled', data: { grantId: 'allowance:c2', amount: cr(20), remaining: 0n } },
+            granted('allowance:c2', 'allowance', cr(80), { expiresAt: next.periodEnd, source: 'plan:max', grantedAt: late, overdraftSettled: cr(20) }),
+            { type: 'CreditsExpired', data: { bucketId: 'allowance:c2', kind: 'allowance', amount: cr(80), reason: 'expired', expiredAt: late } },
+          ]);
+        expect(balanceView(missed, new Date(late))).toMatchObject({ overdraft: 0n, available: cr(55), byKind: { allowance: 0n, purchased: cr(50), promotional: cr(5) } });
+        const renewed = given(history).when(startCycleCommand('c2', cr(100), next), at(late)).events();
+        const { state: current } = given([...history, ...renewed])
+          .when(startCycleCommand('c3', cr(100), third), at(late))
+          .then([
+            cycleStarted('c3', cr(100), third),
+            granted('allowance:c3', 'allowance', cr(100), { expiresAt: third.periodEnd, source: 'plan:max', grantedAt: late }),
+          ]);
+        expect(balanceView(current, new Date(late))).toMatchObject({ overdraft: 0n, available: cr(155), byKind: { allowance: cr(100) }, usedThisCycle: 0n });
+      });
+
       it('counts as used in the cycle that pays it: the renewal starts the cycle\'s use at what the account owed', () => {
         const history = [...ended, expiredC1, ...deferred('u1', cr(20), cr(20))];
         const renewed = [...history, ...given(history).when(startCycleCommand('c2', cr(100), next), at(gap)).events()];

@@ -60,7 +60,15 @@ function active(state: SubscriptionState, accountId: string): Active {
 const anchorOf = (state: Pick<Active, 'anchor' | 'zone'>): BillingAnchor => ({ at: state.anchor, zone: state.zone });
 
 function cycleStarted(accountId: string, anchor: BillingAnchor, plan: Plan, catalogue: Catalogue, now: Date): CycleStarted {
-  const cycle = cycleAt(anchor, now);
+  return cycleStartedOf(accountId, anchor, plan, catalogue, cycleAt(anchor, now));
+}
+
+/** Cycle `index` of the anchor (a cycle missed while the scheduler was down, started late: tick). */
+function cycleStartedAt(accountId: string, anchor: BillingAnchor, plan: Plan, catalogue: Catalogue, index: number): CycleStarted {
+  return cycleStartedOf(accountId, anchor, plan, catalogue, { index, start: cycleStart(anchor, index), end: cycleStart(anchor, index + 1) });
+}
+
+function cycleStartedOf(accountId: string, anchor: BillingAnchor, plan: Plan, catalogue: Catalogue, cycle: { index: number; start: Date; end: Date }): CycleStarted {
   return {
     type: 'CycleStarted',
     data: {
@@ -159,20 +167,36 @@ function paidThrough(current: Active, plan: Plan, cycle: number): number {
 }
 const CYCLES_A_YEAR = 12;
 
+/**
+ * At most this many cycles a Tick starts at once: the cycles missed while the scheduler was down (each with its own
+ * allowance), up to the one containing now. Older ones than that are left out.
+ */
+export const CATCH_UP_CYCLES = 12;
+
+/**
+ * Every cycle due since the last one started, in order, up to the one containing now (at most CATCH_UP_CYCLES), and a
+ * scheduled change at the cycle it takes effect. A cycle missed while the scheduler was down is started late with its
+ * own allowance: the ledger defers the usage of the renewal gap to the next allowance, which pays it first and then
+ * expires with its period; starting only the cycle containing now made the next cycle's allowance pay for the missed
+ * one's usage, and the subscriber lost a month's allowance.
+ */
 function tick({ data }: Tick, state: SubscriptionState, { now, catalogue }: SubscriptionContext): SubscriptionEvent[] {
   const current = active(state, data.accountId);
+  const anchor = anchorOf(current);
   const events: SubscriptionEvent[] = [];
   let planId = current.planId;
-  if (current.pending && current.pending.effectiveAt.getTime() <= now.getTime()) {
-    planId = planOf(catalogue, current.pending.toPlanId).id;
-    events.push({
-      type: 'PlanChanged',
-      data: { accountId: current.accountId, fromPlanId: current.planId, toPlanId: planId, kind: current.pending.kind, anchor: current.anchor },
-    });
+  const pending = current.pending && current.pending.effectiveAt.getTime() <= now.getTime() ? current.pending : null;
+  const applyChange = () => {
+    if (!pending || planId !== current.planId) return;
+    planId = planOf(catalogue, pending.toPlanId).id;
+    events.push({ type: 'PlanChanged', data: { accountId: current.accountId, fromPlanId: current.planId, toPlanId: planId, kind: pending.kind, anchor: current.anchor } });
+  };
+  const last = cycleAt(anchor, now).index;
+  for (let index = Math.max(current.lastCycleIndex + 1, last - CATCH_UP_CYCLES + 1); index <= last; index += 1) {
+    if (pending && pending.effectiveAt.getTime() <= cycleStart(anchor, index).getTime()) applyChange();
+    events.push(cycleStartedAt(current.accountId, anchor, planOf(catalogue, planId, 'currentPlanId'), catalogue, index));
   }
-  // Only the cycle containing now: allowances of cycles missed during downtime would already have expired.
-  const due = cycleStarted(current.accountId, anchorOf(current), planOf(catalogue, planId, 'currentPlanId'), catalogue, now);
-  if (due.data.cycleIndex > current.lastCycleIndex) events.push(due);
+  applyChange(); // due, with no cycle of its own started here
   return events;
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseCatalogue } from './catalogue.parser';
 import type { SubscriptionCommand } from './subscription.commands';
 import { spec } from '@tally/decider/testing';
-import { decide, initialState, nextDueAt, subscriptionDecider, type SubscriptionState } from './subscription.decider';
+import { CATCH_UP_CYCLES, decide, evolve, initialState, nextDueAt, subscriptionDecider, type SubscriptionState } from './subscription.decider';
 import type { CycleStarted, SubscriptionEvent } from './subscription.events';
 
 const catalogue = parseCatalogue(readFileSync(join(__dirname, '../../../config/plans.yaml'), 'utf8'));
@@ -108,8 +108,25 @@ describe('Tick', () => {
     given(subscribed(), cycle0).when(tick, FEB28).then(cycle1);
   });
 
-  it('starts exactly the current cycle after downtime, not the missed ones', () => {
-    given(subscribed(), cycle0).when(tick, '2026-07-15T00:00:00Z').then(cycle('pro', 5, '2026-06-30T14:00:00.000Z', '2026-07-31T14:00:00.000Z'));
+  // Each missed cycle has its own allowance: the ledger defers the renewal gap's usage to the next allowance, so starting
+  // only the cycle containing now had July's allowance pay June's usage, and June's allowance was never granted.
+  it('starts every cycle missed during downtime, in order, up to the current one', () => {
+    const MAY31 = '2026-05-31T14:00:00.000Z';
+    const JUN30 = '2026-06-30T14:00:00.000Z';
+    given(subscribed(), cycle0)
+      .when(tick, '2026-07-15T00:00:00Z')
+      .then(
+        cycle1,
+        cycle('pro', 2, MAR31, APR30),
+        cycle('pro', 3, APR30, MAY31),
+        cycle('pro', 4, MAY31, JUN30),
+        cycle('pro', 5, JUN30, '2026-07-31T14:00:00.000Z'),
+      );
+  });
+
+  it(`starts at most CATCH_UP_CYCLES (${CATCH_UP_CYCLES}) missed cycles: the latest ones`, () => {
+    const events = decide(tick, [subscribed(), cycle0].reduce(evolve, initialState()), { now: new Date('2028-01-15T00:00:00Z'), catalogue });
+    expect(events.map((event) => (event as CycleStarted).data.cycleIndex)).toEqual(Array.from({ length: CATCH_UP_CYCLES }, (_, i) => 23 - CATCH_UP_CYCLES + 1 + i)); // 2028-01-15 is in cycle 23 (from 2027-12-31)
   });
 
   it('does not start a cycle twice', () => {
@@ -162,10 +179,22 @@ describe('ChangePlan', () => {
       );
   });
 
-  it('applies a scheduled downgrade late after downtime, with only the current cycle', () => {
+  it('applies a scheduled downgrade late after downtime, at the cycle it took effect, and starts the missed cycles on the new plan', () => {
     given(subscribed(), cycle0, downgradeScheduled)
       .when(tick, '2026-04-01T00:00:00Z')
       .then(
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', kind: 'downgrade', anchor: ANCHOR } },
+        cycle('starter', 1, FEB28, MAR31),
+        cycle('starter', 2, MAR31, APR30),
+      );
+  });
+
+  it('starts the missed cycles before a scheduled downgrade on the old plan, and the ones from it on the new', () => {
+    const scheduledAtMar31 = { type: 'PlanChangeScheduled' as const, data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', effectiveAt: new Date(MAR31), kind: 'downgrade' as const } };
+    given(subscribed(), cycle0, scheduledAtMar31)
+      .when(tick, '2026-04-01T00:00:00Z')
+      .then(
+        cycle1,
         { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'starter', kind: 'downgrade', anchor: ANCHOR } },
         cycle('starter', 2, MAR31, APR30),
       );

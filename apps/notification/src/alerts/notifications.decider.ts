@@ -146,6 +146,9 @@ function classify(event: LedgerEvent, cycle: KnownCycle | undefined): Classified
     case 'CycleStarted': {
       const { cycleId, planId, periodStart, periodEnd, allocation, unlimited } = event.data;
       if (unlimited) return undefined;
+      // Over already when the ledger started it (a cycle subscription-cycle missed during an outage, started late with
+      // the later ones): no renewal to announce.
+      if (Date.parse(periodEnd) <= Date.parse(event.occurredAt)) return undefined;
       return {
         type: 'credits_renewed',
         dedupeKey: `cycle:${cycleId}`,

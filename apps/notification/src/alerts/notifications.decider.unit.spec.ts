@@ -66,6 +66,15 @@ describe('decideNotifications', () => {
     expect(renewed[0]).toMatchObject({ dedupeKey: 'cycle:c-2', content: { type: 'credits_renewed', allocation: '2500', resetsAt: '2027-01-01T00:00:00Z' } });
   });
 
+  // subscription-cycle, down for longer than a cycle, starts the cycles it missed late, in order: only the one still
+  // under way is news; "a new billing cycle started" of one already over would be sent for each.
+  it('a cycle already over when the ledger started it (missed during an outage) is not announced as a renewal', () => {
+    const late = { ...event('CycleStarted', {
+      cycleId: 'c-2', planId: 'pro', periodStart: '2026-12-01T00:00:00Z', periodEnd: '2027-01-01T00:00:00Z', allocation: '2500', unlimited: false, thresholds: [20, 5], overdraftPolicy: 'carry',
+    }), occurredAt: '2027-01-15T00:00:00.000Z' };
+    expect(decideNotifications(late, { ...both, preferences: { credits_renewed: true } }, cycle)).toEqual([]);
+  });
+
   it('unlimited plans are never told about renewals', () => {
     const started = event('CycleStarted', { cycleId: 'c-2', planId: 'custom', periodStart: 'x', periodEnd: 'y', allocation: '0', unlimited: true, thresholds: [], overdraftPolicy: 'carry' });
     expect(decideNotifications(started, { ...both, preferences: { credits_renewed: true } }, undefined)).toEqual([]);
