@@ -798,7 +798,7 @@ export class TallyCreditsPage extends PortalElement {
                   <div class="figure num" data-testid="total-requests">${usage.totals.requests}</div>
                 </div>
               </div>
-              <tally-usage-chart .days=${days} .unit=${unit} .decimals=${parseDecimals(this.decimals)}></tally-usage-chart>
+              <tally-usage-chart .days=${days} .unit=${unit} .decimals=${parseDecimals(this.decimals)} .timeZone=${usage.timeZone}></tally-usage-chart>
               ${usage.inUtcInstead ? html`<p class="muted" data-testid="usage-zone">Days are UTC days.</p>` : nothing}
               <div class="breakdowns">
                 <div class="table-wrap">

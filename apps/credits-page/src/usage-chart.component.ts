@@ -15,17 +15,21 @@ export class TallyUsageChart extends LitElement {
     days: { attribute: false },
     unit: { type: String },
     decimals: { type: Number },
+    timeZone: { type: String },
   };
 
   declare days: DayUsage[];
   declare unit: string;
   declare decimals: number;
+  /** The zone whose days `days` are (the usage answer's `timeZone`), named by the table. */
+  declare timeZone: string;
 
   constructor() {
     super();
     this.days = [];
     this.unit = 'credits';
     this.decimals = 6;
+    this.timeZone = 'UTC';
   }
 
   static override styles = [
@@ -128,9 +132,9 @@ export class TallyUsageChart extends LitElement {
       <details>
         <summary>Show as table</summary>
         <table data-testid="usage-by-day">
-          <caption class="visually-hidden">${this.unit} spent per day (UTC)</caption>
+          <caption class="visually-hidden">${this.unit} spent per day (${this.timeZone})</caption>
           <thead>
-            <tr><th scope="col">Day (UTC)</th><th scope="col" class="num">${this.unit}</th><th scope="col" class="num">Requests</th></tr>
+            <tr><th scope="col">Day (${this.timeZone})</th><th scope="col" class="num">${this.unit}</th><th scope="col" class="num">Requests</th></tr>
           </thead>
           <tbody>
             ${days.map((d) => html`<tr><th scope="row">${d.day}</th><td class="num">${fmt(d.credits)}</td><td class="num">${d.requests}</td></tr>`)}

@@ -337,6 +337,10 @@ describe('the credits page in Chromium, on the real services', () => {
     expect(lateDay).not.toBe(lateEvening.toISOString().slice(0, 10));
     expect(week.byDay.find((d: { day: string }) => d.day === lateDay)?.requests).toBe(1);
     expect(await page.getByTestId('usage-chart').locator(`rect.bar[data-day="${lateDay}"]:not(.empty)`).count()).toBe(1);
+    // The table behind "Show as table" names the zone its days are in (it said "Day (UTC)" for Tokyo's days).
+    const table = page.getByTestId('usage-by-day');
+    expect(await table.locator('thead th').first().textContent()).toBe('Day (Asia/Tokyo)');
+    expect(await table.locator('caption').textContent()).toContain('per day (Asia/Tokyo)');
     expect(await testId(page, 'by-model').textContent()).toContain('gpt-4o-mini');
     expect(await testId(page, 'by-feature').textContent()).toContain('Agent');
 
