@@ -100,7 +100,7 @@ function subscribe({ data }: Subscribe, state: SubscriptionState, { now, catalog
   const anchor = { at: at.toISOString(), zone: canonicalZone(data.zone) };
   return [
     { type: 'Subscribed', data: { accountId: data.accountId, planId: plan.id, zone: anchor.zone, anchor: anchor.at } },
-    // A back-dated anchor starts the cycle containing now, like a Tick after downtime.
+    // A back-dated anchor starts the cycle containing now (only: nothing was used in the cycles before it).
     cycleStarted(data.accountId, anchor, plan, catalogue, now),
   ];
 }
@@ -120,13 +120,24 @@ function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catal
   return schedule(current, from, to.id, 'downgrade', now);
 }
 
-/** An upgrade or a termination: `to` from now on, under a new anchor at now, its first cycle started at once. */
+/**
+ * An upgrade or a termination: `to` from now on, under a new anchor at now, its first cycle started at once. Cycles of
+ * the old anchor already due that the scheduler has not started (it is behind, or down) are started first, on the plan
+ * left: the new anchor would leave them unstarted for good, and the new plan's allowance pay for their usage.
+ */
 function changeNow(current: Active, from: Plan, to: Plan, kind: 'upgrade' | 'terminate', catalogue: Catalogue, now: Date): SubscriptionEvent[] {
+  const oldAnchor = anchorOf(current);
+  const due = cycleAt(oldAnchor, now).index;
+  const missed: SubscriptionEvent[] = [];
+  for (let index = Math.max(current.lastCycleIndex + 1, due - CATCH_UP_CYCLES + 1); index <= due; index += 1) {
+    missed.push(cycleStartedAt(current.accountId, oldAnchor, from, catalogue, index));
+  }
   // Now, but never before the cycle already started (a scheduler whose clock is ahead, or that ticked while this
   // request waited for the row): the ledger refuses a cycle that starts before its current one.
-  const started = cycleStart(anchorOf(current), current.lastCycleIndex);
+  const started = cycleStart(oldAnchor, Math.max(current.lastCycleIndex, due));
   const anchor = { at: new Date(Math.max(now.getTime(), started.getTime())).toISOString(), zone: current.zone };
   return [
+    ...missed,
     { type: 'PlanChanged', data: { accountId: current.accountId, fromPlanId: from.id, toPlanId: to.id, kind, anchor: anchor.at } },
     cycleStarted(current.accountId, anchor, to, catalogue, now),
   ];
@@ -196,15 +207,15 @@ function tick({ data }: Tick, state: SubscriptionState, { now, catalogue }: Subs
     if (pending && pending.effectiveAt.getTime() <= cycleStart(anchor, index).getTime()) applyChange();
     events.push(cycleStartedAt(current.accountId, anchor, planOf(catalogue, planId, 'currentPlanId'), catalogue, index));
   }
-  applyChange(); // due, with no cycle of its own started here
+  applyChange(); // due, with no cycle of its own started here (none was due)
   return events;
 }
 
 /**
  * A change or cancel decided while a scheduled change is already due, which the scheduler has not applied yet (it is
- * behind, or down): first what its Tick would do (the change, the cycle containing now on the new plan), then the
- * command on that state. Deciding it on the state as stored would replace the due change with one at the next cycle
- * end, and the Tick would renew the cycle under way on the plan the account had left.
+ * behind, or down): first what its Tick would do (the cycles due, the change at its cycle), then the command on that
+ * state. Deciding it on the state as stored would replace the due change with one at the next cycle end, and the Tick
+ * would renew the cycle under way on the plan the account had left.
  */
 function afterDueChange(
   command: ChangePlan | Cancel,

@@ -200,6 +200,20 @@ describe('ChangePlan', () => {
       );
   });
 
+  // The scheduler behind (restarting, working through its batches) when the upgrade comes: the new anchor must not leave
+  // the cycles already due unstarted, or the upgrade's allowance would pay for their usage.
+  it('starts the cycles already due before an upgrade decided while the scheduler is behind', () => {
+    const upgradeAt = '2026-04-10T12:00:00.000Z';
+    given(subscribed(), cycle0)
+      .when(changePlan('plus'), upgradeAt)
+      .then(
+        cycle1,
+        cycle('pro', 2, MAR31, APR30),
+        { type: 'PlanChanged', data: { accountId, fromPlanId: 'pro', toPlanId: 'plus', kind: 'upgrade', anchor: upgradeAt } },
+        cycle('plus', 0, upgradeAt, '2026-05-10T12:00:00.000Z', upgradeAt),
+      );
+  });
+
   it('schedules for the end of the calendar cycle even when the scheduler is behind', () => {
     given(subscribed(), cycle0)
       .when(changePlan('starter'), '2026-03-05T00:00:00Z')
@@ -345,7 +359,9 @@ describe('Cancel', () => {
       expect(events.map((event) => event.type)).toEqual(['PlanChanged', 'CycleStarted']);
       expect(given(subscribed(), cycle0, cycle1, cancelScheduled, ...events).state).toMatchObject({ planId: 'free', anchor: now, pending: null, lastCycleIndex: 0, planFromCycle: 0 });
       const yearly = decide(terminate, given(subscribed('pro-yearly'), cycle('pro-yearly', 0, JAN31, FEB28)).state, { now: new Date(now), catalogue });
-      expect(yearly[0]).toMatchObject({ type: 'PlanChanged', data: { fromPlanId: 'pro-yearly', toPlanId: 'free', kind: 'terminate', anchor: now } });
+      // Its cycle 1 (from Feb 28) was due and not started (the scheduler behind): started first, on the plan left.
+      expect(yearly[0]).toMatchObject({ type: 'CycleStarted', data: { planId: 'pro-yearly', cycleIndex: 1, periodStart: new Date(FEB28) } });
+      expect(yearly[1]).toMatchObject({ type: 'PlanChanged', data: { fromPlanId: 'pro-yearly', toPlanId: 'free', kind: 'terminate', anchor: now } });
     });
 
     it('changes nothing on the fallback plan (retried after it took effect)', () => {
