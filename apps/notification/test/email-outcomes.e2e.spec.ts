@@ -275,6 +275,29 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['Your credits are below 20%']);
   });
 
+  it('a 20% alert whose retry window is over does not wait for a newer pending one: it is tried at once', async () => {
+    const accountId = `acc-${uniqueSuffix()}`;
+    await configure(accountId);
+    const s = `"${schema.schema}"`;
+    const insert = (streamVersion: number, extra: object, dueInMs: number, giveUpInMs: number) =>
+      pool.query(
+        `INSERT INTO ${s}.deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
+         VALUES (gen_random_uuid(), $1, $2, 'low_credit', $3, 'email', $4, $5, 'pending', 1, '[]'::jsonb, now() + $6 * interval '1 millisecond', now() + $7 * interval '1 millisecond', now() - interval '1 day', now())`,
+        [`ntf-${accountId}-${streamVersion}`, accountId, `event:${streamVersion}`, `${accountId}:${streamVersion}`,
+          JSON.stringify({ notificationId: `ntf-${accountId}-${streamVersion}`, type: 'low_credit', accountId, eventId: `${accountId}:${streamVersion}`, streamVersion, occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra }),
+          dueInMs, giveUpInMs],
+      );
+    await insert(12, { thresholdPercent: 5, available: '40' }, 600_000, 86_400_000); // pending, due in 10 minutes
+    await insert(10, { thresholdPercent: 20, available: '150' }, 0, -60_000); // its retry, due now, its window over
+    const tried = await waitFor(async () => {
+      const { rows: [row] } = await pool.query<{ state: string; attempts: number }>(
+        `SELECT state, attempts FROM ${s}.deliveries WHERE account_id = $1 AND (content->>'streamVersion')::int = 10`, [accountId]);
+      return row.state !== 'pending' ? row : undefined;
+    }, 20_000);
+    expect(tried).toMatchObject({ state: 'delivered', attempts: 2 });
+    expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['Your credits are below 20%']);
+  });
+
   it('a purchase that leaves the balance still below a threshold keeps its alert; one in the same batch after the crossing cancels it before any attempt', async () => {
     const [still, lifted] = [`acc-${uniqueSuffix()}`, `acc-${uniqueSuffix()}`];
     for (const accountId of [still, lifted]) await configure(accountId);

@@ -357,10 +357,15 @@ export class DeliveryDispatcher implements OnApplicationBootstrap, OnModuleDestr
       outcome = { cancelled: 'superseded: a newer balance alert was delivered on this channel; this retry would arrive after it' };
     } else if (unwanted) {
       outcome = { cancelled: `the account turned ${row.content.type} notifications off` };
-    } else if (newer?.pendingUntil) {
+    } else if (newer?.pendingUntil && row.give_up_at.getTime() > started.getTime()) {
       // Not yet known whether the newer one reaches the account (credits coming back may cancel it, its receiver may
-      // refuse it for good): this retry waits for it, asked again once it is tried, and at least every RETRY_MAX_DELAY_MS.
-      const until = new Date(Math.min(newer.pendingUntil.getTime() + NEWER_ALERT_WAIT_MS, this.clock.now().getTime() + this.config.RETRY_MAX_DELAY_MS));
+      // refuse it for good): this retry waits for it, asked again once it is tried, at least every RETRY_MAX_DELAY_MS,
+      // and not past its own retry window (then it is tried: the wait never outlasts WEBHOOK_MAX_RETRY_HOURS).
+      const until = new Date(Math.min(
+        newer.pendingUntil.getTime() + NEWER_ALERT_WAIT_MS,
+        this.clock.now().getTime() + this.config.RETRY_MAX_DELAY_MS,
+        row.give_up_at.getTime(),
+      ));
       await this.recordResult(
         `UPDATE ${this.s}.deliveries SET next_attempt_at = $2, updated_at = $3 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $4`,
         [row.id, until, this.clock.now(), leaseEnd],
