@@ -238,14 +238,17 @@ export class LedgerConfig extends CommonConfig {
 
   /**
    * The fewest connections this process's pool must have for no work to wait on one for ever: the relay's lock and its
-   * LISTEN and the balance streams' LISTEN are held for good, and one more is left for everything else. A consumer's
+   * LISTEN (PostgreSQL's event store) and the balance streams' LISTEN are held for good, and one more is left for
+   * everything else. A consumer's
    * batch reads and appends in the transaction that stores its offsets, on the one connection it holds; only where it
    * appends outside it (EVENT_STORE_TRANSACTIONAL=false) does it hold one while taking another, so the usage and
    * subscription consumers' batches under way (CONSUMER_PARTITIONS_CONCURRENTLY each) count once more.
    */
   poolConnectionsNeeded(): number {
     const nested = this.runs('commands') && this.EVENT_STORE === 'postgres' && !this.EVENT_STORE_TRANSACTIONAL ? 2 * this.CONSUMER_PARTITIONS_CONCURRENTLY : 0;
-    return (this.runs('relay') ? 2 : 0) + 1 + 1 + nested;
+    // The relay's LISTEN is PostgreSQL's event store's (EventStoreDB's subscription holds none of the pool).
+    const relay = this.runs('relay') ? (this.EVENT_STORE === 'postgres' ? 2 : 1) : 0;
+    return relay + 1 + 1 + nested;
   }
 
   runs(worker: LedgerWorker): boolean {

@@ -200,3 +200,10 @@ describe('LedgerConfig PG_POOL_MAX against what the process holds', () => {
     expect(refusal({ EVENT_STORE_TRANSACTIONAL: 'false', CONSUMER_PARTITIONS_CONCURRENTLY: '9' })).toContain('PG_POOL_MAX');
   });
 });
+
+describe('LedgerConfig PG_POOL_MAX with EventStoreDB', () => {
+  it('counts no relay LISTEN on the pool: EventStoreDB\'s subscription holds none', () => {
+    const config = loadConfig(LedgerConfig, { ...base, EVENT_STORE: 'eventstoredb', ESDB_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false', PG_POOL_MAX: '3' });
+    expect(config.poolConnectionsNeeded()).toBe(3);
+  });
+});
