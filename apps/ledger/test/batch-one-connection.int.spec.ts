@@ -3,6 +3,7 @@ import pino from 'pino';
 import type { ParsedMessage } from '@tally/contracts';
 import { PostgresEventStore } from '@tally/event-store';
 import type { KafkaBatch } from '@tally/kafka';
+import { inTransaction } from '@tally/ledger-read-models';
 import type { AccountCommand } from '@tally/ledger-domain';
 import { systemClock } from '@tally/shared';
 import { createTestSchema, testDatabaseUrl } from '@tally/testing';
@@ -53,18 +54,10 @@ describe('a consumer batch that reads accounts its cache does not hold', () => {
     const handler = new ApplyCommandBatchHandler(process.accounts, config, pino({ level: 'silent' }), systemClock);
     const messages = accountIds.map((accountId, offset) => ({ offset: String(offset), timestamp: '0', headers: {}, value: { envelope: { id: `${key}-${accountId}`, accountId } } }));
     const toCommand = (message: ParsedMessage) => ({ command: grant(message.envelope.accountId, message.envelope.id), commandKey: message.envelope.id });
-    const tx = await process.pool.connect();
-    try {
-      await tx.query('BEGIN');
+    await inTransaction(process.pool, async (tx) => {
       const batch = { topic: 'usage', partition: 0, messages, tx, deadLetter: () => undefined, afterCommit: () => undefined };
       await handler.apply(batch as unknown as KafkaBatch<ParsedMessage>, toCommand);
-      await tx.query('COMMIT');
-    } catch (error) {
-      await tx.query('ROLLBACK');
-      throw error;
-    } finally {
-      tx.release();
-    }
+    });
   };
 
   const grants = async (accountId: string) =>

@@ -6,7 +6,7 @@ import { LedgerConfig } from '../../src/config/ledger.config';
 import { READ_MODEL_ENTITIES, READ_MODEL_MIGRATIONS } from '../../src/read-models';
 import { BalanceReadRepository } from '../../src/read-models/balance/balance.repository';
 import { TransactionQueryService } from '../../src/read-models/history/transactions.query';
-import { LedgerProjection } from '@tally/ledger-read-models';
+import { LedgerProjection, inTransaction } from '@tally/ledger-read-models';
 import type { Envelope } from '@tally/contracts';
 
 /** Runs the read-model migrations (and, if asked, the consumer offsets table) in `schema`, the way the app does. */
@@ -41,15 +41,5 @@ export const transactionQueries = (pool: Pool, schema: string): TransactionQuery
 
 /** Applies one batch in its own transaction, as the batch consumer does. */
 export async function applyBatch(pool: Pool, schema: string, envelopes: Envelope<object>[]): Promise<void> {
-  const tx = await pool.connect();
-  try {
-    await tx.query('BEGIN');
-    await new LedgerProjection(schema).apply(tx, envelopes);
-    await tx.query('COMMIT');
-  } catch (error) {
-    await tx.query('ROLLBACK');
-    throw error;
-  } finally {
-    tx.release();
-  }
+  await inTransaction(pool, (tx) => new LedgerProjection(schema).apply(tx, envelopes));
 }
