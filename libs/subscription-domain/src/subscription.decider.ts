@@ -127,14 +127,11 @@ function changePlan({ data }: ChangePlan, state: SubscriptionState, { now, catal
  */
 function changeNow(current: Active, from: Plan, to: Plan, kind: 'upgrade' | 'terminate', catalogue: Catalogue, now: Date): SubscriptionEvent[] {
   const oldAnchor = anchorOf(current);
-  const due = cycleAt(oldAnchor, now).index;
-  const missed: SubscriptionEvent[] = [];
-  for (let index = Math.max(current.lastCycleIndex + 1, due - CATCH_UP_CYCLES + 1); index <= due; index += 1) {
-    missed.push(cycleStartedAt(current.accountId, oldAnchor, from, catalogue, index));
-  }
+  const due = dueCycles(current, now);
+  const missed = due.map((index) => cycleStartedAt(current.accountId, oldAnchor, from, catalogue, index));
   // Now, but never before the cycle already started (a scheduler whose clock is ahead, or that ticked while this
   // request waited for the row): the ledger refuses a cycle that starts before its current one.
-  const started = cycleStart(oldAnchor, Math.max(current.lastCycleIndex, due));
+  const started = cycleStart(oldAnchor, Math.max(current.lastCycleIndex, ...due));
   const anchor = { at: new Date(Math.max(now.getTime(), started.getTime())).toISOString(), zone: current.zone };
   return [
     ...missed,
@@ -184,6 +181,13 @@ const CYCLES_A_YEAR = 12;
  */
 export const CATCH_UP_CYCLES = 12;
 
+/** The indexes of the cycles due since the last one started, in order, up to the one containing now (CATCH_UP_CYCLES at most). */
+function dueCycles(current: Active, now: Date): number[] {
+  const last = cycleAt(anchorOf(current), now).index;
+  const first = Math.max(current.lastCycleIndex + 1, last - CATCH_UP_CYCLES + 1);
+  return Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i);
+}
+
 /**
  * Every cycle due since the last one started, in order, up to the one containing now (at most CATCH_UP_CYCLES), and a
  * scheduled change at the cycle it takes effect. A cycle missed while the scheduler was down is started late with its
@@ -202,8 +206,7 @@ function tick({ data }: Tick, state: SubscriptionState, { now, catalogue }: Subs
     planId = planOf(catalogue, pending.toPlanId).id;
     events.push({ type: 'PlanChanged', data: { accountId: current.accountId, fromPlanId: current.planId, toPlanId: planId, kind: pending.kind, anchor: current.anchor } });
   };
-  const last = cycleAt(anchor, now).index;
-  for (let index = Math.max(current.lastCycleIndex + 1, last - CATCH_UP_CYCLES + 1); index <= last; index += 1) {
+  for (const index of dueCycles(current, now)) {
     if (pending && pending.effectiveAt.getTime() <= cycleStart(anchor, index).getTime()) applyChange();
     events.push(cycleStartedAt(current.accountId, anchor, planOf(catalogue, planId, 'currentPlanId'), catalogue, index));
   }
