@@ -46,6 +46,33 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
   /** tally_notification_deliveries_total of the email channel for `outcome`, from the running app's GET /metrics. */
   const emailOutcomeCount = async (outcome: string) =>
     sumOf(parsePrometheusText(await (await fetch(`${running.baseUrl}/metrics`)).text()), 'tally_notification_deliveries_total', { channel: 'email', outcome });
+  /**
+   * A balance alert's email delivery written straight into the table, as the consumer and earlier attempts leave it:
+   * its type, the ledger event's stream version, the content beyond the common fields, its state and attempts, when it
+   * is due (pending only) and when its retry window ends, from now.
+   */
+  const queueAlert = (accountId: string, alert: { type?: string; streamVersion: number; extra: object; state?: string; attempts?: number; dueInMs?: number; giveUpInMs?: number }) => {
+    const { type = 'low_credit', streamVersion, extra, state = 'pending', attempts = 1, dueInMs = 0, giveUpInMs = 86_400_000 } = alert;
+    const id = `${accountId}:${streamVersion}`;
+    const content = { notificationId: `ntf-${id}`, type, accountId, eventId: id, streamVersion, occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra };
+    return pool.query(
+      `INSERT INTO "${schema.schema}".deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
+       VALUES (gen_random_uuid(), $1, $2, $3, $4, 'email', $5, $6, $7, $8, '[]'::jsonb, CASE WHEN $7 = 'pending' THEN now() + $9 * interval '1 millisecond' END,
+               now() + $10 * interval '1 millisecond', now(), now())`,
+      [content.notificationId, accountId, type, `event:${streamVersion}`, id, JSON.stringify(content), state, attempts, dueInMs, giveUpInMs],
+    );
+  };
+  /** The email delivery of the account's alert of that stream version: its state, attempts, last error, and how soon it is due. */
+  const alertRow = async (accountId: string, streamVersion: number) =>
+    (await pool.query<{ state: string; attempts: number; last_error: string | null; due_in_ms: number }>(
+      `SELECT state, attempts, last_error, extract(epoch FROM next_attempt_at - now()) * 1000 AS due_in_ms FROM "${schema.schema}".deliveries
+        WHERE account_id = $1 AND (content->>'streamVersion')::int = $2`, [accountId, streamVersion])).rows[0];
+  /** That row once it is no longer pending. */
+  const settledAlert = (accountId: string, streamVersion: number) =>
+    waitFor(async () => {
+      const row = await alertRow(accountId, streamVersion);
+      return row.state !== 'pending' ? row : undefined;
+    }, 20_000);
   const configure = async (accountId: string, settings: object = { email: `${accountId}@example.com` }) => {
     expect((await call(running.baseUrl, 'PUT', `/v1/accounts/${accountId}/notification-settings`, WRITER_KEY, settings)).status).toBe(200);
   };
@@ -189,20 +216,9 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
   it('a 20% alert whose first attempt fails after a newer balance alert was queued is superseded, not retried', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);
-    const s = `"${schema.schema}"`;
-    const content = (type: string, streamVersion: number, extra: object) => ({
-      notificationId: `ntf-${accountId}-${streamVersion}`, type, accountId, eventId: `${accountId}:${streamVersion}`, streamVersion,
-      occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra,
-    });
-    const queue = (type: string, streamVersion: number, extra: object, dueInMs: number) =>
-      pool.query(
-        `INSERT INTO ${s}.deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
-         VALUES (gen_random_uuid(), $1, $2, $3, $4, 'email', $5, $6, 'pending', 0, '[]'::jsonb, now() + $7 * interval '1 millisecond', now() + interval '1 day', now(), now())`,
-        [`ntf-${accountId}-${streamVersion}`, accountId, type, `event:${streamVersion}`, `${accountId}:${streamVersion}`, JSON.stringify(content(type, streamVersion, extra)), dueInMs],
-      );
     smtp.deferSenderTimes(1);
-    await queue('credits_depleted', 8, { available: '0' }, 4_000); // queued, due only after the older one is tried
-    await queue('low_credit', 7, { thresholdPercent: 20, available: '150' }, 0);
+    await queueAlert(accountId, { type: 'credits_depleted', streamVersion: 8, extra: { available: '0' }, attempts: 0, dueInMs: 4_000 }); // due only after the older one is tried
+    await queueAlert(accountId, { streamVersion: 7, extra: { thresholdPercent: 20, available: '150' }, attempts: 0 });
     const items = await waitFor(async () => {
       const { body } = await call(running.baseUrl, 'GET', `/v1/accounts/${accountId}/notifications`, READER_KEY);
       const emails = (body.items as { channel: string; type: string; state: string; attempts: number; lastError: string | null }[]).filter((item) => item.channel === 'email');
@@ -218,22 +234,9 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
   it.each(['cancelled', 'failed'])('a 20%% alert waiting for its retry is sent when the newer balance alert on its channel was %s, not queued', async (newerState) => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);
-    const s = `"${schema.schema}"`;
-    const insert = (type: string, streamVersion: number, extra: object, state: string, attempts: number) =>
-      pool.query(
-        `INSERT INTO ${s}.deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
-         VALUES (gen_random_uuid(), $1, $2, $3, $4, 'email', $5, $6, $7, $8, '[]'::jsonb, CASE WHEN $7 = 'pending' THEN now() END, now() + interval '1 day', now(), now())`,
-        [`ntf-${accountId}-${streamVersion}`, accountId, type, `event:${streamVersion}`, `${accountId}:${streamVersion}`,
-          JSON.stringify({ notificationId: `ntf-${accountId}-${streamVersion}`, type, accountId, eventId: `${accountId}:${streamVersion}`, streamVersion, occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra }),
-          state, attempts],
-      );
-    await insert('low_credit', 12, { thresholdPercent: 5, available: '40' }, newerState, 1);
-    await insert('low_credit', 10, { thresholdPercent: 20, available: '150' }, 'pending', 1); // its retry, due now
-    const retried = await waitFor(async () => {
-      const { rows: [row] } = await pool.query<{ state: string; attempts: number; last_error: string | null }>(
-        `SELECT state, attempts, last_error FROM ${s}.deliveries WHERE account_id = $1 AND (content->>'streamVersion')::int = 10`, [accountId]);
-      return row.state !== 'pending' ? row : undefined;
-    }, 20_000);
+    await queueAlert(accountId, { streamVersion: 12, extra: { thresholdPercent: 5, available: '40' }, state: newerState });
+    await queueAlert(accountId, { streamVersion: 10, extra: { thresholdPercent: 20, available: '150' } }); // its retry, due now
+    const retried = await settledAlert(accountId, 10);
     expect(retried).toMatchObject({ state: 'delivered', attempts: 2, last_error: null });
     expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['Your credits are below 20%']);
   });
@@ -243,21 +246,9 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
   it('a 20% alert whose retry comes due while a newer balance alert is pending waits for it, and is sent once that one is cancelled', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);
-    const s = `"${schema.schema}"`;
-    const insert = (type: string, streamVersion: number, extra: object, dueInMs: number) =>
-      pool.query(
-        `INSERT INTO ${s}.deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
-         VALUES (gen_random_uuid(), $1, $2, $3, $4, 'email', $5, $6, 'pending', 1, '[]'::jsonb, now() + $7 * interval '1 millisecond', now() + interval '1 day', now(), now())`,
-        [`ntf-${accountId}-${streamVersion}`, accountId, type, `event:${streamVersion}`, `${accountId}:${streamVersion}`,
-          JSON.stringify({ notificationId: `ntf-${accountId}-${streamVersion}`, type, accountId, eventId: `${accountId}:${streamVersion}`, streamVersion, occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra }),
-          dueInMs],
-      );
-    const older = async () =>
-      (await pool.query<{ state: string; attempts: number; last_error: string | null; due_in_ms: number }>(
-        `SELECT state, attempts, last_error, extract(epoch FROM next_attempt_at - now()) * 1000 AS due_in_ms FROM ${s}.deliveries
-          WHERE account_id = $1 AND (content->>'streamVersion')::int = 10`, [accountId])).rows[0];
-    await insert('low_credit', 12, { thresholdPercent: 5, available: '40' }, 600_000); // its retry due in 10 minutes
-    await insert('low_credit', 10, { thresholdPercent: 20, available: '150' }, 0); // its retry, due now
+    const older = () => alertRow(accountId, 10);
+    await queueAlert(accountId, { streamVersion: 12, extra: { thresholdPercent: 5, available: '40' }, dueInMs: 600_000 }); // its retry due in 10 minutes
+    await queueAlert(accountId, { streamVersion: 10, extra: { thresholdPercent: 20, available: '150' } }); // its retry, due now
     // Tried and put back: still pending, due again later (at most RETRY_MAX_DELAY_MS, 3 s here), nothing sent.
     await waitFor(async () => {
       const row = await older();
@@ -266,11 +257,8 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
     expect(await older()).toMatchObject({ state: 'pending', attempts: 1 });
     expect(smtp.acceptedTo(`${accountId}@example.com`)).toHaveLength(0);
 
-    await pool.query(`UPDATE ${s}.deliveries SET state = 'cancelled', last_error = 'credits came back' WHERE account_id = $1 AND (content->>'streamVersion')::int = 12`, [accountId]);
-    const retried = await waitFor(async () => {
-      const row = await older();
-      return row.state !== 'pending' ? row : undefined;
-    }, 20_000);
+    await pool.query(`UPDATE "${schema.schema}".deliveries SET state = 'cancelled', last_error = 'credits came back' WHERE account_id = $1 AND (content->>'streamVersion')::int = 12`, [accountId]);
+    const retried = await settledAlert(accountId, 10);
     expect(retried).toMatchObject({ state: 'delivered', attempts: 2, last_error: null });
     expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['Your credits are below 20%']);
   });
@@ -278,22 +266,9 @@ describe('email outcomes: SMTP refusals, and the result of a send recorded once 
   it('a 20% alert whose retry window is over does not wait for a newer pending one: it is tried at once', async () => {
     const accountId = `acc-${uniqueSuffix()}`;
     await configure(accountId);
-    const s = `"${schema.schema}"`;
-    const insert = (streamVersion: number, extra: object, dueInMs: number, giveUpInMs: number) =>
-      pool.query(
-        `INSERT INTO ${s}.deliveries (id, notification_id, account_id, notification_type, dedupe_key, channel, event_id, content, state, attempts, attempt_log, next_attempt_at, give_up_at, created_at, updated_at)
-         VALUES (gen_random_uuid(), $1, $2, 'low_credit', $3, 'email', $4, $5, 'pending', 1, '[]'::jsonb, now() + $6 * interval '1 millisecond', now() + $7 * interval '1 millisecond', now() - interval '1 day', now())`,
-        [`ntf-${accountId}-${streamVersion}`, accountId, `event:${streamVersion}`, `${accountId}:${streamVersion}`,
-          JSON.stringify({ notificationId: `ntf-${accountId}-${streamVersion}`, type: 'low_credit', accountId, eventId: `${accountId}:${streamVersion}`, streamVersion, occurredAt: new Date().toISOString(), cycleId: 'c1', allocation: '1000', ...extra }),
-          dueInMs, giveUpInMs],
-      );
-    await insert(12, { thresholdPercent: 5, available: '40' }, 600_000, 86_400_000); // pending, due in 10 minutes
-    await insert(10, { thresholdPercent: 20, available: '150' }, 0, -60_000); // its retry, due now, its window over
-    const tried = await waitFor(async () => {
-      const { rows: [row] } = await pool.query<{ state: string; attempts: number }>(
-        `SELECT state, attempts FROM ${s}.deliveries WHERE account_id = $1 AND (content->>'streamVersion')::int = 10`, [accountId]);
-      return row.state !== 'pending' ? row : undefined;
-    }, 20_000);
+    await queueAlert(accountId, { streamVersion: 12, extra: { thresholdPercent: 5, available: '40' }, dueInMs: 600_000 }); // pending, due in 10 minutes
+    await queueAlert(accountId, { streamVersion: 10, extra: { thresholdPercent: 20, available: '150' }, giveUpInMs: -60_000 }); // its retry, due now, its window over
+    const tried = await settledAlert(accountId, 10);
     expect(tried).toMatchObject({ state: 'delivered', attempts: 2 });
     expect(smtp.acceptedTo(`${accountId}@example.com`).map((mail) => mail.subject)).toEqual(['Your credits are below 20%']);
   });
