@@ -244,24 +244,20 @@ export class PostgresEventStore implements EventStore {
   async streamHeads(streamIds: string[], unitOfWork?: UnitOfWork): Promise<Map<string, StreamHead>> {
     const heads = new Map<string, StreamHead>(streamIds.map((streamId) => [streamId, { version: 0 }]));
     if (streamIds.length === 0) return heads;
-    const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
-    try {
-      const { rows } = await client.query<{ stream_id: string; version: number; event_id: string | null; recorded_at: Date | null }>({
-        name: this.statementName('stream-heads'),
-        text: `SELECT s.stream_id, s.version, h.event_id, h.recorded_at
-               FROM ${streamsByKey(this.streams, '$1::text[]')}
-               LEFT JOIN LATERAL (
-                 SELECT e.event_id::text, e.recorded_at FROM ${this.events} AS e WHERE e.stream_id = s.stream_id AND e.version = s.version LIMIT 1
-               ) AS h ON true`,
-        values: [streamIds],
-      });
-      for (const row of rows) {
-        heads.set(row.stream_id, row.event_id === null ? { version: row.version } : { version: row.version, eventId: row.event_id, recordedAt: row.recorded_at as Date });
-      }
-      return heads;
-    } catch (e) {
-      throw toEventStoreError(e);
+    const { rows } = await this.query<{ stream_id: string; version: number; event_id: string | null; recorded_at: Date | null }>(
+      'stream-heads',
+      `SELECT s.stream_id, s.version, h.event_id, h.recorded_at
+         FROM ${streamsByKey(this.streams, '$1::text[]')}
+         LEFT JOIN LATERAL (
+           SELECT e.event_id::text, e.recorded_at FROM ${this.events} AS e WHERE e.stream_id = s.stream_id AND e.version = s.version LIMIT 1
+         ) AS h ON true`,
+      [streamIds],
+      unitOfWork,
+    );
+    for (const row of rows) {
+      heads.set(row.stream_id, row.event_id === null ? { version: row.version } : { version: row.version, eventId: row.event_id, recordedAt: row.recorded_at as Date });
     }
+    return heads;
   }
 
   async readStream(streamId: string, opts: { fromVersion?: number; toVersion?: number; unitOfWork?: UnitOfWork } = {}): Promise<RecordedEvent[]> {
@@ -308,17 +304,8 @@ export class PostgresEventStore implements EventStore {
   readonly readEvents = async (ids: readonly string[], unitOfWork?: UnitOfWork): Promise<RecordedEvent[]> => {
     const unique = parseEventIds(ids);
     if (unique.length === 0) return [];
-    const client = unitOfWork === undefined ? this.pool : this.clientOf(unitOfWork);
-    try {
-      const { rows } = await client.query<EventRow>({
-        name: this.statementName('read-events'),
-        text: `SELECT ${EVENT_COLUMNS} FROM ${this.events} WHERE event_id = ANY($1::uuid[])`,
-        values: [unique],
-      });
-      return rows.map(toRecordedEvent);
-    } catch (e) {
-      throw toEventStoreError(e);
-    }
+    const { rows } = await this.query<EventRow>('read-events', `SELECT ${EVENT_COLUMNS} FROM ${this.events} WHERE event_id = ANY($1::uuid[])`, [unique], unitOfWork);
+    return rows.map(toRecordedEvent);
   };
 
   /**
